@@ -1,0 +1,15 @@
+// Package embed turns text into vectors behind one small interface. The
+// built-in Hashing embedder needs nothing; OpenAI talks to any
+// OpenAI-compatible /v1/embeddings endpoint (OpenAI, Ollama, vLLM, TEI).
+package embed
+
+import "context"
+
+// Embedder turns texts into L2-normalised vectors of length Dim().
+// Embed returns one vector per text, in order. When the backend cannot serve,
+// the error is a *semvec.Error of kind KindUnavailable.
+type Embedder interface {
+	Name() string
+	Dim() int
+	Embed(ctx context.Context, texts []string) ([][]float32, error)
+}
