@@ -1,0 +1,126 @@
+package actors
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
+
+	"github.com/semvec-go/semvec"
+	pb "github.com/semvec-go/semvec/proto"
+)
+
+// Reply is what every actor response message implements: it carries an
+// optional typed error.
+type Reply interface {
+	proto.Message
+	GetError() *pb.Error
+}
+
+// AskObserver records the latency and outcome of one ask; outcome is one of
+// "ok", "timeout", "unavailable", "error".
+type AskObserver func(message string, d time.Duration, outcome string)
+
+// Asker is the one seam between request handlers and actors.
+type Asker struct {
+	Root     actor.SenderContext
+	Timeout  time.Duration // upper bound of every ask
+	Observer AskObserver   // optional
+}
+
+// errDeadLetter marks an ask that reached no live actor; callers that can
+// re-activate the target retry on it.
+var errDeadLetter = errors.New("actor is not running")
+
+// Ask sends req to pid and waits for a reply of type R. The timeout is the
+// smaller of a.Timeout and the time left before ctx's deadline. Failures
+// come back as *semvec.Error: KindTimeout when no reply came in time,
+// KindUnavailable when the actor is gone, and the reply's own error reason
+// otherwise.
+func Ask[R Reply](ctx context.Context, a *Asker, pid *actor.PID, req proto.Message) (R, error) {
+	var zero R
+	name := string(req.ProtoReflect().Descriptor().Name())
+	start := time.Now()
+	observe := func(outcome string) {
+		if a.Observer != nil {
+			a.Observer(name, time.Since(start), outcome)
+		}
+	}
+	d := a.Timeout
+	if dl, ok := ctx.Deadline(); ok {
+		d = min(d, time.Until(dl))
+	}
+	if err := ctx.Err(); err != nil || d <= 0 {
+		observe("timeout")
+		return zero, semvec.Wrap(semvec.KindTimeout, context.DeadlineExceeded, "request deadline exceeded before the actor was asked")
+	}
+	res, err := a.Root.RequestFuture(pid, req, d).Result()
+	switch {
+	case errors.Is(err, actor.ErrTimeout):
+		observe("timeout")
+		return zero, semvec.Wrap(semvec.KindTimeout, err, fmt.Sprintf("%s: the actor did not answer within %s", name, d.Round(time.Millisecond)))
+	case errors.Is(err, actor.ErrDeadLetter):
+		observe("unavailable")
+		return zero, semvec.Wrap(semvec.KindUnavailable, errDeadLetter, "the actor is not running (shutting down?)")
+	case err != nil:
+		observe("error")
+		return zero, semvec.Wrap(semvec.KindInternal, err, "ask "+name)
+	}
+	r, ok := res.(R)
+	if !ok {
+		observe("error")
+		return zero, semvec.Errorf(semvec.KindInternal, "ask %s: unexpected reply %T", name, res)
+	}
+	if e := r.GetError(); e != nil && e.GetReason() != pb.ErrorReason_ERROR_REASON_UNSPECIFIED {
+		observe("ok")
+		return zero, FromProtoError(e)
+	}
+	observe("ok")
+	return r, nil
+}
+
+// isDeadLetter reports whether err came from asking an actor that is gone.
+func isDeadLetter(err error) bool { return errors.Is(err, errDeadLetter) }
+
+var reasonKinds = map[pb.ErrorReason]semvec.Kind{
+	pb.ErrorReason_ERROR_REASON_NOT_FOUND:   semvec.KindNotFound,
+	pb.ErrorReason_ERROR_REASON_INVALID:     semvec.KindInvalid,
+	pb.ErrorReason_ERROR_REASON_VALIDATION:  semvec.KindValidation,
+	pb.ErrorReason_ERROR_REASON_CONFLICT:    semvec.KindConflict,
+	pb.ErrorReason_ERROR_REASON_UNAVAILABLE: semvec.KindUnavailable,
+	pb.ErrorReason_ERROR_REASON_INTERNAL:    semvec.KindInternal,
+}
+
+// FromProtoError turns a reply's error into a *semvec.Error.
+func FromProtoError(e *pb.Error) error {
+	k, ok := reasonKinds[e.GetReason()]
+	if !ok {
+		k = semvec.KindInternal
+	}
+	return &semvec.Error{Kind: k, Detail: e.GetDetail(), Field: e.GetField()}
+}
+
+// ToProtoError turns any error into the typed error an actor replies with.
+// Internal causes are not exposed.
+func ToProtoError(err error) *pb.Error {
+	if err == nil {
+		return nil
+	}
+	var se *semvec.Error
+	if !errors.As(err, &se) {
+		return &pb.Error{Reason: pb.ErrorReason_ERROR_REASON_INTERNAL, Detail: "internal error"}
+	}
+	for r, k := range reasonKinds {
+		if k == se.Kind {
+			return &pb.Error{Reason: r, Detail: se.Detail, Field: se.Field}
+		}
+	}
+	return &pb.Error{Reason: pb.ErrorReason_ERROR_REASON_INTERNAL, Detail: "internal error"}
+}
+
+// messageName is the short protobuf name of a message, for logs and metrics.
+func messageName(m proto.Message) protoreflect.Name { return m.ProtoReflect().Descriptor().Name() }

@@ -1,0 +1,162 @@
+package engine
+
+import (
+	"strings"
+
+	semvec "github.com/semvec-go/semvec"
+)
+
+// DefaultTriggerThreshold is the embedding-trigger threshold used when
+// Trigger.Threshold is 0.
+const DefaultTriggerThreshold = 0.8
+
+// anchorRetrievalBias is added to a memory's retrieval score times
+// cos(key, anchor centroid).
+const anchorRetrievalBias = 0.1
+
+// Trigger is a resonance trigger: exactly one of Keyword (case-insensitive
+// substring of the message) or Embedding (cos(message, Embedding) >=
+// Threshold). A matching turn uses β = 0.05 and the memory stored from it gets
+// importance 1.0.
+type Trigger struct {
+	Keyword   string
+	Embedding []float32
+	Threshold float64 // (0, 1]; 0 means DefaultTriggerThreshold
+}
+
+type trigger struct {
+	keyword   string // as given
+	lower     string // lower-cased keyword for matching
+	embedding []float32
+	threshold float64
+}
+
+// AddTrigger registers a trigger and returns the trigger count. A keyword
+// that equals an existing one (ignoring case) replaces it. When MaxTriggers
+// are registered the error is KindConflict.
+func (s *Session) AddTrigger(t Trigger) (count int, err error) {
+	kw := strings.TrimSpace(cleanText(t.Keyword))
+	hasKW, hasEmb := kw != "", len(t.Embedding) > 0
+	if hasKW == hasEmb {
+		return len(s.triggers), semvec.FieldError("keyword", "exactly one of keyword or embedding is required")
+	}
+	th := t.Threshold
+	if th == 0 {
+		th = DefaultTriggerThreshold
+	}
+	if !finite(th) || th <= 0 || th > 1 {
+		return len(s.triggers), semvec.FieldError("threshold", "must be in (0, 1]")
+	}
+	nt := trigger{threshold: th}
+	if hasKW {
+		if runeLen(kw) > 256 {
+			return len(s.triggers), semvec.FieldError("keyword", "must be at most 256 characters")
+		}
+		nt.keyword, nt.lower = kw, strings.ToLower(kw)
+		for i, old := range s.triggers {
+			if old.lower != "" && old.lower == nt.lower {
+				s.triggers[i] = nt
+				return len(s.triggers), nil
+			}
+		}
+	} else {
+		if err := checkVec("embedding", t.Embedding, s.cfg.Dim); err != nil {
+			return len(s.triggers), err
+		}
+		nt.embedding = unitCopy(t.Embedding)
+	}
+	if len(s.triggers) >= s.cfg.MaxTriggers {
+		return len(s.triggers), semvec.Errorf(semvec.KindConflict, "trigger limit reached (%d)", s.cfg.MaxTriggers)
+	}
+	s.triggers = append(s.triggers, nt)
+	return len(s.triggers), nil
+}
+
+// ClearTriggers removes every trigger and returns the count afterwards (0).
+func (s *Session) ClearTriggers() int {
+	s.triggers = nil
+	return 0
+}
+
+// TriggerCount returns the number of registered triggers.
+func (s *Session) TriggerCount() int { return len(s.triggers) }
+
+// triggerMatch reports whether any trigger fires on the message.
+func (s *Session) triggerMatch(text string, x []float32) bool {
+	if len(s.triggers) == 0 {
+		return false
+	}
+	lower := ""
+	for _, t := range s.triggers {
+		if t.lower != "" {
+			if lower == "" {
+				lower = strings.ToLower(text)
+			}
+			if strings.Contains(lower, t.lower) {
+				return true
+			}
+		} else if cos(x, t.embedding) >= t.threshold {
+			return true
+		}
+	}
+	return false
+}
+
+// AddAnchor registers a drift anchor and returns the anchor count. Anchors
+// bias retrieval towards their centroid and pull the state back when the
+// anchor score falls below the drift threshold. When MaxAnchors are
+// registered the error is KindConflict.
+func (s *Session) AddAnchor(v []float32) (count int, err error) {
+	if err := checkVec("embedding", v, s.cfg.Dim); err != nil {
+		return len(s.anchors), err
+	}
+	if len(s.anchors) >= s.cfg.MaxAnchors {
+		return len(s.anchors), semvec.Errorf(semvec.KindConflict, "anchor limit reached (%d)", s.cfg.MaxAnchors)
+	}
+	s.anchors = append(s.anchors, unitCopy(v))
+	s.anchorCentroid = centroid(s.anchors, s.cfg.Dim)
+	return len(s.anchors), nil
+}
+
+// centroid is the unit-length mean of vs; nil when vs is empty or cancels out.
+func centroid(vs [][]float32, dim int) []float32 {
+	if len(vs) == 0 {
+		return nil
+	}
+	buf := make([]float64, dim)
+	for _, v := range vs {
+		for i, x := range v {
+			buf[i] += float64(x)
+		}
+	}
+	out := make([]float32, dim)
+	if !storeUnit(out, buf) {
+		return nil
+	}
+	return out
+}
+
+// AnchorScore is the anchor report of a session.
+type AnchorScore struct {
+	Score                float64 // mean cos(state, anchor); 0 without state or anchors
+	Count                int
+	DriftThreshold       float64 // 0.5
+	RealignmentRemaining int     // turns of realignment pull left
+}
+
+// AnchorScore returns the current anchor score.
+func (s *Session) AnchorScore() AnchorScore {
+	return AnchorScore{Score: s.anchorScore(), Count: len(s.anchors),
+		DriftThreshold: AnchorDriftMin, RealignmentRemaining: s.realign}
+}
+
+func (s *Session) anchorScore() float64 {
+	if !s.initialized || len(s.anchors) == 0 {
+		return 0
+	}
+	var sum float64
+	for _, a := range s.anchors {
+		sum += cos(s.state, a)
+	}
+	return sum / float64(len(s.anchors))
+}

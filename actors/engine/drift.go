@@ -1,0 +1,91 @@
+package engine
+
+import (
+	"math"
+	"time"
+)
+
+// Drift constants (see doc.go, "Drift").
+const (
+	driftRecentCap  = 6    // recent context vectors (messages and answers) compared against
+	driftRefFloor   = 0.1  // lower bound of the baseline
+	driftRefCeil    = 0.6  // raw values above this do not raise the baseline further
+	driftRefAlpha   = 0.25 // EMA weight of the newest raw similarity in the baseline
+	driftWarmup     = 2    // turns with index < 2 report drift 0
+	DriftDetectedAt = 0.5  // drift_detected iff score >= 0.5
+	driftShiftingAt = 0.3
+)
+
+// driftState is the drift detector's memory.
+type driftState struct {
+	ref    float64     // EMA baseline of the raw similarity of accepted turns
+	last   float64     // score of the last accepted turn
+	phase  string      // its drift phase
+	at     time.Time   // when it was computed
+	recent [][]float32 // the last driftRecentCap context vectors, oldest first
+}
+
+// driftPhase maps a score to stable | shifting | drifted.
+func driftPhase(score float64) string {
+	switch {
+	case score >= DriftDetectedAt:
+		return DriftDrifted
+	case score >= driftShiftingAt:
+		return DriftShifting
+	default:
+		return DriftStable
+	}
+}
+
+// driftRaw is how well x fits the recent conversation: the best cosine of x
+// against the state and the recent context vectors, floored at 0.
+func (s *Session) driftRaw(x []float32) float64 {
+	raw := 0.0
+	if s.initialized {
+		raw = cos(s.state, x)
+	}
+	for _, r := range s.drift.recent {
+		raw = math.Max(raw, cos(r, x))
+	}
+	return math.Max(raw, 0)
+}
+
+// driftScore is the drift of x relative to the baseline, computed read-only:
+// clamp(1 - raw/ref, 0, 1), and 0 during the warm-up turns.
+func (s *Session) driftScore(raw float64) float64 {
+	if s.turn < driftWarmup || s.drift.ref <= 0 {
+		return 0
+	}
+	return clamp(1-raw/s.drift.ref, 0, 1)
+}
+
+// commitDrift records an accepted turn's drift: it updates the baseline with
+// raw, stores the score and remembers x as recent context.
+func (s *Session) commitDrift(x []float32, raw, score float64, now time.Time) {
+	r := math.Min(raw, driftRefCeil)
+	switch {
+	case s.turn == 0:
+		// No state yet: raw carries no information.
+	case s.drift.ref == 0:
+		s.drift.ref = math.Max(driftRefFloor, r)
+	default:
+		s.drift.ref = math.Max(driftRefFloor, (1-driftRefAlpha)*s.drift.ref+driftRefAlpha*r)
+	}
+	s.drift.last = score
+	s.drift.phase = driftPhase(score)
+	s.drift.at = now
+	s.pushRecent(x)
+}
+
+// pushRecent appends a copy of v to the recent context ring, reusing the
+// oldest slot's storage when the ring is full.
+func (s *Session) pushRecent(v []float32) {
+	if len(s.drift.recent) < driftRecentCap {
+		s.drift.recent = append(s.drift.recent, cloneV(v))
+		return
+	}
+	oldest := s.drift.recent[0]
+	copy(s.drift.recent, s.drift.recent[1:])
+	copy(oldest, v)
+	s.drift.recent[len(s.drift.recent)-1] = oldest
+}

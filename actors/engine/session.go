@@ -1,0 +1,308 @@
+package engine
+
+import (
+	"fmt"
+	"time"
+
+	semvec "github.com/semvec-go/semvec"
+)
+
+// The six conversation phases.
+const (
+	PhaseInitialization = "initialization"
+	PhaseExploration    = "exploration"
+	PhaseConvergence    = "convergence"
+	PhaseResonance      = "resonance"
+	PhaseStability      = "stability"
+	PhaseInstability    = "instability"
+)
+
+// The three drift phases.
+const (
+	DriftStable   = "stable"
+	DriftShifting = "shifting"
+	DriftDrifted  = "drifted"
+)
+
+// Isolation verdicts reported in RunResult.Isolation.
+const (
+	VerdictFiltered    = "filtered"
+	VerdictQuarantined = "quarantined"
+	VerdictBlocked     = "blocked"
+)
+
+// blockState says what the next response belongs to when the latest message
+// was stopped by the isolation filter.
+const (
+	blockNone     = ""         // the next response answers the pending question
+	blockDropped  = "dropped"  // it answers a filtered/blocked message: discard it
+	blockShadowed = "shadowed" // it answers a quarantined message: attach it to the shadow entry
+)
+
+// message is a buffered user message: the pending question of the next store.
+type message struct {
+	text    string
+	vec     []float32
+	trigger bool // a resonance trigger fired on it
+}
+
+// Session is the semantic core of one conversation. It is not safe for
+// concurrent use: one goroutine (the session actor) owns it.
+type Session struct {
+	cfg Config
+
+	initialized bool
+	state       []float32 // unit length once initialized
+	turn        int       // accepted turns so far; the next turn's index
+	phase       string
+	fsm         float64
+
+	betaHist, simHist, fsmHist, normHist, driftHist []float64
+	phaseHist                                      []string
+
+	drift driftState
+
+	lastTriggerTurn int // turn index of the last trigger match, -1 for none
+	realign         int // turns of anchor realignment left
+
+	pending      *message
+	blocked      string // blockNone | blockDropped | blockShadowed
+	lastResponse string // capped at MaxLastResponseChars
+
+	tiers   [numTiers][]*memory
+	nextSeq uint64
+
+	triggers       []trigger
+	anchors        [][]float32
+	anchorCentroid []float32 // unit mean of anchors; nil without anchors
+
+	iso    isolationPolicy
+	shadow []shadowItem
+
+	entities []entityEntry // sorted by key
+
+	ref *verifyRef // state at the last export or import, for Verify
+
+	scores []float32 // scratch: per-memory scores of the current query
+	buf    []float64 // scratch: Dim float64s for the state update
+}
+
+// New returns an empty session. It panics when cfg fails Validate; callers
+// that take the dimension from a request validate it first.
+func New(cfg Config) *Session {
+	if err := cfg.Validate(); err != nil {
+		panic(fmt.Sprintf("engine.New: invalid config: %v", err))
+	}
+	s := &Session{cfg: cfg}
+	s.iso = isolationPolicy{level: LevelOpen, threshold: DefaultIsolationThreshold}
+	s.resetConversation()
+	return s
+}
+
+// resetConversation clears everything Reset clears.
+func (s *Session) resetConversation() {
+	s.initialized = false
+	s.state = nil
+	s.turn = 0
+	s.phase = PhaseInitialization
+	s.fsm = 0
+	s.betaHist, s.simHist, s.fsmHist, s.normHist, s.driftHist = nil, nil, nil, nil, nil
+	s.phaseHist = nil
+	s.drift = driftState{phase: DriftStable}
+	s.lastTriggerTurn = -1
+	s.realign = 0
+	s.pending = nil
+	s.blocked = blockNone
+	s.lastResponse = ""
+	for i := range s.tiers {
+		s.tiers[i] = nil
+	}
+	s.nextSeq = 0
+	s.shadow = nil
+	s.ref = nil
+}
+
+// Reset clears the conversation — state vector, turn counter, phase, fsm,
+// histories, drift baseline, pending question, last response, all memories
+// and the quarantine shadow buffer — and keeps the configuration the client
+// set up explicitly: config, triggers, anchors, isolation policy and the
+// literal cache (which has its own delete endpoint). The Verify reference is
+// dropped.
+func (s *Session) Reset() {
+	s.resetConversation()
+	// The entity sequence numbers must stay below nextSeq.
+	for _, e := range s.entities {
+		s.nextSeq = max(s.nextSeq, e.seq+1)
+	}
+}
+
+// Config returns the session's configuration.
+func (s *Session) Config() Config { return s.cfg }
+
+// Dim returns the vector dimension.
+func (s *Session) Dim() int { return s.cfg.Dim }
+
+// Initialized reports whether the state vector has been set (by a first turn,
+// SetStateVector or an import).
+func (s *Session) Initialized() bool { return s.initialized }
+
+// Turn returns the number of accepted turns (interaction_count). A RunResult
+// reports the 0-based index of its own turn, so after the first Run, Turn()
+// is 1 and that result's Turn was 0.
+func (s *Session) Turn() int { return s.turn }
+
+// Phase returns the current conversation phase.
+func (s *Session) Phase() string { return s.phase }
+
+// LastDrift returns the drift score and phase of the last accepted turn and
+// the time it was computed (zero before the first turn). Turns stopped by the
+// isolation filter do not change it.
+func (s *Session) LastDrift() (score float64, phase string, at time.Time) {
+	return s.drift.last, s.drift.phase, s.drift.at
+}
+
+// StateVector returns a copy of the state vector; nil when not initialized.
+func (s *Session) StateVector() []float32 { return cloneV(s.state) }
+
+// SetStateVector replaces the state vector with a unit-length copy of v and
+// marks the session initialized. Turn, histories and memories are untouched.
+func (s *Session) SetStateVector(v []float32) error {
+	if err := checkVec("state", v, s.cfg.Dim); err != nil {
+		return err
+	}
+	s.state = unitCopy(v)
+	s.initialized = true
+	return nil
+}
+
+// BlendToward moves the state: state = normalise((1-w)·state + w·target).
+// It is a no-op returning false when the state is not initialized or w is 0;
+// otherwise changed reports whether any element changed. target must have the
+// session's dimension; w must lie in [0, 1].
+func (s *Session) BlendToward(target []float32, weight float64) (changed bool, err error) {
+	if err := checkVec("embedding", target, s.cfg.Dim); err != nil {
+		return false, err
+	}
+	if !finite(weight) || weight < 0 || weight > 1 {
+		return false, semvec.FieldError("weight", "must be between 0 and 1")
+	}
+	if !s.initialized || weight == 0 {
+		return false, nil
+	}
+	t := unitCopy(target)
+	buf := s.scratch()
+	for i := range buf {
+		buf[i] = (1-weight)*float64(s.state[i]) + weight*float64(t[i])
+	}
+	next := make([]float32, len(s.state))
+	if !storeUnit(next, buf) {
+		return false, nil // target exactly opposite the state at w = 0.5: keep the state
+	}
+	for i := range next {
+		if next[i] != s.state[i] {
+			changed = true
+			break
+		}
+	}
+	if changed {
+		copy(s.state, next)
+	}
+	return changed, nil
+}
+
+// scratch returns the session's Dim-long float64 buffer.
+func (s *Session) scratch() []float64 {
+	if len(s.buf) != s.cfg.Dim {
+		s.buf = make([]float64, s.cfg.Dim)
+	}
+	return s.buf
+}
+
+// Metrics is a snapshot of the session's counters and bounded histories
+// (oldest first). All slices are copies.
+type Metrics struct {
+	Phase             string
+	InteractionCount  int
+	TotalMemories     int
+	Tiers             map[string]int
+	BetaHistory       []float64
+	SimilarityHistory []float64
+	FSMHistory        []float64
+	NormHistory       []float64
+	DriftHistory      []float64
+	PhaseHistory      []string
+	DriftScore        float64
+	DriftPhase        string
+}
+
+// Metrics returns a copy of the session's metrics.
+func (s *Session) Metrics() Metrics {
+	tiers := make(map[string]int, numTiers)
+	for t := range numTiers {
+		tiers[tierNames[t]] = len(s.tiers[t])
+	}
+	return Metrics{
+		Phase:             s.phase,
+		InteractionCount:  s.turn,
+		TotalMemories:     s.TotalMemories(),
+		Tiers:             tiers,
+		BetaHistory:       cloneF(s.betaHist),
+		SimilarityHistory: cloneF(s.simHist),
+		FSMHistory:        cloneF(s.fsmHist),
+		NormHistory:       cloneF(s.normHist),
+		DriftHistory:      cloneF(s.driftHist),
+		PhaseHistory:      cloneS(s.phaseHist),
+		DriftScore:        s.drift.last,
+		DriftPhase:        s.drift.phase,
+	}
+}
+
+// ApproxSize estimates the bytes the session holds: vector capacities ×4,
+// history capacities ×8 and text lengths, plus fixed per-entry overheads.
+// It is meant for metrics and tests, not for accounting.
+func (s *Session) ApproxSize() int {
+	const hdr = 24 // slice or string header
+	n := 512       // the struct itself, roughly
+	vec := func(v []float32) int { return cap(v)*4 + hdr }
+	n += vec(s.state) + cap(s.scores)*4 + cap(s.buf)*8
+	for _, h := range [][]float64{s.betaHist, s.simHist, s.fsmHist, s.normHist, s.driftHist} {
+		n += cap(h)*8 + hdr
+	}
+	n += cap(s.phaseHist) * 16
+	for _, v := range s.drift.recent {
+		n += vec(v)
+	}
+	if s.pending != nil {
+		n += len(s.pending.text) + vec(s.pending.vec) + 48
+	}
+	n += len(s.lastResponse)
+	for _, tier := range s.tiers {
+		n += cap(tier) * 8
+		for _, m := range tier {
+			n += 120 + len(m.text) + len(m.hash) + vec(m.key)
+		}
+	}
+	for _, t := range s.triggers {
+		n += 48 + len(t.keyword) + vec(t.embedding)
+	}
+	for _, a := range s.anchors {
+		n += vec(a)
+	}
+	n += vec(s.anchorCentroid)
+	for _, v := range s.iso.exclusion {
+		n += vec(v)
+	}
+	for _, v := range s.iso.allowlist {
+		n += vec(v)
+	}
+	for _, sh := range s.shadow {
+		n += 80 + len(sh.text) + len(sh.answer) + vec(sh.vec) + vec(sh.answerVec)
+	}
+	for _, e := range s.entities {
+		n += 100 + len(e.Key) + len(e.Kind) + len(e.Value) + len(e.Context)
+	}
+	if s.ref != nil {
+		n += vec(s.ref.state) + len(s.ref.entries)*48 // keys are shared with memories
+	}
+	return n
+}

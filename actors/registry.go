@@ -1,0 +1,222 @@
+package actors
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/semvec-go/semvec"
+)
+
+// Loader builds the actor for id, typically from its saved snapshot. It runs
+// on the requesting goroutine, never inside an actor, and returns a
+// KindNotFound error when id does not exist.
+type Loader func(ctx context.Context, id string) (actor.Producer, error)
+
+// Registry activates actors of one kind on demand and tracks the active ones.
+// It is the map from id to PID; actors remove themselves through the
+// callback Stopped when they stop (passivation, deletion, panic).
+//
+// Activation of one id happens once even under concurrent requests; a
+// request for an actor that is stopping waits until it has stopped (and saved
+// its snapshot) before activating it again, so it never reads a stale
+// snapshot.
+type Registry struct {
+	kind string
+	root *actor.RootContext
+	load Loader
+	now  func() time.Time
+
+	mu      sync.Mutex
+	entries map[string]*entry
+}
+
+type entry struct {
+	pid      *actor.PID
+	ready    chan struct{} // closed when activation finished (pid or err set)
+	err      error
+	stopping bool
+	stopped  chan struct{} // closed when the actor has stopped
+	lastSeen atomic.Int64  // unix nanos
+}
+
+// NewRegistry returns an empty registry whose actors are named kind/<id>.
+func NewRegistry(kind string, root *actor.RootContext, load Loader, now func() time.Time) *Registry {
+	if now == nil {
+		now = time.Now
+	}
+	return &Registry{kind: kind, root: root, load: load, now: now, entries: map[string]*entry{}}
+}
+
+// Get returns the PID of id's actor, activating it when needed.
+func (r *Registry) Get(ctx context.Context, id string) (*actor.PID, error) {
+	for {
+		r.mu.Lock()
+		e := r.entries[id]
+		switch {
+		case e == nil:
+			e = &entry{ready: make(chan struct{}), stopped: make(chan struct{})}
+			r.entries[id] = e
+			r.mu.Unlock()
+			r.activate(ctx, id, e)
+			if e.err != nil {
+				return nil, e.err
+			}
+			e.lastSeen.Store(r.now().UnixNano())
+			return e.pid, nil
+		case e.stopping:
+			r.mu.Unlock()
+			select {
+			case <-e.stopped:
+				continue
+			case <-ctx.Done():
+				return nil, semvec.Wrap(semvec.KindTimeout, ctx.Err(), r.kind+" is being passivated")
+			}
+		}
+		r.mu.Unlock()
+		select {
+		case <-e.ready:
+		case <-ctx.Done():
+			return nil, semvec.Wrap(semvec.KindTimeout, ctx.Err(), r.kind+" activation timed out")
+		}
+		if e.err != nil {
+			return nil, e.err
+		}
+		e.lastSeen.Store(r.now().UnixNano())
+		return e.pid, nil
+	}
+}
+
+func (r *Registry) activate(ctx context.Context, id string, e *entry) {
+	defer close(e.ready)
+	producer, err := r.load(ctx, id)
+	if err == nil {
+		var pid *actor.PID
+		pid, err = r.root.SpawnNamed(actor.PropsFromProducer(producer, actor.WithGuardian(stopOnPanic())), r.kind+"/"+id)
+		e.pid = pid
+	}
+	if err != nil {
+		e.err = err
+		r.mu.Lock()
+		if r.entries[id] == e {
+			delete(r.entries, id)
+		}
+		r.mu.Unlock()
+	}
+}
+
+// Spawn registers a brand-new actor for id (for example right after the
+// resource was created), failing with KindConflict when id is active.
+func (r *Registry) Spawn(id string, producer actor.Producer) (*actor.PID, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, ok := r.entries[id]; ok {
+		return nil, semvec.Errorf(semvec.KindConflict, "%s %s already exists", r.kind, id)
+	}
+	pid, err := r.root.SpawnNamed(actor.PropsFromProducer(producer, actor.WithGuardian(stopOnPanic())), r.kind+"/"+id)
+	if err != nil {
+		return nil, semvec.Wrap(semvec.KindConflict, err, r.kind+" "+id+" already exists")
+	}
+	e := &entry{pid: pid, ready: make(chan struct{}), stopped: make(chan struct{})}
+	close(e.ready)
+	e.lastSeen.Store(r.now().UnixNano())
+	r.entries[id] = e
+	return pid, nil
+}
+
+// Stopped is called by an actor from its *actor.Stopped handler.
+func (r *Registry) Stopped(id string, pid *actor.PID) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	e := r.entries[id]
+	if e == nil || e.pid == nil || !e.pid.Equal(pid) {
+		return
+	}
+	delete(r.entries, id)
+	close(e.stopped)
+}
+
+// Stop marks id as stopping and returns its PID (nil when not active); new
+// requests for id wait until the actor reports Stopped.
+func (r *Registry) Stop(id string) *actor.PID {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	e := r.entries[id]
+	if e == nil || e.pid == nil || e.stopping {
+		return nil
+	}
+	e.stopping = true
+	return e.pid
+}
+
+// WaitStopped blocks until id's actor has stopped or ctx ends.
+func (r *Registry) WaitStopped(ctx context.Context, id string) {
+	r.mu.Lock()
+	e := r.entries[id]
+	r.mu.Unlock()
+	if e == nil {
+		return
+	}
+	select {
+	case <-e.stopped:
+	case <-ctx.Done():
+	}
+}
+
+// Active is the number of running actors.
+func (r *Registry) Active() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.entries)
+}
+
+// PIDs returns the ids and PIDs of all running actors.
+func (r *Registry) PIDs() map[string]*actor.PID {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make(map[string]*actor.PID, len(r.entries))
+	for id, e := range r.entries {
+		if e.pid != nil && !e.stopping {
+			out[id] = e.pid
+		}
+	}
+	return out
+}
+
+// Candidates returns the ids to passivate: those idle since before idleBefore
+// and, when more than max are active, the least recently used beyond max.
+func (r *Registry) Candidates(idleBefore time.Time, max int) []string {
+	type seen struct {
+		id string
+		at int64
+	}
+	r.mu.Lock()
+	all := make([]seen, 0, len(r.entries))
+	for id, e := range r.entries {
+		if e.pid != nil && !e.stopping {
+			all = append(all, seen{id, e.lastSeen.Load()})
+		}
+	}
+	r.mu.Unlock()
+	var out []string
+	cut := idleBefore.UnixNano()
+	var keep []seen
+	for _, s := range all {
+		if s.at < cut {
+			out = append(out, s.id)
+		} else {
+			keep = append(keep, s)
+		}
+	}
+	if max > 0 && len(keep) > max {
+		// least recently used first
+		sortSeen(keep, func(a, b seen) bool { return a.at < b.at })
+		for _, s := range keep[:len(keep)-max] {
+			out = append(out, s.id)
+		}
+	}
+	return out
+}

@@ -1,0 +1,257 @@
+package actors
+
+import (
+	"fmt"
+
+	"github.com/semvec-go/semvec/actors/engine"
+	pb "github.com/semvec-go/semvec/proto"
+)
+
+func (a *sessionActor) run(m *pb.RunRequest) (*pb.RunResponse, error) {
+	now := timeOf(m.GetNowUnixNano(), a.deps.now)
+	if m.GetResetContext() {
+		a.eng.Reset()
+		a.dirty = true
+	}
+	res, err := a.eng.Run(engine.RunInput{
+		Message:               m.GetMessage(),
+		MessageVec:            m.GetMessageVec(),
+		Response:              m.GetResponse(),
+		ResponseVec:           m.GetResponseVec(),
+		ShortCircuitThreshold: m.GetShortCircuitThreshold(),
+		Now:                   now,
+	})
+	if err != nil {
+		return nil, err
+	}
+	a.dirty = true
+	if res.DriftDetected && a.deps.notify != nil {
+		for _, cid := range a.clusters {
+			a.deps.notify(&pb.DriftEvent{
+				Owner: a.owner, SessionId: a.id, ClusterId: cid,
+				DriftScore: res.DriftScore, DriftPhase: res.DriftPhase, AtUnixNano: now.UnixNano(),
+			})
+		}
+	}
+	return &pb.RunResponse{
+		SessionId: a.id, Context: res.Context, TopSimilarity: res.TopSimilarity, ShortCircuit: res.ShortCircuit,
+		DriftScore: res.DriftScore, DriftDetected: res.DriftDetected, DriftPhase: res.DriftPhase,
+		Turn: int32(res.Turn), Phase: res.Phase, Isolation: res.Isolation,
+	}, nil
+}
+
+func (a *sessionActor) store(m *pb.StoreRequest) (*pb.StoreResponse, error) {
+	now := timeOf(m.GetNowUnixNano(), a.deps.now)
+	var total int
+	var err error
+	if m.GetMessage() != "" {
+		total, err = a.eng.StorePair(m.GetMessage(), m.GetMessageVec(), m.GetResponse(), m.GetResponseVec(), now)
+	} else {
+		total, err = a.eng.Store(m.GetResponse(), m.GetResponseVec(), now)
+	}
+	if err != nil {
+		return nil, err
+	}
+	a.dirty = true
+	return &pb.StoreResponse{SessionId: a.id, TotalMemories: int32(total)}, nil
+}
+
+func (a *sessionActor) metrics() *pb.MetricsResponse {
+	mt := a.eng.Metrics()
+	tiers := make(map[string]int32, len(mt.Tiers))
+	for k, v := range mt.Tiers {
+		tiers[k] = int32(v)
+	}
+	return &pb.MetricsResponse{
+		SessionId: a.id, Phase: mt.Phase, InteractionCount: int32(mt.InteractionCount),
+		TotalMemories: int32(mt.TotalMemories), Tiers: tiers,
+		BetaHistory: mt.BetaHistory, SimilarityHistory: mt.SimilarityHistory, FsmHistory: mt.FSMHistory,
+		NormHistory: mt.NormHistory, PhaseHistory: mt.PhaseHistory,
+		DriftScore: mt.DriftScore, DriftPhase: mt.DriftPhase, Dimension: int32(a.eng.Dim()),
+	}
+}
+
+func (a *sessionActor) context(m *pb.ContextRequest) *pb.ContextResponse {
+	items := a.eng.ContextItems(int(m.GetTopK()), m.GetFullFirst(), int(m.GetMaxChars()))
+	a.dirty = a.dirty || len(items) > 0 // access counts changed
+	out := &pb.ContextResponse{SessionId: a.id, Items: make([]*pb.ContextItem, len(items))}
+	for i, it := range items {
+		out.Items[i] = &pb.ContextItem{Text: it.Text, Relevance: it.Relevance, MemoryHash: it.MemoryHash, Truncated: it.Truncated, Tier: it.Tier}
+	}
+	return out
+}
+
+func (a *sessionActor) memory(m *pb.MemoryRequest) (*pb.MemoryResponse, error) {
+	mv, ok := a.eng.Memory(m.GetMemoryHash())
+	if !ok {
+		return nil, notFoundf("Memory not found: %s", m.GetMemoryHash())
+	}
+	return &pb.MemoryResponse{
+		SessionId: a.id, MemoryHash: mv.MemoryHash, Text: mv.Text, Tier: mv.Tier,
+		Importance: mv.Importance, AccessCount: int32(mv.AccessCount), TimestampUnixNano: mv.Timestamp.UnixNano(),
+	}, nil
+}
+
+func (a *sessionActor) trigger(m *pb.TriggerRequest) (*pb.TriggerResponse, error) {
+	var n int
+	if m.GetClear() {
+		n = a.eng.ClearTriggers()
+	} else {
+		var err error
+		n, err = a.eng.AddTrigger(engine.Trigger{Keyword: m.GetKeyword(), Embedding: m.GetEmbedding(), Threshold: m.GetThreshold()})
+		if err != nil {
+			return nil, err
+		}
+	}
+	a.dirty = true
+	return &pb.TriggerResponse{SessionId: a.id, TriggerCount: int32(n)}, nil
+}
+
+func (a *sessionActor) anchor(m *pb.AnchorRequest) (*pb.AnchorResponse, error) {
+	n, err := a.eng.AddAnchor(m.GetEmbedding())
+	if err != nil {
+		return nil, err
+	}
+	a.dirty = true
+	return &pb.AnchorResponse{SessionId: a.id, AnchorCount: int32(n)}, nil
+}
+
+func (a *sessionActor) anchorScore() *pb.AnchorScoreResponse {
+	s := a.eng.AnchorScore()
+	return &pb.AnchorScoreResponse{SessionId: a.id, AnchorScore: s.Score, AnchorCount: int32(s.Count),
+		DriftThreshold: s.DriftThreshold, RealignmentRemaining: int32(s.RealignmentRemaining)}
+}
+
+func vectors(vs []*pb.Vector) [][]float32 {
+	out := make([][]float32, len(vs))
+	for i, v := range vs {
+		out[i] = v.GetValues()
+	}
+	return out
+}
+
+func (a *sessionActor) isolation(m *pb.IsolationRequest) (*pb.IsolationResponse, error) {
+	err := a.eng.SetIsolation(engine.IsolationPolicy{
+		Level: m.GetLevel(), Exclusion: vectors(m.GetExclusionEmbeddings()),
+		Allowlist: vectors(m.GetAllowlistEmbeddings()), Threshold: m.GetSimilarityThreshold(),
+	})
+	if err != nil {
+		return nil, err
+	}
+	a.dirty = true
+	return &pb.IsolationResponse{SessionId: a.id, Level: a.eng.Isolation().Level}, nil
+}
+
+func (a *sessionActor) release(m *pb.ReleaseRequest) *pb.ReleaseResponse {
+	n := a.eng.ReleaseQuarantine(timeOf(m.GetNowUnixNano(), a.deps.now))
+	a.dirty = a.dirty || n > 0
+	return &pb.ReleaseResponse{SessionId: a.id, ReleasedCount: int32(n)}
+}
+
+func (a *sessionActor) inject(m *pb.InjectMemoryRequest) (*pb.InjectMemoryResponse, error) {
+	total, err := a.eng.InjectMemory(engine.InjectInput{
+		Text: m.GetText(), Embedding: m.GetEmbedding(), Tier: m.GetTier(), Importance: m.GetImportance(),
+		AccessCount: int(m.GetAccessCount()), Now: timeOf(m.GetNowUnixNano(), a.deps.now),
+	})
+	if err != nil {
+		return nil, err
+	}
+	a.dirty = true
+	return &pb.InjectMemoryResponse{SessionId: a.id, Tier: m.GetTier(), TotalMemories: int32(total)}, nil
+}
+
+func (a *sessionActor) export() (*pb.ExportResponse, error) {
+	dict, sum, err := a.eng.Export()
+	if err != nil {
+		return nil, err
+	}
+	return &pb.ExportResponse{SessionId: a.id, StateDict: dict, Checksum: sum}, nil
+}
+
+func (a *sessionActor) importState(m *pb.ImportRequest) (*pb.ImportResponse, error) {
+	eng, err := engine.Import(m.GetStateDict())
+	if err != nil {
+		return nil, err
+	}
+	if m.GetChecksum() != "" {
+		if _, sum, err := eng.Export(); err != nil || sum != m.GetChecksum() {
+			return nil, invalidf("Malformed or tampered state_dict: checksum does not match")
+		}
+	}
+	if eng.Dim() != a.eng.Dim() {
+		return nil, invalidf("Malformed or tampered state_dict: dimension %d does not match the session's %d", eng.Dim(), a.eng.Dim())
+	}
+	a.eng = eng
+	a.dirty = true
+	return &pb.ImportResponse{SessionId: a.id, Imported: true}, nil
+}
+
+func (a *sessionActor) verify(m *pb.VerifyRequest) (*pb.VerifyResponse, error) {
+	var ref *engine.Session
+	if len(m.GetReferenceStateDict()) > 0 {
+		var err error
+		if ref, err = engine.Import(m.GetReferenceStateDict()); err != nil {
+			return nil, err
+		}
+	}
+	tol := m.GetTolerance()
+	if tol <= 0 {
+		tol = 1e-3
+	}
+	ok, err := a.eng.Verify(vectors(m.GetTestEmbeddings()), ref, tol)
+	if err != nil {
+		return nil, err
+	}
+	return &pb.VerifyResponse{SessionId: a.id, Consistent: ok}, nil
+}
+
+func (a *sessionActor) putEntity(m *pb.PutEntityRequest) (*pb.PutEntityResponse, error) {
+	size, err := a.eng.PutEntity(engine.Entity{Key: m.GetKey(), Kind: m.GetKind(), Value: m.GetValue(), Context: m.GetContext(), Importance: m.GetImportance()})
+	if err != nil {
+		return nil, err
+	}
+	a.dirty = true
+	return &pb.PutEntityResponse{SessionId: a.id, Key: m.GetKey(), Size: int32(size)}, nil
+}
+
+func (a *sessionActor) listEntities(m *pb.ListEntitiesRequest) *pb.ListEntitiesResponse {
+	es := a.eng.Entities(m.GetQ(), int(m.GetMaxResults()))
+	a.dirty = a.dirty || len(es) > 0
+	out := &pb.ListEntitiesResponse{SessionId: a.id, Entities: make([]*pb.Entity, len(es)), Total: int32(len(es))}
+	for i, e := range es {
+		out.Entities[i] = &pb.Entity{Key: e.Key, Kind: e.Kind, Value: e.Value, Context: e.Context, Importance: e.Importance, AccessCount: int32(e.AccessCount)}
+	}
+	return out
+}
+
+func (a *sessionActor) deleteEntity(m *pb.DeleteEntityRequest) (*pb.DeleteEntityResponse, error) {
+	if !a.eng.DeleteEntity(m.GetKey()) {
+		return nil, notFoundf("Entity not found: %s", m.GetKey())
+	}
+	a.dirty = true
+	return &pb.DeleteEntityResponse{SessionId: a.id, Key: m.GetKey(), Removed: true}, nil
+}
+
+func (a *sessionActor) state() *pb.StateResponse {
+	score, phase, at := a.eng.LastDrift()
+	var atNano int64
+	if !at.IsZero() {
+		atNano = at.UnixNano()
+	}
+	return &pb.StateResponse{
+		SessionId: a.id, State: a.eng.StateVector(), Initialized: a.eng.Initialized(), Phase: a.eng.Phase(),
+		InteractionCount: int32(a.eng.Turn()), TotalMemories: int32(a.eng.TotalMemories()),
+		DriftScore: score, DriftPhase: phase, LastDriftUnixNano: atNano,
+	}
+}
+
+func (a *sessionActor) blend(m *pb.BlendRequest) (*pb.BlendResponse, error) {
+	changed, err := a.eng.BlendToward(m.GetTarget(), m.GetWeight())
+	if err != nil {
+		return nil, err
+	}
+	a.dirty = a.dirty || changed
+	return &pb.BlendResponse{SessionId: a.id, Changed: changed}, nil
+}
+
+func typeName(m any) string { return fmt.Sprintf("%T", m) }

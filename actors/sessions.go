@@ -1,0 +1,371 @@
+package actors
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/semvec-go/semvec"
+	"github.com/semvec-go/semvec/actors/engine"
+	"github.com/semvec-go/semvec/persistence"
+	pb "github.com/semvec-go/semvec/proto"
+)
+
+// SessionStore is what the session layer needs from persistence.
+type SessionStore interface {
+	SnapshotSaver
+	CreateSession(ctx context.Context, rec persistence.SessionRecord) error
+	GetSession(ctx context.Context, owner, id string) (persistence.SessionRecord, error)
+	GetSessionAnyOwner(ctx context.Context, id string) (persistence.SessionRecord, error)
+	DeleteSession(ctx context.Context, owner, id string) error
+	LoadSnapshot(ctx context.Context, id string) ([]byte, time.Time, error)
+	ClustersOfSession(ctx context.Context, sessionID string) ([]string, error)
+	Audit(ctx context.Context, e persistence.AuditEntry) error
+}
+
+// SessionConfig tunes the session layer.
+type SessionConfig struct {
+	Dim         int           // embedding dimension of every session (the embedder's)
+	ModelName   string        // recorded as session metadata
+	IdleTTL     time.Duration // passivate sessions idle this long (SEMVEC_SESSION_IDLE_TTL_S)
+	MaxSessions int           // passivate the least recently used beyond this (SEMVEC_MAX_SESSIONS)
+	Sweep       time.Duration // how often idle sessions are passivated and dirty ones flushed
+	Engine      func(dim int) engine.Config
+}
+
+// CreateOptions are the knobs of POST /v1/session/create.
+type CreateOptions struct {
+	ID                string // optional: explicit id (reset_context on an unknown id)
+	Kind              string // "session" (default), "cluster", "region_meta", "observer_meta"
+	ModelName         string
+	UseAttention      bool
+	UseCache          bool
+	UseMetaPSS        bool
+	UseCortex         bool
+	EnableTopicSwitch *bool
+	Template          []float32
+	Policy            []PolicyVector
+}
+
+// PolicyVector biases a session towards a direction (registered as a drift anchor).
+type PolicyVector struct {
+	Embedding []float32 `json:"embedding"`
+	Weight    float64   `json:"weight"`
+	Promote   bool      `json:"promote"`
+}
+
+// Sessions activates, creates, deletes and passivates session actors.
+type Sessions struct {
+	cfg   SessionConfig
+	store SessionStore
+	reg   *Registry
+	ask   *Asker
+	deps  *sessionDeps
+	log   *slog.Logger
+	now   func() time.Time
+
+	notifyMu sync.RWMutex
+	notify   func(*pb.DriftEvent)
+}
+
+// NewSessions wires the session layer on root.
+func NewSessions(root *actor.RootContext, store SessionStore, ask *Asker, cfg SessionConfig, log *slog.Logger, now func() time.Time) *Sessions {
+	if now == nil {
+		now = time.Now
+	}
+	if cfg.Engine == nil {
+		cfg.Engine = engine.DefaultConfig
+	}
+	s := &Sessions{cfg: cfg, store: store, ask: ask, log: log, now: now}
+	s.deps = &sessionDeps{saver: store, log: log, now: now, notify: s.publishDrift}
+	s.reg = NewRegistry("session", root, s.load, now)
+	s.deps.registry = s.reg
+	return s
+}
+
+// OnDrift sets where drift events detected by sessions go (the cluster layer).
+func (s *Sessions) OnDrift(f func(*pb.DriftEvent)) {
+	s.notifyMu.Lock()
+	s.notify = f
+	s.notifyMu.Unlock()
+}
+
+func (s *Sessions) publishDrift(ev *pb.DriftEvent) {
+	s.notifyMu.RLock()
+	f := s.notify
+	s.notifyMu.RUnlock()
+	if f != nil {
+		f(ev)
+	}
+}
+
+// Active is the number of sessions held in memory.
+func (s *Sessions) Active() int { return s.reg.Active() }
+
+// Dim is the embedding dimension of every session.
+func (s *Sessions) Dim() int { return s.cfg.Dim }
+
+func (s *Sessions) load(ctx context.Context, id string) (actor.Producer, error) {
+	rec, err := s.store.GetSessionAnyOwner(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	var eng *engine.Session
+	data, _, err := s.store.LoadSnapshot(ctx, id)
+	switch {
+	case err == nil:
+		if eng, err = engine.UnmarshalBinary(data); err != nil {
+			return nil, semvec.Wrap(semvec.KindInternal, err, "session snapshot is corrupt")
+		}
+	case semvec.KindOf(err) == semvec.KindNotFound:
+		if eng, err = s.newEngine(rec); err != nil {
+			return nil, err
+		}
+	default:
+		return nil, err
+	}
+	clusters, err := s.store.ClustersOfSession(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return newSessionActor(id, rec.Owner, eng, clusters, false, s.deps), nil
+}
+
+type sessionOptions struct {
+	ModelName         string `json:"model_name,omitempty"`
+	UseAttention      bool   `json:"use_attention"`
+	UseCache          bool   `json:"use_cache"`
+	UseMetaPSS        bool   `json:"use_meta_pss"`
+	UseCortex         bool   `json:"use_cortex"`
+	EnableTopicSwitch bool   `json:"enable_topic_switch"`
+}
+
+func (s *Sessions) newEngine(rec persistence.SessionRecord) (*engine.Session, error) {
+	var o sessionOptions
+	o.EnableTopicSwitch = true
+	if len(rec.Options) > 0 {
+		if err := json.Unmarshal(rec.Options, &o); err != nil {
+			return nil, semvec.Wrap(semvec.KindInternal, err, "session options are corrupt")
+		}
+	}
+	cfg := s.cfg.Engine(rec.Dimension)
+	cfg.UseAttention = o.UseAttention
+	cfg.EnableTopicSwitch = o.EnableTopicSwitch
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return engine.New(cfg), nil
+}
+
+// Create records a new session owned by caller and starts its actor.
+func (s *Sessions) Create(ctx context.Context, owner string, opts CreateOptions) (string, error) {
+	id := opts.ID
+	if id == "" {
+		id = NewID()
+	}
+	o := sessionOptions{ModelName: opts.ModelName, UseAttention: opts.UseAttention, UseCache: opts.UseCache,
+		UseMetaPSS: opts.UseMetaPSS, UseCortex: opts.UseCortex, EnableTopicSwitch: true}
+	if o.ModelName == "" {
+		o.ModelName = s.cfg.ModelName
+	}
+	if opts.EnableTopicSwitch != nil {
+		o.EnableTopicSwitch = *opts.EnableTopicSwitch
+	}
+	raw, _ := json.Marshal(o)
+	kind := opts.Kind
+	if kind == "" {
+		kind = "session"
+	}
+	now := s.now().UTC()
+	rec := persistence.SessionRecord{ID: id, Owner: owner, Kind: kind, Dimension: s.cfg.Dim, ModelName: o.ModelName, Options: raw, CreatedAt: now, UpdatedAt: now}
+	eng, err := s.newEngine(rec)
+	if err != nil {
+		return "", err
+	}
+	if len(opts.Template) > 0 {
+		if err := eng.SetStateVector(opts.Template); err != nil {
+			return "", err
+		}
+	}
+	for _, p := range opts.Policy {
+		if _, err := eng.AddAnchor(p.Embedding); err != nil {
+			return "", err
+		}
+	}
+	if err := s.store.CreateSession(ctx, rec); err != nil {
+		return "", err
+	}
+	if _, err := s.reg.Spawn(id, newSessionActor(id, owner, eng, nil, true, s.deps)); err != nil {
+		return "", err
+	}
+	return id, nil
+}
+
+// CreateRecordOnly returns the record Create would write, for callers (the
+// cluster and region layers) that insert it in their own transaction; the
+// actor is activated lazily on first use.
+func (s *Sessions) NewRecord(owner, id, kind string) persistence.SessionRecord {
+	raw, _ := json.Marshal(sessionOptions{ModelName: s.cfg.ModelName, EnableTopicSwitch: true})
+	now := s.now().UTC()
+	return persistence.SessionRecord{ID: id, Owner: owner, Kind: kind, Dimension: s.cfg.Dim, ModelName: s.cfg.ModelName, Options: raw, CreatedAt: now, UpdatedAt: now}
+}
+
+// Delete removes a session: its record first (so it cannot be re-activated),
+// then its actor, without saving.
+func (s *Sessions) Delete(ctx context.Context, owner, id string) error {
+	rec, err := s.store.GetSession(ctx, owner, id)
+	if err != nil {
+		return err
+	}
+	if rec.Kind != "" && rec.Kind != "session" {
+		return semvec.Errorf(semvec.KindConflict, "Session %s backs a %s; delete that instead", id, strings.ReplaceAll(rec.Kind, "_", " "))
+	}
+	if err := s.store.DeleteSession(ctx, owner, id); err != nil {
+		return err
+	}
+	s.Discard(ctx, id)
+	return nil
+}
+
+// Discard stops id's actor without saving (its record is already gone).
+func (s *Sessions) Discard(ctx context.Context, id string) {
+	if pid := s.reg.Stop(id); pid != nil {
+		s.ask.Root.Send(pid, &pb.Discard{})
+		s.reg.WaitStopped(ctx, id)
+	}
+}
+
+// Exists checks that owner owns session id, without activating it.
+func (s *Sessions) Exists(ctx context.Context, owner, id string) error {
+	_, err := s.store.GetSession(ctx, owner, id)
+	return err
+}
+
+// Notify sends a fire-and-forget message to session id, activating it when needed.
+func (s *Sessions) Notify(ctx context.Context, id string, msg proto.Message) error {
+	pid, err := s.reg.Get(ctx, id)
+	if err != nil {
+		return err
+	}
+	s.ask.Root.Send(pid, msg)
+	return nil
+}
+
+// AskSession sends req to session id (activating it when needed) and waits
+// for its reply. When the actor stopped between lookup and delivery
+// (passivation), it is re-activated and asked again.
+func AskSession[R Reply](ctx context.Context, s *Sessions, id string, req proto.Message) (R, error) {
+	var zero R
+	if !ValidID(id) {
+		return zero, semvec.NotFound("Session")
+	}
+	for attempt := 0; ; attempt++ {
+		pid, err := s.reg.Get(ctx, id)
+		if err != nil {
+			if semvec.KindOf(err) == semvec.KindNotFound {
+				return zero, semvec.NotFound("Session")
+			}
+			return zero, err
+		}
+		r, err := Ask[R](ctx, s.ask, pid, req)
+		if err != nil && isDeadLetter(err) && attempt < 3 {
+			s.reg.WaitStopped(ctx, id)
+			continue
+		}
+		return r, err
+	}
+}
+
+// Sweep passivates idle sessions and those beyond the cap, and asks the rest
+// to flush their snapshots when dirty. The server calls it every cfg.Sweep.
+func (s *Sessions) Sweep(ctx context.Context) (passivated int) {
+	idle := s.reg.Candidates(s.now().Add(-s.cfg.IdleTTL), s.cfg.MaxSessions)
+	for _, id := range idle {
+		if pid := s.reg.Stop(id); pid != nil {
+			s.ask.Root.Send(pid, &pb.Passivate{})
+			passivated++
+		}
+	}
+	for _, pid := range s.reg.PIDs() {
+		s.ask.Root.Send(pid, &pb.Flush{})
+	}
+	return passivated
+}
+
+// Run sweeps every cfg.Sweep until ctx ends.
+func (s *Sessions) Run(ctx context.Context) {
+	if s.cfg.Sweep <= 0 {
+		return
+	}
+	t := time.NewTicker(s.cfg.Sweep)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if n := s.Sweep(ctx); n > 0 {
+				s.log.Debug("passivated idle sessions", "count", n)
+			}
+		}
+	}
+}
+
+// Shutdown passivates every active session (each saves its snapshot) and
+// waits for them to stop, or for ctx to end.
+func (s *Sessions) Shutdown(ctx context.Context) error {
+	pids := s.reg.PIDs()
+	for id := range pids {
+		if pid := s.reg.Stop(id); pid != nil {
+			s.ask.Root.Send(pid, &pb.Passivate{})
+		}
+	}
+	for id := range pids {
+		s.reg.WaitStopped(ctx, id)
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("sessions did not all stop: %w", err)
+	}
+	return nil
+}
+
+// NewID returns a random UUID-4 string.
+func NewID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
+}
+
+// ValidID reports whether id can name a resource: 1–128 characters of
+// letters, digits, '-', '_', '.' and ':'.
+func ValidID(id string) bool {
+	if len(id) == 0 || len(id) > 128 {
+		return false
+	}
+	for _, c := range id {
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '-', c == '_', c == '.', c == ':':
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// Audit records who did what to which resource; failures are logged, not
+// returned, because the action itself already succeeded.
+func (s *Sessions) Audit(ctx context.Context, subject, action, resourceType, resourceID string) {
+	if err := s.store.Audit(ctx, persistence.AuditEntry{At: s.now().UTC(), Subject: subject, Action: action, ResourceType: resourceType, ResourceID: resourceID}); err != nil {
+		s.log.Warn("audit write failed", "action", action, "resource_id", resourceID, "err", err)
+	}
+}

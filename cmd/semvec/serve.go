@@ -1,0 +1,247 @@
+package main
+
+import (
+	"context"
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/gin-gonic/gin"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/semvec-go/semvec"
+	"github.com/semvec-go/semvec/actors"
+	apihttp "github.com/semvec-go/semvec/http"
+	"github.com/semvec-go/semvec/http/license"
+	"github.com/semvec-go/semvec/persistence"
+	"github.com/semvec-go/semvec/vecmath/embed"
+)
+
+// server is one running semvec-go: database, actor system, HTTP listener.
+type server struct {
+	log      *slog.Logger
+	store    *persistence.Store
+	sys      *actor.ActorSystem
+	sessions *actors.Sessions
+	layers   *actors.Layers
+	http     *http.Server
+	addr     net.Addr
+	token    string // development token, when one was issued
+	stopping atomic.Bool
+	cancel   context.CancelFunc
+	bg       sync.WaitGroup
+	once     sync.Once
+	err      error
+}
+
+// start builds the server from the leaves up (config → database → metrics →
+// actors → HTTP) and starts serving. It returns once the listener is open.
+func start(ctx context.Context, cfg config, getenv func(string) string, stdout, stderr io.Writer) (*server, error) {
+	log := newLogger(cfg, stderr)
+	gin.SetMode(gin.ReleaseMode)
+
+	emb, err := embed.FromEnv(getenv)
+	if err != nil {
+		return nil, err
+	}
+	keys, devToken, err := licenceKeys(cfg, stdout)
+	if err != nil {
+		return nil, err
+	}
+	var verifier *license.Verifier
+	if !cfg.Anonymous {
+		verifier = license.NewVerifier(keys)
+	} else if !isLoopback(cfg.Host) {
+		log.Warn("SEMVEC_ALLOW_ANONYMOUS=1 on a non-loopback address: every request is served WITHOUT authentication", "host", cfg.Host)
+		fmt.Fprintf(stdout, "WARNING: anonymous mode on %s — anyone who can reach this port can use the API without a token.\n", cfg.Host)
+	}
+
+	octx, ocancel := context.WithTimeout(ctx, 30*time.Second)
+	store, err := persistence.Open(octx, cfg.DatabaseURL)
+	ocancel()
+	if err != nil {
+		return nil, fmt.Errorf("DATABASE_URL: %w", err)
+	}
+
+	reg := prometheus.NewRegistry()
+	metrics := apihttp.NewMetrics(reg)
+	sys := actors.NewActorSystem(log)
+	asker := &actors.Asker{Root: sys.Root, Timeout: cfg.AskTimeout, Observer: metrics.ObserveAsk}
+	sessions := actors.NewSessions(sys.Root, store, asker, actors.SessionConfig{
+		Dim: emb.Dim(), ModelName: emb.Name(), IdleTTL: cfg.IdleTTL, MaxSessions: cfg.MaxSessions, Sweep: cfg.Sweep,
+	}, log, nil)
+	layers := actors.NewLayers(sys.Root, store, asker, sessions, log, nil)
+
+	s := &server{log: log, store: store, sys: sys, sessions: sessions, layers: layers, token: devToken}
+	bgctx, cancel := context.WithCancel(context.Background())
+	s.cancel = cancel
+	s.bg.Add(2)
+	go func() { defer s.bg.Done(); sessions.Run(bgctx) }()
+	go func() { defer s.bg.Done(); layers.Run(bgctx) }()
+
+	engine := apihttp.New(apihttp.Deps{
+		Log: log, Verifier: verifier, Anonymous: cfg.Anonymous,
+		MetricsUser: cfg.MetricsUser, MetricsPassword: cfg.MetricsPassword, CORSOrigins: cfg.CORSOrigins,
+		MaxBodyBytes: cfg.MaxBodyBytes, Embedder: emb, Sessions: sessions, Layers: layers, DB: store,
+		Metrics: metrics, Limiter: apihttp.NewRateLimiter(nil), ActorsUp: func() bool { return !s.stopping.Load() },
+	})
+	s.http = &http.Server{
+		Handler:           withDeadline(engine, cfg.RequestTimeout),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       60 * time.Second,
+		WriteTimeout:      cfg.RequestTimeout + 10*time.Second,
+		IdleTimeout:       120 * time.Second,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	ln, err := net.Listen("tcp", net.JoinHostPort(cfg.Host, cfg.Port))
+	if err != nil {
+		s.closeBackend(context.Background())
+		return nil, fmt.Errorf("listen: %w", err)
+	}
+	s.addr = ln.Addr()
+	go func() {
+		if err := s.http.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("http server stopped", "err", err)
+		}
+	}()
+	s.banner(cfg, emb, stdout)
+	log.Info("semvec-go started", "addr", s.addr.String(), "version", semvec.Version, "database", store.Dialect(), "embedder", emb.Name(), "dim", emb.Dim())
+	return s, nil
+}
+
+// Shutdown stops accepting, lets in-flight requests finish, passivates every
+// actor (sessions save their snapshots), then closes the database.
+func (s *server) Shutdown(ctx context.Context) error {
+	s.once.Do(func() {
+		s.stopping.Store(true)
+		err := s.http.Shutdown(ctx)
+		if err != nil {
+			s.log.Warn("http shutdown", "err", err)
+		}
+		s.err = errors.Join(err, s.closeBackend(ctx))
+		s.log.Info("semvec-go stopped")
+	})
+	return s.err
+}
+
+func (s *server) closeBackend(ctx context.Context) error {
+	if s.cancel != nil {
+		s.cancel()
+	}
+	s.bg.Wait()
+	var errs []error
+	if s.layers != nil {
+		errs = append(errs, s.layers.Shutdown(ctx))
+	}
+	errs = append(errs, s.sessions.Shutdown(ctx))
+	s.sys.Shutdown()
+	errs = append(errs, s.store.Close())
+	return errors.Join(errs...)
+}
+
+// withDeadline gives every request a deadline; actor asks never outlive it.
+func withDeadline(h http.Handler, d time.Duration) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), d)
+		defer cancel()
+		h.ServeHTTP(w, r.WithContext(ctx))
+	})
+}
+
+// licenceKeys returns the public keys that verify tokens. Without configured
+// keys (and without anonymous mode) it runs in development mode: it creates a
+// key pair in cfg.DevDir once, issues a token for subject "dev" and prints it.
+func licenceKeys(cfg config, stdout io.Writer) ([]ed25519.PublicKey, string, error) {
+	if cfg.Anonymous {
+		return nil, "", nil
+	}
+	src := cfg.PublicKeys
+	if cfg.PublicKeyFile != "" {
+		b, err := os.ReadFile(cfg.PublicKeyFile)
+		if err != nil {
+			return nil, "", fmt.Errorf("SEMVEC_LICENSE_PUBLIC_KEY_FILE: %w", err)
+		}
+		src += "\n" + string(b)
+	}
+	if src != "" {
+		keys, err := license.ParsePublicKeys(src)
+		if err != nil {
+			return nil, "", fmt.Errorf("SEMVEC_LICENSE_PUBLIC_KEY: %w", err)
+		}
+		return keys, "", nil
+	}
+	if cfg.DisableDevLicense {
+		return nil, "", errors.New("no licence key configured: set SEMVEC_LICENSE_PUBLIC_KEY or SEMVEC_LICENSE_PUBLIC_KEY_FILE (or SEMVEC_ALLOW_ANONYMOUS=1 for local development)")
+	}
+	return devLicence(cfg.DevDir)
+}
+
+func devLicence(dir string) ([]ed25519.PublicKey, string, error) {
+	privPath := filepath.Join(dir, "license_private.pem")
+	pubPath := filepath.Join(dir, "license_public.pem")
+	if _, err := os.Stat(privPath); errors.Is(err, os.ErrNotExist) {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return nil, "", fmt.Errorf("SEMVEC_DEV_DIR: %w", err)
+		}
+		if _, _, err := license.WriteKeyPair(dir); err != nil {
+			return nil, "", fmt.Errorf("SEMVEC_DEV_DIR: %w", err)
+		}
+	}
+	priv, err := license.LoadPrivateKey(privPath)
+	if err != nil {
+		return nil, "", fmt.Errorf("SEMVEC_DEV_DIR: %w", err)
+	}
+	pubPEM, err := os.ReadFile(pubPath)
+	if err != nil {
+		return nil, "", fmt.Errorf("SEMVEC_DEV_DIR: %w", err)
+	}
+	keys, err := license.ParsePublicKeys(string(pubPEM))
+	if err != nil {
+		return nil, "", fmt.Errorf("SEMVEC_DEV_DIR: %w", err)
+	}
+	tok, err := license.Issue(priv, "dev", semvec.TierPro, 30*24*time.Hour, time.Now())
+	if err != nil {
+		return nil, "", err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "token"), []byte(tok+"\n"), 0o600); err != nil {
+		return nil, "", fmt.Errorf("SEMVEC_DEV_DIR: %w", err)
+	}
+	return keys, tok, nil
+}
+
+func (s *server) banner(cfg config, emb embed.Embedder, w io.Writer) {
+	host := cfg.Host
+	if host == "0.0.0.0" || host == "::" || host == "" {
+		host = "127.0.0.1"
+	}
+	_, port, _ := net.SplitHostPort(s.addr.String())
+	base := "http://" + net.JoinHostPort(host, port)
+	fmt.Fprintf(w, "semvec-go %s listening on %s (database: %s, embedder: %s %d-d)\n", semvec.Version, s.addr, s.store.Dialect(), emb.Name(), emb.Dim())
+	switch {
+	case cfg.Anonymous:
+		fmt.Fprintf(w, "Anonymous mode: no token needed.\nTry:\n  curl -s %s/v1/run -H 'Content-Type: application/json' -d '{\"message\":\"What is Kubernetes?\"}'\n", base)
+	case s.token != "":
+		fmt.Fprintf(w, "Development licence (no SEMVEC_LICENSE_PUBLIC_KEY set): keys in %s/, token for subject \"dev\" (pro tier, 30 days) in %s/token:\n  %s\n", cfg.DevDir, cfg.DevDir, s.token)
+		fmt.Fprintf(w, "Try:\n  curl -s %s/v1/run -H \"X-API-Key: $(cat %s/token)\" -H 'Content-Type: application/json' -d '{\"message\":\"What is Kubernetes?\"}'\n", base, cfg.DevDir)
+	default:
+		fmt.Fprintf(w, "Send a licence token in Authorization: Bearer <token> or X-API-Key: <token>.\n")
+	}
+}
+
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}

@@ -1,0 +1,111 @@
+package http
+
+import (
+	"errors"
+	"net/http"
+	"strings"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/semvec-go/semvec"
+	"github.com/semvec-go/semvec/http/license"
+)
+
+// ctxKey is the type of this package's gin context keys, so no other package
+// can collide with them.
+type ctxKey int
+
+// callerKey holds the request's semvec.Caller.
+const callerKey ctxKey = iota
+
+// RenewURL is where the 402 "licence expired" answer sends the caller.
+const RenewURL = "https://www.semvec.io"
+
+// Auth response details.
+const (
+	detailMissingToken   = "Missing license token"
+	detailInvalidLicense = "Invalid license: "
+	detailExpiredLicense = "License expired: renew at " + RenewURL
+)
+
+// CallerFrom returns the caller that authMiddleware stored for this request.
+// On a route without authMiddleware it returns the zero Caller (empty
+// Subject), which owns nothing.
+func CallerFrom(c *gin.Context) semvec.Caller {
+	caller, _ := lookupCaller(c)
+	return caller
+}
+
+func lookupCaller(c *gin.Context) (semvec.Caller, bool) {
+	v, ok := c.Get(callerKey)
+	if !ok {
+		return semvec.Caller{}, false
+	}
+	caller, ok := v.(semvec.Caller)
+	return caller, ok
+}
+
+// authMiddleware authenticates the request with a licence JWT and stores the
+// caller (licence subject and tier) for CallerFrom.
+//
+// The token is read from "Authorization: Bearer <t>" (scheme
+// case-insensitive) and, when that header carries no bearer token, from
+// "X-API-Key: <t>". Answers:
+//
+//	no token                     401 {"detail":"Missing license token"}
+//	bad token                    401 {"detail":"Invalid license: <reason>"}
+//	valid signature, expired     402 {"detail":"License expired: renew at https://www.semvec.io"}
+//
+// Both 401s carry "WWW-Authenticate: Bearer". With anonymous set no header is
+// needed: every request is the anonymous community-tier caller. A nil
+// verifier (without anonymous) rejects every token.
+func authMiddleware(v *license.Verifier, anonymous bool) gin.HandlerFunc {
+	if anonymous {
+		caller := semvec.Caller{Subject: semvec.AnonymousSubject, Tier: semvec.TierCommunity, Anonymous: true}
+		return func(c *gin.Context) {
+			c.Set(callerKey, caller)
+			c.Next()
+		}
+	}
+	if v == nil {
+		v = license.NewVerifier(nil) // fail closed: no key accepts anything
+	}
+	return func(c *gin.Context) {
+		token := tokenFrom(c.Request)
+		if token == "" {
+			unauthorized(c, detailMissingToken)
+			return
+		}
+		claims, err := v.Verify(token)
+		if err != nil {
+			var ve *license.VerifyError
+			switch {
+			case errors.As(err, &ve) && ve.Expired:
+				c.AbortWithStatusJSON(http.StatusPaymentRequired, gin.H{"detail": detailExpiredLicense})
+			case ve != nil:
+				unauthorized(c, detailInvalidLicense+ve.Reason)
+			default:
+				unauthorized(c, detailInvalidLicense+license.ReasonMalformed)
+			}
+			return
+		}
+		c.Set(callerKey, semvec.Caller{Subject: claims.Subject, Tier: claims.Tier})
+		c.Next()
+	}
+}
+
+// tokenFrom extracts the licence token: a bearer token first, then X-API-Key.
+func tokenFrom(r *http.Request) string {
+	if scheme, tok, ok := strings.Cut(strings.TrimSpace(r.Header.Get("Authorization")), " "); ok &&
+		strings.EqualFold(scheme, "Bearer") {
+		if tok = strings.TrimSpace(tok); tok != "" {
+			return tok
+		}
+	}
+	return strings.TrimSpace(r.Header.Get("X-API-Key"))
+}
+
+func unauthorized(c *gin.Context, detail string) {
+	c.Header("WWW-Authenticate", "Bearer")
+	c.AbortWithStatusJSON(http.StatusUnauthorized, gin.H{"detail": detail})
+}

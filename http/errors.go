@@ -1,0 +1,88 @@
+package http
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/semvec-go/semvec"
+)
+
+// statusOf is the one table from error kinds to HTTP statuses.
+//
+//	KindNotFound    404  missing, or owned by another caller (same body)
+//	KindInvalid     400  bad import payload, unknown aggregation mode / entity kind
+//	KindValidation  422  FastAPI-shaped detail list naming the field
+//	KindConflict    409
+//	KindUnavailable 503  + Retry-After: database, embedder or actor cannot serve now
+//	KindTimeout     504  an actor did not answer before the deadline
+//	anything else   500  generic detail; the cause is logged with the request id
+func statusOf(k semvec.Kind) int {
+	switch k {
+	case semvec.KindNotFound:
+		return http.StatusNotFound
+	case semvec.KindInvalid:
+		return http.StatusBadRequest
+	case semvec.KindValidation:
+		return http.StatusUnprocessableEntity
+	case semvec.KindConflict:
+		return http.StatusConflict
+	case semvec.KindUnavailable:
+		return http.StatusServiceUnavailable
+	case semvec.KindTimeout:
+		return http.StatusGatewayTimeout
+	}
+	return http.StatusInternalServerError
+}
+
+// fail records err for errorResponder and stops the handler chain.
+func fail(c *gin.Context, err error) {
+	_ = c.Error(err)
+	c.Abort()
+}
+
+// errorResponder writes the JSON body of an error recorded with fail. It is
+// the only place that turns errors into HTTP responses.
+func errorResponder(log *slog.Logger) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		c.Next()
+		if len(c.Errors) == 0 || c.Writer.Written() {
+			return
+		}
+		err := c.Errors.Last().Err
+		if errors.Is(err, context.Canceled) && c.Request.Context().Err() != nil {
+			c.Status(499) // client went away; nobody reads the body
+			return
+		}
+		var se *semvec.Error
+		if !errors.As(err, &se) {
+			log.Error("unhandled error", "request_id", RequestIDFrom(c), "path", c.FullPath(), "err", err)
+			c.JSON(http.StatusInternalServerError, gin.H{"detail": "Internal Server Error"})
+			return
+		}
+		status := statusOf(se.Kind)
+		switch status {
+		case http.StatusInternalServerError:
+			log.Error("internal error", "request_id", RequestIDFrom(c), "path", c.FullPath(), "err", err)
+			c.JSON(status, gin.H{"detail": "Internal Server Error"})
+		case http.StatusUnprocessableEntity:
+			field := se.Field
+			if field == "" {
+				field = "body"
+			}
+			validationError(c, ValidationItem{Loc: []any{"body", field}, Msg: se.Detail, Type: "value_error"})
+		case http.StatusServiceUnavailable:
+			log.Warn("service unavailable", "request_id", RequestIDFrom(c), "path", c.FullPath(), "err", err)
+			c.Header("Retry-After", "5")
+			c.JSON(status, gin.H{"detail": se.Detail})
+		case http.StatusGatewayTimeout:
+			log.Warn("actor timeout", "request_id", RequestIDFrom(c), "path", c.FullPath(), "err", err)
+			c.JSON(status, gin.H{"detail": se.Detail})
+		default:
+			c.JSON(status, gin.H{"detail": se.Detail})
+		}
+	}
+}

@@ -1,0 +1,104 @@
+// Package license issues and verifies semvec licence tokens: JWTs signed with
+// Ed25519 (header "alg": "EdDSA"), the same format semvec uses for in-process
+// and REST licensing.
+//
+// Claims: "sub" is the tenant (licence subject) and is required; "exp" is
+// required; "tier" is community, pro or enterprise, matched case-insensitively,
+// and community when absent; "iat", "nbf" and "products" are optional.
+//
+// Keys are plain ed25519 values. GenerateKey, WriteKeyPair and LoadPrivateKey
+// serve the `semvec license` command; ParsePublicKeys reads the server's
+// verification keys (several keys mean rotation). A Verifier checks tokens and
+// caches the ones it has verified, so a request does not pay for a signature
+// check every time.
+package license
+
+import (
+	"crypto/ed25519"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/semvec-go/semvec"
+)
+
+// Claims is what a verified token says about its holder.
+type Claims struct {
+	Subject   string      // the "sub" claim: the tenant that owns resources
+	Tier      semvec.Tier // normalised tier; community when the claim is absent
+	ExpiresAt time.Time   // the "exp" claim
+	Products  []string    // the optional "products" claim, as given
+}
+
+// tokenClaims is the JSON payload of a licence token.
+type tokenClaims struct {
+	jwt.RegisteredClaims
+	Tier     string      `json:"tier,omitempty"`
+	Products productList `json:"products,omitempty"`
+}
+
+// productList accepts "products" as a JSON array of strings or as a single
+// string, so a token from a lenient issuer is not rejected as malformed.
+type productList []string
+
+func (p *productList) UnmarshalJSON(b []byte) error {
+	var one string
+	if err := json.Unmarshal(b, &one); err == nil {
+		*p = productList{one}
+		return nil
+	}
+	var many []string
+	if err := json.Unmarshal(b, &many); err != nil {
+		return errors.New("products must be a string or an array of strings")
+	}
+	*p = many
+	return nil
+}
+
+// Issue signs a licence token for subject with the given tier, valid from now
+// for ttl. It sets "sub", "tier", "iat" and "exp", and a "kid" header that lets
+// a Verifier holding several keys pick the right one (and name an unknown key
+// as such). Times have one-second precision.
+func Issue(priv ed25519.PrivateKey, subject string, tier semvec.Tier, ttl time.Duration, now time.Time) (string, error) {
+	if len(priv) != ed25519.PrivateKeySize {
+		return "", fmt.Errorf("license: private key is %d bytes, want %d", len(priv), ed25519.PrivateKeySize)
+	}
+	if strings.TrimSpace(subject) == "" {
+		return "", errors.New("license: subject must not be empty")
+	}
+	if ttl <= 0 {
+		return "", fmt.Errorf("license: ttl must be positive, got %s", ttl)
+	}
+	t, err := semvec.ParseTier(string(tier))
+	if err != nil {
+		return "", fmt.Errorf("license: %w", err)
+	}
+	claims := tokenClaims{
+		RegisteredClaims: jwt.RegisteredClaims{
+			Subject:   subject,
+			IssuedAt:  jwt.NewNumericDate(now),
+			ExpiresAt: jwt.NewNumericDate(now.Add(ttl)),
+		},
+		Tier: string(t),
+	}
+	tok := jwt.NewWithClaims(jwt.SigningMethodEdDSA, claims)
+	tok.Header["kid"] = KeyID(priv.Public().(ed25519.PublicKey))
+	s, err := tok.SignedString(priv)
+	if err != nil {
+		return "", fmt.Errorf("license: sign: %w", err)
+	}
+	return s, nil
+}
+
+// KeyID is the key id Issue puts in the "kid" header: the first 8 bytes of
+// the SHA-256 of the raw public key, base64url without padding (11 chars).
+func KeyID(pub ed25519.PublicKey) string {
+	sum := sha256.Sum256(pub)
+	return base64.RawURLEncoding.EncodeToString(sum[:8])
+}

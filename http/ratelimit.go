@@ -1,0 +1,203 @@
+package http
+
+import (
+	"math"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"golang.org/x/time/rate"
+
+	"github.com/semvec-go/semvec"
+)
+
+// Rate-limit defaults from semvec's licensing docs.
+const (
+	communityPerSec = 5
+	communityBurst  = 50
+	proPerSec       = 200
+	proBurst        = 2000
+
+	// retryAfterSeconds is the Retry-After of every 429 (the REST contract).
+	retryAfterSeconds = "60"
+
+	// bucketIdleTTL: a bucket unused this long (and at least long enough to
+	// have refilled completely, so forgetting it changes nothing) is evicted.
+	bucketIdleTTL = 5 * time.Minute
+	// bucketSweepEvery: how often, at most, an access triggers a sweep.
+	bucketSweepEvery = time.Minute
+	// maxBuckets bounds memory even under a flood of distinct callers.
+	maxBuckets = 100_000
+)
+
+// tierLimit is one tier's token bucket shape.
+type tierLimit struct {
+	perSec    float64
+	burst     int
+	unlimited bool
+}
+
+// bucket is one caller's token bucket.
+type bucket struct {
+	lim      *rate.Limiter
+	limit    tierLimit // what lim is currently set to
+	lastSeen time.Time
+}
+
+// RateLimiter is a token bucket per caller (licence subject), shaped by the
+// caller's tier: community 5/s with bursts of 50, pro 200/s with bursts of
+// 2000, enterprise unthrottled. Buckets of idle callers are evicted. It is
+// safe for concurrent use; the zero value is not usable, use NewRateLimiter.
+type RateLimiter struct {
+	now func() time.Time
+
+	mu        sync.Mutex
+	limits    map[semvec.Tier]tierLimit
+	buckets   map[string]*bucket
+	lastSweep time.Time
+	idleTTL   time.Duration
+	max       int
+}
+
+// NewRateLimiter returns a limiter with semvec's tier limits. clock may be nil
+// (time.Now); tests inject one to control refill.
+func NewRateLimiter(clock func() time.Time) *RateLimiter {
+	if clock == nil {
+		clock = time.Now
+	}
+	return &RateLimiter{
+		now: clock,
+		limits: map[semvec.Tier]tierLimit{
+			semvec.TierCommunity:  {perSec: communityPerSec, burst: communityBurst},
+			semvec.TierPro:        {perSec: proPerSec, burst: proBurst},
+			semvec.TierEnterprise: {unlimited: true},
+		},
+		buckets:   make(map[string]*bucket),
+		lastSweep: clock(),
+		idleTTL:   bucketIdleTTL,
+		max:       maxBuckets,
+	}
+}
+
+// SetLimits changes a tier's sustained rate (tokens per second) and burst.
+// perSec = +Inf makes the tier unthrottled; a negative perSec or burst counts
+// as 0. Existing buckets pick the new shape up on their next request.
+func (l *RateLimiter) SetLimits(t semvec.Tier, perSec float64, burst int) {
+	lim := tierLimit{perSec: max(perSec, 0), burst: max(burst, 0)}
+	if math.IsInf(perSec, 1) {
+		lim = tierLimit{unlimited: true}
+	}
+	l.mu.Lock()
+	l.limits[t] = lim
+	l.mu.Unlock()
+}
+
+// Middleware spends one token per request from the caller's bucket, or
+// answers 429 {"detail":"Rate limit exceeded: <tier> tier allows N
+// requests/s (burst M)"} with "Retry-After: 60". It must run after
+// authMiddleware; a request without a caller is limited as community tier by
+// client IP. A nil *RateLimiter limits nothing.
+func (l *RateLimiter) Middleware() gin.HandlerFunc {
+	if l == nil {
+		return func(c *gin.Context) { c.Next() }
+	}
+	return func(c *gin.Context) {
+		key, tier := "", semvec.TierCommunity
+		if caller, ok := lookupCaller(c); ok && caller.Subject != "" {
+			key = "sub:" + caller.Subject
+			if caller.Tier != "" {
+				tier = caller.Tier
+			}
+		} else {
+			key = "ip:" + c.ClientIP()
+		}
+		if ok, lim := l.allow(key, tier); !ok {
+			c.Header("Retry-After", retryAfterSeconds)
+			c.AbortWithStatusJSON(http.StatusTooManyRequests, gin.H{
+				"detail": "Rate limit exceeded: " + string(tier) + " tier allows " +
+					strconv.FormatFloat(lim.perSec, 'f', -1, 64) + " requests/s (burst " +
+					strconv.Itoa(lim.burst) + ")",
+			})
+			return
+		}
+		c.Next()
+	}
+}
+
+// allow spends one token for key under tier's limits. It reports the limits
+// applied so a refusal can name them.
+func (l *RateLimiter) allow(key string, tier semvec.Tier) (bool, tierLimit) {
+	now := l.now()
+	l.mu.Lock()
+	lim, known := l.limits[tier]
+	if !known {
+		lim = l.limits[semvec.TierCommunity]
+	}
+	if now.Sub(l.lastSweep) >= bucketSweepEvery {
+		l.sweepLocked(now)
+	}
+	if lim.unlimited {
+		delete(l.buckets, key) // the tier may have changed; drop stale state
+		l.mu.Unlock()
+		return true, lim
+	}
+	b := l.buckets[key]
+	if b == nil {
+		if len(l.buckets) >= l.max {
+			l.sweepLocked(now)
+			l.shedLocked()
+		}
+		// A new bucket starts full.
+		b = &bucket{lim: rate.NewLimiter(rate.Limit(lim.perSec), lim.burst), limit: lim}
+		l.buckets[key] = b
+	} else if b.limit != lim {
+		// Tier changed (new token) or SetLimits: reshape, keeping the tokens.
+		b.lim.SetLimitAt(now, rate.Limit(lim.perSec))
+		b.lim.SetBurstAt(now, lim.burst)
+		b.limit = lim
+	}
+	b.lastSeen = now
+	l.mu.Unlock()
+	return b.lim.AllowN(now, 1), lim
+}
+
+// sweepLocked evicts buckets idle long enough to be full again (and at least
+// idleTTL). l.mu must be held.
+func (l *RateLimiter) sweepLocked(now time.Time) {
+	l.lastSweep = now
+	for k, b := range l.buckets {
+		idle := l.idleTTL
+		if b.limit.perSec > 0 {
+			idle = max(idle, time.Duration(float64(b.limit.burst)/b.limit.perSec*float64(time.Second)))
+		}
+		if now.Sub(b.lastSeen) >= idle {
+			delete(l.buckets, k)
+		}
+	}
+}
+
+// shedLocked makes room when the table is full of active buckets: it drops
+// arbitrary entries (map order) down to 90 % of the bound. Those callers get
+// a fresh bucket, which only matters under a flood of distinct subjects.
+// l.mu must be held.
+func (l *RateLimiter) shedLocked() {
+	target := l.max - l.max/10
+	if target >= l.max {
+		target = l.max - 1
+	}
+	for k := range l.buckets {
+		if len(l.buckets) <= target {
+			break
+		}
+		delete(l.buckets, k)
+	}
+}
+
+// size reports the number of live buckets (tests).
+func (l *RateLimiter) size() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.buckets)
+}

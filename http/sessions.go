@@ -1,0 +1,582 @@
+package http
+
+import (
+	"encoding/json"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/semvec-go/semvec"
+	"github.com/semvec-go/semvec/actors"
+	pb "github.com/semvec-go/semvec/proto"
+)
+
+// Limits on text fields; longer input is a 422.
+const (
+	maxMessageChars  = 32_000
+	maxResponseChars = 64_000
+)
+
+func (s *Server) sessionRoutes(v1 *gin.RouterGroup) {
+	v1.POST("/run", s.run)
+	v1.POST("/store", s.store)
+	v1.POST("/session/create", s.createSession)
+	v1.DELETE("/session/:id", s.deleteSession)
+	v1.GET("/metrics/:id", s.sessionMetrics)
+	v1.GET("/state/context", s.stateContext)
+	v1.GET("/session/:id/memories/:hash", s.memory)
+	v1.POST("/session/:id/trigger", s.addTrigger)
+	v1.DELETE("/session/:id/trigger", s.clearTriggers)
+	v1.POST("/session/:id/anchor", s.addAnchor)
+	v1.GET("/session/:id/anchor_score", s.anchorScore)
+	v1.PUT("/session/:id/isolation", s.setIsolation)
+	v1.POST("/session/:id/isolation/release", s.releaseIsolation)
+	v1.POST("/session/:id/memory", s.injectMemory)
+	v1.GET("/session/:id/export", s.exportSession)
+	v1.POST("/session/:id/import", s.importSession)
+	v1.POST("/session/:id/verify", s.verifySession)
+	v1.POST("/session/:id/entities", s.putEntity)
+	v1.GET("/session/:id/entities", s.listEntities)
+	v1.DELETE("/session/:id/entities/*key", s.deleteEntity)
+}
+
+// RunBody is the body of POST /v1/run (and /v1/cluster/{id}/run).
+type RunBody struct {
+	Message               string   `json:"message" binding:"required,max=32000"`
+	SessionID             string   `json:"session_id" binding:"max=128"`
+	Response              string   `json:"response" binding:"max=64000"`
+	ShortCircuitThreshold *float64 `json:"short_circuit_threshold" binding:"omitempty,gte=-1,lte=1"`
+	ResetContext          bool     `json:"reset_context"`
+}
+
+// RunResult is the response of POST /v1/run.
+type RunResult struct {
+	SessionID     string  `json:"session_id"`
+	Context       string  `json:"context"`
+	TopSimilarity float64 `json:"top_similarity"`
+	ShortCircuit  bool    `json:"short_circuit"`
+	DriftScore    float64 `json:"drift_score"`
+	DriftDetected bool    `json:"drift_detected"`
+	DriftPhase    string  `json:"drift_phase"`
+}
+
+func (s *Server) run(c *gin.Context) {
+	var b RunBody
+	if !bindJSON(c, &b) {
+		return
+	}
+	s.runOn(c, b, b.SessionID, true)
+}
+
+// runOn runs one turn on session id. With allowCreate, an empty id creates a
+// session and reset_context on an unknown id creates one with that id.
+func (s *Server) runOn(c *gin.Context, b RunBody, id string, allowCreate bool) {
+	if blank(b.Message) {
+		validationError(c, ValidationItem{Loc: []any{"body", "message"}, Msg: "String should have at least 1 non-blank character", Type: "string_too_short"})
+		return
+	}
+	texts := []string{b.Message}
+	if b.Response != "" {
+		texts = append(texts, b.Response)
+	}
+	vecs, ok := s.embedTexts(c, texts...)
+	if !ok {
+		return
+	}
+	ctx := c.Request.Context()
+	own := owner(c)
+	if allowCreate {
+		switch {
+		case id == "":
+			newID, err := s.d.Sessions.Create(ctx, own, actors.CreateOptions{})
+			if err != nil {
+				fail(c, err)
+				return
+			}
+			id = newID
+		case b.ResetContext:
+			if err := s.d.Sessions.Exists(ctx, own, id); semvec.KindOf(err) == semvec.KindNotFound {
+				if !actors.ValidID(id) {
+					validationError(c, ValidationItem{Loc: []any{"body", "session_id"}, Msg: "String should match pattern '^[A-Za-z0-9._:-]{1,128}$'", Type: "string_pattern_mismatch"})
+					return
+				}
+				if _, err := s.d.Sessions.Create(ctx, own, actors.CreateOptions{ID: id}); err != nil {
+					if semvec.KindOf(err) == semvec.KindConflict {
+						err = semvec.NotFound("Session") // owned by someone else: don't leak it
+					}
+					fail(c, err)
+					return
+				}
+			} else if err != nil {
+				fail(c, err)
+				return
+			}
+		}
+	}
+	threshold := 0.85
+	if b.ShortCircuitThreshold != nil {
+		threshold = *b.ShortCircuitThreshold
+	}
+	req := &pb.RunRequest{Owner: own, SessionId: id, Message: b.Message, MessageVec: vecs[0],
+		ShortCircuitThreshold: threshold, ResetContext: b.ResetContext, NowUnixNano: time.Now().UnixNano()}
+	if b.Response != "" {
+		req.Response, req.ResponseVec = b.Response, vecs[1]
+	}
+	res, err := actors.AskSession[*pb.RunResponse](ctx, s.d.Sessions, id, req)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, RunResult{SessionID: res.GetSessionId(), Context: res.GetContext(), TopSimilarity: res.GetTopSimilarity(),
+		ShortCircuit: res.GetShortCircuit(), DriftScore: res.GetDriftScore(), DriftDetected: res.GetDriftDetected(), DriftPhase: res.GetDriftPhase()})
+}
+
+type storeBody struct {
+	SessionID string `json:"session_id" binding:"required,max=128"`
+	Response  string `json:"response" binding:"required,max=64000"`
+}
+
+func (s *Server) store(c *gin.Context) {
+	var b storeBody
+	if !bindJSON(c, &b) {
+		return
+	}
+	if blank(b.Response) {
+		validationError(c, ValidationItem{Loc: []any{"body", "response"}, Msg: "String should have at least 1 non-blank character", Type: "string_too_short"})
+		return
+	}
+	vecs, ok := s.embedTexts(c, b.Response)
+	if !ok {
+		return
+	}
+	res, err := actors.AskSession[*pb.StoreResponse](c.Request.Context(), s.d.Sessions, b.SessionID,
+		&pb.StoreRequest{Owner: owner(c), SessionId: b.SessionID, Response: b.Response, ResponseVec: vecs[0], NowUnixNano: time.Now().UnixNano()})
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"session_id": res.GetSessionId(), "stored": true, "total_memories": res.GetTotalMemories()})
+}
+
+type createBody struct {
+	Dimension         *int                  `json:"dimension" binding:"omitempty,gte=1"`
+	ModelName         string                `json:"model_name" binding:"max=256"`
+	UseAttention      bool                  `json:"use_attention"`
+	UseCache          bool                  `json:"use_cache"`
+	UseMetaPSS        bool                  `json:"use_meta_pss"`
+	UseCortex         bool                  `json:"use_cortex"`
+	EnableTopicSwitch *bool                 `json:"enable_topic_switch"`
+	TemplateEmbedding []float32             `json:"template_embedding"`
+	PolicyVectors     []actors.PolicyVector `json:"policy_vectors" binding:"max=64,dive"`
+}
+
+func (s *Server) createSession(c *gin.Context) {
+	var b createBody
+	if !bindJSON(c, &b) {
+		return
+	}
+	dim := s.d.Sessions.Dim()
+	if b.Dimension != nil && *b.Dimension != dim {
+		validationError(c, ValidationItem{Loc: []any{"body", "dimension"}, Msg: "dimension must match the server's embedder dimension (" + itoa(dim) + ")", Type: "value_error"})
+		return
+	}
+	for i, p := range b.PolicyVectors {
+		if len(p.Embedding) == 0 {
+			validationError(c, ValidationItem{Loc: []any{"body", "policy_vectors", i, "embedding"}, Msg: "Field required", Type: "missing"})
+			return
+		}
+	}
+	id, err := s.d.Sessions.Create(c.Request.Context(), owner(c), actors.CreateOptions{
+		ModelName: b.ModelName, UseAttention: b.UseAttention, UseCache: b.UseCache, UseMetaPSS: b.UseMetaPSS,
+		UseCortex: b.UseCortex, EnableTopicSwitch: b.EnableTopicSwitch, Template: b.TemplateEmbedding, Policy: b.PolicyVectors,
+	})
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"session_id": id, "created": true, "dimension": dim})
+}
+
+func (s *Server) deleteSession(c *gin.Context) {
+	id := c.Param("id")
+	if !actors.ValidID(id) {
+		fail(c, semvec.NotFound("Session"))
+		return
+	}
+	if err := s.d.Sessions.Delete(c.Request.Context(), owner(c), id); err != nil {
+		fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"session_id": id, "deleted": true})
+}
+
+func (s *Server) sessionMetrics(c *gin.Context) {
+	id := c.Param("id")
+	res, err := actors.AskSession[*pb.MetricsResponse](c.Request.Context(), s.d.Sessions, id, &pb.MetricsRequest{Owner: owner(c), SessionId: id})
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{
+		"session_id": id, "phase": res.GetPhase(), "interaction_count": res.GetInteractionCount(),
+		"total_memories": res.GetTotalMemories(), "tiers": nonNilMap(res.GetTiers()),
+		"beta_history": nonNil(res.GetBetaHistory()), "similarity_history": nonNil(res.GetSimilarityHistory()),
+		"fsm_history": nonNil(res.GetFsmHistory()), "norm_history": nonNil(res.GetNormHistory()),
+		"phase_history": nonNil(res.GetPhaseHistory()), "drift_score": res.GetDriftScore(),
+		"drift_phase": res.GetDriftPhase(), "dimension": res.GetDimension(),
+	})
+}
+
+type contextQuery struct {
+	SessionID string `form:"session_id" binding:"required,max=128"`
+	TopK      *int   `form:"top_k" binding:"omitempty,gte=1,lte=100"`
+	FullFirst bool   `form:"full_first"`
+}
+
+// ContextItem is one memory of GET /v1/state/context.
+type ContextItem struct {
+	Text       string  `json:"text"`
+	Relevance  float64 `json:"relevance"`
+	MemoryHash string  `json:"memory_hash"`
+	Truncated  bool    `json:"truncated"`
+	Tier       string  `json:"tier"`
+}
+
+func (s *Server) stateContext(c *gin.Context) {
+	var q contextQuery
+	if !bindQuery(c, &q) {
+		return
+	}
+	topK := 5
+	if q.TopK != nil {
+		topK = *q.TopK
+	}
+	res, err := actors.AskSession[*pb.ContextResponse](c.Request.Context(), s.d.Sessions, q.SessionID,
+		&pb.ContextRequest{Owner: owner(c), SessionId: q.SessionID, TopK: int32(topK), FullFirst: q.FullFirst, MaxChars: 500})
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	out := make([]ContextItem, len(res.GetItems()))
+	for i, it := range res.GetItems() {
+		out[i] = ContextItem{Text: it.GetText(), Relevance: it.GetRelevance(), MemoryHash: it.GetMemoryHash(), Truncated: it.GetTruncated(), Tier: it.GetTier()}
+	}
+	c.JSON(http.StatusOK, out)
+}
+
+func (s *Server) memory(c *gin.Context) {
+	id := c.Param("id")
+	res, err := actors.AskSession[*pb.MemoryResponse](c.Request.Context(), s.d.Sessions, id,
+		&pb.MemoryRequest{Owner: owner(c), SessionId: id, MemoryHash: c.Param("hash")})
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"session_id": id, "memory_hash": res.GetMemoryHash(), "text": res.GetText(), "tier": res.GetTier(),
+		"importance": res.GetImportance(), "access_count": res.GetAccessCount(), "timestamp": epoch(res.GetTimestampUnixNano())})
+}
+
+type triggerBody struct {
+	Keyword   string    `json:"keyword" binding:"max=256"`
+	Embedding []float32 `json:"embedding"`
+	Threshold *float64  `json:"threshold" binding:"omitempty,gt=0,lte=1"`
+}
+
+func (s *Server) addTrigger(c *gin.Context) {
+	var b triggerBody
+	if !bindJSON(c, &b) {
+		return
+	}
+	if (b.Keyword == "") == (len(b.Embedding) == 0) {
+		validationError(c, ValidationItem{Loc: []any{"body"}, Msg: "Value error, provide exactly one of keyword or embedding", Type: "value_error"})
+		return
+	}
+	req := &pb.TriggerRequest{Owner: owner(c), SessionId: c.Param("id"), Keyword: b.Keyword, Embedding: b.Embedding}
+	if b.Threshold != nil {
+		req.Threshold = *b.Threshold
+	}
+	s.triggerReply(c, req)
+}
+
+func (s *Server) clearTriggers(c *gin.Context) {
+	s.triggerReply(c, &pb.TriggerRequest{Owner: owner(c), SessionId: c.Param("id"), Clear: true})
+}
+
+func (s *Server) triggerReply(c *gin.Context, req *pb.TriggerRequest) {
+	res, err := actors.AskSession[*pb.TriggerResponse](c.Request.Context(), s.d.Sessions, req.GetSessionId(), req)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"session_id": res.GetSessionId(), "trigger_count": res.GetTriggerCount()})
+}
+
+type embeddingBody struct {
+	Embedding []float32 `json:"embedding" binding:"required"`
+}
+
+func (s *Server) addAnchor(c *gin.Context) {
+	var b embeddingBody
+	if !bindJSON(c, &b) {
+		return
+	}
+	id := c.Param("id")
+	res, err := actors.AskSession[*pb.AnchorResponse](c.Request.Context(), s.d.Sessions, id, &pb.AnchorRequest{Owner: owner(c), SessionId: id, Embedding: b.Embedding})
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"session_id": id, "anchor_count": res.GetAnchorCount()})
+}
+
+func (s *Server) anchorScore(c *gin.Context) {
+	id := c.Param("id")
+	res, err := actors.AskSession[*pb.AnchorScoreResponse](c.Request.Context(), s.d.Sessions, id, &pb.AnchorScoreRequest{Owner: owner(c), SessionId: id})
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"session_id": id, "anchor_score": res.GetAnchorScore(), "anchor_count": res.GetAnchorCount(),
+		"drift_threshold": res.GetDriftThreshold(), "realignment_remaining": res.GetRealignmentRemaining()})
+}
+
+type isolationBody struct {
+	Level               string      `json:"level" binding:"required,oneof=OPEN FILTER QUARANTINE LOCKDOWN"`
+	ExclusionEmbeddings [][]float32 `json:"exclusion_embeddings" binding:"max=256"`
+	AllowlistEmbeddings [][]float32 `json:"allowlist_embeddings" binding:"max=256"`
+	SimilarityThreshold *float64    `json:"similarity_threshold" binding:"omitempty,gt=0,lte=1"`
+}
+
+func (s *Server) setIsolation(c *gin.Context) {
+	var b isolationBody
+	if !bindJSON(c, &b) {
+		return
+	}
+	id := c.Param("id")
+	req := &pb.IsolationRequest{Owner: owner(c), SessionId: id, Level: b.Level,
+		ExclusionEmbeddings: toVectors(b.ExclusionEmbeddings), AllowlistEmbeddings: toVectors(b.AllowlistEmbeddings)}
+	if b.SimilarityThreshold != nil {
+		req.SimilarityThreshold = *b.SimilarityThreshold
+	}
+	res, err := actors.AskSession[*pb.IsolationResponse](c.Request.Context(), s.d.Sessions, id, req)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"session_id": id, "level": res.GetLevel()})
+}
+
+func (s *Server) releaseIsolation(c *gin.Context) {
+	id := c.Param("id")
+	res, err := actors.AskSession[*pb.ReleaseResponse](c.Request.Context(), s.d.Sessions, id,
+		&pb.ReleaseRequest{Owner: owner(c), SessionId: id, NowUnixNano: time.Now().UnixNano()})
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"session_id": id, "released_count": res.GetReleasedCount()})
+}
+
+type injectBody struct {
+	Embedding   []float32 `json:"embedding" binding:"required"`
+	Text        string    `json:"text" binding:"required,max=64000"`
+	Tier        string    `json:"tier" binding:"omitempty,oneof=short_term medium_term long_term"`
+	Importance  *float64  `json:"importance" binding:"omitempty,gte=0,lte=10"`
+	AccessCount int       `json:"access_count" binding:"gte=0,lte=1000000"`
+}
+
+func (s *Server) injectMemory(c *gin.Context) {
+	var b injectBody
+	if !bindJSON(c, &b) {
+		return
+	}
+	id := c.Param("id")
+	req := &pb.InjectMemoryRequest{Owner: owner(c), SessionId: id, Text: b.Text, Embedding: b.Embedding, Tier: b.Tier,
+		Importance: 1.0, AccessCount: int32(b.AccessCount), NowUnixNano: time.Now().UnixNano()}
+	if req.Tier == "" {
+		req.Tier = "short_term"
+	}
+	if b.Importance != nil {
+		req.Importance = *b.Importance
+	}
+	res, err := actors.AskSession[*pb.InjectMemoryResponse](c.Request.Context(), s.d.Sessions, id, req)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"session_id": id, "tier": res.GetTier(), "total_memories": res.GetTotalMemories()})
+}
+
+func (s *Server) exportSession(c *gin.Context) {
+	id := c.Param("id")
+	res, err := actors.AskSession[*pb.ExportResponse](c.Request.Context(), s.d.Sessions, id, &pb.ExportRequest{Owner: owner(c), SessionId: id})
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"session_id": id, "state_dict": json.RawMessage(res.GetStateDict()), "checksum": res.GetChecksum()})
+}
+
+type importBody struct {
+	StateDict json.RawMessage `json:"state_dict" binding:"required"`
+	Checksum  string          `json:"checksum" binding:"max=128"`
+}
+
+func (s *Server) importSession(c *gin.Context) {
+	var b importBody
+	if !bindJSON(c, &b) {
+		return
+	}
+	id := c.Param("id")
+	res, err := actors.AskSession[*pb.ImportResponse](c.Request.Context(), s.d.Sessions, id,
+		&pb.ImportRequest{Owner: owner(c), SessionId: id, StateDict: b.StateDict, Checksum: b.Checksum})
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	s.d.Sessions.Audit(c.Request.Context(), owner(c), "import", "session", id)
+	c.JSON(http.StatusOK, gin.H{"session_id": id, "imported": res.GetImported()})
+}
+
+type verifyBody struct {
+	TestEmbeddings     [][]float32 `json:"test_embeddings" binding:"required,min=1,max=256"`
+	ReferenceSessionID string      `json:"reference_session_id" binding:"max=128"`
+	Tolerance          *float64    `json:"tolerance" binding:"omitempty,gt=0,lte=1"`
+}
+
+func (s *Server) verifySession(c *gin.Context) {
+	var b verifyBody
+	if !bindJSON(c, &b) {
+		return
+	}
+	id := c.Param("id")
+	ctx := c.Request.Context()
+	req := &pb.VerifyRequest{Owner: owner(c), SessionId: id, TestEmbeddings: toVectors(b.TestEmbeddings)}
+	if b.Tolerance != nil {
+		req.Tolerance = *b.Tolerance
+	}
+	if b.ReferenceSessionID != "" {
+		ref, err := actors.AskSession[*pb.ExportResponse](ctx, s.d.Sessions, b.ReferenceSessionID, &pb.ExportRequest{Owner: owner(c), SessionId: b.ReferenceSessionID})
+		if err != nil {
+			if semvec.KindOf(err) == semvec.KindNotFound {
+				err = semvec.Errorf(semvec.KindNotFound, "Reference session not found")
+			}
+			fail(c, err)
+			return
+		}
+		req.ReferenceStateDict = ref.GetStateDict()
+	}
+	res, err := actors.AskSession[*pb.VerifyResponse](ctx, s.d.Sessions, id, req)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"session_id": id, "consistent": res.GetConsistent()})
+}
+
+type entityBody struct {
+	Key        string   `json:"key" binding:"required,max=512"`
+	Kind       string   `json:"kind" binding:"required"`
+	Value      string   `json:"value" binding:"required,max=16000"`
+	Context    string   `json:"context" binding:"max=4000"`
+	Importance *float64 `json:"importance" binding:"omitempty,gte=0,lte=10"`
+}
+
+func (s *Server) putEntity(c *gin.Context) {
+	var b entityBody
+	if !bindJSON(c, &b) {
+		return
+	}
+	id := c.Param("id")
+	req := &pb.PutEntityRequest{Owner: owner(c), SessionId: id, Key: b.Key, Kind: b.Kind, Value: b.Value, Context: b.Context, Importance: 1.0}
+	if b.Importance != nil {
+		req.Importance = *b.Importance
+	}
+	res, err := actors.AskSession[*pb.PutEntityResponse](c.Request.Context(), s.d.Sessions, id, req)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	c.JSON(http.StatusCreated, gin.H{"session_id": id, "key": res.GetKey(), "size": res.GetSize()})
+}
+
+type entitiesQuery struct {
+	Q          string `form:"q" binding:"max=2000"`
+	MaxResults *int   `form:"max_results" binding:"omitempty,gte=1,lte=1000"`
+}
+
+// EntityItem is one literal-cache entry.
+type EntityItem struct {
+	Key         string  `json:"key"`
+	Kind        string  `json:"kind"`
+	Value       string  `json:"value"`
+	Context     string  `json:"context"`
+	Importance  float64 `json:"importance"`
+	AccessCount int32   `json:"access_count"`
+}
+
+func (s *Server) listEntities(c *gin.Context) {
+	var q entitiesQuery
+	if !bindQuery(c, &q) {
+		return
+	}
+	id := c.Param("id")
+	max := 50
+	if q.MaxResults != nil {
+		max = *q.MaxResults
+	}
+	res, err := actors.AskSession[*pb.ListEntitiesResponse](c.Request.Context(), s.d.Sessions, id,
+		&pb.ListEntitiesRequest{Owner: owner(c), SessionId: id, Q: q.Q, MaxResults: int32(max)})
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	out := make([]EntityItem, len(res.GetEntities()))
+	for i, e := range res.GetEntities() {
+		out[i] = EntityItem{Key: e.GetKey(), Kind: e.GetKind(), Value: e.GetValue(), Context: e.GetContext(), Importance: e.GetImportance(), AccessCount: e.GetAccessCount()}
+	}
+	c.JSON(http.StatusOK, gin.H{"session_id": id, "entities": out, "total": res.GetTotal()})
+}
+
+func (s *Server) deleteEntity(c *gin.Context) {
+	id := c.Param("id")
+	key := c.Param("key")
+	if len(key) > 0 && key[0] == '/' {
+		key = key[1:]
+	}
+	res, err := actors.AskSession[*pb.DeleteEntityResponse](c.Request.Context(), s.d.Sessions, id, &pb.DeleteEntityRequest{Owner: owner(c), SessionId: id, Key: key})
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"session_id": id, "key": res.GetKey(), "removed": true})
+}
+
+func toVectors(vs [][]float32) []*pb.Vector {
+	out := make([]*pb.Vector, len(vs))
+	for i, v := range vs {
+		out[i] = &pb.Vector{Values: v}
+	}
+	return out
+}
+
+func nonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
+}
+
+func nonNilMap(m map[string]int32) map[string]int32 {
+	if m == nil {
+		return map[string]int32{}
+	}
+	return m
+}
+
+// epoch is a Unix time in float seconds, as semvec reports timestamps.
+func epoch(ns int64) float64 { return float64(ns) / 1e9 }
+
+func itoa(i int) string { return strconv.Itoa(i) }

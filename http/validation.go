@@ -1,0 +1,686 @@
+package http
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"net/url"
+	"reflect"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/gin-gonic/gin/binding"
+	"github.com/go-playground/validator/v10"
+)
+
+// ValidationItem is one entry of a FastAPI-style 422 body:
+// {"detail": [{"loc": ["body", "items", 0, "name"], "msg": "Field required", "type": "missing"}]}.
+// Msg and Type follow pydantic v2's wording so clients written for semvec can
+// match on them.
+type ValidationItem struct {
+	Loc  []any  `json:"loc"`
+	Msg  string `json:"msg"`
+	Type string `json:"type"`
+}
+
+// detailBodyTooLarge is the 413 detail.
+const detailBodyTooLarge = "Request body too large"
+
+// validationError writes a 422 with the given items and aborts the chain.
+// Handlers use it for checks that binding tags cannot express.
+func validationError(c *gin.Context, items ...ValidationItem) {
+	if items == nil {
+		items = []ValidationItem{}
+	}
+	for i := range items {
+		if items[i].Loc == nil {
+			items[i].Loc = []any{}
+		}
+	}
+	c.AbortWithStatusJSON(http.StatusUnprocessableEntity, gin.H{"detail": items})
+}
+
+// tagNameOnce guards the one-time registration of a tag-name function on gin's
+// validator engine.
+//
+// This is the package's only mutable package-level variable, and it is here
+// because the thing it guards is itself global: binding.Validator is a
+// process-wide singleton inside gin, so registering per Server instance would
+// race with validation running in another instance (tests build many engines)
+// and would register the same function again and again. The registration is
+// idempotent in effect, so a process-wide Once is the honest scope.
+var tagNameOnce sync.Once
+
+// registerValidatorTagNames makes validator errors name fields by their json
+// (then form, then uri) tag instead of their Go name, in FieldError.Field()
+// and Namespace(). Safe to call any number of times; New calls it, and the
+// bind helpers call it too so the order of construction does not matter.
+//
+// The 422 "loc" computed by bindJSON/bindQuery does not depend on it: it is
+// derived from the Go struct namespace and the destination type's tags.
+func registerValidatorTagNames() {
+	tagNameOnce.Do(func() {
+		if v, ok := binding.Validator.Engine().(*validator.Validate); ok {
+			v.RegisterTagNameFunc(func(f reflect.StructField) string {
+				for _, tag := range []string{"json", "form", "uri"} {
+					name, _, _ := strings.Cut(f.Tag.Get(tag), ",")
+					if name == "-" {
+						return ""
+					}
+					if name != "" {
+						return name
+					}
+				}
+				return f.Name
+			})
+		}
+	})
+}
+
+// maxBody limits request bodies to limit bytes (limit <= 0: no limit). A
+// declared Content-Length above the limit is refused with 413 at once; a body
+// that turns out longer fails the read with *http.MaxBytesError, which
+// bindJSON turns into the same 413.
+func maxBody(limit int64) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		if limit <= 0 || c.Request.Body == nil || c.Request.Body == http.NoBody {
+			c.Next()
+			return
+		}
+		if c.Request.ContentLength > limit {
+			c.Header("Connection", "close")
+			c.AbortWithStatusJSON(http.StatusRequestEntityTooLarge, gin.H{"detail": detailBodyTooLarge})
+			return
+		}
+		c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, limit)
+		c.Next()
+	}
+}
+
+// bindJSON decodes the JSON request body into dst (a pointer) with gin's JSON
+// binding and runs its `binding:` validation. On failure it writes the
+// response and returns false:
+//
+//   - body over the maxBody limit: 413 {"detail": "Request body too large"};
+//   - empty body: 422 missing at ["body"];
+//   - malformed JSON or trailing data: 422 json_invalid at ["body", offset];
+//   - wrong JSON type: 422 "<kind>_type" at the field's full path, array
+//     indexes included;
+//   - failed binding tags: 422 with one item per failed field (missing,
+//     greater_than_equal, string_too_short, enum, …).
+//
+// The body is read once and put back, so it can be read again after binding.
+func bindJSON(c *gin.Context, dst any) bool {
+	registerValidatorTagNames()
+	var body []byte
+	if c.Request.Body != nil {
+		var err error
+		body, err = io.ReadAll(c.Request.Body)
+		if err != nil {
+			var mbe *http.MaxBytesError
+			if errors.As(err, &mbe) {
+				c.Header("Connection", "close")
+				c.AbortWithStatusJSON(http.StatusRequestEntityTooLarge, gin.H{"detail": detailBodyTooLarge})
+				return false
+			}
+			c.AbortWithStatusJSON(http.StatusBadRequest, gin.H{"detail": "Could not read request body"})
+			return false
+		}
+		c.Request.Body = io.NopCloser(bytes.NewReader(body))
+	}
+	if len(bytes.TrimSpace(body)) == 0 {
+		validationError(c, ValidationItem{Loc: []any{"body"}, Msg: "Field required", Type: "missing"})
+		return false
+	}
+	if !json.Valid(body) {
+		validationError(c, ValidationItem{Loc: []any{"body", syntaxErrorOffset(body)}, Msg: "JSON decode error", Type: "json_invalid"})
+		return false
+	}
+	err := binding.JSON.BindBody(body, dst)
+	if err == nil {
+		return true
+	}
+	var iue *json.InvalidUnmarshalError
+	if errors.As(err, &iue) { // dst is not a pointer: a programming error
+		_ = c.Error(err)
+		c.AbortWithStatusJSON(http.StatusInternalServerError, gin.H{"detail": "Internal Server Error"})
+		return false
+	}
+	validationError(c, bindErrorItems(err, "body", "json", dst, body)...)
+	return false
+}
+
+// bindQuery binds the URL query into dst (a pointer to a struct with `form:`
+// tags) and validates it. On failure it writes a 422 with loc
+// ["query", name] and returns false. Unparsable numbers and booleans give
+// pydantic's int_parsing / float_parsing / bool_parsing items.
+func bindQuery(c *gin.Context, dst any) bool {
+	registerValidatorTagNames()
+	err := c.ShouldBindQuery(dst)
+	if err == nil {
+		return true
+	}
+	var ves validator.ValidationErrors
+	if errors.As(err, &ves) {
+		validationError(c, bindErrorItems(err, "query", "form", dst, nil)...)
+		return false
+	}
+	items := queryParseItems(c.Request.URL.Query(), reflect.TypeOf(dst))
+	if len(items) == 0 {
+		items = []ValidationItem{{Loc: []any{"query"}, Msg: "Value error, " + err.Error(), Type: "value_error"}}
+	}
+	validationError(c, items...)
+	return false
+}
+
+// bindErrorItems maps a binding error to 422 items. where is "body" or
+// "query"; tag is the struct tag that names fields on the wire.
+func bindErrorItems(err error, where, tag string, dst any, body []byte) []ValidationItem {
+	var (
+		ves validator.ValidationErrors
+		sve binding.SliceValidationError
+		ute *json.UnmarshalTypeError
+		se  *json.SyntaxError
+	)
+	root := reflect.TypeOf(dst)
+	switch {
+	case errors.As(err, &ves):
+		items := make([]ValidationItem, 0, len(ves))
+		for _, fe := range ves {
+			items = append(items, fieldErrorItem(fe, []any{where}, root, tag))
+		}
+		return items
+	case errors.As(err, &sve):
+		// A top-level JSON array: gin does not keep the element indexes.
+		var items []ValidationItem
+		var elem reflect.Type
+		if t := deref(root); t != nil && (t.Kind() == reflect.Slice || t.Kind() == reflect.Array) {
+			elem = t.Elem()
+		}
+		for _, e := range sve {
+			var inner validator.ValidationErrors
+			if errors.As(e, &inner) {
+				for _, fe := range inner {
+					items = append(items, fieldErrorItem(fe, []any{where}, elem, tag))
+				}
+			}
+		}
+		if len(items) > 0 {
+			return items
+		}
+	case errors.As(err, &ute):
+		path := jsonPathAt(body, ute.Offset)
+		if path == nil && ute.Field != "" {
+			for _, p := range strings.Split(ute.Field, ".") {
+				path = append(path, p)
+			}
+		}
+		msg, typ := typeErrorText(ute)
+		return []ValidationItem{{Loc: append([]any{where}, path...), Msg: msg, Type: typ}}
+	case errors.As(err, &se):
+		return []ValidationItem{{Loc: []any{where, int(se.Offset)}, Msg: "JSON decode error", Type: "json_invalid"}}
+	}
+	return []ValidationItem{{Loc: []any{where}, Msg: "Value error, " + err.Error(), Type: "value_error"}}
+}
+
+// fieldErrorItem turns one failed binding tag into an item.
+func fieldErrorItem(fe validator.FieldError, loc []any, root reflect.Type, tag string) ValidationItem {
+	loc = append(loc, namespaceLoc(fe.StructNamespace(), root, tag)...)
+	msg, typ := describeFieldError(fe)
+	return ValidationItem{Loc: loc, Msg: msg, Type: typ}
+}
+
+// describeFieldError gives pydantic v2's msg and type for a failed tag.
+func describeFieldError(fe validator.FieldError) (msg, typ string) {
+	param := fe.Param()
+	kind := fe.Kind()
+	sized := kind == reflect.String || kind == reflect.Slice || kind == reflect.Array || kind == reflect.Map
+	length := -1
+	if v := reflect.ValueOf(fe.Value()); v.IsValid() {
+		switch v.Kind() {
+		case reflect.String:
+			length = len([]rune(v.String()))
+		case reflect.Slice, reflect.Array, reflect.Map:
+			length = v.Len()
+		}
+	}
+	if kind == reflect.Pointer || kind == reflect.Invalid {
+		// A nil pointer failing any tag: validator runs the first tag even
+		// without "required"; the honest report is that the field is absent.
+		return "Field required", "missing"
+	}
+	switch fe.Tag() {
+	case "required", "required_if", "required_unless", "required_with", "required_with_all",
+		"required_without", "required_without_all":
+		return "Field required", "missing"
+	case "gte", "min":
+		if sized {
+			return tooShort(kind, param, length)
+		}
+		return "Input should be greater than or equal to " + param, "greater_than_equal"
+	case "gt":
+		if sized {
+			return tooShort(kind, shiftInt(param, 1), length)
+		}
+		return "Input should be greater than " + param, "greater_than"
+	case "lte", "max":
+		if sized {
+			return tooLong(kind, param, length)
+		}
+		return "Input should be less than or equal to " + param, "less_than_equal"
+	case "lt":
+		if sized {
+			return tooLong(kind, shiftInt(param, -1), length)
+		}
+		return "Input should be less than " + param, "less_than"
+	case "len":
+		if sized {
+			if n, err := strconv.Atoi(param); err == nil && length >= 0 && length < n {
+				return tooShort(kind, param, length)
+			}
+			return tooLong(kind, param, length)
+		}
+	case "oneof":
+		return "Input should be " + choices(param, kind == reflect.String), "enum"
+	}
+	return "Value error, failed '" + fe.Tag() + "' check", "value_error"
+}
+
+func tooShort(kind reflect.Kind, n string, got int) (string, string) {
+	switch kind {
+	case reflect.String:
+		return "String should have at least " + n + " " + plural(n, "character"), "string_too_short"
+	case reflect.Map:
+		return "Dictionary should have at least " + n + " " + plural(n, "item") + " after validation, not " + strconv.Itoa(got), "too_short"
+	}
+	return "List should have at least " + n + " " + plural(n, "item") + " after validation, not " + strconv.Itoa(got), "too_short"
+}
+
+func tooLong(kind reflect.Kind, n string, got int) (string, string) {
+	switch kind {
+	case reflect.String:
+		return "String should have at most " + n + " " + plural(n, "character"), "string_too_long"
+	case reflect.Map:
+		return "Dictionary should have at most " + n + " " + plural(n, "item") + " after validation, not " + strconv.Itoa(got), "too_long"
+	}
+	return "List should have at most " + n + " " + plural(n, "item") + " after validation, not " + strconv.Itoa(got), "too_long"
+}
+
+func plural(n, word string) string {
+	if n == "1" {
+		return word
+	}
+	return word + "s"
+}
+
+func shiftInt(param string, d int) string {
+	n, err := strconv.Atoi(param)
+	if err != nil {
+		return param
+	}
+	return strconv.Itoa(n + d)
+}
+
+// choices renders a oneof parameter the way pydantic renders enum members:
+// 'a', 'b' or 'c' (quoted only for strings).
+func choices(param string, quote bool) string {
+	var vals []string
+	for rest := strings.TrimSpace(param); rest != ""; rest = strings.TrimSpace(rest) {
+		var v string
+		if rest[0] == '\'' {
+			if end := strings.IndexByte(rest[1:], '\''); end >= 0 {
+				v, rest = rest[1:end+1], rest[end+2:]
+			} else {
+				v, rest = rest[1:], ""
+			}
+		} else if sp := strings.IndexAny(rest, " \t"); sp >= 0 {
+			v, rest = rest[:sp], rest[sp:]
+		} else {
+			v, rest = rest, ""
+		}
+		if quote {
+			v = "'" + v + "'"
+		}
+		vals = append(vals, v)
+	}
+	switch len(vals) {
+	case 0:
+		return "one of the allowed values"
+	case 1:
+		return vals[0]
+	}
+	return strings.Join(vals[:len(vals)-1], ", ") + " or " + vals[len(vals)-1]
+}
+
+// typeErrorText gives pydantic's msg and type for a JSON value of the wrong
+// type.
+func typeErrorText(ute *json.UnmarshalTypeError) (string, string) {
+	t := deref(ute.Type)
+	if t == nil {
+		return "Input should be a valid value", "value_error"
+	}
+	isNumber := strings.HasPrefix(ute.Value, "number")
+	switch t.Kind() {
+	case reflect.Bool:
+		return "Input should be a valid boolean", "bool_type"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr:
+		if isNumber {
+			num := strings.TrimPrefix(ute.Value, "number ")
+			if strings.HasPrefix(num, "-") && t.Kind() >= reflect.Uint && t.Kind() <= reflect.Uintptr {
+				return "Input should be greater than or equal to 0", "greater_than_equal"
+			}
+			if strings.ContainsAny(num, ".eE") {
+				return "Input should be a valid integer, got a number with a fractional part", "int_from_float"
+			}
+		}
+		return "Input should be a valid integer", "int_type"
+	case reflect.Float32, reflect.Float64:
+		if isNumber { // out of range for the float type
+			return "Input should be a finite number", "finite_number"
+		}
+		return "Input should be a valid number", "float_type"
+	case reflect.String:
+		return "Input should be a valid string", "string_type"
+	case reflect.Slice, reflect.Array:
+		return "Input should be a valid list", "list_type"
+	case reflect.Map:
+		return "Input should be a valid dictionary", "dict_type"
+	case reflect.Struct:
+		return "Input should be a valid dictionary or object to extract fields from", "model_attributes_type"
+	}
+	return "Input should be a valid value", "value_error"
+}
+
+// syntaxErrorOffset finds where body stops being one JSON value: the offset of
+// the syntax error, of the truncation, or of the first trailing byte.
+func syntaxErrorOffset(body []byte) int {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	var raw json.RawMessage
+	err := dec.Decode(&raw)
+	var se *json.SyntaxError
+	switch {
+	case errors.As(err, &se):
+		return int(se.Offset)
+	case err != nil: // io.ErrUnexpectedEOF: truncated
+		return len(body)
+	}
+	off := int(dec.InputOffset())
+	for off < len(body) && (body[off] == ' ' || body[off] == '\t' || body[off] == '\n' || body[off] == '\r') {
+		off++
+	}
+	return off
+}
+
+// jsonPathAt returns the path (object keys as strings, array indexes as ints)
+// of the value that ends at or contains byte offset off, where encoding/json
+// reported a type error. It returns nil if the body cannot be walked.
+func jsonPathAt(body []byte, off int64) []any {
+	if len(body) == 0 {
+		return nil
+	}
+	type frame struct {
+		array     bool
+		index     int
+		key       string
+		expectKey bool
+	}
+	var stack []frame
+	path := func() []any {
+		p := make([]any, 0, len(stack))
+		for _, f := range stack {
+			if f.array {
+				p = append(p, f.index)
+			} else {
+				p = append(p, f.key)
+			}
+		}
+		return p
+	}
+	// valueDone advances the parent after one of its values has been read.
+	valueDone := func() {
+		if n := len(stack); n > 0 {
+			if stack[n-1].array {
+				stack[n-1].index++
+			} else {
+				stack[n-1].expectKey = true
+			}
+		}
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil
+		}
+		if n := len(stack); n > 0 && !stack[n-1].array && stack[n-1].expectKey {
+			if d, ok := tok.(json.Delim); ok && d == '}' {
+				stack = stack[:n-1]
+				valueDone()
+				continue
+			}
+			key, _ := tok.(string)
+			stack[n-1].key = key
+			stack[n-1].expectKey = false
+			continue
+		}
+		if d, ok := tok.(json.Delim); ok && (d == ']' || d == '}') {
+			stack = stack[:len(stack)-1]
+			valueDone()
+			continue
+		}
+		// tok starts (or is) a value.
+		if dec.InputOffset() >= off {
+			return path()
+		}
+		if d, ok := tok.(json.Delim); ok {
+			stack = append(stack, frame{array: d == '[', expectKey: d == '{'})
+			continue
+		}
+		valueDone()
+	}
+}
+
+// namespaceLoc converts a validator struct namespace such as
+// "Req.Items[1].Name" into wire names: ["items", 1, "name"]. Field names are
+// looked up on root (the bind destination) and renamed by tag; embedded
+// structs without a tag are flattened, as encoding/json does.
+func namespaceLoc(ns string, root reflect.Type, tag string) []any {
+	t := deref(root)
+	segs := splitNamespace(ns)
+	// validator prefixes the root type's name, except for anonymous structs.
+	if t != nil && t.Name() != "" && len(segs) > 0 {
+		segs = segs[1:]
+	}
+	var loc []any
+	for _, s := range segs {
+		if s.name != "" {
+			if t != nil && t.Kind() == reflect.Struct {
+				if f, ok := t.FieldByName(s.name); ok {
+					name, explicit := wireName(f, tag)
+					if !f.Anonymous || explicit {
+						loc = append(loc, name)
+					}
+					t = deref(f.Type)
+				} else {
+					loc = append(loc, s.name)
+					t = nil
+				}
+			} else {
+				loc = append(loc, s.name)
+				t = nil
+			}
+		}
+		for _, idx := range s.index {
+			var kind reflect.Kind
+			if t != nil {
+				kind = t.Kind()
+			}
+			switch kind {
+			case reflect.Slice, reflect.Array:
+				n, err := strconv.Atoi(idx)
+				if err != nil {
+					loc = append(loc, idx)
+				} else {
+					loc = append(loc, n)
+				}
+				t = deref(t.Elem())
+			case reflect.Map:
+				loc = append(loc, idx)
+				t = deref(t.Elem())
+			default:
+				if n, err := strconv.Atoi(idx); err == nil {
+					loc = append(loc, n)
+				} else {
+					loc = append(loc, idx)
+				}
+				t = nil
+			}
+		}
+	}
+	return loc
+}
+
+type nsSegment struct {
+	name  string
+	index []string
+}
+
+// splitNamespace splits "A.B[1][k.x].C" into {A} {B [1 k.x]} {C}; dots inside
+// brackets (map keys) do not split.
+func splitNamespace(ns string) []nsSegment {
+	var segs []nsSegment
+	var cur nsSegment
+	var name strings.Builder
+	flush := func() {
+		cur.name = name.String()
+		if cur.name != "" || len(cur.index) > 0 {
+			segs = append(segs, cur)
+		}
+		cur = nsSegment{}
+		name.Reset()
+	}
+	for i := 0; i < len(ns); i++ {
+		switch ns[i] {
+		case '.':
+			flush()
+		case '[':
+			end := strings.IndexByte(ns[i+1:], ']')
+			if end < 0 {
+				name.WriteString(ns[i:])
+				i = len(ns)
+				continue
+			}
+			cur.index = append(cur.index, ns[i+1:i+1+end])
+			i += end + 1
+		default:
+			if len(cur.index) > 0 { // text after an index without a dot: keep it
+				flush()
+			}
+			name.WriteByte(ns[i])
+		}
+	}
+	flush()
+	return segs
+}
+
+// wireName is the name a field has on the wire under tag, and whether the tag
+// named it explicitly.
+func wireName(f reflect.StructField, tag string) (string, bool) {
+	name, _, _ := strings.Cut(f.Tag.Get(tag), ",")
+	if name != "" && name != "-" {
+		return name, true
+	}
+	return f.Name, false
+}
+
+func deref(t reflect.Type) reflect.Type {
+	for t != nil && t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	return t
+}
+
+// queryParseItems finds the query parameters that gin could not convert to
+// their field's type, since gin's error does not say which one failed.
+func queryParseItems(q url.Values, dst reflect.Type) []ValidationItem {
+	t := deref(dst)
+	if t == nil || t.Kind() != reflect.Struct {
+		return nil
+	}
+	var items []ValidationItem
+	for i := range t.NumField() {
+		f := t.Field(i)
+		if !f.IsExported() {
+			continue
+		}
+		name, explicit := wireName(f, "form")
+		if f.Tag.Get("form") == "-" {
+			continue
+		}
+		ft := deref(f.Type)
+		if f.Anonymous && !explicit && ft.Kind() == reflect.Struct {
+			items = append(items, queryParseItems(q, ft)...)
+			continue
+		}
+		vals := q[name]
+		if len(vals) == 0 {
+			continue
+		}
+		if ft.Kind() == reflect.Slice || ft.Kind() == reflect.Array {
+			et := deref(ft.Elem())
+			for j, v := range vals {
+				if msg, typ, ok := checkQueryScalar(et, v); !ok {
+					items = append(items, ValidationItem{Loc: []any{"query", name, j}, Msg: msg, Type: typ})
+				}
+			}
+			continue
+		}
+		if msg, typ, ok := checkQueryScalar(ft, vals[0]); !ok {
+			items = append(items, ValidationItem{Loc: []any{"query", name}, Msg: msg, Type: typ})
+		}
+	}
+	return items
+}
+
+// checkQueryScalar parses s as gin would for type t.
+func checkQueryScalar(t reflect.Type, s string) (msg, typ string, ok bool) {
+	if s == "" { // gin maps an empty value to the zero value
+		return "", "", true
+	}
+	const (
+		intMsg   = "Input should be a valid integer, unable to parse string as an integer"
+		floatMsg = "Input should be a valid number, unable to parse string as a number"
+		boolMsg  = "Input should be a valid boolean, unable to interpret input"
+	)
+	if t == reflect.TypeFor[time.Duration]() {
+		if _, err := time.ParseDuration(s); err != nil {
+			return "Input should be a valid duration", "time_delta_parsing", false
+		}
+		return "", "", true
+	}
+	switch t.Kind() {
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		if _, err := strconv.ParseInt(s, 10, t.Bits()); err != nil {
+			return intMsg, "int_parsing", false
+		}
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		if _, err := strconv.ParseUint(s, 10, t.Bits()); err != nil {
+			return intMsg, "int_parsing", false
+		}
+	case reflect.Float32, reflect.Float64:
+		if _, err := strconv.ParseFloat(s, t.Bits()); err != nil {
+			return floatMsg, "float_parsing", false
+		}
+	case reflect.Bool:
+		if _, err := strconv.ParseBool(s); err != nil {
+			return boolMsg, "bool_parsing", false
+		}
+	}
+	return "", "", true
+}

@@ -1,0 +1,198 @@
+package persistence_test
+
+import (
+	"reflect"
+	"slices"
+	"testing"
+
+	"github.com/semvec-go/semvec"
+	"github.com/semvec-go/semvec/persistence"
+)
+
+func cluster(owner, id string, sec int) (persistence.ClusterRecord, persistence.SessionRecord) {
+	return persistence.ClusterRecord{
+			ID: id, Owner: owner, Name: "name-" + id, AggregationMode: "weighted_average",
+			CouplingFactor: 0.25, CreatedAt: ts(sec),
+		}, persistence.SessionRecord{
+			Dimension: 384, ModelName: "hash-384",
+		}
+}
+
+func TestClusterCRUD(t *testing.T) {
+	forEachDB(t, func(t *testing.T, s *persistence.Store) {
+		ctx := t.Context()
+		c1, b1 := cluster("alice", "c1", 10)
+		must(t, s.CreateCluster(ctx, c1, b1))
+		c0, b0 := cluster("alice", "c0", 20) // later, so listed second despite the id
+		must(t, s.CreateCluster(ctx, c0, b0))
+		cb, bb := cluster("bob", "cb", 5)
+		must(t, s.CreateCluster(ctx, cb, bb))
+
+		got, err := s.GetCluster(ctx, "alice", "c1")
+		must(t, err)
+		want := c1
+		want.CreatedAt = us(c1.CreatedAt)
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("GetCluster = %+v, want %+v", got, want)
+		}
+
+		// The backing session: id and owner of the cluster, kind "cluster".
+		back, err := s.GetSession(ctx, "alice", "c1")
+		must(t, err)
+		if back.Kind != persistence.SessionKindCluster || back.Dimension != 384 || !back.CreatedAt.Equal(want.CreatedAt) {
+			t.Fatalf("backing session = %+v", back)
+		}
+		if n, _ := s.CountSessions(ctx); n != 0 {
+			t.Fatalf("CountSessions counts backing sessions: %d", n)
+		}
+
+		wantKind(t, s.CreateCluster(ctx, c1, b1), semvec.KindConflict, "Cluster already exists")
+		must(t, s.CreateSession(ctx, session("alice", "taken")))
+		ct, bt := cluster("alice", "taken", 1)
+		wantKind(t, s.CreateCluster(ctx, ct, bt), semvec.KindConflict, "Cluster already exists")
+		cx, bx := cluster("alice", "cx", 1)
+		bx.ID = "other"
+		wantKind(t, s.CreateCluster(ctx, cx, bx), semvec.KindInvalid, "")
+
+		// Owner isolation.
+		_, err = s.GetCluster(ctx, "bob", "c1")
+		wantKind(t, err, semvec.KindNotFound, "Cluster not found")
+		wantKind(t, s.DeleteCluster(ctx, "bob", "c1"), semvec.KindNotFound, "Cluster not found")
+
+		list, err := s.ListClusters(ctx, "alice")
+		must(t, err)
+		if len(list) != 2 || list[0].ID != "c1" || list[1].ID != "c0" || list[0].MemberCount != 0 {
+			t.Fatalf("ListClusters(alice) = %+v", list)
+		}
+		list, _ = s.ListClusters(ctx, "carol")
+		if list == nil || len(list) != 0 {
+			t.Fatalf("ListClusters(carol) = %#v, want empty", list)
+		}
+	})
+}
+
+func TestClusterMembers(t *testing.T) {
+	forEachDB(t, func(t *testing.T, s *persistence.Store) {
+		ctx := t.Context()
+		c1, b1 := cluster("alice", "c1", 10)
+		must(t, s.CreateCluster(ctx, c1, b1))
+		c2, b2 := cluster("alice", "c2", 11)
+		must(t, s.CreateCluster(ctx, c2, b2))
+		for _, id := range []string{"s1", "s2"} {
+			must(t, s.CreateSession(ctx, session("alice", id)))
+		}
+		must(t, s.CreateSession(ctx, session("bob", "sb")))
+		cb, bb := cluster("bob", "cb", 12)
+		must(t, s.CreateCluster(ctx, cb, bb))
+
+		added, err := s.AddMember(ctx, "alice", "c1", "s1")
+		must(t, err)
+		if !added {
+			t.Fatal("first AddMember: added = false")
+		}
+		added, err = s.AddMember(ctx, "alice", "c1", "s1")
+		must(t, err)
+		if added {
+			t.Fatal("repeated AddMember: added = true")
+		}
+		for _, m := range [][2]string{{"c1", "s2"}, {"c2", "s1"}} {
+			_, err := s.AddMember(ctx, "alice", m[0], m[1])
+			must(t, err)
+		}
+
+		_, err = s.AddMember(ctx, "alice", "cb", "s1")
+		wantKind(t, err, semvec.KindNotFound, "Cluster not found")
+		_, err = s.AddMember(ctx, "alice", "c1", "sb")
+		wantKind(t, err, semvec.KindNotFound, "Session not found")
+		_, err = s.AddMember(ctx, "alice", "c1", "missing")
+		wantKind(t, err, semvec.KindNotFound, "Session not found")
+		_, err = s.AddMember(ctx, "bob", "c1", "sb")
+		wantKind(t, err, semvec.KindNotFound, "Cluster not found")
+		_, err = s.AddMember(ctx, "alice", "c1", "c1")
+		wantKind(t, err, semvec.KindInvalid, "")
+
+		members, err := s.ListMembers(ctx, "c1")
+		must(t, err)
+		if !slices.Equal(members, []string{"s1", "s2"}) {
+			t.Fatalf("ListMembers(c1) = %v", members)
+		}
+		if m, _ := s.ListMembers(ctx, "nope"); m == nil || len(m) != 0 {
+			t.Fatalf("ListMembers(nope) = %#v", m)
+		}
+		of, err := s.ClustersOfSession(ctx, "s1")
+		must(t, err)
+		if !slices.Equal(of, []string{"c1", "c2"}) {
+			t.Fatalf("ClustersOfSession(s1) = %v", of)
+		}
+		of, _ = s.ClustersOfSession(ctx, "c1") // the backing session
+		if !slices.Equal(of, []string{"c1"}) {
+			t.Fatalf("ClustersOfSession(c1) = %v", of)
+		}
+		list, _ := s.ListClusters(ctx, "alice")
+		if list[0].MemberCount != 2 || list[1].MemberCount != 1 {
+			t.Fatalf("member counts: %+v", list)
+		}
+
+		wantKind(t, s.RemoveMember(ctx, "bob", "c1", "s1"), semvec.KindNotFound, "Cluster not found")
+		must(t, s.RemoveMember(ctx, "alice", "c1", "s1"))
+		wantKind(t, s.RemoveMember(ctx, "alice", "c1", "s1"), semvec.KindNotFound, "Member not found")
+		members, _ = s.ListMembers(ctx, "c1")
+		if !slices.Equal(members, []string{"s2"}) {
+			t.Fatalf("after remove: %v", members)
+		}
+
+		// Deleting a member session removes its memberships.
+		must(t, s.DeleteSession(ctx, "alice", "s2"))
+		members, _ = s.ListMembers(ctx, "c1")
+		if len(members) != 0 {
+			t.Fatalf("memberships survive their session: %v", members)
+		}
+	})
+}
+
+func TestDeleteClusterCascades(t *testing.T) {
+	forEachDB(t, func(t *testing.T, s *persistence.Store) {
+		ctx := t.Context()
+		c1, b1 := cluster("alice", "c1", 10)
+		must(t, s.CreateCluster(ctx, c1, b1))
+		must(t, s.CreateSession(ctx, session("alice", "s1")))
+		_, err := s.AddMember(ctx, "alice", "c1", "s1")
+		must(t, err)
+		must(t, s.SaveSnapshot(ctx, "c1", []byte("cluster state"), ts(1)))
+		r, meta := region("alice", "r1", 1)
+		must(t, s.CreateRegion(ctx, r, meta))
+		_, err = s.AttachCluster(ctx, "alice", "r1", "c1")
+		must(t, err)
+
+		must(t, s.DeleteCluster(ctx, "alice", "c1"))
+
+		_, err = s.GetCluster(ctx, "alice", "c1")
+		wantKind(t, err, semvec.KindNotFound, "Cluster not found")
+		_, err = s.GetSessionAnyOwner(ctx, "c1")
+		wantKind(t, err, semvec.KindNotFound, "Session not found")
+		_, _, err = s.LoadSnapshot(ctx, "c1")
+		wantKind(t, err, semvec.KindNotFound, "Snapshot not found")
+		if m, _ := s.ListMembers(ctx, "c1"); len(m) != 0 {
+			t.Fatalf("members survive: %v", m)
+		}
+		if of, _ := s.ClustersOfSession(ctx, "s1"); len(of) != 0 {
+			t.Fatalf("ClustersOfSession(s1) = %v", of)
+		}
+		if rc, _ := s.RegionClusters(ctx, "r1"); len(rc) != 0 {
+			t.Fatalf("region links survive: %v", rc)
+		}
+		// The member session itself stays.
+		if _, err := s.GetSession(ctx, "alice", "s1"); err != nil {
+			t.Fatalf("member session deleted with the cluster: %v", err)
+		}
+		wantKind(t, s.DeleteCluster(ctx, "alice", "c1"), semvec.KindNotFound, "Cluster not found")
+
+		// Deleting a backing session directly takes the cluster with it
+		// (foreign keys).
+		c2, b2 := cluster("alice", "c2", 11)
+		must(t, s.CreateCluster(ctx, c2, b2))
+		must(t, s.DeleteSession(ctx, "alice", "c2"))
+		_, err = s.GetCluster(ctx, "alice", "c2")
+		wantKind(t, err, semvec.KindNotFound, "Cluster not found")
+	})
+}

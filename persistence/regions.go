@@ -1,0 +1,240 @@
+package persistence
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"time"
+
+	"github.com/uptrace/bun"
+
+	"github.com/semvec-go/semvec"
+)
+
+// RegionRecord is the metadata of a region. Its state lives in its meta
+// session MetaSessionID.
+type RegionRecord struct {
+	ID, Owner, Name, MetaSessionID        string
+	ConsensusThreshold, VoteWindowSeconds float64
+	LastRealignment                       *time.Time
+	CreatedAt                             time.Time
+}
+
+// RegionSummary is a region with its attached-cluster count, as ListRegions
+// returns.
+type RegionSummary struct {
+	RegionRecord
+	ClusterCount int
+}
+
+// CreateRegion inserts the region's meta session and the region row in one
+// transaction, with a "create" audit row. r.MetaSessionID and meta.ID default
+// to each other and must match; meta.Owner defaults to r.Owner; meta.Kind to
+// "region_meta". KindConflict if an id is taken.
+func (s *Store) CreateRegion(ctx context.Context, r RegionRecord, meta SessionRecord) error {
+	if r.ID == "" {
+		return semvec.Errorf(semvec.KindInvalid, "region id is empty")
+	}
+	if r.MetaSessionID == "" {
+		r.MetaSessionID = meta.ID
+	}
+	if r.MetaSessionID == "" {
+		return semvec.Errorf(semvec.KindInvalid, "region meta session id is empty")
+	}
+	if err := alignMetaSession(&meta, r.MetaSessionID, r.Owner, "region"); err != nil {
+		return err
+	}
+	if meta.CreatedAt.IsZero() {
+		meta.CreatedAt = r.CreatedAt
+	}
+	return s.inTx(ctx, func(ctx context.Context, tx bun.Tx) error {
+		ms, err := s.insertSession(ctx, tx, meta, SessionKindRegionMeta)
+		if err != nil {
+			return err
+		}
+		m := &regionModel{
+			ID: r.ID, Owner: r.Owner, Name: r.Name, MetaSessionID: r.MetaSessionID,
+			ConsensusThreshold: r.ConsensusThreshold, VoteWindowSeconds: r.VoteWindowSeconds,
+			LastRealignment: utcPtr(r.LastRealignment), CreatedAt: ms.CreatedAt,
+		}
+		if _, err := tx.NewInsert().Model(m).Exec(ctx); err != nil {
+			if isUniqueViolation(err) {
+				return semvec.Errorf(semvec.KindConflict, "Region already exists")
+			}
+			return err
+		}
+		return s.auditTx(ctx, tx, r.Owner, ActionCreate, ResourceRegion, r.ID, detail("name", r.Name))
+	})
+}
+
+func utcPtr(t *time.Time) *time.Time {
+	if t == nil {
+		return nil
+	}
+	u := utc(*t)
+	return &u
+}
+
+// GetRegion returns the region id owned by owner, or NotFound("Region").
+func (s *Store) GetRegion(ctx context.Context, owner, id string) (RegionRecord, error) {
+	var m regionModel
+	err := s.read(ctx, func(ctx context.Context, db bun.IDB) error {
+		err := db.NewSelect().Model(&m).Where("r.id = ? AND r.owner = ?", id, owner).Scan(ctx)
+		if errors.Is(err, sql.ErrNoRows) {
+			return semvec.NotFound("Region")
+		}
+		return err
+	})
+	if err != nil {
+		return RegionRecord{}, err
+	}
+	return m.record(), nil
+}
+
+func (m *regionModel) record() RegionRecord {
+	return RegionRecord{
+		ID: m.ID, Owner: m.Owner, Name: m.Name, MetaSessionID: m.MetaSessionID,
+		ConsensusThreshold: m.ConsensusThreshold, VoteWindowSeconds: m.VoteWindowSeconds,
+		LastRealignment: utcPtr(m.LastRealignment), CreatedAt: m.CreatedAt.UTC(),
+	}
+}
+
+// ListRegions returns owner's regions with their attached-cluster counts,
+// ordered by creation time, then id.
+func (s *Store) ListRegions(ctx context.Context, owner string) ([]RegionSummary, error) {
+	var rows []regionModel
+	err := s.read(ctx, func(ctx context.Context, db bun.IDB) error {
+		return db.NewSelect().Model(&rows).
+			ColumnExpr("r.*").
+			ColumnExpr("(SELECT COUNT(*) FROM region_clusters AS rc WHERE rc.region_id = r.id) AS cluster_count").
+			Where("r.owner = ?", owner).
+			OrderExpr("r.created_at, r.id").
+			Scan(ctx)
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]RegionSummary, len(rows))
+	for i := range rows {
+		out[i] = RegionSummary{RegionRecord: rows[i].record(), ClusterCount: rows[i].ClusterCount}
+	}
+	return out, nil
+}
+
+// DeleteRegion deletes, in one transaction, the region's cluster links and
+// observer registrations, the region row, and its meta session with its
+// snapshot, and writes a "delete" audit row. NotFound("Region") when missing
+// or not owner's.
+func (s *Store) DeleteRegion(ctx context.Context, owner, id string) error {
+	return s.inTx(ctx, func(ctx context.Context, tx bun.Tx) error {
+		var metaID string
+		err := tx.NewSelect().Model((*regionModel)(nil)).Column("meta_session_id").
+			Where("id = ? AND owner = ?", id, owner).Scan(ctx, &metaID)
+		if errors.Is(err, sql.ErrNoRows) {
+			return semvec.NotFound("Region")
+		}
+		if err != nil {
+			return err
+		}
+		if _, err := tx.NewDelete().Model((*regionClusterModel)(nil)).Where("region_id = ?", id).Exec(ctx); err != nil {
+			return err
+		}
+		if _, err := tx.NewDelete().Model((*observerRegionModel)(nil)).Where("region_id = ?", id).Exec(ctx); err != nil {
+			return err
+		}
+		if _, err := tx.NewDelete().Model((*regionModel)(nil)).Where("id = ?", id).Exec(ctx); err != nil {
+			return err
+		}
+		if err := deleteSessionRows(ctx, tx, metaID); err != nil {
+			return err
+		}
+		return s.auditTx(ctx, tx, owner, ActionDelete, ResourceRegion, id, "")
+	})
+}
+
+// AttachCluster links cluster clusterID to region regionID; both must be
+// owner's (else NotFound("Region") / NotFound("Cluster")). Idempotent: added
+// is false when already attached. A new link writes a "region_attach" audit
+// row.
+func (s *Store) AttachCluster(ctx context.Context, owner, regionID, clusterID string) (added bool, err error) {
+	err = s.inTx(ctx, func(ctx context.Context, tx bun.Tx) error {
+		if err := mustOwn(ctx, tx, (*regionModel)(nil), regionID, owner, "Region"); err != nil {
+			return err
+		}
+		if err := mustOwn(ctx, tx, (*clusterModel)(nil), clusterID, owner, "Cluster"); err != nil {
+			return err
+		}
+		res, err := tx.NewInsert().
+			Model(&regionClusterModel{RegionID: regionID, ClusterID: clusterID, AttachedAt: s.timestamp(time.Time{})}).
+			On("CONFLICT (region_id, cluster_id) DO NOTHING").Exec(ctx)
+		if isForeignKeyViolation(err) { // deleted concurrently (PostgreSQL)
+			return semvec.NotFound("Cluster")
+		}
+		if err != nil {
+			return err
+		}
+		if added = rowsAffected(res) > 0; !added {
+			return nil
+		}
+		return s.auditTx(ctx, tx, owner, ActionRegionAttach, ResourceRegion, regionID, detail("cluster_id", clusterID))
+	})
+	return added && err == nil, err
+}
+
+// DetachCluster unlinks cluster clusterID from region regionID (owner's, else
+// NotFound("Region")) and writes a "region_detach" audit row.
+// NotFound("Cluster") when it is not attached.
+func (s *Store) DetachCluster(ctx context.Context, owner, regionID, clusterID string) error {
+	return s.inTx(ctx, func(ctx context.Context, tx bun.Tx) error {
+		if err := mustOwn(ctx, tx, (*regionModel)(nil), regionID, owner, "Region"); err != nil {
+			return err
+		}
+		res, err := tx.NewDelete().Model((*regionClusterModel)(nil)).
+			Where("region_id = ? AND cluster_id = ?", regionID, clusterID).Exec(ctx)
+		if err != nil {
+			return err
+		}
+		if rowsAffected(res) == 0 {
+			return semvec.NotFound("Cluster")
+		}
+		return s.auditTx(ctx, tx, owner, ActionRegionDetach, ResourceRegion, regionID, detail("cluster_id", clusterID))
+	})
+}
+
+// RegionClusters returns the ids of the clusters attached to a region, in
+// attaching order (empty for a region that does not exist).
+func (s *Store) RegionClusters(ctx context.Context, regionID string) ([]string, error) {
+	ids := []string{}
+	err := s.read(ctx, func(ctx context.Context, db bun.IDB) error {
+		return db.NewSelect().Model((*regionClusterModel)(nil)).Column("cluster_id").
+			Where("region_id = ?", regionID).OrderExpr("attached_at, cluster_id").Scan(ctx, &ids)
+	})
+	return ids, err
+}
+
+// RegionsOfCluster returns the ids of the regions a cluster is attached to,
+// in attaching order.
+func (s *Store) RegionsOfCluster(ctx context.Context, clusterID string) ([]string, error) {
+	ids := []string{}
+	err := s.read(ctx, func(ctx context.Context, db bun.IDB) error {
+		return db.NewSelect().Model((*regionClusterModel)(nil)).Column("region_id").
+			Where("cluster_id = ?", clusterID).OrderExpr("attached_at, region_id").Scan(ctx, &ids)
+	})
+	return ids, err
+}
+
+// SetLastRealignment records when a region last realigned.
+// NotFound("Region") if it does not exist.
+func (s *Store) SetLastRealignment(ctx context.Context, regionID string, at time.Time) error {
+	return s.read(ctx, func(ctx context.Context, db bun.IDB) error {
+		res, err := db.NewUpdate().Model((*regionModel)(nil)).
+			Set("last_realignment = ?", s.timestamp(at)).Where("id = ?", regionID).Exec(ctx)
+		if err != nil {
+			return err
+		}
+		if rowsAffected(res) == 0 {
+			return semvec.NotFound("Region")
+		}
+		return nil
+	})
+}

@@ -1,0 +1,152 @@
+package persistence_test
+
+import (
+	"reflect"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/semvec-go/semvec"
+	"github.com/semvec-go/semvec/persistence"
+)
+
+func region(owner, id string, sec int) (persistence.RegionRecord, persistence.SessionRecord) {
+	return persistence.RegionRecord{
+			ID: id, Owner: owner, Name: "region-" + id, MetaSessionID: id + "-meta",
+			ConsensusThreshold: 0.6, VoteWindowSeconds: 30, CreatedAt: ts(sec),
+		}, persistence.SessionRecord{
+			Dimension: 384, ModelName: "hash-384",
+		}
+}
+
+func TestRegionCRUD(t *testing.T) {
+	forEachDB(t, func(t *testing.T, s *persistence.Store) {
+		ctx := t.Context()
+		r1, m1 := region("alice", "r1", 10)
+		must(t, s.CreateRegion(ctx, r1, m1))
+		r2, m2 := region("alice", "r2", 11)
+		must(t, s.CreateRegion(ctx, r2, m2))
+		rb, mb := region("bob", "rb", 12)
+		must(t, s.CreateRegion(ctx, rb, mb))
+
+		got, err := s.GetRegion(ctx, "alice", "r1")
+		must(t, err)
+		want := r1
+		want.CreatedAt = us(r1.CreatedAt)
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("GetRegion = %+v, want %+v", got, want)
+		}
+		meta, err := s.GetSession(ctx, "alice", "r1-meta")
+		must(t, err)
+		if meta.Kind != persistence.SessionKindRegionMeta {
+			t.Fatalf("meta session kind %q", meta.Kind)
+		}
+
+		wantKind(t, s.CreateRegion(ctx, r1, persistence.SessionRecord{ID: "fresh-meta"}), semvec.KindInvalid, "")
+		dup := r1
+		dup.MetaSessionID = "fresh-meta"
+		wantKind(t, s.CreateRegion(ctx, dup, persistence.SessionRecord{}), semvec.KindConflict, "Region already exists")
+		if _, err := s.GetSessionAnyOwner(ctx, "fresh-meta"); err == nil {
+			t.Fatal("failed CreateRegion left its meta session behind")
+		}
+
+		_, err = s.GetRegion(ctx, "bob", "r1")
+		wantKind(t, err, semvec.KindNotFound, "Region not found")
+		wantKind(t, s.DeleteRegion(ctx, "bob", "r1"), semvec.KindNotFound, "Region not found")
+
+		at := ts(40)
+		must(t, s.SetLastRealignment(ctx, "r1", at))
+		got, _ = s.GetRegion(ctx, "alice", "r1")
+		if got.LastRealignment == nil || !got.LastRealignment.Equal(us(at)) || got.LastRealignment.Location() != time.UTC {
+			t.Fatalf("LastRealignment = %v", got.LastRealignment)
+		}
+		wantKind(t, s.SetLastRealignment(ctx, "nope", at), semvec.KindNotFound, "Region not found")
+
+		// Attach / detach.
+		c1, b1 := cluster("alice", "c1", 1)
+		must(t, s.CreateCluster(ctx, c1, b1))
+		c2, b2 := cluster("alice", "c2", 2)
+		must(t, s.CreateCluster(ctx, c2, b2))
+		cb, bb := cluster("bob", "cb", 3)
+		must(t, s.CreateCluster(ctx, cb, bb))
+
+		added, err := s.AttachCluster(ctx, "alice", "r1", "c1")
+		must(t, err)
+		if !added {
+			t.Fatal("AttachCluster: added = false")
+		}
+		if added, _ = s.AttachCluster(ctx, "alice", "r1", "c1"); added {
+			t.Fatal("repeated AttachCluster: added = true")
+		}
+		_, err = s.AttachCluster(ctx, "alice", "r1", "c2")
+		must(t, err)
+		_, err = s.AttachCluster(ctx, "alice", "r2", "c1")
+		must(t, err)
+		_, err = s.AttachCluster(ctx, "alice", "r1", "cb")
+		wantKind(t, err, semvec.KindNotFound, "Cluster not found")
+		_, err = s.AttachCluster(ctx, "alice", "rb", "c1")
+		wantKind(t, err, semvec.KindNotFound, "Region not found")
+
+		rc, err := s.RegionClusters(ctx, "r1")
+		must(t, err)
+		if !slices.Equal(rc, []string{"c1", "c2"}) {
+			t.Fatalf("RegionClusters(r1) = %v", rc)
+		}
+		of, err := s.RegionsOfCluster(ctx, "c1")
+		must(t, err)
+		if !slices.Equal(of, []string{"r1", "r2"}) {
+			t.Fatalf("RegionsOfCluster(c1) = %v", of)
+		}
+		list, err := s.ListRegions(ctx, "alice")
+		must(t, err)
+		if len(list) != 2 || list[0].ID != "r1" || list[0].ClusterCount != 2 || list[1].ClusterCount != 1 {
+			t.Fatalf("ListRegions = %+v", list)
+		}
+		if list, _ := s.ListRegions(ctx, "bob"); len(list) != 1 || list[0].ID != "rb" {
+			t.Fatalf("ListRegions(bob) = %+v", list)
+		}
+
+		wantKind(t, s.DetachCluster(ctx, "bob", "r1", "c1"), semvec.KindNotFound, "Region not found")
+		must(t, s.DetachCluster(ctx, "alice", "r1", "c1"))
+		wantKind(t, s.DetachCluster(ctx, "alice", "r1", "c1"), semvec.KindNotFound, "Cluster not found")
+		rc, _ = s.RegionClusters(ctx, "r1")
+		if !slices.Equal(rc, []string{"c2"}) {
+			t.Fatalf("after detach: %v", rc)
+		}
+	})
+}
+
+func TestDeleteRegionCascades(t *testing.T) {
+	forEachDB(t, func(t *testing.T, s *persistence.Store) {
+		ctx := t.Context()
+		r1, m1 := region("alice", "r1", 10)
+		must(t, s.CreateRegion(ctx, r1, m1))
+		c1, b1 := cluster("alice", "c1", 1)
+		must(t, s.CreateCluster(ctx, c1, b1))
+		_, err := s.AttachCluster(ctx, "alice", "r1", "c1")
+		must(t, err)
+		_, _, err = s.EnsureObserver(ctx, observer("alice", "o1"), persistence.SessionRecord{})
+		must(t, err)
+		_, err = s.RegisterObserverRegion(ctx, "alice", "r1")
+		must(t, err)
+		must(t, s.SaveSnapshot(ctx, "r1-meta", []byte("meta"), ts(1)))
+
+		must(t, s.DeleteRegion(ctx, "alice", "r1"))
+
+		_, err = s.GetRegion(ctx, "alice", "r1")
+		wantKind(t, err, semvec.KindNotFound, "Region not found")
+		_, err = s.GetSessionAnyOwner(ctx, "r1-meta")
+		wantKind(t, err, semvec.KindNotFound, "Session not found")
+		_, _, err = s.LoadSnapshot(ctx, "r1-meta")
+		wantKind(t, err, semvec.KindNotFound, "Snapshot not found")
+		if of, _ := s.RegionsOfCluster(ctx, "c1"); len(of) != 0 {
+			t.Fatalf("links survive: %v", of)
+		}
+		if regs, _ := s.ObserverRegions(ctx, "alice"); len(regs) != 0 {
+			t.Fatalf("observer registrations survive: %v", regs)
+		}
+		if _, err := s.GetCluster(ctx, "alice", "c1"); err != nil {
+			t.Fatalf("attached cluster deleted with the region: %v", err)
+		}
+	})
+}

@@ -1,0 +1,258 @@
+package persistence
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"errors"
+	"strings"
+	"sync"
+	"time"
+
+	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
+	"github.com/uptrace/bun"
+	"github.com/uptrace/bun/dialect/pgdialect"
+	"github.com/uptrace/bun/dialect/sqlitedialect"
+	"github.com/uptrace/bun/driver/sqliteshim"
+
+	"github.com/semvec-go/semvec"
+)
+
+// Dialect names returned by Store.Dialect.
+const (
+	DialectSQLite   = "sqlite"
+	DialectPostgres = "postgres"
+)
+
+// Default timeouts. An operation whose context has no deadline gets
+// DefaultOpTimeout, so a dead database answers with KindUnavailable instead of
+// hanging. Open (ping plus migrations, which may wait for another process's
+// migration lock) gets DefaultOpenTimeout.
+const (
+	DefaultOpTimeout   = 5 * time.Second
+	DefaultOpenTimeout = 30 * time.Second
+)
+
+// Store is the SQL store of metadata, session snapshots, network state and the
+// audit log. It is safe for concurrent use.
+type Store struct {
+	db        *bun.DB
+	dialect   string
+	opTimeout time.Duration
+	now       func() time.Time
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// Option configures a Store at Open.
+type Option func(*Store)
+
+// WithOpTimeout sets the timeout applied to an operation whose context has no
+// deadline (default DefaultOpTimeout).
+func WithOpTimeout(d time.Duration) Option {
+	return func(s *Store) {
+		if d > 0 {
+			s.opTimeout = d
+		}
+	}
+}
+
+// WithClock sets the clock used for timestamps the store fills in itself
+// (audit rows, membership and link times, zero CreatedAt fields).
+func WithClock(now func() time.Time) Option {
+	return func(s *Store) {
+		if now != nil {
+			s.now = now
+		}
+	}
+}
+
+// Open connects to databaseURL, pings it and applies pending migrations.
+//
+// Accepted URLs:
+//
+//	sqlite:///semvec.db         relative path semvec.db
+//	sqlite:////abs/path.db      absolute path /abs/path.db
+//	sqlite:///:memory:          a private in-memory database (also sqlite://:memory:)
+//	postgres://… postgresql://… PostgreSQL through pgx (libpq URL syntax)
+//
+// Several processes may Open the same database at once: migrations are
+// serialised by bun/migrate's lock table, and Open waits (until ctx, or
+// DefaultOpenTimeout, expires) while another process holds it.
+// A database that cannot be reached yields a KindUnavailable error; a URL
+// with an unsupported scheme yields KindInvalid.
+func Open(ctx context.Context, databaseURL string, opts ...Option) (*Store, error) {
+	s := &Store{opTimeout: DefaultOpTimeout, now: time.Now}
+	for _, o := range opts {
+		o(s)
+	}
+	sqldb, dialect, err := openSQL(databaseURL)
+	if err != nil {
+		return nil, err
+	}
+	s.dialect = dialect
+	if dialect == DialectSQLite {
+		s.db = bun.NewDB(sqldb, sqlitedialect.New())
+	} else {
+		s.db = bun.NewDB(sqldb, pgdialect.New())
+	}
+
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, DefaultOpenTimeout)
+		defer cancel()
+	}
+	if err := s.db.PingContext(ctx); err != nil {
+		_ = s.db.Close()
+		return nil, s.mapErr(err)
+	}
+	if err := s.migrate(ctx); err != nil {
+		_ = s.db.Close()
+		return nil, s.mapErr(err)
+	}
+	return s, nil
+}
+
+// openSQL parses databaseURL and opens (without connecting) the matching
+// database/sql handle.
+func openSQL(databaseURL string) (*sql.DB, string, error) {
+	scheme, rest, ok := strings.Cut(databaseURL, "://")
+	if !ok {
+		return nil, "", semvec.Errorf(semvec.KindInvalid,
+			"DATABASE_URL must look like sqlite:///path.db or postgres://…")
+	}
+	switch strings.ToLower(scheme) {
+	case "sqlite", "sqlite3":
+		dsn, err := sqliteDSN(rest)
+		if err != nil {
+			return nil, "", err
+		}
+		sqldb, err := sql.Open(sqliteshim.ShimName, dsn)
+		if err != nil {
+			return nil, "", semvec.Wrap(semvec.KindInvalid, err, "DATABASE_URL: cannot open SQLite database")
+		}
+		// SQLite has one writer. One connection avoids SQLITE_BUSY between
+		// our own connections (other processes wait busy_timeout), and it
+		// keeps a private in-memory database alive. A read pool was not worth
+		// it here: every operation is a few indexed row lookups.
+		sqldb.SetMaxOpenConns(1)
+		sqldb.SetMaxIdleConns(1)
+		sqldb.SetConnMaxLifetime(0)
+		sqldb.SetConnMaxIdleTime(0)
+		return sqldb, DialectSQLite, nil
+	case "postgres", "postgresql":
+		sqldb, err := sql.Open("pgx", databaseURL)
+		if err != nil {
+			return nil, "", semvec.Wrap(semvec.KindInvalid, err, "DATABASE_URL: invalid PostgreSQL URL")
+		}
+		return sqldb, DialectPostgres, nil
+	}
+	return nil, "", semvec.Errorf(semvec.KindInvalid,
+		"DATABASE_URL: unsupported scheme %q (want sqlite, postgres or postgresql)", scheme)
+}
+
+// sqliteDSN turns the part of a sqlite URL after "sqlite://" into a DSN for
+// modernc.org/sqlite (the driver sqliteshim picks on supported platforms).
+// Following SQLAlchemy, "sqlite:///rel.db" is relative and "sqlite:////abs.db"
+// absolute; "sqlite://rel.db" is accepted as relative too. A query string is
+// ignored.
+func sqliteDSN(rest string) (string, error) {
+	path, _, _ := strings.Cut(rest, "?")
+	path = strings.TrimPrefix(path, "/")
+	if path == "" {
+		return "", semvec.Errorf(semvec.KindInvalid, "DATABASE_URL: sqlite URL has no path")
+	}
+	const pragmas = "_pragma=busy_timeout(5000)&_pragma=foreign_keys(1)&_txlock=immediate"
+	if path == ":memory:" {
+		var b [8]byte
+		_, _ = rand.Read(b[:])
+		// A unique name gives each Open its own database (a fixed name with
+		// cache=shared is one database per process). It lives as long as
+		// the pool's single connection.
+		return "file:semvec_mem_" + hex.EncodeToString(b[:]) + "?mode=memory&cache=shared&" + pragmas, nil
+	}
+	// SQLite decodes %HH in URI file names and would cut at ? or #.
+	esc := strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23").Replace(path)
+	return "file:" + esc + "?" + pragmas +
+		"&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)", nil
+}
+
+// Ping checks that the database answers.
+func (s *Store) Ping(ctx context.Context) error {
+	ctx, cancel := s.opCtx(ctx)
+	defer cancel()
+	return s.mapErr(s.db.PingContext(ctx))
+}
+
+// Close closes the database. Later calls on the Store fail with
+// KindUnavailable. Close is idempotent.
+func (s *Store) Close() error {
+	s.closeOnce.Do(func() { s.closeErr = s.db.Close() })
+	return s.closeErr
+}
+
+// Dialect returns "sqlite" or "postgres".
+func (s *Store) Dialect() string { return s.dialect }
+
+// opCtx bounds ctx with the default operation timeout when it has no deadline.
+func (s *Store) opCtx(ctx context.Context) (context.Context, context.CancelFunc) {
+	if _, ok := ctx.Deadline(); ok {
+		return ctx, func() {}
+	}
+	return context.WithTimeout(ctx, s.opTimeout)
+}
+
+// inTx runs fn in one transaction (BEGIN IMMEDIATE on SQLite) and maps its
+// error. fn must use tx only: with SQLite's single connection, touching s.db
+// inside fn deadlocks.
+func (s *Store) inTx(ctx context.Context, fn func(ctx context.Context, tx bun.Tx) error) error {
+	ctx, cancel := s.opCtx(ctx)
+	defer cancel()
+	return s.mapErr(s.db.RunInTx(ctx, nil, fn))
+}
+
+// read runs one non-transactional operation under the default timeout and
+// maps its error.
+func (s *Store) read(ctx context.Context, fn func(ctx context.Context, db bun.IDB) error) error {
+	ctx, cancel := s.opCtx(ctx)
+	defer cancel()
+	return s.mapErr(fn(ctx, s.db))
+}
+
+// timestamp returns t, or the store clock when t is zero, in UTC at microsecond
+// precision (what PostgreSQL keeps), so values read back compare equal on both
+// dialects.
+func (s *Store) timestamp(t time.Time) time.Time {
+	if t.IsZero() {
+		t = s.now()
+	}
+	return utc(t)
+}
+
+func utc(t time.Time) time.Time { return t.UTC().Truncate(time.Microsecond) }
+
+// mapErr turns a database error into a root error: root errors pass through,
+// everything else (connection refused, timeout, closed pool, locked file)
+// becomes KindUnavailable with the cause kept for the logs.
+func (s *Store) mapErr(err error) error {
+	if err == nil {
+		return nil
+	}
+	var se *semvec.Error
+	if errors.As(err, &se) {
+		return se
+	}
+	return semvec.Wrap(semvec.KindUnavailable, err, "database unavailable")
+}
+
+// errRollback makes RunInTx roll back without it being an error for the caller.
+var errRollback = errors.New("persistence: rollback")
+
+func rowsAffected(res sql.Result) int64 {
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0
+	}
+	return n
+}

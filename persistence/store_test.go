@@ -1,0 +1,201 @@
+package persistence_test
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	_ "github.com/uptrace/bun/driver/sqliteshim"
+
+	"github.com/semvec-go/semvec"
+	"github.com/semvec-go/semvec/persistence"
+)
+
+func TestOpenSQLiteURLs(t *testing.T) {
+	dir := t.TempDir()
+	t.Chdir(dir)
+
+	rel := openStore(t, "sqlite:///rel.db")
+	if rel.Dialect() != persistence.DialectSQLite {
+		t.Fatalf("Dialect = %q", rel.Dialect())
+	}
+	if _, err := os.Stat(filepath.Join(dir, "rel.db")); err != nil {
+		t.Fatalf("sqlite:///rel.db did not create ./rel.db: %v", err)
+	}
+	openStore(t, "sqlite://host-form.db")
+	if _, err := os.Stat(filepath.Join(dir, "host-form.db")); err != nil {
+		t.Fatalf("sqlite://host-form.db did not create ./host-form.db: %v", err)
+	}
+	abs := filepath.Join(t.TempDir(), "odd ?#% name.db")
+	openStore(t, "sqlite:///"+abs)
+	if _, err := os.Stat(abs); err != nil {
+		t.Fatalf("absolute path: %v", err)
+	}
+
+	// WAL and busy_timeout are set on the file database.
+	db, err := sql.Open("sqliteshim", filepath.Join(dir, "rel.db"))
+	must(t, err)
+	defer db.Close()
+	var mode string
+	must(t, db.QueryRow("PRAGMA journal_mode").Scan(&mode))
+	if mode != "wal" {
+		t.Fatalf("journal_mode = %q, want wal", mode)
+	}
+}
+
+func TestOpenMemoryIsPrivate(t *testing.T) {
+	ctx := t.Context()
+	a := openStore(t, "sqlite:///:memory:")
+	b := openStore(t, "sqlite://:memory:")
+	must(t, a.CreateSession(ctx, session("alice", "s1")))
+	if _, err := a.GetSession(ctx, "alice", "s1"); err != nil {
+		t.Fatalf("in-memory store lost its row: %v", err)
+	}
+	_, err := b.GetSession(ctx, "alice", "s1")
+	wantKind(t, err, semvec.KindNotFound, "Session not found")
+}
+
+func TestOpenBadURL(t *testing.T) {
+	for _, u := range []string{"mysql://x/y", "semvec.db", "sqlite://", ""} {
+		_, err := persistence.Open(t.Context(), u)
+		wantKind(t, err, semvec.KindInvalid, "")
+		if !strings.Contains(err.Error(), "DATABASE_URL") {
+			t.Fatalf("Open(%q) error %q does not name DATABASE_URL", u, err)
+		}
+	}
+}
+
+func TestOpenUnreachablePostgres(t *testing.T) {
+	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Second)
+	defer cancel()
+	start := time.Now()
+	_, err := persistence.Open(ctx, "postgres://postgres@127.0.0.1:1/postgres?sslmode=disable")
+	wantKind(t, err, semvec.KindUnavailable, "database unavailable")
+	if d := time.Since(start); d > 3*time.Second {
+		t.Fatalf("Open took %v", d)
+	}
+}
+
+func TestClosedStoreUnavailable(t *testing.T) {
+	forEachDB(t, func(t *testing.T, s *persistence.Store) {
+		ctx := t.Context()
+		must(t, s.Ping(ctx))
+		must(t, s.Close())
+		must(t, s.Close()) // idempotent
+		start := time.Now()
+		wantKind(t, s.Ping(ctx), semvec.KindUnavailable, "database unavailable")
+		_, err := s.GetSession(ctx, "alice", "s1")
+		wantKind(t, err, semvec.KindUnavailable, "database unavailable")
+		wantKind(t, s.CreateSession(ctx, session("alice", "s1")), semvec.KindUnavailable, "database unavailable")
+		_, err = s.AddMember(ctx, "alice", "c", "s")
+		wantKind(t, err, semvec.KindUnavailable, "database unavailable")
+		if d := time.Since(start); d > time.Second {
+			t.Fatalf("closed store took %v to fail", d)
+		}
+	})
+}
+
+// A SQLite file locked by another writer fails within the operation's
+// deadline (at most busy_timeout), as KindUnavailable.
+func TestLockedSQLiteUnavailable(t *testing.T) {
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "locked.db")
+	s := openStore(t, "sqlite:///"+path, persistence.WithOpTimeout(300*time.Millisecond))
+
+	other, err := sql.Open("sqliteshim", "file:"+path+"?_txlock=immediate")
+	must(t, err)
+	defer other.Close()
+	tx, err := other.BeginTx(ctx, nil)
+	must(t, err)
+	defer tx.Rollback()
+	_, err = tx.Exec("INSERT INTO audit_log (at, subject, action, resource_type, resource_id, detail) VALUES ('2026-01-01 00:00:00+00:00', 'x', 'x', 'x', 'x', '')")
+	must(t, err)
+
+	start := time.Now()
+	err = s.CreateSession(ctx, session("alice", "s1"))
+	wantKind(t, err, semvec.KindUnavailable, "database unavailable")
+	if d := time.Since(start); d > 6*time.Second {
+		t.Fatalf("locked database took %v to fail", d)
+	}
+	t.Logf("locked database failed after %v: %v", time.Since(start).Round(time.Millisecond), err)
+}
+
+func TestMigrateIdempotentAndRestartKeepsData(t *testing.T) {
+	forEachURL(t, func(t *testing.T, databaseURL string) {
+		ctx := t.Context()
+		s1, err := persistence.Open(ctx, databaseURL)
+		must(t, err)
+		must(t, s1.CreateSession(ctx, session("alice", "s1")))
+		must(t, s1.SaveSnapshot(ctx, "s1", []byte("state"), ts(3)))
+		c, b := cluster("alice", "c1", 4)
+		must(t, s1.CreateCluster(ctx, c, b))
+		_, err = s1.AddMember(ctx, "alice", "c1", "s1")
+		must(t, err)
+		must(t, s1.Close())
+
+		for range 2 { // re-open twice: migrations are a no-op, data is there
+			s2 := openStore(t, databaseURL)
+			got, err := s2.GetSession(ctx, "alice", "s1")
+			must(t, err)
+			if !got.CreatedAt.Equal(us(ts(1))) {
+				t.Fatalf("CreatedAt after restart = %v", got.CreatedAt)
+			}
+			data, at, err := s2.LoadSnapshot(ctx, "s1")
+			must(t, err)
+			if string(data) != "state" || !at.Equal(us(ts(3))) {
+				t.Fatalf("snapshot after restart: %q at %v", data, at)
+			}
+			if m, _ := s2.ListMembers(ctx, "c1"); len(m) != 1 {
+				t.Fatalf("members after restart: %v", m)
+			}
+			must(t, s2.Close())
+		}
+	})
+}
+
+// Several Stores (as several processes) opening one fresh database at once
+// all succeed, and the schema is created once.
+func TestConcurrentOpen(t *testing.T) {
+	forEachURL(t, func(t *testing.T, databaseURL string) {
+		ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+		defer cancel()
+		const n = 4
+		stores := make([]*persistence.Store, n)
+		errs := make([]error, n)
+		var wg sync.WaitGroup
+		for i := range n {
+			wg.Go(func() { stores[i], errs[i] = persistence.Open(ctx, databaseURL) })
+		}
+		wg.Wait()
+		for i := range n {
+			if errs[i] != nil {
+				t.Fatalf("Open #%d: %v", i, errs[i])
+			}
+			t.Cleanup(func() { _ = stores[i].Close() })
+		}
+		for i, s := range stores {
+			must(t, s.CreateSession(ctx, session("alice", "s"+string(rune('0'+i)))))
+		}
+		if n, err := stores[0].CountSessions(ctx); err != nil || n != len(stores) {
+			t.Fatalf("CountSessions = %d, %v", n, err)
+		}
+	})
+}
+
+func TestOpContextDeadlineRespected(t *testing.T) {
+	forEachDB(t, func(t *testing.T, s *persistence.Store) {
+		ctx, cancel := context.WithCancel(t.Context())
+		cancel()
+		_, err := s.GetSession(ctx, "alice", "s1")
+		wantKind(t, err, semvec.KindUnavailable, "")
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("cancelled ctx: %v does not wrap context.Canceled", err)
+		}
+	})
+}
