@@ -39,10 +39,11 @@ type tierLimit struct {
 	unlimited bool
 }
 
-// bucket is one caller's token bucket.
-type bucket struct {
+// rateBucket is one caller's token bucket.
+type rateBucket struct {
 	lim      *rate.Limiter
-	limit    tierLimit // what lim is currently set to
+	tier     semvec.Tier // the tier of the caller's latest request
+	limit    tierLimit   // what lim is currently set to
 	lastSeen time.Time
 }
 
@@ -55,7 +56,7 @@ type RateLimiter struct {
 
 	mu        sync.Mutex
 	limits    map[semvec.Tier]tierLimit
-	buckets   map[string]*bucket
+	buckets   map[string]*rateBucket
 	lastSweep time.Time
 	idleTTL   time.Duration
 	max       int
@@ -74,7 +75,7 @@ func NewRateLimiter(clock func() time.Time) *RateLimiter {
 			semvec.TierPro:        {perSec: proPerSec, burst: proBurst},
 			semvec.TierEnterprise: {unlimited: true},
 		},
-		buckets:   make(map[string]*bucket),
+		buckets:   make(map[string]*rateBucket),
 		lastSweep: clock(),
 		idleTTL:   bucketIdleTTL,
 		max:       maxBuckets,
@@ -83,15 +84,35 @@ func NewRateLimiter(clock func() time.Time) *RateLimiter {
 
 // SetLimits changes a tier's sustained rate (tokens per second) and burst.
 // perSec = +Inf makes the tier unthrottled; a negative perSec or burst counts
-// as 0. Existing buckets pick the new shape up on their next request.
+// as 0. Existing buckets of the tier are reshaped at once: tokens accrued so
+// far count at the old rate and are capped by the new burst.
 func (l *RateLimiter) SetLimits(t semvec.Tier, perSec float64, burst int) {
 	lim := tierLimit{perSec: max(perSec, 0), burst: max(burst, 0)}
 	if math.IsInf(perSec, 1) {
 		lim = tierLimit{unlimited: true}
 	}
+	now := l.now()
 	l.mu.Lock()
+	defer l.mu.Unlock()
 	l.limits[t] = lim
-	l.mu.Unlock()
+	for k, b := range l.buckets {
+		if b.tier != t {
+			continue
+		}
+		if lim.unlimited {
+			delete(l.buckets, k)
+			continue
+		}
+		b.reshape(now, lim)
+	}
+}
+
+// reshape applies new limits to b, keeping its current tokens (capped by the
+// new burst). The caller holds l.mu.
+func (b *rateBucket) reshape(now time.Time, lim tierLimit) {
+	b.lim.SetLimitAt(now, rate.Limit(lim.perSec))
+	b.lim.SetBurstAt(now, lim.burst)
+	b.limit = lim
 }
 
 // Middleware spends one token per request from the caller's bucket, or
@@ -150,13 +171,13 @@ func (l *RateLimiter) allow(key string, tier semvec.Tier) (bool, tierLimit) {
 			l.shedLocked()
 		}
 		// A new bucket starts full.
-		b = &bucket{lim: rate.NewLimiter(rate.Limit(lim.perSec), lim.burst), limit: lim}
+		b = &rateBucket{lim: rate.NewLimiter(rate.Limit(lim.perSec), lim.burst), tier: tier, limit: lim}
 		l.buckets[key] = b
-	} else if b.limit != lim {
-		// Tier changed (new token) or SetLimits: reshape, keeping the tokens.
-		b.lim.SetLimitAt(now, rate.Limit(lim.perSec))
-		b.lim.SetBurstAt(now, lim.burst)
-		b.limit = lim
+	} else if b.tier != tier || b.limit != lim {
+		// The caller now presents a token of another tier: reshape, keeping
+		// the tokens accrued so far.
+		b.tier = tier
+		b.reshape(now, lim)
 	}
 	b.lastSeen = now
 	l.mu.Unlock()
@@ -164,14 +185,15 @@ func (l *RateLimiter) allow(key string, tier semvec.Tier) (bool, tierLimit) {
 }
 
 // sweepLocked evicts buckets idle long enough to be full again (and at least
-// idleTTL). l.mu must be held.
+// idleTTL), so eviction never changes an answer. Zero-rate buckets never
+// refill and are kept (only shedLocked can drop them). l.mu must be held.
 func (l *RateLimiter) sweepLocked(now time.Time) {
 	l.lastSweep = now
 	for k, b := range l.buckets {
-		idle := l.idleTTL
-		if b.limit.perSec > 0 {
-			idle = max(idle, time.Duration(float64(b.limit.burst)/b.limit.perSec*float64(time.Second)))
+		if b.limit.perSec <= 0 {
+			continue // never refills: forgetting it would hand out a new burst
 		}
+		idle := max(l.idleTTL, time.Duration(float64(b.limit.burst)/b.limit.perSec*float64(time.Second)))
 		if now.Sub(b.lastSeen) >= idle {
 			delete(l.buckets, k)
 		}

@@ -35,6 +35,7 @@ type Deps struct {
 	MaxBodyBytes    int64 // 413 above this; default 4 MiB
 	Embedder        embed.Embedder
 	Sessions        *actors.Sessions
+	Layers          *actors.Layers // clusters, regions, observer, network; nil disables those routes
 	DB              Pinger
 	Metrics         *Metrics
 	Limiter         *RateLimiter
@@ -76,6 +77,9 @@ func New(d Deps) *gin.Engine {
 
 	v1 := r.Group("/v1", authMiddleware(d.Verifier, d.Anonymous), d.Limiter.Middleware())
 	s.sessionRoutes(v1)
+	if d.Layers != nil {
+		s.layerRoutes(v1)
+	}
 	return r
 }
 

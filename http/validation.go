@@ -107,7 +107,7 @@ func maxBody(limit int64) gin.HandlerFunc {
 // response and returns false:
 //
 //   - body over the maxBody limit: 413 {"detail": "Request body too large"};
-//   - empty body: 422 missing at ["body"];
+//   - empty body or JSON null: 422 missing at ["body"];
 //   - malformed JSON or trailing data: 422 json_invalid at ["body", offset];
 //   - wrong JSON type: 422 "<kind>_type" at the field's full path, array
 //     indexes included;
@@ -133,7 +133,7 @@ func bindJSON(c *gin.Context, dst any) bool {
 		}
 		c.Request.Body = io.NopCloser(bytes.NewReader(body))
 	}
-	if len(bytes.TrimSpace(body)) == 0 {
+	if trimmed := bytes.TrimSpace(body); len(trimmed) == 0 || string(trimmed) == "null" {
 		validationError(c, ValidationItem{Loc: []any{"body"}, Msg: "Field required", Type: "missing"})
 		return false
 	}
@@ -156,12 +156,20 @@ func bindJSON(c *gin.Context, dst any) bool {
 }
 
 // bindQuery binds the URL query into dst (a pointer to a struct with `form:`
-// tags) and validates it. On failure it writes a 422 with loc
-// ["query", name] and returns false. Unparsable numbers and booleans give
-// pydantic's int_parsing / float_parsing / bool_parsing items.
+// tags) and validates it, like c.ShouldBindQuery. Booleans accept what
+// pydantic accepts (true/false, 1/0, yes/no, on/off, t/f, y/n, any case). On
+// failure it writes a 422 with loc ["query", name] and returns false.
+// Unparsable numbers and booleans give pydantic's int_parsing /
+// float_parsing / bool_parsing items.
 func bindQuery(c *gin.Context, dst any) bool {
 	registerValidatorTagNames()
-	err := c.ShouldBindQuery(dst)
+	q := c.Request.URL.Query()
+	normalizeQueryBools(q, reflect.TypeOf(dst))
+	// What c.ShouldBindQuery does, on the normalised values.
+	err := binding.MapFormWithTag(dst, q, "form")
+	if err == nil && binding.Validator != nil {
+		err = binding.Validator.ValidateStruct(dst)
+	}
 	if err == nil {
 		return true
 	}
@@ -170,7 +178,7 @@ func bindQuery(c *gin.Context, dst any) bool {
 		validationError(c, bindErrorItems(err, "query", "form", dst, nil)...)
 		return false
 	}
-	items := queryParseItems(c.Request.URL.Query(), reflect.TypeOf(dst))
+	items := queryParseItems(q, reflect.TypeOf(dst))
 	if len(items) == 0 {
 		items = []ValidationItem{{Loc: []any{"query"}, Msg: "Value error, " + err.Error(), Type: "value_error"}}
 	}
@@ -199,7 +207,7 @@ func bindErrorItems(err error, where, tag string, dst any, body []byte) []Valida
 		// A top-level JSON array: gin does not keep the element indexes.
 		var items []ValidationItem
 		var elem reflect.Type
-		if t := deref(root); t != nil && (t.Kind() == reflect.Slice || t.Kind() == reflect.Array) {
+		if t := derefType(root); t != nil && (t.Kind() == reflect.Slice || t.Kind() == reflect.Array) {
 			elem = t.Elem()
 		}
 		for _, e := range sve {
@@ -223,7 +231,7 @@ func bindErrorItems(err error, where, tag string, dst any, body []byte) []Valida
 		msg, typ := typeErrorText(ute)
 		return []ValidationItem{{Loc: append([]any{where}, path...), Msg: msg, Type: typ}}
 	case errors.As(err, &se):
-		return []ValidationItem{{Loc: []any{where, int(se.Offset)}, Msg: "JSON decode error", Type: "json_invalid"}}
+		return []ValidationItem{{Loc: []any{where, max(int(se.Offset)-1, 0)}, Msg: "JSON decode error", Type: "json_invalid"}}
 	}
 	return []ValidationItem{{Loc: []any{where}, Msg: "Value error, " + err.Error(), Type: "value_error"}}
 }
@@ -286,7 +294,7 @@ func describeFieldError(fe validator.FieldError) (msg, typ string) {
 			return tooLong(kind, param, length)
 		}
 	case "oneof":
-		return "Input should be " + choices(param, kind == reflect.String), "enum"
+		return "Input should be " + enumChoices(param, kind == reflect.String), "enum"
 	}
 	return "Value error, failed '" + fe.Tag() + "' check", "value_error"
 }
@@ -294,24 +302,24 @@ func describeFieldError(fe validator.FieldError) (msg, typ string) {
 func tooShort(kind reflect.Kind, n string, got int) (string, string) {
 	switch kind {
 	case reflect.String:
-		return "String should have at least " + n + " " + plural(n, "character"), "string_too_short"
+		return "String should have at least " + n + " " + pluralWord(n, "character"), "string_too_short"
 	case reflect.Map:
-		return "Dictionary should have at least " + n + " " + plural(n, "item") + " after validation, not " + strconv.Itoa(got), "too_short"
+		return "Dictionary should have at least " + n + " " + pluralWord(n, "item") + " after validation, not " + strconv.Itoa(got), "too_short"
 	}
-	return "List should have at least " + n + " " + plural(n, "item") + " after validation, not " + strconv.Itoa(got), "too_short"
+	return "List should have at least " + n + " " + pluralWord(n, "item") + " after validation, not " + strconv.Itoa(got), "too_short"
 }
 
 func tooLong(kind reflect.Kind, n string, got int) (string, string) {
 	switch kind {
 	case reflect.String:
-		return "String should have at most " + n + " " + plural(n, "character"), "string_too_long"
+		return "String should have at most " + n + " " + pluralWord(n, "character"), "string_too_long"
 	case reflect.Map:
-		return "Dictionary should have at most " + n + " " + plural(n, "item") + " after validation, not " + strconv.Itoa(got), "too_long"
+		return "Dictionary should have at most " + n + " " + pluralWord(n, "item") + " after validation, not " + strconv.Itoa(got), "too_long"
 	}
-	return "List should have at most " + n + " " + plural(n, "item") + " after validation, not " + strconv.Itoa(got), "too_long"
+	return "List should have at most " + n + " " + pluralWord(n, "item") + " after validation, not " + strconv.Itoa(got), "too_long"
 }
 
-func plural(n, word string) string {
+func pluralWord(n, word string) string {
 	if n == "1" {
 		return word
 	}
@@ -328,7 +336,7 @@ func shiftInt(param string, d int) string {
 
 // choices renders a oneof parameter the way pydantic renders enum members:
 // 'a', 'b' or 'c' (quoted only for strings).
-func choices(param string, quote bool) string {
+func enumChoices(param string, quote bool) string {
 	var vals []string
 	for rest := strings.TrimSpace(param); rest != ""; rest = strings.TrimSpace(rest) {
 		var v string
@@ -360,7 +368,7 @@ func choices(param string, quote bool) string {
 // typeErrorText gives pydantic's msg and type for a JSON value of the wrong
 // type.
 func typeErrorText(ute *json.UnmarshalTypeError) (string, string) {
-	t := deref(ute.Type)
+	t := derefType(ute.Type)
 	if t == nil {
 		return "Input should be a valid value", "value_error"
 	}
@@ -397,8 +405,9 @@ func typeErrorText(ute *json.UnmarshalTypeError) (string, string) {
 	return "Input should be a valid value", "value_error"
 }
 
-// syntaxErrorOffset finds where body stops being one JSON value: the offset of
-// the syntax error, of the truncation, or of the first trailing byte.
+// syntaxErrorOffset finds where body stops being one JSON value, as the
+// 0-based index Python's json.loads reports: the offending byte, the end of a
+// truncated body, or the first byte of trailing data.
 func syntaxErrorOffset(body []byte) int {
 	dec := json.NewDecoder(bytes.NewReader(body))
 	var raw json.RawMessage
@@ -406,7 +415,9 @@ func syntaxErrorOffset(body []byte) int {
 	var se *json.SyntaxError
 	switch {
 	case errors.As(err, &se):
-		return int(se.Offset)
+		// Offset counts the offending byte; Python's json (and so FastAPI)
+		// reports the 0-based index of that byte.
+		return max(int(se.Offset)-1, 0)
 	case err != nil: // io.ErrUnexpectedEOF: truncated
 		return len(body)
 	}
@@ -491,7 +502,7 @@ func jsonPathAt(body []byte, off int64) []any {
 // looked up on root (the bind destination) and renamed by tag; embedded
 // structs without a tag are flattened, as encoding/json does.
 func namespaceLoc(ns string, root reflect.Type, tag string) []any {
-	t := deref(root)
+	t := derefType(root)
 	segs := splitNamespace(ns)
 	// validator prefixes the root type's name, except for anonymous structs.
 	if t != nil && t.Name() != "" && len(segs) > 0 {
@@ -506,7 +517,7 @@ func namespaceLoc(ns string, root reflect.Type, tag string) []any {
 					if !f.Anonymous || explicit {
 						loc = append(loc, name)
 					}
-					t = deref(f.Type)
+					t = derefType(f.Type)
 				} else {
 					loc = append(loc, s.name)
 					t = nil
@@ -529,10 +540,10 @@ func namespaceLoc(ns string, root reflect.Type, tag string) []any {
 				} else {
 					loc = append(loc, n)
 				}
-				t = deref(t.Elem())
+				t = derefType(t.Elem())
 			case reflect.Map:
 				loc = append(loc, idx)
-				t = deref(t.Elem())
+				t = derefType(t.Elem())
 			default:
 				if n, err := strconv.Atoi(idx); err == nil {
 					loc = append(loc, n)
@@ -599,7 +610,7 @@ func wireName(f reflect.StructField, tag string) (string, bool) {
 	return f.Name, false
 }
 
-func deref(t reflect.Type) reflect.Type {
+func derefType(t reflect.Type) reflect.Type {
 	for t != nil && t.Kind() == reflect.Pointer {
 		t = t.Elem()
 	}
@@ -609,7 +620,7 @@ func deref(t reflect.Type) reflect.Type {
 // queryParseItems finds the query parameters that gin could not convert to
 // their field's type, since gin's error does not say which one failed.
 func queryParseItems(q url.Values, dst reflect.Type) []ValidationItem {
-	t := deref(dst)
+	t := derefType(dst)
 	if t == nil || t.Kind() != reflect.Struct {
 		return nil
 	}
@@ -623,7 +634,7 @@ func queryParseItems(q url.Values, dst reflect.Type) []ValidationItem {
 		if f.Tag.Get("form") == "-" {
 			continue
 		}
-		ft := deref(f.Type)
+		ft := derefType(f.Type)
 		if f.Anonymous && !explicit && ft.Kind() == reflect.Struct {
 			items = append(items, queryParseItems(q, ft)...)
 			continue
@@ -633,7 +644,7 @@ func queryParseItems(q url.Values, dst reflect.Type) []ValidationItem {
 			continue
 		}
 		if ft.Kind() == reflect.Slice || ft.Kind() == reflect.Array {
-			et := deref(ft.Elem())
+			et := derefType(ft.Elem())
 			for j, v := range vals {
 				if msg, typ, ok := checkQueryScalar(et, v); !ok {
 					items = append(items, ValidationItem{Loc: []any{"query", name, j}, Msg: msg, Type: typ})
@@ -678,9 +689,53 @@ func checkQueryScalar(t reflect.Type, s string) (msg, typ string, ok bool) {
 			return floatMsg, "float_parsing", false
 		}
 	case reflect.Bool:
-		if _, err := strconv.ParseBool(s); err != nil {
+		if _, ok := pydanticBool(s); !ok {
 			return boolMsg, "bool_parsing", false
 		}
 	}
 	return "", "", true
+}
+
+// pydanticBool parses a boolean string the way pydantic does.
+func pydanticBool(s string) (bool, bool) {
+	switch strings.ToLower(strings.TrimSpace(s)) {
+	case "1", "true", "t", "yes", "y", "on":
+		return true, true
+	case "0", "false", "f", "no", "n", "off":
+		return false, true
+	}
+	return false, false
+}
+
+// normalizeQueryBools rewrites the values of dst's bool (and []bool) query
+// fields that pydantic accepts into "true"/"false", which gin's
+// strconv.ParseBool understands. Unparsable values are left for the error.
+func normalizeQueryBools(q url.Values, dst reflect.Type) {
+	t := derefType(dst)
+	if t == nil || t.Kind() != reflect.Struct {
+		return
+	}
+	for i := range t.NumField() {
+		f := t.Field(i)
+		if !f.IsExported() || f.Tag.Get("form") == "-" {
+			continue
+		}
+		name, explicit := wireName(f, "form")
+		ft := derefType(f.Type)
+		if f.Anonymous && !explicit && ft.Kind() == reflect.Struct {
+			normalizeQueryBools(q, ft)
+			continue
+		}
+		if ft.Kind() == reflect.Slice || ft.Kind() == reflect.Array {
+			ft = derefType(ft.Elem())
+		}
+		if ft.Kind() != reflect.Bool {
+			continue
+		}
+		for j, v := range q[name] {
+			if b, ok := pydanticBool(v); ok && v != "" {
+				q[name][j] = strconv.FormatBool(b)
+			}
+		}
+	}
 }

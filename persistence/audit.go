@@ -45,7 +45,7 @@ type AuditEntry struct {
 // Audit appends e to the audit log (a zero At becomes now). Use it for
 // actions the Store does not audit itself.
 func (s *Store) Audit(ctx context.Context, e AuditEntry) error {
-	return s.read(ctx, func(ctx context.Context, db bun.IDB) error {
+	return s.run(ctx, func(ctx context.Context, db bun.IDB) error {
 		return insertAudit(ctx, db, auditModel{
 			At: s.timestamp(e.At), Subject: e.Subject, Action: e.Action,
 			ResourceType: e.ResourceType, ResourceID: e.ResourceID, Detail: e.Detail,
@@ -75,7 +75,7 @@ func (s *Store) AuditLog(ctx context.Context, subject string, limit int) ([]Audi
 	}
 	limit = min(limit, MaxAuditLimit)
 	var rows []auditModel
-	err := s.read(ctx, func(ctx context.Context, db bun.IDB) error {
+	err := s.run(ctx, func(ctx context.Context, db bun.IDB) error {
 		q := db.NewSelect().Model(&rows).OrderExpr("a.id DESC").Limit(int64(limit))
 		if subject != "" {
 			q = q.Where("a.subject = ?", subject)

@@ -81,7 +81,7 @@ func alignMetaSession(rec *SessionRecord, id, owner, what string) error {
 // GetCluster returns the cluster id owned by owner, or NotFound("Cluster").
 func (s *Store) GetCluster(ctx context.Context, owner, id string) (ClusterRecord, error) {
 	var m clusterModel
-	err := s.read(ctx, func(ctx context.Context, db bun.IDB) error {
+	err := s.run(ctx, func(ctx context.Context, db bun.IDB) error {
 		err := db.NewSelect().Model(&m).Where("c.id = ? AND c.owner = ?", id, owner).Scan(ctx)
 		if errors.Is(err, sql.ErrNoRows) {
 			return semvec.NotFound("Cluster")
@@ -105,7 +105,7 @@ func (m *clusterModel) record() ClusterRecord {
 // creation time, then id.
 func (s *Store) ListClusters(ctx context.Context, owner string) ([]ClusterSummary, error) {
 	var rows []clusterModel
-	err := s.read(ctx, func(ctx context.Context, db bun.IDB) error {
+	err := s.run(ctx, func(ctx context.Context, db bun.IDB) error {
 		return db.NewSelect().Model(&rows).
 			ColumnExpr("c.*").
 			ColumnExpr("(SELECT COUNT(*) FROM cluster_members AS cm WHERE cm.cluster_id = c.id) AS member_count").
@@ -129,7 +129,10 @@ func (s *Store) ListClusters(ctx context.Context, owner string) ([]ClusterSummar
 // owner's.
 func (s *Store) DeleteCluster(ctx context.Context, owner, id string) error {
 	return s.inTx(ctx, func(ctx context.Context, tx bun.Tx) error {
-		if err := mustOwn(ctx, tx, (*clusterModel)(nil), id, owner, "Cluster"); err != nil {
+		if err := s.mustOwn(ctx, tx, (*clusterModel)(nil), id, owner, "Cluster", lockUpdate); err != nil {
+			return err
+		}
+		if err := s.lockSession(ctx, tx, id); err != nil {
 			return err
 		}
 		if _, err := tx.NewDelete().Model((*clusterMemberModel)(nil)).Where("cluster_id = ?", id).Exec(ctx); err != nil {
@@ -148,19 +151,6 @@ func (s *Store) DeleteCluster(ctx context.Context, owner, id string) error {
 	})
 }
 
-// mustOwn returns NotFound(what) unless model's table has a row id owned by
-// owner.
-func mustOwn(ctx context.Context, db bun.IDB, model any, id, owner, what string) error {
-	ok, err := db.NewSelect().Model(model).Where("id = ? AND owner = ?", id, owner).Exists(ctx)
-	if err != nil {
-		return err
-	}
-	if !ok {
-		return semvec.NotFound(what)
-	}
-	return nil
-}
-
 // AddMember makes session sessionID a member of cluster clusterID; both must
 // be owner's (else NotFound("Cluster") / NotFound("Session")). It is
 // idempotent: added is false when the session already was a member. A new
@@ -168,10 +158,10 @@ func mustOwn(ctx context.Context, db bun.IDB, model any, id, owner, what string)
 // of itself (KindInvalid).
 func (s *Store) AddMember(ctx context.Context, owner, clusterID, sessionID string) (added bool, err error) {
 	err = s.inTx(ctx, func(ctx context.Context, tx bun.Tx) error {
-		if err := mustOwn(ctx, tx, (*clusterModel)(nil), clusterID, owner, "Cluster"); err != nil {
+		if err := s.mustOwn(ctx, tx, (*clusterModel)(nil), clusterID, owner, "Cluster", lockShare); err != nil {
 			return err
 		}
-		if err := mustOwn(ctx, tx, (*sessionModel)(nil), sessionID, owner, "Session"); err != nil {
+		if err := s.mustOwn(ctx, tx, (*sessionModel)(nil), sessionID, owner, "Session", lockShare); err != nil {
 			return err
 		}
 		if clusterID == sessionID {
@@ -199,7 +189,7 @@ func (s *Store) AddMember(ctx context.Context, owner, clusterID, sessionID strin
 // NotFound("Member") when it is not a member.
 func (s *Store) RemoveMember(ctx context.Context, owner, clusterID, sessionID string) error {
 	return s.inTx(ctx, func(ctx context.Context, tx bun.Tx) error {
-		if err := mustOwn(ctx, tx, (*clusterModel)(nil), clusterID, owner, "Cluster"); err != nil {
+		if err := s.mustOwn(ctx, tx, (*clusterModel)(nil), clusterID, owner, "Cluster", lockShare); err != nil {
 			return err
 		}
 		res, err := tx.NewDelete().Model((*clusterMemberModel)(nil)).
@@ -218,7 +208,7 @@ func (s *Store) RemoveMember(ctx context.Context, owner, clusterID, sessionID st
 // (empty, not an error, for a cluster that does not exist).
 func (s *Store) ListMembers(ctx context.Context, clusterID string) ([]string, error) {
 	ids := []string{}
-	err := s.read(ctx, func(ctx context.Context, db bun.IDB) error {
+	err := s.run(ctx, func(ctx context.Context, db bun.IDB) error {
 		return db.NewSelect().Model((*clusterMemberModel)(nil)).Column("session_id").
 			Where("cluster_id = ?", clusterID).OrderExpr("joined_at, session_id").Scan(ctx, &ids)
 	})
@@ -229,7 +219,7 @@ func (s *Store) ListMembers(ctx context.Context, clusterID string) ([]string, er
 // sessionID is a member of or backs (the cluster whose id it is).
 func (s *Store) ClustersOfSession(ctx context.Context, sessionID string) ([]string, error) {
 	ids := []string{}
-	err := s.read(ctx, func(ctx context.Context, db bun.IDB) error {
+	err := s.run(ctx, func(ctx context.Context, db bun.IDB) error {
 		if err := db.NewSelect().Model((*clusterMemberModel)(nil)).Column("cluster_id").
 			Where("session_id = ?", sessionID).Scan(ctx, &ids); err != nil {
 			return err

@@ -39,6 +39,9 @@ func pgCode(err error) string {
 
 // isUniqueViolation reports a primary-key or unique constraint violation.
 func isUniqueViolation(err error) bool {
+	if err == nil {
+		return false
+	}
 	if c, ok := sqliteCode(err); ok {
 		return c == sqliteConstraintUnique || c == sqliteConstraintPK
 	}
@@ -51,6 +54,9 @@ func isUniqueViolation(err error) bool {
 
 // isForeignKeyViolation reports a row that references a missing row.
 func isForeignKeyViolation(err error) bool {
+	if err == nil {
+		return false
+	}
 	if c, ok := sqliteCode(err); ok {
 		return c == sqliteConstraintFK
 	}
@@ -64,6 +70,9 @@ func isForeignKeyViolation(err error) bool {
 // locked, PostgreSQL's duplicate catalog entry when two sessions run
 // CREATE TABLE IF NOT EXISTS at once, serialization failure and deadlock.
 func isBusy(err error) bool {
+	if err == nil {
+		return false
+	}
 	if c, ok := sqliteCode(err); ok {
 		return c&0xff == sqliteBusy || c&0xff == sqliteLocked
 	}
@@ -73,4 +82,17 @@ func isBusy(err error) bool {
 	}
 	s := err.Error()
 	return strings.Contains(s, "database is locked") || strings.Contains(s, "database table is locked")
+}
+
+// isRetryableTx reports a PostgreSQL deadlock or serialization failure: the
+// transaction was rolled back and can be run again.
+func isRetryableTx(err error) bool {
+	if err == nil {
+		return false
+	}
+	switch pgCode(err) {
+	case "40001", "40P01":
+		return true
+	}
+	return false
 }

@@ -44,7 +44,9 @@ func (s *Store) migrate(ctx context.Context) error {
 		defer cancel()
 		_ = m.Unlock(uctx)
 	}()
-	if _, err := m.Migrate(ctx); err != nil {
+	// Each migration is idempotent and recorded only once it succeeded, so
+	// a transient lock conflict can be retried from the top.
+	if err := retryBusy(ctx, func() error { _, err := m.Migrate(ctx); return err }); err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
 	return nil

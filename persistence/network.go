@@ -17,7 +17,7 @@ func (s *Store) SaveNetworkState(ctx context.Context, owner string, data []byte)
 	if data == nil {
 		data = []byte{} // NOT NULL
 	}
-	return s.read(ctx, func(ctx context.Context, db bun.IDB) error {
+	return s.run(ctx, func(ctx context.Context, db bun.IDB) error {
 		_, err := db.NewInsert().
 			Model(&networkStateModel{Owner: owner, Data: data, UpdatedAt: s.timestamp(time.Time{})}).
 			On("CONFLICT (owner) DO UPDATE").
@@ -31,7 +31,7 @@ func (s *Store) SaveNetworkState(ctx context.Context, owner string, data []byte)
 // LoadNetworkState returns owner's network state, or NotFound("Network state").
 func (s *Store) LoadNetworkState(ctx context.Context, owner string) ([]byte, error) {
 	var m networkStateModel
-	err := s.read(ctx, func(ctx context.Context, db bun.IDB) error {
+	err := s.run(ctx, func(ctx context.Context, db bun.IDB) error {
 		err := db.NewSelect().Model(&m).Where("ns.owner = ?", owner).Scan(ctx)
 		if errors.Is(err, sql.ErrNoRows) {
 			return semvec.NotFound("Network state")

@@ -84,7 +84,7 @@ func (s *Store) EnsureObserver(ctx context.Context, o ObserverRecord, meta Sessi
 // GetObserver returns owner's observer, or NotFound("Observer").
 func (s *Store) GetObserver(ctx context.Context, owner string) (ObserverRecord, error) {
 	var m observerModel
-	err := s.read(ctx, func(ctx context.Context, db bun.IDB) error {
+	err := s.run(ctx, func(ctx context.Context, db bun.IDB) error {
 		err := db.NewSelect().Model(&m).Where("o.owner = ?", owner).Scan(ctx)
 		if errors.Is(err, sql.ErrNoRows) {
 			return semvec.NotFound("Observer")
@@ -108,7 +108,7 @@ func (m *observerModel) record() ObserverRecord {
 // then id (at start-up, to re-spawn their periodic samplers).
 func (s *Store) ListObservers(ctx context.Context) ([]ObserverRecord, error) {
 	var rows []observerModel
-	err := s.read(ctx, func(ctx context.Context, db bun.IDB) error {
+	err := s.run(ctx, func(ctx context.Context, db bun.IDB) error {
 		return db.NewSelect().Model(&rows).OrderExpr("o.created_at, o.id").Scan(ctx)
 	})
 	if err != nil {
@@ -146,7 +146,7 @@ func (s *Store) RegisterObserverRegion(ctx context.Context, owner, regionID stri
 		if err != nil {
 			return err
 		}
-		if err := mustOwn(ctx, tx, (*regionModel)(nil), regionID, owner, "Region"); err != nil {
+		if err := s.mustOwn(ctx, tx, (*regionModel)(nil), regionID, owner, "Region", lockShare); err != nil {
 			return err
 		}
 		res, err := tx.NewInsert().
@@ -200,7 +200,7 @@ func (s *Store) UnregisterObserverRegion(ctx context.Context, owner, regionID st
 // registration order (empty when owner has no observer).
 func (s *Store) ObserverRegions(ctx context.Context, owner string) ([]string, error) {
 	ids := []string{}
-	err := s.read(ctx, func(ctx context.Context, db bun.IDB) error {
+	err := s.run(ctx, func(ctx context.Context, db bun.IDB) error {
 		return db.NewSelect().Model((*observerRegionModel)(nil)).Column("orr.region_id").
 			Join("JOIN observers AS o ON o.id = orr.observer_id").
 			Where("o.owner = ?", owner).

@@ -78,7 +78,7 @@ func utcPtr(t *time.Time) *time.Time {
 // GetRegion returns the region id owned by owner, or NotFound("Region").
 func (s *Store) GetRegion(ctx context.Context, owner, id string) (RegionRecord, error) {
 	var m regionModel
-	err := s.read(ctx, func(ctx context.Context, db bun.IDB) error {
+	err := s.run(ctx, func(ctx context.Context, db bun.IDB) error {
 		err := db.NewSelect().Model(&m).Where("r.id = ? AND r.owner = ?", id, owner).Scan(ctx)
 		if errors.Is(err, sql.ErrNoRows) {
 			return semvec.NotFound("Region")
@@ -103,7 +103,7 @@ func (m *regionModel) record() RegionRecord {
 // ordered by creation time, then id.
 func (s *Store) ListRegions(ctx context.Context, owner string) ([]RegionSummary, error) {
 	var rows []regionModel
-	err := s.read(ctx, func(ctx context.Context, db bun.IDB) error {
+	err := s.run(ctx, func(ctx context.Context, db bun.IDB) error {
 		return db.NewSelect().Model(&rows).
 			ColumnExpr("r.*").
 			ColumnExpr("(SELECT COUNT(*) FROM region_clusters AS rc WHERE rc.region_id = r.id) AS cluster_count").
@@ -128,12 +128,15 @@ func (s *Store) ListRegions(ctx context.Context, owner string) ([]RegionSummary,
 func (s *Store) DeleteRegion(ctx context.Context, owner, id string) error {
 	return s.inTx(ctx, func(ctx context.Context, tx bun.Tx) error {
 		var metaID string
-		err := tx.NewSelect().Model((*regionModel)(nil)).Column("meta_session_id").
-			Where("id = ? AND owner = ?", id, owner).Scan(ctx, &metaID)
+		err := s.lock(tx.NewSelect().Model((*regionModel)(nil)).Column("meta_session_id").
+			Where("id = ? AND owner = ?", id, owner), lockUpdate).Scan(ctx, &metaID)
 		if errors.Is(err, sql.ErrNoRows) {
 			return semvec.NotFound("Region")
 		}
 		if err != nil {
+			return err
+		}
+		if err := s.lockSession(ctx, tx, metaID); err != nil {
 			return err
 		}
 		if _, err := tx.NewDelete().Model((*regionClusterModel)(nil)).Where("region_id = ?", id).Exec(ctx); err != nil {
@@ -158,10 +161,10 @@ func (s *Store) DeleteRegion(ctx context.Context, owner, id string) error {
 // row.
 func (s *Store) AttachCluster(ctx context.Context, owner, regionID, clusterID string) (added bool, err error) {
 	err = s.inTx(ctx, func(ctx context.Context, tx bun.Tx) error {
-		if err := mustOwn(ctx, tx, (*regionModel)(nil), regionID, owner, "Region"); err != nil {
+		if err := s.mustOwn(ctx, tx, (*regionModel)(nil), regionID, owner, "Region", lockShare); err != nil {
 			return err
 		}
-		if err := mustOwn(ctx, tx, (*clusterModel)(nil), clusterID, owner, "Cluster"); err != nil {
+		if err := s.mustOwn(ctx, tx, (*clusterModel)(nil), clusterID, owner, "Cluster", lockShare); err != nil {
 			return err
 		}
 		res, err := tx.NewInsert().
@@ -186,7 +189,7 @@ func (s *Store) AttachCluster(ctx context.Context, owner, regionID, clusterID st
 // NotFound("Cluster") when it is not attached.
 func (s *Store) DetachCluster(ctx context.Context, owner, regionID, clusterID string) error {
 	return s.inTx(ctx, func(ctx context.Context, tx bun.Tx) error {
-		if err := mustOwn(ctx, tx, (*regionModel)(nil), regionID, owner, "Region"); err != nil {
+		if err := s.mustOwn(ctx, tx, (*regionModel)(nil), regionID, owner, "Region", lockShare); err != nil {
 			return err
 		}
 		res, err := tx.NewDelete().Model((*regionClusterModel)(nil)).
@@ -205,7 +208,7 @@ func (s *Store) DetachCluster(ctx context.Context, owner, regionID, clusterID st
 // attaching order (empty for a region that does not exist).
 func (s *Store) RegionClusters(ctx context.Context, regionID string) ([]string, error) {
 	ids := []string{}
-	err := s.read(ctx, func(ctx context.Context, db bun.IDB) error {
+	err := s.run(ctx, func(ctx context.Context, db bun.IDB) error {
 		return db.NewSelect().Model((*regionClusterModel)(nil)).Column("cluster_id").
 			Where("region_id = ?", regionID).OrderExpr("attached_at, cluster_id").Scan(ctx, &ids)
 	})
@@ -216,7 +219,7 @@ func (s *Store) RegionClusters(ctx context.Context, regionID string) ([]string, 
 // in attaching order.
 func (s *Store) RegionsOfCluster(ctx context.Context, clusterID string) ([]string, error) {
 	ids := []string{}
-	err := s.read(ctx, func(ctx context.Context, db bun.IDB) error {
+	err := s.run(ctx, func(ctx context.Context, db bun.IDB) error {
 		return db.NewSelect().Model((*regionClusterModel)(nil)).Column("region_id").
 			Where("cluster_id = ?", clusterID).OrderExpr("attached_at, region_id").Scan(ctx, &ids)
 	})
@@ -226,7 +229,7 @@ func (s *Store) RegionsOfCluster(ctx context.Context, clusterID string) ([]strin
 // SetLastRealignment records when a region last realigned.
 // NotFound("Region") if it does not exist.
 func (s *Store) SetLastRealignment(ctx context.Context, regionID string, at time.Time) error {
-	return s.read(ctx, func(ctx context.Context, db bun.IDB) error {
+	return s.run(ctx, func(ctx context.Context, db bun.IDB) error {
 		res, err := db.NewUpdate().Model((*regionModel)(nil)).
 			Set("last_realignment = ?", s.timestamp(at)).Where("id = ?", regionID).Exec(ctx)
 		if err != nil {

@@ -5,7 +5,11 @@ import (
 	"database/sql"
 	"encoding/json"
 	"errors"
+	"maps"
+	"slices"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/uptrace/bun"
 
@@ -81,7 +85,7 @@ func (s *Store) insertSession(ctx context.Context, tx bun.Tx, rec SessionRecord,
 	if rec.ID == "" {
 		return nil, semvec.Errorf(semvec.KindInvalid, "session id is empty")
 	}
-	if len(rec.Options) > 0 && !json.Valid(rec.Options) {
+	if len(rec.Options) > 0 && (!json.Valid(rec.Options) || !utf8.Valid(rec.Options)) {
 		return nil, semvec.Errorf(semvec.KindInvalid, "session options are not valid JSON")
 	}
 	kind := rec.Kind
@@ -125,7 +129,7 @@ func (s *Store) GetSessionAnyOwner(ctx context.Context, id string) (SessionRecor
 
 func (s *Store) getSession(ctx context.Context, id string, scope func(*bun.SelectQuery) *bun.SelectQuery) (SessionRecord, error) {
 	var m sessionModel
-	err := s.read(ctx, func(ctx context.Context, db bun.IDB) error {
+	err := s.run(ctx, func(ctx context.Context, db bun.IDB) error {
 		err := scope(db.NewSelect().Model(&m).Where("s.id = ?", id)).Scan(ctx)
 		if errors.Is(err, sql.ErrNoRows) {
 			return semvec.NotFound("Session")
@@ -152,7 +156,7 @@ func (m *sessionModel) record() SessionRecord {
 // TouchSession sets a session's UpdatedAt (for example when the actor
 // passivates). NotFound("Session") if it does not exist.
 func (s *Store) TouchSession(ctx context.Context, id string, at time.Time) error {
-	return s.read(ctx, func(ctx context.Context, db bun.IDB) error {
+	return s.run(ctx, func(ctx context.Context, db bun.IDB) error {
 		res, err := db.NewUpdate().Model((*sessionModel)(nil)).
 			Set("updated_at = ?", s.timestamp(at)).Where("id = ?", id).Exec(ctx)
 		if err != nil {
@@ -174,8 +178,8 @@ func (s *Store) TouchSession(ctx context.Context, id string, at time.Time) error
 func (s *Store) DeleteSession(ctx context.Context, owner, id string) error {
 	return s.inTx(ctx, func(ctx context.Context, tx bun.Tx) error {
 		var kind string
-		err := tx.NewSelect().Model((*sessionModel)(nil)).Column("kind").
-			Where("id = ? AND owner = ?", id, owner).Scan(ctx, &kind)
+		err := s.lock(tx.NewSelect().Model((*sessionModel)(nil)).Column("kind").
+			Where("id = ? AND owner = ?", id, owner), lockUpdate).Scan(ctx, &kind)
 		if errors.Is(err, sql.ErrNoRows) {
 			return semvec.NotFound("Session")
 		}
@@ -189,7 +193,19 @@ func (s *Store) DeleteSession(ctx context.Context, owner, id string) error {
 	})
 }
 
+// lockSession locks session id for deletion (see locks.go); a missing row is
+// not an error.
+func (s *Store) lockSession(ctx context.Context, tx bun.Tx, id string) error {
+	var got string
+	err := s.lock(tx.NewSelect().Model((*sessionModel)(nil)).Column("id").Where("id = ?", id), lockUpdate).Scan(ctx, &got)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil
+	}
+	return err
+}
+
 // deleteSessionRows deletes a session row with its memberships and snapshot.
+// The caller has locked it with lockSession.
 func deleteSessionRows(ctx context.Context, tx bun.Tx, id string) error {
 	if _, err := tx.NewDelete().Model((*clusterMemberModel)(nil)).Where("session_id = ?", id).Exec(ctx); err != nil {
 		return err
@@ -205,7 +221,7 @@ func deleteSessionRows(ctx context.Context, tx bun.Tx, id string) error {
 // meta sessions of clusters, regions and observers), of all owners.
 func (s *Store) CountSessions(ctx context.Context) (int, error) {
 	var n int64
-	err := s.read(ctx, func(ctx context.Context, db bun.IDB) (err error) {
+	err := s.run(ctx, func(ctx context.Context, db bun.IDB) (err error) {
 		n, err = db.NewSelect().Model((*sessionModel)(nil)).Where("kind = ?", SessionKindSession).Count(ctx)
 		return err
 	})
@@ -239,14 +255,15 @@ func (s *Store) SaveSnapshots(ctx context.Context, snaps []Snapshot) error {
 }
 
 // saveSnapshotsTx upserts the snapshots whose session exists and returns how
-// many it wrote. On PostgreSQL the session rows are locked FOR KEY SHARE so a
-// concurrent delete waits instead of failing the batch on the foreign key;
-// SQLite's BEGIN IMMEDIATE already excludes other writers.
+// many it wrote. The session rows are locked (lockShare) so a concurrent
+// delete waits instead of failing the batch on the foreign key, and rows are
+// written in id order so two batches cannot deadlock.
 func (s *Store) saveSnapshotsTx(ctx context.Context, tx bun.Tx, snaps []Snapshot) (int, error) {
-	last := make(map[string]int, len(snaps))
-	for i, sn := range snaps {
-		last[sn.ID] = i
+	byID := make(map[string]Snapshot, len(snaps))
+	for _, sn := range snaps {
+		byID[sn.ID] = sn // the last one wins
 	}
+	snaps = slices.SortedFunc(maps.Values(byID), func(a, b Snapshot) int { return strings.Compare(a.ID, b.ID) })
 	saved := 0
 	for start := 0; start < len(snaps); start += snapshotChunk {
 		chunk := snaps[start:min(start+snapshotChunk, len(snaps))]
@@ -254,12 +271,9 @@ func (s *Store) saveSnapshotsTx(ctx context.Context, tx bun.Tx, snaps []Snapshot
 		for _, sn := range chunk {
 			ids = append(ids, sn.ID)
 		}
-		q := tx.NewSelect().Model((*sessionModel)(nil)).Column("id").Where("id IN (?)", bun.List(ids))
-		if s.dialect == DialectPostgres {
-			q = q.For("KEY SHARE")
-		}
 		var existing []string
-		if err := q.Scan(ctx, &existing); err != nil {
+		if err := s.lock(tx.NewSelect().Model((*sessionModel)(nil)).Column("id").
+			Where("id IN (?)", bun.List(ids)).OrderExpr("id"), lockShare).Scan(ctx, &existing); err != nil {
 			return saved, err
 		}
 		exists := make(map[string]bool, len(existing))
@@ -267,8 +281,8 @@ func (s *Store) saveSnapshotsTx(ctx context.Context, tx bun.Tx, snaps []Snapshot
 			exists[id] = true
 		}
 		rows := make([]snapshotModel, 0, len(chunk))
-		for i, sn := range chunk {
-			if !exists[sn.ID] || last[sn.ID] != start+i {
+		for _, sn := range chunk {
+			if !exists[sn.ID] {
 				continue
 			}
 			data := sn.Data
@@ -296,7 +310,7 @@ func (s *Store) saveSnapshotsTx(ctx context.Context, tx bun.Tx, snaps []Snapshot
 // NotFound("Snapshot") when there is none.
 func (s *Store) LoadSnapshot(ctx context.Context, id string) ([]byte, time.Time, error) {
 	var m snapshotModel
-	err := s.read(ctx, func(ctx context.Context, db bun.IDB) error {
+	err := s.run(ctx, func(ctx context.Context, db bun.IDB) error {
 		err := db.NewSelect().Model(&m).Where("session_id = ?", id).Scan(ctx)
 		if errors.Is(err, sql.ErrNoRows) {
 			return semvec.NotFound("Snapshot")

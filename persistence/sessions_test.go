@@ -26,10 +26,10 @@ func TestSessionCRUD(t *testing.T) {
 		if got.CreatedAt.Location() != time.UTC {
 			t.Fatalf("CreatedAt location = %v, want UTC", got.CreatedAt.Location())
 		}
-		any, err := s.GetSessionAnyOwner(ctx, "s1")
+		anyOwner, err := s.GetSessionAnyOwner(ctx, "s1")
 		must(t, err)
-		if !reflect.DeepEqual(any, want) {
-			t.Fatalf("GetSessionAnyOwner = %+v", any)
+		if !reflect.DeepEqual(anyOwner, want) {
+			t.Fatalf("GetSessionAnyOwner = %+v", anyOwner)
 		}
 
 		wantKind(t, s.CreateSession(ctx, rec), semvec.KindConflict, "")
@@ -46,6 +46,7 @@ func TestSessionCRUD(t *testing.T) {
 
 		wantKind(t, s.CreateSession(ctx, persistence.SessionRecord{Owner: "alice"}), semvec.KindInvalid, "")
 		wantKind(t, s.CreateSession(ctx, persistence.SessionRecord{ID: "s3", Options: []byte("{nope")}), semvec.KindInvalid, "")
+		wantKind(t, s.CreateSession(ctx, persistence.SessionRecord{ID: "s3", Options: []byte("\"\xff\"")}), semvec.KindInvalid, "")
 
 		must(t, s.TouchSession(ctx, "s1", ts(30)))
 		got, _ = s.GetSession(ctx, "alice", "s1")

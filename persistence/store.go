@@ -103,7 +103,10 @@ func Open(ctx context.Context, databaseURL string, opts ...Option) (*Store, erro
 		ctx, cancel = context.WithTimeout(ctx, DefaultOpenTimeout)
 		defer cancel()
 	}
-	if err := s.db.PingContext(ctx); err != nil {
+	// A new SQLite connection switches the file to WAL, which can fail with
+	// SQLITE_BUSY (without waiting busy_timeout) while another process is
+	// doing the same.
+	if err := retryBusy(ctx, func() error { return s.db.PingContext(ctx) }); err != nil {
 		_ = s.db.Close()
 		return nil, s.mapErr(err)
 	}
@@ -206,15 +209,26 @@ func (s *Store) opCtx(ctx context.Context) (context.Context, context.CancelFunc)
 // inTx runs fn in one transaction (BEGIN IMMEDIATE on SQLite) and maps its
 // error. fn must use tx only: with SQLite's single connection, touching s.db
 // inside fn deadlocks.
+//
+// A PostgreSQL deadlock or serialization failure (the other transaction has
+// committed by then) reruns fn, up to three attempts in all; fn must assign,
+// not accumulate, whatever it reports to its caller.
 func (s *Store) inTx(ctx context.Context, fn func(ctx context.Context, tx bun.Tx) error) error {
 	ctx, cancel := s.opCtx(ctx)
 	defer cancel()
-	return s.mapErr(s.db.RunInTx(ctx, nil, fn))
+	var err error
+	for range 3 {
+		err = s.db.RunInTx(ctx, nil, fn)
+		if !isRetryableTx(err) || ctx.Err() != nil {
+			break
+		}
+	}
+	return s.mapErr(err)
 }
 
-// read runs one non-transactional operation under the default timeout and
-// maps its error.
-func (s *Store) read(ctx context.Context, fn func(ctx context.Context, db bun.IDB) error) error {
+// run runs one non-transactional operation (a read or a single-statement
+// write) under the default timeout and maps its error.
+func (s *Store) run(ctx context.Context, fn func(ctx context.Context, db bun.IDB) error) error {
 	ctx, cancel := s.opCtx(ctx)
 	defer cancel()
 	return s.mapErr(fn(ctx, s.db))

@@ -61,24 +61,22 @@ func (s *Session) buildContext(msg string, x []float32, t int, touch bool) strin
 
 	// Code entities.
 	var shownEnt []int
-	if matches := s.matchEntities(msg, contextMaxEntities); len(matches) > 0 && fits("Code entities:") {
-		header := b.Len()
-		headerUsed := used
-		write("Code entities:")
-		for _, i := range matches {
+	if matches := s.matchEntities(msg, contextMaxEntities); len(matches) > 0 {
+		const header = "Code entities:"
+		lines := make([]string, len(matches))
+		for j, i := range matches {
 			e := &s.entities[i]
-			line := clipText(oneLine(fmt.Sprintf("  %s (%s): %s", e.Key, e.Kind, e.Value)), s.cfg.MaxMemoryChars)
-			if !fits(line) {
-				break
-			}
-			write(line)
-			shownEnt = append(shownEnt, i)
+			lines[j] = "  " + clipText(oneLine(fmt.Sprintf("%s (%s): %s", e.Key, e.Kind, e.Value)), s.cfg.MaxMemoryChars)
 		}
-		if len(shownEnt) == 0 { // header alone is useless: take it back
-			out := b.String()[:header]
-			b.Reset()
-			b.WriteString(out)
-			used = headerUsed
+		if used+1+runeLen(header)+1+runeLen(lines[0]) <= budget {
+			write(header)
+			for j, line := range lines {
+				if !fits(line) {
+					break
+				}
+				write(line)
+				shownEnt = append(shownEnt, matches[j])
+			}
 		}
 	}
 

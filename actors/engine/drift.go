@@ -11,6 +11,7 @@ const (
 	driftRefFloor   = 0.1  // lower bound of the baseline
 	driftRefCeil    = 0.6  // raw values above this do not raise the baseline further
 	driftRefAlpha   = 0.25 // EMA weight of the newest raw similarity in the baseline
+	driftRefScale   = 0.85 // score = 1 - raw/(0.85·ref): detected below 42.5% of the baseline
 	driftWarmup     = 2    // turns with index < 2 report drift 0
 	DriftDetectedAt = 0.5  // drift_detected iff score >= 0.5
 	driftShiftingAt = 0.3
@@ -51,20 +52,20 @@ func (s *Session) driftRaw(x []float32) float64 {
 }
 
 // driftScore is the drift of x relative to the baseline, computed read-only:
-// clamp(1 - raw/ref, 0, 1), and 0 during the warm-up turns.
+// clamp(1 - raw/(0.85·ref), 0, 1), and 0 during the warm-up turns.
 func (s *Session) driftScore(raw float64) float64 {
 	if s.turn < driftWarmup || s.drift.ref <= 0 {
 		return 0
 	}
-	return clamp(1-raw/s.drift.ref, 0, 1)
+	return clamp(1-raw/(driftRefScale*s.drift.ref), 0, 1)
 }
 
-// commitDrift records an accepted turn's drift: it updates the baseline with
-// raw, stores the score and remembers x as recent context.
-func (s *Session) commitDrift(x []float32, raw, score float64, now time.Time) {
+// commitDrift records the drift of accepted turn t: it updates the baseline
+// with raw, stores the score and remembers x as recent context.
+func (s *Session) commitDrift(t int, x []float32, raw, score float64, now time.Time) {
 	r := math.Min(raw, driftRefCeil)
 	switch {
-	case s.turn == 0:
+	case t == 0:
 		// No state yet: raw carries no information.
 	case s.drift.ref == 0:
 		s.drift.ref = math.Max(driftRefFloor, r)
@@ -77,15 +78,13 @@ func (s *Session) commitDrift(x []float32, raw, score float64, now time.Time) {
 	s.pushRecent(x)
 }
 
-// pushRecent appends a copy of v to the recent context ring, reusing the
-// oldest slot's storage when the ring is full.
+// pushRecent appends v to the recent context ring, dropping the oldest entry
+// when full. v is shared, not copied: every vector the session holds is
+// immutable once stored (see doc.go, "Vectors").
 func (s *Session) pushRecent(v []float32) {
-	if len(s.drift.recent) < driftRecentCap {
-		s.drift.recent = append(s.drift.recent, cloneV(v))
-		return
+	if len(s.drift.recent) >= driftRecentCap {
+		copy(s.drift.recent, s.drift.recent[1:])
+		s.drift.recent = s.drift.recent[:len(s.drift.recent)-1]
 	}
-	oldest := s.drift.recent[0]
-	copy(s.drift.recent, s.drift.recent[1:])
-	copy(oldest, v)
-	s.drift.recent[len(s.drift.recent)-1] = oldest
+	s.drift.recent = append(s.drift.recent, v)
 }

@@ -117,8 +117,8 @@ func (s *Session) Run(in RunInput) (RunResult, error) {
 	// (6) Fold the message into the state.
 	trig := s.triggerMatch(msg, x)
 	t := s.turn
+	s.commitDrift(t, x, raw, drift, now)
 	um := s.fold(x, trig, drift, top, scores)
-	s.commitDrift(x, raw, drift, now)
 	// (7) Buffer the message as the pending question.
 	s.pending = &message{text: msg, vec: x, trigger: trig}
 	// (8) Context block (this read counts as access).

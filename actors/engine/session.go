@@ -58,7 +58,7 @@ type Session struct {
 	fsm         float64
 
 	betaHist, simHist, fsmHist, normHist, driftHist []float64
-	phaseHist                                      []string
+	phaseHist                                       []string
 
 	drift driftState
 
@@ -84,7 +84,6 @@ type Session struct {
 	ref *verifyRef // state at the last export or import, for Verify
 
 	scores []float32 // scratch: per-memory scores of the current query
-	buf    []float64 // scratch: Dim float64s for the state update
 }
 
 // New returns an empty session. It panics when cfg fails Validate; callers
@@ -210,13 +209,9 @@ func (s *Session) BlendToward(target []float32, weight float64) (changed bool, e
 	return changed, nil
 }
 
-// scratch returns the session's Dim-long float64 buffer.
-func (s *Session) scratch() []float64 {
-	if len(s.buf) != s.cfg.Dim {
-		s.buf = make([]float64, s.cfg.Dim)
-	}
-	return s.buf
-}
+// scratch returns a Dim-long float64 work buffer. It is allocated per call
+// rather than kept, so an idle session does not hold it.
+func (s *Session) scratch() []float64 { return make([]float64, s.cfg.Dim) }
 
 // Metrics is a snapshot of the session's counters and bounded histories
 // (oldest first). All slices are copies.
@@ -257,33 +252,46 @@ func (s *Session) Metrics() Metrics {
 	}
 }
 
-// ApproxSize estimates the bytes the session holds: vector capacities ×4,
-// history capacities ×8 and text lengths, plus fixed per-entry overheads.
-// It is meant for metrics and tests, not for accounting.
+// ApproxSize estimates the bytes the session holds: vector capacities ×4
+// (a vector shared by several holders counts once), history capacities ×8,
+// text lengths, plus rough per-entry overheads. It is meant for metrics and
+// tests, not for accounting.
 func (s *Session) ApproxSize() int {
-	const hdr = 24 // slice or string header
-	n := 512       // the struct itself, roughly
-	vec := func(v []float32) int { return cap(v)*4 + hdr }
-	n += vec(s.state) + cap(s.scores)*4 + cap(s.buf)*8
+	const hdr = 24 // slice header
+	seen := map[*float32]bool{}
+	vec := func(v []float32) int {
+		if cap(v) == 0 {
+			return hdr
+		}
+		p := &v[:1][0]
+		if seen[p] {
+			return hdr
+		}
+		seen[p] = true
+		return hdr + cap(v)*4
+	}
+	n := 400 // the struct itself, roughly
+	n += vec(s.state) + cap(s.scores)*4
 	for _, h := range [][]float64{s.betaHist, s.simHist, s.fsmHist, s.normHist, s.driftHist} {
-		n += cap(h)*8 + hdr
+		n += cap(h) * 8
 	}
 	n += cap(s.phaseHist) * 16
+	n += cap(s.drift.recent) * hdr
 	for _, v := range s.drift.recent {
 		n += vec(v)
 	}
 	if s.pending != nil {
-		n += len(s.pending.text) + vec(s.pending.vec) + 48
+		n += 48 + len(s.pending.text) + vec(s.pending.vec)
 	}
 	n += len(s.lastResponse)
 	for _, tier := range s.tiers {
 		n += cap(tier) * 8
 		for _, m := range tier {
-			n += 120 + len(m.text) + len(m.hash) + vec(m.key)
+			n += 160 + len(m.text) + vec(m.key) // struct, hash and headers ≈ 160
 		}
 	}
 	for _, t := range s.triggers {
-		n += 48 + len(t.keyword) + vec(t.embedding)
+		n += 64 + len(t.keyword) + len(t.lower) + vec(t.embedding)
 	}
 	for _, a := range s.anchors {
 		n += vec(a)
@@ -296,13 +304,17 @@ func (s *Session) ApproxSize() int {
 		n += vec(v)
 	}
 	for _, sh := range s.shadow {
-		n += 80 + len(sh.text) + len(sh.answer) + vec(sh.vec) + vec(sh.answerVec)
+		n += 96 + len(sh.text) + len(sh.answer) + vec(sh.vec) + vec(sh.answerVec)
 	}
+	n += cap(s.entities) * 112
 	for _, e := range s.entities {
-		n += 100 + len(e.Key) + len(e.Kind) + len(e.Value) + len(e.Context)
+		n += len(e.Key) + len(e.Kind) + len(e.Value) + len(e.Context)
 	}
 	if s.ref != nil {
-		n += vec(s.ref.state) + len(s.ref.entries)*48 // keys are shared with memories
+		n += vec(s.ref.state) + cap(s.ref.entries)*48
+		for _, e := range s.ref.entries {
+			n += vec(e.key) // counts only keys no live memory holds any more
+		}
 	}
 	return n
 }

@@ -63,8 +63,15 @@ func clamp(x, lo, hi float64) float64 { return math.Max(lo, math.Min(hi, x)) }
 func finite(x float64) bool { return !math.IsNaN(x) && !math.IsInf(x, 0) }
 
 // canonTime strips the monotonic reading and the location, so timestamps
-// export as RFC 3339 UTC and round-trip exactly.
-func canonTime(t time.Time) time.Time { return t.UTC().Round(0) }
+// export as RFC 3339 UTC and round-trip exactly. A time outside the years
+// 0000–9999 (not representable in RFC 3339) becomes the zero time.
+func canonTime(t time.Time) time.Time {
+	t = t.UTC().Round(0)
+	if y := t.Year(); y < 0 || y > 9999 {
+		return time.Time{}
+	}
+	return t
+}
 
 // cleanText makes text valid UTF-8 (JSON would otherwise rewrite it on export
 // and the memory hash would no longer match after an import).
@@ -180,3 +187,7 @@ func tailMean(h []float64, n int) float64 {
 	}
 	return s / float64(n)
 }
+
+func toLower(s string) string { return strings.ToLower(s) }
+
+func utf8Valid(s string) bool { return utf8.ValidString(s) }

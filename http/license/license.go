@@ -47,6 +47,7 @@ type tokenClaims struct {
 // string, so a token from a lenient issuer is not rejected as malformed.
 type productList []string
 
+// UnmarshalJSON implements json.Unmarshaler.
 func (p *productList) UnmarshalJSON(b []byte) error {
 	var one string
 	if err := json.Unmarshal(b, &one); err == nil {

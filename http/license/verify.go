@@ -39,8 +39,10 @@ type VerifyError struct {
 	Err error
 }
 
+// Error implements error; the text is client-safe.
 func (e *VerifyError) Error() string { return "license: " + e.Reason }
 
+// Unwrap returns the underlying jwt or tier error.
 func (e *VerifyError) Unwrap() error { return e.Err }
 
 // DefaultCacheSize is the number of verified tokens a Verifier remembers

@@ -1,6 +1,7 @@
 // Package embed turns text into vectors behind one small interface. The
 // built-in Hashing embedder needs nothing; OpenAI talks to any
 // OpenAI-compatible /v1/embeddings endpoint (OpenAI, Ollama, vLLM, TEI).
+// FromEnv picks and configures one from SEMVEC_EMBEDDER* variables.
 package embed
 
 import "context"
@@ -8,6 +9,9 @@ import "context"
 // Embedder turns texts into L2-normalised vectors of length Dim().
 // Embed returns one vector per text, in order. When the backend cannot serve,
 // the error is a *semvec.Error of kind KindUnavailable.
+//
+// Implementations are safe for concurrent use. The returned vectors belong to
+// the caller, who may modify them.
 type Embedder interface {
 	Name() string
 	Dim() int

@@ -1,0 +1,225 @@
+package actors
+
+import (
+	"context"
+	"slices"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/semvec-go/semvec"
+	pb "github.com/semvec-go/semvec/proto"
+)
+
+// clusterActor is one cluster (contract Layer 2). It holds the cluster's
+// view (metadata, members, regions) as last pushed by the layer, forwards
+// drift events from its sessions to its regions, and computes the aggregate
+// and the coupling feedback by asking the member sessions from a goroutine
+// (Layers.async) without ever blocking its mailbox.
+type clusterActor struct {
+	l     *Layers
+	key   string
+	view  *pb.ClusterView
+	gen   int // bumped on every view change, so late results do not prune a newer view
+	drift int64
+}
+
+func newClusterActor(l *Layers, key string, v *pb.ClusterView) actor.Producer {
+	return func() actor.Actor { return &clusterActor{l: l, key: key, view: v} }
+}
+
+func (a *clusterActor) Receive(ctx actor.Context) {
+	switch m := ctx.Message().(type) {
+	case *actor.Started, *actor.Restarting, *actor.Stopping:
+	case *actor.Stopped:
+		a.l.clusters.Stopped(a.key, ctx.Self())
+	case *pb.ClusterView:
+		a.handleView(m)
+	case *pb.DriftEvent:
+		a.handleDrift(m)
+	case *pb.ClusterStateRequest:
+		a.handleState(ctx, m)
+	case *pb.ClusterFeedbackRequest:
+		a.handleFeedback(ctx, m)
+	default:
+		a.l.log.Warn("cluster actor: unexpected message", "key", a.key, "type", typeName(m))
+	}
+}
+
+func (a *clusterActor) handleView(v *pb.ClusterView) {
+	a.view = proto.Clone(v).(*pb.ClusterView)
+	a.gen++
+}
+
+// handleDrift forwards a member's (or the backing session's) drift event to
+// every region the cluster is attached to. Plain sends: nobody waits.
+func (a *clusterActor) handleDrift(ev *pb.DriftEvent) {
+	if ev.GetOwner() != a.view.GetOwner() {
+		return
+	}
+	a.drift++
+	for _, rid := range a.view.GetRegionIds() {
+		out := proto.Clone(ev).(*pb.DriftEvent)
+		out.ClusterId, out.RegionId = a.view.GetClusterId(), rid
+		a.l.send(a.l.regions, ownedKey(a.view.GetOwner(), rid), out)
+	}
+}
+
+// clusterGather is what the cluster's work goroutine collected.
+type clusterGather struct {
+	backing *pb.StateResponse
+	members []memberState // initialised members, in membership order
+	missing []string      // members whose session no longer exists
+	updated int           // feedback: members whose state changed
+	target  string        // feedback: what was blended in
+}
+
+func (a *clusterActor) handleState(ctx actor.Context, m *pb.ClusterStateRequest) {
+	if m.GetOwner() != a.view.GetOwner() {
+		ctx.Respond(&pb.ClusterStateResponse{Error: ToProtoError(semvec.NotFound("Cluster"))})
+		return
+	}
+	v, gen := a.view, a.gen
+	a.l.async(ctx, func(wctx context.Context) (any, error) {
+		return a.l.gatherCluster(wctx, v)
+	}, func(res any, err error) {
+		if err != nil {
+			ctx.Respond(&pb.ClusterStateResponse{Error: ToProtoError(err)})
+			return
+		}
+		g := res.(*clusterGather)
+		a.prune(gen, g.missing)
+		ctx.Respond(a.stateResponse(g))
+	})
+}
+
+func (a *clusterActor) stateResponse(g *clusterGather) *pb.ClusterStateResponse {
+	v := a.view
+	agg := aggregate(v.GetAggregationMode(), g.members, a.l.sessions.Dim(), a.l.now())
+	return &pb.ClusterStateResponse{
+		ClusterId: v.GetClusterId(), Name: v.GetName(), AggregationMode: v.GetAggregationMode(),
+		CouplingFactor: v.GetCouplingFactor(), MemberIds: slices.Clone(v.GetMemberIds()), RegionIds: slices.Clone(v.GetRegionIds()),
+		Phase: g.backing.GetPhase(), InteractionCount: g.backing.GetInteractionCount(), TotalMemories: g.backing.GetTotalMemories(),
+		AggregateVector: agg, InitializedMembers: int32(len(g.members)), DriftEvents: a.drift,
+	}
+}
+
+// handleFeedback blends the cluster vector into every initialised member with
+// strength coupling_factor. The cluster vector is the backing session's
+// state; while the backing session has no state yet (nobody ran the cluster
+// session), the members' aggregate is used instead. A factor of 0 answers 0
+// at once.
+func (a *clusterActor) handleFeedback(ctx actor.Context, m *pb.ClusterFeedbackRequest) {
+	if m.GetOwner() != a.view.GetOwner() {
+		ctx.Respond(&pb.ClusterFeedbackResponse{Error: ToProtoError(semvec.NotFound("Cluster"))})
+		return
+	}
+	v, gen := a.view, a.gen
+	if v.GetCouplingFactor() == 0 || len(v.GetMemberIds()) == 0 {
+		ctx.Respond(&pb.ClusterFeedbackResponse{ClusterId: v.GetClusterId(), SessionsUpdated: 0, Target: "none"})
+		return
+	}
+	dim, now := a.l.sessions.Dim(), a.l.now()
+	a.l.async(ctx, func(wctx context.Context) (any, error) {
+		g, err := a.l.gatherCluster(wctx, v)
+		if err != nil {
+			return nil, err
+		}
+		var target []float32
+		switch {
+		case g.backing.GetInitialized() && len(g.backing.GetState()) == dim:
+			target, g.target = g.backing.GetState(), "cluster_session"
+		case len(g.members) > 0:
+			target, g.target = aggregate(v.GetAggregationMode(), g.members, dim, now), "aggregate"
+		default:
+			g.target = "none"
+			return g, nil
+		}
+		g.updated, err = a.l.blendAll(wctx, v.GetOwner(), memberIDs(g.members), target, v.GetCouplingFactor())
+		return g, err
+	}, func(res any, err error) {
+		if err != nil {
+			ctx.Respond(&pb.ClusterFeedbackResponse{Error: ToProtoError(err)})
+			return
+		}
+		g := res.(*clusterGather)
+		a.prune(gen, g.missing)
+		ctx.Respond(&pb.ClusterFeedbackResponse{ClusterId: v.GetClusterId(), SessionsUpdated: int32(g.updated), Target: g.target})
+	})
+}
+
+// prune drops members whose session was deleted (its memberships went with
+// it), unless the view changed since the work began.
+func (a *clusterActor) prune(gen int, missing []string) {
+	if gen != a.gen || len(missing) == 0 {
+		return
+	}
+	v := proto.Clone(a.view).(*pb.ClusterView)
+	v.MemberIds = slices.DeleteFunc(v.MemberIds, func(id string) bool { return slices.Contains(missing, id) })
+	a.view = v
+	a.gen++
+}
+
+// gatherCluster asks the backing session and every member for their state.
+// It runs on a work goroutine, never inside the actor.
+func (l *Layers) gatherCluster(ctx context.Context, v *pb.ClusterView) (*clusterGather, error) {
+	ids := append([]string{v.GetClusterId()}, v.GetMemberIds()...)
+	states, missing, err := l.sessionStates(ctx, v.GetOwner(), ids)
+	if err != nil {
+		return nil, err
+	}
+	g := &clusterGather{backing: states[v.GetClusterId()]}
+	if g.backing == nil {
+		return nil, semvec.NotFound("Cluster") // deleted while we asked
+	}
+	for _, id := range v.GetMemberIds() {
+		st := states[id]
+		if st == nil || !st.GetInitialized() || len(st.GetState()) != l.sessions.Dim() {
+			continue
+		}
+		ms := memberState{ID: id, Vec: st.GetState(), Interactions: int(st.GetInteractionCount())}
+		if ns := st.GetLastDriftUnixNano(); ns != 0 {
+			ms.LastTurn = time.Unix(0, ns)
+		}
+		g.members = append(g.members, ms)
+	}
+	for _, id := range missing {
+		if id != v.GetClusterId() {
+			g.missing = append(g.missing, id)
+		}
+	}
+	return g, nil
+}
+
+// blendAll sends BlendRequest{target, weight} to each session as owner and
+// counts the sessions whose state changed.
+func (l *Layers) blendAll(ctx context.Context, owner string, ids []string, target []float32, weight float64) (int, error) {
+	changed := make([]bool, len(ids))
+	errs := make([]error, len(ids))
+	parallel(len(ids), func(i int) {
+		res, err := AskSession[*pb.BlendResponse](ctx, l.sessions, ids[i], &pb.BlendRequest{Owner: owner, SessionId: ids[i], Target: target, Weight: weight})
+		changed[i], errs[i] = res.GetChanged(), err
+	})
+	n := 0
+	for i := range ids {
+		switch {
+		case errs[i] == nil:
+			if changed[i] {
+				n++
+			}
+		case semvec.KindOf(errs[i]) == semvec.KindNotFound:
+		default:
+			return n, errs[i]
+		}
+	}
+	return n, nil
+}
+
+func memberIDs(ms []memberState) []string {
+	out := make([]string, len(ms))
+	for i, m := range ms {
+		out[i] = m.ID
+	}
+	return out
+}

@@ -1,0 +1,249 @@
+package engine
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"math"
+
+	semvec "github.com/semvec-go/semvec"
+	"github.com/semvec-go/semvec/vecmath"
+)
+
+// Binary snapshot layout (passivation):
+//
+//	"SVGB" 0x01                       magic and version
+//	uvarint n, n bytes                 canonical JSON of binaryEnvelope with every vector removed
+//	for each vector slot, in order:    uvarint length, length × float32 little-endian
+//	crc32c                             Castagnoli CRC of everything before, little-endian
+//
+// The vector slots are listed by vectorSlots; their number follows from the
+// JSON part. Decoding accepts only canonical input, so an accepted blob
+// re-encodes to exactly the same bytes.
+var binaryMagic = [5]byte{'S', 'V', 'G', 'B', 1}
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+type binaryEnvelope struct {
+	Snapshot snapshot `json:"s"`
+	Ref      *refSnap `json:"r,omitempty"`
+}
+
+type refSnap struct {
+	State   []float32      `json:"state,omitempty"`
+	Entries []refEntrySnap `json:"entries,omitempty"`
+}
+
+// refEntrySnap is one Verify-reference memory. Shared means its key is
+// bit-identical to the live memory with the same hash and is not repeated.
+type refEntrySnap struct {
+	Hash   string    `json:"hash"`
+	Shared bool      `json:"shared,omitempty"`
+	Key    []float32 `json:"key,omitempty"`
+}
+
+// vectorSlots lists every vector field of env in encoding order.
+func vectorSlots(env *binaryEnvelope) []*[]float32 {
+	sn := &env.Snapshot
+	slots := []*[]float32{&sn.State}
+	for i := range sn.Drift.Recent {
+		slots = append(slots, &sn.Drift.Recent[i])
+	}
+	if sn.Pending != nil {
+		slots = append(slots, &sn.Pending.Vec)
+	}
+	for i := range sn.Memories {
+		slots = append(slots, &sn.Memories[i].Key)
+	}
+	for i := range sn.Triggers {
+		slots = append(slots, &sn.Triggers[i].Embedding)
+	}
+	for i := range sn.Anchors {
+		slots = append(slots, &sn.Anchors[i])
+	}
+	for i := range sn.Isolation.Exclusion {
+		slots = append(slots, &sn.Isolation.Exclusion[i])
+	}
+	for i := range sn.Isolation.Allowlist {
+		slots = append(slots, &sn.Isolation.Allowlist[i])
+	}
+	for i := range sn.Shadow {
+		slots = append(slots, &sn.Shadow[i].Vec, &sn.Shadow[i].AnswerVec)
+	}
+	if env.Ref != nil {
+		slots = append(slots, &env.Ref.State)
+		for i := range env.Ref.Entries {
+			if !env.Ref.Entries[i].Shared {
+				slots = append(slots, &env.Ref.Entries[i].Key)
+			}
+		}
+	}
+	return slots
+}
+
+func sameBits(a, b []float32) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if math.Float32bits(a[i]) != math.Float32bits(b[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+// MarshalBinary encodes the whole session, including its Verify reference,
+// compactly for passivation: vectors as raw float32, the rest as canonical
+// JSON, protected by a CRC-32C. UnmarshalBinary restores it bit-exactly.
+func (s *Session) MarshalBinary() ([]byte, error) {
+	env := &binaryEnvelope{Snapshot: *s.snapshot()}
+	if s.ref != nil {
+		rs := &refSnap{State: s.ref.state}
+		for _, e := range s.ref.entries {
+			entry := refEntrySnap{Hash: e.hash, Key: e.key}
+			if m := s.findHash(e.hash); m != nil && sameBits(m.key, e.key) {
+				entry.Shared, entry.Key = true, nil
+			}
+			rs.Entries = append(rs.Entries, entry)
+		}
+		env.Ref = rs
+	}
+	slots := vectorSlots(env)
+	vectors := make([][]float32, len(slots))
+	size := 0
+	for i, p := range slots {
+		vectors[i] = *p
+		*p = nil
+		size += binary.MaxVarintLen32 + 4*len(vectors[i])
+	}
+	meta, err := json.Marshal(env)
+	if err != nil {
+		return nil, semvec.Wrap(semvec.KindInternal, err, "snapshot encoding failed")
+	}
+	out := make([]byte, 0, len(binaryMagic)+binary.MaxVarintLen64+len(meta)+size+4)
+	out = append(out, binaryMagic[:]...)
+	out = binary.AppendUvarint(out, uint64(len(meta)))
+	out = append(out, meta...)
+	for _, v := range vectors {
+		out = binary.AppendUvarint(out, uint64(len(v)))
+		for _, x := range v {
+			out = binary.LittleEndian.AppendUint32(out, math.Float32bits(x))
+		}
+	}
+	return binary.LittleEndian.AppendUint32(out, crc32.Checksum(out, castagnoli)), nil
+}
+
+// UnmarshalBinary restores a session written by MarshalBinary. Corrupt or
+// non-canonical input is KindInvalid; it never panics.
+func UnmarshalBinary(b []byte) (*Session, error) {
+	s, err := unmarshalBinary(b)
+	if err != nil {
+		return nil, semvec.Errorf(semvec.KindInvalid, "malformed session snapshot: %s", err.Error())
+	}
+	return s, nil
+}
+
+func unmarshalBinary(b []byte) (*Session, error) {
+	if len(b) > MaxSnapshotBytes {
+		return nil, fmt.Errorf("larger than %d bytes", MaxSnapshotBytes)
+	}
+	if len(b) < len(binaryMagic)+4 || !bytes.Equal(b[:len(binaryMagic)], binaryMagic[:]) {
+		return nil, errors.New("bad magic")
+	}
+	body, tail := b[:len(b)-4], b[len(b)-4:]
+	if crc32.Checksum(body, castagnoli) != binary.LittleEndian.Uint32(tail) {
+		return nil, errors.New("checksum mismatch")
+	}
+	r := body[len(binaryMagic):]
+	n, k := binary.Uvarint(r)
+	if k <= 0 || n > uint64(len(r)-k) {
+		return nil, errors.New("bad metadata length")
+	}
+	meta := r[k : k+int(n)]
+	r = r[k+int(n):]
+	var env binaryEnvelope
+	if err := decodeStrict(meta, &env); err != nil {
+		return nil, err
+	}
+	if again, err := json.Marshal(&env); err != nil || !bytes.Equal(again, meta) {
+		return nil, errors.New("non-canonical metadata")
+	}
+	if env.Snapshot.Checksum != "" {
+		return nil, errors.New("unexpected checksum field")
+	}
+	for _, p := range vectorSlots(&env) {
+		if *p != nil {
+			return nil, errors.New("vector inside metadata")
+		}
+		n, k := binary.Uvarint(r)
+		if k <= 0 || n > uint64(len(r)-k)/4 {
+			return nil, errors.New("bad vector length")
+		}
+		r = r[k:]
+		if n == 0 {
+			continue
+		}
+		v := make([]float32, n)
+		for i := range v {
+			v[i] = math.Float32frombits(binary.LittleEndian.Uint32(r[4*i:]))
+		}
+		*p = v
+		r = r[4*n:]
+	}
+	if len(r) != 0 {
+		return nil, errors.New("trailing data")
+	}
+	s, err := fromSnapshot(&env.Snapshot)
+	if err != nil {
+		return nil, err
+	}
+	if env.Ref != nil {
+		ref, err := s.refFromSnap(env.Ref)
+		if err != nil {
+			return nil, err
+		}
+		s.ref = ref
+	}
+	return s, nil
+}
+
+// refFromSnap rebuilds a Verify reference, sharing keys marked Shared.
+func (s *Session) refFromSnap(rs *refSnap) (*verifyRef, error) {
+	dim := s.cfg.Dim
+	ref := &verifyRef{}
+	if len(rs.State) > 0 {
+		if len(rs.State) != dim || !vecmath.Finite(rs.State) {
+			return nil, errors.New("reference state invalid")
+		}
+		ref.state = rs.State
+	}
+	if len(rs.Entries) > s.cfg.ShortTermCap+s.cfg.MediumTermCap+s.cfg.LongTermCap {
+		return nil, errors.New("too many reference entries")
+	}
+	for _, e := range rs.Entries {
+		if len(e.Hash) > 64 {
+			return nil, errors.New("reference hash too long")
+		}
+		m := s.findHash(e.Hash)
+		switch {
+		case e.Shared:
+			if m == nil || e.Key != nil {
+				return nil, errors.New("shared reference key without a live memory")
+			}
+			ref.entries = append(ref.entries, refEntry{e.Hash, m.key})
+		default:
+			if len(e.Key) != dim || !vecmath.Finite(e.Key) {
+				return nil, errors.New("reference key invalid")
+			}
+			if m != nil && sameBits(m.key, e.Key) {
+				return nil, errors.New("non-canonical reference key")
+			}
+			ref.entries = append(ref.entries, refEntry{e.Hash, e.Key})
+		}
+	}
+	return ref, nil
+}

@@ -1,0 +1,524 @@
+package actors
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/semvec-go/semvec"
+	"github.com/semvec-go/semvec/persistence"
+	pb "github.com/semvec-go/semvec/proto"
+)
+
+// LayerStore is what the multi-agent layers (clusters, regions, observers,
+// network) need from persistence.
+type LayerStore interface {
+	GetSession(ctx context.Context, owner, id string) (persistence.SessionRecord, error)
+
+	CreateCluster(ctx context.Context, c persistence.ClusterRecord, backing persistence.SessionRecord) error
+	GetCluster(ctx context.Context, owner, id string) (persistence.ClusterRecord, error)
+	ListClusters(ctx context.Context, owner string) ([]persistence.ClusterSummary, error)
+	DeleteCluster(ctx context.Context, owner, id string) error
+	AddMember(ctx context.Context, owner, clusterID, sessionID string) (bool, error)
+	RemoveMember(ctx context.Context, owner, clusterID, sessionID string) error
+	ListMembers(ctx context.Context, clusterID string) ([]string, error)
+	ClustersOfSession(ctx context.Context, sessionID string) ([]string, error)
+
+	CreateRegion(ctx context.Context, r persistence.RegionRecord, meta persistence.SessionRecord) error
+	GetRegion(ctx context.Context, owner, id string) (persistence.RegionRecord, error)
+	ListRegions(ctx context.Context, owner string) ([]persistence.RegionSummary, error)
+	DeleteRegion(ctx context.Context, owner, id string) error
+	AttachCluster(ctx context.Context, owner, regionID, clusterID string) (bool, error)
+	DetachCluster(ctx context.Context, owner, regionID, clusterID string) error
+	RegionClusters(ctx context.Context, regionID string) ([]string, error)
+	RegionsOfCluster(ctx context.Context, clusterID string) ([]string, error)
+	SetLastRealignment(ctx context.Context, regionID string, at time.Time) error
+
+	EnsureObserver(ctx context.Context, o persistence.ObserverRecord, meta persistence.SessionRecord) (persistence.ObserverRecord, bool, error)
+	GetObserver(ctx context.Context, owner string) (persistence.ObserverRecord, error)
+	ListObservers(ctx context.Context) ([]persistence.ObserverRecord, error)
+	RegisterObserverRegion(ctx context.Context, owner, regionID string) (int, error)
+	UnregisterObserverRegion(ctx context.Context, owner, regionID string) (int, error)
+	ObserverRegions(ctx context.Context, owner string) ([]string, error)
+
+	SaveNetworkState(ctx context.Context, owner string, data []byte) error
+	LoadNetworkState(ctx context.Context, owner string) ([]byte, error)
+}
+
+// Tunables of the layers. They are constants, documented in docs/layers.md.
+const (
+	// realignWeight is how far a realignment moves each voting cluster's
+	// backing session towards the region's consensus vector.
+	realignWeight = 0.3
+	// maxRegionEvents bounds a region's in-memory drift event log.
+	maxRegionEvents = 1000
+	// maxAnomalies bounds an observer's anomaly log.
+	maxAnomalies = 1000
+	// minSampleInterval is the shortest periodic sampling interval honoured.
+	minSampleInterval = 100 * time.Millisecond
+	// fanOut bounds the concurrent asks of one gather (aggregate, sample, vote).
+	fanOut = 16
+	// stopSaveTimeout bounds the one blocking write a layer actor makes: the
+	// network actor's final save when it stops.
+	stopSaveTimeout = 5 * time.Second
+	// routeTimeout bounds the activation of a cluster or region actor when a
+	// drift event is routed to it.
+	routeTimeout = 10 * time.Second
+)
+
+// Layers runs contract Layers 2–5: one actor per cluster, per region, one
+// observer and one network actor per owner. The actors are activated on
+// demand by four registries whose Loaders read the store (outside any
+// actor); an actor never reads the database inside Receive.
+//
+// Topology changes (membership, region links, observer registrations,
+// deletions) are written by the calling goroutine under one mutex, which
+// then sends the changed actors their new view (ClusterView, RegionView,
+// ObserverView): the views arrive in commit order, so an actor's view never
+// goes back in time. The database serialises these writers anyway.
+//
+// Work that needs other actors' answers (aggregation, feedback, sampling,
+// realignment, transfer, consensus) runs on a goroutine that Layers tracks;
+// the actor continues with ReenterAfter when it is done and keeps serving
+// other messages meanwhile.
+type Layers struct {
+	root     *actor.RootContext
+	store    LayerStore
+	ask      *Asker
+	sessions *Sessions
+	log      *slog.Logger
+	now      func() time.Time
+
+	clusters  *Registry // key owner/cluster_id
+	regions   *Registry // key owner/region_id
+	observers *Registry // key owner
+	networks  *Registry // key owner
+
+	topo sync.Mutex // serialises topology writes and the views they send
+
+	bgCtx    context.Context
+	bgCancel context.CancelFunc
+	bgMu     sync.Mutex
+	bgClosed bool
+	bg       sync.WaitGroup
+}
+
+// NewLayers wires the layers on root and routes the sessions' drift events
+// to the cluster actors.
+func NewLayers(root *actor.RootContext, store LayerStore, ask *Asker, sessions *Sessions, log *slog.Logger, now func() time.Time) *Layers {
+	if now == nil {
+		now = time.Now
+	}
+	if log == nil {
+		log = slog.Default()
+	}
+	l := &Layers{root: root, store: store, ask: ask, sessions: sessions, log: log, now: now}
+	l.bgCtx, l.bgCancel = context.WithCancel(context.Background())
+	l.clusters = NewRegistry("cluster", root, l.loadCluster, now)
+	l.regions = NewRegistry("region", root, l.loadRegion, now)
+	l.observers = NewRegistry("observer", root, l.loadObserver, now)
+	l.networks = NewRegistry("network", root, l.loadNetwork, now)
+	sessions.OnDrift(l.routeDrift)
+	return l
+}
+
+// Run re-activates every stored observer, so periodic sampling resumes after
+// a restart, then waits until ctx ends.
+func (l *Layers) Run(ctx context.Context) {
+	obs, err := l.store.ListObservers(ctx)
+	if err != nil {
+		l.log.Error("layers: cannot list observers; periodic sampling resumes on first use", "err", err)
+	}
+	for _, o := range obs {
+		if _, err := l.observers.Get(ctx, o.Owner); err != nil && ctx.Err() == nil {
+			l.log.Warn("layers: observer not re-activated", "owner", o.Owner, "err", err)
+		}
+	}
+	<-ctx.Done()
+}
+
+// Shutdown stops every observer, cluster, region and network actor (the
+// network actors save their state as they stop), then waits for the work
+// goroutines still running, or for ctx to end.
+func (l *Layers) Shutdown(ctx context.Context) error {
+	var errs []error
+	for _, r := range []*Registry{l.observers, l.clusters, l.regions, l.networks} {
+		if err := l.stopAll(ctx, r); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	l.bgMu.Lock()
+	l.bgClosed = true
+	l.bgMu.Unlock()
+	done := make(chan struct{})
+	go func() { l.bg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		errs = append(errs, fmt.Errorf("layer work still running: %w", ctx.Err()))
+	}
+	l.bgCancel()
+	return errors.Join(errs...)
+}
+
+func (l *Layers) stopAll(ctx context.Context, r *Registry) error {
+	pids := r.PIDs()
+	for key := range pids {
+		if pid := r.Stop(key); pid != nil {
+			l.root.Poison(pid)
+		}
+	}
+	for key := range pids {
+		r.WaitStopped(ctx, key)
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("%d layer actors did not all stop: %w", len(pids), err)
+	}
+	return nil
+}
+
+// stopActor stops key's actor (after the messages already queued) and waits
+// until it has stopped.
+func (l *Layers) stopActor(ctx context.Context, r *Registry, key string) {
+	if pid := r.Stop(key); pid != nil {
+		l.root.Poison(pid)
+		r.WaitStopped(ctx, key)
+	}
+}
+
+// ---------------------------------------------------------------- keys
+
+// ownedKey names the actor of resource id owned by owner. Resource ids never
+// contain '/', owners may; the key splits at the last '/'.
+func ownedKey(owner, id string) string { return owner + "/" + id }
+
+func splitKey(key string) (owner, id string) {
+	i := strings.LastIndexByte(key, '/')
+	if i < 0 {
+		return "", key
+	}
+	return key[:i], key[i+1:]
+}
+
+// ---------------------------------------------------------------- background work
+
+// goBG runs fn on a goroutine that Shutdown waits for. It reports false
+// (and runs nothing) once Shutdown has begun waiting.
+func (l *Layers) goBG(fn func(ctx context.Context)) bool {
+	l.bgMu.Lock()
+	if l.bgClosed {
+		l.bgMu.Unlock()
+		return false
+	}
+	l.bg.Add(1)
+	l.bgMu.Unlock()
+	go func() {
+		defer l.bg.Done()
+		fn(l.bgCtx)
+	}()
+	return true
+}
+
+// asyncResult carries the outcome of async work to the waiting actor. It is
+// a local message: it never leaves the process.
+type asyncResult struct {
+	v   any
+	err error
+}
+
+// async runs work on a tracked goroutine, bounded by the ask timeout, and
+// continues on the actor with its result (ReenterAfter): the actor keeps
+// processing other messages while the work waits for other actors. cont runs
+// on the actor with the actor's context restored (ctx.Respond answers the
+// original requester).
+func (l *Layers) async(ctx actor.Context, work func(ctx context.Context) (any, error), cont func(v any, err error)) {
+	timeout := l.ask.Timeout
+	f := actor.NewFuture(ctx.ActorSystem(), timeout+time.Second)
+	pid := f.PID()
+	root := l.root
+	ok := l.goBG(func(bg context.Context) {
+		wctx, cancel := context.WithTimeout(bg, timeout)
+		defer cancel()
+		v, err := work(wctx)
+		root.Send(pid, &asyncResult{v: v, err: err})
+	})
+	if !ok {
+		root.Send(pid, &asyncResult{err: semvec.Errorf(semvec.KindUnavailable, "the server is shutting down")})
+	}
+	ctx.ReenterAfter(f, func(res any, err error) {
+		if err != nil {
+			cont(nil, semvec.Wrap(semvec.KindTimeout, err, "the work did not finish in time"))
+			return
+		}
+		r, _ := res.(*asyncResult)
+		if r == nil {
+			cont(nil, semvec.Errorf(semvec.KindInternal, "async: unexpected result %T", res))
+			return
+		}
+		cont(r.v, r.err)
+	})
+}
+
+// parallel runs fn for every index in [0, n) with at most fanOut at once and
+// returns when all are done.
+func parallel(n int, fn func(i int)) {
+	sem := make(chan struct{}, fanOut)
+	var wg sync.WaitGroup
+	for i := range n {
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			fn(i)
+		}()
+	}
+	wg.Wait()
+}
+
+// sessionStates asks each session for its StateResponse as owner. Sessions
+// that do not exist (or are not owner's) are listed in missing; any other
+// failure is returned.
+func (l *Layers) sessionStates(ctx context.Context, owner string, ids []string) (states map[string]*pb.StateResponse, missing []string, err error) {
+	res := make([]*pb.StateResponse, len(ids))
+	errs := make([]error, len(ids))
+	parallel(len(ids), func(i int) {
+		res[i], errs[i] = AskSession[*pb.StateResponse](ctx, l.sessions, ids[i], &pb.StateRequest{Owner: owner, SessionId: ids[i]})
+	})
+	states = make(map[string]*pb.StateResponse, len(ids))
+	for i, id := range ids {
+		switch {
+		case errs[i] == nil:
+			states[id] = res[i]
+		case semvec.KindOf(errs[i]) == semvec.KindNotFound:
+			missing = append(missing, id)
+		default:
+			return nil, nil, errs[i]
+		}
+	}
+	return states, missing, nil
+}
+
+// ---------------------------------------------------------------- asking layer actors
+
+// askLayer asks key's actor in registry r (activating it) and waits for a
+// reply of type R; a stopped actor is re-activated and asked again.
+func askLayer[R Reply](ctx context.Context, l *Layers, r *Registry, key string, req proto.Message) (R, error) {
+	var zero R
+	for attempt := 0; ; attempt++ {
+		pid, err := r.Get(ctx, key)
+		if err != nil {
+			return zero, err
+		}
+		res, err := Ask[R](ctx, l.ask, pid, req)
+		if err != nil && isDeadLetter(err) && attempt < 3 {
+			r.WaitStopped(ctx, key)
+			continue
+		}
+		return res, err
+	}
+}
+
+// send delivers msg to key's actor in r, activating it, from a tracked
+// goroutine: the caller (often an actor) never waits for the activation.
+func (l *Layers) send(r *Registry, key string, msg proto.Message) {
+	l.goBG(func(bg context.Context) {
+		ctx, cancel := context.WithTimeout(bg, routeTimeout)
+		defer cancel()
+		pid, err := r.Get(ctx, key)
+		if err != nil {
+			if semvec.KindOf(err) != semvec.KindNotFound {
+				l.log.Warn("layers: message not delivered", "to", key, "type", typeName(msg), "err", err)
+			}
+			return
+		}
+		l.root.Send(pid, msg)
+	})
+}
+
+// routeDrift is the sessions' drift hook: it hands the event to the cluster
+// actor named in it. It runs inside the session actor, so it only starts a
+// goroutine.
+func (l *Layers) routeDrift(ev *pb.DriftEvent) {
+	if ev.GetClusterId() == "" || !ValidID(ev.GetClusterId()) {
+		return
+	}
+	l.send(l.clusters, ownedKey(ev.GetOwner(), ev.GetClusterId()), proto.Clone(ev))
+}
+
+// ---------------------------------------------------------------- loaders and views
+
+func (l *Layers) clusterView(ctx context.Context, owner, id string) (*pb.ClusterView, error) {
+	rec, err := l.store.GetCluster(ctx, owner, id)
+	if err != nil {
+		return nil, err
+	}
+	members, err := l.store.ListMembers(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	regions, err := l.store.RegionsOfCluster(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return &pb.ClusterView{
+		Owner: rec.Owner, ClusterId: rec.ID, Name: rec.Name, AggregationMode: rec.AggregationMode,
+		CouplingFactor: rec.CouplingFactor, MemberIds: members, RegionIds: regions,
+		CreatedAtUnixNano: rec.CreatedAt.UnixNano(),
+	}, nil
+}
+
+func (l *Layers) regionView(ctx context.Context, owner, id string) (*pb.RegionView, error) {
+	rec, err := l.store.GetRegion(ctx, owner, id)
+	if err != nil {
+		return nil, err
+	}
+	clusters, err := l.store.RegionClusters(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	v := &pb.RegionView{
+		Owner: rec.Owner, RegionId: rec.ID, Name: rec.Name, MetaSessionId: rec.MetaSessionID,
+		ConsensusThreshold: rec.ConsensusThreshold, VoteWindowSeconds: rec.VoteWindowSeconds, ClusterIds: clusters,
+	}
+	if rec.LastRealignment != nil {
+		v.LastRealignmentUnixNano = rec.LastRealignment.UnixNano()
+	}
+	return v, nil
+}
+
+func (l *Layers) observerView(ctx context.Context, owner string) (*pb.ObserverView, error) {
+	rec, err := l.store.GetObserver(ctx, owner)
+	if err != nil {
+		return nil, err
+	}
+	regions, err := l.store.ObserverRegions(ctx, owner)
+	if err != nil {
+		return nil, err
+	}
+	return &pb.ObserverView{Owner: rec.Owner, ObserverId: rec.ID, MetaSessionId: rec.MetaSessionID,
+		SampleIntervalSeconds: rec.SampleIntervalSeconds, RegionIds: regions}, nil
+}
+
+func (l *Layers) loadCluster(ctx context.Context, key string) (actor.Producer, error) {
+	owner, id := splitKey(key)
+	v, err := l.clusterView(ctx, owner, id)
+	if err != nil {
+		return nil, err
+	}
+	return newClusterActor(l, key, v), nil
+}
+
+func (l *Layers) loadRegion(ctx context.Context, key string) (actor.Producer, error) {
+	owner, id := splitKey(key)
+	v, err := l.regionView(ctx, owner, id)
+	if err != nil {
+		return nil, err
+	}
+	return newRegionActor(l, key, v), nil
+}
+
+func (l *Layers) loadObserver(ctx context.Context, owner string) (actor.Producer, error) {
+	v, err := l.observerView(ctx, owner)
+	if err != nil {
+		return nil, err
+	}
+	return newObserverActor(l, owner, v), nil
+}
+
+func (l *Layers) loadNetwork(ctx context.Context, owner string) (actor.Producer, error) {
+	st := newNetworkState(l.now())
+	data, err := l.store.LoadNetworkState(ctx, owner)
+	switch {
+	case err == nil:
+		if st, err = decodeNetworkState(data, l.now()); err != nil {
+			return nil, semvec.Wrap(semvec.KindInternal, err, "network state is corrupt")
+		}
+	case semvec.KindOf(err) != semvec.KindNotFound:
+		return nil, err
+	}
+	return newNetworkActor(l, owner, st), nil
+}
+
+// pushClusterView sends cluster id its current view. Call with l.topo held,
+// after the commit. When the view cannot be read the actor is stopped, so it
+// reloads from the store on its next use.
+func (l *Layers) pushClusterView(ctx context.Context, owner, id string) {
+	key := ownedKey(owner, id)
+	v, err := l.clusterView(ctx, owner, id)
+	if err != nil {
+		if semvec.KindOf(err) != semvec.KindNotFound {
+			l.log.Warn("layers: cluster view not refreshed", "cluster_id", id, "err", err)
+		}
+		l.stopActor(ctx, l.clusters, key)
+		return
+	}
+	pid, err := l.clusters.Get(ctx, key)
+	if err != nil {
+		l.log.Warn("layers: cluster actor not activated", "cluster_id", id, "err", err)
+		return
+	}
+	l.root.Send(pid, v)
+}
+
+func (l *Layers) pushRegionView(ctx context.Context, owner, id string) {
+	key := ownedKey(owner, id)
+	v, err := l.regionView(ctx, owner, id)
+	if err != nil {
+		if semvec.KindOf(err) != semvec.KindNotFound {
+			l.log.Warn("layers: region view not refreshed", "region_id", id, "err", err)
+		}
+		l.stopActor(ctx, l.regions, key)
+		return
+	}
+	pid, err := l.regions.Get(ctx, key)
+	if err != nil {
+		l.log.Warn("layers: region actor not activated", "region_id", id, "err", err)
+		return
+	}
+	l.root.Send(pid, v)
+}
+
+func (l *Layers) pushObserverView(ctx context.Context, owner string) {
+	v, err := l.observerView(ctx, owner)
+	if err != nil {
+		if semvec.KindOf(err) != semvec.KindNotFound {
+			l.log.Warn("layers: observer view not refreshed", "owner", owner, "err", err)
+		}
+		l.stopActor(ctx, l.observers, owner)
+		return
+	}
+	pid, err := l.observers.Get(ctx, owner)
+	if err != nil {
+		l.log.Warn("layers: observer actor not activated", "owner", owner, "err", err)
+		return
+	}
+	l.root.Send(pid, v)
+}
+
+// notifyMembership tells session sid the clusters it now belongs to.
+func (l *Layers) notifyMembership(ctx context.Context, sid string) {
+	ids, err := l.store.ClustersOfSession(ctx, sid)
+	if err != nil {
+		l.log.Warn("layers: membership not sent to session", "session_id", sid, "err", err)
+		return
+	}
+	if err := l.sessions.Notify(ctx, sid, &pb.MembershipChanged{SessionId: sid, ClusterIds: ids}); err != nil && semvec.KindOf(err) != semvec.KindNotFound {
+		l.log.Warn("layers: membership not sent to session", "session_id", sid, "err", err)
+	}
+}
+
+func notFoundIfInvalid(what string, ids ...string) error {
+	for _, id := range ids {
+		if !ValidID(id) {
+			return semvec.NotFound(what)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,391 @@
+package actors
+
+import (
+	"encoding/json"
+	"math"
+	"slices"
+	"testing"
+	"time"
+
+	pb "github.com/semvec-go/semvec/proto"
+	"github.com/semvec-go/semvec/vecmath"
+)
+
+// Pure-logic tests of the layers: aggregation, the region's vote book, the
+// anomaly rules, trust consensus and network partitions. No actor system.
+
+func unitVec(xs ...float32) []float32 {
+	v := slices.Clone(xs)
+	vecmath.Normalize(v)
+	return v
+}
+
+func approx(t *testing.T, what string, got, want, tol float64) {
+	t.Helper()
+	if math.Abs(got-want) > tol {
+		t.Fatalf("%s = %.6f, want %.6f (±%g)", what, got, want, tol)
+	}
+}
+
+func TestAggregateWeightedAverageFavoursRecentActiveMembers(t *testing.T) {
+	now := time.Unix(1_000_000, 0)
+	a := memberState{ID: "a", Vec: unitVec(1, 0), Interactions: 9, LastTurn: now}
+	b := memberState{ID: "b", Vec: unitVec(0, 1), Interactions: 9, LastTurn: now.Add(-time.Hour)}
+	w := aggregateWeights(AggregationWeightedAverage, []memberState{a, b}, now)
+	approx(t, "weight of the fresh member", w[0], 10, 1e-9)
+	approx(t, "weight of the hour-old member", w[1], 5, 1e-9) // one half-life
+	agg := aggregate(AggregationWeightedAverage, []memberState{a, b}, 2, now)
+	approx(t, "norm", float64(vecmath.Norm(agg)), 1, 1e-6)
+	if agg[0] <= agg[1] {
+		t.Fatalf("aggregate %v should lean towards the recent member (1,0)", agg)
+	}
+	// More interactions weigh more at equal recency.
+	c := memberState{ID: "c", Vec: unitVec(0, 1), Interactions: 29, LastTurn: now}
+	agg = aggregate(AggregationWeightedAverage, []memberState{a, c}, 2, now)
+	if agg[1] <= agg[0] {
+		t.Fatalf("aggregate %v should lean towards the more active member (0,1)", agg)
+	}
+}
+
+func TestAggregateAttentionDownweightsOutliers(t *testing.T) {
+	now := time.Now()
+	ms := []memberState{
+		{ID: "a", Vec: unitVec(1, 0.1, 0)},
+		{ID: "b", Vec: unitVec(1, -0.1, 0)},
+		{ID: "c", Vec: unitVec(0, 0, 1)}, // the outlier
+	}
+	w := aggregateWeights(AggregationAttention, ms, now)
+	approx(t, "softmax sums to 1", w[0]+w[1]+w[2], 1, 1e-9)
+	if !(w[2] < w[0]/5) {
+		t.Fatalf("outlier weight %v should be far below the aligned members' %v", w[2], w[0])
+	}
+	agg := aggregate(AggregationAttention, ms, 3, now)
+	plain := meanUnit([][]float32{ms[0].Vec, ms[1].Vec, ms[2].Vec})
+	if vecmath.Cosine(agg, unitVec(1, 0, 0)) <= vecmath.Cosine(plain, unitVec(1, 0, 0)) {
+		t.Fatalf("attention aggregate %v is not closer to the majority than the plain mean %v", agg, plain)
+	}
+}
+
+func TestAggregateEdgeCases(t *testing.T) {
+	if got := aggregate(AggregationWeightedAverage, nil, 4, time.Now()); len(got) != 4 || !isZero(got) {
+		t.Fatalf("no members: got %v, want 4 zeros", got)
+	}
+	opposite := []memberState{{ID: "a", Vec: unitVec(1, 0)}, {ID: "b", Vec: unitVec(-1, 0)}}
+	if got := aggregate(AggregationWeightedAverage, opposite, 2, time.Now()); !isZero(got) {
+		t.Fatalf("cancelling members: got %v, want zeros", got)
+	}
+	// Ancient members: weights underflow, they count equally.
+	old := time.Unix(0, 0)
+	w := aggregateWeights(AggregationWeightedAverage, []memberState{{Vec: unitVec(1), LastTurn: old}, {Vec: unitVec(1), LastTurn: old}}, time.Unix(1<<40, 0))
+	if w[0] != w[1] || w[0] <= 0 {
+		t.Fatalf("underflowed weights = %v, want equal and positive", w)
+	}
+	if !ValidAggregationMode("attention") || ValidAggregationMode("median") {
+		t.Fatal("ValidAggregationMode")
+	}
+}
+
+func TestUnitDeltaNorm(t *testing.T) {
+	approx(t, "orthogonal", unitDeltaNorm([]float32{2, 0}, []float32{0, 3}), math.Sqrt2, 1e-6)
+	approx(t, "same direction", unitDeltaNorm([]float32{2, 0}, []float32{5, 0}), 0, 1e-9)
+	approx(t, "zero", unitDeltaNorm([]float32{0, 0}, []float32{1, 0}), 0, 0)
+}
+
+func ev(cluster string, at time.Time) *pb.RegionDriftEvent {
+	return &pb.RegionDriftEvent{ClusterId: cluster, AtUnixNano: at.UnixNano(), DriftPhase: "drifted", DriftScore: 0.9}
+}
+
+func TestVoteBookOneVotePerClusterAndExpiry(t *testing.T) {
+	t0 := time.Unix(5000, 0)
+	b := newVoteBook(3)
+	b.record(ev("a", t0))
+	b.record(ev("a", t0.Add(10*time.Second)))
+	b.record(ev("b", t0.Add(5*time.Second)))
+	b.record(ev("a", t0.Add(2*time.Second))) // late, older than a's vote: logged, not the vote
+	if got := b.voters(); !slices.Equal(got, []string{"a", "b"}) {
+		t.Fatalf("voters = %v", got)
+	}
+	if got := b.votes["a"].GetAtUnixNano(); got != t0.Add(10*time.Second).UnixNano() {
+		t.Fatalf("a's vote is not its latest event")
+	}
+	// Bounded log, newest first, ordered by time though one arrived late.
+	rec := b.recent(10)
+	if len(rec) != 3 {
+		t.Fatalf("log kept %d events, want 3", len(rec))
+	}
+	for i := 1; i < len(rec); i++ {
+		if rec[i-1].GetAtUnixNano() < rec[i].GetAtUnixNano() {
+			t.Fatalf("recent events not newest first: %v", rec)
+		}
+	}
+	if len(b.recent(0)) != 0 || len(b.recent(-1)) != 0 {
+		t.Fatal("limit <= 0 must return nothing")
+	}
+	// Expiry: a window of 8 s at t0+14 keeps a (t0+10) and drops b (t0+5).
+	b.expire(t0.Add(14*time.Second), 8*time.Second)
+	if got := b.voters(); !slices.Equal(got, []string{"a"}) {
+		t.Fatalf("after expiry voters = %v", got)
+	}
+	// Detaching a forgets its vote and latest event.
+	b.retain([]string{"b"})
+	if len(b.votes) != 0 || b.last["a"] != nil {
+		t.Fatal("retain kept a detached cluster")
+	}
+	if got := b.clearVotes(); len(got) != 0 {
+		t.Fatalf("clearVotes = %v", got)
+	}
+	// Copies: mutating a returned event leaves the book alone.
+	b.record(ev("b", t0.Add(20*time.Second)))
+	b.recent(1)[0].ClusterId = "x"
+	if b.recent(1)[0].GetClusterId() != "b" {
+		t.Fatal("recent returned the book's own event")
+	}
+}
+
+func TestShouldRealignIsStrictlyAboveThreshold(t *testing.T) {
+	cases := []struct {
+		voting, attached int
+		threshold        float64
+		want             bool
+	}{
+		{1, 1, 0.5, true},
+		{1, 2, 0.5, false}, // equality does not fire
+		{2, 4, 0.5, false},
+		{3, 4, 0.5, true},
+		{1, 5, 0.2, false},
+		{2, 5, 0.2, true},
+		{4, 4, 1.0, false}, // 1.0 never fires
+		{0, 3, 0.1, false},
+		{1, 0, 0.1, false},
+	}
+	for _, c := range cases {
+		if got := shouldRealign(c.voting, c.attached, c.threshold); got != c.want {
+			t.Errorf("shouldRealign(%d, %d, %g) = %v, want %v", c.voting, c.attached, c.threshold, got, c.want)
+		}
+	}
+}
+
+// obs builds an observation: regions as id → clusters, clusters as id →
+// (phase, interactions, drift phase).
+func obs(at time.Time, regions map[string][]string, clusters map[string]observedCluster) observation {
+	o := observation{At: at, Clusters: map[string]observedCluster{}}
+	ids := make([]string, 0, len(regions))
+	for id := range regions {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	for _, id := range ids {
+		o.Regions = append(o.Regions, observedRegion{ID: id, Clusters: regions[id], Window: time.Minute, LastEvents: map[string]time.Time{}})
+	}
+	for id, c := range clusters {
+		c.ID = id
+		o.Clusters[id] = c
+	}
+	return o
+}
+
+func types(as []anomaly) []string {
+	out := make([]string, len(as))
+	for i, a := range as {
+		out[i] = a.Type
+	}
+	return out
+}
+
+func TestAnomalyCrossClusterConvergence(t *testing.T) {
+	now := time.Now()
+	conv := func(phase string) observedCluster { return observedCluster{Phase: phase, Interactions: 5, DriftPhase: "stable"} }
+	// 3 clusters in "convergence" across 2 regions: one finding.
+	o := obs(now, map[string][]string{"r1": {"a", "b"}, "r2": {"c"}},
+		map[string]observedCluster{"a": conv("convergence"), "b": conv("convergence"), "c": conv("convergence")})
+	got := detectAnomalies(o)
+	if len(got) != 1 || got[0].Type != AnomalyCrossClusterConvergence {
+		t.Fatalf("anomalies = %+v, want one cross_cluster_convergence", got)
+	}
+	if !slices.Equal(got[0].Clusters, []string{"a", "b", "c"}) || got[0].Severity != 0.8 {
+		t.Fatalf("finding = %+v", got[0])
+	}
+	// Not otherwise: all in one region, only 2 clusters, initialization, mixed phases.
+	notCases := map[string]observation{
+		"one region": obs(now, map[string][]string{"r1": {"a", "b", "c"}},
+			map[string]observedCluster{"a": conv("convergence"), "b": conv("convergence"), "c": conv("convergence")}),
+		"two clusters": obs(now, map[string][]string{"r1": {"a"}, "r2": {"b"}},
+			map[string]observedCluster{"a": conv("convergence"), "b": conv("convergence")}),
+		"initialization": obs(now, map[string][]string{"r1": {"a", "b"}, "r2": {"c"}},
+			map[string]observedCluster{"a": conv("initialization"), "b": conv("initialization"), "c": conv("initialization")}),
+		"mixed phases": obs(now, map[string][]string{"r1": {"a", "b"}, "r2": {"c"}},
+			map[string]observedCluster{"a": conv("convergence"), "b": conv("exploration"), "c": conv("convergence")}),
+	}
+	for name, o := range notCases {
+		if got := detectAnomalies(o); len(got) != 0 {
+			t.Errorf("%s: anomalies = %v, want none", name, types(got))
+		}
+	}
+}
+
+func TestAnomalySystemicDrift(t *testing.T) {
+	now := time.Now()
+	c := func(drift string) observedCluster { return observedCluster{Phase: "exploration", Interactions: 4, DriftPhase: drift} }
+	// 2 of 3 drifted: more than half.
+	o := obs(now, map[string][]string{"r1": {"a", "b", "c"}},
+		map[string]observedCluster{"a": c("drifted"), "b": c("drifted"), "c": c("stable")})
+	got := detectAnomalies(o)
+	if len(got) != 1 || got[0].Type != AnomalySystemicDrift || !slices.Equal(got[0].Clusters, []string{"a", "b"}) {
+		t.Fatalf("anomalies = %+v, want systemic_drift on a, b", got)
+	}
+	approx(t, "severity", got[0].Severity, 2.0/3, 1e-9)
+
+	// Exactly half is not "more than 50 %".
+	o = obs(now, map[string][]string{"r1": {"a", "b"}}, map[string]observedCluster{"a": c("drifted"), "b": c("stable")})
+	if got := detectAnomalies(o); len(got) != 0 {
+		t.Fatalf("half drifted: %v, want none", types(got))
+	}
+	// A drift event inside the vote window is an indicator too; outside it is not.
+	o = obs(now, map[string][]string{"r1": {"a", "b"}}, map[string]observedCluster{"a": c("stable"), "b": c("drifted")})
+	o.Regions[0].LastEvents["a"] = now.Add(-30 * time.Second)
+	if got := detectAnomalies(o); len(got) != 1 || got[0].Type != AnomalySystemicDrift || got[0].Severity != 1 {
+		t.Fatalf("event in window: %+v, want systemic_drift severity 1", got)
+	}
+	o.Regions[0].LastEvents["a"] = now.Add(-2 * time.Minute)
+	if got := detectAnomalies(o); len(got) != 0 {
+		t.Fatalf("event outside window: %v, want none", types(got))
+	}
+	// Nothing observed: nothing found.
+	if got := detectAnomalies(observation{At: now, Clusters: map[string]observedCluster{}}); len(got) != 0 {
+		t.Fatalf("empty: %v", types(got))
+	}
+}
+
+func TestAnomalyClusterDivergence(t *testing.T) {
+	now := time.Now()
+	c := func(n int) observedCluster { return observedCluster{Phase: "exploration", Interactions: n, DriftPhase: "stable"} }
+	// 12,1,1,1: average 3.75, 12 > 11.25.
+	o := obs(now, map[string][]string{"r1": {"a", "b", "c", "d"}},
+		map[string]observedCluster{"a": c(12), "b": c(1), "c": c(1), "d": c(1)})
+	got := detectAnomalies(o)
+	if len(got) != 1 || got[0].Type != AnomalyClusterDivergence || !slices.Equal(got[0].Clusters, []string{"a"}) {
+		t.Fatalf("anomalies = %+v, want cluster_divergence on a", got)
+	}
+	approx(t, "severity", got[0].Severity, 0.1*12/3.75, 1e-9)
+	// 9,1,1,1: average 3, 9 is not more than 3×.
+	o = obs(now, map[string][]string{"r1": {"a", "b", "c", "d"}},
+		map[string]observedCluster{"a": c(9), "b": c(1), "c": c(1), "d": c(1)})
+	if got := detectAnomalies(o); len(got) != 0 {
+		t.Fatalf("exactly 3x: %v, want none", types(got))
+	}
+	// Three clusters can never exceed 3× an average that includes themselves.
+	o = obs(now, map[string][]string{"r1": {"a", "b", "c"}},
+		map[string]observedCluster{"a": c(1000), "b": c(0), "c": c(0)})
+	if got := detectAnomalies(o); len(got) != 0 {
+		t.Fatalf("three clusters: %v, want none", types(got))
+	}
+	// A cluster diverging in two regions is reported once (dedup per sample).
+	// Its severity is the larger one: 40 vs the average 8.8 of r2's five.
+	// (Phases differ so that no convergence is reported.)
+	p := func(n int, phase string) observedCluster { return observedCluster{Phase: phase, Interactions: n} }
+	o = obs(now, map[string][]string{"r1": {"a", "b", "c", "d"}, "r2": {"a", "e", "f", "g", "h"}},
+		map[string]observedCluster{"a": p(40, "stability"), "b": p(1, "exploration"), "c": p(1, "exploration"), "d": p(1, ""),
+			"e": p(1, ""), "f": p(1, ""), "g": p(1, ""), "h": p(1, "")})
+	got = detectAnomalies(o)
+	if len(got) != 1 || got[0].Type != AnomalyClusterDivergence {
+		t.Fatalf("two regions: %+v, want one cluster_divergence", got)
+	}
+	approx(t, "severity", got[0].Severity, 0.1*40/8.8, 1e-9)
+}
+
+func TestTallyVotesAndTrust(t *testing.T) {
+	target := unitVec(1, 0)
+	trust := map[string]float64{"p": 0.5, "x": 0.9, "y": 0.2}
+	voters := []voter{
+		{ID: "p", State: unitVec(1, 0.1)}, // yes
+		{ID: "x", State: unitVec(0, 1)},   // no
+		{ID: "y", State: unitVec(1, 0.5)}, // yes (cos ≈ 0.89)
+		{ID: "z"},                         // no state: abstains
+	}
+	tl := tallyVotes(voters, target, trust)
+	if len(tl.Ballots) != 3 {
+		t.Fatalf("ballots = %d, want 3 (z abstains)", len(tl.Ballots))
+	}
+	approx(t, "yes share", tl.YesShare, 0.7/1.6, 1e-9)
+	if tl.Accepted {
+		t.Fatal("0.4375 < 0.5 must be rejected")
+	}
+	approx(t, "trust after rejection", updateTrust(trust, "p", false), 0.45, 1e-12)
+	// With x trusting less, the same vote passes.
+	trust["x"] = 0.1
+	tl = tallyVotes(voters, target, trust)
+	if !tl.Accepted {
+		t.Fatalf("share %.3f should be accepted", tl.YesShare)
+	}
+	if got := updateTrust(trust, "p", true); got != 0.5 {
+		t.Fatalf("trust after acceptance = %v, want exactly 0.5", got)
+	}
+	// Unknown proposer starts at 0.5; trust is clamped.
+	tr := map[string]float64{"hi": 0.98, "lo": 0.02}
+	if updateTrust(tr, "new", true) != 0.55 || updateTrust(tr, "hi", true) != 1 || updateTrust(tr, "lo", false) != 0 {
+		t.Fatalf("trust updates = %v", tr)
+	}
+	// Nobody with a state: rejected, share 0.
+	if tl := tallyVotes([]voter{{ID: "z"}}, target, nil); tl.Accepted || tl.YesShare != 0 {
+		t.Fatalf("no ballots: %+v", tl)
+	}
+	// Zero trust everywhere: rejected.
+	if tl := tallyVotes([]voter{{ID: "a", State: target}}, target, map[string]float64{"a": 0}); tl.Accepted {
+		t.Fatal("zero trust must reject")
+	}
+}
+
+func TestNetworkStatePartitions(t *testing.T) {
+	now := time.Unix(100, 0)
+	st := newNetworkState(now)
+	if st.Active != "default" {
+		t.Fatalf("initial active = %q", st.Active)
+	}
+	st.active().join("s1", "s2", "s1")
+	if !slices.Equal(st.active().Instances, []string{"s1", "s2"}) || st.active().Trust["s1"] != 0.5 {
+		t.Fatalf("join: %+v", st.active())
+	}
+	if prev := st.switchTo("alice", now.Add(time.Second)); prev != "default" {
+		t.Fatalf("first switch previous = %q, want default", prev)
+	}
+	if st.Partitions["default"].SavedAt != 101 {
+		t.Fatal("switch did not stamp the saved partition")
+	}
+	if len(st.active().Instances) != 0 {
+		t.Fatal("a new partition must start empty")
+	}
+	if prev := st.switchTo("default", now); prev != "alice" || len(st.active().Instances) != 2 {
+		t.Fatalf("switch back: prev %q, instances %v", prev, st.active().Instances)
+	}
+	st.active().leave("s1")
+	if !slices.Equal(st.active().Instances, []string{"s2"}) || st.active().Trust["s1"] != 0 {
+		t.Fatalf("leave: %+v", st.active())
+	}
+	// Round trip through JSON.
+	back, err := decodeNetworkState(st.encode(), now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if back.Active != "default" || !slices.Equal(back.Partitions["default"].Instances, []string{"s2"}) || back.Partitions["alice"] == nil {
+		t.Fatalf("decoded %+v", back)
+	}
+	raw, ok := back.serialize("alice")
+	if !ok {
+		t.Fatal("serialize alice")
+	}
+	var m map[string]any
+	if err := json.Unmarshal(raw, &m); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"active", "trust_scores", "instances", "transfers", "proposals", "accepted_proposals", "created_at", "saved_at"} {
+		if _, ok := m[k]; !ok {
+			t.Errorf("serialized partition lacks %q: %v", k, m)
+		}
+	}
+	if _, ok := back.serialize("nobody"); ok {
+		t.Fatal("serialize of an unknown user must fail")
+	}
+	if _, err := decodeNetworkState([]byte("{"), now); err == nil {
+		t.Fatal("corrupt state decoded")
+	}
+}

@@ -1,0 +1,133 @@
+package actors
+
+import (
+	"encoding/json"
+	"maps"
+	"slices"
+	"time"
+)
+
+// networkState is one owner's network layer: user partitions, one of them
+// active. It is persisted as JSON with SaveNetworkState.
+//
+// A partition is the network's working state for one end user of the
+// licence: the instances (the owner's sessions) that joined the network
+// while it was active — by taking part in a transfer or proposing a
+// consensus vector —, their trust scores, and counters. Transfers and
+// consensus act on the active partition. Switching saves the active
+// partition (stamps saved_at) and activates the target, creating it empty.
+// Partitions live in the owner's namespace, so another owner's user ids are
+// simply different partitions: no caller can reach another's.
+type networkState struct {
+	Active     string                `json:"active_user"`
+	Partitions map[string]*partition `json:"partitions"`
+}
+
+type partition struct {
+	Trust     map[string]float64 `json:"trust_scores"`
+	Instances []string           `json:"instances"` // sorted session ids
+	Transfers int                `json:"transfers"`
+	Proposals int                `json:"proposals"`
+	Accepted  int                `json:"accepted_proposals"`
+	CreatedAt float64            `json:"created_at"` // epoch seconds
+	SavedAt   float64            `json:"saved_at"`   // last switch away from it; 0 never
+}
+
+func newPartition(now time.Time) *partition {
+	return &partition{Trust: map[string]float64{}, Instances: []string{}, CreatedAt: epochSeconds(now)}
+}
+
+func newNetworkState(now time.Time) *networkState {
+	return &networkState{Active: defaultUserName, Partitions: map[string]*partition{defaultUserName: newPartition(now)}}
+}
+
+func decodeNetworkState(data []byte, now time.Time) (*networkState, error) {
+	st := &networkState{}
+	if err := json.Unmarshal(data, st); err != nil {
+		return nil, err
+	}
+	if st.Partitions == nil {
+		st.Partitions = map[string]*partition{}
+	}
+	for _, p := range st.Partitions {
+		if p.Trust == nil {
+			p.Trust = map[string]float64{}
+		}
+		if p.Instances == nil {
+			p.Instances = []string{}
+		}
+	}
+	if st.Active == "" {
+		st.Active = defaultUserName
+	}
+	if st.Partitions[st.Active] == nil {
+		st.Partitions[st.Active] = newPartition(now)
+	}
+	return st, nil
+}
+
+func (st *networkState) encode() []byte {
+	b, _ := json.Marshal(st) // plain maps, slices and numbers: cannot fail
+	return b
+}
+
+// active returns the active partition.
+func (st *networkState) active() *partition { return st.Partitions[st.Active] }
+
+// switchTo saves the active partition and activates user, creating it when
+// new, and returns the previously active user.
+func (st *networkState) switchTo(user string, now time.Time) (previous string) {
+	previous = st.Active
+	st.active().SavedAt = epochSeconds(now)
+	if st.Partitions[user] == nil {
+		st.Partitions[user] = newPartition(now)
+	}
+	st.Active = user
+	return previous
+}
+
+// join adds sessions to the active partition's instances with the initial
+// trust when unscored.
+func (p *partition) join(ids ...string) {
+	for _, id := range ids {
+		if i, found := slices.BinarySearch(p.Instances, id); !found {
+			p.Instances = slices.Insert(p.Instances, i, id)
+		}
+		if _, ok := p.Trust[id]; !ok {
+			p.Trust[id] = initialTrust
+		}
+	}
+}
+
+// leave removes sessions that no longer exist from the partition.
+func (p *partition) leave(ids ...string) {
+	for _, id := range ids {
+		if i, found := slices.BinarySearch(p.Instances, id); found {
+			p.Instances = slices.Delete(p.Instances, i, i+1)
+		}
+		delete(p.Trust, id)
+	}
+}
+
+// trustCopy returns a copy of the partition's trust scores.
+func (p *partition) trustCopy() map[string]float64 {
+	out := make(map[string]float64, len(p.Trust))
+	maps.Copy(out, p.Trust)
+	return out
+}
+
+// serialize is the JSON object POST /v1/network/users/{id}/serialize
+// returns as "state".
+func (st *networkState) serialize(user string) ([]byte, bool) {
+	p := st.Partitions[user]
+	if p == nil {
+		return nil, false
+	}
+	b, _ := json.Marshal(struct {
+		Active bool `json:"active"`
+		*partition
+	}{user == st.Active, p})
+	return b, true
+}
+
+func epochSeconds(t time.Time) float64 { return float64(t.UnixNano()) / 1e9 }

@@ -1,0 +1,290 @@
+package actors
+
+import (
+	"context"
+	"slices"
+	"sync"
+
+	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/semvec-go/semvec"
+	pb "github.com/semvec-go/semvec/proto"
+)
+
+// networkActor is one owner's network layer (contract Layer 5): user
+// partitions, delta transfer between two of the owner's sessions, and trust
+// consensus. Its state is saved with SaveNetworkState after every change; a
+// mutating request is answered once its change is on disk.
+type networkActor struct {
+	l       *Layers
+	owner   string
+	st      *networkState
+	version uint64 // bumped on every change
+	saver   *netSaver
+}
+
+// netSaver writes versions of one owner's network state in order: a save
+// never overwrites a newer one that landed first.
+type netSaver struct {
+	mu    sync.Mutex
+	saved uint64
+}
+
+func (s *netSaver) save(ctx context.Context, store LayerStore, owner string, version uint64, data []byte) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if version <= s.saved {
+		return nil
+	}
+	if err := store.SaveNetworkState(ctx, owner, data); err != nil {
+		return err
+	}
+	s.saved = version
+	return nil
+}
+
+func newNetworkActor(l *Layers, owner string, st *networkState) actor.Producer {
+	return func() actor.Actor { return &networkActor{l: l, owner: owner, st: st, saver: &netSaver{}} }
+}
+
+func (a *networkActor) Receive(ctx actor.Context) {
+	switch m := ctx.Message().(type) {
+	case *actor.Started, *actor.Restarting:
+	case *actor.Stopping:
+		a.flush()
+	case *actor.Stopped:
+		a.l.networks.Stopped(a.owner, ctx.Self())
+	case *pb.TransferRequest:
+		a.handleTransfer(ctx, m)
+	case *pb.SwitchUserRequest:
+		a.handleSwitch(ctx, m)
+	case *pb.ActiveUserRequest:
+		a.handleActive(ctx, m)
+	case *pb.SerializeUserRequest:
+		a.handleSerialize(ctx, m)
+	case *pb.ConsensusRequest:
+		a.handleConsensus(ctx, m)
+	case *pb.TrustRequest:
+		a.handleTrust(ctx, m)
+	default:
+		a.l.log.Warn("network actor: unexpected message", "owner", a.owner, "type", typeName(m))
+	}
+}
+
+// persist saves the current state on a work goroutine and calls done on the
+// actor when it is on disk (or failed).
+func (a *networkActor) persist(ctx actor.Context, done func(error)) {
+	a.version++
+	version, data, owner := a.version, a.st.encode(), a.owner
+	a.l.async(ctx, func(wctx context.Context) (any, error) {
+		return nil, a.saver.save(wctx, a.l.store, owner, version, data)
+	}, func(_ any, err error) { done(err) })
+}
+
+// flush writes unsaved changes as the actor stops. It blocks for at most
+// stopSaveTimeout — the one bounded exception to "no blocking in Receive"
+// in the layers, so a graceful shutdown loses no partition or trust score.
+func (a *networkActor) flush() {
+	if a.version == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), stopSaveTimeout)
+	defer cancel()
+	if err := a.saver.save(ctx, a.l.store, a.owner, a.version, a.st.encode()); err != nil {
+		a.l.log.Error("network state not saved at stop", "owner", a.owner, "err", err)
+	}
+}
+
+func (a *networkActor) wrongOwner(owner string, reply func(*pb.Error)) bool {
+	if owner == a.owner {
+		return false
+	}
+	reply(ToProtoError(semvec.NotFound("Session")))
+	return true
+}
+
+// transferGather is what a transfer's work goroutine did.
+type transferGather struct {
+	delta       float64
+	transferred bool
+}
+
+// handleTransfer moves the target session towards the source:
+// target' = normalise(target + w·(ŝ − t̂)), w = max_weight, reported as
+// delta_norm = ‖ŝ − t̂‖. Both sessions must be the owner's; when either has
+// no state yet nothing moves (delta_norm 0, transferred false). Both join
+// the active partition.
+func (a *networkActor) handleTransfer(ctx actor.Context, m *pb.TransferRequest) {
+	fail := func(e *pb.Error) { ctx.Respond(&pb.TransferResponse{Error: e}) }
+	if a.wrongOwner(m.GetOwner(), fail) {
+		return
+	}
+	owner, src, dst, w := a.owner, m.GetSourceSessionId(), m.GetTargetSessionId(), m.GetMaxWeight()
+	a.l.async(ctx, func(wctx context.Context) (any, error) {
+		return a.l.transfer(wctx, owner, src, dst, w)
+	}, func(res any, err error) {
+		if err != nil {
+			fail(ToProtoError(err))
+			return
+		}
+		g := res.(*transferGather)
+		p := a.st.active()
+		p.join(src, dst)
+		p.Transfers++
+		a.persist(ctx, func(err error) {
+			if err != nil {
+				fail(ToProtoError(err))
+				return
+			}
+			ctx.Respond(&pb.TransferResponse{SourceSessionId: src, TargetSessionId: dst, DeltaNorm: g.delta, Transferred: g.transferred})
+		})
+	})
+}
+
+// transfer does the work of a delta transfer on a work goroutine.
+func (l *Layers) transfer(ctx context.Context, owner, src, dst string, w float64) (*transferGather, error) {
+	states := make([]*pb.StateResponse, 2)
+	errs := make([]error, 2)
+	ids := []string{src, dst}
+	parallel(2, func(i int) {
+		states[i], errs[i] = AskSession[*pb.StateResponse](ctx, l.sessions, ids[i], &pb.StateRequest{Owner: owner, SessionId: ids[i]})
+	})
+	for i, what := range []string{"Source session", "Target session"} {
+		if errs[i] != nil {
+			if semvec.KindOf(errs[i]) == semvec.KindNotFound {
+				return nil, semvec.NotFound(what)
+			}
+			return nil, errs[i]
+		}
+	}
+	s, t := states[0], states[1]
+	g := &transferGather{}
+	if !s.GetInitialized() || !t.GetInitialized() {
+		return g, nil
+	}
+	g.delta = unitDeltaNorm(s.GetState(), t.GetState())
+	// With unit states, normalise((1−w)·t̂ + w·ŝ) = normalise(t̂ + w·(ŝ − t̂)).
+	if _, err := AskSession[*pb.BlendResponse](ctx, l.sessions, dst, &pb.BlendRequest{Owner: owner, SessionId: dst, Target: s.GetState(), Weight: w}); err != nil {
+		return nil, err
+	}
+	g.transferred = true
+	return g, nil
+}
+
+func (a *networkActor) handleSwitch(ctx actor.Context, m *pb.SwitchUserRequest) {
+	fail := func(e *pb.Error) { ctx.Respond(&pb.SwitchUserResponse{Error: e}) }
+	if a.wrongOwner(m.GetOwner(), fail) {
+		return
+	}
+	prev := a.st.switchTo(m.GetUserId(), a.l.now())
+	active := a.st.Active
+	a.persist(ctx, func(err error) {
+		if err != nil {
+			fail(ToProtoError(err))
+			return
+		}
+		ctx.Respond(&pb.SwitchUserResponse{ActiveUser: active, PreviousUser: prev})
+	})
+}
+
+func (a *networkActor) handleActive(ctx actor.Context, m *pb.ActiveUserRequest) {
+	if a.wrongOwner(m.GetOwner(), func(e *pb.Error) { ctx.Respond(&pb.ActiveUserResponse{Error: e}) }) {
+		return
+	}
+	ctx.Respond(&pb.ActiveUserResponse{ActiveUser: a.st.Active})
+}
+
+func (a *networkActor) handleSerialize(ctx actor.Context, m *pb.SerializeUserRequest) {
+	fail := func(e *pb.Error) { ctx.Respond(&pb.SerializeUserResponse{Error: e}) }
+	if a.wrongOwner(m.GetOwner(), fail) {
+		return
+	}
+	data, ok := a.st.serialize(m.GetUserId())
+	if !ok {
+		fail(ToProtoError(semvec.NotFound("User partition")))
+		return
+	}
+	ctx.Respond(&pb.SerializeUserResponse{UserId: m.GetUserId(), State: data})
+}
+
+func (a *networkActor) handleTrust(ctx actor.Context, m *pb.TrustRequest) {
+	if a.wrongOwner(m.GetOwner(), func(e *pb.Error) { ctx.Respond(&pb.TrustResponse{Error: e}) }) {
+		return
+	}
+	ctx.Respond(&pb.TrustResponse{TrustScores: a.st.active().trustCopy()})
+}
+
+// consensusGather is what a proposal's work goroutine collected.
+type consensusGather struct {
+	voters  []voter
+	missing []string // instances whose session no longer exists
+}
+
+// handleConsensus puts target to a vote of the active partition's instances
+// plus the proposer (see tallyVotes), updates the proposer's trust (see
+// updateTrust) and saves the partition.
+func (a *networkActor) handleConsensus(ctx actor.Context, m *pb.ConsensusRequest) {
+	fail := func(e *pb.Error) { ctx.Respond(&pb.ConsensusResponse{Error: e}) }
+	if a.wrongOwner(m.GetOwner(), fail) {
+		return
+	}
+	owner, proposer, target := a.owner, m.GetProposerSessionId(), m.GetTargetEmbedding()
+	instances := slices.Clone(a.st.active().Instances)
+	if !slices.Contains(instances, proposer) {
+		instances = append(instances, proposer)
+	}
+	a.l.async(ctx, func(wctx context.Context) (any, error) {
+		return a.l.gatherVoters(wctx, owner, proposer, instances)
+	}, func(res any, err error) {
+		if err != nil {
+			fail(ToProtoError(err))
+			return
+		}
+		g := res.(*consensusGather)
+		p := a.st.active()
+		p.leave(g.missing...)
+		p.join(proposer)
+		t := tallyVotes(g.voters, target, p.Trust)
+		updateTrust(p.Trust, proposer, t.Accepted)
+		p.Proposals++
+		if t.Accepted {
+			p.Accepted++
+		}
+		out := &pb.ConsensusResponse{Accepted: t.Accepted, TrustScores: p.trustCopy(), WeightedYesShare: t.YesShare, ProposerSessionId: proposer}
+		for _, b := range t.Ballots {
+			out.Votes = append(out.Votes, &pb.ConsensusVote{SessionId: b.ID, Similarity: b.Similarity, Yes: b.Yes, Trust: b.Trust})
+		}
+		a.persist(ctx, func(err error) {
+			if err != nil {
+				fail(ToProtoError(err))
+				return
+			}
+			ctx.Respond(out)
+		})
+	})
+}
+
+// gatherVoters reads every instance's state on a work goroutine. The
+// proposer must be one of owner's sessions.
+func (l *Layers) gatherVoters(ctx context.Context, owner, proposer string, instances []string) (*consensusGather, error) {
+	states, missing, err := l.sessionStates(ctx, owner, instances)
+	if err != nil {
+		return nil, err
+	}
+	if states[proposer] == nil {
+		return nil, semvec.NotFound("Proposer session")
+	}
+	g := &consensusGather{missing: missing}
+	for _, id := range instances {
+		st := states[id]
+		if st == nil {
+			continue
+		}
+		v := voter{ID: id}
+		if st.GetInitialized() && len(st.GetState()) == l.sessions.Dim() {
+			v.State = st.GetState()
+		}
+		g.voters = append(g.voters, v)
+	}
+	return g, nil
+}

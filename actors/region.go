@@ -1,0 +1,178 @@
+package actors
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/semvec-go/semvec"
+	pb "github.com/semvec-go/semvec/proto"
+)
+
+// regionActor is one region (contract Layer 3): its attached clusters (as
+// last pushed by the layer), the drift event log, one vote per cluster
+// inside the rolling window, and realignment.
+type regionActor struct {
+	l            *Layers
+	key          string
+	view         *pb.RegionView
+	book         *voteBook
+	lastRealign  int64 // unix nanos; 0 never
+	realignments int32
+}
+
+func newRegionActor(l *Layers, key string, v *pb.RegionView) actor.Producer {
+	return func() actor.Actor {
+		return &regionActor{l: l, key: key, view: v, book: newVoteBook(maxRegionEvents), lastRealign: v.GetLastRealignmentUnixNano()}
+	}
+}
+
+func (a *regionActor) Receive(ctx actor.Context) {
+	switch m := ctx.Message().(type) {
+	case *actor.Started, *actor.Restarting, *actor.Stopping:
+	case *actor.Stopped:
+		a.l.regions.Stopped(a.key, ctx.Self())
+	case *pb.RegionView:
+		a.handleView(m)
+	case *pb.DriftEvent:
+		a.handleDrift(m)
+	case *pb.RegionStateRequest:
+		a.handleState(ctx, m)
+	case *pb.RegionEventsRequest:
+		a.handleEvents(ctx, m)
+	default:
+		a.l.log.Warn("region actor: unexpected message", "key", a.key, "type", typeName(m))
+	}
+}
+
+func (a *regionActor) handleView(v *pb.RegionView) {
+	a.view = proto.Clone(v).(*pb.RegionView)
+	a.lastRealign = max(a.lastRealign, v.GetLastRealignmentUnixNano())
+	a.book.retain(a.view.GetClusterIds())
+}
+
+func (a *regionActor) window() time.Duration {
+	return time.Duration(a.view.GetVoteWindowSeconds() * float64(time.Second))
+}
+
+// handleDrift records a cluster's drift vote and realigns the region when
+// the share of attached clusters voting inside the window exceeds the
+// consensus threshold. Events of clusters not (or no longer) attached are
+// ignored.
+func (a *regionActor) handleDrift(ev *pb.DriftEvent) {
+	if ev.GetOwner() != a.view.GetOwner() || !slices.Contains(a.view.GetClusterIds(), ev.GetClusterId()) {
+		return
+	}
+	now := a.l.now()
+	at := ev.GetAtUnixNano()
+	if at == 0 {
+		at = now.UnixNano()
+	}
+	a.book.record(&pb.RegionDriftEvent{
+		ClusterId: ev.GetClusterId(), RegionId: a.view.GetRegionId(), SessionId: ev.GetSessionId(),
+		DriftScore: ev.GetDriftScore(), DriftPhase: ev.GetDriftPhase(), AtUnixNano: at,
+	})
+	a.book.expire(now, a.window())
+	if shouldRealign(len(a.book.votes), len(a.view.GetClusterIds()), a.view.GetConsensusThreshold()) {
+		a.realign(a.book.clearVotes(), now)
+	}
+}
+
+// realign is the region's consensus action. It marks the region realigned
+// now and starts, on a work goroutine nobody waits for:
+//
+//  1. persisting last_realignment;
+//  2. reading the voting clusters' backing-session states;
+//  3. setting the meta session to their normalised mean (the consensus
+//     vector): one meta-session turn records the realignment, then a blend
+//     with weight 1 pins the state exactly to the mean;
+//  4. blending each voting cluster's backing session towards the consensus
+//     vector with weight realignWeight (0.3).
+//
+// Member sessions are left alone; cluster feedback carries the change to
+// them when the caller asks for it.
+func (a *regionActor) realign(voters []string, now time.Time) {
+	a.lastRealign = now.UnixNano()
+	a.realignments++
+	v := a.view
+	a.l.log.Info("region realignment", "region_id", v.GetRegionId(), "clusters", voters)
+	a.l.goBG(func(bg context.Context) {
+		ctx, cancel := context.WithTimeout(bg, a.l.ask.Timeout)
+		defer cancel()
+		if err := a.l.realignRegion(ctx, v, voters, now); err != nil {
+			a.l.log.Warn("region realignment incomplete", "region_id", v.GetRegionId(), "err", err)
+		}
+	})
+}
+
+func (a *regionActor) handleState(ctx actor.Context, m *pb.RegionStateRequest) {
+	if m.GetOwner() != a.view.GetOwner() {
+		ctx.Respond(&pb.RegionStateResponse{Error: ToProtoError(semvec.NotFound("Region"))})
+		return
+	}
+	a.book.expire(a.l.now(), a.window())
+	v := a.view
+	ctx.Respond(&pb.RegionStateResponse{
+		RegionId: v.GetRegionId(), Name: v.GetName(), MetaSessionId: v.GetMetaSessionId(),
+		ConsensusThreshold: v.GetConsensusThreshold(), VoteWindowSeconds: v.GetVoteWindowSeconds(),
+		ClusterIds: slices.Clone(v.GetClusterIds()), LastRealignmentUnixNano: a.lastRealign,
+		RecentEvents: a.book.recent(int(m.GetEventsLimit())), ActiveVotes: a.book.activeVotes(),
+		Realignments: a.realignments, LastEvents: a.book.lastEvents(),
+	})
+}
+
+func (a *regionActor) handleEvents(ctx actor.Context, m *pb.RegionEventsRequest) {
+	if m.GetOwner() != a.view.GetOwner() {
+		ctx.Respond(&pb.RegionEventsResponse{Error: ToProtoError(semvec.NotFound("Region"))})
+		return
+	}
+	ctx.Respond(&pb.RegionEventsResponse{Events: a.book.recent(int(m.GetLimit()))})
+}
+
+// realignRegion does the work of a realignment (see regionActor.realign). It
+// runs on a work goroutine.
+func (l *Layers) realignRegion(ctx context.Context, v *pb.RegionView, voters []string, at time.Time) error {
+	var errs []string
+	if err := l.store.SetLastRealignment(ctx, v.GetRegionId(), at); err != nil && semvec.KindOf(err) != semvec.KindNotFound {
+		errs = append(errs, "last_realignment: "+err.Error())
+	}
+	states, _, err := l.sessionStates(ctx, v.GetOwner(), voters)
+	if err != nil {
+		return err
+	}
+	var vecs [][]float32
+	var initialised []string
+	for _, id := range voters {
+		if st := states[id]; st.GetInitialized() && len(st.GetState()) == l.sessions.Dim() {
+			vecs = append(vecs, st.GetState())
+			initialised = append(initialised, id)
+		}
+	}
+	consensus := meanUnit(vecs)
+	if consensus == nil {
+		return nil // no voting cluster has a state yet: nothing to align
+	}
+	owner, meta := v.GetOwner(), v.GetMetaSessionId()
+	_, err = AskSession[*pb.RunResponse](ctx, l.sessions, meta, &pb.RunRequest{
+		Owner: owner, SessionId: meta, MessageVec: consensus, ShortCircuitThreshold: 1, NowUnixNano: at.UnixNano(),
+		Message: fmt.Sprintf("realignment of region %s: clusters %s", v.GetRegionId(), strings.Join(initialised, ", ")),
+	})
+	if err != nil {
+		errs = append(errs, "meta session turn: "+err.Error())
+	}
+	if _, err := AskSession[*pb.BlendResponse](ctx, l.sessions, meta, &pb.BlendRequest{Owner: owner, SessionId: meta, Target: consensus, Weight: 1}); err != nil {
+		errs = append(errs, "meta session state: "+err.Error())
+	}
+	if _, err := l.blendAll(ctx, owner, initialised, consensus, realignWeight); err != nil {
+		errs = append(errs, "cluster sessions: "+err.Error())
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("%s", strings.Join(errs, "; "))
+	}
+	return nil
+}

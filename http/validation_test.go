@@ -1,0 +1,435 @@
+package http
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/gin-gonic/gin"
+)
+
+type vItem struct {
+	Name   string  `json:"name" binding:"required,max=4"`
+	Weight float64 `json:"weight" binding:"gte=0"`
+}
+
+type vEmbedded struct {
+	Extra string `json:"extra" binding:"omitempty,min=2"`
+}
+
+type vReq struct {
+	vEmbedded
+	Message  string         `json:"message" binding:"required"`
+	Coupling *float64       `json:"coupling_factor" binding:"required,gte=0,lte=1"`
+	TopK     *int           `json:"top_k" binding:"omitempty,gte=1,lte=100"`
+	Ratio    float64        `json:"ratio" binding:"omitempty,gt=0,lt=1"`
+	Mode     string         `json:"mode" binding:"omitempty,oneof=weighted_average attention"`
+	Level    int            `json:"level" binding:"omitempty,oneof=1 2 3"`
+	Name     string         `json:"name" binding:"omitempty,max=5"`
+	Tags     []string       `json:"tags" binding:"omitempty,max=3,dive,min=1"`
+	Vec      []float64      `json:"vec" binding:"omitempty,len=3"`
+	Items    []vItem        `json:"items" binding:"omitempty,min=1,dive"`
+	Meta     map[string]int `json:"meta" binding:"omitempty,dive,gte=0"`
+	Flag     bool           `json:"flag"`
+	Count    uint           `json:"count"`
+}
+
+// mwDetailJSON renders the 422 body bindJSON should produce.
+func mwDetailJSON(t *testing.T, items ...ValidationItem) string {
+	t.Helper()
+	b, err := json.Marshal(gin.H{"detail": items})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func mwItem(msg, typ string, loc ...any) ValidationItem {
+	return ValidationItem{Loc: loc, Msg: msg, Type: typ}
+}
+
+func TestBindJSON(t *testing.T) {
+	r := mwEngine(maxBody(1 << 10))
+	r.POST("/v", func(c *gin.Context) {
+		var req vReq
+		if !bindJSON(c, &req) {
+			return
+		}
+		rest, _ := io.ReadAll(c.Request.Body) // the body can be read again
+		c.JSON(http.StatusOK, gin.H{"message": req.Message, "reread": len(rest) > 0})
+	})
+	const ok = `"message":"hi","coupling_factor":0.5`
+	tests := []struct {
+		name   string
+		body   string
+		status int
+		want   []ValidationItem // nil: compare with wantRaw
+		raw    string
+	}{
+		{name: "valid", body: `{` + ok + `}`, status: 200, raw: `{"message":"hi","reread":true}`},
+		{name: "valid with every optional field", status: 200, raw: `{"message":"hi","reread":true}`,
+			body: `{` + ok + `,"extra":"xy","top_k":1,"ratio":0.5,"mode":"attention","level":2,"name":"abcde","tags":["a"],"vec":[1,2,3],"items":[{"name":"a","weight":0}],"meta":{"a":0},"flag":true,"count":3}`},
+
+		{name: "empty body", body: ``, status: 422, want: []ValidationItem{mwItem("Field required", "missing", "body")}},
+		{name: "whitespace body", body: " \n", status: 422, want: []ValidationItem{mwItem("Field required", "missing", "body")}},
+		{name: "null body", body: "null", status: 422, want: []ValidationItem{mwItem("Field required", "missing", "body")}},
+		{name: "truncated JSON", body: `{"message":`, status: 422, want: []ValidationItem{mwItem("JSON decode error", "json_invalid", "body", 11)}},
+		{name: "syntax error", body: `{"message" "x"}`, status: 422, want: []ValidationItem{mwItem("JSON decode error", "json_invalid", "body", 11)}},
+		{name: "trailing data", body: `{` + ok + `} xyz`, status: 422, want: []ValidationItem{mwItem("JSON decode error", "json_invalid", "body", 39)}},
+
+		{name: "required fields missing", body: `{}`, status: 422, want: []ValidationItem{
+			mwItem("Field required", "missing", "body", "message"),
+			mwItem("Field required", "missing", "body", "coupling_factor"),
+		}},
+		{name: "gte", body: `{"message":"hi","coupling_factor":-0.1}`, status: 422, want: []ValidationItem{
+			mwItem("Input should be greater than or equal to 0", "greater_than_equal", "body", "coupling_factor")}},
+		{name: "lte", body: `{"message":"hi","coupling_factor":1.5}`, status: 422, want: []ValidationItem{
+			mwItem("Input should be less than or equal to 1", "less_than_equal", "body", "coupling_factor")}},
+		{name: "gte on optional pointer", body: `{` + ok + `,"top_k":0}`, status: 422, want: []ValidationItem{
+			mwItem("Input should be greater than or equal to 1", "greater_than_equal", "body", "top_k")}},
+		{name: "gt", body: `{` + ok + `,"ratio":-1}`, status: 422, want: []ValidationItem{
+			mwItem("Input should be greater than 0", "greater_than", "body", "ratio")}},
+		{name: "lt", body: `{` + ok + `,"ratio":1}`, status: 422, want: []ValidationItem{
+			mwItem("Input should be less than 1", "less_than", "body", "ratio")}},
+		{name: "oneof strings", body: `{` + ok + `,"mode":"median"}`, status: 422, want: []ValidationItem{
+			mwItem("Input should be 'weighted_average' or 'attention'", "enum", "body", "mode")}},
+		{name: "oneof numbers", body: `{` + ok + `,"level":7}`, status: 422, want: []ValidationItem{
+			mwItem("Input should be 1, 2 or 3", "enum", "body", "level")}},
+		{name: "string max", body: `{` + ok + `,"name":"toolong"}`, status: 422, want: []ValidationItem{
+			mwItem("String should have at most 5 characters", "string_too_long", "body", "name")}},
+		{name: "string min in embedded struct", body: `{` + ok + `,"extra":"x"}`, status: 422, want: []ValidationItem{
+			mwItem("String should have at least 2 characters", "string_too_short", "body", "extra")}},
+		{name: "list max", body: `{` + ok + `,"tags":["a","b","c","d"]}`, status: 422, want: []ValidationItem{
+			mwItem("List should have at most 3 items after validation, not 4", "too_long", "body", "tags")}},
+		{name: "list min", body: `{` + ok + `,"items":[]}`, status: 422, want: []ValidationItem{
+			mwItem("List should have at least 1 item after validation, not 0", "too_short", "body", "items")}},
+		{name: "list len short", body: `{` + ok + `,"vec":[1,2]}`, status: 422, want: []ValidationItem{
+			mwItem("List should have at least 3 items after validation, not 2", "too_short", "body", "vec")}},
+		{name: "list len long", body: `{` + ok + `,"vec":[1,2,3,4]}`, status: 422, want: []ValidationItem{
+			mwItem("List should have at most 3 items after validation, not 4", "too_long", "body", "vec")}},
+		{name: "dive into strings", body: `{` + ok + `,"tags":["a",""]}`, status: 422, want: []ValidationItem{
+			mwItem("String should have at least 1 character", "string_too_short", "body", "tags", 1)}},
+		{name: "dive into structs", body: `{` + ok + `,"items":[{"name":"ok"},{"weight":-1},{"name":"12345"}]}`, status: 422, want: []ValidationItem{
+			mwItem("Field required", "missing", "body", "items", 1, "name"),
+			mwItem("Input should be greater than or equal to 0", "greater_than_equal", "body", "items", 1, "weight"),
+			mwItem("String should have at most 4 characters", "string_too_long", "body", "items", 2, "name"),
+		}},
+		{name: "dive into map", body: `{` + ok + `,"meta":{"a.b":-1}}`, status: 422, want: []ValidationItem{
+			mwItem("Input should be greater than or equal to 0", "greater_than_equal", "body", "meta", "a.b")}},
+
+		{name: "string type", body: `{"message":5,"coupling_factor":0.5}`, status: 422, want: []ValidationItem{
+			mwItem("Input should be a valid string", "string_type", "body", "message")}},
+		{name: "float type", body: `{"message":"hi","coupling_factor":"abc"}`, status: 422, want: []ValidationItem{
+			mwItem("Input should be a valid number", "float_type", "body", "coupling_factor")}},
+		{name: "int from float", body: `{` + ok + `,"top_k":1.5}`, status: 422, want: []ValidationItem{
+			mwItem("Input should be a valid integer, got a number with a fractional part", "int_from_float", "body", "top_k")}},
+		{name: "int type", body: `{` + ok + `,"top_k":"3"}`, status: 422, want: []ValidationItem{
+			mwItem("Input should be a valid integer", "int_type", "body", "top_k")}},
+		{name: "negative unsigned", body: `{` + ok + `,"count":-1}`, status: 422, want: []ValidationItem{
+			mwItem("Input should be greater than or equal to 0", "greater_than_equal", "body", "count")}},
+		{name: "bool type", body: `{` + ok + `,"flag":"yes"}`, status: 422, want: []ValidationItem{
+			mwItem("Input should be a valid boolean", "bool_type", "body", "flag")}},
+		{name: "list type", body: `{` + ok + `,"tags":"a"}`, status: 422, want: []ValidationItem{
+			mwItem("Input should be a valid list", "list_type", "body", "tags")}},
+		{name: "dict type", body: `{` + ok + `,"meta":[1]}`, status: 422, want: []ValidationItem{
+			mwItem("Input should be a valid dictionary", "dict_type", "body", "meta")}},
+		{name: "nested wrong type keeps the index", body: `{` + ok + `,"items":[{"name":"a"},{"name":"b","weight":"heavy"}]}`, status: 422, want: []ValidationItem{
+			mwItem("Input should be a valid number", "float_type", "body", "items", 1, "weight")}},
+		{name: "list element wrong type", body: `{` + ok + `,"items":[{"name":"a"},7]}`, status: 422, want: []ValidationItem{
+			mwItem("Input should be a valid dictionary or object to extract fields from", "model_attributes_type", "body", "items", 1)}},
+		{name: "top-level array", body: `[1]`, status: 422, want: []ValidationItem{
+			mwItem("Input should be a valid dictionary or object to extract fields from", "model_attributes_type", "body")}},
+		{name: "top-level string", body: `"hello"`, status: 422, want: []ValidationItem{
+			mwItem("Input should be a valid dictionary or object to extract fields from", "model_attributes_type", "body")}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			w := mwDo(r, http.MethodPost, "/v", tc.body, nil)
+			want := tc.raw
+			if tc.want != nil {
+				want = mwDetailJSON(t, tc.want...)
+			}
+			if w.Code != tc.status || w.Body.String() != want {
+				t.Fatalf("got %d %s\nwant %d %s", w.Code, w.Body.String(), tc.status, want)
+			}
+		})
+	}
+}
+
+func TestBindJSONTooLarge(t *testing.T) {
+	r := mwEngine(maxBody(64))
+	r.POST("/v", func(c *gin.Context) {
+		var req vReq
+		if bindJSON(c, &req) {
+			c.Status(http.StatusOK)
+		}
+	})
+	big := `{"message":"` + strings.Repeat("x", 100) + `","coupling_factor":0.5}`
+	const want = `{"detail":"Request body too large"}`
+
+	// Declared Content-Length over the limit: refused before reading.
+	w := mwDo(r, http.MethodPost, "/v", big, nil)
+	if w.Code != http.StatusRequestEntityTooLarge || w.Body.String() != want {
+		t.Fatalf("known length: %d %s", w.Code, w.Body.String())
+	}
+	// Unknown length (chunked): the read hits http.MaxBytesReader.
+	req := httptest.NewRequest(http.MethodPost, "/v", io.NopCloser(strings.NewReader(big)))
+	req.ContentLength = -1
+	rec := httptest.NewRecorder()
+	r.ServeHTTP(rec, req)
+	if rec.Code != http.StatusRequestEntityTooLarge || rec.Body.String() != want {
+		t.Fatalf("chunked: %d %s", rec.Code, rec.Body.String())
+	}
+	// At the limit is fine.
+	small := `{"message":"hi","coupling_factor":0.5}`
+	if w := mwDo(r, http.MethodPost, "/v", small, nil); w.Code != http.StatusOK {
+		t.Fatalf("small body: %d %s", w.Code, w.Body.String())
+	}
+}
+
+type vQuery struct {
+	SessionID string  `form:"session_id" binding:"required"`
+	TopK      int     `form:"top_k,default=5" binding:"gte=1,lte=50"`
+	FullFirst bool    `form:"full_first"`
+	MinScore  float64 `form:"min_score"`
+	IDs       []int   `form:"ids"`
+}
+
+func TestBindQuery(t *testing.T) {
+	r := mwEngine()
+	r.GET("/q", func(c *gin.Context) {
+		var q vQuery
+		if !bindQuery(c, &q) {
+			return
+		}
+		c.JSON(http.StatusOK, q)
+	})
+	const intMsg = "Input should be a valid integer, unable to parse string as an integer"
+	tests := []struct {
+		name, query string
+		status      int
+		want        []ValidationItem
+		raw         string
+	}{
+		{name: "valid", query: "session_id=s1&top_k=7&full_first=true&min_score=0.5&ids=1&ids=2", status: 200,
+			raw: `{"SessionID":"s1","TopK":7,"FullFirst":true,"MinScore":0.5,"IDs":[1,2]}`},
+		{name: "default", query: "session_id=s1", status: 200,
+			raw: `{"SessionID":"s1","TopK":5,"FullFirst":false,"MinScore":0,"IDs":null}`},
+		{name: "pydantic booleans", query: "session_id=s1&full_first=YES", status: 200,
+			raw: `{"SessionID":"s1","TopK":5,"FullFirst":true,"MinScore":0,"IDs":null}`},
+		{name: "pydantic booleans off", query: "session_id=s1&full_first=off", status: 200,
+			raw: `{"SessionID":"s1","TopK":5,"FullFirst":false,"MinScore":0,"IDs":null}`},
+		{name: "missing", query: "", status: 422, want: []ValidationItem{mwItem("Field required", "missing", "query", "session_id")}},
+		{name: "out of range", query: "session_id=s&top_k=100", status: 422, want: []ValidationItem{
+			mwItem("Input should be less than or equal to 50", "less_than_equal", "query", "top_k")}},
+		{name: "int parsing", query: "session_id=s&top_k=abc", status: 422, want: []ValidationItem{mwItem(intMsg, "int_parsing", "query", "top_k")}},
+		{name: "several parse errors", query: "session_id=s&top_k=abc&full_first=maybe&min_score=x", status: 422, want: []ValidationItem{
+			mwItem(intMsg, "int_parsing", "query", "top_k"),
+			mwItem("Input should be a valid boolean, unable to interpret input", "bool_parsing", "query", "full_first"),
+			mwItem("Input should be a valid number, unable to parse string as a number", "float_parsing", "query", "min_score"),
+		}},
+		{name: "list element", query: "session_id=s&ids=1&ids=x", status: 422, want: []ValidationItem{mwItem(intMsg, "int_parsing", "query", "ids", 1)}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			w := mwDo(r, http.MethodGet, "/q?"+tc.query, "", nil)
+			want := tc.raw
+			if tc.want != nil {
+				want = mwDetailJSON(t, tc.want...)
+			}
+			if w.Code != tc.status || w.Body.String() != want {
+				t.Fatalf("got %d %s\nwant %d %s", w.Code, w.Body.String(), tc.status, want)
+			}
+		})
+	}
+}
+
+func TestValidationErrorHelper(t *testing.T) {
+	r := mwEngine()
+	r.GET("/none", func(c *gin.Context) { validationError(c) })
+	r.GET("/one", func(c *gin.Context) {
+		validationError(c, ValidationItem{Loc: []any{"body", "embedding"}, Msg: "Value error, wrong dimension", Type: "value_error"})
+	})
+	r.GET("/noloc", func(c *gin.Context) { validationError(c, ValidationItem{Msg: "m", Type: "t"}) })
+	for path, want := range map[string]string{
+		"/none":  `{"detail":[]}`,
+		"/one":   `{"detail":[{"loc":["body","embedding"],"msg":"Value error, wrong dimension","type":"value_error"}]}`,
+		"/noloc": `{"detail":[{"loc":[],"msg":"m","type":"t"}]}`,
+	} {
+		w := mwDo(r, http.MethodGet, path, "", nil)
+		if w.Code != http.StatusUnprocessableEntity || w.Body.String() != want {
+			t.Errorf("%s: %d %s, want 422 %s", path, w.Code, w.Body.String(), want)
+		}
+	}
+}
+
+func TestRegisterValidatorTagNamesIdempotent(t *testing.T) {
+	for range 3 {
+		registerValidatorTagNames()
+	}
+}
+
+func TestNamespaceLoc(t *testing.T) {
+	type inner struct {
+		Name string `json:"name"`
+	}
+	type emb struct {
+		Deep string `json:"deep"`
+	}
+	type named struct {
+		emb
+		Items  []inner           `json:"items"`
+		ByKey  map[string]*inner `json:"by_key"`
+		Grid   [][]int           `json:"grid"`
+		NoTag  string
+		Nested *struct {
+			X int `json:"x"`
+		} `json:"nested"`
+	}
+	root := reflect.TypeFor[*named]()
+	tests := []struct {
+		ns   string
+		want []any
+	}{
+		{"named.Items[2].Name", []any{"items", 2, "name"}},
+		{"named.ByKey[a.b].Name", []any{"by_key", "a.b", "name"}},
+		{"named.Grid[1][0]", []any{"grid", 1, 0}},
+		{"named.NoTag", []any{"NoTag"}},
+		{"named.emb.Deep", []any{"deep"}},
+		{"named.Nested.X", []any{"nested", "x"}},
+		{"named.Unknown[3]", []any{"Unknown", 3}},
+	}
+	for _, tc := range tests {
+		if got := namespaceLoc(tc.ns, root, "json"); !reflect.DeepEqual(got, tc.want) {
+			t.Errorf("%s: got %#v, want %#v", tc.ns, got, tc.want)
+		}
+	}
+	// Anonymous root structs have no root segment in the namespace.
+	anon := reflect.TypeOf(&struct {
+		Items []inner `json:"items"`
+	}{})
+	if got, want := namespaceLoc("Items[0].Name", anon, "json"), []any{"items", 0, "name"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("anonymous root: got %#v, want %#v", got, want)
+	}
+}
+
+func TestJSONPathAt(t *testing.T) {
+	body := []byte(`{"a":[1,{"b":[true,"x"]}],"c":{"d":null,"e":{}}}`)
+	tests := []struct {
+		off  int64
+		want []any
+	}{
+		{int64(strings.Index(string(body), "1") + 1), []any{"a", 0}},
+		{int64(strings.Index(string(body), "true") + 4), []any{"a", 1, "b", 0}},
+		{int64(strings.Index(string(body), `"x"`) + 3), []any{"a", 1, "b", 1}},
+		{int64(strings.Index(string(body), "null") + 4), []any{"c", "d"}},
+		{int64(strings.Index(string(body), "{}") + 1), []any{"c", "e"}},
+		{1, []any{}},
+	}
+	for _, tc := range tests {
+		if got := jsonPathAt(body, tc.off); !reflect.DeepEqual(got, tc.want) {
+			t.Errorf("offset %d: got %#v, want %#v", tc.off, got, tc.want)
+		}
+	}
+	if got := jsonPathAt([]byte(`{"a":`), 10); got != nil {
+		t.Errorf("broken body: got %#v, want nil", got)
+	}
+}
+
+func TestChoices(t *testing.T) {
+	for param, want := range map[string]string{
+		"a":                 "'a'",
+		"a b":               "'a' or 'b'",
+		"a b c":             "'a', 'b' or 'c'",
+		"'x y' z":           "'x y' or 'z'",
+		"OPEN FILTER  LOCK": "'OPEN', 'FILTER' or 'LOCK'",
+	} {
+		if got := enumChoices(param, true); got != want {
+			t.Errorf("%q: got %s, want %s", param, got, want)
+		}
+	}
+}
+
+// vStrict fails to unmarshal any value other than "ok".
+type vStrict string
+
+func (s *vStrict) UnmarshalJSON(b []byte) error {
+	if string(b) != `"ok"` {
+		return errStrict
+	}
+	*s = "ok"
+	return nil
+}
+
+var errStrict = errorString("must be \"ok\"")
+
+type errorString string
+
+func (e errorString) Error() string { return string(e) }
+
+func TestBindJSONEdgeCases(t *testing.T) {
+	type edge struct {
+		Code   string            `json:"code" binding:"omitempty,gt=2,lt=5"`
+		Labels map[string]string `json:"labels" binding:"omitempty,max=1"`
+		Opt    *int              `json:"opt" binding:"gte=1"` // no required: a nil pointer still fails
+		Strict vStrict           `json:"strict"`
+	}
+	r := mwEngine()
+	r.POST("/edge", func(c *gin.Context) {
+		var e edge
+		if bindJSON(c, &e) {
+			c.Status(http.StatusOK)
+		}
+	})
+	r.POST("/list", func(c *gin.Context) {
+		var items []vItem
+		if bindJSON(c, &items) {
+			c.Status(http.StatusOK)
+		}
+	})
+	r.POST("/notptr", func(c *gin.Context) {
+		var e edge
+		bindJSON(c, e)
+	})
+	tests := []struct {
+		name, path, body string
+		status           int
+		want             []ValidationItem
+	}{
+		{"ok", "/edge", `{"opt":1}`, 200, nil},
+		{"gt on string", "/edge", `{"opt":1,"code":"ab"}`, 422, []ValidationItem{
+			mwItem("String should have at least 3 characters", "string_too_short", "body", "code")}},
+		{"lt on string", "/edge", `{"opt":1,"code":"abcde"}`, 422, []ValidationItem{
+			mwItem("String should have at most 4 characters", "string_too_long", "body", "code")}},
+		{"map max", "/edge", `{"opt":1,"labels":{"a":"1","b":"2"}}`, 422, []ValidationItem{
+			mwItem("Dictionary should have at most 1 item after validation, not 2", "too_long", "body", "labels")}},
+		{"nil pointer with a tag", "/edge", `{}`, 422, []ValidationItem{
+			mwItem("Field required", "missing", "body", "opt")}},
+		{"custom unmarshaler error", "/edge", `{"opt":1,"strict":"no"}`, 422, []ValidationItem{
+			mwItem(`Value error, must be "ok"`, "value_error", "body")}},
+		{"top-level list", "/list", `[{"name":"a"},{"name":"b"}]`, 200, nil},
+		{"top-level list invalid", "/list", `[{"name":"a"},{"weight":1}]`, 422, []ValidationItem{
+			mwItem("Field required", "missing", "body", "name")}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			w := mwDo(r, http.MethodPost, tc.path, tc.body, nil)
+			if w.Code != tc.status {
+				t.Fatalf("status %d, want %d: %s", w.Code, tc.status, w.Body.String())
+			}
+			if tc.want != nil {
+				if want := mwDetailJSON(t, tc.want...); w.Body.String() != want {
+					t.Fatalf("got %s\nwant %s", w.Body.String(), want)
+				}
+			}
+		})
+	}
+	if w := mwDo(r, http.MethodPost, "/notptr", `{}`, nil); w.Code != http.StatusInternalServerError ||
+		w.Body.String() != `{"detail":"Internal Server Error"}` {
+		t.Fatalf("non-pointer destination: %d %s", w.Code, w.Body.String())
+	}
+}

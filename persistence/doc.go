@@ -1,0 +1,103 @@
+// Package persistence stores semvec-go's metadata, session snapshots, network
+// state and audit log in SQL through bun: SQLite by default, PostgreSQL when
+// DATABASE_URL says so. The hot semantic state lives in the actors; this
+// package keeps what must survive a restart.
+//
+// # Lifecycle
+//
+// Open(ctx, DATABASE_URL) parses the URL, pings the database and applies the
+// pending migrations of package persistence/migrations (bun/migrate, Go
+// migrations written against frozen bun models, so one set serves both
+// dialects). Several processes may Open one database at once: the first takes
+// bun/migrate's lock row and migrates, the others wait for the lock, find
+// nothing left to do and carry on. When nothing is pending no lock is taken,
+// so a lock row left by a crashed migration only blocks a start that has
+// migrations to apply; Open then fails with KindUnavailable naming
+// bun_migration_locks (delete its row).
+//
+// URLs: sqlite:///rel.db (relative), sqlite:////abs/path.db (absolute),
+// sqlite:///:memory: (a private in-memory database per Open),
+// postgres://… or postgresql://… (pgx; libpq parameters such as sslmode or
+// search_path go in the query string). SQLite runs in WAL mode with
+// busy_timeout 5000, foreign_keys on, synchronous NORMAL, BEGIN IMMEDIATE
+// transactions and one connection (one writer; other processes wait up to
+// busy_timeout for the write lock).
+//
+// Close closes the pool; calls on a closed Store fail with KindUnavailable.
+//
+// # Errors
+//
+// Every error leaving the package is a *semvec.Error:
+//
+//   - KindNotFound, detail "<Thing> not found", for a missing row and equally
+//     for a row another owner holds (Session, Cluster, Region, Observer,
+//     Member, Snapshot, Network state);
+//   - KindConflict for an id that is taken;
+//   - KindInvalid for a malformed argument (empty id, options that are not
+//     JSON, a bad DATABASE_URL);
+//   - KindUnavailable, detail "database unavailable", for every database
+//     failure (refused, timed out, locked, closed), with the driver error kept
+//     as the cause for logs. A cancelled or expired ctx is reported this way
+//     too, and errors.Is still finds context.Canceled/DeadlineExceeded.
+//
+// Every method uses the caller's ctx; when it has no deadline the operation
+// gets DefaultOpTimeout (5 s, WithOpTimeout changes it). One caveat: while
+// SQLite waits for another process's write lock it does not watch ctx, so that
+// wait lasts up to busy_timeout (5 s) whatever the deadline.
+//
+// # Schema
+//
+//	table             key                      columns                                        notes
+//	sessions          id                       owner, kind, dimension, model_name,            kind: session | cluster | region_meta |
+//	                                           options (JSON text), created_at, updated_at    observer_meta; index (owner)
+//	snapshots         session_id → sessions    data (BLOB / BYTEA), saved_at                  one per session; upsert
+//	clusters          id → sessions            owner, name, aggregation_mode,                 id is the backing session's id;
+//	                                           coupling_factor, created_at                    index (owner, created_at)
+//	cluster_members   (cluster_id → clusters,  joined_at                                      index (session_id)
+//	                   session_id → sessions)
+//	regions           id                       owner, name, meta_session_id → sessions,       index (owner, created_at),
+//	                                           consensus_threshold, vote_window_seconds,      (meta_session_id)
+//	                                           last_realignment (nullable), created_at
+//	region_clusters   (region_id → regions,    attached_at                                    index (cluster_id)
+//	                   cluster_id → clusters)
+//	observers         id                       owner UNIQUE, meta_session_id → sessions,      one per owner;
+//	                                           sample_interval_seconds, created_at            index (meta_session_id)
+//	observer_regions  (observer_id → observers, registered_at                                 index (region_id)
+//	                   region_id → regions)
+//	network_states    owner                    data (BLOB / BYTEA), updated_at                one blob per owner
+//	audit_log         id (autoincrement)       at, subject, action, resource_type,            index (subject, id)
+//	                                           resource_id, detail (JSON text)
+//	bun_migrations, bun_migration_locks        bun/migrate's bookkeeping
+//
+// Every foreign key is ON DELETE CASCADE, so deleting a session row removes
+// its snapshot, memberships and whatever it backs (cluster, region, observer)
+// on both dialects. The Delete* methods also delete the documented dependent
+// rows explicitly, in one transaction.
+//
+// Times are stored in UTC at microsecond precision (what PostgreSQL keeps) and
+// read back in UTC; a zero time passed in becomes the store's clock.
+//
+// # Audit
+//
+// Each successful mutation writes its audit row in its own transaction, with
+// the owner as subject and a JSON detail:
+//
+//	CreateSession            create    <kind>    session id
+//	ImportSession            import    <kind>    session id
+//	DeleteSession            delete    <kind>    session id
+//	CreateCluster            create    cluster   cluster id
+//	DeleteCluster            delete    cluster   cluster id
+//	AddMember (new only)     member_add          cluster   cluster id  {"session_id":…}
+//	RemoveMember             member_remove       cluster   cluster id  {"session_id":…}
+//	CreateRegion             create    region    region id
+//	DeleteRegion             delete    region    region id
+//	AttachCluster (new only) region_attach       region    region id   {"cluster_id":…}
+//	DetachCluster            region_detach       region    region id   {"cluster_id":…}
+//	EnsureObserver (created) create    observer  observer id
+//	RegisterObserverRegion (new only)  observer_register    observer  observer id  {"region_id":…}
+//	UnregisterObserverRegion           observer_unregister  observer  observer id  {"region_id":…}
+//
+// Snapshots, network state, TouchSession and SetLastRealignment are not
+// audited (they are frequent and carry no ownership change). Store.Audit
+// appends any other row.
+package persistence

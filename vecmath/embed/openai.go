@@ -1,0 +1,445 @@
+package embed
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/semvec-go/semvec"
+	"github.com/semvec-go/semvec/vecmath"
+)
+
+// Defaults of OpenAIConfig.
+const (
+	DefaultTimeout    = 10 * time.Second
+	DefaultMaxRetries = 2
+	DefaultBatchSize  = 64
+	DefaultCacheSize  = 4096
+)
+
+// Retry pacing and response limits.
+const (
+	retryBaseDelay   = 100 * time.Millisecond
+	retryMaxDelay    = 2 * time.Second
+	maxRetryAfter    = 30 * time.Second // cap on a server's Retry-After
+	maxResponseBytes = 64 << 20
+	maxErrorSnippet  = 512
+)
+
+// OpenAIConfig configures an OpenAI client. Zero values select the
+// documented defaults.
+type OpenAIConfig struct {
+	// URL is the embeddings endpoint: either a base URL such as
+	// "http://localhost:11434/v1" (Ollama) or "https://api.openai.com/v1",
+	// to which "/embeddings" is appended, or the full URL ending in
+	// "/embeddings". Required; http or https.
+	URL string
+	// Model is sent as "model" (omitted when empty, for servers such as TEI
+	// that serve one model). It is part of the cache key.
+	Model string
+	// APIKey, when set, is sent as "Authorization: Bearer <APIKey>". It
+	// never appears in errors.
+	APIKey string
+	// Dim is the expected vector length. 0 learns it from the first response
+	// and enforces it afterwards.
+	Dim int
+	// Timeout bounds each HTTP attempt (default 10s). The caller's context
+	// bounds the whole call, retries included.
+	Timeout time.Duration
+	// MaxRetries is the number of retries after a failed attempt (default
+	// 2; negative disables retries). Network errors, HTTP 429 and 5xx are
+	// retried with exponential back-off and jitter; other errors are not.
+	MaxRetries int
+	// BatchSize is the maximum number of texts per request (default 64).
+	BatchSize int
+	// CacheSize is the number of (model, text) embeddings kept in an LRU
+	// cache (default 4096; negative disables the cache).
+	CacheSize int
+	// HTTPClient, if set, sends the requests; by default a client with its
+	// own connection pool is used.
+	HTTPClient *http.Client
+}
+
+// OpenAI is an Embedder backed by an OpenAI-compatible embeddings endpoint
+// (OpenAI, Ollama, vLLM, Hugging Face TEI, LiteLLM …). It POSTs
+// {"model": …, "input": [...]} in batches, orders the results by their
+// "index", L2-normalises every vector, and caches them by (model, text).
+//
+// Every failure — unreachable service, HTTP error after retries, malformed
+// response, wrong dimension, cancelled context — is a *semvec.Error of kind
+// semvec.KindUnavailable whose Detail is safe to show to clients; the cause,
+// for the logs, is in its Err.
+//
+// An OpenAI is safe for concurrent use.
+type OpenAI struct {
+	endpoint   string
+	model      string
+	apiKey     string
+	timeout    time.Duration
+	maxRetries int
+	batchSize  int
+	client     *http.Client
+	cache      *lruCache // nil when disabled
+	dim        atomic.Int64
+	baseDelay  time.Duration // first retry delay; tests shorten it
+}
+
+// NewOpenAI validates cfg and returns a client. It does not contact the
+// service; use Ping for that.
+func NewOpenAI(cfg OpenAIConfig) (*OpenAI, error) {
+	endpoint, err := embeddingsEndpoint(cfg.URL)
+	if err != nil {
+		return nil, fmt.Errorf("embed: URL: %w", err)
+	}
+	if cfg.Dim < 0 {
+		return nil, fmt.Errorf("embed: Dim: must not be negative, got %d", cfg.Dim)
+	}
+	if cfg.Timeout < 0 {
+		return nil, fmt.Errorf("embed: Timeout: must not be negative, got %v", cfg.Timeout)
+	}
+	o := &OpenAI{
+		endpoint:   endpoint,
+		model:      cfg.Model,
+		apiKey:     cfg.APIKey,
+		timeout:    cmpOr(cfg.Timeout, DefaultTimeout),
+		maxRetries: max(0, cmpOr(cfg.MaxRetries, DefaultMaxRetries)),
+		batchSize:  cfg.BatchSize,
+		client:     cfg.HTTPClient,
+		baseDelay:  retryBaseDelay,
+	}
+	if o.batchSize <= 0 {
+		o.batchSize = DefaultBatchSize
+	}
+	if size := cmpOr(cfg.CacheSize, DefaultCacheSize); size > 0 {
+		o.cache = newLRUCache(size)
+	}
+	if o.client == nil {
+		o.client = defaultHTTPClient()
+	}
+	o.dim.Store(int64(cfg.Dim))
+	return o, nil
+}
+
+// cmpOr returns v, or def when v is zero.
+func cmpOr[T comparable](v, def T) T {
+	var zero T
+	if v == zero {
+		return def
+	}
+	return v
+}
+
+func defaultHTTPClient() *http.Client {
+	if t, ok := http.DefaultTransport.(*http.Transport); ok {
+		t = t.Clone()
+		t.MaxIdleConnsPerHost = 16 // many concurrent requests go to one host
+		return &http.Client{Transport: t}
+	}
+	return &http.Client{}
+}
+
+// embeddingsEndpoint turns a base or full URL into the embeddings endpoint.
+func embeddingsEndpoint(raw string) (string, error) {
+	raw = strings.TrimSpace(raw)
+	if raw == "" {
+		return "", errors.New("required")
+	}
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return "", fmt.Errorf("must be an http:// or https:// URL, got %q", redactURL(raw))
+	}
+	u.Path = strings.TrimRight(u.Path, "/")
+	if !strings.HasSuffix(u.Path, "/embeddings") {
+		u.Path += "/embeddings"
+	}
+	u.RawPath = ""
+	return u.String(), nil
+}
+
+// redactURL hides a password in a URL that is about to appear in an error.
+func redactURL(raw string) string {
+	if u, err := url.Parse(raw); err == nil {
+		return u.Redacted()
+	}
+	return "(unparsable URL)"
+}
+
+// Name returns the model name, or "openai" when none is configured.
+func (o *OpenAI) Name() string {
+	if o.model == "" {
+		return "openai"
+	}
+	return o.model
+}
+
+// Dim returns the vector length: the configured Dim, or the length learned
+// from the first successful response (0 until then).
+func (o *OpenAI) Dim() int { return int(o.dim.Load()) }
+
+// Embed returns one L2-normalised vector per text, in order. Cached texts
+// cost nothing; the rest are sent in batches of BatchSize, one batch after
+// another, with each distinct text sent once. Texts are sent as they are;
+// whether an empty text is accepted is up to the service.
+func (o *OpenAI) Embed(ctx context.Context, texts []string) ([][]float32, error) {
+	out := make([][]float32, len(texts))
+	// The texts to fetch, each once, with the positions that want it.
+	var (
+		missing []string
+		keys    []cacheKey
+		where   [][]int
+		seen    map[cacheKey]int
+	)
+	for i, t := range texts {
+		k := makeCacheKey(o.model, t)
+		if o.cache != nil {
+			if v, ok := o.cache.get(k); ok {
+				out[i] = v
+				continue
+			}
+		}
+		if j, ok := seen[k]; ok {
+			where[j] = append(where[j], i)
+			continue
+		}
+		if seen == nil {
+			seen = make(map[cacheKey]int)
+		}
+		seen[k] = len(missing)
+		missing = append(missing, t)
+		keys = append(keys, k)
+		where = append(where, []int{i})
+	}
+	for start := 0; start < len(missing); start += o.batchSize {
+		end := min(start+o.batchSize, len(missing))
+		vecs, err := o.fetch(ctx, missing[start:end])
+		if err != nil {
+			return nil, err
+		}
+		for j, v := range vecs {
+			if o.cache != nil {
+				o.cache.add(keys[start+j], v)
+			}
+			for n, i := range where[start+j] {
+				if n > 0 {
+					v = append([]float32(nil), v...) // every position owns its vector
+				}
+				out[i] = v
+			}
+		}
+	}
+	return out, nil
+}
+
+// Ping embeds a short text, bypassing the cache, to check that the service
+// answers with vectors of the expected dimension (and to learn it when Dim
+// is 0). It suits a readiness probe.
+func (o *OpenAI) Ping(ctx context.Context) error {
+	_, err := o.fetch(ctx, []string{"ping"})
+	return err
+}
+
+// fetch embeds one batch, retrying transient failures.
+func (o *OpenAI) fetch(ctx context.Context, texts []string) ([][]float32, error) {
+	body, err := json.Marshal(embeddingsRequest{Model: o.model, Input: texts})
+	if err != nil {
+		return nil, semvec.Wrap(semvec.KindUnavailable, err, "embedder unavailable: cannot encode the request")
+	}
+	var attempt int
+	for {
+		vecs, retry, after, err := o.try(ctx, body, len(texts))
+		if err == nil {
+			return vecs, nil
+		}
+		if !retry || attempt >= o.maxRetries {
+			return nil, withAttempts(err, attempt+1)
+		}
+		wait := o.backoff(attempt, after)
+		if deadline, ok := ctx.Deadline(); ok && time.Until(deadline) < wait {
+			return nil, withAttempts(err, attempt+1) // no time left for another attempt
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, withAttempts(unavailable(ctx.Err(), "request cancelled"), attempt+1)
+		case <-t.C:
+		}
+		attempt++
+	}
+}
+
+// withAttempts notes in err's detail how many attempts were made, if more
+// than one.
+func withAttempts(err error, attempts int) error {
+	var e *semvec.Error
+	if attempts > 1 && errors.As(err, &e) {
+		e.Detail += fmt.Sprintf(" (%d attempts)", attempts)
+	}
+	return err
+}
+
+// backoff returns the delay before retry number attempt+1: exponential from
+// baseDelay, capped, with "equal jitter" (a random point in the upper half),
+// and at least the server's Retry-After.
+func (o *OpenAI) backoff(attempt int, retryAfter time.Duration) time.Duration {
+	d := min(o.baseDelay<<attempt, retryMaxDelay)
+	d = d/2 + rand.N(d/2+1)
+	return max(d, retryAfter)
+}
+
+// try makes one HTTP attempt. retry reports whether the failure is
+// transient; after is the server's Retry-After, if any.
+func (o *OpenAI) try(ctx context.Context, body []byte, n int) (vecs [][]float32, retry bool, after time.Duration, err error) {
+	actx, cancel := context.WithTimeout(ctx, o.timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(actx, http.MethodPost, o.endpoint, bytes.NewReader(body))
+	if err != nil {
+		return nil, false, 0, unavailable(err, "cannot build the request")
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("User-Agent", "semvec-go")
+	if o.apiKey != "" {
+		req.Header.Set("Authorization", "Bearer "+o.apiKey)
+	}
+	resp, err := o.client.Do(req)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, false, 0, unavailable(err, "request cancelled")
+		}
+		return nil, true, 0, unavailable(err, "cannot reach the embedding service")
+	}
+	defer func() {
+		io.Copy(io.Discard, io.LimitReader(resp.Body, maxResponseBytes)) // keep the connection reusable
+		resp.Body.Close()
+	}()
+
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		snippet, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorSnippet))
+		cause := fmt.Errorf("POST %s: HTTP %d: %s", redactURL(o.endpoint), resp.StatusCode, o.scrub(string(snippet)))
+		retry := resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500
+		return nil, retry, parseRetryAfter(resp.Header.Get("Retry-After")), unavailable(cause, fmt.Sprintf("embedding service answered HTTP %d", resp.StatusCode))
+	}
+	data, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes+1))
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, false, 0, unavailable(err, "request cancelled")
+		}
+		return nil, true, 0, unavailable(err, "cannot read the embedding service's response")
+	}
+	if len(data) > maxResponseBytes {
+		return nil, false, 0, unavailable(nil, fmt.Sprintf("embedding service response exceeds %d bytes", maxResponseBytes))
+	}
+	vecs, err = parseEmbeddingsResponse(data, n)
+	if err != nil {
+		return nil, false, 0, unavailable(err, "malformed response from the embedding service")
+	}
+	if n == 0 {
+		return vecs, false, 0, nil
+	}
+	got := int64(len(vecs[0]))
+	o.dim.CompareAndSwap(0, got) // learn the dimension from the first response
+	if want := o.dim.Load(); got != want {
+		return nil, false, 0, unavailable(nil, fmt.Sprintf("embedding service returned %d-dimensional vectors, expected %d", got, want))
+	}
+	for _, v := range vecs {
+		vecmath.Normalize(v)
+	}
+	return vecs, false, 0, nil
+}
+
+// scrub removes the API key from text that may end up in logs (some services
+// echo it in error messages).
+func (o *OpenAI) scrub(s string) string {
+	if o.apiKey != "" {
+		s = strings.ReplaceAll(s, o.apiKey, "[redacted]")
+	}
+	return strings.ToValidUTF8(s, "\uFFFD")
+}
+
+// unavailable returns a KindUnavailable error with a client-safe detail.
+func unavailable(cause error, detail string) error {
+	return semvec.Wrap(semvec.KindUnavailable, cause, "embedder unavailable: "+detail)
+}
+
+// parseRetryAfter reads a Retry-After header (seconds or an HTTP date),
+// capped at maxRetryAfter; 0 when absent or invalid.
+func parseRetryAfter(v string) time.Duration {
+	if v == "" {
+		return 0
+	}
+	var d time.Duration
+	if secs, err := strconv.Atoi(strings.TrimSpace(v)); err == nil {
+		d = time.Duration(secs) * time.Second
+	} else if t, err := http.ParseTime(v); err == nil {
+		d = time.Until(t)
+	}
+	return max(0, min(d, maxRetryAfter))
+}
+
+type embeddingsRequest struct {
+	Model string   `json:"model,omitempty"`
+	Input []string `json:"input"`
+}
+
+type embeddingsResponse struct {
+	Data []struct {
+		Index     *int      `json:"index"`
+		Embedding []float32 `json:"embedding"`
+	} `json:"data"`
+	Error *struct {
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+// parseEmbeddingsResponse decodes an embeddings response for n inputs and
+// returns the vectors ordered by their "index" (by position when no entry
+// has one). It checks that there is exactly one non-empty embedding per
+// input and that all have the same length. It does not normalise.
+func parseEmbeddingsResponse(data []byte, n int) ([][]float32, error) {
+	var r embeddingsResponse
+	if err := json.Unmarshal(data, &r); err != nil {
+		return nil, fmt.Errorf("decoding: %w", err)
+	}
+	if len(r.Data) != n {
+		if r.Error != nil && r.Error.Message != "" {
+			return nil, fmt.Errorf("service error: %.200s", r.Error.Message)
+		}
+		return nil, fmt.Errorf("%d embeddings for %d inputs", len(r.Data), n)
+	}
+	out := make([][]float32, n)
+	positional := n > 0 && r.Data[0].Index == nil
+	for pos, d := range r.Data {
+		i := pos
+		if !positional {
+			if d.Index == nil {
+				return nil, fmt.Errorf("entry %d has no index", pos)
+			}
+			i = *d.Index
+		} else if d.Index != nil {
+			return nil, fmt.Errorf("entry %d has an index, entry 0 has none", pos)
+		}
+		switch {
+		case i < 0 || i >= n:
+			return nil, fmt.Errorf("index %d out of range [0, %d)", i, n)
+		case out[i] != nil:
+			return nil, fmt.Errorf("index %d appears twice", i)
+		case len(d.Embedding) == 0:
+			return nil, fmt.Errorf("index %d has an empty embedding", i)
+		case len(d.Embedding) != len(r.Data[0].Embedding):
+			return nil, fmt.Errorf("index %d has %d dimensions, others %d", i, len(d.Embedding), len(r.Data[0].Embedding))
+		}
+		out[i] = d.Embedding
+	}
+	return out, nil
+}
