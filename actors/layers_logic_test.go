@@ -194,7 +194,9 @@ func types(as []anomaly) []string {
 
 func TestAnomalyCrossClusterConvergence(t *testing.T) {
 	now := time.Now()
-	conv := func(phase string) observedCluster { return observedCluster{Phase: phase, Interactions: 5, DriftPhase: "stable"} }
+	conv := func(phase string) observedCluster {
+		return observedCluster{Phase: phase, Interactions: 5, DriftPhase: "stable"}
+	}
 	// 3 clusters in "convergence" across 2 regions: one finding.
 	o := obs(now, map[string][]string{"r1": {"a", "b"}, "r2": {"c"}},
 		map[string]observedCluster{"a": conv("convergence"), "b": conv("convergence"), "c": conv("convergence")})
@@ -225,7 +227,9 @@ func TestAnomalyCrossClusterConvergence(t *testing.T) {
 
 func TestAnomalySystemicDrift(t *testing.T) {
 	now := time.Now()
-	c := func(drift string) observedCluster { return observedCluster{Phase: "exploration", Interactions: 4, DriftPhase: drift} }
+	c := func(drift string) observedCluster {
+		return observedCluster{Phase: "exploration", Interactions: 4, DriftPhase: drift}
+	}
 	// 2 of 3 drifted: more than half.
 	o := obs(now, map[string][]string{"r1": {"a", "b", "c"}},
 		map[string]observedCluster{"a": c("drifted"), "b": c("drifted"), "c": c("stable")})
@@ -258,7 +262,9 @@ func TestAnomalySystemicDrift(t *testing.T) {
 
 func TestAnomalyClusterDivergence(t *testing.T) {
 	now := time.Now()
-	c := func(n int) observedCluster { return observedCluster{Phase: "exploration", Interactions: n, DriftPhase: "stable"} }
+	c := func(n int) observedCluster {
+		return observedCluster{Phase: "exploration", Interactions: n, DriftPhase: "stable"}
+	}
 	// 12,1,1,1: average 3.75, 12 > 11.25.
 	o := obs(now, map[string][]string{"r1": {"a", "b", "c", "d"}},
 		map[string]observedCluster{"a": c(12), "b": c(1), "c": c(1), "d": c(1)})

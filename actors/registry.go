@@ -93,19 +93,20 @@ func (r *Registry) Get(ctx context.Context, id string) (*actor.PID, error) {
 func (r *Registry) activate(ctx context.Context, id string, e *entry) {
 	defer close(e.ready)
 	producer, err := r.load(ctx, id)
+	var pid *actor.PID
 	if err == nil {
-		var pid *actor.PID
 		pid, err = r.root.SpawnNamed(actor.PropsFromProducer(producer, actor.WithGuardian(stopOnPanic())), r.kind+"/"+id)
-		e.pid = pid
 	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	if err != nil {
 		e.err = err
-		r.mu.Lock()
 		if r.entries[id] == e {
 			delete(r.entries, id)
 		}
-		r.mu.Unlock()
+		return
 	}
+	e.pid = pid
 }
 
 // Spawn registers a brand-new actor for id (for example right after the

@@ -5,8 +5,12 @@ import (
 	pb "github.com/semvec-go/semvec/proto"
 )
 
-func notFoundf(format string, args ...any) error { return semvec.Errorf(semvec.KindNotFound, format, args...) }
-func invalidf(format string, args ...any) error  { return semvec.Errorf(semvec.KindInvalid, format, args...) }
+func notFoundf(format string, args ...any) error {
+	return semvec.Errorf(semvec.KindNotFound, format, args...)
+}
+func invalidf(format string, args ...any) error {
+	return semvec.Errorf(semvec.KindInvalid, format, args...)
+}
 
 // errorReply builds the reply message matching request req, carrying err.
 func errorReply(req any, err error) Reply {

@@ -2,6 +2,7 @@ package http
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strconv"
 	"time"
@@ -182,9 +183,13 @@ func (s *Server) createSession(c *gin.Context) {
 		validationError(c, ValidationItem{Loc: []any{"body", "dimension"}, Msg: "dimension must match the server's embedder dimension (" + itoa(dim) + ")", Type: "value_error"})
 		return
 	}
+	if len(b.TemplateEmbedding) > 0 && len(b.TemplateEmbedding) != dim {
+		validationError(c, ValidationItem{Loc: []any{"body", "template_embedding"}, Msg: fmt.Sprintf("expected %d dimensions, got %d", dim, len(b.TemplateEmbedding)), Type: "value_error"})
+		return
+	}
 	for i, p := range b.PolicyVectors {
-		if len(p.Embedding) == 0 {
-			validationError(c, ValidationItem{Loc: []any{"body", "policy_vectors", i, "embedding"}, Msg: "Field required", Type: "missing"})
+		if len(p.Embedding) != dim {
+			validationError(c, ValidationItem{Loc: []any{"body", "policy_vectors", i, "embedding"}, Msg: fmt.Sprintf("expected %d dimensions, got %d", dim, len(p.Embedding)), Type: "value_error"})
 			return
 		}
 	}

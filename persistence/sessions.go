@@ -243,7 +243,8 @@ func (s *Store) SaveSnapshot(ctx context.Context, id string, data []byte, at tim
 
 // SaveSnapshots stores many snapshots in one transaction (used at shutdown).
 // Snapshots of sessions that no longer exist are skipped; when an id repeats,
-// the last one wins.
+// the last one wins. Give ctx a deadline sized for the batch: without one the
+// whole transaction gets DefaultOpTimeout.
 func (s *Store) SaveSnapshots(ctx context.Context, snaps []Snapshot) error {
 	if len(snaps) == 0 {
 		return nil

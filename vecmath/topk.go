@@ -2,8 +2,8 @@ package vecmath
 
 // Scored is an index with a score, as returned by TopK.
 type Scored struct {
-	Index int
-	Score float32
+	Index int     // position in the scores slice passed to TopK
+	Score float32 // scores[Index]
 }
 
 // TopK returns the min(k, len(scores)) highest scores with their indices, in

@@ -279,6 +279,57 @@ func FuzzImport(f *testing.F) {
 	})
 }
 
+// FuzzImportResigned fuzzes the invariant checks behind the checksum: the
+// harness re-signs every input, as a forger could, so mutations reach
+// fromSnapshot. Import must never panic, and an accepted dict must behave.
+func FuzzImportResigned(f *testing.F) {
+	for _, s := range []*Session{richSession(f), New(DefaultConfig(4))} {
+		d, _, _ := s.Export()
+		f.Add([]byte(d))
+	}
+	small := New(DefaultConfig(4))
+	small.Run(RunInput{Message: "m", MessageVec: []float32{1, 0, 0, 0}, Now: t0})
+	small.Run(RunInput{Message: "n", MessageVec: []float32{0, 1, 0, 0}, Response: "r", ResponseVec: []float32{0, 0, 1, 0}, Now: t0})
+	small.AddAnchor([]float32{0, 0, 0, 1})
+	small.AddTrigger(Trigger{Keyword: "k"})
+	small.PutEntity(Entity{Key: "k", Kind: "type", Value: "v"})
+	small.SetIsolation(IsolationPolicy{Level: LevelQuarantine, Exclusion: [][]float32{{0, 0, 0, 1}}})
+	small.Run(RunInput{Message: "q", MessageVec: []float32{0, 0, 0, 1}, Now: t0})
+	sd, _, _ := small.Export()
+	f.Add([]byte(sd))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var sn snapshot
+		if json.Unmarshal(data, &sn) != nil {
+			return
+		}
+		sn.Checksum = ""
+		canon, err := json.Marshal(&sn)
+		if err != nil {
+			return
+		}
+		dict := append(canon[:len(canon)-1:len(canon)-1], []byte(`,"checksum":"`+sha256hex(canon)+`"}`)...)
+		s, err := Import(dict)
+		if err != nil {
+			return
+		}
+		d1, _, err := s.Export()
+		if err != nil || !bytes.Equal(d1, dict) {
+			t.Fatalf("accepted dict re-exports differently (%v)", err)
+		}
+		v := make([]float32, s.Dim())
+		v[0] = 1
+		if _, err := s.Run(RunInput{Message: "x", MessageVec: v, Response: "y", ResponseVec: v, Now: t0}); err != nil {
+			t.Fatal(err)
+		}
+		s.ReleaseQuarantine(t0)
+		s.ContextItems(3, true, 10)
+		s.InjectMemory(InjectInput{Text: "z", Embedding: v, Tier: TierLongTerm})
+		if _, err := s.MarshalBinary(); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
 // FuzzUnmarshalBinary: never panics; an accepted blob re-marshals to itself.
 func FuzzUnmarshalBinary(f *testing.F) {
 	s := richSession(f)

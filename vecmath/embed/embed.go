@@ -11,7 +11,8 @@ import "context"
 // the error is a *semvec.Error of kind KindUnavailable.
 //
 // Implementations are safe for concurrent use. The returned vectors belong to
-// the caller, who may modify them.
+// the caller, who may modify them. A text with nothing to embed (Hashing: no
+// letter or digit) may yield the zero vector, whose cosine with anything is 0.
 type Embedder interface {
 	Name() string
 	Dim() int

@@ -35,6 +35,11 @@ const (
 // Character n-gram lengths, in runes, over each word padded with '<' and '>'.
 const minGram, maxGram = 3, 5
 
+// MaxHashingText is how much of a text Hashing reads, in bytes; the rest is
+// ignored. It bounds time and scratch memory per text (about 14 features per
+// byte); transformer embedders truncate far earlier, at a few hundred tokens.
+const MaxHashingText = 16 << 10
+
 // Hashing is a deterministic lexical embedder ("feature hashing"): no model,
 // no I/O, the same text always yields the bit-identical vector, on every
 // platform. It captures shared words and word fragments, not meaning: texts
@@ -58,7 +63,8 @@ const minGram, maxGram = 3, 5
 // sum is L2-normalised.
 //
 // A text without any letter or digit (empty, blank, punctuation only) maps to
-// the zero vector, whose cosine with anything is 0.
+// the zero vector, whose cosine with anything is 0. Only the first
+// MaxHashingText bytes of a text are read.
 //
 // The zero value is ready to use with DefaultDim. A Hashing is safe for
 // concurrent use; it keeps per-call scratch space in a pool and must not be
@@ -181,8 +187,12 @@ func (s *hashScratch) embed(dst []float32, text string) {
 	vecmath.Normalize(dst)
 }
 
-// tokenize lower-cases text into s.lower and records its words in s.words.
+// tokenize lower-cases text (its first MaxHashingText bytes) into s.lower
+// and records its words in s.words.
 func (s *hashScratch) tokenize(text string) {
+	if len(text) > MaxHashingText {
+		text = text[:MaxHashingText] // a rune cut in half decodes as U+FFFD, a separator
+	}
 	s.lower, s.words = s.lower[:0], s.words[:0]
 	start := -1 // start of the current word in s.lower, or -1
 	for _, r := range text {

@@ -3,6 +3,7 @@ package embed
 import (
 	"context"
 	"math"
+	"strings"
 	"sync"
 	"testing"
 
@@ -265,5 +266,15 @@ func BenchmarkHashingEmbedTo(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		buf = h.EmbedTo(buf, benchSentence)
+	}
+}
+
+func TestHashingLongText(t *testing.T) {
+	h := NewHashing(0)
+	prefix := strings.Repeat("word ", MaxHashingText/5+1) // a bit longer than the limit
+	a := h.EmbedTo(nil, prefix)
+	b := h.EmbedTo(nil, prefix+strings.Repeat("ignored tail ", 10000))
+	if vecmath.Checksum(a) != vecmath.Checksum(b) {
+		t.Error("text beyond MaxHashingText changed the vector")
 	}
 }

@@ -271,7 +271,7 @@ func (o *OpenAI) fetch(ctx context.Context, texts []string) ([][]float32, error)
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return nil, withAttempts(unavailable(ctx.Err(), "request cancelled"), attempt+1)
+			return nil, withAttempts(unavailable(ctx.Err(), ctxDetail(ctx)), attempt+1)
 		case <-t.C:
 		}
 		attempt++
@@ -292,7 +292,7 @@ func withAttempts(err error, attempts int) error {
 // baseDelay, capped, with "equal jitter" (a random point in the upper half),
 // and at least the server's Retry-After.
 func (o *OpenAI) backoff(attempt int, retryAfter time.Duration) time.Duration {
-	d := min(o.baseDelay<<attempt, retryMaxDelay)
+	d := min(o.baseDelay<<min(attempt, 16), retryMaxDelay)
 	d = d/2 + rand.N(d/2+1)
 	return max(d, retryAfter)
 }
@@ -314,8 +314,11 @@ func (o *OpenAI) try(ctx context.Context, body []byte, n int) (vecs [][]float32,
 	}
 	resp, err := o.client.Do(req)
 	if err != nil {
-		if ctx.Err() != nil {
-			return nil, false, 0, unavailable(err, "request cancelled")
+		switch {
+		case ctx.Err() != nil:
+			return nil, false, 0, unavailable(err, ctxDetail(ctx))
+		case actx.Err() != nil:
+			return nil, true, 0, unavailable(err, fmt.Sprintf("no answer from the embedding service within %v", o.timeout))
 		}
 		return nil, true, 0, unavailable(err, "cannot reach the embedding service")
 	}
@@ -333,7 +336,7 @@ func (o *OpenAI) try(ctx context.Context, body []byte, n int) (vecs [][]float32,
 	data, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes+1))
 	if err != nil {
 		if ctx.Err() != nil {
-			return nil, false, 0, unavailable(err, "request cancelled")
+			return nil, false, 0, unavailable(err, ctxDetail(ctx))
 		}
 		return nil, true, 0, unavailable(err, "cannot read the embedding service's response")
 	}
@@ -365,6 +368,14 @@ func (o *OpenAI) scrub(s string) string {
 		s = strings.ReplaceAll(s, o.apiKey, "[redacted]")
 	}
 	return strings.ToValidUTF8(s, "\uFFFD")
+}
+
+// ctxDetail describes why ctx ended.
+func ctxDetail(ctx context.Context) string {
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return "request deadline exceeded"
+	}
+	return "request cancelled"
 }
 
 // unavailable returns a KindUnavailable error with a client-safe detail.

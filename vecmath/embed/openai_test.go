@@ -453,6 +453,9 @@ func TestOpenAIHangingServerRespectsDeadline(t *testing.T) {
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("cause should be the deadline: %v", err)
 	}
+	if e := assertKind(t, err, semvec.KindUnavailable); !strings.Contains(e.Detail, "deadline exceeded") {
+		t.Errorf("detail = %q", e.Detail)
+	}
 	if d := time.Since(start); d > time.Second {
 		t.Errorf("took %v with a 200ms deadline", d)
 	}
@@ -469,6 +472,9 @@ func TestOpenAIHangingServerRespectsDeadline(t *testing.T) {
 	assertKind(t, err, semvec.KindUnavailable)
 	if n := f2.requests.Load(); n != 3 {
 		t.Errorf("requests = %d, want 3 timed-out attempts", n)
+	}
+	if e := assertKind(t, err, semvec.KindUnavailable); !strings.Contains(e.Detail, "no answer") {
+		t.Errorf("detail = %q", e.Detail)
 	}
 	if d := time.Since(start); d > 2*time.Second {
 		t.Errorf("took %v for 3 attempts of 30ms", d)
@@ -656,4 +662,20 @@ func FuzzParseEmbeddingsResponse(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestOpenAICallerCancels(t *testing.T) {
+	f := newFakeService(t, 4)
+	f.delay = time.Minute
+	o, _ := f.start(OpenAIConfig{})
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(50*time.Millisecond, cancel)
+	_, err := o.Embed(ctx, []string{"x"})
+	e := assertKind(t, err, semvec.KindUnavailable)
+	if !errors.Is(err, context.Canceled) || !strings.Contains(e.Detail, "cancelled") {
+		t.Errorf("err = %v (detail %q), want a cancellation", err, e.Detail)
+	}
+	if n := f.requests.Load(); n != 1 {
+		t.Errorf("requests = %d, a cancelled call is not retried", n)
+	}
 }
