@@ -71,6 +71,8 @@ const (
 	// routeTimeout bounds the activation of a cluster or region actor when a
 	// drift event is routed to it.
 	routeTimeout = 10 * time.Second
+	// defaultWorkTimeout bounds async work when the Asker has no timeout.
+	defaultWorkTimeout = 30 * time.Second
 )
 
 // Layers runs contract Layers 2–5: one actor per cluster, per region, one
@@ -149,11 +151,16 @@ func (l *Layers) Run(ctx context.Context) {
 // goroutines still running, or for ctx to end.
 func (l *Layers) Shutdown(ctx context.Context) error {
 	var errs []error
-	for _, r := range []*Registry{l.observers, l.clusters, l.regions, l.networks} {
-		if err := l.stopAll(ctx, r); err != nil {
-			errs = append(errs, err)
+	stop := func() {
+		for _, r := range []*Registry{l.observers, l.clusters, l.regions, l.networks} {
+			if err := l.stopAll(ctx, r); err != nil {
+				errs = append(errs, err)
+			}
 		}
 	}
+	stop()
+	// No new work from here on; the work already running may still need the
+	// sessions (which stop after the layers) and may activate an actor.
 	l.bgMu.Lock()
 	l.bgClosed = true
 	l.bgMu.Unlock()
@@ -161,6 +168,7 @@ func (l *Layers) Shutdown(ctx context.Context) error {
 	go func() { l.bg.Wait(); close(done) }()
 	select {
 	case <-done:
+		stop() // actors activated by that last work
 	case <-ctx.Done():
 		errs = append(errs, fmt.Errorf("layer work still running: %w", ctx.Err()))
 	}
@@ -239,7 +247,7 @@ type asyncResult struct {
 // on the actor with the actor's context restored (ctx.Respond answers the
 // original requester).
 func (l *Layers) async(ctx actor.Context, work func(ctx context.Context) (any, error), cont func(v any, err error)) {
-	timeout := l.ask.Timeout
+	timeout := l.workTimeout()
 	f := actor.NewFuture(ctx.ActorSystem(), timeout+time.Second)
 	pid := f.PID()
 	root := l.root
@@ -264,6 +272,14 @@ func (l *Layers) async(ctx actor.Context, work func(ctx context.Context) (any, e
 		}
 		cont(r.v, r.err)
 	})
+}
+
+// workTimeout bounds one piece of async work: the ask timeout.
+func (l *Layers) workTimeout() time.Duration {
+	if l.ask.Timeout <= 0 {
+		return defaultWorkTimeout
+	}
+	return l.ask.Timeout
 }
 
 // parallel runs fn for every index in [0, n) with at most fanOut at once and

@@ -102,7 +102,7 @@ func (a *regionActor) realign(voters []string, now time.Time) {
 	v := a.view
 	a.l.log.Info("region realignment", "region_id", v.GetRegionId(), "clusters", voters)
 	a.l.goBG(func(bg context.Context) {
-		ctx, cancel := context.WithTimeout(bg, a.l.ask.Timeout)
+		ctx, cancel := context.WithTimeout(bg, a.l.workTimeout())
 		defer cancel()
 		if err := a.l.realignRegion(ctx, v, voters, now); err != nil {
 			a.l.log.Warn("region realignment incomplete", "region_id", v.GetRegionId(), "err", err)

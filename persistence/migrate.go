@@ -68,21 +68,30 @@ func pendingMigrations(ctx context.Context, m *migrate.Migrator) (bool, error) {
 // holds it.
 func lockMigrations(ctx context.Context, m *migrate.Migrator) error {
 	wait := 20 * time.Millisecond
+	var held error // the last "already locked" failure
 	for {
 		err := m.Lock(ctx)
 		if err == nil {
 			return nil
 		}
-		if !isUniqueViolation(err) && !isBusy(err) {
+		if isUniqueViolation(err) || isBusy(err) {
+			held = err
+		} else if ctx.Err() == nil {
 			return fmt.Errorf("migration lock: %w", err)
 		}
-		select {
-		case <-ctx.Done():
-			return semvec.Wrap(semvec.KindUnavailable, err,
-				"database migrations are locked by another process; if none is running, delete the row in bun_migration_locks")
-		case <-time.After(wait):
+		if ctx.Err() == nil {
+			select {
+			case <-ctx.Done():
+			case <-time.After(wait):
+				wait = min(2*wait, 500*time.Millisecond)
+				continue
+			}
 		}
-		wait = min(2*wait, 500*time.Millisecond)
+		if held != nil {
+			return semvec.Wrap(semvec.KindUnavailable, held,
+				"database migrations are locked by another process; if none is running, delete the row in bun_migration_locks")
+		}
+		return fmt.Errorf("migration lock: %w", err)
 	}
 }
 

@@ -42,9 +42,10 @@ const MaxHashingText = 16 << 10
 
 // Hashing is a deterministic lexical embedder ("feature hashing"): no model,
 // no I/O, the same text always yields the bit-identical vector, on every
-// platform. It captures shared words and word fragments, not meaning: texts
-// that share vocabulary score high, paraphrases with different words do not.
-// Use it for tests, demos and deployments without an embedding service.
+// platform (Unicode classification follows the Go release's tables). It
+// captures shared words and word fragments, not meaning: texts that share
+// vocabulary score high, paraphrases with different words do not. Use it for
+// tests, demos and deployments without an embedding service.
 //
 // The text is lower-cased and split into words: maximal runs of Unicode
 // letters, digits and combining marks, with apostrophes inside a word dropped
@@ -53,7 +54,7 @@ const MaxHashingText = 16 << 10
 // remaining words it extracts three groups of features:
 //
 //   - words,
-//   - pairs of adjacent words,
+//   - pairs of words adjacent once stop words are dropped,
 //   - character n-grams of 3 to 5 runes of each word padded as "<word>".
 //
 // Each feature is hashed (FNV-1a 64 with a per-group prefix, then a 64-bit
