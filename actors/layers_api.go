@@ -409,35 +409,33 @@ func (l *Layers) ClearAnomalies(ctx context.Context, owner string) (int, error) 
 }
 
 // RegisterRegion registers region rid (owner's) with owner's observer and
-// returns the number of registered regions.
-func (l *Layers) RegisterRegion(ctx context.Context, owner, rid string) (int, error) {
-	if err := notFoundIfInvalid("Region", rid); err != nil {
-		return 0, err
-	}
-	l.topo.Lock()
-	defer l.topo.Unlock()
-	n, err := l.store.RegisterObserverRegion(ctx, owner, rid)
-	if err != nil {
-		return 0, err
-	}
-	l.pushObserverView(ctx, owner)
-	return n, nil
+// returns the observer's id and the number of registered regions.
+func (l *Layers) RegisterRegion(ctx context.Context, owner, rid string) (observerID string, registered int, err error) {
+	return l.changeRegistration(ctx, owner, rid, l.store.RegisterObserverRegion)
 }
 
 // UnregisterRegion removes region rid from owner's observer and returns the
-// number of regions left.
-func (l *Layers) UnregisterRegion(ctx context.Context, owner, rid string) (int, error) {
+// observer's id and the number of regions left.
+func (l *Layers) UnregisterRegion(ctx context.Context, owner, rid string) (observerID string, registered int, err error) {
+	return l.changeRegistration(ctx, owner, rid, l.store.UnregisterObserverRegion)
+}
+
+func (l *Layers) changeRegistration(ctx context.Context, owner, rid string, change func(ctx context.Context, owner, rid string) (int, error)) (string, int, error) {
 	if err := notFoundIfInvalid("Region", rid); err != nil {
-		return 0, err
+		return "", 0, err
 	}
 	l.topo.Lock()
 	defer l.topo.Unlock()
-	n, err := l.store.UnregisterObserverRegion(ctx, owner, rid)
+	n, err := change(ctx, owner, rid)
 	if err != nil {
-		return 0, err
+		return "", 0, err
+	}
+	rec, err := l.store.GetObserver(ctx, owner)
+	if err != nil {
+		return "", 0, err
 	}
 	l.pushObserverView(ctx, owner)
-	return n, nil
+	return rec.ID, n, nil
 }
 
 // ---------------------------------------------------------------- network

@@ -405,7 +405,7 @@ func TestLayersObserverAnomaliesThroughActors(t *testing.T) {
 		if s := ok(e.layers.ObserverSample(ctx, own))(t); len(s.GetNewAnomalies()) != 0 || s.GetClustersSampled() != 2 {
 			t.Fatalf("one region: %d clusters sampled, anomalies %v", s.GetClustersSampled(), s.GetNewAnomalies())
 		}
-		ok(e.layers.RegisterRegion(ctx, own, r2.ID))(t)
+		ok2(e.layers.RegisterRegion(ctx, own, r2.ID))(t)
 		s := ok(e.layers.ObserverSample(ctx, own))(t)
 		if len(s.GetNewAnomalies()) != 1 || s.GetNewAnomalies()[0].GetAnomalyType() != AnomalyCrossClusterConvergence {
 			t.Fatalf("anomalies = %v, want one cross_cluster_convergence", s.GetNewAnomalies())
@@ -498,7 +498,7 @@ func TestLayersObserverAnomaliesThroughActors(t *testing.T) {
 		if n := ok(e.layers.ClearAnomalies(ctx, "nobody"))(t); n != 0 {
 			t.Fatalf("cleared = %d", n)
 		}
-		_, err = e.layers.RegisterRegion(ctx, "nobody", NewID())
+		_, _, err = e.layers.RegisterRegion(ctx, "nobody", NewID())
 		wantNotFound(t, "register", err)
 	})
 }
@@ -537,11 +537,11 @@ func TestLayersObserverPeriodicSamplingSurvivesRestart(t *testing.T) {
 		t.Fatalf("summary after restart = %+v", s)
 	}
 	// Unregistering and deleting regions reach the observer.
-	ok(e.layers.UnregisterRegion(ctx, own, r.ID))(t)
+	ok2(e.layers.UnregisterRegion(ctx, own, r.ID))(t)
 	if s := ok(e.layers.ObserverSample(ctx, own))(t); s.GetRegionsSampled() != 0 {
 		t.Fatalf("sampled %d regions after unregistering", s.GetRegionsSampled())
 	}
-	ok(e.layers.RegisterRegion(ctx, own, r.ID))(t)
+	ok2(e.layers.RegisterRegion(ctx, own, r.ID))(t)
 	if err := e.layers.DeleteRegion(ctx, own, r.ID); err != nil {
 		t.Fatal(err)
 	}
@@ -710,7 +710,7 @@ func TestLayersIsolation(t *testing.T) {
 		"delete region":   e.layers.DeleteRegion(ctx, other, r.ID),
 		"detach":          e.layers.DetachCluster(ctx, other, r.ID, c),
 		"invalid id":      e.layers.ClusterExists(ctx, own, "../x"),
-		"unregister":      func() error { _, err := e.layers.UnregisterRegion(ctx, other, r.ID); return err }(),
+		"unregister":      func() error { _, _, err := e.layers.UnregisterRegion(ctx, other, r.ID); return err }(),
 		"state":           func() error { _, err := e.layers.ClusterState(ctx, other, c); return err }(),
 		"feedback":        func() error { _, err := e.layers.ClusterFeedback(ctx, other, c); return err }(),
 		"add to foreign":  func() error { _, err := e.layers.AddMember(ctx, other, c, mine); return err }(),
@@ -719,7 +719,7 @@ func TestLayersIsolation(t *testing.T) {
 		"region events":   func() error { _, err := e.layers.RegionEvents(ctx, other, r.ID, 20); return err }(),
 		"attach foreign":  func() error { _, err := e.layers.AttachCluster(ctx, own, r.ID, otherCluster); return err }(),
 		"attach to other": func() error { _, err := e.layers.AttachCluster(ctx, other, r.ID, otherCluster); return err }(),
-		"register other":  func() error { _, err := e.layers.RegisterRegion(ctx, own, otherRegion.ID); return err }(),
+		"register other":  func() error { _, _, err := e.layers.RegisterRegion(ctx, own, otherRegion.ID); return err }(),
 		"observer body":   func() error { _, _, err := e.layers.EnsureObserver(ctx, own, 30, []string{otherRegion.ID}); return err }(),
 		"summary":         func() error { _, err := e.layers.ObserverSummary(ctx, other, 20); return err }(),
 	}

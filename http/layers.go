@@ -562,22 +562,22 @@ func (s *Server) registerRegion(c *gin.Context) {
 	if !bindJSON(c, &b) {
 		return
 	}
-	n, err := s.d.Layers.RegisterRegion(c.Request.Context(), owner(c), b.RegionID)
+	oid, n, err := s.d.Layers.RegisterRegion(c.Request.Context(), owner(c), b.RegionID)
 	if err != nil {
 		fail(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, gin.H{"region_id": b.RegionID, "registered_regions": n})
+	c.JSON(http.StatusOK, gin.H{"observer_id": oid, "region_id": b.RegionID, "registered_regions": n})
 }
 
 func (s *Server) unregisterRegion(c *gin.Context) {
 	rid := c.Param("rid")
-	n, err := s.d.Layers.UnregisterRegion(c.Request.Context(), owner(c), rid)
+	oid, n, err := s.d.Layers.UnregisterRegion(c.Request.Context(), owner(c), rid)
 	if err != nil {
 		fail(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, gin.H{"region_id": rid, "registered_regions": n})
+	c.JSON(http.StatusOK, gin.H{"observer_id": oid, "region_id": rid, "registered_regions": n})
 }
 
 func anomalies(as []*pb.Anomaly) []AnomalyItem {

@@ -413,7 +413,7 @@ func TestLayersHTTPDriftReachesRegionAndRealigns(t *testing.T) {
 	if c := s.must(200, "DELETE", "/v1/observer/regions/"+rid, s.tokA, nil); c["registered_regions"].(float64) != 0 {
 		t.Fatalf("unregister = %v", c)
 	}
-	if c := s.must(200, "POST", "/v1/observer/regions", s.tokA, map[string]any{"region_id": rid}); c["registered_regions"].(float64) != 1 {
+	if c := s.must(200, "POST", "/v1/observer/regions", s.tokA, map[string]any{"region_id": rid}); c["registered_regions"].(float64) != 1 || c["observer_id"] != o["observer_id"] {
 		t.Fatalf("register = %v", c)
 	}
 

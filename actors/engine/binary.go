@@ -23,9 +23,10 @@ import (
 // The vector slots are listed by vectorSlots; their number follows from the
 // JSON part. Decoding accepts only canonical input, so an accepted blob
 // re-encodes to exactly the same bytes.
-var binaryMagic = [5]byte{'S', 'V', 'G', 'B', 1}
+const binaryMagic = "SVGB\x01"
 
-var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+// crcOf is the CRC-32C of b (crc32.MakeTable caches the Castagnoli table).
+func crcOf(b []byte) uint32 { return crc32.Checksum(b, crc32.MakeTable(crc32.Castagnoli)) }
 
 type binaryEnvelope struct {
 	Snapshot snapshot `json:"s"`
@@ -125,7 +126,7 @@ func (s *Session) MarshalBinary() ([]byte, error) {
 		return nil, semvec.Wrap(semvec.KindInternal, err, "snapshot encoding failed")
 	}
 	out := make([]byte, 0, len(binaryMagic)+binary.MaxVarintLen64+len(meta)+size+4)
-	out = append(out, binaryMagic[:]...)
+	out = append(out, binaryMagic...)
 	out = binary.AppendUvarint(out, uint64(len(meta)))
 	out = append(out, meta...)
 	for _, v := range vectors {
@@ -134,7 +135,7 @@ func (s *Session) MarshalBinary() ([]byte, error) {
 			out = binary.LittleEndian.AppendUint32(out, math.Float32bits(x))
 		}
 	}
-	return binary.LittleEndian.AppendUint32(out, crc32.Checksum(out, castagnoli)), nil
+	return binary.LittleEndian.AppendUint32(out, crcOf(out)), nil
 }
 
 // UnmarshalBinary restores a session written by MarshalBinary. Corrupt or
@@ -151,11 +152,11 @@ func unmarshalBinary(b []byte) (*Session, error) {
 	if len(b) > MaxSnapshotBytes {
 		return nil, fmt.Errorf("larger than %d bytes", MaxSnapshotBytes)
 	}
-	if len(b) < len(binaryMagic)+4 || !bytes.Equal(b[:len(binaryMagic)], binaryMagic[:]) {
+	if len(b) < len(binaryMagic)+4 || string(b[:len(binaryMagic)]) != binaryMagic {
 		return nil, errors.New("bad magic")
 	}
 	body, tail := b[:len(b)-4], b[len(b)-4:]
-	if crc32.Checksum(body, castagnoli) != binary.LittleEndian.Uint32(tail) {
+	if crcOf(body) != binary.LittleEndian.Uint32(tail) {
 		return nil, errors.New("checksum mismatch")
 	}
 	r := body[len(binaryMagic):]

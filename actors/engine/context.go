@@ -50,7 +50,7 @@ func (s *Session) buildContext(msg string, x []float32, t int, touch bool) strin
 		scores := s.scoreMemories(x, true)
 		for rank, i := range topK(scores, s.cfg.ContextTopK) {
 			m := s.memoryAt(i)
-			line := fmt.Sprintf("  %d. [%.2f] %s", rank+1, scores[i], clipText(oneLine(m.text), s.cfg.MaxMemoryChars))
+			line := fmt.Sprintf("  %d. [%.2f] %s", rank+1, scores[i], lineClip(m.text, s.cfg.MaxMemoryChars))
 			if !fits(line) {
 				break
 			}
@@ -66,7 +66,7 @@ func (s *Session) buildContext(msg string, x []float32, t int, touch bool) strin
 		lines := make([]string, len(matches))
 		for j, i := range matches {
 			e := &s.entities[i]
-			lines[j] = "  " + clipText(oneLine(fmt.Sprintf("%s (%s): %s", e.Key, e.Kind, e.Value)), s.cfg.MaxMemoryChars)
+			lines[j] = "  " + lineClip(e.Key+" ("+e.Kind+"): "+e.Value, s.cfg.MaxMemoryChars)
 		}
 		if used+1+runeLen(header)+1+runeLen(lines[0]) <= budget {
 			write(header)
@@ -160,7 +160,7 @@ func (s *Session) ContextItems(topK int, fullFirst bool, maxChars int) []Context
 		if !(fullFirst && i == 0) {
 			text, cut = clip(m.text, maxChars)
 		}
-		out[i] = ContextItem{Text: text, Relevance: rel[i], MemoryHash: m.hash, Truncated: cut, Tier: tierNames[m.tier]}
+		out[i] = ContextItem{Text: text, Relevance: rel[i], MemoryHash: m.hash, Truncated: cut, Tier: tierName(m.tier)}
 		m.access++
 	}
 	return out

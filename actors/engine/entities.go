@@ -4,6 +4,7 @@ import (
 	"slices"
 	"strings"
 	"unicode"
+	"unicode/utf8"
 
 	semvec "github.com/semvec-go/semvec"
 )
@@ -147,7 +148,10 @@ func (s *Session) matchEntities(text string, max int) []int {
 	if len(s.entities) == 0 {
 		return nil
 	}
-	q := tokenSet(text)
+	// q maps each query token to the index+1 of the last entry that matched
+	// it, so distinct tokens are counted per entry without another map.
+	q := map[string]int{}
+	tokens(text, func(t string) { q[t] = 0 })
 	if len(q) == 0 {
 		return nil
 	}
@@ -155,11 +159,10 @@ func (s *Session) matchEntities(text string, max int) []int {
 	var hits []hit
 	for i := range s.entities {
 		e := &s.entities[i]
-		seen := map[string]bool{}
 		n := 0
 		count := func(tok string) {
-			if q[tok] && !seen[tok] {
-				seen[tok] = true
+			if last, ok := q[tok]; ok && last != i+1 {
+				q[tok] = i + 1
 				n++
 			}
 		}
@@ -192,37 +195,34 @@ func (s *Session) matchEntities(text string, max int) []int {
 	return out
 }
 
-// tokenSet is the set of tokens of text.
-func tokenSet(text string) map[string]bool {
-	set := map[string]bool{}
-	tokens(text, func(t string) { set[t] = true })
-	return set
-}
-
 // tokens splits text into lower-case tokens and calls f for each: runs of
-// letters and digits, split again at lower-to-upper case changes (camelCase).
-// Everything else ('.', '/', '_', '-', spaces, punctuation) separates tokens.
-// Tokens shorter than two characters are skipped.
+// letters and digits, split again where a lower-case letter or digit is
+// followed by an upper-case letter (camelCase). Everything else ('.', '/',
+// '_', '-', spaces, punctuation) separates tokens. Tokens shorter than two
+// characters are skipped. ASCII lower-case tokens are passed without copying.
 func tokens(text string, f func(string)) {
-	var cur []rune
-	flush := func() {
-		if len(cur) >= 2 {
-			f(strings.ToLower(string(cur)))
-		}
-		cur = cur[:0]
-	}
+	start := -1
 	var prev rune
-	for _, r := range text {
-		switch {
-		case unicode.IsLetter(r) || unicode.IsDigit(r):
-			if unicode.IsUpper(r) && (unicode.IsLower(prev) || unicode.IsDigit(prev)) {
-				flush()
+	emit := func(end int) {
+		if start >= 0 {
+			if tok := text[start:end]; utf8.RuneCountInString(tok) >= 2 {
+				f(strings.ToLower(tok))
 			}
-			cur = append(cur, r)
-		default:
-			flush()
+			start = -1
+		}
+	}
+	for i, r := range text {
+		if unicode.IsLetter(r) || unicode.IsDigit(r) {
+			if start >= 0 && unicode.IsUpper(r) && (unicode.IsLower(prev) || unicode.IsDigit(prev)) {
+				emit(i)
+			}
+			if start < 0 {
+				start = i
+			}
+		} else {
+			emit(i)
 		}
 		prev = r
 	}
-	flush()
+	emit(len(text))
 }

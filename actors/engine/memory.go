@@ -23,12 +23,21 @@ const (
 	TierLongTerm   = "long_term"
 )
 
-var tierNames = [numTiers]string{TierShortTerm, TierMediumTerm, TierLongTerm}
+// tierName is the wire name of tier index t.
+func tierName(t int) string {
+	switch t {
+	case tierShort:
+		return TierShortTerm
+	case tierMedium:
+		return TierMediumTerm
+	}
+	return TierLongTerm
+}
 
 func tierIndex(name string) (int, bool) {
-	for i, n := range tierNames {
-		if n == name {
-			return i, true
+	for t := range numTiers {
+		if tierName(t) == name {
+			return t, true
 		}
 	}
 	return 0, false
@@ -271,7 +280,7 @@ func (s *Session) Memory(hash string) (MemoryView, bool) {
 	if m == nil {
 		return MemoryView{}, false
 	}
-	return MemoryView{MemoryHash: m.hash, Text: m.text, Tier: tierNames[m.tier],
+	return MemoryView{MemoryHash: m.hash, Text: m.text, Tier: tierName(m.tier),
 		Importance: m.importance, AccessCount: m.access, Timestamp: m.ts}, true
 }
 
@@ -290,17 +299,17 @@ type InjectInput struct {
 // existing memory. Injecting into a full long-term tier merges into the most
 // similar cluster. It returns the total number of memories.
 func (s *Session) InjectMemory(in InjectInput) (total int, err error) {
-	if normText(in.Text) == "" {
+	if strings.TrimSpace(in.Text) == "" {
 		return 0, semvec.FieldError("text", "must not be empty")
 	}
 	if err := checkVec("embedding", in.Embedding, s.cfg.Dim); err != nil {
 		return 0, err
 	}
-	tierName := in.Tier
-	if tierName == "" {
-		tierName = TierShortTerm
+	name := in.Tier
+	if name == "" {
+		name = TierShortTerm
 	}
-	tier, ok := tierIndex(tierName)
+	tier, ok := tierIndex(name)
 	if !ok {
 		return 0, semvec.FieldError("tier", "must be one of short_term, medium_term, long_term")
 	}

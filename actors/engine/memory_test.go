@@ -30,7 +30,7 @@ func TestTiersStayBounded(t *testing.T) {
 			merged += mem.merged
 		}
 		if runeLen(mem.text) > limit {
-			t.Errorf("%s memory of %d chars", tierNames[mem.tier], runeLen(mem.text))
+			t.Errorf("%s memory of %d chars", tierName(mem.tier), runeLen(mem.text))
 		}
 		if mem.hash != hashText(mem.text) {
 			t.Errorf("stale hash")

@@ -64,13 +64,13 @@ type RunResult struct {
 // Run processes one turn. On a validation error nothing changes. See doc.go
 // ("Turn flow") for the order of the steps.
 func (s *Session) Run(in RunInput) (RunResult, error) {
-	if normText(in.Message) == "" {
+	if strings.TrimSpace(in.Message) == "" {
 		return RunResult{}, semvec.FieldError("message", "must not be empty")
 	}
 	if err := checkVec("message", in.MessageVec, s.cfg.Dim); err != nil {
 		return RunResult{}, err
 	}
-	hasResp := normText(in.Response) != ""
+	hasResp := strings.TrimSpace(in.Response) != ""
 	if hasResp {
 		if err := checkVec("response", in.ResponseVec, s.cfg.Dim); err != nil {
 			return RunResult{}, err
@@ -233,7 +233,7 @@ func qaKey(q, a []float32, buf []float64) []float32 {
 // the state vector or count as a turn. Under LOCKDOWN the response is dropped.
 // It returns the total number of memories.
 func (s *Session) Store(response string, responseVec []float32, now time.Time) (int, error) {
-	if normText(response) == "" {
+	if strings.TrimSpace(response) == "" {
 		return 0, semvec.FieldError("response", "must not be empty")
 	}
 	if err := checkVec("response", responseVec, s.cfg.Dim); err != nil {
@@ -248,10 +248,10 @@ func (s *Session) Store(response string, responseVec []float32, now time.Time) (
 // StorePair stores an explicit question/answer pair (cluster seeding). It
 // bypasses the isolation filter and leaves the pending question alone.
 func (s *Session) StorePair(question string, qVec []float32, answer string, aVec []float32, now time.Time) (int, error) {
-	if normText(question) == "" {
+	if strings.TrimSpace(question) == "" {
 		return 0, semvec.FieldError("question", "must not be empty")
 	}
-	if normText(answer) == "" {
+	if strings.TrimSpace(answer) == "" {
 		return 0, semvec.FieldError("answer", "must not be empty")
 	}
 	if err := checkVec("question", qVec, s.cfg.Dim); err != nil {

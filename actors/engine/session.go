@@ -234,7 +234,7 @@ type Metrics struct {
 func (s *Session) Metrics() Metrics {
 	tiers := make(map[string]int, numTiers)
 	for t := range numTiers {
-		tiers[tierNames[t]] = len(s.tiers[t])
+		tiers[tierName(t)] = len(s.tiers[t])
 	}
 	return Metrics{
 		Phase:             s.phase,

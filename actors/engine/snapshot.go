@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"strings"
 	"time"
 
 	semvec "github.com/semvec-go/semvec"
@@ -161,7 +162,7 @@ func (s *Session) snapshot() *snapshot {
 		sn.Pending = &messageSnap{Text: s.pending.text, Vec: s.pending.vec, Trigger: s.pending.trigger}
 	}
 	s.eachMemory(func(_ int, m *memory) {
-		sn.Memories = append(sn.Memories, memorySnap{Hash: m.hash, Text: m.text, Tier: tierNames[m.tier],
+		sn.Memories = append(sn.Memories, memorySnap{Hash: m.hash, Text: m.text, Tier: tierName(m.tier),
 			Importance: m.importance, AccessCount: m.access, Timestamp: m.ts, Turn: m.turn, Seq: m.seq,
 			Merged: m.merged, Key: m.key})
 	})
@@ -364,7 +365,7 @@ func fromSnapshot(sn *snapshot) (*Session, error) {
 		return nil, errors.New("realignment counter out of range")
 	}
 	if sn.Pending != nil {
-		if normText(sn.Pending.Text) == "" {
+		if strings.TrimSpace(sn.Pending.Text) == "" {
 			return nil, errors.New("empty pending message")
 		}
 		if err := text("pending message", sn.Pending.Text, math.MaxInt); err != nil {
@@ -418,7 +419,7 @@ func fromSnapshot(sn *snapshot) (*Session, error) {
 		if tier == tierLong {
 			limit = cfg.LongTermTextChars
 		}
-		if normText(m.Text) == "" {
+		if strings.TrimSpace(m.Text) == "" {
 			return nil, fmt.Errorf("memory %d: empty text", i)
 		}
 		if err := text(fmt.Sprintf("memory %d", i), m.Text, limit); err != nil {
@@ -450,7 +451,7 @@ func fromSnapshot(sn *snapshot) (*Session, error) {
 	caps := [numTiers]int{cfg.ShortTermCap, cfg.MediumTermCap, cfg.LongTermCap}
 	for t := range numTiers {
 		if len(s.tiers[t]) > caps[t] {
-			return nil, fmt.Errorf("%s holds more than %d memories", tierNames[t], caps[t])
+			return nil, fmt.Errorf("%s holds more than %d memories", tierName(t), caps[t])
 		}
 	}
 
@@ -468,7 +469,7 @@ func fromSnapshot(sn *snapshot) (*Session, error) {
 			if err := text("trigger keyword", kw, 256); err != nil {
 				return nil, err
 			}
-			if normText(kw) == "" {
+			if strings.TrimSpace(kw) == "" {
 				return nil, fmt.Errorf("trigger %d: blank keyword", i)
 			}
 			s.triggers = append(s.triggers, trigger{keyword: kw, lower: toLower(kw), threshold: t.Threshold})
@@ -513,7 +514,7 @@ func fromSnapshot(sn *snapshot) (*Session, error) {
 		return nil, errors.New("shadow buffer over capacity")
 	}
 	for i, sh := range sn.Shadow {
-		if normText(sh.Text) == "" {
+		if strings.TrimSpace(sh.Text) == "" {
 			return nil, fmt.Errorf("shadow %d: empty text", i)
 		}
 		if err := text("shadow text", sh.Text, cfg.MaxStoredChars); err != nil {
@@ -544,7 +545,7 @@ func fromSnapshot(sn *snapshot) (*Session, error) {
 		if i > 0 && sn.Entities[i-1].Key >= e.Key {
 			return nil, errors.New("entities not strictly sorted by key")
 		}
-		if normText(e.Key) == "" || !validKind(e.Kind) || e.Value == "" {
+		if strings.TrimSpace(e.Key) == "" || !validKind(e.Kind) || e.Value == "" {
 			return nil, fmt.Errorf("entity %d: invalid", i)
 		}
 		if text("entity key", e.Key, maxEntityKeyChars) != nil || text("entity value", e.Value, maxEntityValueChars) != nil ||

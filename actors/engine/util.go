@@ -6,6 +6,7 @@ import (
 	"math"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	semvec "github.com/semvec-go/semvec"
@@ -99,8 +100,8 @@ func clip(s string, n int) (string, bool) {
 		return s, false
 	}
 	keep := n - 3
-	if keep < 0 {
-		keep = 0
+	if n < 3 {
+		keep = n // no room for the ellipsis
 	}
 	i, count := 0, 0
 	for i < len(s) && count < keep {
@@ -120,8 +121,40 @@ func clipText(s string, n int) string {
 	return out
 }
 
-// oneLine replaces every run of white space (newlines included) with a space.
-func oneLine(s string) string { return normText(s) }
+// lineClip is clip(normText(s), n) without normalising all of a long s: it
+// collapses white space only as far as the first n+1 characters of the result.
+func lineClip(s string, n int) string {
+	var b strings.Builder
+	count := 0
+	space := false // a space is owed before the next non-space rune
+	more := false
+	for _, r := range s {
+		if unicode.IsSpace(r) {
+			space = count > 0
+			continue
+		}
+		if space {
+			if count == n+1 {
+				more = true
+				break
+			}
+			b.WriteByte(' ')
+			count++
+			space = false
+		}
+		if count == n+1 {
+			more = true
+			break
+		}
+		b.WriteRune(r)
+		count++
+	}
+	out := b.String()
+	if !more && count <= n {
+		return out
+	}
+	return clipText(out, n)
+}
 
 // pushF appends v to a bounded history, dropping the oldest entry when full.
 func pushF(h []float64, v float64, max int) []float64 {

@@ -1,0 +1,71 @@
+package engine
+
+import (
+	"math/rand/v2"
+	"strings"
+	"testing"
+)
+
+func TestClip(t *testing.T) {
+	cases := []struct {
+		in   string
+		n    int
+		want string
+		cut  bool
+	}{
+		{"hello", 10, "hello", false},
+		{"hello world", 8, "hello...", true},
+		{"ünïcödé text", 6, "ünï...", true},
+		{"abc", 3, "abc", false},
+		{"abcd", 2, "ab", true},
+	}
+	for _, c := range cases {
+		got, cut := clip(c.in, c.n)
+		if got != c.want || cut != c.cut {
+			t.Errorf("clip(%q, %d) = %q %v", c.in, c.n, got, cut)
+		}
+	}
+}
+
+// TestLineClipMatchesDefinition checks lineClip(s, n) == clip(normText(s), n).
+func TestLineClipMatchesDefinition(t *testing.T) {
+	r := rand.New(rand.NewPCG(8, 8))
+	alphabet := []string{"a", "b", "ü", " ", "  ", "\n", "\t", "é", "x", "\u00a0", "."}
+	for range 20000 {
+		var b strings.Builder
+		for range r.IntN(40) {
+			b.WriteString(alphabet[r.IntN(len(alphabet))])
+		}
+		s, n := b.String(), r.IntN(25)
+		if got, want := lineClip(s, n), clipText(normText(s), n); got != want {
+			t.Fatalf("lineClip(%q, %d) = %q, want %q", s, n, got, want)
+		}
+	}
+}
+
+func TestPushHistoryBounded(t *testing.T) {
+	var h []float64
+	for i := range 10 {
+		h = pushF(h, float64(i), 4)
+	}
+	if len(h) != 4 || h[0] != 6 || h[3] != 9 {
+		t.Fatalf("%v", h)
+	}
+	var p []string
+	for _, x := range []string{"a", "b", "c"} {
+		p = pushS(p, x, 2)
+	}
+	if strings.Join(p, "") != "bc" {
+		t.Fatalf("%v", p)
+	}
+}
+
+func TestTopK(t *testing.T) {
+	got := topK([]float32{0.1, 0.5, 0.5, -1, 0.9}, 3)
+	if len(got) != 3 || got[0] != 4 || got[1] != 1 || got[2] != 2 {
+		t.Fatalf("%v", got)
+	}
+	if len(topK(nil, 3)) != 0 || len(topK([]float32{1}, 3)) != 1 {
+		t.Fatal("short input")
+	}
+}
