@@ -152,8 +152,7 @@ func (s *Session) lowestRetention(tier int, protect *memory) *memory {
 // addMemory stores text under key in the given tier, or merges it into the
 // memory that already has the same normalised text (access_count+1,
 // importance = max, timestamp = now, recency refreshed; tier and key kept).
-// key must be unit length and owned by the session. It returns the memory
-// holding the text afterwards, which may be a long-term cluster.
+// key must be unit length and is kept by reference (vectors are immutable).
 func (s *Session) addMemory(text string, key []float32, importance float64, access int, tier int, now time.Time) {
 	text = clipText(cleanText(text), s.cfg.MaxStoredChars)
 	h := hashText(text)

@@ -1,0 +1,308 @@
+// Package engine is the pure, deterministic semantic core of one semvec
+// session: the state vector, tiered memory, drift detection, phases, the
+// context block, triggers, anchors, input isolation, the literal cache, and
+// snapshots. It does no I/O, starts no goroutines, reads no clock (callers
+// pass the time in) and has no package-level mutable state. Text is embedded
+// outside the engine; every method takes vectors of the session's dimension.
+//
+// A *Session is not safe for concurrent use. One goroutine (the session actor)
+// owns it. Every method that returns an error leaves the session unchanged.
+// This file records the behaviour chosen where the spec leaves room
+// (functional-spec §7, Q1–Q6 and Q17).
+//
+// # Vectors
+//
+// Incoming vectors must have exactly Dim elements, all finite, and a non-zero
+// norm. Otherwise the error is a KindValidation FieldError: "expected %d
+// dimensions, got %d", "must contain only finite numbers" or "must not be the
+// zero vector". The field is the request field: "message" and "response" for
+// Run, "embedding" elsewhere. The engine stores a unit-length float32 copy,
+// normalised in float64. A stored vector is never modified in place. An update
+// allocates a new slice. So the recent-context ring, the pending message,
+// memory keys and the Verify reference can share slices safely.
+//
+// # Zero values mean "default"
+//
+// A zero Trigger.Threshold means 0.8. A zero IsolationPolicy.Threshold means
+// 0.8. A zero InjectInput.Importance or Entity.Importance means 1.0. A zero
+// Verify tolerance means 1e-3. An empty InjectInput.Tier means short_term.
+// Importance must lie in [0, 10]. Thresholds must lie in (0, 1].
+// ShortCircuitThreshold is the exception: 0 is meaningful there, so the
+// caller supplies the default 0.85. Config has no zero defaults: build it with
+// DefaultConfig. New panics on a config that fails Validate.
+//
+// # Turn flow (Run)
+//
+// These steps mirror the REST orchestration of spec §2.2.
+//
+//  1. Isolation check on the message (see Isolation).
+//  2. If Response is not blank, it answers the previous message. It is stored
+//     with the pending question as a Q&A memory. With no pending question it
+//     is stored alone ("A: …"). It becomes the "Previous answer" of the context
+//     block and joins the recent drift context.
+//  3. A pending question that got no answer is stored alone as "U: …". So
+//     nothing the user says is lost (Q1).
+//  4. top_similarity is the maximum cosine of the message against every memory
+//     key in all tiers. It is 0.0 without memories. short_circuit is
+//     top_similarity >= ShortCircuitThreshold.
+//  5. Drift is measured before the message joins the state.
+//  6. The message is folded into the state vector. The histories, fsm and
+//     phase are updated. The turn counter advances.
+//  7. The message becomes the pending question.
+//  8. The context block is built for the message.
+//
+// RunResult.Turn is the 0-based index of the turn. Session.Turn() counts the
+// accepted turns (interaction_count). After the first Run, Turn() is 1.
+// Store pairs a response with the pending question outside a turn. It does not
+// move the state vector. StorePair stores an explicit Q&A (cluster seeding).
+// It bypasses isolation and leaves the pending question alone.
+//
+// # Memories
+//
+// A Q&A memory has the text "Q: <question>\nA: <answer>". Its key is
+// normalise(q̂ + 0.3·â), so a paraphrase of the question still scores high.
+// A user-only memory ("U: …") uses the message vector as its key. An
+// answer-only memory ("A: …") uses the answer vector. Texts are clipped to
+// MaxStoredChars characters (2000). memory_hash is the first 16 hex
+// characters of the SHA-256 of the text with white space trimmed and
+// collapsed. Hashes are unique within a session. Storing a text whose hash
+// exists merges into the existing memory: access_count+1, importance = max,
+// timestamp = now, recency refreshed. The tier and key stay. A memory stored
+// by a normal turn has importance 0.5. It has 1.0 when its question fired a
+// trigger.
+//
+// # Tiers and retention
+//
+// New memories enter short_term (cap 15). Injected memories enter the
+// requested tier. retention = 1.0·importance + 0.3·ln(1+access_count) +
+// 0.5·exp(−age/10). age counts accepted turns since the memory was created
+// or last merged. It does not depend on the wall clock, so replay is
+// deterministic.
+//
+// When short_term overflows, its member with the lowest retention leaves. The
+// newest member never leaves. It moves to medium_term if its retention is at
+// least 0.6. Otherwise it is forgotten. In practice the forgotten ones are
+// old, never-read memories of low importance. When medium_term overflows (cap
+// 30), its lowest-retention member is consolidated into long_term.
+//
+// Consolidation works like this. The item becomes a new cluster when fewer
+// than LongTermCap (20) clusters exist and no cluster has a key with cosine
+// at least 0.55 to it. Otherwise it is merged into the most similar cluster.
+// A merge does the following:
+//   - the key becomes the member-weighted centroid;
+//   - access counts add up;
+//   - importance and recency take the maximum;
+//   - the item's text is appended on a new line unless the cluster already
+//     contains it;
+//   - the result is clipped to LongTermTextChars (600).
+//
+// A merge changes the cluster's hash. Every tier is therefore bounded, and so
+// is the session's memory, whatever the turn count.
+//
+// # State update
+//
+// On the first turn S = x. Afterwards, with sim = cos(S, x):
+//
+//	β  = clamp(0.55 + 0.35·sim·(0.5 + 0.5·fsm), 0.05, 0.95)
+//	β  = max(0.05, β·(1 − drift))   topic switch: EnableTopicSwitch and drift ≥ 0.5
+//	β  = 0.05                       a trigger matched
+//	S' = β·S + (1−β)·x + α_pat·(c − S) [+ 0.15·(anchor centroid − S) while realigning]
+//
+// c is the weighted centroid of the 3 memories most similar to x. The weights
+// are the scores, or softmax(scores/0.1) with UseAttention. α_pat is
+// 0.1·clamp(best score, 0, 1), and 0 without memories. The reported Norm is
+// ‖S'‖ capped at 1.2. The stored state is S' normalised to unit length. If S'
+// cancels out, the state restarts at x. The arithmetic is float64 in a fixed
+// order, and storage is float32.
+//
+// Novelty is 1 − max(sim, top_similarity). fsm = 0.8·fsm +
+// 0.2·clamp(min(norm,1)·(0.5 + 0.5·sim), 0, 1). It rises when updates keep
+// both the state and the input (coherent turns). The histories of β,
+// similarity, fsm, norm, drift and phase are bounded at HistoryLen (64)
+// entries, oldest first.
+//
+// # Drift (Q3)
+//
+// drift is computed from raw, the best cosine of the message against the
+// state and the last 6 context vectors. The context vectors are the messages
+// and answers of the last turns. raw is floored at 0. A relative measure is
+// needed because the absolute cosines of a lexical embedder are small. The
+// baseline ref is an EMA (weight 0.25) of raw over accepted turns. Values of
+// raw above 0.6 count as 0.6 in ref, and ref is floored at 0.1. Then:
+//
+//	drift_score = clamp(1 − raw/(0.85·ref), 0, 1)        0 for turns 0 and 1
+//
+// A message is drifted when it reaches less than 42.5% of the usual
+// similarity. drift_phase is a pure function of the score. stable < 0.3 ≤
+// shifting < 0.5 ≤ drifted. drift_detected means score ≥ 0.5. Messages
+// stopped by the isolation filter are scored read-only: they update nothing,
+// including LastDrift.
+//
+// Calibration uses the lexical stand-in embedder of the tests. A 12-turn
+// Kubernetes conversation stays at or below 0.38. An abrupt switch to baking
+// scores 0.61, and the next turn is back at 0. With a lexical embedder, an
+// on-topic question that shares almost no word with the last few turns can
+// score like a switch. A real sentence embedder separates both cases better.
+//
+// # Phases
+//
+// Turns 0–10 are initialization. After that the rules apply in this order:
+//   - instability: this turn drifted (≥ 0.5), or the last 3 drift scores
+//     average ≥ 0.4;
+//   - resonance: a trigger fired in the last 3 turns, or sim ≥ 0.9;
+//   - stability: fsm > 0.7 and fsm moved less than 0.05 over the last 3 turns;
+//   - convergence: the mean similarity of the last 3 turns exceeds that of the
+//     3 before by more than 0.05;
+//   - exploration: otherwise.
+//
+// # Context block
+//
+// The block is never longer than ContextBudgetChars characters (1400). The
+// header is "[Semvec Context | Phase: <phase> | Turn <n> | <m> memories]".
+// Sections follow in this order, each filled greedily:
+//
+//  1. a one-line "Hint: …" for the phase;
+//  2. "Relevant context:" and numbered lines "  <i>. [<score>] <text>". These
+//     are the top ContextTopK memories by cos(key, message) +
+//     0.1·cos(key, anchor centroid). Each text is put on one line and clipped
+//     to MaxMemoryChars with "...". Lines stop at the first one that does not
+//     fit. Without memories the section is "Relevant context: (none yet)";
+//  3. "Code entities:" with up to 5 literal-cache entries that share a token
+//     with the message, as "  <key> (<kind>): <value>";
+//  4. "Previous answer:" with the last response clipped to the space left, at
+//     most MaxLastResponseChars. It is left out when less than 40 characters
+//     remain.
+//
+// Memories and entities shown in the block count as accessed
+// (access_count+1). Blocks built for isolated messages do not.
+//
+// ContextItems (Q17) ranks memories against the accumulated state with the
+// same anchor bias. Without a state it returns the most recent first: by
+// timestamp, then by creation order, with relevance 0. Texts are clipped to
+// maxChars (500). With fullFirst the first item is not clipped. Returned
+// memories count as accessed. Memory (expand one hash) is a read and does not
+// count.
+//
+// # Triggers (Q5)
+//
+// A keyword trigger fires when the keyword appears in the message as a
+// case-insensitive substring. Re-adding an existing keyword replaces it. An
+// embedding trigger fires when cos(message, embedding) ≥ threshold (default
+// 0.8). A firing turn uses β = 0.05. The memory later stored from that
+// message gets importance 1.0. The phase becomes resonance for 3 turns once
+// past initialization. Registering more than MaxTriggers (64) triggers fails
+// with KindConflict.
+//
+// # Anchors (Q4)
+//
+// AnchorScore.Score is the mean cosine of the state to the anchors. It is 0
+// without a state or without anchors. DriftThreshold is 0.5. After each
+// update with anchors present, a Score below 0.5 starts a realignment of 3
+// turns when none is running. Each of those turns adds 0.15·(anchor centroid
+// − S) to the update. Anchors also bias retrieval by +0.1·cos(key, anchor
+// centroid). Registering more than MaxAnchors (64) anchors fails with
+// KindConflict.
+//
+// # Isolation (Q6)
+//
+// The levels behave as follows:
+//   - OPEN passes everything.
+//   - FILTER stops a message with cosine ≥ threshold to any exclusion vector.
+//     When an allowlist exists, it also stops a message below threshold for
+//     every allowlist vector.
+//   - QUARANTINE stops the same messages and keeps them in a FIFO shadow
+//     buffer (ShadowCap, 64; the oldest entry is dropped when full).
+//   - LOCKDOWN stops everything.
+//
+// A stopped message is not folded into the state, not stored and not
+// buffered as pending. The turn does not count. The pending question stays
+// pending. RunResult still carries a context block and the similarity and
+// drift numbers, computed read-only. RunResult.Isolation is "filtered",
+// "quarantined" or "blocked".
+//
+// Under FILTER and QUARANTINE, a response sent along with a stopped message
+// answers the previous, accepted message and is stored normally. The next
+// response after a stopped message answers that message. After a filtered
+// message it is discarded. After a quarantined message it is attached to the
+// shadow entry. LOCKDOWN makes the session read-only: responses from Run and
+// Store are dropped too.
+//
+// ReleaseQuarantine replays the shadow buffer in arrival order. Each message
+// is stored, as a Q&A when its answer arrived and as "U: …" otherwise, and it
+// is folded as an accepted turn. The turn, histories and phase advance, and
+// drift is not measured. The policy vectors are capped at MaxIsolationVectors
+// (64) per list. SetIsolation keeps the shadow buffer.
+//
+// # Literal cache
+//
+// Entries are stored verbatim. Oversized fields are rejected, never
+// truncated: key 256, value 2000, context 1000 characters. An unknown kind is
+// KindInvalid (400), with a detail that lists EntityKinds(). Writing an
+// existing key overwrites it and keeps its access count. When MaxEntities
+// (256) is reached, the entry with the lowest importance, then the oldest
+// write, is evicted. The entry being written is never evicted.
+//
+// Queries tokenise the text as follows:
+//   - tokens are runs of letters and digits;
+//   - a token is split again where a lower-case letter or digit is followed
+//     by an upper-case letter (parseConfig → parse, config);
+//   - tokens are lower-cased;
+//   - tokens shorter than 2 characters are dropped.
+//
+// An entry matches when its key or value shares a token with the query.
+// Matches are ranked by the number of distinct shared tokens, then by
+// importance, then by key. Matches count as accessed. Listing everything
+// (empty query) is sorted by key and does not count.
+//
+// # Reset
+//
+// Reset clears the conversation: the state, turn counter, phase, fsm,
+// histories, drift baseline and recent context, the pending question, the
+// last response, all memories, the shadow buffer and the Verify reference.
+// It keeps what the client configured explicitly: the config, triggers,
+// anchors, the isolation policy and the literal cache. The literal cache has
+// its own delete endpoint.
+//
+// # Export, Import, Verify (Q7)
+//
+// Export writes a state_dict. This is a JSON object with "format":
+// "semvec-go/1" and every field of the session in a fixed order. Floats are
+// written in their shortest round-tripping form: float32 for vectors, float64
+// for scalars. "checksum" is the SHA-256 (hex) of that encoding without the
+// checksum field. Export→Import→Export is byte-identical, and the imported
+// session behaves exactly like the original.
+//
+// Import checks, in order:
+//   - strict JSON: unknown fields and trailing data are rejected;
+//   - the format;
+//   - the checksum, computed over the canonical re-encoding;
+//   - every invariant: config ranges, dimensions, unit-length and finite
+//     vectors, tier caps and grouping, hash = hash(text) and uniqueness,
+//     sequence numbers, sorted entities, value ranges.
+//
+// Any failure is KindInvalid, "Malformed or tampered state_dict: <reason>",
+// and no session is returned. Memory hashes are stable across export and
+// import.
+//
+// Verify compares cos(state, t) within tolerance, and the hash of the top
+// memory, for every test vector. The reference session defaults to the state
+// as of the last Export or Import of this session. So Export, although a
+// read, replaces that reference. Without either, the probe compares the
+// session with itself and is trivially consistent. Reset drops the reference.
+//
+// # Binary snapshot
+//
+// MarshalBinary and UnmarshalBinary are for passivation. The layout is magic
+// "SVGB\x01", the canonical JSON of the session with the vectors removed,
+// then every vector as raw little-endian float32, then a CRC-32C. It includes
+// the Verify reference. Keys that the reference shares with live memories are
+// written once. Decoding accepts only canonical input, so an accepted blob
+// re-encodes to the same bytes.
+//
+// # Footprint
+//
+// The memory is bounded by the configuration. At 384 dimensions the float32
+// keys of 65 full tiers take 99 KiB. A 100-turn conversation with short
+// answers measures about 136 KiB. Texts (2000 per memory at most) dominate
+// beyond that. ApproxSize reports the estimate.
+package engine
