@@ -1,7 +1,9 @@
 package actors
 
 import (
+	"cmp"
 	"context"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -214,7 +216,7 @@ func (r *Registry) Candidates(idleBefore time.Time, max int) []string {
 	}
 	if max > 0 && len(keep) > max {
 		// least recently used first
-		sortSeen(keep, func(a, b seen) bool { return a.at < b.at })
+		slices.SortFunc(keep, func(a, b seen) int { return cmp.Compare(a.at, b.at) })
 		for _, s := range keep[:len(keep)-max] {
 			out = append(out, s.id)
 		}

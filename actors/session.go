@@ -67,57 +67,52 @@ func (a *sessionActor) Receive(ctx actor.Context) {
 	case *pb.MembershipChanged:
 		a.clusters = append([]string(nil), m.GetClusterIds()...)
 	case *pb.RunRequest:
-		a.reply(ctx, m.GetOwner(), func() (replyMsg, error) { return a.run(m) })
+		a.reply(ctx, m.GetOwner(), func() (Reply, error) { return a.run(m) })
 	case *pb.StoreRequest:
-		a.reply(ctx, m.GetOwner(), func() (replyMsg, error) { return a.store(m) })
+		a.reply(ctx, m.GetOwner(), func() (Reply, error) { return a.store(m) })
 	case *pb.MetricsRequest:
-		a.reply(ctx, m.GetOwner(), func() (replyMsg, error) { return a.metrics(), nil })
+		a.reply(ctx, m.GetOwner(), func() (Reply, error) { return a.metrics(), nil })
 	case *pb.ContextRequest:
-		a.reply(ctx, m.GetOwner(), func() (replyMsg, error) { return a.context(m), nil })
+		a.reply(ctx, m.GetOwner(), func() (Reply, error) { return a.context(m), nil })
 	case *pb.MemoryRequest:
-		a.reply(ctx, m.GetOwner(), func() (replyMsg, error) { return a.memory(m) })
+		a.reply(ctx, m.GetOwner(), func() (Reply, error) { return a.memory(m) })
 	case *pb.TriggerRequest:
-		a.reply(ctx, m.GetOwner(), func() (replyMsg, error) { return a.trigger(m) })
+		a.reply(ctx, m.GetOwner(), func() (Reply, error) { return a.trigger(m) })
 	case *pb.AnchorRequest:
-		a.reply(ctx, m.GetOwner(), func() (replyMsg, error) { return a.anchor(m) })
+		a.reply(ctx, m.GetOwner(), func() (Reply, error) { return a.anchor(m) })
 	case *pb.AnchorScoreRequest:
-		a.reply(ctx, m.GetOwner(), func() (replyMsg, error) { return a.anchorScore(), nil })
+		a.reply(ctx, m.GetOwner(), func() (Reply, error) { return a.anchorScore(), nil })
 	case *pb.IsolationRequest:
-		a.reply(ctx, m.GetOwner(), func() (replyMsg, error) { return a.isolation(m) })
+		a.reply(ctx, m.GetOwner(), func() (Reply, error) { return a.isolation(m) })
 	case *pb.ReleaseRequest:
-		a.reply(ctx, m.GetOwner(), func() (replyMsg, error) { return a.release(m), nil })
+		a.reply(ctx, m.GetOwner(), func() (Reply, error) { return a.release(m), nil })
 	case *pb.InjectMemoryRequest:
-		a.reply(ctx, m.GetOwner(), func() (replyMsg, error) { return a.inject(m) })
+		a.reply(ctx, m.GetOwner(), func() (Reply, error) { return a.inject(m) })
 	case *pb.ExportRequest:
-		a.reply(ctx, m.GetOwner(), func() (replyMsg, error) { return a.export() })
+		a.reply(ctx, m.GetOwner(), func() (Reply, error) { return a.export() })
 	case *pb.ImportRequest:
-		a.reply(ctx, m.GetOwner(), func() (replyMsg, error) { return a.importState(m) })
+		a.reply(ctx, m.GetOwner(), func() (Reply, error) { return a.importState(m) })
 	case *pb.VerifyRequest:
-		a.reply(ctx, m.GetOwner(), func() (replyMsg, error) { return a.verify(m) })
+		a.reply(ctx, m.GetOwner(), func() (Reply, error) { return a.verify(m) })
 	case *pb.PutEntityRequest:
-		a.reply(ctx, m.GetOwner(), func() (replyMsg, error) { return a.putEntity(m) })
+		a.reply(ctx, m.GetOwner(), func() (Reply, error) { return a.putEntity(m) })
 	case *pb.ListEntitiesRequest:
-		a.reply(ctx, m.GetOwner(), func() (replyMsg, error) { return a.listEntities(m), nil })
+		a.reply(ctx, m.GetOwner(), func() (Reply, error) { return a.listEntities(m), nil })
 	case *pb.DeleteEntityRequest:
-		a.reply(ctx, m.GetOwner(), func() (replyMsg, error) { return a.deleteEntity(m) })
+		a.reply(ctx, m.GetOwner(), func() (Reply, error) { return a.deleteEntity(m) })
 	case *pb.StateRequest:
-		a.reply(ctx, m.GetOwner(), func() (replyMsg, error) { return a.state(), nil })
+		a.reply(ctx, m.GetOwner(), func() (Reply, error) { return a.state(), nil })
 	case *pb.BlendRequest:
-		a.reply(ctx, m.GetOwner(), func() (replyMsg, error) { return a.blend(m) })
+		a.reply(ctx, m.GetOwner(), func() (Reply, error) { return a.blend(m) })
 	default:
 		a.deps.log.Warn("session actor: unexpected message", "session_id", a.id, "type", typeName(m))
 	}
 }
 
-// replyMsg is a response whose error field can be set.
-type replyMsg interface {
-	Reply
-}
-
 // reply runs fn after the owner check and responds with its message, or with
 // the error carried in an empty message of the request's reply type. An owner
 // mismatch answers exactly like a missing session.
-func (a *sessionActor) reply(ctx actor.Context, owner string, fn func() (replyMsg, error)) {
+func (a *sessionActor) reply(ctx actor.Context, owner string, fn func() (Reply, error)) {
 	if owner != a.owner {
 		ctx.Respond(errorReply(ctx.Message(), semvec.NotFound("Session")))
 		return
@@ -153,7 +148,6 @@ func (a *sessionActor) save() bool {
 	return true
 }
 
-func unixNano(t time.Time) int64 { return t.UnixNano() }
 
 func timeOf(ns int64, now func() time.Time) time.Time {
 	if ns == 0 {

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"math"
 	"math/rand/v2"
@@ -331,6 +332,7 @@ func FuzzImportResigned(f *testing.F) {
 }
 
 // FuzzUnmarshalBinary: never panics; an accepted blob re-marshals to itself.
+// The harness repairs the CRC of every input, as a forger could.
 func FuzzUnmarshalBinary(f *testing.F) {
 	s := richSession(f)
 	s.Export()
@@ -344,6 +346,10 @@ func FuzzUnmarshalBinary(f *testing.F) {
 	eb, _ := New(DefaultConfig(2)).MarshalBinary()
 	f.Add(eb)
 	f.Fuzz(func(t *testing.T, data []byte) {
+		// Fix up the CRC so mutations reach the parser.
+		if len(data) >= 4 {
+			data = binary.LittleEndian.AppendUint32(data[:len(data)-4:len(data)-4], crcOf(data[:len(data)-4]))
+		}
 		s, err := UnmarshalBinary(data)
 		if err != nil {
 			return
