@@ -148,7 +148,6 @@ func (a *sessionActor) save() bool {
 	return true
 }
 
-
 func timeOf(ns int64, now func() time.Time) time.Time {
 	if ns == 0 {
 		return now()
