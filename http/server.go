@@ -97,6 +97,12 @@ func (s *Server) readyz(c *gin.Context) {
 		checks["database"] = "unavailable"
 		ready = false
 	}
+	if p, ok := s.d.Embedder.(interface{ Ping(context.Context) error }); ok {
+		if err := p.Ping(ctx); err != nil {
+			checks["embedder"] = "unavailable"
+			ready = false
+		}
+	}
 	if !s.d.ActorsUp() {
 		checks["actors"] = "stopping"
 		ready = false

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/binary"
 	"encoding/json"
-	"math"
 	"math/rand/v2"
 	"strings"
 	"testing"
@@ -90,8 +89,6 @@ func resign(t *testing.T, d []byte, edit func(m map[string]any)) []byte {
 		return raw
 	}
 	canon, _ := json.Marshal(&sn2)
-	s := New(DefaultConfig(1)) // only for the checksum helper
-	_ = s
 	sum := sha256hex(canon)
 	return append(canon[:len(canon)-1], []byte(`,"checksum":"`+sum+`"}`)...)
 }
@@ -368,5 +365,3 @@ func FuzzUnmarshalBinary(f *testing.F) {
 		}
 	})
 }
-
-var _ = math.Abs

@@ -1,0 +1,372 @@
+package engine
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"strings"
+
+	semvec "github.com/semvec-go/semvec"
+)
+
+// Import rebuilds a session from a state_dict produced by Export. The input is
+// decoded strictly (unknown fields and trailing data are rejected), the format
+// and checksum are checked, then every invariant (dimensions, finiteness,
+// caps, tiers, hashes, ordering). Any failure is KindInvalid "Malformed or
+// tampered state_dict: <reason>"; nothing is partially applied. The imported
+// state becomes the Verify reference.
+func Import(stateDict json.RawMessage) (*Session, error) {
+	s, err := importDict(stateDict)
+	if err != nil {
+		return nil, semvec.Errorf(semvec.KindInvalid, "Malformed or tampered state_dict: %s", err.Error())
+	}
+	s.ref = s.takeRef()
+	return s, nil
+}
+
+func importDict(raw []byte) (*Session, error) {
+	if len(raw) > MaxSnapshotBytes {
+		return nil, fmt.Errorf("larger than %d bytes", MaxSnapshotBytes)
+	}
+	var sn snapshot
+	if err := decodeStrict(raw, &sn); err != nil {
+		return nil, err
+	}
+	if sn.Format != SnapshotFormat {
+		return nil, fmt.Errorf("unknown format %q", sn.Format)
+	}
+	if sn.Checksum == "" {
+		return nil, errors.New("missing checksum")
+	}
+	want := sn.Checksum
+	sn.Checksum = ""
+	canon, err := json.Marshal(&sn)
+	if err != nil {
+		return nil, fmt.Errorf("cannot encode: %v", err)
+	}
+	sum := sha256.Sum256(canon)
+	if hex.EncodeToString(sum[:]) != want {
+		return nil, errors.New("checksum mismatch")
+	}
+	return fromSnapshot(&sn)
+}
+
+// decodeStrict decodes exactly one JSON value into v, rejecting unknown
+// fields and trailing data.
+func decodeStrict(raw []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return fmt.Errorf("invalid JSON: %v", err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return errors.New("trailing data after the object")
+	}
+	return nil
+}
+
+// fromSnapshot checks every invariant and builds the session. It takes
+// ownership of the snapshot's slices.
+func fromSnapshot(sn *snapshot) (*Session, error) {
+	cfg := sn.Config
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("config: %v", err)
+	}
+	dim := cfg.Dim
+	vec := func(what string, v []float32) error {
+		if len(v) != dim {
+			return fmt.Errorf("%s: expected %d dimensions, got %d", what, dim, len(v))
+		}
+		var n2 float64
+		for _, x := range v {
+			if math.IsNaN(float64(x)) || math.IsInf(float64(x), 0) {
+				return fmt.Errorf("%s: non-finite value", what)
+			}
+			n2 += float64(x) * float64(x)
+		}
+		if math.Abs(math.Sqrt(n2)-1) > unitTolerance {
+			return fmt.Errorf("%s: not unit length", what)
+		}
+		return nil
+	}
+	num := func(what string, x, lo, hi float64) error {
+		if !finite(x) || x < lo || x > hi {
+			return fmt.Errorf("%s out of range", what)
+		}
+		return nil
+	}
+	text := func(what, t string, maxChars int) error {
+		if !utf8Valid(t) {
+			return fmt.Errorf("%s: invalid UTF-8", what)
+		}
+		if runeLen(t) > maxChars {
+			return fmt.Errorf("%s: longer than %d characters", what, maxChars)
+		}
+		return nil
+	}
+
+	// Core state.
+	if sn.Initialized {
+		if err := vec("state", sn.State); err != nil {
+			return nil, err
+		}
+	} else if len(sn.State) != 0 {
+		return nil, errors.New("state present but not initialized")
+	}
+	if sn.Turn < 0 || sn.Turn > maxTurn {
+		return nil, errors.New("turn out of range")
+	}
+	if !validPhase(sn.Phase) {
+		return nil, fmt.Errorf("unknown phase %q", sn.Phase)
+	}
+	if err := num("fsm", sn.FSM, 0, 1); err != nil {
+		return nil, err
+	}
+	h := sn.History
+	for _, hist := range [][]float64{h.Beta, h.Similarity, h.FSM, h.Norm, h.Drift} {
+		if len(hist) > cfg.HistoryLen || len(hist) > sn.Turn {
+			return nil, errors.New("history longer than allowed")
+		}
+		for _, x := range hist {
+			if err := num("history value", x, -maxNorm, maxNorm); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if len(h.Phase) > cfg.HistoryLen || len(h.Phase) > sn.Turn {
+		return nil, errors.New("phase history longer than allowed")
+	}
+	for _, p := range h.Phase {
+		if !validPhase(p) {
+			return nil, fmt.Errorf("unknown phase %q in history", p)
+		}
+	}
+	d := sn.Drift
+	if err := num("drift baseline", d.Ref, 0, 1); err != nil {
+		return nil, err
+	}
+	if err := num("drift score", d.Last, 0, 1); err != nil {
+		return nil, err
+	}
+	if d.Phase != driftPhase(d.Last) {
+		return nil, errors.New("drift phase does not match the drift score")
+	}
+	if len(d.Recent) > driftRecentCap {
+		return nil, errors.New("too many recent vectors")
+	}
+	for _, v := range d.Recent {
+		if err := vec("recent vector", v); err != nil {
+			return nil, err
+		}
+	}
+	if sn.LastTriggerTurn < -1 || sn.LastTriggerTurn >= max(sn.Turn, 0) && sn.LastTriggerTurn != -1 {
+		return nil, errors.New("last trigger turn out of range")
+	}
+	if sn.Realign < 0 || sn.Realign > realignTurns {
+		return nil, errors.New("realignment counter out of range")
+	}
+	if sn.Pending != nil {
+		if strings.TrimSpace(sn.Pending.Text) == "" {
+			return nil, errors.New("empty pending message")
+		}
+		if err := text("pending message", sn.Pending.Text, math.MaxInt); err != nil {
+			return nil, err
+		}
+		if err := vec("pending vector", sn.Pending.Vec); err != nil {
+			return nil, err
+		}
+	}
+	switch sn.Blocked {
+	case blockNone, blockDropped, blockShadowed:
+	default:
+		return nil, fmt.Errorf("unknown blocked state %q", sn.Blocked)
+	}
+	if err := text("last response", sn.LastResponse, cfg.MaxLastResponseChars); err != nil {
+		return nil, err
+	}
+
+	s := &Session{cfg: cfg}
+	s.initialized = sn.Initialized
+	s.state = sn.State
+	if !s.initialized {
+		s.state = nil
+	}
+	s.turn, s.phase, s.fsm = sn.Turn, sn.Phase, sn.FSM
+	s.betaHist, s.simHist, s.fsmHist, s.normHist, s.driftHist = h.Beta, h.Similarity, h.FSM, h.Norm, h.Drift
+	s.phaseHist = h.Phase
+	s.drift = driftState{ref: d.Ref, last: d.Last, phase: d.Phase, at: d.At, recent: d.Recent}
+	s.lastTriggerTurn, s.realign = sn.LastTriggerTurn, sn.Realign
+	if sn.Pending != nil {
+		s.pending = &message{text: sn.Pending.Text, vec: sn.Pending.Vec, trigger: sn.Pending.Trigger}
+	}
+	s.blocked, s.lastResponse, s.nextSeq = sn.Blocked, sn.LastResponse, sn.NextSeq
+
+	// Memories: grouped by tier in order, caps respected, hashes unique and
+	// consistent with the text, sequence numbers below next_seq.
+	hashes := map[string]bool{}
+	seqs := map[uint64]bool{}
+	lastTier := 0
+	for i := range sn.Memories {
+		m := &sn.Memories[i]
+		tier, ok := tierIndex(m.Tier)
+		if !ok {
+			return nil, fmt.Errorf("memory %d: unknown tier %q", i, m.Tier)
+		}
+		if tier < lastTier {
+			return nil, errors.New("memories not grouped by tier")
+		}
+		lastTier = tier
+		limit := cfg.MaxStoredChars
+		if tier == tierLong {
+			limit = cfg.LongTermTextChars
+		}
+		if strings.TrimSpace(m.Text) == "" {
+			return nil, fmt.Errorf("memory %d: empty text", i)
+		}
+		if err := text(fmt.Sprintf("memory %d", i), m.Text, limit); err != nil {
+			return nil, err
+		}
+		if m.Hash != hashText(m.Text) {
+			return nil, fmt.Errorf("memory %d: hash does not match text", i)
+		}
+		if hashes[m.Hash] {
+			return nil, fmt.Errorf("memory %d: duplicate hash", i)
+		}
+		hashes[m.Hash] = true
+		if err := vec(fmt.Sprintf("memory %d key", i), m.Key); err != nil {
+			return nil, err
+		}
+		if err := num("importance", m.Importance, 0, MaxImportance); err != nil {
+			return nil, err
+		}
+		if m.AccessCount < 0 || m.AccessCount > maxTurn || m.Turn < 0 || m.Turn > sn.Turn || m.Merged < 1 || m.Merged > maxTurn {
+			return nil, fmt.Errorf("memory %d: counter out of range", i)
+		}
+		if m.Seq >= sn.NextSeq || seqs[m.Seq] {
+			return nil, fmt.Errorf("memory %d: bad sequence number", i)
+		}
+		seqs[m.Seq] = true
+		s.tiers[tier] = append(s.tiers[tier], &memory{hash: m.Hash, text: m.Text, key: m.Key, tier: tier,
+			importance: m.Importance, access: m.AccessCount, ts: m.Timestamp, turn: m.Turn, seq: m.Seq, merged: m.Merged})
+	}
+	caps := [numTiers]int{cfg.ShortTermCap, cfg.MediumTermCap, cfg.LongTermCap}
+	for t := range numTiers {
+		if len(s.tiers[t]) > caps[t] {
+			return nil, fmt.Errorf("%s holds more than %d memories", tierName(t), caps[t])
+		}
+	}
+
+	// Triggers and anchors.
+	if len(sn.Triggers) > cfg.MaxTriggers {
+		return nil, errors.New("too many triggers")
+	}
+	for i, t := range sn.Triggers {
+		if err := num("trigger threshold", t.Threshold, math.SmallestNonzeroFloat64, 1); err != nil {
+			return nil, err
+		}
+		kw := t.Keyword
+		switch {
+		case kw != "" && len(t.Embedding) == 0:
+			if err := text("trigger keyword", kw, 256); err != nil {
+				return nil, err
+			}
+			if strings.TrimSpace(kw) == "" {
+				return nil, fmt.Errorf("trigger %d: blank keyword", i)
+			}
+			s.triggers = append(s.triggers, trigger{keyword: kw, lower: toLower(kw), threshold: t.Threshold})
+		case kw == "" && len(t.Embedding) > 0:
+			if err := vec("trigger embedding", t.Embedding); err != nil {
+				return nil, err
+			}
+			s.triggers = append(s.triggers, trigger{embedding: t.Embedding, threshold: t.Threshold})
+		default:
+			return nil, fmt.Errorf("trigger %d: needs exactly one of keyword or embedding", i)
+		}
+	}
+	if len(sn.Anchors) > cfg.MaxAnchors {
+		return nil, errors.New("too many anchors")
+	}
+	for _, a := range sn.Anchors {
+		if err := vec("anchor", a); err != nil {
+			return nil, err
+		}
+	}
+	s.anchors = sn.Anchors
+	s.anchorCentroid = centroid(s.anchors, dim)
+
+	// Isolation and shadow buffer.
+	iso := sn.Isolation
+	if !validLevel(iso.Level) {
+		return nil, fmt.Errorf("unknown isolation level %q", iso.Level)
+	}
+	if err := num("isolation threshold", iso.Threshold, math.SmallestNonzeroFloat64, 1); err != nil {
+		return nil, err
+	}
+	if len(iso.Exclusion) > cfg.MaxIsolationVectors || len(iso.Allowlist) > cfg.MaxIsolationVectors {
+		return nil, errors.New("too many isolation vectors")
+	}
+	for _, v := range append(append([][]float32{}, iso.Exclusion...), iso.Allowlist...) {
+		if err := vec("isolation vector", v); err != nil {
+			return nil, err
+		}
+	}
+	s.iso = isolationPolicy{level: iso.Level, threshold: iso.Threshold, exclusion: iso.Exclusion, allowlist: iso.Allowlist}
+	if len(sn.Shadow) > cfg.ShadowCap {
+		return nil, errors.New("shadow buffer over capacity")
+	}
+	for i, sh := range sn.Shadow {
+		if strings.TrimSpace(sh.Text) == "" {
+			return nil, fmt.Errorf("shadow %d: empty text", i)
+		}
+		if err := text("shadow text", sh.Text, cfg.MaxStoredChars); err != nil {
+			return nil, err
+		}
+		if err := text("shadow answer", sh.Answer, cfg.MaxStoredChars); err != nil {
+			return nil, err
+		}
+		if err := vec("shadow vector", sh.Vec); err != nil {
+			return nil, err
+		}
+		if (sh.Answer == "") != (len(sh.AnswerVec) == 0) {
+			return nil, fmt.Errorf("shadow %d: answer and answer vector must come together", i)
+		}
+		if len(sh.AnswerVec) > 0 {
+			if err := vec("shadow answer vector", sh.AnswerVec); err != nil {
+				return nil, err
+			}
+		}
+		s.shadow = append(s.shadow, shadowItem{text: sh.Text, vec: sh.Vec, at: sh.At, answer: sh.Answer, answerVec: sh.AnswerVec})
+	}
+
+	// Literal cache: strictly sorted by key.
+	if len(sn.Entities) > cfg.MaxEntities {
+		return nil, errors.New("too many entities")
+	}
+	for i, e := range sn.Entities {
+		if i > 0 && sn.Entities[i-1].Key >= e.Key {
+			return nil, errors.New("entities not strictly sorted by key")
+		}
+		if strings.TrimSpace(e.Key) == "" || !validKind(e.Kind) || e.Value == "" {
+			return nil, fmt.Errorf("entity %d: invalid", i)
+		}
+		if text("entity key", e.Key, maxEntityKeyChars) != nil || text("entity value", e.Value, maxEntityValueChars) != nil ||
+			text("entity context", e.Context, maxEntityContextChars) != nil {
+			return nil, fmt.Errorf("entity %d: text invalid or too long", i)
+		}
+		if err := num("entity importance", e.Importance, 0, MaxImportance); err != nil {
+			return nil, err
+		}
+		if e.AccessCount < 0 || e.AccessCount > maxTurn || e.Seq >= sn.NextSeq || seqs[e.Seq] {
+			return nil, fmt.Errorf("entity %d: counter out of range", i)
+		}
+		seqs[e.Seq] = true
+		s.entities = append(s.entities, entityEntry{Entity: Entity{Key: e.Key, Kind: e.Kind, Value: e.Value,
+			Context: e.Context, Importance: e.Importance, AccessCount: e.AccessCount}, seq: e.Seq})
+	}
+	return s, nil
+}
