@@ -402,11 +402,15 @@ func TestEmbedderOutage(t *testing.T) {
 		t.Fatal("503 without Retry-After")
 	}
 	want(t, e.as(tok, "POST", "/v1/store", map[string]any{"session_id": sid, "response": "an answer"}), 503)
+	if r := e.do("GET", "/v1/readyz", nil); r.Status != 503 || r.json(t)["checks"].(map[string]any)["embedder"] != "unavailable" {
+		t.Fatalf("readyz during the outage: %d %s", r.Status, r.Body)
+	}
 	if after := e.as(tok, "GET", "/v1/session/"+sid+"/export", nil).json(t)["checksum"]; after != before {
 		t.Fatal("the session changed during the embedder outage")
 	}
 	down.Store(false)
 	want(t, e.as(tok, "POST", "/v1/run", map[string]any{"session_id": sid, "message": "second question"}), 200)
+	want(t, e.do("GET", "/v1/readyz", nil), 200)
 }
 
 // TestContextStaysBounded: the context block keeps its budget as turns grow.
