@@ -32,6 +32,7 @@ type config struct {
 	Sweep             time.Duration
 	DevDir            string
 	DisableDevLicense bool
+	PprofAddr         string
 }
 
 func loadConfig(getenv func(string) string) (config, error) {
@@ -143,6 +144,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 	integer("SEMVEC_MAX_SESSIONS", &c.MaxSessions, 1)
 	seconds("SEMVEC_SESSION_SWEEP_S", &c.Sweep)
 	str("SEMVEC_DEV_DIR", &c.DevDir)
+	str("SEMVEC_PPROF_ADDR", &c.PprofAddr)
 	boolean("SEMVEC_DISABLE_DEV_LICENSE", &c.DisableDevLicense)
 	if len(errs) > 0 {
 		return c, fmt.Errorf("invalid configuration:\n  %s", strings.Join(errs, "\n  "))

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"path/filepath"
 	"sync"
@@ -109,6 +110,9 @@ func start(ctx context.Context, cfg config, getenv func(string) string, stdout, 
 		return nil, fmt.Errorf("listen: %w", err)
 	}
 	s.addr = ln.Addr()
+	if cfg.PprofAddr != "" {
+		s.startPprof(cfg.PprofAddr)
+	}
 	go func() {
 		if err := s.http.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			log.Error("http server stopped", "err", err)
@@ -244,4 +248,21 @@ func isLoopback(host string) bool {
 	}
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
+}
+
+// startPprof serves net/http/pprof on its own listener (SEMVEC_PPROF_ADDR),
+// never on the API port.
+func (s *server) startPprof(addr string) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	srv := &http.Server{Addr: addr, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		if err := srv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.log.Warn("pprof listener stopped", "addr", addr, "err", err)
+		}
+	}()
+	s.log.Info("pprof listening", "addr", addr)
 }
