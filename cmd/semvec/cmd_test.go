@@ -9,7 +9,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/semvec-go/semvec"
 	"github.com/semvec-go/semvec/http/license"
@@ -120,3 +122,75 @@ func TestDevelopmentModeFirstRun(t *testing.T) {
 		t.Fatalf("healthcheck against a ready server: %v", err)
 	}
 }
+
+// TestServeStopsCleanlyOnSignal: cancelling the context (what SIGTERM/SIGINT
+// do) stops accepting, saves sessions, closes the database and returns nil
+// (exit 0).
+func TestServeStopsCleanlyOnSignal(t *testing.T) {
+	dir := t.TempDir()
+	env := map[string]string{"DATABASE_URL": "sqlite:///" + dir + "/sig.db", "SEMVEC_ALLOW_ANONYMOUS": "1", "SEMVEC_LOG_LEVEL": "error"}
+	ctx, cancel := context.WithCancel(context.Background())
+	out := &syncBuffer{}
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"serve", "--host", "127.0.0.1", "--port", "0"}, func(k string) string { return env[k] }, out, io.Discard)
+	}()
+	var base string
+	for i := 0; i < 500 && base == ""; i++ {
+		if _, rest, ok := strings.Cut(out.String(), "listening on "); ok {
+			base = "http://" + strings.Fields(rest)[0]
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if base == "" {
+		t.Fatalf("server did not start: %s", out.String())
+	}
+	e := &testEnv{t: t, base: base}
+	r := e.do("POST", "/v1/run", map[string]any{"message": "anonymous mode needs no token"})
+	want(t, r, 200)
+	sid := r.json(t)["session_id"].(string)
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("serve returned %v after the signal, want nil (exit 0)", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("serve did not stop after the signal")
+	}
+	// the session was saved: a new server on the same database continues it
+	e2 := newEnv(t, env["DATABASE_URL"], map[string]string{"SEMVEC_ALLOW_ANONYMOUS": "1"})
+	m := e2.do("GET", "/v1/metrics/"+sid, nil)
+	want(t, m, 200)
+	if m.json(t)["interaction_count"].(float64) != 1 {
+		t.Fatalf("session after restart: %s", m.Body)
+	}
+}
+
+// TestDatabaseDownIs503: a database error surfaces as 503 with a clear
+// detail, never a hang, and readiness reports it.
+func TestDatabaseDownIs503(t *testing.T) {
+	e := newEnv(t, "sqlite:///"+t.TempDir()+"/down.db", nil)
+	tok := e.token("dbdown", semvec.TierPro)
+	if err := e.srv.store.Close(); err != nil {
+		t.Fatal(err)
+	}
+	r := e.as(tok, "POST", "/v1/session/create", map[string]any{})
+	want(t, r, 503)
+	if !strings.Contains(r.detail(t), "database") || r.Header.Get("Retry-After") == "" {
+		t.Fatalf("503 detail %q, Retry-After %q", r.detail(t), r.Header.Get("Retry-After"))
+	}
+	want(t, e.do("GET", "/v1/readyz", nil), 503)
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
