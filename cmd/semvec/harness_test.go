@@ -22,7 +22,7 @@ import (
 // testEnv is one whole server started in-process on port 0, with a real
 // database and a throwaway licence key pair.
 type testEnv struct {
-	t     *testing.T
+	t     testing.TB
 	srv   *server
 	base  string
 	priv  ed25519.PrivateKey
@@ -45,7 +45,7 @@ func forEachDB(t *testing.T, fn func(t *testing.T, dbURL func(t *testing.T) stri
 	})
 }
 
-func newEnv(t *testing.T, dbURL string, extra map[string]string) *testEnv {
+func newEnv(t testing.TB, dbURL string, extra map[string]string) *testEnv {
 	t.Helper()
 	pub, priv, err := license.GenerateKey()
 	if err != nil {
