@@ -15,15 +15,16 @@ import (
 
 // Binary snapshot layout (passivation):
 //
-//	"SVGB" 0x01                       magic and version
+//	"SVGB" 0x02                       magic and version
 //	uvarint n, n bytes                 canonical JSON of binaryEnvelope with every vector removed
-//	for each vector slot, in order:    uvarint length, length × float32 little-endian
+//	for each float32 slot, in order:   uvarint length, length × float32 little-endian
+//	for each int8 slot, in order:      uvarint length, length bytes (two's complement)
 //	crc32c                             Castagnoli CRC of everything before, little-endian
 //
 // The vector slots are listed by vectorSlots; their number follows from the
 // JSON part. Decoding accepts only canonical input, so an accepted blob
 // re-encodes to exactly the same bytes.
-const binaryMagic = "SVGB\x01"
+const binaryMagic = "SVGB\x02"
 
 // crcOf is the CRC-32C of b (crc32.MakeTable caches the Castagnoli table).
 func crcOf(b []byte) uint32 { return crc32.Checksum(b, crc32.MakeTable(crc32.Castagnoli)) }
@@ -39,87 +40,85 @@ type refSnap struct {
 }
 
 // refEntrySnap is one Verify-reference memory. Shared means its key is
-// bit-identical to the live memory with the same hash and is not repeated.
+// identical to the live memory's with the same hash and is not repeated.
 type refEntrySnap struct {
-	Hash   string    `json:"hash"`
-	Shared bool      `json:"shared,omitempty"`
-	Key    []float32 `json:"key,omitempty"`
+	Hash   string `json:"hash"`
+	Shared bool   `json:"shared,omitempty"`
+	Key    []int8 `json:"key,omitempty"`
 }
 
-// vectorSlots lists every vector field of env in encoding order.
-func vectorSlots(env *binaryEnvelope) []*[]float32 {
+// vectorSlots lists every vector field of env in encoding order: float32
+// vectors, then int8 codes.
+func vectorSlots(env *binaryEnvelope) (f32 []*[]float32, i8 []*[]int8) {
 	sn := &env.Snapshot
-	slots := []*[]float32{&sn.State}
-	for i := range sn.Drift.Recent {
-		slots = append(slots, &sn.Drift.Recent[i])
-	}
-	if sn.Pending != nil {
-		slots = append(slots, &sn.Pending.Vec)
-	}
-	for i := range sn.Memories {
-		slots = append(slots, &sn.Memories[i].Key)
-	}
+	f32 = []*[]float32{&sn.State}
 	for i := range sn.Triggers {
-		slots = append(slots, &sn.Triggers[i].Embedding)
+		f32 = append(f32, &sn.Triggers[i].Embedding)
 	}
 	for i := range sn.Anchors {
-		slots = append(slots, &sn.Anchors[i])
+		f32 = append(f32, &sn.Anchors[i])
 	}
 	for i := range sn.Isolation.Exclusion {
-		slots = append(slots, &sn.Isolation.Exclusion[i])
+		f32 = append(f32, &sn.Isolation.Exclusion[i])
 	}
 	for i := range sn.Isolation.Allowlist {
-		slots = append(slots, &sn.Isolation.Allowlist[i])
-	}
-	for i := range sn.Shadow {
-		slots = append(slots, &sn.Shadow[i].Vec, &sn.Shadow[i].AnswerVec)
+		f32 = append(f32, &sn.Isolation.Allowlist[i])
 	}
 	if env.Ref != nil {
-		slots = append(slots, &env.Ref.State)
+		f32 = append(f32, &env.Ref.State)
+	}
+	if sn.Pending != nil {
+		i8 = append(i8, &sn.Pending.Vec)
+	}
+	for i := range sn.Drift.Recent {
+		i8 = append(i8, &sn.Drift.Recent[i])
+	}
+	for i := range sn.Memories {
+		i8 = append(i8, &sn.Memories[i].Key)
+	}
+	for i := range sn.Shadow {
+		i8 = append(i8, &sn.Shadow[i].Vec, &sn.Shadow[i].AnswerVec)
+	}
+	if env.Ref != nil {
 		for i := range env.Ref.Entries {
 			if !env.Ref.Entries[i].Shared {
-				slots = append(slots, &env.Ref.Entries[i].Key)
+				i8 = append(i8, &env.Ref.Entries[i].Key)
 			}
 		}
 	}
-	return slots
-}
-
-func sameBits(a, b []float32) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if math.Float32bits(a[i]) != math.Float32bits(b[i]) {
-			return false
-		}
-	}
-	return true
+	return f32, i8
 }
 
 // MarshalBinary encodes the whole session, including its Verify reference,
-// compactly for passivation: vectors as raw float32, the rest as canonical
-// JSON, protected by a CRC-32C. UnmarshalBinary restores it bit-exactly.
+// compactly for passivation: vectors as raw float32 or int8, the rest as
+// canonical JSON, protected by a CRC-32C. UnmarshalBinary restores it
+// bit-exactly.
 func (s *Session) MarshalBinary() ([]byte, error) {
 	env := &binaryEnvelope{Snapshot: *s.snapshot()}
 	if s.ref != nil {
 		rs := &refSnap{State: s.ref.state}
 		for _, e := range s.ref.entries {
-			entry := refEntrySnap{Hash: e.hash, Key: e.key}
-			if m := s.findHash(e.hash); m != nil && sameBits(m.key, e.key) {
+			entry := refEntrySnap{Hash: e.hash, Key: e.key.k}
+			if m := s.findHash(e.hash); m != nil && sameCodes(m.key.k, e.key.k) {
 				entry.Shared, entry.Key = true, nil
 			}
 			rs.Entries = append(rs.Entries, entry)
 		}
 		env.Ref = rs
 	}
-	slots := vectorSlots(env)
-	vectors := make([][]float32, len(slots))
+	f32, i8 := vectorSlots(env)
+	floats := make([][]float32, len(f32))
+	codes := make([][]int8, len(i8))
 	size := 0
-	for i, p := range slots {
-		vectors[i] = *p
+	for i, p := range f32 {
+		floats[i] = *p
 		*p = nil
-		size += binary.MaxVarintLen32 + 4*len(vectors[i])
+		size += binary.MaxVarintLen32 + 4*len(floats[i])
+	}
+	for i, p := range i8 {
+		codes[i] = *p
+		*p = nil
+		size += binary.MaxVarintLen32 + len(codes[i])
 	}
 	meta, err := json.Marshal(env)
 	if err != nil {
@@ -129,10 +128,16 @@ func (s *Session) MarshalBinary() ([]byte, error) {
 	out = append(out, binaryMagic...)
 	out = binary.AppendUvarint(out, uint64(len(meta)))
 	out = append(out, meta...)
-	for _, v := range vectors {
+	for _, v := range floats {
 		out = binary.AppendUvarint(out, uint64(len(v)))
 		for _, x := range v {
 			out = binary.LittleEndian.AppendUint32(out, math.Float32bits(x))
+		}
+	}
+	for _, k := range codes {
+		out = binary.AppendUvarint(out, uint64(len(k)))
+		for _, c := range k {
+			out = append(out, byte(c))
 		}
 	}
 	return binary.LittleEndian.AppendUint32(out, crcOf(out)), nil
@@ -176,7 +181,8 @@ func unmarshalBinary(b []byte) (*Session, error) {
 	if env.Snapshot.Checksum != "" {
 		return nil, errors.New("unexpected checksum field")
 	}
-	for _, p := range vectorSlots(&env) {
+	f32, i8 := vectorSlots(&env)
+	for _, p := range f32 {
 		if *p != nil {
 			return nil, errors.New("vector inside metadata")
 		}
@@ -194,6 +200,25 @@ func unmarshalBinary(b []byte) (*Session, error) {
 		}
 		*p = v
 		r = r[4*n:]
+	}
+	for _, p := range i8 {
+		if *p != nil {
+			return nil, errors.New("vector inside metadata")
+		}
+		n, k := binary.Uvarint(r)
+		if k <= 0 || n > uint64(len(r)-k) {
+			return nil, errors.New("bad vector length")
+		}
+		r = r[k:]
+		if n == 0 {
+			continue
+		}
+		v := make([]int8, n)
+		for i := range v {
+			v[i] = int8(r[i])
+		}
+		*p = v
+		r = r[n:]
 	}
 	if len(r) != 0 {
 		return nil, errors.New("trailing data")
@@ -237,13 +262,13 @@ func (s *Session) refFromSnap(rs *refSnap) (*verifyRef, error) {
 			}
 			ref.entries = append(ref.entries, refEntry{e.Hash, m.key})
 		default:
-			if len(e.Key) != dim || !vecmath.Finite(e.Key) {
+			if ok, _ := checkCodes(e.Key, dim); !ok {
 				return nil, errors.New("reference key invalid")
 			}
-			if m != nil && sameBits(m.key, e.Key) {
+			if m != nil && sameCodes(m.key.k, e.Key) {
 				return nil, errors.New("non-canonical reference key")
 			}
-			ref.entries = append(ref.entries, refEntry{e.Hash, e.Key})
+			ref.entries = append(ref.entries, refEntry{e.Hash, qvec{e.Key, vecmath.NormI8(e.Key)}})
 		}
 	}
 	return ref, nil

@@ -1,9 +1,8 @@
 package engine
 
 import (
-	"fmt"
 	"slices"
-	"strings"
+	"strconv"
 )
 
 // Context block constants.
@@ -13,79 +12,107 @@ const (
 	DefaultItemChars       = 500 // ContextItems text cap when maxChars <= 0
 )
 
-// buildContext renders the context block for message text msg with vector x as
-// turn t. It never exceeds ContextBudgetChars characters. Sections are filled
-// greedily in this order: header and phase hint; "Relevant context:" with the
-// top-k memories ranked by cos(key, x) + anchor bias (lines stop at the first
-// that does not fit); "Code entities:" with literal-cache entries whose tokens
-// overlap the message; "Previous answer:" clipped to what is left. When touch
-// is true the memories and entities shown count as accessed.
-func (s *Session) buildContext(msg string, x []float32, t int, touch bool) string {
+// buildContext renders the context block for message text msg as turn t.
+// scores are the retrieval scores of every memory in canonical order:
+// cos(key, message) + anchor bias (scoreMemories, addAnchorBias). The block
+// never exceeds ContextBudgetChars characters. Sections are filled greedily in
+// this order: header and phase hint; "Relevant context:" with the top-k
+// memories (lines stop at the first that does not fit); "Code entities:" with
+// literal-cache entries whose tokens overlap the message; "Previous answer:"
+// clipped to what is left. When touch is true the memories and entities shown
+// count as accessed.
+//
+// Lines are appended straight into one buffer and only the lines shown are
+// clipped; a line that does not fit is rolled back.
+func (s *Session) buildContext(msg string, t int, scores []float32, touch bool) string {
 	budget := s.cfg.ContextBudgetChars
-	var b strings.Builder
-	used := 0
-	write := func(line string) {
-		if used > 0 {
-			b.WriteByte('\n')
-			used++
+	var arr [2048]byte
+	b := arr[:0]
+	used := 0 // characters written
+	// add appends the pure-ASCII line head+tail when it fits.
+	add := func(head, tail string) bool {
+		if used+1+len(head)+len(tail) > budget {
+			return false
 		}
-		b.WriteString(line)
-		used += runeLen(line)
+		b = append(b, '\n')
+		b = append(b, head...)
+		b = append(b, tail...)
+		used += 1 + len(head) + len(tail)
+		return true
 	}
-	fits := func(line string) bool { return used+1+runeLen(line) <= budget }
 
-	write(fmt.Sprintf("[Semvec Context | Phase: %s | Turn %d | %d memories]", s.phase, t, s.TotalMemories()))
-	if h := "Hint: " + phaseHint(s.phase); fits(h) {
-		write(h)
-	}
+	b = append(b, "[Semvec Context | Phase: "...)
+	b = append(b, s.phase...)
+	b = append(b, " | Turn "...)
+	b = strconv.AppendInt(b, int64(t), 10)
+	b = append(b, " | "...)
+	b = strconv.AppendInt(b, int64(s.TotalMemories()), 10)
+	b = append(b, " memories]"...)
+	used = len(b)
+	add("Hint: ", phaseHint(s.phase))
 
 	// Relevant memories.
-	var shown []*memory
+	var shownArr [8]*memory
+	shown := shownArr[:0]
 	if s.TotalMemories() == 0 {
-		if l := "Relevant context: (none yet)"; fits(l) {
-			write(l)
-		}
-	} else if fits("Relevant context:") {
-		write("Relevant context:")
-		scores := s.scoreMemories(x, true)
-		for rank, i := range topK(scores, s.cfg.ContextTopK) {
+		add("Relevant context: (none yet)", "")
+	} else if add("Relevant context:", "") {
+		var idxArr [8]int
+		for rank, i := range topKInto(idxArr[:0], scores, s.cfg.ContextTopK) {
 			m := s.memoryAt(i)
-			line := fmt.Sprintf("  %d. [%.2f] %s", rank+1, scores[i], lineClip(m.text, s.cfg.MaxMemoryChars))
-			if !fits(line) {
+			mark := len(b)
+			b = append(b, "\n  "...)
+			b = strconv.AppendInt(b, int64(rank+1), 10)
+			b = append(b, ". ["...)
+			b = strconv.AppendFloat(b, float64(scores[i]), 'f', 2, 32) // fmt's %.2f of a float32
+			b = append(b, "] "...)
+			prefix := len(b) - mark - 1
+			var n int
+			b, n = m.appendLine(b, s.cfg.MaxMemoryChars)
+			if used+1+prefix+n > budget {
+				b = b[:mark]
 				break
 			}
-			write(line)
+			used += 1 + prefix + n
 			shown = append(shown, m)
 		}
 	}
 
 	// Code entities.
-	var shownEnt []int
-	if matches := s.matchEntities(msg, contextMaxEntities); len(matches) > 0 {
+	var entArr [contextMaxEntities]int
+	shownEnt := entArr[:0]
+	var matchArr [contextMaxEntities]int
+	if matches := s.matchEntities(matchArr[:0], msg, contextMaxEntities); len(matches) > 0 {
 		const header = "Code entities:"
-		lines := make([]string, len(matches))
 		for j, i := range matches {
-			e := &s.entities[i]
-			lines[j] = "  " + lineClip(e.Key+" ("+e.Kind+"): "+e.Value, s.cfg.MaxMemoryChars)
-		}
-		if used+1+runeLen(header)+1+runeLen(lines[0]) <= budget {
-			write(header)
-			for j, line := range lines {
-				if !fits(line) {
-					break
-				}
-				write(line)
-				shownEnt = append(shownEnt, matches[j])
+			e := &s.entities[i].Entity
+			mark := len(b)
+			extra := 0
+			if j == 0 {
+				b = append(b, "\n"+header...)
+				extra = 1 + len(header)
 			}
+			b = append(b, "\n  "...)
+			var n int
+			b, n = appendLineClip(b, s.cfg.MaxMemoryChars, e.Key, " (", e.Kind, "): ", e.Value)
+			if used+extra+3+n > budget {
+				b = b[:mark]
+				break
+			}
+			used += extra + 3 + n
+			shownEnt = append(shownEnt, i)
 		}
 	}
 
 	// Previous answer.
 	if s.lastResponse != "" {
-		room := budget - used - 1 - runeLen("Previous answer:") - 1
+		const header = "Previous answer:"
+		room := budget - used - 1 - len(header) - 1
 		if n := min(room, s.cfg.MaxLastResponseChars); n >= minPreviousAnswerChars {
-			write("Previous answer:")
-			write(clipText(s.lastResponse, n))
+			b = append(b, "\n"+header+"\n"...)
+			var k int
+			b, k = appendClip(b, s.lastResponse, n)
+			used += 1 + len(header) + 1 + k
 		}
 	}
 
@@ -97,8 +124,8 @@ func (s *Session) buildContext(msg string, x []float32, t int, touch bool) strin
 			s.entities[i].AccessCount++
 		}
 	}
-	out := b.String()
-	if runeLen(out) > budget { // unreachable with a valid config; keeps the promise anyway
+	out := string(b)
+	if used > budget { // unreachable with a valid config; keeps the promise anyway
 		out = clipText(out, budget)
 	}
 	return out
@@ -128,7 +155,10 @@ func (s *Session) ContextItems(topK int, fullFirst bool, maxChars int) []Context
 	var picked []*memory
 	var rel []float64
 	if s.initialized {
-		scores := s.scoreMemories(s.state, true)
+		var qa [stackDim]int8
+		var sa [stackScores]float32
+		scores := s.scoreMemories(sa[:0], quantizeInto(codesBuf(&qa, len(s.state)), s.state))
+		s.addAnchorBias(scores)
 		for _, i := range topKIdx(scores, topK) {
 			picked = append(picked, s.memoryAt(i))
 			rel = append(rel, float64(scores[i]))
@@ -137,7 +167,7 @@ func (s *Session) ContextItems(topK int, fullFirst bool, maxChars int) []Context
 		all := make([]*memory, 0, s.TotalMemories())
 		s.eachMemory(func(_ int, m *memory) { all = append(all, m) })
 		slices.SortStableFunc(all, func(a, b *memory) int {
-			if c := b.ts.Compare(a.ts); c != 0 {
+			if c := tsCompare(b, a); c != 0 {
 				return c
 			}
 			switch {
@@ -160,7 +190,7 @@ func (s *Session) ContextItems(topK int, fullFirst bool, maxChars int) []Context
 		if !(fullFirst && i == 0) {
 			text, cut = clip(m.text, maxChars)
 		}
-		out[i] = ContextItem{Text: text, Relevance: rel[i], MemoryHash: m.hash, Truncated: cut, Tier: tierName(m.tier)}
+		out[i] = ContextItem{Text: text, Relevance: rel[i], MemoryHash: m.hash, Truncated: cut, Tier: tierName(int(m.tier))}
 		m.access++
 	}
 	return out

@@ -114,8 +114,19 @@ func (s *Session) AddAnchor(v []float32) (count int, err error) {
 		return len(s.anchors), semvec.Errorf(semvec.KindConflict, "anchor limit reached (%d)", s.cfg.MaxAnchors)
 	}
 	s.anchors = append(s.anchors, unitCopy(v))
-	s.anchorCentroid = centroid(s.anchors, s.cfg.Dim)
+	s.setAnchorCentroid()
 	return len(s.anchors), nil
+}
+
+// setAnchorCentroid recomputes the anchor centroid, its quantised form and
+// every memory's cached cosine to it.
+func (s *Session) setAnchorCentroid() {
+	s.anchorCentroid = centroid(s.anchors, s.cfg.Dim)
+	s.anchorQ = qvec{}
+	if s.anchorCentroid != nil {
+		s.anchorQ = quantize(s.anchorCentroid)
+	}
+	s.eachMemory(func(_ int, m *memory) { m.anchorCos = s.anchorCos(m.key) })
 }
 
 // centroid is the unit-length mean of vs; nil when vs is empty or cancels out.

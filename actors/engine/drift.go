@@ -19,11 +19,11 @@ const (
 
 // driftState is the drift detector's memory.
 type driftState struct {
-	ref    float64     // EMA baseline of the raw similarity of accepted turns
-	last   float64     // score of the last accepted turn
-	phase  string      // its drift phase
-	at     time.Time   // when it was computed
-	recent [][]float32 // the last driftRecentCap context vectors, oldest first
+	ref    float64   // EMA baseline of the raw similarity of accepted turns
+	last   float64   // score of the last accepted turn
+	phase  string    // its drift phase
+	at     time.Time // when it was computed
+	recent []qvec    // the last driftRecentCap context vectors, oldest first
 }
 
 // driftPhase maps a score to stable | shifting | drifted.
@@ -38,15 +38,14 @@ func driftPhase(score float64) string {
 	}
 }
 
-// driftRaw is how well x fits the recent conversation: the best cosine of x
-// against the state and the recent context vectors, floored at 0.
-func (s *Session) driftRaw(x []float32) float64 {
-	raw := 0.0
-	if s.initialized {
-		raw = cos(s.state, x)
-	}
+// driftRaw is how well message x fits the recent conversation: the best
+// cosine of x against the state (sim, 0 without a state) and the recent
+// context vectors, floored at 0. q is x quantised (the recent vectors are
+// int8).
+func (s *Session) driftRaw(sim float64, q qvec) float64 {
+	raw := sim
 	for _, r := range s.drift.recent {
-		raw = math.Max(raw, cos(r, x))
+		raw = math.Max(raw, float64(cosQ(r, q)))
 	}
 	return math.Max(raw, 0)
 }
@@ -61,8 +60,9 @@ func (s *Session) driftScore(raw float64) float64 {
 }
 
 // commitDrift records the drift of accepted turn t: it updates the baseline
-// with raw, stores the score and remembers x as recent context.
-func (s *Session) commitDrift(t int, x []float32, raw, score float64, now time.Time) {
+// with raw, stores the score and remembers the message (quantised: q) as
+// recent context.
+func (s *Session) commitDrift(t int, q qvec, raw, score float64, now time.Time) {
 	r := math.Min(raw, driftRefCeil)
 	switch {
 	case t == 0:
@@ -75,16 +75,39 @@ func (s *Session) commitDrift(t int, x []float32, raw, score float64, now time.T
 	s.drift.last = score
 	s.drift.phase = driftPhase(score)
 	s.drift.at = now
-	s.pushRecent(x)
+	s.pushRecentQ(q)
 }
 
-// pushRecent appends v to the recent context ring, dropping the oldest entry
-// when full. v is shared, not copied: every vector the session holds is
-// immutable once stored (see doc.go, "Vectors").
+// pushRecentQ appends a copy of q to the recent context ring.
+func (s *Session) pushRecentQ(q qvec) {
+	copy(s.recentSlot(), q.k)
+	s.drift.recent[len(s.drift.recent)-1].n = q.n
+}
+
+// pushRecent appends the unit vector v, quantised, to the recent context
+// ring, dropping the oldest entry when full.
 func (s *Session) pushRecent(v []float32) {
-	if len(s.drift.recent) >= driftRecentCap {
-		copy(s.drift.recent, s.drift.recent[1:])
-		s.drift.recent = s.drift.recent[:len(s.drift.recent)-1]
+	k := s.recentSlot()
+	s.drift.recent[len(s.drift.recent)-1] = quantizeInto(k, v)
+}
+
+// recentSlot appends an entry to the recent context ring and returns its
+// codes to fill in: the codes of the entry dropped when the ring is full
+// (they are not shared), new ones otherwise.
+func (s *Session) recentSlot() []int8 {
+	r := s.drift.recent
+	var k []int8
+	if len(r) >= driftRecentCap {
+		k = r[0].k
+		copy(r, r[1:])
+		r = r[:len(r)-1]
 	}
-	s.drift.recent = append(s.drift.recent, v)
+	if len(k) != s.cfg.Dim {
+		k = make([]int8, s.cfg.Dim)
+	}
+	if len(r) == cap(r) {
+		r = append(make([]qvec, 0, driftRecentCap), r...)
+	}
+	s.drift.recent = append(r, qvec{k: k})
+	return k
 }

@@ -55,7 +55,7 @@ func footprintCeiling(cfg Config) int {
 func TestFootprintLevelsOff(t *testing.T) {
 	s := newTestSession(t)
 	ceiling := footprintCeiling(s.Config())
-	keys := (15 + 30 + 20) * (testDim*4 + 24)
+	keys := (15 + 30 + 20) * (testDim + 32) // int8 codes, header and norm
 	sizes := map[int]int{}
 	done := 0
 	for _, n := range []int{100, 500, 5000} {

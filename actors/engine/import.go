@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	semvec "github.com/semvec-go/semvec"
+	"github.com/semvec-go/semvec/vecmath"
 )
 
 // Import rebuilds a session from a state_dict produced by Export. The input is
@@ -94,6 +95,12 @@ func fromSnapshot(sn *snapshot) (*Session, error) {
 		}
 		return nil
 	}
+	codes := func(what string, k []int8) error {
+		if ok, reason := checkCodes(k, dim); !ok {
+			return fmt.Errorf("%s: %s", what, reason)
+		}
+		return nil
+	}
 	num := func(what string, x, lo, hi float64) error {
 		if !finite(x) || x < lo || x > hi {
 			return fmt.Errorf("%s out of range", what)
@@ -128,12 +135,12 @@ func fromSnapshot(sn *snapshot) (*Session, error) {
 		return nil, err
 	}
 	h := sn.History
-	for _, hist := range [][]float64{h.Beta, h.Similarity, h.FSM, h.Norm, h.Drift} {
+	for _, hist := range [][]float32{h.Beta, h.Similarity, h.FSM, h.Norm, h.Drift} {
 		if len(hist) > cfg.HistoryLen || len(hist) > sn.Turn {
 			return nil, errors.New("history longer than allowed")
 		}
 		for _, x := range hist {
-			if err := num("history value", x, -maxNorm, maxNorm); err != nil {
+			if err := num("history value", float64(x), -maxNorm, maxNorm); err != nil {
 				return nil, err
 			}
 		}
@@ -141,10 +148,13 @@ func fromSnapshot(sn *snapshot) (*Session, error) {
 	if len(h.Phase) > cfg.HistoryLen || len(h.Phase) > sn.Turn {
 		return nil, errors.New("phase history longer than allowed")
 	}
+	phaseHist := make([]uint8, 0, len(h.Phase))
 	for _, p := range h.Phase {
-		if !validPhase(p) {
+		c, ok := phaseCode(p)
+		if !ok {
 			return nil, fmt.Errorf("unknown phase %q in history", p)
 		}
+		phaseHist = append(phaseHist, c)
 	}
 	d := sn.Drift
 	if err := num("drift baseline", d.Ref, 0, 1); err != nil {
@@ -159,8 +169,8 @@ func fromSnapshot(sn *snapshot) (*Session, error) {
 	if len(d.Recent) > driftRecentCap {
 		return nil, errors.New("too many recent vectors")
 	}
-	for _, v := range d.Recent {
-		if err := vec("recent vector", v); err != nil {
+	for _, k := range d.Recent {
+		if err := codes("recent vector", k); err != nil {
 			return nil, err
 		}
 	}
@@ -177,7 +187,7 @@ func fromSnapshot(sn *snapshot) (*Session, error) {
 		if err := text("pending message", sn.Pending.Text, math.MaxInt); err != nil {
 			return nil, err
 		}
-		if err := vec("pending vector", sn.Pending.Vec); err != nil {
+		if err := codes("pending vector", sn.Pending.Vec); err != nil {
 			return nil, err
 		}
 	}
@@ -198,11 +208,19 @@ func fromSnapshot(sn *snapshot) (*Session, error) {
 	}
 	s.turn, s.phase, s.fsm = sn.Turn, sn.Phase, sn.FSM
 	s.betaHist, s.simHist, s.fsmHist, s.normHist, s.driftHist = h.Beta, h.Similarity, h.FSM, h.Norm, h.Drift
-	s.phaseHist = h.Phase
-	s.drift = driftState{ref: d.Ref, last: d.Last, phase: d.Phase, at: d.At, recent: d.Recent}
+	if len(phaseHist) > 0 {
+		s.phaseHist = phaseHist
+	}
+	s.drift = driftState{ref: d.Ref, last: d.Last, phase: d.Phase, at: d.At}
+	if len(d.Recent) > 0 {
+		s.drift.recent = make([]qvec, 0, driftRecentCap)
+		for _, k := range d.Recent {
+			s.drift.recent = append(s.drift.recent, qvec{k, vecmath.NormI8(k)})
+		}
+	}
 	s.lastTriggerTurn, s.realign = sn.LastTriggerTurn, sn.Realign
 	if sn.Pending != nil {
-		s.pending = &message{text: sn.Pending.Text, vec: sn.Pending.Vec, trigger: sn.Pending.Trigger}
+		s.pending = &message{text: sn.Pending.Text, vec: qvec{sn.Pending.Vec, vecmath.NormI8(sn.Pending.Vec)}, trigger: sn.Pending.Trigger}
 	}
 	s.blocked, s.lastResponse, s.nextSeq = sn.Blocked, sn.LastResponse, sn.NextSeq
 
@@ -238,8 +256,11 @@ func fromSnapshot(sn *snapshot) (*Session, error) {
 			return nil, fmt.Errorf("memory %d: duplicate hash", i)
 		}
 		hashes[m.Hash] = true
-		if err := vec(fmt.Sprintf("memory %d key", i), m.Key); err != nil {
+		if err := codes(fmt.Sprintf("memory %d key", i), m.Key); err != nil {
 			return nil, err
+		}
+		if m.Timestamp != canonTime(m.Timestamp) {
+			return nil, fmt.Errorf("memory %d: timestamp not in UTC", i)
 		}
 		if err := num("importance", m.Importance, 0, MaxImportance); err != nil {
 			return nil, err
@@ -251,8 +272,11 @@ func fromSnapshot(sn *snapshot) (*Session, error) {
 			return nil, fmt.Errorf("memory %d: bad sequence number", i)
 		}
 		seqs[m.Seq] = true
-		s.tiers[tier] = append(s.tiers[tier], &memory{hash: m.Hash, text: m.Text, key: m.Key, tier: tier,
-			importance: m.Importance, access: m.AccessCount, ts: m.Timestamp, turn: m.Turn, seq: m.Seq, merged: m.Merged})
+		mem := &memory{hash: m.Hash, key: qvec{m.Key, vecmath.NormI8(m.Key)}, tier: int32(tier),
+			importance: m.Importance, access: m.AccessCount, turn: m.Turn, seq: m.Seq, merged: m.Merged}
+		mem.setText(m.Text)
+		mem.setTS(m.Timestamp)
+		s.tiers[tier] = append(s.tiers[tier], mem)
 	}
 	caps := [numTiers]int{cfg.ShortTermCap, cfg.MediumTermCap, cfg.LongTermCap}
 	for t := range numTiers {
@@ -297,7 +321,7 @@ func fromSnapshot(sn *snapshot) (*Session, error) {
 		}
 	}
 	s.anchors = sn.Anchors
-	s.anchorCentroid = centroid(s.anchors, dim)
+	s.setAnchorCentroid()
 
 	// Isolation and shadow buffer.
 	iso := sn.Isolation
@@ -329,18 +353,20 @@ func fromSnapshot(sn *snapshot) (*Session, error) {
 		if err := text("shadow answer", sh.Answer, cfg.MaxStoredChars); err != nil {
 			return nil, err
 		}
-		if err := vec("shadow vector", sh.Vec); err != nil {
+		if err := codes("shadow vector", sh.Vec); err != nil {
 			return nil, err
 		}
 		if (sh.Answer == "") != (len(sh.AnswerVec) == 0) {
 			return nil, fmt.Errorf("shadow %d: answer and answer vector must come together", i)
 		}
+		item := shadowItem{text: sh.Text, vec: qvec{sh.Vec, vecmath.NormI8(sh.Vec)}, at: sh.At, answer: sh.Answer}
 		if len(sh.AnswerVec) > 0 {
-			if err := vec("shadow answer vector", sh.AnswerVec); err != nil {
+			if err := codes("shadow answer vector", sh.AnswerVec); err != nil {
 				return nil, err
 			}
+			item.answerVec = qvec{sh.AnswerVec, vecmath.NormI8(sh.AnswerVec)}
 		}
-		s.shadow = append(s.shadow, shadowItem{text: sh.Text, vec: sh.Vec, at: sh.At, answer: sh.Answer, answerVec: sh.AnswerVec})
+		s.shadow = append(s.shadow, item)
 	}
 
 	// Literal cache: strictly sorted by key.
@@ -365,8 +391,8 @@ func fromSnapshot(sn *snapshot) (*Session, error) {
 			return nil, fmt.Errorf("entity %d: counter out of range", i)
 		}
 		seqs[e.Seq] = true
-		s.entities = append(s.entities, entityEntry{Entity: Entity{Key: e.Key, Kind: e.Kind, Value: e.Value,
-			Context: e.Context, Importance: e.Importance, AccessCount: e.AccessCount}, seq: e.Seq})
+		s.entities = append(s.entities, newEntityEntry(Entity{Key: e.Key, Kind: e.Kind, Value: e.Value,
+			Context: e.Context, Importance: e.Importance, AccessCount: e.AccessCount}, e.Seq))
 	}
 	return s, nil
 }

@@ -36,12 +36,13 @@ type isolationPolicy struct {
 }
 
 // shadowItem is a quarantined message, with the answer that came back for it.
+// The vectors are int8 like memory keys; answerVec is empty without an answer.
 type shadowItem struct {
 	text      string
-	vec       []float32
+	vec       qvec
 	at        time.Time
 	answer    string
-	answerVec []float32
+	answerVec qvec
 }
 
 func validLevel(l string) bool {
@@ -134,7 +135,7 @@ func (p *isolationPolicy) excluded(x []float32) bool {
 // quarantine appends a message to the shadow buffer, dropping the oldest entry
 // when it is full.
 func (s *Session) quarantine(text string, x []float32, now time.Time) {
-	item := shadowItem{text: clipText(text, s.cfg.MaxStoredChars), vec: x, at: now}
+	item := shadowItem{text: clipText(text, s.cfg.MaxStoredChars), vec: quantize(x), at: now}
 	if len(s.shadow) >= s.cfg.ShadowCap {
 		copy(s.shadow, s.shadow[1:])
 		s.shadow = s.shadow[:len(s.shadow)-1]
@@ -154,20 +155,22 @@ func (s *Session) ReleaseQuarantine(now time.Time) int {
 	if s.blocked == blockShadowed {
 		s.blocked = blockNone
 	}
+	var sa [stackScores]float32
 	for _, it := range items {
-		trig := s.triggerMatch(it.text, it.vec)
+		x := it.vec.unitInto(make([]float32, s.cfg.Dim))
+		trig := s.triggerMatch(it.text, x)
 		imp := baseImportance
 		if trig {
 			imp = triggerImportance
 		}
-		if it.answerVec != nil {
-			s.addMemory(qaText(it.text, it.answer), qaKey(it.vec, it.answerVec, s.scratch()), imp, 0, tierShort, now)
+		if it.answerVec.ok() {
+			s.addMemory(qaText(it.text, it.answer), qaKeyCodes(it.vec, it.answerVec.unitInto(make([]float32, len(x)))), imp, 0, tierShort, now)
 		} else {
-			s.addMemory("U: "+it.text, it.vec, imp, 0, tierShort, now)
+			s.addMemory("U: "+it.text, it.vec, imp, 0, tierShort, now) // the item's codes are free now
 		}
-		scores := s.scoreMemories(it.vec, false)
-		s.fold(it.vec, trig, 0, maxScore(scores), scores)
-		s.pushRecent(it.vec)
+		scores := s.scoreMemories(sa[:0], it.vec)
+		s.fold(x, s.stateCos(x), trig, 0, maxScore(scores), scores)
+		s.pushRecentQ(it.vec) // a copy
 	}
 	return len(items)
 }

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"bytes"
 	"math"
 	"strings"
 	"time"
@@ -59,20 +60,114 @@ const (
 	qaAnswerWeight      = 0.3  // Q&A key = normalise(q̂ + 0.3·â)
 )
 
-// memory is one stored item. Its key slice is never modified in place: a
-// change allocates a new slice, so a Verify reference can share keys safely.
+// memory is one stored item. Its key is never modified in place: a change
+// allocates new codes, so a Verify reference can share keys safely. Fields are
+// ordered to keep the struct at 128 bytes.
 type memory struct {
+	key        qvec    // unit direction, int8 codes (see qvec)
+	anchorCos  float32 // cos(key, anchor centroid); 0 without anchors
+	plain      bool    // plainText(text): the context line is a prefix copy
 	hash       string
-	text       string
-	key        []float32 // unit length
-	tier       int
+	text       string // set with setText
 	importance float64
 	access     int
-	ts         time.Time
 	turn       int    // turn index of creation or last dedup merge (recency)
 	seq        uint64 // creation order
 	merged     int    // items consolidated into it (1 for a plain memory)
+	tsSec      int64  // timestamp (canonTime): Unix seconds ...
+	tsNsec     int32  // ... and nanoseconds
+	tier       int32
 }
+
+// setText sets the text and its plain flag.
+func (m *memory) setText(t string) {
+	m.text = t
+	m.plain = plainText(t)
+}
+
+// plainText reports whether t is printable ASCII whose white space is single
+// ' ' or '\n' bytes between other characters. Then normText(t) is t with
+// '\n' read as ' ', and every character is one byte.
+func plainText(t string) bool {
+	if t == "" || t[0] == ' ' || t[0] == '\n' || t[len(t)-1] == ' ' || t[len(t)-1] == '\n' {
+		return false
+	}
+	ws := false
+	for i := 0; i < len(t); i++ {
+		switch c := t[i]; {
+		case c == ' ' || c == '\n':
+			if ws {
+				return false
+			}
+			ws = true
+		case c < ' ' || c > '~':
+			return false
+		default:
+			ws = false
+		}
+	}
+	return true
+}
+
+// appendLine appends lineClip(m.text, n) to dst and returns it with the
+// number of characters appended.
+func (m *memory) appendLine(dst []byte, n int) ([]byte, int) {
+	if !m.plain || n < 3 {
+		return appendLineClip(dst, n, m.text)
+	}
+	t, cut := m.text, false
+	if len(t) > n {
+		t, cut = t[:n-3], true
+	}
+	start := len(dst)
+	dst = append(dst, t...)
+	for line := dst[start:]; ; {
+		i := bytes.IndexByte(line, '\n')
+		if i < 0 {
+			break
+		}
+		line[i] = ' '
+		line = line[i+1:]
+	}
+	if cut {
+		dst = append(dst, "..."...)
+	}
+	return dst, len(dst) - start
+}
+
+// ts returns the memory's timestamp.
+func (m *memory) ts() time.Time {
+	if m.tsSec == zeroUnix && m.tsNsec == 0 {
+		return time.Time{}
+	}
+	return time.Unix(m.tsSec, int64(m.tsNsec)).UTC()
+}
+
+// setTS sets the timestamp; t must be canonical (canonTime).
+func (m *memory) setTS(t time.Time) { m.tsSec, m.tsNsec = t.Unix(), int32(t.Nanosecond()) }
+
+// tsCompare compares the timestamps of a and b like time.Time.Compare.
+func tsCompare(a, b *memory) int {
+	switch {
+	case a.tsSec != b.tsSec:
+		return cmpInt(a.tsSec, b.tsSec)
+	default:
+		return cmpInt(int64(a.tsNsec), int64(b.tsNsec))
+	}
+}
+
+func cmpInt(a, b int64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// zeroUnix is time.Time{}.Unix().
+const zeroUnix = -62135596800
 
 // TotalMemories returns the number of memories over all tiers.
 func (s *Session) TotalMemories() int {
@@ -126,45 +221,80 @@ func (s *Session) removeMemory(m *memory) {
 }
 
 // retention is importance·w_i + ln(1+access)·w_a + exp(-age/τ)·w_r.
+// ln(1+0) = 0 and exp(-0) = 1 are taken without the calls.
 func (s *Session) retention(m *memory) float64 {
-	age := float64(max(0, s.turn-m.turn))
-	return retentionImportance*m.importance +
-		retentionAccess*math.Log1p(float64(m.access)) +
-		retentionRecency*math.Exp(-age/recencyTurns)
+	lg, rec := 0.0, 1.0
+	if m.access != 0 {
+		lg = math.Log1p(float64(m.access))
+	}
+	if age := max(0, s.turn-m.turn); age != 0 {
+		rec = math.Exp(-float64(age) / recencyTurns)
+	}
+	return retentionImportance*m.importance + retentionAccess*lg + retentionRecency*rec
 }
 
 // lowestRetention returns the tier member with the lowest retention other than
-// protect (ties: the oldest in tier order).
-func (s *Session) lowestRetention(tier int, protect *memory) *memory {
+// protect (ties: the oldest in tier order), and its retention.
+//
+// Members that provably cannot be below the current minimum are skipped
+// without evaluating Log1p and Exp: retention rises with importance, access
+// and recency, so a member at least as important, at least as accessed and
+// at most as old as the current minimum is not below it, and retention is at
+// least importance (+0.3·ln 2 once accessed). The result is the same as
+// evaluating every member.
+func (s *Session) lowestRetention(tier int, protect *memory) (*memory, float64) {
 	var worst *memory
 	worstR := math.Inf(1)
 	for _, m := range s.tiers[tier] {
 		if m == protect {
 			continue
 		}
+		lb := retentionImportance * m.importance
+		if m.access > 0 {
+			lb += retentionAccessMin
+		}
+		if lb >= worstR {
+			continue
+		}
+		if worst != nil && m.importance >= worst.importance && m.turn >= worst.turn &&
+			(m.access == worst.access || m.access > worst.access && m.access < monotoneAccess) {
+			continue
+		}
 		if r := s.retention(m); r < worstR {
 			worst, worstR = m, r
 		}
 	}
-	return worst
+	return worst, worstR
 }
+
+const (
+	// retentionAccessMin is a lower bound of retentionAccess·ln(1+access)
+	// for access >= 1 (0.3·ln 2 = 0.2079...).
+	retentionAccessMin = 0.2
+	// monotoneAccess bounds the access counts whose Log1p values are far
+	// more than an ulp apart, so a larger count has a larger value.
+	monotoneAccess = 1 << 20
+)
 
 // addMemory stores text under key in the given tier, or merges it into the
 // memory that already has the same normalised text (access_count+1,
 // importance = max, timestamp = now, recency refreshed; tier and key kept).
-// key must be unit length and is kept by reference (vectors are immutable).
-func (s *Session) addMemory(text string, key []float32, importance float64, access int, tier int, now time.Time) {
+// key must be owned by the caller and is kept by reference.
+func (s *Session) addMemory(text string, key qvec, importance float64, access int, tier int, now time.Time) {
 	text = clipText(cleanText(text), s.cfg.MaxStoredChars)
 	h := hashText(text)
 	if m := s.findHash(h); m != nil {
 		m.access++
 		m.importance = math.Max(m.importance, importance)
-		m.ts = now
+		m.setTS(now)
 		m.turn = s.turn
 		return
 	}
-	m := &memory{hash: h, text: text, key: key, tier: tier, importance: importance,
-		access: access, ts: now, turn: s.turn, seq: s.nextSeq, merged: 1}
+	m := &memory{hash: h, key: key, tier: int32(tier), importance: importance,
+		access: access, turn: s.turn, seq: s.nextSeq, merged: 1}
+	m.setText(text)
+	m.setTS(now)
+	m.anchorCos = s.anchorCos(key)
 	s.nextSeq++
 	if tier == tierLong {
 		s.consolidate(m)
@@ -181,15 +311,15 @@ func (s *Session) addMemory(text string, key []float32, importance float64, acce
 // memory) is never the one moved.
 func (s *Session) rebalance(protect *memory) {
 	for len(s.tiers[tierShort]) > s.cfg.ShortTermCap {
-		m := s.lowestRetention(tierShort, protect)
+		m, r := s.lowestRetention(tierShort, protect)
 		s.removeMemory(m)
-		if s.retention(m) >= promoteFloor {
+		if r >= promoteFloor {
 			m.tier = tierMedium
 			s.tiers[tierMedium] = append(s.tiers[tierMedium], m)
 		}
 	}
 	for len(s.tiers[tierMedium]) > s.cfg.MediumTermCap {
-		m := s.lowestRetention(tierMedium, protect)
+		m, _ := s.lowestRetention(tierMedium, protect)
 		s.removeMemory(m)
 		s.consolidate(m)
 	}
@@ -202,45 +332,66 @@ func (s *Session) consolidate(m *memory) {
 	var best *memory
 	bestSim := math.Inf(-1)
 	for _, c := range s.tiers[tierLong] {
-		if sim := cos(c.key, m.key); sim > bestSim {
+		if sim := float64(cosQ(c.key, m.key)); sim > bestSim {
 			best, bestSim = c, sim
 		}
 	}
 	if best == nil || (len(s.tiers[tierLong]) < s.cfg.LongTermCap && bestSim < clusterMergeSim) {
 		m.tier = tierLong
-		m.text = clipText(m.text, s.cfg.LongTermTextChars)
-		m.hash = hashText(m.text)
+		if t := clipText(m.text, s.cfg.LongTermTextChars); t != m.text {
+			m.setText(t)
+			m.hash = hashText(t)
+		}
 		s.tiers[tierLong] = append(s.tiers[tierLong], m)
 		s.fixCollision(m)
 		return
 	}
-	text := best.text
-	if !strings.Contains(normText(best.text), normText(m.text)) {
-		text = clipText(best.text+"\n"+m.text, s.cfg.LongTermTextChars)
-	}
+	text := mergeText(best.text, m.text, s.cfg.LongTermTextChars)
 	s.absorb(best, m)
-	best.text = text
-	best.hash = hashText(text)
-	s.fixCollision(best)
+	if text != best.text {
+		best.setText(text)
+		best.hash = hashText(text)
+		s.fixCollision(best)
+	}
+}
+
+// mergeText is the text of a cluster after item text joined it: the cluster
+// text unchanged when it already contains the item's (after normalisation),
+// otherwise both on separate lines clipped to n characters. A cluster text
+// already clipped to n characters ("...") cannot change.
+func mergeText(cluster, item string, n int) string {
+	if n >= 3 && len(cluster) >= n && strings.HasSuffix(cluster, "...") && runeLen(cluster) == n {
+		return cluster // clip(cluster + "\n" + item, n) == cluster
+	}
+	var cb, ib [1024]byte
+	if bytes.Contains(appendNorm(cb[:0], cluster), appendNorm(ib[:0], item)) {
+		return cluster
+	}
+	return clipText(cluster+"\n"+item, n)
 }
 
 // absorb folds src's statistics into dst: the key becomes the member-weighted
-// centroid (a new slice), access counts add up, importance and recency take
-// the maximum. dst keeps its text and tier; src must be detached by the caller.
+// centroid (new codes), access counts add up, importance and recency take the
+// maximum. dst keeps its text and tier; src must be detached by the caller.
 func (s *Session) absorb(dst, src *memory) {
 	wd, ws := float64(dst.merged), float64(src.merged)
-	buf := s.scratch()
-	for i := range buf {
-		buf[i] = wd*float64(dst.key[i]) + ws*float64(src.key[i])
+	id, is := dst.key.inv(), src.key.inv()
+	dk, sk := dst.key.k, src.key.k[:len(dst.key.k)]
+	// wd·d̂ + ws·ŝ, quantised: QuantizeI8 is scale-invariant, so the sum
+	// need not be normalised first.
+	var buf [stackDim]float32
+	tmp := floatsBuf(&buf, len(dk))
+	for i, c := range dk {
+		tmp[i] = float32(wd*(float64(c)*id) + ws*(float64(sk[i])*is))
 	}
-	key := make([]float32, len(dst.key))
-	if storeUnit(key, buf) {
+	if key := quantize(tmp); key.n > 0 { // a sum that cancels out keeps the key
 		dst.key = key
+		dst.anchorCos = s.anchorCos(key)
 	}
 	dst.access += src.access
 	dst.importance = math.Max(dst.importance, src.importance)
-	if src.ts.After(dst.ts) {
-		dst.ts = src.ts
+	if tsCompare(src, dst) > 0 {
+		dst.tsSec, dst.tsNsec = src.tsSec, src.tsNsec
 	}
 	dst.turn = max(dst.turn, src.turn)
 	dst.merged += src.merged
@@ -279,8 +430,8 @@ func (s *Session) Memory(hash string) (MemoryView, bool) {
 	if m == nil {
 		return MemoryView{}, false
 	}
-	return MemoryView{MemoryHash: m.hash, Text: m.text, Tier: tierName(m.tier),
-		Importance: m.importance, AccessCount: m.access, Timestamp: m.ts}, true
+	return MemoryView{MemoryHash: m.hash, Text: m.text, Tier: tierName(int(m.tier)),
+		Importance: m.importance, AccessCount: m.access, Timestamp: m.ts()}, true
 }
 
 // InjectInput is a synthetic memory for InjectMemory.
@@ -319,7 +470,7 @@ func (s *Session) InjectMemory(in InjectInput) (total int, err error) {
 	if in.AccessCount < 0 {
 		return 0, semvec.FieldError("access_count", "must not be negative")
 	}
-	s.addMemory(in.Text, unitCopy(in.Embedding), imp, in.AccessCount, tier, canonTime(in.Now))
+	s.addMemory(in.Text, quantize(in.Embedding), imp, in.AccessCount, tier, canonTime(in.Now))
 	return s.TotalMemories(), nil
 }
 
@@ -334,31 +485,58 @@ func importanceOrDefault(v float64) (float64, error) {
 	return v, nil
 }
 
-// scoreMemories fills s.scores with cos(key, q) (+ the anchor bias when
-// anchors exist) for every memory in canonical order and returns it.
-func (s *Session) scoreMemories(q []float32, anchorBias bool) []float32 {
+// scoreMemories fills dst (grown when short) with cos(key, q) for every
+// memory in canonical order and returns it. It is the one scoring pass of a
+// turn.
+func (s *Session) scoreMemories(dst []float32, q qvec) []float32 {
 	n := s.TotalMemories()
-	if cap(s.scores) < n {
-		s.scores = make([]float32, n, s.cfg.ShortTermCap+s.cfg.MediumTermCap+s.cfg.LongTermCap)
+	if cap(dst) < n {
+		dst = make([]float32, n)
 	}
-	s.scores = s.scores[:n]
-	s.eachMemory(func(i int, m *memory) {
-		sc := cos(m.key, q)
-		if anchorBias && s.anchorCentroid != nil {
-			sc += anchorRetrievalBias * cos(m.key, s.anchorCentroid)
+	sc := dst[:n]
+	i := 0
+	for _, tier := range s.tiers {
+		for _, m := range tier {
+			sc[i] = cosQ(m.key, q)
+			i++
 		}
-		s.scores[i] = float32(sc)
-	})
-	return s.scores
+	}
+	return sc
+}
+
+// addAnchorBias turns the scores of scoreMemories into retrieval scores:
+// + anchorRetrievalBias·cos(key, anchor centroid) when anchors exist.
+func (s *Session) addAnchorBias(scores []float32) {
+	if s.anchorCentroid == nil {
+		return
+	}
+	i := 0
+	for _, tier := range s.tiers {
+		for _, m := range tier {
+			scores[i] = float32(float64(scores[i]) + anchorRetrievalBias*float64(m.anchorCos))
+			i++
+		}
+	}
+}
+
+// anchorCos is cos(key, anchor centroid), 0 without anchors.
+func (s *Session) anchorCos(key qvec) float32 {
+	if !s.anchorQ.ok() {
+		return 0
+	}
+	return cosQ(key, s.anchorQ)
 }
 
 // topK returns the indices of the k highest scores, best first; ties keep the
-// lower index. It allocates only the result.
+// lower index.
 func topK(scores []float32, k int) []int {
-	if k > len(scores) {
-		k = len(scores)
-	}
-	out := make([]int, 0, k)
+	return topKInto(make([]int, 0, max(0, min(k, len(scores)))), scores, k)
+}
+
+// topKInto is topK appending to dst[:0]; it allocates only when dst is short.
+func topKInto(dst []int, scores []float32, k int) []int {
+	k = min(k, len(scores))
+	out := dst[:0]
 	for i, sc := range scores {
 		pos := len(out)
 		for pos > 0 && scores[out[pos-1]] < sc {

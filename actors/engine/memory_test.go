@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/semvec-go/semvec/vecmath"
 )
 
 func TestTiersStayBounded(t *testing.T) {
@@ -30,12 +32,17 @@ func TestTiersStayBounded(t *testing.T) {
 			merged += mem.merged
 		}
 		if runeLen(mem.text) > limit {
-			t.Errorf("%s memory of %d chars", tierName(mem.tier), runeLen(mem.text))
+			t.Errorf("%s memory of %d chars", tierName(int(mem.tier)), runeLen(mem.text))
 		}
 		if mem.hash != hashText(mem.text) {
 			t.Errorf("stale hash")
 		}
-		if d := norm32(mem.key) - 1; d > 1e-5 || d < -1e-5 {
+		// Keys are int8 codes: canonical (largest |code| 127) with the
+		// cached norm, and a unit vector once dequantised.
+		if ok, why := checkCodes(mem.key.k, testDim); !ok || mem.key.n != vecmath.NormI8(mem.key.k) {
+			t.Errorf("key not canonical: %s", why)
+		}
+		if d := norm32(mem.key.unitInto(make([]float32, testDim))) - 1; d > 1e-5 || d < -1e-5 {
 			t.Errorf("key not unit")
 		}
 	})

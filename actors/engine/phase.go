@@ -49,7 +49,7 @@ func (s *Session) steadyFSM() bool {
 	if len(h) < 4 {
 		return false
 	}
-	return math.Abs(h[len(h)-1]-h[len(h)-4]) < stabilitySteady
+	return math.Abs(float64(h[len(h)-1])-float64(h[len(h)-4])) < stabilitySteady
 }
 
 func (s *Session) risingSimilarity() bool {
@@ -82,9 +82,47 @@ func phaseHint(phase string) string {
 }
 
 func validPhase(p string) bool {
-	switch p {
-	case PhaseInitialization, PhaseExploration, PhaseConvergence, PhaseResonance, PhaseStability, PhaseInstability:
-		return true
+	_, ok := phaseCode(p)
+	return ok
+}
+
+// phaseCode is the one-byte code of a phase in the phase history.
+func phaseCode(p string) (uint8, bool) {
+	for c := range uint8(numPhases) {
+		if phaseName(c) == p {
+			return c, true
+		}
 	}
-	return false
+	return 0, false
+}
+
+const numPhases = 6
+
+// phaseName is the phase of a phaseCode.
+func phaseName(c uint8) string {
+	switch c {
+	case 0:
+		return PhaseInitialization
+	case 1:
+		return PhaseExploration
+	case 2:
+		return PhaseConvergence
+	case 3:
+		return PhaseResonance
+	case 4:
+		return PhaseStability
+	}
+	return PhaseInstability
+}
+
+// phaseNames decodes a phase history; nil for an empty one.
+func phaseNames(h []uint8) []string {
+	if len(h) == 0 {
+		return nil
+	}
+	out := make([]string, len(h))
+	for i, c := range h {
+		out[i] = phaseName(c)
+	}
+	return out
 }

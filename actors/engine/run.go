@@ -82,18 +82,25 @@ func (s *Session) Run(in RunInput) (RunResult, error) {
 	}
 	now := canonTime(in.Now)
 	msg := cleanText(in.Message)
-	x := unitCopy(in.MessageVec)
+	// Scratch on the stack: the message (it is only kept as codes), its codes
+	// and the memory scores.
+	var xa [stackDim]float32
+	var qa [stackDim]int8
+	var sa [stackScores]float32
+	x := unitInto(floatsBuf(&xa, len(in.MessageVec)), in.MessageVec)
+	qbuf, sbuf := codesBuf(&qa, len(x)), sa[:0]
 
 	// (1) Isolation.
 	verdict := s.iso.verdict(x)
 	if verdict == VerdictBlocked {
 		// LOCKDOWN: read-only. The response is dropped too.
 		s.blocked = blockDropped
-		return s.readOnlyResult(msg, x, th, verdict), nil
+		return s.readOnlyResult(msg, x, th, verdict, qbuf, sbuf), nil
 	}
 	// (2) The response answers the previous message.
+	var free *message // a stored pending message, reusable for this one
 	if hasResp {
-		s.acceptResponse(in.Response, unitCopy(in.ResponseVec), now)
+		free = s.acceptResponse(in.Response, in.ResponseVec, now)
 	}
 	if verdict != "" {
 		s.blocked = blockDropped
@@ -101,28 +108,39 @@ func (s *Session) Run(in RunInput) (RunResult, error) {
 			s.quarantine(msg, x, now)
 			s.blocked = blockShadowed
 		}
-		return s.readOnlyResult(msg, x, th, verdict), nil
+		return s.readOnlyResult(msg, x, th, verdict, qbuf, sbuf), nil
 	}
 	s.blocked = blockNone
 	// (3) An unanswered pending question is stored alone.
 	if s.pending != nil {
 		s.storePending(nil, "", now)
 	}
-	// (4) Short-circuit against every memory key.
-	scores := s.scoreMemories(x, false)
+	// (4) Short-circuit against every memory key. These scores serve the
+	// whole turn: top_similarity, the pattern pull and the context block.
+	q := quantizeInto(qbuf, x)
+	scores := s.scoreMemories(sbuf, q)
 	top := maxScore(scores)
 	// (5) Drift before the message joins the state.
-	raw := s.driftRaw(x)
+	sim := s.stateCos(x)
+	raw := s.driftRaw(sim, q)
 	drift := s.driftScore(raw)
 	// (6) Fold the message into the state.
 	trig := s.triggerMatch(msg, x)
 	t := s.turn
-	s.commitDrift(t, x, raw, drift, now)
-	um := s.fold(x, trig, drift, top, scores)
+	s.commitDrift(t, q, raw, drift, now)
+	um := s.fold(x, sim, trig, drift, top, scores)
 	// (7) Buffer the message as the pending question.
-	s.pending = &message{text: msg, vec: x, trigger: trig}
+	if free == nil || len(free.vec.k) != len(q.k) {
+		free = &message{vec: q.clone()}
+	} else {
+		copy(free.vec.k, q.k)
+		free.vec.n = q.n
+	}
+	free.text, free.trigger = msg, trig
+	s.pending = free
 	// (8) Context block (this read counts as access).
-	ctx := s.buildContext(msg, x, t, true)
+	s.addAnchorBias(scores)
+	ctx := s.buildContext(msg, t, scores, true)
 	return RunResult{
 		Context:       ctx,
 		TopSimilarity: top,
@@ -137,16 +155,17 @@ func (s *Session) Run(in RunInput) (RunResult, error) {
 }
 
 // readOnlyResult is the result for a message stopped by the isolation filter:
-// numbers and context are computed without changing anything.
-func (s *Session) readOnlyResult(msg string, x []float32, th float64, verdict string) RunResult {
-	top := maxScore(s.scoreMemories(x, false))
-	drift := s.driftScore(s.driftRaw(x))
-	sim := 0.0
-	if s.initialized {
-		sim = cos(s.state, x)
-	}
+// numbers and context are computed without changing anything. qbuf and sbuf
+// are scratch for the quantised message and the scores.
+func (s *Session) readOnlyResult(msg string, x []float32, th float64, verdict string, qbuf []int8, sbuf []float32) RunResult {
+	q := quantizeInto(qbuf, x)
+	scores := s.scoreMemories(sbuf, q)
+	top := maxScore(scores)
+	sim := s.stateCos(x)
+	drift := s.driftScore(s.driftRaw(sim, q))
+	s.addAnchorBias(scores)
 	return RunResult{
-		Context:       s.buildContext(msg, x, s.turn, false),
+		Context:       s.buildContext(msg, s.turn, scores, false),
 		TopSimilarity: top,
 		ShortCircuit:  top >= th,
 		DriftScore:    drift,
@@ -159,46 +178,61 @@ func (s *Session) readOnlyResult(msg string, x []float32, th float64, verdict st
 	}
 }
 
+// stateCos is cos(state, x), 0 without a state.
+func (s *Session) stateCos(x []float32) float64 {
+	if !s.initialized {
+		return 0
+	}
+	return cos(s.state, x)
+}
+
 func maxScore(scores []float32) float64 {
 	if len(scores) == 0 {
 		return 0
 	}
 	m := scores[0]
 	for _, sc := range scores[1:] {
-		m = max(m, sc)
+		if sc > m { // scores are finite and never -0
+			m = sc
+		}
 	}
 	return float64(m)
 }
 
 // acceptResponse handles an LLM answer (inline in Run or via Store): it pairs
 // it with the pending question, attaches it to a quarantined message, drops it
-// when it answers a filtered one, or stores it alone.
-func (s *Session) acceptResponse(resp string, rvec []float32, now time.Time) {
+// when it answers a filtered one, or stores it alone. rvec is the raw
+// (validated) response vector. It returns the pending message it stored, when
+// that can be reused (see storePending).
+func (s *Session) acceptResponse(resp string, rvec []float32, now time.Time) (free *message) {
 	resp = cleanText(resp)
 	switch s.blocked {
 	case blockDropped:
 		s.blocked = blockNone
-		return
+		return nil
 	case blockShadowed:
 		s.blocked = blockNone
 		if n := len(s.shadow); n > 0 && s.shadow[n-1].answer == "" {
 			s.shadow[n-1].answer = clipText(strings.TrimSpace(resp), s.cfg.MaxStoredChars)
-			s.shadow[n-1].answerVec = rvec
+			s.shadow[n-1].answerVec = quantize(rvec)
 		}
-		return
+		return nil
 	}
+	// Quantisation is scale-invariant: the raw vector needs no normalising.
+	s.pushRecent(rvec)
 	if s.pending != nil {
-		s.storePending(rvec, resp, now)
+		free = s.storePending(rvec, resp, now)
 	} else {
-		s.addMemory("A: "+strings.TrimSpace(resp), rvec, baseImportance, 0, tierShort, now)
+		s.addMemory("A: "+strings.TrimSpace(resp), quantize(rvec), baseImportance, 0, tierShort, now)
 	}
 	s.lastResponse = clipText(strings.TrimSpace(resp), s.cfg.MaxLastResponseChars)
-	s.pushRecent(rvec)
+	return free
 }
 
-// storePending stores the pending question, with the answer when avec is not
-// nil, and clears it.
-func (s *Session) storePending(avec []float32, answer string, now time.Time) {
+// storePending stores the pending question, with the answer when avec (any
+// length) is not nil, and clears it. It returns the message when its codes
+// were not kept (a Q&A memory has its own key), for reuse; nil otherwise.
+func (s *Session) storePending(avec []float32, answer string, now time.Time) *message {
 	p := s.pending
 	s.pending = nil
 	imp := baseImportance
@@ -206,26 +240,53 @@ func (s *Session) storePending(avec []float32, answer string, now time.Time) {
 		imp = triggerImportance
 	}
 	if avec == nil {
+		// The pending codes become the key.
 		s.addMemory("U: "+strings.TrimSpace(p.text), p.vec, imp, 0, tierShort, now)
-		return
+		return nil
 	}
-	s.addMemory(qaText(p.text, answer), qaKey(p.vec, avec, s.scratch()), imp, 0, tierShort, now)
+	s.addMemory(qaText(p.text, answer), qaKeyCodes(p.vec, avec), imp, 0, tierShort, now)
+	return p
 }
 
 func qaText(q, a string) string {
 	return "Q: " + strings.TrimSpace(q) + "\nA: " + strings.TrimSpace(a)
 }
 
-// qaKey is normalise(q̂ + 0.3·â), so a paraphrase of the question finds it.
-func qaKey(q, a []float32, buf []float64) []float32 {
-	for i := range buf {
-		buf[i] = float64(q[i]) + qaAnswerWeight*float64(a[i])
+// qaKey writes q̂ + 0.3·â into dst and returns it: the direction of the Q&A
+// key, so a paraphrase of the question finds it. It is only quantised, which
+// is scale-invariant, so it is not normalised. q must be unit length; a is
+// scaled to unit length on the fly. dst may be q.
+func qaKey(dst, q, a []float32) []float32 {
+	a = a[:len(q)]
+	na := float64(vecmath.Norm(a))
+	if na == 0 || math.IsInf(na, 0) { // outside the float32 range: measure exactly
+		na = 0
+		for _, x := range a {
+			na += float64(x) * float64(x)
+		}
+		na = math.Sqrt(na)
 	}
-	key := make([]float32, len(q))
-	if !storeUnit(key, buf) {
-		copy(key, q)
+	wa := qaAnswerWeight / na
+	for i, x := range q {
+		dst[i] = float32(float64(x) + wa*float64(a[i]))
 	}
-	return key
+	return dst
+}
+
+// qaKeyQ is the quantised Q&A key; the question's key when the sum has no
+// direction.
+func qaKeyQ(dst, q, a []float32) qvec {
+	if key := quantize(qaKey(dst, q, a)); key.n > 0 {
+		return key
+	}
+	return quantize(q)
+}
+
+// qaKeyCodes is qaKeyQ for a question held as codes: q̂ is dequantised.
+func qaKeyCodes(q qvec, a []float32) qvec {
+	var buf [stackDim]float32
+	qf := q.unitInto(floatsBuf(&buf, len(q.k)))
+	return qaKeyQ(qf, qf, a)
 }
 
 // Store learns from an LLM response outside a turn: it is paired with the
@@ -240,7 +301,7 @@ func (s *Session) Store(response string, responseVec []float32, now time.Time) (
 		return 0, err
 	}
 	if s.iso.level != LevelLockdown {
-		s.acceptResponse(response, unitCopy(responseVec), canonTime(now))
+		s.acceptResponse(response, responseVec, canonTime(now))
 	}
 	return s.TotalMemories(), nil
 }
@@ -260,25 +321,24 @@ func (s *Session) StorePair(question string, qVec []float32, answer string, aVec
 	if err := checkVec("answer", aVec, s.cfg.Dim); err != nil {
 		return 0, err
 	}
-	q, a := unitCopy(qVec), unitCopy(aVec)
-	s.addMemory(qaText(cleanText(question), cleanText(answer)), qaKey(q, a, s.scratch()), baseImportance, 0, tierShort, canonTime(now))
+	q := unitCopy(qVec)
+	s.addMemory(qaText(cleanText(question), cleanText(answer)), qaKeyQ(q, q, aVec), baseImportance, 0, tierShort, canonTime(now))
 	return s.TotalMemories(), nil
 }
 
 // fold applies the state update for an accepted message x (unit length) with
 // turn index s.turn, updates fsm, histories and phase, and advances the turn.
-// scores are the memories' cosines to x in canonical order.
-func (s *Session) fold(x []float32, trig bool, drift, top float64, scores []float32) UpdateMetrics {
+// sim is stateCos(x); scores are the memories' cosines to x in canonical
+// order.
+func (s *Session) fold(x []float32, sim float64, trig bool, drift, top float64, scores []float32) UpdateMetrics {
 	t := s.turn
 	var um UpdateMetrics
-	sim := 0.0
 	if !s.initialized {
 		s.state = cloneV(x)
 		s.initialized = true
 		um.Norm = 1
 		um.Beta = 0
 	} else {
-		sim = cos(s.state, x)
 		beta := clamp(betaBase+betaGain*sim*(0.5+0.5*s.fsm), betaMin, betaMax)
 		if s.cfg.EnableTopicSwitch && drift >= DriftDetectedAt {
 			beta = math.Max(betaMin, beta*(1-drift))
@@ -287,24 +347,19 @@ func (s *Session) fold(x []float32, trig bool, drift, top float64, scores []floa
 		if trig {
 			beta = betaMin
 		}
-		buf := s.scratch()
-		for i := range buf {
-			buf[i] = beta*float64(s.state[i]) + (1-beta)*float64(x[i])
-		}
-		um.PatternStrength = s.patternPull(buf, scores)
+		var p pullPlan
+		um.PatternStrength = s.patternPull(&p, scores)
+		var anchor []float32
 		if s.realign > 0 && s.anchorCentroid != nil {
-			for i := range buf {
-				buf[i] += realignPull * (float64(s.anchorCentroid[i]) - float64(s.state[i]))
-			}
+			anchor = s.anchorCentroid
 			s.realign--
 		}
-		var n2 float64
-		for _, v := range buf {
-			n2 += v * v
-		}
+		n2 := s.blend(beta, x, &p, anchor, false, 0)
 		um.Norm = math.Min(math.Sqrt(n2), maxNorm)
-		if !storeUnit(s.state, buf) {
+		if n2 == 0 || !finite(n2) {
 			copy(s.state, x) // the blend cancelled out: restart from the message
+		} else {
+			s.blend(beta, x, &p, anchor, true, 1/math.Sqrt(n2))
 		}
 		um.Beta = beta
 	}
@@ -316,13 +371,14 @@ func (s *Session) fold(x []float32, trig bool, drift, top float64, scores []floa
 	s.fsm = fsmKeep*s.fsm + (1-fsmKeep)*instantFSM(um.Norm, sim)
 	um.FSM = s.fsm
 	n := s.cfg.HistoryLen
-	s.betaHist = pushF(s.betaHist, um.Beta, n)
-	s.simHist = pushF(s.simHist, sim, n)
-	s.fsmHist = pushF(s.fsmHist, s.fsm, n)
-	s.normHist = pushF(s.normHist, um.Norm, n)
-	s.driftHist = pushF(s.driftHist, drift, n)
+	s.betaHist = pushHist(s.betaHist, float32(um.Beta), n)
+	s.simHist = pushHist(s.simHist, float32(sim), n)
+	s.fsmHist = pushHist(s.fsmHist, float32(s.fsm), n)
+	s.normHist = pushHist(s.normHist, float32(um.Norm), n)
+	s.driftHist = pushHist(s.driftHist, float32(drift), n)
 	s.phase = s.nextPhase(t, sim, drift)
-	s.phaseHist = pushS(s.phaseHist, s.phase, n)
+	code, _ := phaseCode(s.phase)
+	s.phaseHist = pushHist(s.phaseHist, code, n)
 	um.Phase = s.phase
 	if len(s.anchors) > 0 && s.realign == 0 && s.anchorScore() < AnchorDriftMin {
 		s.realign = realignTurns
@@ -331,15 +387,91 @@ func (s *Session) fold(x []float32, trig bool, drift, top float64, scores []floa
 	return um
 }
 
-// patternPull adds α_pat·(c − S) to buf, where c is the weighted centroid of
-// the top-3 memories for the current message (plain score weights, or softmax
+// pullPlan is the pattern pull of one update: up to patternTopK memory keys
+// with their weights.
+type pullPlan struct {
+	n   int
+	w   [patternTopK]float64 // α_pat·weight of each key
+	inv [patternTopK]float64 // 1/‖codes‖
+	k   [patternTopK][]int8
+}
+
+// blend computes, element by element in float64,
+//
+//	v = β·S + (1−β)·x + Σ w_j·(k̂_j − S) [+ realignPull·(anchor − S)]
+//
+// and returns Σv². With write it also stores v·inv into the state; each
+// element reads only its own S[d], so the state is updated in place. The two
+// passes compute bit-identical v: the loops below are the same expression,
+// specialised by the number of pulls.
+func (s *Session) blend(beta float64, x []float32, p *pullPlan, anchor []float32, write bool, inv float64) float64 {
+	st := s.state
+	n := len(st)
+	x = x[:n]
+	var n2 float64
+	switch {
+	case anchor != nil:
+		anchor = anchor[:n]
+		for d, sd := range st {
+			S := float64(sd)
+			v := beta*S + (1-beta)*float64(x[d])
+			for j := 0; j < p.n; j++ {
+				v += p.w[j] * (float64(p.k[j][d])*p.inv[j] - S)
+			}
+			v += realignPull * (float64(anchor[d]) - S)
+			if write {
+				st[d] = float32(v * inv)
+			} else {
+				n2 += v * v
+			}
+		}
+	case p.n == 0:
+		for d, sd := range st {
+			S := float64(sd)
+			v := beta*S + (1-beta)*float64(x[d])
+			if write {
+				st[d] = float32(v * inv)
+			} else {
+				n2 += v * v
+			}
+		}
+	default:
+		// Σ w_j·(k̂_j − S) = Σ (w_j/‖k_j‖)·k_j − (Σ w_j)·S. Fewer than
+		// three pulls reuse the first key with weight 0 (integer codes: no
+		// -0 terms), so one loop serves every count.
+		a := beta
+		var c [patternTopK]float64
+		k := [patternTopK][]int8{p.k[0], p.k[0], p.k[0]}
+		for j := 0; j < p.n; j++ {
+			a -= p.w[j]
+			c[j] = p.w[j] * p.inv[j]
+			k[j] = p.k[j]
+		}
+		k0, k1, k2 := k[0][:n], k[1][:n], k[2][:n]
+		c0, c1, c2 := c[0], c[1], c[2]
+		for d, sd := range st {
+			v := a*float64(sd) + (1-beta)*float64(x[d]) +
+				(c0*float64(k0[d]) + c1*float64(k1[d]) + c2*float64(k2[d]))
+			if write {
+				st[d] = float32(v * inv)
+			} else {
+				n2 += v * v
+			}
+		}
+	}
+	return n2
+}
+
+// patternPull plans α_pat·(c − S), where c is the weighted centroid of the
+// top-3 memories for the current message (plain score weights, or softmax
 // weights with UseAttention) and α_pat = 0.1·clamp(best score, 0, 1).
 // It returns α_pat (0 without memories or without a positive score).
-func (s *Session) patternPull(buf []float64, scores []float32) float64 {
+func (s *Session) patternPull(p *pullPlan, scores []float32) float64 {
 	if len(scores) == 0 {
 		return 0
 	}
-	idx := topK(scores, patternTopK)
+	var idxArr [patternTopK]int
+	idx := topKInto(idxArr[:0], scores, patternTopK)
 	best := float64(scores[idx[0]])
 	alpha := patternMax * clamp(best, 0, 1)
 	if alpha == 0 {
@@ -366,9 +498,8 @@ func (s *Session) patternPull(buf []float64, scores []float32) float64 {
 			continue
 		}
 		key := s.memoryAt(i).key
-		for d := range buf {
-			buf[d] += wj * (float64(key[d]) - float64(s.state[d]))
-		}
+		p.w[p.n], p.inv[p.n], p.k[p.n] = wj, key.inv(), key.k
+		p.n++
 	}
 	return alpha
 }

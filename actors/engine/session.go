@@ -2,6 +2,7 @@ package engine
 
 import (
 	"fmt"
+	"math"
 	"time"
 
 	semvec "github.com/semvec-go/semvec"
@@ -40,9 +41,11 @@ const (
 )
 
 // message is a buffered user message: the pending question of the next store.
+// Its vector is kept as int8 codes like a memory key; they become the key of
+// a "U: …" memory.
 type message struct {
 	text    string
-	vec     []float32
+	vec     qvec
 	trigger bool // a resonance trigger fired on it
 }
 
@@ -57,8 +60,8 @@ type Session struct {
 	phase       string
 	fsm         float64
 
-	betaHist, simHist, fsmHist, normHist, driftHist []float64
-	phaseHist                                       []string
+	betaHist, simHist, fsmHist, normHist, driftHist []float32
+	phaseHist                                       []uint8 // phaseCode
 
 	drift driftState
 
@@ -75,6 +78,7 @@ type Session struct {
 	triggers       []trigger
 	anchors        [][]float32
 	anchorCentroid []float32 // unit mean of anchors; nil without anchors
+	anchorQ        qvec      // anchorCentroid quantised, for the retrieval bias
 
 	iso    isolationPolicy
 	shadow []shadowItem
@@ -82,8 +86,6 @@ type Session struct {
 	entities []entityEntry // sorted by key
 
 	ref *verifyRef // state at the last export or import, for Verify
-
-	scores []float32 // scratch: per-memory scores of the current query
 }
 
 // New returns an empty session. It panics when cfg fails Validate; callers
@@ -189,32 +191,28 @@ func (s *Session) BlendToward(target []float32, weight float64) (changed bool, e
 		return false, nil
 	}
 	t := unitCopy(target)
-	buf := s.scratch()
-	for i := range buf {
-		buf[i] = (1-weight)*float64(s.state[i]) + weight*float64(t[i])
+	var n2 float64
+	for i, x := range s.state {
+		v := (1-weight)*float64(x) + weight*float64(t[i])
+		n2 += v * v
 	}
-	next := make([]float32, len(s.state))
-	if !storeUnit(next, buf) {
+	if n2 == 0 || !finite(n2) {
 		return false, nil // target exactly opposite the state at w = 0.5: keep the state
 	}
-	for i := range next {
-		if next[i] != s.state[i] {
+	inv := 1 / math.Sqrt(n2)
+	for i, x := range s.state {
+		v := (1-weight)*float64(x) + weight*float64(t[i])
+		if y := float32(v * inv); y != x {
+			s.state[i] = y
 			changed = true
-			break
 		}
-	}
-	if changed {
-		copy(s.state, next)
 	}
 	return changed, nil
 }
 
-// scratch returns a Dim-long float64 work buffer. It is allocated per call
-// rather than kept, so an idle session does not hold it.
-func (s *Session) scratch() []float64 { return make([]float64, s.cfg.Dim) }
-
 // Metrics is a snapshot of the session's counters and bounded histories
-// (oldest first). All slices are copies.
+// (oldest first). All slices are copies. The histories are stored as float32
+// and reported as the float64 of their shortest decimal form.
 type Metrics struct {
 	Phase             string
 	InteractionCount  int
@@ -241,53 +239,55 @@ func (s *Session) Metrics() Metrics {
 		InteractionCount:  s.turn,
 		TotalMemories:     s.TotalMemories(),
 		Tiers:             tiers,
-		BetaHistory:       cloneF(s.betaHist),
-		SimilarityHistory: cloneF(s.simHist),
-		FSMHistory:        cloneF(s.fsmHist),
-		NormHistory:       cloneF(s.normHist),
-		DriftHistory:      cloneF(s.driftHist),
-		PhaseHistory:      cloneS(s.phaseHist),
+		BetaHistory:       widenAll(s.betaHist),
+		SimilarityHistory: widenAll(s.simHist),
+		FSMHistory:        widenAll(s.fsmHist),
+		NormHistory:       widenAll(s.normHist),
+		DriftHistory:      widenAll(s.driftHist),
+		PhaseHistory:      phaseNames(s.phaseHist),
 		DriftScore:        s.drift.last,
 		DriftPhase:        s.drift.phase,
 	}
 }
 
-// ApproxSize estimates the bytes the session holds: vector capacities ×4
-// (a vector shared by several holders counts once), history capacities ×8,
-// text lengths, plus rough per-entry overheads. It is meant for metrics and
-// tests, not for accounting.
+// ApproxSize estimates the bytes the session holds: float32 vector
+// capacities ×4 and int8 codes ×1 (codes shared by several holders count
+// once), history capacities ×4, text lengths, struct sizes and rough
+// per-entry overheads. It is meant for metrics and tests, not for
+// accounting.
 func (s *Session) ApproxSize() int {
 	const hdr = 24 // slice header
-	seen := map[*float32]bool{}
-	vec := func(v []float32) int {
-		if cap(v) == 0 {
-			return hdr
+	vec := func(v []float32) int { return hdr + cap(v)*4 }
+	seen := map[*int8]bool{}
+	codes := func(q qvec) int {
+		if cap(q.k) == 0 {
+			return hdr + 8
 		}
-		p := &v[:1][0]
+		p := &q.k[:1][0]
 		if seen[p] {
-			return hdr
+			return hdr + 8
 		}
 		seen[p] = true
-		return hdr + cap(v)*4
+		return hdr + 8 + cap(q.k)
 	}
 	n := 400 // the struct itself, roughly
-	n += vec(s.state) + cap(s.scores)*4
-	for _, h := range [][]float64{s.betaHist, s.simHist, s.fsmHist, s.normHist, s.driftHist} {
-		n += cap(h) * 8
+	n += vec(s.state)
+	for _, h := range [][]float32{s.betaHist, s.simHist, s.fsmHist, s.normHist, s.driftHist} {
+		n += cap(h) * 4
 	}
-	n += cap(s.phaseHist) * 16
-	n += cap(s.drift.recent) * hdr
-	for _, v := range s.drift.recent {
-		n += vec(v)
+	n += cap(s.phaseHist)
+	n += cap(s.drift.recent) * (hdr + 8)
+	for _, q := range s.drift.recent {
+		n += cap(q.k)
 	}
 	if s.pending != nil {
-		n += 48 + len(s.pending.text) + vec(s.pending.vec)
+		n += 48 + len(s.pending.text) + codes(s.pending.vec)
 	}
 	n += len(s.lastResponse)
 	for _, tier := range s.tiers {
 		n += cap(tier) * 8
 		for _, m := range tier {
-			n += 160 + len(m.text) + vec(m.key) // struct, hash and headers ≈ 160
+			n += memoryStructSize + len(m.hash) + len(m.text) + codes(m.key) - hdr - 8
 		}
 	}
 	for _, t := range s.triggers {
@@ -296,25 +296,33 @@ func (s *Session) ApproxSize() int {
 	for _, a := range s.anchors {
 		n += vec(a)
 	}
-	n += vec(s.anchorCentroid)
+	n += vec(s.anchorCentroid) + cap(s.anchorQ.k)
 	for _, v := range s.iso.exclusion {
 		n += vec(v)
 	}
 	for _, v := range s.iso.allowlist {
 		n += vec(v)
 	}
+	n += cap(s.shadow) * shadowItemSize
 	for _, sh := range s.shadow {
-		n += 96 + len(sh.text) + len(sh.answer) + vec(sh.vec) + vec(sh.answerVec)
+		n += len(sh.text) + len(sh.answer) + cap(sh.vec.k) + cap(sh.answerVec.k)
 	}
-	n += cap(s.entities) * 112
+	n += cap(s.entities) * 136
 	for _, e := range s.entities {
-		n += len(e.Key) + len(e.Kind) + len(e.Value) + len(e.Context)
+		n += len(e.Key) + len(e.Kind) + len(e.Value) + len(e.Context) + cap(e.toks)*8
 	}
 	if s.ref != nil {
-		n += vec(s.ref.state) + cap(s.ref.entries)*48
+		n += vec(s.ref.state) + cap(s.ref.entries)*refEntrySize
 		for _, e := range s.ref.entries {
-			n += vec(e.key) // counts only keys no live memory holds any more
+			n += codes(e.key) - hdr - 8 // counts only keys no live memory holds any more
 		}
 	}
 	return n
 }
+
+// Struct sizes on 64-bit platforms, for ApproxSize (checked by a test).
+const (
+	memoryStructSize = 128
+	shadowItemSize   = 120
+	refEntrySize     = 48
+)

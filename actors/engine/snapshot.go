@@ -10,7 +10,7 @@ import (
 )
 
 // SnapshotFormat identifies the state_dict layout.
-const SnapshotFormat = "semvec-go/1"
+const SnapshotFormat = "semvec-go/2"
 
 // MaxSnapshotBytes bounds the input of Import and UnmarshalBinary.
 const MaxSnapshotBytes = 32 << 20
@@ -23,8 +23,10 @@ const maxTurn = 1 << 50
 
 // snapshot is the canonical state_dict. Field order is the encoding order; all
 // slices are omitempty so nil and empty encode alike. Floats are float32 for
-// vectors and float64 for scalars; encoding/json writes both in their shortest
-// round-tripping form, so decode→encode is bit-exact.
+// vectors and histories and float64 for scalars; encoding/json writes both in
+// their shortest round-tripping form, so decode→encode is bit-exact. Memory
+// keys, the pending question's vector, recent context vectors and shadow
+// vectors are int8 codes (arrays of integers in [-127, 127]).
 type snapshot struct {
 	Format          string        `json:"format"`
 	Config          Config        `json:"config"`
@@ -51,26 +53,26 @@ type snapshot struct {
 }
 
 type historySnap struct {
-	Beta       []float64 `json:"beta,omitempty"`
-	Similarity []float64 `json:"similarity,omitempty"`
-	FSM        []float64 `json:"fsm,omitempty"`
-	Norm       []float64 `json:"norm,omitempty"`
-	Drift      []float64 `json:"drift,omitempty"`
+	Beta       []float32 `json:"beta,omitempty"`
+	Similarity []float32 `json:"similarity,omitempty"`
+	FSM        []float32 `json:"fsm,omitempty"`
+	Norm       []float32 `json:"norm,omitempty"`
+	Drift      []float32 `json:"drift,omitempty"`
 	Phase      []string  `json:"phase,omitempty"`
 }
 
 type driftSnap struct {
-	Ref    float64     `json:"ref"`
-	Last   float64     `json:"last"`
-	Phase  string      `json:"phase"`
-	At     time.Time   `json:"at"`
-	Recent [][]float32 `json:"recent,omitempty"`
+	Ref    float64   `json:"ref"`
+	Last   float64   `json:"last"`
+	Phase  string    `json:"phase"`
+	At     time.Time `json:"at"`
+	Recent [][]int8  `json:"recent,omitempty"`
 }
 
 type messageSnap struct {
-	Text    string    `json:"text"`
-	Vec     []float32 `json:"vec,omitempty"`
-	Trigger bool      `json:"trigger,omitempty"`
+	Text    string `json:"text"`
+	Vec     []int8 `json:"vec,omitempty"`
+	Trigger bool   `json:"trigger,omitempty"`
 }
 
 type memorySnap struct {
@@ -83,7 +85,7 @@ type memorySnap struct {
 	Turn        int       `json:"turn"`
 	Seq         uint64    `json:"seq"`
 	Merged      int       `json:"merged"`
-	Key         []float32 `json:"key,omitempty"`
+	Key         []int8    `json:"key,omitempty"`
 }
 
 type triggerSnap struct {
@@ -103,8 +105,8 @@ type shadowSnap struct {
 	Text      string    `json:"text"`
 	At        time.Time `json:"at"`
 	Answer    string    `json:"answer,omitempty"`
-	Vec       []float32 `json:"vec,omitempty"`
-	AnswerVec []float32 `json:"answer_vec,omitempty"`
+	Vec       []int8    `json:"vec,omitempty"`
+	AnswerVec []int8    `json:"answer_vec,omitempty"`
 }
 
 type entitySnap struct {
@@ -127,7 +129,7 @@ type verifyRef struct {
 
 type refEntry struct {
 	hash string
-	key  []float32
+	key  qvec
 }
 
 // snapshot builds the canonical snapshot of the session. Vectors are shared,
@@ -142,8 +144,8 @@ func (s *Session) snapshot() *snapshot {
 		Turn:            s.turn,
 		Phase:           s.phase,
 		FSM:             s.fsm,
-		History:         historySnap{s.betaHist, s.simHist, s.fsmHist, s.normHist, s.driftHist, s.phaseHist},
-		Drift:           driftSnap{s.drift.ref, s.drift.last, s.drift.phase, s.drift.at, outer(s.drift.recent)},
+		History:         historySnap{s.betaHist, s.simHist, s.fsmHist, s.normHist, s.driftHist, phaseNames(s.phaseHist)},
+		Drift:           driftSnap{s.drift.ref, s.drift.last, s.drift.phase, s.drift.at, nil},
 		LastTriggerTurn: s.lastTriggerTurn,
 		Realign:         s.realign,
 		Blocked:         s.blocked,
@@ -152,19 +154,25 @@ func (s *Session) snapshot() *snapshot {
 		Anchors:         outer(s.anchors),
 		Isolation:       isolationSnap{s.iso.level, s.iso.threshold, outer(s.iso.exclusion), outer(s.iso.allowlist)},
 	}
+	for _, q := range s.drift.recent {
+		sn.Drift.Recent = append(sn.Drift.Recent, q.k)
+	}
 	if s.pending != nil {
-		sn.Pending = &messageSnap{Text: s.pending.text, Vec: s.pending.vec, Trigger: s.pending.trigger}
+		sn.Pending = &messageSnap{Text: s.pending.text, Vec: s.pending.vec.k, Trigger: s.pending.trigger}
+	}
+	if n := s.TotalMemories(); n > 0 {
+		sn.Memories = make([]memorySnap, 0, n)
 	}
 	s.eachMemory(func(_ int, m *memory) {
-		sn.Memories = append(sn.Memories, memorySnap{Hash: m.hash, Text: m.text, Tier: tierName(m.tier),
-			Importance: m.importance, AccessCount: m.access, Timestamp: m.ts, Turn: m.turn, Seq: m.seq,
-			Merged: m.merged, Key: m.key})
+		sn.Memories = append(sn.Memories, memorySnap{Hash: m.hash, Text: m.text, Tier: tierName(int(m.tier)),
+			Importance: m.importance, AccessCount: m.access, Timestamp: m.ts(), Turn: m.turn, Seq: m.seq,
+			Merged: m.merged, Key: m.key.k})
 	})
 	for _, t := range s.triggers {
 		sn.Triggers = append(sn.Triggers, triggerSnap{t.keyword, t.embedding, t.threshold})
 	}
 	for _, sh := range s.shadow {
-		sn.Shadow = append(sn.Shadow, shadowSnap{sh.text, sh.at, sh.answer, sh.vec, sh.answerVec})
+		sn.Shadow = append(sn.Shadow, shadowSnap{sh.text, sh.at, sh.answer, sh.vec.k, sh.answerVec.k})
 	}
 	for _, e := range s.entities {
 		sn.Entities = append(sn.Entities, entitySnap{e.Key, e.Kind, e.Value, e.Context, e.Importance, e.AccessCount, e.seq})
@@ -173,7 +181,7 @@ func (s *Session) snapshot() *snapshot {
 }
 
 // Export serialises the whole session into a state_dict: a JSON object with
-// "format":"semvec-go/1", every field needed to rebuild the session exactly,
+// "format":"semvec-go/2", every field needed to rebuild the session exactly,
 // and "checksum", the SHA-256 (hex) of the canonical encoding of the object
 // without the checksum field. It returns the object (checksum included) and
 // the checksum. The exported state becomes the Verify reference.

@@ -108,6 +108,7 @@ func TestImportRejectsTampering(t *testing.T) {
 		"not json":      []byte("nope"),
 		"null":          []byte("null"),
 		"wrong format":  []byte(strings.Replace(str, SnapshotFormat, "semvec-go/0", 1)),
+		"format v1":     []byte(strings.Replace(str, SnapshotFormat, "semvec-go/1", 1)),
 		// Re-signed but violating invariants.
 		"hash mismatch": resign(t, d, func(m map[string]any) { mems(m)[0].(map[string]any)["text"] = "other" }),
 		"wrong dims": resign(t, d, func(m map[string]any) {

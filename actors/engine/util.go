@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"math"
+	"strconv"
 	"strings"
 	"time"
 	"unicode"
@@ -18,6 +19,11 @@ import (
 func checkVec(field string, v []float32, dim int) error {
 	if len(v) != dim {
 		return semvec.FieldError(field, "expected %d dimensions, got %d", dim, len(v))
+	}
+	// A finite, positive v·v implies finite elements (squares cannot
+	// cancel): one pass for the common case, the checks below for errors.
+	if d := vecmath.Dot(v, v); d > 0 && d <= math.MaxFloat32 {
+		return nil
 	}
 	if !vecmath.Finite(v) {
 		return semvec.FieldError(field, "must contain only finite numbers")
@@ -40,21 +46,7 @@ func checkVecs(field string, vs [][]float32, dim int) error {
 
 // unitCopy returns a fresh L2-normalised float32 copy of v, computed in
 // float64 so the result is deterministic and as exact as float32 allows.
-func unitCopy(v []float32) []float32 {
-	out := make([]float32, len(v))
-	var n float64
-	for _, x := range v {
-		n += float64(x) * float64(x)
-	}
-	if n == 0 {
-		return out
-	}
-	inv := 1 / math.Sqrt(n)
-	for i, x := range v {
-		out[i] = float32(float64(x) * inv)
-	}
-	return out
-}
+func unitCopy(v []float32) []float32 { return unitInto(make([]float32, len(v)), v) }
 
 // cos is the cosine similarity as float64.
 func cos(a, b []float32) float64 { return float64(vecmath.Cosine(a, b)) }
@@ -79,13 +71,79 @@ func canonTime(t time.Time) time.Time {
 func cleanText(s string) string { return strings.ToValidUTF8(s, "\uFFFD") }
 
 // normText trims and collapses runs of white space to one space.
-func normText(s string) string { return strings.Join(strings.Fields(s), " ") }
+func normText(s string) string { return string(appendNorm(nil, s)) }
+
+// asciiSpace marks the ASCII white space of unicode.IsSpace (and
+// strings.Fields).
+func asciiSpace(c byte) bool { return c <= ' ' && (uint64(1)<<c)&asciiSpaceMask != 0 }
+
+const asciiSpaceMask = 1<<' ' | 1<<'\t' | 1<<'\n' | 1<<'\v' | 1<<'\f' | 1<<'\r'
+
+// appendNorm appends normText(s) to dst: the fields of s (strings.Fields)
+// joined by single spaces.
+func appendNorm(dst []byte, s string) []byte {
+	space := false // a space is owed before the next non-space rune
+	start := len(dst)
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if asciiSpace(c) {
+				space = len(dst) > start
+				i++
+				continue
+			}
+			if space {
+				dst = append(dst, ' ')
+				space = false
+			}
+			j := plainRun(s, i+1, len(s))
+			for j < len(s) && s[j] < utf8.RuneSelf && !asciiSpace(s[j]) {
+				j++
+			}
+			dst = append(dst, s[i:j]...)
+			i = j
+			continue
+		}
+		r, w := utf8.DecodeRuneInString(s[i:])
+		if unicode.IsSpace(r) {
+			space = len(dst) > start
+		} else {
+			if space {
+				dst = append(dst, ' ')
+				space = false
+			}
+			dst = append(dst, s[i:i+w]...)
+		}
+		i += w
+	}
+	return dst
+}
+
+// plainRun skips 8 bytes at a time from j while all of them are printable
+// ASCII ('!' to DEL, so neither space nor multi-byte), up to lim, and returns
+// the new position. Callers finish byte by byte.
+func plainRun(s string, j, lim int) int {
+	const lo, hi = 0x2121212121212121, 0x8080808080808080
+	for j+8 <= lim {
+		b := s[j : j+8]
+		w := uint64(b[0]) | uint64(b[1])<<8 | uint64(b[2])<<16 | uint64(b[3])<<24 |
+			uint64(b[4])<<32 | uint64(b[5])<<40 | uint64(b[6])<<48 | uint64(b[7])<<56
+		if (w|(w-lo))&hi != 0 { // a byte >= 0x80 or < '!'
+			break
+		}
+		j += 8
+	}
+	return j
+}
 
 // hashText is the memory_hash of a text: the first 16 hex characters of the
 // SHA-256 of its normalised form.
 func hashText(s string) string {
-	sum := sha256.Sum256([]byte(normText(s)))
-	return hex.EncodeToString(sum[:8])
+	var buf [1024]byte
+	sum := sha256.Sum256(appendNorm(buf[:0], s))
+	var hx [16]byte
+	hex.Encode(hx[:], sum[:8])
+	return string(hx[:])
 }
 
 // runeLen counts characters (code points), the unit of every character cap.
@@ -121,71 +179,135 @@ func clipText(s string, n int) string {
 	return out
 }
 
-// lineClip is clip(normText(s), n) without normalising all of a long s: it
-// collapses white space only as far as the first n+1 characters of the result.
+// appendClip appends clip(s, n) to dst and returns it with the number of
+// characters appended.
+func appendClip(dst []byte, s string, n int) ([]byte, int) {
+	out, _ := clip(s, n)
+	return append(dst, out...), runeLen(out)
+}
+
+// lineClip is clip(normText(s), n): the text on one line, clipped.
 func lineClip(s string, n int) string {
-	var b strings.Builder
+	b, _ := appendLineClip(nil, n, s)
+	return string(b)
+}
+
+// appendLineClip appends lineClip(concatenation of parts, n) to dst and
+// returns it with the number of characters appended. It reads the parts only
+// as far as the clipped line needs (n+1 characters of the normalised text).
+func appendLineClip(dst []byte, n int, parts ...string) ([]byte, int) {
+	start := len(dst)
+	if n <= 0 {
+		return dst, 0
+	}
+	keep := n - 3 // characters kept before "..." when the text is cut
+	if n < 3 {
+		keep = n // no room for the ellipsis
+	}
+	mark := start // len(dst) after keep characters
 	count := 0
 	space := false // a space is owed before the next non-space rune
-	more := false
-	for _, r := range s {
-		if unicode.IsSpace(r) {
-			space = count > 0
-			continue
-		}
-		if space {
-			if count == n+1 {
-				more = true
-				break
+	for _, s := range parts {
+		for i := 0; i < len(s); {
+			c := s[i]
+			w := 1
+			if c < utf8.RuneSelf {
+				if asciiSpace(c) {
+					space = count > 0
+					i++
+					continue
+				}
+			} else {
+				var r rune
+				r, w = utf8.DecodeRuneInString(s[i:])
+				if unicode.IsSpace(r) {
+					space = count > 0
+					i += w
+					continue
+				}
 			}
-			b.WriteByte(' ')
-			count++
-			space = false
+			if space {
+				if count == n {
+					return cut(dst, mark, n)
+				}
+				dst = append(dst, ' ')
+				if count++; count == keep {
+					mark = len(dst)
+				}
+				space = false
+			}
+			if count == n {
+				return cut(dst, mark, n)
+			}
+			if w > 1 {
+				dst = append(dst, s[i:i+w]...)
+				if count++; count == keep {
+					mark = len(dst)
+				}
+				i += w
+				continue
+			}
+			// A run of non-space ASCII, at most n-count characters.
+			lim := min(len(s), i+n-count)
+			j := plainRun(s, i+1, lim)
+			for j < lim && s[j] < utf8.RuneSelf && !asciiSpace(s[j]) {
+				j++
+			}
+			if count < keep && keep <= count+j-i {
+				mark = len(dst) + keep - count
+			}
+			dst = append(dst, s[i:j]...)
+			count += j - i
+			i = j
 		}
-		if count == n+1 {
-			more = true
-			break
-		}
-		b.WriteRune(r)
-		count++
 	}
-	out := b.String()
-	if !more && count <= n {
-		return out
-	}
-	return clipText(out, n)
+	return dst, count
 }
 
-// pushF appends v to a bounded history, dropping the oldest entry when full.
-func pushF(h []float64, v float64, max int) []float64 {
-	if len(h) >= max {
-		copy(h, h[len(h)-max+1:])
-		h = h[:max-1]
+// cut ends a clipped line: the first keep characters and "..." (n >= 3).
+func cut(dst []byte, mark, n int) ([]byte, int) {
+	dst = dst[:mark]
+	if n >= 3 {
+		dst = append(dst, "..."...)
+	}
+	return dst, n
+}
+
+// pushHist appends v to a bounded history of at most n entries, dropping the
+// oldest entry when full. Capacity grows by doubling up to exactly n.
+func pushHist[T any](h []T, v T, n int) []T {
+	if len(h) >= n {
+		copy(h, h[len(h)-n+1:])
+		h = h[:n-1]
+	} else if len(h) == cap(h) {
+		nh := make([]T, len(h), min(n, max(8, 2*cap(h))))
+		copy(nh, h)
+		h = nh
 	}
 	return append(h, v)
 }
 
-// pushS is pushF for strings.
-func pushS(h []string, v string, max int) []string {
-	if len(h) >= max {
-		copy(h, h[len(h)-max+1:])
-		h = h[:max-1]
+// widen converts a stored float32 to the float64 of its shortest decimal
+// form, so a history value written as 0.3 reads back as 0.3, not
+// 0.30000001192092896.
+func widen(x float32) float64 {
+	v, err := strconv.ParseFloat(strconv.FormatFloat(float64(x), 'g', -1, 32), 64)
+	if err != nil {
+		return float64(x)
 	}
-	return append(h, v)
+	return v
 }
 
-func cloneF(h []float64) []float64 {
+// widenAll is widen over a history; nil for an empty one.
+func widenAll(h []float32) []float64 {
 	if len(h) == 0 {
 		return nil
 	}
-	return append([]float64(nil), h...)
-}
-
-func cloneS(h []string) []string {
-	if len(h) == 0 {
-		return nil
+	out := make([]float64, len(h))
+	for i, x := range h {
+		out[i] = widen(x)
 	}
-	return append([]string(nil), h...)
+	return out
 }
 
 func cloneV(v []float32) []float32 {
@@ -207,7 +329,7 @@ func cloneVV(vs [][]float32) [][]float32 {
 }
 
 // mean of the last n entries of h (all when fewer); 0 for an empty slice.
-func tailMean(h []float64, n int) float64 {
+func tailMean(h []float32, n int) float64 {
 	if len(h) == 0 {
 		return 0
 	}
@@ -216,7 +338,7 @@ func tailMean(h []float64, n int) float64 {
 	}
 	var s float64
 	for _, x := range h[len(h)-n:] {
-		s += x
+		s += float64(x)
 	}
 	return s / float64(n)
 }

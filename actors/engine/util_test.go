@@ -46,14 +46,14 @@ func TestLineClipMatchesDefinition(t *testing.T) {
 func TestPushHistoryBounded(t *testing.T) {
 	var h []float64
 	for i := range 10 {
-		h = pushF(h, float64(i), 4)
+		h = pushHist(h, float64(i), 4)
 	}
 	if len(h) != 4 || h[0] != 6 || h[3] != 9 {
 		t.Fatalf("%v", h)
 	}
 	var p []string
 	for _, x := range []string{"a", "b", "c"} {
-		p = pushS(p, x, 2)
+		p = pushHist(p, x, 2)
 	}
 	if strings.Join(p, "") != "bc" {
 		t.Fatalf("%v", p)

@@ -42,11 +42,13 @@ func (s *Session) Verify(tests [][]float32, ref *Session, tolerance float64) (bo
 		return true, nil
 	}
 	mine := s.takeRef()
+	var qa [stackDim]int8
 	for _, t := range tests {
 		if math.Abs(mine.cos(t)-other.cos(t)) > tolerance {
 			return false, nil
 		}
-		if mine.top(t) != other.top(t) {
+		q := quantizeInto(codesBuf(&qa, len(t)), t) // scale-invariant: t as given
+		if mine.top(q) != other.top(q) {
 			return false, nil
 		}
 	}
@@ -60,11 +62,11 @@ func (r *verifyRef) cos(t []float32) float64 {
 	return cos(r.state, t)
 }
 
-// top returns the hash of the memory most similar to t ("" without memories).
-func (r *verifyRef) top(t []float32) string {
+// top returns the hash of the memory most similar to q ("" without memories).
+func (r *verifyRef) top(q qvec) string {
 	best, hash := math.Inf(-1), ""
 	for _, e := range r.entries {
-		if c := cos(e.key, t); c > best {
+		if c := float64(cosQ(e.key, q)); c > best {
 			best, hash = c, e.hash
 		}
 	}
