@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/semvec-go/semvec"
 	"github.com/semvec-go/semvec/actors"
@@ -125,9 +126,8 @@ func (s *Server) runOn(c *gin.Context, b RunBody, id string, allowCreate bool) {
 	if b.Response != "" {
 		req.Response, req.ResponseVec = b.Response, vecs[1]
 	}
-	res, err := actors.AskSession[*pb.RunResponse](ctx, s.d.Sessions, id, req)
-	if err != nil {
-		fail(c, err)
+	res, ok := askSession[*pb.RunResponse](c, s, id, req)
+	if !ok {
 		return
 	}
 	c.JSON(http.StatusOK, RunResult{SessionID: res.GetSessionId(), Context: res.GetContext(), TopSimilarity: res.GetTopSimilarity(),
@@ -152,10 +152,9 @@ func (s *Server) store(c *gin.Context) {
 	if !ok {
 		return
 	}
-	res, err := actors.AskSession[*pb.StoreResponse](c.Request.Context(), s.d.Sessions, b.SessionID,
+	res, ok := askSession[*pb.StoreResponse](c, s, b.SessionID,
 		&pb.StoreRequest{Owner: owner(c), SessionId: b.SessionID, Response: b.Response, ResponseVec: vecs[0], NowUnixNano: time.Now().UnixNano()})
-	if err != nil {
-		fail(c, err)
+	if !ok {
 		return
 	}
 	c.JSON(http.StatusOK, gin.H{"session_id": res.GetSessionId(), "stored": true, "total_memories": res.GetTotalMemories()})
@@ -219,9 +218,8 @@ func (s *Server) deleteSession(c *gin.Context) {
 
 func (s *Server) sessionMetrics(c *gin.Context) {
 	id := c.Param("id")
-	res, err := actors.AskSession[*pb.MetricsResponse](c.Request.Context(), s.d.Sessions, id, &pb.MetricsRequest{Owner: owner(c), SessionId: id})
-	if err != nil {
-		fail(c, err)
+	res, ok := askSession[*pb.MetricsResponse](c, s, id, &pb.MetricsRequest{Owner: owner(c), SessionId: id})
+	if !ok {
 		return
 	}
 	c.JSON(http.StatusOK, gin.H{
@@ -258,10 +256,9 @@ func (s *Server) stateContext(c *gin.Context) {
 	if q.TopK != nil {
 		topK = *q.TopK
 	}
-	res, err := actors.AskSession[*pb.ContextResponse](c.Request.Context(), s.d.Sessions, q.SessionID,
+	res, ok := askSession[*pb.ContextResponse](c, s, q.SessionID,
 		&pb.ContextRequest{Owner: owner(c), SessionId: q.SessionID, TopK: int32(topK), FullFirst: q.FullFirst, MaxChars: 500})
-	if err != nil {
-		fail(c, err)
+	if !ok {
 		return
 	}
 	out := make([]ContextItem, len(res.GetItems()))
@@ -273,10 +270,9 @@ func (s *Server) stateContext(c *gin.Context) {
 
 func (s *Server) memory(c *gin.Context) {
 	id := c.Param("id")
-	res, err := actors.AskSession[*pb.MemoryResponse](c.Request.Context(), s.d.Sessions, id,
+	res, ok := askSession[*pb.MemoryResponse](c, s, id,
 		&pb.MemoryRequest{Owner: owner(c), SessionId: id, MemoryHash: c.Param("hash")})
-	if err != nil {
-		fail(c, err)
+	if !ok {
 		return
 	}
 	c.JSON(http.StatusOK, gin.H{"session_id": id, "memory_hash": res.GetMemoryHash(), "text": res.GetText(), "tier": res.GetTier(),
@@ -310,9 +306,8 @@ func (s *Server) clearTriggers(c *gin.Context) {
 }
 
 func (s *Server) triggerReply(c *gin.Context, req *pb.TriggerRequest) {
-	res, err := actors.AskSession[*pb.TriggerResponse](c.Request.Context(), s.d.Sessions, req.GetSessionId(), req)
-	if err != nil {
-		fail(c, err)
+	res, ok := askSession[*pb.TriggerResponse](c, s, req.GetSessionId(), req)
+	if !ok {
 		return
 	}
 	c.JSON(http.StatusOK, gin.H{"session_id": res.GetSessionId(), "trigger_count": res.GetTriggerCount()})
@@ -328,9 +323,8 @@ func (s *Server) addAnchor(c *gin.Context) {
 		return
 	}
 	id := c.Param("id")
-	res, err := actors.AskSession[*pb.AnchorResponse](c.Request.Context(), s.d.Sessions, id, &pb.AnchorRequest{Owner: owner(c), SessionId: id, Embedding: b.Embedding})
-	if err != nil {
-		fail(c, err)
+	res, ok := askSession[*pb.AnchorResponse](c, s, id, &pb.AnchorRequest{Owner: owner(c), SessionId: id, Embedding: b.Embedding})
+	if !ok {
 		return
 	}
 	c.JSON(http.StatusOK, gin.H{"session_id": id, "anchor_count": res.GetAnchorCount()})
@@ -338,9 +332,8 @@ func (s *Server) addAnchor(c *gin.Context) {
 
 func (s *Server) anchorScore(c *gin.Context) {
 	id := c.Param("id")
-	res, err := actors.AskSession[*pb.AnchorScoreResponse](c.Request.Context(), s.d.Sessions, id, &pb.AnchorScoreRequest{Owner: owner(c), SessionId: id})
-	if err != nil {
-		fail(c, err)
+	res, ok := askSession[*pb.AnchorScoreResponse](c, s, id, &pb.AnchorScoreRequest{Owner: owner(c), SessionId: id})
+	if !ok {
 		return
 	}
 	c.JSON(http.StatusOK, gin.H{"session_id": id, "anchor_score": res.GetAnchorScore(), "anchor_count": res.GetAnchorCount(),
@@ -365,9 +358,8 @@ func (s *Server) setIsolation(c *gin.Context) {
 	if b.SimilarityThreshold != nil {
 		req.SimilarityThreshold = *b.SimilarityThreshold
 	}
-	res, err := actors.AskSession[*pb.IsolationResponse](c.Request.Context(), s.d.Sessions, id, req)
-	if err != nil {
-		fail(c, err)
+	res, ok := askSession[*pb.IsolationResponse](c, s, id, req)
+	if !ok {
 		return
 	}
 	c.JSON(http.StatusOK, gin.H{"session_id": id, "level": res.GetLevel()})
@@ -375,10 +367,9 @@ func (s *Server) setIsolation(c *gin.Context) {
 
 func (s *Server) releaseIsolation(c *gin.Context) {
 	id := c.Param("id")
-	res, err := actors.AskSession[*pb.ReleaseResponse](c.Request.Context(), s.d.Sessions, id,
+	res, ok := askSession[*pb.ReleaseResponse](c, s, id,
 		&pb.ReleaseRequest{Owner: owner(c), SessionId: id, NowUnixNano: time.Now().UnixNano()})
-	if err != nil {
-		fail(c, err)
+	if !ok {
 		return
 	}
 	c.JSON(http.StatusOK, gin.H{"session_id": id, "released_count": res.GetReleasedCount()})
@@ -406,9 +397,8 @@ func (s *Server) injectMemory(c *gin.Context) {
 	if b.Importance != nil {
 		req.Importance = *b.Importance
 	}
-	res, err := actors.AskSession[*pb.InjectMemoryResponse](c.Request.Context(), s.d.Sessions, id, req)
-	if err != nil {
-		fail(c, err)
+	res, ok := askSession[*pb.InjectMemoryResponse](c, s, id, req)
+	if !ok {
 		return
 	}
 	c.JSON(http.StatusOK, gin.H{"session_id": id, "tier": res.GetTier(), "total_memories": res.GetTotalMemories()})
@@ -416,9 +406,8 @@ func (s *Server) injectMemory(c *gin.Context) {
 
 func (s *Server) exportSession(c *gin.Context) {
 	id := c.Param("id")
-	res, err := actors.AskSession[*pb.ExportResponse](c.Request.Context(), s.d.Sessions, id, &pb.ExportRequest{Owner: owner(c), SessionId: id})
-	if err != nil {
-		fail(c, err)
+	res, ok := askSession[*pb.ExportResponse](c, s, id, &pb.ExportRequest{Owner: owner(c), SessionId: id})
+	if !ok {
 		return
 	}
 	c.JSON(http.StatusOK, gin.H{"session_id": id, "state_dict": json.RawMessage(res.GetStateDict()), "checksum": res.GetChecksum()})
@@ -435,10 +424,9 @@ func (s *Server) importSession(c *gin.Context) {
 		return
 	}
 	id := c.Param("id")
-	res, err := actors.AskSession[*pb.ImportResponse](c.Request.Context(), s.d.Sessions, id,
+	res, ok := askSession[*pb.ImportResponse](c, s, id,
 		&pb.ImportRequest{Owner: owner(c), SessionId: id, StateDict: b.StateDict, Checksum: b.Checksum})
-	if err != nil {
-		fail(c, err)
+	if !ok {
 		return
 	}
 	s.d.Sessions.Audit(c.Request.Context(), owner(c), "import", "session", id)
@@ -473,9 +461,8 @@ func (s *Server) verifySession(c *gin.Context) {
 		}
 		req.ReferenceStateDict = ref.GetStateDict()
 	}
-	res, err := actors.AskSession[*pb.VerifyResponse](ctx, s.d.Sessions, id, req)
-	if err != nil {
-		fail(c, err)
+	res, ok := askSession[*pb.VerifyResponse](c, s, id, req)
+	if !ok {
 		return
 	}
 	c.JSON(http.StatusOK, gin.H{"session_id": id, "consistent": res.GetConsistent()})
@@ -499,9 +486,8 @@ func (s *Server) putEntity(c *gin.Context) {
 	if b.Importance != nil {
 		req.Importance = *b.Importance
 	}
-	res, err := actors.AskSession[*pb.PutEntityResponse](c.Request.Context(), s.d.Sessions, id, req)
-	if err != nil {
-		fail(c, err)
+	res, ok := askSession[*pb.PutEntityResponse](c, s, id, req)
+	if !ok {
 		return
 	}
 	c.JSON(http.StatusCreated, gin.H{"session_id": id, "key": res.GetKey(), "size": res.GetSize()})
@@ -532,10 +518,9 @@ func (s *Server) listEntities(c *gin.Context) {
 	if q.MaxResults != nil {
 		max = *q.MaxResults
 	}
-	res, err := actors.AskSession[*pb.ListEntitiesResponse](c.Request.Context(), s.d.Sessions, id,
+	res, ok := askSession[*pb.ListEntitiesResponse](c, s, id,
 		&pb.ListEntitiesRequest{Owner: owner(c), SessionId: id, Q: q.Q, MaxResults: int32(max)})
-	if err != nil {
-		fail(c, err)
+	if !ok {
 		return
 	}
 	out := make([]EntityItem, len(res.GetEntities()))
@@ -551,9 +536,8 @@ func (s *Server) deleteEntity(c *gin.Context) {
 	if len(key) > 0 && key[0] == '/' {
 		key = key[1:]
 	}
-	res, err := actors.AskSession[*pb.DeleteEntityResponse](c.Request.Context(), s.d.Sessions, id, &pb.DeleteEntityRequest{Owner: owner(c), SessionId: id, Key: key})
-	if err != nil {
-		fail(c, err)
+	res, ok := askSession[*pb.DeleteEntityResponse](c, s, id, &pb.DeleteEntityRequest{Owner: owner(c), SessionId: id, Key: key})
+	if !ok {
 		return
 	}
 	c.JSON(http.StatusOK, gin.H{"session_id": id, "key": res.GetKey(), "removed": true})
@@ -585,3 +569,14 @@ func nonNilMap(m map[string]int32) map[string]int32 {
 func epoch(ns int64) float64 { return float64(ns) / 1e9 }
 
 func itoa(i int) string { return strconv.Itoa(i) }
+
+// askSession asks session id and, on failure, records the error for the one
+// error table; handlers return when ok is false.
+func askSession[R actors.Reply](c *gin.Context, s *Server, id string, req proto.Message) (res R, ok bool) {
+	res, err := actors.AskSession[R](c.Request.Context(), s.d.Sessions, id, req)
+	if err != nil {
+		fail(c, err)
+		return res, false
+	}
+	return res, true
+}
