@@ -1,7 +1,6 @@
 package actors
 
 import (
-	"context"
 	"log/slog"
 	"time"
 
@@ -9,17 +8,13 @@ import (
 
 	"github.com/semvec-go/semvec"
 	"github.com/semvec-go/semvec/actors/engine"
+	"github.com/semvec-go/semvec/persistence"
 	pb "github.com/semvec-go/semvec/proto"
 )
 
-// snapshotSaveTimeout bounds the one blocking call a session actor makes:
-// writing its snapshot when it flushes or passivates.
-const snapshotSaveTimeout = 5 * time.Second
-
-// SnapshotSaver persists a session's snapshot (implemented by persistence.Store).
-type SnapshotSaver interface {
-	SaveSnapshot(ctx context.Context, id string, data []byte, at time.Time) error
-}
+// snapshotSaveTimeout bounds the one blocking wait of a session actor:
+// its final snapshot write when it passivates.
+const snapshotSaveTimeout = 15 * time.Second
 
 // sessionActor owns one engine.Session. It is the single writer of that
 // state: concurrent requests on one session queue in its mailbox and never
@@ -28,42 +23,59 @@ type sessionActor struct {
 	id, owner string
 	eng       *engine.Session
 	clusters  []string
-	dirty     bool
+	version   int64 // bumped by every change
+	saved     int64 // the version known to be in the database
 	discarded bool
 	deps      *sessionDeps
 }
 
+// touch records a change of state that the next snapshot must include.
+func (a *sessionActor) touch() { a.version++ }
+
 type sessionDeps struct {
-	saver    SnapshotSaver
+	writer   *snapshotWriter
 	registry *Registry
 	notify   func(*pb.DriftEvent) // drift fan-out to the session's clusters; may be nil
 	log      *slog.Logger
 	now      func() time.Time
 }
 
-func newSessionActor(id, owner string, eng *engine.Session, clusters []string, dirty bool, deps *sessionDeps) actor.Producer {
+// newSessionActor builds the actor around eng; a session that is not yet in
+// the database (unsaved) starts dirty.
+func newSessionActor(id, owner string, eng *engine.Session, clusters []string, unsaved bool, deps *sessionDeps) actor.Producer {
 	return func() actor.Actor {
-		return &sessionActor{id: id, owner: owner, eng: eng, clusters: clusters, dirty: dirty, deps: deps}
+		a := &sessionActor{id: id, owner: owner, eng: eng, clusters: clusters, deps: deps}
+		if unsaved {
+			a.touch()
+		}
+		return a
 	}
 }
 
 func (a *sessionActor) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
-	case *actor.Started, *actor.Restarting:
-	case *actor.Stopping:
-		if !a.discarded {
-			a.save() // graceful shutdown: keep every session's state
-		}
+	case *actor.Started, *actor.Restarting, *actor.Stopping:
+		// Stopping saves nothing: a graceful stop comes through Passivate
+		// (which saves first), a deletion through Discard, and a panic must
+		// not persist half-updated state — the session comes back from its
+		// last good snapshot.
 	case *actor.Stopped:
 		a.deps.registry.Stopped(a.id, ctx.Self())
 	case *pb.Passivate:
-		a.save()
+		a.saveAndWait()
 		ctx.Stop(ctx.Self())
 	case *pb.Discard:
 		a.discarded = true
 		ctx.Stop(ctx.Self())
 	case *pb.Flush:
-		ctx.Respond(&pb.FlushResponse{SessionId: a.id, Saved: a.save()})
+		queued := a.flush(ctx.Self())
+		if ctx.Sender() != nil {
+			ctx.Respond(&pb.FlushResponse{SessionId: a.id, Saved: queued})
+		}
+	case *pb.SnapshotSaved:
+		if m.GetOk() && m.GetVersion() > a.saved {
+			a.saved = m.GetVersion()
+		}
 	case *pb.MembershipChanged:
 		a.clusters = append([]string(nil), m.GetClusterIds()...)
 	case *pb.RunRequest:
@@ -125,27 +137,48 @@ func (a *sessionActor) reply(ctx actor.Context, owner string, fn func() (Reply, 
 	ctx.Respond(res)
 }
 
-// save writes the snapshot when the state changed since the last save. It
-// blocks for at most snapshotSaveTimeout: the one bounded exception to "no
-// blocking in Receive", so that a passivated or stopped session is on disk
-// before anyone can re-activate it.
-func (a *sessionActor) save() bool {
-	if !a.dirty || a.deps.saver == nil {
-		return false
+// snapshot encodes the state when it changed since the last save.
+func (a *sessionActor) snapshot() ([]byte, bool) {
+	if a.version == a.saved || a.deps.writer == nil {
+		return nil, false
 	}
 	data, err := a.eng.MarshalBinary()
 	if err != nil {
 		a.deps.log.Error("session snapshot encode failed", "session_id", a.id, "err", err)
-		return false
+		return nil, false
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), snapshotSaveTimeout)
-	defer cancel()
-	if err := a.deps.saver.SaveSnapshot(ctx, a.id, data, a.deps.now()); err != nil {
-		a.deps.log.Error("session snapshot save failed", "session_id", a.id, "err", err)
-		return false
+	return data, true
+}
+
+// flush hands a changed snapshot to the writer without waiting; the writer
+// answers with SnapshotSaved. It reports whether a snapshot was queued.
+func (a *sessionActor) flush(self *actor.PID) bool {
+	data, ok := a.snapshot()
+	if ok {
+		a.deps.writer.enqueue(snapshotJob{snap: persistence.Snapshot{ID: a.id, Data: data, At: a.deps.now()}, version: a.version, ack: self})
 	}
-	a.dirty = false
-	return true
+	return ok
+}
+
+// saveAndWait writes a changed snapshot and waits for it, at most
+// snapshotSaveTimeout: the one bounded exception to "no blocking in
+// Receive", so that a passivated session is on disk before anyone can
+// re-activate it. Earlier queued flushes of this session are written first.
+func (a *sessionActor) saveAndWait() {
+	data, ok := a.snapshot()
+	if !ok {
+		return
+	}
+	done := make(chan error, 1)
+	a.deps.writer.enqueue(snapshotJob{snap: persistence.Snapshot{ID: a.id, Data: data, At: a.deps.now()}, version: a.version, done: done})
+	select {
+	case err := <-done:
+		if err == nil {
+			a.saved = a.version
+		}
+	case <-time.After(snapshotSaveTimeout):
+		a.deps.log.Error("session snapshot save timed out", "session_id", a.id)
+	}
 }
 
 func timeOf(ns int64, now func() time.Time) time.Time {

@@ -11,7 +11,7 @@ func (a *sessionActor) run(m *pb.RunRequest) (*pb.RunResponse, error) {
 	now := timeOf(m.GetNowUnixNano(), a.deps.now)
 	if m.GetResetContext() {
 		a.eng.Reset()
-		a.dirty = true
+		a.touch()
 	}
 	res, err := a.eng.Run(engine.RunInput{
 		Message:               m.GetMessage(),
@@ -24,7 +24,7 @@ func (a *sessionActor) run(m *pb.RunRequest) (*pb.RunResponse, error) {
 	if err != nil {
 		return nil, err
 	}
-	a.dirty = true
+	a.touch()
 	if res.DriftDetected && a.deps.notify != nil {
 		for _, cid := range a.clusters {
 			a.deps.notify(&pb.DriftEvent{
@@ -52,7 +52,7 @@ func (a *sessionActor) store(m *pb.StoreRequest) (*pb.StoreResponse, error) {
 	if err != nil {
 		return nil, err
 	}
-	a.dirty = true
+	a.touch()
 	return &pb.StoreResponse{SessionId: a.id, TotalMemories: int32(total)}, nil
 }
 
@@ -73,7 +73,9 @@ func (a *sessionActor) metrics() *pb.MetricsResponse {
 
 func (a *sessionActor) context(m *pb.ContextRequest) *pb.ContextResponse {
 	items := a.eng.ContextItems(int(m.GetTopK()), m.GetFullFirst(), int(m.GetMaxChars()))
-	a.dirty = a.dirty || len(items) > 0 // access counts changed
+	if len(items) > 0 { // access counts changed
+		a.touch()
+	}
 	out := &pb.ContextResponse{SessionId: a.id, Items: make([]*pb.ContextItem, len(items))}
 	for i, it := range items {
 		out.Items[i] = &pb.ContextItem{Text: it.Text, Relevance: it.Relevance, MemoryHash: it.MemoryHash, Truncated: it.Truncated, Tier: it.Tier}
@@ -103,7 +105,7 @@ func (a *sessionActor) trigger(m *pb.TriggerRequest) (*pb.TriggerResponse, error
 			return nil, err
 		}
 	}
-	a.dirty = true
+	a.touch()
 	return &pb.TriggerResponse{SessionId: a.id, TriggerCount: int32(n)}, nil
 }
 
@@ -112,7 +114,7 @@ func (a *sessionActor) anchor(m *pb.AnchorRequest) (*pb.AnchorResponse, error) {
 	if err != nil {
 		return nil, err
 	}
-	a.dirty = true
+	a.touch()
 	return &pb.AnchorResponse{SessionId: a.id, AnchorCount: int32(n)}, nil
 }
 
@@ -138,13 +140,15 @@ func (a *sessionActor) isolation(m *pb.IsolationRequest) (*pb.IsolationResponse,
 	if err != nil {
 		return nil, err
 	}
-	a.dirty = true
+	a.touch()
 	return &pb.IsolationResponse{SessionId: a.id, Level: a.eng.Isolation().Level}, nil
 }
 
 func (a *sessionActor) release(m *pb.ReleaseRequest) *pb.ReleaseResponse {
 	n := a.eng.ReleaseQuarantine(timeOf(m.GetNowUnixNano(), a.deps.now))
-	a.dirty = a.dirty || n > 0
+	if n > 0 {
+		a.touch()
+	}
 	return &pb.ReleaseResponse{SessionId: a.id, ReleasedCount: int32(n)}
 }
 
@@ -156,7 +160,7 @@ func (a *sessionActor) inject(m *pb.InjectMemoryRequest) (*pb.InjectMemoryRespon
 	if err != nil {
 		return nil, err
 	}
-	a.dirty = true
+	a.touch()
 	return &pb.InjectMemoryResponse{SessionId: a.id, Tier: m.GetTier(), TotalMemories: int32(total)}, nil
 }
 
@@ -182,7 +186,7 @@ func (a *sessionActor) importState(m *pb.ImportRequest) (*pb.ImportResponse, err
 		return nil, invalidf("Malformed or tampered state_dict: dimension %d does not match the session's %d", eng.Dim(), a.eng.Dim())
 	}
 	a.eng = eng
-	a.dirty = true
+	a.touch()
 	return &pb.ImportResponse{SessionId: a.id, Imported: true}, nil
 }
 
@@ -210,13 +214,15 @@ func (a *sessionActor) putEntity(m *pb.PutEntityRequest) (*pb.PutEntityResponse,
 	if err != nil {
 		return nil, err
 	}
-	a.dirty = true
+	a.touch()
 	return &pb.PutEntityResponse{SessionId: a.id, Key: m.GetKey(), Size: int32(size)}, nil
 }
 
 func (a *sessionActor) listEntities(m *pb.ListEntitiesRequest) *pb.ListEntitiesResponse {
 	es := a.eng.Entities(m.GetQ(), int(m.GetMaxResults()))
-	a.dirty = a.dirty || len(es) > 0
+	if len(es) > 0 {
+		a.touch()
+	}
 	out := &pb.ListEntitiesResponse{SessionId: a.id, Entities: make([]*pb.Entity, len(es)), Total: int32(len(es))}
 	for i, e := range es {
 		out.Entities[i] = &pb.Entity{Key: e.Key, Kind: e.Kind, Value: e.Value, Context: e.Context, Importance: e.Importance, AccessCount: int32(e.AccessCount)}
@@ -228,7 +234,7 @@ func (a *sessionActor) deleteEntity(m *pb.DeleteEntityRequest) (*pb.DeleteEntity
 	if !a.eng.DeleteEntity(m.GetKey()) {
 		return nil, notFoundf("Entity not found: %s", m.GetKey())
 	}
-	a.dirty = true
+	a.touch()
 	return &pb.DeleteEntityResponse{SessionId: a.id, Key: m.GetKey(), Removed: true}, nil
 }
 
@@ -250,7 +256,9 @@ func (a *sessionActor) blend(m *pb.BlendRequest) (*pb.BlendResponse, error) {
 	if err != nil {
 		return nil, err
 	}
-	a.dirty = a.dirty || changed
+	if changed {
+		a.touch()
+	}
 	return &pb.BlendResponse{SessionId: a.id, Changed: changed}, nil
 }
 

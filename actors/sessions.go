@@ -21,7 +21,7 @@ import (
 
 // SessionStore is what the session layer needs from persistence.
 type SessionStore interface {
-	SnapshotSaver
+	SnapshotBatchSaver
 	CreateSession(ctx context.Context, rec persistence.SessionRecord) error
 	GetSession(ctx context.Context, owner, id string) (persistence.SessionRecord, error)
 	GetSessionAnyOwner(ctx context.Context, id string) (persistence.SessionRecord, error)
@@ -85,7 +85,7 @@ func NewSessions(root *actor.RootContext, store SessionStore, ask *Asker, cfg Se
 		cfg.Engine = engine.DefaultConfig
 	}
 	s := &Sessions{cfg: cfg, store: store, ask: ask, log: log, now: now}
-	s.deps = &sessionDeps{saver: store, log: log, now: now, notify: s.publishDrift}
+	s.deps = &sessionDeps{writer: newSnapshotWriter(store, root, log), log: log, now: now, notify: s.publishDrift}
 	s.reg = NewRegistry("session", root, s.load, now)
 	s.deps.registry = s.reg
 	return s
@@ -331,6 +331,7 @@ func (s *Sessions) Shutdown(ctx context.Context) error {
 	for id := range pids {
 		s.reg.WaitStopped(ctx, id)
 	}
+	s.deps.writer.close()
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("sessions did not all stop: %w", err)
 	}

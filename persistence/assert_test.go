@@ -8,8 +8,8 @@ import (
 
 // The store satisfies the interfaces its users declare.
 var (
-	_ actors.SessionStore  = (*persistence.Store)(nil)
-	_ actors.SnapshotSaver = (*persistence.Store)(nil)
-	_ actors.LayerStore    = (*persistence.Store)(nil)
-	_ http.Pinger          = (*persistence.Store)(nil)
+	_ actors.SessionStore       = (*persistence.Store)(nil)
+	_ actors.SnapshotBatchSaver = (*persistence.Store)(nil)
+	_ actors.LayerStore         = (*persistence.Store)(nil)
+	_ http.Pinger               = (*persistence.Store)(nil)
 )

@@ -3328,6 +3328,60 @@ func (*Discard) Descriptor() ([]byte, []int) {
 	return file_session_proto_rawDescGZIP(), []int{45}
 }
 
+// SnapshotSaved tells a session that the snapshot of a given version reached
+// the database (ok) or failed; the session then knows whether it is clean.
+type SnapshotSaved struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Version       int64                  `protobuf:"varint,1,opt,name=version,proto3" json:"version,omitempty"`
+	Ok            bool                   `protobuf:"varint,2,opt,name=ok,proto3" json:"ok,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SnapshotSaved) Reset() {
+	*x = SnapshotSaved{}
+	mi := &file_session_proto_msgTypes[46]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SnapshotSaved) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SnapshotSaved) ProtoMessage() {}
+
+func (x *SnapshotSaved) ProtoReflect() protoreflect.Message {
+	mi := &file_session_proto_msgTypes[46]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SnapshotSaved.ProtoReflect.Descriptor instead.
+func (*SnapshotSaved) Descriptor() ([]byte, []int) {
+	return file_session_proto_rawDescGZIP(), []int{46}
+}
+
+func (x *SnapshotSaved) GetVersion() int64 {
+	if x != nil {
+		return x.Version
+	}
+	return 0
+}
+
+func (x *SnapshotSaved) GetOk() bool {
+	if x != nil {
+		return x.Ok
+	}
+	return false
+}
+
 var File_session_proto protoreflect.FileDescriptor
 
 const file_session_proto_rawDesc = "" +
@@ -3663,7 +3717,10 @@ const file_session_proto_rawDesc = "" +
 	"session_id\x18\x02 \x01(\tR\tsessionId\x12\x14\n" +
 	"\x05saved\x18\x03 \x01(\bR\x05saved\"\v\n" +
 	"\tPassivate\"\t\n" +
-	"\aDiscardB,Z*github.com/semvec-go/semvec/proto;semvecpbb\x06proto3"
+	"\aDiscard\"9\n" +
+	"\rSnapshotSaved\x12\x18\n" +
+	"\aversion\x18\x01 \x01(\x03R\aversion\x12\x0e\n" +
+	"\x02ok\x18\x02 \x01(\bR\x02okB,Z*github.com/semvec-go/semvec/proto;semvecpbb\x06proto3"
 
 var (
 	file_session_proto_rawDescOnce sync.Once
@@ -3677,7 +3734,7 @@ func file_session_proto_rawDescGZIP() []byte {
 	return file_session_proto_rawDescData
 }
 
-var file_session_proto_msgTypes = make([]protoimpl.MessageInfo, 47)
+var file_session_proto_msgTypes = make([]protoimpl.MessageInfo, 48)
 var file_session_proto_goTypes = []any{
 	(*RunRequest)(nil),           // 0: semvec.v1.RunRequest
 	(*RunResponse)(nil),          // 1: semvec.v1.RunResponse
@@ -3725,37 +3782,38 @@ var file_session_proto_goTypes = []any{
 	(*FlushResponse)(nil),        // 43: semvec.v1.FlushResponse
 	(*Passivate)(nil),            // 44: semvec.v1.Passivate
 	(*Discard)(nil),              // 45: semvec.v1.Discard
-	nil,                          // 46: semvec.v1.MetricsResponse.TiersEntry
-	(*Error)(nil),                // 47: semvec.v1.Error
-	(*Vector)(nil),               // 48: semvec.v1.Vector
+	(*SnapshotSaved)(nil),        // 46: semvec.v1.SnapshotSaved
+	nil,                          // 47: semvec.v1.MetricsResponse.TiersEntry
+	(*Error)(nil),                // 48: semvec.v1.Error
+	(*Vector)(nil),               // 49: semvec.v1.Vector
 }
 var file_session_proto_depIdxs = []int32{
-	47, // 0: semvec.v1.RunResponse.error:type_name -> semvec.v1.Error
-	47, // 1: semvec.v1.StoreResponse.error:type_name -> semvec.v1.Error
-	47, // 2: semvec.v1.MetricsResponse.error:type_name -> semvec.v1.Error
-	46, // 3: semvec.v1.MetricsResponse.tiers:type_name -> semvec.v1.MetricsResponse.TiersEntry
-	47, // 4: semvec.v1.ContextResponse.error:type_name -> semvec.v1.Error
+	48, // 0: semvec.v1.RunResponse.error:type_name -> semvec.v1.Error
+	48, // 1: semvec.v1.StoreResponse.error:type_name -> semvec.v1.Error
+	48, // 2: semvec.v1.MetricsResponse.error:type_name -> semvec.v1.Error
+	47, // 3: semvec.v1.MetricsResponse.tiers:type_name -> semvec.v1.MetricsResponse.TiersEntry
+	48, // 4: semvec.v1.ContextResponse.error:type_name -> semvec.v1.Error
 	7,  // 5: semvec.v1.ContextResponse.items:type_name -> semvec.v1.ContextItem
-	47, // 6: semvec.v1.MemoryResponse.error:type_name -> semvec.v1.Error
-	47, // 7: semvec.v1.TriggerResponse.error:type_name -> semvec.v1.Error
-	47, // 8: semvec.v1.AnchorResponse.error:type_name -> semvec.v1.Error
-	47, // 9: semvec.v1.AnchorScoreResponse.error:type_name -> semvec.v1.Error
-	48, // 10: semvec.v1.IsolationRequest.exclusion_embeddings:type_name -> semvec.v1.Vector
-	48, // 11: semvec.v1.IsolationRequest.allowlist_embeddings:type_name -> semvec.v1.Vector
-	47, // 12: semvec.v1.IsolationResponse.error:type_name -> semvec.v1.Error
-	47, // 13: semvec.v1.ReleaseResponse.error:type_name -> semvec.v1.Error
-	47, // 14: semvec.v1.InjectMemoryResponse.error:type_name -> semvec.v1.Error
-	47, // 15: semvec.v1.ExportResponse.error:type_name -> semvec.v1.Error
-	47, // 16: semvec.v1.ImportResponse.error:type_name -> semvec.v1.Error
-	48, // 17: semvec.v1.VerifyRequest.test_embeddings:type_name -> semvec.v1.Vector
-	47, // 18: semvec.v1.VerifyResponse.error:type_name -> semvec.v1.Error
-	47, // 19: semvec.v1.PutEntityResponse.error:type_name -> semvec.v1.Error
-	47, // 20: semvec.v1.ListEntitiesResponse.error:type_name -> semvec.v1.Error
+	48, // 6: semvec.v1.MemoryResponse.error:type_name -> semvec.v1.Error
+	48, // 7: semvec.v1.TriggerResponse.error:type_name -> semvec.v1.Error
+	48, // 8: semvec.v1.AnchorResponse.error:type_name -> semvec.v1.Error
+	48, // 9: semvec.v1.AnchorScoreResponse.error:type_name -> semvec.v1.Error
+	49, // 10: semvec.v1.IsolationRequest.exclusion_embeddings:type_name -> semvec.v1.Vector
+	49, // 11: semvec.v1.IsolationRequest.allowlist_embeddings:type_name -> semvec.v1.Vector
+	48, // 12: semvec.v1.IsolationResponse.error:type_name -> semvec.v1.Error
+	48, // 13: semvec.v1.ReleaseResponse.error:type_name -> semvec.v1.Error
+	48, // 14: semvec.v1.InjectMemoryResponse.error:type_name -> semvec.v1.Error
+	48, // 15: semvec.v1.ExportResponse.error:type_name -> semvec.v1.Error
+	48, // 16: semvec.v1.ImportResponse.error:type_name -> semvec.v1.Error
+	49, // 17: semvec.v1.VerifyRequest.test_embeddings:type_name -> semvec.v1.Vector
+	48, // 18: semvec.v1.VerifyResponse.error:type_name -> semvec.v1.Error
+	48, // 19: semvec.v1.PutEntityResponse.error:type_name -> semvec.v1.Error
+	48, // 20: semvec.v1.ListEntitiesResponse.error:type_name -> semvec.v1.Error
 	32, // 21: semvec.v1.ListEntitiesResponse.entities:type_name -> semvec.v1.Entity
-	47, // 22: semvec.v1.DeleteEntityResponse.error:type_name -> semvec.v1.Error
-	47, // 23: semvec.v1.StateResponse.error:type_name -> semvec.v1.Error
-	47, // 24: semvec.v1.BlendResponse.error:type_name -> semvec.v1.Error
-	47, // 25: semvec.v1.FlushResponse.error:type_name -> semvec.v1.Error
+	48, // 22: semvec.v1.DeleteEntityResponse.error:type_name -> semvec.v1.Error
+	48, // 23: semvec.v1.StateResponse.error:type_name -> semvec.v1.Error
+	48, // 24: semvec.v1.BlendResponse.error:type_name -> semvec.v1.Error
+	48, // 25: semvec.v1.FlushResponse.error:type_name -> semvec.v1.Error
 	26, // [26:26] is the sub-list for method output_type
 	26, // [26:26] is the sub-list for method input_type
 	26, // [26:26] is the sub-list for extension type_name
@@ -3775,7 +3833,7 @@ func file_session_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_session_proto_rawDesc), len(file_session_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   47,
+			NumMessages:   48,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

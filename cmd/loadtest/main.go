@@ -42,6 +42,7 @@ type options struct {
 	startupCount int
 	only         string
 	jsonOut      string
+	client       string
 }
 
 func main() {
@@ -58,6 +59,7 @@ func main() {
 	flag.IntVar(&o.startupCount, "startup-sessions", 10000, "persisted sessions for the start-up measurement")
 	flag.StringVar(&o.only, "only", "throughput,constant,memory,startup", "which measurements to run")
 	flag.StringVar(&o.jsonOut, "json", "", "also write the results as JSON to this file")
+	flag.StringVar(&o.client, "client", "go", "load generator for the throughput runs: go (built in) or wrk (Debian package wrk)")
 	flag.Parse()
 	for _, c := range strings.Split(conc, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(c))
@@ -344,6 +346,9 @@ func throughput(o options) []stats {
 	t0 := time.Now()
 	ids := prefill(c, o.sessions, o.turns, 32)
 	fmt.Printf("pre-filled %d sessions × %d turns in %s\n", o.sessions, o.turns, time.Since(t0).Round(time.Millisecond))
+	if o.client == "wrk" {
+		return wrkThroughput(o, s, ids)
+	}
 	var out []stats
 	for _, conc := range o.concurrency {
 		c := newClient(s, conc)

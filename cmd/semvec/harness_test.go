@@ -98,6 +98,14 @@ func (e *testEnv) stop() {
 	e.srv = nil
 }
 
+// stopWithoutSaving closes the listener and the database without passivating
+// the sessions, like a process that is killed.
+func (e *testEnv) stopWithoutSaving() {
+	_ = e.srv.http.Close()
+	_ = e.srv.store.Close()
+	e.srv = nil
+}
+
 // restart stops the server gracefully and starts it again on the same database.
 func (e *testEnv) restart() {
 	e.stop()

@@ -439,3 +439,32 @@ func TestContextStaysBounded(t *testing.T) {
 		t.Fatalf("%v memories after 300 turns: tiers are not bounded", n)
 	}
 }
+
+// TestPeriodicFlushSurvivesACrash: changed sessions are written behind every
+// sweep, so a process that dies without a graceful stop loses at most one
+// sweep interval. A second server on the same database (standing in for the
+// restarted process) sees the flushed state while the first never shut down.
+func TestPeriodicFlushSurvivesACrash(t *testing.T) {
+	db := "sqlite:///" + t.TempDir() + "/crash.db"
+	e := newEnv(t, db, map[string]string{"SEMVEC_SESSION_SWEEP_S": "0.1"})
+	tok := e.token("crash", semvec.TierEnterprise)
+	r := e.as(tok, "POST", "/v1/run", map[string]any{"message": "the deploy key lives in vault", "response": ""})
+	want(t, r, 200)
+	sid := r.json(t)["session_id"].(string)
+	want(t, e.as(tok, "POST", "/v1/store", map[string]any{"session_id": sid, "response": "noted: vault path secret/deploy"}), 200)
+
+	other := &testEnv{t: t, priv: e.priv, env: e.env}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		other.start()
+		m := other.as(tok, "GET", "/v1/metrics/"+sid, nil)
+		other.stopWithoutSaving()
+		if m.Status == 200 && m.json(t)["total_memories"].(float64) == 1 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the flushed snapshot never reached the database: %d %s", m.Status, m.Body)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
