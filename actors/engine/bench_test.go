@@ -122,3 +122,39 @@ func BenchmarkUnmarshalBinary(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkRunFreshGoroutine runs every turn on a new goroutine, as the
+// session actor does per mailbox batch: a fresh (small) stack, so large
+// per-call frames make the runtime grow and copy it (runtime.newstack).
+func BenchmarkRunFreshGoroutine(b *testing.B) {
+	const prefill = 200
+	inputs := benchInputs(prefill + 64)
+	s := New(DefaultConfig(testDim))
+	for _, in := range inputs[:prefill] {
+		if _, err := s.Run(in); err != nil {
+			b.Fatal(err)
+		}
+	}
+	snap, _ := s.MarshalBinary()
+	done := make(chan error)
+	b.ReportAllocs()
+	b.ResetTimer()
+	i := 0
+	for b.Loop() {
+		if i == 64 {
+			b.StopTimer()
+			s, _ = UnmarshalBinary(snap)
+			i = 0
+			b.StartTimer()
+		}
+		in := inputs[prefill+i]
+		go func() {
+			_, err := s.Run(in)
+			done <- err
+		}()
+		if err := <-done; err != nil {
+			b.Fatal(err)
+		}
+		i++
+	}
+}

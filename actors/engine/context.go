@@ -22,12 +22,12 @@ const (
 // clipped to what is left. When touch is true the memories and entities shown
 // count as accessed.
 //
-// Lines are appended straight into one buffer and only the lines shown are
-// clipped; a line that does not fit is rolled back.
-func (s *Session) buildContext(msg string, t int, scores []float32, touch bool) string {
+// Lines are appended straight into one buffer (buf.b, the caller's scratch)
+// and only the lines shown are clipped; a line that does not fit is rolled
+// back.
+func (s *Session) buildContext(msg string, t int, scores []float32, touch bool, buf *scratch) string {
 	budget := s.cfg.ContextBudgetChars
-	var arr [2048]byte
-	b := arr[:0]
+	b := buf.b[:0]
 	used := 0 // characters written
 	// add appends the pure-ASCII line head+tail when it fits.
 	add := func(head, tail string) bool {
@@ -155,9 +155,9 @@ func (s *Session) ContextItems(topK int, fullFirst bool, maxChars int) []Context
 	var picked []*memory
 	var rel []float64
 	if s.initialized {
-		var qa [stackDim]int8
-		var sa [stackScores]float32
-		scores := s.scoreMemories(sa[:0], quantizeInto(codesBuf(&qa, len(s.state)), s.state))
+		buf := getScratch()
+		defer buf.put()
+		scores := s.scoreMemories(buf.sc[:0], quantizeInto(codesBuf(&buf.q, len(s.state)), s.state))
 		s.addAnchorBias(scores)
 		for _, i := range topKIdx(scores, topK) {
 			picked = append(picked, s.memoryAt(i))

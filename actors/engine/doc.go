@@ -2,8 +2,11 @@
 // session: the state vector, tiered memory, drift detection, phases, the
 // context block, triggers, anchors, input isolation, the literal cache, and
 // snapshots. It does no I/O, starts no goroutines, reads no clock (callers
-// pass the time in) and has no package-level mutable state. Text is embedded
-// outside the engine; every method takes vectors of the session's dimension.
+// pass the time in) and has no package-level mutable state. The one
+// package-level variable is a sync.Pool of per-call scratch buffers (see
+// "Footprint"): it carries nothing from one call to the next, so it cannot
+// make one session's output depend on another. Text is embedded outside the
+// engine; every method takes vectors of the session's dimension.
 //
 // A *Session is not safe for concurrent use. One goroutine (the session actor)
 // owns it. Every method that returns an error leaves the session unchanged.
@@ -19,9 +22,9 @@
 // Run, "embedding" elsewhere. The state vector, anchors, triggers and
 // isolation vectors are stored as unit-length float32 copies, normalised in
 // float64. Memory keys, the pending question, the recent drift context and
-// the shadow buffer are stored as int8 codes (see "Memory keys"). A memory key
-// is never modified in place: an update allocates new codes, so the Verify
-// reference can share keys safely.
+// the shadow buffer are stored as int8 codes (see "Memory keys"). The Verify
+// reference shares memory keys safely: before a key's codes are rewritten,
+// a reference entry that shares them gets its own copy.
 //
 // # Memory keys
 //
@@ -336,8 +339,18 @@
 //
 // The memory is bounded by the configuration. At 384 dimensions the int8 keys
 // of 65 full tiers take 26 KiB. A 100-turn conversation with short Q&A texts
-// (about 130 characters) measures about 42 KiB, and stays there. Texts (2000
+// (about 130 characters) measures about 44 KiB, and stays there. Texts (2000
 // per memory at most) dominate beyond that. The session keeps no scratch
-// buffers between calls; per-call scratch lives on the stack. ApproxSize
-// reports the estimate.
+// buffers between calls. Per-call scratch (the message and its codes, the
+// memory scores, the context block being built, normalised texts) comes from
+// a package-level sync.Pool and goes back at the end of the call, not from
+// the stack: the session actor runs each mailbox batch on a fresh goroutine,
+// whose small stack would otherwise be grown and copied on almost every
+// turn. All memory keys of a session live in one contiguous block (the key
+// arena: one slot of Dim codes per memory, norms alongside), allocated
+// lazily and grown by half (at least 8 slots) up to the sum of the tier
+// caps plus one, so the scoring pass streams through one block. Besides the tiers, a session
+// keeps, per memory, 8 bytes of its hash and its slot number, so scoring and
+// looking a hash up read no memory struct. This layout is an in-memory
+// detail: snapshots are unchanged. ApproxSize reports the estimate.
 package engine

@@ -273,10 +273,10 @@ func fromSnapshot(sn *snapshot) (*Session, error) {
 		}
 		seqs[m.Seq] = true
 		mem := &memory{hash: m.Hash, key: qvec{m.Key, vecmath.NormI8(m.Key)}, tier: int32(tier),
-			importance: m.Importance, access: m.AccessCount, turn: m.Turn, seq: m.Seq, merged: m.Merged}
+			importance: m.Importance, access: m.AccessCount, turn: m.Turn, seq: m.Seq, merged: m.Merged, slot: -1}
 		mem.setText(m.Text)
 		mem.setTS(m.Timestamp)
-		s.tiers[tier] = append(s.tiers[tier], mem)
+		s.appendTier(tier, mem)
 	}
 	caps := [numTiers]int{cfg.ShortTermCap, cfg.MediumTermCap, cfg.LongTermCap}
 	for t := range numTiers {

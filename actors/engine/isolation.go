@@ -155,7 +155,8 @@ func (s *Session) ReleaseQuarantine(now time.Time) int {
 	if s.blocked == blockShadowed {
 		s.blocked = blockNone
 	}
-	var sa [stackScores]float32
+	buf := getScratch()
+	defer buf.put()
 	for _, it := range items {
 		x := it.vec.unitInto(make([]float32, s.cfg.Dim))
 		trig := s.triggerMatch(it.text, x)
@@ -168,7 +169,7 @@ func (s *Session) ReleaseQuarantine(now time.Time) int {
 		} else {
 			s.addMemory("U: "+it.text, it.vec, imp, 0, tierShort, now) // the item's codes are free now
 		}
-		scores := s.scoreMemories(sa[:0], it.vec)
+		scores := s.scoreMemories(buf.sc[:0], it.vec)
 		s.fold(x, s.stateCos(x), trig, 0, maxScore(scores), scores)
 		s.pushRecentQ(it.vec) // a copy
 	}

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"math"
+	"sync"
 
 	"github.com/semvec-go/semvec/vecmath"
 )
@@ -12,8 +13,10 @@ import (
 // drift context and the shadow buffer: a quarter of the bytes of float32, and
 // an exact integer dot product, so scores are identical on every CPU.
 //
-// A qvec held by a memory is never modified in place (a Verify reference may
-// share it). The recent-context ring reuses the codes of the entry it drops.
+// A memory's qvec is a view of its slot in the session's key arena; the slot
+// is rewritten only through writeSlot, which first gives a Verify reference
+// sharing it its own copy. The recent-context ring reuses the codes of the
+// entry it drops.
 type qvec struct {
 	k []int8
 	n float32
@@ -88,14 +91,38 @@ func checkCodes(k []int8, dim int) (ok bool, reason string) {
 	return true, ""
 }
 
-// Per-call scratch lives on the caller's stack: vectors of up to stackDim
-// elements and up to stackScores memories fit in fixed arrays, larger ones
+// Per-call scratch comes from scratchPool: vectors of up to stackDim
+// elements and up to stackScores memories fit in its fixed arrays, larger ones
 // allocate. The session keeps no scratch between calls, so an idle session
-// holds none.
+// holds none. The arrays are not on the stack because the session actor runs
+// on a fresh goroutine per mailbox batch: frames of several KiB would make
+// the runtime grow and copy that small stack on almost every turn.
 const (
 	stackDim    = 512
 	stackScores = 128
 )
+
+// scratch is the working memory of one call. Every field is written before
+// it is read; nothing may keep a reference into it after put.
+type scratch struct {
+	x  [stackDim]float32    // Run: the message, unit length
+	f  [stackDim]float32    // qaKeyCodes, absorb: a rebuilt vector
+	q  [stackDim]int8       // the quantised message or state
+	sc [stackScores]float32 // memory scores
+	b  [2048]byte           // buildContext: the block
+	n1 [1024]byte           // hashText, mergeText: normalised texts
+	n2 [1024]byte
+}
+
+// scratchPool holds scratch structs. It is the package's only package-level
+// variable (see doc.go, "Footprint"); it carries no state between calls.
+var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
+
+// getScratch returns a scratch from the pool; release it with put.
+func getScratch() *scratch { return scratchPool.Get().(*scratch) }
+
+// put returns b to the pool.
+func (b *scratch) put() { scratchPool.Put(b) }
 
 // codesBuf returns n int8 codes backed by b when they fit.
 func codesBuf(b *[stackDim]int8, n int) []int8 {

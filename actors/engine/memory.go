@@ -7,6 +7,7 @@ import (
 	"time"
 
 	semvec "github.com/semvec-go/semvec"
+	"github.com/semvec-go/semvec/vecmath"
 )
 
 // Memory tiers.
@@ -60,13 +61,15 @@ const (
 	qaAnswerWeight      = 0.3  // Q&A key = normalise(q̂ + 0.3·â)
 )
 
-// memory is one stored item. Its key is never modified in place: a change
-// allocates new codes, so a Verify reference can share keys safely. Fields are
-// ordered to keep the struct at 128 bytes.
+// memory is one stored item. Its key's codes live in the session's key arena
+// (slot); a change rewrites the slot after detaching any Verify-reference
+// entry that shares it (see writeSlot), so the reference never sees a key
+// change. Fields are ordered to keep the struct at 128 bytes.
 type memory struct {
 	key        qvec    // unit direction, int8 codes (see qvec)
 	anchorCos  float32 // cos(key, anchor centroid); 0 without anchors
 	plain      bool    // plainText(text): the context line is a prefix copy
+	slot       int16   // key slot in the session's arena; -1 before insertion and after removal
 	hash       string
 	text       string // set with setText
 	importance float64
@@ -197,15 +200,141 @@ func (s *Session) memoryAt(i int) *memory {
 	return nil
 }
 
+// hashKey is the first 8 bytes of a memory hash packed into a word: the
+// entry of hkeys. Equal hashes have equal keys; a key match is confirmed on
+// the string.
+func hashKey(h string) uint64 {
+	if len(h) >= 8 {
+		_ = h[7]
+		return uint64(h[0]) | uint64(h[1])<<8 | uint64(h[2])<<16 | uint64(h[3])<<24 |
+			uint64(h[4])<<32 | uint64(h[5])<<40 | uint64(h[6])<<48 | uint64(h[7])<<56
+	}
+	var k uint64
+	for i := 0; i < len(h); i++ {
+		k |= uint64(h[i]) << (8 * i)
+	}
+	return k
+}
+
+// findHash returns the memory with hash h, nil when there is none. It scans
+// the compact hkeys index and reads a memory only on a key match.
 func (s *Session) findHash(h string) *memory {
-	for _, tier := range s.tiers {
-		for _, m := range tier {
-			if m.hash == h {
-				return m
+	return s.findHashExcept(h, nil)
+}
+
+// findHashExcept is findHash ignoring the memory skip.
+func (s *Session) findHashExcept(h string, skip *memory) *memory {
+	k := hashKey(h)
+	for t := range s.tiers {
+		tier := s.tiers[t]
+		for i, x := range s.hkeys[t][:len(tier)] {
+			if x == k {
+				if m := tier[i]; m != skip && m.hash == h {
+					return m
+				}
 			}
 		}
 	}
 	return nil
+}
+
+// appendTier appends m to tier t (m.tier must be t) and to the hash and slot
+// indexes. A memory without a slot (a new one) gets one, and its key's codes
+// are copied into it.
+func (s *Session) appendTier(t int, m *memory) {
+	if m.slot < 0 {
+		m.slot = s.allocSlot()
+		m.key = s.writeSlot(m.slot, m.key)
+	}
+	s.tiers[t] = append(s.tiers[t], m)
+	s.hkeys[t] = append(s.hkeys[t], hashKey(m.hash))
+	s.slots[t] = append(s.slots[t], m.slot)
+}
+
+// The key arena: slot i holds the codes [i·Dim, (i+1)·Dim) of one memory key
+// in keyArena and its norm in keyNorm, so scoring streams through one block.
+// It is allocated lazily and grows by half (at least arenaGrowSlots slots)
+// up to slotCap: 8, 16, 24, 36, 54, 66 slots with the default caps.
+// Doubling would leave up to half the block unused (at 51 memories, 13
+// empty slots of Dim bytes), more than the footprint budget allows.
+
+// arenaGrowSlots is the smallest growth step of the key arena, in slots.
+const arenaGrowSlots = 8
+
+// slotCap is the most slots a session can use at once: every tier full and
+// the memory being inserted.
+func (s *Session) slotCap() int {
+	return s.cfg.ShortTermCap + s.cfg.MediumTermCap + s.cfg.LongTermCap + 1
+}
+
+// slotCodes returns the codes of slot sl.
+func (s *Session) slotCodes(sl int16) []int8 {
+	d := s.cfg.Dim
+	o := int(sl) * d
+	return s.keyArena[o : o+d : o+d]
+}
+
+// allocSlot returns a free slot, growing the arena when all are used.
+func (s *Session) allocSlot() int16 {
+	if n := len(s.freeSlots); n > 0 {
+		sl := s.freeSlots[n-1]
+		s.freeSlots = s.freeSlots[:n-1]
+		return sl
+	}
+	used := len(s.keyNorm)
+	if used == cap(s.keyNorm) {
+		s.growArena(max(used+1, min(used+max(arenaGrowSlots, used/2), s.slotCap())))
+	}
+	s.keyNorm = s.keyNorm[:used+1]
+	s.keyArena = s.keyArena[:(used+1)*s.cfg.Dim]
+	return int16(used)
+}
+
+// growArena moves the arena to room for n slots and points every memory key
+// at its new place. The old block is never written again, so a Verify
+// reference that shares keys in it stays valid.
+func (s *Session) growArena(n int) {
+	arena := make([]int8, len(s.keyArena), n*s.cfg.Dim)
+	copy(arena, s.keyArena)
+	norm := make([]float32, len(s.keyNorm), n)
+	copy(norm, s.keyNorm)
+	s.keyArena, s.keyNorm = arena, norm
+	for _, tier := range s.tiers {
+		for _, m := range tier {
+			m.key.k = s.slotCodes(m.slot)
+		}
+	}
+}
+
+// writeSlot copies q into slot sl and returns the key held there. A Verify
+// reference entry sharing the slot's codes gets its own copy first.
+func (s *Session) writeSlot(sl int16, q qvec) qvec {
+	dst := s.slotCodes(sl)
+	if s.ref != nil {
+		s.ref.detach(dst)
+	}
+	copy(dst, q.k)
+	s.keyNorm[sl] = q.n
+	return qvec{dst, q.n}
+}
+
+// freeSlot releases the slot of m, which has left the tiers for good.
+func (s *Session) freeSlot(m *memory) {
+	if m.slot >= 0 {
+		s.freeSlots = append(s.freeSlots, m.slot)
+		m.slot = -1
+	}
+}
+
+// setHash changes the hash of m, which is in its tier, keeping the index.
+func (s *Session) setHash(m *memory, h string) {
+	m.hash = h
+	for i, x := range s.tiers[m.tier] {
+		if x == m {
+			s.hkeys[m.tier][i] = hashKey(h)
+			return
+		}
+	}
 }
 
 func (s *Session) removeMemory(m *memory) {
@@ -215,6 +344,12 @@ func (s *Session) removeMemory(m *memory) {
 			copy(tier[i:], tier[i+1:])
 			tier[len(tier)-1] = nil
 			s.tiers[m.tier] = tier[:len(tier)-1]
+			hk := s.hkeys[m.tier]
+			copy(hk[i:], hk[i+1:])
+			s.hkeys[m.tier] = hk[:len(hk)-1]
+			sl := s.slots[m.tier]
+			copy(sl[i:], sl[i+1:])
+			s.slots[m.tier] = sl[:len(sl)-1]
 			return
 		}
 	}
@@ -291,7 +426,7 @@ func (s *Session) addMemory(text string, key qvec, importance float64, access in
 		return
 	}
 	m := &memory{hash: h, key: key, tier: int32(tier), importance: importance,
-		access: access, turn: s.turn, seq: s.nextSeq, merged: 1}
+		access: access, turn: s.turn, seq: s.nextSeq, merged: 1, slot: -1}
 	m.setText(text)
 	m.setTS(now)
 	m.anchorCos = s.anchorCos(key)
@@ -299,7 +434,7 @@ func (s *Session) addMemory(text string, key qvec, importance float64, access in
 	if tier == tierLong {
 		s.consolidate(m)
 	} else {
-		s.tiers[tier] = append(s.tiers[tier], m)
+		s.appendTier(tier, m)
 	}
 	s.rebalance(m)
 }
@@ -315,7 +450,9 @@ func (s *Session) rebalance(protect *memory) {
 		s.removeMemory(m)
 		if r >= promoteFloor {
 			m.tier = tierMedium
-			s.tiers[tierMedium] = append(s.tiers[tierMedium], m)
+			s.appendTier(tierMedium, m)
+		} else {
+			s.freeSlot(m)
 		}
 	}
 	for len(s.tiers[tierMedium]) > s.cfg.MediumTermCap {
@@ -331,8 +468,12 @@ func (s *Session) rebalance(protect *memory) {
 func (s *Session) consolidate(m *memory) {
 	var best *memory
 	bestSim := math.Inf(-1)
-	for _, c := range s.tiers[tierLong] {
-		if sim := float64(cosQ(c.key, m.key)); sim > bestSim {
+	d := s.cfg.Dim
+	slots := s.slots[tierLong]
+	for i, c := range s.tiers[tierLong] {
+		// cosQ(c.key, m.key), read from the arena: no memory struct is read.
+		o := int(slots[i]) * d
+		if sim := float64(vecmath.CosineI8(s.keyArena[o:o+d:o+d], s.keyNorm[slots[i]], m.key.k, m.key.n)); sim > bestSim {
 			best, bestSim = c, sim
 		}
 	}
@@ -340,17 +481,18 @@ func (s *Session) consolidate(m *memory) {
 		m.tier = tierLong
 		if t := clipText(m.text, s.cfg.LongTermTextChars); t != m.text {
 			m.setText(t)
-			m.hash = hashText(t)
+			m.hash = hashText(t) // m is detached: appendTier indexes it
 		}
-		s.tiers[tierLong] = append(s.tiers[tierLong], m)
+		s.appendTier(tierLong, m)
 		s.fixCollision(m)
 		return
 	}
 	text := mergeText(best.text, m.text, s.cfg.LongTermTextChars)
 	s.absorb(best, m)
+	s.freeSlot(m)
 	if text != best.text {
 		best.setText(text)
-		best.hash = hashText(text)
+		s.setHash(best, hashText(text))
 		s.fixCollision(best)
 	}
 }
@@ -363,8 +505,10 @@ func mergeText(cluster, item string, n int) string {
 	if n >= 3 && len(cluster) >= n && strings.HasSuffix(cluster, "...") && runeLen(cluster) == n {
 		return cluster // clip(cluster + "\n" + item, n) == cluster
 	}
-	var cb, ib [1024]byte
-	if bytes.Contains(appendNorm(cb[:0], cluster), appendNorm(ib[:0], item)) {
+	buf := getScratch()
+	found := bytes.Contains(appendNorm(buf.n1[:0], cluster), appendNorm(buf.n2[:0], item))
+	buf.put()
+	if found {
 		return cluster
 	}
 	return clipText(cluster+"\n"+item, n)
@@ -379,13 +523,14 @@ func (s *Session) absorb(dst, src *memory) {
 	dk, sk := dst.key.k, src.key.k[:len(dst.key.k)]
 	// wd·d̂ + ws·ŝ, quantised: QuantizeI8 is scale-invariant, so the sum
 	// need not be normalised first.
-	var buf [stackDim]float32
-	tmp := floatsBuf(&buf, len(dk))
+	buf := getScratch()
+	defer buf.put()
+	tmp := floatsBuf(&buf.f, len(dk))
 	for i, c := range dk {
 		tmp[i] = float32(wd*(float64(c)*id) + ws*(float64(sk[i])*is))
 	}
-	if key := quantize(tmp); key.n > 0 { // a sum that cancels out keeps the key
-		dst.key = key
+	if key := quantizeInto(codesBuf(&buf.q, len(tmp)), tmp); key.n > 0 { // a sum that cancels out keeps the key
+		dst.key = s.writeSlot(dst.slot, key)
 		dst.anchorCos = s.anchorCos(key)
 	}
 	dst.access += src.access
@@ -401,14 +546,10 @@ func (s *Session) absorb(dst, src *memory) {
 // memory's, the two texts are identical after normalisation and m is merged
 // into the other one.
 func (s *Session) fixCollision(m *memory) {
-	for _, tier := range s.tiers {
-		for _, o := range tier {
-			if o != m && o.hash == m.hash {
-				s.removeMemory(m)
-				s.absorb(o, m)
-				return
-			}
-		}
+	if o := s.findHashExcept(m.hash, m); o != nil {
+		s.removeMemory(m)
+		s.absorb(o, m)
+		s.freeSlot(m)
 	}
 }
 
@@ -494,10 +635,13 @@ func (s *Session) scoreMemories(dst []float32, q qvec) []float32 {
 		dst = make([]float32, n)
 	}
 	sc := dst[:n]
+	d := s.cfg.Dim
+	arena, norm := s.keyArena, s.keyNorm
 	i := 0
-	for _, tier := range s.tiers {
-		for _, m := range tier {
-			sc[i] = cosQ(m.key, q)
+	for _, slots := range s.slots {
+		for _, sl := range slots {
+			o := int(sl) * d
+			sc[i] = vecmath.CosineI8(arena[o:o+d:o+d], norm[sl], q.k, q.n) // cosQ(m.key, q)
 			i++
 		}
 	}

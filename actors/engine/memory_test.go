@@ -207,3 +207,78 @@ func TestContextItems(t *testing.T) {
 		t.Fatalf("default top_k: %d", got)
 	}
 }
+
+// TestHashIndexInSync checks that the hkeys index mirrors the tiers through
+// promotion, consolidation, cluster merges (hash changes), Reset and Import.
+func TestHashIndexInSync(t *testing.T) {
+	check := func(s *Session, when string) {
+		t.Helper()
+		for tr := range s.tiers {
+			if len(s.hkeys[tr]) != len(s.tiers[tr]) {
+				t.Fatalf("%s: tier %d: %d index entries for %d memories", when, tr, len(s.hkeys[tr]), len(s.tiers[tr]))
+			}
+			for i, m := range s.tiers[tr] {
+				if s.hkeys[tr][i] != hashKey(m.hash) {
+					t.Fatalf("%s: tier %d entry %d out of sync", when, tr, i)
+				}
+				if s.findHash(m.hash) != m {
+					t.Fatalf("%s: findHash(%s) misses", when, m.hash)
+				}
+			}
+		}
+	}
+	s := newTestSession(t)
+	longSession(t, s, 300, 11)
+	check(s, "after 300 turns")
+	if s.findHash("0123456789abcdef") != nil || s.findHash("") != nil {
+		t.Fatal("findHash found an absent hash")
+	}
+	d, _, err := s.Export()
+	if err != nil {
+		t.Fatal(err)
+	}
+	imp, err := Import(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	check(imp, "after Import")
+	blob, _ := s.MarshalBinary()
+	bin, err := UnmarshalBinary(blob)
+	if err != nil {
+		t.Fatal(err)
+	}
+	check(bin, "after UnmarshalBinary")
+	s.Reset()
+	check(s, "after Reset")
+}
+
+// TestKeyArenaKeepsReference checks that rewriting or reusing a key slot never
+// changes a key the Verify reference holds, and that every memory's key is
+// its arena slot with the slot's norm.
+func TestKeyArenaKeepsReference(t *testing.T) {
+	s := newTestSession(t)
+	longSession(t, s, 120, 5)
+	if _, _, err := s.Export(); err != nil { // takes the reference
+		t.Fatal(err)
+	}
+	want := make([][]int8, len(s.ref.entries))
+	for i, e := range s.ref.entries {
+		want[i] = append([]int8(nil), e.key.k...)
+	}
+	longSession(t, s, 300, 6) // promotions, merges, forgotten memories, slot reuse
+	for i, e := range s.ref.entries {
+		if !sameCodes(e.key.k, want[i]) {
+			t.Fatalf("reference entry %d changed", i)
+		}
+	}
+	for tr, tier := range s.tiers {
+		if len(s.slots[tr]) != len(tier) {
+			t.Fatalf("tier %d: %d slots for %d memories", tr, len(s.slots[tr]), len(tier))
+		}
+		for i, m := range tier {
+			if m.slot != s.slots[tr][i] || &m.key.k[0] != &s.slotCodes(m.slot)[0] || m.key.n != s.keyNorm[m.slot] {
+				t.Fatalf("tier %d memory %d: key not in its slot", tr, i)
+			}
+		}
+	}
+}

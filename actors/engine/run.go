@@ -82,20 +82,19 @@ func (s *Session) Run(in RunInput) (RunResult, error) {
 	}
 	now := canonTime(in.Now)
 	msg := cleanText(in.Message)
-	// Scratch on the stack: the message (it is only kept as codes), its codes
-	// and the memory scores.
-	var xa [stackDim]float32
-	var qa [stackDim]int8
-	var sa [stackScores]float32
-	x := unitInto(floatsBuf(&xa, len(in.MessageVec)), in.MessageVec)
-	qbuf, sbuf := codesBuf(&qa, len(x)), sa[:0]
+	// Scratch: the message (it is only kept as codes), its codes and the
+	// memory scores.
+	buf := getScratch()
+	defer buf.put()
+	x := unitInto(floatsBuf(&buf.x, len(in.MessageVec)), in.MessageVec)
+	qbuf, sbuf := codesBuf(&buf.q, len(x)), buf.sc[:0]
 
 	// (1) Isolation.
 	verdict := s.iso.verdict(x)
 	if verdict == VerdictBlocked {
 		// LOCKDOWN: read-only. The response is dropped too.
 		s.blocked = blockDropped
-		return s.readOnlyResult(msg, x, th, verdict, qbuf, sbuf), nil
+		return s.readOnlyResult(msg, x, th, verdict, qbuf, sbuf, buf), nil
 	}
 	// (2) The response answers the previous message.
 	var free *message // a stored pending message, reusable for this one
@@ -108,7 +107,7 @@ func (s *Session) Run(in RunInput) (RunResult, error) {
 			s.quarantine(msg, x, now)
 			s.blocked = blockShadowed
 		}
-		return s.readOnlyResult(msg, x, th, verdict, qbuf, sbuf), nil
+		return s.readOnlyResult(msg, x, th, verdict, qbuf, sbuf, buf), nil
 	}
 	s.blocked = blockNone
 	// (3) An unanswered pending question is stored alone.
@@ -140,7 +139,7 @@ func (s *Session) Run(in RunInput) (RunResult, error) {
 	s.pending = free
 	// (8) Context block (this read counts as access).
 	s.addAnchorBias(scores)
-	ctx := s.buildContext(msg, t, scores, true)
+	ctx := s.buildContext(msg, t, scores, true, buf)
 	return RunResult{
 		Context:       ctx,
 		TopSimilarity: top,
@@ -156,8 +155,9 @@ func (s *Session) Run(in RunInput) (RunResult, error) {
 
 // readOnlyResult is the result for a message stopped by the isolation filter:
 // numbers and context are computed without changing anything. qbuf and sbuf
-// are scratch for the quantised message and the scores.
-func (s *Session) readOnlyResult(msg string, x []float32, th float64, verdict string, qbuf []int8, sbuf []float32) RunResult {
+// are scratch for the quantised message and the scores; buf is the call's
+// scratch (buildContext uses its text buffer).
+func (s *Session) readOnlyResult(msg string, x []float32, th float64, verdict string, qbuf []int8, sbuf []float32, buf *scratch) RunResult {
 	q := quantizeInto(qbuf, x)
 	scores := s.scoreMemories(sbuf, q)
 	top := maxScore(scores)
@@ -165,7 +165,7 @@ func (s *Session) readOnlyResult(msg string, x []float32, th float64, verdict st
 	drift := s.driftScore(s.driftRaw(sim, q))
 	s.addAnchorBias(scores)
 	return RunResult{
-		Context:       s.buildContext(msg, s.turn, scores, false),
+		Context:       s.buildContext(msg, s.turn, scores, false, buf),
 		TopSimilarity: top,
 		ShortCircuit:  top >= th,
 		DriftScore:    drift,
@@ -284,8 +284,9 @@ func qaKeyQ(dst, q, a []float32) qvec {
 
 // qaKeyCodes is qaKeyQ for a question held as codes: q̂ is dequantised.
 func qaKeyCodes(q qvec, a []float32) qvec {
-	var buf [stackDim]float32
-	qf := q.unitInto(floatsBuf(&buf, len(q.k)))
+	buf := getScratch()
+	defer buf.put()
+	qf := q.unitInto(floatsBuf(&buf.f, len(q.k)))
 	return qaKeyQ(qf, qf, a)
 }
 

@@ -72,8 +72,14 @@ type Session struct {
 	blocked      string // blockNone | blockDropped | blockShadowed
 	lastResponse string // capped at MaxLastResponseChars
 
-	tiers   [numTiers][]*memory
-	nextSeq uint64
+	tiers [numTiers][]*memory
+	hkeys [numTiers][]uint64 // hashKey of each memory, parallel to tiers (findHash)
+	slots [numTiers][]int16  // key slot of each memory, parallel to tiers (scoreMemories)
+
+	keyArena  []int8    // every memory key's codes, Dim per slot (see slotCodes)
+	keyNorm   []float32 // the norm of each slot's codes
+	freeSlots []int16
+	nextSeq   uint64
 
 	triggers       []trigger
 	anchors        [][]float32
@@ -117,7 +123,10 @@ func (s *Session) resetConversation() {
 	s.lastResponse = ""
 	for i := range s.tiers {
 		s.tiers[i] = nil
+		s.hkeys[i] = nil
+		s.slots[i] = nil
 	}
+	s.keyArena, s.keyNorm, s.freeSlots = nil, nil, nil
 	s.nextSeq = 0
 	s.shadow = nil
 	s.ref = nil
@@ -284,10 +293,15 @@ func (s *Session) ApproxSize() int {
 		n += 48 + len(s.pending.text) + codes(s.pending.vec)
 	}
 	n += len(s.lastResponse)
-	for _, tier := range s.tiers {
-		n += cap(tier) * 8
+	// Memory keys live in the arena, counted once.
+	n += 3*hdr + cap(s.keyArena) + cap(s.keyNorm)*4 + cap(s.freeSlots)*2
+	for t, tier := range s.tiers {
+		n += cap(tier)*8 + cap(s.hkeys[t])*8 + cap(s.slots[t])*2
 		for _, m := range tier {
-			n += memoryStructSize + len(m.hash) + len(m.text) + codes(m.key) - hdr - 8
+			if len(m.key.k) > 0 {
+				seen[&m.key.k[0]] = true
+			}
+			n += memoryStructSize + len(m.hash) + len(m.text)
 		}
 	}
 	for _, t := range s.triggers {

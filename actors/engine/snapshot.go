@@ -121,7 +121,8 @@ type entitySnap struct {
 
 // verifyRef is what Verify compares against when no reference session is
 // given: the state and memory keys at the last export or import. Keys are
-// shared with the memories (they are never modified in place).
+// shared with the memories until a memory's key slot is rewritten; then the
+// entry gets its own copy first (detach, called by writeSlot).
 type verifyRef struct {
 	state   []float32 // nil when the session was not initialized
 	entries []refEntry
@@ -208,6 +209,19 @@ func (s *Session) takeRef() *verifyRef {
 	r := &verifyRef{state: cloneV(s.state)}
 	s.eachMemory(func(_ int, m *memory) { r.entries = append(r.entries, refEntry{m.hash, m.key}) })
 	return r
+}
+
+// detach gives every entry whose key shares codes with k (a memory's key
+// slot about to be rewritten) its own copy.
+func (r *verifyRef) detach(k []int8) {
+	if len(k) == 0 {
+		return
+	}
+	for i := range r.entries {
+		if e := &r.entries[i]; len(e.key.k) > 0 && &e.key.k[0] == &k[0] {
+			e.key = e.key.clone()
+		}
+	}
 }
 
 // outer copies a list of vectors without copying the vectors.

@@ -139,8 +139,9 @@ func plainRun(s string, j, lim int) int {
 // hashText is the memory_hash of a text: the first 16 hex characters of the
 // SHA-256 of its normalised form.
 func hashText(s string) string {
-	var buf [1024]byte
-	sum := sha256.Sum256(appendNorm(buf[:0], s))
+	buf := getScratch()
+	sum := sha256.Sum256(appendNorm(buf.n1[:0], s))
+	buf.put()
 	var hx [16]byte
 	hex.Encode(hx[:], sum[:8])
 	return string(hx[:])

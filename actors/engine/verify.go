@@ -42,12 +42,13 @@ func (s *Session) Verify(tests [][]float32, ref *Session, tolerance float64) (bo
 		return true, nil
 	}
 	mine := s.takeRef()
-	var qa [stackDim]int8
+	buf := getScratch()
+	defer buf.put()
 	for _, t := range tests {
 		if math.Abs(mine.cos(t)-other.cos(t)) > tolerance {
 			return false, nil
 		}
-		q := quantizeInto(codesBuf(&qa, len(t)), t) // scale-invariant: t as given
+		q := quantizeInto(codesBuf(&buf.q, len(t)), t) // scale-invariant: t as given
 		if mine.top(q) != other.top(q) {
 			return false, nil
 		}
