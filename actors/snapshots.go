@@ -2,6 +2,7 @@ package actors
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"sync"
 	"time"
@@ -30,7 +31,9 @@ type snapshotWriter struct {
 	log   *slog.Logger
 	jobs  chan snapshotJob
 	wg    sync.WaitGroup
-	once  sync.Once
+
+	mu     sync.RWMutex // guards closed against enqueue racing close
+	closed bool
 }
 
 type snapshotJob struct {
@@ -54,11 +57,29 @@ func newSnapshotWriter(store SnapshotBatchSaver, root *actor.RootContext, log *s
 
 // enqueue hands a snapshot to the writer. It blocks only when the queue is
 // full (the database is far behind), which is the back-pressure we want.
-func (w *snapshotWriter) enqueue(j snapshotJob) { w.jobs <- j }
+// After close, the job fails at once (a session that outlived Shutdown).
+func (w *snapshotWriter) enqueue(j snapshotJob) {
+	w.mu.RLock()
+	defer w.mu.RUnlock()
+	if w.closed {
+		if j.done != nil {
+			j.done <- errWriterClosed
+		}
+		return
+	}
+	w.jobs <- j
+}
+
+var errWriterClosed = errors.New("snapshot writer is closed")
 
 // close stops the writer after it has written everything queued.
 func (w *snapshotWriter) close() {
-	w.once.Do(func() { close(w.jobs) })
+	w.mu.Lock()
+	if !w.closed {
+		w.closed = true
+		close(w.jobs)
+	}
+	w.mu.Unlock()
 	w.wg.Wait()
 }
 
