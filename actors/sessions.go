@@ -209,7 +209,7 @@ func (s *Sessions) Create(ctx context.Context, owner string, opts CreateOptions)
 	return id, nil
 }
 
-// CreateRecordOnly returns the record Create would write, for callers (the
+// NewRecord returns the record Create would write, for callers (the
 // cluster and region layers) that insert it in their own transaction; the
 // actor is activated lazily on first use.
 func (s *Sessions) NewRecord(owner, id, kind string) persistence.SessionRecord {
