@@ -2,6 +2,7 @@ package actors
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -40,7 +41,7 @@ func (a *regionActor) Receive(ctx actor.Context) {
 	case *pb.RegionView:
 		a.handleView(m)
 	case *pb.DriftEvent:
-		a.handleDrift(m)
+		a.handleDrift(ctx, m)
 	case *pb.RegionStateRequest:
 		a.handleState(ctx, m)
 	case *pb.RegionEventsRequest:
@@ -64,7 +65,7 @@ func (a *regionActor) window() time.Duration {
 // the share of attached clusters voting inside the window exceeds the
 // consensus threshold. Events of clusters not (or no longer) attached are
 // ignored.
-func (a *regionActor) handleDrift(ev *pb.DriftEvent) {
+func (a *regionActor) handleDrift(ctx actor.Context, ev *pb.DriftEvent) {
 	if ev.GetOwner() != a.view.GetOwner() || !slices.Contains(a.view.GetClusterIds(), ev.GetClusterId()) {
 		return
 	}
@@ -79,34 +80,37 @@ func (a *regionActor) handleDrift(ev *pb.DriftEvent) {
 	})
 	a.book.expire(now, a.window())
 	if shouldRealign(len(a.book.votes), len(a.view.GetClusterIds()), a.view.GetConsensusThreshold()) {
-		a.realign(a.book.clearVotes(), now)
+		a.realign(ctx, a.book.clearVotes(), now)
 	}
 }
 
-// realign is the region's consensus action. It marks the region realigned
-// now and starts, on a work goroutine nobody waits for:
+// realign is the region's consensus action. It clears the votes (the
+// caller did) and starts, on a work goroutine (the actor keeps serving
+// messages meanwhile):
 //
-//  1. persisting last_realignment;
-//  2. reading the voting clusters' backing-session states;
-//  3. setting the meta session to their normalised mean (the consensus
+//  1. reading the voting clusters' backing-session states;
+//  2. setting the meta session to their normalised mean (the consensus
 //     vector): one meta-session turn records the realignment, then a blend
 //     with weight 1 pins the state exactly to the mean;
-//  4. blending each voting cluster's backing session towards the consensus
-//     vector with weight realignWeight (0.3).
+//  3. blending each voting cluster's backing session towards the consensus
+//     vector with weight realignWeight (0.3);
+//  4. persisting last_realignment.
 //
-// Member sessions are left alone; cluster feedback carries the change to
-// them when the caller asks for it.
-func (a *regionActor) realign(voters []string, now time.Time) {
-	a.lastRealign = now.UnixNano()
-	a.realignments++
+// When the work is done the actor sets last_realignment and counts the
+// realignment, so a reader who sees last_realignment move sees the vectors
+// already moved. Member sessions are left alone; cluster feedback carries the
+// change to them when the caller asks for it.
+func (a *regionActor) realign(ctx actor.Context, voters []string, now time.Time) {
 	v := a.view
 	a.l.log.Info("region realignment", "region_id", v.GetRegionId(), "clusters", voters)
-	a.l.goBG(func(bg context.Context) {
-		ctx, cancel := context.WithTimeout(bg, a.l.workTimeout())
-		defer cancel()
-		if err := a.l.realignRegion(ctx, v, voters, now); err != nil {
+	a.l.async(ctx, func(wctx context.Context) (any, error) {
+		return nil, a.l.realignRegion(wctx, v, voters, now)
+	}, func(_ any, err error) {
+		if err != nil {
 			a.l.log.Warn("region realignment incomplete", "region_id", v.GetRegionId(), "err", err)
 		}
+		a.lastRealign = max(a.lastRealign, now.UnixNano())
+		a.realignments++
 	})
 }
 
@@ -135,12 +139,20 @@ func (a *regionActor) handleEvents(ctx actor.Context, m *pb.RegionEventsRequest)
 }
 
 // realignRegion does the work of a realignment (see regionActor.realign). It
-// runs on a work goroutine.
+// runs on a work goroutine. last_realignment is persisted last, so a stored
+// value means the vectors moved (as far as they could: errors are reported).
 func (l *Layers) realignRegion(ctx context.Context, v *pb.RegionView, voters []string, at time.Time) error {
-	var errs []string
-	if err := l.store.SetLastRealignment(ctx, v.GetRegionId(), at); err != nil && semvec.KindOf(err) != semvec.KindNotFound {
-		errs = append(errs, "last_realignment: "+err.Error())
+	err := l.alignVectors(ctx, v, voters, at)
+	if perr := l.store.SetLastRealignment(ctx, v.GetRegionId(), at); perr != nil && semvec.KindOf(perr) != semvec.KindNotFound {
+		err = errors.Join(err, fmt.Errorf("last_realignment: %w", perr))
 	}
+	return err
+}
+
+// alignVectors sets the meta session to the consensus vector of the voting
+// clusters and blends each of them towards it.
+func (l *Layers) alignVectors(ctx context.Context, v *pb.RegionView, voters []string, at time.Time) error {
+	var errs []string
 	states, _, err := l.sessionStates(ctx, v.GetOwner(), voters)
 	if err != nil {
 		return err
