@@ -25,11 +25,14 @@ type Reply interface {
 // "ok", "timeout", "unavailable", "error".
 type AskObserver func(message string, d time.Duration, outcome string)
 
-// Asker is the one seam between request handlers and actors.
+// Asker is the one seam between request handlers and actors. An Asker must
+// not be copied after first use.
 type Asker struct {
 	Root     actor.SenderContext
 	Timeout  time.Duration // upper bound of every ask
 	Observer AskObserver   // optional
+
+	boxes replyBoxes // reusable reply addresses
 }
 
 // errDeadLetter marks an ask that reached no live actor; callers that can
@@ -58,17 +61,18 @@ func Ask[R Reply](ctx context.Context, a *Asker, pid *actor.PID, req proto.Messa
 		observe("timeout")
 		return zero, semvec.Wrap(semvec.KindTimeout, context.DeadlineExceeded, "request deadline exceeded before the actor was asked")
 	}
-	res, err := a.Root.RequestFuture(pid, req, d).Result()
-	switch {
-	case errors.Is(err, actor.ErrTimeout):
+	sys := a.Root.ActorSystem()
+	box := a.boxes.get(sys)
+	res, answered := box.request(a.Root, pid, req, d)
+	if !answered {
+		a.boxes.discard(sys, box) // the reply may still come: never reuse the box
 		observe("timeout")
-		return zero, semvec.Wrap(semvec.KindTimeout, err, fmt.Sprintf("%s: the actor did not answer within %s", name, d.Round(time.Millisecond)))
-	case errors.Is(err, actor.ErrDeadLetter):
+		return zero, semvec.Wrap(semvec.KindTimeout, actor.ErrTimeout, fmt.Sprintf("%s: the actor did not answer within %s", name, d.Round(time.Millisecond)))
+	}
+	a.boxes.put(sys, box)
+	if _, dead := res.(*actor.DeadLetterResponse); dead {
 		observe("unavailable")
 		return zero, semvec.Wrap(semvec.KindUnavailable, errDeadLetter, "the actor is not running (shutting down?)")
-	case err != nil:
-		observe("error")
-		return zero, semvec.Wrap(semvec.KindInternal, err, "ask "+name)
 	}
 	r, ok := res.(R)
 	if !ok {

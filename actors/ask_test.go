@@ -2,6 +2,7 @@ package actors
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -63,4 +64,88 @@ func TestAskOutcomes(t *testing.T) {
 	if len(outcomes) == 0 || outcomes[0] != "MetricsRequest:timeout" || outcomes[1] != "MetricsRequest:unavailable" {
 		t.Fatalf("observer saw %v", outcomes)
 	}
+}
+
+// A late reply to an ask that timed out must never answer a later ask: the
+// timed-out reply box is dropped, not reused.
+func TestAskLateReplyNeverAnswersTheNextAsk(t *testing.T) {
+	sys := NewActorSystem(nil)
+	ask := &Asker{Root: sys.Root, Timeout: 20 * time.Millisecond}
+	ctx := context.Background()
+	late := sys.Root.Spawn(actor.PropsFromFunc(func(c actor.Context) {
+		if _, ok := c.Message().(*pb.MetricsRequest); ok {
+			sender := c.Sender()
+			time.AfterFunc(60*time.Millisecond, func() {
+				sys.Root.Send(sender, &pb.MetricsResponse{SessionId: "late"})
+			})
+		}
+	}))
+	echo := sys.Root.Spawn(actor.PropsFromFunc(func(c actor.Context) {
+		if m, ok := c.Message().(*pb.MetricsRequest); ok {
+			c.Respond(&pb.MetricsResponse{SessionId: m.GetSessionId()})
+		}
+	}))
+	if _, err := Ask[*pb.MetricsResponse](ctx, ask, late, &pb.MetricsRequest{}); semvec.KindOf(err) != semvec.KindTimeout {
+		t.Fatalf("late actor: %v, want a timeout", err)
+	}
+	deadline := time.Now().Add(150 * time.Millisecond)
+	for i := 0; time.Now().Before(deadline); i++ { // spans the late reply's arrival
+		want := "s" + string(rune('a'+i%26))
+		r, err := Ask[*pb.MetricsResponse](ctx, ask, echo, &pb.MetricsRequest{SessionId: want})
+		if err != nil || r.GetSessionId() != want {
+			t.Fatalf("ask %d: %v %q, want %q", i, err, r.GetSessionId(), want)
+		}
+	}
+}
+
+// Concurrent asks through one Asker each get their own reply.
+func TestAskConcurrentRepliesAreNotMixed(t *testing.T) {
+	sys := NewActorSystem(nil)
+	ask := &Asker{Root: sys.Root, Timeout: 5 * time.Second}
+	echo := sys.Root.Spawn(actor.PropsFromFunc(func(c actor.Context) {
+		if m, ok := c.Message().(*pb.MetricsRequest); ok {
+			c.Respond(&pb.MetricsResponse{SessionId: m.GetSessionId()})
+		}
+	}))
+	errs := make(chan error, 16)
+	for w := range 16 {
+		go func() {
+			for i := range 200 {
+				want := fmt.Sprintf("w%d-%d", w, i)
+				r, err := Ask[*pb.MetricsResponse](context.Background(), ask, echo, &pb.MetricsRequest{SessionId: want})
+				if err == nil && r.GetSessionId() != want {
+					err = fmt.Errorf("got %q, want %q", r.GetSessionId(), want)
+				}
+				if err != nil {
+					errs <- err
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for range 16 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkAsk is one request/reply round trip through Ask to a local actor.
+func BenchmarkAsk(b *testing.B) {
+	sys := NewActorSystem(nil)
+	ask := &Asker{Root: sys.Root, Timeout: 5 * time.Second}
+	echo := sys.Root.Spawn(actor.PropsFromFunc(func(c actor.Context) {
+		if _, ok := c.Message().(*pb.MetricsRequest); ok {
+			c.Respond(&pb.MetricsResponse{})
+		}
+	}))
+	b.ReportAllocs()
+	b.RunParallel(func(pb_ *testing.PB) {
+		for pb_.Next() {
+			if _, err := Ask[*pb.MetricsResponse](context.Background(), ask, echo, &pb.MetricsRequest{}); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }
