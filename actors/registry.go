@@ -31,6 +31,8 @@ type Registry struct {
 	root *actor.RootContext
 	load Loader
 	now  func() time.Time
+	// dispatcher runs the actors' mailboxes; nil is protoactor's default.
+	dispatcher actor.Dispatcher
 
 	mu      sync.Mutex
 	entries map[string]*entry
@@ -51,6 +53,14 @@ func NewRegistry(kind string, root *actor.RootContext, load Loader, now func() t
 		now = time.Now
 	}
 	return &Registry{kind: kind, root: root, load: load, now: now, entries: map[string]*entry{}}
+}
+
+// props are the spawn options of every actor of the registry.
+func (r *Registry) props(producer actor.Producer) *actor.Props {
+	if r.dispatcher != nil {
+		return actor.PropsFromProducer(producer, actor.WithGuardian(stopOnPanic()), actor.WithDispatcher(r.dispatcher))
+	}
+	return actor.PropsFromProducer(producer, actor.WithGuardian(stopOnPanic()))
 }
 
 // Get returns the PID of id's actor, activating it when needed.
@@ -97,7 +107,7 @@ func (r *Registry) activate(ctx context.Context, id string, e *entry) {
 	producer, err := r.load(ctx, id)
 	var pid *actor.PID
 	if err == nil {
-		pid, err = r.root.SpawnNamed(actor.PropsFromProducer(producer, actor.WithGuardian(stopOnPanic())), r.kind+"/"+id)
+		pid, err = r.root.SpawnNamed(r.props(producer), r.kind+"/"+id)
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -119,7 +129,7 @@ func (r *Registry) Spawn(id string, producer actor.Producer) (*actor.PID, error)
 	if _, ok := r.entries[id]; ok {
 		return nil, semvec.Errorf(semvec.KindConflict, "%s %s already exists", r.kind, id)
 	}
-	pid, err := r.root.SpawnNamed(actor.PropsFromProducer(producer, actor.WithGuardian(stopOnPanic())), r.kind+"/"+id)
+	pid, err := r.root.SpawnNamed(r.props(producer), r.kind+"/"+id)
 	if err != nil {
 		return nil, semvec.Wrap(semvec.KindConflict, err, r.kind+" "+id+" already exists")
 	}

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"strings"
 	"sync"
 	"time"
@@ -69,6 +70,7 @@ type Sessions struct {
 	reg   *Registry
 	ask   *Asker
 	deps  *sessionDeps
+	disp  *workerDispatcher // runs the session mailboxes
 	log   *slog.Logger
 	now   func() time.Time
 
@@ -87,9 +89,16 @@ func NewSessions(root *actor.RootContext, store SessionStore, ask *Asker, cfg Se
 	s := &Sessions{cfg: cfg, store: store, ask: ask, log: log, now: now}
 	s.deps = &sessionDeps{writer: newSnapshotWriter(store, root, log), log: log, now: now, notify: s.publishDrift}
 	s.reg = NewRegistry("session", root, s.load, now)
+	s.disp = newWorkerDispatcher(sessionWorkers())
+	s.reg.dispatcher = s.disp
 	s.deps.registry = s.reg
 	return s
 }
+
+// sessionWorkers is the most worker goroutines the session dispatcher keeps:
+// enough that a worker is nearly always idle when a request arrives (turns
+// are CPU-bound, so GOMAXPROCS of them run at once).
+func sessionWorkers() int { return max(16, 8*runtime.GOMAXPROCS(0)) }
 
 // OnDrift sets where drift events detected by sessions go (the cluster layer).
 func (s *Sessions) OnDrift(f func(*pb.DriftEvent)) {
@@ -332,6 +341,7 @@ func (s *Sessions) Shutdown(ctx context.Context) error {
 		s.reg.WaitStopped(ctx, id)
 	}
 	s.deps.writer.close()
+	s.disp.stop()
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("sessions did not all stop: %w", err)
 	}
