@@ -35,13 +35,14 @@
 //
 // QuantizeI8 maps a float32 vector to int8 by scaling its largest magnitude
 // to ±127 and rounding half away from zero; the rounding is exact with
-// respect to the real quotient, so every platform produces the same bytes.
-// DotI8 is an exact int32 dot product (inputs up to MaxI8Len elements), done
-// by an AVX2 kernel on capable amd64 CPUs and by portable Go elsewhere (or
-// with the purego build tag) with identical results. NormI8 and CosineI8
-// build on it; CosineI8 takes the norms as arguments so that callers can
-// cache them. For 384-d unit vectors the int8 cosine is within about 0.002
-// of the float32 one.
+// respect to the real quotient, so every platform produces the same bytes
+// (on capable amd64 CPUs AVX2 kernels do the same float64 arithmetic as the
+// portable Go, four elements at a time). DotI8 is an exact int32 dot product
+// (inputs up to MaxI8Len elements), done by an AVX2 kernel on capable amd64
+// CPUs and by portable Go elsewhere (or with the purego build tag) with
+// identical results. NormI8 and CosineI8 build on it; CosineI8 takes the
+// norms as arguments so that callers can cache them. For 384-d unit vectors
+// the int8 cosine is within about 0.002 of the float32 one.
 //
 // # Edge cases
 //

@@ -29,6 +29,10 @@ const MaxI8Len = 1 << 16
 // a rounding boundary) and a rounding to integer, with a correctly rounded
 // division for the rare elements near a tie (see quantTieEps).
 //
+// On amd64 CPUs with AVX2 assembly kernels find max|v| and quantise blocks of
+// four elements; they perform the same float64 operations as the portable
+// code (maxAbsBitsGeneric, quantizeI8Generic) and so give the same bytes.
+//
 // QuantizeI8 panics if len(dst) < len(v); it does not allocate.
 func QuantizeI8(dst []int8, v []float32) []int8 {
 	if len(dst) < len(v) {
@@ -36,10 +40,23 @@ func QuantizeI8(dst []int8, v []float32) []int8 {
 			" < len(v) = " + strconv.Itoa(len(v)))
 	}
 	dst = dst[:len(v)]
-	// For non-negative floats, ordering the bit patterns as integers orders
-	// the values; any exponent of all ones is NaN or ±Inf. Four running
-	// maxima shorten the dependency chain.
-	const absMask, expMask = 0x7fffffff, 0x7f800000
+	// Any exponent of all ones is NaN or ±Inf.
+	const expMask = 0x7f800000
+	maxBits := maxAbsBits(v)
+	if maxBits == 0 || maxBits >= expMask {
+		clear(dst)
+		return dst
+	}
+	quantizeI8(dst, v, float64(math.Float32frombits(maxBits)))
+	return dst
+}
+
+// maxAbsBitsGeneric returns the largest of the bit patterns of |v[i]|
+// (0 for an empty v). For non-negative floats, ordering the bit patterns as
+// integers orders the values, and NaNs and ±Inf compare above every finite
+// value. Four running maxima shorten the dependency chain.
+func maxAbsBitsGeneric(v []float32) uint32 {
+	const absMask = 0x7fffffff
 	var m0, m1, m2, m3 uint32
 	i := 0
 	for ; i+4 <= len(v); i += 4 {
@@ -52,12 +69,13 @@ func QuantizeI8(dst []int8, v []float32) []int8 {
 	for ; i < len(v); i++ {
 		m0 = max(m0, math.Float32bits(v[i])&absMask)
 	}
-	maxBits := max(m0, m1, m2, m3)
-	if maxBits == 0 || maxBits >= expMask {
-		clear(dst)
-		return dst
-	}
-	m := float64(math.Float32frombits(maxBits))
+	return max(m0, m1, m2, m3)
+}
+
+// quantizeI8Generic writes round-half-away-from-zero(v[i]*127/m) into dst[i]
+// for every i; m is max|v|, finite and positive, and len(dst) >= len(v).
+func quantizeI8Generic(dst []int8, v []float32, m float64) {
+	dst = dst[:len(v)]
 	r := 127 / m
 	for i, x := range v {
 		// y is within 2^-45 of the exact quotient x*127/m (|y| ≲ 127),
@@ -71,7 +89,6 @@ func QuantizeI8(dst []int8, v []float32) []int8 {
 		}
 		dst[i] = int8(k)
 	}
-	return dst
 }
 
 // quantTieEps is the distance from a rounding tie within which QuantizeI8

@@ -379,7 +379,8 @@ func TestI8DoesNotAllocate(t *testing.T) {
 
 // FuzzQuantizeI8: any input (NaN, ±Inf, subnormals, -0) quantises without
 // panicking, within [-127, 127], rounding exactly as specified, with the
-// largest magnitude at ±127 for finite non-zero vectors.
+// largest magnitude at ±127 for finite non-zero vectors, and with the bytes
+// of quantizeI8Spec.
 func FuzzQuantizeI8(f *testing.F) {
 	addSeeds(f)
 	f.Add(bytesOf(1, -2, 0.5, -0.5))
@@ -387,6 +388,9 @@ func FuzzQuantizeI8(f *testing.F) {
 		v := floatsFrom(data)
 		q := QuantizeI8(make([]int8, len(v)), v)
 		checkQuantized(t, v, q)
+		if want := quantizeI8Spec(make([]int8, len(v)), v); !slices.Equal(q, want) {
+			t.Fatalf("QuantizeI8(%v) = %v, spec %v", v, q, want)
+		}
 	})
 }
 
