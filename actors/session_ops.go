@@ -7,6 +7,9 @@ import (
 	pb "github.com/semvec-go/semvec/proto"
 )
 
+// run answers a RunRequest. Neither the engine nor the actor may keep the
+// request's vectors after replying: the HTTP layer returns them to a pool
+// once the reply has arrived.
 func (a *sessionActor) run(m *pb.RunRequest) (*pb.RunResponse, error) {
 	now := timeOf(m.GetNowUnixNano(), a.deps.now)
 	if m.GetResetContext() {

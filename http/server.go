@@ -44,7 +44,8 @@ type Deps struct {
 
 // Server holds the handlers' dependencies.
 type Server struct {
-	d Deps
+	d    Deps
+	fast fastPools // buffers of the /v1/run and /v1/store fast paths
 	specCache
 }
 

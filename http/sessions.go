@@ -66,7 +66,7 @@ type RunResult struct {
 
 func (s *Server) run(c *gin.Context) {
 	var b RunBody
-	if !bindJSON(c, &b) {
+	if !s.fast.bindRunBody(c, &b) {
 		return
 	}
 	s.runOn(c, b, b.SessionID, true)
@@ -79,13 +79,28 @@ func (s *Server) runOn(c *gin.Context, b RunBody, id string, allowCreate bool) {
 		validationError(c, ValidationItem{Loc: []any{"body", "message"}, Msg: "String should have at least 1 non-blank character", Type: "string_too_short"})
 		return
 	}
-	texts := []string{b.Message}
-	if b.Response != "" {
-		texts = append(texts, b.Response)
-	}
-	vecs, ok := s.embedTexts(c, texts...)
-	if !ok {
-		return
+	// The built-in embedder writes into pooled buffers, returned to the pool
+	// once the session actor has answered; other embedders allocate.
+	var msgVec, respVec []float32
+	pooled, ok := s.fast.embedPooled(s.d.Embedder, b.Message, b.Response, b.Response != "")
+	if ok {
+		msgVec = pooled.v[0]
+		if b.Response != "" {
+			respVec = pooled.v[1]
+		}
+	} else {
+		texts := []string{b.Message}
+		if b.Response != "" {
+			texts = append(texts, b.Response)
+		}
+		vecs, ok := s.embedTexts(c, texts...)
+		if !ok {
+			return
+		}
+		msgVec = vecs[0]
+		if b.Response != "" {
+			respVec = vecs[1]
+		}
 	}
 	ctx := c.Request.Context()
 	own := owner(c)
@@ -121,16 +136,19 @@ func (s *Server) runOn(c *gin.Context, b RunBody, id string, allowCreate bool) {
 	if b.ShortCircuitThreshold != nil {
 		threshold = *b.ShortCircuitThreshold
 	}
-	req := &pb.RunRequest{Owner: own, SessionId: id, Message: b.Message, MessageVec: vecs[0],
+	req := &pb.RunRequest{Owner: own, SessionId: id, Message: b.Message, MessageVec: msgVec,
 		ShortCircuitThreshold: threshold, ResetContext: b.ResetContext, NowUnixNano: time.Now().UnixNano()}
 	if b.Response != "" {
-		req.Response, req.ResponseVec = b.Response, vecs[1]
+		req.Response, req.ResponseVec = b.Response, respVec
 	}
 	res, ok := askSession[*pb.RunResponse](c, s, id, req)
 	if !ok {
-		return
+		return // pooled vectors are dropped: the actor may still read them
 	}
-	c.JSON(http.StatusOK, RunResult{SessionID: res.GetSessionId(), Context: res.GetContext(), TopSimilarity: res.GetTopSimilarity(),
+	if pooled != nil {
+		s.fast.release(pooled)
+	}
+	s.fast.writeRunResult(c, &RunResult{SessionID: res.GetSessionId(), Context: res.GetContext(), TopSimilarity: res.GetTopSimilarity(),
 		ShortCircuit: res.GetShortCircuit(), DriftScore: res.GetDriftScore(), DriftDetected: res.GetDriftDetected(), DriftPhase: res.GetDriftPhase()})
 }
 
@@ -141,23 +159,33 @@ type storeBody struct {
 
 func (s *Server) store(c *gin.Context) {
 	var b storeBody
-	if !bindJSON(c, &b) {
+	if !s.fast.bindStoreBody(c, &b) {
 		return
 	}
 	if blank(b.Response) {
 		validationError(c, ValidationItem{Loc: []any{"body", "response"}, Msg: "String should have at least 1 non-blank character", Type: "string_too_short"})
 		return
 	}
-	vecs, ok := s.embedTexts(c, b.Response)
-	if !ok {
-		return
+	var vec []float32
+	pooled, ok := s.fast.embedPooled(s.d.Embedder, b.Response, "", false)
+	if ok {
+		vec = pooled.v[0]
+	} else {
+		vecs, ok := s.embedTexts(c, b.Response)
+		if !ok {
+			return
+		}
+		vec = vecs[0]
 	}
 	res, ok := askSession[*pb.StoreResponse](c, s, b.SessionID,
-		&pb.StoreRequest{Owner: owner(c), SessionId: b.SessionID, Response: b.Response, ResponseVec: vecs[0], NowUnixNano: time.Now().UnixNano()})
+		&pb.StoreRequest{Owner: owner(c), SessionId: b.SessionID, Response: b.Response, ResponseVec: vec, NowUnixNano: time.Now().UnixNano()})
 	if !ok {
-		return
+		return // pooled vectors are dropped: the actor may still read them
 	}
-	c.JSON(http.StatusOK, gin.H{"session_id": res.GetSessionId(), "stored": true, "total_memories": res.GetTotalMemories()})
+	if pooled != nil {
+		s.fast.release(pooled)
+	}
+	s.fast.writeStoreResult(c, res.GetSessionId(), res.GetTotalMemories())
 }
 
 type createBody struct {

@@ -24,7 +24,9 @@ const (
 	AnchorDriftMin = 0.5 // AnchorScore.DriftThreshold
 )
 
-// RunInput is one /run turn with its texts already embedded.
+// RunInput is one /run turn with its texts already embedded. Run reads
+// MessageVec and ResponseVec but never keeps them (it copies or quantises
+// them): the HTTP layer reuses those buffers once the turn has answered.
 type RunInput struct {
 	Message     string
 	MessageVec  []float32
