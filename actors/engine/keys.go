@@ -107,6 +107,7 @@ const (
 type scratch struct {
 	x  [stackDim]float32    // Run: the message, unit length
 	f  [stackDim]float32    // qaKeyCodes, absorb: a rebuilt vector
+	v  [stackDim]float64    // fold: the blended state before normalising
 	q  [stackDim]int8       // the quantised message or state
 	sc [stackScores]float32 // memory scores
 	b  [2048]byte           // buildContext: the block
@@ -138,6 +139,14 @@ func floatsBuf(b *[stackDim]float32, n int) []float32 {
 		return b[:n]
 	}
 	return make([]float32, n)
+}
+
+// float64sBuf returns n float64s backed by b when they fit.
+func float64sBuf(b *[stackDim]float64, n int) []float64 {
+	if n <= len(b) {
+		return b[:n]
+	}
+	return make([]float64, n)
 }
 
 // unitInto writes the unit-length float32 copy of v into dst, computed like

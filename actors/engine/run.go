@@ -66,6 +66,17 @@ type RunResult struct {
 // Run processes one turn. On a validation error nothing changes. See doc.go
 // ("Turn flow") for the order of the steps.
 func (s *Session) Run(in RunInput) (RunResult, error) {
+	// The turn scores every memory key and ranks the tiers by retention:
+	// start loading keys and memories now, while the input is validated and
+	// quantised (hints; no effect on results).
+	prefetchCodes(s.keyArena)
+	for _, tier := range s.tiers {
+		prefetchMemories(tier)
+	}
+	prefetchFloats(s.state)
+	for _, r := range s.drift.recent {
+		prefetchCodes(r.k)
+	}
 	if strings.TrimSpace(in.Message) == "" {
 		return RunResult{}, semvec.FieldError("message", "must not be empty")
 	}
@@ -357,13 +368,19 @@ func (s *Session) fold(x []float32, sim float64, trig bool, drift, top float64, 
 			anchor = s.anchorCentroid
 			s.realign--
 		}
-		n2 := s.blend(beta, x, &p, anchor, false, 0)
+		buf := getScratch()
+		v := float64sBuf(&buf.v, len(s.state))
+		n2 := s.blend(v, beta, x, &p, anchor)
 		um.Norm = math.Min(math.Sqrt(n2), maxNorm)
 		if n2 == 0 || !finite(n2) {
 			copy(s.state, x) // the blend cancelled out: restart from the message
 		} else {
-			s.blend(beta, x, &p, anchor, true, 1/math.Sqrt(n2))
+			inv := 1 / math.Sqrt(n2)
+			for d, vd := range v {
+				s.state[d] = float32(vd * inv)
+			}
 		}
+		buf.put()
 		um.Beta = beta
 	}
 	um.Similarity = sim
@@ -403,14 +420,12 @@ type pullPlan struct {
 //
 //	v = β·S + (1−β)·x + Σ w_j·(k̂_j − S) [+ realignPull·(anchor − S)]
 //
-// and returns Σv². With write it also stores v·inv into the state; each
-// element reads only its own S[d], so the state is updated in place. The two
-// passes compute bit-identical v: the loops below are the same expression,
-// specialised by the number of pulls.
-func (s *Session) blend(beta float64, x []float32, p *pullPlan, anchor []float32, write bool, inv float64) float64 {
+// into out (len(out) == len(S)) and returns Σv². The loops below are the
+// same expression, specialised by the number of pulls.
+func (s *Session) blend(out []float64, beta float64, x []float32, p *pullPlan, anchor []float32) float64 {
 	st := s.state
 	n := len(st)
-	x = x[:n]
+	x, out = x[:n], out[:n]
 	var n2 float64
 	switch {
 	case anchor != nil:
@@ -422,21 +437,15 @@ func (s *Session) blend(beta float64, x []float32, p *pullPlan, anchor []float32
 				v += p.w[j] * (float64(p.k[j][d])*p.inv[j] - S)
 			}
 			v += realignPull * (float64(anchor[d]) - S)
-			if write {
-				st[d] = float32(v * inv)
-			} else {
-				n2 += v * v
-			}
+			out[d] = v
+			n2 += v * v
 		}
 	case p.n == 0:
 		for d, sd := range st {
 			S := float64(sd)
 			v := beta*S + (1-beta)*float64(x[d])
-			if write {
-				st[d] = float32(v * inv)
-			} else {
-				n2 += v * v
-			}
+			out[d] = v
+			n2 += v * v
 		}
 	default:
 		// Σ w_j·(k̂_j − S) = Σ (w_j/‖k_j‖)·k_j − (Σ w_j)·S. Fewer than
@@ -455,11 +464,8 @@ func (s *Session) blend(beta float64, x []float32, p *pullPlan, anchor []float32
 		for d, sd := range st {
 			v := a*float64(sd) + (1-beta)*float64(x[d]) +
 				(c0*float64(k0[d]) + c1*float64(k1[d]) + c2*float64(k2[d]))
-			if write {
-				st[d] = float32(v * inv)
-			} else {
-				n2 += v * v
-			}
+			out[d] = v
+			n2 += v * v
 		}
 	}
 	return n2
