@@ -2,6 +2,8 @@
 
 package engine
 
-// prefetchCodes and prefetchMemories are cache hints; this build has none.
-func prefetchCodes([]int8)          {}
-func prefetchMemories(ms []*memory) {}
+// prefetchCodes, prefetchFloats and prefetchMemories are cache hints; this
+// build has none.
+func prefetchCodes([]int8)       {}
+func prefetchFloats([]float32)   {}
+func prefetchMemories([]*memory) {}
