@@ -22,7 +22,8 @@ type Reply interface {
 }
 
 // AskObserver records the latency and outcome of one ask; outcome is one of
-// "ok", "timeout", "unavailable", "error".
+// "ok", "timeout", "canceled" (the caller's context was canceled before the
+// ask), "unavailable", "error".
 type AskObserver func(message string, d time.Duration, outcome string)
 
 // Asker is the one seam between request handlers and actors. An Asker must
@@ -58,6 +59,10 @@ func Ask[R Reply](ctx context.Context, a *Asker, pid *actor.PID, req proto.Messa
 		d = min(d, time.Until(dl))
 	}
 	if err := ctx.Err(); err != nil || d <= 0 {
+		if errors.Is(err, context.Canceled) { // the client went away
+			observe("canceled")
+			return zero, semvec.Wrap(semvec.KindTimeout, err, "the request was canceled before the actor was asked")
+		}
 		observe("timeout")
 		return zero, semvec.Wrap(semvec.KindTimeout, context.DeadlineExceeded, "request deadline exceeded before the actor was asked")
 	}

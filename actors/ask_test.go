@@ -2,6 +2,7 @@ package actors
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"testing"
 	"time"
@@ -148,4 +149,27 @@ func BenchmarkAsk(b *testing.B) {
 			}
 		}
 	})
+}
+
+// A caller that went away before the ask gets an error that says so (and
+// unwraps to context.Canceled, which the HTTP layer answers with 499 without
+// logging a timeout).
+func TestAskCanceledContextIsNotATimeout(t *testing.T) {
+	sys := NewActorSystem(nil)
+	var outcomes []string
+	ask := &Asker{Root: sys.Root, Timeout: time.Second, Observer: func(_ string, _ time.Duration, o string) { outcomes = append(outcomes, o) }}
+	echo := sys.Root.Spawn(actor.PropsFromFunc(func(c actor.Context) {
+		if _, ok := c.Message().(*pb.MetricsRequest); ok {
+			c.Respond(&pb.MetricsResponse{})
+		}
+	}))
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, err := Ask[*pb.MetricsResponse](ctx, ask, echo, &pb.MetricsRequest{})
+	if !errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("canceled context: %v", err)
+	}
+	if len(outcomes) != 1 || outcomes[0] != "canceled" {
+		t.Fatalf("observer saw %v", outcomes)
+	}
 }

@@ -18,6 +18,7 @@ import (
 const (
 	AskOK          = "ok"
 	AskTimeout     = "timeout"
+	AskCanceled    = "canceled" // the client went away before the ask
 	AskUnavailable = "unavailable"
 	AskError       = "error"
 )
@@ -73,7 +74,7 @@ func NewMetrics(reg *prometheus.Registry) *Metrics {
 		}, []string{"message"}),
 		askTotal: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "semvec_actor_ask_total",
-			Help: "HTTP-to-actor requests by message type and outcome (ok, timeout, unavailable, error).",
+			Help: "HTTP-to-actor requests by message type and outcome (ok, timeout, canceled, unavailable, error).",
 		}, []string{"message", "outcome"}),
 	}
 	reg.MustRegister(
@@ -115,14 +116,15 @@ func (m *Metrics) Middleware() gin.HandlerFunc {
 }
 
 // ObserveAsk records one HTTP-to-actor request: message is the message type
-// (e.g. "Run"), outcome one of AskOK, AskTimeout, AskUnavailable, AskError.
+// (e.g. "Run"), outcome one of AskOK, AskTimeout, AskCanceled,
+// AskUnavailable, AskError.
 // Safe on a nil *Metrics.
 func (m *Metrics) ObserveAsk(message string, d time.Duration, outcome string) {
 	if m == nil {
 		return
 	}
 	switch outcome {
-	case AskOK, AskTimeout, AskUnavailable, AskError:
+	case AskOK, AskTimeout, AskCanceled, AskUnavailable, AskError:
 	default:
 		outcome = AskError
 	}
