@@ -58,7 +58,11 @@ func (s *Session) buildContext(msg string, t int, scores []float32, touch bool, 
 		add("Relevant context: (none yet)", "")
 	} else if add("Relevant context:", "") {
 		var idxArr [8]int
-		for rank, i := range topKInto(idxArr[:0], scores, s.cfg.ContextTopK) {
+		top := topKInto(idxArr[:0], scores, s.cfg.ContextTopK)
+		for _, i := range top { // the texts are usually cold: load them together
+			prefetchText(s.memoryAt(i).text)
+		}
+		for rank, i := range top {
 			m := s.memoryAt(i)
 			mark := len(b)
 			b = append(b, "\n  "...)

@@ -21,6 +21,13 @@ func prefetchFloats(v []float32) {
 	}
 }
 
+// prefetchText is prefetchCodes for a memory's text.
+func prefetchText(t string) {
+	if len(t) > 0 {
+		prefetchRange(unsafe.Pointer(unsafe.StringData(t)), len(t))
+	}
+}
+
 // prefetchRange issues PREFETCHT0 for every 64-byte line of [p, p+n).
 //
 //go:noescape

@@ -2,8 +2,9 @@
 
 package engine
 
-// prefetchCodes, prefetchFloats and prefetchMemories are cache hints; this
-// build has none.
+// prefetchCodes, prefetchFloats, prefetchText and prefetchMemories are cache
+// hints; this build has none.
 func prefetchCodes([]int8)       {}
 func prefetchFloats([]float32)   {}
 func prefetchMemories([]*memory) {}
+func prefetchText(string)        {}
