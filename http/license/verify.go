@@ -134,7 +134,7 @@ func (v *Verifier) Verify(token string) (Claims, error) {
 	}
 	var key [sha256.Size]byte
 	if v.cache != nil {
-		key = sha256.Sum256([]byte(token))
+		key = tokenDigest(token)
 		if c, ok := v.cache.get(key); ok {
 			if !v.now().Before(c.ExpiresAt.Add(v.leeway)) {
 				v.cache.remove(key)
@@ -242,4 +242,14 @@ func (v *Verifier) classify(tok *jwt.Token, err error, kidKnown bool) *VerifyErr
 		ve.Reason = ReasonInvalidClaims
 	}
 	return ve
+}
+
+// tokenDigest is the SHA-256 of token, the cache key. Tokens of usual size
+// are copied to a stack buffer instead of a heap []byte.
+func tokenDigest(token string) [sha256.Size]byte {
+	var buf [1024]byte
+	if len(token) <= len(buf) {
+		return sha256.Sum256(append(buf[:0], token...))
+	}
+	return sha256.Sum256([]byte(token))
 }
