@@ -17,7 +17,6 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
-	"runtime/debug"
 	"syscall"
 	"time"
 
@@ -25,16 +24,7 @@ import (
 	"github.com/semvec-go/semvec/http/license"
 )
 
-// defaultGCPercent is the garbage collector target when GOGC is unset: a
-// memory service holds many small live sessions, and 75 keeps resident
-// memory per session under its budget for a few percent more GC work
-// (docs/benchmarks.md).
-const defaultGCPercent = 75
-
 func main() {
-	if os.Getenv("GOGC") == "" {
-		debug.SetGCPercent(defaultGCPercent)
-	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
