@@ -303,10 +303,36 @@ func (s *Sessions) Sweep(ctx context.Context) (passivated int) {
 			passivated++
 		}
 	}
-	for _, pid := range s.reg.PIDs() {
+	pids := s.reg.PIDs()
+	pause := flushPause(len(pids), s.cfg.Sweep)
+	sent := 0
+	for _, pid := range pids {
 		s.ask.Root.Send(pid, &pb.Flush{})
+		if sent++; sent%flushBatch == 0 && pause > 0 {
+			select {
+			case <-ctx.Done():
+				return passivated
+			case <-time.After(pause):
+			}
+		}
 	}
 	return passivated
+}
+
+// flushBatch is how many sessions a sweep asks to flush at once.
+const flushBatch = 32
+
+// flushPause is the pause between two flush batches of a sweep over n
+// sessions: snapshots are encoded on the session workers, so a thousand
+// sessions asked at the same instant would hold up every request for the
+// length of the burst (a p99 spike once per sweep). Batches are spread over
+// at most a quarter of the sweep interval, with at most 5 ms between two.
+func flushPause(n int, sweep time.Duration) time.Duration {
+	batches := (n + flushBatch - 1) / flushBatch
+	if batches <= 1 || sweep <= 0 {
+		return 0
+	}
+	return min(5*time.Millisecond, sweep/4/time.Duration(batches))
 }
 
 // Run sweeps every cfg.Sweep until ctx ends.

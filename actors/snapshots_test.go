@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"testing"
+	"time"
 
 	"github.com/semvec-go/semvec/persistence"
 )
@@ -39,4 +40,26 @@ func TestSnapshotWriterDrainsAndRefusesAfterClose(t *testing.T) {
 		t.Fatal("a job after close reported success")
 	}
 	w.close() // idempotent
+}
+
+func TestFlushPauseSpreadsASweep(t *testing.T) {
+	for _, c := range []struct {
+		n     int
+		sweep time.Duration
+		want  time.Duration
+	}{
+		{0, time.Minute, 0},
+		{flushBatch, time.Minute, 0},              // one batch: no pause
+		{1000, time.Minute, 5 * time.Millisecond}, // capped
+		{1000, 400 * time.Millisecond, 400 * time.Millisecond / 4 / 32},
+		{1000, 0, 0},
+	} {
+		if got := flushPause(c.n, c.sweep); got != c.want {
+			t.Errorf("flushPause(%d, %s) = %s, want %s", c.n, c.sweep, got, c.want)
+		}
+		// Whatever n, the pauses of one sweep fit in a quarter of it.
+		if batches := (c.n + flushBatch - 1) / flushBatch; c.sweep > 0 && time.Duration(batches)*flushPause(c.n, c.sweep) > c.sweep/4 {
+			t.Errorf("flushPause(%d, %s): the sweep's pauses exceed a quarter of it", c.n, c.sweep)
+		}
+	}
 }
