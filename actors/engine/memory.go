@@ -487,8 +487,11 @@ func (s *Session) consolidate(m *memory) {
 		s.fixCollision(m)
 		return
 	}
-	text := mergeText(best.text, m.text, s.cfg.LongTermTextChars)
+	// The cluster's text is usually cold: start loading it, and merge the
+	// keys (which do not touch texts) while it comes.
+	prefetchText(best.text)
 	s.absorb(best, m)
+	text := mergeText(best.text, best.plain, m.text, s.cfg.LongTermTextChars)
 	s.freeSlot(m)
 	if text != best.text {
 		best.setText(text)
@@ -500,9 +503,12 @@ func (s *Session) consolidate(m *memory) {
 // mergeText is the text of a cluster after item text joined it: the cluster
 // text unchanged when it already contains the item's (after normalisation),
 // otherwise both on separate lines clipped to n characters. A cluster text
-// already clipped to n characters ("...") cannot change.
-func mergeText(cluster, item string, n int) string {
-	if n >= 3 && len(cluster) >= n && strings.HasSuffix(cluster, "...") && runeLen(cluster) == n {
+// already clipped to n characters ("...") cannot change. clusterPlain is
+// plainText(cluster) (memory.plain): such a text has one byte per
+// character, so its length needs no counting.
+func mergeText(cluster string, clusterPlain bool, item string, n int) string {
+	if n >= 3 && len(cluster) >= n && strings.HasSuffix(cluster, "...") &&
+		(clusterPlain && len(cluster) == n || !clusterPlain && runeLen(cluster) == n) {
 		return cluster // clip(cluster + "\n" + item, n) == cluster
 	}
 	buf := getScratch()

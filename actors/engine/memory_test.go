@@ -282,3 +282,23 @@ func TestKeyArenaKeepsReference(t *testing.T) {
 		}
 	}
 }
+
+// mergeText with the cluster's plain flag (the fast length check) answers
+// exactly as the character count does.
+func TestMergeTextPlainFlagMatchesRuneCount(t *testing.T) {
+	clusters := []string{
+		"", "abc", "deploy the web tier", "a...", "ab...", "abcdef...", "ünïcode text...", "x\ny...",
+		strings.Repeat("a", 597) + "...", strings.Repeat("é", 597) + "...", strings.Repeat("a", 598) + "...",
+	}
+	items := []string{"abc", "new item", "Deploy the WEB tier", "é"}
+	for _, c := range clusters {
+		for _, it := range items {
+			for _, n := range []int{0, 3, 6, 9, 600, 601} {
+				want := mergeText(c, false, it, n) // counts characters
+				if got := mergeText(c, plainText(c), it, n); got != want {
+					t.Fatalf("mergeText(%q, plain=%v, %q, %d) = %q, want %q", c, plainText(c), it, n, got, want)
+				}
+			}
+		}
+	}
+}
