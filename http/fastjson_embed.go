@@ -1,6 +1,10 @@
 package http
 
-import "github.com/semvec-go/semvec/vecmath/embed"
+import (
+	"github.com/gin-gonic/gin"
+
+	"github.com/semvec-go/semvec/vecmath/embed"
+)
 
 // bufferEmbedder is an embedder that writes into the caller's buffer (the
 // built-in *embed.Hashing): EmbedTo reuses dst when cap(dst) >= Dim() and
@@ -36,5 +40,36 @@ func (p *fastPools) embedPooled(e embed.Embedder, a, b string, both bool) (v *po
 	return v, true
 }
 
-// release returns v to the pool.
-func (p *fastPools) release(v *pooledVecs) { p.vecs.Put(v) }
+// release returns v to the pool; nil (vectors that were not pooled) is a
+// no-op.
+func (p *fastPools) release(v *pooledVecs) {
+	if v != nil {
+		p.vecs.Put(v)
+	}
+}
+
+// embedForAsk embeds a, and b unless it is empty, for an actor request:
+// into pooled buffers when the embedder supports it (pooled is then
+// non-nil: hand it to s.fast.release once the actor has answered, and never
+// after an error or timeout), otherwise through embedTexts, which writes the
+// error response itself (ok false).
+func (s *Server) embedForAsk(c *gin.Context, a, b string) (va, vb []float32, pooled *pooledVecs, ok bool) {
+	if p, ok := s.fast.embedPooled(s.d.Embedder, a, b, b != ""); ok {
+		if b != "" {
+			vb = p.v[1]
+		}
+		return p.v[0], vb, p, true
+	}
+	texts := []string{a}
+	if b != "" {
+		texts = append(texts, b)
+	}
+	vecs, ok := s.embedTexts(c, texts...)
+	if !ok {
+		return nil, nil, nil, false
+	}
+	if b != "" {
+		vb = vecs[1]
+	}
+	return vecs[0], vb, nil, true
+}

@@ -79,28 +79,9 @@ func (s *Server) runOn(c *gin.Context, b RunBody, id string, allowCreate bool) {
 		validationError(c, ValidationItem{Loc: []any{"body", "message"}, Msg: "String should have at least 1 non-blank character", Type: "string_too_short"})
 		return
 	}
-	// The built-in embedder writes into pooled buffers, returned to the pool
-	// once the session actor has answered; other embedders allocate.
-	var msgVec, respVec []float32
-	pooled, ok := s.fast.embedPooled(s.d.Embedder, b.Message, b.Response, b.Response != "")
-	if ok {
-		msgVec = pooled.v[0]
-		if b.Response != "" {
-			respVec = pooled.v[1]
-		}
-	} else {
-		texts := []string{b.Message}
-		if b.Response != "" {
-			texts = append(texts, b.Response)
-		}
-		vecs, ok := s.embedTexts(c, texts...)
-		if !ok {
-			return
-		}
-		msgVec = vecs[0]
-		if b.Response != "" {
-			respVec = vecs[1]
-		}
+	msgVec, respVec, pooled, ok := s.embedForAsk(c, b.Message, b.Response)
+	if !ok {
+		return
 	}
 	ctx := c.Request.Context()
 	own := owner(c)
@@ -145,9 +126,7 @@ func (s *Server) runOn(c *gin.Context, b RunBody, id string, allowCreate bool) {
 	if !ok {
 		return // pooled vectors are dropped: the actor may still read them
 	}
-	if pooled != nil {
-		s.fast.release(pooled)
-	}
+	s.fast.release(pooled)
 	s.fast.writeRunResult(c, &RunResult{SessionID: res.GetSessionId(), Context: res.GetContext(), TopSimilarity: res.GetTopSimilarity(),
 		ShortCircuit: res.GetShortCircuit(), DriftScore: res.GetDriftScore(), DriftDetected: res.GetDriftDetected(), DriftPhase: res.GetDriftPhase()})
 }
@@ -166,25 +145,16 @@ func (s *Server) store(c *gin.Context) {
 		validationError(c, ValidationItem{Loc: []any{"body", "response"}, Msg: "String should have at least 1 non-blank character", Type: "string_too_short"})
 		return
 	}
-	var vec []float32
-	pooled, ok := s.fast.embedPooled(s.d.Embedder, b.Response, "", false)
-	if ok {
-		vec = pooled.v[0]
-	} else {
-		vecs, ok := s.embedTexts(c, b.Response)
-		if !ok {
-			return
-		}
-		vec = vecs[0]
+	vec, _, pooled, ok := s.embedForAsk(c, b.Response, "")
+	if !ok {
+		return
 	}
 	res, ok := askSession[*pb.StoreResponse](c, s, b.SessionID,
 		&pb.StoreRequest{Owner: owner(c), SessionId: b.SessionID, Response: b.Response, ResponseVec: vec, NowUnixNano: time.Now().UnixNano()})
 	if !ok {
 		return // pooled vectors are dropped: the actor may still read them
 	}
-	if pooled != nil {
-		s.fast.release(pooled)
-	}
+	s.fast.release(pooled)
 	s.fast.writeStoreResult(c, res.GetSessionId(), res.GetTotalMemories())
 }
 
