@@ -22,6 +22,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/debug"
 	"slices"
 	"strconv"
 	"strings"
@@ -43,6 +44,7 @@ type options struct {
 	only         string
 	jsonOut      string
 	client       string
+	rounds       int
 }
 
 func main() {
@@ -60,7 +62,14 @@ func main() {
 	flag.StringVar(&o.only, "only", "throughput,constant,memory,startup", "which measurements to run")
 	flag.StringVar(&o.jsonOut, "json", "", "also write the results as JSON to this file")
 	flag.StringVar(&o.client, "client", "go", "load generator for the throughput runs: go (built in) or wrk (Debian package wrk)")
+	flag.IntVar(&o.rounds, "rounds", 3, "throughput rounds per concurrency: health, run and store take turns, each for duration/rounds, so a slow change in a shared machine's speed hits every endpoint alike")
 	flag.Parse()
+	if o.rounds < 1 {
+		fail(fmt.Errorf("--rounds: %d", o.rounds))
+	}
+	// The Go client is the load generator: collect its garbage rarely, so
+	// its own pauses add little to the latencies it measures.
+	debug.SetGCPercent(400)
 	for _, c := range strings.Split(conc, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(c))
 		if err != nil || n < 1 {
@@ -305,10 +314,13 @@ type stats struct {
 	Non2xx      int     `json:"non_2xx"`
 	Status429   int     `json:"status_429"`
 	Errors      int     `json:"errors"`
+	Seconds     float64 `json:"seconds"`
+	Rounds      int     `json:"rounds,omitempty"` // set on the combined figures
 }
 
-// hammer runs req from conc workers for d and returns the statistics.
-func hammer(name string, conc int, d time.Duration, req func(worker, i int) (int, error)) stats {
+// hammer runs req from conc workers for d and returns the statistics with
+// the latency of every request.
+func hammer(name string, conc int, d time.Duration, req func(worker, i int) (int, error)) (stats, []time.Duration) {
 	var mu sync.Mutex
 	var lat []time.Duration
 	st := stats{Endpoint: name, Concurrency: conc}
@@ -343,15 +355,69 @@ func hammer(name string, conc int, d time.Duration, req func(worker, i int) (int
 		}(w)
 	}
 	wg.Wait()
-	elapsed := time.Since(start)
+	st.Seconds = time.Since(start).Seconds()
 	slices.Sort(lat)
 	st.Requests = len(lat)
-	st.RPS = float64(len(lat)) / elapsed.Seconds()
+	st.RPS = float64(len(lat)) / st.Seconds
 	st.P50ms = ms(pct(lat, 0.50))
 	st.P99ms = ms(pct(lat, 0.99))
-	fmt.Printf("%-12s c=%-3d  %8.0f req/s  p50 %6.2f ms  p99 %6.2f ms  n=%d non2xx=%d 429=%d errors=%d\n",
-		name, conc, st.RPS, st.P50ms, st.P99ms, st.Requests, st.Non2xx, st.Status429, st.Errors)
-	return st
+	return st, lat
+}
+
+// printStats prints one line of figures; prefix names the generator and
+// the round.
+func printStats(prefix string, st stats) {
+	fmt.Printf("%s%-12s c=%-3d  %8.0f req/s  p50 %6.2f ms  p99 %6.2f ms  n=%d non2xx=%d 429=%d errors=%d\n",
+		prefix, st.Endpoint, st.Concurrency, st.RPS, st.P50ms, st.P99ms, st.Requests, st.Non2xx, st.Status429, st.Errors)
+}
+
+// combine sums the rounds of one endpoint: requests over the time they took,
+// error counts summed. The percentiles come from all samples when the rounds
+// kept them (the Go client); otherwise (wrk reports only percentiles) p50 is
+// the median of the rounds' and p99 the worst round's, never better than any
+// round measured.
+func combine(rounds []stats, samples []time.Duration) stats {
+	out := stats{Endpoint: rounds[0].Endpoint, Concurrency: rounds[0].Concurrency, Rounds: len(rounds)}
+	var p50s []float64
+	for _, r := range rounds {
+		out.Requests += r.Requests
+		out.Seconds += r.Seconds
+		out.Non2xx += r.Non2xx
+		out.Status429 += r.Status429
+		out.Errors += r.Errors
+		out.P99ms = max(out.P99ms, r.P99ms)
+		p50s = append(p50s, r.P50ms)
+	}
+	if out.Seconds > 0 {
+		out.RPS = float64(out.Requests) / out.Seconds
+	}
+	slices.Sort(p50s)
+	out.P50ms = p50s[len(p50s)/2]
+	if len(samples) > 0 {
+		slices.Sort(samples)
+		out.P50ms = ms(pct(samples, 0.50))
+		out.P99ms = ms(pct(samples, 0.99))
+	}
+	return out
+}
+
+// printRatios prints /v1/run and /v1/store throughput as a share of
+// /v1/health's, over all rounds and round by round.
+func printRatios(prefix string, conc int, perRound map[string][]stats) {
+	health := perRound["/v1/health"]
+	for _, ep := range []string{"/v1/run", "/v1/store"} {
+		rs := perRound[ep]
+		var each []string
+		var n, hn int
+		var secs, hsecs float64
+		for i := range rs {
+			each = append(each, fmt.Sprintf("%.2f", rs[i].RPS/health[i].RPS))
+			n, secs = n+rs[i].Requests, secs+rs[i].Seconds
+			hn, hsecs = hn+health[i].Requests, hsecs+health[i].Seconds
+		}
+		fmt.Printf("%s%-12s c=%-3d  %.2f× /v1/health throughput (rounds: %s)\n",
+			prefix, ep, conc, (float64(n)/secs)/(float64(hn)/hsecs), strings.Join(each, ", "))
+	}
 }
 
 func pct(s []time.Duration, p float64) time.Duration {
@@ -376,24 +442,46 @@ func throughput(o options) []stats {
 		return wrkThroughput(o, s, ids)
 	}
 	var out []stats
+	round := o.duration / time.Duration(o.rounds)
 	for _, conc := range o.concurrency {
 		c := newClient(s, conc)
-		out = append(out, hammer("/v1/health", conc, o.duration, func(w, i int) (int, error) {
-			return c.do("GET", "/v1/health", nil, nil)
-		}))
-		out = append(out, hammer("/v1/run", conc, o.duration, func(w, i int) (int, error) {
-			r := rand.IntN(len(ids))
-			q, a := message(r + i)
-			return c.doRaw("POST", "/v1/run", jsonBody("session_id", ids[r], "message", q, "response", a), nil)
-		}))
-		out = append(out, hammer("/v1/store", conc, o.duration, func(w, i int) (int, error) {
-			r := rand.IntN(len(ids))
-			_, a := message(r + i)
-			return c.doRaw("POST", "/v1/store", jsonBody("session_id", ids[r], "response", a), nil)
-		}))
+		perRound := map[string][]stats{}
+		samples := map[string][]time.Duration{}
+		load := map[string]func(w, i int) (int, error){
+			"/v1/health": func(w, i int) (int, error) {
+				return c.do("GET", "/v1/health", nil, nil)
+			},
+			"/v1/run": func(w, i int) (int, error) {
+				r := rand.IntN(len(ids))
+				q, a := message(r + i)
+				return c.doRaw("POST", "/v1/run", jsonBody("session_id", ids[r], "message", q, "response", a), nil)
+			},
+			"/v1/store": func(w, i int) (int, error) {
+				r := rand.IntN(len(ids))
+				_, a := message(r + i)
+				return c.doRaw("POST", "/v1/store", jsonBody("session_id", ids[r], "response", a), nil)
+			},
+		}
+		for k := range o.rounds {
+			for _, ep := range endpoints {
+				st, lat := hammer(ep, conc, round, load[ep])
+				printStats(fmt.Sprintf("round %d/%d ", k+1, o.rounds), st)
+				perRound[ep] = append(perRound[ep], st)
+				samples[ep] = append(samples[ep], lat...)
+			}
+		}
+		for _, ep := range endpoints {
+			st := combine(perRound[ep], samples[ep])
+			printStats("all rounds  ", st)
+			out = append(out, st)
+		}
+		printRatios("all rounds  ", conc, perRound)
 	}
 	return out
 }
+
+// endpoints are measured in this order in every round.
+var endpoints = []string{"/v1/health", "/v1/run", "/v1/store"}
 
 // constantCost drives one session to longTurns turns and compares the median
 // latency of a window around turn 10 with one at the end.

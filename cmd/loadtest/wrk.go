@@ -58,21 +58,31 @@ func wrkThroughput(o options, s *server, ids []string) []stats {
 		fail(err)
 	}
 	var out []stats
+	round := o.duration / time.Duration(o.rounds)
 	for _, conc := range o.concurrency {
-		for _, mode := range []string{"health", "run", "store"} {
-			threads := min(2, conc)
-			cmd := exec.Command("wrk", "-t"+strconv.Itoa(threads), "-c"+strconv.Itoa(conc), "-d"+o.duration.String(), "--latency", "-s", script, s.base)
-			cmd.Env = append(os.Environ(), "SEMVEC_TOKEN="+s.token, "WRK_MODE="+mode, "WRK_IDS="+idsFile)
-			raw, err := cmd.CombinedOutput()
-			if err != nil {
-				fail(fmt.Errorf("wrk: %v: %s", err, raw))
+		perRound := map[string][]stats{}
+		for k := range o.rounds {
+			for _, ep := range endpoints {
+				mode := strings.TrimPrefix(ep, "/v1/")
+				threads := min(2, conc)
+				cmd := exec.Command("wrk", "-t"+strconv.Itoa(threads), "-c"+strconv.Itoa(conc), "-d"+round.String(), "--latency", "-s", script, s.base)
+				cmd.Env = append(os.Environ(), "SEMVEC_TOKEN="+s.token, "WRK_MODE="+mode, "WRK_IDS="+idsFile)
+				raw, err := cmd.CombinedOutput()
+				if err != nil {
+					fail(fmt.Errorf("wrk: %v: %s", err, raw))
+				}
+				st := parseWrk(raw)
+				st.Endpoint, st.Concurrency = ep, conc
+				printStats(fmt.Sprintf("wrk round %d/%d ", k+1, o.rounds), st)
+				perRound[ep] = append(perRound[ep], st)
 			}
-			st := parseWrk(raw)
-			st.Endpoint, st.Concurrency = "/v1/"+mode, conc
-			fmt.Printf("wrk %-12s c=%-3d  %8.0f req/s  p50 %6.2f ms  p99 %6.2f ms  n=%d non2xx=%d errors=%d\n",
-				st.Endpoint, conc, st.RPS, st.P50ms, st.P99ms, st.Requests, st.Non2xx, st.Errors)
+		}
+		for _, ep := range endpoints {
+			st := combine(perRound[ep], nil)
+			printStats("wrk all rounds  ", st)
 			out = append(out, st)
 		}
+		printRatios("wrk all rounds  ", conc, perRound)
 	}
 	return out
 }
@@ -92,6 +102,9 @@ func parseWrk(raw []byte) stats {
 			st.P99ms = wrkMillis(f[1])
 		case len(f) >= 4 && f[1] == "requests" && f[2] == "in":
 			st.Requests, _ = strconv.Atoi(f[0])
+			if d, err := time.ParseDuration(strings.TrimSuffix(f[3], ",")); err == nil {
+				st.Seconds = d.Seconds()
+			}
 		case len(f) >= 5 && f[0] == "Non-2xx":
 			st.Non2xx, _ = strconv.Atoi(f[4])
 		case len(f) >= 2 && f[0] == "Socket" && f[1] == "errors:":
