@@ -90,9 +90,13 @@ func (r *Registry) Get(ctx context.Context, id string) (*actor.PID, error) {
 		}
 		r.mu.Unlock()
 		select {
-		case <-e.ready:
-		case <-ctx.Done():
-			return nil, semvec.Wrap(semvec.KindTimeout, ctx.Err(), r.kind+" activation timed out")
+		case <-e.ready: // usually: ask ctx.Done() only when waiting
+		default:
+			select {
+			case <-e.ready:
+			case <-ctx.Done():
+				return nil, semvec.Wrap(semvec.KindTimeout, ctx.Err(), r.kind+" activation timed out")
+			}
 		}
 		if e.err != nil {
 			return nil, e.err

@@ -15,7 +15,8 @@ import (
 // can collide with them.
 type ctxKey int
 
-// callerKey holds the request's semvec.Caller.
+// callerKey holds the request's semvec.Caller when the request-context
+// middleware did not run (see setCaller).
 const callerKey ctxKey = iota
 
 // RenewURL is where the 402 "licence expired" answer sends the caller.
@@ -37,6 +38,9 @@ func CallerFrom(c *gin.Context) semvec.Caller {
 }
 
 func lookupCaller(c *gin.Context) (semvec.Caller, bool) {
+	if rc := requestCtxOf(c); rc != nil && rc.hasCaller {
+		return rc.caller, true
+	}
 	v, ok := c.Get(callerKey)
 	if !ok {
 		return semvec.Caller{}, false
@@ -63,7 +67,7 @@ func authMiddleware(v *license.Verifier, anonymous bool) gin.HandlerFunc {
 	if anonymous {
 		caller := semvec.Caller{Subject: semvec.AnonymousSubject, Tier: semvec.TierCommunity, Anonymous: true}
 		return func(c *gin.Context) {
-			c.Set(callerKey, caller)
+			setCaller(c, caller)
 			c.Next()
 		}
 	}
@@ -89,9 +93,19 @@ func authMiddleware(v *license.Verifier, anonymous bool) gin.HandlerFunc {
 			}
 			return
 		}
-		c.Set(callerKey, semvec.Caller{Subject: claims.Subject, Tier: claims.Tier})
+		setCaller(c, semvec.Caller{Subject: claims.Subject, Tier: claims.Tier})
 		c.Next()
 	}
+}
+
+// setCaller stores the caller in the request context, or under callerKey
+// when the request-context middleware did not run.
+func setCaller(c *gin.Context, caller semvec.Caller) {
+	if rc := requestCtxOf(c); rc != nil {
+		rc.caller, rc.hasCaller = caller, true
+		return
+	}
+	c.Set(callerKey, caller)
 }
 
 // tokenFrom extracts the licence token: a bearer token first, then X-API-Key.

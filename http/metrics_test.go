@@ -68,7 +68,7 @@ func mwValueOf(samples []mwSample, labels map[string]string) (float64, bool) {
 func TestMetricsMiddlewareLabels(t *testing.T) {
 	m := NewMetrics(prometheus.NewRegistry())
 	log, _ := mwLogger()
-	r := mwEngine(requestID(), recovery(log), m.Middleware())
+	r := mwEngine(requestContext(0), recovery(log), m.Middleware())
 	r.GET("/v1/session/:id/export", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"id": c.Param("id")}) })
 	r.DELETE("/v1/session/:id", func(c *gin.Context) { c.JSON(http.StatusNotFound, gin.H{"detail": "Session not found"}) })
 	r.GET("/v1/boom", func(c *gin.Context) { panic("boom") })

@@ -40,7 +40,7 @@ func mwLogger() (*slog.Logger, *mwLogBuffer) {
 
 func TestRecoveryPanicGives500JSON(t *testing.T) {
 	log, buf := mwLogger()
-	r := mwEngine(requestID(), recovery(log))
+	r := mwEngine(requestContext(0), recovery(log))
 	r.GET("/boom", func(c *gin.Context) { panic("kaboom") })
 	r.GET("/nilmap", func(c *gin.Context) {
 		var m map[string]int

@@ -3,6 +3,7 @@ package http
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"time"
 
 	"github.com/gin-gonic/gin"
 )
@@ -10,32 +11,36 @@ import (
 const (
 	// headerRequestID carries the request id in and out.
 	headerRequestID = "X-Request-ID"
-	// requestIDKey is the gin context key holding the request id.
-	requestIDKey = "request_id"
 	// maxRequestIDLen bounds an id accepted from a client.
 	maxRequestIDLen = 128
 )
 
-// requestID gives every request an id: the client's X-Request-ID when it is
-// 1–128 printable ASCII characters without spaces, otherwise 16 random hex
-// digits. The id is stored under "request_id" (see RequestIDFrom) and echoed
-// in the X-Request-ID response header.
-func requestID() gin.HandlerFunc {
+// requestContext gives every request its context (see requestCtx): the
+// deadline timeout from now (none when timeout <= 0) and an id, the
+// client's X-Request-ID when it is 1–128 printable ASCII characters without
+// spaces, otherwise 16 random hex digits. The id is echoed in the
+// X-Request-ID response header (see RequestIDFrom).
+func requestContext(timeout time.Duration) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		id := c.GetHeader(headerRequestID)
 		if !validRequestID(id) {
 			id = newRequestID()
 		}
-		c.Set(requestIDKey, id)
+		rc := newRequestCtx(c.Request.Context(), id, timeout)
+		defer rc.release()
+		c.Request = c.Request.WithContext(rc)
 		c.Header(headerRequestID, id)
 		c.Next()
 	}
 }
 
-// RequestIDFrom returns the request id set by the request-id middleware, or ""
-// when it did not run.
+// RequestIDFrom returns the request id set by the request-context
+// middleware, or "" when it did not run.
 func RequestIDFrom(c *gin.Context) string {
-	return c.GetString(requestIDKey)
+	if rc := requestCtxOf(c); rc != nil {
+		return rc.id
+	}
+	return ""
 }
 
 // validRequestID accepts ids that are safe to log and echo: visible ASCII

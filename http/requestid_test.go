@@ -56,7 +56,7 @@ func TestRequestID(t *testing.T) {
 		{"control char", "a\x01b", false},
 		{"non-ascii", "caf\xc3\xa9", false},
 	}
-	r := mwEngine(requestID())
+	r := mwEngine(requestContext(0))
 	r.GET("/x", func(c *gin.Context) { c.String(http.StatusOK, RequestIDFrom(c)) })
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

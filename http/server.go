@@ -40,6 +40,9 @@ type Deps struct {
 	Metrics         *Metrics
 	Limiter         *RateLimiter
 	ActorsUp        func() bool // false once shutdown began
+	// RequestTimeout is every request's deadline; actor asks never outlive
+	// it. 0 means none.
+	RequestTimeout time.Duration
 }
 
 // Server holds the handlers' dependencies.
@@ -67,7 +70,7 @@ func New(d Deps) *gin.Engine {
 	r.HandleMethodNotAllowed = true
 	r.ContextWithFallback = true
 	_ = r.SetTrustedProxies(nil)
-	r.Use(requestID(), recovery(d.Log), d.Metrics.Middleware(), errorResponder(d.Log), cors(d.CORSOrigins), maxBody(d.MaxBodyBytes))
+	r.Use(requestContext(d.RequestTimeout), recovery(d.Log), d.Metrics.Middleware(), errorResponder(d.Log), cors(d.CORSOrigins), maxBody(d.MaxBodyBytes))
 	r.NoRoute(func(c *gin.Context) { c.JSON(http.StatusNotFound, gin.H{"detail": "Not Found"}) })
 	r.NoMethod(func(c *gin.Context) { c.JSON(http.StatusMethodNotAllowed, gin.H{"detail": "Method Not Allowed"}) })
 

@@ -95,9 +95,10 @@ func start(ctx context.Context, cfg config, getenv func(string) string, stdout, 
 		MetricsUser: cfg.MetricsUser, MetricsPassword: cfg.MetricsPassword, CORSOrigins: cfg.CORSOrigins,
 		MaxBodyBytes: cfg.MaxBodyBytes, Embedder: emb, Sessions: sessions, Layers: layers, DB: store,
 		Metrics: metrics, Limiter: apihttp.NewRateLimiter(nil), ActorsUp: func() bool { return !s.stopping.Load() },
+		RequestTimeout: cfg.RequestTimeout,
 	})
 	s.http = &http.Server{
-		Handler:           withDeadline(engine, cfg.RequestTimeout),
+		Handler:           engine,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       60 * time.Second,
 		WriteTimeout:      cfg.RequestTimeout + 10*time.Second,
@@ -151,15 +152,6 @@ func (s *server) closeBackend(ctx context.Context) error {
 	s.sys.Shutdown()
 	errs = append(errs, s.store.Close())
 	return errors.Join(errs...)
-}
-
-// withDeadline gives every request a deadline; actor asks never outlive it.
-func withDeadline(h http.Handler, d time.Duration) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ctx, cancel := context.WithTimeout(r.Context(), d)
-		defer cancel()
-		h.ServeHTTP(w, r.WithContext(ctx))
-	})
 }
 
 // licenceKeys returns the public keys that verify tokens. Without configured
