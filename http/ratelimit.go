@@ -56,11 +56,20 @@ type RateLimiter struct {
 
 	mu        sync.Mutex
 	limits    map[semvec.Tier]tierLimit
-	buckets   map[string]*rateBucket
+	buckets   map[bucketKey]*rateBucket
 	lastSweep time.Time
 	idleTTL   time.Duration
 	max       int
 }
+
+// bucketKey names a bucket: a licence subject, or a client IP for requests
+// without a caller. A struct, so building it allocates nothing.
+type bucketKey struct {
+	byIP bool
+	id   string
+}
+
+func subKey(subject string) bucketKey { return bucketKey{id: subject} }
 
 // NewRateLimiter returns a limiter with semvec's tier limits. clock may be nil
 // (time.Now); tests inject one to control refill.
@@ -75,7 +84,7 @@ func NewRateLimiter(clock func() time.Time) *RateLimiter {
 			semvec.TierPro:        {perSec: proPerSec, burst: proBurst},
 			semvec.TierEnterprise: {unlimited: true},
 		},
-		buckets:   make(map[string]*rateBucket),
+		buckets:   make(map[bucketKey]*rateBucket),
 		lastSweep: clock(),
 		idleTTL:   bucketIdleTTL,
 		max:       maxBuckets,
@@ -125,14 +134,15 @@ func (l *RateLimiter) Middleware() gin.HandlerFunc {
 		return func(c *gin.Context) { c.Next() }
 	}
 	return func(c *gin.Context) {
-		key, tier := "", semvec.TierCommunity
+		var key bucketKey
+		tier := semvec.TierCommunity
 		if caller, ok := lookupCaller(c); ok && caller.Subject != "" {
-			key = "sub:" + caller.Subject
+			key = subKey(caller.Subject)
 			if caller.Tier != "" {
 				tier = caller.Tier
 			}
 		} else {
-			key = "ip:" + c.ClientIP()
+			key = bucketKey{byIP: true, id: c.ClientIP()}
 		}
 		if ok, lim := l.allow(key, tier); !ok {
 			c.Header("Retry-After", retryAfterSeconds)
@@ -149,7 +159,7 @@ func (l *RateLimiter) Middleware() gin.HandlerFunc {
 
 // allow spends one token for key under tier's limits. It reports the limits
 // applied so a refusal can name them.
-func (l *RateLimiter) allow(key string, tier semvec.Tier) (bool, tierLimit) {
+func (l *RateLimiter) allow(key bucketKey, tier semvec.Tier) (bool, tierLimit) {
 	now := l.now()
 	l.mu.Lock()
 	lim, known := l.limits[tier]

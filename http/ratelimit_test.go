@@ -127,12 +127,12 @@ func TestRateLimitTiers(t *testing.T) {
 		t.Fatalf("enterprise: %d of 3000 allowed", got)
 	}
 	for range 100_000 {
-		if ok, _ := l.allow("sub:big-co", semvec.TierEnterprise); !ok {
+		if ok, _ := l.allow(subKey("big-co"), semvec.TierEnterprise); !ok {
 			t.Fatal("enterprise throttled")
 		}
 	}
 	l.mu.Lock()
-	_, kept := l.buckets["sub:big-co"]
+	_, kept := l.buckets[subKey("big-co")]
 	l.mu.Unlock()
 	if kept {
 		t.Fatal("enterprise caller got a bucket")
@@ -208,7 +208,7 @@ func TestRateLimitIdleEviction(t *testing.T) {
 	clk := newMWClock()
 	l := NewRateLimiter(clk.Now)
 	for i := range 20 {
-		if ok, _ := l.allow(fmt.Sprintf("sub:%d", i), semvec.TierCommunity); !ok {
+		if ok, _ := l.allow(subKey(fmt.Sprint(i)), semvec.TierCommunity); !ok {
 			t.Fatal("throttled")
 		}
 	}
@@ -216,12 +216,12 @@ func TestRateLimitIdleEviction(t *testing.T) {
 		t.Fatalf("size %d, want 20", n)
 	}
 	clk.Advance(bucketIdleTTL - time.Minute)
-	l.allow("sub:0", semvec.TierCommunity) // keeps sub:0 fresh; triggers a sweep, nothing idle long enough yet
+	l.allow(subKey("0"), semvec.TierCommunity) // keeps sub:0 fresh; triggers a sweep, nothing idle long enough yet
 	if n := l.size(); n != 20 {
 		t.Fatalf("size %d after partial idle, want 20", n)
 	}
 	clk.Advance(2 * time.Minute)
-	l.allow("sub:new", semvec.TierCommunity) // sweep: sub:1..19 idle past the TTL
+	l.allow(subKey("new"), semvec.TierCommunity) // sweep: sub:1..19 idle past the TTL
 	if n := l.size(); n != 2 {
 		t.Fatalf("size %d after sweep, want 2 (sub:0 and sub:new)", n)
 	}
@@ -230,7 +230,7 @@ func TestRateLimitIdleEviction(t *testing.T) {
 	l.mu.Lock()
 	l.lastSweep = clk.Now()
 	l.mu.Unlock()
-	l.allow("sub:other", semvec.TierCommunity)
+	l.allow(subKey("other"), semvec.TierCommunity)
 	if n := l.size(); n != 3 {
 		t.Fatalf("size %d, want 3 (no sweep yet)", n)
 	}
@@ -242,11 +242,11 @@ func TestRateLimitEvictionIsLossless(t *testing.T) {
 	l := NewRateLimiter(clk.Now)
 	l.SetLimits(semvec.TierCommunity, 0.001, 5) // refill of 5 tokens takes 5000 s
 	for range 5 {
-		l.allow("sub:slow", semvec.TierCommunity)
+		l.allow(subKey("slow"), semvec.TierCommunity)
 	}
 	clk.Advance(bucketIdleTTL + bucketSweepEvery)
-	l.allow("sub:trigger", semvec.TierCommunity)
-	if ok, _ := l.allow("sub:slow", semvec.TierCommunity); ok {
+	l.allow(subKey("trigger"), semvec.TierCommunity)
+	if ok, _ := l.allow(subKey("slow"), semvec.TierCommunity); ok {
 		t.Fatal("evicting a still-empty bucket handed out a fresh burst")
 	}
 }
@@ -256,7 +256,7 @@ func TestRateLimitBounded(t *testing.T) {
 	l := NewRateLimiter(clk.Now)
 	l.max = 10
 	for i := range 25 {
-		if ok, _ := l.allow(fmt.Sprintf("sub:%d", i), semvec.TierCommunity); !ok {
+		if ok, _ := l.allow(subKey(fmt.Sprint(i)), semvec.TierCommunity); !ok {
 			t.Fatal("throttled")
 		}
 		if n := l.size(); n > 10 {

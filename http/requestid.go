@@ -1,8 +1,9 @@
 package http
 
 import (
-	"crypto/rand"
+	"encoding/binary"
 	"encoding/hex"
+	"math/rand/v2"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -57,8 +58,13 @@ func validRequestID(id string) bool {
 	return true
 }
 
+// newRequestID returns 16 hex digits from the runtime's per-thread
+// generator (ChaCha8 seeded by the OS): ids only correlate logs, so they
+// need to be unique, not secret.
 func newRequestID() string {
 	var b [8]byte
-	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (it crashes instead)
-	return hex.EncodeToString(b[:])
+	binary.LittleEndian.PutUint64(b[:], rand.Uint64())
+	var h [16]byte
+	hex.Encode(h[:], b[:])
+	return string(h[:])
 }

@@ -68,7 +68,7 @@ func (s *Session) buildContext(msg string, t int, scores []float32, touch bool, 
 			b = append(b, "\n  "...)
 			b = strconv.AppendInt(b, int64(rank+1), 10)
 			b = append(b, ". ["...)
-			b = strconv.AppendFloat(b, float64(scores[i]), 'f', 2, 32) // fmt's %.2f of a float32
+			b = appendFixed2(b, scores[i]) // fmt's %.2f of a float32
 			b = append(b, "] "...)
 			prefix := len(b) - mark - 1
 			var n int

@@ -165,7 +165,7 @@ func (s *Session) ReleaseQuarantine(now time.Time) int {
 			imp = triggerImportance
 		}
 		if it.answerVec.ok() {
-			s.addMemory(qaText(it.text, it.answer), qaKeyCodes(it.vec, it.answerVec.unitInto(make([]float32, len(x)))), imp, 0, tierShort, now)
+			s.addMemory(qaText(it.text, it.answer), qaKeyCodes(make([]int8, len(x)), it.vec, it.answerVec.unitInto(make([]float32, len(x)))), imp, 0, tierShort, now)
 		} else {
 			s.addMemory("U: "+it.text, it.vec, imp, 0, tierShort, now) // the item's codes are free now
 		}

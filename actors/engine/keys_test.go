@@ -40,7 +40,7 @@ func TestInt8KeyPrecision(t *testing.T) {
 		}
 		check("pair", float64(cosQ(quantize(a), quantize(b))), cos(a, b))
 		// The Q&A key of a pending question held as codes.
-		key := qaKeyCodes(quantize(a), b)
+		key := qaKeyCodes(make([]int8, testDim), quantize(a), b)
 		ref := qaKey(make([]float32, testDim), a, b)
 		probe := noisy(r, a, 1)
 		check("Q&A key", float64(cosQ(key, quantize(probe))), cos(ref, probe))

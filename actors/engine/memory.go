@@ -414,7 +414,8 @@ const (
 // addMemory stores text under key in the given tier, or merges it into the
 // memory that already has the same normalised text (access_count+1,
 // importance = max, timestamp = now, recency refreshed; tier and key kept).
-// key must be owned by the caller and is kept by reference.
+// key is copied into the key arena (or merged into a cluster's) and not
+// kept: the caller may reuse its codes afterwards.
 func (s *Session) addMemory(text string, key qvec, importance float64, access int, tier int, now time.Time) {
 	text = clipText(cleanText(text), s.cfg.MaxStoredChars)
 	h := hashText(text)

@@ -257,7 +257,9 @@ func (s *Session) storePending(avec []float32, answer string, now time.Time) *me
 		s.addMemory("U: "+strings.TrimSpace(p.text), p.vec, imp, 0, tierShort, now)
 		return nil
 	}
-	s.addMemory(qaText(p.text, answer), qaKeyCodes(p.vec, avec), imp, 0, tierShort, now)
+	buf := getScratch()
+	s.addMemory(qaText(p.text, answer), qaKeyCodes(codesBuf(&buf.q, len(p.vec.k)), p.vec, avec), imp, 0, tierShort, now)
+	buf.put()
 	return p
 }
 
@@ -286,21 +288,21 @@ func qaKey(dst, q, a []float32) []float32 {
 	return dst
 }
 
-// qaKeyQ is the quantised Q&A key; the question's key when the sum has no
-// direction.
-func qaKeyQ(dst, q, a []float32) qvec {
-	if key := quantize(qaKey(dst, q, a)); key.n > 0 {
+// qaKeyQ quantises the Q&A key into codes (len(q) of them); the question's
+// key when the sum has no direction. dst is float scratch and may be q.
+func qaKeyQ(codes []int8, dst, q, a []float32) qvec {
+	if key := quantizeInto(codes, qaKey(dst, q, a)); key.n > 0 {
 		return key
 	}
-	return quantize(q)
+	return quantizeInto(codes, q)
 }
 
 // qaKeyCodes is qaKeyQ for a question held as codes: q̂ is dequantised.
-func qaKeyCodes(q qvec, a []float32) qvec {
+func qaKeyCodes(codes []int8, q qvec, a []float32) qvec {
 	buf := getScratch()
 	defer buf.put()
 	qf := q.unitInto(floatsBuf(&buf.f, len(q.k)))
-	return qaKeyQ(qf, qf, a)
+	return qaKeyQ(codes, qf, qf, a)
 }
 
 // Store learns from an LLM response outside a turn: it is paired with the
@@ -336,7 +338,7 @@ func (s *Session) StorePair(question string, qVec []float32, answer string, aVec
 		return 0, err
 	}
 	q := unitCopy(qVec)
-	s.addMemory(qaText(cleanText(question), cleanText(answer)), qaKeyQ(q, q, aVec), baseImportance, 0, tierShort, canonTime(now))
+	s.addMemory(qaText(cleanText(question), cleanText(answer)), qaKeyQ(make([]int8, len(q)), q, q, aVec), baseImportance, 0, tierShort, canonTime(now))
 	return s.TotalMemories(), nil
 }
 

@@ -347,3 +347,34 @@ func tailMean(h []float32, n int) float64 {
 func toLower(s string) string { return strings.ToLower(s) }
 
 func utf8Valid(s string) bool { return utf8.ValidString(s) }
+
+// appendFixed2 appends v with two decimals, byte for byte what
+// strconv.AppendFloat(b, float64(v), 'f', 2, 32) (fmt's %.2f) appends, in a
+// fraction of its time: the hundredths are rounded in float64, which decides
+// exactly except within a hair of a tie, and those (and anything not a
+// small finite number) go to strconv.
+func appendFixed2(b []byte, v float32) []byte {
+	f := float64(v)
+	neg := math.Signbit(f)
+	if neg {
+		f = -f
+	}
+	x := f * 100
+	if !(x < 1e9) { // NaN, Inf or large
+		return strconv.AppendFloat(b, float64(v), 'f', 2, 32)
+	}
+	n := math.Floor(x)
+	frac := x - n
+	if math.Abs(frac-0.5) < 1e-6 {
+		return strconv.AppendFloat(b, float64(v), 'f', 2, 32)
+	}
+	if frac > 0.5 {
+		n++
+	}
+	h := uint64(n)
+	if neg {
+		b = append(b, '-')
+	}
+	b = strconv.AppendUint(b, h/100, 10)
+	return append(b, '.', byte('0'+h%100/10), byte('0'+h%10))
+}

@@ -1,7 +1,9 @@
 package engine
 
 import (
+	"math"
 	"math/rand/v2"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -67,5 +69,32 @@ func TestTopK(t *testing.T) {
 	}
 	if len(topK(nil, 3)) != 0 || len(topK([]float32{1}, 3)) != 1 {
 		t.Fatal("short input")
+	}
+}
+
+// appendFixed2 is strconv's %.2f of a float32 for every value it is given:
+// all float32s in [-4, 4] at a fine stride, the ties of the hundredths, and
+// the odd ones.
+func TestAppendFixed2MatchesStrconv(t *testing.T) {
+	check := func(v float32) {
+		t.Helper()
+		want := strconv.AppendFloat(nil, float64(v), 'f', 2, 32)
+		if got := appendFixed2(nil, v); string(got) != string(want) {
+			t.Fatalf("%v (bits %#x): %q, strconv %q", v, math.Float32bits(v), got, want)
+		}
+	}
+	for bits := uint32(0); bits <= math.Float32bits(4); bits += 997 {
+		check(math.Float32frombits(bits))
+		check(-math.Float32frombits(bits))
+	}
+	for i := -400; i <= 400; i++ {
+		tie := float32(float64(i)/100 + 0.005)
+		for _, v := range []float32{tie, math.Nextafter32(tie, 10), math.Nextafter32(tie, -10)} {
+			check(v)
+		}
+	}
+	for _, v := range []float32{0, float32(math.Copysign(0, -1)), 0.125, -0.125, 0.375, 1e9, -3e10, math.MaxFloat32,
+		math.SmallestNonzeroFloat32, float32(math.Inf(1)), float32(math.Inf(-1)), float32(math.NaN()), 0.994999, 0.995, 9.995} {
+		check(v)
 	}
 }
