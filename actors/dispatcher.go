@@ -1,6 +1,10 @@
 package actors
 
-import "sync"
+import (
+	"runtime"
+	"sync"
+	"sync/atomic"
+)
 
 // mailboxThroughput is how many messages a mailbox processes before it
 // yields its worker (protoactor's default).
@@ -79,4 +83,68 @@ func (d *workerDispatcher) stop() {
 	close(d.done)
 	d.mu.Unlock()
 	d.wg.Wait()
+}
+
+// callerRuns is the dispatcher of one session actor. It lends the mailbox to
+// the shared worker pool, except when an ask from outside the actor system
+// (an HTTP handler) holds its claim: then the mailbox run that the ask's
+// message starts is handed to the asking goroutine, which runs it itself and
+// finds the reply waiting. A request then costs no hand-off to a worker and
+// no wake-up back, and the turn runs where the request's embedded vectors
+// are still in cache.
+//
+// The actor model is unchanged: the mailbox still processes one message at a
+// time (its own running flag decides who runs it, not the dispatcher), the
+// actor alone touches its state, and Receive never blocks. Only asks from
+// goroutines that are free to wait claim the mailbox (never an actor sending
+// from its Receive), so no actor runs inside another. A claimed run may carry
+// messages queued by others (a flush, a cluster's feedback); it ends when the
+// mailbox is empty, as on a worker.
+type callerRuns struct {
+	pool  *workerDispatcher
+	state atomic.Int32 // free, claimed, handing, handed
+	stash func()       // the mailbox run, set while handing → handed
+}
+
+const (
+	crFree int32 = iota
+	crClaimed
+	crHanding
+	crHanded
+)
+
+func newCallerRuns(pool *workerDispatcher) *callerRuns { return &callerRuns{pool: pool} }
+
+// Schedule implements actor.Dispatcher: the claimant gets the run, the pool
+// gets it otherwise.
+func (d *callerRuns) Schedule(fn func()) {
+	if d.state.CompareAndSwap(crClaimed, crHanding) {
+		d.stash = fn
+		d.state.Store(crHanded)
+		return
+	}
+	d.pool.Schedule(fn)
+}
+
+// Throughput implements actor.Dispatcher.
+func (d *callerRuns) Throughput() int { return d.pool.Throughput() }
+
+// claim reserves the next mailbox run for the calling goroutine; false when
+// another ask holds the claim.
+func (d *callerRuns) claim() bool { return d.state.CompareAndSwap(crFree, crClaimed) }
+
+// unclaim ends a claim and returns the mailbox run handed over while it was
+// held (the caller must run it), or nil when none was: the mailbox was
+// already running and will reach the message on its own.
+func (d *callerRuns) unclaim() func() {
+	if d.state.CompareAndSwap(crClaimed, crFree) {
+		return nil
+	}
+	for d.state.Load() != crHanded { // Schedule is between its two steps
+		runtime.Gosched()
+	}
+	fn := d.stash
+	d.stash = nil
+	d.state.Store(crFree)
+	return fn
 }

@@ -31,8 +31,9 @@ type Registry struct {
 	root *actor.RootContext
 	load Loader
 	now  func() time.Time
-	// dispatcher runs the actors' mailboxes; nil is protoactor's default.
-	dispatcher actor.Dispatcher
+	// dispatcher returns the dispatcher of a new actor's mailbox; nil is
+	// protoactor's default.
+	dispatcher func() actor.Dispatcher
 
 	mu      sync.Mutex
 	entries map[string]*entry
@@ -40,6 +41,7 @@ type Registry struct {
 
 type entry struct {
 	pid      *actor.PID
+	disp     actor.Dispatcher // the actor's, nil for protoactor's default
 	ready    chan struct{} // closed when activation finished (pid or err set)
 	err      error
 	stopping bool
@@ -55,16 +57,28 @@ func NewRegistry(kind string, root *actor.RootContext, load Loader, now func() t
 	return &Registry{kind: kind, root: root, load: load, now: now, entries: map[string]*entry{}}
 }
 
-// props are the spawn options of every actor of the registry.
-func (r *Registry) props(producer actor.Producer) *actor.Props {
+// props are the spawn options of an actor of the registry: its dispatcher
+// (from r.dispatcher) and producer.
+func (r *Registry) props(producer actor.Producer) (*actor.Props, actor.Dispatcher) {
 	if r.dispatcher != nil {
-		return actor.PropsFromProducer(producer, actor.WithGuardian(stopOnPanic()), actor.WithDispatcher(r.dispatcher))
+		d := r.dispatcher()
+		return actor.PropsFromProducer(producer, actor.WithGuardian(stopOnPanic()), actor.WithDispatcher(d)), d
 	}
-	return actor.PropsFromProducer(producer, actor.WithGuardian(stopOnPanic()))
+	return actor.PropsFromProducer(producer, actor.WithGuardian(stopOnPanic())), nil
 }
 
 // Get returns the PID of id's actor, activating it when needed.
 func (r *Registry) Get(ctx context.Context, id string) (*actor.PID, error) {
+	e, err := r.lookup(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return e.pid, nil
+}
+
+// lookup is Get returning the actor's entry (its pid and dispatcher, both
+// set once and never changed).
+func (r *Registry) lookup(ctx context.Context, id string) (*entry, error) {
 	for {
 		r.mu.Lock()
 		e := r.entries[id]
@@ -78,7 +92,7 @@ func (r *Registry) Get(ctx context.Context, id string) (*actor.PID, error) {
 				return nil, e.err
 			}
 			e.lastSeen.Store(r.now().UnixNano())
-			return e.pid, nil
+			return e, nil
 		case e.stopping:
 			r.mu.Unlock()
 			select {
@@ -102,7 +116,7 @@ func (r *Registry) Get(ctx context.Context, id string) (*actor.PID, error) {
 			return nil, e.err
 		}
 		e.lastSeen.Store(r.now().UnixNano())
-		return e.pid, nil
+		return e, nil
 	}
 }
 
@@ -110,8 +124,11 @@ func (r *Registry) activate(ctx context.Context, id string, e *entry) {
 	defer close(e.ready)
 	producer, err := r.load(ctx, id)
 	var pid *actor.PID
+	var disp actor.Dispatcher
 	if err == nil {
-		pid, err = r.root.SpawnNamed(r.props(producer), r.kind+"/"+id)
+		var props *actor.Props
+		props, disp = r.props(producer)
+		pid, err = r.root.SpawnNamed(props, r.kind+"/"+id)
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -122,7 +139,7 @@ func (r *Registry) activate(ctx context.Context, id string, e *entry) {
 		}
 		return
 	}
-	e.pid = pid
+	e.pid, e.disp = pid, disp
 }
 
 // Spawn registers a brand-new actor for id (for example right after the
@@ -133,11 +150,12 @@ func (r *Registry) Spawn(id string, producer actor.Producer) (*actor.PID, error)
 	if _, ok := r.entries[id]; ok {
 		return nil, semvec.Errorf(semvec.KindConflict, "%s %s already exists", r.kind, id)
 	}
-	pid, err := r.root.SpawnNamed(r.props(producer), r.kind+"/"+id)
+	props, disp := r.props(producer)
+	pid, err := r.root.SpawnNamed(props, r.kind+"/"+id)
 	if err != nil {
 		return nil, semvec.Wrap(semvec.KindConflict, err, r.kind+" "+id+" already exists")
 	}
-	e := &entry{pid: pid, ready: make(chan struct{}), stopped: make(chan struct{})}
+	e := &entry{pid: pid, disp: disp, ready: make(chan struct{}), stopped: make(chan struct{})}
 	close(e.ready)
 	e.lastSeen.Store(r.now().UnixNano())
 	r.entries[id] = e

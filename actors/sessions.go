@@ -90,7 +90,7 @@ func NewSessions(root *actor.RootContext, store SessionStore, ask *Asker, cfg Se
 	s.deps = &sessionDeps{writer: newSnapshotWriter(store, root, log), log: log, now: now, notify: s.publishDrift}
 	s.reg = NewRegistry("session", root, s.load, now)
 	s.disp = newWorkerDispatcher(sessionWorkers())
-	s.reg.dispatcher = s.disp
+	s.reg.dispatcher = func() actor.Dispatcher { return newCallerRuns(s.disp) }
 	s.deps.registry = s.reg
 	return s
 }
@@ -277,14 +277,15 @@ func AskSession[R Reply](ctx context.Context, s *Sessions, id string, req proto.
 		return zero, semvec.NotFound("Session")
 	}
 	for attempt := 0; ; attempt++ {
-		pid, err := s.reg.Get(ctx, id)
+		e, err := s.reg.lookup(ctx, id)
 		if err != nil {
 			if semvec.KindOf(err) == semvec.KindNotFound {
 				return zero, semvec.NotFound("Session")
 			}
 			return zero, err
 		}
-		r, err := Ask[R](ctx, s.ask, pid, req)
+		cr, _ := e.disp.(*callerRuns)
+		r, err := askVia[R](ctx, s.ask, e.pid, cr, req)
 		if err != nil && isDeadLetter(err) && attempt < 3 {
 			s.reg.WaitStopped(ctx, id)
 			continue

@@ -62,7 +62,7 @@ func main() {
 	flag.StringVar(&o.only, "only", "throughput,constant,memory,startup", "which measurements to run")
 	flag.StringVar(&o.jsonOut, "json", "", "also write the results as JSON to this file")
 	flag.StringVar(&o.client, "client", "go", "load generator for the throughput runs: go (built in) or wrk (Debian package wrk)")
-	flag.IntVar(&o.rounds, "rounds", 3, "throughput rounds per concurrency: health, run and store take turns, each for duration/rounds, so a slow change in a shared machine's speed hits every endpoint alike")
+	flag.IntVar(&o.rounds, "rounds", 3, "throughput rounds per concurrency: health, run and store take turns, each for duration/rounds (whole seconds), so a slow change in a shared machine's speed hits every endpoint alike")
 	flag.Parse()
 	if o.rounds < 1 {
 		fail(fmt.Errorf("--rounds: %d", o.rounds))
@@ -146,6 +146,7 @@ func (s *server) start(o options) time.Duration {
 	s.cmd = exec.Command(o.binary, "serve", "--host", "127.0.0.1", "--port", strconv.Itoa(port))
 	s.cmd.Env = s.env
 	s.cmd.Stdout, s.cmd.Stderr = io.Discard, os.Stderr
+	dieWithParent(s.cmd)
 	t0 := time.Now()
 	if err := s.cmd.Start(); err != nil {
 		fail(err)
@@ -442,7 +443,7 @@ func throughput(o options) []stats {
 		return wrkThroughput(o, s, ids)
 	}
 	var out []stats
-	round := o.duration / time.Duration(o.rounds)
+	round := roundLength(o)
 	for _, conc := range o.concurrency {
 		c := newClient(s, conc)
 		perRound := map[string][]stats{}
@@ -478,6 +479,13 @@ func throughput(o options) []stats {
 		printRatios("all rounds  ", conc, perRound)
 	}
 	return out
+}
+
+// roundLength is how long one endpoint is measured in one round: the
+// duration shared by the rounds, in whole seconds (what wrk accepts), at
+// least one.
+func roundLength(o options) time.Duration {
+	return max(time.Second, (o.duration / time.Duration(o.rounds)).Round(time.Second))
 }
 
 // endpoints are measured in this order in every round.

@@ -62,3 +62,15 @@ func TestCombineRounds(t *testing.T) {
 		t.Fatalf("from samples: p50 %v p99 %v", got.P50ms, got.P99ms)
 	}
 }
+
+func TestRoundLength(t *testing.T) {
+	for _, c := range []struct {
+		d      time.Duration
+		rounds int
+		want   time.Duration
+	}{{10 * time.Second, 3, 3 * time.Second}, {12 * time.Second, 3, 4 * time.Second}, {time.Second, 3, time.Second}, {9 * time.Second, 1, 9 * time.Second}} {
+		if got := roundLength(options{duration: c.d, rounds: c.rounds}); got != c.want {
+			t.Errorf("%v / %d: %v, want %v", c.d, c.rounds, got, c.want)
+		}
+	}
+}

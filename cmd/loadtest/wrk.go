@@ -58,14 +58,14 @@ func wrkThroughput(o options, s *server, ids []string) []stats {
 		fail(err)
 	}
 	var out []stats
-	round := o.duration / time.Duration(o.rounds)
+	round := roundLength(o)
 	for _, conc := range o.concurrency {
 		perRound := map[string][]stats{}
 		for k := range o.rounds {
 			for _, ep := range endpoints {
 				mode := strings.TrimPrefix(ep, "/v1/")
 				threads := min(2, conc)
-				cmd := exec.Command("wrk", "-t"+strconv.Itoa(threads), "-c"+strconv.Itoa(conc), "-d"+round.String(), "--latency", "-s", script, s.base)
+				cmd := exec.Command("wrk", "-t"+strconv.Itoa(threads), "-c"+strconv.Itoa(conc), "-d"+strconv.Itoa(int(round.Seconds()))+"s", "--latency", "-s", script, s.base)
 				cmd.Env = append(os.Environ(), "SEMVEC_TOKEN="+s.token, "WRK_MODE="+mode, "WRK_IDS="+idsFile)
 				raw, err := cmd.CombinedOutput()
 				if err != nil {
