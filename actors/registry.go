@@ -42,7 +42,7 @@ type Registry struct {
 type entry struct {
 	pid      *actor.PID
 	disp     actor.Dispatcher // the actor's, nil for protoactor's default
-	ready    chan struct{} // closed when activation finished (pid or err set)
+	ready    chan struct{}    // closed when activation finished (pid or err set)
 	err      error
 	stopping bool
 	stopped  chan struct{} // closed when the actor has stopped
