@@ -44,11 +44,8 @@ func (q qvec) inv() float64 { return 1 / math.Sqrt(float64(vecmath.DotI8(q.k, q.
 // unitInto writes the dequantised unit vector into dst (len(dst) == len(q.k))
 // and returns dst.
 func (q qvec) unitInto(dst []float32) []float32 {
-	inv := q.inv()
-	for i, c := range q.k {
-		dst[i] = float32(float64(c) * inv)
-	}
-	return dst
+	vecmath.ScaleI8(dst, q.k, q.inv()) // float32(c·inv)
+	return dst[:len(q.k)]
 }
 
 // clone returns a copy of q with its own codes.
@@ -160,9 +157,6 @@ func unitInto(dst, v []float32) []float32 {
 		clear(dst)
 		return dst
 	}
-	inv := 1 / math.Sqrt(n)
-	for i, x := range v {
-		dst[i] = float32(float64(x) * inv)
-	}
+	vecmath.ScaleF32(dst, v, 1/math.Sqrt(n)) // float32(x·inv)
 	return dst
 }

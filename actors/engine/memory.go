@@ -533,9 +533,7 @@ func (s *Session) absorb(dst, src *memory) {
 	buf := getScratch()
 	defer buf.put()
 	tmp := floatsBuf(&buf.f, len(dk))
-	for i, c := range dk {
-		tmp[i] = float32(wd*(float64(c)*id) + ws*(float64(sk[i])*is))
-	}
+	vecmath.MixI8(tmp, dk, id, wd, sk, is, ws) // float32(wd·(d·id) + ws·(s·is))
 	if key := quantizeInto(codesBuf(&buf.q, len(tmp)), tmp); key.n > 0 { // a sum that cancels out keeps the key
 		dst.key = s.writeSlot(dst.slot, key)
 		dst.anchorCos = s.anchorCos(key)

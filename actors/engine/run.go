@@ -281,11 +281,8 @@ func qaKey(dst, q, a []float32) []float32 {
 		}
 		na = math.Sqrt(na)
 	}
-	wa := qaAnswerWeight / na
-	for i, x := range q {
-		dst[i] = float32(float64(x) + wa*float64(a[i]))
-	}
-	return dst
+	vecmath.AxpyF32(dst, q, qaAnswerWeight/na, a) // float32(q + wa·a)
+	return dst[:len(q)]
 }
 
 // qaKeyQ quantises the Q&A key into codes (len(q) of them); the question's
