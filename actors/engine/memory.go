@@ -533,7 +533,7 @@ func (s *Session) absorb(dst, src *memory) {
 	buf := getScratch()
 	defer buf.put()
 	tmp := floatsBuf(&buf.f, len(dk))
-	vecmath.MixI8(tmp, dk, id, wd, sk, is, ws) // float32(wd·(d·id) + ws·(s·is))
+	vecmath.MixI8(tmp, dk, id, wd, sk, is, ws)                           // float32(wd·(d·id) + ws·(s·is))
 	if key := quantizeInto(codesBuf(&buf.q, len(tmp)), tmp); key.n > 0 { // a sum that cancels out keeps the key
 		dst.key = s.writeSlot(dst.slot, key)
 		dst.anchorCos = s.anchorCos(key)
