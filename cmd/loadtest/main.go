@@ -406,18 +406,15 @@ func combine(rounds []stats, samples []time.Duration) stats {
 // /v1/health's, over all rounds and round by round.
 func printRatios(prefix string, conc int, perRound map[string][]stats) {
 	health := perRound["/v1/health"]
+	floor := combine(health, nil).RPS
 	for _, ep := range []string{"/v1/run", "/v1/store"} {
 		rs := perRound[ep]
 		var each []string
-		var n, hn int
-		var secs, hsecs float64
 		for i := range rs {
 			each = append(each, fmt.Sprintf("%.2f", rs[i].RPS/health[i].RPS))
-			n, secs = n+rs[i].Requests, secs+rs[i].Seconds
-			hn, hsecs = hn+health[i].Requests, hsecs+health[i].Seconds
 		}
 		fmt.Printf("%s%-12s c=%-3d  %.2f× /v1/health throughput (rounds: %s)\n",
-			prefix, ep, conc, (float64(n)/secs)/(float64(hn)/hsecs), strings.Join(each, ", "))
+			prefix, ep, conc, combine(rs, nil).RPS/floor, strings.Join(each, ", "))
 	}
 }
 
