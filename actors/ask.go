@@ -63,7 +63,7 @@ func askVia[R Reply](ctx context.Context, a *Asker, pid *actor.PID, cr *callerRu
 	}
 	d := a.Timeout
 	if dl, ok := ctx.Deadline(); ok {
-		d = min(d, time.Until(dl))
+		d = min(d, dl.Sub(start))
 	}
 	if err := ctx.Err(); err != nil || d <= 0 {
 		if errors.Is(err, context.Canceled) { // the client went away

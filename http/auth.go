@@ -116,7 +116,7 @@ func tokenFrom(r *http.Request) string {
 			return tok
 		}
 	}
-	return strings.TrimSpace(r.Header.Get("X-API-Key"))
+	return strings.TrimSpace(r.Header.Get("X-Api-Key")) // X-API-Key, canonical spelling: no copy
 }
 
 func unauthorized(c *gin.Context, detail string) {

@@ -95,7 +95,7 @@ func (m *Metrics) Middleware() gin.HandlerFunc {
 		return func(c *gin.Context) { c.Next() }
 	}
 	return func(c *gin.Context) {
-		start := time.Now()
+		start := requestStart(c)
 		completed := false
 		defer func() {
 			endpoint := c.FullPath()

@@ -160,19 +160,21 @@ func (l *RateLimiter) Middleware() gin.HandlerFunc {
 // allow spends one token for key under tier's limits. It reports the limits
 // applied so a refusal can name them.
 func (l *RateLimiter) allow(key bucketKey, tier semvec.Tier) (bool, tierLimit) {
-	now := l.now()
 	l.mu.Lock()
 	lim, known := l.limits[tier]
 	if !known {
 		lim = l.limits[semvec.TierCommunity]
 	}
-	if now.Sub(l.lastSweep) >= bucketSweepEvery {
-		l.sweepLocked(now)
-	}
-	if lim.unlimited {
-		delete(l.buckets, key) // the tier may have changed; drop stale state
+	if lim.unlimited { // no clock read: sweeps ride on limited requests
+		if len(l.buckets) > 0 {
+			delete(l.buckets, key) // the tier may have changed; drop stale state
+		}
 		l.mu.Unlock()
 		return true, lim
+	}
+	now := l.now()
+	if now.Sub(l.lastSweep) >= bucketSweepEvery {
+		l.sweepLocked(now)
 	}
 	b := l.buckets[key]
 	if b == nil {

@@ -20,7 +20,8 @@ import (
 // calls and anything else that selects on Done get a real deadline context,
 // made on first use.
 type requestCtx struct {
-	context.Context // the parent
+	context.Context           // the parent
+	start           time.Time // when the request-context middleware ran
 	deadline        time.Time
 	hasDeadline     bool
 
@@ -37,12 +38,13 @@ type requestCtx struct {
 // requestCtxKey finds the requestCtx among a context's values.
 type requestCtxKey struct{}
 
-// newRequestCtx returns the context of a request with id under parent; a
-// positive timeout sets the deadline (never later than parent's).
+// newRequestCtx returns the context of a request with id under parent,
+// started now; a positive timeout sets the deadline (never later than
+// parent's).
 func newRequestCtx(parent context.Context, id string, timeout time.Duration) *requestCtx {
-	rc := &requestCtx{Context: parent, id: id}
+	rc := &requestCtx{Context: parent, id: id, start: time.Now()}
 	if timeout > 0 {
-		rc.deadline, rc.hasDeadline = time.Now().Add(timeout), true
+		rc.deadline, rc.hasDeadline = rc.start.Add(timeout), true
 	}
 	if dl, ok := parent.Deadline(); ok && (!rc.hasDeadline || dl.Before(rc.deadline)) {
 		rc.deadline, rc.hasDeadline = dl, true
@@ -68,7 +70,7 @@ func (rc *requestCtx) Err() error {
 	if err := rc.Context.Err(); err != nil {
 		return err
 	}
-	if rc.hasDeadline && !time.Now().Before(rc.deadline) {
+	if rc.hasDeadline && time.Until(rc.deadline) <= 0 { // monotonic clock only: cheaper than time.Now
 		return context.DeadlineExceeded
 	}
 	return nil
@@ -109,6 +111,16 @@ func (rc *requestCtx) release() {
 	if rc.cancel != nil {
 		rc.cancel()
 	}
+}
+
+// requestStart is when the request began (the request-context middleware
+// ran), or now when that middleware did not run. Handlers use it as the
+// time of the request instead of reading the clock again.
+func requestStart(c *gin.Context) time.Time {
+	if rc := requestCtxOf(c); rc != nil {
+		return rc.start
+	}
+	return time.Now()
 }
 
 // requestCtxOf returns the requestCtx of c's request, nil when the

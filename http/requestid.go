@@ -10,8 +10,10 @@ import (
 )
 
 const (
-	// headerRequestID carries the request id in and out.
-	headerRequestID = "X-Request-ID"
+	// headerRequestID carries the request id in and out (X-Request-ID),
+	// spelt in Go's canonical form so that neither the lookup nor the
+	// response header allocates a canonical copy of the name.
+	headerRequestID = "X-Request-Id"
 	// maxRequestIDLen bounds an id accepted from a client.
 	maxRequestIDLen = 128
 )
@@ -23,14 +25,14 @@ const (
 // X-Request-ID response header (see RequestIDFrom).
 func requestContext(timeout time.Duration) gin.HandlerFunc {
 	return func(c *gin.Context) {
-		id := c.GetHeader(headerRequestID)
+		id := c.Request.Header.Get(headerRequestID)
 		if !validRequestID(id) {
 			id = newRequestID()
 		}
 		rc := newRequestCtx(c.Request.Context(), id, timeout)
 		defer rc.release()
 		c.Request = c.Request.WithContext(rc)
-		c.Header(headerRequestID, id)
+		c.Writer.Header()[headerRequestID] = []string{id}
 		c.Next()
 	}
 }
