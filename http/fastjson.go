@@ -24,6 +24,7 @@ import (
 	"bytes"
 	"io"
 	"math"
+	"math/bits"
 	"net/http"
 	"strconv"
 	"sync"
@@ -690,12 +691,73 @@ var fjHTMLSafe = func() (t [utf8.RuneSelf]bool) {
 
 const hexDigits = "0123456789abcdef"
 
+// Word-at-a-time ("SWAR") scanning for appendJSONString: 8 bytes of s are
+// loaded into a uint64 and tested together with bit tricks from
+// https://graphics.stanford.edu/~seander/bithacks.html#ZeroInWord.
+const (
+	fjOnes = 0x0101010101010101 // 0x01 in every byte
+	fjHigh = 0x8080808080808080 // 0x80 in every byte
+)
+
+// fjLoad64 returns s[:8] as a little-endian uint64, s[0] in the low byte.
+// It is binary.LittleEndian.Uint64 for a string; the compiler merges the
+// byte loads into one 8-byte load.
+func fjLoad64(s string) uint64 {
+	_ = s[7]
+	return uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
+		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
+}
+
+// fjAttention returns the bytes of x (8 bytes of a string, s[0] in the low
+// byte) that need more than a plain copy into a JSON string, as 0x80 set in
+// each such byte: a control character (< 0x20), a non-ASCII byte (>= 0x80,
+// which may be invalid UTF-8 or start U+2028/U+2029), or one of '"', '\\',
+// '<', '>', '&'. It is zero when the 8 bytes can be copied as they are.
+//
+// Each byte is tested on its own, so every flag is exact: with t the low 7
+// bits of a byte (at most 0x7f), t + (0x80-n) has its top bit set iff
+// t >= n, and never carries into the next byte. A byte equals c iff t^c is
+// 0, i.e. not >= 1; clearing one bit of t^c first tests for two values
+// that differ in that bit: '<' and '>' (0x3c, 0x3e), '"' and '&' (0x22,
+// 0x26). Bytes >= 0x80 are flagged by their own top bit.
+func fjAttention(x uint64) uint64 {
+	t := x &^ fjHigh
+	plain := (t + fjOnes*(0x80-0x20)) & // >= 0x20
+		((t ^ fjOnes*'\\') + fjOnes*0x7f) & // not '\\'
+		(((t ^ fjOnes*'>') &^ (fjOnes * 0x02)) + fjOnes*0x7f) & // not '<' or '>'
+		(((t ^ fjOnes*'&') &^ (fjOnes * 0x04)) + fjOnes*0x7f) // not '"' or '&'
+	return (x | ^plain) & fjHigh
+}
+
+// fjSkipPlain returns the index of the first byte of s at or after i that
+// needs attention (fjAttention), looking 8 bytes at a time; when the whole
+// words from i on have none, it returns the start of the tail after them,
+// shorter than a word, which the caller checks byte by byte.
+func fjSkipPlain(s string, i int) int {
+	rest := s[i:]
+	for ; len(rest) >= 8; rest = rest[8:] {
+		if m := fjAttention(fjLoad64(rest)); m != 0 {
+			return len(s) - len(rest) + bits.TrailingZeros64(m)/8
+		}
+	}
+	return len(s) - len(rest)
+}
+
 // appendJSONString appends s quoted as encoding/json.Marshal does: HTML
 // characters, U+2028 and U+2029 escaped, invalid UTF-8 as \ufffd.
 func appendJSONString(b []byte, s string) []byte {
 	b = append(b, '"')
-	start := 0
+	start := 0 // s[start:i] is copied as it is, when a byte needs escaping or at the end
 	for i := 0; i < len(s); {
+		// Skip plain bytes 8 at a time, to the next byte that needs
+		// attention or to the tail shorter than a word, which goes byte by
+		// byte. A non-ASCII byte needs attention itself: the word test
+		// would only point at it again, so runs of multi-byte runes skip it.
+		if s[i] < utf8.RuneSelf {
+			if i = fjSkipPlain(s, i); i == len(s) {
+				break
+			}
+		}
 		if c := s[i]; c < utf8.RuneSelf {
 			if fjHTMLSafe[c] {
 				i++
