@@ -44,6 +44,7 @@ type options struct {
 	only         string
 	jsonOut      string
 	client       string
+	wrkHealth    string // script or static (see wrkScript)
 	rounds       int
 }
 
@@ -62,10 +63,14 @@ func main() {
 	flag.StringVar(&o.only, "only", "throughput,constant,memory,startup", "which measurements to run")
 	flag.StringVar(&o.jsonOut, "json", "", "also write the results as JSON to this file")
 	flag.StringVar(&o.client, "client", "go", "load generator for the throughput runs: go (built in) or wrk (Debian package wrk)")
+	flag.StringVar(&o.wrkHealth, "wrk-health", "script", "how wrk sends /v1/health: script (through the same Lua request() call as run and store, so the generator costs the same per request) or static (wrk's built-in request, cheaper for the client)")
 	flag.IntVar(&o.rounds, "rounds", 3, "throughput rounds per concurrency: health, run and store take turns, each for duration/rounds (whole seconds), so a slow change in a shared machine's speed hits every endpoint alike")
 	flag.Parse()
 	if o.rounds < 1 {
 		fail(fmt.Errorf("--rounds: %d", o.rounds))
+	}
+	if o.wrkHealth != "script" && o.wrkHealth != "static" {
+		fail(fmt.Errorf("--wrk-health: %q, want script or static", o.wrkHealth))
 	}
 	// The Go client is the load generator: collect its garbage rarely, so
 	// its own pauses add little to the latencies it measures.

@@ -41,18 +41,20 @@ func main() {
 }
 
 // minServeProcs is the fewest Ps the server runs with on a small host.
-const minServeProcs = 4
+const minServeProcs = 8
 
 // serveProcs is the GOMAXPROCS of the server: Go's default, raised to
 // minServeProcs on a host with fewer CPUs when nothing limits it below them
 // (no GOMAXPROCS in the environment, no CPU quota under the CPU count, both
 // of which Go's default already reflects). With as many Ps as CPUs a
 // saturated server only learns of a ready connection when a P runs out of
-// work (or the runtime's 10 ms fallback poll), so a few connections wait
-// behind the rest: on two CPUs under wrk, /v1/run's p99 was 26 ms with 2
-// Ps and 6–9 ms with 3–4, at the same or better throughput (see
-// docs/benchmarks.md). More Ps than CPUs never runs more threads at once than
-// there are CPUs, so a CPU quota is not burnt faster.
+// work (or the runtime's 10 ms fallback poll), and a goroutine queued on a
+// P whose thread the kernel has preempted waits for that thread, so a few
+// connections wait behind the rest: on two CPUs under wrk at 64
+// connections, /v1/run's p99 was 24–29 ms with 2 Ps, 10–13 ms with 4 and
+// 7–10 ms with 8 or 12, at the same throughput (see docs/benchmarks.md).
+// More Ps than CPUs never runs more threads at once than there are CPUs,
+// so a CPU quota is not burnt faster.
 func serveProcs(envSet bool, procs, cpus int) int {
 	if envSet || procs < cpus || procs >= minServeProcs {
 		return procs

@@ -8,10 +8,10 @@ func TestServeProcs(t *testing.T) {
 		envSet           bool
 		procs, cpus, out int
 	}{
-		{false, 2, 2, 4}, // two CPUs, no limit: raised
-		{false, 1, 1, 4}, // one CPU
-		{false, 3, 3, 4}, // three
-		{false, 4, 4, 4}, // enough already
+		{false, 2, 2, 8}, // two CPUs, no limit: raised
+		{false, 1, 1, 8}, // one CPU
+		{false, 4, 4, 8}, // four
+		{false, 8, 8, 8}, // enough already
 		{false, 16, 16, 16},
 		{true, 2, 2, 2},  // GOMAXPROCS=2 in the environment wins
 		{false, 1, 8, 1}, // a CPU quota of one CPU on an 8-CPU host stays
