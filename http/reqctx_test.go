@@ -20,9 +20,13 @@ func TestRequestCtxDeadlineAndValues(t *testing.T) {
 	parent := context.WithValue(context.Background(), testKey("k"), "v")
 	before := time.Now()
 	rc := newRequestCtx(parent, "id-1", time.Minute)
+	after := time.Now()
 	dl, ok := rc.Deadline()
-	if !ok || dl.Before(before.Add(time.Minute)) || dl.After(time.Now().Add(time.Minute)) {
+	if !ok || dl.Before(before.Add(time.Minute)) || dl.After(after.Add(time.Minute)) {
 		t.Fatalf("deadline %v %v", dl, ok)
+	}
+	if rc.start.Before(before) || rc.start.After(after) || !dl.Equal(rc.start.Add(time.Minute)) {
+		t.Fatalf("start %v, deadline %v: the deadline is counted from the start", rc.start, dl)
 	}
 	if rc.Err() != nil {
 		t.Fatalf("err %v", rc.Err())
@@ -133,20 +137,45 @@ func TestRequestContextMiddleware(t *testing.T) {
 		caller   semvec.Caller
 		rc       *requestCtx
 	}
+	var starts [2]time.Time
 	r.GET("/x", func(c *gin.Context) {
 		_, got.deadline = c.Deadline()
 		got.id, got.caller, got.rc = RequestIDFrom(c), CallerFrom(c), requestCtxOf(c)
+		starts[0] = requestStart(c)
+		time.Sleep(time.Millisecond)
+		starts[1] = requestStart(c)
 		c.Status(http.StatusNoContent)
 	})
 	w := httptest.NewRecorder()
 	req := httptest.NewRequest(http.MethodGet, "/x", nil)
-	req.Header.Set(headerRequestID, "req-42")
+	req.Header.Set("x-request-id", "req-42") // any spelling of the name
+	before := time.Now()
 	r.ServeHTTP(w, req)
-	if w.Code != http.StatusNoContent || !got.deadline || got.id != "req-42" || w.Header().Get(headerRequestID) != "req-42" ||
+	if w.Code != http.StatusNoContent || !got.deadline || got.id != "req-42" || w.Header().Get("X-Request-ID") != "req-42" ||
 		got.caller.Subject != semvec.AnonymousSubject {
 		t.Fatalf("status %d, %+v", w.Code, got)
 	}
+	// The request's time is read once, when the middleware ran.
+	if !starts[0].Equal(got.rc.start) || !starts[1].Equal(starts[0]) || starts[0].Before(before) {
+		t.Fatalf("requestStart %v then %v, middleware start %v", starts[0], starts[1], got.rc.start)
+	}
 	if !errors.Is(got.rc.Err(), context.Canceled) {
 		t.Fatalf("the request context must end with the request: %v", got.rc.Err())
+	}
+}
+
+// Without the request-context middleware requestStart is the current time.
+func TestRequestStartWithoutMiddleware(t *testing.T) {
+	r := mwEngine()
+	var got time.Time
+	r.GET("/x", func(c *gin.Context) {
+		got = requestStart(c)
+		c.Status(http.StatusNoContent)
+	})
+	before := time.Now()
+	w := httptest.NewRecorder()
+	r.ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/x", nil))
+	if w.Code != http.StatusNoContent || got.Before(before) || got.After(time.Now()) {
+		t.Fatalf("status %d, start %v (request at %v)", w.Code, got, before)
 	}
 }
