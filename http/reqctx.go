@@ -114,8 +114,10 @@ func (rc *requestCtx) release() {
 }
 
 // requestStart is when the request began (the request-context middleware
-// ran), or now when that middleware did not run. Handlers use it as the
-// time of the request instead of reading the clock again.
+// ran), or now when that middleware did not run: the start of the request's
+// duration for metrics. A turn's own time is read just before its actor is
+// asked, after the body, the embedder and any database work, so that
+// memories are stamped in the order their session processes them.
 func requestStart(c *gin.Context) time.Time {
 	if rc := requestCtxOf(c); rc != nil {
 		return rc.start

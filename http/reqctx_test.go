@@ -3,6 +3,7 @@ package http
 import (
 	"context"
 	"errors"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"sync"
@@ -148,7 +149,7 @@ func TestRequestContextMiddleware(t *testing.T) {
 	})
 	w := httptest.NewRecorder()
 	req := httptest.NewRequest(http.MethodGet, "/x", nil)
-	req.Header.Set("x-request-id", "req-42") // any spelling of the name
+	req.Header.Set(headerRequestID, "req-42")
 	before := time.Now()
 	r.ServeHTTP(w, req)
 	if w.Code != http.StatusNoContent || !got.deadline || got.id != "req-42" || w.Header().Get("X-Request-ID") != "req-42" ||
@@ -177,5 +178,30 @@ func TestRequestStartWithoutMiddleware(t *testing.T) {
 	r.ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/x", nil))
 	if w.Code != http.StatusNoContent || got.Before(before) || got.After(time.Now()) {
 		t.Fatalf("status %d, start %v (request at %v)", w.Code, got, before)
+	}
+}
+
+// Over the wire the request id is read and echoed whatever the client's
+// spelling of the header name.
+func TestRequestIDHeaderSpelling(t *testing.T) {
+	r := mwEngine(requestContext(time.Minute))
+	r.GET("/x", func(c *gin.Context) { c.String(http.StatusOK, RequestIDFrom(c)) })
+	srv := httptest.NewServer(r)
+	defer srv.Close()
+	for _, name := range []string{"x-request-id", "X-REQUEST-ID", "X-Request-ID", "X-Request-Id"} {
+		req, err := http.NewRequest(http.MethodGet, srv.URL+"/x", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header[name] = []string{"rid-" + name} // sent as spelt
+		res, err := srv.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if want := "rid-" + name; string(body) != want || res.Header.Get("X-Request-ID") != want {
+			t.Fatalf("%s: handler saw %q, response header %q, want %q", name, body, res.Header.Get("X-Request-ID"), want)
+		}
 	}
 }

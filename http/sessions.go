@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/gin-gonic/gin"
 	"google.golang.org/protobuf/proto"
@@ -117,7 +118,7 @@ func (s *Server) runOn(c *gin.Context, b RunBody, id string, allowCreate bool) {
 		threshold = *b.ShortCircuitThreshold
 	}
 	req := &pb.RunRequest{Owner: own, SessionId: id, Message: b.Message, MessageVec: msgVec,
-		ShortCircuitThreshold: threshold, ResetContext: b.ResetContext, NowUnixNano: requestStart(c).UnixNano()}
+		ShortCircuitThreshold: threshold, ResetContext: b.ResetContext, NowUnixNano: time.Now().UnixNano()}
 	if b.Response != "" {
 		req.Response, req.ResponseVec = b.Response, respVec
 	}
@@ -149,7 +150,7 @@ func (s *Server) store(c *gin.Context) {
 		return
 	}
 	res, ok := askSession[*pb.StoreResponse](c, s, b.SessionID,
-		&pb.StoreRequest{Owner: owner(c), SessionId: b.SessionID, Response: b.Response, ResponseVec: vec, NowUnixNano: requestStart(c).UnixNano()})
+		&pb.StoreRequest{Owner: owner(c), SessionId: b.SessionID, Response: b.Response, ResponseVec: vec, NowUnixNano: time.Now().UnixNano()})
 	if !ok {
 		return // pooled vectors are dropped: the actor may still read them
 	}
@@ -365,7 +366,7 @@ func (s *Server) setIsolation(c *gin.Context) {
 func (s *Server) releaseIsolation(c *gin.Context) {
 	id := c.Param("id")
 	res, ok := askSession[*pb.ReleaseResponse](c, s, id,
-		&pb.ReleaseRequest{Owner: owner(c), SessionId: id, NowUnixNano: requestStart(c).UnixNano()})
+		&pb.ReleaseRequest{Owner: owner(c), SessionId: id, NowUnixNano: time.Now().UnixNano()})
 	if !ok {
 		return
 	}
@@ -387,7 +388,7 @@ func (s *Server) injectMemory(c *gin.Context) {
 	}
 	id := c.Param("id")
 	req := &pb.InjectMemoryRequest{Owner: owner(c), SessionId: id, Text: b.Text, Embedding: b.Embedding, Tier: b.Tier,
-		Importance: 1.0, AccessCount: int32(b.AccessCount), NowUnixNano: requestStart(c).UnixNano()}
+		Importance: 1.0, AccessCount: int32(b.AccessCount), NowUnixNano: time.Now().UnixNano()}
 	if req.Tier == "" {
 		req.Tier = "short_term"
 	}

@@ -28,7 +28,12 @@ import (
 func main() {
 	if len(os.Args) > 1 && os.Args[1] == "serve" {
 		_, envSet := os.LookupEnv("GOMAXPROCS")
-		runtime.GOMAXPROCS(serveProcs(envSet, runtime.GOMAXPROCS(0), runtime.NumCPU()))
+		// Only a change is applied: setting GOMAXPROCS turns off the
+		// runtime's own updates when the CPU count or quota changes.
+		procs := runtime.GOMAXPROCS(0)
+		if want := serveProcs(envSet, procs, runtime.NumCPU()); want != procs {
+			runtime.GOMAXPROCS(want)
+		}
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
@@ -46,7 +51,9 @@ const minServeProcs = 8
 // serveProcs is the GOMAXPROCS of the server: Go's default, raised to
 // minServeProcs on a host with fewer CPUs when nothing limits it below them
 // (no GOMAXPROCS in the environment, no CPU quota under the CPU count, both
-// of which Go's default already reflects). With as many Ps as CPUs a
+// of which Go's default already reflects; Go's default is never below 2, so
+// on a 2-CPU host a quota of one CPU still gets 8 Ps, which burn the quota
+// no faster than 2 would: both run on at most 2 CPUs at once). With as many Ps as CPUs a
 // saturated server only learns of a ready connection when a P runs out of
 // work (or the runtime's 10 ms fallback poll), and a goroutine queued on a
 // P whose thread the kernel has preempted waits for that thread, so a few
