@@ -196,49 +196,49 @@ func FuzzAppendJSONString(f *testing.F) {
 	})
 }
 
+// contextFixture lays out a /v1/run context block: the head lines, five
+// numbered Q&A memories (variant names the "(variant N)" suffix) and tail.
+func contextFixture(head []string, qa [][2]string, variant, tail string) string {
+	var sb strings.Builder
+	for _, h := range head {
+		sb.WriteString(h + "\n")
+	}
+	for i, p := range qa {
+		fmt.Fprintf(&sb, "  %d. [0.%d] Q: %s (%s %d) A: %s\n", i+1, 27-i*3, p[0], variant, i+3, p[1])
+	}
+	sb.WriteString(tail)
+	return sb.String()
+}
+
 // benchJSONContext is a typical /v1/run context string (~1 KB, ASCII, a
 // newline every 60-100 bytes).
-var benchJSONContext = func() string {
-	var sb strings.Builder
-	sb.WriteString("[Semvec Context | Phase: instability | Turn 13 | 13 memories]\n")
-	sb.WriteString("Hint: Topic shift: ask the user to clarify if unsure.\n")
-	sb.WriteString("Relevant context:\n")
-	qa := [][2]string{
+var benchJSONContext = contextFixture(
+	[]string{"[Semvec Context | Phase: instability | Turn 13 | 13 memories]", "Hint: Topic shift: ask the user to clarify if unsure.", "Relevant context:"},
+	[][2]string{
 		{"How do I configure a Postgres read replica?", "Enable streaming replication and set primary_conninfo."},
 		{"How do I scale a Kubernetes deployment?", "Use kubectl scale --replicas=5 deployment/web."},
 		{"Why is my Go service leaking goroutines?", "Check for blocked channel sends and missing context cancellation."},
 		{"How do I rotate TLS certificates without downtime?", "Reload the listener with the new keypair via SIGHUP."},
 		{"What is a good Redis eviction policy for caches?", "Use allkeys-lru and set maxmemory explicitly."},
-	}
-	for i, p := range qa {
-		fmt.Fprintf(&sb, "  %d. [0.%d] Q: %s (variant %d) A: %s\n", i+1, 27-i*3, p[0], i+3, p[1])
-	}
-	sb.WriteString("Previous answer:\nEnable streaming replication on the primary, create a replication slot, ")
-	sb.WriteString("take a base backup with pg_basebackup and start the replica with primary_conninfo pointing at the primary.")
-	return sb.String()
-}()
+	},
+	"variant",
+	"Previous answer:\nEnable streaming replication on the primary, create a replication slot, "+
+		"take a base backup with pg_basebackup and start the replica with primary_conninfo pointing at the primary.")
 
 // benchJSONContextUnicode is benchJSONContext's shape with German and
 // Japanese text.
-var benchJSONContextUnicode = func() string {
-	var sb strings.Builder
-	sb.WriteString("[Semvec Context | Phase: stable | Turn 4 | 5 memories]\n")
-	sb.WriteString("Hinweis: Themenwechsel – bitte Rückfrage stellen, falls unklar.\n")
-	sb.WriteString("Relevant context:\n")
-	qa := [][2]string{
+var benchJSONContextUnicode = contextFixture(
+	[]string{"[Semvec Context | Phase: stable | Turn 4 | 5 memories]", "Hinweis: Themenwechsel – bitte Rückfrage stellen, falls unklar.", "Relevant context:"},
+	[][2]string{
 		{"Wie konfiguriere ich ein Postgres-Lesereplikat?", "Streaming-Replikation aktivieren und primary_conninfo setzen."},
 		{"Kubernetes のデプロイをスケールするには?", "kubectl scale でレプリカ数を変更します。"},
 		{"Warum verbraucht mein Dienst so viel Speicher?", "Größe der Puffer prüfen und Lecks im Heap-Profil suchen."},
 		{"TLS 証明書をダウンタイムなしで更新する方法は?", "新しい鍵ペアでリスナーを再読み込みします。"},
 		{"Welche Redis-Verdrängungsstrategie für Caches?", "allkeys-lru verwenden und maxmemory ausdrücklich setzen."},
-	}
-	for i, p := range qa {
-		fmt.Fprintf(&sb, "  %d. [0.%d] Q: %s (Variante %d) A: %s\n", i+1, 27-i*3, p[0], i+3, p[1])
-	}
-	sb.WriteString("Vorherige Antwort:\nStreaming-Replikation auf dem Primärserver aktivieren, einen Replikationsslot anlegen ")
-	sb.WriteString("und das Replikat mit pg_basebackup aufsetzen. 以上です。")
-	return sb.String()
-}()
+	},
+	"Variante",
+	"Vorherige Antwort:\nStreaming-Replikation auf dem Primärserver aktivieren, einen Replikationsslot anlegen "+
+		"und das Replikat mit pg_basebackup aufsetzen. 以上です。")
 
 // BenchmarkAppendJSONString quotes realistic /v1/run context strings.
 func BenchmarkAppendJSONString(b *testing.B) {
