@@ -92,7 +92,8 @@ func vectorSlots(env *binaryEnvelope) (f32 []*[]float32, i8 []*[]int8) {
 // MarshalBinary encodes the whole session, including its Verify reference,
 // compactly for passivation: vectors as raw float32 or int8, the rest as
 // canonical JSON, protected by a CRC-32C. UnmarshalBinary restores it
-// bit-exactly.
+// bit-exactly. It never writes what UnmarshalBinary would refuse for its
+// size: above MaxSnapshotBytes it returns an error instead.
 func (s *Session) MarshalBinary() ([]byte, error) {
 	env := &binaryEnvelope{Snapshot: *s.snapshot()}
 	if s.ref != nil {
@@ -139,6 +140,12 @@ func (s *Session) MarshalBinary() ([]byte, error) {
 		for _, c := range k {
 			out = append(out, byte(c))
 		}
+	}
+	if len(out)+4 > MaxSnapshotBytes {
+		// Unreachable under a configuration that passes Validate; a session
+		// restored from a snapshot written before that bound could get here.
+		return nil, semvec.Errorf(semvec.KindInternal, "session snapshot would take %d bytes, more than the %d UnmarshalBinary accepts",
+			len(out)+4, MaxSnapshotBytes)
 	}
 	return binary.LittleEndian.AppendUint32(out, crcOf(out)), nil
 }
@@ -223,7 +230,7 @@ func unmarshalBinary(b []byte) (*Session, error) {
 	if len(r) != 0 {
 		return nil, errors.New("trailing data")
 	}
-	s, err := fromSnapshot(&env.Snapshot)
+	s, err := fromSnapshot(&env.Snapshot, fromPassivation, nil)
 	if err != nil {
 		return nil, err
 	}

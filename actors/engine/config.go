@@ -5,9 +5,11 @@ import (
 )
 
 // Config is the fixed configuration of one session. It travels inside every
-// export, so an imported session behaves exactly like the one that was
-// exported. Build it with DefaultConfig and adjust fields; New panics on a
-// config that fails Validate.
+// export; an import is held to the server's configuration, which the
+// imported session takes (see ImportWith), so a session exported and
+// imported on the same server behaves exactly like the original. Build it
+// with DefaultConfig and adjust fields; New panics on a config that fails
+// Validate.
 type Config struct {
 	Dim                  int  `json:"dim"`                     // vector dimension (384)
 	ShortTermCap         int  `json:"short_term_cap"`          // 15 memories
@@ -59,9 +61,28 @@ const (
 	maxCapLimit = 4096
 )
 
+// maxTriggerKeywordChars bounds a resonance trigger's keyword.
+const maxTriggerKeywordChars = 256
+
 // Validate reports the first field that is out of range as a KindValidation
-// error naming the field.
+// error naming the field, and refuses (field "config") a configuration under
+// which a session could grow past what a snapshot may hold: every state a
+// session can reach under a valid configuration encodes (MarshalBinary)
+// within MaxSnapshotBytes, so it can always be loaded back.
 func (c Config) Validate() error {
+	if err := c.validateRanges(); err != nil {
+		return err
+	}
+	if b := c.binaryBound(); b > MaxSnapshotBytes {
+		return semvec.FieldError("config", "a full session would need up to %d bytes, more than the %d a snapshot may hold; lower the caps or the dimension",
+			b, MaxSnapshotBytes)
+	}
+	return nil
+}
+
+// validateRanges is Validate without the snapshot-size bound. Snapshots
+// written before that bound existed are still decoded with it.
+func (c Config) validateRanges() error {
 	checks := []struct {
 		name     string
 		v        int
@@ -90,4 +111,68 @@ func (c Config) Validate() error {
 		}
 	}
 	return nil
+}
+
+// Worst-case sizes of the parts of an encoded snapshot, for the bounds below.
+const (
+	jsonCharBytes  = 6        // one character escaped by encoding/json ("\u003c" for '<')
+	jsonFloatBytes = 16       // one float32 in JSON with its comma ("-1.2345678e-38,")
+	jsonCodeBytes  = 5        // one int8 code in JSON with its comma ("-127,")
+	varintBytes    = 10       // a length prefix of the binary format
+	itemBytes      = 512      // field names, numbers, hash and timestamp of one list item
+	historyBytes   = 6 * 32   // one entry of each of the six per-turn histories
+	fixedBytes     = 16 << 10 // the fixed fields, magic, CRC and the histories' names
+)
+
+// snapshotParts counts, for the largest session c allows, the characters of
+// text, the list items, the float32 vectors and the int8 code vectors of its
+// snapshot, the Verify reference of the binary form included.
+func (c Config) snapshotParts() (chars, items, floats, codes int) {
+	mems := c.ShortTermCap + c.MediumTermCap + c.LongTermCap
+	chars = mems*max(c.MaxStoredChars, c.LongTermTextChars) + // memories
+		c.MaxStoredChars + c.MaxLastResponseChars + // pending question, last answer
+		2*c.ShadowCap*c.MaxStoredChars + // quarantined messages and answers
+		c.MaxTriggers*maxTriggerKeywordChars +
+		c.MaxEntities*(maxEntityKeyChars+maxEntityValueChars+maxEntityContextChars)
+	items = 2*mems + c.MaxTriggers + c.MaxAnchors + 2*c.MaxIsolationVectors + c.ShadowCap + c.MaxEntities +
+		driftRecentCap
+	floats = 2 + c.MaxTriggers + c.MaxAnchors + 2*c.MaxIsolationVectors // state and reference state
+	codes = 1 + driftRecentCap + 2*mems + 2*c.ShadowCap                 // pending, recent, keys and reference keys, shadow
+	return chars, items, floats, codes
+}
+
+// binaryBound is an upper bound on len(MarshalBinary()) for every session
+// under c.
+func (c Config) binaryBound() int {
+	chars, items, floats, codes := c.snapshotParts()
+	return fixedBytes + c.HistoryLen*historyBytes + chars*jsonCharBytes + items*itemBytes +
+		floats*(4*c.Dim+varintBytes) + codes*(c.Dim+varintBytes)
+}
+
+// exportBound is an upper bound on the length of Export's state_dict for
+// every session under c. Vectors are text there, so at large dimensions a
+// full session may not fit MaxSnapshotBytes; Export then refuses.
+func (c Config) exportBound() int {
+	chars, items, floats, codes := c.snapshotParts()
+	return fixedBytes + c.HistoryLen*historyBytes + chars*jsonCharBytes + items*itemBytes +
+		floats*(jsonFloatBytes*c.Dim+2) + codes*(jsonCodeBytes*c.Dim+2)
+}
+
+// configLimit is one numeric field of a Config, by its JSON name.
+type configLimit struct {
+	name string
+	v    int
+}
+
+// limits lists every cap and limit of c except the dimension, in
+// declaration order. An imported config may not exceed the server's in any.
+func (c Config) limits() []configLimit {
+	return []configLimit{
+		{"short_term_cap", c.ShortTermCap}, {"medium_term_cap", c.MediumTermCap}, {"long_term_cap", c.LongTermCap},
+		{"history_len", c.HistoryLen}, {"context_top_k", c.ContextTopK}, {"max_memory_chars", c.MaxMemoryChars},
+		{"max_last_response_chars", c.MaxLastResponseChars}, {"context_budget_chars", c.ContextBudgetChars},
+		{"max_stored_chars", c.MaxStoredChars}, {"long_term_text_chars", c.LongTermTextChars},
+		{"max_entities", c.MaxEntities}, {"max_triggers", c.MaxTriggers}, {"max_anchors", c.MaxAnchors},
+		{"max_isolation_vectors", c.MaxIsolationVectors}, {"shadow_cap", c.ShadowCap},
+	}
 }

@@ -49,8 +49,8 @@ func (s *Session) AddTrigger(t Trigger) (count int, err error) {
 	}
 	nt := trigger{threshold: th}
 	if hasKW {
-		if runeLen(kw) > 256 {
-			return len(s.triggers), semvec.FieldError("keyword", "must be at most 256 characters")
+		if runeLen(kw) > maxTriggerKeywordChars {
+			return len(s.triggers), semvec.FieldError("keyword", "must be at most %d characters", maxTriggerKeywordChars)
 		}
 		nt.keyword, nt.lower = kw, strings.ToLower(kw)
 		for i, old := range s.triggers {

@@ -268,7 +268,23 @@
 //
 // Entries are stored verbatim. Oversized fields are rejected, never
 // truncated: key 256, value 2000, context 1000 characters. An unknown kind is
-// KindInvalid (400), with a detail that lists EntityKinds(). Writing an
+// KindInvalid (400), with a detail that lists EntityKinds().
+//
+// # Entity keys
+//
+// A key travels in a URL path (DELETE …/entities/{key}) and must reach the
+// server unchanged whatever the client does to paths: removing "." and ".."
+// segments (browsers, url.ResolveReference, httpx, requests, curl), collapsing
+// "//", turning '\' into '/', dropping control characters and white space
+// at the ends, decoding "%xx" again. PutEntity refuses, as a KindValidation
+// error on "key" (422), a key that has white space at either end, a control
+// character (Unicode Cc), one of '\', '%', '?', '#', or an empty, "." or ".."
+// segment between '/' (so no leading or trailing '/' and no "//"). Keys such
+// as "src/pss/core.py", "a..b", "..." and ".hidden" are fine. Import applies
+// the same rule (KindInvalid); UnmarshalBinary drops a violating entry, which
+// only a snapshot written before the rule can hold. FuzzEntityKey checks that
+// every accepted key survives path.Clean, url.Parse, ResolveReference and a
+// model of the WHATWG URL parser, escaped per segment or not. Writing an
 // existing key overwrites it and keeps its access count. When MaxEntities
 // (256) is reached, the entry with the lowest importance, then the oldest
 // write, is evicted. The entry being written is never evicted.
@@ -310,10 +326,20 @@
 //   - strict JSON: unknown fields and trailing data are rejected;
 //   - the format;
 //   - the checksum, computed over the canonical re-encoding;
+//   - the config against the server's (see below);
 //   - every invariant: config ranges, dimensions, unit-length and finite
 //     vectors, canonical int8 codes (in [-127, 127], largest magnitude 127),
 //     tier caps and grouping, hash = hash(text) and uniqueness, UTC memory
-//     timestamps, sequence numbers, sorted entities, value ranges.
+//     timestamps, sequence numbers, sorted entities, entity keys, value
+//     ranges.
+//
+// The server's configuration governs (ImportWith; Import uses
+// DefaultConfig of the payload's dimension, the configuration the server
+// gives every session). The payload's config must have the server's
+// dimension and no cap or limit above the server's, and the state must fit
+// both configs. The imported session takes the server's configuration; only
+// enable_topic_switch and use_attention come from the payload, so its
+// Export equals the input when the payload had the server's configuration.
 //
 // Any failure is KindInvalid, "Malformed or tampered state_dict: <reason>",
 // and no session is returned. Memory hashes are stable across export and
@@ -333,7 +359,18 @@
 // vector as raw bytes, then a CRC-32C. It includes the Verify reference. Keys
 // that the reference shares with live memories are written once. Decoding
 // accepts only canonical input, so an accepted blob re-encodes to the same
-// bytes.
+// bytes (unless it held entity keys from before the key rule, which are
+// dropped).
+//
+// Both decoders refuse input above MaxSnapshotBytes. Config.Validate refuses
+// a configuration under which a full session (every cap reached, every text
+// at its limit and escaped six bytes a character by JSON) could encode
+// larger than that (binaryBound), so every reachable state can be saved and
+// loaded back; a pending question is kept clipped to MaxStoredChars for this
+// (pendingText: the memory it becomes is unchanged). The encoders check as
+// well: MarshalBinary returns an error and Export KindConflict rather than
+// write what the decoders would refuse. Export's JSON vectors are larger, so
+// at thousands of dimensions a full session may be too large to export.
 //
 // # Footprint
 //

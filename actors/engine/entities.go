@@ -123,7 +123,10 @@ func (q *hashSet) any(hs []uint64) bool {
 // PutEntity stores e verbatim; an existing key is overwritten (last write
 // wins, the access count is kept). When the cache is full the entry with the
 // lowest importance, then the oldest write, is evicted first (never the one
-// being written). An unknown kind is KindInvalid. It returns the cache size.
+// being written). An unknown kind is KindInvalid; a key that a client could
+// rewrite in a URL path (entityKeyProblem: ".", "..", empty segments, '\\',
+// '%', '?', '#', control characters, white space at either end) is a
+// KindValidation error on "key". It returns the cache size.
 func (s *Session) PutEntity(e Entity) (size int, err error) {
 	e.Key, e.Value, e.Context = cleanText(e.Key), cleanText(e.Value), cleanText(e.Context)
 	if strings.TrimSpace(e.Key) == "" {
@@ -131,6 +134,9 @@ func (s *Session) PutEntity(e Entity) (size int, err error) {
 	}
 	if runeLen(e.Key) > maxEntityKeyChars {
 		return len(s.entities), semvec.FieldError("key", "must be at most %d characters", maxEntityKeyChars)
+	}
+	if msg := entityKeyProblem(e.Key); msg != "" {
+		return len(s.entities), semvec.FieldError("key", "%s (a key must survive URL path normalisation unchanged)", msg)
 	}
 	if !validKind(e.Kind) {
 		return len(s.entities), semvec.Errorf(semvec.KindInvalid, "unknown entity kind %q; allowed: %s",

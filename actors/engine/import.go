@@ -15,14 +15,38 @@ import (
 	"github.com/semvec-go/semvec/vecmath"
 )
 
-// Import rebuilds a session from a state_dict produced by Export. The input is
-// decoded strictly (unknown fields and trailing data are rejected), the format
-// and checksum are checked, then every invariant (dimensions, finiteness,
-// caps, tiers, hashes, ordering). Any failure is KindInvalid "Malformed or
-// tampered state_dict: <reason>"; nothing is partially applied. The imported
-// state becomes the Verify reference.
+// Import rebuilds a session from a state_dict produced by Export, under the
+// configuration a new session of the payload's dimension gets from the server,
+// DefaultConfig(dim): it is ImportWith(DefaultConfig(dim), stateDict).
+// Callers whose server configures sessions otherwise use ImportWith.
 func Import(stateDict json.RawMessage) (*Session, error) {
-	s, err := importDict(stateDict)
+	return importGoverned(stateDict, nil)
+}
+
+// ImportWith rebuilds a session from a state_dict produced by Export. The
+// input is decoded strictly (unknown fields and trailing data are rejected),
+// the format and checksum are checked, then the payload is held to server,
+// the configuration a new session of the caller gets: the payload's config
+// must have server's dimension and ask for no cap or limit larger than
+// server's, and the state must fit server's caps and limits. The session
+// takes server's configuration (not the payload's), keeping only the two
+// behaviour switches enable_topic_switch and use_attention, which a caller
+// chooses anyway when creating a session. Then every invariant is checked
+// (dimensions, finiteness, tiers, hashes, ordering, entity keys). Any failure
+// is KindInvalid "Malformed or tampered state_dict: <reason>"; nothing is
+// partially applied. The imported state becomes the Verify reference. A
+// server configuration that fails Validate is KindInternal.
+func ImportWith(server Config, stateDict json.RawMessage) (*Session, error) {
+	if err := server.Validate(); err != nil {
+		return nil, semvec.Wrap(semvec.KindInternal, err, "invalid server session configuration")
+	}
+	return importGoverned(stateDict, &server)
+}
+
+// importGoverned is ImportWith; server nil means DefaultConfig of the
+// payload's dimension.
+func importGoverned(raw []byte, server *Config) (*Session, error) {
+	s, err := importDict(raw, server)
 	if err != nil {
 		return nil, semvec.Errorf(semvec.KindInvalid, "Malformed or tampered state_dict: %s", err.Error())
 	}
@@ -30,7 +54,7 @@ func Import(stateDict json.RawMessage) (*Session, error) {
 	return s, nil
 }
 
-func importDict(raw []byte) (*Session, error) {
+func importDict(raw []byte, server *Config) (*Session, error) {
 	if len(raw) > MaxSnapshotBytes {
 		return nil, fmt.Errorf("larger than %d bytes", MaxSnapshotBytes)
 	}
@@ -54,7 +78,35 @@ func importDict(raw []byte) (*Session, error) {
 	if hex.EncodeToString(sum[:]) != want {
 		return nil, errors.New("checksum mismatch")
 	}
-	return fromSnapshot(&sn)
+	if err := sn.Config.validateRanges(); err != nil {
+		return nil, fmt.Errorf("config: %v", err)
+	}
+	gov := DefaultConfig(sn.Config.Dim)
+	if server != nil {
+		gov = *server
+	} else if err := gov.Validate(); err != nil {
+		return nil, fmt.Errorf("config: dimension %d is not supported: %v", sn.Config.Dim, err)
+	}
+	if err := fitsServer(sn.Config, gov); err != nil {
+		return nil, fmt.Errorf("config: %v", err)
+	}
+	gov.EnableTopicSwitch, gov.UseAttention = sn.Config.EnableTopicSwitch, sn.Config.UseAttention
+	return fromSnapshot(&sn, fromImport, &gov)
+}
+
+// fitsServer reports the first way payload asks for more than server allows:
+// another dimension, or a cap or limit above server's.
+func fitsServer(payload, server Config) error {
+	if payload.Dim != server.Dim {
+		return fmt.Errorf("dimension %d does not match the server's %d", payload.Dim, server.Dim)
+	}
+	mine, theirs := payload.limits(), server.limits()
+	for i, l := range mine {
+		if l.v > theirs[i].v {
+			return fmt.Errorf("%s %d exceeds the server's %d", l.name, l.v, theirs[i].v)
+		}
+	}
+	return nil
 }
 
 // decodeStrict decodes exactly one JSON value into v, rejecting unknown
@@ -71,11 +123,28 @@ func decodeStrict(raw []byte, v any) error {
 	return nil
 }
 
-// fromSnapshot checks every invariant and builds the session. It takes
-// ownership of the snapshot's slices.
-func fromSnapshot(sn *snapshot) (*Session, error) {
+// snapshotSource says where a snapshot comes from, for the one rule that
+// differs: entity keys.
+type snapshotSource int
+
+const (
+	// fromImport: a caller's state_dict. An entity key a client would
+	// rewrite in a URL (entityKeyProblem) refuses the whole payload.
+	fromImport snapshotSource = iota
+	// fromPassivation: the server's own binary snapshot. One written before
+	// the key rule existed may hold such a key: that literal-cache entry is
+	// dropped (the cache evicts entries anyway), so the session still loads.
+	fromPassivation
+)
+
+// fromSnapshot checks every invariant against the snapshot's own config and
+// builds the session. With gov non-nil (an import: gov is at least as large
+// as the snapshot's config in every cap and limit, see fitsServer) the
+// session then takes gov as its configuration. It takes ownership of the
+// snapshot's slices.
+func fromSnapshot(sn *snapshot, src snapshotSource, gov *Config) (*Session, error) {
 	cfg := sn.Config
-	if err := cfg.Validate(); err != nil {
+	if err := cfg.validateRanges(); err != nil {
 		return nil, fmt.Errorf("config: %v", err)
 	}
 	dim := cfg.Dim
@@ -296,7 +365,7 @@ func fromSnapshot(sn *snapshot) (*Session, error) {
 		kw := t.Keyword
 		switch {
 		case kw != "" && len(t.Embedding) == 0:
-			if err := text("trigger keyword", kw, 256); err != nil {
+			if err := text("trigger keyword", kw, maxTriggerKeywordChars); err != nil {
 				return nil, err
 			}
 			if strings.TrimSpace(kw) == "" {
@@ -380,6 +449,12 @@ func fromSnapshot(sn *snapshot) (*Session, error) {
 		if strings.TrimSpace(e.Key) == "" || !validKind(e.Kind) || e.Value == "" {
 			return nil, fmt.Errorf("entity %d: invalid", i)
 		}
+		if msg := entityKeyProblem(e.Key); msg != "" {
+			if src == fromPassivation {
+				continue
+			}
+			return nil, fmt.Errorf("entity %d: key %q %s", i, e.Key, msg)
+		}
 		if text("entity key", e.Key, maxEntityKeyChars) != nil || text("entity value", e.Value, maxEntityValueChars) != nil ||
 			text("entity context", e.Context, maxEntityContextChars) != nil {
 			return nil, fmt.Errorf("entity %d: text invalid or too long", i)
@@ -393,6 +468,14 @@ func fromSnapshot(sn *snapshot) (*Session, error) {
 		seqs[e.Seq] = true
 		s.entities = append(s.entities, newEntityEntry(Entity{Key: e.Key, Kind: e.Kind, Value: e.Value,
 			Context: e.Context, Importance: e.Importance, AccessCount: e.AccessCount}, e.Seq))
+	}
+	if gov != nil {
+		s.cfg = *gov
+	}
+	if s.pending != nil {
+		// Bounded like a pending question of Run (snapshots written before
+		// that bound may hold a longer one); the memory it becomes is the same.
+		s.pending.text = pendingText(s.pending.text, s.cfg.MaxStoredChars)
 	}
 	return s, nil
 }

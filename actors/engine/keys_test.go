@@ -126,7 +126,7 @@ func TestLargeDimension(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s2, err := Import(d)
+	s2, err := ImportWith(cfg, d) // the server's configuration is cfg here
 	if err != nil {
 		t.Fatal(err)
 	}

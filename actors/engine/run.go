@@ -148,7 +148,7 @@ func (s *Session) Run(in RunInput) (RunResult, error) {
 		copy(free.vec.k, q.k)
 		free.vec.n = q.n
 	}
-	free.text, free.trigger = msg, trig
+	free.text, free.trigger = pendingText(msg, s.cfg.MaxStoredChars), trig
 	s.pending = free
 	// (8) Context block (this read counts as access).
 	s.addAnchorBias(scores)
@@ -261,6 +261,25 @@ func (s *Session) storePending(avec []float32, answer string, now time.Time) *me
 	s.addMemory(qaText(p.text, answer), qaKeyCodes(codesBuf(&buf.q, len(p.vec.k)), p.vec, avec), imp, 0, tierShort, now)
 	buf.put()
 	return p
+}
+
+// pendingText is the text kept for a pending question msg: msg itself when it
+// has at most n characters; otherwise msg without white space at either end
+// and, if that is still longer than n, clipped to n-3 characters (the first
+// n-6 and "..."). storePending uses the question only trimmed, behind a
+// three-character prefix, in a memory text clipped to n, so only its first
+// n-6 characters, and whether more follow, can matter: the stored memory is
+// the same, while the pending text (and so the snapshot) stays bounded by
+// MaxStoredChars.
+func pendingText(msg string, n int) string {
+	if len(msg) <= n || runeLen(msg) <= n {
+		return msg
+	}
+	t := strings.TrimSpace(msg)
+	if runeLen(t) <= n {
+		return t
+	}
+	return clipText(t, n-3)
 }
 
 func qaText(q, a string) string {

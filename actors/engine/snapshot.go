@@ -185,11 +185,18 @@ func (s *Session) snapshot() *snapshot {
 // "format":"semvec-go/2", every field needed to rebuild the session exactly,
 // and "checksum", the SHA-256 (hex) of the canonical encoding of the object
 // without the checksum field. It returns the object (checksum included) and
-// the checksum. The exported state becomes the Verify reference.
+// the checksum. The exported state becomes the Verify reference. A state_dict
+// that Import would refuse for its size (more than MaxSnapshotBytes, possible
+// only at large dimensions, see Config.exportBound) is not produced: Export
+// returns KindConflict and changes nothing.
 func (s *Session) Export() (stateDict json.RawMessage, checksum string, err error) {
 	canon, err := json.Marshal(s.snapshot())
 	if err != nil {
 		return nil, "", semvec.Wrap(semvec.KindInternal, err, "export failed")
+	}
+	if n := len(canon) + len(`,"checksum":""`) + 2*sha256.Size; n > MaxSnapshotBytes {
+		return nil, "", semvec.Errorf(semvec.KindConflict,
+			"the session is too large to export: its state_dict would take %d bytes, more than the %d Import accepts", n, MaxSnapshotBytes)
 	}
 	sum := sha256.Sum256(canon)
 	checksum = hex.EncodeToString(sum[:])

@@ -199,7 +199,7 @@ func TestMatchEntitiesMatchesDefinition(t *testing.T) {
 		if strings.TrimSpace(key) == "" {
 			key = "k"
 		}
-		key += string(rune('a' + i%26))
+		key = urlSafeKey(key + string(rune('a'+i%26)))
 		val := randText(r, 8)
 		if val == "" {
 			val = "v"
@@ -239,4 +239,23 @@ func TestMatchEntitiesMatchesDefinition(t *testing.T) {
 	if matched < 300 || large < 100 {
 		t.Fatalf("weak test: %d queries matched, %d had more than 64 distinct tokens", matched, large)
 	}
+}
+
+// urlSafeKey turns a random text into an entity key PutEntity accepts
+// (entityKeyProblem): forbidden characters become '_', white space at the
+// ends is trimmed, and empty, "." and ".." segments become "_".
+func urlSafeKey(key string) string {
+	key = strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) || strings.ContainsRune(`\%?#`, r) {
+			return '_'
+		}
+		return r
+	}, key)
+	segs := strings.Split(strings.TrimSpace(key), "/")
+	for i, seg := range segs {
+		if seg == "" || seg == "." || seg == ".." {
+			segs[i] = "_"
+		}
+	}
+	return strings.Join(segs, "/")
 }
