@@ -3,6 +3,7 @@ package semvec
 import (
 	"fmt"
 	"strings"
+	"unicode/utf8"
 )
 
 // Tier is a licence tier. It decides the caller's rate limit.
@@ -15,9 +16,15 @@ const (
 	TierEnterprise Tier = "enterprise"
 )
 
-// ParseTier reads a tier case-insensitively. An empty string is community.
+// ParseTier reads a tier case-insensitively, folding ASCII letters only, and
+// ignoring surrounding ASCII whitespace. An empty string is community.
+//
+// Unicode case folding is deliberately not applied: strings.ToLower maps
+// "ENTERPRİSE" (U+0130) and strings.EqualFold maps "enterpriſe" (U+017F) to
+// "enterprise", so a tier name from a token could reach an unthrottled tier
+// without being spelled as one. Any non-ASCII byte makes the tier unknown.
 func ParseTier(s string) (Tier, error) {
-	switch strings.ToLower(strings.TrimSpace(s)) {
+	switch asciiLower(strings.Trim(s, asciiSpace)) {
 	case "", "community":
 		return TierCommunity, nil
 	case "pro":
@@ -26,6 +33,32 @@ func ParseTier(s string) (Tier, error) {
 		return TierEnterprise, nil
 	}
 	return "", fmt.Errorf("unknown tier %q (want community, pro or enterprise)", s)
+}
+
+// asciiSpace is the ASCII whitespace ParseTier ignores around a tier.
+const asciiSpace = " \t\n\v\f\r"
+
+// asciiLower lowercases the ASCII letters of s. A string holding any
+// non-ASCII byte is returned as it is: it names no tier.
+func asciiLower(s string) string {
+	upper := false
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= utf8.RuneSelf {
+			return s
+		}
+		upper = upper || 'A' <= c && c <= 'Z'
+	}
+	if !upper {
+		return s
+	}
+	b := []byte(s)
+	for i, c := range b {
+		if 'A' <= c && c <= 'Z' {
+			b[i] = c + ('a' - 'A')
+		}
+	}
+	return string(b)
 }
 
 // AnonymousSubject is the owner recorded for requests served in anonymous mode

@@ -2,12 +2,15 @@ package http
 
 import (
 	"bytes"
+	"encoding"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -110,7 +113,9 @@ func maxBody(limit int64) gin.HandlerFunc {
 //   - empty body or JSON null: 422 missing at ["body"];
 //   - malformed JSON or trailing data: 422 json_invalid at ["body", offset];
 //   - wrong JSON type: 422 "<kind>_type" at the field's full path, array
-//     indexes included;
+//     indexes included; so is a JSON null inside an array (or as a map
+//     value) whose Go element cannot be nil, such as a vector's component:
+//     encoding/json would silently store a zero (nullElementItems);
 //   - failed binding tags: 422 with one item per failed field (missing,
 //     greater_than_equal, string_too_short, enum, …).
 //
@@ -139,6 +144,10 @@ func bindJSON(c *gin.Context, dst any) bool {
 	}
 	if !json.Valid(body) {
 		validationError(c, ValidationItem{Loc: []any{"body", syntaxErrorOffset(body)}, Msg: "JSON decode error", Type: "json_invalid"})
+		return false
+	}
+	if items := nullElementItems(body, dst); len(items) > 0 {
+		validationError(c, items...)
 		return false
 	}
 	err := binding.JSON.BindBody(body, dst)
@@ -736,6 +745,252 @@ func normalizeQueryBools(q url.Values, dst reflect.Type) {
 			if b, ok := pydanticBool(v); ok && v != "" {
 				q[name][j] = strconv.FormatBool(b)
 			}
+		}
+	}
+}
+
+// maxNullItems bounds the 422 items nullElementItems reports for one body.
+const maxNullItems = 32
+
+// nullElementItems finds JSON nulls that encoding/json would decode into dst
+// as zero values without complaint: elements of arrays (and values of maps)
+// whose Go type is not a pointer, interface or custom unmarshaler, such as
+// the components of an embedding ([]float32), whole vectors of a
+// [][]float32, or objects of a []PolicyVector. Each is a 422 item at its
+// path ("body", field, index), worded as pydantic words a None where a value
+// is required: "Input should be a valid number" (float_type) for a vector
+// component. It returns nil when there are none, and when the body does not
+// decode (bindJSON then reports why).
+//
+// It decodes body a second time into a shadow of dst's type in which such
+// elements are pointers, so encoding/json itself matches keys to fields
+// (case-insensitively, last duplicate wins) exactly as it does for dst; a
+// nil pointer is a null. Bodies without the bytes "null" skip all of it.
+func nullElementItems(body []byte, dst any) []ValidationItem {
+	if !bytes.Contains(body, []byte("null")) {
+		return nil
+	}
+	t := reflect.TypeOf(dst)
+	if t == nil || t.Kind() != reflect.Pointer {
+		return nil
+	}
+	shadow, changed := buildNullShadow(t.Elem())
+	if !changed {
+		return nil
+	}
+	sv := reflect.New(shadow)
+	if err := json.Unmarshal(body, sv.Interface()); err != nil {
+		return nil
+	}
+	var items []ValidationItem
+	collectNullElements(sv.Elem(), t.Elem(), []any{"body"}, &items)
+	return items
+}
+
+// buildNullShadow is nullShadowType, with no shadow (changed false) should
+// reflect.StructOf refuse a field list.
+func buildNullShadow(t reflect.Type) (shadow reflect.Type, changed bool) {
+	defer func() {
+		if recover() != nil {
+			shadow, changed = t, false
+		}
+	}()
+	return nullShadowType(t, map[reflect.Type]bool{})
+}
+
+// customJSON reports whether encoding/json hands values of t to their own
+// UnmarshalJSON or UnmarshalText, which see null themselves.
+func customJSON(t reflect.Type) bool {
+	ju, tu := reflect.TypeFor[json.Unmarshaler](), reflect.TypeFor[encoding.TextUnmarshaler]()
+	pt := reflect.PointerTo(t)
+	return t.Implements(ju) || pt.Implements(ju) || t.Implements(tu) || pt.Implements(tu)
+}
+
+// nullRefused reports whether a JSON null decoded into an element of type t
+// would become a zero value instead of an absent one.
+func nullRefused(t reflect.Type) bool {
+	k := t.Kind()
+	return k != reflect.Pointer && k != reflect.Interface && !customJSON(t)
+}
+
+// isByteSlice reports whether encoding/json reads t as a base64 string.
+func isByteSlice(t reflect.Type) bool {
+	return t.Kind() == reflect.Slice && t.Elem().Kind() == reflect.Uint8 && !customJSON(t.Elem())
+}
+
+// nullShadowType returns t with every element type that refuses null (see
+// nullRefused) of its arrays, slices and maps turned into a pointer (and
+// arrays into slices), and whether anything changed. Recursive types are not followed (no request
+// body has one).
+func nullShadowType(t reflect.Type, visiting map[reflect.Type]bool) (reflect.Type, bool) {
+	if customJSON(t) || visiting[t] {
+		return t, false
+	}
+	visiting[t] = true
+	defer delete(visiting, t)
+	elem := func(e reflect.Type) (reflect.Type, bool) {
+		se, changed := nullShadowType(e, visiting)
+		if nullRefused(e) {
+			return reflect.PointerTo(se), true
+		}
+		return se, changed
+	}
+	switch t.Kind() {
+	case reflect.Pointer:
+		if e, changed := nullShadowType(t.Elem(), visiting); changed {
+			return reflect.PointerTo(e), true
+		}
+	case reflect.Slice:
+		if isByteSlice(t) {
+			return t, false
+		}
+		if e, changed := elem(t.Elem()); changed {
+			return reflect.SliceOf(e), true
+		}
+	case reflect.Array:
+		// A slice, not an array: an array's shadow would hold nil pointers
+		// for elements the JSON never had (a short or absent array).
+		if e, changed := elem(t.Elem()); changed {
+			return reflect.SliceOf(e), true
+		}
+	case reflect.Map:
+		if e, changed := elem(t.Elem()); changed {
+			return reflect.MapOf(t.Key(), e), true
+		}
+	case reflect.Struct:
+		return shadowStruct(t, visiting, false)
+	}
+	return t, false
+}
+
+// shadowField is one field of a struct's shadow: the index of the original
+// field, and whether encoding/json promotes its fields (an untagged embedded
+// struct or pointer to one).
+type shadowField struct {
+	index    int
+	promoted bool
+}
+
+// shadowFields lists the fields of struct t that its shadow keeps, in order:
+// those encoding/json decodes into.
+func shadowFields(t reflect.Type) []shadowField {
+	var out []shadowField
+	for i := range t.NumField() {
+		f := t.Field(i)
+		if f.Anonymous && f.Tag.Get("json") == "" {
+			ft := f.Type
+			if ft.Kind() == reflect.Pointer {
+				if !f.IsExported() {
+					continue // encoding/json cannot allocate it
+				}
+				ft = ft.Elem()
+			}
+			if ft.Kind() == reflect.Struct {
+				out = append(out, shadowField{index: i, promoted: true})
+				continue
+			}
+		}
+		if f.IsExported() {
+			out = append(out, shadowField{index: i})
+		}
+	}
+	return out
+}
+
+// shadowStruct is nullShadowType for struct t. force builds the shadow even
+// when nothing changed (an embedded struct: its unnamed shadow has none of
+// the original's methods, which reflect.StructOf cannot promote).
+func shadowStruct(t reflect.Type, visiting map[reflect.Type]bool, force bool) (reflect.Type, bool) {
+	plan := shadowFields(t)
+	fields := make([]reflect.StructField, 0, len(plan))
+	changed := false
+	for j, p := range plan {
+		f := t.Field(p.index)
+		if p.promoted {
+			ft, ptr := f.Type, f.Type.Kind() == reflect.Pointer
+			if ptr {
+				ft = ft.Elem()
+			}
+			if visiting[ft] {
+				return t, false
+			}
+			visiting[ft] = true
+			st, c := shadowStruct(ft, visiting, true)
+			delete(visiting, ft)
+			if ptr {
+				st = reflect.PointerTo(st)
+			}
+			changed = changed || c
+			// Embedded fields are promoted whatever their name; this one is
+			// exported (StructOf needs that) and unlike any real field name.
+			fields = append(fields, reflect.StructField{Name: "X_embedded_" + strconv.Itoa(j), Type: st, Anonymous: true})
+			continue
+		}
+		ft, c := nullShadowType(f.Type, visiting)
+		changed = changed || c
+		fields = append(fields, reflect.StructField{Name: f.Name, Type: ft, Tag: f.Tag})
+	}
+	if !changed && !force {
+		return t, false
+	}
+	return reflect.StructOf(fields), changed
+}
+
+// collectNullElements walks v, a value of nullShadowType(t), and appends an
+// item for each nil pointer that stands for a null element, at loc.
+func collectNullElements(v reflect.Value, t reflect.Type, loc []any, items *[]ValidationItem) {
+	if len(*items) >= maxNullItems || v.Type() == t { // nothing shadowed below here
+		return
+	}
+	at := func(key any) []any { return append(slices.Clip(loc), key) }
+	element := func(ev reflect.Value, e reflect.Type, loc []any) {
+		if nullRefused(e) {
+			if ev.IsNil() {
+				if len(*items) < maxNullItems {
+					msg, typ := typeErrorText(&json.UnmarshalTypeError{Value: "null", Type: e})
+					*items = append(*items, ValidationItem{Loc: loc, Msg: msg, Type: typ})
+				}
+				return
+			}
+			ev = ev.Elem()
+		}
+		collectNullElements(ev, e, loc, items)
+	}
+	switch t.Kind() {
+	case reflect.Pointer:
+		if !v.IsNil() {
+			collectNullElements(v.Elem(), t.Elem(), loc, items)
+		}
+	case reflect.Slice:
+		for i := range v.Len() {
+			element(v.Index(i), t.Elem(), at(i))
+		}
+	case reflect.Array: // shadowed by a slice; elements past the array's length are dropped
+		for i := range min(v.Len(), t.Len()) {
+			element(v.Index(i), t.Elem(), at(i))
+		}
+	case reflect.Map:
+		keys := v.MapKeys()
+		slices.SortFunc(keys, func(a, b reflect.Value) int { return strings.Compare(fmt.Sprint(a), fmt.Sprint(b)) })
+		for _, k := range keys {
+			element(v.MapIndex(k), t.Elem(), at(fmt.Sprint(k)))
+		}
+	case reflect.Struct:
+		for j, p := range shadowFields(t) {
+			f, fv := t.Field(p.index), v.Field(j)
+			if !p.promoted {
+				name, _ := wireName(f, "json")
+				collectNullElements(fv, f.Type, at(name), items)
+				continue
+			}
+			ft := f.Type
+			if ft.Kind() == reflect.Pointer {
+				if fv.IsNil() {
+					continue
+				}
+				fv, ft = fv.Elem(), ft.Elem()
+			}
+			collectNullElements(fv, ft, loc, items)
 		}
 	}
 }

@@ -3,8 +3,11 @@
 // and REST licensing.
 //
 // Claims: "sub" is the tenant (licence subject) and is required; "exp" is
-// required; "tier" is community, pro or enterprise, matched case-insensitively,
-// and community when absent; "iat", "nbf" and "products" are optional.
+// required; "tier" is community, pro or enterprise, matched case-insensitively
+// in ASCII only, and community when absent; "iat", "nbf" and "products" are
+// optional. "exp", "nbf" and "iat" must be JSON numbers of seconds within
+// 0 .. 253402300799 (9999-12-31T23:59:59Z). The token must be the canonical
+// base64url spelling of its bytes and carry no "crit" header.
 //
 // Keys are plain ed25519 values. GenerateKey, WriteKeyPair and LoadPrivateKey
 // serve the `semvec license` command; ParsePublicKeys reads the server's
@@ -49,6 +52,10 @@ type productList []string
 
 // UnmarshalJSON implements json.Unmarshaler.
 func (p *productList) UnmarshalJSON(b []byte) error {
+	if string(b) == "null" { // no products, not one empty name
+		*p = nil
+		return nil
+	}
 	var one string
 	if err := json.Unmarshal(b, &one); err == nil {
 		*p = productList{one}

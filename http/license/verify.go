@@ -26,6 +26,11 @@ const (
 	ReasonExpired        = "token is expired"
 	ReasonNotYetValid    = "token is not valid yet"
 	ReasonInvalidClaims  = "token has invalid claims"
+	ReasonNonCanonical   = "token is not canonical base64url"
+	ReasonCritical       = "token has an unsupported critical header"
+	ReasonExpNotNumber   = "exp claim is not a number"
+	ReasonExpOutOfRange  = "exp claim is out of range"
+	ReasonBadTimeClaim   = "nbf or iat claim is not a number in range"
 )
 
 // VerifyError is the error Verify returns for every rejected token.
@@ -110,6 +115,9 @@ func NewVerifier(keys []ed25519.PublicKey, opts ...VerifierOption) *Verifier {
 	}
 	v.parser = jwt.NewParser(
 		jwt.WithValidMethods([]string{jwt.SigningMethodEdDSA.Alg()}),
+		// tokenEncodingProblem already refuses what strict decoding would; this
+		// keeps the parser strict should that check ever be bypassed.
+		jwt.WithStrictDecoding(),
 		jwt.WithExpirationRequired(),
 		jwt.WithLeeway(v.leeway),
 		jwt.WithTimeFunc(v.now),
@@ -122,7 +130,10 @@ func NewVerifier(keys []ed25519.PublicKey, opts ...VerifierOption) *Verifier {
 
 // Verify checks token and returns its claims. Every failure is a
 // *VerifyError. Only EdDSA-signed tokens are accepted; "exp" and a non-empty
-// "sub" are required, and "tier" must be a known tier.
+// "sub" are required, and "tier" must be a known tier (ASCII case-insensitive).
+// The token must be the canonical unpadded base64url spelling of its three
+// segments; it must carry no "crit" header; "exp", "nbf" and "iat" must be
+// JSON numbers within 1970-01-01 .. 9999-12-31T23:59:59Z.
 //
 // Verified tokens are cached (keyed by the SHA-256 of the token) until their
 // expiry; a cache hit skips the signature check but still checks "exp" against
@@ -158,9 +169,19 @@ func (v *Verifier) Verify(token string) (Claims, error) {
 // verify is the uncached path: parse, check the signature, check claims.
 func (v *Verifier) verify(token string) (Claims, error) {
 	v.verifications.Add(1)
-	var tc tokenClaims
-	kidKnown := true
+	if reason := tokenEncodingProblem(token); reason != "" {
+		return Claims{}, &VerifyError{Reason: reason}
+	}
+	var tc parsedClaims
+	kidKnown, critical := true, false
 	tok, err := v.parser.ParseWithClaims(token, &tc, func(t *jwt.Token) (any, error) {
+		if _, ok := t.Header["crit"]; ok {
+			// RFC 7515 §4.1.11: no extension is understood here, so any
+			// "crit" (even an empty or malformed one) is refused before the
+			// signature is checked.
+			critical = true
+			return nil, errCritical
+		}
 		if len(v.keys) == 0 {
 			kidKnown = false
 			return nil, errors.New("no verification keys configured")
@@ -179,6 +200,9 @@ func (v *Verifier) verify(token string) (Claims, error) {
 		return v.keySet(i), nil
 	})
 	if err != nil {
+		if critical {
+			return Claims{}, &VerifyError{Reason: ReasonCritical, Err: err}
+		}
 		return Claims{}, v.classify(tok, err, kidKnown)
 	}
 	if strings.TrimSpace(tc.Subject) == "" {
@@ -191,7 +215,7 @@ func (v *Verifier) verify(token string) (Claims, error) {
 	return Claims{
 		Subject:   tc.Subject,
 		Tier:      tier,
-		ExpiresAt: tc.ExpiresAt.Time, // non-nil: WithExpirationRequired
+		ExpiresAt: tc.exp.Time, // non-nil: WithExpirationRequired
 		Products:  []string(tc.Products),
 	}, nil
 }
@@ -220,6 +244,13 @@ func (v *Verifier) classify(tok *jwt.Token, err error, kidKnown bool) *VerifyErr
 			ve.Reason = ReasonUnsupportedAlg
 			return ve
 		}
+	}
+	// A time claim that is not a number in range is reported as such, before
+	// "expired": jwt/v5 reports it only once the signature has verified.
+	var ce *claimError
+	if errors.As(err, &ce) {
+		ve.Reason = ce.reason()
+		return ve
 	}
 	switch {
 	case errors.Is(err, jwt.ErrTokenMalformed):

@@ -110,7 +110,7 @@ func TestVerifyOutcomes(t *testing.T) {
 		{name: "missing sub", token: sign(t, jwt.SigningMethodEdDSA, priv1, jwt.MapClaims{"tier": "pro", "exp": exp}), wantReason: ReasonMissingSub},
 		{name: "empty sub", token: sign(t, jwt.SigningMethodEdDSA, priv1, jwt.MapClaims{"sub": " ", "exp": exp}), wantReason: ReasonMissingSub},
 		{name: "missing exp", token: sign(t, jwt.SigningMethodEdDSA, priv1, jwt.MapClaims{"sub": "a", "tier": "pro"}), wantReason: ReasonMissingExp},
-		{name: "exp not a number", token: sign(t, jwt.SigningMethodEdDSA, priv1, jwt.MapClaims{"sub": "a", "exp": "soon"}), wantReason: ReasonMalformed},
+		{name: "exp not a number", token: sign(t, jwt.SigningMethodEdDSA, priv1, jwt.MapClaims{"sub": "a", "exp": "soon"}), wantReason: ReasonExpNotNumber},
 		{name: "unknown tier", token: sign(t, jwt.SigningMethodEdDSA, priv1, jwt.MapClaims{"sub": "a", "tier": "gold", "exp": exp}), wantReason: ReasonUnknownTier},
 		{name: "not yet valid", token: sign(t, jwt.SigningMethodEdDSA, priv1, jwt.MapClaims{"sub": "a", "exp": exp, "nbf": t0.Add(time.Minute).Unix()}), wantReason: ReasonNotYetValid},
 		{name: "garbage", token: "not-a-jwt", wantReason: ReasonMalformed},
