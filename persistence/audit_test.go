@@ -39,7 +39,13 @@ func TestAuditWrittenByMutations(t *testing.T) {
 		must(t, s.DeleteSession(ctx, "alice", "s1"))
 		// Failed mutations write nothing.
 		wantKind(t, s.DeleteSession(ctx, "alice", "s1"), semvec.KindNotFound, "")
-		wantKind(t, s.CreateSession(ctx, session("bob", "o1-meta")), semvec.KindConflict, "")
+		wantKind(t, s.CreateSession(ctx, session("alice", "o1-meta")), semvec.KindConflict, "")
+		// Another owner's mutation of the same id is audited for that owner only.
+		must(t, s.CreateSession(ctx, session("bob", "o1-meta")))
+		if bob, err := s.AuditLog(ctx, "bob", 0); err != nil || len(bob) != 1 ||
+			bob[0].Action != persistence.ActionCreate || bob[0].ResourceID != "o1-meta" {
+			t.Fatalf("AuditLog(bob) = %+v, %v", bob, err)
+		}
 
 		log, err := s.AuditLog(ctx, "alice", 0)
 		must(t, err)

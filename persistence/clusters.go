@@ -82,7 +82,7 @@ func alignMetaSession(rec *SessionRecord, id, owner, what string) error {
 func (s *Store) GetCluster(ctx context.Context, owner, id string) (ClusterRecord, error) {
 	var m clusterModel
 	err := s.run(ctx, func(ctx context.Context, db bun.IDB) error {
-		err := db.NewSelect().Model(&m).Where("c.id = ? AND c.owner = ?", id, owner).Scan(ctx)
+		err := db.NewSelect().Model(&m).Where("c.owner = ? AND c.id = ?", owner, id).Scan(ctx)
 		if errors.Is(err, sql.ErrNoRows) {
 			return semvec.NotFound("Cluster")
 		}
@@ -108,7 +108,7 @@ func (s *Store) ListClusters(ctx context.Context, owner string) ([]ClusterSummar
 	err := s.run(ctx, func(ctx context.Context, db bun.IDB) error {
 		return db.NewSelect().Model(&rows).
 			ColumnExpr("c.*").
-			ColumnExpr("(SELECT COUNT(*) FROM cluster_members AS cm WHERE cm.cluster_id = c.id) AS member_count").
+			ColumnExpr("(SELECT COUNT(*) FROM cluster_members AS cm WHERE cm.owner = c.owner AND cm.cluster_id = c.id) AS member_count").
 			Where("c.owner = ?", owner).
 			OrderExpr("c.created_at, c.id").
 			Scan(ctx)
@@ -132,19 +132,19 @@ func (s *Store) DeleteCluster(ctx context.Context, owner, id string) error {
 		if err := s.mustOwn(ctx, tx, (*clusterModel)(nil), id, owner, "Cluster", lockUpdate); err != nil {
 			return err
 		}
-		if err := s.lockSession(ctx, tx, id); err != nil {
+		if err := s.lockSession(ctx, tx, owner, id); err != nil {
 			return err
 		}
-		if _, err := tx.NewDelete().Model((*clusterMemberModel)(nil)).Where("cluster_id = ?", id).Exec(ctx); err != nil {
+		if _, err := tx.NewDelete().Model((*clusterMemberModel)(nil)).Where("owner = ? AND cluster_id = ?", owner, id).Exec(ctx); err != nil {
 			return err
 		}
-		if _, err := tx.NewDelete().Model((*regionClusterModel)(nil)).Where("cluster_id = ?", id).Exec(ctx); err != nil {
+		if _, err := tx.NewDelete().Model((*regionClusterModel)(nil)).Where("owner = ? AND cluster_id = ?", owner, id).Exec(ctx); err != nil {
 			return err
 		}
-		if _, err := tx.NewDelete().Model((*clusterModel)(nil)).Where("id = ?", id).Exec(ctx); err != nil {
+		if _, err := tx.NewDelete().Model((*clusterModel)(nil)).Where("owner = ? AND id = ?", owner, id).Exec(ctx); err != nil {
 			return err
 		}
-		if err := deleteSessionRows(ctx, tx, id); err != nil {
+		if err := deleteSessionRows(ctx, tx, owner, id); err != nil {
 			return err
 		}
 		return s.auditTx(ctx, tx, owner, ActionDelete, ResourceCluster, id, "")
@@ -168,8 +168,8 @@ func (s *Store) AddMember(ctx context.Context, owner, clusterID, sessionID strin
 			return semvec.Errorf(semvec.KindInvalid, "a cluster cannot be a member of itself")
 		}
 		res, err := tx.NewInsert().
-			Model(&clusterMemberModel{ClusterID: clusterID, SessionID: sessionID, JoinedAt: s.timestamp(time.Time{})}).
-			On("CONFLICT (cluster_id, session_id) DO NOTHING").Exec(ctx)
+			Model(&clusterMemberModel{Owner: owner, ClusterID: clusterID, SessionID: sessionID, JoinedAt: s.timestamp(time.Time{})}).
+			On("CONFLICT (owner, cluster_id, session_id) DO NOTHING").Exec(ctx)
 		if isForeignKeyViolation(err) { // deleted concurrently (PostgreSQL)
 			return semvec.NotFound("Session")
 		}
@@ -193,7 +193,7 @@ func (s *Store) RemoveMember(ctx context.Context, owner, clusterID, sessionID st
 			return err
 		}
 		res, err := tx.NewDelete().Model((*clusterMemberModel)(nil)).
-			Where("cluster_id = ? AND session_id = ?", clusterID, sessionID).Exec(ctx)
+			Where("owner = ? AND cluster_id = ? AND session_id = ?", owner, clusterID, sessionID).Exec(ctx)
 		if err != nil {
 			return err
 		}
@@ -204,27 +204,28 @@ func (s *Store) RemoveMember(ctx context.Context, owner, clusterID, sessionID st
 	})
 }
 
-// ListMembers returns the member session ids of a cluster in joining order
-// (empty, not an error, for a cluster that does not exist).
-func (s *Store) ListMembers(ctx context.Context, clusterID string) ([]string, error) {
+// ListMembers returns the member session ids of owner's cluster in joining
+// order (empty, not an error, for a cluster that does not exist).
+func (s *Store) ListMembers(ctx context.Context, owner, clusterID string) ([]string, error) {
 	ids := []string{}
 	err := s.run(ctx, func(ctx context.Context, db bun.IDB) error {
 		return db.NewSelect().Model((*clusterMemberModel)(nil)).Column("session_id").
-			Where("cluster_id = ?", clusterID).OrderExpr("joined_at, session_id").Scan(ctx, &ids)
+			Where("owner = ? AND cluster_id = ?", owner, clusterID).OrderExpr("joined_at, session_id").Scan(ctx, &ids)
 	})
 	return ids, err
 }
 
-// ClustersOfSession returns, sorted, the ids of the clusters that session
-// sessionID is a member of or backs (the cluster whose id it is).
-func (s *Store) ClustersOfSession(ctx context.Context, sessionID string) ([]string, error) {
+// ClustersOfSession returns, sorted, the ids of owner's clusters that
+// owner's session sessionID is a member of or backs (the cluster whose id it
+// is).
+func (s *Store) ClustersOfSession(ctx context.Context, owner, sessionID string) ([]string, error) {
 	ids := []string{}
 	err := s.run(ctx, func(ctx context.Context, db bun.IDB) error {
 		if err := db.NewSelect().Model((*clusterMemberModel)(nil)).Column("cluster_id").
-			Where("session_id = ?", sessionID).Scan(ctx, &ids); err != nil {
+			Where("owner = ? AND session_id = ?", owner, sessionID).Scan(ctx, &ids); err != nil {
 			return err
 		}
-		backs, err := db.NewSelect().Model((*clusterModel)(nil)).Where("id = ?", sessionID).Exists(ctx)
+		backs, err := db.NewSelect().Model((*clusterModel)(nil)).Where("owner = ? AND id = ?", owner, sessionID).Exists(ctx)
 		if backs {
 			ids = append(ids, sessionID)
 		}

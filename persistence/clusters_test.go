@@ -111,20 +111,20 @@ func TestClusterMembers(t *testing.T) {
 		_, err = s.AddMember(ctx, "alice", "c1", "c1")
 		wantKind(t, err, semvec.KindInvalid, "")
 
-		members, err := s.ListMembers(ctx, "c1")
+		members, err := s.ListMembers(ctx, "alice", "c1")
 		must(t, err)
 		if !slices.Equal(members, []string{"s1", "s2"}) {
 			t.Fatalf("ListMembers(c1) = %v", members)
 		}
-		if m, _ := s.ListMembers(ctx, "nope"); m == nil || len(m) != 0 {
+		if m, _ := s.ListMembers(ctx, "alice", "nope"); m == nil || len(m) != 0 {
 			t.Fatalf("ListMembers(nope) = %#v", m)
 		}
-		of, err := s.ClustersOfSession(ctx, "s1")
+		of, err := s.ClustersOfSession(ctx, "alice", "s1")
 		must(t, err)
 		if !slices.Equal(of, []string{"c1", "c2"}) {
 			t.Fatalf("ClustersOfSession(s1) = %v", of)
 		}
-		of, _ = s.ClustersOfSession(ctx, "c1") // the backing session
+		of, _ = s.ClustersOfSession(ctx, "alice", "c1") // the backing session
 		if !slices.Equal(of, []string{"c1"}) {
 			t.Fatalf("ClustersOfSession(c1) = %v", of)
 		}
@@ -136,14 +136,14 @@ func TestClusterMembers(t *testing.T) {
 		wantKind(t, s.RemoveMember(ctx, "bob", "c1", "s1"), semvec.KindNotFound, "Cluster not found")
 		must(t, s.RemoveMember(ctx, "alice", "c1", "s1"))
 		wantKind(t, s.RemoveMember(ctx, "alice", "c1", "s1"), semvec.KindNotFound, "Member not found")
-		members, _ = s.ListMembers(ctx, "c1")
+		members, _ = s.ListMembers(ctx, "alice", "c1")
 		if !slices.Equal(members, []string{"s2"}) {
 			t.Fatalf("after remove: %v", members)
 		}
 
 		// Deleting a member session removes its memberships.
 		must(t, s.DeleteSession(ctx, "alice", "s2"))
-		members, _ = s.ListMembers(ctx, "c1")
+		members, _ = s.ListMembers(ctx, "alice", "c1")
 		if len(members) != 0 {
 			t.Fatalf("memberships survive their session: %v", members)
 		}
@@ -158,7 +158,7 @@ func TestDeleteClusterCascades(t *testing.T) {
 		must(t, s.CreateSession(ctx, session("alice", "s1")))
 		_, err := s.AddMember(ctx, "alice", "c1", "s1")
 		must(t, err)
-		must(t, s.SaveSnapshot(ctx, "c1", []byte("cluster state"), ts(1)))
+		must(t, saveSnapshot(t, s, "alice", "c1", []byte("cluster state"), ts(1)))
 		r, meta := region("alice", "r1", 1)
 		must(t, s.CreateRegion(ctx, r, meta))
 		_, err = s.AttachCluster(ctx, "alice", "r1", "c1")
@@ -168,17 +168,17 @@ func TestDeleteClusterCascades(t *testing.T) {
 
 		_, err = s.GetCluster(ctx, "alice", "c1")
 		wantKind(t, err, semvec.KindNotFound, "Cluster not found")
-		_, err = s.GetSessionAnyOwner(ctx, "c1")
+		_, err = s.GetSession(ctx, "alice", "c1")
 		wantKind(t, err, semvec.KindNotFound, "Session not found")
-		_, _, err = s.LoadSnapshot(ctx, "c1")
+		_, _, err = s.LoadSnapshot(ctx, "alice", "c1")
 		wantKind(t, err, semvec.KindNotFound, "Snapshot not found")
-		if m, _ := s.ListMembers(ctx, "c1"); len(m) != 0 {
+		if m, _ := s.ListMembers(ctx, "alice", "c1"); len(m) != 0 {
 			t.Fatalf("members survive: %v", m)
 		}
-		if of, _ := s.ClustersOfSession(ctx, "s1"); len(of) != 0 {
+		if of, _ := s.ClustersOfSession(ctx, "alice", "s1"); len(of) != 0 {
 			t.Fatalf("ClustersOfSession(s1) = %v", of)
 		}
-		if rc, _ := s.RegionClusters(ctx, "r1"); len(rc) != 0 {
+		if rc, _ := s.RegionClusters(ctx, "alice", "r1"); len(rc) != 0 {
 			t.Fatalf("region links survive: %v", rc)
 		}
 		// The member session itself stays.

@@ -26,6 +26,10 @@ func TestConcurrentMutations(t *testing.T) {
 		must(t, s.CreateCluster(ctx, c, b))
 		r, m := region("alice", "r1", 1)
 		must(t, s.CreateRegion(ctx, r, m))
+		incs := map[string]string{}
+		for _, id := range append(ids, "c1") {
+			incs[id] = incarnation(t, s, "alice", id)
+		}
 
 		var mu sync.Mutex
 		var bad []error
@@ -54,9 +58,10 @@ func TestConcurrentMutations(t *testing.T) {
 				for range 4 {
 					batch := make([]persistence.Snapshot, 0, n+1)
 					for _, id := range append(ids, "c1") {
-						batch = append(batch, persistence.Snapshot{ID: id, Data: []byte(id), At: ts(1)})
+						batch = append(batch, persistence.Snapshot{Owner: "alice", ID: id, Incarnation: incs[id], Data: []byte(id), At: ts(1)})
 					}
-					check(st.SaveSnapshots(ctx, batch))
+					_, err := st.SaveSnapshots(ctx, batch)
+					check(err)
 				}
 			})
 			wg.Go(func() { // attach/detach
@@ -79,23 +84,23 @@ func TestConcurrentMutations(t *testing.T) {
 		}
 
 		for i, id := range ids {
-			_, _, err := s.LoadSnapshot(ctx, id)
+			_, _, err := s.LoadSnapshot(ctx, "alice", id)
 			deleted := i%2 == 0
 			if deleted && err == nil {
 				t.Errorf("snapshot of deleted session %s survives", id)
 			}
-			of, err := s.ClustersOfSession(ctx, id)
+			of, err := s.ClustersOfSession(ctx, "alice", id)
 			must(t, err)
 			if len(of) != 0 {
 				t.Errorf("session %s still in clusters %v", id, of)
 			}
 		}
 		for _, id := range []string{"c1"} {
-			if _, _, err := s.LoadSnapshot(ctx, id); err == nil {
+			if _, _, err := s.LoadSnapshot(ctx, "alice", id); err == nil {
 				t.Errorf("snapshot of deleted cluster survives")
 			}
 		}
-		if rc, _ := s.RegionClusters(ctx, "r1"); len(rc) != 0 {
+		if rc, _ := s.RegionClusters(ctx, "alice", "r1"); len(rc) != 0 {
 			t.Errorf("region links to a deleted cluster: %v", rc)
 		}
 	})

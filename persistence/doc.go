@@ -47,27 +47,38 @@
 //
 // # Schema
 //
-//	table             key                      columns                                        notes
-//	sessions          id                       owner, kind, dimension, model_name,            kind: session | cluster | region_meta |
-//	                                           options (JSON text), created_at, updated_at    observer_meta; index (owner)
-//	snapshots         session_id → sessions    data (BLOB / BYTEA), saved_at                  one per session; upsert
-//	clusters          id → sessions            owner, name, aggregation_mode,                 id is the backing session's id;
-//	                                           coupling_factor, created_at                    index (owner, created_at)
-//	cluster_members   (cluster_id → clusters,  joined_at                                      index (session_id)
+//	table             key                            columns                                        notes
+//	sessions          (owner, id)                    incarnation, kind, dimension, model_name,      kind: session | cluster | region_meta |
+//	                                                 options (JSON text), created_at, updated_at    observer_meta
+//	snapshots         (owner, session_id) → sessions data (BLOB / BYTEA), saved_at                  one per session; upsert only while the
+//	                                                                                                session row has the writer's incarnation
+//	clusters          (owner, id) → sessions         name, aggregation_mode,                        id is the backing session's id;
+//	                                                 coupling_factor, created_at                    index (owner, created_at)
+//	cluster_members   (owner, cluster_id → clusters, joined_at                                      index (owner, session_id)
 //	                   session_id → sessions)
-//	regions           id                       owner, name, meta_session_id → sessions,       index (owner, created_at),
-//	                                           consensus_threshold, vote_window_seconds,      (meta_session_id)
-//	                                           last_realignment (nullable), created_at
-//	region_clusters   (region_id → regions,    attached_at                                    index (cluster_id)
+//	regions           (owner, id)                    name, meta_session_id → sessions,              index (owner, created_at),
+//	                                                 consensus_threshold, vote_window_seconds,      (owner, meta_session_id)
+//	                                                 last_realignment (nullable), created_at
+//	region_clusters   (owner, region_id → regions,   attached_at                                    index (owner, cluster_id)
 //	                   cluster_id → clusters)
-//	observers         id                       owner UNIQUE, meta_session_id → sessions,      one per owner;
-//	                                           sample_interval_seconds, created_at            index (meta_session_id)
-//	observer_regions  (observer_id → observers, registered_at                                 index (region_id)
-//	                   region_id → regions)
+//	observers         (owner, id), owner UNIQUE      meta_session_id → sessions,                    one per owner;
+//	                                                 sample_interval_seconds, created_at            index (owner, meta_session_id)
+//	observer_regions  (owner, observer_id →          registered_at                                  index (owner, region_id)
+//	                   observers, region_id → regions)
 //	network_states    owner                    data (BLOB / BYTEA), updated_at                one blob per owner
 //	audit_log         id (autoincrement)       at, subject, action, resource_type,            index (subject, id)
 //	                                           resource_id, detail (JSON text)
 //	bun_migrations, bun_migration_locks        bun/migrate's bookkeeping
+//
+// Every id is scoped by its owner: keys and foreign keys all start with the
+// owner, so the same id used by two owners names two separate resources and
+// a reference can never cross owners. Migration 20261205000001 rebuilt the
+// tables of the first schema this way, keeping each row's owner.
+//
+// A session's incarnation is chosen when its row is created and never
+// changes; a snapshot is written only with the incarnation of the row it
+// lands in, so a write queued for a deleted session cannot reach a session
+// later created under the same id.
 //
 // Every foreign key is ON DELETE CASCADE, so deleting a session row removes
 // its snapshot, memberships and whatever it backs (cluster, region, observer)

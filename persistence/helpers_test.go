@@ -141,3 +141,35 @@ func session(owner, id string) persistence.SessionRecord {
 		CreatedAt: ts(1), UpdatedAt: ts(2),
 	}
 }
+
+// saveSnapshot stores data as the snapshot of owner's session id, in the
+// incarnation the session has now (what the removed Store.SaveSnapshot did):
+// NotFound("Session") when the session does not exist or the write was
+// dropped.
+func saveSnapshot(t *testing.T, s *persistence.Store, owner, id string, data []byte, at time.Time) error {
+	t.Helper()
+	ctx := t.Context()
+	rec, err := s.GetSession(ctx, owner, id)
+	if err != nil {
+		return err
+	}
+	n, err := s.SaveSnapshots(ctx, []persistence.Snapshot{{Owner: owner, ID: id, Incarnation: rec.Incarnation, Data: data, At: at}})
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return semvec.NotFound("Session")
+	}
+	return nil
+}
+
+// incarnation returns the incarnation of owner's session id.
+func incarnation(t *testing.T, s *persistence.Store, owner, id string) string {
+	t.Helper()
+	rec, err := s.GetSession(t.Context(), owner, id)
+	must(t, err)
+	if rec.Incarnation == "" {
+		t.Fatalf("session %s/%s has no incarnation", owner, id)
+	}
+	return rec.Incarnation
+}

@@ -6,13 +6,15 @@ import (
 	"github.com/uptrace/bun"
 )
 
-// The bun models of the live schema. The tables themselves are created by
+// The bun models of the live schema. Every id is scoped by its owner: the
+// primary and foreign keys all start with the owner column. The tables themselves are created by
 // package migrations from frozen copies; a change here needs a migration.
 
 type sessionModel struct {
 	bun.BaseModel `bun:"table:sessions,alias:s"`
+	Owner         string    `bun:"owner,pk"`
 	ID            string    `bun:"id,pk"`
-	Owner         string    `bun:"owner,notnull"`
+	Incarnation   string    `bun:"incarnation,notnull"`
 	Kind          string    `bun:"kind,notnull"`
 	Dimension     int       `bun:"dimension,notnull"`
 	ModelName     string    `bun:"model_name,notnull"`
@@ -23,15 +25,17 @@ type sessionModel struct {
 
 type snapshotModel struct {
 	bun.BaseModel `bun:"table:snapshots,alias:sn"`
+	Owner         string    `bun:"owner,pk"`
 	SessionID     string    `bun:"session_id,pk"`
 	Data          []byte    `bun:"data,notnull"`
 	SavedAt       time.Time `bun:"saved_at,notnull"`
+	LogSeq        int64     `bun:"log_seq,notnull"`
 }
 
 type clusterModel struct {
 	bun.BaseModel   `bun:"table:clusters,alias:c"`
+	Owner           string    `bun:"owner,pk"`
 	ID              string    `bun:"id,pk"`
-	Owner           string    `bun:"owner,notnull"`
 	Name            string    `bun:"name,notnull"`
 	AggregationMode string    `bun:"aggregation_mode,notnull"`
 	CouplingFactor  float64   `bun:"coupling_factor,notnull"`
@@ -41,6 +45,7 @@ type clusterModel struct {
 
 type clusterMemberModel struct {
 	bun.BaseModel `bun:"table:cluster_members,alias:cm"`
+	Owner         string    `bun:"owner,pk"`
 	ClusterID     string    `bun:"cluster_id,pk"`
 	SessionID     string    `bun:"session_id,pk"`
 	JoinedAt      time.Time `bun:"joined_at,notnull"`
@@ -48,8 +53,8 @@ type clusterMemberModel struct {
 
 type regionModel struct {
 	bun.BaseModel      `bun:"table:regions,alias:r"`
+	Owner              string     `bun:"owner,pk"`
 	ID                 string     `bun:"id,pk"`
-	Owner              string     `bun:"owner,notnull"`
 	Name               string     `bun:"name,notnull"`
 	MetaSessionID      string     `bun:"meta_session_id,notnull"`
 	ConsensusThreshold float64    `bun:"consensus_threshold,notnull"`
@@ -61,6 +66,7 @@ type regionModel struct {
 
 type regionClusterModel struct {
 	bun.BaseModel `bun:"table:region_clusters,alias:rc"`
+	Owner         string    `bun:"owner,pk"`
 	RegionID      string    `bun:"region_id,pk"`
 	ClusterID     string    `bun:"cluster_id,pk"`
 	AttachedAt    time.Time `bun:"attached_at,notnull"`
@@ -68,8 +74,8 @@ type regionClusterModel struct {
 
 type observerModel struct {
 	bun.BaseModel         `bun:"table:observers,alias:o"`
+	Owner                 string    `bun:"owner,pk,unique"`
 	ID                    string    `bun:"id,pk"`
-	Owner                 string    `bun:"owner,notnull,unique"`
 	MetaSessionID         string    `bun:"meta_session_id,notnull"`
 	SampleIntervalSeconds float64   `bun:"sample_interval_seconds,notnull"`
 	CreatedAt             time.Time `bun:"created_at,notnull"`
@@ -77,6 +83,7 @@ type observerModel struct {
 
 type observerRegionModel struct {
 	bun.BaseModel `bun:"table:observer_regions,alias:orr"`
+	Owner         string    `bun:"owner,pk"`
 	ObserverID    string    `bun:"observer_id,pk"`
 	RegionID      string    `bun:"region_id,pk"`
 	RegisteredAt  time.Time `bun:"registered_at,notnull"`

@@ -131,8 +131,8 @@ func observerID(ctx context.Context, db bun.IDB, owner string) (string, error) {
 	return id, err
 }
 
-func countObserverRegions(ctx context.Context, db bun.IDB, observerID string) (int, error) {
-	n, err := db.NewSelect().Model((*observerRegionModel)(nil)).Where("observer_id = ?", observerID).Count(ctx)
+func countObserverRegions(ctx context.Context, db bun.IDB, owner, observerID string) (int, error) {
+	n, err := db.NewSelect().Model((*observerRegionModel)(nil)).Where("owner = ? AND observer_id = ?", owner, observerID).Count(ctx)
 	return int(n), err
 }
 
@@ -150,8 +150,8 @@ func (s *Store) RegisterObserverRegion(ctx context.Context, owner, regionID stri
 			return err
 		}
 		res, err := tx.NewInsert().
-			Model(&observerRegionModel{ObserverID: oid, RegionID: regionID, RegisteredAt: s.timestamp(time.Time{})}).
-			On("CONFLICT (observer_id, region_id) DO NOTHING").Exec(ctx)
+			Model(&observerRegionModel{Owner: owner, ObserverID: oid, RegionID: regionID, RegisteredAt: s.timestamp(time.Time{})}).
+			On("CONFLICT (owner, observer_id, region_id) DO NOTHING").Exec(ctx)
 		if isForeignKeyViolation(err) { // deleted concurrently (PostgreSQL)
 			return semvec.NotFound("Region")
 		}
@@ -163,7 +163,7 @@ func (s *Store) RegisterObserverRegion(ctx context.Context, owner, regionID stri
 				return err
 			}
 		}
-		count, err = countObserverRegions(ctx, tx, oid)
+		count, err = countObserverRegions(ctx, tx, owner, oid)
 		return err
 	})
 	return count, err
@@ -180,7 +180,7 @@ func (s *Store) UnregisterObserverRegion(ctx context.Context, owner, regionID st
 			return err
 		}
 		res, err := tx.NewDelete().Model((*observerRegionModel)(nil)).
-			Where("observer_id = ? AND region_id = ?", oid, regionID).Exec(ctx)
+			Where("owner = ? AND observer_id = ? AND region_id = ?", owner, oid, regionID).Exec(ctx)
 		if err != nil {
 			return err
 		}
@@ -190,7 +190,7 @@ func (s *Store) UnregisterObserverRegion(ctx context.Context, owner, regionID st
 		if err := s.auditTx(ctx, tx, owner, ActionObserverUnregister, ResourceObserver, oid, detail("region_id", regionID)); err != nil {
 			return err
 		}
-		count, err = countObserverRegions(ctx, tx, oid)
+		count, err = countObserverRegions(ctx, tx, owner, oid)
 		return err
 	})
 	return count, err
@@ -202,7 +202,7 @@ func (s *Store) ObserverRegions(ctx context.Context, owner string) ([]string, er
 	ids := []string{}
 	err := s.run(ctx, func(ctx context.Context, db bun.IDB) error {
 		return db.NewSelect().Model((*observerRegionModel)(nil)).Column("orr.region_id").
-			Join("JOIN observers AS o ON o.id = orr.observer_id").
+			Join("JOIN observers AS o ON o.owner = orr.owner AND o.id = orr.observer_id").
 			Where("o.owner = ?", owner).
 			OrderExpr("orr.registered_at, orr.region_id").Scan(ctx, &ids)
 	})

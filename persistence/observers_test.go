@@ -41,7 +41,7 @@ func TestObservers(t *testing.T) {
 		if created || rec != want {
 			t.Fatalf("second EnsureObserver = %+v, %v", rec, created)
 		}
-		if _, err := s.GetSessionAnyOwner(ctx, "o2-meta"); err == nil {
+		if _, err := s.GetSession(ctx, "alice", "o2-meta"); err == nil {
 			t.Fatal("second EnsureObserver created a meta session")
 		}
 		got, err := s.GetObserver(ctx, "alice")
@@ -59,10 +59,17 @@ func TestObservers(t *testing.T) {
 		}
 		_, _, err = s.EnsureObserver(ctx, observer("carol", "o1"), persistence.SessionRecord{ID: "o1-meta-2"})
 		wantKind(t, err, semvec.KindInvalid, "") // meta id mismatch
+		// Ids are scoped by owner: carol's observer may be called o1 too.
 		o := observer("carol", "o1")
 		o.MetaSessionID = "carol-meta"
-		_, _, err = s.EnsureObserver(ctx, o, persistence.SessionRecord{})
-		wantKind(t, err, semvec.KindConflict, "Observer already exists") // id o1 taken
+		carol, created, err := s.EnsureObserver(ctx, o, persistence.SessionRecord{})
+		must(t, err)
+		if !created || carol.Owner != "carol" || carol.ID != "o1" || carol.MetaSessionID != "carol-meta" {
+			t.Fatalf("carol's EnsureObserver = %+v, %v", carol, created)
+		}
+		if got, _ := s.GetObserver(ctx, "alice"); got != want {
+			t.Fatalf("alice's observer after carol's = %+v", got)
+		}
 
 		// Regions.
 		r1, m1 := region("alice", "r1", 1)
@@ -85,6 +92,8 @@ func TestObservers(t *testing.T) {
 		_, err = s.RegisterObserverRegion(ctx, "alice", "rb")
 		wantKind(t, err, semvec.KindNotFound, "Region not found")
 		_, err = s.RegisterObserverRegion(ctx, "carol", "r1")
+		wantKind(t, err, semvec.KindNotFound, "Region not found") // alice's r1
+		_, err = s.RegisterObserverRegion(ctx, "dave", "r1")
 		wantKind(t, err, semvec.KindNotFound, "Observer not found")
 
 		regs, err := s.ObserverRegions(ctx, "alice")
@@ -103,7 +112,9 @@ func TestObservers(t *testing.T) {
 		}
 		_, err = s.UnregisterObserverRegion(ctx, "alice", "r1")
 		wantKind(t, err, semvec.KindNotFound, "Region not found")
-		_, err = s.UnregisterObserverRegion(ctx, "carol", "r1")
+		_, err = s.UnregisterObserverRegion(ctx, "carol", "r2")
+		wantKind(t, err, semvec.KindNotFound, "Region not found") // alice's r2
+		_, err = s.UnregisterObserverRegion(ctx, "dave", "r1")
 		wantKind(t, err, semvec.KindNotFound, "Observer not found")
 	})
 }
@@ -146,7 +157,7 @@ func TestEnsureObserverConcurrent(t *testing.T) {
 		}
 		// Only the winner's meta session exists.
 		for i := range n {
-			_, err := stores[0].GetSessionAnyOwner(ctx, fmt.Sprintf("o%d-meta", i))
+			_, err := stores[0].GetSession(ctx, "alice", fmt.Sprintf("o%d-meta", i))
 			if (err == nil) != (recs[0].ID == fmt.Sprintf("o%d", i)) {
 				t.Fatalf("meta session o%d-meta: err %v, winner %s", i, err, recs[0].ID)
 			}

@@ -79,7 +79,7 @@ func utcPtr(t *time.Time) *time.Time {
 func (s *Store) GetRegion(ctx context.Context, owner, id string) (RegionRecord, error) {
 	var m regionModel
 	err := s.run(ctx, func(ctx context.Context, db bun.IDB) error {
-		err := db.NewSelect().Model(&m).Where("r.id = ? AND r.owner = ?", id, owner).Scan(ctx)
+		err := db.NewSelect().Model(&m).Where("r.owner = ? AND r.id = ?", owner, id).Scan(ctx)
 		if errors.Is(err, sql.ErrNoRows) {
 			return semvec.NotFound("Region")
 		}
@@ -106,7 +106,7 @@ func (s *Store) ListRegions(ctx context.Context, owner string) ([]RegionSummary,
 	err := s.run(ctx, func(ctx context.Context, db bun.IDB) error {
 		return db.NewSelect().Model(&rows).
 			ColumnExpr("r.*").
-			ColumnExpr("(SELECT COUNT(*) FROM region_clusters AS rc WHERE rc.region_id = r.id) AS cluster_count").
+			ColumnExpr("(SELECT COUNT(*) FROM region_clusters AS rc WHERE rc.owner = r.owner AND rc.region_id = r.id) AS cluster_count").
 			Where("r.owner = ?", owner).
 			OrderExpr("r.created_at, r.id").
 			Scan(ctx)
@@ -129,26 +129,26 @@ func (s *Store) DeleteRegion(ctx context.Context, owner, id string) error {
 	return s.inTx(ctx, func(ctx context.Context, tx bun.Tx) error {
 		var metaID string
 		err := s.lock(tx.NewSelect().Model((*regionModel)(nil)).Column("meta_session_id").
-			Where("id = ? AND owner = ?", id, owner), lockUpdate).Scan(ctx, &metaID)
+			Where("owner = ? AND id = ?", owner, id), lockUpdate).Scan(ctx, &metaID)
 		if errors.Is(err, sql.ErrNoRows) {
 			return semvec.NotFound("Region")
 		}
 		if err != nil {
 			return err
 		}
-		if err := s.lockSession(ctx, tx, metaID); err != nil {
+		if err := s.lockSession(ctx, tx, owner, metaID); err != nil {
 			return err
 		}
-		if _, err := tx.NewDelete().Model((*regionClusterModel)(nil)).Where("region_id = ?", id).Exec(ctx); err != nil {
+		if _, err := tx.NewDelete().Model((*regionClusterModel)(nil)).Where("owner = ? AND region_id = ?", owner, id).Exec(ctx); err != nil {
 			return err
 		}
-		if _, err := tx.NewDelete().Model((*observerRegionModel)(nil)).Where("region_id = ?", id).Exec(ctx); err != nil {
+		if _, err := tx.NewDelete().Model((*observerRegionModel)(nil)).Where("owner = ? AND region_id = ?", owner, id).Exec(ctx); err != nil {
 			return err
 		}
-		if _, err := tx.NewDelete().Model((*regionModel)(nil)).Where("id = ?", id).Exec(ctx); err != nil {
+		if _, err := tx.NewDelete().Model((*regionModel)(nil)).Where("owner = ? AND id = ?", owner, id).Exec(ctx); err != nil {
 			return err
 		}
-		if err := deleteSessionRows(ctx, tx, metaID); err != nil {
+		if err := deleteSessionRows(ctx, tx, owner, metaID); err != nil {
 			return err
 		}
 		return s.auditTx(ctx, tx, owner, ActionDelete, ResourceRegion, id, "")
@@ -168,8 +168,8 @@ func (s *Store) AttachCluster(ctx context.Context, owner, regionID, clusterID st
 			return err
 		}
 		res, err := tx.NewInsert().
-			Model(&regionClusterModel{RegionID: regionID, ClusterID: clusterID, AttachedAt: s.timestamp(time.Time{})}).
-			On("CONFLICT (region_id, cluster_id) DO NOTHING").Exec(ctx)
+			Model(&regionClusterModel{Owner: owner, RegionID: regionID, ClusterID: clusterID, AttachedAt: s.timestamp(time.Time{})}).
+			On("CONFLICT (owner, region_id, cluster_id) DO NOTHING").Exec(ctx)
 		if isForeignKeyViolation(err) { // deleted concurrently (PostgreSQL)
 			return semvec.NotFound("Cluster")
 		}
@@ -193,7 +193,7 @@ func (s *Store) DetachCluster(ctx context.Context, owner, regionID, clusterID st
 			return err
 		}
 		res, err := tx.NewDelete().Model((*regionClusterModel)(nil)).
-			Where("region_id = ? AND cluster_id = ?", regionID, clusterID).Exec(ctx)
+			Where("owner = ? AND region_id = ? AND cluster_id = ?", owner, regionID, clusterID).Exec(ctx)
 		if err != nil {
 			return err
 		}
@@ -204,34 +204,34 @@ func (s *Store) DetachCluster(ctx context.Context, owner, regionID, clusterID st
 	})
 }
 
-// RegionClusters returns the ids of the clusters attached to a region, in
-// attaching order (empty for a region that does not exist).
-func (s *Store) RegionClusters(ctx context.Context, regionID string) ([]string, error) {
+// RegionClusters returns the ids of the clusters attached to owner's region,
+// in attaching order (empty for a region that does not exist).
+func (s *Store) RegionClusters(ctx context.Context, owner, regionID string) ([]string, error) {
 	ids := []string{}
 	err := s.run(ctx, func(ctx context.Context, db bun.IDB) error {
 		return db.NewSelect().Model((*regionClusterModel)(nil)).Column("cluster_id").
-			Where("region_id = ?", regionID).OrderExpr("attached_at, cluster_id").Scan(ctx, &ids)
+			Where("owner = ? AND region_id = ?", owner, regionID).OrderExpr("attached_at, cluster_id").Scan(ctx, &ids)
 	})
 	return ids, err
 }
 
-// RegionsOfCluster returns the ids of the regions a cluster is attached to,
-// in attaching order.
-func (s *Store) RegionsOfCluster(ctx context.Context, clusterID string) ([]string, error) {
+// RegionsOfCluster returns the ids of the regions owner's cluster is
+// attached to, in attaching order.
+func (s *Store) RegionsOfCluster(ctx context.Context, owner, clusterID string) ([]string, error) {
 	ids := []string{}
 	err := s.run(ctx, func(ctx context.Context, db bun.IDB) error {
 		return db.NewSelect().Model((*regionClusterModel)(nil)).Column("region_id").
-			Where("cluster_id = ?", clusterID).OrderExpr("attached_at, region_id").Scan(ctx, &ids)
+			Where("owner = ? AND cluster_id = ?", owner, clusterID).OrderExpr("attached_at, region_id").Scan(ctx, &ids)
 	})
 	return ids, err
 }
 
-// SetLastRealignment records when a region last realigned.
+// SetLastRealignment records when owner's region last realigned.
 // NotFound("Region") if it does not exist.
-func (s *Store) SetLastRealignment(ctx context.Context, regionID string, at time.Time) error {
+func (s *Store) SetLastRealignment(ctx context.Context, owner, regionID string, at time.Time) error {
 	return s.run(ctx, func(ctx context.Context, db bun.IDB) error {
 		res, err := db.NewUpdate().Model((*regionModel)(nil)).
-			Set("last_realignment = ?", s.timestamp(at)).Where("id = ?", regionID).Exec(ctx)
+			Set("last_realignment = ?", s.timestamp(at)).Where("owner = ? AND id = ?", owner, regionID).Exec(ctx)
 		if err != nil {
 			return err
 		}

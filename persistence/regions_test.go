@@ -46,7 +46,7 @@ func TestRegionCRUD(t *testing.T) {
 		dup := r1
 		dup.MetaSessionID = "fresh-meta"
 		wantKind(t, s.CreateRegion(ctx, dup, persistence.SessionRecord{}), semvec.KindConflict, "Region already exists")
-		if _, err := s.GetSessionAnyOwner(ctx, "fresh-meta"); err == nil {
+		if _, err := s.GetSession(ctx, "alice", "fresh-meta"); err == nil {
 			t.Fatal("failed CreateRegion left its meta session behind")
 		}
 
@@ -55,12 +55,13 @@ func TestRegionCRUD(t *testing.T) {
 		wantKind(t, s.DeleteRegion(ctx, "bob", "r1"), semvec.KindNotFound, "Region not found")
 
 		at := ts(40)
-		must(t, s.SetLastRealignment(ctx, "r1", at))
+		must(t, s.SetLastRealignment(ctx, "alice", "r1", at))
 		got, _ = s.GetRegion(ctx, "alice", "r1")
 		if got.LastRealignment == nil || !got.LastRealignment.Equal(us(at)) || got.LastRealignment.Location() != time.UTC {
 			t.Fatalf("LastRealignment = %v", got.LastRealignment)
 		}
-		wantKind(t, s.SetLastRealignment(ctx, "nope", at), semvec.KindNotFound, "Region not found")
+		wantKind(t, s.SetLastRealignment(ctx, "alice", "nope", at), semvec.KindNotFound, "Region not found")
+		wantKind(t, s.SetLastRealignment(ctx, "bob", "r1", at), semvec.KindNotFound, "Region not found")
 
 		// Attach / detach.
 		c1, b1 := cluster("alice", "c1", 1)
@@ -87,12 +88,12 @@ func TestRegionCRUD(t *testing.T) {
 		_, err = s.AttachCluster(ctx, "alice", "rb", "c1")
 		wantKind(t, err, semvec.KindNotFound, "Region not found")
 
-		rc, err := s.RegionClusters(ctx, "r1")
+		rc, err := s.RegionClusters(ctx, "alice", "r1")
 		must(t, err)
 		if !slices.Equal(rc, []string{"c1", "c2"}) {
 			t.Fatalf("RegionClusters(r1) = %v", rc)
 		}
-		of, err := s.RegionsOfCluster(ctx, "c1")
+		of, err := s.RegionsOfCluster(ctx, "alice", "c1")
 		must(t, err)
 		if !slices.Equal(of, []string{"r1", "r2"}) {
 			t.Fatalf("RegionsOfCluster(c1) = %v", of)
@@ -109,7 +110,7 @@ func TestRegionCRUD(t *testing.T) {
 		wantKind(t, s.DetachCluster(ctx, "bob", "r1", "c1"), semvec.KindNotFound, "Region not found")
 		must(t, s.DetachCluster(ctx, "alice", "r1", "c1"))
 		wantKind(t, s.DetachCluster(ctx, "alice", "r1", "c1"), semvec.KindNotFound, "Cluster not found")
-		rc, _ = s.RegionClusters(ctx, "r1")
+		rc, _ = s.RegionClusters(ctx, "alice", "r1")
 		if !slices.Equal(rc, []string{"c2"}) {
 			t.Fatalf("after detach: %v", rc)
 		}
@@ -129,17 +130,17 @@ func TestDeleteRegionCascades(t *testing.T) {
 		must(t, err)
 		_, err = s.RegisterObserverRegion(ctx, "alice", "r1")
 		must(t, err)
-		must(t, s.SaveSnapshot(ctx, "r1-meta", []byte("meta"), ts(1)))
+		must(t, saveSnapshot(t, s, "alice", "r1-meta", []byte("meta"), ts(1)))
 
 		must(t, s.DeleteRegion(ctx, "alice", "r1"))
 
 		_, err = s.GetRegion(ctx, "alice", "r1")
 		wantKind(t, err, semvec.KindNotFound, "Region not found")
-		_, err = s.GetSessionAnyOwner(ctx, "r1-meta")
+		_, err = s.GetSession(ctx, "alice", "r1-meta")
 		wantKind(t, err, semvec.KindNotFound, "Session not found")
-		_, _, err = s.LoadSnapshot(ctx, "r1-meta")
+		_, _, err = s.LoadSnapshot(ctx, "alice", "r1-meta")
 		wantKind(t, err, semvec.KindNotFound, "Snapshot not found")
-		if of, _ := s.RegionsOfCluster(ctx, "c1"); len(of) != 0 {
+		if of, _ := s.RegionsOfCluster(ctx, "alice", "c1"); len(of) != 0 {
 			t.Fatalf("links survive: %v", of)
 		}
 		if regs, _ := s.ObserverRegions(ctx, "alice"); len(regs) != 0 {

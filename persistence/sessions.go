@@ -2,7 +2,9 @@ package persistence
 
 import (
 	"context"
+	"crypto/rand"
 	"database/sql"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"maps"
@@ -29,19 +31,34 @@ const (
 // empty). Times read back are UTC at microsecond precision.
 type SessionRecord struct {
 	ID, Owner string
-	Kind      string // one of the SessionKind constants; empty means "session" on create
-	Dimension int
-	ModelName string
-	Options   []byte // JSON
-	CreatedAt time.Time
-	UpdatedAt time.Time
+	// Incarnation names this life of the session: chosen when the row is
+	// created (NewIncarnation when empty), it never changes, and a snapshot
+	// is written only when it carries the incarnation of the row it lands
+	// in. A session deleted and re-created under the same id has a new one,
+	// so a write meant for the old session can never reach the new.
+	Incarnation string
+	Kind        string // one of the SessionKind constants; empty means "session" on create
+	Dimension   int
+	ModelName   string
+	Options     []byte // JSON
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
 }
 
 // Snapshot is a session's serialised state.
 type Snapshot struct {
-	ID   string // session id
-	Data []byte
-	At   time.Time
+	Owner, ID   string // the session
+	Incarnation string // must match the session row's, or the write is dropped
+	Data        []byte
+	At          time.Time
+	Seq         int64 // the last log entry Data includes; entries up to it are deleted
+}
+
+// NewIncarnation returns a fresh random incarnation.
+func NewIncarnation() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
 }
 
 // snapshotChunk bounds the rows of one INSERT (snapshots can be large).
@@ -62,19 +79,30 @@ func (s *Store) CreateSession(ctx context.Context, rec SessionRecord) error {
 	})
 }
 
+// CreateSessionWithSnapshot is CreateSession with the session's initial
+// state (a template, policy anchors) saved in the same transaction, so the
+// session is never seen without it.
+func (s *Store) CreateSessionWithSnapshot(ctx context.Context, rec SessionRecord, data []byte, at time.Time) error {
+	return s.createWithSnapshot(ctx, rec, data, at, ActionCreate)
+}
+
 // ImportSession creates a session together with its snapshot (an imported
 // state) in one transaction and writes an "import" audit row. Errors are
 // those of CreateSession.
 func (s *Store) ImportSession(ctx context.Context, rec SessionRecord, data []byte, at time.Time) error {
+	return s.createWithSnapshot(ctx, rec, data, at, ActionImport)
+}
+
+func (s *Store) createWithSnapshot(ctx context.Context, rec SessionRecord, data []byte, at time.Time, action string) error {
 	return s.inTx(ctx, func(ctx context.Context, tx bun.Tx) error {
 		m, err := s.insertSession(ctx, tx, rec, "")
 		if err != nil {
 			return err
 		}
-		if _, err := s.saveSnapshotsTx(ctx, tx, []Snapshot{{ID: m.ID, Data: data, At: at}}); err != nil {
+		if _, err := s.saveSnapshotsTx(ctx, tx, []Snapshot{{Owner: m.Owner, ID: m.ID, Incarnation: m.Incarnation, Data: data, At: at}}); err != nil {
 			return err
 		}
-		return s.auditTx(ctx, tx, m.Owner, ActionImport, m.Kind, m.ID,
+		return s.auditTx(ctx, tx, m.Owner, action, m.Kind, m.ID,
 			detail("dimension", m.Dimension, "model_name", m.ModelName, "bytes", len(data)))
 	})
 }
@@ -100,8 +128,12 @@ func (s *Store) insertSession(ctx context.Context, tx bun.Tx, rec SessionRecord,
 	if !rec.UpdatedAt.IsZero() {
 		updated = utc(rec.UpdatedAt)
 	}
+	inc := rec.Incarnation
+	if inc == "" {
+		inc = NewIncarnation()
+	}
 	m := &sessionModel{
-		ID: rec.ID, Owner: rec.Owner, Kind: kind, Dimension: rec.Dimension, ModelName: rec.ModelName,
+		ID: rec.ID, Owner: rec.Owner, Incarnation: inc, Kind: kind, Dimension: rec.Dimension, ModelName: rec.ModelName,
 		Options: string(rec.Options), CreatedAt: created, UpdatedAt: updated,
 	}
 	if _, err := tx.NewInsert().Model(m).Exec(ctx); err != nil {
@@ -113,24 +145,13 @@ func (s *Store) insertSession(ctx context.Context, tx bun.Tx, rec SessionRecord,
 	return m, nil
 }
 
-// GetSession returns the session id owned by owner. A session of another
-// owner is reported exactly like a missing one: NotFound("Session").
+// GetSession returns owner's session id. Ids are scoped by owner: another
+// owner's session of the same id is a different session, so it is simply
+// not found (NotFound("Session")), by the same query as a missing one.
 func (s *Store) GetSession(ctx context.Context, owner, id string) (SessionRecord, error) {
-	return s.getSession(ctx, id, func(q *bun.SelectQuery) *bun.SelectQuery {
-		return q.Where("s.owner = ?", owner)
-	})
-}
-
-// GetSessionAnyOwner returns the session id whoever owns it (for actors
-// reactivating from a snapshot).
-func (s *Store) GetSessionAnyOwner(ctx context.Context, id string) (SessionRecord, error) {
-	return s.getSession(ctx, id, func(q *bun.SelectQuery) *bun.SelectQuery { return q })
-}
-
-func (s *Store) getSession(ctx context.Context, id string, scope func(*bun.SelectQuery) *bun.SelectQuery) (SessionRecord, error) {
 	var m sessionModel
 	err := s.run(ctx, func(ctx context.Context, db bun.IDB) error {
-		err := scope(db.NewSelect().Model(&m).Where("s.id = ?", id)).Scan(ctx)
+		err := db.NewSelect().Model(&m).Where("s.owner = ? AND s.id = ?", owner, id).Scan(ctx)
 		if errors.Is(err, sql.ErrNoRows) {
 			return semvec.NotFound("Session")
 		}
@@ -144,7 +165,7 @@ func (s *Store) getSession(ctx context.Context, id string, scope func(*bun.Selec
 
 func (m *sessionModel) record() SessionRecord {
 	r := SessionRecord{
-		ID: m.ID, Owner: m.Owner, Kind: m.Kind, Dimension: m.Dimension, ModelName: m.ModelName,
+		ID: m.ID, Owner: m.Owner, Incarnation: m.Incarnation, Kind: m.Kind, Dimension: m.Dimension, ModelName: m.ModelName,
 		CreatedAt: m.CreatedAt.UTC(), UpdatedAt: m.UpdatedAt.UTC(),
 	}
 	if m.Options != "" {
@@ -155,10 +176,10 @@ func (m *sessionModel) record() SessionRecord {
 
 // TouchSession sets a session's UpdatedAt (for example when the actor
 // passivates). NotFound("Session") if it does not exist.
-func (s *Store) TouchSession(ctx context.Context, id string, at time.Time) error {
+func (s *Store) TouchSession(ctx context.Context, owner, id string, at time.Time) error {
 	return s.run(ctx, func(ctx context.Context, db bun.IDB) error {
 		res, err := db.NewUpdate().Model((*sessionModel)(nil)).
-			Set("updated_at = ?", s.timestamp(at)).Where("id = ?", id).Exec(ctx)
+			Set("updated_at = ?", s.timestamp(at)).Where("owner = ? AND id = ?", owner, id).Exec(ctx)
 		if err != nil {
 			return err
 		}
@@ -179,25 +200,25 @@ func (s *Store) DeleteSession(ctx context.Context, owner, id string) error {
 	return s.inTx(ctx, func(ctx context.Context, tx bun.Tx) error {
 		var kind string
 		err := s.lock(tx.NewSelect().Model((*sessionModel)(nil)).Column("kind").
-			Where("id = ? AND owner = ?", id, owner), lockUpdate).Scan(ctx, &kind)
+			Where("owner = ? AND id = ?", owner, id), lockUpdate).Scan(ctx, &kind)
 		if errors.Is(err, sql.ErrNoRows) {
 			return semvec.NotFound("Session")
 		}
 		if err != nil {
 			return err
 		}
-		if err := deleteSessionRows(ctx, tx, id); err != nil {
+		if err := deleteSessionRows(ctx, tx, owner, id); err != nil {
 			return err
 		}
 		return s.auditTx(ctx, tx, owner, ActionDelete, kind, id, "")
 	})
 }
 
-// lockSession locks session id for deletion (see locks.go); a missing row is
-// not an error.
-func (s *Store) lockSession(ctx context.Context, tx bun.Tx, id string) error {
+// lockSession locks owner's session id for deletion (see locks.go); a
+// missing row is not an error.
+func (s *Store) lockSession(ctx context.Context, tx bun.Tx, owner, id string) error {
 	var got string
-	err := s.lock(tx.NewSelect().Model((*sessionModel)(nil)).Column("id").Where("id = ?", id), lockUpdate).Scan(ctx, &got)
+	err := s.lock(tx.NewSelect().Model((*sessionModel)(nil)).Column("id").Where("owner = ? AND id = ?", owner, id), lockUpdate).Scan(ctx, &got)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil
 	}
@@ -206,14 +227,17 @@ func (s *Store) lockSession(ctx context.Context, tx bun.Tx, id string) error {
 
 // deleteSessionRows deletes a session row with its memberships and snapshot.
 // The caller has locked it with lockSession.
-func deleteSessionRows(ctx context.Context, tx bun.Tx, id string) error {
-	if _, err := tx.NewDelete().Model((*clusterMemberModel)(nil)).Where("session_id = ?", id).Exec(ctx); err != nil {
+func deleteSessionRows(ctx context.Context, tx bun.Tx, owner, id string) error {
+	if _, err := tx.NewDelete().Model((*clusterMemberModel)(nil)).Where("owner = ? AND session_id = ?", owner, id).Exec(ctx); err != nil {
 		return err
 	}
-	if _, err := tx.NewDelete().Model((*snapshotModel)(nil)).Where("session_id = ?", id).Exec(ctx); err != nil {
+	if _, err := tx.NewDelete().Model((*snapshotModel)(nil)).Where("owner = ? AND session_id = ?", owner, id).Exec(ctx); err != nil {
 		return err
 	}
-	_, err := tx.NewDelete().Model((*sessionModel)(nil)).Where("id = ?", id).Exec(ctx)
+	if _, err := tx.NewDelete().Model((*logModel)(nil)).Where("owner = ? AND session_id = ?", owner, id).Exec(ctx); err != nil {
+		return err
+	}
+	_, err := tx.NewDelete().Model((*sessionModel)(nil)).Where("owner = ? AND id = ?", owner, id).Exec(ctx)
 	return err
 }
 
@@ -228,78 +252,91 @@ func (s *Store) CountSessions(ctx context.Context) (int, error) {
 	return int(n), err
 }
 
-// SaveSnapshot stores (inserts or replaces) the snapshot of session id.
-// NotFound("Session") when the session does not exist (a snapshot never
-// outlives its session).
-func (s *Store) SaveSnapshot(ctx context.Context, id string, data []byte, at time.Time) error {
-	return s.inTx(ctx, func(ctx context.Context, tx bun.Tx) error {
-		n, err := s.saveSnapshotsTx(ctx, tx, []Snapshot{{ID: id, Data: data, At: at}})
-		if err == nil && n == 0 {
-			return semvec.NotFound("Session")
-		}
-		return err
-	})
-}
-
-// SaveSnapshots stores many snapshots in one transaction (used at shutdown).
-// Snapshots of sessions that no longer exist are skipped; when an id repeats,
-// the last one wins. Give ctx a deadline sized for the batch: without one the
-// whole transaction gets DefaultOpTimeout.
-func (s *Store) SaveSnapshots(ctx context.Context, snaps []Snapshot) error {
+// SaveSnapshots stores many snapshots in one transaction. A snapshot is
+// written only when its session exists with the snapshot's incarnation:
+// snapshots of deleted sessions, and of earlier lives of a re-created id, are
+// dropped (the returned count says how many were written). When a session
+// repeats, the last one wins. Give ctx a deadline sized for the batch:
+// without one the whole transaction gets DefaultOpTimeout.
+func (s *Store) SaveSnapshots(ctx context.Context, snaps []Snapshot) (saved int, err error) {
 	if len(snaps) == 0 {
-		return nil
+		return 0, nil
 	}
-	return s.inTx(ctx, func(ctx context.Context, tx bun.Tx) error {
-		_, err := s.saveSnapshotsTx(ctx, tx, snaps)
+	err = s.inTx(ctx, func(ctx context.Context, tx bun.Tx) error {
+		saved, err = s.saveSnapshotsTx(ctx, tx, snaps)
 		return err
 	})
+	return saved, err
 }
 
-// saveSnapshotsTx upserts the snapshots whose session exists and returns how
-// many it wrote. The session rows are locked (lockShare) so a concurrent
-// delete waits instead of failing the batch on the foreign key, and rows are
-// written in id order so two batches cannot deadlock.
-func (s *Store) saveSnapshotsTx(ctx context.Context, tx bun.Tx, snaps []Snapshot) (int, error) {
-	byID := make(map[string]Snapshot, len(snaps))
-	for _, sn := range snaps {
-		byID[sn.ID] = sn // the last one wins
+type sessionRef struct{ owner, id string }
+
+func compareSnapshots(a, b Snapshot) int {
+	if c := strings.Compare(a.Owner, b.Owner); c != 0 {
+		return c
 	}
-	snaps = slices.SortedFunc(maps.Values(byID), func(a, b Snapshot) int { return strings.Compare(a.ID, b.ID) })
+	return strings.Compare(a.ID, b.ID)
+}
+
+// saveSnapshotsTx upserts the snapshots whose session exists with their
+// incarnation and returns how many it wrote. The session rows are locked
+// (lockShare) so a concurrent delete waits instead of failing the batch on
+// the foreign key, and rows are written in (owner, id) order so two batches
+// cannot deadlock.
+func (s *Store) saveSnapshotsTx(ctx context.Context, tx bun.Tx, snaps []Snapshot) (int, error) {
+	last := make(map[sessionRef]Snapshot, len(snaps))
+	for _, sn := range snaps {
+		last[sessionRef{sn.Owner, sn.ID}] = sn // the last one wins
+	}
+	snaps = slices.SortedFunc(maps.Values(last), compareSnapshots)
 	saved := 0
 	for start := 0; start < len(snaps); start += snapshotChunk {
 		chunk := snaps[start:min(start+snapshotChunk, len(snaps))]
-		ids := make([]string, 0, len(chunk))
-		for _, sn := range chunk {
-			ids = append(ids, sn.ID)
-		}
-		var existing []string
-		if err := s.lock(tx.NewSelect().Model((*sessionModel)(nil)).Column("id").
-			Where("id IN (?)", bun.List(ids)).OrderExpr("id"), lockShare).Scan(ctx, &existing); err != nil {
+		var live []sessionModel
+		q := tx.NewSelect().Model(&live).Column("owner", "id").WhereGroup(" AND ", func(q *bun.SelectQuery) *bun.SelectQuery {
+			for _, sn := range chunk {
+				q = q.WhereOr("(s.owner = ? AND s.id = ? AND s.incarnation = ?)", sn.Owner, sn.ID, sn.Incarnation)
+			}
+			return q
+		}).OrderExpr("s.owner, s.id")
+		if err := s.lock(q, lockShare).Scan(ctx); err != nil {
 			return saved, err
 		}
-		exists := make(map[string]bool, len(existing))
-		for _, id := range existing {
-			exists[id] = true
+		current := make(map[sessionRef]bool, len(live))
+		for _, m := range live {
+			current[sessionRef{m.Owner, m.ID}] = true
 		}
 		rows := make([]snapshotModel, 0, len(chunk))
 		for _, sn := range chunk {
-			if !exists[sn.ID] {
+			if !current[sessionRef{sn.Owner, sn.ID}] {
 				continue
 			}
 			data := sn.Data
 			if data == nil {
 				data = []byte{} // NOT NULL
 			}
-			rows = append(rows, snapshotModel{SessionID: sn.ID, Data: data, SavedAt: s.timestamp(sn.At)})
+			rows = append(rows, snapshotModel{Owner: sn.Owner, SessionID: sn.ID, Data: data, SavedAt: s.timestamp(sn.At), LogSeq: sn.Seq})
 		}
 		if len(rows) == 0 {
 			continue
 		}
+		// A checkpoint never replaces a newer one (an activation's last
+		// save may land after its successor's first).
 		if _, err := tx.NewInsert().Model(&rows).
-			On("CONFLICT (session_id) DO UPDATE").
+			On("CONFLICT (owner, session_id) DO UPDATE").
 			Set("data = EXCLUDED.data").
 			Set("saved_at = EXCLUDED.saved_at").
+			Set("log_seq = EXCLUDED.log_seq").
+			Where("sn.log_seq <= EXCLUDED.log_seq").
 			Exec(ctx); err != nil {
+			return saved, err
+		}
+		if _, err := tx.NewDelete().Model((*logModel)(nil)).WhereGroup(" AND ", func(q *bun.DeleteQuery) *bun.DeleteQuery {
+			for _, r := range rows {
+				q = q.WhereOr("(owner = ? AND session_id = ? AND seq <= ?)", r.Owner, r.SessionID, r.LogSeq)
+			}
+			return q
+		}).Exec(ctx); err != nil {
 			return saved, err
 		}
 		saved += len(rows)
@@ -307,12 +344,29 @@ func (s *Store) saveSnapshotsTx(ctx context.Context, tx bun.Tx, snaps []Snapshot
 	return saved, nil
 }
 
-// LoadSnapshot returns the snapshot of session id and when it was taken.
+// LoadCheckpoint returns the checkpoint of owner's session id.
 // NotFound("Snapshot") when there is none.
-func (s *Store) LoadSnapshot(ctx context.Context, id string) ([]byte, time.Time, error) {
+func (s *Store) LoadCheckpoint(ctx context.Context, owner, id string) (Checkpoint, error) {
 	var m snapshotModel
 	err := s.run(ctx, func(ctx context.Context, db bun.IDB) error {
-		err := db.NewSelect().Model(&m).Where("session_id = ?", id).Scan(ctx)
+		err := db.NewSelect().Model(&m).Where("owner = ? AND session_id = ?", owner, id).Scan(ctx)
+		if errors.Is(err, sql.ErrNoRows) {
+			return semvec.NotFound("Snapshot")
+		}
+		return err
+	})
+	if err != nil {
+		return Checkpoint{}, err
+	}
+	return Checkpoint{Data: m.Data, At: m.SavedAt.UTC(), Seq: m.LogSeq}, nil
+}
+
+// LoadSnapshot returns the snapshot of owner's session id and when it was
+// taken. NotFound("Snapshot") when there is none.
+func (s *Store) LoadSnapshot(ctx context.Context, owner, id string) ([]byte, time.Time, error) {
+	var m snapshotModel
+	err := s.run(ctx, func(ctx context.Context, db bun.IDB) error {
+		err := db.NewSelect().Model(&m).Where("owner = ? AND session_id = ?", owner, id).Scan(ctx)
 		if errors.Is(err, sql.ErrNoRows) {
 			return semvec.NotFound("Snapshot")
 		}

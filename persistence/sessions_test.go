@@ -18,7 +18,11 @@ func TestSessionCRUD(t *testing.T) {
 
 		got, err := s.GetSession(ctx, "alice", "s1")
 		must(t, err)
+		if got.Incarnation == "" {
+			t.Fatal("CreateSession gave the session no incarnation")
+		}
 		want := rec
+		want.Incarnation = got.Incarnation // generated
 		want.CreatedAt, want.UpdatedAt = us(rec.CreatedAt), us(rec.UpdatedAt)
 		if !reflect.DeepEqual(got, want) {
 			t.Fatalf("GetSession = %+v\nwant %+v", got, want)
@@ -26,14 +30,18 @@ func TestSessionCRUD(t *testing.T) {
 		if got.CreatedAt.Location() != time.UTC {
 			t.Fatalf("CreatedAt location = %v, want UTC", got.CreatedAt.Location())
 		}
-		anyOwner, err := s.GetSessionAnyOwner(ctx, "s1")
-		must(t, err)
-		if !reflect.DeepEqual(anyOwner, want) {
-			t.Fatalf("GetSessionAnyOwner = %+v", anyOwner)
-		}
 
 		wantKind(t, s.CreateSession(ctx, rec), semvec.KindConflict, "")
-		wantKind(t, s.CreateSession(ctx, session("bob", "s1")), semvec.KindConflict, "")
+		// Ids are scoped by owner: bob's s1 is another session.
+		must(t, s.CreateSession(ctx, session("bob", "s1")))
+		bobs, err := s.GetSession(ctx, "bob", "s1")
+		must(t, err)
+		if bobs.Owner != "bob" || bobs.Incarnation == "" || bobs.Incarnation == got.Incarnation {
+			t.Fatalf("bob's s1 = %+v (alice's incarnation %q)", bobs, got.Incarnation)
+		}
+		if again, _ := s.GetSession(ctx, "alice", "s1"); !reflect.DeepEqual(again, want) {
+			t.Fatalf("alice's s1 after bob's create = %+v", again)
+		}
 
 		// Defaults: kind "session", zero times become now, nil options stay nil.
 		must(t, s.CreateSession(ctx, persistence.SessionRecord{ID: "s2", Owner: "alice", Dimension: 8}))
@@ -48,27 +56,32 @@ func TestSessionCRUD(t *testing.T) {
 		wantKind(t, s.CreateSession(ctx, persistence.SessionRecord{ID: "s3", Options: []byte("{nope")}), semvec.KindInvalid, "")
 		wantKind(t, s.CreateSession(ctx, persistence.SessionRecord{ID: "s3", Options: []byte("\"\xff\"")}), semvec.KindInvalid, "")
 
-		must(t, s.TouchSession(ctx, "s1", ts(30)))
+		must(t, s.TouchSession(ctx, "alice", "s1", ts(30)))
 		got, _ = s.GetSession(ctx, "alice", "s1")
 		if !got.UpdatedAt.Equal(us(ts(30))) {
 			t.Fatalf("UpdatedAt after touch = %v", got.UpdatedAt)
 		}
-		wantKind(t, s.TouchSession(ctx, "nope", ts(30)), semvec.KindNotFound, "Session not found")
+		if b, _ := s.GetSession(ctx, "bob", "s1"); !b.UpdatedAt.Equal(us(ts(2))) {
+			t.Fatalf("alice's touch moved bob's s1: UpdatedAt %v", b.UpdatedAt)
+		}
+		wantKind(t, s.TouchSession(ctx, "alice", "nope", ts(30)), semvec.KindNotFound, "Session not found")
+		wantKind(t, s.TouchSession(ctx, "carol", "s1", ts(30)), semvec.KindNotFound, "Session not found")
 
 		n, err := s.CountSessions(ctx)
 		must(t, err)
-		if n != 2 {
-			t.Fatalf("CountSessions = %d, want 2", n)
+		if n != 3 {
+			t.Fatalf("CountSessions = %d, want 3", n)
 		}
 
 		must(t, s.DeleteSession(ctx, "alice", "s1"))
 		wantKind(t, s.DeleteSession(ctx, "alice", "s1"), semvec.KindNotFound, "Session not found")
 		_, err = s.GetSession(ctx, "alice", "s1")
 		wantKind(t, err, semvec.KindNotFound, "Session not found")
-		_, err = s.GetSessionAnyOwner(ctx, "s1")
-		wantKind(t, err, semvec.KindNotFound, "Session not found")
-		if n, _ := s.CountSessions(ctx); n != 1 {
-			t.Fatalf("CountSessions after delete = %d, want 1", n)
+		if _, err := s.GetSession(ctx, "bob", "s1"); err != nil {
+			t.Fatalf("bob's s1 gone after alice's delete: %v", err)
+		}
+		if n, _ := s.CountSessions(ctx); n != 2 {
+			t.Fatalf("CountSessions after delete = %d, want 2", n)
 		}
 	})
 }
@@ -97,73 +110,90 @@ func TestSnapshots(t *testing.T) {
 		for _, id := range []string{"s1", "s2", "s3"} {
 			must(t, s.CreateSession(ctx, session("alice", id)))
 		}
-		_, _, err := s.LoadSnapshot(ctx, "s1")
+		_, _, err := s.LoadSnapshot(ctx, "alice", "s1")
 		wantKind(t, err, semvec.KindNotFound, "Snapshot not found")
 
 		blob := bytes.Repeat([]byte{0, 1, 2, 0xff, 'x'}, 100_000) // 500 kB with NULs
-		must(t, s.SaveSnapshot(ctx, "s1", blob, ts(10)))
-		data, at, err := s.LoadSnapshot(ctx, "s1")
+		must(t, saveSnapshot(t, s, "alice", "s1", blob, ts(10)))
+		data, at, err := s.LoadSnapshot(ctx, "alice", "s1")
 		must(t, err)
 		if !bytes.Equal(data, blob) || !at.Equal(us(ts(10))) {
 			t.Fatalf("LoadSnapshot = %d bytes at %v", len(data), at)
 		}
 
 		// Upsert replaces.
-		must(t, s.SaveSnapshot(ctx, "s1", []byte("v2"), ts(11)))
-		data, at, err = s.LoadSnapshot(ctx, "s1")
+		must(t, saveSnapshot(t, s, "alice", "s1", []byte("v2"), ts(11)))
+		data, at, err = s.LoadSnapshot(ctx, "alice", "s1")
 		must(t, err)
 		if string(data) != "v2" || !at.Equal(us(ts(11))) {
 			t.Fatalf("after upsert: %q at %v", data, at)
 		}
 
 		// Empty and nil snapshots are stored as empty.
-		must(t, s.SaveSnapshot(ctx, "s2", nil, ts(12)))
-		data, _, err = s.LoadSnapshot(ctx, "s2")
+		must(t, saveSnapshot(t, s, "alice", "s2", nil, ts(12)))
+		data, _, err = s.LoadSnapshot(ctx, "alice", "s2")
 		must(t, err)
 		if len(data) != 0 {
 			t.Fatalf("nil snapshot read back as %q", data)
 		}
 
-		wantKind(t, s.SaveSnapshot(ctx, "missing", []byte("x"), ts(1)), semvec.KindNotFound, "Session not found")
+		wantKind(t, saveSnapshot(t, s, "alice", "missing", []byte("x"), ts(1)), semvec.KindNotFound, "Session not found")
+		n, err := s.SaveSnapshots(ctx, []persistence.Snapshot{{Owner: "alice", ID: "missing", Incarnation: "x", Data: []byte("x"), At: ts(1)}})
+		if n != 0 || err != nil {
+			t.Fatalf("SaveSnapshots(missing) = %d, %v; want 0, nil", n, err)
+		}
 
 		// Batch: upserts and inserts, repeated id (last wins), missing session
 		// skipped, more rows than one INSERT chunk.
+		snap := func(id, data string, sec int) persistence.Snapshot {
+			inc := "no-such-incarnation"
+			if rec, err := s.GetSession(ctx, "alice", id); err == nil {
+				inc = rec.Incarnation
+			}
+			return persistence.Snapshot{Owner: "alice", ID: id, Incarnation: inc, Data: []byte(data), At: ts(sec)}
+		}
 		batch := []persistence.Snapshot{
-			{ID: "s1", Data: []byte("b1"), At: ts(20)},
-			{ID: "s2", Data: []byte("old"), At: ts(20)},
-			{ID: "gone", Data: []byte("x"), At: ts(20)},
-			{ID: "s2", Data: []byte("b2"), At: ts(21)},
-			{ID: "s3", Data: []byte("b3"), At: ts(22)},
+			snap("s1", "b1", 20),
+			snap("s2", "old", 20),
+			snap("gone", "x", 20),
+			snap("s2", "b2", 21),
+			snap("s3", "b3", 22),
 		}
 		for i := range 120 {
 			id := "bulk-" + string(rune('a'+i/26)) + string(rune('a'+i%26))
 			must(t, s.CreateSession(ctx, session("alice", id)))
-			batch = append(batch, persistence.Snapshot{ID: id, Data: []byte(id), At: ts(23)})
+			batch = append(batch, snap(id, id, 23))
 		}
-		must(t, s.SaveSnapshots(ctx, batch))
-		must(t, s.SaveSnapshots(ctx, nil))
+		n, err = s.SaveSnapshots(ctx, batch)
+		must(t, err)
+		if n != 123 { // s1, s2 (once), s3 and the 120 bulk sessions
+			t.Fatalf("SaveSnapshots wrote %d, want 123", n)
+		}
+		if n, err := s.SaveSnapshots(ctx, nil); n != 0 || err != nil {
+			t.Fatalf("SaveSnapshots(nil) = %d, %v", n, err)
+		}
 		for _, want := range []persistence.Snapshot{
 			{ID: "s1", Data: []byte("b1"), At: ts(20)},
 			{ID: "s2", Data: []byte("b2"), At: ts(21)},
 			{ID: "s3", Data: []byte("b3"), At: ts(22)},
 			{ID: "bulk-ea", Data: []byte("bulk-ea"), At: ts(23)},
 		} {
-			data, at, err := s.LoadSnapshot(ctx, want.ID)
+			data, at, err := s.LoadSnapshot(ctx, "alice", want.ID)
 			must(t, err)
 			if !bytes.Equal(data, want.Data) || !at.Equal(us(want.At)) {
 				t.Fatalf("%s: %q at %v, want %q at %v", want.ID, data, at, want.Data, us(want.At))
 			}
 		}
-		_, _, err = s.LoadSnapshot(ctx, "gone")
+		_, _, err = s.LoadSnapshot(ctx, "alice", "gone")
 		wantKind(t, err, semvec.KindNotFound, "Snapshot not found")
 
 		// Deleting the session deletes its snapshot.
 		must(t, s.DeleteSession(ctx, "alice", "s1"))
-		_, _, err = s.LoadSnapshot(ctx, "s1")
+		_, _, err = s.LoadSnapshot(ctx, "alice", "s1")
 		wantKind(t, err, semvec.KindNotFound, "Snapshot not found")
 		// And a re-created session with the same id does not see it.
 		must(t, s.CreateSession(ctx, session("alice", "s1")))
-		_, _, err = s.LoadSnapshot(ctx, "s1")
+		_, _, err = s.LoadSnapshot(ctx, "alice", "s1")
 		wantKind(t, err, semvec.KindNotFound, "Snapshot not found")
 	})
 }
@@ -172,13 +202,13 @@ func TestImportSession(t *testing.T) {
 	forEachDB(t, func(t *testing.T, s *persistence.Store) {
 		ctx := t.Context()
 		must(t, s.ImportSession(ctx, session("alice", "imp"), []byte("state"), ts(5)))
-		data, at, err := s.LoadSnapshot(ctx, "imp")
+		data, at, err := s.LoadSnapshot(ctx, "alice", "imp")
 		must(t, err)
 		if string(data) != "state" || !at.Equal(us(ts(5))) {
 			t.Fatalf("imported snapshot %q at %v", data, at)
 		}
 		wantKind(t, s.ImportSession(ctx, session("alice", "imp"), []byte("again"), ts(6)), semvec.KindConflict, "")
-		data, _, _ = s.LoadSnapshot(ctx, "imp")
+		data, _, _ = s.LoadSnapshot(ctx, "alice", "imp")
 		if string(data) != "state" {
 			t.Fatalf("failed import overwrote the snapshot: %q", data)
 		}

@@ -134,7 +134,7 @@ func TestMigrateIdempotentAndRestartKeepsData(t *testing.T) {
 		s1, err := persistence.Open(ctx, databaseURL)
 		must(t, err)
 		must(t, s1.CreateSession(ctx, session("alice", "s1")))
-		must(t, s1.SaveSnapshot(ctx, "s1", []byte("state"), ts(3)))
+		must(t, saveSnapshot(t, s1, "alice", "s1", []byte("state"), ts(3)))
 		c, b := cluster("alice", "c1", 4)
 		must(t, s1.CreateCluster(ctx, c, b))
 		_, err = s1.AddMember(ctx, "alice", "c1", "s1")
@@ -148,12 +148,12 @@ func TestMigrateIdempotentAndRestartKeepsData(t *testing.T) {
 			if !got.CreatedAt.Equal(us(ts(1))) {
 				t.Fatalf("CreatedAt after restart = %v", got.CreatedAt)
 			}
-			data, at, err := s2.LoadSnapshot(ctx, "s1")
+			data, at, err := s2.LoadSnapshot(ctx, "alice", "s1")
 			must(t, err)
 			if string(data) != "state" || !at.Equal(us(ts(3))) {
 				t.Fatalf("snapshot after restart: %q at %v", data, at)
 			}
-			if m, _ := s2.ListMembers(ctx, "c1"); len(m) != 1 {
+			if m, _ := s2.ListMembers(ctx, "alice", "c1"); len(m) != 1 {
 				t.Fatalf("members after restart: %v", m)
 			}
 			must(t, s2.Close())

@@ -1,0 +1,130 @@
+package persistence
+
+import (
+	"context"
+	"time"
+
+	"github.com/uptrace/bun"
+
+	"github.com/semvec-go/semvec"
+)
+
+// LogEntry is one change in a session's durable log. Seq numbers a
+// session's entries from 1 without gaps; Data is the encoded change.
+type LogEntry struct {
+	Owner, SessionID string
+	Incarnation      string // must be the session row's, else the entry is refused
+	Seq              int64
+	Data             []byte
+}
+
+type logModel struct {
+	bun.BaseModel `bun:"table:session_log,alias:l"`
+	Owner         string `bun:"owner,pk"`
+	SessionID     string `bun:"session_id,pk"`
+	Seq           int64  `bun:"seq,pk"`
+	Data          []byte `bun:"data,notnull"`
+}
+
+// Checkpoint is a session's saved state and the last log entry it covers.
+type Checkpoint struct {
+	Data []byte
+	At   time.Time
+	Seq  int64
+}
+
+// AppendLog appends entries of any number of sessions in one transaction,
+// so that many requests share one commit (group commit). An entry whose
+// session does not exist with the entry's incarnation is not written and its
+// slot in refused is NotFound("Session"); err (KindUnavailable for a database
+// failure) means nothing was written.
+func (s *Store) AppendLog(ctx context.Context, entries []LogEntry) (refused []error, err error) {
+	refused = make([]error, len(entries))
+	if len(entries) == 0 {
+		return refused, nil
+	}
+	err = s.inTx(ctx, func(ctx context.Context, tx bun.Tx) error {
+		clear(refused)
+		for start := 0; start < len(entries); start += snapshotChunk {
+			end := min(start+snapshotChunk, len(entries))
+			live, err := s.liveIncarnations(ctx, tx, entries[start:end])
+			if err != nil {
+				return err
+			}
+			rows := make([]logModel, 0, end-start)
+			for i := start; i < end; i++ {
+				e := entries[i]
+				if !live[incarnationOf{e.Owner, e.SessionID, e.Incarnation}] {
+					refused[i] = semvec.NotFound("Session")
+					continue
+				}
+				data := e.Data
+				if data == nil {
+					data = []byte{}
+				}
+				rows = append(rows, logModel{Owner: e.Owner, SessionID: e.SessionID, Seq: e.Seq, Data: data})
+			}
+			if len(rows) == 0 {
+				continue
+			}
+			if _, err := tx.NewInsert().Model(&rows).Exec(ctx); err != nil {
+				if isUniqueViolation(err) {
+					return semvec.Wrap(semvec.KindConflict, err, "a log entry of this session was written by another activation")
+				}
+				return err
+			}
+		}
+		return nil
+	})
+	return refused, err
+}
+
+type incarnationOf struct{ owner, id, incarnation string }
+
+// liveIncarnations locks (lockShare) the session rows of entries that exist
+// with the entry's incarnation and returns them.
+func (s *Store) liveIncarnations(ctx context.Context, tx bun.Tx, entries []LogEntry) (map[incarnationOf]bool, error) {
+	var live []sessionModel
+	q := tx.NewSelect().Model(&live).Column("owner", "id", "incarnation").WhereGroup(" AND ", func(q *bun.SelectQuery) *bun.SelectQuery {
+		for _, e := range entries {
+			q = q.WhereOr("(s.owner = ? AND s.id = ? AND s.incarnation = ?)", e.Owner, e.SessionID, e.Incarnation)
+		}
+		return q
+	}).OrderExpr("s.owner, s.id")
+	if err := s.lock(q, lockShare).Scan(ctx); err != nil {
+		return nil, err
+	}
+	out := make(map[incarnationOf]bool, len(live))
+	for _, m := range live {
+		out[incarnationOf{m.Owner, m.ID, m.Incarnation}] = true
+	}
+	return out, nil
+}
+
+// LoadLog returns the log entries of owner's session id after seq, in order.
+func (s *Store) LoadLog(ctx context.Context, owner, id string, after int64) ([]LogEntry, error) {
+	var rows []logModel
+	err := s.run(ctx, func(ctx context.Context, db bun.IDB) error {
+		return db.NewSelect().Model(&rows).Where("l.owner = ? AND l.session_id = ? AND l.seq > ?", owner, id, after).
+			OrderExpr("l.seq").Scan(ctx)
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]LogEntry, len(rows))
+	for i, r := range rows {
+		out[i] = LogEntry{Owner: r.Owner, SessionID: r.SessionID, Seq: r.Seq, Data: r.Data}
+	}
+	return out, nil
+}
+
+// LogStats returns how many log entries owner's session id holds and their
+// total size in bytes.
+func (s *Store) LogStats(ctx context.Context, owner, id string) (entries, bytes int64, err error) {
+	err = s.run(ctx, func(ctx context.Context, db bun.IDB) error {
+		return db.NewSelect().Model((*logModel)(nil)).
+			ColumnExpr("COUNT(*), COALESCE(SUM(LENGTH(l.data)), 0)").
+			Where("l.owner = ? AND l.session_id = ?", owner, id).Scan(ctx, &entries, &bytes)
+	})
+	return entries, bytes, err
+}

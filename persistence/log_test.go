@@ -1,0 +1,77 @@
+package persistence_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"testing"
+
+	"github.com/semvec-go/semvec"
+	"github.com/semvec-go/semvec/persistence"
+)
+
+// The log is appended in groups, refuses entries of a deleted incarnation
+// one by one, loads in order after a checkpoint's seq, and a checkpoint
+// deletes the entries it covers and never goes back in time.
+func TestSessionLogAndCheckpoints(t *testing.T) {
+	forEachDB(t, func(t *testing.T, s *persistence.Store) {
+		ctx := context.Background()
+		must(t, s.CreateSession(ctx, session("a", "s1")))
+		must(t, s.CreateSession(ctx, session("b", "s1")))
+		incA, incB := incarnation(t, s, "a", "s1"), incarnation(t, s, "b", "s1")
+		var batch []persistence.LogEntry
+		for seq := int64(1); seq <= 5; seq++ {
+			batch = append(batch,
+				persistence.LogEntry{Owner: "a", SessionID: "s1", Incarnation: incA, Seq: seq, Data: []byte(fmt.Sprintf("a%d", seq))},
+				persistence.LogEntry{Owner: "b", SessionID: "s1", Incarnation: incB, Seq: seq, Data: []byte(fmt.Sprintf("b%d", seq))})
+		}
+		batch = append(batch, persistence.LogEntry{Owner: "a", SessionID: "s1", Incarnation: "stale", Seq: 6, Data: []byte("x")},
+			persistence.LogEntry{Owner: "a", SessionID: "missing", Incarnation: incA, Seq: 1, Data: []byte("x")})
+		refused, err := s.AppendLog(ctx, batch)
+		must(t, err)
+		for i, r := range refused {
+			if (i >= 10) != (r != nil) {
+				t.Fatalf("entry %d: refused %v", i, r)
+			}
+		}
+		wantKind(t, refused[10], semvec.KindNotFound, "Session not found")
+		got, err := s.LoadLog(ctx, "a", "s1", 2)
+		must(t, err)
+		if len(got) != 3 || got[0].Seq != 3 || !bytes.Equal(got[2].Data, []byte("a5")) {
+			t.Fatalf("LoadLog after 2: %+v", got)
+		}
+		// A duplicate seq (a second activation) fails the whole group.
+		_, err = s.AppendLog(ctx, []persistence.LogEntry{{Owner: "a", SessionID: "s1", Incarnation: incA, Seq: 5, Data: []byte("dup")}})
+		wantKind(t, err, semvec.KindConflict, "")
+
+		// Checkpoint at 4: entries 1-4 deleted, 5 kept; b's untouched.
+		n, err := s.SaveSnapshots(ctx, []persistence.Snapshot{{Owner: "a", ID: "s1", Incarnation: incA, Data: []byte("state@4"), At: ts(1), Seq: 4}})
+		must(t, err)
+		if n != 1 {
+			t.Fatalf("saved %d", n)
+		}
+		entries, _, err := s.LogStats(ctx, "a", "s1")
+		must(t, err)
+		if entries != 1 {
+			t.Fatalf("a has %d entries after the checkpoint", entries)
+		}
+		if entries, _, _ := s.LogStats(ctx, "b", "s1"); entries != 5 {
+			t.Fatalf("b has %d entries", entries)
+		}
+		// An older checkpoint landing late changes nothing.
+		_, err = s.SaveSnapshots(ctx, []persistence.Snapshot{{Owner: "a", ID: "s1", Incarnation: incA, Data: []byte("state@2"), At: ts(2), Seq: 2}})
+		must(t, err)
+		cp, err := s.LoadCheckpoint(ctx, "a", "s1")
+		must(t, err)
+		if cp.Seq != 4 || string(cp.Data) != "state@4" {
+			t.Fatalf("checkpoint went back: %d %q", cp.Seq, cp.Data)
+		}
+		_, err = s.LoadCheckpoint(ctx, "b", "s1")
+		wantKind(t, err, semvec.KindNotFound, "Snapshot not found")
+		// Deleting the session deletes its log.
+		must(t, s.DeleteSession(ctx, "b", "s1"))
+		if entries, _, _ := s.LogStats(ctx, "b", "s1"); entries != 0 {
+			t.Fatalf("b's log outlived its session: %d", entries)
+		}
+	})
+}
