@@ -28,8 +28,8 @@ type LayerStore interface {
 	DeleteCluster(ctx context.Context, owner, id string) error
 	AddMember(ctx context.Context, owner, clusterID, sessionID string) (bool, error)
 	RemoveMember(ctx context.Context, owner, clusterID, sessionID string) error
-	ListMembers(ctx context.Context, clusterID string) ([]string, error)
-	ClustersOfSession(ctx context.Context, sessionID string) ([]string, error)
+	ListMembers(ctx context.Context, owner, clusterID string) ([]string, error)
+	ClustersOfSession(ctx context.Context, owner, sessionID string) ([]string, error)
 
 	CreateRegion(ctx context.Context, r persistence.RegionRecord, meta persistence.SessionRecord) error
 	GetRegion(ctx context.Context, owner, id string) (persistence.RegionRecord, error)
@@ -37,9 +37,9 @@ type LayerStore interface {
 	DeleteRegion(ctx context.Context, owner, id string) error
 	AttachCluster(ctx context.Context, owner, regionID, clusterID string) (bool, error)
 	DetachCluster(ctx context.Context, owner, regionID, clusterID string) error
-	RegionClusters(ctx context.Context, regionID string) ([]string, error)
-	RegionsOfCluster(ctx context.Context, clusterID string) ([]string, error)
-	SetLastRealignment(ctx context.Context, regionID string, at time.Time) error
+	RegionClusters(ctx context.Context, owner, regionID string) ([]string, error)
+	RegionsOfCluster(ctx context.Context, owner, clusterID string) ([]string, error)
+	SetLastRealignment(ctx context.Context, owner, regionID string, at time.Time) error
 
 	EnsureObserver(ctx context.Context, o persistence.ObserverRecord, meta persistence.SessionRecord) (persistence.ObserverRecord, bool, error)
 	GetObserver(ctx context.Context, owner string) (persistence.ObserverRecord, error)
@@ -375,11 +375,11 @@ func (l *Layers) clusterView(ctx context.Context, owner, id string) (*pb.Cluster
 	if err != nil {
 		return nil, err
 	}
-	members, err := l.store.ListMembers(ctx, id)
+	members, err := l.store.ListMembers(ctx, owner, id)
 	if err != nil {
 		return nil, err
 	}
-	regions, err := l.store.RegionsOfCluster(ctx, id)
+	regions, err := l.store.RegionsOfCluster(ctx, owner, id)
 	if err != nil {
 		return nil, err
 	}
@@ -395,7 +395,7 @@ func (l *Layers) regionView(ctx context.Context, owner, id string) (*pb.RegionVi
 	if err != nil {
 		return nil, err
 	}
-	clusters, err := l.store.RegionClusters(ctx, id)
+	clusters, err := l.store.RegionClusters(ctx, owner, id)
 	if err != nil {
 		return nil, err
 	}
@@ -518,14 +518,14 @@ func (l *Layers) pushObserverView(ctx context.Context, owner string) {
 	l.root.Send(pid, v)
 }
 
-// notifyMembership tells session sid the clusters it now belongs to.
-func (l *Layers) notifyMembership(ctx context.Context, sid string) {
-	ids, err := l.store.ClustersOfSession(ctx, sid)
+// notifyMembership tells owner's session sid the clusters it now belongs to.
+func (l *Layers) notifyMembership(ctx context.Context, owner, sid string) {
+	ids, err := l.store.ClustersOfSession(ctx, owner, sid)
 	if err != nil {
 		l.log.Warn("layers: membership not sent to session", "session_id", sid, "err", err)
 		return
 	}
-	if err := l.sessions.Notify(ctx, sid, &pb.MembershipChanged{SessionId: sid, ClusterIds: ids}); err != nil && semvec.KindOf(err) != semvec.KindNotFound {
+	if err := l.sessions.Notify(ctx, owner, sid, &pb.MembershipChanged{SessionId: sid, ClusterIds: ids}); err != nil && semvec.KindOf(err) != semvec.KindNotFound {
 		l.log.Warn("layers: membership not sent to session", "session_id", sid, "err", err)
 	}
 }

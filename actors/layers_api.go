@@ -124,15 +124,15 @@ func (l *Layers) DeleteCluster(ctx context.Context, owner, id string) error {
 	if _, err := l.store.GetCluster(ctx, owner, id); err != nil {
 		return err
 	}
-	members, err := l.store.ListMembers(ctx, id)
+	members, err := l.store.ListMembers(ctx, owner, id)
 	if err != nil {
 		return err
 	}
-	regions, err := l.store.RegionsOfCluster(ctx, id)
+	regions, err := l.store.RegionsOfCluster(ctx, owner, id)
 	if err != nil {
 		return err
 	}
-	memberOf, err := l.store.ClustersOfSession(ctx, id) // clusters the backing session is a member of
+	memberOf, err := l.store.ClustersOfSession(ctx, owner, id) // clusters the backing session is a member of
 	if err != nil {
 		return err
 	}
@@ -140,9 +140,9 @@ func (l *Layers) DeleteCluster(ctx context.Context, owner, id string) error {
 		return err
 	}
 	l.stopActor(ctx, l.clusters, ownedKey(owner, id))
-	l.sessions.Discard(ctx, id)
+	l.sessions.Discard(ctx, owner, id)
 	for _, sid := range members {
-		l.notifyMembership(ctx, sid)
+		l.notifyMembership(ctx, owner, sid)
 	}
 	for _, rid := range regions {
 		l.pushRegionView(ctx, owner, rid)
@@ -172,7 +172,7 @@ func (l *Layers) AddMember(ctx context.Context, owner, cid, sid string) (bool, e
 		return false, err
 	}
 	if added {
-		l.notifyMembership(ctx, sid)
+		l.notifyMembership(ctx, owner, sid)
 		l.pushClusterView(ctx, owner, cid)
 	}
 	return added, nil
@@ -192,7 +192,7 @@ func (l *Layers) RemoveMember(ctx context.Context, owner, cid, sid string) error
 	if err := l.store.RemoveMember(ctx, owner, cid, sid); err != nil {
 		return err
 	}
-	l.notifyMembership(ctx, sid)
+	l.notifyMembership(ctx, owner, sid)
 	l.pushClusterView(ctx, owner, cid)
 	return nil
 }
@@ -268,7 +268,7 @@ func (l *Layers) DeleteRegion(ctx context.Context, owner, id string) error {
 	if err != nil {
 		return err
 	}
-	clusters, err := l.store.RegionClusters(ctx, id)
+	clusters, err := l.store.RegionClusters(ctx, owner, id)
 	if err != nil {
 		return err
 	}
@@ -280,7 +280,7 @@ func (l *Layers) DeleteRegion(ctx context.Context, owner, id string) error {
 		return err
 	}
 	l.stopActor(ctx, l.regions, ownedKey(owner, id))
-	l.sessions.Discard(ctx, rec.MetaSessionID)
+	l.sessions.Discard(ctx, owner, rec.MetaSessionID)
 	for _, cid := range clusters {
 		l.pushClusterView(ctx, owner, cid)
 	}

@@ -279,7 +279,7 @@ func TestLayersClusterAggregateAndFeedback(t *testing.T) {
 	_, err = AskSession[*pb.StateResponse](ctx, e.sessions, cid, &pb.StateRequest{Owner: own, SessionId: cid})
 	wantNotFound(t, "backing session of a deleted cluster", err)
 	// The session's membership list no longer names the deleted cluster.
-	if got := ok(e.store.ClustersOfSession(ctx, a))(t); !slices.Equal(got, []string{zero}) {
+	if got := ok(e.store.ClustersOfSession(ctx, own, a))(t); !slices.Equal(got, []string{zero}) {
 		t.Fatalf("a's clusters = %v", got)
 	}
 }

@@ -143,7 +143,7 @@ func (a *regionActor) handleEvents(ctx actor.Context, m *pb.RegionEventsRequest)
 // value means the vectors moved (as far as they could: errors are reported).
 func (l *Layers) realignRegion(ctx context.Context, v *pb.RegionView, voters []string, at time.Time) error {
 	err := l.alignVectors(ctx, v, voters, at)
-	if perr := l.store.SetLastRealignment(ctx, v.GetRegionId(), at); perr != nil && semvec.KindOf(perr) != semvec.KindNotFound {
+	if perr := l.store.SetLastRealignment(ctx, v.GetOwner(), v.GetRegionId(), at); perr != nil && semvec.KindOf(perr) != semvec.KindNotFound {
 		err = errors.Join(err, fmt.Errorf("last_realignment: %w", perr))
 	}
 	return err

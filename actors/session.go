@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/semvec-go/semvec"
 	"github.com/semvec-go/semvec/actors/engine"
@@ -12,173 +13,224 @@ import (
 	pb "github.com/semvec-go/semvec/proto"
 )
 
-// snapshotSaveTimeout bounds the one blocking wait of a session actor:
-// its final snapshot write when it passivates.
-const snapshotSaveTimeout = 15 * time.Second
-
 // sessionActor owns one engine.Session. It is the single writer of that
 // state: concurrent requests on one session queue in its mailbox and never
 // interleave.
+//
+// Every request that changes the state is first appended to the session's
+// durable log (changeLog, group-committed) and applied only once the entry
+// is committed, so a reply means "on disk" and a failed commit changes
+// nothing. While an entry is being committed the actor keeps receiving but
+// stashes what arrives, and handles it in order afterwards. Checkpoints
+// (snapshots) bound the replay: they are written every checkpointEvery
+// entries, at each sweep and at passivation, never waited for.
 type sessionActor struct {
-	id, owner string
-	eng       *engine.Session
-	clusters  []string
-	version   int64 // bumped by every change
-	saved     int64 // the version known to be in the database
-	discarded bool
-	deps      *sessionDeps
+	id, owner   string
+	incarnation string // of the session row; every write carries it
+	eng         *engine.Session
+	clusters    []string
+	seq         int64 // the last log entry applied
+	checkpoint  int64 // the last entry covered by a saved checkpoint
+	queued      int64 // the entry covered by a checkpoint in the writer's queue (0: none)
+	pending     *pendingChange
+	stash       []stashed
+	deps        *sessionDeps
 }
 
-// touch records a change of state that the next snapshot must include.
-func (a *sessionActor) touch() { a.version++ }
+// pendingChange is the request whose log entry is being committed.
+type pendingChange struct {
+	req    OwnedRequest
+	sender *actor.PID
+	seq    int64
+}
+
+// stashed is a message that arrived while a change was being committed.
+type stashed struct {
+	msg    any
+	sender *actor.PID
+}
+
+// checkpointEvery is how many log entries a session appends between two
+// checkpoints: with the sweep's checkpoint of idle sessions, it bounds the
+// log a session keeps on disk and replays when it is activated.
+const checkpointEvery = 64
+
+// maxStash bounds the requests waiting behind one commit; beyond it a
+// request is answered 503 at once.
+const maxStash = 1024
 
 type sessionDeps struct {
 	writer   *snapshotWriter
+	changes  *changeLog
 	registry *Registry
 	notify   func(*pb.DriftEvent) // drift fan-out to the session's clusters; may be nil
 	log      *slog.Logger
 	now      func() time.Time
 }
 
-// newSessionActor builds the actor around eng; a session that is not yet in
-// the database (unsaved) starts dirty.
-func newSessionActor(id, owner string, eng *engine.Session, clusters []string, unsaved bool, deps *sessionDeps) actor.Producer {
-	return func() actor.Actor {
-		a := &sessionActor{id: id, owner: owner, eng: eng, clusters: clusters, deps: deps}
-		if unsaved {
-			a.touch()
-		}
-		return a
-	}
+// newSessionActor returns the producer of a loaded (or new) session actor.
+func newSessionActor(a *sessionActor) actor.Producer {
+	return func() actor.Actor { return a }
 }
+
+func (a *sessionActor) key() string { return ownedKey(a.owner, a.id) }
 
 func (a *sessionActor) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
 	case *actor.Started, *actor.Restarting, *actor.Stopping:
-		// Stopping saves nothing: a graceful stop comes through Passivate
-		// (which saves first), a deletion through Discard, and a panic must
-		// not persist half-updated state — the session comes back from its
-		// last good snapshot.
+		// A panic must not persist half-updated state: the session comes
+		// back from its last checkpoint and log.
 	case *actor.Stopped:
-		a.deps.registry.Stopped(a.id, ctx.Self())
-	case *pb.Passivate:
-		a.saveAndWait()
-		ctx.Stop(ctx.Self())
+		a.bounceStash(ctx)
+		a.deps.registry.Stopped(a.key(), ctx.Self())
+	case *pb.ChangeCommitted:
+		a.committed(ctx, m)
+	case *pb.SnapshotSaved:
+		if m.GetOk() {
+			a.checkpoint = max(a.checkpoint, m.GetVersion())
+		}
+		if m.GetVersion() == a.queued {
+			a.queued = 0
+		}
 	case *pb.Discard:
-		a.discarded = true
+		a.deps.writer.cancel(a.owner, a.id, a.incarnation)
+		ctx.Stop(ctx.Self())
+	default:
+		if a.pending != nil {
+			a.hold(ctx, m, ctx.Sender())
+			return
+		}
+		a.handle(ctx, m, ctx.Sender())
+	}
+}
+
+// handle serves one message (from the mailbox or the stash) for sender.
+func (a *sessionActor) handle(ctx actor.Context, msg any, sender *actor.PID) {
+	switch m := msg.(type) {
+	case *pb.Passivate:
+		a.saveCheckpoint(nil)
 		ctx.Stop(ctx.Self())
 	case *pb.Flush:
-		queued := a.flush(ctx.Self())
-		if ctx.Sender() != nil {
-			ctx.Respond(&pb.FlushResponse{SessionId: a.id, Saved: queued})
-		}
-	case *pb.SnapshotSaved:
-		if m.GetOk() && m.GetVersion() > a.saved {
-			a.saved = m.GetVersion()
+		queued := a.saveCheckpoint(ctx.Self())
+		if sender != nil {
+			ctx.Send(sender, &pb.FlushResponse{SessionId: a.id, Saved: queued})
 		}
 	case *pb.MembershipChanged:
 		a.clusters = append([]string(nil), m.GetClusterIds()...)
-	case *pb.RunRequest:
-		a.reply(ctx, m.GetOwner(), func() (Reply, error) { return a.run(m) })
-	case *pb.StoreRequest:
-		a.reply(ctx, m.GetOwner(), func() (Reply, error) { return a.store(m) })
-	case *pb.MetricsRequest:
-		a.reply(ctx, m.GetOwner(), func() (Reply, error) { return a.metrics(), nil })
-	case *pb.ContextRequest:
-		a.reply(ctx, m.GetOwner(), func() (Reply, error) { return a.context(m), nil })
-	case *pb.MemoryRequest:
-		a.reply(ctx, m.GetOwner(), func() (Reply, error) { return a.memory(m) })
-	case *pb.TriggerRequest:
-		a.reply(ctx, m.GetOwner(), func() (Reply, error) { return a.trigger(m) })
-	case *pb.AnchorRequest:
-		a.reply(ctx, m.GetOwner(), func() (Reply, error) { return a.anchor(m) })
-	case *pb.AnchorScoreRequest:
-		a.reply(ctx, m.GetOwner(), func() (Reply, error) { return a.anchorScore(), nil })
-	case *pb.IsolationRequest:
-		a.reply(ctx, m.GetOwner(), func() (Reply, error) { return a.isolation(m) })
-	case *pb.ReleaseRequest:
-		a.reply(ctx, m.GetOwner(), func() (Reply, error) { return a.release(m), nil })
-	case *pb.InjectMemoryRequest:
-		a.reply(ctx, m.GetOwner(), func() (Reply, error) { return a.inject(m) })
-	case *pb.ExportRequest:
-		a.reply(ctx, m.GetOwner(), func() (Reply, error) { return a.export() })
-	case *pb.ImportRequest:
-		a.reply(ctx, m.GetOwner(), func() (Reply, error) { return a.importState(m) })
-	case *pb.VerifyRequest:
-		a.reply(ctx, m.GetOwner(), func() (Reply, error) { return a.verify(m) })
-	case *pb.PutEntityRequest:
-		a.reply(ctx, m.GetOwner(), func() (Reply, error) { return a.putEntity(m) })
-	case *pb.ListEntitiesRequest:
-		a.reply(ctx, m.GetOwner(), func() (Reply, error) { return a.listEntities(m), nil })
-	case *pb.DeleteEntityRequest:
-		a.reply(ctx, m.GetOwner(), func() (Reply, error) { return a.deleteEntity(m) })
-	case *pb.StateRequest:
-		a.reply(ctx, m.GetOwner(), func() (Reply, error) { return a.state(), nil })
-	case *pb.BlendRequest:
-		a.reply(ctx, m.GetOwner(), func() (Reply, error) { return a.blend(m) })
+	case OwnedRequest:
+		a.request(ctx, m, sender)
 	default:
 		a.deps.log.Warn("session actor: unexpected message", "session_id", a.id, "type", typeName(m))
 	}
 }
 
-// reply runs fn after the owner check and responds with its message, or with
-// the error carried in an empty message of the request's reply type. An owner
-// mismatch answers exactly like a missing session.
-func (a *sessionActor) reply(ctx actor.Context, owner string, fn func() (Reply, error)) {
-	if owner != a.owner {
-		ctx.Respond(errorReply(ctx.Message(), semvec.NotFound("Session")))
+// request answers req: a read at once, a change once its log entry is
+// committed.
+func (a *sessionActor) request(ctx actor.Context, req OwnedRequest, sender *actor.PID) {
+	if req.GetOwner() != a.owner { // unreachable: the actor's key holds its owner
+		ctx.Send(sender, errorReply(req, semvec.NotFound("Session")))
 		return
 	}
-	res, err := fn()
-	if err != nil {
-		ctx.Respond(errorReply(ctx.Message(), err))
+	change := changeOf(req, a.deps.now)
+	if change == nil {
+		a.respond(ctx, sender, req)
 		return
 	}
-	ctx.Respond(res)
+	data, err := proto.Marshal(change)
+	if err == nil {
+		seq := a.seq + 1
+		err = a.deps.changes.tryEnqueue(logJob{ack: ctx.Self(), entry: persistence.LogEntry{
+			Owner: a.owner, SessionID: a.id, Incarnation: a.incarnation, Seq: seq, Data: data}})
+		if err == nil {
+			a.pending = &pendingChange{req: req, sender: sender, seq: seq}
+			return
+		}
+	}
+	ctx.Send(sender, errorReply(req, err))
 }
 
-// snapshot encodes the state when it changed since the last save.
-func (a *sessionActor) snapshot() ([]byte, bool) {
-	if a.version == a.saved || a.deps.writer == nil {
-		return nil, false
+// committed applies the pending change once its entry is on disk (or
+// answers the commit's error, changing nothing), then serves the stash.
+func (a *sessionActor) committed(ctx actor.Context, m *pb.ChangeCommitted) {
+	p := a.pending
+	if p == nil || m.GetSeq() != p.seq {
+		a.deps.log.Error("session actor: unexpected commit", "session_id", a.id, "seq", m.GetSeq())
+		return
+	}
+	a.pending = nil
+	if e := m.GetError(); e != nil {
+		ctx.Send(p.sender, errorReply(p.req, FromProtoError(e)))
+	} else {
+		a.seq = p.seq
+		a.respond(ctx, p.sender, p.req)
+		if a.seq-a.checkpoint >= checkpointEvery {
+			a.saveCheckpoint(ctx.Self())
+		}
+	}
+	for a.pending == nil && len(a.stash) > 0 {
+		s := a.stash[0]
+		a.stash[0] = stashed{}
+		a.stash = a.stash[1:]
+		a.handle(ctx, s.msg, s.sender)
+	}
+}
+
+// hold stashes msg until the pending change is committed.
+func (a *sessionActor) hold(ctx actor.Context, msg any, sender *actor.PID) {
+	if req, ok := msg.(OwnedRequest); ok && len(a.stash) >= maxStash {
+		ctx.Send(sender, errorReply(req, semvec.Errorf(semvec.KindUnavailable, "too many requests are waiting for this session")))
+		return
+	}
+	a.stash = append(a.stash, stashed{msg: msg, sender: sender})
+}
+
+// bounceStash answers the requests still stashed when the actor stops as a
+// stopped actor would, so their askers activate it again and retry; the
+// change being committed, if any, is answered 503.
+func (a *sessionActor) bounceStash(ctx actor.Context) {
+	for _, s := range a.stash {
+		if s.sender != nil {
+			ctx.Send(s.sender, &actor.DeadLetterResponse{Target: ctx.Self()})
+		}
+	}
+	if p := a.pending; p != nil && p.sender != nil { // its commit's outcome is unknown here
+		ctx.Send(p.sender, errorReply(p.req, semvec.Errorf(semvec.KindUnavailable, "the session stopped while its change was being committed")))
+	}
+	a.stash, a.pending = nil, nil
+}
+
+// respond applies req to the state and answers sender.
+func (a *sessionActor) respond(ctx actor.Context, sender *actor.PID, req OwnedRequest) {
+	res, err := a.apply(req, true)
+	if err != nil {
+		res = errorReply(req, err)
+	}
+	if sender != nil {
+		ctx.Send(sender, res)
+	}
+}
+
+// saveCheckpoint hands a checkpoint to the writer, without waiting, when the
+// state has entries that no saved or queued checkpoint covers; ack, when
+// set, is told the outcome. It reports whether one was queued. A full queue
+// or a failed save loses nothing: the log still holds every entry.
+func (a *sessionActor) saveCheckpoint(ack *actor.PID) bool {
+	if a.seq <= a.checkpoint || a.seq <= a.queued || a.deps.writer == nil {
+		return false
 	}
 	data, err := a.eng.MarshalBinary()
 	if err != nil {
-		a.deps.log.Error("session snapshot encode failed", "session_id", a.id, "err", err)
-		return nil, false
+		a.deps.log.Error("session checkpoint encode failed", "session_id", a.id, "err", err)
+		return false
 	}
-	return data, true
-}
-
-// flush hands a changed snapshot to the writer without waiting; the writer
-// answers with SnapshotSaved. It reports whether a snapshot was queued.
-func (a *sessionActor) flush(self *actor.PID) bool {
-	data, ok := a.snapshot()
-	if ok {
-		a.deps.writer.enqueue(snapshotJob{snap: persistence.Snapshot{ID: a.id, Data: data, At: a.deps.now()}, version: a.version, ack: self})
+	snap := persistence.Snapshot{Owner: a.owner, ID: a.id, Incarnation: a.incarnation, Data: data, At: a.deps.now(), Seq: a.seq}
+	if !a.deps.writer.tryEnqueue(snapshotJob{snap: snap, version: a.seq, ack: ack}) {
+		return false
 	}
-	return ok
-}
-
-// saveAndWait writes a changed snapshot and waits for it, at most
-// snapshotSaveTimeout: the one bounded exception to "no blocking in
-// Receive", so that a passivated session is on disk before anyone can
-// re-activate it. Earlier queued flushes of this session are written first.
-func (a *sessionActor) saveAndWait() {
-	data, ok := a.snapshot()
-	if !ok {
-		return
+	if ack != nil {
+		a.queued = a.seq
 	}
-	done := make(chan error, 1)
-	a.deps.writer.enqueue(snapshotJob{snap: persistence.Snapshot{ID: a.id, Data: data, At: a.deps.now()}, version: a.version, done: done})
-	select {
-	case err := <-done:
-		if err == nil {
-			a.saved = a.version
-		}
-	case <-time.After(snapshotSaveTimeout):
-		a.deps.log.Error("session snapshot save timed out", "session_id", a.id)
-	}
+	return true
 }
 
 func timeOf(ns int64, now func() time.Time) time.Time {

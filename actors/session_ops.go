@@ -10,11 +10,10 @@ import (
 // run answers a RunRequest. Neither the engine nor the actor may keep the
 // request's vectors after replying: the HTTP layer returns them to a pool
 // once the reply has arrived.
-func (a *sessionActor) run(m *pb.RunRequest) (*pb.RunResponse, error) {
+func (a *sessionActor) run(m *pb.RunRequest, live bool) (*pb.RunResponse, error) {
 	now := timeOf(m.GetNowUnixNano(), a.deps.now)
 	if m.GetResetContext() {
 		a.eng.Reset()
-		a.touch()
 	}
 	res, err := a.eng.Run(engine.RunInput{
 		Message:               m.GetMessage(),
@@ -27,8 +26,7 @@ func (a *sessionActor) run(m *pb.RunRequest) (*pb.RunResponse, error) {
 	if err != nil {
 		return nil, err
 	}
-	a.touch()
-	if res.DriftDetected && a.deps.notify != nil {
+	if live && res.DriftDetected && a.deps.notify != nil {
 		for _, cid := range a.clusters {
 			a.deps.notify(&pb.DriftEvent{
 				Owner: a.owner, SessionId: a.id, ClusterId: cid,
@@ -55,7 +53,6 @@ func (a *sessionActor) store(m *pb.StoreRequest) (*pb.StoreResponse, error) {
 	if err != nil {
 		return nil, err
 	}
-	a.touch()
 	return &pb.StoreResponse{SessionId: a.id, TotalMemories: int32(total)}, nil
 }
 
@@ -76,9 +73,6 @@ func (a *sessionActor) metrics() *pb.MetricsResponse {
 
 func (a *sessionActor) context(m *pb.ContextRequest) *pb.ContextResponse {
 	items := a.eng.ContextItems(int(m.GetTopK()), m.GetFullFirst(), int(m.GetMaxChars()))
-	if len(items) > 0 { // access counts changed
-		a.touch()
-	}
 	out := &pb.ContextResponse{SessionId: a.id, Items: make([]*pb.ContextItem, len(items))}
 	for i, it := range items {
 		out.Items[i] = &pb.ContextItem{Text: it.Text, Relevance: it.Relevance, MemoryHash: it.MemoryHash, Truncated: it.Truncated, Tier: it.Tier}
@@ -108,7 +102,6 @@ func (a *sessionActor) trigger(m *pb.TriggerRequest) (*pb.TriggerResponse, error
 			return nil, err
 		}
 	}
-	a.touch()
 	return &pb.TriggerResponse{SessionId: a.id, TriggerCount: int32(n)}, nil
 }
 
@@ -117,7 +110,6 @@ func (a *sessionActor) anchor(m *pb.AnchorRequest) (*pb.AnchorResponse, error) {
 	if err != nil {
 		return nil, err
 	}
-	a.touch()
 	return &pb.AnchorResponse{SessionId: a.id, AnchorCount: int32(n)}, nil
 }
 
@@ -143,15 +135,11 @@ func (a *sessionActor) isolation(m *pb.IsolationRequest) (*pb.IsolationResponse,
 	if err != nil {
 		return nil, err
 	}
-	a.touch()
 	return &pb.IsolationResponse{SessionId: a.id, Level: a.eng.Isolation().Level}, nil
 }
 
 func (a *sessionActor) release(m *pb.ReleaseRequest) *pb.ReleaseResponse {
 	n := a.eng.ReleaseQuarantine(timeOf(m.GetNowUnixNano(), a.deps.now))
-	if n > 0 {
-		a.touch()
-	}
 	return &pb.ReleaseResponse{SessionId: a.id, ReleasedCount: int32(n)}
 }
 
@@ -163,7 +151,6 @@ func (a *sessionActor) inject(m *pb.InjectMemoryRequest) (*pb.InjectMemoryRespon
 	if err != nil {
 		return nil, err
 	}
-	a.touch()
 	return &pb.InjectMemoryResponse{SessionId: a.id, Tier: m.GetTier(), TotalMemories: int32(total)}, nil
 }
 
@@ -189,7 +176,6 @@ func (a *sessionActor) importState(m *pb.ImportRequest) (*pb.ImportResponse, err
 		return nil, invalidf("Malformed or tampered state_dict: dimension %d does not match the session's %d", eng.Dim(), a.eng.Dim())
 	}
 	a.eng = eng
-	a.touch()
 	return &pb.ImportResponse{SessionId: a.id, Imported: true}, nil
 }
 
@@ -217,15 +203,11 @@ func (a *sessionActor) putEntity(m *pb.PutEntityRequest) (*pb.PutEntityResponse,
 	if err != nil {
 		return nil, err
 	}
-	a.touch()
 	return &pb.PutEntityResponse{SessionId: a.id, Key: m.GetKey(), Size: int32(size)}, nil
 }
 
 func (a *sessionActor) listEntities(m *pb.ListEntitiesRequest) *pb.ListEntitiesResponse {
 	es := a.eng.Entities(m.GetQ(), int(m.GetMaxResults()))
-	if len(es) > 0 {
-		a.touch()
-	}
 	out := &pb.ListEntitiesResponse{SessionId: a.id, Entities: make([]*pb.Entity, len(es)), Total: int32(len(es))}
 	for i, e := range es {
 		out.Entities[i] = &pb.Entity{Key: e.Key, Kind: e.Kind, Value: e.Value, Context: e.Context, Importance: e.Importance, AccessCount: int32(e.AccessCount)}
@@ -237,7 +219,6 @@ func (a *sessionActor) deleteEntity(m *pb.DeleteEntityRequest) (*pb.DeleteEntity
 	if !a.eng.DeleteEntity(m.GetKey()) {
 		return nil, notFoundf("Entity not found: %s", m.GetKey())
 	}
-	a.touch()
 	return &pb.DeleteEntityResponse{SessionId: a.id, Key: m.GetKey(), Removed: true}, nil
 }
 
@@ -258,9 +239,6 @@ func (a *sessionActor) blend(m *pb.BlendRequest) (*pb.BlendResponse, error) {
 	changed, err := a.eng.BlendToward(m.GetTarget(), m.GetWeight())
 	if err != nil {
 		return nil, err
-	}
-	if changed {
-		a.touch()
 	}
 	return &pb.BlendResponse{SessionId: a.id, Changed: changed}, nil
 }

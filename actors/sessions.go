@@ -24,11 +24,13 @@ import (
 type SessionStore interface {
 	SnapshotBatchSaver
 	CreateSession(ctx context.Context, rec persistence.SessionRecord) error
+	CreateSessionWithSnapshot(ctx context.Context, rec persistence.SessionRecord, data []byte, at time.Time) error
 	GetSession(ctx context.Context, owner, id string) (persistence.SessionRecord, error)
-	GetSessionAnyOwner(ctx context.Context, id string) (persistence.SessionRecord, error)
 	DeleteSession(ctx context.Context, owner, id string) error
-	LoadSnapshot(ctx context.Context, id string) ([]byte, time.Time, error)
-	ClustersOfSession(ctx context.Context, sessionID string) ([]string, error)
+	LogAppender
+	LoadCheckpoint(ctx context.Context, owner, id string) (persistence.Checkpoint, error)
+	LoadLog(ctx context.Context, owner, id string, after int64) ([]persistence.LogEntry, error)
+	ClustersOfSession(ctx context.Context, owner, sessionID string) ([]string, error)
 	Audit(ctx context.Context, e persistence.AuditEntry) error
 }
 
@@ -87,7 +89,8 @@ func NewSessions(root *actor.RootContext, store SessionStore, ask *Asker, cfg Se
 		cfg.Engine = engine.DefaultConfig
 	}
 	s := &Sessions{cfg: cfg, store: store, ask: ask, log: log, now: now}
-	s.deps = &sessionDeps{writer: newSnapshotWriter(store, root, log), log: log, now: now, notify: s.publishDrift}
+	s.deps = &sessionDeps{writer: newSnapshotWriter(store, root, log), changes: newChangeLog(store, root, log),
+		log: log, now: now, notify: s.publishDrift}
 	s.reg = NewRegistry("session", root, s.load, now)
 	s.disp = newWorkerDispatcher(sessionWorkers())
 	s.reg.dispatcher = func() actor.Dispatcher { return newCallerRuns(s.disp) }
@@ -122,30 +125,49 @@ func (s *Sessions) Active() int { return s.reg.Active() }
 // Dim is the embedding dimension of every session.
 func (s *Sessions) Dim() int { return s.cfg.Dim }
 
-func (s *Sessions) load(ctx context.Context, id string) (actor.Producer, error) {
-	rec, err := s.store.GetSessionAnyOwner(ctx, id)
+// load reads owner's session id (key is ownedKey(owner, id)) for its actor.
+func (s *Sessions) load(ctx context.Context, key string) (actor.Producer, error) {
+	owner, id := splitKey(key)
+	rec, err := s.store.GetSession(ctx, owner, id)
 	if err != nil {
 		return nil, err
 	}
-	var eng *engine.Session
-	data, _, err := s.store.LoadSnapshot(ctx, id)
+	a, err := s.recover(ctx, rec)
+	if err != nil {
+		return nil, err
+	}
+	if a.clusters, err = s.store.ClustersOfSession(ctx, owner, id); err != nil {
+		return nil, err
+	}
+	return newSessionActor(a), nil
+}
+
+// recover rebuilds session rec's state: its latest checkpoint (or a new
+// engine when it has none), then every log entry after it, replayed.
+func (s *Sessions) recover(ctx context.Context, rec persistence.SessionRecord) (*sessionActor, error) {
+	a := &sessionActor{id: rec.ID, owner: rec.Owner, incarnation: rec.Incarnation, deps: s.deps}
+	cp, err := s.store.LoadCheckpoint(ctx, rec.Owner, rec.ID)
 	switch {
 	case err == nil:
-		if eng, err = engine.UnmarshalBinary(data); err != nil {
-			return nil, semvec.Wrap(semvec.KindInternal, err, "session snapshot is corrupt")
+		if a.eng, err = engine.UnmarshalBinary(cp.Data); err != nil {
+			return nil, semvec.Wrap(semvec.KindInternal, err, "session checkpoint is corrupt")
 		}
+		a.seq, a.checkpoint = cp.Seq, cp.Seq
 	case semvec.KindOf(err) == semvec.KindNotFound:
-		if eng, err = s.newEngine(rec); err != nil {
+		if a.eng, err = s.newEngine(rec); err != nil {
 			return nil, err
 		}
 	default:
 		return nil, err
 	}
-	clusters, err := s.store.ClustersOfSession(ctx, id)
+	entries, err := s.store.LoadLog(ctx, rec.Owner, rec.ID, a.seq)
 	if err != nil {
 		return nil, err
 	}
-	return newSessionActor(id, rec.Owner, eng, clusters, false, s.deps), nil
+	if err := a.replay(entries); err != nil {
+		return nil, err
+	}
+	return a, nil
 }
 
 type sessionOptions struct {
@@ -194,7 +216,8 @@ func (s *Sessions) Create(ctx context.Context, owner string, opts CreateOptions)
 		kind = "session"
 	}
 	now := s.now().UTC()
-	rec := persistence.SessionRecord{ID: id, Owner: owner, Kind: kind, Dimension: s.cfg.Dim, ModelName: o.ModelName, Options: raw, CreatedAt: now, UpdatedAt: now}
+	rec := persistence.SessionRecord{ID: id, Owner: owner, Incarnation: persistence.NewIncarnation(), Kind: kind,
+		Dimension: s.cfg.Dim, ModelName: o.ModelName, Options: raw, CreatedAt: now, UpdatedAt: now}
 	eng, err := s.newEngine(rec)
 	if err != nil {
 		return "", err
@@ -209,10 +232,25 @@ func (s *Sessions) Create(ctx context.Context, owner string, opts CreateOptions)
 			return "", err
 		}
 	}
-	if err := s.store.CreateSession(ctx, rec); err != nil {
+	// A template or policy anchors are committed with the row, so whoever
+	// activates the session from the database sees them.
+	shaped := len(opts.Template) > 0 || len(opts.Policy) > 0
+	if shaped {
+		data, err := eng.MarshalBinary()
+		if err != nil {
+			return "", err
+		}
+		err = s.store.CreateSessionWithSnapshot(ctx, rec, data, now)
+		if err != nil {
+			return "", err
+		}
+	} else if err := s.store.CreateSession(ctx, rec); err != nil {
 		return "", err
 	}
-	if _, err := s.reg.Spawn(id, newSessionActor(id, owner, eng, nil, true, s.deps)); err != nil {
+	// A concurrent request of the same owner may already have activated the
+	// committed session from the database (same state): that is fine.
+	a := &sessionActor{id: id, owner: owner, incarnation: rec.Incarnation, eng: eng, deps: s.deps}
+	if _, err := s.reg.Spawn(ownedKey(owner, id), newSessionActor(a)); err != nil && semvec.KindOf(err) != semvec.KindConflict {
 		return "", err
 	}
 	return id, nil
@@ -224,11 +262,13 @@ func (s *Sessions) Create(ctx context.Context, owner string, opts CreateOptions)
 func (s *Sessions) NewRecord(owner, id, kind string) persistence.SessionRecord {
 	raw, _ := json.Marshal(sessionOptions{ModelName: s.cfg.ModelName, EnableTopicSwitch: true})
 	now := s.now().UTC()
-	return persistence.SessionRecord{ID: id, Owner: owner, Kind: kind, Dimension: s.cfg.Dim, ModelName: s.cfg.ModelName, Options: raw, CreatedAt: now, UpdatedAt: now}
+	return persistence.SessionRecord{ID: id, Owner: owner, Incarnation: persistence.NewIncarnation(), Kind: kind,
+		Dimension: s.cfg.Dim, ModelName: s.cfg.ModelName, Options: raw, CreatedAt: now, UpdatedAt: now}
 }
 
 // Delete removes a session: its record first (so it cannot be re-activated),
-// then its actor, without saving.
+// then its actor, without saving, and the snapshot writes still queued for
+// it (which could not land anyway: their incarnation is gone with the row).
 func (s *Sessions) Delete(ctx context.Context, owner, id string) error {
 	rec, err := s.store.GetSession(ctx, owner, id)
 	if err != nil {
@@ -240,15 +280,18 @@ func (s *Sessions) Delete(ctx context.Context, owner, id string) error {
 	if err := s.store.DeleteSession(ctx, owner, id); err != nil {
 		return err
 	}
-	s.Discard(ctx, id)
+	s.Discard(ctx, owner, id)
 	return nil
 }
 
-// Discard stops id's actor without saving (its record is already gone).
-func (s *Sessions) Discard(ctx context.Context, id string) {
-	if pid := s.reg.Stop(id); pid != nil {
+// Discard stops the actor of owner's session id without saving (its record
+// is already gone); the actor cancels the snapshot writes still queued for
+// it. An inactive session has none: passivation waits for its own write.
+func (s *Sessions) Discard(ctx context.Context, owner, id string) {
+	key := ownedKey(owner, id)
+	if pid := s.reg.Stop(key); pid != nil {
 		s.ask.Root.Send(pid, &pb.Discard{})
-		s.reg.WaitStopped(ctx, id)
+		s.reg.WaitStopped(ctx, key)
 	}
 }
 
@@ -258,9 +301,10 @@ func (s *Sessions) Exists(ctx context.Context, owner, id string) error {
 	return err
 }
 
-// Notify sends a fire-and-forget message to session id, activating it when needed.
-func (s *Sessions) Notify(ctx context.Context, id string, msg proto.Message) error {
-	pid, err := s.reg.Get(ctx, id)
+// Notify sends a fire-and-forget message to owner's session id, activating
+// it when needed.
+func (s *Sessions) Notify(ctx context.Context, owner, id string, msg proto.Message) error {
+	pid, err := s.reg.Get(ctx, ownedKey(owner, id))
 	if err != nil {
 		return err
 	}
@@ -268,16 +312,24 @@ func (s *Sessions) Notify(ctx context.Context, id string, msg proto.Message) err
 	return nil
 }
 
-// AskSession sends req to session id (activating it when needed) and waits
-// for its reply. When the actor stopped between lookup and delivery
-// (passivation), it is re-activated and asked again.
-func AskSession[R Reply](ctx context.Context, s *Sessions, id string, req proto.Message) (R, error) {
+// OwnedRequest is a request to a session; its owner and the session id name
+// the session (ids are scoped by owner).
+type OwnedRequest interface {
+	proto.Message
+	GetOwner() string
+}
+
+// AskSession sends req to the session id of req's owner (activating it when
+// needed) and waits for its reply. When the actor stopped between lookup and
+// delivery (passivation), it is re-activated and asked again.
+func AskSession[R Reply](ctx context.Context, s *Sessions, id string, req OwnedRequest) (R, error) {
 	var zero R
 	if !ValidID(id) {
 		return zero, semvec.NotFound("Session")
 	}
+	key := ownedKey(req.GetOwner(), id)
 	for attempt := 0; ; attempt++ {
-		e, err := s.reg.lookup(ctx, id)
+		e, err := s.reg.lookup(ctx, key)
 		if err != nil {
 			if semvec.KindOf(err) == semvec.KindNotFound {
 				return zero, semvec.NotFound("Session")
@@ -287,7 +339,7 @@ func AskSession[R Reply](ctx context.Context, s *Sessions, id string, req proto.
 		cr, _ := e.disp.(*callerRuns)
 		r, err := askVia[R](ctx, s.ask, e.pid, cr, req)
 		if err != nil && isDeadLetter(err) && attempt < 3 {
-			s.reg.WaitStopped(ctx, id)
+			s.reg.WaitStopped(ctx, key)
 			continue
 		}
 		return r, err
@@ -367,6 +419,7 @@ func (s *Sessions) Shutdown(ctx context.Context) error {
 	for id := range pids {
 		s.reg.WaitStopped(ctx, id)
 	}
+	s.deps.changes.close()
 	s.deps.writer.close()
 	s.disp.stop()
 	if err := ctx.Err(); err != nil {

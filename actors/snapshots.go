@@ -13,18 +13,23 @@ import (
 	pb "github.com/semvec-go/semvec/proto"
 )
 
-// SnapshotBatchSaver writes many snapshots in one transaction.
+// SnapshotBatchSaver writes many snapshots in one transaction; a snapshot
+// whose session row does not exist with its incarnation is dropped.
 type SnapshotBatchSaver interface {
-	SaveSnapshots(ctx context.Context, snaps []persistence.Snapshot) error
+	SaveSnapshots(ctx context.Context, snaps []persistence.Snapshot) (int, error)
 }
 
-// snapshotWriter is the single path by which session snapshots reach the
+// snapshotWriter is the single path by which session checkpoints reach the
 // database. Sessions hand it encoded snapshots and go on serving; it writes
-// them in batches (one transaction each), in arrival order, so a later
-// snapshot of a session never lands before an earlier one. Periodic flushes
-// are acknowledged to the session with a SnapshotSaved message; a
-// passivating session waits for its own write (done) so that nobody can
-// re-activate it from an older snapshot.
+// them in batches (one transaction each), in arrival order. A checkpoint is
+// an optimisation that bounds replay, never what makes a change durable (the
+// log is), so a full queue drops it and nobody ever waits for one. A save is
+// acknowledged to the session with a SnapshotSaved message (ack), or on a
+// channel (done) for callers outside the actor system.
+//
+// A deleted session's queued snapshots are cancelled (cancel); one already
+// in a batch being written is dropped by the database, because it carries
+// the incarnation of a session row that no longer exists.
 type snapshotWriter struct {
 	store SnapshotBatchSaver
 	root  *actor.RootContext
@@ -34,7 +39,12 @@ type snapshotWriter struct {
 
 	mu     sync.RWMutex // guards closed against enqueue racing close
 	closed bool
+
+	cancelMu  sync.Mutex
+	cancelled map[snapshotKey]struct{} // emptied whenever the queue drains
 }
+
+type snapshotKey struct{ owner, id, incarnation string }
 
 type snapshotJob struct {
 	snap    persistence.Snapshot
@@ -49,28 +59,72 @@ const (
 )
 
 func newSnapshotWriter(store SnapshotBatchSaver, root *actor.RootContext, log *slog.Logger) *snapshotWriter {
-	w := &snapshotWriter{store: store, root: root, log: log, jobs: make(chan snapshotJob, 4096)}
+	w := &snapshotWriter{store: store, root: root, log: log, jobs: make(chan snapshotJob, 4096), cancelled: map[snapshotKey]struct{}{}}
 	w.wg.Add(1)
 	go w.loop()
 	return w
 }
 
-// enqueue hands a snapshot to the writer. It blocks only when the queue is
-// full (the database is far behind), which is the back-pressure we want.
-// After close, the job fails at once (a session that outlived Shutdown).
-func (w *snapshotWriter) enqueue(j snapshotJob) {
+// tryEnqueue queues j unless the queue is full or the writer closed; it
+// never blocks (a session's Receive calls it).
+func (w *snapshotWriter) tryEnqueue(j snapshotJob) bool {
 	w.mu.RLock()
 	defer w.mu.RUnlock()
 	if w.closed {
-		if j.done != nil {
-			j.done <- errWriterClosed
-		}
-		return
+		return false
 	}
-	w.jobs <- j
+	select {
+	case w.jobs <- j:
+		return true
+	default:
+		return false
+	}
 }
 
-var errWriterClosed = errors.New("snapshot writer is closed")
+var errCancelled = errors.New("snapshot cancelled: the session was deleted")
+
+// cancel drops the queued snapshots of one incarnation of a session. With
+// nothing queued there is nothing to cancel, so the set only holds entries
+// while the queue is non-empty and stays bounded by it.
+func (w *snapshotWriter) cancel(owner, id, incarnation string) {
+	w.cancelMu.Lock()
+	defer w.cancelMu.Unlock()
+	if len(w.jobs) > 0 {
+		w.cancelled[snapshotKey{owner, id, incarnation}] = struct{}{}
+	}
+}
+
+// live returns the jobs of batch that were not cancelled, and answers the
+// cancelled ones. Once the queue has drained, every job queued before a
+// cancel has been seen, so the set is emptied.
+func (w *snapshotWriter) live(batch []snapshotJob) []snapshotJob {
+	w.cancelMu.Lock()
+	defer w.cancelMu.Unlock()
+	if len(w.cancelled) == 0 {
+		return batch
+	}
+	out := batch[:0]
+	for _, j := range batch {
+		if _, gone := w.cancelled[snapshotKey{j.snap.Owner, j.snap.ID, j.snap.Incarnation}]; gone {
+			w.answer(j, errCancelled)
+			continue
+		}
+		out = append(out, j)
+	}
+	if len(w.jobs) == 0 {
+		clear(w.cancelled)
+	}
+	return out
+}
+
+func (w *snapshotWriter) answer(j snapshotJob, err error) {
+	if j.ack != nil {
+		w.root.Send(j.ack, &pb.SnapshotSaved{Version: j.version, Ok: err == nil})
+	}
+	if j.done != nil {
+		j.done <- err
+	}
+}
 
 // close stops the writer after it has written everything queued.
 func (w *snapshotWriter) close() {
@@ -87,20 +141,10 @@ func (w *snapshotWriter) loop() {
 	defer w.wg.Done()
 	batch := make([]snapshotJob, 0, snapshotBatch)
 	for j := range w.jobs {
-		batch = append(batch[:0], j)
-	drain:
-		for len(batch) < snapshotBatch {
-			select {
-			case j, ok := <-w.jobs:
-				if !ok {
-					break drain
-				}
-				batch = append(batch, j)
-			default:
-				break drain
-			}
+		batch = drain(w.jobs, append(batch[:0], j), snapshotBatch)
+		if batch = w.live(batch); len(batch) > 0 {
+			w.write(batch)
 		}
-		w.write(batch)
 	}
 }
 
@@ -110,17 +154,12 @@ func (w *snapshotWriter) write(batch []snapshotJob) {
 		snaps[i] = j.snap
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), snapshotTimeout)
-	err := w.store.SaveSnapshots(ctx, snaps)
+	_, err := w.store.SaveSnapshots(ctx, snaps)
 	cancel()
 	if err != nil {
 		w.log.Error("session snapshots not saved", "count", len(batch), "err", err)
 	}
 	for _, j := range batch {
-		if j.ack != nil {
-			w.root.Send(j.ack, &pb.SnapshotSaved{Version: j.version, Ok: err == nil})
-		}
-		if j.done != nil {
-			j.done <- err
-		}
+		w.answer(j, err)
 	}
 }

@@ -2,7 +2,11 @@ package actors
 
 import (
 	"context"
+	"errors"
 	"log/slog"
+	"slices"
+	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -11,22 +15,91 @@ import (
 
 type countingSaver struct{ batches, snaps int }
 
-func (c *countingSaver) SaveSnapshots(_ context.Context, s []persistence.Snapshot) error {
+func (c *countingSaver) SaveSnapshots(_ context.Context, s []persistence.Snapshot) (int, error) {
 	c.batches++
 	c.snaps += len(s)
-	return nil
+	return len(s), nil
+}
+
+// gatedSaver blocks each batch until release is closed and records what it
+// was asked to write.
+type gatedSaver struct {
+	entered chan struct{}
+	release chan struct{}
+	mu      sync.Mutex
+	written []persistence.Snapshot
+}
+
+func (g *gatedSaver) SaveSnapshots(_ context.Context, s []persistence.Snapshot) (int, error) {
+	select {
+	case g.entered <- struct{}{}:
+	default:
+	}
+	<-g.release
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.written = append(g.written, s...)
+	return len(s), nil
+}
+
+// A deleted session's snapshots still in the queue are never handed to the
+// database; other sessions' and a newer incarnation's are.
+func TestSnapshotWriterCancelDropsQueuedJobs(t *testing.T) {
+	g := &gatedSaver{entered: make(chan struct{}, 1), release: make(chan struct{})}
+	w := newSnapshotWriter(g, nil, slog.New(slog.DiscardHandler))
+	w.tryEnqueue(snapshotJob{snap: persistence.Snapshot{Owner: "a", ID: "first"}})
+	<-g.entered // the writer is busy with "first"; what follows queues
+	old := make(chan error, 1)
+	w.tryEnqueue(snapshotJob{snap: persistence.Snapshot{Owner: "a", ID: "s", Incarnation: "1", Data: []byte("secret")}, done: old})
+	w.tryEnqueue(snapshotJob{snap: persistence.Snapshot{Owner: "b", ID: "s", Incarnation: "1"}})
+	w.cancel("a", "s", "1")
+	renewed := make(chan error, 1)
+	w.tryEnqueue(snapshotJob{snap: persistence.Snapshot{Owner: "a", ID: "s", Incarnation: "2"}, done: renewed})
+	close(g.release)
+	if err := <-old; !errors.Is(err, errCancelled) {
+		t.Fatalf("cancelled job answered %v", err)
+	}
+	if err := <-renewed; err != nil {
+		t.Fatal(err)
+	}
+	w.close()
+	var got []string
+	for _, sn := range g.written {
+		got = append(got, sn.Owner+"/"+sn.ID+"#"+sn.Incarnation)
+	}
+	want := []string{"a/first#", "b/s#1", "a/s#2"}
+	if !slices.Equal(got, want) {
+		t.Fatalf("written %v, want %v", got, want)
+	}
+	if len(w.cancelled) != 0 {
+		t.Fatalf("cancel set not emptied after the queue drained: %v", w.cancelled)
+	}
+}
+
+// With nothing queued, cancel records nothing (the set stays bounded).
+func TestSnapshotWriterCancelIdleRecordsNothing(t *testing.T) {
+	w := newSnapshotWriter(&countingSaver{}, nil, slog.New(slog.DiscardHandler))
+	defer w.close()
+	for i := range 1000 {
+		w.cancel("a", strconv.Itoa(i), "x")
+	}
+	w.cancelMu.Lock()
+	defer w.cancelMu.Unlock()
+	if len(w.cancelled) != 0 {
+		t.Fatalf("idle cancel kept %d entries", len(w.cancelled))
+	}
 }
 
 // The writer writes everything queued before close returns, and a job
-// enqueued after close fails instead of panicking.
+// enqueued after close is refused instead of panicking.
 func TestSnapshotWriterDrainsAndRefusesAfterClose(t *testing.T) {
 	saver := &countingSaver{}
 	w := newSnapshotWriter(saver, nil, slog.New(slog.DiscardHandler))
 	done := make(chan error, 1)
 	for i := 0; i < 500; i++ {
-		w.enqueue(snapshotJob{snap: persistence.Snapshot{ID: "s"}})
+		w.tryEnqueue(snapshotJob{snap: persistence.Snapshot{ID: "s"}})
 	}
-	w.enqueue(snapshotJob{snap: persistence.Snapshot{ID: "last"}, done: done})
+	w.tryEnqueue(snapshotJob{snap: persistence.Snapshot{ID: "last"}, done: done})
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
@@ -34,10 +107,8 @@ func TestSnapshotWriterDrainsAndRefusesAfterClose(t *testing.T) {
 	if saver.snaps != 501 {
 		t.Fatalf("wrote %d snapshots in %d batches", saver.snaps, saver.batches)
 	}
-	late := make(chan error, 1)
-	w.enqueue(snapshotJob{snap: persistence.Snapshot{ID: "late"}, done: late})
-	if err := <-late; err == nil {
-		t.Fatal("a job after close reported success")
+	if w.tryEnqueue(snapshotJob{snap: persistence.Snapshot{ID: "late"}}) {
+		t.Fatal("a job after close was accepted")
 	}
 	w.close() // idempotent
 }

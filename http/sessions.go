@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/semvec-go/semvec"
 	"github.com/semvec-go/semvec/actors"
@@ -100,10 +99,9 @@ func (s *Server) runOn(c *gin.Context, b RunBody, id string, allowCreate bool) {
 					validationError(c, ValidationItem{Loc: []any{"body", "session_id"}, Msg: "String should match pattern '^[A-Za-z0-9._:-]{1,128}$'", Type: "string_pattern_mismatch"})
 					return
 				}
-				if _, err := s.d.Sessions.Create(ctx, own, actors.CreateOptions{ID: id}); err != nil {
-					if semvec.KindOf(err) == semvec.KindConflict {
-						err = semvec.NotFound("Session") // owned by someone else: don't leak it
-					}
+				// Ids are scoped by owner, so a conflict means a concurrent
+				// request of this same caller created it first: use it.
+				if _, err := s.d.Sessions.Create(ctx, own, actors.CreateOptions{ID: id}); err != nil && semvec.KindOf(err) != semvec.KindConflict {
 					fail(c, err)
 					return
 				}
@@ -570,7 +568,7 @@ func itoa(i int) string { return strconv.Itoa(i) }
 
 // askSession asks session id and, on failure, records the error for the one
 // error table; handlers return when ok is false.
-func askSession[R actors.Reply](c *gin.Context, s *Server, id string, req proto.Message) (res R, ok bool) {
+func askSession[R actors.Reply](c *gin.Context, s *Server, id string, req actors.OwnedRequest) (res R, ok bool) {
 	res, err := actors.AskSession[R](c.Request.Context(), s.d.Sessions, id, req)
 	if err != nil {
 		fail(c, err)

@@ -3382,6 +3382,321 @@ func (x *SnapshotSaved) GetOk() bool {
 	return false
 }
 
+// SessionChange is one entry of a session's durable log: the request that
+// changed the session, with its time fixed, so that replaying it on the same
+// state redoes the change exactly, without an embedder or a clock.
+type SessionChange struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Types that are valid to be assigned to Change:
+	//
+	//	*SessionChange_Run
+	//	*SessionChange_Store
+	//	*SessionChange_Context
+	//	*SessionChange_Trigger
+	//	*SessionChange_Anchor
+	//	*SessionChange_Isolation
+	//	*SessionChange_Release
+	//	*SessionChange_Inject
+	//	*SessionChange_ImportState
+	//	*SessionChange_PutEntity
+	//	*SessionChange_DeleteEntity
+	//	*SessionChange_Blend
+	//	*SessionChange_ListEntities
+	Change        isSessionChange_Change `protobuf_oneof:"change"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SessionChange) Reset() {
+	*x = SessionChange{}
+	mi := &file_session_proto_msgTypes[47]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SessionChange) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SessionChange) ProtoMessage() {}
+
+func (x *SessionChange) ProtoReflect() protoreflect.Message {
+	mi := &file_session_proto_msgTypes[47]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SessionChange.ProtoReflect.Descriptor instead.
+func (*SessionChange) Descriptor() ([]byte, []int) {
+	return file_session_proto_rawDescGZIP(), []int{47}
+}
+
+func (x *SessionChange) GetChange() isSessionChange_Change {
+	if x != nil {
+		return x.Change
+	}
+	return nil
+}
+
+func (x *SessionChange) GetRun() *RunRequest {
+	if x != nil {
+		if x, ok := x.Change.(*SessionChange_Run); ok {
+			return x.Run
+		}
+	}
+	return nil
+}
+
+func (x *SessionChange) GetStore() *StoreRequest {
+	if x != nil {
+		if x, ok := x.Change.(*SessionChange_Store); ok {
+			return x.Store
+		}
+	}
+	return nil
+}
+
+func (x *SessionChange) GetContext() *ContextRequest {
+	if x != nil {
+		if x, ok := x.Change.(*SessionChange_Context); ok {
+			return x.Context
+		}
+	}
+	return nil
+}
+
+func (x *SessionChange) GetTrigger() *TriggerRequest {
+	if x != nil {
+		if x, ok := x.Change.(*SessionChange_Trigger); ok {
+			return x.Trigger
+		}
+	}
+	return nil
+}
+
+func (x *SessionChange) GetAnchor() *AnchorRequest {
+	if x != nil {
+		if x, ok := x.Change.(*SessionChange_Anchor); ok {
+			return x.Anchor
+		}
+	}
+	return nil
+}
+
+func (x *SessionChange) GetIsolation() *IsolationRequest {
+	if x != nil {
+		if x, ok := x.Change.(*SessionChange_Isolation); ok {
+			return x.Isolation
+		}
+	}
+	return nil
+}
+
+func (x *SessionChange) GetRelease() *ReleaseRequest {
+	if x != nil {
+		if x, ok := x.Change.(*SessionChange_Release); ok {
+			return x.Release
+		}
+	}
+	return nil
+}
+
+func (x *SessionChange) GetInject() *InjectMemoryRequest {
+	if x != nil {
+		if x, ok := x.Change.(*SessionChange_Inject); ok {
+			return x.Inject
+		}
+	}
+	return nil
+}
+
+func (x *SessionChange) GetImportState() *ImportRequest {
+	if x != nil {
+		if x, ok := x.Change.(*SessionChange_ImportState); ok {
+			return x.ImportState
+		}
+	}
+	return nil
+}
+
+func (x *SessionChange) GetPutEntity() *PutEntityRequest {
+	if x != nil {
+		if x, ok := x.Change.(*SessionChange_PutEntity); ok {
+			return x.PutEntity
+		}
+	}
+	return nil
+}
+
+func (x *SessionChange) GetDeleteEntity() *DeleteEntityRequest {
+	if x != nil {
+		if x, ok := x.Change.(*SessionChange_DeleteEntity); ok {
+			return x.DeleteEntity
+		}
+	}
+	return nil
+}
+
+func (x *SessionChange) GetBlend() *BlendRequest {
+	if x != nil {
+		if x, ok := x.Change.(*SessionChange_Blend); ok {
+			return x.Blend
+		}
+	}
+	return nil
+}
+
+func (x *SessionChange) GetListEntities() *ListEntitiesRequest {
+	if x != nil {
+		if x, ok := x.Change.(*SessionChange_ListEntities); ok {
+			return x.ListEntities
+		}
+	}
+	return nil
+}
+
+type isSessionChange_Change interface {
+	isSessionChange_Change()
+}
+
+type SessionChange_Run struct {
+	Run *RunRequest `protobuf:"bytes,1,opt,name=run,proto3,oneof"`
+}
+
+type SessionChange_Store struct {
+	Store *StoreRequest `protobuf:"bytes,2,opt,name=store,proto3,oneof"`
+}
+
+type SessionChange_Context struct {
+	Context *ContextRequest `protobuf:"bytes,3,opt,name=context,proto3,oneof"`
+}
+
+type SessionChange_Trigger struct {
+	Trigger *TriggerRequest `protobuf:"bytes,4,opt,name=trigger,proto3,oneof"`
+}
+
+type SessionChange_Anchor struct {
+	Anchor *AnchorRequest `protobuf:"bytes,5,opt,name=anchor,proto3,oneof"`
+}
+
+type SessionChange_Isolation struct {
+	Isolation *IsolationRequest `protobuf:"bytes,6,opt,name=isolation,proto3,oneof"`
+}
+
+type SessionChange_Release struct {
+	Release *ReleaseRequest `protobuf:"bytes,7,opt,name=release,proto3,oneof"`
+}
+
+type SessionChange_Inject struct {
+	Inject *InjectMemoryRequest `protobuf:"bytes,8,opt,name=inject,proto3,oneof"`
+}
+
+type SessionChange_ImportState struct {
+	ImportState *ImportRequest `protobuf:"bytes,9,opt,name=import_state,json=importState,proto3,oneof"`
+}
+
+type SessionChange_PutEntity struct {
+	PutEntity *PutEntityRequest `protobuf:"bytes,10,opt,name=put_entity,json=putEntity,proto3,oneof"`
+}
+
+type SessionChange_DeleteEntity struct {
+	DeleteEntity *DeleteEntityRequest `protobuf:"bytes,11,opt,name=delete_entity,json=deleteEntity,proto3,oneof"`
+}
+
+type SessionChange_Blend struct {
+	Blend *BlendRequest `protobuf:"bytes,12,opt,name=blend,proto3,oneof"`
+}
+
+type SessionChange_ListEntities struct {
+	ListEntities *ListEntitiesRequest `protobuf:"bytes,13,opt,name=list_entities,json=listEntities,proto3,oneof"` // a keyword query counts accesses
+}
+
+func (*SessionChange_Run) isSessionChange_Change() {}
+
+func (*SessionChange_Store) isSessionChange_Change() {}
+
+func (*SessionChange_Context) isSessionChange_Change() {}
+
+func (*SessionChange_Trigger) isSessionChange_Change() {}
+
+func (*SessionChange_Anchor) isSessionChange_Change() {}
+
+func (*SessionChange_Isolation) isSessionChange_Change() {}
+
+func (*SessionChange_Release) isSessionChange_Change() {}
+
+func (*SessionChange_Inject) isSessionChange_Change() {}
+
+func (*SessionChange_ImportState) isSessionChange_Change() {}
+
+func (*SessionChange_PutEntity) isSessionChange_Change() {}
+
+func (*SessionChange_DeleteEntity) isSessionChange_Change() {}
+
+func (*SessionChange_Blend) isSessionChange_Change() {}
+
+func (*SessionChange_ListEntities) isSessionChange_Change() {}
+
+// ChangeCommitted tells a session whether the log entry seq reached the
+// database (error unset) or not.
+type ChangeCommitted struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Seq           int64                  `protobuf:"varint,1,opt,name=seq,proto3" json:"seq,omitempty"`
+	Error         *Error                 `protobuf:"bytes,2,opt,name=error,proto3" json:"error,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ChangeCommitted) Reset() {
+	*x = ChangeCommitted{}
+	mi := &file_session_proto_msgTypes[48]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ChangeCommitted) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ChangeCommitted) ProtoMessage() {}
+
+func (x *ChangeCommitted) ProtoReflect() protoreflect.Message {
+	mi := &file_session_proto_msgTypes[48]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ChangeCommitted.ProtoReflect.Descriptor instead.
+func (*ChangeCommitted) Descriptor() ([]byte, []int) {
+	return file_session_proto_rawDescGZIP(), []int{48}
+}
+
+func (x *ChangeCommitted) GetSeq() int64 {
+	if x != nil {
+		return x.Seq
+	}
+	return 0
+}
+
+func (x *ChangeCommitted) GetError() *Error {
+	if x != nil {
+		return x.Error
+	}
+	return nil
+}
+
 var File_session_proto protoreflect.FileDescriptor
 
 const file_session_proto_rawDesc = "" +
@@ -3720,7 +4035,27 @@ const file_session_proto_rawDesc = "" +
 	"\aDiscard\"9\n" +
 	"\rSnapshotSaved\x12\x18\n" +
 	"\aversion\x18\x01 \x01(\x03R\aversion\x12\x0e\n" +
-	"\x02ok\x18\x02 \x01(\bR\x02okB,Z*github.com/semvec-go/semvec/proto;semvecpbb\x06proto3"
+	"\x02ok\x18\x02 \x01(\bR\x02ok\"\x81\x06\n" +
+	"\rSessionChange\x12)\n" +
+	"\x03run\x18\x01 \x01(\v2\x15.semvec.v1.RunRequestH\x00R\x03run\x12/\n" +
+	"\x05store\x18\x02 \x01(\v2\x17.semvec.v1.StoreRequestH\x00R\x05store\x125\n" +
+	"\acontext\x18\x03 \x01(\v2\x19.semvec.v1.ContextRequestH\x00R\acontext\x125\n" +
+	"\atrigger\x18\x04 \x01(\v2\x19.semvec.v1.TriggerRequestH\x00R\atrigger\x122\n" +
+	"\x06anchor\x18\x05 \x01(\v2\x18.semvec.v1.AnchorRequestH\x00R\x06anchor\x12;\n" +
+	"\tisolation\x18\x06 \x01(\v2\x1b.semvec.v1.IsolationRequestH\x00R\tisolation\x125\n" +
+	"\arelease\x18\a \x01(\v2\x19.semvec.v1.ReleaseRequestH\x00R\arelease\x128\n" +
+	"\x06inject\x18\b \x01(\v2\x1e.semvec.v1.InjectMemoryRequestH\x00R\x06inject\x12=\n" +
+	"\fimport_state\x18\t \x01(\v2\x18.semvec.v1.ImportRequestH\x00R\vimportState\x12<\n" +
+	"\n" +
+	"put_entity\x18\n" +
+	" \x01(\v2\x1b.semvec.v1.PutEntityRequestH\x00R\tputEntity\x12E\n" +
+	"\rdelete_entity\x18\v \x01(\v2\x1e.semvec.v1.DeleteEntityRequestH\x00R\fdeleteEntity\x12/\n" +
+	"\x05blend\x18\f \x01(\v2\x17.semvec.v1.BlendRequestH\x00R\x05blend\x12E\n" +
+	"\rlist_entities\x18\r \x01(\v2\x1e.semvec.v1.ListEntitiesRequestH\x00R\flistEntitiesB\b\n" +
+	"\x06change\"K\n" +
+	"\x0fChangeCommitted\x12\x10\n" +
+	"\x03seq\x18\x01 \x01(\x03R\x03seq\x12&\n" +
+	"\x05error\x18\x02 \x01(\v2\x10.semvec.v1.ErrorR\x05errorB,Z*github.com/semvec-go/semvec/proto;semvecpbb\x06proto3"
 
 var (
 	file_session_proto_rawDescOnce sync.Once
@@ -3734,7 +4069,7 @@ func file_session_proto_rawDescGZIP() []byte {
 	return file_session_proto_rawDescData
 }
 
-var file_session_proto_msgTypes = make([]protoimpl.MessageInfo, 48)
+var file_session_proto_msgTypes = make([]protoimpl.MessageInfo, 50)
 var file_session_proto_goTypes = []any{
 	(*RunRequest)(nil),           // 0: semvec.v1.RunRequest
 	(*RunResponse)(nil),          // 1: semvec.v1.RunResponse
@@ -3783,42 +4118,58 @@ var file_session_proto_goTypes = []any{
 	(*Passivate)(nil),            // 44: semvec.v1.Passivate
 	(*Discard)(nil),              // 45: semvec.v1.Discard
 	(*SnapshotSaved)(nil),        // 46: semvec.v1.SnapshotSaved
-	nil,                          // 47: semvec.v1.MetricsResponse.TiersEntry
-	(*Error)(nil),                // 48: semvec.v1.Error
-	(*Vector)(nil),               // 49: semvec.v1.Vector
+	(*SessionChange)(nil),        // 47: semvec.v1.SessionChange
+	(*ChangeCommitted)(nil),      // 48: semvec.v1.ChangeCommitted
+	nil,                          // 49: semvec.v1.MetricsResponse.TiersEntry
+	(*Error)(nil),                // 50: semvec.v1.Error
+	(*Vector)(nil),               // 51: semvec.v1.Vector
 }
 var file_session_proto_depIdxs = []int32{
-	48, // 0: semvec.v1.RunResponse.error:type_name -> semvec.v1.Error
-	48, // 1: semvec.v1.StoreResponse.error:type_name -> semvec.v1.Error
-	48, // 2: semvec.v1.MetricsResponse.error:type_name -> semvec.v1.Error
-	47, // 3: semvec.v1.MetricsResponse.tiers:type_name -> semvec.v1.MetricsResponse.TiersEntry
-	48, // 4: semvec.v1.ContextResponse.error:type_name -> semvec.v1.Error
+	50, // 0: semvec.v1.RunResponse.error:type_name -> semvec.v1.Error
+	50, // 1: semvec.v1.StoreResponse.error:type_name -> semvec.v1.Error
+	50, // 2: semvec.v1.MetricsResponse.error:type_name -> semvec.v1.Error
+	49, // 3: semvec.v1.MetricsResponse.tiers:type_name -> semvec.v1.MetricsResponse.TiersEntry
+	50, // 4: semvec.v1.ContextResponse.error:type_name -> semvec.v1.Error
 	7,  // 5: semvec.v1.ContextResponse.items:type_name -> semvec.v1.ContextItem
-	48, // 6: semvec.v1.MemoryResponse.error:type_name -> semvec.v1.Error
-	48, // 7: semvec.v1.TriggerResponse.error:type_name -> semvec.v1.Error
-	48, // 8: semvec.v1.AnchorResponse.error:type_name -> semvec.v1.Error
-	48, // 9: semvec.v1.AnchorScoreResponse.error:type_name -> semvec.v1.Error
-	49, // 10: semvec.v1.IsolationRequest.exclusion_embeddings:type_name -> semvec.v1.Vector
-	49, // 11: semvec.v1.IsolationRequest.allowlist_embeddings:type_name -> semvec.v1.Vector
-	48, // 12: semvec.v1.IsolationResponse.error:type_name -> semvec.v1.Error
-	48, // 13: semvec.v1.ReleaseResponse.error:type_name -> semvec.v1.Error
-	48, // 14: semvec.v1.InjectMemoryResponse.error:type_name -> semvec.v1.Error
-	48, // 15: semvec.v1.ExportResponse.error:type_name -> semvec.v1.Error
-	48, // 16: semvec.v1.ImportResponse.error:type_name -> semvec.v1.Error
-	49, // 17: semvec.v1.VerifyRequest.test_embeddings:type_name -> semvec.v1.Vector
-	48, // 18: semvec.v1.VerifyResponse.error:type_name -> semvec.v1.Error
-	48, // 19: semvec.v1.PutEntityResponse.error:type_name -> semvec.v1.Error
-	48, // 20: semvec.v1.ListEntitiesResponse.error:type_name -> semvec.v1.Error
+	50, // 6: semvec.v1.MemoryResponse.error:type_name -> semvec.v1.Error
+	50, // 7: semvec.v1.TriggerResponse.error:type_name -> semvec.v1.Error
+	50, // 8: semvec.v1.AnchorResponse.error:type_name -> semvec.v1.Error
+	50, // 9: semvec.v1.AnchorScoreResponse.error:type_name -> semvec.v1.Error
+	51, // 10: semvec.v1.IsolationRequest.exclusion_embeddings:type_name -> semvec.v1.Vector
+	51, // 11: semvec.v1.IsolationRequest.allowlist_embeddings:type_name -> semvec.v1.Vector
+	50, // 12: semvec.v1.IsolationResponse.error:type_name -> semvec.v1.Error
+	50, // 13: semvec.v1.ReleaseResponse.error:type_name -> semvec.v1.Error
+	50, // 14: semvec.v1.InjectMemoryResponse.error:type_name -> semvec.v1.Error
+	50, // 15: semvec.v1.ExportResponse.error:type_name -> semvec.v1.Error
+	50, // 16: semvec.v1.ImportResponse.error:type_name -> semvec.v1.Error
+	51, // 17: semvec.v1.VerifyRequest.test_embeddings:type_name -> semvec.v1.Vector
+	50, // 18: semvec.v1.VerifyResponse.error:type_name -> semvec.v1.Error
+	50, // 19: semvec.v1.PutEntityResponse.error:type_name -> semvec.v1.Error
+	50, // 20: semvec.v1.ListEntitiesResponse.error:type_name -> semvec.v1.Error
 	32, // 21: semvec.v1.ListEntitiesResponse.entities:type_name -> semvec.v1.Entity
-	48, // 22: semvec.v1.DeleteEntityResponse.error:type_name -> semvec.v1.Error
-	48, // 23: semvec.v1.StateResponse.error:type_name -> semvec.v1.Error
-	48, // 24: semvec.v1.BlendResponse.error:type_name -> semvec.v1.Error
-	48, // 25: semvec.v1.FlushResponse.error:type_name -> semvec.v1.Error
-	26, // [26:26] is the sub-list for method output_type
-	26, // [26:26] is the sub-list for method input_type
-	26, // [26:26] is the sub-list for extension type_name
-	26, // [26:26] is the sub-list for extension extendee
-	0,  // [0:26] is the sub-list for field type_name
+	50, // 22: semvec.v1.DeleteEntityResponse.error:type_name -> semvec.v1.Error
+	50, // 23: semvec.v1.StateResponse.error:type_name -> semvec.v1.Error
+	50, // 24: semvec.v1.BlendResponse.error:type_name -> semvec.v1.Error
+	50, // 25: semvec.v1.FlushResponse.error:type_name -> semvec.v1.Error
+	0,  // 26: semvec.v1.SessionChange.run:type_name -> semvec.v1.RunRequest
+	2,  // 27: semvec.v1.SessionChange.store:type_name -> semvec.v1.StoreRequest
+	6,  // 28: semvec.v1.SessionChange.context:type_name -> semvec.v1.ContextRequest
+	11, // 29: semvec.v1.SessionChange.trigger:type_name -> semvec.v1.TriggerRequest
+	13, // 30: semvec.v1.SessionChange.anchor:type_name -> semvec.v1.AnchorRequest
+	17, // 31: semvec.v1.SessionChange.isolation:type_name -> semvec.v1.IsolationRequest
+	19, // 32: semvec.v1.SessionChange.release:type_name -> semvec.v1.ReleaseRequest
+	21, // 33: semvec.v1.SessionChange.inject:type_name -> semvec.v1.InjectMemoryRequest
+	25, // 34: semvec.v1.SessionChange.import_state:type_name -> semvec.v1.ImportRequest
+	29, // 35: semvec.v1.SessionChange.put_entity:type_name -> semvec.v1.PutEntityRequest
+	34, // 36: semvec.v1.SessionChange.delete_entity:type_name -> semvec.v1.DeleteEntityRequest
+	38, // 37: semvec.v1.SessionChange.blend:type_name -> semvec.v1.BlendRequest
+	31, // 38: semvec.v1.SessionChange.list_entities:type_name -> semvec.v1.ListEntitiesRequest
+	50, // 39: semvec.v1.ChangeCommitted.error:type_name -> semvec.v1.Error
+	40, // [40:40] is the sub-list for method output_type
+	40, // [40:40] is the sub-list for method input_type
+	40, // [40:40] is the sub-list for extension type_name
+	40, // [40:40] is the sub-list for extension extendee
+	0,  // [0:40] is the sub-list for field type_name
 }
 
 func init() { file_session_proto_init() }
@@ -3827,13 +4178,28 @@ func file_session_proto_init() {
 		return
 	}
 	file_common_proto_init()
+	file_session_proto_msgTypes[47].OneofWrappers = []any{
+		(*SessionChange_Run)(nil),
+		(*SessionChange_Store)(nil),
+		(*SessionChange_Context)(nil),
+		(*SessionChange_Trigger)(nil),
+		(*SessionChange_Anchor)(nil),
+		(*SessionChange_Isolation)(nil),
+		(*SessionChange_Release)(nil),
+		(*SessionChange_Inject)(nil),
+		(*SessionChange_ImportState)(nil),
+		(*SessionChange_PutEntity)(nil),
+		(*SessionChange_DeleteEntity)(nil),
+		(*SessionChange_Blend)(nil),
+		(*SessionChange_ListEntities)(nil),
+	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_session_proto_rawDesc), len(file_session_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   48,
+			NumMessages:   50,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -1,0 +1,142 @@
+package actors
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/semvec-go/semvec"
+	"github.com/semvec-go/semvec/persistence"
+	pb "github.com/semvec-go/semvec/proto"
+)
+
+// LogAppender appends log entries of many sessions in one transaction; see
+// persistence.Store.AppendLog.
+type LogAppender interface {
+	AppendLog(ctx context.Context, entries []persistence.LogEntry) (refused []error, err error)
+}
+
+// changeLog is the group commit of the sessions' durable logs. A session
+// hands it the encoded change of a request and goes on receiving (it stashes
+// what arrives meanwhile); the log writes every entry queued at that moment
+// in one transaction and tells each session, with a ChangeCommitted
+// message, whether its entry is on disk. Only then does the session apply
+// the change and answer: a 2xx means the change is committed.
+type changeLog struct {
+	store   LogAppender
+	root    *actor.RootContext
+	log     *slog.Logger
+	timeout time.Duration
+	jobs    chan logJob
+	wg      sync.WaitGroup
+
+	mu     sync.RWMutex // guards closed against tryEnqueue racing close
+	closed bool
+}
+
+type logJob struct {
+	entry persistence.LogEntry
+	ack   *actor.PID // sent ChangeCommitted
+}
+
+const (
+	// logBatch bounds the entries of one transaction.
+	logBatch = 512
+	// logQueue bounds the entries waiting for a commit; beyond it a change
+	// is refused with 503 (the database is far behind).
+	logQueue = 8192
+	// logCommitTimeout bounds one group commit.
+	logCommitTimeout = 3 * time.Second
+)
+
+func newChangeLog(store LogAppender, root *actor.RootContext, log *slog.Logger) *changeLog {
+	l := &changeLog{store: store, root: root, log: log, timeout: logCommitTimeout, jobs: make(chan logJob, logQueue)}
+	l.wg.Add(1)
+	go l.loop()
+	return l
+}
+
+var errLogBusy = semvec.Errorf(semvec.KindUnavailable, "the change log is full; retry shortly")
+
+// tryEnqueue queues j without ever blocking: a full queue or a closed log
+// is an error for the caller to answer with.
+func (l *changeLog) tryEnqueue(j logJob) error {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	if l.closed {
+		return semvec.Errorf(semvec.KindUnavailable, "the server is shutting down")
+	}
+	select {
+	case l.jobs <- j:
+		return nil
+	default:
+		return errLogBusy
+	}
+}
+
+// close stops the log after it has committed (or failed) everything queued.
+func (l *changeLog) close() {
+	l.mu.Lock()
+	if !l.closed {
+		l.closed = true
+		close(l.jobs)
+	}
+	l.mu.Unlock()
+	l.wg.Wait()
+}
+
+func (l *changeLog) loop() {
+	defer l.wg.Done()
+	batch := make([]logJob, 0, logBatch)
+	for j := range l.jobs {
+		batch = drain(l.jobs, append(batch[:0], j), logBatch)
+		l.commit(batch)
+	}
+}
+
+// drain appends to batch whatever is queued in jobs right now, up to max.
+func drain[J any](jobs <-chan J, batch []J, max int) []J {
+	for len(batch) < max {
+		select {
+		case j, ok := <-jobs:
+			if !ok {
+				return batch
+			}
+			batch = append(batch, j)
+		default:
+			return batch
+		}
+	}
+	return batch
+}
+
+func (l *changeLog) commit(batch []logJob) {
+	entries := make([]persistence.LogEntry, len(batch))
+	for i, j := range batch {
+		entries[i] = j.entry
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), l.timeout)
+	refused, err := l.store.AppendLog(ctx, entries)
+	cancel()
+	if err != nil {
+		l.log.Warn("session changes not committed", "count", len(batch), "err", err)
+		if !errors.As(err, new(*semvec.Error)) {
+			err = semvec.Wrap(semvec.KindUnavailable, err, "database unavailable")
+		}
+	}
+	for i, j := range batch {
+		e := err
+		if e == nil {
+			e = refused[i]
+		}
+		msg := &pb.ChangeCommitted{Seq: j.entry.Seq}
+		if e != nil {
+			msg.Error = ToProtoError(e)
+		}
+		l.root.Send(j.ack, msg)
+	}
+}
