@@ -60,9 +60,13 @@ func lookupCaller(c *gin.Context) (semvec.Caller, bool) {
 //	bad token                    401 {"detail":"Invalid license: <reason>"}
 //	valid signature, expired     402 {"detail":"License expired: renew at https://www.semvec.io"}
 //
-// Both 401s carry "WWW-Authenticate: Bearer". With anonymous set no header is
-// needed: every request is the anonymous community-tier caller. A nil
-// verifier (without anonymous) rejects every token.
+// Both 401s carry "WWW-Authenticate: Bearer". The body is never read: a
+// refusal is answered as soon as the headers are in, and closes the
+// connection when a body was announced (see abortUnread). Failed attempts are
+// limited per address by the AuthFailureLimiter that runs before. With
+// anonymous set no header is needed: every request is the anonymous
+// community-tier caller. A nil verifier (without anonymous) rejects every
+// token.
 func authMiddleware(v *license.Verifier, anonymous bool) gin.HandlerFunc {
 	if anonymous {
 		caller := semvec.Caller{Subject: semvec.AnonymousSubject, Tier: semvec.TierCommunity, Anonymous: true}
@@ -85,7 +89,7 @@ func authMiddleware(v *license.Verifier, anonymous bool) gin.HandlerFunc {
 			var ve *license.VerifyError
 			switch {
 			case errors.As(err, &ve) && ve.Expired:
-				c.AbortWithStatusJSON(http.StatusPaymentRequired, gin.H{"detail": detailExpiredLicense})
+				abortUnread(c, http.StatusPaymentRequired, detailExpiredLicense)
 			case ve != nil:
 				unauthorized(c, detailInvalidLicense+ve.Reason)
 			default:
@@ -121,5 +125,5 @@ func tokenFrom(r *http.Request) string {
 
 func unauthorized(c *gin.Context, detail string) {
 	c.Header("WWW-Authenticate", "Bearer")
-	c.AbortWithStatusJSON(http.StatusUnauthorized, gin.H{"detail": detail})
+	abortUnread(c, http.StatusUnauthorized, detail)
 }

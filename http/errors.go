@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"time"
 
 	"github.com/gin-gonic/gin"
 
@@ -83,6 +84,52 @@ func errorResponder(log *slog.Logger) gin.HandlerFunc {
 			c.JSON(status, gin.H{"detail": se.Detail})
 		default:
 			c.JSON(status, gin.H{"detail": se.Detail})
+		}
+	}
+}
+
+// Details of the answers the edge middleware writes itself.
+const (
+	detailAuthFailures  = "Too many failed authentication attempts: retry later"
+	detailURITooLong    = "Request URI too long"
+	detailHeadersTooBig = "Request headers too large"
+)
+
+// abortUnread ends the request with status and {"detail": detail} without
+// reading the request body. When the request announced a body (a
+// Content-Length or a chunked one), the answer carries "Connection: close":
+// otherwise net/http would read up to 256 KiB of the unread body before
+// sending the answer, so a client that announces a body and never sends it
+// would wait for the read timeout to get its answer. hangUpUnread then
+// bounds how long the connection may wait for the body it will not use.
+func abortUnread(c *gin.Context, status int, detail string) {
+	if c.Request.ContentLength != 0 {
+		c.Header("Connection", "close")
+	}
+	c.AbortWithStatusJSON(status, gin.H{"detail": detail})
+}
+
+// unreadBodyGrace is how long net/http may still read the unread body of a
+// refused request (see hangUpUnread): long enough for a client that is
+// sending its body to finish (closing with unread data would reset the
+// connection, and the client could lose the answer), short enough that one
+// that never sends it cannot hold the connection for the read timeout.
+const unreadBodyGrace = 2 * time.Second
+
+// hangUpUnread: once the rest of the chain has answered a request that
+// announced a body with "Connection: close" (a refusal: 401, 402, 404, 405,
+// 413, 414, 429, 431), it moves the connection's read deadline to at most
+// unreadBodyGrace from now. net/http reads up to 256 KiB of an unread body
+// after the handler (to find the end of the request) before it closes the
+// connection; without this it would wait for a body that never comes until
+// the server's read timeout. The answer itself is sent before that read.
+// The handler is done with the body by then.
+func hangUpUnread() gin.HandlerFunc {
+	return func(c *gin.Context) {
+		c.Next()
+		if c.Request.ContentLength != 0 && c.Writer.Header().Get("Connection") == "close" {
+			// Not every ResponseWriter supports it (a test recorder).
+			_ = http.NewResponseController(c.Writer).SetReadDeadline(time.Now().Add(unreadBodyGrace))
 		}
 	}
 }

@@ -26,6 +26,37 @@ const (
 // unmatchedEndpoint labels requests that matched no route.
 const unmatchedEndpoint = "unmatched"
 
+// otherMethod labels requests whose method is not one of the standard HTTP
+// methods: net/http accepts any token as a method, and one label value per
+// invented method would let an unauthenticated caller grow the registry
+// without bound.
+const otherMethod = "OTHER"
+
+// otherStatus labels a status outside 100–599 (never written by this server;
+// the label set stays finite whatever a handler does).
+const otherStatus = "other"
+
+// methodLabel maps a request method to a fixed set: the standard methods
+// (RFC 9110 and PATCH) as themselves, anything else to otherMethod. The
+// comparison is exact: methods are case-sensitive, so "get" is not GET.
+func methodLabel(m string) string {
+	switch m {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+		http.MethodDelete, http.MethodConnect, http.MethodOptions, http.MethodTrace:
+		return m
+	}
+	return otherMethod
+}
+
+// statusLabel is the status code in decimal when it is a valid HTTP status
+// (100–599), otherStatus otherwise.
+func statusLabel(code int) string {
+	if code < 100 || code > 599 {
+		return otherStatus
+	}
+	return strconv.Itoa(code)
+}
+
 // latencyBuckets span 0.5 ms to 10 s (a fresh slice per histogram).
 func latencyBuckets() []float64 {
 	return []float64{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10}
@@ -85,9 +116,11 @@ func NewMetrics(reg *prometheus.Registry) *Metrics {
 	return m
 }
 
-// Middleware counts and times every request. The endpoint label is the route
-// template (c.FullPath(), e.g. /v1/session/:id/export), or "unmatched" for
-// requests that matched no route, so raw ids never become label values. A
+// Middleware counts and times every request. Every label comes from a fixed
+// set: the endpoint is the route template (c.FullPath(), e.g.
+// /v1/session/:id/export), or "unmatched" for requests that matched no route,
+// so raw ids and invented paths never become label values; the method is a
+// standard method or "OTHER"; the status is a code in 100–599. A
 // request whose handler panics is counted with status 500 (the panic goes on
 // to the recovery middleware). A nil *Metrics records nothing.
 func (m *Metrics) Middleware() gin.HandlerFunc {
@@ -106,8 +139,8 @@ func (m *Metrics) Middleware() gin.HandlerFunc {
 			if !completed {
 				status = http.StatusInternalServerError
 			}
-			method := c.Request.Method
-			m.requests.WithLabelValues(method, endpoint, strconv.Itoa(status)).Inc()
+			method := methodLabel(c.Request.Method)
+			m.requests.WithLabelValues(method, endpoint, statusLabel(status)).Inc()
 			m.duration.WithLabelValues(method, endpoint).Observe(time.Since(start).Seconds())
 		}()
 		c.Next()
@@ -159,7 +192,7 @@ func (m *Metrics) Handler(user, password string) gin.HandlerFunc {
 		passOK := subtle.ConstantTimeCompare(gotPass[:], wantPass[:])
 		if !ok || userOK&passOK != 1 {
 			c.Header("WWW-Authenticate", `Basic realm="metrics"`)
-			c.AbortWithStatusJSON(http.StatusUnauthorized, gin.H{"detail": "Invalid metrics credentials"})
+			abortUnread(c, http.StatusUnauthorized, "Invalid metrics credentials")
 			return
 		}
 		prom.ServeHTTP(c.Writer, c.Request)

@@ -1,9 +1,13 @@
 package http
 
 import (
+	"fmt"
+	"io"
+	"math/rand/v2"
 	"net/http"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -244,4 +248,156 @@ func TestNewMetricsRejectsDoubleRegistration(t *testing.T) {
 		}
 	}()
 	NewMetrics(reg)
+}
+
+func TestMetricsLabelFunctions(t *testing.T) {
+	for _, m := range []string{"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "CONNECT", "OPTIONS", "TRACE"} {
+		if got := methodLabel(m); got != m {
+			t.Errorf("methodLabel(%q) = %q", m, got)
+		}
+	}
+	for _, m := range []string{"get", "Post", "PROPFIND", "BREW", "X", "", "GET ", strings.Repeat("A", 1000)} {
+		if got := methodLabel(m); got != "OTHER" {
+			t.Errorf("methodLabel(%q) = %q, want OTHER", m, got)
+		}
+	}
+	for code, want := range map[int]string{100: "100", 200: "200", 499: "499", 599: "599", 0: "other", 99: "other", 600: "other", 1000: "other", -1: "other"} {
+		if got := statusLabel(code); got != want {
+			t.Errorf("statusLabel(%d) = %q, want %q", code, got, want)
+		}
+	}
+}
+
+// TestMetricsSeriesUnchangedByInventedMethodsAndPaths is the acceptance
+// check of issue 10 (item 3): 10,000 requests with invented methods and
+// random paths, none authenticated, to the whole server over a real
+// connection, leave the number of series on /metrics unchanged, and every
+// label value of the request metrics comes from a fixed set.
+func TestMetricsSeriesUnchangedByInventedMethodsAndPaths(t *testing.T) {
+	s := newEdgeServer(t, 0)
+	base := "http://" + s.listen()
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 8}, Timeout: 30 * time.Second}
+	t.Cleanup(client.CloseIdleConnections)
+
+	scrape := func() (series int, size int) {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodGet, base+"/metrics", nil)
+		req.SetBasicAuth(edgeMetricsUser, edgeMetricsPass)
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		if err != nil || resp.StatusCode != http.StatusOK {
+			t.Fatalf("/metrics: %d %v", resp.StatusCode, err)
+		}
+		for _, line := range strings.Split(string(b), "\n") {
+			if line != "" && !strings.HasPrefix(line, "#") {
+				series++
+			}
+		}
+		return series, len(b)
+	}
+
+	const letters = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+	word := func(rng *rand.Rand, lo, hi int) string {
+		b := make([]byte, lo+rng.IntN(hi-lo+1))
+		for i := range b {
+			b[i] = letters[rng.IntN(len(letters))]
+		}
+		return string(b)
+	}
+	standard := map[string]bool{"GET": true, "HEAD": true, "POST": true, "PUT": true, "PATCH": true,
+		"DELETE": true, "CONNECT": true, "OPTIONS": true, "TRACE": true}
+	send := func(seed uint64, n int) {
+		t.Helper()
+		var wg sync.WaitGroup
+		errs := make(chan error, 8)
+		for w := range 8 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				rng := rand.New(rand.NewPCG(seed, uint64(w)))
+				for range n / 8 {
+					method := word(rng, 3, 12)
+					for standard[method] {
+						method = word(rng, 3, 12)
+					}
+					var path string
+					switch rng.IntN(6) {
+					case 0:
+						path = "/" + word(rng, 1, 40)
+					case 1:
+						path = "/v1/" + word(rng, 1, 20) + "/" + word(rng, 1, 20)
+					case 2:
+						path = "/v1/session/" + word(rng, 8, 32) // a DELETE route: 405
+					case 3:
+						path = "/v1/session/" + word(rng, 8, 32) + "/export" // a GET route: 405
+					case 4:
+						path = "/metrics/" + word(rng, 1, 20)
+					default:
+						path = "/" + word(rng, 1, 10) + "/" + word(rng, 1, 10) + "?" + word(rng, 1, 10) + "=" + word(rng, 1, 10)
+					}
+					req, err := http.NewRequest(method, base+path, nil)
+					if err != nil {
+						errs <- err
+						return
+					}
+					resp, err := client.Do(req)
+					if err != nil {
+						errs <- err
+						return
+					}
+					_, _ = io.Copy(io.Discard, resp.Body)
+					_ = resp.Body.Close()
+					if resp.StatusCode != http.StatusNotFound && resp.StatusCode != http.StatusMethodNotAllowed {
+						errs <- fmt.Errorf("%s %s: status %d", method, path, resp.StatusCode)
+						return
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Fatal(err)
+		}
+	}
+
+	send(1, 400) // warm-up: the fixed label values these requests can produce
+	scrape()     // the scrape's own series appears once it has been counted
+	before, sizeBefore := scrape()
+	send(2, 10_000)
+	after, sizeAfter := scrape()
+	if after != before {
+		t.Errorf("/metrics series: %d before 10,000 invented requests, %d after", before, after)
+	}
+	if sizeAfter > sizeBefore+sizeBefore/10 {
+		t.Errorf("/metrics grew from %d to %d bytes", sizeBefore, sizeAfter)
+	}
+
+	endpoints := map[string]bool{unmatchedEndpoint: true}
+	for _, ri := range s.h.(*gin.Engine).Routes() {
+		endpoints[ri.Path] = true
+	}
+	var invented float64
+	bad := 0
+	for _, smp := range mwGather(t, s.metrics.Registry, "semvec_requests_total") {
+		m, e := smp.labels["method"], smp.labels["endpoint"]
+		if (m != "OTHER" && !standard[m]) || !endpoints[e] {
+			if bad++; bad <= 5 {
+				t.Errorf("label outside the fixed sets: %v", smp.labels)
+			}
+		}
+		if smp.labels["method"] == "OTHER" {
+			invented += smp.value
+		}
+	}
+	if bad > 5 {
+		t.Errorf("... %d series with labels outside the fixed sets", bad)
+	}
+	if invented != 10_400 {
+		t.Errorf("%v requests counted as OTHER, want 10400", invented)
+	}
 }

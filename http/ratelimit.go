@@ -1,8 +1,10 @@
 package http
 
 import (
+	"container/list"
 	"math"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"sync"
 	"time"
@@ -146,11 +148,9 @@ func (l *RateLimiter) Middleware() gin.HandlerFunc {
 		}
 		if ok, lim := l.allow(key, tier); !ok {
 			c.Header("Retry-After", retryAfterSeconds)
-			c.AbortWithStatusJSON(http.StatusTooManyRequests, gin.H{
-				"detail": "Rate limit exceeded: " + string(tier) + " tier allows " +
-					strconv.FormatFloat(lim.perSec, 'f', -1, 64) + " requests/s (burst " +
-					strconv.Itoa(lim.burst) + ")",
-			})
+			abortUnread(c, http.StatusTooManyRequests, "Rate limit exceeded: "+string(tier)+" tier allows "+
+				strconv.FormatFloat(lim.perSec, 'f', -1, 64)+" requests/s (burst "+
+				strconv.Itoa(lim.burst)+")")
 			return
 		}
 		c.Next()
@@ -234,4 +234,165 @@ func (l *RateLimiter) size() int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return len(l.buckets)
+}
+
+// Failed-authentication limits: every address may fail authentication
+// authFailBurst times in a row, then once per 1/authFailPerSec seconds.
+const (
+	authFailPerSec = 0.5
+	authFailBurst  = 20
+	// maxAuthFailAddrs bounds the table of addresses that failed
+	// authentication recently (least recently failed evicted first): about
+	// 170 bytes an entry (measured), so at most ~11 MB whatever a flood of
+	// distinct addresses does.
+	maxAuthFailAddrs = 65_536
+	// ipv6FailPrefix: IPv6 callers are counted per /64, the smallest block a
+	// site is usually given, so one host cannot walk its own /64 to reset
+	// its budget.
+	ipv6FailPrefix = 64
+)
+
+// AuthFailureLimiter limits failed authentication per client address: a
+// token bucket per address that only failures spend. While an address's
+// bucket is empty, its requests to authenticated routes are answered 429
+// before their credentials are looked at (no signature check, no password
+// comparison, no body read), so a flood of bad or missing tokens costs
+// almost nothing and a password cannot be guessed faster than the refill.
+// Successful requests spend nothing.
+//
+// The address is the TCP peer (http.Request.RemoteAddr), never a forwarding
+// header: the server trusts no proxy. IPv6 peers are grouped per /64. The
+// table is capped (least recently failed evicted first), so spoofed or
+// rotating addresses cannot grow memory; an evicted address only gets a
+// fresh budget. Safe for concurrent use; the zero value is not usable, use
+// NewAuthFailureLimiter.
+type AuthFailureLimiter struct {
+	now    func() time.Time
+	perSec float64
+	burst  float64
+	max    int
+
+	mu      sync.Mutex
+	entries map[netip.Addr]*list.Element // of *authFailEntry
+	lru     list.List                    // front: most recent failure
+}
+
+type authFailEntry struct {
+	addr   netip.Addr
+	tokens float64   // failures still allowed, as of last
+	last   time.Time // when tokens was computed
+}
+
+// NewAuthFailureLimiter returns a limiter allowing 20 failed authentications
+// per address, refilling one every 2 s. clock may be nil (time.Now).
+func NewAuthFailureLimiter(clock func() time.Time) *AuthFailureLimiter {
+	if clock == nil {
+		clock = time.Now
+	}
+	return &AuthFailureLimiter{
+		now:     clock,
+		perSec:  authFailPerSec,
+		burst:   authFailBurst,
+		max:     maxAuthFailAddrs,
+		entries: make(map[netip.Addr]*list.Element),
+	}
+}
+
+// Middleware guards the authentication that runs after it: an address out
+// of budget is answered 429 {"detail":"Too many failed authentication
+// attempts: retry later"} with Retry-After (seconds until one more attempt
+// is allowed), and every 401 answered further down the chain spends one
+// failure from the address's budget. A nil *AuthFailureLimiter limits
+// nothing.
+func (l *AuthFailureLimiter) Middleware() gin.HandlerFunc {
+	if l == nil {
+		return func(c *gin.Context) { c.Next() }
+	}
+	return func(c *gin.Context) {
+		addr := failAddr(c.Request.RemoteAddr)
+		if wait, blocked := l.blocked(addr); blocked {
+			c.Header("Retry-After", strconv.FormatInt(int64(math.Ceil(wait.Seconds())), 10))
+			abortUnread(c, http.StatusTooManyRequests, detailAuthFailures)
+			return
+		}
+		c.Next()
+		if c.Writer.Status() == http.StatusUnauthorized {
+			l.fail(addr)
+		}
+	}
+}
+
+// failAddr is the key of a peer address: the IP of "host:port" (IPv4-mapped
+// IPv6 unmapped, IPv6 masked to its /64); the zero Addr when RemoteAddr is
+// not an IP (a Unix socket), so such peers share one budget.
+func failAddr(remote string) netip.Addr {
+	ap, err := netip.ParseAddrPort(remote)
+	if err != nil {
+		return netip.Addr{}
+	}
+	a := ap.Addr().Unmap().WithZone("")
+	if a.Is6() {
+		a = netip.PrefixFrom(a, ipv6FailPrefix).Masked().Addr()
+	}
+	return a
+}
+
+// refillLocked brings e's tokens up to now. l.mu must be held.
+func (l *AuthFailureLimiter) refillLocked(e *authFailEntry, now time.Time) {
+	if d := now.Sub(e.last); d > 0 {
+		e.tokens = min(l.burst, e.tokens+d.Seconds()*l.perSec)
+	}
+	e.last = now
+}
+
+// blocked reports whether addr has no failure left, and how long until it
+// has one.
+func (l *AuthFailureLimiter) blocked(addr netip.Addr) (time.Duration, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	el, ok := l.entries[addr]
+	if !ok {
+		return 0, false
+	}
+	e := el.Value.(*authFailEntry)
+	l.refillLocked(e, l.now())
+	if e.tokens >= 1 {
+		return 0, false
+	}
+	if l.perSec <= 0 {
+		return time.Hour, true
+	}
+	return time.Duration((1 - e.tokens) / l.perSec * float64(time.Second)), true
+}
+
+// fail spends one failure of addr's budget, making room in a full table by
+// evicting the address that failed least recently.
+func (l *AuthFailureLimiter) fail(addr netip.Addr) {
+	now := l.now()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var e *authFailEntry
+	if el, ok := l.entries[addr]; ok {
+		e = el.Value.(*authFailEntry)
+		l.refillLocked(e, now)
+		l.lru.MoveToFront(el)
+	} else {
+		for len(l.entries) >= max(l.max, 1) {
+			oldest := l.lru.Back()
+			delete(l.entries, oldest.Value.(*authFailEntry).addr)
+			l.lru.Remove(oldest)
+		}
+		e = &authFailEntry{addr: addr, tokens: l.burst, last: now}
+		l.entries[addr] = l.lru.PushFront(e)
+	}
+	// Concurrent requests that passed blocked together may overspend: never
+	// below zero, so the wait stays bounded.
+	e.tokens = max(e.tokens-1, 0)
+}
+
+// size reports the number of addresses in the table (tests).
+func (l *AuthFailureLimiter) size() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.entries)
 }

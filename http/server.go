@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -43,7 +44,24 @@ type Deps struct {
 	// RequestTimeout is every request's deadline; actor asks never outlive
 	// it. 0 means none.
 	RequestTimeout time.Duration
+	// AuthFailures limits failed authentication per client address (on
+	// /v1 and /metrics); nil means NewAuthFailureLimiter(nil). It is always
+	// on: only a test may need another budget.
+	AuthFailures *AuthFailureLimiter
 }
+
+// Request size limits. A request line or headers beyond MaxURIBytes /
+// MaxHeaderBytes are refused with a JSON 414 / 431 by the first middleware;
+// HeaderBackstopBytes is the http.Server's MaxHeaderBytes (request line and
+// headers together), the hard limit past which net/http itself answers a
+// plain-text 431 and closes the connection before any handler runs. It must
+// stay well above the two limits so that every request that merely exceeds
+// them gets the JSON answer.
+const (
+	MaxURIBytes         = 8 << 10
+	MaxHeaderBytes      = 32 << 10
+	HeaderBackstopBytes = 256 << 10
+)
 
 // Server holds the handlers' dependencies.
 type Server struct {
@@ -63,23 +81,36 @@ func New(d Deps) *gin.Engine {
 	if d.ActorsUp == nil {
 		d.ActorsUp = func() bool { return true }
 	}
+	if d.AuthFailures == nil {
+		d.AuthFailures = NewAuthFailureLimiter(nil)
+	}
 	registerValidatorTagNames()
 	s := &Server{d: d}
 
 	r := gin.New()
 	r.HandleMethodNotAllowed = true
 	r.ContextWithFallback = true
+	// Never answer with a redirect: a client that normalises a path (…/..,
+	// a trailing or doubled slash) must get a 404 or 405 for what it sent,
+	// not be sent on to another resource with its method and body (307) —
+	// a DELETE of …/session/{id}/ must not become a DELETE of the session.
+	r.RedirectTrailingSlash = false
+	r.RedirectFixedPath = false
+	r.RemoveExtraSlash = false
+	// ClientIP is the TCP peer: no forwarding header is trusted.
 	_ = r.SetTrustedProxies(nil)
-	r.Use(requestContext(d.RequestTimeout), recovery(d.Log), d.Metrics.Middleware(), errorResponder(d.Log), cors(d.CORSOrigins), maxBody(d.MaxBodyBytes))
-	r.NoRoute(func(c *gin.Context) { c.JSON(http.StatusNotFound, gin.H{"detail": "Not Found"}) })
-	r.NoMethod(func(c *gin.Context) { c.JSON(http.StatusMethodNotAllowed, gin.H{"detail": "Method Not Allowed"}) })
+	r.ForwardedByClientIP = false
+	r.Use(requestContext(d.RequestTimeout), recovery(d.Log), d.Metrics.Middleware(), hangUpUnread(), errorResponder(d.Log),
+		requestLimits(MaxURIBytes, MaxHeaderBytes), cors(d.CORSOrigins), maxBody(d.MaxBodyBytes))
+	r.NoRoute(func(c *gin.Context) { abortUnread(c, http.StatusNotFound, "Not Found") })
+	r.NoMethod(func(c *gin.Context) { abortUnread(c, http.StatusMethodNotAllowed, "Method Not Allowed") })
 
 	r.GET("/v1/health", s.health)
 	r.GET("/v1/readyz", s.readyz)
-	r.GET("/metrics", d.Metrics.Handler(d.MetricsUser, d.MetricsPassword))
+	r.GET("/metrics", d.AuthFailures.Middleware(), d.Metrics.Handler(d.MetricsUser, d.MetricsPassword))
 	r.GET("/openapi.json", s.openapi)
 
-	v1 := r.Group("/v1", authMiddleware(d.Verifier, d.Anonymous), d.Limiter.Middleware())
+	v1 := r.Group("/v1", d.AuthFailures.Middleware(), authMiddleware(d.Verifier, d.Anonymous), d.Limiter.Middleware())
 	s.sessionRoutes(v1)
 	if d.Layers != nil {
 		s.layerRoutes(v1)
@@ -116,6 +147,35 @@ func (s *Server) readyz(c *gin.Context) {
 		return
 	}
 	c.JSON(http.StatusOK, gin.H{"status": "ready", "checks": checks})
+}
+
+// requestLimits refuses a request whose request-target is longer than
+// maxURI bytes (414) or whose header fields (names, values and the Host
+// line, counted as they appear on the wire) exceed maxHeader bytes (431),
+// with the usual JSON detail and without reading the body. net/http's own
+// limit (HeaderBackstopBytes) is far above both and only stops what would
+// not fit in memory.
+func requestLimits(maxURI, maxHeader int) gin.HandlerFunc {
+	uriDetail := detailURITooLong + ": at most " + strconv.Itoa(maxURI) + " bytes"
+	headerDetail := detailHeadersTooBig + ": at most " + strconv.Itoa(maxHeader) + " bytes"
+	return func(c *gin.Context) {
+		r := c.Request
+		if len(r.RequestURI) > maxURI || (r.RequestURI == "" && len(r.URL.RequestURI()) > maxURI) {
+			abortUnread(c, http.StatusRequestURITooLong, uriDetail)
+			return
+		}
+		n := len("Host: \r\n") + len(r.Host)
+		for name, values := range r.Header {
+			for _, v := range values {
+				n += len(name) + len(": \r\n") + len(v)
+			}
+		}
+		if n > maxHeader {
+			abortUnread(c, http.StatusRequestHeaderFieldsTooLarge, headerDetail)
+			return
+		}
+		c.Next()
+	}
 }
 
 // cors allows the listed origins ("*" allows any). Preflight requests are

@@ -103,6 +103,7 @@ func start(ctx context.Context, cfg config, getenv func(string) string, stdout, 
 		ReadTimeout:       60 * time.Second,
 		WriteTimeout:      cfg.RequestTimeout + 10*time.Second,
 		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    apihttp.HeaderBackstopBytes, // hard limit; JSON 414/431 come well below it
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 	ln, err := net.Listen("tcp", net.JoinHostPort(cfg.Host, cfg.Port))

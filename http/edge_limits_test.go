@@ -1,0 +1,177 @@
+package http
+
+import (
+	"errors"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/semvec-go/semvec"
+)
+
+// TestRefusalsDoNotWaitForTheBody: a request that announces a body (by
+// Content-Length or chunked) and then sends nothing is refused — 401 without
+// or with a bad token, 402 for an expired one, 429 once the address is over
+// its failure budget, 404/405 for no route, 413 for a declared length over
+// the limit — as soon as its headers are in, with the usual JSON detail and
+// "Connection: close", and the server then closes the connection instead of
+// waiting (up to the read timeout) for a body it will not use. (net/http
+// reads up to 256 KiB of an unread body: the announced sizes stay below.)
+func TestRefusalsDoNotWaitForTheBody(t *testing.T) {
+	s := newEdgeServer(t, 128<<10)
+	addr := s.listen()
+	expired := s.issueAt("edge", semvec.TierEnterprise, time.Hour, time.Now().Add(-2*time.Hour))
+	head := func(method, target, auth, framing string) string {
+		h := method + " " + target + " HTTP/1.1\r\nHost: semvec.test\r\nContent-Type: application/json\r\n" + framing
+		if auth != "" {
+			h += "\r\nAuthorization: Bearer " + auth
+		}
+		return h
+	}
+	cases := []struct {
+		name, head string
+		want       int
+	}{
+		{"missing token, 64 KiB announced", head("POST", "/v1/run", "", "Content-Length: 65536"), 401},
+		{"missing token, 120 KiB announced", head("POST", "/v1/session/create", "", "Content-Length: 122880"), 401},
+		{"missing token, chunked", head("POST", "/v1/store", "", "Transfer-Encoding: chunked"), 401},
+		{"bad token", head("POST", "/v1/run", "not.a.token", "Content-Length: 1000"), 401},
+		{"expired token", head("POST", "/v1/run", expired, "Content-Length: 1000"), 402},
+		{"no route", head("POST", "/v1/nothing-here", "", "Content-Length: 1000"), 404},
+		{"wrong method", head("PATCH", "/v1/run", "", "Content-Length: 1000"), 405},
+		{"body over the limit", head("POST", "/v1/run", s.tok, "Content-Length: 204800"), 413},
+		{"body far over the limit", head("POST", "/v1/run", s.tok, "Content-Length: 2000000"), 413},
+	}
+	conns := make([]net.Conn, len(cases))
+	for i, tc := range cases {
+		r, conn := rawExchange(t, addr, tc.head, "")
+		conns[i] = conn
+		if r.resp.StatusCode != tc.want {
+			t.Errorf("%s: status %d, want %d: %s", tc.name, r.resp.StatusCode, tc.want, r.body)
+			continue
+		}
+		edgeDetail(t, tc.name, r.resp.Header.Get("Content-Type"), r.body)
+		if !r.resp.Close {
+			t.Errorf("%s: no Connection: close (header %q)", tc.name, r.resp.Header.Get("Connection"))
+		}
+	}
+	// Then the server hangs up rather than wait for the bodies (it gives a
+	// client that is sending one a moment to finish).
+	for i, conn := range conns {
+		var ne net.Error
+		if n, err := conn.Read(make([]byte, 1)); err == nil {
+			t.Errorf("%s: read %d bytes after the refusal", cases[i].name, n)
+		} else if errors.As(err, &ne) && ne.Timeout() {
+			t.Errorf("%s: the server kept the connection open, waiting for the body: %v", cases[i].name, err)
+		}
+	}
+
+	// A client that does send its body still gets its 401, intact.
+	body := `{"message":"` + strings.Repeat("m", 100<<10) + `"}`
+	r, _ := rawExchange(t, addr, head("POST", "/v1/run", "not.a.token", "Content-Length: "+strconv.Itoa(len(body))), body)
+	if r.resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("bad token with its whole body: %d %s", r.resp.StatusCode, r.body)
+	}
+
+	// Over the failure budget: 429 without reading either. (The refusals
+	// above came from the same loopback address: let the budget refill.)
+	s.clock.Advance(time.Minute)
+	for range authFailBurst {
+		r, _ := rawExchange(t, addr, head("POST", "/v1/run", "", "Content-Length: 1000"), "")
+		if r.resp.StatusCode != http.StatusUnauthorized {
+			t.Fatalf("burst: %d", r.resp.StatusCode)
+		}
+	}
+	r, _ = rawExchange(t, addr, head("POST", "/v1/run", "", "Content-Length: 65536"), "")
+	if r.resp.StatusCode != http.StatusTooManyRequests || !r.resp.Close || r.resp.Header.Get("Retry-After") == "" {
+		t.Errorf("over budget: %d close=%v Retry-After=%q: %s", r.resp.StatusCode, r.resp.Close, r.resp.Header.Get("Retry-After"), r.body)
+	}
+	edgeDetail(t, "over budget", r.resp.Header.Get("Content-Type"), r.body)
+
+	// A refusal without a body keeps the connection (no needless reconnect).
+	r, _ = rawExchange(t, addr, "GET /v1/cluster HTTP/1.1\r\nHost: semvec.test\r\nX-Forwarded-For: 1.2.3.4", "")
+	if r.resp.StatusCode != http.StatusTooManyRequests || r.resp.Close {
+		t.Errorf("bodiless request over budget: %d close=%v", r.resp.StatusCode, r.resp.Close)
+	}
+}
+
+// TestSizeLimitsAnswerJSON: an over-long request-target is a JSON 414, an
+// over-large header block a JSON 431, a body over the limit a JSON 413
+// (declared or chunked), all on the real wire; requests just under the
+// limits go through. Past HeaderBackstopBytes net/http itself refuses (its
+// plain-text 431) before any handler runs: the hard bound on what a request
+// line and headers can cost.
+func TestSizeLimitsAnswerJSON(t *testing.T) {
+	s := newEdgeServer(t, 64<<10)
+	addr := s.listen()
+	auth := "\r\nAuthorization: Bearer " + s.tok
+	target := func(n int) string { // a GET /v1/cluster target of exactly n bytes
+		p := "/v1/cluster?pad="
+		return p + strings.Repeat("a", n-len(p))
+	}
+	headers := func(n int) string { // about n bytes of extra header fields
+		var b strings.Builder
+		for i := 0; b.Len() < n; i++ {
+			b.WriteString("\r\nX-Pad-" + strconv.Itoa(i) + ": " + strings.Repeat("b", 1000))
+		}
+		return b.String()
+	}
+
+	for _, tc := range []struct {
+		name, head, body string
+		want             int
+	}{
+		{"URI at the limit", "GET " + target(MaxURIBytes) + " HTTP/1.1\r\nHost: h" + auth, "", 200},
+		{"URI over the limit", "GET " + target(MaxURIBytes+1) + " HTTP/1.1\r\nHost: h" + auth, "", 414},
+		{"URI over the limit, no token", "GET " + target(4*MaxURIBytes) + " HTTP/1.1\r\nHost: h", "", 414},
+		{"headers under the limit", "GET /v1/cluster HTTP/1.1\r\nHost: h" + auth + headers(MaxHeaderBytes-2000), "", 200},
+		{"headers over the limit", "GET /v1/cluster HTTP/1.1\r\nHost: h" + auth + headers(MaxHeaderBytes+1), "", 431},
+		{"headers far over the limit, no token", "POST /v1/run HTTP/1.1\r\nHost: h\r\nContent-Length: 10" + headers(HeaderBackstopBytes/2), "", 431},
+		{"declared body over the limit", "POST /v1/run HTTP/1.1\r\nHost: h\r\nContent-Type: application/json\r\nContent-Length: 70000" + auth, "", 413},
+		{"chunked body over the limit", "POST /v1/run HTTP/1.1\r\nHost: h\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked" + auth,
+			"11170\r\n" + `{"message":"` + strings.Repeat("c", 70000-14) + `"}` + "\r\n0\r\n\r\n", 413},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r, _ := rawExchange(t, addr, tc.head, tc.body)
+			if r.resp.StatusCode != tc.want {
+				t.Fatalf("status %d, want %d: %.200s", r.resp.StatusCode, tc.want, r.body)
+			}
+			if tc.want != 200 {
+				edgeDetail(t, tc.name, r.resp.Header.Get("Content-Type"), r.body)
+			}
+		})
+	}
+
+	// The backstop: past it net/http answers before the engine.
+	r, _ := rawExchange(t, addr, "GET /v1/cluster HTTP/1.1\r\nHost: h"+headers(HeaderBackstopBytes+8192), "")
+	if r.resp.StatusCode != http.StatusRequestHeaderFieldsTooLarge {
+		t.Errorf("past the backstop: %d", r.resp.StatusCode)
+	}
+}
+
+// TestRequestLimitsMiddleware checks the byte counting at the edges: the
+// Host line and every header line count as they appear on the wire.
+func TestRequestLimitsMiddleware(t *testing.T) {
+	r := mwEngine(requestLimits(100, 200))
+	r.GET("/*any", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{}) })
+	uri := func(n int) string { return "/" + strings.Repeat("u", n-1) }
+	if rec := mwDo(r, "GET", uri(100), "", nil); rec.Code != 200 {
+		t.Errorf("100-byte URI: %d", rec.Code)
+	}
+	if rec := mwDo(r, "GET", uri(101), "", nil); rec.Code != 414 || rec.Body.String() != `{"detail":"Request URI too long: at most 100 bytes"}` {
+		t.Errorf("101-byte URI: %d %s", rec.Code, rec.Body)
+	}
+	// Host "example.com" (httptest's): "Host: example.com\r\n" is 19 bytes;
+	// "X: v…\r\n" is 5 + len(v).
+	if rec := mwDo(r, "GET", "/", "", map[string]string{"X": strings.Repeat("v", 200-19-5)}); rec.Code != 200 {
+		t.Errorf("200 bytes of headers: %d", rec.Code)
+	}
+	if rec := mwDo(r, "GET", "/", "", map[string]string{"X": strings.Repeat("v", 200-19-5+1)}); rec.Code != 431 || rec.Body.String() != `{"detail":"Request headers too large: at most 200 bytes"}` {
+		t.Errorf("201 bytes of headers: %d %s", rec.Code, rec.Body)
+	}
+}
