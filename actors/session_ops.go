@@ -1,6 +1,7 @@
 package actors
 
 import (
+	"encoding/json"
 	"fmt"
 
 	"github.com/semvec-go/semvec/actors/engine"
@@ -167,8 +168,14 @@ func (a *sessionActor) importState(m *pb.ImportRequest) (*pb.ImportResponse, err
 	if err != nil {
 		return nil, err
 	}
+	// Import verified the dict's own checksum against its content; the
+	// request's checksum must be that one (a re-export would differ when
+	// the server's caps replaced the payload's).
 	if m.GetChecksum() != "" {
-		if _, sum, err := eng.Export(); err != nil || sum != m.GetChecksum() {
+		var own struct {
+			Checksum string `json:"checksum"`
+		}
+		if err := json.Unmarshal(m.GetStateDict(), &own); err != nil || own.Checksum != m.GetChecksum() {
 			return nil, invalidf("Malformed or tampered state_dict: checksum does not match")
 		}
 	}
