@@ -35,8 +35,54 @@ type Registry struct {
 	// protoactor's default.
 	dispatcher func() actor.Dispatcher
 
+	// max, when positive, bounds the active actors at all times: an
+	// activation beyond it evicts the least recently used of a small random
+	// sample (evict stops it; Stop has marked it stopping).
+	max   int
+	evict func(key string, pid *actor.PID)
+
 	mu      sync.Mutex
 	entries map[string]*entry
+}
+
+// evictionSample is how many active actors an eviction looks at to pick the
+// least recently used (as Redis does): O(1) per activation, close to LRU.
+const evictionSample = 16
+
+// makeRoom evicts one actor other than keep when more than max are active.
+func (r *Registry) makeRoom(keep string) {
+	if r.max <= 0 || r.evict == nil {
+		return
+	}
+	r.mu.Lock()
+	if len(r.entries) <= r.max {
+		r.mu.Unlock()
+		return
+	}
+	var victim string
+	var oldest int64
+	seen := 0
+	for key, e := range r.entries { // random order
+		if key == keep || e.pid == nil || e.stopping {
+			continue
+		}
+		if at := e.lastSeen.Load(); victim == "" || at < oldest {
+			victim, oldest = key, at
+		}
+		if seen++; seen == evictionSample {
+			break
+		}
+	}
+	var pid *actor.PID
+	if victim != "" {
+		e := r.entries[victim]
+		e.stopping = true
+		pid = e.pid
+	}
+	r.mu.Unlock()
+	if pid != nil {
+		r.evict(victim, pid)
+	}
 }
 
 type entry struct {
@@ -92,6 +138,7 @@ func (r *Registry) lookup(ctx context.Context, id string) (*entry, error) {
 				return nil, e.err
 			}
 			e.lastSeen.Store(r.now().UnixNano())
+			r.makeRoom(id)
 			return e, nil
 		case e.stopping:
 			r.mu.Unlock()
@@ -145,6 +192,14 @@ func (r *Registry) activate(ctx context.Context, id string, e *entry) {
 // Spawn registers a brand-new actor for id (for example right after the
 // resource was created), failing with KindConflict when id is active.
 func (r *Registry) Spawn(id string, producer actor.Producer) (*actor.PID, error) {
+	pid, err := r.spawn(id, producer)
+	if err == nil {
+		r.makeRoom(id)
+	}
+	return pid, err
+}
+
+func (r *Registry) spawn(id string, producer actor.Producer) (*actor.PID, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if _, ok := r.entries[id]; ok {

@@ -95,6 +95,8 @@ func NewSessions(root *actor.RootContext, store SessionStore, ask *Asker, cfg Se
 	s.disp = newWorkerDispatcher(sessionWorkers())
 	s.reg.dispatcher = func() actor.Dispatcher { return newCallerRuns(s.disp) }
 	s.deps.registry = s.reg
+	s.reg.max = cfg.MaxSessions
+	s.reg.evict = func(_ string, pid *actor.PID) { s.ask.Root.Send(pid, &pb.Passivate{}) }
 	return s
 }
 
