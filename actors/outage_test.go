@@ -1,0 +1,88 @@
+package actors
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"path/filepath"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/semvec-go/semvec"
+	"github.com/semvec-go/semvec/persistence"
+	pb "github.com/semvec-go/semvec/proto"
+)
+
+// downStore fails every log append while down is set, like a database that
+// is unreachable.
+type downStore struct {
+	*persistence.Store
+	down atomic.Bool
+}
+
+func (d *downStore) AppendLog(ctx context.Context, e []persistence.LogEntry) ([]error, error) {
+	if d.down.Load() {
+		return nil, semvec.Wrap(semvec.KindUnavailable, errors.New("connection refused"), "database unavailable")
+	}
+	return d.Store.AppendLog(ctx, e)
+}
+
+// A change whose log entry cannot be committed answers Unavailable and
+// changes nothing in memory; reads keep working; once the database is back
+// the same session takes changes again, with no restart.
+func TestChangeNotCommittedChangesNothing(t *testing.T) {
+	ctx := ctxT(t)
+	store, err := persistence.Open(ctx, "sqlite:///"+filepath.Join(t.TempDir(), "down.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	ds := &downStore{Store: store}
+	log := slog.New(slog.DiscardHandler)
+	sys := NewActorSystem(log)
+	defer sys.Shutdown()
+	ask := &Asker{Root: sys.Root, Timeout: 5 * time.Second}
+	sessions := NewSessions(sys.Root, ds, ask, SessionConfig{Dim: testDim, ModelName: "test"}, log, nil)
+	defer func() { _ = sessions.Shutdown(ctx) }()
+	if _, err := sessions.Create(ctx, "o", CreateOptions{ID: "s"}); err != nil {
+		t.Fatal(err)
+	}
+	run := func() error {
+		_, err := AskSession[*pb.RunResponse](ctx, sessions, "s", &pb.RunRequest{Owner: "o", SessionId: "s",
+			Message: "q", MessageVec: topic(1, 1), Response: "a", ResponseVec: topic(1, 2), ShortCircuitThreshold: 0.85})
+		return err
+	}
+	export := func() string {
+		t.Helper()
+		res, err := AskSession[*pb.ExportResponse](ctx, sessions, "s", &pb.ExportRequest{Owner: "o", SessionId: "s"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(res.GetStateDict())
+	}
+	if err := run(); err != nil {
+		t.Fatal(err)
+	}
+	before := export()
+	ds.down.Store(true)
+	for range 3 {
+		if err := run(); semvec.KindOf(err) != semvec.KindUnavailable {
+			t.Fatalf("run with the database down: %v", err)
+		}
+		if _, err := AskSession[*pb.TriggerResponse](ctx, sessions, "s", &pb.TriggerRequest{Owner: "o", SessionId: "s", Keyword: "X"}); semvec.KindOf(err) != semvec.KindUnavailable {
+			t.Fatalf("trigger with the database down: %v", err)
+		}
+	}
+	if after := export(); after != before { // a read, served while down
+		t.Fatal("a change that was not committed altered the session")
+	}
+	ds.down.Store(false)
+	if err := run(); err != nil {
+		t.Fatalf("after the database came back: %v", err)
+	}
+	res, err := AskSession[*pb.MetricsResponse](ctx, sessions, "s", &pb.MetricsRequest{Owner: "o", SessionId: "s"})
+	if err != nil || res.GetInteractionCount() != 2 {
+		t.Fatalf("turns %d (%v), want 2", res.GetInteractionCount(), err)
+	}
+}
