@@ -1,11 +1,14 @@
 package actors
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
 
 	"github.com/semvec-go/semvec/persistence"
 	pb "github.com/semvec-go/semvec/proto"
@@ -67,5 +70,47 @@ func TestSessionCapHoldsWithoutSweeps(t *testing.T) {
 		if res.GetInteractionCount() != 1 || res.GetTotalMemories() < 1 {
 			t.Fatalf("%s after passivation: %d turns, %d memories", id, res.GetInteractionCount(), res.GetTotalMemories())
 		}
+	}
+}
+
+// Several requests wait for one session to activate; the first one's
+// cancellation fails none of the others.
+func TestActivationOutlivesItsFirstWaiter(t *testing.T) {
+	ctx := ctxT(t)
+	started := make(chan struct{})
+	release := make(chan struct{})
+	loads := 0
+	sys := NewActorSystem(slog.New(slog.DiscardHandler))
+	defer sys.Shutdown()
+	reg := NewRegistry("thing", sys.Root, func(ctx context.Context, id string) (actor.Producer, error) {
+		loads++
+		close(started)
+		select { // a slow database read that honours its context
+		case <-release:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		return func() actor.Actor { return actor.ReceiveFunc(func(actor.Context) {}) }, nil
+	}, nil)
+	first, cancel := context.WithCancel(ctx)
+	errs := make(chan error, 1)
+	go func() { _, err := reg.Get(first, "x"); errs <- err }()
+	<-started
+	others := make(chan error, 4)
+	for range 4 {
+		go func() { _, err := reg.Get(ctx, "x"); others <- err }()
+	}
+	cancel()
+	if err := <-errs; err == nil {
+		t.Fatal("the cancelled waiter got an actor")
+	}
+	close(release)
+	for range 4 {
+		if err := <-others; err != nil {
+			t.Fatalf("a waiter failed because the first one gave up: %v", err)
+		}
+	}
+	if loads != 1 {
+		t.Fatalf("%d loads, want 1", loads)
 	}
 }

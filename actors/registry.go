@@ -18,6 +18,10 @@ import (
 // KindNotFound error when id does not exist.
 type Loader func(ctx context.Context, id string) (actor.Producer, error)
 
+// activationTimeout bounds the loading of one actor (its database reads and
+// the replay of its log), whoever is waiting for it.
+const activationTimeout = 30 * time.Second
+
 // Registry activates actors of one kind on demand and tracks the active ones.
 // It is the map from id to PID; actors remove themselves through the
 // callback Stopped when they stop (passivation, deletion, panic).
@@ -132,14 +136,17 @@ func (r *Registry) lookup(ctx context.Context, id string) (*entry, error) {
 		case e == nil:
 			e = &entry{ready: make(chan struct{}), stopped: make(chan struct{})}
 			r.entries[id] = e
-			r.mu.Unlock()
-			r.activate(ctx, id, e)
-			if e.err != nil {
-				return nil, e.err
-			}
-			e.lastSeen.Store(r.now().UnixNano())
-			r.makeRoom(id)
-			return e, nil
+			// The activation belongs to nobody's request: it runs on its
+			// own goroutine with its own deadline, so one waiter giving up
+			// never fails the others.
+			go func() {
+				actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), activationTimeout)
+				defer cancel()
+				r.activate(actx, id, e)
+				if e.err == nil {
+					r.makeRoom(id)
+				}
+			}()
 		case e.stopping:
 			r.mu.Unlock()
 			select {
