@@ -46,13 +46,6 @@ var errDeadLetter = errors.New("actor is not running")
 // KindUnavailable when the actor is gone, and the reply's own error reason
 // otherwise.
 func Ask[R Reply](ctx context.Context, a *Asker, pid *actor.PID, req proto.Message) (R, error) {
-	return askVia[R](ctx, a, pid, nil, req)
-}
-
-// askVia is Ask that, given the target's callerRuns dispatcher, runs the
-// target's mailbox on the calling goroutine when it was idle (see
-// callerRuns). Only goroutines outside the actor system may pass one.
-func askVia[R Reply](ctx context.Context, a *Asker, pid *actor.PID, cr *callerRuns, req proto.Message) (R, error) {
 	var zero R
 	name := string(req.ProtoReflect().Descriptor().Name())
 	start := time.Now()
@@ -75,7 +68,7 @@ func askVia[R Reply](ctx context.Context, a *Asker, pid *actor.PID, cr *callerRu
 	}
 	sys := a.Root.ActorSystem()
 	box := a.boxes.get(sys)
-	res, answered := box.request(a.Root, pid, req, d, cr)
+	res, answered := box.request(a.Root, pid, req, d)
 	if !answered {
 		a.boxes.discard(sys, box) // the reply may still come: never reuse the box
 		observe("timeout")

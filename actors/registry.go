@@ -35,9 +35,6 @@ type Registry struct {
 	root *actor.RootContext
 	load Loader
 	now  func() time.Time
-	// dispatcher returns the dispatcher of a new actor's mailbox; nil is
-	// protoactor's default.
-	dispatcher func() actor.Dispatcher
 
 	// max, when positive, bounds the active actors at all times: an
 	// activation beyond it evicts the least recently used of a small random
@@ -91,8 +88,7 @@ func (r *Registry) makeRoom(keep string) {
 
 type entry struct {
 	pid      *actor.PID
-	disp     actor.Dispatcher // the actor's, nil for protoactor's default
-	ready    chan struct{}    // closed when activation finished (pid or err set)
+	ready    chan struct{} // closed when activation finished (pid or err set)
 	err      error
 	stopping bool
 	stopped  chan struct{} // closed when the actor has stopped
@@ -107,14 +103,11 @@ func NewRegistry(kind string, root *actor.RootContext, load Loader, now func() t
 	return &Registry{kind: kind, root: root, load: load, now: now, entries: map[string]*entry{}}
 }
 
-// props are the spawn options of an actor of the registry: its dispatcher
-// (from r.dispatcher) and producer.
-func (r *Registry) props(producer actor.Producer) (*actor.Props, actor.Dispatcher) {
-	if r.dispatcher != nil {
-		d := r.dispatcher()
-		return actor.PropsFromProducer(producer, actor.WithGuardian(stopOnPanic()), actor.WithDispatcher(d)), d
-	}
-	return actor.PropsFromProducer(producer, actor.WithGuardian(stopOnPanic())), nil
+// props are the spawn options of an actor of the registry: protoactor's
+// default dispatcher (each mailbox drains in FIFO order on a goroutine of
+// its own) and a guardian that stops it on panic.
+func (r *Registry) props(producer actor.Producer) *actor.Props {
+	return actor.PropsFromProducer(producer, actor.WithGuardian(stopOnPanic()))
 }
 
 // Get returns the PID of id's actor, activating it when needed.
@@ -126,8 +119,8 @@ func (r *Registry) Get(ctx context.Context, id string) (*actor.PID, error) {
 	return e.pid, nil
 }
 
-// lookup is Get returning the actor's entry (its pid and dispatcher, both
-// set once and never changed).
+// lookup is Get returning the actor's entry (its pid is set once and never
+// changed).
 func (r *Registry) lookup(ctx context.Context, id string) (*entry, error) {
 	for {
 		r.mu.Lock()
@@ -178,10 +171,9 @@ func (r *Registry) activate(ctx context.Context, id string, e *entry) {
 	defer close(e.ready)
 	producer, err := r.load(ctx, id)
 	var pid *actor.PID
-	var disp actor.Dispatcher
 	if err == nil {
 		var props *actor.Props
-		props, disp = r.props(producer)
+		props = r.props(producer)
 		pid, err = r.root.SpawnNamed(props, r.kind+"/"+id)
 	}
 	r.mu.Lock()
@@ -193,7 +185,7 @@ func (r *Registry) activate(ctx context.Context, id string, e *entry) {
 		}
 		return
 	}
-	e.pid, e.disp = pid, disp
+	e.pid = pid
 }
 
 // Spawn registers a brand-new actor for id (for example right after the
@@ -212,12 +204,12 @@ func (r *Registry) spawn(id string, producer actor.Producer) (*actor.PID, error)
 	if _, ok := r.entries[id]; ok {
 		return nil, semvec.Errorf(semvec.KindConflict, "%s %s already exists", r.kind, id)
 	}
-	props, disp := r.props(producer)
+	props := r.props(producer)
 	pid, err := r.root.SpawnNamed(props, r.kind+"/"+id)
 	if err != nil {
 		return nil, semvec.Wrap(semvec.KindConflict, err, r.kind+" "+id+" already exists")
 	}
-	e := &entry{pid: pid, disp: disp, ready: make(chan struct{}), stopped: make(chan struct{})}
+	e := &entry{pid: pid, ready: make(chan struct{}), stopped: make(chan struct{})}
 	close(e.ready)
 	e.lastSeen.Store(r.now().UnixNano())
 	r.entries[id] = e

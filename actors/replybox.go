@@ -94,23 +94,9 @@ func (p *replyBoxes) discard(sys *actor.ActorSystem, b *replyBox) {
 }
 
 // request sends req to pid with b as the sender and waits up to d for the
-// reply. It reports false on timeout, after which b must be discarded. With
-// cr (the target's dispatcher, claimable) the goroutine runs the mailbox
-// itself when its message started a run, and usually has its reply at once.
-func (b *replyBox) request(root actor.SenderContext, pid *actor.PID, req any, d time.Duration, cr *callerRuns) (any, bool) {
-	if cr != nil && cr.claim() {
-		root.RequestWithCustomSender(pid, req, b.pid)
-		if run := cr.unclaim(); run != nil {
-			run()
-		}
-		select {
-		case res := <-b.ch:
-			return res, true
-		default:
-		}
-	} else {
-		root.RequestWithCustomSender(pid, req, b.pid)
-	}
+// reply. It reports false on timeout, after which b must be discarded.
+func (b *replyBox) request(root actor.SenderContext, pid *actor.PID, req any, d time.Duration) (any, bool) {
+	root.RequestWithCustomSender(pid, req, b.pid)
 	b.timer.Reset(d)
 	select {
 	case res := <-b.ch:

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
-	"runtime"
 	"strings"
 	"sync"
 	"time"
@@ -72,7 +71,6 @@ type Sessions struct {
 	reg   *Registry
 	ask   *Asker
 	deps  *sessionDeps
-	disp  *workerDispatcher // runs the session mailboxes
 	log   *slog.Logger
 	now   func() time.Time
 
@@ -92,18 +90,11 @@ func NewSessions(root *actor.RootContext, store SessionStore, ask *Asker, cfg Se
 	s.deps = &sessionDeps{writer: newSnapshotWriter(store, root, log), changes: newChangeLog(store, root, log),
 		log: log, now: now, notify: s.publishDrift}
 	s.reg = NewRegistry("session", root, s.load, now)
-	s.disp = newWorkerDispatcher(sessionWorkers())
-	s.reg.dispatcher = func() actor.Dispatcher { return newCallerRuns(s.disp) }
 	s.deps.registry = s.reg
 	s.reg.max = cfg.MaxSessions
 	s.reg.evict = func(_ string, pid *actor.PID) { s.ask.Root.Send(pid, &pb.Passivate{}) }
 	return s
 }
-
-// sessionWorkers is the most worker goroutines the session dispatcher keeps:
-// enough that a worker is nearly always idle when a request arrives (turns
-// are CPU-bound, so GOMAXPROCS of them run at once).
-func sessionWorkers() int { return max(16, 8*runtime.GOMAXPROCS(0)) }
 
 // OnDrift sets where drift events detected by sessions go (the cluster layer).
 func (s *Sessions) OnDrift(f func(*pb.DriftEvent)) {
@@ -338,8 +329,7 @@ func AskSession[R Reply](ctx context.Context, s *Sessions, id string, req OwnedR
 			}
 			return zero, err
 		}
-		cr, _ := e.disp.(*callerRuns)
-		r, err := askVia[R](ctx, s.ask, e.pid, cr, req)
+		r, err := Ask[R](ctx, s.ask, e.pid, req)
 		if err != nil && isDeadLetter(err) && attempt < 3 {
 			s.reg.WaitStopped(ctx, key)
 			continue
@@ -423,7 +413,6 @@ func (s *Sessions) Shutdown(ctx context.Context) error {
 	}
 	s.deps.changes.close()
 	s.deps.writer.close()
-	s.disp.stop()
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("sessions did not all stop: %w", err)
 	}

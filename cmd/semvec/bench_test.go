@@ -5,9 +5,13 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"runtime"
+	"slices"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/semvec-go/semvec"
 )
@@ -84,5 +88,48 @@ func postJSON(b testing.TB, url, tok string, body, out any) {
 		}
 	} else {
 		_, _ = io.Copy(io.Discard, res.Body)
+	}
+}
+
+// BenchmarkHotCluster: 32 connections on one cluster's /run (every agent of
+// a cluster hits its backing session, one actor); reports the p99 and the
+// maximum latency a caller saw.
+func BenchmarkHotCluster(b *testing.B) {
+	e := newEnv(b, "sqlite:///"+b.TempDir()+"/hot.db", nil)
+	tok := e.token("hot", semvec.TierEnterprise)
+	var c struct {
+		ClusterID string `json:"cluster_id"`
+	}
+	raw, _ := json.Marshal(map[string]any{"name": "hot"})
+	req, _ := http.NewRequest(http.MethodPost, e.base+"/v1/cluster/", bytes.NewReader(raw))
+	req.Header.Set("X-API-Key", tok)
+	req.Header.Set("Content-Type", "application/json")
+	res, err := http.DefaultClient.Do(req)
+	if err != nil || res.StatusCode != 201 {
+		b.Fatalf("create cluster: %v %v", err, res)
+	}
+	_ = json.NewDecoder(res.Body).Decode(&c)
+	res.Body.Close()
+	url := e.base + "/v1/cluster/" + c.ClusterID + "/run"
+	var mu sync.Mutex
+	var lat []time.Duration
+	b.SetParallelism((32 + runtime.GOMAXPROCS(0) - 1) / runtime.GOMAXPROCS(0))
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		var mine []time.Duration
+		for pb.Next() {
+			start := time.Now()
+			postJSON(b, url, tok, map[string]any{"message": "what about rolling updates and replicas"}, nil)
+			mine = append(mine, time.Since(start))
+		}
+		mu.Lock()
+		lat = append(lat, mine...)
+		mu.Unlock()
+	})
+	b.StopTimer()
+	slices.Sort(lat)
+	if len(lat) > 0 {
+		b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
+		b.ReportMetric(float64(lat[len(lat)-1].Microseconds())/1000, "max-ms")
 	}
 }
