@@ -41,7 +41,8 @@ type observedCluster struct {
 	ID           string
 	Phase        string
 	Interactions int
-	DriftPhase   string // drift phase of the backing session's last turn
+	DriftPhase   string    // drift phase of the backing session's last turn
+	DriftAt      time.Time // when that turn's drift was computed (zero: never)
 }
 
 // observation is one sample: the registered regions that answered and the
@@ -58,17 +59,31 @@ type anomaly struct {
 	Clusters    []string // sorted
 	Description string
 	Severity    float64
+	// Episode names the condition the finding reports, for the observer's
+	// once-per-episode rule (see raiseOnce): "" for systemic_drift (one
+	// system-wide condition), the phase for cross_cluster_convergence, the
+	// cluster id for cluster_divergence.
+	Episode string
 }
 
-// drifting reports whether cluster c shows a drift indicator: its backing
-// session's last turn was in the drifted phase, or a region it is attached
-// to received a drift event from it within that region's vote window.
+// episodeKey identifies the condition a finding belongs to.
+func (a anomaly) episodeKey() string { return a.Type + "\x00" + a.Episode }
+
+// drifting reports whether cluster c shows a drift indicator, one that is
+// still fresh: a region it is attached to received a drift event from it
+// within that region's vote window, or its backing session's last turn was
+// in the drifted phase and that turn is within the vote window of a region
+// it is attached to. An indicator older than every window has expired: a
+// cluster that drifted once and was not used since does not drift forever.
 func (o observation) drifting(c observedCluster) bool {
-	if c.DriftPhase == driftPhaseDrifted {
-		return true
-	}
 	for _, r := range o.Regions {
-		if at, ok := r.LastEvents[c.ID]; ok && o.At.Sub(at) <= r.Window && slices.Contains(r.Clusters, c.ID) {
+		if !slices.Contains(r.Clusters, c.ID) {
+			continue
+		}
+		if at, ok := r.LastEvents[c.ID]; ok && o.At.Sub(at) <= r.Window {
+			return true
+		}
+		if c.DriftPhase == driftPhaseDrifted && !c.DriftAt.IsZero() && o.At.Sub(c.DriftAt) <= r.Window {
 			return true
 		}
 	}
@@ -83,13 +98,16 @@ func (o observation) drifting(c observedCluster) bool {
 //     are in the same phase other than "initialization", attached to at
 //     least 2 different regions between them. One finding per phase;
 //     severity 0.8.
-//   - systemic_drift: more than 50 % of the observed clusters show a drift
-//     indicator (see drifting). Severity = the drifting share.
+//   - systemic_drift: more than 50 % of the observed clusters show a fresh
+//     drift indicator (see drifting). Severity = the drifting share.
 //   - cluster_divergence: a cluster's interaction_count is more than 3× the
-//     average interaction_count of a region it is attached to (the average
-//     over that region's observed clusters, itself included; with fewer
-//     than 4 clusters in a region it cannot fire). Severity =
+//     average interaction_count of the OTHER observed clusters of a region
+//     it is attached to (so it can fire in a region of 2 clusters; a
+//     cluster alone in its region, or whose region peers have no
+//     interactions at all, has no baseline and is not reported). Severity =
 //     min(1, 0.1 × count/average).
+//
+// Whether a finding is new is the observer's business (raiseOnce).
 func detectAnomalies(o observation) []anomaly {
 	var out []anomaly
 	out = append(out, convergence(o)...)
@@ -124,7 +142,7 @@ func convergence(o observation) []anomaly {
 		}
 		slices.Sort(ids)
 		out = append(out, anomaly{
-			Type: AnomalyCrossClusterConvergence, Clusters: ids, Severity: convergenceSeverity,
+			Type: AnomalyCrossClusterConvergence, Clusters: ids, Severity: convergenceSeverity, Episode: phase,
 			Description: fmt.Sprintf("%d clusters across %d regions converged to the %q phase", len(ids), len(regions), phase),
 		})
 	}
@@ -164,19 +182,23 @@ func divergence(o observation) []anomaly {
 				sum += float64(c.Interactions)
 			}
 		}
-		if len(seen) == 0 || sum <= 0 {
-			continue
+		if len(seen) < 2 {
+			continue // no other cluster to compare with
 		}
-		avg := sum / float64(len(seen))
 		for _, c := range seen {
+			// The baseline is the average of the region's other clusters.
+			avg := (sum - float64(c.Interactions)) / float64(len(seen)-1)
+			if !(avg > 0) {
+				continue
+			}
 			ratio := float64(c.Interactions) / avg
 			if !(ratio > divergenceFactor) {
 				continue
 			}
 			out = append(out, anomaly{
-				Type: AnomalyClusterDivergence, Clusters: []string{c.ID},
+				Type: AnomalyClusterDivergence, Clusters: []string{c.ID}, Episode: c.ID,
 				Severity: math.Min(1, divergenceSeverityStep*ratio),
-				Description: fmt.Sprintf("cluster %s has %d interactions, %.1f× the average %.1f of region %s",
+				Description: fmt.Sprintf("cluster %s has %d interactions, %.1f× the average %.1f of the other clusters of region %s",
 					c.ID, c.Interactions, ratio, avg, r.ID),
 			})
 		}
@@ -207,4 +229,24 @@ func dedupAnomalies(in []anomaly) []anomaly {
 		return slices.Compare(a.Clusters, b.Clusters)
 	})
 	return out
+}
+
+// raiseOnce applies the observer's once-per-episode rule to one sample's
+// findings. active holds the episode keys of the previous sample's
+// findings; a finding whose condition already held then continues that
+// episode and is not raised again (even if its affected clusters or
+// severity moved), any other starts one and is raised. It returns the
+// findings to raise and the keys to remember for the next sample: a
+// condition that is absent from a sample has ended, and its next
+// occurrence is a new anomaly.
+func raiseOnce(active map[string]bool, found []anomaly) (fresh []anomaly, next map[string]bool) {
+	next = make(map[string]bool, len(found))
+	for _, f := range found {
+		k := f.episodeKey()
+		if !active[k] && !next[k] {
+			fresh = append(fresh, f)
+		}
+		next[k] = true
+	}
+	return fresh, next
 }

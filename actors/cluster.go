@@ -72,7 +72,7 @@ type clusterGather struct {
 	members []memberState // initialised members, in membership order
 	missing []string      // members whose session no longer exists
 	updated int           // feedback: members whose state changed
-	target  string        // feedback: what was blended in
+	target  string        // feedback: what was blended in (feedbackAggregate or feedbackNone)
 }
 
 func (a *clusterActor) handleState(ctx actor.Context, m *pb.ClusterStateRequest) {
@@ -105,11 +105,12 @@ func (a *clusterActor) stateResponse(g *clusterGather) *pb.ClusterStateResponse 
 	}
 }
 
-// handleFeedback blends the cluster vector into every initialised member with
-// strength coupling_factor. The cluster vector is the backing session's
-// state; while the backing session has no state yet (nobody ran the cluster
-// session), the members' aggregate is used instead. A factor of 0 answers 0
-// at once.
+// handleFeedback blends the cluster's aggregate (its members' vectors under
+// the cluster's aggregation mode, the same aggregate_vector the state
+// reports) into every initialised member with strength coupling_factor:
+// member' = normalise((1−c)·member + c·aggregate). The backing session's
+// own state is not what is fed back (contract: "blend aggregate back into
+// members"). A factor of 0, or no initialised member, answers 0.
 func (a *clusterActor) handleFeedback(ctx actor.Context, m *pb.ClusterFeedbackRequest) {
 	if m.GetOwner() != a.view.GetOwner() {
 		ctx.Respond(&pb.ClusterFeedbackResponse{Error: ToProtoError(semvec.NotFound("Cluster"))})
@@ -117,7 +118,7 @@ func (a *clusterActor) handleFeedback(ctx actor.Context, m *pb.ClusterFeedbackRe
 	}
 	v, gen := a.view, a.gen
 	if v.GetCouplingFactor() == 0 || len(v.GetMemberIds()) == 0 {
-		ctx.Respond(&pb.ClusterFeedbackResponse{ClusterId: v.GetClusterId(), SessionsUpdated: 0, Target: "none"})
+		ctx.Respond(&pb.ClusterFeedbackResponse{ClusterId: v.GetClusterId(), SessionsUpdated: 0, Target: feedbackNone})
 		return
 	}
 	dim, now := a.l.sessions.Dim(), a.l.now()
@@ -127,13 +128,8 @@ func (a *clusterActor) handleFeedback(ctx actor.Context, m *pb.ClusterFeedbackRe
 			return nil, err
 		}
 		var target []float32
-		switch {
-		case g.backing.GetInitialized() && len(g.backing.GetState()) == dim:
-			target, g.target = g.backing.GetState(), "cluster_session"
-		case len(g.members) > 0:
-			target, g.target = aggregate(v.GetAggregationMode(), g.members, dim, now), "aggregate"
-		default:
-			g.target = "none"
+		target, g.target = feedbackTarget(v.GetAggregationMode(), g.members, dim, now)
+		if target == nil {
 			return g, nil
 		}
 		g.updated, err = a.l.blendAll(wctx, v.GetOwner(), memberIDs(g.members), target, v.GetCouplingFactor())
@@ -147,6 +143,27 @@ func (a *clusterActor) handleFeedback(ctx actor.Context, m *pb.ClusterFeedbackRe
 		a.prune(gen, g.missing)
 		ctx.Respond(&pb.ClusterFeedbackResponse{ClusterId: v.GetClusterId(), SessionsUpdated: int32(g.updated), Target: g.target})
 	})
+}
+
+// What feedback blended in (ClusterFeedbackResponse.target).
+const (
+	feedbackAggregate = "aggregate"
+	feedbackNone      = "none"
+)
+
+// feedbackTarget is the vector cluster feedback blends into the members: the
+// aggregate of the initialised members under mode. It is nil (and the
+// target "none") when no member is initialised or the aggregate cancels
+// out to zero, so that nothing is blended.
+func feedbackTarget(mode string, members []memberState, dim int, now time.Time) ([]float32, string) {
+	if len(members) == 0 {
+		return nil, feedbackNone
+	}
+	agg := aggregate(mode, members, dim, now)
+	if isZero(agg) {
+		return nil, feedbackNone
+	}
+	return agg, feedbackAggregate
 }
 
 // prune drops members whose session was deleted (its memberships went with

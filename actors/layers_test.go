@@ -235,8 +235,7 @@ func TestLayersClusterAggregateAndFeedback(t *testing.T) {
 		t.Fatalf("aggregate is closer to the less active member: cos(a)=%.3f cos(b)=%.3f", vecmath.Cosine(agg, sa), vecmath.Cosine(agg, sb))
 	}
 
-	// Feedback: the backing session has no state yet, so the aggregate is
-	// blended into both members.
+	// Feedback blends the aggregate into both members.
 	fb := ok(e.layers.ClusterFeedback(ctx, own, cid))(t)
 	if fb.GetSessionsUpdated() != 2 || fb.GetTarget() != "aggregate" {
 		t.Fatalf("feedback = %+v, want 2 sessions updated towards the aggregate", fb)
@@ -244,11 +243,12 @@ func TestLayersClusterAggregateAndFeedback(t *testing.T) {
 	if vecmath.Cosine(e.state(own, b).GetState(), agg) <= vecmath.Cosine(sb, agg) {
 		t.Fatal("feedback did not move member b towards the aggregate")
 	}
-	// Once the cluster session has a state, feedback blends that.
+	// Once the cluster session has a state, feedback still blends the
+	// aggregate (TestLayersClusterFeedbackBlendsTheAggregateNotTheBackingSession).
 	e.steady(own, cid, 2, 1)
 	fb = ok(e.layers.ClusterFeedback(ctx, own, cid))(t)
-	if fb.GetTarget() != "cluster_session" || fb.GetSessionsUpdated() != 2 {
-		t.Fatalf("feedback = %+v, want the cluster session blended into 2 members", fb)
+	if fb.GetTarget() != "aggregate" || fb.GetSessionsUpdated() != 2 {
+		t.Fatalf("feedback = %+v, want the aggregate blended into 2 members", fb)
 	}
 
 	// Coupling 0: nothing, at once.
@@ -450,31 +450,45 @@ func TestLayersObserverAnomaliesThroughActors(t *testing.T) {
 		const own = "div"
 		r := e.region(own, 0.5, 60)
 		var cs []string
-		for range 4 {
+		for range 3 {
 			c := e.cluster(own, AggregationWeightedAverage, 0)
 			ok(e.layers.AttachCluster(ctx, own, r.ID, c))(t)
 			cs = append(cs, c)
 		}
 		ok2(e.layers.EnsureObserver(ctx, own, 3600, []string{r.ID}))(t)
-		e.steady(own, cs[0], 0, 3) // 3, 0, 0, 0: average 0.75, 3 = 4× but…
-		e.steady(own, cs[1], 1, 1) // …3, 1, 0, 0: average 1, 3 is not more than 3×
+		e.steady(own, cs[0], 0, 3) // 3, 1, 1: 3 is exactly 3× the others' average 1
+		e.steady(own, cs[1], 1, 1)
+		e.steady(own, cs[2], 2, 1)
 		if s := ok(e.layers.ObserverSample(ctx, own))(t); len(s.GetNewAnomalies()) != 0 {
-			t.Fatalf("3,1,0,0: anomalies %v, want none", s.GetNewAnomalies())
+			t.Fatalf("3,1,1: anomalies %v, want none", s.GetNewAnomalies())
 		}
-		e.steady(own, cs[0], 0, 6) // 9, 1, 0, 0: average 2.5, 9 > 7.5
+		e.steady(own, cs[0], 0, 4) // 7, 1, 1: 7 > 3 (a region of 3 clusters)
 		s := ok(e.layers.ObserverSample(ctx, own))(t)
 		if len(s.GetNewAnomalies()) != 1 || s.GetNewAnomalies()[0].GetAnomalyType() != AnomalyClusterDivergence ||
 			!slices.Equal(s.GetNewAnomalies()[0].GetAffectedClusterIds(), []string{cs[0]}) {
 			t.Fatalf("anomalies = %v, want cluster_divergence on %s", s.GetNewAnomalies(), cs[0])
 		}
-		approx(t, "severity", s.GetNewAnomalies()[0].GetSeverity(), 0.1*9/2.5, 1e-9)
+		approx(t, "severity", s.GetNewAnomalies()[0].GetSeverity(), 0.7, 1e-9)
+		// The same divergence at the next sample is not raised again.
+		if s := ok(e.layers.ObserverSample(ctx, own))(t); len(s.GetNewAnomalies()) != 0 {
+			t.Fatalf("ongoing divergence raised again: %v", s.GetNewAnomalies())
+		}
+		// It ends (7, 4, 1: the others' average 2.5), then starts again
+		// (11, 4, 1): a second anomaly.
+		e.steady(own, cs[1], 1, 3)
+		if s := ok(e.layers.ObserverSample(ctx, own))(t); len(s.GetNewAnomalies()) != 0 {
+			t.Fatalf("7,4,1: anomalies %v, want none", s.GetNewAnomalies())
+		}
+		e.steady(own, cs[0], 0, 4)
 
 		// The log: newest first, bounded by limit, cleared on demand.
 		sum := ok(e.layers.ObserverSummary(ctx, own, 20))(t)
-		if sum.GetAnomalyCount() != 1 || sum.GetLastSampleUnixNano() == 0 || sum.GetTotalClustersObserved() != 4 {
+		if sum.GetAnomalyCount() != 1 || sum.GetLastSampleUnixNano() == 0 || sum.GetTotalClustersObserved() != 3 {
 			t.Fatalf("summary = %+v", sum)
 		}
-		ok(e.layers.ObserverSample(ctx, own))(t)
+		if s := ok(e.layers.ObserverSample(ctx, own))(t); len(s.GetNewAnomalies()) != 1 {
+			t.Fatalf("11,4,1: anomalies %v, want a new cluster_divergence", s.GetNewAnomalies())
+		}
 		as := ok(e.layers.ObserverAnomalies(ctx, own, 20))(t)
 		if len(as) != 2 || as[0].GetAtUnixNano() < as[1].GetAtUnixNano() {
 			t.Fatalf("anomalies not newest first: %v", as)

@@ -24,7 +24,8 @@ type observerActor struct {
 	owner string
 	view  *pb.ObserverView
 
-	anomalies []*pb.Anomaly // newest first, at most maxAnomalies
+	anomalies []*pb.Anomaly   // newest first, at most maxAnomalies
+	episodes  map[string]bool // conditions found by the last sample (raiseOnce)
 	lastAt    time.Time
 	observed  int32
 	samples   int32
@@ -125,9 +126,12 @@ func (a *observerActor) sample(ctx actor.Context, done func(*pb.ObserverSampleRe
 	})
 }
 
-// record applies the anomaly rules to o and logs the findings.
+// record applies the anomaly rules to o and logs the findings that start a
+// new episode (raiseOnce): a condition that persists from one sample to the
+// next is logged once, not at every sample.
 func (a *observerActor) record(o observation, took time.Duration) *pb.ObserverSampleResponse {
-	found := detectAnomalies(o)
+	var found []anomaly
+	found, a.episodes = raiseOnce(a.episodes, detectAnomalies(o))
 	fresh := make([]*pb.Anomaly, len(found))
 	for i, f := range found {
 		fresh[i] = &pb.Anomaly{
@@ -233,7 +237,11 @@ func (l *Layers) observe(ctx context.Context, owner string, regionIDs []string) 
 		return o, err
 	}
 	for id, st := range states {
-		o.Clusters[id] = observedCluster{ID: id, Phase: st.GetPhase(), Interactions: int(st.GetInteractionCount()), DriftPhase: st.GetDriftPhase()}
+		c := observedCluster{ID: id, Phase: st.GetPhase(), Interactions: int(st.GetInteractionCount()), DriftPhase: st.GetDriftPhase()}
+		if ns := st.GetLastDriftUnixNano(); ns != 0 {
+			c.DriftAt = time.Unix(0, ns)
+		}
+		o.Clusters[id] = c
 	}
 	o.At = l.now()
 	return o, nil

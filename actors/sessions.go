@@ -57,10 +57,12 @@ type CreateOptions struct {
 	Policy            []PolicyVector
 }
 
-// PolicyVector biases a session towards a direction (registered as a drift anchor).
+// PolicyVector biases a session towards a direction (registered as a drift
+// anchor). Weight and Promote are accepted only at their defaults (see
+// checkPolicyVectors).
 type PolicyVector struct {
 	Embedding []float32 `json:"embedding"`
-	Weight    float64   `json:"weight"`
+	Weight    *float64  `json:"weight"` // nil: not given
 	Promote   bool      `json:"promote"`
 }
 
@@ -191,6 +193,9 @@ func (s *Sessions) newEngine(rec persistence.SessionRecord) (*engine.Session, er
 
 // Create records a new session owned by caller and starts its actor.
 func (s *Sessions) Create(ctx context.Context, owner string, opts CreateOptions) (string, error) {
+	if err := checkPolicyVectors(opts.Policy); err != nil {
+		return "", err
+	}
 	id := opts.ID
 	if id == "" {
 		id = NewID()

@@ -68,10 +68,10 @@ func TestVectorNullEveryEndpoint(t *testing.T) {
 		{"create template_embedding", "POST", "/v1/session/create",
 			func(v string) string { return `{"template_embedding":` + v + `}` }, "body.template_embedding"},
 		{"create policy_vectors embedding", "POST", "/v1/session/create",
-			func(v string) string { return `{"policy_vectors":[{"embedding":` + v + `,"weight":0.5}]}` }, "body.policy_vectors.0.embedding"},
+			func(v string) string { return `{"policy_vectors":[{"embedding":` + v + `,"weight":1}]}` }, "body.policy_vectors.0.embedding"},
 		{"create second policy vector", "POST", "/v1/session/create",
 			func(v string) string {
-				return `{"policy_vectors":[{"embedding":` + nvVec(dim, "0") + `},{"embedding":` + v + `,"promote":true}]}`
+				return `{"policy_vectors":[{"embedding":` + nvVec(dim, "0") + `},{"embedding":` + v + `,"promote":false}]}`
 			}, "body.policy_vectors.1.embedding"},
 		{"trigger embedding", "POST", "/v1/session/" + sid + "/trigger",
 			func(v string) string { return `{"embedding":` + v + `,"threshold":0.9}` }, "body.embedding"},

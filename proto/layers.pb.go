@@ -377,7 +377,7 @@ type ClusterFeedbackResponse struct {
 	Error           *Error                 `protobuf:"bytes,1,opt,name=error,proto3" json:"error,omitempty"`
 	ClusterId       string                 `protobuf:"bytes,2,opt,name=cluster_id,json=clusterId,proto3" json:"cluster_id,omitempty"`
 	SessionsUpdated int32                  `protobuf:"varint,3,opt,name=sessions_updated,json=sessionsUpdated,proto3" json:"sessions_updated,omitempty"`
-	Target          string                 `protobuf:"bytes,4,opt,name=target,proto3" json:"target,omitempty"` // "cluster_session", "aggregate" or "none": what was blended in
+	Target          string                 `protobuf:"bytes,4,opt,name=target,proto3" json:"target,omitempty"` // "aggregate" or "none": what was blended in
 	unknownFields   protoimpl.UnknownFields
 	sizeCache       protoimpl.SizeCache
 }

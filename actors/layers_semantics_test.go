@@ -1,0 +1,251 @@
+package actors
+
+import (
+	"errors"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/semvec-go/semvec"
+	pb "github.com/semvec-go/semvec/proto"
+	"github.com/semvec-go/semvec/vecmath"
+)
+
+// Layer semantics of issue 11: cluster feedback feeds back the aggregate,
+// drift indicators expire and an ongoing anomaly is raised once,
+// cluster_divergence compares a cluster with the rest of its region, and
+// policy vector knobs the engine cannot honour are refused.
+
+// blendExpect is normalise((1−c)·m + c·t), the feedback formula.
+func blendExpect(m, t []float32, c float64) []float32 {
+	acc := make([]float64, len(m))
+	for i := range m {
+		acc[i] = (1-c)*float64(m[i]) + c*float64(t[i])
+	}
+	return unit64(acc, make([]float32, len(m)))
+}
+
+func TestFeedbackTargetIsTheAggregate(t *testing.T) {
+	now := time.Unix(1_000_000, 0)
+	ms := []memberState{
+		{ID: "a", Vec: unitVec(1, 0, 0), Interactions: 3, LastTurn: now},
+		{ID: "b", Vec: unitVec(0, 1, 0), Interactions: 1, LastTurn: now},
+	}
+	for _, mode := range []string{AggregationWeightedAverage, AggregationAttention} {
+		got, what := feedbackTarget(mode, ms, 3, now)
+		if what != feedbackAggregate || !slices.Equal(got, aggregate(mode, ms, 3, now)) {
+			t.Fatalf("%s: target %v (%s), want the aggregate %v", mode, got, what, aggregate(mode, ms, 3, now))
+		}
+	}
+	if got, what := feedbackTarget(AggregationWeightedAverage, nil, 3, now); got != nil || what != feedbackNone {
+		t.Fatalf("no initialised member: %v (%s), want nothing", got, what)
+	}
+	opposite := []memberState{{ID: "a", Vec: unitVec(1, 0)}, {ID: "b", Vec: unitVec(-1, 0)}}
+	if got, what := feedbackTarget(AggregationWeightedAverage, opposite, 2, now); got != nil || what != feedbackNone {
+		t.Fatalf("cancelling members: %v (%s), want nothing", got, what)
+	}
+}
+
+// The backing session has its own state, on a topic no member talks about;
+// feedback must still blend the members' aggregate, not that state.
+func TestLayersClusterFeedbackBlendsTheAggregateNotTheBackingSession(t *testing.T) {
+	e := newLayersEnv(t)
+	ctx := ctxT(t)
+	const own = "tenant-a"
+	const coupling = 0.5
+	a, b := e.session(own), e.session(own)
+	cid := e.cluster(own, AggregationWeightedAverage, coupling)
+	for _, sid := range []string{a, b} {
+		ok(e.layers.AddMember(ctx, own, cid, sid))(t)
+	}
+	e.steady(own, a, 0, 3)
+	e.steady(own, b, 1, 1)
+	e.steady(own, cid, 2, 3) // the cluster session itself, elsewhere
+	backing := e.state(own, cid).GetState()
+
+	agg := ok(e.layers.ClusterState(ctx, own, cid))(t).GetAggregateVector()
+	sa, sb := e.state(own, a).GetState(), e.state(own, b).GetState()
+	fb := ok(e.layers.ClusterFeedback(ctx, own, cid))(t)
+	if fb.GetTarget() != feedbackAggregate || fb.GetSessionsUpdated() != 2 {
+		t.Fatalf("feedback = %+v, want the aggregate blended into 2 members", fb)
+	}
+	for _, m := range []struct {
+		id     string
+		before []float32
+	}{{a, sa}, {b, sb}} {
+		got := e.state(own, m.id).GetState()
+		want := blendExpect(m.before, agg, coupling)
+		if c := vecmath.Cosine(got, want); c < 1-1e-4 {
+			t.Fatalf("member %s: cos(state, normalise(0.5·member + 0.5·aggregate)) = %.6f, want 1", m.id, c)
+		}
+		if c := vecmath.Cosine(got, blendExpect(m.before, backing, coupling)); c > 1-1e-3 {
+			t.Fatalf("member %s was blended towards the backing session (cos %.6f)", m.id, c)
+		}
+	}
+}
+
+func TestSystemicDriftIndicatorExpires(t *testing.T) {
+	now := time.Now()
+	c := func(drift string, at time.Time) observedCluster {
+		return observedCluster{Phase: "exploration", Interactions: 4, DriftPhase: drift, DriftAt: at}
+	}
+	// The region's vote window is a minute (obs). A drifted last turn inside
+	// it is an indicator…
+	o := obs(now, map[string][]string{"r1": {"a"}}, map[string]observedCluster{"a": c("drifted", now.Add(-30*time.Second))})
+	if got := detectAnomalies(o); len(got) != 1 || got[0].Type != AnomalySystemicDrift {
+		t.Fatalf("fresh drifted turn: %v, want systemic_drift", types(got))
+	}
+	// …one older than the window is not, however long the cluster stays unused.
+	for _, age := range []time.Duration{2 * time.Minute, 24 * time.Hour} {
+		o = obs(now, map[string][]string{"r1": {"a"}}, map[string]observedCluster{"a": c("drifted", now.Add(-age))})
+		if got := detectAnomalies(o); len(got) != 0 {
+			t.Fatalf("drifted turn %v ago: %v, want none (the indicator expired)", age, types(got))
+		}
+	}
+	// Without a time the phase alone is no indicator.
+	o = obs(now, map[string][]string{"r1": {"a"}}, map[string]observedCluster{"a": c("drifted", time.Time{})})
+	if got := detectAnomalies(o); len(got) != 0 {
+		t.Fatalf("drifted turn of unknown time: %v, want none", types(got))
+	}
+	// The window is that of a region the cluster is attached to: a cluster
+	// outside every observed region's cluster list has no indicator.
+	o = obs(now, map[string][]string{"r1": {"b"}}, map[string]observedCluster{
+		"a": c("drifted", now), "b": c("stable", time.Time{})})
+	if o.drifting(o.Clusters["a"]) {
+		t.Fatal("a cluster attached to no observed region counted as drifting")
+	}
+}
+
+func TestAnomalyRaisedOncePerEpisode(t *testing.T) {
+	drift := func(ids ...string) anomaly {
+		return anomaly{Type: AnomalySystemicDrift, Clusters: ids, Severity: 1}
+	}
+	div := func(id string) anomaly {
+		return anomaly{Type: AnomalyClusterDivergence, Clusters: []string{id}, Episode: id, Severity: 0.5}
+	}
+	var active map[string]bool
+	step := func(found ...anomaly) []anomaly {
+		var fresh []anomaly
+		fresh, active = raiseOnce(active, found)
+		return fresh
+	}
+	if got := step(drift("a")); len(got) != 1 {
+		t.Fatalf("first sample: %v, want the systemic drift", got)
+	}
+	// The same condition at the next samples: nothing new, even when the
+	// drifting set or the severity moves within the episode.
+	if got := step(drift("a")); len(got) != 0 {
+		t.Fatalf("identical finding raised again: %v", got)
+	}
+	if got := step(drift("a", "b"), div("x")); len(got) != 1 || got[0].Type != AnomalyClusterDivergence {
+		t.Fatalf("ongoing drift plus a new divergence: %v, want only the divergence", got)
+	}
+	// Divergence is per cluster: another cluster starts its own episode.
+	if got := step(drift("a", "b"), div("x"), div("y")); len(got) != 1 || got[0].Clusters[0] != "y" {
+		t.Fatalf("second diverging cluster: %v, want y only", got)
+	}
+	// The condition ends; its recurrence is a new anomaly.
+	if got := step(); len(got) != 0 {
+		t.Fatalf("quiet sample: %v", got)
+	}
+	if got := step(drift("a")); len(got) != 1 {
+		t.Fatalf("drift after a quiet sample: %v, want a new systemic drift", got)
+	}
+}
+
+// One drifted cluster, sampled again and again: one anomaly, not one per
+// sample.
+func TestLayersObserverRaisesAnOngoingSystemicDriftOnce(t *testing.T) {
+	e := newLayersEnv(t)
+	ctx := ctxT(t)
+	const own = "drift-once"
+	r := e.region(own, 0.99, 60) // no realignment in the way
+	c := e.cluster(own, AggregationWeightedAverage, 0)
+	ok(e.layers.AttachCluster(ctx, own, r.ID, c))(t)
+	e.steady(own, c, 0, 4)
+	ok2(e.layers.EnsureObserver(ctx, own, 3600, []string{r.ID}))(t)
+	e.switchTopic(own, c, 5)
+
+	s := ok(e.layers.ObserverSample(ctx, own))(t)
+	if len(s.GetNewAnomalies()) != 1 || s.GetNewAnomalies()[0].GetAnomalyType() != AnomalySystemicDrift {
+		t.Fatalf("first sample: %v, want systemic_drift", s.GetNewAnomalies())
+	}
+	for i := range 3 {
+		s = ok(e.layers.ObserverSample(ctx, own))(t)
+		if len(s.GetNewAnomalies()) != 0 || s.GetTotalAnomalies() != 1 {
+			t.Fatalf("sample %d of the same drift: new %v, total %d; want none new, 1 in all", i+2, s.GetNewAnomalies(), s.GetTotalAnomalies())
+		}
+	}
+	if as := ok(e.layers.ObserverAnomalies(ctx, own, 20))(t); len(as) != 1 {
+		t.Fatalf("anomaly log = %v, want the one systemic_drift", as)
+	}
+}
+
+func TestClusterDivergenceExcludesTheClusterFromItsBaseline(t *testing.T) {
+	now := time.Now()
+	c := func(n int) observedCluster {
+		return observedCluster{Phase: "exploration", Interactions: n, DriftPhase: "stable"}
+	}
+	div := func(o observation) []anomaly {
+		var out []anomaly
+		for _, a := range detectAnomalies(o) {
+			if a.Type == AnomalyClusterDivergence {
+				out = append(out, a)
+			}
+		}
+		return out
+	}
+	// Two clusters: 10 against the other's 2 is 5×.
+	got := div(obs(now, map[string][]string{"r1": {"a", "b"}}, map[string]observedCluster{"a": c(10), "b": c(2)}))
+	if len(got) != 1 || !slices.Equal(got[0].Clusters, []string{"a"}) {
+		t.Fatalf("two clusters 10/2: %+v, want divergence on a", got)
+	}
+	approx(t, "severity", got[0].Severity, 0.5, 1e-9)
+	// Three clusters: 7 against the others' average 1.
+	got = div(obs(now, map[string][]string{"r1": {"a", "b", "c"}}, map[string]observedCluster{"a": c(7), "b": c(1), "c": c(1)}))
+	if len(got) != 1 || !slices.Equal(got[0].Clusters, []string{"a"}) {
+		t.Fatalf("three clusters 7/1/1: %+v, want divergence on a", got)
+	}
+	approx(t, "severity", got[0].Severity, 0.7, 1e-9)
+	// Exactly 3× the others is not more than 3×.
+	if got := div(obs(now, map[string][]string{"r1": {"a", "b", "c"}}, map[string]observedCluster{"a": c(3), "b": c(1), "c": c(1)})); len(got) != 0 {
+		t.Fatalf("exactly 3x: %+v, want none", got)
+	}
+	// No baseline: a cluster alone in its region, or peers without any
+	// interaction.
+	if got := div(obs(now, map[string][]string{"r1": {"a"}}, map[string]observedCluster{"a": c(50)})); len(got) != 0 {
+		t.Fatalf("alone: %+v, want none", got)
+	}
+	if got := div(obs(now, map[string][]string{"r1": {"a", "b"}}, map[string]observedCluster{"a": c(50), "b": c(0)})); len(got) != 0 {
+		t.Fatalf("idle peer: %+v, want none", got)
+	}
+}
+
+func TestCreateRefusesPolicyWeightAndPromote(t *testing.T) {
+	e := newLayersEnv(t)
+	ctx := ctxT(t)
+	const own = "policy"
+	w := func(x float64) *float64 { return &x }
+	for name, p := range map[string]PolicyVector{
+		"weight 1.5":   {Embedding: topic(0, 0), Weight: w(1.5)},
+		"weight 0":     {Embedding: topic(0, 0), Weight: w(0)},
+		"promote true": {Embedding: topic(0, 0), Promote: true},
+	} {
+		_, err := e.sessions.Create(ctx, own, CreateOptions{Policy: []PolicyVector{{Embedding: topic(1, 0)}, p}})
+		var se *semvec.Error
+		if semvec.KindOf(err) != semvec.KindValidation || !errors.As(err, &se) || se.Field != "policy_vectors" {
+			t.Fatalf("%s: err = %v, want a 422 on policy_vectors", name, err)
+		}
+	}
+	// The defaults, given or not, register anchors.
+	sid, err := e.sessions.Create(ctx, own, CreateOptions{Policy: []PolicyVector{
+		{Embedding: topic(0, 0)}, {Embedding: topic(1, 0), Weight: w(1)},
+	}})
+	if err != nil {
+		t.Fatalf("default weight and promote: %v", err)
+	}
+	as, err := AskSession[*pb.AnchorScoreResponse](ctx, e.sessions, sid, &pb.AnchorScoreRequest{Owner: own, SessionId: sid})
+	if err != nil || as.GetAnchorCount() != 2 {
+		t.Fatalf("anchors = %v (%v), want 2", as.GetAnchorCount(), err)
+	}
+}
