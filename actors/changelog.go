@@ -36,7 +36,17 @@ type changeLog struct {
 
 	mu     sync.RWMutex // guards closed against tryEnqueue racing close
 	closed bool
+
+	// failed holds, per session incarnation, the first entry that was not
+	// committed; later entries of it already queued are refused, so a log
+	// never has a gap. The session numbers its next change from its last
+	// commit, which clears the mark. Only the loop goroutine touches it;
+	// it holds at most the sessions that failed a commit and have not
+	// written since.
+	failed map[logKey]int64
 }
+
+type logKey struct{ owner, id, incarnation string }
 
 type logJob struct {
 	entry persistence.LogEntry
@@ -54,7 +64,7 @@ const (
 )
 
 func newChangeLog(store LogAppender, root *actor.RootContext, log *slog.Logger) *changeLog {
-	l := &changeLog{store: store, root: root, log: log, timeout: logCommitTimeout, jobs: make(chan logJob, logQueue)}
+	l := &changeLog{store: store, root: root, log: log, timeout: logCommitTimeout, jobs: make(chan logJob, logQueue), failed: map[logKey]int64{}}
 	l.wg.Add(1)
 	go l.loop()
 	return l
@@ -114,28 +124,52 @@ func drain[J any](jobs <-chan J, batch []J, max int) []J {
 	return batch
 }
 
+// errEarlierFailed refuses an entry whose predecessor was not committed:
+// a session's log never has a gap.
+var errEarlierFailed = semvec.Errorf(semvec.KindUnavailable, "an earlier change of this session was not committed; retry")
+
 func (l *changeLog) commit(batch []logJob) {
-	entries := make([]persistence.LogEntry, len(batch))
+	outcome := make([]error, len(batch))
+	entries := make([]persistence.LogEntry, 0, len(batch))
+	written := make([]int, 0, len(batch)) // batch index of each entry
 	for i, j := range batch {
-		entries[i] = j.entry
+		k := logKey{j.entry.Owner, j.entry.SessionID, j.entry.Incarnation}
+		if failed, ok := l.failed[k]; ok {
+			if j.entry.Seq > failed {
+				outcome[i] = errEarlierFailed
+				continue
+			}
+			delete(l.failed, k) // the session numbers from its last commit again
+		}
+		entries = append(entries, j.entry)
+		written = append(written, i)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), l.timeout)
-	refused, err := l.store.AppendLog(ctx, entries)
-	cancel()
-	if err != nil {
-		l.log.Warn("session changes not committed", "count", len(batch), "err", err)
-		if !errors.As(err, new(*semvec.Error)) {
-			err = semvec.Wrap(semvec.KindUnavailable, err, "database unavailable")
+	if len(entries) > 0 {
+		ctx, cancel := context.WithTimeout(context.Background(), l.timeout)
+		refused, err := l.store.AppendLog(ctx, entries)
+		cancel()
+		if err != nil {
+			l.log.Warn("session changes not committed", "count", len(entries), "err", err)
+			if !errors.As(err, new(*semvec.Error)) {
+				err = semvec.Wrap(semvec.KindUnavailable, err, "database unavailable")
+			}
+		}
+		for n, i := range written {
+			if err != nil {
+				outcome[i] = err
+			} else {
+				outcome[i] = refused[n]
+			}
 		}
 	}
 	for i, j := range batch {
-		e := err
-		if e == nil {
-			e = refused[i]
-		}
 		msg := &pb.ChangeCommitted{Seq: j.entry.Seq}
-		if e != nil {
+		if e := outcome[i]; e != nil {
 			msg.Error = ToProtoError(e)
+			k := logKey{j.entry.Owner, j.entry.SessionID, j.entry.Incarnation}
+			if failed, ok := l.failed[k]; !ok || j.entry.Seq < failed {
+				l.failed[k] = j.entry.Seq
+			}
 		}
 		l.root.Send(j.ack, msg)
 	}

@@ -86,3 +86,98 @@ func TestChangeNotCommittedChangesNothing(t *testing.T) {
 		t.Fatalf("turns %d (%v), want 2", res.GetInteractionCount(), err)
 	}
 }
+
+// flakyStore fails the first log append it is given, after holding it until
+// release is closed.
+type flakyStore struct {
+	*persistence.Store
+	calls   atomic.Int32
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (f *flakyStore) AppendLog(ctx context.Context, e []persistence.LogEntry) ([]error, error) {
+	if f.calls.Add(1) == 1 {
+		close(f.entered)
+		<-f.release
+		return nil, semvec.Wrap(semvec.KindUnavailable, errors.New("connection reset"), "database unavailable")
+	}
+	return f.Store.AppendLog(ctx, e)
+}
+
+// Changes of one session are pipelined to the log; when one commit fails,
+// the changes queued after it are refused too (the log never has a gap),
+// every answered change is in the log, and the session recovered from the
+// log equals the live one.
+func TestPipelinedChangesNeverLeaveAGap(t *testing.T) {
+	ctx := ctxT(t)
+	store, err := persistence.Open(ctx, "sqlite:///"+filepath.Join(t.TempDir(), "gap.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	fs := &flakyStore{Store: store, entered: make(chan struct{}), release: make(chan struct{})}
+	log := slog.New(slog.DiscardHandler)
+	sys := NewActorSystem(log)
+	defer sys.Shutdown()
+	ask := &Asker{Root: sys.Root, Timeout: 5 * time.Second}
+	sessions := NewSessions(sys.Root, fs, ask, SessionConfig{Dim: testDim, ModelName: "test"}, log, nil)
+	if _, err := sessions.Create(ctx, "o", CreateOptions{ID: "s"}); err != nil {
+		t.Fatal(err)
+	}
+	run := func(i int) error {
+		_, err := AskSession[*pb.RunResponse](ctx, sessions, "s", &pb.RunRequest{Owner: "o", SessionId: "s",
+			Message: "q", MessageVec: topic(i%8, i), ShortCircuitThreshold: 0.85})
+		return err
+	}
+	first := make(chan error, 1)
+	go func() { first <- run(0) }()
+	<-fs.entered // the first commit is held; the next changes queue behind it
+	errs := make(chan error, 8)
+	for i := 1; i <= 8; i++ {
+		go func() { errs <- run(i) }()
+	}
+	// Let the eight reach the actor and the log's queue before the failure.
+	deadline := time.Now().Add(5 * time.Second)
+	for len(sessions.deps.changes.jobs) < 8 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	close(fs.release)
+	if err := <-first; semvec.KindOf(err) != semvec.KindUnavailable {
+		t.Fatalf("the failed commit answered %v", err)
+	}
+	for range 8 {
+		if err := <-errs; semvec.KindOf(err) != semvec.KindUnavailable {
+			t.Fatalf("a change queued behind a failed commit answered %v", err)
+		}
+	}
+	for i := 10; i < 15; i++ { // the session takes changes again
+		if err := run(i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	live, err := AskSession[*pb.ExportResponse](ctx, sessions, "s", &pb.ExportRequest{Owner: "o", SessionId: "s"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, _ := AskSession[*pb.MetricsResponse](ctx, sessions, "s", &pb.MetricsRequest{Owner: "o", SessionId: "s"})
+	if m.GetInteractionCount() != 5 {
+		t.Fatalf("%d turns, want the 5 acknowledged", m.GetInteractionCount())
+	}
+	rec, err := store.GetSession(ctx, "o", "s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	recovered, err := sessions.recover(ctx, rec) // checkpoint (none) + log
+	if err != nil {
+		t.Fatal(err)
+	}
+	dict, _, err := recovered.eng.Export()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(dict) != string(live.GetStateDict()) {
+		t.Fatal("the session recovered from its log differs from the live one")
+	}
+	_ = sessions.Shutdown(ctx)
+}

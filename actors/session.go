@@ -18,36 +18,36 @@ import (
 // interleave.
 //
 // Every request that changes the state is first appended to the session's
-// durable log (changeLog, group-committed) and applied only once the entry
+// durable log (changeLog, group-committed) and applied only once its entry
 // is committed, so a reply means "on disk" and a failed commit changes
-// nothing. While an entry is being committed the actor keeps receiving but
-// stashes what arrives, and handles it in order afterwards. Checkpoints
-// (snapshots) bound the replay: they are written every checkpointEvery
-// entries, at each sweep and at passivation, never waited for.
+// nothing. Changes are pipelined: while one entry is being committed, the
+// next changes are handed to the log at once (so a hot session's changes
+// share commits), and every message waits in the in-flight queue, in
+// arrival order, until what came before it is resolved — a read after a
+// change sees the change. Checkpoints (snapshots) bound the replay: they are
+// written every checkpointEvery entries, at each sweep and at passivation,
+// never waited for.
 type sessionActor struct {
 	id, owner   string
 	incarnation string // of the session row; every write carries it
 	eng         *engine.Session
 	clusters    []string
 	seq         int64 // the last log entry applied
+	logged      int64 // the last log entry handed to the log (>= seq)
 	checkpoint  int64 // the last entry covered by a saved checkpoint
 	queued      int64 // the entry covered by a checkpoint in the writer's queue (0: none)
-	pending     *pendingChange
-	stash       []stashed
+	inflight    []inflight
+	blocked     bool // a commit failed: no change is logged until the doomed ones are resolved
 	deps        *sessionDeps
 }
 
-// pendingChange is the request whose log entry is being committed.
-type pendingChange struct {
-	req    OwnedRequest
-	sender *actor.PID
-	seq    int64
-}
-
-// stashed is a message that arrived while a change was being committed.
-type stashed struct {
+// inflight is a message waiting in order for the changes before it.
+type inflight struct {
 	msg    any
 	sender *actor.PID
+	seq    int64 // > 0: a change whose entry is in the log's hands
+	done   bool  // its commit came back
+	err    error // the commit's error
 }
 
 // checkpointEvery is how many log entries a session appends between two
@@ -55,9 +55,9 @@ type stashed struct {
 // log a session keeps on disk and replays when it is activated.
 const checkpointEvery = 64
 
-// maxStash bounds the requests waiting behind one commit; beyond it a
+// maxInflight bounds the requests waiting on one session; beyond it a
 // request is answered 503 at once.
-const maxStash = 1024
+const maxInflight = 1024
 
 type sessionDeps struct {
 	writer   *snapshotWriter
@@ -81,7 +81,7 @@ func (a *sessionActor) Receive(ctx actor.Context) {
 		// A panic must not persist half-updated state: the session comes
 		// back from its last checkpoint and log.
 	case *actor.Stopped:
-		a.bounceStash(ctx)
+		a.bounce(ctx)
 		a.deps.registry.Stopped(a.key(), ctx.Self())
 	case *pb.ChangeCommitted:
 		a.committed(ctx, m)
@@ -96,15 +96,26 @@ func (a *sessionActor) Receive(ctx actor.Context) {
 		a.deps.writer.cancel(a.owner, a.id, a.incarnation)
 		ctx.Stop(ctx.Self())
 	default:
-		if a.pending != nil {
-			a.hold(ctx, m, ctx.Sender())
-			return
-		}
-		a.handle(ctx, m, ctx.Sender())
+		a.arrive(ctx, m, ctx.Sender())
 	}
 }
 
-// handle serves one message (from the mailbox or the stash) for sender.
+// arrive serves msg at once when nothing is in flight, else queues it (and
+// hands a change to the log right away when it may).
+func (a *sessionActor) arrive(ctx actor.Context, msg any, sender *actor.PID) {
+	if len(a.inflight) == 0 {
+		a.handle(ctx, msg, sender)
+		return
+	}
+	if req, ok := msg.(OwnedRequest); ok && len(a.inflight) >= maxInflight {
+		ctx.Send(sender, errorReply(req, semvec.Errorf(semvec.KindUnavailable, "too many requests are waiting for this session")))
+		return
+	}
+	a.inflight = append(a.inflight, inflight{msg: msg, sender: sender})
+	a.serveReady(ctx)
+}
+
+// handle serves one message whose turn has come, for sender.
 func (a *sessionActor) handle(ctx actor.Context, msg any, sender *actor.PID) {
 	switch m := msg.(type) {
 	case *pb.Passivate:
@@ -118,85 +129,150 @@ func (a *sessionActor) handle(ctx actor.Context, msg any, sender *actor.PID) {
 	case *pb.MembershipChanged:
 		a.clusters = append([]string(nil), m.GetClusterIds()...)
 	case OwnedRequest:
-		a.request(ctx, m, sender)
+		if m.GetOwner() != a.owner { // unreachable: the actor's key holds its owner
+			ctx.Send(sender, errorReply(m, semvec.NotFound("Session")))
+			return
+		}
+		if changeOf(m, a.deps.now) == nil {
+			a.respond(ctx, sender, m)
+			return
+		}
+		a.inflight = append(a.inflight, inflight{msg: m, sender: sender})
+		a.serveReady(ctx) // hands it to the log (or answers a refusal)
 	default:
 		a.deps.log.Warn("session actor: unexpected message", "session_id", a.id, "type", typeName(m))
 	}
 }
 
-// request answers req: a read at once, a change once its log entry is
-// committed.
-func (a *sessionActor) request(ctx actor.Context, req OwnedRequest, sender *actor.PID) {
-	if req.GetOwner() != a.owner { // unreachable: the actor's key holds its owner
-		ctx.Send(sender, errorReply(req, semvec.NotFound("Session")))
+// logWaiting hands the log every queued change not yet handed to it, in
+// order, unless a failed commit is still being resolved or a passivation
+// is queued before it.
+func (a *sessionActor) logWaiting(ctx actor.Context) {
+	if a.blocked {
 		return
 	}
-	change := changeOf(req, a.deps.now)
-	if change == nil {
-		a.respond(ctx, sender, req)
-		return
-	}
-	data, err := proto.Marshal(change)
-	if err == nil {
-		seq := a.seq + 1
-		err = a.deps.changes.tryEnqueue(logJob{ack: ctx.Self(), entry: persistence.LogEntry{
-			Owner: a.owner, SessionID: a.id, Incarnation: a.incarnation, Seq: seq, Data: data}})
-		if err == nil {
-			a.pending = &pendingChange{req: req, sender: sender, seq: seq}
+	for i := range a.inflight {
+		it := &a.inflight[i]
+		if _, ok := it.msg.(*pb.Passivate); ok {
 			return
 		}
+		req, ok := it.msg.(OwnedRequest)
+		if !ok || it.seq != 0 {
+			continue
+		}
+		change := changeOf(req, a.deps.now)
+		if change == nil {
+			continue
+		}
+		data, err := proto.Marshal(change)
+		if err == nil {
+			err = a.deps.changes.tryEnqueue(logJob{ack: ctx.Self(), entry: persistence.LogEntry{
+				Owner: a.owner, SessionID: a.id, Incarnation: a.incarnation, Seq: a.logged + 1, Data: data}})
+		}
+		if err != nil { // answered in its turn, changing nothing
+			it.seq, it.done, it.err = -1, true, err
+			continue
+		}
+		a.logged++
+		it.seq = a.logged
 	}
-	ctx.Send(sender, errorReply(req, err))
 }
 
-// committed applies the pending change once its entry is on disk (or
-// answers the commit's error, changing nothing), then serves the stash.
+// committed records the outcome of entry m.Seq and serves what is ready.
 func (a *sessionActor) committed(ctx actor.Context, m *pb.ChangeCommitted) {
-	p := a.pending
-	if p == nil || m.GetSeq() != p.seq {
+	found := false
+	for i := range a.inflight {
+		if it := &a.inflight[i]; it.seq == m.GetSeq() && !it.done {
+			it.done, found = true, true
+			if e := m.GetError(); e != nil {
+				it.err = FromProtoError(e)
+			}
+			break
+		}
+	}
+	if !found {
 		a.deps.log.Error("session actor: unexpected commit", "session_id", a.id, "seq", m.GetSeq())
 		return
 	}
-	a.pending = nil
-	if e := m.GetError(); e != nil {
-		ctx.Send(p.sender, errorReply(p.req, FromProtoError(e)))
-	} else {
-		a.seq = p.seq
-		a.respond(ctx, p.sender, p.req)
-		if a.seq-a.checkpoint >= checkpointEvery {
-			a.saveCheckpoint(ctx.Self())
-		}
+	if m.GetError() != nil {
+		// Entries handed to the log after this one are refused by the log
+		// (a session's log has no gaps): take no new ones until they are
+		// resolved, then number from the last applied entry again.
+		a.blocked = true
 	}
-	for a.pending == nil && len(a.stash) > 0 {
-		s := a.stash[0]
-		a.stash[0] = stashed{}
-		a.stash = a.stash[1:]
-		a.handle(ctx, s.msg, s.sender)
+	a.serveReady(ctx)
+}
+
+// serveReady answers, in order, the queued messages whose turn has come:
+// a committed change is applied, a failed one answered with its error, a
+// read served; it stops at the first change still being committed (or not
+// yet handed to the log), and at a passivation, which stops the actor.
+func (a *sessionActor) serveReady(ctx actor.Context) {
+	for {
+		popped := false
+		for len(a.inflight) > 0 {
+			it := a.inflight[0]
+			if it.seq > 0 && !it.done {
+				break
+			}
+			if req, ok := it.msg.(OwnedRequest); ok && it.seq == 0 && changeOf(req, a.deps.now) != nil {
+				break // a change the log has not been handed yet
+			}
+			a.inflight[0] = inflight{}
+			a.inflight = a.inflight[1:]
+			popped = true
+			switch {
+			case it.seq == 0:
+				a.handle(ctx, it.msg, it.sender)
+				if _, ok := it.msg.(*pb.Passivate); ok {
+					return // stopping: what is left is bounced when it has stopped
+				}
+			case it.err != nil:
+				ctx.Send(it.sender, errorReply(it.msg, it.err))
+			default:
+				a.seq = it.seq
+				a.respond(ctx, it.sender, it.msg.(OwnedRequest))
+				if a.seq-a.checkpoint >= checkpointEvery {
+					a.saveCheckpoint(ctx.Self())
+				}
+			}
+		}
+		if a.blocked && !a.awaitingCommits() {
+			a.blocked, a.logged = false, a.seq
+		}
+		a.logWaiting(ctx)
+		if !popped {
+			return
+		}
 	}
 }
 
-// hold stashes msg until the pending change is committed.
-func (a *sessionActor) hold(ctx actor.Context, msg any, sender *actor.PID) {
-	if req, ok := msg.(OwnedRequest); ok && len(a.stash) >= maxStash {
-		ctx.Send(sender, errorReply(req, semvec.Errorf(semvec.KindUnavailable, "too many requests are waiting for this session")))
-		return
-	}
-	a.stash = append(a.stash, stashed{msg: msg, sender: sender})
-}
-
-// bounceStash answers the requests still stashed when the actor stops as a
-// stopped actor would, so their askers activate it again and retry; the
-// change being committed, if any, is answered 503.
-func (a *sessionActor) bounceStash(ctx actor.Context) {
-	for _, s := range a.stash {
-		if s.sender != nil {
-			ctx.Send(s.sender, &actor.DeadLetterResponse{Target: ctx.Self()})
+// awaitingCommits reports whether a change handed to the log is unresolved.
+func (a *sessionActor) awaitingCommits() bool {
+	for _, it := range a.inflight {
+		if it.seq > 0 && !it.done {
+			return true
 		}
 	}
-	if p := a.pending; p != nil && p.sender != nil { // its commit's outcome is unknown here
-		ctx.Send(p.sender, errorReply(p.req, semvec.Errorf(semvec.KindUnavailable, "the session stopped while its change was being committed")))
+	return false
+}
+
+// bounce answers what is still queued when the actor stops: a change whose
+// commit is unresolved gets 503 (its outcome is unknown here); anything
+// else is answered as a stopped actor would, so its asker activates the
+// session again and retries.
+func (a *sessionActor) bounce(ctx actor.Context) {
+	for _, it := range a.inflight {
+		if it.sender == nil {
+			continue
+		}
+		if req, ok := it.msg.(OwnedRequest); ok && it.seq != 0 {
+			ctx.Send(it.sender, errorReply(req, semvec.Errorf(semvec.KindUnavailable, "the session stopped while its change was being committed")))
+			continue
+		}
+		ctx.Send(it.sender, &actor.DeadLetterResponse{Target: ctx.Self()})
 	}
-	a.stash, a.pending = nil, nil
+	a.inflight = nil
 }
 
 // respond applies req to the state and answers sender.
