@@ -228,7 +228,9 @@ func (a *sessionActor) serveReady(ctx actor.Context) {
 					return // stopping: what is left is bounced when it has stopped
 				}
 			case it.err != nil:
-				ctx.Send(it.sender, errorReply(it.msg, it.err))
+				if it.sender != nil {
+					ctx.Send(it.sender, errorReply(it.msg, it.err))
+				}
 			default:
 				a.seq = it.seq
 				a.respond(ctx, it.sender, it.msg.(OwnedRequest))
@@ -267,7 +269,11 @@ func (a *sessionActor) bounce(ctx actor.Context) {
 			continue
 		}
 		if req, ok := it.msg.(OwnedRequest); ok && it.seq != 0 {
-			ctx.Send(it.sender, errorReply(req, semvec.Errorf(semvec.KindUnavailable, "the session stopped while its change was being committed")))
+			err := it.err
+			if err == nil {
+				err = semvec.Errorf(semvec.KindUnavailable, "the session stopped while its change was being committed")
+			}
+			ctx.Send(it.sender, errorReply(req, err))
 			continue
 		}
 		ctx.Send(it.sender, &actor.DeadLetterResponse{Target: ctx.Self()})
