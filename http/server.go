@@ -65,8 +65,7 @@ const (
 
 // Server holds the handlers' dependencies.
 type Server struct {
-	d    Deps
-	fast fastPools // buffers of the /v1/run and /v1/store fast paths
+	d Deps
 	specCache
 }
 
