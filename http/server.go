@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -83,7 +82,7 @@ func New(d Deps) *gin.Engine {
 	if d.AuthFailures == nil {
 		d.AuthFailures = NewAuthFailureLimiter(nil)
 	}
-	registerValidatorTagNames()
+	registerValidators()
 	s := &Server{d: d}
 
 	r := gin.New()
@@ -218,5 +217,3 @@ func (s *Server) embedTexts(c *gin.Context, texts ...string) ([][]float32, bool)
 	}
 	return vecs, true
 }
-
-func blank(s string) bool { return strings.TrimSpace(s) == "" }

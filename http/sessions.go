@@ -45,7 +45,7 @@ func (s *Server) sessionRoutes(v1 *gin.RouterGroup) {
 
 // RunBody is the body of POST /v1/run (and /v1/cluster/{id}/run).
 type RunBody struct {
-	Message               string   `json:"message" binding:"required,max=32000"`
+	Message               string   `json:"message" binding:"required,notblank,max=32000"`
 	SessionID             string   `json:"session_id" binding:"max=128"`
 	Response              string   `json:"response" binding:"max=64000"`
 	ShortCircuitThreshold *float64 `json:"short_circuit_threshold" binding:"omitempty,gte=-1,lte=1"`
@@ -74,10 +74,6 @@ func (s *Server) run(c *gin.Context) {
 // runOn runs one turn on session id. With allowCreate, an empty id creates a
 // session and reset_context on an unknown id creates one with that id.
 func (s *Server) runOn(c *gin.Context, b RunBody, id string, allowCreate bool) {
-	if blank(b.Message) {
-		validationError(c, ValidationItem{Loc: []any{"body", "message"}, Msg: "String should have at least 1 non-blank character", Type: "string_too_short"})
-		return
-	}
 	texts := []string{b.Message}
 	if b.Response != "" {
 		texts = append(texts, b.Response)
@@ -134,7 +130,7 @@ func (s *Server) runOn(c *gin.Context, b RunBody, id string, allowCreate bool) {
 
 type storeBody struct {
 	SessionID string `json:"session_id" binding:"required,max=128"`
-	Response  string `json:"response" binding:"required,max=64000"`
+	Response  string `json:"response" binding:"required,notblank,max=64000"`
 }
 
 // StoreResult is the response of POST /v1/store.
@@ -147,10 +143,6 @@ type StoreResult struct {
 func (s *Server) store(c *gin.Context) {
 	var b storeBody
 	if !bindJSON(c, &b) {
-		return
-	}
-	if blank(b.Response) {
-		validationError(c, ValidationItem{Loc: []any{"body", "response"}, Msg: "String should have at least 1 non-blank character", Type: "string_too_short"})
 		return
 	}
 	vecs, ok := s.embedTexts(c, b.Response)
