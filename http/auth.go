@@ -15,9 +15,12 @@ import (
 // can collide with them.
 type ctxKey int
 
-// callerKey holds the request's semvec.Caller when the request-context
-// middleware did not run (see setCaller).
-const callerKey ctxKey = iota
+// Keys of the gin context: the request's semvec.Caller (set by
+// authMiddleware) and its id (set by requestContext).
+const (
+	callerKey ctxKey = iota
+	requestIDKey
+)
 
 // RenewURL is where the 402 "licence expired" answer sends the caller.
 const RenewURL = "https://www.semvec.io"
@@ -38,9 +41,6 @@ func CallerFrom(c *gin.Context) semvec.Caller {
 }
 
 func lookupCaller(c *gin.Context) (semvec.Caller, bool) {
-	if rc := requestCtxOf(c); rc != nil && rc.hasCaller {
-		return rc.caller, true
-	}
 	v, ok := c.Get(callerKey)
 	if !ok {
 		return semvec.Caller{}, false
@@ -102,15 +102,8 @@ func authMiddleware(v *license.Verifier, anonymous bool) gin.HandlerFunc {
 	}
 }
 
-// setCaller stores the caller in the request context, or under callerKey
-// when the request-context middleware did not run.
-func setCaller(c *gin.Context, caller semvec.Caller) {
-	if rc := requestCtxOf(c); rc != nil {
-		rc.caller, rc.hasCaller = caller, true
-		return
-	}
-	c.Set(callerKey, caller)
-}
+// setCaller stores the caller for CallerFrom.
+func setCaller(c *gin.Context, caller semvec.Caller) { c.Set(callerKey, caller) }
 
 // tokenFrom extracts the licence token: a bearer token first, then X-API-Key.
 func tokenFrom(r *http.Request) string {

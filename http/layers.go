@@ -4,9 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"io"
-	"math"
 	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -65,14 +63,14 @@ func (s *Server) layerRoutes(v1 *gin.RouterGroup) {
 // ClusterCreateBody is the body of POST /v1/cluster/.
 type ClusterCreateBody struct {
 	Name            string   `json:"name" binding:"required,max=256"`
-	AggregationMode *string  `json:"aggregation_mode" binding:"omitempty,max=64"` // weighted_average (default) | attention; else 400
-	CouplingFactor  *float64 `json:"coupling_factor"`                             // [0, 1], default 0
+	AggregationMode *string  `json:"aggregation_mode" binding:"omitempty,max=64"`     // weighted_average (default) | attention; else 400
+	CouplingFactor  *float64 `json:"coupling_factor" binding:"omitempty,gte=0,lte=1"` // default 0
 }
 
 // ClusterStoreBody is the body of POST /v1/cluster/{id}/store: one Q&A pair.
 type ClusterStoreBody struct {
-	Message  string `json:"message" binding:"required,max=32000"`
-	Response string `json:"response" binding:"required,max=64000"`
+	Message  string `json:"message" binding:"required,notblank,max=32000"`
+	Response string `json:"response" binding:"required,notblank,max=64000"`
 }
 
 // MemberBody is the body of POST /v1/cluster/{id}/members.
@@ -83,8 +81,8 @@ type MemberBody struct {
 // RegionCreateBody is the body of POST /v1/region/.
 type RegionCreateBody struct {
 	Name               string   `json:"name" binding:"required,max=256"`
-	ConsensusThreshold *float64 `json:"consensus_threshold"` // (0, 1], default 0.5
-	VoteWindowSeconds  *float64 `json:"vote_window_seconds"` // > 0, default 60
+	ConsensusThreshold *float64 `json:"consensus_threshold" binding:"omitempty,gt=0,lte=1"`        // default 0.5
+	VoteWindowSeconds  *float64 `json:"vote_window_seconds" binding:"omitempty,gt=0,lte=31536000"` // a year at most; default 60
 }
 
 // AttachBody is the body of POST /v1/region/{id}/clusters.
@@ -95,7 +93,7 @@ type AttachBody struct {
 // ObserverCreateBody is the body of POST /v1/observer/ (an empty body means
 // the defaults).
 type ObserverCreateBody struct {
-	SampleIntervalSeconds *float64 `json:"sample_interval_seconds"` // > 0, default 30
+	SampleIntervalSeconds *float64 `json:"sample_interval_seconds" binding:"omitempty,gt=0,lte=31536000"` // a year at most; default 30
 	RegionIDs             []string `json:"region_ids" binding:"max=1000,dive,max=128"`
 }
 
@@ -108,7 +106,7 @@ type RegionBody struct {
 type TransferBody struct {
 	SourceSessionID string   `json:"source_session_id" binding:"required,max=128"`
 	TargetSessionID string   `json:"target_session_id" binding:"required,max=128"`
-	MaxWeight       *float64 `json:"max_weight"` // (0, 1], default 0.15
+	MaxWeight       *float64 `json:"max_weight" binding:"omitempty,gt=0,lte=1"` // default 0.15
 }
 
 // SwitchBody is the body of POST /v1/network/users/switch.
@@ -217,9 +215,6 @@ func (s *Server) createCluster(c *gin.Context) {
 	coupling := 0.0
 	if b.CouplingFactor != nil {
 		coupling = *b.CouplingFactor
-		if !inRange(c, "coupling_factor", coupling, 0, true, 1) {
-			return
-		}
 	}
 	mode := actors.AggregationWeightedAverage
 	if b.AggregationMode != nil {
@@ -293,12 +288,6 @@ func (s *Server) clusterStore(c *gin.Context) {
 	if !bindJSON(c, &b) {
 		return
 	}
-	for _, f := range [][2]string{{"message", b.Message}, {"response", b.Response}} {
-		if blank(f[1]) {
-			validationError(c, ValidationItem{Loc: []any{"body", f[0]}, Msg: "String should have at least 1 non-blank character", Type: "string_too_short"})
-			return
-		}
-	}
 	id := c.Param("id")
 	ctx := c.Request.Context()
 	if err := s.d.Layers.ClusterExists(ctx, owner(c), id); err != nil {
@@ -366,15 +355,9 @@ func (s *Server) createRegion(c *gin.Context) {
 	threshold, window := defaultConsensusThreshold, defaultVoteWindowSeconds
 	if b.ConsensusThreshold != nil {
 		threshold = *b.ConsensusThreshold
-		if !inRange(c, "consensus_threshold", threshold, 0, false, 1) {
-			return
-		}
 	}
 	if b.VoteWindowSeconds != nil {
 		window = *b.VoteWindowSeconds
-		if !inRange(c, "vote_window_seconds", window, 0, false, 365*24*3600) {
-			return
-		}
 	}
 	info, err := s.d.Layers.CreateRegion(c.Request.Context(), owner(c), b.Name, threshold, window)
 	if err != nil {
@@ -489,9 +472,6 @@ func (s *Server) createObserver(c *gin.Context) {
 	interval := defaultSampleInterval
 	if b.SampleIntervalSeconds != nil {
 		interval = *b.SampleIntervalSeconds
-		if !inRange(c, "sample_interval_seconds", interval, 0, false, 365*24*3600) {
-			return
-		}
 	}
 	info, created, err := s.d.Layers.EnsureObserver(c.Request.Context(), owner(c), interval, b.RegionIDs)
 	if err != nil {
@@ -599,9 +579,6 @@ func (s *Server) transfer(c *gin.Context) {
 	w := actors.DefaultMaxWeight
 	if b.MaxWeight != nil {
 		w = *b.MaxWeight
-		if !inRange(c, "max_weight", w, 0, false, 1) {
-			return
-		}
 	}
 	res, err := s.d.Layers.Transfer(c.Request.Context(), owner(c), b.SourceSessionID, b.TargetSessionID, w)
 	if err != nil {
@@ -675,25 +652,6 @@ func (s *Server) trust(c *gin.Context) {
 }
 
 // ---------------------------------------------------------------- helpers
-
-// inRange checks lo ≤ v (lo < v unless loInclusive) and v ≤ hi, writing a
-// pydantic-style 422 for field when it fails.
-func inRange(c *gin.Context, field string, v, lo float64, loInclusive bool, hi float64) bool {
-	bound := strconv.FormatFloat(lo, 'g', -1, 64)
-	switch {
-	case math.IsNaN(v) || math.IsInf(v, 0):
-		validationError(c, ValidationItem{Loc: []any{"body", field}, Msg: "Input should be a finite number", Type: "finite_number"})
-	case loInclusive && v < lo:
-		validationError(c, ValidationItem{Loc: []any{"body", field}, Msg: "Input should be greater than or equal to " + bound, Type: "greater_than_equal"})
-	case !loInclusive && v <= lo:
-		validationError(c, ValidationItem{Loc: []any{"body", field}, Msg: "Input should be greater than " + bound, Type: "greater_than"})
-	case v > hi:
-		validationError(c, ValidationItem{Loc: []any{"body", field}, Msg: "Input should be less than or equal to " + strconv.FormatFloat(hi, 'g', -1, 64), Type: "less_than_equal"})
-	default:
-		return true
-	}
-	return false
-}
 
 // emptyBody reports whether the request has no body (or only whitespace),
 // putting the body back for a later bindJSON. A body that cannot be read is

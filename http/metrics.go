@@ -128,7 +128,7 @@ func (m *Metrics) Middleware() gin.HandlerFunc {
 		return func(c *gin.Context) { c.Next() }
 	}
 	return func(c *gin.Context) {
-		start := requestStart(c)
+		start := time.Now()
 		completed := false
 		defer func() {
 			endpoint := c.FullPath()

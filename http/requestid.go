@@ -1,6 +1,7 @@
 package http
 
 import (
+	"context"
 	"encoding/binary"
 	"encoding/hex"
 	"math/rand/v2"
@@ -18,21 +19,27 @@ const (
 	maxRequestIDLen = 128
 )
 
-// requestContext gives every request its context (see requestCtx): the
-// deadline timeout from now (none when timeout <= 0) and an id, the
+// requestContext gives every request its id and its deadline. The id is the
 // client's X-Request-ID when it is 1–128 printable ASCII characters without
-// spaces, otherwise 16 random hex digits. The id is echoed in the
-// X-Request-ID response header (see RequestIDFrom).
+// spaces, otherwise 16 random hex digits; it is echoed in the X-Request-ID
+// response header and read with RequestIDFrom. A positive timeout puts a
+// deadline on the request's standard context (context.WithTimeout of
+// c.Request.Context(), so it never outlives the client's connection either):
+// actor asks and database calls made with c.Request.Context() give up at it,
+// and an actor that did not answer in time is a 504 (see statusOf).
 func requestContext(timeout time.Duration) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		id := c.Request.Header.Get(headerRequestID)
 		if !validRequestID(id) {
 			id = newRequestID()
 		}
-		rc := newRequestCtx(c.Request.Context(), id, timeout)
-		defer rc.release()
-		c.Request = c.Request.WithContext(rc)
+		c.Set(requestIDKey, id)
 		c.Writer.Header()[headerRequestID] = []string{id}
+		if timeout > 0 {
+			ctx, cancel := context.WithTimeout(c.Request.Context(), timeout)
+			defer cancel()
+			c.Request = c.Request.WithContext(ctx)
+		}
 		c.Next()
 	}
 }
@@ -40,10 +47,7 @@ func requestContext(timeout time.Duration) gin.HandlerFunc {
 // RequestIDFrom returns the request id set by the request-context
 // middleware, or "" when it did not run.
 func RequestIDFrom(c *gin.Context) string {
-	if rc := requestCtxOf(c); rc != nil {
-		return rc.id
-	}
-	return ""
+	return c.GetString(requestIDKey)
 }
 
 // validRequestID accepts ids that are safe to log and echo: visible ASCII

@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -65,8 +64,7 @@ const (
 
 // Server holds the handlers' dependencies.
 type Server struct {
-	d    Deps
-	fast fastPools // buffers of the /v1/run and /v1/store fast paths
+	d Deps
 	specCache
 }
 
@@ -84,7 +82,7 @@ func New(d Deps) *gin.Engine {
 	if d.AuthFailures == nil {
 		d.AuthFailures = NewAuthFailureLimiter(nil)
 	}
-	registerValidatorTagNames()
+	registerValidators()
 	s := &Server{d: d}
 
 	r := gin.New()
@@ -219,5 +217,3 @@ func (s *Server) embedTexts(c *gin.Context, texts ...string) ([][]float32, bool)
 	}
 	return vecs, true
 }
-
-func blank(s string) bool { return strings.TrimSpace(s) == "" }

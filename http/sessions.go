@@ -45,7 +45,7 @@ func (s *Server) sessionRoutes(v1 *gin.RouterGroup) {
 
 // RunBody is the body of POST /v1/run (and /v1/cluster/{id}/run).
 type RunBody struct {
-	Message               string   `json:"message" binding:"required,max=32000"`
+	Message               string   `json:"message" binding:"required,notblank,max=32000"`
 	SessionID             string   `json:"session_id" binding:"max=128"`
 	Response              string   `json:"response" binding:"max=64000"`
 	ShortCircuitThreshold *float64 `json:"short_circuit_threshold" binding:"omitempty,gte=-1,lte=1"`
@@ -65,7 +65,7 @@ type RunResult struct {
 
 func (s *Server) run(c *gin.Context) {
 	var b RunBody
-	if !s.fast.bindRunBody(c, &b) {
+	if !bindJSON(c, &b) {
 		return
 	}
 	s.runOn(c, b, b.SessionID, true)
@@ -74,11 +74,11 @@ func (s *Server) run(c *gin.Context) {
 // runOn runs one turn on session id. With allowCreate, an empty id creates a
 // session and reset_context on an unknown id creates one with that id.
 func (s *Server) runOn(c *gin.Context, b RunBody, id string, allowCreate bool) {
-	if blank(b.Message) {
-		validationError(c, ValidationItem{Loc: []any{"body", "message"}, Msg: "String should have at least 1 non-blank character", Type: "string_too_short"})
-		return
+	texts := []string{b.Message}
+	if b.Response != "" {
+		texts = append(texts, b.Response)
 	}
-	msgVec, respVec, pooled, ok := s.embedForAsk(c, b.Message, b.Response)
+	vecs, ok := s.embedTexts(c, texts...)
 	if !ok {
 		return
 	}
@@ -115,45 +115,46 @@ func (s *Server) runOn(c *gin.Context, b RunBody, id string, allowCreate bool) {
 	if b.ShortCircuitThreshold != nil {
 		threshold = *b.ShortCircuitThreshold
 	}
-	req := &pb.RunRequest{Owner: own, SessionId: id, Message: b.Message, MessageVec: msgVec,
+	req := &pb.RunRequest{Owner: own, SessionId: id, Message: b.Message, MessageVec: vecs[0],
 		ShortCircuitThreshold: threshold, ResetContext: b.ResetContext, NowUnixNano: time.Now().UnixNano()}
 	if b.Response != "" {
-		req.Response, req.ResponseVec = b.Response, respVec
+		req.Response, req.ResponseVec = b.Response, vecs[1]
 	}
 	res, ok := askSession[*pb.RunResponse](c, s, id, req)
 	if !ok {
-		return // pooled vectors are dropped: the actor may still read them
+		return
 	}
-	s.fast.release(pooled)
-	s.fast.writeRunResult(c, &RunResult{SessionID: res.GetSessionId(), Context: res.GetContext(), TopSimilarity: res.GetTopSimilarity(),
+	c.JSON(http.StatusOK, RunResult{SessionID: res.GetSessionId(), Context: res.GetContext(), TopSimilarity: res.GetTopSimilarity(),
 		ShortCircuit: res.GetShortCircuit(), DriftScore: res.GetDriftScore(), DriftDetected: res.GetDriftDetected(), DriftPhase: res.GetDriftPhase()})
 }
 
 type storeBody struct {
 	SessionID string `json:"session_id" binding:"required,max=128"`
-	Response  string `json:"response" binding:"required,max=64000"`
+	Response  string `json:"response" binding:"required,notblank,max=64000"`
+}
+
+// StoreResult is the response of POST /v1/store.
+type StoreResult struct {
+	SessionID     string `json:"session_id"`
+	Stored        bool   `json:"stored"`
+	TotalMemories int32  `json:"total_memories"`
 }
 
 func (s *Server) store(c *gin.Context) {
 	var b storeBody
-	if !s.fast.bindStoreBody(c, &b) {
+	if !bindJSON(c, &b) {
 		return
 	}
-	if blank(b.Response) {
-		validationError(c, ValidationItem{Loc: []any{"body", "response"}, Msg: "String should have at least 1 non-blank character", Type: "string_too_short"})
-		return
-	}
-	vec, _, pooled, ok := s.embedForAsk(c, b.Response, "")
+	vecs, ok := s.embedTexts(c, b.Response)
 	if !ok {
 		return
 	}
 	res, ok := askSession[*pb.StoreResponse](c, s, b.SessionID,
-		&pb.StoreRequest{Owner: owner(c), SessionId: b.SessionID, Response: b.Response, ResponseVec: vec, NowUnixNano: time.Now().UnixNano()})
+		&pb.StoreRequest{Owner: owner(c), SessionId: b.SessionID, Response: b.Response, ResponseVec: vecs[0], NowUnixNano: time.Now().UnixNano()})
 	if !ok {
-		return // pooled vectors are dropped: the actor may still read them
+		return
 	}
-	s.fast.release(pooled)
-	s.fast.writeStoreResult(c, res.GetSessionId(), res.GetTotalMemories())
+	c.JSON(http.StatusOK, StoreResult{SessionID: res.GetSessionId(), Stored: true, TotalMemories: res.GetTotalMemories()})
 }
 
 type createBody struct {

@@ -48,39 +48,50 @@ func validationError(c *gin.Context, items ...ValidationItem) {
 	c.AbortWithStatusJSON(http.StatusUnprocessableEntity, gin.H{"detail": items})
 }
 
-// tagNameOnce guards the one-time registration of a tag-name function on gin's
-// validator engine.
+// validatorOnce guards the one-time registration of a tag-name function and
+// of the notblank rule on gin's validator engine.
 //
 // This is the package's only mutable package-level variable, and it is here
 // because the thing it guards is itself global: binding.Validator is a
 // process-wide singleton inside gin, so registering per Server instance would
 // race with validation running in another instance (tests build many engines)
-// and would register the same function again and again. The registration is
+// and would register the same functions again and again. The registration is
 // idempotent in effect, so a process-wide Once is the honest scope.
-var tagNameOnce sync.Once
+var validatorOnce sync.Once
 
-// registerValidatorTagNames makes validator errors name fields by their json
-// (then form, then uri) tag instead of their Go name, in FieldError.Field()
-// and Namespace(). Safe to call any number of times; New calls it, and the
+// registerValidators prepares gin's validator for this package's binding
+// tags. It makes validator errors name fields by their json (then form, then
+// uri) tag instead of their Go name, in FieldError.Field() and Namespace(),
+// and adds the rule notblank: a string with at least one non-whitespace
+// character (pydantic's strip_whitespace plus min_length=1; reported as
+// string_too_short). Safe to call any number of times; New calls it, and the
 // bind helpers call it too so the order of construction does not matter.
 //
 // The 422 "loc" computed by bindJSON/bindQuery does not depend on it: it is
 // derived from the Go struct namespace and the destination type's tags.
-func registerValidatorTagNames() {
-	tagNameOnce.Do(func() {
-		if v, ok := binding.Validator.Engine().(*validator.Validate); ok {
-			v.RegisterTagNameFunc(func(f reflect.StructField) string {
-				for _, tag := range []string{"json", "form", "uri"} {
-					name, _, _ := strings.Cut(f.Tag.Get(tag), ",")
-					if name == "-" {
-						return ""
-					}
-					if name != "" {
-						return name
-					}
+func registerValidators() {
+	validatorOnce.Do(func() {
+		v, ok := binding.Validator.Engine().(*validator.Validate)
+		if !ok {
+			return
+		}
+		v.RegisterTagNameFunc(func(f reflect.StructField) string {
+			for _, tag := range []string{"json", "form", "uri"} {
+				name, _, _ := strings.Cut(f.Tag.Get(tag), ",")
+				if name == "-" {
+					return ""
 				}
-				return f.Name
-			})
+				if name != "" {
+					return name
+				}
+			}
+			return f.Name
+		})
+		if err := v.RegisterValidation("notblank", func(fl validator.FieldLevel) bool {
+			f := fl.Field()
+			return f.Kind() != reflect.String || strings.TrimSpace(f.String()) != ""
+		}); err != nil {
+			panic(err) // a programming error: the rule's name is fixed
 		}
 	})
 }
@@ -121,7 +132,7 @@ func maxBody(limit int64) gin.HandlerFunc {
 //
 // The body is read once and put back, so it can be read again after binding.
 func bindJSON(c *gin.Context, dst any) bool {
-	registerValidatorTagNames()
+	registerValidators()
 	var body []byte
 	if c.Request.Body != nil {
 		var err error
@@ -171,7 +182,7 @@ func bindJSON(c *gin.Context, dst any) bool {
 // Unparsable numbers and booleans give pydantic's int_parsing /
 // float_parsing / bool_parsing items.
 func bindQuery(c *gin.Context, dst any) bool {
-	registerValidatorTagNames()
+	registerValidators()
 	q := c.Request.URL.Query()
 	normalizeQueryBools(q, reflect.TypeOf(dst))
 	// What c.ShouldBindQuery does, on the normalised values.
@@ -304,6 +315,8 @@ func describeFieldError(fe validator.FieldError) (msg, typ string) {
 		}
 	case "oneof":
 		return "Input should be " + enumChoices(param, kind == reflect.String), "enum"
+	case "notblank":
+		return "String should have at least 1 non-blank character", "string_too_short"
 	}
 	return "Value error, failed '" + fe.Tag() + "' check", "value_error"
 }

@@ -17,7 +17,6 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
-	"runtime"
 	"syscall"
 	"time"
 
@@ -26,15 +25,6 @@ import (
 )
 
 func main() {
-	if len(os.Args) > 1 && os.Args[1] == "serve" {
-		_, envSet := os.LookupEnv("GOMAXPROCS")
-		// Only a change is applied: setting GOMAXPROCS turns off the
-		// runtime's own updates when the CPU count or quota changes.
-		procs := runtime.GOMAXPROCS(0)
-		if want := serveProcs(envSet, procs, runtime.NumCPU()); want != procs {
-			runtime.GOMAXPROCS(want)
-		}
-	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
@@ -43,30 +33,6 @@ func main() {
 		}
 		os.Exit(exitCode(err))
 	}
-}
-
-// minServeProcs is the fewest Ps the server runs with on a small host.
-const minServeProcs = 8
-
-// serveProcs is the GOMAXPROCS of the server: Go's default, raised to
-// minServeProcs on a host with fewer CPUs when nothing limits it below them
-// (no GOMAXPROCS in the environment, no CPU quota under the CPU count, both
-// of which Go's default already reflects; Go's default is never below 2, so
-// on a 2-CPU host a quota of one CPU still gets 8 Ps, which burn the quota
-// no faster than 2 would: both run on at most 2 CPUs at once). With as many Ps as CPUs a
-// saturated server only learns of a ready connection when a P runs out of
-// work (or the runtime's 10 ms fallback poll), and a goroutine queued on a
-// P whose thread the kernel has preempted waits for that thread, so a few
-// connections wait behind the rest: on two CPUs under wrk at 64
-// connections, /v1/run's p99 was 24–29 ms with 2 Ps, 10–13 ms with 4 and
-// 7–10 ms with 8 or 12, at the same throughput (see docs/benchmarks.md).
-// More Ps than CPUs never runs more threads at once than there are CPUs,
-// so a CPU quota is not burnt faster.
-func serveProcs(envSet bool, procs, cpus int) int {
-	if envSet || procs < cpus || procs >= minServeProcs {
-		return procs
-	}
-	return minServeProcs
 }
 
 func exitCode(err error) int {
