@@ -4,6 +4,7 @@
 //	semvec license keygen [--dir .]
 //	semvec license issue --key FILE --sub SUBJECT [--tier community|pro|enterprise] [--ttl 720h]
 //	semvec healthcheck [--url URL]
+//	semvec mcp [--url URL] [--token TOKEN]
 //	semvec version
 //
 // Configuration comes from the environment; see README.md.
@@ -85,6 +86,8 @@ Usage:
   semvec license issue --key FILE --sub SUBJECT [--tier TIER] [--ttl DURATION]
                                                print a signed licence token
   semvec healthcheck [--url URL]               exit 0 when the server's /v1/readyz answers 200 (for containers)
+  semvec mcp [--url URL] [--token TOKEN]       serve the MCP tools over stdio, calling the server at URL
+                                               (token also from SEMVEC_TOKEN)
   semvec version                               print the version
 
 Run "semvec <command> --help" for the flags of a command.
@@ -104,6 +107,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return cmdLicense(args[1:], stdout, stderr)
 	case "healthcheck":
 		return cmdHealthcheck(ctx, args[1:], stderr)
+	case "mcp":
+		return cmdMCP(ctx, args[1:], getenv, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "semvec-go", semvec.Version)
 		return nil
