@@ -1,12 +1,18 @@
 .PHONY: run test bench proto build load
 
 # Start a working server on its built-in defaults (SQLite, built-in embedder,
-# a development licence printed on the console).
+# a development licence printed on the console, listening on 127.0.0.1:8080).
+# The binary is built first and then replaces the recipe's shell (exec), so
+# the server is make's own child: stopping make (Ctrl-C, or SIGTERM to make's
+# PID, which GNU make passes on to its child) stops the server, and no
+# `go run` process sits in between to die while the server keeps the port.
 run:
-	go run ./cmd/semvec serve
+	go build -o bin/semvec ./cmd/semvec && exec ./bin/semvec serve
 
-# The test suite (PostgreSQL tests run when TEST_DATABASE_URL is set).
+# The test suite. PostgreSQL tests run only when TEST_DATABASE_URL is set:
+#   TEST_DATABASE_URL=postgresql://user:pw@127.0.0.1:5432/db?sslmode=disable make test
 test:
+	@if [ -z "$$TEST_DATABASE_URL" ]; then echo "make test: TEST_DATABASE_URL not set, PostgreSQL tests skipped (TEST_DATABASE_URL=postgresql://… make test runs them)"; fi
 	go test -race -count=1 ./...
 
 bench:

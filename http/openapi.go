@@ -62,6 +62,7 @@ func sessionOperations() []operation {
 		{Method: "GET", Path: "/metrics", Tag: "infra", Summary: "Prometheus metrics behind Basic Auth (METRICS_USER / METRICS_PASSWORD)", NoAuth: true,
 			Response: map[string]any{"type": "string"}, Errors: []int{401, 503}},
 		{Method: "GET", Path: "/openapi.json", Tag: "infra", Summary: "This document", NoAuth: true, Response: obj()},
+		{Method: "POST", Path: "/mcp", Tag: "mcp", Summary: "Model Context Protocol over streamable HTTP (stateless, JSON answers): JSON-RPC messages; tools run, store, recall, remember, cache_put, cache_find, cache_delete, session_create, session_delete, session_metrics call these /v1 routes with the caller's credentials", Response: obj("jsonrpc:string", "id:any", "result:object", "error:object")},
 		{Method: "POST", Path: "/v1/run", Tag: "sessions", Summary: "One turn: retrieve context, score drift and short-circuit, optionally store the previous answer", Body: RunBody{}, Response: runResp, Errors: []int{404, 422, 503}},
 		{Method: "POST", Path: "/v1/store", Tag: "sessions", Summary: "Learn from an LLM response (paired with the pending question)", Body: storeBody{}, Response: obj("session_id:string", "stored:boolean", "total_memories:integer"), Errors: []int{404, 422, 503}},
 		{Method: "POST", Path: "/v1/session/create", Tag: "sessions", Summary: "Explicit session creation (optional template and policy vectors)", Body: createBody{}, Response: obj("session_id:string", "created:boolean", "dimension:integer"), Errors: []int{422}},

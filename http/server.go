@@ -16,6 +16,7 @@ import (
 	"github.com/semvec-go/semvec"
 	"github.com/semvec-go/semvec/actors"
 	"github.com/semvec-go/semvec/http/license"
+	mcphttp "github.com/semvec-go/semvec/http/mcp"
 	"github.com/semvec-go/semvec/vecmath/embed"
 )
 
@@ -113,6 +114,10 @@ func New(d Deps) *gin.Engine {
 	if d.Layers != nil {
 		s.layerRoutes(v1)
 	}
+	// MCP over streamable HTTP, behind the same auth and limits as /v1; its
+	// tools call the /v1 routes through r with the caller's credentials.
+	r.POST("/mcp", d.AuthFailures.Middleware(), authMiddleware(d.Verifier, d.Anonymous), d.Limiter.Middleware(),
+		gin.WrapH(mcphttp.Handler(r, d.Embedder, d.Anonymous, nil)))
 	return r
 }
 

@@ -1,8 +1,10 @@
 // Command semvec is the semvec-go server and its licence tooling.
 //
-//	semvec serve [--host 0.0.0.0] [--port 8080]
+//	semvec serve [--host HOST] [--port 8080]
 //	semvec license keygen [--dir .]
 //	semvec license issue --key FILE --sub SUBJECT [--tier community|pro|enterprise] [--ttl 720h]
+//	semvec healthcheck [--url URL]
+//	semvec mcp [--url URL] [--token TOKEN]
 //	semvec version
 //
 // Configuration comes from the environment; see README.md.
@@ -50,6 +52,8 @@ Usage:
   semvec license issue --key FILE --sub SUBJECT [--tier TIER] [--ttl DURATION]
                                                print a signed licence token
   semvec healthcheck [--url URL]               exit 0 when the server's /v1/readyz answers 200 (for containers)
+  semvec mcp [--url URL] [--token TOKEN]       serve the MCP tools over stdio, calling the server at URL
+                                               (token also from SEMVEC_TOKEN)
   semvec version                               print the version
 
 Run "semvec <command> --help" for the flags of a command.
@@ -69,6 +73,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return cmdLicense(args[1:], stdout, stderr)
 	case "healthcheck":
 		return cmdHealthcheck(ctx, args[1:], stderr)
+	case "mcp":
+		return cmdMCP(ctx, args[1:], getenv, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "semvec-go", semvec.Version)
 		return nil
@@ -83,7 +89,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 func cmdServe(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	host := fs.String("host", "0.0.0.0", "address to listen on")
+	host := fs.String("host", "", "address to listen on (default 127.0.0.1 in development mode, when no licence key is configured; 0.0.0.0 otherwise)")
 	port := fs.String("port", "8080", "port to listen on (0 picks a free one)")
 	fs.Usage = func() {
 		fmt.Fprint(stderr, "Usage: semvec serve [--host HOST] [--port PORT]\n\nStarts the server. Configuration comes from the environment (see README.md).\n\n")
@@ -96,7 +102,7 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 	if err != nil {
 		return err
 	}
-	cfg.Host, cfg.Port = *host, *port
+	cfg.Host, cfg.Port = serveHost(cfg, *host), *port
 	srv, err := start(ctx, cfg, getenv, stdout, stderr)
 	if err != nil {
 		return err
@@ -107,12 +113,38 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 	return srv.Shutdown(sctx)
 }
 
+// serveHost is the address serve listens on: --host when given; else
+// loopback when no licence key is configured (development mode with its
+// generated key pair, or anonymous mode), so a development server is not
+// reachable from the network by accident; else every interface, as before.
+func serveHost(cfg config, flagHost string) string {
+	if flagHost != "" {
+		return flagHost
+	}
+	if cfg.PublicKeys == "" && cfg.PublicKeyFile == "" {
+		return "127.0.0.1"
+	}
+	return "0.0.0.0"
+}
+
+const licenseUsage = `Usage: semvec license keygen|issue [flags]
+
+  semvec license keygen [--dir DIR]     write an Ed25519 key pair as PEM files
+  semvec license issue --key FILE --sub SUBJECT [--tier TIER] [--ttl DURATION]
+                                        print a signed licence token
+
+Run "semvec license <subcommand> --help" for its flags.
+`
+
 func cmdLicense(args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		fmt.Fprint(stderr, "Usage: semvec license keygen|issue [flags]\n")
+		fmt.Fprint(stderr, licenseUsage)
 		return errors.New("missing license subcommand")
 	}
 	switch args[0] {
+	case "-h", "-help", "--help", "help":
+		fmt.Fprint(stderr, licenseUsage)
+		return flag.ErrHelp
 	case "keygen":
 		fs := flag.NewFlagSet("license keygen", flag.ContinueOnError)
 		fs.SetOutput(stderr)
@@ -163,6 +195,7 @@ func cmdLicense(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintln(stdout, tok)
 		return nil
 	}
+	fmt.Fprint(stderr, licenseUsage)
 	return fmt.Errorf("unknown license subcommand %q (want keygen or issue)", args[0])
 }
 
@@ -170,6 +203,10 @@ func cmdHealthcheck(ctx context.Context, args []string, stderr io.Writer) error 
 	fs := flag.NewFlagSet("healthcheck", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	url := fs.String("url", "http://127.0.0.1:8080/v1/readyz", "readiness URL to probe")
+	fs.Usage = func() {
+		fmt.Fprint(stderr, "Usage: semvec healthcheck [--url URL]\n\nExits 0 when URL answers 200 within 3 s, 1 otherwise (a container healthcheck).\n\n")
+		fs.PrintDefaults()
+	}
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
