@@ -138,30 +138,49 @@ func (s *Sessions) load(ctx context.Context, key string) (actor.Producer, error)
 }
 
 // recover rebuilds session rec's state: its latest checkpoint (or a new
-// engine when it has none), then every log entry after it, replayed.
+// engine when it has none), then every log entry after it, replayed. A
+// checkpoint that lands between the two reads (a passivation's, still
+// queued) deletes entries this activation was about to replay, so the
+// checkpoint is read again after the log and the reads are redone when it
+// moved: log entries are only deleted by a newer checkpoint.
 func (s *Sessions) recover(ctx context.Context, rec persistence.SessionRecord) (*sessionActor, error) {
+	for attempt := 0; ; attempt++ {
+		cp, err := s.store.LoadCheckpoint(ctx, rec.Owner, rec.ID)
+		if err != nil && semvec.KindOf(err) != semvec.KindNotFound {
+			return nil, err
+		}
+		entries, err := s.store.LoadLog(ctx, rec.Owner, rec.ID, cp.Seq)
+		if err != nil {
+			return nil, err
+		}
+		again, err := s.store.LoadCheckpoint(ctx, rec.Owner, rec.ID)
+		if err != nil && semvec.KindOf(err) != semvec.KindNotFound {
+			return nil, err
+		}
+		if again.Seq != cp.Seq && attempt < 10 {
+			continue
+		}
+		return s.rebuild(rec, cp, entries)
+	}
+}
+
+// rebuild is the actor of rec from checkpoint cp (none when cp.Data is nil)
+// and the log entries that follow it.
+func (s *Sessions) rebuild(rec persistence.SessionRecord, cp persistence.Checkpoint, entries []persistence.LogEntry) (*sessionActor, error) {
 	a := &sessionActor{id: rec.ID, owner: rec.Owner, incarnation: rec.Incarnation, deps: s.deps}
-	cp, err := s.store.LoadCheckpoint(ctx, rec.Owner, rec.ID)
-	switch {
-	case err == nil:
+	var err error
+	if cp.Data != nil {
 		if a.eng, err = engine.UnmarshalBinary(cp.Data); err != nil {
 			return nil, semvec.Wrap(semvec.KindInternal, err, "session checkpoint is corrupt")
 		}
-		a.seq, a.checkpoint = cp.Seq, cp.Seq
-	case semvec.KindOf(err) == semvec.KindNotFound:
-		if a.eng, err = s.newEngine(rec); err != nil {
-			return nil, err
-		}
-	default:
+	} else if a.eng, err = s.newEngine(rec); err != nil {
 		return nil, err
 	}
-	entries, err := s.store.LoadLog(ctx, rec.Owner, rec.ID, a.seq)
-	if err != nil {
-		return nil, err
-	}
+	a.seq, a.logged, a.checkpoint = cp.Seq, cp.Seq, cp.Seq
 	if err := a.replay(entries); err != nil {
 		return nil, err
 	}
+	a.logged = a.seq
 	return a, nil
 }
 

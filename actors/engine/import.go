@@ -209,7 +209,9 @@ func fromSnapshot(sn *snapshot, src snapshotSource, gov *Config) (*Session, erro
 			return nil, errors.New("history longer than allowed")
 		}
 		for _, x := range hist {
-			if err := num("history value", float64(x), -maxNorm, maxNorm); err != nil {
+			// Histories are stored as float32: the norm cap itself rounds
+			// up to 1.2000000476837158 there.
+			if err := num("history value", float64(x), -float64(float32(maxNorm)), float64(float32(maxNorm))); err != nil {
 				return nil, err
 			}
 		}
