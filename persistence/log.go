@@ -47,7 +47,11 @@ func (s *Store) AppendLog(ctx context.Context, entries []LogEntry) (refused []er
 		clear(refused)
 		for start := 0; start < len(entries); start += snapshotChunk {
 			end := min(start+snapshotChunk, len(entries))
-			live, err := s.liveIncarnations(ctx, tx, entries[start:end])
+			keys := make([]incarnationOf, 0, end-start)
+			for _, e := range entries[start:end] {
+				keys = append(keys, incarnationOf{e.Owner, e.SessionID, e.Incarnation})
+			}
+			live, err := s.liveIncarnations(ctx, tx, keys)
 			if err != nil {
 				return err
 			}
@@ -81,13 +85,14 @@ func (s *Store) AppendLog(ctx context.Context, entries []LogEntry) (refused []er
 
 type incarnationOf struct{ owner, id, incarnation string }
 
-// liveIncarnations locks (lockShare) the session rows of entries that exist
-// with the entry's incarnation and returns them.
-func (s *Store) liveIncarnations(ctx context.Context, tx bun.Tx, entries []LogEntry) (map[incarnationOf]bool, error) {
+// liveIncarnations locks (lockShare), in (owner, id) order, the session
+// rows that exist with one of keys' incarnations, and returns those keys.
+// The snapshot and log writes land only in them.
+func (s *Store) liveIncarnations(ctx context.Context, tx bun.Tx, keys []incarnationOf) (map[incarnationOf]bool, error) {
 	var live []sessionModel
 	q := tx.NewSelect().Model(&live).Column("owner", "id", "incarnation").WhereGroup(" AND ", func(q *bun.SelectQuery) *bun.SelectQuery {
-		for _, e := range entries {
-			q = q.WhereOr("(s.owner = ? AND s.id = ? AND s.incarnation = ?)", e.Owner, e.SessionID, e.Incarnation)
+		for _, k := range keys {
+			q = q.WhereOr("(s.owner = ? AND s.id = ? AND s.incarnation = ?)", k.owner, k.id, k.incarnation)
 		}
 		return q
 	}).OrderExpr("s.owner, s.id")

@@ -292,23 +292,17 @@ func (s *Store) saveSnapshotsTx(ctx context.Context, tx bun.Tx, snaps []Snapshot
 	saved := 0
 	for start := 0; start < len(snaps); start += snapshotChunk {
 		chunk := snaps[start:min(start+snapshotChunk, len(snaps))]
-		var live []sessionModel
-		q := tx.NewSelect().Model(&live).Column("owner", "id").WhereGroup(" AND ", func(q *bun.SelectQuery) *bun.SelectQuery {
-			for _, sn := range chunk {
-				q = q.WhereOr("(s.owner = ? AND s.id = ? AND s.incarnation = ?)", sn.Owner, sn.ID, sn.Incarnation)
-			}
-			return q
-		}).OrderExpr("s.owner, s.id")
-		if err := s.lock(q, lockShare).Scan(ctx); err != nil {
-			return saved, err
+		keys := make([]incarnationOf, len(chunk))
+		for i, sn := range chunk {
+			keys[i] = incarnationOf{sn.Owner, sn.ID, sn.Incarnation}
 		}
-		current := make(map[sessionRef]bool, len(live))
-		for _, m := range live {
-			current[sessionRef{m.Owner, m.ID}] = true
+		current, err := s.liveIncarnations(ctx, tx, keys)
+		if err != nil {
+			return saved, err
 		}
 		rows := make([]snapshotModel, 0, len(chunk))
 		for _, sn := range chunk {
-			if !current[sessionRef{sn.Owner, sn.ID}] {
+			if !current[incarnationOf{sn.Owner, sn.ID, sn.Incarnation}] {
 				continue
 			}
 			data := sn.Data
