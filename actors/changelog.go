@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"sync"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -31,11 +30,7 @@ type changeLog struct {
 	root    *actor.RootContext
 	log     *slog.Logger
 	timeout time.Duration
-	jobs    chan logJob
-	wg      sync.WaitGroup
-
-	mu     sync.RWMutex // guards closed against tryEnqueue racing close
-	closed bool
+	queue   batches[logJob]
 
 	// failed holds, per session incarnation, the first entry that was not
 	// committed; later entries of it already queued are refused, so a log
@@ -64,9 +59,8 @@ const (
 )
 
 func newChangeLog(store LogAppender, root *actor.RootContext, log *slog.Logger) *changeLog {
-	l := &changeLog{store: store, root: root, log: log, timeout: logCommitTimeout, jobs: make(chan logJob, logQueue), failed: map[logKey]int64{}}
-	l.wg.Add(1)
-	go l.loop()
+	l := &changeLog{store: store, root: root, log: log, timeout: logCommitTimeout, failed: map[logKey]int64{}}
+	l.queue.start(logQueue, logBatch, l.commit)
 	return l
 }
 
@@ -75,54 +69,20 @@ var errLogBusy = semvec.Errorf(semvec.KindUnavailable, "the change log is full; 
 // tryEnqueue queues j without ever blocking: a full queue or a closed log
 // is an error for the caller to answer with.
 func (l *changeLog) tryEnqueue(j logJob) error {
-	l.mu.RLock()
-	defer l.mu.RUnlock()
-	if l.closed {
+	if l.queue.put(j) {
+		return nil
+	}
+	l.queue.mu.RLock()
+	closed := l.queue.closed
+	l.queue.mu.RUnlock()
+	if closed {
 		return semvec.Errorf(semvec.KindUnavailable, "the server is shutting down")
 	}
-	select {
-	case l.jobs <- j:
-		return nil
-	default:
-		return errLogBusy
-	}
+	return errLogBusy
 }
 
 // close stops the log after it has committed (or failed) everything queued.
-func (l *changeLog) close() {
-	l.mu.Lock()
-	if !l.closed {
-		l.closed = true
-		close(l.jobs)
-	}
-	l.mu.Unlock()
-	l.wg.Wait()
-}
-
-func (l *changeLog) loop() {
-	defer l.wg.Done()
-	batch := make([]logJob, 0, logBatch)
-	for j := range l.jobs {
-		batch = drain(l.jobs, append(batch[:0], j), logBatch)
-		l.commit(batch)
-	}
-}
-
-// drain appends to batch whatever is queued in jobs right now, up to max.
-func drain[J any](jobs <-chan J, batch []J, max int) []J {
-	for len(batch) < max {
-		select {
-		case j, ok := <-jobs:
-			if !ok {
-				return batch
-			}
-			batch = append(batch, j)
-		default:
-			return batch
-		}
-	}
-	return batch
-}
+func (l *changeLog) close() { l.queue.close() }
 
 // errEarlierFailed refuses an entry whose predecessor was not committed:
 // a session's log never has a gap.

@@ -139,7 +139,7 @@ func TestPipelinedChangesNeverLeaveAGap(t *testing.T) {
 	}
 	// Let the eight reach the actor and the log's queue before the failure.
 	deadline := time.Now().Add(5 * time.Second)
-	for len(sessions.deps.changes.jobs) < 8 && time.Now().Before(deadline) {
+	for sessions.deps.changes.queue.queued() < 8 && time.Now().Before(deadline) {
 		time.Sleep(time.Millisecond)
 	}
 	close(fs.release)

@@ -34,11 +34,7 @@ type snapshotWriter struct {
 	store SnapshotBatchSaver
 	root  *actor.RootContext
 	log   *slog.Logger
-	jobs  chan snapshotJob
-	wg    sync.WaitGroup
-
-	mu     sync.RWMutex // guards closed against enqueue racing close
-	closed bool
+	queue batches[snapshotJob]
 
 	cancelMu  sync.Mutex
 	cancelled map[snapshotKey]struct{} // emptied whenever the queue drains
@@ -59,27 +55,18 @@ const (
 )
 
 func newSnapshotWriter(store SnapshotBatchSaver, root *actor.RootContext, log *slog.Logger) *snapshotWriter {
-	w := &snapshotWriter{store: store, root: root, log: log, jobs: make(chan snapshotJob, 4096), cancelled: map[snapshotKey]struct{}{}}
-	w.wg.Add(1)
-	go w.loop()
+	w := &snapshotWriter{store: store, root: root, log: log, cancelled: map[snapshotKey]struct{}{}}
+	w.queue.start(4096, snapshotBatch, func(batch []snapshotJob) {
+		if batch = w.live(batch); len(batch) > 0 {
+			w.write(batch)
+		}
+	})
 	return w
 }
 
 // tryEnqueue queues j unless the queue is full or the writer closed; it
 // never blocks (a session's Receive calls it).
-func (w *snapshotWriter) tryEnqueue(j snapshotJob) bool {
-	w.mu.RLock()
-	defer w.mu.RUnlock()
-	if w.closed {
-		return false
-	}
-	select {
-	case w.jobs <- j:
-		return true
-	default:
-		return false
-	}
-}
+func (w *snapshotWriter) tryEnqueue(j snapshotJob) bool { return w.queue.put(j) }
 
 var errCancelled = errors.New("snapshot cancelled: the session was deleted")
 
@@ -89,7 +76,7 @@ var errCancelled = errors.New("snapshot cancelled: the session was deleted")
 func (w *snapshotWriter) cancel(owner, id, incarnation string) {
 	w.cancelMu.Lock()
 	defer w.cancelMu.Unlock()
-	if len(w.jobs) > 0 {
+	if w.queue.queued() > 0 {
 		w.cancelled[snapshotKey{owner, id, incarnation}] = struct{}{}
 	}
 }
@@ -111,7 +98,7 @@ func (w *snapshotWriter) live(batch []snapshotJob) []snapshotJob {
 		}
 		out = append(out, j)
 	}
-	if len(w.jobs) == 0 {
+	if w.queue.queued() == 0 {
 		clear(w.cancelled)
 	}
 	return out
@@ -127,27 +114,7 @@ func (w *snapshotWriter) answer(j snapshotJob, err error) {
 }
 
 // close stops the writer after it has written everything queued.
-func (w *snapshotWriter) close() {
-	w.mu.Lock()
-	if !w.closed {
-		w.closed = true
-		close(w.jobs)
-	}
-	w.mu.Unlock()
-	w.wg.Wait()
-}
-
-func (w *snapshotWriter) loop() {
-	defer w.wg.Done()
-	batch := make([]snapshotJob, 0, snapshotBatch)
-	for j := range w.jobs {
-		batch = drain(w.jobs, append(batch[:0], j), snapshotBatch)
-		if batch = w.live(batch); len(batch) > 0 {
-			w.write(batch)
-		}
-	}
-}
-
+func (w *snapshotWriter) close() { w.queue.close() }
 func (w *snapshotWriter) write(batch []snapshotJob) {
 	snaps := make([]persistence.Snapshot, len(batch))
 	for i, j := range batch {
