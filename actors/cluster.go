@@ -13,7 +13,8 @@ import (
 )
 
 // clusterActor is one cluster (contract Layer 2). It holds the cluster's
-// view (metadata, members, regions) as last pushed by the layer, forwards
+// view (metadata, members, regions) as last loaded (at activation and after
+// each TopologyChanged), forwards
 // drift events from its sessions to its regions, and computes the aggregate
 // and the coupling feedback by asking the member sessions from a goroutine
 // (Layers.async) without ever blocking its mailbox.
@@ -22,6 +23,7 @@ type clusterActor struct {
 	key   string
 	view  *pb.ClusterView
 	gen   int // bumped on every view change, so late results do not prune a newer view
+	loads viewLoads
 	drift int64
 }
 
@@ -34,8 +36,11 @@ func (a *clusterActor) Receive(ctx actor.Context) {
 	case *actor.Started, *actor.Restarting, *actor.Stopping:
 	case *actor.Stopped:
 		a.l.clusters.Stopped(a.key, ctx.Self())
-	case *pb.ClusterView:
-		a.handleView(m)
+	case *pb.TopologyChanged:
+		owner, id := a.view.GetOwner(), a.view.GetClusterId()
+		reloadView(ctx, a.l, &a.loads, a.key, func(c context.Context) (*pb.ClusterView, error) {
+			return a.l.clusterView(c, owner, id)
+		}, a.handleView)
 	case *pb.DriftEvent:
 		a.handleDrift(m)
 	case *pb.ClusterStateRequest:
@@ -53,7 +58,8 @@ func (a *clusterActor) handleView(v *pb.ClusterView) {
 }
 
 // handleDrift forwards a member's (or the backing session's) drift event to
-// every region the cluster is attached to. Plain sends: nobody waits.
+// every region the cluster is attached to (activating the region actor when
+// needed). Plain sends: nobody waits.
 func (a *clusterActor) handleDrift(ev *pb.DriftEvent) {
 	if ev.GetOwner() != a.view.GetOwner() {
 		return
@@ -62,7 +68,7 @@ func (a *clusterActor) handleDrift(ev *pb.DriftEvent) {
 	for _, rid := range a.view.GetRegionIds() {
 		out := proto.Clone(ev).(*pb.DriftEvent)
 		out.ClusterId, out.RegionId = a.view.GetClusterId(), rid
-		a.l.send(a.l.regions, ownedKey(a.view.GetOwner(), rid), out)
+		a.l.regions.Tell(ownedKey(a.view.GetOwner(), rid), out, true)
 	}
 }
 

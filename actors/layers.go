@@ -68,9 +68,6 @@ const (
 	// stopSaveTimeout bounds the one blocking write a layer actor makes: the
 	// network actor's final save when it stops.
 	stopSaveTimeout = 5 * time.Second
-	// routeTimeout bounds the activation of a cluster or region actor when a
-	// drift event is routed to it.
-	routeTimeout = 10 * time.Second
 	// defaultWorkTimeout bounds async work when the Asker has no timeout.
 	defaultWorkTimeout = 30 * time.Second
 )
@@ -81,10 +78,11 @@ const (
 // actor); an actor never reads the database inside Receive.
 //
 // Topology changes (membership, region links, observer registrations,
-// deletions) are written by the calling goroutine under one mutex, which
-// then sends the changed actors their new view (ClusterView, RegionView,
-// ObserverView): the views arrive in commit order, so an actor's view never
-// goes back in time. The database serialises these writers anyway.
+// deletions) are written by the calling goroutine; the database's keys and
+// constraints keep them consistent, and no lock is held across tenants or
+// across database calls. Once a change has committed, the actors concerned
+// are told (TopologyChanged) and each reloads its own view of its links
+// (reloadView); a session reloads its memberships the same way.
 //
 // Work that needs other actors' answers (aggregation, feedback, sampling,
 // realignment, transfer, consensus) runs on a goroutine that Layers tracks;
@@ -102,8 +100,6 @@ type Layers struct {
 	regions   *Registry // key owner/region_id
 	observers *Registry // key owner
 	networks  *Registry // key owner
-
-	topo sync.Mutex // serialises topology writes and the views they send
 
 	bgCtx    context.Context
 	bgCancel context.CancelFunc
@@ -127,7 +123,7 @@ func NewLayers(root *actor.RootContext, store LayerStore, ask *Asker, sessions *
 	l.regions = NewRegistry("region", root, l.loadRegion, now)
 	l.observers = NewRegistry("observer", root, l.loadObserver, now)
 	l.networks = NewRegistry("network", root, l.loadNetwork, now)
-	sessions.OnDrift(l.routeDrift)
+	sessions.sendDriftTo(l.clusters)
 	return l
 }
 
@@ -341,33 +337,6 @@ func askLayer[R Reply](ctx context.Context, l *Layers, r *Registry, key string, 
 	}
 }
 
-// send delivers msg to key's actor in r, activating it, from a tracked
-// goroutine: the caller (often an actor) never waits for the activation.
-func (l *Layers) send(r *Registry, key string, msg proto.Message) {
-	l.goBG(func(bg context.Context) {
-		ctx, cancel := context.WithTimeout(bg, routeTimeout)
-		defer cancel()
-		pid, err := r.Get(ctx, key)
-		if err != nil {
-			if semvec.KindOf(err) != semvec.KindNotFound {
-				l.log.Warn("layers: message not delivered", "to", key, "type", typeName(msg), "err", err)
-			}
-			return
-		}
-		l.root.Send(pid, msg)
-	})
-}
-
-// routeDrift is the sessions' drift hook: it hands the event to the cluster
-// actor named in it. It runs inside the session actor, so it only starts a
-// goroutine.
-func (l *Layers) routeDrift(ev *pb.DriftEvent) {
-	if ev.GetClusterId() == "" || !ValidID(ev.GetClusterId()) {
-		return
-	}
-	l.send(l.clusters, ownedKey(ev.GetOwner(), ev.GetClusterId()), proto.Clone(ev))
-}
-
 // ---------------------------------------------------------------- loaders and views
 
 func (l *Layers) clusterView(ctx context.Context, owner, id string) (*pb.ClusterView, error) {
@@ -462,72 +431,74 @@ func (l *Layers) loadNetwork(ctx context.Context, owner string) (actor.Producer,
 	return newNetworkActor(l, owner, st), nil
 }
 
-// pushClusterView sends cluster id its current view. Call with l.topo held,
-// after the commit. When the view cannot be read the actor is stopped, so it
-// reloads from the store on its next use.
-func (l *Layers) pushClusterView(ctx context.Context, owner, id string) {
-	key := ownedKey(owner, id)
-	v, err := l.clusterView(ctx, owner, id)
-	if err != nil {
-		if semvec.KindOf(err) != semvec.KindNotFound {
-			l.log.Warn("layers: cluster view not refreshed", "cluster_id", id, "err", err)
+// viewLoads numbers an actor's view loads, so an older load never replaces
+// a newer one.
+type viewLoads struct{ started, applied uint64 }
+
+// reloadView reloads a layer actor's view after a TopologyChanged and
+// answers TopologyReloaded: load runs on a work goroutine (Layers.async),
+// apply runs on the actor with a view at least as new as any applied before.
+// Every load starts after the change it follows has committed, so the actor
+// converges on what is stored, whatever order concurrent changes are told
+// in. When the resource is gone, or its view cannot be read, the actor
+// stops: its next use activates it from the store again.
+func reloadView[V any](ctx actor.Context, l *Layers, n *viewLoads, key string, load func(context.Context) (V, error), apply func(V)) {
+	n.started++
+	load1 := n.started
+	l.async(ctx, func(wctx context.Context) (any, error) { return load(wctx) }, func(v any, err error) {
+		defer func() {
+			if ctx.Sender() != nil {
+				ctx.Respond(&pb.TopologyReloaded{})
+			}
+		}()
+		if load1 <= n.applied {
+			return // a newer load, started after this one, is already applied
 		}
-		l.stopActor(ctx, l.clusters, key)
-		return
-	}
-	pid, err := l.clusters.Get(ctx, key)
-	if err != nil {
-		l.log.Warn("layers: cluster actor not activated", "cluster_id", id, "err", err)
-		return
-	}
-	l.root.Send(pid, v)
+		if err != nil {
+			if semvec.KindOf(err) != semvec.KindNotFound {
+				l.log.Warn("layers: view not reloaded; the actor stops and reloads on next use", "key", key, "err", err)
+			}
+			ctx.Stop(ctx.Self())
+			return
+		}
+		n.applied = load1
+		apply(v.(V))
+	})
 }
 
-func (l *Layers) pushRegionView(ctx context.Context, owner, id string) {
-	key := ownedKey(owner, id)
-	v, err := l.regionView(ctx, owner, id)
-	if err != nil {
-		if semvec.KindOf(err) != semvec.KindNotFound {
-			l.log.Warn("layers: region view not refreshed", "region_id", id, "err", err)
-		}
-		l.stopActor(ctx, l.regions, key)
-		return
+// changed tells the actor of key in r, when it is running or activating,
+// that its stored links changed, and waits until it has reloaded them (an
+// activation in progress is waited for: it may have read them before the
+// change). One actor of one owner is involved; nothing is locked.
+func (l *Layers) changed(ctx context.Context, r *Registry, key string) {
+	if !r.Has(key) {
+		return // its activation will read the change
 	}
-	pid, err := l.regions.Get(ctx, key)
-	if err != nil {
-		l.log.Warn("layers: region actor not activated", "region_id", id, "err", err)
-		return
+	pid, err := r.Get(ctx, key)
+	if err == nil {
+		_, err = Ask[*pb.TopologyReloaded](ctx, l.ask, pid, &pb.TopologyChanged{})
 	}
-	l.root.Send(pid, v)
+	if err != nil && semvec.KindOf(err) != semvec.KindNotFound && !isDeadLetter(err) {
+		l.log.Warn("layers: actor not told of a topology change", "key", key, "err", err)
+	}
 }
 
-func (l *Layers) pushObserverView(ctx context.Context, owner string) {
-	v, err := l.observerView(ctx, owner)
-	if err != nil {
-		if semvec.KindOf(err) != semvec.KindNotFound {
-			l.log.Warn("layers: observer view not refreshed", "owner", owner, "err", err)
-		}
-		l.stopActor(ctx, l.observers, owner)
-		return
-	}
-	pid, err := l.observers.Get(ctx, owner)
-	if err != nil {
-		l.log.Warn("layers: observer actor not activated", "owner", owner, "err", err)
-		return
-	}
-	l.root.Send(pid, v)
+// clusterChanged, regionChanged, observerChanged and membershipChanged tell
+// the actor concerned after a topology change has committed.
+func (l *Layers) clusterChanged(ctx context.Context, owner, id string) {
+	l.changed(ctx, l.clusters, ownedKey(owner, id))
 }
 
-// notifyMembership tells owner's session sid the clusters it now belongs to.
-func (l *Layers) notifyMembership(ctx context.Context, owner, sid string) {
-	ids, err := l.store.ClustersOfSession(ctx, owner, sid)
-	if err != nil {
-		l.log.Warn("layers: membership not sent to session", "session_id", sid, "err", err)
-		return
-	}
-	if err := l.sessions.Notify(ctx, owner, sid, &pb.MembershipChanged{SessionId: sid, ClusterIds: ids}); err != nil && semvec.KindOf(err) != semvec.KindNotFound {
-		l.log.Warn("layers: membership not sent to session", "session_id", sid, "err", err)
-	}
+func (l *Layers) regionChanged(ctx context.Context, owner, id string) {
+	l.changed(ctx, l.regions, ownedKey(owner, id))
+}
+
+func (l *Layers) observerChanged(ctx context.Context, owner string) {
+	l.changed(ctx, l.observers, owner)
+}
+
+func (l *Layers) membershipChanged(ctx context.Context, owner, sid string) {
+	l.changed(ctx, l.sessions.reg, ownedKey(owner, sid))
 }
 
 func notFoundIfInvalid(what string, ids ...string) error {

@@ -13,8 +13,8 @@ import (
 )
 
 // The methods here are what the HTTP layer calls. Each checks the ids it is
-// given (an id that cannot exist is NotFound), writes topology changes
-// under l.topo and asks the owning actor for everything else. A resource of
+// given (an id that cannot exist is NotFound), writes topology changes and
+// tells the actors concerned, and asks the owning actor for everything else. A resource of
 // another owner is always reported exactly like a missing one.
 
 // ClusterInfo is a cluster as created.
@@ -119,8 +119,6 @@ func (l *Layers) DeleteCluster(ctx context.Context, owner, id string) error {
 	if err := notFoundIfInvalid("Cluster", id); err != nil {
 		return err
 	}
-	l.topo.Lock()
-	defer l.topo.Unlock()
 	if _, err := l.store.GetCluster(ctx, owner, id); err != nil {
 		return err
 	}
@@ -142,14 +140,14 @@ func (l *Layers) DeleteCluster(ctx context.Context, owner, id string) error {
 	l.stopActor(ctx, l.clusters, ownedKey(owner, id))
 	l.sessions.Discard(ctx, owner, id)
 	for _, sid := range members {
-		l.notifyMembership(ctx, owner, sid)
+		l.membershipChanged(ctx, owner, sid)
 	}
 	for _, rid := range regions {
-		l.pushRegionView(ctx, owner, rid)
+		l.regionChanged(ctx, owner, rid)
 	}
 	for _, cid := range memberOf {
 		if cid != id {
-			l.pushClusterView(ctx, owner, cid)
+			l.clusterChanged(ctx, owner, cid)
 		}
 	}
 	return nil
@@ -165,15 +163,13 @@ func (l *Layers) AddMember(ctx context.Context, owner, cid, sid string) (bool, e
 	if err := notFoundIfInvalid("Session", sid); err != nil {
 		return false, err
 	}
-	l.topo.Lock()
-	defer l.topo.Unlock()
 	added, err := l.store.AddMember(ctx, owner, cid, sid)
 	if err != nil {
 		return false, err
 	}
 	if added {
-		l.notifyMembership(ctx, owner, sid)
-		l.pushClusterView(ctx, owner, cid)
+		l.membershipChanged(ctx, owner, sid)
+		l.clusterChanged(ctx, owner, cid)
 	}
 	return added, nil
 }
@@ -187,13 +183,11 @@ func (l *Layers) RemoveMember(ctx context.Context, owner, cid, sid string) error
 	if err := notFoundIfInvalid("Member", sid); err != nil {
 		return err
 	}
-	l.topo.Lock()
-	defer l.topo.Unlock()
 	if err := l.store.RemoveMember(ctx, owner, cid, sid); err != nil {
 		return err
 	}
-	l.notifyMembership(ctx, owner, sid)
-	l.pushClusterView(ctx, owner, cid)
+	l.membershipChanged(ctx, owner, sid)
+	l.clusterChanged(ctx, owner, cid)
 	return nil
 }
 
@@ -262,8 +256,6 @@ func (l *Layers) DeleteRegion(ctx context.Context, owner, id string) error {
 	if err := notFoundIfInvalid("Region", id); err != nil {
 		return err
 	}
-	l.topo.Lock()
-	defer l.topo.Unlock()
 	rec, err := l.store.GetRegion(ctx, owner, id)
 	if err != nil {
 		return err
@@ -282,10 +274,10 @@ func (l *Layers) DeleteRegion(ctx context.Context, owner, id string) error {
 	l.stopActor(ctx, l.regions, ownedKey(owner, id))
 	l.sessions.Discard(ctx, owner, rec.MetaSessionID)
 	for _, cid := range clusters {
-		l.pushClusterView(ctx, owner, cid)
+		l.clusterChanged(ctx, owner, cid)
 	}
 	if slices.Contains(observed, id) {
-		l.pushObserverView(ctx, owner)
+		l.observerChanged(ctx, owner)
 	}
 	return nil
 }
@@ -299,15 +291,13 @@ func (l *Layers) AttachCluster(ctx context.Context, owner, rid, cid string) (boo
 	if err := notFoundIfInvalid("Cluster", cid); err != nil {
 		return false, err
 	}
-	l.topo.Lock()
-	defer l.topo.Unlock()
 	added, err := l.store.AttachCluster(ctx, owner, rid, cid)
 	if err != nil {
 		return false, err
 	}
 	if added {
-		l.pushRegionView(ctx, owner, rid)
-		l.pushClusterView(ctx, owner, cid)
+		l.regionChanged(ctx, owner, rid)
+		l.clusterChanged(ctx, owner, cid)
 	}
 	return added, nil
 }
@@ -320,13 +310,11 @@ func (l *Layers) DetachCluster(ctx context.Context, owner, rid, cid string) erro
 	if err := notFoundIfInvalid("Cluster", cid); err != nil {
 		return err
 	}
-	l.topo.Lock()
-	defer l.topo.Unlock()
 	if err := l.store.DetachCluster(ctx, owner, rid, cid); err != nil {
 		return err
 	}
-	l.pushRegionView(ctx, owner, rid)
-	l.pushClusterView(ctx, owner, cid)
+	l.regionChanged(ctx, owner, rid)
+	l.clusterChanged(ctx, owner, cid)
 	return nil
 }
 
@@ -349,8 +337,6 @@ func (l *Layers) EnsureObserver(ctx context.Context, owner string, interval floa
 			return ObserverInfo{}, false, err
 		}
 	}
-	l.topo.Lock()
-	defer l.topo.Unlock()
 	meta := NewID()
 	rec, created, err := l.store.EnsureObserver(ctx,
 		persistence.ObserverRecord{ID: NewID(), Owner: owner, MetaSessionID: meta, SampleIntervalSeconds: interval, CreatedAt: l.now().UTC()},
@@ -367,7 +353,7 @@ func (l *Layers) EnsureObserver(ctx context.Context, owner string, interval floa
 	if err != nil {
 		return ObserverInfo{}, false, err
 	}
-	l.pushObserverView(ctx, owner)
+	l.observerChanged(ctx, owner)
 	return ObserverInfo{ID: rec.ID, MetaSessionID: rec.MetaSessionID, SampleIntervalSeconds: rec.SampleIntervalSeconds, RegisteredRegions: len(regions)}, created, nil
 }
 
@@ -424,8 +410,6 @@ func (l *Layers) changeRegistration(ctx context.Context, owner, rid string, chan
 	if err := notFoundIfInvalid("Region", rid); err != nil {
 		return "", 0, err
 	}
-	l.topo.Lock()
-	defer l.topo.Unlock()
 	n, err := change(ctx, owner, rid)
 	if err != nil {
 		return "", 0, err
@@ -434,7 +418,7 @@ func (l *Layers) changeRegistration(ctx context.Context, owner, rid string, chan
 	if err != nil {
 		return "", 0, err
 	}
-	l.pushObserverView(ctx, owner)
+	l.observerChanged(ctx, owner)
 	return rec.ID, n, nil
 }
 

@@ -301,7 +301,9 @@ func TestLayersDriftTravelsToRegionAndRealigns(t *testing.T) {
 
 	// A steady conversation on the member raises nothing.
 	e.steady(own, member, 2, 5)
-	time.Sleep(100 * time.Millisecond) // let any (wrong) event arrive
+	// Drift is a chain of sends: session → cluster → region. Each ask below
+	// queues behind whatever the previous hop sent, so no sleep is needed.
+	ok(e.layers.ClusterState(ctx, own, ca))(t)
 	rs := ok(e.layers.RegionState(ctx, own, r.ID, 20))(t)
 	if len(rs.GetRecentEvents()) != 0 {
 		t.Fatalf("steady conversation produced events: %v", rs.GetRecentEvents())
@@ -309,10 +311,11 @@ func TestLayersDriftTravelsToRegionAndRealigns(t *testing.T) {
 
 	// The member switches topic: the event reaches the region through ca.
 	e.switchTopic(own, member, 5)
-	eventually(t, "the member's drift event in the region", func() bool {
-		return len(ok(e.layers.RegionEvents(ctx, own, r.ID, 20))(t)) == 1
-	})
+	ok(e.layers.ClusterState(ctx, own, ca))(t) // behind the drift event: it has been passed on
 	evs := ok(e.layers.RegionEvents(ctx, own, r.ID, 20))(t)
+	if len(evs) != 1 {
+		t.Fatalf("region events after the member's drift = %v, want 1", evs)
+	}
 	if evs[0].GetClusterId() != ca || evs[0].GetSessionId() != member || evs[0].GetRegionId() != r.ID || evs[0].GetDriftPhase() != "drifted" {
 		t.Fatalf("event = %+v", evs[0])
 	}
@@ -543,10 +546,10 @@ func TestLayersObserverPeriodicSamplingSurvivesRestart(t *testing.T) {
 	ctx = ctxT(t)
 	// Run re-activated the observer: it has sampled before anyone asked (an
 	// observer activated by the summary request would report 0 samples).
-	time.Sleep(600 * time.Millisecond)
-	if s := ok(e.layers.ObserverSummary(ctx, own, 1))(t); s.GetSamples() < 1 || s.GetTotalClustersObserved() != 1 {
-		t.Fatalf("after the restart the observer had not sampled on its own: %+v", s)
-	}
+	eventually(t, "the observer's own sample after the restart", func() bool {
+		s := ok(e.layers.ObserverSummary(ctx, own, 1))(t)
+		return s.GetSamples() >= 1 && s.GetTotalClustersObserved() == 1
+	})
 	if s := ok(e.layers.ObserverSummary(ctx, own, 1))(t); s.GetObserverId() != info.ID || !slices.Equal(s.GetRegionIds(), []string{r.ID}) {
 		t.Fatalf("summary after restart = %+v", s)
 	}

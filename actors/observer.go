@@ -32,6 +32,7 @@ type observerActor struct {
 	ticking   bool // a periodic sample is in flight
 	every     time.Duration
 	cancel    scheduler.CancelFunc
+	loads     viewLoads
 }
 
 func newObserverActor(l *Layers, owner string, v *pb.ObserverView) actor.Producer {
@@ -47,8 +48,11 @@ func (a *observerActor) Receive(ctx actor.Context) {
 		a.stopTicker()
 	case *actor.Stopped:
 		a.l.observers.Stopped(a.owner, ctx.Self())
-	case *pb.ObserverView:
-		a.handleView(ctx, m)
+	case *pb.TopologyChanged:
+		owner := a.owner
+		reloadView(ctx, a.l, &a.loads, owner, func(c context.Context) (*pb.ObserverView, error) {
+			return a.l.observerView(c, owner)
+		}, func(v *pb.ObserverView) { a.handleView(ctx, v) })
 	case *pb.ObserverTick:
 		a.handleTick(ctx)
 	case *pb.ObserverSummaryRequest:

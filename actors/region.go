@@ -15,9 +15,10 @@ import (
 	pb "github.com/semvec-go/semvec/proto"
 )
 
-// regionActor is one region (contract Layer 3): its attached clusters (as
-// last pushed by the layer), the drift event log, one vote per cluster
-// inside the rolling window, and realignment.
+// regionActor is one region (contract Layer 3): its attached clusters, the
+// drift event log, one vote per cluster
+// inside the rolling window, and realignment. Its view is loaded at
+// activation and after each TopologyChanged.
 type regionActor struct {
 	l            *Layers
 	key          string
@@ -25,6 +26,7 @@ type regionActor struct {
 	book         *voteBook
 	lastRealign  int64 // unix nanos; 0 never
 	realignments int32
+	loads        viewLoads
 }
 
 func newRegionActor(l *Layers, key string, v *pb.RegionView) actor.Producer {
@@ -38,8 +40,11 @@ func (a *regionActor) Receive(ctx actor.Context) {
 	case *actor.Started, *actor.Restarting, *actor.Stopping:
 	case *actor.Stopped:
 		a.l.regions.Stopped(a.key, ctx.Self())
-	case *pb.RegionView:
-		a.handleView(m)
+	case *pb.TopologyChanged:
+		owner, id := a.view.GetOwner(), a.view.GetRegionId()
+		reloadView(ctx, a.l, &a.loads, a.key, func(c context.Context) (*pb.RegionView, error) {
+			return a.l.regionView(c, owner, id)
+		}, a.handleView)
 	case *pb.DriftEvent:
 		a.handleDrift(ctx, m)
 	case *pb.RegionStateRequest:

@@ -90,6 +90,7 @@ type entry struct {
 	pid      *actor.PID
 	ready    chan struct{} // closed when activation finished (pid or err set)
 	err      error
+	pending  []any // told while activating; delivered in order once the actor runs
 	stopping bool
 	stopped  chan struct{} // closed when the actor has stopped
 	lastSeen atomic.Int64  // unix nanos
@@ -127,19 +128,7 @@ func (r *Registry) lookup(ctx context.Context, id string) (*entry, error) {
 		e := r.entries[id]
 		switch {
 		case e == nil:
-			e = &entry{ready: make(chan struct{}), stopped: make(chan struct{})}
-			r.entries[id] = e
-			// The activation belongs to nobody's request: it runs on its
-			// own goroutine with its own deadline, so one waiter giving up
-			// never fails the others.
-			go func() {
-				actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), activationTimeout)
-				defer cancel()
-				r.activate(actx, id, e)
-				if e.err == nil {
-					r.makeRoom(id)
-				}
-			}()
+			e = r.startActivation(id)
 		case e.stopping:
 			r.mu.Unlock()
 			select {
@@ -167,6 +156,52 @@ func (r *Registry) lookup(ctx context.Context, id string) (*entry, error) {
 	}
 }
 
+// startActivation registers a new entry for id and activates it. The
+// activation belongs to nobody's request: it runs on its own goroutine with
+// its own deadline, so one waiter giving up never fails the others. Call
+// with r.mu held.
+func (r *Registry) startActivation(id string) *entry {
+	e := &entry{ready: make(chan struct{}), stopped: make(chan struct{})}
+	r.entries[id] = e
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), activationTimeout)
+		defer cancel()
+		r.activate(ctx, id, e)
+		if e.err == nil {
+			r.makeRoom(id)
+		}
+	}()
+	return e
+}
+
+// maxPending bounds the messages told to one actor while it activates.
+const maxPending = 1024
+
+// Tell delivers msg to id's actor without waiting for anything: at once when
+// the actor runs, right after its activation when it is activating. When it
+// is not active, activate says whether to activate it for msg (a drift event
+// does; a "your links changed" notice to a session need not, as its
+// activation reads them anyway). A message for an id that does not exist, or
+// whose actor is stopping (deleted or passivated), is dropped: Tell carries
+// notifications, never requests that someone waits for.
+func (r *Registry) Tell(id string, msg any, activate bool) {
+	r.mu.Lock()
+	e := r.entries[id]
+	switch {
+	case e == nil && activate:
+		e = r.startActivation(id)
+		e.pending = append(e.pending, msg)
+	case e == nil || e.stopping:
+	case e.pid == nil:
+		if len(e.pending) < maxPending {
+			e.pending = append(e.pending, msg)
+		}
+	default:
+		r.root.Send(e.pid, msg) // a mailbox push: never blocks
+	}
+	r.mu.Unlock()
+}
+
 func (r *Registry) activate(ctx context.Context, id string, e *entry) {
 	defer close(e.ready)
 	producer, err := r.load(ctx, id)
@@ -180,12 +215,18 @@ func (r *Registry) activate(ctx context.Context, id string, e *entry) {
 	defer r.mu.Unlock()
 	if err != nil {
 		e.err = err
+		e.pending = nil
 		if r.entries[id] == e {
 			delete(r.entries, id)
 		}
 		return
 	}
 	e.pid = pid
+	// Delivered under r.mu, so they precede whatever is told from now on.
+	for _, msg := range e.pending {
+		r.root.Send(pid, msg)
+	}
+	e.pending = nil
 }
 
 // Spawn registers a brand-new actor for id (for example right after the
@@ -253,6 +294,14 @@ func (r *Registry) WaitStopped(ctx context.Context, id string) {
 	case <-e.stopped:
 	case <-ctx.Done():
 	}
+}
+
+// Has reports whether id's actor is running or activating.
+func (r *Registry) Has(id string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	e := r.entries[id]
+	return e != nil && !e.stopping
 }
 
 // Active is the number of running actors.

@@ -1,7 +1,9 @@
 package actors
 
 import (
+	"context"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -31,11 +33,13 @@ type sessionActor struct {
 	id, owner   string
 	incarnation string // of the session row; every write carries it
 	eng         *engine.Session
-	clusters    []string
-	seq         int64 // the last log entry applied
-	logged      int64 // the last log entry handed to the log (>= seq)
-	checkpoint  int64 // the last entry covered by a saved checkpoint
-	queued      int64 // the entry covered by a checkpoint in the writer's queue (0: none)
+	clusters    []string // the clusters it is a member of: where its drift events go
+	membership  uint64   // the newest membership load applied (see reloadMembership)
+	loads       uint64   // membership loads started
+	seq         int64    // the last log entry applied
+	logged      int64    // the last log entry handed to the log (>= seq)
+	checkpoint  int64    // the last entry covered by a saved checkpoint
+	queued      int64    // the entry covered by a checkpoint in the writer's queue (0: none)
 	inflight    []inflight
 	blocked     bool // a commit failed: no change is logged until the doomed ones are resolved
 	deps        *sessionDeps
@@ -60,10 +64,11 @@ const checkpointEvery = 64
 const maxInflight = 1024
 
 type sessionDeps struct {
+	store    SessionStore // read only off the actor (membership reloads)
 	writer   *snapshotWriter
 	changes  *changeLog
 	registry *Registry
-	notify   func(*pb.DriftEvent) // drift fan-out to the session's clusters; may be nil
+	clusters atomic.Pointer[Registry] // where drift events go (the cluster actors); nil: nowhere
 	log      *slog.Logger
 	now      func() time.Time
 }
@@ -91,6 +96,13 @@ func (a *sessionActor) Receive(ctx actor.Context) {
 		}
 		if m.GetVersion() == a.queued {
 			a.queued = 0
+		}
+	case *pb.TopologyChanged:
+		a.reloadMembership(ctx)
+	case *pb.MembershipChanged:
+		if m.GetLoad() > a.membership {
+			a.membership = m.GetLoad()
+			a.clusters = append([]string(nil), m.GetClusterIds()...)
 		}
 	case *pb.Discard:
 		a.deps.writer.cancel(a.owner, a.id, a.incarnation)
@@ -126,8 +138,6 @@ func (a *sessionActor) handle(ctx actor.Context, msg any, sender *actor.PID) {
 		if sender != nil {
 			ctx.Send(sender, &pb.FlushResponse{SessionId: a.id, Saved: queued})
 		}
-	case *pb.MembershipChanged:
-		a.clusters = append([]string(nil), m.GetClusterIds()...)
 	case OwnedRequest:
 		if m.GetOwner() != a.owner { // unreachable: the actor's key holds its owner
 			ctx.Send(sender, errorReply(m, semvec.NotFound("Session")))
@@ -142,6 +152,35 @@ func (a *sessionActor) handle(ctx actor.Context, msg any, sender *actor.PID) {
 	default:
 		a.deps.log.Warn("session actor: unexpected message", "session_id", a.id, "type", typeName(m))
 	}
+}
+
+// membershipTimeout bounds one membership reload.
+const membershipTimeout = 10 * time.Second
+
+// reloadMembership reads the session's cluster memberships on a goroutine,
+// sends them back as MembershipChanged, then answers TopologyReloaded; loads are numbered so an older
+// one never replaces a newer (the newest load started after the last
+// change, so the session converges on what is stored). A failed load is
+// logged; the memberships are read again at the next change or activation.
+func (a *sessionActor) reloadMembership(ctx actor.Context) {
+	a.loads++
+	load, self, sender, root := a.loads, ctx.Self(), ctx.Sender(), ctx.ActorSystem().Root
+	store, owner, id, log := a.deps.store, a.owner, a.id, a.deps.log
+	go func() {
+		lctx, cancel := context.WithTimeout(context.Background(), membershipTimeout)
+		defer cancel()
+		ids, err := store.ClustersOfSession(lctx, owner, id)
+		if err != nil {
+			log.Warn("session: memberships not reloaded", "session_id", id, "err", err)
+		} else {
+			root.Send(self, &pb.MembershipChanged{SessionId: id, ClusterIds: ids, Load: load})
+		}
+		// Sent after MembershipChanged: whatever the requester sends the
+		// session next is queued behind it.
+		if sender != nil {
+			root.Send(sender, &pb.TopologyReloaded{Error: ToProtoError(err)})
+		}
+	}()
 }
 
 // logWaiting hands the log every queued change not yet handed to it, in

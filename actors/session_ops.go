@@ -27,12 +27,14 @@ func (a *sessionActor) run(m *pb.RunRequest, live bool) (*pb.RunResponse, error)
 	if err != nil {
 		return nil, err
 	}
-	if live && res.DriftDetected && a.deps.notify != nil {
+	if clusters := a.deps.clusters.Load(); live && res.DriftDetected && clusters != nil {
+		// Drift is a message to each of the session's clusters (activated
+		// for it when needed); nobody waits for it.
 		for _, cid := range a.clusters {
-			a.deps.notify(&pb.DriftEvent{
+			clusters.Tell(ownedKey(a.owner, cid), &pb.DriftEvent{
 				Owner: a.owner, SessionId: a.id, ClusterId: cid,
 				DriftScore: res.DriftScore, DriftPhase: res.DriftPhase, AtUnixNano: now.UnixNano(),
-			})
+			}, true)
 		}
 	}
 	return &pb.RunResponse{

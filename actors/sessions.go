@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -75,9 +74,6 @@ type Sessions struct {
 	deps  *sessionDeps
 	log   *slog.Logger
 	now   func() time.Time
-
-	notifyMu sync.RWMutex
-	notify   func(*pb.DriftEvent)
 }
 
 // NewSessions wires the session layer on root.
@@ -89,8 +85,8 @@ func NewSessions(root *actor.RootContext, store SessionStore, ask *Asker, cfg Se
 		cfg.Engine = engine.DefaultConfig
 	}
 	s := &Sessions{cfg: cfg, store: store, ask: ask, log: log, now: now}
-	s.deps = &sessionDeps{writer: newSnapshotWriter(store, root, log), changes: newChangeLog(store, root, log),
-		log: log, now: now, notify: s.publishDrift}
+	s.deps = &sessionDeps{store: store, writer: newSnapshotWriter(store, root, log), changes: newChangeLog(store, root, log),
+		log: log, now: now}
 	s.reg = NewRegistry("session", root, s.load, now)
 	s.deps.registry = s.reg
 	s.reg.max = cfg.MaxSessions
@@ -98,21 +94,10 @@ func NewSessions(root *actor.RootContext, store SessionStore, ask *Asker, cfg Se
 	return s
 }
 
-// OnDrift sets where drift events detected by sessions go (the cluster layer).
-func (s *Sessions) OnDrift(f func(*pb.DriftEvent)) {
-	s.notifyMu.Lock()
-	s.notify = f
-	s.notifyMu.Unlock()
-}
-
-func (s *Sessions) publishDrift(ev *pb.DriftEvent) {
-	s.notifyMu.RLock()
-	f := s.notify
-	s.notifyMu.RUnlock()
-	if f != nil {
-		f(ev)
-	}
-}
+// sendDriftTo makes the sessions send the drift events they detect to the
+// cluster actors of clusters (the cluster layer's registry). Call it while
+// wiring, before sessions run.
+func (s *Sessions) sendDriftTo(clusters *Registry) { s.deps.clusters.Store(clusters) }
 
 // Active is the number of sessions held in memory.
 func (s *Sessions) Active() int { return s.reg.Active() }

@@ -342,7 +342,9 @@ func TestLayersHTTPDriftReachesRegionAndRealigns(t *testing.T) {
 	for _, q := range lyK8s[:4] {
 		s.must(200, "POST", "/v1/run", s.tokA, map[string]any{"session_id": member, "message": q})
 	}
-	time.Sleep(100 * time.Millisecond)
+	// Drift travels session → cluster → region as actor messages; reading
+	// the cluster, then the region, queues behind anything sent so far.
+	s.must(200, "GET", "/v1/cluster/"+cid, s.tokA, nil)
 	g := s.must(200, "GET", "/v1/region/"+rid, s.tokA, nil)
 	if len(g["recent_drift_events"].([]any)) != 0 || g["last_realignment"] != nil {
 		t.Fatalf("steady conversation: %v", g)

@@ -21,9 +21,9 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
-// ClusterView is the cluster's metadata and links as stored. The layer sends
-// it to the cluster actor after every topology change (membership, region
-// links), in commit order, so the actor never reads the database itself.
+// ClusterView is the cluster's metadata and links as stored. The cluster
+// actor loads it when it is activated and again, off its mailbox, after each
+// TopologyChanged (membership, region links).
 type ClusterView struct {
 	state             protoimpl.MessageState `protogen:"open.v1"`
 	Owner             string                 `protobuf:"bytes,1,opt,name=owner,proto3" json:"owner,omitempty"`

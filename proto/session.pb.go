@@ -3009,19 +3009,106 @@ func (x *BlendResponse) GetChanged() bool {
 	return false
 }
 
-// MembershipChanged tells a session which clusters it belongs to, so drift it
-// detects travels to them.
+// TopologyChanged tells an actor that its stored links changed (a session's
+// cluster memberships; a cluster's members or regions; a region's clusters;
+// an observer's regions): it reloads them from the database off its mailbox
+// and answers TopologyReloaded once the reload is applied, so the request
+// that made the change answers only when its change is visible.
+type TopologyChanged struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TopologyChanged) Reset() {
+	*x = TopologyChanged{}
+	mi := &file_session_proto_msgTypes[40]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TopologyChanged) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TopologyChanged) ProtoMessage() {}
+
+func (x *TopologyChanged) ProtoReflect() protoreflect.Message {
+	mi := &file_session_proto_msgTypes[40]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TopologyChanged.ProtoReflect.Descriptor instead.
+func (*TopologyChanged) Descriptor() ([]byte, []int) {
+	return file_session_proto_rawDescGZIP(), []int{40}
+}
+
+type TopologyReloaded struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Error         *Error                 `protobuf:"bytes,1,opt,name=error,proto3" json:"error,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TopologyReloaded) Reset() {
+	*x = TopologyReloaded{}
+	mi := &file_session_proto_msgTypes[41]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TopologyReloaded) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TopologyReloaded) ProtoMessage() {}
+
+func (x *TopologyReloaded) ProtoReflect() protoreflect.Message {
+	mi := &file_session_proto_msgTypes[41]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TopologyReloaded.ProtoReflect.Descriptor instead.
+func (*TopologyReloaded) Descriptor() ([]byte, []int) {
+	return file_session_proto_rawDescGZIP(), []int{41}
+}
+
+func (x *TopologyReloaded) GetError() *Error {
+	if x != nil {
+		return x.Error
+	}
+	return nil
+}
+
+// MembershipChanged carries the clusters a session belongs to, as loaded
+// after a TopologyChanged, so drift it detects travels to them. load orders
+// the loads of one session: an older load never replaces a newer one.
 type MembershipChanged struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	SessionId     string                 `protobuf:"bytes,1,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
 	ClusterIds    []string               `protobuf:"bytes,2,rep,name=cluster_ids,json=clusterIds,proto3" json:"cluster_ids,omitempty"`
+	Load          uint64                 `protobuf:"varint,3,opt,name=load,proto3" json:"load,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *MembershipChanged) Reset() {
 	*x = MembershipChanged{}
-	mi := &file_session_proto_msgTypes[40]
+	mi := &file_session_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3033,7 +3120,7 @@ func (x *MembershipChanged) String() string {
 func (*MembershipChanged) ProtoMessage() {}
 
 func (x *MembershipChanged) ProtoReflect() protoreflect.Message {
-	mi := &file_session_proto_msgTypes[40]
+	mi := &file_session_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3046,7 +3133,7 @@ func (x *MembershipChanged) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MembershipChanged.ProtoReflect.Descriptor instead.
 func (*MembershipChanged) Descriptor() ([]byte, []int) {
-	return file_session_proto_rawDescGZIP(), []int{40}
+	return file_session_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *MembershipChanged) GetSessionId() string {
@@ -3061,6 +3148,13 @@ func (x *MembershipChanged) GetClusterIds() []string {
 		return x.ClusterIds
 	}
 	return nil
+}
+
+func (x *MembershipChanged) GetLoad() uint64 {
+	if x != nil {
+		return x.Load
+	}
+	return 0
 }
 
 // DriftEvent is published when a run detects drift. It travels session →
@@ -3080,7 +3174,7 @@ type DriftEvent struct {
 
 func (x *DriftEvent) Reset() {
 	*x = DriftEvent{}
-	mi := &file_session_proto_msgTypes[41]
+	mi := &file_session_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3092,7 +3186,7 @@ func (x *DriftEvent) String() string {
 func (*DriftEvent) ProtoMessage() {}
 
 func (x *DriftEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_session_proto_msgTypes[41]
+	mi := &file_session_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3105,7 +3199,7 @@ func (x *DriftEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DriftEvent.ProtoReflect.Descriptor instead.
 func (*DriftEvent) Descriptor() ([]byte, []int) {
-	return file_session_proto_rawDescGZIP(), []int{41}
+	return file_session_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *DriftEvent) GetOwner() string {
@@ -3167,7 +3261,7 @@ type Flush struct {
 
 func (x *Flush) Reset() {
 	*x = Flush{}
-	mi := &file_session_proto_msgTypes[42]
+	mi := &file_session_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3179,7 +3273,7 @@ func (x *Flush) String() string {
 func (*Flush) ProtoMessage() {}
 
 func (x *Flush) ProtoReflect() protoreflect.Message {
-	mi := &file_session_proto_msgTypes[42]
+	mi := &file_session_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3192,7 +3286,7 @@ func (x *Flush) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Flush.ProtoReflect.Descriptor instead.
 func (*Flush) Descriptor() ([]byte, []int) {
-	return file_session_proto_rawDescGZIP(), []int{42}
+	return file_session_proto_rawDescGZIP(), []int{44}
 }
 
 type FlushResponse struct {
@@ -3206,7 +3300,7 @@ type FlushResponse struct {
 
 func (x *FlushResponse) Reset() {
 	*x = FlushResponse{}
-	mi := &file_session_proto_msgTypes[43]
+	mi := &file_session_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3218,7 +3312,7 @@ func (x *FlushResponse) String() string {
 func (*FlushResponse) ProtoMessage() {}
 
 func (x *FlushResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_session_proto_msgTypes[43]
+	mi := &file_session_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3231,7 +3325,7 @@ func (x *FlushResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FlushResponse.ProtoReflect.Descriptor instead.
 func (*FlushResponse) Descriptor() ([]byte, []int) {
-	return file_session_proto_rawDescGZIP(), []int{43}
+	return file_session_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *FlushResponse) GetError() *Error {
@@ -3263,7 +3357,7 @@ type Passivate struct {
 
 func (x *Passivate) Reset() {
 	*x = Passivate{}
-	mi := &file_session_proto_msgTypes[44]
+	mi := &file_session_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3275,7 +3369,7 @@ func (x *Passivate) String() string {
 func (*Passivate) ProtoMessage() {}
 
 func (x *Passivate) ProtoReflect() protoreflect.Message {
-	mi := &file_session_proto_msgTypes[44]
+	mi := &file_session_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3288,7 +3382,7 @@ func (x *Passivate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Passivate.ProtoReflect.Descriptor instead.
 func (*Passivate) Descriptor() ([]byte, []int) {
-	return file_session_proto_rawDescGZIP(), []int{44}
+	return file_session_proto_rawDescGZIP(), []int{46}
 }
 
 // Discard stops a deleted session without saving it.
@@ -3300,7 +3394,7 @@ type Discard struct {
 
 func (x *Discard) Reset() {
 	*x = Discard{}
-	mi := &file_session_proto_msgTypes[45]
+	mi := &file_session_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3312,7 +3406,7 @@ func (x *Discard) String() string {
 func (*Discard) ProtoMessage() {}
 
 func (x *Discard) ProtoReflect() protoreflect.Message {
-	mi := &file_session_proto_msgTypes[45]
+	mi := &file_session_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3325,7 +3419,7 @@ func (x *Discard) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Discard.ProtoReflect.Descriptor instead.
 func (*Discard) Descriptor() ([]byte, []int) {
-	return file_session_proto_rawDescGZIP(), []int{45}
+	return file_session_proto_rawDescGZIP(), []int{47}
 }
 
 // SnapshotSaved tells a session that the snapshot of a given version reached
@@ -3340,7 +3434,7 @@ type SnapshotSaved struct {
 
 func (x *SnapshotSaved) Reset() {
 	*x = SnapshotSaved{}
-	mi := &file_session_proto_msgTypes[46]
+	mi := &file_session_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3352,7 +3446,7 @@ func (x *SnapshotSaved) String() string {
 func (*SnapshotSaved) ProtoMessage() {}
 
 func (x *SnapshotSaved) ProtoReflect() protoreflect.Message {
-	mi := &file_session_proto_msgTypes[46]
+	mi := &file_session_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3365,7 +3459,7 @@ func (x *SnapshotSaved) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SnapshotSaved.ProtoReflect.Descriptor instead.
 func (*SnapshotSaved) Descriptor() ([]byte, []int) {
-	return file_session_proto_rawDescGZIP(), []int{46}
+	return file_session_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *SnapshotSaved) GetVersion() int64 {
@@ -3409,7 +3503,7 @@ type SessionChange struct {
 
 func (x *SessionChange) Reset() {
 	*x = SessionChange{}
-	mi := &file_session_proto_msgTypes[47]
+	mi := &file_session_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3421,7 +3515,7 @@ func (x *SessionChange) String() string {
 func (*SessionChange) ProtoMessage() {}
 
 func (x *SessionChange) ProtoReflect() protoreflect.Message {
-	mi := &file_session_proto_msgTypes[47]
+	mi := &file_session_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3434,7 +3528,7 @@ func (x *SessionChange) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SessionChange.ProtoReflect.Descriptor instead.
 func (*SessionChange) Descriptor() ([]byte, []int) {
-	return file_session_proto_rawDescGZIP(), []int{47}
+	return file_session_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *SessionChange) GetChange() isSessionChange_Change {
@@ -3655,7 +3749,7 @@ type ChangeCommitted struct {
 
 func (x *ChangeCommitted) Reset() {
 	*x = ChangeCommitted{}
-	mi := &file_session_proto_msgTypes[48]
+	mi := &file_session_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3667,7 +3761,7 @@ func (x *ChangeCommitted) String() string {
 func (*ChangeCommitted) ProtoMessage() {}
 
 func (x *ChangeCommitted) ProtoReflect() protoreflect.Message {
-	mi := &file_session_proto_msgTypes[48]
+	mi := &file_session_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3680,7 +3774,7 @@ func (x *ChangeCommitted) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChangeCommitted.ProtoReflect.Descriptor instead.
 func (*ChangeCommitted) Descriptor() ([]byte, []int) {
-	return file_session_proto_rawDescGZIP(), []int{48}
+	return file_session_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *ChangeCommitted) GetSeq() int64 {
@@ -4005,12 +4099,16 @@ const file_session_proto_rawDesc = "" +
 	"\x05error\x18\x01 \x01(\v2\x10.semvec.v1.ErrorR\x05error\x12\x1d\n" +
 	"\n" +
 	"session_id\x18\x02 \x01(\tR\tsessionId\x12\x18\n" +
-	"\achanged\x18\x03 \x01(\bR\achanged\"S\n" +
+	"\achanged\x18\x03 \x01(\bR\achanged\"\x11\n" +
+	"\x0fTopologyChanged\":\n" +
+	"\x10TopologyReloaded\x12&\n" +
+	"\x05error\x18\x01 \x01(\v2\x10.semvec.v1.ErrorR\x05error\"g\n" +
 	"\x11MembershipChanged\x12\x1d\n" +
 	"\n" +
 	"session_id\x18\x01 \x01(\tR\tsessionId\x12\x1f\n" +
 	"\vcluster_ids\x18\x02 \x03(\tR\n" +
-	"clusterIds\"\xe1\x01\n" +
+	"clusterIds\x12\x12\n" +
+	"\x04load\x18\x03 \x01(\x04R\x04load\"\xe1\x01\n" +
 	"\n" +
 	"DriftEvent\x12\x14\n" +
 	"\x05owner\x18\x01 \x01(\tR\x05owner\x12\x1d\n" +
@@ -4069,7 +4167,7 @@ func file_session_proto_rawDescGZIP() []byte {
 	return file_session_proto_rawDescData
 }
 
-var file_session_proto_msgTypes = make([]protoimpl.MessageInfo, 50)
+var file_session_proto_msgTypes = make([]protoimpl.MessageInfo, 52)
 var file_session_proto_goTypes = []any{
 	(*RunRequest)(nil),           // 0: semvec.v1.RunRequest
 	(*RunResponse)(nil),          // 1: semvec.v1.RunResponse
@@ -4111,65 +4209,68 @@ var file_session_proto_goTypes = []any{
 	(*StateResponse)(nil),        // 37: semvec.v1.StateResponse
 	(*BlendRequest)(nil),         // 38: semvec.v1.BlendRequest
 	(*BlendResponse)(nil),        // 39: semvec.v1.BlendResponse
-	(*MembershipChanged)(nil),    // 40: semvec.v1.MembershipChanged
-	(*DriftEvent)(nil),           // 41: semvec.v1.DriftEvent
-	(*Flush)(nil),                // 42: semvec.v1.Flush
-	(*FlushResponse)(nil),        // 43: semvec.v1.FlushResponse
-	(*Passivate)(nil),            // 44: semvec.v1.Passivate
-	(*Discard)(nil),              // 45: semvec.v1.Discard
-	(*SnapshotSaved)(nil),        // 46: semvec.v1.SnapshotSaved
-	(*SessionChange)(nil),        // 47: semvec.v1.SessionChange
-	(*ChangeCommitted)(nil),      // 48: semvec.v1.ChangeCommitted
-	nil,                          // 49: semvec.v1.MetricsResponse.TiersEntry
-	(*Error)(nil),                // 50: semvec.v1.Error
-	(*Vector)(nil),               // 51: semvec.v1.Vector
+	(*TopologyChanged)(nil),      // 40: semvec.v1.TopologyChanged
+	(*TopologyReloaded)(nil),     // 41: semvec.v1.TopologyReloaded
+	(*MembershipChanged)(nil),    // 42: semvec.v1.MembershipChanged
+	(*DriftEvent)(nil),           // 43: semvec.v1.DriftEvent
+	(*Flush)(nil),                // 44: semvec.v1.Flush
+	(*FlushResponse)(nil),        // 45: semvec.v1.FlushResponse
+	(*Passivate)(nil),            // 46: semvec.v1.Passivate
+	(*Discard)(nil),              // 47: semvec.v1.Discard
+	(*SnapshotSaved)(nil),        // 48: semvec.v1.SnapshotSaved
+	(*SessionChange)(nil),        // 49: semvec.v1.SessionChange
+	(*ChangeCommitted)(nil),      // 50: semvec.v1.ChangeCommitted
+	nil,                          // 51: semvec.v1.MetricsResponse.TiersEntry
+	(*Error)(nil),                // 52: semvec.v1.Error
+	(*Vector)(nil),               // 53: semvec.v1.Vector
 }
 var file_session_proto_depIdxs = []int32{
-	50, // 0: semvec.v1.RunResponse.error:type_name -> semvec.v1.Error
-	50, // 1: semvec.v1.StoreResponse.error:type_name -> semvec.v1.Error
-	50, // 2: semvec.v1.MetricsResponse.error:type_name -> semvec.v1.Error
-	49, // 3: semvec.v1.MetricsResponse.tiers:type_name -> semvec.v1.MetricsResponse.TiersEntry
-	50, // 4: semvec.v1.ContextResponse.error:type_name -> semvec.v1.Error
+	52, // 0: semvec.v1.RunResponse.error:type_name -> semvec.v1.Error
+	52, // 1: semvec.v1.StoreResponse.error:type_name -> semvec.v1.Error
+	52, // 2: semvec.v1.MetricsResponse.error:type_name -> semvec.v1.Error
+	51, // 3: semvec.v1.MetricsResponse.tiers:type_name -> semvec.v1.MetricsResponse.TiersEntry
+	52, // 4: semvec.v1.ContextResponse.error:type_name -> semvec.v1.Error
 	7,  // 5: semvec.v1.ContextResponse.items:type_name -> semvec.v1.ContextItem
-	50, // 6: semvec.v1.MemoryResponse.error:type_name -> semvec.v1.Error
-	50, // 7: semvec.v1.TriggerResponse.error:type_name -> semvec.v1.Error
-	50, // 8: semvec.v1.AnchorResponse.error:type_name -> semvec.v1.Error
-	50, // 9: semvec.v1.AnchorScoreResponse.error:type_name -> semvec.v1.Error
-	51, // 10: semvec.v1.IsolationRequest.exclusion_embeddings:type_name -> semvec.v1.Vector
-	51, // 11: semvec.v1.IsolationRequest.allowlist_embeddings:type_name -> semvec.v1.Vector
-	50, // 12: semvec.v1.IsolationResponse.error:type_name -> semvec.v1.Error
-	50, // 13: semvec.v1.ReleaseResponse.error:type_name -> semvec.v1.Error
-	50, // 14: semvec.v1.InjectMemoryResponse.error:type_name -> semvec.v1.Error
-	50, // 15: semvec.v1.ExportResponse.error:type_name -> semvec.v1.Error
-	50, // 16: semvec.v1.ImportResponse.error:type_name -> semvec.v1.Error
-	51, // 17: semvec.v1.VerifyRequest.test_embeddings:type_name -> semvec.v1.Vector
-	50, // 18: semvec.v1.VerifyResponse.error:type_name -> semvec.v1.Error
-	50, // 19: semvec.v1.PutEntityResponse.error:type_name -> semvec.v1.Error
-	50, // 20: semvec.v1.ListEntitiesResponse.error:type_name -> semvec.v1.Error
+	52, // 6: semvec.v1.MemoryResponse.error:type_name -> semvec.v1.Error
+	52, // 7: semvec.v1.TriggerResponse.error:type_name -> semvec.v1.Error
+	52, // 8: semvec.v1.AnchorResponse.error:type_name -> semvec.v1.Error
+	52, // 9: semvec.v1.AnchorScoreResponse.error:type_name -> semvec.v1.Error
+	53, // 10: semvec.v1.IsolationRequest.exclusion_embeddings:type_name -> semvec.v1.Vector
+	53, // 11: semvec.v1.IsolationRequest.allowlist_embeddings:type_name -> semvec.v1.Vector
+	52, // 12: semvec.v1.IsolationResponse.error:type_name -> semvec.v1.Error
+	52, // 13: semvec.v1.ReleaseResponse.error:type_name -> semvec.v1.Error
+	52, // 14: semvec.v1.InjectMemoryResponse.error:type_name -> semvec.v1.Error
+	52, // 15: semvec.v1.ExportResponse.error:type_name -> semvec.v1.Error
+	52, // 16: semvec.v1.ImportResponse.error:type_name -> semvec.v1.Error
+	53, // 17: semvec.v1.VerifyRequest.test_embeddings:type_name -> semvec.v1.Vector
+	52, // 18: semvec.v1.VerifyResponse.error:type_name -> semvec.v1.Error
+	52, // 19: semvec.v1.PutEntityResponse.error:type_name -> semvec.v1.Error
+	52, // 20: semvec.v1.ListEntitiesResponse.error:type_name -> semvec.v1.Error
 	32, // 21: semvec.v1.ListEntitiesResponse.entities:type_name -> semvec.v1.Entity
-	50, // 22: semvec.v1.DeleteEntityResponse.error:type_name -> semvec.v1.Error
-	50, // 23: semvec.v1.StateResponse.error:type_name -> semvec.v1.Error
-	50, // 24: semvec.v1.BlendResponse.error:type_name -> semvec.v1.Error
-	50, // 25: semvec.v1.FlushResponse.error:type_name -> semvec.v1.Error
-	0,  // 26: semvec.v1.SessionChange.run:type_name -> semvec.v1.RunRequest
-	2,  // 27: semvec.v1.SessionChange.store:type_name -> semvec.v1.StoreRequest
-	6,  // 28: semvec.v1.SessionChange.context:type_name -> semvec.v1.ContextRequest
-	11, // 29: semvec.v1.SessionChange.trigger:type_name -> semvec.v1.TriggerRequest
-	13, // 30: semvec.v1.SessionChange.anchor:type_name -> semvec.v1.AnchorRequest
-	17, // 31: semvec.v1.SessionChange.isolation:type_name -> semvec.v1.IsolationRequest
-	19, // 32: semvec.v1.SessionChange.release:type_name -> semvec.v1.ReleaseRequest
-	21, // 33: semvec.v1.SessionChange.inject:type_name -> semvec.v1.InjectMemoryRequest
-	25, // 34: semvec.v1.SessionChange.import_state:type_name -> semvec.v1.ImportRequest
-	29, // 35: semvec.v1.SessionChange.put_entity:type_name -> semvec.v1.PutEntityRequest
-	34, // 36: semvec.v1.SessionChange.delete_entity:type_name -> semvec.v1.DeleteEntityRequest
-	38, // 37: semvec.v1.SessionChange.blend:type_name -> semvec.v1.BlendRequest
-	31, // 38: semvec.v1.SessionChange.list_entities:type_name -> semvec.v1.ListEntitiesRequest
-	50, // 39: semvec.v1.ChangeCommitted.error:type_name -> semvec.v1.Error
-	40, // [40:40] is the sub-list for method output_type
-	40, // [40:40] is the sub-list for method input_type
-	40, // [40:40] is the sub-list for extension type_name
-	40, // [40:40] is the sub-list for extension extendee
-	0,  // [0:40] is the sub-list for field type_name
+	52, // 22: semvec.v1.DeleteEntityResponse.error:type_name -> semvec.v1.Error
+	52, // 23: semvec.v1.StateResponse.error:type_name -> semvec.v1.Error
+	52, // 24: semvec.v1.BlendResponse.error:type_name -> semvec.v1.Error
+	52, // 25: semvec.v1.TopologyReloaded.error:type_name -> semvec.v1.Error
+	52, // 26: semvec.v1.FlushResponse.error:type_name -> semvec.v1.Error
+	0,  // 27: semvec.v1.SessionChange.run:type_name -> semvec.v1.RunRequest
+	2,  // 28: semvec.v1.SessionChange.store:type_name -> semvec.v1.StoreRequest
+	6,  // 29: semvec.v1.SessionChange.context:type_name -> semvec.v1.ContextRequest
+	11, // 30: semvec.v1.SessionChange.trigger:type_name -> semvec.v1.TriggerRequest
+	13, // 31: semvec.v1.SessionChange.anchor:type_name -> semvec.v1.AnchorRequest
+	17, // 32: semvec.v1.SessionChange.isolation:type_name -> semvec.v1.IsolationRequest
+	19, // 33: semvec.v1.SessionChange.release:type_name -> semvec.v1.ReleaseRequest
+	21, // 34: semvec.v1.SessionChange.inject:type_name -> semvec.v1.InjectMemoryRequest
+	25, // 35: semvec.v1.SessionChange.import_state:type_name -> semvec.v1.ImportRequest
+	29, // 36: semvec.v1.SessionChange.put_entity:type_name -> semvec.v1.PutEntityRequest
+	34, // 37: semvec.v1.SessionChange.delete_entity:type_name -> semvec.v1.DeleteEntityRequest
+	38, // 38: semvec.v1.SessionChange.blend:type_name -> semvec.v1.BlendRequest
+	31, // 39: semvec.v1.SessionChange.list_entities:type_name -> semvec.v1.ListEntitiesRequest
+	52, // 40: semvec.v1.ChangeCommitted.error:type_name -> semvec.v1.Error
+	41, // [41:41] is the sub-list for method output_type
+	41, // [41:41] is the sub-list for method input_type
+	41, // [41:41] is the sub-list for extension type_name
+	41, // [41:41] is the sub-list for extension extendee
+	0,  // [0:41] is the sub-list for field type_name
 }
 
 func init() { file_session_proto_init() }
@@ -4178,7 +4279,7 @@ func file_session_proto_init() {
 		return
 	}
 	file_common_proto_init()
-	file_session_proto_msgTypes[47].OneofWrappers = []any{
+	file_session_proto_msgTypes[49].OneofWrappers = []any{
 		(*SessionChange_Run)(nil),
 		(*SessionChange_Store)(nil),
 		(*SessionChange_Context)(nil),
@@ -4199,7 +4300,7 @@ func file_session_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_session_proto_rawDesc), len(file_session_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   50,
+			NumMessages:   52,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
