@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -39,7 +40,9 @@ type LayerStore interface {
 	DetachCluster(ctx context.Context, owner, regionID, clusterID string) error
 	RegionClusters(ctx context.Context, owner, regionID string) ([]string, error)
 	RegionsOfCluster(ctx context.Context, owner, clusterID string) ([]string, error)
-	SetLastRealignment(ctx context.Context, owner, regionID string, at time.Time) error
+	RecordRealignment(ctx context.Context, owner, regionID string, at time.Time) error
+	AppendRegionEvents(ctx context.Context, owner, regionID string, items []persistence.LoggedItem, keep int) error
+	LoadRegionEvents(ctx context.Context, owner, regionID string, limit int) ([]persistence.LoggedItem, error)
 
 	EnsureObserver(ctx context.Context, o persistence.ObserverRecord, meta persistence.SessionRecord) (persistence.ObserverRecord, bool, error)
 	GetObserver(ctx context.Context, owner string) (persistence.ObserverRecord, error)
@@ -47,6 +50,9 @@ type LayerStore interface {
 	RegisterObserverRegion(ctx context.Context, owner, regionID string) (int, error)
 	UnregisterObserverRegion(ctx context.Context, owner, regionID string) (int, error)
 	ObserverRegions(ctx context.Context, owner string) ([]string, error)
+	AppendAnomalies(ctx context.Context, owner, observerID string, items []persistence.LoggedItem, keep int) error
+	LoadAnomalies(ctx context.Context, owner, observerID string, limit int) ([]persistence.LoggedItem, error)
+	ClearAnomalies(ctx context.Context, owner, observerID string) error
 
 	SaveNetworkState(ctx context.Context, owner string, data []byte) error
 	LoadNetworkState(ctx context.Context, owner string) ([]byte, error)
@@ -57,7 +63,8 @@ const (
 	// realignWeight is how far a realignment moves each voting cluster's
 	// backing session towards the region's consensus vector.
 	realignWeight = 0.3
-	// maxRegionEvents bounds a region's in-memory drift event log.
+	// maxRegionEvents bounds a region's drift event log (in memory and on
+	// disk).
 	maxRegionEvents = 1000
 	// maxAnomalies bounds an observer's anomaly log.
 	maxAnomalies = 1000
@@ -371,6 +378,7 @@ func (l *Layers) regionView(ctx context.Context, owner, id string) (*pb.RegionVi
 	v := &pb.RegionView{
 		Owner: rec.Owner, RegionId: rec.ID, Name: rec.Name, MetaSessionId: rec.MetaSessionID,
 		ConsensusThreshold: rec.ConsensusThreshold, VoteWindowSeconds: rec.VoteWindowSeconds, ClusterIds: clusters,
+		Realignments: rec.Realignments,
 	}
 	if rec.LastRealignment != nil {
 		v.LastRealignmentUnixNano = rec.LastRealignment.UnixNano()
@@ -406,7 +414,15 @@ func (l *Layers) loadRegion(ctx context.Context, key string) (actor.Producer, er
 	if err != nil {
 		return nil, err
 	}
-	return newRegionActor(l, key, v), nil
+	logged, err := l.store.LoadRegionEvents(ctx, owner, id, maxRegionEvents)
+	if err != nil {
+		return nil, err
+	}
+	events, err := decodeLogged(logged, func() *pb.RegionDriftEvent { return &pb.RegionDriftEvent{} })
+	if err != nil {
+		return nil, semvec.Wrap(semvec.KindInternal, err, "the region's event log is corrupt")
+	}
+	return newRegionActor(l, key, v, events, lastSeq(logged)), nil
 }
 
 func (l *Layers) loadObserver(ctx context.Context, owner string) (actor.Producer, error) {
@@ -414,7 +430,36 @@ func (l *Layers) loadObserver(ctx context.Context, owner string) (actor.Producer
 	if err != nil {
 		return nil, err
 	}
-	return newObserverActor(l, owner, v), nil
+	logged, err := l.store.LoadAnomalies(ctx, owner, v.GetObserverId(), maxAnomalies)
+	if err != nil {
+		return nil, err
+	}
+	anomalies, err := decodeLogged(logged, func() *pb.Anomaly { return &pb.Anomaly{} })
+	if err != nil {
+		return nil, semvec.Wrap(semvec.KindInternal, err, "the observer's anomaly log is corrupt")
+	}
+	slices.Reverse(anomalies) // the actor keeps them newest first
+	return newObserverActor(l, owner, v, anomalies, lastSeq(logged)), nil
+}
+
+// decodeLogged decodes the entries of a layer log (oldest first).
+func decodeLogged[M proto.Message](items []persistence.LoggedItem, fresh func() M) ([]M, error) {
+	out := make([]M, len(items))
+	for i, it := range items {
+		m := fresh()
+		if err := proto.Unmarshal(it.Data, m); err != nil {
+			return nil, fmt.Errorf("entry %d: %w", it.Seq, err)
+		}
+		out[i] = m
+	}
+	return out, nil
+}
+
+func lastSeq(items []persistence.LoggedItem) int64 {
+	if len(items) == 0 {
+		return 0
+	}
+	return items[len(items)-1].Seq
 }
 
 func (l *Layers) loadNetwork(ctx context.Context, owner string) (actor.Producer, error) {

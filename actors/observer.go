@@ -10,6 +10,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/semvec-go/semvec"
+	"github.com/semvec-go/semvec/persistence"
 	pb "github.com/semvec-go/semvec/proto"
 )
 
@@ -24,7 +25,8 @@ type observerActor struct {
 	owner string
 	view  *pb.ObserverView
 
-	anomalies []*pb.Anomaly   // newest first, at most maxAnomalies
+	anomalies []*pb.Anomaly   // newest first, at most maxAnomalies; on disk before they are here
+	seq       int64           // the last anomaly numbered in the durable log
 	episodes  map[string]bool // conditions found by the last sample (raiseOnce)
 	lastAt    time.Time
 	observed  int32
@@ -35,8 +37,10 @@ type observerActor struct {
 	loads     viewLoads
 }
 
-func newObserverActor(l *Layers, owner string, v *pb.ObserverView) actor.Producer {
-	return func() actor.Actor { return &observerActor{l: l, owner: owner, view: v} }
+func newObserverActor(l *Layers, owner string, v *pb.ObserverView, anomalies []*pb.Anomaly, seq int64) actor.Producer {
+	return func() actor.Actor {
+		return &observerActor{l: l, owner: owner, view: v, anomalies: anomalies, seq: seq}
+	}
 }
 
 func (a *observerActor) Receive(ctx actor.Context) {
@@ -114,7 +118,10 @@ func (a *observerActor) handleSample(ctx actor.Context, m *pb.ObserverSampleRequ
 }
 
 // sample gathers an observation on a work goroutine and, back on the actor,
-// records the anomalies it shows; done runs on the actor.
+// finds the anomalies it shows, writes the new ones to the observer's
+// durable log and only then records them; done runs on the actor. When the
+// write fails nothing is recorded (the next sample finds them again) and
+// done gets the error.
 func (a *observerActor) sample(ctx actor.Context, done func(*pb.ObserverSampleResponse, error)) {
 	owner, regions := a.owner, slices.Clone(a.view.GetRegionIds())
 	start := time.Now()
@@ -126,23 +133,57 @@ func (a *observerActor) sample(ctx actor.Context, done func(*pb.ObserverSampleRe
 			done(nil, err)
 			return
 		}
-		done(a.record(res.(observation), time.Since(start)), nil)
+		o := res.(observation)
+		found, episodes := raiseOnce(a.episodes, detectAnomalies(o))
+		fresh := make([]*pb.Anomaly, len(found))
+		for i, f := range found {
+			fresh[i] = &pb.Anomaly{
+				AnomalyId: NewID(), AtUnixNano: o.At.UnixNano(), AnomalyType: f.Type,
+				AffectedClusterIds: f.Clusters, Description: f.Description, Severity: f.Severity,
+			}
+		}
+		a.persist(ctx, fresh, func(err error) {
+			if err != nil {
+				a.l.log.Warn("observer: anomalies not written; not recorded", "owner", owner, "err", err)
+				done(nil, err)
+				return
+			}
+			a.episodes = episodes
+			done(a.record(o, fresh, time.Since(start)), nil)
+		})
 	})
 }
 
-// record applies the anomaly rules to o and logs the findings that start a
-// new episode (raiseOnce): a condition that persists from one sample to the
-// next is logged once, not at every sample.
-func (a *observerActor) record(o observation, took time.Duration) *pb.ObserverSampleResponse {
-	var found []anomaly
-	found, a.episodes = raiseOnce(a.episodes, detectAnomalies(o))
-	fresh := make([]*pb.Anomaly, len(found))
-	for i, f := range found {
-		fresh[i] = &pb.Anomaly{
-			AnomalyId: NewID(), AtUnixNano: o.At.UnixNano(), AnomalyType: f.Type,
-			AffectedClusterIds: f.Clusters, Description: f.Description, Severity: f.Severity,
-		}
+// persist writes fresh (in order) to the observer's durable log and calls
+// then on the actor with the outcome; nothing to write calls it at once.
+func (a *observerActor) persist(ctx actor.Context, fresh []*pb.Anomaly, then func(error)) {
+	if len(fresh) == 0 {
+		then(nil)
+		return
 	}
+	items := make([]persistence.LoggedItem, len(fresh))
+	for i, an := range fresh {
+		data, err := proto.Marshal(an)
+		if err != nil {
+			then(err)
+			return
+		}
+		items[i] = persistence.LoggedItem{Seq: a.seq + int64(i) + 1, Data: data}
+	}
+	owner, id := a.owner, a.view.GetObserverId()
+	a.l.async(ctx, func(wctx context.Context) (any, error) {
+		return nil, a.l.store.AppendAnomalies(wctx, owner, id, items, maxAnomalies)
+	}, func(_ any, err error) {
+		if err == nil {
+			a.seq = max(a.seq, items[len(items)-1].Seq)
+		}
+		then(err)
+	})
+}
+
+// record logs the anomalies found (already on disk, oldest first as found)
+// and the sample's counters.
+func (a *observerActor) record(o observation, fresh []*pb.Anomaly, took time.Duration) *pb.ObserverSampleResponse {
 	a.anomalies = append(slices.Clone(fresh), a.anomalies...)
 	if len(a.anomalies) > maxAnomalies {
 		a.anomalies = a.anomalies[:maxAnomalies]
@@ -187,9 +228,18 @@ func (a *observerActor) handleClear(ctx actor.Context, m *pb.ObserverClearReques
 		ctx.Respond(&pb.ObserverClearResponse{Error: ToProtoError(semvec.NotFound("Observer"))})
 		return
 	}
-	n := len(a.anomalies)
-	a.anomalies = nil
-	ctx.Respond(&pb.ObserverClearResponse{Cleared: int32(n)})
+	owner, id := a.owner, a.view.GetObserverId()
+	a.l.async(ctx, func(wctx context.Context) (any, error) {
+		return nil, a.l.store.ClearAnomalies(wctx, owner, id)
+	}, func(_ any, err error) {
+		if err != nil {
+			ctx.Respond(&pb.ObserverClearResponse{Error: ToProtoError(err)})
+			return
+		}
+		n := len(a.anomalies)
+		a.anomalies = nil
+		ctx.Respond(&pb.ObserverClearResponse{Cleared: int32(n)})
+	})
 }
 
 func cloneAnomalies(as []*pb.Anomaly, limit int) []*pb.Anomaly {

@@ -12,32 +12,49 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/semvec-go/semvec"
+	"github.com/semvec-go/semvec/persistence"
 	pb "github.com/semvec-go/semvec/proto"
 )
 
 // regionActor is one region (contract Layer 3): its attached clusters, the
-// drift event log, one vote per cluster
-// inside the rolling window, and realignment. Its view is loaded at
-// activation and after each TopologyChanged.
+// drift event log, one vote per cluster inside the rolling window, and
+// realignment. Its view is loaded at activation and after each
+// TopologyChanged.
+//
+// The event log is durable: each event is appended to region_events
+// (write-behind, one write in flight, the events that arrive meanwhile
+// share the next), and activation rebuilds the log, the votes cast since
+// the last realignment and each cluster's latest event from it. The
+// realignment count and time are stored with the region.
 type regionActor struct {
 	l            *Layers
 	key          string
 	view         *pb.RegionView
 	book         *voteBook
 	lastRealign  int64 // unix nanos; 0 never
-	realignments int32
+	realignments int64
 	loads        viewLoads
+
+	seq     int64                    // the last event numbered
+	unsaved []persistence.LoggedItem // numbered, not yet written
+	writing bool
 }
 
-func newRegionActor(l *Layers, key string, v *pb.RegionView) actor.Producer {
+func newRegionActor(l *Layers, key string, v *pb.RegionView, events []*pb.RegionDriftEvent, seq int64) actor.Producer {
 	return func() actor.Actor {
-		return &regionActor{l: l, key: key, view: v, book: newVoteBook(maxRegionEvents), lastRealign: v.GetLastRealignmentUnixNano()}
+		a := &regionActor{l: l, key: key, view: v, book: newVoteBook(maxRegionEvents),
+			lastRealign: v.GetLastRealignmentUnixNano(), realignments: v.GetRealignments(), seq: seq}
+		a.book.restore(events, a.lastRealign)
+		a.book.retain(v.GetClusterIds())
+		return a
 	}
 }
 
 func (a *regionActor) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
-	case *actor.Started, *actor.Restarting, *actor.Stopping:
+	case *actor.Started, *actor.Restarting:
+	case *actor.Stopping:
+		a.writeOnStop()
 	case *actor.Stopped:
 		a.l.regions.Stopped(a.key, ctx.Self())
 	case *pb.TopologyChanged:
@@ -79,10 +96,12 @@ func (a *regionActor) handleDrift(ctx actor.Context, ev *pb.DriftEvent) {
 	if at == 0 {
 		at = now.UnixNano()
 	}
-	a.book.record(&pb.RegionDriftEvent{
+	rev := &pb.RegionDriftEvent{
 		ClusterId: ev.GetClusterId(), RegionId: a.view.GetRegionId(), SessionId: ev.GetSessionId(),
 		DriftScore: ev.GetDriftScore(), DriftPhase: ev.GetDriftPhase(), AtUnixNano: at,
-	})
+	}
+	a.save(ctx, rev)
+	a.book.record(rev)
 	a.book.expire(now, a.window())
 	if shouldRealign(len(a.book.votes), len(a.view.GetClusterIds()), a.view.GetConsensusThreshold()) {
 		a.realign(ctx, a.book.clearVotes(), now)
@@ -119,6 +138,65 @@ func (a *regionActor) realign(ctx actor.Context, voters []string, now time.Time)
 	})
 }
 
+// save numbers ev and writes it to the region's durable log, behind the
+// write in flight if there is one. A failed write is retried with the next
+// event; the unsaved backlog is bounded like the log.
+func (a *regionActor) save(ctx actor.Context, ev *pb.RegionDriftEvent) {
+	data, err := proto.Marshal(ev)
+	if err != nil {
+		a.l.log.Error("region: drift event not encoded", "region_id", a.view.GetRegionId(), "err", err)
+		return
+	}
+	a.seq++
+	a.unsaved = append(a.unsaved, persistence.LoggedItem{Seq: a.seq, Data: data})
+	if over := len(a.unsaved) - maxRegionEvents; over > 0 {
+		a.unsaved = slices.Delete(a.unsaved, 0, over)
+	}
+	a.writeUnsaved(ctx)
+}
+
+func (a *regionActor) writeUnsaved(ctx actor.Context) {
+	if a.writing || len(a.unsaved) == 0 {
+		return
+	}
+	a.writing = true
+	batch := a.unsaved
+	a.unsaved = nil
+	owner, id := a.view.GetOwner(), a.view.GetRegionId()
+	a.l.async(ctx, func(wctx context.Context) (any, error) {
+		return nil, a.l.store.AppendRegionEvents(wctx, owner, id, batch, maxRegionEvents)
+	}, func(_ any, err error) {
+		a.writing = false
+		if err != nil {
+			a.l.log.Warn("region: drift events not written yet; retried with the next event", "region_id", id, "events", len(batch), "err", err)
+			a.unsaved = append(batch, a.unsaved...)
+			if over := len(a.unsaved) - maxRegionEvents; over > 0 {
+				a.unsaved = slices.Delete(a.unsaved, 0, over)
+			}
+			return
+		}
+		a.writeUnsaved(ctx)
+	})
+}
+
+// writeOnStop writes the events still waiting behind the write in flight
+// on a tracked goroutine (Layers.Shutdown waits for it), bounded like the
+// network actor's final save.
+func (a *regionActor) writeOnStop() {
+	if len(a.unsaved) == 0 {
+		return
+	}
+	batch, owner, id, l := a.unsaved, a.view.GetOwner(), a.view.GetRegionId(), a.l
+	a.unsaved = nil
+	l.goBG(func(bg context.Context) {
+		ctx, cancel := context.WithTimeout(bg, stopSaveTimeout)
+		defer cancel()
+		if err := l.store.AppendRegionEvents(ctx, owner, id, batch, maxRegionEvents); err != nil && semvec.KindOf(err) != semvec.KindNotFound {
+			l.log.Error("region: drift events lost at stop", "region_id", id, "events", len(batch), "err", err)
+		}
+	})
+}
+
 func (a *regionActor) handleState(ctx actor.Context, m *pb.RegionStateRequest) {
 	if m.GetOwner() != a.view.GetOwner() {
 		ctx.Respond(&pb.RegionStateResponse{Error: ToProtoError(semvec.NotFound("Region"))})
@@ -131,7 +209,7 @@ func (a *regionActor) handleState(ctx actor.Context, m *pb.RegionStateRequest) {
 		ConsensusThreshold: v.GetConsensusThreshold(), VoteWindowSeconds: v.GetVoteWindowSeconds(),
 		ClusterIds: slices.Clone(v.GetClusterIds()), LastRealignmentUnixNano: a.lastRealign,
 		RecentEvents: a.book.recent(int(m.GetEventsLimit())), ActiveVotes: a.book.activeVotes(),
-		Realignments: a.realignments, LastEvents: a.book.lastEvents(),
+		Realignments: int32(a.realignments), LastEvents: a.book.lastEvents(),
 	})
 }
 
@@ -148,7 +226,7 @@ func (a *regionActor) handleEvents(ctx actor.Context, m *pb.RegionEventsRequest)
 // value means the vectors moved (as far as they could: errors are reported).
 func (l *Layers) realignRegion(ctx context.Context, v *pb.RegionView, voters []string, at time.Time) error {
 	err := l.alignVectors(ctx, v, voters, at)
-	if perr := l.store.SetLastRealignment(ctx, v.GetOwner(), v.GetRegionId(), at); perr != nil && semvec.KindOf(perr) != semvec.KindNotFound {
+	if perr := l.store.RecordRealignment(ctx, v.GetOwner(), v.GetRegionId(), at); perr != nil && semvec.KindOf(perr) != semvec.KindNotFound {
 		err = errors.Join(err, fmt.Errorf("last_realignment: %w", perr))
 	}
 	return err

@@ -45,6 +45,20 @@ func (b *voteBook) record(ev *pb.RegionDriftEvent) {
 	}
 }
 
+// restore rebuilds the book from a durable log (oldest first): every event
+// is in the log and sets its cluster's latest event, but only events after
+// the last realignment (unix nanos; it cleared the votes before them) vote.
+func (b *voteBook) restore(events []*pb.RegionDriftEvent, lastRealign int64) {
+	for _, ev := range events {
+		b.record(ev)
+	}
+	for cid, v := range b.votes {
+		if v.GetAtUnixNano() <= lastRealign {
+			delete(b.votes, cid)
+		}
+	}
+}
+
 // expire drops the votes older than window at now.
 func (b *voteBook) expire(now time.Time, window time.Duration) {
 	cut := now.Add(-window).UnixNano()

@@ -108,7 +108,7 @@
 //	RegisterObserverRegion (new only)  observer_register    observer  observer id  {"region_id":…}
 //	UnregisterObserverRegion           observer_unregister  observer  observer id  {"region_id":…}
 //
-// Snapshots, network state, TouchSession and SetLastRealignment are not
+// Snapshots, network state, TouchSession and RecordRealignment are not
 // audited (they are frequent and carry no ownership change). Store.Audit
 // appends any other row.
 package persistence

@@ -60,6 +60,7 @@ type regionModel struct {
 	ConsensusThreshold float64    `bun:"consensus_threshold,notnull"`
 	VoteWindowSeconds  float64    `bun:"vote_window_seconds,notnull"`
 	LastRealignment    *time.Time `bun:"last_realignment"`
+	Realignments       int64      `bun:"realignments,notnull"`
 	CreatedAt          time.Time  `bun:"created_at,notnull"`
 	ClusterCount       int        `bun:"cluster_count,scanonly"`
 }

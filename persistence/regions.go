@@ -17,6 +17,7 @@ type RegionRecord struct {
 	ID, Owner, Name, MetaSessionID        string
 	ConsensusThreshold, VoteWindowSeconds float64
 	LastRealignment                       *time.Time
+	Realignments                          int64
 	CreatedAt                             time.Time
 }
 
@@ -95,7 +96,7 @@ func (m *regionModel) record() RegionRecord {
 	return RegionRecord{
 		ID: m.ID, Owner: m.Owner, Name: m.Name, MetaSessionID: m.MetaSessionID,
 		ConsensusThreshold: m.ConsensusThreshold, VoteWindowSeconds: m.VoteWindowSeconds,
-		LastRealignment: utcPtr(m.LastRealignment), CreatedAt: m.CreatedAt.UTC(),
+		LastRealignment: utcPtr(m.LastRealignment), Realignments: m.Realignments, CreatedAt: m.CreatedAt.UTC(),
 	}
 }
 
@@ -226,12 +227,14 @@ func (s *Store) RegionsOfCluster(ctx context.Context, owner, clusterID string) (
 	return ids, err
 }
 
-// SetLastRealignment records when owner's region last realigned.
-// NotFound("Region") if it does not exist.
-func (s *Store) SetLastRealignment(ctx context.Context, owner, regionID string, at time.Time) error {
+// RecordRealignment records that owner's region realigned at at: it sets
+// last_realignment and counts the realignment. NotFound("Region") if it does
+// not exist.
+func (s *Store) RecordRealignment(ctx context.Context, owner, regionID string, at time.Time) error {
 	return s.run(ctx, func(ctx context.Context, db bun.IDB) error {
 		res, err := db.NewUpdate().Model((*regionModel)(nil)).
-			Set("last_realignment = ?", s.timestamp(at)).Where("owner = ? AND id = ?", owner, regionID).Exec(ctx)
+			Set("last_realignment = ?", s.timestamp(at)).Set("realignments = realignments + 1").
+			Where("owner = ? AND id = ?", owner, regionID).Exec(ctx)
 		if err != nil {
 			return err
 		}

@@ -55,13 +55,17 @@ func TestRegionCRUD(t *testing.T) {
 		wantKind(t, s.DeleteRegion(ctx, "bob", "r1"), semvec.KindNotFound, "Region not found")
 
 		at := ts(40)
-		must(t, s.SetLastRealignment(ctx, "alice", "r1", at))
+		must(t, s.RecordRealignment(ctx, "alice", "r1", at))
 		got, _ = s.GetRegion(ctx, "alice", "r1")
 		if got.LastRealignment == nil || !got.LastRealignment.Equal(us(at)) || got.LastRealignment.Location() != time.UTC {
 			t.Fatalf("LastRealignment = %v", got.LastRealignment)
 		}
-		wantKind(t, s.SetLastRealignment(ctx, "alice", "nope", at), semvec.KindNotFound, "Region not found")
-		wantKind(t, s.SetLastRealignment(ctx, "bob", "r1", at), semvec.KindNotFound, "Region not found")
+		must(t, s.RecordRealignment(ctx, "alice", "r1", at))
+		if got, _ = s.GetRegion(ctx, "alice", "r1"); got.Realignments != 2 {
+			t.Fatalf("Realignments = %d after two, want 2", got.Realignments)
+		}
+		wantKind(t, s.RecordRealignment(ctx, "alice", "nope", at), semvec.KindNotFound, "Region not found")
+		wantKind(t, s.RecordRealignment(ctx, "bob", "r1", at), semvec.KindNotFound, "Region not found")
 
 		// Attach / detach.
 		c1, b1 := cluster("alice", "c1", 1)

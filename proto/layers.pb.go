@@ -451,6 +451,7 @@ type RegionView struct {
 	VoteWindowSeconds       float64                `protobuf:"fixed64,6,opt,name=vote_window_seconds,json=voteWindowSeconds,proto3" json:"vote_window_seconds,omitempty"`
 	LastRealignmentUnixNano int64                  `protobuf:"varint,7,opt,name=last_realignment_unix_nano,json=lastRealignmentUnixNano,proto3" json:"last_realignment_unix_nano,omitempty"` // 0: never
 	ClusterIds              []string               `protobuf:"bytes,8,rep,name=cluster_ids,json=clusterIds,proto3" json:"cluster_ids,omitempty"`
+	Realignments            int64                  `protobuf:"varint,9,opt,name=realignments,proto3" json:"realignments,omitempty"` // counted in the store
 	unknownFields           protoimpl.UnknownFields
 	sizeCache               protoimpl.SizeCache
 }
@@ -539,6 +540,13 @@ func (x *RegionView) GetClusterIds() []string {
 		return x.ClusterIds
 	}
 	return nil
+}
+
+func (x *RegionView) GetRealignments() int64 {
+	if x != nil {
+		return x.Realignments
+	}
+	return 0
 }
 
 // RegionDriftEvent is one entry of a region's event log.
@@ -2455,7 +2463,7 @@ const file_layers_proto_rawDesc = "" +
 	"\n" +
 	"cluster_id\x18\x02 \x01(\tR\tclusterId\x12)\n" +
 	"\x10sessions_updated\x18\x03 \x01(\x05R\x0fsessionsUpdated\x12\x16\n" +
-	"\x06target\x18\x04 \x01(\tR\x06target\"\xba\x02\n" +
+	"\x06target\x18\x04 \x01(\tR\x06target\"\xde\x02\n" +
 	"\n" +
 	"RegionView\x12\x14\n" +
 	"\x05owner\x18\x01 \x01(\tR\x05owner\x12\x1b\n" +
@@ -2466,7 +2474,8 @@ const file_layers_proto_rawDesc = "" +
 	"\x13vote_window_seconds\x18\x06 \x01(\x01R\x11voteWindowSeconds\x12;\n" +
 	"\x1alast_realignment_unix_nano\x18\a \x01(\x03R\x17lastRealignmentUnixNano\x12\x1f\n" +
 	"\vcluster_ids\x18\b \x03(\tR\n" +
-	"clusterIds\"\xd1\x01\n" +
+	"clusterIds\x12\"\n" +
+	"\frealignments\x18\t \x01(\x03R\frealignments\"\xd1\x01\n" +
 	"\x10RegionDriftEvent\x12\x1d\n" +
 	"\n" +
 	"cluster_id\x18\x01 \x01(\tR\tclusterId\x12\x1b\n" +

@@ -1,0 +1,88 @@
+package persistence_test
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/semvec-go/semvec/persistence"
+)
+
+func items(from, to int64) []persistence.LoggedItem {
+	var out []persistence.LoggedItem
+	for s := from; s <= to; s++ {
+		out = append(out, persistence.LoggedItem{Seq: s, Data: []byte(fmt.Sprintf("e%d", s))})
+	}
+	return out
+}
+
+func seqs(its []persistence.LoggedItem) []int64 {
+	out := make([]int64, len(its))
+	for i, it := range its {
+		out[i] = it.Seq
+		if string(it.Data) != fmt.Sprintf("e%d", it.Seq) {
+			panic("data of entry " + fmt.Sprint(it.Seq) + " is " + string(it.Data))
+		}
+	}
+	return out
+}
+
+// A region's event log and an observer's anomaly log keep their newest
+// entries in order, per owner, and go with their region or observer.
+func TestLayerLogs(t *testing.T) {
+	forEachDB(t, func(t *testing.T, s *persistence.Store) {
+		ctx := t.Context()
+		r, m := region("alice", "r1", 10)
+		must(t, s.CreateRegion(ctx, r, m))
+		rb, mb := region("bob", "r1", 11)
+		must(t, s.CreateRegion(ctx, rb, mb))
+
+		must(t, s.AppendRegionEvents(ctx, "alice", "r1", items(1, 3), 5))
+		must(t, s.AppendRegionEvents(ctx, "alice", "r1", items(4, 7), 5))
+		must(t, s.AppendRegionEvents(ctx, "bob", "r1", items(1, 1), 5))
+		got, err := s.LoadRegionEvents(ctx, "alice", "r1", 100)
+		must(t, err)
+		if fmt.Sprint(seqs(got)) != "[3 4 5 6 7]" {
+			t.Fatalf("alice's events = %v, want the newest 5 oldest first", seqs(got))
+		}
+		got, err = s.LoadRegionEvents(ctx, "alice", "r1", 2)
+		must(t, err)
+		if fmt.Sprint(seqs(got)) != "[6 7]" {
+			t.Fatalf("newest 2 = %v", seqs(got))
+		}
+		got, err = s.LoadRegionEvents(ctx, "bob", "r1", 100)
+		must(t, err)
+		if fmt.Sprint(seqs(got)) != "[1]" {
+			t.Fatalf("bob's events = %v", seqs(got))
+		}
+		if err := s.AppendRegionEvents(ctx, "carol", "r1", items(1, 1), 5); err == nil {
+			t.Fatal("events of a region that does not exist were stored")
+		}
+		must(t, s.DeleteRegion(ctx, "alice", "r1"))
+		got, err = s.LoadRegionEvents(ctx, "alice", "r1", 100)
+		must(t, err)
+		if len(got) != 0 {
+			t.Fatalf("events outlived their region: %v", seqs(got))
+		}
+
+		o, _, err := s.EnsureObserver(ctx, persistence.ObserverRecord{ID: "o1", Owner: "alice", MetaSessionID: "o1-meta",
+			SampleIntervalSeconds: 60, CreatedAt: ts(20)}, persistence.SessionRecord{Dimension: 384, ModelName: "hash-384"})
+		must(t, err)
+		must(t, s.AppendAnomalies(ctx, "alice", o.ID, items(1, 4), 3))
+		got, err = s.LoadAnomalies(ctx, "alice", o.ID, 100)
+		must(t, err)
+		if fmt.Sprint(seqs(got)) != "[2 3 4]" {
+			t.Fatalf("anomalies = %v", seqs(got))
+		}
+		got, err = s.LoadAnomalies(ctx, "bob", o.ID, 100)
+		must(t, err)
+		if len(got) != 0 {
+			t.Fatalf("bob sees alice's anomalies: %v", seqs(got))
+		}
+		must(t, s.ClearAnomalies(ctx, "alice", o.ID))
+		got, err = s.LoadAnomalies(ctx, "alice", o.ID, 100)
+		must(t, err)
+		if len(got) != 0 {
+			t.Fatalf("anomalies after clear = %v", seqs(got))
+		}
+	})
+}
