@@ -56,6 +56,9 @@ type LayerStore interface {
 
 	SaveNetworkState(ctx context.Context, owner string, data []byte) error
 	LoadNetworkState(ctx context.Context, owner string) ([]byte, error)
+	SavePartitionStates(ctx context.Context, owner, user string, data []byte) error
+	LoadPartitionStates(ctx context.Context, owner, user string) ([]byte, error)
+	RecentSessions(ctx context.Context, owner string, limit int) ([]string, error)
 }
 
 // Tunables of the layers. They are constants, documented in docs/layers.md.

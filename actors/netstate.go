@@ -13,9 +13,12 @@ import (
 // A partition is the network's working state for one end user of the
 // licence: the instances (the owner's sessions) that joined the network
 // while it was active — by taking part in a transfer or proposing a
-// consensus vector —, their trust scores, and counters. Transfers and
-// consensus act on the active partition. Switching saves the active
-// partition (stamps saved_at) and activates the target, creating it empty.
+// consensus vector —, their trust scores, counters, and the semantic states
+// of its instances. Transfers and consensus act on the active partition.
+// Switching saves the active partition — its instances' current states go
+// to network_partitions, saved_at is stamped — and activates the target,
+// creating it empty, or setting its instances back to the states saved
+// with it (Layers.switchStates).
 // Partitions live in the owner's namespace, so another owner's user ids are
 // simply different partitions: no caller can reach another's.
 type networkState struct {
@@ -24,13 +27,14 @@ type networkState struct {
 }
 
 type partition struct {
-	Trust     map[string]float64 `json:"trust_scores"`
-	Instances []string           `json:"instances"` // sorted session ids
-	Transfers int                `json:"transfers"`
-	Proposals int                `json:"proposals"`
-	Accepted  int                `json:"accepted_proposals"`
-	CreatedAt float64            `json:"created_at"` // epoch seconds
-	SavedAt   float64            `json:"saved_at"`   // last switch away from it; 0 never
+	Trust       map[string]float64 `json:"trust_scores"`
+	Instances   []string           `json:"instances"`    // sorted session ids, at most maxInstances
+	SavedStates int                `json:"saved_states"` // session states saved at the last switch away (in network_partitions)
+	Transfers   int                `json:"transfers"`
+	Proposals   int                `json:"proposals"`
+	Accepted    int                `json:"accepted_proposals"`
+	CreatedAt   float64            `json:"created_at"` // epoch seconds
+	SavedAt     float64            `json:"saved_at"`   // last switch away from it; 0 never
 }
 
 func newPartition(now time.Time) *partition {
@@ -86,11 +90,21 @@ func (st *networkState) switchTo(user string, now time.Time) (previous string) {
 	return previous
 }
 
-// join adds sessions to the active partition's instances with the initial
-// trust when unscored.
+// Bounds of an owner's network state.
+const (
+	maxPartitions = 1000 // user partitions per owner
+	maxInstances  = 256  // instances per partition; later sessions vote but do not enrol
+)
+
+// join adds sessions to the active partition's instances (while it holds
+// fewer than maxInstances) with the initial trust when unscored.
 func (p *partition) join(ids ...string) {
 	for _, id := range ids {
-		if i, found := slices.BinarySearch(p.Instances, id); !found {
+		i, found := slices.BinarySearch(p.Instances, id)
+		if !found && len(p.Instances) >= maxInstances {
+			continue
+		}
+		if !found {
 			p.Instances = slices.Insert(p.Instances, i, id)
 		}
 		if _, ok := p.Trust[id]; !ok {

@@ -6,6 +6,7 @@ import (
 	"sync"
 
 	"github.com/asynkron/protoactor-go/actor"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/semvec-go/semvec"
 	pb "github.com/semvec-go/semvec/proto"
@@ -171,20 +172,110 @@ func (l *Layers) transfer(ctx context.Context, owner, src, dst string, w float64
 	return g, nil
 }
 
+// handleSwitch saves the active partition and activates user's: the
+// active partition's instances' states are saved with it, and when user's
+// partition has saved states its instances are set back to them
+// (Layers.switchStates); then the network state is saved and the switch
+// answered. Switching to the active user changes nothing. A new partition
+// beyond maxPartitions is refused (409).
 func (a *networkActor) handleSwitch(ctx actor.Context, m *pb.SwitchUserRequest) {
 	fail := func(e *pb.Error) { ctx.Respond(&pb.SwitchUserResponse{Error: e}) }
 	if a.wrongOwner(m.GetOwner(), fail) {
 		return
 	}
-	prev := a.st.switchTo(m.GetUserId(), a.l.now())
-	active := a.st.Active
-	a.persist(ctx, func(err error) {
+	user, from := m.GetUserId(), a.st.Active
+	if user == from {
+		ctx.Respond(&pb.SwitchUserResponse{ActiveUser: user, PreviousUser: user})
+		return
+	}
+	if a.st.Partitions[user] == nil && len(a.st.Partitions) >= maxPartitions {
+		fail(ToProtoError(semvec.Errorf(semvec.KindConflict, "Too many user partitions: at most %d per licence subject", maxPartitions)))
+		return
+	}
+	owner, instances := a.owner, slices.Clone(a.st.active().Instances)
+	a.l.async(ctx, func(wctx context.Context) (any, error) {
+		return a.l.switchStates(wctx, owner, from, instances, user)
+	}, func(res any, err error) {
 		if err != nil {
 			fail(ToProtoError(err))
 			return
 		}
-		ctx.Respond(&pb.SwitchUserResponse{ActiveUser: active, PreviousUser: prev})
+		g := res.(*switchGather)
+		if p := a.st.Partitions[from]; p != nil {
+			p.SavedStates = g.saved
+		}
+		prev := a.st.switchTo(user, a.l.now())
+		active := a.st.Active
+		a.persist(ctx, func(err error) {
+			if err != nil {
+				fail(ToProtoError(err))
+				return
+			}
+			ctx.Respond(&pb.SwitchUserResponse{ActiveUser: active, PreviousUser: prev,
+				SavedSessions: int32(g.saved), RestoredSessions: int32(g.restored)})
+		})
 	})
+}
+
+// switchGather is what a switch's work goroutine did.
+type switchGather struct{ saved, restored int }
+
+// switchStates does the semantic part of a partition switch on a work
+// goroutine: it saves the current states of the instances of partition from
+// (those with a state) to the store, then sets every session saved with
+// partition `to` back to its saved state (a blend of weight 1, logged like any
+// change). Sessions deleted meanwhile are skipped.
+func (l *Layers) switchStates(ctx context.Context, owner, from string, instances []string, to string) (*switchGather, error) {
+	states, _, err := l.sessionStates(ctx, owner, instances)
+	if err != nil {
+		return nil, err
+	}
+	saved := &pb.PartitionStates{}
+	for _, id := range instances {
+		if st := states[id]; st.GetInitialized() && len(st.GetState()) == l.sessions.Dim() {
+			saved.States = append(saved.States, &pb.SavedState{SessionId: id, State: st.GetState()})
+		}
+	}
+	data, err := proto.Marshal(saved)
+	if err != nil {
+		return nil, err
+	}
+	if err := l.store.SavePartitionStates(ctx, owner, from, data); err != nil {
+		return nil, err
+	}
+	g := &switchGather{saved: len(saved.States)}
+	data, err = l.store.LoadPartitionStates(ctx, owner, to)
+	if semvec.KindOf(err) == semvec.KindNotFound {
+		return g, nil // a new partition, or one never switched away from: nothing to restore
+	}
+	if err != nil {
+		return nil, err
+	}
+	target := &pb.PartitionStates{}
+	if err := proto.Unmarshal(data, target); err != nil {
+		return nil, semvec.Wrap(semvec.KindInternal, err, "saved partition states are corrupt")
+	}
+	var restore []*pb.SavedState
+	for _, s := range target.GetStates() {
+		if len(s.GetState()) == l.sessions.Dim() {
+			restore = append(restore, s)
+		}
+	}
+	errs := make([]error, len(restore))
+	parallel(len(restore), func(i int) {
+		id := restore[i].GetSessionId()
+		_, errs[i] = AskSession[*pb.BlendResponse](ctx, l.sessions, id, &pb.BlendRequest{Owner: owner, SessionId: id, Target: restore[i].GetState(), Weight: 1})
+	})
+	for _, err := range errs {
+		switch {
+		case err == nil:
+			g.restored++
+		case semvec.KindOf(err) == semvec.KindNotFound:
+		default:
+			return nil, err
+		}
+	}
+	return g, nil
 }
 
 func (a *networkActor) handleActive(ctx actor.Context, m *pb.ActiveUserRequest) {
@@ -220,8 +311,8 @@ type consensusGather struct {
 	missing []string // instances whose session no longer exists
 }
 
-// handleConsensus puts target to a vote of the active partition's instances
-// plus the proposer (see tallyVotes), updates the proposer's trust (see
+// handleConsensus puts target to a vote of the electorate (see
+// gatherVoters and tallyVotes), updates the proposer's trust (see
 // updateTrust) and saves the partition.
 func (a *networkActor) handleConsensus(ctx actor.Context, m *pb.ConsensusRequest) {
 	fail := func(e *pb.Error) { ctx.Respond(&pb.ConsensusResponse{Error: e}) }
@@ -264,13 +355,37 @@ func (a *networkActor) handleConsensus(ctx actor.Context, m *pb.ConsensusRequest
 	})
 }
 
-// gatherVoters reads every instance's state on a work goroutine. The
-// proposer must be one of owner's sessions.
+// maxElectorate is how many of the owner's most recently active sessions
+// vote on a proposal besides the active partition's instances.
+const maxElectorate = 128
+
+// gatherVoters reads, on a work goroutine, the state of every voter: the
+// active partition's instances (the proposer among them), and the owner's
+// maxElectorate most recently active ordinary and cluster sessions — the
+// caller's sessions in the network. The proposer must be one of owner's
+// sessions; missing lists instances whose session no longer exists.
 func (l *Layers) gatherVoters(ctx context.Context, owner, proposer string, instances []string) (*consensusGather, error) {
-	states, missing, err := l.sessionStates(ctx, owner, instances)
+	recent, err := l.store.RecentSessions(ctx, owner, maxElectorate)
 	if err != nil {
 		return nil, err
 	}
+	electorate := slices.Clone(instances)
+	for _, id := range recent {
+		if !slices.Contains(electorate, id) {
+			electorate = append(electorate, id)
+		}
+	}
+	states, gone, err := l.sessionStates(ctx, owner, electorate)
+	if err != nil {
+		return nil, err
+	}
+	var missing []string
+	for _, id := range gone {
+		if slices.Contains(instances, id) {
+			missing = append(missing, id)
+		}
+	}
+	instances = electorate
 	if states[proposer] == nil {
 		return nil, semvec.NotFound("Proposer session")
 	}

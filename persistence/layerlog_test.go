@@ -86,3 +86,38 @@ func TestLayerLogs(t *testing.T) {
 		}
 	})
 }
+
+// A user partition's saved states are per owner and user, replaced on save;
+// recent sessions are the owner's ordinary and cluster sessions, newest
+// update first.
+func TestPartitionStatesAndRecentSessions(t *testing.T) {
+	forEachDB(t, func(t *testing.T, s *persistence.Store) {
+		ctx := t.Context()
+		if _, err := s.LoadPartitionStates(ctx, "alice", "u1"); err == nil {
+			t.Fatal("states of a partition never saved were found")
+		}
+		must(t, s.SavePartitionStates(ctx, "alice", "u1", []byte("one")))
+		must(t, s.SavePartitionStates(ctx, "alice", "u1", []byte("two")))
+		must(t, s.SavePartitionStates(ctx, "bob", "u1", []byte("bob's")))
+		got, err := s.LoadPartitionStates(ctx, "alice", "u1")
+		must(t, err)
+		if string(got) != "two" {
+			t.Fatalf("alice's u1 = %q, want the last save", got)
+		}
+
+		for i, id := range []string{"s1", "s2", "s3"} {
+			rec := session("alice", id)
+			rec.CreatedAt, rec.UpdatedAt = ts(10+i), ts(10+i)
+			must(t, s.CreateSession(ctx, rec))
+		}
+		must(t, s.CreateSession(ctx, session("bob", "sb")))
+		r, m := region("alice", "r1", 40) // its meta session is not a voter
+		must(t, s.CreateRegion(ctx, r, m))
+		must(t, s.TouchSession(ctx, "alice", "s1", ts(30)))
+		ids, err := s.RecentSessions(ctx, "alice", 2)
+		must(t, err)
+		if fmt.Sprint(ids) != "[s1 s3]" {
+			t.Fatalf("recent sessions = %v, want [s1 s3]", ids)
+		}
+	})
+}

@@ -241,6 +241,19 @@ func deleteSessionRows(ctx context.Context, tx bun.Tx, owner, id string) error {
 	return err
 }
 
+// RecentSessions returns the ids of owner's ordinary and cluster sessions
+// (not the layers' meta sessions), most recently updated first, at most
+// limit.
+func (s *Store) RecentSessions(ctx context.Context, owner string, limit int) ([]string, error) {
+	var ids []string
+	err := s.run(ctx, func(ctx context.Context, db bun.IDB) error {
+		return db.NewSelect().Model((*sessionModel)(nil)).Column("id").
+			Where("owner = ? AND kind IN (?)", owner, bun.In([]string{SessionKindSession, SessionKindCluster})).
+			OrderExpr("updated_at DESC, id").Limit(int64(limit)).Scan(ctx, &ids)
+	})
+	return ids, err
+}
+
 // CountSessions counts the sessions of kind "session" (not the backing and
 // meta sessions of clusters, regions and observers), of all owners.
 func (s *Store) CountSessions(ctx context.Context) (int, error) {

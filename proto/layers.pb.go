@@ -1840,12 +1840,14 @@ func (x *SwitchUserRequest) GetUserId() string {
 }
 
 type SwitchUserResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Error         *Error                 `protobuf:"bytes,1,opt,name=error,proto3" json:"error,omitempty"`
-	ActiveUser    string                 `protobuf:"bytes,2,opt,name=active_user,json=activeUser,proto3" json:"active_user,omitempty"`
-	PreviousUser  string                 `protobuf:"bytes,3,opt,name=previous_user,json=previousUser,proto3" json:"previous_user,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state            protoimpl.MessageState `protogen:"open.v1"`
+	Error            *Error                 `protobuf:"bytes,1,opt,name=error,proto3" json:"error,omitempty"`
+	ActiveUser       string                 `protobuf:"bytes,2,opt,name=active_user,json=activeUser,proto3" json:"active_user,omitempty"`
+	PreviousUser     string                 `protobuf:"bytes,3,opt,name=previous_user,json=previousUser,proto3" json:"previous_user,omitempty"`
+	SavedSessions    int32                  `protobuf:"varint,4,opt,name=saved_sessions,json=savedSessions,proto3" json:"saved_sessions,omitempty"`          // states saved with the partition switched away from
+	RestoredSessions int32                  `protobuf:"varint,5,opt,name=restored_sessions,json=restoredSessions,proto3" json:"restored_sessions,omitempty"` // sessions set back to the target partition's saved states
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *SwitchUserResponse) Reset() {
@@ -1899,6 +1901,119 @@ func (x *SwitchUserResponse) GetPreviousUser() string {
 	return ""
 }
 
+func (x *SwitchUserResponse) GetSavedSessions() int32 {
+	if x != nil {
+		return x.SavedSessions
+	}
+	return 0
+}
+
+func (x *SwitchUserResponse) GetRestoredSessions() int32 {
+	if x != nil {
+		return x.RestoredSessions
+	}
+	return 0
+}
+
+// PartitionStates are the semantic states of a user partition's sessions,
+// saved when its owner switches away from it and restored into those
+// sessions when it switches back (table network_partitions).
+type PartitionStates struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	States        []*SavedState          `protobuf:"bytes,1,rep,name=states,proto3" json:"states,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PartitionStates) Reset() {
+	*x = PartitionStates{}
+	mi := &file_layers_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PartitionStates) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PartitionStates) ProtoMessage() {}
+
+func (x *PartitionStates) ProtoReflect() protoreflect.Message {
+	mi := &file_layers_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PartitionStates.ProtoReflect.Descriptor instead.
+func (*PartitionStates) Descriptor() ([]byte, []int) {
+	return file_layers_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *PartitionStates) GetStates() []*SavedState {
+	if x != nil {
+		return x.States
+	}
+	return nil
+}
+
+type SavedState struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	SessionId     string                 `protobuf:"bytes,1,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
+	State         []float32              `protobuf:"fixed32,2,rep,packed,name=state,proto3" json:"state,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SavedState) Reset() {
+	*x = SavedState{}
+	mi := &file_layers_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SavedState) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SavedState) ProtoMessage() {}
+
+func (x *SavedState) ProtoReflect() protoreflect.Message {
+	mi := &file_layers_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SavedState.ProtoReflect.Descriptor instead.
+func (*SavedState) Descriptor() ([]byte, []int) {
+	return file_layers_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *SavedState) GetSessionId() string {
+	if x != nil {
+		return x.SessionId
+	}
+	return ""
+}
+
+func (x *SavedState) GetState() []float32 {
+	if x != nil {
+		return x.State
+	}
+	return nil
+}
+
 type ActiveUserRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Owner         string                 `protobuf:"bytes,1,opt,name=owner,proto3" json:"owner,omitempty"`
@@ -1908,7 +2023,7 @@ type ActiveUserRequest struct {
 
 func (x *ActiveUserRequest) Reset() {
 	*x = ActiveUserRequest{}
-	mi := &file_layers_proto_msgTypes[26]
+	mi := &file_layers_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1920,7 +2035,7 @@ func (x *ActiveUserRequest) String() string {
 func (*ActiveUserRequest) ProtoMessage() {}
 
 func (x *ActiveUserRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_layers_proto_msgTypes[26]
+	mi := &file_layers_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1933,7 +2048,7 @@ func (x *ActiveUserRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ActiveUserRequest.ProtoReflect.Descriptor instead.
 func (*ActiveUserRequest) Descriptor() ([]byte, []int) {
-	return file_layers_proto_rawDescGZIP(), []int{26}
+	return file_layers_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *ActiveUserRequest) GetOwner() string {
@@ -1953,7 +2068,7 @@ type ActiveUserResponse struct {
 
 func (x *ActiveUserResponse) Reset() {
 	*x = ActiveUserResponse{}
-	mi := &file_layers_proto_msgTypes[27]
+	mi := &file_layers_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1965,7 +2080,7 @@ func (x *ActiveUserResponse) String() string {
 func (*ActiveUserResponse) ProtoMessage() {}
 
 func (x *ActiveUserResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_layers_proto_msgTypes[27]
+	mi := &file_layers_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1978,7 +2093,7 @@ func (x *ActiveUserResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ActiveUserResponse.ProtoReflect.Descriptor instead.
 func (*ActiveUserResponse) Descriptor() ([]byte, []int) {
-	return file_layers_proto_rawDescGZIP(), []int{27}
+	return file_layers_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *ActiveUserResponse) GetError() *Error {
@@ -2005,7 +2120,7 @@ type SerializeUserRequest struct {
 
 func (x *SerializeUserRequest) Reset() {
 	*x = SerializeUserRequest{}
-	mi := &file_layers_proto_msgTypes[28]
+	mi := &file_layers_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2017,7 +2132,7 @@ func (x *SerializeUserRequest) String() string {
 func (*SerializeUserRequest) ProtoMessage() {}
 
 func (x *SerializeUserRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_layers_proto_msgTypes[28]
+	mi := &file_layers_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2030,7 +2145,7 @@ func (x *SerializeUserRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SerializeUserRequest.ProtoReflect.Descriptor instead.
 func (*SerializeUserRequest) Descriptor() ([]byte, []int) {
-	return file_layers_proto_rawDescGZIP(), []int{28}
+	return file_layers_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *SerializeUserRequest) GetOwner() string {
@@ -2058,7 +2173,7 @@ type SerializeUserResponse struct {
 
 func (x *SerializeUserResponse) Reset() {
 	*x = SerializeUserResponse{}
-	mi := &file_layers_proto_msgTypes[29]
+	mi := &file_layers_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2070,7 +2185,7 @@ func (x *SerializeUserResponse) String() string {
 func (*SerializeUserResponse) ProtoMessage() {}
 
 func (x *SerializeUserResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_layers_proto_msgTypes[29]
+	mi := &file_layers_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2083,7 +2198,7 @@ func (x *SerializeUserResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SerializeUserResponse.ProtoReflect.Descriptor instead.
 func (*SerializeUserResponse) Descriptor() ([]byte, []int) {
-	return file_layers_proto_rawDescGZIP(), []int{29}
+	return file_layers_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *SerializeUserResponse) GetError() *Error {
@@ -2118,7 +2233,7 @@ type ConsensusRequest struct {
 
 func (x *ConsensusRequest) Reset() {
 	*x = ConsensusRequest{}
-	mi := &file_layers_proto_msgTypes[30]
+	mi := &file_layers_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2130,7 +2245,7 @@ func (x *ConsensusRequest) String() string {
 func (*ConsensusRequest) ProtoMessage() {}
 
 func (x *ConsensusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_layers_proto_msgTypes[30]
+	mi := &file_layers_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2143,7 +2258,7 @@ func (x *ConsensusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConsensusRequest.ProtoReflect.Descriptor instead.
 func (*ConsensusRequest) Descriptor() ([]byte, []int) {
-	return file_layers_proto_rawDescGZIP(), []int{30}
+	return file_layers_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *ConsensusRequest) GetOwner() string {
@@ -2179,7 +2294,7 @@ type ConsensusVote struct {
 
 func (x *ConsensusVote) Reset() {
 	*x = ConsensusVote{}
-	mi := &file_layers_proto_msgTypes[31]
+	mi := &file_layers_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2191,7 +2306,7 @@ func (x *ConsensusVote) String() string {
 func (*ConsensusVote) ProtoMessage() {}
 
 func (x *ConsensusVote) ProtoReflect() protoreflect.Message {
-	mi := &file_layers_proto_msgTypes[31]
+	mi := &file_layers_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2204,7 +2319,7 @@ func (x *ConsensusVote) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConsensusVote.ProtoReflect.Descriptor instead.
 func (*ConsensusVote) Descriptor() ([]byte, []int) {
-	return file_layers_proto_rawDescGZIP(), []int{31}
+	return file_layers_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *ConsensusVote) GetSessionId() string {
@@ -2249,7 +2364,7 @@ type ConsensusResponse struct {
 
 func (x *ConsensusResponse) Reset() {
 	*x = ConsensusResponse{}
-	mi := &file_layers_proto_msgTypes[32]
+	mi := &file_layers_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2261,7 +2376,7 @@ func (x *ConsensusResponse) String() string {
 func (*ConsensusResponse) ProtoMessage() {}
 
 func (x *ConsensusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_layers_proto_msgTypes[32]
+	mi := &file_layers_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2274,7 +2389,7 @@ func (x *ConsensusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConsensusResponse.ProtoReflect.Descriptor instead.
 func (*ConsensusResponse) Descriptor() ([]byte, []int) {
-	return file_layers_proto_rawDescGZIP(), []int{32}
+	return file_layers_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *ConsensusResponse) GetError() *Error {
@@ -2328,7 +2443,7 @@ type TrustRequest struct {
 
 func (x *TrustRequest) Reset() {
 	*x = TrustRequest{}
-	mi := &file_layers_proto_msgTypes[33]
+	mi := &file_layers_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2340,7 +2455,7 @@ func (x *TrustRequest) String() string {
 func (*TrustRequest) ProtoMessage() {}
 
 func (x *TrustRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_layers_proto_msgTypes[33]
+	mi := &file_layers_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2353,7 +2468,7 @@ func (x *TrustRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TrustRequest.ProtoReflect.Descriptor instead.
 func (*TrustRequest) Descriptor() ([]byte, []int) {
-	return file_layers_proto_rawDescGZIP(), []int{33}
+	return file_layers_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *TrustRequest) GetOwner() string {
@@ -2373,7 +2488,7 @@ type TrustResponse struct {
 
 func (x *TrustResponse) Reset() {
 	*x = TrustResponse{}
-	mi := &file_layers_proto_msgTypes[34]
+	mi := &file_layers_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2385,7 +2500,7 @@ func (x *TrustResponse) String() string {
 func (*TrustResponse) ProtoMessage() {}
 
 func (x *TrustResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_layers_proto_msgTypes[34]
+	mi := &file_layers_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2398,7 +2513,7 @@ func (x *TrustResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TrustResponse.ProtoReflect.Descriptor instead.
 func (*TrustResponse) Descriptor() ([]byte, []int) {
-	return file_layers_proto_rawDescGZIP(), []int{34}
+	return file_layers_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *TrustResponse) GetError() *Error {
@@ -2586,12 +2701,21 @@ const file_layers_proto_rawDesc = "" +
 	"\vtransferred\x18\x05 \x01(\bR\vtransferred\"B\n" +
 	"\x11SwitchUserRequest\x12\x14\n" +
 	"\x05owner\x18\x01 \x01(\tR\x05owner\x12\x17\n" +
-	"\auser_id\x18\x02 \x01(\tR\x06userId\"\x82\x01\n" +
+	"\auser_id\x18\x02 \x01(\tR\x06userId\"\xd6\x01\n" +
 	"\x12SwitchUserResponse\x12&\n" +
 	"\x05error\x18\x01 \x01(\v2\x10.semvec.v1.ErrorR\x05error\x12\x1f\n" +
 	"\vactive_user\x18\x02 \x01(\tR\n" +
 	"activeUser\x12#\n" +
-	"\rprevious_user\x18\x03 \x01(\tR\fpreviousUser\")\n" +
+	"\rprevious_user\x18\x03 \x01(\tR\fpreviousUser\x12%\n" +
+	"\x0esaved_sessions\x18\x04 \x01(\x05R\rsavedSessions\x12+\n" +
+	"\x11restored_sessions\x18\x05 \x01(\x05R\x10restoredSessions\"@\n" +
+	"\x0fPartitionStates\x12-\n" +
+	"\x06states\x18\x01 \x03(\v2\x15.semvec.v1.SavedStateR\x06states\"A\n" +
+	"\n" +
+	"SavedState\x12\x1d\n" +
+	"\n" +
+	"session_id\x18\x01 \x01(\tR\tsessionId\x12\x14\n" +
+	"\x05state\x18\x02 \x03(\x02R\x05state\")\n" +
 	"\x11ActiveUserRequest\x12\x14\n" +
 	"\x05owner\x18\x01 \x01(\tR\x05owner\"]\n" +
 	"\x12ActiveUserResponse\x12&\n" +
@@ -2648,7 +2772,7 @@ func file_layers_proto_rawDescGZIP() []byte {
 	return file_layers_proto_rawDescData
 }
 
-var file_layers_proto_msgTypes = make([]protoimpl.MessageInfo, 37)
+var file_layers_proto_msgTypes = make([]protoimpl.MessageInfo, 39)
 var file_layers_proto_goTypes = []any{
 	(*ClusterView)(nil),               // 0: semvec.v1.ClusterView
 	(*ClusterStateRequest)(nil),       // 1: semvec.v1.ClusterStateRequest
@@ -2676,49 +2800,52 @@ var file_layers_proto_goTypes = []any{
 	(*TransferResponse)(nil),          // 23: semvec.v1.TransferResponse
 	(*SwitchUserRequest)(nil),         // 24: semvec.v1.SwitchUserRequest
 	(*SwitchUserResponse)(nil),        // 25: semvec.v1.SwitchUserResponse
-	(*ActiveUserRequest)(nil),         // 26: semvec.v1.ActiveUserRequest
-	(*ActiveUserResponse)(nil),        // 27: semvec.v1.ActiveUserResponse
-	(*SerializeUserRequest)(nil),      // 28: semvec.v1.SerializeUserRequest
-	(*SerializeUserResponse)(nil),     // 29: semvec.v1.SerializeUserResponse
-	(*ConsensusRequest)(nil),          // 30: semvec.v1.ConsensusRequest
-	(*ConsensusVote)(nil),             // 31: semvec.v1.ConsensusVote
-	(*ConsensusResponse)(nil),         // 32: semvec.v1.ConsensusResponse
-	(*TrustRequest)(nil),              // 33: semvec.v1.TrustRequest
-	(*TrustResponse)(nil),             // 34: semvec.v1.TrustResponse
-	nil,                               // 35: semvec.v1.ConsensusResponse.TrustScoresEntry
-	nil,                               // 36: semvec.v1.TrustResponse.TrustScoresEntry
-	(*Error)(nil),                     // 37: semvec.v1.Error
+	(*PartitionStates)(nil),           // 26: semvec.v1.PartitionStates
+	(*SavedState)(nil),                // 27: semvec.v1.SavedState
+	(*ActiveUserRequest)(nil),         // 28: semvec.v1.ActiveUserRequest
+	(*ActiveUserResponse)(nil),        // 29: semvec.v1.ActiveUserResponse
+	(*SerializeUserRequest)(nil),      // 30: semvec.v1.SerializeUserRequest
+	(*SerializeUserResponse)(nil),     // 31: semvec.v1.SerializeUserResponse
+	(*ConsensusRequest)(nil),          // 32: semvec.v1.ConsensusRequest
+	(*ConsensusVote)(nil),             // 33: semvec.v1.ConsensusVote
+	(*ConsensusResponse)(nil),         // 34: semvec.v1.ConsensusResponse
+	(*TrustRequest)(nil),              // 35: semvec.v1.TrustRequest
+	(*TrustResponse)(nil),             // 36: semvec.v1.TrustResponse
+	nil,                               // 37: semvec.v1.ConsensusResponse.TrustScoresEntry
+	nil,                               // 38: semvec.v1.TrustResponse.TrustScoresEntry
+	(*Error)(nil),                     // 39: semvec.v1.Error
 }
 var file_layers_proto_depIdxs = []int32{
-	37, // 0: semvec.v1.ClusterStateResponse.error:type_name -> semvec.v1.Error
-	37, // 1: semvec.v1.ClusterFeedbackResponse.error:type_name -> semvec.v1.Error
-	37, // 2: semvec.v1.RegionStateResponse.error:type_name -> semvec.v1.Error
+	39, // 0: semvec.v1.ClusterStateResponse.error:type_name -> semvec.v1.Error
+	39, // 1: semvec.v1.ClusterFeedbackResponse.error:type_name -> semvec.v1.Error
+	39, // 2: semvec.v1.RegionStateResponse.error:type_name -> semvec.v1.Error
 	6,  // 3: semvec.v1.RegionStateResponse.recent_events:type_name -> semvec.v1.RegionDriftEvent
 	6,  // 4: semvec.v1.RegionStateResponse.active_votes:type_name -> semvec.v1.RegionDriftEvent
 	6,  // 5: semvec.v1.RegionStateResponse.last_events:type_name -> semvec.v1.RegionDriftEvent
-	37, // 6: semvec.v1.RegionEventsResponse.error:type_name -> semvec.v1.Error
+	39, // 6: semvec.v1.RegionEventsResponse.error:type_name -> semvec.v1.Error
 	6,  // 7: semvec.v1.RegionEventsResponse.events:type_name -> semvec.v1.RegionDriftEvent
-	37, // 8: semvec.v1.ObserverSummaryResponse.error:type_name -> semvec.v1.Error
+	39, // 8: semvec.v1.ObserverSummaryResponse.error:type_name -> semvec.v1.Error
 	13, // 9: semvec.v1.ObserverSummaryResponse.recent_anomalies:type_name -> semvec.v1.Anomaly
-	37, // 10: semvec.v1.ObserverSampleResponse.error:type_name -> semvec.v1.Error
+	39, // 10: semvec.v1.ObserverSampleResponse.error:type_name -> semvec.v1.Error
 	13, // 11: semvec.v1.ObserverSampleResponse.new_anomalies:type_name -> semvec.v1.Anomaly
-	37, // 12: semvec.v1.ObserverAnomaliesResponse.error:type_name -> semvec.v1.Error
+	39, // 12: semvec.v1.ObserverAnomaliesResponse.error:type_name -> semvec.v1.Error
 	13, // 13: semvec.v1.ObserverAnomaliesResponse.anomalies:type_name -> semvec.v1.Anomaly
-	37, // 14: semvec.v1.ObserverClearResponse.error:type_name -> semvec.v1.Error
-	37, // 15: semvec.v1.TransferResponse.error:type_name -> semvec.v1.Error
-	37, // 16: semvec.v1.SwitchUserResponse.error:type_name -> semvec.v1.Error
-	37, // 17: semvec.v1.ActiveUserResponse.error:type_name -> semvec.v1.Error
-	37, // 18: semvec.v1.SerializeUserResponse.error:type_name -> semvec.v1.Error
-	37, // 19: semvec.v1.ConsensusResponse.error:type_name -> semvec.v1.Error
-	35, // 20: semvec.v1.ConsensusResponse.trust_scores:type_name -> semvec.v1.ConsensusResponse.TrustScoresEntry
-	31, // 21: semvec.v1.ConsensusResponse.votes:type_name -> semvec.v1.ConsensusVote
-	37, // 22: semvec.v1.TrustResponse.error:type_name -> semvec.v1.Error
-	36, // 23: semvec.v1.TrustResponse.trust_scores:type_name -> semvec.v1.TrustResponse.TrustScoresEntry
-	24, // [24:24] is the sub-list for method output_type
-	24, // [24:24] is the sub-list for method input_type
-	24, // [24:24] is the sub-list for extension type_name
-	24, // [24:24] is the sub-list for extension extendee
-	0,  // [0:24] is the sub-list for field type_name
+	39, // 14: semvec.v1.ObserverClearResponse.error:type_name -> semvec.v1.Error
+	39, // 15: semvec.v1.TransferResponse.error:type_name -> semvec.v1.Error
+	39, // 16: semvec.v1.SwitchUserResponse.error:type_name -> semvec.v1.Error
+	27, // 17: semvec.v1.PartitionStates.states:type_name -> semvec.v1.SavedState
+	39, // 18: semvec.v1.ActiveUserResponse.error:type_name -> semvec.v1.Error
+	39, // 19: semvec.v1.SerializeUserResponse.error:type_name -> semvec.v1.Error
+	39, // 20: semvec.v1.ConsensusResponse.error:type_name -> semvec.v1.Error
+	37, // 21: semvec.v1.ConsensusResponse.trust_scores:type_name -> semvec.v1.ConsensusResponse.TrustScoresEntry
+	33, // 22: semvec.v1.ConsensusResponse.votes:type_name -> semvec.v1.ConsensusVote
+	39, // 23: semvec.v1.TrustResponse.error:type_name -> semvec.v1.Error
+	38, // 24: semvec.v1.TrustResponse.trust_scores:type_name -> semvec.v1.TrustResponse.TrustScoresEntry
+	25, // [25:25] is the sub-list for method output_type
+	25, // [25:25] is the sub-list for method input_type
+	25, // [25:25] is the sub-list for extension type_name
+	25, // [25:25] is the sub-list for extension extendee
+	0,  // [0:25] is the sub-list for field type_name
 }
 
 func init() { file_layers_proto_init() }
@@ -2733,7 +2860,7 @@ func file_layers_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_layers_proto_rawDesc), len(file_layers_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   37,
+			NumMessages:   39,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -9,7 +9,9 @@ import (
 
 // Migration 20261205000010: the layers' logs become durable. A region's
 // drift events (from which its live votes are rebuilt) and an observer's
-// anomalies are rows, and a region counts its realignments.
+// anomalies are rows, and a region counts its realignments. A user
+// partition of the network layer keeps the semantic states of its
+// sessions, saved when the owner switches away from it.
 
 type regionEvent20261205 struct {
 	bun.BaseModel `bun:"table:region_events"`
@@ -24,6 +26,13 @@ type observerAnomaly20261205 struct {
 	Owner         string `bun:"owner,pk"`
 	ObserverID    string `bun:"observer_id,pk"`
 	Seq           int64  `bun:"seq,pk"`
+	Data          []byte `bun:"data,notnull"`
+}
+
+type networkPartition20261205 struct {
+	bun.BaseModel `bun:"table:network_partitions"`
+	Owner         string `bun:"owner,pk"`
+	UserID        string `bun:"user_id,pk"`
 	Data          []byte `bun:"data,notnull"`
 }
 
@@ -42,8 +51,11 @@ func addLayerLogs(ctx context.Context, db *bun.DB) error {
 			ForeignKey("(owner, region_id) REFERENCES regions (owner, id)" + cascade).Exec(ctx); err != nil {
 			return err
 		}
-		_, err = tx.NewCreateTable().Model((*observerAnomaly20261205)(nil)).IfNotExists().
-			ForeignKey("(owner, observer_id) REFERENCES observers (owner, id)" + cascade).Exec(ctx)
+		if _, err := tx.NewCreateTable().Model((*observerAnomaly20261205)(nil)).IfNotExists().
+			ForeignKey("(owner, observer_id) REFERENCES observers (owner, id)" + cascade).Exec(ctx); err != nil {
+			return err
+		}
+		_, err = tx.NewCreateTable().Model((*networkPartition20261205)(nil)).IfNotExists().Exec(ctx)
 		return err
 	})
 }

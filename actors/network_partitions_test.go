@@ -1,0 +1,116 @@
+package actors
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/semvec-go/semvec"
+	"github.com/semvec-go/semvec/vecmath"
+)
+
+// A user partition holds its sessions' semantic states: switching away
+// saves them, switching back sets the sessions back to them, so what one
+// end user's conversation did to a shared session does not leak into
+// another's.
+func TestPartitionsHoldTheirSessionsSemanticState(t *testing.T) {
+	e := newLayersEnv(t)
+	ctx := ctxT(t)
+	const own = "tenant-a"
+	s1, s2 := e.session(own), e.session(own)
+	e.steady(own, s1, 0, 2)
+	e.steady(own, s2, 1, 2)
+	ok(e.layers.Transfer(ctx, own, s1, s2, 0.15))(t) // both enrol in "default"
+	defaultS1 := e.state(own, s1).GetState()
+
+	sw := ok(e.layers.SwitchUser(ctx, own, "alice"))(t)
+	if sw.GetSavedSessions() != 2 || sw.GetRestoredSessions() != 0 {
+		t.Fatalf("switch to a new partition = %+v, want 2 saved, 0 restored", sw)
+	}
+	// Under alice, s1 is moved all the way to s2.
+	ok(e.layers.Transfer(ctx, own, s2, s1, 1))(t)
+	aliceS1 := e.state(own, s1).GetState()
+	if c := vecmath.Cosine(aliceS1, defaultS1); c > 0.99 {
+		t.Fatalf("s1 did not move under alice (cos %v)", c)
+	}
+
+	sw = ok(e.layers.SwitchUser(ctx, own, "default"))(t)
+	if sw.GetSavedSessions() != 2 || sw.GetRestoredSessions() != 2 {
+		t.Fatalf("switch back = %+v, want 2 saved, 2 restored", sw)
+	}
+	if c := vecmath.Cosine(e.state(own, s1).GetState(), defaultS1); c < 0.99999 {
+		t.Fatalf("s1 under default again: cos to its default state %v, want 1", c)
+	}
+	// And alice's view comes back too, after a restart.
+	e.restart()
+	ctx = ctxT(t)
+	ok(e.layers.SwitchUser(ctx, own, "alice"))(t)
+	if c := vecmath.Cosine(e.state(own, s1).GetState(), aliceS1); c < 0.99999 {
+		t.Fatalf("s1 under alice again: cos to alice's state %v, want 1", c)
+	}
+	ser := ok(e.layers.SerializeUser(ctx, own, "default"))(t)
+	if !strings.Contains(string(ser.GetState()), `"saved_states":2`) {
+		t.Fatalf("serialized default partition = %s, want saved_states 2", ser.GetState())
+	}
+	// Switching to the active user changes nothing.
+	if sw := ok(e.layers.SwitchUser(ctx, own, "alice"))(t); sw.GetPreviousUser() != "alice" || sw.GetSavedSessions() != 0 {
+		t.Fatalf("switch to the active user = %+v", sw)
+	}
+}
+
+// The electorate is the caller's sessions in the network: a fresh
+// partition's first proposal is voted on by the caller's recently active
+// sessions, not by the proposer alone.
+func TestConsensusElectorateIsTheCallersSessions(t *testing.T) {
+	e := newLayersEnv(t)
+	ctx := ctxT(t)
+	const own = "tenant-a"
+	proposer, agree, disagree := e.session(own), e.session(own), e.session(own)
+	e.steady(own, proposer, 0, 2)
+	e.steady(own, agree, 0, 2)
+	e.steady(own, disagree, 3, 2)
+	foreign := e.session("tenant-b")
+	e.steady("tenant-b", foreign, 0, 2)
+
+	c := ok(e.layers.Propose(ctx, own, proposer, topic(0, 0)))(t)
+	var voters []string
+	for _, v := range c.GetVotes() {
+		voters = append(voters, v.GetSessionId())
+	}
+	slices.Sort(voters)
+	want := []string{proposer, agree, disagree}
+	slices.Sort(want)
+	if !slices.Equal(voters, want) {
+		t.Fatalf("voters = %v, want the caller's three sessions %v (never another tenant's)", voters, want)
+	}
+	// 2 of 3 equal-trust ballots say yes: accepted.
+	if !c.GetAccepted() || c.GetWeightedYesShare() < 0.66 || c.GetWeightedYesShare() > 0.67 {
+		t.Fatalf("proposal = %+v, want accepted with share 2/3", c)
+	}
+	// Only the proposer enrols.
+	if tr := ok(e.layers.Trust(ctx, own))(t); len(tr) != 1 || tr[proposer] != 0.55 {
+		t.Fatalf("trust = %v, want only the proposer at 0.55", tr)
+	}
+}
+
+// An owner holds at most maxPartitions user partitions.
+func TestUserPartitionsAreBounded(t *testing.T) {
+	e := newLayersEnv(t)
+	ctx := ctxT(t)
+	const own = "tenant-a"
+	st := newNetworkState(time.Now())
+	for i := len(st.Partitions); i < maxPartitions; i++ {
+		st.Partitions[fmt.Sprintf("u%d", i)] = newPartition(time.Now())
+	}
+	if err := e.store.SaveNetworkState(ctx, own, st.encode()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.layers.SwitchUser(ctx, own, "one-too-many"); semvec.KindOf(err) != semvec.KindConflict {
+		t.Fatalf("switch to partition %d: err = %v, want Conflict", maxPartitions+1, err)
+	}
+	if sw := ok(e.layers.SwitchUser(ctx, own, "u7"))(t); sw.GetActiveUser() != "u7" {
+		t.Fatalf("switch to an existing partition at the cap = %+v", sw)
+	}
+}
