@@ -44,9 +44,14 @@ func startReplayProc(store SessionStore, dim int) *replayProc {
 }
 
 // crash ends the process the way SIGKILL would for the session layer: no
-// passivation, no final checkpoint. (Its log and checkpoint goroutines are
-// left idle; nothing is queued on them.)
-func (p *replayProc) crash() { p.once.Do(p.sys.Shutdown) }
+// passivation, no final checkpoint. Then its log and checkpoint goroutines
+// end too (nothing is queued on them: every change was answered).
+func (p *replayProc) crash() {
+	p.once.Do(func() {
+		p.sys.Shutdown()
+		p.sessions.Abandon()
+	})
+}
 
 func openReplayStore(t testing.TB) *persistence.Store {
 	t.Helper()

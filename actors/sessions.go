@@ -99,6 +99,15 @@ func NewSessions(root *actor.RootContext, store SessionStore, ask *Asker, cfg Se
 // wiring, before sessions run.
 func (s *Sessions) sendDriftTo(clusters *Registry) { s.deps.clusters.Store(clusters) }
 
+// Abandon ends the session layer's log and checkpoint goroutines without
+// passivating any session or writing a checkpoint: what a crash does to
+// them. It is for tests that simulate a crash in-process, after the actor
+// system has been shut down (nothing is then queued that anyone waits for).
+func (s *Sessions) Abandon() {
+	s.deps.changes.close()
+	s.deps.writer.close()
+}
+
 // Active is the number of sessions held in memory.
 func (s *Sessions) Active() int { return s.reg.Active() }
 

@@ -103,6 +103,12 @@ func (e *testEnv) stop() {
 func (e *testEnv) stopWithoutSaving() {
 	_ = e.srv.http.Close()
 	_ = e.srv.store.Close()
+	// What dies with the process: the background loops, the actors and the
+	// session layer's writers (nothing is passivated or saved).
+	e.srv.cancel()
+	e.srv.bg.Wait()
+	e.srv.sys.Shutdown()
+	e.srv.sessions.Abandon()
 	e.srv = nil
 }
 
