@@ -2,7 +2,6 @@ package http
 
 import (
 	"bufio"
-	"context"
 	"crypto/ed25519"
 	"encoding/json"
 	"io"
@@ -10,7 +9,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -20,8 +18,8 @@ import (
 
 	"github.com/semvec-go/semvec"
 	"github.com/semvec-go/semvec/actors"
+	"github.com/semvec-go/semvec/actors/actortest"
 	"github.com/semvec-go/semvec/http/license"
-	"github.com/semvec-go/semvec/persistence"
 	"github.com/semvec-go/semvec/vecmath/embed"
 )
 
@@ -49,34 +47,10 @@ type edgeServer struct {
 func newEdgeServer(t *testing.T, maxBody int64) *edgeServer {
 	t.Helper()
 	gin.SetMode(gin.TestMode)
-	ctx := context.Background()
-	store, err := persistence.Open(ctx, "sqlite:///"+filepath.Join(t.TempDir(), "semvec.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	log := slog.New(slog.DiscardHandler)
-	sys := actors.NewActorSystem(log)
 	emb := embed.NewHashing(384)
-	ask := &actors.Asker{Root: sys.Root, Timeout: 5 * time.Second}
-	sessions := actors.NewSessions(sys.Root, store, ask, actors.SessionConfig{Dim: emb.Dim(), ModelName: emb.Name()}, log, nil)
-	layers := actors.NewLayers(sys.Root, store, ask, sessions, log, nil)
-	rctx, cancel := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() { defer close(done); layers.Run(rctx) }()
-	t.Cleanup(func() {
-		cancel()
-		<-done
-		sctx, scancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer scancel()
-		if err := layers.Shutdown(sctx); err != nil {
-			t.Errorf("layers shutdown: %v", err)
-		}
-		if err := sessions.Shutdown(sctx); err != nil {
-			t.Errorf("sessions shutdown: %v", err)
-		}
-		sys.Shutdown()
-		_ = store.Close()
-	})
+	st := actortest.New(t, actortest.Options{Session: actors.SessionConfig{Dim: emb.Dim(), ModelName: emb.Name()}, Log: log})
+	store, sessions, layers := st.Store, st.Sessions, st.Layers
 	pub, priv, err := license.GenerateKey()
 	if err != nil {
 		t.Fatal(err)

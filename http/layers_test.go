@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -19,8 +18,8 @@ import (
 
 	"github.com/semvec-go/semvec"
 	"github.com/semvec-go/semvec/actors"
+	"github.com/semvec-go/semvec/actors/actortest"
 	"github.com/semvec-go/semvec/http/license"
-	"github.com/semvec-go/semvec/persistence"
 	"github.com/semvec-go/semvec/vecmath/embed"
 )
 
@@ -38,34 +37,10 @@ type lyServer struct {
 func newLyServer(t *testing.T) *lyServer {
 	t.Helper()
 	gin.SetMode(gin.TestMode)
-	ctx := context.Background()
-	store, err := persistence.Open(ctx, "sqlite:///"+filepath.Join(t.TempDir(), "semvec.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	log := slog.New(slog.DiscardHandler)
-	sys := actors.NewActorSystem(log)
 	emb := embed.NewHashing(384)
-	ask := &actors.Asker{Root: sys.Root, Timeout: 5 * time.Second}
-	sessions := actors.NewSessions(sys.Root, store, ask, actors.SessionConfig{Dim: emb.Dim(), ModelName: emb.Name()}, log, nil)
-	layers := actors.NewLayers(sys.Root, store, ask, sessions, log, nil)
-	rctx, cancel := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() { defer close(done); layers.Run(rctx) }()
-	t.Cleanup(func() {
-		cancel()
-		<-done
-		sctx, scancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer scancel()
-		if err := layers.Shutdown(sctx); err != nil {
-			t.Errorf("layers shutdown: %v", err)
-		}
-		if err := sessions.Shutdown(sctx); err != nil {
-			t.Errorf("sessions shutdown: %v", err)
-		}
-		sys.Shutdown()
-		_ = store.Close()
-	})
+	st := actortest.New(t, actortest.Options{Session: actors.SessionConfig{Dim: emb.Dim(), ModelName: emb.Name()}, Log: log})
+	store, sessions, layers := st.Store, st.Sessions, st.Layers
 
 	pub, priv, err := license.GenerateKey()
 	if err != nil {
@@ -143,17 +118,6 @@ func (s *lyServer) list(method, path, tok string) []any {
 func (s *lyServer) session(tok string) string {
 	s.t.Helper()
 	return s.must(200, "POST", "/v1/session/create", tok, map[string]any{})["session_id"].(string)
-}
-
-func lyEventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(25 * time.Millisecond)
-	}
 }
 
 func TestLayersHTTPClusterSharesMemoryAcrossAgents(t *testing.T) {
@@ -356,7 +320,7 @@ func TestLayersHTTPDriftReachesRegionAndRealigns(t *testing.T) {
 	if run["drift_detected"] != true || run["drift_phase"] != "drifted" {
 		t.Fatalf("topic switch: %v", run)
 	}
-	lyEventually(t, "the realignment", func() bool {
+	actortest.Eventually(t, "the realignment", func() bool {
 		return s.must(200, "GET", "/v1/region/"+rid, s.tokA, nil)["last_realignment"] != nil
 	})
 	g = s.must(200, "GET", "/v1/region/"+rid, s.tokA, nil)
@@ -376,11 +340,11 @@ func TestLayersHTTPDriftReachesRegionAndRealigns(t *testing.T) {
 	}
 	// The meta session took the consensus turn.
 	meta := r["meta_session_id"].(string)
-	lyEventually(t, "the meta session's realignment turn", func() bool {
+	actortest.Eventually(t, "the meta session's realignment turn", func() bool {
 		return s.must(200, "GET", "/v1/metrics/"+meta, s.tokA, nil)["interaction_count"].(float64) == 1
 	})
 	// The list shows the persisted last_realignment.
-	lyEventually(t, "last_realignment in the region list", func() bool {
+	actortest.Eventually(t, "last_realignment in the region list", func() bool {
 		l := s.list("GET", "/v1/region", s.tokA)
 		return len(l) == 1 && l[0].(map[string]any)["last_realignment"] != nil
 	})
