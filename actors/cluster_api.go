@@ -1,0 +1,171 @@
+package actors
+
+import (
+	"context"
+	"math"
+	"time"
+
+	"github.com/semvec-go/semvec"
+	"github.com/semvec-go/semvec/persistence"
+	pb "github.com/semvec-go/semvec/proto"
+)
+
+// The Layers methods in cluster_api.go, region_api.go, observer_api.go and
+// network_api.go are what the HTTP layer calls, one file per actor kind.
+// Each checks the ids it is given (an id that cannot exist is NotFound),
+// writes topology changes and tells the actors concerned, and asks the
+// owning actor for everything else. A resource of another owner is always
+// reported exactly like a missing one.
+
+// ClusterInfo is a cluster as created.
+type ClusterInfo struct {
+	ID, Name, AggregationMode string
+	CouplingFactor            float64
+}
+
+// ClusterSummary is one entry of the cluster list.
+type ClusterSummary struct {
+	ClusterInfo
+	MemberCount int
+	CreatedAt   time.Time
+}
+
+// ---------------------------------------------------------------- clusters
+
+// CreateCluster creates a cluster and its backing session (same id, one
+// transaction). mode must be weighted_average or attention (KindInvalid);
+// coupling must lie in [0, 1] (KindValidation).
+func (l *Layers) CreateCluster(ctx context.Context, owner, name, mode string, coupling float64) (ClusterInfo, error) {
+	if !ValidAggregationMode(mode) {
+		return ClusterInfo{}, semvec.Errorf(semvec.KindInvalid, "Unknown aggregation_mode %q: use %q or %q", mode, AggregationWeightedAverage, AggregationAttention)
+	}
+	if math.IsNaN(coupling) || coupling < 0 || coupling > 1 {
+		return ClusterInfo{}, semvec.FieldError("coupling_factor", "Input should be between 0 and 1")
+	}
+	id := NewID()
+	rec := persistence.ClusterRecord{ID: id, Owner: owner, Name: name, AggregationMode: mode, CouplingFactor: coupling, CreatedAt: l.now().UTC()}
+	if err := l.store.CreateCluster(ctx, rec, l.sessions.NewRecord(owner, id, persistence.SessionKindCluster)); err != nil {
+		return ClusterInfo{}, err
+	}
+	return ClusterInfo{ID: id, Name: name, AggregationMode: mode, CouplingFactor: coupling}, nil
+}
+
+// ListClusters returns owner's clusters in creation order.
+func (l *Layers) ListClusters(ctx context.Context, owner string) ([]ClusterSummary, error) {
+	rows, err := l.store.ListClusters(ctx, owner)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]ClusterSummary, len(rows))
+	for i, r := range rows {
+		out[i] = ClusterSummary{ClusterInfo: ClusterInfo{ID: r.ID, Name: r.Name, AggregationMode: r.AggregationMode, CouplingFactor: r.CouplingFactor},
+			MemberCount: r.MemberCount, CreatedAt: r.CreatedAt}
+	}
+	return out, nil
+}
+
+// ClusterExists returns NotFound("Cluster") unless owner owns cluster id.
+func (l *Layers) ClusterExists(ctx context.Context, owner, id string) error {
+	if err := notFoundIfInvalid("Cluster", id); err != nil {
+		return err
+	}
+	_, err := l.store.GetCluster(ctx, owner, id)
+	return err
+}
+
+// ClusterState returns the cluster's metadata, its backing session's summary
+// and the aggregate vector of its initialised members.
+func (l *Layers) ClusterState(ctx context.Context, owner, id string) (*pb.ClusterStateResponse, error) {
+	if err := notFoundIfInvalid("Cluster", id); err != nil {
+		return nil, err
+	}
+	return askLayer[*pb.ClusterStateResponse](ctx, l, l.clusters, ownedKey(owner, id), &pb.ClusterStateRequest{Owner: owner, ClusterId: id})
+}
+
+// ClusterFeedback blends the cluster vector into the members (see
+// clusterActor.handleFeedback).
+func (l *Layers) ClusterFeedback(ctx context.Context, owner, id string) (*pb.ClusterFeedbackResponse, error) {
+	if err := notFoundIfInvalid("Cluster", id); err != nil {
+		return nil, err
+	}
+	return askLayer[*pb.ClusterFeedbackResponse](ctx, l, l.clusters, ownedKey(owner, id), &pb.ClusterFeedbackRequest{Owner: owner, ClusterId: id})
+}
+
+// DeleteCluster deletes the cluster with its backing session, memberships and
+// region links, stops its actor and the backing session's, and tells the
+// former members and regions.
+func (l *Layers) DeleteCluster(ctx context.Context, owner, id string) error {
+	if err := notFoundIfInvalid("Cluster", id); err != nil {
+		return err
+	}
+	if _, err := l.store.GetCluster(ctx, owner, id); err != nil {
+		return err
+	}
+	members, err := l.store.ListMembers(ctx, owner, id)
+	if err != nil {
+		return err
+	}
+	regions, err := l.store.RegionsOfCluster(ctx, owner, id)
+	if err != nil {
+		return err
+	}
+	memberOf, err := l.store.ClustersOfSession(ctx, owner, id) // clusters the backing session is a member of
+	if err != nil {
+		return err
+	}
+	if err := l.store.DeleteCluster(ctx, owner, id); err != nil {
+		return err
+	}
+	l.stopActor(ctx, l.clusters, ownedKey(owner, id))
+	l.sessions.Discard(ctx, owner, id)
+	for _, sid := range members {
+		l.membershipChanged(ctx, owner, sid)
+	}
+	for _, rid := range regions {
+		l.regionChanged(ctx, owner, rid)
+	}
+	for _, cid := range memberOf {
+		if cid != id {
+			l.clusterChanged(ctx, owner, cid)
+		}
+	}
+	return nil
+}
+
+// AddMember makes session sid (owner's, else NotFound("Session")) a member
+// of cluster cid and tells the session and the cluster. added is false when
+// it already was one.
+func (l *Layers) AddMember(ctx context.Context, owner, cid, sid string) (bool, error) {
+	if err := notFoundIfInvalid("Cluster", cid); err != nil {
+		return false, err
+	}
+	if err := notFoundIfInvalid("Session", sid); err != nil {
+		return false, err
+	}
+	added, err := l.store.AddMember(ctx, owner, cid, sid)
+	if err != nil {
+		return false, err
+	}
+	if added {
+		l.membershipChanged(ctx, owner, sid)
+		l.clusterChanged(ctx, owner, cid)
+	}
+	return added, nil
+}
+
+// RemoveMember removes session sid from cluster cid (NotFound("Member") when
+// it is not one) and tells the session and the cluster.
+func (l *Layers) RemoveMember(ctx context.Context, owner, cid, sid string) error {
+	if err := notFoundIfInvalid("Cluster", cid); err != nil {
+		return err
+	}
+	if err := notFoundIfInvalid("Member", sid); err != nil {
+		return err
+	}
+	if err := l.store.RemoveMember(ctx, owner, cid, sid); err != nil {
+		return err
+	}
+	l.membershipChanged(ctx, owner, sid)
+	l.clusterChanged(ctx, owner, cid)
+	return nil
+}
