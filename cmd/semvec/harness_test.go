@@ -12,11 +12,13 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/semvec-go/semvec"
 	"github.com/semvec-go/semvec/http/license"
+	"github.com/semvec-go/semvec/http/openapitest"
 )
 
 // testEnv is one whole server started in-process on port 0, with a real
@@ -28,6 +30,9 @@ type testEnv struct {
 	priv  ed25519.PrivateKey
 	env   map[string]string
 	dbURL string
+
+	specOnce sync.Once
+	spec     *openapitest.Validator // the server's /openapi.json, fetched on the first request
 }
 
 // databases lists the databases every whole-server test runs against:
@@ -186,7 +191,27 @@ func (e *testEnv) do(method, path string, body any, headers ...string) resp {
 	}
 	defer res.Body.Close()
 	raw, _ := io.ReadAll(res.Body)
+	e.checkContract(req, res.StatusCode, res.Header, raw)
 	return resp{Status: res.StatusCode, Header: res.Header, Body: raw}
+}
+
+// checkContract fails the test when a response is not one the server's
+// /openapi.json describes for the request (status, content type, body
+// schema). Every request of the harness goes through it.
+func (e *testEnv) checkContract(req *http.Request, status int, header http.Header, body []byte) {
+	e.t.Helper()
+	e.specOnce.Do(func() {
+		var err error
+		if e.spec, err = openapitest.Fetch(context.Background(), http.DefaultClient, e.base); err != nil {
+			e.t.Errorf("loading /openapi.json: %v", err)
+		}
+	})
+	if e.spec == nil {
+		return
+	}
+	if err := e.spec.Check(req, status, header, body); err != nil {
+		e.t.Errorf("response not as /openapi.json says: %v", err)
+	}
 }
 
 // as sends a request authenticated with token in X-API-Key.
