@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/semvec-go/semvec"
+	"github.com/semvec-go/semvec/cmd/semvec/server"
 	"github.com/semvec-go/semvec/http/license"
 	"github.com/semvec-go/semvec/http/openapitest"
 )
@@ -25,7 +26,7 @@ import (
 // database and a throwaway licence key pair.
 type testEnv struct {
 	t     testing.TB
-	srv   *server
+	srv   *server.Server
 	base  string
 	priv  ed25519.PrivateKey
 	env   map[string]string
@@ -78,17 +79,17 @@ func newEnv(t testing.TB, dbURL string, extra map[string]string) *testEnv {
 func (e *testEnv) start() {
 	e.t.Helper()
 	getenv := func(k string) string { return e.env[k] }
-	cfg, err := loadConfig(getenv)
+	cfg, err := server.LoadConfig(getenv)
 	if err != nil {
 		e.t.Fatal(err)
 	}
 	cfg.Host, cfg.Port = "127.0.0.1", "0"
-	srv, err := start(context.Background(), cfg, getenv, io.Discard, io.Discard)
+	srv, err := server.Start(context.Background(), cfg, getenv, io.Discard, io.Discard)
 	if err != nil {
 		e.t.Fatal(err)
 	}
 	e.srv = srv
-	e.base = "http://" + srv.addr.String()
+	e.base = srv.URL()
 }
 
 func (e *testEnv) stop() {
@@ -106,8 +107,7 @@ func (e *testEnv) stop() {
 // stopWithoutSaving closes the listener and the database without passivating
 // the sessions, like a process that is killed.
 func (e *testEnv) stopWithoutSaving() {
-	_ = e.srv.http.Close()
-	_ = e.srv.store.Close()
+	e.srv.Kill()
 	e.srv = nil
 }
 
