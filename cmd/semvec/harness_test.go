@@ -18,6 +18,7 @@ import (
 
 	"github.com/semvec-go/semvec"
 	"github.com/semvec-go/semvec/cmd/semvec/server"
+	"github.com/semvec-go/semvec/http/client"
 	"github.com/semvec-go/semvec/http/license"
 	"github.com/semvec-go/semvec/http/openapitest"
 )
@@ -185,19 +186,49 @@ func (e *testEnv) do(method, path string, body any, headers ...string) resp {
 	for i := 0; i+1 < len(headers); i += 2 {
 		req.Header.Set(headers[i], headers[i+1])
 	}
-	res, err := http.DefaultClient.Do(req)
+	res, err := e.httpClient().Do(req)
 	if err != nil {
 		e.t.Fatal(err)
 	}
 	defer res.Body.Close()
 	raw, _ := io.ReadAll(res.Body)
-	e.checkContract(req, res.StatusCode, res.Header, raw)
 	return resp{Status: res.StatusCode, Header: res.Header, Body: raw}
+}
+
+// api returns a Go client of the server (package http/client) that sends
+// token, or no token when it is "". Like do, it checks every answer against
+// /openapi.json. It does not retry 429 and 503: tests see every answer. It
+// calls the server that runs now; after restart, make another.
+func (e *testEnv) api(token string) *client.Client {
+	return client.New(e.base, client.WithToken(token), client.WithHTTPClient(e.httpClient()), client.WithRetries(0))
+}
+
+// httpClient sends the harness's requests and checks each answer against
+// the server's /openapi.json.
+func (e *testEnv) httpClient() *http.Client {
+	return &http.Client{Transport: contractTransport{e}}
+}
+
+type contractTransport struct{ e *testEnv }
+
+func (c contractTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	res, err := http.DefaultTransport.RoundTrip(req)
+	if err != nil {
+		return nil, err
+	}
+	raw, err := io.ReadAll(res.Body)
+	res.Body.Close()
+	res.Body = io.NopCloser(bytes.NewReader(raw))
+	if err != nil {
+		return nil, err
+	}
+	c.e.checkContract(req, res.StatusCode, res.Header, raw)
+	return res, nil
 }
 
 // checkContract fails the test when a response is not one the server's
 // /openapi.json describes for the request (status, content type, body
-// schema). Every request of the harness goes through it.
+// schema). Every request of the harness (do, as, api) goes through it.
 func (e *testEnv) checkContract(req *http.Request, status int, header http.Header, body []byte) {
 	e.t.Helper()
 	e.specOnce.Do(func() {
