@@ -4,6 +4,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"go/ast"
+	"go/parser"
+	"go/token"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -181,5 +184,31 @@ func TestGeneratedClientCompiles(t *testing.T) {
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Run(); err != nil {
 		t.Fatalf("the generated client does not compile: %v\n%s", err, out.String())
+	}
+}
+
+// TestHandlersAnswerTypedStructs: no answer is built from gin.H; every body
+// is a type of package api, which /openapi.json describes.
+func TestHandlersAnswerTypedStructs(t *testing.T) {
+	files, err := filepath.Glob("*.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range files {
+		if strings.HasSuffix(f, "_test.go") {
+			continue
+		}
+		file, err := parser.ParseFile(token.NewFileSet(), f, nil, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ast.Inspect(file, func(n ast.Node) bool {
+			if sel, ok := n.(*ast.SelectorExpr); ok && sel.Sel.Name == "H" {
+				if id, ok := sel.X.(*ast.Ident); ok && id.Name == "gin" {
+					t.Errorf("%s uses gin.H: answer a type of package api", f)
+				}
+			}
+			return true
+		})
 	}
 }

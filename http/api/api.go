@@ -10,6 +10,11 @@
 // are omitempty, so a client sends only what it sets; response fields never
 // are: a response always carries every field (lists are [] rather than
 // null; a nullable value is a pointer).
+//
+// The field order is the order of the JSON keys on the wire. Answers that
+// the server once built as maps keep their keys sorted (as encoding/json
+// writes a map's), so every answer is byte for byte what clients got before
+// the types existed.
 package api
 
 import "encoding/json"
@@ -39,24 +44,24 @@ type ValidationItem struct {
 
 // Health is the body of GET /v1/health.
 type Health struct {
-	Status         string `json:"status"`
 	ActiveSessions int    `json:"active_sessions"`
+	Status         string `json:"status"`
 	Version        string `json:"version"`
 }
 
 // Readiness is the body of GET /v1/readyz: 200 with status "ready", or 503
 // with status "unavailable" and a detail.
 type Readiness struct {
+	Checks ReadinessChecks `json:"checks"`
 	Detail string          `json:"detail,omitempty"`
 	Status string          `json:"status"`
-	Checks ReadinessChecks `json:"checks"`
 }
 
 // ReadinessChecks is the state of each dependency: "ok", "unavailable" (or
 // "stopping" for the actors); embedder is the embedder's name when it is up.
 type ReadinessChecks struct {
-	Database string `json:"database"`
 	Actors   string `json:"actors"`
+	Database string `json:"database"`
 	Embedder string `json:"embedder"`
 }
 

@@ -73,10 +73,10 @@ type LimitQuery struct {
 
 // ClusterCreated is the response of POST /v1/cluster/.
 type ClusterCreated struct {
-	ClusterID       string  `json:"cluster_id"`
-	Name            string  `json:"name"`
 	AggregationMode string  `json:"aggregation_mode"`
+	ClusterID       string  `json:"cluster_id"`
 	CouplingFactor  float64 `json:"coupling_factor"`
+	Name            string  `json:"name"`
 }
 
 // ClusterListItem is one entry of GET /v1/cluster/.
@@ -128,26 +128,26 @@ type ClusterFeedback struct {
 // MemberAdded is the response of POST /v1/cluster/{id}/members; added is
 // false when the session was a member already.
 type MemberAdded struct {
+	Added     bool   `json:"added"`
 	ClusterID string `json:"cluster_id"`
 	SessionID string `json:"session_id"`
-	Added     bool   `json:"added"`
 }
 
 // MemberRemoved is the response of DELETE /v1/cluster/{id}/members/{sid}.
 type MemberRemoved struct {
 	ClusterID string `json:"cluster_id"`
-	SessionID string `json:"session_id"`
 	Removed   bool   `json:"removed"`
+	SessionID string `json:"session_id"`
 }
 
 // ---------------------------------------------------------------- regions
 
 // RegionCreated is the response of POST /v1/region/.
 type RegionCreated struct {
-	RegionID           string  `json:"region_id"`
-	Name               string  `json:"name"`
-	MetaSessionID      string  `json:"meta_session_id"`
 	ConsensusThreshold float64 `json:"consensus_threshold"`
+	MetaSessionID      string  `json:"meta_session_id"`
+	Name               string  `json:"name"`
+	RegionID           string  `json:"region_id"`
 	VoteWindowSeconds  float64 `json:"vote_window_seconds"`
 }
 
@@ -188,22 +188,22 @@ type RegionState struct {
 
 // RegionDeleted is the response of DELETE /v1/region/{id}.
 type RegionDeleted struct {
-	RegionID string `json:"region_id"`
 	Deleted  bool   `json:"deleted"`
+	RegionID string `json:"region_id"`
 }
 
 // ClusterAttached is the response of POST /v1/region/{id}/clusters; added
 // is false when the cluster was attached already.
 type ClusterAttached struct {
-	RegionID  string `json:"region_id"`
-	ClusterID string `json:"cluster_id"`
 	Added     bool   `json:"added"`
+	ClusterID string `json:"cluster_id"`
+	RegionID  string `json:"region_id"`
 }
 
 // ClusterDetached is the response of DELETE /v1/region/{id}/clusters/{cid}.
 type ClusterDetached struct {
-	RegionID  string `json:"region_id"`
 	ClusterID string `json:"cluster_id"`
+	RegionID  string `json:"region_id"`
 	Removed   bool   `json:"removed"`
 }
 
@@ -212,11 +212,11 @@ type ClusterDetached struct {
 // ObserverCreated is the response of POST /v1/observer/; created is false
 // when the caller's observer existed already.
 type ObserverCreated struct {
+	Created               bool    `json:"created"`
+	MetaSessionID         string  `json:"meta_session_id"`
 	ObserverID            string  `json:"observer_id"`
 	RegisteredRegions     int     `json:"registered_regions"`
-	MetaSessionID         string  `json:"meta_session_id"`
 	SampleIntervalSeconds float64 `json:"sample_interval_seconds"`
-	Created               bool    `json:"created"`
 }
 
 // AnomalyItem is one observer anomaly.
@@ -231,26 +231,26 @@ type AnomalyItem struct {
 
 // ObserverSummary is the response of GET /v1/observer/summary.
 type ObserverSummary struct {
-	ObserverID            string        `json:"observer_id"`
-	MetaSessionID         string        `json:"meta_session_id"`
-	RegisteredRegions     int           `json:"registered_regions"`
-	RegionIDs             []string      `json:"region_ids"`
-	SampleIntervalSeconds float64       `json:"sample_interval_seconds"`
-	TotalClustersObserved int32         `json:"total_clusters_observed"`
-	LastSampleAt          *float64      `json:"last_sample_at"`
 	AnomalyCount          int32         `json:"anomaly_count"`
+	LastSampleAt          *float64      `json:"last_sample_at"`
+	MetaSessionID         string        `json:"meta_session_id"`
+	ObserverID            string        `json:"observer_id"`
 	RecentAnomalies       []AnomalyItem `json:"recent_anomalies"`
+	RegionIDs             []string      `json:"region_ids"`
+	RegisteredRegions     int           `json:"registered_regions"`
+	SampleIntervalSeconds float64       `json:"sample_interval_seconds"`
 	Samples               int32         `json:"samples"`
+	TotalClustersObserved int32         `json:"total_clusters_observed"`
 }
 
 // ObserverSample is the response of POST /v1/observer/sample.
 type ObserverSample struct {
-	SampledAt        float64       `json:"sampled_at"`
+	Anomalies        []AnomalyItem `json:"anomalies"`
 	ClustersSampled  int32         `json:"clusters_sampled"`
+	NewAnomalies     int           `json:"new_anomalies"`
 	RegionsSampled   int32         `json:"regions_sampled"`
 	SampleDurationMs float64       `json:"sample_duration_ms"`
-	NewAnomalies     int           `json:"new_anomalies"`
-	Anomalies        []AnomalyItem `json:"anomalies"`
+	SampledAt        float64       `json:"sampled_at"`
 	TotalAnomalies   int32         `json:"total_anomalies"`
 }
 
@@ -271,10 +271,10 @@ type ObserverRegion struct {
 
 // Transfer is the response of POST /v1/network/transfer.
 type Transfer struct {
-	SourceSessionID string  `json:"source_session_id"`
-	TargetSessionID string  `json:"target_session_id"`
 	DeltaNorm       float64 `json:"delta_norm"`
 	MaxWeight       float64 `json:"max_weight"`
+	SourceSessionID string  `json:"source_session_id"`
+	TargetSessionID string  `json:"target_session_id"`
 	Transferred     bool    `json:"transferred"`
 }
 
@@ -291,25 +291,25 @@ type ActiveUser struct {
 
 // UserState is the response of POST /v1/network/users/{uid}/serialize.
 type UserState struct {
-	UserID string          `json:"user_id"`
 	State  json.RawMessage `json:"state"`
+	UserID string          `json:"user_id"`
 }
 
 // ConsensusVote is one session's ballot on a proposal.
 type ConsensusVote struct {
 	SessionID  string  `json:"session_id"`
 	Similarity float64 `json:"similarity"`
-	Vote       bool    `json:"vote"`
 	Trust      float64 `json:"trust"`
+	Vote       bool    `json:"vote"`
 }
 
 // Consensus is the response of POST /v1/network/consensus.
 type Consensus struct {
 	Accepted          bool               `json:"accepted"`
-	TrustScores       map[string]float64 `json:"trust_scores"`
 	ProposerSessionID string             `json:"proposer_session_id"`
-	WeightedYesShare  float64            `json:"weighted_yes_share"`
+	TrustScores       map[string]float64 `json:"trust_scores"`
 	Votes             []ConsensusVote    `json:"votes"`
+	WeightedYesShare  float64            `json:"weighted_yes_share"`
 }
 
 // TrustScores is the response of GET /v1/network/consensus/trust.

@@ -126,32 +126,32 @@ type StoreResult struct {
 
 // SessionCreated is the response of POST /v1/session/create.
 type SessionCreated struct {
-	SessionID string `json:"session_id"`
 	Created   bool   `json:"created"`
 	Dimension int    `json:"dimension"`
+	SessionID string `json:"session_id"`
 }
 
 // SessionDeleted is the response of DELETE /v1/session/{id}.
 type SessionDeleted struct {
-	SessionID string `json:"session_id"`
 	Deleted   bool   `json:"deleted"`
+	SessionID string `json:"session_id"`
 }
 
 // SessionMetrics is the response of GET /v1/metrics/{id}.
 type SessionMetrics struct {
-	SessionID         string           `json:"session_id"`
-	Phase             string           `json:"phase"`
-	InteractionCount  int32            `json:"interaction_count"`
-	TotalMemories     int32            `json:"total_memories"`
-	Tiers             map[string]int32 `json:"tiers"`
 	BetaHistory       []float64        `json:"beta_history"`
-	SimilarityHistory []float64        `json:"similarity_history"`
-	FSMHistory        []float64        `json:"fsm_history"`
-	NormHistory       []float64        `json:"norm_history"`
-	PhaseHistory      []string         `json:"phase_history"`
-	DriftScore        float64          `json:"drift_score"`
-	DriftPhase        string           `json:"drift_phase"`
 	Dimension         int32            `json:"dimension"`
+	DriftPhase        string           `json:"drift_phase"`
+	DriftScore        float64          `json:"drift_score"`
+	FSMHistory        []float64        `json:"fsm_history"`
+	InteractionCount  int32            `json:"interaction_count"`
+	NormHistory       []float64        `json:"norm_history"`
+	Phase             string           `json:"phase"`
+	PhaseHistory      []string         `json:"phase_history"`
+	SessionID         string           `json:"session_id"`
+	SimilarityHistory []float64        `json:"similarity_history"`
+	Tiers             map[string]int32 `json:"tiers"`
+	TotalMemories     int32            `json:"total_memories"`
 }
 
 // ContextItem is one memory of GET /v1/state/context.
@@ -165,12 +165,12 @@ type ContextItem struct {
 
 // Memory is the response of GET /v1/session/{id}/memories/{hash}.
 type Memory struct {
-	SessionID   string  `json:"session_id"`
+	AccessCount int32   `json:"access_count"`
+	Importance  float64 `json:"importance"`
 	MemoryHash  string  `json:"memory_hash"`
+	SessionID   string  `json:"session_id"`
 	Text        string  `json:"text"`
 	Tier        string  `json:"tier"`
-	Importance  float64 `json:"importance"`
-	AccessCount int32   `json:"access_count"`
 	Timestamp   float64 `json:"timestamp"` // Unix seconds
 }
 
@@ -182,29 +182,29 @@ type TriggerCount struct {
 
 // AnchorCount is the response of POST /v1/session/{id}/anchor.
 type AnchorCount struct {
-	SessionID   string `json:"session_id"`
 	AnchorCount int32  `json:"anchor_count"`
+	SessionID   string `json:"session_id"`
 }
 
 // AnchorScore is the response of GET /v1/session/{id}/anchor_score.
 type AnchorScore struct {
-	SessionID            string  `json:"session_id"`
-	AnchorScore          float64 `json:"anchor_score"`
 	AnchorCount          int32   `json:"anchor_count"`
+	AnchorScore          float64 `json:"anchor_score"`
 	DriftThreshold       float64 `json:"drift_threshold"`
 	RealignmentRemaining int32   `json:"realignment_remaining"`
+	SessionID            string  `json:"session_id"`
 }
 
 // IsolationLevel is the response of PUT /v1/session/{id}/isolation.
 type IsolationLevel struct {
-	SessionID string `json:"session_id"`
 	Level     string `json:"level"`
+	SessionID string `json:"session_id"`
 }
 
 // IsolationReleased is the response of POST /v1/session/{id}/isolation/release.
 type IsolationReleased struct {
-	SessionID     string `json:"session_id"`
 	ReleasedCount int32  `json:"released_count"`
+	SessionID     string `json:"session_id"`
 }
 
 // MemoryInjected is the response of POST /v1/session/{id}/memory.
@@ -217,27 +217,27 @@ type MemoryInjected struct {
 // SessionExport is the response of GET /v1/session/{id}/export; its
 // state_dict and checksum are what POST /v1/session/{id}/import takes.
 type SessionExport struct {
+	Checksum  string          `json:"checksum"`
 	SessionID string          `json:"session_id"`
 	StateDict json.RawMessage `json:"state_dict"`
-	Checksum  string          `json:"checksum"`
 }
 
 // SessionImported is the response of POST /v1/session/{id}/import.
 type SessionImported struct {
-	SessionID string `json:"session_id"`
 	Imported  bool   `json:"imported"`
+	SessionID string `json:"session_id"`
 }
 
 // SessionVerified is the response of POST /v1/session/{id}/verify.
 type SessionVerified struct {
-	SessionID  string `json:"session_id"`
 	Consistent bool   `json:"consistent"`
+	SessionID  string `json:"session_id"`
 }
 
 // EntityStored is the response of POST /v1/session/{id}/entities.
 type EntityStored struct {
-	SessionID string `json:"session_id"`
 	Key       string `json:"key"`
+	SessionID string `json:"session_id"`
 	Size      int32  `json:"size"`
 }
 
@@ -253,14 +253,14 @@ type EntityItem struct {
 
 // EntityList is the response of GET /v1/session/{id}/entities.
 type EntityList struct {
-	SessionID string       `json:"session_id"`
 	Entities  []EntityItem `json:"entities"`
+	SessionID string       `json:"session_id"`
 	Total     int32        `json:"total"`
 }
 
 // EntityRemoved is the response of DELETE /v1/session/{id}/entities/{key}.
 type EntityRemoved struct {
-	SessionID string `json:"session_id"`
 	Key       string `json:"key"`
 	Removed   bool   `json:"removed"`
+	SessionID string `json:"session_id"`
 }
