@@ -10,6 +10,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/semvec-go/semvec"
+	"github.com/semvec-go/semvec/http/api"
 )
 
 // statusOf is the one table from error kinds to HTTP statuses.
@@ -61,29 +62,29 @@ func errorResponder(log *slog.Logger) gin.HandlerFunc {
 		var se *semvec.Error
 		if !errors.As(err, &se) {
 			log.Error("unhandled error", "request_id", RequestIDFrom(c), "path", c.FullPath(), "err", err)
-			c.JSON(http.StatusInternalServerError, gin.H{"detail": "Internal Server Error"})
+			c.JSON(http.StatusInternalServerError, api.Error{Detail: "Internal Server Error"})
 			return
 		}
 		status := statusOf(se.Kind)
 		switch status {
 		case http.StatusInternalServerError:
 			log.Error("internal error", "request_id", RequestIDFrom(c), "path", c.FullPath(), "err", err)
-			c.JSON(status, gin.H{"detail": "Internal Server Error"})
+			c.JSON(status, api.Error{Detail: "Internal Server Error"})
 		case http.StatusUnprocessableEntity:
 			field := se.Field
 			if field == "" {
 				field = "body"
 			}
-			validationError(c, ValidationItem{Loc: []any{"body", field}, Msg: se.Detail, Type: "value_error"})
+			validationError(c, api.ValidationItem{Loc: []any{"body", field}, Msg: se.Detail, Type: "value_error"})
 		case http.StatusServiceUnavailable:
 			log.Warn("service unavailable", "request_id", RequestIDFrom(c), "path", c.FullPath(), "err", err)
 			c.Header("Retry-After", "5")
-			c.JSON(status, gin.H{"detail": se.Detail})
+			c.JSON(status, api.Error{Detail: se.Detail})
 		case http.StatusGatewayTimeout:
 			log.Warn("actor timeout", "request_id", RequestIDFrom(c), "path", c.FullPath(), "err", err)
-			c.JSON(status, gin.H{"detail": se.Detail})
+			c.JSON(status, api.Error{Detail: se.Detail})
 		default:
-			c.JSON(status, gin.H{"detail": se.Detail})
+			c.JSON(status, api.Error{Detail: se.Detail})
 		}
 	}
 }
@@ -106,7 +107,7 @@ func abortUnread(c *gin.Context, status int, detail string) {
 	if c.Request.ContentLength != 0 {
 		c.Header("Connection", "close")
 	}
-	c.AbortWithStatusJSON(status, gin.H{"detail": detail})
+	c.AbortWithStatusJSON(status, api.Error{Detail: detail})
 }
 
 // unreadBodyGrace is how long net/http may still read the unread body of a

@@ -2,7 +2,6 @@ package http
 
 import (
 	"bytes"
-	"encoding/json"
 	"io"
 	"net/http"
 	"time"
@@ -11,17 +10,15 @@ import (
 
 	"github.com/semvec-go/semvec"
 	"github.com/semvec-go/semvec/actors"
+	"github.com/semvec-go/semvec/http/api"
 	pb "github.com/semvec-go/semvec/proto"
 )
 
 // layerRoutes registers the Layer 2–5 routes: clusters, regions, the global
-// observer and the network layer. Collection routes answer with and without
-// the trailing slash (FastAPI clients call /v1/cluster/).
+// observer and the network layer.
 func (s *Server) layerRoutes(v1 *gin.RouterGroup) {
-	for _, p := range []string{"/cluster", "/cluster/"} {
-		v1.POST(p, s.createCluster)
-		v1.GET(p, s.listClusters)
-	}
+	collection(v1, http.MethodPost, "/cluster", s.createCluster)
+	collection(v1, http.MethodGet, "/cluster", s.listClusters)
 	v1.GET("/cluster/:id", s.getCluster)
 	v1.DELETE("/cluster/:id", s.deleteCluster)
 	v1.POST("/cluster/:id/run", s.clusterRun)
@@ -30,19 +27,15 @@ func (s *Server) layerRoutes(v1 *gin.RouterGroup) {
 	v1.POST("/cluster/:id/members", s.addMember)
 	v1.DELETE("/cluster/:id/members/:sid", s.removeMember)
 
-	for _, p := range []string{"/region", "/region/"} {
-		v1.POST(p, s.createRegion)
-		v1.GET(p, s.listRegions)
-	}
+	collection(v1, http.MethodPost, "/region", s.createRegion)
+	collection(v1, http.MethodGet, "/region", s.listRegions)
 	v1.GET("/region/:id", s.getRegion)
 	v1.DELETE("/region/:id", s.deleteRegion)
 	v1.POST("/region/:id/clusters", s.attachCluster)
 	v1.DELETE("/region/:id/clusters/:cid", s.detachCluster)
 	v1.GET("/region/:id/events", s.regionEvents)
 
-	for _, p := range []string{"/observer", "/observer/"} {
-		v1.POST(p, s.createObserver)
-	}
+	collection(v1, http.MethodPost, "/observer", s.createObserver)
 	v1.GET("/observer/summary", s.observerSummary)
 	v1.POST("/observer/sample", s.observerSample)
 	v1.GET("/observer/anomalies", s.listAnomalies)
@@ -58,70 +51,13 @@ func (s *Server) layerRoutes(v1 *gin.RouterGroup) {
 	v1.GET("/network/consensus/trust", s.trust)
 }
 
-// ---------------------------------------------------------------- request bodies
-
-// ClusterCreateBody is the body of POST /v1/cluster/.
-type ClusterCreateBody struct {
-	Name            string   `json:"name" binding:"required,max=256"`
-	AggregationMode *string  `json:"aggregation_mode" binding:"omitempty,max=64"`     // weighted_average (default) | attention; else 400
-	CouplingFactor  *float64 `json:"coupling_factor" binding:"omitempty,gte=0,lte=1"` // default 0
-}
-
-// ClusterStoreBody is the body of POST /v1/cluster/{id}/store: one Q&A pair.
-type ClusterStoreBody struct {
-	Message  string `json:"message" binding:"required,notblank,max=32000"`
-	Response string `json:"response" binding:"required,notblank,max=64000"`
-}
-
-// MemberBody is the body of POST /v1/cluster/{id}/members.
-type MemberBody struct {
-	SessionID string `json:"session_id" binding:"required,max=128"`
-}
-
-// RegionCreateBody is the body of POST /v1/region/.
-type RegionCreateBody struct {
-	Name               string   `json:"name" binding:"required,max=256"`
-	ConsensusThreshold *float64 `json:"consensus_threshold" binding:"omitempty,gt=0,lte=1"`        // default 0.5
-	VoteWindowSeconds  *float64 `json:"vote_window_seconds" binding:"omitempty,gt=0,lte=31536000"` // a year at most; default 60
-}
-
-// AttachBody is the body of POST /v1/region/{id}/clusters.
-type AttachBody struct {
-	ClusterID string `json:"cluster_id" binding:"required,max=128"`
-}
-
-// ObserverCreateBody is the body of POST /v1/observer/ (an empty body means
-// the defaults).
-type ObserverCreateBody struct {
-	SampleIntervalSeconds *float64 `json:"sample_interval_seconds" binding:"omitempty,gt=0,lte=31536000"` // a year at most; default 30
-	RegionIDs             []string `json:"region_ids" binding:"max=1000,dive,max=128"`
-}
-
-// RegionBody is the body of POST /v1/observer/regions.
-type RegionBody struct {
-	RegionID string `json:"region_id" binding:"required,max=128"`
-}
-
-// TransferBody is the body of POST /v1/network/transfer.
-type TransferBody struct {
-	SourceSessionID string   `json:"source_session_id" binding:"required,max=128"`
-	TargetSessionID string   `json:"target_session_id" binding:"required,max=128"`
-	MaxWeight       *float64 `json:"max_weight" binding:"omitempty,gt=0,lte=1"` // default 0.15
-}
-
-// SwitchBody is the body of POST /v1/network/users/switch.
-type SwitchBody struct {
-	UserID string `json:"user_id" binding:"required,max=128"`
-}
-
-// ConsensusBody is the body of POST /v1/network/consensus.
-type ConsensusBody struct {
-	ProposerSessionID string    `json:"proposer_session_id" binding:"required,max=128"`
-	TargetEmbedding   []float32 `json:"target_embedding" binding:"required"`
-}
-
-type limitQuery struct {
-	Limit *int `form:"limit" binding:"omitempty,gte=1,lte=1000"`
+// collection registers a collection route at the contract's path, with the
+// trailing slash (/v1/cluster/, where /openapi.json documents it), and at the
+// same path without it, which clients call too: one operation answered at
+// both, never through a redirect (which would resend a POST elsewhere).
+func collection(g *gin.RouterGroup, method, path string, h gin.HandlerFunc) {
+	g.Handle(method, path+"/", h)
+	g.Handle(method, path, h)
 }
 
 // Defaults of the optional fields.
@@ -132,83 +68,10 @@ const (
 	defaultListLimit          = 20
 )
 
-// ---------------------------------------------------------------- response shapes
-
-// ClusterListItem is one entry of GET /v1/cluster/.
-type ClusterListItem struct {
-	ClusterID       string  `json:"cluster_id"`
-	Name            string  `json:"name"`
-	MemberCount     int     `json:"member_count"`
-	AggregationMode string  `json:"aggregation_mode"`
-	CouplingFactor  float64 `json:"coupling_factor"`
-	CreatedAt       float64 `json:"created_at"`
-}
-
-// ClusterState is the body of GET /v1/cluster/{id}.
-type ClusterState struct {
-	ClusterID          string    `json:"cluster_id"`
-	Name               string    `json:"name"`
-	MemberCount        int       `json:"member_count"`
-	MemberIDs          []string  `json:"member_ids"`
-	RegionIDs          []string  `json:"region_ids"`
-	Phase              string    `json:"phase"`
-	InteractionCount   int32     `json:"interaction_count"`
-	TotalMemories      int32     `json:"total_memories"`
-	AggregationMode    string    `json:"aggregation_mode"`
-	CouplingFactor     float64   `json:"coupling_factor"`
-	AggregateVector    []float32 `json:"aggregate_vector"`
-	InitializedMembers int32     `json:"initialized_members"`
-}
-
-// RegionListItem is one entry of GET /v1/region/.
-type RegionListItem struct {
-	RegionID           string   `json:"region_id"`
-	Name               string   `json:"name"`
-	ClusterCount       int      `json:"cluster_count"`
-	MetaSessionID      string   `json:"meta_session_id"`
-	ConsensusThreshold float64  `json:"consensus_threshold"`
-	VoteWindowSeconds  float64  `json:"vote_window_seconds"`
-	LastRealignment    *float64 `json:"last_realignment"`
-}
-
-// DriftEventItem is one region drift event.
-type DriftEventItem struct {
-	ClusterID  string  `json:"cluster_id"`
-	RegionID   string  `json:"region_id"`
-	SessionID  string  `json:"session_id"`
-	DriftScore float64 `json:"drift_score"`
-	DriftPhase string  `json:"drift_phase"`
-	Timestamp  float64 `json:"timestamp"`
-}
-
-// RegionState is the body of GET /v1/region/{id}.
-type RegionState struct {
-	RegionID           string           `json:"region_id"`
-	Name               string           `json:"name"`
-	ClusterCount       int              `json:"cluster_count"`
-	ClusterIDs         []string         `json:"cluster_ids"`
-	MetaSessionID      string           `json:"meta_session_id"`
-	ConsensusThreshold float64          `json:"consensus_threshold"`
-	VoteWindowSeconds  float64          `json:"vote_window_seconds"`
-	RecentDriftEvents  []DriftEventItem `json:"recent_drift_events"`
-	ActiveVotes        int              `json:"active_votes"`
-	LastRealignment    *float64         `json:"last_realignment"`
-}
-
-// AnomalyItem is one observer anomaly.
-type AnomalyItem struct {
-	AnomalyID          string   `json:"anomaly_id"`
-	Timestamp          float64  `json:"timestamp"`
-	AnomalyType        string   `json:"anomaly_type"`
-	AffectedClusterIDs []string `json:"affected_cluster_ids"`
-	Description        string   `json:"description"`
-	Severity           float64  `json:"severity"`
-}
-
 // ---------------------------------------------------------------- clusters
 
 func (s *Server) createCluster(c *gin.Context) {
-	var b ClusterCreateBody
+	var b api.ClusterCreateBody
 	if !bindJSON(c, &b) {
 		return
 	}
@@ -225,7 +88,7 @@ func (s *Server) createCluster(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	c.JSON(http.StatusCreated, gin.H{"cluster_id": info.ID, "name": info.Name, "aggregation_mode": info.AggregationMode, "coupling_factor": info.CouplingFactor})
+	c.JSON(http.StatusCreated, api.ClusterCreated{ClusterID: info.ID, Name: info.Name, AggregationMode: info.AggregationMode, CouplingFactor: info.CouplingFactor})
 }
 
 func (s *Server) listClusters(c *gin.Context) {
@@ -234,9 +97,9 @@ func (s *Server) listClusters(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	out := make([]ClusterListItem, len(rows))
+	out := make([]api.ClusterListItem, len(rows))
 	for i, r := range rows {
-		out[i] = ClusterListItem{ClusterID: r.ID, Name: r.Name, MemberCount: r.MemberCount, AggregationMode: r.AggregationMode,
+		out[i] = api.ClusterListItem{ClusterID: r.ID, Name: r.Name, MemberCount: r.MemberCount, AggregationMode: r.AggregationMode,
 			CouplingFactor: r.CouplingFactor, CreatedAt: epochTime(r.CreatedAt)}
 	}
 	c.JSON(http.StatusOK, out)
@@ -248,7 +111,7 @@ func (s *Server) getCluster(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, ClusterState{
+	c.JSON(http.StatusOK, api.ClusterState{
 		ClusterID: res.GetClusterId(), Name: res.GetName(), MemberCount: len(res.GetMemberIds()),
 		MemberIDs: nonNil(res.GetMemberIds()), RegionIDs: nonNil(res.GetRegionIds()), Phase: res.GetPhase(),
 		InteractionCount: res.GetInteractionCount(), TotalMemories: res.GetTotalMemories(),
@@ -263,13 +126,13 @@ func (s *Server) deleteCluster(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, gin.H{"cluster_id": id, "deleted": true})
+	c.JSON(http.StatusOK, api.ClusterDeleted{ClusterID: id, Deleted: true})
 }
 
 // clusterRun is /v1/run on the cluster's backing session (cluster_id ==
 // session_id). It never creates a session.
 func (s *Server) clusterRun(c *gin.Context) {
-	var b RunBody
+	var b api.RunBody
 	if !bindJSON(c, &b) {
 		return
 	}
@@ -284,7 +147,7 @@ func (s *Server) clusterRun(c *gin.Context) {
 // clusterStore seeds one Q&A pair into the cluster's shared session, so any
 // agent's similar question on the cluster short-circuits.
 func (s *Server) clusterStore(c *gin.Context) {
-	var b ClusterStoreBody
+	var b api.ClusterStoreBody
 	if !bindJSON(c, &b) {
 		return
 	}
@@ -309,7 +172,7 @@ func (s *Server) clusterStore(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, gin.H{"cluster_id": id, "session_id": id, "stored": true, "total_memories": res.GetTotalMemories()})
+	c.JSON(http.StatusOK, api.ClusterStored{ClusterID: id, SessionID: id, Stored: true, TotalMemories: res.GetTotalMemories()})
 }
 
 func (s *Server) clusterFeedback(c *gin.Context) {
@@ -319,11 +182,11 @@ func (s *Server) clusterFeedback(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, gin.H{"cluster_id": id, "sessions_updated": res.GetSessionsUpdated()})
+	c.JSON(http.StatusOK, api.ClusterFeedback{ClusterID: id, SessionsUpdated: res.GetSessionsUpdated()})
 }
 
 func (s *Server) addMember(c *gin.Context) {
-	var b MemberBody
+	var b api.MemberBody
 	if !bindJSON(c, &b) {
 		return
 	}
@@ -333,7 +196,7 @@ func (s *Server) addMember(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, gin.H{"cluster_id": id, "session_id": b.SessionID, "added": added})
+	c.JSON(http.StatusOK, api.MemberAdded{ClusterID: id, SessionID: b.SessionID, Added: added})
 }
 
 func (s *Server) removeMember(c *gin.Context) {
@@ -342,13 +205,13 @@ func (s *Server) removeMember(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, gin.H{"cluster_id": id, "session_id": sid, "removed": true})
+	c.JSON(http.StatusOK, api.MemberRemoved{ClusterID: id, SessionID: sid, Removed: true})
 }
 
 // ---------------------------------------------------------------- regions
 
 func (s *Server) createRegion(c *gin.Context) {
-	var b RegionCreateBody
+	var b api.RegionCreateBody
 	if !bindJSON(c, &b) {
 		return
 	}
@@ -364,8 +227,8 @@ func (s *Server) createRegion(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	c.JSON(http.StatusCreated, gin.H{"region_id": info.ID, "name": info.Name, "meta_session_id": info.MetaSessionID,
-		"consensus_threshold": info.ConsensusThreshold, "vote_window_seconds": info.VoteWindowSeconds})
+	c.JSON(http.StatusCreated, api.RegionCreated{RegionID: info.ID, Name: info.Name, MetaSessionID: info.MetaSessionID,
+		ConsensusThreshold: info.ConsensusThreshold, VoteWindowSeconds: info.VoteWindowSeconds})
 }
 
 func (s *Server) listRegions(c *gin.Context) {
@@ -374,9 +237,9 @@ func (s *Server) listRegions(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	out := make([]RegionListItem, len(rows))
+	out := make([]api.RegionListItem, len(rows))
 	for i, r := range rows {
-		out[i] = RegionListItem{RegionID: r.ID, Name: r.Name, ClusterCount: r.ClusterCount, MetaSessionID: r.MetaSessionID,
+		out[i] = api.RegionListItem{RegionID: r.ID, Name: r.Name, ClusterCount: r.ClusterCount, MetaSessionID: r.MetaSessionID,
 			ConsensusThreshold: r.ConsensusThreshold, VoteWindowSeconds: r.VoteWindowSeconds}
 		if r.LastRealignment != nil {
 			t := epochTime(*r.LastRealignment)
@@ -392,7 +255,7 @@ func (s *Server) getRegion(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	out := RegionState{
+	out := api.RegionState{
 		RegionID: res.GetRegionId(), Name: res.GetName(), ClusterCount: len(res.GetClusterIds()), ClusterIDs: nonNil(res.GetClusterIds()),
 		MetaSessionID: res.GetMetaSessionId(), ConsensusThreshold: res.GetConsensusThreshold(), VoteWindowSeconds: res.GetVoteWindowSeconds(),
 		RecentDriftEvents: driftEvents(res.GetRecentEvents()), ActiveVotes: len(res.GetActiveVotes()),
@@ -407,11 +270,11 @@ func (s *Server) deleteRegion(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, gin.H{"region_id": id, "deleted": true})
+	c.JSON(http.StatusOK, api.RegionDeleted{RegionID: id, Deleted: true})
 }
 
 func (s *Server) attachCluster(c *gin.Context) {
-	var b AttachBody
+	var b api.AttachBody
 	if !bindJSON(c, &b) {
 		return
 	}
@@ -421,7 +284,7 @@ func (s *Server) attachCluster(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, gin.H{"region_id": id, "cluster_id": b.ClusterID, "added": added})
+	c.JSON(http.StatusOK, api.ClusterAttached{RegionID: id, ClusterID: b.ClusterID, Added: added})
 }
 
 func (s *Server) detachCluster(c *gin.Context) {
@@ -430,11 +293,11 @@ func (s *Server) detachCluster(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, gin.H{"region_id": id, "cluster_id": cid, "removed": true})
+	c.JSON(http.StatusOK, api.ClusterDetached{RegionID: id, ClusterID: cid, Removed: true})
 }
 
 func (s *Server) regionEvents(c *gin.Context) {
-	var q limitQuery
+	var q api.LimitQuery
 	if !bindQuery(c, &q) {
 		return
 	}
@@ -450,10 +313,10 @@ func (s *Server) regionEvents(c *gin.Context) {
 	c.JSON(http.StatusOK, driftEvents(evs))
 }
 
-func driftEvents(evs []*pb.RegionDriftEvent) []DriftEventItem {
-	out := make([]DriftEventItem, len(evs))
+func driftEvents(evs []*pb.RegionDriftEvent) []api.DriftEventItem {
+	out := make([]api.DriftEventItem, len(evs))
 	for i, e := range evs {
-		out[i] = DriftEventItem{ClusterID: e.GetClusterId(), RegionID: e.GetRegionId(), SessionID: e.GetSessionId(),
+		out[i] = api.DriftEventItem{ClusterID: e.GetClusterId(), RegionID: e.GetRegionId(), SessionID: e.GetSessionId(),
 			DriftScore: e.GetDriftScore(), DriftPhase: e.GetDriftPhase(), Timestamp: epoch(e.GetAtUnixNano())}
 	}
 	return out
@@ -465,7 +328,7 @@ func driftEvents(evs []*pb.RegionDriftEvent) []DriftEventItem {
 // It answers 201 either way (semvec clients expect 201 from this route);
 // "created" tells which. region_ids are registered in both cases.
 func (s *Server) createObserver(c *gin.Context) {
-	var b ObserverCreateBody
+	var b api.ObserverCreateBody
 	if !emptyBody(c) && !bindJSON(c, &b) {
 		return
 	}
@@ -478,8 +341,8 @@ func (s *Server) createObserver(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	c.JSON(http.StatusCreated, gin.H{"observer_id": info.ID, "registered_regions": info.RegisteredRegions, "meta_session_id": info.MetaSessionID,
-		"sample_interval_seconds": info.SampleIntervalSeconds, "created": created})
+	c.JSON(http.StatusCreated, api.ObserverCreated{ObserverID: info.ID, RegisteredRegions: info.RegisteredRegions, MetaSessionID: info.MetaSessionID,
+		SampleIntervalSeconds: info.SampleIntervalSeconds, Created: created})
 }
 
 func (s *Server) observerSummary(c *gin.Context) {
@@ -488,12 +351,12 @@ func (s *Server) observerSummary(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, gin.H{
-		"observer_id": res.GetObserverId(), "meta_session_id": res.GetMetaSessionId(),
-		"registered_regions": len(res.GetRegionIds()), "region_ids": nonNil(res.GetRegionIds()),
-		"sample_interval_seconds": res.GetSampleIntervalSeconds(), "total_clusters_observed": res.GetTotalClustersObserved(),
-		"last_sample_at": epochOrNil(res.GetLastSampleUnixNano()), "anomaly_count": res.GetAnomalyCount(),
-		"recent_anomalies": anomalies(res.GetRecentAnomalies()), "samples": res.GetSamples(),
+	c.JSON(http.StatusOK, api.ObserverSummary{
+		ObserverID: res.GetObserverId(), MetaSessionID: res.GetMetaSessionId(),
+		RegisteredRegions: len(res.GetRegionIds()), RegionIDs: nonNil(res.GetRegionIds()),
+		SampleIntervalSeconds: res.GetSampleIntervalSeconds(), TotalClustersObserved: res.GetTotalClustersObserved(),
+		LastSampleAt: epochOrNil(res.GetLastSampleUnixNano()), AnomalyCount: res.GetAnomalyCount(),
+		RecentAnomalies: anomalies(res.GetRecentAnomalies()), Samples: res.GetSamples(),
 	})
 }
 
@@ -503,16 +366,16 @@ func (s *Server) observerSample(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, gin.H{
-		"sampled_at": epoch(res.GetSampledAtUnixNano()), "clusters_sampled": res.GetClustersSampled(),
-		"regions_sampled": res.GetRegionsSampled(), "sample_duration_ms": res.GetSampleDurationMs(),
-		"new_anomalies": len(res.GetNewAnomalies()), "anomalies": anomalies(res.GetNewAnomalies()),
-		"total_anomalies": res.GetTotalAnomalies(),
+	c.JSON(http.StatusOK, api.ObserverSample{
+		SampledAt: epoch(res.GetSampledAtUnixNano()), ClustersSampled: res.GetClustersSampled(),
+		RegionsSampled: res.GetRegionsSampled(), SampleDurationMs: res.GetSampleDurationMs(),
+		NewAnomalies: len(res.GetNewAnomalies()), Anomalies: anomalies(res.GetNewAnomalies()),
+		TotalAnomalies: res.GetTotalAnomalies(),
 	})
 }
 
 func (s *Server) listAnomalies(c *gin.Context) {
-	var q limitQuery
+	var q api.LimitQuery
 	if !bindQuery(c, &q) {
 		return
 	}
@@ -534,11 +397,11 @@ func (s *Server) clearAnomalies(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, gin.H{"cleared": n})
+	c.JSON(http.StatusOK, api.AnomaliesCleared{Cleared: n})
 }
 
 func (s *Server) registerRegion(c *gin.Context) {
-	var b RegionBody
+	var b api.RegionBody
 	if !bindJSON(c, &b) {
 		return
 	}
@@ -547,7 +410,7 @@ func (s *Server) registerRegion(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, gin.H{"observer_id": oid, "region_id": b.RegionID, "registered_regions": n})
+	c.JSON(http.StatusOK, api.ObserverRegion{ObserverID: oid, RegionID: b.RegionID, RegisteredRegions: n})
 }
 
 func (s *Server) unregisterRegion(c *gin.Context) {
@@ -557,13 +420,13 @@ func (s *Server) unregisterRegion(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, gin.H{"observer_id": oid, "region_id": rid, "registered_regions": n})
+	c.JSON(http.StatusOK, api.ObserverRegion{ObserverID: oid, RegionID: rid, RegisteredRegions: n})
 }
 
-func anomalies(as []*pb.Anomaly) []AnomalyItem {
-	out := make([]AnomalyItem, len(as))
+func anomalies(as []*pb.Anomaly) []api.AnomalyItem {
+	out := make([]api.AnomalyItem, len(as))
 	for i, a := range as {
-		out[i] = AnomalyItem{AnomalyID: a.GetAnomalyId(), Timestamp: epoch(a.GetAtUnixNano()), AnomalyType: a.GetAnomalyType(),
+		out[i] = api.AnomalyItem{AnomalyID: a.GetAnomalyId(), Timestamp: epoch(a.GetAtUnixNano()), AnomalyType: a.GetAnomalyType(),
 			AffectedClusterIDs: nonNil(a.GetAffectedClusterIds()), Description: a.GetDescription(), Severity: a.GetSeverity()}
 	}
 	return out
@@ -572,7 +435,7 @@ func anomalies(as []*pb.Anomaly) []AnomalyItem {
 // ---------------------------------------------------------------- network
 
 func (s *Server) transfer(c *gin.Context) {
-	var b TransferBody
+	var b api.TransferBody
 	if !bindJSON(c, &b) {
 		return
 	}
@@ -585,17 +448,17 @@ func (s *Server) transfer(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, gin.H{"source_session_id": res.GetSourceSessionId(), "target_session_id": res.GetTargetSessionId(),
-		"delta_norm": res.GetDeltaNorm(), "max_weight": w, "transferred": res.GetTransferred()})
+	c.JSON(http.StatusOK, api.Transfer{SourceSessionID: res.GetSourceSessionId(), TargetSessionID: res.GetTargetSessionId(),
+		DeltaNorm: res.GetDeltaNorm(), MaxWeight: w, Transferred: res.GetTransferred()})
 }
 
 func (s *Server) switchUser(c *gin.Context) {
-	var b SwitchBody
+	var b api.SwitchBody
 	if !bindJSON(c, &b) {
 		return
 	}
 	if !actors.ValidID(b.UserID) {
-		validationError(c, ValidationItem{Loc: []any{"body", "user_id"}, Msg: "String should match pattern '^[A-Za-z0-9._:-]{1,128}$'", Type: "string_pattern_mismatch"})
+		validationError(c, api.ValidationItem{Loc: []any{"body", "user_id"}, Msg: "String should match pattern '^[A-Za-z0-9._:-]{1,128}$'", Type: "string_pattern_mismatch"})
 		return
 	}
 	res, err := s.d.Layers.SwitchUser(c.Request.Context(), owner(c), b.UserID)
@@ -603,7 +466,7 @@ func (s *Server) switchUser(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, gin.H{"active_user": res.GetActiveUser(), "previous_user": res.GetPreviousUser()})
+	c.JSON(http.StatusOK, api.UserSwitched{ActiveUser: res.GetActiveUser(), PreviousUser: res.GetPreviousUser()})
 }
 
 func (s *Server) activeUser(c *gin.Context) {
@@ -612,7 +475,7 @@ func (s *Server) activeUser(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, gin.H{"active_user": u})
+	c.JSON(http.StatusOK, api.ActiveUser{ActiveUser: u})
 }
 
 func (s *Server) serializeUser(c *gin.Context) {
@@ -621,11 +484,11 @@ func (s *Server) serializeUser(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, gin.H{"user_id": res.GetUserId(), "state": json.RawMessage(res.GetState())})
+	c.JSON(http.StatusOK, api.UserState{UserID: res.GetUserId(), State: res.GetState()})
 }
 
 func (s *Server) propose(c *gin.Context) {
-	var b ConsensusBody
+	var b api.ConsensusBody
 	if !bindJSON(c, &b) {
 		return
 	}
@@ -634,12 +497,12 @@ func (s *Server) propose(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	votes := make([]gin.H, len(res.GetVotes()))
+	votes := make([]api.ConsensusVote, len(res.GetVotes()))
 	for i, v := range res.GetVotes() {
-		votes[i] = gin.H{"session_id": v.GetSessionId(), "similarity": v.GetSimilarity(), "vote": v.GetYes(), "trust": v.GetTrust()}
+		votes[i] = api.ConsensusVote{SessionID: v.GetSessionId(), Similarity: v.GetSimilarity(), Vote: v.GetYes(), Trust: v.GetTrust()}
 	}
-	c.JSON(http.StatusOK, gin.H{"accepted": res.GetAccepted(), "trust_scores": nonNilScores(res.GetTrustScores()),
-		"proposer_session_id": res.GetProposerSessionId(), "weighted_yes_share": res.GetWeightedYesShare(), "votes": votes})
+	c.JSON(http.StatusOK, api.Consensus{Accepted: res.GetAccepted(), TrustScores: nonNilScores(res.GetTrustScores()),
+		ProposerSessionID: res.GetProposerSessionId(), WeightedYesShare: res.GetWeightedYesShare(), Votes: votes})
 }
 
 func (s *Server) trust(c *gin.Context) {
@@ -648,7 +511,7 @@ func (s *Server) trust(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, gin.H{"trust_scores": nonNilScores(scores)})
+	c.JSON(http.StatusOK, api.TrustScores{TrustScores: nonNilScores(scores)})
 }
 
 // ---------------------------------------------------------------- helpers

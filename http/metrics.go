@@ -11,6 +11,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/semvec-go/semvec/http/api"
 )
 
 // Ask outcomes accepted by Metrics.ObserveAsk; anything else is counted as
@@ -177,7 +179,7 @@ func (m *Metrics) Handler(user, password string) gin.HandlerFunc {
 	if user == "" || password == "" || m == nil {
 		return func(c *gin.Context) {
 			c.AbortWithStatusJSON(http.StatusServiceUnavailable,
-				gin.H{"detail": "Metrics disabled: set METRICS_USER and METRICS_PASSWORD"})
+				api.Error{Detail: "Metrics disabled: set METRICS_USER and METRICS_PASSWORD"})
 		}
 	}
 	wantUser := sha256.Sum256([]byte(user))

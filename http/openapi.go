@@ -1,95 +1,73 @@
 package http
 
 import (
+	"encoding/json"
+	"fmt"
 	"net/http"
 	"reflect"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
 
+	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/getkin/kin-openapi/openapi3gen"
 	"github.com/gin-gonic/gin"
 
 	"github.com/semvec-go/semvec"
+	"github.com/semvec-go/semvec/http/api"
 )
 
-// operation describes one route for /openapi.json. Request and response
-// bodies are either Go types (converted by reflection) or hand-written schemas.
+// operation documents one route in /openapi.json. Body, Query, Response and
+// the values of Other are zero values of wire types (package api): their
+// schemas are generated from those types, the same the handlers encode and
+// decode, so the document cannot say something else than the server does.
 type operation struct {
-	Method, Path, Summary, Tag string
-	Body                       any               // Go value whose type is the JSON body, or nil
-	Query                      any               // Go value whose type holds `form` query fields, or nil
-	Response                   map[string]any    // JSON schema of the success body
-	Status                     int               // success status, default 200
-	Errors                     []int             // documented error statuses (401, 404, 422, … are added as fitting)
-	NoAuth                     bool              // health, readyz, metrics, openapi
-	Extra                      map[string]string // extra response descriptions by status
+	Method, Path string // Path in OpenAPI form: /v1/session/{id}
+	ID           string // operationId: the name a generated client gives the call
+	Tag, Summary string
+	Body         any         // request body, or nil
+	Query        any         // query parameters (a struct with form tags), or nil
+	Response     any         // success body
+	Status       int         // success status, default 200
+	Errors       []int       // documented error statuses with an api.Error body (401, 422, … are added as fitting)
+	Other        map[int]any // documented answers with another body (readyz's 503)
+	NoAuth       bool        // health, readyz, metrics, openapi
+	Text         bool        // the success body is text/plain (Prometheus metrics)
 }
-
-// obj builds an object schema from "name:type" pairs; type is string,
-// number, integer, boolean, object, any, or []T for arrays.
-func obj(fields ...string) map[string]any {
-	props := map[string]any{}
-	for _, f := range fields {
-		name, typ, _ := strings.Cut(f, ":")
-		props[name] = typeSchema(typ)
-	}
-	return map[string]any{"type": "object", "properties": props}
-}
-
-func typeSchema(t string) map[string]any {
-	if strings.HasPrefix(t, "[]") {
-		return map[string]any{"type": "array", "items": typeSchema(t[2:])}
-	}
-	switch t {
-	case "any", "":
-		return map[string]any{}
-	case "number?":
-		return map[string]any{"type": "number", "nullable": true}
-	}
-	return map[string]any{"type": t}
-}
-
-func arrayOf(s map[string]any) map[string]any { return map[string]any{"type": "array", "items": s} }
 
 func sessionOperations() []operation {
-	runResp := schemaOf(reflect.TypeOf(RunResult{}))
 	return []operation{
-		{Method: "GET", Path: "/v1/health", Tag: "infra", Summary: "Liveness and active-session count (no auth)", NoAuth: true,
-			Response: obj("status:string", "active_sessions:integer", "version:string")},
-		{Method: "GET", Path: "/v1/readyz", Tag: "infra", Summary: "Readiness: database answers and actors are up (503 otherwise)", NoAuth: true,
-			Response: obj("status:string", "checks:object"), Errors: []int{503}},
-		{Method: "GET", Path: "/metrics", Tag: "infra", Summary: "Prometheus metrics behind Basic Auth (METRICS_USER / METRICS_PASSWORD)", NoAuth: true,
-			Response: map[string]any{"type": "string"}, Errors: []int{401, 503}},
-		{Method: "GET", Path: "/openapi.json", Tag: "infra", Summary: "This document", NoAuth: true, Response: obj()},
-		{Method: "POST", Path: "/mcp", Tag: "mcp", Summary: "Model Context Protocol over streamable HTTP (stateless, JSON answers): JSON-RPC messages; tools run, store, recall, remember, cache_put, cache_find, cache_delete, session_create, session_delete, session_metrics call these /v1 routes with the caller's credentials", Response: obj("jsonrpc:string", "id:any", "result:object", "error:object")},
-		{Method: "POST", Path: "/v1/run", Tag: "sessions", Summary: "One turn: retrieve context, score drift and short-circuit, optionally store the previous answer", Body: RunBody{}, Response: runResp, Errors: []int{404, 422, 503}},
-		{Method: "POST", Path: "/v1/store", Tag: "sessions", Summary: "Learn from an LLM response (paired with the pending question)", Body: storeBody{}, Response: obj("session_id:string", "stored:boolean", "total_memories:integer"), Errors: []int{404, 422, 503}},
-		{Method: "POST", Path: "/v1/session/create", Tag: "sessions", Summary: "Explicit session creation (optional template and policy vectors)", Body: createBody{}, Response: obj("session_id:string", "created:boolean", "dimension:integer"), Errors: []int{422}},
-		{Method: "DELETE", Path: "/v1/session/{id}", Tag: "sessions", Summary: "Delete a session", Response: obj("session_id:string", "deleted:boolean"), Errors: []int{404, 409}},
-		{Method: "GET", Path: "/v1/metrics/{id}", Tag: "sessions", Summary: "Full metrics snapshot of a session",
-			Response: obj("session_id:string", "phase:string", "interaction_count:integer", "total_memories:integer", "tiers:object",
-				"beta_history:[]number", "similarity_history:[]number", "fsm_history:[]number", "norm_history:[]number",
-				"phase_history:[]string", "drift_score:number", "drift_phase:string", "dimension:integer"), Errors: []int{404}},
-		{Method: "GET", Path: "/v1/state/context", Tag: "sessions", Summary: "Relevant memories ranked against the session state; texts clipped to 500 characters", Query: contextQuery{},
-			Response: arrayOf(schemaOf(reflect.TypeOf(ContextItem{}))), Errors: []int{404, 422}},
-		{Method: "GET", Path: "/v1/session/{id}/memories/{hash}", Tag: "sessions", Summary: "Expand one memory to full text",
-			Response: obj("session_id:string", "memory_hash:string", "text:string", "tier:string", "importance:number", "access_count:integer", "timestamp:number"), Errors: []int{404}},
-		{Method: "POST", Path: "/v1/session/{id}/trigger", Tag: "session control", Summary: "Add a resonance trigger (keyword or embedding)", Body: triggerBody{}, Response: obj("session_id:string", "trigger_count:integer"), Errors: []int{404, 422}},
-		{Method: "DELETE", Path: "/v1/session/{id}/trigger", Tag: "session control", Summary: "Remove all triggers", Response: obj("session_id:string", "trigger_count:integer"), Errors: []int{404}},
-		{Method: "POST", Path: "/v1/session/{id}/anchor", Tag: "session control", Summary: "Add a drift anchor", Body: embeddingBody{}, Response: obj("session_id:string", "anchor_count:integer"), Errors: []int{404, 422}},
-		{Method: "GET", Path: "/v1/session/{id}/anchor_score", Tag: "session control", Summary: "Anchor score and drift threshold",
-			Response: obj("session_id:string", "anchor_score:number", "anchor_count:integer", "drift_threshold:number", "realignment_remaining:integer"), Errors: []int{404}},
-		{Method: "PUT", Path: "/v1/session/{id}/isolation", Tag: "session control", Summary: "Set the input isolation level (OPEN, FILTER, QUARANTINE, LOCKDOWN)", Body: isolationBody{}, Response: obj("session_id:string", "level:string"), Errors: []int{404, 422}},
-		{Method: "POST", Path: "/v1/session/{id}/isolation/release", Tag: "session control", Summary: "Release the quarantine shadow buffer into the state", Response: obj("session_id:string", "released_count:integer"), Errors: []int{404}},
-		{Method: "POST", Path: "/v1/session/{id}/memory", Tag: "session control", Summary: "Inject a synthetic memory", Body: injectBody{}, Response: obj("session_id:string", "tier:string", "total_memories:integer"), Errors: []int{404, 422}},
-		{Method: "GET", Path: "/v1/session/{id}/export", Tag: "session control", Summary: "Serialize the session with a SHA-256 checksum", Response: obj("session_id:string", "state_dict:object", "checksum:string"), Errors: []int{404}},
-		{Method: "POST", Path: "/v1/session/{id}/import", Tag: "session control", Summary: "Restore from an exported state_dict (400 when malformed or tampered; nothing changes)", Body: importBody{}, Response: obj("session_id:string", "imported:boolean"), Errors: []int{400, 404, 422}},
-		{Method: "POST", Path: "/v1/session/{id}/verify", Tag: "session control", Summary: "Behavioural consistency check against a reference session or the last export/import", Body: verifyBody{}, Response: obj("session_id:string", "consistent:boolean"), Errors: []int{404, 422}},
-		{Method: "POST", Path: "/v1/session/{id}/entities", Tag: "literal cache", Summary: "Store a verbatim code entity (last write wins)", Body: entityBody{}, Status: http.StatusCreated, Response: obj("session_id:string", "key:string", "size:integer"), Errors: []int{400, 404, 422}},
-		{Method: "GET", Path: "/v1/session/{id}/entities", Tag: "literal cache", Summary: "List or keyword-query entities", Query: entitiesQuery{},
-			Response: map[string]any{"type": "object", "properties": map[string]any{"session_id": typeSchema("string"), "total": typeSchema("integer"), "entities": arrayOf(schemaOf(reflect.TypeOf(EntityItem{})))}}, Errors: []int{404, 422}},
-		{Method: "DELETE", Path: "/v1/session/{id}/entities/{key}", Tag: "literal cache", Summary: "Remove an entity (keys may contain / and .)", Response: obj("session_id:string", "key:string", "removed:boolean"), Errors: []int{404}},
+		{Method: "GET", Path: "/v1/health", ID: "health", Tag: "infra", Summary: "Liveness and active-session count (no auth)", NoAuth: true, Response: api.Health{}},
+		{Method: "GET", Path: "/v1/readyz", ID: "readyz", Tag: "infra", Summary: "Readiness: database answers and actors are up (503 otherwise)", NoAuth: true,
+			Response: api.Readiness{}, Other: map[int]any{http.StatusServiceUnavailable: api.Readiness{}}},
+		{Method: "GET", Path: "/metrics", ID: "prometheusMetrics", Tag: "infra", Summary: "Prometheus metrics behind Basic Auth (METRICS_USER / METRICS_PASSWORD)", NoAuth: true,
+			Response: "", Text: true, Errors: []int{401, 503}},
+		{Method: "GET", Path: "/openapi.json", ID: "openapi", Tag: "infra", Summary: "This document", NoAuth: true, Response: map[string]any{}},
+		{Method: "POST", Path: "/mcp", ID: "mcp", Tag: "mcp", Summary: "Model Context Protocol over streamable HTTP (stateless, JSON answers): JSON-RPC messages; tools run, store, recall, remember, cache_put, cache_find, cache_delete, session_create, session_delete, session_metrics call these /v1 routes with the caller's credentials",
+			Body: api.JSONRPCRequest{}, Response: api.JSONRPCResponse{}},
+		{Method: "POST", Path: "/v1/run", ID: "run", Tag: "sessions", Summary: "One turn: retrieve context, score drift and short-circuit, optionally store the previous answer", Body: api.RunBody{}, Response: api.RunResult{}, Errors: []int{404}},
+		{Method: "POST", Path: "/v1/store", ID: "store", Tag: "sessions", Summary: "Learn from an LLM response (paired with the pending question)", Body: api.StoreBody{}, Response: api.StoreResult{}, Errors: []int{404}},
+		{Method: "POST", Path: "/v1/session/create", ID: "createSession", Tag: "sessions", Summary: "Explicit session creation (optional template and policy vectors)", Body: api.SessionCreateBody{}, Response: api.SessionCreated{}},
+		{Method: "DELETE", Path: "/v1/session/{id}", ID: "deleteSession", Tag: "sessions", Summary: "Delete a session", Response: api.SessionDeleted{}, Errors: []int{404, 409}},
+		{Method: "GET", Path: "/v1/metrics/{id}", ID: "sessionMetrics", Tag: "sessions", Summary: "Full metrics snapshot of a session", Response: api.SessionMetrics{}, Errors: []int{404}},
+		{Method: "GET", Path: "/v1/state/context", ID: "stateContext", Tag: "sessions", Summary: "Relevant memories ranked against the session state; texts clipped to 500 characters", Query: api.ContextQuery{},
+			Response: []api.ContextItem{}, Errors: []int{404}},
+		{Method: "GET", Path: "/v1/session/{id}/memories/{hash}", ID: "getMemory", Tag: "sessions", Summary: "Expand one memory to full text", Response: api.Memory{}, Errors: []int{404}},
+		{Method: "POST", Path: "/v1/session/{id}/trigger", ID: "addTrigger", Tag: "session control", Summary: "Add a resonance trigger (keyword or embedding)", Body: api.TriggerBody{}, Response: api.TriggerCount{}, Errors: []int{404}},
+		{Method: "DELETE", Path: "/v1/session/{id}/trigger", ID: "clearTriggers", Tag: "session control", Summary: "Remove all triggers", Response: api.TriggerCount{}, Errors: []int{404}},
+		{Method: "POST", Path: "/v1/session/{id}/anchor", ID: "addAnchor", Tag: "session control", Summary: "Add a drift anchor", Body: api.AnchorBody{}, Response: api.AnchorCount{}, Errors: []int{404}},
+		{Method: "GET", Path: "/v1/session/{id}/anchor_score", ID: "anchorScore", Tag: "session control", Summary: "Anchor score and drift threshold", Response: api.AnchorScore{}, Errors: []int{404}},
+		{Method: "PUT", Path: "/v1/session/{id}/isolation", ID: "setIsolation", Tag: "session control", Summary: "Set the input isolation level (OPEN, FILTER, QUARANTINE, LOCKDOWN)", Body: api.IsolationBody{}, Response: api.IsolationLevel{}, Errors: []int{404}},
+		{Method: "POST", Path: "/v1/session/{id}/isolation/release", ID: "releaseIsolation", Tag: "session control", Summary: "Release the quarantine shadow buffer into the state", Response: api.IsolationReleased{}, Errors: []int{404}},
+		{Method: "POST", Path: "/v1/session/{id}/memory", ID: "injectMemory", Tag: "session control", Summary: "Inject a synthetic memory", Body: api.MemoryBody{}, Response: api.MemoryInjected{}, Errors: []int{404}},
+		{Method: "GET", Path: "/v1/session/{id}/export", ID: "exportSession", Tag: "session control", Summary: "Serialize the session with a SHA-256 checksum", Response: api.SessionExport{}, Errors: []int{404}},
+		{Method: "POST", Path: "/v1/session/{id}/import", ID: "importSession", Tag: "session control", Summary: "Restore from an exported state_dict (400 when malformed or tampered; nothing changes)", Body: api.ImportBody{}, Response: api.SessionImported{}, Errors: []int{400, 404}},
+		{Method: "POST", Path: "/v1/session/{id}/verify", ID: "verifySession", Tag: "session control", Summary: "Behavioural consistency check against a reference session or the last export/import", Body: api.VerifyBody{}, Response: api.SessionVerified{}, Errors: []int{404}},
+		{Method: "POST", Path: "/v1/session/{id}/entities", ID: "putEntity", Tag: "literal cache", Summary: "Store a verbatim code entity (last write wins)", Body: api.EntityBody{}, Status: http.StatusCreated, Response: api.EntityStored{}, Errors: []int{400, 404}},
+		{Method: "GET", Path: "/v1/session/{id}/entities", ID: "listEntities", Tag: "literal cache", Summary: "List or keyword-query entities", Query: api.EntitiesQuery{}, Response: api.EntityList{}, Errors: []int{404}},
+		{Method: "DELETE", Path: "/v1/session/{id}/entities/{key}", ID: "deleteEntity", Tag: "literal cache", Summary: "Remove an entity (keys may contain / and .)", Response: api.EntityRemoved{}, Errors: []int{404}},
 	}
 }
 
@@ -106,170 +84,250 @@ func (s *Server) operations() []operation {
 var pathParam = regexp.MustCompile(`\{([a-z_]+)\}`)
 
 func (s *Server) openapi(c *gin.Context) {
-	s.specOnce.Do(func() { s.spec = buildSpec(s.operations(), s.d.Anonymous) })
+	s.specOnce.Do(func() { s.spec, s.specErr = buildSpec(s.operations(), s.d.Anonymous) })
+	if s.specErr != nil { // a wire type the generator cannot describe: a programming error the tests catch
+		fail(c, s.specErr)
+		return
+	}
 	c.JSON(http.StatusOK, s.spec)
 }
 
-func buildSpec(ops []operation, anonymous bool) map[string]any {
-	paths := map[string]any{}
+// buildSpec generates the OpenAPI 3.0 document of ops. Every struct type
+// becomes a named component schema; binding tags become constraints
+// (required, minimum/maximum, enum, maxLength/maxItems); a response field is
+// required unless its json tag says omitempty; a pointer is nullable.
+func buildSpec(ops []operation, anonymous bool) (*openapi3.T, error) {
+	requests, responses := openapi3.Schemas{}, openapi3.Schemas{}
+	reqGen, respGen := schemaGenerator(requestRole, false), schemaGenerator(responseRole, false)
+	request := func(v any) (*openapi3.SchemaRef, error) { return reqGen.NewSchemaRefForValue(v, requests) }
+	response := func(v any) (*openapi3.SchemaRef, error) { return respGen.NewSchemaRefForValue(v, responses) }
+	errRef, err := response(api.Error{})
+	if err != nil {
+		return nil, err
+	}
+	validationRef, err := response(api.ValidationError{})
+	if err != nil {
+		return nil, err
+	}
+	jsonResponse := func(status int, ref *openapi3.SchemaRef) *openapi3.ResponseRef {
+		return &openapi3.ResponseRef{Value: openapi3.NewResponse().WithDescription(http.StatusText(status)).WithJSONSchemaRef(ref)}
+	}
+
+	doc := &openapi3.T{
+		OpenAPI: "3.0.3",
+		Info: &openapi3.Info{Title: "semvec-go", Version: semvec.Version,
+			Description: "Constant-cost semantic memory for LLM agents; wire-compatible with semvec[api]. Generated from the server's wire types (package http/api)."},
+		Paths: openapi3.NewPaths(),
+		Components: &openapi3.Components{
+			SecuritySchemes: openapi3.SecuritySchemes{
+				"bearer": {Value: openapi3.NewJWTSecurityScheme().WithBearerFormat("JWT (EdDSA licence)")},
+				"apiKey": {Value: openapi3.NewSecurityScheme().WithType("apiKey").WithIn("header").WithName("X-API-Key")},
+			},
+		},
+		Security: openapi3.SecurityRequirements{},
+	}
+	if !anonymous {
+		doc.Security = *openapi3.NewSecurityRequirements().With(openapi3.SecurityRequirement{"bearer": {}}).With(openapi3.SecurityRequirement{"apiKey": {}})
+	}
 	for _, op := range ops {
-		item, _ := paths[op.Path].(map[string]any)
-		if item == nil {
-			item = map[string]any{}
-			paths[op.Path] = item
-		}
+		o := openapi3.NewOperation()
+		o.OperationID, o.Summary, o.Tags = op.ID, op.Summary, []string{op.Tag}
 		status := op.Status
 		if status == 0 {
 			status = http.StatusOK
 		}
-		responses := map[string]any{
-			itoa(status): map[string]any{"description": "OK", "content": map[string]any{"application/json": map[string]any{"schema": op.Response}}},
+		ok, err := response(op.Response)
+		if err != nil {
+			return nil, fmt.Errorf("%s %s response: %w", op.Method, op.Path, err)
 		}
-		codes := append([]int(nil), op.Errors...)
+		o.Responses = openapi3.NewResponses()
+		if op.Text {
+			o.Responses.Set(strconv.Itoa(status), &openapi3.ResponseRef{Value: openapi3.NewResponse().WithDescription(http.StatusText(status)).
+				WithContent(openapi3.NewContentWithSchemaRef(ok, []string{"text/plain"}))})
+		} else {
+			o.Responses.Set(strconv.Itoa(status), jsonResponse(status, ok))
+		}
+		codes := slices.Clone(op.Errors)
 		if !op.NoAuth {
 			codes = append(codes, 401, 402, 429, 503, 504)
 		}
-		if op.Body != nil || op.Query != nil {
-			codes = append(codes, 422)
-		}
 		for _, code := range codes {
-			schema := map[string]any{"$ref": "#/components/schemas/Error"}
-			if code == 422 {
-				schema = map[string]any{"$ref": "#/components/schemas/ValidationError"}
-			}
-			responses[itoa(code)] = map[string]any{"description": http.StatusText(code), "content": map[string]any{"application/json": map[string]any{"schema": schema}}}
+			o.Responses.Set(strconv.Itoa(code), jsonResponse(code, errRef))
 		}
-		o := map[string]any{"summary": op.Summary, "tags": []string{op.Tag}, "responses": responses}
-		var params []any
+		if op.Body != nil || op.Query != nil {
+			o.Responses.Set("422", jsonResponse(http.StatusUnprocessableEntity, validationRef))
+		}
+		for code, body := range op.Other {
+			ref, err := response(body)
+			if err != nil {
+				return nil, fmt.Errorf("%s %s %d: %w", op.Method, op.Path, code, err)
+			}
+			o.Responses.Set(strconv.Itoa(code), jsonResponse(code, ref))
+		}
+		// Every other error (404 of an unknown route, 405, 413, 414, 431, 500…)
+		// carries {"detail": "..."} too.
+		o.Responses.Set("default", &openapi3.ResponseRef{Value: openapi3.NewResponse().WithDescription("Error").WithJSONSchemaRef(errRef)})
+
 		for _, m := range pathParam.FindAllStringSubmatch(op.Path, -1) {
-			params = append(params, map[string]any{"name": m[1], "in": "path", "required": true, "schema": typeSchema("string")})
+			o.AddParameter(openapi3.NewPathParameter(m[1]).WithSchema(openapi3.NewStringSchema()))
 		}
 		if op.Query != nil {
-			t := reflect.TypeOf(op.Query)
-			for i := 0; i < t.NumField(); i++ {
-				f := t.Field(i)
-				name := strings.Split(f.Tag.Get("form"), ",")[0]
-				if name == "" {
-					continue
-				}
-				params = append(params, map[string]any{"name": name, "in": "query", "required": strings.Contains(f.Tag.Get("binding"), "required"), "schema": schemaOf(f.Type)})
+			params, err := queryParameters(op.Query)
+			if err != nil {
+				return nil, fmt.Errorf("%s %s query: %w", op.Method, op.Path, err)
 			}
-		}
-		if params != nil {
-			o["parameters"] = params
+			for _, p := range params {
+				o.AddParameter(p)
+			}
 		}
 		if op.Body != nil {
-			o["requestBody"] = map[string]any{"required": true, "content": map[string]any{"application/json": map[string]any{"schema": schemaOf(reflect.TypeOf(op.Body))}}}
+			body, err := request(op.Body)
+			if err != nil {
+				return nil, fmt.Errorf("%s %s body: %w", op.Method, op.Path, err)
+			}
+			o.RequestBody = &openapi3.RequestBodyRef{Value: openapi3.NewRequestBody().WithRequired(true).WithJSONSchemaRef(body)}
 		}
 		if op.NoAuth {
-			o["security"] = []any{}
+			o.Security = openapi3.NewSecurityRequirements()
 		}
-		item[strings.ToLower(op.Method)] = o
+		doc.AddOperation(op.Path, op.Method, o)
 	}
-	security := []any{map[string]any{"bearer": []any{}}, map[string]any{"apiKey": []any{}}}
-	if anonymous {
-		security = []any{}
+	doc.Components.Schemas = responses
+	for name, s := range requests {
+		if _, dup := responses[name]; dup {
+			return nil, fmt.Errorf("type %s is used both in a request and in a response", name)
+		}
+		doc.Components.Schemas[name] = s
 	}
-	return map[string]any{
-		"openapi": "3.0.3",
-		"info": map[string]any{"title": "semvec-go", "version": semvec.Version,
-			"description": "Constant-cost semantic memory for LLM agents; wire-compatible with semvec[api]."},
-		"paths":    paths,
-		"security": security,
-		"components": map[string]any{
-			"securitySchemes": map[string]any{
-				"bearer": map[string]any{"type": "http", "scheme": "bearer", "bearerFormat": "JWT (EdDSA licence)"},
-				"apiKey": map[string]any{"type": "apiKey", "in": "header", "name": "X-API-Key"},
-			},
-			"schemas": map[string]any{
-				"Error": obj("detail:string"),
-				"ValidationError": map[string]any{"type": "object", "properties": map[string]any{"detail": arrayOf(map[string]any{
-					"type": "object", "properties": map[string]any{"loc": arrayOf(map[string]any{}), "msg": typeSchema("string"), "type": typeSchema("string")}})}},
-			},
-		},
-	}
+	return doc, nil
 }
 
-// schemaOf converts a Go type to a JSON schema using its json tags and
-// binding constraints (required, gte/lte, oneof, max).
-func schemaOf(t reflect.Type) map[string]any {
-	for t.Kind() == reflect.Pointer {
-		t = t.Elem()
+// queryParameters describes the fields of a query struct (form tags) as
+// query parameters, in field order.
+func queryParameters(q any) ([]*openapi3.Parameter, error) {
+	ref, err := schemaGenerator(requestRole, true).NewSchemaRefForValue(q, nil)
+	if err != nil {
+		return nil, err
 	}
-	switch t.Kind() {
-	case reflect.Struct:
-		props := map[string]any{}
-		var required []string
-		for i := 0; i < t.NumField(); i++ {
-			f := t.Field(i)
-			name := strings.Split(f.Tag.Get("json"), ",")[0]
-			if name == "" || name == "-" || !f.IsExported() {
-				continue
-			}
-			var fs map[string]any
-			if f.Type == reflect.TypeOf([]byte(nil)) || f.Type.Name() == "RawMessage" {
-				fs = map[string]any{"type": "object"}
-			} else {
-				fs = schemaOf(f.Type)
-			}
-			for _, rule := range strings.Split(f.Tag.Get("binding"), ",") {
-				k, v, _ := strings.Cut(rule, "=")
-				switch k {
-				case "required":
-					required = append(required, name)
-				case "gte":
-					fs["minimum"] = num(v)
-				case "lte":
-					fs["maximum"] = num(v)
-				case "gt":
-					fs["minimum"], fs["exclusiveMinimum"] = num(v), true
-				case "oneof":
-					fs["enum"] = strings.Fields(v)
-				case "max":
-					if fs["type"] == "string" {
-						fs["maxLength"] = num(v)
-					} else if fs["type"] == "array" {
-						fs["maxItems"] = num(v)
-					}
-				case "min":
-					if fs["type"] == "array" {
-						fs["minItems"] = num(v)
-					}
+	t := reflect.TypeOf(q)
+	var params []*openapi3.Parameter
+	for i := range t.NumField() {
+		name := formName(t.Field(i))
+		if name == "" {
+			continue
+		}
+		params = append(params, openapi3.NewQueryParameter(name).
+			WithRequired(slices.Contains(ref.Value.Required, name)).WithSchema(ref.Value.Properties[name].Value))
+	}
+	return params, nil
+}
+
+func formName(f reflect.StructField) string {
+	name, _, _ := strings.Cut(f.Tag.Get("form"), ",")
+	if name == "-" || !f.IsExported() {
+		return ""
+	}
+	return name
+}
+
+type schemaRole int
+
+const (
+	requestRole  schemaRole = iota // required and constraints come from binding tags
+	responseRole                   // every field without omitempty is required
+)
+
+var rawMessage = reflect.TypeOf(json.RawMessage(nil))
+
+// schemaGenerator returns an openapi3gen generator for one role. Queries
+// name their fields by form tag and are inlined; bodies become components.
+func schemaGenerator(role schemaRole, query bool) *openapi3gen.Generator {
+	opts := []openapi3gen.Option{openapi3gen.SchemaCustomizer(func(_ string, t reflect.Type, _ reflect.StructTag, s *openapi3.Schema) error {
+		switch {
+		case t == rawMessage: // an exported state: a JSON object
+			s.Type = &openapi3.Types{openapi3.TypeObject}
+		case t.Kind() == reflect.Struct:
+			constrain(t, s, role, query)
+		}
+		return nil
+	})}
+	if query {
+		opts = append(opts, openapi3gen.UseAllExportedFields(),
+			openapi3gen.CreateFieldNameGenerator(func(f reflect.StructField, _ string) string { return formName(f) }))
+	} else {
+		opts = append(opts, openapi3gen.CreateComponentSchemas(openapi3gen.ExportComponentSchemasOptions{ExportComponentSchemas: true, ExportTopLevelSchema: true}))
+	}
+	return openapi3gen.NewGenerator(opts...)
+}
+
+// constrain sets the required properties of struct type t's schema s and,
+// for requests, turns each field's binding rules into schema constraints:
+// rules before "dive" apply to the field, the ones after it to its elements.
+func constrain(t reflect.Type, s *openapi3.Schema, role schemaRole, query bool) {
+	s.Required = nil
+fields:
+	for i := range t.NumField() {
+		f := t.Field(i)
+		name, opts, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if query {
+			name, opts = formName(f), ""
+		}
+		prop := s.Properties[name]
+		if name == "" || name == "-" || prop == nil {
+			continue
+		}
+		rules := strings.Split(f.Tag.Get("binding"), ",")
+		if role == responseRole && !slices.Contains(strings.Split(opts, ","), "omitempty") || role == requestRole && slices.Contains(rules, "required") {
+			s.Required = append(s.Required, name)
+		}
+		if role != requestRole || prop.Value == nil || strings.HasPrefix(prop.Ref, "#/") {
+			continue
+		}
+		target := prop.Value
+		for _, rule := range rules {
+			k, v, _ := strings.Cut(rule, "=")
+			n, _ := strconv.ParseFloat(v, 64)
+			switch k {
+			case "dive":
+				if target.Items == nil || target.Items.Value == nil || strings.HasPrefix(target.Items.Ref, "#/") {
+					continue fields
+				}
+				target = target.Items.Value
+			case "gte":
+				target.Min = &n
+			case "lte":
+				target.Max = &n
+			case "gt":
+				target.Min = &n
+				target.WithExclusiveMin(true)
+			case "oneof":
+				for _, e := range strings.Fields(v) {
+					target.Enum = append(target.Enum, e)
+				}
+			case "notblank":
+				target.MinLength = 1
+			case "max", "min":
+				if target.Type.Is(openapi3.TypeString) {
+					setBound(&target.MinLength, &target.MaxLength, k, uint64(n))
+				} else if target.Type.Is(openapi3.TypeArray) {
+					setBound(&target.MinItems, &target.MaxItems, k, uint64(n))
 				}
 			}
-			props[name] = fs
 		}
-		s := map[string]any{"type": "object", "properties": props}
-		if required != nil {
-			s["required"] = required
-		}
-		return s
-	case reflect.Slice, reflect.Array:
-		return arrayOf(schemaOf(t.Elem()))
-	case reflect.Map:
-		return map[string]any{"type": "object", "additionalProperties": schemaOf(t.Elem())}
-	case reflect.String:
-		return typeSchema("string")
-	case reflect.Bool:
-		return typeSchema("boolean")
-	case reflect.Int, reflect.Int32, reflect.Int64:
-		return typeSchema("integer")
-	case reflect.Float32, reflect.Float64:
-		return typeSchema("number")
 	}
-	return map[string]any{}
 }
 
-func num(s string) any {
-	f, err := strconv.ParseFloat(s, 64)
-	if err != nil {
-		return s
+func setBound(min *uint64, max **uint64, rule string, n uint64) {
+	if rule == "min" {
+		*min = n
+	} else {
+		*max = &n
 	}
-	return f
 }
 
 // specCache memoises the built document.
 type specCache struct {
 	specOnce sync.Once
-	spec     map[string]any
+	spec     *openapi3.T
+	specErr  error
 }

@@ -1,33 +1,58 @@
 package http
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
+	"go/ast"
+	"go/parser"
+	"go/token"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 
+	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/gin-gonic/gin"
+	"github.com/oapi-codegen/oapi-codegen/v2/pkg/codegen"
+	// The generated client's one dependency. Importing it here keeps it in
+	// go.mod, so TestGeneratedClientCompiles builds offline.
+	_ "github.com/oapi-codegen/runtime"
 
 	"github.com/semvec-go/semvec/actors"
 )
 
-// TestOpenAPIDescribesEveryRoute fails when a registered route is missing
-// from /openapi.json, or the document names a route that does not exist.
-func TestOpenAPIDescribesEveryRoute(t *testing.T) {
+// servedSpec returns /openapi.json as an engine with every route serves it.
+func servedSpec(t *testing.T) (*gin.Engine, []byte) {
+	t.Helper()
 	gin.SetMode(gin.TestMode)
 	engine := New(Deps{Layers: &actors.Layers{}, Limiter: NewRateLimiter(nil), Anonymous: true})
 	rec := httptest.NewRecorder()
 	engine.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/openapi.json", nil))
 	if rec.Code != http.StatusOK {
-		t.Fatalf("status %d", rec.Code)
+		t.Fatalf("status %d: %s", rec.Code, rec.Body)
 	}
+	return engine, rec.Body.Bytes()
+}
+
+// TestOpenAPIDescribesEveryRoute fails when a registered route is missing
+// from /openapi.json, or the document names a route that does not exist.
+// A collection route registered without its trailing slash (see collection)
+// is the documented operation itself, served by the same handler.
+func TestOpenAPIDescribesEveryRoute(t *testing.T) {
+	engine, raw := servedSpec(t)
 	var doc struct {
-		OpenAPI string                               `json:"openapi"`
-		Paths   map[string]map[string]map[string]any `json:"paths"`
+		OpenAPI    string                               `json:"openapi"`
+		Paths      map[string]map[string]map[string]any `json:"paths"`
+		Components struct {
+			Schemas map[string]map[string]any `json:"schemas"`
+		} `json:"components"`
 	}
-	if err := json.Unmarshal(rec.Body.Bytes(), &doc); err != nil {
+	if err := json.Unmarshal(raw, &doc); err != nil {
 		t.Fatal(err)
 	}
 	if !strings.HasPrefix(doc.OpenAPI, "3.") {
@@ -35,8 +60,15 @@ func TestOpenAPIDescribesEveryRoute(t *testing.T) {
 	}
 	param := regexp.MustCompile(`[:*]([A-Za-z_]+)`)
 	registered := map[string]bool{}
+	handlers := map[string]string{}
+	for _, r := range engine.Routes() {
+		handlers[r.Method+" "+r.Path] = r.Handler
+	}
 	for _, r := range engine.Routes() {
 		path := param.ReplaceAllString(r.Path, "{$1}")
+		if _, documented := doc.Paths[path]; !documented && handlers[r.Method+" "+r.Path+"/"] == r.Handler {
+			path += "/" // the same operation, answered without the trailing slash too
+		}
 		key := strings.ToLower(r.Method) + " " + path
 		registered[key] = true
 		op, ok := doc.Paths[path][strings.ToLower(r.Method)]
@@ -48,17 +80,135 @@ func TestOpenAPIDescribesEveryRoute(t *testing.T) {
 			t.Errorf("%s %s has no responses", r.Method, path)
 		}
 	}
+	operationIDs := map[string]string{}
 	for path, methods := range doc.Paths {
-		for m := range methods {
+		if _, twin := doc.Paths[strings.TrimSuffix(path, "/")]; strings.HasSuffix(path, "/") && twin {
+			t.Errorf("/openapi.json documents both %s and its twin without the slash", path)
+		}
+		for m, op := range methods {
 			if !registered[m+" "+path] {
 				t.Errorf("/openapi.json documents %s %s, which is not registered", strings.ToUpper(m), path)
 			}
+			id, _ := op["operationId"].(string)
+			if id == "" || operationIDs[id] != "" {
+				t.Errorf("%s %s: operationId %q missing or also used by %s", m, path, id, operationIDs[id])
+			}
+			operationIDs[id] = m + " " + path
 		}
 	}
-	// request shapes come from the handlers' own types
+	// request shapes come from the handlers' own types, as named schemas
 	run := doc.Paths["/v1/run"]["post"]["requestBody"].(map[string]any)
 	schema := run["content"].(map[string]any)["application/json"].(map[string]any)["schema"].(map[string]any)
+	if ref := schema["$ref"]; ref != "#/components/schemas/RunBody" {
+		t.Fatalf("/v1/run request schema is %v, want the named schema RunBody", schema)
+	}
+	schema = doc.Components.Schemas["RunBody"]
 	if req, _ := schema["required"].([]any); len(req) != 1 || req[0] != "message" {
 		t.Fatalf("/v1/run request schema required = %v", schema["required"])
+	}
+	for _, name := range []string{"RunResult", "ClusterState", "SessionMetrics", "Error", "ValidationError", "EntityItem"} {
+		if doc.Components.Schemas[name] == nil {
+			t.Errorf("no component schema %s", name)
+		}
+	}
+}
+
+// TestOpenAPIDocumentIsValid loads /openapi.json with kin-openapi and
+// validates it against the OpenAPI 3.0 rules.
+func TestOpenAPIDocumentIsValid(t *testing.T) {
+	_, raw := servedSpec(t)
+	doc, err := openapi3.NewLoader().LoadFromData(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := doc.Validate(context.Background()); err != nil {
+		t.Fatalf("invalid document: %v", err)
+	}
+	// constraints come from the binding tags
+	c := doc.Components.Schemas["ClusterCreateBody"].Value.Properties["coupling_factor"].Value
+	if c.Min == nil || *c.Min != 0 || c.Max == nil || *c.Max != 1 || !c.Nullable {
+		t.Fatalf("coupling_factor schema: min %v max %v nullable %v", c.Min, c.Max, c.Nullable)
+	}
+	if l := doc.Components.Schemas["IsolationBody"].Value.Properties["level"].Value; len(l.Enum) != 4 {
+		t.Fatalf("isolation level enum %v", l.Enum)
+	}
+	// response fields are required: a response that lacks one fails validation
+	if r := doc.Components.Schemas["RunResult"].Value.Required; len(r) != 7 {
+		t.Fatalf("RunResult required %v", r)
+	}
+}
+
+// TestGeneratedClientCompiles generates a Go client from /openapi.json with
+// oapi-codegen (the version go.mod pins) and builds it in a throwaway module
+// that has this module's requirements.
+func TestGeneratedClientCompiles(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds a module")
+	}
+	_, raw := servedSpec(t)
+	doc, err := openapi3.NewLoader().LoadFromData(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, err := codegen.Generate(doc, codegen.Configuration{
+		PackageName: "semvecclient",
+		Generate:    codegen.GenerateOptions{Client: true, Models: true},
+	})
+	if err != nil {
+		t.Fatalf("oapi-codegen: %v", err)
+	}
+	for _, want := range []string{"func (c *ClientWithResponses) RunWithResponse(", "type RunResult struct", "func (c *Client) CreateCluster("} {
+		if !strings.Contains(src, want) {
+			t.Errorf("generated client lacks %q", want)
+		}
+	}
+	dir := t.TempDir()
+	mod, err := os.ReadFile("../go.mod")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum, err := os.ReadFile("../go.sum")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mod = regexp.MustCompile(`(?m)^module .*$`).ReplaceAll(mod, []byte("module semvecclient"))
+	for name, content := range map[string][]byte{"go.mod": mod, "go.sum": sum, "client.gen.go": []byte(src)} {
+		if err := os.WriteFile(filepath.Join(dir, name), content, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cmd := exec.Command("go", "build", "./...")
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "GOFLAGS=-mod=mod", "GOPROXY=off", "GOWORK=off")
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("the generated client does not compile: %v\n%s", err, out.String())
+	}
+}
+
+// TestHandlersAnswerTypedStructs: no answer is built from gin.H; every body
+// is a type of package api, which /openapi.json describes.
+func TestHandlersAnswerTypedStructs(t *testing.T) {
+	files, err := filepath.Glob("*.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range files {
+		if strings.HasSuffix(f, "_test.go") {
+			continue
+		}
+		file, err := parser.ParseFile(token.NewFileSet(), f, nil, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ast.Inspect(file, func(n ast.Node) bool {
+			if sel, ok := n.(*ast.SelectorExpr); ok && sel.Sel.Name == "H" {
+				if id, ok := sel.X.(*ast.Ident); ok && id.Name == "gin" {
+					t.Errorf("%s uses gin.H: answer a type of package api", f)
+				}
+			}
+			return true
+		})
 	}
 }

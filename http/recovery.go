@@ -9,6 +9,8 @@ import (
 	"syscall"
 
 	"github.com/gin-gonic/gin"
+
+	"github.com/semvec-go/semvec/http/api"
 )
 
 // recovery turns a panic in a later handler into 500
@@ -48,7 +50,7 @@ func recovery(log *slog.Logger) gin.HandlerFunc {
 				c.Abort()
 				return
 			}
-			c.AbortWithStatusJSON(http.StatusInternalServerError, gin.H{"detail": "Internal Server Error"})
+			c.AbortWithStatusJSON(http.StatusInternalServerError, api.Error{Detail: "Internal Server Error"})
 		}()
 		c.Next()
 	}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/semvec-go/semvec"
 	"github.com/semvec-go/semvec/actors"
+	"github.com/semvec-go/semvec/http/api"
 	"github.com/semvec-go/semvec/http/license"
 	mcphttp "github.com/semvec-go/semvec/http/mcp"
 	"github.com/semvec-go/semvec/vecmath/embed"
@@ -122,34 +123,34 @@ func New(d Deps) *gin.Engine {
 }
 
 func (s *Server) health(c *gin.Context) {
-	c.JSON(http.StatusOK, gin.H{"status": "ok", "active_sessions": s.d.Sessions.Active(), "version": semvec.Version})
+	c.JSON(http.StatusOK, api.Health{Status: "ok", ActiveSessions: s.d.Sessions.Active(), Version: semvec.Version})
 }
 
 // readyz answers 200 when the database answers and the actor system is up.
 func (s *Server) readyz(c *gin.Context) {
 	ctx, cancel := context.WithTimeout(c.Request.Context(), 2*time.Second)
 	defer cancel()
-	checks := gin.H{"database": "ok", "actors": "ok", "embedder": s.d.Embedder.Name()}
+	checks := api.ReadinessChecks{Database: "ok", Actors: "ok", Embedder: s.d.Embedder.Name()}
 	ready := true
 	if err := s.d.DB.Ping(ctx); err != nil {
-		checks["database"] = "unavailable"
+		checks.Database = "unavailable"
 		ready = false
 	}
 	if p, ok := s.d.Embedder.(interface{ Ping(context.Context) error }); ok {
 		if err := p.Ping(ctx); err != nil {
-			checks["embedder"] = "unavailable"
+			checks.Embedder = "unavailable"
 			ready = false
 		}
 	}
 	if !s.d.ActorsUp() {
-		checks["actors"] = "stopping"
+		checks.Actors = "stopping"
 		ready = false
 	}
 	if !ready {
-		c.JSON(http.StatusServiceUnavailable, gin.H{"detail": "Not ready", "status": "unavailable", "checks": checks})
+		c.JSON(http.StatusServiceUnavailable, api.Readiness{Detail: "Not ready", Status: "unavailable", Checks: checks})
 		return
 	}
-	c.JSON(http.StatusOK, gin.H{"status": "ready", "checks": checks})
+	c.JSON(http.StatusOK, api.Readiness{Status: "ready", Checks: checks})
 }
 
 // requestLimits refuses a request whose request-target is longer than

@@ -1,7 +1,6 @@
 package http
 
 import (
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -11,6 +10,7 @@ import (
 
 	"github.com/semvec-go/semvec"
 	"github.com/semvec-go/semvec/actors"
+	"github.com/semvec-go/semvec/http/api"
 	pb "github.com/semvec-go/semvec/proto"
 )
 
@@ -43,28 +43,8 @@ func (s *Server) sessionRoutes(v1 *gin.RouterGroup) {
 	v1.DELETE("/session/:id/entities/*key", s.deleteEntity)
 }
 
-// RunBody is the body of POST /v1/run (and /v1/cluster/{id}/run).
-type RunBody struct {
-	Message               string   `json:"message" binding:"required,notblank,max=32000"`
-	SessionID             string   `json:"session_id" binding:"max=128"`
-	Response              string   `json:"response" binding:"max=64000"`
-	ShortCircuitThreshold *float64 `json:"short_circuit_threshold" binding:"omitempty,gte=-1,lte=1"`
-	ResetContext          bool     `json:"reset_context"`
-}
-
-// RunResult is the response of POST /v1/run.
-type RunResult struct {
-	SessionID     string  `json:"session_id"`
-	Context       string  `json:"context"`
-	TopSimilarity float64 `json:"top_similarity"`
-	ShortCircuit  bool    `json:"short_circuit"`
-	DriftScore    float64 `json:"drift_score"`
-	DriftDetected bool    `json:"drift_detected"`
-	DriftPhase    string  `json:"drift_phase"`
-}
-
 func (s *Server) run(c *gin.Context) {
-	var b RunBody
+	var b api.RunBody
 	if !bindJSON(c, &b) {
 		return
 	}
@@ -73,7 +53,7 @@ func (s *Server) run(c *gin.Context) {
 
 // runOn runs one turn on session id. With allowCreate, an empty id creates a
 // session and reset_context on an unknown id creates one with that id.
-func (s *Server) runOn(c *gin.Context, b RunBody, id string, allowCreate bool) {
+func (s *Server) runOn(c *gin.Context, b api.RunBody, id string, allowCreate bool) {
 	texts := []string{b.Message}
 	if b.Response != "" {
 		texts = append(texts, b.Response)
@@ -96,7 +76,7 @@ func (s *Server) runOn(c *gin.Context, b RunBody, id string, allowCreate bool) {
 		case b.ResetContext:
 			if err := s.d.Sessions.Exists(ctx, own, id); semvec.KindOf(err) == semvec.KindNotFound {
 				if !actors.ValidID(id) {
-					validationError(c, ValidationItem{Loc: []any{"body", "session_id"}, Msg: "String should match pattern '^[A-Za-z0-9._:-]{1,128}$'", Type: "string_pattern_mismatch"})
+					validationError(c, api.ValidationItem{Loc: []any{"body", "session_id"}, Msg: "String should match pattern '^[A-Za-z0-9._:-]{1,128}$'", Type: "string_pattern_mismatch"})
 					return
 				}
 				// Ids are scoped by owner, so a conflict means a concurrent
@@ -124,24 +104,12 @@ func (s *Server) runOn(c *gin.Context, b RunBody, id string, allowCreate bool) {
 	if !ok {
 		return
 	}
-	c.JSON(http.StatusOK, RunResult{SessionID: res.GetSessionId(), Context: res.GetContext(), TopSimilarity: res.GetTopSimilarity(),
+	c.JSON(http.StatusOK, api.RunResult{SessionID: res.GetSessionId(), Context: res.GetContext(), TopSimilarity: res.GetTopSimilarity(),
 		ShortCircuit: res.GetShortCircuit(), DriftScore: res.GetDriftScore(), DriftDetected: res.GetDriftDetected(), DriftPhase: res.GetDriftPhase()})
 }
 
-type storeBody struct {
-	SessionID string `json:"session_id" binding:"required,max=128"`
-	Response  string `json:"response" binding:"required,notblank,max=64000"`
-}
-
-// StoreResult is the response of POST /v1/store.
-type StoreResult struct {
-	SessionID     string `json:"session_id"`
-	Stored        bool   `json:"stored"`
-	TotalMemories int32  `json:"total_memories"`
-}
-
 func (s *Server) store(c *gin.Context) {
-	var b storeBody
+	var b api.StoreBody
 	if !bindJSON(c, &b) {
 		return
 	}
@@ -154,50 +122,38 @@ func (s *Server) store(c *gin.Context) {
 	if !ok {
 		return
 	}
-	c.JSON(http.StatusOK, StoreResult{SessionID: res.GetSessionId(), Stored: true, TotalMemories: res.GetTotalMemories()})
-}
-
-type createBody struct {
-	Dimension         *int                  `json:"dimension" binding:"omitempty,gte=1"`
-	ModelName         string                `json:"model_name" binding:"max=256"`
-	UseAttention      bool                  `json:"use_attention"`
-	UseCache          bool                  `json:"use_cache"`
-	UseMetaPSS        bool                  `json:"use_meta_pss"`
-	UseCortex         bool                  `json:"use_cortex"`
-	EnableTopicSwitch *bool                 `json:"enable_topic_switch"`
-	TemplateEmbedding []float32             `json:"template_embedding"`
-	PolicyVectors     []actors.PolicyVector `json:"policy_vectors" binding:"max=64,dive"`
+	c.JSON(http.StatusOK, api.StoreResult{SessionID: res.GetSessionId(), Stored: true, TotalMemories: res.GetTotalMemories()})
 }
 
 func (s *Server) createSession(c *gin.Context) {
-	var b createBody
+	var b api.SessionCreateBody
 	if !bindJSON(c, &b) {
 		return
 	}
 	dim := s.d.Sessions.Dim()
 	if b.Dimension != nil && *b.Dimension != dim {
-		validationError(c, ValidationItem{Loc: []any{"body", "dimension"}, Msg: "dimension must match the server's embedder dimension (" + itoa(dim) + ")", Type: "value_error"})
+		validationError(c, api.ValidationItem{Loc: []any{"body", "dimension"}, Msg: "dimension must match the server's embedder dimension (" + itoa(dim) + ")", Type: "value_error"})
 		return
 	}
 	if len(b.TemplateEmbedding) > 0 && len(b.TemplateEmbedding) != dim {
-		validationError(c, ValidationItem{Loc: []any{"body", "template_embedding"}, Msg: fmt.Sprintf("expected %d dimensions, got %d", dim, len(b.TemplateEmbedding)), Type: "value_error"})
+		validationError(c, api.ValidationItem{Loc: []any{"body", "template_embedding"}, Msg: fmt.Sprintf("expected %d dimensions, got %d", dim, len(b.TemplateEmbedding)), Type: "value_error"})
 		return
 	}
 	for i, p := range b.PolicyVectors {
 		if len(p.Embedding) != dim {
-			validationError(c, ValidationItem{Loc: []any{"body", "policy_vectors", i, "embedding"}, Msg: fmt.Sprintf("expected %d dimensions, got %d", dim, len(p.Embedding)), Type: "value_error"})
+			validationError(c, api.ValidationItem{Loc: []any{"body", "policy_vectors", i, "embedding"}, Msg: fmt.Sprintf("expected %d dimensions, got %d", dim, len(p.Embedding)), Type: "value_error"})
 			return
 		}
 	}
 	id, err := s.d.Sessions.Create(c.Request.Context(), owner(c), actors.CreateOptions{
 		ModelName: b.ModelName, UseAttention: b.UseAttention, UseCache: b.UseCache, UseMetaPSS: b.UseMetaPSS,
-		UseCortex: b.UseCortex, EnableTopicSwitch: b.EnableTopicSwitch, Template: b.TemplateEmbedding, Policy: b.PolicyVectors,
+		UseCortex: b.UseCortex, EnableTopicSwitch: b.EnableTopicSwitch, Template: b.TemplateEmbedding, Policy: policyVectors(b.PolicyVectors),
 	})
 	if err != nil {
 		fail(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, gin.H{"session_id": id, "created": true, "dimension": dim})
+	c.JSON(http.StatusOK, api.SessionCreated{SessionID: id, Created: true, Dimension: dim})
 }
 
 func (s *Server) deleteSession(c *gin.Context) {
@@ -210,7 +166,7 @@ func (s *Server) deleteSession(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, gin.H{"session_id": id, "deleted": true})
+	c.JSON(http.StatusOK, api.SessionDeleted{SessionID: id, Deleted: true})
 }
 
 func (s *Server) sessionMetrics(c *gin.Context) {
@@ -219,33 +175,18 @@ func (s *Server) sessionMetrics(c *gin.Context) {
 	if !ok {
 		return
 	}
-	c.JSON(http.StatusOK, gin.H{
-		"session_id": id, "phase": res.GetPhase(), "interaction_count": res.GetInteractionCount(),
-		"total_memories": res.GetTotalMemories(), "tiers": nonNilMap(res.GetTiers()),
-		"beta_history": nonNil(res.GetBetaHistory()), "similarity_history": nonNil(res.GetSimilarityHistory()),
-		"fsm_history": nonNil(res.GetFsmHistory()), "norm_history": nonNil(res.GetNormHistory()),
-		"phase_history": nonNil(res.GetPhaseHistory()), "drift_score": res.GetDriftScore(),
-		"drift_phase": res.GetDriftPhase(), "dimension": res.GetDimension(),
+	c.JSON(http.StatusOK, api.SessionMetrics{
+		SessionID: id, Phase: res.GetPhase(), InteractionCount: res.GetInteractionCount(),
+		TotalMemories: res.GetTotalMemories(), Tiers: nonNilMap(res.GetTiers()),
+		BetaHistory: nonNil(res.GetBetaHistory()), SimilarityHistory: nonNil(res.GetSimilarityHistory()),
+		FSMHistory: nonNil(res.GetFsmHistory()), NormHistory: nonNil(res.GetNormHistory()),
+		PhaseHistory: nonNil(res.GetPhaseHistory()), DriftScore: res.GetDriftScore(),
+		DriftPhase: res.GetDriftPhase(), Dimension: res.GetDimension(),
 	})
 }
 
-type contextQuery struct {
-	SessionID string `form:"session_id" binding:"required,max=128"`
-	TopK      *int   `form:"top_k" binding:"omitempty,gte=1,lte=100"`
-	FullFirst bool   `form:"full_first"`
-}
-
-// ContextItem is one memory of GET /v1/state/context.
-type ContextItem struct {
-	Text       string  `json:"text"`
-	Relevance  float64 `json:"relevance"`
-	MemoryHash string  `json:"memory_hash"`
-	Truncated  bool    `json:"truncated"`
-	Tier       string  `json:"tier"`
-}
-
 func (s *Server) stateContext(c *gin.Context) {
-	var q contextQuery
+	var q api.ContextQuery
 	if !bindQuery(c, &q) {
 		return
 	}
@@ -258,9 +199,9 @@ func (s *Server) stateContext(c *gin.Context) {
 	if !ok {
 		return
 	}
-	out := make([]ContextItem, len(res.GetItems()))
+	out := make([]api.ContextItem, len(res.GetItems()))
 	for i, it := range res.GetItems() {
-		out[i] = ContextItem{Text: it.GetText(), Relevance: it.GetRelevance(), MemoryHash: it.GetMemoryHash(), Truncated: it.GetTruncated(), Tier: it.GetTier()}
+		out[i] = api.ContextItem{Text: it.GetText(), Relevance: it.GetRelevance(), MemoryHash: it.GetMemoryHash(), Truncated: it.GetTruncated(), Tier: it.GetTier()}
 	}
 	c.JSON(http.StatusOK, out)
 }
@@ -272,23 +213,17 @@ func (s *Server) memory(c *gin.Context) {
 	if !ok {
 		return
 	}
-	c.JSON(http.StatusOK, gin.H{"session_id": id, "memory_hash": res.GetMemoryHash(), "text": res.GetText(), "tier": res.GetTier(),
-		"importance": res.GetImportance(), "access_count": res.GetAccessCount(), "timestamp": epoch(res.GetTimestampUnixNano())})
-}
-
-type triggerBody struct {
-	Keyword   string    `json:"keyword" binding:"max=256"`
-	Embedding []float32 `json:"embedding"`
-	Threshold *float64  `json:"threshold" binding:"omitempty,gt=0,lte=1"`
+	c.JSON(http.StatusOK, api.Memory{SessionID: id, MemoryHash: res.GetMemoryHash(), Text: res.GetText(), Tier: res.GetTier(),
+		Importance: res.GetImportance(), AccessCount: res.GetAccessCount(), Timestamp: epoch(res.GetTimestampUnixNano())})
 }
 
 func (s *Server) addTrigger(c *gin.Context) {
-	var b triggerBody
+	var b api.TriggerBody
 	if !bindJSON(c, &b) {
 		return
 	}
 	if (b.Keyword == "") == (len(b.Embedding) == 0) {
-		validationError(c, ValidationItem{Loc: []any{"body"}, Msg: "Value error, provide exactly one of keyword or embedding", Type: "value_error"})
+		validationError(c, api.ValidationItem{Loc: []any{"body"}, Msg: "Value error, provide exactly one of keyword or embedding", Type: "value_error"})
 		return
 	}
 	req := &pb.TriggerRequest{Owner: owner(c), SessionId: c.Param("id"), Keyword: b.Keyword, Embedding: b.Embedding}
@@ -307,15 +242,11 @@ func (s *Server) triggerReply(c *gin.Context, req *pb.TriggerRequest) {
 	if !ok {
 		return
 	}
-	c.JSON(http.StatusOK, gin.H{"session_id": res.GetSessionId(), "trigger_count": res.GetTriggerCount()})
-}
-
-type embeddingBody struct {
-	Embedding []float32 `json:"embedding" binding:"required"`
+	c.JSON(http.StatusOK, api.TriggerCount{SessionID: res.GetSessionId(), TriggerCount: res.GetTriggerCount()})
 }
 
 func (s *Server) addAnchor(c *gin.Context) {
-	var b embeddingBody
+	var b api.AnchorBody
 	if !bindJSON(c, &b) {
 		return
 	}
@@ -324,7 +255,7 @@ func (s *Server) addAnchor(c *gin.Context) {
 	if !ok {
 		return
 	}
-	c.JSON(http.StatusOK, gin.H{"session_id": id, "anchor_count": res.GetAnchorCount()})
+	c.JSON(http.StatusOK, api.AnchorCount{SessionID: id, AnchorCount: res.GetAnchorCount()})
 }
 
 func (s *Server) anchorScore(c *gin.Context) {
@@ -333,19 +264,12 @@ func (s *Server) anchorScore(c *gin.Context) {
 	if !ok {
 		return
 	}
-	c.JSON(http.StatusOK, gin.H{"session_id": id, "anchor_score": res.GetAnchorScore(), "anchor_count": res.GetAnchorCount(),
-		"drift_threshold": res.GetDriftThreshold(), "realignment_remaining": res.GetRealignmentRemaining()})
-}
-
-type isolationBody struct {
-	Level               string      `json:"level" binding:"required,oneof=OPEN FILTER QUARANTINE LOCKDOWN"`
-	ExclusionEmbeddings [][]float32 `json:"exclusion_embeddings" binding:"max=256"`
-	AllowlistEmbeddings [][]float32 `json:"allowlist_embeddings" binding:"max=256"`
-	SimilarityThreshold *float64    `json:"similarity_threshold" binding:"omitempty,gt=0,lte=1"`
+	c.JSON(http.StatusOK, api.AnchorScore{SessionID: id, AnchorScore: res.GetAnchorScore(), AnchorCount: res.GetAnchorCount(),
+		DriftThreshold: res.GetDriftThreshold(), RealignmentRemaining: res.GetRealignmentRemaining()})
 }
 
 func (s *Server) setIsolation(c *gin.Context) {
-	var b isolationBody
+	var b api.IsolationBody
 	if !bindJSON(c, &b) {
 		return
 	}
@@ -359,7 +283,7 @@ func (s *Server) setIsolation(c *gin.Context) {
 	if !ok {
 		return
 	}
-	c.JSON(http.StatusOK, gin.H{"session_id": id, "level": res.GetLevel()})
+	c.JSON(http.StatusOK, api.IsolationLevel{SessionID: id, Level: res.GetLevel()})
 }
 
 func (s *Server) releaseIsolation(c *gin.Context) {
@@ -369,19 +293,11 @@ func (s *Server) releaseIsolation(c *gin.Context) {
 	if !ok {
 		return
 	}
-	c.JSON(http.StatusOK, gin.H{"session_id": id, "released_count": res.GetReleasedCount()})
-}
-
-type injectBody struct {
-	Embedding   []float32 `json:"embedding" binding:"required"`
-	Text        string    `json:"text" binding:"required,max=64000"`
-	Tier        string    `json:"tier" binding:"omitempty,oneof=short_term medium_term long_term"`
-	Importance  *float64  `json:"importance" binding:"omitempty,gte=0,lte=10"`
-	AccessCount int       `json:"access_count" binding:"gte=0,lte=1000000"`
+	c.JSON(http.StatusOK, api.IsolationReleased{SessionID: id, ReleasedCount: res.GetReleasedCount()})
 }
 
 func (s *Server) injectMemory(c *gin.Context) {
-	var b injectBody
+	var b api.MemoryBody
 	if !bindJSON(c, &b) {
 		return
 	}
@@ -398,7 +314,7 @@ func (s *Server) injectMemory(c *gin.Context) {
 	if !ok {
 		return
 	}
-	c.JSON(http.StatusOK, gin.H{"session_id": id, "tier": res.GetTier(), "total_memories": res.GetTotalMemories()})
+	c.JSON(http.StatusOK, api.MemoryInjected{SessionID: id, Tier: res.GetTier(), TotalMemories: res.GetTotalMemories()})
 }
 
 func (s *Server) exportSession(c *gin.Context) {
@@ -407,16 +323,11 @@ func (s *Server) exportSession(c *gin.Context) {
 	if !ok {
 		return
 	}
-	c.JSON(http.StatusOK, gin.H{"session_id": id, "state_dict": json.RawMessage(res.GetStateDict()), "checksum": res.GetChecksum()})
-}
-
-type importBody struct {
-	StateDict json.RawMessage `json:"state_dict" binding:"required"`
-	Checksum  string          `json:"checksum" binding:"max=128"`
+	c.JSON(http.StatusOK, api.SessionExport{SessionID: id, StateDict: res.GetStateDict(), Checksum: res.GetChecksum()})
 }
 
 func (s *Server) importSession(c *gin.Context) {
-	var b importBody
+	var b api.ImportBody
 	if !bindJSON(c, &b) {
 		return
 	}
@@ -427,17 +338,11 @@ func (s *Server) importSession(c *gin.Context) {
 		return
 	}
 	s.d.Sessions.Audit(c.Request.Context(), owner(c), "import", "session", id)
-	c.JSON(http.StatusOK, gin.H{"session_id": id, "imported": res.GetImported()})
-}
-
-type verifyBody struct {
-	TestEmbeddings     [][]float32 `json:"test_embeddings" binding:"required,min=1,max=256"`
-	ReferenceSessionID string      `json:"reference_session_id" binding:"max=128"`
-	Tolerance          *float64    `json:"tolerance" binding:"omitempty,gt=0,lte=1"`
+	c.JSON(http.StatusOK, api.SessionImported{SessionID: id, Imported: res.GetImported()})
 }
 
 func (s *Server) verifySession(c *gin.Context) {
-	var b verifyBody
+	var b api.VerifyBody
 	if !bindJSON(c, &b) {
 		return
 	}
@@ -462,19 +367,11 @@ func (s *Server) verifySession(c *gin.Context) {
 	if !ok {
 		return
 	}
-	c.JSON(http.StatusOK, gin.H{"session_id": id, "consistent": res.GetConsistent()})
-}
-
-type entityBody struct {
-	Key        string   `json:"key" binding:"required,max=512"`
-	Kind       string   `json:"kind" binding:"required"`
-	Value      string   `json:"value" binding:"required,max=16000"`
-	Context    string   `json:"context" binding:"max=4000"`
-	Importance *float64 `json:"importance" binding:"omitempty,gte=0,lte=10"`
+	c.JSON(http.StatusOK, api.SessionVerified{SessionID: id, Consistent: res.GetConsistent()})
 }
 
 func (s *Server) putEntity(c *gin.Context) {
-	var b entityBody
+	var b api.EntityBody
 	if !bindJSON(c, &b) {
 		return
 	}
@@ -487,26 +384,11 @@ func (s *Server) putEntity(c *gin.Context) {
 	if !ok {
 		return
 	}
-	c.JSON(http.StatusCreated, gin.H{"session_id": id, "key": res.GetKey(), "size": res.GetSize()})
-}
-
-type entitiesQuery struct {
-	Q          string `form:"q" binding:"max=2000"`
-	MaxResults *int   `form:"max_results" binding:"omitempty,gte=1,lte=1000"`
-}
-
-// EntityItem is one literal-cache entry.
-type EntityItem struct {
-	Key         string  `json:"key"`
-	Kind        string  `json:"kind"`
-	Value       string  `json:"value"`
-	Context     string  `json:"context"`
-	Importance  float64 `json:"importance"`
-	AccessCount int32   `json:"access_count"`
+	c.JSON(http.StatusCreated, api.EntityStored{SessionID: id, Key: res.GetKey(), Size: res.GetSize()})
 }
 
 func (s *Server) listEntities(c *gin.Context) {
-	var q entitiesQuery
+	var q api.EntitiesQuery
 	if !bindQuery(c, &q) {
 		return
 	}
@@ -520,11 +402,11 @@ func (s *Server) listEntities(c *gin.Context) {
 	if !ok {
 		return
 	}
-	out := make([]EntityItem, len(res.GetEntities()))
+	out := make([]api.EntityItem, len(res.GetEntities()))
 	for i, e := range res.GetEntities() {
-		out[i] = EntityItem{Key: e.GetKey(), Kind: e.GetKind(), Value: e.GetValue(), Context: e.GetContext(), Importance: e.GetImportance(), AccessCount: e.GetAccessCount()}
+		out[i] = api.EntityItem{Key: e.GetKey(), Kind: e.GetKind(), Value: e.GetValue(), Context: e.GetContext(), Importance: e.GetImportance(), AccessCount: e.GetAccessCount()}
 	}
-	c.JSON(http.StatusOK, gin.H{"session_id": id, "entities": out, "total": res.GetTotal()})
+	c.JSON(http.StatusOK, api.EntityList{SessionID: id, Entities: out, Total: res.GetTotal()})
 }
 
 func (s *Server) deleteEntity(c *gin.Context) {
@@ -537,7 +419,19 @@ func (s *Server) deleteEntity(c *gin.Context) {
 	if !ok {
 		return
 	}
-	c.JSON(http.StatusOK, gin.H{"session_id": id, "key": res.GetKey(), "removed": true})
+	c.JSON(http.StatusOK, api.EntityRemoved{SessionID: id, Key: res.GetKey(), Removed: true})
+}
+
+// policyVectors converts the wire form of policy vectors to the actors' own.
+func policyVectors(in []api.PolicyVector) []actors.PolicyVector {
+	if in == nil {
+		return nil
+	}
+	out := make([]actors.PolicyVector, len(in))
+	for i, p := range in {
+		out[i] = actors.PolicyVector(p)
+	}
+	return out
 }
 
 func toVectors(vs [][]float32) []*pb.Vector {

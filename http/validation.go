@@ -19,33 +19,25 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/gin-gonic/gin/binding"
 	"github.com/go-playground/validator/v10"
-)
 
-// ValidationItem is one entry of a FastAPI-style 422 body:
-// {"detail": [{"loc": ["body", "items", 0, "name"], "msg": "Field required", "type": "missing"}]}.
-// Msg and Type follow pydantic v2's wording so clients written for semvec can
-// match on them.
-type ValidationItem struct {
-	Loc  []any  `json:"loc"`
-	Msg  string `json:"msg"`
-	Type string `json:"type"`
-}
+	"github.com/semvec-go/semvec/http/api"
+)
 
 // detailBodyTooLarge is the 413 detail.
 const detailBodyTooLarge = "Request body too large"
 
 // validationError writes a 422 with the given items and aborts the chain.
 // Handlers use it for checks that binding tags cannot express.
-func validationError(c *gin.Context, items ...ValidationItem) {
+func validationError(c *gin.Context, items ...api.ValidationItem) {
 	if items == nil {
-		items = []ValidationItem{}
+		items = []api.ValidationItem{}
 	}
 	for i := range items {
 		if items[i].Loc == nil {
 			items[i].Loc = []any{}
 		}
 	}
-	c.AbortWithStatusJSON(http.StatusUnprocessableEntity, gin.H{"detail": items})
+	c.AbortWithStatusJSON(http.StatusUnprocessableEntity, api.ValidationError{Detail: items})
 }
 
 // validatorOnce guards the one-time registration of a tag-name function and
@@ -108,7 +100,7 @@ func maxBody(limit int64) gin.HandlerFunc {
 		}
 		if c.Request.ContentLength > limit {
 			c.Header("Connection", "close")
-			c.AbortWithStatusJSON(http.StatusRequestEntityTooLarge, gin.H{"detail": detailBodyTooLarge})
+			c.AbortWithStatusJSON(http.StatusRequestEntityTooLarge, api.Error{Detail: detailBodyTooLarge})
 			return
 		}
 		c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, limit)
@@ -141,20 +133,20 @@ func bindJSON(c *gin.Context, dst any) bool {
 			var mbe *http.MaxBytesError
 			if errors.As(err, &mbe) {
 				c.Header("Connection", "close")
-				c.AbortWithStatusJSON(http.StatusRequestEntityTooLarge, gin.H{"detail": detailBodyTooLarge})
+				c.AbortWithStatusJSON(http.StatusRequestEntityTooLarge, api.Error{Detail: detailBodyTooLarge})
 				return false
 			}
-			c.AbortWithStatusJSON(http.StatusBadRequest, gin.H{"detail": "Could not read request body"})
+			c.AbortWithStatusJSON(http.StatusBadRequest, api.Error{Detail: "Could not read request body"})
 			return false
 		}
 		c.Request.Body = io.NopCloser(bytes.NewReader(body))
 	}
 	if trimmed := bytes.TrimSpace(body); len(trimmed) == 0 || string(trimmed) == "null" {
-		validationError(c, ValidationItem{Loc: []any{"body"}, Msg: "Field required", Type: "missing"})
+		validationError(c, api.ValidationItem{Loc: []any{"body"}, Msg: "Field required", Type: "missing"})
 		return false
 	}
 	if !json.Valid(body) {
-		validationError(c, ValidationItem{Loc: []any{"body", syntaxErrorOffset(body)}, Msg: "JSON decode error", Type: "json_invalid"})
+		validationError(c, api.ValidationItem{Loc: []any{"body", syntaxErrorOffset(body)}, Msg: "JSON decode error", Type: "json_invalid"})
 		return false
 	}
 	if items := nullElementItems(body, dst); len(items) > 0 {
@@ -168,7 +160,7 @@ func bindJSON(c *gin.Context, dst any) bool {
 	var iue *json.InvalidUnmarshalError
 	if errors.As(err, &iue) { // dst is not a pointer: a programming error
 		_ = c.Error(err)
-		c.AbortWithStatusJSON(http.StatusInternalServerError, gin.H{"detail": "Internal Server Error"})
+		c.AbortWithStatusJSON(http.StatusInternalServerError, api.Error{Detail: "Internal Server Error"})
 		return false
 	}
 	validationError(c, bindErrorItems(err, "body", "json", dst, body)...)
@@ -200,7 +192,7 @@ func bindQuery(c *gin.Context, dst any) bool {
 	}
 	items := queryParseItems(q, reflect.TypeOf(dst))
 	if len(items) == 0 {
-		items = []ValidationItem{{Loc: []any{"query"}, Msg: "Value error, " + err.Error(), Type: "value_error"}}
+		items = []api.ValidationItem{{Loc: []any{"query"}, Msg: "Value error, " + err.Error(), Type: "value_error"}}
 	}
 	validationError(c, items...)
 	return false
@@ -208,7 +200,7 @@ func bindQuery(c *gin.Context, dst any) bool {
 
 // bindErrorItems maps a binding error to 422 items. where is "body" or
 // "query"; tag is the struct tag that names fields on the wire.
-func bindErrorItems(err error, where, tag string, dst any, body []byte) []ValidationItem {
+func bindErrorItems(err error, where, tag string, dst any, body []byte) []api.ValidationItem {
 	var (
 		ves validator.ValidationErrors
 		sve binding.SliceValidationError
@@ -218,14 +210,14 @@ func bindErrorItems(err error, where, tag string, dst any, body []byte) []Valida
 	root := reflect.TypeOf(dst)
 	switch {
 	case errors.As(err, &ves):
-		items := make([]ValidationItem, 0, len(ves))
+		items := make([]api.ValidationItem, 0, len(ves))
 		for _, fe := range ves {
 			items = append(items, fieldErrorItem(fe, []any{where}, root, tag))
 		}
 		return items
 	case errors.As(err, &sve):
 		// A top-level JSON array: gin does not keep the element indexes.
-		var items []ValidationItem
+		var items []api.ValidationItem
 		var elem reflect.Type
 		if t := derefType(root); t != nil && (t.Kind() == reflect.Slice || t.Kind() == reflect.Array) {
 			elem = t.Elem()
@@ -249,18 +241,18 @@ func bindErrorItems(err error, where, tag string, dst any, body []byte) []Valida
 			}
 		}
 		msg, typ := typeErrorText(ute)
-		return []ValidationItem{{Loc: append([]any{where}, path...), Msg: msg, Type: typ}}
+		return []api.ValidationItem{{Loc: append([]any{where}, path...), Msg: msg, Type: typ}}
 	case errors.As(err, &se):
-		return []ValidationItem{{Loc: []any{where, max(int(se.Offset)-1, 0)}, Msg: "JSON decode error", Type: "json_invalid"}}
+		return []api.ValidationItem{{Loc: []any{where, max(int(se.Offset)-1, 0)}, Msg: "JSON decode error", Type: "json_invalid"}}
 	}
-	return []ValidationItem{{Loc: []any{where}, Msg: "Value error, " + err.Error(), Type: "value_error"}}
+	return []api.ValidationItem{{Loc: []any{where}, Msg: "Value error, " + err.Error(), Type: "value_error"}}
 }
 
 // fieldErrorItem turns one failed binding tag into an item.
-func fieldErrorItem(fe validator.FieldError, loc []any, root reflect.Type, tag string) ValidationItem {
+func fieldErrorItem(fe validator.FieldError, loc []any, root reflect.Type, tag string) api.ValidationItem {
 	loc = append(loc, namespaceLoc(fe.StructNamespace(), root, tag)...)
 	msg, typ := describeFieldError(fe)
-	return ValidationItem{Loc: loc, Msg: msg, Type: typ}
+	return api.ValidationItem{Loc: loc, Msg: msg, Type: typ}
 }
 
 // describeFieldError gives pydantic v2's msg and type for a failed tag.
@@ -641,12 +633,12 @@ func derefType(t reflect.Type) reflect.Type {
 
 // queryParseItems finds the query parameters that gin could not convert to
 // their field's type, since gin's error does not say which one failed.
-func queryParseItems(q url.Values, dst reflect.Type) []ValidationItem {
+func queryParseItems(q url.Values, dst reflect.Type) []api.ValidationItem {
 	t := derefType(dst)
 	if t == nil || t.Kind() != reflect.Struct {
 		return nil
 	}
-	var items []ValidationItem
+	var items []api.ValidationItem
 	for i := range t.NumField() {
 		f := t.Field(i)
 		if !f.IsExported() {
@@ -669,13 +661,13 @@ func queryParseItems(q url.Values, dst reflect.Type) []ValidationItem {
 			et := derefType(ft.Elem())
 			for j, v := range vals {
 				if msg, typ, ok := checkQueryScalar(et, v); !ok {
-					items = append(items, ValidationItem{Loc: []any{"query", name, j}, Msg: msg, Type: typ})
+					items = append(items, api.ValidationItem{Loc: []any{"query", name, j}, Msg: msg, Type: typ})
 				}
 			}
 			continue
 		}
 		if msg, typ, ok := checkQueryScalar(ft, vals[0]); !ok {
-			items = append(items, ValidationItem{Loc: []any{"query", name}, Msg: msg, Type: typ})
+			items = append(items, api.ValidationItem{Loc: []any{"query", name}, Msg: msg, Type: typ})
 		}
 	}
 	return items
@@ -779,7 +771,7 @@ const maxNullItems = 32
 // elements are pointers, so encoding/json itself matches keys to fields
 // (case-insensitively, last duplicate wins) exactly as it does for dst; a
 // nil pointer is a null. Bodies without the bytes "null" skip all of it.
-func nullElementItems(body []byte, dst any) []ValidationItem {
+func nullElementItems(body []byte, dst any) []api.ValidationItem {
 	if !bytes.Contains(body, []byte("null")) {
 		return nil
 	}
@@ -795,7 +787,7 @@ func nullElementItems(body []byte, dst any) []ValidationItem {
 	if err := json.Unmarshal(body, sv.Interface()); err != nil {
 		return nil
 	}
-	var items []ValidationItem
+	var items []api.ValidationItem
 	collectNullElements(sv.Elem(), t.Elem(), []any{"body"}, &items)
 	return items
 }
@@ -951,7 +943,7 @@ func shadowStruct(t reflect.Type, visiting map[reflect.Type]bool, force bool) (r
 
 // collectNullElements walks v, a value of nullShadowType(t), and appends an
 // item for each nil pointer that stands for a null element, at loc.
-func collectNullElements(v reflect.Value, t reflect.Type, loc []any, items *[]ValidationItem) {
+func collectNullElements(v reflect.Value, t reflect.Type, loc []any, items *[]api.ValidationItem) {
 	if len(*items) >= maxNullItems || v.Type() == t { // nothing shadowed below here
 		return
 	}
@@ -961,7 +953,7 @@ func collectNullElements(v reflect.Value, t reflect.Type, loc []any, items *[]Va
 			if ev.IsNil() {
 				if len(*items) < maxNullItems {
 					msg, typ := typeErrorText(&json.UnmarshalTypeError{Value: "null", Type: e})
-					*items = append(*items, ValidationItem{Loc: loc, Msg: msg, Type: typ})
+					*items = append(*items, api.ValidationItem{Loc: loc, Msg: msg, Type: typ})
 				}
 				return
 			}

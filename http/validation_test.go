@@ -11,6 +11,8 @@ import (
 	"testing"
 
 	"github.com/gin-gonic/gin"
+
+	"github.com/semvec-go/semvec/http/api"
 )
 
 type vItem struct {
@@ -40,7 +42,7 @@ type vReq struct {
 }
 
 // mwDetailJSON renders the 422 body bindJSON should produce.
-func mwDetailJSON(t *testing.T, items ...ValidationItem) string {
+func mwDetailJSON(t *testing.T, items ...api.ValidationItem) string {
 	t.Helper()
 	b, err := json.Marshal(gin.H{"detail": items})
 	if err != nil {
@@ -49,8 +51,8 @@ func mwDetailJSON(t *testing.T, items ...ValidationItem) string {
 	return string(b)
 }
 
-func mwItem(msg, typ string, loc ...any) ValidationItem {
-	return ValidationItem{Loc: loc, Msg: msg, Type: typ}
+func mwItem(msg, typ string, loc ...any) api.ValidationItem {
+	return api.ValidationItem{Loc: loc, Msg: msg, Type: typ}
 }
 
 func TestBindJSON(t *testing.T) {
@@ -68,83 +70,83 @@ func TestBindJSON(t *testing.T) {
 		name   string
 		body   string
 		status int
-		want   []ValidationItem // nil: compare with wantRaw
+		want   []api.ValidationItem // nil: compare with wantRaw
 		raw    string
 	}{
 		{name: "valid", body: `{` + ok + `}`, status: 200, raw: `{"message":"hi","reread":true}`},
 		{name: "valid with every optional field", status: 200, raw: `{"message":"hi","reread":true}`,
 			body: `{` + ok + `,"extra":"xy","top_k":1,"ratio":0.5,"mode":"attention","level":2,"name":"abcde","tags":["a"],"vec":[1,2,3],"items":[{"name":"a","weight":0}],"meta":{"a":0},"flag":true,"count":3}`},
 
-		{name: "empty body", body: ``, status: 422, want: []ValidationItem{mwItem("Field required", "missing", "body")}},
-		{name: "whitespace body", body: " \n", status: 422, want: []ValidationItem{mwItem("Field required", "missing", "body")}},
-		{name: "null body", body: "null", status: 422, want: []ValidationItem{mwItem("Field required", "missing", "body")}},
-		{name: "truncated JSON", body: `{"message":`, status: 422, want: []ValidationItem{mwItem("JSON decode error", "json_invalid", "body", 11)}},
-		{name: "syntax error", body: `{"message" "x"}`, status: 422, want: []ValidationItem{mwItem("JSON decode error", "json_invalid", "body", 11)}},
-		{name: "trailing data", body: `{` + ok + `} xyz`, status: 422, want: []ValidationItem{mwItem("JSON decode error", "json_invalid", "body", 39)}},
+		{name: "empty body", body: ``, status: 422, want: []api.ValidationItem{mwItem("Field required", "missing", "body")}},
+		{name: "whitespace body", body: " \n", status: 422, want: []api.ValidationItem{mwItem("Field required", "missing", "body")}},
+		{name: "null body", body: "null", status: 422, want: []api.ValidationItem{mwItem("Field required", "missing", "body")}},
+		{name: "truncated JSON", body: `{"message":`, status: 422, want: []api.ValidationItem{mwItem("JSON decode error", "json_invalid", "body", 11)}},
+		{name: "syntax error", body: `{"message" "x"}`, status: 422, want: []api.ValidationItem{mwItem("JSON decode error", "json_invalid", "body", 11)}},
+		{name: "trailing data", body: `{` + ok + `} xyz`, status: 422, want: []api.ValidationItem{mwItem("JSON decode error", "json_invalid", "body", 39)}},
 
-		{name: "required fields missing", body: `{}`, status: 422, want: []ValidationItem{
+		{name: "required fields missing", body: `{}`, status: 422, want: []api.ValidationItem{
 			mwItem("Field required", "missing", "body", "message"),
 			mwItem("Field required", "missing", "body", "coupling_factor"),
 		}},
-		{name: "gte", body: `{"message":"hi","coupling_factor":-0.1}`, status: 422, want: []ValidationItem{
+		{name: "gte", body: `{"message":"hi","coupling_factor":-0.1}`, status: 422, want: []api.ValidationItem{
 			mwItem("Input should be greater than or equal to 0", "greater_than_equal", "body", "coupling_factor")}},
-		{name: "lte", body: `{"message":"hi","coupling_factor":1.5}`, status: 422, want: []ValidationItem{
+		{name: "lte", body: `{"message":"hi","coupling_factor":1.5}`, status: 422, want: []api.ValidationItem{
 			mwItem("Input should be less than or equal to 1", "less_than_equal", "body", "coupling_factor")}},
-		{name: "gte on optional pointer", body: `{` + ok + `,"top_k":0}`, status: 422, want: []ValidationItem{
+		{name: "gte on optional pointer", body: `{` + ok + `,"top_k":0}`, status: 422, want: []api.ValidationItem{
 			mwItem("Input should be greater than or equal to 1", "greater_than_equal", "body", "top_k")}},
-		{name: "gt", body: `{` + ok + `,"ratio":-1}`, status: 422, want: []ValidationItem{
+		{name: "gt", body: `{` + ok + `,"ratio":-1}`, status: 422, want: []api.ValidationItem{
 			mwItem("Input should be greater than 0", "greater_than", "body", "ratio")}},
-		{name: "lt", body: `{` + ok + `,"ratio":1}`, status: 422, want: []ValidationItem{
+		{name: "lt", body: `{` + ok + `,"ratio":1}`, status: 422, want: []api.ValidationItem{
 			mwItem("Input should be less than 1", "less_than", "body", "ratio")}},
-		{name: "oneof strings", body: `{` + ok + `,"mode":"median"}`, status: 422, want: []ValidationItem{
+		{name: "oneof strings", body: `{` + ok + `,"mode":"median"}`, status: 422, want: []api.ValidationItem{
 			mwItem("Input should be 'weighted_average' or 'attention'", "enum", "body", "mode")}},
-		{name: "oneof numbers", body: `{` + ok + `,"level":7}`, status: 422, want: []ValidationItem{
+		{name: "oneof numbers", body: `{` + ok + `,"level":7}`, status: 422, want: []api.ValidationItem{
 			mwItem("Input should be 1, 2 or 3", "enum", "body", "level")}},
-		{name: "string max", body: `{` + ok + `,"name":"toolong"}`, status: 422, want: []ValidationItem{
+		{name: "string max", body: `{` + ok + `,"name":"toolong"}`, status: 422, want: []api.ValidationItem{
 			mwItem("String should have at most 5 characters", "string_too_long", "body", "name")}},
-		{name: "string min in embedded struct", body: `{` + ok + `,"extra":"x"}`, status: 422, want: []ValidationItem{
+		{name: "string min in embedded struct", body: `{` + ok + `,"extra":"x"}`, status: 422, want: []api.ValidationItem{
 			mwItem("String should have at least 2 characters", "string_too_short", "body", "extra")}},
-		{name: "list max", body: `{` + ok + `,"tags":["a","b","c","d"]}`, status: 422, want: []ValidationItem{
+		{name: "list max", body: `{` + ok + `,"tags":["a","b","c","d"]}`, status: 422, want: []api.ValidationItem{
 			mwItem("List should have at most 3 items after validation, not 4", "too_long", "body", "tags")}},
-		{name: "list min", body: `{` + ok + `,"items":[]}`, status: 422, want: []ValidationItem{
+		{name: "list min", body: `{` + ok + `,"items":[]}`, status: 422, want: []api.ValidationItem{
 			mwItem("List should have at least 1 item after validation, not 0", "too_short", "body", "items")}},
-		{name: "list len short", body: `{` + ok + `,"vec":[1,2]}`, status: 422, want: []ValidationItem{
+		{name: "list len short", body: `{` + ok + `,"vec":[1,2]}`, status: 422, want: []api.ValidationItem{
 			mwItem("List should have at least 3 items after validation, not 2", "too_short", "body", "vec")}},
-		{name: "list len long", body: `{` + ok + `,"vec":[1,2,3,4]}`, status: 422, want: []ValidationItem{
+		{name: "list len long", body: `{` + ok + `,"vec":[1,2,3,4]}`, status: 422, want: []api.ValidationItem{
 			mwItem("List should have at most 3 items after validation, not 4", "too_long", "body", "vec")}},
-		{name: "dive into strings", body: `{` + ok + `,"tags":["a",""]}`, status: 422, want: []ValidationItem{
+		{name: "dive into strings", body: `{` + ok + `,"tags":["a",""]}`, status: 422, want: []api.ValidationItem{
 			mwItem("String should have at least 1 character", "string_too_short", "body", "tags", 1)}},
-		{name: "dive into structs", body: `{` + ok + `,"items":[{"name":"ok"},{"weight":-1},{"name":"12345"}]}`, status: 422, want: []ValidationItem{
+		{name: "dive into structs", body: `{` + ok + `,"items":[{"name":"ok"},{"weight":-1},{"name":"12345"}]}`, status: 422, want: []api.ValidationItem{
 			mwItem("Field required", "missing", "body", "items", 1, "name"),
 			mwItem("Input should be greater than or equal to 0", "greater_than_equal", "body", "items", 1, "weight"),
 			mwItem("String should have at most 4 characters", "string_too_long", "body", "items", 2, "name"),
 		}},
-		{name: "dive into map", body: `{` + ok + `,"meta":{"a.b":-1}}`, status: 422, want: []ValidationItem{
+		{name: "dive into map", body: `{` + ok + `,"meta":{"a.b":-1}}`, status: 422, want: []api.ValidationItem{
 			mwItem("Input should be greater than or equal to 0", "greater_than_equal", "body", "meta", "a.b")}},
 
-		{name: "string type", body: `{"message":5,"coupling_factor":0.5}`, status: 422, want: []ValidationItem{
+		{name: "string type", body: `{"message":5,"coupling_factor":0.5}`, status: 422, want: []api.ValidationItem{
 			mwItem("Input should be a valid string", "string_type", "body", "message")}},
-		{name: "float type", body: `{"message":"hi","coupling_factor":"abc"}`, status: 422, want: []ValidationItem{
+		{name: "float type", body: `{"message":"hi","coupling_factor":"abc"}`, status: 422, want: []api.ValidationItem{
 			mwItem("Input should be a valid number", "float_type", "body", "coupling_factor")}},
-		{name: "int from float", body: `{` + ok + `,"top_k":1.5}`, status: 422, want: []ValidationItem{
+		{name: "int from float", body: `{` + ok + `,"top_k":1.5}`, status: 422, want: []api.ValidationItem{
 			mwItem("Input should be a valid integer, got a number with a fractional part", "int_from_float", "body", "top_k")}},
-		{name: "int type", body: `{` + ok + `,"top_k":"3"}`, status: 422, want: []ValidationItem{
+		{name: "int type", body: `{` + ok + `,"top_k":"3"}`, status: 422, want: []api.ValidationItem{
 			mwItem("Input should be a valid integer", "int_type", "body", "top_k")}},
-		{name: "negative unsigned", body: `{` + ok + `,"count":-1}`, status: 422, want: []ValidationItem{
+		{name: "negative unsigned", body: `{` + ok + `,"count":-1}`, status: 422, want: []api.ValidationItem{
 			mwItem("Input should be greater than or equal to 0", "greater_than_equal", "body", "count")}},
-		{name: "bool type", body: `{` + ok + `,"flag":"yes"}`, status: 422, want: []ValidationItem{
+		{name: "bool type", body: `{` + ok + `,"flag":"yes"}`, status: 422, want: []api.ValidationItem{
 			mwItem("Input should be a valid boolean", "bool_type", "body", "flag")}},
-		{name: "list type", body: `{` + ok + `,"tags":"a"}`, status: 422, want: []ValidationItem{
+		{name: "list type", body: `{` + ok + `,"tags":"a"}`, status: 422, want: []api.ValidationItem{
 			mwItem("Input should be a valid list", "list_type", "body", "tags")}},
-		{name: "dict type", body: `{` + ok + `,"meta":[1]}`, status: 422, want: []ValidationItem{
+		{name: "dict type", body: `{` + ok + `,"meta":[1]}`, status: 422, want: []api.ValidationItem{
 			mwItem("Input should be a valid dictionary", "dict_type", "body", "meta")}},
-		{name: "nested wrong type keeps the index", body: `{` + ok + `,"items":[{"name":"a"},{"name":"b","weight":"heavy"}]}`, status: 422, want: []ValidationItem{
+		{name: "nested wrong type keeps the index", body: `{` + ok + `,"items":[{"name":"a"},{"name":"b","weight":"heavy"}]}`, status: 422, want: []api.ValidationItem{
 			mwItem("Input should be a valid number", "float_type", "body", "items", 1, "weight")}},
-		{name: "list element wrong type", body: `{` + ok + `,"items":[{"name":"a"},7]}`, status: 422, want: []ValidationItem{
+		{name: "list element wrong type", body: `{` + ok + `,"items":[{"name":"a"},7]}`, status: 422, want: []api.ValidationItem{
 			mwItem("Input should be a valid dictionary or object to extract fields from", "model_attributes_type", "body", "items", 1)}},
-		{name: "top-level array", body: `[1]`, status: 422, want: []ValidationItem{
+		{name: "top-level array", body: `[1]`, status: 422, want: []api.ValidationItem{
 			mwItem("Input should be a valid dictionary or object to extract fields from", "model_attributes_type", "body")}},
-		{name: "top-level string", body: `"hello"`, status: 422, want: []ValidationItem{
+		{name: "top-level string", body: `"hello"`, status: 422, want: []api.ValidationItem{
 			mwItem("Input should be a valid dictionary or object to extract fields from", "model_attributes_type", "body")}},
 	}
 	for _, tc := range tests {
@@ -213,7 +215,7 @@ func TestBindQuery(t *testing.T) {
 	tests := []struct {
 		name, query string
 		status      int
-		want        []ValidationItem
+		want        []api.ValidationItem
 		raw         string
 	}{
 		{name: "valid", query: "session_id=s1&top_k=7&full_first=true&min_score=0.5&ids=1&ids=2", status: 200,
@@ -224,16 +226,16 @@ func TestBindQuery(t *testing.T) {
 			raw: `{"SessionID":"s1","TopK":5,"FullFirst":true,"MinScore":0,"IDs":null}`},
 		{name: "pydantic booleans off", query: "session_id=s1&full_first=off", status: 200,
 			raw: `{"SessionID":"s1","TopK":5,"FullFirst":false,"MinScore":0,"IDs":null}`},
-		{name: "missing", query: "", status: 422, want: []ValidationItem{mwItem("Field required", "missing", "query", "session_id")}},
-		{name: "out of range", query: "session_id=s&top_k=100", status: 422, want: []ValidationItem{
+		{name: "missing", query: "", status: 422, want: []api.ValidationItem{mwItem("Field required", "missing", "query", "session_id")}},
+		{name: "out of range", query: "session_id=s&top_k=100", status: 422, want: []api.ValidationItem{
 			mwItem("Input should be less than or equal to 50", "less_than_equal", "query", "top_k")}},
-		{name: "int parsing", query: "session_id=s&top_k=abc", status: 422, want: []ValidationItem{mwItem(intMsg, "int_parsing", "query", "top_k")}},
-		{name: "several parse errors", query: "session_id=s&top_k=abc&full_first=maybe&min_score=x", status: 422, want: []ValidationItem{
+		{name: "int parsing", query: "session_id=s&top_k=abc", status: 422, want: []api.ValidationItem{mwItem(intMsg, "int_parsing", "query", "top_k")}},
+		{name: "several parse errors", query: "session_id=s&top_k=abc&full_first=maybe&min_score=x", status: 422, want: []api.ValidationItem{
 			mwItem(intMsg, "int_parsing", "query", "top_k"),
 			mwItem("Input should be a valid boolean, unable to interpret input", "bool_parsing", "query", "full_first"),
 			mwItem("Input should be a valid number, unable to parse string as a number", "float_parsing", "query", "min_score"),
 		}},
-		{name: "list element", query: "session_id=s&ids=1&ids=x", status: 422, want: []ValidationItem{mwItem(intMsg, "int_parsing", "query", "ids", 1)}},
+		{name: "list element", query: "session_id=s&ids=1&ids=x", status: 422, want: []api.ValidationItem{mwItem(intMsg, "int_parsing", "query", "ids", 1)}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -253,9 +255,9 @@ func TestValidationErrorHelper(t *testing.T) {
 	r := mwEngine()
 	r.GET("/none", func(c *gin.Context) { validationError(c) })
 	r.GET("/one", func(c *gin.Context) {
-		validationError(c, ValidationItem{Loc: []any{"body", "embedding"}, Msg: "Value error, wrong dimension", Type: "value_error"})
+		validationError(c, api.ValidationItem{Loc: []any{"body", "embedding"}, Msg: "Value error, wrong dimension", Type: "value_error"})
 	})
-	r.GET("/noloc", func(c *gin.Context) { validationError(c, ValidationItem{Msg: "m", Type: "t"}) })
+	r.GET("/noloc", func(c *gin.Context) { validationError(c, api.ValidationItem{Msg: "m", Type: "t"}) })
 	for path, want := range map[string]string{
 		"/none":  `{"detail":[]}`,
 		"/one":   `{"detail":[{"loc":["body","embedding"],"msg":"Value error, wrong dimension","type":"value_error"}]}`,
@@ -399,21 +401,21 @@ func TestBindJSONEdgeCases(t *testing.T) {
 	tests := []struct {
 		name, path, body string
 		status           int
-		want             []ValidationItem
+		want             []api.ValidationItem
 	}{
 		{"ok", "/edge", `{"opt":1}`, 200, nil},
-		{"gt on string", "/edge", `{"opt":1,"code":"ab"}`, 422, []ValidationItem{
+		{"gt on string", "/edge", `{"opt":1,"code":"ab"}`, 422, []api.ValidationItem{
 			mwItem("String should have at least 3 characters", "string_too_short", "body", "code")}},
-		{"lt on string", "/edge", `{"opt":1,"code":"abcde"}`, 422, []ValidationItem{
+		{"lt on string", "/edge", `{"opt":1,"code":"abcde"}`, 422, []api.ValidationItem{
 			mwItem("String should have at most 4 characters", "string_too_long", "body", "code")}},
-		{"map max", "/edge", `{"opt":1,"labels":{"a":"1","b":"2"}}`, 422, []ValidationItem{
+		{"map max", "/edge", `{"opt":1,"labels":{"a":"1","b":"2"}}`, 422, []api.ValidationItem{
 			mwItem("Dictionary should have at most 1 item after validation, not 2", "too_long", "body", "labels")}},
-		{"nil pointer with a tag", "/edge", `{}`, 422, []ValidationItem{
+		{"nil pointer with a tag", "/edge", `{}`, 422, []api.ValidationItem{
 			mwItem("Field required", "missing", "body", "opt")}},
-		{"custom unmarshaler error", "/edge", `{"opt":1,"strict":"no"}`, 422, []ValidationItem{
+		{"custom unmarshaler error", "/edge", `{"opt":1,"strict":"no"}`, 422, []api.ValidationItem{
 			mwItem(`Value error, must be "ok"`, "value_error", "body")}},
 		{"top-level list", "/list", `[{"name":"a"},{"name":"b"}]`, 200, nil},
-		{"top-level list invalid", "/list", `[{"name":"a"},{"weight":1}]`, 422, []ValidationItem{
+		{"top-level list invalid", "/list", `[{"name":"a"},{"weight":1}]`, 422, []api.ValidationItem{
 			mwItem("Field required", "missing", "body", "name")}},
 	}
 	for _, tc := range tests {
@@ -456,7 +458,7 @@ func (b *failingBody) Read(p []byte) (int, error) {
 func TestBindJSONBodyErrors(t *testing.T) {
 	r := mwEngine(maxBody(64))
 	r.POST("/run", func(c *gin.Context) {
-		var b RunBody
+		var b api.RunBody
 		if bindJSON(c, &b) {
 			c.String(http.StatusOK, b.Message)
 		}
@@ -525,47 +527,47 @@ func TestRequestBodyRules(t *testing.T) {
 			}
 		})
 	}
-	bind("/run", func() any { return new(RunBody) })
-	bind("/store", func() any { return new(storeBody) })
-	bind("/cluster/store", func() any { return new(ClusterStoreBody) })
-	bind("/cluster", func() any { return new(ClusterCreateBody) })
-	bind("/region", func() any { return new(RegionCreateBody) })
-	bind("/observer", func() any { return new(ObserverCreateBody) })
-	bind("/transfer", func() any { return new(TransferBody) })
+	bind("/run", func() any { return new(api.RunBody) })
+	bind("/store", func() any { return new(api.StoreBody) })
+	bind("/cluster/store", func() any { return new(api.ClusterStoreBody) })
+	bind("/cluster", func() any { return new(api.ClusterCreateBody) })
+	bind("/region", func() any { return new(api.RegionCreateBody) })
+	bind("/observer", func() any { return new(api.ObserverCreateBody) })
+	bind("/transfer", func() any { return new(api.TransferBody) })
 	const blank = "String should have at least 1 non-blank character"
 	for _, tc := range []struct {
 		path, body string
-		want       []ValidationItem // nil: 200
+		want       []api.ValidationItem // nil: 200
 	}{
-		{"/run", `{"message":" \t\n"}`, []ValidationItem{mwItem(blank, "string_too_short", "body", "message")}},
+		{"/run", `{"message":" \t\n"}`, []api.ValidationItem{mwItem(blank, "string_too_short", "body", "message")}},
 		{"/run", `{"message":" x "}`, nil},
-		{"/run", `{"message":""}`, []ValidationItem{mwItem("Field required", "missing", "body", "message")}},
-		{"/run", `{"message":"x","short_circuit_threshold":-1.5}`, []ValidationItem{
+		{"/run", `{"message":""}`, []api.ValidationItem{mwItem("Field required", "missing", "body", "message")}},
+		{"/run", `{"message":"x","short_circuit_threshold":-1.5}`, []api.ValidationItem{
 			mwItem("Input should be greater than or equal to -1", "greater_than_equal", "body", "short_circuit_threshold")}},
-		{"/store", `{"session_id":"s","response":"  "}`, []ValidationItem{mwItem(blank, "string_too_short", "body", "response")}},
+		{"/store", `{"session_id":"s","response":"  "}`, []api.ValidationItem{mwItem(blank, "string_too_short", "body", "response")}},
 		{"/store", `{"session_id":"s","response":"r"}`, nil},
-		{"/cluster/store", `{"message":" ","response":" "}`, []ValidationItem{
+		{"/cluster/store", `{"message":" ","response":" "}`, []api.ValidationItem{
 			mwItem(blank, "string_too_short", "body", "message"), mwItem(blank, "string_too_short", "body", "response")}},
 		{"/cluster", `{"name":"c","coupling_factor":0}`, nil},
 		{"/cluster", `{"name":"c","coupling_factor":1}`, nil},
-		{"/cluster", `{"name":"c","coupling_factor":-0.1}`, []ValidationItem{
+		{"/cluster", `{"name":"c","coupling_factor":-0.1}`, []api.ValidationItem{
 			mwItem("Input should be greater than or equal to 0", "greater_than_equal", "body", "coupling_factor")}},
-		{"/cluster", `{"name":"c","coupling_factor":1.5}`, []ValidationItem{
+		{"/cluster", `{"name":"c","coupling_factor":1.5}`, []api.ValidationItem{
 			mwItem("Input should be less than or equal to 1", "less_than_equal", "body", "coupling_factor")}},
 		{"/region", `{"name":"r","consensus_threshold":1,"vote_window_seconds":31536000}`, nil},
-		{"/region", `{"name":"r","consensus_threshold":0}`, []ValidationItem{
+		{"/region", `{"name":"r","consensus_threshold":0}`, []api.ValidationItem{
 			mwItem("Input should be greater than 0", "greater_than", "body", "consensus_threshold")}},
-		{"/region", `{"name":"r","consensus_threshold":1.01,"vote_window_seconds":31536001}`, []ValidationItem{
+		{"/region", `{"name":"r","consensus_threshold":1.01,"vote_window_seconds":31536001}`, []api.ValidationItem{
 			mwItem("Input should be less than or equal to 1", "less_than_equal", "body", "consensus_threshold"),
 			mwItem("Input should be less than or equal to 31536000", "less_than_equal", "body", "vote_window_seconds")}},
-		{"/region", `{"name":"r","vote_window_seconds":0}`, []ValidationItem{
+		{"/region", `{"name":"r","vote_window_seconds":0}`, []api.ValidationItem{
 			mwItem("Input should be greater than 0", "greater_than", "body", "vote_window_seconds")}},
-		{"/observer", `{"sample_interval_seconds":0}`, []ValidationItem{
+		{"/observer", `{"sample_interval_seconds":0}`, []api.ValidationItem{
 			mwItem("Input should be greater than 0", "greater_than", "body", "sample_interval_seconds")}},
 		{"/observer", `{"sample_interval_seconds":0.5}`, nil},
-		{"/transfer", `{"source_session_id":"a","target_session_id":"b","max_weight":0}`, []ValidationItem{
+		{"/transfer", `{"source_session_id":"a","target_session_id":"b","max_weight":0}`, []api.ValidationItem{
 			mwItem("Input should be greater than 0", "greater_than", "body", "max_weight")}},
-		{"/transfer", `{"source_session_id":"a","target_session_id":"b","max_weight":1.5}`, []ValidationItem{
+		{"/transfer", `{"source_session_id":"a","target_session_id":"b","max_weight":1.5}`, []api.ValidationItem{
 			mwItem("Input should be less than or equal to 1", "less_than_equal", "body", "max_weight")}},
 		{"/transfer", `{"source_session_id":"a","target_session_id":"b","max_weight":1}`, nil},
 	} {

@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	"github.com/gin-gonic/gin"
+
+	"github.com/semvec-go/semvec/http/api"
 )
 
 // A JSON null inside a vector used to decode as 0 (encoding/json leaves a
@@ -29,10 +31,10 @@ func nvVec(n int, lit string, at ...int) string {
 }
 
 // nvDetail decodes a 422 body into its items.
-func nvDetail(t *testing.T, body []byte) []ValidationItem {
+func nvDetail(t *testing.T, body []byte) []api.ValidationItem {
 	t.Helper()
 	var out struct {
-		Detail []ValidationItem `json:"detail"`
+		Detail []api.ValidationItem `json:"detail"`
 	}
 	if err := json.Unmarshal(body, &out); err != nil {
 		t.Fatalf("422 body %s: %v", body, err)
@@ -199,35 +201,37 @@ func TestBindJSONNullElements(t *testing.T) {
 			c.JSON(http.StatusOK, gin.H{"vec": b.Vec, "ptrs": b.Ptrs})
 		}
 	})
-	num := func(loc ...any) ValidationItem { return mwItem("Input should be a valid number", "float_type", loc...) }
+	num := func(loc ...any) api.ValidationItem {
+		return mwItem("Input should be a valid number", "float_type", loc...)
+	}
 	tests := []struct {
 		name string
 		body string
-		want []ValidationItem // nil: 200
+		want []api.ValidationItem // nil: 200
 	}{
 		{"no null", `{"vec":[1,2],"mat":[[1]],"ptrs":[1]}`, nil},
 		{"null fields are absent", `{"vec":null,"mat":null,"inner":null,"p_inner":null,"by_name":null,"fixed":null,"shown":null}`, nil},
 		{"null in a string", `{"names":["null","[null]"],"vec":[0]}`, nil},
 		{"null where the element may be nil", `{"ptrs":[null,1],"anys":[null],"raws":[null]}`, nil},
 		{"null in an ignored field", `{"Ignored":[null],"internal":[null]}`, nil},
-		{"vec", `{"vec":[1,null,3]}`, []ValidationItem{num("body", "vec", 1)}},
-		{"vec, key in another case", `{"VEC":[null]}`, []ValidationItem{num("body", "vec", 0)}},
-		{"vec, duplicate key", `{"vec":[1],"vec":[null]}`, []ValidationItem{num("body", "vec", 0)}},
-		{"untagged field", `{"NoTag":[null]}`, []ValidationItem{num("body", "NoTag", 0)}},
-		{"matrix row element", `{"mat":[[1],[2,null]]}`, []ValidationItem{num("body", "mat", 1, 1)}},
-		{"matrix row", `{"mat":[[1],null]}`, []ValidationItem{mwItem("Input should be a valid list", "list_type", "body", "mat", 1)}},
-		{"array", `{"fixed":[1,2,null]}`, []ValidationItem{num("body", "fixed", 2)}},
+		{"vec", `{"vec":[1,null,3]}`, []api.ValidationItem{num("body", "vec", 1)}},
+		{"vec, key in another case", `{"VEC":[null]}`, []api.ValidationItem{num("body", "vec", 0)}},
+		{"vec, duplicate key", `{"vec":[1],"vec":[null]}`, []api.ValidationItem{num("body", "vec", 0)}},
+		{"untagged field", `{"NoTag":[null]}`, []api.ValidationItem{num("body", "NoTag", 0)}},
+		{"matrix row element", `{"mat":[[1],[2,null]]}`, []api.ValidationItem{num("body", "mat", 1, 1)}},
+		{"matrix row", `{"mat":[[1],null]}`, []api.ValidationItem{mwItem("Input should be a valid list", "list_type", "body", "mat", 1)}},
+		{"array", `{"fixed":[1,2,null]}`, []api.ValidationItem{num("body", "fixed", 2)}},
 		{"short array", `{"fixed":[1]}`, nil},
 		{"long array: extra elements are dropped", `{"fixed":[1,2,3,null]}`, nil},
-		{"struct in slice", `{"inner":[{"vec":[1]},{"vec":[null]}]}`, []ValidationItem{num("body", "inner", 1, "vec", 0)}},
-		{"struct null in slice", `{"inner":[null]}`, []ValidationItem{mwItem("Input should be a valid dictionary or object to extract fields from", "model_attributes_type", "body", "inner", 0)}},
-		{"pointer to struct", `{"p_inner":{"vec":[null]}}`, []ValidationItem{num("body", "p_inner", "vec", 0)}},
-		{"map of vectors", `{"by_name":{"b":[null],"a":[1,null]}}`, []ValidationItem{num("body", "by_name", "a", 1), num("body", "by_name", "b", 0)}},
-		{"map value", `{"weights":{"w":null}}`, []ValidationItem{num("body", "weights", "w")}},
-		{"string element", `{"names":["a",null]}`, []ValidationItem{mwItem("Input should be a valid string", "string_type", "body", "names", 1)}},
-		{"unexported embedded struct", `{"hidden":[null]}`, []ValidationItem{num("body", "hidden", 0)}},
-		{"exported embedded pointer", `{"shown":[1,null]}`, []ValidationItem{mwItem("Input should be a valid integer", "int_type", "body", "shown", 1)}},
-		{"several", `{"vec":[null],"inner":[{"vec":[null]}]}`, []ValidationItem{num("body", "vec", 0), num("body", "inner", 0, "vec", 0)}},
+		{"struct in slice", `{"inner":[{"vec":[1]},{"vec":[null]}]}`, []api.ValidationItem{num("body", "inner", 1, "vec", 0)}},
+		{"struct null in slice", `{"inner":[null]}`, []api.ValidationItem{mwItem("Input should be a valid dictionary or object to extract fields from", "model_attributes_type", "body", "inner", 0)}},
+		{"pointer to struct", `{"p_inner":{"vec":[null]}}`, []api.ValidationItem{num("body", "p_inner", "vec", 0)}},
+		{"map of vectors", `{"by_name":{"b":[null],"a":[1,null]}}`, []api.ValidationItem{num("body", "by_name", "a", 1), num("body", "by_name", "b", 0)}},
+		{"map value", `{"weights":{"w":null}}`, []api.ValidationItem{num("body", "weights", "w")}},
+		{"string element", `{"names":["a",null]}`, []api.ValidationItem{mwItem("Input should be a valid string", "string_type", "body", "names", 1)}},
+		{"unexported embedded struct", `{"hidden":[null]}`, []api.ValidationItem{num("body", "hidden", 0)}},
+		{"exported embedded pointer", `{"shown":[1,null]}`, []api.ValidationItem{mwItem("Input should be a valid integer", "int_type", "body", "shown", 1)}},
+		{"several", `{"vec":[null],"inner":[{"vec":[null]}]}`, []api.ValidationItem{num("body", "vec", 0), num("body", "inner", 0, "vec", 0)}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -262,13 +266,13 @@ func TestBindJSONNullElements(t *testing.T) {
 // request body that carries vectors (a shadow type it could not build would
 // mean no check at all).
 func TestNullShadowCoversRequestBodies(t *testing.T) {
-	for _, dst := range []any{createBody{}, triggerBody{}, embeddingBody{}, isolationBody{}, injectBody{}, verifyBody{}, ConsensusBody{}, nvBody{}} {
+	for _, dst := range []any{api.SessionCreateBody{}, api.TriggerBody{}, api.AnchorBody{}, api.IsolationBody{}, api.MemoryBody{}, api.VerifyBody{}, api.ConsensusBody{}, nvBody{}} {
 		if _, changed := buildNullShadow(reflect.TypeOf(dst)); !changed {
 			t.Errorf("%T: no shadow type, nulls in its vectors would be zeros", dst)
 		}
 	}
 	// Bodies without arrays need no second decode.
-	for _, dst := range []any{RunBody{}, storeBody{}, entityBody{}, importBody{}, TransferBody{}} {
+	for _, dst := range []any{api.RunBody{}, api.StoreBody{}, api.EntityBody{}, api.ImportBody{}, api.TransferBody{}} {
 		if _, changed := buildNullShadow(reflect.TypeOf(dst)); changed {
 			t.Errorf("%T: shadow built for a body without arrays", dst)
 		}

@@ -10,7 +10,7 @@
 package main
 
 import (
-	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -29,6 +29,9 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/semvec-go/semvec/http/api"
+	"github.com/semvec-go/semvec/http/client"
 )
 
 type options struct {
@@ -103,6 +106,9 @@ func main() {
 		}
 	}
 }
+
+// ctx is the context of every call: the measurements run until they end.
+var ctx = context.Background()
 
 func fail(err error) {
 	fmt.Fprintln(os.Stderr, "loadtest:", err)
@@ -198,51 +204,24 @@ func freePort() int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
-type client struct {
-	http  *http.Client
-	base  string
-	token string
-}
-
-func newClient(s *server, conns int) *client {
+// newClient returns a Go client (package http/client) of s with up to conns
+// connections. It does not retry a 429 or 503: the measurements count them.
+func newClient(s *server, conns int) *client.Client {
 	tr := &http.Transport{MaxIdleConns: conns * 2, MaxIdleConnsPerHost: conns * 2, MaxConnsPerHost: conns, IdleConnTimeout: time.Minute}
-	return &client{http: &http.Client{Transport: tr, Timeout: 30 * time.Second}, base: s.base, token: s.token}
+	return client.New(s.base, client.WithToken(s.token), client.WithRetries(0),
+		client.WithHTTPClient(&http.Client{Transport: tr, Timeout: 30 * time.Second}))
 }
 
-// do sends one request and returns its status.
-func (c *client) do(method, path string, body any, out any) (int, error) {
-	var raw []byte
-	if body != nil {
-		raw, _ = json.Marshal(body)
+// status is what hammer counts of a call: 200 when it succeeded, the status
+// of an error answer, or the error of a call that got no answer.
+func status(err error) (int, error) {
+	if err == nil {
+		return http.StatusOK, nil
 	}
-	return c.doRaw(method, path, raw, out)
-}
-
-// doRaw sends one request with an encoded JSON body (nil: none) and returns
-// its status. The throughput loops use it with bodies built by jsonBody, as
-// a real client would send them, so the generator spends its share of the
-// CPU on HTTP rather than on reflection over maps.
-func (c *client) doRaw(method, path string, raw []byte, out any) (int, error) {
-	var rd io.Reader
-	if raw != nil {
-		rd = bytes.NewReader(raw)
+	if st := client.StatusOf(err); st != 0 {
+		return st, nil
 	}
-	req, _ := http.NewRequest(method, c.base+path, rd)
-	req.Header.Set("X-API-Key", c.token)
-	if rd != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	res, err := c.http.Do(req)
-	if err != nil {
-		return 0, err
-	}
-	defer res.Body.Close()
-	if out != nil && res.StatusCode < 300 {
-		err = json.NewDecoder(res.Body).Decode(out)
-	} else {
-		_, _ = io.Copy(io.Discard, res.Body)
-	}
-	return res.StatusCode, err
+	return 0, err
 }
 
 var topics = [][]string{
@@ -254,28 +233,13 @@ var topics = [][]string{
 	{"What causes high p99 latency in HTTP services?", "Queueing, GC pauses, lock contention and slow dependencies."},
 }
 
-// jsonBody encodes a flat JSON object of string fields given as key, value
-// pairs, in order, without reflection. Go quoting equals JSON quoting for the
-// printable ASCII the harness sends (session ids, the topics' texts).
-func jsonBody(kv ...string) []byte {
-	b := make([]byte, 0, 256)
-	b = append(b, '{')
-	for i := 0; i+1 < len(kv); i += 2 {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = strconv.AppendQuote(append(strconv.AppendQuote(b, kv[i]), ':'), kv[i+1])
-	}
-	return append(b, '}')
-}
-
 func message(i int) (string, string) {
 	t := topics[i%len(topics)]
 	return t[0] + " (variant " + strconv.Itoa(i%97) + ")", t[1]
 }
 
 // prefill creates n sessions with turns turns each and returns their ids.
-func prefill(c *client, n, turns, workers int) []string {
+func prefill(c *client.Client, n, turns, workers int) []string {
 	ids := make([]string, n)
 	var next atomic.Int64
 	var wg sync.WaitGroup
@@ -288,18 +252,16 @@ func prefill(c *client, n, turns, workers int) []string {
 				if i >= n {
 					return
 				}
-				var res struct {
-					SessionID string `json:"session_id"`
-				}
 				q, a := message(i)
-				if st, err := c.do("POST", "/v1/run", map[string]any{"message": q}, &res); err != nil || st != 200 {
-					fail(fmt.Errorf("prefill: status %d, %v", st, err))
+				res, err := c.Run(ctx, api.RunBody{Message: q})
+				if err != nil {
+					fail(fmt.Errorf("prefill: %w", err))
 				}
 				ids[i] = res.SessionID
 				for t := 1; t < turns; t++ {
 					q, a2 := message(i + t)
-					if st, err := c.do("POST", "/v1/run", map[string]any{"session_id": ids[i], "message": q, "response": a}, nil); err != nil || st != 200 {
-						fail(fmt.Errorf("prefill turn: status %d, %v", st, err))
+					if _, err := c.Run(ctx, api.RunBody{SessionID: ids[i], Message: q, Response: a}); err != nil {
+						fail(fmt.Errorf("prefill turn: %w", err))
 					}
 					a = a2
 				}
@@ -452,17 +414,20 @@ func throughput(o options) []stats {
 		samples := map[string][]time.Duration{}
 		load := map[string]func(w, i int) (int, error){
 			"/v1/health": func(w, i int) (int, error) {
-				return c.do("GET", "/v1/health", nil, nil)
+				_, err := c.Health(ctx)
+				return status(err)
 			},
 			"/v1/run": func(w, i int) (int, error) {
 				r := rand.IntN(len(ids))
 				q, a := message(r + i)
-				return c.doRaw("POST", "/v1/run", jsonBody("session_id", ids[r], "message", q, "response", a), nil)
+				_, err := c.Run(ctx, api.RunBody{SessionID: ids[r], Message: q, Response: a})
+				return status(err)
 			},
 			"/v1/store": func(w, i int) (int, error) {
 				r := rand.IntN(len(ids))
 				_, a := message(r + i)
-				return c.doRaw("POST", "/v1/store", jsonBody("session_id", ids[r], "response", a), nil)
+				_, err := c.Store(ctx, api.StoreBody{SessionID: ids[r], Response: a})
+				return status(err)
 			},
 		}
 		for k := range o.rounds {
@@ -500,22 +465,15 @@ func constantCost(o options) map[string]any {
 	s.start(o)
 	defer s.stop()
 	c := newClient(s, 1)
-	var res struct {
-		SessionID string `json:"session_id"`
-		Context   string `json:"context"`
-	}
 	lat := make([]time.Duration, o.longTurns)
 	maxCtx := 0
 	var sid string
 	for t := 0; t < o.longTurns; t++ {
 		q, a := message(t)
-		body := map[string]any{"message": q, "response": a}
-		if sid != "" {
-			body["session_id"] = sid
-		}
 		t0 := time.Now()
-		if st, err := c.do("POST", "/v1/run", body, &res); err != nil || st != 200 {
-			fail(fmt.Errorf("turn %d: status %d %v", t, st, err))
+		res, err := c.Run(ctx, api.RunBody{SessionID: sid, Message: q, Response: a})
+		if err != nil {
+			fail(fmt.Errorf("turn %d: %w", t, err))
 		}
 		lat[t] = time.Since(t0)
 		sid = res.SessionID
@@ -563,8 +521,8 @@ func memory(o options) map[string]any {
 					}
 					for t := done; t < target; t++ {
 						q, a := message(i*7 + t)
-						if st, err := c.do("POST", "/v1/run", map[string]any{"session_id": ids[i], "message": q, "response": a}, nil); err != nil || st != 200 {
-							fail(fmt.Errorf("memory run: %d %v", st, err))
+						if _, err := c.Run(ctx, api.RunBody{SessionID: ids[i], Message: q, Response: a}); err != nil {
+							fail(fmt.Errorf("memory run: %w", err))
 						}
 					}
 				}
@@ -593,10 +551,10 @@ func startup(o options) map[string]any {
 	defer s.stop()
 	c = newClient(s, 1)
 	t0 := time.Now()
-	st, err := c.do("GET", "/v1/metrics/"+ids[len(ids)/2], nil, nil)
+	_, err := c.SessionMetrics(ctx, ids[len(ids)/2])
 	first := time.Since(t0)
-	if err != nil || st != 200 {
-		fail(fmt.Errorf("reactivation: %d %v", st, err))
+	if err != nil {
+		fail(fmt.Errorf("reactivation: %w", err))
 	}
 	fmt.Printf("start-up with %d persisted sessions: ready in %s; first request to a persisted session %s\n", len(ids), ready.Round(time.Millisecond), first.Round(10*time.Microsecond))
 	return map[string]any{"persisted_sessions": len(ids), "ready_ms": ms(ready), "first_reactivation_ms": ms(first)}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/semvec-go/semvec"
+	"github.com/semvec-go/semvec/cmd/semvec/server"
 	"github.com/semvec-go/semvec/http/license"
 )
 
@@ -95,13 +96,13 @@ func TestBadConfigurationNamesTheVariable(t *testing.T) {
 func TestDevelopmentModeFirstRun(t *testing.T) {
 	dir := t.TempDir()
 	env := map[string]string{"DATABASE_URL": "sqlite:///" + dir + "/dev.db", "SEMVEC_DEV_DIR": dir + "/dev", "SEMVEC_LOG_LEVEL": "error"}
-	cfg, err := loadConfig(func(k string) string { return env[k] })
+	cfg, err := server.LoadConfig(func(k string) string { return env[k] })
 	if err != nil {
 		t.Fatal(err)
 	}
 	cfg.Host, cfg.Port = "127.0.0.1", "0"
 	var out bytes.Buffer
-	srv, err := start(context.Background(), cfg, func(k string) string { return env[k] }, &out, io.Discard)
+	srv, err := server.Start(context.Background(), cfg, func(k string) string { return env[k] }, &out, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -114,7 +115,7 @@ func TestDevelopmentModeFirstRun(t *testing.T) {
 	if !strings.Contains(banner, strings.TrimSpace(string(tok))) || !strings.Contains(banner, "curl -s http://127.0.0.1:") {
 		t.Fatalf("banner does not tell how to call the server:\n%s", banner)
 	}
-	e := &testEnv{t: t, base: "http://" + srv.addr.String()}
+	e := &testEnv{t: t, base: srv.URL()}
 	want(t, e.do("POST", "/v1/run", map[string]any{"message": "hi"}), 401) // auth is enforced
 	r := e.as(strings.TrimSpace(string(tok)), "POST", "/v1/run", map[string]any{"message": "hi"})
 	want(t, r, 200)
@@ -172,7 +173,7 @@ func TestServeStopsCleanlyOnSignal(t *testing.T) {
 func TestDatabaseDownIs503(t *testing.T) {
 	e := newEnv(t, "sqlite:///"+t.TempDir()+"/down.db", nil)
 	tok := e.token("dbdown", semvec.TierPro)
-	if err := e.srv.store.Close(); err != nil {
+	if err := e.srv.Store().Close(); err != nil {
 		t.Fatal(err)
 	}
 	r := e.as(tok, "POST", "/v1/session/create", map[string]any{})

@@ -5,6 +5,8 @@ import (
 	"flag"
 	"strings"
 	"testing"
+
+	"github.com/semvec-go/semvec/cmd/semvec/server"
 )
 
 // Every command and subcommand answers --help with its usage and exit code 0.
@@ -28,16 +30,16 @@ func TestEveryCommandHasHelp(t *testing.T) {
 // listening on every interface.
 func TestServeHostDefault(t *testing.T) {
 	for _, c := range []struct {
-		cfg  config
+		cfg  server.Config
 		flag string
 		want string
 	}{
-		{config{}, "", "127.0.0.1"},
-		{config{Anonymous: true}, "", "127.0.0.1"},
-		{config{}, "0.0.0.0", "0.0.0.0"},
-		{config{PublicKeys: "k"}, "", "0.0.0.0"},
-		{config{PublicKeyFile: "/keys/k.pem"}, "", "0.0.0.0"},
-		{config{PublicKeyFile: "/keys/k.pem"}, "127.0.0.1", "127.0.0.1"},
+		{server.Config{}, "", "127.0.0.1"},
+		{server.Config{Anonymous: true}, "", "127.0.0.1"},
+		{server.Config{}, "0.0.0.0", "0.0.0.0"},
+		{server.Config{PublicKeys: "k"}, "", "0.0.0.0"},
+		{server.Config{PublicKeyFile: "/keys/k.pem"}, "", "0.0.0.0"},
+		{server.Config{PublicKeyFile: "/keys/k.pem"}, "127.0.0.1", "127.0.0.1"},
 	} {
 		if got := serveHost(c.cfg, c.flag); got != c.want {
 			t.Errorf("serveHost(%+v, %q) = %q, want %q", c.cfg, c.flag, got, c.want)

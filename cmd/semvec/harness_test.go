@@ -12,22 +12,29 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/semvec-go/semvec"
+	"github.com/semvec-go/semvec/cmd/semvec/server"
+	"github.com/semvec-go/semvec/http/client"
 	"github.com/semvec-go/semvec/http/license"
+	"github.com/semvec-go/semvec/http/openapitest"
 )
 
 // testEnv is one whole server started in-process on port 0, with a real
 // database and a throwaway licence key pair.
 type testEnv struct {
 	t     testing.TB
-	srv   *server
+	srv   *server.Server
 	base  string
 	priv  ed25519.PrivateKey
 	env   map[string]string
 	dbURL string
+
+	specOnce sync.Once
+	spec     *openapitest.Validator // the server's /openapi.json, fetched on the first request
 }
 
 // databases lists the databases every whole-server test runs against:
@@ -73,17 +80,17 @@ func newEnv(t testing.TB, dbURL string, extra map[string]string) *testEnv {
 func (e *testEnv) start() {
 	e.t.Helper()
 	getenv := func(k string) string { return e.env[k] }
-	cfg, err := loadConfig(getenv)
+	cfg, err := server.LoadConfig(getenv)
 	if err != nil {
 		e.t.Fatal(err)
 	}
 	cfg.Host, cfg.Port = "127.0.0.1", "0"
-	srv, err := start(context.Background(), cfg, getenv, io.Discard, io.Discard)
+	srv, err := server.Start(context.Background(), cfg, getenv, io.Discard, io.Discard)
 	if err != nil {
 		e.t.Fatal(err)
 	}
 	e.srv = srv
-	e.base = "http://" + srv.addr.String()
+	e.base = srv.URL()
 }
 
 func (e *testEnv) stop() {
@@ -101,14 +108,7 @@ func (e *testEnv) stop() {
 // stopWithoutSaving closes the listener and the database without passivating
 // the sessions, like a process that is killed.
 func (e *testEnv) stopWithoutSaving() {
-	_ = e.srv.http.Close()
-	_ = e.srv.store.Close()
-	// What dies with the process: the background loops, the actors and the
-	// session layer's writers (nothing is passivated or saved).
-	e.srv.cancel()
-	e.srv.bg.Wait()
-	e.srv.sys.Shutdown()
-	e.srv.sessions.Abandon()
+	e.srv.Kill()
 	e.srv = nil
 }
 
@@ -186,13 +186,63 @@ func (e *testEnv) do(method, path string, body any, headers ...string) resp {
 	for i := 0; i+1 < len(headers); i += 2 {
 		req.Header.Set(headers[i], headers[i+1])
 	}
-	res, err := http.DefaultClient.Do(req)
+	res, err := e.httpClient().Do(req)
 	if err != nil {
 		e.t.Fatal(err)
 	}
 	defer res.Body.Close()
 	raw, _ := io.ReadAll(res.Body)
 	return resp{Status: res.StatusCode, Header: res.Header, Body: raw}
+}
+
+// api returns a Go client of the server (package http/client) that sends
+// token, or no token when it is "". Like do, it checks every answer against
+// /openapi.json. It does not retry 429 and 503: tests see every answer. It
+// calls the server that runs now; after restart, make another.
+func (e *testEnv) api(token string) *client.Client {
+	return client.New(e.base, client.WithToken(token), client.WithHTTPClient(e.httpClient()), client.WithRetries(0))
+}
+
+// httpClient sends the harness's requests and checks each answer against
+// the server's /openapi.json.
+func (e *testEnv) httpClient() *http.Client {
+	return &http.Client{Transport: contractTransport{e}}
+}
+
+type contractTransport struct{ e *testEnv }
+
+func (c contractTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	res, err := http.DefaultTransport.RoundTrip(req)
+	if err != nil {
+		return nil, err
+	}
+	raw, err := io.ReadAll(res.Body)
+	res.Body.Close()
+	res.Body = io.NopCloser(bytes.NewReader(raw))
+	if err != nil {
+		return nil, err
+	}
+	c.e.checkContract(req, res.StatusCode, res.Header, raw)
+	return res, nil
+}
+
+// checkContract fails the test when a response is not one the server's
+// /openapi.json describes for the request (status, content type, body
+// schema). Every request of the harness (do, as, api) goes through it.
+func (e *testEnv) checkContract(req *http.Request, status int, header http.Header, body []byte) {
+	e.t.Helper()
+	e.specOnce.Do(func() {
+		var err error
+		if e.spec, err = openapitest.Fetch(context.Background(), http.DefaultClient, e.base); err != nil {
+			e.t.Errorf("loading /openapi.json: %v", err)
+		}
+	})
+	if e.spec == nil {
+		return
+	}
+	if err := e.spec.Check(req, status, header, body); err != nil {
+		e.t.Errorf("response not as /openapi.json says: %v", err)
+	}
 }
 
 // as sends a request authenticated with token in X-API-Key.

@@ -21,7 +21,7 @@ import (
 // net/http's 1 MiB default).
 func TestServerHeaderLimits(t *testing.T) {
 	e := newEnv(t, "sqlite:///"+t.TempDir()+"/semvec.db", nil)
-	if got := e.srv.http.MaxHeaderBytes; got != apihttp.HeaderBackstopBytes || got >= http.DefaultMaxHeaderBytes {
+	if got := e.srv.HTTPServer().MaxHeaderBytes; got != apihttp.HeaderBackstopBytes || got >= http.DefaultMaxHeaderBytes {
 		t.Errorf("MaxHeaderBytes %d, want %d (below net/http's default %d)", got, apihttp.HeaderBackstopBytes, http.DefaultMaxHeaderBytes)
 	}
 	addr := strings.TrimPrefix(e.base, "http://")

@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/semvec-go/semvec"
+	"github.com/semvec-go/semvec/cmd/semvec/server"
 	"github.com/semvec-go/semvec/http/license"
 )
 
@@ -98,12 +99,12 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	cfg, err := loadConfig(getenv)
+	cfg, err := server.LoadConfig(getenv)
 	if err != nil {
 		return err
 	}
 	cfg.Host, cfg.Port = serveHost(cfg, *host), *port
-	srv, err := start(ctx, cfg, getenv, stdout, stderr)
+	srv, err := server.Start(ctx, cfg, getenv, stdout, stderr)
 	if err != nil {
 		return err
 	}
@@ -117,7 +118,7 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 // loopback when no licence key is configured (development mode with its
 // generated key pair, or anonymous mode), so a development server is not
 // reachable from the network by accident; else every interface, as before.
-func serveHost(cfg config, flagHost string) string {
+func serveHost(cfg server.Config, flagHost string) string {
 	if flagHost != "" {
 		return flagHost
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
@@ -11,6 +12,8 @@ import (
 	"time"
 
 	"github.com/semvec-go/semvec"
+	"github.com/semvec-go/semvec/http/api"
+	"github.com/semvec-go/semvec/http/client"
 	"github.com/semvec-go/semvec/vecmath/embed"
 )
 
@@ -26,6 +29,8 @@ func TestSessionRoutes(t *testing.T) {
 	forEachDB(t, func(t *testing.T, dbURL func(*testing.T) string) {
 		e := newEnv(t, dbURL(t), nil)
 		tok := e.token("sessions", semvec.TierEnterprise)
+		c := e.api(tok)
+		ctx := context.Background()
 		call := func(method, path string, body any) resp { t.Helper(); return e.as(tok, method, path, body) }
 
 		// run without session_id creates one; an empty session has top_similarity 0
@@ -45,78 +50,82 @@ func TestSessionRoutes(t *testing.T) {
 			t.Fatalf("context header: %q", first["context"])
 		}
 		// unknown id without reset → 404; with reset → created under that id
-		want(t, call("POST", "/v1/run", map[string]any{"session_id": "no-such-session", "message": "hi"}), 404)
-		r = call("POST", "/v1/run", map[string]any{"session_id": "my-own-id", "message": "hi", "reset_context": true})
-		want(t, r, 200)
-		if r.json(t)["session_id"] != "my-own-id" {
-			t.Fatalf("reset_context on unknown id: %s", r.Body)
+		_, err := c.Run(ctx, api.RunBody{SessionID: "no-such-session", Message: "hi"})
+		wantStatus(t, err, 404)
+		run, err := c.Run(ctx, api.RunBody{SessionID: "my-own-id", Message: "hi", ResetContext: true})
+		if err != nil || run.SessionID != "my-own-id" {
+			t.Fatalf("reset_context on unknown id: %+v %v", run, err)
 		}
 
 		// store pairs the answer with the pending question; a paraphrase short-circuits
-		want(t, call("POST", "/v1/store", map[string]any{"session_id": sid, "response": "Kubernetes is a container orchestration system."}), 200)
-		r = call("POST", "/v1/run", map[string]any{"session_id": sid, "message": "what is kubernetes"})
-		want(t, r, 200)
-		if m := r.json(t); m["short_circuit"] != true || m["top_similarity"].(float64) < 0.85 {
-			t.Fatalf("paraphrase did not short-circuit: %v", m)
+		_, err = c.Store(ctx, api.StoreBody{SessionID: sid, Response: "Kubernetes is a container orchestration system."})
+		noErr(t, err)
+		run, err = c.Run(ctx, api.RunBody{SessionID: sid, Message: "what is kubernetes"})
+		noErr(t, err)
+		if !run.ShortCircuit || run.TopSimilarity < 0.85 {
+			t.Fatalf("paraphrase did not short-circuit: %+v", run)
 		}
-		r = call("POST", "/v1/run", map[string]any{"session_id": sid, "message": "what is kubernetes", "short_circuit_threshold": 1.0})
-		if r.json(t)["short_circuit"] == true && r.json(t)["top_similarity"].(float64) < 1.0 {
-			t.Fatalf("threshold 1.0 ignored: %s", r.Body)
+		one := 1.0
+		run, err = c.Run(ctx, api.RunBody{SessionID: sid, Message: "what is kubernetes", ShortCircuitThreshold: &one})
+		noErr(t, err)
+		if run.ShortCircuit && run.TopSimilarity < 1.0 {
+			t.Fatalf("threshold 1.0 ignored: %+v", run)
 		}
 
 		// metrics
-		r = call("GET", "/v1/metrics/"+sid, nil)
-		want(t, r, 200)
-		m := r.json(t)
-		if m["interaction_count"].(float64) != 3 || m["total_memories"].(float64) < 1 || len(m["beta_history"].([]any)) != 3 {
-			t.Fatalf("metrics %v", m)
+		m, err := c.SessionMetrics(ctx, sid)
+		noErr(t, err)
+		if m.InteractionCount != 3 || m.TotalMemories < 1 || len(m.BetaHistory) != 3 {
+			t.Fatalf("metrics %+v", m)
 		}
 
 		// state/context: list of items with hash + truncated; memory expand
-		r = call("GET", "/v1/state/context?session_id="+sid+"&top_k=3&full_first=true", nil)
-		want(t, r, 200)
-		items := r.list(t)
+		topK := 3
+		items, err := c.Context(ctx, api.ContextQuery{SessionID: sid, TopK: &topK, FullFirst: true})
+		noErr(t, err)
 		if len(items) == 0 {
 			t.Fatal("no context items")
 		}
-		var item map[string]any
-		for _, it := range items {
-			if strings.Contains(it.(map[string]any)["text"].(string), "orchestration") {
-				item = it.(map[string]any)
+		var item *api.ContextItem
+		for i := range items {
+			if strings.Contains(items[i].Text, "orchestration") {
+				item = &items[i]
 			}
 		}
 		if item == nil {
-			t.Fatalf("the stored Q&A is not among the context items: %s", r.Body)
+			t.Fatalf("the stored Q&A is not among the context items: %+v", items)
 		}
-		hash := item["memory_hash"].(string)
-		if _, ok := item["truncated"].(bool); !ok || hash == "" {
-			t.Fatalf("context item %v", item)
+		if item.MemoryHash == "" { // truncated is a boolean: the document says so and the harness checks it
+			t.Fatalf("context item %+v", item)
 		}
-		r = call("GET", "/v1/session/"+sid+"/memories/"+hash, nil)
-		want(t, r, 200)
-		if mv := r.json(t); !strings.Contains(mv["text"].(string), "container orchestration") || mv["access_count"].(float64) < 1 {
-			t.Fatalf("memory %v", mv)
+		mv, err := c.Memory(ctx, sid, item.MemoryHash)
+		noErr(t, err)
+		if !strings.Contains(mv.Text, "container orchestration") || mv.AccessCount < 1 {
+			t.Fatalf("memory %+v", mv)
 		}
-		want(t, call("GET", "/v1/session/"+sid+"/memories/ffffffffffffffff", nil), 404)
+		_, err = c.Memory(ctx, sid, "ffffffffffffffff")
+		wantStatus(t, err, 404)
 
 		dim := 384
 		// triggers
-		want(t, call("POST", "/v1/session/"+sid+"/trigger", map[string]any{"keyword": "CRITICAL"}), 200)
-		r = call("POST", "/v1/session/"+sid+"/trigger", map[string]any{"embedding": vec(dim, 1), "threshold": 0.75})
-		want(t, r, 200)
-		if r.json(t)["trigger_count"].(float64) != 2 {
-			t.Fatalf("trigger_count %s", r.Body)
+		_, err = c.AddTrigger(ctx, sid, api.TriggerBody{Keyword: "CRITICAL"})
+		noErr(t, err)
+		threshold := 0.75
+		tc, err := c.AddTrigger(ctx, sid, api.TriggerBody{Embedding: vec32(dim, 1), Threshold: &threshold})
+		noErr(t, err)
+		if tc.TriggerCount != 2 {
+			t.Fatalf("trigger_count %+v", tc)
 		}
-		r = call("DELETE", "/v1/session/"+sid+"/trigger", nil)
-		want(t, r, 200)
-		if r.json(t)["trigger_count"].(float64) != 0 {
-			t.Fatalf("trigger delete %s", r.Body)
+		tc, err = c.ClearTriggers(ctx, sid)
+		noErr(t, err)
+		if tc.TriggerCount != 0 {
+			t.Fatalf("trigger delete %+v", tc)
 		}
 		// anchors
-		r = call("POST", "/v1/session/"+sid+"/anchor", map[string]any{"embedding": vec(dim, 3)})
-		want(t, r, 200)
-		if r.json(t)["anchor_count"].(float64) != 1 {
-			t.Fatalf("anchor %s", r.Body)
+		a, err := c.AddAnchor(ctx, sid, api.AnchorBody{Embedding: vec32(dim, 3)})
+		noErr(t, err)
+		if a.AnchorCount != 1 {
+			t.Fatalf("anchor %+v", a)
 		}
 		r = call("GET", "/v1/session/"+sid+"/anchor_score", nil)
 		want(t, r, 200)
@@ -126,96 +135,129 @@ func TestSessionRoutes(t *testing.T) {
 			}
 		}
 		// isolation + release
-		r = call("PUT", "/v1/session/"+sid+"/isolation", map[string]any{"level": "QUARANTINE", "exclusion_embeddings": [][]float64{vec(dim, 7)}, "similarity_threshold": 0.8})
-		want(t, r, 200)
-		if r.json(t)["level"] != "QUARANTINE" {
-			t.Fatalf("isolation %s", r.Body)
+		similarity := 0.8
+		iso, err := c.SetIsolation(ctx, sid, api.IsolationBody{Level: "QUARANTINE", ExclusionEmbeddings: [][]float32{vec32(dim, 7)}, SimilarityThreshold: &similarity})
+		noErr(t, err)
+		if iso.Level != "QUARANTINE" {
+			t.Fatalf("isolation %+v", iso)
 		}
-		r = call("POST", "/v1/session/"+sid+"/isolation/release", nil)
-		want(t, r, 200)
-		if _, ok := r.json(t)["released_count"].(float64); !ok {
-			t.Fatalf("release %s", r.Body)
-		}
-		want(t, call("PUT", "/v1/session/"+sid+"/isolation", map[string]any{"level": "OPEN"}), 200)
+		_, err = c.ReleaseIsolation(ctx, sid) // released_count is an integer: the harness checks the answer against the document
+		noErr(t, err)
+		_, err = c.SetIsolation(ctx, sid, api.IsolationBody{Level: "OPEN"})
+		noErr(t, err)
 		// synthetic memory
-		r = call("POST", "/v1/session/"+sid+"/memory", map[string]any{"embedding": vec(dim, 9), "text": "synthetic fact", "tier": "long_term", "importance": 2.0, "access_count": 3})
-		want(t, r, 200)
-		if r.json(t)["tier"] != "long_term" {
-			t.Fatalf("inject %s", r.Body)
+		importance := 2.0
+		in, err := c.InjectMemory(ctx, sid, api.MemoryBody{Embedding: vec32(dim, 9), Text: "synthetic fact", Tier: "long_term", Importance: &importance, AccessCount: 3})
+		noErr(t, err)
+		if in.Tier != "long_term" {
+			t.Fatalf("inject %+v", in)
 		}
 
 		// literal cache: keys with / and .
 		for _, key := range []string{"src/pss/core.py", "pkg.Type.Method"} {
-			r = call("POST", "/v1/session/"+sid+"/entities", map[string]any{"key": key, "kind": "path", "value": "value of " + key})
-			want(t, r, 201)
+			_, err = c.PutEntity(ctx, sid, api.EntityBody{Key: key, Kind: "path", Value: "value of " + key})
+			noErr(t, err)
 		}
-		r = call("POST", "/v1/session/"+sid+"/entities", map[string]any{"key": "src/pss/core.py", "kind": "path", "value": "overwritten"})
-		want(t, r, 201)
-		if r.json(t)["size"].(float64) != 2 {
-			t.Fatalf("last write wins: %s", r.Body)
+		st, err := c.PutEntity(ctx, sid, api.EntityBody{Key: "src/pss/core.py", Kind: "path", Value: "overwritten"})
+		noErr(t, err)
+		if st.Size != 2 {
+			t.Fatalf("last write wins: %+v", st)
 		}
-		r = call("GET", "/v1/session/"+sid+"/entities?q=core", nil)
-		want(t, r, 200)
-		if ents := r.json(t)["entities"].([]any); len(ents) != 1 || ents[0].(map[string]any)["value"] != "overwritten" {
-			t.Fatalf("entities?q=core: %s", r.Body)
+		found, err := c.ListEntities(ctx, sid, api.EntitiesQuery{Q: "core"})
+		noErr(t, err)
+		if ents := found.Entities; len(ents) != 1 || ents[0].Value != "overwritten" {
+			t.Fatalf("entities?q=core: %+v", ents)
 		}
-		want(t, call("DELETE", "/v1/session/"+sid+"/entities/src/pss/core.py", nil), 200)
-		want(t, call("DELETE", "/v1/session/"+sid+"/entities/src/pss/core.py", nil), 404)
-		want(t, call("DELETE", "/v1/session/"+sid+"/entities/pkg.Type.Method", nil), 200)
+		_, err = c.DeleteEntity(ctx, sid, "src/pss/core.py")
+		noErr(t, err)
+		_, err = c.DeleteEntity(ctx, sid, "src/pss/core.py")
+		wantStatus(t, err, 404)
+		_, err = c.DeleteEntity(ctx, sid, "pkg.Type.Method")
+		noErr(t, err)
 
 		// export → import into another session → verify
-		r = call("GET", "/v1/session/"+sid+"/export", nil)
-		want(t, r, 200)
-		exp := r.json(t)
-		if len(exp["checksum"].(string)) != 64 {
-			t.Fatalf("checksum %v", exp["checksum"])
+		exp, err := c.ExportSession(ctx, sid)
+		noErr(t, err)
+		if len(exp.Checksum) != 64 {
+			t.Fatalf("checksum %v", exp.Checksum)
 		}
-		other := call("POST", "/v1/session/create", map[string]any{"dimension": dim}).json(t)["session_id"].(string)
-		r = call("POST", "/v1/session/"+other+"/import", map[string]any{"state_dict": exp["state_dict"]})
-		want(t, r, 200)
-		r = call("POST", "/v1/session/"+other+"/verify", map[string]any{"test_embeddings": [][]float64{vec(dim, 1), vec(dim, 5, 6)}, "reference_session_id": sid})
-		want(t, r, 200)
-		if r.json(t)["consistent"] != true {
-			t.Fatalf("verify after import: %s", r.Body)
+		created, err := c.CreateSession(ctx, api.SessionCreateBody{Dimension: &dim})
+		noErr(t, err)
+		other := created.SessionID
+		_, err = c.ImportSession(ctx, other, api.ImportBody{StateDict: exp.StateDict})
+		noErr(t, err)
+		v, err := c.VerifySession(ctx, other, api.VerifyBody{TestEmbeddings: [][]float32{vec32(dim, 1), vec32(dim, 5, 6)}, ReferenceSessionID: sid})
+		noErr(t, err)
+		if !v.Consistent {
+			t.Fatalf("verify after import: %+v", v)
 		}
 		// tampered import: 400 and nothing changes
-		before := call("GET", "/v1/session/"+other+"/export", nil).json(t)["checksum"]
-		tampered := strings.Replace(string(mustJSON(t, exp["state_dict"])), "container orchestration", "container orchestra", 1)
-		r = call("POST", "/v1/session/"+other+"/import", `{"state_dict": `+tampered+`}`)
-		want(t, r, 400)
-		if !strings.Contains(r.detail(t), "tampered") {
-			t.Fatalf("tampered detail %q", r.detail(t))
+		exp2, err := c.ExportSession(ctx, other)
+		noErr(t, err)
+		before := exp2.Checksum
+		tampered := strings.Replace(string(exp.StateDict), "container orchestration", "container orchestra", 1)
+		_, err = c.ImportSession(ctx, other, api.ImportBody{StateDict: json.RawMessage(tampered)})
+		wantStatus(t, err, 400)
+		if detail := err.(*client.Error).Detail; !strings.Contains(detail, "tampered") {
+			t.Fatalf("tampered detail %q", detail)
 		}
-		want(t, call("POST", "/v1/session/"+other+"/import", map[string]any{"state_dict": "not an object"}), 400)
-		if after := call("GET", "/v1/session/"+other+"/export", nil).json(t)["checksum"]; after != before {
+		_, err = c.ImportSession(ctx, other, api.ImportBody{StateDict: json.RawMessage(`"not an object"`)})
+		wantStatus(t, err, 400)
+		exp2, err = c.ExportSession(ctx, other)
+		noErr(t, err)
+		if exp2.Checksum != before {
 			t.Fatal("a rejected import changed the session")
 		}
 
 		// delete
-		r = call("DELETE", "/v1/session/"+other, nil)
-		want(t, r, 200)
-		if r.json(t)["deleted"] != true {
-			t.Fatalf("delete %s", r.Body)
+		d, err := c.DeleteSession(ctx, other)
+		noErr(t, err)
+		if !d.Deleted {
+			t.Fatalf("delete %+v", d)
 		}
-		want(t, call("GET", "/v1/metrics/"+other, nil), 404)
-		want(t, call("DELETE", "/v1/session/"+other, nil), 404)
+		_, err = c.SessionMetrics(ctx, other)
+		wantStatus(t, err, 404)
+		_, err = c.DeleteSession(ctx, other)
+		wantStatus(t, err, 404)
 	})
 }
 
-func mustJSON(t *testing.T, v any) []byte {
+// noErr fails the test at once when a call failed.
+func noErr(t *testing.T, err error) {
 	t.Helper()
-	b, err := json.Marshal(v)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return b
+}
+
+// wantStatus fails the test unless err is an error answer with status.
+func wantStatus(t *testing.T, err error, status int) {
+	t.Helper()
+	if got := client.StatusOf(err); got != status {
+		t.Fatalf("status %d (%v), want %d", got, err, status)
+	}
+}
+
+// vec32 is vec for the client's []float32 vectors.
+func vec32(dim int, hot ...int) []float32 {
+	v := make([]float32, dim)
+	for _, i := range hot {
+		v[i] = 1
+	}
+	return v
 }
 
 func TestSessionBadInputs(t *testing.T) {
 	e := newEnv(t, "sqlite:///"+t.TempDir()+"/bad.db", nil)
 	tok := e.token("bad", semvec.TierEnterprise)
-	sid := e.as(tok, "POST", "/v1/session/create", map[string]any{}).json(t)["session_id"].(string)
-	before := e.as(tok, "GET", "/v1/session/"+sid+"/export", nil).json(t)["checksum"]
+	c := e.api(tok)
+	ctx := context.Background()
+	created, err := c.CreateSession(ctx, api.SessionCreateBody{})
+	noErr(t, err)
+	sid := created.SessionID
+	exp, err := c.ExportSession(ctx, sid)
+	noErr(t, err)
+	before := exp.Checksum
 	s := "/v1/session/" + sid
 	cases := []struct {
 		name, method, path string
@@ -272,7 +314,9 @@ func TestSessionBadInputs(t *testing.T) {
 			}
 		})
 	}
-	if after := e.as(tok, "GET", "/v1/session/"+sid+"/export", nil).json(t)["checksum"]; after != before {
+	exp, err = c.ExportSession(ctx, sid)
+	noErr(t, err)
+	if exp.Checksum != before {
 		t.Fatal("rejected requests changed the session")
 	}
 }
@@ -292,24 +336,21 @@ func TestDriftDiscriminates(t *testing.T) {
 		"How do I check the rollout status of my deployment with kubectl?",
 		"Can a Kubernetes service load balance across deployment replicas?",
 	}
+	c := e.api(tok)
+	ctx := context.Background()
 	sid := ""
 	for i, msg := range steady {
-		body := map[string]any{"message": msg}
-		if sid != "" {
-			body["session_id"] = sid
-		}
-		r := e.as(tok, "POST", "/v1/run", body)
-		want(t, r, 200)
-		m := r.json(t)
-		sid = m["session_id"].(string)
-		if m["drift_detected"] == true {
-			t.Fatalf("steady turn %d flagged as drift (score %v): %q", i+1, m["drift_score"], msg)
+		run, err := c.Run(ctx, api.RunBody{SessionID: sid, Message: msg})
+		noErr(t, err)
+		sid = run.SessionID
+		if run.DriftDetected {
+			t.Fatalf("steady turn %d flagged as drift (score %v): %q", i+1, run.DriftScore, msg)
 		}
 	}
-	r := e.as(tok, "POST", "/v1/run", map[string]any{"session_id": sid, "message": "What flour and hydration should I use for a sourdough bread starter?"})
-	want(t, r, 200)
-	if m := r.json(t); m["drift_detected"] != true || m["drift_phase"] != "drifted" {
-		t.Fatalf("abrupt topic switch not detected: %v", m)
+	run, err := c.Run(ctx, api.RunBody{SessionID: sid, Message: "What flour and hydration should I use for a sourdough bread starter?"})
+	noErr(t, err)
+	if !run.DriftDetected || run.DriftPhase != "drifted" {
+		t.Fatalf("abrupt topic switch not detected: %+v", run)
 	}
 }
 
@@ -318,14 +359,21 @@ func TestPassivationAndReactivation(t *testing.T) {
 		"SEMVEC_SESSION_IDLE_TTL_S": "0.3", "SEMVEC_SESSION_SWEEP_S": "0.1", "SEMVEC_MAX_SESSIONS": "2",
 	})
 	tok := e.token("passive", semvec.TierEnterprise)
+	c := e.api(tok)
+	ctx := context.Background()
 	var ids []string
 	for i := 0; i < 4; i++ {
-		r := e.as(tok, "POST", "/v1/run", map[string]any{"message": "remember the number " + string(rune('A'+i))})
-		want(t, r, 200)
-		ids = append(ids, r.json(t)["session_id"].(string))
-		want(t, e.as(tok, "POST", "/v1/store", map[string]any{"session_id": ids[i], "response": "noted, letter " + string(rune('A'+i))}), 200)
+		run, err := c.Run(ctx, api.RunBody{Message: "remember the number " + string(rune('A'+i))})
+		noErr(t, err)
+		ids = append(ids, run.SessionID)
+		_, err = c.Store(ctx, api.StoreBody{SessionID: ids[i], Response: "noted, letter " + string(rune('A'+i))})
+		noErr(t, err)
 	}
-	active := func() float64 { return e.do("GET", "/v1/health", nil).json(t)["active_sessions"].(float64) }
+	active := func() int {
+		h, err := c.Health(ctx)
+		noErr(t, err)
+		return h.ActiveSessions
+	}
 	deadline := time.Now().Add(5 * time.Second)
 	for active() > 0 && time.Now().Before(deadline) {
 		time.Sleep(50 * time.Millisecond)
@@ -334,10 +382,10 @@ func TestPassivationAndReactivation(t *testing.T) {
 		t.Fatalf("%v sessions still active after the idle TTL", n)
 	}
 	for i, id := range ids {
-		m := e.as(tok, "GET", "/v1/metrics/"+id, nil)
-		want(t, m, 200)
-		if got := m.json(t); got["interaction_count"].(float64) != 1 || got["total_memories"].(float64) != 1 {
-			t.Fatalf("session %d came back as %v", i, got)
+		got, err := c.SessionMetrics(ctx, id)
+		noErr(t, err)
+		if got.InteractionCount != 1 || got.TotalMemories != 1 {
+			t.Fatalf("session %d came back as %+v", i, got)
 		}
 	}
 }
@@ -345,12 +393,17 @@ func TestPassivationAndReactivation(t *testing.T) {
 func TestSessionCapPassivatesLeastRecentlyUsed(t *testing.T) {
 	e := newEnv(t, "sqlite:///"+t.TempDir()+"/cap.db", map[string]string{"SEMVEC_SESSION_SWEEP_S": "0.05", "SEMVEC_MAX_SESSIONS": "2"})
 	tok := e.token("cap", semvec.TierEnterprise)
+	c := e.api(tok)
+	ctx := context.Background()
 	for i := 0; i < 5; i++ {
-		want(t, e.as(tok, "POST", "/v1/run", map[string]any{"message": "hello"}), 200)
+		_, err := c.Run(ctx, api.RunBody{Message: "hello"})
+		noErr(t, err)
 	}
 	deadline := time.Now().Add(5 * time.Second)
 	for time.Now().Before(deadline) {
-		if e.do("GET", "/v1/health", nil).json(t)["active_sessions"].(float64) <= 2 {
+		h, err := c.Health(ctx)
+		noErr(t, err)
+		if h.ActiveSessions <= 2 {
 			return
 		}
 		time.Sleep(20 * time.Millisecond)
@@ -391,25 +444,33 @@ func TestEmbedderOutage(t *testing.T) {
 		"SEMVEC_EMBEDDER_DIM": "384", "SEMVEC_EMBEDDER_TIMEOUT": "200ms",
 	})
 	tok := e.token("emb", semvec.TierEnterprise)
-	r := e.as(tok, "POST", "/v1/run", map[string]any{"message": "first question about embeddings"})
-	want(t, r, 200)
-	sid := r.json(t)["session_id"].(string)
-	before := e.as(tok, "GET", "/v1/session/"+sid+"/export", nil).json(t)["checksum"]
+	c := e.api(tok)
+	ctx := context.Background()
+	run, err := c.Run(ctx, api.RunBody{Message: "first question about embeddings"})
+	noErr(t, err)
+	sid := run.SessionID
+	exp, err := c.ExportSession(ctx, sid)
+	noErr(t, err)
+	before := exp.Checksum
 	down.Store(true)
-	r = e.as(tok, "POST", "/v1/run", map[string]any{"session_id": sid, "message": "second question", "response": "an answer"})
-	want(t, r, 503)
-	if r.Header.Get("Retry-After") == "" {
+	_, err = c.Run(ctx, api.RunBody{SessionID: sid, Message: "second question", Response: "an answer"})
+	wantStatus(t, err, 503)
+	if err.(*client.Error).RetryAfter <= 0 {
 		t.Fatal("503 without Retry-After")
 	}
-	want(t, e.as(tok, "POST", "/v1/store", map[string]any{"session_id": sid, "response": "an answer"}), 503)
+	_, err = c.Store(ctx, api.StoreBody{SessionID: sid, Response: "an answer"})
+	wantStatus(t, err, 503)
 	if r := e.do("GET", "/v1/readyz", nil); r.Status != 503 || r.json(t)["checks"].(map[string]any)["embedder"] != "unavailable" {
 		t.Fatalf("readyz during the outage: %d %s", r.Status, r.Body)
 	}
-	if after := e.as(tok, "GET", "/v1/session/"+sid+"/export", nil).json(t)["checksum"]; after != before {
+	exp, err = c.ExportSession(ctx, sid)
+	noErr(t, err)
+	if exp.Checksum != before {
 		t.Fatal("the session changed during the embedder outage")
 	}
 	down.Store(false)
-	want(t, e.as(tok, "POST", "/v1/run", map[string]any{"session_id": sid, "message": "second question"}), 200)
+	_, err = c.Run(ctx, api.RunBody{SessionID: sid, Message: "second question"})
+	noErr(t, err)
 	want(t, e.do("GET", "/v1/readyz", nil), 200)
 }
 
@@ -417,25 +478,24 @@ func TestEmbedderOutage(t *testing.T) {
 func TestContextStaysBounded(t *testing.T) {
 	e := newEnv(t, "sqlite:///"+t.TempDir()+"/bounded.db", nil)
 	tok := e.token("bounded", semvec.TierEnterprise)
+	c := e.api(tok)
+	ctx := context.Background()
 	sid := ""
 	maxLen := 0
 	for i := 0; i < 300; i++ {
-		body := map[string]any{"message": "turn " + itoa64(int64(i)) + " about " + []string{"go channels", "rust lifetimes", "python asyncio", "sql indexes"}[i%4] + strings.Repeat(" detail", i%50),
-			"response": "answer " + strings.Repeat("words ", 100)}
-		if sid != "" {
-			body["session_id"] = sid
-		}
-		r := e.as(tok, "POST", "/v1/run", body)
-		want(t, r, 200)
-		m := r.json(t)
-		sid = m["session_id"].(string)
-		maxLen = max(maxLen, len(m["context"].(string)))
+		run, err := c.Run(ctx, api.RunBody{SessionID: sid,
+			Message:  "turn " + itoa64(int64(i)) + " about " + []string{"go channels", "rust lifetimes", "python asyncio", "sql indexes"}[i%4] + strings.Repeat(" detail", i%50),
+			Response: "answer " + strings.Repeat("words ", 100)})
+		noErr(t, err)
+		sid = run.SessionID
+		maxLen = max(maxLen, len(run.Context))
 	}
 	if maxLen > 1400 {
 		t.Fatalf("context block reached %d characters (budget 1400)", maxLen)
 	}
-	mt := e.as(tok, "GET", "/v1/metrics/"+sid, nil).json(t)
-	if n := mt["total_memories"].(float64); n > 65 {
+	mt, err := c.SessionMetrics(ctx, sid)
+	noErr(t, err)
+	if n := mt.TotalMemories; n > 65 {
 		t.Fatalf("%v memories after 300 turns: tiers are not bounded", n)
 	}
 }
@@ -448,22 +508,25 @@ func TestPeriodicFlushSurvivesACrash(t *testing.T) {
 	db := "sqlite:///" + t.TempDir() + "/crash.db"
 	e := newEnv(t, db, map[string]string{"SEMVEC_SESSION_SWEEP_S": "0.1"})
 	tok := e.token("crash", semvec.TierEnterprise)
-	r := e.as(tok, "POST", "/v1/run", map[string]any{"message": "the deploy key lives in vault", "response": ""})
-	want(t, r, 200)
-	sid := r.json(t)["session_id"].(string)
-	want(t, e.as(tok, "POST", "/v1/store", map[string]any{"session_id": sid, "response": "noted: vault path secret/deploy"}), 200)
+	c := e.api(tok)
+	ctx := context.Background()
+	run, err := c.Run(ctx, api.RunBody{Message: "the deploy key lives in vault"})
+	noErr(t, err)
+	sid := run.SessionID
+	_, err = c.Store(ctx, api.StoreBody{SessionID: sid, Response: "noted: vault path secret/deploy"})
+	noErr(t, err)
 
 	other := &testEnv{t: t, priv: e.priv, env: e.env}
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		other.start()
-		m := other.as(tok, "GET", "/v1/metrics/"+sid, nil)
+		m, err := other.api(tok).SessionMetrics(ctx, sid)
 		other.stopWithoutSaving()
-		if m.Status == 200 && m.json(t)["total_memories"].(float64) == 1 {
+		if err == nil && m.TotalMemories == 1 {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("the flushed snapshot never reached the database: %d %s", m.Status, m.Body)
+			t.Fatalf("the flushed snapshot never reached the database: %+v %v", m, err)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}

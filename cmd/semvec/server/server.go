@@ -1,4 +1,8 @@
-package main
+// Package server assembles one semvec-go process from its configuration:
+// database, metrics, actor system and the HTTP listener. The semvec command
+// runs it; tests (the command's, the Go client's examples) start it
+// in-process on port 0.
+package server
 
 import (
 	"context"
@@ -28,8 +32,8 @@ import (
 	"github.com/semvec-go/semvec/vecmath/embed"
 )
 
-// server is one running semvec-go: database, actor system, HTTP listener.
-type server struct {
+// Server is one running semvec-go: database, actor system, HTTP listener.
+type Server struct {
 	log      *slog.Logger
 	store    *persistence.Store
 	sys      *actor.ActorSystem
@@ -45,9 +49,11 @@ type server struct {
 	err      error
 }
 
-// start builds the server from the leaves up (config → database → metrics →
-// actors → HTTP) and starts serving. It returns once the listener is open.
-func start(ctx context.Context, cfg config, getenv func(string) string, stdout, stderr io.Writer) (*server, error) {
+// Start builds the server from the leaves up (config → database → metrics →
+// actors → HTTP) and starts serving on cfg.Host:cfg.Port (port "0" picks a
+// free one; Addr tells which). It returns once the listener is open; stdout
+// gets the banner, stderr the log.
+func Start(ctx context.Context, cfg Config, getenv func(string) string, stdout, stderr io.Writer) (*Server, error) {
 	log := newLogger(cfg, stderr)
 	gin.SetMode(gin.ReleaseMode)
 
@@ -83,7 +89,7 @@ func start(ctx context.Context, cfg config, getenv func(string) string, stdout, 
 	}, log, nil)
 	layers := actors.NewLayers(sys.Root, store, asker, sessions, log, nil)
 
-	s := &server{log: log, store: store, sys: sys, sessions: sessions, layers: layers, token: devToken}
+	s := &Server{log: log, store: store, sys: sys, sessions: sessions, layers: layers, token: devToken}
 	bgctx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
 	s.bg.Add(2)
@@ -127,7 +133,7 @@ func start(ctx context.Context, cfg config, getenv func(string) string, stdout, 
 
 // Shutdown stops accepting, lets in-flight requests finish, passivates every
 // actor (sessions save their snapshots), then closes the database.
-func (s *server) Shutdown(ctx context.Context) error {
+func (s *Server) Shutdown(ctx context.Context) error {
 	s.once.Do(func() {
 		s.stopping.Store(true)
 		err := s.http.Shutdown(ctx)
@@ -140,7 +146,34 @@ func (s *server) Shutdown(ctx context.Context) error {
 	return s.err
 }
 
-func (s *server) closeBackend(ctx context.Context) error {
+// Addr is the address the server listens on.
+func (s *Server) Addr() net.Addr { return s.addr }
+
+// URL is the server's base URL, http://host:port.
+func (s *Server) URL() string { return "http://" + s.addr.String() }
+
+// HTTPServer is the server's net/http server.
+func (s *Server) HTTPServer() *http.Server { return s.http }
+
+// Store is the server's database.
+func (s *Server) Store() *persistence.Store { return s.store }
+
+// Kill closes the listener and the database without passivating the
+// sessions, as if the process were killed; the Server is unusable after it.
+func (s *Server) Kill() {
+	_ = s.http.Close()
+	_ = s.store.Close()
+	// What dies with the process: the background loops, the actors and the
+	// session layer's writers (nothing is passivated or saved).
+	if s.cancel != nil {
+		s.cancel()
+	}
+	s.bg.Wait()
+	s.sys.Shutdown()
+	s.sessions.Abandon()
+}
+
+func (s *Server) closeBackend(ctx context.Context) error {
 	if s.cancel != nil {
 		s.cancel()
 	}
@@ -158,7 +191,7 @@ func (s *server) closeBackend(ctx context.Context) error {
 // licenceKeys returns the public keys that verify tokens. Without configured
 // keys (and without anonymous mode) it runs in development mode: it creates a
 // key pair in cfg.DevDir once, issues a token for subject "dev" and prints it.
-func licenceKeys(cfg config, stdout io.Writer) ([]ed25519.PublicKey, string, error) {
+func licenceKeys(cfg Config, stdout io.Writer) ([]ed25519.PublicKey, string, error) {
 	if cfg.Anonymous {
 		return nil, "", nil
 	}
@@ -216,7 +249,7 @@ func devLicence(dir string) ([]ed25519.PublicKey, string, error) {
 	return keys, tok, nil
 }
 
-func (s *server) banner(cfg config, emb embed.Embedder, w io.Writer) {
+func (s *Server) banner(cfg Config, emb embed.Embedder, w io.Writer) {
 	host := cfg.Host
 	if host == "0.0.0.0" || host == "::" || host == "" {
 		host = "127.0.0.1"
@@ -245,7 +278,7 @@ func isLoopback(host string) bool {
 
 // startPprof serves net/http/pprof on its own listener (SEMVEC_PPROF_ADDR),
 // never on the API port.
-func (s *server) startPprof(addr string) {
+func (s *Server) startPprof(addr string) {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)

@@ -1,4 +1,4 @@
-package main
+package server
 
 import (
 	"fmt"
@@ -9,10 +9,10 @@ import (
 	"time"
 )
 
-// config is the server configuration, read from the environment. Every
+// Config is the server configuration, read from the environment. Every
 // variable is documented in README.md; a bad value stops start-up with a
 // message naming the variable.
-type config struct {
+type Config struct {
 	Host, Port        string
 	DatabaseURL       string
 	PublicKeys        string // PEM or base64, possibly several
@@ -35,8 +35,9 @@ type config struct {
 	PprofAddr         string
 }
 
-func loadConfig(getenv func(string) string) (config, error) {
-	c := config{
+// LoadConfig reads the configuration from getenv (os.Getenv in the command).
+func LoadConfig(getenv func(string) string) (Config, error) {
+	c := Config{
 		Host: "0.0.0.0", Port: "8080",
 		DatabaseURL:     "sqlite:///semvec.db",
 		AskTimeout:      5 * time.Second,
@@ -152,7 +153,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 	return c, nil
 }
 
-func newLogger(c config, w io.Writer) *slog.Logger {
+func newLogger(c Config, w io.Writer) *slog.Logger {
 	opts := &slog.HandlerOptions{Level: c.LogLevel}
 	if c.LogFormat == "json" {
 		return slog.New(slog.NewJSONHandler(w, opts))

@@ -1,0 +1,84 @@
+// Package api holds the wire types of the semvec /v1 REST API: every request
+// body, query and response, as the server decodes and encodes them. The
+// server's handlers (package http), its /openapi.json (generated from these
+// types) and the Go client (package client) share them, so the three cannot
+// drift apart.
+//
+// It imports only the standard library. Request types carry gin `binding`
+// tags, which the server validates and the OpenAPI generator turns into
+// schema constraints; they mean nothing to a client. Optional request fields
+// are omitempty, so a client sends only what it sets; response fields never
+// are: a response always carries every field (lists are [] rather than
+// null; a nullable value is a pointer).
+//
+// The field order is the order of the JSON keys on the wire. Answers that
+// the server once built as maps keep their keys sorted (as encoding/json
+// writes a map's), so every answer is byte for byte what clients got before
+// the types existed.
+package api
+
+import "encoding/json"
+
+// Error is the body of every error response except 422: {"detail": "..."}.
+type Error struct {
+	Detail string `json:"detail"`
+}
+
+// ValidationError is the body of a 422, shaped as FastAPI's:
+// {"detail": [{"loc": ["body", "message"], "msg": "Field required", "type": "missing"}]}.
+type ValidationError struct {
+	Detail []ValidationItem `json:"detail"`
+}
+
+// ValidationItem is one entry of a 422 body:
+// {"loc": ["body", "items", 0, "name"], "msg": "Field required", "type": "missing"}.
+// Msg and Type follow pydantic v2's wording so clients written for semvec can
+// match on them.
+type ValidationItem struct {
+	Loc  []any  `json:"loc"`
+	Msg  string `json:"msg"`
+	Type string `json:"type"`
+}
+
+// ---------------------------------------------------------------- infra
+
+// Health is the body of GET /v1/health.
+type Health struct {
+	ActiveSessions int    `json:"active_sessions"`
+	Status         string `json:"status"`
+	Version        string `json:"version"`
+}
+
+// Readiness is the body of GET /v1/readyz: 200 with status "ready", or 503
+// with status "unavailable" and a detail.
+type Readiness struct {
+	Checks ReadinessChecks `json:"checks"`
+	Detail string          `json:"detail,omitempty"`
+	Status string          `json:"status"`
+}
+
+// ReadinessChecks is the state of each dependency: "ok", "unavailable" (or
+// "stopping" for the actors); embedder is the embedder's name when it is up.
+type ReadinessChecks struct {
+	Actors   string `json:"actors"`
+	Database string `json:"database"`
+	Embedder string `json:"embedder"`
+}
+
+// JSONRPCRequest and JSONRPCResponse document POST /mcp: JSON-RPC 2.0
+// messages of the Model Context Protocol (the MCP SDK reads and writes them;
+// the server has no handler of its own).
+type JSONRPCRequest struct {
+	JSONRPC string          `json:"jsonrpc"`
+	ID      any             `json:"id,omitempty"`
+	Method  string          `json:"method"`
+	Params  json.RawMessage `json:"params,omitempty"`
+}
+
+// JSONRPCResponse: see JSONRPCRequest.
+type JSONRPCResponse struct {
+	JSONRPC string          `json:"jsonrpc"`
+	ID      any             `json:"id,omitempty"`
+	Result  json.RawMessage `json:"result,omitempty"`
+	Error   json.RawMessage `json:"error,omitempty"`
+}

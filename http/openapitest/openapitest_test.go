@@ -1,0 +1,56 @@
+package openapitest_test
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/semvec-go/semvec/actors"
+	apihttp "github.com/semvec-go/semvec/http"
+	"github.com/semvec-go/semvec/http/openapitest"
+)
+
+func TestCheck(t *testing.T) {
+	gin.SetMode(gin.TestMode)
+	engine := apihttp.New(apihttp.Deps{Layers: &actors.Layers{}, Limiter: apihttp.NewRateLimiter(nil), Anonymous: true})
+	rec := httptest.NewRecorder()
+	engine.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/openapi.json", nil))
+	v, err := openapitest.Load(rec.Body.Bytes())
+	if err != nil {
+		t.Fatal(err)
+	}
+	jsonCT := http.Header{"Content-Type": {"application/json; charset=utf-8"}}
+	run := `{"session_id":"s","context":"c","top_similarity":0.5,"short_circuit":false,"drift_score":0,"drift_detected":false,"drift_phase":"stable"}`
+	for _, tc := range []struct {
+		name, method, path string
+		status             int
+		header             http.Header
+		body               string
+		ok                 bool
+	}{
+		{"run", "POST", "/v1/run", 200, jsonCT, run, true},
+		{"run lacks a field", "POST", "/v1/run", 200, jsonCT, strings.Replace(run, `"drift_phase":"stable"`, `"x":1`, 1), false},
+		{"run field of the wrong type", "POST", "/v1/run", 200, jsonCT, strings.Replace(run, `"short_circuit":false`, `"short_circuit":"no"`, 1), false},
+		{"run answered 201", "POST", "/v1/run", 201, jsonCT, run, false},
+		{"422", "POST", "/v1/run", 422, jsonCT, `{"detail":[{"loc":["body","message"],"msg":"Field required","type":"missing"}]}`, true},
+		{"422 with a string detail", "POST", "/v1/run", 422, jsonCT, `{"detail":"no"}`, false},
+		{"404 of a documented route", "GET", "/v1/metrics/x", 404, jsonCT, `{"detail":"Session not found"}`, true},
+		{"collection without its slash", "GET", "/v1/cluster", 200, jsonCT, `[]`, true},
+		{"collection with a null list", "GET", "/v1/cluster/", 200, jsonCT, `null`, false},
+		{"entity key with slashes", "DELETE", "/v1/session/s/entities/src/a.go", 200, jsonCT, `{"session_id":"s","key":"src/a.go","removed":true}`, true},
+		{"literal segment beats a parameter", "POST", "/v1/session/create", 200, jsonCT, `{"session_id":"s","created":true,"dimension":384}`, true},
+		{"nullable", "GET", "/v1/observer/summary", 200, jsonCT, `{"observer_id":"o","meta_session_id":"m","registered_regions":0,"region_ids":[],"sample_interval_seconds":30,"total_clusters_observed":0,"last_sample_at":null,"anomaly_count":0,"recent_anomalies":[],"samples":0}`, true},
+		{"unknown route refused", "GET", "/v2/nothing", 404, jsonCT, `{"detail":"Not Found"}`, true},
+		{"unknown route refused without detail", "GET", "/v2/nothing", 404, jsonCT, `{}`, false},
+		{"unknown route answered", "GET", "/v2/nothing", 200, jsonCT, `{}`, false},
+		{"metrics text", "GET", "/metrics", 200, http.Header{"Content-Type": {"text/plain; version=0.0.4"}}, "go_goroutines 1\n", true},
+	} {
+		err := v.Check(httptest.NewRequest(tc.method, tc.path, nil), tc.status, tc.header, []byte(tc.body))
+		if (err == nil) != tc.ok {
+			t.Errorf("%s: error %v, want ok=%v", tc.name, err, tc.ok)
+		}
+	}
+}
