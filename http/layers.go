@@ -466,7 +466,8 @@ func (s *Server) switchUser(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, api.UserSwitched{ActiveUser: res.GetActiveUser(), PreviousUser: res.GetPreviousUser()})
+	c.JSON(http.StatusOK, api.UserSwitched{ActiveUser: res.GetActiveUser(), PreviousUser: res.GetPreviousUser(),
+		SavedSessions: int(res.GetSavedSessions()), RestoredSessions: int(res.GetRestoredSessions())})
 }
 
 func (s *Server) activeUser(c *gin.Context) {
