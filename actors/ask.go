@@ -40,6 +40,15 @@ type Asker struct {
 // re-activate the target retry on it.
 var errDeadLetter = errors.New("actor is not running")
 
+// Bound returns ctx limited to a.Timeout (when set): what a request may
+// spend on finding its actor (waiting for its activation) and asking it.
+func (a *Asker) Bound(ctx context.Context) (context.Context, context.CancelFunc) {
+	if a.Timeout <= 0 {
+		return ctx, func() {}
+	}
+	return context.WithTimeout(ctx, a.Timeout)
+}
+
 // Ask sends req to pid and waits for a reply of type R. The timeout is the
 // smaller of a.Timeout and the time left before ctx's deadline. Failures
 // come back as *semvec.Error: KindTimeout when no reply came in time,

@@ -333,6 +333,8 @@ func (l *Layers) sessionStates(ctx context.Context, owner string, ids []string) 
 // reply of type R; a stopped actor is re-activated and asked again.
 func askLayer[R Reply](ctx context.Context, l *Layers, r *Registry, key string, req proto.Message) (R, error) {
 	var zero R
+	ctx, cancel := l.ask.Bound(ctx) // an activation that hangs is waited for no longer than an ask
+	defer cancel()
 	for attempt := 0; ; attempt++ {
 		pid, err := r.Get(ctx, key)
 		if err != nil {

@@ -339,6 +339,8 @@ func AskSession[R Reply](ctx context.Context, s *Sessions, id string, req OwnedR
 		return zero, semvec.NotFound("Session")
 	}
 	key := ownedKey(req.GetOwner(), id)
+	ctx, cancel := s.ask.Bound(ctx) // an activation that hangs is waited for no longer than an ask
+	defer cancel()
 	for attempt := 0; ; attempt++ {
 		e, err := s.reg.lookup(ctx, key)
 		if err != nil {

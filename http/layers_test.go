@@ -32,14 +32,22 @@ type lyServer struct {
 	h          http.Handler
 	tokA, tokB string
 	layers     *actors.Layers
+	stack      *actortest.Stack
 }
 
 func newLyServer(t *testing.T) *lyServer {
+	return newLyServerWith(t, actortest.Options{})
+}
+
+// newLyServerWith is newLyServer over a stack built with opts (its session
+// configuration and log are set here).
+func newLyServerWith(t *testing.T, opts actortest.Options) *lyServer {
 	t.Helper()
 	gin.SetMode(gin.TestMode)
 	log := slog.New(slog.DiscardHandler)
 	emb := embed.NewHashing(384)
-	st := actortest.New(t, actortest.Options{Session: actors.SessionConfig{Dim: emb.Dim(), ModelName: emb.Name()}, Log: log})
+	opts.Session.Dim, opts.Session.ModelName, opts.Log = emb.Dim(), emb.Name(), log
+	st := actortest.New(t, opts)
 	store, sessions, layers := st.Store, st.Sessions, st.Layers
 
 	pub, priv, err := license.GenerateKey()
@@ -58,7 +66,7 @@ func newLyServer(t *testing.T) *lyServer {
 		Sessions: sessions, Layers: layers, DB: store,
 		Metrics: NewMetrics(prometheus.NewRegistry()), Limiter: NewRateLimiter(nil),
 	})
-	return &lyServer{t: t, h: h, tokA: issue("tenant-a"), tokB: issue("tenant-b"), layers: layers}
+	return &lyServer{t: t, h: h, tokA: issue("tenant-a"), tokB: issue("tenant-b"), layers: layers, stack: st}
 }
 
 // do sends a request with token tok and decodes the JSON answer into out

@@ -38,6 +38,10 @@ type Options struct {
 	AskTimeout time.Duration
 	// Log defaults to discarding everything.
 	Log *slog.Logger
+	// Sessions, when set, wraps the store the session layer reads and writes
+	// (for example a store whose reads of one session never return, so the
+	// session's actor never answers).
+	Sessions func(*persistence.Store) actors.SessionStore
 }
 
 // New starts a stack and stops it when the test ends: layers, then
@@ -62,7 +66,11 @@ func New(t testing.TB, opts Options) *Stack {
 	}
 	s := &Stack{Store: store, System: actors.NewActorSystem(opts.Log)}
 	s.Asker = &actors.Asker{Root: s.System.Root, Timeout: opts.AskTimeout}
-	s.Sessions = actors.NewSessions(s.System.Root, store, s.Asker, opts.Session, opts.Log, nil)
+	var sessionStore actors.SessionStore = store
+	if opts.Sessions != nil {
+		sessionStore = opts.Sessions(store)
+	}
+	s.Sessions = actors.NewSessions(s.System.Root, sessionStore, s.Asker, opts.Session, opts.Log, nil)
 	s.Layers = actors.NewLayers(s.System.Root, store, s.Asker, s.Sessions, opts.Log, nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{}, 2)
