@@ -20,6 +20,7 @@ import (
 	"github.com/semvec-go/semvec/persistence"
 	pb "github.com/semvec-go/semvec/proto"
 	"github.com/semvec-go/semvec/vecmath"
+	"github.com/semvec-go/semvec/vecmath/embed"
 )
 
 // Replay tests: a session driven through every kind of change, then the
@@ -316,6 +317,8 @@ func TestReplayAfterAutomaticCheckpointsIsByteIdentical(t *testing.T) {
 // embedder's), for the recovery benchmark.
 const replayDim = 384
 
+// replayVec is a dense vector, as an external embedder's: every component
+// non-zero.
 func replayVec(dim, seed int) []float32 {
 	v := make([]float32, dim)
 	for i := range v {
@@ -325,47 +328,122 @@ func replayVec(dim, seed int) []float32 {
 	return v
 }
 
-// turnEntry is the log entry of one /v1/run turn at the server's defaults:
-// a message and the previous answer, both embedded at replayDim.
-func turnEntry(owner, id string, k int, at time.Time) []byte {
+// turnRequest is one /v1/run turn: a message and the previous answer,
+// embedded at replayDim by the server's default embedder (the built-in
+// hashing one, whose vectors are mostly zeros), or, when dense, by dense
+// vectors as an external embedder's.
+func turnRequest(owner, id string, k int, at time.Time, dense bool) *pb.RunRequest {
 	req := &pb.RunRequest{Owner: owner, SessionId: id,
 		Message:               fmt.Sprintf("How do I scale a Kubernetes deployment? (variant %d)", k%97),
-		MessageVec:            replayVec(replayDim, 2*k),
-		Response:              "Use kubectl scale deployment web --replicas=5.",
-		ResponseVec:           replayVec(replayDim, 2*k+1),
+		Response:              fmt.Sprintf("Use kubectl scale deployment web --replicas=%d.", k%7+2),
 		ShortCircuitThreshold: 0.85, NowUnixNano: at.Add(time.Duration(k) * time.Second).UnixNano()}
-	data, err := proto.Marshal(&pb.SessionChange{Change: &pb.SessionChange_Run{Run: req}})
-	if err != nil {
-		panic(err)
+	if dense {
+		req.MessageVec, req.ResponseVec = replayVec(replayDim, 2*k), replayVec(replayDim, 2*k+1)
+	} else {
+		h := embed.NewHashing(replayDim)
+		req.MessageVec, req.ResponseVec = h.EmbedTo(nil, req.Message), h.EmbedTo(nil, req.Response)
 	}
-	return data
+	return req
 }
 
-// The size of one turn's log entry at the server's defaults: the encoded
-// change (the table adds its key columns: owner, session id, seq).
+// The size of one turn's log entry: the entry data (the table adds its key
+// columns: owner, session id, seq). With the server's default embedder an
+// entry is well under 2 KiB; dense vectors barely deflate (two 384-d
+// float32 vectors alone are 3,072 bytes).
 func TestLogEntryBytesPerTurn(t *testing.T) {
+	for _, dense := range []bool{false, true} {
+		name := map[bool]string{false: "built-in embedder", true: "dense vectors"}[dense]
+		t.Run(name, func(t *testing.T) {
+			store := openReplayStore(t)
+			p := startReplayProc(store, replayDim)
+			t.Cleanup(p.crash)
+			ctx := ctxT(t)
+			if _, err := p.sessions.Create(ctx, "o", CreateOptions{ID: "turns"}); err != nil {
+				t.Fatal(err)
+			}
+			const turns = 50 // under checkpointEvery: every entry stays in the log
+			for k := 0; k < turns; k++ {
+				run := turnRequest("o", "turns", k, time.Now(), dense)
+				run.NowUnixNano = 0
+				askOK[*pb.RunResponse](t, p.sessions, "turns", run)
+			}
+			n, size, err := store.LogStats(ctx, "o", "turns")
+			if err != nil || n != turns {
+				t.Fatalf("%d entries (%v), want %d", n, err, turns)
+			}
+			t.Logf("log: %d /v1/run turns (message + answer, %d-d vectors, %s) take %d bytes of entry data: %.0f bytes per turn", n, replayDim, name, size, float64(size)/float64(n))
+			if !dense && size > 2048*n {
+				t.Errorf("%.0f bytes per turn with the built-in embedder, want at most 2 KiB", float64(size)/float64(n))
+			}
+		})
+	}
+}
+
+// plainLog is a store on which the odd log entries are written in the
+// format of the versions before entries were deflated: the plain encoding.
+type plainLog struct{ *persistence.Store }
+
+func (s plainLog) AppendLog(ctx context.Context, entries []persistence.LogEntry) ([]error, error) {
+	entries = slices.Clone(entries)
+	for i, e := range entries {
+		if e.Seq%2 == 1 {
+			var c pb.SessionChange
+			if err := decodeChange(e.Data, &c); err != nil {
+				return nil, err
+			}
+			plain, err := proto.Marshal(&c)
+			if err != nil {
+				return nil, err
+			}
+			entries[i].Data = plain
+		}
+	}
+	return s.Store.AppendLog(ctx, entries)
+}
+
+// A log written partly by an older version (plain entries) and partly by
+// this one (deflated entries) replays exactly.
+func TestReplayOfPlainAndDeflatedEntriesIsByteIdentical(t *testing.T) {
 	store := openReplayStore(t)
-	p := startReplayProc(store, replayDim)
-	t.Cleanup(p.crash)
-	ctx := ctxT(t)
-	if _, err := p.sessions.Create(ctx, "o", CreateOptions{ID: "turns"}); err != nil {
+	log := slog.New(slog.DiscardHandler)
+	sys := NewActorSystem(log)
+	ask := &Asker{Root: sys.Root, Timeout: 10 * time.Second}
+	p := &replayProc{sys: sys, sessions: NewSessions(sys.Root, plainLog{store}, ask, SessionConfig{Dim: testDim, ModelName: "test"}, log, nil)}
+	donor := newReplaySession(t, p.sessions, "o", "mixed")
+	driveSession(t, p.sessions, "o", "mixed", donor, 0)
+	if _, size, err := store.LogStats(ctxT(t), "o", "mixed"); err != nil || size == 0 {
+		t.Fatalf("log of %d bytes (%v)", size, err)
+	}
+	entries, err := store.LoadLog(ctxT(t), "o", "mixed", 0)
+	if err != nil {
 		t.Fatal(err)
 	}
-	const turns = 50 // under checkpointEvery: every entry stays in the log
-	for k := 0; k < turns; k++ {
-		var c pb.SessionChange
-		if err := proto.Unmarshal(turnEntry("o", "turns", k, time.Now()), &c); err != nil {
-			t.Fatal(err)
+	formats := map[bool]int{}
+	for _, e := range entries {
+		formats[e.Data[0] == entryDeflated]++
+	}
+	if formats[true] == 0 || formats[false] == 0 {
+		t.Fatalf("want plain and deflated entries: %v", formats)
+	}
+	want := exportOf(t, p.sessions, "o", "mixed")
+	recoverAndCompare(t, p, store, "o", "mixed", want)
+}
+
+// A log entry in an unknown format, or a truncated deflated one, is corrupt.
+func TestDecodeChangeRefusesCorruptEntries(t *testing.T) {
+	good, err := encodeChange(&pb.SessionChange{Change: &pb.SessionChange_Run{Run: turnRequest("o", "s", 1, time.Now(), false)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var c pb.SessionChange
+	if err := decodeChange(good, &c); err != nil || c.GetRun().GetMessage() == "" {
+		t.Fatalf("decode: %v %v", err, &c)
+	}
+	for _, bad := range [][]byte{{2, 1, 2, 3}, good[:len(good)/2]} {
+		if err := decodeChange(bad, &c); err == nil {
+			t.Errorf("% x...: decoded", bad[:2])
 		}
-		run := c.GetRun()
-		run.NowUnixNano = 0
-		askOK[*pb.RunResponse](t, p.sessions, "turns", run)
 	}
-	n, size, err := store.LogStats(ctx, "o", "turns")
-	if err != nil || n != turns {
-		t.Fatalf("%d entries (%v), want %d", n, err, turns)
-	}
-	t.Logf("log: %d /v1/run turns (message + answer, %d-d vectors) take %d bytes of entry data: %.0f bytes per turn", n, replayDim, size, float64(size)/float64(n))
 }
 
 // BenchmarkRecover1000 measures the activation of a session whose log holds
@@ -384,7 +462,11 @@ func BenchmarkRecover1000(b *testing.B) {
 	at := time.Date(2026, 12, 5, 10, 0, 0, 0, time.UTC)
 	entries := make([]persistence.LogEntry, n)
 	for k := range entries {
-		entries[k] = persistence.LogEntry{Owner: "o", SessionID: "recover", Incarnation: rec.Incarnation, Seq: int64(k + 1), Data: turnEntry("o", "recover", k, at)}
+		data, err := encodeChange(&pb.SessionChange{Change: &pb.SessionChange_Run{Run: turnRequest("o", "recover", k, at, false)}})
+		if err != nil {
+			b.Fatal(err)
+		}
+		entries[k] = persistence.LogEntry{Owner: "o", SessionID: "recover", Incarnation: rec.Incarnation, Seq: int64(k + 1), Data: data}
 	}
 	for start := 0; start < n; start += 250 {
 		refused, err := store.AppendLog(ctx, entries[start:min(start+250, n)])

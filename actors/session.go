@@ -5,7 +5,6 @@ import (
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/semvec-go/semvec"
 	"github.com/semvec-go/semvec/actors/engine"
@@ -164,7 +163,7 @@ func (a *sessionActor) logWaiting(ctx actor.Context) {
 		if change == nil {
 			continue
 		}
-		data, err := proto.Marshal(change)
+		data, err := encodeChange(change)
 		if err == nil {
 			err = a.deps.changes.tryEnqueue(logJob{ack: ctx.Self(), entry: persistence.LogEntry{
 				Owner: a.owner, SessionID: a.id, Incarnation: a.incarnation, Seq: a.logged + 1, Data: data}})

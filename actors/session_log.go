@@ -1,8 +1,12 @@
 package actors
 
 import (
+	"bytes"
+	"compress/flate"
 	"fmt"
+	"io"
 	"strings"
+	"sync"
 	"time"
 
 	"google.golang.org/protobuf/proto"
@@ -150,7 +154,7 @@ func (a *sessionActor) replay(entries []persistence.LogEntry) error {
 			return semvec.Errorf(semvec.KindInternal, "session log has a gap: entry %d after %d", e.Seq, a.seq)
 		}
 		var c pb.SessionChange
-		if err := proto.Unmarshal(e.Data, &c); err != nil {
+		if err := decodeChange(e.Data, &c); err != nil {
 			return semvec.Wrap(semvec.KindInternal, err, fmt.Sprintf("session log entry %d is corrupt", e.Seq))
 		}
 		req, err := requestOf(&c)
@@ -161,4 +165,65 @@ func (a *sessionActor) replay(entries []persistence.LogEntry) error {
 		a.seq = e.Seq
 	}
 	return nil
+}
+
+// A log entry's data is the change's protobuf encoding deflated (RFC 1951,
+// compress/flate at BestSpeed) behind a one-byte format marker. A protobuf
+// message never starts with a byte below 8 (that would be field number 0),
+// so the marker also tells apart the entries written before it existed,
+// which are the plain encoding and replay as such.
+const entryDeflated byte = 1
+
+// The deflate state is large (hundreds of KB); it is reused, not rebuilt
+// for every entry.
+var (
+	deflaters = sync.Pool{New: func() any {
+		w, err := flate.NewWriter(nil, flate.BestSpeed)
+		if err != nil {
+			panic(err) // only for an invalid level
+		}
+		return w
+	}}
+	inflaters = sync.Pool{New: func() any { return flate.NewReader(bytes.NewReader(nil)) }}
+)
+
+// encodeChange is the log entry data of c.
+func encodeChange(c *pb.SessionChange) ([]byte, error) {
+	plain, err := proto.Marshal(c)
+	if err != nil {
+		return nil, err
+	}
+	buf := bytes.NewBuffer(make([]byte, 0, 1+len(plain)/2))
+	buf.WriteByte(entryDeflated)
+	w := deflaters.Get().(*flate.Writer)
+	defer deflaters.Put(w)
+	w.Reset(buf)
+	if _, err := w.Write(plain); err != nil {
+		return nil, err
+	}
+	if err := w.Close(); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// decodeChange decodes log entry data written by encodeChange, or by a
+// version that stored the plain encoding.
+func decodeChange(data []byte, c *pb.SessionChange) error {
+	if len(data) == 0 || data[0] >= 8 {
+		return proto.Unmarshal(data, c)
+	}
+	if data[0] != entryDeflated {
+		return fmt.Errorf("unknown log entry format %d", data[0])
+	}
+	r := inflaters.Get().(io.ReadCloser)
+	defer inflaters.Put(r)
+	if err := r.(flate.Resetter).Reset(bytes.NewReader(data[1:]), nil); err != nil {
+		return err
+	}
+	plain := bytes.NewBuffer(make([]byte, 0, 4*len(data)))
+	if _, err := plain.ReadFrom(r); err != nil {
+		return err
+	}
+	return proto.Unmarshal(plain.Bytes(), c)
 }
