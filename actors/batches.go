@@ -45,6 +45,9 @@ func (b *batches[J]) put(j J) bool {
 // queued is how many jobs wait for a batch.
 func (b *batches[J]) queued() int { return len(b.jobs) }
 
+// full reports whether put would refuse a job for want of room right now.
+func (b *batches[J]) full() bool { return len(b.jobs) == cap(b.jobs) }
+
 // close stops the queue after every queued job has been handled.
 func (b *batches[J]) close() {
 	b.mu.Lock()

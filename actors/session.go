@@ -299,6 +299,9 @@ func (a *sessionActor) saveCheckpoint(ack *actor.PID) bool {
 	if a.seq <= a.checkpoint || a.seq <= a.queued || a.deps.writer == nil {
 		return false
 	}
+	if a.deps.writer.queue.full() { // don't encode what would be refused
+		return false
+	}
 	data, err := a.eng.MarshalBinary()
 	if err != nil {
 		a.deps.log.Error("session checkpoint encode failed", "session_id", a.id, "err", err)

@@ -50,3 +50,56 @@ func BenchmarkAppendLog(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkCheckpoints measures one checkpoint batch: n sessions' 44 KB
+// checkpoints (a 100-turn session at 384-d), each deleting the 64 log
+// entries it covers.
+func BenchmarkCheckpoints(b *testing.B) {
+	for _, n := range []int{1, 6, 24} {
+		b.Run(fmt.Sprint(n), func(b *testing.B) {
+			ctx := context.Background()
+			s, err := persistence.Open(ctx, "sqlite:///"+filepath.Join(b.TempDir(), "bench.db"))
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer s.Close()
+			snaps := make([]persistence.Snapshot, n)
+			for i := range snaps {
+				id := fmt.Sprintf("s%d", i)
+				if err := s.CreateSession(ctx, session("o", id)); err != nil {
+					b.Fatal(err)
+				}
+				rec, err := s.GetSession(ctx, "o", id)
+				if err != nil {
+					b.Fatal(err)
+				}
+				data := make([]byte, 44<<10)
+				for k := range data {
+					data[k] = byte(k * (i + 1))
+				}
+				snaps[i] = persistence.Snapshot{Owner: "o", ID: id, Incarnation: rec.Incarnation, Data: data}
+			}
+			entries := make([]persistence.LogEntry, 0, 64*n)
+			b.ResetTimer()
+			for it := 0; it < b.N; it++ {
+				b.StopTimer()
+				entries = entries[:0]
+				for _, sn := range snaps {
+					for k := 1; k <= 64; k++ {
+						entries = append(entries, persistence.LogEntry{Owner: "o", SessionID: sn.ID, Incarnation: sn.Incarnation, Seq: int64(64*it + k), Data: make([]byte, 600)})
+					}
+				}
+				if _, err := s.AppendLog(ctx, entries); err != nil {
+					b.Fatal(err)
+				}
+				for i := range snaps {
+					snaps[i].Seq = int64(64 * (it + 1))
+				}
+				b.StartTimer()
+				if _, err := s.SaveSnapshots(ctx, snaps); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
