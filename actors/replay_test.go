@@ -591,3 +591,42 @@ func TestReactivationRacingThePassivationCheckpointLosesNothing(t *testing.T) {
 	}
 	_ = s.Shutdown(ctx)
 }
+
+// gatedCheckpoints holds the first checkpoint batch until release is closed
+// and counts the checkpoints it is handed.
+type gatedCheckpoints struct {
+	*persistence.Store
+	entered, release chan struct{}
+	once             sync.Once
+	count            atomic.Int64
+}
+
+func (g *gatedCheckpoints) SaveSnapshots(ctx context.Context, snaps []persistence.Snapshot) (int, error) {
+	g.count.Add(int64(len(snaps)))
+	g.once.Do(func() { close(g.entered); <-g.release })
+	return g.Store.SaveSnapshots(ctx, snaps)
+}
+
+// While a session's checkpoint waits for the writer, its later entries do
+// not queue more: one checkpoint at a time, whatever the writer's delay.
+func TestOneCheckpointQueuedAtATime(t *testing.T) {
+	store := &gatedCheckpoints{Store: openReplayStore(t), entered: make(chan struct{}), release: make(chan struct{})}
+	log := slog.New(slog.DiscardHandler)
+	sys := NewActorSystem(log)
+	t.Cleanup(sys.Shutdown)
+	s := NewSessions(sys.Root, store, &Asker{Root: sys.Root, Timeout: 10 * time.Second}, SessionConfig{Dim: replayDim, ModelName: "test"}, log, nil)
+	if _, err := s.Create(ctxT(t), "o", CreateOptions{ID: "busy"}); err != nil {
+		t.Fatal(err)
+	}
+	for k := 0; k < 3*checkpointEvery; k++ {
+		askOK[*pb.RunResponse](t, s, "busy", turnRequest("o", "busy", k, time.Now(), false))
+		if k == checkpointEvery {
+			<-store.entered // the first checkpoint is being written, and held
+		}
+	}
+	close(store.release)
+	s.deps.writer.close() // drains the queue
+	if n := store.count.Load(); n != 1 {
+		t.Fatalf("%d checkpoints handed to the writer over %d entries, want 1 (the one being written)", n, 3*checkpointEvery)
+	}
+}

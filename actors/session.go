@@ -233,7 +233,9 @@ func (a *sessionActor) serveReady(ctx actor.Context) {
 			default:
 				a.seq = it.seq
 				a.respond(ctx, it.sender, it.msg.(OwnedRequest))
-				if a.seq-a.checkpoint >= checkpointEvery {
+				// One checkpoint at a time: while one is queued (the
+				// writer paces them), later entries wait for it.
+				if a.seq-a.checkpoint >= checkpointEvery && a.queued == 0 {
 					a.saveCheckpoint(ctx.Self())
 				}
 			}
