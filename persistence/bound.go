@@ -33,10 +33,7 @@ func (q *boundQuery) sql(query string, args ...any) *boundQuery {
 
 // blob appends a placeholder bound to b (never NULL: an empty blob for nil).
 func (q *boundQuery) blob(b []byte) *boundQuery {
-	if b == nil {
-		b = []byte{}
-	}
-	q.args = append(q.args, b)
+	q.args = append(q.args, notNil(b))
 	if q.pg {
 		q.text = strconv.AppendInt(append(q.text, '$'), int64(len(q.args)), 10)
 	} else {
@@ -49,4 +46,12 @@ func (q *boundQuery) blob(b []byte) *boundQuery {
 // formatting, so the blobs travel as parameters.
 func (q *boundQuery) exec(ctx context.Context, tx bun.Tx) (sql.Result, error) {
 	return tx.Tx.ExecContext(ctx, string(q.text), q.args...)
+}
+
+// notNil is b, or an empty blob for nil (a nil []byte binds as NULL).
+func notNil(b []byte) []byte {
+	if b == nil {
+		return []byte{}
+	}
+	return b
 }

@@ -48,10 +48,6 @@ func (s *Store) AppendLog(ctx context.Context, entries []LogEntry) (refused []er
 	}
 	err = s.inTx(ctx, func(ctx context.Context, tx bun.Tx) error {
 		clear(refused)
-		// The incarnations are checked in chunks (a query's OR chain is
-		// bounded), the rows written in one statement: every statement
-		// of a transaction copies the pages it changes to SQLite's
-		// statement journal first.
 		seen := make(map[incarnationOf]bool, len(entries))
 		keys := make([]incarnationOf, 0, len(entries))
 		for _, e := range entries {
@@ -61,30 +57,22 @@ func (s *Store) AppendLog(ctx context.Context, entries []LogEntry) (refused []er
 			}
 		}
 		live := make(map[incarnationOf]bool, len(keys))
-		for start := 0; start < len(keys); start += snapshotChunk {
+		for start := 0; start < len(keys); start += snapshotChunk { // an OR chain per chunk
 			chunk, err := s.liveIncarnations(ctx, tx, keys[start:min(start+snapshotChunk, len(keys))])
 			if err != nil {
 				return err
 			}
 			maps.Copy(live, chunk)
 		}
-		q := s.boundQuery().sql("INSERT INTO session_log (owner, session_id, seq, data) VALUES ")
-		rows := 0
+		rows := make([]LogEntry, 0, len(entries))
 		for i, e := range entries {
-			if !live[incarnationOf{e.Owner, e.SessionID, e.Incarnation}] {
+			if live[incarnationOf{e.Owner, e.SessionID, e.Incarnation}] {
+				rows = append(rows, e)
+			} else {
 				refused[i] = semvec.NotFound("Session")
-				continue
 			}
-			if rows > 0 {
-				q.sql(", ")
-			}
-			q.sql("(?, ?, ?, ", e.Owner, e.SessionID, e.Seq).blob(e.Data).sql(")")
-			rows++
 		}
-		if rows == 0 {
-			return nil
-		}
-		if _, err := q.exec(ctx, tx); err != nil {
+		if err := s.insertLog(ctx, tx, rows); err != nil {
 			if isUniqueViolation(err) {
 				return semvec.Wrap(semvec.KindConflict, err, "a log entry of this session was written by another activation")
 			}
@@ -93,6 +81,40 @@ func (s *Store) AppendLog(ctx context.Context, entries []LogEntry) (refused []er
 		return nil
 	})
 	return refused, err
+}
+
+// insertLog writes rows with their data bound as parameters. PostgreSQL
+// gets one multi-row INSERT (one round trip). SQLite, in process, gets a
+// prepared single-row INSERT per row: SQLite compiles a multi-row VALUES
+// as a SELECT, which makes it copy every page the statement changes to a
+// statement journal first (to undo a half-done statement); a single-row
+// INSERT needs none.
+func (s *Store) insertLog(ctx context.Context, tx bun.Tx, rows []LogEntry) error {
+	if len(rows) == 0 {
+		return nil
+	}
+	if s.dialect == DialectSQLite {
+		stmt, err := tx.Tx.PrepareContext(ctx, "INSERT INTO session_log (owner, session_id, seq, data) VALUES (?, ?, ?, ?)")
+		if err != nil {
+			return err
+		}
+		defer stmt.Close()
+		for _, e := range rows {
+			if _, err := stmt.ExecContext(ctx, e.Owner, e.SessionID, e.Seq, notNil(e.Data)); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	q := s.boundQuery().sql("INSERT INTO session_log (owner, session_id, seq, data) VALUES ")
+	for i, e := range rows {
+		if i > 0 {
+			q.sql(", ")
+		}
+		q.sql("(?, ?, ?, ", e.Owner, e.SessionID, e.Seq).blob(e.Data).sql(")")
+	}
+	_, err := q.exec(ctx, tx)
+	return err
 }
 
 type incarnationOf struct{ owner, id, incarnation string }

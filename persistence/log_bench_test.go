@@ -13,16 +13,16 @@ import (
 // entries, one per session, of a turn's size uncompressed (3.2 KB) and
 // deflated (600 B).
 func BenchmarkAppendLog(b *testing.B) {
-	for _, size := range []int{3200, 600} {
-		b.Run(fmt.Sprintf("64x%dB", size), func(b *testing.B) {
+	for _, c := range []struct{ n, size int }{{64, 3200}, {64, 600}, {8, 600}, {1, 600}} {
+		size := c.size
+		b.Run(fmt.Sprintf("%dx%dB", c.n, size), func(b *testing.B) {
 			ctx := context.Background()
 			s, err := persistence.Open(ctx, "sqlite:///"+filepath.Join(b.TempDir(), "bench.db"))
 			if err != nil {
 				b.Fatal(err)
 			}
 			defer s.Close()
-			const sessions = 64
-			entries := make([]persistence.LogEntry, sessions)
+			entries := make([]persistence.LogEntry, c.n)
 			for i := range entries {
 				id := fmt.Sprintf("s%d", i)
 				if err := s.CreateSession(ctx, session("o", id)); err != nil {
