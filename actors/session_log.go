@@ -2,11 +2,9 @@ package actors
 
 import (
 	"bytes"
-	"compress/flate"
+	"errors"
 	"fmt"
-	"io"
 	"strings"
-	"sync"
 	"time"
 
 	"google.golang.org/protobuf/proto"
@@ -167,25 +165,19 @@ func (a *sessionActor) replay(entries []persistence.LogEntry) error {
 	return nil
 }
 
-// A log entry's data is the change's protobuf encoding deflated (RFC 1951,
-// compress/flate at BestSpeed) behind a one-byte format marker. A protobuf
-// message never starts with a byte below 8 (that would be field number 0),
-// so the marker also tells apart the entries written before it existed,
-// which are the plain encoding and replay as such.
-const entryDeflated byte = 1
-
-// The deflate state is large (hundreds of KB); it is reused, not rebuilt
-// for every entry.
-var (
-	deflaters = sync.Pool{New: func() any {
-		w, err := flate.NewWriter(nil, flate.BestSpeed)
-		if err != nil {
-			panic(err) // only for an invalid level
-		}
-		return w
-	}}
-	inflaters = sync.Pool{New: func() any { return flate.NewReader(bytes.NewReader(nil)) }}
-)
+// A log entry's data is the change's protobuf encoding with its runs of
+// zero bytes shortened (entryZeroRuns, one marker byte before it), or the
+// plain encoding when that is not shorter. The vectors of the built-in
+// hashing embedder are mostly zeros, so a turn's entry shrinks to a third;
+// a dense embedder's vectors have next to no zero bytes and stay plain.
+// compress/flate shrinks an entry further but cost ten times the CPU of
+// the whole encoding per entry (its Huffman tables are built for every
+// block), on the path of every request.
+//
+// A protobuf message never starts with a byte below 8 (that would be field
+// number 0), so the marker tells the formats apart, and the entries written
+// before it existed (always plain) replay unchanged.
+const entryZeroRuns byte = 1
 
 // encodeChange is the log entry data of c.
 func encodeChange(c *pb.SessionChange) ([]byte, error) {
@@ -193,18 +185,11 @@ func encodeChange(c *pb.SessionChange) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	buf := bytes.NewBuffer(make([]byte, 0, 1+len(plain)/2))
-	buf.WriteByte(entryDeflated)
-	w := deflaters.Get().(*flate.Writer)
-	defer deflaters.Put(w)
-	w.Reset(buf)
-	if _, err := w.Write(plain); err != nil {
-		return nil, err
+	packed := appendZeroRuns(append(make([]byte, 0, len(plain)), entryZeroRuns), plain)
+	if len(packed) >= len(plain) {
+		return plain, nil
 	}
-	if err := w.Close(); err != nil {
-		return nil, err
-	}
-	return buf.Bytes(), nil
+	return packed, nil
 }
 
 // decodeChange decodes log entry data written by encodeChange, or by a
@@ -213,17 +198,47 @@ func decodeChange(data []byte, c *pb.SessionChange) error {
 	if len(data) == 0 || data[0] >= 8 {
 		return proto.Unmarshal(data, c)
 	}
-	if data[0] != entryDeflated {
+	if data[0] != entryZeroRuns {
 		return fmt.Errorf("unknown log entry format %d", data[0])
 	}
-	r := inflaters.Get().(io.ReadCloser)
-	defer inflaters.Put(r)
-	if err := r.(flate.Resetter).Reset(bytes.NewReader(data[1:]), nil); err != nil {
+	plain, err := expandZeroRuns(make([]byte, 0, 4*len(data)), data[1:])
+	if err != nil {
 		return err
 	}
-	plain := bytes.NewBuffer(make([]byte, 0, 4*len(data)))
-	if _, err := plain.ReadFrom(r); err != nil {
-		return err
+	return proto.Unmarshal(plain, c)
+}
+
+// appendZeroRuns appends src to dst with every run of zero bytes (at most
+// 255 long) written as a zero byte and the run's length.
+func appendZeroRuns(dst, src []byte) []byte {
+	for {
+		i := bytes.IndexByte(src, 0)
+		if i < 0 {
+			return append(dst, src...)
+		}
+		dst, src = append(dst, src[:i]...), src[i:]
+		n := 1
+		for n < len(src) && n < 255 && src[n] == 0 {
+			n++
+		}
+		dst, src = append(dst, 0, byte(n)), src[n:]
 	}
-	return proto.Unmarshal(plain.Bytes(), c)
+}
+
+var errZeroRuns = errors.New("log entry: invalid run of zero bytes")
+
+// expandZeroRuns appends to dst what appendZeroRuns encoded as src.
+func expandZeroRuns(dst, src []byte) ([]byte, error) {
+	for {
+		i := bytes.IndexByte(src, 0)
+		if i < 0 {
+			return append(dst, src...), nil
+		}
+		if i+1 == len(src) || src[i+1] == 0 {
+			return nil, errZeroRuns
+		}
+		dst = append(dst, src[:i]...)
+		dst = append(dst, make([]byte, src[i+1])...)
+		src = src[i+2:]
+	}
 }
