@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -237,8 +238,10 @@ func expandZeroRuns(dst, src []byte) ([]byte, error) {
 		if i+1 == len(src) || src[i+1] == 0 {
 			return nil, errZeroRuns
 		}
+		n := int(src[i+1])
 		dst = append(dst, src[:i]...)
-		dst = append(dst, make([]byte, src[i+1])...)
+		dst = slices.Grow(dst, n)[:len(dst)+n]
+		clear(dst[len(dst)-n:])
 		src = src[i+2:]
 	}
 }
