@@ -17,26 +17,14 @@ func BenchmarkAppendLog(b *testing.B) {
 		size := c.size
 		b.Run(fmt.Sprintf("%dx%dB", c.n, size), func(b *testing.B) {
 			ctx := context.Background()
-			s, err := persistence.Open(ctx, "sqlite:///"+filepath.Join(b.TempDir(), "bench.db"))
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer s.Close()
+			s, incs := benchSessions(b, c.n)
 			entries := make([]persistence.LogEntry, c.n)
 			for i := range entries {
-				id := fmt.Sprintf("s%d", i)
-				if err := s.CreateSession(ctx, session("o", id)); err != nil {
-					b.Fatal(err)
-				}
-				rec, err := s.GetSession(ctx, "o", id)
-				if err != nil {
-					b.Fatal(err)
-				}
 				data := make([]byte, size)
 				for k := range data {
 					data[k] = byte(k * (i + 1))
 				}
-				entries[i] = persistence.LogEntry{Owner: "o", SessionID: id, Incarnation: rec.Incarnation, Data: data}
+				entries[i] = persistence.LogEntry{Owner: "o", SessionID: fmt.Sprintf("s%d", i), Incarnation: incs[i], Data: data}
 			}
 			b.ResetTimer()
 			for n := 0; n < b.N; n++ {
@@ -58,26 +46,14 @@ func BenchmarkCheckpoints(b *testing.B) {
 	for _, n := range []int{1, 6, 24} {
 		b.Run(fmt.Sprint(n), func(b *testing.B) {
 			ctx := context.Background()
-			s, err := persistence.Open(ctx, "sqlite:///"+filepath.Join(b.TempDir(), "bench.db"))
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer s.Close()
+			s, incs := benchSessions(b, n)
 			snaps := make([]persistence.Snapshot, n)
 			for i := range snaps {
-				id := fmt.Sprintf("s%d", i)
-				if err := s.CreateSession(ctx, session("o", id)); err != nil {
-					b.Fatal(err)
-				}
-				rec, err := s.GetSession(ctx, "o", id)
-				if err != nil {
-					b.Fatal(err)
-				}
 				data := make([]byte, 44<<10)
 				for k := range data {
 					data[k] = byte(k * (i + 1))
 				}
-				snaps[i] = persistence.Snapshot{Owner: "o", ID: id, Incarnation: rec.Incarnation, Data: data}
+				snaps[i] = persistence.Snapshot{Owner: "o", ID: fmt.Sprintf("s%d", i), Incarnation: incs[i], Data: data}
 			}
 			entries := make([]persistence.LogEntry, 0, 64*n)
 			b.ResetTimer()
@@ -102,4 +78,28 @@ func BenchmarkCheckpoints(b *testing.B) {
 			}
 		})
 	}
+}
+
+// benchSessions opens a SQLite store in b's temporary directory with n
+// sessions s0…s(n-1) of owner "o", and returns it with their incarnations.
+func benchSessions(b *testing.B, n int) (*persistence.Store, []string) {
+	ctx := context.Background()
+	s, err := persistence.Open(ctx, "sqlite:///"+filepath.Join(b.TempDir(), "bench.db"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = s.Close() })
+	incs := make([]string, n)
+	for i := range incs {
+		id := fmt.Sprintf("s%d", i)
+		if err := s.CreateSession(ctx, session("o", id)); err != nil {
+			b.Fatal(err)
+		}
+		rec, err := s.GetSession(ctx, "o", id)
+		if err != nil {
+			b.Fatal(err)
+		}
+		incs[i] = rec.Incarnation
+	}
+	return s, incs
 }
