@@ -349,8 +349,8 @@ func turnRequest(owner, id string, k int, at time.Time, dense bool) *pb.RunReque
 
 // The size of one turn's log entry: the entry data (the table adds its key
 // columns: owner, session id, seq). With the server's default embedder an
-// entry is well under 2 KiB; dense vectors barely deflate (two 384-d
-// float32 vectors alone are 3,072 bytes).
+// entry is well under 2 KiB; dense vectors have no zero runs to shorten and
+// stay plain (two 384-d float32 vectors alone are 3,072 bytes).
 func TestLogEntryBytesPerTurn(t *testing.T) {
 	for _, dense := range []bool{false, true} {
 		name := map[bool]string{false: "built-in embedder", true: "dense vectors"}[dense]
@@ -381,7 +381,7 @@ func TestLogEntryBytesPerTurn(t *testing.T) {
 }
 
 // plainLog is a store on which the odd log entries are written in the
-// format of the versions before entries were deflated: the plain encoding.
+// format of the versions before entries were packed: the plain encoding.
 type plainLog struct{ *persistence.Store }
 
 func (s plainLog) AppendLog(ctx context.Context, entries []persistence.LogEntry) ([]error, error) {
@@ -424,7 +424,7 @@ func TestReplayOfPlainAndPackedEntriesIsByteIdentical(t *testing.T) {
 		formats[e.Data[0] == entryZeroRuns]++
 	}
 	if formats[true] == 0 || formats[false] == 0 {
-		t.Fatalf("want plain and deflated entries: %v", formats)
+		t.Fatalf("want plain and packed entries: %v", formats)
 	}
 	want := exportOf(t, p.sessions, "o", "mixed")
 	recoverAndCompare(t, p, store, "o", "mixed", want)

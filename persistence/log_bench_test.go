@@ -9,9 +9,9 @@ import (
 	"github.com/semvec-go/semvec/persistence"
 )
 
-// BenchmarkAppendLog measures one group commit as at 64 connections: 64
-// entries, one per session, of a turn's size uncompressed (3.2 KB) and
-// deflated (600 B).
+// BenchmarkAppendLog measures one group commit: n entries, one per
+// session (64 as at 64 connections), of a turn's size with dense vectors
+// (3.2 KB) and of a smaller one (600 B).
 func BenchmarkAppendLog(b *testing.B) {
 	for _, c := range []struct{ n, size int }{{64, 3200}, {64, 600}, {8, 600}, {1, 600}} {
 		size := c.size
