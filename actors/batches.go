@@ -1,6 +1,9 @@
 package actors
 
-import "sync"
+import (
+	"runtime"
+	"sync"
+)
 
 // batches is a bounded queue drained by one goroutine in batches: what is
 // queued while a batch is being handled forms the next one. put never
@@ -21,6 +24,12 @@ func (b *batches[J]) start(capacity, max int, handle func([]J)) {
 		defer b.wg.Done()
 		batch := make([]J, 0, max)
 		for j := range b.jobs {
+			// Let the goroutines that are ready to run (requests
+			// about to queue a job) go first: under load a batch
+			// then takes what they queue instead of leaving it to the
+			// next one, and with nothing else to run this returns at
+			// once.
+			runtime.Gosched()
 			batch = drain(b.jobs, append(batch[:0], j), max)
 			handle(batch)
 		}
@@ -44,6 +53,9 @@ func (b *batches[J]) put(j J) bool {
 
 // queued is how many jobs wait for a batch.
 func (b *batches[J]) queued() int { return len(b.jobs) }
+
+// full reports whether put would refuse a job for want of room right now.
+func (b *batches[J]) full() bool { return len(b.jobs) == cap(b.jobs) }
 
 // close stops the queue after every queued job has been handled.
 func (b *batches[J]) close() {

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"path/filepath"
 	"slices"
 	"sync"
@@ -20,6 +21,7 @@ import (
 	"github.com/semvec-go/semvec/persistence"
 	pb "github.com/semvec-go/semvec/proto"
 	"github.com/semvec-go/semvec/vecmath"
+	"github.com/semvec-go/semvec/vecmath/embed"
 )
 
 // Replay tests: a session driven through every kind of change, then the
@@ -321,6 +323,8 @@ func TestReplayAfterAutomaticCheckpointsIsByteIdentical(t *testing.T) {
 // embedder's), for the recovery benchmark.
 const replayDim = 384
 
+// replayVec is a dense vector, as an external embedder's: every component
+// non-zero.
 func replayVec(dim, seed int) []float32 {
 	v := make([]float32, dim)
 	for i := range v {
@@ -330,47 +334,170 @@ func replayVec(dim, seed int) []float32 {
 	return v
 }
 
-// turnEntry is the log entry of one /v1/run turn at the server's defaults:
-// a message and the previous answer, both embedded at replayDim.
-func turnEntry(owner, id string, k int, at time.Time) []byte {
+// turnRequest is one /v1/run turn: a message and the previous answer,
+// embedded at replayDim by the server's default embedder (the built-in
+// hashing one, whose vectors are mostly zeros), or, when dense, by dense
+// vectors as an external embedder's.
+func turnRequest(owner, id string, k int, at time.Time, dense bool) *pb.RunRequest {
 	req := &pb.RunRequest{Owner: owner, SessionId: id,
 		Message:               fmt.Sprintf("How do I scale a Kubernetes deployment? (variant %d)", k%97),
-		MessageVec:            replayVec(replayDim, 2*k),
-		Response:              "Use kubectl scale deployment web --replicas=5.",
-		ResponseVec:           replayVec(replayDim, 2*k+1),
+		Response:              fmt.Sprintf("Use kubectl scale deployment web --replicas=%d.", k%7+2),
 		ShortCircuitThreshold: 0.85, NowUnixNano: at.Add(time.Duration(k) * time.Second).UnixNano()}
-	data, err := proto.Marshal(&pb.SessionChange{Change: &pb.SessionChange_Run{Run: req}})
-	if err != nil {
-		panic(err)
+	if dense {
+		req.MessageVec, req.ResponseVec = replayVec(replayDim, 2*k), replayVec(replayDim, 2*k+1)
+	} else {
+		h := embed.NewHashing(replayDim)
+		req.MessageVec, req.ResponseVec = h.EmbedTo(nil, req.Message), h.EmbedTo(nil, req.Response)
 	}
-	return data
+	return req
 }
 
-// The size of one turn's log entry at the server's defaults: the encoded
-// change (the table adds its key columns: owner, session id, seq).
+// The size of one turn's log entry: the entry data (the table adds its key
+// columns: owner, session id, seq). With the server's default embedder an
+// entry is well under 2 KiB; dense vectors have no zero runs to shorten and
+// stay plain (two 384-d float32 vectors alone are 3,072 bytes).
 func TestLogEntryBytesPerTurn(t *testing.T) {
+	for _, dense := range []bool{false, true} {
+		name := map[bool]string{false: "built-in embedder", true: "dense vectors"}[dense]
+		t.Run(name, func(t *testing.T) {
+			store := openReplayStore(t)
+			p := startReplayProc(store, replayDim)
+			t.Cleanup(p.crash)
+			ctx := ctxT(t)
+			if _, err := p.sessions.Create(ctx, "o", CreateOptions{ID: "turns"}); err != nil {
+				t.Fatal(err)
+			}
+			const turns = 50 // under checkpointEvery: every entry stays in the log
+			for k := 0; k < turns; k++ {
+				run := turnRequest("o", "turns", k, time.Now(), dense)
+				run.NowUnixNano = 0
+				askOK[*pb.RunResponse](t, p.sessions, "turns", run)
+			}
+			n, size, err := store.LogStats(ctx, "o", "turns")
+			if err != nil || n != turns {
+				t.Fatalf("%d entries (%v), want %d", n, err, turns)
+			}
+			t.Logf("log: %d /v1/run turns (message + answer, %d-d vectors, %s) take %d bytes of entry data: %.0f bytes per turn", n, replayDim, name, size, float64(size)/float64(n))
+			if !dense && size > 2048*n {
+				t.Errorf("%.0f bytes per turn with the built-in embedder, want at most 2 KiB", float64(size)/float64(n))
+			}
+		})
+	}
+}
+
+// plainLog is a store on which the odd log entries are written in the
+// format of the versions before entries were packed: the plain encoding.
+type plainLog struct{ *persistence.Store }
+
+func (s plainLog) AppendLog(ctx context.Context, entries []persistence.LogEntry) ([]error, error) {
+	entries = slices.Clone(entries)
+	for i, e := range entries {
+		if e.Seq%2 == 1 {
+			var c pb.SessionChange
+			if err := decodeChange(e.Data, &c); err != nil {
+				return nil, err
+			}
+			plain, err := proto.Marshal(&c)
+			if err != nil {
+				return nil, err
+			}
+			entries[i].Data = plain
+		}
+	}
+	return s.Store.AppendLog(ctx, entries)
+}
+
+// A log written partly by an older version (plain entries) and partly by
+// this one (entries with their zero runs shortened) replays exactly.
+func TestReplayOfPlainAndPackedEntriesIsByteIdentical(t *testing.T) {
 	store := openReplayStore(t)
-	p := startReplayProc(store, replayDim)
-	t.Cleanup(p.crash)
-	ctx := ctxT(t)
-	if _, err := p.sessions.Create(ctx, "o", CreateOptions{ID: "turns"}); err != nil {
+	log := slog.New(slog.DiscardHandler)
+	sys := NewActorSystem(log)
+	ask := &Asker{Root: sys.Root, Timeout: 10 * time.Second}
+	p := &replayProc{sys: sys, sessions: NewSessions(sys.Root, plainLog{store}, ask, SessionConfig{Dim: testDim, ModelName: "test"}, log, nil)}
+	donor := newReplaySession(t, p.sessions, "o", "mixed")
+	driveSession(t, p.sessions, "o", "mixed", donor, 0)
+	if _, size, err := store.LogStats(ctxT(t), "o", "mixed"); err != nil || size == 0 {
+		t.Fatalf("log of %d bytes (%v)", size, err)
+	}
+	entries, err := store.LoadLog(ctxT(t), "o", "mixed", 0)
+	if err != nil {
 		t.Fatal(err)
 	}
-	const turns = 50 // under checkpointEvery: every entry stays in the log
-	for k := 0; k < turns; k++ {
-		var c pb.SessionChange
-		if err := proto.Unmarshal(turnEntry("o", "turns", k, time.Now()), &c); err != nil {
+	formats := map[bool]int{}
+	for _, e := range entries {
+		formats[e.Data[0] == entryZeroRuns]++
+	}
+	if formats[true] == 0 || formats[false] == 0 {
+		t.Fatalf("want plain and packed entries: %v", formats)
+	}
+	want := exportOf(t, p.sessions, "o", "mixed")
+	recoverAndCompare(t, p, store, "o", "mixed", want)
+}
+
+// An entry decodes to the change it encoded: packed when that is
+// shorter (the built-in embedder's vectors), plain otherwise (dense
+// vectors). An unknown format or an invalid zero run is corrupt.
+func TestEncodeChangeRoundTrip(t *testing.T) {
+	for _, dense := range []bool{false, true} {
+		c := &pb.SessionChange{Change: &pb.SessionChange_Run{Run: turnRequest("o", "s", 1, time.Now(), dense)}}
+		data, err := encodeChange(c)
+		if err != nil {
 			t.Fatal(err)
 		}
-		run := c.GetRun()
-		run.NowUnixNano = 0
-		askOK[*pb.RunResponse](t, p.sessions, "turns", run)
+		plain, _ := proto.Marshal(c)
+		if packed := data[0] == entryZeroRuns; packed == dense || len(data) > len(plain) {
+			t.Errorf("dense %v: packed %v, %d bytes for %d plain", dense, packed, len(data), len(plain))
+		}
+		var got pb.SessionChange
+		if err := decodeChange(data, &got); err != nil || !proto.Equal(&got, c) {
+			t.Fatalf("dense %v: decoded %v (%v)", dense, &got, err)
+		}
 	}
-	n, size, err := store.LogStats(ctx, "o", "turns")
-	if err != nil || n != turns {
-		t.Fatalf("%d entries (%v), want %d", n, err, turns)
+	var c pb.SessionChange
+	for _, bad := range [][]byte{{2, 1, 2, 3}, {entryZeroRuns, 8, 0}, {entryZeroRuns, 8, 0, 0, 1}} {
+		if err := decodeChange(bad, &c); err == nil {
+			t.Errorf("% x: decoded", bad)
+		}
 	}
-	t.Logf("log: %d /v1/run turns (message + answer, %d-d vectors) take %d bytes of entry data: %.0f bytes per turn", n, replayDim, size, float64(size)/float64(n))
+}
+
+// The zero-run code gives back any input exactly, whatever its zeros.
+func TestZeroRunsRoundTrip(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	for _, in := range [][]byte{nil, {0}, {1}, make([]byte, 255), make([]byte, 256), make([]byte, 1000), {0, 1, 0, 0, 2, 0}} {
+		checkZeroRuns(t, in)
+	}
+	for range 500 {
+		in := make([]byte, r.IntN(4000))
+		zeros := r.Float64()
+		for i := range in {
+			if r.Float64() >= zeros {
+				in[i] = byte(1 + r.IntN(255))
+			}
+		}
+		checkZeroRuns(t, in)
+	}
+}
+
+func FuzzZeroRuns(f *testing.F) {
+	f.Add([]byte{0, 0, 0, 1, 2, 0})
+	f.Fuzz(func(t *testing.T, in []byte) {
+		checkZeroRuns(t, in)
+		_, _ = expandZeroRuns(nil, in) // arbitrary input: an error, never a panic
+	})
+}
+
+func checkZeroRuns(t *testing.T, in []byte) {
+	t.Helper()
+	enc := appendZeroRuns(nil, in)
+	if bytes.Contains(enc, []byte{0, 0}) { // a run's length is never 0, data bytes never 0
+		t.Fatalf("a zero-length run in % x", enc)
+	}
+	out, err := expandZeroRuns(nil, enc)
+	if err != nil || !bytes.Equal(out, in) {
+		t.Fatalf("% x -> % x -> % x (%v)", in, enc, out, err)
+	}
 }
 
 // BenchmarkRecover1000 measures the activation of a session whose log holds
@@ -389,7 +516,11 @@ func BenchmarkRecover1000(b *testing.B) {
 	at := time.Date(2026, 12, 5, 10, 0, 0, 0, time.UTC)
 	entries := make([]persistence.LogEntry, n)
 	for k := range entries {
-		entries[k] = persistence.LogEntry{Owner: "o", SessionID: "recover", Incarnation: rec.Incarnation, Seq: int64(k + 1), Data: turnEntry("o", "recover", k, at)}
+		data, err := encodeChange(&pb.SessionChange{Change: &pb.SessionChange_Run{Run: turnRequest("o", "recover", k, at, false)}})
+		if err != nil {
+			b.Fatal(err)
+		}
+		entries[k] = persistence.LogEntry{Owner: "o", SessionID: "recover", Incarnation: rec.Incarnation, Seq: int64(k + 1), Data: data}
 	}
 	for start := 0; start < n; start += 250 {
 		refused, err := store.AppendLog(ctx, entries[start:min(start+250, n)])
@@ -513,4 +644,43 @@ func TestReactivationRacingThePassivationCheckpointLosesNothing(t *testing.T) {
 		t.Fatalf("re-activated with %d turns, 10 were acknowledged", res.GetInteractionCount())
 	}
 	_ = s.Shutdown(ctx)
+}
+
+// gatedCheckpoints holds the first checkpoint batch until release is closed
+// and counts the checkpoints it is handed.
+type gatedCheckpoints struct {
+	*persistence.Store
+	entered, release chan struct{}
+	once             sync.Once
+	count            atomic.Int64
+}
+
+func (g *gatedCheckpoints) SaveSnapshots(ctx context.Context, snaps []persistence.Snapshot) (int, error) {
+	g.count.Add(int64(len(snaps)))
+	g.once.Do(func() { close(g.entered); <-g.release })
+	return g.Store.SaveSnapshots(ctx, snaps)
+}
+
+// While a session's checkpoint waits for the writer, its later entries do
+// not queue more: one checkpoint at a time, whatever the writer's delay.
+func TestOneCheckpointQueuedAtATime(t *testing.T) {
+	store := &gatedCheckpoints{Store: openReplayStore(t), entered: make(chan struct{}), release: make(chan struct{})}
+	log := slog.New(slog.DiscardHandler)
+	sys := NewActorSystem(log)
+	t.Cleanup(sys.Shutdown)
+	s := NewSessions(sys.Root, store, &Asker{Root: sys.Root, Timeout: 10 * time.Second}, SessionConfig{Dim: replayDim, ModelName: "test"}, log, nil)
+	if _, err := s.Create(ctxT(t), "o", CreateOptions{ID: "busy"}); err != nil {
+		t.Fatal(err)
+	}
+	for k := 0; k < 3*checkpointEvery; k++ {
+		askOK[*pb.RunResponse](t, s, "busy", turnRequest("o", "busy", k, time.Now(), false))
+		if k == checkpointEvery {
+			<-store.entered // the first checkpoint is being written, and held
+		}
+	}
+	close(store.release)
+	s.deps.writer.close() // drains the queue
+	if n := store.count.Load(); n != 1 {
+		t.Fatalf("%d checkpoints handed to the writer over %d entries, want 1 (the one being written)", n, 3*checkpointEvery)
+	}
 }

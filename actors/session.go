@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/semvec-go/semvec"
 	"github.com/semvec-go/semvec/actors/engine"
@@ -203,7 +202,7 @@ func (a *sessionActor) logWaiting(ctx actor.Context) {
 		if change == nil {
 			continue
 		}
-		data, err := proto.Marshal(change)
+		data, err := encodeChange(change)
 		if err == nil {
 			err = a.deps.changes.tryEnqueue(logJob{ack: ctx.Self(), entry: persistence.LogEntry{
 				Owner: a.owner, SessionID: a.id, Incarnation: a.incarnation, Seq: a.logged + 1, Data: data}})
@@ -273,7 +272,9 @@ func (a *sessionActor) serveReady(ctx actor.Context) {
 			default:
 				a.seq = it.seq
 				a.respond(ctx, it.sender, it.msg.(OwnedRequest))
-				if a.seq-a.checkpoint >= checkpointEvery {
+				// One checkpoint at a time: while one is queued (the
+				// writer paces them), later entries wait for it.
+				if a.seq-a.checkpoint >= checkpointEvery && a.queued == 0 {
 					a.saveCheckpoint(ctx.Self())
 				}
 			}
@@ -337,6 +338,9 @@ func (a *sessionActor) respond(ctx actor.Context, sender *actor.PID, req OwnedRe
 // or a failed save loses nothing: the log still holds every entry.
 func (a *sessionActor) saveCheckpoint(ack *actor.PID) bool {
 	if a.seq <= a.checkpoint || a.seq <= a.queued || a.deps.writer == nil {
+		return false
+	}
+	if a.deps.writer.queue.full() { // don't encode what would be refused
 		return false
 	}
 	data, err := a.eng.MarshalBinary()

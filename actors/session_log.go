@@ -1,7 +1,10 @@
 package actors
 
 import (
+	"bytes"
+	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -150,7 +153,7 @@ func (a *sessionActor) replay(entries []persistence.LogEntry) error {
 			return semvec.Errorf(semvec.KindInternal, "session log has a gap: entry %d after %d", e.Seq, a.seq)
 		}
 		var c pb.SessionChange
-		if err := proto.Unmarshal(e.Data, &c); err != nil {
+		if err := decodeChange(e.Data, &c); err != nil {
 			return semvec.Wrap(semvec.KindInternal, err, fmt.Sprintf("session log entry %d is corrupt", e.Seq))
 		}
 		req, err := requestOf(&c)
@@ -161,4 +164,84 @@ func (a *sessionActor) replay(entries []persistence.LogEntry) error {
 		a.seq = e.Seq
 	}
 	return nil
+}
+
+// A log entry's data is the change's protobuf encoding with its runs of
+// zero bytes shortened (entryZeroRuns, one marker byte before it), or the
+// plain encoding when that is not shorter. The vectors of the built-in
+// hashing embedder are mostly zeros, so a turn's entry shrinks to a third;
+// a dense embedder's vectors have next to no zero bytes and stay plain.
+// compress/flate shrinks an entry further but cost ten times the CPU of
+// the whole encoding per entry (its Huffman tables are built for every
+// block), on the path of every request.
+//
+// A protobuf message never starts with a byte below 8 (that would be field
+// number 0), so the marker tells the formats apart, and the entries written
+// before it existed (always plain) replay unchanged.
+const entryZeroRuns byte = 1
+
+// encodeChange is the log entry data of c.
+func encodeChange(c *pb.SessionChange) ([]byte, error) {
+	plain, err := proto.Marshal(c)
+	if err != nil {
+		return nil, err
+	}
+	packed := appendZeroRuns(append(make([]byte, 0, len(plain)), entryZeroRuns), plain)
+	if len(packed) >= len(plain) {
+		return plain, nil
+	}
+	return packed, nil
+}
+
+// decodeChange decodes log entry data written by encodeChange, or by a
+// version that stored the plain encoding.
+func decodeChange(data []byte, c *pb.SessionChange) error {
+	if len(data) == 0 || data[0] >= 8 {
+		return proto.Unmarshal(data, c)
+	}
+	if data[0] != entryZeroRuns {
+		return fmt.Errorf("unknown log entry format %d", data[0])
+	}
+	plain, err := expandZeroRuns(make([]byte, 0, 4*len(data)), data[1:])
+	if err != nil {
+		return err
+	}
+	return proto.Unmarshal(plain, c)
+}
+
+// appendZeroRuns appends src to dst with every run of zero bytes (at most
+// 255 long) written as a zero byte and the run's length.
+func appendZeroRuns(dst, src []byte) []byte {
+	for {
+		i := bytes.IndexByte(src, 0)
+		if i < 0 {
+			return append(dst, src...)
+		}
+		dst, src = append(dst, src[:i]...), src[i:]
+		n := 1
+		for n < len(src) && n < 255 && src[n] == 0 {
+			n++
+		}
+		dst, src = append(dst, 0, byte(n)), src[n:]
+	}
+}
+
+var errZeroRuns = errors.New("log entry: invalid run of zero bytes")
+
+// expandZeroRuns appends to dst what appendZeroRuns encoded as src.
+func expandZeroRuns(dst, src []byte) ([]byte, error) {
+	for {
+		i := bytes.IndexByte(src, 0)
+		if i < 0 {
+			return append(dst, src...), nil
+		}
+		if i+1 == len(src) || src[i+1] == 0 {
+			return nil, errZeroRuns
+		}
+		n := int(src[i+1])
+		dst = append(dst, src[:i]...)
+		dst = slices.Grow(dst, n)[:len(dst)+n]
+		clear(dst[len(dst)-n:])
+		src = src[i+2:]
+	}
 }

@@ -27,10 +27,19 @@ type SnapshotBatchSaver interface {
 // acknowledged to the session with a SnapshotSaved message (ack), or on a
 // channel (done) for callers outside the actor system.
 //
+// Checkpoints are paced so that they never hold up the log (on SQLite both
+// share one connection): a transaction writes at most checkpointBytes of
+// them (at least one), and after each the writer pauses as long as the
+// transaction took. A log commit waits behind at most one short
+// transaction, and checkpoints use at most half of the database's time, so
+// a wave of them (every session of a load reaching its 64th entry at once)
+// is spread out instead of stalling every request.
+//
 // A deleted session's queued snapshots are cancelled (cancel); one already
 // in a batch being written is dropped by the database, because it carries
 // the incarnation of a session row that no longer exists.
 type snapshotWriter struct {
+	pause func(time.Duration) // time.Sleep; a test's to count the pauses
 	store SnapshotBatchSaver
 	root  *actor.RootContext
 	log   *slog.Logger
@@ -52,16 +61,35 @@ type snapshotJob struct {
 const (
 	snapshotBatch   = 256
 	snapshotTimeout = 10 * time.Second
+	// checkpointBytes bounds the checkpoint data of one transaction: a
+	// 100-turn session's checkpoint is about 44 KB at 384-d.
+	checkpointBytes = 128 << 10
 )
 
 func newSnapshotWriter(store SnapshotBatchSaver, root *actor.RootContext, log *slog.Logger) *snapshotWriter {
-	w := &snapshotWriter{store: store, root: root, log: log, cancelled: map[snapshotKey]struct{}{}}
+	w := &snapshotWriter{pause: time.Sleep, store: store, root: root, log: log, cancelled: map[snapshotKey]struct{}{}}
 	w.queue.start(4096, snapshotBatch, func(batch []snapshotJob) {
-		if batch = w.live(batch); len(batch) > 0 {
-			w.write(batch)
+		batch = w.live(batch)
+		for len(batch) > 0 {
+			n := chunkBytes(batch, checkpointBytes)
+			start := time.Now()
+			w.write(batch[:n])
+			batch = batch[n:]
+			w.pause(time.Since(start))
 		}
 	})
 	return w
+}
+
+// chunkBytes is how many of batch's first snapshots fit in max bytes of
+// data: at least one.
+func chunkBytes(batch []snapshotJob, max int) int {
+	n, size := 1, len(batch[0].snap.Data)
+	for n < len(batch) && size+len(batch[n].snap.Data) <= max {
+		size += len(batch[n].snap.Data)
+		n++
+	}
+	return n
 }
 
 // tryEnqueue queues j unless the queue is full or the writer closed; it

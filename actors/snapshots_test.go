@@ -134,3 +134,64 @@ func TestFlushPauseSpreadsASweep(t *testing.T) {
 		}
 	}
 }
+
+// sizeSaver records the data size of each transaction; the first one waits
+// for release, so that what is queued meanwhile forms one batch.
+type sizeSaver struct {
+	entered chan struct{}
+	release chan struct{}
+	once    sync.Once
+	mu      sync.Mutex
+	sizes   []int
+}
+
+func (s *sizeSaver) SaveSnapshots(_ context.Context, snaps []persistence.Snapshot) (int, error) {
+	s.once.Do(func() { close(s.entered); <-s.release })
+	time.Sleep(time.Millisecond)
+	size := 0
+	for _, sn := range snaps {
+		size += len(sn.Data)
+	}
+	s.mu.Lock()
+	s.sizes = append(s.sizes, size)
+	s.mu.Unlock()
+	return len(snaps), nil
+}
+
+// A batch of checkpoints is written in transactions of at most
+// checkpointBytes (a larger checkpoint alone), each followed by a pause as
+// long as the transaction took.
+func TestSnapshotWriterPacesCheckpoints(t *testing.T) {
+	saver := &sizeSaver{entered: make(chan struct{}), release: make(chan struct{})}
+	w := newSnapshotWriter(saver, nil, slog.New(slog.DiscardHandler))
+	var pauses []time.Duration
+	w.pause = func(d time.Duration) { pauses = append(pauses, d) } // only the writer's goroutine calls it
+	done := make(chan error, 1)
+	w.tryEnqueue(snapshotJob{snap: persistence.Snapshot{ID: "first", Data: make([]byte, 10)}})
+	<-saver.entered
+	sizes := []int{50 << 10, 50 << 10, 50 << 10, 200 << 10, 10 << 10, 100 << 10, 20 << 10}
+	for i, n := range sizes {
+		j := snapshotJob{snap: persistence.Snapshot{ID: strconv.Itoa(i), Data: make([]byte, n)}}
+		if i == len(sizes)-1 {
+			j.done = done
+		}
+		w.tryEnqueue(j)
+	}
+	close(saver.release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	w.close()
+	want := []int{10, 100 << 10, 50 << 10, 200 << 10, 110 << 10, 20 << 10}
+	if !slices.Equal(saver.sizes, want) {
+		t.Fatalf("transactions of %v bytes, want %v", saver.sizes, want)
+	}
+	if len(pauses) != len(want) {
+		t.Fatalf("%d pauses after %d transactions", len(pauses), len(want))
+	}
+	for _, p := range pauses {
+		if p < time.Millisecond {
+			t.Fatalf("paused %s after a transaction of at least 1 ms", p)
+		}
+	}
+}

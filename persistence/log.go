@@ -2,6 +2,9 @@ package persistence
 
 import (
 	"context"
+	"database/sql"
+	"errors"
+	"maps"
 	"time"
 
 	"github.com/uptrace/bun"
@@ -45,42 +48,73 @@ func (s *Store) AppendLog(ctx context.Context, entries []LogEntry) (refused []er
 	}
 	err = s.inTx(ctx, func(ctx context.Context, tx bun.Tx) error {
 		clear(refused)
-		for start := 0; start < len(entries); start += snapshotChunk {
-			end := min(start+snapshotChunk, len(entries))
-			keys := make([]incarnationOf, 0, end-start)
-			for _, e := range entries[start:end] {
-				keys = append(keys, incarnationOf{e.Owner, e.SessionID, e.Incarnation})
+		seen := make(map[incarnationOf]bool, len(entries))
+		keys := make([]incarnationOf, 0, len(entries))
+		for _, e := range entries {
+			if k := (incarnationOf{e.Owner, e.SessionID, e.Incarnation}); !seen[k] {
+				seen[k] = true
+				keys = append(keys, k)
 			}
-			live, err := s.liveIncarnations(ctx, tx, keys)
+		}
+		live := make(map[incarnationOf]bool, len(keys))
+		for start := 0; start < len(keys); start += snapshotChunk { // an OR chain per chunk
+			chunk, err := s.liveIncarnations(ctx, tx, keys[start:min(start+snapshotChunk, len(keys))])
 			if err != nil {
 				return err
 			}
-			rows := make([]logModel, 0, end-start)
-			for i := start; i < end; i++ {
-				e := entries[i]
-				if !live[incarnationOf{e.Owner, e.SessionID, e.Incarnation}] {
-					refused[i] = semvec.NotFound("Session")
-					continue
-				}
-				data := e.Data
-				if data == nil {
-					data = []byte{}
-				}
-				rows = append(rows, logModel{Owner: e.Owner, SessionID: e.SessionID, Seq: e.Seq, Data: data})
+			maps.Copy(live, chunk)
+		}
+		rows := make([]LogEntry, 0, len(entries))
+		for i, e := range entries {
+			if live[incarnationOf{e.Owner, e.SessionID, e.Incarnation}] {
+				rows = append(rows, e)
+			} else {
+				refused[i] = semvec.NotFound("Session")
 			}
-			if len(rows) == 0 {
-				continue
+		}
+		if err := s.insertLog(ctx, tx, rows); err != nil {
+			if isUniqueViolation(err) {
+				return semvec.Wrap(semvec.KindConflict, err, "a log entry of this session was written by another activation")
 			}
-			if _, err := tx.NewInsert().Model(&rows).Exec(ctx); err != nil {
-				if isUniqueViolation(err) {
-					return semvec.Wrap(semvec.KindConflict, err, "a log entry of this session was written by another activation")
-				}
-				return err
-			}
+			return err
 		}
 		return nil
 	})
 	return refused, err
+}
+
+// insertLog writes rows with their data bound as parameters. PostgreSQL
+// gets one multi-row INSERT (one round trip). SQLite, in process, gets a
+// prepared single-row INSERT per row: SQLite compiles a multi-row VALUES
+// as a SELECT, which makes it copy every page the statement changes to a
+// statement journal first (to undo a half-done statement); a single-row
+// INSERT needs none.
+func (s *Store) insertLog(ctx context.Context, tx bun.Tx, rows []LogEntry) error {
+	if len(rows) == 0 {
+		return nil
+	}
+	if s.dialect == DialectSQLite {
+		stmt, err := tx.Tx.PrepareContext(ctx, "INSERT INTO session_log (owner, session_id, seq, data) VALUES (?, ?, ?, ?)")
+		if err != nil {
+			return err
+		}
+		defer stmt.Close()
+		for _, e := range rows {
+			if _, err := stmt.ExecContext(ctx, e.Owner, e.SessionID, e.Seq, notNil(e.Data)); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	q := s.boundQuery().sql("INSERT INTO session_log (owner, session_id, seq, data) VALUES ")
+	for i, e := range rows {
+		if i > 0 {
+			q.sql(", ")
+		}
+		q.sql("(?, ?, ?, ", e.Owner, e.SessionID, e.Seq).blob(e.Data).sql(")")
+	}
+	_, err := q.exec(ctx, tx)
+	return err
 }
 
 type incarnationOf struct{ owner, id, incarnation string }
@@ -89,6 +123,9 @@ type incarnationOf struct{ owner, id, incarnation string }
 // rows that exist with one of keys' incarnations, and returns those keys.
 // The snapshot and log writes land only in them.
 func (s *Store) liveIncarnations(ctx context.Context, tx bun.Tx, keys []incarnationOf) (map[incarnationOf]bool, error) {
+	if s.dialect == DialectSQLite {
+		return liveIncarnationsSQLite(ctx, tx, keys)
+	}
 	var live []sessionModel
 	q := tx.NewSelect().Model(&live).Column("owner", "id", "incarnation").WhereGroup(" AND ", func(q *bun.SelectQuery) *bun.SelectQuery {
 		for _, k := range keys {
@@ -132,4 +169,27 @@ func (s *Store) LogStats(ctx context.Context, owner, id string) (entries, bytes 
 			Where("l.owner = ? AND l.session_id = ?", owner, id).Scan(ctx, &entries, &bytes)
 	})
 	return entries, bytes, err
+}
+
+// liveIncarnationsSQLite is liveIncarnations on SQLite, which needs no row
+// locks (BEGIN IMMEDIATE serialises writers) and runs in process: a prepared
+// lookup per key costs no round trip, and SQLite parses an OR chain of a
+// hundred keys more slowly than it runs a hundred lookups.
+func liveIncarnationsSQLite(ctx context.Context, tx bun.Tx, keys []incarnationOf) (map[incarnationOf]bool, error) {
+	stmt, err := tx.Tx.PrepareContext(ctx, "SELECT 1 FROM sessions WHERE owner = ? AND id = ? AND incarnation = ?")
+	if err != nil {
+		return nil, err
+	}
+	defer stmt.Close()
+	out := make(map[incarnationOf]bool, len(keys))
+	for _, k := range keys {
+		var one int
+		switch err := stmt.QueryRowContext(ctx, k.owner, k.id, k.incarnation).Scan(&one); {
+		case err == nil:
+			out[k] = true
+		case !errors.Is(err, sql.ErrNoRows):
+			return nil, err
+		}
+	}
+	return out, nil
 }

@@ -314,28 +314,26 @@ func (s *Store) saveSnapshotsTx(ctx context.Context, tx bun.Tx, snaps []Snapshot
 			return saved, err
 		}
 		rows := make([]snapshotModel, 0, len(chunk))
+		q := s.boundQuery().sql("INSERT INTO snapshots (owner, session_id, data, saved_at, log_seq) VALUES ")
 		for _, sn := range chunk {
 			if !current[incarnationOf{sn.Owner, sn.ID, sn.Incarnation}] {
 				continue
 			}
-			data := sn.Data
-			if data == nil {
-				data = []byte{} // NOT NULL
+			r := snapshotModel{Owner: sn.Owner, SessionID: sn.ID, SavedAt: s.timestamp(sn.At), LogSeq: sn.Seq}
+			if len(rows) > 0 {
+				q.sql(", ")
 			}
-			rows = append(rows, snapshotModel{Owner: sn.Owner, SessionID: sn.ID, Data: data, SavedAt: s.timestamp(sn.At), LogSeq: sn.Seq})
+			q.sql("(?, ?, ", r.Owner, r.SessionID).blob(sn.Data).sql(", ?, ?)", r.SavedAt, r.LogSeq)
+			rows = append(rows, r)
 		}
 		if len(rows) == 0 {
 			continue
 		}
 		// A checkpoint never replaces a newer one (an activation's last
 		// save may land after its successor's first).
-		if _, err := tx.NewInsert().Model(&rows).
-			On("CONFLICT (owner, session_id) DO UPDATE").
-			Set("data = EXCLUDED.data").
-			Set("saved_at = EXCLUDED.saved_at").
-			Set("log_seq = EXCLUDED.log_seq").
-			Where("sn.log_seq <= EXCLUDED.log_seq").
-			Exec(ctx); err != nil {
+		q.sql(" ON CONFLICT (owner, session_id) DO UPDATE SET data = excluded.data, saved_at = excluded.saved_at," +
+			" log_seq = excluded.log_seq WHERE snapshots.log_seq <= excluded.log_seq")
+		if _, err := q.exec(ctx, tx); err != nil {
 			return saved, err
 		}
 		if _, err := tx.NewDelete().Model((*logModel)(nil)).WhereGroup(" AND ", func(q *bun.DeleteQuery) *bun.DeleteQuery {
