@@ -57,6 +57,7 @@ const (
 	retentionRecency    = 0.5  // w_r, times exp(-age/recencyTurns)
 	recencyTurns        = 10.0 // age is counted in accepted turns
 	promoteFloor        = 0.6  // short-term evictees below this are forgotten
+	forgetWeight        = 0.5  // ForgetLowValue: medium-term evictees used less than this are forgotten
 	clusterMergeSim     = 0.55 // a medium evictee joins a cluster at least this similar
 	qaAnswerWeight      = 0.3  // Q&A key = normalise(q̂ + 0.3·â)
 )
@@ -64,7 +65,8 @@ const (
 // memory is one stored item. Its key's codes live in the session's key arena
 // (slot); a change rewrites the slot after detaching any Verify-reference
 // entry that shares it (see writeSlot), so the reference never sees a key
-// change. Fields are ordered to keep the struct at 128 bytes.
+// change. Its text's token hashes live in the token arena under the same
+// slot. Fields are ordered to keep the struct at 144 bytes.
 type memory struct {
 	key        qvec    // unit direction, int8 codes (see qvec)
 	anchorCos  float32 // cos(key, anchor centroid); 0 without anchors
@@ -73,8 +75,10 @@ type memory struct {
 	hash       string
 	text       string // set with setText
 	importance float64
-	access     int
-	turn       int    // turn index of creation or last dedup merge (recency)
+	access     int     // accesses ever (access_count)
+	accW       float64 // access weight at turn lastAcc, decaying with AccessHalfLife
+	lastAcc    int     // turn of the last access (or of creation)
+	turn       int     // turn index of creation or last dedup merge (recency)
 	seq        uint64 // creation order
 	merged     int    // items consolidated into it (1 for a plain memory)
 	tsSec      int64  // timestamp (canonTime): Unix seconds ...
@@ -240,11 +244,12 @@ func (s *Session) findHashExcept(h string, skip *memory) *memory {
 
 // appendTier appends m to tier t (m.tier must be t) and to the hash and slot
 // indexes. A memory without a slot (a new one) gets one, and its key's codes
-// are copied into it.
+// and text's tokens are written into it.
 func (s *Session) appendTier(t int, m *memory) {
 	if m.slot < 0 {
 		m.slot = s.allocSlot()
 		m.key = s.writeSlot(m.slot, m.key)
+		s.writeTokens(m)
 	}
 	s.tiers[t] = append(s.tiers[t], m)
 	s.hkeys[t] = append(s.hkeys[t], hashKey(m.hash))
@@ -287,6 +292,10 @@ func (s *Session) allocSlot() int16 {
 	}
 	s.keyNorm = s.keyNorm[:used+1]
 	s.keyArena = s.keyArena[:(used+1)*s.cfg.Dim]
+	if s.tokArena != nil {
+		s.tokLen = s.tokLen[:used+1]
+		s.tokArena = s.tokArena[:(used+1)*maxMemTokens]
+	}
 	return int16(used)
 }
 
@@ -299,6 +308,13 @@ func (s *Session) growArena(n int) {
 	norm := make([]float32, len(s.keyNorm), n)
 	copy(norm, s.keyNorm)
 	s.keyArena, s.keyNorm = arena, norm
+	if s.cfg.lexicalOn() {
+		toks := make([]uint16, len(s.tokArena), n*maxMemTokens)
+		copy(toks, s.tokArena)
+		lens := make([]uint8, len(s.tokLen), n)
+		copy(lens, s.tokLen)
+		s.tokArena, s.tokLen = toks, lens
+	}
 	for _, tier := range s.tiers {
 		for _, m := range tier {
 			m.key.k = s.slotCodes(m.slot)
@@ -355,12 +371,32 @@ func (s *Session) removeMemory(m *memory) {
 	}
 }
 
-// retention is importance·w_i + ln(1+access)·w_a + exp(-age/τ)·w_r.
+// accessWeight is m's access weight now: with AccessHalfLife h, the weight
+// at its last access halved every h turns since; without, access_count.
+// Without a half-life the weight never decays and equals access_count.
+func (s *Session) accessWeight(m *memory) float64 {
+	if h := s.cfg.AccessHalfLife; h != 0 && m.accW != 0 {
+		if age := s.turn - m.lastAcc; age > 0 {
+			return m.accW * math.Exp2(-float64(age)/float64(h))
+		}
+	}
+	return m.accW
+}
+
+// touch counts one access of m: access_count+1, and the decayed access
+// weight + 1 as of this turn.
+func (s *Session) touch(m *memory) {
+	m.accW = s.accessWeight(m) + 1
+	m.lastAcc = s.turn
+	m.access++
+}
+
+// retention is importance·w_i + ln(1+access weight)·w_a + exp(-age/τ)·w_r.
 // ln(1+0) = 0 and exp(-0) = 1 are taken without the calls.
 func (s *Session) retention(m *memory) float64 {
 	lg, rec := 0.0, 1.0
-	if m.access != 0 {
-		lg = math.Log1p(float64(m.access))
+	if w := s.accessWeight(m); w != 0 {
+		lg = math.Log1p(w)
 	}
 	if age := max(0, s.turn-m.turn); age != 0 {
 		rec = math.Exp(-float64(age) / recencyTurns)
@@ -380,18 +416,19 @@ func (s *Session) retention(m *memory) float64 {
 func (s *Session) lowestRetention(tier int, protect *memory) (*memory, float64) {
 	var worst *memory
 	worstR := math.Inf(1)
+	decay := s.cfg.AccessHalfLife != 0
 	for _, m := range s.tiers[tier] {
 		if m == protect {
 			continue
 		}
 		lb := retentionImportance * m.importance
-		if m.access > 0 {
+		if m.access > 0 && !decay {
 			lb += retentionAccessMin
 		}
 		if lb >= worstR {
 			continue
 		}
-		if worst != nil && m.importance >= worst.importance && m.turn >= worst.turn &&
+		if worst != nil && !decay && m.importance >= worst.importance && m.turn >= worst.turn &&
 			(m.access == worst.access || m.access > worst.access && m.access < monotoneAccess) {
 			continue
 		}
@@ -420,14 +457,14 @@ func (s *Session) addMemory(text string, key qvec, importance float64, access in
 	text = clipText(cleanText(text), s.cfg.MaxStoredChars)
 	h := hashText(text)
 	if m := s.findHash(h); m != nil {
-		m.access++
+		s.touch(m)
 		m.importance = math.Max(m.importance, importance)
 		m.setTS(now)
 		m.turn = s.turn
 		return
 	}
 	m := &memory{hash: h, key: key, tier: int32(tier), importance: importance,
-		access: access, turn: s.turn, seq: s.nextSeq, merged: 1, slot: -1}
+		access: access, accW: float64(access), lastAcc: s.turn, turn: s.turn, seq: s.nextSeq, merged: 1, slot: -1}
 	m.setText(text)
 	m.setTS(now)
 	m.anchorCos = s.anchorCos(key)
@@ -443,8 +480,9 @@ func (s *Session) addMemory(text string, key qvec, importance float64, access in
 // rebalance restores the tier caps after an insertion. The short-term member
 // with the lowest retention is promoted to medium term when its retention is
 // at least promoteFloor and forgotten otherwise; the medium-term member with
-// the lowest retention is consolidated into long term. protect (the new
-// memory) is never the one moved.
+// the lowest retention is consolidated into long term, unless ForgetLowValue
+// drops it (base importance and an access weight below forgetWeight).
+// protect (the new memory) is never the one moved.
 func (s *Session) rebalance(protect *memory) {
 	for len(s.tiers[tierShort]) > s.cfg.ShortTermCap {
 		m, r := s.lowestRetention(tierShort, protect)
@@ -459,6 +497,10 @@ func (s *Session) rebalance(protect *memory) {
 	for len(s.tiers[tierMedium]) > s.cfg.MediumTermCap {
 		m, _ := s.lowestRetention(tierMedium, protect)
 		s.removeMemory(m)
+		if s.cfg.ForgetLowValue && m.importance <= baseImportance && s.accessWeight(m) < forgetWeight {
+			s.freeSlot(m)
+			continue
+		}
 		s.consolidate(m)
 	}
 }
@@ -483,6 +525,7 @@ func (s *Session) consolidate(m *memory) {
 		if t := clipText(m.text, s.cfg.LongTermTextChars); t != m.text {
 			m.setText(t)
 			m.hash = hashText(t) // m is detached: appendTier indexes it
+			s.writeTokens(m)
 		}
 		s.appendTier(tierLong, m)
 		s.fixCollision(m)
@@ -496,6 +539,7 @@ func (s *Session) consolidate(m *memory) {
 	s.freeSlot(m)
 	if text != best.text {
 		best.setText(text)
+		s.writeTokens(best)
 		s.setHash(best, hashText(text))
 		s.fixCollision(best)
 	}
@@ -539,6 +583,8 @@ func (s *Session) absorb(dst, src *memory) {
 		dst.anchorCos = s.anchorCos(key)
 	}
 	dst.access += src.access
+	dst.accW = s.accessWeight(dst) + s.accessWeight(src)
+	dst.lastAcc = s.turn
 	dst.importance = math.Max(dst.importance, src.importance)
 	if tsCompare(src, dst) > 0 {
 		dst.tsSec, dst.tsNsec = src.tsSec, src.tsNsec

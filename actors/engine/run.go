@@ -257,6 +257,7 @@ func (s *Session) storePending(avec []float32, answer string, now time.Time) *me
 		s.addMemory("U: "+strings.TrimSpace(p.text), p.vec, imp, 0, tierShort, now)
 		return nil
 	}
+	imp = s.infoImportance(imp, p.text, answer)
 	buf := getScratch()
 	s.addMemory(qaText(p.text, answer), qaKeyCodes(codesBuf(&buf.q, len(p.vec.k)), p.vec, avec), imp, 0, tierShort, now)
 	buf.put()
@@ -354,7 +355,9 @@ func (s *Session) StorePair(question string, qVec []float32, answer string, aVec
 		return 0, err
 	}
 	q := unitCopy(qVec)
-	s.addMemory(qaText(cleanText(question), cleanText(answer)), qaKeyQ(make([]int8, len(q)), q, q, aVec), baseImportance, 0, tierShort, canonTime(now))
+	question, answer = cleanText(question), cleanText(answer)
+	imp := s.infoImportance(baseImportance, question, answer)
+	s.addMemory(qaText(question, answer), qaKeyQ(make([]int8, len(q)), q, q, aVec), imp, 0, tierShort, canonTime(now))
 	return s.TotalMemories(), nil
 }
 
