@@ -79,10 +79,10 @@ type memory struct {
 	accW       float64 // access weight at turn lastAcc, decaying with AccessHalfLife
 	lastAcc    int     // turn of the last access (or of creation)
 	turn       int     // turn index of creation or last dedup merge (recency)
-	seq        uint64 // creation order
-	merged     int    // items consolidated into it (1 for a plain memory)
-	tsSec      int64  // timestamp (canonTime): Unix seconds ...
-	tsNsec     int32  // ... and nanoseconds
+	seq        uint64  // creation order
+	merged     int     // items consolidated into it (1 for a plain memory)
+	tsSec      int64   // timestamp (canonTime): Unix seconds ...
+	tsNsec     int32   // ... and nanoseconds
 	tier       int32
 }
 
