@@ -82,7 +82,7 @@ func (s *Session) buildContext(msg string, t int, scores []float32, touch bool, 
 				mask = masks[i]
 			}
 			var n int
-			b, n = s.appendMemoryLine(b, m, q, mask, s.cfg.MaxMemoryChars)
+			b, n = s.appendMemoryLine(b, m, q, &buf.lx.idf, mask, s.cfg.MaxMemoryChars)
 			if used+1+prefix+n > budget {
 				b = b[:mark]
 				break

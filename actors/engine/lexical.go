@@ -220,6 +220,7 @@ type lexScratch struct {
 	q     tokHashes
 	masks [stackScores]uint64
 	bm    [stackScores]float64
+	idf   [maxMemTokens]float64 // query tokens' IDF (1 each without the token arena)
 }
 
 // addLexical adds LexicalWeight·bm25/max_bm25 to the retrieval scores
@@ -229,6 +230,9 @@ type lexScratch struct {
 func (s *Session) addLexical(scores []float32, lx *lexScratch) []uint64 {
 	q := lx.q.slice()
 	n := len(scores)
+	for j := range q {
+		lx.idf[j] = 1
+	}
 	if len(q) == 0 || n == 0 || s.tokArena == nil {
 		return nil
 	}
@@ -260,12 +264,10 @@ func (s *Session) addLexical(scores []float32, lx *lexScratch) []uint64 {
 			masks = append(masks, m)
 		}
 	}
-	var idf [maxMemTokens]float64
+	idf := &lx.idf
 	N := float64(n)
 	for j := range q {
-		if df[j] > 0 {
-			idf[j] = math.Log1p((N - float64(df[j]) + 0.5) / (float64(df[j]) + 0.5))
-		}
+		idf[j] = math.Log1p((N - float64(df[j]) + 0.5) / (float64(df[j]) + 0.5))
 	}
 	avg := float64(totalLen) / N
 	if avg == 0 {
@@ -332,15 +334,21 @@ func itemStart(line string, prevQ bool) (start, isQ bool) {
 	return false, false
 }
 
-// focusSplit finds the item of text that holds the most distinct query
-// tokens q (the first on a tie) and returns text cut around it: before
-// (ending with its separating '\n'), the best item and after (starting
-// with its separating '\n'). ok is false when the text is one item or its
-// first item is already the best.
-func focusSplit(text string, q []uint16) (before, best, after string, ok bool) {
-	bestScore, bestStart, bestEnd := 0, 0, 0
+// maxFocusItems bounds the items of one text that focusOrder sorts; a
+// text with more keeps the rest after them in stored order.
+const maxFocusItems = 32
+
+// focusOrder splits text into items and writes them into parts ordered by
+// their weight of distinct query tokens (Σ w[j] over the tokens q[j] an
+// item holds), heaviest first, ties and items without a query token in
+// stored order. Items are joined by " " entries. It returns the parts used,
+// or nil when the order is the stored one.
+func focusOrder(parts *[2 * maxFocusItems]string, text string, q []uint16, w *[maxMemTokens]float64) []string {
+	var items [maxFocusItems]string
+	var score [maxFocusItems]float64
+	n := 0
 	start, isQ := 0, strings.HasPrefix(text, "Q: ")
-	for i := 0; i <= len(text); i++ {
+	for i := 0; i <= len(text) && n < maxFocusItems; i++ {
 		if i < len(text) {
 			if text[i] != '\n' {
 				continue
@@ -351,20 +359,37 @@ func focusSplit(text string, q []uint16) (before, best, after string, ok bool) {
 			}
 			isQ = nextQ
 		}
-		// text[start:i] is one item.
-		if sc := itemScore(text[start:i], q); sc > bestScore {
-			bestScore, bestStart, bestEnd = sc, start, i
+		if n == maxFocusItems-1 {
+			i = len(text) // the last item takes the rest
 		}
+		items[n], score[n] = text[start:i], itemScore(text[start:i], q, w)
+		n++
 		start = i + 1
 	}
-	if bestStart == 0 {
-		return "", "", "", false
+	// Stable insertion sort by score, heaviest first.
+	moved := false
+	for i := 1; i < n; i++ {
+		for j := i; j > 0 && score[j] > score[j-1]; j-- {
+			score[j], score[j-1] = score[j-1], score[j]
+			items[j], items[j-1] = items[j-1], items[j]
+			moved = true
+		}
 	}
-	return text[:bestStart], text[bestStart:bestEnd], text[bestEnd:], true
+	if !moved {
+		return nil
+	}
+	out := parts[:0]
+	for i := range n {
+		if i > 0 {
+			out = append(out, " ")
+		}
+		out = append(out, items[i])
+	}
+	return out
 }
 
-// itemScore counts the distinct query tokens q found in item.
-func itemScore(item string, q []uint16) int {
+// itemScore is the weight of the distinct query tokens q found in item.
+func itemScore(item string, q []uint16, w *[maxMemTokens]float64) float64 {
 	var m uint64
 	eachToken(item, func(h uint16) bool {
 		if j, found := slices.BinarySearch(q, h); found {
@@ -372,18 +397,24 @@ func itemScore(item string, q []uint16) int {
 		}
 		return true
 	})
-	return bits.OnesCount64(m)
+	var sc float64
+	for ; m != 0; m &= m - 1 {
+		sc += w[bits.TrailingZeros64(m)]
+	}
+	return sc
 }
 
 // appendMemoryLine appends m's context line of at most n characters: with
-// FocusLine, a text of several items that would be clipped starts with the
-// item holding the most query tokens q, the rest following in stored order.
-// mask is the memory's query-token mask (addLexical), or all ones when
-// unknown: a memory holding no query token is shown as stored.
-func (s *Session) appendMemoryLine(dst []byte, m *memory, q []uint16, mask uint64, n int) ([]byte, int) {
+// FocusLine, a text of several items that would be clipped shows first the
+// items holding query tokens q, the most (by weight w, the tokens' IDF)
+// first, then the rest in stored order. mask is the memory's query-token
+// mask (addLexical), or all ones when unknown: a memory holding no query
+// token is shown as stored.
+func (s *Session) appendMemoryLine(dst []byte, m *memory, q []uint16, w *[maxMemTokens]float64, mask uint64, n int) ([]byte, int) {
 	if s.cfg.FocusLine && len(q) > 0 && mask != 0 && m.merged > 1 && (len(m.text) > n && (m.plain || runeLen(m.text) > n)) {
-		if before, best, after, ok := focusSplit(m.text, q); ok {
-			return appendLineClip(dst, n, best, " ", before, after)
+		var parts [2 * maxFocusItems]string
+		if p := focusOrder(&parts, m.text, q, w); p != nil {
+			return appendLineClip(dst, n, p...)
 		}
 	}
 	return m.appendLine(dst, n)

@@ -24,6 +24,7 @@ func main() {
 	url := flag.String("url", "", "run against this server's REST API instead of the engine in process")
 	token := flag.String("token", "", "API key for -url")
 	verbose := flag.Bool("v", false, "list the missed markers")
+	ablation := flag.Bool("ablation", false, "also measure the memory policy off, each part alone and each part left out")
 	flag.Parse()
 	var fs []int
 	for _, f := range strings.Split(*fillers, ",") {
@@ -36,7 +37,13 @@ func main() {
 	}
 	ctx := context.Background()
 	emb := embed.NewHashing(embed.DefaultDim)
-	variants := []variant{{"default", engine.DefaultConfig(emb.Dim())}}
+	variants := []variant{{"default (all five)", engine.DefaultConfig(emb.Dim())}}
+	if *ablation {
+		if *url != "" {
+			fatal(fmt.Errorf("-ablation runs the engine in process; it cannot be combined with -url"))
+		}
+		variants = ablations(emb.Dim())
+	}
 	fmt.Printf("| configuration | set |")
 	for _, f := range fs {
 		fmt.Printf(" F=%d |", f)
@@ -75,6 +82,41 @@ func main() {
 			}
 		}
 	}
+}
+
+// parts are the five parts of the memory policy, each switched on in a
+// config.
+var parts = []struct {
+	name string
+	on   func(*engine.Config)
+}{
+	{"focus line", func(c *engine.Config) { c.FocusLine = true }},
+	{"information importance", func(c *engine.Config) { c.InfoImportance = true }},
+	{"decaying access", func(c *engine.Config) { c.AccessHalfLife = engine.DefaultAccessHalfLife }},
+	{"forget low-value", func(c *engine.Config) { c.ForgetLowValue = true }},
+	{"BM25 evidence", func(c *engine.Config) { c.LexicalWeight = engine.DefaultLexicalWeight }},
+}
+
+// ablations: the policy off, each part alone, all five, all but one.
+func ablations(dim int) []variant {
+	off := engine.DefaultConfig(dim).WithoutMemoryPolicy()
+	out := []variant{{"none (the engine before)", off}}
+	for _, p := range parts {
+		c := off
+		p.on(&c)
+		out = append(out, variant{"only " + p.name, c})
+	}
+	out = append(out, variant{"all five (default)", engine.DefaultConfig(dim)})
+	for i := range parts {
+		c := off
+		for j, p := range parts {
+			if j != i {
+				p.on(&c)
+			}
+		}
+		out = append(out, variant{"all but " + parts[i].name, c})
+	}
+	return out
 }
 
 type variant struct {

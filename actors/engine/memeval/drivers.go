@@ -16,17 +16,19 @@ import (
 
 // EngineDriver runs the harness on an engine.Session in process, the way
 // the session actor does: texts embedded by Embedder, export and import
-// through engine.Export and engine.Import.
+// through engine.Export and engine.ImportWith under the driver's config
+// (the server's, for a server whose sessions use DefaultConfig).
 type EngineDriver struct {
 	S        *engine.Session
 	Embedder embed.Embedder
+	cfg      engine.Config
 	now      time.Time
 }
 
 // NewEngineDriver returns a driver on a new session under cfg, embedding
 // with emb.
 func NewEngineDriver(cfg engine.Config, emb embed.Embedder) *EngineDriver {
-	return &EngineDriver{S: engine.New(cfg), Embedder: emb, now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	return &EngineDriver{S: engine.New(cfg), Embedder: emb, cfg: cfg, now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
 }
 
 func (d *EngineDriver) Run(ctx context.Context, message, response string) (string, error) {
@@ -53,7 +55,7 @@ func (d *EngineDriver) Export(context.Context) ([]byte, error) {
 }
 
 func (d *EngineDriver) Import(_ context.Context, state []byte) error {
-	s, err := engine.Import(state)
+	s, err := engine.ImportWith(d.cfg, state)
 	if err != nil {
 		return err
 	}

@@ -33,13 +33,13 @@ type Set struct {
 // Main is the tuning set: 30 facts, six domains, small talk, how-to and
 // trivia filler, facts evenly spaced.
 func Main() Set {
-	return Set{Name: "main", Facts: mainFacts, kinds: []fillerKind{smallTalkKind, howToKind, triviaKind}, seed: 1}
+	return Set{Name: "main", Facts: mainFacts, kinds: []fillerKind{smallTalkKind, howToKind, triviaKind, lookalikeKind}, seed: 1}
 }
 
 // HeldOut is the set nothing was tuned on: 24 facts from four other
 // domains, rambling, code and news filler, facts at random positions.
 func HeldOut() Set {
-	return Set{Name: "held-out", Facts: heldOutFacts, kinds: []fillerKind{rambleKind, codeKind, newsKind, smallTalkKind}, seed: 2, random: true}
+	return Set{Name: "held-out", Facts: heldOutFacts, kinds: []fillerKind{rambleKind, codeKind, newsKind, smallTalkKind, lookalikeKind}, seed: 2, random: true}
 }
 
 // Sets returns every set.

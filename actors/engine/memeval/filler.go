@@ -125,3 +125,31 @@ func fillerScript(kinds []fillerKind, n int, seed uint64) []Turn {
 	}
 	return out
 }
+
+// lookalike: personal-fact questions answered with invented names, like the
+// facts themselves, but never asked about: they compete for importance and
+// room with the facts.
+var (
+	lookSubjects = []string{"the bakery on the corner", "my cousin's boat", "the hiking trail we tried", "the new coworker", "our old landlord", "the podcast I mentioned", "the board game we played", "the bike shop downtown", "the tea we liked", "the museum exhibit"}
+	syllables    = []string{"bra", "vel", "tor", "min", "qua", "sel", "dro", "pha", "lin", "gar", "zen", "mor", "kal", "ris", "tus", "ven"}
+)
+
+func inventedName(r *rand.Rand) string {
+	n := 2 + r.IntN(2)
+	b := make([]byte, 0, 12)
+	for i := range n {
+		s := pick(r, syllables)
+		if i == 0 {
+			b = append(b, s[0]-'a'+'A')
+			s = s[1:]
+		}
+		b = append(b, s...)
+	}
+	return string(b)
+}
+
+func lookalikeKind(r *rand.Rand, i int) Turn {
+	s := pick(r, lookSubjects)
+	return Turn{fmt.Sprintf("What was the name of %s again?", s),
+		fmt.Sprintf("The name of %s is %s.", s, inventedName(r))}
+}
