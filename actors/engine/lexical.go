@@ -111,9 +111,9 @@ func isWordByte(c byte) bool {
 	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c >= 0x80
 }
 
-// stem strips common English inflections: "ies" → "y", then "ing", "ed",
-// "es" after s/x/z/ch/sh, and a plural "s" (not "ss"), keeping at least
-// three bytes.
+// stem strips common English inflections: "ies" → "y", then "ing" and "ed"
+// (a doubled final consonant undoubled: "running" → "run"), "es" after
+// s/x/z/ch/sh, and a plural "s" (not "ss"), keeping at least three bytes.
 func stem(b []byte) []byte {
 	n := len(b)
 	switch {
@@ -121,13 +121,27 @@ func stem(b []byte) []byte {
 		b[n-3] = 'y'
 		return b[:n-2]
 	case n > 5 && string(b[n-3:]) == "ing":
-		return b[:n-3]
+		return undouble(b[:n-3])
 	case n > 4 && string(b[n-2:]) == "ed":
-		return b[:n-2]
+		return undouble(b[:n-2])
 	case n > 4 && string(b[n-2:]) == "es" && (b[n-3] == 's' || b[n-3] == 'x' || b[n-3] == 'z' || b[n-3] == 'h'):
 		return b[:n-2]
 	case n > 3 && b[n-1] == 's' && b[n-2] != 's':
 		return b[:n-1]
+	}
+	return b
+}
+
+// undouble drops the last byte of a stem ending in a doubled consonant
+// other than l, s or z.
+func undouble(b []byte) []byte {
+	n := len(b)
+	if n >= 4 && b[n-1] == b[n-2] {
+		switch b[n-1] {
+		case 'a', 'e', 'i', 'o', 'u', 'l', 's', 'z':
+		default:
+			return b[:n-1]
+		}
 	}
 	return b
 }
