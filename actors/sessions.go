@@ -55,6 +55,11 @@ type CreateOptions struct {
 	EnableTopicSwitch *bool
 	Template          []float32
 	Policy            []PolicyVector
+	// ContextTopK and ContextBudgetChars tune the /v1/run context block of
+	// this session (0: the server's); see engine.MaxContextTopK and
+	// engine.MaxContextBudgetChars for the bounds.
+	ContextTopK        int
+	ContextBudgetChars int
 }
 
 // PolicyVector biases a session towards a direction (registered as a drift
@@ -191,6 +196,9 @@ type sessionOptions struct {
 	UseMetaPSS        bool   `json:"use_meta_pss"`
 	UseCortex         bool   `json:"use_cortex"`
 	EnableTopicSwitch bool   `json:"enable_topic_switch"`
+	// 0 (absent): the server's configuration.
+	ContextTopK        int `json:"context_top_k,omitempty"`
+	ContextBudgetChars int `json:"context_budget_chars,omitempty"`
 }
 
 func (s *Sessions) newEngine(rec persistence.SessionRecord) (*engine.Session, error) {
@@ -204,6 +212,12 @@ func (s *Sessions) newEngine(rec persistence.SessionRecord) (*engine.Session, er
 	cfg := s.cfg.Engine(rec.Dimension)
 	cfg.UseAttention = o.UseAttention
 	cfg.EnableTopicSwitch = o.EnableTopicSwitch
+	if o.ContextTopK != 0 {
+		cfg.ContextTopK = o.ContextTopK
+	}
+	if o.ContextBudgetChars != 0 {
+		cfg.ContextBudgetChars = o.ContextBudgetChars
+	}
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -220,7 +234,8 @@ func (s *Sessions) Create(ctx context.Context, owner string, opts CreateOptions)
 		id = NewID()
 	}
 	o := sessionOptions{ModelName: opts.ModelName, UseAttention: opts.UseAttention, UseCache: opts.UseCache,
-		UseMetaPSS: opts.UseMetaPSS, UseCortex: opts.UseCortex, EnableTopicSwitch: true}
+		UseMetaPSS: opts.UseMetaPSS, UseCortex: opts.UseCortex, EnableTopicSwitch: true,
+		ContextTopK: opts.ContextTopK, ContextBudgetChars: opts.ContextBudgetChars}
 	if o.ModelName == "" {
 		o.ModelName = s.cfg.ModelName
 	}

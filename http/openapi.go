@@ -65,7 +65,7 @@ func sessionOperations() []operation {
 		{Method: "POST", Path: "/mcp", Tag: "mcp", Summary: "Model Context Protocol over streamable HTTP (stateless, JSON answers): JSON-RPC messages; tools run, store, recall, remember, cache_put, cache_find, cache_delete, session_create, session_delete, session_metrics call these /v1 routes with the caller's credentials", Response: obj("jsonrpc:string", "id:any", "result:object", "error:object")},
 		{Method: "POST", Path: "/v1/run", Tag: "sessions", Summary: "One turn: retrieve context, score drift and short-circuit, optionally store the previous answer", Body: RunBody{}, Response: runResp, Errors: []int{404, 422, 503}},
 		{Method: "POST", Path: "/v1/store", Tag: "sessions", Summary: "Learn from an LLM response (paired with the pending question)", Body: storeBody{}, Response: obj("session_id:string", "stored:boolean", "total_memories:integer"), Errors: []int{404, 422, 503}},
-		{Method: "POST", Path: "/v1/session/create", Tag: "sessions", Summary: "Explicit session creation (optional template and policy vectors)", Body: createBody{}, Response: obj("session_id:string", "created:boolean", "dimension:integer"), Errors: []int{422}},
+		{Method: "POST", Path: "/v1/session/create", Tag: "sessions", Summary: "Explicit session creation (optional template and policy vectors, context top-k and budget)", Body: createBody{}, Response: obj("session_id:string", "created:boolean", "dimension:integer"), Errors: []int{422}},
 		{Method: "DELETE", Path: "/v1/session/{id}", Tag: "sessions", Summary: "Delete a session", Response: obj("session_id:string", "deleted:boolean"), Errors: []int{404, 409}},
 		{Method: "GET", Path: "/v1/metrics/{id}", Tag: "sessions", Summary: "Full metrics snapshot of a session",
 			Response: obj("session_id:string", "phase:string", "interaction_count:integer", "total_memories:integer", "tiers:object",
@@ -236,6 +236,9 @@ func schemaOf(t reflect.Type) map[string]any {
 						fs["minItems"] = num(v)
 					}
 				}
+			}
+			if d := f.Tag.Get("doc"); d != "" {
+				fs["description"] = d
 			}
 			props[name] = fs
 		}

@@ -167,6 +167,10 @@ type createBody struct {
 	EnableTopicSwitch *bool                 `json:"enable_topic_switch"`
 	TemplateEmbedding []float32             `json:"template_embedding"`
 	PolicyVectors     []actors.PolicyVector `json:"policy_vectors" binding:"max=64,dive"`
+	// The bounds are engine.MinContextTopK … MaxContextTopK and
+	// MinContextBudgetChars … MaxContextBudgetChars (a test checks them).
+	ContextTopK        *int `json:"context_top_k" binding:"omitempty,gte=1,lte=100" doc:"memories in this session's /v1/run context block (default: the server's SEMVEC_RUN_TOP_K, 5)"`
+	ContextBudgetChars *int `json:"context_budget_chars" binding:"omitempty,gte=200,lte=65536" doc:"character budget of this session's /v1/run context block (default: the server's SEMVEC_CONTEXT_BUDGET_CHARS, 1400); each memory line is still clipped to 200 characters"`
 }
 
 func (s *Server) createSession(c *gin.Context) {
@@ -189,10 +193,17 @@ func (s *Server) createSession(c *gin.Context) {
 			return
 		}
 	}
-	id, err := s.d.Sessions.Create(c.Request.Context(), owner(c), actors.CreateOptions{
+	opts := actors.CreateOptions{
 		ModelName: b.ModelName, UseAttention: b.UseAttention, UseCache: b.UseCache, UseMetaPSS: b.UseMetaPSS,
 		UseCortex: b.UseCortex, EnableTopicSwitch: b.EnableTopicSwitch, Template: b.TemplateEmbedding, Policy: b.PolicyVectors,
-	})
+	}
+	if b.ContextTopK != nil {
+		opts.ContextTopK = *b.ContextTopK
+	}
+	if b.ContextBudgetChars != nil {
+		opts.ContextBudgetChars = *b.ContextBudgetChars
+	}
+	id, err := s.d.Sessions.Create(c.Request.Context(), owner(c), opts)
 	if err != nil {
 		fail(c, err)
 		return

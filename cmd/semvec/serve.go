@@ -80,6 +80,7 @@ func start(ctx context.Context, cfg config, getenv func(string) string, stdout, 
 	asker := &actors.Asker{Root: sys.Root, Timeout: cfg.AskTimeout, Observer: metrics.ObserveAsk}
 	sessions := actors.NewSessions(sys.Root, store, asker, actors.SessionConfig{
 		Dim: emb.Dim(), ModelName: emb.Name(), IdleTTL: cfg.IdleTTL, MaxSessions: cfg.MaxSessions, Sweep: cfg.Sweep,
+		Engine: cfg.engineConfig,
 	}, log, nil)
 	layers := actors.NewLayers(sys.Root, store, asker, sessions, log, nil)
 
