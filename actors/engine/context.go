@@ -26,7 +26,7 @@ const (
 // Lines are appended straight into one buffer (buf.b, the caller's scratch)
 // and only the lines shown are clipped; a line that does not fit is rolled
 // back.
-func (s *Session) buildContext(msg string, t int, scores []float32, touch bool, buf *scratch) string {
+func (s *Session) buildContext(msg string, t int, scores []float32, rerank []RerankScore, touch bool, buf *scratch) string {
 	q := s.queryTokens(msg, &buf.lx)
 	var masks []uint64
 	if len(q) > 0 {
@@ -64,7 +64,12 @@ func (s *Session) buildContext(msg string, t int, scores []float32, touch bool, 
 		add("Relevant context: (none yet)", "")
 	} else if add("Relevant context:", "") {
 		var idxArr [8]int
-		top := topKInto(idxArr[:0], scores, s.cfg.ContextTopK)
+		var top []int
+		if len(rerank) > 0 {
+			top = s.rerankedTop(scores, rerank)
+		} else {
+			top = topKInto(idxArr[:0], scores, s.cfg.ContextTopK)
+		}
 		for _, i := range top { // the texts are usually cold: load them together
 			prefetchText(s.memoryAt(i).text)
 		}

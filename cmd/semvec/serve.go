@@ -55,6 +55,10 @@ func start(ctx context.Context, cfg config, getenv func(string) string, stdout, 
 	if err != nil {
 		return nil, err
 	}
+	reranker, err := embed.RerankerFromEnv(getenv)
+	if err != nil {
+		return nil, err
+	}
 	keys, devToken, err := licenceKeys(cfg, stdout)
 	if err != nil {
 		return nil, err
@@ -94,7 +98,7 @@ func start(ctx context.Context, cfg config, getenv func(string) string, stdout, 
 	engine := apihttp.New(apihttp.Deps{
 		Log: log, Verifier: verifier, Anonymous: cfg.Anonymous,
 		MetricsUser: cfg.MetricsUser, MetricsPassword: cfg.MetricsPassword, CORSOrigins: cfg.CORSOrigins,
-		MaxBodyBytes: cfg.MaxBodyBytes, Embedder: emb, Sessions: sessions, Layers: layers, DB: store,
+		MaxBodyBytes: cfg.MaxBodyBytes, Embedder: emb, Reranker: reranker, Sessions: sessions, Layers: layers, DB: store,
 		Metrics: metrics, Limiter: apihttp.NewRateLimiter(nil), ActorsUp: func() bool { return !s.stopping.Load() },
 		RequestTimeout: cfg.RequestTimeout,
 	})
