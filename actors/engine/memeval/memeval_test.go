@@ -74,6 +74,4 @@ func TestScriptShape(t *testing.T) {
 	}
 }
 
-
-
 func contains(s, sub string) bool { return strings.Contains(s, sub) }
