@@ -190,6 +190,33 @@ func (s *Session) writeTokens(m *memory) {
 	s.tokLen[m.slot] = uint8(ts.n)
 }
 
+// extendTokens updates the token list of m's slot for its new text: when
+// the old text is a prefix of it (an item appended to a cluster), only the
+// appended part is read; the list is the same as writeTokens would build.
+// It must be called before m's text changes.
+func (s *Session) extendTokens(m *memory, text string) {
+	if !s.cfg.lexicalOn() || m.slot < 0 {
+		return
+	}
+	old := m.text
+	if len(text) <= len(old) || text[len(old)] != '\n' || !strings.HasPrefix(text, old) {
+		m.text = text
+		s.writeTokens(m)
+		m.text = old
+		return
+	}
+	cur := s.tokenSlot(m.slot)
+	if len(cur) == maxMemTokens {
+		return
+	}
+	var ts tokHashes
+	ts.n = copy(ts.h[:], cur)
+	ts.addText(text[len(old):])
+	o := int(m.slot) * maxMemTokens
+	copy(s.tokArena[o:o+maxMemTokens], ts.slice())
+	s.tokLen[m.slot] = uint8(ts.n)
+}
+
 // novelTokens counts, up to limit, the tokens of answer found neither in
 // question nor in any stored memory.
 func (s *Session) novelTokens(question, answer string, limit int) int {
@@ -350,21 +377,16 @@ func itemStart(line string, prevQ bool) (start, isQ bool) {
 	return false, false
 }
 
-// maxFocusItems bounds the items of one text that focusOrder sorts; a
-// text with more keeps the rest after them in stored order.
-const maxFocusItems = 32
-
-// focusOrder splits text into items and writes them into parts ordered by
-// their weight of distinct query tokens (Σ w[j] over the tokens q[j] an
-// item holds), heaviest first, ties and items without a query token in
-// stored order. Items are joined by " " entries. It returns the parts used,
-// or nil when the order is the stored one.
-func focusOrder(parts *[2 * maxFocusItems]string, text string, q []uint16, w *[maxMemTokens]float64) []string {
-	var items [maxFocusItems]string
-	var score [maxFocusItems]float64
-	n := 0
+// focusSplit finds the item of text that holds the most query-token weight
+// (Σ w[j] over the distinct query tokens q[j] it holds; the first on a tie)
+// and returns text cut around it: before (ending with its separating '\n'),
+// the best item and after (starting with its separating '\n'). ok is false
+// when the first item is the best. Scanning stops at an item holding full,
+// the weight of every query token the text holds.
+func focusSplit(text string, q []uint16, w *[maxMemTokens]float64, full float64) (before, best, after string, ok bool) {
+	bestScore, bestStart, bestEnd := 0.0, 0, 0
 	start, isQ := 0, strings.HasPrefix(text, "Q: ")
-	for i := 0; i <= len(text) && n < maxFocusItems; i++ {
+	for i := 0; i <= len(text); i++ {
 		if i < len(text) {
 			if text[i] != '\n' {
 				continue
@@ -375,33 +397,19 @@ func focusOrder(parts *[2 * maxFocusItems]string, text string, q []uint16, w *[m
 			}
 			isQ = nextQ
 		}
-		if n == maxFocusItems-1 {
-			i = len(text) // the last item takes the rest
+		// text[start:i] is one item.
+		if sc := itemScore(text[start:i], q, w); sc > bestScore {
+			bestScore, bestStart, bestEnd = sc, start, i
+			if sc >= full {
+				break
+			}
 		}
-		items[n], score[n] = text[start:i], itemScore(text[start:i], q, w)
-		n++
 		start = i + 1
 	}
-	// Stable insertion sort by score, heaviest first.
-	moved := false
-	for i := 1; i < n; i++ {
-		for j := i; j > 0 && score[j] > score[j-1]; j-- {
-			score[j], score[j-1] = score[j-1], score[j]
-			items[j], items[j-1] = items[j-1], items[j]
-			moved = true
-		}
+	if bestStart == 0 {
+		return "", "", "", false
 	}
-	if !moved {
-		return nil
-	}
-	out := parts[:0]
-	for i := range n {
-		if i > 0 {
-			out = append(out, " ")
-		}
-		out = append(out, items[i])
-	}
-	return out
+	return text[:bestStart], text[bestStart:bestEnd], text[bestEnd:], true
 }
 
 // itemScore is the weight of the distinct query tokens q found in item.
@@ -422,15 +430,18 @@ func itemScore(item string, q []uint16, w *[maxMemTokens]float64) float64 {
 
 // appendMemoryLine appends m's context line of at most n characters: with
 // FocusLine, a text of several items that would be clipped shows first the
-// items holding query tokens q, the most (by weight w, the tokens' IDF)
-// first, then the rest in stored order. mask is the memory's query-token
+// item holding the most query tokens q (by weight w, the tokens' IDF), then
+// the rest in stored order. mask is the memory's query-token
 // mask (addLexical), or all ones when unknown: a memory holding no query
 // token is shown as stored.
 func (s *Session) appendMemoryLine(dst []byte, m *memory, q []uint16, w *[maxMemTokens]float64, mask uint64, n int) ([]byte, int) {
 	if s.cfg.FocusLine && len(q) > 0 && mask != 0 && m.merged > 1 && (len(m.text) > n && (m.plain || runeLen(m.text) > n)) {
-		var parts [2 * maxFocusItems]string
-		if p := focusOrder(&parts, m.text, q, w); p != nil {
-			return appendLineClip(dst, n, p...)
+		full := 0.0
+		for mk := mask & (1<<len(q) - 1); mk != 0; mk &= mk - 1 {
+			full += w[bits.TrailingZeros64(mk)]
+		}
+		if before, best, after, ok := focusSplit(m.text, q, w, full); ok {
+			return appendLineClip(dst, n, best, " ", before, after)
 		}
 	}
 	return m.appendLine(dst, n)

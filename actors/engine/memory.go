@@ -411,7 +411,9 @@ func (s *Session) retention(m *memory) float64 {
 // without evaluating Log1p and Exp: retention rises with importance, access
 // and recency, so a member at least as important, at least as accessed and
 // at most as old as the current minimum is not below it, and retention is at
-// least importance (+0.3·ln 2 once accessed). The result is the same as
+// least importance (+0.3·ln 2 once accessed, without decay). With decay, a
+// member whose access weight is at least the minimum's and was last touched
+// no earlier has at least its decayed weight. The result is the same as
 // evaluating every member.
 func (s *Session) lowestRetention(tier int, protect *memory) (*memory, float64) {
 	var worst *memory
@@ -428,9 +430,15 @@ func (s *Session) lowestRetention(tier int, protect *memory) (*memory, float64) 
 		if lb >= worstR {
 			continue
 		}
-		if worst != nil && !decay && m.importance >= worst.importance && m.turn >= worst.turn &&
-			(m.access == worst.access || m.access > worst.access && m.access < monotoneAccess) {
-			continue
+		if worst != nil && m.importance >= worst.importance && m.turn >= worst.turn {
+			if !decay && (m.access == worst.access || m.access > worst.access && m.access < monotoneAccess) {
+				continue
+			}
+			// A weight at least as large, last touched no earlier, has
+			// decayed no more.
+			if decay && m.accW >= worst.accW && m.lastAcc >= worst.lastAcc {
+				continue
+			}
 		}
 		if r := s.retention(m); r < worstR {
 			worst, worstR = m, r
@@ -538,8 +546,8 @@ func (s *Session) consolidate(m *memory) {
 	text := mergeText(best.text, best.plain, m.text, s.cfg.LongTermTextChars)
 	s.freeSlot(m)
 	if text != best.text {
+		s.extendTokens(best, text)
 		best.setText(text)
-		s.writeTokens(best)
 		s.setHash(best, hashText(text))
 		s.fixCollision(best)
 	}

@@ -193,3 +193,19 @@ func slicesEqual(a, b []uint16) bool {
 	}
 	return true
 }
+
+// TestTokenArenaMatchesTexts: after a long conversation (merges, clipped
+// clusters, freed and reused slots) every memory's token list is exactly
+// what its text gives, as an import rebuilds it.
+func TestTokenArenaMatchesTexts(t *testing.T) {
+	s := newTestSession(t)
+	longSession(t, s, 600, 11)
+	converse(t, s, k8sConversation, "", 700)
+	s.eachMemory(func(_ int, m *memory) {
+		var ts tokHashes
+		ts.addText(m.text)
+		if !slicesEqual(s.tokenSlot(m.slot), ts.slice()) {
+			t.Fatalf("memory %s (merged %d): tokens differ from its text's", m.hash, m.merged)
+		}
+	})
+}
