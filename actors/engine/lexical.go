@@ -223,27 +223,52 @@ func (s *Session) novelTokens(question, answer string, limit int) int {
 	var q, a tokHashes
 	q.addText(question)
 	a.addText(answer)
-	novel := 0
+	// The answer's tokens that are not the question's.
+	n := 0
 	for _, h := range a.slice() {
-		if has(q.slice(), h) || s.anyMemoryHas(h) {
-			continue
-		}
-		if novel++; novel == limit {
-			break
+		if !has(q.slice(), h) {
+			a.h[n] = h
+			n++
 		}
 	}
-	return novel
-}
-
-func (s *Session) anyMemoryHas(h uint16) bool {
+	a.n = n
+	cand := a.slice()
+	var found uint64
+	all := uint64(1)<<len(cand) - 1
+	sig := signature(cand)
 	for _, slots := range s.slots {
 		for _, sl := range slots {
-			if has(s.tokenSlot(sl), h) {
-				return true
+			found |= matchMask(s.tokenSlot(sl), cand, sig)
+			if found == all {
+				return 0
 			}
 		}
 	}
-	return false
+	return min(limit, len(cand)-bits.OnesCount64(found))
+}
+
+// signature is a 64-bit filter of a token list: bit h%64 for each token h.
+func signature(l []uint16) uint64 {
+	var sig uint64
+	for _, h := range l {
+		sig |= 1 << (h & 63)
+	}
+	return sig
+}
+
+// matchMask returns the mask of the tokens of q (sorted, with signature
+// sig) that sorted list d holds: bit j for q[j].
+func matchMask(d, q []uint16, sig uint64) uint64 {
+	var m uint64
+	for _, h := range d {
+		if sig>>(h&63)&1 == 0 {
+			continue
+		}
+		if j, found := slices.BinarySearch(q, h); found {
+			m |= 1 << j
+		}
+	}
+	return m
 }
 
 // infoImportance is the importance of a Q&A memory with the given base:
@@ -285,24 +310,14 @@ func (s *Session) addLexical(scores []float32, lx *lexScratch) []uint64 {
 	}
 	var df [maxMemTokens]int32
 	totalLen := 0
+	sig := signature(q)
 	for _, slots := range s.slots {
 		for _, sl := range slots {
 			d := s.tokenSlot(sl)
 			totalLen += len(d)
-			var m uint64
-			// Merge two sorted lists.
-			for i, j := 0, 0; i < len(d) && j < len(q); {
-				switch {
-				case d[i] < q[j]:
-					i++
-				case d[i] > q[j]:
-					j++
-				default:
-					m |= 1 << j
-					df[j]++
-					i++
-					j++
-				}
+			m := matchMask(d, q, sig)
+			for mk := m; mk != 0; mk &= mk - 1 {
+				df[bits.TrailingZeros64(mk)]++
 			}
 			masks = append(masks, m)
 		}
