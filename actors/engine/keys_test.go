@@ -56,7 +56,7 @@ func TestInt8KeyPrecision(t *testing.T) {
 // TestFootprintQA100Turns is the footprint target of a 100-turn session at
 // 384 dimensions with the load test's short Q&A texts and the built-in
 // embedder: at most 56 KiB (48 KiB before the token arena of the lexical
-// evidence, which adds at most 129 bytes per key slot), and level from there
+// evidence, which adds at most 137 bytes per key slot), and level from there
 // on.
 func TestFootprintQA100Turns(t *testing.T) {
 	topics := [][2]string{

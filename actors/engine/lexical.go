@@ -185,9 +185,15 @@ func (s *Session) writeTokens(m *memory) {
 	}
 	var ts tokHashes
 	ts.addText(m.text)
-	o := int(m.slot) * maxMemTokens
+	s.setTokens(m.slot, &ts)
+}
+
+// setTokens writes ts into slot sl.
+func (s *Session) setTokens(sl int16, ts *tokHashes) {
+	o := int(sl) * maxMemTokens
 	copy(s.tokArena[o:o+maxMemTokens], ts.slice())
-	s.tokLen[m.slot] = uint8(ts.n)
+	s.tokLen[sl] = uint8(ts.n)
+	s.tokSig[sl] = signature(ts.slice())
 }
 
 // extendTokens updates the token list of m's slot for its new text: when
@@ -212,9 +218,7 @@ func (s *Session) extendTokens(m *memory, text string) {
 	var ts tokHashes
 	ts.n = copy(ts.h[:], cur)
 	ts.addText(text[len(old):])
-	o := int(m.slot) * maxMemTokens
-	copy(s.tokArena[o:o+maxMemTokens], ts.slice())
-	s.tokLen[m.slot] = uint8(ts.n)
+	s.setTokens(m.slot, &ts)
 }
 
 // novelTokens counts, up to limit, the tokens of answer found neither in
@@ -232,19 +236,32 @@ func (s *Session) novelTokens(question, answer string, limit int) int {
 		}
 	}
 	a.n = n
-	cand := a.slice()
-	var found uint64
-	all := uint64(1)<<len(cand) - 1
-	sig := signature(cand)
+	// Candidates found in a memory are dropped as the scan goes: once only
+	// the novel ones are left, most slots fail the signature test.
+	sig := signature(a.slice())
 	for _, slots := range s.slots {
 		for _, sl := range slots {
-			found |= matchMask(s.tokenSlot(sl), cand, sig)
-			if found == all {
+			if s.tokSig[sl]&sig == 0 {
+				continue
+			}
+			m := matchMask(s.tokenSlot(sl), a.slice(), sig)
+			if m == 0 {
+				continue
+			}
+			n := 0
+			for j, h := range a.slice() {
+				if m>>j&1 == 0 {
+					a.h[n] = h
+					n++
+				}
+			}
+			if a.n = n; n == 0 {
 				return 0
 			}
+			sig = signature(a.slice())
 		}
 	}
-	return min(limit, len(cand)-bits.OnesCount64(found))
+	return min(limit, a.n)
 }
 
 // signature is a 64-bit filter of a token list: bit h%64 for each token h.
@@ -257,9 +274,18 @@ func signature(l []uint16) uint64 {
 }
 
 // matchMask returns the mask of the tokens of q (sorted, with signature
-// sig) that sorted list d holds: bit j for q[j].
+// sig) that sorted list d holds: bit j for q[j]. A short q is looked up in
+// d; otherwise d's tokens that pass the signature are looked up in q.
 func matchMask(d, q []uint16, sig uint64) uint64 {
 	var m uint64
+	if len(q)*bits.Len(uint(len(d))) < len(d) {
+		for j, h := range q {
+			if _, found := slices.BinarySearch(d, h); found {
+				m |= 1 << j
+			}
+		}
+		return m
+	}
 	for _, h := range d {
 		if sig>>(h&63)&1 == 0 {
 			continue
@@ -315,7 +341,10 @@ func (s *Session) addLexical(scores []float32, lx *lexScratch) []uint64 {
 		for _, sl := range slots {
 			d := s.tokenSlot(sl)
 			totalLen += len(d)
-			m := matchMask(d, q, sig)
+			var m uint64
+			if s.tokSig[sl]&sig != 0 {
+				m = matchMask(d, q, sig)
+			}
 			for mk := m; mk != 0; mk &= mk - 1 {
 				df[bits.TrailingZeros64(mk)]++
 			}

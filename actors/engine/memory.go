@@ -294,6 +294,7 @@ func (s *Session) allocSlot() int16 {
 	s.keyArena = s.keyArena[:(used+1)*s.cfg.Dim]
 	if s.tokArena != nil {
 		s.tokLen = s.tokLen[:used+1]
+		s.tokSig = s.tokSig[:used+1]
 		s.tokArena = s.tokArena[:(used+1)*maxMemTokens]
 	}
 	return int16(used)
@@ -313,7 +314,9 @@ func (s *Session) growArena(n int) {
 		copy(toks, s.tokArena)
 		lens := make([]uint8, len(s.tokLen), n)
 		copy(lens, s.tokLen)
-		s.tokArena, s.tokLen = toks, lens
+		sigs := make([]uint64, len(s.tokSig), n)
+		copy(sigs, s.tokSig)
+		s.tokArena, s.tokLen, s.tokSig = toks, lens, sigs
 	}
 	for _, tier := range s.tiers {
 		for _, m := range tier {

@@ -80,6 +80,7 @@ type Session struct {
 	keyNorm   []float32 // the norm of each slot's codes
 	tokArena  []uint16  // every memory text's token hashes, maxMemTokens per slot (see lexical.go); nil when unused
 	tokLen    []uint8   // the number of tokens in each slot
+	tokSig    []uint64  // each slot's token signature (see signature)
 	freeSlots []int16
 	nextSeq   uint64
 
@@ -129,7 +130,7 @@ func (s *Session) resetConversation() {
 		s.slots[i] = nil
 	}
 	s.keyArena, s.keyNorm, s.freeSlots = nil, nil, nil
-	s.tokArena, s.tokLen = nil, nil
+	s.tokArena, s.tokLen, s.tokSig = nil, nil, nil
 	s.nextSeq = 0
 	s.shadow = nil
 	s.ref = nil
@@ -298,7 +299,7 @@ func (s *Session) ApproxSize() int {
 	n += len(s.lastResponse)
 	// Memory keys live in the arena, counted once.
 	n += 3*hdr + cap(s.keyArena) + cap(s.keyNorm)*4 + cap(s.freeSlots)*2
-	n += 2*hdr + cap(s.tokArena)*2 + cap(s.tokLen)
+	n += 3*hdr + cap(s.tokArena)*2 + cap(s.tokLen) + cap(s.tokSig)*8
 	for t, tier := range s.tiers {
 		n += cap(tier)*8 + cap(s.hkeys[t])*8 + cap(s.slots[t])*2
 		for _, m := range tier {
