@@ -71,42 +71,34 @@ const maxTokenBytes = 32
 // lightly stemmed; one-byte tokens and stop words are skipped.
 func eachToken(t string, f func(uint16) bool) {
 	var w [maxTokenBytes]byte
-	n := 0
-	flush := func() bool {
+	for i := 0; i < len(t); {
+		if !isWordByte(t[i]) {
+			i++
+			continue
+		}
+		n := 0
+		for ; i < len(t) && n < maxTokenBytes; i++ {
+			c := t[i]
+			switch {
+			case c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c >= 0x80:
+			case c >= 'A' && c <= 'Z':
+				c += 'a' - 'A'
+			case c == '\'' && i+1 < len(t) && isWordByte(t[i+1]):
+				continue
+			default:
+				goto done
+			}
+			w[n] = c
+			n++
+		}
+	done:
 		if n < 2 {
-			n = 0
-			return true
-		}
-		tok := stem(w[:n])
-		n = 0
-		if stopWord(tok) {
-			return true
-		}
-		return f(fnv16(tok))
-	}
-	for i := 0; i < len(t); i++ {
-		c := t[i]
-		switch {
-		case c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c >= 0x80:
-		case c >= 'A' && c <= 'Z':
-			c += 'a' - 'A'
-		case c == '\'' && n > 0 && i+1 < len(t) && isWordByte(t[i+1]):
-			continue
-		default:
-			if !flush() {
-				return
-			}
 			continue
 		}
-		if n == maxTokenBytes {
-			if !flush() {
-				return
-			}
+		if tok := stem(w[:n]); !stopWord(tok) && !f(fnv16(tok)) {
+			return
 		}
-		w[n] = c
-		n++
 	}
-	flush()
 }
 
 func isWordByte(c byte) bool {
@@ -160,6 +152,9 @@ func fnv16(b []byte) uint16 {
 
 // stopWord reports whether the (stemmed) token carries no content.
 func stopWord(b []byte) bool {
+	if len(b) > 6 {
+		return false
+	}
 	switch string(b) {
 	case "an", "the", "and", "or", "of", "to", "in", "on", "at", "for", "with", "by", "from", "is", "are", "was",
 		"be", "do", "doe", "did", "my", "me", "you", "your", "it", "its", "how", "what", "why", "when", "which",

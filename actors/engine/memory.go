@@ -396,13 +396,21 @@ func (s *Session) touch(m *memory) {
 
 // retention is importance·w_i + ln(1+access weight)·w_a + exp(-age/τ)·w_r.
 // ln(1+0) = 0 and exp(-0) = 1 are taken without the calls.
-func (s *Session) retention(m *memory) float64 {
-	lg, rec := 0.0, 1.0
+func (s *Session) retention(m *memory) float64 { return s.retentionRec(m, s.recency(m)) }
+
+// recency is exp(-age/τ) of m.
+func (s *Session) recency(m *memory) float64 {
+	if age := max(0, s.turn-m.turn); age != 0 {
+		return math.Exp(-float64(age) / recencyTurns)
+	}
+	return 1
+}
+
+// retentionRec is retention with m's recency given.
+func (s *Session) retentionRec(m *memory, rec float64) float64 {
+	lg := 0.0
 	if w := s.accessWeight(m); w != 0 {
 		lg = math.Log1p(w)
-	}
-	if age := max(0, s.turn-m.turn); age != 0 {
-		rec = math.Exp(-float64(age) / recencyTurns)
 	}
 	return retentionImportance*m.importance + retentionAccess*lg + retentionRecency*rec
 }
@@ -443,7 +451,13 @@ func (s *Session) lowestRetention(tier int, protect *memory) (*memory, float64) 
 				continue
 			}
 		}
-		if r := s.retention(m); r < worstR {
+		// Rounding is monotone, so importance·w_i + recency·w_r (the access
+		// term left out) is a lower bound of the retention as computed.
+		rec := s.recency(m)
+		if retentionImportance*m.importance+retentionRecency*rec >= worstR {
+			continue
+		}
+		if r := s.retentionRec(m, rec); r < worstR {
 			worst, worstR = m, r
 		}
 	}
