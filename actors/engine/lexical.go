@@ -233,13 +233,14 @@ func (s *Session) novelTokens(question, answer string, limit int) int {
 	a.n = n
 	// Candidates found in a memory are dropped as the scan goes: once only
 	// the novel ones are left, most slots fail the signature test.
-	sig := signature(a.slice())
+	var tt tokenTable
+	tt.reset(a.slice())
 	for _, slots := range s.slots {
 		for _, sl := range slots {
-			if s.tokSig[sl]&sig == 0 {
+			if s.tokSig[sl]&tt.sig == 0 {
 				continue
 			}
-			m := matchMask(s.tokenSlot(sl), a.slice(), sig)
+			m := tt.mask(s.tokenSlot(sl))
 			if m == 0 {
 				continue
 			}
@@ -253,7 +254,7 @@ func (s *Session) novelTokens(question, answer string, limit int) int {
 			if a.n = n; n == 0 {
 				return 0
 			}
-			sig = signature(a.slice())
+			tt.reset(a.slice())
 		}
 	}
 	return min(limit, a.n)
@@ -268,25 +269,43 @@ func signature(l []uint16) uint64 {
 	return sig
 }
 
-// matchMask returns the mask of the tokens of q (sorted, with signature
-// sig) that sorted list d holds: bit j for q[j]. A short q is looked up in
-// d; otherwise d's tokens that pass the signature are looked up in q.
-func matchMask(d, q []uint16, sig uint64) uint64 {
-	var m uint64
-	if len(q)*bits.Len(uint(len(d))) < len(d) {
-		for j, h := range q {
-			if _, found := slices.BinarySearch(d, h); found {
-				m |= 1 << j
-			}
+// tokenTable finds the index of a token in a list of at most maxMemTokens:
+// open addressing over twice as many cells, so a token that is not in the
+// list usually meets an empty cell at once.
+type tokenTable struct {
+	sig  uint64 // signature of the list
+	key  [2 * maxMemTokens]uint16
+	slot [2 * maxMemTokens]uint8 // index+1; 0: empty
+}
+
+func tableCell(h uint16) int { return int(uint32(h)*0x9E37>>9) & (2*maxMemTokens - 1) }
+
+// reset fills the table with l.
+func (t *tokenTable) reset(l []uint16) {
+	t.slot = [2 * maxMemTokens]uint8{}
+	t.sig = signature(l)
+	for j, h := range l {
+		c := tableCell(h)
+		for t.slot[c] != 0 {
+			c = (c + 1) & (2*maxMemTokens - 1)
 		}
-		return m
+		t.key[c], t.slot[c] = h, uint8(j+1)
 	}
+}
+
+// mask returns the mask of the table's tokens that list d holds: bit j for
+// the j-th.
+func (t *tokenTable) mask(d []uint16) uint64 {
+	var m uint64
 	for _, h := range d {
-		if sig>>(h&63)&1 == 0 {
+		if t.sig>>(h&63)&1 == 0 {
 			continue
 		}
-		if j, found := slices.BinarySearch(q, h); found {
-			m |= 1 << j
+		for c := tableCell(h); t.slot[c] != 0; c = (c + 1) & (2*maxMemTokens - 1) {
+			if t.key[c] == h {
+				m |= 1 << (t.slot[c] - 1)
+				break
+			}
 		}
 	}
 	return m
@@ -310,6 +329,7 @@ type lexScratch struct {
 	masks [stackScores]uint64
 	bm    [stackScores]float64
 	idf   [maxMemTokens]float64 // query tokens' IDF (1 each without the token arena)
+	table tokenTable
 }
 
 // addLexical adds LexicalWeight·bm25/max_bm25 to the retrieval scores
@@ -331,14 +351,15 @@ func (s *Session) addLexical(scores []float32, lx *lexScratch) []uint64 {
 	}
 	var df [maxMemTokens]int32
 	totalLen := 0
-	sig := signature(q)
+	tt := &lx.table
+	tt.reset(q)
 	for _, slots := range s.slots {
 		for _, sl := range slots {
 			d := s.tokenSlot(sl)
 			totalLen += len(d)
 			var m uint64
-			if s.tokSig[sl]&sig != 0 {
-				m = matchMask(d, q, sig)
+			if s.tokSig[sl]&tt.sig != 0 {
+				m = tt.mask(d)
 			}
 			for mk := m; mk != 0; mk &= mk - 1 {
 				df[bits.TrailingZeros64(mk)]++
