@@ -218,10 +218,24 @@ func (s *Session) extendTokens(m *memory, text string) {
 
 // novelTokens counts, up to limit, the tokens of answer found neither in
 // question nor in any stored memory.
-func (s *Session) novelTokens(question, answer string, limit int) int {
+//
+// When both texts have fewer than maxMemTokens distinct tokens and together
+// at most maxMemTokens, *union receives them all: the token list of the Q&A
+// memory qaText(question, answer); otherwise union.n is 0.
+func (s *Session) novelTokens(question, answer string, limit int, union *tokHashes) int {
 	var q, a tokHashes
 	q.addText(question)
 	a.addText(answer)
+	union.n = 0
+	if q.n < maxMemTokens && a.n < maxMemTokens {
+		*union = q
+		for _, h := range a.slice() {
+			union.add(h)
+		}
+		if union.n == maxMemTokens { // maybe cut short
+			union.n = 0
+		}
+	}
 	// The answer's tokens that are not the question's.
 	n := 0
 	for _, h := range a.slice() {
@@ -313,12 +327,15 @@ func (t *tokenTable) mask(d []uint16) uint64 {
 
 // infoImportance is the importance of a Q&A memory with the given base:
 // max(base, 0.5 + 0.5·min(novel, 3)/3).
-func (s *Session) infoImportance(base float64, question, answer string) float64 {
+// toks receives the memory's token list when it could be computed on the
+// way (see novelTokens); toks.n is 0 otherwise.
+func (s *Session) infoImportance(base float64, question, answer string, toks *tokHashes) float64 {
+	toks.n = 0
 	if !s.cfg.InfoImportance {
 		return base
 	}
 	const most = 3
-	novel := s.novelTokens(question, answer, most)
+	novel := s.novelTokens(question, answer, most, toks)
 	return math.Max(base, baseImportance+0.5*float64(novel)/most)
 }
 

@@ -479,6 +479,14 @@ const (
 // key is copied into the key arena (or merged into a cluster's) and not
 // kept: the caller may reuse its codes afterwards.
 func (s *Session) addMemory(text string, key qvec, importance float64, access int, tier int, now time.Time) {
+	s.addMemoryTokens(text, key, importance, access, tier, now, nil)
+}
+
+// addMemoryTokens is addMemory with the text's token list when the caller
+// has it (toks.n > 0, for the text before cleaning and clipping); nil or
+// empty means it is computed from the text.
+func (s *Session) addMemoryTokens(text string, key qvec, importance float64, access int, tier int, now time.Time, toks *tokHashes) {
+	raw := text
 	text = clipText(cleanText(text), s.cfg.MaxStoredChars)
 	h := hashText(text)
 	if m := s.findHash(h); m != nil {
@@ -494,9 +502,15 @@ func (s *Session) addMemory(text string, key qvec, importance float64, access in
 	m.setTS(now)
 	m.anchorCos = s.anchorCos(key)
 	s.nextSeq++
-	if tier == tierLong {
+	switch {
+	case tier == tierLong:
 		s.consolidate(m)
-	} else {
+	case toks != nil && toks.n > 0 && text == raw && s.cfg.lexicalOn():
+		m.slot = s.allocSlot()
+		m.key = s.writeSlot(m.slot, m.key)
+		s.setTokens(m.slot, toks)
+		s.appendTier(tier, m)
+	default:
 		s.appendTier(tier, m)
 	}
 	s.rebalance(m)

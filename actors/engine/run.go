@@ -264,9 +264,10 @@ func (s *Session) storePending(avec []float32, answer string, now time.Time) *me
 		s.addMemory("U: "+strings.TrimSpace(p.text), p.vec, imp, 0, tierShort, now)
 		return nil
 	}
-	imp = s.infoImportance(imp, p.text, answer)
+	var toks tokHashes
+	imp = s.infoImportance(imp, p.text, answer, &toks)
 	buf := getScratch()
-	s.addMemory(qaText(p.text, answer), qaKeyCodes(codesBuf(&buf.q, len(p.vec.k)), p.vec, avec), imp, 0, tierShort, now)
+	s.addMemoryTokens(qaText(p.text, answer), qaKeyCodes(codesBuf(&buf.q, len(p.vec.k)), p.vec, avec), imp, 0, tierShort, now, &toks)
 	buf.put()
 	return p
 }
@@ -363,8 +364,9 @@ func (s *Session) StorePair(question string, qVec []float32, answer string, aVec
 	}
 	q := unitCopy(qVec)
 	question, answer = cleanText(question), cleanText(answer)
-	imp := s.infoImportance(baseImportance, question, answer)
-	s.addMemory(qaText(question, answer), qaKeyQ(make([]int8, len(q)), q, q, aVec), imp, 0, tierShort, canonTime(now))
+	var toks tokHashes
+	imp := s.infoImportance(baseImportance, question, answer, &toks)
+	s.addMemoryTokens(qaText(question, answer), qaKeyQ(make([]int8, len(q)), q, q, aVec), imp, 0, tierShort, canonTime(now), &toks)
 	return s.TotalMemories(), nil
 }
 
