@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"math"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -177,21 +178,9 @@ func TestTokens(t *testing.T) {
 	var a, b tokHashes
 	a.addText("The cats' Payments were booked, and the boxes RUNNING")
 	b.addText("cat payment book box run")
-	if !slicesEqual(a.slice(), b.slice()) {
+	if !slices.Equal(a.slice(), b.slice()) {
 		t.Fatalf("%v vs %v", a.slice(), b.slice())
 	}
-}
-
-func slicesEqual(a, b []uint16) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // TestTokenArenaMatchesTexts: after a long conversation (merges, clipped
@@ -204,7 +193,7 @@ func TestTokenArenaMatchesTexts(t *testing.T) {
 	s.eachMemory(func(_ int, m *memory) {
 		var ts tokHashes
 		ts.addText(m.text)
-		if !slicesEqual(s.tokenSlot(m.slot), ts.slice()) {
+		if !slices.Equal(s.tokenSlot(m.slot), ts.slice()) {
 			t.Fatalf("memory %s (merged %d): tokens differ from its text's", m.hash, m.merged)
 		}
 	})

@@ -160,7 +160,11 @@ func defaultHTTPClient() *http.Client {
 }
 
 // embeddingsEndpoint turns a base or full URL into the embeddings endpoint.
-func embeddingsEndpoint(raw string) (string, error) {
+func embeddingsEndpoint(raw string) (string, error) { return endpointURL(raw, "/embeddings") }
+
+// endpointURL turns a base or full http(s) URL into the endpoint whose path
+// ends in suffix.
+func endpointURL(raw, suffix string) (string, error) {
 	raw = strings.TrimSpace(raw)
 	if raw == "" {
 		return "", errors.New("required")
@@ -170,8 +174,8 @@ func embeddingsEndpoint(raw string) (string, error) {
 		return "", fmt.Errorf("must be an http:// or https:// URL, got %q", redactURL(raw))
 	}
 	u.Path = strings.TrimRight(u.Path, "/")
-	if !strings.HasSuffix(u.Path, "/embeddings") {
-		u.Path += "/embeddings"
+	if !strings.HasSuffix(u.Path, suffix) {
+		u.Path += suffix
 	}
 	u.RawPath = ""
 	return u.String(), nil

@@ -3,10 +3,8 @@ package embed
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
 	"strings"
 	"time"
 )
@@ -57,22 +55,7 @@ func NewReranker(cfg RerankerConfig) (*Reranker, error) {
 }
 
 // rerankEndpoint turns a base or full URL into the /rerank endpoint.
-func rerankEndpoint(raw string) (string, error) {
-	raw = strings.TrimSpace(raw)
-	if raw == "" {
-		return "", errors.New("required")
-	}
-	u, err := url.Parse(raw)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return "", fmt.Errorf("must be an http:// or https:// URL, got %q", redactURL(raw))
-	}
-	u.Path = strings.TrimRight(u.Path, "/")
-	if !strings.HasSuffix(u.Path, "/rerank") {
-		u.Path += "/rerank"
-	}
-	u.RawPath = ""
-	return u.String(), nil
-}
+func rerankEndpoint(raw string) (string, error) { return endpointURL(raw, "/rerank") }
 
 // RerankerFromEnv returns the Reranker SEMVEC_RERANKER_URL names, nil when
 // it is unset. An invalid value is an error naming the variable.
