@@ -93,8 +93,22 @@ func TestContextKnobs(t *testing.T) {
 	// The deployment's top-k (2) …
 	r := call("POST", "/v1/session/create", map[string]any{})
 	want(t, r, 200)
-	if n := lines(r.json(t)["session_id"].(string)); n != 2 {
+	old := r.json(t)["session_id"].(string)
+	if n := lines(old); n != 2 {
 		t.Errorf("SEMVEC_RUN_TOP_K=2: %d lines", n)
+	}
+	// … stays the session's when the deployment changes it: a session
+	// rebuilt from its log renders as it did.
+	e.env["SEMVEC_RUN_TOP_K"] = "4"
+	e.stopWithoutSaving()
+	e.start()
+	if n := lines(old); n != 2 {
+		t.Errorf("after a restart with SEMVEC_RUN_TOP_K=4: %d lines in a session created under 2", n)
+	}
+	r = call("POST", "/v1/session/create", map[string]any{})
+	want(t, r, 200)
+	if n := lines(r.json(t)["session_id"].(string)); n != 4 {
+		t.Errorf("SEMVEC_RUN_TOP_K=4: %d lines", n)
 	}
 	// … and a session's own (5).
 	r = call("POST", "/v1/session/create", map[string]any{"context_top_k": 5, "context_budget_chars": 5000})
