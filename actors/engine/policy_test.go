@@ -198,3 +198,46 @@ func TestTokenArenaMatchesTexts(t *testing.T) {
 		}
 	})
 }
+
+// TestRerankOrdersTheBlock: the reranker's scores put its choice first among
+// the candidates RerankCandidates offered; Run without scores is unchanged
+// by the hook; invalid scores are refused.
+func TestRerankOrdersTheBlock(t *testing.T) {
+	s := newTestSession(t)
+	converse(t, s, k8sConversation, "", 0)
+	msg := "How do I roll back a rollout?"
+	cands, err := s.RerankCandidates(msg, emb(msg))
+	if err != nil || len(cands) < 3 {
+		t.Fatalf("candidates: %v %v", len(cands), err)
+	}
+	last := cands[len(cands)-1]
+	blob, _ := s.MarshalBinary()
+	a, _ := UnmarshalBinary(blob)
+	b, _ := UnmarshalBinary(blob)
+	in := RunInput{Message: msg, MessageVec: emb(msg), ShortCircuitThreshold: 0.85, Now: t0}
+	plain, _ := a.Run(in)
+	in.Rerank = []RerankScore{{MemoryHash: last.MemoryHash, Score: 9}, {MemoryHash: cands[0].MemoryHash, Score: 1}}
+	reranked, err := b.Run(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := strings.SplitN(strings.TrimPrefix(relevant(reranked.Context), "\n"), "\n", 2)[0]
+	want := lineClip(last.Text, 40)
+	if !strings.Contains(first, want[:30]) || relevant(plain.Context) == relevant(reranked.Context) {
+		t.Fatalf("reranked block:\n%s\nplain:\n%s", reranked.Context, plain.Context)
+	}
+	if reranked.TopSimilarity != plain.TopSimilarity || reranked.DriftScore != plain.DriftScore {
+		t.Fatal("the reranker changed cosine metrics")
+	}
+	in.Rerank = []RerankScore{{MemoryHash: last.MemoryHash, Score: math.NaN()}}
+	if _, err := b.Run(in); err == nil {
+		t.Fatal("a NaN score was accepted")
+	}
+}
+
+func relevant(block string) string {
+	_, rest, _ := strings.Cut(block, "\nRelevant context:")
+	rest, _, _ = strings.Cut(rest, "\nPrevious answer:")
+	rest, _, _ = strings.Cut(rest, "\nCode entities:")
+	return rest
+}
