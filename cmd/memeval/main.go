@@ -84,21 +84,19 @@ func main() {
 	}
 }
 
-// parts are the five parts of the memory policy, each switched on in a
-// config.
-var parts = []struct {
-	name string
-	on   func(*engine.Config)
-}{
-	{"focus line", func(c *engine.Config) { c.FocusLine = true }},
-	{"information importance", func(c *engine.Config) { c.InfoImportance = true }},
-	{"decaying access", func(c *engine.Config) { c.AccessHalfLife = engine.DefaultAccessHalfLife }},
-	{"forget low-value", func(c *engine.Config) { c.ForgetLowValue = true }},
-	{"BM25 evidence", func(c *engine.Config) { c.LexicalWeight = engine.DefaultLexicalWeight }},
-}
-
 // ablations: the policy off, each part alone, all five, all but one.
 func ablations(dim int) []variant {
+	// The five parts of the memory policy, each switched on in a config.
+	parts := []struct {
+		name string
+		on   func(*engine.Config)
+	}{
+		{"focus line", func(c *engine.Config) { c.FocusLine = true }},
+		{"information importance", func(c *engine.Config) { c.InfoImportance = true }},
+		{"decaying access", func(c *engine.Config) { c.AccessHalfLife = engine.DefaultAccessHalfLife }},
+		{"forget low-value", func(c *engine.Config) { c.ForgetLowValue = true }},
+		{"BM25 evidence", func(c *engine.Config) { c.LexicalWeight = engine.DefaultLexicalWeight }},
+	}
 	off := engine.DefaultConfig(dim).WithoutMemoryPolicy()
 	out := []variant{{"none (the engine before)", off}}
 	for _, p := range parts {
