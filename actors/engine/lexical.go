@@ -172,12 +172,15 @@ func (s *Session) tokenSlot(sl int16) []uint16 {
 }
 
 // writeTokens rebuilds the token list of m's slot from its text.
-func (s *Session) writeTokens(m *memory) {
+func (s *Session) writeTokens(m *memory) { s.writeTextTokens(m, m.text) }
+
+// writeTextTokens builds the token list of m's slot from text.
+func (s *Session) writeTextTokens(m *memory, text string) {
 	if !s.cfg.lexicalOn() || m.slot < 0 {
 		return
 	}
 	var ts tokHashes
-	ts.addText(m.text)
+	ts.addText(text)
 	s.setTokens(m.slot, &ts)
 }
 
@@ -199,9 +202,7 @@ func (s *Session) extendTokens(m *memory, text string) {
 	}
 	old := m.text
 	if len(text) <= len(old) || text[len(old)] != '\n' || !strings.HasPrefix(text, old) {
-		m.text = text
-		s.writeTokens(m)
-		m.text = old
+		s.writeTextTokens(m, text)
 		return
 	}
 	cur := s.tokenSlot(m.slot)
