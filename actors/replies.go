@@ -18,6 +18,8 @@ func errorReply(req any, err error) Reply {
 	switch req.(type) {
 	case *pb.RunRequest:
 		return &pb.RunResponse{Error: e}
+	case *pb.RankRequest:
+		return &pb.RankResponse{Error: e}
 	case *pb.StoreRequest:
 		return &pb.StoreResponse{Error: e}
 	case *pb.MetricsRequest:

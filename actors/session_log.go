@@ -103,6 +103,8 @@ func (a *sessionActor) apply(req OwnedRequest, live bool) (Reply, error) {
 	switch m := req.(type) {
 	case *pb.RunRequest:
 		return a.run(m, live)
+	case *pb.RankRequest:
+		return a.rank(m)
 	case *pb.StoreRequest:
 		return a.store(m)
 	case *pb.MetricsRequest:

@@ -16,6 +16,13 @@ func (a *sessionActor) run(m *pb.RunRequest, live bool) (*pb.RunResponse, error)
 	if m.GetResetContext() {
 		a.eng.Reset()
 	}
+	var rerank []engine.RerankScore
+	if rs := m.GetRerank(); len(rs) > 0 {
+		rerank = make([]engine.RerankScore, len(rs))
+		for i, r := range rs {
+			rerank[i] = engine.RerankScore{MemoryHash: r.GetMemoryHash(), Score: r.GetScore()}
+		}
+	}
 	res, err := a.eng.Run(engine.RunInput{
 		Message:               m.GetMessage(),
 		MessageVec:            m.GetMessageVec(),
@@ -23,6 +30,7 @@ func (a *sessionActor) run(m *pb.RunRequest, live bool) (*pb.RunResponse, error)
 		ResponseVec:           m.GetResponseVec(),
 		ShortCircuitThreshold: m.GetShortCircuitThreshold(),
 		Now:                   now,
+		Rerank:                rerank,
 	})
 	if err != nil {
 		return nil, err
@@ -42,6 +50,21 @@ func (a *sessionActor) run(m *pb.RunRequest, live bool) (*pb.RunResponse, error)
 		DriftScore: res.DriftScore, DriftDetected: res.DriftDetected, DriftPhase: res.DriftPhase,
 		Turn: int32(res.Turn), Phase: res.Phase, Isolation: res.Isolation,
 	}, nil
+}
+
+// rank answers the candidates a reranker should reorder for a message. It
+// is a read: the reranker is called by the HTTP layer, outside the actor,
+// and its scores come back inside the RunRequest, which the log records.
+func (a *sessionActor) rank(m *pb.RankRequest) (*pb.RankResponse, error) {
+	cands, err := a.eng.RerankCandidates(m.GetMessage(), m.GetMessageVec())
+	if err != nil {
+		return nil, err
+	}
+	out := &pb.RankResponse{SessionId: a.id, Candidates: make([]*pb.RankCandidate, len(cands))}
+	for i, c := range cands {
+		out.Candidates[i] = &pb.RankCandidate{MemoryHash: c.MemoryHash, Text: c.Text}
+	}
+	return out, nil
 }
 
 func (a *sessionActor) store(m *pb.StoreRequest) (*pb.StoreResponse, error) {

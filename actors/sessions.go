@@ -1,6 +1,7 @@
 package actors
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/json"
@@ -54,6 +55,11 @@ type CreateOptions struct {
 	EnableTopicSwitch *bool
 	Template          []float32
 	Policy            []PolicyVector
+	// ContextTopK and ContextBudgetChars tune the /v1/run context block of
+	// this session (0: the server's); see engine.MaxContextTopK and
+	// engine.MaxContextBudgetChars for the bounds.
+	ContextTopK        int
+	ContextBudgetChars int
 }
 
 // PolicyVector biases a session towards a direction (registered as a drift
@@ -185,6 +191,13 @@ type sessionOptions struct {
 	UseMetaPSS        bool   `json:"use_meta_pss"`
 	UseCortex         bool   `json:"use_cortex"`
 	EnableTopicSwitch bool   `json:"enable_topic_switch"`
+	// The context knobs in force when the session was created (the
+	// caller's, else the server's), so that a session rebuilt from its log
+	// renders (and counts accesses) as it did, whatever the server's
+	// settings are now. 0 (a record from before the knobs): the engine's
+	// defaults, the only values there were.
+	ContextTopK        int `json:"context_top_k,omitempty"`
+	ContextBudgetChars int `json:"context_budget_chars,omitempty"`
 }
 
 func (s *Sessions) newEngine(rec persistence.SessionRecord) (*engine.Session, error) {
@@ -198,6 +211,8 @@ func (s *Sessions) newEngine(rec persistence.SessionRecord) (*engine.Session, er
 	cfg := s.cfg.Engine(rec.Dimension)
 	cfg.UseAttention = o.UseAttention
 	cfg.EnableTopicSwitch = o.EnableTopicSwitch
+	legacy := engine.DefaultConfig(rec.Dimension)
+	cfg.ContextTopK, cfg.ContextBudgetChars = cmp.Or(o.ContextTopK, legacy.ContextTopK), cmp.Or(o.ContextBudgetChars, legacy.ContextBudgetChars)
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -215,6 +230,7 @@ func (s *Sessions) Create(ctx context.Context, owner string, opts CreateOptions)
 	}
 	o := sessionOptions{ModelName: opts.ModelName, UseAttention: opts.UseAttention, UseCache: opts.UseCache,
 		UseMetaPSS: opts.UseMetaPSS, UseCortex: opts.UseCortex, EnableTopicSwitch: true}
+	o.ContextTopK, o.ContextBudgetChars = s.contextKnobs(opts.ContextTopK, opts.ContextBudgetChars)
 	if o.ModelName == "" {
 		o.ModelName = s.cfg.ModelName
 	}
@@ -267,11 +283,20 @@ func (s *Sessions) Create(ctx context.Context, owner string, opts CreateOptions)
 	return id, nil
 }
 
+// contextKnobs are a new session's context top-k and budget: the caller's
+// where given (non-zero), else the server's.
+func (s *Sessions) contextKnobs(topK, budget int) (int, int) {
+	def := s.cfg.Engine(s.cfg.Dim)
+	return cmp.Or(topK, def.ContextTopK), cmp.Or(budget, def.ContextBudgetChars)
+}
+
 // NewRecord returns the record Create would write, for callers (the
 // cluster and region layers) that insert it in their own transaction; the
 // actor is activated lazily on first use.
 func (s *Sessions) NewRecord(owner, id, kind string) persistence.SessionRecord {
-	raw, _ := json.Marshal(sessionOptions{ModelName: s.cfg.ModelName, EnableTopicSwitch: true})
+	o := sessionOptions{ModelName: s.cfg.ModelName, EnableTopicSwitch: true}
+	o.ContextTopK, o.ContextBudgetChars = s.contextKnobs(0, 0)
+	raw, _ := json.Marshal(o)
 	now := s.now().UTC()
 	return persistence.SessionRecord{ID: id, Owner: owner, Incarnation: persistence.NewIncarnation(), Kind: kind,
 		Dimension: s.cfg.Dim, ModelName: s.cfg.ModelName, Options: raw, CreatedAt: now, UpdatedAt: now}

@@ -36,6 +36,7 @@ type Deps struct {
 	CORSOrigins     []string
 	MaxBodyBytes    int64 // 413 above this; default 4 MiB
 	Embedder        embed.Embedder
+	Reranker        *embed.Reranker // nil: no reranking (SEMVEC_RERANKER_URL unset)
 	Sessions        *actors.Sessions
 	Layers          *actors.Layers // clusters, regions, observer, network; nil disables those routes
 	DB              Pinger

@@ -100,12 +100,45 @@ func (s *Server) runOn(c *gin.Context, b api.RunBody, id string, allowCreate boo
 	if b.Response != "" {
 		req.Response, req.ResponseVec = b.Response, vecs[1]
 	}
+	if s.d.Reranker != nil && !b.ResetContext {
+		if req.Rerank, ok = s.rerank(c, own, id, b.Message, vecs[0]); !ok {
+			return
+		}
+	}
 	res, ok := askSession[*pb.RunResponse](c, s, id, req)
 	if !ok {
 		return
 	}
 	c.JSON(http.StatusOK, api.RunResult{SessionID: res.GetSessionId(), Context: res.GetContext(), TopSimilarity: res.GetTopSimilarity(),
 		ShortCircuit: res.GetShortCircuit(), DriftScore: res.GetDriftScore(), DriftDetected: res.GetDriftDetected(), DriftPhase: res.GetDriftPhase()})
+}
+
+// rerank asks the session for the candidates of message and the reranker
+// for their scores, which travel in the RunRequest (and so in the log).
+// A failing reranker answers 503, as a failing embedder does.
+func (s *Server) rerank(c *gin.Context, own, id, message string, vec []float32) ([]*pb.RerankScore, bool) {
+	res, ok := askSession[*pb.RankResponse](c, s, id, &pb.RankRequest{Owner: own, SessionId: id, Message: message, MessageVec: vec})
+	if !ok {
+		return nil, false
+	}
+	cands := res.GetCandidates()
+	if len(cands) < 2 {
+		return nil, true // nothing to reorder
+	}
+	texts := make([]string, len(cands))
+	for i, cd := range cands {
+		texts[i] = cd.GetText()
+	}
+	scores, err := s.d.Reranker.Rerank(c.Request.Context(), message, texts)
+	if err != nil {
+		fail(c, err)
+		return nil, false
+	}
+	out := make([]*pb.RerankScore, len(cands))
+	for i, cd := range cands {
+		out[i] = &pb.RerankScore{MemoryHash: cd.GetMemoryHash(), Score: scores[i]}
+	}
+	return out, true
 }
 
 func (s *Server) store(c *gin.Context) {
@@ -145,10 +178,17 @@ func (s *Server) createSession(c *gin.Context) {
 			return
 		}
 	}
-	id, err := s.d.Sessions.Create(c.Request.Context(), owner(c), actors.CreateOptions{
+	opts := actors.CreateOptions{
 		ModelName: b.ModelName, UseAttention: b.UseAttention, UseCache: b.UseCache, UseMetaPSS: b.UseMetaPSS,
 		UseCortex: b.UseCortex, EnableTopicSwitch: b.EnableTopicSwitch, Template: b.TemplateEmbedding, Policy: policyVectors(b.PolicyVectors),
-	})
+	}
+	if b.ContextTopK != nil {
+		opts.ContextTopK = *b.ContextTopK
+	}
+	if b.ContextBudgetChars != nil {
+		opts.ContextBudgetChars = *b.ContextBudgetChars
+	}
+	id, err := s.d.Sessions.Create(c.Request.Context(), owner(c), opts)
 	if err != nil {
 		fail(c, err)
 		return

@@ -32,8 +32,12 @@ type RunRequest struct {
 	ShortCircuitThreshold float64                `protobuf:"fixed64,7,opt,name=short_circuit_threshold,json=shortCircuitThreshold,proto3" json:"short_circuit_threshold,omitempty"`
 	ResetContext          bool                   `protobuf:"varint,8,opt,name=reset_context,json=resetContext,proto3" json:"reset_context,omitempty"`
 	NowUnixNano           int64                  `protobuf:"varint,9,opt,name=now_unix_nano,json=nowUnixNano,proto3" json:"now_unix_nano,omitempty"`
-	unknownFields         protoimpl.UnknownFields
-	sizeCache             protoimpl.SizeCache
+	// The reranker's scores of the candidates RankRequest returned, fixed
+	// before the entry is logged: replay reorders the same way without
+	// calling the reranker. Empty without a reranker.
+	Rerank        []*RerankScore `protobuf:"bytes,10,rep,name=rerank,proto3" json:"rerank,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *RunRequest) Reset() {
@@ -129,6 +133,247 @@ func (x *RunRequest) GetNowUnixNano() int64 {
 	return 0
 }
 
+func (x *RunRequest) GetRerank() []*RerankScore {
+	if x != nil {
+		return x.Rerank
+	}
+	return nil
+}
+
+type RerankScore struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	MemoryHash    string                 `protobuf:"bytes,1,opt,name=memory_hash,json=memoryHash,proto3" json:"memory_hash,omitempty"`
+	Score         float64                `protobuf:"fixed64,2,opt,name=score,proto3" json:"score,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RerankScore) Reset() {
+	*x = RerankScore{}
+	mi := &file_session_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RerankScore) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RerankScore) ProtoMessage() {}
+
+func (x *RerankScore) ProtoReflect() protoreflect.Message {
+	mi := &file_session_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RerankScore.ProtoReflect.Descriptor instead.
+func (*RerankScore) Descriptor() ([]byte, []int) {
+	return file_session_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *RerankScore) GetMemoryHash() string {
+	if x != nil {
+		return x.MemoryHash
+	}
+	return ""
+}
+
+func (x *RerankScore) GetScore() float64 {
+	if x != nil {
+		return x.Score
+	}
+	return 0
+}
+
+// RankRequest reads the candidates a reranker should reorder for a
+// message: the session's best memories for it, nothing changed.
+type RankRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Owner         string                 `protobuf:"bytes,1,opt,name=owner,proto3" json:"owner,omitempty"`
+	SessionId     string                 `protobuf:"bytes,2,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
+	Message       string                 `protobuf:"bytes,3,opt,name=message,proto3" json:"message,omitempty"`
+	MessageVec    []float32              `protobuf:"fixed32,4,rep,packed,name=message_vec,json=messageVec,proto3" json:"message_vec,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RankRequest) Reset() {
+	*x = RankRequest{}
+	mi := &file_session_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RankRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RankRequest) ProtoMessage() {}
+
+func (x *RankRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_session_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RankRequest.ProtoReflect.Descriptor instead.
+func (*RankRequest) Descriptor() ([]byte, []int) {
+	return file_session_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *RankRequest) GetOwner() string {
+	if x != nil {
+		return x.Owner
+	}
+	return ""
+}
+
+func (x *RankRequest) GetSessionId() string {
+	if x != nil {
+		return x.SessionId
+	}
+	return ""
+}
+
+func (x *RankRequest) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
+func (x *RankRequest) GetMessageVec() []float32 {
+	if x != nil {
+		return x.MessageVec
+	}
+	return nil
+}
+
+type RankResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Error         *Error                 `protobuf:"bytes,1,opt,name=error,proto3" json:"error,omitempty"`
+	SessionId     string                 `protobuf:"bytes,2,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
+	Candidates    []*RankCandidate       `protobuf:"bytes,3,rep,name=candidates,proto3" json:"candidates,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RankResponse) Reset() {
+	*x = RankResponse{}
+	mi := &file_session_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RankResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RankResponse) ProtoMessage() {}
+
+func (x *RankResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_session_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RankResponse.ProtoReflect.Descriptor instead.
+func (*RankResponse) Descriptor() ([]byte, []int) {
+	return file_session_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *RankResponse) GetError() *Error {
+	if x != nil {
+		return x.Error
+	}
+	return nil
+}
+
+func (x *RankResponse) GetSessionId() string {
+	if x != nil {
+		return x.SessionId
+	}
+	return ""
+}
+
+func (x *RankResponse) GetCandidates() []*RankCandidate {
+	if x != nil {
+		return x.Candidates
+	}
+	return nil
+}
+
+type RankCandidate struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	MemoryHash    string                 `protobuf:"bytes,1,opt,name=memory_hash,json=memoryHash,proto3" json:"memory_hash,omitempty"`
+	Text          string                 `protobuf:"bytes,2,opt,name=text,proto3" json:"text,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RankCandidate) Reset() {
+	*x = RankCandidate{}
+	mi := &file_session_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RankCandidate) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RankCandidate) ProtoMessage() {}
+
+func (x *RankCandidate) ProtoReflect() protoreflect.Message {
+	mi := &file_session_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RankCandidate.ProtoReflect.Descriptor instead.
+func (*RankCandidate) Descriptor() ([]byte, []int) {
+	return file_session_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *RankCandidate) GetMemoryHash() string {
+	if x != nil {
+		return x.MemoryHash
+	}
+	return ""
+}
+
+func (x *RankCandidate) GetText() string {
+	if x != nil {
+		return x.Text
+	}
+	return ""
+}
+
 type RunResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Error         *Error                 `protobuf:"bytes,1,opt,name=error,proto3" json:"error,omitempty"`
@@ -148,7 +393,7 @@ type RunResponse struct {
 
 func (x *RunResponse) Reset() {
 	*x = RunResponse{}
-	mi := &file_session_proto_msgTypes[1]
+	mi := &file_session_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -160,7 +405,7 @@ func (x *RunResponse) String() string {
 func (*RunResponse) ProtoMessage() {}
 
 func (x *RunResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_session_proto_msgTypes[1]
+	mi := &file_session_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -173,7 +418,7 @@ func (x *RunResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RunResponse.ProtoReflect.Descriptor instead.
 func (*RunResponse) Descriptor() ([]byte, []int) {
-	return file_session_proto_rawDescGZIP(), []int{1}
+	return file_session_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *RunResponse) GetError() *Error {
@@ -271,7 +516,7 @@ type StoreRequest struct {
 
 func (x *StoreRequest) Reset() {
 	*x = StoreRequest{}
-	mi := &file_session_proto_msgTypes[2]
+	mi := &file_session_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -283,7 +528,7 @@ func (x *StoreRequest) String() string {
 func (*StoreRequest) ProtoMessage() {}
 
 func (x *StoreRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_session_proto_msgTypes[2]
+	mi := &file_session_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -296,7 +541,7 @@ func (x *StoreRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StoreRequest.ProtoReflect.Descriptor instead.
 func (*StoreRequest) Descriptor() ([]byte, []int) {
-	return file_session_proto_rawDescGZIP(), []int{2}
+	return file_session_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *StoreRequest) GetOwner() string {
@@ -359,7 +604,7 @@ type StoreResponse struct {
 
 func (x *StoreResponse) Reset() {
 	*x = StoreResponse{}
-	mi := &file_session_proto_msgTypes[3]
+	mi := &file_session_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -371,7 +616,7 @@ func (x *StoreResponse) String() string {
 func (*StoreResponse) ProtoMessage() {}
 
 func (x *StoreResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_session_proto_msgTypes[3]
+	mi := &file_session_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -384,7 +629,7 @@ func (x *StoreResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StoreResponse.ProtoReflect.Descriptor instead.
 func (*StoreResponse) Descriptor() ([]byte, []int) {
-	return file_session_proto_rawDescGZIP(), []int{3}
+	return file_session_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *StoreResponse) GetError() *Error {
@@ -418,7 +663,7 @@ type MetricsRequest struct {
 
 func (x *MetricsRequest) Reset() {
 	*x = MetricsRequest{}
-	mi := &file_session_proto_msgTypes[4]
+	mi := &file_session_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -430,7 +675,7 @@ func (x *MetricsRequest) String() string {
 func (*MetricsRequest) ProtoMessage() {}
 
 func (x *MetricsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_session_proto_msgTypes[4]
+	mi := &file_session_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -443,7 +688,7 @@ func (x *MetricsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MetricsRequest.ProtoReflect.Descriptor instead.
 func (*MetricsRequest) Descriptor() ([]byte, []int) {
-	return file_session_proto_rawDescGZIP(), []int{4}
+	return file_session_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *MetricsRequest) GetOwner() string {
@@ -482,7 +727,7 @@ type MetricsResponse struct {
 
 func (x *MetricsResponse) Reset() {
 	*x = MetricsResponse{}
-	mi := &file_session_proto_msgTypes[5]
+	mi := &file_session_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -494,7 +739,7 @@ func (x *MetricsResponse) String() string {
 func (*MetricsResponse) ProtoMessage() {}
 
 func (x *MetricsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_session_proto_msgTypes[5]
+	mi := &file_session_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -507,7 +752,7 @@ func (x *MetricsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MetricsResponse.ProtoReflect.Descriptor instead.
 func (*MetricsResponse) Descriptor() ([]byte, []int) {
-	return file_session_proto_rawDescGZIP(), []int{5}
+	return file_session_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *MetricsResponse) GetError() *Error {
@@ -621,7 +866,7 @@ type ContextRequest struct {
 
 func (x *ContextRequest) Reset() {
 	*x = ContextRequest{}
-	mi := &file_session_proto_msgTypes[6]
+	mi := &file_session_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -633,7 +878,7 @@ func (x *ContextRequest) String() string {
 func (*ContextRequest) ProtoMessage() {}
 
 func (x *ContextRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_session_proto_msgTypes[6]
+	mi := &file_session_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -646,7 +891,7 @@ func (x *ContextRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContextRequest.ProtoReflect.Descriptor instead.
 func (*ContextRequest) Descriptor() ([]byte, []int) {
-	return file_session_proto_rawDescGZIP(), []int{6}
+	return file_session_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ContextRequest) GetOwner() string {
@@ -697,7 +942,7 @@ type ContextItem struct {
 
 func (x *ContextItem) Reset() {
 	*x = ContextItem{}
-	mi := &file_session_proto_msgTypes[7]
+	mi := &file_session_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -709,7 +954,7 @@ func (x *ContextItem) String() string {
 func (*ContextItem) ProtoMessage() {}
 
 func (x *ContextItem) ProtoReflect() protoreflect.Message {
-	mi := &file_session_proto_msgTypes[7]
+	mi := &file_session_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -722,7 +967,7 @@ func (x *ContextItem) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContextItem.ProtoReflect.Descriptor instead.
 func (*ContextItem) Descriptor() ([]byte, []int) {
-	return file_session_proto_rawDescGZIP(), []int{7}
+	return file_session_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *ContextItem) GetText() string {
@@ -771,7 +1016,7 @@ type ContextResponse struct {
 
 func (x *ContextResponse) Reset() {
 	*x = ContextResponse{}
-	mi := &file_session_proto_msgTypes[8]
+	mi := &file_session_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -783,7 +1028,7 @@ func (x *ContextResponse) String() string {
 func (*ContextResponse) ProtoMessage() {}
 
 func (x *ContextResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_session_proto_msgTypes[8]
+	mi := &file_session_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -796,7 +1041,7 @@ func (x *ContextResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContextResponse.ProtoReflect.Descriptor instead.
 func (*ContextResponse) Descriptor() ([]byte, []int) {
-	return file_session_proto_rawDescGZIP(), []int{8}
+	return file_session_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ContextResponse) GetError() *Error {
@@ -831,7 +1076,7 @@ type MemoryRequest struct {
 
 func (x *MemoryRequest) Reset() {
 	*x = MemoryRequest{}
-	mi := &file_session_proto_msgTypes[9]
+	mi := &file_session_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -843,7 +1088,7 @@ func (x *MemoryRequest) String() string {
 func (*MemoryRequest) ProtoMessage() {}
 
 func (x *MemoryRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_session_proto_msgTypes[9]
+	mi := &file_session_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -856,7 +1101,7 @@ func (x *MemoryRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MemoryRequest.ProtoReflect.Descriptor instead.
 func (*MemoryRequest) Descriptor() ([]byte, []int) {
-	return file_session_proto_rawDescGZIP(), []int{9}
+	return file_session_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *MemoryRequest) GetOwner() string {
@@ -896,7 +1141,7 @@ type MemoryResponse struct {
 
 func (x *MemoryResponse) Reset() {
 	*x = MemoryResponse{}
-	mi := &file_session_proto_msgTypes[10]
+	mi := &file_session_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -908,7 +1153,7 @@ func (x *MemoryResponse) String() string {
 func (*MemoryResponse) ProtoMessage() {}
 
 func (x *MemoryResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_session_proto_msgTypes[10]
+	mi := &file_session_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -921,7 +1166,7 @@ func (x *MemoryResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MemoryResponse.ProtoReflect.Descriptor instead.
 func (*MemoryResponse) Descriptor() ([]byte, []int) {
-	return file_session_proto_rawDescGZIP(), []int{10}
+	return file_session_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *MemoryResponse) GetError() *Error {
@@ -996,7 +1241,7 @@ type TriggerRequest struct {
 
 func (x *TriggerRequest) Reset() {
 	*x = TriggerRequest{}
-	mi := &file_session_proto_msgTypes[11]
+	mi := &file_session_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1008,7 +1253,7 @@ func (x *TriggerRequest) String() string {
 func (*TriggerRequest) ProtoMessage() {}
 
 func (x *TriggerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_session_proto_msgTypes[11]
+	mi := &file_session_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1021,7 +1266,7 @@ func (x *TriggerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TriggerRequest.ProtoReflect.Descriptor instead.
 func (*TriggerRequest) Descriptor() ([]byte, []int) {
-	return file_session_proto_rawDescGZIP(), []int{11}
+	return file_session_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *TriggerRequest) GetOwner() string {
@@ -1077,7 +1322,7 @@ type TriggerResponse struct {
 
 func (x *TriggerResponse) Reset() {
 	*x = TriggerResponse{}
-	mi := &file_session_proto_msgTypes[12]
+	mi := &file_session_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1089,7 +1334,7 @@ func (x *TriggerResponse) String() string {
 func (*TriggerResponse) ProtoMessage() {}
 
 func (x *TriggerResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_session_proto_msgTypes[12]
+	mi := &file_session_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1102,7 +1347,7 @@ func (x *TriggerResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TriggerResponse.ProtoReflect.Descriptor instead.
 func (*TriggerResponse) Descriptor() ([]byte, []int) {
-	return file_session_proto_rawDescGZIP(), []int{12}
+	return file_session_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *TriggerResponse) GetError() *Error {
@@ -1137,7 +1382,7 @@ type AnchorRequest struct {
 
 func (x *AnchorRequest) Reset() {
 	*x = AnchorRequest{}
-	mi := &file_session_proto_msgTypes[13]
+	mi := &file_session_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1149,7 +1394,7 @@ func (x *AnchorRequest) String() string {
 func (*AnchorRequest) ProtoMessage() {}
 
 func (x *AnchorRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_session_proto_msgTypes[13]
+	mi := &file_session_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1162,7 +1407,7 @@ func (x *AnchorRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AnchorRequest.ProtoReflect.Descriptor instead.
 func (*AnchorRequest) Descriptor() ([]byte, []int) {
-	return file_session_proto_rawDescGZIP(), []int{13}
+	return file_session_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *AnchorRequest) GetOwner() string {
@@ -1197,7 +1442,7 @@ type AnchorResponse struct {
 
 func (x *AnchorResponse) Reset() {
 	*x = AnchorResponse{}
-	mi := &file_session_proto_msgTypes[14]
+	mi := &file_session_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1209,7 +1454,7 @@ func (x *AnchorResponse) String() string {
 func (*AnchorResponse) ProtoMessage() {}
 
 func (x *AnchorResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_session_proto_msgTypes[14]
+	mi := &file_session_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1222,7 +1467,7 @@ func (x *AnchorResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AnchorResponse.ProtoReflect.Descriptor instead.
 func (*AnchorResponse) Descriptor() ([]byte, []int) {
-	return file_session_proto_rawDescGZIP(), []int{14}
+	return file_session_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *AnchorResponse) GetError() *Error {
@@ -1256,7 +1501,7 @@ type AnchorScoreRequest struct {
 
 func (x *AnchorScoreRequest) Reset() {
 	*x = AnchorScoreRequest{}
-	mi := &file_session_proto_msgTypes[15]
+	mi := &file_session_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1268,7 +1513,7 @@ func (x *AnchorScoreRequest) String() string {
 func (*AnchorScoreRequest) ProtoMessage() {}
 
 func (x *AnchorScoreRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_session_proto_msgTypes[15]
+	mi := &file_session_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1281,7 +1526,7 @@ func (x *AnchorScoreRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AnchorScoreRequest.ProtoReflect.Descriptor instead.
 func (*AnchorScoreRequest) Descriptor() ([]byte, []int) {
-	return file_session_proto_rawDescGZIP(), []int{15}
+	return file_session_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *AnchorScoreRequest) GetOwner() string {
@@ -1312,7 +1557,7 @@ type AnchorScoreResponse struct {
 
 func (x *AnchorScoreResponse) Reset() {
 	*x = AnchorScoreResponse{}
-	mi := &file_session_proto_msgTypes[16]
+	mi := &file_session_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1324,7 +1569,7 @@ func (x *AnchorScoreResponse) String() string {
 func (*AnchorScoreResponse) ProtoMessage() {}
 
 func (x *AnchorScoreResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_session_proto_msgTypes[16]
+	mi := &file_session_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1337,7 +1582,7 @@ func (x *AnchorScoreResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AnchorScoreResponse.ProtoReflect.Descriptor instead.
 func (*AnchorScoreResponse) Descriptor() ([]byte, []int) {
-	return file_session_proto_rawDescGZIP(), []int{16}
+	return file_session_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *AnchorScoreResponse) GetError() *Error {
@@ -1396,7 +1641,7 @@ type IsolationRequest struct {
 
 func (x *IsolationRequest) Reset() {
 	*x = IsolationRequest{}
-	mi := &file_session_proto_msgTypes[17]
+	mi := &file_session_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1408,7 +1653,7 @@ func (x *IsolationRequest) String() string {
 func (*IsolationRequest) ProtoMessage() {}
 
 func (x *IsolationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_session_proto_msgTypes[17]
+	mi := &file_session_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1421,7 +1666,7 @@ func (x *IsolationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IsolationRequest.ProtoReflect.Descriptor instead.
 func (*IsolationRequest) Descriptor() ([]byte, []int) {
-	return file_session_proto_rawDescGZIP(), []int{17}
+	return file_session_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *IsolationRequest) GetOwner() string {
@@ -1477,7 +1722,7 @@ type IsolationResponse struct {
 
 func (x *IsolationResponse) Reset() {
 	*x = IsolationResponse{}
-	mi := &file_session_proto_msgTypes[18]
+	mi := &file_session_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1489,7 +1734,7 @@ func (x *IsolationResponse) String() string {
 func (*IsolationResponse) ProtoMessage() {}
 
 func (x *IsolationResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_session_proto_msgTypes[18]
+	mi := &file_session_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1502,7 +1747,7 @@ func (x *IsolationResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IsolationResponse.ProtoReflect.Descriptor instead.
 func (*IsolationResponse) Descriptor() ([]byte, []int) {
-	return file_session_proto_rawDescGZIP(), []int{18}
+	return file_session_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *IsolationResponse) GetError() *Error {
@@ -1537,7 +1782,7 @@ type ReleaseRequest struct {
 
 func (x *ReleaseRequest) Reset() {
 	*x = ReleaseRequest{}
-	mi := &file_session_proto_msgTypes[19]
+	mi := &file_session_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1549,7 +1794,7 @@ func (x *ReleaseRequest) String() string {
 func (*ReleaseRequest) ProtoMessage() {}
 
 func (x *ReleaseRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_session_proto_msgTypes[19]
+	mi := &file_session_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1562,7 +1807,7 @@ func (x *ReleaseRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReleaseRequest.ProtoReflect.Descriptor instead.
 func (*ReleaseRequest) Descriptor() ([]byte, []int) {
-	return file_session_proto_rawDescGZIP(), []int{19}
+	return file_session_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *ReleaseRequest) GetOwner() string {
@@ -1597,7 +1842,7 @@ type ReleaseResponse struct {
 
 func (x *ReleaseResponse) Reset() {
 	*x = ReleaseResponse{}
-	mi := &file_session_proto_msgTypes[20]
+	mi := &file_session_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1609,7 +1854,7 @@ func (x *ReleaseResponse) String() string {
 func (*ReleaseResponse) ProtoMessage() {}
 
 func (x *ReleaseResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_session_proto_msgTypes[20]
+	mi := &file_session_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1622,7 +1867,7 @@ func (x *ReleaseResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReleaseResponse.ProtoReflect.Descriptor instead.
 func (*ReleaseResponse) Descriptor() ([]byte, []int) {
-	return file_session_proto_rawDescGZIP(), []int{20}
+	return file_session_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *ReleaseResponse) GetError() *Error {
@@ -1662,7 +1907,7 @@ type InjectMemoryRequest struct {
 
 func (x *InjectMemoryRequest) Reset() {
 	*x = InjectMemoryRequest{}
-	mi := &file_session_proto_msgTypes[21]
+	mi := &file_session_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1674,7 +1919,7 @@ func (x *InjectMemoryRequest) String() string {
 func (*InjectMemoryRequest) ProtoMessage() {}
 
 func (x *InjectMemoryRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_session_proto_msgTypes[21]
+	mi := &file_session_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1687,7 +1932,7 @@ func (x *InjectMemoryRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InjectMemoryRequest.ProtoReflect.Descriptor instead.
 func (*InjectMemoryRequest) Descriptor() ([]byte, []int) {
-	return file_session_proto_rawDescGZIP(), []int{21}
+	return file_session_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *InjectMemoryRequest) GetOwner() string {
@@ -1758,7 +2003,7 @@ type InjectMemoryResponse struct {
 
 func (x *InjectMemoryResponse) Reset() {
 	*x = InjectMemoryResponse{}
-	mi := &file_session_proto_msgTypes[22]
+	mi := &file_session_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1770,7 +2015,7 @@ func (x *InjectMemoryResponse) String() string {
 func (*InjectMemoryResponse) ProtoMessage() {}
 
 func (x *InjectMemoryResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_session_proto_msgTypes[22]
+	mi := &file_session_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1783,7 +2028,7 @@ func (x *InjectMemoryResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InjectMemoryResponse.ProtoReflect.Descriptor instead.
 func (*InjectMemoryResponse) Descriptor() ([]byte, []int) {
-	return file_session_proto_rawDescGZIP(), []int{22}
+	return file_session_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *InjectMemoryResponse) GetError() *Error {
@@ -1824,7 +2069,7 @@ type ExportRequest struct {
 
 func (x *ExportRequest) Reset() {
 	*x = ExportRequest{}
-	mi := &file_session_proto_msgTypes[23]
+	mi := &file_session_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1836,7 +2081,7 @@ func (x *ExportRequest) String() string {
 func (*ExportRequest) ProtoMessage() {}
 
 func (x *ExportRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_session_proto_msgTypes[23]
+	mi := &file_session_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1849,7 +2094,7 @@ func (x *ExportRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExportRequest.ProtoReflect.Descriptor instead.
 func (*ExportRequest) Descriptor() ([]byte, []int) {
-	return file_session_proto_rawDescGZIP(), []int{23}
+	return file_session_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *ExportRequest) GetOwner() string {
@@ -1878,7 +2123,7 @@ type ExportResponse struct {
 
 func (x *ExportResponse) Reset() {
 	*x = ExportResponse{}
-	mi := &file_session_proto_msgTypes[24]
+	mi := &file_session_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1890,7 +2135,7 @@ func (x *ExportResponse) String() string {
 func (*ExportResponse) ProtoMessage() {}
 
 func (x *ExportResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_session_proto_msgTypes[24]
+	mi := &file_session_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1903,7 +2148,7 @@ func (x *ExportResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExportResponse.ProtoReflect.Descriptor instead.
 func (*ExportResponse) Descriptor() ([]byte, []int) {
-	return file_session_proto_rawDescGZIP(), []int{24}
+	return file_session_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *ExportResponse) GetError() *Error {
@@ -1946,7 +2191,7 @@ type ImportRequest struct {
 
 func (x *ImportRequest) Reset() {
 	*x = ImportRequest{}
-	mi := &file_session_proto_msgTypes[25]
+	mi := &file_session_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1958,7 +2203,7 @@ func (x *ImportRequest) String() string {
 func (*ImportRequest) ProtoMessage() {}
 
 func (x *ImportRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_session_proto_msgTypes[25]
+	mi := &file_session_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1971,7 +2216,7 @@ func (x *ImportRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ImportRequest.ProtoReflect.Descriptor instead.
 func (*ImportRequest) Descriptor() ([]byte, []int) {
-	return file_session_proto_rawDescGZIP(), []int{25}
+	return file_session_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *ImportRequest) GetOwner() string {
@@ -2013,7 +2258,7 @@ type ImportResponse struct {
 
 func (x *ImportResponse) Reset() {
 	*x = ImportResponse{}
-	mi := &file_session_proto_msgTypes[26]
+	mi := &file_session_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2025,7 +2270,7 @@ func (x *ImportResponse) String() string {
 func (*ImportResponse) ProtoMessage() {}
 
 func (x *ImportResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_session_proto_msgTypes[26]
+	mi := &file_session_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2038,7 +2283,7 @@ func (x *ImportResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ImportResponse.ProtoReflect.Descriptor instead.
 func (*ImportResponse) Descriptor() ([]byte, []int) {
-	return file_session_proto_rawDescGZIP(), []int{26}
+	return file_session_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *ImportResponse) GetError() *Error {
@@ -2078,7 +2323,7 @@ type VerifyRequest struct {
 
 func (x *VerifyRequest) Reset() {
 	*x = VerifyRequest{}
-	mi := &file_session_proto_msgTypes[27]
+	mi := &file_session_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2090,7 +2335,7 @@ func (x *VerifyRequest) String() string {
 func (*VerifyRequest) ProtoMessage() {}
 
 func (x *VerifyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_session_proto_msgTypes[27]
+	mi := &file_session_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2103,7 +2348,7 @@ func (x *VerifyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VerifyRequest.ProtoReflect.Descriptor instead.
 func (*VerifyRequest) Descriptor() ([]byte, []int) {
-	return file_session_proto_rawDescGZIP(), []int{27}
+	return file_session_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *VerifyRequest) GetOwner() string {
@@ -2152,7 +2397,7 @@ type VerifyResponse struct {
 
 func (x *VerifyResponse) Reset() {
 	*x = VerifyResponse{}
-	mi := &file_session_proto_msgTypes[28]
+	mi := &file_session_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2164,7 +2409,7 @@ func (x *VerifyResponse) String() string {
 func (*VerifyResponse) ProtoMessage() {}
 
 func (x *VerifyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_session_proto_msgTypes[28]
+	mi := &file_session_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2177,7 +2422,7 @@ func (x *VerifyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VerifyResponse.ProtoReflect.Descriptor instead.
 func (*VerifyResponse) Descriptor() ([]byte, []int) {
-	return file_session_proto_rawDescGZIP(), []int{28}
+	return file_session_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *VerifyResponse) GetError() *Error {
@@ -2216,7 +2461,7 @@ type PutEntityRequest struct {
 
 func (x *PutEntityRequest) Reset() {
 	*x = PutEntityRequest{}
-	mi := &file_session_proto_msgTypes[29]
+	mi := &file_session_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2228,7 +2473,7 @@ func (x *PutEntityRequest) String() string {
 func (*PutEntityRequest) ProtoMessage() {}
 
 func (x *PutEntityRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_session_proto_msgTypes[29]
+	mi := &file_session_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2241,7 +2486,7 @@ func (x *PutEntityRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutEntityRequest.ProtoReflect.Descriptor instead.
 func (*PutEntityRequest) Descriptor() ([]byte, []int) {
-	return file_session_proto_rawDescGZIP(), []int{29}
+	return file_session_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *PutEntityRequest) GetOwner() string {
@@ -2305,7 +2550,7 @@ type PutEntityResponse struct {
 
 func (x *PutEntityResponse) Reset() {
 	*x = PutEntityResponse{}
-	mi := &file_session_proto_msgTypes[30]
+	mi := &file_session_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2317,7 +2562,7 @@ func (x *PutEntityResponse) String() string {
 func (*PutEntityResponse) ProtoMessage() {}
 
 func (x *PutEntityResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_session_proto_msgTypes[30]
+	mi := &file_session_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2330,7 +2575,7 @@ func (x *PutEntityResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutEntityResponse.ProtoReflect.Descriptor instead.
 func (*PutEntityResponse) Descriptor() ([]byte, []int) {
-	return file_session_proto_rawDescGZIP(), []int{30}
+	return file_session_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *PutEntityResponse) GetError() *Error {
@@ -2373,7 +2618,7 @@ type ListEntitiesRequest struct {
 
 func (x *ListEntitiesRequest) Reset() {
 	*x = ListEntitiesRequest{}
-	mi := &file_session_proto_msgTypes[31]
+	mi := &file_session_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2385,7 +2630,7 @@ func (x *ListEntitiesRequest) String() string {
 func (*ListEntitiesRequest) ProtoMessage() {}
 
 func (x *ListEntitiesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_session_proto_msgTypes[31]
+	mi := &file_session_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2398,7 +2643,7 @@ func (x *ListEntitiesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListEntitiesRequest.ProtoReflect.Descriptor instead.
 func (*ListEntitiesRequest) Descriptor() ([]byte, []int) {
-	return file_session_proto_rawDescGZIP(), []int{31}
+	return file_session_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *ListEntitiesRequest) GetOwner() string {
@@ -2443,7 +2688,7 @@ type Entity struct {
 
 func (x *Entity) Reset() {
 	*x = Entity{}
-	mi := &file_session_proto_msgTypes[32]
+	mi := &file_session_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2455,7 +2700,7 @@ func (x *Entity) String() string {
 func (*Entity) ProtoMessage() {}
 
 func (x *Entity) ProtoReflect() protoreflect.Message {
-	mi := &file_session_proto_msgTypes[32]
+	mi := &file_session_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2468,7 +2713,7 @@ func (x *Entity) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Entity.ProtoReflect.Descriptor instead.
 func (*Entity) Descriptor() ([]byte, []int) {
-	return file_session_proto_rawDescGZIP(), []int{32}
+	return file_session_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *Entity) GetKey() string {
@@ -2525,7 +2770,7 @@ type ListEntitiesResponse struct {
 
 func (x *ListEntitiesResponse) Reset() {
 	*x = ListEntitiesResponse{}
-	mi := &file_session_proto_msgTypes[33]
+	mi := &file_session_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2537,7 +2782,7 @@ func (x *ListEntitiesResponse) String() string {
 func (*ListEntitiesResponse) ProtoMessage() {}
 
 func (x *ListEntitiesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_session_proto_msgTypes[33]
+	mi := &file_session_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2550,7 +2795,7 @@ func (x *ListEntitiesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListEntitiesResponse.ProtoReflect.Descriptor instead.
 func (*ListEntitiesResponse) Descriptor() ([]byte, []int) {
-	return file_session_proto_rawDescGZIP(), []int{33}
+	return file_session_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *ListEntitiesResponse) GetError() *Error {
@@ -2592,7 +2837,7 @@ type DeleteEntityRequest struct {
 
 func (x *DeleteEntityRequest) Reset() {
 	*x = DeleteEntityRequest{}
-	mi := &file_session_proto_msgTypes[34]
+	mi := &file_session_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2604,7 +2849,7 @@ func (x *DeleteEntityRequest) String() string {
 func (*DeleteEntityRequest) ProtoMessage() {}
 
 func (x *DeleteEntityRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_session_proto_msgTypes[34]
+	mi := &file_session_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2617,7 +2862,7 @@ func (x *DeleteEntityRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteEntityRequest.ProtoReflect.Descriptor instead.
 func (*DeleteEntityRequest) Descriptor() ([]byte, []int) {
-	return file_session_proto_rawDescGZIP(), []int{34}
+	return file_session_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *DeleteEntityRequest) GetOwner() string {
@@ -2653,7 +2898,7 @@ type DeleteEntityResponse struct {
 
 func (x *DeleteEntityResponse) Reset() {
 	*x = DeleteEntityResponse{}
-	mi := &file_session_proto_msgTypes[35]
+	mi := &file_session_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2665,7 +2910,7 @@ func (x *DeleteEntityResponse) String() string {
 func (*DeleteEntityResponse) ProtoMessage() {}
 
 func (x *DeleteEntityResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_session_proto_msgTypes[35]
+	mi := &file_session_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2678,7 +2923,7 @@ func (x *DeleteEntityResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteEntityResponse.ProtoReflect.Descriptor instead.
 func (*DeleteEntityResponse) Descriptor() ([]byte, []int) {
-	return file_session_proto_rawDescGZIP(), []int{35}
+	return file_session_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *DeleteEntityResponse) GetError() *Error {
@@ -2721,7 +2966,7 @@ type StateRequest struct {
 
 func (x *StateRequest) Reset() {
 	*x = StateRequest{}
-	mi := &file_session_proto_msgTypes[36]
+	mi := &file_session_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2733,7 +2978,7 @@ func (x *StateRequest) String() string {
 func (*StateRequest) ProtoMessage() {}
 
 func (x *StateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_session_proto_msgTypes[36]
+	mi := &file_session_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2746,7 +2991,7 @@ func (x *StateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StateRequest.ProtoReflect.Descriptor instead.
 func (*StateRequest) Descriptor() ([]byte, []int) {
-	return file_session_proto_rawDescGZIP(), []int{36}
+	return file_session_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *StateRequest) GetOwner() string {
@@ -2781,7 +3026,7 @@ type StateResponse struct {
 
 func (x *StateResponse) Reset() {
 	*x = StateResponse{}
-	mi := &file_session_proto_msgTypes[37]
+	mi := &file_session_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2793,7 +3038,7 @@ func (x *StateResponse) String() string {
 func (*StateResponse) ProtoMessage() {}
 
 func (x *StateResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_session_proto_msgTypes[37]
+	mi := &file_session_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2806,7 +3051,7 @@ func (x *StateResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StateResponse.ProtoReflect.Descriptor instead.
 func (*StateResponse) Descriptor() ([]byte, []int) {
-	return file_session_proto_rawDescGZIP(), []int{37}
+	return file_session_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *StateResponse) GetError() *Error {
@@ -2893,7 +3138,7 @@ type BlendRequest struct {
 
 func (x *BlendRequest) Reset() {
 	*x = BlendRequest{}
-	mi := &file_session_proto_msgTypes[38]
+	mi := &file_session_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2905,7 +3150,7 @@ func (x *BlendRequest) String() string {
 func (*BlendRequest) ProtoMessage() {}
 
 func (x *BlendRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_session_proto_msgTypes[38]
+	mi := &file_session_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2918,7 +3163,7 @@ func (x *BlendRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BlendRequest.ProtoReflect.Descriptor instead.
 func (*BlendRequest) Descriptor() ([]byte, []int) {
-	return file_session_proto_rawDescGZIP(), []int{38}
+	return file_session_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *BlendRequest) GetOwner() string {
@@ -2960,7 +3205,7 @@ type BlendResponse struct {
 
 func (x *BlendResponse) Reset() {
 	*x = BlendResponse{}
-	mi := &file_session_proto_msgTypes[39]
+	mi := &file_session_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2972,7 +3217,7 @@ func (x *BlendResponse) String() string {
 func (*BlendResponse) ProtoMessage() {}
 
 func (x *BlendResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_session_proto_msgTypes[39]
+	mi := &file_session_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2985,7 +3230,7 @@ func (x *BlendResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BlendResponse.ProtoReflect.Descriptor instead.
 func (*BlendResponse) Descriptor() ([]byte, []int) {
-	return file_session_proto_rawDescGZIP(), []int{39}
+	return file_session_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *BlendResponse) GetError() *Error {
@@ -3022,7 +3267,7 @@ type TopologyChanged struct {
 
 func (x *TopologyChanged) Reset() {
 	*x = TopologyChanged{}
-	mi := &file_session_proto_msgTypes[40]
+	mi := &file_session_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3034,7 +3279,7 @@ func (x *TopologyChanged) String() string {
 func (*TopologyChanged) ProtoMessage() {}
 
 func (x *TopologyChanged) ProtoReflect() protoreflect.Message {
-	mi := &file_session_proto_msgTypes[40]
+	mi := &file_session_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3047,7 +3292,7 @@ func (x *TopologyChanged) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TopologyChanged.ProtoReflect.Descriptor instead.
 func (*TopologyChanged) Descriptor() ([]byte, []int) {
-	return file_session_proto_rawDescGZIP(), []int{40}
+	return file_session_proto_rawDescGZIP(), []int{44}
 }
 
 type TopologyReloaded struct {
@@ -3059,7 +3304,7 @@ type TopologyReloaded struct {
 
 func (x *TopologyReloaded) Reset() {
 	*x = TopologyReloaded{}
-	mi := &file_session_proto_msgTypes[41]
+	mi := &file_session_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3071,7 +3316,7 @@ func (x *TopologyReloaded) String() string {
 func (*TopologyReloaded) ProtoMessage() {}
 
 func (x *TopologyReloaded) ProtoReflect() protoreflect.Message {
-	mi := &file_session_proto_msgTypes[41]
+	mi := &file_session_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3084,7 +3329,7 @@ func (x *TopologyReloaded) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TopologyReloaded.ProtoReflect.Descriptor instead.
 func (*TopologyReloaded) Descriptor() ([]byte, []int) {
-	return file_session_proto_rawDescGZIP(), []int{41}
+	return file_session_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *TopologyReloaded) GetError() *Error {
@@ -3108,7 +3353,7 @@ type MembershipChanged struct {
 
 func (x *MembershipChanged) Reset() {
 	*x = MembershipChanged{}
-	mi := &file_session_proto_msgTypes[42]
+	mi := &file_session_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3120,7 +3365,7 @@ func (x *MembershipChanged) String() string {
 func (*MembershipChanged) ProtoMessage() {}
 
 func (x *MembershipChanged) ProtoReflect() protoreflect.Message {
-	mi := &file_session_proto_msgTypes[42]
+	mi := &file_session_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3133,7 +3378,7 @@ func (x *MembershipChanged) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MembershipChanged.ProtoReflect.Descriptor instead.
 func (*MembershipChanged) Descriptor() ([]byte, []int) {
-	return file_session_proto_rawDescGZIP(), []int{42}
+	return file_session_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *MembershipChanged) GetSessionId() string {
@@ -3174,7 +3419,7 @@ type DriftEvent struct {
 
 func (x *DriftEvent) Reset() {
 	*x = DriftEvent{}
-	mi := &file_session_proto_msgTypes[43]
+	mi := &file_session_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3186,7 +3431,7 @@ func (x *DriftEvent) String() string {
 func (*DriftEvent) ProtoMessage() {}
 
 func (x *DriftEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_session_proto_msgTypes[43]
+	mi := &file_session_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3199,7 +3444,7 @@ func (x *DriftEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DriftEvent.ProtoReflect.Descriptor instead.
 func (*DriftEvent) Descriptor() ([]byte, []int) {
-	return file_session_proto_rawDescGZIP(), []int{43}
+	return file_session_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *DriftEvent) GetOwner() string {
@@ -3261,7 +3506,7 @@ type Flush struct {
 
 func (x *Flush) Reset() {
 	*x = Flush{}
-	mi := &file_session_proto_msgTypes[44]
+	mi := &file_session_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3273,7 +3518,7 @@ func (x *Flush) String() string {
 func (*Flush) ProtoMessage() {}
 
 func (x *Flush) ProtoReflect() protoreflect.Message {
-	mi := &file_session_proto_msgTypes[44]
+	mi := &file_session_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3286,7 +3531,7 @@ func (x *Flush) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Flush.ProtoReflect.Descriptor instead.
 func (*Flush) Descriptor() ([]byte, []int) {
-	return file_session_proto_rawDescGZIP(), []int{44}
+	return file_session_proto_rawDescGZIP(), []int{48}
 }
 
 type FlushResponse struct {
@@ -3300,7 +3545,7 @@ type FlushResponse struct {
 
 func (x *FlushResponse) Reset() {
 	*x = FlushResponse{}
-	mi := &file_session_proto_msgTypes[45]
+	mi := &file_session_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3312,7 +3557,7 @@ func (x *FlushResponse) String() string {
 func (*FlushResponse) ProtoMessage() {}
 
 func (x *FlushResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_session_proto_msgTypes[45]
+	mi := &file_session_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3325,7 +3570,7 @@ func (x *FlushResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FlushResponse.ProtoReflect.Descriptor instead.
 func (*FlushResponse) Descriptor() ([]byte, []int) {
-	return file_session_proto_rawDescGZIP(), []int{45}
+	return file_session_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *FlushResponse) GetError() *Error {
@@ -3357,7 +3602,7 @@ type Passivate struct {
 
 func (x *Passivate) Reset() {
 	*x = Passivate{}
-	mi := &file_session_proto_msgTypes[46]
+	mi := &file_session_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3369,7 +3614,7 @@ func (x *Passivate) String() string {
 func (*Passivate) ProtoMessage() {}
 
 func (x *Passivate) ProtoReflect() protoreflect.Message {
-	mi := &file_session_proto_msgTypes[46]
+	mi := &file_session_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3382,7 +3627,7 @@ func (x *Passivate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Passivate.ProtoReflect.Descriptor instead.
 func (*Passivate) Descriptor() ([]byte, []int) {
-	return file_session_proto_rawDescGZIP(), []int{46}
+	return file_session_proto_rawDescGZIP(), []int{50}
 }
 
 // Discard stops a deleted session without saving it.
@@ -3394,7 +3639,7 @@ type Discard struct {
 
 func (x *Discard) Reset() {
 	*x = Discard{}
-	mi := &file_session_proto_msgTypes[47]
+	mi := &file_session_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3406,7 +3651,7 @@ func (x *Discard) String() string {
 func (*Discard) ProtoMessage() {}
 
 func (x *Discard) ProtoReflect() protoreflect.Message {
-	mi := &file_session_proto_msgTypes[47]
+	mi := &file_session_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3419,7 +3664,7 @@ func (x *Discard) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Discard.ProtoReflect.Descriptor instead.
 func (*Discard) Descriptor() ([]byte, []int) {
-	return file_session_proto_rawDescGZIP(), []int{47}
+	return file_session_proto_rawDescGZIP(), []int{51}
 }
 
 // SnapshotSaved tells a session that the snapshot of a given version reached
@@ -3434,7 +3679,7 @@ type SnapshotSaved struct {
 
 func (x *SnapshotSaved) Reset() {
 	*x = SnapshotSaved{}
-	mi := &file_session_proto_msgTypes[48]
+	mi := &file_session_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3446,7 +3691,7 @@ func (x *SnapshotSaved) String() string {
 func (*SnapshotSaved) ProtoMessage() {}
 
 func (x *SnapshotSaved) ProtoReflect() protoreflect.Message {
-	mi := &file_session_proto_msgTypes[48]
+	mi := &file_session_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3459,7 +3704,7 @@ func (x *SnapshotSaved) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SnapshotSaved.ProtoReflect.Descriptor instead.
 func (*SnapshotSaved) Descriptor() ([]byte, []int) {
-	return file_session_proto_rawDescGZIP(), []int{48}
+	return file_session_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *SnapshotSaved) GetVersion() int64 {
@@ -3503,7 +3748,7 @@ type SessionChange struct {
 
 func (x *SessionChange) Reset() {
 	*x = SessionChange{}
-	mi := &file_session_proto_msgTypes[49]
+	mi := &file_session_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3515,7 +3760,7 @@ func (x *SessionChange) String() string {
 func (*SessionChange) ProtoMessage() {}
 
 func (x *SessionChange) ProtoReflect() protoreflect.Message {
-	mi := &file_session_proto_msgTypes[49]
+	mi := &file_session_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3528,7 +3773,7 @@ func (x *SessionChange) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SessionChange.ProtoReflect.Descriptor instead.
 func (*SessionChange) Descriptor() ([]byte, []int) {
-	return file_session_proto_rawDescGZIP(), []int{49}
+	return file_session_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *SessionChange) GetChange() isSessionChange_Change {
@@ -3749,7 +3994,7 @@ type ChangeCommitted struct {
 
 func (x *ChangeCommitted) Reset() {
 	*x = ChangeCommitted{}
-	mi := &file_session_proto_msgTypes[50]
+	mi := &file_session_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3761,7 +4006,7 @@ func (x *ChangeCommitted) String() string {
 func (*ChangeCommitted) ProtoMessage() {}
 
 func (x *ChangeCommitted) ProtoReflect() protoreflect.Message {
-	mi := &file_session_proto_msgTypes[50]
+	mi := &file_session_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3774,7 +4019,7 @@ func (x *ChangeCommitted) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChangeCommitted.ProtoReflect.Descriptor instead.
 func (*ChangeCommitted) Descriptor() ([]byte, []int) {
-	return file_session_proto_rawDescGZIP(), []int{50}
+	return file_session_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *ChangeCommitted) GetSeq() int64 {
@@ -3795,7 +4040,7 @@ var File_session_proto protoreflect.FileDescriptor
 
 const file_session_proto_rawDesc = "" +
 	"\n" +
-	"\rsession.proto\x12\tsemvec.v1\x1a\fcommon.proto\"\xbc\x02\n" +
+	"\rsession.proto\x12\tsemvec.v1\x1a\fcommon.proto\"\xec\x02\n" +
 	"\n" +
 	"RunRequest\x12\x14\n" +
 	"\x05owner\x18\x01 \x01(\tR\x05owner\x12\x1d\n" +
@@ -3808,7 +4053,31 @@ const file_session_proto_rawDesc = "" +
 	"\fresponse_vec\x18\x06 \x03(\x02R\vresponseVec\x126\n" +
 	"\x17short_circuit_threshold\x18\a \x01(\x01R\x15shortCircuitThreshold\x12#\n" +
 	"\rreset_context\x18\b \x01(\bR\fresetContext\x12\"\n" +
-	"\rnow_unix_nano\x18\t \x01(\x03R\vnowUnixNano\"\xeb\x02\n" +
+	"\rnow_unix_nano\x18\t \x01(\x03R\vnowUnixNano\x12.\n" +
+	"\x06rerank\x18\n" +
+	" \x03(\v2\x16.semvec.v1.RerankScoreR\x06rerank\"D\n" +
+	"\vRerankScore\x12\x1f\n" +
+	"\vmemory_hash\x18\x01 \x01(\tR\n" +
+	"memoryHash\x12\x14\n" +
+	"\x05score\x18\x02 \x01(\x01R\x05score\"}\n" +
+	"\vRankRequest\x12\x14\n" +
+	"\x05owner\x18\x01 \x01(\tR\x05owner\x12\x1d\n" +
+	"\n" +
+	"session_id\x18\x02 \x01(\tR\tsessionId\x12\x18\n" +
+	"\amessage\x18\x03 \x01(\tR\amessage\x12\x1f\n" +
+	"\vmessage_vec\x18\x04 \x03(\x02R\n" +
+	"messageVec\"\x8f\x01\n" +
+	"\fRankResponse\x12&\n" +
+	"\x05error\x18\x01 \x01(\v2\x10.semvec.v1.ErrorR\x05error\x12\x1d\n" +
+	"\n" +
+	"session_id\x18\x02 \x01(\tR\tsessionId\x128\n" +
+	"\n" +
+	"candidates\x18\x03 \x03(\v2\x18.semvec.v1.RankCandidateR\n" +
+	"candidates\"D\n" +
+	"\rRankCandidate\x12\x1f\n" +
+	"\vmemory_hash\x18\x01 \x01(\tR\n" +
+	"memoryHash\x12\x12\n" +
+	"\x04text\x18\x02 \x01(\tR\x04text\"\xeb\x02\n" +
 	"\vRunResponse\x12&\n" +
 	"\x05error\x18\x01 \x01(\v2\x10.semvec.v1.ErrorR\x05error\x12\x1d\n" +
 	"\n" +
@@ -4167,110 +4436,117 @@ func file_session_proto_rawDescGZIP() []byte {
 	return file_session_proto_rawDescData
 }
 
-var file_session_proto_msgTypes = make([]protoimpl.MessageInfo, 52)
+var file_session_proto_msgTypes = make([]protoimpl.MessageInfo, 56)
 var file_session_proto_goTypes = []any{
 	(*RunRequest)(nil),           // 0: semvec.v1.RunRequest
-	(*RunResponse)(nil),          // 1: semvec.v1.RunResponse
-	(*StoreRequest)(nil),         // 2: semvec.v1.StoreRequest
-	(*StoreResponse)(nil),        // 3: semvec.v1.StoreResponse
-	(*MetricsRequest)(nil),       // 4: semvec.v1.MetricsRequest
-	(*MetricsResponse)(nil),      // 5: semvec.v1.MetricsResponse
-	(*ContextRequest)(nil),       // 6: semvec.v1.ContextRequest
-	(*ContextItem)(nil),          // 7: semvec.v1.ContextItem
-	(*ContextResponse)(nil),      // 8: semvec.v1.ContextResponse
-	(*MemoryRequest)(nil),        // 9: semvec.v1.MemoryRequest
-	(*MemoryResponse)(nil),       // 10: semvec.v1.MemoryResponse
-	(*TriggerRequest)(nil),       // 11: semvec.v1.TriggerRequest
-	(*TriggerResponse)(nil),      // 12: semvec.v1.TriggerResponse
-	(*AnchorRequest)(nil),        // 13: semvec.v1.AnchorRequest
-	(*AnchorResponse)(nil),       // 14: semvec.v1.AnchorResponse
-	(*AnchorScoreRequest)(nil),   // 15: semvec.v1.AnchorScoreRequest
-	(*AnchorScoreResponse)(nil),  // 16: semvec.v1.AnchorScoreResponse
-	(*IsolationRequest)(nil),     // 17: semvec.v1.IsolationRequest
-	(*IsolationResponse)(nil),    // 18: semvec.v1.IsolationResponse
-	(*ReleaseRequest)(nil),       // 19: semvec.v1.ReleaseRequest
-	(*ReleaseResponse)(nil),      // 20: semvec.v1.ReleaseResponse
-	(*InjectMemoryRequest)(nil),  // 21: semvec.v1.InjectMemoryRequest
-	(*InjectMemoryResponse)(nil), // 22: semvec.v1.InjectMemoryResponse
-	(*ExportRequest)(nil),        // 23: semvec.v1.ExportRequest
-	(*ExportResponse)(nil),       // 24: semvec.v1.ExportResponse
-	(*ImportRequest)(nil),        // 25: semvec.v1.ImportRequest
-	(*ImportResponse)(nil),       // 26: semvec.v1.ImportResponse
-	(*VerifyRequest)(nil),        // 27: semvec.v1.VerifyRequest
-	(*VerifyResponse)(nil),       // 28: semvec.v1.VerifyResponse
-	(*PutEntityRequest)(nil),     // 29: semvec.v1.PutEntityRequest
-	(*PutEntityResponse)(nil),    // 30: semvec.v1.PutEntityResponse
-	(*ListEntitiesRequest)(nil),  // 31: semvec.v1.ListEntitiesRequest
-	(*Entity)(nil),               // 32: semvec.v1.Entity
-	(*ListEntitiesResponse)(nil), // 33: semvec.v1.ListEntitiesResponse
-	(*DeleteEntityRequest)(nil),  // 34: semvec.v1.DeleteEntityRequest
-	(*DeleteEntityResponse)(nil), // 35: semvec.v1.DeleteEntityResponse
-	(*StateRequest)(nil),         // 36: semvec.v1.StateRequest
-	(*StateResponse)(nil),        // 37: semvec.v1.StateResponse
-	(*BlendRequest)(nil),         // 38: semvec.v1.BlendRequest
-	(*BlendResponse)(nil),        // 39: semvec.v1.BlendResponse
-	(*TopologyChanged)(nil),      // 40: semvec.v1.TopologyChanged
-	(*TopologyReloaded)(nil),     // 41: semvec.v1.TopologyReloaded
-	(*MembershipChanged)(nil),    // 42: semvec.v1.MembershipChanged
-	(*DriftEvent)(nil),           // 43: semvec.v1.DriftEvent
-	(*Flush)(nil),                // 44: semvec.v1.Flush
-	(*FlushResponse)(nil),        // 45: semvec.v1.FlushResponse
-	(*Passivate)(nil),            // 46: semvec.v1.Passivate
-	(*Discard)(nil),              // 47: semvec.v1.Discard
-	(*SnapshotSaved)(nil),        // 48: semvec.v1.SnapshotSaved
-	(*SessionChange)(nil),        // 49: semvec.v1.SessionChange
-	(*ChangeCommitted)(nil),      // 50: semvec.v1.ChangeCommitted
-	nil,                          // 51: semvec.v1.MetricsResponse.TiersEntry
-	(*Error)(nil),                // 52: semvec.v1.Error
-	(*Vector)(nil),               // 53: semvec.v1.Vector
+	(*RerankScore)(nil),          // 1: semvec.v1.RerankScore
+	(*RankRequest)(nil),          // 2: semvec.v1.RankRequest
+	(*RankResponse)(nil),         // 3: semvec.v1.RankResponse
+	(*RankCandidate)(nil),        // 4: semvec.v1.RankCandidate
+	(*RunResponse)(nil),          // 5: semvec.v1.RunResponse
+	(*StoreRequest)(nil),         // 6: semvec.v1.StoreRequest
+	(*StoreResponse)(nil),        // 7: semvec.v1.StoreResponse
+	(*MetricsRequest)(nil),       // 8: semvec.v1.MetricsRequest
+	(*MetricsResponse)(nil),      // 9: semvec.v1.MetricsResponse
+	(*ContextRequest)(nil),       // 10: semvec.v1.ContextRequest
+	(*ContextItem)(nil),          // 11: semvec.v1.ContextItem
+	(*ContextResponse)(nil),      // 12: semvec.v1.ContextResponse
+	(*MemoryRequest)(nil),        // 13: semvec.v1.MemoryRequest
+	(*MemoryResponse)(nil),       // 14: semvec.v1.MemoryResponse
+	(*TriggerRequest)(nil),       // 15: semvec.v1.TriggerRequest
+	(*TriggerResponse)(nil),      // 16: semvec.v1.TriggerResponse
+	(*AnchorRequest)(nil),        // 17: semvec.v1.AnchorRequest
+	(*AnchorResponse)(nil),       // 18: semvec.v1.AnchorResponse
+	(*AnchorScoreRequest)(nil),   // 19: semvec.v1.AnchorScoreRequest
+	(*AnchorScoreResponse)(nil),  // 20: semvec.v1.AnchorScoreResponse
+	(*IsolationRequest)(nil),     // 21: semvec.v1.IsolationRequest
+	(*IsolationResponse)(nil),    // 22: semvec.v1.IsolationResponse
+	(*ReleaseRequest)(nil),       // 23: semvec.v1.ReleaseRequest
+	(*ReleaseResponse)(nil),      // 24: semvec.v1.ReleaseResponse
+	(*InjectMemoryRequest)(nil),  // 25: semvec.v1.InjectMemoryRequest
+	(*InjectMemoryResponse)(nil), // 26: semvec.v1.InjectMemoryResponse
+	(*ExportRequest)(nil),        // 27: semvec.v1.ExportRequest
+	(*ExportResponse)(nil),       // 28: semvec.v1.ExportResponse
+	(*ImportRequest)(nil),        // 29: semvec.v1.ImportRequest
+	(*ImportResponse)(nil),       // 30: semvec.v1.ImportResponse
+	(*VerifyRequest)(nil),        // 31: semvec.v1.VerifyRequest
+	(*VerifyResponse)(nil),       // 32: semvec.v1.VerifyResponse
+	(*PutEntityRequest)(nil),     // 33: semvec.v1.PutEntityRequest
+	(*PutEntityResponse)(nil),    // 34: semvec.v1.PutEntityResponse
+	(*ListEntitiesRequest)(nil),  // 35: semvec.v1.ListEntitiesRequest
+	(*Entity)(nil),               // 36: semvec.v1.Entity
+	(*ListEntitiesResponse)(nil), // 37: semvec.v1.ListEntitiesResponse
+	(*DeleteEntityRequest)(nil),  // 38: semvec.v1.DeleteEntityRequest
+	(*DeleteEntityResponse)(nil), // 39: semvec.v1.DeleteEntityResponse
+	(*StateRequest)(nil),         // 40: semvec.v1.StateRequest
+	(*StateResponse)(nil),        // 41: semvec.v1.StateResponse
+	(*BlendRequest)(nil),         // 42: semvec.v1.BlendRequest
+	(*BlendResponse)(nil),        // 43: semvec.v1.BlendResponse
+	(*TopologyChanged)(nil),      // 44: semvec.v1.TopologyChanged
+	(*TopologyReloaded)(nil),     // 45: semvec.v1.TopologyReloaded
+	(*MembershipChanged)(nil),    // 46: semvec.v1.MembershipChanged
+	(*DriftEvent)(nil),           // 47: semvec.v1.DriftEvent
+	(*Flush)(nil),                // 48: semvec.v1.Flush
+	(*FlushResponse)(nil),        // 49: semvec.v1.FlushResponse
+	(*Passivate)(nil),            // 50: semvec.v1.Passivate
+	(*Discard)(nil),              // 51: semvec.v1.Discard
+	(*SnapshotSaved)(nil),        // 52: semvec.v1.SnapshotSaved
+	(*SessionChange)(nil),        // 53: semvec.v1.SessionChange
+	(*ChangeCommitted)(nil),      // 54: semvec.v1.ChangeCommitted
+	nil,                          // 55: semvec.v1.MetricsResponse.TiersEntry
+	(*Error)(nil),                // 56: semvec.v1.Error
+	(*Vector)(nil),               // 57: semvec.v1.Vector
 }
 var file_session_proto_depIdxs = []int32{
-	52, // 0: semvec.v1.RunResponse.error:type_name -> semvec.v1.Error
-	52, // 1: semvec.v1.StoreResponse.error:type_name -> semvec.v1.Error
-	52, // 2: semvec.v1.MetricsResponse.error:type_name -> semvec.v1.Error
-	51, // 3: semvec.v1.MetricsResponse.tiers:type_name -> semvec.v1.MetricsResponse.TiersEntry
-	52, // 4: semvec.v1.ContextResponse.error:type_name -> semvec.v1.Error
-	7,  // 5: semvec.v1.ContextResponse.items:type_name -> semvec.v1.ContextItem
-	52, // 6: semvec.v1.MemoryResponse.error:type_name -> semvec.v1.Error
-	52, // 7: semvec.v1.TriggerResponse.error:type_name -> semvec.v1.Error
-	52, // 8: semvec.v1.AnchorResponse.error:type_name -> semvec.v1.Error
-	52, // 9: semvec.v1.AnchorScoreResponse.error:type_name -> semvec.v1.Error
-	53, // 10: semvec.v1.IsolationRequest.exclusion_embeddings:type_name -> semvec.v1.Vector
-	53, // 11: semvec.v1.IsolationRequest.allowlist_embeddings:type_name -> semvec.v1.Vector
-	52, // 12: semvec.v1.IsolationResponse.error:type_name -> semvec.v1.Error
-	52, // 13: semvec.v1.ReleaseResponse.error:type_name -> semvec.v1.Error
-	52, // 14: semvec.v1.InjectMemoryResponse.error:type_name -> semvec.v1.Error
-	52, // 15: semvec.v1.ExportResponse.error:type_name -> semvec.v1.Error
-	52, // 16: semvec.v1.ImportResponse.error:type_name -> semvec.v1.Error
-	53, // 17: semvec.v1.VerifyRequest.test_embeddings:type_name -> semvec.v1.Vector
-	52, // 18: semvec.v1.VerifyResponse.error:type_name -> semvec.v1.Error
-	52, // 19: semvec.v1.PutEntityResponse.error:type_name -> semvec.v1.Error
-	52, // 20: semvec.v1.ListEntitiesResponse.error:type_name -> semvec.v1.Error
-	32, // 21: semvec.v1.ListEntitiesResponse.entities:type_name -> semvec.v1.Entity
-	52, // 22: semvec.v1.DeleteEntityResponse.error:type_name -> semvec.v1.Error
-	52, // 23: semvec.v1.StateResponse.error:type_name -> semvec.v1.Error
-	52, // 24: semvec.v1.BlendResponse.error:type_name -> semvec.v1.Error
-	52, // 25: semvec.v1.TopologyReloaded.error:type_name -> semvec.v1.Error
-	52, // 26: semvec.v1.FlushResponse.error:type_name -> semvec.v1.Error
-	0,  // 27: semvec.v1.SessionChange.run:type_name -> semvec.v1.RunRequest
-	2,  // 28: semvec.v1.SessionChange.store:type_name -> semvec.v1.StoreRequest
-	6,  // 29: semvec.v1.SessionChange.context:type_name -> semvec.v1.ContextRequest
-	11, // 30: semvec.v1.SessionChange.trigger:type_name -> semvec.v1.TriggerRequest
-	13, // 31: semvec.v1.SessionChange.anchor:type_name -> semvec.v1.AnchorRequest
-	17, // 32: semvec.v1.SessionChange.isolation:type_name -> semvec.v1.IsolationRequest
-	19, // 33: semvec.v1.SessionChange.release:type_name -> semvec.v1.ReleaseRequest
-	21, // 34: semvec.v1.SessionChange.inject:type_name -> semvec.v1.InjectMemoryRequest
-	25, // 35: semvec.v1.SessionChange.import_state:type_name -> semvec.v1.ImportRequest
-	29, // 36: semvec.v1.SessionChange.put_entity:type_name -> semvec.v1.PutEntityRequest
-	34, // 37: semvec.v1.SessionChange.delete_entity:type_name -> semvec.v1.DeleteEntityRequest
-	38, // 38: semvec.v1.SessionChange.blend:type_name -> semvec.v1.BlendRequest
-	31, // 39: semvec.v1.SessionChange.list_entities:type_name -> semvec.v1.ListEntitiesRequest
-	52, // 40: semvec.v1.ChangeCommitted.error:type_name -> semvec.v1.Error
-	41, // [41:41] is the sub-list for method output_type
-	41, // [41:41] is the sub-list for method input_type
-	41, // [41:41] is the sub-list for extension type_name
-	41, // [41:41] is the sub-list for extension extendee
-	0,  // [0:41] is the sub-list for field type_name
+	1,  // 0: semvec.v1.RunRequest.rerank:type_name -> semvec.v1.RerankScore
+	56, // 1: semvec.v1.RankResponse.error:type_name -> semvec.v1.Error
+	4,  // 2: semvec.v1.RankResponse.candidates:type_name -> semvec.v1.RankCandidate
+	56, // 3: semvec.v1.RunResponse.error:type_name -> semvec.v1.Error
+	56, // 4: semvec.v1.StoreResponse.error:type_name -> semvec.v1.Error
+	56, // 5: semvec.v1.MetricsResponse.error:type_name -> semvec.v1.Error
+	55, // 6: semvec.v1.MetricsResponse.tiers:type_name -> semvec.v1.MetricsResponse.TiersEntry
+	56, // 7: semvec.v1.ContextResponse.error:type_name -> semvec.v1.Error
+	11, // 8: semvec.v1.ContextResponse.items:type_name -> semvec.v1.ContextItem
+	56, // 9: semvec.v1.MemoryResponse.error:type_name -> semvec.v1.Error
+	56, // 10: semvec.v1.TriggerResponse.error:type_name -> semvec.v1.Error
+	56, // 11: semvec.v1.AnchorResponse.error:type_name -> semvec.v1.Error
+	56, // 12: semvec.v1.AnchorScoreResponse.error:type_name -> semvec.v1.Error
+	57, // 13: semvec.v1.IsolationRequest.exclusion_embeddings:type_name -> semvec.v1.Vector
+	57, // 14: semvec.v1.IsolationRequest.allowlist_embeddings:type_name -> semvec.v1.Vector
+	56, // 15: semvec.v1.IsolationResponse.error:type_name -> semvec.v1.Error
+	56, // 16: semvec.v1.ReleaseResponse.error:type_name -> semvec.v1.Error
+	56, // 17: semvec.v1.InjectMemoryResponse.error:type_name -> semvec.v1.Error
+	56, // 18: semvec.v1.ExportResponse.error:type_name -> semvec.v1.Error
+	56, // 19: semvec.v1.ImportResponse.error:type_name -> semvec.v1.Error
+	57, // 20: semvec.v1.VerifyRequest.test_embeddings:type_name -> semvec.v1.Vector
+	56, // 21: semvec.v1.VerifyResponse.error:type_name -> semvec.v1.Error
+	56, // 22: semvec.v1.PutEntityResponse.error:type_name -> semvec.v1.Error
+	56, // 23: semvec.v1.ListEntitiesResponse.error:type_name -> semvec.v1.Error
+	36, // 24: semvec.v1.ListEntitiesResponse.entities:type_name -> semvec.v1.Entity
+	56, // 25: semvec.v1.DeleteEntityResponse.error:type_name -> semvec.v1.Error
+	56, // 26: semvec.v1.StateResponse.error:type_name -> semvec.v1.Error
+	56, // 27: semvec.v1.BlendResponse.error:type_name -> semvec.v1.Error
+	56, // 28: semvec.v1.TopologyReloaded.error:type_name -> semvec.v1.Error
+	56, // 29: semvec.v1.FlushResponse.error:type_name -> semvec.v1.Error
+	0,  // 30: semvec.v1.SessionChange.run:type_name -> semvec.v1.RunRequest
+	6,  // 31: semvec.v1.SessionChange.store:type_name -> semvec.v1.StoreRequest
+	10, // 32: semvec.v1.SessionChange.context:type_name -> semvec.v1.ContextRequest
+	15, // 33: semvec.v1.SessionChange.trigger:type_name -> semvec.v1.TriggerRequest
+	17, // 34: semvec.v1.SessionChange.anchor:type_name -> semvec.v1.AnchorRequest
+	21, // 35: semvec.v1.SessionChange.isolation:type_name -> semvec.v1.IsolationRequest
+	23, // 36: semvec.v1.SessionChange.release:type_name -> semvec.v1.ReleaseRequest
+	25, // 37: semvec.v1.SessionChange.inject:type_name -> semvec.v1.InjectMemoryRequest
+	29, // 38: semvec.v1.SessionChange.import_state:type_name -> semvec.v1.ImportRequest
+	33, // 39: semvec.v1.SessionChange.put_entity:type_name -> semvec.v1.PutEntityRequest
+	38, // 40: semvec.v1.SessionChange.delete_entity:type_name -> semvec.v1.DeleteEntityRequest
+	42, // 41: semvec.v1.SessionChange.blend:type_name -> semvec.v1.BlendRequest
+	35, // 42: semvec.v1.SessionChange.list_entities:type_name -> semvec.v1.ListEntitiesRequest
+	56, // 43: semvec.v1.ChangeCommitted.error:type_name -> semvec.v1.Error
+	44, // [44:44] is the sub-list for method output_type
+	44, // [44:44] is the sub-list for method input_type
+	44, // [44:44] is the sub-list for extension type_name
+	44, // [44:44] is the sub-list for extension extendee
+	0,  // [0:44] is the sub-list for field type_name
 }
 
 func init() { file_session_proto_init() }
@@ -4279,7 +4555,7 @@ func file_session_proto_init() {
 		return
 	}
 	file_common_proto_init()
-	file_session_proto_msgTypes[49].OneofWrappers = []any{
+	file_session_proto_msgTypes[53].OneofWrappers = []any{
 		(*SessionChange_Run)(nil),
 		(*SessionChange_Store)(nil),
 		(*SessionChange_Context)(nil),
@@ -4300,7 +4576,7 @@ func file_session_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_session_proto_rawDesc), len(file_session_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   52,
+			NumMessages:   56,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -26,9 +26,11 @@ func benchInputs(n int) []RunInput {
 	return out
 }
 
-func benchRunAt(b *testing.B, prefill int) {
+func benchRunAt(b *testing.B, prefill int) { benchRunWith(b, prefill, DefaultConfig(testDim)) }
+
+func benchRunWith(b *testing.B, prefill int, cfg Config) {
 	inputs := benchInputs(prefill + 64)
-	s := New(DefaultConfig(testDim))
+	s := New(cfg)
 	for i := range 20 {
 		s.PutEntity(Entity{Key: fmt.Sprintf("service%d.replicas", i), Kind: "variable", Value: "int32 = 3"})
 	}
@@ -57,6 +59,12 @@ func benchRunAt(b *testing.B, prefill int) {
 
 func BenchmarkRunTurn10(b *testing.B)    { benchRunAt(b, 10) }
 func BenchmarkRunTurn10000(b *testing.B) { benchRunAt(b, 10000) }
+
+// BenchmarkRunTurn10000NoPolicy is BenchmarkRunTurn10000 with the memory
+// policy off: the difference is its cost.
+func BenchmarkRunTurn10000NoPolicy(b *testing.B) {
+	benchRunWith(b, 10000, DefaultConfig(testDim).WithoutMemoryPolicy())
+}
 
 func BenchmarkContextItems(b *testing.B) {
 	s := New(DefaultConfig(testDim))

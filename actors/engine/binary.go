@@ -15,7 +15,7 @@ import (
 
 // Binary snapshot layout (passivation):
 //
-//	"SVGB" 0x02                       magic and version
+//	"SVGB" 0x03                       magic and version (0x02: format semvec-go/2, still read)
 //	uvarint n, n bytes                 canonical JSON of binaryEnvelope with every vector removed
 //	for each float32 slot, in order:   uvarint length, length × float32 little-endian
 //	for each int8 slot, in order:      uvarint length, length bytes (two's complement)
@@ -24,7 +24,10 @@ import (
 // The vector slots are listed by vectorSlots; their number follows from the
 // JSON part. Decoding accepts only canonical input, so an accepted blob
 // re-encodes to exactly the same bytes.
-const binaryMagic = "SVGB\x02"
+const binaryMagic = "SVGB\x03"
+
+// binaryMagicV2 is the magic of format semvec-go/2 snapshots.
+const binaryMagicV2 = "SVGB\x02"
 
 // crcOf is the CRC-32C of b (crc32.MakeTable caches the Castagnoli table).
 func crcOf(b []byte) uint32 { return crc32.Checksum(b, crc32.MakeTable(crc32.Castagnoli)) }
@@ -164,7 +167,16 @@ func unmarshalBinary(b []byte) (*Session, error) {
 	if len(b) > MaxSnapshotBytes {
 		return nil, fmt.Errorf("larger than %d bytes", MaxSnapshotBytes)
 	}
-	if len(b) < len(binaryMagic)+4 || string(b[:len(binaryMagic)]) != binaryMagic {
+	if len(b) < len(binaryMagic)+4 {
+		return nil, errors.New("bad magic")
+	}
+	var format string
+	switch string(b[:len(binaryMagic)]) {
+	case binaryMagic:
+		format = SnapshotFormat
+	case binaryMagicV2:
+		format = snapshotFormatV2
+	default:
 		return nil, errors.New("bad magic")
 	}
 	body, tail := b[:len(b)-4], b[len(b)-4:]
@@ -187,6 +199,9 @@ func unmarshalBinary(b []byte) (*Session, error) {
 	}
 	if env.Snapshot.Checksum != "" {
 		return nil, errors.New("unexpected checksum field")
+	}
+	if env.Snapshot.Format != format {
+		return nil, fmt.Errorf("format %q in a %q snapshot", env.Snapshot.Format, format)
 	}
 	f32, i8 := vectorSlots(&env)
 	for _, p := range f32 {

@@ -29,6 +29,15 @@ type Config struct {
 	ShadowCap            int  `json:"shadow_cap"`              // 64 quarantined messages
 	EnableTopicSwitch    bool `json:"enable_topic_switch"`     // true: a drifted turn moves the state faster
 	UseAttention         bool `json:"use_attention"`           // false: softmax-weighted pattern pull when true
+
+	// Memory policy (see doc.go, "Retention" and "Retrieval"). Each part can
+	// be switched off on its own; all are on by default. Snapshots of format
+	// semvec-go/2, which predate them, load with the defaults.
+	FocusLine      bool    `json:"focus_line,omitempty"`       // true: a shown cluster's line starts with its item that best matches the message
+	InfoImportance bool    `json:"info_importance,omitempty"`  // true: a Q&A memory whose answer brings new words is more important
+	AccessHalfLife int     `json:"access_half_life,omitempty"` // 20 turns: accesses count for retention with this half-life; 0: forever
+	ForgetLowValue bool    `json:"forget_low_value,omitempty"` // true: an unimportant, unused medium-term evictee is dropped, not consolidated
+	LexicalWeight  float64 `json:"lexical_weight,omitempty"`   // 0.3: weight of the normalised BM25 score in the context ranking; 0: cosine only
 }
 
 // DefaultConfig returns the default configuration for vectors of dimension dim.
@@ -51,8 +60,43 @@ func DefaultConfig(dim int) Config {
 		MaxIsolationVectors:  64,
 		ShadowCap:            64,
 		EnableTopicSwitch:    true,
-	}
+	}.WithMemoryPolicy()
 }
+
+// Defaults of the memory policy.
+const (
+	DefaultAccessHalfLife = 20  // turns
+	DefaultLexicalWeight  = 0.3 // of the normalised BM25 score
+	maxLexicalWeight      = 10
+)
+
+// WithMemoryPolicy returns c with every part of the memory policy at its
+// default (on).
+func (c Config) WithMemoryPolicy() Config {
+	c.FocusLine, c.InfoImportance, c.ForgetLowValue = true, true, true
+	c.AccessHalfLife, c.LexicalWeight = DefaultAccessHalfLife, DefaultLexicalWeight
+	return c
+}
+
+// WithoutMemoryPolicy returns c with every part of the memory policy off:
+// the engine of format semvec-go/2 (cosine ranking, accesses that never
+// fade, every evictee consolidated, the stored text line as it is).
+func (c Config) WithoutMemoryPolicy() Config {
+	c.FocusLine, c.InfoImportance, c.ForgetLowValue = false, false, false
+	c.AccessHalfLife, c.LexicalWeight = 0, 0
+	return c
+}
+
+// Bounds of the two context knobs a deployment (SEMVEC_RUN_TOP_K,
+// SEMVEC_CONTEXT_BUDGET_CHARS) and a session (POST /v1/session/create) may
+// set. Every line of the block is clipped to MaxMemoryChars, so a budget far
+// above top-k·MaxMemoryChars buys nothing.
+const (
+	MinContextTopK        = 1
+	MaxContextTopK        = 100
+	MinContextBudgetChars = 200
+	MaxContextBudgetChars = 65536
+)
 
 // Limits that keep a configuration (and therefore an imported snapshot) from
 // asking for absurd amounts of memory.
@@ -93,10 +137,10 @@ func (c Config) validateRanges() error {
 		{"medium_term_cap", c.MediumTermCap, 1, maxCapLimit},
 		{"long_term_cap", c.LongTermCap, 1, maxCapLimit},
 		{"history_len", c.HistoryLen, 1, maxCapLimit},
-		{"context_top_k", c.ContextTopK, 1, 100},
+		{"context_top_k", c.ContextTopK, MinContextTopK, MaxContextTopK},
 		{"max_memory_chars", c.MaxMemoryChars, 20, 1 << 20},
 		{"max_last_response_chars", c.MaxLastResponseChars, 0, 1 << 20},
-		{"context_budget_chars", c.ContextBudgetChars, 200, 1 << 22},
+		{"context_budget_chars", c.ContextBudgetChars, MinContextBudgetChars, MaxContextBudgetChars},
 		{"max_stored_chars", c.MaxStoredChars, 50, 1 << 22},
 		{"long_term_text_chars", c.LongTermTextChars, 50, 1 << 22},
 		{"max_entities", c.MaxEntities, 0, maxCapLimit},
@@ -104,11 +148,15 @@ func (c Config) validateRanges() error {
 		{"max_anchors", c.MaxAnchors, 0, maxCapLimit},
 		{"max_isolation_vectors", c.MaxIsolationVectors, 0, maxCapLimit},
 		{"shadow_cap", c.ShadowCap, 0, maxCapLimit},
+		{"access_half_life", c.AccessHalfLife, 0, maxCapLimit},
 	}
 	for _, ch := range checks {
 		if ch.v < ch.min || ch.v > ch.max {
 			return semvec.FieldError(ch.name, "must be between %d and %d, got %d", ch.min, ch.max, ch.v)
 		}
+	}
+	if !finite(c.LexicalWeight) || c.LexicalWeight < 0 || c.LexicalWeight > maxLexicalWeight {
+		return semvec.FieldError("lexical_weight", "must be between 0 and %d, got %v", maxLexicalWeight, c.LexicalWeight)
 	}
 	return nil
 }
@@ -166,11 +214,14 @@ type configLimit struct {
 
 // limits lists every cap and limit of c except the dimension, in
 // declaration order. An imported config may not exceed the server's in any.
+// The two context knobs, context_top_k and context_budget_chars, are not
+// among them: a session chooses them (within MaxContextTopK and
+// MaxContextBudgetChars) and keeps them through an export and import.
 func (c Config) limits() []configLimit {
 	return []configLimit{
 		{"short_term_cap", c.ShortTermCap}, {"medium_term_cap", c.MediumTermCap}, {"long_term_cap", c.LongTermCap},
-		{"history_len", c.HistoryLen}, {"context_top_k", c.ContextTopK}, {"max_memory_chars", c.MaxMemoryChars},
-		{"max_last_response_chars", c.MaxLastResponseChars}, {"context_budget_chars", c.ContextBudgetChars},
+		{"history_len", c.HistoryLen}, {"max_memory_chars", c.MaxMemoryChars},
+		{"max_last_response_chars", c.MaxLastResponseChars},
 		{"max_stored_chars", c.MaxStoredChars}, {"long_term_text_chars", c.LongTermTextChars},
 		{"max_entities", c.MaxEntities}, {"max_triggers", c.MaxTriggers}, {"max_anchors", c.MaxAnchors},
 		{"max_isolation_vectors", c.MaxIsolationVectors}, {"shadow_cap", c.ShadowCap},

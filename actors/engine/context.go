@@ -14,7 +14,8 @@ const (
 
 // buildContext renders the context block for message text msg as turn t.
 // scores are the retrieval scores of every memory in canonical order:
-// cos(key, message) + anchor bias (scoreMemories, addAnchorBias). The block
+// cos(key, message) + anchor bias (scoreMemories, addAnchorBias), to
+// which it adds the lexical evidence (addLexical) when configured. The block
 // never exceeds ContextBudgetChars characters. Sections are filled greedily in
 // this order: header and phase hint; "Relevant context:" with the top-k
 // memories (lines stop at the first that does not fit); "Code entities:" with
@@ -25,7 +26,12 @@ const (
 // Lines are appended straight into one buffer (buf.b, the caller's scratch)
 // and only the lines shown are clipped; a line that does not fit is rolled
 // back.
-func (s *Session) buildContext(msg string, t int, scores []float32, touch bool, buf *scratch) string {
+func (s *Session) buildContext(msg string, t int, scores []float32, rerank []RerankScore, touch bool, buf *scratch) string {
+	q := s.queryTokens(msg, &buf.lx)
+	var masks []uint64
+	if len(q) > 0 {
+		masks = s.addLexical(scores, &buf.lx)
+	}
 	budget := s.cfg.ContextBudgetChars
 	b := buf.b[:0]
 	used := 0 // characters written
@@ -58,7 +64,12 @@ func (s *Session) buildContext(msg string, t int, scores []float32, touch bool, 
 		add("Relevant context: (none yet)", "")
 	} else if add("Relevant context:", "") {
 		var idxArr [8]int
-		top := topKInto(idxArr[:0], scores, s.cfg.ContextTopK)
+		var top []int
+		if len(rerank) > 0 {
+			top = s.rerankedTop(scores, rerank)
+		} else {
+			top = topKInto(idxArr[:0], scores, s.cfg.ContextTopK)
+		}
 		for _, i := range top { // the texts are usually cold: load them together
 			prefetchText(s.memoryAt(i).text)
 		}
@@ -71,8 +82,12 @@ func (s *Session) buildContext(msg string, t int, scores []float32, touch bool, 
 			b = appendFixed2(b, scores[i]) // fmt's %.2f of a float32
 			b = append(b, "] "...)
 			prefix := len(b) - mark - 1
+			mask := ^uint64(0)
+			if masks != nil {
+				mask = masks[i]
+			}
 			var n int
-			b, n = m.appendLine(b, s.cfg.MaxMemoryChars)
+			b, n = s.appendMemoryLine(b, m, q, &buf.lx.idf, mask, s.cfg.MaxMemoryChars)
 			if used+1+prefix+n > budget {
 				b = b[:mark]
 				break
@@ -122,7 +137,7 @@ func (s *Session) buildContext(msg string, t int, scores []float32, touch bool, 
 
 	if touch {
 		for _, m := range shown {
-			m.access++
+			s.touch(m)
 		}
 		for _, i := range shownEnt {
 			s.entities[i].AccessCount++
@@ -195,7 +210,7 @@ func (s *Session) ContextItems(topK int, fullFirst bool, maxChars int) []Context
 			text, cut = clip(m.text, maxChars)
 		}
 		out[i] = ContextItem{Text: text, Relevance: rel[i], MemoryHash: m.hash, Truncated: cut, Tier: tierName(int(m.tier))}
-		m.access++
+		s.touch(m)
 	}
 	return out
 }

@@ -100,16 +100,29 @@
 // # Tiers and retention
 //
 // New memories enter short_term (cap 15). Injected memories enter the
-// requested tier. retention = 1.0·importance + 0.3·ln(1+access_count) +
+// requested tier. retention = 1.0·importance + 0.3·ln(1+w) +
 // 0.5·exp(−age/10). age counts accepted turns since the memory was created
-// or last merged. It does not depend on the wall clock, so replay is
-// deterministic.
+// or last merged. w is the decayed access weight: each access sets
+// w = w·2^(−(turn−last)/AccessHalfLife) + 1 and last = turn, and retention
+// reads w decayed to the current turn (AccessHalfLife 20; with 0, w is
+// access_count and never fades). access_count still counts every access.
+// Nothing depends on the wall clock, so replay is deterministic.
+//
+// Importance is 0.5 (1.0 when a trigger fired). With InfoImportance a Q&A
+// memory whose answer brings novel tokens (found neither in its question
+// nor in any stored memory) is worth more: importance = max(base,
+// 0.5 + 0.5·min(novel, 3)/3). Showing a memory is an access, so without the
+// decay old memories shown often would hold the tiers for good ("lock-in")
+// and push every new one out within a few turns.
 //
 // When short_term overflows, its member with the lowest retention leaves. The
 // newest member never leaves. It moves to medium_term if its retention is at
 // least 0.6. Otherwise it is forgotten. In practice the forgotten ones are
 // old, never-read memories of low importance. When medium_term overflows (cap
-// 30), its lowest-retention member is consolidated into long_term.
+// 30), its lowest-retention member is consolidated into long_term; with
+// ForgetLowValue a member of base importance (≤ 0.5) whose decayed access
+// weight is below 0.5 is forgotten instead, so long term keeps what is
+// informative or in use.
 //
 // Consolidation works like this. The item becomes a new cluster when fewer
 // than LongTermCap (20) clusters exist and no cluster has a key with cosine
@@ -117,7 +130,7 @@
 // A merge does the following:
 //   - the key becomes the member-weighted centroid of the two keys (read as
 //     unit vectors), quantised again;
-//   - access counts add up;
+//   - access counts add up, and so do the access weights (decayed to now);
 //   - importance and recency take the maximum;
 //   - the item's text is appended on a new line unless the cluster already
 //     contains it;
@@ -194,9 +207,18 @@
 //  1. a one-line "Hint: …" for the phase;
 //  2. "Relevant context:" and numbered lines "  <i>. [<score>] <text>". These
 //     are the top ContextTopK memories by cos(key, message) +
-//     0.1·cos(key, anchor centroid). Each text is put on one line and clipped
-//     to MaxMemoryChars with "...". Lines stop at the first one that does not
-//     fit. Without memories the section is "Relevant context: (none yet)";
+//     0.1·cos(key, anchor centroid) + LexicalWeight·bm25/max_bm25 (0.3). The
+//     BM25 evidence is over the memories' texts as token hashes (lower-cased
+//     alphanumeric runs, stop words out, light stemming, up to 64 per memory,
+//     rebuilt on import), binary tf, k1 1.2, b 0.75, IDF over the current
+//     memories. With a reranker (RunInput.Rerank) the scored candidates come
+//     first, by its score. Each text is put on one line and clipped to
+//     MaxMemoryChars with "..."; with FocusLine a merged memory that would be
+//     clipped starts with its item ("Q:"/"U:"/"A:" line, an "A:" belonging to
+//     the "Q:" before it) holding the most query tokens (IDF-weighted), then
+//     the rest in stored order. Stored text and hash do not change. Lines stop
+//     at the first one that does not fit. Without memories the section is
+//     "Relevant context: (none yet)";
 //  3. "Code entities:" with up to 5 literal-cache entries that share a token
 //     with the message, as "  <key> (<kind>): <value>";
 //  4. "Previous answer:" with the last response clipped to the space left, at
@@ -204,7 +226,9 @@
 //     remain.
 //
 // Memories and entities shown in the block count as accessed
-// (access_count+1). Blocks built for isolated messages do not.
+// (access_count+1, access weight +1). Blocks built for isolated messages do
+// not. top_similarity, short_circuit, drift and the pattern pull use the
+// pure cosine: the lexical evidence and the reranker only order the block.
 //
 // ContextItems (Q17) ranks memories against the accumulated state with the
 // same anchor bias. Without a state it returns the most recent first: by
@@ -313,14 +337,16 @@
 // # Export, Import, Verify (Q7)
 //
 // Export writes a state_dict. This is a JSON object with "format":
-// "semvec-go/2" and every field of the session in a fixed order. Floats are
+// "semvec-go/3" and every field of the session in a fixed order. Floats are
 // written in their shortest round-tripping form: float32 for vectors and
 // histories, float64 for scalars. Memory keys, the pending question's vector,
 // recent context vectors and shadow vectors are arrays of int8 codes.
 // "checksum" is the SHA-256 (hex) of that encoding without the checksum
 // field. Export→Import→Export is byte-identical, and the imported session
-// behaves exactly like the original. Import accepts only this format; other
-// formats (including "semvec-go/1") are KindInvalid.
+// behaves exactly like the original. Import also reads "semvec-go/2", written
+// before the memory policy: each memory's access weight becomes its
+// access_count as of the current turn, and fields format 2 lacked must be
+// absent. Other formats (including "semvec-go/1") are KindInvalid.
 //
 // Import checks, in order:
 //   - strict JSON: unknown fields and trailing data are rejected;
@@ -337,8 +363,10 @@
 // DefaultConfig of the payload's dimension, the configuration the server
 // gives every session). The payload's config must have the server's
 // dimension and no cap or limit above the server's, and the state must fit
-// both configs. The imported session takes the server's configuration; only
-// enable_topic_switch and use_attention come from the payload, so its
+// both configs. The imported session takes the server's configuration
+// (memory policy included); enable_topic_switch, use_attention and the two
+// per-session context knobs, context_top_k and context_budget_chars (within
+// MaxContextTopK and MaxContextBudgetChars), come from the payload, so its
 // Export equals the input when the payload had the server's configuration.
 //
 // Any failure is KindInvalid, "Malformed or tampered state_dict: <reason>",
@@ -354,7 +382,7 @@
 // # Binary snapshot
 //
 // MarshalBinary and UnmarshalBinary are for passivation. The layout is magic
-// "SVGB\x02", the canonical JSON of the session with the vectors removed,
+// "SVGB\x03" ("SVGB\x02" snapshots of format 2 still load), the canonical JSON of the session with the vectors removed,
 // then every float32 vector as raw little-endian float32, then every int8
 // vector as raw bytes, then a CRC-32C. It includes the Verify reference. Keys
 // that the reference shares with live memories are written once. Decoding

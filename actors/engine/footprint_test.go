@@ -44,6 +44,7 @@ func footprintCeiling(cfg Config) int {
 	n += 48 + cfg.MaxStoredChars*4 + key        // pending (4 bytes per char worst case)
 	n += cfg.MaxLastResponseChars * 4           // last response
 	n += mems * (8 + 160 + key)                 // memories without text
+	n += (mems + 1) * (2*maxMemTokens + 9)      // token arena
 	n += (cfg.ShortTermCap + cfg.MediumTermCap) * cfg.MaxStoredChars * 4
 	n += cfg.LongTermCap * cfg.LongTermTextChars * 4 // long-term texts
 	return n

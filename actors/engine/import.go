@@ -62,7 +62,7 @@ func importDict(raw []byte, server *Config) (*Session, error) {
 	if err := decodeStrict(raw, &sn); err != nil {
 		return nil, err
 	}
-	if sn.Format != SnapshotFormat {
+	if sn.Format != SnapshotFormat && sn.Format != snapshotFormatV2 {
 		return nil, fmt.Errorf("unknown format %q", sn.Format)
 	}
 	if sn.Checksum == "" {
@@ -91,6 +91,7 @@ func importDict(raw []byte, server *Config) (*Session, error) {
 		return nil, fmt.Errorf("config: %v", err)
 	}
 	gov.EnableTopicSwitch, gov.UseAttention = sn.Config.EnableTopicSwitch, sn.Config.UseAttention
+	gov.ContextTopK, gov.ContextBudgetChars = sn.Config.ContextTopK, sn.Config.ContextBudgetChars
 	return fromSnapshot(&sn, fromImport, &gov)
 }
 
@@ -143,6 +144,13 @@ const (
 // session then takes gov as its configuration. It takes ownership of the
 // snapshot's slices.
 func fromSnapshot(sn *snapshot, src snapshotSource, gov *Config) (*Session, error) {
+	if sn.Format == snapshotFormatV2 {
+		if err := sn.upgradeV2(); err != nil {
+			return nil, err
+		}
+	} else if sn.Format != SnapshotFormat {
+		return nil, fmt.Errorf("unknown format %q", sn.Format)
+	}
 	cfg := sn.Config
 	if err := cfg.validateRanges(); err != nil {
 		return nil, fmt.Errorf("config: %v", err)
@@ -271,7 +279,12 @@ func fromSnapshot(sn *snapshot, src snapshotSource, gov *Config) (*Session, erro
 		return nil, err
 	}
 
+	// The session runs under gov from the start (its caps are at least
+	// cfg's): the key and token arenas are laid out for it.
 	s := &Session{cfg: cfg}
+	if gov != nil {
+		s.cfg = *gov
+	}
 	s.initialized = sn.Initialized
 	s.state = sn.State
 	if !s.initialized {
@@ -336,15 +349,20 @@ func fromSnapshot(sn *snapshot, src snapshotSource, gov *Config) (*Session, erro
 		if err := num("importance", m.Importance, 0, MaxImportance); err != nil {
 			return nil, err
 		}
-		if m.AccessCount < 0 || m.AccessCount > maxTurn || m.Turn < 0 || m.Turn > sn.Turn || m.Merged < 1 || m.Merged > maxTurn {
+		if m.AccessCount < 0 || m.AccessCount > maxTurn || m.Turn < 0 || m.Turn > sn.Turn || m.Merged < 1 || m.Merged > maxTurn ||
+			m.LastAccess < 0 || m.LastAccess > sn.Turn {
 			return nil, fmt.Errorf("memory %d: counter out of range", i)
+		}
+		if err := num("access weight", m.AccessWeight, 0, maxTurn); err != nil {
+			return nil, err
 		}
 		if m.Seq >= sn.NextSeq || seqs[m.Seq] {
 			return nil, fmt.Errorf("memory %d: bad sequence number", i)
 		}
 		seqs[m.Seq] = true
 		mem := &memory{hash: m.Hash, key: qvec{m.Key, vecmath.NormI8(m.Key)}, tier: int32(tier),
-			importance: m.Importance, access: m.AccessCount, turn: m.Turn, seq: m.Seq, merged: m.Merged, slot: -1}
+			importance: m.Importance, access: m.AccessCount, accW: m.AccessWeight, lastAcc: m.LastAccess,
+			turn: m.Turn, seq: m.Seq, merged: m.Merged, slot: -1}
 		mem.setText(m.Text)
 		mem.setTS(m.Timestamp)
 		s.appendTier(tier, mem)
@@ -471,13 +489,30 @@ func fromSnapshot(sn *snapshot, src snapshotSource, gov *Config) (*Session, erro
 		s.entities = append(s.entities, newEntityEntry(Entity{Key: e.Key, Kind: e.Kind, Value: e.Value,
 			Context: e.Context, Importance: e.Importance, AccessCount: e.AccessCount}, e.Seq))
 	}
-	if gov != nil {
-		s.cfg = *gov
-	}
 	if s.pending != nil {
 		// Bounded like a pending question of Run (snapshots written before
 		// that bound may hold a longer one); the memory it becomes is the same.
 		s.pending.text = pendingText(s.pending.text, s.cfg.MaxStoredChars)
 	}
 	return s, nil
+}
+
+// upgradeV2 reads a format-2 snapshot as format 3: the memory policy at its
+// defaults, and each memory's access weight its access count as of the
+// current turn. Fields format 2 did not have must be absent (they would not
+// be covered by its checksum otherwise: they are omitted when zero).
+func (sn *snapshot) upgradeV2() error {
+	c := sn.Config
+	if c.FocusLine || c.InfoImportance || c.ForgetLowValue || c.AccessHalfLife != 0 || c.LexicalWeight != 0 {
+		return errors.New("format semvec-go/2 has no memory policy")
+	}
+	sn.Config = c.WithMemoryPolicy()
+	for i := range sn.Memories {
+		m := &sn.Memories[i]
+		if m.AccessWeight != 0 || m.LastAccess != 0 {
+			return fmt.Errorf("memory %d: format semvec-go/2 has no access weight", i)
+		}
+		m.AccessWeight, m.LastAccess = float64(m.AccessCount), sn.Turn
+	}
+	return nil
 }

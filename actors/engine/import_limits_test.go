@@ -125,13 +125,15 @@ func TestImportRefusesOversizedParts(t *testing.T) {
 }
 
 // TestConfigLimitsListsEveryCap: fitsServer compares every int field but
-// the dimension.
+// the dimension, the two per-session context knobs and the access
+// half-life (a policy the server sets, not a cap).
 func TestConfigLimitsListsEveryCap(t *testing.T) {
 	c := DefaultConfig(testDim)
 	var names []string
 	rt := reflect.TypeOf(c)
+	notCaps := map[string]bool{"Dim": true, "ContextTopK": true, "ContextBudgetChars": true, "AccessHalfLife": true}
 	for i := range rt.NumField() {
-		if f := rt.Field(i); f.Type.Kind() == reflect.Int && f.Name != "Dim" {
+		if f := rt.Field(i); f.Type.Kind() == reflect.Int && !notCaps[f.Name] {
 			names = append(names, strings.Split(f.Tag.Get("json"), ",")[0])
 		}
 	}

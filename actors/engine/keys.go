@@ -108,6 +108,7 @@ type scratch struct {
 	q  [stackDim]int8       // the quantised message or state
 	sc [stackScores]float32 // memory scores
 	b  [2048]byte           // buildContext: the block
+	lx lexScratch           // buildContext: query tokens and BM25
 	n1 [1024]byte           // hashText, mergeText: normalised texts
 	n2 [1024]byte
 }

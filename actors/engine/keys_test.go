@@ -55,7 +55,9 @@ func TestInt8KeyPrecision(t *testing.T) {
 
 // TestFootprintQA100Turns is the footprint target of a 100-turn session at
 // 384 dimensions with the load test's short Q&A texts and the built-in
-// embedder: at most 48 KiB, and level from there on.
+// embedder: at most 56 KiB (48 KiB before the token arena of the lexical
+// evidence, which adds at most 137 bytes per key slot), and level from there
+// on.
 func TestFootprintQA100Turns(t *testing.T) {
 	topics := [][2]string{
 		{"How do I scale a Kubernetes deployment?", "Use kubectl scale deployment web --replicas=5."},
@@ -89,8 +91,8 @@ func TestFootprintQA100Turns(t *testing.T) {
 	}
 	t.Logf("ApproxSize: %.1f KiB at 100 turns, %.1f KiB at 400; %d memories",
 		float64(sizes[100])/1024, float64(sizes[400])/1024, s.TotalMemories())
-	if sizes[100] > 48<<10 {
-		t.Errorf("100 turns: %d bytes, above 48 KiB", sizes[100])
+	if sizes[100] > 56<<10 {
+		t.Errorf("100 turns: %d bytes, above 56 KiB", sizes[100])
 	}
 	if d := sizes[400] - sizes[100]; d > sizes[100]/10 || d < -sizes[100]/10 {
 		t.Errorf("size does not level off: %d at 100 turns, %d at 400", sizes[100], sizes[400])

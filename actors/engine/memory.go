@@ -57,6 +57,7 @@ const (
 	retentionRecency    = 0.5  // w_r, times exp(-age/recencyTurns)
 	recencyTurns        = 10.0 // age is counted in accepted turns
 	promoteFloor        = 0.6  // short-term evictees below this are forgotten
+	forgetWeight        = 0.5  // ForgetLowValue: medium-term evictees used less than this are forgotten
 	clusterMergeSim     = 0.55 // a medium evictee joins a cluster at least this similar
 	qaAnswerWeight      = 0.3  // Q&A key = normalise(q̂ + 0.3·â)
 )
@@ -64,7 +65,8 @@ const (
 // memory is one stored item. Its key's codes live in the session's key arena
 // (slot); a change rewrites the slot after detaching any Verify-reference
 // entry that shares it (see writeSlot), so the reference never sees a key
-// change. Fields are ordered to keep the struct at 128 bytes.
+// change. Its text's token hashes live in the token arena under the same
+// slot. Fields are ordered to keep the struct at 144 bytes.
 type memory struct {
 	key        qvec    // unit direction, int8 codes (see qvec)
 	anchorCos  float32 // cos(key, anchor centroid); 0 without anchors
@@ -73,12 +75,14 @@ type memory struct {
 	hash       string
 	text       string // set with setText
 	importance float64
-	access     int
-	turn       int    // turn index of creation or last dedup merge (recency)
-	seq        uint64 // creation order
-	merged     int    // items consolidated into it (1 for a plain memory)
-	tsSec      int64  // timestamp (canonTime): Unix seconds ...
-	tsNsec     int32  // ... and nanoseconds
+	access     int     // accesses ever (access_count)
+	accW       float64 // access weight at turn lastAcc, decaying with AccessHalfLife
+	lastAcc    int     // turn of the last access (or of creation)
+	turn       int     // turn index of creation or last dedup merge (recency)
+	seq        uint64  // creation order
+	merged     int     // items consolidated into it (1 for a plain memory)
+	tsSec      int64   // timestamp (canonTime): Unix seconds ...
+	tsNsec     int32   // ... and nanoseconds
 	tier       int32
 }
 
@@ -240,11 +244,12 @@ func (s *Session) findHashExcept(h string, skip *memory) *memory {
 
 // appendTier appends m to tier t (m.tier must be t) and to the hash and slot
 // indexes. A memory without a slot (a new one) gets one, and its key's codes
-// are copied into it.
+// and text's tokens are written into it.
 func (s *Session) appendTier(t int, m *memory) {
 	if m.slot < 0 {
 		m.slot = s.allocSlot()
 		m.key = s.writeSlot(m.slot, m.key)
+		s.writeTokens(m)
 	}
 	s.tiers[t] = append(s.tiers[t], m)
 	s.hkeys[t] = append(s.hkeys[t], hashKey(m.hash))
@@ -287,6 +292,11 @@ func (s *Session) allocSlot() int16 {
 	}
 	s.keyNorm = s.keyNorm[:used+1]
 	s.keyArena = s.keyArena[:(used+1)*s.cfg.Dim]
+	if s.tokArena != nil {
+		s.tokLen = s.tokLen[:used+1]
+		s.tokSig = s.tokSig[:used+1]
+		s.tokArena = s.tokArena[:(used+1)*maxMemTokens]
+	}
 	return int16(used)
 }
 
@@ -299,6 +309,15 @@ func (s *Session) growArena(n int) {
 	norm := make([]float32, len(s.keyNorm), n)
 	copy(norm, s.keyNorm)
 	s.keyArena, s.keyNorm = arena, norm
+	if s.cfg.lexicalOn() {
+		toks := make([]uint16, len(s.tokArena), n*maxMemTokens)
+		copy(toks, s.tokArena)
+		lens := make([]uint8, len(s.tokLen), n)
+		copy(lens, s.tokLen)
+		sigs := make([]uint64, len(s.tokSig), n)
+		copy(sigs, s.tokSig)
+		s.tokArena, s.tokLen, s.tokSig = toks, lens, sigs
+	}
 	for _, tier := range s.tiers {
 		for _, m := range tier {
 			m.key.k = s.slotCodes(m.slot)
@@ -355,15 +374,43 @@ func (s *Session) removeMemory(m *memory) {
 	}
 }
 
-// retention is importance·w_i + ln(1+access)·w_a + exp(-age/τ)·w_r.
-// ln(1+0) = 0 and exp(-0) = 1 are taken without the calls.
-func (s *Session) retention(m *memory) float64 {
-	lg, rec := 0.0, 1.0
-	if m.access != 0 {
-		lg = math.Log1p(float64(m.access))
+// accessWeight is m's access weight now: with AccessHalfLife h, the weight
+// at its last access halved every h turns since; without, access_count.
+// Without a half-life the weight never decays and equals access_count.
+func (s *Session) accessWeight(m *memory) float64 {
+	if h := s.cfg.AccessHalfLife; h != 0 && m.accW != 0 {
+		if age := s.turn - m.lastAcc; age > 0 {
+			return m.accW * math.Exp2(-float64(age)/float64(h))
+		}
 	}
+	return m.accW
+}
+
+// touch counts one access of m: access_count+1, and the decayed access
+// weight + 1 as of this turn.
+func (s *Session) touch(m *memory) {
+	m.accW = s.accessWeight(m) + 1
+	m.lastAcc = s.turn
+	m.access++
+}
+
+// retention is importance·w_i + ln(1+access weight)·w_a + exp(-age/τ)·w_r.
+// ln(1+0) = 0 and exp(-0) = 1 are taken without the calls.
+func (s *Session) retention(m *memory) float64 { return s.retentionRec(m, s.recency(m)) }
+
+// recency is exp(-age/τ) of m.
+func (s *Session) recency(m *memory) float64 {
 	if age := max(0, s.turn-m.turn); age != 0 {
-		rec = math.Exp(-float64(age) / recencyTurns)
+		return math.Exp(-float64(age) / recencyTurns)
+	}
+	return 1
+}
+
+// retentionRec is retention with m's recency given.
+func (s *Session) retentionRec(m *memory, rec float64) float64 {
+	lg := 0.0
+	if w := s.accessWeight(m); w != 0 {
+		lg = math.Log1p(w)
 	}
 	return retentionImportance*m.importance + retentionAccess*lg + retentionRecency*rec
 }
@@ -375,27 +422,42 @@ func (s *Session) retention(m *memory) float64 {
 // without evaluating Log1p and Exp: retention rises with importance, access
 // and recency, so a member at least as important, at least as accessed and
 // at most as old as the current minimum is not below it, and retention is at
-// least importance (+0.3·ln 2 once accessed). The result is the same as
+// least importance (+0.3·ln 2 once accessed, without decay). With decay, a
+// member whose access weight is at least the minimum's and was last touched
+// no earlier has at least its decayed weight. The result is the same as
 // evaluating every member.
 func (s *Session) lowestRetention(tier int, protect *memory) (*memory, float64) {
 	var worst *memory
 	worstR := math.Inf(1)
+	decay := s.cfg.AccessHalfLife != 0
 	for _, m := range s.tiers[tier] {
 		if m == protect {
 			continue
 		}
 		lb := retentionImportance * m.importance
-		if m.access > 0 {
+		if m.access > 0 && !decay {
 			lb += retentionAccessMin
 		}
 		if lb >= worstR {
 			continue
 		}
-		if worst != nil && m.importance >= worst.importance && m.turn >= worst.turn &&
-			(m.access == worst.access || m.access > worst.access && m.access < monotoneAccess) {
+		if worst != nil && m.importance >= worst.importance && m.turn >= worst.turn {
+			if !decay && (m.access == worst.access || m.access > worst.access && m.access < monotoneAccess) {
+				continue
+			}
+			// A weight at least as large, last touched no earlier, has
+			// decayed no more.
+			if decay && m.accW >= worst.accW && m.lastAcc >= worst.lastAcc {
+				continue
+			}
+		}
+		// Rounding is monotone, so importance·w_i + recency·w_r (the access
+		// term left out) is a lower bound of the retention as computed.
+		rec := s.recency(m)
+		if retentionImportance*m.importance+retentionRecency*rec >= worstR {
 			continue
 		}
-		if r := s.retention(m); r < worstR {
+		if r := s.retentionRec(m, rec); r < worstR {
 			worst, worstR = m, r
 		}
 	}
@@ -417,24 +479,38 @@ const (
 // key is copied into the key arena (or merged into a cluster's) and not
 // kept: the caller may reuse its codes afterwards.
 func (s *Session) addMemory(text string, key qvec, importance float64, access int, tier int, now time.Time) {
+	s.addMemoryTokens(text, key, importance, access, tier, now, nil)
+}
+
+// addMemoryTokens is addMemory with the text's token list when the caller
+// has it (toks.n > 0, for the text before cleaning and clipping); nil or
+// empty means it is computed from the text.
+func (s *Session) addMemoryTokens(text string, key qvec, importance float64, access int, tier int, now time.Time, toks *tokHashes) {
+	raw := text
 	text = clipText(cleanText(text), s.cfg.MaxStoredChars)
 	h := hashText(text)
 	if m := s.findHash(h); m != nil {
-		m.access++
+		s.touch(m)
 		m.importance = math.Max(m.importance, importance)
 		m.setTS(now)
 		m.turn = s.turn
 		return
 	}
 	m := &memory{hash: h, key: key, tier: int32(tier), importance: importance,
-		access: access, turn: s.turn, seq: s.nextSeq, merged: 1, slot: -1}
+		access: access, accW: float64(access), lastAcc: s.turn, turn: s.turn, seq: s.nextSeq, merged: 1, slot: -1}
 	m.setText(text)
 	m.setTS(now)
 	m.anchorCos = s.anchorCos(key)
 	s.nextSeq++
-	if tier == tierLong {
+	switch {
+	case tier == tierLong:
 		s.consolidate(m)
-	} else {
+	case toks != nil && toks.n > 0 && text == raw && s.cfg.lexicalOn():
+		m.slot = s.allocSlot()
+		m.key = s.writeSlot(m.slot, m.key)
+		s.setTokens(m.slot, toks)
+		s.appendTier(tier, m)
+	default:
 		s.appendTier(tier, m)
 	}
 	s.rebalance(m)
@@ -443,8 +519,9 @@ func (s *Session) addMemory(text string, key qvec, importance float64, access in
 // rebalance restores the tier caps after an insertion. The short-term member
 // with the lowest retention is promoted to medium term when its retention is
 // at least promoteFloor and forgotten otherwise; the medium-term member with
-// the lowest retention is consolidated into long term. protect (the new
-// memory) is never the one moved.
+// the lowest retention is consolidated into long term, unless ForgetLowValue
+// drops it (base importance and an access weight below forgetWeight).
+// protect (the new memory) is never the one moved.
 func (s *Session) rebalance(protect *memory) {
 	for len(s.tiers[tierShort]) > s.cfg.ShortTermCap {
 		m, r := s.lowestRetention(tierShort, protect)
@@ -459,6 +536,10 @@ func (s *Session) rebalance(protect *memory) {
 	for len(s.tiers[tierMedium]) > s.cfg.MediumTermCap {
 		m, _ := s.lowestRetention(tierMedium, protect)
 		s.removeMemory(m)
+		if s.cfg.ForgetLowValue && m.importance <= baseImportance && s.accessWeight(m) < forgetWeight {
+			s.freeSlot(m)
+			continue
+		}
 		s.consolidate(m)
 	}
 }
@@ -483,6 +564,7 @@ func (s *Session) consolidate(m *memory) {
 		if t := clipText(m.text, s.cfg.LongTermTextChars); t != m.text {
 			m.setText(t)
 			m.hash = hashText(t) // m is detached: appendTier indexes it
+			s.writeTokens(m)
 		}
 		s.appendTier(tierLong, m)
 		s.fixCollision(m)
@@ -495,6 +577,7 @@ func (s *Session) consolidate(m *memory) {
 	text := mergeText(best.text, best.plain, m.text, s.cfg.LongTermTextChars)
 	s.freeSlot(m)
 	if text != best.text {
+		s.extendTokens(best, text)
 		best.setText(text)
 		s.setHash(best, hashText(text))
 		s.fixCollision(best)
@@ -539,6 +622,8 @@ func (s *Session) absorb(dst, src *memory) {
 		dst.anchorCos = s.anchorCos(key)
 	}
 	dst.access += src.access
+	dst.accW = s.accessWeight(dst) + s.accessWeight(src)
+	dst.lastAcc = s.turn
 	dst.importance = math.Max(dst.importance, src.importance)
 	if tsCompare(src, dst) > 0 {
 		dst.tsSec, dst.tsNsec = src.tsSec, src.tsNsec

@@ -35,6 +35,10 @@ type RunInput struct {
 	// ShortCircuitThreshold is in [-1, 1]; the caller supplies the default 0.85.
 	ShortCircuitThreshold float64
 	Now                   time.Time
+	// Rerank, when not empty, is a reranker's scores of RerankCandidates'
+	// memories for this message: the context block shows its best
+	// candidates first (see buildContext). At most MaxRerankScores.
+	Rerank []RerankScore
 }
 
 // UpdateMetrics are the per-turn scalars of the state update.
@@ -92,6 +96,9 @@ func (s *Session) Run(in RunInput) (RunResult, error) {
 	th := in.ShortCircuitThreshold
 	if !finite(th) || th < -1 || th > 1 {
 		return RunResult{}, semvec.FieldError("short_circuit_threshold", "must be between -1.0 and 1.0")
+	}
+	if err := checkRerank(in.Rerank); err != nil {
+		return RunResult{}, err
 	}
 	now := canonTime(in.Now)
 	msg := cleanText(in.Message)
@@ -152,7 +159,7 @@ func (s *Session) Run(in RunInput) (RunResult, error) {
 	s.pending = free
 	// (8) Context block (this read counts as access).
 	s.addAnchorBias(scores)
-	ctx := s.buildContext(msg, t, scores, true, buf)
+	ctx := s.buildContext(msg, t, scores, in.Rerank, true, buf)
 	return RunResult{
 		Context:       ctx,
 		TopSimilarity: top,
@@ -178,7 +185,7 @@ func (s *Session) readOnlyResult(msg string, x []float32, th float64, verdict st
 	drift := s.driftScore(s.driftRaw(sim, q))
 	s.addAnchorBias(scores)
 	return RunResult{
-		Context:       s.buildContext(msg, s.turn, scores, false, buf),
+		Context:       s.buildContext(msg, s.turn, scores, nil, false, buf),
 		TopSimilarity: top,
 		ShortCircuit:  top >= th,
 		DriftScore:    drift,
@@ -257,8 +264,10 @@ func (s *Session) storePending(avec []float32, answer string, now time.Time) *me
 		s.addMemory("U: "+strings.TrimSpace(p.text), p.vec, imp, 0, tierShort, now)
 		return nil
 	}
+	var toks tokHashes
+	imp = s.infoImportance(imp, p.text, answer, &toks)
 	buf := getScratch()
-	s.addMemory(qaText(p.text, answer), qaKeyCodes(codesBuf(&buf.q, len(p.vec.k)), p.vec, avec), imp, 0, tierShort, now)
+	s.addMemoryTokens(qaText(p.text, answer), qaKeyCodes(codesBuf(&buf.q, len(p.vec.k)), p.vec, avec), imp, 0, tierShort, now, &toks)
 	buf.put()
 	return p
 }
@@ -354,7 +363,10 @@ func (s *Session) StorePair(question string, qVec []float32, answer string, aVec
 		return 0, err
 	}
 	q := unitCopy(qVec)
-	s.addMemory(qaText(cleanText(question), cleanText(answer)), qaKeyQ(make([]int8, len(q)), q, q, aVec), baseImportance, 0, tierShort, canonTime(now))
+	question, answer = cleanText(question), cleanText(answer)
+	var toks tokHashes
+	imp := s.infoImportance(baseImportance, question, answer, &toks)
+	s.addMemoryTokens(qaText(question, answer), qaKeyQ(make([]int8, len(q)), q, q, aVec), imp, 0, tierShort, canonTime(now), &toks)
 	return s.TotalMemories(), nil
 }
 

@@ -78,6 +78,9 @@ type Session struct {
 
 	keyArena  []int8    // every memory key's codes, Dim per slot (see slotCodes)
 	keyNorm   []float32 // the norm of each slot's codes
+	tokArena  []uint16  // every memory text's token hashes, maxMemTokens per slot (see lexical.go); nil when unused
+	tokLen    []uint8   // the number of tokens in each slot
+	tokSig    []uint64  // each slot's token signature (see signature)
 	freeSlots []int16
 	nextSeq   uint64
 
@@ -127,6 +130,7 @@ func (s *Session) resetConversation() {
 		s.slots[i] = nil
 	}
 	s.keyArena, s.keyNorm, s.freeSlots = nil, nil, nil
+	s.tokArena, s.tokLen, s.tokSig = nil, nil, nil
 	s.nextSeq = 0
 	s.shadow = nil
 	s.ref = nil
@@ -295,6 +299,7 @@ func (s *Session) ApproxSize() int {
 	n += len(s.lastResponse)
 	// Memory keys live in the arena, counted once.
 	n += 3*hdr + cap(s.keyArena) + cap(s.keyNorm)*4 + cap(s.freeSlots)*2
+	n += 3*hdr + cap(s.tokArena)*2 + cap(s.tokLen) + cap(s.tokSig)*8
 	for t, tier := range s.tiers {
 		n += cap(tier)*8 + cap(s.hkeys[t])*8 + cap(s.slots[t])*2
 		for _, m := range tier {
@@ -336,7 +341,7 @@ func (s *Session) ApproxSize() int {
 
 // Struct sizes on 64-bit platforms, for ApproxSize (checked by a test).
 const (
-	memoryStructSize = 128
+	memoryStructSize = 144
 	shadowItemSize   = 120
 	refEntrySize     = 48
 )

@@ -182,8 +182,10 @@ func TestInlinePatternStoresPairs(t *testing.T) {
 	if err != nil || total != 4 {
 		t.Fatalf("store: %d %v", total, err)
 	}
+	// Its answer brings three or more words no memory holds: importance 1
+	// (information-based importance; 0.5 without it).
 	h := hashText(qaText(k8sConversation[3].Q, k8sConversation[3].A))
-	if m, ok := s.Memory(h); !ok || m.Tier != TierShortTerm || m.Importance != baseImportance {
+	if m, ok := s.Memory(h); !ok || m.Tier != TierShortTerm || m.Importance != 1 {
 		t.Fatalf("stored pair: %+v %v", m, ok)
 	}
 	// With nothing pending, an answer is stored alone.

@@ -9,8 +9,13 @@ import (
 	semvec "github.com/semvec-go/semvec"
 )
 
-// SnapshotFormat identifies the state_dict layout.
-const SnapshotFormat = "semvec-go/2"
+// SnapshotFormat identifies the state_dict layout. Format 3 added the memory
+// policy to the config and each memory's decayed access weight and last
+// access; Import and UnmarshalBinary still read format 2 (see upgradeV2).
+const SnapshotFormat = "semvec-go/3"
+
+// snapshotFormatV2 is the format before the memory policy.
+const snapshotFormatV2 = "semvec-go/2"
 
 // MaxSnapshotBytes bounds the input of Import and UnmarshalBinary.
 const MaxSnapshotBytes = 32 << 20
@@ -86,6 +91,9 @@ type memorySnap struct {
 	Seq         uint64    `json:"seq"`
 	Merged      int       `json:"merged"`
 	Key         []int8    `json:"key,omitempty"`
+	// Format 3: the access weight at turn LastAccess (see memory.accW).
+	AccessWeight float64 `json:"access_weight,omitempty"`
+	LastAccess   int     `json:"last_access,omitempty"`
 }
 
 type triggerSnap struct {
@@ -167,7 +175,7 @@ func (s *Session) snapshot() *snapshot {
 	s.eachMemory(func(_ int, m *memory) {
 		sn.Memories = append(sn.Memories, memorySnap{Hash: m.hash, Text: m.text, Tier: tierName(int(m.tier)),
 			Importance: m.importance, AccessCount: m.access, Timestamp: m.ts(), Turn: m.turn, Seq: m.seq,
-			Merged: m.merged, Key: m.key.k})
+			Merged: m.merged, Key: m.key.k, AccessWeight: m.accW, LastAccess: m.lastAcc})
 	})
 	for _, t := range s.triggers {
 		sn.Triggers = append(sn.Triggers, triggerSnap{t.keyword, t.embedding, t.threshold})

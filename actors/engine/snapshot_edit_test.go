@@ -149,6 +149,7 @@ func TestImportRandomEdits(t *testing.T) {
 func governedDict(sn snapshot) []byte {
 	gov := DefaultConfig(sn.Config.Dim)
 	gov.EnableTopicSwitch, gov.UseAttention = sn.Config.EnableTopicSwitch, sn.Config.UseAttention
+	gov.ContextTopK, gov.ContextBudgetChars = sn.Config.ContextTopK, sn.Config.ContextBudgetChars
 	sn.Config, sn.Checksum = gov, ""
 	c, _ := json.Marshal(&sn)
 	return append(c[:len(c)-1:len(c)-1], []byte(`,"checksum":"`+sha256hex(c)+`"}`)...)

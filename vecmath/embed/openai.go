@@ -82,15 +82,24 @@ type OpenAIConfig struct {
 //
 // An OpenAI is safe for concurrent use.
 type OpenAI struct {
+	service
+	model     string
+	batchSize int
+	cache     *lruCache // nil when disabled
+	dim       atomic.Int64
+}
+
+// service is an HTTP JSON endpoint called with bounded attempts, retries
+// with back-off and client-safe KindUnavailable errors: the machinery the
+// OpenAI embedder and the Reranker share.
+type service struct {
+	what       string // the service in error details: "embedding service"
+	role       string // the error prefix: "embedder"
 	endpoint   string
-	model      string
 	apiKey     string
 	timeout    time.Duration
 	maxRetries int
-	batchSize  int
 	client     *http.Client
-	cache      *lruCache // nil when disabled
-	dim        atomic.Int64
 	baseDelay  time.Duration // first retry delay; tests shorten it
 }
 
@@ -108,14 +117,9 @@ func NewOpenAI(cfg OpenAIConfig) (*OpenAI, error) {
 		return nil, fmt.Errorf("embed: Timeout: must not be negative, got %v", cfg.Timeout)
 	}
 	o := &OpenAI{
-		endpoint:   endpoint,
-		model:      cfg.Model,
-		apiKey:     cfg.APIKey,
-		timeout:    cmpOr(cfg.Timeout, DefaultTimeout),
-		maxRetries: max(0, cmpOr(cfg.MaxRetries, DefaultMaxRetries)),
-		batchSize:  cfg.BatchSize,
-		client:     cfg.HTTPClient,
-		baseDelay:  retryBaseDelay,
+		service:   newService("embedding service", "embedder", endpoint, cfg.APIKey, cfg.Timeout, cfg.MaxRetries, cfg.HTTPClient),
+		model:     cfg.Model,
+		batchSize: cfg.BatchSize,
 	}
 	if o.batchSize <= 0 {
 		o.batchSize = DefaultBatchSize
@@ -123,11 +127,18 @@ func NewOpenAI(cfg OpenAIConfig) (*OpenAI, error) {
 	if size := cmpOr(cfg.CacheSize, DefaultCacheSize); size > 0 {
 		o.cache = newLRUCache(size)
 	}
-	if o.client == nil {
-		o.client = defaultHTTPClient()
-	}
 	o.dim.Store(int64(cfg.Dim))
 	return o, nil
+}
+
+// newService applies the defaults: DefaultTimeout, DefaultMaxRetries
+// (negative: none) and a client with its own connection pool.
+func newService(what, role, endpoint, apiKey string, timeout time.Duration, maxRetries int, client *http.Client) service {
+	if client == nil {
+		client = defaultHTTPClient()
+	}
+	return service{what: what, role: role, endpoint: endpoint, apiKey: apiKey, timeout: cmpOr(timeout, DefaultTimeout),
+		maxRetries: max(0, cmpOr(maxRetries, DefaultMaxRetries)), client: client, baseDelay: retryBaseDelay}
 }
 
 // cmpOr returns v, or def when v is zero.
@@ -149,7 +160,11 @@ func defaultHTTPClient() *http.Client {
 }
 
 // embeddingsEndpoint turns a base or full URL into the embeddings endpoint.
-func embeddingsEndpoint(raw string) (string, error) {
+func embeddingsEndpoint(raw string) (string, error) { return endpointURL(raw, "/embeddings") }
+
+// endpointURL turns a base or full http(s) URL into the endpoint whose path
+// ends in suffix.
+func endpointURL(raw, suffix string) (string, error) {
 	raw = strings.TrimSpace(raw)
 	if raw == "" {
 		return "", errors.New("required")
@@ -159,8 +174,8 @@ func embeddingsEndpoint(raw string) (string, error) {
 		return "", fmt.Errorf("must be an http:// or https:// URL, got %q", redactURL(raw))
 	}
 	u.Path = strings.TrimRight(u.Path, "/")
-	if !strings.HasSuffix(u.Path, "/embeddings") {
-		u.Path += "/embeddings"
+	if !strings.HasSuffix(u.Path, suffix) {
+		u.Path += suffix
 	}
 	u.RawPath = ""
 	return u.String(), nil
@@ -250,28 +265,54 @@ func (o *OpenAI) Ping(ctx context.Context) error {
 
 // fetch embeds one batch, retrying transient failures.
 func (o *OpenAI) fetch(ctx context.Context, texts []string) ([][]float32, error) {
-	body, err := json.Marshal(embeddingsRequest{Model: o.model, Input: texts})
+	var vecs [][]float32
+	err := o.post(ctx, embeddingsRequest{Model: o.model, Input: texts}, func(data []byte) error {
+		var err error
+		vecs, err = parseEmbeddingsResponse(data, len(texts))
+		if err != nil {
+			return o.unavailable(err, "malformed response from the embedding service")
+		}
+		if len(texts) == 0 {
+			return nil
+		}
+		got := int64(len(vecs[0]))
+		o.dim.CompareAndSwap(0, got) // learn the dimension from the first response
+		if want := o.dim.Load(); got != want {
+			return o.unavailable(nil, fmt.Sprintf("embedding service returned %d-dimensional vectors, expected %d", got, want))
+		}
+		for _, v := range vecs {
+			vecmath.Normalize(v)
+		}
+		return nil
+	})
+	return vecs, err
+}
+
+// post sends req as JSON and hands the response body to decode, retrying
+// transient failures (network errors, HTTP 429 and 5xx; never decode's).
+func (sv *service) post(ctx context.Context, req any, decode func([]byte) error) error {
+	body, err := json.Marshal(req)
 	if err != nil {
-		return nil, semvec.Wrap(semvec.KindUnavailable, err, "embedder unavailable: cannot encode the request")
+		return sv.unavailable(err, "cannot encode the request")
 	}
 	var attempt int
 	for {
-		vecs, retry, after, err := o.try(ctx, body, len(texts))
+		retry, after, err := sv.try(ctx, body, decode)
 		if err == nil {
-			return vecs, nil
+			return nil
 		}
-		if !retry || attempt >= o.maxRetries {
-			return nil, withAttempts(err, attempt+1)
+		if !retry || attempt >= sv.maxRetries {
+			return withAttempts(err, attempt+1)
 		}
-		wait := o.backoff(attempt, after)
+		wait := sv.backoff(attempt, after)
 		if deadline, ok := ctx.Deadline(); ok && time.Until(deadline) < wait {
-			return nil, withAttempts(err, attempt+1) // no time left for another attempt
+			return withAttempts(err, attempt+1) // no time left for another attempt
 		}
 		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return nil, withAttempts(unavailable(ctx.Err(), ctxDetail(ctx)), attempt+1)
+			return withAttempts(sv.unavailable(ctx.Err(), ctxDetail(ctx)), attempt+1)
 		case <-t.C:
 		}
 		attempt++
@@ -291,36 +332,37 @@ func withAttempts(err error, attempts int) error {
 // backoff returns the delay before retry number attempt+1: exponential from
 // baseDelay, capped, with "equal jitter" (a random point in the upper half),
 // and at least the server's Retry-After.
-func (o *OpenAI) backoff(attempt int, retryAfter time.Duration) time.Duration {
-	d := min(o.baseDelay<<min(attempt, 16), retryMaxDelay)
+func (sv *service) backoff(attempt int, retryAfter time.Duration) time.Duration {
+	d := min(sv.baseDelay<<min(attempt, 16), retryMaxDelay)
 	d = d/2 + rand.N(d/2+1)
 	return max(d, retryAfter)
 }
 
-// try makes one HTTP attempt. retry reports whether the failure is
-// transient; after is the server's Retry-After, if any.
-func (o *OpenAI) try(ctx context.Context, body []byte, n int) (vecs [][]float32, retry bool, after time.Duration, err error) {
-	actx, cancel := context.WithTimeout(ctx, o.timeout)
+// try makes one HTTP attempt and decodes its answer. retry reports
+// whether the failure is transient; after is the server's Retry-After, if
+// any.
+func (sv *service) try(ctx context.Context, body []byte, decode func([]byte) error) (retry bool, after time.Duration, err error) {
+	actx, cancel := context.WithTimeout(ctx, sv.timeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(actx, http.MethodPost, o.endpoint, bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(actx, http.MethodPost, sv.endpoint, bytes.NewReader(body))
 	if err != nil {
-		return nil, false, 0, unavailable(err, "cannot build the request")
+		return false, 0, sv.unavailable(err, "cannot build the request")
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("User-Agent", "semvec-go")
-	if o.apiKey != "" {
-		req.Header.Set("Authorization", "Bearer "+o.apiKey)
+	if sv.apiKey != "" {
+		req.Header.Set("Authorization", "Bearer "+sv.apiKey)
 	}
-	resp, err := o.client.Do(req)
+	resp, err := sv.client.Do(req)
 	if err != nil {
 		switch {
 		case ctx.Err() != nil:
-			return nil, false, 0, unavailable(err, ctxDetail(ctx))
+			return false, 0, sv.unavailable(err, ctxDetail(ctx))
 		case actx.Err() != nil:
-			return nil, true, 0, unavailable(err, fmt.Sprintf("no answer from the embedding service within %v", o.timeout))
+			return true, 0, sv.unavailable(err, fmt.Sprintf("no answer from the %s within %v", sv.what, sv.timeout))
 		}
-		return nil, true, 0, unavailable(err, "cannot reach the embedding service")
+		return true, 0, sv.unavailable(err, "cannot reach the "+sv.what)
 	}
 	defer func() {
 		io.Copy(io.Discard, io.LimitReader(resp.Body, maxResponseBytes)) // keep the connection reusable
@@ -329,43 +371,28 @@ func (o *OpenAI) try(ctx context.Context, body []byte, n int) (vecs [][]float32,
 
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		snippet, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorSnippet))
-		cause := fmt.Errorf("POST %s: HTTP %d: %s", redactURL(o.endpoint), resp.StatusCode, o.scrub(string(snippet)))
+		cause := fmt.Errorf("POST %s: HTTP %d: %s", redactURL(sv.endpoint), resp.StatusCode, sv.scrub(string(snippet)))
 		retry := resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500
-		return nil, retry, parseRetryAfter(resp.Header.Get("Retry-After")), unavailable(cause, fmt.Sprintf("embedding service answered HTTP %d", resp.StatusCode))
+		return retry, parseRetryAfter(resp.Header.Get("Retry-After")), sv.unavailable(cause, fmt.Sprintf("%s answered HTTP %d", sv.what, resp.StatusCode))
 	}
 	data, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes+1))
 	if err != nil {
 		if ctx.Err() != nil {
-			return nil, false, 0, unavailable(err, ctxDetail(ctx))
+			return false, 0, sv.unavailable(err, ctxDetail(ctx))
 		}
-		return nil, true, 0, unavailable(err, "cannot read the embedding service's response")
+		return true, 0, sv.unavailable(err, "cannot read the "+sv.what+"'s response")
 	}
 	if len(data) > maxResponseBytes {
-		return nil, false, 0, unavailable(nil, fmt.Sprintf("embedding service response exceeds %d bytes", maxResponseBytes))
+		return false, 0, sv.unavailable(nil, fmt.Sprintf("%s response exceeds %d bytes", sv.what, maxResponseBytes))
 	}
-	vecs, err = parseEmbeddingsResponse(data, n)
-	if err != nil {
-		return nil, false, 0, unavailable(err, "malformed response from the embedding service")
-	}
-	if n == 0 {
-		return vecs, false, 0, nil
-	}
-	got := int64(len(vecs[0]))
-	o.dim.CompareAndSwap(0, got) // learn the dimension from the first response
-	if want := o.dim.Load(); got != want {
-		return nil, false, 0, unavailable(nil, fmt.Sprintf("embedding service returned %d-dimensional vectors, expected %d", got, want))
-	}
-	for _, v := range vecs {
-		vecmath.Normalize(v)
-	}
-	return vecs, false, 0, nil
+	return false, 0, decode(data)
 }
 
 // scrub removes the API key from text that may end up in logs (some services
 // echo it in error messages).
-func (o *OpenAI) scrub(s string) string {
-	if o.apiKey != "" {
-		s = strings.ReplaceAll(s, o.apiKey, "[redacted]")
+func (sv *service) scrub(s string) string {
+	if sv.apiKey != "" {
+		s = strings.ReplaceAll(s, sv.apiKey, "[redacted]")
 	}
 	return strings.ToValidUTF8(s, "\uFFFD")
 }
@@ -379,8 +406,8 @@ func ctxDetail(ctx context.Context) string {
 }
 
 // unavailable returns a KindUnavailable error with a client-safe detail.
-func unavailable(cause error, detail string) error {
-	return semvec.Wrap(semvec.KindUnavailable, cause, "embedder unavailable: "+detail)
+func (sv *service) unavailable(cause error, detail string) error {
+	return semvec.Wrap(semvec.KindUnavailable, cause, sv.role+" unavailable: "+detail)
 }
 
 // parseRetryAfter reads a Retry-After header (seconds or an HTTP date),

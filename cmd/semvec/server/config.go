@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/semvec-go/semvec/actors/engine"
 )
 
 // Config is the server configuration, read from the environment. Every
@@ -33,6 +35,10 @@ type Config struct {
 	DevDir            string
 	DisableDevLicense bool
 	PprofAddr         string
+	// The /v1/run context block of every session (a session may choose its
+	// own at creation): 0 means the engine's default.
+	RunTopK            int
+	ContextBudgetChars int
 }
 
 // LoadConfig reads the configuration from getenv (os.Getenv in the command).
@@ -99,6 +105,16 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 			*dst = n
 		}
 	}
+	between := func(name string, dst *int, lo, hi int) {
+		if v := strings.TrimSpace(getenv(name)); v != "" {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < lo || n > hi {
+				bad(name, fmt.Sprintf("must be an integer from %d to %d", lo, hi), v)
+				return
+			}
+			*dst = n
+		}
+	}
 	str("DATABASE_URL", &c.DatabaseURL)
 	if u := c.DatabaseURL; !strings.HasPrefix(u, "sqlite:") && !strings.HasPrefix(u, "sqlite3:") && !strings.HasPrefix(u, "postgres://") && !strings.HasPrefix(u, "postgresql://") {
 		bad("DATABASE_URL", "must start with sqlite:/// or postgresql://", u)
@@ -147,6 +163,8 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	str("SEMVEC_DEV_DIR", &c.DevDir)
 	str("SEMVEC_PPROF_ADDR", &c.PprofAddr)
 	boolean("SEMVEC_DISABLE_DEV_LICENSE", &c.DisableDevLicense)
+	between("SEMVEC_RUN_TOP_K", &c.RunTopK, engine.MinContextTopK, engine.MaxContextTopK)
+	between("SEMVEC_CONTEXT_BUDGET_CHARS", &c.ContextBudgetChars, engine.MinContextBudgetChars, engine.MaxContextBudgetChars)
 	if len(errs) > 0 {
 		return c, fmt.Errorf("invalid configuration:\n  %s", strings.Join(errs, "\n  "))
 	}
@@ -159,4 +177,17 @@ func newLogger(c Config, w io.Writer) *slog.Logger {
 		return slog.New(slog.NewJSONHandler(w, opts))
 	}
 	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// engineConfig is the configuration of a new session of dimension dim: the
+// engine's defaults with the deployment's context top-k and budget.
+func (c Config) engineConfig(dim int) engine.Config {
+	e := engine.DefaultConfig(dim)
+	if c.RunTopK != 0 {
+		e.ContextTopK = c.RunTopK
+	}
+	if c.ContextBudgetChars != 0 {
+		e.ContextBudgetChars = c.ContextBudgetChars
+	}
+	return e
 }

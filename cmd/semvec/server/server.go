@@ -61,6 +61,10 @@ func Start(ctx context.Context, cfg Config, getenv func(string) string, stdout, 
 	if err != nil {
 		return nil, err
 	}
+	reranker, err := embed.RerankerFromEnv(getenv)
+	if err != nil {
+		return nil, err
+	}
 	keys, devToken, err := licenceKeys(cfg, stdout)
 	if err != nil {
 		return nil, err
@@ -86,6 +90,7 @@ func Start(ctx context.Context, cfg Config, getenv func(string) string, stdout, 
 	asker := &actors.Asker{Root: sys.Root, Timeout: cfg.AskTimeout, Observer: metrics.ObserveAsk}
 	sessions := actors.NewSessions(sys.Root, store, asker, actors.SessionConfig{
 		Dim: emb.Dim(), ModelName: emb.Name(), IdleTTL: cfg.IdleTTL, MaxSessions: cfg.MaxSessions, Sweep: cfg.Sweep,
+		Engine: cfg.engineConfig,
 	}, log, nil)
 	layers := actors.NewLayers(sys.Root, store, asker, sessions, log, nil)
 
@@ -99,7 +104,7 @@ func Start(ctx context.Context, cfg Config, getenv func(string) string, stdout, 
 	engine := apihttp.New(apihttp.Deps{
 		Log: log, Verifier: verifier, Anonymous: cfg.Anonymous,
 		MetricsUser: cfg.MetricsUser, MetricsPassword: cfg.MetricsPassword, CORSOrigins: cfg.CORSOrigins,
-		MaxBodyBytes: cfg.MaxBodyBytes, Embedder: emb, Sessions: sessions, Layers: layers, DB: store,
+		MaxBodyBytes: cfg.MaxBodyBytes, Embedder: emb, Reranker: reranker, Sessions: sessions, Layers: layers, DB: store,
 		Metrics: metrics, Limiter: apihttp.NewRateLimiter(nil), ActorsUp: func() bool { return !s.stopping.Load() },
 		RequestTimeout: cfg.RequestTimeout,
 	})

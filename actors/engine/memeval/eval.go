@@ -1,0 +1,180 @@
+// Package memeval measures whether a session hands the agent the right
+// fact: a session learns facts (a question, then an answer holding an
+// invented marker word) among filler turns; then each fact is asked as a
+// paraphrase sharing only one to three content words with the question, and
+// a hit is the marker appearing in the "Relevant context:" lines of the
+// /v1/run context block.
+//
+// The same script runs through the engine (EngineDriver) or a live server
+// (HTTPDriver); with the same embedder and configuration both give the same
+// context blocks. cmd/memeval prints the table of docs/sessions.md.
+package memeval
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"unicode/utf8"
+)
+
+// Set is a fact set with its filler and interleaving.
+type Set struct {
+	Name  string
+	Facts []Fact
+	// filler kinds, cycled; seed makes the script deterministic.
+	kinds []fillerKind
+	seed  uint64
+	// random: facts at random positions among the filler (held out);
+	// otherwise evenly spaced.
+	random bool
+}
+
+// Main is the tuning set: 30 facts, six domains, small talk, how-to and
+// trivia filler, facts evenly spaced.
+func Main() Set {
+	return Set{Name: "main", Facts: mainFacts, kinds: []fillerKind{smallTalkKind, howToKind, triviaKind, lookalikeKind}, seed: 1}
+}
+
+// HeldOut is the set nothing was tuned on: 24 facts from four other
+// domains, rambling, code and news filler, facts at random positions.
+func HeldOut() Set {
+	return Set{Name: "held-out", Facts: heldOutFacts, kinds: []fillerKind{rambleKind, codeKind, newsKind, smallTalkKind, lookalikeKind}, seed: 2, random: true}
+}
+
+// Sets returns every set.
+func Sets() []Set { return []Set{Main(), HeldOut()} }
+
+// Subset returns s with only the facts whose index i has i%step == 0.
+func (s Set) Subset(step int) Set {
+	var fs []Fact
+	for i, f := range s.Facts {
+		if i%step == 0 {
+			fs = append(fs, f)
+		}
+	}
+	s.Facts = fs
+	return s
+}
+
+// Script is the teaching conversation for f filler turns: each fact's
+// question and answer as one turn, interleaved with the filler.
+func (s Set) Script(f int) []Turn {
+	filler := fillerScript(s.kinds, f, s.seed*1000+uint64(f))
+	n := len(s.Facts)
+	// pos[i]: how many filler turns precede fact i.
+	pos := make([]int, n)
+	if s.random {
+		r := rand.New(rand.NewPCG(s.seed, uint64(f)))
+		for i := range pos {
+			pos[i] = r.IntN(f + 1)
+		}
+		// Facts keep their order; positions sorted.
+		for i := 1; i < n; i++ {
+			for j := i; j > 0 && pos[j] < pos[j-1]; j-- {
+				pos[j], pos[j-1] = pos[j-1], pos[j]
+			}
+		}
+	} else {
+		for i := range pos {
+			pos[i] = (i + 1) * f / (n + 1)
+		}
+	}
+	out := make([]Turn, 0, n+f)
+	fi := 0
+	for i, fact := range s.Facts {
+		for ; fi < pos[i]; fi++ {
+			out = append(out, filler[fi])
+		}
+		out = append(out, Turn{fact.Question, fact.Answer})
+	}
+	return append(out, filler[fi:]...)
+}
+
+// Driver is a session the harness talks to.
+type Driver interface {
+	// Run sends one turn (message, with the answer to the previous
+	// message as response; "" for none) and returns the context block.
+	Run(ctx context.Context, message, response string) (string, error)
+	// Export returns the session's state; Import restores it.
+	Export(ctx context.Context) ([]byte, error)
+	Import(ctx context.Context, state []byte) error
+}
+
+// Result is the outcome of one set at one filler count.
+type Result struct {
+	Set        string
+	Filler     int
+	Hits       int
+	Total      int
+	Missed     []string // markers not found
+	MaxBlock   int      // longest context block, in characters
+	OverBudget int      // turns whose block exceeded the budget
+	Blocks     []string // the probes' context blocks, in fact order
+}
+
+// Evaluate teaches s with f filler turns, then asks every paraphrase from
+// the same saved state (each probe is independent: the state is restored
+// before each), carrying the answer to the last taught message. budget is
+// the session's context budget: every block (teaching and probes) is
+// checked against it.
+func Evaluate(ctx context.Context, d Driver, s Set, f, budget int) (Result, error) {
+	res := Result{Set: s.Name, Filler: f, Total: len(s.Facts)}
+	check := func(block string) {
+		n := utf8.RuneCountInString(block)
+		res.MaxBlock = max(res.MaxBlock, n)
+		if n > budget {
+			res.OverBudget++
+		}
+	}
+	prev := ""
+	for i, t := range s.Script(f) {
+		block, err := d.Run(ctx, t.Message, prev)
+		if err != nil {
+			return res, fmt.Errorf("turn %d: %w", i, err)
+		}
+		check(block)
+		prev = t.Answer
+	}
+	state, err := d.Export(ctx)
+	if err != nil {
+		return res, fmt.Errorf("export: %w", err)
+	}
+	for _, fact := range s.Facts {
+		if err := d.Import(ctx, state); err != nil {
+			return res, fmt.Errorf("import: %w", err)
+		}
+		block, err := d.Run(ctx, fact.Paraphrase, prev)
+		if err != nil {
+			return res, fmt.Errorf("probe %q: %w", fact.Marker, err)
+		}
+		check(block)
+		res.Blocks = append(res.Blocks, block)
+		if Hit(block, fact.Marker) {
+			res.Hits++
+		} else {
+			res.Missed = append(res.Missed, fact.Marker)
+		}
+	}
+	return res, nil
+}
+
+// Hit reports whether marker appears in the "Relevant context:" lines of
+// a context block.
+func Hit(block, marker string) bool {
+	return strings.Contains(RelevantLines(block), marker)
+}
+
+// RelevantLines returns the lines of the "Relevant context:" section.
+func RelevantLines(block string) string {
+	_, rest, ok := strings.Cut(block, "\nRelevant context:")
+	if !ok {
+		return ""
+	}
+	for _, end := range []string{"\nCode entities:", "\nPrevious answer:"} {
+		if i := strings.Index(rest, end); i >= 0 {
+			rest = rest[:i]
+		}
+	}
+	return rest
+}

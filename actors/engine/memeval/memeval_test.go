@@ -1,0 +1,77 @@
+package memeval
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/semvec-go/semvec/actors/engine"
+	"github.com/semvec-go/semvec/vecmath/embed"
+)
+
+// floor is the least hit rate the default configuration must keep, with
+// the built-in embedder: 90 % up to 120 filler turns, 80 % at 300.
+func floor(f, facts int) int {
+	pct := 90
+	if f > 120 {
+		pct = 80
+	}
+	return (facts*pct + 99) / 100
+}
+
+// TestRecallFloor runs both sets at 0, 60, 120 and 300 filler turns through
+// the engine with the default configuration: the hit rate stays above the
+// floor and every context block within its budget.
+func TestRecallFloor(t *testing.T) {
+	cfg := engine.DefaultConfig(embed.DefaultDim)
+	emb := embed.NewHashing(embed.DefaultDim)
+	for _, set := range Sets() {
+		for _, f := range []int{0, 60, 120, 300} {
+			r, err := Evaluate(context.Background(), NewEngineDriver(cfg, emb), set, f, cfg.ContextBudgetChars)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Logf("%s F=%d: %d/%d (missed %v), longest block %d/%d", set.Name, f, r.Hits, r.Total, r.Missed, r.MaxBlock, cfg.ContextBudgetChars)
+			if min := floor(f, r.Total); r.Hits < min {
+				t.Errorf("%s F=%d: %d of %d facts found, below the floor %d (missed %v)", set.Name, f, r.Hits, r.Total, min, r.Missed)
+			}
+			if r.OverBudget > 0 {
+				t.Errorf("%s F=%d: %d context blocks over the budget %d", set.Name, f, r.OverBudget, cfg.ContextBudgetChars)
+			}
+		}
+	}
+}
+
+// TestScriptShape: every fact is taught once, in order, among exactly f
+// filler turns; paraphrases never carry the marker; markers are unique.
+func TestScriptShape(t *testing.T) {
+	seen := map[string]bool{}
+	for _, set := range Sets() {
+		for _, fc := range set.Facts {
+			if seen[fc.Marker] {
+				t.Errorf("marker %s twice", fc.Marker)
+			}
+			seen[fc.Marker] = true
+			if !contains(fc.Answer, fc.Marker) || contains(fc.Paraphrase, fc.Marker) || contains(fc.Question, fc.Marker) {
+				t.Errorf("fact %s: marker must be in the answer only", fc.Marker)
+			}
+		}
+		for _, f := range []int{0, 7, 300} {
+			sc := set.Script(f)
+			if len(sc) != f+len(set.Facts) {
+				t.Fatalf("%s F=%d: %d turns", set.Name, f, len(sc))
+			}
+			next := 0
+			for _, tn := range sc {
+				if next < len(set.Facts) && tn.Message == set.Facts[next].Question {
+					next++
+				}
+			}
+			if next != len(set.Facts) {
+				t.Errorf("%s F=%d: %d facts taught in order", set.Name, f, next)
+			}
+		}
+	}
+}
+
+func contains(s, sub string) bool { return strings.Contains(s, sub) }

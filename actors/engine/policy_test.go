@@ -1,0 +1,243 @@
+package engine
+
+import (
+	"bytes"
+	"encoding/json"
+	"math"
+	"os"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// TestImportFormat2 loads an export and a binary snapshot written by the
+// engine before the memory policy (format semvec-go/2, testdata): each
+// memory's access weight is its access count as of the current turn, the
+// policy takes its defaults, and the session keeps working and re-encodes
+// in format 3.
+func TestImportFormat2(t *testing.T) {
+	dict, err := os.ReadFile("testdata/v2_export.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	blob, err := os.ReadFile("testdata/v2_snapshot.bin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(dict, []byte(`"format":"semvec-go/2"`)) || string(blob[:5]) != "SVGB\x02" {
+		t.Fatal("testdata is not format 2")
+	}
+	fromDict, err := Import(dict)
+	if err != nil {
+		t.Fatalf("format-2 export: %v", err)
+	}
+	fromBlob, err := UnmarshalBinary(blob)
+	if err != nil {
+		t.Fatalf("format-2 snapshot: %v", err)
+	}
+	for name, s := range map[string]*Session{"export": fromDict, "snapshot": fromBlob} {
+		if c := s.Config(); c != DefaultConfig(testDim) {
+			t.Errorf("%s: config %+v, want the defaults", name, c)
+		}
+		accessed := 0
+		s.eachMemory(func(_ int, m *memory) {
+			if m.accW != float64(m.access) || m.lastAcc != s.turn {
+				t.Errorf("%s: memory %s: weight %v at %d, want %d at %d", name, m.hash, m.accW, m.lastAcc, m.access, s.turn)
+			}
+			if m.access > 0 {
+				accessed++
+			}
+			if got := s.tokenSlot(m.slot); len(got) == 0 {
+				t.Errorf("%s: memory %s has no tokens after the import", name, m.hash)
+			}
+		})
+		if accessed == 0 {
+			t.Errorf("%s: no accessed memory in the testdata", name)
+		}
+		res := run(t, s, "What is the wifi password at the lake cabin?", "It is written on the fridge.", 900)
+		if !strings.Contains(res.Context, "Relevant context:") {
+			t.Errorf("%s: %q", name, res.Context)
+		}
+		d, _, err := s.Export()
+		if err != nil || !bytes.Contains(d, []byte(`"format":"semvec-go/3"`)) {
+			t.Errorf("%s: re-export: %v", name, err)
+		}
+		if _, err := Import(d); err != nil {
+			t.Errorf("%s: format-3 re-import: %v", name, err)
+		}
+	}
+	// A format-2 dict may not carry format-3 fields.
+	var obj map[string]any
+	json.Unmarshal(dict, &obj)
+	obj["memories"].([]any)[0].(map[string]any)["access_weight"] = 3.5
+	delete(obj, "checksum")
+	raw, _ := json.Marshal(obj)
+	var sn snapshot
+	if err := json.Unmarshal(raw, &sn); err != nil {
+		t.Fatal(err)
+	}
+	c, _ := json.Marshal(&sn)
+	if _, err := Import(append(c[:len(c)-1:len(c)-1], []byte(`,"checksum":"`+sha256hex(c)+`"}`)...)); err == nil ||
+		!strings.Contains(err.Error(), "no access weight") {
+		t.Errorf("format 2 with an access weight: %v", err)
+	}
+}
+
+// TestAccessWeightDecays: an access adds 1 to the weight decayed by
+// 2^(-age/half-life); retention reads the decayed weight; access_count
+// still counts every access.
+func TestAccessWeightDecays(t *testing.T) {
+	s := newTestSession(t)
+	m := &memory{}
+	s.turn = 100
+	s.touch(m)
+	s.touch(m)
+	if m.accW != 2 || m.access != 2 || m.lastAcc != 100 {
+		t.Fatalf("two accesses at one turn: %+v", m)
+	}
+	s.turn = 100 + DefaultAccessHalfLife
+	if w := s.accessWeight(m); w != 1 {
+		t.Fatalf("after one half-life: %v, want 1", w)
+	}
+	s.touch(m)
+	if m.accW != 2 || m.access != 3 || m.lastAcc != s.turn {
+		t.Fatalf("after a half-life and an access: %+v", m)
+	}
+	s.turn += 10 * DefaultAccessHalfLife
+	if w := s.accessWeight(m); math.Abs(w-2.0/1024) > 1e-12 {
+		t.Fatalf("after ten half-lives: %v", w)
+	}
+	// Without a half-life the weight is the access count and never fades.
+	s.cfg.AccessHalfLife = 0
+	if w := s.accessWeight(m); w != 2 {
+		t.Fatalf("no decay: %v", w)
+	}
+}
+
+// TestForgetLowValue: a medium-term evictee of base importance that is not
+// in use is dropped; an important one is consolidated.
+func TestForgetLowValue(t *testing.T) {
+	for _, forget := range []bool{true, false} {
+		cfg := DefaultConfig(testDim)
+		cfg.ForgetLowValue = forget
+		cfg.ShortTermCap, cfg.MediumTermCap = 1, 1
+		s := New(cfg)
+		s.InjectMemory(InjectInput{Text: "low value", Embedding: emb("low value chatter"), Tier: TierMediumTerm, Importance: 0.5, Now: t0})
+		s.InjectMemory(InjectInput{Text: "important", Embedding: emb("important marker fact"), Tier: TierMediumTerm, Importance: 1, Now: t0})
+		if got, want := len(s.tiers[tierLong]), map[bool]int{true: 0, false: 1}[forget]; got != want {
+			t.Errorf("forget=%v: %d long-term memories, want %d", forget, got, want)
+		}
+		s.InjectMemory(InjectInput{Text: "newest", Embedding: emb("newest other thing"), Tier: TierMediumTerm, Importance: 0.5, Now: t0})
+		if len(s.tiers[tierLong]) == 0 || !strings.Contains(s.tiers[tierLong][len(s.tiers[tierLong])-1].text+s.tiers[tierLong][0].text, "important") {
+			t.Errorf("forget=%v: the important evictee was not consolidated: %d", forget, len(s.tiers[tierLong]))
+		}
+	}
+}
+
+// TestLexicalEvidenceKeepsCosineMetrics: the BM25 evidence changes only the
+// context ranking; top_similarity, short-circuit and drift are pure cosine.
+func TestLexicalEvidenceKeepsCosineMetrics(t *testing.T) {
+	on, off := DefaultConfig(testDim), DefaultConfig(testDim)
+	off.LexicalWeight = 0
+	a, b := New(on), New(off)
+	prev := ""
+	for i, c := range k8sConversation {
+		ra, rb := run(t, a, c.Q, prev, i), run(t, b, c.Q, prev, i)
+		if ra.TopSimilarity != rb.TopSimilarity || ra.ShortCircuit != rb.ShortCircuit || ra.DriftScore != rb.DriftScore {
+			t.Fatalf("turn %d: %+v vs %+v", i, ra, rb)
+		}
+		prev = c.A
+	}
+}
+
+// TestFocusLineShowsTheMatchingItem: a merged memory's line starts with the
+// items holding the message's words.
+func TestFocusLineShowsTheMatchingItem(t *testing.T) {
+	s := newTestSession(t)
+	text := "Q: Why do leaves change colour in autumn?\nA: Chlorophyll breaks down in autumn, revealing yellow and orange pigments.\n" +
+		"Q: How far away is the moon?\nA: The moon is about 384,000 kilometres from Earth on average.\n" +
+		"Q: Which gate does the ferry to the island leave from?\nA: The island ferry leaves from gate Pelnarow at the north pier."
+	m := &memory{merged: 3}
+	m.setText(text)
+	var lx lexScratch
+	q := s.queryTokens("Where do I board the boat that goes over to the island?", &lx)
+	for j := range q {
+		lx.idf[j] = 1
+	}
+	line, _ := s.appendMemoryLine(nil, m, q, &lx.idf, ^uint64(0), 200)
+	if !strings.HasPrefix(string(line), "Q: Which gate does the ferry") || !strings.Contains(string(line), "Pelnarow") {
+		t.Fatalf("line %q", line)
+	}
+	s.cfg.FocusLine = false
+	if line, _ := s.appendMemoryLine(nil, m, q, &lx.idf, ^uint64(0), 200); strings.Contains(string(line), "Pelnarow") {
+		t.Fatalf("without focus: %q", line)
+	}
+}
+
+func TestTokens(t *testing.T) {
+	var a, b tokHashes
+	a.addText("The cats' Payments were booked, and the boxes RUNNING")
+	b.addText("cat payment book box run")
+	if !slices.Equal(a.slice(), b.slice()) {
+		t.Fatalf("%v vs %v", a.slice(), b.slice())
+	}
+}
+
+// TestTokenArenaMatchesTexts: after a long conversation (merges, clipped
+// clusters, freed and reused slots) every memory's token list is exactly
+// what its text gives, as an import rebuilds it.
+func TestTokenArenaMatchesTexts(t *testing.T) {
+	s := newTestSession(t)
+	longSession(t, s, 600, 11)
+	converse(t, s, k8sConversation, "", 700)
+	s.eachMemory(func(_ int, m *memory) {
+		var ts tokHashes
+		ts.addText(m.text)
+		if !slices.Equal(s.tokenSlot(m.slot), ts.slice()) {
+			t.Fatalf("memory %s (merged %d): tokens differ from its text's", m.hash, m.merged)
+		}
+	})
+}
+
+// TestRerankOrdersTheBlock: the reranker's scores put its choice first among
+// the candidates RerankCandidates offered; Run without scores is unchanged
+// by the hook; invalid scores are refused.
+func TestRerankOrdersTheBlock(t *testing.T) {
+	s := newTestSession(t)
+	converse(t, s, k8sConversation, "", 0)
+	msg := "How do I roll back a rollout?"
+	cands, err := s.RerankCandidates(msg, emb(msg))
+	if err != nil || len(cands) < 3 {
+		t.Fatalf("candidates: %v %v", len(cands), err)
+	}
+	last := cands[len(cands)-1]
+	blob, _ := s.MarshalBinary()
+	a, _ := UnmarshalBinary(blob)
+	b, _ := UnmarshalBinary(blob)
+	in := RunInput{Message: msg, MessageVec: emb(msg), ShortCircuitThreshold: 0.85, Now: t0}
+	plain, _ := a.Run(in)
+	in.Rerank = []RerankScore{{MemoryHash: last.MemoryHash, Score: 9}, {MemoryHash: cands[0].MemoryHash, Score: 1}}
+	reranked, err := b.Run(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := strings.SplitN(strings.TrimPrefix(relevant(reranked.Context), "\n"), "\n", 2)[0]
+	want := lineClip(last.Text, 40)
+	if !strings.Contains(first, want[:30]) || relevant(plain.Context) == relevant(reranked.Context) {
+		t.Fatalf("reranked block:\n%s\nplain:\n%s", reranked.Context, plain.Context)
+	}
+	if reranked.TopSimilarity != plain.TopSimilarity || reranked.DriftScore != plain.DriftScore {
+		t.Fatal("the reranker changed cosine metrics")
+	}
+	in.Rerank = []RerankScore{{MemoryHash: last.MemoryHash, Score: math.NaN()}}
+	if _, err := b.Run(in); err == nil {
+		t.Fatal("a NaN score was accepted")
+	}
+}
+
+func relevant(block string) string {
+	_, rest, _ := strings.Cut(block, "\nRelevant context:")
+	rest, _, _ = strings.Cut(rest, "\nPrevious answer:")
+	rest, _, _ = strings.Cut(rest, "\nCode entities:")
+	return rest
+}

@@ -1,0 +1,128 @@
+// Command memeval measures how often a session hands back a fact it was
+// taught, after 0, 60, 120 and 300 filler turns (see package memeval).
+//
+//	go run ./cmd/memeval                  # default configuration, both sets
+//	go run ./cmd/memeval -ablation        # each memory change alone and left out
+//	go run ./cmd/memeval -url http://127.0.0.1:8080 -token $TOKEN   # a live server
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+
+	"github.com/semvec-go/semvec/actors/engine"
+	"github.com/semvec-go/semvec/actors/engine/memeval"
+	"github.com/semvec-go/semvec/vecmath/embed"
+)
+
+func main() {
+	fillers := flag.String("filler", "0,60,120,300", "filler turn counts, comma-separated")
+	url := flag.String("url", "", "run against this server's REST API instead of the engine in process")
+	token := flag.String("token", "", "API key for -url")
+	verbose := flag.Bool("v", false, "list the missed markers")
+	ablation := flag.Bool("ablation", false, "also measure the memory policy off, each part alone and each part left out")
+	flag.Parse()
+	var fs []int
+	for _, f := range strings.Split(*fillers, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < 0 {
+			fmt.Fprintf(os.Stderr, "memeval: -filler: bad count %q\n", f)
+			os.Exit(2)
+		}
+		fs = append(fs, n)
+	}
+	ctx := context.Background()
+	emb := embed.NewHashing(embed.DefaultDim)
+	variants := []variant{{"default (all five)", engine.DefaultConfig(emb.Dim())}}
+	if *ablation {
+		if *url != "" {
+			fatal(fmt.Errorf("-ablation runs the engine in process; it cannot be combined with -url"))
+		}
+		variants = ablations(emb.Dim())
+	}
+	fmt.Printf("| configuration | set |")
+	for _, f := range fs {
+		fmt.Printf(" F=%d |", f)
+	}
+	fmt.Printf(" max block / budget |\n|---|---|%s---|\n", strings.Repeat("---|", len(fs)))
+	for _, v := range variants {
+		for _, set := range memeval.Sets() {
+			fmt.Printf("| %s | %s (%d) |", v.name, set.Name, len(set.Facts))
+			maxBlock := 0
+			var missed []string
+			for _, f := range fs {
+				var d memeval.Driver
+				if *url != "" {
+					hd := &memeval.HTTPDriver{Base: *url, Token: *token}
+					if err := hd.CreateSession(ctx, nil); err != nil {
+						fatal(err)
+					}
+					d = hd
+				} else {
+					d = memeval.NewEngineDriver(v.cfg, emb)
+				}
+				r, err := memeval.Evaluate(ctx, d, set, f, v.cfg.ContextBudgetChars)
+				if err != nil {
+					fatal(err)
+				}
+				if r.OverBudget > 0 {
+					fatal(fmt.Errorf("%s F=%d: %d context blocks over the budget", set.Name, f, r.OverBudget))
+				}
+				maxBlock = max(maxBlock, r.MaxBlock)
+				fmt.Printf(" %d |", r.Hits)
+				missed = append(missed, fmt.Sprintf("F=%d: %v", f, r.Missed))
+			}
+			fmt.Printf(" %d / %d |\n", maxBlock, v.cfg.ContextBudgetChars)
+			if *verbose {
+				fmt.Fprintf(os.Stderr, "%s %s missed: %s\n", v.name, set.Name, strings.Join(missed, "; "))
+			}
+		}
+	}
+}
+
+// ablations: the policy off, each part alone, all five, all but one.
+func ablations(dim int) []variant {
+	// The five parts of the memory policy, each switched on in a config.
+	parts := []struct {
+		name string
+		on   func(*engine.Config)
+	}{
+		{"focus line", func(c *engine.Config) { c.FocusLine = true }},
+		{"information importance", func(c *engine.Config) { c.InfoImportance = true }},
+		{"decaying access", func(c *engine.Config) { c.AccessHalfLife = engine.DefaultAccessHalfLife }},
+		{"forget low-value", func(c *engine.Config) { c.ForgetLowValue = true }},
+		{"BM25 evidence", func(c *engine.Config) { c.LexicalWeight = engine.DefaultLexicalWeight }},
+	}
+	off := engine.DefaultConfig(dim).WithoutMemoryPolicy()
+	out := []variant{{"none (the engine before)", off}}
+	for _, p := range parts {
+		c := off
+		p.on(&c)
+		out = append(out, variant{"only " + p.name, c})
+	}
+	out = append(out, variant{"all five (default)", engine.DefaultConfig(dim)})
+	for i := range parts {
+		c := off
+		for j, p := range parts {
+			if j != i {
+				p.on(&c)
+			}
+		}
+		out = append(out, variant{"all but " + parts[i].name, c})
+	}
+	return out
+}
+
+type variant struct {
+	name string
+	cfg  engine.Config
+}
+
+func fatal(err error) {
+	fmt.Fprintln(os.Stderr, "memeval:", err)
+	os.Exit(1)
+}

@@ -1,0 +1,32 @@
+package http
+
+import (
+	"fmt"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/semvec-go/semvec/actors/engine"
+	"github.com/semvec-go/semvec/http/api"
+)
+
+// TestCreateBodyContextBounds: the 422 bounds of the context knobs in
+// /v1/session/create are the engine's.
+func TestCreateBodyContextBounds(t *testing.T) {
+	rt := reflect.TypeOf(api.SessionCreateBody{})
+	for field, want := range map[string]string{
+		"ContextTopK":        fmt.Sprintf("omitempty,gte=%d,lte=%d", engine.MinContextTopK, engine.MaxContextTopK),
+		"ContextBudgetChars": fmt.Sprintf("omitempty,gte=%d,lte=%d", engine.MinContextBudgetChars, engine.MaxContextBudgetChars),
+	} {
+		f, ok := rt.FieldByName(field)
+		if !ok {
+			t.Fatalf("SessionCreateBody has no %s", field)
+		}
+		if got := f.Tag.Get("binding"); got != want {
+			t.Errorf("%s: binding %q, want %q", field, got, want)
+		}
+		if !strings.Contains(string(f.Tag), `doc:"`) {
+			t.Errorf("%s: no OpenAPI description", field)
+		}
+	}
+}
