@@ -243,6 +243,8 @@ func (p *Provider) start(clusterName string, self *cluster.Member, publish func(
 	p.members = p.decodeAll(resp.Kvs)
 	p.publishMembers()
 
+	p.log.Info("membership: started", "member", p.selfID(), "members", len(p.members))
+
 	run, stop := context.WithCancel(context.Background())
 	p.cancel = stop
 	p.wg.Add(1)
@@ -252,7 +254,6 @@ func (p *Provider) start(clusterName string, self *cluster.Member, publish func(
 		go p.registrationLoop(run)
 	}
 	p.state = stateRunning
-	p.log.Info("membership: started", "member", p.selfID(), "members", len(p.members))
 	return nil
 }
 
