@@ -195,6 +195,9 @@ func (p *Provider) start(clusterName string, self *cluster.Member, publish func(
 	if p.log == nil {
 		p.log = log
 	}
+	if p.log == nil {
+		p.log = slog.Default()
+	}
 	p.log = p.log.With("component", "membership", "cluster", clusterName)
 	p.dir = p.cfg.Prefix + "/" + clusterName + "/"
 	p.self, p.publish = self, publish

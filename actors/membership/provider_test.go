@@ -257,6 +257,33 @@ func TestCoreMemberLeaves(t *testing.T) {
 	t.Logf("crash seen after %v (TTL %v)", took.Round(time.Millisecond), testTTL)
 }
 
+// A client follows the member list without registering.
+func TestCoreClient(t *testing.T) {
+	e := needEtcd(t)
+	name := clusterName(t)
+	mustStartCore(t, testConfig(e), name, "a")
+	p, err := New(testConfig(e))
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := &view{}
+	if err := p.start(name, nil, v.publish, nil); err != nil {
+		t.Fatal(err)
+	}
+	defer p.Shutdown(true)
+	if !v.is("a") {
+		t.Fatalf("client sees %v after start, want [a]", v.members())
+	}
+	mustStartCore(t, testConfig(e), name, "b")
+	eventually(t, 2*time.Second, "client sees a, b", func() bool { return v.is("a", "b") })
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	resp, err := e.client(t).Get(ctx, p.dir, clientv3.WithPrefix(), clientv3.WithCountOnly())
+	if err != nil || resp.Count != 2 {
+		t.Fatalf("%d keys (%v), want 2: a client does not register", resp.Count, err)
+	}
+}
+
 // OnSelfLost fires when the member's key is deleted or its lease revoked;
 // the others drop it, and its own Shutdown still works.
 func TestCoreSelfLost(t *testing.T) {
