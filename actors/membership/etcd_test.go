@@ -36,7 +36,12 @@ func TestMain(m *testing.M) {
 		}
 		testEtcd = e
 		defer e.close()
-		return m.Run()
+		code := m.Run()
+		if code != 0 {
+			log, _ := os.ReadFile(filepath.Join(e.dir, "etcd.log"))
+			fmt.Fprintf(os.Stderr, "etcd's log:\n%s", log)
+		}
+		return code
 	}()
 	os.Exit(code)
 }

@@ -71,6 +71,9 @@ type Provider struct {
 	putRev int64 // the revision of our latest registration
 	gone   bool  // OnSelfLost was called: we are out of the cluster
 
+	lastMu sync.Mutex
+	last   cluster.Members // as last published
+
 	// From the watch goroutine to the registration one: the highest
 	// revision at which our key was seen missing.
 	lostMu  sync.Mutex
@@ -507,6 +510,17 @@ func (p *Provider) publishMembers() {
 	}
 	slices.SortFunc(list, func(a, b *cluster.Member) int { return strings.Compare(a.Id, b.Id) })
 	p.publish(list)
+	p.lastMu.Lock()
+	p.last = list
+	p.lastMu.Unlock()
+}
+
+// Members returns the member list as last published to the cluster (this
+// member included), sorted by id.
+func (p *Provider) Members() cluster.Members {
+	p.lastMu.Lock()
+	defer p.lastMu.Unlock()
+	return slices.Clone(p.last)
 }
 
 func (p *Provider) selfID() string {

@@ -61,7 +61,7 @@ func testLogger() *slog.Logger {
 
 // testConfig is a provider config for the shared etcd with a short TTL.
 func testConfig(e *etcdProcess) Config {
-	return Config{Endpoints: e.endpoints(), TTL: testTTL, DialTimeout: time.Second, Prefix: "/semvec-test", Logger: testLogger()}
+	return Config{Endpoints: e.endpoints(), TTL: testTTL, DialTimeout: 3 * time.Second, Prefix: "/semvec-test", Logger: testLogger()}
 }
 
 // coreMember is a provider started as a member outside protoactor.
