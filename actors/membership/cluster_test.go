@@ -210,19 +210,28 @@ func TestClusterConcurrentStarts(t *testing.T) {
 	e := needEtcd(t)
 	rounds := testRounds(t, 20)
 	const members, identities = 4, 24
+	// A lease lost to a starved machine (not a blind member) shows here;
+	// the default TTL leaves three refreshes before a lease expires.
+	cfg := testConfig(e)
+	cfg.TTL = DefaultTTL
+	var lostLeases atomic.Int32
+	cfg.OnSelfLost = func() { lostLeases.Add(1) }
 	var worstStart, worstConverge time.Duration
 	for round := range rounds {
 		kind, ids, activations := counterKind(identities)
 		if round%10 == 0 {
 			t.Logf("round %d: %d goroutines", round, runtime.NumGoroutine())
 		}
-		nodes, took := startNodes(t, testConfig(e), clusterName(t), kind, members)
+		nodes, took := startNodes(t, cfg, clusterName(t), kind, members)
 		start := time.Now()
 		worstStart = max(worstStart, took)
 		all := nodeIDs(nodes...)
 		converged := eventually(t, 10*time.Second, fmt.Sprintf("round %d: every member sees all %d", round, members), func() bool {
 			if !slices.ContainsFunc(nodes, func(nd *node) bool { return !sees(nd, all...) }) {
 				return true
+			}
+			if n := lostLeases.Load(); n > 0 {
+				t.Fatalf("round %d: %d members lost their lease (refresh starved for a TTL)", round, n)
 			}
 			if time.Since(start) > 9*time.Second {
 				for _, nd := range nodes {
@@ -251,6 +260,9 @@ func TestClusterConcurrentStarts(t *testing.T) {
 			if n := activations[id].Load(); n != 1 {
 				t.Fatalf("round %d: %s has %d activations, want 1", round, id, n)
 			}
+		}
+		if n := lostLeases.Load(); n > 0 {
+			t.Fatalf("round %d: %d members lost their lease (refresh starved for a TTL)", round, n)
 		}
 		if round == 0 {
 			t.Logf("%d identities over %d members: %v", identities, members, slices.Collect(maps.Values(spread)))
