@@ -669,6 +669,7 @@ func TestOneCheckpointQueuedAtATime(t *testing.T) {
 	sys := NewActorSystem(log)
 	t.Cleanup(sys.Shutdown)
 	s := NewSessions(sys.Root, store, &Asker{Root: sys.Root, Timeout: 10 * time.Second}, SessionConfig{Dim: replayDim, ModelName: "test"}, log, nil)
+	t.Cleanup(func() { _ = s.Shutdown(context.Background()) }) // stops the change log's goroutine too
 	if _, err := s.Create(ctxT(t), "o", CreateOptions{ID: "busy"}); err != nil {
 		t.Fatal(err)
 	}

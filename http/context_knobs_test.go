@@ -29,4 +29,14 @@ func TestCreateBodyContextBounds(t *testing.T) {
 			t.Errorf("%s: no OpenAPI description", field)
 		}
 	}
+	doc, err := buildSpec(sessionOperations(), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := doc.Components.Schemas["SessionCreateBody"].Value
+	for _, name := range []string{"context_top_k", "context_budget_chars"} {
+		if p := body.Properties[name]; p == nil || !strings.Contains(p.Value.Description, "context block") {
+			t.Errorf("/openapi.json: %s has no description", name)
+		}
+	}
 }

@@ -260,8 +260,8 @@ func schemaGenerator(role schemaRole, query bool) *openapi3gen.Generator {
 	return openapi3gen.NewGenerator(opts...)
 }
 
-// constrain sets the required properties of struct type t's schema s and,
-// for requests, turns each field's binding rules into schema constraints:
+// constrain sets the required properties of struct type t's schema s, the
+// description of each field with a doc tag and, for requests, turns each field's binding rules into schema constraints:
 // rules before "dive" apply to the field, the ones after it to its elements.
 func constrain(t reflect.Type, s *openapi3.Schema, role schemaRole, query bool) {
 	s.Required = nil
@@ -275,6 +275,9 @@ fields:
 		prop := s.Properties[name]
 		if name == "" || name == "-" || prop == nil {
 			continue
+		}
+		if doc := f.Tag.Get("doc"); doc != "" && prop.Value != nil && !strings.HasPrefix(prop.Ref, "#/") {
+			prop.Value.Description = doc
 		}
 		rules := strings.Split(f.Tag.Get("binding"), ",")
 		if role == responseRole && !slices.Contains(strings.Split(opts, ","), "omitempty") || role == requestRole && slices.Contains(rules, "required") {

@@ -282,11 +282,11 @@ type Transfer struct {
 type UserSwitched struct {
 	ActiveUser   string `json:"active_user"`
 	PreviousUser string `json:"previous_user"`
-	// SavedSessions is how many session states were saved with the
-	// partition switched away from; RestoredSessions how many sessions were
-	// set back to the states saved with the target partition.
-	SavedSessions    int `json:"saved_sessions"`
+	// RestoredSessions is how many sessions were set back to the states
+	// saved with the target partition; SavedSessions how many session
+	// states were saved with the partition switched away from.
 	RestoredSessions int `json:"restored_sessions"`
+	SavedSessions    int `json:"saved_sessions"`
 }
 
 // ActiveUser is the response of GET /v1/network/users/active.

@@ -31,14 +31,10 @@ type SessionCreateBody struct {
 	TemplateEmbedding []float32      `json:"template_embedding,omitempty"`
 	PolicyVectors     []PolicyVector `json:"policy_vectors,omitempty" binding:"max=64,dive"`
 	// The bounds are engine.MinContextTopK … MaxContextTopK and
-	// MinContextBudgetChars … MaxContextBudgetChars (a test checks them).
-	// ContextTopK is how many memories this session's /v1/run context block
-	// holds (default: the server's SEMVEC_RUN_TOP_K, 5).
-	ContextTopK *int `json:"context_top_k,omitempty" binding:"omitempty,gte=1,lte=100"`
-	// ContextBudgetChars is the character budget of this session's /v1/run
-	// context block (default: the server's SEMVEC_CONTEXT_BUDGET_CHARS,
-	// 1400); each memory line is still clipped to 200 characters.
-	ContextBudgetChars *int `json:"context_budget_chars,omitempty" binding:"omitempty,gte=200,lte=65536"`
+	// MinContextBudgetChars … MaxContextBudgetChars (a test checks them);
+	// the doc tags become the fields' descriptions in /openapi.json.
+	ContextTopK        *int `json:"context_top_k,omitempty" binding:"omitempty,gte=1,lte=100" doc:"How many memories this session's /v1/run context block holds (default: the server's SEMVEC_RUN_TOP_K, 5)."`
+	ContextBudgetChars *int `json:"context_budget_chars,omitempty" binding:"omitempty,gte=200,lte=65536" doc:"Character budget of this session's /v1/run context block (default: the server's SEMVEC_CONTEXT_BUDGET_CHARS, 1400); each memory line is still clipped to 200 characters."`
 }
 
 // PolicyVector is one policy vector of a new session.
