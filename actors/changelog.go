@@ -32,16 +32,19 @@ type changeLog struct {
 	timeout time.Duration
 	queue   batches[logJob]
 
-	// failed holds, per session incarnation, the first entry that was not
-	// committed; later entries of it already queued are refused, so a log
-	// never has a gap. The session numbers its next change from its last
-	// commit, which clears the mark. Only the loop goroutine touches it;
-	// it holds at most the sessions that failed a commit and have not
-	// written since.
-	failed map[logKey]int64
+	// failed holds, per session incarnation, the first entry of an
+	// activation (epoch) that was not committed; later entries of that
+	// activation already queued are refused, so a log never has a gap. The
+	// session numbers its next change from its last commit, which clears
+	// the mark, and so does any entry of another activation (it numbers
+	// from what it loaded). Only the loop goroutine touches it; it holds at
+	// most the sessions that failed a commit and have not written since.
+	failed map[logKey]failedAt
 }
 
 type logKey struct{ owner, id, incarnation string }
+
+type failedAt struct{ epoch, seq int64 }
 
 type logJob struct {
 	entry persistence.LogEntry
@@ -59,7 +62,7 @@ const (
 )
 
 func newChangeLog(store LogAppender, root *actor.RootContext, log *slog.Logger) *changeLog {
-	l := &changeLog{store: store, root: root, log: log, timeout: logCommitTimeout, failed: map[logKey]int64{}}
+	l := &changeLog{store: store, root: root, log: log, timeout: logCommitTimeout, failed: map[logKey]failedAt{}}
 	l.queue.start(logQueue, logBatch, l.commit)
 	return l
 }
@@ -95,7 +98,7 @@ func (l *changeLog) commit(batch []logJob) {
 	for i, j := range batch {
 		k := logKey{j.entry.Owner, j.entry.SessionID, j.entry.Incarnation}
 		if failed, ok := l.failed[k]; ok {
-			if j.entry.Seq > failed {
+			if j.entry.Epoch == failed.epoch && j.entry.Seq > failed.seq {
 				outcome[i] = errEarlierFailed
 				continue
 			}
@@ -125,10 +128,10 @@ func (l *changeLog) commit(batch []logJob) {
 	for i, j := range batch {
 		msg := &pb.ChangeCommitted{Seq: j.entry.Seq}
 		if e := outcome[i]; e != nil {
-			msg.Error = ToProtoError(e)
+			msg.Error, msg.Superseded = ToProtoError(e), errors.Is(e, persistence.ErrSuperseded)
 			k := logKey{j.entry.Owner, j.entry.SessionID, j.entry.Incarnation}
-			if failed, ok := l.failed[k]; !ok || j.entry.Seq < failed {
-				l.failed[k] = j.entry.Seq
+			if failed, ok := l.failed[k]; !ok || failed.epoch != j.entry.Epoch || j.entry.Seq < failed.seq {
+				l.failed[k] = failedAt{j.entry.Epoch, j.entry.Seq}
 			}
 		}
 		l.root.Send(j.ack, msg)

@@ -31,6 +31,7 @@ import (
 type sessionActor struct {
 	id, owner   string
 	incarnation string // of the session row; every write carries it
+	epoch       int64  // this activation's fencing epoch; every write carries it
 	eng         *engine.Session
 	clusters    []string // the clusters it is a member of: where its drift events go
 	membership  uint64   // the newest membership load applied (see reloadMembership)
@@ -104,7 +105,7 @@ func (a *sessionActor) Receive(ctx actor.Context) {
 			a.clusters = append([]string(nil), m.GetClusterIds()...)
 		}
 	case *pb.Discard:
-		a.deps.writer.cancel(a.owner, a.id, a.incarnation)
+		a.deps.writer.cancel(a.owner, a.id, a.incarnation, a.epoch)
 		ctx.Stop(ctx.Self())
 	default:
 		a.arrive(ctx, m, ctx.Sender())
@@ -205,7 +206,7 @@ func (a *sessionActor) logWaiting(ctx actor.Context) {
 		data, err := encodeChange(change)
 		if err == nil {
 			err = a.deps.changes.tryEnqueue(logJob{ack: ctx.Self(), entry: persistence.LogEntry{
-				Owner: a.owner, SessionID: a.id, Incarnation: a.incarnation, Seq: a.logged + 1, Data: data}})
+				Owner: a.owner, SessionID: a.id, Incarnation: a.incarnation, Epoch: a.epoch, Seq: a.logged + 1, Data: data}})
 		}
 		if err != nil { // answered in its turn, changing nothing
 			it.seq, it.done, it.err = -1, true, err
@@ -230,6 +231,18 @@ func (a *sessionActor) committed(ctx actor.Context, m *pb.ChangeCommitted) {
 	}
 	if !found {
 		a.deps.log.Error("session actor: unexpected commit", "session_id", a.id, "seq", m.GetSeq())
+		return
+	}
+	if m.GetSuperseded() {
+		// A newer activation of this session holds its epoch (another
+		// process took it over, or a paused one woke up): this state is
+		// stale. Stop at once, without a checkpoint (it would be refused);
+		// when stopped, bounce answers this change 503 and the rest as a
+		// stopped actor would, so their askers retry against the newer
+		// activation.
+		a.deps.log.Warn("session superseded by a newer activation: stopping", "session_id", a.id, "epoch", a.epoch)
+		a.deps.writer.cancel(a.owner, a.id, a.incarnation, a.epoch)
+		ctx.Stop(ctx.Self())
 		return
 	}
 	if m.GetError() != nil {
@@ -348,7 +361,7 @@ func (a *sessionActor) saveCheckpoint(ack *actor.PID) bool {
 		a.deps.log.Error("session checkpoint encode failed", "session_id", a.id, "err", err)
 		return false
 	}
-	snap := persistence.Snapshot{Owner: a.owner, ID: a.id, Incarnation: a.incarnation, Data: data, At: a.deps.now(), Seq: a.seq}
+	snap := persistence.Snapshot{Owner: a.owner, ID: a.id, Incarnation: a.incarnation, Epoch: a.epoch, Data: data, At: a.deps.now(), Seq: a.seq}
 	if !a.deps.writer.tryEnqueue(snapshotJob{snap: snap, version: a.seq, ack: ack}) {
 		return false
 	}

@@ -25,6 +25,7 @@ type SessionStore interface {
 	CreateSession(ctx context.Context, rec persistence.SessionRecord) error
 	CreateSessionWithSnapshot(ctx context.Context, rec persistence.SessionRecord, data []byte, at time.Time) error
 	GetSession(ctx context.Context, owner, id string) (persistence.SessionRecord, error)
+	ActivateSession(ctx context.Context, owner, id string) (persistence.SessionRecord, error)
 	DeleteSession(ctx context.Context, owner, id string) error
 	LogAppender
 	LoadCheckpoint(ctx context.Context, owner, id string) (persistence.Checkpoint, error)
@@ -120,10 +121,13 @@ func (s *Sessions) Active() int { return s.reg.Active() }
 // Dim is the embedding dimension of every session.
 func (s *Sessions) Dim() int { return s.cfg.Dim }
 
-// load reads owner's session id (key is ownedKey(owner, id)) for its actor.
+// load reads owner's session id (key is ownedKey(owner, id)) for its actor,
+// which takes the next fencing epoch of the session: from then on, the
+// writes of any earlier activation (another process's, or this one's own
+// that is still stopping) are refused.
 func (s *Sessions) load(ctx context.Context, key string) (actor.Producer, error) {
 	owner, id := splitKey(key)
-	rec, err := s.store.GetSession(ctx, owner, id)
+	rec, err := s.store.ActivateSession(ctx, owner, id)
 	if err != nil {
 		return nil, err
 	}
@@ -167,7 +171,7 @@ func (s *Sessions) recover(ctx context.Context, rec persistence.SessionRecord) (
 // rebuild is the actor of rec from checkpoint cp (none when cp.Data is nil)
 // and the log entries that follow it.
 func (s *Sessions) rebuild(rec persistence.SessionRecord, cp persistence.Checkpoint, entries []persistence.LogEntry) (*sessionActor, error) {
-	a := &sessionActor{id: rec.ID, owner: rec.Owner, incarnation: rec.Incarnation, deps: s.deps}
+	a := &sessionActor{id: rec.ID, owner: rec.Owner, incarnation: rec.Incarnation, epoch: rec.Epoch, deps: s.deps}
 	var err error
 	if cp.Data != nil {
 		if a.eng, err = engine.UnmarshalBinary(cp.Data); err != nil {
@@ -243,7 +247,8 @@ func (s *Sessions) Create(ctx context.Context, owner string, opts CreateOptions)
 		kind = "session"
 	}
 	now := s.now().UTC()
-	rec := persistence.SessionRecord{ID: id, Owner: owner, Incarnation: persistence.NewIncarnation(), Kind: kind,
+	// The actor started here is the session's first activation: epoch 1.
+	rec := persistence.SessionRecord{ID: id, Owner: owner, Incarnation: persistence.NewIncarnation(), Epoch: 1, Kind: kind,
 		Dimension: s.cfg.Dim, ModelName: o.ModelName, Options: raw, CreatedAt: now, UpdatedAt: now}
 	eng, err := s.newEngine(rec)
 	if err != nil {
@@ -276,7 +281,7 @@ func (s *Sessions) Create(ctx context.Context, owner string, opts CreateOptions)
 	}
 	// A concurrent request of the same owner may already have activated the
 	// committed session from the database (same state): that is fine.
-	a := &sessionActor{id: id, owner: owner, incarnation: rec.Incarnation, eng: eng, deps: s.deps}
+	a := &sessionActor{id: id, owner: owner, incarnation: rec.Incarnation, epoch: rec.Epoch, eng: eng, deps: s.deps}
 	if _, err := s.reg.Spawn(ownedKey(owner, id), newSessionActor(a)); err != nil && semvec.KindOf(err) != semvec.KindConflict {
 		return "", err
 	}

@@ -49,7 +49,10 @@ type snapshotWriter struct {
 	cancelled map[snapshotKey]struct{} // emptied whenever the queue drains
 }
 
-type snapshotKey struct{ owner, id, incarnation string }
+type snapshotKey struct {
+	owner, id, incarnation string
+	epoch                  int64
+}
 
 type snapshotJob struct {
 	snap    persistence.Snapshot
@@ -98,14 +101,15 @@ func (w *snapshotWriter) tryEnqueue(j snapshotJob) bool { return w.queue.put(j) 
 
 var errCancelled = errors.New("snapshot cancelled: the session was deleted")
 
-// cancel drops the queued snapshots of one incarnation of a session. With
+// cancel drops the queued snapshots of one activation (incarnation and
+// epoch) of a session. With
 // nothing queued there is nothing to cancel, so the set only holds entries
 // while the queue is non-empty and stays bounded by it.
-func (w *snapshotWriter) cancel(owner, id, incarnation string) {
+func (w *snapshotWriter) cancel(owner, id, incarnation string, epoch int64) {
 	w.cancelMu.Lock()
 	defer w.cancelMu.Unlock()
 	if w.queue.queued() > 0 {
-		w.cancelled[snapshotKey{owner, id, incarnation}] = struct{}{}
+		w.cancelled[snapshotKey{owner, id, incarnation, epoch}] = struct{}{}
 	}
 }
 
@@ -120,7 +124,7 @@ func (w *snapshotWriter) live(batch []snapshotJob) []snapshotJob {
 	}
 	out := batch[:0]
 	for _, j := range batch {
-		if _, gone := w.cancelled[snapshotKey{j.snap.Owner, j.snap.ID, j.snap.Incarnation}]; gone {
+		if _, gone := w.cancelled[snapshotKey{j.snap.Owner, j.snap.ID, j.snap.Incarnation, j.snap.Epoch}]; gone {
 			w.answer(j, errCancelled)
 			continue
 		}

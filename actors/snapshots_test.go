@@ -3,6 +3,7 @@ package actors
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"slices"
 	"strconv"
@@ -43,31 +44,36 @@ func (g *gatedSaver) SaveSnapshots(_ context.Context, s []persistence.Snapshot) 
 }
 
 // A deleted session's snapshots still in the queue are never handed to the
-// database; other sessions' and a newer incarnation's are.
+// database; other sessions', a newer incarnation's and a newer
+// activation's (epoch) are.
 func TestSnapshotWriterCancelDropsQueuedJobs(t *testing.T) {
 	g := &gatedSaver{entered: make(chan struct{}, 1), release: make(chan struct{})}
 	w := newSnapshotWriter(g, nil, slog.New(slog.DiscardHandler))
 	w.tryEnqueue(snapshotJob{snap: persistence.Snapshot{Owner: "a", ID: "first"}})
 	<-g.entered // the writer is busy with "first"; what follows queues
 	old := make(chan error, 1)
-	w.tryEnqueue(snapshotJob{snap: persistence.Snapshot{Owner: "a", ID: "s", Incarnation: "1", Data: []byte("secret")}, done: old})
-	w.tryEnqueue(snapshotJob{snap: persistence.Snapshot{Owner: "b", ID: "s", Incarnation: "1"}})
-	w.cancel("a", "s", "1")
+	w.tryEnqueue(snapshotJob{snap: persistence.Snapshot{Owner: "a", ID: "s", Incarnation: "1", Epoch: 1, Data: []byte("secret")}, done: old})
+	w.tryEnqueue(snapshotJob{snap: persistence.Snapshot{Owner: "b", ID: "s", Incarnation: "1", Epoch: 1}})
+	w.cancel("a", "s", "1", 1)
+	reactivated := make(chan error, 1)
+	w.tryEnqueue(snapshotJob{snap: persistence.Snapshot{Owner: "a", ID: "s", Incarnation: "1", Epoch: 2}, done: reactivated})
 	renewed := make(chan error, 1)
-	w.tryEnqueue(snapshotJob{snap: persistence.Snapshot{Owner: "a", ID: "s", Incarnation: "2"}, done: renewed})
+	w.tryEnqueue(snapshotJob{snap: persistence.Snapshot{Owner: "a", ID: "s", Incarnation: "2", Epoch: 1}, done: renewed})
 	close(g.release)
 	if err := <-old; !errors.Is(err, errCancelled) {
 		t.Fatalf("cancelled job answered %v", err)
 	}
-	if err := <-renewed; err != nil {
-		t.Fatal(err)
+	for _, done := range []chan error{reactivated, renewed} {
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
 	}
 	w.close()
 	var got []string
 	for _, sn := range g.written {
-		got = append(got, sn.Owner+"/"+sn.ID+"#"+sn.Incarnation)
+		got = append(got, fmt.Sprintf("%s/%s#%s@%d", sn.Owner, sn.ID, sn.Incarnation, sn.Epoch))
 	}
-	want := []string{"a/first#", "b/s#1", "a/s#2"}
+	want := []string{"a/first#@0", "b/s#1@1", "a/s#1@2", "a/s#2@1"}
 	if !slices.Equal(got, want) {
 		t.Fatalf("written %v, want %v", got, want)
 	}
@@ -81,7 +87,7 @@ func TestSnapshotWriterCancelIdleRecordsNothing(t *testing.T) {
 	w := newSnapshotWriter(&countingSaver{}, nil, slog.New(slog.DiscardHandler))
 	defer w.close()
 	for i := range 1000 {
-		w.cancel("a", strconv.Itoa(i), "x")
+		w.cancel("a", strconv.Itoa(i), "x", 1)
 	}
 	w.cancelMu.Lock()
 	defer w.cancelMu.Unlock()

@@ -12,16 +12,16 @@ import (
 	"github.com/semvec-go/semvec/persistence"
 )
 
-// silentStore is a session store whose reads of one session never return
-// (until the test ends): that session's actor never comes up, so nobody
-// answers for it.
+// silentStore is a session store whose activation of one session never
+// returns (until the test ends): that session's actor never comes up, so
+// nobody answers for it.
 type silentStore struct {
 	*persistence.Store
 	id      string
 	release chan struct{}
 }
 
-func (s *silentStore) GetSession(ctx context.Context, owner, id string) (persistence.SessionRecord, error) {
+func (s *silentStore) ActivateSession(ctx context.Context, owner, id string) (persistence.SessionRecord, error) {
 	if id == s.id {
 		select {
 		case <-s.release:
@@ -29,7 +29,7 @@ func (s *silentStore) GetSession(ctx context.Context, owner, id string) (persist
 			return persistence.SessionRecord{}, ctx.Err()
 		}
 	}
-	return s.Store.GetSession(ctx, owner, id)
+	return s.Store.ActivateSession(ctx, owner, id)
 }
 
 // An actor that never answers is a 504 with a JSON detail once the ask

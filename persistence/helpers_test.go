@@ -153,7 +153,7 @@ func saveSnapshot(t *testing.T, s *persistence.Store, owner, id string, data []b
 	if err != nil {
 		return err
 	}
-	n, err := s.SaveSnapshots(ctx, []persistence.Snapshot{{Owner: owner, ID: id, Incarnation: rec.Incarnation, Data: data, At: at}})
+	n, err := s.SaveSnapshots(ctx, []persistence.Snapshot{{Owner: owner, ID: id, Incarnation: rec.Incarnation, Epoch: rec.Epoch, Data: data, At: at}})
 	if err != nil {
 		return err
 	}

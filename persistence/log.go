@@ -17,6 +17,7 @@ import (
 type LogEntry struct {
 	Owner, SessionID string
 	Incarnation      string // must be the session row's, else the entry is refused
+	Epoch            int64  // must be the session row's, else the entry is refused (ErrSuperseded)
 	Seq              int64
 	Data             []byte
 }
@@ -39,7 +40,9 @@ type Checkpoint struct {
 // AppendLog appends entries of any number of sessions in one transaction,
 // so that many requests share one commit (group commit). An entry whose
 // session does not exist with the entry's incarnation is not written and its
-// slot in refused is NotFound("Session"); err (KindUnavailable for a database
+// slot in refused is NotFound("Session"); an entry of an activation that a
+// newer one has superseded (its epoch is no longer the row's) is not written
+// either, and its slot is ErrSuperseded; err (KindUnavailable for a database
 // failure) means nothing was written.
 func (s *Store) AppendLog(ctx context.Context, entries []LogEntry) (refused []error, err error) {
 	refused = make([]error, len(entries))
@@ -56,7 +59,7 @@ func (s *Store) AppendLog(ctx context.Context, entries []LogEntry) (refused []er
 				keys = append(keys, k)
 			}
 		}
-		live := make(map[incarnationOf]bool, len(keys))
+		live := make(map[incarnationOf]int64, len(keys))
 		for start := 0; start < len(keys); start += snapshotChunk { // an OR chain per chunk
 			chunk, err := s.liveIncarnations(ctx, tx, keys[start:min(start+snapshotChunk, len(keys))])
 			if err != nil {
@@ -66,10 +69,13 @@ func (s *Store) AppendLog(ctx context.Context, entries []LogEntry) (refused []er
 		}
 		rows := make([]LogEntry, 0, len(entries))
 		for i, e := range entries {
-			if live[incarnationOf{e.Owner, e.SessionID, e.Incarnation}] {
-				rows = append(rows, e)
-			} else {
+			switch epoch, ok := live[incarnationOf{e.Owner, e.SessionID, e.Incarnation}]; {
+			case !ok:
 				refused[i] = semvec.NotFound("Session")
+			case epoch != e.Epoch:
+				refused[i] = ErrSuperseded
+			default:
+				rows = append(rows, e)
 			}
 		}
 		if err := s.insertLog(ctx, tx, rows); err != nil {
@@ -117,17 +123,23 @@ func (s *Store) insertLog(ctx context.Context, tx bun.Tx, rows []LogEntry) error
 	return err
 }
 
+// ErrSuperseded refuses a write of a session activation that a newer
+// activation has superseded (fencing, see SessionRecord.Epoch): the writer
+// must stop, and its caller retry against the newer one.
+var ErrSuperseded = semvec.Errorf(semvec.KindUnavailable, "this session is now served by a newer activation; retry")
+
 type incarnationOf struct{ owner, id, incarnation string }
 
 // liveIncarnations locks (lockShare), in (owner, id) order, the session
-// rows that exist with one of keys' incarnations, and returns those keys.
-// The snapshot and log writes land only in them.
-func (s *Store) liveIncarnations(ctx context.Context, tx bun.Tx, keys []incarnationOf) (map[incarnationOf]bool, error) {
+// rows that exist with one of keys' incarnations, and returns those keys
+// with each row's current epoch. The snapshot and log writes land only in
+// them, and only from the activation holding that epoch.
+func (s *Store) liveIncarnations(ctx context.Context, tx bun.Tx, keys []incarnationOf) (map[incarnationOf]int64, error) {
 	if s.dialect == DialectSQLite {
 		return liveIncarnationsSQLite(ctx, tx, keys)
 	}
 	var live []sessionModel
-	q := tx.NewSelect().Model(&live).Column("owner", "id", "incarnation").WhereGroup(" AND ", func(q *bun.SelectQuery) *bun.SelectQuery {
+	q := tx.NewSelect().Model(&live).Column("owner", "id", "incarnation", "epoch").WhereGroup(" AND ", func(q *bun.SelectQuery) *bun.SelectQuery {
 		for _, k := range keys {
 			q = q.WhereOr("(s.owner = ? AND s.id = ? AND s.incarnation = ?)", k.owner, k.id, k.incarnation)
 		}
@@ -136,9 +148,9 @@ func (s *Store) liveIncarnations(ctx context.Context, tx bun.Tx, keys []incarnat
 	if err := s.lock(q, lockShare).Scan(ctx); err != nil {
 		return nil, err
 	}
-	out := make(map[incarnationOf]bool, len(live))
+	out := make(map[incarnationOf]int64, len(live))
 	for _, m := range live {
-		out[incarnationOf{m.Owner, m.ID, m.Incarnation}] = true
+		out[incarnationOf{m.Owner, m.ID, m.Incarnation}] = m.Epoch
 	}
 	return out, nil
 }
@@ -175,18 +187,18 @@ func (s *Store) LogStats(ctx context.Context, owner, id string) (entries, bytes 
 // locks (BEGIN IMMEDIATE serialises writers) and runs in process: a prepared
 // lookup per key costs no round trip, and SQLite parses an OR chain of a
 // hundred keys more slowly than it runs a hundred lookups.
-func liveIncarnationsSQLite(ctx context.Context, tx bun.Tx, keys []incarnationOf) (map[incarnationOf]bool, error) {
-	stmt, err := tx.Tx.PrepareContext(ctx, "SELECT 1 FROM sessions WHERE owner = ? AND id = ? AND incarnation = ?")
+func liveIncarnationsSQLite(ctx context.Context, tx bun.Tx, keys []incarnationOf) (map[incarnationOf]int64, error) {
+	stmt, err := tx.Tx.PrepareContext(ctx, "SELECT epoch FROM sessions WHERE owner = ? AND id = ? AND incarnation = ?")
 	if err != nil {
 		return nil, err
 	}
 	defer stmt.Close()
-	out := make(map[incarnationOf]bool, len(keys))
+	out := make(map[incarnationOf]int64, len(keys))
 	for _, k := range keys {
-		var one int
-		switch err := stmt.QueryRowContext(ctx, k.owner, k.id, k.incarnation).Scan(&one); {
+		var epoch int64
+		switch err := stmt.QueryRowContext(ctx, k.owner, k.id, k.incarnation).Scan(&epoch); {
 		case err == nil:
-			out[k] = true
+			out[k] = epoch
 		case !errors.Is(err, sql.ErrNoRows):
 			return nil, err
 		}

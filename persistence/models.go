@@ -15,6 +15,7 @@ type sessionModel struct {
 	Owner         string    `bun:"owner,pk"`
 	ID            string    `bun:"id,pk"`
 	Incarnation   string    `bun:"incarnation,notnull"`
+	Epoch         int64     `bun:"epoch,notnull"`
 	Kind          string    `bun:"kind,notnull"`
 	Dimension     int       `bun:"dimension,notnull"`
 	ModelName     string    `bun:"model_name,notnull"`

@@ -37,18 +37,24 @@ type SessionRecord struct {
 	// in. A session deleted and re-created under the same id has a new one,
 	// so a write meant for the old session can never reach the new.
 	Incarnation string
-	Kind        string // one of the SessionKind constants; empty means "session" on create
-	Dimension   int
-	ModelName   string
-	Options     []byte // JSON
-	CreatedAt   time.Time
-	UpdatedAt   time.Time
+	// Epoch is the fencing token of the session's current activation: every
+	// activation takes the next one (ActivateSession), and a log append or
+	// checkpoint lands only while the row still carries the epoch of the
+	// activation that wrote it. 0 on a row never activated.
+	Epoch     int64
+	Kind      string // one of the SessionKind constants; empty means "session" on create
+	Dimension int
+	ModelName string
+	Options   []byte // JSON
+	CreatedAt time.Time
+	UpdatedAt time.Time
 }
 
 // Snapshot is a session's serialised state.
 type Snapshot struct {
 	Owner, ID   string // the session
 	Incarnation string // must match the session row's, or the write is dropped
+	Epoch       int64  // must match the session row's, or the write is dropped (see SessionRecord.Epoch)
 	Data        []byte
 	At          time.Time
 	Seq         int64 // the last log entry Data includes; entries up to it are deleted
@@ -99,7 +105,7 @@ func (s *Store) createWithSnapshot(ctx context.Context, rec SessionRecord, data 
 		if err != nil {
 			return err
 		}
-		if _, err := s.saveSnapshotsTx(ctx, tx, []Snapshot{{Owner: m.Owner, ID: m.ID, Incarnation: m.Incarnation, Data: data, At: at}}); err != nil {
+		if _, err := s.saveSnapshotsTx(ctx, tx, []Snapshot{{Owner: m.Owner, ID: m.ID, Incarnation: m.Incarnation, Epoch: m.Epoch, Data: data, At: at}}); err != nil {
 			return err
 		}
 		return s.auditTx(ctx, tx, m.Owner, action, m.Kind, m.ID,
@@ -133,7 +139,7 @@ func (s *Store) insertSession(ctx context.Context, tx bun.Tx, rec SessionRecord,
 		inc = NewIncarnation()
 	}
 	m := &sessionModel{
-		ID: rec.ID, Owner: rec.Owner, Incarnation: inc, Kind: kind, Dimension: rec.Dimension, ModelName: rec.ModelName,
+		ID: rec.ID, Owner: rec.Owner, Incarnation: inc, Epoch: rec.Epoch, Kind: kind, Dimension: rec.Dimension, ModelName: rec.ModelName,
 		Options: string(rec.Options), CreatedAt: created, UpdatedAt: updated,
 	}
 	if _, err := tx.NewInsert().Model(m).Exec(ctx); err != nil {
@@ -163,9 +169,34 @@ func (s *Store) GetSession(ctx context.Context, owner, id string) (SessionRecord
 	return m.record(), nil
 }
 
+// ActivateSession returns owner's session id with the next epoch, which it
+// takes for the caller's activation: from the moment it returns, log
+// appends and checkpoints of every earlier activation are refused
+// (ErrSuperseded for log entries; checkpoints are dropped). The caller
+// reads the checkpoint and log only after this, so it sees every entry an
+// earlier activation committed. NotFound("Session") like GetSession.
+func (s *Store) ActivateSession(ctx context.Context, owner, id string) (SessionRecord, error) {
+	var m sessionModel
+	err := s.inTx(ctx, func(ctx context.Context, tx bun.Tx) error {
+		res, err := tx.NewUpdate().Model((*sessionModel)(nil)).Set("epoch = epoch + 1").
+			Where("owner = ? AND id = ?", owner, id).Exec(ctx)
+		if err != nil {
+			return err
+		}
+		if rowsAffected(res) == 0 {
+			return semvec.NotFound("Session")
+		}
+		return tx.NewSelect().Model(&m).Where("s.owner = ? AND s.id = ?", owner, id).Scan(ctx)
+	})
+	if err != nil {
+		return SessionRecord{}, err
+	}
+	return m.record(), nil
+}
+
 func (m *sessionModel) record() SessionRecord {
 	r := SessionRecord{
-		ID: m.ID, Owner: m.Owner, Incarnation: m.Incarnation, Kind: m.Kind, Dimension: m.Dimension, ModelName: m.ModelName,
+		ID: m.ID, Owner: m.Owner, Incarnation: m.Incarnation, Epoch: m.Epoch, Kind: m.Kind, Dimension: m.Dimension, ModelName: m.ModelName,
 		CreatedAt: m.CreatedAt.UTC(), UpdatedAt: m.UpdatedAt.UTC(),
 	}
 	if m.Options != "" {
@@ -316,8 +347,8 @@ func (s *Store) saveSnapshotsTx(ctx context.Context, tx bun.Tx, snaps []Snapshot
 		rows := make([]snapshotModel, 0, len(chunk))
 		q := s.boundQuery().sql("INSERT INTO snapshots (owner, session_id, data, saved_at, log_seq) VALUES ")
 		for _, sn := range chunk {
-			if !current[incarnationOf{sn.Owner, sn.ID, sn.Incarnation}] {
-				continue
+			if epoch, ok := current[incarnationOf{sn.Owner, sn.ID, sn.Incarnation}]; !ok || epoch != sn.Epoch {
+				continue // deleted, re-created, or written by a superseded activation
 			}
 			r := snapshotModel{Owner: sn.Owner, SessionID: sn.ID, SavedAt: s.timestamp(sn.At), LogSeq: sn.Seq}
 			if len(rows) > 0 {

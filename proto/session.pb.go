@@ -3985,9 +3985,12 @@ func (*SessionChange_ListEntities) isSessionChange_Change() {}
 // ChangeCommitted tells a session whether the log entry seq reached the
 // database (error unset) or not.
 type ChangeCommitted struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Seq           int64                  `protobuf:"varint,1,opt,name=seq,proto3" json:"seq,omitempty"`
-	Error         *Error                 `protobuf:"bytes,2,opt,name=error,proto3" json:"error,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Seq   int64                  `protobuf:"varint,1,opt,name=seq,proto3" json:"seq,omitempty"`
+	Error *Error                 `protobuf:"bytes,2,opt,name=error,proto3" json:"error,omitempty"`
+	// superseded: the entry was refused because a newer activation of the
+	// session holds its fencing epoch; this activation must stop.
+	Superseded    bool `protobuf:"varint,3,opt,name=superseded,proto3" json:"superseded,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -4034,6 +4037,13 @@ func (x *ChangeCommitted) GetError() *Error {
 		return x.Error
 	}
 	return nil
+}
+
+func (x *ChangeCommitted) GetSuperseded() bool {
+	if x != nil {
+		return x.Superseded
+	}
+	return false
 }
 
 var File_session_proto protoreflect.FileDescriptor
@@ -4419,10 +4429,13 @@ const file_session_proto_rawDesc = "" +
 	"\rdelete_entity\x18\v \x01(\v2\x1e.semvec.v1.DeleteEntityRequestH\x00R\fdeleteEntity\x12/\n" +
 	"\x05blend\x18\f \x01(\v2\x17.semvec.v1.BlendRequestH\x00R\x05blend\x12E\n" +
 	"\rlist_entities\x18\r \x01(\v2\x1e.semvec.v1.ListEntitiesRequestH\x00R\flistEntitiesB\b\n" +
-	"\x06change\"K\n" +
+	"\x06change\"k\n" +
 	"\x0fChangeCommitted\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\x03R\x03seq\x12&\n" +
-	"\x05error\x18\x02 \x01(\v2\x10.semvec.v1.ErrorR\x05errorB,Z*github.com/semvec-go/semvec/proto;semvecpbb\x06proto3"
+	"\x05error\x18\x02 \x01(\v2\x10.semvec.v1.ErrorR\x05error\x12\x1e\n" +
+	"\n" +
+	"superseded\x18\x03 \x01(\bR\n" +
+	"supersededB,Z*github.com/semvec-go/semvec/proto;semvecpbb\x06proto3"
 
 var (
 	file_session_proto_rawDescOnce sync.Once

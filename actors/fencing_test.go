@@ -1,0 +1,101 @@
+package actors
+
+import (
+	"context"
+	"log/slog"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/semvec-go/semvec"
+	"github.com/semvec-go/semvec/persistence"
+	pb "github.com/semvec-go/semvec/proto"
+)
+
+// fencingNode is one process's session layer over a shared database.
+func fencingNode(t *testing.T, dbPath string) *Sessions {
+	t.Helper()
+	store, err := persistence.Open(context.Background(), "sqlite:///"+dbPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.DiscardHandler)
+	sys := NewActorSystem(log)
+	s := NewSessions(sys.Root, store, &Asker{Root: sys.Root, Timeout: 10 * time.Second}, SessionConfig{Dim: replayDim, ModelName: "test"}, log, nil)
+	t.Cleanup(func() {
+		_ = s.Shutdown(context.Background())
+		sys.Shutdown()
+		_ = store.Close()
+	})
+	return s
+}
+
+func interactions(t *testing.T, s *Sessions, owner, id string) int32 {
+	t.Helper()
+	return askOK[*pb.MetricsResponse](t, s, id, &pb.MetricsRequest{Owner: owner, SessionId: id}).GetInteractionCount()
+}
+
+// TestSupersededActivationStops: two nodes share a database and both
+// activate one session (a start-up race, a paused process). The newer
+// activation takes the next epoch; the older one's next change is refused
+// (503), it stops without writing, and its node's next request activates
+// the session again from everything the newer one committed. The log never
+// holds a write of a stale activation.
+func TestSupersededActivationStops(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "shared.db")
+	a, b := fencingNode(t, db), fencingNode(t, db)
+	at := time.Date(2026, 12, 5, 10, 0, 0, 0, time.UTC)
+	if _, err := a.Create(ctxT(t), "o", CreateOptions{ID: "s"}); err != nil {
+		t.Fatal(err)
+	}
+	turn := 0
+	run := func(s *Sessions) (*pb.RunResponse, error) {
+		turn++
+		return AskSession[*pb.RunResponse](ctxT(t), s, "s", turnRequest("o", "s", turn, at, false))
+	}
+	for range 3 {
+		if _, err := run(a); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// b activates the session (epoch 2) from a's committed turns.
+	if got := interactions(t, b, "o", "s"); got != 3 {
+		t.Fatalf("b sees %d turns, want a's 3", got)
+	}
+	for range 2 {
+		if _, err := run(b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// a still holds epoch 1: its change is refused and it stops.
+	_, err := run(a)
+	if semvec.KindOf(err) != semvec.KindUnavailable || !strings.Contains(err.Error(), "newer activation") {
+		t.Fatalf("stale activation's change: %v, want 503 %q", err, persistence.ErrSuperseded)
+	}
+	turn-- // not acknowledged
+	eventually(t, "the superseded activation stops", func() bool { return a.Active() == 0 })
+	entries, err := a.store.LoadLog(ctxT(t), "o", "s", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(entries) != 5 {
+		t.Fatalf("log holds %d entries, want the 5 acknowledged ones", len(entries))
+	}
+	for i, e := range entries {
+		if e.Seq != int64(i+1) {
+			t.Fatalf("log seqs %v: not 1…5", entries)
+		}
+	}
+	// a's next request activates the session again (epoch 3), with b's turns.
+	if _, err := run(a); err != nil {
+		t.Fatalf("a after reactivation: %v", err)
+	}
+	if got := interactions(t, a, "o", "s"); got != 6 {
+		t.Fatalf("a sees %d turns after reactivating, want 6", got)
+	}
+	// Now b is the stale one.
+	if _, err := run(b); semvec.KindOf(err) != semvec.KindUnavailable {
+		t.Fatalf("b's change after a took over: %v, want 503", err)
+	}
+}

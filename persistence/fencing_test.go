@@ -1,0 +1,83 @@
+package persistence_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+
+	"github.com/semvec-go/semvec"
+	"github.com/semvec-go/semvec/persistence"
+)
+
+// TestActivationFencing: each activation takes the next epoch of its
+// session, and from then on the log entries and checkpoints of every
+// earlier activation are refused, while the newest one's land.
+func TestActivationFencing(t *testing.T) {
+	forEachDB(t, func(t *testing.T, s *persistence.Store) {
+		ctx := context.Background()
+		rec := session("a", "s1")
+		rec.Epoch = 1 // created by its first activation
+		must(t, s.CreateSession(ctx, rec))
+		must(t, s.CreateSession(ctx, session("a", "other")))
+		inc := incarnation(t, s, "a", "s1")
+		entry := func(epoch, seq int64, data string) persistence.LogEntry {
+			return persistence.LogEntry{Owner: "a", SessionID: "s1", Incarnation: inc, Epoch: epoch, Seq: seq, Data: []byte(data)}
+		}
+		refused, err := s.AppendLog(ctx, []persistence.LogEntry{entry(1, 1, "first")})
+		must(t, err)
+		must(t, refused[0])
+
+		second, err := s.ActivateSession(ctx, "a", "s1")
+		must(t, err)
+		if second.Epoch != 2 || second.Incarnation != inc {
+			t.Fatalf("second activation: epoch %d incarnation %q, want 2 %q", second.Epoch, second.Incarnation, inc)
+		}
+		if got, _ := s.GetSession(ctx, "a", "s1"); got.Epoch != 2 {
+			t.Fatalf("GetSession after activation: epoch %d", got.Epoch)
+		}
+		// The first activation, still running somewhere, writes on: its
+		// entries are refused one by one, in the same group as others'
+		// that land.
+		otherInc := incarnation(t, s, "a", "other")
+		refused, err = s.AppendLog(ctx, []persistence.LogEntry{entry(1, 2, "stale"), entry(2, 2, "fresh"),
+			{Owner: "a", SessionID: "other", Incarnation: otherInc, Seq: 1, Data: []byte("x")}})
+		must(t, err)
+		if !errors.Is(refused[0], persistence.ErrSuperseded) || semvec.KindOf(refused[0]) != semvec.KindUnavailable {
+			t.Fatalf("stale entry: %v, want ErrSuperseded (503)", refused[0])
+		}
+		must(t, refused[1])
+		must(t, refused[2])
+		got, err := s.LoadLog(ctx, "a", "s1", 0)
+		must(t, err)
+		if len(got) != 2 || string(got[0].Data) != "first" || string(got[1].Data) != "fresh" {
+			t.Fatalf("log: %+v", got)
+		}
+
+		// A stale checkpoint is dropped, even one claiming a later seq; the
+		// current activation's lands.
+		n, err := s.SaveSnapshots(ctx, []persistence.Snapshot{{Owner: "a", ID: "s1", Incarnation: inc, Epoch: 1, Data: []byte("stale"), At: ts(3), Seq: 9}})
+		must(t, err)
+		if n != 0 {
+			t.Fatalf("a superseded activation's checkpoint was saved")
+		}
+		if _, err := s.LoadCheckpoint(ctx, "a", "s1"); semvec.KindOf(err) != semvec.KindNotFound {
+			t.Fatalf("checkpoint after a stale save: %v", err)
+		}
+		n, err = s.SaveSnapshots(ctx, []persistence.Snapshot{{Owner: "a", ID: "s1", Incarnation: inc, Epoch: 2, Data: []byte("fresh"), At: ts(3), Seq: 2}})
+		must(t, err)
+		if cp, err := s.LoadCheckpoint(ctx, "a", "s1"); n != 1 || err != nil || string(cp.Data) != "fresh" {
+			t.Fatalf("current checkpoint: saved %d, %q %v", n, cp.Data, err)
+		}
+
+		// Epochs belong to the session: another owner's same id, or a
+		// missing one, is not activated.
+		if _, err := s.ActivateSession(ctx, "b", "s1"); semvec.KindOf(err) != semvec.KindNotFound {
+			t.Fatalf("foreign activation: %v", err)
+		}
+		third, err := s.ActivateSession(ctx, "a", "s1")
+		must(t, err)
+		if third.Epoch != 3 {
+			t.Fatalf("third activation: epoch %d", third.Epoch)
+		}
+	})
+}
