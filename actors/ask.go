@@ -88,6 +88,10 @@ func Ask[R Reply](ctx context.Context, a *Asker, pid *actor.PID, req proto.Messa
 		observe("unavailable")
 		return zero, semvec.Wrap(semvec.KindUnavailable, errDeadLetter, "the actor is not running (shutting down?)")
 	}
+	if f, failed := res.(*pb.RouteFailed); failed { // cluster mode: the owning member could not activate it
+		observe("error")
+		return zero, FromProtoError(f.GetError())
+	}
 	r, ok := res.(R)
 	if !ok {
 		observe("error")

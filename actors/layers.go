@@ -145,6 +145,11 @@ func (l *Layers) Run(ctx context.Context) {
 		l.log.Error("layers: cannot list observers; periodic sampling resumes on first use", "err", err)
 	}
 	for _, o := range obs {
+		if p := l.observers.place.Load(); p != nil {
+			if remote, err := p.lookup(ctx, l.observers, o.Owner); remote != nil || err != nil {
+				continue // another member hosts it (and re-activates it)
+			}
+		}
 		if _, err := l.observers.Get(ctx, o.Owner); err != nil && ctx.Err() == nil {
 			l.log.Warn("layers: observer not re-activated", "owner", o.Owner, "err", err)
 		}
@@ -201,10 +206,7 @@ func (l *Layers) stopAll(ctx context.Context, r *Registry) error {
 // stopActor stops key's actor (after the messages already queued) and waits
 // until it has stopped.
 func (l *Layers) stopActor(ctx context.Context, r *Registry, key string) {
-	if pid := r.Stop(key); pid != nil {
-		l.root.Poison(pid)
-		r.WaitStopped(ctx, key)
-	}
+	r.Halt(ctx, key, false)
 }
 
 // ---------------------------------------------------------------- keys
@@ -335,6 +337,9 @@ func askLayer[R Reply](ctx context.Context, l *Layers, r *Registry, key string, 
 	var zero R
 	ctx, cancel := l.ask.Bound(ctx) // an activation that hangs is waited for no longer than an ask
 	defer cancel()
+	if res, routed, err := askRoute[R](ctx, r, key, req); routed { // cluster mode: another member hosts it
+		return res, err
+	}
 	for attempt := 0; ; attempt++ {
 		pid, err := r.Get(ctx, key)
 		if err != nil {
@@ -521,12 +526,15 @@ func reloadView[V any](ctx actor.Context, l *Layers, n *viewLoads, key string, l
 // activation in progress is waited for: it may have read them before the
 // change). One actor of one owner is involved; nothing is locked.
 func (l *Layers) changed(ctx context.Context, r *Registry, key string) {
-	if !r.Has(key) {
-		return // its activation will read the change
-	}
-	pid, err := r.Get(ctx, key)
-	if err == nil {
-		_, err = Ask[*pb.TopologyReloaded](ctx, l.ask, pid, &pb.TopologyChanged{})
+	_, routed, err := askRoute[*pb.TopologyReloaded](ctx, r, key, &pb.TopologyChanged{}) // cluster mode: on the member hosting it
+	if !routed {
+		if !r.Has(key) {
+			return // its activation will read the change
+		}
+		var pid *actor.PID
+		if pid, err = r.Get(ctx, key); err == nil {
+			_, err = Ask[*pb.TopologyReloaded](ctx, l.ask, pid, &pb.TopologyChanged{})
+		}
 	}
 	if err != nil && semvec.KindOf(err) != semvec.KindNotFound && !isDeadLetter(err) {
 		l.log.Warn("layers: actor not told of a topology change", "key", key, "err", err)

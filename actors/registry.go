@@ -11,6 +11,7 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 
 	"github.com/semvec-go/semvec"
+	pb "github.com/semvec-go/semvec/proto"
 )
 
 // Loader builds the actor for id, typically from its saved snapshot. It runs
@@ -44,6 +45,10 @@ type Registry struct {
 
 	mu      sync.Mutex
 	entries map[string]*entry
+
+	// place, in cluster mode, routes asks, tells and stops of actors that
+	// another member hosts (see Placement); nil on a single node.
+	place atomic.Pointer[Placement]
 }
 
 // evictionSample is how many active actors an eviction looks at to pick the
@@ -184,7 +189,19 @@ const maxPending = 1024
 // activation reads them anyway). A message for an id that does not exist, or
 // whose actor is stopping (deleted or passivated), is dropped: Tell carries
 // notifications, never requests that someone waits for.
+//
+// In cluster mode the notification goes to the member hosting id (and
+// activates the actor there).
 func (r *Registry) Tell(id string, msg any, activate bool) {
+	if p := r.place.Load(); p != nil {
+		p.tell(r, id, msg)
+		return
+	}
+	r.tellLocal(id, msg, activate)
+}
+
+// tellLocal is Tell to this member's actor of id.
+func (r *Registry) tellLocal(id string, msg any, activate bool) {
 	r.mu.Lock()
 	e := r.entries[id]
 	switch {
@@ -282,6 +299,31 @@ func (r *Registry) Stop(id string) *actor.PID {
 	return e.pid
 }
 
+// Halt stops id's actor, wherever it runs, and waits until it has stopped
+// (or ctx ends): discard stops it without saving (its resource was
+// deleted), else it stops after the messages already queued.
+func (r *Registry) Halt(ctx context.Context, id string, discard bool) {
+	if _, routed, err := askRoute[*pb.StopResponse](ctx, r, id, &pb.StopRequest{Discard: discard}); routed {
+		_ = err // the member hosting it is gone or did not answer: so is its actor, or its writes are fenced
+		return
+	}
+	r.stopLocal(ctx, id, discard)
+}
+
+// stopLocal is Halt on this member.
+func (r *Registry) stopLocal(ctx context.Context, id string, discard bool) {
+	pid := r.Stop(id)
+	if pid == nil {
+		return
+	}
+	if discard {
+		r.root.Send(pid, &pb.Discard{})
+	} else {
+		r.root.Poison(pid)
+	}
+	r.WaitStopped(ctx, id)
+}
+
 // WaitStopped blocks until id's actor has stopped or ctx ends.
 func (r *Registry) WaitStopped(ctx context.Context, id string) {
 	r.mu.Lock()
@@ -294,6 +336,20 @@ func (r *Registry) WaitStopped(ctx context.Context, id string) {
 	case <-e.stopped:
 	case <-ctx.Done():
 	}
+}
+
+// Running returns the PID of id's actor when it is running (not
+// activating, not stopping) and counts the use, without waiting for
+// anything; ok is false otherwise.
+func (r *Registry) Running(id string) (pid *actor.PID, ok bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	e := r.entries[id]
+	if e == nil || e.pid == nil || e.stopping {
+		return nil, false
+	}
+	e.lastSeen.Store(r.now().UnixNano())
+	return e.pid, true
 }
 
 // Has reports whether id's actor is running or activating.

@@ -279,6 +279,13 @@ func (s *Sessions) Create(ctx context.Context, owner string, opts CreateOptions)
 	} else if err := s.store.CreateSession(ctx, rec); err != nil {
 		return "", err
 	}
+	// In cluster mode the session's actor lives on the member that owns its
+	// id: that member activates it from the database on first use.
+	if p := s.reg.place.Load(); p != nil {
+		if remote, err := p.lookup(ctx, s.reg, ownedKey(owner, id)); remote != nil || err != nil {
+			return id, nil
+		}
+	}
 	// A concurrent request of the same owner may already have activated the
 	// committed session from the database (same state): that is fine.
 	a := &sessionActor{id: id, owner: owner, incarnation: rec.Incarnation, epoch: rec.Epoch, eng: eng, deps: s.deps}
@@ -329,11 +336,7 @@ func (s *Sessions) Delete(ctx context.Context, owner, id string) error {
 // is already gone); the actor cancels the snapshot writes still queued for
 // it. An inactive session has none: passivation waits for its own write.
 func (s *Sessions) Discard(ctx context.Context, owner, id string) {
-	key := ownedKey(owner, id)
-	if pid := s.reg.Stop(key); pid != nil {
-		s.ask.Root.Send(pid, &pb.Discard{})
-		s.reg.WaitStopped(ctx, key)
-	}
+	s.reg.Halt(ctx, ownedKey(owner, id), true)
 }
 
 // Exists checks that owner owns session id, without activating it.
@@ -371,6 +374,12 @@ func AskSession[R Reply](ctx context.Context, s *Sessions, id string, req OwnedR
 	key := ownedKey(req.GetOwner(), id)
 	ctx, cancel := s.ask.Bound(ctx) // an activation that hangs is waited for no longer than an ask
 	defer cancel()
+	if r, routed, err := askRoute[R](ctx, s.reg, key, req); routed { // cluster mode: another member hosts it
+		if semvec.KindOf(err) == semvec.KindNotFound {
+			return zero, semvec.NotFound("Session")
+		}
+		return r, err
+	}
 	for attempt := 0; ; attempt++ {
 		e, err := s.reg.lookup(ctx, key)
 		if err != nil {

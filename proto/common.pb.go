@@ -190,6 +190,145 @@ func (x *Vector) GetValues() []float32 {
 	return nil
 }
 
+// RouteFailed answers a request that a cluster-mode router (the grain that
+// hands requests to the actor of its identity on the member that owns it)
+// could not deliver: the actor could not be activated there.
+type RouteFailed struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Error         *Error                 `protobuf:"bytes,1,opt,name=error,proto3" json:"error,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RouteFailed) Reset() {
+	*x = RouteFailed{}
+	mi := &file_common_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RouteFailed) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RouteFailed) ProtoMessage() {}
+
+func (x *RouteFailed) ProtoReflect() protoreflect.Message {
+	mi := &file_common_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RouteFailed.ProtoReflect.Descriptor instead.
+func (*RouteFailed) Descriptor() ([]byte, []int) {
+	return file_common_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *RouteFailed) GetError() *Error {
+	if x != nil {
+		return x.Error
+	}
+	return nil
+}
+
+// StopRequest asks a cluster-mode router to stop the actor of its identity
+// on the member that hosts it and to answer once it has stopped: discard
+// stops it without saving (its resource was deleted), else it stops after
+// the messages already queued.
+type StopRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Discard       bool                   `protobuf:"varint,1,opt,name=discard,proto3" json:"discard,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StopRequest) Reset() {
+	*x = StopRequest{}
+	mi := &file_common_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StopRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StopRequest) ProtoMessage() {}
+
+func (x *StopRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_common_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StopRequest.ProtoReflect.Descriptor instead.
+func (*StopRequest) Descriptor() ([]byte, []int) {
+	return file_common_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *StopRequest) GetDiscard() bool {
+	if x != nil {
+		return x.Discard
+	}
+	return false
+}
+
+type StopResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Error         *Error                 `protobuf:"bytes,1,opt,name=error,proto3" json:"error,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StopResponse) Reset() {
+	*x = StopResponse{}
+	mi := &file_common_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StopResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StopResponse) ProtoMessage() {}
+
+func (x *StopResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_common_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StopResponse.ProtoReflect.Descriptor instead.
+func (*StopResponse) Descriptor() ([]byte, []int) {
+	return file_common_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *StopResponse) GetError() *Error {
+	if x != nil {
+		return x.Error
+	}
+	return nil
+}
+
 var File_common_proto protoreflect.FileDescriptor
 
 const file_common_proto_rawDesc = "" +
@@ -200,7 +339,13 @@ const file_common_proto_rawDesc = "" +
 	"\x06detail\x18\x02 \x01(\tR\x06detail\x12\x14\n" +
 	"\x05field\x18\x03 \x01(\tR\x05field\" \n" +
 	"\x06Vector\x12\x16\n" +
-	"\x06values\x18\x01 \x03(\x02R\x06values*\xd2\x01\n" +
+	"\x06values\x18\x01 \x03(\x02R\x06values\"5\n" +
+	"\vRouteFailed\x12&\n" +
+	"\x05error\x18\x01 \x01(\v2\x10.semvec.v1.ErrorR\x05error\"'\n" +
+	"\vStopRequest\x12\x18\n" +
+	"\adiscard\x18\x01 \x01(\bR\adiscard\"6\n" +
+	"\fStopResponse\x12&\n" +
+	"\x05error\x18\x01 \x01(\v2\x10.semvec.v1.ErrorR\x05error*\xd2\x01\n" +
 	"\vErrorReason\x12\x1c\n" +
 	"\x18ERROR_REASON_UNSPECIFIED\x10\x00\x12\x1a\n" +
 	"\x16ERROR_REASON_NOT_FOUND\x10\x01\x12\x18\n" +
@@ -223,19 +368,24 @@ func file_common_proto_rawDescGZIP() []byte {
 }
 
 var file_common_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_common_proto_msgTypes = make([]protoimpl.MessageInfo, 2)
+var file_common_proto_msgTypes = make([]protoimpl.MessageInfo, 5)
 var file_common_proto_goTypes = []any{
-	(ErrorReason)(0), // 0: semvec.v1.ErrorReason
-	(*Error)(nil),    // 1: semvec.v1.Error
-	(*Vector)(nil),   // 2: semvec.v1.Vector
+	(ErrorReason)(0),     // 0: semvec.v1.ErrorReason
+	(*Error)(nil),        // 1: semvec.v1.Error
+	(*Vector)(nil),       // 2: semvec.v1.Vector
+	(*RouteFailed)(nil),  // 3: semvec.v1.RouteFailed
+	(*StopRequest)(nil),  // 4: semvec.v1.StopRequest
+	(*StopResponse)(nil), // 5: semvec.v1.StopResponse
 }
 var file_common_proto_depIdxs = []int32{
 	0, // 0: semvec.v1.Error.reason:type_name -> semvec.v1.ErrorReason
-	1, // [1:1] is the sub-list for method output_type
-	1, // [1:1] is the sub-list for method input_type
-	1, // [1:1] is the sub-list for extension type_name
-	1, // [1:1] is the sub-list for extension extendee
-	0, // [0:1] is the sub-list for field type_name
+	1, // 1: semvec.v1.RouteFailed.error:type_name -> semvec.v1.Error
+	1, // 2: semvec.v1.StopResponse.error:type_name -> semvec.v1.Error
+	3, // [3:3] is the sub-list for method output_type
+	3, // [3:3] is the sub-list for method input_type
+	3, // [3:3] is the sub-list for extension type_name
+	3, // [3:3] is the sub-list for extension extendee
+	0, // [0:3] is the sub-list for field type_name
 }
 
 func init() { file_common_proto_init() }
@@ -249,7 +399,7 @@ func file_common_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_common_proto_rawDesc), len(file_common_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   2,
+			NumMessages:   5,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

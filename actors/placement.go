@@ -1,0 +1,188 @@
+package actors
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/asynkron/protoactor-go/cluster"
+
+	"github.com/semvec-go/semvec"
+	"google.golang.org/protobuf/proto"
+)
+
+// Placement is where actors live when several nodes serve as one (cluster
+// mode, docs/cluster.md). Each actor kind (session, cluster, region,
+// observer, network) is a grain kind of protoactor's cluster whose grain is
+// a router: protoactor places it by identity (the actor's key) on one
+// member (disthash), and the router hands what it receives to that member's
+// own Registry of the kind, which activates, passivates and (through the
+// store's epochs) fences the actor exactly as in single-node mode. A node
+// asked for an actor it does not host asks the router wherever it lives; for
+// one it hosts it skips the router and uses its Registry directly.
+//
+// In single-node mode there is no Placement and every Registry is local.
+type Placement struct {
+	c      *cluster.Cluster
+	ask    *Asker
+	kinds  map[string]*Registry
+	log    *slog.Logger
+	outbox batches[placedTell]
+}
+
+type placedTell struct {
+	reg *Registry
+	key string
+	msg any
+}
+
+const (
+	// placementLookupTimeout bounds finding (and placing) a router that
+	// no cache knows; protoactor's own lookup gives up after 5 s.
+	placementLookupTimeout = 5 * time.Second
+	// tellQueue bounds the notifications (drift events) waiting to cross
+	// to another member; beyond it they are dropped and logged, as a
+	// notification to a stopping actor is in single-node mode.
+	tellQueue = 8192
+)
+
+// NewPlacement prepares cluster mode for the registries of sessions and
+// layers (layers may be nil). Pass Kinds to the cluster's configuration,
+// then Start with the started cluster before serving requests.
+func NewPlacement(sessions *Sessions, layers *Layers, log *slog.Logger) *Placement {
+	p := &Placement{ask: sessions.ask, kinds: map[string]*Registry{"session": sessions.reg}, log: log}
+	if layers != nil {
+		for _, r := range []*Registry{layers.clusters, layers.regions, layers.observers, layers.networks} {
+			p.kinds[r.kind] = r
+		}
+	}
+	return p
+}
+
+// Kinds are the grain kinds to configure the cluster with: one router kind
+// per actor kind.
+func (p *Placement) Kinds() []*cluster.Kind {
+	var out []*cluster.Kind
+	for kind, reg := range p.kinds {
+		out = append(out, cluster.NewKind(kind, actor.PropsFromProducer(func() actor.Actor { return &router{reg: reg, log: p.log} })))
+	}
+	return out
+}
+
+// Start routes every registry's asks and tells through c (started, with
+// Kinds configured). Call it once, before requests are served.
+func (p *Placement) Start(c *cluster.Cluster) {
+	p.c = c
+	p.outbox.start(tellQueue, 256, p.deliver)
+	for _, r := range p.kinds {
+		r.place.Store(p)
+	}
+}
+
+// Close stops routing notifications (after those queued).
+func (p *Placement) Close() {
+	for _, r := range p.kinds {
+		r.place.Store(nil)
+	}
+	if p.c != nil {
+		p.outbox.close()
+	}
+}
+
+// lookup returns the router of key in r's kind when another member hosts
+// it, nil when this member does. Bounded by ctx and by
+// placementLookupTimeout: protoactor's lookup takes no context (and waits
+// up to 5 s for a member that died), so it runs on its own goroutine and a
+// caller that gives up leaves it to finish into the cache.
+func (p *Placement) lookup(ctx context.Context, r *Registry, key string) (*actor.PID, error) {
+	pid, ok := p.c.PidCache.Get(key, r.kind)
+	if !ok {
+		found := make(chan *actor.PID, 1)
+		go func() {
+			pid := p.c.Get(key, r.kind)
+			if pid != nil {
+				p.c.PidCache.Set(key, r.kind, pid)
+			}
+			found <- pid
+		}()
+		timer := time.NewTimer(placementLookupTimeout)
+		defer timer.Stop()
+		select {
+		case pid = <-found:
+		case <-ctx.Done():
+			return nil, semvec.Wrap(semvec.KindUnavailable, ctx.Err(), "no cluster member answered for this "+r.kind+" in time; retry")
+		case <-timer.C:
+			return nil, semvec.Errorf(semvec.KindUnavailable, "no cluster member answered for this %s in time; retry", r.kind)
+		}
+		if pid == nil {
+			return nil, semvec.Errorf(semvec.KindUnavailable, "no cluster member hosts this %s right now (membership is changing); retry", r.kind)
+		}
+	}
+	if pid.Address == p.c.ActorSystem.Address() {
+		return nil, nil
+	}
+	return pid, nil
+}
+
+// forget drops a router that did not answer from the cache, so the next
+// lookup places the identity again (on a survivor when its member died).
+func (p *Placement) forget(r *Registry, key string, pid *actor.PID) {
+	p.c.PidCache.RemoveByValue(key, r.kind, pid)
+}
+
+// tell queues a notification for key's actor in r; one goroutine delivers
+// them in order (looking routers up off every actor's Receive).
+func (p *Placement) tell(r *Registry, key string, msg any) {
+	if !p.outbox.put(placedTell{reg: r, key: key, msg: msg}) {
+		p.log.Warn("cluster: notification dropped, queue full", "kind", r.kind, "key", key, "type", typeName(msg))
+	}
+}
+
+func (p *Placement) deliver(batch []placedTell) {
+	for _, t := range batch {
+		ctx, cancel := context.WithTimeout(context.Background(), placementLookupTimeout)
+		pid, err := p.lookup(ctx, t.reg, t.key)
+		cancel()
+		switch {
+		case err != nil:
+			p.log.Warn("cluster: notification not delivered", "kind", t.reg.kind, "key", t.key, "type", typeName(t.msg), "err", err)
+		case pid == nil:
+			t.reg.tellLocal(t.key, t.msg, true)
+		default:
+			p.c.ActorSystem.Root.Send(pid, t.msg)
+		}
+	}
+}
+
+// askRoute asks key's actor in r through its router when another member
+// hosts it; routed is false when this member hosts it (the caller asks its
+// own Registry). A router that is gone (its actor passivated, its member
+// left) is forgotten and looked up again; one that does not answer in time
+// (its member died) is forgotten too and the failure is a 503, so that the
+// client's retry finds the identity's new place.
+func askRoute[R Reply](ctx context.Context, r *Registry, key string, req proto.Message) (res R, routed bool, err error) {
+	p := r.place.Load()
+	if p == nil {
+		return res, false, nil
+	}
+	for attempt := 0; ; attempt++ {
+		pid, err := p.lookup(ctx, r, key)
+		if err != nil || pid == nil {
+			return res, err != nil, err
+		}
+		res, err = Ask[R](ctx, p.ask, pid, req)
+		switch {
+		case err == nil:
+			return res, true, nil
+		case isDeadLetter(err) && attempt < 3:
+			p.forget(r, key, pid)
+		case semvec.KindOf(err) == semvec.KindTimeout && !errors.Is(err, context.Canceled):
+			p.forget(r, key, pid)
+			return res, true, semvec.Wrap(semvec.KindUnavailable, err, "the cluster member hosting this "+r.kind+" did not answer; retry")
+		default:
+			return res, true, err
+		}
+	}
+}

@@ -1,0 +1,240 @@
+// Package placementtest runs several cluster-mode nodes (actor system,
+// session layer, layers, protoactor cluster with the routers of
+// actors.Placement) in one process over one database. protoactor's cluster
+// and remote code race inside themselves, so the Makefile runs this package
+// without -race.
+package placementtest
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/asynkron/protoactor-go/cluster"
+	"github.com/asynkron/protoactor-go/cluster/clusterproviders/test"
+	"github.com/asynkron/protoactor-go/cluster/identitylookup/disthash"
+	"github.com/asynkron/protoactor-go/remote"
+
+	"github.com/semvec-go/semvec"
+	"github.com/semvec-go/semvec/actors"
+	"github.com/semvec-go/semvec/persistence"
+	pb "github.com/semvec-go/semvec/proto"
+	"github.com/semvec-go/semvec/vecmath/embed"
+)
+
+const dim = 64
+
+type node struct {
+	sessions *actors.Sessions
+	layers   *actors.Layers
+	place    *actors.Placement
+	c        *cluster.Cluster
+	provider *test.Provider
+	store    *persistence.Store
+}
+
+// startNodes starts n members on one in-memory membership agent and one
+// SQLite database, and waits until each sees all of them.
+func startNodes(t *testing.T, n int, db string) []*node {
+	t.Helper()
+	agent := test.NewInMemAgent()
+	log := slog.New(slog.DiscardHandler)
+	nodes := make([]*node, n)
+	var wg sync.WaitGroup
+	for i := range nodes {
+		store, err := persistence.Open(context.Background(), "sqlite:///"+db)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sys := actors.NewActorSystem(log)
+		ask := &actors.Asker{Root: sys.Root, Timeout: 3 * time.Second}
+		s := actors.NewSessions(sys.Root, store, ask, actors.SessionConfig{Dim: dim, ModelName: "test"}, log, nil)
+		l := actors.NewLayers(sys.Root, store, ask, s, log, nil)
+		p := actors.NewPlacement(s, l, log)
+		provider := test.NewTestProvider(agent, test.WithTestProviderServiceTtl(time.Second), test.WithTestProviderRefreshTtl(200*time.Millisecond))
+		c := cluster.New(sys, cluster.Configure("semvec-test", provider, disthash.New(), remote.Configure("127.0.0.1", 0),
+			cluster.WithKinds(p.Kinds()...)))
+		nodes[i] = &node{sessions: s, layers: l, place: p, c: c, provider: provider, store: store}
+		wg.Add(1)
+		go func() { defer wg.Done(); c.StartMember() }()
+	}
+	wg.Wait()
+	for _, nd := range nodes {
+		nd.place.Start(nd.c)
+	}
+	eventually(t, 10*time.Second, "every member sees every other", func() bool {
+		for _, nd := range nodes {
+			if nd.c.MemberList.Members().Len() != n {
+				return false
+			}
+		}
+		return true
+	})
+	t.Cleanup(func() {
+		for _, nd := range nodes {
+			nd.stop()
+		}
+	})
+	return nodes
+}
+
+func (nd *node) stop() {
+	if nd.c == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = nd.layers.Shutdown(ctx)
+	_ = nd.sessions.Shutdown(ctx)
+	nd.place.Close()
+	nd.c.Shutdown(false) // stops the actor system too
+	_ = nd.store.Close()
+	nd.c = nil
+}
+
+func eventually(t *testing.T, within time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("not within %s: %s", within, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func run(ctx context.Context, nd *node, owner, id string, k int) (*pb.RunResponse, error) {
+	h := embed.NewHashing(dim)
+	msg := fmt.Sprintf("what do we know about topic %d of %s", k, id)
+	resp := fmt.Sprintf("fact %d of %s", k, id)
+	return actors.AskSession[*pb.RunResponse](ctx, nd.sessions, id, &pb.RunRequest{Owner: owner, SessionId: id,
+		Message: msg, Response: resp, MessageVec: h.EmbedTo(nil, msg), ResponseVec: h.EmbedTo(nil, resp),
+		ShortCircuitThreshold: 0.99, NowUnixNano: time.Now().UnixNano()})
+}
+
+func turns(t *testing.T, nd *node, owner, id string) int32 {
+	t.Helper()
+	m, err := actors.AskSession[*pb.MetricsResponse](context.Background(), nd.sessions, id, &pb.MetricsRequest{Owner: owner, SessionId: id})
+	if err != nil {
+		t.Fatalf("metrics of %s: %v", id, err)
+	}
+	return m.GetInteractionCount()
+}
+
+// TestSessionsSpreadAndAnswerThroughEveryNode: sessions created through one
+// node live on the members that own their ids, each on exactly one; every
+// node serves every session, and a deletion through one node is seen
+// through the others.
+func TestSessionsSpreadAndAnswerThroughEveryNode(t *testing.T) {
+	nodes := startNodes(t, 3, filepath.Join(t.TempDir(), "shared.db"))
+	ctx := context.Background()
+	const n = 24
+	ids := make([]string, n)
+	for i := range ids {
+		id, err := nodes[0].sessions.Create(ctx, "o", actors.CreateOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids[i] = id
+	}
+	for round := range 3 {
+		for i, id := range ids {
+			if _, err := run(ctx, nodes[(i+round)%3], "o", id, round); err != nil {
+				t.Fatalf("turn %d of %s through node %d: %v", round, id, (i+round)%3, err)
+			}
+		}
+	}
+	total := 0
+	for i, nd := range nodes {
+		a := nd.sessions.Active()
+		t.Logf("node %d hosts %d sessions", i, a)
+		if a == 0 {
+			t.Errorf("node %d hosts no session: placement did not spread them", i)
+		}
+		total += a
+	}
+	if total != n {
+		t.Fatalf("%d session actors across the nodes for %d sessions: some run twice", total, n)
+	}
+	for _, id := range ids {
+		for i, nd := range nodes {
+			if got := turns(t, nd, "o", id); got != 3 {
+				t.Fatalf("%s through node %d: %d turns, want 3", id, i, got)
+			}
+		}
+	}
+	// Tenancy holds across nodes: another owner's request for the id is a 404.
+	if _, err := actors.AskSession[*pb.MetricsResponse](ctx, nodes[1].sessions, ids[0], &pb.MetricsRequest{Owner: "other", SessionId: ids[0]}); semvec.KindOf(err) != semvec.KindNotFound {
+		t.Fatalf("another owner's metrics: %v, want not found", err)
+	}
+	// Deleted through node 2, gone through every node.
+	for _, id := range ids[:6] {
+		if err := nodes[2].sessions.Delete(ctx, "o", id); err != nil {
+			t.Fatal(err)
+		}
+		for i, nd := range nodes {
+			if _, err := actors.AskSession[*pb.MetricsResponse](ctx, nd.sessions, id, &pb.MetricsRequest{Owner: "o", SessionId: id}); semvec.KindOf(err) != semvec.KindNotFound {
+				t.Fatalf("deleted %s through node %d: %v, want not found", id, i, err)
+			}
+		}
+	}
+}
+
+// TestNodeLossLosesNothing: a member stops without passivating anything
+// (its process died); its sessions move to the survivors, which activate
+// them from the database with every acknowledged turn, after at most a few
+// 503s while the membership changes.
+func TestNodeLossLosesNothing(t *testing.T) {
+	nodes := startNodes(t, 3, filepath.Join(t.TempDir(), "shared.db"))
+	ctx := context.Background()
+	const n = 24
+	ids := make([]string, n)
+	for i := range ids {
+		id, err := nodes[0].sessions.Create(ctx, "o", actors.CreateOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids[i] = id
+		for k := range 2 {
+			if _, err := run(ctx, nodes[i%3], "o", id, k); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	// Node 2 dies: nothing is passivated or saved, and the membership drops
+	// it (as etcd does once its lease runs out).
+	dead := nodes[2]
+	dead.sessions.Abandon()
+	_ = dead.provider.Shutdown(false)
+	dead.c.Shutdown(false)
+	dead.c = nil
+	survivors := nodes[:2]
+	unavailable := 0
+	for i, id := range ids {
+		nd := survivors[i%2]
+		for attempt := 0; ; attempt++ {
+			rctx, cancel := context.WithTimeout(ctx, 4*time.Second)
+			_, err := run(rctx, nd, "o", id, 2)
+			cancel()
+			if err == nil {
+				break
+			}
+			if semvec.KindOf(err) != semvec.KindUnavailable || attempt == 20 {
+				t.Fatalf("turn of %s after the node loss (attempt %d): %v, want success or 503", id, attempt, err)
+			}
+			unavailable++
+			t.Logf("attempt %d: %v (members %d/%d)", attempt, err, survivors[0].c.MemberList.Members().Len(), survivors[1].c.MemberList.Members().Len())
+			time.Sleep(250 * time.Millisecond)
+		}
+	}
+	t.Logf("503s during the failover: %d", unavailable)
+	for _, id := range ids {
+		if got := turns(t, survivors[0], "o", id); got != 3 {
+			t.Fatalf("%s after the failover: %d turns, want the 2 acknowledged before it and 1 after", id, got)
+		}
+	}
+}

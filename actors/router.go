@@ -1,0 +1,140 @@
+package actors
+
+import (
+	"context"
+	"log/slog"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/asynkron/protoactor-go/cluster"
+
+	"github.com/semvec-go/semvec"
+	pb "github.com/semvec-go/semvec/proto"
+)
+
+// router is the grain of one identity in cluster mode (see Placement): it
+// runs on the member that owns the identity and hands every message to the
+// actor of that identity in the member's Registry, keeping each request's
+// sender so the actor answers the asker directly, wherever it is. It never
+// waits inside Receive: an actor that is not running is activated on a
+// goroutine, and the messages that arrive meanwhile wait here, in order.
+// It stops itself when its actor stops (passivation, deletion), so routers
+// never outnumber actors; a caller that still holds its PID gets a dead
+// letter and looks the identity up again.
+type router struct {
+	reg      *Registry
+	log      *slog.Logger
+	key      string
+	watched  *actor.PID // the actor it watches (stops with it)
+	waiting  []routed   // messages that arrived while the actor activates
+	locating bool
+}
+
+type routed struct {
+	msg    any
+	sender *actor.PID
+}
+
+var errRouterBusy = semvec.Errorf(semvec.KindUnavailable, "too many requests are waiting for this actor to start; retry shortly")
+
+// located is the outcome of a router's activation of its actor.
+type located struct {
+	pid *actor.PID
+	err error
+}
+
+func (r *router) Receive(ctx actor.Context) {
+	switch m := ctx.Message().(type) {
+	case *actor.Started:
+		r.key = cluster.GetClusterIdentity(ctx).Identity
+	case *actor.Stopping, *actor.Stopped, *actor.Restarting, *cluster.ClusterInit:
+	case *actor.Terminated:
+		if r.watched != nil && m.GetWho().Equal(r.watched) {
+			r.watched = nil
+			if len(r.waiting) == 0 && !r.locating {
+				ctx.Stop(ctx.Self())
+			}
+		}
+	case *located:
+		r.locating = false
+		r.flush(ctx, m)
+	case *pb.StopRequest:
+		r.stop(ctx, m)
+	default:
+		r.route(ctx, routed{msg: m, sender: ctx.Sender()})
+	}
+}
+
+// route delivers msg to the running actor, or queues it and activates it.
+func (r *router) route(ctx actor.Context, m routed) {
+	if len(r.waiting) == 0 {
+		if pid, ok := r.reg.Running(r.key); ok {
+			r.send(ctx, pid, m)
+			return
+		}
+	}
+	if len(r.waiting) >= maxInflight {
+		if m.sender != nil {
+			ctx.Send(m.sender, &pb.RouteFailed{Error: ToProtoError(errRouterBusy)})
+		}
+		return
+	}
+	r.waiting = append(r.waiting, m)
+	if r.locating {
+		return
+	}
+	r.locating = true
+	self, root, reg, key := ctx.Self(), ctx.ActorSystem().Root, r.reg, r.key
+	go func() {
+		actx, cancel := context.WithTimeout(context.Background(), activationTimeout)
+		defer cancel()
+		pid, err := reg.Get(actx, key)
+		root.Send(self, &located{pid: pid, err: err})
+	}()
+}
+
+// flush delivers (or fails) what waited for the activation.
+func (r *router) flush(ctx actor.Context, l *located) {
+	waiting := r.waiting
+	r.waiting = nil
+	for _, m := range waiting {
+		switch {
+		case l.err != nil:
+			if m.sender != nil {
+				ctx.Send(m.sender, &pb.RouteFailed{Error: ToProtoError(l.err)})
+			}
+		default:
+			r.send(ctx, l.pid, m)
+		}
+	}
+	if l.err != nil && r.watched == nil {
+		ctx.Stop(ctx.Self())
+	}
+}
+
+// send hands m to the actor pid with its original sender (a notification
+// has none) and watches the actor.
+func (r *router) send(ctx actor.Context, pid *actor.PID, m routed) {
+	if r.watched == nil || !r.watched.Equal(pid) {
+		r.watched = pid
+		ctx.Watch(pid)
+	}
+	if m.sender == nil {
+		ctx.Send(pid, m.msg)
+		return
+	}
+	ctx.RequestWithCustomSender(pid, m.msg, m.sender)
+}
+
+// stop stops the actor on a goroutine (waiting for it) and answers the
+// asker; the router stops with it.
+func (r *router) stop(ctx actor.Context, m *pb.StopRequest) {
+	sender, root, reg, key := ctx.Sender(), ctx.ActorSystem().Root, r.reg, r.key
+	go func() {
+		sctx, cancel := context.WithTimeout(context.Background(), activationTimeout)
+		defer cancel()
+		reg.stopLocal(sctx, key, m.GetDiscard())
+		if sender != nil {
+			root.Send(sender, &pb.StopResponse{})
+		}
+	}()
+}
