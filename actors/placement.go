@@ -126,6 +126,28 @@ func (p *Placement) lookup(ctx context.Context, r *Registry, key string) (*actor
 	return pid, nil
 }
 
+// HostOf returns the address of the member that hosts the actor of kind
+// (session, cluster, region: of owner's id; observer, network: of owner,
+// with id empty), placing it when no member does yet.
+func (p *Placement) HostOf(ctx context.Context, kind, owner, id string) (string, error) {
+	r, ok := p.kinds[kind]
+	if !ok {
+		return "", semvec.Errorf(semvec.KindInvalid, "unknown actor kind %q", kind)
+	}
+	key := owner
+	if id != "" {
+		key = ownedKey(owner, id)
+	}
+	pid, err := p.lookup(ctx, r, key)
+	switch {
+	case err != nil:
+		return "", err
+	case pid == nil:
+		return p.c.ActorSystem.Address(), nil
+	}
+	return pid.Address, nil
+}
+
 // forget drops a router that did not answer from the cache, so the next
 // lookup places the identity again (on a survivor when its member died).
 func (p *Placement) forget(r *Registry, key string, pid *actor.PID) {

@@ -23,6 +23,7 @@ import (
 	"github.com/semvec-go/semvec/actors"
 	"github.com/semvec-go/semvec/persistence"
 	pb "github.com/semvec-go/semvec/proto"
+	"github.com/semvec-go/semvec/vecmath"
 	"github.com/semvec-go/semvec/vecmath/embed"
 )
 
@@ -237,4 +238,110 @@ func TestNodeLossLosesNothing(t *testing.T) {
 			t.Fatalf("%s after the failover: %d turns, want the 2 acknowledged before it and 1 after", id, got)
 		}
 	}
+}
+
+// topic is a unit vector on axis k with a little of axis 8+j%8: turns on one
+// topic are steady, a turn on another drifts.
+func topic(k, j int) []float32 {
+	v := make([]float32, dim)
+	v[k], v[8+(j%8)] = 1, 0.15
+	vecmath.Normalize(v)
+	return v
+}
+
+func turn(t *testing.T, nd *node, owner, sid string, vec []float32) *pb.RunResponse {
+	t.Helper()
+	res, err := actors.AskSession[*pb.RunResponse](context.Background(), nd.sessions, sid, &pb.RunRequest{
+		Owner: owner, SessionId: sid, Message: fmt.Sprintf("turn %v", vec[:3]), MessageVec: vec,
+		ShortCircuitThreshold: 0.85, NowUnixNano: time.Now().UnixNano()})
+	if err != nil {
+		t.Fatalf("run on %s: %v", sid, err)
+	}
+	return res
+}
+
+// TestDriftCrossesNodes: a session on one member, its cluster on a second
+// and the cluster's region on a third; the session's drift event travels
+// session → cluster → region as messages between the members, and the
+// region's realignment reaches the cluster's session back.
+func TestDriftCrossesNodes(t *testing.T) {
+	nodes := startNodes(t, 3, filepath.Join(t.TempDir(), "shared.db"))
+	ctx := context.Background()
+	const own = "tenant"
+	host := func(kind, id string) string {
+		a, err := nodes[0].place.HostOf(ctx, kind, own, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return a
+	}
+	var sessions, clusters, regions []string
+	for range 6 {
+		sid, err := nodes[0].sessions.Create(ctx, own, actors.CreateOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := nodes[1].layers.CreateCluster(ctx, own, "c", actors.AggregationWeightedAverage, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := nodes[2].layers.CreateRegion(ctx, own, "r", 0.5, 60)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sessions, clusters, regions = append(sessions, sid), append(clusters, c.ID), append(regions, r.ID)
+	}
+	var sid, cid, rid string
+search:
+	for _, s := range sessions {
+		for _, c := range clusters {
+			for _, r := range regions {
+				hs, hc, hr := host("session", s), host("cluster", c), host("region", r)
+				if hs != hc && hc != hr && hs != hr {
+					sid, cid, rid = s, c, r
+					break search
+				}
+			}
+		}
+	}
+	if sid == "" {
+		t.Fatal("no session, cluster and region on three different members among 6 of each")
+	}
+	if _, err := nodes[1].layers.AddMember(ctx, own, cid, sid); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := nodes[2].layers.AttachCluster(ctx, own, rid, cid); err != nil {
+		t.Fatal(err)
+	}
+	for j := range 3 { // the cluster's own session gets a state
+		turn(t, nodes[j], own, cid, topic(1, j))
+	}
+	for j := range 5 {
+		if res := turn(t, nodes[j%3], own, sid, topic(2, j)); res.GetDriftDetected() {
+			t.Fatalf("steady turn %d drifted", j)
+		}
+	}
+	if res := turn(t, nodes[0], own, sid, topic(5, 0)); !res.GetDriftDetected() {
+		t.Fatal("the topic switch detected no drift")
+	}
+	var events []*pb.RegionDriftEvent
+	eventually(t, 10*time.Second, "the drift event reaches the region", func() bool {
+		evs, err := nodes[1].layers.RegionEvents(ctx, own, rid, 20)
+		if err != nil {
+			t.Fatal(err)
+		}
+		events = evs
+		return len(evs) > 0
+	})
+	if len(events) != 1 || events[0].GetSessionId() != sid || events[0].GetClusterId() != cid {
+		t.Fatalf("region events: %v", events)
+	}
+	// 1 of 1 attached clusters voted: the region realigns.
+	eventually(t, 10*time.Second, "the realignment", func() bool {
+		rs, err := nodes[0].layers.RegionState(ctx, own, rid, 20)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rs.GetRealignments() == 1
+	})
 }
