@@ -40,7 +40,7 @@ type node struct {
 
 // startNodes starts n members on one in-memory membership agent and one
 // SQLite database, and waits until each sees all of them.
-func startNodes(t *testing.T, n int, db string) []*node {
+func startNodes(t testing.TB, n int, db string) []*node {
 	t.Helper()
 	agent := test.NewInMemAgent()
 	log := slog.New(slog.DiscardHandler)
@@ -97,7 +97,7 @@ func (nd *node) stop() {
 	nd.c = nil
 }
 
-func eventually(t *testing.T, within time.Duration, what string, cond func() bool) {
+func eventually(t testing.TB, within time.Duration, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(within)
 	for !cond() {
