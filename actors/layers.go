@@ -41,7 +41,8 @@ type LayerStore interface {
 	RegionClusters(ctx context.Context, owner, regionID string) ([]string, error)
 	RegionsOfCluster(ctx context.Context, owner, clusterID string) ([]string, error)
 	RecordRealignment(ctx context.Context, owner, regionID string, at time.Time) error
-	AppendRegionEvents(ctx context.Context, owner, regionID string, items []persistence.LoggedItem, keep int) error
+	ActivateRegion(ctx context.Context, owner, regionID string) (int64, error)
+	AppendRegionEvents(ctx context.Context, owner, regionID string, epoch int64, items []persistence.LoggedItem, keep int) error
 	LoadRegionEvents(ctx context.Context, owner, regionID string, limit int) ([]persistence.LoggedItem, error)
 
 	EnsureObserver(ctx context.Context, o persistence.ObserverRecord, meta persistence.SessionRecord) (persistence.ObserverRecord, bool, error)
@@ -50,9 +51,10 @@ type LayerStore interface {
 	RegisterObserverRegion(ctx context.Context, owner, regionID string) (int, error)
 	UnregisterObserverRegion(ctx context.Context, owner, regionID string) (int, error)
 	ObserverRegions(ctx context.Context, owner string) ([]string, error)
-	AppendAnomalies(ctx context.Context, owner, observerID string, items []persistence.LoggedItem, keep int) error
+	ActivateObserver(ctx context.Context, owner, observerID string) (int64, error)
+	AppendAnomalies(ctx context.Context, owner, observerID string, epoch int64, items []persistence.LoggedItem, keep int) error
 	LoadAnomalies(ctx context.Context, owner, observerID string, limit int) ([]persistence.LoggedItem, error)
-	ClearAnomalies(ctx context.Context, owner, observerID string) error
+	ClearAnomalies(ctx context.Context, owner, observerID string, epoch int64) error
 
 	SaveNetworkState(ctx context.Context, owner string, data []byte) error
 	LoadNetworkState(ctx context.Context, owner string) ([]byte, error)
@@ -420,6 +422,10 @@ func (l *Layers) loadCluster(ctx context.Context, key string) (actor.Producer, e
 
 func (l *Layers) loadRegion(ctx context.Context, key string) (actor.Producer, error) {
 	owner, id := splitKey(key)
+	epoch, err := l.store.ActivateRegion(ctx, owner, id) // before reading: fences earlier activations
+	if err != nil {
+		return nil, err
+	}
 	v, err := l.regionView(ctx, owner, id)
 	if err != nil {
 		return nil, err
@@ -432,11 +438,15 @@ func (l *Layers) loadRegion(ctx context.Context, key string) (actor.Producer, er
 	if err != nil {
 		return nil, semvec.Wrap(semvec.KindInternal, err, "the region's event log is corrupt")
 	}
-	return newRegionActor(l, key, v, events, lastSeq(logged)), nil
+	return newRegionActor(l, key, v, epoch, events, lastSeq(logged)), nil
 }
 
 func (l *Layers) loadObserver(ctx context.Context, owner string) (actor.Producer, error) {
 	v, err := l.observerView(ctx, owner)
+	if err != nil {
+		return nil, err
+	}
+	epoch, err := l.store.ActivateObserver(ctx, owner, v.GetObserverId()) // before reading its log: fences earlier activations
 	if err != nil {
 		return nil, err
 	}
@@ -449,7 +459,7 @@ func (l *Layers) loadObserver(ctx context.Context, owner string) (actor.Producer
 		return nil, semvec.Wrap(semvec.KindInternal, err, "the observer's anomaly log is corrupt")
 	}
 	slices.Reverse(anomalies) // the actor keeps them newest first
-	return newObserverActor(l, owner, v, anomalies, lastSeq(logged)), nil
+	return newObserverActor(l, owner, v, epoch, anomalies, lastSeq(logged)), nil
 }
 
 // decodeLogged decodes the entries of a layer log (oldest first).

@@ -2,6 +2,7 @@ package actors
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"time"
 
@@ -24,6 +25,7 @@ type observerActor struct {
 	l     *Layers
 	owner string
 	view  *pb.ObserverView
+	epoch int64 // this activation's fencing epoch (persistence.Store.ActivateObserver)
 
 	anomalies []*pb.Anomaly   // newest first, at most maxAnomalies; on disk before they are here
 	seq       int64           // the last anomaly numbered in the durable log
@@ -37,9 +39,9 @@ type observerActor struct {
 	loads     viewLoads
 }
 
-func newObserverActor(l *Layers, owner string, v *pb.ObserverView, anomalies []*pb.Anomaly, seq int64) actor.Producer {
+func newObserverActor(l *Layers, owner string, v *pb.ObserverView, epoch int64, anomalies []*pb.Anomaly, seq int64) actor.Producer {
 	return func() actor.Actor {
-		return &observerActor{l: l, owner: owner, view: v, anomalies: anomalies, seq: seq}
+		return &observerActor{l: l, owner: owner, view: v, epoch: epoch, anomalies: anomalies, seq: seq}
 	}
 }
 
@@ -170,13 +172,14 @@ func (a *observerActor) persist(ctx actor.Context, fresh []*pb.Anomaly, then fun
 		}
 		items[i] = persistence.LoggedItem{Seq: a.seq + int64(i) + 1, Data: data}
 	}
-	owner, id := a.owner, a.view.GetObserverId()
+	owner, id, epoch := a.owner, a.view.GetObserverId(), a.epoch
 	a.l.async(ctx, func(wctx context.Context) (any, error) {
-		return nil, a.l.store.AppendAnomalies(wctx, owner, id, items, maxAnomalies)
+		return nil, a.l.store.AppendAnomalies(wctx, owner, id, epoch, items, maxAnomalies)
 	}, func(_ any, err error) {
 		if err == nil {
 			a.seq = max(a.seq, items[len(items)-1].Seq)
 		}
+		a.stopIfSuperseded(ctx, err)
 		then(err)
 	})
 }
@@ -228,10 +231,11 @@ func (a *observerActor) handleClear(ctx actor.Context, m *pb.ObserverClearReques
 		ctx.Respond(&pb.ObserverClearResponse{Error: ToProtoError(semvec.NotFound("Observer"))})
 		return
 	}
-	owner, id := a.owner, a.view.GetObserverId()
+	owner, id, epoch := a.owner, a.view.GetObserverId(), a.epoch
 	a.l.async(ctx, func(wctx context.Context) (any, error) {
-		return nil, a.l.store.ClearAnomalies(wctx, owner, id)
+		return nil, a.l.store.ClearAnomalies(wctx, owner, id, epoch)
 	}, func(_ any, err error) {
+		a.stopIfSuperseded(ctx, err)
 		if err != nil {
 			ctx.Respond(&pb.ObserverClearResponse{Error: ToProtoError(err)})
 			return
@@ -299,4 +303,14 @@ func (l *Layers) observe(ctx context.Context, owner string, regionIDs []string) 
 	}
 	o.At = l.now()
 	return o, nil
+}
+
+// stopIfSuperseded stops the observer when a write was refused because a
+// newer activation of it exists (another member took it over); the request
+// that caused the write is answered 503 and retried there.
+func (a *observerActor) stopIfSuperseded(ctx actor.Context, err error) {
+	if errors.Is(err, persistence.ErrSuperseded) {
+		a.l.log.Warn("observer superseded by a newer activation: stopping", "owner", a.owner, "epoch", a.epoch)
+		ctx.Stop(ctx.Self())
+	}
 }

@@ -30,6 +30,7 @@ type regionActor struct {
 	l            *Layers
 	key          string
 	view         *pb.RegionView
+	epoch        int64 // this activation's fencing epoch (persistence.Store.ActivateRegion)
 	book         *voteBook
 	lastRealign  int64 // unix nanos; 0 never
 	realignments int64
@@ -40,9 +41,9 @@ type regionActor struct {
 	writing bool
 }
 
-func newRegionActor(l *Layers, key string, v *pb.RegionView, events []*pb.RegionDriftEvent, seq int64) actor.Producer {
+func newRegionActor(l *Layers, key string, v *pb.RegionView, epoch int64, events []*pb.RegionDriftEvent, seq int64) actor.Producer {
 	return func() actor.Actor {
-		a := &regionActor{l: l, key: key, view: v, book: newVoteBook(maxRegionEvents),
+		a := &regionActor{l: l, key: key, view: v, epoch: epoch, book: newVoteBook(maxRegionEvents),
 			lastRealign: v.GetLastRealignmentUnixNano(), realignments: v.GetRealignments(), seq: seq}
 		a.book.restore(events, a.lastRealign)
 		a.book.retain(v.GetClusterIds())
@@ -162,11 +163,19 @@ func (a *regionActor) writeUnsaved(ctx actor.Context) {
 	a.writing = true
 	batch := a.unsaved
 	a.unsaved = nil
-	owner, id := a.view.GetOwner(), a.view.GetRegionId()
+	owner, id, epoch := a.view.GetOwner(), a.view.GetRegionId(), a.epoch
 	a.l.async(ctx, func(wctx context.Context) (any, error) {
-		return nil, a.l.store.AppendRegionEvents(wctx, owner, id, batch, maxRegionEvents)
+		return nil, a.l.store.AppendRegionEvents(wctx, owner, id, epoch, batch, maxRegionEvents)
 	}, func(_ any, err error) {
 		a.writing = false
+		if errors.Is(err, persistence.ErrSuperseded) {
+			// A newer activation of this region exists (another member
+			// took it over): stop, writing nothing more.
+			a.l.log.Warn("region superseded by a newer activation: stopping", "region_id", id, "epoch", epoch)
+			a.unsaved = nil
+			ctx.Stop(ctx.Self())
+			return
+		}
 		if err != nil {
 			a.l.log.Warn("region: drift events not written yet; retried with the next event", "region_id", id, "events", len(batch), "err", err)
 			a.unsaved = append(batch, a.unsaved...)
@@ -186,12 +195,13 @@ func (a *regionActor) writeOnStop() {
 	if len(a.unsaved) == 0 {
 		return
 	}
-	batch, owner, id, l := a.unsaved, a.view.GetOwner(), a.view.GetRegionId(), a.l
+	batch, owner, id, epoch, l := a.unsaved, a.view.GetOwner(), a.view.GetRegionId(), a.epoch, a.l
 	a.unsaved = nil
 	l.goBG(func(bg context.Context) {
 		ctx, cancel := context.WithTimeout(bg, stopSaveTimeout)
 		defer cancel()
-		if err := l.store.AppendRegionEvents(ctx, owner, id, batch, maxRegionEvents); err != nil && semvec.KindOf(err) != semvec.KindNotFound {
+		err := l.store.AppendRegionEvents(ctx, owner, id, epoch, batch, maxRegionEvents)
+		if err != nil && semvec.KindOf(err) != semvec.KindNotFound && !errors.Is(err, persistence.ErrSuperseded) {
 			l.log.Error("region: drift events lost at stop", "region_id", id, "events", len(batch), "err", err)
 		}
 	})

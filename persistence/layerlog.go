@@ -2,8 +2,12 @@ package persistence
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 
 	"github.com/uptrace/bun"
+
+	"github.com/semvec-go/semvec"
 )
 
 // The layers' logs: a region's drift events and an observer's anomalies, each
@@ -32,25 +36,63 @@ type observerAnomalyModel struct {
 	Data          []byte `bun:"data,notnull"`
 }
 
-// layerLog names one layer log: its table and the columns that key it.
+// layerLog names one layer log: its table, the columns that key it, and
+// the table of the rows it belongs to (whose epoch fences its writers).
 type layerLog struct {
 	table, idColumn string
+	parent, what    string
 }
 
 var (
-	regionEvents      = layerLog{"region_events", "region_id"}
-	observerAnomalies = layerLog{"observer_anomalies", "observer_id"}
+	regionEvents      = layerLog{"region_events", "region_id", "regions", "Region"}
+	observerAnomalies = layerLog{"observer_anomalies", "observer_id", "observers", "Observer"}
 )
 
+// activate takes the next epoch of log's parent row (owner, id) for an
+// activation of its actor and returns it.
+func (s *Store) activate(ctx context.Context, log layerLog, owner, id string) (epoch int64, err error) {
+	err = s.inTx(ctx, func(ctx context.Context, tx bun.Tx) error {
+		res, err := tx.NewUpdate().TableExpr(log.parent).Set("epoch = epoch + 1").Where("owner = ? AND id = ?", owner, id).Exec(ctx)
+		if err != nil {
+			return err
+		}
+		if rowsAffected(res) == 0 {
+			return semvec.NotFound(log.what)
+		}
+		return tx.NewSelect().TableExpr(log.parent).Column("epoch").Where("owner = ? AND id = ?", owner, id).Scan(ctx, &epoch)
+	})
+	return epoch, err
+}
+
+// fence checks, inside tx, that log's parent row (owner, id) exists and
+// still carries epoch, and locks it (lockShare) so an activation waits for
+// the write: NotFound when it is gone, ErrSuperseded when a newer
+// activation took it.
+func (s *Store) fence(ctx context.Context, tx bun.Tx, log layerLog, owner, id string, epoch int64) error {
+	var current int64
+	err := s.lock(tx.NewSelect().TableExpr(log.parent).Column("epoch").Where("owner = ? AND id = ?", owner, id), lockShare).Scan(ctx, &current)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return semvec.NotFound(log.what)
+	case err != nil:
+		return err
+	case current != epoch:
+		return ErrSuperseded
+	}
+	return nil
+}
+
 // appendItems inserts items into log (owner, id) and deletes all but its
-// newest keep entries, in one transaction. The parent row missing (a region
-// or observer deleted meanwhile) fails the foreign key: NotFound is not
-// distinguished, the caller drops the entries either way.
-func (s *Store) appendItems(ctx context.Context, log layerLog, owner, id string, items []LoggedItem, keep int, model func(LoggedItem) any) error {
+// newest keep entries, in one transaction, if the activation of epoch still
+// holds the parent row (see fence).
+func (s *Store) appendItems(ctx context.Context, log layerLog, owner, id string, epoch int64, items []LoggedItem, keep int, model func(LoggedItem) any) error {
 	if len(items) == 0 {
 		return nil
 	}
 	return s.inTx(ctx, func(ctx context.Context, tx bun.Tx) error {
+		if err := s.fence(ctx, tx, log, owner, id, epoch); err != nil {
+			return err
+		}
 		for _, it := range items {
 			if _, err := tx.NewInsert().Model(model(it)).Exec(ctx); err != nil {
 				return err
@@ -89,10 +131,23 @@ func (s *Store) loadItems(ctx context.Context, log layerLog, owner, id string, l
 	return out, err
 }
 
+// ActivateRegion takes the next epoch of owner's region regionID for an
+// activation of its actor: from then on, earlier activations' event writes
+// are refused (ErrSuperseded). NotFound("Region") when it does not exist.
+func (s *Store) ActivateRegion(ctx context.Context, owner, regionID string) (int64, error) {
+	return s.activate(ctx, regionEvents, owner, regionID)
+}
+
+// ActivateObserver is ActivateRegion for owner's observer observerID.
+func (s *Store) ActivateObserver(ctx context.Context, owner, observerID string) (int64, error) {
+	return s.activate(ctx, observerAnomalies, owner, observerID)
+}
+
 // AppendRegionEvents appends drift events to owner's region regionID and
-// keeps its newest keep.
-func (s *Store) AppendRegionEvents(ctx context.Context, owner, regionID string, items []LoggedItem, keep int) error {
-	return s.appendItems(ctx, regionEvents, owner, regionID, items, keep, func(it LoggedItem) any {
+// keeps its newest keep, for the activation of epoch (ErrSuperseded when a
+// newer one exists, NotFound when the region is gone).
+func (s *Store) AppendRegionEvents(ctx context.Context, owner, regionID string, epoch int64, items []LoggedItem, keep int) error {
+	return s.appendItems(ctx, regionEvents, owner, regionID, epoch, items, keep, func(it LoggedItem) any {
 		return &regionEventModel{Owner: owner, RegionID: regionID, Seq: it.Seq, Data: it.Data}
 	})
 }
@@ -104,9 +159,9 @@ func (s *Store) LoadRegionEvents(ctx context.Context, owner, regionID string, li
 }
 
 // AppendAnomalies appends anomalies to owner's observer observerID and keeps
-// its newest keep.
-func (s *Store) AppendAnomalies(ctx context.Context, owner, observerID string, items []LoggedItem, keep int) error {
-	return s.appendItems(ctx, observerAnomalies, owner, observerID, items, keep, func(it LoggedItem) any {
+// its newest keep, fenced like AppendRegionEvents.
+func (s *Store) AppendAnomalies(ctx context.Context, owner, observerID string, epoch int64, items []LoggedItem, keep int) error {
+	return s.appendItems(ctx, observerAnomalies, owner, observerID, epoch, items, keep, func(it LoggedItem) any {
 		return &observerAnomalyModel{Owner: owner, ObserverID: observerID, Seq: it.Seq, Data: it.Data}
 	})
 }
@@ -116,10 +171,14 @@ func (s *Store) LoadAnomalies(ctx context.Context, owner, observerID string, lim
 	return s.loadItems(ctx, observerAnomalies, owner, observerID, limit)
 }
 
-// ClearAnomalies deletes every anomaly of the observer.
-func (s *Store) ClearAnomalies(ctx context.Context, owner, observerID string) error {
-	return s.run(ctx, func(ctx context.Context, db bun.IDB) error {
-		_, err := db.NewDelete().TableExpr(observerAnomalies.table).
+// ClearAnomalies deletes every anomaly of the observer, for the activation
+// of epoch (fenced like AppendAnomalies).
+func (s *Store) ClearAnomalies(ctx context.Context, owner, observerID string, epoch int64) error {
+	return s.inTx(ctx, func(ctx context.Context, tx bun.Tx) error {
+		if err := s.fence(ctx, tx, observerAnomalies, owner, observerID, epoch); err != nil {
+			return err
+		}
+		_, err := tx.NewDelete().TableExpr(observerAnomalies.table).
 			Where("owner = ? AND observer_id = ?", owner, observerID).Exec(ctx)
 		return err
 	})

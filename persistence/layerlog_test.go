@@ -1,9 +1,11 @@
 package persistence_test
 
 import (
+	"errors"
 	"fmt"
 	"testing"
 
+	"github.com/semvec-go/semvec"
 	"github.com/semvec-go/semvec/persistence"
 )
 
@@ -36,9 +38,9 @@ func TestLayerLogs(t *testing.T) {
 		rb, mb := region("bob", "r1", 11)
 		must(t, s.CreateRegion(ctx, rb, mb))
 
-		must(t, s.AppendRegionEvents(ctx, "alice", "r1", items(1, 3), 5))
-		must(t, s.AppendRegionEvents(ctx, "alice", "r1", items(4, 7), 5))
-		must(t, s.AppendRegionEvents(ctx, "bob", "r1", items(1, 1), 5))
+		must(t, s.AppendRegionEvents(ctx, "alice", "r1", 0, items(1, 3), 5))
+		must(t, s.AppendRegionEvents(ctx, "alice", "r1", 0, items(4, 7), 5))
+		must(t, s.AppendRegionEvents(ctx, "bob", "r1", 0, items(1, 1), 5))
 		got, err := s.LoadRegionEvents(ctx, "alice", "r1", 100)
 		must(t, err)
 		if fmt.Sprint(seqs(got)) != "[3 4 5 6 7]" {
@@ -54,8 +56,22 @@ func TestLayerLogs(t *testing.T) {
 		if fmt.Sprint(seqs(got)) != "[1]" {
 			t.Fatalf("bob's events = %v", seqs(got))
 		}
-		if err := s.AppendRegionEvents(ctx, "carol", "r1", items(1, 1), 5); err == nil {
-			t.Fatal("events of a region that does not exist were stored")
+		if err := s.AppendRegionEvents(ctx, "carol", "r1", 0, items(1, 1), 5); semvec.KindOf(err) != semvec.KindNotFound {
+			t.Fatalf("events of a region that does not exist: %v, want not found", err)
+		}
+		// Fencing: a new activation takes the next epoch; the older one's
+		// writes are refused, the newer one's land.
+		epoch, err := s.ActivateRegion(ctx, "alice", "r1")
+		must(t, err)
+		if epoch != 1 {
+			t.Fatalf("first activation: epoch %d", epoch)
+		}
+		if err := s.AppendRegionEvents(ctx, "alice", "r1", 0, items(8, 8), 5); !errors.Is(err, persistence.ErrSuperseded) {
+			t.Fatalf("a superseded activation's events: %v, want ErrSuperseded", err)
+		}
+		must(t, s.AppendRegionEvents(ctx, "alice", "r1", 1, items(8, 8), 5))
+		if _, err := s.ActivateRegion(ctx, "carol", "r1"); semvec.KindOf(err) != semvec.KindNotFound {
+			t.Fatalf("activating a missing region: %v", err)
 		}
 		must(t, s.DeleteRegion(ctx, "alice", "r1"))
 		got, err = s.LoadRegionEvents(ctx, "alice", "r1", 100)
@@ -67,7 +83,12 @@ func TestLayerLogs(t *testing.T) {
 		o, _, err := s.EnsureObserver(ctx, persistence.ObserverRecord{ID: "o1", Owner: "alice", MetaSessionID: "o1-meta",
 			SampleIntervalSeconds: 60, CreatedAt: ts(20)}, persistence.SessionRecord{Dimension: 384, ModelName: "hash-384"})
 		must(t, err)
-		must(t, s.AppendAnomalies(ctx, "alice", o.ID, items(1, 4), 3))
+		oe, err := s.ActivateObserver(ctx, "alice", o.ID)
+		must(t, err)
+		if err := s.AppendAnomalies(ctx, "alice", o.ID, oe-1, items(1, 4), 3); !errors.Is(err, persistence.ErrSuperseded) {
+			t.Fatalf("a superseded observer's anomalies: %v", err)
+		}
+		must(t, s.AppendAnomalies(ctx, "alice", o.ID, oe, items(1, 4), 3))
 		got, err = s.LoadAnomalies(ctx, "alice", o.ID, 100)
 		must(t, err)
 		if fmt.Sprint(seqs(got)) != "[2 3 4]" {
@@ -78,7 +99,10 @@ func TestLayerLogs(t *testing.T) {
 		if len(got) != 0 {
 			t.Fatalf("bob sees alice's anomalies: %v", seqs(got))
 		}
-		must(t, s.ClearAnomalies(ctx, "alice", o.ID))
+		if err := s.ClearAnomalies(ctx, "alice", o.ID, oe-1); !errors.Is(err, persistence.ErrSuperseded) {
+			t.Fatalf("a superseded observer's clear: %v", err)
+		}
+		must(t, s.ClearAnomalies(ctx, "alice", o.ID, oe))
 		got, err = s.LoadAnomalies(ctx, "alice", o.ID, 100)
 		must(t, err)
 		if len(got) != 0 {

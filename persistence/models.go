@@ -62,6 +62,7 @@ type regionModel struct {
 	VoteWindowSeconds  float64    `bun:"vote_window_seconds,notnull"`
 	LastRealignment    *time.Time `bun:"last_realignment"`
 	Realignments       int64      `bun:"realignments,notnull"`
+	Epoch              int64      `bun:"epoch,notnull"` // fencing: see Store.ActivateRegion
 	CreatedAt          time.Time  `bun:"created_at,notnull"`
 	ClusterCount       int        `bun:"cluster_count,scanonly"`
 }
@@ -80,6 +81,7 @@ type observerModel struct {
 	ID                    string    `bun:"id,pk"`
 	MetaSessionID         string    `bun:"meta_session_id,notnull"`
 	SampleIntervalSeconds float64   `bun:"sample_interval_seconds,notnull"`
+	Epoch                 int64     `bun:"epoch,notnull"` // fencing: see Store.ActivateObserver
 	CreatedAt             time.Time `bun:"created_at,notnull"`
 }
 
