@@ -25,6 +25,10 @@ import (
 //
 // In single-node mode there is no Placement and every Registry is local.
 type Placement struct {
+	// RouterIdle is how long a router with no running actor to watch
+	// waits before it stops (default 30 s); set it before Kinds.
+	RouterIdle time.Duration
+
 	c      *cluster.Cluster
 	ask    *Asker
 	kinds  map[string]*Registry
@@ -42,6 +46,9 @@ const (
 	// placementLookupTimeout bounds finding (and placing) a router that
 	// no cache knows; protoactor's own lookup gives up after 5 s.
 	placementLookupTimeout = 5 * time.Second
+	// routeRetries bounds the lookups of a router that turned out gone
+	// (10, 20, 40, 80, 160 ms apart).
+	routeRetries = 5
 	// tellQueue bounds the notifications (drift events) waiting to cross
 	// to another member; beyond it they are dropped and logged, as a
 	// notification to a stopping actor is in single-node mode.
@@ -52,7 +59,7 @@ const (
 // layers (layers may be nil). Pass Kinds to the cluster's configuration,
 // then Start with the started cluster before serving requests.
 func NewPlacement(sessions *Sessions, layers *Layers, log *slog.Logger) *Placement {
-	p := &Placement{ask: sessions.ask, kinds: map[string]*Registry{"session": sessions.reg}, log: log}
+	p := &Placement{RouterIdle: 30 * time.Second, ask: sessions.ask, kinds: map[string]*Registry{"session": sessions.reg}, log: log}
 	if layers != nil {
 		for _, r := range []*Registry{layers.clusters, layers.regions, layers.observers, layers.networks} {
 			p.kinds[r.kind] = r
@@ -66,7 +73,7 @@ func NewPlacement(sessions *Sessions, layers *Layers, log *slog.Logger) *Placeme
 func (p *Placement) Kinds() []*cluster.Kind {
 	var out []*cluster.Kind
 	for kind, reg := range p.kinds {
-		out = append(out, cluster.NewKind(kind, actor.PropsFromProducer(func() actor.Actor { return &router{reg: reg, log: p.log} })))
+		out = append(out, cluster.NewKind(kind, actor.PropsFromProducer(func() actor.Actor { return &router{reg: reg, log: p.log, idle: p.RouterIdle} })))
 	}
 	return out
 }
@@ -198,8 +205,15 @@ func askRoute[R Reply](ctx context.Context, r *Registry, key string, req proto.M
 		switch {
 		case err == nil:
 			return res, true, nil
-		case isDeadLetter(err) && attempt < 3:
+		case isDeadLetter(err) && attempt < routeRetries:
+			// The router stopped (with its actor); its member's placement
+			// may still name it for a moment: look again after a pause.
 			p.forget(r, key, pid)
+			select {
+			case <-time.After(time.Duration(10<<attempt) * time.Millisecond):
+			case <-ctx.Done():
+				return res, true, semvec.Wrap(semvec.KindUnavailable, ctx.Err(), "this "+r.kind+" is moving between cluster members; retry")
+			}
 		case semvec.KindOf(err) == semvec.KindTimeout && !errors.Is(err, context.Canceled):
 			p.forget(r, key, pid)
 			return res, true, semvec.Wrap(semvec.KindUnavailable, err, "the cluster member hosting this "+r.kind+" did not answer; retry")

@@ -352,6 +352,16 @@ func (r *Registry) Running(id string) (pid *actor.PID, ok bool) {
 	return e.pid, true
 }
 
+// running is Running without counting a use.
+func (r *Registry) running(id string) *actor.PID {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if e := r.entries[id]; e != nil && e.pid != nil && !e.stopping {
+		return e.pid
+	}
+	return nil
+}
+
 // Has reports whether id's actor is running or activating.
 func (r *Registry) Has(id string) bool {
 	r.mu.Lock()

@@ -3,6 +3,7 @@ package actors
 import (
 	"context"
 	"log/slog"
+	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/asynkron/protoactor-go/cluster"
@@ -17,12 +18,16 @@ import (
 // sender so the actor answers the asker directly, wherever it is. It never
 // waits inside Receive: an actor that is not running is activated on a
 // goroutine, and the messages that arrive meanwhile wait here, in order.
-// It stops itself when its actor stops (passivation, deletion), so routers
-// never outnumber actors; a caller that still holds its PID gets a dead
-// letter and looks the identity up again.
+// It stops itself a while (Placement.RouterIdle) after its actor stopped
+// (passivation, deletion) or failed to start, so routers do not outlive
+// actors for long; it does not stop at once, so that a request already on
+// its way (a caller holds its PID) is still served. A caller whose request
+// meets a stopped router gets a dead letter and looks the identity up
+// again.
 type router struct {
 	reg      *Registry
 	log      *slog.Logger
+	idle     time.Duration // Placement.RouterIdle
 	key      string
 	watched  *actor.PID // the actor it watches (stops with it)
 	waiting  []routed   // messages that arrived while the actor activates
@@ -46,13 +51,14 @@ func (r *router) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
 	case *actor.Started:
 		r.key = cluster.GetClusterIdentity(ctx).Identity
+		r.adopt(ctx)
+	case *actor.ReceiveTimeout:
+		r.adopt(ctx)
 	case *actor.Stopping, *actor.Stopped, *actor.Restarting, *cluster.ClusterInit:
 	case *actor.Terminated:
 		if r.watched != nil && m.GetWho().Equal(r.watched) {
 			r.watched = nil
-			if len(r.waiting) == 0 && !r.locating {
-				ctx.Stop(ctx.Self())
-			}
+			r.adopt(ctx) // stops after r.idle unless the actor runs again
 		}
 	case *located:
 		r.locating = false
@@ -62,6 +68,28 @@ func (r *router) Receive(ctx actor.Context) {
 	default:
 		r.route(ctx, routed{msg: m, sender: ctx.Sender()})
 	}
+}
+
+// adopt watches the identity's actor when it runs (it may have been
+// activated through the member's own registry, when the member asked for
+// it directly: a router is placed by every lookup, local ones included),
+// else stops the router once it has been idle for r.idle.
+func (r *router) adopt(ctx actor.Context) {
+	if r.watched != nil || r.locating || len(r.waiting) > 0 {
+		ctx.CancelReceiveTimeout()
+		return
+	}
+	if pid := r.reg.running(r.key); pid != nil {
+		r.watched = pid
+		ctx.Watch(pid)
+		ctx.CancelReceiveTimeout()
+		return
+	}
+	if _, idle := ctx.Message().(*actor.ReceiveTimeout); idle {
+		ctx.Stop(ctx.Self())
+		return
+	}
+	ctx.SetReceiveTimeout(r.idle)
 }
 
 // route delivers msg to the running actor, or queues it and activates it.
@@ -106,9 +134,7 @@ func (r *router) flush(ctx actor.Context, l *located) {
 			r.send(ctx, l.pid, m)
 		}
 	}
-	if l.err != nil && r.watched == nil {
-		ctx.Stop(ctx.Self())
-	}
+	r.adopt(ctx)
 }
 
 // send hands m to the actor pid with its original sender (a notification

@@ -56,6 +56,7 @@ func startNodes(t testing.TB, n int, db string) []*node {
 		s := actors.NewSessions(sys.Root, store, ask, actors.SessionConfig{Dim: dim, ModelName: "test"}, log, nil)
 		l := actors.NewLayers(sys.Root, store, ask, s, log, nil)
 		p := actors.NewPlacement(s, l, log)
+		p.RouterIdle = 300 * time.Millisecond
 		provider := test.NewTestProvider(agent, test.WithTestProviderServiceTtl(time.Second), test.WithTestProviderRefreshTtl(200*time.Millisecond))
 		c := cluster.New(sys, cluster.Configure("semvec-test", provider, disthash.New(), remote.Configure("127.0.0.1", 0),
 			cluster.WithKinds(p.Kinds()...)))
@@ -183,6 +184,20 @@ func TestSessionsSpreadAndAnswerThroughEveryNode(t *testing.T) {
 			}
 		}
 	}
+	// Routers never outnumber actors: one per live session, none left for
+	// the deleted ones (their routers stopped with their actors, or after
+	// failing to activate them).
+	eventually(t, 10*time.Second, "one router per live session", func() bool {
+		routers, actives := int32(0), 0
+		for _, nd := range nodes {
+			routers += nd.c.GetClusterKind("session").Count()
+			actives += nd.sessions.Active()
+		}
+		if routers != n-6 || actives != n-6 {
+			t.Logf("routers %d, actors %d", routers, actives)
+		}
+		return routers == n-6 && actives == n-6
+	})
 }
 
 // TestNodeLossLosesNothing: a member stops without passivating anything
