@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -39,7 +40,8 @@ type node struct {
 }
 
 // startNodes starts n members on one in-memory membership agent and one
-// SQLite database, and waits until each sees all of them.
+// database (a SQLite file path, or a postgresql:// URL), and waits until
+// each sees all of them.
 func startNodes(t testing.TB, n int, db string) []*node {
 	t.Helper()
 	agent := test.NewInMemAgent()
@@ -47,7 +49,11 @@ func startNodes(t testing.TB, n int, db string) []*node {
 	nodes := make([]*node, n)
 	var wg sync.WaitGroup
 	for i := range nodes {
-		store, err := persistence.Open(context.Background(), "sqlite:///"+db)
+		url := db
+		if !strings.HasPrefix(db, "postgres") {
+			url = "sqlite:///" + db
+		}
+		store, err := persistence.Open(context.Background(), url)
 		if err != nil {
 			t.Fatal(err)
 		}
