@@ -41,6 +41,7 @@ type Store struct {
 	dialect   string
 	opTimeout time.Duration
 	now       func() time.Time
+	pins      *allocPins
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -113,6 +114,9 @@ func Open(ctx context.Context, databaseURL string, opts ...Option) (*Store, erro
 	if err := s.migrate(ctx); err != nil {
 		_ = s.db.Close()
 		return nil, s.mapErr(err)
+	}
+	if dialect == DialectSQLite {
+		s.pins = pinSQLiteAllocator()
 	}
 	return s, nil
 }
@@ -191,7 +195,12 @@ func (s *Store) Ping(ctx context.Context) error {
 // Close closes the database. Later calls on the Store fail with
 // KindUnavailable. Close is idempotent.
 func (s *Store) Close() error {
-	s.closeOnce.Do(func() { s.closeErr = s.db.Close() })
+	s.closeOnce.Do(func() {
+		s.closeErr = s.db.Close()
+		if s.pins != nil {
+			s.pins.release()
+		}
+	})
 	return s.closeErr
 }
 
