@@ -16,6 +16,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -443,5 +444,26 @@ func TestClusterRefusesSQLite(t *testing.T) {
 	}
 	if out := n.out.String(); !strings.Contains(out, "SEMVEC_CLUSTER: cluster mode needs one PostgreSQL database") {
 		t.Fatalf("no clear message:\n%s", out)
+	}
+}
+
+// TestClusterPortInUse: a cluster port that cannot be bound stops start-up
+// with a message naming the variables, instead of protoactor's panic.
+func TestClusterPortInUse(t *testing.T) {
+	db := needDatabase(t)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	env := clusterEnv(clusterName(t), "127.0.0.1:2379", db)
+	env = append(env, fmt.Sprintf("SEMVEC_CLUSTER_PORT=%d", l.Addr().(*net.TCPAddr).Port)) // the last one wins
+	n := startNode(t, "busy", env)
+	if !n.exited(30 * time.Second) {
+		t.Fatalf("node on a busy cluster port still runs after 30 s:\n%s", n.out.String())
+	}
+	out := n.out.String()
+	if code := n.cmd.ProcessState.ExitCode(); code != 1 || !strings.Contains(out, "SEMVEC_CLUSTER_HOST/SEMVEC_CLUSTER_PORT") || strings.Contains(out, "panic") {
+		t.Fatalf("exit status %d, want 1 with a message naming the variables:\n%s", code, out)
 	}
 }
