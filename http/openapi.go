@@ -40,7 +40,7 @@ type operation struct {
 func sessionOperations() []operation {
 	return []operation{
 		{Method: "GET", Path: "/v1/health", ID: "health", Tag: "infra", Summary: "Liveness and active-session count (no auth)", NoAuth: true, Response: api.Health{}},
-		{Method: "GET", Path: "/v1/readyz", ID: "readyz", Tag: "infra", Summary: "Readiness: database answers and actors are up (503 otherwise)", NoAuth: true,
+		{Method: "GET", Path: "/v1/readyz", ID: "readyz", Tag: "infra", Summary: "Readiness: database answers, actors are up and, in cluster mode, this node is a member (503 otherwise)", NoAuth: true,
 			Response: api.Readiness{}, Other: map[int]any{http.StatusServiceUnavailable: api.Readiness{}}},
 		{Method: "GET", Path: "/metrics", ID: "prometheusMetrics", Tag: "infra", Summary: "Prometheus metrics behind Basic Auth (METRICS_USER / METRICS_PASSWORD)", NoAuth: true,
 			Response: "", Text: true, Errors: []int{401, 503}},

@@ -43,6 +43,10 @@ type Deps struct {
 	Metrics         *Metrics
 	Limiter         *RateLimiter
 	ActorsUp        func() bool // false once shutdown began
+	// Cluster reports cluster membership for readiness: how many members
+	// this node sees and whether it is one of them. nil in single-node
+	// mode.
+	Cluster func() (members int, self bool)
 	// RequestTimeout is every request's deadline; actor asks never outlive
 	// it. 0 means none.
 	RequestTimeout time.Duration
@@ -127,12 +131,21 @@ func (s *Server) health(c *gin.Context) {
 	c.JSON(http.StatusOK, api.Health{Status: "ok", ActiveSessions: s.d.Sessions.Active(), Version: semvec.Version})
 }
 
-// readyz answers 200 when the database answers and the actor system is up.
+// readyz answers 200 when the database answers, the actor system is up and,
+// in cluster mode, this node is in the cluster's member list.
 func (s *Server) readyz(c *gin.Context) {
 	ctx, cancel := context.WithTimeout(c.Request.Context(), 2*time.Second)
 	defer cancel()
-	checks := api.ReadinessChecks{Database: "ok", Actors: "ok", Embedder: s.d.Embedder.Name()}
+	checks := api.ReadinessChecks{Database: "ok", Actors: "ok", Embedder: s.d.Embedder.Name(), Cluster: "off"}
 	ready := true
+	if s.d.Cluster != nil {
+		n, self := s.d.Cluster()
+		checks.Cluster, checks.ClusterMembers = "ok", n
+		if !self {
+			checks.Cluster = "unavailable"
+			ready = false
+		}
+	}
 	if err := s.d.DB.Ping(ctx); err != nil {
 		checks.Database = "unavailable"
 		ready = false

@@ -86,6 +86,14 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
+// Validate reports the first knob that New would reject (zero fields take
+// their defaults), so that a caller can check its configuration early.
+func (c Config) Validate() error { return c.withDefaults().validate() }
+
+// ValidateClusterName reports whether name can name a cluster: it becomes
+// one segment of the members' etcd keys.
+func ValidateClusterName(name string) error { return validClusterName(name) }
+
 // validate reports the first knob that is out of range.
 func (c Config) validate() error {
 	for _, e := range c.Endpoints {

@@ -38,9 +38,14 @@ func main() {
 	}
 }
 
+// exitCode is 0 for --help, 3 when the node dropped out of its cluster
+// (the supervisor should restart it), 1 otherwise.
 func exitCode(err error) int {
-	if errors.Is(err, flag.ErrHelp) {
+	switch {
+	case errors.Is(err, flag.ErrHelp):
 		return 0
+	case errors.Is(err, server.ErrMembershipLost):
+		return 3
 	}
 	return 1
 }
@@ -108,10 +113,19 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 	if err != nil {
 		return err
 	}
-	<-ctx.Done()
+	var lost bool
+	select {
+	case <-ctx.Done():
+	case <-srv.Lost(): // nil, never ready, in single-node mode
+		lost = true
+	}
 	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
-	return srv.Shutdown(sctx)
+	err = srv.Shutdown(sctx)
+	if lost {
+		return errors.Join(server.ErrMembershipLost, err)
+	}
+	return err
 }
 
 // serveHost is the address serve listens on: --host when given; else

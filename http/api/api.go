@@ -59,10 +59,16 @@ type Readiness struct {
 
 // ReadinessChecks is the state of each dependency: "ok", "unavailable" (or
 // "stopping" for the actors); embedder is the embedder's name when it is up.
+// Cluster is "off" in single-node mode; in cluster mode it is "ok" while
+// this node is in the cluster's member list and "unavailable" otherwise,
+// and ClusterMembers counts the members this node sees (itself included;
+// 0 when off).
 type ReadinessChecks struct {
-	Actors   string `json:"actors"`
-	Database string `json:"database"`
-	Embedder string `json:"embedder"`
+	Actors         string `json:"actors"`
+	Cluster        string `json:"cluster"`
+	ClusterMembers int    `json:"cluster_members"`
+	Database       string `json:"database"`
+	Embedder       string `json:"embedder"`
 }
 
 // JSONRPCRequest and JSONRPCResponse document POST /mcp: JSON-RPC 2.0

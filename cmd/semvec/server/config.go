@@ -4,11 +4,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/semvec-go/semvec/actors/engine"
+	"github.com/semvec-go/semvec/actors/membership"
 )
 
 // Config is the server configuration, read from the environment. Every
@@ -39,6 +41,24 @@ type Config struct {
 	// own at creation): 0 means the engine's default.
 	RunTopK            int
 	ContextBudgetChars int
+	// Cluster is cluster mode (SEMVEC_CLUSTER_*), off by default.
+	Cluster ClusterConfig
+}
+
+// ClusterConfig makes the process a member of a semvec-go cluster
+// (docs/cluster.md, "Running a cluster").
+type ClusterConfig struct {
+	Enabled bool
+	Name    string   // cluster name: nodes with the same name and etcd form one cluster
+	Etcd    []string // etcd client endpoints, host:port
+	// Host and Port are where the node's remote (gRPC) listener binds;
+	// port 0 picks a free one.
+	Host string
+	Port int
+	// Advertise is the host:port other nodes dial; empty means the bound
+	// address. Required when Host is unspecified (0.0.0.0 or ::).
+	Advertise string
+	TTL       time.Duration // membership lease: a dead node leaves the others' lists about one TTL later
 }
 
 // LoadConfig reads the configuration from getenv (os.Getenv in the command).
@@ -56,6 +76,10 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		MaxSessions:     10000,
 		Sweep:           60 * time.Second,
 		DevDir:          ".semvec-dev",
+		Cluster: ClusterConfig{
+			Name: "semvec", Etcd: []string{membership.DefaultEndpoint},
+			Host: "127.0.0.1", Port: 8090, TTL: membership.DefaultTTL,
+		},
 	}
 	var errs []string
 	bad := func(name, why, got string) { errs = append(errs, fmt.Sprintf("%s: %s, got %q", name, why, got)) }
@@ -165,10 +189,89 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	boolean("SEMVEC_DISABLE_DEV_LICENSE", &c.DisableDevLicense)
 	between("SEMVEC_RUN_TOP_K", &c.RunTopK, engine.MinContextTopK, engine.MaxContextTopK)
 	between("SEMVEC_CONTEXT_BUDGET_CHARS", &c.ContextBudgetChars, engine.MinContextBudgetChars, engine.MaxContextBudgetChars)
+	errs = append(errs, c.Cluster.load(getenv, c.DatabaseURL)...)
 	if len(errs) > 0 {
 		return c, fmt.Errorf("invalid configuration:\n  %s", strings.Join(errs, "\n  "))
 	}
 	return c, nil
+}
+
+// load reads the SEMVEC_CLUSTER_* variables into c and returns one message
+// per bad value, each naming its variable. Values are checked even with
+// cluster mode off, so that a typo does not wait for the day it is turned
+// on.
+func (c *ClusterConfig) load(getenv func(string) string, databaseURL string) []string {
+	var errs []string
+	bad := func(name, why, got string) { errs = append(errs, fmt.Sprintf("%s: %s, got %q", name, why, got)) }
+	switch v := strings.ToLower(strings.TrimSpace(getenv("SEMVEC_CLUSTER"))); v {
+	case "":
+	case "1", "true", "yes", "on":
+		c.Enabled = true
+	case "0", "false", "no", "off":
+		c.Enabled = false
+	default:
+		bad("SEMVEC_CLUSTER", "must be 1/0, true/false, yes/no or on/off", v)
+	}
+	if v := strings.TrimSpace(getenv("SEMVEC_CLUSTER_NAME")); v != "" {
+		if err := membership.ValidateClusterName(v); err != nil {
+			bad("SEMVEC_CLUSTER_NAME", `must be a name without "/", spaces or control characters`, v)
+		}
+		c.Name = v
+	}
+	if v := strings.TrimSpace(getenv("SEMVEC_CLUSTER_ETCD")); v != "" {
+		c.Etcd = nil
+		for _, e := range strings.Split(v, ",") {
+			if e = strings.TrimSpace(e); e == "" {
+				continue
+			}
+			if err := (membership.Config{Endpoints: []string{e}}).Validate(); err != nil {
+				bad("SEMVEC_CLUSTER_ETCD", "each endpoint must be host:port or http://host:port (comma-separated)", e)
+			}
+			c.Etcd = append(c.Etcd, e)
+		}
+		if len(c.Etcd) == 0 {
+			bad("SEMVEC_CLUSTER_ETCD", "must name at least one endpoint", v)
+		}
+	}
+	if v := strings.TrimSpace(getenv("SEMVEC_CLUSTER_HOST")); v != "" {
+		c.Host = v
+	}
+	if v := strings.TrimSpace(getenv("SEMVEC_CLUSTER_PORT")); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 || n > 65535 {
+			bad("SEMVEC_CLUSTER_PORT", "must be a port from 0 to 65535 (0 picks a free one)", v)
+		} else {
+			c.Port = n
+		}
+	}
+	if v := strings.TrimSpace(getenv("SEMVEC_CLUSTER_ADVERTISE")); v != "" {
+		host, port, err := net.SplitHostPort(v)
+		if n, perr := strconv.Atoi(port); err != nil || host == "" || perr != nil || n < 1 || n > 65535 {
+			bad("SEMVEC_CLUSTER_ADVERTISE", "must be host:port, the address other nodes dial", v)
+		}
+		c.Advertise = v
+	}
+	if v := strings.TrimSpace(getenv("SEMVEC_CLUSTER_TTL")); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || (membership.Config{TTL: d}).Validate() != nil || d == 0 {
+			bad("SEMVEC_CLUSTER_TTL", fmt.Sprintf("must be whole seconds from %v to %v, such as 5s", membership.MinTTL, membership.MaxTTL), v)
+		} else {
+			c.TTL = d
+		}
+	}
+	if !c.Enabled {
+		return errs
+	}
+	if ip := net.ParseIP(c.Host); (c.Host == "" || (ip != nil && ip.IsUnspecified())) && c.Advertise == "" {
+		errs = append(errs, fmt.Sprintf("SEMVEC_CLUSTER_ADVERTISE: required when SEMVEC_CLUSTER_HOST is %q (the other nodes need an address they can dial)", c.Host))
+	}
+	if c.Port == 0 && c.Advertise != "" {
+		errs = append(errs, "SEMVEC_CLUSTER_PORT: 0 (a free port) cannot be advertised: set a fixed port with SEMVEC_CLUSTER_ADVERTISE")
+	}
+	if !strings.HasPrefix(databaseURL, "postgres://") && !strings.HasPrefix(databaseURL, "postgresql://") {
+		errs = append(errs, "SEMVEC_CLUSTER: cluster mode needs one PostgreSQL database shared by every node (DATABASE_URL=postgresql://…); SQLite is a file on one machine and is refused")
+	}
+	return errs
 }
 
 func newLogger(c Config, w io.Writer) *slog.Logger {

@@ -16,11 +16,13 @@ import (
 	"net/http/pprof"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
+	"github.com/asynkron/protoactor-go/cluster"
 	"github.com/gin-gonic/gin"
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -37,6 +39,7 @@ type Server struct {
 	log      *slog.Logger
 	store    *persistence.Store
 	sys      *actor.ActorSystem
+	cluster  *clusterNode // nil in single-node mode
 	sessions *actors.Sessions
 	layers   *actors.Layers
 	http     *http.Server
@@ -87,6 +90,19 @@ func Start(ctx context.Context, cfg Config, getenv func(string) string, stdout, 
 	reg := prometheus.NewRegistry()
 	metrics := apihttp.NewMetrics(reg)
 	sys := actors.NewActorSystem(log)
+	var node *clusterNode
+	if cfg.Cluster.Enabled {
+		// The grain kinds this node hosts. None yet: sessions, clusters,
+		// regions and observers become grains next (issue 15); until then
+		// they stay per-node actors over the shared database.
+		var kinds []*cluster.Kind
+		node, err = startCluster(cfg.Cluster, sys, kinds, log)
+		if err != nil {
+			_ = store.Close()
+			return nil, err
+		}
+		node.registerMetrics(reg)
+	}
 	asker := &actors.Asker{Root: sys.Root, Timeout: cfg.AskTimeout, Observer: metrics.ObserveAsk}
 	sessions := actors.NewSessions(sys.Root, store, asker, actors.SessionConfig{
 		Dim: emb.Dim(), ModelName: emb.Name(), IdleTTL: cfg.IdleTTL, MaxSessions: cfg.MaxSessions, Sweep: cfg.Sweep,
@@ -94,7 +110,7 @@ func Start(ctx context.Context, cfg Config, getenv func(string) string, stdout, 
 	}, log, nil)
 	layers := actors.NewLayers(sys.Root, store, asker, sessions, log, nil)
 
-	s := &Server{log: log, store: store, sys: sys, sessions: sessions, layers: layers, token: devToken}
+	s := &Server{log: log, store: store, sys: sys, cluster: node, sessions: sessions, layers: layers, token: devToken}
 	bgctx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
 	s.bg.Add(2)
@@ -106,7 +122,7 @@ func Start(ctx context.Context, cfg Config, getenv func(string) string, stdout, 
 		MetricsUser: cfg.MetricsUser, MetricsPassword: cfg.MetricsPassword, CORSOrigins: cfg.CORSOrigins,
 		MaxBodyBytes: cfg.MaxBodyBytes, Embedder: emb, Reranker: reranker, Sessions: sessions, Layers: layers, DB: store,
 		Metrics: metrics, Limiter: apihttp.NewRateLimiter(nil), ActorsUp: func() bool { return !s.stopping.Load() },
-		RequestTimeout: cfg.RequestTimeout,
+		RequestTimeout: cfg.RequestTimeout, Cluster: s.clusterMembers(),
 	})
 	s.http = &http.Server{
 		Handler:           engine,
@@ -132,7 +148,7 @@ func Start(ctx context.Context, cfg Config, getenv func(string) string, stdout, 
 		}
 	}()
 	s.banner(cfg, emb, stdout)
-	log.Info("semvec-go started", "addr", s.addr.String(), "version", semvec.Version, "database", store.Dialect(), "embedder", emb.Name(), "dim", emb.Dim())
+	log.Info("semvec-go started", "addr", s.addr.String(), "version", semvec.Version, "database", store.Dialect(), "embedder", emb.Name(), "dim", emb.Dim(), "cluster", cfg.Cluster.Enabled)
 	return s, nil
 }
 
@@ -149,6 +165,34 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		s.log.Info("semvec-go stopped")
 	})
 	return s.err
+}
+
+// Cluster is the protoactor cluster this node is a member of, nil in
+// single-node mode.
+func (s *Server) Cluster() *cluster.Cluster {
+	if s.cluster == nil {
+		return nil
+	}
+	return s.cluster.c
+}
+
+// Lost is closed when this node dropped out of the cluster's member list
+// (ErrMembershipLost); nil (never ready) in single-node mode. Its owner
+// shuts the server down and ends the process.
+func (s *Server) Lost() <-chan struct{} {
+	if s.cluster == nil {
+		return nil
+	}
+	return s.cluster.lost
+}
+
+// clusterMembers is readiness's view of the cluster, nil in single-node
+// mode.
+func (s *Server) clusterMembers() func() (int, bool) {
+	if s.cluster == nil {
+		return nil
+	}
+	return s.cluster.Members
 }
 
 // Addr is the address the server listens on.
@@ -174,7 +218,11 @@ func (s *Server) Kill() {
 		s.cancel()
 	}
 	s.bg.Wait()
-	s.sys.Shutdown()
+	if s.cluster != nil {
+		s.cluster.kill() // shuts the actor system down too
+	} else {
+		s.sys.Shutdown()
+	}
 	s.sessions.Abandon()
 }
 
@@ -188,7 +236,14 @@ func (s *Server) closeBackend(ctx context.Context) error {
 		errs = append(errs, s.layers.Shutdown(ctx))
 	}
 	errs = append(errs, s.sessions.Shutdown(ctx))
-	s.sys.Shutdown()
+	if s.cluster != nil {
+		// Leave before the database closes: the others drop this node at
+		// once. protoactor's cluster shutdown shuts the actor system down
+		// too (a second Shutdown would panic).
+		errs = append(errs, s.cluster.leave(ctx))
+	} else {
+		s.sys.Shutdown()
+	}
 	errs = append(errs, s.store.Close())
 	return errors.Join(errs...)
 }
@@ -262,6 +317,10 @@ func (s *Server) banner(cfg Config, emb embed.Embedder, w io.Writer) {
 	_, port, _ := net.SplitHostPort(s.addr.String())
 	base := "http://" + net.JoinHostPort(host, port)
 	fmt.Fprintf(w, "semvec-go %s listening on %s (database: %s, embedder: %s %d-d)\n", semvec.Version, s.addr, s.store.Dialect(), emb.Name(), emb.Dim())
+	if s.cluster != nil {
+		n, _ := s.cluster.Members()
+		fmt.Fprintf(w, "Cluster %q: member %s at %s, %d member(s) seen (etcd %s).\n", cfg.Cluster.Name, s.sys.ID, s.sys.Address(), n, strings.Join(cfg.Cluster.Etcd, ","))
+	}
 	switch {
 	case cfg.Anonymous:
 		fmt.Fprintf(w, "Anonymous mode: no token needed.\nTry:\n  curl -s %s/v1/run -H 'Content-Type: application/json' -d '{\"message\":\"What is Kubernetes?\"}'\n", base)

@@ -1,0 +1,159 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/asynkron/protoactor-go/cluster"
+	"github.com/asynkron/protoactor-go/cluster/identitylookup/disthash"
+	"github.com/asynkron/protoactor-go/eventstream"
+	"github.com/asynkron/protoactor-go/remote"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/semvec-go/semvec/actors/membership"
+)
+
+// ErrMembershipLost is what Server.Lost's owner returns when this node
+// dropped out of the cluster's member list (its etcd lease expired while it
+// was paused or cut off, or its key was deleted). protoactor never lets a
+// member id that left come back, so the process must end and be restarted
+// by its supervisor; semvec serve exits with status 3.
+var ErrMembershipLost = errors.New("cluster membership lost: this node is no longer in the member list; exiting so that the supervisor restarts it")
+
+// clusterNode is this process's membership in a semvec-go cluster: the
+// protoactor cluster on the server's actor system, with the etcd
+// membership provider.
+type clusterNode struct {
+	c    *cluster.Cluster
+	p    *membership.Provider
+	log  *slog.Logger
+	sys  *actor.ActorSystem
+	sub  *eventstream.Subscription // topology events
+	lost chan struct{}             // closed once by OnSelfLost
+
+	members atomic.Int32 // members in the latest topology, self included
+	self    atomic.Bool  // whether the latest topology lists this node
+	left    sync.Once
+}
+
+// startCluster builds the protoactor cluster on sys with the grain kinds
+// and starts it as a member. It returns within the membership provider's
+// start-up bound, with a clear error when etcd does not answer or the
+// remote port cannot be bound. On error nothing is left running, and sys
+// has been shut down (protoactor's cluster shutdown closes it).
+func startCluster(cfg ClusterConfig, sys *actor.ActorSystem, kinds []*cluster.Kind, log *slog.Logger) (*clusterNode, error) {
+	n := &clusterNode{sys: sys, log: log.With("component", "cluster"), lost: make(chan struct{})}
+	lostOnce := sync.Once{}
+	p, err := membership.New(membership.Config{
+		Endpoints: cfg.Etcd,
+		TTL:       cfg.TTL,
+		Logger:    log,
+		OnSelfLost: func() {
+			lostOnce.Do(func() {
+				n.log.Error("this node is no longer in the cluster's member list (its etcd lease expired or its key was removed); leaving so that the supervisor restarts it", "member", sys.ID)
+				close(n.lost)
+			})
+		},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("SEMVEC_CLUSTER: %w", err)
+	}
+	n.p = p
+	var ropts []remote.ConfigOption
+	if cfg.Advertise != "" {
+		ropts = append(ropts, remote.WithAdvertisedHost(cfg.Advertise))
+	}
+	opts := []cluster.ConfigOption{}
+	if len(kinds) > 0 {
+		opts = append(opts, cluster.WithKinds(kinds...))
+	}
+	n.c = cluster.New(sys, cluster.Configure(cfg.Name, p, disthash.New(), remote.Configure(cfg.Host, cfg.Port, ropts...), opts...))
+
+	// The member count for readiness and metrics comes from protoactor's
+	// own topology events (MemberList.Members is read without its lock).
+	n.sub = sys.EventStream.Subscribe(func(evt any) {
+		t, ok := evt.(*cluster.ClusterTopology)
+		if !ok {
+			return
+		}
+		n.members.Store(int32(len(t.Members)))
+		n.self.Store(slices.ContainsFunc(t.Members, func(m *cluster.Member) bool { return m.Id == sys.ID }))
+	})
+
+	if err := startMember(n.c); err != nil {
+		sys.EventStream.Unsubscribe(n.sub)
+		if errors.Is(err, membership.ErrUnavailable) {
+			return nil, fmt.Errorf("SEMVEC_CLUSTER_ETCD: cannot join cluster %q: %w", cfg.Name, err)
+		}
+		return nil, fmt.Errorf("SEMVEC_CLUSTER: cannot join cluster %q: %w", cfg.Name, err)
+	}
+	n.log.Info("joined the cluster", "cluster", cfg.Name, "member", sys.ID, "address", sys.Address(),
+		"etcd", strings.Join(cfg.Etcd, ","), "members", n.members.Load())
+	return n, nil
+}
+
+// startMember is membership.Start that also turns protoactor's panic on a
+// remote port it cannot bind into an error (after shutting down what was
+// started).
+func startMember(c *cluster.Cluster) (err error) {
+	defer func() {
+		r := recover()
+		if r == nil {
+			return
+		}
+		e, ok := r.(error)
+		if !ok || !strings.HasPrefix(e.Error(), "failed to listen") {
+			panic(r)
+		}
+		c.ActorSystem.Shutdown()
+		err = fmt.Errorf("SEMVEC_CLUSTER_HOST/SEMVEC_CLUSTER_PORT: %w", e)
+	}()
+	return membership.Start(c)
+}
+
+// Members reports how many members this node sees and whether it is one.
+func (n *clusterNode) Members() (int, bool) {
+	return int(n.members.Load()), n.self.Load()
+}
+
+// registerMetrics adds semvec_cluster_members to reg.
+func (n *clusterNode) registerMetrics(reg prometheus.Registerer) {
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "semvec_cluster_members",
+		Help: "Members of the cluster this node sees in its member list, itself included.",
+	}, func() float64 { return float64(n.members.Load()) }))
+}
+
+// leave leaves the cluster gracefully: the node's etcd key is revoked (the
+// others drop it at once), protoactor waits for grain ownership to move
+// (2 s) and stops its remote listener. It returns when ctx ends first,
+// leaving the rest to the process's exit. protoactor's cluster shutdown
+// also shuts the actor system down.
+func (n *clusterNode) leave(ctx context.Context) error {
+	var err error
+	n.left.Do(func() {
+		n.sys.EventStream.Unsubscribe(n.sub)
+		done := make(chan struct{})
+		go func() { defer close(done); n.c.Shutdown(true) }()
+		select {
+		case <-done:
+			n.log.Info("left the cluster")
+		case <-ctx.Done():
+			err = fmt.Errorf("leaving the cluster: %w", ctx.Err())
+		}
+	})
+	return err
+}
+
+// kill stops the node as a crash would: no revoke (the others drop it
+// after its lease runs out), remote listener closed.
+func (n *clusterNode) kill() {
+	n.left.Do(func() { n.c.Shutdown(false) })
+}

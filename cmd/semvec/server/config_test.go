@@ -1,0 +1,86 @@
+package server
+
+import (
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+
+const pgURL = "postgresql://u@127.0.0.1:5432/db?sslmode=disable"
+
+func TestClusterConfigOffByDefault(t *testing.T) {
+	c, err := LoadConfig(env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Cluster.Enabled {
+		t.Fatal("cluster mode on without configuration")
+	}
+}
+
+func TestClusterConfig(t *testing.T) {
+	c, err := LoadConfig(env(map[string]string{
+		"DATABASE_URL": pgURL, "SEMVEC_CLUSTER": "on", "SEMVEC_CLUSTER_NAME": "prod",
+		"SEMVEC_CLUSTER_ETCD": "10.0.0.2:2379, http://10.0.0.3:2379", "SEMVEC_CLUSTER_HOST": "0.0.0.0",
+		"SEMVEC_CLUSTER_PORT": "8091", "SEMVEC_CLUSTER_ADVERTISE": "10.0.0.5:8091", "SEMVEC_CLUSTER_TTL": "7s",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := ClusterConfig{Enabled: true, Name: "prod", Etcd: []string{"10.0.0.2:2379", "http://10.0.0.3:2379"},
+		Host: "0.0.0.0", Port: 8091, Advertise: "10.0.0.5:8091", TTL: 7 * time.Second}
+	got := c.Cluster
+	if got.Enabled != want.Enabled || got.Name != want.Name || !slices.Equal(got.Etcd, want.Etcd) || got.Host != want.Host ||
+		got.Port != want.Port || got.Advertise != want.Advertise || got.TTL != want.TTL {
+		t.Fatalf("got %+v, want %+v", got, want)
+	}
+
+	// Defaults: a node on this machine's loopback, etcd on its default port.
+	c, err = LoadConfig(env(map[string]string{"DATABASE_URL": pgURL, "SEMVEC_CLUSTER": "1", "SEMVEC_CLUSTER_PORT": "0"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Cluster.Name != "semvec" || !slices.Equal(c.Cluster.Etcd, []string{"127.0.0.1:2379"}) || c.Cluster.Host != "127.0.0.1" || c.Cluster.Port != 0 || c.Cluster.TTL != 5*time.Second {
+		t.Fatalf("defaults: %+v", c.Cluster)
+	}
+}
+
+// Every bad value stops start-up with a message naming its variable.
+func TestClusterConfigErrors(t *testing.T) {
+	on := func(kv ...string) map[string]string {
+		m := map[string]string{"DATABASE_URL": pgURL, "SEMVEC_CLUSTER": "1"}
+		for i := 0; i < len(kv); i += 2 {
+			m[kv[i]] = kv[i+1]
+		}
+		return m
+	}
+	for _, tc := range []struct {
+		env  map[string]string
+		want string
+	}{
+		{map[string]string{"SEMVEC_CLUSTER": "maybe"}, "SEMVEC_CLUSTER: must be"},
+		{on("DATABASE_URL", "sqlite:///x.db"), "SEMVEC_CLUSTER: cluster mode needs one PostgreSQL database"},
+		{map[string]string{"SEMVEC_CLUSTER": "1"}, "SQLite is a file on one machine and is refused"}, // the default DATABASE_URL
+		{on("SEMVEC_CLUSTER_NAME", "a/b"), "SEMVEC_CLUSTER_NAME"},
+		{on("SEMVEC_CLUSTER_ETCD", "127.0.0.1"), "SEMVEC_CLUSTER_ETCD"},
+		{on("SEMVEC_CLUSTER_ETCD", "https://e:2379"), "SEMVEC_CLUSTER_ETCD"},
+		{on("SEMVEC_CLUSTER_ETCD", " , "), "SEMVEC_CLUSTER_ETCD: must name at least one endpoint"},
+		{on("SEMVEC_CLUSTER_PORT", "70000"), "SEMVEC_CLUSTER_PORT"},
+		{on("SEMVEC_CLUSTER_PORT", "x"), "SEMVEC_CLUSTER_PORT"},
+		{on("SEMVEC_CLUSTER_ADVERTISE", "10.0.0.5"), "SEMVEC_CLUSTER_ADVERTISE: must be host:port"},
+		{on("SEMVEC_CLUSTER_HOST", "0.0.0.0"), "SEMVEC_CLUSTER_ADVERTISE: required"},
+		{on("SEMVEC_CLUSTER_PORT", "0", "SEMVEC_CLUSTER_ADVERTISE", "10.0.0.5:8090"), "SEMVEC_CLUSTER_PORT: 0"},
+		{on("SEMVEC_CLUSTER_TTL", "1s"), "SEMVEC_CLUSTER_TTL"},
+		{on("SEMVEC_CLUSTER_TTL", "2500ms"), "SEMVEC_CLUSTER_TTL"},
+		{on("SEMVEC_CLUSTER_TTL", "5"), "SEMVEC_CLUSTER_TTL"},
+		{map[string]string{"SEMVEC_CLUSTER_PORT": "-1"}, "SEMVEC_CLUSTER_PORT"}, // checked with cluster mode off too
+	} {
+		_, err := LoadConfig(env(tc.env))
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%v: error %v, want one containing %q", tc.env, err, tc.want)
+		}
+	}
+}
