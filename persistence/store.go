@@ -10,7 +10,8 @@ import (
 	"sync"
 	"time"
 
-	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/uptrace/bun"
 	"github.com/uptrace/bun/dialect/pgdialect"
 	"github.com/uptrace/bun/dialect/sqlitedialect"
@@ -149,11 +150,21 @@ func openSQL(databaseURL string) (*sql.DB, string, error) {
 		sqldb.SetConnMaxIdleTime(0)
 		return sqldb, DialectSQLite, nil
 	case "postgres", "postgresql":
-		sqldb, err := sql.Open("pgx", databaseURL)
+		cfg, err := pgx.ParseConfig(databaseURL)
 		if err != nil {
 			return nil, "", semvec.Wrap(semvec.KindInvalid, err, "DATABASE_URL: invalid PostgreSQL URL")
 		}
-		return sqldb, DialectPostgres, nil
+		// A process paused in the middle of a transaction (a VM freeze, a
+		// SIGSTOP, a stalled node of a cluster) would hold its row locks,
+		// and with them every other writer of those rows, until it runs
+		// again. Our transactions never wait between statements, so the
+		// server ends any that sits idle for 2 s (the URL may say
+		// otherwise); the paused process's commit then fails and is not
+		// acknowledged.
+		if _, set := cfg.RuntimeParams["idle_in_transaction_session_timeout"]; !set {
+			cfg.RuntimeParams["idle_in_transaction_session_timeout"] = "2000"
+		}
+		return stdlib.OpenDB(*cfg), DialectPostgres, nil
 	}
 	return nil, "", semvec.Errorf(semvec.KindInvalid,
 		"DATABASE_URL: unsupported scheme %q (want sqlite, postgres or postgresql)", scheme)

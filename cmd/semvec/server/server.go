@@ -39,7 +39,8 @@ type Server struct {
 	log      *slog.Logger
 	store    *persistence.Store
 	sys      *actor.ActorSystem
-	cluster  *clusterNode // nil in single-node mode
+	cluster  *clusterNode      // nil in single-node mode
+	place    *actors.Placement // nil in single-node mode
 	sessions *actors.Sessions
 	layers   *actors.Layers
 	http     *http.Server
@@ -90,27 +91,33 @@ func Start(ctx context.Context, cfg Config, getenv func(string) string, stdout, 
 	reg := prometheus.NewRegistry()
 	metrics := apihttp.NewMetrics(reg)
 	sys := actors.NewActorSystem(log)
-	var node *clusterNode
-	if cfg.Cluster.Enabled {
-		// The grain kinds this node hosts. None yet: sessions, clusters,
-		// regions and observers become grains next (issue 15); until then
-		// they stay per-node actors over the shared database.
-		var kinds []*cluster.Kind
-		node, err = startCluster(cfg.Cluster, sys, kinds, log)
-		if err != nil {
-			_ = store.Close()
-			return nil, err
-		}
-		node.registerMetrics(reg)
-	}
 	asker := &actors.Asker{Root: sys.Root, Timeout: cfg.AskTimeout, Observer: metrics.ObserveAsk}
 	sessions := actors.NewSessions(sys.Root, store, asker, actors.SessionConfig{
 		Dim: emb.Dim(), ModelName: emb.Name(), IdleTTL: cfg.IdleTTL, MaxSessions: cfg.MaxSessions, Sweep: cfg.Sweep,
 		Engine: cfg.engineConfig,
 	}, log, nil)
 	layers := actors.NewLayers(sys.Root, store, asker, sessions, log, nil)
+	var node *clusterNode
+	var place *actors.Placement
+	if cfg.Cluster.Enabled {
+		// Every actor kind is a grain placed by identity over the members
+		// (actors/placement.go); this node hosts the routers of the
+		// identities it owns.
+		place = actors.NewPlacement(sessions, layers, log)
+		node, err = startCluster(cfg.Cluster, sys, place.Kinds(), log)
+		if err != nil {
+			sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
+			_ = layers.Shutdown(sctx)
+			scancel()
+			sessions.Abandon() // nothing ran: stop its writers
+			_ = store.Close()
+			return nil, err
+		}
+		place.Start(node.c)
+		node.registerMetrics(reg)
+	}
 
-	s := &Server{log: log, store: store, sys: sys, cluster: node, sessions: sessions, layers: layers, token: devToken}
+	s := &Server{log: log, store: store, sys: sys, cluster: node, place: place, sessions: sessions, layers: layers, token: devToken}
 	bgctx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
 	s.bg.Add(2)
@@ -218,6 +225,9 @@ func (s *Server) Kill() {
 		s.cancel()
 	}
 	s.bg.Wait()
+	if s.place != nil {
+		s.place.Close()
+	}
 	if s.cluster != nil {
 		s.cluster.kill() // shuts the actor system down too
 	} else {
@@ -236,6 +246,9 @@ func (s *Server) closeBackend(ctx context.Context) error {
 		errs = append(errs, s.layers.Shutdown(ctx))
 	}
 	errs = append(errs, s.sessions.Shutdown(ctx))
+	if s.place != nil {
+		s.place.Close() // what still arrives is served here until the node has left
+	}
 	if s.cluster != nil {
 		// Leave before the database closes: the others drop this node at
 		// once. protoactor's cluster shutdown shuts the actor system down

@@ -1,0 +1,272 @@
+package clustertest
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// load is 8 clients running turns on their own sessions through whichever
+// nodes are marked usable, retrying a turn on 503 (as a client honouring
+// Retry-After does, sooner) and on a refused connection, and counting what
+// was acknowledged.
+type load struct {
+	t        *testing.T
+	token    string
+	nodes    []*node
+	usable   []atomic.Bool
+	sessions []string
+	acked    []atomic.Int64 // per session: turns answered 200
+	tried    []atomic.Int64 // per session: attempts that got no 200 (may or may not have landed)
+	u503     atomic.Int64
+	slowest  []atomic.Int64 // per node, nanoseconds
+	stop     chan struct{}
+	wg       sync.WaitGroup
+	failures chan string
+}
+
+// requestTimeout is the nodes' SEMVEC_REQUEST_TIMEOUT in these tests: no
+// request may take much longer, whatever fails.
+const requestTimeout = 4 * time.Second
+
+func startLoad(t *testing.T, token string, nodes []*node, sessions []string) *load {
+	l := &load{t: t, token: token, nodes: nodes, usable: make([]atomic.Bool, len(nodes)), sessions: sessions,
+		acked: make([]atomic.Int64, len(sessions)), tried: make([]atomic.Int64, len(sessions)), slowest: make([]atomic.Int64, len(nodes)),
+		stop: make(chan struct{}), failures: make(chan string, 64)}
+	for i := range l.usable {
+		l.usable[i].Store(true)
+	}
+	client := &http.Client{Timeout: requestTimeout + 3*time.Second}
+	for c := range 8 {
+		l.wg.Add(1)
+		go func() {
+			defer l.wg.Done()
+			for k := 0; ; k++ {
+				select {
+				case <-l.stop:
+					return
+				default:
+				}
+				s := c + 8*(k%(len(sessions)/8)) // each client its own sessions
+				l.turn(client, s, fmt.Sprintf("client %d turn %d: what about topic %d?", c, k, k%13))
+			}
+		}()
+	}
+	return l
+}
+
+// turn runs one turn on session s until a node answers 200 (or the load
+// stops), retrying elsewhere on 503 and connection errors.
+func (l *load) turn(client *http.Client, s int, msg string) {
+	body, _ := json.Marshal(map[string]any{"session_id": l.sessions[s], "message": msg})
+	for attempt := 0; ; attempt++ {
+		select {
+		case <-l.stop:
+			return
+		default:
+		}
+		var live []int
+		for i := range l.nodes {
+			if l.usable[i].Load() {
+				live = append(live, i)
+			}
+		}
+		i := live[rand.IntN(len(live))]
+		n := l.nodes[i]
+		start := time.Now()
+		res, err := call(client, l.token, "POST", n.base+"/v1/run", body)
+		took := time.Since(start)
+		for {
+			old := l.slowest[i].Load()
+			if int64(took) <= old || l.slowest[i].CompareAndSwap(old, int64(took)) {
+				break
+			}
+		}
+		if err != nil {
+			l.tried[s].Add(1)
+			time.Sleep(50 * time.Millisecond)
+			continue
+		}
+		raw, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		switch res.StatusCode {
+		case 200:
+			l.acked[s].Add(1)
+			return
+		case 503:
+			l.tried[s].Add(1)
+			l.u503.Add(1)
+			if res.Header.Get("Retry-After") == "" {
+				l.fail("503 without Retry-After from node %s: %s", n.name, raw)
+			}
+			time.Sleep(100 * time.Millisecond)
+		default:
+			l.tried[s].Add(1)
+			l.fail("node %s answered %d: %s", n.name, res.StatusCode, raw)
+			return
+		}
+	}
+}
+
+func (l *load) fail(format string, args ...any) {
+	select {
+	case l.failures <- fmt.Sprintf(format, args...):
+	default:
+	}
+}
+
+// finish stops the load and reports what went wrong during it. Requests
+// to nodes that were never paused or killed (running) must all have been
+// answered within the request deadline (a paused process cannot answer
+// anything, a killed one anything in flight).
+func (l *load) finish(running ...int) {
+	close(l.stop)
+	l.wg.Wait()
+	close(l.failures)
+	for f := range l.failures {
+		l.t.Error(f)
+	}
+	for _, i := range running {
+		if slow := time.Duration(l.slowest[i].Load()); slow > requestTimeout+time.Second {
+			l.t.Errorf("a request to node %s took %v, past the request deadline (%v)", l.nodes[i].name, slow, requestTimeout)
+		}
+	}
+}
+
+// check asks every session's turn count through n: every acknowledged turn
+// is there, and nothing beyond the attempts that were made.
+func (l *load) check(n *node) {
+	l.t.Helper()
+	total := int64(0)
+	for s, id := range l.sessions {
+		var m struct {
+			InteractionCount int64 `json:"interaction_count"`
+		}
+		res, err := call(httpClient, l.token, "GET", n.base+"/v1/metrics/"+id, nil)
+		if err != nil {
+			l.t.Fatal(err)
+		}
+		raw, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if res.StatusCode != 200 || json.Unmarshal(raw, &m) != nil {
+			l.t.Fatalf("metrics of %s through %s: %d %s", id, n.name, res.StatusCode, raw)
+		}
+		acked, tried := l.acked[s].Load(), l.tried[s].Load()
+		if m.InteractionCount < acked || m.InteractionCount > acked+tried {
+			l.t.Errorf("session %d: %d turns stored, %d acknowledged and %d other attempts", s, m.InteractionCount, acked, tried)
+		}
+		total += acked
+	}
+	l.t.Logf("%d turns acknowledged on %d sessions, %d answers 503, slowest request to node %s %v", total, len(l.sessions),
+		l.u503.Load(), n.name, time.Duration(l.slowest[0].Load()).Round(time.Millisecond))
+}
+
+// call sends a request with the licence token.
+func call(client *http.Client, token, method, url string, body []byte) (*http.Response, error) {
+	req, err := http.NewRequest(method, url, bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("X-API-Key", token)
+	req.Header.Set("Content-Type", "application/json")
+	return client.Do(req)
+}
+
+// licensed replaces anonymous mode in env with a licence key pair made for
+// the test and returns an enterprise token (no rate limit gets in the way
+// of the load).
+func licensed(t *testing.T, env []string) ([]string, string) {
+	t.Helper()
+	dir := t.TempDir()
+	if out, err := exec.Command(testBin, "license", "keygen", "--dir", dir).CombinedOutput(); err != nil {
+		t.Fatalf("license keygen: %v\n%s", err, out)
+	}
+	out, err := exec.Command(testBin, "license", "issue", "--key", filepath.Join(dir, "license_private.pem"), "--sub", "load", "--tier", "enterprise").Output()
+	if err != nil {
+		t.Fatalf("license issue: %v", err)
+	}
+	env = slices.DeleteFunc(slices.Clone(env), func(v string) bool { return strings.HasPrefix(v, "SEMVEC_ALLOW_ANONYMOUS=") })
+	return append(env, "SEMVEC_LICENSE_PUBLIC_KEY_FILE="+filepath.Join(dir, "license_public.pem")), strings.TrimSpace(string(out))
+}
+
+// TestClusterFailoverUnderLoad: three nodes under load; one is killed
+// (SIGKILL), then another is paused (SIGSTOP) for 10 s and resumed. The
+// sessions they hosted move to the survivors; every acknowledged turn is
+// still there and no turn that was not attempted appears (a superseded
+// activation's writes never land); requests caught in the failover answer
+// 503 with Retry-After, never hang past the request deadline; the paused
+// node, dropped by the others meanwhile, exits when it finds out.
+func TestClusterFailoverUnderLoad(t *testing.T) {
+	e := needEtcd(t)
+	db := needDatabase(t)
+	env, token := licensed(t, append(clusterEnv(clusterName(t), e.clientURL, db), "SEMVEC_REQUEST_TIMEOUT="+requestTimeout.String(), "SEMVEC_ASK_TIMEOUT=2s"))
+	nodes := make([]*node, 3)
+	for i := range nodes {
+		nodes[i] = startNode(t, string(rune('A'+i)), env)
+	}
+	for _, n := range nodes {
+		n.waitStarted(60 * time.Second)
+	}
+	for _, n := range nodes {
+		n.waitMembers(3, 30*time.Second)
+	}
+	a, b, c := nodes[0], nodes[1], nodes[2]
+	sessions := make([]string, 24)
+	for i := range sessions {
+		var created struct {
+			SessionID string `json:"session_id"`
+		}
+		res, err := call(httpClient, token, "POST", nodes[i%3].base+"/v1/session/create", []byte("{}"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if res.StatusCode != 200 || json.Unmarshal(raw, &created) != nil {
+			t.Fatalf("session/create: %d %s", res.StatusCode, raw)
+		}
+		sessions[i] = created.SessionID
+	}
+	if slices.Contains(sessions, "") {
+		t.Fatal("session/create answered no session_id")
+	}
+
+	l := startLoad(t, token, nodes, sessions)
+	time.Sleep(2 * time.Second)
+	// C dies: its sessions reactivate on A and B from the log.
+	l.usable[2].Store(false)
+	c.kill()
+	time.Sleep(4 * time.Second)
+
+	// B pauses for 10 s (a GC or VM freeze): A takes over B's sessions
+	// once B's lease has run out; B, resumed, finds it has been dropped.
+	l.usable[1].Store(false)
+	if err := b.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(10 * time.Second)
+	if err := b.cmd.Process.Signal(syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	if !b.exited(30 * time.Second) {
+		t.Error("node B still runs 30 s after it was resumed, although the others dropped it")
+	} else if code := b.cmd.ProcessState.ExitCode(); code != 3 {
+		t.Errorf("node B exited with status %d after its pause, want 3", code)
+	}
+	time.Sleep(2 * time.Second)
+	l.finish(0)
+	a.waitMembers(1, 15*time.Second)
+	l.check(a)
+}
