@@ -45,6 +45,7 @@ type Registry struct {
 
 	mu      sync.Mutex
 	entries map[string]*entry
+	closed  bool // no new activations (shutting down)
 
 	// place, in cluster mode, routes asks, tells and stops of actors that
 	// another member hosts (see Placement); nil on a single node.
@@ -132,6 +133,9 @@ func (r *Registry) lookup(ctx context.Context, id string) (*entry, error) {
 		r.mu.Lock()
 		e := r.entries[id]
 		switch {
+		case e == nil && r.closed:
+			r.mu.Unlock()
+			return nil, errShuttingDown
 		case e == nil:
 			e = r.startActivation(id)
 		case e.stopping:
@@ -205,7 +209,7 @@ func (r *Registry) tellLocal(id string, msg any, activate bool) {
 	r.mu.Lock()
 	e := r.entries[id]
 	switch {
-	case e == nil && activate:
+	case e == nil && activate && !r.closed:
 		e = r.startActivation(id)
 		e.pending = append(e.pending, msg)
 	case e == nil || e.stopping:
@@ -244,6 +248,16 @@ func (r *Registry) activate(ctx context.Context, id string, e *entry) {
 		r.root.Send(pid, msg)
 	}
 	e.pending = nil
+}
+
+var errShuttingDown = semvec.Errorf(semvec.KindUnavailable, "this node is shutting down; retry")
+
+// Close refuses new activations from now on (503: the node is shutting
+// down); running actors are untouched.
+func (r *Registry) Close() {
+	r.mu.Lock()
+	r.closed = true
+	r.mu.Unlock()
 }
 
 // Spawn registers a brand-new actor for id (for example right after the
@@ -324,12 +338,15 @@ func (r *Registry) stopLocal(ctx context.Context, id string, discard bool) {
 	r.WaitStopped(ctx, id)
 }
 
-// WaitStopped blocks until id's actor has stopped or ctx ends.
+// WaitStopped blocks until id's stopping actor has stopped or ctx ends. An
+// actor of id that is not stopping is a newer activation: the one being
+// waited for is gone already.
 func (r *Registry) WaitStopped(ctx context.Context, id string) {
 	r.mu.Lock()
 	e := r.entries[id]
+	stopping := e != nil && e.stopping
 	r.mu.Unlock()
-	if e == nil {
+	if !stopping {
 		return
 	}
 	select {

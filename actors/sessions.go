@@ -461,6 +461,7 @@ func (s *Sessions) Run(ctx context.Context) {
 // Shutdown passivates every active session (each saves its snapshot) and
 // waits for them to stop, or for ctx to end.
 func (s *Sessions) Shutdown(ctx context.Context) error {
+	s.reg.Close() // what arrives now (from other members) is told to retry
 	pids := s.reg.PIDs()
 	for id := range pids {
 		if pid := s.reg.Stop(id); pid != nil {

@@ -25,7 +25,7 @@ import (
 type load struct {
 	t        *testing.T
 	token    string
-	nodes    []*node
+	nodes    []atomic.Pointer[node] // replaced during a rolling restart
 	usable   []atomic.Bool
 	sessions []string
 	acked    []atomic.Int64 // per session: turns answered 200
@@ -42,10 +42,11 @@ type load struct {
 const requestTimeout = 4 * time.Second
 
 func startLoad(t *testing.T, token string, nodes []*node, sessions []string) *load {
-	l := &load{t: t, token: token, nodes: nodes, usable: make([]atomic.Bool, len(nodes)), sessions: sessions,
+	l := &load{t: t, token: token, nodes: make([]atomic.Pointer[node], len(nodes)), usable: make([]atomic.Bool, len(nodes)), sessions: sessions,
 		acked: make([]atomic.Int64, len(sessions)), tried: make([]atomic.Int64, len(sessions)), slowest: make([]atomic.Int64, len(nodes)),
 		stop: make(chan struct{}), failures: make(chan string, 64)}
 	for i := range l.usable {
+		l.nodes[i].Store(nodes[i])
 		l.usable[i].Store(true)
 	}
 	client := &http.Client{Timeout: requestTimeout + 3*time.Second}
@@ -84,7 +85,7 @@ func (l *load) turn(client *http.Client, s int, msg string) {
 			}
 		}
 		i := live[rand.IntN(len(live))]
-		n := l.nodes[i]
+		n := l.nodes[i].Load()
 		start := time.Now()
 		res, err := call(client, l.token, "POST", n.base+"/v1/run", body)
 		took := time.Since(start)
@@ -140,7 +141,7 @@ func (l *load) finish(running ...int) {
 	}
 	for _, i := range running {
 		if slow := time.Duration(l.slowest[i].Load()); slow > requestTimeout+time.Second {
-			l.t.Errorf("a request to node %s took %v, past the request deadline (%v)", l.nodes[i].name, slow, requestTimeout)
+			l.t.Errorf("a request to node %s took %v, past the request deadline (%v)", l.nodes[i].Load().name, slow, requestTimeout)
 		}
 	}
 }
@@ -223,26 +224,7 @@ func TestClusterFailoverUnderLoad(t *testing.T) {
 		n.waitMembers(3, 30*time.Second)
 	}
 	a, b, c := nodes[0], nodes[1], nodes[2]
-	sessions := make([]string, 24)
-	for i := range sessions {
-		var created struct {
-			SessionID string `json:"session_id"`
-		}
-		res, err := call(httpClient, token, "POST", nodes[i%3].base+"/v1/session/create", []byte("{}"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		raw, _ := io.ReadAll(res.Body)
-		res.Body.Close()
-		if res.StatusCode != 200 || json.Unmarshal(raw, &created) != nil {
-			t.Fatalf("session/create: %d %s", res.StatusCode, raw)
-		}
-		sessions[i] = created.SessionID
-	}
-	if slices.Contains(sessions, "") {
-		t.Fatal("session/create answered no session_id")
-	}
-
+	sessions := createSessions(t, token, nodes, 24)
 	l := startLoad(t, token, nodes, sessions)
 	time.Sleep(2 * time.Second)
 	// C dies: its sessions reactivate on A and B from the log.
@@ -269,4 +251,71 @@ func TestClusterFailoverUnderLoad(t *testing.T) {
 	l.finish(0)
 	a.waitMembers(1, 15*time.Second)
 	l.check(a)
+}
+
+// TestClusterRollingRestart: under load, each of three nodes in turn gets
+// SIGTERM (it passivates its actors and leaves) and is started again; a
+// client that retries on 503 and on a refused connection sees no other
+// failure, and every acknowledged turn is there afterwards.
+func TestClusterRollingRestart(t *testing.T) {
+	e := needEtcd(t)
+	db := needDatabase(t)
+	env, token := licensed(t, append(clusterEnv(clusterName(t), e.clientURL, db), "SEMVEC_REQUEST_TIMEOUT="+requestTimeout.String(), "SEMVEC_ASK_TIMEOUT=2s"))
+	nodes := make([]*node, 3)
+	for i := range nodes {
+		nodes[i] = startNode(t, string(rune('A'+i)), env)
+	}
+	for _, n := range nodes {
+		n.waitStarted(60 * time.Second)
+	}
+	for _, n := range nodes {
+		n.waitMembers(3, 30*time.Second)
+	}
+	sessions := createSessions(t, token, nodes, 24)
+	l := startLoad(t, token, nodes, sessions)
+	time.Sleep(time.Second)
+	for i := range nodes {
+		old := l.nodes[i].Load()
+		l.usable[i].Store(false)
+		if err := old.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+			t.Fatal(err)
+		}
+		if !old.exited(40 * time.Second) {
+			t.Fatalf("node %s still runs 40 s after SIGTERM", old.name)
+		}
+		if code := old.cmd.ProcessState.ExitCode(); code != 0 {
+			out := old.out.String()
+			t.Errorf("node %s exited %d after SIGTERM, want 0; its last output:\n%s", old.name, code, out[max(0, len(out)-3000):])
+		}
+		fresh := startNode(t, old.name+"'", env)
+		fresh.waitStarted(60 * time.Second)
+		fresh.waitMembers(3, 30*time.Second)
+		l.nodes[i].Store(fresh)
+		l.usable[i].Store(true)
+		time.Sleep(time.Second)
+	}
+	l.finish()
+	l.check(l.nodes[0].Load())
+}
+
+// createSessions creates n sessions through the nodes in turn.
+func createSessions(t *testing.T, token string, nodes []*node, n int) []string {
+	t.Helper()
+	sessions := make([]string, n)
+	for i := range sessions {
+		var created struct {
+			SessionID string `json:"session_id"`
+		}
+		res, err := call(httpClient, token, "POST", nodes[i%len(nodes)].base+"/v1/session/create", []byte("{}"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if res.StatusCode != 200 || json.Unmarshal(raw, &created) != nil || created.SessionID == "" {
+			t.Fatalf("session/create: %d %s", res.StatusCode, raw)
+		}
+		sessions[i] = created.SessionID
+	}
+	return sessions
 }
