@@ -152,8 +152,15 @@ func (n *clusterNode) leave(ctx context.Context) error {
 	return err
 }
 
-// kill stops the node as a crash would: no revoke (the others drop it
-// after its lease runs out), remote listener closed.
+// kill stops the node at once, without protoactor's graceful wait. It is
+// not quite a crash: the provider's lease refresh runs in this process, so
+// to stop it the provider shuts down, which revokes the lease (the others
+// drop the node at once instead of after a TTL). A real crash is a killed
+// process (cmd/semvec/clustertest).
 func (n *clusterNode) kill() {
-	n.left.Do(func() { n.c.Shutdown(false) })
+	n.left.Do(func() {
+		n.sys.EventStream.Unsubscribe(n.sub)
+		_ = n.p.Shutdown(false)
+		n.c.Shutdown(false)
+	})
 }

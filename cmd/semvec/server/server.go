@@ -216,6 +216,8 @@ func (s *Server) Store() *persistence.Store { return s.store }
 
 // Kill closes the listener and the database without passivating the
 // sessions, as if the process were killed; the Server is unusable after it.
+// In cluster mode the node leaves the member list at once (its lease is
+// revoked: it cannot be left to expire while the process lives).
 func (s *Server) Kill() {
 	_ = s.http.Close()
 	_ = s.store.Close()
