@@ -249,7 +249,7 @@ func (s *Server) closeBackend(ctx context.Context) error {
 	}
 	errs = append(errs, s.sessions.Shutdown(ctx))
 	if s.place != nil {
-		s.place.Close() // what still arrives is served here until the node has left
+		s.place.Close() // the actors have stopped and refuse new activations; the node leaves next
 	}
 	if s.cluster != nil {
 		// Leave before the database closes: the others drop this node at
