@@ -129,8 +129,12 @@ func (l *changeLog) commit(batch []logJob) {
 		msg := &pb.ChangeCommitted{Seq: j.entry.Seq}
 		if e := outcome[i]; e != nil {
 			msg.Error, msg.Superseded = ToProtoError(e), errors.Is(e, persistence.ErrSuperseded)
+			// A superseded activation or a deleted session never writes
+			// again (the database refuses it anyway): no mark, which would
+			// never be cleared.
 			k := logKey{j.entry.Owner, j.entry.SessionID, j.entry.Incarnation}
-			if failed, ok := l.failed[k]; !ok || failed.epoch != j.entry.Epoch || j.entry.Seq < failed.seq {
+			final := msg.Superseded || semvec.KindOf(e) == semvec.KindNotFound
+			if failed, ok := l.failed[k]; !final && (!ok || failed.epoch != j.entry.Epoch || j.entry.Seq < failed.seq) {
 				l.failed[k] = failedAt{j.entry.Epoch, j.entry.Seq}
 			}
 		}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/asynkron/protoactor-go/cluster"
+	"github.com/asynkron/protoactor-go/eventstream"
 
 	"github.com/semvec-go/semvec"
 	"google.golang.org/protobuf/proto"
@@ -31,6 +32,7 @@ type Placement struct {
 
 	c      *cluster.Cluster
 	ask    *Asker
+	sub    *eventstream.Subscription
 	kinds  map[string]*Registry
 	log    *slog.Logger
 	outbox batches[placedTell]
@@ -82,14 +84,34 @@ func (p *Placement) Kinds() []*cluster.Kind {
 // Kinds configured). Call it once, before requests are served.
 func (p *Placement) Start(c *cluster.Cluster) {
 	p.c = c
+	p.topology(c.MemberList.Members().Members())
+	p.sub = c.ActorSystem.EventStream.Subscribe(func(evt any) {
+		if t, ok := evt.(*cluster.ClusterTopology); ok {
+			p.topology(t.Members)
+		}
+	})
 	p.outbox.start(tellQueue, 256, p.deliver)
 	for _, r := range p.kinds {
 		r.place.Store(p)
 	}
 }
 
+// topology empties the PID cache, since identities move when members join
+// or leave: protoactor clears it only
+// for members that left, and a cached router that moved would swallow
+// notifications (a tell to a stopped router is dropped) until that member
+// leaves. The next lookup of each identity places it again.
+func (p *Placement) topology(members []*cluster.Member) {
+	for _, m := range members {
+		p.c.PidCache.RemoveByMember(m)
+	}
+}
+
 // Close stops routing notifications (after those queued).
 func (p *Placement) Close() {
+	if p.sub != nil {
+		p.c.ActorSystem.EventStream.Unsubscribe(p.sub)
+	}
 	for _, r := range p.kinds {
 		r.place.Store(nil)
 	}
@@ -215,6 +237,10 @@ func askRoute[R Reply](ctx context.Context, r *Registry, key string, req proto.M
 				return res, true, semvec.Wrap(semvec.KindUnavailable, ctx.Err(), "this "+r.kind+" is moving between cluster members; retry")
 			}
 		case semvec.KindOf(err) == semvec.KindTimeout && !errors.Is(err, context.Canceled):
+			// Most likely its member died (the membership drops it a TTL
+			// later): 503, and the retry finds the new place. As with a
+			// 504 on one node, the change may have been applied (a slow
+			// member); docs/cluster.md says so.
 			p.forget(r, key, pid)
 			return res, true, semvec.Wrap(semvec.KindUnavailable, err, "the cluster member hosting this "+r.kind+" did not answer; retry")
 		default:

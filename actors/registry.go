@@ -317,10 +317,11 @@ func (r *Registry) Stop(id string) *actor.PID {
 // (or ctx ends): discard stops it without saving (its resource was
 // deleted), else it stops after the messages already queued.
 func (r *Registry) Halt(ctx context.Context, id string, discard bool) {
-	if _, routed, err := askRoute[*pb.StopResponse](ctx, r, id, &pb.StopRequest{Discard: discard}); routed {
-		_ = err // the member hosting it is gone or did not answer: so is its actor, or its writes are fenced
-		return
-	}
+	// In cluster mode the member that owns id stops it; an actor of id
+	// this member still runs (placed here before a membership change) is
+	// stopped too. A member that did not answer is gone, or its actor's
+	// writes are fenced.
+	_, _, _ = askRoute[*pb.StopResponse](ctx, r, id, &pb.StopRequest{Discard: discard})
 	r.stopLocal(ctx, id, discard)
 }
 

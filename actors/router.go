@@ -54,7 +54,9 @@ func (r *router) Receive(ctx actor.Context) {
 		r.adopt(ctx)
 	case *actor.ReceiveTimeout:
 		r.adopt(ctx)
-	case *actor.Stopping, *actor.Stopped, *actor.Restarting, *cluster.ClusterInit:
+	case *actor.Stopping:
+		r.leave(ctx)
+	case *actor.Stopped, *actor.Restarting, *cluster.ClusterInit:
 	case *actor.Terminated:
 		if r.watched != nil && m.GetWho().Equal(r.watched) {
 			r.watched = nil
@@ -149,6 +151,30 @@ func (r *router) send(ctx actor.Context, pid *actor.PID, m routed) {
 		return
 	}
 	ctx.RequestWithCustomSender(pid, m.msg, m.sender)
+}
+
+// leave runs when the router stops: when it was idle, or when protoactor
+// moves its identity to another member after a membership change. The
+// actor it hands messages to stops too (on a goroutine: its passivation
+// saves a checkpoint), so that this member never serves the identity again
+// from a stale state, and what waits here is answered as a stopped actor
+// would, so that each asker looks the identity up again at once.
+func (r *router) leave(ctx actor.Context) {
+	for _, m := range r.waiting {
+		if m.sender != nil {
+			ctx.Send(m.sender, &actor.DeadLetterResponse{Target: ctx.Self()})
+		}
+	}
+	r.waiting = nil
+	if r.reg.running(r.key) == nil {
+		return
+	}
+	reg, key := r.reg, r.key
+	go func() {
+		sctx, cancel := context.WithTimeout(context.Background(), activationTimeout)
+		defer cancel()
+		reg.stopLocal(sctx, key, false)
+	}()
 }
 
 // stop stops the actor on a goroutine (waiting for it) and answers the
