@@ -22,7 +22,7 @@ func (r refusingLog) AppendLog(_ context.Context, entries []persistence.LogEntry
 	return out, nil
 }
 
-// TestReviewFailedMapLeaks: each superseded (or deleted) activation leaves
+// TestChangeLogKeepsNoMarkForFinalRefusals: each superseded (or deleted) activation leaves
 // a mark in changeLog.failed that nothing ever removes: the actor stopped
 // and (in cluster mode) its session now writes on another member.
 func TestChangeLogKeepsNoMarkForFinalRefusals(t *testing.T) {

@@ -10,7 +10,7 @@ import (
 	"github.com/semvec-go/semvec/persistence"
 )
 
-// TestReviewActivateVsAppendRace: a writer appends entries of epoch e as
+// TestActivationWaitsForAppendsOfTheOldEpoch: a writer appends entries of epoch e as
 // fast as it can while another activation takes epoch e+1 and reads the
 // log right after. Every entry acknowledged to the old writer must be in
 // what the new activation read (else an acknowledged write is lost: the

@@ -42,7 +42,7 @@ func joinNode(t *testing.T, agent *test.InMemAgent, db string) *node {
 	return nd
 }
 
-// TestReviewDriftLostAfterMemberJoins: a member joins; identities move to
+// TestDriftAfterMemberJoins: a member joins; identities move to
 // it; the routers on their old members are poisoned by disthash, but the
 // other members' PidCaches keep the dead router PIDs (protoactor removes
 // cache entries only for members that LEFT). Placement.deliver sends the
@@ -162,7 +162,7 @@ func startNodesOn(t *testing.T, agent *test.InMemAgent, n int, db string) []*nod
 
 var _ = pb.DriftEvent{}
 
-// TestReviewStaleActorAfterFlipBack: a member joins, sessions move to it
+// TestNoStaleActorAfterMembershipFlip: a member joins, sessions move to it
 // (disthash poisons their routers on the old members, but the session actors
 // there keep running); turns are acknowledged on the new member; the new
 // member leaves again, the identities come back, and the new routers on the
