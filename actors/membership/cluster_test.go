@@ -21,6 +21,8 @@ import (
 	"github.com/asynkron/protoactor-go/remote"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"google.golang.org/protobuf/types/known/wrapperspb"
+
+	"github.com/semvec-go/semvec/actors/membership/etcdtest"
 )
 
 // Real protoactor cluster members (actor system, remote on 127.0.0.1:0,
@@ -276,7 +278,7 @@ func TestClusterConcurrentStarts(t *testing.T) {
 // With etcd down, Start returns ErrUnavailable within the dial timeout
 // (plus remote's start) instead of hanging or panicking.
 func TestClusterDownAtStart(t *testing.T) {
-	ports, err := freePorts(1)
+	ports, err := etcdtest.FreePorts(1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -349,7 +351,7 @@ func TestClusterMemberLost(t *testing.T) {
 	t.Logf("%d identities of the crashed member answered from the survivors", len(ownedByC))
 
 	// b's lease is revoked behind its back.
-	cli := e.client(t)
+	cli := e.Client(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	if _, err := cli.Revoke(ctx, b.p.lease); err != nil {

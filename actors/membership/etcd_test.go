@@ -1,27 +1,23 @@
 package membership
 
 import (
-	"context"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
-	clientv3 "go.etcd.io/etcd/client/v3"
-	"go.uber.org/zap"
+	"github.com/semvec-go/semvec/actors/membership/etcdtest"
 )
 
 // The package's tests share one real etcd (Debian's etcd-server), started
 // by TestMain on free loopback ports with a temporary data dir. Without
 // the etcd binary every test that needs it is skipped.
 
-var testEtcd *etcdProcess
+var testEtcd *etcdtest.Etcd
 
 func TestMain(m *testing.M) {
 	code := func() int {
@@ -29,16 +25,16 @@ func TestMain(m *testing.M) {
 		if err != nil {
 			return m.Run() // needEtcd skips
 		}
-		e, err := startEtcd(bin)
+		e, err := etcdtest.Start(bin, "semvec-membership-etcd-")
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "membership tests: cannot start etcd:", err)
 			return 1
 		}
 		testEtcd = e
-		defer e.close()
+		defer e.Close()
 		code := m.Run()
 		if code != 0 {
-			log, _ := os.ReadFile(filepath.Join(e.dir, "etcd.log"))
+			log, _ := os.ReadFile(filepath.Join(e.Dir, "etcd.log"))
 			fmt.Fprintf(os.Stderr, "etcd's log:\n%s", log)
 		}
 		return code
@@ -47,130 +43,12 @@ func TestMain(m *testing.M) {
 }
 
 // needEtcd skips t without an etcd binary and returns the shared one.
-func needEtcd(t *testing.T) *etcdProcess {
+func needEtcd(t *testing.T) *etcdtest.Etcd {
 	t.Helper()
 	if testEtcd == nil {
 		t.Skip("etcd binary not found: apt-get install -y etcd-server (.ci/run does)")
 	}
 	return testEtcd
-}
-
-type etcdProcess struct {
-	bin, dir         string
-	clientURL, peerU string
-	cmd              *exec.Cmd
-	exited           chan struct{}
-}
-
-func startEtcd(bin string) (*etcdProcess, error) {
-	dir, err := os.MkdirTemp("", "semvec-membership-etcd-")
-	if err != nil {
-		return nil, err
-	}
-	ports, err := freePorts(2)
-	if err != nil {
-		return nil, err
-	}
-	e := &etcdProcess{
-		bin:       bin,
-		dir:       dir,
-		clientURL: fmt.Sprintf("http://127.0.0.1:%d", ports[0]),
-		peerU:     fmt.Sprintf("http://127.0.0.1:%d", ports[1]),
-	}
-	if err := e.start(); err != nil {
-		e.close()
-		return nil, err
-	}
-	return e, nil
-}
-
-// start runs etcd on e's ports and data dir and waits until it answers.
-func (e *etcdProcess) start() error {
-	logf, err := os.OpenFile(filepath.Join(e.dir, "etcd.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
-	if err != nil {
-		return err
-	}
-	defer logf.Close()
-	e.cmd = exec.Command(e.bin,
-		"--name", "t", "--data-dir", filepath.Join(e.dir, "data"),
-		"--listen-client-urls", e.clientURL, "--advertise-client-urls", e.clientURL,
-		"--listen-peer-urls", e.peerU, "--initial-advertise-peer-urls", e.peerU,
-		"--initial-cluster", "t="+e.peerU,
-		"--logger", "zap", "--log-level", "warn")
-	e.cmd.Stdout, e.cmd.Stderr = logf, logf
-	if err := e.cmd.Start(); err != nil {
-		return err
-	}
-	e.exited = make(chan struct{})
-	go func(cmd *exec.Cmd, exited chan struct{}) { _ = cmd.Wait(); close(exited) }(e.cmd, e.exited)
-
-	cli, err := clientv3.New(clientv3.Config{Endpoints: e.endpoints(), DialTimeout: time.Second, Logger: zap.NewNop()})
-	if err != nil {
-		return err
-	}
-	defer cli.Close()
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
-		_, err := cli.Get(ctx, "/ping")
-		cancel()
-		if err == nil {
-			return nil
-		}
-		select {
-		case <-e.exited:
-			log, _ := os.ReadFile(filepath.Join(e.dir, "etcd.log"))
-			return fmt.Errorf("etcd exited: %s", log)
-		default:
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("etcd did not answer within 15s: %v", err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
-
-// stop kills etcd (SIGKILL: a crash, its data dir stays).
-func (e *etcdProcess) stop() {
-	if e.cmd == nil {
-		return
-	}
-	_ = e.cmd.Process.Signal(syscall.SIGKILL)
-	<-e.exited
-	e.cmd = nil
-}
-
-func (e *etcdProcess) close() {
-	e.stop()
-	_ = os.RemoveAll(e.dir)
-}
-
-func (e *etcdProcess) endpoints() []string { return []string{e.clientURL} }
-
-// client returns a plain etcd client for a test to inspect or disturb
-// the member list.
-func (e *etcdProcess) client(t *testing.T) *clientv3.Client {
-	t.Helper()
-	cli, err := clientv3.New(clientv3.Config{Endpoints: e.endpoints(), DialTimeout: time.Second, Logger: zap.NewNop()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cli.Close() })
-	return cli
-}
-
-// freePorts returns n loopback ports that were free a moment ago.
-func freePorts(n int) ([]int, error) {
-	var ports []int
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, err
-		}
-		defer l.Close()
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
-	}
-	return ports, nil
 }
 
 var clusterSeq atomic.Int64

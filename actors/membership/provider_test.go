@@ -14,6 +14,8 @@ import (
 
 	"github.com/asynkron/protoactor-go/cluster"
 	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/semvec-go/semvec/actors/membership/etcdtest"
 )
 
 // Tests of the provider against a real etcd, without protoactor's cluster
@@ -60,8 +62,8 @@ func testLogger() *slog.Logger {
 }
 
 // testConfig is a provider config for the shared etcd with a short TTL.
-func testConfig(e *etcdProcess) Config {
-	return Config{Endpoints: e.endpoints(), TTL: testTTL, DialTimeout: 3 * time.Second, Prefix: "/semvec-test", Logger: testLogger()}
+func testConfig(e *etcdtest.Etcd) Config {
+	return Config{Endpoints: e.Endpoints(), TTL: testTTL, DialTimeout: 3 * time.Second, Prefix: "/semvec-test", Logger: testLogger()}
 }
 
 // coreMember is a provider started as a member outside protoactor.
@@ -171,7 +173,7 @@ func TestRetryAfter(t *testing.T) {
 // With etcd down (a closed port, an unroutable address) start-up fails
 // with ErrUnavailable within the dial timeout instead of hanging.
 func TestCoreDownAtStart(t *testing.T) {
-	ports, err := freePorts(1)
+	ports, err := etcdtest.FreePorts(1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -278,7 +280,7 @@ func TestCoreClient(t *testing.T) {
 	eventually(t, 2*time.Second, "client sees a, b", func() bool { return v.is("a", "b") })
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	resp, err := e.client(t).Get(ctx, p.dir, clientv3.WithPrefix(), clientv3.WithCountOnly())
+	resp, err := e.Client(t).Get(ctx, p.dir, clientv3.WithPrefix(), clientv3.WithCountOnly())
 	if err != nil || resp.Count != 2 {
 		t.Fatalf("%d keys (%v), want 2: a client does not register", resp.Count, err)
 	}
@@ -288,7 +290,7 @@ func TestCoreClient(t *testing.T) {
 // the others drop it, and its own Shutdown still works.
 func TestCoreSelfLost(t *testing.T) {
 	e := needEtcd(t)
-	cli := e.client(t)
+	cli := e.Client(t)
 	for _, how := range []string{"key deleted", "lease revoked"} {
 		t.Run(strings.ReplaceAll(how, " ", "_"), func(t *testing.T) {
 			name := clusterName(t)
@@ -337,7 +339,7 @@ func TestCoreSelfLost(t *testing.T) {
 // under a new lease.
 func TestCoreRegistersAgainWithoutCallback(t *testing.T) {
 	e := needEtcd(t)
-	cli := e.client(t)
+	cli := e.Client(t)
 	a := mustStartCore(t, testConfig(e), clusterName(t), "a")
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -378,12 +380,12 @@ func TestCoreEtcdRestart(t *testing.T) {
 	b := mustStartCore(t, cfg, name, "b")
 	eventually(t, 5*time.Second, "a sees a, b", func() bool { return a.v.is("a", "b") })
 
-	e.stop()
+	e.Stop()
 	time.Sleep(testTTL + time.Second)
 	if !a.v.is("a", "b") || !b.v.is("a", "b") {
 		t.Fatalf("during the outage the lists changed: a %v, b %v", a.v.members(), b.v.members())
 	}
-	if err := e.start(); err != nil {
+	if err := e.Run(); err != nil {
 		t.Fatal(err)
 	}
 	restarted := time.Now()
@@ -397,7 +399,7 @@ func TestCoreEtcdRestart(t *testing.T) {
 	}
 	// Past a TTL after the restart the leases must have been refreshed.
 	time.Sleep(time.Until(restarted.Add(2 * testTTL)))
-	cli := e.client(t)
+	cli := e.Client(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	resp, err := cli.Get(ctx, a.p.dir, clientv3.WithPrefix(), clientv3.WithCountOnly())
@@ -422,12 +424,12 @@ func TestCoreEtcdDataLoss(t *testing.T) {
 	cfg.OnSelfLost = func() { lost <- time.Now() }
 	mustStartCore(t, cfg, clusterName(t), "a")
 
-	e.stop()
-	if err := os.RemoveAll(e.dir + "/data"); err != nil {
+	e.Stop()
+	if err := os.RemoveAll(e.Dir + "/data"); err != nil {
 		t.Fatal(err)
 	}
 	restarted := time.Now()
-	if err := e.start(); err != nil {
+	if err := e.Run(); err != nil {
 		t.Fatal(err)
 	}
 	select {

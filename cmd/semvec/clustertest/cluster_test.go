@@ -30,12 +30,14 @@ import (
 	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib"
+
+	"github.com/semvec-go/semvec/actors/membership/etcdtest"
 )
 
 // The binary and etcd, shared by the package's tests.
 var (
 	testBin  string
-	testEtcd *etcdProcess
+	testEtcd *etcdtest.Etcd
 )
 
 func TestMain(m *testing.M) {
@@ -58,19 +60,19 @@ func TestMain(m *testing.M) {
 			fmt.Println("clustertest: etcd not installed (apt-get install -y etcd-server): cluster process tests skipped")
 			return m.Run()
 		}
-		e, err := startEtcd(bin)
+		e, err := etcdtest.Start(bin, "semvec-clustertest-etcd-")
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "clustertest: cannot start etcd:", err)
 			return 1
 		}
 		testEtcd = e
-		defer e.close()
+		defer e.Close()
 		return m.Run()
 	}()
 	os.Exit(code)
 }
 
-func needEtcd(t *testing.T) *etcdProcess {
+func needEtcd(t *testing.T) *etcdtest.Etcd {
 	t.Helper()
 	if testEtcd == nil {
 		t.Skip("etcd binary not found: apt-get install -y etcd-server (.ci/run does)")
@@ -321,7 +323,7 @@ func TestClusterThreeNodes(t *testing.T) {
 	e := needEtcd(t)
 	db := needDatabase(t)
 	name := clusterName(t)
-	env := clusterEnv(name, e.clientURL, db)
+	env := clusterEnv(name, e.ClientURL, db)
 
 	start := time.Now()
 	nodes := make([]*node, 3)
@@ -376,7 +378,7 @@ func TestClusterThreeNodes(t *testing.T) {
 
 	// B's registration disappears from etcd (as when its lease expired
 	// while it was paused): B exits with status 3 and says why; A drops it.
-	cli := e.client(t)
+	cli := e.Client(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	key := "/semvec/members/" + name + "/" + b.member
@@ -415,7 +417,7 @@ func TestClusterThreeNodes(t *testing.T) {
 // start, within its start-up bound, with a message naming the variable.
 func TestClusterEtcdUnreachable(t *testing.T) {
 	db := needDatabase(t)
-	ports, err := freePorts(1) // nothing listens there
+	ports, err := etcdtest.FreePorts(1) // nothing listens there
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -212,7 +212,7 @@ func licensed(t *testing.T, env []string) ([]string, string) {
 func TestClusterFailoverUnderLoad(t *testing.T) {
 	e := needEtcd(t)
 	db := needDatabase(t)
-	env, token := licensed(t, append(clusterEnv(clusterName(t), e.clientURL, db), "SEMVEC_REQUEST_TIMEOUT="+requestTimeout.String(), "SEMVEC_ASK_TIMEOUT=2s"))
+	env, token := licensed(t, append(clusterEnv(clusterName(t), e.ClientURL, db), "SEMVEC_REQUEST_TIMEOUT="+requestTimeout.String(), "SEMVEC_ASK_TIMEOUT=2s"))
 	nodes := make([]*node, 3)
 	for i := range nodes {
 		nodes[i] = startNode(t, string(rune('A'+i)), env)
@@ -260,7 +260,7 @@ func TestClusterFailoverUnderLoad(t *testing.T) {
 func TestClusterRollingRestart(t *testing.T) {
 	e := needEtcd(t)
 	db := needDatabase(t)
-	env, token := licensed(t, append(clusterEnv(clusterName(t), e.clientURL, db), "SEMVEC_REQUEST_TIMEOUT="+requestTimeout.String(), "SEMVEC_ASK_TIMEOUT=2s"))
+	env, token := licensed(t, append(clusterEnv(clusterName(t), e.ClientURL, db), "SEMVEC_REQUEST_TIMEOUT="+requestTimeout.String(), "SEMVEC_ASK_TIMEOUT=2s"))
 	nodes := make([]*node, 3)
 	for i := range nodes {
 		nodes[i] = startNode(t, string(rune('A'+i)), env)
