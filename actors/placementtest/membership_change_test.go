@@ -3,44 +3,15 @@ package placementtest
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"path/filepath"
 	"testing"
 	"time"
 
-	"github.com/asynkron/protoactor-go/cluster"
 	"github.com/asynkron/protoactor-go/cluster/clusterproviders/test"
-	"github.com/asynkron/protoactor-go/cluster/identitylookup/disthash"
-	"github.com/asynkron/protoactor-go/remote"
 
 	"github.com/semvec-go/semvec/actors"
-	"github.com/semvec-go/semvec/persistence"
 	pb "github.com/semvec-go/semvec/proto"
 )
-
-// joinNode starts one more member on agent (same database).
-func joinNode(t *testing.T, agent *test.InMemAgent, db string) *node {
-	t.Helper()
-	log := slog.New(slog.DiscardHandler)
-	store, err := persistence.Open(context.Background(), "sqlite:///"+db)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sys := actors.NewActorSystem(log)
-	ask := &actors.Asker{Root: sys.Root, Timeout: 3 * time.Second}
-	s := actors.NewSessions(sys.Root, store, ask, actors.SessionConfig{Dim: dim, ModelName: "test"}, log, nil)
-	l := actors.NewLayers(sys.Root, store, ask, s, log, nil)
-	p := actors.NewPlacement(s, l, log)
-	p.RouterIdle = 300 * time.Millisecond
-	provider := test.NewTestProvider(agent, test.WithTestProviderServiceTtl(time.Second), test.WithTestProviderRefreshTtl(200*time.Millisecond))
-	c := cluster.New(sys, cluster.Configure("semvec-test", provider, disthash.New(), remote.Configure("127.0.0.1", 0),
-		cluster.WithKinds(p.Kinds()...)))
-	c.StartMember()
-	p.Start(c)
-	nd := &node{sessions: s, layers: l, place: p, c: c, provider: provider, store: store}
-	t.Cleanup(nd.stop)
-	return nd
-}
 
 // TestDriftAfterMemberJoins: a member joins; identities move to
 // it; the routers on their old members are poisoned by disthash, but the
@@ -141,23 +112,6 @@ func TestDriftAfterMemberJoins(t *testing.T) {
 	if lost > 0 {
 		t.Fatalf("%d of %d moved clusters never received the second drift event (dead-lettered at a stale router PID)", lost, len(moved))
 	}
-}
-
-func startNodesOn(t *testing.T, agent *test.InMemAgent, n int, db string) []*node {
-	t.Helper()
-	var nodes []*node
-	for range n {
-		nodes = append(nodes, joinNode(t, agent, db))
-	}
-	eventually(t, 10*time.Second, "every member sees every other", func() bool {
-		for _, nd := range nodes {
-			if nd.c.MemberList.Members().Len() != n {
-				return false
-			}
-		}
-		return true
-	})
-	return nodes
 }
 
 var _ = pb.DriftEvent{}

@@ -39,36 +39,22 @@ type node struct {
 	store    *persistence.Store
 }
 
-// startNodes starts n members on one in-memory membership agent and one
+// startNodes starts n members on a new in-memory membership agent and one
 // database (a SQLite file path, or a postgresql:// URL), and waits until
 // each sees all of them.
 func startNodes(t testing.TB, n int, db string) []*node {
+	return startNodesOn(t, test.NewInMemAgent(), n, db)
+}
+
+// startNodesOn is startNodes on agent: the members start at once.
+func startNodesOn(t testing.TB, agent *test.InMemAgent, n int, db string) []*node {
 	t.Helper()
-	agent := test.NewInMemAgent()
-	log := slog.New(slog.DiscardHandler)
 	nodes := make([]*node, n)
 	var wg sync.WaitGroup
 	for i := range nodes {
-		url := db
-		if !strings.HasPrefix(db, "postgres") {
-			url = "sqlite:///" + db
-		}
-		store, err := persistence.Open(context.Background(), url)
-		if err != nil {
-			t.Fatal(err)
-		}
-		sys := actors.NewActorSystem(log)
-		ask := &actors.Asker{Root: sys.Root, Timeout: 3 * time.Second}
-		s := actors.NewSessions(sys.Root, store, ask, actors.SessionConfig{Dim: dim, ModelName: "test"}, log, nil)
-		l := actors.NewLayers(sys.Root, store, ask, s, log, nil)
-		p := actors.NewPlacement(s, l, log)
-		p.RouterIdle = 300 * time.Millisecond
-		provider := test.NewTestProvider(agent, test.WithTestProviderServiceTtl(time.Second), test.WithTestProviderRefreshTtl(200*time.Millisecond))
-		c := cluster.New(sys, cluster.Configure("semvec-test", provider, disthash.New(), remote.Configure("127.0.0.1", 0),
-			cluster.WithKinds(p.Kinds()...)))
-		nodes[i] = &node{sessions: s, layers: l, place: p, c: c, provider: provider, store: store}
+		nodes[i] = newNode(t, agent, db)
 		wg.Add(1)
-		go func() { defer wg.Done(); c.StartMember() }()
+		go func() { defer wg.Done(); nodes[i].c.StartMember() }()
 	}
 	wg.Wait()
 	for _, nd := range nodes {
@@ -82,12 +68,42 @@ func startNodes(t testing.TB, n int, db string) []*node {
 		}
 		return true
 	})
-	t.Cleanup(func() {
-		for _, nd := range nodes {
-			nd.stop()
-		}
-	})
 	return nodes
+}
+
+// joinNode starts one more member on agent and db.
+func joinNode(t testing.TB, agent *test.InMemAgent, db string) *node {
+	nd := newNode(t, agent, db)
+	nd.c.StartMember()
+	nd.place.Start(nd.c)
+	return nd
+}
+
+// newNode builds a member (not started) on agent and db; it stops when
+// the test ends.
+func newNode(t testing.TB, agent *test.InMemAgent, db string) *node {
+	t.Helper()
+	log := slog.New(slog.DiscardHandler)
+	url := db
+	if !strings.HasPrefix(db, "postgres") {
+		url = "sqlite:///" + db
+	}
+	store, err := persistence.Open(context.Background(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sys := actors.NewActorSystem(log)
+	ask := &actors.Asker{Root: sys.Root, Timeout: 3 * time.Second}
+	s := actors.NewSessions(sys.Root, store, ask, actors.SessionConfig{Dim: dim, ModelName: "test"}, log, nil)
+	l := actors.NewLayers(sys.Root, store, ask, s, log, nil)
+	p := actors.NewPlacement(s, l, log)
+	p.RouterIdle = 300 * time.Millisecond
+	provider := test.NewTestProvider(agent, test.WithTestProviderServiceTtl(time.Second), test.WithTestProviderRefreshTtl(200*time.Millisecond))
+	c := cluster.New(sys, cluster.Configure("semvec-test", provider, disthash.New(), remote.Configure("127.0.0.1", 0),
+		cluster.WithKinds(p.Kinds()...)))
+	nd := &node{sessions: s, layers: l, place: p, c: c, provider: provider, store: store}
+	t.Cleanup(nd.stop)
+	return nd
 }
 
 func (nd *node) stop() {

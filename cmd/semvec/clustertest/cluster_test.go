@@ -153,6 +153,23 @@ func clusterEnv(name, etcd, db string) []string {
 	}
 }
 
+// startNodes starts n nodes A, B, … with env at once and waits until each
+// is ready and sees all of them.
+func startNodes(t *testing.T, env []string, n int) []*node {
+	t.Helper()
+	nodes := make([]*node, n)
+	for i := range nodes {
+		nodes[i] = startNode(t, string(rune('A'+i)), env)
+	}
+	for _, nd := range nodes {
+		nd.waitStarted(60 * time.Second)
+	}
+	for _, nd := range nodes {
+		nd.waitMembers(n, 30*time.Second)
+	}
+	return nodes
+}
+
 // startNode starts semvec serve on 127.0.0.1:0 with env; it does not wait.
 func startNode(t *testing.T, name string, env []string) *node {
 	t.Helper()
@@ -326,16 +343,7 @@ func TestClusterThreeNodes(t *testing.T) {
 	env := clusterEnv(name, e.ClientURL, db)
 
 	start := time.Now()
-	nodes := make([]*node, 3)
-	for i := range nodes {
-		nodes[i] = startNode(t, string(rune('A'+i)), env)
-	}
-	for _, n := range nodes {
-		n.waitStarted(60 * time.Second)
-	}
-	for _, n := range nodes {
-		n.waitMembers(3, 30*time.Second)
-	}
+	nodes := startNodes(t, env, 3)
 	t.Logf("three nodes started at once: all ready with 3 members %v after the first start", time.Since(start).Round(time.Millisecond))
 	if v := nodes[0].metric("semvec_cluster_members"); v != "3" {
 		t.Errorf("node A: semvec_cluster_members = %q, want 3", v)

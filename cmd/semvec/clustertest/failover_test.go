@@ -213,16 +213,7 @@ func TestClusterFailoverUnderLoad(t *testing.T) {
 	e := needEtcd(t)
 	db := needDatabase(t)
 	env, token := licensed(t, append(clusterEnv(clusterName(t), e.ClientURL, db), "SEMVEC_REQUEST_TIMEOUT="+requestTimeout.String(), "SEMVEC_ASK_TIMEOUT=2s"))
-	nodes := make([]*node, 3)
-	for i := range nodes {
-		nodes[i] = startNode(t, string(rune('A'+i)), env)
-	}
-	for _, n := range nodes {
-		n.waitStarted(60 * time.Second)
-	}
-	for _, n := range nodes {
-		n.waitMembers(3, 30*time.Second)
-	}
+	nodes := startNodes(t, env, 3)
 	a, b, c := nodes[0], nodes[1], nodes[2]
 	sessions := createSessions(t, token, nodes, 24)
 	l := startLoad(t, token, nodes, sessions)
@@ -261,16 +252,7 @@ func TestClusterRollingRestart(t *testing.T) {
 	e := needEtcd(t)
 	db := needDatabase(t)
 	env, token := licensed(t, append(clusterEnv(clusterName(t), e.ClientURL, db), "SEMVEC_REQUEST_TIMEOUT="+requestTimeout.String(), "SEMVEC_ASK_TIMEOUT=2s"))
-	nodes := make([]*node, 3)
-	for i := range nodes {
-		nodes[i] = startNode(t, string(rune('A'+i)), env)
-	}
-	for _, n := range nodes {
-		n.waitStarted(60 * time.Second)
-	}
-	for _, n := range nodes {
-		n.waitMembers(3, 30*time.Second)
-	}
+	nodes := startNodes(t, env, 3)
 	sessions := createSessions(t, token, nodes, 24)
 	l := startLoad(t, token, nodes, sessions)
 	time.Sleep(time.Second)
