@@ -204,11 +204,8 @@ func (n *node) waitStarted(d time.Duration) {
 	deadline := time.Now().Add(d)
 	for {
 		out := n.out.String()
-		if m := listening.FindStringSubmatch(out); m != nil {
-			mm := memberRe.FindStringSubmatch(out)
-			if mm == nil {
-				n.t.Fatalf("node %s: banner without its cluster line:\n%s", n.name, out)
-			}
+		// The banner's lines arrive one write at a time: wait for both.
+		if m, mm := listening.FindStringSubmatch(out), memberRe.FindStringSubmatch(out); m != nil && mm != nil {
 			n.base, n.member = "http://"+m[1], mm[1]
 			return
 		}
