@@ -75,7 +75,7 @@ func NewPlacement(sessions *Sessions, layers *Layers, log *slog.Logger) *Placeme
 func (p *Placement) Kinds() []*cluster.Kind {
 	var out []*cluster.Kind
 	for kind, reg := range p.kinds {
-		out = append(out, cluster.NewKind(kind, actor.PropsFromProducer(func() actor.Actor { return &router{reg: reg, log: p.log, idle: p.RouterIdle} })))
+		out = append(out, cluster.NewKind(kind, actor.PropsFromProducer(func() actor.Actor { return &router{reg: reg, idle: p.RouterIdle} })))
 	}
 	return out
 }

@@ -2,7 +2,6 @@ package actors
 
 import (
 	"context"
-	"log/slog"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -26,7 +25,6 @@ import (
 // again.
 type router struct {
 	reg      *Registry
-	log      *slog.Logger
 	idle     time.Duration // Placement.RouterIdle
 	key      string
 	watched  *actor.PID // the actor it watches (stops with it)
