@@ -84,7 +84,6 @@ func (p *Placement) Kinds() []*cluster.Kind {
 // Kinds configured). Call it once, before requests are served.
 func (p *Placement) Start(c *cluster.Cluster) {
 	p.c = c
-	p.topology(c.MemberList.Members().Members())
 	p.sub = c.ActorSystem.EventStream.Subscribe(func(evt any) {
 		if t, ok := evt.(*cluster.ClusterTopology); ok {
 			p.topology(t.Members)
@@ -97,10 +96,10 @@ func (p *Placement) Start(c *cluster.Cluster) {
 }
 
 // topology empties the PID cache, since identities move when members join
-// or leave: protoactor clears it only
-// for members that left, and a cached router that moved would swallow
-// notifications (a tell to a stopped router is dropped) until that member
-// leaves. The next lookup of each identity places it again.
+// or leave: protoactor clears it only for members that left, and a cached
+// router that moved would swallow notifications (a tell to a stopped
+// router is dropped) until that member leaves. The next lookup of each
+// identity places it again.
 func (p *Placement) topology(members []*cluster.Member) {
 	for _, m := range members {
 		p.c.PidCache.RemoveByMember(m)
