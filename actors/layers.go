@@ -139,6 +139,14 @@ func NewLayers(root *actor.RootContext, store LayerStore, ask *Asker, sessions *
 	return l
 }
 
+// Active reports how many actors of each layer kind (cluster, region,
+// observer, network) run in this process: in cluster mode, the ones this
+// member hosts.
+func (l *Layers) Active() map[string]int {
+	return map[string]int{"cluster": l.clusters.Active(), "region": l.regions.Active(),
+		"observer": l.observers.Active(), "network": l.networks.Active()}
+}
+
 // Run re-activates every stored observer, so periodic sampling resumes after
 // a restart, then waits until ctx ends.
 func (l *Layers) Run(ctx context.Context) {

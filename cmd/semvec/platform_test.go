@@ -5,6 +5,8 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -204,6 +206,19 @@ func testMetrics(t *testing.T, e *testEnv) {
 	}
 	if strings.Contains(text, sid) {
 		t.Error("a raw session id leaked into metric labels")
+	}
+	// The exported session runs here: at least one session actor, and a
+	// gauge for every layer kind.
+	for _, kind := range []string{"session", "cluster", "region", "observer", "network"} {
+		var n float64
+		line := regexp.MustCompile(`(?m)^semvec_actors_active\{kind="` + kind + `"\} (\S+)$`).FindStringSubmatch(text)
+		if line == nil {
+			t.Errorf("metrics lack semvec_actors_active{kind=%q}", kind)
+			continue
+		}
+		if _, err := fmt.Sscan(line[1], &n); err != nil || (kind == "session" && n < 1) {
+			t.Errorf("semvec_actors_active{kind=%q} = %s, want a count (≥ 1 for sessions)", kind, line[1])
+		}
 	}
 }
 

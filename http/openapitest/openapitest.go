@@ -116,6 +116,24 @@ func (v *Validator) Check(req *http.Request, status int, header http.Header, bod
 	return nil
 }
 
+// OperationID is the operationId of the documented operation a request
+// of method to path reaches, or "" when none does.
+func (v *Validator) OperationID(method, path string) string {
+	if r, _ := v.match(method, path); r != nil {
+		return r.op.OperationID
+	}
+	return ""
+}
+
+// OperationIDs lists every operationId the document holds.
+func (v *Validator) OperationIDs() []string {
+	ids := make([]string, 0, len(v.routes))
+	for _, r := range v.routes {
+		ids = append(ids, r.op.OperationID)
+	}
+	return ids
+}
+
 // match finds the documented operation for method and path: segments
 // match literally or as a path parameter, the most literal match wins, a
 // final parameter may take the rest of the path (an entity key with

@@ -3,6 +3,7 @@ package openapitest_test
 import (
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 
@@ -52,5 +53,33 @@ func TestCheck(t *testing.T) {
 		if (err == nil) != tc.ok {
 			t.Errorf("%s: error %v, want ok=%v", tc.name, err, tc.ok)
 		}
+	}
+}
+
+func TestOperationID(t *testing.T) {
+	gin.SetMode(gin.TestMode)
+	engine := apihttp.New(apihttp.Deps{Layers: &actors.Layers{}, Limiter: apihttp.NewRateLimiter(nil), Anonymous: true})
+	rec := httptest.NewRecorder()
+	engine.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/openapi.json", nil))
+	v, err := openapitest.Load(rec.Body.Bytes())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ method, path, want string }{
+		{"POST", "/v1/run", "run"},
+		{"GET", "/v1/cluster", "listClusters"},
+		{"GET", "/v1/cluster/c1", "getCluster"},
+		{"POST", "/v1/session/create", "createSession"},
+		{"DELETE", "/v1/session/s/entities/src/a.go", "deleteEntity"},
+		{"GET", "/v2/nothing", ""},
+		{"PATCH", "/v1/run", ""},
+	} {
+		if got := v.OperationID(tc.method, tc.path); got != tc.want {
+			t.Errorf("OperationID(%s %s) = %q, want %q", tc.method, tc.path, got, tc.want)
+		}
+	}
+	ids := v.OperationIDs()
+	if !slices.Contains(ids, "run") || !slices.Contains(ids, "deleteEntity") || len(ids) < 50 {
+		t.Errorf("OperationIDs = %v", ids)
 	}
 }

@@ -190,16 +190,28 @@ func call(client *http.Client, token, method, url string, body []byte) (*http.Re
 // of the load).
 func licensed(t *testing.T, env []string) ([]string, string) {
 	t.Helper()
+	env, issue := licensedTenants(t, env)
+	return env, issue("load")
+}
+
+// licensedTenants is licensed that returns a function issuing an
+// enterprise token for any tenant (subject).
+func licensedTenants(t *testing.T, env []string) ([]string, func(sub string) string) {
+	t.Helper()
 	dir := t.TempDir()
 	if out, err := exec.Command(testBin, "license", "keygen", "--dir", dir).CombinedOutput(); err != nil {
 		t.Fatalf("license keygen: %v\n%s", err, out)
 	}
-	out, err := exec.Command(testBin, "license", "issue", "--key", filepath.Join(dir, "license_private.pem"), "--sub", "load", "--tier", "enterprise").Output()
-	if err != nil {
-		t.Fatalf("license issue: %v", err)
+	issue := func(sub string) string {
+		t.Helper()
+		out, err := exec.Command(testBin, "license", "issue", "--key", filepath.Join(dir, "license_private.pem"), "--sub", sub, "--tier", "enterprise").Output()
+		if err != nil {
+			t.Fatalf("license issue: %v", err)
+		}
+		return strings.TrimSpace(string(out))
 	}
 	env = slices.DeleteFunc(slices.Clone(env), func(v string) bool { return strings.HasPrefix(v, "SEMVEC_ALLOW_ANONYMOUS=") })
-	return append(env, "SEMVEC_LICENSE_PUBLIC_KEY_FILE="+filepath.Join(dir, "license_public.pem")), strings.TrimSpace(string(out))
+	return append(env, "SEMVEC_LICENSE_PUBLIC_KEY_FILE="+filepath.Join(dir, "license_public.pem")), issue
 }
 
 // TestClusterFailoverUnderLoad: three nodes under load; one is killed

@@ -97,6 +97,7 @@ func Start(ctx context.Context, cfg Config, getenv func(string) string, stdout, 
 		Engine: cfg.engineConfig,
 	}, log, nil)
 	layers := actors.NewLayers(sys.Root, store, asker, sessions, log, nil)
+	registerActorGauges(reg, sessions, layers)
 	var node *clusterNode
 	var place *actors.Placement
 	if cfg.Cluster.Enabled {
@@ -370,4 +371,21 @@ func (s *Server) startPprof(addr string) {
 		}
 	}()
 	s.log.Info("pprof listening", "addr", addr)
+}
+
+// registerActorGauges adds semvec_actors_active{kind}: the actors of each
+// kind running in this process (in cluster mode, the grains this member
+// hosts, which shows how identities spread over the members).
+func registerActorGauges(reg prometheus.Registerer, sessions *actors.Sessions, layers *actors.Layers) {
+	count := map[string]func() int{"session": sessions.Active}
+	for _, kind := range []string{"cluster", "region", "observer", "network"} {
+		count[kind] = func() int { return layers.Active()[kind] }
+	}
+	for kind, n := range count {
+		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name:        "semvec_actors_active",
+			Help:        "Actors running in this process by kind (in cluster mode: the grains this member hosts).",
+			ConstLabels: prometheus.Labels{"kind": kind},
+		}, func() float64 { return float64(n()) }))
+	}
 }
