@@ -72,7 +72,7 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-func needEtcd(t *testing.T) *etcdtest.Etcd {
+func needEtcd(t testing.TB) *etcdtest.Etcd {
 	t.Helper()
 	if testEtcd == nil {
 		t.Skip("etcd binary not found: apt-get install -y etcd-server (.ci/run does)")
@@ -82,7 +82,7 @@ func needEtcd(t *testing.T) *etcdtest.Etcd {
 
 // needDatabase returns a PostgreSQL URL whose search_path is a new schema
 // (dropped at cleanup), shared by the nodes of one test.
-func needDatabase(t *testing.T) string {
+func needDatabase(t testing.TB) string {
 	t.Helper()
 	base := os.Getenv("TEST_DATABASE_URL")
 	if base == "" {
@@ -109,7 +109,7 @@ func needDatabase(t *testing.T) string {
 
 // node is one semvec serve process.
 type node struct {
-	t      *testing.T
+	t      testing.TB
 	name   string
 	cmd    *exec.Cmd
 	out    *lockedBuffer
@@ -155,7 +155,7 @@ func clusterEnv(name, etcd, db string) []string {
 
 // startNodes starts n nodes A, B, … with env at once and waits until each
 // is ready and sees all of them.
-func startNodes(t *testing.T, env []string, n int) []*node {
+func startNodes(t testing.TB, env []string, n int) []*node {
 	t.Helper()
 	nodes := make([]*node, n)
 	for i := range nodes {
@@ -171,7 +171,7 @@ func startNodes(t *testing.T, env []string, n int) []*node {
 }
 
 // startNode starts semvec serve on 127.0.0.1:0 with env; it does not wait.
-func startNode(t *testing.T, name string, env []string) *node {
+func startNode(t testing.TB, name string, env []string) *node {
 	t.Helper()
 	n := &node{t: t, name: name, out: &lockedBuffer{}, done: make(chan struct{})}
 	n.cmd = exec.Command(testBin, "serve", "--host", "127.0.0.1", "--port", "0")
@@ -325,7 +325,7 @@ func (n *node) metric(name string) string {
 	return ""
 }
 
-func clusterName(t *testing.T) string {
+func clusterName(t testing.TB) string {
 	return fmt.Sprintf("%s-%d", strings.ReplaceAll(t.Name(), "/", "-"), time.Now().UnixNano())
 }
 

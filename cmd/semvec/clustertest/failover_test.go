@@ -188,7 +188,7 @@ func call(client *http.Client, token, method, url string, body []byte) (*http.Re
 // licensed replaces anonymous mode in env with a licence key pair made for
 // the test and returns an enterprise token (no rate limit gets in the way
 // of the load).
-func licensed(t *testing.T, env []string) ([]string, string) {
+func licensed(t testing.TB, env []string) ([]string, string) {
 	t.Helper()
 	env, issue := licensedTenants(t, env)
 	return env, issue("load")
@@ -196,7 +196,7 @@ func licensed(t *testing.T, env []string) ([]string, string) {
 
 // licensedTenants is licensed that returns a function issuing an
 // enterprise token for any tenant (subject).
-func licensedTenants(t *testing.T, env []string) ([]string, func(sub string) string) {
+func licensedTenants(t testing.TB, env []string) ([]string, func(sub string) string) {
 	t.Helper()
 	dir := t.TempDir()
 	if out, err := exec.Command(testBin, "license", "keygen", "--dir", dir).CombinedOutput(); err != nil {
@@ -293,7 +293,7 @@ func TestClusterRollingRestart(t *testing.T) {
 }
 
 // createSessions creates n sessions through the nodes in turn.
-func createSessions(t *testing.T, token string, nodes []*node, n int) []string {
+func createSessions(t testing.TB, token string, nodes []*node, n int) []string {
 	t.Helper()
 	sessions := make([]string, n)
 	for i := range sessions {
