@@ -125,4 +125,3 @@ func benchTurns(b *testing.B, n int) {
 	b.ReportMetric(pct(0.99), "p99-ms")
 	b.ReportMetric(float64(time.Duration(cpu()-cpu0)*clockTick/time.Microsecond)/float64(b.N), "cpu-µs/turn")
 }
-
