@@ -47,6 +47,12 @@ func (a *clusterActor) Receive(ctx actor.Context) {
 		a.handleState(ctx, m)
 	case *pb.ClusterFeedbackRequest:
 		a.handleFeedback(ctx, m)
+	case *pb.ClusterExistsRequest:
+		if m.GetOwner() != a.view.GetOwner() {
+			ctx.Respond(&pb.ClusterExistsResponse{Error: ToProtoError(semvec.NotFound("Cluster"))})
+			return
+		}
+		ctx.Respond(&pb.ClusterExistsResponse{})
 	default:
 		a.l.log.Warn("cluster actor: unexpected message", "key", a.key, "type", typeName(m))
 	}

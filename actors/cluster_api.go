@@ -65,11 +65,13 @@ func (l *Layers) ListClusters(ctx context.Context, owner string) ([]ClusterSumma
 }
 
 // ClusterExists returns NotFound("Cluster") unless owner owns cluster id.
+// The cluster's actor answers (activated from the database if need be), so
+// a hot cluster's requests read nothing from the database.
 func (l *Layers) ClusterExists(ctx context.Context, owner, id string) error {
 	if err := notFoundIfInvalid("Cluster", id); err != nil {
 		return err
 	}
-	_, err := l.store.GetCluster(ctx, owner, id)
+	_, err := askLayer[*pb.ClusterExistsResponse](ctx, l, l.clusters, ownedKey(owner, id), &pb.ClusterExistsRequest{Owner: owner, ClusterId: id})
 	return err
 }
 

@@ -763,3 +763,22 @@ func TestLayersIsolation(t *testing.T) {
 		t.Fatalf("cluster as its own member: %v", err)
 	}
 }
+
+// ClusterExists is answered by the cluster's actor: an existing cluster
+// passes, a plain session's id is no cluster, and a deleted cluster is gone
+// at once (its actor stopped with it).
+func TestClusterExists(t *testing.T) {
+	e := newLayersEnv(t)
+	ctx := ctxT(t)
+	const own = "tenant"
+	c := e.cluster(own, AggregationWeightedAverage, 0.5)
+	if err := e.layers.ClusterExists(ctx, own, c); err != nil {
+		t.Fatalf("existing cluster: %v", err)
+	}
+	wantNotFound(t, "a session is no cluster", e.layers.ClusterExists(ctx, own, e.session(own)))
+	wantNotFound(t, "unknown id", e.layers.ClusterExists(ctx, own, "no-such-cluster"))
+	if err := e.layers.DeleteCluster(ctx, own, c); err != nil {
+		t.Fatal(err)
+	}
+	wantNotFound(t, "deleted cluster", e.layers.ClusterExists(ctx, own, c))
+}

@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"encoding/hex"
 	"errors"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -43,6 +44,7 @@ type Store struct {
 	opTimeout time.Duration
 	now       func() time.Time
 	pins      *allocPins
+	wal       *walCheckpointer // SQLite files: checkpoints off the commit path
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -89,7 +91,7 @@ func Open(ctx context.Context, databaseURL string, opts ...Option) (*Store, erro
 	for _, o := range opts {
 		o(s)
 	}
-	sqldb, dialect, err := openSQL(databaseURL)
+	sqldb, dialect, walDSN, err := openSQL(databaseURL)
 	if err != nil {
 		return nil, err
 	}
@@ -116,6 +118,12 @@ func Open(ctx context.Context, databaseURL string, opts ...Option) (*Store, erro
 		_ = s.db.Close()
 		return nil, s.mapErr(err)
 	}
+	if walDSN != "" {
+		if s.wal, err = startWALCheckpointer(walDSN); err != nil {
+			_ = s.db.Close()
+			return nil, semvec.Wrap(semvec.KindUnavailable, err, "DATABASE_URL: cannot open SQLite database")
+		}
+	}
 	if dialect == DialectSQLite {
 		s.pins = pinSQLiteAllocator()
 	}
@@ -123,22 +131,23 @@ func Open(ctx context.Context, databaseURL string, opts ...Option) (*Store, erro
 }
 
 // openSQL parses databaseURL and opens (without connecting) the matching
-// database/sql handle.
-func openSQL(databaseURL string) (*sql.DB, string, error) {
+// database/sql handle. walDSN is the DSN of an SQLite file (for the WAL
+// checkpointer), empty otherwise.
+func openSQL(databaseURL string) (db *sql.DB, dialect, walDSN string, err error) {
 	scheme, rest, ok := strings.Cut(databaseURL, "://")
 	if !ok {
-		return nil, "", semvec.Errorf(semvec.KindInvalid,
+		return nil, "", "", semvec.Errorf(semvec.KindInvalid,
 			"DATABASE_URL must look like sqlite:///path.db or postgres://…")
 	}
 	switch strings.ToLower(scheme) {
 	case "sqlite", "sqlite3":
 		dsn, err := sqliteDSN(rest)
 		if err != nil {
-			return nil, "", err
+			return nil, "", "", err
 		}
 		sqldb, err := sql.Open(sqliteshim.ShimName, dsn)
 		if err != nil {
-			return nil, "", semvec.Wrap(semvec.KindInvalid, err, "DATABASE_URL: cannot open SQLite database")
+			return nil, "", "", semvec.Wrap(semvec.KindInvalid, err, "DATABASE_URL: cannot open SQLite database")
 		}
 		// SQLite has one writer. One connection avoids SQLITE_BUSY between
 		// our own connections (other processes wait busy_timeout), and it
@@ -148,11 +157,14 @@ func openSQL(databaseURL string) (*sql.DB, string, error) {
 		sqldb.SetMaxIdleConns(1)
 		sqldb.SetConnMaxLifetime(0)
 		sqldb.SetConnMaxIdleTime(0)
-		return sqldb, DialectSQLite, nil
+		if strings.HasPrefix(dsn, "file:semvec_mem_") {
+			return sqldb, DialectSQLite, "", nil // in memory: no WAL
+		}
+		return sqldb, DialectSQLite, dsn, nil
 	case "postgres", "postgresql":
 		cfg, err := pgx.ParseConfig(databaseURL)
 		if err != nil {
-			return nil, "", semvec.Wrap(semvec.KindInvalid, err, "DATABASE_URL: invalid PostgreSQL URL")
+			return nil, "", "", semvec.Wrap(semvec.KindInvalid, err, "DATABASE_URL: invalid PostgreSQL URL")
 		}
 		// A process paused in the middle of a transaction (a VM freeze, a
 		// SIGSTOP, a stalled node of a cluster) would hold its row locks,
@@ -164,9 +176,9 @@ func openSQL(databaseURL string) (*sql.DB, string, error) {
 		if _, set := cfg.RuntimeParams["idle_in_transaction_session_timeout"]; !set {
 			cfg.RuntimeParams["idle_in_transaction_session_timeout"] = "2000"
 		}
-		return stdlib.OpenDB(*cfg), DialectPostgres, nil
+		return stdlib.OpenDB(*cfg), DialectPostgres, "", nil
 	}
-	return nil, "", semvec.Errorf(semvec.KindInvalid,
+	return nil, "", "", semvec.Errorf(semvec.KindInvalid,
 		"DATABASE_URL: unsupported scheme %q (want sqlite, postgres or postgresql)", scheme)
 }
 
@@ -193,7 +205,7 @@ func sqliteDSN(rest string) (string, error) {
 	// SQLite decodes %HH in URI file names and would cut at ? or #.
 	esc := strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23").Replace(path)
 	return "file:" + esc + "?" + pragmas +
-		"&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)", nil
+		"&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=wal_autocheckpoint(" + strconv.Itoa(walBackstopPages) + ")", nil
 }
 
 // Ping checks that the database answers.
@@ -207,6 +219,9 @@ func (s *Store) Ping(ctx context.Context) error {
 // KindUnavailable. Close is idempotent.
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
+		if s.wal != nil {
+			s.wal.close()
+		}
 		s.closeErr = s.db.Close()
 		if s.pins != nil {
 			s.pins.release()

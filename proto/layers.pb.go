@@ -318,6 +318,105 @@ func (x *ClusterStateResponse) GetDriftEvents() int64 {
 	return 0
 }
 
+// ClusterExistsRequest asks a cluster actor whether owner owns it: the
+// check of /v1/cluster/{id}/run and /store before they ask the backing
+// session (an activated cluster answers from memory).
+type ClusterExistsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Owner         string                 `protobuf:"bytes,1,opt,name=owner,proto3" json:"owner,omitempty"`
+	ClusterId     string                 `protobuf:"bytes,2,opt,name=cluster_id,json=clusterId,proto3" json:"cluster_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ClusterExistsRequest) Reset() {
+	*x = ClusterExistsRequest{}
+	mi := &file_layers_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ClusterExistsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ClusterExistsRequest) ProtoMessage() {}
+
+func (x *ClusterExistsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_layers_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ClusterExistsRequest.ProtoReflect.Descriptor instead.
+func (*ClusterExistsRequest) Descriptor() ([]byte, []int) {
+	return file_layers_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *ClusterExistsRequest) GetOwner() string {
+	if x != nil {
+		return x.Owner
+	}
+	return ""
+}
+
+func (x *ClusterExistsRequest) GetClusterId() string {
+	if x != nil {
+		return x.ClusterId
+	}
+	return ""
+}
+
+type ClusterExistsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Error         *Error                 `protobuf:"bytes,1,opt,name=error,proto3" json:"error,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ClusterExistsResponse) Reset() {
+	*x = ClusterExistsResponse{}
+	mi := &file_layers_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ClusterExistsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ClusterExistsResponse) ProtoMessage() {}
+
+func (x *ClusterExistsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_layers_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ClusterExistsResponse.ProtoReflect.Descriptor instead.
+func (*ClusterExistsResponse) Descriptor() ([]byte, []int) {
+	return file_layers_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *ClusterExistsResponse) GetError() *Error {
+	if x != nil {
+		return x.Error
+	}
+	return nil
+}
+
 // ClusterFeedbackRequest blends the cluster vector into every initialised
 // member with strength coupling_factor.
 type ClusterFeedbackRequest struct {
@@ -330,7 +429,7 @@ type ClusterFeedbackRequest struct {
 
 func (x *ClusterFeedbackRequest) Reset() {
 	*x = ClusterFeedbackRequest{}
-	mi := &file_layers_proto_msgTypes[3]
+	mi := &file_layers_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -342,7 +441,7 @@ func (x *ClusterFeedbackRequest) String() string {
 func (*ClusterFeedbackRequest) ProtoMessage() {}
 
 func (x *ClusterFeedbackRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_layers_proto_msgTypes[3]
+	mi := &file_layers_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -355,7 +454,7 @@ func (x *ClusterFeedbackRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClusterFeedbackRequest.ProtoReflect.Descriptor instead.
 func (*ClusterFeedbackRequest) Descriptor() ([]byte, []int) {
-	return file_layers_proto_rawDescGZIP(), []int{3}
+	return file_layers_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *ClusterFeedbackRequest) GetOwner() string {
@@ -384,7 +483,7 @@ type ClusterFeedbackResponse struct {
 
 func (x *ClusterFeedbackResponse) Reset() {
 	*x = ClusterFeedbackResponse{}
-	mi := &file_layers_proto_msgTypes[4]
+	mi := &file_layers_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -396,7 +495,7 @@ func (x *ClusterFeedbackResponse) String() string {
 func (*ClusterFeedbackResponse) ProtoMessage() {}
 
 func (x *ClusterFeedbackResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_layers_proto_msgTypes[4]
+	mi := &file_layers_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -409,7 +508,7 @@ func (x *ClusterFeedbackResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClusterFeedbackResponse.ProtoReflect.Descriptor instead.
 func (*ClusterFeedbackResponse) Descriptor() ([]byte, []int) {
-	return file_layers_proto_rawDescGZIP(), []int{4}
+	return file_layers_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *ClusterFeedbackResponse) GetError() *Error {
@@ -458,7 +557,7 @@ type RegionView struct {
 
 func (x *RegionView) Reset() {
 	*x = RegionView{}
-	mi := &file_layers_proto_msgTypes[5]
+	mi := &file_layers_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -470,7 +569,7 @@ func (x *RegionView) String() string {
 func (*RegionView) ProtoMessage() {}
 
 func (x *RegionView) ProtoReflect() protoreflect.Message {
-	mi := &file_layers_proto_msgTypes[5]
+	mi := &file_layers_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -483,7 +582,7 @@ func (x *RegionView) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegionView.ProtoReflect.Descriptor instead.
 func (*RegionView) Descriptor() ([]byte, []int) {
-	return file_layers_proto_rawDescGZIP(), []int{5}
+	return file_layers_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *RegionView) GetOwner() string {
@@ -564,7 +663,7 @@ type RegionDriftEvent struct {
 
 func (x *RegionDriftEvent) Reset() {
 	*x = RegionDriftEvent{}
-	mi := &file_layers_proto_msgTypes[6]
+	mi := &file_layers_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -576,7 +675,7 @@ func (x *RegionDriftEvent) String() string {
 func (*RegionDriftEvent) ProtoMessage() {}
 
 func (x *RegionDriftEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_layers_proto_msgTypes[6]
+	mi := &file_layers_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -589,7 +688,7 @@ func (x *RegionDriftEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegionDriftEvent.ProtoReflect.Descriptor instead.
 func (*RegionDriftEvent) Descriptor() ([]byte, []int) {
-	return file_layers_proto_rawDescGZIP(), []int{6}
+	return file_layers_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *RegionDriftEvent) GetClusterId() string {
@@ -646,7 +745,7 @@ type RegionStateRequest struct {
 
 func (x *RegionStateRequest) Reset() {
 	*x = RegionStateRequest{}
-	mi := &file_layers_proto_msgTypes[7]
+	mi := &file_layers_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -658,7 +757,7 @@ func (x *RegionStateRequest) String() string {
 func (*RegionStateRequest) ProtoMessage() {}
 
 func (x *RegionStateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_layers_proto_msgTypes[7]
+	mi := &file_layers_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -671,7 +770,7 @@ func (x *RegionStateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegionStateRequest.ProtoReflect.Descriptor instead.
 func (*RegionStateRequest) Descriptor() ([]byte, []int) {
-	return file_layers_proto_rawDescGZIP(), []int{7}
+	return file_layers_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *RegionStateRequest) GetOwner() string {
@@ -717,7 +816,7 @@ type RegionStateResponse struct {
 
 func (x *RegionStateResponse) Reset() {
 	*x = RegionStateResponse{}
-	mi := &file_layers_proto_msgTypes[8]
+	mi := &file_layers_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -729,7 +828,7 @@ func (x *RegionStateResponse) String() string {
 func (*RegionStateResponse) ProtoMessage() {}
 
 func (x *RegionStateResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_layers_proto_msgTypes[8]
+	mi := &file_layers_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -742,7 +841,7 @@ func (x *RegionStateResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegionStateResponse.ProtoReflect.Descriptor instead.
 func (*RegionStateResponse) Descriptor() ([]byte, []int) {
-	return file_layers_proto_rawDescGZIP(), []int{8}
+	return file_layers_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *RegionStateResponse) GetError() *Error {
@@ -840,7 +939,7 @@ type RegionEventsRequest struct {
 
 func (x *RegionEventsRequest) Reset() {
 	*x = RegionEventsRequest{}
-	mi := &file_layers_proto_msgTypes[9]
+	mi := &file_layers_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -852,7 +951,7 @@ func (x *RegionEventsRequest) String() string {
 func (*RegionEventsRequest) ProtoMessage() {}
 
 func (x *RegionEventsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_layers_proto_msgTypes[9]
+	mi := &file_layers_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -865,7 +964,7 @@ func (x *RegionEventsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegionEventsRequest.ProtoReflect.Descriptor instead.
 func (*RegionEventsRequest) Descriptor() ([]byte, []int) {
-	return file_layers_proto_rawDescGZIP(), []int{9}
+	return file_layers_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *RegionEventsRequest) GetOwner() string {
@@ -899,7 +998,7 @@ type RegionEventsResponse struct {
 
 func (x *RegionEventsResponse) Reset() {
 	*x = RegionEventsResponse{}
-	mi := &file_layers_proto_msgTypes[10]
+	mi := &file_layers_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -911,7 +1010,7 @@ func (x *RegionEventsResponse) String() string {
 func (*RegionEventsResponse) ProtoMessage() {}
 
 func (x *RegionEventsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_layers_proto_msgTypes[10]
+	mi := &file_layers_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -924,7 +1023,7 @@ func (x *RegionEventsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegionEventsResponse.ProtoReflect.Descriptor instead.
 func (*RegionEventsResponse) Descriptor() ([]byte, []int) {
-	return file_layers_proto_rawDescGZIP(), []int{10}
+	return file_layers_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *RegionEventsResponse) GetError() *Error {
@@ -955,7 +1054,7 @@ type ObserverView struct {
 
 func (x *ObserverView) Reset() {
 	*x = ObserverView{}
-	mi := &file_layers_proto_msgTypes[11]
+	mi := &file_layers_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -967,7 +1066,7 @@ func (x *ObserverView) String() string {
 func (*ObserverView) ProtoMessage() {}
 
 func (x *ObserverView) ProtoReflect() protoreflect.Message {
-	mi := &file_layers_proto_msgTypes[11]
+	mi := &file_layers_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -980,7 +1079,7 @@ func (x *ObserverView) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ObserverView.ProtoReflect.Descriptor instead.
 func (*ObserverView) Descriptor() ([]byte, []int) {
-	return file_layers_proto_rawDescGZIP(), []int{11}
+	return file_layers_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ObserverView) GetOwner() string {
@@ -1027,7 +1126,7 @@ type ObserverTick struct {
 
 func (x *ObserverTick) Reset() {
 	*x = ObserverTick{}
-	mi := &file_layers_proto_msgTypes[12]
+	mi := &file_layers_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1039,7 +1138,7 @@ func (x *ObserverTick) String() string {
 func (*ObserverTick) ProtoMessage() {}
 
 func (x *ObserverTick) ProtoReflect() protoreflect.Message {
-	mi := &file_layers_proto_msgTypes[12]
+	mi := &file_layers_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1052,7 +1151,7 @@ func (x *ObserverTick) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ObserverTick.ProtoReflect.Descriptor instead.
 func (*ObserverTick) Descriptor() ([]byte, []int) {
-	return file_layers_proto_rawDescGZIP(), []int{12}
+	return file_layers_proto_rawDescGZIP(), []int{14}
 }
 
 type Anomaly struct {
@@ -1069,7 +1168,7 @@ type Anomaly struct {
 
 func (x *Anomaly) Reset() {
 	*x = Anomaly{}
-	mi := &file_layers_proto_msgTypes[13]
+	mi := &file_layers_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1081,7 +1180,7 @@ func (x *Anomaly) String() string {
 func (*Anomaly) ProtoMessage() {}
 
 func (x *Anomaly) ProtoReflect() protoreflect.Message {
-	mi := &file_layers_proto_msgTypes[13]
+	mi := &file_layers_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1094,7 +1193,7 @@ func (x *Anomaly) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Anomaly.ProtoReflect.Descriptor instead.
 func (*Anomaly) Descriptor() ([]byte, []int) {
-	return file_layers_proto_rawDescGZIP(), []int{13}
+	return file_layers_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *Anomaly) GetAnomalyId() string {
@@ -1149,7 +1248,7 @@ type ObserverSummaryRequest struct {
 
 func (x *ObserverSummaryRequest) Reset() {
 	*x = ObserverSummaryRequest{}
-	mi := &file_layers_proto_msgTypes[14]
+	mi := &file_layers_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1161,7 +1260,7 @@ func (x *ObserverSummaryRequest) String() string {
 func (*ObserverSummaryRequest) ProtoMessage() {}
 
 func (x *ObserverSummaryRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_layers_proto_msgTypes[14]
+	mi := &file_layers_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1174,7 +1273,7 @@ func (x *ObserverSummaryRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ObserverSummaryRequest.ProtoReflect.Descriptor instead.
 func (*ObserverSummaryRequest) Descriptor() ([]byte, []int) {
-	return file_layers_proto_rawDescGZIP(), []int{14}
+	return file_layers_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ObserverSummaryRequest) GetOwner() string {
@@ -1209,7 +1308,7 @@ type ObserverSummaryResponse struct {
 
 func (x *ObserverSummaryResponse) Reset() {
 	*x = ObserverSummaryResponse{}
-	mi := &file_layers_proto_msgTypes[15]
+	mi := &file_layers_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1221,7 +1320,7 @@ func (x *ObserverSummaryResponse) String() string {
 func (*ObserverSummaryResponse) ProtoMessage() {}
 
 func (x *ObserverSummaryResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_layers_proto_msgTypes[15]
+	mi := &file_layers_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1234,7 +1333,7 @@ func (x *ObserverSummaryResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ObserverSummaryResponse.ProtoReflect.Descriptor instead.
 func (*ObserverSummaryResponse) Descriptor() ([]byte, []int) {
-	return file_layers_proto_rawDescGZIP(), []int{15}
+	return file_layers_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *ObserverSummaryResponse) GetError() *Error {
@@ -1316,7 +1415,7 @@ type ObserverSampleRequest struct {
 
 func (x *ObserverSampleRequest) Reset() {
 	*x = ObserverSampleRequest{}
-	mi := &file_layers_proto_msgTypes[16]
+	mi := &file_layers_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1328,7 +1427,7 @@ func (x *ObserverSampleRequest) String() string {
 func (*ObserverSampleRequest) ProtoMessage() {}
 
 func (x *ObserverSampleRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_layers_proto_msgTypes[16]
+	mi := &file_layers_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1341,7 +1440,7 @@ func (x *ObserverSampleRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ObserverSampleRequest.ProtoReflect.Descriptor instead.
 func (*ObserverSampleRequest) Descriptor() ([]byte, []int) {
-	return file_layers_proto_rawDescGZIP(), []int{16}
+	return file_layers_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ObserverSampleRequest) GetOwner() string {
@@ -1366,7 +1465,7 @@ type ObserverSampleResponse struct {
 
 func (x *ObserverSampleResponse) Reset() {
 	*x = ObserverSampleResponse{}
-	mi := &file_layers_proto_msgTypes[17]
+	mi := &file_layers_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1378,7 +1477,7 @@ func (x *ObserverSampleResponse) String() string {
 func (*ObserverSampleResponse) ProtoMessage() {}
 
 func (x *ObserverSampleResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_layers_proto_msgTypes[17]
+	mi := &file_layers_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1391,7 +1490,7 @@ func (x *ObserverSampleResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ObserverSampleResponse.ProtoReflect.Descriptor instead.
 func (*ObserverSampleResponse) Descriptor() ([]byte, []int) {
-	return file_layers_proto_rawDescGZIP(), []int{17}
+	return file_layers_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *ObserverSampleResponse) GetError() *Error {
@@ -1453,7 +1552,7 @@ type ObserverAnomaliesRequest struct {
 
 func (x *ObserverAnomaliesRequest) Reset() {
 	*x = ObserverAnomaliesRequest{}
-	mi := &file_layers_proto_msgTypes[18]
+	mi := &file_layers_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1465,7 +1564,7 @@ func (x *ObserverAnomaliesRequest) String() string {
 func (*ObserverAnomaliesRequest) ProtoMessage() {}
 
 func (x *ObserverAnomaliesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_layers_proto_msgTypes[18]
+	mi := &file_layers_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1478,7 +1577,7 @@ func (x *ObserverAnomaliesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ObserverAnomaliesRequest.ProtoReflect.Descriptor instead.
 func (*ObserverAnomaliesRequest) Descriptor() ([]byte, []int) {
-	return file_layers_proto_rawDescGZIP(), []int{18}
+	return file_layers_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *ObserverAnomaliesRequest) GetOwner() string {
@@ -1505,7 +1604,7 @@ type ObserverAnomaliesResponse struct {
 
 func (x *ObserverAnomaliesResponse) Reset() {
 	*x = ObserverAnomaliesResponse{}
-	mi := &file_layers_proto_msgTypes[19]
+	mi := &file_layers_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1517,7 +1616,7 @@ func (x *ObserverAnomaliesResponse) String() string {
 func (*ObserverAnomaliesResponse) ProtoMessage() {}
 
 func (x *ObserverAnomaliesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_layers_proto_msgTypes[19]
+	mi := &file_layers_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1530,7 +1629,7 @@ func (x *ObserverAnomaliesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ObserverAnomaliesResponse.ProtoReflect.Descriptor instead.
 func (*ObserverAnomaliesResponse) Descriptor() ([]byte, []int) {
-	return file_layers_proto_rawDescGZIP(), []int{19}
+	return file_layers_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *ObserverAnomaliesResponse) GetError() *Error {
@@ -1556,7 +1655,7 @@ type ObserverClearRequest struct {
 
 func (x *ObserverClearRequest) Reset() {
 	*x = ObserverClearRequest{}
-	mi := &file_layers_proto_msgTypes[20]
+	mi := &file_layers_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1568,7 +1667,7 @@ func (x *ObserverClearRequest) String() string {
 func (*ObserverClearRequest) ProtoMessage() {}
 
 func (x *ObserverClearRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_layers_proto_msgTypes[20]
+	mi := &file_layers_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1581,7 +1680,7 @@ func (x *ObserverClearRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ObserverClearRequest.ProtoReflect.Descriptor instead.
 func (*ObserverClearRequest) Descriptor() ([]byte, []int) {
-	return file_layers_proto_rawDescGZIP(), []int{20}
+	return file_layers_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *ObserverClearRequest) GetOwner() string {
@@ -1601,7 +1700,7 @@ type ObserverClearResponse struct {
 
 func (x *ObserverClearResponse) Reset() {
 	*x = ObserverClearResponse{}
-	mi := &file_layers_proto_msgTypes[21]
+	mi := &file_layers_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1613,7 +1712,7 @@ func (x *ObserverClearResponse) String() string {
 func (*ObserverClearResponse) ProtoMessage() {}
 
 func (x *ObserverClearResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_layers_proto_msgTypes[21]
+	mi := &file_layers_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1626,7 +1725,7 @@ func (x *ObserverClearResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ObserverClearResponse.ProtoReflect.Descriptor instead.
 func (*ObserverClearResponse) Descriptor() ([]byte, []int) {
-	return file_layers_proto_rawDescGZIP(), []int{21}
+	return file_layers_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *ObserverClearResponse) GetError() *Error {
@@ -1655,7 +1754,7 @@ type TransferRequest struct {
 
 func (x *TransferRequest) Reset() {
 	*x = TransferRequest{}
-	mi := &file_layers_proto_msgTypes[22]
+	mi := &file_layers_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1667,7 +1766,7 @@ func (x *TransferRequest) String() string {
 func (*TransferRequest) ProtoMessage() {}
 
 func (x *TransferRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_layers_proto_msgTypes[22]
+	mi := &file_layers_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1680,7 +1779,7 @@ func (x *TransferRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TransferRequest.ProtoReflect.Descriptor instead.
 func (*TransferRequest) Descriptor() ([]byte, []int) {
-	return file_layers_proto_rawDescGZIP(), []int{22}
+	return file_layers_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *TransferRequest) GetOwner() string {
@@ -1724,7 +1823,7 @@ type TransferResponse struct {
 
 func (x *TransferResponse) Reset() {
 	*x = TransferResponse{}
-	mi := &file_layers_proto_msgTypes[23]
+	mi := &file_layers_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1736,7 +1835,7 @@ func (x *TransferResponse) String() string {
 func (*TransferResponse) ProtoMessage() {}
 
 func (x *TransferResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_layers_proto_msgTypes[23]
+	mi := &file_layers_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1749,7 +1848,7 @@ func (x *TransferResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TransferResponse.ProtoReflect.Descriptor instead.
 func (*TransferResponse) Descriptor() ([]byte, []int) {
-	return file_layers_proto_rawDescGZIP(), []int{23}
+	return file_layers_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *TransferResponse) GetError() *Error {
@@ -1797,7 +1896,7 @@ type SwitchUserRequest struct {
 
 func (x *SwitchUserRequest) Reset() {
 	*x = SwitchUserRequest{}
-	mi := &file_layers_proto_msgTypes[24]
+	mi := &file_layers_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1809,7 +1908,7 @@ func (x *SwitchUserRequest) String() string {
 func (*SwitchUserRequest) ProtoMessage() {}
 
 func (x *SwitchUserRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_layers_proto_msgTypes[24]
+	mi := &file_layers_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1822,7 +1921,7 @@ func (x *SwitchUserRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SwitchUserRequest.ProtoReflect.Descriptor instead.
 func (*SwitchUserRequest) Descriptor() ([]byte, []int) {
-	return file_layers_proto_rawDescGZIP(), []int{24}
+	return file_layers_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *SwitchUserRequest) GetOwner() string {
@@ -1852,7 +1951,7 @@ type SwitchUserResponse struct {
 
 func (x *SwitchUserResponse) Reset() {
 	*x = SwitchUserResponse{}
-	mi := &file_layers_proto_msgTypes[25]
+	mi := &file_layers_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1864,7 +1963,7 @@ func (x *SwitchUserResponse) String() string {
 func (*SwitchUserResponse) ProtoMessage() {}
 
 func (x *SwitchUserResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_layers_proto_msgTypes[25]
+	mi := &file_layers_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1877,7 +1976,7 @@ func (x *SwitchUserResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SwitchUserResponse.ProtoReflect.Descriptor instead.
 func (*SwitchUserResponse) Descriptor() ([]byte, []int) {
-	return file_layers_proto_rawDescGZIP(), []int{25}
+	return file_layers_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *SwitchUserResponse) GetError() *Error {
@@ -1927,7 +2026,7 @@ type PartitionStates struct {
 
 func (x *PartitionStates) Reset() {
 	*x = PartitionStates{}
-	mi := &file_layers_proto_msgTypes[26]
+	mi := &file_layers_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1939,7 +2038,7 @@ func (x *PartitionStates) String() string {
 func (*PartitionStates) ProtoMessage() {}
 
 func (x *PartitionStates) ProtoReflect() protoreflect.Message {
-	mi := &file_layers_proto_msgTypes[26]
+	mi := &file_layers_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1952,7 +2051,7 @@ func (x *PartitionStates) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PartitionStates.ProtoReflect.Descriptor instead.
 func (*PartitionStates) Descriptor() ([]byte, []int) {
-	return file_layers_proto_rawDescGZIP(), []int{26}
+	return file_layers_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *PartitionStates) GetStates() []*SavedState {
@@ -1972,7 +2071,7 @@ type SavedState struct {
 
 func (x *SavedState) Reset() {
 	*x = SavedState{}
-	mi := &file_layers_proto_msgTypes[27]
+	mi := &file_layers_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1984,7 +2083,7 @@ func (x *SavedState) String() string {
 func (*SavedState) ProtoMessage() {}
 
 func (x *SavedState) ProtoReflect() protoreflect.Message {
-	mi := &file_layers_proto_msgTypes[27]
+	mi := &file_layers_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1997,7 +2096,7 @@ func (x *SavedState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SavedState.ProtoReflect.Descriptor instead.
 func (*SavedState) Descriptor() ([]byte, []int) {
-	return file_layers_proto_rawDescGZIP(), []int{27}
+	return file_layers_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *SavedState) GetSessionId() string {
@@ -2023,7 +2122,7 @@ type ActiveUserRequest struct {
 
 func (x *ActiveUserRequest) Reset() {
 	*x = ActiveUserRequest{}
-	mi := &file_layers_proto_msgTypes[28]
+	mi := &file_layers_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2035,7 +2134,7 @@ func (x *ActiveUserRequest) String() string {
 func (*ActiveUserRequest) ProtoMessage() {}
 
 func (x *ActiveUserRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_layers_proto_msgTypes[28]
+	mi := &file_layers_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2048,7 +2147,7 @@ func (x *ActiveUserRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ActiveUserRequest.ProtoReflect.Descriptor instead.
 func (*ActiveUserRequest) Descriptor() ([]byte, []int) {
-	return file_layers_proto_rawDescGZIP(), []int{28}
+	return file_layers_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *ActiveUserRequest) GetOwner() string {
@@ -2068,7 +2167,7 @@ type ActiveUserResponse struct {
 
 func (x *ActiveUserResponse) Reset() {
 	*x = ActiveUserResponse{}
-	mi := &file_layers_proto_msgTypes[29]
+	mi := &file_layers_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2080,7 +2179,7 @@ func (x *ActiveUserResponse) String() string {
 func (*ActiveUserResponse) ProtoMessage() {}
 
 func (x *ActiveUserResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_layers_proto_msgTypes[29]
+	mi := &file_layers_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2093,7 +2192,7 @@ func (x *ActiveUserResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ActiveUserResponse.ProtoReflect.Descriptor instead.
 func (*ActiveUserResponse) Descriptor() ([]byte, []int) {
-	return file_layers_proto_rawDescGZIP(), []int{29}
+	return file_layers_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *ActiveUserResponse) GetError() *Error {
@@ -2120,7 +2219,7 @@ type SerializeUserRequest struct {
 
 func (x *SerializeUserRequest) Reset() {
 	*x = SerializeUserRequest{}
-	mi := &file_layers_proto_msgTypes[30]
+	mi := &file_layers_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2132,7 +2231,7 @@ func (x *SerializeUserRequest) String() string {
 func (*SerializeUserRequest) ProtoMessage() {}
 
 func (x *SerializeUserRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_layers_proto_msgTypes[30]
+	mi := &file_layers_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2145,7 +2244,7 @@ func (x *SerializeUserRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SerializeUserRequest.ProtoReflect.Descriptor instead.
 func (*SerializeUserRequest) Descriptor() ([]byte, []int) {
-	return file_layers_proto_rawDescGZIP(), []int{30}
+	return file_layers_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *SerializeUserRequest) GetOwner() string {
@@ -2173,7 +2272,7 @@ type SerializeUserResponse struct {
 
 func (x *SerializeUserResponse) Reset() {
 	*x = SerializeUserResponse{}
-	mi := &file_layers_proto_msgTypes[31]
+	mi := &file_layers_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2185,7 +2284,7 @@ func (x *SerializeUserResponse) String() string {
 func (*SerializeUserResponse) ProtoMessage() {}
 
 func (x *SerializeUserResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_layers_proto_msgTypes[31]
+	mi := &file_layers_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2198,7 +2297,7 @@ func (x *SerializeUserResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SerializeUserResponse.ProtoReflect.Descriptor instead.
 func (*SerializeUserResponse) Descriptor() ([]byte, []int) {
-	return file_layers_proto_rawDescGZIP(), []int{31}
+	return file_layers_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *SerializeUserResponse) GetError() *Error {
@@ -2233,7 +2332,7 @@ type ConsensusRequest struct {
 
 func (x *ConsensusRequest) Reset() {
 	*x = ConsensusRequest{}
-	mi := &file_layers_proto_msgTypes[32]
+	mi := &file_layers_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2245,7 +2344,7 @@ func (x *ConsensusRequest) String() string {
 func (*ConsensusRequest) ProtoMessage() {}
 
 func (x *ConsensusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_layers_proto_msgTypes[32]
+	mi := &file_layers_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2258,7 +2357,7 @@ func (x *ConsensusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConsensusRequest.ProtoReflect.Descriptor instead.
 func (*ConsensusRequest) Descriptor() ([]byte, []int) {
-	return file_layers_proto_rawDescGZIP(), []int{32}
+	return file_layers_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *ConsensusRequest) GetOwner() string {
@@ -2294,7 +2393,7 @@ type ConsensusVote struct {
 
 func (x *ConsensusVote) Reset() {
 	*x = ConsensusVote{}
-	mi := &file_layers_proto_msgTypes[33]
+	mi := &file_layers_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2306,7 +2405,7 @@ func (x *ConsensusVote) String() string {
 func (*ConsensusVote) ProtoMessage() {}
 
 func (x *ConsensusVote) ProtoReflect() protoreflect.Message {
-	mi := &file_layers_proto_msgTypes[33]
+	mi := &file_layers_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2319,7 +2418,7 @@ func (x *ConsensusVote) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConsensusVote.ProtoReflect.Descriptor instead.
 func (*ConsensusVote) Descriptor() ([]byte, []int) {
-	return file_layers_proto_rawDescGZIP(), []int{33}
+	return file_layers_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *ConsensusVote) GetSessionId() string {
@@ -2364,7 +2463,7 @@ type ConsensusResponse struct {
 
 func (x *ConsensusResponse) Reset() {
 	*x = ConsensusResponse{}
-	mi := &file_layers_proto_msgTypes[34]
+	mi := &file_layers_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2376,7 +2475,7 @@ func (x *ConsensusResponse) String() string {
 func (*ConsensusResponse) ProtoMessage() {}
 
 func (x *ConsensusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_layers_proto_msgTypes[34]
+	mi := &file_layers_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2389,7 +2488,7 @@ func (x *ConsensusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConsensusResponse.ProtoReflect.Descriptor instead.
 func (*ConsensusResponse) Descriptor() ([]byte, []int) {
-	return file_layers_proto_rawDescGZIP(), []int{34}
+	return file_layers_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *ConsensusResponse) GetError() *Error {
@@ -2443,7 +2542,7 @@ type TrustRequest struct {
 
 func (x *TrustRequest) Reset() {
 	*x = TrustRequest{}
-	mi := &file_layers_proto_msgTypes[35]
+	mi := &file_layers_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2455,7 +2554,7 @@ func (x *TrustRequest) String() string {
 func (*TrustRequest) ProtoMessage() {}
 
 func (x *TrustRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_layers_proto_msgTypes[35]
+	mi := &file_layers_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2468,7 +2567,7 @@ func (x *TrustRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TrustRequest.ProtoReflect.Descriptor instead.
 func (*TrustRequest) Descriptor() ([]byte, []int) {
-	return file_layers_proto_rawDescGZIP(), []int{35}
+	return file_layers_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *TrustRequest) GetOwner() string {
@@ -2488,7 +2587,7 @@ type TrustResponse struct {
 
 func (x *TrustResponse) Reset() {
 	*x = TrustResponse{}
-	mi := &file_layers_proto_msgTypes[36]
+	mi := &file_layers_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2500,7 +2599,7 @@ func (x *TrustResponse) String() string {
 func (*TrustResponse) ProtoMessage() {}
 
 func (x *TrustResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_layers_proto_msgTypes[36]
+	mi := &file_layers_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2513,7 +2612,7 @@ func (x *TrustResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TrustResponse.ProtoReflect.Descriptor instead.
 func (*TrustResponse) Descriptor() ([]byte, []int) {
-	return file_layers_proto_rawDescGZIP(), []int{36}
+	return file_layers_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *TrustResponse) GetError() *Error {
@@ -2568,7 +2667,13 @@ const file_layers_proto_rawDesc = "" +
 	" \x01(\x05R\rtotalMemories\x12)\n" +
 	"\x10aggregate_vector\x18\v \x03(\x02R\x0faggregateVector\x12/\n" +
 	"\x13initialized_members\x18\f \x01(\x05R\x12initializedMembers\x12!\n" +
-	"\fdrift_events\x18\r \x01(\x03R\vdriftEvents\"M\n" +
+	"\fdrift_events\x18\r \x01(\x03R\vdriftEvents\"K\n" +
+	"\x14ClusterExistsRequest\x12\x14\n" +
+	"\x05owner\x18\x01 \x01(\tR\x05owner\x12\x1d\n" +
+	"\n" +
+	"cluster_id\x18\x02 \x01(\tR\tclusterId\"?\n" +
+	"\x15ClusterExistsResponse\x12&\n" +
+	"\x05error\x18\x01 \x01(\v2\x10.semvec.v1.ErrorR\x05error\"M\n" +
 	"\x16ClusterFeedbackRequest\x12\x14\n" +
 	"\x05owner\x18\x01 \x01(\tR\x05owner\x12\x1d\n" +
 	"\n" +
@@ -2772,80 +2877,83 @@ func file_layers_proto_rawDescGZIP() []byte {
 	return file_layers_proto_rawDescData
 }
 
-var file_layers_proto_msgTypes = make([]protoimpl.MessageInfo, 39)
+var file_layers_proto_msgTypes = make([]protoimpl.MessageInfo, 41)
 var file_layers_proto_goTypes = []any{
 	(*ClusterView)(nil),               // 0: semvec.v1.ClusterView
 	(*ClusterStateRequest)(nil),       // 1: semvec.v1.ClusterStateRequest
 	(*ClusterStateResponse)(nil),      // 2: semvec.v1.ClusterStateResponse
-	(*ClusterFeedbackRequest)(nil),    // 3: semvec.v1.ClusterFeedbackRequest
-	(*ClusterFeedbackResponse)(nil),   // 4: semvec.v1.ClusterFeedbackResponse
-	(*RegionView)(nil),                // 5: semvec.v1.RegionView
-	(*RegionDriftEvent)(nil),          // 6: semvec.v1.RegionDriftEvent
-	(*RegionStateRequest)(nil),        // 7: semvec.v1.RegionStateRequest
-	(*RegionStateResponse)(nil),       // 8: semvec.v1.RegionStateResponse
-	(*RegionEventsRequest)(nil),       // 9: semvec.v1.RegionEventsRequest
-	(*RegionEventsResponse)(nil),      // 10: semvec.v1.RegionEventsResponse
-	(*ObserverView)(nil),              // 11: semvec.v1.ObserverView
-	(*ObserverTick)(nil),              // 12: semvec.v1.ObserverTick
-	(*Anomaly)(nil),                   // 13: semvec.v1.Anomaly
-	(*ObserverSummaryRequest)(nil),    // 14: semvec.v1.ObserverSummaryRequest
-	(*ObserverSummaryResponse)(nil),   // 15: semvec.v1.ObserverSummaryResponse
-	(*ObserverSampleRequest)(nil),     // 16: semvec.v1.ObserverSampleRequest
-	(*ObserverSampleResponse)(nil),    // 17: semvec.v1.ObserverSampleResponse
-	(*ObserverAnomaliesRequest)(nil),  // 18: semvec.v1.ObserverAnomaliesRequest
-	(*ObserverAnomaliesResponse)(nil), // 19: semvec.v1.ObserverAnomaliesResponse
-	(*ObserverClearRequest)(nil),      // 20: semvec.v1.ObserverClearRequest
-	(*ObserverClearResponse)(nil),     // 21: semvec.v1.ObserverClearResponse
-	(*TransferRequest)(nil),           // 22: semvec.v1.TransferRequest
-	(*TransferResponse)(nil),          // 23: semvec.v1.TransferResponse
-	(*SwitchUserRequest)(nil),         // 24: semvec.v1.SwitchUserRequest
-	(*SwitchUserResponse)(nil),        // 25: semvec.v1.SwitchUserResponse
-	(*PartitionStates)(nil),           // 26: semvec.v1.PartitionStates
-	(*SavedState)(nil),                // 27: semvec.v1.SavedState
-	(*ActiveUserRequest)(nil),         // 28: semvec.v1.ActiveUserRequest
-	(*ActiveUserResponse)(nil),        // 29: semvec.v1.ActiveUserResponse
-	(*SerializeUserRequest)(nil),      // 30: semvec.v1.SerializeUserRequest
-	(*SerializeUserResponse)(nil),     // 31: semvec.v1.SerializeUserResponse
-	(*ConsensusRequest)(nil),          // 32: semvec.v1.ConsensusRequest
-	(*ConsensusVote)(nil),             // 33: semvec.v1.ConsensusVote
-	(*ConsensusResponse)(nil),         // 34: semvec.v1.ConsensusResponse
-	(*TrustRequest)(nil),              // 35: semvec.v1.TrustRequest
-	(*TrustResponse)(nil),             // 36: semvec.v1.TrustResponse
-	nil,                               // 37: semvec.v1.ConsensusResponse.TrustScoresEntry
-	nil,                               // 38: semvec.v1.TrustResponse.TrustScoresEntry
-	(*Error)(nil),                     // 39: semvec.v1.Error
+	(*ClusterExistsRequest)(nil),      // 3: semvec.v1.ClusterExistsRequest
+	(*ClusterExistsResponse)(nil),     // 4: semvec.v1.ClusterExistsResponse
+	(*ClusterFeedbackRequest)(nil),    // 5: semvec.v1.ClusterFeedbackRequest
+	(*ClusterFeedbackResponse)(nil),   // 6: semvec.v1.ClusterFeedbackResponse
+	(*RegionView)(nil),                // 7: semvec.v1.RegionView
+	(*RegionDriftEvent)(nil),          // 8: semvec.v1.RegionDriftEvent
+	(*RegionStateRequest)(nil),        // 9: semvec.v1.RegionStateRequest
+	(*RegionStateResponse)(nil),       // 10: semvec.v1.RegionStateResponse
+	(*RegionEventsRequest)(nil),       // 11: semvec.v1.RegionEventsRequest
+	(*RegionEventsResponse)(nil),      // 12: semvec.v1.RegionEventsResponse
+	(*ObserverView)(nil),              // 13: semvec.v1.ObserverView
+	(*ObserverTick)(nil),              // 14: semvec.v1.ObserverTick
+	(*Anomaly)(nil),                   // 15: semvec.v1.Anomaly
+	(*ObserverSummaryRequest)(nil),    // 16: semvec.v1.ObserverSummaryRequest
+	(*ObserverSummaryResponse)(nil),   // 17: semvec.v1.ObserverSummaryResponse
+	(*ObserverSampleRequest)(nil),     // 18: semvec.v1.ObserverSampleRequest
+	(*ObserverSampleResponse)(nil),    // 19: semvec.v1.ObserverSampleResponse
+	(*ObserverAnomaliesRequest)(nil),  // 20: semvec.v1.ObserverAnomaliesRequest
+	(*ObserverAnomaliesResponse)(nil), // 21: semvec.v1.ObserverAnomaliesResponse
+	(*ObserverClearRequest)(nil),      // 22: semvec.v1.ObserverClearRequest
+	(*ObserverClearResponse)(nil),     // 23: semvec.v1.ObserverClearResponse
+	(*TransferRequest)(nil),           // 24: semvec.v1.TransferRequest
+	(*TransferResponse)(nil),          // 25: semvec.v1.TransferResponse
+	(*SwitchUserRequest)(nil),         // 26: semvec.v1.SwitchUserRequest
+	(*SwitchUserResponse)(nil),        // 27: semvec.v1.SwitchUserResponse
+	(*PartitionStates)(nil),           // 28: semvec.v1.PartitionStates
+	(*SavedState)(nil),                // 29: semvec.v1.SavedState
+	(*ActiveUserRequest)(nil),         // 30: semvec.v1.ActiveUserRequest
+	(*ActiveUserResponse)(nil),        // 31: semvec.v1.ActiveUserResponse
+	(*SerializeUserRequest)(nil),      // 32: semvec.v1.SerializeUserRequest
+	(*SerializeUserResponse)(nil),     // 33: semvec.v1.SerializeUserResponse
+	(*ConsensusRequest)(nil),          // 34: semvec.v1.ConsensusRequest
+	(*ConsensusVote)(nil),             // 35: semvec.v1.ConsensusVote
+	(*ConsensusResponse)(nil),         // 36: semvec.v1.ConsensusResponse
+	(*TrustRequest)(nil),              // 37: semvec.v1.TrustRequest
+	(*TrustResponse)(nil),             // 38: semvec.v1.TrustResponse
+	nil,                               // 39: semvec.v1.ConsensusResponse.TrustScoresEntry
+	nil,                               // 40: semvec.v1.TrustResponse.TrustScoresEntry
+	(*Error)(nil),                     // 41: semvec.v1.Error
 }
 var file_layers_proto_depIdxs = []int32{
-	39, // 0: semvec.v1.ClusterStateResponse.error:type_name -> semvec.v1.Error
-	39, // 1: semvec.v1.ClusterFeedbackResponse.error:type_name -> semvec.v1.Error
-	39, // 2: semvec.v1.RegionStateResponse.error:type_name -> semvec.v1.Error
-	6,  // 3: semvec.v1.RegionStateResponse.recent_events:type_name -> semvec.v1.RegionDriftEvent
-	6,  // 4: semvec.v1.RegionStateResponse.active_votes:type_name -> semvec.v1.RegionDriftEvent
-	6,  // 5: semvec.v1.RegionStateResponse.last_events:type_name -> semvec.v1.RegionDriftEvent
-	39, // 6: semvec.v1.RegionEventsResponse.error:type_name -> semvec.v1.Error
-	6,  // 7: semvec.v1.RegionEventsResponse.events:type_name -> semvec.v1.RegionDriftEvent
-	39, // 8: semvec.v1.ObserverSummaryResponse.error:type_name -> semvec.v1.Error
-	13, // 9: semvec.v1.ObserverSummaryResponse.recent_anomalies:type_name -> semvec.v1.Anomaly
-	39, // 10: semvec.v1.ObserverSampleResponse.error:type_name -> semvec.v1.Error
-	13, // 11: semvec.v1.ObserverSampleResponse.new_anomalies:type_name -> semvec.v1.Anomaly
-	39, // 12: semvec.v1.ObserverAnomaliesResponse.error:type_name -> semvec.v1.Error
-	13, // 13: semvec.v1.ObserverAnomaliesResponse.anomalies:type_name -> semvec.v1.Anomaly
-	39, // 14: semvec.v1.ObserverClearResponse.error:type_name -> semvec.v1.Error
-	39, // 15: semvec.v1.TransferResponse.error:type_name -> semvec.v1.Error
-	39, // 16: semvec.v1.SwitchUserResponse.error:type_name -> semvec.v1.Error
-	27, // 17: semvec.v1.PartitionStates.states:type_name -> semvec.v1.SavedState
-	39, // 18: semvec.v1.ActiveUserResponse.error:type_name -> semvec.v1.Error
-	39, // 19: semvec.v1.SerializeUserResponse.error:type_name -> semvec.v1.Error
-	39, // 20: semvec.v1.ConsensusResponse.error:type_name -> semvec.v1.Error
-	37, // 21: semvec.v1.ConsensusResponse.trust_scores:type_name -> semvec.v1.ConsensusResponse.TrustScoresEntry
-	33, // 22: semvec.v1.ConsensusResponse.votes:type_name -> semvec.v1.ConsensusVote
-	39, // 23: semvec.v1.TrustResponse.error:type_name -> semvec.v1.Error
-	38, // 24: semvec.v1.TrustResponse.trust_scores:type_name -> semvec.v1.TrustResponse.TrustScoresEntry
-	25, // [25:25] is the sub-list for method output_type
-	25, // [25:25] is the sub-list for method input_type
-	25, // [25:25] is the sub-list for extension type_name
-	25, // [25:25] is the sub-list for extension extendee
-	0,  // [0:25] is the sub-list for field type_name
+	41, // 0: semvec.v1.ClusterStateResponse.error:type_name -> semvec.v1.Error
+	41, // 1: semvec.v1.ClusterExistsResponse.error:type_name -> semvec.v1.Error
+	41, // 2: semvec.v1.ClusterFeedbackResponse.error:type_name -> semvec.v1.Error
+	41, // 3: semvec.v1.RegionStateResponse.error:type_name -> semvec.v1.Error
+	8,  // 4: semvec.v1.RegionStateResponse.recent_events:type_name -> semvec.v1.RegionDriftEvent
+	8,  // 5: semvec.v1.RegionStateResponse.active_votes:type_name -> semvec.v1.RegionDriftEvent
+	8,  // 6: semvec.v1.RegionStateResponse.last_events:type_name -> semvec.v1.RegionDriftEvent
+	41, // 7: semvec.v1.RegionEventsResponse.error:type_name -> semvec.v1.Error
+	8,  // 8: semvec.v1.RegionEventsResponse.events:type_name -> semvec.v1.RegionDriftEvent
+	41, // 9: semvec.v1.ObserverSummaryResponse.error:type_name -> semvec.v1.Error
+	15, // 10: semvec.v1.ObserverSummaryResponse.recent_anomalies:type_name -> semvec.v1.Anomaly
+	41, // 11: semvec.v1.ObserverSampleResponse.error:type_name -> semvec.v1.Error
+	15, // 12: semvec.v1.ObserverSampleResponse.new_anomalies:type_name -> semvec.v1.Anomaly
+	41, // 13: semvec.v1.ObserverAnomaliesResponse.error:type_name -> semvec.v1.Error
+	15, // 14: semvec.v1.ObserverAnomaliesResponse.anomalies:type_name -> semvec.v1.Anomaly
+	41, // 15: semvec.v1.ObserverClearResponse.error:type_name -> semvec.v1.Error
+	41, // 16: semvec.v1.TransferResponse.error:type_name -> semvec.v1.Error
+	41, // 17: semvec.v1.SwitchUserResponse.error:type_name -> semvec.v1.Error
+	29, // 18: semvec.v1.PartitionStates.states:type_name -> semvec.v1.SavedState
+	41, // 19: semvec.v1.ActiveUserResponse.error:type_name -> semvec.v1.Error
+	41, // 20: semvec.v1.SerializeUserResponse.error:type_name -> semvec.v1.Error
+	41, // 21: semvec.v1.ConsensusResponse.error:type_name -> semvec.v1.Error
+	39, // 22: semvec.v1.ConsensusResponse.trust_scores:type_name -> semvec.v1.ConsensusResponse.TrustScoresEntry
+	35, // 23: semvec.v1.ConsensusResponse.votes:type_name -> semvec.v1.ConsensusVote
+	41, // 24: semvec.v1.TrustResponse.error:type_name -> semvec.v1.Error
+	40, // 25: semvec.v1.TrustResponse.trust_scores:type_name -> semvec.v1.TrustResponse.TrustScoresEntry
+	26, // [26:26] is the sub-list for method output_type
+	26, // [26:26] is the sub-list for method input_type
+	26, // [26:26] is the sub-list for extension type_name
+	26, // [26:26] is the sub-list for extension extendee
+	0,  // [0:26] is the sub-list for field type_name
 }
 
 func init() { file_layers_proto_init() }
@@ -2860,7 +2968,7 @@ func file_layers_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_layers_proto_rawDesc), len(file_layers_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   39,
+			NumMessages:   41,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
