@@ -14,7 +14,9 @@ import (
 	"github.com/semvec-go/semvec/http/openapitest"
 )
 
-func TestCheck(t *testing.T) {
+// servedValidator loads the document a server with every route serves.
+func servedValidator(t *testing.T) *openapitest.Validator {
+	t.Helper()
 	gin.SetMode(gin.TestMode)
 	engine := apihttp.New(apihttp.Deps{Layers: &actors.Layers{}, Limiter: apihttp.NewRateLimiter(nil), Anonymous: true})
 	rec := httptest.NewRecorder()
@@ -23,6 +25,11 @@ func TestCheck(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return v
+}
+
+func TestCheck(t *testing.T) {
+	v := servedValidator(t)
 	jsonCT := http.Header{"Content-Type": {"application/json; charset=utf-8"}}
 	run := `{"session_id":"s","context":"c","top_similarity":0.5,"short_circuit":false,"drift_score":0,"drift_detected":false,"drift_phase":"stable"}`
 	for _, tc := range []struct {
@@ -57,14 +64,7 @@ func TestCheck(t *testing.T) {
 }
 
 func TestOperationID(t *testing.T) {
-	gin.SetMode(gin.TestMode)
-	engine := apihttp.New(apihttp.Deps{Layers: &actors.Layers{}, Limiter: apihttp.NewRateLimiter(nil), Anonymous: true})
-	rec := httptest.NewRecorder()
-	engine.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/openapi.json", nil))
-	v, err := openapitest.Load(rec.Body.Bytes())
-	if err != nil {
-		t.Fatal(err)
-	}
+	v := servedValidator(t)
 	for _, tc := range []struct{ method, path, want string }{
 		{"POST", "/v1/run", "run"},
 		{"GET", "/v1/cluster", "listClusters"},

@@ -275,12 +275,10 @@ func (tr *tour) every() {
 	t.Logf("tour done: %d requests", tr.sent)
 }
 
-// TestClusterEveryRouteThroughEveryNode: three real nodes; the tour of every
-// operation runs three times, each time shifted by one node, so every
-// request of the tour goes through every node once, and each change is read
-// back through another node. Every answer must be the one /openapi.json
-// documents, and every operation must have answered 2xx through every node.
-func TestClusterEveryRouteThroughEveryNode(t *testing.T) {
+// startTourCluster starts three licensed nodes on a fresh schema and loads
+// the /openapi.json they serve; issue makes a token for any tenant.
+func startTourCluster(t *testing.T) ([]*node, *openapitest.Validator, func(sub string) string) {
+	t.Helper()
 	e := needEtcd(t)
 	db := needDatabase(t)
 	env, issue := licensedTenants(t, clusterEnv(clusterName(t), e.ClientURL, db))
@@ -289,6 +287,16 @@ func TestClusterEveryRouteThroughEveryNode(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return nodes, v, issue
+}
+
+// TestClusterEveryRouteThroughEveryNode: three real nodes; the tour of every
+// operation runs three times, each time shifted by one node, so every
+// request of the tour goes through every node once, and each change is read
+// back through another node. Every answer must be the one /openapi.json
+// documents, and every operation must have answered 2xx through every node.
+func TestClusterEveryRouteThroughEveryNode(t *testing.T) {
+	nodes, v, issue := startTourCluster(t)
 	seen := map[string]map[string]bool{}
 	for shift := range 3 {
 		// A tenant per tour: the network partitions and the observer are per
@@ -350,14 +358,7 @@ func hostOf(t *testing.T, nodes []*node, kind string, create func() string) (str
 // node, sees the systemic drift, and cluster feedback carries the cluster's
 // state back to the session.
 func TestClusterDriftAcrossNodes(t *testing.T) {
-	e := needEtcd(t)
-	db := needDatabase(t)
-	env, issue := licensedTenants(t, clusterEnv(clusterName(t), e.ClientURL, db))
-	nodes := startNodes(t, env, 3)
-	v, err := openapitest.Fetch(context.Background(), httpClient, nodes[0].base)
-	if err != nil {
-		t.Fatal(err)
-	}
+	nodes, v, issue := startTourCluster(t)
 	tr := &tour{t: t, nodes: nodes, v: v, token: issue("drift"), seen: map[string]map[string]bool{}}
 
 	// Sessions, clusters and regions, created one at a time through the
