@@ -213,10 +213,11 @@ func (l *Layers) stopAll(ctx context.Context, r *Registry) error {
 	return nil
 }
 
-// stopActor stops key's actor (after the messages already queued) and waits
-// until it has stopped.
+// stopActor stops the actor of a deleted resource (after the messages
+// already queued), an activation in progress included, and waits until it
+// has stopped.
 func (l *Layers) stopActor(ctx context.Context, r *Registry, key string) {
-	r.Halt(ctx, key, false)
+	r.HaltSettled(ctx, key)
 }
 
 // ---------------------------------------------------------------- keys

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"path/filepath"
 	"slices"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -781,4 +782,72 @@ func TestClusterExists(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantNotFound(t, "deleted cluster", e.layers.ClusterExists(ctx, own, c))
+}
+
+// gatedStore holds the first cluster activation that reads its regions
+// (after it has read the cluster) until release is closed.
+type gatedStore struct {
+	*persistence.Store
+	armed   atomic.Bool
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (g *gatedStore) RegionsOfCluster(ctx context.Context, owner, id string) ([]string, error) {
+	if g.armed.CompareAndSwap(true, false) {
+		close(g.entered)
+		<-g.release
+	}
+	return g.Store.RegionsOfCluster(ctx, owner, id)
+}
+
+// A cluster deleted while its actor is being activated (the activation
+// read the cluster before the deletion) does not live on in that actor:
+// the deletion waits for the activation and stops what it started, so the
+// cluster is gone, and a plain session later given its id is no cluster.
+// (Found by a review: the actor used to survive until the process ended.)
+func TestClusterDeletedDuringActivation(t *testing.T) {
+	ctx := ctxT(t)
+	store, err := persistence.Open(ctx, "sqlite:///"+filepath.Join(t.TempDir(), "gate.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	gs := &gatedStore{Store: store, entered: make(chan struct{}), release: make(chan struct{})}
+	log := slog.New(slog.DiscardHandler)
+	sys := NewActorSystem(log)
+	defer sys.Shutdown()
+	ask := &Asker{Root: sys.Root, Timeout: 5 * time.Second}
+	sessions := NewSessions(sys.Root, store, ask, SessionConfig{Dim: testDim, ModelName: "test"}, log, nil)
+	layers := NewLayers(sys.Root, gs, ask, sessions, log, nil)
+	defer func() { _ = layers.Shutdown(ctx); _ = sessions.Shutdown(ctx) }()
+	info, err := layers.CreateCluster(ctx, "o", "c", AggregationWeightedAverage, 0.5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := info.ID
+	gs.armed.Store(true)
+	first := make(chan error, 1)
+	go func() { first <- layers.ClusterExists(ctx, "o", c) }()
+	<-gs.entered // the activation has read the cluster
+	deleted := make(chan error, 1)
+	go func() { deleted <- layers.DeleteCluster(ctx, "o", c) }()
+	// The deletion commits, then waits for the activation to finish.
+	eventually(t, "the deletion committed", func() bool {
+		_, err := store.GetCluster(ctx, "o", c)
+		return semvec.KindOf(err) == semvec.KindNotFound
+	})
+	close(gs.release)
+	<-first // either answer: it raced with the deletion
+	if err := <-deleted; err != nil {
+		t.Fatal(err)
+	}
+	wantNotFound(t, "a cluster deleted during its activation", layers.ClusterExists(ctx, "o", c))
+	if n := layers.Active()["cluster"]; n != 0 {
+		t.Fatalf("%d cluster actors still run after the deletion", n)
+	}
+	if _, err := sessions.Create(ctx, "o", CreateOptions{ID: c}); err != nil {
+		t.Fatal(err)
+	}
+	wantNotFound(t, "a plain session with the deleted cluster's id", layers.ClusterExists(ctx, "o", c))
 }

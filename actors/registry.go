@@ -322,11 +322,24 @@ func (r *Registry) Halt(ctx context.Context, id string, discard bool) {
 	// stopped too. A member that did not answer is gone, or its actor's
 	// writes are fenced.
 	_, _, _ = askRoute[*pb.StopResponse](ctx, r, id, &pb.StopRequest{Discard: discard})
-	r.stopLocal(ctx, id, discard)
+	r.stopLocal(ctx, id, discard, false)
 }
 
-// stopLocal is Halt on this member.
-func (r *Registry) stopLocal(ctx context.Context, id string, discard bool) {
+// HaltSettled is Halt for a deleted resource: an activation of id in
+// progress (which may have read the resource before its deletion) is first
+// waited for, so that the actor it starts is stopped too instead of
+// serving the deleted resource from memory.
+func (r *Registry) HaltSettled(ctx context.Context, id string) {
+	_, _, _ = askRoute[*pb.StopResponse](ctx, r, id, &pb.StopRequest{Settle: true})
+	r.stopLocal(ctx, id, false, true)
+}
+
+// stopLocal is Halt on this member; settle waits for an activation of id
+// in progress first.
+func (r *Registry) stopLocal(ctx context.Context, id string, discard, settle bool) {
+	if settle && r.Has(id) {
+		_, _ = r.Get(ctx, id) // the activation's outcome: a running actor, or none
+	}
 	pid := r.Stop(id)
 	if pid == nil {
 		return

@@ -171,7 +171,7 @@ func (r *router) leave(ctx actor.Context) {
 	go func() {
 		sctx, cancel := context.WithTimeout(context.Background(), activationTimeout)
 		defer cancel()
-		reg.stopLocal(sctx, key, false)
+		reg.stopLocal(sctx, key, false, false)
 	}()
 }
 
@@ -182,7 +182,7 @@ func (r *router) stop(ctx actor.Context, m *pb.StopRequest) {
 	go func() {
 		sctx, cancel := context.WithTimeout(context.Background(), activationTimeout)
 		defer cancel()
-		reg.stopLocal(sctx, key, m.GetDiscard())
+		reg.stopLocal(sctx, key, m.GetDiscard(), m.GetSettle())
 		if sender != nil {
 			root.Send(sender, &pb.StopResponse{})
 		}

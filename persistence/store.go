@@ -141,7 +141,7 @@ func openSQL(databaseURL string) (db *sql.DB, dialect, walDSN string, err error)
 	}
 	switch strings.ToLower(scheme) {
 	case "sqlite", "sqlite3":
-		dsn, err := sqliteDSN(rest)
+		dsn, inMemory, err := sqliteDSN(rest)
 		if err != nil {
 			return nil, "", "", err
 		}
@@ -157,8 +157,8 @@ func openSQL(databaseURL string) (db *sql.DB, dialect, walDSN string, err error)
 		sqldb.SetMaxIdleConns(1)
 		sqldb.SetConnMaxLifetime(0)
 		sqldb.SetConnMaxIdleTime(0)
-		if strings.HasPrefix(dsn, "file:semvec_mem_") {
-			return sqldb, DialectSQLite, "", nil // in memory: no WAL
+		if inMemory {
+			return sqldb, DialectSQLite, "", nil // no WAL
 		}
 		return sqldb, DialectSQLite, dsn, nil
 	case "postgres", "postgresql":
@@ -187,11 +187,11 @@ func openSQL(databaseURL string) (db *sql.DB, dialect, walDSN string, err error)
 // Following SQLAlchemy, "sqlite:///rel.db" is relative and "sqlite:////abs.db"
 // absolute; "sqlite://rel.db" is accepted as relative too. A query string is
 // ignored.
-func sqliteDSN(rest string) (string, error) {
+func sqliteDSN(rest string) (dsn string, inMemory bool, err error) {
 	path, _, _ := strings.Cut(rest, "?")
 	path = strings.TrimPrefix(path, "/")
 	if path == "" {
-		return "", semvec.Errorf(semvec.KindInvalid, "DATABASE_URL: sqlite URL has no path")
+		return "", false, semvec.Errorf(semvec.KindInvalid, "DATABASE_URL: sqlite URL has no path")
 	}
 	const pragmas = "_pragma=busy_timeout(5000)&_pragma=foreign_keys(1)&_txlock=immediate"
 	if path == ":memory:" {
@@ -200,12 +200,12 @@ func sqliteDSN(rest string) (string, error) {
 		// A unique name gives each Open its own database (a fixed name with
 		// cache=shared is one database per process). It lives as long as
 		// the pool's single connection.
-		return "file:semvec_mem_" + hex.EncodeToString(b[:]) + "?mode=memory&cache=shared&" + pragmas, nil
+		return "file:semvec_mem_" + hex.EncodeToString(b[:]) + "?mode=memory&cache=shared&" + pragmas, true, nil
 	}
 	// SQLite decodes %HH in URI file names and would cut at ? or #.
 	esc := strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23").Replace(path)
 	return "file:" + esc + "?" + pragmas +
-		"&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=wal_autocheckpoint(" + strconv.Itoa(walBackstopPages) + ")", nil
+		"&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=wal_autocheckpoint(" + strconv.Itoa(walBackstopPages) + ")", false, nil
 }
 
 // Ping checks that the database answers.

@@ -242,8 +242,12 @@ func (x *RouteFailed) GetError() *Error {
 // stops it without saving (its resource was deleted), else it stops after
 // the messages already queued.
 type StopRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Discard       bool                   `protobuf:"varint,1,opt,name=discard,proto3" json:"discard,omitempty"`
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Discard bool                   `protobuf:"varint,1,opt,name=discard,proto3" json:"discard,omitempty"`
+	// settle: first wait for an activation of the identity in progress, so
+	// that the actor it starts is stopped too (a deleted resource's actor
+	// must not outlive the deletion).
+	Settle        bool `protobuf:"varint,2,opt,name=settle,proto3" json:"settle,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -281,6 +285,13 @@ func (*StopRequest) Descriptor() ([]byte, []int) {
 func (x *StopRequest) GetDiscard() bool {
 	if x != nil {
 		return x.Discard
+	}
+	return false
+}
+
+func (x *StopRequest) GetSettle() bool {
+	if x != nil {
+		return x.Settle
 	}
 	return false
 }
@@ -341,9 +352,10 @@ const file_common_proto_rawDesc = "" +
 	"\x06Vector\x12\x16\n" +
 	"\x06values\x18\x01 \x03(\x02R\x06values\"5\n" +
 	"\vRouteFailed\x12&\n" +
-	"\x05error\x18\x01 \x01(\v2\x10.semvec.v1.ErrorR\x05error\"'\n" +
+	"\x05error\x18\x01 \x01(\v2\x10.semvec.v1.ErrorR\x05error\"?\n" +
 	"\vStopRequest\x12\x18\n" +
-	"\adiscard\x18\x01 \x01(\bR\adiscard\"6\n" +
+	"\adiscard\x18\x01 \x01(\bR\adiscard\x12\x16\n" +
+	"\x06settle\x18\x02 \x01(\bR\x06settle\"6\n" +
 	"\fStopResponse\x12&\n" +
 	"\x05error\x18\x01 \x01(\v2\x10.semvec.v1.ErrorR\x05error*\xd2\x01\n" +
 	"\vErrorReason\x12\x1c\n" +

@@ -89,7 +89,7 @@ func benchTurns(b *testing.B, n int) {
 	var next atomic.Int64
 	lat := make([][]time.Duration, 32)
 	var wg sync.WaitGroup
-	var failed atomic.Value
+	var failed atomic.Pointer[error]
 	cpu0 := cpu()
 	b.ResetTimer()
 	start := time.Now()
@@ -104,7 +104,7 @@ func benchTurns(b *testing.B, n int) {
 				}
 				t0 := time.Now()
 				if err := turn(k); err != nil {
-					failed.Store(err)
+					failed.Store(&err)
 					return
 				}
 				lat[c] = append(lat[c], time.Since(t0))
@@ -114,8 +114,8 @@ func benchTurns(b *testing.B, n int) {
 	wg.Wait()
 	elapsed := time.Since(start)
 	b.StopTimer()
-	if err, _ := failed.Load().(error); err != nil {
-		b.Fatal(err)
+	if err := failed.Load(); err != nil {
+		b.Fatal(*err)
 	}
 	all := slices.Concat(lat...)
 	slices.Sort(all)

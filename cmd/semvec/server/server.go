@@ -384,7 +384,7 @@ func registerActorGauges(reg prometheus.Registerer, sessions *actors.Sessions, l
 	for kind, n := range count {
 		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name:        "semvec_actors_active",
-			Help:        "Actors running in this process by kind (in cluster mode: the grains this member hosts).",
+			Help:        "Actors this process holds by kind, running, activating or stopping (in cluster mode: the grains this member hosts).",
 			ConstLabels: prometheus.Labels{"kind": kind},
 		}, func() float64 { return float64(n()) }))
 	}
