@@ -808,19 +808,12 @@ func (g *gatedStore) RegionsOfCluster(ctx context.Context, owner, id string) ([]
 // (Found by a review: the actor used to survive until the process ended.)
 func TestClusterDeletedDuringActivation(t *testing.T) {
 	ctx := ctxT(t)
-	store, err := persistence.Open(ctx, "sqlite:///"+filepath.Join(t.TempDir(), "gate.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
-	gs := &gatedStore{Store: store, entered: make(chan struct{}), release: make(chan struct{})}
-	log := slog.New(slog.DiscardHandler)
-	sys := NewActorSystem(log)
-	defer sys.Shutdown()
-	ask := &Asker{Root: sys.Root, Timeout: 5 * time.Second}
-	sessions := NewSessions(sys.Root, store, ask, SessionConfig{Dim: testDim, ModelName: "test"}, log, nil)
-	layers := NewLayers(sys.Root, gs, ask, sessions, log, nil)
-	defer func() { _ = layers.Shutdown(ctx); _ = sessions.Shutdown(ctx) }()
+	var gs *gatedStore
+	st := newWrappedStack(t, func(s *persistence.Store) LayerStore {
+		gs = &gatedStore{Store: s, entered: make(chan struct{}), release: make(chan struct{})}
+		return gs
+	})
+	store, sessions, layers := st.store, st.sessions, st.layers
 	info, err := layers.CreateCluster(ctx, "o", "c", AggregationWeightedAverage, 0.5)
 	if err != nil {
 		t.Fatal(err)
@@ -850,4 +843,35 @@ func TestClusterDeletedDuringActivation(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantNotFound(t, "a plain session with the deleted cluster's id", layers.ClusterExists(ctx, "o", c))
+}
+
+// wrappedStack is a session and layer stack on a SQLite file whose layers
+// see the store through wrap (a store that holds or fails a call); the
+// session layer sees the store itself. It stops when the test ends.
+type wrappedStack struct {
+	store    *persistence.Store
+	sessions *Sessions
+	layers   *Layers
+}
+
+func newWrappedStack(t *testing.T, wrap func(*persistence.Store) LayerStore) *wrappedStack {
+	t.Helper()
+	store, err := persistence.Open(ctxT(t), "sqlite:///"+filepath.Join(t.TempDir(), "wrapped.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = store.Close() })
+	log := slog.New(slog.DiscardHandler)
+	sys := NewActorSystem(log)
+	t.Cleanup(sys.Shutdown)
+	ask := &Asker{Root: sys.Root, Timeout: 5 * time.Second}
+	sessions := NewSessions(sys.Root, store, ask, SessionConfig{Dim: testDim, ModelName: "test"}, log, nil)
+	layers := NewLayers(sys.Root, wrap(store), ask, sessions, log, nil)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = layers.Shutdown(ctx)
+		_ = sessions.Shutdown(ctx)
+	})
+	return &wrappedStack{store: store, sessions: sessions, layers: layers}
 }

@@ -3,11 +3,9 @@ package actors
 import (
 	"context"
 	"log/slog"
-	"path/filepath"
 	"slices"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
 
@@ -37,24 +35,12 @@ func (s *heldStore) AddMember(ctx context.Context, owner, cid, sid string) (bool
 // holds up another tenant's: there is no lock across tenants.
 func TestTopologyChangeOfOneTenantNeverWaitsForAnother(t *testing.T) {
 	ctx := ctxT(t)
-	store, err := persistence.Open(ctx, "sqlite:///"+filepath.Join(t.TempDir(), "topo.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
-	held := &heldStore{Store: store, owner: "slow", entered: make(chan struct{}), release: make(chan struct{})}
-	log := slog.New(slog.DiscardHandler)
-	sys := NewActorSystem(log)
-	defer sys.Shutdown()
-	ask := &Asker{Root: sys.Root, Timeout: 5 * time.Second}
-	sessions := NewSessions(sys.Root, store, ask, SessionConfig{Dim: testDim, ModelName: "test"}, log, nil)
-	layers := NewLayers(sys.Root, held, ask, sessions, log, nil)
-	defer func() {
-		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = layers.Shutdown(sctx)
-		_ = sessions.Shutdown(sctx)
-	}()
+	var held *heldStore
+	st := newWrappedStack(t, func(s *persistence.Store) LayerStore {
+		held = &heldStore{Store: s, owner: "slow", entered: make(chan struct{}), release: make(chan struct{})}
+		return held
+	})
+	sessions, layers := st.sessions, st.layers
 
 	setup := func(owner string) (cid, sid string) {
 		c := ok(layers.CreateCluster(ctx, owner, "c", AggregationWeightedAverage, 0.5))(t)
