@@ -73,16 +73,7 @@ func TestDriftAfterMemberJoins(t *testing.T) {
 		before[c], _ = hostNode.place.HostOf(ctx, "cluster", own, c) // cached on the session's member
 	}
 	// A fourth member joins.
-	n4 := joinNode(t, agent, db)
-	eventually(t, 10*time.Second, "every member sees 4", func() bool {
-		for _, nd := range append(nodes, n4) {
-			if nd.c.MemberList.Members().Len() != 4 {
-				return false
-			}
-		}
-		return true
-	})
-	time.Sleep(500 * time.Millisecond)
+	n4 := joinFourth(t, nodes, agent, db)
 	var moved []string
 	for _, c := range cids {
 		now, _ := n4.place.HostOf(ctx, "cluster", own, c)
@@ -138,16 +129,7 @@ func TestNoStaleActorAfterMembershipFlip(t *testing.T) {
 		}
 		ids = append(ids, id)
 	}
-	n4 := joinNode(t, agent, db)
-	eventually(t, 10*time.Second, "every member sees 4", func() bool {
-		for _, nd := range append(nodes, n4) {
-			if nd.c.MemberList.Members().Len() != 4 {
-				return false
-			}
-		}
-		return true
-	})
-	time.Sleep(500 * time.Millisecond)
+	n4 := joinFourth(t, nodes, agent, db)
 	active := 0
 	for _, nd := range nodes {
 		active += nd.sessions.Active()
@@ -208,4 +190,21 @@ func TestNoStaleActorAfterMembershipFlip(t *testing.T) {
 	if stale > 0 {
 		t.Fatalf("%d stale reads: an acknowledged turn is missing", stale)
 	}
+}
+
+// joinFourth starts a fourth member, waits until every member sees four,
+// then gives the routers half a second to follow the topology change.
+func joinFourth(t *testing.T, nodes []*node, agent *test.InMemAgent, db string) *node {
+	t.Helper()
+	n4 := joinNode(t, agent, db)
+	eventually(t, 10*time.Second, "every member sees 4", func() bool {
+		for _, nd := range append(nodes, n4) {
+			if nd.c.MemberList.Members().Len() != 4 {
+				return false
+			}
+		}
+		return true
+	})
+	time.Sleep(500 * time.Millisecond)
+	return n4
 }

@@ -149,6 +149,20 @@ func turns(t *testing.T, nd *node, owner, id string) int32 {
 	return m.GetInteractionCount()
 }
 
+// createSessions creates n sessions of owner through nd.
+func createSessions(t *testing.T, nd *node, owner string, n int) []string {
+	t.Helper()
+	ids := make([]string, n)
+	for i := range ids {
+		id, err := nd.sessions.Create(context.Background(), owner, actors.CreateOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids[i] = id
+	}
+	return ids
+}
+
 // TestSessionsSpreadAndAnswerThroughEveryNode: sessions created through one
 // node live on the members that own their ids, each on exactly one; every
 // node serves every session, and a deletion through one node is seen
@@ -157,14 +171,7 @@ func TestSessionsSpreadAndAnswerThroughEveryNode(t *testing.T) {
 	nodes := startNodes(t, 3, filepath.Join(t.TempDir(), "shared.db"))
 	ctx := context.Background()
 	const n = 24
-	ids := make([]string, n)
-	for i := range ids {
-		id, err := nodes[0].sessions.Create(ctx, "o", actors.CreateOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		ids[i] = id
-	}
+	ids := createSessions(t, nodes[0], "o", n)
 	for round := range 3 {
 		for i, id := range ids {
 			if _, err := run(ctx, nodes[(i+round)%3], "o", id, round); err != nil {
@@ -230,13 +237,8 @@ func TestNodeLossLosesNothing(t *testing.T) {
 	nodes := startNodes(t, 3, filepath.Join(t.TempDir(), "shared.db"))
 	ctx := context.Background()
 	const n = 24
-	ids := make([]string, n)
-	for i := range ids {
-		id, err := nodes[0].sessions.Create(ctx, "o", actors.CreateOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		ids[i] = id
+	ids := createSessions(t, nodes[0], "o", n)
+	for i, id := range ids {
 		for k := range 2 {
 			if _, err := run(ctx, nodes[i%3], "o", id, k); err != nil {
 				t.Fatal(err)
