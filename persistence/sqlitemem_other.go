@@ -9,3 +9,6 @@ type allocPins struct{}
 func pinSQLiteAllocator() *allocPins { return &allocPins{} }
 func (a *allocPins) release()        {}
 func (a *allocPins) usable() []int   { return nil }
+
+// pageCachePoolUsed is unknown here (for the test).
+func pageCachePoolUsed() int64 { return -1 }

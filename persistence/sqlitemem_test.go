@@ -82,3 +82,32 @@ func TestAllocPins(t *testing.T) {
 		}
 	}
 }
+
+// SQLite's page cache lives in the pool configured at init: after a store
+// has written and read pages, slots of the pool are in use (without the
+// pool, SQLite mallocs every cached page and the count stays 0). Every
+// other test of this package runs with the pool as well.
+func TestPageCachePool(t *testing.T) {
+	if pageCachePoolUsed() < 0 {
+		t.Skip("not modernc.org/sqlite on linux/amd64 or arm64")
+	}
+	ctx := context.Background()
+	s, err := Open(ctx, "sqlite:///"+filepath.Join(t.TempDir(), "pool.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.CreateSession(ctx, SessionRecord{Owner: "o", ID: "s", Dimension: 4, ModelName: "m"}); err != nil {
+		t.Fatal(err)
+	}
+	rec, err := s.GetSession(ctx, "o", "s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.AppendLog(ctx, []LogEntry{{Owner: "o", SessionID: "s", Incarnation: rec.Incarnation, Seq: 1, Data: bytes.Repeat([]byte("x"), 5000)}}); err != nil {
+		t.Fatal(err)
+	}
+	if used := pageCachePoolUsed(); used <= 0 {
+		t.Fatalf("page cache pool slots in use = %d with a store open, want > 0", used)
+	}
+}

@@ -283,6 +283,10 @@ type stats struct {
 	Status429   int     `json:"status_429"`
 	Errors      int     `json:"errors"`
 	Seconds     float64 `json:"seconds"`
+	// ServerCPUus is the server process's CPU time (user + system) per
+	// request during the measurement, in microseconds; 0 where it cannot
+	// be read. It does not depend on how fast the load generator is.
+	ServerCPUus float64 `json:"server_cpu_us_per_request,omitempty"`
 	Rounds      int     `json:"rounds,omitempty"` // set on the combined figures
 }
 
@@ -335,8 +339,24 @@ func hammer(name string, conc int, d time.Duration, req func(worker, i int) (int
 // printStats prints one line of figures; prefix names the generator and
 // the round.
 func printStats(prefix string, st stats) {
-	fmt.Printf("%s%-12s c=%-3d  %8.0f req/s  p50 %6.2f ms  p99 %6.2f ms  n=%d non2xx=%d 429=%d errors=%d\n",
-		prefix, st.Endpoint, st.Concurrency, st.RPS, st.P50ms, st.P99ms, st.Requests, st.Non2xx, st.Status429, st.Errors)
+	cpu := ""
+	if st.ServerCPUus > 0 {
+		cpu = fmt.Sprintf("  server %4.0f cpu-µs/req", st.ServerCPUus)
+	}
+	fmt.Printf("%s%-12s c=%-3d  %8.0f req/s  p50 %6.2f ms  p99 %6.2f ms%s  n=%d non2xx=%d 429=%d errors=%d\n",
+		prefix, st.Endpoint, st.Concurrency, st.RPS, st.P50ms, st.P99ms, cpu, st.Requests, st.Non2xx, st.Status429, st.Errors)
+}
+
+// measureCPU runs one measurement and sets its ServerCPUus from the
+// server's CPU time before and after.
+func (s *server) measureCPU(run func() stats) stats {
+	before := processCPU(s.cmd.Process.Pid)
+	st := run()
+	after := processCPU(s.cmd.Process.Pid)
+	if before >= 0 && after >= 0 && st.Requests > 0 {
+		st.ServerCPUus = float64((after - before).Microseconds()) / float64(st.Requests)
+	}
+	return st
 }
 
 // combine sums the rounds of one endpoint: requests over the time they took,
@@ -347,6 +367,7 @@ func printStats(prefix string, st stats) {
 func combine(rounds []stats, samples []time.Duration) stats {
 	out := stats{Endpoint: rounds[0].Endpoint, Concurrency: rounds[0].Concurrency, Rounds: len(rounds)}
 	var p50s []float64
+	var cpu float64 // server CPU µs summed over the rounds' requests
 	for _, r := range rounds {
 		out.Requests += r.Requests
 		out.Seconds += r.Seconds
@@ -355,9 +376,13 @@ func combine(rounds []stats, samples []time.Duration) stats {
 		out.Errors += r.Errors
 		out.P99ms = max(out.P99ms, r.P99ms)
 		p50s = append(p50s, r.P50ms)
+		cpu += r.ServerCPUus * float64(r.Requests)
 	}
 	if out.Seconds > 0 {
 		out.RPS = float64(out.Requests) / out.Seconds
+	}
+	if out.Requests > 0 {
+		out.ServerCPUus = cpu / float64(out.Requests)
 	}
 	slices.Sort(p50s)
 	out.P50ms = p50s[len(p50s)/2]
@@ -432,7 +457,12 @@ func throughput(o options) []stats {
 		}
 		for k := range o.rounds {
 			for _, ep := range endpoints {
-				st, lat := hammer(ep, conc, round, load[ep])
+				var lat []time.Duration
+				st := s.measureCPU(func() stats {
+					var st stats
+					st, lat = hammer(ep, conc, round, load[ep])
+					return st
+				})
 				printStats(fmt.Sprintf("round %d/%d ", k+1, o.rounds), st)
 				perRound[ep] = append(perRound[ep], st)
 				samples[ep] = append(samples[ep], lat...)

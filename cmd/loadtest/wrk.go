@@ -87,11 +87,13 @@ func wrkThroughput(o options, s *server, ids []string) []stats {
 				}
 				cmd := exec.Command("wrk", "-t"+strconv.Itoa(threads), "-c"+strconv.Itoa(conc), "-d"+strconv.Itoa(int(round.Seconds()))+"s", "--latency", "-s", script, url)
 				cmd.Env = append(os.Environ(), "SEMVEC_TOKEN="+s.token, "WRK_MODE="+mode, "WRK_IDS="+idsFile, "WRK_HEALTH="+o.wrkHealth)
-				raw, err := cmd.CombinedOutput()
-				if err != nil {
-					fail(fmt.Errorf("wrk: %v: %s", err, raw))
-				}
-				st := parseWrk(raw)
+				st := s.measureCPU(func() stats {
+					raw, err := cmd.CombinedOutput()
+					if err != nil {
+						fail(fmt.Errorf("wrk: %v: %s", err, raw))
+					}
+					return parseWrk(raw)
+				})
 				st.Endpoint, st.Concurrency = ep, conc
 				printStats(fmt.Sprintf("wrk round %d/%d ", k+1, o.rounds), st)
 				perRound[ep] = append(perRound[ep], st)
