@@ -128,10 +128,12 @@ func (l *changeLog) commit(batch []logJob) {
 	for i, j := range batch {
 		msg := &pb.ChangeCommitted{Seq: j.entry.Seq}
 		if e := outcome[i]; e != nil {
-			msg.Error, msg.Superseded = ToProtoError(e), errors.Is(e, persistence.ErrSuperseded)
-			// A superseded activation or a deleted session never writes
-			// again (the database refuses it anyway): no mark, which would
-			// never be cleared.
+			// A superseded activation, or one whose log is ahead of its
+			// state, stops; a deleted session never writes again (the
+			// database refuses it anyway): no mark, which would never be
+			// cleared.
+			msg.Error = ToProtoError(e)
+			msg.Superseded = errors.Is(e, persistence.ErrSuperseded) || errors.Is(e, persistence.ErrBehindLog)
 			k := logKey{j.entry.Owner, j.entry.SessionID, j.entry.Incarnation}
 			final := msg.Superseded || semvec.KindOf(e) == semvec.KindNotFound
 			if failed, ok := l.failed[k]; !final && (!ok || failed.epoch != j.entry.Epoch || j.entry.Seq < failed.seq) {

@@ -3,6 +3,7 @@ package actors
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"path/filepath"
 	"sync/atomic"
@@ -180,4 +181,85 @@ func TestPipelinedChangesNeverLeaveAGap(t *testing.T) {
 		t.Fatal("the session recovered from its log differs from the live one")
 	}
 	_ = sessions.Shutdown(ctx)
+}
+
+// lostAckStore commits the log append it is given while lose is set, then
+// reports it failed, like a connection that broke during COMMIT.
+type lostAckStore struct {
+	*persistence.Store
+	lose atomic.Bool
+}
+
+func (l *lostAckStore) AppendLog(ctx context.Context, e []persistence.LogEntry) ([]error, error) {
+	refused, err := l.Store.AppendLog(ctx, e)
+	if err == nil && l.lose.CompareAndSwap(true, false) {
+		return nil, semvec.Wrap(semvec.KindUnavailable, errors.New("connection reset during COMMIT"), "database unavailable")
+	}
+	return refused, err
+}
+
+// A change whose commit was reported failed although it reached the
+// database (its outcome was lost) is not numbered again forever: the next
+// change finds its seq taken (ErrBehindLog), is answered 503, and the
+// session stops; the next request activates it from its log, with the
+// change it had missed, and the session takes changes again. Before, every
+// later change of the session collided with the held entry (409), and
+// failed the other sessions' entries committed with it.
+func TestLostCommitAcknowledgementResyncs(t *testing.T) {
+	ctx := ctxT(t)
+	store, err := persistence.Open(ctx, "sqlite:///"+filepath.Join(t.TempDir(), "lostack.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	ls := &lostAckStore{Store: store}
+	log := slog.New(slog.DiscardHandler)
+	sys := NewActorSystem(log)
+	defer sys.Shutdown()
+	ask := &Asker{Root: sys.Root, Timeout: 5 * time.Second}
+	sessions := NewSessions(sys.Root, ls, ask, SessionConfig{Dim: testDim, ModelName: "test"}, log, nil)
+	defer func() { _ = sessions.Shutdown(ctx) }()
+	if _, err := sessions.Create(ctx, "o", CreateOptions{ID: "s"}); err != nil {
+		t.Fatal(err)
+	}
+	run := func(i int) error {
+		_, err := AskSession[*pb.RunResponse](ctx, sessions, "s", &pb.RunRequest{Owner: "o", SessionId: "s",
+			Message: fmt.Sprintf("q%d", i), MessageVec: topic(i%8, i), Response: fmt.Sprintf("a%d", i), ResponseVec: topic(i%8, i+1), ShortCircuitThreshold: 0.85})
+		return err
+	}
+	turns := func() int32 {
+		t.Helper()
+		m, err := AskSession[*pb.MetricsResponse](ctx, sessions, "s", &pb.MetricsRequest{Owner: "o", SessionId: "s"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m.GetInteractionCount()
+	}
+	if err := run(1); err != nil {
+		t.Fatal(err)
+	}
+	ls.lose.Store(true)
+	if err := run(2); semvec.KindOf(err) != semvec.KindUnavailable {
+		t.Fatalf("the change whose acknowledgement was lost answered %v, want Unavailable", err)
+	}
+	if n := turns(); n != 1 { // this activation does not know it committed
+		t.Fatalf("%d turns in memory after the lost acknowledgement, want 1", n)
+	}
+	// The next change takes the seq the lost one holds: refused, 503.
+	if err := run(3); semvec.KindOf(err) != semvec.KindUnavailable {
+		t.Fatalf("the change numbered onto the held entry answered %v, want Unavailable", err)
+	}
+	// The session comes back from its log, with the change it had missed.
+	for i := 4; i <= 6; i++ {
+		if err := run(i); err != nil {
+			t.Fatalf("turn %d after the resync: %v", i, err)
+		}
+	}
+	if n := turns(); n != 5 { // 1, 2 (committed, reported failed), 4, 5, 6
+		t.Fatalf("%d turns after the resync, want 5", n)
+	}
+	entries, _, err := store.LogStats(ctx, "o", "s")
+	if err != nil || entries != 5 {
+		t.Fatalf("%d log entries (%v), want 5", entries, err)
+	}
 }

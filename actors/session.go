@@ -234,13 +234,15 @@ func (a *sessionActor) committed(ctx actor.Context, m *pb.ChangeCommitted) {
 		return
 	}
 	if m.GetSuperseded() {
-		// A newer activation of this session holds its epoch (another
-		// process took it over, or a paused one woke up): this state is
-		// stale. Stop at once, without a checkpoint (it would be refused);
-		// when stopped, bounce answers this change 503 and the rest as a
-		// stopped actor would, so their askers retry against the newer
-		// activation.
-		a.deps.log.Warn("session superseded by a newer activation: stopping", "session_id", a.id, "epoch", a.epoch)
+		// This state is stale: a newer activation of this session holds
+		// its epoch (another process took it over, or a paused one woke
+		// up), or the log already holds this seq (an earlier commit
+		// reported failed did reach the database). Stop at once, without a
+		// checkpoint (it would be refused, or cover a change this state
+		// lacks); when stopped, bounce answers this change 503 and the rest
+		// as a stopped actor would, so their askers retry against the next
+		// activation, which replays the log.
+		a.deps.log.Warn("session state is stale: stopping", "session_id", a.id, "epoch", a.epoch, "seq", m.GetSeq(), "reason", m.GetError().GetDetail())
 		a.deps.writer.cancel(a.owner, a.id, a.incarnation, a.epoch)
 		ctx.Stop(ctx.Self())
 		return

@@ -42,8 +42,9 @@ type Checkpoint struct {
 // session does not exist with the entry's incarnation is not written and its
 // slot in refused is NotFound("Session"); an entry of an activation that a
 // newer one has superseded (its epoch is no longer the row's) is not written
-// either, and its slot is ErrSuperseded; err (KindUnavailable for a database
-// failure) means nothing was written.
+// either, and its slot is ErrSuperseded; an entry whose seq the log already
+// holds is not written, and its slot is ErrBehindLog; err (KindUnavailable
+// for a database failure) means nothing was written.
 func (s *Store) AppendLog(ctx context.Context, entries []LogEntry) (refused []error, err error) {
 	refused = make([]error, len(entries))
 	if len(entries) == 0 {
@@ -68,6 +69,7 @@ func (s *Store) AppendLog(ctx context.Context, entries []LogEntry) (refused []er
 			maps.Copy(live, chunk)
 		}
 		rows := make([]LogEntry, 0, len(entries))
+		at := make([]int, 0, len(entries)) // entries index of each row
 		for i, e := range entries {
 			switch epoch, ok := live[incarnationOf{e.Owner, e.SessionID, e.Incarnation}]; {
 			case !ok:
@@ -76,41 +78,49 @@ func (s *Store) AppendLog(ctx context.Context, entries []LogEntry) (refused []er
 				refused[i] = ErrSuperseded
 			default:
 				rows = append(rows, e)
+				at = append(at, i)
 			}
 		}
-		if err := s.insertLog(ctx, tx, rows); err != nil {
-			if isUniqueViolation(err) {
-				return semvec.Wrap(semvec.KindConflict, err, "a log entry of this session was written by another activation")
-			}
+		present, err := s.insertLog(ctx, tx, rows)
+		if err != nil {
 			return err
+		}
+		for _, n := range present {
+			refused[at[n]] = ErrBehindLog
 		}
 		return nil
 	})
 	return refused, err
 }
 
-// insertLog writes rows with their data bound as parameters. PostgreSQL
-// gets one multi-row INSERT (one round trip). SQLite, in process, gets a
-// prepared single-row INSERT per row: SQLite compiles a multi-row VALUES
-// as a SELECT, which makes it copy every page the statement changes to a
-// statement journal first (to undo a half-done statement); a single-row
-// INSERT needs none.
-func (s *Store) insertLog(ctx context.Context, tx bun.Tx, rows []LogEntry) error {
+// insertLog writes rows with their data bound as parameters, and returns
+// the indexes of the rows it did not write because the log already holds
+// their seq (ErrBehindLog). PostgreSQL gets one multi-row INSERT (one round
+// trip) that skips those rows and returns the ones it wrote. SQLite, in
+// process, gets a prepared single-row INSERT per row: SQLite compiles a
+// multi-row VALUES as a SELECT, which makes it copy every page the
+// statement changes to a statement journal first (to undo a half-done
+// statement); a single-row INSERT needs none, and one refused by the
+// primary key leaves the transaction and the other rows as they were.
+func (s *Store) insertLog(ctx context.Context, tx bun.Tx, rows []LogEntry) (present []int, err error) {
 	if len(rows) == 0 {
-		return nil
+		return nil, nil
 	}
 	if s.dialect == DialectSQLite {
 		stmt, err := tx.Tx.PrepareContext(ctx, "INSERT INTO session_log (owner, session_id, seq, data) VALUES (?, ?, ?, ?)")
 		if err != nil {
-			return err
+			return nil, err
 		}
 		defer stmt.Close()
-		for _, e := range rows {
+		for i, e := range rows {
 			if _, err := stmt.ExecContext(ctx, e.Owner, e.SessionID, e.Seq, notNil(e.Data)); err != nil {
-				return err
+				if !isUniqueViolation(err) {
+					return nil, err
+				}
+				present = append(present, i)
 			}
 		}
-		return nil
+		return present, nil
 	}
 	q := s.boundQuery().sql("INSERT INTO session_log (owner, session_id, seq, data) VALUES ")
 	for i, e := range rows {
@@ -119,14 +129,47 @@ func (s *Store) insertLog(ctx context.Context, tx bun.Tx, rows []LogEntry) error
 		}
 		q.sql("(?, ?, ?, ", e.Owner, e.SessionID, e.Seq).blob(e.Data).sql(")")
 	}
-	_, err := q.exec(ctx, tx)
-	return err
+	q.sql(" ON CONFLICT (owner, session_id, seq) DO NOTHING RETURNING owner, session_id, seq")
+	res, err := tx.Tx.QueryContext(ctx, string(q.text), q.args...)
+	if err != nil {
+		return nil, err
+	}
+	defer res.Close()
+	type key struct {
+		owner, id string
+		seq       int64
+	}
+	written := make(map[key]bool, len(rows))
+	for res.Next() {
+		var k key
+		if err := res.Scan(&k.owner, &k.id, &k.seq); err != nil {
+			return nil, err
+		}
+		written[k] = true
+	}
+	if err := res.Err(); err != nil {
+		return nil, err
+	}
+	for i, e := range rows {
+		if !written[key{e.Owner, e.SessionID, e.Seq}] {
+			present = append(present, i)
+		}
+	}
+	return present, nil
 }
 
 // ErrSuperseded refuses a write of a session activation that a newer
 // activation has superseded (fencing, see SessionRecord.Epoch): the writer
 // must stop, and its caller retry against the newer one.
 var ErrSuperseded = semvec.Errorf(semvec.KindUnavailable, "this session is now served by a newer activation; retry")
+
+// ErrBehindLog refuses a log entry whose seq the session's log already
+// holds. Within one activation this happens only after a commit whose
+// outcome its writer could not learn (the connection broke during COMMIT):
+// the commit was reported failed, but the entry reached the database, so
+// the activation's state lacks a change its log has. Like a superseded
+// activation it must stop, and the next activation replays the log.
+var ErrBehindLog = semvec.Errorf(semvec.KindUnavailable, "this session's log holds a change its state lacks (a commit's outcome was lost); retry")
 
 type incarnationOf struct{ owner, id, incarnation string }
 

@@ -2,6 +2,7 @@ package persistence_test
 
 import (
 	"bytes"
+	"errors"
 	"context"
 	"fmt"
 	"testing"
@@ -40,9 +41,24 @@ func TestSessionLogAndCheckpoints(t *testing.T) {
 		if len(got) != 3 || got[0].Seq != 3 || !bytes.Equal(got[2].Data, []byte("a5")) {
 			t.Fatalf("LoadLog after 2: %+v", got)
 		}
-		// A duplicate seq (a second activation) fails the whole group.
-		_, err = s.AppendLog(ctx, []persistence.LogEntry{{Owner: "a", SessionID: "s1", Incarnation: incA, Seq: 5, Data: []byte("dup")}})
-		wantKind(t, err, semvec.KindConflict, "")
+		// A seq the log already holds (a commit whose acknowledgement was
+		// lost, numbered again) refuses that entry alone: the group's other
+		// entries are written, the held one is not replaced.
+		refused, err = s.AppendLog(ctx, []persistence.LogEntry{
+			{Owner: "a", SessionID: "s1", Incarnation: incA, Seq: 5, Data: []byte("dup")},
+			{Owner: "b", SessionID: "s1", Incarnation: incB, Seq: 6, Data: []byte("b6")}})
+		must(t, err)
+		if !errors.Is(refused[0], persistence.ErrBehindLog) || refused[1] != nil {
+			t.Fatalf("duplicate seq: refused %v", refused)
+		}
+		got, err = s.LoadLog(ctx, "a", "s1", 4)
+		must(t, err)
+		if len(got) != 1 || string(got[0].Data) != "a5" {
+			t.Fatalf("the duplicate replaced the held entry: %+v", got)
+		}
+		if got, err := s.LoadLog(ctx, "b", "s1", 5); err != nil || len(got) != 1 || string(got[0].Data) != "b6" {
+			t.Fatalf("the entry committed with a duplicate: %+v (%v)", got, err)
+		}
 
 		// Checkpoint at 4: entries 1-4 deleted, 5 kept; b's untouched.
 		n, err := s.SaveSnapshots(ctx, []persistence.Snapshot{{Owner: "a", ID: "s1", Incarnation: incA, Data: []byte("state@4"), At: ts(1), Seq: 4}})
@@ -55,7 +71,7 @@ func TestSessionLogAndCheckpoints(t *testing.T) {
 		if entries != 1 {
 			t.Fatalf("a has %d entries after the checkpoint", entries)
 		}
-		if entries, _, _ := s.LogStats(ctx, "b", "s1"); entries != 5 {
+		if entries, _, _ := s.LogStats(ctx, "b", "s1"); entries != 6 {
 			t.Fatalf("b has %d entries", entries)
 		}
 		// An older checkpoint landing late changes nothing.
