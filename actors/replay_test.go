@@ -685,3 +685,42 @@ func TestOneCheckpointQueuedAtATime(t *testing.T) {
 		t.Fatalf("%d checkpoints handed to the writer over %d entries, want 1 (the one being written)", n, 3*checkpointEvery)
 	}
 }
+
+// An export sets the session's Verify reference (engine.Export), so it is
+// logged like a change: after a crash the recovered session verifies
+// against the same reference, not against itself.
+func TestVerifyReferenceSurvivesCrash(t *testing.T) {
+	store := openReplayStore(t)
+	p := startReplayProc(store, testDim)
+	ctx := ctxT(t)
+	if _, err := p.sessions.Create(ctx, "o", CreateOptions{ID: "ref"}); err != nil {
+		t.Fatal(err)
+	}
+	turn := func(s *Sessions, k int) {
+		askOK[*pb.RunResponse](t, s, "ref", &pb.RunRequest{Owner: "o", SessionId: "ref", Message: fmt.Sprintf("question %d", k),
+			MessageVec: topic(k, 1), Response: fmt.Sprintf("answer %d", k), ResponseVec: topic(k, 2), ShortCircuitThreshold: 0.85})
+	}
+	consistent := func(s *Sessions) bool {
+		return askOK[*pb.VerifyResponse](t, s, "ref", &pb.VerifyRequest{Owner: "o", SessionId: "ref",
+			TestEmbeddings: []*pb.Vector{{Values: topic(1, 0)}, {Values: topic(6, 0)}}}).GetConsistent()
+	}
+	for k := range 3 {
+		turn(p.sessions, k)
+	}
+	exportOf(t, p.sessions, "o", "ref")
+	if !consistent(p.sessions) {
+		t.Fatal("a session is not consistent with its own export")
+	}
+	for k := 5; k < 9; k++ { // the state moves away from the exported one
+		turn(p.sessions, k)
+	}
+	if consistent(p.sessions) {
+		t.Fatal("the moved session still verifies against its export")
+	}
+	p.crash()
+	q := startReplayProc(store, testDim)
+	t.Cleanup(q.crash)
+	if consistent(q.sessions) {
+		t.Fatal("after the crash the session verifies against itself: the export's reference was lost")
+	}
+}

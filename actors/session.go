@@ -282,7 +282,7 @@ func (a *sessionActor) serveReady(ctx actor.Context) {
 				}
 			case it.err != nil:
 				if it.sender != nil {
-					ctx.Send(it.sender, errorReply(it.msg, it.err))
+					ctx.Send(it.sender, a.refused(it.msg, it.err))
 				}
 			default:
 				a.seq = it.seq
@@ -302,6 +302,22 @@ func (a *sessionActor) serveReady(ctx actor.Context) {
 			return
 		}
 	}
+}
+
+// refused is the reply to a change whose log entry was not committed: its
+// error, except for an export, which is a read to its caller: it is served
+// all the same, but keeps the Verify reference it would have replaced (as
+// far as this activation knows, the log does not hold the replacement; if
+// it does, its acknowledgement was lost, and the session's next change
+// finds that out and activates it again from the log: ErrBehindLog).
+func (a *sessionActor) refused(msg any, err error) any {
+	if _, ok := msg.(*pb.ExportRequest); ok && semvec.KindOf(err) == semvec.KindUnavailable {
+		dict, sum, xerr := a.eng.ExportKeepingReference()
+		if xerr == nil {
+			return &pb.ExportResponse{SessionId: a.id, StateDict: dict, Checksum: sum}
+		}
+	}
+	return errorReply(msg, err)
 }
 
 // awaitingCommits reports whether a change handed to the log is unresolved.

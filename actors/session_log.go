@@ -60,6 +60,8 @@ func changeOf(req OwnedRequest, now func() time.Time) *pb.SessionChange {
 		return &pb.SessionChange{Change: &pb.SessionChange_DeleteEntity{DeleteEntity: m}}
 	case *pb.BlendRequest:
 		return &pb.SessionChange{Change: &pb.SessionChange_Blend{Blend: m}}
+	case *pb.ExportRequest: // replaces the Verify reference
+		return &pb.SessionChange{Change: &pb.SessionChange_Export{Export: m}}
 	}
 	return nil
 }
@@ -93,6 +95,8 @@ func requestOf(c *pb.SessionChange) (OwnedRequest, error) {
 		return m.DeleteEntity, nil
 	case *pb.SessionChange_Blend:
 		return m.Blend, nil
+	case *pb.SessionChange_Export:
+		return m.Export, nil
 	}
 	return nil, fmt.Errorf("unknown change %T", c.GetChange())
 }

@@ -3741,6 +3741,7 @@ type SessionChange struct {
 	//	*SessionChange_DeleteEntity
 	//	*SessionChange_Blend
 	//	*SessionChange_ListEntities
+	//	*SessionChange_Export
 	Change        isSessionChange_Change `protobuf_oneof:"change"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -3900,6 +3901,15 @@ func (x *SessionChange) GetListEntities() *ListEntitiesRequest {
 	return nil
 }
 
+func (x *SessionChange) GetExport() *ExportRequest {
+	if x != nil {
+		if x, ok := x.Change.(*SessionChange_Export); ok {
+			return x.Export
+		}
+	}
+	return nil
+}
+
 type isSessionChange_Change interface {
 	isSessionChange_Change()
 }
@@ -3956,6 +3966,10 @@ type SessionChange_ListEntities struct {
 	ListEntities *ListEntitiesRequest `protobuf:"bytes,13,opt,name=list_entities,json=listEntities,proto3,oneof"` // a keyword query counts accesses
 }
 
+type SessionChange_Export struct {
+	Export *ExportRequest `protobuf:"bytes,14,opt,name=export,proto3,oneof"` // an export becomes the Verify reference
+}
+
 func (*SessionChange_Run) isSessionChange_Change() {}
 
 func (*SessionChange_Store) isSessionChange_Change() {}
@@ -3981,6 +3995,8 @@ func (*SessionChange_DeleteEntity) isSessionChange_Change() {}
 func (*SessionChange_Blend) isSessionChange_Change() {}
 
 func (*SessionChange_ListEntities) isSessionChange_Change() {}
+
+func (*SessionChange_Export) isSessionChange_Change() {}
 
 // ChangeCommitted tells a session whether the log entry seq reached the
 // database (error unset) or not.
@@ -4414,7 +4430,7 @@ const file_session_proto_rawDesc = "" +
 	"\aDiscard\"9\n" +
 	"\rSnapshotSaved\x12\x18\n" +
 	"\aversion\x18\x01 \x01(\x03R\aversion\x12\x0e\n" +
-	"\x02ok\x18\x02 \x01(\bR\x02ok\"\x81\x06\n" +
+	"\x02ok\x18\x02 \x01(\bR\x02ok\"\xb5\x06\n" +
 	"\rSessionChange\x12)\n" +
 	"\x03run\x18\x01 \x01(\v2\x15.semvec.v1.RunRequestH\x00R\x03run\x12/\n" +
 	"\x05store\x18\x02 \x01(\v2\x17.semvec.v1.StoreRequestH\x00R\x05store\x125\n" +
@@ -4430,7 +4446,8 @@ const file_session_proto_rawDesc = "" +
 	" \x01(\v2\x1b.semvec.v1.PutEntityRequestH\x00R\tputEntity\x12E\n" +
 	"\rdelete_entity\x18\v \x01(\v2\x1e.semvec.v1.DeleteEntityRequestH\x00R\fdeleteEntity\x12/\n" +
 	"\x05blend\x18\f \x01(\v2\x17.semvec.v1.BlendRequestH\x00R\x05blend\x12E\n" +
-	"\rlist_entities\x18\r \x01(\v2\x1e.semvec.v1.ListEntitiesRequestH\x00R\flistEntitiesB\b\n" +
+	"\rlist_entities\x18\r \x01(\v2\x1e.semvec.v1.ListEntitiesRequestH\x00R\flistEntities\x122\n" +
+	"\x06export\x18\x0e \x01(\v2\x18.semvec.v1.ExportRequestH\x00R\x06exportB\b\n" +
 	"\x06change\"k\n" +
 	"\x0fChangeCommitted\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\x03R\x03seq\x12&\n" +
@@ -4556,12 +4573,13 @@ var file_session_proto_depIdxs = []int32{
 	38, // 40: semvec.v1.SessionChange.delete_entity:type_name -> semvec.v1.DeleteEntityRequest
 	42, // 41: semvec.v1.SessionChange.blend:type_name -> semvec.v1.BlendRequest
 	35, // 42: semvec.v1.SessionChange.list_entities:type_name -> semvec.v1.ListEntitiesRequest
-	56, // 43: semvec.v1.ChangeCommitted.error:type_name -> semvec.v1.Error
-	44, // [44:44] is the sub-list for method output_type
-	44, // [44:44] is the sub-list for method input_type
-	44, // [44:44] is the sub-list for extension type_name
-	44, // [44:44] is the sub-list for extension extendee
-	0,  // [0:44] is the sub-list for field type_name
+	27, // 43: semvec.v1.SessionChange.export:type_name -> semvec.v1.ExportRequest
+	56, // 44: semvec.v1.ChangeCommitted.error:type_name -> semvec.v1.Error
+	45, // [45:45] is the sub-list for method output_type
+	45, // [45:45] is the sub-list for method input_type
+	45, // [45:45] is the sub-list for extension type_name
+	45, // [45:45] is the sub-list for extension extendee
+	0,  // [0:45] is the sub-list for field type_name
 }
 
 func init() { file_session_proto_init() }
@@ -4584,6 +4602,7 @@ func file_session_proto_init() {
 		(*SessionChange_DeleteEntity)(nil),
 		(*SessionChange_Blend)(nil),
 		(*SessionChange_ListEntities)(nil),
+		(*SessionChange_Export)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{

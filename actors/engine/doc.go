@@ -376,8 +376,10 @@
 // Verify compares cos(state, t) within tolerance, and the hash of the top
 // memory, for every test vector. The reference session defaults to the state
 // as of the last Export or Import of this session. So Export, although a
-// read, replaces that reference. Without either, the probe compares the
-// session with itself and is trivially consistent. Reset drops the reference.
+// read, replaces that reference (ExportKeepingReference does not; the
+// session actor logs an export like a change, see actors/session_log.go).
+// Without either, the probe compares the session with itself and is
+// trivially consistent. Reset drops the reference.
 //
 // # Binary snapshot
 //

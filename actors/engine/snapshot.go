@@ -198,6 +198,17 @@ func (s *Session) snapshot() *snapshot {
 // only at large dimensions, see Config.exportBound) is not produced: Export
 // returns KindConflict and changes nothing.
 func (s *Session) Export() (stateDict json.RawMessage, checksum string, err error) {
+	out, checksum, err := s.ExportKeepingReference()
+	if err != nil {
+		return nil, "", err
+	}
+	s.ref = s.takeRef()
+	return out, checksum, nil
+}
+
+// ExportKeepingReference is Export without replacing the Verify reference:
+// the same state_dict and checksum, the session unchanged.
+func (s *Session) ExportKeepingReference() (stateDict json.RawMessage, checksum string, err error) {
 	canon, err := json.Marshal(s.snapshot())
 	if err != nil {
 		return nil, "", semvec.Wrap(semvec.KindInternal, err, "export failed")
@@ -215,7 +226,6 @@ func (s *Session) Export() (stateDict json.RawMessage, checksum string, err erro
 	out = append(out, `,"checksum":"`...)
 	out = append(out, checksum...)
 	out = append(out, `"}`...)
-	s.ref = s.takeRef()
 	return out, checksum, nil
 }
 

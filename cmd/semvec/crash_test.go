@@ -535,6 +535,64 @@ func checkFact(t *testing.T, c *apiClient, id string) {
 	}
 }
 
+// exportThenMove runs a few turns in session id, exports it (which makes
+// that state its Verify reference), then moves its state with turns on
+// other topics, and returns the test embeddings for verify: the exported
+// state and a few axes, on which the moved state differs from it.
+func exportThenMove(t *testing.T, c *apiClient, id string) [][]float32 {
+	t.Helper()
+	turn := func(msg string, reset bool) {
+		r, err := c.call("POST", "/v1/run", map[string]any{"session_id": id, "message": msg, "response": "noted: " + msg, "reset_context": reset})
+		if err != nil || r.status != 200 {
+			t.Fatalf("run: %d %v %s", r.status, err, r.body)
+		}
+	}
+	turn("How do I bake sourdough bread?", true)
+	turn("How long should the dough proof?", false)
+	r, err := c.call("GET", "/v1/session/"+id+"/export", nil)
+	if err != nil || r.status != 200 {
+		t.Fatalf("export: %d %v %s", r.status, err, r.body)
+	}
+	var ex struct {
+		StateDict struct {
+			State []float32 `json:"state"`
+		} `json:"state_dict"`
+	}
+	if err := json.Unmarshal(r.body, &ex); err != nil || len(ex.StateDict.State) == 0 {
+		t.Fatalf("export: %v %.200s", err, r.body)
+	}
+	tests := [][]float32{ex.StateDict.State}
+	for k := range 4 {
+		axis := make([]float32, len(ex.StateDict.State))
+		axis[k] = 1
+		tests = append(tests, axis)
+	}
+	for _, msg := range []string{"Which GPU is best for training transformers?", "Explain CUDA kernels and tensor cores.", "How much VRAM does fine-tuning need?"} {
+		turn(msg, false)
+	}
+	if verifyConsistent(t, c, id, tests) {
+		t.Fatal("the moved session still verifies against its export: the test embeddings cannot tell the states apart")
+	}
+	return tests
+}
+
+// verifyConsistent asks verify, without a reference session, whether
+// session id is consistent with its reference on tests.
+func verifyConsistent(t *testing.T, c *apiClient, id string, tests [][]float32) bool {
+	t.Helper()
+	r, err := c.call("POST", "/v1/session/"+id+"/verify", map[string]any{"test_embeddings": tests})
+	if err != nil || r.status != 200 {
+		t.Fatalf("verify: %d %v %s", r.status, err, r.body)
+	}
+	var v struct {
+		Consistent bool `json:"consistent"`
+	}
+	if err := json.Unmarshal(r.body, &v); err != nil {
+		t.Fatalf("verify: %v %s", err, r.body)
+	}
+	return v.Consistent
+}
+
 func checkLedger(t *testing.T, led *ledger) {
 	t.Helper()
 	led.mu.Lock()
@@ -552,7 +610,8 @@ func checkLedger(t *testing.T, led *ledger) {
 // unique markers for about 3 s; the server is killed while they are still
 // sending and restarted on the same database. Every created session exists
 // with its template, every acknowledged run and store is in its session,
-// and a fact stored just before the kill is in the next context block.
+// a fact stored just before the kill is in the next context block, and a
+// session exported and then changed still verifies against its export.
 func TestCrashLosesNothingAcknowledged(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the server binary")
@@ -573,6 +632,7 @@ func TestCrashLosesNothingAcknowledged(t *testing.T) {
 			time.Sleep(d) // the load's length, not an assertion
 		}
 		rememberFact(t, c, "vault")
+		refTests := exportThenMove(t, c, "exported")
 		p.kill() // the 8 clients are still sending
 		stop()
 		t.Logf("before the kill: %s", led.summary())
@@ -581,6 +641,9 @@ func TestCrashLosesNothingAcknowledged(t *testing.T) {
 		p = startServerProc(t, bin, env, logPath)
 		c = newAPIClient(p.base, token)
 		checkFact(t, c, "vault")
+		if verifyConsistent(t, c, "exported", refTests) {
+			t.Fatal("after the kill the exported session verifies as consistent: its Verify reference (the export) was lost")
+		}
 		verifyAcked(t, c, led)
 		p.stop()
 	})
