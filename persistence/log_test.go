@@ -2,8 +2,8 @@ package persistence_test
 
 import (
 	"bytes"
-	"errors"
 	"context"
+	"errors"
 	"fmt"
 	"testing"
 
