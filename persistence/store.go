@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"encoding/hex"
 	"errors"
+	"log/slog"
 	"strconv"
 	"strings"
 	"sync"
@@ -45,6 +46,7 @@ type Store struct {
 	now       func() time.Time
 	pins      *allocPins
 	wal       *walCheckpointer // SQLite files: checkpoints off the commit path
+	log       *slog.Logger
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -72,6 +74,16 @@ func WithClock(now func() time.Time) Option {
 	}
 }
 
+// WithLogger sets where the store reports what no caller sees: failures of
+// its background work (SQLite's WAL checkpoints). Default: discarded.
+func WithLogger(l *slog.Logger) Option {
+	return func(s *Store) {
+		if l != nil {
+			s.log = l
+		}
+	}
+}
+
 // Open connects to databaseURL, pings it and applies pending migrations.
 //
 // Accepted URLs:
@@ -87,7 +99,7 @@ func WithClock(now func() time.Time) Option {
 // A database that cannot be reached yields a KindUnavailable error; a URL
 // with an unsupported scheme yields KindInvalid.
 func Open(ctx context.Context, databaseURL string, opts ...Option) (*Store, error) {
-	s := &Store{opTimeout: DefaultOpTimeout, now: time.Now}
+	s := &Store{opTimeout: DefaultOpTimeout, now: time.Now, log: slog.New(slog.DiscardHandler)}
 	for _, o := range opts {
 		o(s)
 	}
@@ -119,7 +131,7 @@ func Open(ctx context.Context, databaseURL string, opts ...Option) (*Store, erro
 		return nil, s.mapErr(err)
 	}
 	if walDSN != "" {
-		if s.wal, err = startWALCheckpointer(walDSN); err != nil {
+		if s.wal, err = startWALCheckpointer(walDSN, s.log); err != nil {
 			_ = s.db.Close()
 			return nil, semvec.Wrap(semvec.KindUnavailable, err, "DATABASE_URL: cannot open SQLite database")
 		}

@@ -3,6 +3,7 @@ package persistence
 import (
 	"context"
 	"database/sql"
+	"log/slog"
 	"time"
 
 	"github.com/uptrace/bun/driver/sqliteshim"
@@ -24,15 +25,22 @@ const (
 	walBackstopPages   = 10000
 )
 
+// walFailureReport is how often a checkpointer that keeps failing says so.
+const walFailureReport = time.Minute
+
 type walCheckpointer struct {
 	db   *sql.DB
+	log  *slog.Logger
 	stop chan struct{}
 	done chan struct{}
+	// Owned by run's goroutine: failures since the last report.
+	failures   int
+	reportedAt time.Time
 }
 
 // startWALCheckpointer opens its own connection to the SQLite file dsn and
 // checkpoints every walCheckpointEvery until close.
-func startWALCheckpointer(dsn string) (*walCheckpointer, error) {
+func startWALCheckpointer(dsn string, log *slog.Logger) (*walCheckpointer, error) {
 	db, err := sql.Open(sqliteshim.ShimName, dsn)
 	if err != nil {
 		return nil, err
@@ -41,7 +49,7 @@ func startWALCheckpointer(dsn string) (*walCheckpointer, error) {
 	db.SetMaxIdleConns(1)
 	db.SetConnMaxLifetime(0)
 	db.SetConnMaxIdleTime(0)
-	w := &walCheckpointer{db: db, stop: make(chan struct{}), done: make(chan struct{})}
+	w := &walCheckpointer{db: db, log: log, stop: make(chan struct{}), done: make(chan struct{})}
 	go w.run()
 	return w, nil
 }
@@ -60,13 +68,28 @@ func (w *walCheckpointer) run() {
 	}
 }
 
-// checkpoint runs one PASSIVE checkpoint. Errors (a busy database, a
-// closed file) are left to the next tick and, at worst, to the writer's
-// backstop.
+// checkpoint runs one PASSIVE checkpoint. A failure (a closed or
+// unwritable file, a full disk) is left to the next tick and, at worst, to
+// the writer's backstop, and is logged: the first one at once, then at most
+// once per walFailureReport with how many there were; the first success
+// after failures is logged too.
 func (w *walCheckpointer) checkpoint() {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	_, _ = w.db.ExecContext(ctx, "PRAGMA wal_checkpoint(PASSIVE)")
+	_, err := w.db.ExecContext(ctx, "PRAGMA wal_checkpoint(PASSIVE)")
+	now := time.Now()
+	switch {
+	case err != nil:
+		w.failures++
+		if w.failures == 1 || now.Sub(w.reportedAt) >= walFailureReport {
+			w.log.Error("SQLite WAL checkpoint failed; the writer checkpoints by itself past its backstop",
+				"err", err, "failures", w.failures, "backstop_pages", walBackstopPages)
+			w.reportedAt = now
+		}
+	case w.failures > 0:
+		w.log.Info("SQLite WAL checkpoints work again", "failures", w.failures)
+		w.failures = 0
+	}
 }
 
 // close stops the checkpoints and closes the connection.

@@ -1,11 +1,18 @@
 package persistence
 
 import (
+	"bytes"
 	"context"
+	"database/sql"
+	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/uptrace/bun/driver/sqliteshim"
 )
 
 // TestWALCheckpointsOffTheCommitPath: on an SQLite file, commits leave
@@ -62,4 +69,65 @@ func TestNoWALCheckpointerInMemory(t *testing.T) {
 	if s.wal != nil {
 		t.Fatal("an in-memory database got a WAL checkpointer")
 	}
+}
+
+// A checkpointer whose checkpoints fail says so: the first failure at
+// once, then no more than once per walFailureReport (with the count), and
+// the first success after failures.
+func TestWALCheckpointFailuresAreLogged(t *testing.T) {
+	dsn, _, err := sqliteDSN("/" + filepath.Join(t.TempDir(), "walfail.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	var mu sync.Mutex
+	lines := func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		return strings.Split(strings.TrimSpace(buf.String()), "\n")
+	}
+	good, err := sql.Open(sqliteshim.ShimName, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer good.Close()
+	// The checkpointer's checkpoint, called by the test instead of a ticker.
+	w := &walCheckpointer{db: good, log: slog.New(slog.NewTextHandler(&lockedWriter{w: &buf, mu: &mu}, nil))}
+	bad, err := sql.Open(sqliteshim.ShimName, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = bad.Close() // every use fails: "sql: database is closed"
+	w.db = bad
+	for range 5 {
+		w.checkpoint()
+	}
+	if got := lines(); len(got) != 1 || !strings.Contains(got[0], "WAL checkpoint failed") || !strings.Contains(got[0], "failures=1") {
+		t.Fatalf("after 5 failures the log holds %q, want one report of the first", got)
+	}
+	w.reportedAt = w.reportedAt.Add(-walFailureReport)
+	w.checkpoint()
+	if got := lines(); len(got) != 2 || !strings.Contains(got[1], "failures=6") {
+		t.Fatalf("a minute later the log holds %q, want a second report with the count", got)
+	}
+	w.db = good
+	w.checkpoint()
+	if got := lines(); len(got) != 3 || !strings.Contains(got[2], "work again") {
+		t.Fatalf("after a success the log holds %q, want the recovery", got)
+	}
+	w.checkpoint()
+	if got := lines(); len(got) != 3 {
+		t.Fatalf("a success logged again: %q", got)
+	}
+}
+
+type lockedWriter struct {
+	w  *bytes.Buffer
+	mu *sync.Mutex
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }

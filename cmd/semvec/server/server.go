@@ -82,7 +82,7 @@ func Start(ctx context.Context, cfg Config, getenv func(string) string, stdout, 
 	}
 
 	octx, ocancel := context.WithTimeout(ctx, 30*time.Second)
-	store, err := persistence.Open(octx, cfg.DatabaseURL)
+	store, err := persistence.Open(octx, cfg.DatabaseURL, persistence.WithLogger(log))
 	ocancel()
 	if err != nil {
 		return nil, fmt.Errorf("DATABASE_URL: %w", err)
