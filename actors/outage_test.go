@@ -29,23 +29,36 @@ func (d *downStore) AppendLog(ctx context.Context, e []persistence.LogEntry) ([]
 	return d.Store.AppendLog(ctx, e)
 }
 
+// sessionsOn opens a SQLite store in t.TempDir(), wraps it with wrap (a
+// store that fails on purpose) and starts sessions on it; everything is
+// closed at cleanup. It returns the plain store too.
+func sessionsOn[W SessionStore](t *testing.T, wrap func(*persistence.Store) W) (*Sessions, W, *persistence.Store) {
+	t.Helper()
+	store, err := persistence.Open(ctxT(t), "sqlite:///"+filepath.Join(t.TempDir(), "wrapped.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = store.Close() })
+	w := wrap(store)
+	log := slog.New(slog.DiscardHandler)
+	sys := NewActorSystem(log)
+	t.Cleanup(sys.Shutdown)
+	ask := &Asker{Root: sys.Root, Timeout: 5 * time.Second}
+	sessions := NewSessions(sys.Root, w, ask, SessionConfig{Dim: testDim, ModelName: "test"}, log, nil)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = sessions.Shutdown(ctx)
+	})
+	return sessions, w, store
+}
+
 // A change whose log entry cannot be committed answers Unavailable and
 // changes nothing in memory; reads keep working; once the database is back
 // the same session takes changes again, with no restart.
 func TestChangeNotCommittedChangesNothing(t *testing.T) {
 	ctx := ctxT(t)
-	store, err := persistence.Open(ctx, "sqlite:///"+filepath.Join(t.TempDir(), "down.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
-	ds := &downStore{Store: store}
-	log := slog.New(slog.DiscardHandler)
-	sys := NewActorSystem(log)
-	defer sys.Shutdown()
-	ask := &Asker{Root: sys.Root, Timeout: 5 * time.Second}
-	sessions := NewSessions(sys.Root, ds, ask, SessionConfig{Dim: testDim, ModelName: "test"}, log, nil)
-	defer func() { _ = sessions.Shutdown(ctx) }()
+	sessions, ds, _ := sessionsOn(t, func(s *persistence.Store) *downStore { return &downStore{Store: s} })
 	if _, err := sessions.Create(ctx, "o", CreateOptions{ID: "s"}); err != nil {
 		t.Fatal(err)
 	}
@@ -112,17 +125,9 @@ func (f *flakyStore) AppendLog(ctx context.Context, e []persistence.LogEntry) ([
 // log equals the live one.
 func TestPipelinedChangesNeverLeaveAGap(t *testing.T) {
 	ctx := ctxT(t)
-	store, err := persistence.Open(ctx, "sqlite:///"+filepath.Join(t.TempDir(), "gap.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
-	fs := &flakyStore{Store: store, entered: make(chan struct{}), release: make(chan struct{})}
-	log := slog.New(slog.DiscardHandler)
-	sys := NewActorSystem(log)
-	defer sys.Shutdown()
-	ask := &Asker{Root: sys.Root, Timeout: 5 * time.Second}
-	sessions := NewSessions(sys.Root, fs, ask, SessionConfig{Dim: testDim, ModelName: "test"}, log, nil)
+	sessions, fs, store := sessionsOn(t, func(s *persistence.Store) *flakyStore {
+		return &flakyStore{Store: s, entered: make(chan struct{}), release: make(chan struct{})}
+	})
 	if _, err := sessions.Create(ctx, "o", CreateOptions{ID: "s"}); err != nil {
 		t.Fatal(err)
 	}
@@ -207,18 +212,7 @@ func (l *lostAckStore) AppendLog(ctx context.Context, e []persistence.LogEntry) 
 // failed the other sessions' entries committed with it.
 func TestLostCommitAcknowledgementResyncs(t *testing.T) {
 	ctx := ctxT(t)
-	store, err := persistence.Open(ctx, "sqlite:///"+filepath.Join(t.TempDir(), "lostack.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
-	ls := &lostAckStore{Store: store}
-	log := slog.New(slog.DiscardHandler)
-	sys := NewActorSystem(log)
-	defer sys.Shutdown()
-	ask := &Asker{Root: sys.Root, Timeout: 5 * time.Second}
-	sessions := NewSessions(sys.Root, ls, ask, SessionConfig{Dim: testDim, ModelName: "test"}, log, nil)
-	defer func() { _ = sessions.Shutdown(ctx) }()
+	sessions, ls, store := sessionsOn(t, func(s *persistence.Store) *lostAckStore { return &lostAckStore{Store: s} })
 	if _, err := sessions.Create(ctx, "o", CreateOptions{ID: "s"}); err != nil {
 		t.Fatal(err)
 	}
