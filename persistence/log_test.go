@@ -91,3 +91,45 @@ func TestSessionLogAndCheckpoints(t *testing.T) {
 		}
 	})
 }
+
+// One SaveSnapshots of several sessions of one owner deletes, for each, the
+// entries its checkpoint covers and nothing else.
+func TestCheckpointsOfOneOwnerDeleteWhatEachCovers(t *testing.T) {
+	forEachDB(t, func(t *testing.T, s *persistence.Store) {
+		ctx := context.Background()
+		ids := []string{"s1", "s2", "s3"}
+		incs := map[string]string{}
+		var batch []persistence.LogEntry
+		for _, id := range ids {
+			must(t, s.CreateSession(ctx, session("o", id)))
+			incs[id] = incarnation(t, s, "o", id)
+			for seq := int64(1); seq <= 10; seq++ {
+				batch = append(batch, persistence.LogEntry{Owner: "o", SessionID: id, Incarnation: incs[id], Seq: seq, Data: []byte(fmt.Sprint(id, seq))})
+			}
+		}
+		must(t, s.CreateSession(ctx, session("p", "s1"))) // another owner, same id
+		batch = append(batch, persistence.LogEntry{Owner: "p", SessionID: "s1", Incarnation: incarnation(t, s, "p", "s1"), Seq: 1, Data: []byte("p1")})
+		_, err := s.AppendLog(ctx, batch)
+		must(t, err)
+		covered := map[string]int64{"s1": 3, "s2": 10, "s3": 7}
+		var snaps []persistence.Snapshot
+		for _, id := range ids {
+			snaps = append(snaps, persistence.Snapshot{Owner: "o", ID: id, Incarnation: incs[id], Data: []byte("state"), At: ts(1), Seq: covered[id]})
+		}
+		n, err := s.SaveSnapshots(ctx, snaps)
+		must(t, err)
+		if n != len(ids) {
+			t.Fatalf("saved %d checkpoints, want %d", n, len(ids))
+		}
+		for _, id := range ids {
+			got, err := s.LoadLog(ctx, "o", id, 0)
+			must(t, err)
+			if want := 10 - covered[id]; int64(len(got)) != want || (want > 0 && got[0].Seq != covered[id]+1) {
+				t.Fatalf("%s: %d entries left after a checkpoint at %d, want %d from %d", id, len(got), covered[id], want, covered[id]+1)
+			}
+		}
+		if got, err := s.LoadLog(ctx, "p", "s1", 0); err != nil || len(got) != 1 {
+			t.Fatalf("another owner's log: %d entries (%v), want 1", len(got), err)
+		}
+	})
+}

@@ -323,6 +323,35 @@ func (s *Store) SaveSnapshots(ctx context.Context, snaps []Snapshot) (saved int,
 
 type sessionRef struct{ owner, id string }
 
+// deleteCoveredLog deletes the log entries the checkpoints rows cover.
+// SQLite gets a prepared single-session DELETE per checkpoint: given the OR
+// chain of all of them, its planner factors out the common owner and walks
+// every log entry of that owner (a tenant with many sessions made each
+// checkpoint scan its whole log). PostgreSQL keeps one statement (one round
+// trip; it combines the terms' index scans).
+func (s *Store) deleteCoveredLog(ctx context.Context, tx bun.Tx, rows []snapshotModel) error {
+	if s.dialect == DialectSQLite {
+		stmt, err := tx.Tx.PrepareContext(ctx, "DELETE FROM session_log WHERE owner = ? AND session_id = ? AND seq <= ?")
+		if err != nil {
+			return err
+		}
+		defer stmt.Close()
+		for _, r := range rows {
+			if _, err := stmt.ExecContext(ctx, r.Owner, r.SessionID, r.LogSeq); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	_, err := tx.NewDelete().Model((*logModel)(nil)).WhereGroup(" AND ", func(q *bun.DeleteQuery) *bun.DeleteQuery {
+		for _, r := range rows {
+			q = q.WhereOr("(owner = ? AND session_id = ? AND seq <= ?)", r.Owner, r.SessionID, r.LogSeq)
+		}
+		return q
+	}).Exec(ctx)
+	return err
+}
+
 func compareSnapshots(a, b Snapshot) int {
 	if c := strings.Compare(a.Owner, b.Owner); c != 0 {
 		return c
@@ -375,12 +404,7 @@ func (s *Store) saveSnapshotsTx(ctx context.Context, tx bun.Tx, snaps []Snapshot
 		if _, err := q.exec(ctx, tx); err != nil {
 			return saved, err
 		}
-		if _, err := tx.NewDelete().Model((*logModel)(nil)).WhereGroup(" AND ", func(q *bun.DeleteQuery) *bun.DeleteQuery {
-			for _, r := range rows {
-				q = q.WhereOr("(owner = ? AND session_id = ? AND seq <= ?)", r.Owner, r.SessionID, r.LogSeq)
-			}
-			return q
-		}).Exec(ctx); err != nil {
+		if err := s.deleteCoveredLog(ctx, tx, rows); err != nil {
 			return saved, err
 		}
 		saved += len(rows)
