@@ -129,13 +129,16 @@ func (l *changeLog) commit(batch []logJob) {
 		msg := &pb.ChangeCommitted{Seq: j.entry.Seq}
 		if e := outcome[i]; e != nil {
 			// A superseded activation, or one whose log is ahead of its
-			// state, stops; a deleted session never writes again (the
-			// database refuses it anyway): no mark, which would never be
-			// cleared.
+			// state, stops. A superseded one or a deleted session never
+			// writes again (the database refuses it anyway): no mark,
+			// which would never be cleared. One behind its log is marked:
+			// its entries queued behind this one must not land while it
+			// stops (the next activation, with a new epoch, clears it).
+			superseded := errors.Is(e, persistence.ErrSuperseded)
 			msg.Error = ToProtoError(e)
-			msg.Superseded = errors.Is(e, persistence.ErrSuperseded) || errors.Is(e, persistence.ErrBehindLog)
+			msg.Superseded = superseded || errors.Is(e, persistence.ErrBehindLog)
 			k := logKey{j.entry.Owner, j.entry.SessionID, j.entry.Incarnation}
-			final := msg.Superseded || semvec.KindOf(e) == semvec.KindNotFound
+			final := superseded || semvec.KindOf(e) == semvec.KindNotFound
 			if failed, ok := l.failed[k]; !final && (!ok || failed.epoch != j.entry.Epoch || j.entry.Seq < failed.seq) {
 				l.failed[k] = failedAt{j.entry.Epoch, j.entry.Seq}
 			}

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"path/filepath"
+	"slices"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -205,55 +207,93 @@ func (l *lostAckStore) AppendLog(ctx context.Context, e []persistence.LogEntry) 
 
 // A change whose commit was reported failed although it reached the
 // database (its outcome was lost) is not numbered again forever: the next
-// change finds its seq taken (ErrBehindLog), is answered 503, and the
-// session stops; the next request activates it from its log, with the
-// change it had missed, and the session takes changes again. Before, every
-// later change of the session collided with the held entry (409), and
-// failed the other sessions' entries committed with it.
+// changes find its seq taken (ErrBehindLog) and are answered 503 without
+// landing (neither the colliding one nor those queued behind it), the
+// session stops, and the next request activates it from its log, with the
+// change it had missed; it then takes changes again. Before, every later
+// change of the session collided with the held entry (409), and failed the
+// other sessions' entries committed with it.
 func TestLostCommitAcknowledgementResyncs(t *testing.T) {
 	ctx := ctxT(t)
 	sessions, ls, store := sessionsOn(t, func(s *persistence.Store) *lostAckStore { return &lostAckStore{Store: s} })
-	if _, err := sessions.Create(ctx, "o", CreateOptions{ID: "s"}); err != nil {
-		t.Fatal(err)
+	for _, id := range []string{"s", "other"} {
+		if _, err := sessions.Create(ctx, "o", CreateOptions{ID: id}); err != nil {
+			t.Fatal(err)
+		}
 	}
-	run := func(i int) error {
-		_, err := AskSession[*pb.RunResponse](ctx, sessions, "s", &pb.RunRequest{Owner: "o", SessionId: "s",
+	run := func(id string, i int) error {
+		_, err := AskSession[*pb.RunResponse](ctx, sessions, id, &pb.RunRequest{Owner: "o", SessionId: id,
 			Message: fmt.Sprintf("q%d", i), MessageVec: topic(i%8, i), Response: fmt.Sprintf("a%d", i), ResponseVec: topic(i%8, i+1), ShortCircuitThreshold: 0.85})
 		return err
 	}
-	turns := func() int32 {
-		t.Helper()
-		m, err := AskSession[*pb.MetricsResponse](ctx, sessions, "s", &pb.MetricsRequest{Owner: "o", SessionId: "s"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return m.GetInteractionCount()
-	}
-	if err := run(1); err != nil {
+	acked := map[string]bool{}
+	if err := run("s", 1); err != nil {
 		t.Fatal(err)
 	}
+	acked["q1"] = true
 	ls.lose.Store(true)
-	if err := run(2); semvec.KindOf(err) != semvec.KindUnavailable {
+	if err := run("s", 2); semvec.KindOf(err) != semvec.KindUnavailable {
 		t.Fatalf("the change whose acknowledgement was lost answered %v, want Unavailable", err)
 	}
-	if n := turns(); n != 1 { // this activation does not know it committed
-		t.Fatalf("%d turns in memory after the lost acknowledgement, want 1", n)
+	m, err := AskSession[*pb.MetricsResponse](ctx, sessions, "s", &pb.MetricsRequest{Owner: "o", SessionId: "s"})
+	if err != nil || m.GetInteractionCount() != 1 { // this activation does not know it committed
+		t.Fatalf("%d turns in memory after the lost acknowledgement (%v), want 1", m.GetInteractionCount(), err)
 	}
-	// The next change takes the seq the lost one holds: refused, 503.
-	if err := run(3); semvec.KindOf(err) != semvec.KindUnavailable {
-		t.Fatalf("the change numbered onto the held entry answered %v, want Unavailable", err)
+	// Changes pipelined onto the held entry, with another session's
+	// changes committed alongside: none of s's may land unanswered.
+	type result struct {
+		msg string
+		err error
 	}
-	// The session comes back from its log, with the change it had missed.
-	for i := 4; i <= 6; i++ {
-		if err := run(i); err != nil {
-			t.Fatalf("turn %d after the resync: %v", i, err)
+	results := make(chan result, 16)
+	for i := 3; i <= 10; i++ {
+		go func() { results <- result{fmt.Sprintf("q%d", i), run("s", i)} }()
+		go func() { results <- result{"other", run("other", i)} }()
+	}
+	for range 16 {
+		r := <-results
+		switch {
+		case r.msg == "other" && r.err != nil:
+			t.Fatalf("another session's change failed beside the collision: %v", r.err)
+		case r.msg == "other":
+		case r.err == nil:
+			acked[r.msg] = true
+		case semvec.KindOf(r.err) != semvec.KindUnavailable:
+			t.Fatalf("%s answered %v, want 200 or Unavailable", r.msg, r.err)
 		}
 	}
-	if n := turns(); n != 5 { // 1, 2 (committed, reported failed), 4, 5, 6
-		t.Fatalf("%d turns after the resync, want 5", n)
+	// The session comes back from its log and takes changes again.
+	for i := 11; i <= 13; i++ {
+		if err := run("s", i); err != nil {
+			t.Fatalf("turn %d after the resync: %v", i, err)
+		}
+		acked[fmt.Sprintf("q%d", i)] = true
 	}
-	entries, _, err := store.LogStats(ctx, "o", "s")
-	if err != nil || entries != 5 {
-		t.Fatalf("%d log entries (%v), want 5", entries, err)
+	// The log holds exactly the acknowledged changes, plus the one whose
+	// acknowledgement was lost, in order.
+	entries, err := store.LoadLog(ctx, "o", "s", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	inLog := map[string]bool{}
+	for n, e := range entries {
+		var c pb.SessionChange
+		if err := decodeChange(e.Data, &c); err != nil {
+			t.Fatal(err)
+		}
+		msg := c.GetRun().GetMessage()
+		if e.Seq != int64(n+1) || inLog[msg] {
+			t.Fatalf("log entry %d has seq %d (%s): the log has a gap or a repeat", n, e.Seq, msg)
+		}
+		inLog[msg] = true
+	}
+	want := maps.Clone(acked)
+	want["q2"] = true
+	if !maps.Equal(inLog, want) {
+		t.Fatalf("the log holds %v, want the acknowledged changes and q2: %v", slices.Sorted(maps.Keys(inLog)), slices.Sorted(maps.Keys(want)))
+	}
+	m, err = AskSession[*pb.MetricsResponse](ctx, sessions, "s", &pb.MetricsRequest{Owner: "o", SessionId: "s"})
+	if err != nil || int(m.GetInteractionCount()) != len(want) {
+		t.Fatalf("%d turns after the resync (%v), want %d", m.GetInteractionCount(), err, len(want))
 	}
 }

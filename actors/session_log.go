@@ -61,6 +61,9 @@ func changeOf(req OwnedRequest, now func() time.Time) *pb.SessionChange {
 	case *pb.BlendRequest:
 		return &pb.SessionChange{Change: &pb.SessionChange_Blend{Blend: m}}
 	case *pb.ExportRequest: // replaces the Verify reference
+		if m.GetKeepReference() {
+			return nil
+		}
 		return &pb.SessionChange{Change: &pb.SessionChange_Export{Export: m}}
 	}
 	return nil
@@ -130,7 +133,7 @@ func (a *sessionActor) apply(req OwnedRequest, live bool) (Reply, error) {
 	case *pb.InjectMemoryRequest:
 		return a.inject(m)
 	case *pb.ExportRequest:
-		return a.export()
+		return a.export(m.GetKeepReference())
 	case *pb.ImportRequest:
 		return a.importState(m)
 	case *pb.VerifyRequest:

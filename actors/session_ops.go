@@ -180,8 +180,14 @@ func (a *sessionActor) inject(m *pb.InjectMemoryRequest) (*pb.InjectMemoryRespon
 	return &pb.InjectMemoryResponse{SessionId: a.id, Tier: m.GetTier(), TotalMemories: int32(total)}, nil
 }
 
-func (a *sessionActor) export() (*pb.ExportResponse, error) {
-	dict, sum, err := a.eng.Export()
+// export serialises the session; unless keep is set, the exported state
+// becomes its Verify reference.
+func (a *sessionActor) export(keep bool) (*pb.ExportResponse, error) {
+	exp := a.eng.Export
+	if keep {
+		exp = a.eng.ExportKeepingReference
+	}
+	dict, sum, err := exp()
 	if err != nil {
 		return nil, err
 	}

@@ -393,7 +393,7 @@ func (s *Server) verifySession(c *gin.Context) {
 		req.Tolerance = *b.Tolerance
 	}
 	if b.ReferenceSessionID != "" {
-		ref, err := actors.AskSession[*pb.ExportResponse](ctx, s.d.Sessions, b.ReferenceSessionID, &pb.ExportRequest{Owner: owner(c), SessionId: b.ReferenceSessionID})
+		ref, err := actors.AskSession[*pb.ExportResponse](ctx, s.d.Sessions, b.ReferenceSessionID, &pb.ExportRequest{Owner: owner(c), SessionId: b.ReferenceSessionID, KeepReference: true})
 		if err != nil {
 			if semvec.KindOf(err) == semvec.KindNotFound {
 				err = semvec.Errorf(semvec.KindNotFound, "Reference session not found")

@@ -42,55 +42,82 @@ type Checkpoint struct {
 // session does not exist with the entry's incarnation is not written and its
 // slot in refused is NotFound("Session"); an entry of an activation that a
 // newer one has superseded (its epoch is no longer the row's) is not written
-// either, and its slot is ErrSuperseded; an entry whose seq the log already
-// holds is not written, and its slot is ErrBehindLog; err (KindUnavailable
-// for a database failure) means nothing was written.
+// either, and its slot is ErrSuperseded; when the log already holds the seq
+// of an entry, none of that session's entries in entries is written, and
+// their slots are ErrBehindLog (the first of them collides, the others
+// follow it and must not land without it); err (KindUnavailable for a
+// database failure) means nothing was written.
 func (s *Store) AppendLog(ctx context.Context, entries []LogEntry) (refused []error, err error) {
 	refused = make([]error, len(entries))
 	if len(entries) == 0 {
 		return refused, nil
 	}
-	err = s.inTx(ctx, func(ctx context.Context, tx bun.Tx) error {
-		clear(refused)
-		seen := make(map[incarnationOf]bool, len(entries))
-		keys := make([]incarnationOf, 0, len(entries))
-		for _, e := range entries {
-			if k := (incarnationOf{e.Owner, e.SessionID, e.Incarnation}); !seen[k] {
-				seen[k] = true
-				keys = append(keys, k)
-			}
-		}
-		live := make(map[incarnationOf]int64, len(keys))
-		for start := 0; start < len(keys); start += snapshotChunk { // an OR chain per chunk
-			chunk, err := s.liveIncarnations(ctx, tx, keys[start:min(start+snapshotChunk, len(keys))])
+	// Sessions with an entry the log already holds: found by an insert, the
+	// transaction is rolled back and done again without them (rare: only
+	// after a commit whose outcome was lost).
+	behind := map[incarnationOf]bool{}
+	for {
+		again := false
+		err = s.inTx(ctx, func(ctx context.Context, tx bun.Tx) error {
+			clear(refused)
+			again = false
+			present, rows, err := s.appendLogTx(ctx, tx, entries, refused, behind)
 			if err != nil {
 				return err
 			}
-			maps.Copy(live, chunk)
-		}
-		rows := make([]LogEntry, 0, len(entries))
-		at := make([]int, 0, len(entries)) // entries index of each row
-		for i, e := range entries {
-			switch epoch, ok := live[incarnationOf{e.Owner, e.SessionID, e.Incarnation}]; {
-			case !ok:
-				refused[i] = semvec.NotFound("Session")
-			case epoch != e.Epoch:
-				refused[i] = ErrSuperseded
-			default:
-				rows = append(rows, e)
-				at = append(at, i)
+			for _, n := range present {
+				behind[incarnationOf{rows[n].Owner, rows[n].SessionID, rows[n].Incarnation}] = true
 			}
+			if len(present) > 0 {
+				again = true
+				return errAppendAgain // rolls back
+			}
+			return nil
+		})
+		if !again {
+			return refused, err
 		}
-		present, err := s.insertLog(ctx, tx, rows)
+	}
+}
+
+var errAppendAgain = errors.New("log append: again without the sessions behind their log")
+
+// appendLogTx writes, in tx, the entries whose session is live with their
+// incarnation and epoch and not in behind, sets the others' refusals, and
+// returns the rows it tried with the indexes of those the log already held.
+func (s *Store) appendLogTx(ctx context.Context, tx bun.Tx, entries []LogEntry, refused []error, behind map[incarnationOf]bool) (present []int, rows []LogEntry, err error) {
+	seen := make(map[incarnationOf]bool, len(entries))
+	keys := make([]incarnationOf, 0, len(entries))
+	for _, e := range entries {
+		if k := (incarnationOf{e.Owner, e.SessionID, e.Incarnation}); !seen[k] {
+			seen[k] = true
+			keys = append(keys, k)
+		}
+	}
+	live := make(map[incarnationOf]int64, len(keys))
+	for start := 0; start < len(keys); start += snapshotChunk { // an OR chain per chunk
+		chunk, err := s.liveIncarnations(ctx, tx, keys[start:min(start+snapshotChunk, len(keys))])
 		if err != nil {
-			return err
+			return nil, nil, err
 		}
-		for _, n := range present {
-			refused[at[n]] = ErrBehindLog
+		maps.Copy(live, chunk)
+	}
+	rows = make([]LogEntry, 0, len(entries))
+	for i, e := range entries {
+		k := incarnationOf{e.Owner, e.SessionID, e.Incarnation}
+		switch epoch, ok := live[k]; {
+		case !ok:
+			refused[i] = semvec.NotFound("Session")
+		case epoch != e.Epoch:
+			refused[i] = ErrSuperseded
+		case behind[k]:
+			refused[i] = ErrBehindLog
+		default:
+			rows = append(rows, e)
 		}
-		return nil
-	})
-	return refused, err
+	}
+	present, err = s.insertLog(ctx, tx, rows)
+	return present, rows, err
 }
 
 // insertLog writes rows with their data bound as parameters, and returns

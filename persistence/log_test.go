@@ -42,13 +42,15 @@ func TestSessionLogAndCheckpoints(t *testing.T) {
 			t.Fatalf("LoadLog after 2: %+v", got)
 		}
 		// A seq the log already holds (a commit whose acknowledgement was
-		// lost, numbered again) refuses that entry alone: the group's other
+		// lost, numbered again) refuses that session's entries in the
+		// group, the colliding one and those after it; the other sessions'
 		// entries are written, the held one is not replaced.
 		refused, err = s.AppendLog(ctx, []persistence.LogEntry{
 			{Owner: "a", SessionID: "s1", Incarnation: incA, Seq: 5, Data: []byte("dup")},
-			{Owner: "b", SessionID: "s1", Incarnation: incB, Seq: 6, Data: []byte("b6")}})
+			{Owner: "b", SessionID: "s1", Incarnation: incB, Seq: 6, Data: []byte("b6")},
+			{Owner: "a", SessionID: "s1", Incarnation: incA, Seq: 6, Data: []byte("after the dup")}})
 		must(t, err)
-		if !errors.Is(refused[0], persistence.ErrBehindLog) || refused[1] != nil {
+		if !errors.Is(refused[0], persistence.ErrBehindLog) || refused[1] != nil || !errors.Is(refused[2], persistence.ErrBehindLog) {
 			t.Fatalf("duplicate seq: refused %v", refused)
 		}
 		got, err = s.LoadLog(ctx, "a", "s1", 4)

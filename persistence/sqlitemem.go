@@ -74,9 +74,14 @@ func (a *allocPins) usable() []int {
 // SQLite takes this setting only before it is first initialised, and for
 // the whole process; init runs before any Store can open a database. When
 // it cannot be set (another package opened SQLite first), SQLite allocates
-// as before. Past the pool's slots SQLite falls back to malloc too, and
-// keeps its caches from growing while the pool is short (pcache1's memory
-// pressure): the pool bounds nothing but where the pages live.
+// as before. The pool is shared by every SQLite database of the process:
+// past its slots SQLite falls back to malloc, and once fewer than ten are
+// free its page caches stop growing and recycle their own pages (pcache1's
+// memory pressure), which keeps results the same but makes reads more
+// frequent. In-memory databases hold their pages in the pool until they
+// are closed, so several large ones (tests, programs embedding the store)
+// can reach that point; a database file whose page size is not 4 KiB does
+// not use the pool at all.
 //
 // pageCachePoolSlots covers the default cache (2,000 KiB, ~470 pages) of a
 // store's writer and of its WAL checkpointer, with room for the scratch

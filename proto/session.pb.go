@@ -2060,9 +2060,13 @@ func (x *InjectMemoryResponse) GetTotalMemories() int32 {
 }
 
 type ExportRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Owner         string                 `protobuf:"bytes,1,opt,name=owner,proto3" json:"owner,omitempty"`
-	SessionId     string                 `protobuf:"bytes,2,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Owner     string                 `protobuf:"bytes,1,opt,name=owner,proto3" json:"owner,omitempty"`
+	SessionId string                 `protobuf:"bytes,2,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
+	// keep_reference: a read on behalf of another request (verify's
+	// reference session): the session's own Verify reference stays as it is,
+	// so the export changes nothing and is not logged.
+	KeepReference bool `protobuf:"varint,3,opt,name=keep_reference,json=keepReference,proto3" json:"keep_reference,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2109,6 +2113,13 @@ func (x *ExportRequest) GetSessionId() string {
 		return x.SessionId
 	}
 	return ""
+}
+
+func (x *ExportRequest) GetKeepReference() bool {
+	if x != nil {
+		return x.KeepReference
+	}
+	return false
 }
 
 type ExportResponse struct {
@@ -4279,11 +4290,12 @@ const file_session_proto_rawDesc = "" +
 	"\n" +
 	"session_id\x18\x02 \x01(\tR\tsessionId\x12\x12\n" +
 	"\x04tier\x18\x03 \x01(\tR\x04tier\x12%\n" +
-	"\x0etotal_memories\x18\x04 \x01(\x05R\rtotalMemories\"D\n" +
+	"\x0etotal_memories\x18\x04 \x01(\x05R\rtotalMemories\"k\n" +
 	"\rExportRequest\x12\x14\n" +
 	"\x05owner\x18\x01 \x01(\tR\x05owner\x12\x1d\n" +
 	"\n" +
-	"session_id\x18\x02 \x01(\tR\tsessionId\"\x92\x01\n" +
+	"session_id\x18\x02 \x01(\tR\tsessionId\x12%\n" +
+	"\x0ekeep_reference\x18\x03 \x01(\bR\rkeepReference\"\x92\x01\n" +
 	"\x0eExportResponse\x12&\n" +
 	"\x05error\x18\x01 \x01(\v2\x10.semvec.v1.ErrorR\x05error\x12\x1d\n" +
 	"\n" +

@@ -191,6 +191,23 @@ func TestSessionRoutes(t *testing.T) {
 		if !v.Consistent {
 			t.Fatalf("verify after import: %+v", v)
 		}
+		// Naming sid as another session's reference reads sid without
+		// replacing sid's own Verify reference (its last export).
+		probe := [][]float32{vec32(dim, 1), vec32(dim, 5, 6), vec32(dim, 7)}
+		_, err = c.Run(ctx, api.RunBody{SessionID: sid, Message: "Completely different: sourdough starters and rye flour hydration.", Response: "Feed the starter twice a day."})
+		noErr(t, err)
+		own, err := c.VerifySession(ctx, sid, api.VerifyBody{TestEmbeddings: probe})
+		noErr(t, err)
+		if own.Consistent {
+			t.Fatalf("a session moved since its export still verifies against it: the probe cannot tell")
+		}
+		_, err = c.VerifySession(ctx, other, api.VerifyBody{TestEmbeddings: probe, ReferenceSessionID: sid})
+		noErr(t, err)
+		own, err = c.VerifySession(ctx, sid, api.VerifyBody{TestEmbeddings: probe})
+		noErr(t, err)
+		if own.Consistent {
+			t.Fatalf("being another verify's reference replaced the session's own Verify reference")
+		}
 		// tampered import: 400 and nothing changes
 		exp2, err := c.ExportSession(ctx, other)
 		noErr(t, err)
