@@ -133,6 +133,9 @@ func (a *sessionActor) apply(req OwnedRequest, live bool) (Reply, error) {
 	case *pb.InjectMemoryRequest:
 		return a.inject(m)
 	case *pb.ExportRequest:
+		if !live { // replay: only the Verify reference it replaced matters
+			return nil, a.eng.TakeReference()
+		}
 		return a.export(m.GetKeepReference())
 	case *pb.ImportRequest:
 		return a.importState(m)

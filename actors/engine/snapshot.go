@@ -206,6 +206,22 @@ func (s *Session) Export() (stateDict json.RawMessage, checksum string, err erro
 	return out, checksum, nil
 }
 
+// TakeReference replaces the Verify reference exactly as Export does,
+// without building the state_dict: replaying a logged export needs the
+// reference, not the export. Where the session's caps keep every
+// state_dict within MaxSnapshotBytes (Config.exportBound, true of every
+// configuration but very large dimensions) Export cannot refuse, and the
+// reference is taken at once; otherwise Export decides, and its refusal
+// (KindConflict) is returned with nothing changed.
+func (s *Session) TakeReference() error {
+	if s.cfg.exportBound() <= MaxSnapshotBytes {
+		s.ref = s.takeRef()
+		return nil
+	}
+	_, _, err := s.Export()
+	return err
+}
+
 // ExportKeepingReference is Export without replacing the Verify reference:
 // the same state_dict and checksum, the session unchanged.
 func (s *Session) ExportKeepingReference() (stateDict json.RawMessage, checksum string, err error) {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"encoding/json"
+	"fmt"
 	"math/rand/v2"
 	"strings"
 	"testing"
@@ -365,4 +366,37 @@ func FuzzUnmarshalBinary(f *testing.F) {
 			t.Fatal(err)
 		}
 	})
+}
+
+// TakeReference (replaying a logged export) leaves the session exactly as
+// Export does: the same binary encoding, Verify reference included, also
+// when the state moved after an earlier reference and when memories were
+// rewritten since.
+func TestTakeReferenceIsExportsReference(t *testing.T) {
+	a, b := newTestSession(t), newTestSession(t)
+	script := func(s *Session, k int) {
+		run(t, s, fmt.Sprintf("how do I tune postgres vacuum %d", k), fmt.Sprintf("raise autovacuum workers %d", k), k)
+		run(t, s, fmt.Sprintf("and the kubernetes pods %d", k), fmt.Sprintf("set resource limits %d", k), k+1)
+	}
+	for k := range 3 {
+		script(a, 10*k)
+		script(b, 10*k)
+		if _, _, err := a.Export(); err != nil {
+			t.Fatal(err)
+		}
+		if err := b.TakeReference(); err != nil {
+			t.Fatal(err)
+		}
+		ba, err := a.MarshalBinary()
+		if err != nil {
+			t.Fatal(err)
+		}
+		bb, err := b.MarshalBinary()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(ba, bb) {
+			t.Fatalf("round %d: the session after TakeReference differs from the one after Export", k)
+		}
+	}
 }
