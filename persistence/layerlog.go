@@ -52,12 +52,6 @@ var (
 // activation of its actor and returns it.
 func (s *Store) activate(ctx context.Context, log layerLog, owner, id string) (epoch int64, err error) {
 	err = s.inTx(ctx, func(ctx context.Context, tx bun.Tx) error {
-		// FOR UPDATE first, against the writers' KEY SHARE (see
-		// ActivateSession).
-		var got string
-		if err := s.lock(tx.NewSelect().TableExpr(log.parent).Column("id").Where("owner = ? AND id = ?", owner, id), lockUpdate).Scan(ctx, &got); err != nil && !errors.Is(err, sql.ErrNoRows) {
-			return err
-		}
 		res, err := tx.NewUpdate().TableExpr(log.parent).Set("epoch = epoch + 1").Where("owner = ? AND id = ?", owner, id).Exec(ctx)
 		if err != nil {
 			return err
@@ -67,7 +61,10 @@ func (s *Store) activate(ctx context.Context, log layerLog, owner, id string) (e
 		}
 		return tx.NewSelect().TableExpr(log.parent).Column("epoch").Where("owner = ? AND id = ?", owner, id).Scan(ctx, &epoch)
 	})
-	return epoch, err
+	if err != nil {
+		return 0, err
+	}
+	return epoch, s.awaitEarlierEpochs(ctx, log.parent, owner, id)
 }
 
 // fence checks, inside tx, that log's parent row (owner, id) exists and

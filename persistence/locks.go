@@ -47,3 +47,36 @@ func (s *Store) mustOwn(ctx context.Context, tx bun.Tx, model any, id, owner, wh
 	}
 	return err
 }
+
+// awaitEarlierEpochs returns once no transaction that checked an earlier
+// epoch of table's row (owner, id) is still writing, so an activation that
+// has just committed the row's next epoch reads every entry its
+// predecessors committed. A writer checks the epoch under lockShare
+// (liveIncarnations, fence) and holds that lock until it commits; the
+// activation waits for those locks with lockUpdate, which conflicts only
+// with them.
+//
+// The epoch moves first, in a transaction of its own, and the wait comes
+// after. Waiting first (FOR UPDATE, then the update, in one transaction)
+// could starve: PostgreSQL grants a KEY SHARE lock to every newcomer while
+// others hold one, even with a FOR UPDATE waiting, so an earlier activation
+// appending back to back kept the lock held for as long as it liked (its
+// appends still passed the check). Once the epoch has moved, each of its
+// writes is refused and it stops, so the wait ends. A writer that read the
+// old epoch while the update was in flight holds its lock on the new row
+// version as well (PostgreSQL carries share locks along the update chain),
+// so it is waited for too. SQLite needs no wait: BEGIN IMMEDIATE serialises
+// writers, so none is in flight.
+func (s *Store) awaitEarlierEpochs(ctx context.Context, table, owner, id string) error {
+	if s.dialect != DialectPostgres {
+		return nil
+	}
+	return s.inTx(ctx, func(ctx context.Context, tx bun.Tx) error {
+		var got string
+		err := s.lock(tx.NewSelect().TableExpr(table).Column("id").Where("owner = ? AND id = ?", owner, id), lockUpdate).Scan(ctx, &got)
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil // deleted meanwhile: nothing left to read
+		}
+		return err
+	})
+}

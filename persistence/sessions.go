@@ -178,14 +178,6 @@ func (s *Store) GetSession(ctx context.Context, owner, id string) (SessionRecord
 func (s *Store) ActivateSession(ctx context.Context, owner, id string) (SessionRecord, error) {
 	var m sessionModel
 	err := s.inTx(ctx, func(ctx context.Context, tx bun.Tx) error {
-		// FOR UPDATE first: it conflicts with the KEY SHARE lock a log or
-		// checkpoint write holds on the row while it checks the epoch (an
-		// UPDATE of a non-key column alone would not), so a write that
-		// read the old epoch commits before the new one is taken, and its
-		// entry is in the log this activation reads next.
-		if err := s.lockSession(ctx, tx, owner, id); err != nil {
-			return err
-		}
 		res, err := tx.NewUpdate().Model((*sessionModel)(nil)).Set("epoch = epoch + 1").
 			Where("owner = ? AND id = ?", owner, id).Exec(ctx)
 		if err != nil {
@@ -197,6 +189,9 @@ func (s *Store) ActivateSession(ctx context.Context, owner, id string) (SessionR
 		return tx.NewSelect().Model(&m).Where("s.owner = ? AND s.id = ?", owner, id).Scan(ctx)
 	})
 	if err != nil {
+		return SessionRecord{}, err
+	}
+	if err := s.awaitEarlierEpochs(ctx, "sessions", owner, id); err != nil {
 		return SessionRecord{}, err
 	}
 	return m.record(), nil
