@@ -51,6 +51,14 @@ type Store struct {
 	closeErr  error
 }
 
+// PoolSize is how many connections a Store keeps to PostgreSQL at most.
+// Three cluster members take 48 of the server's default max_connections
+// (100).
+const PoolSize = 16
+
+// PoolStats reports the store's connection pool.
+func (s *Store) PoolStats() sql.DBStats { return s.db.Stats() }
+
 // Option configures a Store at Open.
 type Option func(*Store)
 
@@ -188,7 +196,17 @@ func openSQL(databaseURL string) (db *sql.DB, dialect, walDSN string, err error)
 		if _, set := cfg.RuntimeParams["idle_in_transaction_session_timeout"]; !set {
 			cfg.RuntimeParams["idle_in_transaction_session_timeout"] = "2000"
 		}
-		return stdlib.OpenDB(*cfg), DialectPostgres, "", nil
+		sqldb := stdlib.OpenDB(*cfg)
+		// A bounded pool that keeps what it opened: database/sql keeps 2
+		// idle connections by default and opens without limit, so a burst
+		// of concurrent writers (group commits, checkpoints, the layers'
+		// logs, activations) opened and closed a server process per
+		// transaction, and could exhaust max_connections. Beyond PoolSize
+		// callers wait for a connection within their deadline.
+		sqldb.SetMaxOpenConns(PoolSize)
+		sqldb.SetMaxIdleConns(PoolSize)
+		sqldb.SetConnMaxIdleTime(5 * time.Minute)
+		return sqldb, DialectPostgres, "", nil
 	}
 	return nil, "", "", semvec.Errorf(semvec.KindInvalid,
 		"DATABASE_URL: unsupported scheme %q (want sqlite, postgres or postgresql)", scheme)
