@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -130,4 +131,88 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.w.Write(p)
+}
+
+// TestWALStartsOverUnderSteadyWrites: while a writer commits back to back,
+// a PASSIVE checkpoint never lets the WAL start over (new frames always
+// arrive while it copies), so it grew until the writer's backstop ran
+// inside a commit. walCheckpoint ends with a RESTART: the writer's next
+// commit starts the WAL from its first frame again.
+func TestWALStartsOverUnderSteadyWrites(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "wal.db")
+	s, err := Open(context.Background(), "sqlite:///"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	// The store's own checkpointer would restart the WAL on its ticks; this
+	// test checkpoints on a connection of its own, when it chooses.
+	s.wal.close()
+	s.wal = nil
+	ckpt, err := sql.Open(sqliteshim.ShimName, "file:"+path+"?_pragma=busy_timeout(5000)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ckpt.Close()
+	ckpt.SetMaxOpenConns(1)
+	ctx := context.Background()
+	if _, err := s.db.ExecContext(ctx, "CREATE TABLE walfill (b BLOB)"); err != nil {
+		t.Fatal(err)
+	}
+	var commits atomic.Int64
+	stop := make(chan struct{})
+	writerDone := make(chan error, 1)
+	go func() {
+		blob := make([]byte, 1024)
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				writerDone <- nil
+				return
+			default:
+			}
+			blob[0] = byte(i)
+			if _, err := s.db.ExecContext(ctx, "INSERT INTO walfill (b) VALUES (?)", blob); err != nil {
+				writerDone <- err
+				return
+			}
+			commits.Add(1)
+		}
+	}()
+	defer func() {
+		close(stop)
+		if err := <-writerDone; err != nil {
+			t.Errorf("writer: %v", err)
+		}
+	}()
+	// frames is the WAL's length now (what a PASSIVE checkpoint reports).
+	frames := func() int {
+		var busy, n, copied int
+		if err := ckpt.QueryRowContext(ctx, "PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &n, &copied); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	waitCommits := func(n int64) {
+		target := commits.Load() + n
+		deadline := time.Now().Add(20 * time.Second)
+		for commits.Load() < target {
+			if time.Now().After(deadline) {
+				t.Fatalf("the writer made %d commits in 20 s, want %d", commits.Load(), target)
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	waitCommits(2000)
+	before := frames()
+	if before < 1000 {
+		t.Fatalf("the WAL holds %d frames after 2,000 commits; want more to start with", before)
+	}
+	if err := walCheckpoint(ctx, ckpt); err != nil {
+		t.Fatal(err)
+	}
+	waitCommits(5)
+	if after := frames(); after >= before/2 {
+		t.Fatalf("the WAL holds %d frames after the checkpoint and 5 more commits, %d before: it did not start over", after, before)
+	}
 }
