@@ -2,8 +2,10 @@ package persistence_test
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -141,4 +143,67 @@ func TestRegionActivationWaitsForEventsOfTheOldEpoch(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestPostgresKeyShareFollowsTheEpochUpdate pins down the PostgreSQL
+// behaviour the activation's two steps rely on (awaitEarlierEpochs): a
+// writer that checks the epoch with FOR KEY SHARE while the activation's
+// UPDATE of the epoch is not yet committed is not blocked and reads the
+// old epoch, and its lock follows the row to the updated version, so a
+// FOR UPDATE taken after the update commits waits for that writer.
+func TestPostgresKeyShareFollowsTheEpochUpdate(t *testing.T) {
+	db, err := sql.Open("pgx", pgURL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	ctx := t.Context()
+	if _, err := db.ExecContext(ctx, "CREATE TABLE fence (id int PRIMARY KEY, epoch int NOT NULL)"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.ExecContext(ctx, "INSERT INTO fence VALUES (1, 1)"); err != nil {
+		t.Fatal(err)
+	}
+	activation, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := activation.ExecContext(ctx, "UPDATE fence SET epoch = epoch + 1 WHERE id = 1"); err != nil {
+		t.Fatal(err)
+	}
+	writer, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer writer.Rollback()
+	var seen int
+	// Not blocked by the uncommitted update (a timeout would fail here).
+	if _, err := writer.ExecContext(ctx, "SET LOCAL lock_timeout = '2s'"); err != nil {
+		t.Fatal(err)
+	}
+	if err := writer.QueryRowContext(ctx, "SELECT epoch FROM fence WHERE id = 1 FOR KEY SHARE").Scan(&seen); err != nil {
+		t.Fatalf("the writer's epoch check waited for the uncommitted update: %v", err)
+	}
+	if seen != 1 {
+		t.Fatalf("the writer read epoch %d before the update committed, want 1", seen)
+	}
+	if err := activation.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	wait, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer wait.Rollback()
+	if _, err := wait.ExecContext(ctx, "SET LOCAL lock_timeout = '300ms'"); err != nil {
+		t.Fatal(err)
+	}
+	var id int
+	err = wait.QueryRowContext(ctx, "SELECT id FROM fence WHERE id = 1 FOR UPDATE").Scan(&id)
+	if err == nil {
+		t.Fatal("FOR UPDATE after the update did not wait for the writer that read the old epoch")
+	}
+	if !strings.Contains(err.Error(), "lock timeout") {
+		t.Fatalf("FOR UPDATE: %v, want a lock timeout", err)
+	}
 }
