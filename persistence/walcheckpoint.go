@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"log/slog"
+	"strconv"
 	"time"
 
 	"github.com/uptrace/bun/driver/sqliteshim"
@@ -34,8 +35,15 @@ import (
 // walBackstopPages, reached only if the checkpointer falls behind; a WAL
 // holds at most about that many pages (160 MiB). Measured in
 // docs/benchmarks.md ("Fifth pass").
+//
+// A RESTART holds the write lock while it waits for readers of older
+// snapshots: another process reading the file for long (a backup, the
+// sqlite3 shell) would stop every commit for as long as the checkpointer
+// waits. Its connection waits at most walRestartWait (its busy timeout)
+// and gives up; the WAL then starts over at a later run.
 const (
 	walCheckpointEvery = time.Second
+	walRestartWait     = 100 * time.Millisecond
 	walPasses          = 6   // PASSIVE passes per run, at most
 	walRestartFrames   = 512 // a pass that saw fewer frames arrive ends the catching up
 	walBackstopPages   = 40000
@@ -110,12 +118,18 @@ func (w *walCheckpointer) checkpoint() {
 
 // walCheckpoint copies the WAL into the database file with PASSIVE passes
 // until one leaves little behind, then makes the next commit start the WAL
-// over with a RESTART checkpoint (see above). An empty WAL needs neither.
+// over with a RESTART checkpoint, waiting at most walRestartWait for the
+// locks it needs (see above). An empty WAL needs neither.
 func walCheckpoint(ctx context.Context, db *sql.DB) error {
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
 	prev := -1
 	for range walPasses {
 		var busy, frames, copied int
-		if err := db.QueryRowContext(ctx, "PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &frames, &copied); err != nil {
+		if err := conn.QueryRowContext(ctx, "PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &frames, &copied); err != nil {
 			return err
 		}
 		if frames <= 0 {
@@ -126,7 +140,11 @@ func walCheckpoint(ctx context.Context, db *sql.DB) error {
 		}
 		prev = frames
 	}
-	_, err := db.ExecContext(ctx, "PRAGMA wal_checkpoint(RESTART)")
+	// PASSIVE never waits; RESTART waits through the busy handler.
+	if _, err := conn.ExecContext(ctx, "PRAGMA busy_timeout = "+strconv.Itoa(int(walRestartWait.Milliseconds()))); err != nil {
+		return err
+	}
+	_, err = conn.ExecContext(ctx, "PRAGMA wal_checkpoint(RESTART)")
 	return err
 }
 

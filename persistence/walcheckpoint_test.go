@@ -216,3 +216,57 @@ func TestWALStartsOverUnderSteadyWrites(t *testing.T) {
 		t.Fatalf("the WAL holds %d frames after the checkpoint and 5 more commits, %d before: it did not start over", after, before)
 	}
 }
+
+// TestWALCheckpointDoesNotWaitForAReader: a RESTART checkpoint holds the
+// write lock while it waits for readers of older snapshots, so another
+// process reading the file for a long time (a backup, the sqlite3 shell)
+// would stop every commit for as long as the checkpointer's busy timeout.
+// Its connection gives up after walRestartWait instead, and the WAL
+// starts over at a later run.
+func TestWALCheckpointDoesNotWaitForAReader(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "wal.db")
+	s, err := Open(context.Background(), "sqlite:///"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	if _, err := s.db.ExecContext(ctx, "CREATE TABLE walfill (b BLOB)"); err != nil {
+		t.Fatal(err)
+	}
+	reader, err := sql.Open(sqliteshim.ShimName, "file:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer reader.Close()
+	snapshot, err := reader.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer snapshot.Rollback()
+	var n int
+	if err := snapshot.QueryRowContext(ctx, "SELECT count(*) FROM walfill").Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	blob := make([]byte, 1024)
+	for range 200 { // frames the reader's snapshot does not see
+		if _, err := s.db.ExecContext(ctx, "INSERT INTO walfill (b) VALUES (?)", blob); err != nil {
+			t.Fatal(err)
+		}
+	}
+	start := time.Now()
+	if err := walCheckpoint(ctx, s.wal.db); err != nil {
+		t.Fatal(err)
+	}
+	// The busy timeout of the store's connections is 5 s; waiting it out
+	// would take that long.
+	if took := time.Since(start); took > 2500*time.Millisecond {
+		t.Fatalf("the checkpoint waited %v for a reader, holding the write lock", took)
+	}
+	if _, err := s.db.ExecContext(ctx, "INSERT INTO walfill (b) VALUES (?)", blob); err != nil {
+		t.Fatalf("a commit after the checkpoint: %v", err)
+	}
+	if err := snapshot.QueryRowContext(ctx, "SELECT count(*) FROM walfill").Scan(&n); err != nil || n != 0 {
+		t.Fatalf("the reader's snapshot: %d rows (%v), want its 0", n, err)
+	}
+}
