@@ -25,63 +25,37 @@ import (
 // waits) until its operation timeout.
 func TestActivationWaitsForAppendsOfTheOldEpoch(t *testing.T) {
 	for _, c := range []struct{ writers, rounds int }{{4, 30}, {16, 8}} {
-		t.Run(fmt.Sprint(c.writers, "writers"), func(t *testing.T) { activationRace(t, c.writers, c.rounds) })
-	}
-}
-
-func activationRace(t *testing.T, writers, rounds int) {
-	forEachDB(t, func(t *testing.T, s *persistence.Store) {
-		ctx := context.Background()
-		for round := range rounds {
-			id := fmt.Sprint("s", round)
-			rec := session("a", id)
-			rec.Epoch = 1
-			must(t, s.CreateSession(ctx, rec))
-			inc := incarnation(t, s, "a", id)
-			var mu sync.Mutex
-			acked := map[int64]bool{}
-			stop := make(chan struct{})
-			var wg sync.WaitGroup
-			for w := range writers { // group commits from several goroutines, distinct seqs
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					for seq := int64(w + 1); ; seq += int64(writers) {
-						select {
-						case <-stop:
-							return
-						default:
-						}
+		t.Run(fmt.Sprint(c.writers, "writers"), func(t *testing.T) {
+			forEachDB(t, func(t *testing.T, s *persistence.Store) {
+				ctx := context.Background()
+				var inc string
+				activationRace(t, c.writers, c.rounds, epochLog{
+					create: func(id string) {
+						rec := session("a", id)
+						rec.Epoch = 1
+						must(t, s.CreateSession(ctx, rec))
+						inc = incarnation(t, s, "a", id)
+					},
+					append: func(id string, seq int64) error {
 						refused, err := s.AppendLog(ctx, []persistence.LogEntry{{Owner: "a", SessionID: id, Incarnation: inc, Epoch: 1, Seq: seq, Data: []byte("x")}})
-						if err == nil && refused[0] == nil {
-							mu.Lock()
-							acked[seq] = true
-							mu.Unlock()
+						if err != nil {
+							return err
 						}
-						if err == nil && refused[0] != nil {
-							return
+						return refused[0]
+					},
+					activate: func(id string) error { _, err := s.ActivateSession(ctx, "a", id); return err },
+					load: func(id string) ([]int64, error) {
+						got, err := s.LoadLog(ctx, "a", id, 0)
+						seqs := make([]int64, len(got))
+						for i, e := range got {
+							seqs[i] = e.Seq
 						}
-					}
-				}()
-			}
-			time.Sleep(time.Duration(5+round%7) * time.Millisecond)
-			_, err := s.ActivateSession(ctx, "a", id)
-			must(t, err)
-			got, err := s.LoadLog(ctx, "a", id, 0)
-			must(t, err)
-			close(stop)
-			wg.Wait()
-			seen := map[int64]bool{}
-			for _, e := range got {
-				seen[e.Seq] = true
-			}
-			for seq := range acked {
-				if !seen[seq] {
-					t.Fatalf("round %d: entry %d acknowledged to the superseded activation but not read by the new one (%d read, %d acked)", round, seq, len(got), len(acked))
-				}
-			}
-		}
-	})
+						return seqs, err
+					},
+				})
+			})
+		})
+	}
 }
 
 // TestRegionActivationWaitsForEventsOfTheOldEpoch is the same race for a
@@ -91,58 +65,96 @@ func activationRace(t *testing.T, writers, rounds int) {
 func TestRegionActivationWaitsForEventsOfTheOldEpoch(t *testing.T) {
 	forEachDB(t, func(t *testing.T, s *persistence.Store) {
 		ctx := context.Background()
-		const writers = 16
-		for round := range 6 {
-			id := fmt.Sprint("r", round)
-			r, m := region("a", id, round)
-			must(t, s.CreateRegion(ctx, r, m))
-			var mu sync.Mutex
-			acked := map[int64]bool{}
-			stop := make(chan struct{})
-			var wg sync.WaitGroup
-			for w := range writers {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					for seq := int64(w + 1); ; seq += writers {
-						select {
-						case <-stop:
-							return
-						default:
-						}
-						err := s.AppendRegionEvents(ctx, "a", id, 0, []persistence.LoggedItem{{Seq: seq, Data: []byte("e")}}, 1<<20)
-						if err == nil {
-							mu.Lock()
-							acked[seq] = true
-							mu.Unlock()
-						}
-						if errors.Is(err, persistence.ErrSuperseded) {
-							return
-						}
-					}
-				}()
-			}
-			time.Sleep(time.Duration(5+round%7) * time.Millisecond)
-			epoch, err := s.ActivateRegion(ctx, "a", id)
-			must(t, err)
-			if epoch != 1 {
-				t.Fatalf("round %d: activation took epoch %d, want 1", round, epoch)
-			}
-			got, err := s.LoadRegionEvents(ctx, "a", id, 1<<20)
-			must(t, err)
-			close(stop)
-			wg.Wait()
-			seen := map[int64]bool{}
-			for _, e := range got {
-				seen[e.Seq] = true
-			}
-			for seq := range acked {
-				if !seen[seq] {
-					t.Fatalf("round %d: event %d acknowledged to the superseded activation but not read by the new one (%d read, %d acked)", round, seq, len(got), len(acked))
+		round := 0
+		activationRace(t, 16, 6, epochLog{
+			create: func(id string) {
+				r, m := region("a", id, round)
+				round++
+				must(t, s.CreateRegion(ctx, r, m))
+			},
+			append: func(id string, seq int64) error {
+				return s.AppendRegionEvents(ctx, "a", id, 0, []persistence.LoggedItem{{Seq: seq, Data: fmt.Appendf(nil, "e%d", seq)}}, 1<<20)
+			},
+			activate: func(id string) error {
+				epoch, err := s.ActivateRegion(ctx, "a", id)
+				if err == nil && epoch != 1 {
+					err = fmt.Errorf("activation took epoch %d, want 1", epoch)
 				}
+				return err
+			},
+			load: func(id string) ([]int64, error) {
+				got, err := s.LoadRegionEvents(ctx, "a", id, 1<<20)
+				return seqs(got), err
+			},
+		})
+	})
+}
+
+// epochLog is one fenced log under test: create makes a fresh owner of
+// it, append writes seq as the first activation, activate takes the next
+// epoch, load reads what the log holds.
+type epochLog struct {
+	create   func(id string)
+	append   func(id string, seq int64) error
+	activate func(id string) error
+	load     func(id string) ([]int64, error)
+}
+
+// activationRace runs rounds of writers appending back to back (distinct
+// seqs, each its own transaction) while an activation takes the next
+// epoch and reads the log right after: every append acknowledged to the
+// old epoch must be in what the activation read. A writer stops at its
+// first refusal (ErrSuperseded), as a superseded actor does.
+func activationRace(t *testing.T, writers, rounds int, l epochLog) {
+	t.Helper()
+	for round := range rounds {
+		id := fmt.Sprint("e", round)
+		l.create(id)
+		var mu sync.Mutex
+		acked := map[int64]bool{}
+		stop := make(chan struct{})
+		var wg sync.WaitGroup
+		for w := range writers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for seq := int64(w + 1); ; seq += int64(writers) {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					err := l.append(id, seq)
+					if err == nil {
+						mu.Lock()
+						acked[seq] = true
+						mu.Unlock()
+					}
+					if errors.Is(err, persistence.ErrSuperseded) {
+						return
+					}
+				}
+			}()
+		}
+		time.Sleep(time.Duration(5+round%7) * time.Millisecond)
+		err := l.activate(id)
+		var got []int64
+		if err == nil {
+			got, err = l.load(id)
+		}
+		close(stop)
+		wg.Wait()
+		must(t, err)
+		seen := map[int64]bool{}
+		for _, seq := range got {
+			seen[seq] = true
+		}
+		for seq := range acked {
+			if !seen[seq] {
+				t.Fatalf("round %d: %d acknowledged to the superseded activation but not read by the new one (%d read, %d acked)", round, seq, len(got), len(acked))
 			}
 		}
-	})
+	}
 }
 
 // TestPostgresKeyShareFollowsTheEpochUpdate pins down the PostgreSQL

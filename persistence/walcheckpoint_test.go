@@ -21,12 +21,7 @@ import (
 // walBackstopPages), and the checkpointer's connection copies them into
 // the database file within a few seconds.
 func TestWALCheckpointsOffTheCommitPath(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "wal.db")
-	s, err := Open(context.Background(), "sqlite:///"+path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s, path := openWALStore(t)
 	ctx := context.Background()
 	var pages int
 	if err := s.db.QueryRowContext(ctx, "PRAGMA wal_autocheckpoint").Scan(&pages); err != nil || pages != walBackstopPages {
@@ -139,12 +134,7 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 // inside a commit. walCheckpoint ends with a RESTART: the writer's next
 // commit starts the WAL from its first frame again.
 func TestWALStartsOverUnderSteadyWrites(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "wal.db")
-	s, err := Open(context.Background(), "sqlite:///"+path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s, path := openWALStore(t)
 	// The store's own checkpointer would restart the WAL on its ticks; this
 	// test checkpoints on a connection of its own, when it chooses.
 	s.wal.close()
@@ -224,12 +214,7 @@ func TestWALStartsOverUnderSteadyWrites(t *testing.T) {
 // Its connection gives up after walRestartWait instead, and the WAL
 // starts over at a later run.
 func TestWALCheckpointDoesNotWaitForAReader(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "wal.db")
-	s, err := Open(context.Background(), "sqlite:///"+path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s, path := openWALStore(t)
 	ctx := context.Background()
 	if _, err := s.db.ExecContext(ctx, "CREATE TABLE walfill (b BLOB)"); err != nil {
 		t.Fatal(err)
@@ -269,4 +254,17 @@ func TestWALCheckpointDoesNotWaitForAReader(t *testing.T) {
 	if err := snapshot.QueryRowContext(ctx, "SELECT count(*) FROM walfill").Scan(&n); err != nil || n != 0 {
 		t.Fatalf("the reader's snapshot: %d rows (%v), want its 0", n, err)
 	}
+}
+
+// openWALStore opens a Store on a fresh SQLite file (with its WAL
+// checkpointer), closed at the test's end, and returns the file's path.
+func openWALStore(t *testing.T) (*Store, string) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "wal.db")
+	s, err := Open(context.Background(), "sqlite:///"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	return s, path
 }
