@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/semvec-go/semvec"
 	"github.com/semvec-go/semvec/persistence"
 )
 
@@ -217,5 +218,95 @@ func TestPostgresKeyShareFollowsTheEpochUpdate(t *testing.T) {
 	}
 	if !strings.Contains(err.Error(), "lock timeout") {
 		t.Fatalf("FOR UPDATE: %v, want a lock timeout", err)
+	}
+}
+
+// TestDeleteIsNotStarvedByAppends: deleting a session, or a region, while
+// its actor appends back to back. On PostgreSQL the delete's FOR UPDATE
+// waited behind a stream of KEY SHARE epoch checks (see activationRace)
+// until its operation timeout; the delete now fences the writers off
+// first. What was appended is gone with the row.
+func TestDeleteIsNotStarvedByAppends(t *testing.T) {
+	t.Run("session", func(t *testing.T) {
+		forEachDB(t, func(t *testing.T, s *persistence.Store) {
+			ctx := context.Background()
+			var inc string
+			deleteRace(t, epochLog{
+				create: func(id string) {
+					rec := session("a", id)
+					rec.Epoch = 1
+					must(t, s.CreateSession(ctx, rec))
+					inc = incarnation(t, s, "a", id)
+				},
+				append: func(id string, seq int64) error {
+					refused, err := s.AppendLog(ctx, []persistence.LogEntry{{Owner: "a", SessionID: id, Incarnation: inc, Epoch: 1, Seq: seq, Data: []byte("x")}})
+					if err != nil {
+						return err
+					}
+					return refused[0]
+				},
+				load: func(id string) ([]int64, error) {
+					n, _, err := s.LogStats(ctx, "a", id)
+					return make([]int64, n), err
+				},
+			}, func(id string) error { return s.DeleteSession(ctx, "a", id) })
+		})
+	})
+	t.Run("region", func(t *testing.T) {
+		forEachDB(t, func(t *testing.T, s *persistence.Store) {
+			ctx := context.Background()
+			deleteRace(t, epochLog{
+				create: func(id string) {
+					r, m := region("a", id, 1)
+					must(t, s.CreateRegion(ctx, r, m))
+				},
+				append: func(id string, seq int64) error {
+					return s.AppendRegionEvents(ctx, "a", id, 0, []persistence.LoggedItem{{Seq: seq, Data: fmt.Appendf(nil, "e%d", seq)}}, 1<<20)
+				},
+				load: func(id string) ([]int64, error) {
+					got, err := s.LoadRegionEvents(ctx, "a", id, 1<<20)
+					return seqs(got), err
+				},
+			}, func(id string) error { return s.DeleteRegion(ctx, "a", id) })
+		})
+	})
+}
+
+// deleteRace has 16 writers append to l back to back while del deletes
+// it, for a few rounds: the delete succeeds and the log is empty after it.
+func deleteRace(t *testing.T, l epochLog, del func(id string) error) {
+	t.Helper()
+	const writers = 16
+	for round := range 4 {
+		id := fmt.Sprint("d", round)
+		l.create(id)
+		stop := make(chan struct{})
+		var wg sync.WaitGroup
+		for w := range writers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for seq := int64(w + 1); ; seq += writers {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					if err := l.append(id, seq); errors.Is(err, persistence.ErrSuperseded) || semvec.KindOf(err) == semvec.KindNotFound {
+						return
+					}
+				}
+			}()
+		}
+		time.Sleep(time.Duration(5+round%7) * time.Millisecond)
+		err := del(id)
+		close(stop)
+		wg.Wait()
+		must(t, err)
+		left, err := l.load(id)
+		must(t, err)
+		if len(left) != 0 {
+			t.Fatalf("round %d: %d log entries outlived their owner", round, len(left))
+		}
 	}
 }

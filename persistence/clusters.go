@@ -128,6 +128,9 @@ func (s *Store) ListClusters(ctx context.Context, owner string) ([]ClusterSummar
 // and writes a "delete" audit row. NotFound("Cluster") when missing or not
 // owner's.
 func (s *Store) DeleteCluster(ctx context.Context, owner, id string) error {
+	if err := s.fenceOff(ctx, "sessions", "owner = ? AND id = ? AND kind = ?", owner, id, SessionKindCluster); err != nil {
+		return err
+	}
 	return s.inTx(ctx, func(ctx context.Context, tx bun.Tx) error {
 		if err := s.mustOwn(ctx, tx, (*clusterModel)(nil), id, owner, "Cluster", lockUpdate); err != nil {
 			return err

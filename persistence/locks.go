@@ -18,8 +18,9 @@ import (
 //   - a mutation that adds rows referencing a parent (member, link,
 //     registration, snapshot) takes lockShare on the parent first, so the
 //     parent cannot be deleted until it commits;
-//   - a delete takes lockUpdate on the entity row (cluster, region), then on
-//     its session row, before deleting any dependent row;
+//   - a delete first moves the epoch of the rows whose actors write
+//     (fenceOff), then takes lockUpdate on the entity row (cluster,
+//     region), then on its session row, before deleting any dependent row;
 //   - a snapshot batch locks its sessions, and writes its rows, in id order.
 //
 // inTx reruns the rare deadlock that remains (for example deleting a
@@ -77,6 +78,25 @@ func (s *Store) awaitEarlierEpochs(ctx context.Context, table, owner, id string)
 		if errors.Is(err, sql.ErrNoRows) {
 			return nil // deleted meanwhile: nothing left to read
 		}
+		return err
+	})
+}
+
+// fenceOff moves the epoch of the rows of table that where selects (the
+// row of an actor about to be deleted), in a transaction of its own, so
+// from its commit on the writes of their current activations are refused
+// (ErrSuperseded) and those actors stop. A delete's FOR UPDATE that follows
+// then waits only for the writes already under way: without this, a
+// session, cluster or region whose actor wrote back to back kept its row
+// under KEY SHARE locks and starved the delete (see awaitEarlierEpochs).
+// SQLite serialises writers and needs none. If the delete then fails, the
+// next request activates the actor again.
+func (s *Store) fenceOff(ctx context.Context, table, where string, args ...any) error {
+	if s.dialect != DialectPostgres {
+		return nil
+	}
+	return s.run(ctx, func(ctx context.Context, db bun.IDB) error {
+		_, err := db.NewUpdate().TableExpr(table).Set("epoch = epoch + 1").Where(where, args...).Exec(ctx)
 		return err
 	})
 }

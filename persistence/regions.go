@@ -127,6 +127,13 @@ func (s *Store) ListRegions(ctx context.Context, owner string) ([]RegionSummary,
 // snapshot, and writes a "delete" audit row. NotFound("Region") when missing
 // or not owner's.
 func (s *Store) DeleteRegion(ctx context.Context, owner, id string) error {
+	if err := s.fenceOff(ctx, "regions", "owner = ? AND id = ?", owner, id); err != nil {
+		return err
+	}
+	if err := s.fenceOff(ctx, "sessions", "owner = ? AND kind = ? AND id = (SELECT meta_session_id FROM regions WHERE owner = ? AND id = ?)",
+		owner, SessionKindRegionMeta, owner, id); err != nil {
+		return err
+	}
 	return s.inTx(ctx, func(ctx context.Context, tx bun.Tx) error {
 		var metaID string
 		err := s.lock(tx.NewSelect().Model((*regionModel)(nil)).Column("meta_session_id").

@@ -231,6 +231,9 @@ func (s *Store) TouchSession(ctx context.Context, owner, id string, at time.Time
 // keys' ON DELETE CASCADE; use DeleteCluster / DeleteRegion for those.
 // NotFound("Session") when missing or owned by someone else.
 func (s *Store) DeleteSession(ctx context.Context, owner, id string) error {
+	if err := s.fenceOff(ctx, "sessions", "owner = ? AND id = ?", owner, id); err != nil {
+		return err
+	}
 	return s.inTx(ctx, func(ctx context.Context, tx bun.Tx) error {
 		var kind string
 		err := s.lock(tx.NewSelect().Model((*sessionModel)(nil)).Column("kind").
