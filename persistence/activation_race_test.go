@@ -310,3 +310,50 @@ func deleteRace(t *testing.T, l epochLog, del func(id string) error) {
 		}
 	}
 }
+
+// TestPostgresKeyShareCanReadAStaleEpoch pins down why the writers read the
+// epoch again after locking (liveIncarnations, fence): a FOR KEY SHARE read
+// whose snapshot predates an update of the epoch that commits before the
+// lock is taken locks the row without waiting and returns the old epoch,
+// so an activation that has already waited for the row's lockers would
+// miss what that writer goes on to append. A statement after the lock
+// reads the new epoch.
+func TestPostgresKeyShareCanReadAStaleEpoch(t *testing.T) {
+	db, err := sql.Open("pgx", pgURL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	ctx := t.Context()
+	for _, q := range []string{"CREATE TABLE fence (id int PRIMARY KEY, epoch int NOT NULL)", "INSERT INTO fence VALUES (1, 1)"} {
+		if _, err := db.ExecContext(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	writer, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer writer.Rollback()
+	locked := make(chan int, 1)
+	go func() {
+		// The snapshot is taken when the statement starts; the row is
+		// locked after the filter's half-second sleep.
+		var epoch int
+		if err := writer.QueryRowContext(ctx, "SELECT epoch FROM fence WHERE id = 1 AND pg_sleep(0.5) IS NOT NULL FOR KEY SHARE").Scan(&epoch); err != nil {
+			t.Error(err)
+		}
+		locked <- epoch
+	}()
+	time.Sleep(100 * time.Millisecond)
+	if _, err := db.ExecContext(ctx, "UPDATE fence SET epoch = epoch + 1 WHERE id = 1"); err != nil {
+		t.Fatal(err)
+	}
+	if stale := <-locked; stale != 1 {
+		t.Fatalf("the locking read returned epoch %d; this test expects PostgreSQL to return the stale 1", stale)
+	}
+	var fresh int
+	if err := writer.QueryRowContext(ctx, "SELECT epoch FROM fence WHERE id = 1").Scan(&fresh); err != nil || fresh != 2 {
+		t.Fatalf("a read after the lock: epoch %d (%v), want 2", fresh, err)
+	}
+}

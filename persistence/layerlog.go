@@ -74,6 +74,12 @@ func (s *Store) activate(ctx context.Context, log layerLog, owner, id string) (e
 func (s *Store) fence(ctx context.Context, tx bun.Tx, log layerLog, owner, id string, epoch int64) error {
 	var current int64
 	err := s.lock(tx.NewSelect().TableExpr(log.parent).Column("epoch").Where("owner = ? AND id = ?", owner, id), lockShare).Scan(ctx, &current)
+	if err == nil && s.dialect == DialectPostgres {
+		// Read again after the lock, in a statement of its own (see
+		// liveIncarnations: a KEY SHARE read may return the epoch as it
+		// was before an activation's committed update).
+		err = tx.NewSelect().TableExpr(log.parent).Column("epoch").Where("owner = ? AND id = ?", owner, id).Scan(ctx, &current)
+	}
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return semvec.NotFound(log.what)

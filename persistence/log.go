@@ -204,23 +204,48 @@ type incarnationOf struct{ owner, id, incarnation string }
 // rows that exist with one of keys' incarnations, and returns those keys
 // with each row's current epoch. The snapshot and log writes land only in
 // them, and only from the activation holding that epoch.
+//
+// On PostgreSQL the epochs are read again after the lock, in a statement of
+// its own: a KEY SHARE lock does not conflict with the activation's update
+// of the epoch (not a key column), so a locking read whose snapshot was
+// taken before that update committed locks the row and returns the epoch
+// as it was. An activation that had already waited for the row's lockers
+// and read the log would then miss the entry written under the old epoch.
+// The second statement gets a snapshot taken after the lock: if the update
+// had committed by then, it reads the new epoch and the write is refused;
+// if not, the lock was taken before the update committed, and the
+// activation waits for it (awaitEarlierEpochs).
 func (s *Store) liveIncarnations(ctx context.Context, tx bun.Tx, keys []incarnationOf) (map[incarnationOf]int64, error) {
 	if s.dialect == DialectSQLite {
 		return liveIncarnationsSQLite(ctx, tx, keys)
 	}
-	var live []sessionModel
-	q := tx.NewSelect().Model(&live).Column("owner", "id", "incarnation", "epoch").WhereGroup(" AND ", func(q *bun.SelectQuery) *bun.SelectQuery {
+	oneOf := func(q *bun.SelectQuery) *bun.SelectQuery {
 		for _, k := range keys {
 			q = q.WhereOr("(s.owner = ? AND s.id = ? AND s.incarnation = ?)", k.owner, k.id, k.incarnation)
 		}
 		return q
-	}).OrderExpr("s.owner, s.id")
+	}
+	var locked []sessionModel
+	q := tx.NewSelect().Model(&locked).Column("owner", "id", "incarnation").WhereGroup(" AND ", oneOf).OrderExpr("s.owner, s.id")
 	if err := s.lock(q, lockShare).Scan(ctx); err != nil {
 		return nil, err
 	}
-	out := make(map[incarnationOf]int64, len(live))
-	for _, m := range live {
-		out[incarnationOf{m.Owner, m.ID, m.Incarnation}] = m.Epoch
+	if len(locked) == 0 {
+		return map[incarnationOf]int64{}, nil
+	}
+	var fresh []sessionModel
+	if err := tx.NewSelect().Model(&fresh).Column("owner", "id", "incarnation", "epoch").WhereGroup(" AND ", oneOf).Scan(ctx); err != nil {
+		return nil, err
+	}
+	held := make(map[incarnationOf]bool, len(locked))
+	for _, m := range locked {
+		held[incarnationOf{m.Owner, m.ID, m.Incarnation}] = true
+	}
+	out := make(map[incarnationOf]int64, len(locked))
+	for _, m := range fresh {
+		if k := (incarnationOf{m.Owner, m.ID, m.Incarnation}); held[k] { // only rows the lock holds
+			out[k] = m.Epoch
+		}
 	}
 	return out, nil
 }
