@@ -119,16 +119,21 @@ func (w *walCheckpointer) checkpoint() {
 // walCheckpoint copies the WAL into the database file with PASSIVE passes
 // until one leaves little behind, then makes the next commit start the WAL
 // over with a RESTART checkpoint, waiting at most walRestartWait for the
-// locks it needs (see above). An empty WAL needs neither.
+// locks it needs (see above). An empty WAL needs neither. The RESTART copies
+// what the last pass left while it holds the write lock, so it is skipped
+// when that is much: a reader pinning the WAL left most frames uncopied
+// (should it end during the RESTART's wait, the RESTART would copy the
+// whole backlog with every commit waiting), or the passes never caught up
+// with the writer. The next run tries again.
 func walCheckpoint(ctx context.Context, db *sql.DB) error {
 	conn, err := db.Conn(ctx)
 	if err != nil {
 		return err
 	}
 	defer conn.Close()
-	prev := -1
+	prev, frames, copied, caughtUp := -1, 0, 0, false
 	for range walPasses {
-		var busy, frames, copied int
+		var busy int
 		if err := conn.QueryRowContext(ctx, "PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &frames, &copied); err != nil {
 			return err
 		}
@@ -136,9 +141,13 @@ func walCheckpoint(ctx context.Context, db *sql.DB) error {
 			return nil
 		}
 		if prev >= 0 && frames-prev < walRestartFrames {
+			caughtUp = true
 			break
 		}
 		prev = frames
+	}
+	if !caughtUp || frames-copied >= walRestartFrames {
+		return nil
 	}
 	// PASSIVE never waits; RESTART waits through the busy handler.
 	if _, err := conn.ExecContext(ctx, "PRAGMA busy_timeout = "+strconv.Itoa(int(walRestartWait.Milliseconds()))); err != nil {
