@@ -121,17 +121,18 @@ func (w *walCheckpointer) checkpoint() {
 // over with a RESTART checkpoint, waiting at most walRestartWait for the
 // locks it needs (see above). An empty WAL needs neither. The RESTART copies
 // what the last pass left while it holds the write lock, so it is skipped
-// when that is much: a reader pinning the WAL left most frames uncopied
-// (should it end during the RESTART's wait, the RESTART would copy the
-// whole backlog with every commit waiting), or the passes never caught up
-// with the writer. The next run tries again.
+// when a reader pinning the WAL kept that pass from copying much (should
+// the reader end during the RESTART's wait, the RESTART would copy the whole
+// backlog with every commit waiting); the next run tries again. Passes that
+// never catch up with the writer still end in a RESTART: it copies one
+// pass's worth, less than the backstop would copy inside a commit.
 func walCheckpoint(ctx context.Context, db *sql.DB) error {
 	conn, err := db.Conn(ctx)
 	if err != nil {
 		return err
 	}
 	defer conn.Close()
-	prev, frames, copied, caughtUp := -1, 0, 0, false
+	prev, frames, copied := -1, 0, 0
 	for range walPasses {
 		var busy int
 		if err := conn.QueryRowContext(ctx, "PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &frames, &copied); err != nil {
@@ -141,12 +142,11 @@ func walCheckpoint(ctx context.Context, db *sql.DB) error {
 			return nil
 		}
 		if prev >= 0 && frames-prev < walRestartFrames {
-			caughtUp = true
 			break
 		}
 		prev = frames
 	}
-	if !caughtUp || frames-copied >= walRestartFrames {
+	if frames-copied >= walRestartFrames {
 		return nil
 	}
 	// PASSIVE never waits; RESTART waits through the busy handler.
