@@ -28,32 +28,7 @@ func TestActivationWaitsForAppendsOfTheOldEpoch(t *testing.T) {
 	for _, c := range []struct{ writers, rounds int }{{4, 30}, {16, 8}} {
 		t.Run(fmt.Sprint(c.writers, "writers"), func(t *testing.T) {
 			forEachDB(t, func(t *testing.T, s *persistence.Store) {
-				ctx := context.Background()
-				var inc string
-				activationRace(t, c.writers, c.rounds, epochLog{
-					create: func(id string) {
-						rec := session("a", id)
-						rec.Epoch = 1
-						must(t, s.CreateSession(ctx, rec))
-						inc = incarnation(t, s, "a", id)
-					},
-					append: func(id string, seq int64) error {
-						refused, err := s.AppendLog(ctx, []persistence.LogEntry{{Owner: "a", SessionID: id, Incarnation: inc, Epoch: 1, Seq: seq, Data: []byte("x")}})
-						if err != nil {
-							return err
-						}
-						return refused[0]
-					},
-					activate: func(id string) error { _, err := s.ActivateSession(ctx, "a", id); return err },
-					load: func(id string) ([]int64, error) {
-						got, err := s.LoadLog(ctx, "a", id, 0)
-						seqs := make([]int64, len(got))
-						for i, e := range got {
-							seqs[i] = e.Seq
-						}
-						return seqs, err
-					},
-				})
+				activationRace(t, c.writers, c.rounds, sessionLog(t, s))
 			})
 		})
 	}
@@ -65,29 +40,7 @@ func TestActivationWaitsForAppendsOfTheOldEpoch(t *testing.T) {
 // takes epoch 1 and reads the events right after.
 func TestRegionActivationWaitsForEventsOfTheOldEpoch(t *testing.T) {
 	forEachDB(t, func(t *testing.T, s *persistence.Store) {
-		ctx := context.Background()
-		round := 0
-		activationRace(t, 16, 6, epochLog{
-			create: func(id string) {
-				r, m := region("a", id, round)
-				round++
-				must(t, s.CreateRegion(ctx, r, m))
-			},
-			append: func(id string, seq int64) error {
-				return s.AppendRegionEvents(ctx, "a", id, 0, []persistence.LoggedItem{{Seq: seq, Data: fmt.Appendf(nil, "e%d", seq)}}, 1<<20)
-			},
-			activate: func(id string) error {
-				epoch, err := s.ActivateRegion(ctx, "a", id)
-				if err == nil && epoch != 1 {
-					err = fmt.Errorf("activation took epoch %d, want 1", epoch)
-				}
-				return err
-			},
-			load: func(id string) ([]int64, error) {
-				got, err := s.LoadRegionEvents(ctx, "a", id, 1<<20)
-				return seqs(got), err
-			},
-		})
+		activationRace(t, 16, 6, regionLog(t, s))
 	})
 }
 
@@ -99,6 +52,96 @@ type epochLog struct {
 	append   func(id string, seq int64) error
 	activate func(id string) error
 	load     func(id string) ([]int64, error)
+}
+
+// writeBackToBack starts writers goroutines that append distinct seqs to
+// l's id back to back, each calling ok for every append that succeeded,
+// until an append fails with an error done accepts (a superseded writer
+// stops) or stop is called; stop waits for them.
+func writeBackToBack(l epochLog, id string, writers int, ok func(seq int64), done func(error) bool) (stop func()) {
+	quit := make(chan struct{})
+	var wg sync.WaitGroup
+	for w := range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for seq := int64(w + 1); ; seq += int64(writers) {
+				select {
+				case <-quit:
+					return
+				default:
+				}
+				err := l.append(id, seq)
+				if err == nil {
+					ok(seq)
+				}
+				if done(err) {
+					return
+				}
+			}
+		}()
+	}
+	return func() {
+		close(quit)
+		wg.Wait()
+	}
+}
+
+// sessionLog is a session's log as an epochLog: sessions of owner "a"
+// created at epoch 1, their log entries, ActivateSession.
+func sessionLog(t *testing.T, s *persistence.Store) epochLog {
+	ctx := context.Background()
+	var inc string
+	return epochLog{
+		create: func(id string) {
+			rec := session("a", id)
+			rec.Epoch = 1
+			must(t, s.CreateSession(ctx, rec))
+			inc = incarnation(t, s, "a", id)
+		},
+		append: func(id string, seq int64) error {
+			refused, err := s.AppendLog(ctx, []persistence.LogEntry{{Owner: "a", SessionID: id, Incarnation: inc, Epoch: 1, Seq: seq, Data: []byte("x")}})
+			if err != nil {
+				return err
+			}
+			return refused[0]
+		},
+		activate: func(id string) error { _, err := s.ActivateSession(ctx, "a", id); return err },
+		load: func(id string) ([]int64, error) {
+			got, err := s.LoadLog(ctx, "a", id, 0)
+			seqs := make([]int64, len(got))
+			for i, e := range got {
+				seqs[i] = e.Seq
+			}
+			return seqs, err
+		},
+	}
+}
+
+// regionLog is a region's events as an epochLog: regions of owner "a",
+// events of epoch 0, ActivateRegion (which must take epoch 1).
+func regionLog(t *testing.T, s *persistence.Store) epochLog {
+	ctx := context.Background()
+	return epochLog{
+		create: func(id string) {
+			r, m := region("a", id, 1)
+			must(t, s.CreateRegion(ctx, r, m))
+		},
+		append: func(id string, seq int64) error {
+			return s.AppendRegionEvents(ctx, "a", id, 0, []persistence.LoggedItem{{Seq: seq, Data: fmt.Appendf(nil, "e%d", seq)}}, 1<<20)
+		},
+		activate: func(id string) error {
+			epoch, err := s.ActivateRegion(ctx, "a", id)
+			if err == nil && epoch != 1 {
+				err = fmt.Errorf("activation took epoch %d, want 1", epoch)
+			}
+			return err
+		},
+		load: func(id string) ([]int64, error) {
+			got, err := s.LoadRegionEvents(ctx, "a", id, 1<<20)
+			return seqs(got), err
+		},
+	}
 }
 
 // activationRace runs rounds of writers appending back to back (distinct
@@ -113,38 +156,18 @@ func activationRace(t *testing.T, writers, rounds int, l epochLog) {
 		l.create(id)
 		var mu sync.Mutex
 		acked := map[int64]bool{}
-		stop := make(chan struct{})
-		var wg sync.WaitGroup
-		for w := range writers {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for seq := int64(w + 1); ; seq += int64(writers) {
-					select {
-					case <-stop:
-						return
-					default:
-					}
-					err := l.append(id, seq)
-					if err == nil {
-						mu.Lock()
-						acked[seq] = true
-						mu.Unlock()
-					}
-					if errors.Is(err, persistence.ErrSuperseded) {
-						return
-					}
-				}
-			}()
-		}
+		stop := writeBackToBack(l, id, writers, func(seq int64) {
+			mu.Lock()
+			acked[seq] = true
+			mu.Unlock()
+		}, func(err error) bool { return errors.Is(err, persistence.ErrSuperseded) })
 		time.Sleep(time.Duration(5+round%7) * time.Millisecond)
 		err := l.activate(id)
 		var got []int64
 		if err == nil {
 			got, err = l.load(id)
 		}
-		close(stop)
-		wg.Wait()
+		stop()
 		must(t, err)
 		seen := map[int64]bool{}
 		for _, seq := range got {
@@ -165,18 +188,8 @@ func activationRace(t *testing.T, writers, rounds int, l epochLog) {
 // old epoch, and its lock follows the row to the updated version, so a
 // FOR UPDATE taken after the update commits waits for that writer.
 func TestPostgresKeyShareFollowsTheEpochUpdate(t *testing.T) {
-	db, err := sql.Open("pgx", pgURL(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := fenceTable(t)
 	ctx := t.Context()
-	if _, err := db.ExecContext(ctx, "CREATE TABLE fence (id int PRIMARY KEY, epoch int NOT NULL)"); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := db.ExecContext(ctx, "INSERT INTO fence VALUES (1, 1)"); err != nil {
-		t.Fatal(err)
-	}
 	activation, err := db.BeginTx(ctx, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -229,45 +242,12 @@ func TestPostgresKeyShareFollowsTheEpochUpdate(t *testing.T) {
 func TestDeleteIsNotStarvedByAppends(t *testing.T) {
 	t.Run("session", func(t *testing.T) {
 		forEachDB(t, func(t *testing.T, s *persistence.Store) {
-			ctx := context.Background()
-			var inc string
-			deleteRace(t, epochLog{
-				create: func(id string) {
-					rec := session("a", id)
-					rec.Epoch = 1
-					must(t, s.CreateSession(ctx, rec))
-					inc = incarnation(t, s, "a", id)
-				},
-				append: func(id string, seq int64) error {
-					refused, err := s.AppendLog(ctx, []persistence.LogEntry{{Owner: "a", SessionID: id, Incarnation: inc, Epoch: 1, Seq: seq, Data: []byte("x")}})
-					if err != nil {
-						return err
-					}
-					return refused[0]
-				},
-				load: func(id string) ([]int64, error) {
-					n, _, err := s.LogStats(ctx, "a", id)
-					return make([]int64, n), err
-				},
-			}, func(id string) error { return s.DeleteSession(ctx, "a", id) })
+			deleteRace(t, sessionLog(t, s), func(id string) error { return s.DeleteSession(context.Background(), "a", id) })
 		})
 	})
 	t.Run("region", func(t *testing.T) {
 		forEachDB(t, func(t *testing.T, s *persistence.Store) {
-			ctx := context.Background()
-			deleteRace(t, epochLog{
-				create: func(id string) {
-					r, m := region("a", id, 1)
-					must(t, s.CreateRegion(ctx, r, m))
-				},
-				append: func(id string, seq int64) error {
-					return s.AppendRegionEvents(ctx, "a", id, 0, []persistence.LoggedItem{{Seq: seq, Data: fmt.Appendf(nil, "e%d", seq)}}, 1<<20)
-				},
-				load: func(id string) ([]int64, error) {
-					got, err := s.LoadRegionEvents(ctx, "a", id, 1<<20)
-					return seqs(got), err
-				},
-			}, func(id string) error { return s.DeleteRegion(ctx, "a", id) })
+			deleteRace(t, regionLog(t, s), func(id string) error { return s.DeleteRegion(context.Background(), "a", id) })
 		})
 	})
 }
@@ -280,28 +260,12 @@ func deleteRace(t *testing.T, l epochLog, del func(id string) error) {
 	for round := range 4 {
 		id := fmt.Sprint("d", round)
 		l.create(id)
-		stop := make(chan struct{})
-		var wg sync.WaitGroup
-		for w := range writers {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for seq := int64(w + 1); ; seq += writers {
-					select {
-					case <-stop:
-						return
-					default:
-					}
-					if err := l.append(id, seq); errors.Is(err, persistence.ErrSuperseded) || semvec.KindOf(err) == semvec.KindNotFound {
-						return
-					}
-				}
-			}()
-		}
+		stop := writeBackToBack(l, id, writers, func(int64) {}, func(err error) bool {
+			return errors.Is(err, persistence.ErrSuperseded) || semvec.KindOf(err) == semvec.KindNotFound
+		})
 		time.Sleep(time.Duration(5+round%7) * time.Millisecond)
 		err := del(id)
-		close(stop)
-		wg.Wait()
+		stop()
 		must(t, err)
 		left, err := l.load(id)
 		must(t, err)
@@ -319,17 +283,8 @@ func deleteRace(t *testing.T, l epochLog, del func(id string) error) {
 // miss what that writer goes on to append. A statement after the lock
 // reads the new epoch.
 func TestPostgresKeyShareCanReadAStaleEpoch(t *testing.T) {
-	db, err := sql.Open("pgx", pgURL(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := fenceTable(t)
 	ctx := t.Context()
-	for _, q := range []string{"CREATE TABLE fence (id int PRIMARY KEY, epoch int NOT NULL)", "INSERT INTO fence VALUES (1, 1)"} {
-		if _, err := db.ExecContext(ctx, q); err != nil {
-			t.Fatal(err)
-		}
-	}
 	writer, err := db.BeginTx(ctx, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -356,4 +311,21 @@ func TestPostgresKeyShareCanReadAStaleEpoch(t *testing.T) {
 	if err := writer.QueryRowContext(ctx, "SELECT epoch FROM fence WHERE id = 1").Scan(&fresh); err != nil || fresh != 2 {
 		t.Fatalf("a read after the lock: epoch %d (%v), want 2", fresh, err)
 	}
+}
+
+// fenceTable opens a fresh PostgreSQL schema (skipping without one) with a
+// table fence holding the row (id 1, epoch 1).
+func fenceTable(t *testing.T) *sql.DB {
+	t.Helper()
+	db, err := sql.Open("pgx", pgURL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = db.Close() })
+	for _, q := range []string{"CREATE TABLE fence (id int PRIMARY KEY, epoch int NOT NULL)", "INSERT INTO fence VALUES (1, 1)"} {
+		if _, err := db.ExecContext(t.Context(), q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return db
 }

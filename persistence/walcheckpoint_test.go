@@ -137,14 +137,7 @@ func TestWALStartsOverUnderSteadyWrites(t *testing.T) {
 	s, path := openWALStore(t)
 	// The store's own checkpointer would restart the WAL on its ticks; this
 	// test checkpoints on a connection of its own, when it chooses.
-	s.wal.close()
-	s.wal = nil
-	ckpt, err := sql.Open(sqliteshim.ShimName, "file:"+path+"?_pragma=busy_timeout(5000)")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ckpt.Close()
-	ckpt.SetMaxOpenConns(1)
+	ckpt := ownCheckpointer(t, s, path)
 	ctx := context.Background()
 	if _, err := s.db.ExecContext(ctx, "CREATE TABLE walfill (b BLOB)"); err != nil {
 		t.Fatal(err)
@@ -219,20 +212,7 @@ func TestWALCheckpointDoesNotWaitForAReader(t *testing.T) {
 	if _, err := s.db.ExecContext(ctx, "CREATE TABLE walfill (b BLOB)"); err != nil {
 		t.Fatal(err)
 	}
-	reader, err := sql.Open(sqliteshim.ShimName, "file:"+path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer reader.Close()
-	snapshot, err := reader.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer snapshot.Rollback()
-	var n int
-	if err := snapshot.QueryRowContext(ctx, "SELECT count(*) FROM walfill").Scan(&n); err != nil {
-		t.Fatal(err)
-	}
+	snapshot := readWALFill(t, path)
 	blob := make([]byte, 1024)
 	for range 200 { // frames the reader's snapshot does not see
 		if _, err := s.db.ExecContext(ctx, "INSERT INTO walfill (b) VALUES (?)", blob); err != nil {
@@ -251,6 +231,7 @@ func TestWALCheckpointDoesNotWaitForAReader(t *testing.T) {
 	if _, err := s.db.ExecContext(ctx, "INSERT INTO walfill (b) VALUES (?)", blob); err != nil {
 		t.Fatalf("a commit after the checkpoint: %v", err)
 	}
+	var n int
 	if err := snapshot.QueryRowContext(ctx, "SELECT count(*) FROM walfill").Scan(&n); err != nil || n != 0 {
 		t.Fatalf("the reader's snapshot: %d rows (%v), want its 0", n, err)
 	}
@@ -279,36 +260,12 @@ func openWALStore(t *testing.T) (*Store, string) {
 // the next run copies the backlog with PASSIVE passes, which block nobody.
 func TestWALRestartSkipsAPinnedBacklog(t *testing.T) {
 	s, path := openWALStore(t)
-	s.wal.close() // this test runs the checkpoint itself, when it chooses
-	s.wal = nil
-	dsn, _, err := sqliteDSN("/" + path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ckpt, err := sql.Open(sqliteshim.ShimName, dsn) // the checkpointer's own DSN
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ckpt.Close()
-	ckpt.SetMaxOpenConns(1)
+	ckpt := ownCheckpointer(t, s, path)
 	ctx := context.Background()
 	if _, err := s.db.ExecContext(ctx, "CREATE TABLE walfill (b BLOB)"); err != nil {
 		t.Fatal(err)
 	}
-	reader, err := sql.Open(sqliteshim.ShimName, "file:"+path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer reader.Close()
-	snapshot, err := reader.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer snapshot.Rollback()
-	var n int
-	if err := snapshot.QueryRowContext(ctx, "SELECT count(*) FROM walfill").Scan(&n); err != nil {
-		t.Fatal(err)
-	}
+	snapshot := readWALFill(t, path)
 	for range 10 { // ~2,500 pages the reader's snapshot pins
 		if _, err := s.db.ExecContext(ctx, "INSERT INTO walfill (b) VALUES (zeroblob(1000000))"); err != nil {
 			t.Fatal(err)
@@ -337,4 +294,46 @@ func TestWALRestartSkipsAPinnedBacklog(t *testing.T) {
 	if after := frames(); after < before {
 		t.Fatalf("the WAL started over (%d frames, %d before): the checkpoint ran a RESTART over the %d frames the reader had pinned", after, before, before)
 	}
+}
+
+// readWALFill opens a read transaction on the SQLite file at path, in a
+// connection of its own (another process, say a backup), that has read
+// table walfill and so holds its snapshot until rolled back (at the
+// latest when the test ends).
+func readWALFill(t *testing.T, path string) *sql.Tx {
+	t.Helper()
+	reader, err := sql.Open(sqliteshim.ShimName, "file:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	snapshot, err := reader.BeginTx(context.Background(), &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = snapshot.Rollback(); _ = reader.Close() })
+	var n int
+	if err := snapshot.QueryRow("SELECT count(*) FROM walfill").Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return snapshot
+}
+
+// ownCheckpointer stops s's WAL checkpointer, so the test checkpoints when
+// it chooses, and returns a connection to the file at path opened as the
+// checkpointer's is.
+func ownCheckpointer(t *testing.T, s *Store, path string) *sql.DB {
+	t.Helper()
+	s.wal.close()
+	s.wal = nil
+	dsn, _, err := sqliteDSN("/" + path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ckpt, err := sql.Open(sqliteshim.ShimName, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = ckpt.Close() })
+	ckpt.SetMaxOpenConns(1)
+	return ckpt
 }
