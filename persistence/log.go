@@ -225,27 +225,20 @@ func (s *Store) liveIncarnations(ctx context.Context, tx bun.Tx, keys []incarnat
 		}
 		return q
 	}
-	var locked []sessionModel
-	q := tx.NewSelect().Model(&locked).Column("owner", "id", "incarnation").WhereGroup(" AND ", oneOf).OrderExpr("s.owner, s.id")
+	var live []sessionModel
+	q := tx.NewSelect().Model(&live).Column("owner", "id", "incarnation").WhereGroup(" AND ", oneOf).OrderExpr("s.owner, s.id")
 	if err := s.lock(q, lockShare).Scan(ctx); err != nil {
 		return nil, err
 	}
-	if len(locked) == 0 {
-		return map[incarnationOf]int64{}, nil
-	}
-	var fresh []sessionModel
-	if err := tx.NewSelect().Model(&fresh).Column("owner", "id", "incarnation", "epoch").WhereGroup(" AND ", oneOf).Scan(ctx); err != nil {
+	// The same rows: the lock keeps them from being deleted, and no other
+	// row can take one of these (random) incarnations.
+	live = live[:0]
+	if err := tx.NewSelect().Model(&live).Column("owner", "id", "incarnation", "epoch").WhereGroup(" AND ", oneOf).Scan(ctx); err != nil {
 		return nil, err
 	}
-	held := make(map[incarnationOf]bool, len(locked))
-	for _, m := range locked {
-		held[incarnationOf{m.Owner, m.ID, m.Incarnation}] = true
-	}
-	out := make(map[incarnationOf]int64, len(locked))
-	for _, m := range fresh {
-		if k := (incarnationOf{m.Owner, m.ID, m.Incarnation}); held[k] { // only rows the lock holds
-			out[k] = m.Epoch
-		}
+	out := make(map[incarnationOf]int64, len(live))
+	for _, m := range live {
+		out[incarnationOf{m.Owner, m.ID, m.Incarnation}] = m.Epoch
 	}
 	return out, nil
 }
