@@ -1,6 +1,10 @@
 package actors
 
-import "github.com/semvec-go/semvec"
+import (
+	"errors"
+
+	"github.com/semvec-go/semvec"
+)
 
 // defaultPolicyWeight is the only policy_vectors[].weight a session accepts.
 const defaultPolicyWeight = 1.0
@@ -25,4 +29,17 @@ func checkPolicyVectors(ps []PolicyVector) error {
 		}
 	}
 	return nil
+}
+
+// asRequestField renames the field of a validation error from the engine
+// (which names its own argument, such as "state" or "embedding") to the
+// request field it came from, prefixing its detail with prefix (for an
+// element of a list: "policy_vectors[2].embedding: "), as checkPolicyVectors
+// words its errors. Other errors pass unchanged.
+func asRequestField(err error, field, prefix string) error {
+	var se *semvec.Error
+	if !errors.As(err, &se) || se.Kind != semvec.KindValidation {
+		return err
+	}
+	return semvec.FieldError(field, "%s%s", prefix, se.Detail)
 }

@@ -256,12 +256,12 @@ func (s *Sessions) Create(ctx context.Context, owner string, opts CreateOptions)
 	}
 	if len(opts.Template) > 0 {
 		if err := eng.SetStateVector(opts.Template); err != nil {
-			return "", err
+			return "", asRequestField(err, "template_embedding", "")
 		}
 	}
-	for _, p := range opts.Policy {
+	for i, p := range opts.Policy {
 		if _, err := eng.AddAnchor(p.Embedding); err != nil {
-			return "", err
+			return "", asRequestField(err, "policy_vectors", fmt.Sprintf("policy_vectors[%d].embedding: ", i))
 		}
 	}
 	// A template or policy anchors are committed with the row, so whoever
