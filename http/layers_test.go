@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -269,6 +270,17 @@ func TestLayersHTTPValidation(t *testing.T) {
 	o := s.must(201, "POST", "/v1/observer/", s.tokA, nil)
 	if o["sample_interval_seconds"] != 30.0 || o["created"] != true || o["registered_regions"] != 0.0 {
 		t.Fatalf("observer defaults = %v", o)
+	}
+	// A cluster cannot be its own member: a 422 naming session_id (the
+	// contract keeps 400 for import payloads, aggregation modes and entity
+	// kinds; this answered 400).
+	cid := c["cluster_id"].(string)
+	var self struct {
+		Detail []map[string]any `json:"detail"`
+	}
+	if got := s.do("POST", "/v1/cluster/"+cid+"/members", s.tokA, map[string]any{"session_id": cid}, &self); got != 422 ||
+		len(self.Detail) != 1 || fmt.Sprint(self.Detail[0]["loc"]) != "[body session_id]" || self.Detail[0]["msg"] != "a cluster cannot be a member of itself" {
+		t.Fatalf("cluster as its own member: %d %v", got, self.Detail)
 	}
 	// A zero coupling factor answers 0 at once.
 	s.must(200, "POST", "/v1/cluster/"+c["cluster_id"].(string)+"/members", s.tokA, map[string]any{"session_id": s.session(s.tokA)})

@@ -158,7 +158,7 @@ func (s *Store) DeleteCluster(ctx context.Context, owner, id string) error {
 // be owner's (else NotFound("Cluster") / NotFound("Session")). It is
 // idempotent: added is false when the session already was a member. A new
 // membership writes a "member_add" audit row. A cluster cannot be a member
-// of itself (KindInvalid).
+// of itself (a KindValidation error naming session_id: a 422).
 func (s *Store) AddMember(ctx context.Context, owner, clusterID, sessionID string) (added bool, err error) {
 	err = s.inTx(ctx, func(ctx context.Context, tx bun.Tx) error {
 		if err := s.mustOwn(ctx, tx, (*clusterModel)(nil), clusterID, owner, "Cluster", lockShare); err != nil {
@@ -168,7 +168,7 @@ func (s *Store) AddMember(ctx context.Context, owner, clusterID, sessionID strin
 			return err
 		}
 		if clusterID == sessionID {
-			return semvec.Errorf(semvec.KindInvalid, "a cluster cannot be a member of itself")
+			return semvec.FieldError("session_id", "a cluster cannot be a member of itself")
 		}
 		res, err := tx.NewInsert().
 			Model(&clusterMemberModel{Owner: owner, ClusterID: clusterID, SessionID: sessionID, JoinedAt: s.timestamp(time.Time{})}).
