@@ -760,7 +760,7 @@ func TestLayersIsolation(t *testing.T) {
 	if _, err := e.layers.CreateRegion(ctx, own, "x", 0, 60); semvec.KindOf(err) != semvec.KindValidation {
 		t.Fatalf("threshold 0: %v", err)
 	}
-	if _, err := e.layers.AddMember(ctx, own, c, c); semvec.KindOf(err) != semvec.KindInvalid {
+	if _, err := e.layers.AddMember(ctx, own, c, c); semvec.KindOf(err) != semvec.KindValidation {
 		t.Fatalf("cluster as its own member: %v", err)
 	}
 }

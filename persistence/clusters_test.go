@@ -109,7 +109,7 @@ func TestClusterMembers(t *testing.T) {
 		_, err = s.AddMember(ctx, "bob", "c1", "sb")
 		wantKind(t, err, semvec.KindNotFound, "Cluster not found")
 		_, err = s.AddMember(ctx, "alice", "c1", "c1")
-		wantKind(t, err, semvec.KindInvalid, "")
+		wantKind(t, err, semvec.KindValidation, "a cluster cannot be a member of itself")
 
 		members, err := s.ListMembers(ctx, "alice", "c1")
 		must(t, err)
