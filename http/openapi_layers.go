@@ -15,14 +15,14 @@ func layerOperations() []operation {
 		{Method: "POST", Path: "/v1/cluster/{id}/store", ID: "clusterStore", Tag: "clusters", Summary: "Seed a Q&A pair into the shared session", Body: api.ClusterStoreBody{}, Response: api.ClusterStored{}, Errors: []int{404}},
 		{Method: "POST", Path: "/v1/cluster/{id}/run", ID: "clusterRun", Tag: "clusters", Summary: "Run a turn on the cluster's shared session (cluster_id == session_id)", Body: api.RunBody{}, Response: api.RunResult{}, Errors: []int{404}},
 		{Method: "POST", Path: "/v1/cluster/{id}/feedback", ID: "clusterFeedback", Tag: "clusters", Summary: "Blend the cluster state into every member with strength coupling_factor", Response: api.ClusterFeedback{}, Errors: []int{404}},
-		{Method: "POST", Path: "/v1/cluster/{id}/members", ID: "addMember", Tag: "clusters", Summary: "Add one of the caller's sessions to the cluster", Body: api.MemberBody{}, Response: api.MemberAdded{}, Errors: []int{404}},
+		{Method: "POST", Path: "/v1/cluster/{id}/members", ID: "addMember", Tag: "clusters", Summary: "Add one of the caller's sessions to the cluster; 409 past 1,000 members", Body: api.MemberBody{}, Response: api.MemberAdded{}, Errors: []int{404, 409}},
 		{Method: "DELETE", Path: "/v1/cluster/{id}/members/{sid}", ID: "removeMember", Tag: "clusters", Summary: "Remove a member", Response: api.MemberRemoved{}, Errors: []int{404}},
 
 		{Method: "POST", Path: "/v1/region/", ID: "createRegion", Tag: "regions", Summary: "Create a region (201) with its meta-session", Status: 201, Body: api.RegionCreateBody{}, Response: api.RegionCreated{}},
 		{Method: "GET", Path: "/v1/region/", ID: "listRegions", Tag: "regions", Summary: "List the caller's regions", Response: []api.RegionListItem{}},
 		{Method: "GET", Path: "/v1/region/{id}", ID: "getRegion", Tag: "regions", Summary: "Region state, last realignment and recent drift events", Response: api.RegionState{}, Errors: []int{404}},
 		{Method: "DELETE", Path: "/v1/region/{id}", ID: "deleteRegion", Tag: "regions", Summary: "Delete a region and its meta-session", Response: api.RegionDeleted{}, Errors: []int{404}},
-		{Method: "POST", Path: "/v1/region/{id}/clusters", ID: "attachCluster", Tag: "regions", Summary: "Attach one of the caller's clusters", Body: api.AttachBody{}, Response: api.ClusterAttached{}, Errors: []int{404}},
+		{Method: "POST", Path: "/v1/region/{id}/clusters", ID: "attachCluster", Tag: "regions", Summary: "Attach one of the caller's clusters; 409 past 1,000 clusters", Body: api.AttachBody{}, Response: api.ClusterAttached{}, Errors: []int{404, 409}},
 		{Method: "DELETE", Path: "/v1/region/{id}/clusters/{cid}", ID: "detachCluster", Tag: "regions", Summary: "Detach a cluster", Response: api.ClusterDetached{}, Errors: []int{404}},
 		{Method: "GET", Path: "/v1/region/{id}/events", ID: "regionEvents", Tag: "regions", Summary: "Recent drift events, newest first (limit 1–1000, default 20)", Query: api.LimitQuery{}, Response: []api.DriftEventItem{}, Errors: []int{404}},
 
@@ -32,7 +32,7 @@ func layerOperations() []operation {
 		{Method: "POST", Path: "/v1/observer/sample", ID: "observerSample", Tag: "observer", Summary: "Take a sample now", Response: api.ObserverSample{}, Errors: []int{404}},
 		{Method: "GET", Path: "/v1/observer/anomalies", ID: "listAnomalies", Tag: "observer", Summary: "Recent anomalies, newest first", Query: api.LimitQuery{}, Response: []api.AnomalyItem{}},
 		{Method: "DELETE", Path: "/v1/observer/anomalies", ID: "clearAnomalies", Tag: "observer", Summary: "Clear the anomaly log", Response: api.AnomaliesCleared{}},
-		{Method: "POST", Path: "/v1/observer/regions", ID: "registerRegion", Tag: "observer", Summary: "Register one of the caller's regions", Body: api.RegionBody{}, Response: api.ObserverRegion{}, Errors: []int{404}},
+		{Method: "POST", Path: "/v1/observer/regions", ID: "registerRegion", Tag: "observer", Summary: "Register one of the caller's regions; 409 past 1,000 regions", Body: api.RegionBody{}, Response: api.ObserverRegion{}, Errors: []int{404, 409}},
 		{Method: "DELETE", Path: "/v1/observer/regions/{rid}", ID: "unregisterRegion", Tag: "observer", Summary: "Unregister a region", Response: api.ObserverRegion{}, Errors: []int{404}},
 
 		{Method: "POST", Path: "/v1/network/transfer", ID: "transfer", Tag: "network", Summary: "Semantic delta transfer between two of the caller's sessions", Body: api.TransferBody{}, Response: api.Transfer{}, Errors: []int{404}},

@@ -17,7 +17,11 @@ import (
 //
 //   - a mutation that adds rows referencing a parent (member, link,
 //     registration, snapshot) takes lockShare on the parent first, so the
-//     parent cannot be deleted until it commits;
+//     parent cannot be deleted until it commits; adding a capped link
+//     (member, cluster of a region, region of an observer) takes lockAdd
+//     instead, so two adds to one parent count its links one after the
+//     other and cannot both pass the cap (lockAdd does not conflict with
+//     the lockShare of log appends and checkpoints);
 //   - a delete first moves the epoch of the rows whose actors write
 //     (fenceOff), then takes lockUpdate on the entity row (cluster,
 //     region), then on its session row, before deleting any dependent row;
@@ -26,8 +30,9 @@ import (
 // inTx reruns the rare deadlock that remains (for example deleting a
 // cluster's backing session while deleting the cluster).
 const (
-	lockShare  = "KEY SHARE" // the row must still exist when we commit
-	lockUpdate = "UPDATE"    // we are going to delete the row
+	lockShare  = "KEY SHARE"     // the row must still exist when we commit
+	lockAdd    = "NO KEY UPDATE" // as lockShare, and one adder at a time (capped links)
+	lockUpdate = "UPDATE"        // we are going to delete the row
 )
 
 // lock adds FOR <strength> to q on PostgreSQL.
@@ -47,6 +52,23 @@ func (s *Store) mustOwn(ctx context.Context, tx bun.Tx, model any, id, owner, wh
 		return semvec.NotFound(what)
 	}
 	return err
+}
+
+// withinCap returns a Conflict ("<what> limit reached (max)") when more
+// than max rows of model match where (max is the Store's link cap,
+// WithMaxLinks). An add calls it after inserting its row (so adding a link
+// that exists stays an idempotent success at the cap) and rolls back on the
+// error; it holds lockAdd on the parent, so no other add to that parent
+// counts before it commits.
+func withinCap(ctx context.Context, tx bun.Tx, model any, max int, what, where string, args ...any) error {
+	n, err := tx.NewSelect().Model(model).Where(where, args...).Count(ctx)
+	if err != nil {
+		return err
+	}
+	if n > int64(max) {
+		return semvec.Errorf(semvec.KindConflict, "%s limit reached (%d)", what, max)
+	}
+	return nil
 }
 
 // awaitEarlierEpochs returns once no transaction that checked an earlier

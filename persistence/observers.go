@@ -139,11 +139,15 @@ func countObserverRegions(ctx context.Context, db bun.IDB, owner, observerID str
 // RegisterObserverRegion registers region regionID (owner's, else
 // NotFound("Region")) with owner's observer (else NotFound("Observer")) and
 // returns how many regions are now registered. Idempotent; a new registration
-// writes an "observer_register" audit row.
+// writes an "observer_register" audit row; one past the link cap
+// (WithMaxLinks) is a Conflict.
 func (s *Store) RegisterObserverRegion(ctx context.Context, owner, regionID string) (count int, err error) {
 	err = s.inTx(ctx, func(ctx context.Context, tx bun.Tx) error {
 		oid, err := observerID(ctx, tx, owner)
 		if err != nil {
+			return err
+		}
+		if err := s.mustOwn(ctx, tx, (*observerModel)(nil), oid, owner, "Observer", lockAdd); err != nil {
 			return err
 		}
 		if err := s.mustOwn(ctx, tx, (*regionModel)(nil), regionID, owner, "Region", lockShare); err != nil {
@@ -159,6 +163,10 @@ func (s *Store) RegisterObserverRegion(ctx context.Context, owner, regionID stri
 			return err
 		}
 		if rowsAffected(res) > 0 {
+			if err := withinCap(ctx, tx, (*observerRegionModel)(nil), s.maxLinks, "observer region",
+				"owner = ? AND observer_id = ?", owner, oid); err != nil {
+				return err
+			}
 			if err := s.auditTx(ctx, tx, owner, ActionObserverRegister, ResourceObserver, oid, detail("region_id", regionID)); err != nil {
 				return err
 			}

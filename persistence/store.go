@@ -43,6 +43,7 @@ type Store struct {
 	db        *bun.DB
 	dialect   string
 	opTimeout time.Duration
+	maxLinks  int // WithMaxLinks
 	now       func() time.Time
 	pins      *allocPins
 	wal       *walCheckpointer // SQLite files: checkpoints off the commit path
@@ -92,6 +93,23 @@ func WithLogger(l *slog.Logger) Option {
 	}
 }
 
+// DefaultMaxLinks caps each of the layers' link lists per parent: a
+// cluster's members, a region's clusters, an observer's regions. A
+// cluster's feedback and aggregate ask every member, a region's votes count
+// every cluster and an observer samples every region, so each list is
+// bounded like every other list a tenant can grow; an add past the cap is a
+// Conflict (409) and changes nothing.
+const DefaultMaxLinks = 1000
+
+// WithMaxLinks sets the cap of each link list (default DefaultMaxLinks).
+func WithMaxLinks(n int) Option {
+	return func(s *Store) {
+		if n > 0 {
+			s.maxLinks = n
+		}
+	}
+}
+
 // Open connects to databaseURL, pings it and applies pending migrations.
 //
 // Accepted URLs:
@@ -107,7 +125,7 @@ func WithLogger(l *slog.Logger) Option {
 // A database that cannot be reached yields a KindUnavailable error; a URL
 // with an unsupported scheme yields KindInvalid.
 func Open(ctx context.Context, databaseURL string, opts ...Option) (*Store, error) {
-	s := &Store{opTimeout: DefaultOpTimeout, now: time.Now, log: slog.New(slog.DiscardHandler)}
+	s := &Store{opTimeout: DefaultOpTimeout, maxLinks: DefaultMaxLinks, now: time.Now, log: slog.New(slog.DiscardHandler)}
 	for _, o := range opts {
 		o(s)
 	}

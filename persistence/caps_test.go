@@ -1,0 +1,116 @@
+package persistence_test
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+
+	"github.com/semvec-go/semvec"
+	"github.com/semvec-go/semvec/persistence"
+)
+
+// TestLinkCaps: a cluster's members, a region's clusters and an observer's
+// regions stop at the link cap with a Conflict; re-adding a link that
+// exists stays an idempotent success at the cap, removing one makes room
+// again, and concurrent adds near the cap never overshoot it (PostgreSQL:
+// two adds to one parent count one after the other). The cap is lowered to
+// keep the test short; the default is persistence.DefaultMaxLinks.
+func TestLinkCaps(t *testing.T) {
+	const max = 12
+	forEachURL(t, func(t *testing.T, url string) {
+		s := openStore(t, url, persistence.WithMaxLinks(max))
+		ctx := t.Context()
+		const owner = "alice"
+
+		c, b := cluster(owner, "c", 1)
+		must(t, s.CreateCluster(ctx, c, b))
+		addMember := func(i int) (bool, error) { return s.AddMember(ctx, owner, "c", fmt.Sprintf("s%04d", i)) }
+		for i := range max + 41 {
+			must(t, s.CreateSession(ctx, session(owner, fmt.Sprintf("s%04d", i))))
+		}
+		checkCap(t, "cluster member", max, addMember,
+			func(i int) error { return s.RemoveMember(ctx, owner, "c", fmt.Sprintf("s%04d", i)) },
+			func() int { ids, err := s.ListMembers(ctx, owner, "c"); must(t, err); return len(ids) })
+
+		r, meta := region(owner, "r", 1)
+		must(t, s.CreateRegion(ctx, r, meta))
+		for i := range max + 41 {
+			c, b := cluster(owner, fmt.Sprintf("c%04d", i), 1)
+			must(t, s.CreateCluster(ctx, c, b))
+		}
+		checkCap(t, "region cluster", max,
+			func(i int) (bool, error) { return s.AttachCluster(ctx, owner, "r", fmt.Sprintf("c%04d", i)) },
+			func(i int) error { return s.DetachCluster(ctx, owner, "r", fmt.Sprintf("c%04d", i)) },
+			func() int { ids, err := s.RegionClusters(ctx, owner, "r"); must(t, err); return len(ids) })
+
+		_, _, err := s.EnsureObserver(ctx, observer(owner, "o"), persistence.SessionRecord{Dimension: 384})
+		must(t, err)
+		for i := range max + 41 {
+			r, meta := region(owner, fmt.Sprintf("r%04d", i), 1)
+			must(t, s.CreateRegion(ctx, r, meta))
+		}
+		register := func(i int) (bool, error) {
+			before := observerRegions(ctx, t, s, owner)
+			n, err := s.RegisterObserverRegion(ctx, owner, fmt.Sprintf("r%04d", i))
+			return err == nil && n > before, err
+		}
+		checkCap(t, "observer region", max, register,
+			func(i int) error {
+				_, err := s.UnregisterObserverRegion(ctx, owner, fmt.Sprintf("r%04d", i))
+				return err
+			},
+			func() int { return observerRegions(ctx, t, s, owner) })
+	})
+}
+
+func observerRegions(ctx context.Context, t *testing.T, s *persistence.Store, owner string) int {
+	ids, err := s.ObserverRegions(ctx, owner)
+	must(t, err)
+	return len(ids)
+}
+
+// checkCap fills a parent to max-8 links one at a time, then races 48 adds
+// of distinct children (ids max-8 … max+39) for the last 8 places; child
+// max+40 is refused at the cap and taken after a removal.
+func checkCap(t *testing.T, what string, max int, add func(i int) (bool, error), remove func(i int) error, count func() int) {
+	t.Helper()
+	for i := range max - 8 {
+		if added, err := add(i); err != nil || !added {
+			t.Fatalf("%s %d: added %v, %v", what, i, added, err)
+		}
+	}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	added, refused := 0, 0
+	for w := range 8 {
+		wg.Go(func() {
+			for k := range 6 {
+				ok, err := add(max - 8 + w*6 + k)
+				mu.Lock()
+				switch {
+				case err == nil && ok:
+					added++
+				case semvec.KindOf(err) == semvec.KindConflict:
+					refused++
+				default:
+					t.Errorf("%s: racing add: %v, %v", what, ok, err)
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	if added != 8 || refused != 40 || count() != max {
+		t.Fatalf("%s: %d added and %d refused of 48 racing adds, %d links; want 8, 40, %d", what, added, refused, count(), max)
+	}
+	_, err := add(max + 40)
+	wantKind(t, err, semvec.KindConflict, fmt.Sprintf("%s limit reached (%d)", what, max))
+	if ok, err := add(0); err != nil || ok { // exists: idempotent at the cap
+		t.Fatalf("%s: re-adding an existing link at the cap: %v, %v", what, ok, err)
+	}
+	must(t, remove(0))
+	if ok, err := add(max + 40); err != nil || !ok {
+		t.Fatalf("%s: add after a removal: %v, %v", what, ok, err)
+	}
+}
