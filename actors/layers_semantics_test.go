@@ -246,9 +246,13 @@ func TestCreateRefusesPolicyWeightAndPromote(t *testing.T) {
 		"promote true": {Embedding: topic(0, 0), Promote: true},
 	} {
 		_, err := e.sessions.Create(ctx, own, CreateOptions{Policy: []PolicyVector{{Embedding: topic(1, 0)}, p}})
+		want := "policy_vectors.1.weight"
+		if p.Promote {
+			want = "policy_vectors.1.promote"
+		}
 		var se *semvec.Error
-		if semvec.KindOf(err) != semvec.KindValidation || !errors.As(err, &se) || se.Field != "policy_vectors" {
-			t.Fatalf("%s: err = %v, want a 422 on policy_vectors", name, err)
+		if semvec.KindOf(err) != semvec.KindValidation || !errors.As(err, &se) || se.Field != want {
+			t.Fatalf("%s: err = %v, want a 422 on %s", name, err, want)
 		}
 	}
 	// The defaults, given or not, register anchors.
