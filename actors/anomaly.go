@@ -103,9 +103,9 @@ func (o observation) drifting(c observedCluster) bool {
 //   - cluster_divergence: a cluster's interaction_count is more than 3× the
 //     average interaction_count of the OTHER observed clusters of a region
 //     it is attached to (so it can fire in a region of 2 clusters; a
-//     cluster alone in its region, or whose region peers have no
-//     interactions at all, has no baseline and is not reported). Severity =
-//     min(1, 0.1 × count/average).
+//     cluster alone in its region has no baseline and is not reported).
+//     Severity = min(1, 0.1 × count/average), and 1 when the others have
+//     no interactions at all (any activity is more than 3× none).
 //
 // Whether a finding is new is the observer's business (raiseOnce).
 func detectAnomalies(o observation) []anomaly {
@@ -187,20 +187,24 @@ func divergence(o observation) []anomaly {
 		}
 		for _, c := range seen {
 			// The baseline is the average of the region's other clusters.
-			avg := (sum - float64(c.Interactions)) / float64(len(seen)-1)
-			if !(avg > 0) {
+			n := float64(c.Interactions)
+			avg := (sum - n) / float64(len(seen)-1)
+			if !(n > divergenceFactor*avg) {
 				continue
 			}
-			ratio := float64(c.Interactions) / avg
-			if !(ratio > divergenceFactor) {
-				continue
+			a := anomaly{Type: AnomalyClusterDivergence, Clusters: []string{c.ID}, Episode: c.ID}
+			if avg > 0 {
+				ratio := n / avg
+				a.Severity = math.Min(1, divergenceSeverityStep*ratio)
+				a.Description = fmt.Sprintf("cluster %s has %d interactions, %.1f× the average %.1f of the other clusters of region %s",
+					c.ID, c.Interactions, ratio, avg, r.ID)
+			} else {
+				// Any activity is more than 3× none: the ratio is unbounded.
+				a.Severity = 1
+				a.Description = fmt.Sprintf("cluster %s has %d interactions; the other clusters of region %s have none",
+					c.ID, c.Interactions, r.ID)
 			}
-			out = append(out, anomaly{
-				Type: AnomalyClusterDivergence, Clusters: []string{c.ID}, Episode: c.ID,
-				Severity: math.Min(1, divergenceSeverityStep*ratio),
-				Description: fmt.Sprintf("cluster %s has %d interactions, %.1f× the average %.1f of the other clusters of region %s",
-					c.ID, c.Interactions, ratio, avg, r.ID),
-			})
+			out = append(out, a)
 		}
 	}
 	return out

@@ -1,12 +1,15 @@
 package actors
 
 import (
+	"context"
 	"errors"
 	"slices"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/semvec-go/semvec"
+	"github.com/semvec-go/semvec/persistence"
 	pb "github.com/semvec-go/semvec/proto"
 	"github.com/semvec-go/semvec/vecmath"
 )
@@ -211,13 +214,24 @@ func TestClusterDivergenceExcludesTheClusterFromItsBaseline(t *testing.T) {
 	if got := div(obs(now, map[string][]string{"r1": {"a", "b", "c"}}, map[string]observedCluster{"a": c(3), "b": c(1), "c": c(1)})); len(got) != 0 {
 		t.Fatalf("exactly 3x: %+v, want none", got)
 	}
-	// No baseline: a cluster alone in its region, or peers without any
-	// interaction.
+	// No baseline: a cluster alone in its region.
 	if got := div(obs(now, map[string][]string{"r1": {"a"}}, map[string]observedCluster{"a": c(50)})); len(got) != 0 {
 		t.Fatalf("alone: %+v, want none", got)
 	}
-	if got := div(obs(now, map[string][]string{"r1": {"a", "b"}}, map[string]observedCluster{"a": c(50), "b": c(0)})); len(got) != 0 {
-		t.Fatalf("idle peer: %+v, want none", got)
+	// Peers without any interaction: any activity is more than 3× none
+	// (the contract's "> 3× region average"), at full severity; a region
+	// where nobody has worked yet reports nothing.
+	got = div(obs(now, map[string][]string{"r1": {"a", "b"}}, map[string]observedCluster{"a": c(2), "b": c(0)}))
+	if len(got) != 1 || !slices.Equal(got[0].Clusters, []string{"a"}) {
+		t.Fatalf("idle peer: %+v, want divergence on a", got)
+	}
+	approx(t, "severity", got[0].Severity, 1, 1e-9)
+	got = div(obs(now, map[string][]string{"r1": {"a", "b", "c"}}, map[string]observedCluster{"a": c(5), "b": c(0), "c": c(0)}))
+	if len(got) != 1 || !slices.Equal(got[0].Clusters, []string{"a"}) {
+		t.Fatalf("two idle peers: %+v, want divergence on a", got)
+	}
+	if got := div(obs(now, map[string][]string{"r1": {"a", "b"}}, map[string]observedCluster{"a": c(0), "b": c(0)})); len(got) != 0 {
+		t.Fatalf("nobody active: %+v, want none", got)
 	}
 }
 
@@ -232,9 +246,13 @@ func TestCreateRefusesPolicyWeightAndPromote(t *testing.T) {
 		"promote true": {Embedding: topic(0, 0), Promote: true},
 	} {
 		_, err := e.sessions.Create(ctx, own, CreateOptions{Policy: []PolicyVector{{Embedding: topic(1, 0)}, p}})
+		want := "policy_vectors.1.weight"
+		if p.Promote {
+			want = "policy_vectors.1.promote"
+		}
 		var se *semvec.Error
-		if semvec.KindOf(err) != semvec.KindValidation || !errors.As(err, &se) || se.Field != "policy_vectors" {
-			t.Fatalf("%s: err = %v, want a 422 on policy_vectors", name, err)
+		if semvec.KindOf(err) != semvec.KindValidation || !errors.As(err, &se) || se.Field != want {
+			t.Fatalf("%s: err = %v, want a 422 on %s", name, err, want)
 		}
 	}
 	// The defaults, given or not, register anchors.
@@ -247,5 +265,86 @@ func TestCreateRefusesPolicyWeightAndPromote(t *testing.T) {
 	as, err := AskSession[*pb.AnchorScoreResponse](ctx, e.sessions, sid, &pb.AnchorScoreRequest{Owner: own, SessionId: sid})
 	if err != nil || as.GetAnchorCount() != 2 {
 		t.Fatalf("anchors = %v (%v), want 2", as.GetAnchorCount(), err)
+	}
+}
+
+// heldAnomalyStore is a LayerStore whose first AppendAnomalies waits until
+// the test releases it and then answers fail (nil: success): a sample's
+// write still in flight.
+type heldAnomalyStore struct {
+	*persistence.Store
+	entered chan struct{}
+	release chan struct{}
+	fail    error
+	calls   atomic.Int32
+}
+
+func (s *heldAnomalyStore) AppendAnomalies(ctx context.Context, owner, observerID string, epoch int64, items []persistence.LoggedItem, keep int) error {
+	if s.calls.Add(1) == 1 {
+		close(s.entered)
+		<-s.release
+		if s.fail != nil {
+			return s.fail
+		}
+	}
+	return s.Store.AppendAnomalies(ctx, owner, observerID, epoch, items, keep)
+}
+
+// Two samples overlap (a periodic tick and POST /v1/observer/sample): the
+// second one's findings arrive while the first is still writing the
+// anomaly it raised. The ongoing condition is not raised a second time; and
+// when the first write fails, the condition is raised by the next sample
+// (a failed sample records nothing).
+func TestOverlappingSamplesRaiseAnEpisodeOnce(t *testing.T) {
+	for _, fail := range []bool{false, true} {
+		t.Run(map[bool]string{false: "write succeeds", true: "write fails"}[fail], func(t *testing.T) {
+			ctx := ctxT(t)
+			held := &heldAnomalyStore{entered: make(chan struct{}), release: make(chan struct{})}
+			if fail {
+				held.fail = semvec.Errorf(semvec.KindUnavailable, "database down")
+			}
+			st := newWrappedStack(t, func(s *persistence.Store) LayerStore { held.Store = s; return held })
+			const own = "overlap"
+			run := func(sid string, vec []float32) *pb.RunResponse {
+				return ok(AskSession[*pb.RunResponse](ctx, st.sessions, sid, &pb.RunRequest{
+					Owner: own, SessionId: sid, Message: "turn", MessageVec: vec,
+					ShortCircuitThreshold: 0.85, NowUnixNano: time.Now().UnixNano(),
+				}))(t)
+			}
+			r := ok(st.layers.CreateRegion(ctx, own, "r", 0.99, 60))(t)
+			c := ok(st.layers.CreateCluster(ctx, own, "c", AggregationWeightedAverage, 0))(t)
+			ok(st.layers.AttachCluster(ctx, own, r.ID, c.ID))(t)
+			for j := range 4 {
+				run(c.ID, topic(0, j))
+			}
+			ok2(st.layers.EnsureObserver(ctx, own, 3600, []string{r.ID}))(t)
+			if !run(c.ID, topic(5, 0)).GetDriftDetected() {
+				t.Fatal("the topic switch detected no drift")
+			}
+
+			first := make(chan error, 1)
+			go func() { _, err := st.layers.ObserverSample(ctx, own); first <- err }()
+			<-held.entered // the first sample is writing its systemic_drift
+			s := ok(st.layers.ObserverSample(ctx, own))(t)
+			if n := len(s.GetNewAnomalies()); n != 0 {
+				t.Fatalf("the overlapping sample raised %d anomalies (%v); want none: the first is raising it", n, s.GetNewAnomalies())
+			}
+			close(held.release)
+			err := <-first
+			if fail {
+				if err == nil {
+					t.Fatal("the first sample's write failed but it answered no error")
+				}
+				s = ok(st.layers.ObserverSample(ctx, own))(t)
+				if len(s.GetNewAnomalies()) != 1 || s.GetNewAnomalies()[0].GetAnomalyType() != AnomalySystemicDrift {
+					t.Fatalf("after the failed write: %v, want the systemic_drift raised now", s.GetNewAnomalies())
+				}
+			} else if err != nil {
+				t.Fatal(err)
+			}
+			if as := ok(st.layers.ObserverAnomalies(ctx, own, 20))(t); len(as) != 1 {
+				t.Fatalf("anomaly log = %v, want one systemic_drift", as)
+			}
+		})
 	}
 }

@@ -121,9 +121,11 @@ func (a *observerActor) handleSample(ctx actor.Context, m *pb.ObserverSampleRequ
 
 // sample gathers an observation on a work goroutine and, back on the actor,
 // finds the anomalies it shows, writes the new ones to the observer's
-// durable log and only then records them; done runs on the actor. When the
-// write fails nothing is recorded (the next sample finds them again) and
-// done gets the error.
+// durable log and only then records them; done runs on the actor. Which
+// findings are new is decided (and remembered) before the write, so that an
+// overlapping sample does not raise them again. When the write fails
+// nothing is recorded, the episodes it would have started are forgotten
+// (the next sample raises them) and done gets the error.
 func (a *observerActor) sample(ctx actor.Context, done func(*pb.ObserverSampleResponse, error)) {
 	owner, regions := a.owner, slices.Clone(a.view.GetRegionIds())
 	start := time.Now()
@@ -137,6 +139,10 @@ func (a *observerActor) sample(ctx actor.Context, done func(*pb.ObserverSampleRe
 		}
 		o := res.(observation)
 		found, episodes := raiseOnce(a.episodes, detectAnomalies(o))
+		// The episodes are decided now, not when the write is done: a sample
+		// overlapping this one (a tick and POST /v1/observer/sample) must
+		// not raise what this one is raising.
+		a.episodes = episodes
 		fresh := make([]*pb.Anomaly, len(found))
 		for i, f := range found {
 			fresh[i] = &pb.Anomaly{
@@ -146,11 +152,14 @@ func (a *observerActor) sample(ctx actor.Context, done func(*pb.ObserverSampleRe
 		}
 		a.persist(ctx, fresh, func(err error) {
 			if err != nil {
+				// Not recorded, so not started: the next sample raises them.
+				for _, f := range found {
+					delete(a.episodes, f.episodeKey())
+				}
 				a.l.log.Warn("observer: anomalies not written; not recorded", "owner", owner, "err", err)
 				done(nil, err)
 				return
 			}
-			a.episodes = episodes
 			done(a.record(o, fresh, time.Since(start)), nil)
 		})
 	})

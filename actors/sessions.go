@@ -261,7 +261,7 @@ func (s *Sessions) Create(ctx context.Context, owner string, opts CreateOptions)
 	}
 	for i, p := range opts.Policy {
 		if _, err := eng.AddAnchor(p.Embedding); err != nil {
-			return "", asRequestField(err, "policy_vectors", fmt.Sprintf("policy_vectors[%d].embedding: ", i))
+			return "", asRequestField(err, fmt.Sprintf("policy_vectors.%d.embedding", i), fmt.Sprintf("policy_vectors[%d].embedding: ", i))
 		}
 	}
 	// A template or policy anchors are committed with the row, so whoever

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -71,11 +73,7 @@ func errorResponder(log *slog.Logger) gin.HandlerFunc {
 			log.Error("internal error", "request_id", RequestIDFrom(c), "path", c.FullPath(), "err", err)
 			c.JSON(status, api.Error{Detail: "Internal Server Error"})
 		case http.StatusUnprocessableEntity:
-			field := se.Field
-			if field == "" {
-				field = "body"
-			}
-			validationError(c, api.ValidationItem{Loc: []any{"body", field}, Msg: se.Detail, Type: "value_error"})
+			validationError(c, api.ValidationItem{Loc: fieldLoc(se.Field), Msg: se.Detail, Type: "value_error"})
 		case http.StatusServiceUnavailable:
 			log.Warn("service unavailable", "request_id", RequestIDFrom(c), "path", c.FullPath(), "err", err)
 			c.Header("Retry-After", "5")
@@ -133,4 +131,22 @@ func hangUpUnread() gin.HandlerFunc {
 			_ = http.NewResponseController(c.Writer).SetReadDeadline(time.Now().Add(unreadBodyGrace))
 		}
 	}
+}
+
+// fieldLoc is the 422 loc of a semvec.Error's Field: ["body", …] with the
+// field's dot-separated path, numeric steps as list indexes
+// ("policy_vectors.1.weight" → ["body", "policy_vectors", 1, "weight"]).
+func fieldLoc(field string) []any {
+	loc := []any{"body"}
+	if field == "" {
+		return append(loc, "body")
+	}
+	for _, p := range strings.Split(field, ".") {
+		if i, err := strconv.Atoi(p); err == nil {
+			loc = append(loc, i)
+		} else {
+			loc = append(loc, p)
+		}
+	}
+	return loc
 }

@@ -19,8 +19,8 @@ func TestZeroVectorNamesItsRequestField(t *testing.T) {
 		name, body, loc, msg string
 	}{
 		{"template", `{"template_embedding":` + zero + `}`, "body.template_embedding", "must not be the zero vector"},
-		{"first policy vector", `{"policy_vectors":[{"embedding":` + zero + `}]}`, "body.policy_vectors", "policy_vectors[0].embedding: must not be the zero vector"},
-		{"second policy vector", `{"policy_vectors":[{"embedding":` + ok + `},{"embedding":` + zero + `}]}`, "body.policy_vectors", "policy_vectors[1].embedding: must not be the zero vector"},
+		{"first policy vector", `{"policy_vectors":[{"embedding":` + zero + `}]}`, "body.policy_vectors.0.embedding", "policy_vectors[0].embedding: must not be the zero vector"},
+		{"second policy vector", `{"policy_vectors":[{"embedding":` + ok + `},{"embedding":` + zero + `}]}`, "body.policy_vectors.1.embedding", "policy_vectors[1].embedding: must not be the zero vector"},
 	}
 	for _, c := range cases {
 		var out struct {

@@ -278,3 +278,23 @@ func TestNullShadowCoversRequestBodies(t *testing.T) {
 		}
 	}
 }
+
+// policy_vectors[].weight other than 1 and promote true are refused (the
+// engine cannot honour them): a 422 whose loc names the vector's field, as
+// any other validation failure does.
+func TestPolicyVectorKnobsAre422AtTheirField(t *testing.T) {
+	s := newLyServer(t)
+	v := nvVec(384, "0.125")
+	for _, c := range []struct{ body, loc string }{
+		{`{"policy_vectors":[{"embedding":` + v + `,"weight":1.5}]}`, "body.policy_vectors.0.weight"},
+		{`{"policy_vectors":[{"embedding":` + v + `},{"embedding":` + v + `,"promote":true}]}`, "body.policy_vectors.1.promote"},
+	} {
+		var raw json.RawMessage
+		code := s.do("POST", "/v1/session/create", s.tokA, c.body, &raw)
+		items := nvDetail(t, raw)
+		if code != http.StatusUnprocessableEntity || len(items) != 1 || nvLoc(items[0].Loc) != c.loc || items[0].Type != "value_error" {
+			t.Fatalf("%s: %d %s, want one 422 item at %s", c.loc, code, raw, c.loc)
+		}
+	}
+	s.must(http.StatusOK, "POST", "/v1/session/create", s.tokA, `{"policy_vectors":[{"embedding":`+v+`,"weight":1,"promote":false}]}`)
+}

@@ -39,9 +39,9 @@ type SessionCreateBody struct {
 
 // PolicyVector is one policy vector of a new session.
 type PolicyVector struct {
-	Embedding []float32 `json:"embedding"`
-	Weight    *float64  `json:"weight,omitempty"` // nil: not given
-	Promote   bool      `json:"promote,omitempty"`
+	Embedding []float32 `json:"embedding" doc:"A direction the session is biased towards (registered as a drift anchor); the session dimension."`
+	Weight    *float64  `json:"weight,omitempty" doc:"Only 1 (the default) is accepted: policy vectors are unweighted drift anchors; any other value answers 422."` // nil: not given
+	Promote   bool      `json:"promote,omitempty" doc:"Only false (the default) is accepted: policy vectors promote no memories; true answers 422."`
 }
 
 // ContextQuery is the query of GET /v1/state/context.
