@@ -77,8 +77,8 @@ const (
 	minSampleInterval = 100 * time.Millisecond
 	// fanOut bounds the concurrent asks of one gather (aggregate, sample, vote).
 	fanOut = 16
-	// stopSaveTimeout bounds the one blocking write a layer actor makes: the
-	// network actor's final save when it stops.
+	// stopSaveTimeout bounds a region's last write of drift events when
+	// it stops.
 	stopSaveTimeout = 5 * time.Second
 	// defaultWorkTimeout bounds async work when the Asker has no timeout.
 	defaultWorkTimeout = 30 * time.Second

@@ -189,8 +189,8 @@ func (a *regionActor) writeUnsaved(ctx actor.Context) {
 }
 
 // writeOnStop writes the events still waiting behind the write in flight
-// on a tracked goroutine (Layers.Shutdown waits for it), bounded like the
-// network actor's final save.
+// on a tracked goroutine (Layers.Shutdown waits for it), bounded by
+// stopSaveTimeout.
 func (a *regionActor) writeOnStop() {
 	if len(a.unsaved) == 0 {
 		return
