@@ -53,6 +53,8 @@ type LayerStore interface {
 	ObserverRegions(ctx context.Context, owner string) ([]string, error)
 	ActivateObserver(ctx context.Context, owner, observerID string) (int64, error)
 	AppendAnomalies(ctx context.Context, owner, observerID string, epoch int64, items []persistence.LoggedItem, keep int) error
+	RecordSample(ctx context.Context, owner, observerID string, epoch int64, items []persistence.LoggedItem, keep int, state string) error
+	LoadSampleState(ctx context.Context, owner, observerID string) (string, error)
 	LoadAnomalies(ctx context.Context, owner, observerID string, limit int) ([]persistence.LoggedItem, error)
 	ClearAnomalies(ctx context.Context, owner, observerID string, epoch int64) error
 
@@ -468,7 +470,15 @@ func (l *Layers) loadObserver(ctx context.Context, owner string) (actor.Producer
 		return nil, semvec.Wrap(semvec.KindInternal, err, "the observer's anomaly log is corrupt")
 	}
 	slices.Reverse(anomalies) // the actor keeps them newest first
-	return newObserverActor(l, owner, v, epoch, anomalies, lastSeq(logged)), nil
+	state, err := l.store.LoadSampleState(ctx, owner, v.GetObserverId())
+	if err != nil {
+		return nil, err
+	}
+	p, err := newObserverActor(l, owner, v, epoch, anomalies, lastSeq(logged), state)
+	if err != nil {
+		return nil, semvec.Wrap(semvec.KindInternal, err, "the observer's sample state is corrupt")
+	}
+	return p, nil
 }
 
 // decodeLogged decodes the entries of a layer log (oldest first).
