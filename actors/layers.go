@@ -53,6 +53,7 @@ type LayerStore interface {
 	ObserverRegions(ctx context.Context, owner string) ([]string, error)
 	ActivateObserver(ctx context.Context, owner, observerID string) (int64, error)
 	AppendAnomalies(ctx context.Context, owner, observerID string, epoch int64, items []persistence.LoggedItem, keep int) error
+	RegionAttachments(ctx context.Context, owner, regionID string) (map[string]time.Time, error)
 	RecordSample(ctx context.Context, owner, observerID string, epoch int64, items []persistence.LoggedItem, keep int, state string) error
 	LoadSampleState(ctx context.Context, owner, observerID string) (string, error)
 	LoadAnomalies(ctx context.Context, owner, observerID string, limit int) ([]persistence.LoggedItem, error)
@@ -449,7 +450,11 @@ func (l *Layers) loadRegion(ctx context.Context, key string) (actor.Producer, er
 	if err != nil {
 		return nil, semvec.Wrap(semvec.KindInternal, err, "the region's event log is corrupt")
 	}
-	return newRegionActor(l, key, v, epoch, events, lastSeq(logged)), nil
+	attached, err := l.store.RegionAttachments(ctx, owner, id)
+	if err != nil {
+		return nil, err
+	}
+	return newRegionActor(l, key, v, epoch, events, lastSeq(logged), attached), nil
 }
 
 func (l *Layers) loadObserver(ctx context.Context, owner string) (actor.Producer, error) {

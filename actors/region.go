@@ -41,12 +41,17 @@ type regionActor struct {
 	writing bool
 }
 
-func newRegionActor(l *Layers, key string, v *pb.RegionView, epoch int64, events []*pb.RegionDriftEvent, seq int64) actor.Producer {
+// newRegionActor builds the region's actor from its view and its event log;
+// attached holds when each attached cluster was attached: a cluster's
+// events from before then (an earlier attachment, whose vote and latest
+// event its detachment dropped) neither vote nor count as its latest event.
+func newRegionActor(l *Layers, key string, v *pb.RegionView, epoch int64, events []*pb.RegionDriftEvent, seq int64, attached map[string]time.Time) actor.Producer {
 	return func() actor.Actor {
 		a := &regionActor{l: l, key: key, view: v, epoch: epoch, book: newVoteBook(maxRegionEvents),
 			lastRealign: v.GetLastRealignmentUnixNano(), realignments: v.GetRealignments(), seq: seq}
 		a.book.restore(events, a.lastRealign)
 		a.book.retain(v.GetClusterIds())
+		a.book.since(attached)
 		return a
 	}
 }
