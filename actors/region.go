@@ -36,10 +36,19 @@ type regionActor struct {
 	realignments int64
 	loads        viewLoads
 
-	seq     int64                    // the last event numbered
-	unsaved []persistence.LoggedItem // numbered, not yet written
-	writing bool
+	seq      int64                    // the last event numbered
+	unsaved  []persistence.LoggedItem // numbered, not yet written
+	writing  bool
+	retrying bool // a retryEventWrite is scheduled
 }
+
+// retryEventWrite tells a region to write its unsaved events again after a
+// failed write (a local message, never sent to another member).
+type retryEventWrite struct{}
+
+// eventRetryDelay is how long a region waits after a failed write of its
+// drift events before it tries again, when no new event comes first.
+var eventRetryDelay = time.Second
 
 // newRegionActor builds the region's actor from its view and its event log;
 // attached holds when each attached cluster was attached: a cluster's
@@ -70,6 +79,9 @@ func (a *regionActor) Receive(ctx actor.Context) {
 		}, a.handleView)
 	case *pb.DriftEvent:
 		a.handleDrift(ctx, m)
+	case retryEventWrite:
+		a.retrying = false
+		a.writeUnsaved(ctx)
 	case *pb.RegionStateRequest:
 		a.handleState(ctx, m)
 	case *pb.RegionEventsRequest:
@@ -146,7 +158,8 @@ func (a *regionActor) realign(ctx actor.Context, voters []string, now time.Time)
 
 // save numbers ev and writes it to the region's durable log, behind the
 // write in flight if there is one. A failed write is retried with the next
-// event; the unsaved backlog is bounded like the log.
+// event or after eventRetryDelay; the unsaved backlog is bounded like the
+// log.
 func (a *regionActor) save(ctx actor.Context, ev *pb.RegionDriftEvent) {
 	data, err := proto.Marshal(ev)
 	if err != nil {
@@ -181,11 +194,23 @@ func (a *regionActor) writeUnsaved(ctx actor.Context) {
 			ctx.Stop(ctx.Self())
 			return
 		}
+		if semvec.KindOf(err) == semvec.KindNotFound {
+			a.unsaved = nil // the region is gone, and its log with it
+			return
+		}
 		if err != nil {
-			a.l.log.Warn("region: drift events not written yet; retried with the next event", "region_id", id, "events", len(batch), "err", err)
+			a.l.log.Warn("region: drift events not written yet; retried", "region_id", id, "events", len(batch), "err", err)
 			a.unsaved = append(batch, a.unsaved...)
 			if over := len(a.unsaved) - maxRegionEvents; over > 0 {
 				a.unsaved = slices.Delete(a.unsaved, 0, over)
+			}
+			// Retried with the next event, or after eventRetryDelay when
+			// none comes: the events reach the database once it is back,
+			// not only when the region stops.
+			if !a.retrying {
+				a.retrying = true
+				self, root := ctx.Self(), a.l.root
+				time.AfterFunc(eventRetryDelay, func() { root.Send(self, retryEventWrite{}) })
 			}
 			return
 		}
