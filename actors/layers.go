@@ -52,7 +52,9 @@ type LayerStore interface {
 	UnregisterObserverRegion(ctx context.Context, owner, regionID string) (int, error)
 	ObserverRegions(ctx context.Context, owner string) ([]string, error)
 	ActivateObserver(ctx context.Context, owner, observerID string) (int64, error)
-	AppendAnomalies(ctx context.Context, owner, observerID string, epoch int64, items []persistence.LoggedItem, keep int) error
+	RegionAttachments(ctx context.Context, owner, regionID string) (map[string]time.Time, error)
+	RecordSample(ctx context.Context, owner, observerID string, epoch int64, items []persistence.LoggedItem, keep int, state string) error
+	LoadSampleState(ctx context.Context, owner, observerID string) (string, error)
 	LoadAnomalies(ctx context.Context, owner, observerID string, limit int) ([]persistence.LoggedItem, error)
 	ClearAnomalies(ctx context.Context, owner, observerID string, epoch int64) error
 
@@ -77,8 +79,8 @@ const (
 	minSampleInterval = 100 * time.Millisecond
 	// fanOut bounds the concurrent asks of one gather (aggregate, sample, vote).
 	fanOut = 16
-	// stopSaveTimeout bounds the one blocking write a layer actor makes: the
-	// network actor's final save when it stops.
+	// stopSaveTimeout bounds a region's last write of drift events when
+	// it stops.
 	stopSaveTimeout = 5 * time.Second
 	// defaultWorkTimeout bounds async work when the Asker has no timeout.
 	defaultWorkTimeout = 30 * time.Second
@@ -447,7 +449,11 @@ func (l *Layers) loadRegion(ctx context.Context, key string) (actor.Producer, er
 	if err != nil {
 		return nil, semvec.Wrap(semvec.KindInternal, err, "the region's event log is corrupt")
 	}
-	return newRegionActor(l, key, v, epoch, events, lastSeq(logged)), nil
+	attached, err := l.store.RegionAttachments(ctx, owner, id)
+	if err != nil {
+		return nil, err
+	}
+	return newRegionActor(l, key, v, epoch, events, lastSeq(logged), attached), nil
 }
 
 func (l *Layers) loadObserver(ctx context.Context, owner string) (actor.Producer, error) {
@@ -468,7 +474,15 @@ func (l *Layers) loadObserver(ctx context.Context, owner string) (actor.Producer
 		return nil, semvec.Wrap(semvec.KindInternal, err, "the observer's anomaly log is corrupt")
 	}
 	slices.Reverse(anomalies) // the actor keeps them newest first
-	return newObserverActor(l, owner, v, epoch, anomalies, lastSeq(logged)), nil
+	state, err := l.store.LoadSampleState(ctx, owner, v.GetObserverId())
+	if err != nil {
+		return nil, err
+	}
+	p, err := newObserverActor(l, owner, v, epoch, anomalies, lastSeq(logged), state)
+	if err != nil {
+		return nil, semvec.Wrap(semvec.KindInternal, err, "the observer's sample state is corrupt")
+	}
+	return p, nil
 }
 
 // decodeLogged decodes the entries of a layer log (oldest first).

@@ -268,7 +268,7 @@ func TestCreateRefusesPolicyWeightAndPromote(t *testing.T) {
 	}
 }
 
-// heldAnomalyStore is a LayerStore whose first AppendAnomalies waits until
+// heldAnomalyStore is a LayerStore whose first RecordSample waits until
 // the test releases it and then answers fail (nil: success): a sample's
 // write still in flight.
 type heldAnomalyStore struct {
@@ -279,7 +279,7 @@ type heldAnomalyStore struct {
 	calls   atomic.Int32
 }
 
-func (s *heldAnomalyStore) AppendAnomalies(ctx context.Context, owner, observerID string, epoch int64, items []persistence.LoggedItem, keep int) error {
+func (s *heldAnomalyStore) RecordSample(ctx context.Context, owner, observerID string, epoch int64, items []persistence.LoggedItem, keep int, state string) error {
 	if s.calls.Add(1) == 1 {
 		close(s.entered)
 		<-s.release
@@ -287,14 +287,15 @@ func (s *heldAnomalyStore) AppendAnomalies(ctx context.Context, owner, observerI
 			return s.fail
 		}
 	}
-	return s.Store.AppendAnomalies(ctx, owner, observerID, epoch, items, keep)
+	return s.Store.RecordSample(ctx, owner, observerID, epoch, items, keep, state)
 }
 
 // Two samples overlap (a periodic tick and POST /v1/observer/sample): the
-// second one's findings arrive while the first is still writing the
-// anomaly it raised. The ongoing condition is not raised a second time; and
-// when the first write fails, the condition is raised by the next sample
-// (a failed sample records nothing).
+// second one is asked while the first is still writing the anomaly it
+// raised. The observer commits samples one at a time, each against the
+// episodes recorded before it, so the ongoing condition is not raised a
+// second time; and when the first write fails, the second sample raises it
+// (a failed sample records nothing). Either way the log holds it once.
 func TestOverlappingSamplesRaiseAnEpisodeOnce(t *testing.T) {
 	for _, fail := range []bool{false, true} {
 		t.Run(map[bool]string{false: "write succeeds", true: "write fails"}[fail], func(t *testing.T) {
@@ -325,22 +326,29 @@ func TestOverlappingSamplesRaiseAnEpisodeOnce(t *testing.T) {
 			first := make(chan error, 1)
 			go func() { _, err := st.layers.ObserverSample(ctx, own); first <- err }()
 			<-held.entered // the first sample is writing its systemic_drift
-			s := ok(st.layers.ObserverSample(ctx, own))(t)
-			if n := len(s.GetNewAnomalies()); n != 0 {
-				t.Fatalf("the overlapping sample raised %d anomalies (%v); want none: the first is raising it", n, s.GetNewAnomalies())
+			type sampled struct {
+				res *pb.ObserverSampleResponse
+				err error
 			}
+			second := make(chan sampled, 1)
+			go func() { res, err := st.layers.ObserverSample(ctx, own); second <- sampled{res, err} }()
 			close(held.release)
 			err := <-first
+			s := <-second
+			if s.err != nil {
+				t.Fatal(s.err)
+			}
+			want := 0 // the first raised it
 			if fail {
 				if err == nil {
 					t.Fatal("the first sample's write failed but it answered no error")
 				}
-				s = ok(st.layers.ObserverSample(ctx, own))(t)
-				if len(s.GetNewAnomalies()) != 1 || s.GetNewAnomalies()[0].GetAnomalyType() != AnomalySystemicDrift {
-					t.Fatalf("after the failed write: %v, want the systemic_drift raised now", s.GetNewAnomalies())
-				}
+				want = 1 // nothing recorded by the first: the second raises it
 			} else if err != nil {
 				t.Fatal(err)
+			}
+			if got := s.res.GetNewAnomalies(); len(got) != want || (want == 1 && got[0].GetAnomalyType() != AnomalySystemicDrift) {
+				t.Fatalf("the overlapping sample raised %v; want %d systemic_drift", got, want)
 			}
 			if as := ok(st.layers.ObserverAnomalies(ctx, own, 20))(t); len(as) != 1 {
 				t.Fatalf("anomaly log = %v, want one systemic_drift", as)

@@ -34,6 +34,9 @@ type layersEnv struct {
 	cancel   context.CancelFunc
 	done     chan struct{}
 	stopped  bool
+	// wrap, when set, is the store the layers use (a store that fails on
+	// purpose); the sessions use the plain one.
+	wrap func(*persistence.Store) LayerStore
 }
 
 func newLayersEnv(t *testing.T) *layersEnv {
@@ -57,7 +60,11 @@ func (e *layersEnv) start() {
 	e.sys = NewActorSystem(log)
 	ask := &Asker{Root: e.sys.Root, Timeout: 5 * time.Second}
 	e.sessions = NewSessions(e.sys.Root, store, ask, SessionConfig{Dim: testDim, ModelName: "test"}, log, nil)
-	e.layers = NewLayers(e.sys.Root, store, ask, e.sessions, log, nil)
+	var ls LayerStore = store
+	if e.wrap != nil {
+		ls = e.wrap(store)
+	}
+	e.layers = NewLayers(e.sys.Root, ls, ask, e.sessions, log, nil)
 	rctx, cancel := context.WithCancel(ctx)
 	e.cancel, e.done = cancel, make(chan struct{})
 	go func() { defer close(e.done); e.layers.Run(rctx) }()

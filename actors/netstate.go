@@ -75,6 +75,16 @@ func (st *networkState) encode() []byte {
 	return b
 }
 
+// clone returns a deep copy of st (through its encoding, which holds all of
+// it: float64s round-trip through JSON exactly).
+func (st *networkState) clone(now time.Time) *networkState {
+	c, err := decodeNetworkState(st.encode(), now)
+	if err != nil { // unreachable: st.encode is valid JSON of this type
+		panic(err)
+	}
+	return c
+}
+
 // active returns the active partition.
 func (st *networkState) active() *partition { return st.Partitions[st.Active] }
 

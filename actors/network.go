@@ -16,12 +16,21 @@ import (
 // partitions, delta transfer between two of the owner's sessions, and trust
 // consensus. Its state is saved with SaveNetworkState after every change; a
 // mutating request is answered once its change is on disk.
+//
+// st is the committed state: a change is made to a copy of it, the copy is
+// saved, and only a saved copy replaces st. A change whose save fails
+// changes nothing (reads never see it, and no later save carries it to
+// disk). Changes are committed one at a time, in order: the ones that are
+// ready while a save is in flight wait in pending, so that each is made on
+// top of every change committed before it.
 type networkActor struct {
-	l       *Layers
-	owner   string
-	st      *networkState
-	version uint64 // bumped on every change
-	saver   *netSaver
+	l          *Layers
+	owner      string
+	st         *networkState
+	version    uint64 // bumped on every change
+	saver      *netSaver
+	committing bool     // a change's save is in flight
+	pending    []func() // changes waiting for it, in order
 }
 
 // netSaver writes versions of one owner's network state in order: a save
@@ -50,9 +59,8 @@ func newNetworkActor(l *Layers, owner string, st *networkState) actor.Producer {
 
 func (a *networkActor) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
-	case *actor.Started, *actor.Restarting:
-	case *actor.Stopping:
-		a.flush()
+	case *actor.Started, *actor.Restarting, *actor.Stopping:
+		// Nothing to write at stop: the state held is the one saved last.
 	case *actor.Stopped:
 		a.l.networks.Stopped(a.owner, ctx.Self())
 	case *pb.TransferRequest:
@@ -72,28 +80,54 @@ func (a *networkActor) Receive(ctx actor.Context) {
 	}
 }
 
-// persist saves the current state on a work goroutine and calls done on the
-// actor when it is on disk (or failed).
-func (a *networkActor) persist(ctx actor.Context, done func(error)) {
-	a.version++
-	version, data, owner := a.version, a.st.encode(), a.owner
-	a.l.async(ctx, func(wctx context.Context) (any, error) {
-		return nil, a.saver.save(wctx, a.l.store, owner, version, data)
-	}, func(_ any, err error) { done(err) })
+// replyTo answers the sender of the message being handled, also from a
+// continuation that runs while another message is current (a change that
+// waited for commit runs in the continuation of the change before it, where
+// ctx.Respond would answer that one's sender).
+func replyTo(ctx actor.Context) func(proto.Message) {
+	sender := ctx.Sender()
+	return func(m proto.Message) {
+		if sender != nil {
+			ctx.Send(sender, m)
+		}
+	}
 }
 
-// flush writes unsaved changes as the actor stops. It blocks for at most
-// stopSaveTimeout — the one bounded exception to "no blocking in Receive"
-// in the layers, so a graceful shutdown loses no partition or trust score.
-func (a *networkActor) flush() {
-	if a.version == 0 {
+// commit makes a change to a copy of the committed state (change runs on
+// the actor, on top of every change committed before it), saves the copy on
+// a work goroutine and, once it is on disk, makes it the committed state;
+// then done runs on the actor with the save's outcome. A failed save leaves
+// the committed state as it was. While a save is in flight the change waits
+// for it (at most maxInflight changes wait; one more is refused, 503).
+func (a *networkActor) commit(ctx actor.Context, change func(st *networkState), done func(error)) {
+	if a.committing {
+		if len(a.pending) >= maxInflight {
+			done(semvec.Errorf(semvec.KindUnavailable, "too many changes are waiting for this network state"))
+			return
+		}
+		a.pending = append(a.pending, func() { a.commit(ctx, change, done) })
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), stopSaveTimeout)
-	defer cancel()
-	if err := a.saver.save(ctx, a.l.store, a.owner, a.version, a.st.encode()); err != nil {
-		a.l.log.Error("network state not saved at stop", "owner", a.owner, "err", err)
-	}
+	a.committing = true
+	next := a.st.clone(a.l.now())
+	change(next)
+	a.version++
+	version, data, owner := a.version, next.encode(), a.owner
+	a.l.async(ctx, func(wctx context.Context) (any, error) {
+		return nil, a.saver.save(wctx, a.l.store, owner, version, data)
+	}, func(_ any, err error) {
+		a.committing = false
+		if err == nil {
+			a.st = next
+		}
+		done(err)
+		if len(a.pending) > 0 {
+			run := a.pending[0]
+			a.pending[0] = nil
+			a.pending = a.pending[1:]
+			run()
+		}
+	})
 }
 
 func (a *networkActor) wrongOwner(owner string, reply func(*pb.Error)) bool {
@@ -116,7 +150,8 @@ type transferGather struct {
 // no state yet nothing moves (delta_norm 0, transferred false). Both join
 // the active partition.
 func (a *networkActor) handleTransfer(ctx actor.Context, m *pb.TransferRequest) {
-	fail := func(e *pb.Error) { ctx.Respond(&pb.TransferResponse{Error: e}) }
+	reply := replyTo(ctx)
+	fail := func(e *pb.Error) { reply(&pb.TransferResponse{Error: e}) }
 	if a.wrongOwner(m.GetOwner(), fail) {
 		return
 	}
@@ -129,15 +164,16 @@ func (a *networkActor) handleTransfer(ctx actor.Context, m *pb.TransferRequest) 
 			return
 		}
 		g := res.(*transferGather)
-		p := a.st.active()
-		p.join(src, dst)
-		p.Transfers++
-		a.persist(ctx, func(err error) {
+		a.commit(ctx, func(st *networkState) {
+			p := st.active()
+			p.join(src, dst)
+			p.Transfers++
+		}, func(err error) {
 			if err != nil {
 				fail(ToProtoError(err))
 				return
 			}
-			ctx.Respond(&pb.TransferResponse{SourceSessionId: src, TargetSessionId: dst, DeltaNorm: g.delta, Transferred: g.transferred})
+			reply(&pb.TransferResponse{SourceSessionId: src, TargetSessionId: dst, DeltaNorm: g.delta, Transferred: g.transferred})
 		})
 	})
 }
@@ -179,7 +215,8 @@ func (l *Layers) transfer(ctx context.Context, owner, src, dst string, w float64
 // answered. Switching to the active user changes nothing. A new partition
 // beyond maxPartitions is refused (409).
 func (a *networkActor) handleSwitch(ctx actor.Context, m *pb.SwitchUserRequest) {
-	fail := func(e *pb.Error) { ctx.Respond(&pb.SwitchUserResponse{Error: e}) }
+	reply := replyTo(ctx)
+	fail := func(e *pb.Error) { reply(&pb.SwitchUserResponse{Error: e}) }
 	if a.wrongOwner(m.GetOwner(), fail) {
 		return
 	}
@@ -201,17 +238,19 @@ func (a *networkActor) handleSwitch(ctx actor.Context, m *pb.SwitchUserRequest) 
 			return
 		}
 		g := res.(*switchGather)
-		if p := a.st.Partitions[from]; p != nil {
-			p.SavedStates = g.saved
-		}
-		prev := a.st.switchTo(user, a.l.now())
-		active := a.st.Active
-		a.persist(ctx, func(err error) {
+		var prev, active string
+		a.commit(ctx, func(st *networkState) {
+			if p := st.Partitions[from]; p != nil {
+				p.SavedStates = g.saved
+			}
+			prev = st.switchTo(user, a.l.now())
+			active = st.Active
+		}, func(err error) {
 			if err != nil {
 				fail(ToProtoError(err))
 				return
 			}
-			ctx.Respond(&pb.SwitchUserResponse{ActiveUser: active, PreviousUser: prev,
+			reply(&pb.SwitchUserResponse{ActiveUser: active, PreviousUser: prev,
 				SavedSessions: int32(g.saved), RestoredSessions: int32(g.restored)})
 		})
 	})
@@ -315,7 +354,8 @@ type consensusGather struct {
 // gatherVoters and tallyVotes), updates the proposer's trust (see
 // updateTrust) and saves the partition.
 func (a *networkActor) handleConsensus(ctx actor.Context, m *pb.ConsensusRequest) {
-	fail := func(e *pb.Error) { ctx.Respond(&pb.ConsensusResponse{Error: e}) }
+	reply := replyTo(ctx)
+	fail := func(e *pb.Error) { reply(&pb.ConsensusResponse{Error: e}) }
 	if a.wrongOwner(m.GetOwner(), fail) {
 		return
 	}
@@ -332,25 +372,27 @@ func (a *networkActor) handleConsensus(ctx actor.Context, m *pb.ConsensusRequest
 			return
 		}
 		g := res.(*consensusGather)
-		p := a.st.active()
-		p.leave(g.missing...)
-		p.join(proposer)
-		t := tallyVotes(g.voters, target, p.Trust)
-		updateTrust(p.Trust, proposer, t.Accepted)
-		p.Proposals++
-		if t.Accepted {
-			p.Accepted++
-		}
-		out := &pb.ConsensusResponse{Accepted: t.Accepted, TrustScores: p.trustCopy(), WeightedYesShare: t.YesShare, ProposerSessionId: proposer}
-		for _, b := range t.Ballots {
-			out.Votes = append(out.Votes, &pb.ConsensusVote{SessionId: b.ID, Similarity: b.Similarity, Yes: b.Yes, Trust: b.Trust})
-		}
-		a.persist(ctx, func(err error) {
+		out := &pb.ConsensusResponse{ProposerSessionId: proposer}
+		a.commit(ctx, func(st *networkState) {
+			p := st.active()
+			p.leave(g.missing...)
+			p.join(proposer)
+			t := tallyVotes(g.voters, target, p.Trust)
+			updateTrust(p.Trust, proposer, t.Accepted)
+			p.Proposals++
+			if t.Accepted {
+				p.Accepted++
+			}
+			out.Accepted, out.TrustScores, out.WeightedYesShare = t.Accepted, p.trustCopy(), t.YesShare
+			for _, b := range t.Ballots {
+				out.Votes = append(out.Votes, &pb.ConsensusVote{SessionId: b.ID, Similarity: b.Similarity, Yes: b.Yes, Trust: b.Trust})
+			}
+		}, func(err error) {
 			if err != nil {
 				fail(ToProtoError(err))
 				return
 			}
-			ctx.Respond(out)
+			reply(out)
 		})
 	})
 }

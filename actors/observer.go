@@ -2,6 +2,7 @@ package actors
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"slices"
 	"time"
@@ -37,12 +38,47 @@ type observerActor struct {
 	every     time.Duration
 	cancel    scheduler.CancelFunc
 	loads     viewLoads
+	writing   bool     // a write of the observer's (a sample's or a clear) is in flight
+	waiting   []func() // writes waiting for it, in order
 }
 
-func newObserverActor(l *Layers, owner string, v *pb.ObserverView, epoch int64, anomalies []*pb.Anomaly, seq int64) actor.Producer {
-	return func() actor.Actor {
-		return &observerActor{l: l, owner: owner, view: v, epoch: epoch, anomalies: anomalies, seq: seq}
+// sampleState is what the observer's samples have changed besides its
+// anomaly log: it is written with each sample (persistence.Store.RecordSample)
+// and restored on activation, so a restart forgets neither the summary nor
+// the episodes in progress (whose condition, still holding, would otherwise
+// be raised again).
+type sampleState struct {
+	Episodes []string `json:"episodes,omitempty"` // sorted
+	LastAt   int64    `json:"last_sample_unix_nano,omitempty"`
+	Observed int32    `json:"clusters_observed,omitempty"`
+	Samples  int32    `json:"samples,omitempty"`
+}
+
+func (a *observerActor) restore(data string) error {
+	if data == "" {
+		return nil
 	}
+	var st sampleState
+	if err := json.Unmarshal([]byte(data), &st); err != nil {
+		return err
+	}
+	a.episodes = make(map[string]bool, len(st.Episodes))
+	for _, k := range st.Episodes {
+		a.episodes[k] = true
+	}
+	if st.LastAt != 0 {
+		a.lastAt = time.Unix(0, st.LastAt)
+	}
+	a.observed, a.samples = st.Observed, st.Samples
+	return nil
+}
+
+func newObserverActor(l *Layers, owner string, v *pb.ObserverView, epoch int64, anomalies []*pb.Anomaly, seq int64, state string) (actor.Producer, error) {
+	a := &observerActor{l: l, owner: owner, view: v, epoch: epoch, anomalies: anomalies, seq: seq}
+	if err := a.restore(state); err != nil {
+		return nil, err
+	}
+	return func() actor.Actor { return a }, nil
 }
 
 func (a *observerActor) Receive(ctx actor.Context) {
@@ -110,22 +146,24 @@ func (a *observerActor) handleSample(ctx actor.Context, m *pb.ObserverSampleRequ
 		ctx.Respond(&pb.ObserverSampleResponse{Error: ToProtoError(semvec.NotFound("Observer"))})
 		return
 	}
+	reply := replyTo(ctx)
 	a.sample(ctx, func(res *pb.ObserverSampleResponse, err error) {
 		if err != nil {
-			ctx.Respond(&pb.ObserverSampleResponse{Error: ToProtoError(err)})
+			reply(&pb.ObserverSampleResponse{Error: ToProtoError(err)})
 			return
 		}
-		ctx.Respond(res)
+		reply(res)
 	})
 }
 
 // sample gathers an observation on a work goroutine and, back on the actor,
-// finds the anomalies it shows, writes the new ones to the observer's
-// durable log and only then records them; done runs on the actor. Which
-// findings are new is decided (and remembered) before the write, so that an
-// overlapping sample does not raise them again. When the write fails
-// nothing is recorded, the episodes it would have started are forgotten
-// (the next sample raises them) and done gets the error.
+// finds the anomalies it shows, writes the new ones and the observer's
+// sample state to the database and only then records them; done runs on
+// the actor. Samples are committed one at a time (write), each against the
+// episodes the ones before it recorded, so two overlapping samples (a tick
+// and POST /v1/observer/sample) never raise one episode twice. When the
+// write fails nothing is recorded (the next sample finds them again) and
+// done gets the error.
 func (a *observerActor) sample(ctx actor.Context, done func(*pb.ObserverSampleResponse, error)) {
 	owner, regions := a.owner, slices.Clone(a.view.GetRegionIds())
 	start := time.Now()
@@ -137,41 +175,70 @@ func (a *observerActor) sample(ctx actor.Context, done func(*pb.ObserverSampleRe
 			done(nil, err)
 			return
 		}
-		o := res.(observation)
-		found, episodes := raiseOnce(a.episodes, detectAnomalies(o))
-		// The episodes are decided now, not when the write is done: a sample
-		// overlapping this one (a tick and POST /v1/observer/sample) must
-		// not raise what this one is raising.
-		a.episodes = episodes
-		fresh := make([]*pb.Anomaly, len(found))
-		for i, f := range found {
-			fresh[i] = &pb.Anomaly{
-				AnomalyId: NewID(), AtUnixNano: o.At.UnixNano(), AnomalyType: f.Type,
-				AffectedClusterIds: f.Clusters, Description: f.Description, Severity: f.Severity,
-			}
-		}
-		a.persist(ctx, fresh, func(err error) {
-			if err != nil {
-				// Not recorded, so not started: the next sample raises them.
-				for _, f := range found {
-					delete(a.episodes, f.episodeKey())
-				}
-				a.l.log.Warn("observer: anomalies not written; not recorded", "owner", owner, "err", err)
-				done(nil, err)
-				return
-			}
-			done(a.record(o, fresh, time.Since(start)), nil)
-		})
+		a.write(func(then func()) { a.commitSample(ctx, res.(observation), start, done, then) },
+			func(err error) { done(nil, err) })
 	})
 }
 
-// persist writes fresh (in order) to the observer's durable log and calls
-// then on the actor with the outcome; nothing to write calls it at once.
-func (a *observerActor) persist(ctx actor.Context, fresh []*pb.Anomaly, then func(error)) {
-	if len(fresh) == 0 {
-		then(nil)
+// write runs w, which writes to the observer's rows and calls its argument
+// when it has finished on the actor, once the write in flight (if any) has
+// finished: the observer's writes reach the database, and its memory, in
+// the order they were made, each on top of the ones before. At most
+// maxInflight writes wait; refuse gets the error of one more (503).
+func (a *observerActor) write(w func(then func()), refuse func(error)) {
+	if a.writing {
+		if len(a.waiting) >= maxInflight {
+			refuse(semvec.Errorf(semvec.KindUnavailable, "too many writes are waiting for this observer"))
+			return
+		}
+		a.waiting = append(a.waiting, func() { a.write(w, refuse) })
 		return
 	}
+	a.writing = true
+	w(func() {
+		a.writing = false
+		if len(a.waiting) > 0 {
+			next := a.waiting[0]
+			a.waiting[0] = nil
+			a.waiting = a.waiting[1:]
+			next()
+		}
+	})
+}
+
+// commitSample finds the anomalies of observation o (against the episodes
+// recorded so far), writes them and the sample state that results, and
+// records both once written; then done, then then.
+func (a *observerActor) commitSample(ctx actor.Context, o observation, start time.Time, done func(*pb.ObserverSampleResponse, error), then func()) {
+	owner := a.owner
+	found, episodes := raiseOnce(a.episodes, detectAnomalies(o))
+	fresh := make([]*pb.Anomaly, len(found))
+	for i, f := range found {
+		fresh[i] = &pb.Anomaly{
+			AnomalyId: NewID(), AtUnixNano: o.At.UnixNano(), AnomalyType: f.Type,
+			AffectedClusterIds: f.Clusters, Description: f.Description, Severity: f.Severity,
+		}
+	}
+	st := sampleState{LastAt: o.At.UnixNano(), Observed: int32(len(o.Clusters)), Samples: a.samples + 1}
+	for k := range episodes {
+		st.Episodes = append(st.Episodes, k)
+	}
+	slices.Sort(st.Episodes)
+	a.persist(ctx, fresh, st, func(err error) {
+		defer then()
+		if err != nil {
+			a.l.log.Warn("observer: anomalies not written; not recorded", "owner", owner, "err", err)
+			done(nil, err)
+			return
+		}
+		a.episodes = episodes
+		done(a.record(o, fresh, time.Since(start)), nil)
+	})
+}
+
+// persist writes fresh (in order) to the observer's durable log with the
+// sample state st, and calls then on the actor with the outcome.
+func (a *observerActor) persist(ctx actor.Context, fresh []*pb.Anomaly, st sampleState, then func(error)) {
 	items := make([]persistence.LoggedItem, len(fresh))
 	for i, an := range fresh {
 		data, err := proto.Marshal(an)
@@ -181,11 +248,16 @@ func (a *observerActor) persist(ctx actor.Context, fresh []*pb.Anomaly, then fun
 		}
 		items[i] = persistence.LoggedItem{Seq: a.seq + int64(i) + 1, Data: data}
 	}
+	state, err := json.Marshal(st)
+	if err != nil {
+		then(err)
+		return
+	}
 	owner, id, epoch := a.owner, a.view.GetObserverId(), a.epoch
 	a.l.async(ctx, func(wctx context.Context) (any, error) {
-		return nil, a.l.store.AppendAnomalies(wctx, owner, id, epoch, items, maxAnomalies)
+		return nil, a.l.store.RecordSample(wctx, owner, id, epoch, items, maxAnomalies, string(state))
 	}, func(_ any, err error) {
-		if err == nil {
+		if err == nil && len(items) > 0 {
 			a.seq = max(a.seq, items[len(items)-1].Seq)
 		}
 		a.stopIfSuperseded(ctx, err)
@@ -241,18 +313,22 @@ func (a *observerActor) handleClear(ctx actor.Context, m *pb.ObserverClearReques
 		return
 	}
 	owner, id, epoch := a.owner, a.view.GetObserverId(), a.epoch
-	a.l.async(ctx, func(wctx context.Context) (any, error) {
-		return nil, a.l.store.ClearAnomalies(wctx, owner, id, epoch)
-	}, func(_ any, err error) {
-		a.stopIfSuperseded(ctx, err)
-		if err != nil {
-			ctx.Respond(&pb.ObserverClearResponse{Error: ToProtoError(err)})
-			return
-		}
-		n := len(a.anomalies)
-		a.anomalies = nil
-		ctx.Respond(&pb.ObserverClearResponse{Cleared: int32(n)})
-	})
+	reply := replyTo(ctx)
+	a.write(func(then func()) {
+		a.l.async(ctx, func(wctx context.Context) (any, error) {
+			return nil, a.l.store.ClearAnomalies(wctx, owner, id, epoch)
+		}, func(_ any, err error) {
+			defer then()
+			a.stopIfSuperseded(ctx, err)
+			if err != nil {
+				reply(&pb.ObserverClearResponse{Error: ToProtoError(err)})
+				return
+			}
+			n := len(a.anomalies)
+			a.anomalies = nil
+			reply(&pb.ObserverClearResponse{Cleared: int32(n)})
+		})
+	}, func(err error) { reply(&pb.ObserverClearResponse{Error: ToProtoError(err)}) })
 }
 
 func cloneAnomalies(as []*pb.Anomaly, limit int) []*pb.Anomaly {

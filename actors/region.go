@@ -36,17 +36,31 @@ type regionActor struct {
 	realignments int64
 	loads        viewLoads
 
-	seq     int64                    // the last event numbered
-	unsaved []persistence.LoggedItem // numbered, not yet written
-	writing bool
+	seq      int64                    // the last event numbered
+	unsaved  []persistence.LoggedItem // numbered, not yet written
+	writing  bool
+	retrying bool // a retryEventWrite is scheduled
 }
 
-func newRegionActor(l *Layers, key string, v *pb.RegionView, epoch int64, events []*pb.RegionDriftEvent, seq int64) actor.Producer {
+// retryEventWrite tells a region to write its unsaved events again after a
+// failed write (a local message, never sent to another member).
+type retryEventWrite struct{}
+
+// eventRetryDelay is how long a region waits after a failed write of its
+// drift events before it tries again, when no new event comes first.
+var eventRetryDelay = time.Second
+
+// newRegionActor builds the region's actor from its view and its event log;
+// attached holds when each attached cluster was attached: a cluster's
+// events from before then (an earlier attachment, whose vote and latest
+// event its detachment dropped) neither vote nor count as its latest event.
+func newRegionActor(l *Layers, key string, v *pb.RegionView, epoch int64, events []*pb.RegionDriftEvent, seq int64, attached map[string]time.Time) actor.Producer {
 	return func() actor.Actor {
 		a := &regionActor{l: l, key: key, view: v, epoch: epoch, book: newVoteBook(maxRegionEvents),
 			lastRealign: v.GetLastRealignmentUnixNano(), realignments: v.GetRealignments(), seq: seq}
 		a.book.restore(events, a.lastRealign)
 		a.book.retain(v.GetClusterIds())
+		a.book.since(attached)
 		return a
 	}
 }
@@ -65,6 +79,9 @@ func (a *regionActor) Receive(ctx actor.Context) {
 		}, a.handleView)
 	case *pb.DriftEvent:
 		a.handleDrift(ctx, m)
+	case retryEventWrite:
+		a.retrying = false
+		a.writeUnsaved(ctx)
 	case *pb.RegionStateRequest:
 		a.handleState(ctx, m)
 	case *pb.RegionEventsRequest:
@@ -141,7 +158,8 @@ func (a *regionActor) realign(ctx actor.Context, voters []string, now time.Time)
 
 // save numbers ev and writes it to the region's durable log, behind the
 // write in flight if there is one. A failed write is retried with the next
-// event; the unsaved backlog is bounded like the log.
+// event or after eventRetryDelay; the unsaved backlog is bounded like the
+// log.
 func (a *regionActor) save(ctx actor.Context, ev *pb.RegionDriftEvent) {
 	data, err := proto.Marshal(ev)
 	if err != nil {
@@ -176,11 +194,23 @@ func (a *regionActor) writeUnsaved(ctx actor.Context) {
 			ctx.Stop(ctx.Self())
 			return
 		}
+		if semvec.KindOf(err) == semvec.KindNotFound {
+			a.unsaved = nil // the region is gone, and its log with it
+			return
+		}
 		if err != nil {
-			a.l.log.Warn("region: drift events not written yet; retried with the next event", "region_id", id, "events", len(batch), "err", err)
+			a.l.log.Warn("region: drift events not written yet; retried", "region_id", id, "events", len(batch), "err", err)
 			a.unsaved = append(batch, a.unsaved...)
 			if over := len(a.unsaved) - maxRegionEvents; over > 0 {
 				a.unsaved = slices.Delete(a.unsaved, 0, over)
+			}
+			// Retried with the next event, or after eventRetryDelay when
+			// none comes: the events reach the database once it is back,
+			// not only when the region stops.
+			if !a.retrying {
+				a.retrying = true
+				self, root := ctx.Self(), a.l.root
+				time.AfterFunc(eventRetryDelay, func() { root.Send(self, retryEventWrite{}) })
 			}
 			return
 		}
@@ -189,8 +219,8 @@ func (a *regionActor) writeUnsaved(ctx actor.Context) {
 }
 
 // writeOnStop writes the events still waiting behind the write in flight
-// on a tracked goroutine (Layers.Shutdown waits for it), bounded like the
-// network actor's final save.
+// on a tracked goroutine (Layers.Shutdown waits for it), bounded by
+// stopSaveTimeout.
 func (a *regionActor) writeOnStop() {
 	if len(a.unsaved) == 0 {
 		return

@@ -59,6 +59,19 @@ func (b *voteBook) restore(events []*pb.RegionDriftEvent, lastRealign int64) {
 	}
 }
 
+// since forgets each cluster's vote and latest event from before the time
+// attached gives it (its current attachment); clusters it does not list are
+// left alone.
+func (b *voteBook) since(attached map[string]time.Time) {
+	for _, m := range []map[string]*pb.RegionDriftEvent{b.votes, b.last} {
+		for cid, ev := range m {
+			if at, ok := attached[cid]; ok && ev.GetAtUnixNano() < at.UnixNano() {
+				delete(m, cid)
+			}
+		}
+	}
+}
+
 // expire drops the votes older than window at now.
 func (b *voteBook) expire(now time.Time, window time.Duration) {
 	cut := now.Add(-window).UnixNano()

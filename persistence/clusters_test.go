@@ -4,6 +4,7 @@ import (
 	"reflect"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/semvec-go/semvec"
 	"github.com/semvec-go/semvec/persistence"
@@ -194,5 +195,42 @@ func TestDeleteClusterCascades(t *testing.T) {
 		must(t, s.DeleteSession(ctx, "alice", "c2"))
 		_, err = s.GetCluster(ctx, "alice", "c2")
 		wantKind(t, err, semvec.KindNotFound, "Cluster not found")
+	})
+}
+
+// A region's attachments carry when each cluster was attached: its current
+// attachment, so a detach and attach again moves it.
+func TestRegionAttachments(t *testing.T) {
+	forEachDB(t, func(t *testing.T, s *persistence.Store) {
+		ctx := t.Context()
+		c1, b1 := cluster("alice", "c1", 10)
+		must(t, s.CreateCluster(ctx, c1, b1))
+		r, meta := region("alice", "r1", 1)
+		must(t, s.CreateRegion(ctx, r, meta))
+		got, err := s.RegionAttachments(ctx, "alice", "r1")
+		must(t, err)
+		if len(got) != 0 {
+			t.Fatalf("attachments of a new region = %v", got)
+		}
+		_, err = s.AttachCluster(ctx, "alice", "r1", "c1")
+		must(t, err)
+		got, err = s.RegionAttachments(ctx, "alice", "r1")
+		must(t, err)
+		first, ok := got["c1"]
+		if len(got) != 1 || !ok || first.IsZero() {
+			t.Fatalf("attachments = %v, want c1's", got)
+		}
+		must(t, s.DetachCluster(ctx, "alice", "r1", "c1"))
+		time.Sleep(2 * time.Millisecond)
+		_, err = s.AttachCluster(ctx, "alice", "r1", "c1")
+		must(t, err)
+		got, err = s.RegionAttachments(ctx, "alice", "r1")
+		must(t, err)
+		if !got["c1"].After(first) {
+			t.Fatalf("attached again at %v, first at %v", got["c1"], first)
+		}
+		if other, err := s.RegionAttachments(ctx, "bob", "r1"); err != nil || len(other) != 0 {
+			t.Fatalf("bob sees alice's attachments: %v, %v", other, err)
+		}
 	})
 }

@@ -102,16 +102,24 @@ func (s *Store) appendItems(ctx context.Context, log layerLog, owner, id string,
 		if err := s.fence(ctx, tx, log, owner, id, epoch); err != nil {
 			return err
 		}
-		for _, it := range items {
-			if _, err := tx.NewInsert().Model(model(it)).Exec(ctx); err != nil {
-				return err
-			}
-		}
-		cut := items[len(items)-1].Seq - int64(keep)
-		_, err := tx.NewDelete().TableExpr(log.table).
-			Where("owner = ? AND "+log.idColumn+" = ? AND seq <= ?", owner, id, cut).Exec(ctx)
-		return err
+		return appendItemsTx(ctx, tx, log, owner, id, items, keep, model)
 	})
+}
+
+// appendItemsTx is appendItems inside tx, once fenced.
+func appendItemsTx(ctx context.Context, tx bun.Tx, log layerLog, owner, id string, items []LoggedItem, keep int, model func(LoggedItem) any) error {
+	if len(items) == 0 {
+		return nil
+	}
+	for _, it := range items {
+		if _, err := tx.NewInsert().Model(model(it)).Exec(ctx); err != nil {
+			return err
+		}
+	}
+	cut := items[len(items)-1].Seq - int64(keep)
+	_, err := tx.NewDelete().TableExpr(log.table).
+		Where("owner = ? AND "+log.idColumn+" = ? AND seq <= ?", owner, id, cut).Exec(ctx)
+	return err
 }
 
 // loadItems returns the newest limit entries of log (owner, id), oldest first.
@@ -167,12 +175,39 @@ func (s *Store) LoadRegionEvents(ctx context.Context, owner, regionID string, li
 	return s.loadItems(ctx, regionEvents, owner, regionID, limit)
 }
 
-// AppendAnomalies appends anomalies to owner's observer observerID and keeps
-// its newest keep, fenced like AppendRegionEvents.
-func (s *Store) AppendAnomalies(ctx context.Context, owner, observerID string, epoch int64, items []LoggedItem, keep int) error {
-	return s.appendItems(ctx, observerAnomalies, owner, observerID, epoch, items, keep, func(it LoggedItem) any {
-		return &observerAnomalyModel{Owner: owner, ObserverID: observerID, Seq: it.Seq, Data: it.Data}
+// RecordSample writes what one of the observer's samples found, in one
+// transaction fenced like AppendRegionEvents: its new anomalies (items, maybe
+// none; the newest keep are kept) and the observer's sample state (opaque
+// to the store, see LoadSampleState).
+func (s *Store) RecordSample(ctx context.Context, owner, observerID string, epoch int64, items []LoggedItem, keep int, state string) error {
+	return s.inTx(ctx, func(ctx context.Context, tx bun.Tx) error {
+		if err := s.fence(ctx, tx, observerAnomalies, owner, observerID, epoch); err != nil {
+			return err
+		}
+		if err := appendItemsTx(ctx, tx, observerAnomalies, owner, observerID, items, keep, func(it LoggedItem) any {
+			return &observerAnomalyModel{Owner: owner, ObserverID: observerID, Seq: it.Seq, Data: it.Data}
+		}); err != nil {
+			return err
+		}
+		_, err := tx.NewUpdate().TableExpr(observerAnomalies.parent).Set("sample_state = ?", state).
+			Where("owner = ? AND id = ?", owner, observerID).Exec(ctx)
+		return err
 	})
+}
+
+// LoadSampleState returns the sample state the observer's last
+// RecordSample wrote ("" when none).
+func (s *Store) LoadSampleState(ctx context.Context, owner, observerID string) (string, error) {
+	var state sql.NullString
+	err := s.run(ctx, func(ctx context.Context, db bun.IDB) error {
+		err := db.NewSelect().TableExpr(observerAnomalies.parent).Column("sample_state").
+			Where("owner = ? AND id = ?", owner, observerID).Scan(ctx, &state)
+		if errors.Is(err, sql.ErrNoRows) {
+			return semvec.NotFound("Observer")
+		}
+		return err
+	})
+	return state.String, err
 }
 
 // LoadAnomalies returns the observer's newest limit anomalies, oldest first.
@@ -181,7 +216,7 @@ func (s *Store) LoadAnomalies(ctx context.Context, owner, observerID string, lim
 }
 
 // ClearAnomalies deletes every anomaly of the observer, for the activation
-// of epoch (fenced like AppendAnomalies).
+// of epoch (fenced like RecordSample).
 func (s *Store) ClearAnomalies(ctx context.Context, owner, observerID string, epoch int64) error {
 	return s.inTx(ctx, func(ctx context.Context, tx bun.Tx) error {
 		if err := s.fence(ctx, tx, observerAnomalies, owner, observerID, epoch); err != nil {

@@ -85,10 +85,10 @@ func TestLayerLogs(t *testing.T) {
 		must(t, err)
 		oe, err := s.ActivateObserver(ctx, "alice", o.ID)
 		must(t, err)
-		if err := s.AppendAnomalies(ctx, "alice", o.ID, oe-1, items(1, 4), 3); !errors.Is(err, persistence.ErrSuperseded) {
+		if err := s.RecordSample(ctx, "alice", o.ID, oe-1, items(1, 4), 3, ""); !errors.Is(err, persistence.ErrSuperseded) {
 			t.Fatalf("a superseded observer's anomalies: %v", err)
 		}
-		must(t, s.AppendAnomalies(ctx, "alice", o.ID, oe, items(1, 4), 3))
+		must(t, s.RecordSample(ctx, "alice", o.ID, oe, items(1, 4), 3, ""))
 		got, err = s.LoadAnomalies(ctx, "alice", o.ID, 100)
 		must(t, err)
 		if fmt.Sprint(seqs(got)) != "[2 3 4]" {
@@ -107,6 +107,38 @@ func TestLayerLogs(t *testing.T) {
 		must(t, err)
 		if len(got) != 0 {
 			t.Fatalf("anomalies after clear = %v", seqs(got))
+		}
+	})
+}
+
+// A sample's anomalies and the observer's sample state are written together,
+// fenced like the anomaly log, and read back as written.
+func TestRecordSample(t *testing.T) {
+	forEachDB(t, func(t *testing.T, s *persistence.Store) {
+		ctx := t.Context()
+		o, _, err := s.EnsureObserver(ctx, persistence.ObserverRecord{ID: "o1", Owner: "alice", MetaSessionID: "o1-meta",
+			SampleIntervalSeconds: 60, CreatedAt: ts(20)}, persistence.SessionRecord{Dimension: 384, ModelName: "hash-384"})
+		must(t, err)
+		if st, err := s.LoadSampleState(ctx, "alice", o.ID); err != nil || st != "" {
+			t.Fatalf("a new observer's sample state = %q, %v; want none", st, err)
+		}
+		oe, err := s.ActivateObserver(ctx, "alice", o.ID)
+		must(t, err)
+		if err := s.RecordSample(ctx, "alice", o.ID, oe-1, items(1, 2), 3, "old"); !errors.Is(err, persistence.ErrSuperseded) {
+			t.Fatalf("a superseded observer's sample: %v", err)
+		}
+		must(t, s.RecordSample(ctx, "alice", o.ID, oe, items(1, 2), 3, "first"))
+		must(t, s.RecordSample(ctx, "alice", o.ID, oe, nil, 3, "second"))
+		must(t, s.RecordSample(ctx, "alice", o.ID, oe, items(3, 4), 3, "third"))
+		st, err := s.LoadSampleState(ctx, "alice", o.ID)
+		must(t, err)
+		got, err := s.LoadAnomalies(ctx, "alice", o.ID, 100)
+		must(t, err)
+		if st != "third" || fmt.Sprint(seqs(got)) != "[2 3 4]" {
+			t.Fatalf("sample state %q, anomalies %v; want third, [2 3 4]", st, seqs(got))
+		}
+		if _, err := s.LoadSampleState(ctx, "bob", o.ID); semvec.KindOf(err) != semvec.KindNotFound {
+			t.Fatalf("bob reads alice's sample state: %v", err)
 		}
 	})
 }

@@ -227,6 +227,23 @@ func (s *Store) RegionClusters(ctx context.Context, owner, regionID string) ([]s
 	return ids, err
 }
 
+// RegionAttachments returns when each cluster attached to owner's region
+// regionID was attached (its current attachment).
+func (s *Store) RegionAttachments(ctx context.Context, owner, regionID string) (map[string]time.Time, error) {
+	var rows []regionClusterModel
+	err := s.run(ctx, func(ctx context.Context, db bun.IDB) error {
+		return db.NewSelect().Model(&rows).Where("owner = ? AND region_id = ?", owner, regionID).Scan(ctx)
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]time.Time, len(rows))
+	for _, r := range rows {
+		out[r.ClusterID] = r.AttachedAt.UTC()
+	}
+	return out, nil
+}
+
 // RegionsOfCluster returns the ids of the regions owner's cluster is
 // attached to, in attaching order.
 func (s *Store) RegionsOfCluster(ctx context.Context, owner, clusterID string) ([]string, error) {

@@ -1,0 +1,186 @@
+package actors
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/semvec-go/semvec"
+	"github.com/semvec-go/semvec/persistence"
+)
+
+// netDownStore fails every network state save while down is set, like a
+// database that went away between a change's reads and its save.
+type netDownStore struct {
+	*persistence.Store
+	down *atomic.Bool
+}
+
+func (d netDownStore) SaveNetworkState(ctx context.Context, owner string, data []byte) error {
+	if d.down.Load() {
+		return semvec.Wrap(semvec.KindUnavailable, errors.New("connection refused"), "database unavailable")
+	}
+	return d.Store.SaveNetworkState(ctx, owner, data)
+}
+
+// A network change whose save fails answers Unavailable and changes nothing
+// in memory: reads do not show it, and a later change that is saved does
+// not carry it to disk. Before, the partition was changed first and kept
+// the change when the save failed.
+func TestNetworkChangeNotSavedChangesNothing(t *testing.T) {
+	var down atomic.Bool
+	e := &layersEnv{t: t, dbPath: filepath.Join(t.TempDir(), "layers.db"),
+		wrap: func(s *persistence.Store) LayerStore { return netDownStore{Store: s, down: &down} }}
+	e.start()
+	t.Cleanup(e.stop)
+	ctx := ctxT(t)
+	const own = "tenant-a"
+	s1, s2 := e.session(own), e.session(own) // no state yet: a transfer moves nothing, it only enrols them
+	if tr := ok(e.layers.Trust(ctx, own))(t); len(tr) != 0 {
+		t.Fatalf("trust before = %v", tr)
+	}
+
+	down.Store(true)
+	if _, err := e.layers.Transfer(ctx, own, s1, s2, 0.2); semvec.KindOf(err) != semvec.KindUnavailable {
+		t.Fatalf("transfer with the database down: %v, want Unavailable", err)
+	}
+	if tr := ok(e.layers.Trust(ctx, own))(t); len(tr) != 0 {
+		t.Fatalf("trust after a transfer answered 503 = %v, want none", tr)
+	}
+	if _, err := e.layers.SwitchUser(ctx, own, "alice"); semvec.KindOf(err) != semvec.KindUnavailable {
+		t.Fatalf("switch with the database down: %v, want Unavailable", err)
+	}
+	if u := ok(e.layers.ActiveUser(ctx, own))(t); u != defaultUserName {
+		t.Fatalf("active user after a switch answered 503 = %q", u)
+	}
+
+	down.Store(false)
+	ok(e.layers.SwitchUser(ctx, own, "bob"))(t)
+	ser := string(ok(e.layers.SerializeUser(ctx, own, defaultUserName))(t).GetState())
+	if !strings.Contains(ser, `"transfers":0`) || !strings.Contains(ser, `"instances":[]`) {
+		t.Fatalf("default partition after the failed transfer = %s, want no transfer and no instance", ser)
+	}
+	if _, err := e.layers.SerializeUser(ctx, own, "alice"); semvec.KindOf(err) != semvec.KindNotFound {
+		t.Fatalf("alice's partition (its switch answered 503): %v, want NotFound", err)
+	}
+
+	e.restart()
+	ctx = ctxT(t)
+	if u := ok(e.layers.ActiveUser(ctx, own))(t); u != "bob" {
+		t.Fatalf("active user after restart = %q, want bob", u)
+	}
+	ser = string(ok(e.layers.SerializeUser(ctx, own, defaultUserName))(t).GetState())
+	if !strings.Contains(ser, `"transfers":0`) {
+		t.Fatalf("default partition after restart = %s", ser)
+	}
+}
+
+// Concurrent network changes are committed one after the other, each on top
+// of the ones before, and each answers its own caller.
+func TestConcurrentNetworkChangesAllLand(t *testing.T) {
+	e := newLayersEnv(t)
+	ctx := ctxT(t)
+	const own = "tenant-a"
+	const n = 8
+	ids := make([]string, 2*n)
+	for i := range ids {
+		ids[i] = e.session(own)
+	}
+	var wg sync.WaitGroup
+	errs := make([]error, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			res, err := e.layers.Transfer(ctx, own, ids[2*i], ids[2*i+1], 0.2)
+			if err == nil && (res.GetSourceSessionId() != ids[2*i] || res.GetTargetSessionId() != ids[2*i+1]) {
+				err = fmt.Errorf("transfer %d answered %s → %s", i, res.GetSourceSessionId(), res.GetTargetSessionId())
+			}
+			errs[i] = err
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	check := func(when string) {
+		t.Helper()
+		if tr := ok(e.layers.Trust(ctxT(t), own))(t); len(tr) != 2*n {
+			t.Fatalf("%s: %d instances have a trust score, want %d", when, len(tr), 2*n)
+		}
+		ser := string(ok(e.layers.SerializeUser(ctxT(t), own, defaultUserName))(t).GetState())
+		if !strings.Contains(ser, fmt.Sprintf(`"transfers":%d`, n)) {
+			t.Fatalf("%s: default partition = %s, want %d transfers", when, ser, n)
+		}
+	}
+	check("before the restart")
+	e.restart()
+	check("after the restart")
+}
+
+// heldNetStore holds the first network state save until release is closed.
+type heldNetStore struct {
+	*persistence.Store
+	entered, release chan struct{}
+	calls            atomic.Int32
+}
+
+func (h *heldNetStore) SaveNetworkState(ctx context.Context, owner string, data []byte) error {
+	if h.calls.Add(1) == 1 {
+		close(h.entered)
+		<-h.release
+	}
+	return h.Store.SaveNetworkState(ctx, owner, data)
+}
+
+// The changes waiting for a network save in flight are bounded: past
+// maxInflight the next one is refused at once (503), the ones queued all
+// land when the save completes.
+func TestNetworkPendingChangesAreBounded(t *testing.T) {
+	held := &heldNetStore{entered: make(chan struct{}), release: make(chan struct{})}
+	e := &layersEnv{t: t, dbPath: filepath.Join(t.TempDir(), "layers.db"),
+		wrap: func(s *persistence.Store) LayerStore { held.Store = s; return held }}
+	e.start()
+	t.Cleanup(e.stop)
+	ctx := ctxT(t)
+	const own = "tenant-a"
+	s1, s2 := e.session(own), e.session(own)
+	transfer := func(out chan<- error) {
+		_, err := e.layers.Transfer(ctx, own, s1, s2, 0.2)
+		out <- err
+	}
+	first := make(chan error, 1)
+	go transfer(first)
+	<-held.entered // its save is in flight
+
+	const refused = 4
+	results := make(chan error, maxInflight+refused)
+	for range maxInflight + refused {
+		go transfer(results)
+	}
+	for range refused { // nothing can succeed while the save is held
+		if err := <-results; semvec.KindOf(err) != semvec.KindUnavailable {
+			t.Fatalf("a change past the bound: %v, want Unavailable", err)
+		}
+	}
+	close(held.release)
+	if err := <-first; err != nil {
+		t.Fatal(err)
+	}
+	for range maxInflight {
+		if err := <-results; err != nil {
+			t.Fatalf("a queued change: %v", err)
+		}
+	}
+	ser := string(ok(e.layers.SerializeUser(ctx, own, defaultUserName))(t).GetState())
+	if want := fmt.Sprintf(`"transfers":%d`, maxInflight+1); !strings.Contains(ser, want) {
+		t.Fatalf("default partition = %s, want %s", ser, want)
+	}
+}

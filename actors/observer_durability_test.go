@@ -1,0 +1,74 @@
+package actors
+
+import (
+	"sync"
+	"testing"
+)
+
+// What a sample acknowledged survives a restart: the summary's last sample
+// and counters, and the episodes it saw, so that a condition that still
+// holds after the restart continues its episode instead of being raised
+// again as a new anomaly.
+func TestObserverSampleStateSurvivesRestart(t *testing.T) {
+	e := newLayersEnv(t)
+	ctx := ctxT(t)
+	const own = "tenant-a"
+	ca := e.cluster(own, AggregationWeightedAverage, 0)
+	e.steady(own, ca, 0, 4)
+	watched := e.region(own, 0.99, 3600)
+	ok(e.layers.AttachCluster(ctx, own, watched.ID, ca))(t)
+	ok2(e.layers.EnsureObserver(ctx, own, 3600, []string{watched.ID}))(t)
+	e.switchTopic(own, ca, 5)
+	ok(e.layers.ClusterState(ctx, own, ca))(t) // behind the drift event
+
+	if s := ok(e.layers.ObserverSample(ctx, own))(t); len(s.GetNewAnomalies()) != 1 {
+		t.Fatalf("first sample found %v, want one anomaly", s.GetNewAnomalies())
+	}
+	if s := ok(e.layers.ObserverSample(ctx, own))(t); len(s.GetNewAnomalies()) != 0 {
+		t.Fatalf("second sample found %v, want none (the episode continues)", s.GetNewAnomalies())
+	}
+	before := ok(e.layers.ObserverSummary(ctx, own, 20))(t)
+	if before.GetSamples() != 2 || before.GetLastSampleUnixNano() == 0 || before.GetTotalClustersObserved() != 1 {
+		t.Fatalf("summary before the restart = %v", before)
+	}
+
+	e.restart()
+	ctx = ctxT(t)
+	after := ok(e.layers.ObserverSummary(ctx, own, 20))(t)
+	if after.GetSamples() != before.GetSamples() || after.GetLastSampleUnixNano() != before.GetLastSampleUnixNano() ||
+		after.GetTotalClustersObserved() != before.GetTotalClustersObserved() || after.GetAnomalyCount() != 1 {
+		t.Fatalf("summary after the restart = %v, want %v", after, before)
+	}
+	if s := ok(e.layers.ObserverSample(ctx, own))(t); len(s.GetNewAnomalies()) != 0 {
+		t.Fatalf("sample after the restart raised %v again; the episode was already raised", s.GetNewAnomalies())
+	}
+	if as := ok(e.layers.ObserverAnomalies(ctx, own, 20))(t); len(as) != 1 {
+		t.Fatalf("anomalies after the restart and a sample = %d, want 1", len(as))
+	}
+
+	// Concurrent samples are recorded one after the other: none fails,
+	// none raises the episode again, each is counted.
+	var wg sync.WaitGroup
+	errs := make([]error, 4)
+	for i := range errs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s, err := e.layers.ObserverSample(ctx, own)
+			if err == nil && len(s.GetNewAnomalies()) != 0 {
+				t.Errorf("concurrent sample raised %v", s.GetNewAnomalies())
+			}
+			errs[i] = err
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.restart()
+	if got := ok(e.layers.ObserverSummary(ctxT(t), own, 20))(t).GetSamples(); got != before.GetSamples()+5 {
+		t.Fatalf("samples after restart = %d, want %d", got, before.GetSamples()+5)
+	}
+}

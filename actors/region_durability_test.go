@@ -1,0 +1,93 @@
+package actors
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"sync/atomic"
+	"testing"
+
+	"github.com/semvec-go/semvec"
+	"github.com/semvec-go/semvec/persistence"
+)
+
+// Detaching a cluster drops its vote and latest event; attaching it again
+// does not bring them back, and neither does a restart (the events stay in
+// the region's log, but they predate the new attachment).
+func TestDetachedVoteStaysGoneAfterRestart(t *testing.T) {
+	e := newLayersEnv(t)
+	ctx := ctxT(t)
+	const own = "tenant-a"
+	r := e.region(own, 0.99, 3600)
+	ca, cb := e.cluster(own, AggregationWeightedAverage, 0), e.cluster(own, AggregationWeightedAverage, 0)
+	for _, c := range []string{ca, cb} {
+		ok(e.layers.AttachCluster(ctx, own, r.ID, c))(t)
+	}
+	e.steady(own, ca, 0, 4)
+	e.switchTopic(own, ca, 5)
+	ok(e.layers.ClusterState(ctx, own, ca))(t) // behind the drift event
+	eventually(t, "ca's vote", func() bool {
+		return len(ok(e.layers.RegionState(ctx, own, r.ID, 20))(t).GetActiveVotes()) == 1
+	})
+	ok0 := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	ok0(e.layers.DetachCluster(ctx, own, r.ID, ca))
+	ok(e.layers.AttachCluster(ctx, own, r.ID, ca))(t)
+	before := ok(e.layers.RegionState(ctx, own, r.ID, 20))(t)
+	if len(before.GetActiveVotes()) != 0 || len(before.GetLastEvents()) != 0 {
+		t.Fatalf("after detach and attach: votes %v, latest events %v; want none", before.GetActiveVotes(), before.GetLastEvents())
+	}
+	e.restart()
+	after := ok(e.layers.RegionState(ctxT(t), own, r.ID, 20))(t)
+	if len(after.GetActiveVotes()) != 0 || len(after.GetLastEvents()) != 0 {
+		t.Fatalf("after the restart: votes %v, latest events %v; want none, as before it", after.GetActiveVotes(), after.GetLastEvents())
+	}
+	if len(after.GetRecentEvents()) != len(before.GetRecentEvents()) {
+		t.Fatalf("recent events %d after the restart, %d before", len(after.GetRecentEvents()), len(before.GetRecentEvents()))
+	}
+}
+
+// regionEventsDown fails the region event writes while down is set.
+type regionEventsDown struct {
+	*persistence.Store
+	down *atomic.Bool
+}
+
+func (d regionEventsDown) AppendRegionEvents(ctx context.Context, owner, regionID string, epoch int64, items []persistence.LoggedItem, keep int) error {
+	if d.down.Load() {
+		return semvec.Wrap(semvec.KindUnavailable, errors.New("connection refused"), "database unavailable")
+	}
+	return d.Store.AppendRegionEvents(ctx, owner, regionID, epoch, items, keep)
+}
+
+// A drift event whose write failed reaches the database once it is back,
+// without waiting for another event or for the region to stop (before, it
+// stayed in memory until then, and a crash lost it however long the
+// database had been back).
+func TestRegionEventWriteIsRetried(t *testing.T) {
+	var down atomic.Bool
+	e := &layersEnv{t: t, dbPath: filepath.Join(t.TempDir(), "layers.db"),
+		wrap: func(s *persistence.Store) LayerStore { return regionEventsDown{Store: s, down: &down} }}
+	e.start()
+	t.Cleanup(e.stop)
+	ctx := ctxT(t)
+	const own = "tenant-a"
+	r := e.region(own, 0.99, 3600)
+	ca := e.cluster(own, AggregationWeightedAverage, 0)
+	ok(e.layers.AttachCluster(ctx, own, r.ID, ca))(t)
+	e.steady(own, ca, 0, 4)
+	down.Store(true)
+	e.switchTopic(own, ca, 5)
+	eventually(t, "the event in memory", func() bool {
+		return len(ok(e.layers.RegionState(ctx, own, r.ID, 20))(t).GetRecentEvents()) == 1
+	})
+	down.Store(false)
+	eventually(t, "the event on disk", func() bool {
+		got, err := e.store.LoadRegionEvents(ctx, own, r.ID, 10)
+		return err == nil && len(got) == 1
+	})
+}
