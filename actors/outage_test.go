@@ -103,6 +103,53 @@ func TestChangeNotCommittedChangesNothing(t *testing.T) {
 	}
 }
 
+// The reads that are logged only for the accesses they count (a context
+// block, an entity keyword query) keep working while the database is down:
+// they answer the same items and count nothing, so the session's export
+// is unchanged; once the database is back they count again.
+func TestCountingReadsServedWhileDown(t *testing.T) {
+	ctx := ctxT(t)
+	sessions, ds, _ := sessionsOn(t, func(s *persistence.Store) *downStore { return &downStore{Store: s} })
+	if _, err := sessions.Create(ctx, "o", CreateOptions{ID: "s"}); err != nil {
+		t.Fatal(err)
+	}
+	ok(AskSession[*pb.RunResponse](ctx, sessions, "s", &pb.RunRequest{Owner: "o", SessionId: "s",
+		Message: "where is the rota", MessageVec: topic(1, 1), Response: "in the wiki", ResponseVec: topic(1, 2), ShortCircuitThreshold: 0.85}))(t)
+	ok(AskSession[*pb.PutEntityResponse](ctx, sessions, "s", &pb.PutEntityRequest{Owner: "o", SessionId: "s", Key: "rota", Kind: "path", Value: "wiki/rota"}))(t)
+	context := func() *pb.ContextResponse {
+		return ok(AskSession[*pb.ContextResponse](ctx, sessions, "s", &pb.ContextRequest{Owner: "o", SessionId: "s", TopK: 5}))(t)
+	}
+	entities := func() *pb.ListEntitiesResponse {
+		return ok(AskSession[*pb.ListEntitiesResponse](ctx, sessions, "s", &pb.ListEntitiesRequest{Owner: "o", SessionId: "s", Q: "rota"}))(t)
+	}
+	export := func() string {
+		return string(ok(AskSession[*pb.ExportResponse](ctx, sessions, "s", &pb.ExportRequest{Owner: "o", SessionId: "s", KeepReference: true}))(t).GetStateDict())
+	}
+	items := context().GetItems()
+	if len(items) == 0 {
+		t.Fatal("no context items")
+	}
+	counted := entities().GetEntities()[0].GetAccessCount()
+	before := export()
+
+	ds.down.Store(true)
+	for range 3 {
+		if got := context().GetItems(); len(got) != len(items) || got[0].GetMemoryHash() != items[0].GetMemoryHash() {
+			t.Fatalf("context while down = %v, want %v", got, items)
+		}
+		if got := entities().GetEntities(); len(got) != 1 || got[0].GetAccessCount() != counted {
+			t.Fatalf("entity query while down = %v, want the entity with access count %d", got, counted)
+		}
+	}
+	if export() != before {
+		t.Fatal("reads served while the database was down changed the session")
+	}
+	ds.down.Store(false)
+	if got := entities().GetEntities()[0].GetAccessCount(); got != counted+1 {
+		t.Fatalf("entity access count after the database came back = %d, want %d", got, counted+1)
+	}
+}
+
 // flakyStore fails the first log append it is given, after holding it until
 // release is closed.
 type flakyStore struct {

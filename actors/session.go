@@ -305,17 +305,26 @@ func (a *sessionActor) serveReady(ctx actor.Context) {
 }
 
 // refused is the reply to a change whose log entry was not committed: its
-// error, except for an export, which is a read to its caller: it is served
-// all the same, but keeps the Verify reference it would have replaced (as
-// far as this activation knows, the log does not hold the replacement; if
-// it does, its acknowledgement was lost, and the session's next change
-// finds that out and activates it again from the log: ErrBehindLog).
+// error, except for the reads that are logged only for what they count or
+// replace. While the database is unavailable they are served all the same,
+// changing nothing: an export keeps the Verify reference it would have
+// replaced, a context block or an entity keyword query counts no accesses.
+// (As far as this activation knows, the log does not hold the change; if it
+// does, its acknowledgement was lost, and the session's next change finds
+// that out and activates it again from the log: ErrBehindLog.)
 func (a *sessionActor) refused(msg any, err error) any {
-	if _, ok := msg.(*pb.ExportRequest); ok && semvec.KindOf(err) == semvec.KindUnavailable {
-		dict, sum, xerr := a.eng.ExportKeepingReference()
-		if xerr == nil {
+	if semvec.KindOf(err) != semvec.KindUnavailable {
+		return errorReply(msg, err)
+	}
+	switch m := msg.(type) {
+	case *pb.ExportRequest:
+		if dict, sum, xerr := a.eng.ExportKeepingReference(); xerr == nil {
 			return &pb.ExportResponse{SessionId: a.id, StateDict: dict, Checksum: sum}
 		}
+	case *pb.ContextRequest:
+		return a.contextReply(a.eng.PeekContextItems(int(m.GetTopK()), m.GetFullFirst(), int(m.GetMaxChars())))
+	case *pb.ListEntitiesRequest:
+		return a.entitiesReply(a.eng.PeekEntities(m.GetQ(), int(m.GetMaxResults())))
 	}
 	return errorReply(msg, err)
 }

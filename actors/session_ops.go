@@ -98,7 +98,10 @@ func (a *sessionActor) metrics() *pb.MetricsResponse {
 }
 
 func (a *sessionActor) context(m *pb.ContextRequest) *pb.ContextResponse {
-	items := a.eng.ContextItems(int(m.GetTopK()), m.GetFullFirst(), int(m.GetMaxChars()))
+	return a.contextReply(a.eng.ContextItems(int(m.GetTopK()), m.GetFullFirst(), int(m.GetMaxChars())))
+}
+
+func (a *sessionActor) contextReply(items []engine.ContextItem) *pb.ContextResponse {
 	out := &pb.ContextResponse{SessionId: a.id, Items: make([]*pb.ContextItem, len(items))}
 	for i, it := range items {
 		out.Items[i] = &pb.ContextItem{Text: it.Text, Relevance: it.Relevance, MemoryHash: it.MemoryHash, Truncated: it.Truncated, Tier: it.Tier}
@@ -245,7 +248,10 @@ func (a *sessionActor) putEntity(m *pb.PutEntityRequest) (*pb.PutEntityResponse,
 }
 
 func (a *sessionActor) listEntities(m *pb.ListEntitiesRequest) *pb.ListEntitiesResponse {
-	es := a.eng.Entities(m.GetQ(), int(m.GetMaxResults()))
+	return a.entitiesReply(a.eng.Entities(m.GetQ(), int(m.GetMaxResults())))
+}
+
+func (a *sessionActor) entitiesReply(es []engine.Entity) *pb.ListEntitiesResponse {
 	out := &pb.ListEntitiesResponse{SessionId: a.id, Entities: make([]*pb.Entity, len(es)), Total: int32(len(es))}
 	for i, e := range es {
 		out.Entities[i] = &pb.Entity{Key: e.Key, Kind: e.Kind, Value: e.Value, Context: e.Context, Importance: e.Importance, AccessCount: int32(e.AccessCount)}

@@ -165,6 +165,16 @@ type ContextItem struct {
 // are clipped to maxChars (DefaultItemChars when <= 0), except the first when
 // fullFirst. topK <= 0 means ContextTopK. Returned memories count as accessed.
 func (s *Session) ContextItems(topK int, fullFirst bool, maxChars int) []ContextItem {
+	return s.contextItems(topK, fullFirst, maxChars, true)
+}
+
+// PeekContextItems is ContextItems without counting the accesses: it
+// changes nothing (the answer when the access count cannot be logged).
+func (s *Session) PeekContextItems(topK int, fullFirst bool, maxChars int) []ContextItem {
+	return s.contextItems(topK, fullFirst, maxChars, false)
+}
+
+func (s *Session) contextItems(topK int, fullFirst bool, maxChars int, count bool) []ContextItem {
 	if topK <= 0 {
 		topK = s.cfg.ContextTopK
 	}
@@ -210,7 +220,9 @@ func (s *Session) ContextItems(topK int, fullFirst bool, maxChars int) []Context
 			text, cut = clip(m.text, maxChars)
 		}
 		out[i] = ContextItem{Text: text, Relevance: rel[i], MemoryHash: m.hash, Truncated: cut, Tier: tierName(int(m.tier))}
-		s.touch(m)
+		if count {
+			s.touch(m)
+		}
 	}
 	return out
 }

@@ -207,6 +207,16 @@ func (s *Session) EntityCount() int { return len(s.entities) }
 // tokens, then importance, then key, and counts them as accessed. max <= 0
 // means no limit.
 func (s *Session) Entities(query string, max int) []Entity {
+	return s.entitiesOf(query, max, true)
+}
+
+// PeekEntities is Entities without counting the accesses: it changes
+// nothing (the answer when the access count cannot be logged).
+func (s *Session) PeekEntities(query string, max int) []Entity {
+	return s.entitiesOf(query, max, false)
+}
+
+func (s *Session) entitiesOf(query string, max int, count bool) []Entity {
 	var idx []int
 	if strings.TrimSpace(query) == "" {
 		idx = make([]int, len(s.entities))
@@ -219,7 +229,9 @@ func (s *Session) Entities(query string, max int) []Entity {
 	} else {
 		idx = s.matchEntities(nil, query, max)
 		for _, i := range idx {
-			s.entities[i].AccessCount++
+			if count {
+				s.entities[i].AccessCount++
+			}
 		}
 	}
 	out := make([]Entity, len(idx))
