@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -727,6 +728,18 @@ func TestLayersIsolation(t *testing.T) {
 	otherCluster := e.cluster(other, AggregationWeightedAverage, 0)
 	otherRegion := e.region(other, 0.5, 60)
 	ok2(e.layers.EnsureObserver(ctx, own, 3600, nil))(t)
+	// The sessions backing a cluster, a region and the observer are not
+	// deleted through the session API (409, saying what to do instead).
+	obs := ok(e.layers.ObserverSummary(ctx, own, 0))(t)
+	for id, want := range map[string]string{
+		c: "backs a cluster; delete the cluster instead", r.MetaSessionID: "backs a region; delete the region instead",
+		obs.GetMetaSessionId(): "backs the caller's observer, which is never deleted",
+	} {
+		err := e.sessions.Delete(ctx, own, id)
+		if semvec.KindOf(err) != semvec.KindConflict || !strings.HasSuffix(err.Error(), want) {
+			t.Fatalf("deleting backing session %s: %v, want a conflict ending %q", id, err, want)
+		}
+	}
 
 	checks := map[string]error{
 		"exists":          e.layers.ClusterExists(ctx, other, c),

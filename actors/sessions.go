@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
-	"strings"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -323,7 +322,12 @@ func (s *Sessions) Delete(ctx context.Context, owner, id string) error {
 		return err
 	}
 	if rec.Kind != "" && rec.Kind != "session" {
-		return semvec.Errorf(semvec.KindConflict, "Session %s backs a %s; delete that instead", id, strings.ReplaceAll(rec.Kind, "_", " "))
+		why := map[string]string{
+			persistence.SessionKindCluster:      "backs a cluster; delete the cluster instead",
+			persistence.SessionKindRegionMeta:   "backs a region; delete the region instead",
+			persistence.SessionKindObserverMeta: "backs the caller's observer, which is never deleted",
+		}[rec.Kind]
+		return semvec.Errorf(semvec.KindConflict, "Session %s %s", id, cmp.Or(why, "backs a layer entity"))
 	}
 	if err := s.store.DeleteSession(ctx, owner, id); err != nil {
 		return err
