@@ -99,3 +99,72 @@ func TestSupersededActivationStops(t *testing.T) {
 		t.Fatalf("b's change after a took over: %v, want 503", err)
 	}
 }
+
+// TestSupersededNetworkActivationStops: two nodes (actor systems, sessions
+// and layers) share a database and both activate one owner's network actor
+// (cluster mode: a process paused past a failover). The newer activation
+// takes the next epoch of the owner's network state; the older one's next
+// change is refused (503) instead of overwriting the newer one's committed
+// partitions and trust, it stops, and its node's next request activates
+// the network again from what the newer one committed.
+func TestSupersededNetworkActivationStops(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "shared.db")
+	a := &layersEnv{t: t, dbPath: db}
+	a.start()
+	t.Cleanup(a.stop)
+	b := &layersEnv{t: t, dbPath: db}
+	b.start()
+	t.Cleanup(b.stop)
+	const own = "tenant-a"
+	ctx := ctxT(t)
+
+	// a activates the owner's network (epoch 1) and switches to alice.
+	ok(a.layers.SwitchUser(ctx, own, "alice"))(t)
+	// b activates it (epoch 2) from a's committed state, then changes it:
+	// a new partition (bob) and a trust score in alice's.
+	if u := ok(b.layers.ActiveUser(ctx, own))(t); u != "alice" {
+		t.Fatalf("b's activation reads active user %q, want a's alice", u)
+	}
+	proposer := b.session(own)
+	ok(b.layers.Propose(ctx, own, proposer, topic(0, 0)))(t)
+	ok(b.layers.SwitchUser(ctx, own, "bob"))(t)
+	ok(b.layers.SwitchUser(ctx, own, "alice"))(t)
+
+	// a still holds epoch 1 and alice's partition without b's changes:
+	// its change is refused, and it stops.
+	_, err := a.layers.SwitchUser(ctx, own, "carol")
+	if semvec.KindOf(err) != semvec.KindUnavailable || !strings.Contains(err.Error(), "newer activation") {
+		t.Fatalf("stale activation's change: %v, want 503 %q", err, persistence.ErrSuperseded)
+	}
+	eventually(t, "the superseded network actor stops", func() bool { return a.layers.networks.Active() == 0 })
+	data, err := a.store.LoadNetworkState(ctx, own)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := decodeNetworkState(data, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Active != "alice" || st.Partitions["bob"] == nil || st.Partitions["carol"] != nil || st.Partitions["alice"].Trust[proposer] == 0 {
+		t.Fatalf("stored network state after the stale change = %s, want b's (alice active, bob's partition, the proposer's trust, no carol)", data)
+	}
+
+	// a's next request activates the network again (epoch 3) with b's
+	// changes, and its change lands.
+	if tr := ok(a.layers.Trust(ctx, own))(t); tr[proposer] == 0 {
+		t.Fatalf("a's trust after reactivating = %v, want b's score for %s", tr, proposer)
+	}
+	if sw := ok(a.layers.SwitchUser(ctx, own, "carol"))(t); sw.GetPreviousUser() != "alice" || sw.GetActiveUser() != "carol" {
+		t.Fatalf("a's switch after reactivating = %+v", sw)
+	}
+	if _, err := a.layers.SerializeUser(ctx, own, "bob"); err != nil {
+		t.Fatalf("bob's partition (b's) after a took over: %v", err)
+	}
+	// Now b is the stale one.
+	if _, err := b.layers.SwitchUser(ctx, own, "dave"); semvec.KindOf(err) != semvec.KindUnavailable {
+		t.Fatalf("b's change after a took over: %v, want 503", err)
+	}
+	if u := ok(a.layers.ActiveUser(ctx, own))(t); u != "carol" {
+		t.Fatalf("active user = %q, want a's carol", u)
+	}
+}

@@ -58,7 +58,8 @@ type LayerStore interface {
 	LoadAnomalies(ctx context.Context, owner, observerID string, limit int) ([]persistence.LoggedItem, error)
 	ClearAnomalies(ctx context.Context, owner, observerID string, epoch int64) error
 
-	SaveNetworkState(ctx context.Context, owner string, data []byte) error
+	ActivateNetwork(ctx context.Context, owner string) (int64, error)
+	SaveNetworkState(ctx context.Context, owner string, epoch int64, data []byte) error
 	LoadNetworkState(ctx context.Context, owner string) ([]byte, error)
 	SavePartitionStates(ctx context.Context, owner, user string, data []byte) error
 	LoadPartitionStates(ctx context.Context, owner, user string) ([]byte, error)
@@ -506,6 +507,10 @@ func lastSeq(items []persistence.LoggedItem) int64 {
 }
 
 func (l *Layers) loadNetwork(ctx context.Context, owner string) (actor.Producer, error) {
+	epoch, err := l.store.ActivateNetwork(ctx, owner) // before reading the state: fences earlier activations
+	if err != nil {
+		return nil, err
+	}
 	st := newNetworkState(l.now())
 	data, err := l.store.LoadNetworkState(ctx, owner)
 	switch {
@@ -516,7 +521,7 @@ func (l *Layers) loadNetwork(ctx context.Context, owner string) (actor.Producer,
 	case semvec.KindOf(err) != semvec.KindNotFound:
 		return nil, err
 	}
-	return newNetworkActor(l, owner, st), nil
+	return newNetworkActor(l, owner, epoch, st), nil
 }
 
 // viewLoads numbers an actor's view loads, so an older load never replaces

@@ -2,6 +2,7 @@ package actors
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"sync"
 
@@ -9,6 +10,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/semvec-go/semvec"
+	"github.com/semvec-go/semvec/persistence"
 	pb "github.com/semvec-go/semvec/proto"
 )
 
@@ -16,6 +18,14 @@ import (
 // partitions, delta transfer between two of the owner's sessions, and trust
 // consensus. Its state is saved with SaveNetworkState after every change; a
 // mutating request is answered once its change is on disk.
+//
+// Each activation takes the next epoch of the owner's network state row
+// (ActivateNetwork) before it reads the state, and its saves land only while
+// the row still holds that epoch: when another activation of the same owner
+// exists (cluster mode: a process paused past a failover), the older one's
+// change is refused (ErrSuperseded, 503) instead of overwriting the newer
+// one's, and it stops, so that the next request activates it again from
+// what is committed.
 //
 // st is the committed state: a change is made to a copy of it, the copy is
 // saved, and only a saved copy replaces st. A change whose save fails
@@ -26,11 +36,13 @@ import (
 type networkActor struct {
 	l          *Layers
 	owner      string
+	epoch      int64 // fencing: this activation's epoch of the owner's row
 	st         *networkState
 	version    uint64 // bumped on every change
 	saver      *netSaver
 	committing bool     // a change's save is in flight
 	pending    []func() // changes waiting for it, in order
+	superseded bool     // a save was refused: a newer activation exists; stopping
 }
 
 // netSaver writes versions of one owner's network state in order: a save
@@ -40,21 +52,21 @@ type netSaver struct {
 	saved uint64
 }
 
-func (s *netSaver) save(ctx context.Context, store LayerStore, owner string, version uint64, data []byte) error {
+func (s *netSaver) save(ctx context.Context, store LayerStore, owner string, epoch int64, version uint64, data []byte) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if version <= s.saved {
 		return nil
 	}
-	if err := store.SaveNetworkState(ctx, owner, data); err != nil {
+	if err := store.SaveNetworkState(ctx, owner, epoch, data); err != nil {
 		return err
 	}
 	s.saved = version
 	return nil
 }
 
-func newNetworkActor(l *Layers, owner string, st *networkState) actor.Producer {
-	return func() actor.Actor { return &networkActor{l: l, owner: owner, st: st, saver: &netSaver{}} }
+func newNetworkActor(l *Layers, owner string, epoch int64, st *networkState) actor.Producer {
+	return func() actor.Actor { return &networkActor{l: l, owner: owner, epoch: epoch, st: st, saver: &netSaver{}} }
 }
 
 func (a *networkActor) Receive(ctx actor.Context) {
@@ -99,7 +111,14 @@ func replyTo(ctx actor.Context) func(proto.Message) {
 // then done runs on the actor with the save's outcome. A failed save leaves
 // the committed state as it was. While a save is in flight the change waits
 // for it (at most maxInflight changes wait; one more is refused, 503).
+// A save refused because a newer activation holds the row (ErrSuperseded)
+// is answered 503, as is every change waiting or arriving after it, and the
+// actor stops.
 func (a *networkActor) commit(ctx actor.Context, change func(st *networkState), done func(error)) {
+	if a.superseded {
+		done(persistence.ErrSuperseded)
+		return
+	}
 	if a.committing {
 		if len(a.pending) >= maxInflight {
 			done(semvec.Errorf(semvec.KindUnavailable, "too many changes are waiting for this network state"))
@@ -112,13 +131,22 @@ func (a *networkActor) commit(ctx actor.Context, change func(st *networkState), 
 	next := a.st.clone(a.l.now())
 	change(next)
 	a.version++
-	version, data, owner := a.version, next.encode(), a.owner
+	version, data, owner, epoch := a.version, next.encode(), a.owner, a.epoch
 	a.l.async(ctx, func(wctx context.Context) (any, error) {
-		return nil, a.saver.save(wctx, a.l.store, owner, version, data)
+		return nil, a.saver.save(wctx, a.l.store, owner, epoch, version, data)
 	}, func(_ any, err error) {
 		a.committing = false
 		if err == nil {
 			a.st = next
+		}
+		if errors.Is(err, persistence.ErrSuperseded) && !a.superseded {
+			// A newer activation of this network state exists (another
+			// member took it over): stop, writing nothing more; the
+			// changes waiting are refused below, and the next request
+			// activates it again from what is committed.
+			a.l.log.Warn("network superseded by a newer activation: stopping", "owner", owner, "epoch", epoch)
+			a.superseded = true
+			ctx.Stop(ctx.Self())
 		}
 		done(err)
 		if len(a.pending) > 0 {

@@ -21,11 +21,11 @@ type netDownStore struct {
 	down *atomic.Bool
 }
 
-func (d netDownStore) SaveNetworkState(ctx context.Context, owner string, data []byte) error {
+func (d netDownStore) SaveNetworkState(ctx context.Context, owner string, epoch int64, data []byte) error {
 	if d.down.Load() {
 		return semvec.Wrap(semvec.KindUnavailable, errors.New("connection refused"), "database unavailable")
 	}
-	return d.Store.SaveNetworkState(ctx, owner, data)
+	return d.Store.SaveNetworkState(ctx, owner, epoch, data)
 }
 
 // A network change whose save fails answers Unavailable and changes nothing
@@ -132,12 +132,12 @@ type heldNetStore struct {
 	calls            atomic.Int32
 }
 
-func (h *heldNetStore) SaveNetworkState(ctx context.Context, owner string, data []byte) error {
+func (h *heldNetStore) SaveNetworkState(ctx context.Context, owner string, epoch int64, data []byte) error {
 	if h.calls.Add(1) == 1 {
 		close(h.entered)
 		<-h.release
 	}
-	return h.Store.SaveNetworkState(ctx, owner, data)
+	return h.Store.SaveNetworkState(ctx, owner, epoch, data)
 }
 
 // The changes waiting for a network save in flight are bounded: past

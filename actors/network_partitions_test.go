@@ -104,7 +104,11 @@ func TestUserPartitionsAreBounded(t *testing.T) {
 	for i := len(st.Partitions); i < maxPartitions; i++ {
 		st.Partitions[fmt.Sprintf("u%d", i)] = newPartition(time.Now())
 	}
-	if err := e.store.SaveNetworkState(ctx, own, st.encode()); err != nil {
+	epoch, err := e.store.ActivateNetwork(ctx, own)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.store.SaveNetworkState(ctx, own, epoch, st.encode()); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := e.layers.SwitchUser(ctx, own, "one-too-many"); semvec.KindOf(err) != semvec.KindConflict {

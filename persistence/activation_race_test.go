@@ -44,6 +44,52 @@ func TestRegionActivationWaitsForEventsOfTheOldEpoch(t *testing.T) {
 	})
 }
 
+// TestNetworkActivationWaitsForSavesOfTheOldEpoch is the same race for an
+// owner's network state, a single row that each save replaces: a writer of
+// epoch 1 saves increasing values back to back while an activation takes
+// epoch 2 and reads the state right after. What it reads must be the last
+// save acknowledged to the old writer (an earlier one would lose an
+// acknowledged change; a later one would be a write that landed after the
+// activation read).
+func TestNetworkActivationWaitsForSavesOfTheOldEpoch(t *testing.T) {
+	forEachDB(t, func(t *testing.T, s *persistence.Store) {
+		ctx := context.Background()
+		for round := range 20 {
+			owner := fmt.Sprint("n", round)
+			epoch, err := s.ActivateNetwork(ctx, owner)
+			must(t, err)
+			var acked int64
+			done := make(chan error, 1)
+			go func() {
+				for v := int64(1); ; v++ {
+					err := s.SaveNetworkState(ctx, owner, epoch, fmt.Append(nil, v))
+					if err != nil {
+						if errors.Is(err, persistence.ErrSuperseded) {
+							err = nil
+						}
+						done <- err
+						return
+					}
+					acked = v
+				}
+			}()
+			time.Sleep(time.Duration(2+round%7) * time.Millisecond)
+			next, err := s.ActivateNetwork(ctx, owner)
+			must(t, err)
+			data, err := s.LoadNetworkState(ctx, owner)
+			if semvec.KindOf(err) == semvec.KindNotFound {
+				data, err = []byte("0"), nil
+			}
+			must(t, err)
+			must(t, <-done) // the writer stops at its first refusal
+			if next != epoch+1 || string(data) != fmt.Sprint(acked) {
+				t.Fatalf("round %d: activation took epoch %d and read %q; the last save acknowledged to epoch %d was %d",
+					round, next, data, epoch, acked)
+			}
+		}
+	})
+}
+
 // epochLog is one fenced log under test: create makes a fresh owner of
 // it, append writes seq as the first activation, activate takes the next
 // epoch, load reads what the log holds.

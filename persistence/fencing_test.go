@@ -81,3 +81,72 @@ func TestActivationFencing(t *testing.T) {
 		}
 	})
 }
+
+// TestNetworkStateFencing: each activation of an owner's network actor
+// takes the next epoch of its network state row (creating the row the
+// first time); from then on an earlier activation's save is refused
+// (ErrSuperseded, 503) and the newer one's committed state stays.
+func TestNetworkStateFencing(t *testing.T) {
+	forEachDB(t, func(t *testing.T, s *persistence.Store) {
+		ctx := context.Background()
+		load := func(owner string) string {
+			t.Helper()
+			data, err := s.LoadNetworkState(ctx, owner)
+			must(t, err)
+			return string(data)
+		}
+		first, err := s.ActivateNetwork(ctx, "a")
+		must(t, err)
+		if first != 1 {
+			t.Fatalf("first activation: epoch %d, want 1", first)
+		}
+		must(t, s.SaveNetworkState(ctx, "a", first, []byte("first")))
+
+		second, err := s.ActivateNetwork(ctx, "a")
+		must(t, err)
+		if second != 2 {
+			t.Fatalf("second activation: epoch %d, want 2", second)
+		}
+		if got := load("a"); got != "first" {
+			t.Fatalf("the second activation reads %q, want the first one's committed state", got)
+		}
+		must(t, s.SaveNetworkState(ctx, "a", second, []byte("second")))
+
+		// The first activation, still running somewhere, saves on: refused,
+		// and the newer state stays.
+		err = s.SaveNetworkState(ctx, "a", first, []byte("stale"))
+		if !errors.Is(err, persistence.ErrSuperseded) || semvec.KindOf(err) != semvec.KindUnavailable {
+			t.Fatalf("stale save: %v, want ErrSuperseded (503)", err)
+		}
+		if got := load("a"); got != "second" {
+			t.Fatalf("state after a stale save: %q, want %q", got, "second")
+		}
+		// A save for an epoch never taken, or for an owner without a row,
+		// is refused too.
+		if err := s.SaveNetworkState(ctx, "a", 3, []byte("future")); !errors.Is(err, persistence.ErrSuperseded) {
+			t.Fatalf("save of an epoch not taken: %v", err)
+		}
+		if err := s.SaveNetworkState(ctx, "b", 1, []byte("b")); !errors.Is(err, persistence.ErrSuperseded) {
+			t.Fatalf("save without an activation: %v", err)
+		}
+		if _, err := s.LoadNetworkState(ctx, "b"); semvec.KindOf(err) != semvec.KindNotFound {
+			t.Fatalf("b's state after a refused save: %v", err)
+		}
+
+		// Epochs are per owner; a third activation moves a's on again and
+		// keeps its state.
+		eb, err := s.ActivateNetwork(ctx, "b")
+		must(t, err)
+		if eb != 1 {
+			t.Fatalf("b's first activation: epoch %d", eb)
+		}
+		third, err := s.ActivateNetwork(ctx, "a")
+		must(t, err)
+		if third != 3 || load("a") != "second" {
+			t.Fatalf("third activation: epoch %d, state %q", third, load("a"))
+		}
+		if err := s.SaveNetworkState(ctx, "a", second, []byte("stale")); !errors.Is(err, persistence.ErrSuperseded) {
+			t.Fatalf("second activation's save after the third: %v", err)
+		}
+	})
+}

@@ -64,31 +64,14 @@ func (s *Store) activate(ctx context.Context, log layerLog, owner, id string) (e
 	if err != nil {
 		return 0, err
 	}
-	return epoch, s.awaitEarlierEpochs(ctx, log.parent, owner, id)
+	return epoch, s.awaitEarlierEpochs(ctx, log.parent, "owner = ? AND id = ?", owner, id)
 }
 
 // fence checks, inside tx, that log's parent row (owner, id) exists and
-// still carries epoch, and locks it (lockShare) so an activation waits for
-// the write: NotFound when it is gone, ErrSuperseded when a newer
-// activation took it.
+// still carries epoch, and locks it (see fenceRow): NotFound when it is
+// gone, ErrSuperseded when a newer activation took it.
 func (s *Store) fence(ctx context.Context, tx bun.Tx, log layerLog, owner, id string, epoch int64) error {
-	var current int64
-	err := s.lock(tx.NewSelect().TableExpr(log.parent).Column("epoch").Where("owner = ? AND id = ?", owner, id), lockShare).Scan(ctx, &current)
-	if err == nil && s.dialect == DialectPostgres {
-		// Read again after the lock, in a statement of its own (see
-		// liveIncarnations: a KEY SHARE read may return the epoch as it
-		// was before an activation's committed update).
-		err = tx.NewSelect().TableExpr(log.parent).Column("epoch").Where("owner = ? AND id = ?", owner, id).Scan(ctx, &current)
-	}
-	switch {
-	case errors.Is(err, sql.ErrNoRows):
-		return semvec.NotFound(log.what)
-	case err != nil:
-		return err
-	case current != epoch:
-		return ErrSuperseded
-	}
-	return nil
+	return s.fenceRow(ctx, tx, log.parent, log.what, epoch, "owner = ? AND id = ?", owner, id)
 }
 
 // appendItems inserts items into log (owner, id) and deletes all but its

@@ -72,10 +72,12 @@ func withinCap(ctx context.Context, tx bun.Tx, model any, max int, what, where s
 }
 
 // awaitEarlierEpochs returns once no transaction that checked an earlier
-// epoch of table's row (owner, id) is still writing, so an activation that
-// has just committed the row's next epoch reads every entry its
-// predecessors committed. A writer checks the epoch under lockShare
-// (liveIncarnations, fence) and holds that lock until it commits; the
+// epoch of the row of table that where selects is still writing (a
+// session's, region's or observer's row: "owner = ? AND id = ?"; an owner's
+// network state: "owner = ?"), so an activation that has just committed the
+// row's next epoch reads every entry its predecessors committed. A writer
+// checks the epoch under lockShare (liveIncarnations, fenceRow) and holds
+// that lock until it commits; the
 // activation waits for those locks with lockUpdate, which conflicts only
 // with them.
 //
@@ -90,18 +92,42 @@ func withinCap(ctx context.Context, tx bun.Tx, model any, max int, what, where s
 // version as well (PostgreSQL carries share locks along the update chain),
 // so it is waited for too. SQLite needs no wait: BEGIN IMMEDIATE serialises
 // writers, so none is in flight.
-func (s *Store) awaitEarlierEpochs(ctx context.Context, table, owner, id string) error {
+func (s *Store) awaitEarlierEpochs(ctx context.Context, table, where string, args ...any) error {
 	if s.dialect != DialectPostgres {
 		return nil
 	}
 	return s.inTx(ctx, func(ctx context.Context, tx bun.Tx) error {
-		var got string
-		err := s.lock(tx.NewSelect().TableExpr(table).Column("id").Where("owner = ? AND id = ?", owner, id), lockUpdate).Scan(ctx, &got)
+		var got int64
+		err := s.lock(tx.NewSelect().TableExpr(table).Column("epoch").Where(where, args...), lockUpdate).Scan(ctx, &got)
 		if errors.Is(err, sql.ErrNoRows) {
 			return nil // deleted meanwhile: nothing left to read
 		}
 		return err
 	})
+}
+
+// fenceRow checks, inside tx, that the row of table that where selects
+// exists and still carries epoch, and locks it (lockShare) so an activation
+// waits for the write (awaitEarlierEpochs): NotFound(what) when it is gone,
+// ErrSuperseded when a newer activation took it.
+func (s *Store) fenceRow(ctx context.Context, tx bun.Tx, table, what string, epoch int64, where string, args ...any) error {
+	var current int64
+	err := s.lock(tx.NewSelect().TableExpr(table).Column("epoch").Where(where, args...), lockShare).Scan(ctx, &current)
+	if err == nil && s.dialect == DialectPostgres {
+		// Read again after the lock, in a statement of its own (see
+		// liveIncarnations: a KEY SHARE read may return the epoch as it
+		// was before an activation's committed update).
+		err = tx.NewSelect().TableExpr(table).Column("epoch").Where(where, args...).Scan(ctx, &current)
+	}
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return semvec.NotFound(what)
+	case err != nil:
+		return err
+	case current != epoch:
+		return ErrSuperseded
+	}
+	return nil
 }
 
 // fenceOff moves the epoch of the rows of table that where selects (the

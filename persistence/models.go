@@ -96,8 +96,9 @@ type observerRegionModel struct {
 type networkStateModel struct {
 	bun.BaseModel `bun:"table:network_states,alias:ns"`
 	Owner         string    `bun:"owner,pk"`
-	Data          []byte    `bun:"data,notnull"`
+	Data          []byte    `bun:"data,notnull"` // empty: no state saved yet (row created by ActivateNetwork)
 	UpdatedAt     time.Time `bun:"updated_at,notnull"`
+	Epoch         int64     `bun:"epoch,notnull"` // fencing: see Store.ActivateNetwork
 }
 
 type auditModel struct {

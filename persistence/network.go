@@ -11,29 +11,61 @@ import (
 	"github.com/semvec-go/semvec"
 )
 
-// SaveNetworkState stores (inserts or replaces) owner's serialised network
-// state (user partitions, trust scores).
-func (s *Store) SaveNetworkState(ctx context.Context, owner string, data []byte) error {
+// ActivateNetwork takes the next epoch of owner's network state for an
+// activation of its network actor and returns it, creating the row (with
+// no state yet: LoadNetworkState answers NotFound) when there is none. From
+// then on, earlier activations' saves are refused (ErrSuperseded); it
+// returns once the saves of earlier epochs still under way have committed
+// (awaitEarlierEpochs), so a LoadNetworkState that follows sees them.
+func (s *Store) ActivateNetwork(ctx context.Context, owner string) (epoch int64, err error) {
+	err = s.inTx(ctx, func(ctx context.Context, tx bun.Tx) error {
+		if _, err := tx.NewInsert().
+			Model(&networkStateModel{Owner: owner, Data: []byte{}, UpdatedAt: s.timestamp(time.Time{})}).
+			On("CONFLICT (owner) DO NOTHING").Exec(ctx); err != nil {
+			return err
+		}
+		if _, err := tx.NewUpdate().TableExpr("network_states").Set("epoch = epoch + 1").Where("owner = ?", owner).Exec(ctx); err != nil {
+			return err
+		}
+		return tx.NewSelect().TableExpr("network_states").Column("epoch").Where("owner = ?", owner).Scan(ctx, &epoch)
+	})
+	if err != nil {
+		return 0, err
+	}
+	return epoch, s.awaitEarlierEpochs(ctx, "network_states", "owner = ?", owner)
+}
+
+// SaveNetworkState replaces owner's serialised network state (user
+// partitions, trust scores) for the activation of epoch (ActivateNetwork):
+// ErrSuperseded, and nothing written, when the row holds another epoch (a
+// newer activation took it) or is gone.
+func (s *Store) SaveNetworkState(ctx context.Context, owner string, epoch int64, data []byte) error {
 	if data == nil {
 		data = []byte{} // NOT NULL
 	}
-	return s.run(ctx, func(ctx context.Context, db bun.IDB) error {
-		_, err := db.NewInsert().
-			Model(&networkStateModel{Owner: owner, Data: data, UpdatedAt: s.timestamp(time.Time{})}).
-			On("CONFLICT (owner) DO UPDATE").
-			Set("data = EXCLUDED.data").
-			Set("updated_at = EXCLUDED.updated_at").
-			Exec(ctx)
+	return s.inTx(ctx, func(ctx context.Context, tx bun.Tx) error {
+		err := s.fenceRow(ctx, tx, "network_states", "Network state", epoch, "owner = ?", owner)
+		if semvec.KindOf(err) == semvec.KindNotFound {
+			return ErrSuperseded // no activation holds it: the next one creates it again
+		}
+		if err != nil {
+			return err
+		}
+		_, err = tx.NewUpdate().TableExpr("network_states").
+			Set("data = ?", data).Set("updated_at = ?", s.timestamp(time.Time{})).
+			Where("owner = ?", owner).Exec(ctx)
 		return err
 	})
 }
 
-// LoadNetworkState returns owner's network state, or NotFound("Network state").
+// LoadNetworkState returns owner's network state, or NotFound("Network
+// state") when none was saved (no row, or only the one an activation
+// created).
 func (s *Store) LoadNetworkState(ctx context.Context, owner string) ([]byte, error) {
 	var m networkStateModel
 	err := s.run(ctx, func(ctx context.Context, db bun.IDB) error {
 		err := db.NewSelect().Model(&m).Where("ns.owner = ?", owner).Scan(ctx)
-		if errors.Is(err, sql.ErrNoRows) {
+		if errors.Is(err, sql.ErrNoRows) || err == nil && len(m.Data) == 0 {
 			return semvec.NotFound("Network state")
 		}
 		return err

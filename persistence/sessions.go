@@ -191,7 +191,7 @@ func (s *Store) ActivateSession(ctx context.Context, owner, id string) (SessionR
 	if err != nil {
 		return SessionRecord{}, err
 	}
-	if err := s.awaitEarlierEpochs(ctx, "sessions", owner, id); err != nil {
+	if err := s.awaitEarlierEpochs(ctx, "sessions", "owner = ? AND id = ?", owner, id); err != nil {
 		return SessionRecord{}, err
 	}
 	return m.record(), nil
