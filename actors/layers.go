@@ -40,7 +40,7 @@ type LayerStore interface {
 	DetachCluster(ctx context.Context, owner, regionID, clusterID string) error
 	RegionClusters(ctx context.Context, owner, regionID string) ([]string, error)
 	RegionsOfCluster(ctx context.Context, owner, clusterID string) ([]string, error)
-	RecordRealignment(ctx context.Context, owner, regionID string, at time.Time) error
+	RecordRealignment(ctx context.Context, owner, regionID string, epoch int64, at time.Time, count int64) error
 	ActivateRegion(ctx context.Context, owner, regionID string) (int64, error)
 	AppendRegionEvents(ctx context.Context, owner, regionID string, epoch int64, items []persistence.LoggedItem, keep int) error
 	LoadRegionEvents(ctx context.Context, owner, regionID string, limit int) ([]persistence.LoggedItem, error)

@@ -131,8 +131,15 @@ func TestVoteBookOneVotePerClusterAndExpiry(t *testing.T) {
 	if len(b.votes) != 0 || b.last["a"] != nil {
 		t.Fatal("retain kept a detached cluster")
 	}
-	if got := b.clearVotes(); len(got) != 0 {
-		t.Fatalf("clearVotes = %v", got)
+	b.clearVotes(t0.Add(15 * time.Second).UnixNano())
+	if len(b.votes) != 0 {
+		t.Fatalf("votes after clearVotes = %v", b.voters())
+	}
+	// An event stamped before that realignment, arriving after it, is
+	// logged but does not vote (as when the votes are rebuilt at activation).
+	b.record(ev("b", t0.Add(14*time.Second)))
+	if len(b.votes) != 0 || b.last["b"].GetAtUnixNano() != t0.Add(14*time.Second).UnixNano() {
+		t.Fatalf("an event stamped before the realignment: votes %v, latest %v", b.voters(), b.last["b"])
 	}
 	// Copies: mutating a returned event leaves the book alone.
 	b.record(ev("b", t0.Add(20*time.Second)))

@@ -377,7 +377,7 @@ func TestLayersRealignmentMath(t *testing.T) {
 	r := e.region(own, 0.5, 60)
 	sa, sb := e.state(own, ca).GetState(), e.state(own, cb).GetState()
 	v := ok(e.layers.regionView(ctx, own, r.ID))(t)
-	if err := e.layers.realignRegion(ctx, v, []string{ca, cb}, time.Now()); err != nil {
+	if err := e.layers.alignVectors(ctx, v, []string{ca, cb}, time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	consensus := meanUnit([][]float32{sa, sb})

@@ -25,7 +25,8 @@ import (
 // (write-behind, one write in flight, the events that arrive meanwhile
 // share the next), and activation rebuilds the log, the votes cast since
 // the last realignment and each cluster's latest event from it. The
-// realignment count and time are stored with the region.
+// realignment count and time are stored with the region, written by the
+// actor (see realign).
 type regionActor struct {
 	l            *Layers
 	key          string
@@ -34,6 +35,7 @@ type regionActor struct {
 	book         *voteBook
 	lastRealign  int64 // unix nanos; 0 never
 	realignments int64
+	realigning   bool // a realignment is in flight (one at a time)
 	loads        viewLoads
 
 	seq      int64                    // the last event numbered
@@ -93,7 +95,6 @@ func (a *regionActor) Receive(ctx actor.Context) {
 
 func (a *regionActor) handleView(v *pb.RegionView) {
 	a.view = proto.Clone(v).(*pb.RegionView)
-	a.lastRealign = max(a.lastRealign, v.GetLastRealignmentUnixNano())
 	a.book.retain(a.view.GetClusterIds())
 }
 
@@ -104,7 +105,8 @@ func (a *regionActor) window() time.Duration {
 // handleDrift records a cluster's drift vote and realigns the region when
 // the share of attached clusters voting inside the window exceeds the
 // consensus threshold. Events of clusters not (or no longer) attached are
-// ignored.
+// ignored; an event stamped at or before the last realignment is logged but
+// does not vote (see voteBook).
 func (a *regionActor) handleDrift(ctx actor.Context, ev *pb.DriftEvent) {
 	if ev.GetOwner() != a.view.GetOwner() || !slices.Contains(a.view.GetClusterIds(), ev.GetClusterId()) {
 		return
@@ -120,40 +122,85 @@ func (a *regionActor) handleDrift(ctx actor.Context, ev *pb.DriftEvent) {
 	}
 	a.save(ctx, rev)
 	a.book.record(rev)
-	a.book.expire(now, a.window())
-	if shouldRealign(len(a.book.votes), len(a.view.GetClusterIds()), a.view.GetConsensusThreshold()) {
-		a.realign(ctx, a.book.clearVotes(), now)
-	}
+	a.maybeRealign(ctx)
 }
 
-// realign is the region's consensus action. It clears the votes (the
-// caller did) and starts, on a work goroutine (the actor keeps serving
-// messages meanwhile):
+// maybeRealign expires the votes older than the window and realigns the
+// region when the share of attached clusters voting exceeds the consensus
+// threshold and no realignment is in flight.
+func (a *regionActor) maybeRealign(ctx actor.Context) {
+	now := a.l.now()
+	a.book.expire(now, a.window())
+	if a.realigning || !shouldRealign(len(a.book.votes), len(a.view.GetClusterIds()), a.view.GetConsensusThreshold()) {
+		return
+	}
+	a.realign(ctx, now)
+}
+
+// realign is the region's consensus action, one at a time. On a work
+// goroutine (the actor keeps serving messages meanwhile) it
 //
-//  1. reading the voting clusters' backing-session states;
-//  2. setting the meta session to their normalised mean (the consensus
+//  1. writes the region's realignment record: its time (see realignTime)
+//     and the new count, for this activation (fenced by its epoch);
+//  2. reads the voting clusters' backing-session states;
+//  3. sets the meta session to their normalised mean (the consensus
 //     vector): one meta-session turn records the realignment, then a blend
 //     with weight 1 pins the state exactly to the mean;
-//  3. blending each voting cluster's backing session towards the consensus
-//     vector with weight realignWeight (0.3);
-//  4. persisting last_realignment.
+//  4. blends each voting cluster's backing session towards the consensus
+//     vector with weight realignWeight (0.3).
 //
-// When the work is done the actor sets last_realignment and counts the
-// realignment, so a reader who sees last_realignment move sees the vectors
-// already moved. Member sessions are left alone; cluster feedback carries the
-// change to them when the caller asks for it.
-func (a *regionActor) realign(ctx actor.Context, voters []string, now time.Time) {
-	v := a.view
+// When the work is done the actor takes the new record and clears the votes
+// stamped up to the realignment's time, so a reader who sees
+// last_realignment move sees the vectors already moved, and the votes
+// rebuilt at activation are the ones it keeps. If the record is not written
+// (the database is down), nothing moved and nothing changes: the votes stay,
+// and the next drift event realigns again. The record is written as a value
+// (time, count), not an increment, so a write whose answer was lost is
+// overwritten by the next one and nothing is counted twice. Member sessions
+// are left alone; cluster feedback carries the change to them when the
+// caller asks for it.
+func (a *regionActor) realign(ctx actor.Context, now time.Time) {
+	v, epoch, voters := a.view, a.epoch, a.book.voters()
+	at, count := realignTime(now, a.lastRealign, a.book.latestVote()), a.realignments+1
+	a.realigning = true
 	a.l.log.Info("region realignment", "region_id", v.GetRegionId(), "clusters", voters)
 	a.l.async(ctx, func(wctx context.Context) (any, error) {
-		return nil, a.l.realignRegion(wctx, v, voters, now)
-	}, func(_ any, err error) {
+		recorded, err := a.l.realignRegion(wctx, v, epoch, voters, at, count)
+		return recorded, err
+	}, func(res any, err error) {
+		a.realigning = false
+		if recorded, _ := res.(bool); !recorded {
+			switch {
+			case errors.Is(err, persistence.ErrSuperseded):
+				a.l.log.Warn("region superseded by a newer activation: stopping", "region_id", v.GetRegionId(), "epoch", epoch)
+				ctx.Stop(ctx.Self())
+			case semvec.KindOf(err) == semvec.KindNotFound: // the region is gone
+			default:
+				a.l.log.Warn("region realignment not recorded: nothing moved, the votes stay", "region_id", v.GetRegionId(), "err", err)
+			}
+			return
+		}
 		if err != nil {
 			a.l.log.Warn("region realignment incomplete", "region_id", v.GetRegionId(), "err", err)
 		}
-		a.lastRealign = max(a.lastRealign, now.UnixNano())
-		a.realignments++
+		a.lastRealign, a.realignments = at.UnixNano(), count
+		a.book.clearVotes(a.lastRealign)
+		a.maybeRealign(ctx) // votes stamped after it may have arrived meanwhile
 	})
+}
+
+// realignTime is the time a realignment records: now, but no earlier than
+// the newest vote it acts on (a member's clock may be ahead: the votes it
+// clears are then all stamped at or before it, here and when they are
+// rebuilt at activation) and later than the previous realignment, rounded up
+// to whole microseconds (as the database keeps it, so the region reports the
+// same time after a restart).
+func realignTime(now time.Time, last, newestVote int64) time.Time {
+	at := max(now.UnixNano(), newestVote, last+1)
+	if r := at % int64(time.Microsecond); r != 0 {
+		at += int64(time.Microsecond) - r
+	}
+	return time.Unix(0, at).UTC()
 }
 
 // save numbers ev and writes it to the region's durable log, behind the
@@ -261,15 +308,16 @@ func (a *regionActor) handleEvents(ctx actor.Context, m *pb.RegionEventsRequest)
 	ctx.Respond(&pb.RegionEventsResponse{Events: a.book.recent(int(m.GetLimit()))})
 }
 
-// realignRegion does the work of a realignment (see regionActor.realign). It
-// runs on a work goroutine. last_realignment is persisted last, so a stored
-// value means the vectors moved (as far as they could: errors are reported).
-func (l *Layers) realignRegion(ctx context.Context, v *pb.RegionView, voters []string, at time.Time) error {
-	err := l.alignVectors(ctx, v, voters, at)
-	if perr := l.store.RecordRealignment(ctx, v.GetOwner(), v.GetRegionId(), at); perr != nil && semvec.KindOf(perr) != semvec.KindNotFound {
-		err = errors.Join(err, fmt.Errorf("last_realignment: %w", perr))
+// realignRegion does the work of a realignment (see regionActor.realign) on
+// a work goroutine: it writes the region's realignment record (at, count)
+// for the activation of epoch, then moves the vectors. recorded says whether
+// the record was written; when it was not, nothing moved. The vectors are
+// moved as far as they can be: err reports what failed.
+func (l *Layers) realignRegion(ctx context.Context, v *pb.RegionView, epoch int64, voters []string, at time.Time, count int64) (recorded bool, err error) {
+	if err := l.store.RecordRealignment(ctx, v.GetOwner(), v.GetRegionId(), epoch, at, count); err != nil {
+		return false, err
 	}
-	return err
+	return true, l.alignVectors(ctx, v, voters, at)
 }
 
 // alignVectors sets the meta session to the consensus vector of the voting

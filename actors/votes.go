@@ -11,13 +11,18 @@ import (
 
 // voteBook is a region's drift bookkeeping, free of actors: the event log
 // (bounded, ordered by time), one vote per cluster (its latest event inside
-// the vote window) and each cluster's latest event (the observer's drift
-// indicator).
+// the vote window, stamped after the last realignment) and each cluster's
+// latest event (the observer's drift indicator).
+//
+// Which events vote depends on their timestamps alone, never on when they
+// arrived, so the votes rebuilt from the durable log at activation are the
+// votes the region held before.
 type voteBook struct {
-	events []*pb.RegionDriftEvent // oldest first, at most maxEvents
-	votes  map[string]*pb.RegionDriftEvent
-	last   map[string]*pb.RegionDriftEvent
-	max    int
+	events    []*pb.RegionDriftEvent // oldest first, at most maxEvents
+	votes     map[string]*pb.RegionDriftEvent
+	last      map[string]*pb.RegionDriftEvent
+	realigned int64 // unix nanos: events stamped at or before it do not vote
+	max       int
 }
 
 func newVoteBook(maxEvents int) *voteBook {
@@ -25,7 +30,8 @@ func newVoteBook(maxEvents int) *voteBook {
 }
 
 // record adds ev (kept as given: the caller hands over ownership) to the log
-// and makes it its cluster's vote unless that cluster already voted later.
+// and makes it its cluster's vote unless it is stamped at or before the last
+// realignment or that cluster already voted later.
 func (b *voteBook) record(ev *pb.RegionDriftEvent) {
 	// Events mostly arrive in time order; insert from the back.
 	i := len(b.events)
@@ -37,7 +43,7 @@ func (b *voteBook) record(ev *pb.RegionDriftEvent) {
 		b.events = slices.Delete(b.events, 0, over)
 	}
 	cid := ev.GetClusterId()
-	if v := b.votes[cid]; v == nil || v.GetAtUnixNano() <= ev.GetAtUnixNano() {
+	if v := b.votes[cid]; ev.GetAtUnixNano() > b.realigned && (v == nil || v.GetAtUnixNano() <= ev.GetAtUnixNano()) {
 		b.votes[cid] = ev
 	}
 	if v := b.last[cid]; v == nil || v.GetAtUnixNano() <= ev.GetAtUnixNano() {
@@ -49,13 +55,9 @@ func (b *voteBook) record(ev *pb.RegionDriftEvent) {
 // is in the log and sets its cluster's latest event, but only events after
 // the last realignment (unix nanos; it cleared the votes before them) vote.
 func (b *voteBook) restore(events []*pb.RegionDriftEvent, lastRealign int64) {
+	b.realigned = lastRealign
 	for _, ev := range events {
 		b.record(ev)
-	}
-	for cid, v := range b.votes {
-		if v.GetAtUnixNano() <= lastRealign {
-			delete(b.votes, cid)
-		}
 	}
 }
 
@@ -110,11 +112,25 @@ func (b *voteBook) voters() []string {
 	return ids
 }
 
-// clearVotes removes every vote and returns the former voters, sorted.
-func (b *voteBook) clearVotes() []string {
-	ids := b.voters()
-	clear(b.votes)
-	return ids
+// latestVote returns the timestamp (unix nanos) of the newest vote, 0 when
+// there is none.
+func (b *voteBook) latestVote() int64 {
+	var at int64
+	for _, v := range b.votes {
+		at = max(at, v.GetAtUnixNano())
+	}
+	return at
+}
+
+// clearVotes records a realignment at upTo (unix nanos): it removes the votes
+// stamped at or before it, and such events recorded later do not vote.
+func (b *voteBook) clearVotes(upTo int64) {
+	b.realigned = max(b.realigned, upTo)
+	for cid, v := range b.votes {
+		if v.GetAtUnixNano() <= b.realigned {
+			delete(b.votes, cid)
+		}
+	}
 }
 
 // recent returns copies of the newest events, newest first; limit <= 0

@@ -318,7 +318,7 @@ func TestMigrateOwnerScopedIDs(t *testing.T) {
 		if added, err := s.AddMember(ctx, "alice", "a-c1", "a-s1"); err != nil || added {
 			t.Fatalf("AddMember of a migrated membership = %v, %v; want false, nil", added, err)
 		}
-		must(t, s.RecordRealignment(ctx, "alice", "a-r1", ts(58)))
+		must(t, s.RecordRealignment(ctx, "alice", "a-r1", 0, ts(58), 1))
 		must(t, s.TouchSession(ctx, "bob", "b-s1", ts(58)))
 
 		// Deleting a migrated session and re-creating its id drops a

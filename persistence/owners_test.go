@@ -215,7 +215,7 @@ func TestSameIDsTwoOwners(t *testing.T) {
 
 				// Updates of one owner's row leave the other's alone.
 				must(t, s.TouchSession(ctx, victim, "x", ts(50)))
-				must(t, s.RecordRealignment(ctx, victim, "r", ts(51)))
+				must(t, s.RecordRealignment(ctx, victim, "r", 0, ts(51), 1))
 				if got, _ := s.GetSession(ctx, survivor, "x"); !got.UpdatedAt.Equal(us(ts(2))) {
 					t.Fatalf("%s's touch moved %s's x: %v", victim, survivor, got.UpdatedAt)
 				}

@@ -255,20 +255,20 @@ func (s *Store) RegionsOfCluster(ctx context.Context, owner, clusterID string) (
 	return ids, err
 }
 
-// RecordRealignment records that owner's region realigned at at: it sets
-// last_realignment and counts the realignment. NotFound("Region") if it does
-// not exist.
-func (s *Store) RecordRealignment(ctx context.Context, owner, regionID string, at time.Time) error {
-	return s.run(ctx, func(ctx context.Context, db bun.IDB) error {
-		res, err := db.NewUpdate().Model((*regionModel)(nil)).
-			Set("last_realignment = ?", s.timestamp(at)).Set("realignments = realignments + 1").
-			Where("owner = ? AND id = ?", owner, regionID).Exec(ctx)
-		if err != nil {
+// RecordRealignment writes the realignment record of owner's region: the
+// time of its latest realignment and how many it has had, as its actor
+// holds them (a value, not an increment: a write repeated after its answer
+// was lost counts nothing twice), for the activation of epoch (see
+// ActivateRegion: ErrSuperseded when a newer one exists). NotFound("Region")
+// if it does not exist.
+func (s *Store) RecordRealignment(ctx context.Context, owner, regionID string, epoch int64, at time.Time, count int64) error {
+	return s.inTx(ctx, func(ctx context.Context, tx bun.Tx) error {
+		if err := s.fence(ctx, tx, regionEvents, owner, regionID, epoch); err != nil {
 			return err
 		}
-		if rowsAffected(res) == 0 {
-			return semvec.NotFound("Region")
-		}
-		return nil
+		_, err := tx.NewUpdate().Model((*regionModel)(nil)).
+			Set("last_realignment = ?", s.timestamp(at)).Set("realignments = ?", count).
+			Where("owner = ? AND id = ?", owner, regionID).Exec(ctx)
+		return err
 	})
 }

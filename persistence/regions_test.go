@@ -1,6 +1,7 @@
 package persistence_test
 
 import (
+	"errors"
 	"reflect"
 	"slices"
 	"testing"
@@ -55,17 +56,31 @@ func TestRegionCRUD(t *testing.T) {
 		wantKind(t, s.DeleteRegion(ctx, "bob", "r1"), semvec.KindNotFound, "Region not found")
 
 		at := ts(40)
-		must(t, s.RecordRealignment(ctx, "alice", "r1", at))
+		must(t, s.RecordRealignment(ctx, "alice", "r1", 0, at, 1))
 		got, _ = s.GetRegion(ctx, "alice", "r1")
-		if got.LastRealignment == nil || !got.LastRealignment.Equal(us(at)) || got.LastRealignment.Location() != time.UTC {
-			t.Fatalf("LastRealignment = %v", got.LastRealignment)
+		if got.LastRealignment == nil || !got.LastRealignment.Equal(us(at)) || got.LastRealignment.Location() != time.UTC || got.Realignments != 1 {
+			t.Fatalf("LastRealignment = %v, Realignments = %d", got.LastRealignment, got.Realignments)
 		}
-		must(t, s.RecordRealignment(ctx, "alice", "r1", at))
-		if got, _ = s.GetRegion(ctx, "alice", "r1"); got.Realignments != 2 {
-			t.Fatalf("Realignments = %d after two, want 2", got.Realignments)
+		// The record is a value: written again (an answer lost), it counts
+		// nothing twice.
+		must(t, s.RecordRealignment(ctx, "alice", "r1", 0, ts(41), 2))
+		must(t, s.RecordRealignment(ctx, "alice", "r1", 0, ts(41), 2))
+		if got, _ = s.GetRegion(ctx, "alice", "r1"); got.Realignments != 2 || !got.LastRealignment.Equal(us(ts(41))) {
+			t.Fatalf("Realignments = %d, LastRealignment = %v; want 2 at %v", got.Realignments, got.LastRealignment, us(ts(41)))
 		}
-		wantKind(t, s.RecordRealignment(ctx, "alice", "nope", at), semvec.KindNotFound, "Region not found")
-		wantKind(t, s.RecordRealignment(ctx, "bob", "r1", at), semvec.KindNotFound, "Region not found")
+		// Fenced: once a newer activation holds the region, an older one
+		// writes nothing.
+		epoch, err := s.ActivateRegion(ctx, "alice", "r1")
+		must(t, err)
+		if err := s.RecordRealignment(ctx, "alice", "r1", epoch-1, ts(42), 3); !errors.Is(err, persistence.ErrSuperseded) {
+			t.Fatalf("RecordRealignment of a superseded activation = %v, want ErrSuperseded", err)
+		}
+		must(t, s.RecordRealignment(ctx, "alice", "r1", epoch, ts(42), 3))
+		if got, _ = s.GetRegion(ctx, "alice", "r1"); got.Realignments != 3 {
+			t.Fatalf("Realignments = %d, want 3", got.Realignments)
+		}
+		wantKind(t, s.RecordRealignment(ctx, "alice", "nope", 0, at, 1), semvec.KindNotFound, "Region not found")
+		wantKind(t, s.RecordRealignment(ctx, "bob", "r1", 0, at, 1), semvec.KindNotFound, "Region not found")
 
 		// Attach / detach.
 		c1, b1 := cluster("alice", "c1", 1)
