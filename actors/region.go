@@ -50,7 +50,7 @@ type retryEventWrite struct{}
 
 // eventRetryDelay is how long a region waits after a failed write of its
 // drift events before it tries again, when no new event comes first.
-var eventRetryDelay = time.Second
+const eventRetryDelay = time.Second
 
 // newRegionActor builds the region's actor from its view and its event log;
 // attached holds when each attached cluster was attached: a cluster's
