@@ -296,6 +296,51 @@ func (l *Layers) async(ctx actor.Context, work func(ctx context.Context) (any, e
 	})
 }
 
+// fencedWork runs a fenced layer actor's async work (Layers.async) and,
+// once the actor is superseded (a newer activation holds its row, so its
+// writes are refused), stops it only when none of that work is in flight
+// and every message already in its mailbox has been answered: a
+// continuation, and a message still queued, are dropped once an actor has
+// stopped, and every request must still be answered.
+type fencedWork struct {
+	running    int  // pieces of work in flight
+	superseded bool // refuse every change from now on; stop when idle
+	stopping   bool // stopWhenReached was sent
+}
+
+// stopWhenReached stops the actor that receives it: sent to itself, it
+// comes after the messages already queued (a system Stop would overtake
+// them).
+type stopWhenReached struct{}
+
+// supersede marks the actor superseded. The registry stops handing out its
+// PID (new requests wait for it to stop, then activate it again from what
+// is committed), and the actor stops once idle.
+func (w *fencedWork) supersede(ctx actor.Context, r *Registry, key string) {
+	if w.superseded {
+		return
+	}
+	w.superseded = true
+	r.Stop(key)
+	w.stopIfIdle(ctx)
+}
+
+func (w *fencedWork) stopIfIdle(ctx actor.Context) {
+	if w.superseded && w.running == 0 && !w.stopping {
+		w.stopping = true
+		ctx.Send(ctx.Self(), stopWhenReached{})
+	}
+}
+
+func (w *fencedWork) async(l *Layers, ctx actor.Context, work func(context.Context) (any, error), cont func(any, error)) {
+	w.running++
+	l.async(ctx, work, func(v any, err error) {
+		w.running--
+		cont(v, err)
+		w.stopIfIdle(ctx)
+	})
+}
+
 // workTimeout bounds one piece of async work: the ask timeout.
 func (l *Layers) workTimeout() time.Duration {
 	if l.ask.Timeout <= 0 {

@@ -40,9 +40,11 @@ type networkActor struct {
 	st         *networkState
 	version    uint64 // bumped on every change
 	saver      *netSaver
-	committing bool     // a change's save is in flight
-	pending    []func() // changes waiting for it, in order
-	superseded bool     // a save was refused: a newer activation exists; stopping
+	committing bool       // a change's save is in flight
+	pending    []func()   // changes waiting for it, in order
+	work       fencedWork // its async work; superseded once a save is refused (a newer activation exists)
+	switching  bool       // a switch is between its reads and its commit
+	switches   []func()   // switches waiting for it, in order
 }
 
 // netSaver writes versions of one owner's network state in order: a save
@@ -75,6 +77,8 @@ func (a *networkActor) Receive(ctx actor.Context) {
 		// Nothing to write at stop: the state held is the one saved last.
 	case *actor.Stopped:
 		a.l.networks.Stopped(a.owner, ctx.Self())
+	case stopWhenReached:
+		ctx.Stop(ctx.Self())
 	case *pb.TransferRequest:
 		a.handleTransfer(ctx, m)
 	case *pb.SwitchUserRequest:
@@ -115,8 +119,8 @@ func replyTo(ctx actor.Context) func(proto.Message) {
 // is answered 503, as is every change waiting or arriving after it, and the
 // actor stops.
 func (a *networkActor) commit(ctx actor.Context, change func(st *networkState), done func(error)) {
-	if a.superseded {
-		done(persistence.ErrSuperseded)
+	if a.work.superseded {
+		done(errNetworkSuperseded)
 		return
 	}
 	if a.committing {
@@ -132,24 +136,28 @@ func (a *networkActor) commit(ctx actor.Context, change func(st *networkState), 
 	change(next)
 	a.version++
 	version, data, owner, epoch := a.version, next.encode(), a.owner, a.epoch
-	a.l.async(ctx, func(wctx context.Context) (any, error) {
+	a.work.async(a.l, ctx, func(wctx context.Context) (any, error) {
 		return nil, a.saver.save(wctx, a.l.store, owner, epoch, version, data)
 	}, func(_ any, err error) {
 		a.committing = false
 		if err == nil {
 			a.st = next
 		}
-		if errors.Is(err, persistence.ErrSuperseded) && !a.superseded {
+		if errors.Is(err, persistence.ErrSuperseded) && !a.work.superseded {
 			// A newer activation of this network state exists (another
-			// member took it over): stop, writing nothing more; the
-			// changes waiting are refused below, and the next request
-			// activates it again from what is committed.
+			// member took it over): refuse every change from now on and
+			// stop once the work in flight has answered (fencedWork); the
+			// next request activates it again from what is committed.
 			a.l.log.Warn("network superseded by a newer activation: stopping", "owner", owner, "epoch", epoch)
-			a.superseded = true
-			ctx.Stop(ctx.Self())
+			a.work.supersede(ctx, a.l.networks, a.owner)
+		}
+		if errors.Is(err, persistence.ErrSuperseded) {
+			err = errNetworkSuperseded
 		}
 		done(err)
-		if len(a.pending) > 0 {
+		// The next waiting change starts its save; superseded, each
+		// waiting change is answered at once and none starts one.
+		for len(a.pending) > 0 && !a.committing {
 			run := a.pending[0]
 			a.pending[0] = nil
 			a.pending = a.pending[1:]
@@ -158,12 +166,32 @@ func (a *networkActor) commit(ctx actor.Context, change func(st *networkState), 
 	})
 }
 
+// errNetworkSuperseded answers a change refused because a newer activation
+// of the owner's network state exists (it wraps persistence.ErrSuperseded).
+var errNetworkSuperseded = semvec.Wrap(semvec.KindUnavailable, persistence.ErrSuperseded,
+	"this network state is now served by a newer activation; retry")
+
+// wrongOwner answers 404 to a request of another owner.
 func (a *networkActor) wrongOwner(owner string, reply func(*pb.Error)) bool {
 	if owner == a.owner {
 		return false
 	}
 	reply(ToProtoError(semvec.NotFound("Session")))
 	return true
+}
+
+// refuseEarly answers a change that must not start: the wrong owner
+// (404), or a superseded actor that is stopping (503; a change's reads and
+// session blends must not start when its commit would be refused).
+func (a *networkActor) refuseEarly(owner string, reply func(*pb.Error)) bool {
+	if a.wrongOwner(owner, reply) {
+		return true
+	}
+	if a.work.superseded {
+		reply(ToProtoError(errNetworkSuperseded))
+		return true
+	}
+	return false
 }
 
 // transferGather is what a transfer's work goroutine did.
@@ -180,11 +208,11 @@ type transferGather struct {
 func (a *networkActor) handleTransfer(ctx actor.Context, m *pb.TransferRequest) {
 	reply := replyTo(ctx)
 	fail := func(e *pb.Error) { reply(&pb.TransferResponse{Error: e}) }
-	if a.wrongOwner(m.GetOwner(), fail) {
+	if a.refuseEarly(m.GetOwner(), fail) {
 		return
 	}
 	owner, src, dst, w := a.owner, m.GetSourceSessionId(), m.GetTargetSessionId(), m.GetMaxWeight()
-	a.l.async(ctx, func(wctx context.Context) (any, error) {
+	a.work.async(a.l, ctx, func(wctx context.Context) (any, error) {
 		return a.l.transfer(wctx, owner, src, dst, w)
 	}, func(res any, err error) {
 		if err != nil {
@@ -241,28 +269,53 @@ func (l *Layers) transfer(ctx context.Context, owner, src, dst string, w float64
 // partition has saved states its instances are set back to them
 // (Layers.switchStates); then the network state is saved and the switch
 // answered. Switching to the active user changes nothing. A new partition
-// beyond maxPartitions is refused (409).
+// beyond maxPartitions is refused (409). Switches run one at a time, from
+// their reads to their commit (the next one waits, at most maxInflight),
+// so each starts from the partition the one before made active and the
+// partition cap holds.
 func (a *networkActor) handleSwitch(ctx actor.Context, m *pb.SwitchUserRequest) {
-	reply := replyTo(ctx)
+	a.switchUser(ctx, m, replyTo(ctx))
+}
+
+func (a *networkActor) switchUser(ctx actor.Context, m *pb.SwitchUserRequest, reply func(proto.Message)) {
 	fail := func(e *pb.Error) { reply(&pb.SwitchUserResponse{Error: e}) }
-	if a.wrongOwner(m.GetOwner(), fail) {
+	if a.refuseEarly(m.GetOwner(), fail) {
+		return
+	}
+	if a.switching {
+		if len(a.switches) >= maxInflight {
+			fail(ToProtoError(semvec.Errorf(semvec.KindUnavailable, "too many user switches are waiting")))
+			return
+		}
+		a.switches = append(a.switches, func() { a.switchUser(ctx, m, reply) })
 		return
 	}
 	user, from := m.GetUserId(), a.st.Active
 	if user == from {
-		ctx.Respond(&pb.SwitchUserResponse{ActiveUser: user, PreviousUser: user})
+		reply(&pb.SwitchUserResponse{ActiveUser: user, PreviousUser: user})
 		return
 	}
 	if a.st.Partitions[user] == nil && len(a.st.Partitions) >= maxPartitions {
 		fail(ToProtoError(semvec.Errorf(semvec.KindConflict, "Too many user partitions: at most %d per licence subject", maxPartitions)))
 		return
 	}
+	a.switching = true
+	finish := func() { // on the actor, once this switch is answered
+		a.switching = false
+		for len(a.switches) > 0 && !a.switching {
+			next := a.switches[0]
+			a.switches[0] = nil
+			a.switches = a.switches[1:]
+			next()
+		}
+	}
 	owner, instances := a.owner, slices.Clone(a.st.active().Instances)
-	a.l.async(ctx, func(wctx context.Context) (any, error) {
+	a.work.async(a.l, ctx, func(wctx context.Context) (any, error) {
 		return a.l.switchStates(wctx, owner, from, instances, user)
 	}, func(res any, err error) {
 		if err != nil {
 			fail(ToProtoError(err))
+			finish()
 			return
 		}
 		g := res.(*switchGather)
@@ -274,6 +327,7 @@ func (a *networkActor) handleSwitch(ctx actor.Context, m *pb.SwitchUserRequest) 
 			prev = st.switchTo(user, a.l.now())
 			active = st.Active
 		}, func(err error) {
+			defer finish()
 			if err != nil {
 				fail(ToProtoError(err))
 				return
@@ -384,7 +438,7 @@ type consensusGather struct {
 func (a *networkActor) handleConsensus(ctx actor.Context, m *pb.ConsensusRequest) {
 	reply := replyTo(ctx)
 	fail := func(e *pb.Error) { reply(&pb.ConsensusResponse{Error: e}) }
-	if a.wrongOwner(m.GetOwner(), fail) {
+	if a.refuseEarly(m.GetOwner(), fail) {
 		return
 	}
 	owner, proposer, target := a.owner, m.GetProposerSessionId(), m.GetTargetEmbedding()
@@ -392,7 +446,7 @@ func (a *networkActor) handleConsensus(ctx actor.Context, m *pb.ConsensusRequest
 	if !slices.Contains(instances, proposer) {
 		instances = append(instances, proposer)
 	}
-	a.l.async(ctx, func(wctx context.Context) (any, error) {
+	a.work.async(a.l, ctx, func(wctx context.Context) (any, error) {
 		return a.l.gatherVoters(wctx, owner, proposer, instances)
 	}, func(res any, err error) {
 		if err != nil {

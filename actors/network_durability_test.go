@@ -184,3 +184,57 @@ func TestNetworkPendingChangesAreBounded(t *testing.T) {
 		t.Fatalf("default partition = %s, want %s", ser, want)
 	}
 }
+
+// When the save in flight is refused because a newer activation took the
+// row (another member, cluster mode), that change and every change waiting
+// behind it or arriving before the actor has stopped are answered 503 at
+// once (none waits for its ask to time out), and the next request runs on
+// a new activation.
+func TestSupersededNetworkAnswersEveryWaitingChange(t *testing.T) {
+	held := &heldNetStore{entered: make(chan struct{}), release: make(chan struct{})}
+	e := &layersEnv{t: t, dbPath: filepath.Join(t.TempDir(), "layers.db"),
+		wrap: func(s *persistence.Store) LayerStore { held.Store = s; return held }}
+	e.start()
+	t.Cleanup(e.stop)
+	ctx := ctxT(t)
+	const own = "tenant-a"
+	s1, s2 := e.session(own), e.session(own)
+	transfer := func(out chan<- error) {
+		_, err := e.layers.Transfer(ctx, own, s1, s2, 0.2)
+		out <- err
+	}
+	switchTo := func(user string, out chan<- error) {
+		_, err := e.layers.SwitchUser(ctx, own, user)
+		out <- err
+	}
+	first := make(chan error, 1)
+	go transfer(first)
+	<-held.entered // its save is in flight
+
+	const waiting = 6
+	results := make(chan error, waiting)
+	for i := range waiting / 2 {
+		go transfer(results)
+		go switchTo(fmt.Sprintf("user-%d", i), results)
+	}
+	// Another activation takes the row: the held save will be refused.
+	if _, err := e.store.ActivateNetwork(ctx, own); err != nil {
+		t.Fatal(err)
+	}
+	close(held.release)
+	superseded := func(err error) bool {
+		return semvec.KindOf(err) == semvec.KindUnavailable && strings.Contains(err.Error(), "newer activation")
+	}
+	if err := <-first; !superseded(err) {
+		t.Fatalf("the held change: %v, want superseded", err)
+	}
+	for range waiting {
+		if err := <-results; !superseded(err) && err != nil {
+			// nil: it reached the next activation, which is fine too
+			t.Errorf("a waiting change: %v, want superseded at once (or served by the next activation)", err)
+		}
+	}
+	if _, err := e.layers.Transfer(ctx, own, s1, s2, 0.2); err != nil {
+		t.Fatalf("the next change, on a new activation: %v", err)
+	}
+}

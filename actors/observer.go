@@ -38,8 +38,9 @@ type observerActor struct {
 	every     time.Duration
 	cancel    scheduler.CancelFunc
 	loads     viewLoads
-	writing   bool     // a write of the observer's (a sample's or a clear) is in flight
-	waiting   []func() // writes waiting for it, in order
+	writing   bool       // a write of the observer's (a sample's or a clear) is in flight
+	waiting   []func()   // writes waiting for it, in order
+	work      fencedWork // its async work; superseded once a write is refused
 }
 
 // sampleState is what the observer's samples have changed besides its
@@ -90,6 +91,8 @@ func (a *observerActor) Receive(ctx actor.Context) {
 		a.stopTicker()
 	case *actor.Stopped:
 		a.l.observers.Stopped(a.owner, ctx.Self())
+	case stopWhenReached:
+		ctx.Stop(ctx.Self())
 	case *pb.TopologyChanged:
 		owner := a.owner
 		reloadView(ctx, a.l, &a.loads, owner, func(c context.Context) (*pb.ObserverView, error) {
@@ -167,7 +170,7 @@ func (a *observerActor) handleSample(ctx actor.Context, m *pb.ObserverSampleRequ
 func (a *observerActor) sample(ctx actor.Context, done func(*pb.ObserverSampleResponse, error)) {
 	owner, regions := a.owner, slices.Clone(a.view.GetRegionIds())
 	start := time.Now()
-	a.l.async(ctx, func(wctx context.Context) (any, error) {
+	a.work.async(a.l, ctx, func(wctx context.Context) (any, error) {
 		return a.l.observe(wctx, owner, regions)
 	}, func(res any, err error) {
 		if err != nil {
@@ -186,6 +189,10 @@ func (a *observerActor) sample(ctx actor.Context, done func(*pb.ObserverSampleRe
 // the order they were made, each on top of the ones before. At most
 // maxInflight writes wait; refuse gets the error of one more (503).
 func (a *observerActor) write(w func(then func()), refuse func(error)) {
+	if a.work.superseded {
+		refuse(errObserverSuperseded)
+		return
+	}
 	if a.writing {
 		if len(a.waiting) >= maxInflight {
 			refuse(semvec.Errorf(semvec.KindUnavailable, "too many writes are waiting for this observer"))
@@ -197,7 +204,9 @@ func (a *observerActor) write(w func(then func()), refuse func(error)) {
 	a.writing = true
 	w(func() {
 		a.writing = false
-		if len(a.waiting) > 0 {
+		// The next waiting write starts; superseded, each is refused at
+		// once and none starts.
+		for len(a.waiting) > 0 && !a.writing {
 			next := a.waiting[0]
 			a.waiting[0] = nil
 			a.waiting = a.waiting[1:]
@@ -254,7 +263,7 @@ func (a *observerActor) persist(ctx actor.Context, fresh []*pb.Anomaly, st sampl
 		return
 	}
 	owner, id, epoch := a.owner, a.view.GetObserverId(), a.epoch
-	a.l.async(ctx, func(wctx context.Context) (any, error) {
+	a.work.async(a.l, ctx, func(wctx context.Context) (any, error) {
 		return nil, a.l.store.RecordSample(wctx, owner, id, epoch, items, maxAnomalies, string(state))
 	}, func(_ any, err error) {
 		if err == nil && len(items) > 0 {
@@ -315,7 +324,7 @@ func (a *observerActor) handleClear(ctx actor.Context, m *pb.ObserverClearReques
 	owner, id, epoch := a.owner, a.view.GetObserverId(), a.epoch
 	reply := replyTo(ctx)
 	a.write(func(then func()) {
-		a.l.async(ctx, func(wctx context.Context) (any, error) {
+		a.work.async(a.l, ctx, func(wctx context.Context) (any, error) {
 			return nil, a.l.store.ClearAnomalies(wctx, owner, id, epoch)
 		}, func(_ any, err error) {
 			defer then()
@@ -390,12 +399,19 @@ func (l *Layers) observe(ctx context.Context, owner string, regionIDs []string) 
 	return o, nil
 }
 
-// stopIfSuperseded stops the observer when a write was refused because a
-// newer activation of it exists (another member took it over); the request
-// that caused the write is answered 503 and retried there.
+// stopIfSuperseded marks the observer superseded when a write was refused
+// because a newer activation of it exists (another member took it over):
+// the request that caused the write and every write waiting or arriving
+// later are answered 503 (and retried there), and the actor stops once
+// the work in flight has answered (fencedWork).
 func (a *observerActor) stopIfSuperseded(ctx actor.Context, err error) {
-	if errors.Is(err, persistence.ErrSuperseded) {
+	if errors.Is(err, persistence.ErrSuperseded) && !a.work.superseded {
 		a.l.log.Warn("observer superseded by a newer activation: stopping", "owner", a.owner, "epoch", a.epoch)
-		ctx.Stop(ctx.Self())
+		a.work.supersede(ctx, a.l.observers, a.owner) // stops once idle
 	}
 }
+
+// errObserverSuperseded answers a write refused because a newer activation
+// of the observer exists (it wraps persistence.ErrSuperseded).
+var errObserverSuperseded = semvec.Wrap(semvec.KindUnavailable, persistence.ErrSuperseded,
+	"this observer is now served by a newer activation; retry")

@@ -1,8 +1,12 @@
 package actors
 
 import (
+	"strings"
 	"sync"
 	"testing"
+
+	"github.com/semvec-go/semvec"
+	"github.com/semvec-go/semvec/persistence"
 )
 
 // What a sample acknowledged survives a restart: the summary's last sample
@@ -70,5 +74,47 @@ func TestObserverSampleStateSurvivesRestart(t *testing.T) {
 	e.restart()
 	if got := ok(e.layers.ObserverSummary(ctxT(t), own, 20))(t).GetSamples(); got != before.GetSamples()+5 {
 		t.Fatalf("samples after restart = %d, want %d", got, before.GetSamples()+5)
+	}
+}
+
+// When a sample's write is refused because a newer activation of the
+// observer took its row (cluster mode), that sample, every write waiting
+// behind it and every one arriving before the actor has stopped are
+// answered 503 at once (none waits for its ask to time out), and the next
+// request runs on a new activation.
+func TestSupersededObserverAnswersEveryWaitingWrite(t *testing.T) {
+	held := &heldAnomalyStore{entered: make(chan struct{}), release: make(chan struct{})}
+	st := newWrappedStack(t, func(s *persistence.Store) LayerStore { held.Store = s; return held })
+	ctx := ctxT(t)
+	const own = "tenant-a"
+	info := ok2(st.layers.EnsureObserver(ctx, own, 3600, nil))(t)
+
+	first := make(chan error, 1)
+	go func() { _, err := st.layers.ObserverSample(ctx, own); first <- err }()
+	<-held.entered // its write is in flight
+
+	const waiting = 6
+	results := make(chan error, waiting)
+	for range waiting / 2 {
+		go func() { _, err := st.layers.ObserverSample(ctx, own); results <- err }()
+		go func() { _, err := st.layers.ClearAnomalies(ctx, own); results <- err }()
+	}
+	if _, err := st.store.ActivateObserver(ctx, own, info.ID); err != nil { // a newer activation
+		t.Fatal(err)
+	}
+	close(held.release)
+	superseded := func(err error) bool {
+		return semvec.KindOf(err) == semvec.KindUnavailable && strings.Contains(err.Error(), "newer activation")
+	}
+	if err := <-first; !superseded(err) {
+		t.Fatalf("the held sample: %v, want superseded", err)
+	}
+	for range waiting {
+		if err := <-results; err != nil && !superseded(err) { // nil: served by the next activation
+			t.Errorf("a waiting write: %v, want superseded at once (or served by the next activation)", err)
+		}
+	}
+	if _, err := st.layers.ObserverSample(ctx, own); err != nil {
+		t.Fatalf("the next sample, on a new activation: %v", err)
 	}
 }
