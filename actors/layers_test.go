@@ -1,6 +1,7 @@
 package actors
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
@@ -38,6 +39,9 @@ type layersEnv struct {
 	// wrap, when set, is the store the layers use (a store that fails on
 	// purpose); the sessions use the plain one.
 	wrap func(*persistence.Store) LayerStore
+	// askTimeout, when set, replaces the 5 s ask timeout (a test that
+	// queues a thousand changes behind one).
+	askTimeout time.Duration
 }
 
 func newLayersEnv(t *testing.T) *layersEnv {
@@ -59,7 +63,7 @@ func (e *layersEnv) start() {
 	log := slog.New(slog.DiscardHandler)
 	e.store = store
 	e.sys = NewActorSystem(log)
-	ask := &Asker{Root: e.sys.Root, Timeout: 5 * time.Second}
+	ask := &Asker{Root: e.sys.Root, Timeout: cmp.Or(e.askTimeout, 5*time.Second)}
 	e.sessions = NewSessions(e.sys.Root, store, ask, SessionConfig{Dim: testDim, ModelName: "test"}, log, nil)
 	var ls LayerStore = store
 	if e.wrap != nil {

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/semvec-go/semvec"
 	"github.com/semvec-go/semvec/persistence"
@@ -142,10 +143,11 @@ func (h *heldNetStore) SaveNetworkState(ctx context.Context, owner string, epoch
 
 // The changes waiting for a network save in flight are bounded: past
 // maxInflight the next one is refused at once (503), the ones queued all
-// land when the save completes.
+// land when the save completes. The queued saves run one after another
+// (seconds under -race on a loaded machine), so the asks wait longer.
 func TestNetworkPendingChangesAreBounded(t *testing.T) {
 	held := &heldNetStore{entered: make(chan struct{}), release: make(chan struct{})}
-	e := &layersEnv{t: t, dbPath: filepath.Join(t.TempDir(), "layers.db"),
+	e := &layersEnv{t: t, dbPath: filepath.Join(t.TempDir(), "layers.db"), askTimeout: 60 * time.Second,
 		wrap: func(s *persistence.Store) LayerStore { held.Store = s; return held }}
 	e.start()
 	t.Cleanup(e.stop)
