@@ -240,3 +240,39 @@ func TestSupersededNetworkAnswersEveryWaitingChange(t *testing.T) {
 		t.Fatalf("the next change, on a new activation: %v", err)
 	}
 }
+
+// Concurrent switches of one caller run one after another, each reading
+// the partitions the one before committed: one place left under the
+// partition cap is taken by exactly one of several concurrent switches to
+// new users; the others answer 409.
+func TestConcurrentSwitchesKeepThePartitionCap(t *testing.T) {
+	e := newLayersEnv(t)
+	ctx := ctxT(t)
+	const own, n = "tenant-a", 6
+	st := newNetworkState(time.Now())
+	for i := len(st.Partitions); i < maxPartitions-1; i++ { // one place left
+		st.Partitions[fmt.Sprintf("u%d", i)] = newPartition(time.Now())
+	}
+	epoch := ok(e.store.ActivateNetwork(ctx, own))(t)
+	if err := e.store.SaveNetworkState(ctx, own, epoch, st.encode()); err != nil {
+		t.Fatal(err)
+	}
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() { _, errs[i] = e.layers.SwitchUser(ctx, own, fmt.Sprintf("new-%d", i)) })
+	}
+	wg.Wait()
+	switched := 0
+	for _, err := range errs {
+		switch {
+		case err == nil:
+			switched++
+		case semvec.KindOf(err) != semvec.KindConflict:
+			t.Fatalf("a concurrent switch: %v, want success or Conflict", err)
+		}
+	}
+	if switched != 1 {
+		t.Fatalf("%d of %d concurrent switches to new users took the last place, want 1: %v", switched, n, errs)
+	}
+}
