@@ -341,6 +341,37 @@ func (w *fencedWork) async(l *Layers, ctx actor.Context, work func(context.Conte
 	})
 }
 
+// oneAtATime runs an actor's operations of one kind one after another, in
+// the order they came: an operation starts once the one before has called
+// its finished (on the actor). At most maxInflight wait; refuse gets the
+// error (503) of one more. An operation that ends at once calls finished at
+// once, and the next one starts.
+type oneAtATime struct {
+	busy    bool
+	waiting []func()
+}
+
+func (q *oneAtATime) run(op func(finished func()), refuse func(error)) {
+	if q.busy {
+		if len(q.waiting) >= maxInflight {
+			refuse(semvec.Errorf(semvec.KindUnavailable, "too many requests are waiting for this actor"))
+			return
+		}
+		q.waiting = append(q.waiting, func() { q.run(op, refuse) })
+		return
+	}
+	q.busy = true
+	op(func() {
+		q.busy = false
+		for len(q.waiting) > 0 && !q.busy {
+			next := q.waiting[0]
+			q.waiting[0] = nil
+			q.waiting = q.waiting[1:]
+			next()
+		}
+	})
+}
+
 // workTimeout bounds one piece of async work: the ask timeout.
 func (l *Layers) workTimeout() time.Duration {
 	if l.ask.Timeout <= 0 {

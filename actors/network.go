@@ -30,21 +30,19 @@ import (
 // st is the committed state: a change is made to a copy of it, the copy is
 // saved, and only a saved copy replaces st. A change whose save fails
 // changes nothing (reads never see it, and no later save carries it to
-// disk). Changes are committed one at a time, in order: the ones that are
-// ready while a save is in flight wait in pending, so that each is made on
+// disk). Changes are committed one at a time, in order (commits): the ones
+// that are ready while a save is in flight wait, so that each is made on
 // top of every change committed before it.
 type networkActor struct {
-	l          *Layers
-	owner      string
-	epoch      int64 // fencing: this activation's epoch of the owner's row
-	st         *networkState
-	version    uint64 // bumped on every change
-	saver      *netSaver
-	committing bool       // a change's save is in flight
-	pending    []func()   // changes waiting for it, in order
-	work       fencedWork // its async work; superseded once a save is refused (a newer activation exists)
-	switching  bool       // a switch is between its reads and its commit
-	switches   []func()   // switches waiting for it, in order
+	l        *Layers
+	owner    string
+	epoch    int64 // fencing: this activation's epoch of the owner's row
+	st       *networkState
+	version  uint64 // bumped on every change
+	saver    *netSaver
+	commits  oneAtATime // changes, each saved before the next is made
+	work     fencedWork // its async work; superseded once a save is refused (a newer activation exists)
+	switches oneAtATime // user switches, from their reads to their commit
 }
 
 // netSaver writes versions of one owner's network state in order: a save
@@ -119,51 +117,36 @@ func replyTo(ctx actor.Context) func(proto.Message) {
 // is answered 503, as is every change waiting or arriving after it, and the
 // actor stops.
 func (a *networkActor) commit(ctx actor.Context, change func(st *networkState), done func(error)) {
-	if a.work.superseded {
-		done(errNetworkSuperseded)
-		return
-	}
-	if a.committing {
-		if len(a.pending) >= maxInflight {
-			done(semvec.Errorf(semvec.KindUnavailable, "too many changes are waiting for this network state"))
+	a.commits.run(func(finished func()) {
+		if a.work.superseded {
+			done(errNetworkSuperseded)
+			finished()
 			return
 		}
-		a.pending = append(a.pending, func() { a.commit(ctx, change, done) })
-		return
-	}
-	a.committing = true
-	next := a.st.clone(a.l.now())
-	change(next)
-	a.version++
-	version, data, owner, epoch := a.version, next.encode(), a.owner, a.epoch
-	a.work.async(a.l, ctx, func(wctx context.Context) (any, error) {
-		return nil, a.saver.save(wctx, a.l.store, owner, epoch, version, data)
-	}, func(_ any, err error) {
-		a.committing = false
-		if err == nil {
-			a.st = next
-		}
-		if errors.Is(err, persistence.ErrSuperseded) && !a.work.superseded {
-			// A newer activation of this network state exists (another
-			// member took it over): refuse every change from now on and
-			// stop once the work in flight has answered (fencedWork); the
-			// next request activates it again from what is committed.
-			a.l.log.Warn("network superseded by a newer activation: stopping", "owner", owner, "epoch", epoch)
-			a.work.supersede(ctx, a.l.networks, a.owner)
-		}
-		if errors.Is(err, persistence.ErrSuperseded) {
-			err = errNetworkSuperseded
-		}
-		done(err)
-		// The next waiting change starts its save; superseded, each
-		// waiting change is answered at once and none starts one.
-		for len(a.pending) > 0 && !a.committing {
-			run := a.pending[0]
-			a.pending[0] = nil
-			a.pending = a.pending[1:]
-			run()
-		}
-	})
+		next := a.st.clone(a.l.now())
+		change(next)
+		a.version++
+		version, data, owner, epoch := a.version, next.encode(), a.owner, a.epoch
+		a.work.async(a.l, ctx, func(wctx context.Context) (any, error) {
+			return nil, a.saver.save(wctx, a.l.store, owner, epoch, version, data)
+		}, func(_ any, err error) {
+			defer finished()
+			if err == nil {
+				a.st = next
+			}
+			if errors.Is(err, persistence.ErrSuperseded) {
+				// A newer activation of this network state exists (another
+				// member took it over): refuse every change from now on
+				// and stop once the work in flight has answered
+				// (fencedWork); the next request activates it again from
+				// what is committed.
+				a.l.log.Warn("network superseded by a newer activation: stopping", "owner", owner, "epoch", epoch)
+				a.work.supersede(ctx, a.l.networks, a.owner)
+				err = errNetworkSuperseded
+			}
+			done(err)
+		})
+	}, done)
 }
 
 // errNetworkSuperseded answers a change refused because a newer activation
@@ -282,60 +265,50 @@ func (a *networkActor) switchUser(ctx actor.Context, m *pb.SwitchUserRequest, re
 	if a.refuseEarly(m.GetOwner(), fail) {
 		return
 	}
-	if a.switching {
-		if len(a.switches) >= maxInflight {
-			fail(ToProtoError(semvec.Errorf(semvec.KindUnavailable, "too many user switches are waiting")))
+	a.switches.run(func(finished func()) {
+		if a.refuseEarly(m.GetOwner(), fail) { // superseded while it waited
+			finished()
 			return
 		}
-		a.switches = append(a.switches, func() { a.switchUser(ctx, m, reply) })
-		return
-	}
-	user, from := m.GetUserId(), a.st.Active
-	if user == from {
-		reply(&pb.SwitchUserResponse{ActiveUser: user, PreviousUser: user})
-		return
-	}
-	if a.st.Partitions[user] == nil && len(a.st.Partitions) >= maxPartitions {
-		fail(ToProtoError(semvec.Errorf(semvec.KindConflict, "Too many user partitions: at most %d per licence subject", maxPartitions)))
-		return
-	}
-	a.switching = true
-	finish := func() { // on the actor, once this switch is answered
-		a.switching = false
-		for len(a.switches) > 0 && !a.switching {
-			next := a.switches[0]
-			a.switches[0] = nil
-			a.switches = a.switches[1:]
-			next()
-		}
-	}
-	owner, instances := a.owner, slices.Clone(a.st.active().Instances)
-	a.work.async(a.l, ctx, func(wctx context.Context) (any, error) {
-		return a.l.switchStates(wctx, owner, from, instances, user)
-	}, func(res any, err error) {
-		if err != nil {
-			fail(ToProtoError(err))
-			finish()
+		user, from := m.GetUserId(), a.st.Active
+		if user == from {
+			reply(&pb.SwitchUserResponse{ActiveUser: user, PreviousUser: user})
+			finished()
 			return
 		}
-		g := res.(*switchGather)
-		var prev, active string
-		a.commit(ctx, func(st *networkState) {
-			if p := st.Partitions[from]; p != nil {
-				p.SavedStates = g.saved
-			}
-			prev = st.switchTo(user, a.l.now())
-			active = st.Active
-		}, func(err error) {
-			defer finish()
+		if a.st.Partitions[user] == nil && len(a.st.Partitions) >= maxPartitions {
+			fail(ToProtoError(semvec.Errorf(semvec.KindConflict, "Too many user partitions: at most %d per licence subject", maxPartitions)))
+			finished()
+			return
+		}
+		owner, instances := a.owner, slices.Clone(a.st.active().Instances)
+		a.work.async(a.l, ctx, func(wctx context.Context) (any, error) {
+			return a.l.switchStates(wctx, owner, from, instances, user)
+		}, func(res any, err error) {
 			if err != nil {
 				fail(ToProtoError(err))
+				finished()
 				return
 			}
-			reply(&pb.SwitchUserResponse{ActiveUser: active, PreviousUser: prev,
-				SavedSessions: int32(g.saved), RestoredSessions: int32(g.restored)})
+			g := res.(*switchGather)
+			var prev, active string
+			a.commit(ctx, func(st *networkState) {
+				if p := st.Partitions[from]; p != nil {
+					p.SavedStates = g.saved
+				}
+				prev = st.switchTo(user, a.l.now())
+				active = st.Active
+			}, func(err error) {
+				defer finished()
+				if err != nil {
+					fail(ToProtoError(err))
+					return
+				}
+				reply(&pb.SwitchUserResponse{ActiveUser: active, PreviousUser: prev,
+					SavedSessions: int32(g.saved), RestoredSessions: int32(g.restored)})
+			})
 		})
-	})
+	}, func(err error) { fail(ToProtoError(err)) })
 }
 
 // switchGather is what a switch's work goroutine did.

@@ -38,8 +38,7 @@ type observerActor struct {
 	every     time.Duration
 	cancel    scheduler.CancelFunc
 	loads     viewLoads
-	writing   bool       // a write of the observer's (a sample's or a clear) is in flight
-	waiting   []func()   // writes waiting for it, in order
+	writes    oneAtATime // the observer's writes (samples' and clears), in order
 	work      fencedWork // its async work; superseded once a write is refused
 }
 
@@ -189,30 +188,14 @@ func (a *observerActor) sample(ctx actor.Context, done func(*pb.ObserverSampleRe
 // the order they were made, each on top of the ones before. At most
 // maxInflight writes wait; refuse gets the error of one more (503).
 func (a *observerActor) write(w func(then func()), refuse func(error)) {
-	if a.work.superseded {
-		refuse(errObserverSuperseded)
-		return
-	}
-	if a.writing {
-		if len(a.waiting) >= maxInflight {
-			refuse(semvec.Errorf(semvec.KindUnavailable, "too many writes are waiting for this observer"))
+	a.writes.run(func(finished func()) {
+		if a.work.superseded {
+			refuse(errObserverSuperseded)
+			finished()
 			return
 		}
-		a.waiting = append(a.waiting, func() { a.write(w, refuse) })
-		return
-	}
-	a.writing = true
-	w(func() {
-		a.writing = false
-		// The next waiting write starts; superseded, each is refused at
-		// once and none starts.
-		for len(a.waiting) > 0 && !a.writing {
-			next := a.waiting[0]
-			a.waiting[0] = nil
-			a.waiting = a.waiting[1:]
-			next()
-		}
-	})
+		w(finished)
+	}, refuse)
 }
 
 // commitSample finds the anomalies of observation o (against the episodes
