@@ -141,16 +141,23 @@ func (h *heldNetStore) SaveNetworkState(ctx context.Context, owner string, epoch
 	return h.Store.SaveNetworkState(ctx, owner, epoch, data)
 }
 
+// heldNetworkEnv starts a layers stack whose first network state save
+// waits for held.release (askTimeout 0: the default).
+func heldNetworkEnv(t *testing.T, askTimeout time.Duration) (*layersEnv, *heldNetStore) {
+	held := &heldNetStore{entered: make(chan struct{}), release: make(chan struct{})}
+	e := &layersEnv{t: t, dbPath: filepath.Join(t.TempDir(), "layers.db"), askTimeout: askTimeout,
+		wrap: func(s *persistence.Store) LayerStore { held.Store = s; return held }}
+	e.start()
+	t.Cleanup(e.stop)
+	return e, held
+}
+
 // The changes waiting for a network save in flight are bounded: past
 // maxInflight the next one is refused at once (503), the ones queued all
 // land when the save completes. The queued saves run one after another
 // (seconds under -race on a loaded machine), so the asks wait longer.
 func TestNetworkPendingChangesAreBounded(t *testing.T) {
-	held := &heldNetStore{entered: make(chan struct{}), release: make(chan struct{})}
-	e := &layersEnv{t: t, dbPath: filepath.Join(t.TempDir(), "layers.db"), askTimeout: 60 * time.Second,
-		wrap: func(s *persistence.Store) LayerStore { held.Store = s; return held }}
-	e.start()
-	t.Cleanup(e.stop)
+	e, held := heldNetworkEnv(t, 60*time.Second)
 	ctx := ctxT(t)
 	const own = "tenant-a"
 	s1, s2 := e.session(own), e.session(own)
@@ -193,11 +200,7 @@ func TestNetworkPendingChangesAreBounded(t *testing.T) {
 // once (none waits for its ask to time out), and the next request runs on
 // a new activation.
 func TestSupersededNetworkAnswersEveryWaitingChange(t *testing.T) {
-	held := &heldNetStore{entered: make(chan struct{}), release: make(chan struct{})}
-	e := &layersEnv{t: t, dbPath: filepath.Join(t.TempDir(), "layers.db"),
-		wrap: func(s *persistence.Store) LayerStore { held.Store = s; return held }}
-	e.start()
-	t.Cleanup(e.stop)
+	e, held := heldNetworkEnv(t, 0)
 	ctx := ctxT(t)
 	const own = "tenant-a"
 	s1, s2 := e.session(own), e.session(own)

@@ -54,31 +54,32 @@ type sampleState struct {
 	Samples  int32    `json:"samples,omitempty"`
 }
 
-func (a *observerActor) restore(data string) error {
-	if data == "" {
-		return nil
-	}
+// parseSampleState decodes a stored sample state ("" when none was written).
+func parseSampleState(data string) (sampleState, error) {
 	var st sampleState
-	if err := json.Unmarshal([]byte(data), &st); err != nil {
-		return err
+	if data == "" {
+		return st, nil
 	}
-	a.episodes = make(map[string]bool, len(st.Episodes))
-	for _, k := range st.Episodes {
-		a.episodes[k] = true
-	}
-	if st.LastAt != 0 {
-		a.lastAt = time.Unix(0, st.LastAt)
-	}
-	a.observed, a.samples = st.Observed, st.Samples
-	return nil
+	err := json.Unmarshal([]byte(data), &st)
+	return st, err
 }
 
 func newObserverActor(l *Layers, owner string, v *pb.ObserverView, epoch int64, anomalies []*pb.Anomaly, seq int64, state string) (actor.Producer, error) {
-	a := &observerActor{l: l, owner: owner, view: v, epoch: epoch, anomalies: anomalies, seq: seq}
-	if err := a.restore(state); err != nil {
+	st, err := parseSampleState(state)
+	if err != nil {
 		return nil, err
 	}
-	return func() actor.Actor { return a }, nil
+	return func() actor.Actor {
+		a := &observerActor{l: l, owner: owner, view: v, epoch: epoch, anomalies: anomalies, seq: seq,
+			observed: st.Observed, samples: st.Samples, episodes: make(map[string]bool, len(st.Episodes))}
+		for _, k := range st.Episodes {
+			a.episodes[k] = true
+		}
+		if st.LastAt != 0 {
+			a.lastAt = time.Unix(0, st.LastAt)
+		}
+		return a
+	}, nil
 }
 
 func (a *observerActor) Receive(ctx actor.Context) {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
+	"github.com/asynkron/protoactor-go/scheduler"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/semvec-go/semvec"
@@ -165,8 +166,7 @@ func (a *regionActor) realign(ctx actor.Context, now time.Time) {
 	a.realigning = true
 	a.l.log.Info("region realignment", "region_id", v.GetRegionId(), "clusters", voters)
 	a.l.async(ctx, func(wctx context.Context) (any, error) {
-		recorded, err := a.l.realignRegion(wctx, v, epoch, voters, at, count)
-		return recorded, err
+		return a.l.realignRegion(wctx, v, epoch, voters, at, count)
 	}, func(res any, err error) {
 		a.realigning = false
 		if recorded, _ := res.(bool); !recorded {
@@ -256,8 +256,7 @@ func (a *regionActor) writeUnsaved(ctx actor.Context) {
 			// not only when the region stops.
 			if !a.retrying {
 				a.retrying = true
-				self, root := ctx.Self(), a.l.root
-				time.AfterFunc(eventRetryDelay, func() { root.Send(self, retryEventWrite{}) })
+				scheduler.NewTimerScheduler(ctx).SendOnce(eventRetryDelay, ctx.Self(), retryEventWrite{})
 			}
 			return
 		}

@@ -77,9 +77,8 @@ func withinCap(ctx context.Context, tx bun.Tx, model any, max int, what, where s
 // network state: "owner = ?"), so an activation that has just committed the
 // row's next epoch reads every entry its predecessors committed. A writer
 // checks the epoch under lockShare (liveIncarnations, fenceRow) and holds
-// that lock until it commits; the
-// activation waits for those locks with lockUpdate, which conflicts only
-// with them.
+// that lock until it commits; the activation waits for those locks with
+// lockUpdate, which conflicts only with them.
 //
 // The epoch moves first, in a transaction of its own, and the wait comes
 // after. Waiting first (FOR UPDATE, then the update, in one transaction)

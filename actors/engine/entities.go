@@ -228,8 +228,8 @@ func (s *Session) entitiesOf(query string, max int, count bool) []Entity {
 		}
 	} else {
 		idx = s.matchEntities(nil, query, max)
-		for _, i := range idx {
-			if count {
+		if count {
+			for _, i := range idx {
 				s.entities[i].AccessCount++
 			}
 		}
