@@ -1,6 +1,7 @@
 package actors
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -11,8 +12,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/asynkron/protoactor-go/actor"
+	"google.golang.org/protobuf/proto"
+
 	"github.com/semvec-go/semvec"
 	"github.com/semvec-go/semvec/persistence"
+	pb "github.com/semvec-go/semvec/proto"
 )
 
 // netDownStore fails every network state save while down is set, like a
@@ -141,6 +146,31 @@ func (h *heldNetStore) SaveNetworkState(ctx context.Context, owner string, epoch
 	return h.Store.SaveNetworkState(ctx, owner, epoch, data)
 }
 
+// sendNow sends each request to pid at once, in order, so all are in its
+// mailbox when it returns; results waits for their replies (at most 5 s
+// each) and returns each one's error (nil for a success).
+func sendNow(root *actor.RootContext, pid *actor.PID, reqs ...proto.Message) (results func() []error) {
+	futures := make([]*actor.Future, len(reqs))
+	for i, r := range reqs {
+		futures[i] = root.RequestFuture(pid, r, 5*time.Second)
+	}
+	return func() []error {
+		errs := make([]error, len(futures))
+		for i, f := range futures {
+			res, err := f.Result()
+			switch r := res.(type) {
+			case interface{ GetError() *pb.Error }:
+				if e := r.GetError(); e != nil {
+					errs[i] = FromProtoError(e)
+				}
+			default:
+				errs[i] = cmp.Or(err, fmt.Errorf("unexpected reply %T", res))
+			}
+		}
+		return errs
+	}
+}
+
 // heldNetworkEnv starts a layers stack whose first network state save
 // waits for held.release (askTimeout 0: the default).
 func heldNetworkEnv(t *testing.T, askTimeout time.Duration) (*layersEnv, *heldNetStore) {
@@ -208,20 +238,20 @@ func TestSupersededNetworkAnswersEveryWaitingChange(t *testing.T) {
 		_, err := e.layers.Transfer(ctx, own, s1, s2, 0.2)
 		out <- err
 	}
-	switchTo := func(user string, out chan<- error) {
-		_, err := e.layers.SwitchUser(ctx, own, user)
-		out <- err
-	}
 	first := make(chan error, 1)
 	go transfer(first)
 	<-held.entered // its save is in flight
 
-	const waiting = 6
-	results := make(chan error, waiting)
-	for i := range waiting / 2 {
-		go transfer(results)
-		go switchTo(fmt.Sprintf("user-%d", i), results)
+	// Six changes reach the actor's mailbox now, before the save is
+	// answered (sent from here, in order: a goroutine could be scheduled
+	// too late, after the actor has stopped, and its message be dropped).
+	pid := ok(e.layers.networks.Get(ctx, own))(t)
+	var reqs []proto.Message
+	for i := range 3 {
+		reqs = append(reqs, &pb.TransferRequest{Owner: own, SourceSessionId: s1, TargetSessionId: s2, MaxWeight: 0.2},
+			&pb.SwitchUserRequest{Owner: own, UserId: fmt.Sprintf("user-%d", i)})
 	}
+	results := sendNow(e.sys.Root, pid, reqs...)
 	// Another activation takes the row: the held save will be refused.
 	if _, err := e.store.ActivateNetwork(ctx, own); err != nil {
 		t.Fatal(err)
@@ -233,8 +263,8 @@ func TestSupersededNetworkAnswersEveryWaitingChange(t *testing.T) {
 	if err := <-first; !superseded(err) {
 		t.Fatalf("the held change: %v, want superseded", err)
 	}
-	for range waiting {
-		if err := <-results; !superseded(err) && err != nil {
+	for _, err := range results() {
+		if !superseded(err) && err != nil {
 			// nil: it reached the next activation, which is fine too
 			t.Errorf("a waiting change: %v, want superseded at once (or served by the next activation)", err)
 		}

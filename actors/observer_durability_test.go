@@ -5,8 +5,11 @@ import (
 	"sync"
 	"testing"
 
+	"google.golang.org/protobuf/proto"
+
 	"github.com/semvec-go/semvec"
 	"github.com/semvec-go/semvec/persistence"
+	pb "github.com/semvec-go/semvec/proto"
 )
 
 // What a sample acknowledged survives a restart: the summary's last sample
@@ -93,12 +96,14 @@ func TestSupersededObserverAnswersEveryWaitingWrite(t *testing.T) {
 	go func() { _, err := st.layers.ObserverSample(ctx, own); first <- err }()
 	<-held.entered // its write is in flight
 
-	const waiting = 6
-	results := make(chan error, waiting)
-	for range waiting / 2 {
-		go func() { _, err := st.layers.ObserverSample(ctx, own); results <- err }()
-		go func() { _, err := st.layers.ClearAnomalies(ctx, own); results <- err }()
+	// Six writes reach the actor's mailbox now, before the sample's write
+	// is answered (sent from here, in order: see sendNow).
+	pid := ok(st.layers.observers.Get(ctx, own))(t)
+	var reqs []proto.Message
+	for range 3 {
+		reqs = append(reqs, &pb.ObserverSampleRequest{Owner: own}, &pb.ObserverClearRequest{Owner: own})
 	}
+	results := sendNow(st.layers.root, pid, reqs...)
 	if _, err := st.store.ActivateObserver(ctx, own, info.ID); err != nil { // a newer activation
 		t.Fatal(err)
 	}
@@ -109,8 +114,8 @@ func TestSupersededObserverAnswersEveryWaitingWrite(t *testing.T) {
 	if err := <-first; !superseded(err) {
 		t.Fatalf("the held sample: %v, want superseded", err)
 	}
-	for range waiting {
-		if err := <-results; err != nil && !superseded(err) { // nil: served by the next activation
+	for _, err := range results() {
+		if err != nil && !superseded(err) { // nil: served by the next activation
 			t.Errorf("a waiting write: %v, want superseded at once (or served by the next activation)", err)
 		}
 	}
