@@ -308,9 +308,9 @@ type fencedWork struct {
 	stopping   bool // stopWhenReached was sent
 }
 
-// stopWhenReached stops the actor that receives it: sent to itself, it
-// comes after the messages already queued (a system Stop would overtake
-// them).
+// stopWhenReached stops the actor that receives it (fencedWork.reached):
+// sent to itself, it comes after the messages already queued (a system
+// Stop would overtake them).
 type stopWhenReached struct{}
 
 // supersede marks the actor superseded. The registry stops handing out its
@@ -330,6 +330,17 @@ func (w *fencedWork) stopIfIdle(ctx actor.Context) {
 		w.stopping = true
 		ctx.Send(ctx.Self(), stopWhenReached{})
 	}
+}
+
+// reached handles stopWhenReached: the actor stops if no work is in flight;
+// otherwise a message queued before it started some (a read refused no
+// earlier), and the last of that work to answer sends it again.
+func (w *fencedWork) reached(ctx actor.Context) {
+	if w.running > 0 {
+		w.stopping = false
+		return
+	}
+	ctx.Stop(ctx.Self())
 }
 
 func (w *fencedWork) async(l *Layers, ctx actor.Context, work func(context.Context) (any, error), cont func(any, error)) {

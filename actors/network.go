@@ -76,7 +76,7 @@ func (a *networkActor) Receive(ctx actor.Context) {
 	case *actor.Stopped:
 		a.l.networks.Stopped(a.owner, ctx.Self())
 	case stopWhenReached:
-		ctx.Stop(ctx.Self())
+		a.work.reached(ctx)
 	case *pb.TransferRequest:
 		a.handleTransfer(ctx, m)
 	case *pb.SwitchUserRequest:

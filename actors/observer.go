@@ -92,7 +92,7 @@ func (a *observerActor) Receive(ctx actor.Context) {
 	case *actor.Stopped:
 		a.l.observers.Stopped(a.owner, ctx.Self())
 	case stopWhenReached:
-		ctx.Stop(ctx.Self())
+		a.work.reached(ctx)
 	case *pb.TopologyChanged:
 		owner := a.owner
 		reloadView(ctx, a.l, &a.loads, owner, func(c context.Context) (*pb.ObserverView, error) {
@@ -147,6 +147,10 @@ func (a *observerActor) handleTick(ctx actor.Context) {
 func (a *observerActor) handleSample(ctx actor.Context, m *pb.ObserverSampleRequest) {
 	if m.GetOwner() != a.owner {
 		ctx.Respond(&pb.ObserverSampleResponse{Error: ToProtoError(semvec.NotFound("Observer"))})
+		return
+	}
+	if a.work.superseded { // stopping: gather nothing
+		ctx.Respond(&pb.ObserverSampleResponse{Error: ToProtoError(errObserverSuperseded)})
 		return
 	}
 	reply := replyTo(ctx)
