@@ -24,11 +24,14 @@ type clusterActor struct {
 	view  *pb.ClusterView
 	gen   int // bumped on every view change, so late results do not prune a newer view
 	loads viewLoads
+	work  layerWork // its async work (gathers and feedback) and its stop
 	drift int64
 }
 
 func newClusterActor(l *Layers, key string, v *pb.ClusterView) actor.Producer {
-	return func() actor.Actor { return &clusterActor{l: l, key: key, view: v} }
+	return func() actor.Actor {
+		return &clusterActor{l: l, key: key, view: v, work: newLayerWork(l, l.clusters, key)}
+	}
 }
 
 func (a *clusterActor) Receive(ctx actor.Context) {
@@ -36,9 +39,11 @@ func (a *clusterActor) Receive(ctx actor.Context) {
 	case *actor.Started, *actor.Restarting, *actor.Stopping:
 	case *actor.Stopped:
 		a.l.clusters.Stopped(a.key, ctx.Self())
+	case stopWhenIdle:
+		a.work.reached(ctx)
 	case *pb.TopologyChanged:
 		owner, id := a.view.GetOwner(), a.view.GetClusterId()
-		reloadView(ctx, a.l, &a.loads, a.key, func(c context.Context) (*pb.ClusterView, error) {
+		reloadView(ctx, &a.work, &a.loads, func(c context.Context) (*pb.ClusterView, error) {
 			return a.l.clusterView(c, owner, id)
 		}, a.handleView)
 	case *pb.DriftEvent:
@@ -93,7 +98,7 @@ func (a *clusterActor) handleState(ctx actor.Context, m *pb.ClusterStateRequest)
 		return
 	}
 	v, gen := a.view, a.gen
-	a.l.async(ctx, func(wctx context.Context) (any, error) {
+	a.work.async(ctx, func(wctx context.Context) (any, error) {
 		return a.l.gatherCluster(wctx, v)
 	}, func(res any, err error) {
 		if err != nil {
@@ -134,7 +139,7 @@ func (a *clusterActor) handleFeedback(ctx actor.Context, m *pb.ClusterFeedbackRe
 		return
 	}
 	dim, now := a.l.sessions.Dim(), a.l.now()
-	a.l.async(ctx, func(wctx context.Context) (any, error) {
+	a.work.async(ctx, func(wctx context.Context) (any, error) {
 		g, err := a.l.gatherCluster(wctx, v)
 		if err != nil {
 			return nil, err

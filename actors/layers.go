@@ -134,10 +134,11 @@ func NewLayers(root *actor.RootContext, store LayerStore, ask *Asker, sessions *
 	}
 	l := &Layers{root: root, store: store, ask: ask, sessions: sessions, log: log, now: now}
 	l.bgCtx, l.bgCancel = context.WithCancel(context.Background())
-	l.clusters = NewRegistry("cluster", root, l.loadCluster, now)
-	l.regions = NewRegistry("region", root, l.loadRegion, now)
-	l.observers = NewRegistry("observer", root, l.loadObserver, now)
-	l.networks = NewRegistry("network", root, l.loadNetwork, now)
+	// Layer actors stop once their work in flight has answered (layerWork).
+	l.clusters = NewRegistry("cluster", root, l.loadCluster, now).StopWith(stopWhenIdle{})
+	l.regions = NewRegistry("region", root, l.loadRegion, now).StopWith(stopWhenIdle{})
+	l.observers = NewRegistry("observer", root, l.loadObserver, now).StopWith(stopWhenIdle{})
+	l.networks = NewRegistry("network", root, l.loadNetwork, now).StopWith(stopWhenIdle{})
 	sessions.sendDriftTo(l.clusters)
 	return l
 }
@@ -204,7 +205,7 @@ func (l *Layers) stopAll(ctx context.Context, r *Registry) error {
 	pids := r.PIDs()
 	for key := range pids {
 		if pid := r.Stop(key); pid != nil {
-			l.root.Poison(pid)
+			r.poison(pid)
 		}
 	}
 	for key := range pids {
@@ -296,56 +297,77 @@ func (l *Layers) async(ctx actor.Context, work func(ctx context.Context) (any, e
 	})
 }
 
-// fencedWork runs a fenced layer actor's async work (Layers.async) and,
-// once the actor is superseded (a newer activation holds its row, so its
-// writes are refused), stops it only when none of that work is in flight
-// and every message already in its mailbox has been answered: a
-// continuation, and a message still queued, are dropped once an actor has
-// stopped, and every request must still be answered.
-type fencedWork struct {
+// layerWork is a layer actor's async work (Layers.async) and how the actor
+// stops. protoactor drops a stopped actor's queued messages and the
+// continuations of its work, so a request queued behind a stop, or waiting
+// for work in flight, would get no answer until its ask times out (504).
+// A layer actor therefore never stops at once: it stops when it reaches a
+// stopWhenIdle in its mailbox (after every message queued before it) with no
+// work in flight; otherwise the last piece of work to answer sends it
+// stopWhenIdle again. The registry stops layer actors this way too
+// (Registry.StopWith), for a deletion or at shutdown.
+type layerWork struct {
+	l   *Layers
+	r   *Registry // the actor's registry
+	key string    // the actor's key in it
+
 	running    int  // pieces of work in flight
-	superseded bool // refuse every change from now on; stop when idle
-	stopping   bool // stopWhenReached was sent
+	stopping   bool // stop once no work is in flight
+	queued     bool // a stopWhenIdle to itself is in the mailbox
+	superseded bool // a newer activation holds its row: refuse every change
 }
 
-// stopWhenReached stops the actor that receives it (fencedWork.reached):
-// sent to itself, it comes after the messages already queued (a system
-// Stop would overtake them).
-type stopWhenReached struct{}
+// stopWhenIdle stops the layer actor that receives it once no work is in
+// flight (layerWork.reached): sent to the actor, it comes after the
+// messages already queued (a system Stop would overtake them, and they
+// would be dropped).
+type stopWhenIdle struct{}
 
-// supersede marks the actor superseded. The registry stops handing out its
-// PID (new requests wait for it to stop, then activate it again from what
-// is committed), and the actor stops once idle.
-func (w *fencedWork) supersede(ctx actor.Context, r *Registry, key string) {
-	if w.superseded {
-		return
+func newLayerWork(l *Layers, r *Registry, key string) layerWork {
+	return layerWork{l: l, r: r, key: key}
+}
+
+// stop stops the actor once idle. The registry stops handing out its PID
+// from now on: new requests wait for it to stop, then activate it again
+// from what is stored.
+func (w *layerWork) stop(ctx actor.Context) {
+	if !w.stopping {
+		w.stopping = true
+		w.r.Stop(w.key)
 	}
-	w.superseded = true
-	r.Stop(key)
 	w.stopIfIdle(ctx)
 }
 
-func (w *fencedWork) stopIfIdle(ctx actor.Context) {
-	if w.superseded && w.running == 0 && !w.stopping {
-		w.stopping = true
-		ctx.Send(ctx.Self(), stopWhenReached{})
+// supersede marks the actor superseded (its writes were refused because a
+// newer activation holds its row) and stops it once idle.
+func (w *layerWork) supersede(ctx actor.Context) {
+	w.superseded = true
+	w.stop(ctx)
+}
+
+func (w *layerWork) stopIfIdle(ctx actor.Context) {
+	if w.stopping && w.running == 0 && !w.queued {
+		w.queued = true
+		ctx.Send(ctx.Self(), stopWhenIdle{})
 	}
 }
 
-// reached handles stopWhenReached: the actor stops if no work is in flight;
-// otherwise a message queued before it started some (a read refused no
-// earlier), and the last of that work to answer sends it again.
-func (w *fencedWork) reached(ctx actor.Context) {
+// reached handles stopWhenIdle, sent by the actor itself or by its
+// registry: the actor stops if no work is in flight; otherwise a message
+// queued before it started some, and the last of that work to answer sends
+// it again.
+func (w *layerWork) reached(ctx actor.Context) {
+	w.queued, w.stopping = false, true
 	if w.running > 0 {
-		w.stopping = false
 		return
 	}
 	ctx.Stop(ctx.Self())
 }
 
-func (w *fencedWork) async(l *Layers, ctx actor.Context, work func(context.Context) (any, error), cont func(any, error)) {
+// async is Layers.async, counted: the actor does not stop while it runs.
+func (w *layerWork) async(ctx actor.Context, work func(context.Context) (any, error), cont func(any, error)) {
 	w.running++
-	l.async(ctx, work, func(v any, err error) {
+	w.l.async(ctx, work, func(v any, err error) {
 		w.running--
 		cont(v, err)
 		w.stopIfIdle(ctx)
@@ -616,16 +638,17 @@ func (l *Layers) loadNetwork(ctx context.Context, owner string) (actor.Producer,
 type viewLoads struct{ started, applied uint64 }
 
 // reloadView reloads a layer actor's view after a TopologyChanged and
-// answers TopologyReloaded: load runs on a work goroutine (Layers.async),
-// apply runs on the actor with a view at least as new as any applied before.
+// answers TopologyReloaded: load runs on a work goroutine (w.async), apply
+// runs on the actor with a view at least as new as any applied before.
 // Every load starts after the change it follows has committed, so the actor
 // converges on what is stored, whatever order concurrent changes are told
 // in. When the resource is gone, or its view cannot be read, the actor
-// stops: its next use activates it from the store again.
-func reloadView[V any](ctx actor.Context, l *Layers, n *viewLoads, key string, load func(context.Context) (V, error), apply func(V)) {
+// stops once idle (the requests already queued are still answered): its
+// next use activates it from the store again.
+func reloadView[V any](ctx actor.Context, w *layerWork, n *viewLoads, load func(context.Context) (V, error), apply func(V)) {
 	n.started++
 	load1 := n.started
-	l.async(ctx, func(wctx context.Context) (any, error) { return load(wctx) }, func(v any, err error) {
+	w.async(ctx, func(wctx context.Context) (any, error) { return load(wctx) }, func(v any, err error) {
 		defer func() {
 			if ctx.Sender() != nil {
 				ctx.Respond(&pb.TopologyReloaded{})
@@ -636,9 +659,9 @@ func reloadView[V any](ctx actor.Context, l *Layers, n *viewLoads, key string, l
 		}
 		if err != nil {
 			if semvec.KindOf(err) != semvec.KindNotFound {
-				l.log.Warn("layers: view not reloaded; the actor stops and reloads on next use", "key", key, "err", err)
+				w.l.log.Warn("layers: view not reloaded; the actor stops and reloads on next use", "key", w.key, "err", err)
 			}
-			ctx.Stop(ctx.Self())
+			w.stop(ctx)
 			return
 		}
 		n.applied = load1

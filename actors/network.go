@@ -41,7 +41,7 @@ type networkActor struct {
 	version  uint64 // bumped on every change
 	saver    *netSaver
 	commits  oneAtATime // changes, each saved before the next is made
-	work     fencedWork // its async work; superseded once a save is refused (a newer activation exists)
+	work     layerWork  // its async work and its stop; superseded once a save is refused (a newer activation exists)
 	switches oneAtATime // user switches, from their reads to their commit
 }
 
@@ -66,7 +66,9 @@ func (s *netSaver) save(ctx context.Context, store LayerStore, owner string, epo
 }
 
 func newNetworkActor(l *Layers, owner string, epoch int64, st *networkState) actor.Producer {
-	return func() actor.Actor { return &networkActor{l: l, owner: owner, epoch: epoch, st: st, saver: &netSaver{}} }
+	return func() actor.Actor {
+		return &networkActor{l: l, owner: owner, epoch: epoch, st: st, saver: &netSaver{}, work: newLayerWork(l, l.networks, owner)}
+	}
 }
 
 func (a *networkActor) Receive(ctx actor.Context) {
@@ -75,7 +77,7 @@ func (a *networkActor) Receive(ctx actor.Context) {
 		// Nothing to write at stop: the state held is the one saved last.
 	case *actor.Stopped:
 		a.l.networks.Stopped(a.owner, ctx.Self())
-	case stopWhenReached:
+	case stopWhenIdle:
 		a.work.reached(ctx)
 	case *pb.TransferRequest:
 		a.handleTransfer(ctx, m)
@@ -127,7 +129,7 @@ func (a *networkActor) commit(ctx actor.Context, change func(st *networkState), 
 		change(next)
 		a.version++
 		version, data, owner, epoch := a.version, next.encode(), a.owner, a.epoch
-		a.work.async(a.l, ctx, func(wctx context.Context) (any, error) {
+		a.work.async(ctx, func(wctx context.Context) (any, error) {
 			return nil, a.saver.save(wctx, a.l.store, owner, epoch, version, data)
 		}, func(_ any, err error) {
 			defer finished()
@@ -138,10 +140,10 @@ func (a *networkActor) commit(ctx actor.Context, change func(st *networkState), 
 				// A newer activation of this network state exists (another
 				// member took it over): refuse every change from now on
 				// and stop once the work in flight has answered
-				// (fencedWork); the next request activates it again from
+				// (layerWork); the next request activates it again from
 				// what is committed.
 				a.l.log.Warn("network superseded by a newer activation: stopping", "owner", owner, "epoch", epoch)
-				a.work.supersede(ctx, a.l.networks, a.owner)
+				a.work.supersede(ctx)
 				err = errNetworkSuperseded
 			}
 			done(err)
@@ -195,7 +197,7 @@ func (a *networkActor) handleTransfer(ctx actor.Context, m *pb.TransferRequest) 
 		return
 	}
 	owner, src, dst, w := a.owner, m.GetSourceSessionId(), m.GetTargetSessionId(), m.GetMaxWeight()
-	a.work.async(a.l, ctx, func(wctx context.Context) (any, error) {
+	a.work.async(ctx, func(wctx context.Context) (any, error) {
 		return a.l.transfer(wctx, owner, src, dst, w)
 	}, func(res any, err error) {
 		if err != nil {
@@ -282,7 +284,7 @@ func (a *networkActor) switchUser(ctx actor.Context, m *pb.SwitchUserRequest, re
 			return
 		}
 		owner, instances := a.owner, slices.Clone(a.st.active().Instances)
-		a.work.async(a.l, ctx, func(wctx context.Context) (any, error) {
+		a.work.async(ctx, func(wctx context.Context) (any, error) {
 			return a.l.switchStates(wctx, owner, from, instances, user)
 		}, func(res any, err error) {
 			if err != nil {
@@ -419,7 +421,7 @@ func (a *networkActor) handleConsensus(ctx actor.Context, m *pb.ConsensusRequest
 	if !slices.Contains(instances, proposer) {
 		instances = append(instances, proposer)
 	}
-	a.work.async(a.l, ctx, func(wctx context.Context) (any, error) {
+	a.work.async(ctx, func(wctx context.Context) (any, error) {
 		return a.l.gatherVoters(wctx, owner, proposer, instances)
 	}, func(res any, err error) {
 		if err != nil {

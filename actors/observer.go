@@ -39,7 +39,7 @@ type observerActor struct {
 	cancel    scheduler.CancelFunc
 	loads     viewLoads
 	writes    oneAtATime // the observer's writes (samples' and clears), in order
-	work      fencedWork // its async work; superseded once a write is refused
+	work      layerWork  // its async work and its stop; superseded once a write is refused
 }
 
 // sampleState is what the observer's samples have changed besides its
@@ -71,7 +71,8 @@ func newObserverActor(l *Layers, owner string, v *pb.ObserverView, epoch int64, 
 	}
 	return func() actor.Actor {
 		a := &observerActor{l: l, owner: owner, view: v, epoch: epoch, anomalies: anomalies, seq: seq,
-			observed: st.Observed, samples: st.Samples, episodes: make(map[string]bool, len(st.Episodes))}
+			observed: st.Observed, samples: st.Samples, episodes: make(map[string]bool, len(st.Episodes)),
+			work: newLayerWork(l, l.observers, owner)}
 		for _, k := range st.Episodes {
 			a.episodes[k] = true
 		}
@@ -91,11 +92,11 @@ func (a *observerActor) Receive(ctx actor.Context) {
 		a.stopTicker()
 	case *actor.Stopped:
 		a.l.observers.Stopped(a.owner, ctx.Self())
-	case stopWhenReached:
+	case stopWhenIdle:
 		a.work.reached(ctx)
 	case *pb.TopologyChanged:
 		owner := a.owner
-		reloadView(ctx, a.l, &a.loads, owner, func(c context.Context) (*pb.ObserverView, error) {
+		reloadView(ctx, &a.work, &a.loads, func(c context.Context) (*pb.ObserverView, error) {
 			return a.l.observerView(c, owner)
 		}, func(v *pb.ObserverView) { a.handleView(ctx, v) })
 	case *pb.ObserverTick:
@@ -174,7 +175,7 @@ func (a *observerActor) handleSample(ctx actor.Context, m *pb.ObserverSampleRequ
 func (a *observerActor) sample(ctx actor.Context, done func(*pb.ObserverSampleResponse, error)) {
 	owner, regions := a.owner, slices.Clone(a.view.GetRegionIds())
 	start := time.Now()
-	a.work.async(a.l, ctx, func(wctx context.Context) (any, error) {
+	a.work.async(ctx, func(wctx context.Context) (any, error) {
 		return a.l.observe(wctx, owner, regions)
 	}, func(res any, err error) {
 		if err != nil {
@@ -251,7 +252,7 @@ func (a *observerActor) persist(ctx actor.Context, fresh []*pb.Anomaly, st sampl
 		return
 	}
 	owner, id, epoch := a.owner, a.view.GetObserverId(), a.epoch
-	a.work.async(a.l, ctx, func(wctx context.Context) (any, error) {
+	a.work.async(ctx, func(wctx context.Context) (any, error) {
 		return nil, a.l.store.RecordSample(wctx, owner, id, epoch, items, maxAnomalies, string(state))
 	}, func(_ any, err error) {
 		if err == nil && len(items) > 0 {
@@ -312,7 +313,7 @@ func (a *observerActor) handleClear(ctx actor.Context, m *pb.ObserverClearReques
 	owner, id, epoch := a.owner, a.view.GetObserverId(), a.epoch
 	reply := replyTo(ctx)
 	a.write(func(then func()) {
-		a.work.async(a.l, ctx, func(wctx context.Context) (any, error) {
+		a.work.async(ctx, func(wctx context.Context) (any, error) {
 			return nil, a.l.store.ClearAnomalies(wctx, owner, id, epoch)
 		}, func(_ any, err error) {
 			defer then()
@@ -391,11 +392,11 @@ func (l *Layers) observe(ctx context.Context, owner string, regionIDs []string) 
 // because a newer activation of it exists (another member took it over):
 // the request that caused the write and every write waiting or arriving
 // later are answered 503 (and retried there), and the actor stops once
-// the work in flight has answered (fencedWork).
+// the work in flight has answered (layerWork).
 func (a *observerActor) stopIfSuperseded(ctx actor.Context, err error) {
 	if errors.Is(err, persistence.ErrSuperseded) && !a.work.superseded {
 		a.l.log.Warn("observer superseded by a newer activation: stopping", "owner", a.owner, "epoch", a.epoch)
-		a.work.supersede(ctx, a.l.observers, a.owner) // stops once idle
+		a.work.supersede(ctx) // stops once idle
 	}
 }
 

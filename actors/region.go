@@ -38,6 +38,7 @@ type regionActor struct {
 	realignments int64
 	realigning   bool // a realignment is in flight (one at a time)
 	loads        viewLoads
+	work         layerWork // its async work and its stop; superseded once a write is refused
 
 	seq      int64                    // the last event numbered
 	unsaved  []persistence.LoggedItem // numbered, not yet written
@@ -60,7 +61,8 @@ const eventRetryDelay = time.Second
 func newRegionActor(l *Layers, key string, v *pb.RegionView, epoch int64, events []*pb.RegionDriftEvent, seq int64, attached map[string]time.Time) actor.Producer {
 	return func() actor.Actor {
 		a := &regionActor{l: l, key: key, view: v, epoch: epoch, book: newVoteBook(maxRegionEvents),
-			lastRealign: v.GetLastRealignmentUnixNano(), realignments: v.GetRealignments(), seq: seq}
+			lastRealign: v.GetLastRealignmentUnixNano(), realignments: v.GetRealignments(), seq: seq,
+			work: newLayerWork(l, l.regions, key)}
 		a.book.restore(events, a.lastRealign)
 		a.book.retain(v.GetClusterIds())
 		a.book.since(attached)
@@ -75,9 +77,11 @@ func (a *regionActor) Receive(ctx actor.Context) {
 		a.writeOnStop()
 	case *actor.Stopped:
 		a.l.regions.Stopped(a.key, ctx.Self())
+	case stopWhenIdle:
+		a.work.reached(ctx)
 	case *pb.TopologyChanged:
 		owner, id := a.view.GetOwner(), a.view.GetRegionId()
-		reloadView(ctx, a.l, &a.loads, a.key, func(c context.Context) (*pb.RegionView, error) {
+		reloadView(ctx, &a.work, &a.loads, func(c context.Context) (*pb.RegionView, error) {
 			return a.l.regionView(c, owner, id)
 		}, a.handleView)
 	case *pb.DriftEvent:
@@ -106,10 +110,14 @@ func (a *regionActor) window() time.Duration {
 // handleDrift records a cluster's drift vote and realigns the region when
 // the share of attached clusters voting inside the window exceeds the
 // consensus threshold. Events of clusters not (or no longer) attached are
-// ignored; an event stamped at or before the last realignment is logged but
-// does not vote (see voteBook).
+// ignored, and so are all events once the region is superseded; an event
+// stamped at or before the last realignment is logged but does not vote
+// (see voteBook).
 func (a *regionActor) handleDrift(ctx actor.Context, ev *pb.DriftEvent) {
 	if ev.GetOwner() != a.view.GetOwner() || !slices.Contains(a.view.GetClusterIds(), ev.GetClusterId()) {
+		return
+	}
+	if a.work.superseded { // its writes are refused: the newer activation takes the events
 		return
 	}
 	now := a.l.now()
@@ -165,7 +173,7 @@ func (a *regionActor) realign(ctx actor.Context, now time.Time) {
 	at, count := realignTime(now, a.lastRealign, a.book.latestVote()), a.realignments+1
 	a.realigning = true
 	a.l.log.Info("region realignment", "region_id", v.GetRegionId(), "clusters", voters)
-	a.l.async(ctx, func(wctx context.Context) (any, error) {
+	a.work.async(ctx, func(wctx context.Context) (any, error) {
 		return a.l.realignRegion(wctx, v, epoch, voters, at, count)
 	}, func(res any, err error) {
 		a.realigning = false
@@ -173,7 +181,7 @@ func (a *regionActor) realign(ctx actor.Context, now time.Time) {
 			switch {
 			case errors.Is(err, persistence.ErrSuperseded):
 				a.l.log.Warn("region superseded by a newer activation: stopping", "region_id", v.GetRegionId(), "epoch", epoch)
-				ctx.Stop(ctx.Self())
+				a.work.supersede(ctx)
 			case semvec.KindOf(err) == semvec.KindNotFound: // the region is gone
 			default:
 				a.l.log.Warn("region realignment not recorded: nothing moved, the votes stay", "region_id", v.GetRegionId(), "err", err)
@@ -229,7 +237,7 @@ func (a *regionActor) writeUnsaved(ctx actor.Context) {
 	batch := a.unsaved
 	a.unsaved = nil
 	owner, id, epoch := a.view.GetOwner(), a.view.GetRegionId(), a.epoch
-	a.l.async(ctx, func(wctx context.Context) (any, error) {
+	a.work.async(ctx, func(wctx context.Context) (any, error) {
 		return nil, a.l.store.AppendRegionEvents(wctx, owner, id, epoch, batch, maxRegionEvents)
 	}, func(_ any, err error) {
 		a.writing = false
@@ -238,7 +246,7 @@ func (a *regionActor) writeUnsaved(ctx actor.Context) {
 			// took it over): stop, writing nothing more.
 			a.l.log.Warn("region superseded by a newer activation: stopping", "region_id", id, "epoch", epoch)
 			a.unsaved = nil
-			ctx.Stop(ctx.Self())
+			a.work.supersede(ctx)
 			return
 		}
 		if semvec.KindOf(err) == semvec.KindNotFound {

@@ -7,8 +7,11 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"google.golang.org/protobuf/proto"
+
 	"github.com/semvec-go/semvec"
 	"github.com/semvec-go/semvec/persistence"
+	pb "github.com/semvec-go/semvec/proto"
 )
 
 // Detaching a cluster drops its vote and latest event; attaching it again
@@ -90,4 +93,61 @@ func TestRegionEventWriteIsRetried(t *testing.T) {
 		got, err := e.store.LoadRegionEvents(ctx, own, r.ID, 10)
 		return err == nil && len(got) == 1
 	})
+}
+
+// heldRegionEvents holds the first region event write until release is
+// closed.
+type heldRegionEvents struct {
+	*persistence.Store
+	entered, release chan struct{}
+	calls            atomic.Int32
+}
+
+func (h *heldRegionEvents) AppendRegionEvents(ctx context.Context, owner, regionID string, epoch int64, items []persistence.LoggedItem, keep int) error {
+	if h.calls.Add(1) == 1 {
+		close(h.entered)
+		<-h.release
+	}
+	return h.Store.AppendRegionEvents(ctx, owner, regionID, epoch, items, keep)
+}
+
+// A region whose event write is refused because a newer activation holds
+// its log (another member took it over) stops, writing nothing, after
+// answering the reads sent to it; its next use activates it again.
+func TestSupersededRegionStops(t *testing.T) {
+	held := &heldRegionEvents{entered: make(chan struct{}), release: make(chan struct{})}
+	e := &layersEnv{t: t, dbPath: filepath.Join(t.TempDir(), "layers.db"),
+		wrap: func(s *persistence.Store) LayerStore { held.Store = s; return held }}
+	e.start()
+	t.Cleanup(e.stop)
+	ctx := ctxT(t)
+	const own = "tenant-a"
+	r := e.region(own, 0.99, 3600)
+	ca := e.cluster(own, AggregationWeightedAverage, 0)
+	ok(e.layers.AttachCluster(ctx, own, r.ID, ca))(t)
+	e.steady(own, ca, 0, 4)
+	e.switchTopic(own, ca, 5) // a drift event: its write is held
+	<-held.entered
+	pid := ok(e.layers.regions.Get(ctx, ownedKey(own, r.ID)))(t)
+	var reqs []proto.Message
+	for range 6 {
+		reqs = append(reqs, &pb.RegionStateRequest{Owner: own, RegionId: r.ID, EventsLimit: 5})
+	}
+	results := sendNow(e.sys.Root, pid, reqs...)
+	if _, err := e.store.ActivateRegion(ctx, own, r.ID); err != nil { // another activation takes the log
+		t.Fatal(err)
+	}
+	close(held.release) // the held write is refused: the region stops once idle
+	for i, err := range results() {
+		if err != nil {
+			t.Errorf("queued read %d: %v, want the region's state", i, err)
+		}
+	}
+	eventually(t, "the superseded region to stop", func() bool { return !e.layers.regions.Has(ownedKey(own, r.ID)) })
+	if got := ok(e.layers.RegionState(ctx, own, r.ID, 5))(t); got.GetRegionId() != r.ID {
+		t.Fatalf("the region on its next activation: %v", got)
+	}
+	if got := ok(e.store.LoadRegionEvents(ctx, own, r.ID, 10))(t); len(got) != 0 {
+		t.Fatalf("the superseded activation wrote %d events, want none", len(got))
+	}
 }

@@ -50,6 +50,10 @@ type Registry struct {
 	// place, in cluster mode, routes asks, tells and stops of actors that
 	// another member hosts (see Placement); nil on a single node.
 	place atomic.Pointer[Placement]
+
+	// stopMsg, when set, is what stops an actor after the messages already
+	// queued (StopWith); protoactor's PoisonPill otherwise.
+	stopMsg any
 }
 
 // evictionSample is how many active actors an eviction looks at to pick the
@@ -108,6 +112,24 @@ func NewRegistry(kind string, root *actor.RootContext, load Loader, now func() t
 		now = time.Now
 	}
 	return &Registry{kind: kind, root: root, load: load, now: now, entries: map[string]*entry{}}
+}
+
+// StopWith makes the registry stop its actors by sending them msg, which
+// they handle themselves (layer actors finish their work in flight first,
+// see layerWork), instead of protoactor's PoisonPill. Call it before the
+// registry is used.
+func (r *Registry) StopWith(msg any) *Registry {
+	r.stopMsg = msg
+	return r
+}
+
+// poison stops pid after the messages already queued.
+func (r *Registry) poison(pid *actor.PID) {
+	if r.stopMsg != nil {
+		r.root.Send(pid, r.stopMsg)
+		return
+	}
+	r.root.Poison(pid)
 }
 
 // props are the spawn options of an actor of the registry: protoactor's
@@ -347,7 +369,7 @@ func (r *Registry) stopLocal(ctx context.Context, id string, discard, settle boo
 	if discard {
 		r.root.Send(pid, &pb.Discard{})
 	} else {
-		r.root.Poison(pid)
+		r.poison(pid)
 	}
 	r.WaitStopped(ctx, id)
 }
