@@ -55,6 +55,14 @@ func (a *Asker) Bound(ctx context.Context) (context.Context, context.CancelFunc)
 // KindUnavailable when the actor is gone, and the reply's own error reason
 // otherwise.
 func Ask[R Reply](ctx context.Context, a *Asker, pid *actor.PID, req proto.Message) (R, error) {
+	return askUntil[R](ctx, a, pid, nil, req)
+}
+
+// askUntil is Ask of an actor whose registry closes stopped when it has
+// stopped: one that stopped without answering never handled req, which
+// fails as a dead letter does (errDeadLetter; the caller asks its next
+// activation) instead of waiting for the ask to time out.
+func askUntil[R Reply](ctx context.Context, a *Asker, pid *actor.PID, stopped <-chan struct{}, req proto.Message) (R, error) {
 	var zero R
 	name := string(req.ProtoReflect().Descriptor().Name())
 	start := time.Now()
@@ -77,11 +85,16 @@ func Ask[R Reply](ctx context.Context, a *Asker, pid *actor.PID, req proto.Messa
 	}
 	sys := a.Root.ActorSystem()
 	box := a.boxes.get(sys)
-	res, answered := box.request(a.Root, pid, req, d)
-	if !answered {
+	res, outcome := box.request(a.Root, pid, req, d, stopped)
+	switch outcome {
+	case timedOut:
 		a.boxes.discard(sys, box) // the reply may still come: never reuse the box
 		observe("timeout")
 		return zero, semvec.Wrap(semvec.KindTimeout, actor.ErrTimeout, fmt.Sprintf("%s: the actor did not answer within %s", name, d.Round(time.Millisecond)))
+	case unanswered:
+		a.boxes.discard(sys, box) // a dead letter's response may still come
+		observe("unavailable")
+		return zero, semvec.Wrap(semvec.KindUnavailable, errDeadLetter, "the actor stopped before it handled the request")
 	}
 	a.boxes.put(sys, box)
 	if _, dead := res.(*actor.DeadLetterResponse); dead {

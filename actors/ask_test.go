@@ -173,3 +173,65 @@ func TestAskCanceledContextIsNotATimeout(t *testing.T) {
 		t.Fatalf("observer saw %v", outcomes)
 	}
 }
+
+// sentSignal is a root context that closes sent once a request has been
+// put in its target's mailbox.
+type sentSignal struct {
+	*actor.RootContext
+	sent chan struct{}
+}
+
+func (s sentSignal) RequestWithCustomSender(pid *actor.PID, msg any, sender *actor.PID) {
+	s.RootContext.RequestWithCustomSender(pid, msg, sender)
+	close(s.sent)
+}
+
+// A request that reaches a registry's actor after it began to stop is
+// dropped by protoactor (no reply, no dead letter). askUntil fails it as a
+// dead letter as soon as the actor has stopped, so the caller asks the next
+// activation; before, it waited for the ask to time out (a 504). A reply
+// given before the stop is still delivered.
+func TestAskOfAnActorThatStopsWithoutAnswering(t *testing.T) {
+	sys := NewActorSystem(nil)
+	defer sys.Shutdown()
+	reg := NewRegistry("test", sys.Root, nil, nil)
+	gate := make(chan struct{})
+	pid := ok(reg.Spawn("a", func() actor.Actor {
+		return actor.ReceiveFunc(func(c actor.Context) {
+			switch c.Message().(type) {
+			case *pb.MetricsRequest:
+				c.Respond(&pb.MetricsResponse{SessionId: "a"})
+			case *pb.Passivate: // busy until the gate opens, then stops
+				<-gate
+				c.Stop(c.Self())
+			case *actor.Stopped:
+				reg.Stopped("a", c.Self())
+			}
+		})
+	}))(t)
+	e := ok(reg.lookup(context.Background(), "a"))(t)
+	ask := &Asker{Root: sys.Root, Timeout: time.Minute}
+	if r := ok(askUntil[*pb.MetricsResponse](context.Background(), ask, pid, e.stopped, &pb.MetricsRequest{}))(t); r.GetSessionId() != "a" {
+		t.Fatalf("reply = %v", r)
+	}
+
+	reg.Stop("a")
+	sys.Root.Send(pid, &pb.Passivate{})
+	sig := sentSignal{RootContext: sys.Root, sent: make(chan struct{})}
+	late := &Asker{Root: sig, Timeout: time.Minute}
+	done := make(chan error, 1)
+	go func() {
+		_, err := askUntil[*pb.MetricsResponse](context.Background(), late, pid, e.stopped, &pb.MetricsRequest{})
+		done <- err
+	}()
+	<-sig.sent // queued behind the stop
+	close(gate)
+	select {
+	case err := <-done:
+		if !isDeadLetter(err) || semvec.KindOf(err) != semvec.KindUnavailable {
+			t.Fatalf("ask of an actor that stopped without answering: %v, want a dead letter", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the ask still waits 30 s after the actor stopped")
+	}
+}

@@ -128,17 +128,19 @@ func (l *changeLog) commit(batch []logJob) {
 	for i, j := range batch {
 		msg := &pb.ChangeCommitted{Seq: j.entry.Seq}
 		if e := outcome[i]; e != nil {
-			// A superseded activation, or one whose log is ahead of its
-			// state, stops. A superseded one or a deleted session never
-			// writes again (the database refuses it anyway): no mark,
-			// which would never be cleared. One behind its log is marked:
-			// its entries queued behind this one must not land while it
-			// stops (the next activation, with a new epoch, clears it).
+			// A superseded activation, one whose log is ahead of its
+			// state, and one whose session was deleted stop. A superseded
+			// one or a deleted session never writes again (the database
+			// refuses it anyway): no mark, which would never be cleared.
+			// One behind its log is marked: its entries queued behind this
+			// one must not land while it stops (the next activation, with
+			// a new epoch, clears it).
 			superseded := errors.Is(e, persistence.ErrSuperseded)
+			deleted := semvec.KindOf(e) == semvec.KindNotFound
 			msg.Error = ToProtoError(e)
-			msg.Superseded = superseded || errors.Is(e, persistence.ErrBehindLog)
+			msg.Superseded = superseded || deleted || errors.Is(e, persistence.ErrBehindLog)
 			k := logKey{j.entry.Owner, j.entry.SessionID, j.entry.Incarnation}
-			final := superseded || semvec.KindOf(e) == semvec.KindNotFound
+			final := superseded || deleted
 			if failed, ok := l.failed[k]; !final && (!ok || failed.epoch != j.entry.Epoch || j.entry.Seq < failed.seq) {
 				l.failed[k] = failedAt{j.entry.Epoch, j.entry.Seq}
 			}

@@ -221,7 +221,7 @@ func (l *Layers) stopAll(ctx context.Context, r *Registry) error {
 // already queued), an activation in progress included, and waits until it
 // has stopped.
 func (l *Layers) stopActor(ctx context.Context, r *Registry, key string) {
-	r.HaltSettled(ctx, key)
+	r.Halt(ctx, key, false)
 }
 
 // ---------------------------------------------------------------- keys
@@ -464,11 +464,11 @@ func askLayer[R Reply](ctx context.Context, l *Layers, r *Registry, key string, 
 		return res, err
 	}
 	for attempt := 0; ; attempt++ {
-		pid, err := r.Get(ctx, key)
+		e, err := r.lookup(ctx, key)
 		if err != nil {
 			return zero, err
 		}
-		res, err := Ask[R](ctx, l.ask, pid, req)
+		res, err := askUntil[R](ctx, l.ask, e.pid, e.stopped, req)
 		if err != nil && isDeadLetter(err) && attempt < 3 {
 			r.WaitStopped(ctx, key)
 			continue
@@ -679,9 +679,9 @@ func (l *Layers) changed(ctx context.Context, r *Registry, key string) {
 		if !r.Has(key) {
 			return // its activation will read the change
 		}
-		var pid *actor.PID
-		if pid, err = r.Get(ctx, key); err == nil {
-			_, err = Ask[*pb.TopologyReloaded](ctx, l.ask, pid, &pb.TopologyChanged{})
+		var e *entry
+		if e, err = r.lookup(ctx, key); err == nil {
+			_, err = askUntil[*pb.TopologyReloaded](ctx, l.ask, e.pid, e.stopped, &pb.TopologyChanged{})
 		}
 	}
 	if err != nil && semvec.KindOf(err) != semvec.KindNotFound && !isDeadLetter(err) {

@@ -335,25 +335,20 @@ func (r *Registry) Stop(id string) *actor.PID {
 	return e.pid
 }
 
-// Halt stops id's actor, wherever it runs, and waits until it has stopped
-// (or ctx ends): discard stops it without saving (its resource was
-// deleted), else it stops after the messages already queued.
+// Halt stops the actor of a deleted resource, wherever it runs, and waits
+// until it has stopped (or ctx ends): discard stops it without saving, else
+// it stops after the messages already queued. An activation of id in
+// progress (which may have read the resource before its deletion) is
+// waited for first, so that the actor it starts is stopped too instead of
+// serving the deleted resource from memory (and refusing every change to a
+// resource created again under the same id).
 func (r *Registry) Halt(ctx context.Context, id string, discard bool) {
 	// In cluster mode the member that owns id stops it; an actor of id
 	// this member still runs (placed here before a membership change) is
 	// stopped too. A member that did not answer is gone, or its actor's
 	// writes are fenced.
-	_, _, _ = askRoute[*pb.StopResponse](ctx, r, id, &pb.StopRequest{Discard: discard})
-	r.stopLocal(ctx, id, discard, false)
-}
-
-// HaltSettled is Halt for a deleted resource: an activation of id in
-// progress (which may have read the resource before its deletion) is first
-// waited for, so that the actor it starts is stopped too instead of
-// serving the deleted resource from memory.
-func (r *Registry) HaltSettled(ctx context.Context, id string) {
-	_, _, _ = askRoute[*pb.StopResponse](ctx, r, id, &pb.StopRequest{Settle: true})
-	r.stopLocal(ctx, id, false, true)
+	_, _, _ = askRoute[*pb.StopResponse](ctx, r, id, &pb.StopRequest{Discard: discard, Settle: true})
+	r.stopLocal(ctx, id, discard, true)
 }
 
 // stopLocal is Halt on this member; settle waits for an activation of id

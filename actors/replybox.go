@@ -94,15 +94,40 @@ func (p *replyBoxes) discard(sys *actor.ActorSystem, b *replyBox) {
 }
 
 // request sends req to pid with b as the sender and waits up to d for the
-// reply. It reports false on timeout, after which b must be discarded.
-func (b *replyBox) request(root actor.SenderContext, pid *actor.PID, req any, d time.Duration) (any, bool) {
+// reply, or until stopped is closed (nil: never), whichever comes first. It
+// reports the reply, or timedOut or unanswered; after either, b must be
+// discarded (a reply may still come).
+//
+// stopped is closed when the asked actor has stopped. Whatever it answered
+// before stopping is in b already (its reply was delivered before it
+// reported its stop), so an actor that stopped without answering never
+// handled req: protoactor drops what reaches an actor's mailbox after it
+// has begun to stop.
+func (b *replyBox) request(root actor.SenderContext, pid *actor.PID, req any, d time.Duration, stopped <-chan struct{}) (any, askOutcome) {
 	root.RequestWithCustomSender(pid, req, b.pid)
 	b.timer.Reset(d)
 	select {
 	case res := <-b.ch:
 		b.timer.Stop()
-		return res, true
+		return res, answered
+	case <-stopped:
+		b.timer.Stop()
+		select {
+		case res := <-b.ch:
+			return res, answered
+		default:
+			return nil, unanswered
+		}
 	case <-b.timer.C:
-		return nil, false
+		return nil, timedOut
 	}
 }
+
+// askOutcome is how a replyBox.request ended.
+type askOutcome int
+
+const (
+	answered   askOutcome = iota
+	timedOut              // no reply within the ask's time
+	unanswered            // the actor stopped without answering
+)

@@ -236,8 +236,9 @@ func (a *sessionActor) committed(ctx actor.Context, m *pb.ChangeCommitted) {
 	if m.GetSuperseded() {
 		// This state is stale: a newer activation of this session holds
 		// its epoch (another process took it over, or a paused one woke
-		// up), or the log already holds this seq (an earlier commit
-		// reported failed did reach the database). Stop at once, without a
+		// up), the log already holds this seq (an earlier commit reported
+		// failed did reach the database), or the session was deleted (an
+		// id created again is another incarnation). Stop at once, without a
 		// checkpoint (it would be refused, or cover a change this state
 		// lacks); when stopped, bounce answers this change 503 and the rest
 		// as a stopped actor would, so their askers retry against the next

@@ -368,8 +368,8 @@ type OwnedRequest interface {
 }
 
 // AskSession sends req to the session id of req's owner (activating it when
-// needed) and waits for its reply. When the actor stopped between lookup and
-// delivery (passivation), it is re-activated and asked again.
+// needed) and waits for its reply. When the actor stopped before it handled
+// req (passivation), it is re-activated and asked again.
 func AskSession[R Reply](ctx context.Context, s *Sessions, id string, req OwnedRequest) (R, error) {
 	var zero R
 	if !ValidID(id) {
@@ -392,7 +392,7 @@ func AskSession[R Reply](ctx context.Context, s *Sessions, id string, req OwnedR
 			}
 			return zero, err
 		}
-		r, err := Ask[R](ctx, s.ask, e.pid, req)
+		r, err := askUntil[R](ctx, s.ask, e.pid, e.stopped, req)
 		if err != nil && isDeadLetter(err) && attempt < 3 {
 			s.reg.WaitStopped(ctx, key)
 			continue

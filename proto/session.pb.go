@@ -4016,9 +4016,10 @@ type ChangeCommitted struct {
 	Seq   int64                  `protobuf:"varint,1,opt,name=seq,proto3" json:"seq,omitempty"`
 	Error *Error                 `protobuf:"bytes,2,opt,name=error,proto3" json:"error,omitempty"`
 	// superseded: the entry was refused because this activation's state is
-	// stale: a newer activation of the session holds its fencing epoch, or
-	// the log already holds this seq (an earlier commit reported failed did
-	// reach the database). This activation must stop.
+	// stale: a newer activation of the session holds its fencing epoch, the
+	// log already holds this seq (an earlier commit reported failed did
+	// reach the database), or the session (this incarnation) was deleted.
+	// This activation must stop.
 	Superseded    bool `protobuf:"varint,3,opt,name=superseded,proto3" json:"superseded,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
