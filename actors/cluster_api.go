@@ -100,33 +100,21 @@ func (l *Layers) DeleteCluster(ctx context.Context, owner, id string) error {
 	if err := notFoundIfInvalid("Cluster", id); err != nil {
 		return err
 	}
-	if _, err := l.store.GetCluster(ctx, owner, id); err != nil {
-		return err
-	}
-	members, err := l.store.ListMembers(ctx, owner, id)
+	// What the deletion unlinked is read in its own transaction: a link
+	// added concurrently is told too (reading the links first missed it).
+	unlinked, err := l.store.DeleteCluster(ctx, owner, id)
 	if err != nil {
-		return err
-	}
-	regions, err := l.store.RegionsOfCluster(ctx, owner, id)
-	if err != nil {
-		return err
-	}
-	memberOf, err := l.store.ClustersOfSession(ctx, owner, id) // clusters the backing session is a member of
-	if err != nil {
-		return err
-	}
-	if err := l.store.DeleteCluster(ctx, owner, id); err != nil {
 		return err
 	}
 	l.stopActor(ctx, l.clusters, ownedKey(owner, id))
 	l.sessions.Discard(ctx, owner, id)
-	for _, sid := range members {
+	for _, sid := range unlinked.Members {
 		l.membershipChanged(ctx, owner, sid)
 	}
-	for _, rid := range regions {
+	for _, rid := range unlinked.Regions {
 		l.regionChanged(ctx, owner, rid)
 	}
-	for _, cid := range memberOf {
+	for _, cid := range unlinked.Clusters { // clusters the backing session was a member of
 		if cid != id {
 			l.clusterChanged(ctx, owner, cid)
 		}

@@ -26,7 +26,7 @@ type LayerStore interface {
 	CreateCluster(ctx context.Context, c persistence.ClusterRecord, backing persistence.SessionRecord) error
 	GetCluster(ctx context.Context, owner, id string) (persistence.ClusterRecord, error)
 	ListClusters(ctx context.Context, owner string) ([]persistence.ClusterSummary, error)
-	DeleteCluster(ctx context.Context, owner, id string) error
+	DeleteCluster(ctx context.Context, owner, id string) (persistence.Unlinked, error)
 	AddMember(ctx context.Context, owner, clusterID, sessionID string) (bool, error)
 	RemoveMember(ctx context.Context, owner, clusterID, sessionID string) error
 	ListMembers(ctx context.Context, owner, clusterID string) ([]string, error)
@@ -35,7 +35,7 @@ type LayerStore interface {
 	CreateRegion(ctx context.Context, r persistence.RegionRecord, meta persistence.SessionRecord) error
 	GetRegion(ctx context.Context, owner, id string) (persistence.RegionRecord, error)
 	ListRegions(ctx context.Context, owner string) ([]persistence.RegionSummary, error)
-	DeleteRegion(ctx context.Context, owner, id string) error
+	DeleteRegion(ctx context.Context, owner, id string) (persistence.Unlinked, error)
 	AttachCluster(ctx context.Context, owner, regionID, clusterID string) (bool, error)
 	DetachCluster(ctx context.Context, owner, regionID, clusterID string) error
 	RegionClusters(ctx context.Context, owner, regionID string) ([]string, error)
@@ -669,11 +669,17 @@ func reloadView[V any](ctx actor.Context, w *layerWork, n *viewLoads, load func(
 	})
 }
 
-// changed tells the actor of key in r, when it is running or activating,
-// that its stored links changed, and waits until it has reloaded them (an
-// activation in progress is waited for: it may have read them before the
-// change). One actor of one owner is involved; nothing is locked.
+// changed is tellChanged, logging a failure.
 func (l *Layers) changed(ctx context.Context, r *Registry, key string) {
+	tellChanged(ctx, l.ask, r, key, l.log)
+}
+
+// tellChanged tells the actor of key in r, when it is running or
+// activating, that its stored links changed, and waits until it has
+// reloaded them (an activation in progress is waited for: it may have read
+// them before the change). One actor of one owner is involved; nothing is
+// locked.
+func tellChanged(ctx context.Context, ask *Asker, r *Registry, key string, log *slog.Logger) {
 	_, routed, err := askRoute[*pb.TopologyReloaded](ctx, r, key, &pb.TopologyChanged{}) // cluster mode: on the member hosting it
 	if !routed {
 		if !r.Has(key) {
@@ -681,11 +687,11 @@ func (l *Layers) changed(ctx context.Context, r *Registry, key string) {
 		}
 		var e *entry
 		if e, err = r.lookup(ctx, key); err == nil {
-			_, err = askUntil[*pb.TopologyReloaded](ctx, l.ask, e.pid, e.stopped, &pb.TopologyChanged{})
+			_, err = askUntil[*pb.TopologyReloaded](ctx, ask, e.pid, e.stopped, &pb.TopologyChanged{})
 		}
 	}
 	if err != nil && semvec.KindOf(err) != semvec.KindNotFound && !isDeadLetter(err) {
-		l.log.Warn("layers: actor not told of a topology change", "key", key, "err", err)
+		log.Warn("layers: actor not told of a topology change", "key", key, "err", err)
 	}
 }
 

@@ -3,7 +3,6 @@ package actors
 import (
 	"context"
 	"math"
-	"slices"
 	"time"
 
 	"github.com/semvec-go/semvec"
@@ -94,23 +93,18 @@ func (l *Layers) DeleteRegion(ctx context.Context, owner, id string) error {
 	if err != nil {
 		return err
 	}
-	clusters, err := l.store.RegionClusters(ctx, owner, id)
+	// What the deletion unlinked is read in its own transaction: a link
+	// added concurrently is told too (reading the links first missed it).
+	unlinked, err := l.store.DeleteRegion(ctx, owner, id)
 	if err != nil {
-		return err
-	}
-	observed, err := l.store.ObserverRegions(ctx, owner)
-	if err != nil {
-		return err
-	}
-	if err := l.store.DeleteRegion(ctx, owner, id); err != nil {
 		return err
 	}
 	l.stopActor(ctx, l.regions, ownedKey(owner, id))
 	l.sessions.Discard(ctx, owner, rec.MetaSessionID)
-	for _, cid := range clusters {
+	for _, cid := range unlinked.Clusters {
 		l.clusterChanged(ctx, owner, cid)
 	}
-	if slices.Contains(observed, id) {
+	if unlinked.Observer {
 		l.observerChanged(ctx, owner)
 	}
 	return nil

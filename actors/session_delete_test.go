@@ -100,7 +100,7 @@ func TestRequestBehindASessionsStopIsNotLeftWaiting(t *testing.T) {
 	const own, id = "o", "d"
 	ok(s.Create(ctx, own, CreateOptions{ID: id}))(t)
 	ent := ok(s.reg.lookup(ctx, ownedKey(own, id)))(t) // AskSession's first step
-	if err := s.store.DeleteSession(ctx, own, id); err != nil {
+	if _, err := s.store.DeleteSession(ctx, own, id); err != nil {
 		t.Fatal(err)
 	}
 	s.reg.Stop(ownedKey(own, id)) // Sessions.Delete's halt, between the lookup and the ask

@@ -25,7 +25,7 @@ type SessionStore interface {
 	CreateSessionWithSnapshot(ctx context.Context, rec persistence.SessionRecord, data []byte, at time.Time) error
 	GetSession(ctx context.Context, owner, id string) (persistence.SessionRecord, error)
 	ActivateSession(ctx context.Context, owner, id string) (persistence.SessionRecord, error)
-	DeleteSession(ctx context.Context, owner, id string) error
+	DeleteSession(ctx context.Context, owner, id string) (persistence.Unlinked, error)
 	LogAppender
 	LoadCheckpoint(ctx context.Context, owner, id string) (persistence.Checkpoint, error)
 	LoadLog(ctx context.Context, owner, id string, after int64) ([]persistence.LogEntry, error)
@@ -316,6 +316,8 @@ func (s *Sessions) NewRecord(owner, id, kind string) persistence.SessionRecord {
 // Delete removes a session: its record first (so it cannot be re-activated),
 // then its actor, without saving, and the snapshot writes still queued for
 // it (which could not land anyway: their incarnation is gone with the row).
+// The clusters it was a member of are told, as after a member's removal: a
+// session created again under its id is not their member.
 func (s *Sessions) Delete(ctx context.Context, owner, id string) error {
 	rec, err := s.store.GetSession(ctx, owner, id)
 	if err != nil {
@@ -329,10 +331,16 @@ func (s *Sessions) Delete(ctx context.Context, owner, id string) error {
 		}[rec.Kind]
 		return semvec.Errorf(semvec.KindConflict, "Session %s %s", id, cmp.Or(why, "backs a layer entity"))
 	}
-	if err := s.store.DeleteSession(ctx, owner, id); err != nil {
+	unlinked, err := s.store.DeleteSession(ctx, owner, id)
+	if err != nil {
 		return err
 	}
 	s.Discard(ctx, owner, id)
+	if clusters := s.deps.clusters.Load(); clusters != nil {
+		for _, cid := range unlinked.Clusters {
+			tellChanged(ctx, s.ask, clusters, ownedKey(owner, cid), s.deps.log)
+		}
+	}
 	return nil
 }
 

@@ -288,12 +288,12 @@ func TestPostgresKeyShareFollowsTheEpochUpdate(t *testing.T) {
 func TestDeleteIsNotStarvedByAppends(t *testing.T) {
 	t.Run("session", func(t *testing.T) {
 		forEachDB(t, func(t *testing.T, s *persistence.Store) {
-			deleteRace(t, sessionLog(t, s), func(id string) error { return s.DeleteSession(context.Background(), "a", id) })
+			deleteRace(t, sessionLog(t, s), func(id string) error { return errOf(s.DeleteSession(context.Background(), "a", id)) })
 		})
 	})
 	t.Run("region", func(t *testing.T) {
 		forEachDB(t, func(t *testing.T, s *persistence.Store) {
-			deleteRace(t, regionLog(t, s), func(id string) error { return s.DeleteRegion(context.Background(), "a", id) })
+			deleteRace(t, regionLog(t, s), func(id string) error { return errOf(s.DeleteRegion(context.Background(), "a", id)) })
 		})
 	})
 }

@@ -34,11 +34,11 @@ func TestAuditWrittenByMutations(t *testing.T) {
 		must(t, err)
 		_, err = s.UnregisterObserverRegion(ctx, "alice", "r1")
 		must(t, err)
-		must(t, s.DeleteRegion(ctx, "alice", "r1"))
-		must(t, s.DeleteCluster(ctx, "alice", "c1"))
-		must(t, s.DeleteSession(ctx, "alice", "s1"))
+		must(t, errOf(s.DeleteRegion(ctx, "alice", "r1")))
+		must(t, errOf(s.DeleteCluster(ctx, "alice", "c1")))
+		must(t, errOf(s.DeleteSession(ctx, "alice", "s1")))
 		// Failed mutations write nothing.
-		wantKind(t, s.DeleteSession(ctx, "alice", "s1"), semvec.KindNotFound, "")
+		wantKind(t, errOf(s.DeleteSession(ctx, "alice", "s1")), semvec.KindNotFound, "")
 		wantKind(t, s.CreateSession(ctx, session("alice", "o1-meta")), semvec.KindConflict, "")
 		// Another owner's mutation of the same id is audited for that owner only.
 		must(t, s.CreateSession(ctx, session("bob", "o1-meta")))

@@ -124,34 +124,41 @@ func (s *Store) ListClusters(ctx context.Context, owner string) ([]ClusterSummar
 }
 
 // DeleteCluster deletes, in one transaction, the cluster's memberships, its
-// region links, the cluster row, and its backing session with its snapshot,
-// and writes a "delete" audit row. NotFound("Cluster") when missing or not
+// region links, the cluster row, and its backing session with its snapshot
+// and memberships, and writes a "delete" audit row; it returns the other
+// ends of the links it deleted. NotFound("Cluster") when missing or not
 // owner's.
-func (s *Store) DeleteCluster(ctx context.Context, owner, id string) error {
+func (s *Store) DeleteCluster(ctx context.Context, owner, id string) (Unlinked, error) {
+	var u Unlinked
 	if err := s.fenceOff(ctx, "sessions", "owner = ? AND id = ? AND kind = ?", owner, id, SessionKindCluster); err != nil {
-		return err
+		return u, err
 	}
-	return s.inTx(ctx, func(ctx context.Context, tx bun.Tx) error {
+	err := s.inTx(ctx, func(ctx context.Context, tx bun.Tx) error {
+		u = Unlinked{}
 		if err := s.mustOwn(ctx, tx, (*clusterModel)(nil), id, owner, "Cluster", lockUpdate); err != nil {
 			return err
 		}
 		if err := s.lockSession(ctx, tx, owner, id); err != nil {
 			return err
 		}
-		if _, err := tx.NewDelete().Model((*clusterMemberModel)(nil)).Where("owner = ? AND cluster_id = ?", owner, id).Exec(ctx); err != nil {
+		if err := tx.NewDelete().Model((*clusterMemberModel)(nil)).Where("owner = ? AND cluster_id = ?", owner, id).
+			Returning("session_id").Scan(ctx, &u.Members); err != nil {
 			return err
 		}
-		if _, err := tx.NewDelete().Model((*regionClusterModel)(nil)).Where("owner = ? AND cluster_id = ?", owner, id).Exec(ctx); err != nil {
+		if err := tx.NewDelete().Model((*regionClusterModel)(nil)).Where("owner = ? AND cluster_id = ?", owner, id).
+			Returning("region_id").Scan(ctx, &u.Regions); err != nil {
 			return err
 		}
 		if _, err := tx.NewDelete().Model((*clusterModel)(nil)).Where("owner = ? AND id = ?", owner, id).Exec(ctx); err != nil {
 			return err
 		}
-		if err := deleteSessionRows(ctx, tx, owner, id); err != nil {
+		var err error
+		if u.Clusters, err = deleteSessionRows(ctx, tx, owner, id); err != nil {
 			return err
 		}
 		return s.auditTx(ctx, tx, owner, ActionDelete, ResourceCluster, id, "")
 	})
+	return u, err
 }
 
 // AddMember makes session sessionID a member of cluster clusterID; both must

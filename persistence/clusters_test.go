@@ -58,7 +58,7 @@ func TestClusterCRUD(t *testing.T) {
 		// Owner isolation.
 		_, err = s.GetCluster(ctx, "bob", "c1")
 		wantKind(t, err, semvec.KindNotFound, "Cluster not found")
-		wantKind(t, s.DeleteCluster(ctx, "bob", "c1"), semvec.KindNotFound, "Cluster not found")
+		wantKind(t, errOf(s.DeleteCluster(ctx, "bob", "c1")), semvec.KindNotFound, "Cluster not found")
 
 		list, err := s.ListClusters(ctx, "alice")
 		must(t, err)
@@ -143,7 +143,7 @@ func TestClusterMembers(t *testing.T) {
 		}
 
 		// Deleting a member session removes its memberships.
-		must(t, s.DeleteSession(ctx, "alice", "s2"))
+		must(t, errOf(s.DeleteSession(ctx, "alice", "s2")))
 		members, _ = s.ListMembers(ctx, "alice", "c1")
 		if len(members) != 0 {
 			t.Fatalf("memberships survive their session: %v", members)
@@ -165,7 +165,7 @@ func TestDeleteClusterCascades(t *testing.T) {
 		_, err = s.AttachCluster(ctx, "alice", "r1", "c1")
 		must(t, err)
 
-		must(t, s.DeleteCluster(ctx, "alice", "c1"))
+		must(t, errOf(s.DeleteCluster(ctx, "alice", "c1")))
 
 		_, err = s.GetCluster(ctx, "alice", "c1")
 		wantKind(t, err, semvec.KindNotFound, "Cluster not found")
@@ -186,13 +186,13 @@ func TestDeleteClusterCascades(t *testing.T) {
 		if _, err := s.GetSession(ctx, "alice", "s1"); err != nil {
 			t.Fatalf("member session deleted with the cluster: %v", err)
 		}
-		wantKind(t, s.DeleteCluster(ctx, "alice", "c1"), semvec.KindNotFound, "Cluster not found")
+		wantKind(t, errOf(s.DeleteCluster(ctx, "alice", "c1")), semvec.KindNotFound, "Cluster not found")
 
 		// Deleting a backing session directly takes the cluster with it
 		// (foreign keys).
 		c2, b2 := cluster("alice", "c2", 11)
 		must(t, s.CreateCluster(ctx, c2, b2))
-		must(t, s.DeleteSession(ctx, "alice", "c2"))
+		must(t, errOf(s.DeleteSession(ctx, "alice", "c2")))
 		_, err = s.GetCluster(ctx, "alice", "c2")
 		wantKind(t, err, semvec.KindNotFound, "Cluster not found")
 	})
@@ -231,6 +231,77 @@ func TestRegionAttachments(t *testing.T) {
 		}
 		if other, err := s.RegionAttachments(ctx, "bob", "r1"); err != nil || len(other) != 0 {
 			t.Fatalf("bob sees alice's attachments: %v, %v", other, err)
+		}
+	})
+}
+
+// A deletion returns the other ends of the links it deleted, read in its
+// transaction (the layers tell their actors): a cluster's members, its
+// regions and the clusters its backing session was a member of; a region's
+// clusters (and its meta session's) and whether the observer had it; a
+// session's clusters.
+func TestDeletionsReturnWhatTheyUnlinked(t *testing.T) {
+	forEachDB(t, func(t *testing.T, s *persistence.Store) {
+		ctx := t.Context()
+		for i, id := range []string{"c1", "c2", "c3"} {
+			c, b := cluster("alice", id, 10+i)
+			must(t, s.CreateCluster(ctx, c, b))
+		}
+		for _, id := range []string{"s1", "s2"} {
+			must(t, s.CreateSession(ctx, session("alice", id)))
+		}
+		add := func(cid, sid string) {
+			t.Helper()
+			_, err := s.AddMember(ctx, "alice", cid, sid)
+			must(t, err)
+		}
+		add("c1", "s1")
+		add("c1", "s2")
+		add("c2", "c1") // c1's backing session is a member of c2
+		add("c3", "s2")
+		for _, rid := range []string{"r1", "r2"} {
+			r, meta := region("alice", rid, 1)
+			must(t, s.CreateRegion(ctx, r, meta))
+		}
+		attach := func(rid, cid string) {
+			t.Helper()
+			_, err := s.AttachCluster(ctx, "alice", rid, cid)
+			must(t, err)
+		}
+		attach("r1", "c1")
+		attach("r2", "c1")
+		attach("r2", "c3")
+		_, _, err := s.EnsureObserver(ctx, observer("alice", "o1"), persistence.SessionRecord{Dimension: 384})
+		must(t, err)
+		_, err = s.RegisterObserverRegion(ctx, "alice", "r2")
+		must(t, err)
+
+		sorted := func(v []string) []string { slices.Sort(v); return v }
+		u, err := s.DeleteCluster(ctx, "alice", "c1")
+		must(t, err)
+		if !slices.Equal(sorted(u.Members), []string{"s1", "s2"}) || !slices.Equal(sorted(u.Regions), []string{"r1", "r2"}) ||
+			!slices.Equal(u.Clusters, []string{"c2"}) || u.Observer {
+			t.Fatalf("DeleteCluster(c1) unlinked %+v", u)
+		}
+		u, err = s.DeleteRegion(ctx, "alice", "r2")
+		must(t, err)
+		if !slices.Equal(u.Clusters, []string{"c3"}) || !u.Observer || len(u.Members)+len(u.Regions) != 0 {
+			t.Fatalf("DeleteRegion(r2) unlinked %+v", u)
+		}
+		u, err = s.DeleteRegion(ctx, "alice", "r1")
+		must(t, err)
+		if len(u.Clusters) != 0 || u.Observer {
+			t.Fatalf("DeleteRegion(r1) unlinked %+v", u)
+		}
+		u, err = s.DeleteSession(ctx, "alice", "s2")
+		must(t, err)
+		if !slices.Equal(u.Clusters, []string{"c3"}) {
+			t.Fatalf("DeleteSession(s2) unlinked %+v", u)
+		}
+		u, err = s.DeleteSession(ctx, "alice", "s1")
+		must(t, err)
+		if len(u.Clusters) != 0 {
+			t.Fatalf("DeleteSession(s1) unlinked %+v", u)
 		}
 	})
 }

@@ -74,9 +74,9 @@ func TestConcurrentMutations(t *testing.T) {
 		}
 		wg.Go(func() { // half the sessions are deleted, then the cluster
 			for i := 0; i < n; i += 2 {
-				check(stores[1].DeleteSession(ctx, "alice", ids[i]))
+				check(errOf(stores[1].DeleteSession(ctx, "alice", ids[i])))
 			}
-			check(stores[1].DeleteCluster(ctx, "alice", "c1"))
+			check(errOf(stores[1].DeleteCluster(ctx, "alice", "c1")))
 		})
 		wg.Wait()
 		for _, err := range bad {

@@ -173,3 +173,6 @@ func incarnation(t *testing.T, s *persistence.Store, owner, id string) string {
 	}
 	return rec.Incarnation
 }
+
+// errOf is the error of a deletion whose Unlinked a test does not check.
+func errOf(_ persistence.Unlinked, err error) error { return err }

@@ -73,7 +73,7 @@ func TestLayerLogs(t *testing.T) {
 		if _, err := s.ActivateRegion(ctx, "carol", "r1"); semvec.KindOf(err) != semvec.KindNotFound {
 			t.Fatalf("activating a missing region: %v", err)
 		}
-		must(t, s.DeleteRegion(ctx, "alice", "r1"))
+		must(t, errOf(s.DeleteRegion(ctx, "alice", "r1")))
 		got, err = s.LoadRegionEvents(ctx, "alice", "r1", 100)
 		must(t, err)
 		if len(got) != 0 {

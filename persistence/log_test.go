@@ -87,7 +87,7 @@ func TestSessionLogAndCheckpoints(t *testing.T) {
 		_, err = s.LoadCheckpoint(ctx, "b", "s1")
 		wantKind(t, err, semvec.KindNotFound, "Snapshot not found")
 		// Deleting the session deletes its log.
-		must(t, s.DeleteSession(ctx, "b", "s1"))
+		must(t, errOf(s.DeleteSession(ctx, "b", "s1")))
 		if entries, _, _ := s.LogStats(ctx, "b", "s1"); entries != 0 {
 			t.Fatalf("b's log outlived its session: %d", entries)
 		}

@@ -323,7 +323,7 @@ func TestMigrateOwnerScopedIDs(t *testing.T) {
 
 		// Deleting a migrated session and re-creating its id drops a
 		// snapshot write in the migrated incarnation.
-		must(t, s.DeleteSession(ctx, "alice", "a-s1"))
+		must(t, errOf(s.DeleteSession(ctx, "alice", "a-s1")))
 		must(t, s.CreateSession(ctx, session("alice", "a-s1")))
 		if incarnation(t, s, "alice", "a-s1") == incS1 {
 			t.Fatal("re-created a-s1 has the migrated incarnation")
@@ -336,7 +336,7 @@ func TestMigrateOwnerScopedIDs(t *testing.T) {
 		wantKind(t, err, semvec.KindNotFound, "Snapshot not found")
 
 		// Cascades follow the composite keys.
-		must(t, s.DeleteCluster(ctx, "alice", "a-c1"))
+		must(t, errOf(s.DeleteCluster(ctx, "alice", "a-c1")))
 		if rc, _ := s.RegionClusters(ctx, "alice", "a-r1"); len(rc) != 0 {
 			t.Fatalf("alice's region links survive her cluster: %v", rc)
 		}
@@ -346,13 +346,13 @@ func TestMigrateOwnerScopedIDs(t *testing.T) {
 		if m, _ := s.ListMembers(ctx, "bob", "a-c1"); !slices.Equal(m, []string{"a-s1"}) {
 			t.Fatalf("bob's members after alice's delete: %v", m)
 		}
-		must(t, s.DeleteSession(ctx, "bob", "b-o-meta")) // the observer goes with it
+		must(t, errOf(s.DeleteSession(ctx, "bob", "b-o-meta"))) // the observer goes with it
 		_, err = s.GetObserver(ctx, "bob")
 		wantKind(t, err, semvec.KindNotFound, "Observer not found")
 		if o, err := s.GetObserver(ctx, "alice"); err != nil || o.ID != "a-o" {
 			t.Fatalf("alice's observer = %+v, %v", o, err)
 		}
-		must(t, s.DeleteRegion(ctx, "alice", "a-r1"))
+		must(t, errOf(s.DeleteRegion(ctx, "alice", "a-r1")))
 		if regs, _ := s.ObserverRegions(ctx, "alice"); len(regs) != 0 {
 			t.Fatalf("alice's registrations survive her region: %v", regs)
 		}

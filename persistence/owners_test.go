@@ -258,16 +258,16 @@ func TestSameIDsTwoOwners(t *testing.T) {
 				must(t, err)
 
 				// Deleting one owner's resources leaves the other's intact.
-				must(t, s.DeleteSession(ctx, victim, "x"))
+				must(t, errOf(s.DeleteSession(ctx, victim, "x")))
 				checkOwnIDs(t, s, survivor, survivorDim)
-				must(t, s.DeleteRegion(ctx, victim, "r"))
+				must(t, errOf(s.DeleteRegion(ctx, victim, "r")))
 				checkOwnIDs(t, s, survivor, survivorDim)
-				must(t, s.DeleteCluster(ctx, victim, "c"))
+				must(t, errOf(s.DeleteCluster(ctx, victim, "c")))
 				checkOwnIDs(t, s, survivor, survivorDim)
 				// The observer goes with its meta session (foreign key).
-				must(t, s.DeleteSession(ctx, victim, "o-meta"))
+				must(t, errOf(s.DeleteSession(ctx, victim, "o-meta")))
 				if victim == "alice" {
-					must(t, s.DeleteSession(ctx, victim, "y"))
+					must(t, errOf(s.DeleteSession(ctx, victim, "y")))
 				}
 				checkOwnIDs(t, s, survivor, survivorDim)
 				checkNoIDs(t, s, victim)
@@ -309,7 +309,7 @@ func TestIncarnationGuard(t *testing.T) {
 					t.Fatalf("SaveSnapshots in the current incarnation wrote %d, want 1", n)
 				}
 
-				must(t, s.DeleteSession(ctx, "alice", "X"))
+				must(t, errOf(s.DeleteSession(ctx, "alice", "X")))
 				// Stale writes of the deleted session land nowhere.
 				n, err = s.SaveSnapshots(ctx, []persistence.Snapshot{snap("alice", old.Incarnation, "stale")})
 				if n != 0 || err != nil {
@@ -388,7 +388,7 @@ func TestIncarnationGuardOtherKinds(t *testing.T) {
 		c, b := cluster("alice", "c", 1)
 		must(t, s.CreateCluster(ctx, c, b))
 		oldC := incarnation(t, s, "alice", "c")
-		must(t, s.DeleteCluster(ctx, "alice", "c"))
+		must(t, errOf(s.DeleteCluster(ctx, "alice", "c")))
 		must(t, s.CreateCluster(ctx, c, b))
 		if incarnation(t, s, "alice", "c") == oldC {
 			t.Fatal("re-created cluster kept its backing session's incarnation")
@@ -398,14 +398,14 @@ func TestIncarnationGuardOtherKinds(t *testing.T) {
 		r, m := region("alice", "r", 1)
 		must(t, s.CreateRegion(ctx, r, m))
 		oldR := incarnation(t, s, "alice", "r-meta")
-		must(t, s.DeleteRegion(ctx, "alice", "r"))
+		must(t, errOf(s.DeleteRegion(ctx, "alice", "r")))
 		must(t, s.CreateRegion(ctx, r, m))
 		stale("r-meta", oldR)
 
 		_, _, err := s.EnsureObserver(ctx, observer("alice", "o"), persistence.SessionRecord{})
 		must(t, err)
 		oldO := incarnation(t, s, "alice", "o-meta")
-		must(t, s.DeleteSession(ctx, "alice", "o-meta"))
+		must(t, errOf(s.DeleteSession(ctx, "alice", "o-meta")))
 		_, created, err := s.EnsureObserver(ctx, observer("alice", "o"), persistence.SessionRecord{})
 		must(t, err)
 		if !created {
@@ -416,7 +416,7 @@ func TestIncarnationGuardOtherKinds(t *testing.T) {
 		// A session created with its snapshot keeps it against stale writes.
 		must(t, s.CreateSession(ctx, session("alice", "t")))
 		oldT := incarnation(t, s, "alice", "t")
-		must(t, s.DeleteSession(ctx, "alice", "t"))
+		must(t, errOf(s.DeleteSession(ctx, "alice", "t")))
 		must(t, s.CreateSessionWithSnapshot(ctx, session("alice", "t"), []byte("template"), ts(7)))
 		stale("t", oldT)
 		data, at, err := s.LoadSnapshot(ctx, "alice", "t")

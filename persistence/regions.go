@@ -124,17 +124,20 @@ func (s *Store) ListRegions(ctx context.Context, owner string) ([]RegionSummary,
 
 // DeleteRegion deletes, in one transaction, the region's cluster links and
 // observer registrations, the region row, and its meta session with its
-// snapshot, and writes a "delete" audit row. NotFound("Region") when missing
-// or not owner's.
-func (s *Store) DeleteRegion(ctx context.Context, owner, id string) error {
+// snapshot and memberships, and writes a "delete" audit row; it returns the
+// other ends of the links it deleted. NotFound("Region") when missing or
+// not owner's.
+func (s *Store) DeleteRegion(ctx context.Context, owner, id string) (Unlinked, error) {
+	var u Unlinked
 	if err := s.fenceOff(ctx, "regions", "owner = ? AND id = ?", owner, id); err != nil {
-		return err
+		return u, err
 	}
 	if err := s.fenceOff(ctx, "sessions", "owner = ? AND kind = ? AND id = (SELECT meta_session_id FROM regions WHERE owner = ? AND id = ?)",
 		owner, SessionKindRegionMeta, owner, id); err != nil {
-		return err
+		return u, err
 	}
-	return s.inTx(ctx, func(ctx context.Context, tx bun.Tx) error {
+	err := s.inTx(ctx, func(ctx context.Context, tx bun.Tx) error {
+		u = Unlinked{}
 		var metaID string
 		err := s.lock(tx.NewSelect().Model((*regionModel)(nil)).Column("meta_session_id").
 			Where("owner = ? AND id = ?", owner, id), lockUpdate).Scan(ctx, &metaID)
@@ -147,20 +150,30 @@ func (s *Store) DeleteRegion(ctx context.Context, owner, id string) error {
 		if err := s.lockSession(ctx, tx, owner, metaID); err != nil {
 			return err
 		}
-		if _, err := tx.NewDelete().Model((*regionClusterModel)(nil)).Where("owner = ? AND region_id = ?", owner, id).Exec(ctx); err != nil {
+		if err := tx.NewDelete().Model((*regionClusterModel)(nil)).Where("owner = ? AND region_id = ?", owner, id).
+			Returning("cluster_id").Scan(ctx, &u.Clusters); err != nil {
 			return err
 		}
-		if _, err := tx.NewDelete().Model((*observerRegionModel)(nil)).Where("owner = ? AND region_id = ?", owner, id).Exec(ctx); err != nil {
+		res, err := tx.NewDelete().Model((*observerRegionModel)(nil)).Where("owner = ? AND region_id = ?", owner, id).Exec(ctx)
+		if err != nil {
 			return err
 		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return err
+		}
+		u.Observer = n > 0
 		if _, err := tx.NewDelete().Model((*regionModel)(nil)).Where("owner = ? AND id = ?", owner, id).Exec(ctx); err != nil {
 			return err
 		}
-		if err := deleteSessionRows(ctx, tx, owner, metaID); err != nil {
+		memberOf, err := deleteSessionRows(ctx, tx, owner, metaID)
+		if err != nil {
 			return err
 		}
+		u.Clusters = append(u.Clusters, memberOf...)
 		return s.auditTx(ctx, tx, owner, ActionDelete, ResourceRegion, id, "")
 	})
+	return u, err
 }
 
 // AttachCluster links cluster clusterID to region regionID; both must be

@@ -229,12 +229,15 @@ func (s *Store) TouchSession(ctx context.Context, owner, id string, at time.Time
 // Deleting a cluster's backing session (or a region's or observer's meta
 // session) also removes that cluster (region, observer) through the foreign
 // keys' ON DELETE CASCADE; use DeleteCluster / DeleteRegion for those.
-// NotFound("Session") when missing or owned by someone else.
-func (s *Store) DeleteSession(ctx context.Context, owner, id string) error {
+// It returns the clusters the session was a member of. NotFound("Session")
+// when missing or owned by someone else.
+func (s *Store) DeleteSession(ctx context.Context, owner, id string) (Unlinked, error) {
+	var u Unlinked
 	if err := s.fenceOff(ctx, "sessions", "owner = ? AND id = ?", owner, id); err != nil {
-		return err
+		return u, err
 	}
-	return s.inTx(ctx, func(ctx context.Context, tx bun.Tx) error {
+	err := s.inTx(ctx, func(ctx context.Context, tx bun.Tx) error {
+		u = Unlinked{}
 		var kind string
 		err := s.lock(tx.NewSelect().Model((*sessionModel)(nil)).Column("kind").
 			Where("owner = ? AND id = ?", owner, id), lockUpdate).Scan(ctx, &kind)
@@ -244,11 +247,24 @@ func (s *Store) DeleteSession(ctx context.Context, owner, id string) error {
 		if err != nil {
 			return err
 		}
-		if err := deleteSessionRows(ctx, tx, owner, id); err != nil {
+		if u.Clusters, err = deleteSessionRows(ctx, tx, owner, id); err != nil {
 			return err
 		}
 		return s.auditTx(ctx, tx, owner, ActionDelete, kind, id, "")
 	})
+	return u, err
+}
+
+// Unlinked is what a deletion unlinked from the entity it deleted, read
+// from the link rows it deleted, in its transaction: the other ends, whose
+// actors hold those links in their views and must be told. A link added
+// concurrently is either deleted (and named here) or refused (the deleted
+// row is locked first).
+type Unlinked struct {
+	Members  []string // sessions that were members of the deleted cluster
+	Clusters []string // clusters that lost a member (the deleted session) or a region
+	Regions  []string // regions that lost the deleted cluster
+	Observer bool     // the owner's observer lost the deleted region
 }
 
 // lockSession locks owner's session id for deletion (see locks.go); a
@@ -262,20 +278,24 @@ func (s *Store) lockSession(ctx context.Context, tx bun.Tx, owner, id string) er
 	return err
 }
 
-// deleteSessionRows deletes a session row with its memberships and snapshot.
-// The caller has locked it with lockSession.
-func deleteSessionRows(ctx context.Context, tx bun.Tx, owner, id string) error {
-	if _, err := tx.NewDelete().Model((*clusterMemberModel)(nil)).Where("owner = ? AND session_id = ?", owner, id).Exec(ctx); err != nil {
-		return err
+// deleteSessionRows deletes a session row with its memberships, snapshot
+// and log, and returns the clusters it was a member of. The caller has
+// locked it with lockSession.
+func deleteSessionRows(ctx context.Context, tx bun.Tx, owner, id string) (memberOf []string, err error) {
+	if err := tx.NewDelete().Model((*clusterMemberModel)(nil)).Where("owner = ? AND session_id = ?", owner, id).
+		Returning("cluster_id").Scan(ctx, &memberOf); err != nil {
+		return nil, err
 	}
 	if _, err := tx.NewDelete().Model((*snapshotModel)(nil)).Where("owner = ? AND session_id = ?", owner, id).Exec(ctx); err != nil {
-		return err
+		return nil, err
 	}
 	if _, err := tx.NewDelete().Model((*logModel)(nil)).Where("owner = ? AND session_id = ?", owner, id).Exec(ctx); err != nil {
-		return err
+		return nil, err
 	}
-	_, err := tx.NewDelete().Model((*sessionModel)(nil)).Where("owner = ? AND id = ?", owner, id).Exec(ctx)
-	return err
+	if _, err := tx.NewDelete().Model((*sessionModel)(nil)).Where("owner = ? AND id = ?", owner, id).Exec(ctx); err != nil {
+		return nil, err
+	}
+	return memberOf, nil
 }
 
 // RecentSessions returns the ids of owner's ordinary and cluster sessions
