@@ -42,6 +42,7 @@ type sessionActor struct {
 	queued      int64    // the entry covered by a checkpoint in the writer's queue (0: none)
 	inflight    []inflight
 	blocked     bool // a commit failed: no change is logged until the doomed ones are resolved
+	deleted     bool // stopped by Discard: the session was deleted
 	deps        *sessionDeps
 }
 
@@ -105,6 +106,7 @@ func (a *sessionActor) Receive(ctx actor.Context) {
 			a.clusters = append([]string(nil), m.GetClusterIds()...)
 		}
 	case *pb.Discard:
+		a.deleted = true
 		a.deps.writer.cancel(a.owner, a.id, a.incarnation, a.epoch)
 		ctx.Stop(ctx.Self())
 	default:
@@ -341,7 +343,8 @@ func (a *sessionActor) awaitingCommits() bool {
 }
 
 // bounce answers what is still queued when the actor stops: a change whose
-// commit is unresolved gets 503 (its outcome is unknown here); anything
+// commit is unresolved gets 503 (its outcome is unknown here), or 404 when
+// the session was deleted (whatever it committed went with it); anything
 // else is answered as a stopped actor would, so its asker activates the
 // session again and retries.
 func (a *sessionActor) bounce(ctx actor.Context) {
@@ -351,7 +354,11 @@ func (a *sessionActor) bounce(ctx actor.Context) {
 		}
 		if req, ok := it.msg.(OwnedRequest); ok && it.seq != 0 {
 			err := it.err
-			if err == nil {
+			switch {
+			case err != nil:
+			case a.deleted:
+				err = semvec.NotFound("Session")
+			default:
 				err = semvec.Errorf(semvec.KindUnavailable, "the session stopped while its change was being committed")
 			}
 			ctx.Send(it.sender, errorReply(req, err))

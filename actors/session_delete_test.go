@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -111,5 +112,48 @@ func TestRequestBehindASessionsStopIsNotLeftWaiting(t *testing.T) {
 	}
 	if _, err := AskSession[*pb.MetricsResponse](ctx, s, id, &pb.MetricsRequest{Owner: own, SessionId: id}); semvec.KindOf(err) != semvec.KindNotFound {
 		t.Fatalf("asked again: %v, want NotFound", err)
+	}
+}
+
+// heldAppend holds the first log append until release is closed, then
+// makes it.
+type heldAppend struct {
+	*persistence.Store
+	calls            atomic.Int32
+	entered, release chan struct{}
+}
+
+func (h *heldAppend) AppendLog(ctx context.Context, e []persistence.LogEntry) ([]error, error) {
+	if h.calls.Add(1) == 1 {
+		close(h.entered)
+		<-h.release
+	}
+	return h.Store.AppendLog(ctx, e)
+}
+
+// A change still being committed when its session is deleted answers 404,
+// as every later request does: the session and whatever it committed are
+// gone. Before, it answered 503 "retry", and cluster feedback that reached
+// a member being deleted failed as a whole although it had blended every
+// other member (a retry blended them twice).
+func TestChangeInFlightWhenDeletedAnswersNotFound(t *testing.T) {
+	ctx := ctxT(t)
+	sessions, held, _ := sessionsOn(t, func(s *persistence.Store) *heldAppend {
+		return &heldAppend{Store: s, entered: make(chan struct{}), release: make(chan struct{})}
+	})
+	t.Cleanup(func() { close(held.release) }) // before the sessions' shutdown (cleanups run last first)
+	ok(sessions.Create(ctx, "o", CreateOptions{ID: "s"}))(t)
+	ran := make(chan error, 1)
+	go func() {
+		_, err := AskSession[*pb.RunResponse](ctx, sessions, "s", &pb.RunRequest{Owner: "o", SessionId: "s",
+			Message: "q", MessageVec: topic(0, 0), ShortCircuitThreshold: 0.85})
+		ran <- err
+	}()
+	<-held.entered // its commit is in flight
+	if err := sessions.Delete(ctx, "o", "s"); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-ran; semvec.KindOf(err) != semvec.KindNotFound {
+		t.Fatalf("the change in flight when its session was deleted: %v, want NotFound", err)
 	}
 }
