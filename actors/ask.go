@@ -40,6 +40,11 @@ type Asker struct {
 // re-activate the target retry on it.
 var errDeadLetter = errors.New("actor is not running")
 
+// errDeadLetterDetail is what a client reads when the actors it asked kept
+// stopping before they handled its request (the callers that can retry
+// already did): passivation, deletion or shutdown.
+const errDeadLetterDetail = "the actor stopped before it handled the request; retry"
+
 // Bound returns ctx limited to a.Timeout (when set): what a request may
 // spend on finding its actor (waiting for its activation) and asking it.
 func (a *Asker) Bound(ctx context.Context) (context.Context, context.CancelFunc) {
@@ -55,14 +60,20 @@ func (a *Asker) Bound(ctx context.Context) (context.Context, context.CancelFunc)
 // KindUnavailable when the actor is gone, and the reply's own error reason
 // otherwise.
 func Ask[R Reply](ctx context.Context, a *Asker, pid *actor.PID, req proto.Message) (R, error) {
-	return askUntil[R](ctx, a, pid, nil, req)
+	return ask[R](ctx, a, pid, nil, req)
 }
 
-// askUntil is Ask of an actor whose registry closes stopped when it has
-// stopped: one that stopped without answering never handled req, which
-// fails as a dead letter does (errDeadLetter; the caller asks its next
-// activation) instead of waiting for the ask to time out.
-func askUntil[R Reply](ctx context.Context, a *Asker, pid *actor.PID, stopped <-chan struct{}, req proto.Message) (R, error) {
+// askEntry is Ask of a registry's actor: one that stopped without
+// answering never handled req, which fails as a dead letter does
+// (errDeadLetter; the caller asks its next activation) instead of waiting
+// for the ask to time out, unless it panicked (it may have applied req
+// before: KindInternal, never retried).
+func askEntry[R Reply](ctx context.Context, a *Asker, e *entry, req proto.Message) (R, error) {
+	return ask[R](ctx, a, e.pid, e, req)
+}
+
+// ask is Ask, watching e (nil: none) as askEntry says.
+func ask[R Reply](ctx context.Context, a *Asker, pid *actor.PID, e *entry, req proto.Message) (R, error) {
 	var zero R
 	name := string(req.ProtoReflect().Descriptor().Name())
 	start := time.Now()
@@ -85,6 +96,10 @@ func askUntil[R Reply](ctx context.Context, a *Asker, pid *actor.PID, stopped <-
 	}
 	sys := a.Root.ActorSystem()
 	box := a.boxes.get(sys)
+	var stopped <-chan struct{} // nil: never
+	if e != nil {
+		stopped = e.stopped
+	}
 	res, outcome := box.request(a.Root, pid, req, d, stopped)
 	switch outcome {
 	case timedOut:
@@ -93,13 +108,17 @@ func askUntil[R Reply](ctx context.Context, a *Asker, pid *actor.PID, stopped <-
 		return zero, semvec.Wrap(semvec.KindTimeout, actor.ErrTimeout, fmt.Sprintf("%s: the actor did not answer within %s", name, d.Round(time.Millisecond)))
 	case unanswered:
 		a.boxes.discard(sys, box) // a dead letter's response may still come
+		if e.failed.Load() {
+			observe("error")
+			return zero, semvec.Errorf(semvec.KindInternal, "%s: the actor failed while handling requests", name)
+		}
 		observe("unavailable")
-		return zero, semvec.Wrap(semvec.KindUnavailable, errDeadLetter, "the actor stopped before it handled the request")
+		return zero, semvec.Wrap(semvec.KindUnavailable, errDeadLetter, errDeadLetterDetail)
 	}
 	a.boxes.put(sys, box)
 	if _, dead := res.(*actor.DeadLetterResponse); dead {
 		observe("unavailable")
-		return zero, semvec.Wrap(semvec.KindUnavailable, errDeadLetter, "the actor is not running (shutting down?)")
+		return zero, semvec.Wrap(semvec.KindUnavailable, errDeadLetter, errDeadLetterDetail)
 	}
 	if f, failed := res.(*pb.RouteFailed); failed { // cluster mode: the owning member could not activate it
 		observe("error")

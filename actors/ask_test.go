@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"testing"
 	"time"
 
@@ -187,7 +188,7 @@ func (s sentSignal) RequestWithCustomSender(pid *actor.PID, msg any, sender *act
 }
 
 // A request that reaches a registry's actor after it began to stop is
-// dropped by protoactor (no reply, no dead letter). askUntil fails it as a
+// dropped by protoactor (no reply, no dead letter). askEntry fails it as a
 // dead letter as soon as the actor has stopped, so the caller asks the next
 // activation; before, it waited for the ask to time out (a 504). A reply
 // given before the stop is still delivered.
@@ -211,7 +212,7 @@ func TestAskOfAnActorThatStopsWithoutAnswering(t *testing.T) {
 	}))(t)
 	e := ok(reg.lookup(context.Background(), "a"))(t)
 	ask := &Asker{Root: sys.Root, Timeout: time.Minute}
-	if r := ok(askUntil[*pb.MetricsResponse](context.Background(), ask, pid, e.stopped, &pb.MetricsRequest{}))(t); r.GetSessionId() != "a" {
+	if r := ok(askEntry[*pb.MetricsResponse](context.Background(), ask, e, &pb.MetricsRequest{}))(t); r.GetSessionId() != "a" {
 		t.Fatalf("reply = %v", r)
 	}
 
@@ -221,7 +222,7 @@ func TestAskOfAnActorThatStopsWithoutAnswering(t *testing.T) {
 	late := &Asker{Root: sig, Timeout: time.Minute}
 	done := make(chan error, 1)
 	go func() {
-		_, err := askUntil[*pb.MetricsResponse](context.Background(), late, pid, e.stopped, &pb.MetricsRequest{})
+		_, err := askEntry[*pb.MetricsResponse](context.Background(), late, e, &pb.MetricsRequest{})
 		done <- err
 	}()
 	<-sig.sent // queued behind the stop
@@ -233,5 +234,69 @@ func TestAskOfAnActorThatStopsWithoutAnswering(t *testing.T) {
 		}
 	case <-time.After(30 * time.Second):
 		t.Fatal("the ask still waits 30 s after the actor stopped")
+	}
+}
+
+// An actor that panics while handling a request may have applied it: its
+// unanswered asks fail (500) and are not retried as dead letters would be.
+func TestAskOfAnActorThatPanics(t *testing.T) {
+	sys := NewActorSystem(slog.New(slog.DiscardHandler))
+	defer sys.Shutdown()
+	reg := NewRegistry("test", sys.Root, nil, nil)
+	ok(reg.Spawn("a", func() actor.Actor {
+		return actor.ReceiveFunc(func(c actor.Context) {
+			switch c.Message().(type) {
+			case *pb.MetricsRequest:
+				panic("a bug, after applying the request")
+			case *actor.Stopped:
+				reg.Stopped("a", c.Self())
+			}
+		})
+	}))(t)
+	e := ok(reg.lookup(context.Background(), "a"))(t)
+	_, err := askEntry[*pb.MetricsResponse](context.Background(), &Asker{Root: sys.Root, Timeout: time.Minute}, e, &pb.MetricsRequest{})
+	if semvec.KindOf(err) != semvec.KindInternal || isDeadLetter(err) {
+		t.Fatalf("ask of an actor that panicked: %v, want Internal (not retried)", err)
+	}
+	if reg.Has("a") {
+		t.Fatal("the actor that panicked is still registered")
+	}
+}
+
+// localProcesses counts the processes registered in sys.
+func localProcesses(sys *actor.ActorSystem) int {
+	n := 0
+	for _, m := range sys.ProcessRegistry.LocalPIDs.LocalPIDs {
+		n += m.Count()
+	}
+	return n
+}
+
+// Activating and stopping actors leaves nothing registered behind: one
+// guardian serves all of a registry's actors. Before, each spawn made a
+// supervisor strategy of its own, and protoactor kept a guardian process
+// for each (never removed): a leak of one process per activation.
+func TestActivationsLeaveNoProcessBehind(t *testing.T) {
+	sys := NewActorSystem(slog.New(slog.DiscardHandler))
+	defer sys.Shutdown()
+	reg := NewRegistry("test", sys.Root, func(context.Context, string) (actor.Producer, error) {
+		return func() actor.Actor { return actor.ReceiveFunc(func(actor.Context) {}) }, nil
+	}, nil)
+	cycle := func(i int) {
+		id := fmt.Sprint("a", i)
+		pid := ok(reg.Get(context.Background(), id))(t)
+		reg.Stop(id)
+		if err := sys.Root.StopFuture(pid).Wait(); err != nil {
+			t.Fatal(err)
+		}
+		reg.Stopped(id, pid)
+	}
+	cycle(0)
+	before := localProcesses(sys)
+	for i := 1; i <= 200; i++ {
+		cycle(i)
+	}
+	if after := localProcesses(sys); after > before+5 {
+		t.Fatalf("%d processes registered after 200 activations, %d before", after, before)
 	}
 }

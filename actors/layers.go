@@ -468,7 +468,7 @@ func askLayer[R Reply](ctx context.Context, l *Layers, r *Registry, key string, 
 		if err != nil {
 			return zero, err
 		}
-		res, err := askUntil[R](ctx, l.ask, e.pid, e.stopped, req)
+		res, err := askEntry[R](ctx, l.ask, e, req)
 		if err != nil && isDeadLetter(err) && attempt < 3 {
 			r.WaitStopped(ctx, key)
 			continue
@@ -687,7 +687,7 @@ func tellChanged(ctx context.Context, ask *Asker, r *Registry, key string, log *
 		}
 		var e *entry
 		if e, err = r.lookup(ctx, key); err == nil {
-			_, err = askUntil[*pb.TopologyReloaded](ctx, ask, e.pid, e.stopped, &pb.TopologyChanged{})
+			_, err = askEntry[*pb.TopologyReloaded](ctx, ask, e, &pb.TopologyChanged{})
 		}
 	}
 	if err != nil && semvec.KindOf(err) != semvec.KindNotFound && !isDeadLetter(err) {

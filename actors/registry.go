@@ -3,7 +3,9 @@ package actors
 import (
 	"cmp"
 	"context"
+	"log/slog"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -54,6 +56,8 @@ type Registry struct {
 	// stopMsg, when set, is what stops an actor after the messages already
 	// queued (StopWith); protoactor's PoisonPill otherwise.
 	stopMsg any
+
+	guardian actor.SupervisorStrategy // supervises its actors (panicStops)
 }
 
 // evictionSample is how many active actors an eviction looks at to pick the
@@ -103,6 +107,7 @@ type entry struct {
 	pending  []any // told while activating; delivered in order once the actor runs
 	stopping bool
 	stopped  chan struct{} // closed when the actor has stopped
+	failed   atomic.Bool   // it panicked (set before stopped is closed)
 	lastSeen atomic.Int64  // unix nanos
 }
 
@@ -111,7 +116,28 @@ func NewRegistry(kind string, root *actor.RootContext, load Loader, now func() t
 	if now == nil {
 		now = time.Now
 	}
-	return &Registry{kind: kind, root: root, load: load, now: now, entries: map[string]*entry{}}
+	r := &Registry{kind: kind, root: root, load: load, now: now, entries: map[string]*entry{}}
+	r.guardian = &panicStops{r: r}
+	return r
+}
+
+// panicStops is a registry's guardian strategy: a panic stops the actor
+// instead of restarting it with half-updated state (the next request
+// activates it again from what is stored), and marks its entry failed, so
+// that the asks it left unanswered fail (askEntry) instead of being
+// retried as if never handled: the request it was handling may have been
+// applied. One value per registry: protoactor keeps a guardian process per
+// strategy value, for good.
+type panicStops struct{ r *Registry }
+
+func (s *panicStops) HandleFailure(sys *actor.ActorSystem, sup actor.Supervisor, child *actor.PID, _ *actor.RestartStatistics, reason, _ any) {
+	s.r.mu.Lock()
+	if e := s.r.entries[strings.TrimPrefix(child.Id, s.r.kind+"/")]; e != nil && e.pid != nil && e.pid.Equal(child) {
+		e.failed.Store(true)
+	}
+	s.r.mu.Unlock()
+	sys.Logger().Error("actor panicked: stopped", slog.String("kind", s.r.kind), slog.String("id", child.Id), slog.Any("reason", reason))
+	sup.StopChildren(child)
 }
 
 // StopWith makes the registry stop its actors by sending them msg, which
@@ -136,7 +162,7 @@ func (r *Registry) poison(pid *actor.PID) {
 // default dispatcher (each mailbox drains in FIFO order on a goroutine of
 // its own) and a guardian that stops it on panic.
 func (r *Registry) props(producer actor.Producer) *actor.Props {
-	return actor.PropsFromProducer(producer, actor.WithGuardian(stopOnPanic()))
+	return actor.PropsFromProducer(producer, actor.WithGuardian(r.guardian))
 }
 
 // Get returns the PID of id's actor, activating it when needed.

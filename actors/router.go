@@ -107,9 +107,14 @@ func (r *router) route(ctx actor.Context, m routed) {
 		return
 	}
 	r.waiting = append(r.waiting, m)
-	if r.locating {
-		return
+	if !r.locating {
+		r.locate(ctx)
 	}
+}
+
+// locate finds (activating it when needed) the actor on a goroutine, which
+// tells the router with a located message.
+func (r *router) locate(ctx actor.Context) {
 	r.locating = true
 	self, root, reg, key := ctx.Self(), ctx.ActorSystem().Root, r.reg, r.key
 	go func() {
@@ -120,8 +125,17 @@ func (r *router) route(ctx actor.Context, m routed) {
 	}()
 }
 
-// flush delivers (or fails) what waited for the activation.
+// flush delivers (or fails) what waited for the activation. An actor that
+// is stopping already (deleted as it started) would drop them: they wait
+// for the next activation instead (which finds the resource or answers
+// that it is gone).
 func (r *router) flush(ctx actor.Context, l *located) {
+	if l.err == nil {
+		if pid, ok := r.reg.Running(r.key); !ok || !pid.Equal(l.pid) {
+			r.locate(ctx)
+			return
+		}
+	}
 	waiting := r.waiting
 	r.waiting = nil
 	for _, m := range waiting {

@@ -42,7 +42,7 @@ type sessionActor struct {
 	queued      int64    // the entry covered by a checkpoint in the writer's queue (0: none)
 	inflight    []inflight
 	blocked     bool // a commit failed: no change is logged until the doomed ones are resolved
-	deleted     bool // stopped by Discard: the session was deleted
+	deleted     bool // the session was deleted (Discard, or a change refused as NotFound)
 	deps        *sessionDeps
 }
 
@@ -246,6 +246,9 @@ func (a *sessionActor) committed(ctx actor.Context, m *pb.ChangeCommitted) {
 		// as a stopped actor would, so their askers retry against the next
 		// activation, which replays the log.
 		a.deps.log.Warn("session state is stale: stopping", "session_id", a.id, "epoch", a.epoch, "seq", m.GetSeq(), "reason", m.GetError().GetDetail())
+		if m.GetError().GetReason() == pb.ErrorReason_ERROR_REASON_NOT_FOUND {
+			a.deleted = true // its other changes in flight answer 404 too (bounce)
+		}
 		a.deps.writer.cancel(a.owner, a.id, a.incarnation, a.epoch)
 		ctx.Stop(ctx.Self())
 		return

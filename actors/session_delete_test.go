@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/asynkron/protoactor-go/actor"
+
 	"github.com/semvec-go/semvec"
 	"github.com/semvec-go/semvec/persistence"
 	pb "github.com/semvec-go/semvec/proto"
@@ -17,14 +19,14 @@ import (
 // has taken its epoch and before its actor starts (its membership read).
 type activationGate struct {
 	*persistence.Store
+	armed            atomic.Bool
 	entered, release chan struct{}
 }
 
 func (g *activationGate) ClustersOfSession(ctx context.Context, owner, id string) ([]string, error) {
-	select {
-	case g.entered <- struct{}{}:
+	if g.armed.CompareAndSwap(true, false) {
+		close(g.entered)
 		<-g.release
-	default:
 	}
 	return g.Store.ClustersOfSession(ctx, owner, id)
 }
@@ -63,6 +65,7 @@ func TestDeleteDuringActivationLeavesNoActor(t *testing.T) {
 		s.ask.Root.Send(pid, &pb.Passivate{})
 	}
 	s.reg.WaitStopped(ctx, key)
+	gate.armed.Store(true)
 
 	read := make(chan error, 1)
 	go func() {
@@ -106,7 +109,7 @@ func TestRequestBehindASessionsStopIsNotLeftWaiting(t *testing.T) {
 	}
 	s.reg.Stop(ownedKey(own, id)) // Sessions.Delete's halt, between the lookup and the ask
 	s.ask.Root.Send(ent.pid, &pb.Discard{})
-	_, err := askUntil[*pb.MetricsResponse](ctx, s.ask, ent.pid, ent.stopped, &pb.MetricsRequest{Owner: own, SessionId: id})
+	_, err := askEntry[*pb.MetricsResponse](ctx, s.ask, ent, &pb.MetricsRequest{Owner: own, SessionId: id})
 	if !isDeadLetter(err) {
 		t.Fatalf("a request behind the session's stop: %v, want a dead letter", err)
 	}
@@ -155,5 +158,104 @@ func TestChangeInFlightWhenDeletedAnswersNotFound(t *testing.T) {
 	}
 	if err := <-ran; semvec.KindOf(err) != semvec.KindNotFound {
 		t.Fatalf("the change in flight when its session was deleted: %v, want NotFound", err)
+	}
+}
+
+// Two changes in flight when their session is deleted both answer 404, also
+// when the log's refusal of the first reaches the actor before the
+// deletion's Discard (it stops the actor at once).
+func TestEveryChangeInFlightWhenDeletedAnswersNotFound(t *testing.T) {
+	ctx := ctxT(t)
+	sessions, held, store := sessionsOn(t, func(s *persistence.Store) *heldAppend {
+		return &heldAppend{Store: s, entered: make(chan struct{}), release: make(chan struct{})}
+	})
+	t.Cleanup(func() {
+		select {
+		case <-held.release:
+		default:
+			close(held.release)
+		}
+	})
+	ok(sessions.Create(ctx, "o", CreateOptions{ID: "s"}))(t)
+	ask := func(k int) chan error {
+		ch := make(chan error, 1)
+		go func() {
+			_, err := AskSession[*pb.RunResponse](ctx, sessions, "s", &pb.RunRequest{Owner: "o", SessionId: "s",
+				Message: "q", MessageVec: topic(k, 0), ShortCircuitThreshold: 0.85})
+			ch <- err
+		}()
+		return ch
+	}
+	first := ask(0)
+	<-held.entered
+	second := ask(1)
+	eventually(t, "the second change to be handed to the log", func() bool { return sessions.deps.changes.queue.queued() == 1 })
+	if _, err := store.DeleteSession(ctx, "o", "s"); err != nil { // Sessions.Delete's first step
+		t.Fatal(err)
+	}
+	close(held.release) // both are refused (NotFound) before the Discard
+	e1, e2 := <-first, <-second
+	sessions.Discard(ctx, "o", "s") // Sessions.Delete's second step
+	if semvec.KindOf(e1) != semvec.KindNotFound || semvec.KindOf(e2) != semvec.KindNotFound {
+		t.Fatalf("changes in flight when deleted: %v, %v; want NotFound, NotFound", e1, e2)
+	}
+}
+
+// In cluster mode a request waits at the session's router while the router
+// activates the session; when the session is deleted meanwhile (the stop
+// waits for that activation, then discards it), the request is answered
+// (the next activation finds the session gone) instead of being forwarded
+// behind the Discard and dropped (the remote asker waited for its timeout).
+func TestRoutedRequestWaitingForAnActivationOfADeletedSession(t *testing.T) {
+	ctx := ctxT(t)
+	store, err := persistence.Open(ctx, "sqlite:///"+filepath.Join(t.TempDir(), "s.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	gate := &activationGate{Store: store, entered: make(chan struct{}), release: make(chan struct{})}
+	log := slog.New(slog.DiscardHandler)
+	sys := NewActorSystem(log)
+	s := NewSessions(sys.Root, gate, &Asker{Root: sys.Root, Timeout: 5 * time.Second}, SessionConfig{Dim: replayDim, ModelName: "test"}, log, nil)
+	t.Cleanup(func() {
+		_ = s.Shutdown(context.Background())
+		sys.Shutdown()
+		_ = store.Close()
+	})
+	const own, id = "o", "z"
+	key := ownedKey(own, id)
+	ok(s.Create(ctx, own, CreateOptions{ID: id}))(t)
+	if pid := s.reg.Stop(key); pid != nil { // passivated: the router's request activates it
+		s.ask.Root.Send(pid, &pb.Passivate{})
+	}
+	s.reg.WaitStopped(ctx, key)
+	gate.armed.Store(true)
+	rt := &router{reg: s.reg, idle: time.Minute, key: key} // the cluster sets key at Started
+	rpid := sys.Root.Spawn(actor.PropsFromFunc(func(c actor.Context) {
+		if _, started := c.Message().(*actor.Started); !started {
+			rt.Receive(c)
+		}
+	}))
+	read := sys.Root.RequestFuture(rpid, &pb.MetricsRequest{Owner: own, SessionId: id}, 4*time.Second)
+	<-gate.entered // the router is activating the session
+	if _, err := store.DeleteSession(ctx, own, id); err != nil {
+		t.Fatal(err)
+	}
+	stop := sys.Root.RequestFuture(rpid, &pb.StopRequest{Discard: true, Settle: true}, 4*time.Second) // Halt's askRoute
+	time.Sleep(20 * time.Millisecond)                                                                 // the stop waits for the activation (not an assertion: without the wait the read is simply served)
+	close(gate.release)
+	if _, err := stop.Result(); err != nil {
+		t.Fatal(err)
+	}
+	res, err := read.Result()
+	switch r := res.(type) {
+	case *pb.RouteFailed:
+		if FromProtoError(r.GetError()).(*semvec.Error).Kind != semvec.KindNotFound {
+			t.Fatalf("the routed request failed: %v, want NotFound", r.GetError())
+		}
+	case *pb.MetricsResponse: // served before the stop: fine
+	default:
+		if err != actor.ErrDeadLetter { // askRoute looks again on a dead letter
+			t.Fatalf("the routed request: %T %v, want an answer", res, err)
+		}
 	}
 }

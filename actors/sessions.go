@@ -400,7 +400,7 @@ func AskSession[R Reply](ctx context.Context, s *Sessions, id string, req OwnedR
 			}
 			return zero, err
 		}
-		r, err := askUntil[R](ctx, s.ask, e.pid, e.stopped, req)
+		r, err := askEntry[R](ctx, s.ask, e, req)
 		if err != nil && isDeadLetter(err) && attempt < 3 {
 			s.reg.WaitStopped(ctx, key)
 			continue

@@ -32,10 +32,3 @@ func NewActorSystem(log *slog.Logger) *actor.ActorSystem {
 		actor.WithDeadLetterRequestLogging(false),
 	)
 }
-
-// stopOnPanic is the guardian strategy of every top-level actor: a panic
-// stops the actor instead of restarting it with half-updated state. The next
-// request re-activates it from its last saved snapshot.
-func stopOnPanic() actor.SupervisorStrategy {
-	return actor.NewOneForOneStrategy(0, time.Second, func(any) actor.Directive { return actor.StopDirective })
-}

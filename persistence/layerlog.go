@@ -52,7 +52,7 @@ var (
 // activation of its actor and returns it.
 func (s *Store) activate(ctx context.Context, log layerLog, owner, id string) (epoch int64, err error) {
 	err = s.inTx(ctx, func(ctx context.Context, tx bun.Tx) error {
-		res, err := tx.NewUpdate().TableExpr(log.parent).Set("epoch = epoch + 1").Where("owner = ? AND id = ?", owner, id).Exec(ctx)
+		res, err := tx.NewUpdate().TableExpr(log.parent).Set(nextEpoch).Where("owner = ? AND id = ?", owner, id).Exec(ctx)
 		if err != nil {
 			return err
 		}

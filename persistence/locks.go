@@ -124,26 +124,46 @@ func (s *Store) fenceRow(ctx context.Context, tx bun.Tx, table, what string, epo
 	case err != nil:
 		return err
 	case current != epoch:
-		return ErrSuperseded
+		return refusedEpoch(current, what)
 	}
 	return nil
 }
 
-// fenceOff moves the epoch of the rows of table that where selects (the
-// row of an actor about to be deleted), in a transaction of its own, so
-// from its commit on the writes of their current activations are refused
-// (ErrSuperseded) and those actors stop. A delete's FOR UPDATE that follows
-// then waits only for the writes already under way: without this, a
-// session, cluster or region whose actor wrote back to back kept its row
+// fenceOff marks the rows of table that where selects (the row of an actor
+// about to be deleted) as being deleted, in a transaction of its own: their
+// epoch becomes negative (deletingEpoch), so from its commit on the writes
+// of their current activations are refused as NotFound, as they are once
+// the row is gone, and those actors stop. A delete's FOR UPDATE that
+// follows then waits only for the writes already under way: without this,
+// a session, cluster or region whose actor wrote back to back kept its row
 // under KEY SHARE locks and starved the delete (see awaitEarlierEpochs).
 // SQLite serialises writers and needs none. If the delete then fails, the
-// next request activates the actor again.
+// next request activates the actor again (nextEpoch).
 func (s *Store) fenceOff(ctx context.Context, table, where string, args ...any) error {
 	if s.dialect != DialectPostgres {
 		return nil
 	}
 	return s.run(ctx, func(ctx context.Context, db bun.IDB) error {
-		_, err := db.NewUpdate().TableExpr(table).Set("epoch = epoch + 1").Where(where, args...).Exec(ctx)
+		_, err := db.NewUpdate().TableExpr(table).Set(deletingEpoch).Where(where, args...).Exec(ctx)
 		return err
 	})
+}
+
+// Epoch updates. An activation takes the next epoch (nextEpoch): positive,
+// above every epoch the row had. A row being deleted (fenceOff) carries the
+// negation of such an epoch (deletingEpoch): it matches no activation, and
+// a write refused by it is NotFound, not ErrSuperseded (no newer activation
+// exists; the resource is going away).
+const (
+	nextEpoch     = "epoch = abs(epoch) + 1"
+	deletingEpoch = "epoch = -(abs(epoch) + 1)"
+)
+
+// refusedEpoch is why a write of an activation holding epoch mine is
+// refused by a row whose epoch is current (!= mine).
+func refusedEpoch(current int64, what string) error {
+	if current < 0 {
+		return semvec.NotFound(what)
+	}
+	return ErrSuperseded
 }

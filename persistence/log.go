@@ -109,7 +109,7 @@ func (s *Store) appendLogTx(ctx context.Context, tx bun.Tx, entries []LogEntry, 
 		case !ok:
 			refused[i] = semvec.NotFound("Session")
 		case epoch != e.Epoch:
-			refused[i] = ErrSuperseded
+			refused[i] = refusedEpoch(epoch, "Session")
 		case behind[k]:
 			refused[i] = ErrBehindLog
 		default:

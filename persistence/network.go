@@ -24,7 +24,7 @@ func (s *Store) ActivateNetwork(ctx context.Context, owner string) (epoch int64,
 			On("CONFLICT (owner) DO NOTHING").Exec(ctx); err != nil {
 			return err
 		}
-		if _, err := tx.NewUpdate().TableExpr("network_states").Set("epoch = epoch + 1").Where("owner = ?", owner).Exec(ctx); err != nil {
+		if _, err := tx.NewUpdate().TableExpr("network_states").Set(nextEpoch).Where("owner = ?", owner).Exec(ctx); err != nil {
 			return err
 		}
 		return tx.NewSelect().TableExpr("network_states").Column("epoch").Where("owner = ?", owner).Scan(ctx, &epoch)

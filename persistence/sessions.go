@@ -178,7 +178,7 @@ func (s *Store) GetSession(ctx context.Context, owner, id string) (SessionRecord
 func (s *Store) ActivateSession(ctx context.Context, owner, id string) (SessionRecord, error) {
 	var m sessionModel
 	err := s.inTx(ctx, func(ctx context.Context, tx bun.Tx) error {
-		res, err := tx.NewUpdate().Model((*sessionModel)(nil)).Set("epoch = epoch + 1").
+		res, err := tx.NewUpdate().Model((*sessionModel)(nil)).Set(nextEpoch).
 			Where("owner = ? AND id = ?", owner, id).Exec(ctx)
 		if err != nil {
 			return err
