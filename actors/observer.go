@@ -264,9 +264,12 @@ func (a *observerActor) persist(ctx actor.Context, fresh []*pb.Anomaly, st sampl
 }
 
 // record logs the anomalies found (already on disk, oldest first as found)
-// and the sample's counters.
+// and the sample's counters. The log is newest first by its sequence, as
+// activation rebuilds it: the last one found first.
 func (a *observerActor) record(o observation, fresh []*pb.Anomaly, took time.Duration) *pb.ObserverSampleResponse {
-	a.anomalies = append(slices.Clone(fresh), a.anomalies...)
+	newest := slices.Clone(fresh)
+	slices.Reverse(newest)
+	a.anomalies = append(newest, a.anomalies...)
 	if len(a.anomalies) > maxAnomalies {
 		a.anomalies = a.anomalies[:maxAnomalies]
 	}

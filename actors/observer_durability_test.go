@@ -123,3 +123,41 @@ func TestSupersededObserverAnswersEveryWaitingWrite(t *testing.T) {
 		t.Fatalf("the next sample, on a new activation: %v", err)
 	}
 }
+
+// The anomaly log reads the same before and after a restart, also when one
+// sample raised several: newest first by its sequence (before, the live
+// log listed one sample's anomalies oldest first, the restarted one newest
+// first, so anomalies?limit=1 changed answer across a restart).
+func TestAnomalyOrderSurvivesRestart(t *testing.T) {
+	e := newLayersEnv(t)
+	ctx := ctxT(t)
+	const own = "tenant-a"
+	var regions []string
+	for range 2 {
+		r := e.region(own, 0.99, 3600)
+		regions = append(regions, r.ID)
+		for k := range 2 {
+			c := e.cluster(own, AggregationWeightedAverage, 0)
+			ok(e.layers.AttachCluster(ctx, own, r.ID, c))(t)
+			if k == 0 {
+				e.steady(own, c, len(regions), 1) // the region's busy cluster: idle peers, divergence
+			}
+		}
+	}
+	ok2(e.layers.EnsureObserver(ctx, own, 3600, regions))(t)
+	if s := ok(e.layers.ObserverSample(ctx, own))(t); len(s.GetNewAnomalies()) < 2 {
+		t.Fatalf("the sample raised %v, want at least two anomalies", s.GetNewAnomalies())
+	}
+	ids := func() []string {
+		var out []string
+		for _, a := range ok(e.layers.ObserverAnomalies(ctxT(t), own, 20))(t) {
+			out = append(out, a.GetAnomalyId())
+		}
+		return out
+	}
+	before := ids()
+	e.restart()
+	if after := ids(); strings.Join(after, ",") != strings.Join(before, ",") {
+		t.Fatalf("anomalies after the restart %v, before %v", after, before)
+	}
+}
