@@ -182,7 +182,8 @@ func (a *regionActor) realign(ctx actor.Context, now time.Time) {
 			case errors.Is(err, persistence.ErrSuperseded):
 				a.l.log.Warn("region superseded by a newer activation: stopping", "region_id", v.GetRegionId(), "epoch", epoch)
 				a.work.supersede(ctx)
-			case semvec.KindOf(err) == semvec.KindNotFound: // the region is gone
+			case semvec.KindOf(err) == semvec.KindNotFound: // the region is gone, or being deleted
+				a.work.stop(ctx)
 			default:
 				a.l.log.Warn("region realignment not recorded: nothing moved, the votes stay", "region_id", v.GetRegionId(), "err", err)
 			}
@@ -250,7 +251,10 @@ func (a *regionActor) writeUnsaved(ctx actor.Context) {
 			return
 		}
 		if semvec.KindOf(err) == semvec.KindNotFound {
-			a.unsaved = nil // the region is gone, and its log with it
+			// The region is gone, or being deleted: stop, writing nothing
+			// more. Should the deletion fail, the next activation writes.
+			a.unsaved = nil
+			a.work.stop(ctx)
 			return
 		}
 		if err != nil {

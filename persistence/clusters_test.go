@@ -1,6 +1,7 @@
 package persistence_test
 
 import (
+	"context"
 	"reflect"
 	"slices"
 	"testing"
@@ -303,5 +304,30 @@ func TestDeletionsReturnWhatTheyUnlinked(t *testing.T) {
 		if len(u.Clusters) != 0 {
 			t.Fatalf("DeleteSession(s1) unlinked %+v", u)
 		}
+	})
+}
+
+// A deletion runs to its end once it has begun, whatever its caller does:
+// on PostgreSQL it marks the rows first, in a transaction of its own, and a
+// deletion cancelled after that would leave the actors' writes refused.
+func TestDeletionsAreNotCancelledWithTheirCaller(t *testing.T) {
+	forEachDB(t, func(t *testing.T, s *persistence.Store) {
+		ctx := t.Context()
+		c, b := cluster("alice", "c1", 10)
+		must(t, s.CreateCluster(ctx, c, b))
+		r, meta := region("alice", "r1", 1)
+		must(t, s.CreateRegion(ctx, r, meta))
+		must(t, s.CreateSession(ctx, session("alice", "s1")))
+		gone, cancel := context.WithCancel(ctx)
+		cancel()
+		must(t, errOf(s.DeleteSession(gone, "alice", "s1")))
+		must(t, errOf(s.DeleteCluster(gone, "alice", "c1")))
+		must(t, errOf(s.DeleteRegion(gone, "alice", "r1")))
+		_, err := s.GetSession(ctx, "alice", "s1")
+		wantKind(t, err, semvec.KindNotFound, "Session not found")
+		_, err = s.GetCluster(ctx, "alice", "c1")
+		wantKind(t, err, semvec.KindNotFound, "Cluster not found")
+		_, err = s.GetRegion(ctx, "alice", "r1")
+		wantKind(t, err, semvec.KindNotFound, "Region not found")
 	})
 }

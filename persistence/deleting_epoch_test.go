@@ -18,8 +18,8 @@ import (
 // transaction of its own before the delete's) refuses the writes of its
 // activation as NotFound, as the deleted row will: the writer is told the
 // session is gone, not that a newer activation serves it (a 503 "retry"
-// of a change the deletion refused). If the deletion then does not happen,
-// the next activation takes a positive epoch again and writes.
+// of a change the deletion refused). If the deletion then fails, the mark
+// is lifted, and the next activation takes a positive epoch and writes.
 func TestDeletingRowRefusesWritesAsNotFound(t *testing.T) {
 	base := os.Getenv("TEST_DATABASE_URL")
 	if base == "" {
@@ -65,7 +65,8 @@ func TestDeletingRowRefusesWritesAsNotFound(t *testing.T) {
 	entry := func(seq int64, epoch int64) LogEntry {
 		return LogEntry{Owner: "o", SessionID: "s", Incarnation: rec.Incarnation, Epoch: epoch, Seq: seq, Data: []byte("x")}
 	}
-	if err := s.fenceOff(ctx, "sessions", "owner = ? AND id = ?", "o", "s"); err != nil {
+	unmark, err := s.fenceOff(ctx, "sessions", "owner = ? AND id = ?", "o", "s")
+	if err != nil {
 		t.Fatal(err)
 	}
 	refused, err := s.AppendLog(ctx, []LogEntry{entry(1, act.Epoch)})
@@ -75,7 +76,14 @@ func TestDeletingRowRefusesWritesAsNotFound(t *testing.T) {
 	if semvec.KindOf(refused[0]) != semvec.KindNotFound || errors.Is(refused[0], ErrSuperseded) {
 		t.Fatalf("a write of the activation while its row is being deleted: %v, want NotFound", refused[0])
 	}
-	again, err := s.ActivateSession(ctx, "o", "s") // the deletion did not happen
+	// The deletion fails: its mark is lifted, and the activation's writes
+	// are refused as superseded (it stops; the next one writes), not as
+	// deleted.
+	unmark()
+	if refused, err = s.AppendLog(ctx, []LogEntry{entry(1, act.Epoch)}); err != nil || !errors.Is(refused[0], ErrSuperseded) {
+		t.Fatalf("a write of the activation after the deletion failed: %v %v, want ErrSuperseded", refused, err)
+	}
+	again, err := s.ActivateSession(ctx, "o", "s")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -137,16 +137,29 @@ func (s *Store) fenceRow(ctx context.Context, tx bun.Tx, table, what string, epo
 // follows then waits only for the writes already under way: without this,
 // a session, cluster or region whose actor wrote back to back kept its row
 // under KEY SHARE locks and starved the delete (see awaitEarlierEpochs).
-// SQLite serialises writers and needs none. If the delete then fails, the
-// next request activates the actor again (nextEpoch).
-func (s *Store) fenceOff(ctx context.Context, table, where string, args ...any) error {
+// SQLite serialises writers and needs none. If the delete then fails, its
+// caller lifts the mark again (unmark): the live actors' writes are then
+// refused as superseded (they stop, and the next request activates them
+// again), not as deleted. Should that fail too, the next activation still
+// takes a positive epoch (nextEpoch).
+func (s *Store) fenceOff(ctx context.Context, table, where string, args ...any) (unmark func(), err error) {
 	if s.dialect != DialectPostgres {
-		return nil
+		return func() {}, nil
 	}
-	return s.run(ctx, func(ctx context.Context, db bun.IDB) error {
+	err = s.run(ctx, func(ctx context.Context, db bun.IDB) error {
 		_, err := db.NewUpdate().TableExpr(table).Set(deletingEpoch).Where(where, args...).Exec(ctx)
 		return err
 	})
+	unmark = func() {
+		err := s.run(context.WithoutCancel(ctx), func(ctx context.Context, db bun.IDB) error {
+			_, err := db.NewUpdate().TableExpr(table).Set("epoch = abs(epoch)").Where("("+where+") AND epoch < 0", args...).Exec(ctx)
+			return err
+		})
+		if err != nil {
+			s.log.Warn("a failed deletion's mark was not lifted: the actor stops at its next write", "table", table, "err", err)
+		}
+	}
+	return unmark, err
 }
 
 // Epoch updates. An activation takes the next epoch (nextEpoch): positive,

@@ -129,14 +129,27 @@ func (s *Store) ListRegions(ctx context.Context, owner string) ([]RegionSummary,
 // not owner's.
 func (s *Store) DeleteRegion(ctx context.Context, owner, id string) (Unlinked, error) {
 	var u Unlinked
-	if err := s.fenceOff(ctx, "regions", "owner = ? AND id = ?", owner, id); err != nil {
+	ctx = context.WithoutCancel(ctx) // once marked, a deletion runs to its end (or its timeout)
+	unmarkRegion, err := s.fenceOff(ctx, "regions", "owner = ? AND id = ?", owner, id)
+	if err != nil {
 		return u, err
 	}
-	if err := s.fenceOff(ctx, "sessions", "owner = ? AND kind = ? AND id = (SELECT meta_session_id FROM regions WHERE owner = ? AND id = ?)",
-		owner, SessionKindRegionMeta, owner, id); err != nil {
+	defer func() {
+		if err != nil {
+			unmarkRegion()
+		}
+	}()
+	unmarkMeta, err := s.fenceOff(ctx, "sessions", "owner = ? AND kind = ? AND id = (SELECT meta_session_id FROM regions WHERE owner = ? AND id = ?)",
+		owner, SessionKindRegionMeta, owner, id)
+	if err != nil {
 		return u, err
 	}
-	err := s.inTx(ctx, func(ctx context.Context, tx bun.Tx) error {
+	defer func() {
+		if err != nil {
+			unmarkMeta()
+		}
+	}()
+	err = s.inTx(ctx, func(ctx context.Context, tx bun.Tx) error {
 		u = Unlinked{}
 		var metaID string
 		err := s.lock(tx.NewSelect().Model((*regionModel)(nil)).Column("meta_session_id").

@@ -233,10 +233,17 @@ func (s *Store) TouchSession(ctx context.Context, owner, id string, at time.Time
 // when missing or owned by someone else.
 func (s *Store) DeleteSession(ctx context.Context, owner, id string) (Unlinked, error) {
 	var u Unlinked
-	if err := s.fenceOff(ctx, "sessions", "owner = ? AND id = ?", owner, id); err != nil {
+	ctx = context.WithoutCancel(ctx) // once marked, a deletion runs to its end (or its timeout)
+	unmark, err := s.fenceOff(ctx, "sessions", "owner = ? AND id = ?", owner, id)
+	if err != nil {
 		return u, err
 	}
-	err := s.inTx(ctx, func(ctx context.Context, tx bun.Tx) error {
+	defer func() {
+		if err != nil {
+			unmark()
+		}
+	}()
+	err = s.inTx(ctx, func(ctx context.Context, tx bun.Tx) error {
 		u = Unlinked{}
 		var kind string
 		err := s.lock(tx.NewSelect().Model((*sessionModel)(nil)).Column("kind").
