@@ -85,10 +85,7 @@ func (h *heldViewStore) GetCluster(ctx context.Context, owner, id string) (persi
 // out).
 func TestFailedReloadAnswersQueuedRequests(t *testing.T) {
 	held := &heldViewStore{entered: make(chan struct{}), release: make(chan struct{})}
-	e := &layersEnv{t: t, dbPath: filepath.Join(t.TempDir(), "layers.db"),
-		wrap: func(s *persistence.Store) LayerStore { held.Store = s; return held }}
-	e.start()
-	t.Cleanup(e.stop)
+	e := newWrappedLayersEnv(t, func(s *persistence.Store) LayerStore { held.Store = s; return held })
 	ctx := ctxT(t)
 	const own = "tenant-a"
 	c := e.cluster(own, AggregationWeightedAverage, 0.2)

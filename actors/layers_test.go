@@ -52,6 +52,17 @@ func newLayersEnv(t *testing.T) *layersEnv {
 	return e
 }
 
+// newWrappedLayersEnv is newLayersEnv whose layers use the store wrap
+// returns (one that fails or holds on purpose); the sessions use the plain
+// one.
+func newWrappedLayersEnv(t *testing.T, wrap func(*persistence.Store) LayerStore) *layersEnv {
+	t.Helper()
+	e := &layersEnv{t: t, dbPath: filepath.Join(t.TempDir(), "layers.db"), wrap: wrap}
+	e.start()
+	t.Cleanup(e.stop)
+	return e
+}
+
 // start opens the store and starts an actor system, sessions and layers on
 // it (again after stop: a restart).
 func (e *layersEnv) start() {

@@ -40,10 +40,7 @@ func (d netDownStore) SaveNetworkState(ctx context.Context, owner string, epoch 
 // the change when the save failed.
 func TestNetworkChangeNotSavedChangesNothing(t *testing.T) {
 	var down atomic.Bool
-	e := &layersEnv{t: t, dbPath: filepath.Join(t.TempDir(), "layers.db"),
-		wrap: func(s *persistence.Store) LayerStore { return netDownStore{Store: s, down: &down} }}
-	e.start()
-	t.Cleanup(e.stop)
+	e := newWrappedLayersEnv(t, func(s *persistence.Store) LayerStore { return netDownStore{Store: s, down: &down} })
 	ctx := ctxT(t)
 	const own = "tenant-a"
 	s1, s2 := e.session(own), e.session(own) // no state yet: a transfer moves nothing, it only enrols them

@@ -3,7 +3,6 @@ package actors
 import (
 	"context"
 	"errors"
-	"path/filepath"
 	"sync/atomic"
 	"testing"
 
@@ -73,10 +72,7 @@ func (d regionEventsDown) AppendRegionEvents(ctx context.Context, owner, regionI
 // database had been back).
 func TestRegionEventWriteIsRetried(t *testing.T) {
 	var down atomic.Bool
-	e := &layersEnv{t: t, dbPath: filepath.Join(t.TempDir(), "layers.db"),
-		wrap: func(s *persistence.Store) LayerStore { return regionEventsDown{Store: s, down: &down} }}
-	e.start()
-	t.Cleanup(e.stop)
+	e := newWrappedLayersEnv(t, func(s *persistence.Store) LayerStore { return regionEventsDown{Store: s, down: &down} })
 	ctx := ctxT(t)
 	const own = "tenant-a"
 	r := e.region(own, 0.99, 3600)
@@ -116,10 +112,7 @@ func (h *heldRegionEvents) AppendRegionEvents(ctx context.Context, owner, region
 // answering the reads sent to it; its next use activates it again.
 func TestSupersededRegionStops(t *testing.T) {
 	held := &heldRegionEvents{entered: make(chan struct{}), release: make(chan struct{})}
-	e := &layersEnv{t: t, dbPath: filepath.Join(t.TempDir(), "layers.db"),
-		wrap: func(s *persistence.Store) LayerStore { held.Store = s; return held }}
-	e.start()
-	t.Cleanup(e.stop)
+	e := newWrappedLayersEnv(t, func(s *persistence.Store) LayerStore { held.Store = s; return held })
 	ctx := ctxT(t)
 	const own = "tenant-a"
 	r := e.region(own, 0.99, 3600)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -34,10 +33,7 @@ func (d realignRecordDown) RecordRealignment(ctx context.Context, owner, regionI
 func newRealignDownEnv(t *testing.T) (*layersEnv, *atomic.Bool, *atomic.Int64) {
 	var down atomic.Bool
 	var calls atomic.Int64
-	e := &layersEnv{t: t, dbPath: filepath.Join(t.TempDir(), "layers.db"),
-		wrap: func(s *persistence.Store) LayerStore { return realignRecordDown{Store: s, down: &down, calls: &calls} }}
-	e.start()
-	t.Cleanup(e.stop)
+	e := newWrappedLayersEnv(t, func(s *persistence.Store) LayerStore { return realignRecordDown{Store: s, down: &down, calls: &calls} })
 	return e, &down, &calls
 }
 

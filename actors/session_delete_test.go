@@ -2,7 +2,6 @@ package actors
 
 import (
 	"context"
-	"log/slog"
 	"path/filepath"
 	"sync/atomic"
 	"testing"
@@ -31,29 +30,25 @@ func (g *activationGate) ClustersOfSession(ctx context.Context, owner, id string
 	return g.Store.ClustersOfSession(ctx, owner, id)
 }
 
+// gatedSessions is a session layer whose activations gate can hold.
+func gatedSessions(t *testing.T) (*Sessions, *activationGate) {
+	s, gate, _ := sessionsOn(t, func(st *persistence.Store) *activationGate {
+		return &activationGate{Store: st, entered: make(chan struct{}), release: make(chan struct{})}
+	})
+	return s, gate
+}
+
 // A session deleted while it is being activated is gone once the delete has
 // answered: the actor that activation starts is stopped too, instead of
 // serving the deleted session from memory (200s after the delete's 200)
 // and refusing every change to a session created again under its id.
 func TestDeleteDuringActivationLeavesNoActor(t *testing.T) {
 	ctx := ctxT(t)
-	store, err := persistence.Open(ctx, "sqlite:///"+filepath.Join(t.TempDir(), "s.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	gate := &activationGate{Store: store, entered: make(chan struct{}), release: make(chan struct{})}
-	log := slog.New(slog.DiscardHandler)
-	sys := NewActorSystem(log)
-	s := NewSessions(sys.Root, gate, &Asker{Root: sys.Root, Timeout: 5 * time.Second}, SessionConfig{Dim: replayDim, ModelName: "test"}, log, nil)
-	t.Cleanup(func() {
-		_ = s.Shutdown(context.Background())
-		sys.Shutdown()
-		_ = store.Close()
-	})
+	s, gate := gatedSessions(t)
 	const own, id = "o", "z"
-	at := time.Date(2026, 12, 6, 10, 0, 0, 0, time.UTC)
 	run := func(k int) error {
-		_, err := AskSession[*pb.RunResponse](ctx, s, id, turnRequest(own, id, k, at, false))
+		_, err := AskSession[*pb.RunResponse](ctx, s, id, &pb.RunRequest{Owner: own, SessionId: id,
+			Message: "q", MessageVec: topic(k, 0), ShortCircuitThreshold: 0.85})
 		return err
 	}
 	ok(s.Create(ctx, own, CreateOptions{ID: id}))(t)
@@ -208,19 +203,8 @@ func TestEveryChangeInFlightWhenDeletedAnswersNotFound(t *testing.T) {
 // behind the Discard and dropped (the remote asker waited for its timeout).
 func TestRoutedRequestWaitingForAnActivationOfADeletedSession(t *testing.T) {
 	ctx := ctxT(t)
-	store, err := persistence.Open(ctx, "sqlite:///"+filepath.Join(t.TempDir(), "s.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	gate := &activationGate{Store: store, entered: make(chan struct{}), release: make(chan struct{})}
-	log := slog.New(slog.DiscardHandler)
-	sys := NewActorSystem(log)
-	s := NewSessions(sys.Root, gate, &Asker{Root: sys.Root, Timeout: 5 * time.Second}, SessionConfig{Dim: replayDim, ModelName: "test"}, log, nil)
-	t.Cleanup(func() {
-		_ = s.Shutdown(context.Background())
-		sys.Shutdown()
-		_ = store.Close()
-	})
+	s, gate := gatedSessions(t)
+	store, sys := gate.Store, s.reg.root
 	const own, id = "o", "z"
 	key := ownedKey(own, id)
 	ok(s.Create(ctx, own, CreateOptions{ID: id}))(t)
@@ -230,18 +214,18 @@ func TestRoutedRequestWaitingForAnActivationOfADeletedSession(t *testing.T) {
 	s.reg.WaitStopped(ctx, key)
 	gate.armed.Store(true)
 	rt := &router{reg: s.reg, idle: time.Minute, key: key} // the cluster sets key at Started
-	rpid := sys.Root.Spawn(actor.PropsFromFunc(func(c actor.Context) {
+	rpid := sys.Spawn(actor.PropsFromFunc(func(c actor.Context) {
 		if _, started := c.Message().(*actor.Started); !started {
 			rt.Receive(c)
 		}
 	}))
-	read := sys.Root.RequestFuture(rpid, &pb.MetricsRequest{Owner: own, SessionId: id}, 4*time.Second)
+	read := sys.RequestFuture(rpid, &pb.MetricsRequest{Owner: own, SessionId: id}, 4*time.Second)
 	<-gate.entered // the router is activating the session
 	if _, err := store.DeleteSession(ctx, own, id); err != nil {
 		t.Fatal(err)
 	}
-	stop := sys.Root.RequestFuture(rpid, &pb.StopRequest{Discard: true, Settle: true}, 4*time.Second) // Halt's askRoute
-	time.Sleep(20 * time.Millisecond)                                                                 // the stop waits for the activation (not an assertion: without the wait the read is simply served)
+	stop := sys.RequestFuture(rpid, &pb.StopRequest{Discard: true, Settle: true}, 4*time.Second) // Halt's askRoute
+	time.Sleep(20 * time.Millisecond)                                                            // the stop waits for the activation (not an assertion: without the wait the read is simply served)
 	close(gate.release)
 	if _, err := stop.Result(); err != nil {
 		t.Fatal(err)

@@ -2,7 +2,6 @@ package actors
 
 import (
 	"context"
-	"path/filepath"
 	"slices"
 	"testing"
 
@@ -43,10 +42,7 @@ func TestDeletionRacingAnAttachLeavesNoLinkInViews(t *testing.T) {
 	for _, deleted := range []string{"cluster", "region"} {
 		t.Run(deleted, func(t *testing.T) {
 			held := &heldDeletes{hold: deleted, entered: make(chan struct{}), release: make(chan struct{})}
-			e := &layersEnv{t: t, dbPath: filepath.Join(t.TempDir(), "layers.db"),
-				wrap: func(s *persistence.Store) LayerStore { held.Store = s; return held }}
-			e.start()
-			t.Cleanup(e.stop)
+			e := newWrappedLayersEnv(t, func(s *persistence.Store) LayerStore { held.Store = s; return held })
 			ctx := ctxT(t)
 			const own = "tenant-a"
 			r := e.region(own, 0.5, 60)

@@ -130,17 +130,8 @@ func (s *Store) ListClusters(ctx context.Context, owner string) ([]ClusterSummar
 // owner's.
 func (s *Store) DeleteCluster(ctx context.Context, owner, id string) (Unlinked, error) {
 	var u Unlinked
-	ctx = context.WithoutCancel(ctx) // once marked, a deletion runs to its end (or its timeout)
-	unmark, err := s.fenceOff(ctx, "sessions", "owner = ? AND id = ? AND kind = ?", owner, id, SessionKindCluster)
-	if err != nil {
-		return u, err
-	}
-	defer func() {
-		if err != nil {
-			unmark()
-		}
-	}()
-	err = s.inTx(ctx, func(ctx context.Context, tx bun.Tx) error {
+	backing := rowMark{"sessions", "owner = ? AND id = ? AND kind = ?", []any{owner, id, SessionKindCluster}}
+	err := s.deleteMarked(ctx, []rowMark{backing}, func(ctx context.Context, tx bun.Tx) error {
 		u = Unlinked{}
 		if err := s.mustOwn(ctx, tx, (*clusterModel)(nil), id, owner, "Cluster", lockUpdate); err != nil {
 			return err

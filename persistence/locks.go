@@ -162,6 +162,39 @@ func (s *Store) fenceOff(ctx context.Context, table, where string, args ...any) 
 	return unmark, err
 }
 
+// rowMark selects the rows a deletion marks (fenceOff): where, with args,
+// in table.
+type rowMark struct {
+	table, where string
+	args         []any
+}
+
+// deleteMarked is a deletion: it marks the rows of marks (fenceOff), then
+// runs fn in a transaction; when that fails, the marks are lifted again.
+// Once begun, it runs to its end (or the store's timeout) whatever its
+// caller does: a deletion cancelled after its marks would leave its actors'
+// writes refused.
+func (s *Store) deleteMarked(ctx context.Context, marks []rowMark, fn func(ctx context.Context, tx bun.Tx) error) error {
+	ctx = context.WithoutCancel(ctx)
+	var unmarks []func()
+	err := func() error {
+		for _, m := range marks {
+			unmark, err := s.fenceOff(ctx, m.table, m.where, m.args...)
+			if err != nil {
+				return err
+			}
+			unmarks = append(unmarks, unmark)
+		}
+		return s.inTx(ctx, fn)
+	}()
+	if err != nil {
+		for _, unmark := range unmarks {
+			unmark()
+		}
+	}
+	return err
+}
+
 // Epoch updates. An activation takes the next epoch (nextEpoch): positive,
 // above every epoch the row had. A row being deleted (fenceOff) carries the
 // negation of such an epoch (deletingEpoch): it matches no activation, and

@@ -129,27 +129,12 @@ func (s *Store) ListRegions(ctx context.Context, owner string) ([]RegionSummary,
 // not owner's.
 func (s *Store) DeleteRegion(ctx context.Context, owner, id string) (Unlinked, error) {
 	var u Unlinked
-	ctx = context.WithoutCancel(ctx) // once marked, a deletion runs to its end (or its timeout)
-	unmarkRegion, err := s.fenceOff(ctx, "regions", "owner = ? AND id = ?", owner, id)
-	if err != nil {
-		return u, err
+	marks := []rowMark{
+		{"regions", "owner = ? AND id = ?", []any{owner, id}},
+		{"sessions", "owner = ? AND kind = ? AND id = (SELECT meta_session_id FROM regions WHERE owner = ? AND id = ?)",
+			[]any{owner, SessionKindRegionMeta, owner, id}},
 	}
-	defer func() {
-		if err != nil {
-			unmarkRegion()
-		}
-	}()
-	unmarkMeta, err := s.fenceOff(ctx, "sessions", "owner = ? AND kind = ? AND id = (SELECT meta_session_id FROM regions WHERE owner = ? AND id = ?)",
-		owner, SessionKindRegionMeta, owner, id)
-	if err != nil {
-		return u, err
-	}
-	defer func() {
-		if err != nil {
-			unmarkMeta()
-		}
-	}()
-	err = s.inTx(ctx, func(ctx context.Context, tx bun.Tx) error {
+	err := s.deleteMarked(ctx, marks, func(ctx context.Context, tx bun.Tx) error {
 		u = Unlinked{}
 		var metaID string
 		err := s.lock(tx.NewSelect().Model((*regionModel)(nil)).Column("meta_session_id").

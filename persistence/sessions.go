@@ -233,17 +233,8 @@ func (s *Store) TouchSession(ctx context.Context, owner, id string, at time.Time
 // when missing or owned by someone else.
 func (s *Store) DeleteSession(ctx context.Context, owner, id string) (Unlinked, error) {
 	var u Unlinked
-	ctx = context.WithoutCancel(ctx) // once marked, a deletion runs to its end (or its timeout)
-	unmark, err := s.fenceOff(ctx, "sessions", "owner = ? AND id = ?", owner, id)
-	if err != nil {
-		return u, err
-	}
-	defer func() {
-		if err != nil {
-			unmark()
-		}
-	}()
-	err = s.inTx(ctx, func(ctx context.Context, tx bun.Tx) error {
+	mark := rowMark{"sessions", "owner = ? AND id = ?", []any{owner, id}}
+	err := s.deleteMarked(ctx, []rowMark{mark}, func(ctx context.Context, tx bun.Tx) error {
 		u = Unlinked{}
 		var kind string
 		err := s.lock(tx.NewSelect().Model((*sessionModel)(nil)).Column("kind").
