@@ -677,9 +677,11 @@ func (l *Layers) changed(ctx context.Context, r *Registry, key string) {
 // tellChanged tells the actor of key in r, when it is running or
 // activating, that its stored links changed, and waits until it has
 // reloaded them (an activation in progress is waited for: it may have read
-// them before the change). One actor of one owner is involved; nothing is
-// locked.
+// them before the change), even when the caller has gone. One actor of one
+// owner is involved; nothing is locked.
 func tellChanged(ctx context.Context, ask *Asker, r *Registry, key string, log *slog.Logger) {
+	ctx, cancel := afterCommit(ctx)
+	defer cancel()
 	_, routed, err := askRoute[*pb.TopologyReloaded](ctx, r, key, &pb.TopologyChanged{}) // cluster mode: on the member hosting it
 	if !routed {
 		if !r.Has(key) {

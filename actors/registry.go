@@ -361,6 +361,16 @@ func (r *Registry) Stop(id string) *actor.PID {
 	return e.pid
 }
 
+// afterCommit is the context of what a change does once committed (stop
+// a deleted resource's actors, tell the actors whose links changed): not
+// cancelled with the caller, whose request has changed the database
+// already (a client hanging up must not leave an actor serving a deleted
+// resource, or a stale view of its links), and bounded by
+// activationTimeout.
+func afterCommit(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), activationTimeout)
+}
+
 // Halt stops the actor of a deleted resource, wherever it runs, and waits
 // until it has stopped (or ctx ends): discard stops it without saving, else
 // it stops after the messages already queued. An activation of id in
@@ -369,6 +379,8 @@ func (r *Registry) Stop(id string) *actor.PID {
 // serving the deleted resource from memory (and refusing every change to a
 // resource created again under the same id).
 func (r *Registry) Halt(ctx context.Context, id string, discard bool) {
+	ctx, cancel := afterCommit(ctx)
+	defer cancel()
 	// In cluster mode the member that owns id stops it; an actor of id
 	// this member still runs (placed here before a membership change) is
 	// stopped too. A member that did not answer is gone, or its actor's

@@ -106,3 +106,41 @@ func TestDeletedMemberCreatedAgainIsNotAMember(t *testing.T) {
 		t.Fatal("feedback blended into the new s1, which is no member")
 	}
 }
+
+// cancelAfterDelete cancels the deleting request's context as soon as the
+// region's deletion has committed: its client hung up.
+type cancelAfterDelete struct {
+	*persistence.Store
+	cancel context.CancelFunc
+}
+
+func (c *cancelAfterDelete) DeleteRegion(ctx context.Context, owner, id string) (persistence.Unlinked, error) {
+	u, err := c.Store.DeleteRegion(ctx, owner, id)
+	c.cancel()
+	return u, err
+}
+
+// What a change does once committed (tell the actors whose links changed,
+// stop a deleted resource's) is done even when its caller has gone: a
+// client hanging up right after the commit left the cluster listing the
+// deleted region (and, in cluster mode, the region's actor serving it).
+func TestCommittedChangeIsToldWhenTheCallerHasGone(t *testing.T) {
+	held := &cancelAfterDelete{}
+	e := newWrappedLayersEnv(t, func(s *persistence.Store) LayerStore { held.Store = s; return held })
+	ctx := ctxT(t)
+	const own = "tenant-a"
+	r := e.region(own, 0.5, 60)
+	c := e.cluster(own, AggregationWeightedAverage, 0)
+	ok(e.layers.AttachCluster(ctx, own, r.ID, c))(t)
+	if ids := ok(e.layers.ClusterState(ctx, own, c))(t).GetRegionIds(); len(ids) != 1 { // the cluster actor runs
+		t.Fatalf("region ids %v", ids)
+	}
+	request, cancel := context.WithCancel(ctx)
+	held.cancel = cancel
+	if err := e.layers.DeleteRegion(request, own, r.ID); err != nil {
+		t.Fatal(err)
+	}
+	if ids := ok(e.layers.ClusterState(ctx, own, c))(t).GetRegionIds(); len(ids) != 0 {
+		t.Fatalf("the cluster still lists %v after the region's deletion", ids)
+	}
+}
