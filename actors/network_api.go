@@ -37,7 +37,7 @@ func (l *Layers) Transfer(ctx context.Context, owner, src, dst string, maxWeight
 // SwitchUser saves the active partition and activates user's.
 func (l *Layers) SwitchUser(ctx context.Context, owner, user string) (*pb.SwitchUserResponse, error) {
 	if !ValidID(user) {
-		return nil, semvec.FieldError("user_id", "String should match pattern '^[A-Za-z0-9._:-]{1,128}$'")
+		return nil, semvec.FieldError("user_id", "String should match pattern '"+IDPattern+"'")
 	}
 	return askLayer[*pb.SwitchUserResponse](ctx, l, l.networks, owner, &pb.SwitchUserRequest{Owner: owner, UserId: user})
 }

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -491,6 +492,9 @@ func (s *Sessions) Shutdown(ctx context.Context) error {
 	return nil
 }
 
+// IDPattern is ValidID as a regular expression (PCRE), for 422 messages.
+const IDPattern = `^(?!\.+$)[A-Za-z0-9._:-]{1,128}$`
+
 // NewID returns a random UUID-4 string.
 func NewID() string {
 	var b [16]byte
@@ -501,9 +505,11 @@ func NewID() string {
 }
 
 // ValidID reports whether id can name a resource: 1–128 characters of
-// letters, digits, '-', '_', '.' and ':'.
+// letters, digits, '-', '_', '.' and ':' (IDPattern), not dots alone: "."
+// and ".." are path segments that clients and proxies resolve away, so
+// /v1/session/./trigger would reach another resource.
 func ValidID(id string) bool {
-	if len(id) == 0 || len(id) > 128 {
+	if len(id) == 0 || len(id) > 128 || strings.Trim(id, ".") == "" {
 		return false
 	}
 	for _, c := range id {

@@ -309,6 +309,8 @@ fields:
 				}
 			case "notblank":
 				target.MinLength = 1
+			case "nonul":
+				target.Pattern = `^[^\u0000]*$`
 			case "max", "min":
 				if target.Type.Is(openapi3.TypeString) {
 					setBound(&target.MinLength, &target.MaxLength, k, uint64(n))

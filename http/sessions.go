@@ -74,11 +74,11 @@ func (s *Server) runOn(c *gin.Context, b api.RunBody, id string, allowCreate boo
 			}
 			id = newID
 		case b.ResetContext:
+			if !actors.ValidID(id) { // checked first: the id reaches the database next
+				validationError(c, api.ValidationItem{Loc: []any{"body", "session_id"}, Msg: "String should match pattern '"+actors.IDPattern+"'", Type: "string_pattern_mismatch"})
+				return
+			}
 			if err := s.d.Sessions.Exists(ctx, own, id); semvec.KindOf(err) == semvec.KindNotFound {
-				if !actors.ValidID(id) {
-					validationError(c, api.ValidationItem{Loc: []any{"body", "session_id"}, Msg: "String should match pattern '^[A-Za-z0-9._:-]{1,128}$'", Type: "string_pattern_mismatch"})
-					return
-				}
 				// Ids are scoped by owner, so a conflict means a concurrent
 				// request of this same caller created it first: use it.
 				if _, err := s.d.Sessions.Create(ctx, own, actors.CreateOptions{ID: id}); err != nil && semvec.KindOf(err) != semvec.KindConflict {

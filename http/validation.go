@@ -85,6 +85,14 @@ func registerValidators() {
 		}); err != nil {
 			panic(err) // a programming error: the rule's name is fixed
 		}
+		// nonul: no NUL character, which neither SQLite's SQL text nor
+		// PostgreSQL's text type can hold (names stored in columns).
+		if err := v.RegisterValidation("nonul", func(fl validator.FieldLevel) bool {
+			f := fl.Field()
+			return f.Kind() != reflect.String || !strings.ContainsRune(f.String(), 0)
+		}); err != nil {
+			panic(err)
+		}
 	})
 }
 
@@ -309,6 +317,8 @@ func describeFieldError(fe validator.FieldError) (msg, typ string) {
 		return "Input should be " + enumChoices(param, kind == reflect.String), "enum"
 	case "notblank":
 		return "String should have at least 1 non-blank character", "string_too_short"
+	case "nonul":
+		return "String should not contain NUL characters", "string_pattern_mismatch"
 	}
 	return "Value error, failed '" + fe.Tag() + "' check", "value_error"
 }

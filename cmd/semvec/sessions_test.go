@@ -548,3 +548,39 @@ func TestPeriodicFlushSurvivesACrash(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 }
+
+// Inputs a hostile or just unusual client sends answer what the contract
+// says: a message or answer of symbols only ("?", "👍") is a text like any
+// other; "." and ".." are no session ids (a client's URL normalisation
+// would send /v1/session/./trigger to another resource); a NUL in a stored
+// name is a 422 at its field, not a 503 "database unavailable" that a
+// client would retry for ever.
+func TestUnusualInputs(t *testing.T) {
+	forEachDB(t, func(t *testing.T, dbURL func(*testing.T) string) {
+		e := newEnv(t, dbURL(t), nil)
+		tok := e.token("inputs", semvec.TierEnterprise)
+		call := func(method, path string, body any) resp { t.Helper(); return e.as(tok, method, path, body) }
+
+		r := call("POST", "/v1/run", map[string]any{"message": "?", "response": "👍"})
+		want(t, r, 200)
+		sid := r.json(t)["session_id"].(string)
+		want(t, call("POST", "/v1/store", map[string]any{"session_id": sid, "response": "🎉🎉"}), 200)
+
+		for _, id := range []string{".", "..", "...", "\u0000"} {
+			r := call("POST", "/v1/run", map[string]any{"message": "hello", "session_id": id, "reset_context": true})
+			want(t, r, 422)
+			if !strings.Contains(string(r.Body), `"session_id"`) {
+				t.Fatalf("session_id %q: 422 without its loc: %s", id, r.Body)
+			}
+		}
+		for _, c := range []struct{ path, field string }{
+			{"/v1/cluster/", "name"}, {"/v1/region/", "name"}, {"/v1/session/create", "model_name"},
+		} {
+			r := call("POST", c.path, map[string]any{c.field: "a\u0000b"})
+			want(t, r, 422)
+			if !strings.Contains(string(r.Body), `"`+c.field+`"`) || !strings.Contains(string(r.Body), "NUL") {
+				t.Fatalf("%s with a NUL in %s: %s", c.path, c.field, r.Body)
+			}
+		}
+	})
+}

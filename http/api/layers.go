@@ -6,7 +6,7 @@ import "encoding/json"
 
 // ClusterCreateBody is the body of POST /v1/cluster/.
 type ClusterCreateBody struct {
-	Name            string   `json:"name" binding:"required,max=256"`
+	Name            string   `json:"name" binding:"required,max=256,nonul"`
 	AggregationMode *string  `json:"aggregation_mode,omitempty" binding:"omitempty,max=64"`     // weighted_average (default) | attention; else 400
 	CouplingFactor  *float64 `json:"coupling_factor,omitempty" binding:"omitempty,gte=0,lte=1"` // default 0
 }
@@ -24,7 +24,7 @@ type MemberBody struct {
 
 // RegionCreateBody is the body of POST /v1/region/.
 type RegionCreateBody struct {
-	Name               string   `json:"name" binding:"required,max=256"`
+	Name               string   `json:"name" binding:"required,max=256,nonul"`
 	ConsensusThreshold *float64 `json:"consensus_threshold,omitempty" binding:"omitempty,gt=0,lte=1"`        // default 0.5
 	VoteWindowSeconds  *float64 `json:"vote_window_seconds,omitempty" binding:"omitempty,gt=0,lte=31536000"` // a year at most; default 60
 }

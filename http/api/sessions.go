@@ -22,7 +22,7 @@ type StoreBody struct {
 // SessionCreateBody is the body of POST /v1/session/create.
 type SessionCreateBody struct {
 	Dimension         *int           `json:"dimension,omitempty" binding:"omitempty,gte=1"`
-	ModelName         string         `json:"model_name,omitempty" binding:"max=256"`
+	ModelName         string         `json:"model_name,omitempty" binding:"max=256,nonul"`
 	UseAttention      bool           `json:"use_attention,omitempty"`
 	UseCache          bool           `json:"use_cache,omitempty"`
 	UseMetaPSS        bool           `json:"use_meta_pss,omitempty"`
@@ -96,10 +96,10 @@ type VerifyBody struct {
 
 // EntityBody is the body of POST /v1/session/{id}/entities.
 type EntityBody struct {
-	Key        string   `json:"key" binding:"required,max=512"`
+	Key        string   `json:"key" binding:"required,max=256"`
 	Kind       string   `json:"kind" binding:"required"`
-	Value      string   `json:"value" binding:"required,max=16000"`
-	Context    string   `json:"context,omitempty" binding:"max=4000"`
+	Value      string   `json:"value" binding:"required,max=2000"`
+	Context    string   `json:"context,omitempty" binding:"max=1000"`
 	Importance *float64 `json:"importance,omitempty" binding:"omitempty,gte=0,lte=10"` // default 1
 }
 

@@ -64,9 +64,11 @@ const MaxHashingText = 16 << 10
 // is L2-normalised and weighted (words 1.0, pairs 0.3, n-grams 1.0), and the
 // sum is L2-normalised.
 //
-// A text without any letter or digit (empty, blank, punctuation only) maps to
-// the zero vector, whose cosine with anything is 0. Only the first
-// MaxHashingText bytes of a text are read.
+// A text without any word (punctuation, symbols, emoji only: "?", "👍")
+// takes its runes other than white space as its features instead, so that
+// every text with a visible character has a vector; only an empty or blank
+// text maps to the zero vector, whose cosine with anything is 0. Only the
+// first MaxHashingText bytes of a text are read.
 //
 // The zero value is ready to use with DefaultDim. A Hashing is safe for
 // concurrent use; it keeps per-call scratch space in a pool and must not be
@@ -177,6 +179,9 @@ func (s *hashScratch) embed(dst []float32, text string) {
 	for _, w := range s.keep {
 		s.feats = append(s.feats, hashFeature('u', s.lower[w.start:w.end], nil))
 	}
+	if len(s.keep) == 0 {
+		s.symbols(text)
+	}
 	s.addGroup(weightUnigram)
 	// Adjacent word pairs.
 	s.feats = s.feats[:0]
@@ -196,6 +201,20 @@ func (s *hashScratch) embed(dst []float32, text string) {
 		dst[i] = float32(x)
 	}
 	vecmath.Normalize(dst)
+}
+
+// symbols appends the features of a text without words: each of its runes
+// (of its first MaxHashingText bytes) that is not white space.
+func (s *hashScratch) symbols(text string) {
+	if len(text) > MaxHashingText {
+		text = text[:MaxHashingText]
+	}
+	var buf [utf8.UTFMax]byte
+	for _, r := range text {
+		if !unicode.IsSpace(r) {
+			s.feats = append(s.feats, hashFeature('y', buf[:utf8.EncodeRune(buf[:], r)], nil))
+		}
+	}
 }
 
 // tokenize lower-cases text (its first MaxHashingText bytes) into s.lower

@@ -59,6 +59,16 @@ func (s *refScratch) embed(dst []float32, text string) {
 	for _, w := range s.keep {
 		s.feats = append(s.feats, refHashFeature('u', s.lower[w.start:w.end], nil))
 	}
+	if len(s.keep) == 0 { // no word: the runes other than white space
+		if len(text) > MaxHashingText {
+			text = text[:MaxHashingText]
+		}
+		for _, r := range text {
+			if !unicode.IsSpace(r) {
+				s.feats = append(s.feats, refHashFeature('y', []byte(string(r)), nil))
+			}
+		}
+	}
 	s.addGroup(weightUnigram)
 	// Adjacent word pairs.
 	s.feats = s.feats[:0]

@@ -2,6 +2,7 @@ package embed
 
 import (
 	"context"
+	"fmt"
 	"math"
 	"strings"
 	"sync"
@@ -98,10 +99,27 @@ func TestHashingConcurrent(t *testing.T) {
 
 func TestHashingEmptyText(t *testing.T) {
 	h := NewHashing(0)
-	for _, text := range []string{"", "   \t\n", "?!… — ***", "🎉🎉"} {
+	for _, text := range []string{"", "   \t\n", "\u00a0\u3000"} {
 		v := embedOne(t, h, text)
 		if vecmath.Norm(v) != 0 {
 			t.Errorf("%q: want the zero vector", text)
+		}
+	}
+	// A text of symbols only has a vector of its own: "👍" can be stored
+	// as an answer (before, it was the zero vector, and refused).
+	seen := map[string]string{}
+	for _, text := range []string{"?", "!!!", "?!… — ***", "🎉🎉", "👍", "\x00"} {
+		v := embedOne(t, h, text)
+		if math.Abs(float64(vecmath.Norm(v))-1) > 1e-6 {
+			t.Errorf("%q: norm %v, want a unit vector", text, vecmath.Norm(v))
+		}
+		key := fmt.Sprint(v)
+		if other, dup := seen[key]; dup {
+			t.Errorf("%q and %q embed to the same vector", text, other)
+		}
+		seen[key] = text
+		if w := embedOne(t, h, " "+text+"\n"); fmt.Sprint(w) != key {
+			t.Errorf("%q: white space around symbols changed the vector", text)
 		}
 	}
 	// Stop words alone still produce a vector.
