@@ -458,7 +458,7 @@ func (s *Server) switchUser(c *gin.Context) {
 		return
 	}
 	if !actors.ValidID(b.UserID) {
-		validationError(c, api.ValidationItem{Loc: []any{"body", "user_id"}, Msg: "String should match pattern '"+actors.IDPattern+"'", Type: "string_pattern_mismatch"})
+		validationError(c, api.ValidationItem{Loc: []any{"body", "user_id"}, Msg: "String should match pattern '" + actors.IDPattern + "'", Type: "string_pattern_mismatch"})
 		return
 	}
 	res, err := s.d.Layers.SwitchUser(c.Request.Context(), owner(c), b.UserID)

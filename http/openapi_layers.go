@@ -8,7 +8,7 @@ import "github.com/semvec-go/semvec/http/api"
 // answers the same operation without it too (see collection).
 func layerOperations() []operation {
 	return []operation{
-		{Method: "POST", Path: "/v1/cluster/", ID: "createCluster", Tag: "clusters", Summary: "Create a cluster (201); aggregation_mode weighted_average or attention; coupling_factor in [0, 1]", Status: 201, Body: api.ClusterCreateBody{}, Response: api.ClusterCreated{}, Errors: []int{400}},
+		{Method: "POST", Path: "/v1/cluster/", ID: "createCluster", Tag: "clusters", Summary: "Create a cluster (201); aggregation_mode weighted_average or attention; coupling_factor in [0, 1]; 409 past 1,000 clusters of the caller", Status: 201, Body: api.ClusterCreateBody{}, Response: api.ClusterCreated{}, Errors: []int{400, 409}},
 		{Method: "GET", Path: "/v1/cluster/", ID: "listClusters", Tag: "clusters", Summary: "List the caller's clusters", Response: []api.ClusterListItem{}},
 		{Method: "GET", Path: "/v1/cluster/{id}", ID: "getCluster", Tag: "clusters", Summary: "Cluster state and aggregate vector", Response: api.ClusterState{}, Errors: []int{404}},
 		{Method: "DELETE", Path: "/v1/cluster/{id}", ID: "deleteCluster", Tag: "clusters", Summary: "Delete a cluster, its backing session, memberships and region links", Response: api.ClusterDeleted{}, Errors: []int{404}},
@@ -18,7 +18,7 @@ func layerOperations() []operation {
 		{Method: "POST", Path: "/v1/cluster/{id}/members", ID: "addMember", Tag: "clusters", Summary: "Add one of the caller's sessions to the cluster; 409 past 1,000 members", Body: api.MemberBody{}, Response: api.MemberAdded{}, Errors: []int{404, 409}},
 		{Method: "DELETE", Path: "/v1/cluster/{id}/members/{sid}", ID: "removeMember", Tag: "clusters", Summary: "Remove a member", Response: api.MemberRemoved{}, Errors: []int{404}},
 
-		{Method: "POST", Path: "/v1/region/", ID: "createRegion", Tag: "regions", Summary: "Create a region (201) with its meta-session", Status: 201, Body: api.RegionCreateBody{}, Response: api.RegionCreated{}},
+		{Method: "POST", Path: "/v1/region/", ID: "createRegion", Tag: "regions", Summary: "Create a region (201) with its meta-session; 409 past 1,000 regions of the caller", Status: 201, Body: api.RegionCreateBody{}, Response: api.RegionCreated{}, Errors: []int{409}},
 		{Method: "GET", Path: "/v1/region/", ID: "listRegions", Tag: "regions", Summary: "List the caller's regions", Response: []api.RegionListItem{}},
 		{Method: "GET", Path: "/v1/region/{id}", ID: "getRegion", Tag: "regions", Summary: "Region state, last realignment and recent drift events", Response: api.RegionState{}, Errors: []int{404}},
 		{Method: "DELETE", Path: "/v1/region/{id}", ID: "deleteRegion", Tag: "regions", Summary: "Delete a region and its meta-session", Response: api.RegionDeleted{}, Errors: []int{404}},

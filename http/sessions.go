@@ -75,7 +75,7 @@ func (s *Server) runOn(c *gin.Context, b api.RunBody, id string, allowCreate boo
 			id = newID
 		case b.ResetContext:
 			if !actors.ValidID(id) { // checked first: the id reaches the database next
-				validationError(c, api.ValidationItem{Loc: []any{"body", "session_id"}, Msg: "String should match pattern '"+actors.IDPattern+"'", Type: "string_pattern_mismatch"})
+				validationError(c, api.ValidationItem{Loc: []any{"body", "session_id"}, Msg: "String should match pattern '" + actors.IDPattern + "'", Type: "string_pattern_mismatch"})
 				return
 			}
 			if err := s.d.Sessions.Exists(ctx, own, id); semvec.KindOf(err) == semvec.KindNotFound {

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"net/url"
 	"reflect"
@@ -407,9 +408,11 @@ func typeErrorText(ute *json.UnmarshalTypeError) (string, string) {
 			if strings.HasPrefix(num, "-") && t.Kind() >= reflect.Uint && t.Kind() <= reflect.Uintptr {
 				return "Input should be greater than or equal to 0", "greater_than_equal"
 			}
-			if strings.ContainsAny(num, ".eE") {
+			if f, err := strconv.ParseFloat(num, 64); err == nil && f != math.Trunc(f) {
 				return "Input should be a valid integer, got a number with a fractional part", "int_from_float"
 			}
+			// An integral number written as a float (5.0, 1e2), or one out
+			// of the field's range: not an integer this field takes.
 		}
 		return "Input should be a valid integer", "int_type"
 	case reflect.Float32, reflect.Float64:

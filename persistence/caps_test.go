@@ -114,3 +114,51 @@ func checkCap(t *testing.T, what string, max int, add func(i int) (bool, error),
 		t.Fatalf("%s: add after a removal: %v, %v", what, ok, err)
 	}
 }
+
+// A caller's clusters and its regions are capped (WithMaxEntities), exactly
+// also under concurrent creates; another caller has its own count.
+func TestEntityCaps(t *testing.T) {
+	const max = 5
+	forEachURL(t, func(t *testing.T, url string) {
+		s := openStore(t, url, persistence.WithMaxEntities(max))
+		ctx := t.Context()
+		for _, kind := range []string{"cluster", "region"} {
+			create := func(owner string, i int) error {
+				id := fmt.Sprintf("%s-%s-%d", owner, kind, i)
+				if kind == "cluster" {
+					c, b := cluster(owner, id, 1)
+					return s.CreateCluster(ctx, c, b)
+				}
+				r, meta := region(owner, id, 1)
+				return s.CreateRegion(ctx, r, meta)
+			}
+			errs := make(chan error, max+7)
+			var wg sync.WaitGroup
+			for i := range max + 7 {
+				wg.Go(func() { errs <- create("alice", i) })
+			}
+			wg.Wait()
+			close(errs)
+			created := 0
+			for err := range errs {
+				switch {
+				case err == nil:
+					created++
+				case semvec.KindOf(err) != semvec.KindConflict:
+					t.Fatalf("a %s past the cap: %v, want Conflict", kind, err)
+				}
+			}
+			if created != max {
+				t.Fatalf("%d of alice's %ss created under a cap of %d", created, kind, max)
+			}
+			must(t, create("bob", 0)) // bob's own count
+		}
+		clusters, err := s.ListClusters(ctx, "alice")
+		must(t, err)
+		regions, err := s.ListRegions(ctx, "alice")
+		must(t, err)
+		if len(clusters) != max || len(regions) != max {
+			t.Fatalf("alice has %d clusters and %d regions, want %d each", len(clusters), len(regions), max)
+		}
+	})
+}

@@ -41,6 +41,9 @@ func (s *Store) CreateCluster(ctx context.Context, c ClusterRecord, backing Sess
 		backing.CreatedAt = c.CreatedAt
 	}
 	return s.inTx(ctx, func(ctx context.Context, tx bun.Tx) error {
+		if err := s.lockOwnerList(ctx, tx, "clusters", c.Owner); err != nil {
+			return err
+		}
 		b, err := s.insertSession(ctx, tx, backing, SessionKindCluster)
 		if semvec.KindOf(err) == semvec.KindConflict {
 			return semvec.Errorf(semvec.KindConflict, "Cluster already exists")
@@ -56,6 +59,9 @@ func (s *Store) CreateCluster(ctx context.Context, c ClusterRecord, backing Sess
 			if isUniqueViolation(err) {
 				return semvec.Errorf(semvec.KindConflict, "Cluster already exists")
 			}
+			return err
+		}
+		if err := withinCap(ctx, tx, (*clusterModel)(nil), s.maxEntities, "cluster", "owner = ?", c.Owner); err != nil {
 			return err
 		}
 		return s.auditTx(ctx, tx, c.Owner, ActionCreate, ResourceCluster, c.ID,

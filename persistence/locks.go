@@ -162,6 +162,19 @@ func (s *Store) fenceOff(ctx context.Context, table, where string, args ...any) 
 	return unmark, err
 }
 
+// lockOwnerList serialises, until tx ends, the additions to owner's list
+// named list (its clusters, its regions), so that withinCap counts exactly
+// on PostgreSQL, where no parent row exists to lock (a transaction-scoped
+// advisory lock on the pair's hash; a collision only serialises two lists
+// more). SQLite serialises every writer already.
+func (s *Store) lockOwnerList(ctx context.Context, tx bun.Tx, list, owner string) error {
+	if s.dialect != DialectPostgres {
+		return nil
+	}
+	_, err := tx.ExecContext(ctx, "SELECT pg_advisory_xact_lock(hashtextextended(?, 0))", list+":"+owner)
+	return err
+}
+
 // rowMark selects the rows a deletion marks (fenceOff): where, with args,
 // in table.
 type rowMark struct {

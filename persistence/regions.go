@@ -49,6 +49,9 @@ func (s *Store) CreateRegion(ctx context.Context, r RegionRecord, meta SessionRe
 		meta.CreatedAt = r.CreatedAt
 	}
 	return s.inTx(ctx, func(ctx context.Context, tx bun.Tx) error {
+		if err := s.lockOwnerList(ctx, tx, "regions", r.Owner); err != nil {
+			return err
+		}
 		ms, err := s.insertSession(ctx, tx, meta, SessionKindRegionMeta)
 		if err != nil {
 			return err
@@ -62,6 +65,9 @@ func (s *Store) CreateRegion(ctx context.Context, r RegionRecord, meta SessionRe
 			if isUniqueViolation(err) {
 				return semvec.Errorf(semvec.KindConflict, "Region already exists")
 			}
+			return err
+		}
+		if err := withinCap(ctx, tx, (*regionModel)(nil), s.maxEntities, "region", "owner = ?", r.Owner); err != nil {
 			return err
 		}
 		return s.auditTx(ctx, tx, r.Owner, ActionCreate, ResourceRegion, r.ID, detail("name", r.Name))

@@ -40,16 +40,17 @@ const (
 // Store is the SQL store of metadata, session snapshots, network state and the
 // audit log. It is safe for concurrent use.
 type Store struct {
-	db        *bun.DB
-	dialect   string
-	opTimeout time.Duration
-	maxLinks  int // WithMaxLinks
-	now       func() time.Time
-	pins      *allocPins
-	wal       *walCheckpointer // SQLite files: checkpoints off the commit path
-	log       *slog.Logger
-	closeOnce sync.Once
-	closeErr  error
+	db          *bun.DB
+	dialect     string
+	opTimeout   time.Duration
+	maxLinks    int // WithMaxLinks
+	maxEntities int // WithMaxEntities
+	now         func() time.Time
+	pins        *allocPins
+	wal         *walCheckpointer // SQLite files: checkpoints off the commit path
+	log         *slog.Logger
+	closeOnce   sync.Once
+	closeErr    error
 }
 
 // PoolSize is how many connections a Store keeps to PostgreSQL at most.
@@ -101,6 +102,22 @@ func WithLogger(l *slog.Logger) Option {
 // Conflict (409) and changes nothing.
 const DefaultMaxLinks = 1000
 
+// DefaultMaxEntities caps a caller's clusters and its regions (each): every
+// one the caller reads keeps an actor in memory (layer actors do not
+// passivate), so their number is bounded per tenant; a create past the cap
+// is a Conflict (409) and changes nothing.
+const DefaultMaxEntities = 1000
+
+// WithMaxEntities sets the cap of a caller's clusters and of its regions
+// (default DefaultMaxEntities).
+func WithMaxEntities(n int) Option {
+	return func(s *Store) {
+		if n > 0 {
+			s.maxEntities = n
+		}
+	}
+}
+
 // WithMaxLinks sets the cap of each link list (default DefaultMaxLinks).
 func WithMaxLinks(n int) Option {
 	return func(s *Store) {
@@ -125,7 +142,7 @@ func WithMaxLinks(n int) Option {
 // A database that cannot be reached yields a KindUnavailable error; a URL
 // with an unsupported scheme yields KindInvalid.
 func Open(ctx context.Context, databaseURL string, opts ...Option) (*Store, error) {
-	s := &Store{opTimeout: DefaultOpTimeout, maxLinks: DefaultMaxLinks, now: time.Now, log: slog.New(slog.DiscardHandler)}
+	s := &Store{opTimeout: DefaultOpTimeout, maxLinks: DefaultMaxLinks, maxEntities: DefaultMaxEntities, now: time.Now, log: slog.New(slog.DiscardHandler)}
 	for _, o := range opts {
 		o(s)
 	}
