@@ -34,7 +34,7 @@ type observerActor struct {
 	lastAt    time.Time
 	observed  int32
 	samples   int32
-	ticking   bool // a periodic sample is in flight
+	ticks     tickPacing // the periodic samples
 	every     time.Duration
 	cancel    scheduler.CancelFunc
 	loads     viewLoads
@@ -137,12 +137,40 @@ func (a *observerActor) handleView(ctx actor.Context, v *pb.ObserverView) {
 	a.schedule(ctx)
 }
 
+// handleTick runs a periodic sample when its pacing allows.
 func (a *observerActor) handleTick(ctx actor.Context) {
-	if a.ticking {
-		return // the previous periodic sample is still running
+	start := a.l.now()
+	if !a.ticks.start(start) {
+		return
 	}
-	a.ticking = true
-	a.sample(ctx, func(*pb.ObserverSampleResponse, error) { a.ticking = false })
+	a.sample(ctx, func(*pb.ObserverSampleResponse, error) { a.ticks.done(start, a.l.now()) })
+}
+
+// tickPacing paces an observer's periodic samples: one at a time, and none
+// before as long after the last one ended as it took, so periodic sampling
+// takes at most half of the time however large the observed topology (a
+// sample of thousands of clusters takes seconds; with a short interval it
+// kept a core busy for one tenant). Samples asked for by a request are not
+// paced.
+type tickPacing struct {
+	running   bool
+	restUntil time.Time
+}
+
+// start reports whether a periodic sample may start at now, and if so
+// records that one runs.
+func (p *tickPacing) start(now time.Time) bool {
+	if p.running || now.Before(p.restUntil) {
+		return false
+	}
+	p.running = true
+	return true
+}
+
+// done records the end, at end, of the sample started at start.
+func (p *tickPacing) done(start, end time.Time) {
+	p.running = false
+	p.restUntil = end.Add(end.Sub(start))
 }
 
 func (a *observerActor) handleSample(ctx actor.Context, m *pb.ObserverSampleRequest) {

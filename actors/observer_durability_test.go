@@ -4,6 +4,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"google.golang.org/protobuf/proto"
 
@@ -159,5 +160,33 @@ func TestAnomalyOrderSurvivesRestart(t *testing.T) {
 	e.restart()
 	if after := ids(); strings.Join(after, ",") != strings.Join(before, ",") {
 		t.Fatalf("anomalies after the restart %v, before %v", after, before)
+	}
+}
+
+// Periodic samples run one at a time, and the next one no sooner after the
+// last ended than that one took: sampling a large topology takes at most
+// half of the time, however short the interval.
+func TestTickPacing(t *testing.T) {
+	var p tickPacing
+	t0 := time.Date(2026, 12, 7, 0, 0, 0, 0, time.UTC)
+	at := func(s float64) time.Time { return t0.Add(time.Duration(s * float64(time.Second))) }
+	if !p.start(at(0)) {
+		t.Fatal("the first tick did not start a sample")
+	}
+	if p.start(at(1)) {
+		t.Fatal("a tick started a sample while one runs")
+	}
+	p.done(at(0), at(2)) // it took 2 s
+	for _, s := range []float64{2, 3, 3.9} {
+		if p.start(at(s)) {
+			t.Fatalf("a tick at %v s started a sample; the last took 2 s and ended at 2 s", s)
+		}
+	}
+	if !p.start(at(4)) {
+		t.Fatal("the tick at 4 s did not start a sample")
+	}
+	p.done(at(4), at(4.1)) // a quick one: the next may come soon
+	if !p.start(at(4.2)) {
+		t.Fatal("the tick at 4.2 s did not start a sample after a 0.1 s one")
 	}
 }
