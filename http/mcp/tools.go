@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
 
@@ -32,7 +33,7 @@ type StoreIn struct {
 
 type RecallIn struct {
 	SessionID string `json:"session_id" jsonschema:"the session to recall from"`
-	Query     string `json:"query,omitempty" jsonschema:"rank the memories against this text; omit to rank them against the conversation's current state"`
+	Query     string `json:"query,omitempty" jsonschema:"rank the memories against this text (at most 32,000 characters); omit to rank them against the conversation's current state"`
 	TopK      int    `json:"top_k,omitempty" jsonschema:"how many memories (1-100, default 5)"`
 	FullFirst bool   `json:"full_first,omitempty" jsonschema:"return the top memory's full text (others are clipped to 500 characters)"`
 }
@@ -140,6 +141,10 @@ type memory struct {
 	Tier       string  `json:"tier"`
 }
 
+// maxQueryChars bounds recall's query like /v1/run bounds a message: it is
+// embedded.
+const maxQueryChars = 32000
+
 func (t *tools) recall(ctx context.Context, req *sdk.CallToolRequest, in RecallIn) (*sdk.CallToolResult, error) {
 	if err := checkID("session_id", in.SessionID); err != nil {
 		return bad(err), nil
@@ -150,6 +155,9 @@ func (t *tools) recall(ctx context.Context, req *sdk.CallToolRequest, in RecallI
 	}
 	if topK < 1 || topK > 100 {
 		return bad(errorf("top_k must be between 1 and 100")), nil
+	}
+	if utf8.RuneCountInString(in.Query) > maxQueryChars {
+		return bad(errorf("query must be at most %d characters", maxQueryChars)), nil
 	}
 	fetch := topK
 	if strings.TrimSpace(in.Query) != "" {
