@@ -106,7 +106,7 @@ func (l *Layers) DeleteCluster(ctx context.Context, owner, id string) error {
 	if err != nil {
 		return err
 	}
-	l.stopActor(ctx, l.clusters, ownedKey(owner, id))
+	l.clusters.Halt(ctx, ownedKey(owner, id), false)
 	l.sessions.Discard(ctx, owner, id)
 	for _, sid := range unlinked.Members {
 		l.membershipChanged(ctx, owner, sid)

@@ -217,13 +217,6 @@ func (l *Layers) stopAll(ctx context.Context, r *Registry) error {
 	return nil
 }
 
-// stopActor stops the actor of a deleted resource (after the messages
-// already queued), an activation in progress included, and waits until it
-// has stopped.
-func (l *Layers) stopActor(ctx context.Context, r *Registry, key string) {
-	r.Halt(ctx, key, false)
-}
-
 // ---------------------------------------------------------------- keys
 
 // ownedKey names the actor of resource id owned by owner. Resource ids never

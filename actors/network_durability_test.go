@@ -179,22 +179,36 @@ func heldNetworkEnv(t *testing.T, askTimeout time.Duration) (*layersEnv, *heldNe
 	return e, held
 }
 
+// heldTransfer is a transfer between two new sessions of its owner whose
+// save the store keeps in flight (heldNetworkEnv).
+type heldTransfer struct {
+	ctx      context.Context
+	own      string
+	s1, s2   string
+	first    chan error         // where the held transfer answers
+	transfer func(chan<- error) // asks for another transfer between s1 and s2
+}
+
+func startHeldTransfer(t *testing.T, e *layersEnv, held *heldNetStore) heldTransfer {
+	h := heldTransfer{ctx: ctxT(t), own: "tenant-a", first: make(chan error, 1)}
+	h.s1, h.s2 = e.session(h.own), e.session(h.own)
+	h.transfer = func(out chan<- error) {
+		_, err := e.layers.Transfer(h.ctx, h.own, h.s1, h.s2, 0.2)
+		out <- err
+	}
+	go h.transfer(h.first)
+	<-held.entered // its save is in flight
+	return h
+}
+
 // The changes waiting for a network save in flight are bounded: past
 // maxInflight the next one is refused at once (503), the ones queued all
 // land when the save completes. The queued saves run one after another
 // (seconds under -race on a loaded machine), so the asks wait longer.
 func TestNetworkPendingChangesAreBounded(t *testing.T) {
 	e, held := heldNetworkEnv(t, 60*time.Second)
-	ctx := ctxT(t)
-	const own = "tenant-a"
-	s1, s2 := e.session(own), e.session(own)
-	transfer := func(out chan<- error) {
-		_, err := e.layers.Transfer(ctx, own, s1, s2, 0.2)
-		out <- err
-	}
-	first := make(chan error, 1)
-	go transfer(first)
-	<-held.entered // its save is in flight
+	h := startHeldTransfer(t, e, held)
+	ctx, own, transfer, first := h.ctx, h.own, h.transfer, h.first
 
 	const refused = 4
 	results := make(chan error, maxInflight+refused)
@@ -228,16 +242,8 @@ func TestNetworkPendingChangesAreBounded(t *testing.T) {
 // a new activation.
 func TestSupersededNetworkAnswersEveryWaitingChange(t *testing.T) {
 	e, held := heldNetworkEnv(t, 0)
-	ctx := ctxT(t)
-	const own = "tenant-a"
-	s1, s2 := e.session(own), e.session(own)
-	transfer := func(out chan<- error) {
-		_, err := e.layers.Transfer(ctx, own, s1, s2, 0.2)
-		out <- err
-	}
-	first := make(chan error, 1)
-	go transfer(first)
-	<-held.entered // its save is in flight
+	h := startHeldTransfer(t, e, held)
+	ctx, own, s1, s2, first := h.ctx, h.own, h.s1, h.s2, h.first
 
 	// Six changes reach the actor's mailbox now, before the save is
 	// answered (sent from here, in order: a goroutine could be scheduled

@@ -99,7 +99,7 @@ func (l *Layers) DeleteRegion(ctx context.Context, owner, id string) error {
 	if err != nil {
 		return err
 	}
-	l.stopActor(ctx, l.regions, ownedKey(owner, id))
+	l.regions.Halt(ctx, ownedKey(owner, id), false)
 	l.sessions.Discard(ctx, owner, rec.MetaSessionID)
 	for _, cid := range unlinked.Clusters {
 		l.clusterChanged(ctx, owner, cid)
