@@ -63,17 +63,26 @@ func Ask[R Reply](ctx context.Context, a *Asker, pid *actor.PID, req proto.Messa
 	return ask[R](ctx, a, pid, nil, req)
 }
 
-// askEntry is Ask of a registry's actor: one that stopped without
-// answering never handled req, which fails as a dead letter does
+// askEntry is Ask of the actor of e, an entry of r that r.lookup returned
+// (and pinned: it is unpinned once req is sent). An actor that stopped
+// without answering never handled req, which fails as a dead letter does
 // (errDeadLetter; the caller asks its next activation) instead of waiting
 // for the ask to time out, unless it panicked (it may have applied req
 // before: KindInternal, never retried).
-func askEntry[R Reply](ctx context.Context, a *Asker, e *entry, req proto.Message) (R, error) {
-	return ask[R](ctx, a, e.pid, e, req)
+func askEntry[R Reply](ctx context.Context, a *Asker, r *Registry, e *entry, req proto.Message) (R, error) {
+	return ask[R](ctx, a, e.pid, &pinned{r, e}, req)
 }
 
-// ask is Ask, watching e (nil: none) as askEntry says.
-func ask[R Reply](ctx context.Context, a *Asker, pid *actor.PID, e *entry, req proto.Message) (R, error) {
+// pinned is the entry an askEntry watches, and its registry.
+type pinned struct {
+	r *Registry
+	e *entry
+}
+
+func (p *pinned) unpin() { p.r.unpin(p.e) }
+
+// ask is Ask, watching p (nil: none) as askEntry says.
+func ask[R Reply](ctx context.Context, a *Asker, pid *actor.PID, p *pinned, req proto.Message) (R, error) {
 	var zero R
 	name := string(req.ProtoReflect().Descriptor().Name())
 	start := time.Now()
@@ -87,6 +96,9 @@ func ask[R Reply](ctx context.Context, a *Asker, pid *actor.PID, e *entry, req p
 		d = min(d, dl.Sub(start))
 	}
 	if err := ctx.Err(); err != nil || d <= 0 {
+		if p != nil {
+			p.unpin()
+		}
 		if errors.Is(err, context.Canceled) { // the client went away
 			observe("canceled")
 			return zero, semvec.Wrap(semvec.KindTimeout, err, "the request was canceled before the actor was asked")
@@ -97,10 +109,12 @@ func ask[R Reply](ctx context.Context, a *Asker, pid *actor.PID, e *entry, req p
 	sys := a.Root.ActorSystem()
 	box := a.boxes.get(sys)
 	var stopped <-chan struct{} // nil: never
-	if e != nil {
-		stopped = e.stopped
+	var sent func()
+	if p != nil {
+		stopped = p.e.stopped
+		sent = p.unpin
 	}
-	res, outcome := box.request(a.Root, pid, req, d, stopped)
+	res, outcome := box.request(a.Root, pid, req, d, stopped, sent)
 	switch outcome {
 	case timedOut:
 		a.boxes.discard(sys, box) // the reply may still come: never reuse the box
@@ -108,7 +122,7 @@ func ask[R Reply](ctx context.Context, a *Asker, pid *actor.PID, e *entry, req p
 		return zero, semvec.Wrap(semvec.KindTimeout, actor.ErrTimeout, fmt.Sprintf("%s: the actor did not answer within %s", name, d.Round(time.Millisecond)))
 	case unanswered:
 		a.boxes.discard(sys, box) // a dead letter's response may still come
-		if e.failed.Load() {
+		if p.e.failed.Load() {
 			observe("error")
 			return zero, semvec.Errorf(semvec.KindInternal, "%s: the actor failed while handling requests", name)
 		}

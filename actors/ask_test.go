@@ -212,7 +212,7 @@ func TestAskOfAnActorThatStopsWithoutAnswering(t *testing.T) {
 	}))(t)
 	e := ok(reg.lookup(context.Background(), "a"))(t)
 	ask := &Asker{Root: sys.Root, Timeout: time.Minute}
-	if r := ok(askEntry[*pb.MetricsResponse](context.Background(), ask, e, &pb.MetricsRequest{}))(t); r.GetSessionId() != "a" {
+	if r := ok(askEntry[*pb.MetricsResponse](context.Background(), ask, reg, e, &pb.MetricsRequest{}))(t); r.GetSessionId() != "a" {
 		t.Fatalf("reply = %v", r)
 	}
 
@@ -221,8 +221,9 @@ func TestAskOfAnActorThatStopsWithoutAnswering(t *testing.T) {
 	sig := sentSignal{RootContext: sys.Root, sent: make(chan struct{})}
 	late := &Asker{Root: sig, Timeout: time.Minute}
 	done := make(chan error, 1)
+	e.pins.Add(1) // a second ask of the entry, pinned as lookup pins it
 	go func() {
-		_, err := askEntry[*pb.MetricsResponse](context.Background(), late, e, &pb.MetricsRequest{})
+		_, err := askEntry[*pb.MetricsResponse](context.Background(), late, reg, e, &pb.MetricsRequest{})
 		done <- err
 	}()
 	<-sig.sent // queued behind the stop
@@ -254,7 +255,7 @@ func TestAskOfAnActorThatPanics(t *testing.T) {
 		})
 	}))(t)
 	e := ok(reg.lookup(context.Background(), "a"))(t)
-	_, err := askEntry[*pb.MetricsResponse](context.Background(), &Asker{Root: sys.Root, Timeout: time.Minute}, e, &pb.MetricsRequest{})
+	_, err := askEntry[*pb.MetricsResponse](context.Background(), &Asker{Root: sys.Root, Timeout: time.Minute}, reg, e, &pb.MetricsRequest{})
 	if semvec.KindOf(err) != semvec.KindInternal || isDeadLetter(err) {
 		t.Fatalf("ask of an actor that panicked: %v, want Internal (not retried)", err)
 	}

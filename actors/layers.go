@@ -461,7 +461,7 @@ func askLayer[R Reply](ctx context.Context, l *Layers, r *Registry, key string, 
 		if err != nil {
 			return zero, err
 		}
-		res, err := askEntry[R](ctx, l.ask, e, req)
+		res, err := askEntry[R](ctx, l.ask, r, e, req)
 		if err != nil && isDeadLetter(err) && attempt < 3 {
 			r.WaitStopped(ctx, key)
 			continue
@@ -682,7 +682,7 @@ func tellChanged(ctx context.Context, ask *Asker, r *Registry, key string, log *
 		}
 		var e *entry
 		if e, err = r.lookup(ctx, key); err == nil {
-			_, err = askEntry[*pb.TopologyReloaded](ctx, ask, e, &pb.TopologyChanged{})
+			_, err = askEntry[*pb.TopologyReloaded](ctx, ask, r, e, &pb.TopologyChanged{})
 		}
 	}
 	if err != nil && semvec.KindOf(err) != semvec.KindNotFound && !isDeadLetter(err) {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"log/slog"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -39,15 +40,25 @@ type Registry struct {
 	load Loader
 	now  func() time.Time
 
-	// max, when positive, bounds the active actors at all times: an
-	// activation beyond it evicts the least recently used of a small random
-	// sample (evict stops it; Stop has marked it stopping).
+	// max, when positive, bounds the actors in memory at all times (see
+	// admit): an activation beyond it waits for a slot, and evicts the
+	// least recently used of a small random sample to free one (evict
+	// stops it; the registry has marked it stopping).
 	max   int
 	evict func(key string, pid *actor.PID)
 
 	mu      sync.Mutex
 	entries map[string]*entry
 	closed  bool // no new activations (shutting down)
+
+	// Slots (under mu): used counts the admitted entries (activating past
+	// admission, running, stopping), leaving those of them stopping,
+	// waiting the activations waiting for a slot; wake is closed, and
+	// replaced, whenever a slot is released or an actor starts running
+	// (which makes it a candidate for eviction).
+	used, leaving int
+	waiting       atomic.Int32 // changed under mu; read by unpin without it
+	wake          chan struct{}
 
 	// place, in cluster mode, routes asks, tells and stops of actors that
 	// another member hosts (see Placement); nil on a single node.
@@ -61,42 +72,102 @@ type Registry struct {
 }
 
 // evictionSample is how many active actors an eviction looks at to pick the
-// least recently used (as Redis does): O(1) per activation, close to LRU.
+// least recently used (as Redis does): O(1) per eviction, close to LRU.
 const evictionSample = 16
 
-// makeRoom evicts one actor other than keep when more than max are active.
-func (r *Registry) makeRoom(keep string) {
-	if r.max <= 0 || r.evict == nil {
-		return
-	}
-	r.mu.Lock()
-	if len(r.entries) <= r.max {
+// admit waits until e may take a slot, and takes it: at most max entries
+// hold one, counting the actors that are stopping (their memory is not
+// released before they have stopped). While the slots are full, it evicts
+// running actors, least recently used first, until as many are on their
+// way out as activations are waiting. Call with r.mu held; it is released
+// while waiting.
+func (r *Registry) admit(ctx context.Context, e *entry) error {
+	r.waiting.Add(1)
+	defer r.waiting.Add(-1)
+	for r.max > 0 && r.used >= r.max {
+		if r.leaving < int(r.waiting.Load()) {
+			r.evictOne()
+		}
+		wake := r.wake
 		r.mu.Unlock()
+		select {
+		case <-wake:
+		case <-ctx.Done():
+			r.mu.Lock()
+			return semvec.Wrap(semvec.KindUnavailable, ctx.Err(), "all "+strconv.Itoa(r.max)+" "+r.kind+" slots stayed busy; retry")
+		}
+		r.mu.Lock()
+		if r.closed {
+			return errShuttingDown
+		}
+	}
+	r.used++
+	e.admitted = true
+	return nil
+}
+
+// release gives e's slot back, if it held one. Call with r.mu held.
+func (r *Registry) release(e *entry) {
+	if !e.admitted {
 		return
 	}
-	var victim string
-	var oldest int64
+	e.admitted = false
+	r.used--
+	if e.stopping {
+		r.leaving--
+	}
+	r.wakeWaiters()
+}
+
+// wakeWaiters makes the activations waiting for a slot look again. Call
+// with r.mu held.
+func (r *Registry) wakeWaiters() {
+	if r.waiting.Load() > 0 {
+		close(r.wake)
+		r.wake = make(chan struct{})
+	}
+}
+
+// markStopping marks e's running actor as stopping: requests for its id
+// wait until it has stopped. Call with r.mu held.
+func (r *Registry) markStopping(e *entry) {
+	e.stopping = true
+	if e.admitted {
+		r.leaving++
+	}
+}
+
+// unpin ends a pin of e (lookup): its caller has sent its request, which
+// the actor handles before any eviction's stop message.
+func (r *Registry) unpin(e *entry) {
+	if e.pins.Add(-1) == 0 && r.waiting.Load() > 0 {
+		r.mu.Lock()
+		r.wakeWaiters() // e may be evicted for them now
+		r.mu.Unlock()
+	}
+}
+
+// evictOne stops the least recently used running actor of a random sample
+// that no lookup has pinned, if any. Call with r.mu held (evict only queues
+// a message).
+func (r *Registry) evictOne() {
+	var victim *entry
+	var key string
 	seen := 0
-	for key, e := range r.entries { // random order
-		if key == keep || e.pid == nil || e.stopping {
+	for k, e := range r.entries { // random order
+		if e.pid == nil || e.stopping || e.pins.Load() > 0 {
 			continue
 		}
-		if at := e.lastSeen.Load(); victim == "" || at < oldest {
-			victim, oldest = key, at
+		if victim == nil || e.lastSeen.Load() < victim.lastSeen.Load() {
+			victim, key = e, k
 		}
 		if seen++; seen == evictionSample {
 			break
 		}
 	}
-	var pid *actor.PID
-	if victim != "" {
-		e := r.entries[victim]
-		e.stopping = true
-		pid = e.pid
-	}
-	r.mu.Unlock()
-	if pid != nil {
-		r.evict(victim, pid)
+	if victim != nil {
+		r.markStopping(victim)
+		r.evict(key, victim.pid)
 	}
 }
 
@@ -106,9 +177,15 @@ type entry struct {
 	err      error
 	pending  []any // told while activating; delivered in order once the actor runs
 	stopping bool
+	admitted bool          // it holds a slot (admit)
 	stopped  chan struct{} // closed when the actor has stopped
 	failed   atomic.Bool   // it panicked (set before stopped is closed)
 	lastSeen atomic.Int64  // unix nanos
+	// pins counts the lookups whose callers have not yet sent their
+	// request: an eviction in between would stop the actor before it got
+	// the request (and a freshly activated actor, wanted by its waiters,
+	// is what an eviction finds most often under a storm of activations).
+	pins atomic.Int32
 }
 
 // NewRegistry returns an empty registry whose actors are named kind/<id>.
@@ -116,7 +193,7 @@ func NewRegistry(kind string, root *actor.RootContext, load Loader, now func() t
 	if now == nil {
 		now = time.Now
 	}
-	r := &Registry{kind: kind, root: root, load: load, now: now, entries: map[string]*entry{}}
+	r := &Registry{kind: kind, root: root, load: load, now: now, entries: map[string]*entry{}, wake: make(chan struct{})}
 	r.guardian = &panicStops{r: r}
 	return r
 }
@@ -171,11 +248,13 @@ func (r *Registry) Get(ctx context.Context, id string) (*actor.PID, error) {
 	if err != nil {
 		return nil, err
 	}
+	r.unpin(e)
 	return e.pid, nil
 }
 
 // lookup is Get returning the actor's entry (its pid is set once and never
-// changed).
+// changed), pinned: it is not evicted before the caller's r.unpin(e), which
+// it calls once it has sent its request (askEntry does).
 func (r *Registry) lookup(ctx context.Context, id string) (*entry, error) {
 	for {
 		r.mu.Lock()
@@ -195,6 +274,7 @@ func (r *Registry) lookup(ctx context.Context, id string) (*entry, error) {
 				return nil, semvec.Wrap(semvec.KindTimeout, ctx.Err(), r.kind+" is being passivated")
 			}
 		}
+		e.pins.Add(1)
 		r.mu.Unlock()
 		select {
 		case <-e.ready: // usually: ask ctx.Done() only when waiting
@@ -202,10 +282,12 @@ func (r *Registry) lookup(ctx context.Context, id string) (*entry, error) {
 			select {
 			case <-e.ready:
 			case <-ctx.Done():
+				r.unpin(e)
 				return nil, semvec.Wrap(semvec.KindTimeout, ctx.Err(), r.kind+" activation timed out")
 			}
 		}
 		if e.err != nil {
+			r.unpin(e)
 			return nil, e.err
 		}
 		e.lastSeen.Store(r.now().UnixNano())
@@ -224,9 +306,6 @@ func (r *Registry) startActivation(id string) *entry {
 		ctx, cancel := context.WithTimeout(context.Background(), activationTimeout)
 		defer cancel()
 		r.activate(ctx, id, e)
-		if e.err == nil {
-			r.makeRoom(id)
-		}
 	}()
 	return e
 }
@@ -273,7 +352,13 @@ func (r *Registry) tellLocal(id string, msg any, activate bool) {
 
 func (r *Registry) activate(ctx context.Context, id string, e *entry) {
 	defer close(e.ready)
-	producer, err := r.load(ctx, id)
+	r.mu.Lock()
+	err := r.admit(ctx, e)
+	r.mu.Unlock()
+	var producer actor.Producer
+	if err == nil {
+		producer, err = r.load(ctx, id)
+	}
 	var pid *actor.PID
 	if err == nil {
 		var props *actor.Props
@@ -288,9 +373,12 @@ func (r *Registry) activate(ctx context.Context, id string, e *entry) {
 		if r.entries[id] == e {
 			delete(r.entries, id)
 		}
+		r.release(e)
 		return
 	}
 	e.pid = pid
+	e.lastSeen.Store(r.now().UnixNano()) // not the first to evict
+	r.wakeWaiters()                      // it may be evicted for them
 	// Delivered under r.mu, so they precede whatever is told from now on.
 	for _, msg := range e.pending {
 		r.root.Send(pid, msg)
@@ -309,20 +397,18 @@ func (r *Registry) Close() {
 }
 
 // Spawn registers a brand-new actor for id (for example right after the
-// resource was created), failing with KindConflict when id is active.
+// resource was created), failing with KindConflict when id is active. When
+// every slot is taken it spawns nothing and returns a nil PID: the actor is
+// activated from the database on first use, through admission, like any
+// other.
 func (r *Registry) Spawn(id string, producer actor.Producer) (*actor.PID, error) {
-	pid, err := r.spawn(id, producer)
-	if err == nil {
-		r.makeRoom(id)
-	}
-	return pid, err
-}
-
-func (r *Registry) spawn(id string, producer actor.Producer) (*actor.PID, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if _, ok := r.entries[id]; ok {
 		return nil, semvec.Errorf(semvec.KindConflict, "%s %s already exists", r.kind, id)
+	}
+	if r.max > 0 && r.used >= r.max {
+		return nil, nil
 	}
 	props := r.props(producer)
 	pid, err := r.root.SpawnNamed(props, r.kind+"/"+id)
@@ -332,6 +418,8 @@ func (r *Registry) spawn(id string, producer actor.Producer) (*actor.PID, error)
 	e := &entry{pid: pid, ready: make(chan struct{}), stopped: make(chan struct{})}
 	close(e.ready)
 	e.lastSeen.Store(r.now().UnixNano())
+	r.used++
+	e.admitted = true
 	r.entries[id] = e
 	return pid, nil
 }
@@ -345,6 +433,7 @@ func (r *Registry) Stopped(id string, pid *actor.PID) {
 		return
 	}
 	delete(r.entries, id)
+	r.release(e)
 	close(e.stopped)
 }
 
@@ -357,7 +446,7 @@ func (r *Registry) Stop(id string) *actor.PID {
 	if e == nil || e.pid == nil || e.stopping {
 		return nil
 	}
-	e.stopping = true
+	r.markStopping(e)
 	return e.pid
 }
 
@@ -456,11 +545,12 @@ func (r *Registry) Has(id string) bool {
 	return e != nil && !e.stopping
 }
 
-// Active is the number of running actors.
+// Active is the number of actors in memory: running, stopping, or
+// activating past admission (not those waiting for a slot).
 func (r *Registry) Active() int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return len(r.entries)
+	return r.used
 }
 
 // PIDs returns the ids and PIDs of all running actors.

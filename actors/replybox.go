@@ -93,8 +93,9 @@ func (p *replyBoxes) discard(sys *actor.ActorSystem, b *replyBox) {
 	sys.ProcessRegistry.Remove(b.pid)
 }
 
-// request sends req to pid with b as the sender and waits up to d for the
-// reply, or until stopped is closed (nil: never), whichever comes first. It
+// request sends req to pid with b as the sender, calls sent (when not nil),
+// and waits up to d for the reply, or until stopped is closed (nil: never),
+// whichever comes first. It
 // reports the reply, or timedOut or unanswered; after either, b must be
 // discarded (a reply may still come).
 //
@@ -103,8 +104,11 @@ func (p *replyBoxes) discard(sys *actor.ActorSystem, b *replyBox) {
 // reported its stop), so an actor that stopped without answering never
 // handled req: protoactor drops what reaches an actor's mailbox after it
 // has begun to stop.
-func (b *replyBox) request(root actor.SenderContext, pid *actor.PID, req any, d time.Duration, stopped <-chan struct{}) (any, askOutcome) {
+func (b *replyBox) request(root actor.SenderContext, pid *actor.PID, req any, d time.Duration, stopped <-chan struct{}, sent func()) (any, askOutcome) {
 	root.RequestWithCustomSender(pid, req, b.pid)
+	if sent != nil {
+		sent()
+	}
 	b.timer.Reset(d)
 	select {
 	case res := <-b.ch:

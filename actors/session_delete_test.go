@@ -104,7 +104,7 @@ func TestRequestBehindASessionsStopIsNotLeftWaiting(t *testing.T) {
 	}
 	s.reg.Stop(ownedKey(own, id)) // Sessions.Delete's halt, between the lookup and the ask
 	s.ask.Root.Send(ent.pid, &pb.Discard{})
-	_, err := askEntry[*pb.MetricsResponse](ctx, s.ask, ent, &pb.MetricsRequest{Owner: own, SessionId: id})
+	_, err := askEntry[*pb.MetricsResponse](ctx, s.ask, s.reg, ent, &pb.MetricsRequest{Owner: own, SessionId: id})
 	if !isDeadLetter(err) {
 		t.Fatalf("a request behind the session's stop: %v, want a dead letter", err)
 	}

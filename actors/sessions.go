@@ -401,7 +401,7 @@ func AskSession[R Reply](ctx context.Context, s *Sessions, id string, req OwnedR
 			}
 			return zero, err
 		}
-		r, err := askEntry[R](ctx, s.ask, e, req)
+		r, err := askEntry[R](ctx, s.ask, s.reg, e, req)
 		if err != nil && isDeadLetter(err) && attempt < 3 {
 			s.reg.WaitStopped(ctx, key)
 			continue
