@@ -185,7 +185,7 @@ func bindJSON(c *gin.Context, dst any) bool {
 func bindQuery(c *gin.Context, dst any) bool {
 	registerValidators()
 	q := c.Request.URL.Query()
-	normalizeQueryBools(q, reflect.TypeOf(dst))
+	normalizeQuery(q, reflect.TypeOf(dst))
 	// What c.ShouldBindQuery does, on the normalised values.
 	err := binding.MapFormWithTag(dst, q, "form")
 	if err == nil && binding.Validator != nil {
@@ -734,10 +734,12 @@ func pydanticBool(s string) (bool, bool) {
 	return false, false
 }
 
-// normalizeQueryBools rewrites the values of dst's bool (and []bool) query
-// fields that pydantic accepts into "true"/"false", which gin's
-// strconv.ParseBool understands. Unparsable values are left for the error.
-func normalizeQueryBools(q url.Values, dst reflect.Type) {
+// normalizeQuery reads dst's query fields as FastAPI does: a scalar
+// parameter given several times takes its last value (gin's binding takes
+// the first), and the boolean values pydantic accepts are rewritten into
+// "true"/"false", which gin's strconv.ParseBool understands (unparsable
+// values are left for the error).
+func normalizeQuery(q url.Values, dst reflect.Type) {
 	t := derefType(dst)
 	if t == nil || t.Kind() != reflect.Struct {
 		return
@@ -750,11 +752,13 @@ func normalizeQueryBools(q url.Values, dst reflect.Type) {
 		name, explicit := wireName(f, "form")
 		ft := derefType(f.Type)
 		if f.Anonymous && !explicit && ft.Kind() == reflect.Struct {
-			normalizeQueryBools(q, ft)
+			normalizeQuery(q, ft)
 			continue
 		}
 		if ft.Kind() == reflect.Slice || ft.Kind() == reflect.Array {
 			ft = derefType(ft.Elem())
+		} else if n := len(q[name]); n > 1 {
+			q[name] = q[name][n-1:]
 		}
 		if ft.Kind() != reflect.Bool {
 			continue

@@ -236,6 +236,12 @@ func TestBindQuery(t *testing.T) {
 			mwItem("Input should be a valid number, unable to parse string as a number", "float_parsing", "query", "min_score"),
 		}},
 		{name: "list element", query: "session_id=s&ids=1&ids=x", status: 422, want: []api.ValidationItem{mwItem(intMsg, "int_parsing", "query", "ids", 1)}},
+		// A scalar given twice takes its last value, as in FastAPI; a list
+		// takes them all.
+		{name: "repeated scalar: the last wins", query: "session_id=a&session_id=s1&top_k=abc&top_k=7&full_first=no&full_first=on&ids=1&ids=2",
+			status: 200, raw: `{"SessionID":"s1","TopK":7,"FullFirst":true,"MinScore":0,"IDs":[1,2]}`},
+		{name: "repeated scalar: the last is validated", query: "session_id=s&top_k=7&top_k=abc", status: 422,
+			want: []api.ValidationItem{mwItem(intMsg, "int_parsing", "query", "top_k")}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -207,6 +207,28 @@ func TestMCPOverStreamableHTTP(t *testing.T) {
 	}
 	want(t, e.do(http.MethodPost, "/mcp", `{"jsonrpc":"2.0","id":1,"method":"tools/list"}`), http.StatusUnauthorized)
 	want(t, e.do(http.MethodPost, "/mcp", `{"jsonrpc":"2.0","id":1,"method":"tools/list"}`, "Authorization", "Bearer not-a-token"), http.StatusUnauthorized)
+
+	// The SDK's transport errors answer like every other error: JSON with
+	// a detail.
+	tok := e.token("acme", semvec.TierPro)
+	for _, tc := range []struct {
+		name, body string
+		headers    []string
+		status     int
+		detail     string
+	}{
+		{"not JSON-RPC", "nonsense", []string{"Accept", "application/json, text/event-stream"}, http.StatusBadRequest, "malformed payload"},
+		{"wrong content type", `{"jsonrpc":"2.0","id":1,"method":"tools/list"}`, []string{"Content-Type", "text/plain"}, http.StatusUnsupportedMediaType, "Content-Type"},
+	} {
+		r := e.do(http.MethodPost, "/mcp", tc.body, append([]string{"Authorization", "Bearer " + tok}, tc.headers...)...)
+		want(t, r, tc.status)
+		if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
+			t.Fatalf("%s: Content-Type %q", tc.name, ct)
+		}
+		if d := r.detail(t); !strings.Contains(d, tc.detail) {
+			t.Fatalf("%s: detail %q, want it to mention %q", tc.name, d, tc.detail)
+		}
+	}
 }
 
 func TestMCPRateLimitedLikeREST(t *testing.T) {
