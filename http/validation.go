@@ -221,7 +221,18 @@ func bindErrorItems(err error, where, tag string, dst any, body []byte) []api.Va
 	case errors.As(err, &ves):
 		items := make([]api.ValidationItem, 0, len(ves))
 		for _, fe := range ves {
-			items = append(items, fieldErrorItem(fe, []any{where}, root, tag))
+			it := fieldErrorItem(fe, []any{where}, root, tag)
+			if k := fe.Kind(); it.Type == "missing" && (k == reflect.String || k == reflect.Slice || k == reflect.Map) {
+				// "required" fails on the zero value: a field that is
+				// there but empty ("", [], {}) or null is not missing.
+				switch raw, ok := bodyAt(body, it.Loc[1:]); {
+				case ok && string(raw) == "null":
+					it.Msg, it.Type = kindTypeError(k)
+				case ok:
+					it.Msg, it.Type = tooShort(k, "1", 0)
+				}
+			}
+			items = append(items, it)
 		}
 		return items
 	case errors.As(err, &sve):
@@ -255,6 +266,58 @@ func bindErrorItems(err error, where, tag string, dst any, body []byte) []api.Va
 		return []api.ValidationItem{{Loc: []any{where, max(int(se.Offset)-1, 0)}, Msg: "JSON decode error", Type: "json_invalid"}}
 	}
 	return []api.ValidationItem{{Loc: []any{where}, Msg: "Value error, " + err.Error(), Type: "value_error"}}
+}
+
+// kindTypeError is pydantic's report of a value that is not of kind k.
+func kindTypeError(k reflect.Kind) (msg, typ string) {
+	switch k {
+	case reflect.String:
+		return "Input should be a valid string", "string_type"
+	case reflect.Map:
+		return "Input should be a valid dictionary", "dict_type"
+	}
+	return "Input should be a valid list", "list_type"
+}
+
+// bodyAt returns the JSON value of body at path (object keys matched as
+// encoding/json matches them: exactly, else case-insensitively; array
+// indexes), trimmed; ok is false when there is none. Only for error
+// reports: it decodes as it goes.
+func bodyAt(body []byte, path []any) (raw json.RawMessage, ok bool) {
+	if len(body) == 0 {
+		return nil, false
+	}
+	raw = body
+	for _, seg := range path {
+		switch seg := seg.(type) {
+		case string:
+			var obj map[string]json.RawMessage
+			if json.Unmarshal(raw, &obj) != nil {
+				return nil, false
+			}
+			v, found := obj[seg]
+			if !found {
+				for k, kv := range obj {
+					if strings.EqualFold(k, seg) {
+						v, found = kv, true
+					}
+				}
+			}
+			if !found {
+				return nil, false
+			}
+			raw = v
+		case int:
+			var arr []json.RawMessage
+			if json.Unmarshal(raw, &arr) != nil || seg < 0 || seg >= len(arr) {
+				return nil, false
+			}
+			raw = arr[seg]
+		default:
+			return nil, false
+		}
+	}
+	return bytes.TrimSpace(raw), true
 }
 
 // fieldErrorItem turns one failed binding tag into an item.

@@ -88,6 +88,15 @@ func TestBindJSON(t *testing.T) {
 			mwItem("Field required", "missing", "body", "message"),
 			mwItem("Field required", "missing", "body", "coupling_factor"),
 		}},
+		// Present but empty is not missing (pydantic: string_too_short).
+		{name: "required string empty", body: `{"message":"","coupling_factor":0.5}`, status: 422, want: []api.ValidationItem{
+			mwItem("String should have at least 1 character", "string_too_short", "body", "message")}},
+		{name: "required string empty, key in another case", body: `{"MESSAGE":"","coupling_factor":0.5}`, status: 422, want: []api.ValidationItem{
+			mwItem("String should have at least 1 character", "string_too_short", "body", "message")}},
+		{name: "required nested string empty", body: `{` + ok + `,"items":[{"name":"ok"},{"name":""}]}`, status: 422, want: []api.ValidationItem{
+			mwItem("String should have at least 1 character", "string_too_short", "body", "items", 1, "name")}},
+		{name: "required string null", body: `{"message":null,"coupling_factor":0.5}`, status: 422, want: []api.ValidationItem{
+			mwItem("Input should be a valid string", "string_type", "body", "message")}},
 		{name: "gte", body: `{"message":"hi","coupling_factor":-0.1}`, status: 422, want: []api.ValidationItem{
 			mwItem("Input should be greater than or equal to 0", "greater_than_equal", "body", "coupling_factor")}},
 		{name: "lte", body: `{"message":"hi","coupling_factor":1.5}`, status: 422, want: []api.ValidationItem{
@@ -540,6 +549,7 @@ func TestRequestBodyRules(t *testing.T) {
 	bind("/region", func() any { return new(api.RegionCreateBody) })
 	bind("/observer", func() any { return new(api.ObserverCreateBody) })
 	bind("/transfer", func() any { return new(api.TransferBody) })
+	bind("/anchor", func() any { return new(api.AnchorBody) })
 	const blank = "String should have at least 1 non-blank character"
 	for _, tc := range []struct {
 		path, body string
@@ -547,7 +557,11 @@ func TestRequestBodyRules(t *testing.T) {
 	}{
 		{"/run", `{"message":" \t\n"}`, []api.ValidationItem{mwItem(blank, "string_too_short", "body", "message")}},
 		{"/run", `{"message":" x "}`, nil},
-		{"/run", `{"message":""}`, []api.ValidationItem{mwItem("Field required", "missing", "body", "message")}},
+		{"/run", `{"message":""}`, []api.ValidationItem{mwItem("String should have at least 1 character", "string_too_short", "body", "message")}},
+		{"/run", `{"message":null}`, []api.ValidationItem{mwItem("Input should be a valid string", "string_type", "body", "message")}},
+		{"/run", `{}`, []api.ValidationItem{mwItem("Field required", "missing", "body", "message")}},
+		{"/anchor", `{"embedding":null}`, []api.ValidationItem{mwItem("Input should be a valid list", "list_type", "body", "embedding")}},
+		{"/anchor", `{}`, []api.ValidationItem{mwItem("Field required", "missing", "body", "embedding")}},
 		{"/run", `{"message":"x","short_circuit_threshold":-1.5}`, []api.ValidationItem{
 			mwItem("Input should be greater than or equal to -1", "greater_than_equal", "body", "short_circuit_threshold")}},
 		{"/store", `{"session_id":"s","response":"  "}`, []api.ValidationItem{mwItem(blank, "string_too_short", "body", "response")}},
