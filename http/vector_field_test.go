@@ -39,3 +39,31 @@ func TestZeroVectorNamesItsRequestField(t *testing.T) {
 		t.Fatalf("valid template and policy vector: status %d", got)
 	}
 }
+
+// TestListVectorNamesItsElement: a vector of a list field (test_embeddings,
+// exclusion_embeddings, allowlist_embeddings) that the engine refuses is a
+// 422 at its element, not at the whole list.
+func TestListVectorNamesItsElement(t *testing.T) {
+	s := newLyServer(t)
+	sid := s.session(s.tokA)
+	ok, short := nvVec(384, ""), nvVec(383, "")
+	cases := []struct {
+		name, method, path, body, loc string
+	}{
+		{"verify", "POST", "/v1/session/" + sid + "/verify", `{"test_embeddings":[` + ok + `,` + short + `]}`, "body.test_embeddings.1"},
+		{"exclusion", "PUT", "/v1/session/" + sid + "/isolation", `{"level":"FILTER","exclusion_embeddings":[` + short + `]}`, "body.exclusion_embeddings.0"},
+		{"allowlist", "PUT", "/v1/session/" + sid + "/isolation", `{"level":"FILTER","allowlist_embeddings":[` + ok + `,` + ok + `,` + short + `]}`, "body.allowlist_embeddings.2"},
+	}
+	for _, c := range cases {
+		var out struct {
+			Detail []api.ValidationItem `json:"detail"`
+		}
+		if got := s.do(c.method, c.path, s.tokA, c.body, &out); got != 422 {
+			t.Errorf("%s: status %d, want 422: %v", c.name, got, out)
+			continue
+		}
+		if len(out.Detail) != 1 || nvLoc(out.Detail[0].Loc) != c.loc || out.Detail[0].Msg != "expected 384 dimensions, got 383" {
+			t.Errorf("%s: detail %+v, want one item at %s", c.name, out.Detail, c.loc)
+		}
+	}
+}

@@ -111,7 +111,7 @@ func TestOtherMethodsValidateWithoutChange(t *testing.T) {
 		{"anchor", second(s.AddAnchor(short)), semvec.KindValidation, "embedding"},
 		{"isolation level", s.SetIsolation(IsolationPolicy{Level: "open"}), semvec.KindValidation, "level"},
 		{"isolation threshold", s.SetIsolation(IsolationPolicy{Level: LevelFilter, Threshold: -1}), semvec.KindValidation, "similarity_threshold"},
-		{"isolation vec", s.SetIsolation(IsolationPolicy{Level: LevelFilter, Exclusion: [][]float32{short}}), semvec.KindValidation, "exclusion_embeddings"},
+		{"isolation vec", s.SetIsolation(IsolationPolicy{Level: LevelFilter, Exclusion: [][]float32{emb("ok"), short}}), semvec.KindValidation, "exclusion_embeddings.1"},
 		{"inject tier", second(s.InjectMemory(InjectInput{Text: "t", Embedding: emb("t"), Tier: "forever"})), semvec.KindValidation, "tier"},
 		{"inject importance", second(s.InjectMemory(InjectInput{Text: "t", Embedding: emb("t"), Importance: 11})), semvec.KindValidation, "importance"},
 		{"inject access", second(s.InjectMemory(InjectInput{Text: "t", Embedding: emb("t"), AccessCount: -1})), semvec.KindValidation, "access_count"},
@@ -119,7 +119,7 @@ func TestOtherMethodsValidateWithoutChange(t *testing.T) {
 		{"entity kind", second(s.PutEntity(Entity{Key: "k", Kind: "macro", Value: "v"})), semvec.KindInvalid, ""},
 		{"entity key", second(s.PutEntity(Entity{Kind: "type", Value: "v"})), semvec.KindValidation, "key"},
 		{"verify empty", second(s.Verify(nil, nil, 0)), semvec.KindValidation, "test_embeddings"},
-		{"verify dims", second(s.Verify([][]float32{short}, nil, 0)), semvec.KindValidation, "test_embeddings"},
+		{"verify dims", second(s.Verify([][]float32{short}, nil, 0)), semvec.KindValidation, "test_embeddings.0"},
 	}
 	for _, c := range checks {
 		t.Run(c.name, func(t *testing.T) {

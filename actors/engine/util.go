@@ -34,10 +34,11 @@ func checkVec(field string, v []float32, dim int) error {
 	return nil
 }
 
-// checkVecs validates a list of vectors with checkVec.
+// checkVecs validates a list of vectors with checkVec; an error names the
+// element (field.i, which the HTTP layer reports at [field, i]).
 func checkVecs(field string, vs [][]float32, dim int) error {
-	for _, v := range vs {
-		if err := checkVec(field, v, dim); err != nil {
+	for i, v := range vs {
+		if err := checkVec(field+"."+strconv.Itoa(i), v, dim); err != nil {
 			return err
 		}
 	}
