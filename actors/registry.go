@@ -513,18 +513,25 @@ func (r *Registry) WaitStopped(ctx context.Context, id string) {
 	}
 }
 
-// Running returns the PID of id's actor when it is running (not
-// activating, not stopping) and counts the use, without waiting for
-// anything; ok is false otherwise.
-func (r *Registry) Running(id string) (pid *actor.PID, ok bool) {
+// sendRunning sends msg to id's actor when it is running, with sender as
+// the sender (nil: none), and returns its PID; nil when it is not running
+// or is stopping. The check and the send are one step under r.mu, where
+// every stop is marked before its stop message is sent, so msg is never
+// queued behind a stop (where protoactor would drop it).
+func (r *Registry) sendRunning(id string, msg any, sender *actor.PID) *actor.PID {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	e := r.entries[id]
 	if e == nil || e.pid == nil || e.stopping {
-		return nil, false
+		return nil
 	}
 	e.lastSeen.Store(r.now().UnixNano())
-	return e.pid, true
+	if sender == nil {
+		r.root.Send(e.pid, msg)
+	} else {
+		r.root.RequestWithCustomSender(e.pid, msg, sender)
+	}
+	return e.pid
 }
 
 // running is Running without counting a use.

@@ -94,11 +94,8 @@ func (r *router) adopt(ctx actor.Context) {
 
 // route delivers msg to the running actor, or queues it and activates it.
 func (r *router) route(ctx actor.Context, m routed) {
-	if len(r.waiting) == 0 {
-		if pid, ok := r.reg.Running(r.key); ok {
-			r.send(ctx, pid, m)
-			return
-		}
+	if len(r.waiting) == 0 && r.deliver(ctx, m) {
+		return
 	}
 	if len(r.waiting) >= maxInflight {
 		if m.sender != nil {
@@ -126,43 +123,40 @@ func (r *router) locate(ctx actor.Context) {
 }
 
 // flush delivers (or fails) what waited for the activation. An actor that
-// is stopping already (deleted as it started) would drop them: they wait
-// for the next activation instead (which finds the resource or answers
-// that it is gone).
+// is stopping already (deleted or passivated as it started) would drop
+// them: they wait for the next activation instead (which finds the
+// resource or answers that it is gone).
 func (r *router) flush(ctx actor.Context, l *located) {
-	if l.err == nil {
-		if pid, ok := r.reg.Running(r.key); !ok || !pid.Equal(l.pid) {
+	for len(r.waiting) > 0 {
+		m := r.waiting[0]
+		if l.err == nil && !r.deliver(ctx, m) {
 			r.locate(ctx)
 			return
 		}
-	}
-	waiting := r.waiting
-	r.waiting = nil
-	for _, m := range waiting {
-		switch {
-		case l.err != nil:
-			if m.sender != nil {
-				ctx.Send(m.sender, &pb.RouteFailed{Error: ToProtoError(l.err)})
-			}
-		default:
-			r.send(ctx, l.pid, m)
+		if l.err != nil && m.sender != nil {
+			ctx.Send(m.sender, &pb.RouteFailed{Error: ToProtoError(l.err)})
 		}
+		r.waiting[0] = routed{}
+		r.waiting = r.waiting[1:]
 	}
+	r.waiting = nil
 	r.adopt(ctx)
 }
 
-// send hands m to the actor pid with its original sender (a notification
-// has none) and watches the actor.
-func (r *router) send(ctx actor.Context, pid *actor.PID, m routed) {
+// deliver hands m to the running actor with its original sender (a
+// notification has none) and watches the actor; it reports false when the
+// actor is not running (or is stopping). Registry.sendRunning makes the
+// check and the send one step, so m is never queued behind a stop.
+func (r *router) deliver(ctx actor.Context, m routed) bool {
+	pid := r.reg.sendRunning(r.key, m.msg, m.sender)
+	if pid == nil {
+		return false
+	}
 	if r.watched == nil || !r.watched.Equal(pid) {
 		r.watched = pid
 		ctx.Watch(pid)
 	}
-	if m.sender == nil {
-		ctx.Send(pid, m.msg)
-		return
-	}
-	ctx.RequestWithCustomSender(pid, m.msg, m.sender)
+	return true
 }
 
 // leave runs when the router stops: when it was idle, or when protoactor

@@ -48,11 +48,17 @@ func startNodes(t testing.TB, n int, db string) []*node {
 
 // startNodesOn is startNodes on agent: the members start at once.
 func startNodesOn(t testing.TB, agent *test.InMemAgent, n int, db string) []*node {
+	return startCappedNodesOn(t, agent, n, db, 0)
+}
+
+// startCappedNodesOn is startNodesOn with members that hold at most
+// maxSessions sessions in memory each (0: the default, no cap).
+func startCappedNodesOn(t testing.TB, agent *test.InMemAgent, n int, db string, maxSessions int) []*node {
 	t.Helper()
 	nodes := make([]*node, n)
 	var wg sync.WaitGroup
 	for i := range nodes {
-		nodes[i] = newNode(t, agent, db)
+		nodes[i] = newCappedNode(t, agent, db, maxSessions)
 		wg.Add(1)
 		go func() { defer wg.Done(); nodes[i].c.StartMember() }()
 	}
@@ -83,6 +89,13 @@ func joinNode(t testing.TB, agent *test.InMemAgent, db string) *node {
 // the test ends.
 func newNode(t testing.TB, agent *test.InMemAgent, db string) *node {
 	t.Helper()
+	return newCappedNode(t, agent, db, 0)
+}
+
+// newCappedNode is newNode holding at most maxSessions sessions in memory
+// (0: no cap).
+func newCappedNode(t testing.TB, agent *test.InMemAgent, db string, maxSessions int) *node {
+	t.Helper()
 	log := slog.New(slog.DiscardHandler)
 	url := db
 	if !strings.HasPrefix(db, "postgres") {
@@ -94,7 +107,7 @@ func newNode(t testing.TB, agent *test.InMemAgent, db string) *node {
 	}
 	sys := actors.NewActorSystem(log)
 	ask := &actors.Asker{Root: sys.Root, Timeout: 3 * time.Second}
-	s := actors.NewSessions(sys.Root, store, ask, actors.SessionConfig{Dim: dim, ModelName: "test"}, log, nil)
+	s := actors.NewSessions(sys.Root, store, ask, actors.SessionConfig{Dim: dim, ModelName: "test", MaxSessions: maxSessions}, log, nil)
 	l := actors.NewLayers(sys.Root, store, ask, s, log, nil)
 	p := actors.NewPlacement(s, l, log)
 	p.RouterIdle = 300 * time.Millisecond
