@@ -242,3 +242,37 @@ func TestSessionCapHoldsUnderConcurrentColdRequests(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkActivationStormUnderCap: 1,000 cold activations at once through
+// a registry that holds 4 actors. Evictions look among the admitted
+// entries only, so a storm costs about linear time (scanning every entry,
+// waiting ones included, made 1,000 take ~2 s and 2,000 ~10 s).
+func BenchmarkActivationStormUnderCap(b *testing.B) {
+	sys := NewActorSystem(slog.New(slog.DiscardHandler))
+	defer sys.Shutdown()
+	for i := range b.N {
+		var reg *Registry
+		reg = NewRegistry("storm", sys.Root, func(ctx context.Context, id string) (actor.Producer, error) {
+			return func() actor.Actor {
+				return actor.ReceiveFunc(func(c actor.Context) {
+					if _, ok := c.Message().(*actor.Stopped); ok {
+						reg.Stopped(id, c.Self())
+					}
+				})
+			}, nil
+		}, nil)
+		reg.max = 4
+		reg.evict = func(_ string, pid *actor.PID) { sys.Root.Poison(pid) }
+		var wg sync.WaitGroup
+		for j := range 1000 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if _, err := reg.Get(context.Background(), fmt.Sprintf("k%d-%d", i, j)); err != nil {
+					b.Error(err)
+				}
+			}()
+		}
+		wg.Wait()
+	}
+}

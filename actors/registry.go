@@ -59,6 +59,15 @@ type Registry struct {
 	used, leaving int
 	waiting       atomic.Int32 // changed under mu; read by unpin without it
 	wake          chan struct{}
+	// admitted maps the entries that hold a slot to their ids (only when
+	// max is set): evictions look among them, not through every entry.
+	admitted map[*entry]string
+
+	// incarnations numbers the actors' names (kind/id$n): each activation
+	// is a process of its own, so a message sent to the PID of one that has
+	// stopped is a dead letter and never reaches the next one (protoactor
+	// resolves a PID by its name).
+	incarnations atomic.Uint64
 
 	// place, in cluster mode, routes asks, tells and stops of actors that
 	// another member hosts (see Placement); nil on a single node.
@@ -81,7 +90,7 @@ const evictionSample = 16
 // running actors, least recently used first, until as many are on their
 // way out as activations are waiting. Call with r.mu held; it is released
 // while waiting.
-func (r *Registry) admit(ctx context.Context, e *entry) error {
+func (r *Registry) admit(ctx context.Context, id string, e *entry) error {
 	r.waiting.Add(1)
 	defer r.waiting.Add(-1)
 	for r.max > 0 && r.used >= r.max {
@@ -101,9 +110,17 @@ func (r *Registry) admit(ctx context.Context, e *entry) error {
 			return errShuttingDown
 		}
 	}
+	r.take(id, e)
+	return nil
+}
+
+// take gives e, the entry of id, a slot. Call with r.mu held.
+func (r *Registry) take(id string, e *entry) {
 	r.used++
 	e.admitted = true
-	return nil
+	if r.max > 0 {
+		r.admitted[e] = id
+	}
 }
 
 // release gives e's slot back, if it held one. Call with r.mu held.
@@ -113,6 +130,7 @@ func (r *Registry) release(e *entry) {
 	}
 	e.admitted = false
 	r.used--
+	delete(r.admitted, e)
 	if e.stopping {
 		r.leaving--
 	}
@@ -154,7 +172,7 @@ func (r *Registry) evictOne() {
 	var victim *entry
 	var key string
 	seen := 0
-	for k, e := range r.entries { // random order
+	for e, k := range r.admitted { // random order
 		if e.pid == nil || e.stopping || e.pins.Load() > 0 {
 			continue
 		}
@@ -175,8 +193,10 @@ type entry struct {
 	pid      *actor.PID
 	ready    chan struct{} // closed when activation finished (pid or err set)
 	err      error
-	pending  []any // told while activating; delivered in order once the actor runs
+	pending  []any  // told while activating; delivered in order once the actor runs
+	name     string // of its process (kind/id$n), set before it is spawned
 	stopping bool
+	gone     bool          // its actor stopped before its activation finished
 	admitted bool          // it holds a slot (admit)
 	stopped  chan struct{} // closed when the actor has stopped
 	failed   atomic.Bool   // it panicked (set before stopped is closed)
@@ -193,7 +213,8 @@ func NewRegistry(kind string, root *actor.RootContext, load Loader, now func() t
 	if now == nil {
 		now = time.Now
 	}
-	r := &Registry{kind: kind, root: root, load: load, now: now, entries: map[string]*entry{}, wake: make(chan struct{})}
+	r := &Registry{kind: kind, root: root, load: load, now: now, entries: map[string]*entry{}, wake: make(chan struct{}),
+		admitted: map[*entry]string{}}
 	r.guardian = &panicStops{r: r}
 	return r
 }
@@ -209,12 +230,26 @@ type panicStops struct{ r *Registry }
 
 func (s *panicStops) HandleFailure(sys *actor.ActorSystem, sup actor.Supervisor, child *actor.PID, _ *actor.RestartStatistics, reason, _ any) {
 	s.r.mu.Lock()
-	if e := s.r.entries[strings.TrimPrefix(child.Id, s.r.kind+"/")]; e != nil && e.pid != nil && e.pid.Equal(child) {
+	if e := s.r.entries[s.r.idOf(child)]; e != nil && e.pid != nil && e.pid.Equal(child) {
 		e.failed.Store(true)
 	}
 	s.r.mu.Unlock()
 	sys.Logger().Error("actor panicked: stopped", slog.String("kind", s.r.kind), slog.String("id", child.Id), slog.Any("reason", reason))
 	sup.StopChildren(child)
+}
+
+// name returns the process name of a new incarnation of id's actor.
+func (r *Registry) name(id string) string {
+	return r.kind + "/" + id + "$" + strconv.FormatUint(r.incarnations.Add(1), 10)
+}
+
+// idOf is the id of the actor pid names (see name).
+func (r *Registry) idOf(pid *actor.PID) string {
+	n := strings.TrimPrefix(pid.Id, r.kind+"/")
+	if i := strings.LastIndexByte(n, '$'); i >= 0 {
+		n = n[:i]
+	}
+	return n
 }
 
 // StopWith makes the registry stop its actors by sending them msg, which
@@ -353,7 +388,8 @@ func (r *Registry) tellLocal(id string, msg any, activate bool) {
 func (r *Registry) activate(ctx context.Context, id string, e *entry) {
 	defer close(e.ready)
 	r.mu.Lock()
-	err := r.admit(ctx, e)
+	err := r.admit(ctx, id, e)
+	e.name = r.name(id)
 	r.mu.Unlock()
 	var producer actor.Producer
 	if err == nil {
@@ -361,12 +397,14 @@ func (r *Registry) activate(ctx context.Context, id string, e *entry) {
 	}
 	var pid *actor.PID
 	if err == nil {
-		var props *actor.Props
-		props = r.props(producer)
-		pid, err = r.root.SpawnNamed(props, r.kind+"/"+id)
+		pid, err = r.root.SpawnNamed(r.props(producer), e.name)
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if err == nil && e.gone { // it stopped as it started (Stopped came first)
+		err = semvec.Errorf(semvec.KindUnavailable, "the %s stopped as it started; retry", r.kind)
+		close(e.stopped)
+	}
 	if err != nil {
 		e.err = err
 		e.pending = nil
@@ -410,16 +448,15 @@ func (r *Registry) Spawn(id string, producer actor.Producer) (*actor.PID, error)
 	if r.max > 0 && r.used >= r.max {
 		return nil, nil
 	}
-	props := r.props(producer)
-	pid, err := r.root.SpawnNamed(props, r.kind+"/"+id)
+	e := &entry{name: r.name(id), ready: make(chan struct{}), stopped: make(chan struct{})}
+	pid, err := r.root.SpawnNamed(r.props(producer), e.name)
 	if err != nil {
-		return nil, semvec.Wrap(semvec.KindConflict, err, r.kind+" "+id+" already exists")
+		return nil, semvec.Wrap(semvec.KindInternal, err, r.kind+" "+id+" could not be spawned")
 	}
-	e := &entry{pid: pid, ready: make(chan struct{}), stopped: make(chan struct{})}
+	e.pid = pid
 	close(e.ready)
 	e.lastSeen.Store(r.now().UnixNano())
-	r.used++
-	e.admitted = true
+	r.take(id, e)
 	r.entries[id] = e
 	return pid, nil
 }
@@ -429,6 +466,10 @@ func (r *Registry) Stopped(id string, pid *actor.PID) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	e := r.entries[id]
+	if e != nil && e.pid == nil && e.name == pid.Id { // before activate has recorded its pid
+		e.gone = true
+		return
+	}
 	if e == nil || e.pid == nil || !e.pid.Equal(pid) {
 		return
 	}

@@ -1,0 +1,118 @@
+package actors
+
+import (
+	"context"
+	"log/slog"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+
+	pb "github.com/semvec-go/semvec/proto"
+)
+
+// A request sent to the PID of an activation that has stopped (a sweep or a
+// deletion stopped it between the caller's lookup and its send) never
+// reaches the next activation of the same id: each activation is a process
+// of its own. Were it delivered there, the caller, seeing its actor stopped
+// without answering, would retry it, and a change would be applied twice.
+func TestStalePIDNeverReachesTheNextActivation(t *testing.T) {
+	ctx := ctxT(t)
+	sys := NewActorSystem(slog.New(slog.DiscardHandler))
+	defer sys.Shutdown()
+	var handled atomic.Int64
+	var reg *Registry
+	reg = NewRegistry("inc", sys.Root, func(ctx context.Context, id string) (actor.Producer, error) {
+		return func() actor.Actor {
+			return actor.ReceiveFunc(func(c actor.Context) {
+				switch c.Message().(type) {
+				case *pb.TopologyChanged:
+					handled.Add(1)
+					c.Respond(&pb.TopologyReloaded{})
+				case *actor.Stopped:
+					reg.Stopped(id, c.Self())
+				}
+			})
+		}, nil
+	}, nil)
+	ask := &Asker{Root: sys.Root, Timeout: 2 * time.Second}
+	e, err := reg.lookup(ctx, "k")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sys.Root.Poison(reg.Stop("k"))
+	reg.WaitStopped(ctx, "k")
+	if _, err := reg.Get(ctx, "k"); err != nil { // the next activation
+		t.Fatal(err)
+	}
+	_, err = askEntry[*pb.TopologyReloaded](ctx, ask, reg, e, &pb.TopologyChanged{})
+	if !isDeadLetter(err) {
+		t.Fatalf("ask of the stopped activation: %v, want a dead letter", err)
+	}
+	time.Sleep(50 * time.Millisecond) // a delivery to the next one would be counted by now
+	if n := handled.Load(); n != 0 {
+		t.Fatalf("the next activation handled %d request(s) sent to the stopped one", n)
+	}
+}
+
+// An actor that stops as it starts, before its activation has recorded its
+// PID, gives its slot back and leaves its id free: the cap is not lowered
+// for good, and the id can be activated again.
+func TestActorStoppingAsItStartsLeavesNoSlotBehind(t *testing.T) {
+	ctx := ctxT(t)
+	sys := NewActorSystem(slog.New(slog.DiscardHandler))
+	defer sys.Shutdown()
+	stoppedReported := make(chan struct{}, 8)
+	var failStart atomic.Bool
+	failStart.Store(true)
+	var reg *Registry
+	reg = NewRegistry("leak", sys.Root, func(ctx context.Context, id string) (actor.Producer, error) {
+		return func() actor.Actor {
+			return actor.ReceiveFunc(func(c actor.Context) {
+				switch c.Message().(type) {
+				case *actor.Started:
+					if id == "x" && failStart.Load() {
+						panic("boom in Started")
+					}
+				case *actor.Stopped:
+					reg.Stopped(id, c.Self())
+					if id == "x" {
+						stoppedReported <- struct{}{}
+					}
+				}
+			})
+		}, nil
+	}, nil)
+	// The spawn returns only once the actor has reported its stop: the
+	// registry hears of the stop before it records the PID.
+	reg.root = sys.Root.WithSpawnMiddleware(func(next actor.SpawnFunc) actor.SpawnFunc {
+		return func(s *actor.ActorSystem, id string, p *actor.Props, parent actor.SpawnerContext) (*actor.PID, error) {
+			pid, err := next(s, id, p, parent)
+			if reg.idOf(pid) == "x" && failStart.Load() {
+				select {
+				case <-stoppedReported:
+				case <-time.After(5 * time.Second):
+				}
+			}
+			return pid, err
+		}
+	})
+	reg.max = 1
+	reg.evict = func(_ string, pid *actor.PID) { sys.Root.Poison(pid) }
+	if _, err := reg.Get(ctx, "x"); err == nil {
+		t.Fatal("an actor that stopped as it started was handed out")
+	}
+	if n := reg.Active(); n != 0 {
+		t.Fatalf("Active() = %d after x stopped, want 0 (its slot leaked)", n)
+	}
+	short, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	if _, err := reg.Get(short, "y"); err != nil {
+		t.Fatalf("y cannot be activated: %v", err)
+	}
+	failStart.Store(false)
+	if _, err := reg.Get(short, "x"); err != nil {
+		t.Fatalf("x cannot be activated again: %v", err)
+	}
+}
