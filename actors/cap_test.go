@@ -276,3 +276,53 @@ func BenchmarkActivationStormUnderCap(b *testing.B) {
 		wg.Wait()
 	}
 }
+
+// An activation waiting for a slot that every caller has given up on gives
+// up too: it neither evicts an actor in use nor loads what nobody wants.
+func TestAbandonedActivationGivesUp(t *testing.T) {
+	ctx := ctxT(t)
+	sys := NewActorSystem(slog.New(slog.DiscardHandler))
+	defer sys.Shutdown()
+	var mu sync.Mutex
+	loads := map[string]int{}
+	var reg *Registry
+	reg = NewRegistry("abandoned", sys.Root, func(ctx context.Context, id string) (actor.Producer, error) {
+		mu.Lock()
+		loads[id]++
+		mu.Unlock()
+		return func() actor.Actor {
+			return actor.ReceiveFunc(func(c actor.Context) {
+				if _, ok := c.Message().(*actor.Stopped); ok {
+					reg.Stopped(id, c.Self())
+				}
+			})
+		}, nil
+	}, nil)
+	reg.max = 1
+	reg.evict = func(_ string, pid *actor.PID) { sys.Root.Poison(pid) }
+	busy, err := reg.lookup(ctx, "busy") // in use: pinned, not evictable
+	if err != nil {
+		t.Fatal(err)
+	}
+	short, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
+	defer cancel()
+	if _, err := reg.Get(short, "wanted"); err == nil {
+		t.Fatal("an activation got a slot that an actor in use holds")
+	}
+	reg.unpin(busy) // now evictable: an activation still waiting would evict it
+	eventually(t, "the activation of wanted is over", func() bool {
+		reg.mu.Lock()
+		defer reg.mu.Unlock()
+		e := reg.entries["wanted"]
+		return e == nil || e.pid != nil
+	})
+	mu.Lock()
+	if loads["wanted"] != 0 || reg.running("busy") == nil {
+		t.Fatalf("loads %v, busy running: %v; the abandoned activation evicted busy and loaded wanted", loads, reg.running("busy") != nil)
+	}
+	mu.Unlock()
+	// A later request for wanted activates it afresh (evicting busy).
+	if _, err := reg.Get(ctx, "wanted"); err != nil {
+		t.Fatal(err)
+	}
+}

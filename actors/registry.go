@@ -88,12 +88,17 @@ const evictionSample = 16
 // hold one, counting the actors that are stopping (their memory is not
 // released before they have stopped). While the slots are full, it evicts
 // running actors, least recently used first, until as many are on their
-// way out as activations are waiting. Call with r.mu held; it is released
-// while waiting.
+// way out as activations are waiting. An activation that nobody waits for
+// any more (its callers gave up, and it has no message to deliver) gives
+// up too, rather than evict an actor in use for it. Call with r.mu held; it
+// is released while waiting.
 func (r *Registry) admit(ctx context.Context, id string, e *entry) error {
 	r.waiting.Add(1)
 	defer r.waiting.Add(-1)
 	for r.max > 0 && r.used >= r.max {
+		if e.pins.Load() == 0 && len(e.pending) == 0 {
+			return semvec.Errorf(semvec.KindUnavailable, "all %d %s slots are busy, and nobody waits for this activation any more", r.max, r.kind)
+		}
 		if r.leaving < int(r.waiting.Load()) {
 			r.evictOne()
 		}
