@@ -213,7 +213,8 @@ type entry struct {
 	pins atomic.Int32
 }
 
-// NewRegistry returns an empty registry whose actors are named kind/<id>.
+// NewRegistry returns an empty registry whose actors are named kind/<id>$<n>
+// (n numbers the activations).
 func NewRegistry(kind string, root *actor.RootContext, load Loader, now func() time.Time) *Registry {
 	if now == nil {
 		now = time.Now
