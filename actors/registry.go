@@ -528,8 +528,8 @@ func (r *Registry) Halt(ctx context.Context, id string, discard bool) {
 // stopLocal is Halt on this member; settle waits for an activation of id
 // in progress first.
 func (r *Registry) stopLocal(ctx context.Context, id string, discard, settle bool) {
-	if settle && r.Has(id) {
-		_, _ = r.Get(ctx, id) // the activation's outcome: a running actor, or none
+	if settle {
+		r.settle(ctx, id)
 	}
 	pid := r.Stop(id)
 	if pid == nil {
@@ -541,6 +541,21 @@ func (r *Registry) stopLocal(ctx context.Context, id string, discard, settle boo
 		r.poison(pid)
 	}
 	r.WaitStopped(ctx, id)
+}
+
+// settle waits until an activation of id in progress has finished (a
+// running actor, or none), without starting one.
+func (r *Registry) settle(ctx context.Context, id string) {
+	r.mu.Lock()
+	e := r.entries[id]
+	r.mu.Unlock()
+	if e == nil {
+		return
+	}
+	select {
+	case <-e.ready:
+	case <-ctx.Done():
+	}
 }
 
 // WaitStopped blocks until id's stopping actor has stopped or ctx ends. An
