@@ -11,6 +11,7 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 
+	"github.com/semvec-go/semvec"
 	"github.com/semvec-go/semvec/persistence"
 	pb "github.com/semvec-go/semvec/proto"
 )
@@ -324,5 +325,39 @@ func TestAbandonedActivationGivesUp(t *testing.T) {
 	// A later request for wanted activates it afresh (evicting busy).
 	if _, err := reg.Get(ctx, "wanted"); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// With every slot taken, a request for an id that does not exist is
+// answered NotFound without evicting anyone (a stream of 404s from one
+// tenant used to passivate another tenant's sessions one by one).
+func TestMissingIDEvictsNoOne(t *testing.T) {
+	ctx := ctxT(t)
+	store, err := persistence.Open(ctx, "sqlite:///"+filepath.Join(t.TempDir(), "cap.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	log := slog.New(slog.DiscardHandler)
+	sys := NewActorSystem(log)
+	defer sys.Shutdown()
+	ask := &Asker{Root: sys.Root, Timeout: 5 * time.Second}
+	sessions := NewSessions(sys.Root, store, ask, SessionConfig{Dim: testDim, ModelName: "test", MaxSessions: 2}, log, nil)
+	defer func() { _ = sessions.Shutdown(ctx) }()
+	for _, id := range []string{"a", "b"} {
+		ok(sessions.Create(ctx, "tenant-a", CreateOptions{ID: id}))(t)
+		ok(AskSession[*pb.MetricsResponse](ctx, sessions, id, &pb.MetricsRequest{Owner: "tenant-a", SessionId: id}))(t)
+	}
+	pids := sessions.reg.PIDs()
+	for i := range 20 {
+		id := fmt.Sprintf("nope%d", i)
+		_, err := AskSession[*pb.MetricsResponse](ctx, sessions, id, &pb.MetricsRequest{Owner: "tenant-b", SessionId: id})
+		if semvec.KindOf(err) != semvec.KindNotFound {
+			t.Fatalf("metrics of a missing session: %v, want NotFound", err)
+		}
+	}
+	if after := sessions.reg.PIDs(); len(after) != 2 || !after[ownedKey("tenant-a", "a")].Equal(pids[ownedKey("tenant-a", "a")]) ||
+		!after[ownedKey("tenant-a", "b")].Equal(pids[ownedKey("tenant-a", "b")]) {
+		t.Fatalf("running sessions %v after 404s, want the same two as before %v", after, pids)
 	}
 }

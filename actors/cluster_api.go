@@ -71,7 +71,7 @@ func (l *Layers) ClusterExists(ctx context.Context, owner, id string) error {
 	if err := notFoundIfInvalid("Cluster", id); err != nil {
 		return err
 	}
-	_, err := askLayer[*pb.ClusterExistsResponse](ctx, l, l.clusters, ownedKey(owner, id), &pb.ClusterExistsRequest{Owner: owner, ClusterId: id})
+	_, err := askActor[*pb.ClusterExistsResponse](ctx, l.ask, l.clusters, ownedKey(owner, id), &pb.ClusterExistsRequest{Owner: owner, ClusterId: id})
 	return err
 }
 
@@ -81,7 +81,7 @@ func (l *Layers) ClusterState(ctx context.Context, owner, id string) (*pb.Cluste
 	if err := notFoundIfInvalid("Cluster", id); err != nil {
 		return nil, err
 	}
-	return askLayer[*pb.ClusterStateResponse](ctx, l, l.clusters, ownedKey(owner, id), &pb.ClusterStateRequest{Owner: owner, ClusterId: id})
+	return askActor[*pb.ClusterStateResponse](ctx, l.ask, l.clusters, ownedKey(owner, id), &pb.ClusterStateRequest{Owner: owner, ClusterId: id})
 }
 
 // ClusterFeedback blends the cluster vector into the members (see
@@ -90,7 +90,7 @@ func (l *Layers) ClusterFeedback(ctx context.Context, owner, id string) (*pb.Clu
 	if err := notFoundIfInvalid("Cluster", id); err != nil {
 		return nil, err
 	}
-	return askLayer[*pb.ClusterFeedbackResponse](ctx, l, l.clusters, ownedKey(owner, id), &pb.ClusterFeedbackRequest{Owner: owner, ClusterId: id})
+	return askActor[*pb.ClusterFeedbackResponse](ctx, l.ask, l.clusters, ownedKey(owner, id), &pb.ClusterFeedbackRequest{Owner: owner, ClusterId: id})
 }
 
 // DeleteCluster deletes the cluster with its backing session, memberships and

@@ -116,3 +116,64 @@ func TestActorStoppingAsItStartsLeavesNoSlotBehind(t *testing.T) {
 		t.Fatalf("x cannot be activated again: %v", err)
 	}
 }
+
+// A request that reaches an actor stopping itself (not marked stopping by
+// the registry: a superseded session, for one) after protoactor has
+// unregistered it, but before it has reported its stop, is a dead letter.
+// The asker waits for that actor to have stopped and asks the next
+// activation, rather than retrying the same dying actor until its attempts
+// run out (503 "the actor stopped before it handled the request").
+func TestRequestToAnActorStoppingItselfReachesTheNextActivation(t *testing.T) {
+	ctx := ctxT(t)
+	sys := NewActorSystem(slog.New(slog.DiscardHandler))
+	defer sys.Shutdown()
+	gate := make(chan struct{})
+	var activations atomic.Int64
+	var reg *Registry
+	reg = NewRegistry("selfstop", sys.Root, func(ctx context.Context, id string) (actor.Producer, error) {
+		first := activations.Add(1) == 1
+		return func() actor.Actor {
+			return actor.ReceiveFunc(func(c actor.Context) {
+				switch c.Message().(type) {
+				case *pb.Passivate: // "stop yourself", unknown to the registry
+					c.Stop(c.Self())
+				case *pb.TopologyChanged:
+					c.Respond(&pb.TopologyReloaded{})
+				case *actor.Stopped:
+					if first {
+						<-gate // unregistered already, its stop not yet reported
+					}
+					reg.Stopped(id, c.Self())
+				}
+			})
+		}, nil
+	}, nil)
+	pid, err := reg.Get(ctx, "k")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sys.Root.Send(pid, &pb.Passivate{})
+	eventually(t, "the actor to be unregistered", func() bool {
+		_, ok := sys.ProcessRegistry.GetLocal(pid.Id)
+		return !ok
+	})
+	deadLetters := make(chan struct{}, 8)
+	ask := &Asker{Root: sys.Root, Timeout: 5 * time.Second, Observer: func(_ string, _ time.Duration, outcome string) {
+		if outcome == "unavailable" {
+			deadLetters <- struct{}{}
+		}
+	}}
+	done := make(chan error, 1)
+	go func() {
+		_, err := askActor[*pb.TopologyReloaded](ctx, ask, reg, "k", &pb.TopologyChanged{})
+		done <- err
+	}()
+	<-deadLetters // it met the dying actor
+	close(gate)
+	if err := <-done; err != nil {
+		t.Fatalf("a request that met an actor stopping itself: %v, want the next activation's answer", err)
+	}
+	if n := activations.Load(); n != 2 {
+		t.Fatalf("%d activations, want 2", n)
+	}
+}

@@ -447,29 +447,6 @@ func (l *Layers) sessionStates(ctx context.Context, owner string, ids []string) 
 
 // ---------------------------------------------------------------- asking layer actors
 
-// askLayer asks key's actor in registry r (activating it) and waits for a
-// reply of type R; a stopped actor is re-activated and asked again.
-func askLayer[R Reply](ctx context.Context, l *Layers, r *Registry, key string, req proto.Message) (R, error) {
-	var zero R
-	ctx, cancel := l.ask.Bound(ctx) // an activation that hangs is waited for no longer than an ask
-	defer cancel()
-	if res, routed, err := askRoute[R](ctx, r, key, req); routed { // cluster mode: another member hosts it
-		return res, err
-	}
-	for attempt := 0; ; attempt++ {
-		e, err := r.lookup(ctx, key)
-		if err != nil {
-			return zero, err
-		}
-		res, err := askEntry[R](ctx, l.ask, r, e, req)
-		if err != nil && isDeadLetter(err) && attempt < 3 {
-			r.WaitStopped(ctx, key)
-			continue
-		}
-		return res, err
-	}
-}
-
 // ---------------------------------------------------------------- loaders and views
 
 func (l *Layers) clusterView(ctx context.Context, owner, id string) (*pb.ClusterView, error) {

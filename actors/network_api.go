@@ -26,7 +26,7 @@ func (l *Layers) Transfer(ctx context.Context, owner, src, dst string, maxWeight
 	if err := notFoundIfInvalid("Target session", dst); err != nil {
 		return nil, err
 	}
-	res, err := askLayer[*pb.TransferResponse](ctx, l, l.networks, owner,
+	res, err := askActor[*pb.TransferResponse](ctx, l.ask, l.networks, owner,
 		&pb.TransferRequest{Owner: owner, SourceSessionId: src, TargetSessionId: dst, MaxWeight: maxWeight})
 	if err == nil && res.GetTransferred() {
 		l.sessions.Audit(ctx, owner, "network_transfer", "session", dst)
@@ -39,12 +39,12 @@ func (l *Layers) SwitchUser(ctx context.Context, owner, user string) (*pb.Switch
 	if !ValidID(user) {
 		return nil, semvec.FieldError("user_id", "String should match pattern '"+IDPattern+"'")
 	}
-	return askLayer[*pb.SwitchUserResponse](ctx, l, l.networks, owner, &pb.SwitchUserRequest{Owner: owner, UserId: user})
+	return askActor[*pb.SwitchUserResponse](ctx, l.ask, l.networks, owner, &pb.SwitchUserRequest{Owner: owner, UserId: user})
 }
 
 // ActiveUser returns the active partition's user id ("default" at first).
 func (l *Layers) ActiveUser(ctx context.Context, owner string) (string, error) {
-	res, err := askLayer[*pb.ActiveUserResponse](ctx, l, l.networks, owner, &pb.ActiveUserRequest{Owner: owner})
+	res, err := askActor[*pb.ActiveUserResponse](ctx, l.ask, l.networks, owner, &pb.ActiveUserRequest{Owner: owner})
 	return res.GetActiveUser(), err
 }
 
@@ -54,7 +54,7 @@ func (l *Layers) SerializeUser(ctx context.Context, owner, user string) (*pb.Ser
 	if !ValidID(user) {
 		return nil, semvec.NotFound("User partition")
 	}
-	return askLayer[*pb.SerializeUserResponse](ctx, l, l.networks, owner, &pb.SerializeUserRequest{Owner: owner, UserId: user})
+	return askActor[*pb.SerializeUserResponse](ctx, l.ask, l.networks, owner, &pb.SerializeUserRequest{Owner: owner, UserId: user})
 }
 
 // Propose puts target to a trust-weighted vote of the active partition's
@@ -70,13 +70,13 @@ func (l *Layers) Propose(ctx context.Context, owner, proposer string, target []f
 	if err := notFoundIfInvalid("Proposer session", proposer); err != nil {
 		return nil, err
 	}
-	return askLayer[*pb.ConsensusResponse](ctx, l, l.networks, owner,
+	return askActor[*pb.ConsensusResponse](ctx, l.ask, l.networks, owner,
 		&pb.ConsensusRequest{Owner: owner, ProposerSessionId: proposer, TargetEmbedding: target})
 }
 
 // Trust returns the active partition's trust scores.
 func (l *Layers) Trust(ctx context.Context, owner string) (map[string]float64, error) {
-	res, err := askLayer[*pb.TrustResponse](ctx, l, l.networks, owner, &pb.TrustRequest{Owner: owner})
+	res, err := askActor[*pb.TrustResponse](ctx, l.ask, l.networks, owner, &pb.TrustRequest{Owner: owner})
 	if err != nil {
 		return nil, err
 	}

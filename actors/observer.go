@@ -379,7 +379,7 @@ func (l *Layers) observe(ctx context.Context, owner string, regionIDs []string) 
 	regions := make([]*pb.RegionStateResponse, len(regionIDs))
 	errs := make([]error, len(regionIDs))
 	parallel(len(regionIDs), func(i int) {
-		regions[i], errs[i] = askLayer[*pb.RegionStateResponse](ctx, l, l.regions, ownedKey(owner, regionIDs[i]),
+		regions[i], errs[i] = askActor[*pb.RegionStateResponse](ctx, l.ask, l.regions, ownedKey(owner, regionIDs[i]),
 			&pb.RegionStateRequest{Owner: owner, RegionId: regionIDs[i]})
 	})
 	var clusterIDs []string

@@ -58,18 +58,18 @@ func (l *Layers) EnsureObserver(ctx context.Context, owner string, interval floa
 // ObserverSummary returns the observer's state with its newest recent
 // anomalies. NotFound("Observer") before the owner created one.
 func (l *Layers) ObserverSummary(ctx context.Context, owner string, recent int) (*pb.ObserverSummaryResponse, error) {
-	return askLayer[*pb.ObserverSummaryResponse](ctx, l, l.observers, owner, &pb.ObserverSummaryRequest{Owner: owner, RecentLimit: int32(recent)})
+	return askActor[*pb.ObserverSummaryResponse](ctx, l.ask, l.observers, owner, &pb.ObserverSummaryRequest{Owner: owner, RecentLimit: int32(recent)})
 }
 
 // ObserverSample samples now. NotFound("Observer") before one exists.
 func (l *Layers) ObserverSample(ctx context.Context, owner string) (*pb.ObserverSampleResponse, error) {
-	return askLayer[*pb.ObserverSampleResponse](ctx, l, l.observers, owner, &pb.ObserverSampleRequest{Owner: owner})
+	return askActor[*pb.ObserverSampleResponse](ctx, l.ask, l.observers, owner, &pb.ObserverSampleRequest{Owner: owner})
 }
 
 // ObserverAnomalies returns the newest limit anomalies, newest first; none
 // when the owner has no observer.
 func (l *Layers) ObserverAnomalies(ctx context.Context, owner string, limit int) ([]*pb.Anomaly, error) {
-	res, err := askLayer[*pb.ObserverAnomaliesResponse](ctx, l, l.observers, owner, &pb.ObserverAnomaliesRequest{Owner: owner, Limit: int32(limit)})
+	res, err := askActor[*pb.ObserverAnomaliesResponse](ctx, l.ask, l.observers, owner, &pb.ObserverAnomaliesRequest{Owner: owner, Limit: int32(limit)})
 	if semvec.KindOf(err) == semvec.KindNotFound {
 		return []*pb.Anomaly{}, nil
 	}
@@ -82,7 +82,7 @@ func (l *Layers) ObserverAnomalies(ctx context.Context, owner string, limit int)
 // ClearAnomalies empties the anomaly log and returns how many it held (0 when
 // the owner has no observer).
 func (l *Layers) ClearAnomalies(ctx context.Context, owner string) (int, error) {
-	res, err := askLayer[*pb.ObserverClearResponse](ctx, l, l.observers, owner, &pb.ObserverClearRequest{Owner: owner})
+	res, err := askActor[*pb.ObserverClearResponse](ctx, l.ask, l.observers, owner, &pb.ObserverClearRequest{Owner: owner})
 	if semvec.KindOf(err) == semvec.KindNotFound {
 		return 0, nil
 	}

@@ -66,7 +66,7 @@ func (l *Layers) RegionState(ctx context.Context, owner, id string, eventsLimit 
 	if err := notFoundIfInvalid("Region", id); err != nil {
 		return nil, err
 	}
-	return askLayer[*pb.RegionStateResponse](ctx, l, l.regions, ownedKey(owner, id),
+	return askActor[*pb.RegionStateResponse](ctx, l.ask, l.regions, ownedKey(owner, id),
 		&pb.RegionStateRequest{Owner: owner, RegionId: id, EventsLimit: int32(eventsLimit)})
 }
 
@@ -75,7 +75,7 @@ func (l *Layers) RegionEvents(ctx context.Context, owner, id string, limit int) 
 	if err := notFoundIfInvalid("Region", id); err != nil {
 		return nil, err
 	}
-	res, err := askLayer[*pb.RegionEventsResponse](ctx, l, l.regions, ownedKey(owner, id),
+	res, err := askActor[*pb.RegionEventsResponse](ctx, l.ask, l.regions, ownedKey(owner, id),
 		&pb.RegionEventsRequest{Owner: owner, RegionId: id, Limit: int32(limit)})
 	if err != nil {
 		return nil, err

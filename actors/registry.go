@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/semvec-go/semvec"
 	pb "github.com/semvec-go/semvec/proto"
@@ -46,6 +47,10 @@ type Registry struct {
 	// stops it; the registry has marked it stopping).
 	max   int
 	evict func(key string, pid *actor.PID)
+	// exists, when set, says whether id's resource exists (KindNotFound if
+	// not) without loading it. An activation that finds every slot taken
+	// asks it first, so that a request for a missing id evicts no one.
+	exists func(ctx context.Context, id string) error
 
 	mu      sync.Mutex
 	entries map[string]*entry
@@ -88,11 +93,20 @@ const evictionSample = 16
 // hold one, counting the actors that are stopping (their memory is not
 // released before they have stopped). While the slots are full, it evicts
 // running actors, least recently used first, until as many are on their
-// way out as activations are waiting. An activation that nobody waits for
+// way out as activations are waiting; one for an id that does not exist
+// (r.exists) evicts no one. An activation that nobody waits for
 // any more (its callers gave up, and it has no message to deliver) gives
 // up too, rather than evict an actor in use for it. Call with r.mu held; it
 // is released while waiting.
 func (r *Registry) admit(ctx context.Context, id string, e *entry) error {
+	if r.max > 0 && r.used >= r.max && r.exists != nil {
+		r.mu.Unlock()
+		err := r.exists(ctx, id)
+		r.mu.Lock()
+		if err != nil {
+			return err
+		}
+	}
 	r.waiting.Add(1)
 	defer r.waiting.Add(-1)
 	for r.max > 0 && r.used >= r.max {
@@ -541,6 +555,39 @@ func (r *Registry) stopLocal(ctx context.Context, id string, discard, settle boo
 		r.poison(pid)
 	}
 	r.WaitStopped(ctx, id)
+}
+
+// askActor asks key's actor in r and waits for its reply of type R: in
+// cluster mode on the member hosting it (askRoute), else here, activating
+// it when needed. An actor that stopped before it handled req (a
+// passivation, a deletion, a stop of its own) is waited for until it has
+// stopped, and its next activation is asked instead, three times at most.
+// Finding the actor and asking it take no longer than one ask (a.Bound).
+func askActor[R Reply](ctx context.Context, a *Asker, r *Registry, key string, req proto.Message) (R, error) {
+	ctx, cancel := a.Bound(ctx) // an activation that hangs is waited for no longer than an ask
+	defer cancel()
+	if res, routed, err := askRoute[R](ctx, r, key, req); routed { // cluster mode: another member hosts it
+		return res, err
+	}
+	for attempt := 0; ; attempt++ {
+		e, err := r.lookup(ctx, key)
+		if err != nil {
+			var zero R
+			return zero, err
+		}
+		res, err := askEntry[R](ctx, a, r, e, req)
+		if err != nil && isDeadLetter(err) && attempt < 3 {
+			// Its entry, not its id: an actor that stops itself is not
+			// marked stopping, and its id still names it until it has
+			// reported its stop.
+			select {
+			case <-e.stopped:
+			case <-ctx.Done():
+			}
+			continue
+		}
+		return res, err
+	}
 }
 
 // settle waits until an activation of id in progress has finished (a

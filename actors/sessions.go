@@ -98,6 +98,10 @@ func NewSessions(root *actor.RootContext, store SessionStore, ask *Asker, cfg Se
 	s.deps.registry = s.reg
 	s.reg.max = cfg.MaxSessions
 	s.reg.evict = func(_ string, pid *actor.PID) { s.ask.Root.Send(pid, &pb.Passivate{}) }
+	s.reg.exists = func(ctx context.Context, key string) error {
+		owner, id := splitKey(key)
+		return s.Exists(ctx, owner, id)
+	}
 	return s
 }
 
@@ -384,30 +388,7 @@ func AskSession[R Reply](ctx context.Context, s *Sessions, id string, req OwnedR
 	if !ValidID(id) {
 		return zero, semvec.NotFound("Session")
 	}
-	key := ownedKey(req.GetOwner(), id)
-	ctx, cancel := s.ask.Bound(ctx) // an activation that hangs is waited for no longer than an ask
-	defer cancel()
-	if r, routed, err := askRoute[R](ctx, s.reg, key, req); routed { // cluster mode: another member hosts it
-		if semvec.KindOf(err) == semvec.KindNotFound {
-			return zero, semvec.NotFound("Session")
-		}
-		return r, err
-	}
-	for attempt := 0; ; attempt++ {
-		e, err := s.reg.lookup(ctx, key)
-		if err != nil {
-			if semvec.KindOf(err) == semvec.KindNotFound {
-				return zero, semvec.NotFound("Session")
-			}
-			return zero, err
-		}
-		r, err := askEntry[R](ctx, s.ask, s.reg, e, req)
-		if err != nil && isDeadLetter(err) && attempt < 3 {
-			s.reg.WaitStopped(ctx, key)
-			continue
-		}
-		return r, err
-	}
+	return askActor[R](ctx, s.ask, s.reg, ownedKey(req.GetOwner(), id), req)
 }
 
 // Sweep passivates idle sessions and those beyond the cap, and asks the rest

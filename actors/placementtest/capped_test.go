@@ -4,12 +4,14 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/asynkron/protoactor-go/cluster/clusterproviders/test"
 
+	"github.com/semvec-go/semvec"
 	"github.com/semvec-go/semvec/actors"
 	pb "github.com/semvec-go/semvec/proto"
 )
@@ -49,6 +51,28 @@ func TestRoutedRequestsUnderTheSessionCap(t *testing.T) {
 	for _, id := range ids {
 		if n := turns(t, nodes[1], own, id); n != int32(len(nodes)*rounds) {
 			t.Errorf("%s counts %d turns, want %d", id, n, len(nodes)*rounds)
+		}
+	}
+}
+
+// A session's own not-found answers keep their detail through a router:
+// an unknown memory of an existing session is "Memory not found", not
+// "Session not found" (every NotFound through another member used to be
+// reported as the session's).
+func TestRoutedNotFoundKeepsItsDetail(t *testing.T) {
+	nodes := startNodes(t, 2, filepath.Join(t.TempDir(), "shared.db"))
+	const own = "tenant"
+	ids := createSessions(t, nodes[0], own, 6)
+	for _, id := range ids {
+		for _, nd := range nodes { // one of them is not the host
+			_, err := actors.AskSession[*pb.MemoryResponse](context.Background(), nd.sessions, id, &pb.MemoryRequest{Owner: own, SessionId: id, MemoryHash: "nope"})
+			if semvec.KindOf(err) != semvec.KindNotFound || !strings.Contains(err.Error(), "Memory not found") {
+				t.Fatalf("unknown memory of %s: %v, want Memory not found", id, err)
+			}
+			_, err = actors.AskSession[*pb.MemoryResponse](context.Background(), nd.sessions, id+"x", &pb.MemoryRequest{Owner: own, SessionId: id + "x", MemoryHash: "nope"})
+			if semvec.KindOf(err) != semvec.KindNotFound || !strings.Contains(err.Error(), "Session not found") {
+				t.Fatalf("memory of an unknown session: %v, want Session not found", err)
+			}
 		}
 	}
 }
