@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -359,5 +360,52 @@ func TestMissingIDEvictsNoOne(t *testing.T) {
 	if after := sessions.reg.PIDs(); len(after) != 2 || !after[ownedKey("tenant-a", "a")].Equal(pids[ownedKey("tenant-a", "a")]) ||
 		!after[ownedKey("tenant-a", "b")].Equal(pids[ownedKey("tenant-a", "b")]) {
 		t.Fatalf("running sessions %v after 404s, want the same two as before %v", after, pids)
+	}
+}
+
+// Activations waiting for a slot are admitted in the order they came, so
+// none waits behind ones that came later (a burst of waiters served in
+// random order gave some of them several seconds, and 504s).
+func TestActivationsAreAdmittedInOrder(t *testing.T) {
+	ctx := ctxT(t)
+	sys := NewActorSystem(slog.New(slog.DiscardHandler))
+	defer sys.Shutdown()
+	var mu sync.Mutex
+	var order []string
+	var reg *Registry
+	reg = NewRegistry("fifo", sys.Root, func(ctx context.Context, id string) (actor.Producer, error) {
+		mu.Lock()
+		order = append(order, id)
+		mu.Unlock()
+		return func() actor.Actor {
+			return actor.ReceiveFunc(func(c actor.Context) {
+				if _, ok := c.Message().(*actor.Stopped); ok {
+					reg.Stopped(id, c.Self())
+				}
+			})
+		}, nil
+	}, nil)
+	reg.max = 1
+	reg.evict = func(_ string, pid *actor.PID) { sys.Root.Poison(pid) }
+	busy := ok(reg.lookup(ctx, "busy"))(t) // holds the slot, pinned
+	const n = 12
+	var want []string
+	errs := make(chan error, n)
+	for i := range n {
+		id := fmt.Sprintf("w%02d", i)
+		want = append(want, id)
+		go func() { _, err := reg.Get(ctx, id); errs <- err }()
+		eventually(t, "the activation to queue", func() bool { return int(reg.waiting.Load()) == i+1 })
+	}
+	reg.unpin(busy)
+	for range n {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if got := order[1:]; !slices.Equal(got, want) {
+		t.Fatalf("admitted in the order %v, want %v", got, want)
 	}
 }

@@ -57,13 +57,12 @@ type Registry struct {
 	closed  bool // no new activations (shutting down)
 
 	// Slots (under mu): used counts the admitted entries (activating past
-	// admission, running, stopping), leaving those of them stopping,
-	// waiting the activations waiting for a slot; wake is closed, and
-	// replaced, whenever a slot is released or an actor starts running
-	// (which makes it a candidate for eviction).
+	// admission, running, stopping), leaving those of them stopping;
+	// queue holds the activations waiting for a slot, first come first
+	// served (see admit), and waiting is its length.
 	used, leaving int
+	queue         []chan struct{}
 	waiting       atomic.Int32 // changed under mu; read by unpin without it
-	wake          chan struct{}
 	// admitted maps the entries that hold a slot to their ids (only when
 	// max is set): evictions look among them, not through every entry.
 	admitted map[*entry]string
@@ -91,15 +90,17 @@ const evictionSample = 16
 
 // admit waits until e may take a slot, and takes it: at most max entries
 // hold one, counting the actors that are stopping (their memory is not
-// released before they have stopped). While the slots are full, it evicts
-// running actors, least recently used first, until as many are on their
-// way out as activations are waiting; one for an id that does not exist
-// (r.exists) evicts no one. An activation that nobody waits for
-// any more (its callers gave up, and it has no message to deliver) gives
-// up too, rather than evict an actor in use for it. Call with r.mu held; it
-// is released while waiting.
+// released before they have stopped). When the slots are full, activations
+// queue and are admitted in the order they came. The first in the queue
+// evicts running actors, least recently used first, until as many are on
+// their way out as activations are waiting, and takes the first slot that
+// is released. An activation for an id that does not exist (r.exists)
+// evicts no one, and one that nobody waits for any more (its callers gave
+// up, and it has no message to deliver) leaves the queue rather than evict
+// an actor in use for it. Call with r.mu held; it is released while
+// waiting.
 func (r *Registry) admit(ctx context.Context, id string, e *entry) error {
-	if r.max > 0 && r.used >= r.max && r.exists != nil {
+	if r.max > 0 && (r.used >= r.max || len(r.queue) > 0) && r.exists != nil {
 		r.mu.Unlock()
 		err := r.exists(ctx, id)
 		r.mu.Lock()
@@ -107,19 +108,30 @@ func (r *Registry) admit(ctx context.Context, id string, e *entry) error {
 			return err
 		}
 	}
-	r.waiting.Add(1)
-	defer r.waiting.Add(-1)
-	for r.max > 0 && r.used >= r.max {
+	if r.max <= 0 || (r.used < r.max && len(r.queue) == 0) {
+		r.take(id, e)
+		return nil
+	}
+	turn := make(chan struct{}, 1) // signalled when it should look again
+	e.turn = turn
+	r.queue = append(r.queue, turn)
+	r.waiting.Store(int32(len(r.queue)))
+	defer r.leaveQueue(e)
+	for {
 		if e.pins.Load() == 0 && len(e.pending) == 0 {
 			return semvec.Errorf(semvec.KindUnavailable, "all %d %s slots are busy, and nobody waits for this activation any more", r.max, r.kind)
 		}
-		if r.leaving < int(r.waiting.Load()) {
-			r.evictOne()
+		if r.queue[0] == turn {
+			if r.used < r.max {
+				r.take(id, e)
+				return nil
+			}
+			for r.leaving < len(r.queue) && r.evictOne() {
+			}
 		}
-		wake := r.wake
 		r.mu.Unlock()
 		select {
-		case <-wake:
+		case <-turn:
 		case <-ctx.Done():
 			r.mu.Lock()
 			return semvec.Wrap(semvec.KindUnavailable, ctx.Err(), "all "+strconv.Itoa(r.max)+" "+r.kind+" slots stayed busy; retry")
@@ -129,8 +141,17 @@ func (r *Registry) admit(ctx context.Context, id string, e *entry) error {
 			return errShuttingDown
 		}
 	}
-	r.take(id, e)
-	return nil
+}
+
+// leaveQueue takes e out of the queue of admit, and lets the next first
+// look. Call with r.mu held.
+func (r *Registry) leaveQueue(e *entry) {
+	if i := slices.Index(r.queue, e.turn); i >= 0 {
+		r.queue = slices.Delete(r.queue, i, i+1)
+	}
+	e.turn = nil
+	r.waiting.Store(int32(len(r.queue)))
+	r.wakeWaiters()
 }
 
 // take gives e, the entry of id, a slot. Call with r.mu held.
@@ -156,12 +177,21 @@ func (r *Registry) release(e *entry) {
 	r.wakeWaiters()
 }
 
-// wakeWaiters makes the activations waiting for a slot look again. Call
+// wakeWaiters makes the first activation waiting for a slot look again (a
+// slot was released, or an actor became a candidate for eviction). Call
 // with r.mu held.
 func (r *Registry) wakeWaiters() {
-	if r.waiting.Load() > 0 {
-		close(r.wake)
-		r.wake = make(chan struct{})
+	if len(r.queue) > 0 {
+		signal(r.queue[0])
+	}
+}
+
+// signal wakes the activation waiting on turn, unless it has a signal to
+// read already.
+func signal(turn chan struct{}) {
+	select {
+	case turn <- struct{}{}:
+	default:
 	}
 }
 
@@ -175,19 +205,23 @@ func (r *Registry) markStopping(e *entry) {
 }
 
 // unpin ends a pin of e (lookup): its caller has sent its request, which
-// the actor handles before any eviction's stop message.
+// the actor handles before any eviction's stop message, or has given up
+// waiting for it.
 func (r *Registry) unpin(e *entry) {
 	if e.pins.Add(-1) == 0 && r.waiting.Load() > 0 {
 		r.mu.Lock()
+		if e.turn != nil {
+			signal(e.turn) // queued, and maybe nobody waits for it any more
+		}
 		r.wakeWaiters() // e may be evicted for them now
 		r.mu.Unlock()
 	}
 }
 
 // evictOne stops the least recently used running actor of a random sample
-// that no lookup has pinned, if any. Call with r.mu held (evict only queues
-// a message).
-func (r *Registry) evictOne() {
+// that no lookup has pinned, and reports whether there was one. Call with
+// r.mu held (evict only queues a message).
+func (r *Registry) evictOne() bool {
 	var victim *entry
 	var key string
 	seen := 0
@@ -202,10 +236,12 @@ func (r *Registry) evictOne() {
 			break
 		}
 	}
-	if victim != nil {
-		r.markStopping(victim)
-		r.evict(key, victim.pid)
+	if victim == nil {
+		return false
 	}
+	r.markStopping(victim)
+	r.evict(key, victim.pid)
+	return true
 }
 
 type entry struct {
@@ -215,6 +251,7 @@ type entry struct {
 	pending  []any  // told while activating; delivered in order once the actor runs
 	name     string // of its process (kind/id$n), set before it is spawned
 	stopping bool
+	turn     chan struct{} // while it waits in the queue for a slot (admit)
 	gone     bool          // its actor stopped before its activation finished
 	admitted bool          // it holds a slot (admit)
 	stopped  chan struct{} // closed when the actor has stopped
@@ -233,8 +270,7 @@ func NewRegistry(kind string, root *actor.RootContext, load Loader, now func() t
 	if now == nil {
 		now = time.Now
 	}
-	r := &Registry{kind: kind, root: root, load: load, now: now, entries: map[string]*entry{}, wake: make(chan struct{}),
-		admitted: map[*entry]string{}}
+	r := &Registry{kind: kind, root: root, load: load, now: now, entries: map[string]*entry{}, admitted: map[*entry]string{}}
 	r.guardian = &panicStops{r: r}
 	return r
 }
@@ -465,7 +501,7 @@ func (r *Registry) Spawn(id string, producer actor.Producer) (*actor.PID, error)
 	if _, ok := r.entries[id]; ok {
 		return nil, semvec.Errorf(semvec.KindConflict, "%s %s already exists", r.kind, id)
 	}
-	if r.max > 0 && r.used >= r.max {
+	if r.max > 0 && (r.used >= r.max || len(r.queue) > 0) {
 		return nil, nil
 	}
 	e := &entry{name: r.name(id), ready: make(chan struct{}), stopped: make(chan struct{})}
