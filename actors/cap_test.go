@@ -22,18 +22,8 @@ import (
 // first, and a passivated session comes back with everything it was told.
 func TestSessionCapHoldsWithoutSweeps(t *testing.T) {
 	ctx := ctxT(t)
-	store, err := persistence.Open(ctx, "sqlite:///"+filepath.Join(t.TempDir(), "cap.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
-	log := slog.New(slog.DiscardHandler)
-	sys := NewActorSystem(log)
-	defer sys.Shutdown()
-	ask := &Asker{Root: sys.Root, Timeout: 5 * time.Second}
 	const capacity = 10
-	sessions := NewSessions(sys.Root, store, ask, SessionConfig{Dim: testDim, ModelName: "test", MaxSessions: capacity}, log, nil)
-	defer func() { _ = sessions.Shutdown(ctx) }()
+	sessions := cappedSessions(t, capacity, 5*time.Second)
 	run := func(id string, k int) *pb.RunResponse {
 		t.Helper()
 		res, err := AskSession[*pb.RunResponse](ctx, sessions, id, &pb.RunRequest{Owner: "o", SessionId: id,
@@ -174,18 +164,8 @@ func TestCapHoldsUnderConcurrentActivations(t *testing.T) {
 // answered, and the sessions in memory never exceed the cap meanwhile.
 func TestSessionCapHoldsUnderConcurrentColdRequests(t *testing.T) {
 	ctx := ctxT(t)
-	store, err := persistence.Open(ctx, "sqlite:///"+filepath.Join(t.TempDir(), "cap.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
-	log := slog.New(slog.DiscardHandler)
-	sys := NewActorSystem(log)
-	defer sys.Shutdown()
-	ask := &Asker{Root: sys.Root, Timeout: 10 * time.Second}
 	const capacity, n = 4, 48
-	sessions := NewSessions(sys.Root, store, ask, SessionConfig{Dim: testDim, ModelName: "test", MaxSessions: capacity}, log, nil)
-	defer func() { _ = sessions.Shutdown(ctx) }()
+	sessions := cappedSessions(t, capacity, 10*time.Second)
 	for i := range n {
 		if _, err := sessions.Create(ctx, "o", CreateOptions{ID: fmt.Sprintf("s%d", i)}); err != nil {
 			t.Fatal(err)
@@ -334,17 +314,7 @@ func TestAbandonedActivationGivesUp(t *testing.T) {
 // tenant used to passivate another tenant's sessions one by one).
 func TestMissingIDEvictsNoOne(t *testing.T) {
 	ctx := ctxT(t)
-	store, err := persistence.Open(ctx, "sqlite:///"+filepath.Join(t.TempDir(), "cap.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
-	log := slog.New(slog.DiscardHandler)
-	sys := NewActorSystem(log)
-	defer sys.Shutdown()
-	ask := &Asker{Root: sys.Root, Timeout: 5 * time.Second}
-	sessions := NewSessions(sys.Root, store, ask, SessionConfig{Dim: testDim, ModelName: "test", MaxSessions: 2}, log, nil)
-	defer func() { _ = sessions.Shutdown(ctx) }()
+	sessions := cappedSessions(t, 2, 5*time.Second)
 	for _, id := range []string{"a", "b"} {
 		ok(sessions.Create(ctx, "tenant-a", CreateOptions{ID: id}))(t)
 		ok(AskSession[*pb.MetricsResponse](ctx, sessions, id, &pb.MetricsRequest{Owner: "tenant-a", SessionId: id}))(t)
@@ -408,4 +378,25 @@ func TestActivationsAreAdmittedInOrder(t *testing.T) {
 	if got := order[1:]; !slices.Equal(got, want) {
 		t.Fatalf("admitted in the order %v, want %v", got, want)
 	}
+}
+
+// cappedSessions is a session layer on a new SQLite file that holds at most
+// capacity sessions in memory, asking with the given timeout; it shuts down
+// when the test ends.
+func cappedSessions(t *testing.T, capacity int, timeout time.Duration) *Sessions {
+	t.Helper()
+	ctx := ctxT(t)
+	store, err := persistence.Open(ctx, "sqlite:///"+filepath.Join(t.TempDir(), "cap.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.DiscardHandler)
+	sys := NewActorSystem(log)
+	sessions := NewSessions(sys.Root, store, &Asker{Root: sys.Root, Timeout: timeout}, SessionConfig{Dim: testDim, ModelName: "test", MaxSessions: capacity}, log, nil)
+	t.Cleanup(func() {
+		_ = sessions.Shutdown(context.Background())
+		sys.Shutdown()
+		_ = store.Close()
+	})
+	return sessions
 }
