@@ -117,21 +117,10 @@ func TestCapHoldsUnderConcurrentActivations(t *testing.T) {
 		peak = max(peak, live)
 		mu.Unlock()
 	}
-	var reg *Registry
-	reg = NewRegistry("capped", sys.Root, func(ctx context.Context, id string) (actor.Producer, error) {
+	reg := cappedRegistry(sys, capacity, func(string) {
 		count(+1) // its state is in memory from the load on
 		time.Sleep(time.Millisecond)
-		return func() actor.Actor {
-			return actor.ReceiveFunc(func(c actor.Context) {
-				if _, ok := c.Message().(*actor.Stopped); ok {
-					count(-1) // gone before it tells the registry
-					reg.Stopped(id, c.Self())
-				}
-			})
-		}, nil
-	}, nil)
-	reg.max = capacity
-	reg.evict = func(_ string, pid *actor.PID) { sys.Root.Poison(pid) }
+	}, func(string) { count(-1) })
 	var wg sync.WaitGroup
 	errs := make(chan error, callers*3)
 	for round := range 3 {
@@ -233,18 +222,7 @@ func BenchmarkActivationStormUnderCap(b *testing.B) {
 	sys := NewActorSystem(slog.New(slog.DiscardHandler))
 	defer sys.Shutdown()
 	for i := range b.N {
-		var reg *Registry
-		reg = NewRegistry("storm", sys.Root, func(ctx context.Context, id string) (actor.Producer, error) {
-			return func() actor.Actor {
-				return actor.ReceiveFunc(func(c actor.Context) {
-					if _, ok := c.Message().(*actor.Stopped); ok {
-						reg.Stopped(id, c.Self())
-					}
-				})
-			}, nil
-		}, nil)
-		reg.max = 4
-		reg.evict = func(_ string, pid *actor.PID) { sys.Root.Poison(pid) }
+		reg := cappedRegistry(sys, 4, nil, nil)
 		var wg sync.WaitGroup
 		for j := range 1000 {
 			wg.Add(1)
@@ -267,21 +245,11 @@ func TestAbandonedActivationGivesUp(t *testing.T) {
 	defer sys.Shutdown()
 	var mu sync.Mutex
 	loads := map[string]int{}
-	var reg *Registry
-	reg = NewRegistry("abandoned", sys.Root, func(ctx context.Context, id string) (actor.Producer, error) {
+	reg := cappedRegistry(sys, 1, func(id string) {
 		mu.Lock()
 		loads[id]++
 		mu.Unlock()
-		return func() actor.Actor {
-			return actor.ReceiveFunc(func(c actor.Context) {
-				if _, ok := c.Message().(*actor.Stopped); ok {
-					reg.Stopped(id, c.Self())
-				}
-			})
-		}, nil
 	}, nil)
-	reg.max = 1
-	reg.evict = func(_ string, pid *actor.PID) { sys.Root.Poison(pid) }
 	busy, err := reg.lookup(ctx, "busy") // in use: pinned, not evictable
 	if err != nil {
 		t.Fatal(err)
@@ -342,21 +310,11 @@ func TestActivationsAreAdmittedInOrder(t *testing.T) {
 	defer sys.Shutdown()
 	var mu sync.Mutex
 	var order []string
-	var reg *Registry
-	reg = NewRegistry("fifo", sys.Root, func(ctx context.Context, id string) (actor.Producer, error) {
+	reg := cappedRegistry(sys, 1, func(id string) {
 		mu.Lock()
 		order = append(order, id)
 		mu.Unlock()
-		return func() actor.Actor {
-			return actor.ReceiveFunc(func(c actor.Context) {
-				if _, ok := c.Message().(*actor.Stopped); ok {
-					reg.Stopped(id, c.Self())
-				}
-			})
-		}, nil
 	}, nil)
-	reg.max = 1
-	reg.evict = func(_ string, pid *actor.PID) { sys.Root.Poison(pid) }
 	busy := ok(reg.lookup(ctx, "busy"))(t) // holds the slot, pinned
 	const n = 12
 	var want []string
@@ -399,4 +357,30 @@ func cappedSessions(t *testing.T, capacity int, timeout time.Duration) *Sessions
 		_ = store.Close()
 	})
 	return sessions
+}
+
+// cappedRegistry is a registry that holds at most capacity actors, which do
+// nothing but report their stop. loaded, when set, is called with the id of
+// each activation as it loads; stopped with the id of each actor as it
+// stops, before it tells the registry.
+func cappedRegistry(sys *actor.ActorSystem, capacity int, loaded, stopped func(id string)) *Registry {
+	var reg *Registry
+	reg = NewRegistry("capped", sys.Root, func(ctx context.Context, id string) (actor.Producer, error) {
+		if loaded != nil {
+			loaded(id)
+		}
+		return func() actor.Actor {
+			return actor.ReceiveFunc(func(c actor.Context) {
+				if _, ok := c.Message().(*actor.Stopped); ok {
+					if stopped != nil {
+						stopped(id)
+					}
+					reg.Stopped(id, c.Self())
+				}
+			})
+		}, nil
+	}, nil)
+	reg.max = capacity
+	reg.evict = func(_ string, pid *actor.PID) { sys.Root.Poison(pid) }
+	return reg
 }
