@@ -384,3 +384,39 @@ func cappedRegistry(sys *actor.ActorSystem, capacity int, loaded, stopped func(i
 	reg.evict = func(_ string, pid *actor.PID) { sys.Root.Poison(pid) }
 	return reg
 }
+
+// Each activation that joins the queue has the first in it evict one more
+// actor at once, so that the stops of the victims overlap instead of each
+// queued activation waiting for the one before it to be admitted first.
+func TestQueueGrowthEvictsAtOnce(t *testing.T) {
+	ctx := ctxT(t)
+	sys := NewActorSystem(slog.New(slog.DiscardHandler))
+	defer sys.Shutdown()
+	reg := cappedRegistry(sys, 2, nil, nil)
+	var mu sync.Mutex
+	var victims []*actor.PID
+	reg.evict = func(_ string, pid *actor.PID) { // victims stop only when the test ends
+		mu.Lock()
+		victims = append(victims, pid)
+		mu.Unlock()
+	}
+	defer func() {
+		mu.Lock()
+		for _, v := range victims {
+			sys.Root.Poison(v)
+		}
+		mu.Unlock()
+	}()
+	evicted := func() int {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(victims)
+	}
+	for _, id := range []string{"a", "b"} {
+		ok(reg.Get(ctx, id))(t)
+	}
+	go func() { _, _ = reg.Get(ctx, "c") }()
+	eventually(t, "c to evict one", func() bool { return evicted() == 1 })
+	go func() { _, _ = reg.Get(ctx, "d") }()
+	eventually(t, "d's arrival to evict a second", func() bool { return evicted() == 2 })
+}

@@ -117,6 +117,9 @@ func (r *Registry) admit(ctx context.Context, id string, e *entry) error {
 	r.queue = append(r.queue, turn)
 	r.waiting.Store(int32(len(r.queue)))
 	defer r.leaveQueue(e)
+	if r.queue[0] != turn {
+		signal(r.queue[0]) // one more waiting: the first may evict one more
+	}
 	for {
 		if e.pins.Load() == 0 && len(e.pending) == 0 {
 			return semvec.Errorf(semvec.KindUnavailable, "all %d %s slots are busy, and nobody waits for this activation any more", r.max, r.kind)
@@ -444,13 +447,14 @@ func (r *Registry) tellLocal(id string, msg any, activate bool) {
 func (r *Registry) activate(ctx context.Context, id string, e *entry) {
 	defer close(e.ready)
 	r.mu.Lock()
-	err := r.admit(ctx, id, e)
+	if err := r.admit(ctx, id, e); err != nil {
+		r.abort(id, e, err) // under the same lock: no lookup meets the entry in between
+		r.mu.Unlock()
+		return
+	}
 	e.name = r.name(id)
 	r.mu.Unlock()
-	var producer actor.Producer
-	if err == nil {
-		producer, err = r.load(ctx, id)
-	}
+	producer, err := r.load(ctx, id)
 	var pid *actor.PID
 	if err == nil {
 		pid, err = r.root.SpawnNamed(r.props(producer), e.name)
@@ -462,12 +466,7 @@ func (r *Registry) activate(ctx context.Context, id string, e *entry) {
 		close(e.stopped)
 	}
 	if err != nil {
-		e.err = err
-		e.pending = nil
-		if r.entries[id] == e {
-			delete(r.entries, id)
-		}
-		r.release(e)
+		r.abort(id, e, err)
 		return
 	}
 	e.pid = pid
@@ -478,6 +477,18 @@ func (r *Registry) activate(ctx context.Context, id string, e *entry) {
 		r.root.Send(pid, msg)
 	}
 	e.pending = nil
+}
+
+// abort ends the activation of e, id's entry, with err: its waiters get
+// err, what was told to it is dropped, and its slot is released. Call with
+// r.mu held.
+func (r *Registry) abort(id string, e *entry, err error) {
+	e.err = err
+	e.pending = nil
+	if r.entries[id] == e {
+		delete(r.entries, id)
+	}
+	r.release(e)
 }
 
 var errShuttingDown = semvec.Errorf(semvec.KindUnavailable, "this node is shutting down; retry")
@@ -620,7 +631,9 @@ func askActor[R Reply](ctx context.Context, a *Asker, r *Registry, key string, r
 			case <-e.stopped:
 			case <-ctx.Done():
 			}
-			continue
+			if ctx.Err() == nil { // else no time is left: start no activation nobody waits for
+				continue
+			}
 		}
 		return res, err
 	}
