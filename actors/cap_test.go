@@ -420,3 +420,79 @@ func TestQueueGrowthEvictsAtOnce(t *testing.T) {
 	go func() { _, _ = reg.Get(ctx, "d") }()
 	eventually(t, "d's arrival to evict a second", func() bool { return evicted() == 2 })
 }
+
+// heldRouter is a router (without a cluster) whose located messages wait
+// until the test lets them through, as on a busy node.
+type heldRouter struct {
+	r       *router
+	located chan *located // the held message, handed to the test
+	release chan *located // handed back to be handled
+}
+
+type handleLocated struct{ l *located }
+
+func (h *heldRouter) Receive(c actor.Context) {
+	switch m := c.Message().(type) {
+	case *actor.Started:
+		h.r.adopt(c)
+	case *located:
+		h.located <- m
+	case handleLocated:
+		h.r.locating = false
+		h.r.flush(c, m.l)
+	default:
+		h.r.Receive(c)
+	}
+}
+
+// In cluster mode the actor a router has just activated for its waiting
+// requests is not evicted for another activation before the router has
+// handed them over (it would be loaded again for them, and under a small
+// cap two routers could take turns evicting each other's actor).
+func TestRoutersActivationIsNotEvictedBeforeItsRequests(t *testing.T) {
+	ctx := ctxT(t)
+	sys := NewActorSystem(slog.New(slog.DiscardHandler))
+	defer sys.Shutdown()
+	var mu sync.Mutex
+	loads := map[string]int{}
+	var reg *Registry
+	reg = NewRegistry("routed", sys.Root, func(ctx context.Context, id string) (actor.Producer, error) {
+		mu.Lock()
+		loads[id]++
+		mu.Unlock()
+		return func() actor.Actor {
+			return actor.ReceiveFunc(func(c actor.Context) {
+				switch c.Message().(type) {
+				case *pb.TopologyChanged:
+					c.Respond(&pb.TopologyReloaded{})
+				case *actor.Stopped:
+					reg.Stopped(id, c.Self())
+				}
+			})
+		}, nil
+	}, nil)
+	reg.max = 1
+	reg.evict = func(_ string, pid *actor.PID) { sys.Root.Poison(pid) }
+	h := &heldRouter{r: &router{reg: reg, idle: time.Minute, key: "k"}, located: make(chan *located, 1)}
+	rpid := sys.Root.Spawn(actor.PropsFromProducer(func() actor.Actor { return h }))
+	asked := make(chan error, 1)
+	go func() {
+		_, err := Ask[*pb.TopologyReloaded](ctx, &Asker{Root: sys.Root, Timeout: 5 * time.Second}, rpid, &pb.TopologyChanged{})
+		asked <- err
+	}()
+	l := <-h.located // k is active; the router has not handed the request over yet
+	go func() { _, _ = reg.Get(ctx, "other") }()
+	eventually(t, "the other activation to queue", func() bool { return reg.waiting.Load() == 1 })
+	if reg.running("k") == nil {
+		t.Fatal("the router's fresh actor was evicted before the router handed it its request")
+	}
+	sys.Root.Send(rpid, handleLocated{l})
+	if err := <-asked; err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if loads["k"] != 1 {
+		t.Fatalf("k loaded %d times, want 1", loads["k"])
+	}
+}

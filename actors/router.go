@@ -2,6 +2,7 @@ package actors
 
 import (
 	"context"
+	"sync"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -39,11 +40,18 @@ type routed struct {
 
 var errRouterBusy = semvec.Errorf(semvec.KindUnavailable, "too many requests are waiting for this actor to start; retry shortly")
 
-// located is the outcome of a router's activation of its actor.
+// located is the outcome of a router's activation of its actor. The actor
+// is pinned (not evicted for another activation) until release, which
+// flush calls once it has handed over what waited; should the router stop
+// before it reads located, the pin ends after locatedPinLimit.
 type located struct {
-	pid *actor.PID
-	err error
+	pid     *actor.PID
+	err     error
+	release func()
 }
+
+// locatedPinLimit bounds the pin of a located actor that no router reads.
+const locatedPinLimit = time.Second
 
 func (r *router) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
@@ -117,8 +125,14 @@ func (r *router) locate(ctx actor.Context) {
 	go func() {
 		actx, cancel := context.WithTimeout(context.Background(), activationTimeout)
 		defer cancel()
-		pid, err := reg.Get(actx, key)
-		root.Send(self, &located{pid: pid, err: err})
+		l := &located{release: func() {}}
+		if e, err := reg.lookup(actx, key); err != nil {
+			l.err = err
+		} else {
+			l.pid, l.release = e.pid, sync.OnceFunc(func() { reg.unpin(e) })
+			time.AfterFunc(locatedPinLimit, l.release)
+		}
+		root.Send(self, l)
 	}()
 }
 
@@ -127,6 +141,7 @@ func (r *router) locate(ctx actor.Context) {
 // them: they wait for the next activation instead (which finds the
 // resource or answers that it is gone).
 func (r *router) flush(ctx actor.Context, l *located) {
+	defer l.release()
 	for len(r.waiting) > 0 {
 		m := r.waiting[0]
 		if l.err == nil && !r.deliver(ctx, m) {
