@@ -365,11 +365,13 @@ func (s *Sessions) Exists(ctx context.Context, owner, id string) error {
 // Notify sends a fire-and-forget message to owner's session id, activating
 // it when needed.
 func (s *Sessions) Notify(ctx context.Context, owner, id string, msg proto.Message) error {
-	pid, err := s.reg.Get(ctx, ownedKey(owner, id))
+	reg := s.reg
+	e, err := reg.lookup(ctx, ownedKey(owner, id))
 	if err != nil {
 		return err
 	}
-	s.ask.Root.Send(pid, msg)
+	s.ask.Root.Send(e.pid, msg)
+	reg.unpin(e) // sent: an eviction's stop comes after it
 	return nil
 }
 
