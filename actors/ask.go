@@ -161,6 +161,7 @@ var reasonKinds = map[pb.ErrorReason]semvec.Kind{
 	pb.ErrorReason_ERROR_REASON_CONFLICT:    semvec.KindConflict,
 	pb.ErrorReason_ERROR_REASON_UNAVAILABLE: semvec.KindUnavailable,
 	pb.ErrorReason_ERROR_REASON_INTERNAL:    semvec.KindInternal,
+	pb.ErrorReason_ERROR_REASON_TIMEOUT:     semvec.KindTimeout,
 }
 
 // FromProtoError turns a reply's error into a *semvec.Error.

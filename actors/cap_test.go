@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -421,12 +422,12 @@ func TestQueueGrowthEvictsAtOnce(t *testing.T) {
 	eventually(t, "d's arrival to evict a second", func() bool { return evicted() == 2 })
 }
 
-// heldRouter is a router (without a cluster) whose located messages wait
-// until the test lets them through, as on a busy node.
+// heldRouter is a router without a cluster (its key set by the test) whose
+// located messages, when located is set, wait until the test lets them
+// through, as on a busy node.
 type heldRouter struct {
 	r       *router
-	located chan *located // the held message, handed to the test
-	release chan *located // handed back to be handled
+	located chan *located // nil: not held
 }
 
 type handleLocated struct{ l *located }
@@ -436,6 +437,10 @@ func (h *heldRouter) Receive(c actor.Context) {
 	case *actor.Started:
 		h.r.adopt(c)
 	case *located:
+		if h.located == nil {
+			h.r.Receive(c)
+			return
+		}
 		h.located <- m
 	case handleLocated:
 		h.r.locating = false
@@ -494,5 +499,41 @@ func TestRoutersActivationIsNotEvictedBeforeItsRequests(t *testing.T) {
 	defer mu.Unlock()
 	if loads["k"] != 1 {
 		t.Fatalf("k loaded %d times, want 1", loads["k"])
+	}
+}
+
+// A router whose actor cannot be activated in time (every slot stays busy)
+// answers the requests waiting on it with a timeout before their askers
+// give up on their own (which reads as a dead member), and the activation
+// it gave up on waits for a slot no longer.
+func TestRouterGivesUpAnActivationBeforeItsAskers(t *testing.T) {
+	ctx := ctxT(t)
+	sys := NewActorSystem(slog.New(slog.DiscardHandler))
+	defer sys.Shutdown()
+	var mu sync.Mutex
+	loads := map[string]int{}
+	reg := cappedRegistry(sys, 1, func(id string) {
+		mu.Lock()
+		loads[id]++
+		mu.Unlock()
+	}, nil)
+	busy := ok(reg.lookup(ctx, "busy"))(t) // holds the only slot, pinned
+	rpid := sys.Root.Spawn(actor.PropsFromProducer(func() actor.Actor {
+		return &heldRouter{r: &router{reg: reg, idle: time.Minute, key: "k", wait: 200 * time.Millisecond}}
+	}))
+	_, err := Ask[*pb.TopologyReloaded](ctx, &Asker{Root: sys.Root, Timeout: 10 * time.Second}, rpid, &pb.TopologyChanged{})
+	if semvec.KindOf(err) != semvec.KindTimeout || !strings.Contains(err.Error(), "activation timed out") {
+		t.Fatalf("ask through a router whose actor cannot start: %v, want the router's activation timeout", err)
+	}
+	reg.unpin(busy) // a slot could be had now, by an activation still waiting
+	eventually(t, "the router's activation to be over", func() bool {
+		reg.mu.Lock()
+		defer reg.mu.Unlock()
+		return reg.entries["k"] == nil
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	if loads["k"] != 0 || reg.running("busy") == nil {
+		t.Fatalf("loads %v, busy running %v: the abandoned activation evicted busy", loads, reg.running("busy") != nil)
 	}
 }

@@ -75,7 +75,7 @@ func NewPlacement(sessions *Sessions, layers *Layers, log *slog.Logger) *Placeme
 func (p *Placement) Kinds() []*cluster.Kind {
 	var out []*cluster.Kind
 	for kind, reg := range p.kinds {
-		out = append(out, cluster.NewKind(kind, actor.PropsFromProducer(func() actor.Actor { return &router{reg: reg, idle: p.RouterIdle} })))
+		out = append(out, cluster.NewKind(kind, actor.PropsFromProducer(func() actor.Actor { return &router{reg: reg, idle: p.RouterIdle, wait: p.routerWait()} })))
 	}
 	return out
 }
@@ -152,6 +152,19 @@ func (p *Placement) lookup(ctx context.Context, r *Registry, key string) (*actor
 		return nil, nil
 	}
 	return pid, nil
+}
+
+// routerWait is how long a router activates its actor for the requests
+// waiting on it: nine tenths of an ask, so that when the activation cannot
+// finish (every session slot stays busy) the askers hear why (504, the
+// activation timed out) before their own ask ends (503, as if the member
+// were gone, which also drops the route), and an activation that nobody
+// waits for any more stops waiting for a slot.
+func (p *Placement) routerWait() time.Duration {
+	if p.ask == nil || p.ask.Timeout <= 0 {
+		return 0
+	}
+	return p.ask.Timeout * 9 / 10
 }
 
 // HostOf returns the address of the member that hosts the actor of kind
@@ -235,7 +248,9 @@ func askRoute[R Reply](ctx context.Context, r *Registry, key string, req proto.M
 			case <-ctx.Done():
 				return res, true, semvec.Wrap(semvec.KindUnavailable, ctx.Err(), "this "+r.kind+" is moving between cluster members; retry")
 			}
-		case semvec.KindOf(err) == semvec.KindTimeout && !errors.Is(err, context.Canceled):
+		case errors.Is(err, actor.ErrTimeout):
+			// No answer in time (a timeout the router answered with, such
+			// as its actor's activation, is an answer: the default case).
 			// Most likely its member died (the membership drops it a TTL
 			// later): 503, and the retry finds the new place. As with a
 			// 504 on one node, the change may have been applied (a slow

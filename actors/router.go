@@ -1,6 +1,7 @@
 package actors
 
 import (
+	"cmp"
 	"context"
 	"sync"
 	"time"
@@ -27,6 +28,7 @@ import (
 type router struct {
 	reg      *Registry
 	idle     time.Duration // Placement.RouterIdle
+	wait     time.Duration // how long an activation for waiting requests may take (0: activationTimeout)
 	key      string
 	watched  *actor.PID // the actor it watches (stops with it)
 	waiting  []routed   // messages that arrived while the actor activates
@@ -122,8 +124,9 @@ func (r *router) route(ctx actor.Context, m routed) {
 func (r *router) locate(ctx actor.Context) {
 	r.locating = true
 	self, root, reg, key := ctx.Self(), ctx.ActorSystem().Root, r.reg, r.key
+	wait := cmp.Or(r.wait, activationTimeout)
 	go func() {
-		actx, cancel := context.WithTimeout(context.Background(), activationTimeout)
+		actx, cancel := context.WithTimeout(context.Background(), wait)
 		defer cancel()
 		l := &located{release: func() {}}
 		if e, err := reg.lookup(actx, key); err != nil {

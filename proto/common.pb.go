@@ -33,6 +33,7 @@ const (
 	ErrorReason_ERROR_REASON_CONFLICT    ErrorReason = 4 // 409
 	ErrorReason_ERROR_REASON_UNAVAILABLE ErrorReason = 5 // 503: a dependency cannot serve now
 	ErrorReason_ERROR_REASON_INTERNAL    ErrorReason = 6 // 500
+	ErrorReason_ERROR_REASON_TIMEOUT     ErrorReason = 7 // 504: an actor or an activation took too long
 )
 
 // Enum value maps for ErrorReason.
@@ -45,6 +46,7 @@ var (
 		4: "ERROR_REASON_CONFLICT",
 		5: "ERROR_REASON_UNAVAILABLE",
 		6: "ERROR_REASON_INTERNAL",
+		7: "ERROR_REASON_TIMEOUT",
 	}
 	ErrorReason_value = map[string]int32{
 		"ERROR_REASON_UNSPECIFIED": 0,
@@ -54,6 +56,7 @@ var (
 		"ERROR_REASON_CONFLICT":    4,
 		"ERROR_REASON_UNAVAILABLE": 5,
 		"ERROR_REASON_INTERNAL":    6,
+		"ERROR_REASON_TIMEOUT":     7,
 	}
 )
 
@@ -357,7 +360,7 @@ const file_common_proto_rawDesc = "" +
 	"\adiscard\x18\x01 \x01(\bR\adiscard\x12\x16\n" +
 	"\x06settle\x18\x02 \x01(\bR\x06settle\"6\n" +
 	"\fStopResponse\x12&\n" +
-	"\x05error\x18\x01 \x01(\v2\x10.semvec.v1.ErrorR\x05error*\xd2\x01\n" +
+	"\x05error\x18\x01 \x01(\v2\x10.semvec.v1.ErrorR\x05error*\xec\x01\n" +
 	"\vErrorReason\x12\x1c\n" +
 	"\x18ERROR_REASON_UNSPECIFIED\x10\x00\x12\x1a\n" +
 	"\x16ERROR_REASON_NOT_FOUND\x10\x01\x12\x18\n" +
@@ -365,7 +368,8 @@ const file_common_proto_rawDesc = "" +
 	"\x17ERROR_REASON_VALIDATION\x10\x03\x12\x19\n" +
 	"\x15ERROR_REASON_CONFLICT\x10\x04\x12\x1c\n" +
 	"\x18ERROR_REASON_UNAVAILABLE\x10\x05\x12\x19\n" +
-	"\x15ERROR_REASON_INTERNAL\x10\x06B,Z*github.com/semvec-go/semvec/proto;semvecpbb\x06proto3"
+	"\x15ERROR_REASON_INTERNAL\x10\x06\x12\x18\n" +
+	"\x14ERROR_REASON_TIMEOUT\x10\aB,Z*github.com/semvec-go/semvec/proto;semvecpbb\x06proto3"
 
 var (
 	file_common_proto_rawDescOnce sync.Once
