@@ -537,3 +537,44 @@ func TestRouterGivesUpAnActivationBeforeItsAskers(t *testing.T) {
 		t.Fatalf("loads %v, busy running %v: the abandoned activation evicted busy", loads, reg.running("busy") != nil)
 	}
 }
+
+// Tenants take turns for slots: an activation of one tenant waits behind
+// at most one activation of each other tenant, not behind all of a
+// tenant's storm (one tenant's burst of cold requests made another's
+// session wait for hundreds of activations).
+func TestTenantsTakeTurnsForSlots(t *testing.T) {
+	ctx := ctxT(t)
+	sys := NewActorSystem(slog.New(slog.DiscardHandler))
+	defer sys.Shutdown()
+	var mu sync.Mutex
+	var order []string
+	reg := cappedRegistry(sys, 1, func(id string) {
+		mu.Lock()
+		order = append(order, id)
+		mu.Unlock()
+	}, nil)
+	reg.tenantOf = func(key string) string { owner, _ := splitKey(key); return owner }
+	busy := ok(reg.lookup(ctx, "c/busy"))(t) // holds the slot, pinned
+	var keys []string
+	for i := range 6 {
+		keys = append(keys, fmt.Sprintf("storm/%d", i))
+	}
+	keys = append(keys, "quiet/x")
+	errs := make(chan error, len(keys))
+	for i, key := range keys {
+		go func() { _, err := reg.Get(ctx, key); errs <- err }()
+		eventually(t, "the activation to queue", func() bool { return int(reg.waiting.Load()) == i+1 })
+	}
+	reg.unpin(busy)
+	for range keys {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	want := []string{"c/busy", "storm/0", "quiet/x", "storm/1", "storm/2", "storm/3", "storm/4", "storm/5"}
+	if !slices.Equal(order, want) {
+		t.Fatalf("admitted in the order %v, want %v", order, want)
+	}
+}

@@ -58,11 +58,14 @@ type Registry struct {
 
 	// Slots (under mu): used counts the admitted entries (activating past
 	// admission, running, stopping), leaving those of them stopping;
-	// queue holds the activations waiting for a slot, first come first
-	// served (see admit), and waiting is its length.
+	// queue holds the activations waiting for a slot (see admit), and
+	// waiting is their number.
 	used, leaving int
-	queue         []chan struct{}
+	queue         admissionQueue
 	waiting       atomic.Int32 // changed under mu; read by unpin without it
+	// tenantOf, when set, names the tenant of an id: each tenant's
+	// activations queue apart, and the tenants take turns for slots.
+	tenantOf func(id string) string
 	// admitted maps the entries that hold a slot to their ids (only when
 	// max is set): evictions look among them, not through every entry.
 	admitted map[*entry]string
@@ -91,7 +94,8 @@ const evictionSample = 16
 // admit waits until e may take a slot, and takes it: at most max entries
 // hold one, counting the actors that are stopping (their memory is not
 // released before they have stopped). When the slots are full, activations
-// queue and are admitted in the order they came. The first in the queue
+// queue: each tenant's in the order they came, the tenants taking turns
+// (admissionQueue). The first in the queue
 // evicts running actors, least recently used first, until as many are on
 // their way out as activations are waiting, and takes the first slot that
 // is released. An activation for an id that does not exist (r.exists)
@@ -100,7 +104,7 @@ const evictionSample = 16
 // an actor in use for it. Call with r.mu held; it is released while
 // waiting.
 func (r *Registry) admit(ctx context.Context, id string, e *entry) error {
-	if r.max > 0 && (r.used >= r.max || len(r.queue) > 0) && r.exists != nil {
+	if r.max > 0 && (r.used >= r.max || r.queue.n > 0) && r.exists != nil {
 		r.mu.Unlock()
 		err := r.exists(ctx, id)
 		r.mu.Lock()
@@ -108,28 +112,31 @@ func (r *Registry) admit(ctx context.Context, id string, e *entry) error {
 			return err
 		}
 	}
-	if r.max <= 0 || (r.used < r.max && len(r.queue) == 0) {
+	if r.max <= 0 || (r.used < r.max && r.queue.n == 0) {
 		r.take(id, e)
 		return nil
 	}
 	turn := make(chan struct{}, 1) // signalled when it should look again
 	e.turn = turn
-	r.queue = append(r.queue, turn)
-	r.waiting.Store(int32(len(r.queue)))
+	if r.tenantOf != nil {
+		e.tenant = r.tenantOf(id)
+	}
+	r.queue.push(e.tenant, turn)
+	r.waiting.Store(int32(r.queue.n))
 	defer r.leaveQueue(e)
-	if r.queue[0] != turn {
-		signal(r.queue[0]) // one more waiting: the first may evict one more
+	if first := r.queue.first(); first != turn {
+		signal(first) // one more waiting: the first may evict one more
 	}
 	for {
 		if e.pins.Load() == 0 && len(e.pending) == 0 {
 			return semvec.Errorf(semvec.KindUnavailable, "all %d %s slots are busy, and nobody waits for this activation any more", r.max, r.kind)
 		}
-		if r.queue[0] == turn {
+		if r.queue.first() == turn {
 			if r.used < r.max {
 				r.take(id, e)
 				return nil
 			}
-			for r.leaving < len(r.queue) && r.evictOne() {
+			for r.leaving < r.queue.n && r.evictOne() {
 			}
 		}
 		r.mu.Unlock()
@@ -149,11 +156,9 @@ func (r *Registry) admit(ctx context.Context, id string, e *entry) error {
 // leaveQueue takes e out of the queue of admit, and lets the next first
 // look. Call with r.mu held.
 func (r *Registry) leaveQueue(e *entry) {
-	if i := slices.Index(r.queue, e.turn); i >= 0 {
-		r.queue = slices.Delete(r.queue, i, i+1)
-	}
+	r.queue.remove(e.tenant, e.turn)
 	e.turn = nil
-	r.waiting.Store(int32(len(r.queue)))
+	r.waiting.Store(int32(r.queue.n))
 	r.wakeWaiters()
 }
 
@@ -184,8 +189,8 @@ func (r *Registry) release(e *entry) {
 // slot was released, or an actor became a candidate for eviction). Call
 // with r.mu held.
 func (r *Registry) wakeWaiters() {
-	if len(r.queue) > 0 {
-		signal(r.queue[0])
+	if first := r.queue.first(); first != nil {
+		signal(first)
 	}
 }
 
@@ -255,6 +260,7 @@ type entry struct {
 	name     string // of its process (kind/id$n), set before it is spawned
 	stopping bool
 	turn     chan struct{} // while it waits in the queue for a slot (admit)
+	tenant   string        // whose queue it waits in
 	gone     bool          // its actor stopped before its activation finished
 	admitted bool          // it holds a slot (admit)
 	stopped  chan struct{} // closed when the actor has stopped
@@ -512,7 +518,7 @@ func (r *Registry) Spawn(id string, producer actor.Producer) (*actor.PID, error)
 	if _, ok := r.entries[id]; ok {
 		return nil, semvec.Errorf(semvec.KindConflict, "%s %s already exists", r.kind, id)
 	}
-	if r.max > 0 && (r.used >= r.max || len(r.queue) > 0) {
+	if r.max > 0 && (r.used >= r.max || r.queue.n > 0) {
 		return nil, nil
 	}
 	e := &entry{name: r.name(id), ready: make(chan struct{}), stopped: make(chan struct{})}

@@ -98,6 +98,7 @@ func NewSessions(root *actor.RootContext, store SessionStore, ask *Asker, cfg Se
 	s.deps.registry = s.reg
 	s.reg.max = cfg.MaxSessions
 	s.reg.evict = func(_ string, pid *actor.PID) { s.ask.Root.Send(pid, &pb.Passivate{}) }
+	s.reg.tenantOf = func(key string) string { owner, _ := splitKey(key); return owner }
 	s.reg.exists = func(ctx context.Context, key string) error {
 		owner, id := splitKey(key)
 		return s.Exists(ctx, owner, id)
