@@ -57,3 +57,12 @@ func (q *admissionQueue) remove(tenant string, turn chan struct{}) {
 		q.byTenant[tenant] = waiting
 	}
 }
+
+// each calls f with every activation waiting.
+func (q *admissionQueue) each(f func(turn chan struct{})) {
+	for _, waiting := range q.byTenant {
+		for _, turn := range waiting {
+			f(turn)
+		}
+	}
+}

@@ -2,6 +2,7 @@ package actors
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"path/filepath"
@@ -576,5 +577,28 @@ func TestTenantsTakeTurnsForSlots(t *testing.T) {
 	want := []string{"c/busy", "storm/0", "quiet/x", "storm/1", "storm/2", "storm/3", "storm/4", "storm/5"}
 	if !slices.Equal(order, want) {
 		t.Fatalf("admitted in the order %v, want %v", order, want)
+	}
+}
+
+// Closing a registry (shutdown) ends the activations waiting for a slot at
+// once, with the shutdown's 503, instead of leaving them waiting for a slot
+// or their time limit.
+func TestCloseEndsTheActivationsWaitingForASlot(t *testing.T) {
+	ctx := ctxT(t)
+	sys := NewActorSystem(slog.New(slog.DiscardHandler))
+	defer sys.Shutdown()
+	reg := cappedRegistry(sys, 1, nil, nil)
+	busy := ok(reg.lookup(ctx, "busy"))(t) // holds the slot, pinned
+	defer reg.unpin(busy)
+	errs := make(chan error, 3)
+	for i := range 3 {
+		go func() { _, err := reg.Get(ctx, fmt.Sprintf("w%d", i)); errs <- err }()
+		eventually(t, "the activation to queue", func() bool { return int(reg.waiting.Load()) == i+1 })
+	}
+	reg.Close()
+	for range 3 {
+		if err := <-errs; !errors.Is(err, errShuttingDown) {
+			t.Fatalf("an activation waiting at shutdown: %v, want the shutdown's 503", err)
+		}
 	}
 }

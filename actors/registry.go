@@ -128,6 +128,9 @@ func (r *Registry) admit(ctx context.Context, id string, e *entry) error {
 		signal(first) // one more waiting: the first may evict one more
 	}
 	for {
+		if r.closed {
+			return errShuttingDown
+		}
 		if e.pins.Load() == 0 && len(e.pending) == 0 {
 			return semvec.Errorf(semvec.KindUnavailable, "all %d %s slots are busy, and nobody waits for this activation any more", r.max, r.kind)
 		}
@@ -147,9 +150,6 @@ func (r *Registry) admit(ctx context.Context, id string, e *entry) error {
 			return semvec.Wrap(semvec.KindUnavailable, ctx.Err(), "all "+strconv.Itoa(r.max)+" "+r.kind+" slots stayed busy; retry")
 		}
 		r.mu.Lock()
-		if r.closed {
-			return errShuttingDown
-		}
 	}
 }
 
@@ -500,10 +500,11 @@ func (r *Registry) abort(id string, e *entry, err error) {
 var errShuttingDown = semvec.Errorf(semvec.KindUnavailable, "this node is shutting down; retry")
 
 // Close refuses new activations from now on (503: the node is shutting
-// down); running actors are untouched.
+// down), those waiting for a slot included; running actors are untouched.
 func (r *Registry) Close() {
 	r.mu.Lock()
 	r.closed = true
+	r.queue.each(signal) // the activations waiting for a slot give up
 	r.mu.Unlock()
 }
 
