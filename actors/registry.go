@@ -95,14 +95,13 @@ const evictionSample = 16
 // hold one, counting the actors that are stopping (their memory is not
 // released before they have stopped). When the slots are full, activations
 // queue: each tenant's in the order they came, the tenants taking turns
-// (admissionQueue). The first in the queue
-// evicts running actors, least recently used first, until as many are on
-// their way out as activations are waiting, and takes the first slot that
-// is released. An activation for an id that does not exist (r.exists)
-// evicts no one, and one that nobody waits for any more (its callers gave
-// up, and it has no message to deliver) leaves the queue rather than evict
-// an actor in use for it. Call with r.mu held; it is released while
-// waiting.
+// (admissionQueue). The first in the queue evicts running actors, least
+// recently used first, until as many are on their way out as activations
+// are waiting, and takes the first slot that is released. An activation
+// for an id that does not exist (r.exists) evicts no one, and one that
+// nobody waits for any more (its callers gave up, and it has no message to
+// deliver) leaves the queue rather than evict an actor in use for it. Call
+// with r.mu held; it is released while waiting.
 func (r *Registry) admit(ctx context.Context, id string, e *entry) error {
 	if r.max > 0 && (r.used >= r.max || r.queue.n > 0) && r.exists != nil {
 		r.mu.Unlock()
