@@ -208,11 +208,15 @@ func (l *Layers) stopAll(ctx context.Context, r *Registry) error {
 			r.poison(pid)
 		}
 	}
-	for key := range pids {
+	left := 0
+	for key, pid := range pids {
 		r.WaitStopped(ctx, key)
+		if r.isRunning(key, pid) {
+			left++
+		}
 	}
-	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("%d layer actors did not all stop: %w", len(pids), err)
+	if left > 0 {
+		return fmt.Errorf("%d of %d %s actors did not stop: %w", left, len(pids), r.kind, ctx.Err())
 	}
 	return nil
 }

@@ -698,7 +698,16 @@ func (r *Registry) sendRunning(id string, msg any, sender *actor.PID) *actor.PID
 	return e.pid
 }
 
-// running is Running without counting a use.
+// isRunning reports whether pid is still id's actor (running or stopping).
+func (r *Registry) isRunning(id string, pid *actor.PID) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	e := r.entries[id]
+	return e != nil && e.pid != nil && e.pid.Equal(pid)
+}
+
+// running returns the PID of id's actor when it is running (not
+// activating, not stopping), nil otherwise.
 func (r *Registry) running(id string) *actor.PID {
 	r.mu.Lock()
 	defer r.mu.Unlock()
