@@ -245,13 +245,8 @@ func TestAbandonedActivationGivesUp(t *testing.T) {
 	ctx := ctxT(t)
 	sys := NewActorSystem(slog.New(slog.DiscardHandler))
 	defer sys.Shutdown()
-	var mu sync.Mutex
-	loads := map[string]int{}
-	reg := cappedRegistry(sys, 1, func(id string) {
-		mu.Lock()
-		loads[id]++
-		mu.Unlock()
-	}, nil)
+	var loads loadLog
+	reg := cappedRegistry(sys, 1, loads.add, nil)
 	busy, err := reg.lookup(ctx, "busy") // in use: pinned, not evictable
 	if err != nil {
 		t.Fatal(err)
@@ -268,11 +263,9 @@ func TestAbandonedActivationGivesUp(t *testing.T) {
 		e := reg.entries["wanted"]
 		return e == nil || e.pid != nil
 	})
-	mu.Lock()
-	if loads["wanted"] != 0 || reg.running("busy") == nil {
-		t.Fatalf("loads %v, busy running: %v; the abandoned activation evicted busy and loaded wanted", loads, reg.running("busy") != nil)
+	if loads.count("wanted") != 0 || reg.running("busy") == nil {
+		t.Fatalf("loads %v, busy running: %v; the abandoned activation evicted busy and loaded wanted", loads.order(), reg.running("busy") != nil)
 	}
-	mu.Unlock()
 	// A later request for wanted activates it afresh (evicting busy).
 	if _, err := reg.Get(ctx, "wanted"); err != nil {
 		t.Fatal(err)
@@ -310,32 +303,21 @@ func TestActivationsAreAdmittedInOrder(t *testing.T) {
 	ctx := ctxT(t)
 	sys := NewActorSystem(slog.New(slog.DiscardHandler))
 	defer sys.Shutdown()
-	var mu sync.Mutex
-	var order []string
-	reg := cappedRegistry(sys, 1, func(id string) {
-		mu.Lock()
-		order = append(order, id)
-		mu.Unlock()
-	}, nil)
+	var loads loadLog
+	reg := cappedRegistry(sys, 1, loads.add, nil)
 	busy := ok(reg.lookup(ctx, "busy"))(t) // holds the slot, pinned
-	const n = 12
 	var want []string
-	errs := make(chan error, n)
-	for i := range n {
-		id := fmt.Sprintf("w%02d", i)
-		want = append(want, id)
-		go func() { _, err := reg.Get(ctx, id); errs <- err }()
-		eventually(t, "the activation to queue", func() bool { return int(reg.waiting.Load()) == i+1 })
+	for i := range 12 {
+		want = append(want, fmt.Sprintf("w%02d", i))
 	}
+	errs := queueActivations(t, reg, want)
 	reg.unpin(busy)
-	for range n {
+	for range want {
 		if err := <-errs; err != nil {
 			t.Fatal(err)
 		}
 	}
-	mu.Lock()
-	defer mu.Unlock()
-	if got := order[1:]; !slices.Equal(got, want) {
+	if got := loads.order()[1:]; !slices.Equal(got, want) {
 		t.Fatalf("admitted in the order %v, want %v", got, want)
 	}
 }
@@ -361,10 +343,10 @@ func cappedSessions(t *testing.T, capacity int, timeout time.Duration) *Sessions
 	return sessions
 }
 
-// cappedRegistry is a registry that holds at most capacity actors, which do
-// nothing but report their stop. loaded, when set, is called with the id of
-// each activation as it loads; stopped with the id of each actor as it
-// stops, before it tells the registry.
+// cappedRegistry is a registry that holds at most capacity actors, which
+// answer TopologyChanged and report their stop. loaded, when set, is called
+// with the id of each activation as it loads; stopped with the id of each
+// actor as it stops, before it tells the registry.
 func cappedRegistry(sys *actor.ActorSystem, capacity int, loaded, stopped func(id string)) *Registry {
 	var reg *Registry
 	reg = NewRegistry("capped", sys.Root, func(ctx context.Context, id string) (actor.Producer, error) {
@@ -373,7 +355,10 @@ func cappedRegistry(sys *actor.ActorSystem, capacity int, loaded, stopped func(i
 		}
 		return func() actor.Actor {
 			return actor.ReceiveFunc(func(c actor.Context) {
-				if _, ok := c.Message().(*actor.Stopped); ok {
+				switch c.Message().(type) {
+				case *pb.TopologyChanged:
+					c.Respond(&pb.TopologyReloaded{})
+				case *actor.Stopped:
 					if stopped != nil {
 						stopped(id)
 					}
@@ -459,26 +444,8 @@ func TestRoutersActivationIsNotEvictedBeforeItsRequests(t *testing.T) {
 	ctx := ctxT(t)
 	sys := NewActorSystem(slog.New(slog.DiscardHandler))
 	defer sys.Shutdown()
-	var mu sync.Mutex
-	loads := map[string]int{}
-	var reg *Registry
-	reg = NewRegistry("routed", sys.Root, func(ctx context.Context, id string) (actor.Producer, error) {
-		mu.Lock()
-		loads[id]++
-		mu.Unlock()
-		return func() actor.Actor {
-			return actor.ReceiveFunc(func(c actor.Context) {
-				switch c.Message().(type) {
-				case *pb.TopologyChanged:
-					c.Respond(&pb.TopologyReloaded{})
-				case *actor.Stopped:
-					reg.Stopped(id, c.Self())
-				}
-			})
-		}, nil
-	}, nil)
-	reg.max = 1
-	reg.evict = func(_ string, pid *actor.PID) { sys.Root.Poison(pid) }
+	var loads loadLog
+	reg := cappedRegistry(sys, 1, loads.add, nil)
 	h := &heldRouter{r: &router{reg: reg, idle: time.Minute, key: "k"}, located: make(chan *located, 1)}
 	rpid := sys.Root.Spawn(actor.PropsFromProducer(func() actor.Actor { return h }))
 	asked := make(chan error, 1)
@@ -496,10 +463,8 @@ func TestRoutersActivationIsNotEvictedBeforeItsRequests(t *testing.T) {
 	if err := <-asked; err != nil {
 		t.Fatal(err)
 	}
-	mu.Lock()
-	defer mu.Unlock()
-	if loads["k"] != 1 {
-		t.Fatalf("k loaded %d times, want 1", loads["k"])
+	if n := loads.count("k"); n != 1 {
+		t.Fatalf("k loaded %d times, want 1", n)
 	}
 }
 
@@ -511,13 +476,8 @@ func TestRouterGivesUpAnActivationBeforeItsAskers(t *testing.T) {
 	ctx := ctxT(t)
 	sys := NewActorSystem(slog.New(slog.DiscardHandler))
 	defer sys.Shutdown()
-	var mu sync.Mutex
-	loads := map[string]int{}
-	reg := cappedRegistry(sys, 1, func(id string) {
-		mu.Lock()
-		loads[id]++
-		mu.Unlock()
-	}, nil)
+	var loads loadLog
+	reg := cappedRegistry(sys, 1, loads.add, nil)
 	busy := ok(reg.lookup(ctx, "busy"))(t) // holds the only slot, pinned
 	rpid := sys.Root.Spawn(actor.PropsFromProducer(func() actor.Actor {
 		return &heldRouter{r: &router{reg: reg, idle: time.Minute, key: "k", wait: 200 * time.Millisecond}}
@@ -532,10 +492,8 @@ func TestRouterGivesUpAnActivationBeforeItsAskers(t *testing.T) {
 		defer reg.mu.Unlock()
 		return reg.entries["k"] == nil
 	})
-	mu.Lock()
-	defer mu.Unlock()
-	if loads["k"] != 0 || reg.running("busy") == nil {
-		t.Fatalf("loads %v, busy running %v: the abandoned activation evicted busy", loads, reg.running("busy") != nil)
+	if loads.count("k") != 0 || reg.running("busy") == nil {
+		t.Fatalf("loads %v, busy running %v: the abandoned activation evicted busy", loads.order(), reg.running("busy") != nil)
 	}
 }
 
@@ -547,13 +505,8 @@ func TestTenantsTakeTurnsForSlots(t *testing.T) {
 	ctx := ctxT(t)
 	sys := NewActorSystem(slog.New(slog.DiscardHandler))
 	defer sys.Shutdown()
-	var mu sync.Mutex
-	var order []string
-	reg := cappedRegistry(sys, 1, func(id string) {
-		mu.Lock()
-		order = append(order, id)
-		mu.Unlock()
-	}, nil)
+	var loads loadLog
+	reg := cappedRegistry(sys, 1, loads.add, nil)
 	reg.tenantOf = func(key string) string { owner, _ := splitKey(key); return owner }
 	busy := ok(reg.lookup(ctx, "c/busy"))(t) // holds the slot, pinned
 	var keys []string
@@ -561,22 +514,16 @@ func TestTenantsTakeTurnsForSlots(t *testing.T) {
 		keys = append(keys, fmt.Sprintf("storm/%d", i))
 	}
 	keys = append(keys, "quiet/x")
-	errs := make(chan error, len(keys))
-	for i, key := range keys {
-		go func() { _, err := reg.Get(ctx, key); errs <- err }()
-		eventually(t, "the activation to queue", func() bool { return int(reg.waiting.Load()) == i+1 })
-	}
+	errs := queueActivations(t, reg, keys)
 	reg.unpin(busy)
 	for range keys {
 		if err := <-errs; err != nil {
 			t.Fatal(err)
 		}
 	}
-	mu.Lock()
-	defer mu.Unlock()
 	want := []string{"c/busy", "storm/0", "quiet/x", "storm/1", "storm/2", "storm/3", "storm/4", "storm/5"}
-	if !slices.Equal(order, want) {
-		t.Fatalf("admitted in the order %v, want %v", order, want)
+	if got := loads.order(); !slices.Equal(got, want) {
+		t.Fatalf("admitted in the order %v, want %v", got, want)
 	}
 }
 
@@ -590,15 +537,56 @@ func TestCloseEndsTheActivationsWaitingForASlot(t *testing.T) {
 	reg := cappedRegistry(sys, 1, nil, nil)
 	busy := ok(reg.lookup(ctx, "busy"))(t) // holds the slot, pinned
 	defer reg.unpin(busy)
-	errs := make(chan error, 3)
-	for i := range 3 {
-		go func() { _, err := reg.Get(ctx, fmt.Sprintf("w%d", i)); errs <- err }()
-		eventually(t, "the activation to queue", func() bool { return int(reg.waiting.Load()) == i+1 })
-	}
+	errs := queueActivations(t, reg, []string{"w0", "w1", "w2"})
 	reg.Close()
 	for range 3 {
 		if err := <-errs; !errors.Is(err, errShuttingDown) {
 			t.Fatalf("an activation waiting at shutdown: %v, want the shutdown's 503", err)
 		}
 	}
+}
+
+// loadLog records the ids a registry loads, in order (cappedRegistry's
+// loaded).
+type loadLog struct {
+	mu  sync.Mutex
+	ids []string
+}
+
+func (l *loadLog) add(id string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.ids = append(l.ids, id)
+}
+
+func (l *loadLog) order() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Clone(l.ids)
+}
+
+func (l *loadLog) count(id string) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := 0
+	for _, got := range l.ids {
+		if got == id {
+			n++
+		}
+	}
+	return n
+}
+
+// queueActivations starts an activation of reg for each key, one after the
+// other once the one before is queued for a slot (so they queue in that
+// order); each one's outcome comes on the channel.
+func queueActivations(t *testing.T, reg *Registry, keys []string) <-chan error {
+	t.Helper()
+	ctx := ctxT(t)
+	errs := make(chan error, len(keys))
+	for i, key := range keys {
+		go func() { _, err := reg.Get(ctx, key); errs <- err }()
+		eventually(t, "the activation to queue", func() bool { return int(reg.waiting.Load()) == i+1 })
+	}
+	return errs
 }
