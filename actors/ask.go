@@ -114,8 +114,15 @@ func ask[R Reply](ctx context.Context, a *Asker, pid *actor.PID, p *pinned, req 
 		stopped = p.e.stopped
 		sent = p.unpin
 	}
-	res, outcome := box.request(a.Root, pid, req, d, stopped, sent)
+	res, outcome := box.request(a.Root, pid, req, d, stopped, ctx.Done(), sent)
+	if outcome == abandoned && !errors.Is(ctx.Err(), context.Canceled) {
+		outcome = timedOut // the context's deadline, which the timer shares
+	}
 	switch outcome {
+	case abandoned:
+		a.boxes.discard(sys, box) // the reply may still come: never reuse the box
+		observe("canceled")
+		return zero, semvec.Wrap(semvec.KindTimeout, ctx.Err(), fmt.Sprintf("%s: the request was canceled before the actor answered", name))
 	case timedOut:
 		a.boxes.discard(sys, box) // the reply may still come: never reuse the box
 		observe("timeout")

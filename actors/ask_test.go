@@ -175,6 +175,33 @@ func TestAskCanceledContextIsNotATimeout(t *testing.T) {
 	}
 }
 
+// A caller that goes away while its actor has the request stops waiting at
+// once (before, it waited for the whole ask timeout): the error unwraps to
+// context.Canceled. An ask whose deadline passes is still a timeout.
+func TestAskEndsWhenItsCallerGoesAway(t *testing.T) {
+	sys := NewActorSystem(nil)
+	sig := sentSignal{RootContext: sys.Root, sent: make(chan struct{})}
+	var outcomes []string
+	ask := &Asker{Root: sig, Timeout: time.Hour, Observer: func(_ string, _ time.Duration, o string) { outcomes = append(outcomes, o) }}
+	silent := sys.Root.Spawn(actor.PropsFromFunc(func(actor.Context) {})) // never replies
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() { <-sig.sent; cancel() }()
+	_, err := Ask[*pb.MetricsResponse](ctx, ask, silent, &pb.MetricsRequest{})
+	if !errors.Is(err, context.Canceled) || semvec.KindOf(err) != semvec.KindTimeout {
+		t.Fatalf("caller gone while the actor had the request: %v", err)
+	}
+	if len(outcomes) != 1 || outcomes[0] != "canceled" {
+		t.Fatalf("observer saw %v", outcomes)
+	}
+
+	dctx, cancel2 := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel2()
+	_, err = Ask[*pb.MetricsResponse](dctx, &Asker{Root: sys.Root, Timeout: time.Hour}, silent, &pb.MetricsRequest{})
+	if errors.Is(err, context.Canceled) || semvec.KindOf(err) != semvec.KindTimeout {
+		t.Fatalf("deadline passed while the actor had the request: %v, want a timeout", err)
+	}
+}
+
 // sentSignal is a root context that closes sent once a request has been
 // put in its target's mailbox.
 type sentSignal struct {

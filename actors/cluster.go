@@ -26,6 +26,12 @@ type clusterActor struct {
 	loads viewLoads
 	work  layerWork // its async work (gathers and feedback) and its stop
 	drift int64
+	// feedback holds the askers of the feedback being applied (nil: none
+	// is): a feedback request that arrives meanwhile joins it.
+	feedback []*actor.PID
+	// endFeedback cancels the feedback being applied: the actor is
+	// stopping (its cluster deleted, or the server shutting down).
+	endFeedback context.CancelFunc
 }
 
 func newClusterActor(l *Layers, key string, v *pb.ClusterView) actor.Producer {
@@ -40,6 +46,9 @@ func (a *clusterActor) Receive(ctx actor.Context) {
 	case *actor.Stopped:
 		a.l.clusters.Stopped(a.key, ctx.Self())
 	case stopWhenIdle:
+		if a.endFeedback != nil {
+			a.endFeedback()
+		}
 		a.work.reached(ctx)
 	case *pb.TopologyChanged:
 		owner, id := a.view.GetOwner(), a.view.GetClusterId()
@@ -128,6 +137,14 @@ func (a *clusterActor) stateResponse(g *clusterGather) *pb.ClusterStateResponse 
 // member' = normalise((1−c)·member + c·aggregate). The backing session's
 // own state is not what is fed back (contract: "blend aggregate back into
 // members"). A factor of 0, or no initialised member, answers 0.
+//
+// A feedback request that arrives while one is being applied joins it and
+// gets its answer: a client that retries a feedback whose answer it did
+// not wait for (a 504) gets the one still running instead of blending the
+// members a second time. For the same reason a feedback is not cut short
+// when its askers give up: it may run for feedbackTimeout (the ask timeout
+// if longer), and a retry meanwhile joins it. It ends early only when the
+// actor is told to stop (a deletion, a shutdown).
 func (a *clusterActor) handleFeedback(ctx actor.Context, m *pb.ClusterFeedbackRequest) {
 	if m.GetOwner() != a.view.GetOwner() {
 		ctx.Respond(&pb.ClusterFeedbackResponse{Error: ToProtoError(semvec.NotFound("Cluster"))})
@@ -138,8 +155,19 @@ func (a *clusterActor) handleFeedback(ctx actor.Context, m *pb.ClusterFeedbackRe
 		ctx.Respond(&pb.ClusterFeedbackResponse{ClusterId: v.GetClusterId(), SessionsUpdated: 0, Target: feedbackNone})
 		return
 	}
+	if a.feedback != nil {
+		if len(a.feedback) >= maxInflight {
+			ctx.Respond(&pb.ClusterFeedbackResponse{Error: ToProtoError(semvec.Errorf(semvec.KindUnavailable, "too many requests are waiting for this actor"))})
+			return
+		}
+		a.feedback = append(a.feedback, ctx.Sender())
+		return
+	}
+	a.feedback = []*actor.PID{ctx.Sender()}
+	fctx, end := context.WithCancel(a.l.bgCtx)
+	a.endFeedback = end
 	dim, now := a.l.sessions.Dim(), a.l.now()
-	a.work.async(ctx, func(wctx context.Context) (any, error) {
+	a.work.asyncFor(ctx, fctx, max(a.l.workTimeout(), feedbackTimeout), func(wctx context.Context) (any, error) {
 		g, err := a.l.gatherCluster(wctx, v)
 		if err != nil {
 			return nil, err
@@ -152,15 +180,30 @@ func (a *clusterActor) handleFeedback(ctx actor.Context, m *pb.ClusterFeedbackRe
 		g.updated, err = a.l.blendAll(wctx, v.GetOwner(), memberIDs(g.members), target, v.GetCouplingFactor())
 		return g, err
 	}, func(res any, err error) {
-		if err != nil {
-			ctx.Respond(&pb.ClusterFeedbackResponse{Error: ToProtoError(err)})
-			return
+		if err != nil && fctx.Err() != nil {
+			err = semvec.Errorf(semvec.KindUnavailable, "the cluster stopped (deleted, or the server is shutting down) before its feedback reached every member")
 		}
-		g := res.(*clusterGather)
-		a.prune(gen, g.missing)
-		ctx.Respond(&pb.ClusterFeedbackResponse{ClusterId: v.GetClusterId(), SessionsUpdated: int32(g.updated), Target: g.target})
+		end()
+		a.endFeedback = nil
+		resp := &pb.ClusterFeedbackResponse{Error: ToProtoError(err)}
+		if err == nil {
+			g := res.(*clusterGather)
+			a.prune(gen, g.missing)
+			resp = &pb.ClusterFeedbackResponse{ClusterId: v.GetClusterId(), SessionsUpdated: int32(g.updated), Target: g.target}
+		}
+		for _, asker := range a.feedback {
+			if asker != nil {
+				ctx.Send(asker, proto.Clone(resp)) // each asker its own copy
+			}
+		}
+		a.feedback = nil
 	})
 }
+
+// feedbackTimeout bounds a cluster feedback: long enough for a cluster of
+// the most members (persistence.DefaultMaxLinks) to be visited twice when
+// each must be activated in turn under a small SEMVEC_MAX_SESSIONS.
+const feedbackTimeout = 60 * time.Second
 
 // What feedback blended in (ClusterFeedbackResponse.target).
 const (

@@ -267,12 +267,18 @@ type asyncResult struct {
 // on the actor with the actor's context restored (ctx.Respond answers the
 // original requester).
 func (l *Layers) async(ctx actor.Context, work func(ctx context.Context) (any, error), cont func(v any, err error)) {
-	timeout := l.workTimeout()
+	l.asyncFor(ctx, l.bgCtx, l.workTimeout(), work, cont)
+}
+
+// asyncFor is async bounded by timeout instead of the ask timeout, and
+// ended when parent (the layers' background context or a child of it) is
+// cancelled.
+func (l *Layers) asyncFor(ctx actor.Context, parent context.Context, timeout time.Duration, work func(ctx context.Context) (any, error), cont func(v any, err error)) {
 	f := actor.NewFuture(ctx.ActorSystem(), timeout+time.Second)
 	pid := f.PID()
 	root := l.root
-	ok := l.goBG(func(bg context.Context) {
-		wctx, cancel := context.WithTimeout(bg, timeout)
+	ok := l.goBG(func(context.Context) {
+		wctx, cancel := context.WithTimeout(parent, timeout)
 		defer cancel()
 		v, err := work(wctx)
 		root.Send(pid, &asyncResult{v: v, err: err})
@@ -363,8 +369,13 @@ func (w *layerWork) reached(ctx actor.Context) {
 
 // async is Layers.async, counted: the actor does not stop while it runs.
 func (w *layerWork) async(ctx actor.Context, work func(context.Context) (any, error), cont func(any, error)) {
+	w.asyncFor(ctx, w.l.bgCtx, w.l.workTimeout(), work, cont)
+}
+
+// asyncFor is Layers.asyncFor, counted.
+func (w *layerWork) asyncFor(ctx actor.Context, parent context.Context, timeout time.Duration, work func(context.Context) (any, error), cont func(any, error)) {
 	w.running++
-	w.l.async(ctx, work, func(v any, err error) {
+	w.l.asyncFor(ctx, parent, timeout, work, func(v any, err error) {
 		w.running--
 		cont(v, err)
 		w.stopIfIdle(ctx)

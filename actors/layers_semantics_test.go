@@ -3,10 +3,14 @@ package actors
 import (
 	"context"
 	"errors"
+	"path/filepath"
 	"slices"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
 
 	"github.com/semvec-go/semvec"
 	"github.com/semvec-go/semvec/persistence"
@@ -26,6 +30,177 @@ func blendExpect(m, t []float32, c float64) []float32 {
 		acc[i] = (1-c)*float64(m[i]) + c*float64(t[i])
 	}
 	return unit64(acc, make([]float32, len(m)))
+}
+
+// heldAfterArm holds the first log append made after arm is set until
+// release is closed, then makes it.
+type heldAfterArm struct {
+	*persistence.Store
+	arm              atomic.Bool
+	held             atomic.Bool
+	entered, release chan struct{}
+}
+
+func (h *heldAfterArm) AppendLog(ctx context.Context, e []persistence.LogEntry) ([]error, error) {
+	if h.arm.Load() && h.held.CompareAndSwap(false, true) {
+		close(h.entered)
+		<-h.release
+	}
+	return h.Store.AppendLog(ctx, e)
+}
+
+// A feedback request that arrives while the cluster is applying one joins
+// it: both askers get its answer and every member is blended once (a
+// client retrying a feedback whose answer timed out must not blend the
+// members twice). A feedback asked after it has finished blends again.
+func TestFeedbackDuringFeedbackJoinsIt(t *testing.T) {
+	held := &heldAfterArm{entered: make(chan struct{}), release: make(chan struct{})}
+	e := &layersEnv{t: t, dbPath: filepath.Join(t.TempDir(), "layers.db"),
+		wrapSessions: func(s *persistence.Store) SessionStore { held.Store = s; return held }}
+	e.start()
+	t.Cleanup(e.stop)
+	release := sync.OnceFunc(func() { close(held.release) })
+	t.Cleanup(release) // before the stop, also when the test fails early
+	ctx := ctxT(t)
+	const own = "tenant-a"
+	const coupling = 0.5
+	a, b := e.session(own), e.session(own)
+	cid := e.cluster(own, AggregationWeightedAverage, coupling)
+	for _, sid := range []string{a, b} {
+		ok(e.layers.AddMember(ctx, own, cid, sid))(t)
+	}
+	e.steady(own, a, 0, 3)
+	e.steady(own, b, 1, 1)
+	agg := ok(e.layers.ClusterState(ctx, own, cid))(t).GetAggregateVector()
+	before := map[string][]float32{a: e.state(own, a).GetState(), b: e.state(own, b).GetState()}
+
+	held.arm.Store(true)
+	pid := ok(e.layers.clusters.Get(ctx, ownedKey(own, cid)))(t)
+	req := &pb.ClusterFeedbackRequest{Owner: own, ClusterId: cid}
+	first := e.sys.Root.RequestFuture(pid, req, 10*time.Second)
+	<-held.entered // a member's blend is being committed: the first feedback is under way
+	second := e.sys.Root.RequestFuture(pid, req, 10*time.Second)
+	release()
+	for i, f := range []*actor.Future{first, second} {
+		res, err := f.Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		fb := res.(*pb.ClusterFeedbackResponse)
+		if fb.GetError() != nil || fb.GetTarget() != feedbackAggregate || fb.GetSessionsUpdated() != 2 {
+			t.Fatalf("feedback %d = %+v, want the first feedback's answer: the aggregate blended into 2 members", i+1, fb)
+		}
+	}
+	for id, vec := range before {
+		got, want := e.state(own, id).GetState(), blendExpect(vec, agg, coupling)
+		if c := vecmath.Cosine(got, want); c < 1-1e-4 {
+			t.Fatalf("member %s: cos(state, blended once) = %.6f, want 1 (blended twice?)", id, c)
+		}
+	}
+
+	fb := ok(e.layers.ClusterFeedback(ctx, own, cid))(t)
+	if fb.GetSessionsUpdated() != 2 {
+		t.Fatalf("a feedback after the first = %+v, want 2 members blended again", fb)
+	}
+}
+
+// Deleting a cluster ends the feedback it is applying: the deletion does
+// not wait for the feedback (which may run long after its asker gave up),
+// and the feedback's askers are told the cluster stopped.
+func TestDeletingAClusterEndsItsFeedback(t *testing.T) {
+	held := &heldAfterArm{entered: make(chan struct{}), release: make(chan struct{})}
+	e := &layersEnv{t: t, dbPath: filepath.Join(t.TempDir(), "layers.db"),
+		wrapSessions: func(s *persistence.Store) SessionStore { held.Store = s; return held }}
+	e.start()
+	t.Cleanup(e.stop)
+	t.Cleanup(func() { close(held.release) })
+	ctx := ctxT(t)
+	const own = "tenant-a"
+	a, b := e.session(own), e.session(own)
+	cid := e.cluster(own, AggregationWeightedAverage, 0.5)
+	for _, sid := range []string{a, b} {
+		ok(e.layers.AddMember(ctx, own, cid, sid))(t)
+	}
+	e.steady(own, a, 0, 2)
+	e.steady(own, b, 1, 2)
+
+	held.arm.Store(true)
+	pid := ok(e.layers.clusters.Get(ctx, ownedKey(own, cid)))(t)
+	fb := e.sys.Root.RequestFuture(pid, &pb.ClusterFeedbackRequest{Owner: own, ClusterId: cid}, 20*time.Second)
+	<-held.entered // a member's blend is being committed, and stays so until the test ends
+	deleted := make(chan error, 1)
+	go func() { deleted <- e.layers.DeleteCluster(ctx, own, cid) }()
+	res, err := fb.Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := res.(*pb.ClusterFeedbackResponse).GetError(); got.GetReason() != pb.ErrorReason_ERROR_REASON_UNAVAILABLE {
+		t.Fatalf("the feedback of a deleted cluster answered %v, want unavailable (the cluster stopped)", got)
+	}
+	if err := <-deleted; err != nil {
+		t.Fatal(err)
+	}
+}
+
+// slowLoads makes every activation's checkpoint load take delay once on
+// is set (a database under load).
+type slowLoads struct {
+	*persistence.Store
+	on    atomic.Bool
+	delay time.Duration
+}
+
+func (s *slowLoads) LoadCheckpoint(ctx context.Context, owner, id string) (persistence.Checkpoint, error) {
+	if s.on.Load() {
+		time.Sleep(s.delay)
+	}
+	return s.Store.LoadCheckpoint(ctx, owner, id)
+}
+
+// A feedback that outlasts its asker's timeout is not cut short: under a
+// session cap of 1 every member must be activated in turn (twice: for the
+// aggregate, then for the blend), which takes longer than the ask. The
+// asker gets a timeout; the feedback goes on, a retry joins it and gets its
+// answer, and every member ends blended exactly once.
+func TestFeedbackOutlastsItsAskersTimeout(t *testing.T) {
+	slow := &slowLoads{delay: 30 * time.Millisecond}
+	e := &layersEnv{t: t, dbPath: filepath.Join(t.TempDir(), "layers.db"), maxSessions: 1, askTimeout: 2 * time.Second,
+		wrapSessions: func(s *persistence.Store) SessionStore { slow.Store = s; return slow }}
+	e.start()
+	t.Cleanup(e.stop)
+	ctx := ctxT(t)
+	const own, coupling, members = "tenant-a", 0.5, 40
+	cid := e.cluster(own, AggregationWeightedAverage, coupling)
+	before := map[string][]float32{}
+	for i := range members {
+		sid := e.session(own)
+		ok(e.layers.AddMember(ctx, own, cid, sid))(t)
+		e.steady(own, sid, i%8, 1)
+		before[sid] = e.state(own, sid).GetState()
+	}
+	agg := ok(e.layers.ClusterState(ctx, own, cid))(t).GetAggregateVector()
+
+	// 2 × 40 activations one at a time, over 30 ms each: more than 2.4 s
+	// against a 2 s ask, while no member waits 2 s for its turn (at most
+	// 16 are asked at once).
+	slow.on.Store(true)
+	if _, err := e.layers.ClusterFeedback(ctx, own, cid); semvec.KindOf(err) != semvec.KindTimeout {
+		t.Fatalf("feedback under the cap: %v, want the asker's timeout", err)
+	}
+	pid := ok(e.layers.clusters.Get(ctx, ownedKey(own, cid)))(t)
+	res, err := e.sys.Root.RequestFuture(pid, &pb.ClusterFeedbackRequest{Owner: own, ClusterId: cid}, 15*time.Second).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fb := res.(*pb.ClusterFeedbackResponse); fb.GetError() != nil || fb.GetSessionsUpdated() != members {
+		t.Fatalf("the retry = %+v, want the running feedback's answer: %d members blended", fb, members)
+	}
+	slow.on.Store(false)
+	for id, vec := range before {
+		if c := vecmath.Cosine(e.state(own, id).GetState(), blendExpect(vec, agg, coupling)); c < 1-1e-4 {
+			t.Fatalf("member %s: cos(state, blended once) = %.6f, want 1", id, c)
+		}
+	}
 }
 
 func TestFeedbackTargetIsTheAggregate(t *testing.T) {

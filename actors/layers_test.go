@@ -39,6 +39,10 @@ type layersEnv struct {
 	// wrap, when set, is the store the layers use (a store that fails on
 	// purpose); the sessions use the plain one.
 	wrap func(*persistence.Store) LayerStore
+	// wrapSessions, when set, is the store the sessions use.
+	wrapSessions func(*persistence.Store) SessionStore
+	// maxSessions, when set, is the sessions' SEMVEC_MAX_SESSIONS.
+	maxSessions int
 	// askTimeout, when set, replaces the 5 s ask timeout (a test that
 	// queues a thousand changes behind one).
 	askTimeout time.Duration
@@ -75,7 +79,11 @@ func (e *layersEnv) start() {
 	e.store = store
 	e.sys = NewActorSystem(log)
 	ask := &Asker{Root: e.sys.Root, Timeout: cmp.Or(e.askTimeout, 5*time.Second)}
-	e.sessions = NewSessions(e.sys.Root, store, ask, SessionConfig{Dim: testDim, ModelName: "test"}, log, nil)
+	var ss SessionStore = store
+	if e.wrapSessions != nil {
+		ss = e.wrapSessions(store)
+	}
+	e.sessions = NewSessions(e.sys.Root, ss, ask, SessionConfig{Dim: testDim, ModelName: "test", MaxSessions: e.maxSessions}, log, nil)
 	var ls LayerStore = store
 	if e.wrap != nil {
 		ls = e.wrap(store)

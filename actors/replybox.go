@@ -95,16 +95,17 @@ func (p *replyBoxes) discard(sys *actor.ActorSystem, b *replyBox) {
 
 // request sends req to pid with b as the sender, calls sent (when not nil),
 // and waits up to d for the reply, or until stopped is closed (nil: never),
-// whichever comes first. It
-// reports the reply, or timedOut or unanswered; after either, b must be
-// discarded (a reply may still come).
+// or until done is closed (the asker's context ended; nil: never),
+// whichever comes first. It reports the reply, or timedOut, unanswered or
+// abandoned; after any of these, b must be discarded (a reply may still
+// come).
 //
 // stopped is closed when the asked actor has stopped. Whatever it answered
 // before stopping is in b already (its reply was delivered before it
 // reported its stop), so an actor that stopped without answering never
 // handled req: protoactor drops what reaches an actor's mailbox after it
 // has begun to stop.
-func (b *replyBox) request(root actor.SenderContext, pid *actor.PID, req any, d time.Duration, stopped <-chan struct{}, sent func()) (any, askOutcome) {
+func (b *replyBox) request(root actor.SenderContext, pid *actor.PID, req any, d time.Duration, stopped, done <-chan struct{}, sent func()) (any, askOutcome) {
 	root.RequestWithCustomSender(pid, req, b.pid)
 	if sent != nil {
 		sent()
@@ -124,6 +125,9 @@ func (b *replyBox) request(root actor.SenderContext, pid *actor.PID, req any, d 
 		}
 	case <-b.timer.C:
 		return nil, timedOut
+	case <-done:
+		b.timer.Stop()
+		return nil, abandoned
 	}
 }
 
@@ -134,4 +138,5 @@ const (
 	answered   askOutcome = iota
 	timedOut              // no reply within the ask's time
 	unanswered            // the actor stopped without answering
+	abandoned             // the asker's context ended first
 )

@@ -14,7 +14,7 @@ func layerOperations() []operation {
 		{Method: "DELETE", Path: "/v1/cluster/{id}", ID: "deleteCluster", Tag: "clusters", Summary: "Delete a cluster, its backing session, memberships and region links", Response: api.ClusterDeleted{}, Errors: []int{404}},
 		{Method: "POST", Path: "/v1/cluster/{id}/store", ID: "clusterStore", Tag: "clusters", Summary: "Seed a Q&A pair into the shared session", Body: api.ClusterStoreBody{}, Response: api.ClusterStored{}, Errors: []int{404}},
 		{Method: "POST", Path: "/v1/cluster/{id}/run", ID: "clusterRun", Tag: "clusters", Summary: "Run a turn on the cluster's shared session (cluster_id == session_id)", Body: api.RunBody{}, Response: api.RunResult{}, Errors: []int{404}},
-		{Method: "POST", Path: "/v1/cluster/{id}/feedback", ID: "clusterFeedback", Tag: "clusters", Summary: "Blend the cluster state into every member with strength coupling_factor", Response: api.ClusterFeedback{}, Errors: []int{404}},
+		{Method: "POST", Path: "/v1/cluster/{id}/feedback", ID: "clusterFeedback", Tag: "clusters", Summary: "Blend the members' aggregate into every initialised member with strength coupling_factor (a request while one runs joins it)", Response: api.ClusterFeedback{}, Errors: []int{404}},
 		{Method: "POST", Path: "/v1/cluster/{id}/members", ID: "addMember", Tag: "clusters", Summary: "Add one of the caller's sessions to the cluster; 409 past 1,000 members", Body: api.MemberBody{}, Response: api.MemberAdded{}, Errors: []int{404, 409}},
 		{Method: "DELETE", Path: "/v1/cluster/{id}/members/{sid}", ID: "removeMember", Tag: "clusters", Summary: "Remove a member", Response: api.MemberRemoved{}, Errors: []int{404}},
 
