@@ -70,16 +70,17 @@ func (a *sessionActor) rank(m *pb.RankRequest) (*pb.RankResponse, error) {
 func (a *sessionActor) store(m *pb.StoreRequest) (*pb.StoreResponse, error) {
 	now := timeOf(m.GetNowUnixNano(), a.deps.now)
 	var total int
+	stored := true // a pair (cluster seeding) bypasses the isolation filter
 	var err error
 	if m.GetMessage() != "" {
 		total, err = a.eng.StorePair(m.GetMessage(), m.GetMessageVec(), m.GetResponse(), m.GetResponseVec(), now)
 	} else {
-		total, err = a.eng.Store(m.GetResponse(), m.GetResponseVec(), now)
+		total, stored, err = a.eng.Store(m.GetResponse(), m.GetResponseVec(), now)
 	}
 	if err != nil {
 		return nil, err
 	}
-	return &pb.StoreResponse{SessionId: a.id, TotalMemories: int32(total)}, nil
+	return &pb.StoreResponse{SessionId: a.id, TotalMemories: int32(total), Stored: stored}, nil
 }
 
 func (a *sessionActor) metrics() *pb.MetricsResponse {

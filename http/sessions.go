@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -155,7 +156,7 @@ func (s *Server) store(c *gin.Context) {
 	if !ok {
 		return
 	}
-	c.JSON(http.StatusOK, api.StoreResult{SessionID: res.GetSessionId(), Stored: true, TotalMemories: res.GetTotalMemories()})
+	c.JSON(http.StatusOK, api.StoreResult{SessionID: res.GetSessionId(), Stored: res.GetStored(), TotalMemories: res.GetTotalMemories()})
 }
 
 func (s *Server) createSession(c *gin.Context) {
@@ -433,7 +434,12 @@ func (s *Server) listEntities(c *gin.Context) {
 		return
 	}
 	id := c.Param("id")
-	max := 50
+	// The contract: without q, all entities are listed (at most the
+	// engine's MaxEntities); a query returns the 50 best by default.
+	max := 0
+	if strings.TrimSpace(q.Q) != "" {
+		max = 50
+	}
 	if q.MaxResults != nil {
 		max = *q.MaxResults
 	}

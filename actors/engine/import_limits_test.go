@@ -172,7 +172,7 @@ func fullSession(t testing.TB, cfg Config) *Session {
 	must(nil, s.SetIsolation(IsolationPolicy{Level: LevelQuarantine, Allowlist: [][]float32{unit()}, Threshold: 0.99}))
 	for i := range cfg.ShadowCap {
 		must(s.Run(RunInput{Message: worstText(i, cfg.MaxStoredChars+50), MessageVec: unit(), Now: t0}))
-		must(s.Store(worstText(i, cfg.MaxStoredChars+50), unit(), t0))
+		must(nil, third(s.Store(worstText(i, cfg.MaxStoredChars+50), unit(), t0)))
 	}
 	if len(s.shadow) != cfg.ShadowCap || s.shadow[0].answer == "" {
 		t.Fatalf("shadow %d", len(s.shadow))

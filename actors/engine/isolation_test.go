@@ -95,8 +95,8 @@ func TestIsolationLockdownIsReadOnly(t *testing.T) {
 	if res.Isolation != VerdictBlocked || res.Context == "" || res.Turn != 3 {
 		t.Fatalf("lockdown: %+v", res)
 	}
-	if total, _ := s.Store("late answer", emb("late answer"), t0); total != 2 {
-		t.Fatalf("store under lockdown: %d", total)
+	if total, stored, _ := s.Store("late answer", emb("late answer"), t0); total != 2 || stored {
+		t.Fatalf("store under lockdown: %d memories, stored %v, want it dropped", total, stored)
 	}
 	// Only the "next response belongs to a blocked message" marker changed.
 	if s.blocked != blockDropped {

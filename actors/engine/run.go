@@ -333,18 +333,23 @@ func qaKeyCodes(codes []int8, q qvec, a []float32) qvec {
 // Store learns from an LLM response outside a turn: it is paired with the
 // pending question (Q&A memory) or stored alone ("A: …"). It does not move
 // the state vector or count as a turn. Under LOCKDOWN the response is dropped.
-// It returns the total number of memories.
-func (s *Session) Store(response string, responseVec []float32, now time.Time) (int, error) {
+// It returns the total number of memories and whether the response was
+// stored (false: dropped under LOCKDOWN, or an answer to a message the
+// isolation filter stopped).
+func (s *Session) Store(response string, responseVec []float32, now time.Time) (total int, stored bool, err error) {
 	if strings.TrimSpace(response) == "" {
-		return 0, semvec.FieldError("response", "must not be empty")
+		return 0, false, semvec.FieldError("response", "must not be empty")
 	}
 	if err := checkVec("response", responseVec, s.cfg.Dim); err != nil {
-		return 0, err
+		return 0, false, err
 	}
 	if s.iso.level != LevelLockdown {
+		// An answer to a message the isolation filter stopped is dropped
+		// (or kept in the shadow buffer), not stored as a memory.
+		stored = s.blocked == blockNone
 		s.acceptResponse(response, responseVec, canonTime(now))
 	}
-	return s.TotalMemories(), nil
+	return s.TotalMemories(), stored, nil
 }
 
 // StorePair stores an explicit question/answer pair (cluster seeding). It

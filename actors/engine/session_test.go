@@ -99,8 +99,8 @@ func TestOtherMethodsValidateWithoutChange(t *testing.T) {
 		kind  semvec.Kind
 		field string
 	}{
-		{"store", second(s.Store("", emb("x"), t0)), semvec.KindValidation, "response"},
-		{"store vec", second(s.Store("x", short, t0)), semvec.KindValidation, "response"},
+		{"store", third(s.Store("", emb("x"), t0)), semvec.KindValidation, "response"},
+		{"store vec", third(s.Store("x", short, t0)), semvec.KindValidation, "response"},
 		{"pair", second(s.StorePair("q", emb("q"), "", emb("a"), t0)), semvec.KindValidation, "answer"},
 		{"state", s.SetStateVector(short), semvec.KindValidation, "state"},
 		{"blend weight", second(s.BlendToward(emb("x"), 2)), semvec.KindValidation, "weight"},
@@ -132,6 +132,8 @@ func TestOtherMethodsValidateWithoutChange(t *testing.T) {
 }
 
 func second[T any](_ T, err error) error { return err }
+
+func third[T, U any](_ T, _ U, err error) error { return err }
 
 func TestFirstTurn(t *testing.T) {
 	s := newTestSession(t)
@@ -178,9 +180,9 @@ func TestInlinePatternStoresPairs(t *testing.T) {
 		}
 	}
 	// The next /store pairs with the pending (fourth) question.
-	total, err := s.Store(k8sConversation[3].A, emb(k8sConversation[3].A), t0)
-	if err != nil || total != 4 {
-		t.Fatalf("store: %d %v", total, err)
+	total, stored, err := s.Store(k8sConversation[3].A, emb(k8sConversation[3].A), t0)
+	if err != nil || total != 4 || !stored {
+		t.Fatalf("store: %d %v %v", total, stored, err)
 	}
 	// Its answer brings three or more words no memory holds: importance 1
 	// (information-based importance; 0.5 without it).
@@ -189,7 +191,7 @@ func TestInlinePatternStoresPairs(t *testing.T) {
 		t.Fatalf("stored pair: %+v %v", m, ok)
 	}
 	// With nothing pending, an answer is stored alone.
-	if total, _ := s.Store("Another remark.", emb("Another remark."), t0); total != 5 {
+	if total, stored, _ := s.Store("Another remark.", emb("Another remark."), t0); total != 5 || !stored {
 		t.Fatalf("answer alone: total %d", total)
 	}
 	if _, ok := s.Memory(hashText("A: Another remark.")); !ok {

@@ -517,6 +517,73 @@ func TestContextStaysBounded(t *testing.T) {
 	}
 }
 
+// The contract lists every entity when no q is given; a query returns the
+// best 50 unless max_results says otherwise.
+func TestEntityListWithoutQueryListsEveryEntity(t *testing.T) {
+	e := newEnv(t, "sqlite:///"+t.TempDir()+"/entities.db", nil)
+	c := e.api(e.token("entities", semvec.TierEnterprise))
+	ctx := context.Background()
+	run, err := c.Run(ctx, api.RunBody{Message: "hello"})
+	noErr(t, err)
+	sid := run.SessionID
+	const n = 60
+	for i := range n {
+		_, err := c.PutEntity(ctx, sid, api.EntityBody{Key: "cfg.key" + itoa64(int64(i)), Kind: "constant", Value: "shared value " + itoa64(int64(i))})
+		noErr(t, err)
+	}
+	five := 5
+	for _, tc := range []struct {
+		q    api.EntitiesQuery
+		want int
+	}{
+		{api.EntitiesQuery{}, n},
+		{api.EntitiesQuery{Q: "   "}, n},
+		{api.EntitiesQuery{MaxResults: &five}, 5},
+		{api.EntitiesQuery{Q: "shared"}, 50},
+		{api.EntitiesQuery{Q: "shared", MaxResults: &five}, 5},
+	} {
+		got, err := c.ListEntities(ctx, sid, tc.q)
+		noErr(t, err)
+		if len(got.Entities) != tc.want || int(got.Total) != tc.want {
+			t.Fatalf("entities %+v: %d listed, total %d, want %d", tc.q, len(got.Entities), got.Total, tc.want)
+		}
+	}
+}
+
+// /v1/store answers stored:false when the response was dropped: under
+// LOCKDOWN (read-only), or when it answers a message QUARANTINE stopped.
+func TestStoreSaysWhenItDroppedTheResponse(t *testing.T) {
+	e := newEnv(t, "sqlite:///"+t.TempDir()+"/stored.db", nil)
+	c := e.api(e.token("stored", semvec.TierEnterprise))
+	ctx := context.Background()
+	run, err := c.Run(ctx, api.RunBody{Message: "how do I rotate the keys"})
+	noErr(t, err)
+	sid := run.SessionID
+	stored := func(want bool) {
+		t.Helper()
+		res, err := c.Store(ctx, api.StoreBody{SessionID: sid, Response: "rotate them with the admin tool"})
+		noErr(t, err)
+		if res.Stored != want {
+			t.Fatalf("store: %+v, want stored %v", res, want)
+		}
+	}
+	stored(true)
+	_, err = c.SetIsolation(ctx, sid, api.IsolationBody{Level: "LOCKDOWN"})
+	noErr(t, err)
+	stored(false)
+	high := 0.99
+	_, err = c.SetIsolation(ctx, sid, api.IsolationBody{Level: "QUARANTINE", SimilarityThreshold: &high, AllowlistEmbeddings: [][]float32{vec32(384, 1)}})
+	noErr(t, err)
+	_, err = c.Run(ctx, api.RunBody{SessionID: sid, Message: "something off topic entirely"})
+	noErr(t, err)
+	stored(false) // the answer to a quarantined message goes to the shadow buffer
+	_, err = c.SetIsolation(ctx, sid, api.IsolationBody{Level: "OPEN"})
+	noErr(t, err)
+	_, err = c.Run(ctx, api.RunBody{SessionID: sid, Message: "and how often"})
+	noErr(t, err)
+	stored(true)
+}
+
 // TestPeriodicFlushSurvivesACrash: changed sessions are written behind every
 // sweep, so a process that dies without a graceful stop loses at most one
 // sweep interval. A second server on the same database (standing in for the

@@ -106,7 +106,7 @@ type EntityBody struct {
 // EntitiesQuery is the query of GET /v1/session/{id}/entities.
 type EntitiesQuery struct {
 	Q          string `form:"q" binding:"max=2000"`
-	MaxResults *int   `form:"max_results" binding:"omitempty,gte=1,lte=1000"` // default 50
+	MaxResults *int   `form:"max_results" binding:"omitempty,gte=1,lte=1000"` // default: 50 with q, every entity without
 }
 
 // ---------------------------------------------------------------- responses

@@ -57,7 +57,7 @@ type CachePutIn struct {
 type CacheFindIn struct {
 	SessionID  string `json:"session_id" jsonschema:"the session whose literal cache to search"`
 	Q          string `json:"q,omitempty" jsonschema:"keyword(s) matched against the tokens of keys and values; omit to list"`
-	MaxResults int    `json:"max_results,omitempty" jsonschema:"1-1000, default 50"`
+	MaxResults int    `json:"max_results,omitempty" jsonschema:"1-1000; default 50 with q, every entity without"`
 }
 
 type CacheDeleteIn struct {
