@@ -261,7 +261,9 @@ func schemaGenerator(role schemaRole, query bool) *openapi3gen.Generator {
 }
 
 // constrain sets the required properties of struct type t's schema s, the
-// description of each field with a doc tag and, for requests, turns each field's binding rules into schema constraints:
+// description of each field with a doc tag and, for requests, turns each
+// field's default tag into the schema's default and its binding rules into
+// schema constraints:
 // rules before "dive" apply to the field, the ones after it to its elements.
 func constrain(t reflect.Type, s *openapi3.Schema, role schemaRole, query bool) {
 	s.Required = nil
@@ -287,6 +289,9 @@ fields:
 			continue
 		}
 		target := prop.Value
+		if d := f.Tag.Get("default"); d != "" {
+			target.Default = defaultValue(target, d)
+		}
 		for _, rule := range rules {
 			k, v, _ := strings.Cut(rule, "=")
 			n, _ := strconv.ParseFloat(v, 64)
@@ -309,6 +314,10 @@ fields:
 				}
 			case "notblank":
 				target.MinLength = 1
+			case "required": // the validator refuses a required string's ""
+				if target.Type.Is(openapi3.TypeString) {
+					target.MinLength = max(target.MinLength, 1)
+				}
 			case "nonul":
 				target.Pattern = `^[^\u0000]*$`
 			case "max", "min":
@@ -320,6 +329,25 @@ fields:
 			}
 		}
 	}
+}
+
+// defaultValue is a default tag's text as a value of schema s's type.
+func defaultValue(s *openapi3.Schema, text string) any {
+	switch {
+	case s.Type.Is(openapi3.TypeInteger):
+		if n, err := strconv.ParseInt(text, 10, 64); err == nil {
+			return n
+		}
+	case s.Type.Is(openapi3.TypeNumber):
+		if n, err := strconv.ParseFloat(text, 64); err == nil {
+			return n
+		}
+	case s.Type.Is(openapi3.TypeBoolean):
+		if b, err := strconv.ParseBool(text); err == nil {
+			return b
+		}
+	}
+	return text
 }
 
 func setBound(min *uint64, max **uint64, rule string, n uint64) {

@@ -106,6 +106,20 @@ func TestOpenAPIDescribesEveryRoute(t *testing.T) {
 	if req, _ := schema["required"].([]any); len(req) != 1 || req[0] != "message" {
 		t.Fatalf("/v1/run request schema required = %v", schema["required"])
 	}
+	// defaults are documented as the schema's default
+	threshold := schema["properties"].(map[string]any)["short_circuit_threshold"].(map[string]any)
+	if threshold["default"] != 0.85 {
+		t.Fatalf("short_circuit_threshold = %v, want its default 0.85", threshold)
+	}
+	var limit map[string]any
+	for _, p := range doc.Paths["/v1/region/{id}/events"]["get"]["parameters"].([]any) {
+		if p := p.(map[string]any); p["name"] == "limit" {
+			limit = p["schema"].(map[string]any)
+		}
+	}
+	if limit["default"] != 20.0 {
+		t.Fatalf("events?limit = %v, want its default 20", limit)
+	}
 	for _, name := range []string{"RunResult", "ClusterState", "SessionMetrics", "Error", "ValidationError", "EntityItem"} {
 		if doc.Components.Schemas[name] == nil {
 			t.Errorf("no component schema %s", name)

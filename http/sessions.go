@@ -1,6 +1,7 @@
 package http
 
 import (
+	"bytes"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -370,6 +371,10 @@ func (s *Server) exportSession(c *gin.Context) {
 func (s *Server) importSession(c *gin.Context) {
 	var b api.ImportBody
 	if !bindJSON(c, &b) {
+		return
+	}
+	if sd := bytes.TrimSpace(b.StateDict); len(sd) == 0 || sd[0] != '{' { // null, a string, a list…: pydantic's dict check
+		validationError(c, api.ValidationItem{Loc: []any{"body", "state_dict"}, Msg: "Input should be a valid dictionary", Type: "dict_type"})
 		return
 	}
 	id := c.Param("id")

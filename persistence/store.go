@@ -7,6 +7,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -167,6 +169,9 @@ func Open(ctx context.Context, databaseURL string, opts ...Option) (*Store, erro
 	// doing the same.
 	if err := retryBusy(ctx, func() error { return s.db.PingContext(ctx) }); err != nil {
 		_ = s.db.Close()
+		if dialect == DialectSQLite && ctx.Err() == nil {
+			return nil, semvec.Wrap(semvec.KindInvalid, err, "DATABASE_URL: cannot open the SQLite database (can this process write its file and directory?)")
+		}
 		return nil, s.mapErr(err)
 	}
 	if err := s.migrate(ctx); err != nil {
@@ -199,6 +204,11 @@ func openSQL(databaseURL string) (db *sql.DB, dialect, walDSN string, err error)
 		dsn, inMemory, err := sqliteDSN(rest)
 		if err != nil {
 			return nil, "", "", err
+		}
+		if !inMemory {
+			if err := checkSQLiteDir(rest); err != nil {
+				return nil, "", "", err
+			}
 		}
 		sqldb, err := sql.Open(sqliteshim.ShimName, dsn)
 		if err != nil {
@@ -271,6 +281,21 @@ func sqliteDSN(rest string) (dsn string, inMemory bool, err error) {
 	esc := strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23").Replace(path)
 	return "file:" + esc + "?" + pragmas +
 		"&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=wal_autocheckpoint(" + strconv.Itoa(walBackstopPages) + ")", false, nil
+}
+
+// checkSQLiteDir refuses a SQLite path whose directory is missing or is not
+// a directory: SQLite itself reports "unable to open database file: out of
+// memory (14)", which names neither the path nor the cause.
+func checkSQLiteDir(rest string) error {
+	path, _, _ := strings.Cut(rest, "?")
+	dir := filepath.Dir(strings.TrimPrefix(path, "/")) // as sqliteDSN reads it
+	switch st, err := os.Stat(dir); {
+	case err != nil:
+		return semvec.Errorf(semvec.KindInvalid, "DATABASE_URL: the SQLite database's directory %s does not exist", dir)
+	case !st.IsDir():
+		return semvec.Errorf(semvec.KindInvalid, "DATABASE_URL: the SQLite database's directory %s is not a directory", dir)
+	}
+	return nil
 }
 
 // Ping checks that the database answers.

@@ -251,3 +251,26 @@ func rawDB(t *testing.T, databaseURL string) *sql.DB {
 	t.Cleanup(func() { _ = db.Close() })
 	return db
 }
+
+// A SQLite path whose directory is missing, or is a file, is refused with a
+// message naming the directory (SQLite says "out of memory (14)").
+func TestOpenNamesTheSQLiteDirectory(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "afile")
+	if err := os.WriteFile(file, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ url, want string }{
+		{"sqlite:///" + dir + "/missing/x.db", filepath.Join(dir, "missing") + " does not exist"},
+		{"sqlite:///" + file + "/x.db", file + " is not a directory"},
+	} {
+		s, err := persistence.Open(context.Background(), tc.url)
+		if err == nil {
+			s.Close()
+			t.Fatalf("%s opened", tc.url)
+		}
+		if !strings.Contains(err.Error(), tc.want) || strings.Count(err.Error(), "DATABASE_URL") != 1 {
+			t.Errorf("%s: %v, want it to say %q", tc.url, err, tc.want)
+		}
+	}
+}

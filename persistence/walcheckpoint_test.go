@@ -169,12 +169,23 @@ func TestWALStartsOverUnderSteadyWrites(t *testing.T) {
 		}
 	}()
 	// frames is the WAL's length now (what a PASSIVE checkpoint reports).
+	// A checkpoint that could not run (busy: the writer held the lock)
+	// reports -1, and is asked again.
 	frames := func() int {
-		var busy, n, copied int
-		if err := ckpt.QueryRowContext(ctx, "PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &n, &copied); err != nil {
-			t.Fatal(err)
+		deadline := time.Now().Add(20 * time.Second)
+		for {
+			var busy, n, copied int
+			if err := ckpt.QueryRowContext(ctx, "PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &n, &copied); err != nil {
+				t.Fatal(err)
+			}
+			if busy == 0 && n >= 0 {
+				return n
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("PRAGMA wal_checkpoint(PASSIVE) was busy for 20 s")
+			}
+			time.Sleep(time.Millisecond)
 		}
-		return n
 	}
 	waitCommits := func(n int64) {
 		target := commits.Load() + n

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"flag"
 	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -78,6 +79,8 @@ func TestBadConfigurationNamesTheVariable(t *testing.T) {
 		"CORS_ORIGINS":              "example.com",
 		"SEMVEC_EMBEDDER_DIM":       "abc",
 		"SEMVEC_LICENSE_PUBLIC_KEY": "not a key",
+		"SEMVEC_PPROF_ADDR":         "notanaddr",
+		"SEMVEC_SESSION_SWEEP_S":    "1e10",
 	} {
 		env := map[string]string{name: value, "DATABASE_URL": "sqlite:///" + t.TempDir() + "/x.db"}
 		if name == "DATABASE_URL" {
@@ -90,6 +93,30 @@ func TestBadConfigurationNamesTheVariable(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), name) {
 			t.Errorf("%s=%q: error %v does not name the variable", name, value, err)
 		}
+	}
+}
+
+// A pprof address that is taken stops start-up too, with the variable named.
+func TestPprofAddressInUseStopsStartUp(t *testing.T) {
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	env := map[string]string{"DATABASE_URL": "sqlite:///" + t.TempDir() + "/p.db", "SEMVEC_ALLOW_ANONYMOUS": "1", "SEMVEC_LOG_LEVEL": "error",
+		"SEMVEC_PPROF_ADDR": taken.Addr().String()}
+	cfg, err := server.LoadConfig(func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Host, cfg.Port = "127.0.0.1", "0"
+	srv, err := server.Start(context.Background(), cfg, func(k string) string { return env[k] }, io.Discard, io.Discard)
+	if err == nil {
+		srv.Shutdown(context.Background())
+		t.Fatal("started with its pprof address taken")
+	}
+	if !strings.Contains(err.Error(), "SEMVEC_PPROF_ADDR") {
+		t.Fatalf("error %v does not name SEMVEC_PPROF_ADDR", err)
 	}
 }
 

@@ -27,7 +27,7 @@ func cmdMCP(ctx context.Context, args []string, getenv func(string) string, stde
 	if defURL == "" {
 		defURL = "http://127.0.0.1:8080"
 	}
-	url := fs.String("url", defURL, "base URL of the semvec-go server (its /mcp endpoint is used); default $SEMVEC_URL or http://127.0.0.1:8080")
+	url := fs.String("url", defURL, "base URL of the semvec-go server (its /mcp endpoint is used; $SEMVEC_URL when set)")
 	token := fs.String("token", "", "licence token sent as Authorization: Bearer (default $SEMVEC_TOKEN; none for an anonymous server)")
 	fs.Usage = func() {
 		fmt.Fprint(stderr, "Usage: semvec mcp [--url URL] [--token TOKEN]\n\nServes semvec-go's MCP tools over stdio (for MCP clients that start a process),\nforwarding each call to the server at URL over streamable HTTP.\n\n")

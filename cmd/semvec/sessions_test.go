@@ -219,7 +219,7 @@ func TestSessionRoutes(t *testing.T) {
 			t.Fatalf("tampered detail %q", detail)
 		}
 		_, err = c.ImportSession(ctx, other, api.ImportBody{StateDict: json.RawMessage(`"not an object"`)})
-		wantStatus(t, err, 400)
+		wantStatus(t, err, 422) // pydantic's dict_type (TestSessionBadInputs checks its loc)
 		exp2, err = c.ExportSession(ctx, other)
 		noErr(t, err)
 		if exp2.Checksum != before {
@@ -307,6 +307,9 @@ func TestSessionBadInputs(t *testing.T) {
 		{"entity without key", "POST", s + "/entities", map[string]any{"kind": "path", "value": "v"}, 422, "key"},
 		{"import without state_dict", "POST", s + "/import", map[string]any{}, 422, "state_dict"},
 		{"import garbage", "POST", s + "/import", map[string]any{"state_dict": map[string]any{"format": "nope"}}, 400, ""},
+		{"import null state_dict", "POST", s + "/import", `{"state_dict": null}`, 422, "state_dict"},
+		{"import string state_dict", "POST", s + "/import", `{"state_dict": "x"}`, 422, "state_dict"},
+		{"import list state_dict", "POST", s + "/import", `{"state_dict": [1]}`, 422, "state_dict"},
 		{"verify without embeddings", "POST", s + "/verify", map[string]any{}, 422, "test_embeddings"},
 		{"verify unknown reference", "POST", s + "/verify", map[string]any{"test_embeddings": [][]float64{vec(384, 1)}, "reference_session_id": "nope"}, 404, ""},
 		{"context top_k 0", "GET", "/v1/state/context?session_id=" + sid + "&top_k=0", nil, 422, "top_k"},

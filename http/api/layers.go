@@ -7,8 +7,8 @@ import "encoding/json"
 // ClusterCreateBody is the body of POST /v1/cluster/.
 type ClusterCreateBody struct {
 	Name            string   `json:"name" binding:"required,max=256,nonul"`
-	AggregationMode *string  `json:"aggregation_mode,omitempty" binding:"omitempty,max=64"`     // weighted_average (default) | attention; else 400
-	CouplingFactor  *float64 `json:"coupling_factor,omitempty" binding:"omitempty,gte=0,lte=1"` // default 0
+	AggregationMode *string  `json:"aggregation_mode,omitempty" binding:"omitempty,max=64" default:"weighted_average"` // or attention; else 400
+	CouplingFactor  *float64 `json:"coupling_factor,omitempty" binding:"omitempty,gte=0,lte=1" default:"0"`
 }
 
 // ClusterStoreBody is the body of POST /v1/cluster/{id}/store: one Q&A pair.
@@ -25,8 +25,8 @@ type MemberBody struct {
 // RegionCreateBody is the body of POST /v1/region/.
 type RegionCreateBody struct {
 	Name               string   `json:"name" binding:"required,max=256,nonul"`
-	ConsensusThreshold *float64 `json:"consensus_threshold,omitempty" binding:"omitempty,gt=0,lte=1"`        // default 0.5
-	VoteWindowSeconds  *float64 `json:"vote_window_seconds,omitempty" binding:"omitempty,gt=0,lte=31536000"` // a year at most; default 60
+	ConsensusThreshold *float64 `json:"consensus_threshold,omitempty" binding:"omitempty,gt=0,lte=1" default:"0.5"`
+	VoteWindowSeconds  *float64 `json:"vote_window_seconds,omitempty" binding:"omitempty,gt=0,lte=31536000" default:"60"` // a year at most
 }
 
 // AttachBody is the body of POST /v1/region/{id}/clusters.
@@ -37,7 +37,7 @@ type AttachBody struct {
 // ObserverCreateBody is the body of POST /v1/observer/ (an empty body means
 // the defaults).
 type ObserverCreateBody struct {
-	SampleIntervalSeconds *float64 `json:"sample_interval_seconds,omitempty" binding:"omitempty,gt=0,lte=31536000"` // a year at most; default 30
+	SampleIntervalSeconds *float64 `json:"sample_interval_seconds,omitempty" binding:"omitempty,gt=0,lte=31536000" default:"30"` // a year at most
 	RegionIDs             []string `json:"region_ids,omitempty" binding:"max=1000,dive,max=128"`
 }
 
@@ -50,7 +50,7 @@ type RegionBody struct {
 type TransferBody struct {
 	SourceSessionID string   `json:"source_session_id" binding:"required,max=128"`
 	TargetSessionID string   `json:"target_session_id" binding:"required,max=128"`
-	MaxWeight       *float64 `json:"max_weight,omitempty" binding:"omitempty,gt=0,lte=1"` // default 0.15
+	MaxWeight       *float64 `json:"max_weight,omitempty" binding:"omitempty,gt=0,lte=1" default:"0.15"`
 }
 
 // SwitchBody is the body of POST /v1/network/users/switch.
@@ -66,7 +66,7 @@ type ConsensusBody struct {
 
 // LimitQuery is the query of the routes that list recent events or anomalies.
 type LimitQuery struct {
-	Limit *int `form:"limit" binding:"omitempty,gte=1,lte=1000"` // default 20
+	Limit *int `form:"limit" binding:"omitempty,gte=1,lte=1000" default:"20"`
 }
 
 // ---------------------------------------------------------------- clusters

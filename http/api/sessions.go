@@ -9,7 +9,7 @@ type RunBody struct {
 	Message               string   `json:"message" binding:"required,notblank,max=32000"`
 	SessionID             string   `json:"session_id,omitempty" binding:"max=128"`
 	Response              string   `json:"response,omitempty" binding:"max=64000"`
-	ShortCircuitThreshold *float64 `json:"short_circuit_threshold,omitempty" binding:"omitempty,gte=-1,lte=1"` // default 0.85
+	ShortCircuitThreshold *float64 `json:"short_circuit_threshold,omitempty" binding:"omitempty,gte=-1,lte=1" default:"0.85"`
 	ResetContext          bool     `json:"reset_context,omitempty"`
 }
 
@@ -47,7 +47,7 @@ type PolicyVector struct {
 // ContextQuery is the query of GET /v1/state/context.
 type ContextQuery struct {
 	SessionID string `form:"session_id" binding:"required,max=128"`
-	TopK      *int   `form:"top_k" binding:"omitempty,gte=1,lte=100"` // default 5
+	TopK      *int   `form:"top_k" binding:"omitempty,gte=1,lte=100" default:"5"`
 	FullFirst bool   `form:"full_first"`
 }
 
@@ -76,8 +76,8 @@ type IsolationBody struct {
 type MemoryBody struct {
 	Embedding   []float32 `json:"embedding" binding:"required"`
 	Text        string    `json:"text" binding:"required,max=64000"`
-	Tier        string    `json:"tier,omitempty" binding:"omitempty,oneof=short_term medium_term long_term"` // default short_term
-	Importance  *float64  `json:"importance,omitempty" binding:"omitempty,gte=0,lte=10"`                     // default 1
+	Tier        string    `json:"tier,omitempty" binding:"omitempty,oneof=short_term medium_term long_term" default:"short_term"`
+	Importance  *float64  `json:"importance,omitempty" binding:"omitempty,gte=0,lte=10" default:"1"`
 	AccessCount int       `json:"access_count,omitempty" binding:"gte=0,lte=1000000"`
 }
 
@@ -91,7 +91,7 @@ type ImportBody struct {
 type VerifyBody struct {
 	TestEmbeddings     [][]float32 `json:"test_embeddings" binding:"required,min=1,max=256"`
 	ReferenceSessionID string      `json:"reference_session_id,omitempty" binding:"max=128"`
-	Tolerance          *float64    `json:"tolerance,omitempty" binding:"omitempty,gt=0,lte=1"`
+	Tolerance          *float64    `json:"tolerance,omitempty" binding:"omitempty,gt=0,lte=1" default:"0.001"`
 }
 
 // EntityBody is the body of POST /v1/session/{id}/entities.
@@ -100,13 +100,13 @@ type EntityBody struct {
 	Kind       string   `json:"kind" binding:"required"`
 	Value      string   `json:"value" binding:"required,max=2000"`
 	Context    string   `json:"context,omitempty" binding:"max=1000"`
-	Importance *float64 `json:"importance,omitempty" binding:"omitempty,gte=0,lte=10"` // default 1
+	Importance *float64 `json:"importance,omitempty" binding:"omitempty,gte=0,lte=10" default:"1"`
 }
 
 // EntitiesQuery is the query of GET /v1/session/{id}/entities.
 type EntitiesQuery struct {
 	Q          string `form:"q" binding:"max=2000"`
-	MaxResults *int   `form:"max_results" binding:"omitempty,gte=1,lte=1000"` // default: 50 with q, every entity without
+	MaxResults *int   `form:"max_results" binding:"omitempty,gte=1,lte=1000" doc:"At most this many entities (default: 50 with q, every entity without)."`
 }
 
 // ---------------------------------------------------------------- responses

@@ -111,9 +111,12 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	}
 	seconds := func(name string, dst *time.Duration) {
 		if v := strings.TrimSpace(getenv(name)); v != "" {
+			// NaN fails both comparisons; below a millisecond a period
+			// truncates to nothing, above a year it overflows nothing but
+			// is a mistake.
 			f, err := strconv.ParseFloat(v, 64)
-			if err != nil || f <= 0 {
-				bad(name, "must be a positive number of seconds", v)
+			if err != nil || !(f >= 0.001 && f <= 31_536_000) {
+				bad(name, "must be a number of seconds from 0.001 to 31536000 (a year)", v)
 				return
 			}
 			*dst = time.Duration(f * float64(time.Second))
@@ -186,6 +189,12 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	seconds("SEMVEC_SESSION_SWEEP_S", &c.Sweep)
 	str("SEMVEC_DEV_DIR", &c.DevDir)
 	str("SEMVEC_PPROF_ADDR", &c.PprofAddr)
+	if c.PprofAddr != "" {
+		_, port, err := net.SplitHostPort(c.PprofAddr)
+		if n, perr := strconv.Atoi(port); err != nil || perr != nil || n < 0 || n > 65535 {
+			bad("SEMVEC_PPROF_ADDR", "must be host:port, such as 127.0.0.1:6060", c.PprofAddr)
+		}
+	}
 	boolean("SEMVEC_DISABLE_DEV_LICENSE", &c.DisableDevLicense)
 	between("SEMVEC_RUN_TOP_K", &c.RunTopK, engine.MinContextTopK, engine.MaxContextTopK)
 	between("SEMVEC_CONTEXT_BUDGET_CHARS", &c.ContextBudgetChars, engine.MinContextBudgetChars, engine.MaxContextBudgetChars)

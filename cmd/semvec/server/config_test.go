@@ -84,3 +84,17 @@ func TestClusterConfigErrors(t *testing.T) {
 		}
 	}
 }
+
+// A period in seconds that would truncate to nothing, overflow, or is not a
+// number is refused (a sweep period of 0 or below turned the sweep off).
+func TestSecondsOutOfRange(t *testing.T) {
+	for _, v := range []string{"0", "-1", "1e-10", "0.0001", "1e10", "NaN", "Inf", "soon"} {
+		if _, err := LoadConfig(env(map[string]string{"SEMVEC_SESSION_SWEEP_S": v})); err == nil || !strings.Contains(err.Error(), "SEMVEC_SESSION_SWEEP_S") {
+			t.Errorf("SEMVEC_SESSION_SWEEP_S=%s: %v, want an error naming it", v, err)
+		}
+	}
+	c, err := LoadConfig(env(map[string]string{"SEMVEC_SESSION_SWEEP_S": "0.5", "SEMVEC_SESSION_IDLE_TTL_S": "31536000"}))
+	if err != nil || c.Sweep != 500*time.Millisecond || c.IdleTTL != 365*24*time.Hour {
+		t.Fatalf("in range: %+v %v", c, err)
+	}
+}

@@ -44,6 +44,7 @@ type Server struct {
 	sessions *actors.Sessions
 	layers   *actors.Layers
 	http     *http.Server
+	pprof    *http.Server // SEMVEC_PPROF_ADDR's; nil without it
 	addr     net.Addr
 	token    string // development token, when one was issued
 	stopping atomic.Bool
@@ -85,7 +86,10 @@ func Start(ctx context.Context, cfg Config, getenv func(string) string, stdout, 
 	store, err := persistence.Open(octx, cfg.DatabaseURL, persistence.WithLogger(log))
 	ocancel()
 	if err != nil {
-		return nil, fmt.Errorf("DATABASE_URL: %w", err)
+		if !strings.HasPrefix(err.Error(), "DATABASE_URL") { // the store's own messages name it
+			err = fmt.Errorf("DATABASE_URL: %w", err)
+		}
+		return nil, err
 	}
 
 	reg := prometheus.NewRegistry()
@@ -148,7 +152,11 @@ func Start(ctx context.Context, cfg Config, getenv func(string) string, stdout, 
 	}
 	s.addr = ln.Addr()
 	if cfg.PprofAddr != "" {
-		s.startPprof(cfg.PprofAddr)
+		if err := s.startPprof(cfg.PprofAddr); err != nil {
+			ln.Close()
+			s.closeBackend(context.Background())
+			return nil, err
+		}
 	}
 	go func() {
 		if err := s.http.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -168,6 +176,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		err := s.http.Shutdown(ctx)
 		if err != nil {
 			s.log.Warn("http shutdown", "err", err)
+		}
+		if s.pprof != nil {
+			_ = s.pprof.Close() // profiles in progress end with the process
 		}
 		s.err = errors.Join(err, s.closeBackend(ctx))
 		s.log.Info("semvec-go stopped")
@@ -357,20 +368,25 @@ func isLoopback(host string) bool {
 }
 
 // startPprof serves net/http/pprof on its own listener (SEMVEC_PPROF_ADDR),
-// never on the API port.
-func (s *Server) startPprof(addr string) {
+// never on the API port. An address it cannot listen on stops start-up.
+func (s *Server) startPprof(addr string) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("SEMVEC_PPROF_ADDR: %w", err)
+	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-	srv := &http.Server{Addr: addr, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	s.pprof = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go func() {
-		if err := srv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := s.pprof.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			s.log.Warn("pprof listener stopped", "addr", addr, "err", err)
 		}
 	}()
-	s.log.Info("pprof listening", "addr", addr)
+	s.log.Info("pprof listening", "addr", ln.Addr().String())
+	return nil
 }
 
 // registerActorGauges adds semvec_actors_active{kind}: the actors of each
