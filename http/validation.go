@@ -163,6 +163,14 @@ func bindJSON(c *gin.Context, dst any) bool {
 		return false
 	}
 	err := binding.JSON.BindBody(body, dst)
+	var ute *json.UnmarshalTypeError
+	if errors.As(err, &ute) { // pydantic's lax mode may take it (laxBody)
+		if lax, ok := laxBody(body, reflect.TypeOf(dst)); ok {
+			reflect.ValueOf(dst).Elem().SetZero()
+			body = lax
+			err = binding.JSON.BindBody(body, dst)
+		}
+	}
 	if err == nil {
 		return true
 	}
@@ -460,9 +468,14 @@ func typeErrorText(ute *json.UnmarshalTypeError) (string, string) {
 	if t == nil {
 		return "Input should be a valid value", "value_error"
 	}
-	isNumber := strings.HasPrefix(ute.Value, "number")
+	// A string or number left over after laxBody is one pydantic's lax
+	// mode tried to read and could not.
+	isNumber, isString := strings.HasPrefix(ute.Value, "number"), ute.Value == "string"
 	switch t.Kind() {
 	case reflect.Bool:
+		if isNumber || isString {
+			return "Input should be a valid boolean, unable to interpret input", "bool_parsing"
+		}
 		return "Input should be a valid boolean", "bool_type"
 	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
 		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr:
@@ -474,13 +487,19 @@ func typeErrorText(ute *json.UnmarshalTypeError) (string, string) {
 			if f, err := strconv.ParseFloat(num, 64); err == nil && f != math.Trunc(f) {
 				return "Input should be a valid integer, got a number with a fractional part", "int_from_float"
 			}
-			// An integral number written as a float (5.0, 1e2), or one out
-			// of the field's range: not an integer this field takes.
+			// An integral number out of the field's range: not an
+			// integer this field takes.
+		}
+		if isString {
+			return "Input should be a valid integer, unable to parse string as an integer", "int_parsing"
 		}
 		return "Input should be a valid integer", "int_type"
 	case reflect.Float32, reflect.Float64:
 		if isNumber { // out of range for the float type
 			return "Input should be a finite number", "finite_number"
+		}
+		if isString {
+			return "Input should be a valid number, unable to parse string as a number", "float_parsing"
 		}
 		return "Input should be a valid number", "float_type"
 	case reflect.String:

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -135,22 +136,30 @@ func TestBindJSON(t *testing.T) {
 
 		{name: "string type", body: `{"message":5,"coupling_factor":0.5}`, status: 422, want: []api.ValidationItem{
 			mwItem("Input should be a valid string", "string_type", "body", "message")}},
-		{name: "float type", body: `{"message":"hi","coupling_factor":"abc"}`, status: 422, want: []api.ValidationItem{
+		{name: "float parsing", body: `{"message":"hi","coupling_factor":"abc"}`, status: 422, want: []api.ValidationItem{
+			mwItem("Input should be a valid number, unable to parse string as a number", "float_parsing", "body", "coupling_factor")}},
+		{name: "float type", body: `{"message":"hi","coupling_factor":[0.5]}`, status: 422, want: []api.ValidationItem{
 			mwItem("Input should be a valid number", "float_type", "body", "coupling_factor")}},
 		{name: "int from float", body: `{` + ok + `,"top_k":1.5}`, status: 422, want: []api.ValidationItem{
 			mwItem("Input should be a valid integer, got a number with a fractional part", "int_from_float", "body", "top_k")}},
-		{name: "int type", body: `{` + ok + `,"top_k":"3"}`, status: 422, want: []api.ValidationItem{
+		{name: "int parsing", body: `{` + ok + `,"top_k":"three"}`, status: 422, want: []api.ValidationItem{
+			mwItem("Input should be a valid integer, unable to parse string as an integer", "int_parsing", "body", "top_k")}},
+		{name: "int type", body: `{` + ok + `,"top_k":{"n":3}}`, status: 422, want: []api.ValidationItem{
 			mwItem("Input should be a valid integer", "int_type", "body", "top_k")}},
 		{name: "negative unsigned", body: `{` + ok + `,"count":-1}`, status: 422, want: []api.ValidationItem{
 			mwItem("Input should be greater than or equal to 0", "greater_than_equal", "body", "count")}},
-		{name: "bool type", body: `{` + ok + `,"flag":"yes"}`, status: 422, want: []api.ValidationItem{
+		{name: "bool parsing", body: `{` + ok + `,"flag":"maybe"}`, status: 422, want: []api.ValidationItem{
+			mwItem("Input should be a valid boolean, unable to interpret input", "bool_parsing", "body", "flag")}},
+		{name: "bool parsing of a number", body: `{` + ok + `,"flag":2}`, status: 422, want: []api.ValidationItem{
+			mwItem("Input should be a valid boolean, unable to interpret input", "bool_parsing", "body", "flag")}},
+		{name: "bool type", body: `{` + ok + `,"flag":[true]}`, status: 422, want: []api.ValidationItem{
 			mwItem("Input should be a valid boolean", "bool_type", "body", "flag")}},
 		{name: "list type", body: `{` + ok + `,"tags":"a"}`, status: 422, want: []api.ValidationItem{
 			mwItem("Input should be a valid list", "list_type", "body", "tags")}},
 		{name: "dict type", body: `{` + ok + `,"meta":[1]}`, status: 422, want: []api.ValidationItem{
 			mwItem("Input should be a valid dictionary", "dict_type", "body", "meta")}},
 		{name: "nested wrong type keeps the index", body: `{` + ok + `,"items":[{"name":"a"},{"name":"b","weight":"heavy"}]}`, status: 422, want: []api.ValidationItem{
-			mwItem("Input should be a valid number", "float_type", "body", "items", 1, "weight")}},
+			mwItem("Input should be a valid number, unable to parse string as a number", "float_parsing", "body", "items", 1, "weight")}},
 		{name: "list element wrong type", body: `{` + ok + `,"items":[{"name":"a"},7]}`, status: 422, want: []api.ValidationItem{
 			mwItem("Input should be a valid dictionary or object to extract fields from", "model_attributes_type", "body", "items", 1)}},
 		{name: "top-level array", body: `[1]`, status: 422, want: []api.ValidationItem{
@@ -169,6 +178,59 @@ func TestBindJSON(t *testing.T) {
 				t.Fatalf("got %d %s\nwant %d %s", w.Code, w.Body.String(), tc.status, want)
 			}
 		})
+	}
+}
+
+// Pydantic v2's lax mode, FastAPI's default, converts what a Python client
+// may send for an integer, number or boolean field; so does bindJSON, and
+// the converted values are what the handler gets. Strings are never made
+// of numbers.
+func TestBindJSONLaxMode(t *testing.T) {
+	r := mwEngine(maxBody(1 << 10))
+	r.POST("/v", func(c *gin.Context) {
+		var req vReq
+		if !bindJSON(c, &req) {
+			return
+		}
+		c.JSON(http.StatusOK, req)
+	})
+	for _, tc := range []struct {
+		name, body string
+		check      func(vReq) bool
+	}{
+		{"integral float for an int", `"top_k":3.0`, func(q vReq) bool { return q.TopK != nil && *q.TopK == 3 }},
+		{"exponent for an int", `"top_k":1e1`, func(q vReq) bool { return q.TopK != nil && *q.TopK == 10 }},
+		{"string for an int", `"top_k":" 7 "`, func(q vReq) bool { return q.TopK != nil && *q.TopK == 7 }},
+		{"string for an unsigned", `"count":"4"`, func(q vReq) bool { return q.Count == 4 }},
+		{"string for a number", `"ratio":"0.25"`, func(q vReq) bool { return q.Ratio == 0.25 }},
+		{"string for a nested number", `"items":[{"name":"a","weight":"2.5"}]`, func(q vReq) bool { return len(q.Items) == 1 && q.Items[0].Weight == 2.5 }},
+		{"strings for list elements", `"vec":["1",2,"3e0"]`, func(q vReq) bool { return slices.Equal(q.Vec, []float64{1, 2, 3}) }},
+		{"1 for a bool", `"flag":1`, func(q vReq) bool { return q.Flag }},
+		{"yes for a bool", `"flag":"yes"`, func(q vReq) bool { return q.Flag }},
+		{"a bool for an int", `"top_k":true`, func(q vReq) bool { return q.TopK != nil && *q.TopK == 1 }},
+		{"a bool for a number", `"vec":[false,true,2]`, func(q vReq) bool { return slices.Equal(q.Vec, []float64{0, 1, 2}) }},
+		{"a key in another case", `"TOP_K":"5"`, func(q vReq) bool { return q.TopK != nil && *q.TopK == 5 }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w := mwDo(r, http.MethodPost, "/v", `{"message":"hi","coupling_factor":"0.5",`+tc.body+`}`, nil)
+			var got vReq
+			if w.Code != http.StatusOK || json.Unmarshal(w.Body.Bytes(), &got) != nil || got.Coupling == nil || *got.Coupling != 0.5 || !tc.check(got) {
+				t.Fatalf("got %d %s", w.Code, w.Body.String())
+			}
+		})
+	}
+	// range rules still apply to what was converted, and a number is never
+	// a string
+	for body, want := range map[string]api.ValidationItem{
+		`{"message":"hi","coupling_factor":"1.5"}`:    mwItem("Input should be less than or equal to 1", "less_than_equal", "body", "coupling_factor"),
+		`{"message":7,"coupling_factor":0.5}`:         mwItem("Input should be a valid string", "string_type", "body", "message"),
+		`{"message":"hi","coupling_factor":"Inf"}`:    mwItem("Input should be a valid number, unable to parse string as a number", "float_parsing", "body", "coupling_factor"),
+		`{"message":"hi","coupling_factor":"0x1p-2"}`: mwItem("Input should be a valid number, unable to parse string as a number", "float_parsing", "body", "coupling_factor"),
+	} {
+		w := mwDo(r, http.MethodPost, "/v", body, nil)
+		if w.Code != 422 || w.Body.String() != mwDetailJSON(t, want) {
+			t.Errorf("%s: got %d %s, want %s", body, w.Code, w.Body.String(), mwDetailJSON(t, want))
+		}
 	}
 }
 
