@@ -26,17 +26,31 @@ type clusterActor struct {
 	loads viewLoads
 	work  layerWork // its async work (gathers and feedback) and its stop
 	drift int64
-	// feedback holds the askers of the feedback being applied (nil: none
-	// is): a feedback request that arrives meanwhile joins it.
-	feedback []*actor.PID
-	// endFeedback cancels the feedback being applied: the actor is
-	// stopping (its cluster deleted, or the server shutting down).
-	endFeedback context.CancelFunc
+	fb    feedbacks // the feedback being applied and the one to follow
+}
+
+// feedbacks is a cluster's feedback in progress: one at a time; a request
+// that arrives while one runs on the same view joins it, one that arrives
+// after the view changed (a member added or removed) joins the next, which
+// starts when the running one ends.
+type feedbacks struct {
+	askers []*actor.PID // of the running feedback; nil: none runs
+	gen    int          // the view generation it read
+	next   []*actor.PID // of the next feedback
+	end    context.CancelFunc
 }
 
 func newClusterActor(l *Layers, key string, v *pb.ClusterView) actor.Producer {
 	return func() actor.Actor {
-		return &clusterActor{l: l, key: key, view: v, work: newLayerWork(l, l.clusters, key)}
+		a := &clusterActor{l: l, key: key, view: v, work: newLayerWork(l, l.clusters, key)}
+		// A stopping cluster (deleted, a failed reload, shutdown) ends its
+		// feedback rather than wait up to feedbackTimeout for it.
+		a.work.onStop = func() {
+			if a.fb.end != nil {
+				a.fb.end()
+			}
+		}
+		return a
 	}
 }
 
@@ -46,9 +60,6 @@ func (a *clusterActor) Receive(ctx actor.Context) {
 	case *actor.Stopped:
 		a.l.clusters.Stopped(a.key, ctx.Self())
 	case stopWhenIdle:
-		if a.endFeedback != nil {
-			a.endFeedback()
-		}
 		a.work.reached(ctx)
 	case *pb.TopologyChanged:
 		owner, id := a.view.GetOwner(), a.view.GetClusterId()
@@ -138,34 +149,44 @@ func (a *clusterActor) stateResponse(g *clusterGather) *pb.ClusterStateResponse 
 // own state is not what is fed back (contract: "blend aggregate back into
 // members"). A factor of 0, or no initialised member, answers 0.
 //
-// A feedback request that arrives while one is being applied joins it and
-// gets its answer: a client that retries a feedback whose answer it did
-// not wait for (a 504) gets the one still running instead of blending the
-// members a second time. For the same reason a feedback is not cut short
-// when its askers give up: it may run for feedbackTimeout (the ask timeout
-// if longer), and a retry meanwhile joins it. It ends early only when the
-// actor is told to stop (a deletion, a shutdown).
+// A feedback request that arrives while one is being applied to the same
+// members joins it and gets its answer: a client that retries a feedback
+// whose answer it did not wait for (a 504) gets the one still running
+// instead of blending the members a second time. For the same reason a
+// feedback is not cut short when its askers give up: it may run for
+// feedbackTimeout (the ask timeout if longer). It ends early only when the
+// actor stops (a deletion, a failed reload, a shutdown).
 func (a *clusterActor) handleFeedback(ctx actor.Context, m *pb.ClusterFeedbackRequest) {
 	if m.GetOwner() != a.view.GetOwner() {
 		ctx.Respond(&pb.ClusterFeedbackResponse{Error: ToProtoError(semvec.NotFound("Cluster"))})
 		return
 	}
+	switch {
+	case a.fb.askers == nil:
+		a.startFeedback(ctx, []*actor.PID{ctx.Sender()})
+	case len(a.fb.askers)+len(a.fb.next) >= maxInflight:
+		ctx.Respond(&pb.ClusterFeedbackResponse{Error: ToProtoError(semvec.Errorf(semvec.KindUnavailable, "too many requests are waiting for this actor"))})
+	case a.fb.gen == a.gen:
+		a.fb.askers = append(a.fb.askers, ctx.Sender())
+	default: // the members changed since the running feedback read them
+		a.fb.next = append(a.fb.next, ctx.Sender())
+	}
+}
+
+// startFeedback starts a feedback on the current view for askers (see
+// handleFeedback); the first asker is the message being handled.
+func (a *clusterActor) startFeedback(ctx actor.Context, askers []*actor.PID) {
 	v, gen := a.view, a.gen
-	if v.GetCouplingFactor() == 0 || len(v.GetMemberIds()) == 0 {
-		ctx.Respond(&pb.ClusterFeedbackResponse{ClusterId: v.GetClusterId(), SessionsUpdated: 0, Target: feedbackNone})
+	switch {
+	case a.work.stopping:
+		answerAll(ctx, askers, &pb.ClusterFeedbackResponse{Error: ToProtoError(semvec.Errorf(semvec.KindUnavailable, "the cluster is stopping; retry"))})
+		return
+	case v.GetCouplingFactor() == 0 || len(v.GetMemberIds()) == 0:
+		answerAll(ctx, askers, &pb.ClusterFeedbackResponse{ClusterId: v.GetClusterId(), SessionsUpdated: 0, Target: feedbackNone})
 		return
 	}
-	if a.feedback != nil {
-		if len(a.feedback) >= maxInflight {
-			ctx.Respond(&pb.ClusterFeedbackResponse{Error: ToProtoError(semvec.Errorf(semvec.KindUnavailable, "too many requests are waiting for this actor"))})
-			return
-		}
-		a.feedback = append(a.feedback, ctx.Sender())
-		return
-	}
-	a.feedback = []*actor.PID{ctx.Sender()}
 	fctx, end := context.WithCancel(a.l.bgCtx)
-	a.endFeedback = end
+	a.fb.askers, a.fb.gen, a.fb.end = askers, gen, end
 	dim, now := a.l.sessions.Dim(), a.l.now()
 	a.work.asyncFor(ctx, fctx, max(a.l.workTimeout(), feedbackTimeout), func(wctx context.Context) (any, error) {
 		g, err := a.l.gatherCluster(wctx, v)
@@ -184,20 +205,28 @@ func (a *clusterActor) handleFeedback(ctx actor.Context, m *pb.ClusterFeedbackRe
 			err = semvec.Errorf(semvec.KindUnavailable, "the cluster stopped (deleted, or the server is shutting down) before its feedback reached every member")
 		}
 		end()
-		a.endFeedback = nil
 		resp := &pb.ClusterFeedbackResponse{Error: ToProtoError(err)}
 		if err == nil {
 			g := res.(*clusterGather)
 			a.prune(gen, g.missing)
 			resp = &pb.ClusterFeedbackResponse{ClusterId: v.GetClusterId(), SessionsUpdated: int32(g.updated), Target: g.target}
 		}
-		for _, asker := range a.feedback {
-			if asker != nil {
-				ctx.Send(asker, proto.Clone(resp)) // each asker its own copy
-			}
+		answerAll(ctx, a.fb.askers, resp)
+		next := a.fb.next
+		a.fb = feedbacks{}
+		if len(next) > 0 {
+			a.startFeedback(ctx, next)
 		}
-		a.feedback = nil
 	})
+}
+
+// answerAll sends each asker its own copy of resp.
+func answerAll(ctx actor.Context, askers []*actor.PID, resp *pb.ClusterFeedbackResponse) {
+	for _, asker := range askers {
+		if asker != nil {
+			ctx.Send(asker, proto.Clone(resp))
+		}
+	}
 }
 
 // feedbackTimeout bounds a cluster feedback: long enough for a cluster of

@@ -314,10 +314,11 @@ type layerWork struct {
 	r   *Registry // the actor's registry
 	key string    // the actor's key in it
 
-	running    int  // pieces of work in flight
-	stopping   bool // stop once no work is in flight
-	queued     bool // a stopWhenIdle to itself is in the mailbox
-	superseded bool // a newer activation holds its row: refuse every change
+	running    int    // pieces of work in flight
+	stopping   bool   // stop once no work is in flight
+	queued     bool   // a stopWhenIdle to itself is in the mailbox
+	superseded bool   // a newer activation holds its row: refuse every change
+	onStop     func() // optional: called once stopping is set, to end long work
 }
 
 // stopWhenIdle stops the layer actor that receives it once no work is in
@@ -337,8 +338,16 @@ func (w *layerWork) stop(ctx actor.Context) {
 	if !w.stopping {
 		w.stopping = true
 		w.r.Stop(w.key)
+		w.stopped()
 	}
 	w.stopIfIdle(ctx)
+}
+
+// stopped calls onStop, if any.
+func (w *layerWork) stopped() {
+	if w.onStop != nil {
+		w.onStop()
+	}
 }
 
 // supersede marks the actor superseded (its writes were refused because a
@@ -362,6 +371,7 @@ func (w *layerWork) stopIfIdle(ctx actor.Context) {
 func (w *layerWork) reached(ctx actor.Context) {
 	w.queued, w.stopping = false, true
 	if w.running > 0 {
+		w.stopped()
 		return
 	}
 	ctx.Stop(ctx.Self())

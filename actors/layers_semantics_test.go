@@ -104,6 +104,104 @@ func TestFeedbackDuringFeedbackJoinsIt(t *testing.T) {
 	}
 }
 
+// A feedback asked after the members changed does not join the running
+// one, which read the old members: it runs next, on the new ones.
+func TestFeedbackAfterTheMembersChangedIsNotJoined(t *testing.T) {
+	held := &heldAfterArm{entered: make(chan struct{}), release: make(chan struct{})}
+	e := &layersEnv{t: t, dbPath: filepath.Join(t.TempDir(), "layers.db"),
+		wrapSessions: func(s *persistence.Store) SessionStore { held.Store = s; return held }}
+	e.start()
+	t.Cleanup(e.stop)
+	release := sync.OnceFunc(func() { close(held.release) })
+	t.Cleanup(release)
+	ctx := ctxT(t)
+	const own = "tenant-a"
+	a, b, c := e.session(own), e.session(own), e.session(own)
+	cid := e.cluster(own, AggregationWeightedAverage, 0.5)
+	for _, sid := range []string{a, b} {
+		ok(e.layers.AddMember(ctx, own, cid, sid))(t)
+	}
+	e.steady(own, a, 0, 2)
+	e.steady(own, b, 1, 2)
+	e.steady(own, c, 2, 2)
+	cBefore := e.state(own, c).GetState()
+
+	held.arm.Store(true)
+	pid := ok(e.layers.clusters.Get(ctx, ownedKey(own, cid)))(t)
+	req := &pb.ClusterFeedbackRequest{Owner: own, ClusterId: cid}
+	first := e.sys.Root.RequestFuture(pid, req, 15*time.Second)
+	<-held.entered // the first feedback is under way, on a and b
+	ok(e.layers.AddMember(ctx, own, cid, c))(t) // answered once the cluster actor has the new members
+	second := e.sys.Root.RequestFuture(pid, req, 15*time.Second)
+	release()
+	for i, want := range []int32{2, 3} {
+		res, err := []*actor.Future{first, second}[i].Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fb := res.(*pb.ClusterFeedbackResponse); fb.GetError() != nil || fb.GetSessionsUpdated() != want {
+			t.Fatalf("feedback %d = %+v, want %d members blended", i+1, fb, want)
+		}
+	}
+	if c := vecmath.Cosine(e.state(own, c).GetState(), cBefore); c > 1-1e-6 {
+		t.Fatal("the member added before the second feedback was not blended")
+	}
+}
+
+// failingViews fails the cluster's view reload while fail is set.
+type failingViews struct {
+	*persistence.Store
+	fail atomic.Bool
+}
+
+func (f *failingViews) GetCluster(ctx context.Context, owner, id string) (persistence.ClusterRecord, error) {
+	if f.fail.Load() {
+		return persistence.ClusterRecord{}, semvec.Errorf(semvec.KindUnavailable, "database unavailable")
+	}
+	return f.Store.GetCluster(ctx, owner, id)
+}
+
+// A cluster whose view reload fails stops, and a stop ends its feedback:
+// the cluster answers again at once (from a new activation) instead of
+// after the feedback, which may run for up to a minute.
+func TestAFailedReloadEndsTheFeedback(t *testing.T) {
+	held := &heldAfterArm{entered: make(chan struct{}), release: make(chan struct{})}
+	views := &failingViews{}
+	e := &layersEnv{t: t, dbPath: filepath.Join(t.TempDir(), "layers.db"),
+		wrapSessions: func(s *persistence.Store) SessionStore { held.Store = s; return held },
+		wrap:         func(s *persistence.Store) LayerStore { views.Store = s; return views }}
+	e.start()
+	t.Cleanup(e.stop)
+	t.Cleanup(func() { close(held.release) })
+	ctx := ctxT(t)
+	const own = "tenant-a"
+	a, b := e.session(own), e.session(own)
+	cid := e.cluster(own, AggregationWeightedAverage, 0.5)
+	for _, sid := range []string{a, b} {
+		ok(e.layers.AddMember(ctx, own, cid, sid))(t)
+	}
+	e.steady(own, a, 0, 2)
+	e.steady(own, b, 1, 2)
+
+	held.arm.Store(true)
+	pid := ok(e.layers.clusters.Get(ctx, ownedKey(own, cid)))(t)
+	fb := e.sys.Root.RequestFuture(pid, &pb.ClusterFeedbackRequest{Owner: own, ClusterId: cid}, 20*time.Second)
+	<-held.entered // a member's blend is held until the test ends
+	views.fail.Store(true)
+	e.layers.clusterChanged(ctx, own, cid) // the reload fails: the actor stops
+	views.fail.Store(false)
+	res, err := fb.Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := res.(*pb.ClusterFeedbackResponse).GetError(); got.GetReason() != pb.ErrorReason_ERROR_REASON_UNAVAILABLE {
+		t.Fatalf("the feedback of a cluster that stopped answered %v, want unavailable", got)
+	}
+	if err := e.layers.ClusterExists(ctx, own, cid); err != nil {
+		t.Fatalf("the cluster after its failed reload: %v", err)
+	}
+}
+
 // Deleting a cluster ends the feedback it is applying: the deletion does
 // not wait for the feedback (which may run long after its asker gave up),
 // and the feedback's askers are told the cluster stopped.

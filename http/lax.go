@@ -21,12 +21,14 @@ import (
 //
 // bindJSON calls it only after encoding/json refused a value's type, so a
 // well-typed body pays nothing. Keys are matched to fields as encoding/json
-// matches them: the exact name, else case-insensitively.
+// matches them (the exact name, else case-insensitively), and the rewritten
+// body keeps every key in its place, duplicates included, so that the one
+// encoding/json takes is the same as before.
 func laxBody(body []byte, dst reflect.Type) ([]byte, bool) {
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.UseNumber()
-	var v any
-	if err := dec.Decode(&v); err != nil {
+	v, err := readOrdered(dec)
+	if err != nil {
 		return nil, false
 	}
 	v, changed := laxValue(v, dst)
@@ -40,7 +42,72 @@ func laxBody(body []byte, dst reflect.Type) ([]byte, bool) {
 	return out, true
 }
 
-// laxValue converts v (decoded with UseNumber) towards type t; see laxBody.
+// object is a JSON object with its keys in their order (duplicates kept).
+type object struct {
+	keys []string
+	vals []any
+}
+
+func (o *object) MarshalJSON() ([]byte, error) {
+	b := []byte{'{'}
+	for i, k := range o.keys {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		kb, err := json.Marshal(k)
+		if err != nil {
+			return nil, err
+		}
+		vb, err := json.Marshal(o.vals[i])
+		if err != nil {
+			return nil, err
+		}
+		b = append(append(append(b, kb...), ':'), vb...)
+	}
+	return append(b, '}'), nil
+}
+
+// readOrdered reads one JSON value from dec (UseNumber): an object is an
+// *object, an array a []any, a scalar what dec.Token gives. Its depth is
+// bounded by encoding/json's own (bindJSON has checked the body is valid).
+func readOrdered(dec *json.Decoder) (any, error) {
+	tok, err := dec.Token()
+	if err != nil {
+		return nil, err
+	}
+	switch tok {
+	case json.Delim('{'):
+		o := &object{}
+		for dec.More() {
+			kt, err := dec.Token()
+			if err != nil {
+				return nil, err
+			}
+			k, _ := kt.(string)
+			v, err := readOrdered(dec)
+			if err != nil {
+				return nil, err
+			}
+			o.keys, o.vals = append(o.keys, k), append(o.vals, v)
+		}
+		_, err := dec.Token() // '}'
+		return o, err
+	case json.Delim('['):
+		a := []any{}
+		for dec.More() {
+			v, err := readOrdered(dec)
+			if err != nil {
+				return nil, err
+			}
+			a = append(a, v)
+		}
+		_, err := dec.Token() // ']'
+		return a, err
+	}
+	return tok, nil
+}
+
+// laxValue converts v (read by readOrdered) towards type t; see laxBody.
 func laxValue(v any, t reflect.Type) (any, bool) {
 	t = derefType(t)
 	if t == nil || customJSON(t) {
@@ -48,21 +115,21 @@ func laxValue(v any, t reflect.Type) (any, bool) {
 	}
 	switch t.Kind() {
 	case reflect.Struct:
-		m, ok := v.(map[string]any)
+		o, ok := v.(*object)
 		if !ok {
 			return v, false
 		}
 		changed := false
-		for k, val := range m {
+		for i, k := range o.keys {
 			f, ok := jsonField(t, k)
 			if !ok {
 				continue
 			}
-			if nv, c := laxValue(val, f.Type); c {
-				m[k], changed = nv, true
+			if nv, c := laxValue(o.vals[i], f.Type); c {
+				o.vals[i], changed = nv, true
 			}
 		}
-		return m, changed
+		return o, changed
 	case reflect.Slice, reflect.Array:
 		a, ok := v.([]any)
 		if !ok || isByteSlice(t) {
@@ -76,17 +143,17 @@ func laxValue(v any, t reflect.Type) (any, bool) {
 		}
 		return a, changed
 	case reflect.Map:
-		m, ok := v.(map[string]any)
+		o, ok := v.(*object)
 		if !ok {
 			return v, false
 		}
 		changed := false
-		for k, e := range m {
+		for i, e := range o.vals {
 			if ne, c := laxValue(e, t.Elem()); c {
-				m[k], changed = ne, true
+				o.vals[i], changed = ne, true
 			}
 		}
-		return m, changed
+		return o, changed
 	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
 		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
 		return laxInt(v)

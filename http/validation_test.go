@@ -210,6 +210,11 @@ func TestBindJSONLaxMode(t *testing.T) {
 		{"a bool for an int", `"top_k":true`, func(q vReq) bool { return q.TopK != nil && *q.TopK == 1 }},
 		{"a bool for a number", `"vec":[false,true,2]`, func(q vReq) bool { return slices.Equal(q.Vec, []float64{0, 1, 2}) }},
 		{"a key in another case", `"TOP_K":"5"`, func(q vReq) bool { return q.TopK != nil && *q.TopK == 5 }},
+		// Keys keep their order: of two spellings of a key, the last one
+		// in the body wins, as it does when nothing is rewritten.
+		{"case variants keep their order", `"name":"b","NAME":"a","flag":"true"`, func(q vReq) bool { return q.Name == "a" && q.Flag }},
+		{"case variants keep their order, reversed", `"NAME":"a","name":"b","flag":"true"`, func(q vReq) bool { return q.Name == "b" && q.Flag }},
+		{"a map keeps its keys", `"meta":{"z":"1","a":2,"A":"3"}`, func(q vReq) bool { return q.Meta["z"] == 1 && q.Meta["a"] == 2 && q.Meta["A"] == 3 }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			w := mwDo(r, http.MethodPost, "/v", `{"message":"hi","coupling_factor":"0.5",`+tc.body+`}`, nil)

@@ -82,7 +82,9 @@ func TestBadConfigurationNamesTheVariable(t *testing.T) {
 		"SEMVEC_PPROF_ADDR":         "notanaddr",
 		"SEMVEC_SESSION_SWEEP_S":    "1e10",
 	} {
-		env := map[string]string{name: value, "DATABASE_URL": "sqlite:///" + t.TempDir() + "/x.db"}
+		// SEMVEC_DEV_DIR: a value accepted by mistake starts the server, whose
+		// development key pair must not land in the source tree.
+		env := map[string]string{name: value, "DATABASE_URL": "sqlite:///" + t.TempDir() + "/x.db", "SEMVEC_DEV_DIR": t.TempDir()}
 		if name == "DATABASE_URL" {
 			env[name] = value
 		}
