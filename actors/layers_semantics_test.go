@@ -130,7 +130,7 @@ func TestFeedbackAfterTheMembersChangedIsNotJoined(t *testing.T) {
 	pid := ok(e.layers.clusters.Get(ctx, ownedKey(own, cid)))(t)
 	req := &pb.ClusterFeedbackRequest{Owner: own, ClusterId: cid}
 	first := e.sys.Root.RequestFuture(pid, req, 15*time.Second)
-	<-held.entered // the first feedback is under way, on a and b
+	<-held.entered                              // the first feedback is under way, on a and b
 	ok(e.layers.AddMember(ctx, own, cid, c))(t) // answered once the cluster actor has the new members
 	second := e.sys.Root.RequestFuture(pid, req, 15*time.Second)
 	release()
