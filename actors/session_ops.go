@@ -80,7 +80,7 @@ func (a *sessionActor) store(m *pb.StoreRequest) (*pb.StoreResponse, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &pb.StoreResponse{SessionId: a.id, TotalMemories: int32(total), Stored: stored}, nil
+	return &pb.StoreResponse{SessionId: a.id, TotalMemories: int32(total), Dropped: !stored}, nil
 }
 
 func (a *sessionActor) metrics() *pb.MetricsResponse {

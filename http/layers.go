@@ -172,7 +172,7 @@ func (s *Server) clusterStore(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, api.ClusterStored{ClusterID: id, SessionID: id, Stored: res.GetStored(), TotalMemories: res.GetTotalMemories()})
+	c.JSON(http.StatusOK, api.ClusterStored{ClusterID: id, SessionID: id, Stored: !res.GetDropped(), TotalMemories: res.GetTotalMemories()})
 }
 
 func (s *Server) clusterFeedback(c *gin.Context) {

@@ -157,7 +157,7 @@ func (s *Server) store(c *gin.Context) {
 	if !ok {
 		return
 	}
-	c.JSON(http.StatusOK, api.StoreResult{SessionID: res.GetSessionId(), Stored: res.GetStored(), TotalMemories: res.GetTotalMemories()})
+	c.JSON(http.StatusOK, api.StoreResult{SessionID: res.GetSessionId(), Stored: !res.GetDropped(), TotalMemories: res.GetTotalMemories()})
 }
 
 func (s *Server) createSession(c *gin.Context) {

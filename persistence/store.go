@@ -290,8 +290,10 @@ func checkSQLiteDir(rest string) error {
 	path, _, _ := strings.Cut(rest, "?")
 	dir := filepath.Dir(strings.TrimPrefix(path, "/")) // as sqliteDSN reads it
 	switch st, err := os.Stat(dir); {
-	case err != nil:
+	case errors.Is(err, os.ErrNotExist):
 		return semvec.Errorf(semvec.KindInvalid, "DATABASE_URL: the SQLite database's directory %s does not exist", dir)
+	case err != nil:
+		return semvec.Wrap(semvec.KindInvalid, err, "DATABASE_URL: the SQLite database's directory "+dir+" cannot be read")
 	case !st.IsDir():
 		return semvec.Errorf(semvec.KindInvalid, "DATABASE_URL: the SQLite database's directory %s is not a directory", dir)
 	}

@@ -598,7 +598,7 @@ type StoreResponse struct {
 	Error         *Error                 `protobuf:"bytes,1,opt,name=error,proto3" json:"error,omitempty"`
 	SessionId     string                 `protobuf:"bytes,2,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
 	TotalMemories int32                  `protobuf:"varint,3,opt,name=total_memories,json=totalMemories,proto3" json:"total_memories,omitempty"`
-	Stored        bool                   `protobuf:"varint,4,opt,name=stored,proto3" json:"stored,omitempty"` // false: the response was dropped (LOCKDOWN, or it answered a message the isolation filter stopped)
+	Dropped       bool                   `protobuf:"varint,4,opt,name=dropped,proto3" json:"dropped,omitempty"` // the response was dropped (LOCKDOWN, or it answered a message the isolation filter stopped); false from a member that predates the field
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -654,9 +654,9 @@ func (x *StoreResponse) GetTotalMemories() int32 {
 	return 0
 }
 
-func (x *StoreResponse) GetStored() bool {
+func (x *StoreResponse) GetDropped() bool {
 	if x != nil {
-		return x.Stored
+		return x.Dropped
 	}
 	return false
 }
@@ -4151,13 +4151,13 @@ const file_session_proto_rawDesc = "" +
 	"\amessage\x18\x05 \x01(\tR\amessage\x12\x1f\n" +
 	"\vmessage_vec\x18\x06 \x03(\x02R\n" +
 	"messageVec\x12\"\n" +
-	"\rnow_unix_nano\x18\a \x01(\x03R\vnowUnixNano\"\x95\x01\n" +
+	"\rnow_unix_nano\x18\a \x01(\x03R\vnowUnixNano\"\x97\x01\n" +
 	"\rStoreResponse\x12&\n" +
 	"\x05error\x18\x01 \x01(\v2\x10.semvec.v1.ErrorR\x05error\x12\x1d\n" +
 	"\n" +
 	"session_id\x18\x02 \x01(\tR\tsessionId\x12%\n" +
-	"\x0etotal_memories\x18\x03 \x01(\x05R\rtotalMemories\x12\x16\n" +
-	"\x06stored\x18\x04 \x01(\bR\x06stored\"E\n" +
+	"\x0etotal_memories\x18\x03 \x01(\x05R\rtotalMemories\x12\x18\n" +
+	"\adropped\x18\x04 \x01(\bR\adropped\"E\n" +
 	"\x0eMetricsRequest\x12\x14\n" +
 	"\x05owner\x18\x01 \x01(\tR\x05owner\x12\x1d\n" +
 	"\n" +
