@@ -49,56 +49,90 @@ func (h *heldAfterArm) AppendLog(ctx context.Context, e []persistence.LogEntry) 
 	return h.Store.AppendLog(ctx, e)
 }
 
+// heldFeedback is a cluster whose feedback can be held in flight: its two
+// members a and b have a state (coupling 0.5), and their sessions' log
+// appends go through held.
+type heldFeedback struct {
+	e              *layersEnv
+	held           *heldAfterArm
+	release        func() // lets the held append through (also at cleanup)
+	own, cid, a, b string
+}
+
+const heldCoupling = 0.5
+
+// newHeldFeedback builds it; layers, when not nil, wraps the layers' store.
+func newHeldFeedback(t *testing.T, layers func(*persistence.Store) LayerStore) *heldFeedback {
+	h := &heldFeedback{held: &heldAfterArm{entered: make(chan struct{}), release: make(chan struct{})}, own: "tenant-a"}
+	h.e = &layersEnv{t: t, dbPath: filepath.Join(t.TempDir(), "layers.db"), wrap: layers,
+		wrapSessions: func(s *persistence.Store) SessionStore { h.held.Store = s; return h.held }}
+	h.e.start()
+	t.Cleanup(h.e.stop)
+	h.release = sync.OnceFunc(func() { close(h.held.release) })
+	t.Cleanup(h.release) // before the stop, also when the test fails early
+	ctx := ctxT(t)
+	h.a, h.b = h.e.session(h.own), h.e.session(h.own)
+	h.cid = h.e.cluster(h.own, AggregationWeightedAverage, heldCoupling)
+	for _, sid := range []string{h.a, h.b} {
+		ok(h.e.layers.AddMember(ctx, h.own, h.cid, sid))(t)
+	}
+	h.e.steady(h.own, h.a, 0, 3)
+	h.e.steady(h.own, h.b, 1, 1)
+	return h
+}
+
+// start sends a feedback request to the cluster's actor and returns its
+// answer's future once a member's blend is held: the feedback is under way
+// and stays so until release.
+func (h *heldFeedback) start(t *testing.T) *actor.Future {
+	h.held.arm.Store(true)
+	f := h.ask(t)
+	<-h.held.entered
+	return f
+}
+
+// ask sends one more feedback request to the cluster's actor.
+func (h *heldFeedback) ask(t *testing.T) *actor.Future {
+	pid := ok(h.e.layers.clusters.Get(ctxT(t), ownedKey(h.own, h.cid)))(t)
+	return h.e.sys.Root.RequestFuture(pid, &pb.ClusterFeedbackRequest{Owner: h.own, ClusterId: h.cid}, 20*time.Second)
+}
+
+// feedbackAnswer is f's answer.
+func feedbackAnswer(t *testing.T, f *actor.Future) *pb.ClusterFeedbackResponse {
+	t.Helper()
+	res, err := f.Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res.(*pb.ClusterFeedbackResponse)
+}
+
 // A feedback request that arrives while the cluster is applying one joins
 // it: both askers get its answer and every member is blended once (a
 // client retrying a feedback whose answer timed out must not blend the
 // members twice). A feedback asked after it has finished blends again.
 func TestFeedbackDuringFeedbackJoinsIt(t *testing.T) {
-	held := &heldAfterArm{entered: make(chan struct{}), release: make(chan struct{})}
-	e := &layersEnv{t: t, dbPath: filepath.Join(t.TempDir(), "layers.db"),
-		wrapSessions: func(s *persistence.Store) SessionStore { held.Store = s; return held }}
-	e.start()
-	t.Cleanup(e.stop)
-	release := sync.OnceFunc(func() { close(held.release) })
-	t.Cleanup(release) // before the stop, also when the test fails early
+	h := newHeldFeedback(t, nil)
 	ctx := ctxT(t)
-	const own = "tenant-a"
-	const coupling = 0.5
-	a, b := e.session(own), e.session(own)
-	cid := e.cluster(own, AggregationWeightedAverage, coupling)
-	for _, sid := range []string{a, b} {
-		ok(e.layers.AddMember(ctx, own, cid, sid))(t)
-	}
-	e.steady(own, a, 0, 3)
-	e.steady(own, b, 1, 1)
-	agg := ok(e.layers.ClusterState(ctx, own, cid))(t).GetAggregateVector()
-	before := map[string][]float32{a: e.state(own, a).GetState(), b: e.state(own, b).GetState()}
+	agg := ok(h.e.layers.ClusterState(ctx, h.own, h.cid))(t).GetAggregateVector()
+	before := map[string][]float32{h.a: h.e.state(h.own, h.a).GetState(), h.b: h.e.state(h.own, h.b).GetState()}
 
-	held.arm.Store(true)
-	pid := ok(e.layers.clusters.Get(ctx, ownedKey(own, cid)))(t)
-	req := &pb.ClusterFeedbackRequest{Owner: own, ClusterId: cid}
-	first := e.sys.Root.RequestFuture(pid, req, 10*time.Second)
-	<-held.entered // a member's blend is being committed: the first feedback is under way
-	second := e.sys.Root.RequestFuture(pid, req, 10*time.Second)
-	release()
+	first := h.start(t)
+	second := h.ask(t)
+	h.release()
 	for i, f := range []*actor.Future{first, second} {
-		res, err := f.Result()
-		if err != nil {
-			t.Fatal(err)
-		}
-		fb := res.(*pb.ClusterFeedbackResponse)
-		if fb.GetError() != nil || fb.GetTarget() != feedbackAggregate || fb.GetSessionsUpdated() != 2 {
+		if fb := feedbackAnswer(t, f); fb.GetError() != nil || fb.GetTarget() != feedbackAggregate || fb.GetSessionsUpdated() != 2 {
 			t.Fatalf("feedback %d = %+v, want the first feedback's answer: the aggregate blended into 2 members", i+1, fb)
 		}
 	}
 	for id, vec := range before {
-		got, want := e.state(own, id).GetState(), blendExpect(vec, agg, coupling)
+		got, want := h.e.state(h.own, id).GetState(), blendExpect(vec, agg, heldCoupling)
 		if c := vecmath.Cosine(got, want); c < 1-1e-4 {
 			t.Fatalf("member %s: cos(state, blended once) = %.6f, want 1 (blended twice?)", id, c)
 		}
 	}
 
-	fb := ok(e.layers.ClusterFeedback(ctx, own, cid))(t)
+	fb := ok(h.e.layers.ClusterFeedback(ctx, h.own, h.cid))(t)
 	if fb.GetSessionsUpdated() != 2 {
 		t.Fatalf("a feedback after the first = %+v, want 2 members blended again", fb)
 	}
@@ -107,43 +141,22 @@ func TestFeedbackDuringFeedbackJoinsIt(t *testing.T) {
 // A feedback asked after the members changed does not join the running
 // one, which read the old members: it runs next, on the new ones.
 func TestFeedbackAfterTheMembersChangedIsNotJoined(t *testing.T) {
-	held := &heldAfterArm{entered: make(chan struct{}), release: make(chan struct{})}
-	e := &layersEnv{t: t, dbPath: filepath.Join(t.TempDir(), "layers.db"),
-		wrapSessions: func(s *persistence.Store) SessionStore { held.Store = s; return held }}
-	e.start()
-	t.Cleanup(e.stop)
-	release := sync.OnceFunc(func() { close(held.release) })
-	t.Cleanup(release)
+	h := newHeldFeedback(t, nil)
 	ctx := ctxT(t)
-	const own = "tenant-a"
-	a, b, c := e.session(own), e.session(own), e.session(own)
-	cid := e.cluster(own, AggregationWeightedAverage, 0.5)
-	for _, sid := range []string{a, b} {
-		ok(e.layers.AddMember(ctx, own, cid, sid))(t)
-	}
-	e.steady(own, a, 0, 2)
-	e.steady(own, b, 1, 2)
-	e.steady(own, c, 2, 2)
-	cBefore := e.state(own, c).GetState()
+	c := h.e.session(h.own)
+	h.e.steady(h.own, c, 2, 2)
+	cBefore := h.e.state(h.own, c).GetState()
 
-	held.arm.Store(true)
-	pid := ok(e.layers.clusters.Get(ctx, ownedKey(own, cid)))(t)
-	req := &pb.ClusterFeedbackRequest{Owner: own, ClusterId: cid}
-	first := e.sys.Root.RequestFuture(pid, req, 15*time.Second)
-	<-held.entered                              // the first feedback is under way, on a and b
-	ok(e.layers.AddMember(ctx, own, cid, c))(t) // answered once the cluster actor has the new members
-	second := e.sys.Root.RequestFuture(pid, req, 15*time.Second)
-	release()
+	first := h.start(t)                               // on a and b
+	ok(h.e.layers.AddMember(ctx, h.own, h.cid, c))(t) // answered once the cluster actor has the new members
+	second := h.ask(t)
+	h.release()
 	for i, want := range []int32{2, 3} {
-		res, err := []*actor.Future{first, second}[i].Result()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if fb := res.(*pb.ClusterFeedbackResponse); fb.GetError() != nil || fb.GetSessionsUpdated() != want {
+		if fb := feedbackAnswer(t, []*actor.Future{first, second}[i]); fb.GetError() != nil || fb.GetSessionsUpdated() != want {
 			t.Fatalf("feedback %d = %+v, want %d members blended", i+1, fb, want)
 		}
 	}
-	if c := vecmath.Cosine(e.state(own, c).GetState(), cBefore); c > 1-1e-6 {
+	if cos := vecmath.Cosine(h.e.state(h.own, c).GetState(), cBefore); cos > 1-1e-6 {
 		t.Fatal("the member added before the second feedback was not blended")
 	}
 }
@@ -165,39 +178,17 @@ func (f *failingViews) GetCluster(ctx context.Context, owner, id string) (persis
 // the cluster answers again at once (from a new activation) instead of
 // after the feedback, which may run for up to a minute.
 func TestAFailedReloadEndsTheFeedback(t *testing.T) {
-	held := &heldAfterArm{entered: make(chan struct{}), release: make(chan struct{})}
 	views := &failingViews{}
-	e := &layersEnv{t: t, dbPath: filepath.Join(t.TempDir(), "layers.db"),
-		wrapSessions: func(s *persistence.Store) SessionStore { held.Store = s; return held },
-		wrap:         func(s *persistence.Store) LayerStore { views.Store = s; return views }}
-	e.start()
-	t.Cleanup(e.stop)
-	t.Cleanup(func() { close(held.release) })
+	h := newHeldFeedback(t, func(s *persistence.Store) LayerStore { views.Store = s; return views })
 	ctx := ctxT(t)
-	const own = "tenant-a"
-	a, b := e.session(own), e.session(own)
-	cid := e.cluster(own, AggregationWeightedAverage, 0.5)
-	for _, sid := range []string{a, b} {
-		ok(e.layers.AddMember(ctx, own, cid, sid))(t)
-	}
-	e.steady(own, a, 0, 2)
-	e.steady(own, b, 1, 2)
-
-	held.arm.Store(true)
-	pid := ok(e.layers.clusters.Get(ctx, ownedKey(own, cid)))(t)
-	fb := e.sys.Root.RequestFuture(pid, &pb.ClusterFeedbackRequest{Owner: own, ClusterId: cid}, 20*time.Second)
-	<-held.entered // a member's blend is held until the test ends
+	fb := h.start(t) // a member's blend is held until the test ends
 	views.fail.Store(true)
-	e.layers.clusterChanged(ctx, own, cid) // the reload fails: the actor stops
+	h.e.layers.clusterChanged(ctx, h.own, h.cid) // the reload fails: the actor stops
 	views.fail.Store(false)
-	res, err := fb.Result()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := res.(*pb.ClusterFeedbackResponse).GetError(); got.GetReason() != pb.ErrorReason_ERROR_REASON_UNAVAILABLE {
+	if got := feedbackAnswer(t, fb).GetError(); got.GetReason() != pb.ErrorReason_ERROR_REASON_UNAVAILABLE {
 		t.Fatalf("the feedback of a cluster that stopped answered %v, want unavailable", got)
 	}
-	if err := e.layers.ClusterExists(ctx, own, cid); err != nil {
+	if err := h.e.layers.ClusterExists(ctx, h.own, h.cid); err != nil {
 		t.Fatalf("the cluster after its failed reload: %v", err)
 	}
 }
@@ -206,33 +197,12 @@ func TestAFailedReloadEndsTheFeedback(t *testing.T) {
 // not wait for the feedback (which may run long after its asker gave up),
 // and the feedback's askers are told the cluster stopped.
 func TestDeletingAClusterEndsItsFeedback(t *testing.T) {
-	held := &heldAfterArm{entered: make(chan struct{}), release: make(chan struct{})}
-	e := &layersEnv{t: t, dbPath: filepath.Join(t.TempDir(), "layers.db"),
-		wrapSessions: func(s *persistence.Store) SessionStore { held.Store = s; return held }}
-	e.start()
-	t.Cleanup(e.stop)
-	t.Cleanup(func() { close(held.release) })
+	h := newHeldFeedback(t, nil)
 	ctx := ctxT(t)
-	const own = "tenant-a"
-	a, b := e.session(own), e.session(own)
-	cid := e.cluster(own, AggregationWeightedAverage, 0.5)
-	for _, sid := range []string{a, b} {
-		ok(e.layers.AddMember(ctx, own, cid, sid))(t)
-	}
-	e.steady(own, a, 0, 2)
-	e.steady(own, b, 1, 2)
-
-	held.arm.Store(true)
-	pid := ok(e.layers.clusters.Get(ctx, ownedKey(own, cid)))(t)
-	fb := e.sys.Root.RequestFuture(pid, &pb.ClusterFeedbackRequest{Owner: own, ClusterId: cid}, 20*time.Second)
-	<-held.entered // a member's blend is being committed, and stays so until the test ends
+	fb := h.start(t) // a member's blend is held until the test ends
 	deleted := make(chan error, 1)
-	go func() { deleted <- e.layers.DeleteCluster(ctx, own, cid) }()
-	res, err := fb.Result()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := res.(*pb.ClusterFeedbackResponse).GetError(); got.GetReason() != pb.ErrorReason_ERROR_REASON_UNAVAILABLE {
+	go func() { deleted <- h.e.layers.DeleteCluster(ctx, h.own, h.cid) }()
+	if got := feedbackAnswer(t, fb).GetError(); got.GetReason() != pb.ErrorReason_ERROR_REASON_UNAVAILABLE {
 		t.Fatalf("the feedback of a deleted cluster answered %v, want unavailable (the cluster stopped)", got)
 	}
 	if err := <-deleted; err != nil {
