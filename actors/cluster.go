@@ -30,14 +30,49 @@ type clusterActor struct {
 }
 
 // feedbacks is a cluster's feedback in progress: one at a time; a request
-// that arrives while one runs on the same view joins it, one that arrives
-// after the view changed (a member added or removed) joins the next, which
-// starts when the running one ends.
+// that arrives while one runs on the same members joins it, one that
+// arrives after the members changed joins the next, which starts when the
+// running one ends if one of its askers still waits. A feedback that failed
+// part way is finished, not started over, by the next one on the same
+// members (see handleFeedback).
 type feedbacks struct {
-	askers []*actor.PID // of the running feedback; nil: none runs
-	gen    int          // the view generation it read
-	next   []*actor.PID // of the next feedback
-	end    context.CancelFunc
+	running bool
+	askers  []feedbackAsker // of the running feedback
+	members []string        // the members it read
+	next    []feedbackAsker // of the next feedback
+	end     context.CancelFunc
+	resume  *unfinishedFeedback
+}
+
+// feedbackAsker is who asked for a feedback, and until when it waits (zero:
+// not said).
+type feedbackAsker struct {
+	pid      *actor.PID
+	deadline time.Time
+}
+
+// waiting keeps the askers that still wait at now.
+func waiting(askers []feedbackAsker, now time.Time) []feedbackAsker {
+	return slices.DeleteFunc(askers, func(a feedbackAsker) bool { return !a.deadline.IsZero() && now.After(a.deadline) })
+}
+
+// unfinishedFeedback is a feedback that failed part way (a member's blend
+// failed): the members it has not blended, and what it blends them towards.
+type unfinishedFeedback struct {
+	members []string // the cluster's members it read
+	left    []string // the members whose blend failed
+	target  []float32
+	weight  float64
+	updated int // members it changed so far
+}
+
+// feedbackRun is what a feedback's work did.
+type feedbackRun struct {
+	g       *clusterGather
+	target  []float32
+	weight  float64
+	blended int      // members asked to blend, so far
+	left    []string // of those, the ones whose blend failed
 }
 
 func newClusterActor(l *Layers, key string, v *pb.ClusterView) actor.Producer {
@@ -149,71 +184,100 @@ func (a *clusterActor) stateResponse(g *clusterGather) *pb.ClusterStateResponse 
 // own state is not what is fed back (contract: "blend aggregate back into
 // members"). A factor of 0, or no initialised member, answers 0.
 //
-// A feedback request that arrives while one is being applied to the same
-// members joins it and gets its answer: a client that retries a feedback
-// whose answer it did not wait for (a 504) gets the one still running
-// instead of blending the members a second time. For the same reason a
-// feedback is not cut short when its askers give up: it may run for
-// feedbackTimeout (the ask timeout if longer). It ends early only when the
-// actor stops (a deletion, a failed reload, a shutdown).
+// Retrying a feedback must not blend the members twice. So a feedback
+// request that arrives while one is being applied to the same members joins
+// it and gets its answer, and a feedback is not cut short when its askers
+// give up: it may run for feedbackTimeout (the ask timeout if longer). One
+// whose member blends failed part way (under a small SEMVEC_MAX_SESSIONS, a
+// member that could not be activated in time) is finished by the next
+// feedback on the same members: it blends only the members left, towards
+// the same target. A feedback ends early only when the actor stops (a
+// deletion, a failed reload, a shutdown), and then starts over next time.
 func (a *clusterActor) handleFeedback(ctx actor.Context, m *pb.ClusterFeedbackRequest) {
 	if m.GetOwner() != a.view.GetOwner() {
 		ctx.Respond(&pb.ClusterFeedbackResponse{Error: ToProtoError(semvec.NotFound("Cluster"))})
 		return
 	}
+	me := feedbackAsker{pid: ctx.Sender()}
+	if ns := m.GetDeadlineUnixNano(); ns > 0 {
+		me.deadline = time.Unix(0, ns)
+	}
+	if !a.fb.running {
+		a.startFeedback(ctx, []feedbackAsker{me})
+		return
+	}
+	now := a.l.now()
+	a.fb.askers, a.fb.next = waiting(a.fb.askers, now), waiting(a.fb.next, now)
 	switch {
-	case a.fb.askers == nil:
-		a.startFeedback(ctx, []*actor.PID{ctx.Sender()})
 	case len(a.fb.askers)+len(a.fb.next) >= maxInflight:
 		ctx.Respond(&pb.ClusterFeedbackResponse{Error: ToProtoError(semvec.Errorf(semvec.KindUnavailable, "too many requests are waiting for this actor"))})
-	case a.fb.gen == a.gen:
-		a.fb.askers = append(a.fb.askers, ctx.Sender())
+	case slices.Equal(a.fb.members, a.view.GetMemberIds()):
+		a.fb.askers = append(a.fb.askers, me)
 	default: // the members changed since the running feedback read them
-		a.fb.next = append(a.fb.next, ctx.Sender())
+		a.fb.next = append(a.fb.next, me)
 	}
 }
 
 // startFeedback starts a feedback on the current view for askers (see
-// handleFeedback); the first asker is the message being handled.
-func (a *clusterActor) startFeedback(ctx actor.Context, askers []*actor.PID) {
+// handleFeedback).
+func (a *clusterActor) startFeedback(ctx actor.Context, askers []feedbackAsker) {
 	v, gen := a.view, a.gen
+	members := slices.Clone(v.GetMemberIds())
+	resume := a.fb.resume
+	a.fb.resume = nil
+	if resume != nil && !slices.Equal(resume.members, members) {
+		resume = nil // the members changed: a new feedback, on the new ones
+	}
 	switch {
 	case a.work.stopping:
 		answerAll(ctx, askers, &pb.ClusterFeedbackResponse{Error: ToProtoError(semvec.Errorf(semvec.KindUnavailable, "the cluster is stopping; retry"))})
 		return
-	case v.GetCouplingFactor() == 0 || len(v.GetMemberIds()) == 0:
+	case v.GetCouplingFactor() == 0 || len(members) == 0:
 		answerAll(ctx, askers, &pb.ClusterFeedbackResponse{ClusterId: v.GetClusterId(), SessionsUpdated: 0, Target: feedbackNone})
 		return
 	}
 	fctx, end := context.WithCancel(a.l.bgCtx)
-	a.fb.askers, a.fb.gen, a.fb.end = askers, gen, end
+	a.fb = feedbacks{running: true, askers: askers, members: members, end: end}
 	dim, now := a.l.sessions.Dim(), a.l.now()
 	a.work.asyncFor(ctx, fctx, max(a.l.workTimeout(), feedbackTimeout), func(wctx context.Context) (any, error) {
-		g, err := a.l.gatherCluster(wctx, v)
-		if err != nil {
-			return nil, err
+		run := &feedbackRun{g: &clusterGather{target: feedbackAggregate}, weight: v.GetCouplingFactor()}
+		ids := []string(nil)
+		if resume != nil {
+			run.target, run.weight, run.g.updated, ids = resume.target, resume.weight, resume.updated, resume.left
+		} else {
+			g, err := a.l.gatherCluster(wctx, v)
+			if err != nil {
+				return nil, err
+			}
+			run.g = g
+			run.target, g.target = feedbackTarget(v.GetAggregationMode(), g.members, dim, now)
+			if run.target == nil {
+				return run, nil
+			}
+			ids = memberIDs(g.members)
 		}
-		var target []float32
-		target, g.target = feedbackTarget(v.GetAggregationMode(), g.members, dim, now)
-		if target == nil {
-			return g, nil
-		}
-		g.updated, err = a.l.blendAll(wctx, v.GetOwner(), memberIDs(g.members), target, v.GetCouplingFactor())
-		return g, err
+		changed, left, err := a.l.blendAll(wctx, v.GetOwner(), ids, run.target, run.weight)
+		run.g.updated += changed
+		run.blended, run.left = len(ids), left
+		return run, err
 	}, func(res any, err error) {
-		if err != nil && fctx.Err() != nil {
+		stopped := fctx.Err() != nil
+		end()
+		run, _ := res.(*feedbackRun)
+		if err != nil && !stopped && run != nil && len(run.left) > 0 {
+			a.fb.resume = &unfinishedFeedback{members: members, left: run.left, target: run.target, weight: run.weight, updated: run.g.updated}
+		}
+		if err != nil && stopped {
 			err = semvec.Errorf(semvec.KindUnavailable, "the cluster stopped (deleted, or the server is shutting down) before its feedback reached every member")
 		}
-		end()
 		resp := &pb.ClusterFeedbackResponse{Error: ToProtoError(err)}
 		if err == nil {
-			g := res.(*clusterGather)
-			a.prune(gen, g.missing)
-			resp = &pb.ClusterFeedbackResponse{ClusterId: v.GetClusterId(), SessionsUpdated: int32(g.updated), Target: g.target}
+			a.prune(gen, run.g.missing)
+			resp = &pb.ClusterFeedbackResponse{ClusterId: v.GetClusterId(), SessionsUpdated: int32(run.g.updated), Target: run.g.target}
 		}
 		answerAll(ctx, a.fb.askers, resp)
-		next := a.fb.next
-		a.fb = feedbacks{}
+		next := waiting(a.fb.next, a.l.now())
+		a.fb = feedbacks{resume: a.fb.resume}
 		if len(next) > 0 {
 			a.startFeedback(ctx, next)
 		}
@@ -221,10 +285,10 @@ func (a *clusterActor) startFeedback(ctx actor.Context, askers []*actor.PID) {
 }
 
 // answerAll sends each asker its own copy of resp.
-func answerAll(ctx actor.Context, askers []*actor.PID, resp *pb.ClusterFeedbackResponse) {
+func answerAll(ctx actor.Context, askers []feedbackAsker, resp *pb.ClusterFeedbackResponse) {
 	for _, asker := range askers {
-		if asker != nil {
-			ctx.Send(asker, proto.Clone(resp))
+		if asker.pid != nil {
+			ctx.Send(asker.pid, proto.Clone(resp))
 		}
 	}
 }
@@ -298,28 +362,32 @@ func (l *Layers) gatherCluster(ctx context.Context, v *pb.ClusterView) (*cluster
 	return g, nil
 }
 
-// blendAll sends BlendRequest{target, weight} to each session as owner and
-// counts the sessions whose state changed.
-func (l *Layers) blendAll(ctx context.Context, owner string, ids []string, target []float32, weight float64) (int, error) {
-	changed := make([]bool, len(ids))
+// blendAll sends BlendRequest{target, weight} to each session as owner. It
+// counts the sessions whose state changed and returns those whose blend
+// failed (a deleted session is no failure) with the first such error; a
+// blend that timed out may still have been applied.
+func (l *Layers) blendAll(ctx context.Context, owner string, ids []string, target []float32, weight float64) (changed int, failed []string, err error) {
+	changes := make([]bool, len(ids))
 	errs := make([]error, len(ids))
 	parallel(len(ids), func(i int) {
 		res, err := AskSession[*pb.BlendResponse](ctx, l.sessions, ids[i], &pb.BlendRequest{Owner: owner, SessionId: ids[i], Target: target, Weight: weight})
-		changed[i], errs[i] = res.GetChanged(), err
+		changes[i], errs[i] = res.GetChanged(), err
 	})
-	n := 0
 	for i := range ids {
 		switch {
 		case errs[i] == nil:
-			if changed[i] {
-				n++
+			if changes[i] {
+				changed++
 			}
 		case semvec.KindOf(errs[i]) == semvec.KindNotFound:
 		default:
-			return n, errs[i]
+			failed = append(failed, ids[i])
+			if err == nil {
+				err = errs[i]
+			}
 		}
 	}
-	return n, nil
+	return changed, failed, err
 }
 
 func memberIDs(ms []memberState) []string {

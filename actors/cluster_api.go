@@ -90,7 +90,13 @@ func (l *Layers) ClusterFeedback(ctx context.Context, owner, id string) (*pb.Clu
 	if err := notFoundIfInvalid("Cluster", id); err != nil {
 		return nil, err
 	}
-	return askActor[*pb.ClusterFeedbackResponse](ctx, l.ask, l.clusters, ownedKey(owner, id), &pb.ClusterFeedbackRequest{Owner: owner, ClusterId: id})
+	ctx, cancel := l.ask.Bound(ctx)
+	defer cancel()
+	req := &pb.ClusterFeedbackRequest{Owner: owner, ClusterId: id}
+	if dl, ok := ctx.Deadline(); ok {
+		req.DeadlineUnixNano = dl.UnixNano()
+	}
+	return askActor[*pb.ClusterFeedbackResponse](ctx, l.ask, l.clusters, ownedKey(owner, id), req)
 }
 
 // DeleteCluster deletes the cluster with its backing session, memberships and

@@ -97,6 +97,15 @@ func (h *heldFeedback) ask(t *testing.T) *actor.Future {
 	return h.e.sys.Root.RequestFuture(pid, &pb.ClusterFeedbackRequest{Owner: h.own, ClusterId: h.cid}, 20*time.Second)
 }
 
+// handled returns once the cluster's actor has handled every message sent
+// to it before (its mailbox is FIFO, and it answers this one at once).
+func (h *heldFeedback) handled(t *testing.T) {
+	pid := ok(h.e.layers.clusters.Get(ctxT(t), ownedKey(h.own, h.cid)))(t)
+	if _, err := h.e.sys.Root.RequestFuture(pid, &pb.ClusterExistsRequest{Owner: h.own, ClusterId: h.cid}, 10*time.Second).Result(); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // feedbackAnswer is f's answer.
 func feedbackAnswer(t *testing.T, f *actor.Future) *pb.ClusterFeedbackResponse {
 	t.Helper()
@@ -119,6 +128,7 @@ func TestFeedbackDuringFeedbackJoinsIt(t *testing.T) {
 
 	first := h.start(t)
 	second := h.ask(t)
+	h.handled(t) // the second request reached the actor while the first feedback runs
 	h.release()
 	for i, f := range []*actor.Future{first, second} {
 		if fb := feedbackAnswer(t, f); fb.GetError() != nil || fb.GetTarget() != feedbackAggregate || fb.GetSessionsUpdated() != 2 {
@@ -150,6 +160,7 @@ func TestFeedbackAfterTheMembersChangedIsNotJoined(t *testing.T) {
 	first := h.start(t)                               // on a and b
 	ok(h.e.layers.AddMember(ctx, h.own, h.cid, c))(t) // answered once the cluster actor has the new members
 	second := h.ask(t)
+	h.handled(t) // the second request reached the actor while the first feedback runs
 	h.release()
 	for i, want := range []int32{2, 3} {
 		if fb := feedbackAnswer(t, []*actor.Future{first, second}[i]); fb.GetError() != nil || fb.GetSessionsUpdated() != want {
@@ -158,6 +169,112 @@ func TestFeedbackAfterTheMembersChangedIsNotJoined(t *testing.T) {
 	}
 	if cos := vecmath.Cosine(h.e.state(h.own, c).GetState(), cBefore); cos > 1-1e-6 {
 		t.Fatal("the member added before the second feedback was not blended")
+	}
+}
+
+// Askers that stopped waiting (their deadline passed) are not counted: a
+// storm of feedback requests that each gave up at once does not refuse one
+// that waits, and what they queued for after a member change is not run
+// for nobody.
+func TestFeedbackAskersThatGaveUpDoNotCount(t *testing.T) {
+	h := newHeldFeedback(t, nil)
+	ctx := ctxT(t)
+	first := h.start(t)
+	pid := ok(h.e.layers.clusters.Get(ctx, ownedKey(h.own, h.cid)))(t)
+	gone := time.Now().Add(-time.Second).UnixNano()
+	for range maxInflight + 8 {
+		h.e.sys.Root.Send(pid, &pb.ClusterFeedbackRequest{Owner: h.own, ClusterId: h.cid, DeadlineUnixNano: gone})
+	}
+	waits := h.ask(t) // no deadline given: it waits
+	h.handled(t)
+	h.release()
+	for i, f := range []*actor.Future{first, waits} {
+		if fb := feedbackAnswer(t, f); fb.GetError() != nil || fb.GetSessionsUpdated() != 2 {
+			t.Fatalf("feedback %d = %+v, want the aggregate blended into 2 members", i+1, fb)
+		}
+	}
+}
+
+// refuseOnce refuses the first log entry of session sid (once set) that
+// reaches the log, as a database that failed that write would, and writes
+// the others.
+type refuseOnce struct {
+	*persistence.Store
+	sid  atomic.Value // string
+	done atomic.Bool
+}
+
+func (r *refuseOnce) AppendLog(ctx context.Context, entries []persistence.LogEntry) ([]error, error) {
+	target, _ := r.sid.Load().(string)
+	at := -1
+	if target != "" && !r.done.Load() {
+		at = slices.IndexFunc(entries, func(e persistence.LogEntry) bool { return e.SessionID == target })
+	}
+	if at < 0 {
+		return r.Store.AppendLog(ctx, entries)
+	}
+	r.done.Store(true)
+	rest := slices.Delete(slices.Clone(entries), at, at+1)
+	refused, err := r.Store.AppendLog(ctx, rest)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]error, 0, len(entries))
+	for i := range rest {
+		if i == at {
+			out = append(out, semvec.Errorf(semvec.KindUnavailable, "database unavailable"))
+		}
+		if refused != nil {
+			out = append(out, refused[i])
+		} else {
+			out = append(out, nil)
+		}
+	}
+	if at == len(rest) {
+		out = append(out, semvec.Errorf(semvec.KindUnavailable, "database unavailable"))
+	}
+	return out, nil
+}
+
+// A feedback whose blend failed for one member answers the error, and the
+// next feedback on the same members finishes it: it blends the member
+// left, towards the same target, and not the ones already blended.
+func TestAFeedbackThatFailedPartWayIsFinishedNotRepeated(t *testing.T) {
+	refuse := &refuseOnce{}
+	e := &layersEnv{t: t, dbPath: filepath.Join(t.TempDir(), "layers.db"),
+		wrapSessions: func(s *persistence.Store) SessionStore { refuse.Store = s; return refuse }}
+	e.start()
+	t.Cleanup(e.stop)
+	ctx := ctxT(t)
+	const own, coupling = "tenant-a", 0.5
+	a, b := e.session(own), e.session(own)
+	cid := e.cluster(own, AggregationWeightedAverage, coupling)
+	for _, sid := range []string{a, b} {
+		ok(e.layers.AddMember(ctx, own, cid, sid))(t)
+	}
+	e.steady(own, a, 0, 3)
+	e.steady(own, b, 1, 1)
+	agg := ok(e.layers.ClusterState(ctx, own, cid))(t).GetAggregateVector()
+	before := map[string][]float32{a: e.state(own, a).GetState(), b: e.state(own, b).GetState()}
+	blendedOnce := func(id string) bool {
+		return vecmath.Cosine(e.state(own, id).GetState(), blendExpect(before[id], agg, coupling)) > 1-1e-4
+	}
+
+	refuse.sid.Store(b)
+	if _, err := e.layers.ClusterFeedback(ctx, own, cid); semvec.KindOf(err) != semvec.KindUnavailable {
+		t.Fatalf("feedback with b's blend refused: %v, want unavailable", err)
+	}
+	if !blendedOnce(a) || vecmath.Cosine(e.state(own, b).GetState(), before[b]) < 1-1e-6 {
+		t.Fatal("want a blended and b untouched after the failed feedback")
+	}
+	fb := ok(e.layers.ClusterFeedback(ctx, own, cid))(t)
+	if fb.GetSessionsUpdated() != 2 || fb.GetTarget() != feedbackAggregate {
+		t.Fatalf("the retry = %+v, want the feedback finished: 2 members blended in all", fb)
+	}
+	for _, id := range []string{a, b} {
+		if !blendedOnce(id) {
+			t.Fatalf("member %s is not blended exactly once", id)
+		}
 	}
 }
 
