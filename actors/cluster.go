@@ -68,11 +68,10 @@ type unfinishedFeedback struct {
 
 // feedbackRun is what a feedback's work did.
 type feedbackRun struct {
-	g       *clusterGather
-	target  []float32
-	weight  float64
-	blended int      // members asked to blend, so far
-	left    []string // of those, the ones whose blend failed
+	g      *clusterGather
+	target []float32
+	weight float64
+	left   []string // the members whose blend failed
 }
 
 func newClusterActor(l *Layers, key string, v *pb.ClusterView) actor.Producer {
@@ -258,7 +257,7 @@ func (a *clusterActor) startFeedback(ctx actor.Context, askers []feedbackAsker) 
 		}
 		changed, left, err := a.l.blendAll(wctx, v.GetOwner(), ids, run.target, run.weight)
 		run.g.updated += changed
-		run.blended, run.left = len(ids), left
+		run.left = left
 		return run, err
 	}, func(res any, err error) {
 		stopped := fctx.Err() != nil
