@@ -19,14 +19,17 @@ import (
 // and the coupling feedback by asking the member sessions from a goroutine
 // (Layers.async) without ever blocking its mailbox.
 type clusterActor struct {
-	l     *Layers
-	key   string
-	view  *pb.ClusterView
-	gen   int // bumped on every view change, so late results do not prune a newer view
-	loads viewLoads
-	work  layerWork // its async work (gathers and feedback) and its stop
-	drift int64
-	fb    feedbacks // the feedback being applied and the one to follow
+	l    *Layers
+	key  string
+	view *pb.ClusterView
+	gen  int // bumped on every view change, so late results do not prune a newer view
+	// membersGen is bumped when the members change (not the regions): a
+	// feedback is joined, or finished, only on the members it read.
+	membersGen int
+	loads      viewLoads
+	work       layerWork // its async work (gathers and feedback) and its stop
+	drift      int64
+	fb         feedbacks // the feedback being applied and the one to follow
 }
 
 // feedbacks is a cluster's feedback in progress: one at a time; a request
@@ -38,7 +41,7 @@ type clusterActor struct {
 type feedbacks struct {
 	running bool
 	askers  []feedbackAsker // of the running feedback
-	members []string        // the members it read
+	members int             // the membersGen of the members it read
 	next    []feedbackAsker // of the next feedback
 	end     context.CancelFunc
 	resume  *unfinishedFeedback
@@ -59,8 +62,9 @@ func waiting(askers []feedbackAsker, now time.Time) []feedbackAsker {
 // unfinishedFeedback is a feedback that failed part way (a member's blend
 // failed): the members it has not blended, and what it blends them towards.
 type unfinishedFeedback struct {
-	members []string // the cluster's members it read
-	left    []string // the members whose blend failed
+	members int       // the membersGen of the members it read
+	at      time.Time // when it failed; it is finished within feedbackTimeout, else started over
+	left    []string  // the members whose blend failed
 	target  []float32
 	weight  float64
 	updated int // members it changed so far
@@ -118,6 +122,9 @@ func (a *clusterActor) Receive(ctx actor.Context) {
 }
 
 func (a *clusterActor) handleView(v *pb.ClusterView) {
+	if !slices.Equal(a.view.GetMemberIds(), v.GetMemberIds()) {
+		a.membersGen++
+	}
 	a.view = proto.Clone(v).(*pb.ClusterView)
 	a.gen++
 }
@@ -198,8 +205,8 @@ func (a *clusterActor) handleFeedback(ctx actor.Context, m *pb.ClusterFeedbackRe
 		return
 	}
 	me := feedbackAsker{pid: ctx.Sender()}
-	if ns := m.GetDeadlineUnixNano(); ns > 0 {
-		me.deadline = time.Unix(0, ns)
+	if p := m.GetPatienceNanos(); p > 0 {
+		me.deadline = a.l.now().Add(time.Duration(p)) // on this member's clock
 	}
 	if !a.fb.running {
 		a.startFeedback(ctx, []feedbackAsker{me})
@@ -210,7 +217,7 @@ func (a *clusterActor) handleFeedback(ctx actor.Context, m *pb.ClusterFeedbackRe
 	switch {
 	case len(a.fb.askers)+len(a.fb.next) >= maxInflight:
 		ctx.Respond(&pb.ClusterFeedbackResponse{Error: ToProtoError(semvec.Errorf(semvec.KindUnavailable, "too many requests are waiting for this actor"))})
-	case slices.Equal(a.fb.members, a.view.GetMemberIds()):
+	case a.fb.members == a.membersGen:
 		a.fb.askers = append(a.fb.askers, me)
 	default: // the members changed since the running feedback read them
 		a.fb.next = append(a.fb.next, me)
@@ -220,18 +227,17 @@ func (a *clusterActor) handleFeedback(ctx actor.Context, m *pb.ClusterFeedbackRe
 // startFeedback starts a feedback on the current view for askers (see
 // handleFeedback).
 func (a *clusterActor) startFeedback(ctx actor.Context, askers []feedbackAsker) {
-	v, gen := a.view, a.gen
-	members := slices.Clone(v.GetMemberIds())
+	v, gen, members := a.view, a.gen, a.membersGen
 	resume := a.fb.resume
 	a.fb.resume = nil
-	if resume != nil && !slices.Equal(resume.members, members) {
-		resume = nil // the members changed: a new feedback, on the new ones
+	if resume != nil && (resume.members != members || a.l.now().Sub(resume.at) > feedbackTimeout) {
+		resume = nil // the members changed, or it is old: a new feedback, on the members as they are
 	}
 	switch {
 	case a.work.stopping:
 		answerAll(ctx, askers, &pb.ClusterFeedbackResponse{Error: ToProtoError(semvec.Errorf(semvec.KindUnavailable, "the cluster is stopping; retry"))})
 		return
-	case v.GetCouplingFactor() == 0 || len(members) == 0:
+	case v.GetCouplingFactor() == 0 || len(v.GetMemberIds()) == 0:
 		answerAll(ctx, askers, &pb.ClusterFeedbackResponse{ClusterId: v.GetClusterId(), SessionsUpdated: 0, Target: feedbackNone})
 		return
 	}
@@ -264,7 +270,7 @@ func (a *clusterActor) startFeedback(ctx actor.Context, askers []feedbackAsker) 
 		end()
 		run, _ := res.(*feedbackRun)
 		if err != nil && !stopped && run != nil && len(run.left) > 0 {
-			a.fb.resume = &unfinishedFeedback{members: members, left: run.left, target: run.target, weight: run.weight, updated: run.g.updated}
+			a.fb.resume = &unfinishedFeedback{members: members, at: a.l.now(), left: run.left, target: run.target, weight: run.weight, updated: run.g.updated}
 		}
 		if err != nil && stopped {
 			err = semvec.Errorf(semvec.KindUnavailable, "the cluster stopped (deleted, or the server is shutting down) before its feedback reached every member")
@@ -328,6 +334,7 @@ func (a *clusterActor) prune(gen int, missing []string) {
 	v.MemberIds = slices.DeleteFunc(v.MemberIds, func(id string) bool { return slices.Contains(missing, id) })
 	a.view = v
 	a.gen++
+	a.membersGen++
 }
 
 // gatherCluster asks the backing session and every member for their state.

@@ -94,7 +94,7 @@ func (l *Layers) ClusterFeedback(ctx context.Context, owner, id string) (*pb.Clu
 	defer cancel()
 	req := &pb.ClusterFeedbackRequest{Owner: owner, ClusterId: id}
 	if dl, ok := ctx.Deadline(); ok {
-		req.DeadlineUnixNano = dl.UnixNano()
+		req.PatienceNanos = int64(time.Until(dl))
 	}
 	return askActor[*pb.ClusterFeedbackResponse](ctx, l.ask, l.clusters, ownedKey(owner, id), req)
 }

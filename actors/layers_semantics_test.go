@@ -61,11 +61,15 @@ type heldFeedback struct {
 
 const heldCoupling = 0.5
 
-// newHeldFeedback builds it; layers, when not nil, wraps the layers' store.
-func newHeldFeedback(t *testing.T, layers func(*persistence.Store) LayerStore) *heldFeedback {
+// newHeldFeedback builds it; layers, when not nil, wraps the layers' store,
+// and configure, when given, sets more of the environment before it starts.
+func newHeldFeedback(t *testing.T, layers func(*persistence.Store) LayerStore, configure ...func(*layersEnv)) *heldFeedback {
 	h := &heldFeedback{held: &heldAfterArm{entered: make(chan struct{}), release: make(chan struct{})}, own: "tenant-a"}
 	h.e = &layersEnv{t: t, dbPath: filepath.Join(t.TempDir(), "layers.db"), wrap: layers,
 		wrapSessions: func(s *persistence.Store) SessionStore { h.held.Store = s; return h.held }}
+	for _, c := range configure {
+		c(h.e)
+	}
 	h.e.start()
 	t.Cleanup(h.e.stop)
 	h.release = sync.OnceFunc(func() { close(h.held.release) })
@@ -181,9 +185,8 @@ func TestFeedbackAskersThatGaveUpDoNotCount(t *testing.T) {
 	ctx := ctxT(t)
 	first := h.start(t)
 	pid := ok(h.e.layers.clusters.Get(ctx, ownedKey(h.own, h.cid)))(t)
-	gone := time.Now().Add(-time.Second).UnixNano()
-	for range maxInflight + 8 {
-		h.e.sys.Root.Send(pid, &pb.ClusterFeedbackRequest{Owner: h.own, ClusterId: h.cid, DeadlineUnixNano: gone})
+	for range maxInflight + 8 { // each waits a nanosecond
+		h.e.sys.Root.Send(pid, &pb.ClusterFeedbackRequest{Owner: h.own, ClusterId: h.cid, PatienceNanos: 1})
 	}
 	waits := h.ask(t) // no deadline given: it waits
 	h.handled(t)
@@ -191,6 +194,30 @@ func TestFeedbackAskersThatGaveUpDoNotCount(t *testing.T) {
 	for i, f := range []*actor.Future{first, waits} {
 		if fb := feedbackAnswer(t, f); fb.GetError() != nil || fb.GetSessionsUpdated() != 2 {
 			t.Fatalf("feedback %d = %+v, want the aggregate blended into 2 members", i+1, fb)
+		}
+	}
+}
+
+// An asker's patience is a duration, read on the clock of the member that
+// hosts the cluster: a host whose clock is ahead of the asker's does not
+// take an asker that still waits for one that gave up.
+func TestFeedbackAskersOnAnotherClock(t *testing.T) {
+	ahead := func(e *layersEnv) { e.layersNow = func() time.Time { return time.Now().Add(10 * time.Second) } }
+	h := newHeldFeedback(t, nil, ahead)
+	ctx := ctxT(t)
+	c := h.e.session(h.own)
+	h.e.steady(h.own, c, 2, 2)
+	first := h.start(t)
+	ok(h.e.layers.AddMember(ctx, h.own, h.cid, c))(t)
+	pid := ok(h.e.layers.clusters.Get(ctx, ownedKey(h.own, h.cid)))(t)
+	// asked after the member change, on a clock 10 s behind the host's:
+	// queued for the next feedback, and waiting 5 s
+	queued := h.e.sys.Root.RequestFuture(pid, &pb.ClusterFeedbackRequest{Owner: h.own, ClusterId: h.cid, PatienceNanos: int64(5 * time.Second)}, 10*time.Second)
+	h.handled(t)
+	h.release()
+	for i, f := range []*actor.Future{first, queued} {
+		if fb := feedbackAnswer(t, f); fb.GetError() != nil {
+			t.Fatalf("feedback %d: %+v", i+1, fb)
 		}
 	}
 }
@@ -275,6 +302,42 @@ func TestAFeedbackThatFailedPartWayIsFinishedNotRepeated(t *testing.T) {
 		if !blendedOnce(id) {
 			t.Fatalf("member %s is not blended exactly once", id)
 		}
+	}
+}
+
+// An unfinished feedback is finished only on the members it read: after a
+// member was removed and added again (the same list, a different
+// membership), the next feedback is a new one, on every member.
+func TestAnUnfinishedFeedbackIsNotFinishedAfterAMemberChange(t *testing.T) {
+	refuse := &refuseOnce{}
+	e := &layersEnv{t: t, dbPath: filepath.Join(t.TempDir(), "layers.db"),
+		wrapSessions: func(s *persistence.Store) SessionStore { refuse.Store = s; return refuse }}
+	e.start()
+	t.Cleanup(e.stop)
+	ctx := ctxT(t)
+	const own = "tenant-a"
+	a, b := e.session(own), e.session(own)
+	cid := e.cluster(own, AggregationWeightedAverage, 0.5)
+	for _, sid := range []string{a, b} {
+		ok(e.layers.AddMember(ctx, own, cid, sid))(t)
+	}
+	e.steady(own, a, 0, 3)
+	e.steady(own, b, 1, 1)
+	refuse.sid.Store(b)
+	if _, err := e.layers.ClusterFeedback(ctx, own, cid); semvec.KindOf(err) != semvec.KindUnavailable {
+		t.Fatalf("feedback with b's blend refused: %v, want unavailable", err)
+	}
+	if err := e.layers.RemoveMember(ctx, own, cid, b); err != nil {
+		t.Fatal(err)
+	}
+	ok(e.layers.AddMember(ctx, own, cid, b))(t)
+	aBefore := e.state(own, a).GetState()
+	fb := ok(e.layers.ClusterFeedback(ctx, own, cid))(t)
+	if fb.GetSessionsUpdated() != 2 {
+		t.Fatalf("feedback after b was removed and added again = %+v, want a new one on both members", fb)
+	}
+	if vecmath.Cosine(e.state(own, a).GetState(), aBefore) > 1-1e-6 {
+		t.Fatal("member a was not blended: the old feedback was finished instead of a new one")
 	}
 }
 

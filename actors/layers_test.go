@@ -43,6 +43,8 @@ type layersEnv struct {
 	wrapSessions func(*persistence.Store) SessionStore
 	// maxSessions, when set, is the sessions' SEMVEC_MAX_SESSIONS.
 	maxSessions int
+	// layersNow, when set, is the layers' clock.
+	layersNow func() time.Time
 	// askTimeout, when set, replaces the 5 s ask timeout (a test that
 	// queues a thousand changes behind one).
 	askTimeout time.Duration
@@ -88,7 +90,7 @@ func (e *layersEnv) start() {
 	if e.wrap != nil {
 		ls = e.wrap(store)
 	}
-	e.layers = NewLayers(e.sys.Root, ls, ask, e.sessions, log, nil)
+	e.layers = NewLayers(e.sys.Root, ls, ask, e.sessions, log, e.layersNow)
 	rctx, cancel := context.WithCancel(ctx)
 	e.cancel, e.done = cancel, make(chan struct{})
 	go func() { defer close(e.done); e.layers.Run(rctx) }()

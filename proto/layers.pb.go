@@ -420,12 +420,12 @@ func (x *ClusterExistsResponse) GetError() *Error {
 // ClusterFeedbackRequest blends the cluster vector into every initialised
 // member with strength coupling_factor.
 type ClusterFeedbackRequest struct {
-	state            protoimpl.MessageState `protogen:"open.v1"`
-	Owner            string                 `protobuf:"bytes,1,opt,name=owner,proto3" json:"owner,omitempty"`
-	ClusterId        string                 `protobuf:"bytes,2,opt,name=cluster_id,json=clusterId,proto3" json:"cluster_id,omitempty"`
-	DeadlineUnixNano int64                  `protobuf:"varint,3,opt,name=deadline_unix_nano,json=deadlineUnixNano,proto3" json:"deadline_unix_nano,omitempty"` // when the asker stops waiting (0: not said); a feedback nobody waits for is not started
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Owner         string                 `protobuf:"bytes,1,opt,name=owner,proto3" json:"owner,omitempty"`
+	ClusterId     string                 `protobuf:"bytes,2,opt,name=cluster_id,json=clusterId,proto3" json:"cluster_id,omitempty"`
+	PatienceNanos int64                  `protobuf:"varint,3,opt,name=patience_nanos,json=patienceNanos,proto3" json:"patience_nanos,omitempty"` // how long the asker waits from when it sends (0: not said): a duration, not a time, so that clocks of cluster members need not agree
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ClusterFeedbackRequest) Reset() {
@@ -472,9 +472,9 @@ func (x *ClusterFeedbackRequest) GetClusterId() string {
 	return ""
 }
 
-func (x *ClusterFeedbackRequest) GetDeadlineUnixNano() int64 {
+func (x *ClusterFeedbackRequest) GetPatienceNanos() int64 {
 	if x != nil {
-		return x.DeadlineUnixNano
+		return x.PatienceNanos
 	}
 	return 0
 }
@@ -2681,12 +2681,12 @@ const file_layers_proto_rawDesc = "" +
 	"\n" +
 	"cluster_id\x18\x02 \x01(\tR\tclusterId\"?\n" +
 	"\x15ClusterExistsResponse\x12&\n" +
-	"\x05error\x18\x01 \x01(\v2\x10.semvec.v1.ErrorR\x05error\"{\n" +
+	"\x05error\x18\x01 \x01(\v2\x10.semvec.v1.ErrorR\x05error\"t\n" +
 	"\x16ClusterFeedbackRequest\x12\x14\n" +
 	"\x05owner\x18\x01 \x01(\tR\x05owner\x12\x1d\n" +
 	"\n" +
-	"cluster_id\x18\x02 \x01(\tR\tclusterId\x12,\n" +
-	"\x12deadline_unix_nano\x18\x03 \x01(\x03R\x10deadlineUnixNano\"\xa3\x01\n" +
+	"cluster_id\x18\x02 \x01(\tR\tclusterId\x12%\n" +
+	"\x0epatience_nanos\x18\x03 \x01(\x03R\rpatienceNanos\"\xa3\x01\n" +
 	"\x17ClusterFeedbackResponse\x12&\n" +
 	"\x05error\x18\x01 \x01(\v2\x10.semvec.v1.ErrorR\x05error\x12\x1d\n" +
 	"\n" +
