@@ -74,15 +74,22 @@ func newHeldFeedback(t *testing.T, layers func(*persistence.Store) LayerStore, c
 	t.Cleanup(h.e.stop)
 	h.release = sync.OnceFunc(func() { close(h.held.release) })
 	t.Cleanup(h.release) // before the stop, also when the test fails early
-	ctx := ctxT(t)
-	h.a, h.b = h.e.session(h.own), h.e.session(h.own)
-	h.cid = h.e.cluster(h.own, AggregationWeightedAverage, heldCoupling)
-	for _, sid := range []string{h.a, h.b} {
-		ok(h.e.layers.AddMember(ctx, h.own, h.cid, sid))(t)
-	}
-	h.e.steady(h.own, h.a, 0, 3)
-	h.e.steady(h.own, h.b, 1, 1)
+	h.cid, h.a, h.b = twoMemberCluster(t, h.e, h.own)
 	return h
+}
+
+// twoMemberCluster creates owner's cluster (coupling heldCoupling) with two
+// members a and b that have a state, on different topics.
+func twoMemberCluster(t *testing.T, e *layersEnv, owner string) (cid, a, b string) {
+	ctx := ctxT(t)
+	a, b = e.session(owner), e.session(owner)
+	cid = e.cluster(owner, AggregationWeightedAverage, heldCoupling)
+	for _, sid := range []string{a, b} {
+		ok(e.layers.AddMember(ctx, owner, cid, sid))(t)
+	}
+	e.steady(owner, a, 0, 3)
+	e.steady(owner, b, 1, 1)
+	return cid, a, b
 }
 
 // start sends a feedback request to the cluster's actor and returns its
@@ -263,43 +270,53 @@ func (r *refuseOnce) AppendLog(ctx context.Context, entries []persistence.LogEnt
 	return out, nil
 }
 
+// partlyFailedFeedback is a two-member cluster whose feedback failed for
+// member b (its blend refused by the database) after blending a; before
+// holds each member's state and agg the aggregate from before it.
+type partlyFailedFeedback struct {
+	e              *layersEnv
+	own, cid, a, b string
+	agg            []float32
+	before         map[string][]float32
+}
+
+func newPartlyFailedFeedback(t *testing.T) *partlyFailedFeedback {
+	refuse := &refuseOnce{}
+	f := &partlyFailedFeedback{own: "tenant-a"}
+	f.e = &layersEnv{t: t, dbPath: filepath.Join(t.TempDir(), "layers.db"),
+		wrapSessions: func(s *persistence.Store) SessionStore { refuse.Store = s; return refuse }}
+	f.e.start()
+	t.Cleanup(f.e.stop)
+	ctx := ctxT(t)
+	f.cid, f.a, f.b = twoMemberCluster(t, f.e, f.own)
+	f.agg = ok(f.e.layers.ClusterState(ctx, f.own, f.cid))(t).GetAggregateVector()
+	f.before = map[string][]float32{f.a: f.e.state(f.own, f.a).GetState(), f.b: f.e.state(f.own, f.b).GetState()}
+	refuse.sid.Store(f.b)
+	if _, err := f.e.layers.ClusterFeedback(ctx, f.own, f.cid); semvec.KindOf(err) != semvec.KindUnavailable {
+		t.Fatalf("feedback with b's blend refused: %v, want unavailable", err)
+	}
+	return f
+}
+
+// blendedOnce reports whether member id is blended once towards agg.
+func (f *partlyFailedFeedback) blendedOnce(id string) bool {
+	return vecmath.Cosine(f.e.state(f.own, id).GetState(), blendExpect(f.before[id], f.agg, heldCoupling)) > 1-1e-4
+}
+
 // A feedback whose blend failed for one member answers the error, and the
 // next feedback on the same members finishes it: it blends the member
 // left, towards the same target, and not the ones already blended.
 func TestAFeedbackThatFailedPartWayIsFinishedNotRepeated(t *testing.T) {
-	refuse := &refuseOnce{}
-	e := &layersEnv{t: t, dbPath: filepath.Join(t.TempDir(), "layers.db"),
-		wrapSessions: func(s *persistence.Store) SessionStore { refuse.Store = s; return refuse }}
-	e.start()
-	t.Cleanup(e.stop)
-	ctx := ctxT(t)
-	const own, coupling = "tenant-a", 0.5
-	a, b := e.session(own), e.session(own)
-	cid := e.cluster(own, AggregationWeightedAverage, coupling)
-	for _, sid := range []string{a, b} {
-		ok(e.layers.AddMember(ctx, own, cid, sid))(t)
-	}
-	e.steady(own, a, 0, 3)
-	e.steady(own, b, 1, 1)
-	agg := ok(e.layers.ClusterState(ctx, own, cid))(t).GetAggregateVector()
-	before := map[string][]float32{a: e.state(own, a).GetState(), b: e.state(own, b).GetState()}
-	blendedOnce := func(id string) bool {
-		return vecmath.Cosine(e.state(own, id).GetState(), blendExpect(before[id], agg, coupling)) > 1-1e-4
-	}
-
-	refuse.sid.Store(b)
-	if _, err := e.layers.ClusterFeedback(ctx, own, cid); semvec.KindOf(err) != semvec.KindUnavailable {
-		t.Fatalf("feedback with b's blend refused: %v, want unavailable", err)
-	}
-	if !blendedOnce(a) || vecmath.Cosine(e.state(own, b).GetState(), before[b]) < 1-1e-6 {
+	f := newPartlyFailedFeedback(t)
+	if !f.blendedOnce(f.a) || vecmath.Cosine(f.e.state(f.own, f.b).GetState(), f.before[f.b]) < 1-1e-6 {
 		t.Fatal("want a blended and b untouched after the failed feedback")
 	}
-	fb := ok(e.layers.ClusterFeedback(ctx, own, cid))(t)
+	fb := ok(f.e.layers.ClusterFeedback(ctxT(t), f.own, f.cid))(t)
 	if fb.GetSessionsUpdated() != 2 || fb.GetTarget() != feedbackAggregate {
 		t.Fatalf("the retry = %+v, want the feedback finished: 2 members blended in all", fb)
 	}
-	for _, id := range []string{a, b} {
-		if !blendedOnce(id) {
+	for _, id := range []string{f.a, f.b} {
+		if !f.blendedOnce(id) {
 			t.Fatalf("member %s is not blended exactly once", id)
 		}
 	}
@@ -309,34 +326,18 @@ func TestAFeedbackThatFailedPartWayIsFinishedNotRepeated(t *testing.T) {
 // member was removed and added again (the same list, a different
 // membership), the next feedback is a new one, on every member.
 func TestAnUnfinishedFeedbackIsNotFinishedAfterAMemberChange(t *testing.T) {
-	refuse := &refuseOnce{}
-	e := &layersEnv{t: t, dbPath: filepath.Join(t.TempDir(), "layers.db"),
-		wrapSessions: func(s *persistence.Store) SessionStore { refuse.Store = s; return refuse }}
-	e.start()
-	t.Cleanup(e.stop)
+	f := newPartlyFailedFeedback(t)
 	ctx := ctxT(t)
-	const own = "tenant-a"
-	a, b := e.session(own), e.session(own)
-	cid := e.cluster(own, AggregationWeightedAverage, 0.5)
-	for _, sid := range []string{a, b} {
-		ok(e.layers.AddMember(ctx, own, cid, sid))(t)
-	}
-	e.steady(own, a, 0, 3)
-	e.steady(own, b, 1, 1)
-	refuse.sid.Store(b)
-	if _, err := e.layers.ClusterFeedback(ctx, own, cid); semvec.KindOf(err) != semvec.KindUnavailable {
-		t.Fatalf("feedback with b's blend refused: %v, want unavailable", err)
-	}
-	if err := e.layers.RemoveMember(ctx, own, cid, b); err != nil {
+	if err := f.e.layers.RemoveMember(ctx, f.own, f.cid, f.b); err != nil {
 		t.Fatal(err)
 	}
-	ok(e.layers.AddMember(ctx, own, cid, b))(t)
-	aBefore := e.state(own, a).GetState()
-	fb := ok(e.layers.ClusterFeedback(ctx, own, cid))(t)
+	ok(f.e.layers.AddMember(ctx, f.own, f.cid, f.b))(t)
+	aBefore := f.e.state(f.own, f.a).GetState()
+	fb := ok(f.e.layers.ClusterFeedback(ctx, f.own, f.cid))(t)
 	if fb.GetSessionsUpdated() != 2 {
 		t.Fatalf("feedback after b was removed and added again = %+v, want a new one on both members", fb)
 	}
-	if vecmath.Cosine(e.state(own, a).GetState(), aBefore) > 1-1e-6 {
+	if vecmath.Cosine(f.e.state(f.own, f.a).GetState(), aBefore) > 1-1e-6 {
 		t.Fatal("member a was not blended: the old feedback was finished instead of a new one")
 	}
 }

@@ -205,11 +205,6 @@ func openSQL(databaseURL string) (db *sql.DB, dialect, walDSN string, err error)
 		if err != nil {
 			return nil, "", "", err
 		}
-		if !inMemory {
-			if err := checkSQLiteDir(rest); err != nil {
-				return nil, "", "", err
-			}
-		}
 		sqldb, err := sql.Open(sqliteshim.ShimName, dsn)
 		if err != nil {
 			return nil, "", "", semvec.Wrap(semvec.KindInvalid, err, "DATABASE_URL: cannot open SQLite database")
@@ -277,6 +272,9 @@ func sqliteDSN(rest string) (dsn string, inMemory bool, err error) {
 		// the pool's single connection.
 		return "file:semvec_mem_" + hex.EncodeToString(b[:]) + "?mode=memory&cache=shared&" + pragmas, true, nil
 	}
+	if err := checkSQLiteDir(path); err != nil {
+		return "", false, err
+	}
 	// SQLite decodes %HH in URI file names and would cut at ? or #.
 	esc := strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23").Replace(path)
 	return "file:" + esc + "?" + pragmas +
@@ -286,9 +284,8 @@ func sqliteDSN(rest string) (dsn string, inMemory bool, err error) {
 // checkSQLiteDir refuses a SQLite path whose directory is missing or is not
 // a directory: SQLite itself reports "unable to open database file: out of
 // memory (14)", which names neither the path nor the cause.
-func checkSQLiteDir(rest string) error {
-	path, _, _ := strings.Cut(rest, "?")
-	dir := filepath.Dir(strings.TrimPrefix(path, "/")) // as sqliteDSN reads it
+func checkSQLiteDir(path string) error {
+	dir := filepath.Dir(path)
 	switch st, err := os.Stat(dir); {
 	case errors.Is(err, os.ErrNotExist):
 		return semvec.Errorf(semvec.KindInvalid, "DATABASE_URL: the SQLite database's directory %s does not exist", dir)
