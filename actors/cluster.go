@@ -96,6 +96,7 @@ func (a *clusterActor) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
 	case *actor.Started, *actor.Restarting, *actor.Stopping:
 	case *actor.Stopped:
+		a.abandonFeedbacks(ctx)
 		a.l.clusters.Stopped(a.key, ctx.Self())
 	case stopWhenIdle:
 		a.work.reached(ctx)
@@ -287,6 +288,21 @@ func (a *clusterActor) startFeedback(ctx actor.Context, askers []feedbackAsker) 
 			a.startFeedback(ctx, next)
 		}
 	})
+}
+
+// abandonFeedbacks answers the askers of a feedback the actor will not
+// finish. A stop in order comes only once no work runs, so there are none;
+// after a panic (panicStops) the feedback's work may have blended some
+// members, and its askers get an internal error at once instead of waiting
+// for their timeout (a local ask sees the stop too; one from another
+// cluster member does not).
+func (a *clusterActor) abandonFeedbacks(ctx actor.Context) {
+	if a.fb.end != nil {
+		a.fb.end()
+	}
+	err := semvec.Errorf(semvec.KindInternal, "the cluster's actor failed during its feedback; some members may have been blended")
+	answerAll(ctx, append(a.fb.askers, a.fb.next...), &pb.ClusterFeedbackResponse{Error: ToProtoError(err)})
+	a.fb = feedbacks{}
 }
 
 // answerAll sends each asker its own copy of resp.

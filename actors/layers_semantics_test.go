@@ -780,3 +780,35 @@ func TestOverlappingSamplesRaiseAnEpisodeOnce(t *testing.T) {
 		})
 	}
 }
+
+// An actor that panics is stopped (panicStops). A cluster that panics while
+// a feedback runs answers that feedback's askers at once with an internal
+// error (the feedback may have blended some members), asked directly as a
+// cluster-mode member asks, not after their timeout.
+func TestAPanicEndsTheClustersFeedback(t *testing.T) {
+	var panicNext atomic.Bool
+	clock := func(e *layersEnv) {
+		e.layersNow = func() time.Time {
+			if panicNext.CompareAndSwap(true, false) {
+				panic("test: the cluster's clock")
+			}
+			return time.Now()
+		}
+	}
+	h := newHeldFeedback(t, nil, clock)
+	fb := h.start(t) // a member's blend is held until the test ends
+	pid := ok(h.e.layers.clusters.Get(ctxT(t), ownedKey(h.own, h.cid)))(t)
+	start := time.Now()
+	panicNext.Store(true)
+	// handled while a feedback runs, it reads the clock, which panics
+	h.e.sys.Root.Send(pid, &pb.ClusterFeedbackRequest{Owner: h.own, ClusterId: h.cid})
+	if got := feedbackAnswer(t, fb).GetError(); got.GetReason() != pb.ErrorReason_ERROR_REASON_INTERNAL {
+		t.Fatalf("the feedback of a cluster that panicked answered %v, want internal", got)
+	}
+	if took := time.Since(start); took > 10*time.Second {
+		t.Fatalf("the feedback's asker was answered after %v: it waited for its timeout", took)
+	}
+	if panicNext.Load() {
+		t.Fatal("the cluster did not read the clock: no panic")
+	}
+}
