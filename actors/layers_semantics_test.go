@@ -391,62 +391,37 @@ func TestDeletingAClusterEndsItsFeedback(t *testing.T) {
 	}
 }
 
-// slowLoads makes every activation's checkpoint load take delay once on
-// is set (a database under load).
-type slowLoads struct {
-	*persistence.Store
-	on    atomic.Bool
-	delay time.Duration
-}
-
-func (s *slowLoads) LoadCheckpoint(ctx context.Context, owner, id string) (persistence.Checkpoint, error) {
-	if s.on.Load() {
-		time.Sleep(s.delay)
-	}
-	return s.Store.LoadCheckpoint(ctx, owner, id)
-}
-
-// A feedback that outlasts its asker's timeout is not cut short: under a
-// session cap of 1 every member must be activated in turn (twice: for the
-// aggregate, then for the blend), which takes longer than the ask. The
-// asker gets a timeout; the feedback goes on, a retry joins it and gets its
-// answer, and every member ends blended exactly once.
+// A feedback that outlasts its asker's timeout is not cut short (under a
+// small session cap, every member must be activated in turn, which can take
+// longer than the ask): the asker gets a timeout; the feedback goes on, a
+// retry joins it and gets its answer, and every member ends blended exactly
+// once. Here a member's blend is held until the asker has given up.
 func TestFeedbackOutlastsItsAskersTimeout(t *testing.T) {
-	slow := &slowLoads{delay: 30 * time.Millisecond}
-	e := &layersEnv{t: t, dbPath: filepath.Join(t.TempDir(), "layers.db"), maxSessions: 1, askTimeout: 2 * time.Second,
-		wrapSessions: func(s *persistence.Store) SessionStore { slow.Store = s; return slow }}
-	e.start()
-	t.Cleanup(e.stop)
+	h := newHeldFeedback(t, nil)
 	ctx := ctxT(t)
-	const own, coupling, members = "tenant-a", 0.5, 40
-	cid := e.cluster(own, AggregationWeightedAverage, coupling)
-	before := map[string][]float32{}
-	for i := range members {
-		sid := e.session(own)
-		ok(e.layers.AddMember(ctx, own, cid, sid))(t)
-		e.steady(own, sid, i%8, 1)
-		before[sid] = e.state(own, sid).GetState()
-	}
-	agg := ok(e.layers.ClusterState(ctx, own, cid))(t).GetAggregateVector()
+	agg := ok(h.e.layers.ClusterState(ctx, h.own, h.cid))(t).GetAggregateVector()
+	before := map[string][]float32{h.a: h.e.state(h.own, h.a).GetState(), h.b: h.e.state(h.own, h.b).GetState()}
 
-	// 2 × 40 activations one at a time, over 30 ms each: more than 2.4 s
-	// against a 2 s ask, while no member waits 2 s for its turn (at most
-	// 16 are asked at once).
-	slow.on.Store(true)
-	if _, err := e.layers.ClusterFeedback(ctx, own, cid); semvec.KindOf(err) != semvec.KindTimeout {
-		t.Fatalf("feedback under the cap: %v, want the asker's timeout", err)
+	h.held.arm.Store(true)
+	short, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+	defer cancel()
+	first := make(chan error, 1)
+	go func() {
+		_, err := h.e.layers.ClusterFeedback(short, h.own, h.cid)
+		first <- err
+	}()
+	<-h.held.entered
+	if err := <-first; semvec.KindOf(err) != semvec.KindTimeout {
+		t.Fatalf("the asker of a held feedback got %v, want its timeout", err)
 	}
-	pid := ok(e.layers.clusters.Get(ctx, ownedKey(own, cid)))(t)
-	res, err := e.sys.Root.RequestFuture(pid, &pb.ClusterFeedbackRequest{Owner: own, ClusterId: cid}, 15*time.Second).Result()
-	if err != nil {
-		t.Fatal(err)
+	retry := h.ask(t)
+	h.handled(t) // the retry reached the actor while the feedback runs
+	h.release()
+	if fb := feedbackAnswer(t, retry); fb.GetError() != nil || fb.GetSessionsUpdated() != 2 {
+		t.Fatalf("the retry = %+v, want the running feedback's answer: 2 members blended", fb)
 	}
-	if fb := res.(*pb.ClusterFeedbackResponse); fb.GetError() != nil || fb.GetSessionsUpdated() != members {
-		t.Fatalf("the retry = %+v, want the running feedback's answer: %d members blended", fb, members)
-	}
-	slow.on.Store(false)
 	for id, vec := range before {
-		if c := vecmath.Cosine(e.state(own, id).GetState(), blendExpect(vec, agg, coupling)); c < 1-1e-4 {
+		if c := vecmath.Cosine(h.e.state(h.own, id).GetState(), blendExpect(vec, agg, heldCoupling)); c < 1-1e-4 {
 			t.Fatalf("member %s: cos(state, blended once) = %.6f, want 1", id, c)
 		}
 	}
