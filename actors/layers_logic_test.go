@@ -2,6 +2,7 @@ package actors
 
 import (
 	"encoding/json"
+	"fmt"
 	"math"
 	"slices"
 	"testing"
@@ -349,7 +350,7 @@ func TestNetworkStatePartitions(t *testing.T) {
 	if st.Active != "default" {
 		t.Fatalf("initial active = %q", st.Active)
 	}
-	st.active().join("s1", "s2", "s1")
+	st.join("s1", "s2", "s1")
 	if !slices.Equal(st.active().Instances, []string{"s1", "s2"}) || st.active().Trust["s1"] != 0.5 {
 		t.Fatalf("join: %+v", st.active())
 	}
@@ -365,9 +366,20 @@ func TestNetworkStatePartitions(t *testing.T) {
 	if prev := st.switchTo("default", now); prev != "alice" || len(st.active().Instances) != 2 {
 		t.Fatalf("switch back: prev %q, instances %v", prev, st.active().Instances)
 	}
-	st.active().leave("s1")
-	if !slices.Equal(st.active().Instances, []string{"s2"}) || st.active().Trust["s1"] != 0 {
-		t.Fatalf("leave: %+v", st.active())
+	st.switchTo("alice", now)
+	st.join("s1", "s3")
+	if got := st.sessions(); !slices.Equal(got, []string{"s1", "s2", "s3"}) {
+		t.Fatalf("the network = %v, want every partition's instances once", got)
+	}
+	st.switchTo("default", now)
+	st.forget("s1")
+	for user, p := range st.Partitions {
+		if slices.Contains(p.Instances, "s1") || p.Trust["s1"] != 0 {
+			t.Fatalf("forget: %s still holds s1: %+v", user, p)
+		}
+	}
+	if !slices.Equal(st.active().Instances, []string{"s2"}) {
+		t.Fatalf("forget: %+v", st.active())
 	}
 	// Round trip through JSON.
 	back, err := decodeNetworkState(st.encode(), now)
@@ -395,5 +407,30 @@ func TestNetworkStatePartitions(t *testing.T) {
 	}
 	if _, err := decodeNetworkState([]byte("{"), now); err == nil {
 		t.Fatal("corrupt state decoded")
+	}
+}
+
+// The network (every partition's instances) holds at most maxInstances
+// sessions: a session already in it enrols in any partition, a new one only
+// while there is room.
+func TestNetworkSessionsAreBounded(t *testing.T) {
+	now := time.Unix(100, 0)
+	st := newNetworkState(now)
+	for i := range maxInstances {
+		st.join(fmt.Sprintf("s%03d", i))
+	}
+	st.join("one-too-many")
+	if n := len(st.sessions()); n != maxInstances || slices.Contains(st.active().Instances, "one-too-many") {
+		t.Fatalf("the network holds %d sessions after %d joins, want %d", n, maxInstances+1, maxInstances)
+	}
+	st.switchTo("alice", now)
+	st.join("s007", "another")
+	if got := st.active().Instances; !slices.Equal(got, []string{"s007"}) {
+		t.Fatalf("alice's instances = %v, want the network's s007 only", got)
+	}
+	st.forget("s000")
+	st.join("another")
+	if !slices.Contains(st.active().Instances, "another") {
+		t.Fatal("a session did not enrol once the network had room")
 	}
 }

@@ -14,11 +14,12 @@ import (
 // licence: the instances (the owner's sessions) that joined the network
 // while it was active — by taking part in a transfer or proposing a
 // consensus vector —, their trust scores, counters, and the semantic states
-// of its instances. Transfers and consensus act on the active partition.
-// Switching saves the active partition — its instances' current states go
-// to network_partitions, saved_at is stamped — and activates the target,
-// creating it empty, or setting its instances back to the states saved
-// with it (Layers.switchStates).
+// of the owner's network (every partition's instances, see sessions).
+// Transfers and consensus act on the active partition. Switching saves the
+// active partition — the network's current states go to
+// network_partitions, saved_at is stamped — and activates the target,
+// creating it empty, or setting the sessions saved with it back to those
+// states (Layers.switchStates).
 // Partitions live in the owner's namespace, so another owner's user ids are
 // simply different partitions: no caller can reach another's.
 type networkState struct {
@@ -103,18 +104,35 @@ func (st *networkState) switchTo(user string, now time.Time) (previous string) {
 // Bounds of an owner's network state.
 const (
 	maxPartitions = 1000 // user partitions per owner
-	maxInstances  = 256  // instances per partition; later sessions vote but do not enrol
+	maxInstances  = 256  // sessions in an owner's network; later sessions vote but do not enrol
 )
 
-// join adds sessions to the active partition's instances (while it holds
-// fewer than maxInstances) with the initial trust when unscored.
-func (p *partition) join(ids ...string) {
+// sessions returns the owner's network: the sessions enrolled in any
+// partition, sorted, each once. A switch saves all of them (see
+// Layers.switchStates).
+func (st *networkState) sessions() []string {
+	var all []string
+	for _, p := range st.Partitions {
+		all = append(all, p.Instances...)
+	}
+	slices.Sort(all)
+	return slices.Compact(all)
+}
+
+// join enrols sessions in the active partition, with the initial trust when
+// unscored. A session not yet in the network enrols only while the network
+// holds fewer than maxInstances sessions.
+func (st *networkState) join(ids ...string) {
+	p, network := st.active(), st.sessions()
 	for _, id := range ids {
-		i, found := slices.BinarySearch(p.Instances, id)
-		if !found && len(p.Instances) >= maxInstances {
-			continue
+		at, inNetwork := slices.BinarySearch(network, id)
+		if !inNetwork {
+			if len(network) >= maxInstances {
+				continue
+			}
+			network = slices.Insert(network, at, id)
 		}
-		if !found {
+		if i, found := slices.BinarySearch(p.Instances, id); !found {
 			p.Instances = slices.Insert(p.Instances, i, id)
 		}
 		if _, ok := p.Trust[id]; !ok {
@@ -123,13 +141,15 @@ func (p *partition) join(ids ...string) {
 	}
 }
 
-// leave removes sessions that no longer exist from the partition.
-func (p *partition) leave(ids ...string) {
-	for _, id := range ids {
-		if i, found := slices.BinarySearch(p.Instances, id); found {
-			p.Instances = slices.Delete(p.Instances, i, i+1)
+// forget removes sessions that no longer exist from every partition.
+func (st *networkState) forget(ids ...string) {
+	for _, p := range st.Partitions {
+		for _, id := range ids {
+			if i, found := slices.BinarySearch(p.Instances, id); found {
+				p.Instances = slices.Delete(p.Instances, i, i+1)
+			}
+			delete(p.Trust, id)
 		}
-		delete(p.Trust, id)
 	}
 }
 

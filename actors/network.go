@@ -206,9 +206,8 @@ func (a *networkActor) handleTransfer(ctx actor.Context, m *pb.TransferRequest) 
 		}
 		g := res.(*transferGather)
 		a.commit(ctx, func(st *networkState) {
-			p := st.active()
-			p.join(src, dst)
-			p.Transfers++
+			st.join(src, dst)
+			st.active().Transfers++
 		}, func(err error) {
 			if err != nil {
 				fail(ToProtoError(err))
@@ -283,9 +282,9 @@ func (a *networkActor) switchUser(ctx actor.Context, m *pb.SwitchUserRequest, re
 			finished()
 			return
 		}
-		owner, instances := a.owner, slices.Clone(a.st.active().Instances)
+		owner, network := a.owner, a.st.sessions()
 		a.work.async(ctx, func(wctx context.Context) (any, error) {
-			return a.l.switchStates(wctx, owner, from, instances, user)
+			return a.l.switchStates(wctx, owner, from, network, user)
 		}, func(res any, err error) {
 			if err != nil {
 				fail(ToProtoError(err))
@@ -295,6 +294,7 @@ func (a *networkActor) switchUser(ctx actor.Context, m *pb.SwitchUserRequest, re
 			g := res.(*switchGather)
 			var prev, active string
 			a.commit(ctx, func(st *networkState) {
+				st.forget(g.gone...)
 				if p := st.Partitions[from]; p != nil {
 					p.SavedStates = g.saved
 				}
@@ -313,54 +313,69 @@ func (a *networkActor) switchUser(ctx actor.Context, m *pb.SwitchUserRequest, re
 	}, func(err error) { fail(ToProtoError(err)) })
 }
 
-// switchGather is what a switch's work goroutine did.
-type switchGather struct{ saved, restored int }
+// switchGather is what a switch's work goroutine did: how many states it
+// saved and restored, and the network's sessions it found deleted.
+type switchGather struct {
+	saved, restored int
+	gone            []string
+}
 
 // switchStates does the semantic part of a partition switch on a work
-// goroutine: it saves the current states of the instances of partition from
-// (those with a state) to the store, then sets every session saved with
-// partition `to` back to its saved state (a blend of weight 1, logged like any
-// change). Sessions deleted meanwhile are skipped.
-func (l *Layers) switchStates(ctx context.Context, owner, from string, instances []string, to string) (*switchGather, error) {
-	states, _, err := l.sessionStates(ctx, owner, instances)
+// goroutine. It saves to the store, as partition from's, the current state
+// of every session of the owner's network (every partition's instances:
+// a session one user's partition holds may have been used by another user
+// since), each with its incarnation. Then it sets every session saved with
+// partition `to` back to its saved state (a blend of weight 1, logged like
+// any change). A session deleted since is skipped and leaves the network,
+// and so is one deleted and created again under its id (another
+// incarnation): a deleted session's state never comes back.
+func (l *Layers) switchStates(ctx context.Context, owner, from string, network []string, to string) (*switchGather, error) {
+	states, gone, err := l.sessionStates(ctx, owner, network)
 	if err != nil {
 		return nil, err
 	}
-	saved := &pb.PartitionStates{}
-	for _, id := range instances {
-		if st := states[id]; st.GetInitialized() && len(st.GetState()) == l.sessions.Dim() {
-			saved.States = append(saved.States, &pb.SavedState{SessionId: id, State: st.GetState()})
+	var restore []*pb.SavedState
+	data, err := l.store.LoadPartitionStates(ctx, owner, to)
+	switch {
+	case semvec.KindOf(err) == semvec.KindNotFound: // a new partition, or one never switched away from: nothing to restore
+	case err != nil:
+		return nil, err
+	default:
+		target := &pb.PartitionStates{}
+		if err := proto.Unmarshal(data, target); err != nil {
+			return nil, semvec.Wrap(semvec.KindInternal, err, "saved partition states are corrupt")
+		}
+		for _, s := range target.GetStates() {
+			now, inNetwork := states[s.GetSessionId()]
+			switch {
+			case len(s.GetState()) != l.sessions.Dim():
+			case inNetwork && s.GetIncarnation() != "" && s.GetIncarnation() != now.GetIncarnation():
+				gone = append(gone, s.GetSessionId()) // deleted and created again since
+			default:
+				restore = append(restore, s)
+			}
 		}
 	}
-	data, err := proto.Marshal(saved)
-	if err != nil {
+
+	saved := &pb.PartitionStates{}
+	for _, id := range network {
+		if st := states[id]; st.GetInitialized() && len(st.GetState()) == l.sessions.Dim() && !slices.Contains(gone, id) {
+			saved.States = append(saved.States, &pb.SavedState{SessionId: id, State: st.GetState(), Incarnation: st.GetIncarnation()})
+		}
+	}
+	if data, err = proto.Marshal(saved); err != nil {
 		return nil, err
 	}
 	if err := l.store.SavePartitionStates(ctx, owner, from, data); err != nil {
 		return nil, err
 	}
-	g := &switchGather{saved: len(saved.States)}
-	data, err = l.store.LoadPartitionStates(ctx, owner, to)
-	if semvec.KindOf(err) == semvec.KindNotFound {
-		return g, nil // a new partition, or one never switched away from: nothing to restore
-	}
-	if err != nil {
-		return nil, err
-	}
-	target := &pb.PartitionStates{}
-	if err := proto.Unmarshal(data, target); err != nil {
-		return nil, semvec.Wrap(semvec.KindInternal, err, "saved partition states are corrupt")
-	}
-	var restore []*pb.SavedState
-	for _, s := range target.GetStates() {
-		if len(s.GetState()) == l.sessions.Dim() {
-			restore = append(restore, s)
-		}
-	}
+
+	g := &switchGather{saved: len(saved.States), gone: gone}
 	errs := make([]error, len(restore))
 	parallel(len(restore), func(i int) {
-		id := restore[i].GetSessionId()
-		_, errs[i] = AskSession[*pb.BlendResponse](ctx, l.sessions, id, &pb.BlendRequest{Owner: owner, SessionId: id, Target: restore[i].GetState(), Weight: 1})
+		s := restore[i]
+		id := s.GetSessionId()
+		_, errs[i] = AskSession[*pb.BlendResponse](ctx, l.sessions, id, &pb.BlendRequest{Owner: owner, SessionId: id, Target: s.GetState(), Weight: 1, Incarnation: s.GetIncarnation()})
 	})
 	for _, err := range errs {
 		switch {
@@ -431,9 +446,9 @@ func (a *networkActor) handleConsensus(ctx actor.Context, m *pb.ConsensusRequest
 		g := res.(*consensusGather)
 		out := &pb.ConsensusResponse{ProposerSessionId: proposer}
 		a.commit(ctx, func(st *networkState) {
+			st.forget(g.missing...)
+			st.join(proposer)
 			p := st.active()
-			p.leave(g.missing...)
-			p.join(proposer)
 			t := tallyVotes(g.voters, target, p.Trust)
 			updateTrust(p.Trust, proposer, t.Accepted)
 			p.Proposals++
@@ -454,13 +469,13 @@ func (a *networkActor) handleConsensus(ctx actor.Context, m *pb.ConsensusRequest
 	})
 }
 
-// maxElectorate is how many of the owner's most recently active sessions
+// maxElectorate is how many of the owner's most recently created sessions
 // vote on a proposal besides the active partition's instances.
 const maxElectorate = 128
 
 // gatherVoters reads, on a work goroutine, the state of every voter: the
 // active partition's instances (the proposer among them), and the owner's
-// maxElectorate most recently active ordinary and cluster sessions — the
+// maxElectorate most recently created ordinary and cluster sessions — the
 // caller's sessions in the network. The proposer must be one of owner's
 // sessions; missing lists instances whose session no longer exists.
 func (l *Layers) gatherVoters(ctx context.Context, owner, proposer string, instances []string) (*consensusGather, error) {

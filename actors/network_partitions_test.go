@@ -118,3 +118,73 @@ func TestUserPartitionsAreBounded(t *testing.T) {
 		t.Fatalf("switch to an existing partition at the cap = %+v", sw)
 	}
 }
+
+// A switch saves every session of the caller's network, not only the
+// instances of the partition it leaves: a session that only "default"
+// enrolled, used by alice, then by bob, comes back to each user as that
+// user left it.
+func TestASharedSessionComesBackAsEachUserLeftIt(t *testing.T) {
+	e := newLayersEnv(t)
+	ctx := ctxT(t)
+	const own = "tenant-a"
+	s, other := e.session(own), e.session(own)
+	e.steady(own, s, 0, 2)
+	e.steady(own, other, 1, 2)
+	ok(e.layers.Transfer(ctx, own, other, s, 0.15))(t) // s enrols in "default" only
+	defaultS := e.state(own, s).GetState()
+
+	ok(e.layers.SwitchUser(ctx, own, "alice"))(t)
+	for j := range 3 { // alice's turns, on a session alice never enrolled
+		e.run(own, s, topic(2, j))
+	}
+	aliceS := e.state(own, s).GetState()
+	ok(e.layers.SwitchUser(ctx, own, "bob"))(t) // bob is new: s stays as alice left it
+	for j := range 3 {
+		e.run(own, s, topic(3, j))
+	}
+	bobS := e.state(own, s).GetState()
+
+	for _, step := range []struct {
+		user string
+		want []float32
+	}{{"alice", aliceS}, {"default", defaultS}, {"bob", bobS}, {"alice", aliceS}} {
+		ok(e.layers.SwitchUser(ctx, own, step.user))(t)
+		if c := vecmath.Cosine(e.state(own, s).GetState(), step.want); c < 0.99999 {
+			t.Fatalf("after switching to %s, cos(s, the state %s left it in) = %v, want 1", step.user, step.user, c)
+		}
+	}
+}
+
+// A deleted session's saved partition state never comes back: not into a
+// session created again under its id (another incarnation), and the
+// deleted id leaves every partition.
+func TestADeletedSessionsPartitionStateNeverComesBack(t *testing.T) {
+	e := newLayersEnv(t)
+	ctx := ctxT(t)
+	const own = "tenant-a"
+	s, other := e.session(own), e.session(own)
+	e.steady(own, s, 0, 2)
+	e.steady(own, other, 1, 2)
+	ok(e.layers.Transfer(ctx, own, other, s, 0.15))(t)
+	ok(e.layers.SwitchUser(ctx, own, "bob"))(t) // saves s's state with "default"
+
+	ok(0, e.sessions.Delete(ctx, own, s))(t)
+	if _, err := e.sessions.Create(ctx, own, CreateOptions{ID: s}); err != nil {
+		t.Fatal(err)
+	}
+	e.steady(own, s, 3, 2)
+	fresh := e.state(own, s).GetState()
+	sw := ok(e.layers.SwitchUser(ctx, own, "default"))(t)
+	if c := vecmath.Cosine(e.state(own, s).GetState(), fresh); c < 0.99999 {
+		t.Fatalf("the session created again moved at the switch (cos %v to its own state): the deleted one's state came back", c)
+	}
+	if sw.GetRestoredSessions() != 1 { // other
+		t.Fatalf("switch = %+v, want only the other session restored", sw)
+	}
+	for _, user := range []string{"default", "bob"} {
+		ser := ok(e.layers.SerializeUser(ctx, own, user))(t)
+		if strings.Contains(string(ser.GetState()), s) {
+			t.Fatalf("partition %s still names the deleted session: %s", user, ser.GetState())
+		}
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 
+	semvec "github.com/semvec-go/semvec"
 	"github.com/semvec-go/semvec/actors/engine"
 	pb "github.com/semvec-go/semvec/proto"
 )
@@ -276,11 +277,17 @@ func (a *sessionActor) state() *pb.StateResponse {
 	return &pb.StateResponse{
 		SessionId: a.id, State: a.eng.StateVector(), Initialized: a.eng.Initialized(), Phase: a.eng.Phase(),
 		InteractionCount: int32(a.eng.Turn()), TotalMemories: int32(a.eng.TotalMemories()),
-		DriftScore: score, DriftPhase: phase, LastDriftUnixNano: atNano,
+		DriftScore: score, DriftPhase: phase, LastDriftUnixNano: atNano, Incarnation: a.incarnation,
 	}
 }
 
+// blend moves the state toward m's target. A blend meant for another
+// incarnation of the session (one deleted since, whose id was created
+// again) answers NotFound, as the deleted session would.
 func (a *sessionActor) blend(m *pb.BlendRequest) (*pb.BlendResponse, error) {
+	if inc := m.GetIncarnation(); inc != "" && inc != a.incarnation {
+		return nil, semvec.NotFound("Session")
+	}
 	changed, err := a.eng.BlendToward(m.GetTarget(), m.GetWeight())
 	if err != nil {
 		return nil, err

@@ -297,7 +297,7 @@ func deleteSessionRows(ctx context.Context, tx bun.Tx, owner, id string) (member
 }
 
 // RecentSessions returns the ids of owner's ordinary and cluster sessions
-// (not the layers' meta sessions), most recently updated first, at most
+// (not the layers' meta sessions), most recently updated (TouchSession; else created) first, at most
 // limit.
 func (s *Store) RecentSessions(ctx context.Context, owner string, limit int) ([]string, error) {
 	var ids []string

@@ -2073,6 +2073,7 @@ type SavedState struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	SessionId     string                 `protobuf:"bytes,1,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
 	State         []float32              `protobuf:"fixed32,2,rep,packed,name=state,proto3" json:"state,omitempty"`
+	Incarnation   string                 `protobuf:"bytes,3,opt,name=incarnation,proto3" json:"incarnation,omitempty"` // of the session saved; empty in states saved before it was recorded
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2119,6 +2120,13 @@ func (x *SavedState) GetState() []float32 {
 		return x.State
 	}
 	return nil
+}
+
+func (x *SavedState) GetIncarnation() string {
+	if x != nil {
+		return x.Incarnation
+	}
+	return ""
 }
 
 type ActiveUserRequest struct {
@@ -2824,12 +2832,13 @@ const file_layers_proto_rawDesc = "" +
 	"\x0esaved_sessions\x18\x04 \x01(\x05R\rsavedSessions\x12+\n" +
 	"\x11restored_sessions\x18\x05 \x01(\x05R\x10restoredSessions\"@\n" +
 	"\x0fPartitionStates\x12-\n" +
-	"\x06states\x18\x01 \x03(\v2\x15.semvec.v1.SavedStateR\x06states\"A\n" +
+	"\x06states\x18\x01 \x03(\v2\x15.semvec.v1.SavedStateR\x06states\"c\n" +
 	"\n" +
 	"SavedState\x12\x1d\n" +
 	"\n" +
 	"session_id\x18\x01 \x01(\tR\tsessionId\x12\x14\n" +
-	"\x05state\x18\x02 \x03(\x02R\x05state\")\n" +
+	"\x05state\x18\x02 \x03(\x02R\x05state\x12 \n" +
+	"\vincarnation\x18\x03 \x01(\tR\vincarnation\")\n" +
 	"\x11ActiveUserRequest\x12\x14\n" +
 	"\x05owner\x18\x01 \x01(\tR\x05owner\"]\n" +
 	"\x12ActiveUserResponse\x12&\n" +

@@ -3039,6 +3039,7 @@ type StateResponse struct {
 	DriftScore        float64                `protobuf:"fixed64,8,opt,name=drift_score,json=driftScore,proto3" json:"drift_score,omitempty"`
 	DriftPhase        string                 `protobuf:"bytes,9,opt,name=drift_phase,json=driftPhase,proto3" json:"drift_phase,omitempty"`
 	LastDriftUnixNano int64                  `protobuf:"varint,10,opt,name=last_drift_unix_nano,json=lastDriftUnixNano,proto3" json:"last_drift_unix_nano,omitempty"`
+	Incarnation       string                 `protobuf:"bytes,11,opt,name=incarnation,proto3" json:"incarnation,omitempty"` // of the session row: a session deleted and created again under its id is another
 	unknownFields     protoimpl.UnknownFields
 	sizeCache         protoimpl.SizeCache
 }
@@ -3143,14 +3144,24 @@ func (x *StateResponse) GetLastDriftUnixNano() int64 {
 	return 0
 }
 
+func (x *StateResponse) GetIncarnation() string {
+	if x != nil {
+		return x.Incarnation
+	}
+	return ""
+}
+
 // BlendRequest moves the state towards target: normalise((1-w)·state + w·target).
 // Used by cluster feedback, region realignment and network transfer.
 type BlendRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Owner         string                 `protobuf:"bytes,1,opt,name=owner,proto3" json:"owner,omitempty"`
-	SessionId     string                 `protobuf:"bytes,2,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
-	Target        []float32              `protobuf:"fixed32,3,rep,packed,name=target,proto3" json:"target,omitempty"`
-	Weight        float64                `protobuf:"fixed64,4,opt,name=weight,proto3" json:"weight,omitempty"`
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Owner     string                 `protobuf:"bytes,1,opt,name=owner,proto3" json:"owner,omitempty"`
+	SessionId string                 `protobuf:"bytes,2,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
+	Target    []float32              `protobuf:"fixed32,3,rep,packed,name=target,proto3" json:"target,omitempty"`
+	Weight    float64                `protobuf:"fixed64,4,opt,name=weight,proto3" json:"weight,omitempty"`
+	// When set, only this incarnation of the session (StateResponse.incarnation)
+	// is blended; another answers NotFound.
+	Incarnation   string `protobuf:"bytes,5,opt,name=incarnation,proto3" json:"incarnation,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3211,6 +3222,13 @@ func (x *BlendRequest) GetWeight() float64 {
 		return x.Weight
 	}
 	return 0
+}
+
+func (x *BlendRequest) GetIncarnation() string {
+	if x != nil {
+		return x.Incarnation
+	}
+	return ""
 }
 
 type BlendResponse struct {
@@ -4392,7 +4410,7 @@ const file_session_proto_rawDesc = "" +
 	"\fStateRequest\x12\x14\n" +
 	"\x05owner\x18\x01 \x01(\tR\x05owner\x12\x1d\n" +
 	"\n" +
-	"session_id\x18\x02 \x01(\tR\tsessionId\"\xeb\x02\n" +
+	"session_id\x18\x02 \x01(\tR\tsessionId\"\x8d\x03\n" +
 	"\rStateResponse\x12&\n" +
 	"\x05error\x18\x01 \x01(\v2\x10.semvec.v1.ErrorR\x05error\x12\x1d\n" +
 	"\n" +
@@ -4407,13 +4425,15 @@ const file_session_proto_rawDesc = "" +
 	"\vdrift_phase\x18\t \x01(\tR\n" +
 	"driftPhase\x12/\n" +
 	"\x14last_drift_unix_nano\x18\n" +
-	" \x01(\x03R\x11lastDriftUnixNano\"s\n" +
+	" \x01(\x03R\x11lastDriftUnixNano\x12 \n" +
+	"\vincarnation\x18\v \x01(\tR\vincarnation\"\x95\x01\n" +
 	"\fBlendRequest\x12\x14\n" +
 	"\x05owner\x18\x01 \x01(\tR\x05owner\x12\x1d\n" +
 	"\n" +
 	"session_id\x18\x02 \x01(\tR\tsessionId\x12\x16\n" +
 	"\x06target\x18\x03 \x03(\x02R\x06target\x12\x16\n" +
-	"\x06weight\x18\x04 \x01(\x01R\x06weight\"p\n" +
+	"\x06weight\x18\x04 \x01(\x01R\x06weight\x12 \n" +
+	"\vincarnation\x18\x05 \x01(\tR\vincarnation\"p\n" +
 	"\rBlendResponse\x12&\n" +
 	"\x05error\x18\x01 \x01(\v2\x10.semvec.v1.ErrorR\x05error\x12\x1d\n" +
 	"\n" +
