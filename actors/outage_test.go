@@ -344,3 +344,22 @@ func TestLostCommitAcknowledgementResyncs(t *testing.T) {
 		t.Fatalf("%d turns after the resync (%v), want %d", m.GetInteractionCount(), err, len(want))
 	}
 }
+
+// A change the log refuses at once — one that cannot be encoded, or a log
+// that is full or closed — is answered at once on a session with nothing
+// else to do, not when the next message reaches it (its asker timed out).
+func TestAChangeTheLogRefusesIsAnsweredAtOnce(t *testing.T) {
+	sessions, _, _ := sessionsOn(t, func(s *persistence.Store) *persistence.Store { return s })
+	ctx := ctxT(t)
+	id, err := sessions.Create(ctx, "alice", CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	short, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	// Not UTF-8: protobuf refuses to encode the log entry.
+	_, err = AskSession[*pb.DeleteEntityResponse](short, sessions, id, &pb.DeleteEntityRequest{Owner: "alice", SessionId: id, Key: "\xff"})
+	if err == nil || semvec.KindOf(err) == semvec.KindTimeout {
+		t.Fatalf("a change the log could not take answered %v, want its error at once", err)
+	}
+}

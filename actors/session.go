@@ -187,15 +187,16 @@ func (a *sessionActor) reloadMembership(ctx actor.Context) {
 
 // logWaiting hands the log every queued change not yet handed to it, in
 // order, unless a failed commit is still being resolved or a passivation
-// is queued before it.
-func (a *sessionActor) logWaiting(ctx actor.Context) {
+// is queued before it. It reports whether the log refused one (such a
+// change is ready to be answered).
+func (a *sessionActor) logWaiting(ctx actor.Context) (refused bool) {
 	if a.blocked {
-		return
+		return false
 	}
 	for i := range a.inflight {
 		it := &a.inflight[i]
 		if _, ok := it.msg.(*pb.Passivate); ok {
-			return
+			return refused
 		}
 		req, ok := it.msg.(OwnedRequest)
 		if !ok || it.seq != 0 {
@@ -212,11 +213,13 @@ func (a *sessionActor) logWaiting(ctx actor.Context) {
 		}
 		if err != nil { // answered in its turn, changing nothing
 			it.seq, it.done, it.err = -1, true, err
+			refused = true
 			continue
 		}
 		a.logged++
 		it.seq = a.logged
 	}
+	return refused
 }
 
 // committed records the outcome of entry m.Seq and serves what is ready.
@@ -303,8 +306,8 @@ func (a *sessionActor) serveReady(ctx actor.Context) {
 		if a.blocked && !a.awaitingCommits() {
 			a.blocked, a.logged = false, a.seq
 		}
-		a.logWaiting(ctx)
-		if !popped {
+		// A change the log refused is ready now: it may be at the head.
+		if refused := a.logWaiting(ctx); !popped && !refused {
 			return
 		}
 	}

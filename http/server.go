@@ -7,9 +7,12 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gin-gonic/gin"
 
@@ -106,7 +109,7 @@ func New(d Deps) *gin.Engine {
 	_ = r.SetTrustedProxies(nil)
 	r.ForwardedByClientIP = false
 	r.Use(requestContext(d.RequestTimeout), recovery(d.Log), d.Metrics.Middleware(), hangUpUnread(), errorResponder(d.Log),
-		requestLimits(MaxURIBytes, MaxHeaderBytes), cors(d.CORSOrigins), maxBody(d.MaxBodyBytes))
+		requestLimits(MaxURIBytes, MaxHeaderBytes), validText(), cors(d.CORSOrigins), maxBody(d.MaxBodyBytes))
 	r.NoRoute(func(c *gin.Context) { abortUnread(c, http.StatusNotFound, "Not Found") })
 	r.NoMethod(func(c *gin.Context) { abortUnread(c, http.StatusMethodNotAllowed, "Method Not Allowed") })
 
@@ -194,6 +197,48 @@ func requestLimits(maxURI, maxHeader int) gin.HandlerFunc {
 		}
 		c.Next()
 	}
+}
+
+// validText reads path parameters and the query string as Starlette does:
+// percent-escapes that do not decode to UTF-8 become U+FFFD. (JSON bodies
+// already do: encoding/json replaces invalid UTF-8 the same way.) Text that
+// is not UTF-8 cannot be stored or logged (protobuf refuses to encode it).
+func validText() gin.HandlerFunc {
+	return func(c *gin.Context) {
+		for i, p := range c.Params {
+			c.Params[i].Value = strings.ToValidUTF8(p.Value, "\uFFFD")
+		}
+		if q := c.Request.URL.RawQuery; q != "" {
+			if values, err := url.ParseQuery(q); err == nil && !utf8Values(values) {
+				for k, vs := range values {
+					for i, v := range vs {
+						vs[i] = strings.ToValidUTF8(v, "\uFFFD")
+					}
+					if fixed := strings.ToValidUTF8(k, "\uFFFD"); fixed != k {
+						delete(values, k)
+						values[fixed] = append(values[fixed], vs...)
+					}
+				}
+				c.Request.URL.RawQuery = values.Encode()
+			}
+		}
+		c.Next()
+	}
+}
+
+// utf8Values reports whether every key and value is valid UTF-8.
+func utf8Values(values url.Values) bool {
+	for k, vs := range values {
+		if !utf8.ValidString(k) {
+			return false
+		}
+		for _, v := range vs {
+			if !utf8.ValidString(v) {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // cors allows the listed origins ("*" allows any). Preflight requests are

@@ -654,3 +654,26 @@ func TestUnusualInputs(t *testing.T) {
 		}
 	})
 }
+
+// Path parameters and query values whose percent-escapes are not UTF-8 are
+// read as Starlette reads them (U+FFFD for each bad byte): an entity key
+// %ff is a key like any other, answered at once. It was a 500, or a 504
+// after the ask timeout.
+func TestTextThatIsNotUTF8IsReadAsStarletteReadsIt(t *testing.T) {
+	e := newEnv(t, "sqlite:///"+t.TempDir()+"/utf8.db", nil)
+	tok := e.token("utf8", semvec.TierEnterprise)
+	r := e.as(tok, "POST", "/v1/run", map[string]any{"message": "hello"})
+	want(t, r, 200)
+	sid, _ := r.json(t)["session_id"].(string)
+	for range 2 { // the second used to wait for the first's stuck answer
+		r = e.as(tok, "DELETE", "/v1/session/"+sid+"/entities/%ff", nil)
+		want(t, r, 404)
+		if d := r.detail(t); d != "Entity not found: \uFFFD" {
+			t.Fatalf("detail %q, want the key read as U+FFFD", d)
+		}
+	}
+	for range 2 {
+		want(t, e.as(tok, "GET", "/v1/session/"+sid+"/entities?q=k%ff&max_results=5", nil), 200)
+	}
+	want(t, e.as(tok, "GET", "/v1/session/%ff/state", nil), 404)
+}
