@@ -21,6 +21,27 @@ const (
 	KindTimeout                 // 504: an actor did not answer in time
 )
 
+// String names the kind ("not_found"), for logs.
+func (k Kind) String() string {
+	switch k {
+	case KindInternal:
+		return "internal"
+	case KindNotFound:
+		return "not_found"
+	case KindInvalid:
+		return "invalid"
+	case KindValidation:
+		return "validation"
+	case KindConflict:
+		return "conflict"
+	case KindUnavailable:
+		return "unavailable"
+	case KindTimeout:
+		return "timeout"
+	}
+	return fmt.Sprintf("Kind(%d)", int(k))
+}
+
 // Error is an error with a Kind and a message that is safe to show to clients.
 type Error struct {
 	Kind   Kind

@@ -30,11 +30,15 @@ type AskObserver func(message string, d time.Duration, outcome string)
 // not be copied after first use.
 type Asker struct {
 	Root     actor.SenderContext
-	Timeout  time.Duration // upper bound of every ask
+	Timeout  time.Duration // upper bound of every ask; 0: the context's deadline, else defaultAskTimeout
 	Observer AskObserver   // optional
 
 	boxes replyBoxes // reusable reply addresses
 }
+
+// defaultAskTimeout bounds an ask of an Asker without a Timeout whose
+// context has no deadline either.
+const defaultAskTimeout = 30 * time.Second
 
 // errDeadLetter marks an ask that reached no live actor; callers that can
 // re-activate the target retry on it.
@@ -93,7 +97,12 @@ func ask[R Reply](ctx context.Context, a *Asker, pid *actor.PID, p *pinned, req 
 	}
 	d := a.Timeout
 	if dl, ok := ctx.Deadline(); ok {
-		d = min(d, dl.Sub(start))
+		d = dl.Sub(start)
+		if a.Timeout > 0 {
+			d = min(d, a.Timeout)
+		}
+	} else if d <= 0 {
+		d = defaultAskTimeout
 	}
 	if err := ctx.Err(); err != nil || d <= 0 {
 		if p != nil {

@@ -58,6 +58,17 @@ func TestAskOutcomes(t *testing.T) {
 	if semvec.KindOf(err) != semvec.KindTimeout || time.Since(start) > 5*time.Second {
 		t.Fatalf("deadline not honoured: %v after %s", err, time.Since(start))
 	}
+	// an Asker without a Timeout asks within the context's deadline, or
+	// without one within defaultAskTimeout: it does not refuse every ask
+	unbounded := &Asker{Root: sys.Root}
+	if _, err = Ask[*pb.MetricsResponse](context.Background(), unbounded, echo, &pb.MetricsRequest{}); semvec.KindOf(err) != semvec.KindNotFound {
+		t.Fatalf("an Asker without a Timeout: %v, want the actor's answer", err)
+	}
+	dctx2, cancel3 := context.WithTimeout(ctx, 20*time.Millisecond)
+	defer cancel3()
+	if _, err = Ask[*pb.MetricsResponse](dctx2, unbounded, silent, &pb.MetricsRequest{}); semvec.KindOf(err) != semvec.KindTimeout {
+		t.Fatalf("an Asker without a Timeout, past the context's deadline: %v", err)
+	}
 	expired, cancel2 := context.WithTimeout(ctx, -time.Second)
 	defer cancel2()
 	if _, err = Ask[*pb.MetricsResponse](expired, ask, echo, &pb.MetricsRequest{}); semvec.KindOf(err) != semvec.KindTimeout {

@@ -8,6 +8,7 @@ import (
 	"maps"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -361,5 +362,35 @@ func TestAChangeTheLogRefusesIsAnsweredAtOnce(t *testing.T) {
 	_, err = AskSession[*pb.DeleteEntityResponse](short, sessions, id, &pb.DeleteEntityRequest{Owner: "alice", SessionId: id, Key: "\xff"})
 	if err == nil || semvec.KindOf(err) == semvec.KindTimeout {
 		t.Fatalf("a change the log could not take answered %v, want its error at once", err)
+	}
+}
+
+// Sessions.Create checks what HTTP checks for its own callers too: an id
+// no route could name, a kind that is not one, and a call after Shutdown
+// (which wrote a row whose first turn then timed out) are refused.
+func TestCreateRefusesWhatNoRouteCouldUse(t *testing.T) {
+	sessions, _, store := sessionsOn(t, func(s *persistence.Store) *persistence.Store { return s })
+	ctx := ctxT(t)
+	for _, tc := range []struct {
+		opts CreateOptions
+		kind semvec.Kind
+	}{
+		{CreateOptions{ID: "has/slash"}, semvec.KindValidation},
+		{CreateOptions{ID: ".."}, semvec.KindValidation},
+		{CreateOptions{ID: strings.Repeat("x", 129)}, semvec.KindValidation},
+		{CreateOptions{Kind: "garbage"}, semvec.KindInvalid},
+	} {
+		if _, err := sessions.Create(ctx, "alice", tc.opts); semvec.KindOf(err) != tc.kind {
+			t.Fatalf("Create(%+v) = %v, want kind %v", tc.opts, err, tc.kind)
+		}
+	}
+	if err := sessions.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sessions.Create(ctx, "alice", CreateOptions{ID: "after-shutdown"}); semvec.KindOf(err) != semvec.KindUnavailable {
+		t.Fatalf("Create after Shutdown = %v, want unavailable", err)
+	}
+	if _, err := store.GetSession(ctx, "alice", "after-shutdown"); semvec.KindOf(err) != semvec.KindNotFound {
+		t.Fatalf("Create after Shutdown wrote a row: %v", err)
 	}
 }

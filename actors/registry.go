@@ -507,16 +507,26 @@ func (r *Registry) Close() {
 	r.mu.Unlock()
 }
 
+// Closed reports whether Close was called.
+func (r *Registry) Closed() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.closed
+}
+
 // Spawn registers a brand-new actor for id (for example right after the
 // resource was created), failing with KindConflict when id is active. When
 // every slot is taken it spawns nothing and returns a nil PID: the actor is
 // activated from the database on first use, through admission, like any
-// other.
+// other. Once the registry is closed it refuses (503: shutting down).
 func (r *Registry) Spawn(id string, producer actor.Producer) (*actor.PID, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if _, ok := r.entries[id]; ok {
 		return nil, semvec.Errorf(semvec.KindConflict, "%s %s already exists", r.kind, id)
+	}
+	if r.closed {
+		return nil, errShuttingDown
 	}
 	if r.max > 0 && (r.used >= r.max || r.queue.n > 0) {
 		return nil, nil

@@ -233,9 +233,14 @@ func (s *Sessions) Create(ctx context.Context, owner string, opts CreateOptions)
 	if err := checkPolicyVectors(opts.Policy); err != nil {
 		return "", err
 	}
+	if s.reg.Closed() {
+		return "", errShuttingDown
+	}
 	id := opts.ID
 	if id == "" {
 		id = NewID()
+	} else if !ValidID(id) {
+		return "", semvec.FieldError("session_id", "session_id must be 1-128 characters of letters, digits and -_.: (not only dots)")
 	}
 	o := sessionOptions{ModelName: opts.ModelName, UseAttention: opts.UseAttention, UseCache: opts.UseCache,
 		UseMetaPSS: opts.UseMetaPSS, UseCortex: opts.UseCortex, EnableTopicSwitch: true}
@@ -247,9 +252,11 @@ func (s *Sessions) Create(ctx context.Context, owner string, opts CreateOptions)
 		o.EnableTopicSwitch = *opts.EnableTopicSwitch
 	}
 	raw, _ := json.Marshal(o)
-	kind := opts.Kind
-	if kind == "" {
-		kind = "session"
+	kind := cmp.Or(opts.Kind, persistence.SessionKindSession)
+	switch kind {
+	case persistence.SessionKindSession, persistence.SessionKindCluster, persistence.SessionKindRegionMeta, persistence.SessionKindObserverMeta:
+	default:
+		return "", semvec.Errorf(semvec.KindInvalid, "unknown session kind %q", kind)
 	}
 	now := s.now().UTC()
 	// The actor started here is the session's first activation: epoch 1.

@@ -1,8 +1,9 @@
 // Package client is a typed Go client of the semvec-go REST API. It sends
 // and receives the server's own wire types (package http/api), takes a
-// context on every call, and retries an answer of 429 or 503 after the
-// Retry-After the server gives, a bounded number of times and never for
-// longer in total than its wait budget or the context allows.
+// context on every call, and retries after the Retry-After the server gives,
+// a bounded number of times and never for longer in total than its wait
+// budget or the context allows: an answer of 429 (the rate limit refused
+// the request before it did anything), and a 503 to a GET.
 //
 //	c := client.New("http://127.0.0.1:8080", client.WithToken(token))
 //	run, err := c.Run(ctx, api.RunBody{Message: "What is Kubernetes?"})
@@ -10,8 +11,10 @@
 //	_, err = c.Store(ctx, api.StoreBody{SessionID: run.SessionID, Response: answer})
 //
 // An error answer is an *Error carrying the status and the server's detail.
-// Retrying a POST is safe: the server answers 429 and 503 before it has
-// changed anything.
+// A 503 to a change (POST, DELETE) is returned, never retried: its outcome
+// is unknown (the database may have committed it although the server could
+// not learn so; see the README, "Durability"), and retrying a /v1/run or
+// /v1/store could apply it twice. The caller decides.
 package client
 
 import (
@@ -51,8 +54,8 @@ func WithToken(token string) Option { return func(c *Client) { c.token = token }
 // WithHTTPClient sends the requests through h (default http.DefaultClient).
 func WithHTTPClient(h *http.Client) Option { return func(c *Client) { c.http = h } }
 
-// WithRetries sets how many times an answer of 429 or 503 is retried
-// (default 3; 0 turns retrying off).
+// WithRetries sets how many times an answer of 429, or of 503 to a GET, is
+// retried (default 3; 0 turns retrying off).
 func WithRetries(n int) Option { return func(c *Client) { c.retries = max(n, 0) } }
 
 // WithMaxWait caps the total time one call spends waiting between retries
@@ -111,7 +114,7 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 	for attempt := 0; ; attempt++ {
 		err := c.once(ctx, method, u, raw, out)
 		var e *Error
-		if !errors.As(err, &e) || (e.Status != http.StatusTooManyRequests && e.Status != http.StatusServiceUnavailable) || attempt >= c.retries {
+		if !errors.As(err, &e) || !retryable(method, e.Status) || attempt >= c.retries {
 			return err
 		}
 		wait := e.RetryAfter
@@ -133,6 +136,13 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 		}
 		waited += wait
 	}
+}
+
+// retryable reports whether an answer of status to a request of method is
+// retried: a 429 always (the rate limit refuses before anything is done), a
+// 503 only for a read.
+func retryable(method string, status int) bool {
+	return status == http.StatusTooManyRequests || (status == http.StatusServiceUnavailable && method == http.MethodGet)
 }
 
 func (c *Client) once(ctx context.Context, method, u string, raw []byte, out any) error {

@@ -203,3 +203,22 @@ func (c checked) RoundTrip(r *http.Request) (*http.Response, error) {
 	}
 	return res, nil
 }
+
+// A 503 to a change is returned at once: its outcome is unknown, and a
+// retried /v1/run or /v1/store could be applied twice. A 429 is retried
+// for any method: the rate limit refused the request before it did
+// anything.
+func TestA503ToAChangeIsNotRetried(t *testing.T) {
+	srv, n := flaky(t, "0", 503, 503)
+	if _, err := client.New(srv.URL).Run(context.Background(), api.RunBody{Message: "hi"}); client.StatusOf(err) != 503 || n.Load() != 1 {
+		t.Fatalf("POST /v1/run: err %v after %d requests, want the 503 after 1", err, n.Load())
+	}
+	srv, n = flaky(t, "0", 503)
+	if _, err := client.New(srv.URL).DeleteSession(context.Background(), "s"); client.StatusOf(err) != 503 || n.Load() != 1 {
+		t.Fatalf("DELETE: err %v after %d requests, want the 503 after 1", err, n.Load())
+	}
+	srv, n = flaky(t, "0", 429, 429)
+	if _, err := client.New(srv.URL).Run(context.Background(), api.RunBody{Message: "hi"}); err != nil || n.Load() != 3 {
+		t.Fatalf("POST /v1/run after two 429s: err %v after %d requests, want success after 3", err, n.Load())
+	}
+}
