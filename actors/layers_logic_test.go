@@ -434,3 +434,26 @@ func TestNetworkSessionsAreBounded(t *testing.T) {
 		t.Fatal("a session did not enrol once the network had room")
 	}
 }
+
+// The partitions hold at most maxEnrolments instances in all: the network
+// state every change copies and saves stays bounded.
+func TestEnrolmentsAreBounded(t *testing.T) {
+	now := time.Unix(100, 0)
+	st := newNetworkState(now)
+	ids := make([]string, maxInstances)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("%036d", i) // as long as a session UUID
+	}
+	for u := 0; u < maxEnrolments/maxInstances; u++ {
+		st.switchTo(fmt.Sprintf("user%d", u), now)
+		st.join(ids...)
+	}
+	st.switchTo("one-more", now)
+	st.join(ids[0])
+	if n := len(st.active().Instances); n != 0 {
+		t.Fatalf("a partition enrolled %d sessions past %d enrolments in all", n, maxEnrolments)
+	}
+	if len(st.encode()) > 2<<20 {
+		t.Fatalf("the network state at its bounds encodes to %d bytes", len(st.encode()))
+	}
+}

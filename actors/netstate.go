@@ -105,6 +105,9 @@ func (st *networkState) switchTo(user string, now time.Time) (previous string) {
 const (
 	maxPartitions = 1000 // user partitions per owner
 	maxInstances  = 256  // sessions in an owner's network; later sessions vote but do not enrol
+	// maxEnrolments bounds the instances of all partitions together, so the
+	// state every network change copies and saves stays under ~2 MB.
+	maxEnrolments = 16384
 )
 
 // sessions returns the owner's network: the sessions enrolled in any
@@ -121,10 +124,18 @@ func (st *networkState) sessions() []string {
 
 // join enrols sessions in the active partition, with the initial trust when
 // unscored. A session not yet in the network enrols only while the network
-// holds fewer than maxInstances sessions.
+// holds fewer than maxInstances sessions, and none enrols once the
+// partitions hold maxEnrolments instances in all.
 func (st *networkState) join(ids ...string) {
 	p, network := st.active(), st.sessions()
+	enrolments := 0
+	for _, q := range st.Partitions {
+		enrolments += len(q.Instances)
+	}
 	for _, id := range ids {
+		if _, found := slices.BinarySearch(p.Instances, id); !found && enrolments >= maxEnrolments {
+			continue
+		}
 		at, inNetwork := slices.BinarySearch(network, id)
 		if !inNetwork {
 			if len(network) >= maxInstances {
@@ -134,6 +145,7 @@ func (st *networkState) join(ids ...string) {
 		}
 		if i, found := slices.BinarySearch(p.Instances, id); !found {
 			p.Instances = slices.Insert(p.Instances, i, id)
+			enrolments++
 		}
 		if _, ok := p.Trust[id]; !ok {
 			p.Trust[id] = initialTrust
