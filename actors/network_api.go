@@ -5,8 +5,8 @@ import (
 	"math"
 
 	"github.com/semvec-go/semvec"
+	"github.com/semvec-go/semvec/actors/engine"
 	pb "github.com/semvec-go/semvec/proto"
-	"github.com/semvec-go/semvec/vecmath"
 )
 
 // ---------------------------------------------------------------- network
@@ -61,11 +61,8 @@ func (l *Layers) SerializeUser(ctx context.Context, owner, user string) (*pb.Ser
 // instances (see tallyVotes and updateTrust). target must have the session
 // dimension (KindValidation).
 func (l *Layers) Propose(ctx context.Context, owner, proposer string, target []float32) (*pb.ConsensusResponse, error) {
-	if len(target) != l.sessions.Dim() {
-		return nil, semvec.FieldError("target_embedding", "target_embedding must have %d dimensions, got %d", l.sessions.Dim(), len(target))
-	}
-	if !vecmath.Finite(target) || vecmath.Norm(target) == 0 {
-		return nil, semvec.FieldError("target_embedding", "target_embedding must be finite and non-zero")
+	if err := engine.CheckVector("target_embedding", target, l.sessions.Dim()); err != nil {
+		return nil, err
 	}
 	if err := notFoundIfInvalid("Proposer session", proposer); err != nil {
 		return nil, err

@@ -221,6 +221,10 @@ func TestLayersHTTPClusterSharesMemoryAcrossAgents(t *testing.T) {
 
 func TestLayersHTTPValidation(t *testing.T) {
 	s := newLyServer(t)
+	tiny := make([]float32, 384) // its norm underflows in float32: zero, as for every other vector field
+	for i := range tiny {
+		tiny[i] = 1e-45
+	}
 	cases := []struct {
 		method, path string
 		body         any
@@ -240,6 +244,7 @@ func TestLayersHTTPValidation(t *testing.T) {
 		{"POST", "/v1/network/transfer", map[string]any{"source_session_id": "a", "target_session_id": "b", "max_weight": 1.5}, 422, "max_weight"},
 		{"POST", "/v1/network/users/switch", map[string]any{"user_id": "no spaces"}, 422, "user_id"},
 		{"POST", "/v1/network/consensus", map[string]any{"proposer_session_id": "a", "target_embedding": []float32{1, 2}}, 422, "target_embedding"},
+		{"POST", "/v1/network/consensus", map[string]any{"proposer_session_id": "a", "target_embedding": tiny}, 422, "target_embedding"},
 		{"GET", "/v1/region/x/events?limit=0", nil, 422, "limit"},
 		{"GET", "/v1/region/x/events?limit=1001", nil, 422, "limit"},
 		{"GET", "/v1/observer/anomalies?limit=0", nil, 422, "limit"},

@@ -34,6 +34,10 @@ func checkVec(field string, v []float32, dim int) error {
 	return nil
 }
 
+// CheckVector is checkVec, for the layers: every vector a request brings is
+// checked by the same rule.
+func CheckVector(field string, v []float32, dim int) error { return checkVec(field, v, dim) }
+
 // checkVecs validates a list of vectors with checkVec; an error names the
 // element (field.i, which the HTTP layer reports at [field, i]).
 func checkVecs(field string, vs [][]float32, dim int) error {
