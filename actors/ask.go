@@ -8,7 +8,6 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/semvec-go/semvec"
 	pb "github.com/semvec-go/semvec/proto"
@@ -206,6 +205,3 @@ func ToProtoError(err error) *pb.Error {
 	}
 	return &pb.Error{Reason: pb.ErrorReason_ERROR_REASON_INTERNAL, Detail: "internal error"}
 }
-
-// messageName is the short protobuf name of a message, for logs and metrics.
-func messageName(m proto.Message) protoreflect.Name { return m.ProtoReflect().Descriptor().Name() }

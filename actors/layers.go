@@ -261,18 +261,12 @@ type asyncResult struct {
 	err error
 }
 
-// async runs work on a tracked goroutine, bounded by the ask timeout, and
-// continues on the actor with its result (ReenterAfter): the actor keeps
-// processing other messages while the work waits for other actors. cont runs
-// on the actor with the actor's context restored (ctx.Respond answers the
-// original requester).
-func (l *Layers) async(ctx actor.Context, work func(ctx context.Context) (any, error), cont func(v any, err error)) {
-	l.asyncFor(ctx, l.bgCtx, l.workTimeout(), work, cont)
-}
-
-// asyncFor is async bounded by timeout instead of the ask timeout, and
-// ended when parent (the layers' background context or a child of it) is
-// cancelled.
+// asyncFor runs work on a tracked goroutine, bounded by timeout and ended
+// when parent (the layers' background context or a child of it) is
+// cancelled, and continues on the actor with its result (ReenterAfter): the
+// actor keeps processing other messages while the work waits for other
+// actors. cont runs on the actor with the actor's context restored
+// (ctx.Respond answers the original requester).
 func (l *Layers) asyncFor(ctx actor.Context, parent context.Context, timeout time.Duration, work func(ctx context.Context) (any, error), cont func(v any, err error)) {
 	f := actor.NewFuture(ctx.ActorSystem(), timeout+time.Second)
 	pid := f.PID()

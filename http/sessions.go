@@ -16,12 +16,6 @@ import (
 	pb "github.com/semvec-go/semvec/proto"
 )
 
-// Limits on text fields; longer input is a 422.
-const (
-	maxMessageChars  = 32_000
-	maxResponseChars = 64_000
-)
-
 func (s *Server) sessionRoutes(v1 *gin.RouterGroup) {
 	v1.POST("/run", s.run)
 	v1.POST("/store", s.store)

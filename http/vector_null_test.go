@@ -196,7 +196,7 @@ type nvBody struct {
 	Bytes    []byte               `json:"bytes"`
 	Ignored  []float32            `json:"-"`
 	NoTag    []float32
-	internal []float32
+	internal []float32 //lint:ignore U1000 an unexported field: binding must skip it
 }
 
 func TestBindJSONNullElements(t *testing.T) {

@@ -303,7 +303,7 @@ func (s *Store) RecentSessions(ctx context.Context, owner string, limit int) ([]
 	var ids []string
 	err := s.run(ctx, func(ctx context.Context, db bun.IDB) error {
 		return db.NewSelect().Model((*sessionModel)(nil)).Column("id").
-			Where("owner = ? AND kind IN (?)", owner, bun.In([]string{SessionKindSession, SessionKindCluster})).
+			Where("owner = ? AND kind IN (?)", owner, bun.List([]string{SessionKindSession, SessionKindCluster})).
 			OrderExpr("updated_at DESC, id").Limit(int64(limit)).Scan(ctx, &ids)
 	})
 	return ids, err

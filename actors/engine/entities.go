@@ -322,12 +322,6 @@ type setTok struct {
 // maxSliceTokens is the size above which tokenSet switches to a map.
 const maxSliceTokens = 48
 
-func (q *tokenSet) len() int {
-	if q.m != nil {
-		return len(q.m)
-	}
-	return len(q.toks)
-}
 
 // add inserts a raw token.
 func (q *tokenSet) add(tok string) {

@@ -394,10 +394,6 @@ func (s *Session) touch(m *memory) {
 	m.access++
 }
 
-// retention is importance·w_i + ln(1+access weight)·w_a + exp(-age/τ)·w_r.
-// ln(1+0) = 0 and exp(-0) = 1 are taken without the calls.
-func (s *Session) retention(m *memory) float64 { return s.retentionRec(m, s.recency(m)) }
-
 // recency is exp(-age/τ) of m.
 func (s *Session) recency(m *memory) float64 {
 	if age := max(0, s.turn-m.turn); age != 0 {
@@ -406,7 +402,9 @@ func (s *Session) recency(m *memory) float64 {
 	return 1
 }
 
-// retentionRec is retention with m's recency given.
+// retentionRec is m's retention, importance·w_i + ln(1+access weight)·w_a +
+// rec·w_r, with rec its recency (exp(-age/τ)). ln(1+0) = 0 is taken without
+// the call.
 func (s *Session) retentionRec(m *memory, rec float64) float64 {
 	lg := 0.0
 	if w := s.accessWeight(m); w != 0 {

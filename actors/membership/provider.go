@@ -380,7 +380,7 @@ func (p *Provider) noteLost(rev int64) {
 func (p *Provider) watchLoop(ctx context.Context, rev int64) {
 	defer p.wg.Done()
 	for {
-		rev = p.watch(ctx, rev)
+		p.watch(ctx, rev)
 		for failures := 0; ; failures++ {
 			if ctx.Err() != nil {
 				return
@@ -402,9 +402,9 @@ func (p *Provider) watchLoop(ctx context.Context, rev int64) {
 	}
 }
 
-// watch applies watch events from rev+1 on and returns the revision up to
-// which it has applied them when the watch ends.
-func (p *Provider) watch(ctx context.Context, rev int64) int64 {
+// watch applies watch events from rev+1 on until the watch ends (the caller
+// then reads the whole list again).
+func (p *Provider) watch(ctx context.Context, rev int64) {
 	wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
 	defer cancel()
 	for resp := range p.cli.Watch(wctx, p.dir, clientv3.WithPrefix(), clientv3.WithRev(rev+1)) {
@@ -412,18 +412,16 @@ func (p *Provider) watch(ctx context.Context, rev int64) int64 {
 			if ctx.Err() == nil {
 				p.log.Warn("membership: watch ended, reading the member list again", "error", err)
 			}
-			return rev
+			return
 		}
 		changed := false
 		for _, ev := range resp.Events {
 			changed = p.apply(ev) || changed
-			rev = max(rev, ev.Kv.ModRevision)
 		}
 		if changed {
 			p.publishMembers()
 		}
 	}
-	return rev
 }
 
 // apply applies one watch event to the member list and reports whether

@@ -310,7 +310,7 @@ func checkID(field, id string) error {
 	case len(id) > 128:
 		return fmt.Errorf("%s is longer than 128 characters", field)
 	case strings.ContainsAny(id, "/?#%\\") || id == "." || id == "..":
-		return fmt.Errorf("%s must not contain /, ?, #, %%, \\ or be . or ..", field)
+		return fmt.Errorf("%s must not be . or .. nor contain /, ?, #, %% or \\", field)
 	}
 	return nil
 }
