@@ -3,9 +3,9 @@
 // single typed Ask helper through which the HTTP layer talks to them.
 //
 // Each actor owns its state and replies with copies. Nothing blocks inside
-// Receive except the bounded snapshot write a session does when it passivates
-// or flushes (documented at the call site). Messages are the protobuf types of
-// package proto.
+// Receive: database work runs on other goroutines (the change log, the
+// checkpoint writer, a layer actor's async work) and comes back as a message.
+// Messages are the protobuf types of package proto.
 package actors
 
 import (

@@ -51,24 +51,32 @@
 // # Schema
 //
 //	table             key                            columns                                        notes
-//	sessions          (owner, id)                    incarnation, kind, dimension, model_name,      kind: session | cluster | region_meta |
-//	                                                 options (JSON text), created_at, updated_at    observer_meta
-//	snapshots         (owner, session_id) → sessions data (BLOB / BYTEA), saved_at                  one per session; upsert only while the
-//	                                                                                                session row has the writer's incarnation
+//	sessions          (owner, id)                    incarnation, epoch, kind, dimension,           kind: session | cluster | region_meta |
+//	                                                 model_name, options (JSON text),               observer_meta; epoch fences activations
+//	                                                 created_at, updated_at
+//	snapshots         (owner, session_id) → sessions data (BLOB / BYTEA), saved_at, log_seq         one checkpoint per session; upsert only
+//	                                                                                                while the row has the writer's
+//	                                                                                                incarnation; covers the log to log_seq
+//	session_log       (owner, session_id, seq)       data (BLOB / BYTEA)                            a session's changes past its checkpoint
 //	clusters          (owner, id) → sessions         name, aggregation_mode,                        id is the backing session's id;
 //	                                                 coupling_factor, created_at                    index (owner, created_at)
 //	cluster_members   (owner, cluster_id → clusters, joined_at                                      index (owner, session_id)
 //	                   session_id → sessions)
 //	regions           (owner, id)                    name, meta_session_id → sessions,              index (owner, created_at),
 //	                                                 consensus_threshold, vote_window_seconds,      (owner, meta_session_id)
-//	                                                 last_realignment (nullable), created_at
+//	                                                 last_realignment (nullable), realignments,
+//	                                                 epoch, created_at
+//	region_events     (owner, region_id, seq)        data (BLOB / BYTEA)                            a region's drift events (bounded)
 //	region_clusters   (owner, region_id → regions,   attached_at                                    index (owner, cluster_id)
 //	                   cluster_id → clusters)
 //	observers         (owner, id), owner UNIQUE      meta_session_id → sessions,                    one per owner;
-//	                                                 sample_interval_seconds, created_at            index (owner, meta_session_id)
+//	                                                 sample_interval_seconds, sample_state,         index (owner, meta_session_id)
+//	                                                 epoch, created_at
+//	observer_anomalies (owner, observer_id, seq)     data (BLOB / BYTEA)                            the anomaly log (bounded)
 //	observer_regions  (owner, observer_id →          registered_at                                  index (owner, region_id)
 //	                   observers, region_id → regions)
-//	network_states    owner                    data (BLOB / BYTEA), updated_at                one blob per owner
+//	network_states    owner                    data (BLOB / BYTEA), updated_at, epoch         one blob per owner
+//	network_partitions (owner, user_id)        data (BLOB / BYTEA)                            a user partition's saved session states
 //	audit_log         id (autoincrement)       at, subject, action, resource_type,            index (subject, id)
 //	                                           resource_id, detail (JSON text)
 //	bun_migrations, bun_migration_locks        bun/migrate's bookkeeping

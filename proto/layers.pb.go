@@ -814,7 +814,7 @@ type RegionStateResponse struct {
 	LastRealignmentUnixNano int64                  `protobuf:"varint,8,opt,name=last_realignment_unix_nano,json=lastRealignmentUnixNano,proto3" json:"last_realignment_unix_nano,omitempty"` // 0: never
 	RecentEvents            []*RegionDriftEvent    `protobuf:"bytes,9,rep,name=recent_events,json=recentEvents,proto3" json:"recent_events,omitempty"`                                       // newest first
 	ActiveVotes             []*RegionDriftEvent    `protobuf:"bytes,10,rep,name=active_votes,json=activeVotes,proto3" json:"active_votes,omitempty"`                                         // one per cluster, inside the window
-	Realignments            int32                  `protobuf:"varint,11,opt,name=realignments,proto3" json:"realignments,omitempty"`                                                         // since activation
+	Realignments            int32                  `protobuf:"varint,11,opt,name=realignments,proto3" json:"realignments,omitempty"`                                                         // in all (kept in the region's row)
 	// last_event holds, per attached cluster, its latest drift event (for the
 	// observer's drift indicator); clusters without one are absent.
 	LastEvents    []*RegionDriftEvent `protobuf:"bytes,12,rep,name=last_events,json=lastEvents,proto3" json:"last_events,omitempty"`

@@ -322,7 +322,6 @@ type setTok struct {
 // maxSliceTokens is the size above which tokenSet switches to a map.
 const maxSliceTokens = 48
 
-
 // add inserts a raw token.
 func (q *tokenSet) add(tok string) {
 	if q.m != nil {
