@@ -194,6 +194,12 @@ func bindQuery(c *gin.Context, dst any) bool {
 	registerValidators()
 	q := c.Request.URL.Query()
 	normalizeQuery(q, reflect.TypeOf(dst))
+	// A value that does not parse is pydantic's *_parsing error, before
+	// any range check (gin would read an empty one as zero).
+	if items := queryParseItems(q, reflect.TypeOf(dst)); len(items) > 0 {
+		validationError(c, items...)
+		return false
+	}
 	// What c.ShouldBindQuery does, on the normalised values.
 	err := binding.MapFormWithTag(dst, q, "form")
 	if err == nil && binding.Validator != nil {
@@ -207,11 +213,7 @@ func bindQuery(c *gin.Context, dst any) bool {
 		validationError(c, bindErrorItems(err, "query", "form", dst, nil)...)
 		return false
 	}
-	items := queryParseItems(q, reflect.TypeOf(dst))
-	if len(items) == 0 {
-		items = []api.ValidationItem{{Loc: []any{"query"}, Msg: "Value error, " + err.Error(), Type: "value_error"}}
-	}
-	validationError(c, items...)
+	validationError(c, api.ValidationItem{Loc: []any{"query"}, Msg: "Value error, " + err.Error(), Type: "value_error"})
 	return false
 }
 
@@ -768,11 +770,9 @@ func queryParseItems(q url.Values, dst reflect.Type) []api.ValidationItem {
 	return items
 }
 
-// checkQueryScalar parses s as gin would for type t.
+// checkQueryScalar parses s as pydantic would for type t: an empty value is
+// a string, never a number or a boolean.
 func checkQueryScalar(t reflect.Type, s string) (msg, typ string, ok bool) {
-	if s == "" { // gin maps an empty value to the zero value
-		return "", "", true
-	}
 	const (
 		intMsg   = "Input should be a valid integer, unable to parse string as an integer"
 		floatMsg = "Input should be a valid number, unable to parse string as a number"

@@ -306,6 +306,12 @@ func TestBindQuery(t *testing.T) {
 		{name: "out of range", query: "session_id=s&top_k=100", status: 422, want: []api.ValidationItem{
 			mwItem("Input should be less than or equal to 50", "less_than_equal", "query", "top_k")}},
 		{name: "int parsing", query: "session_id=s&top_k=abc", status: 422, want: []api.ValidationItem{mwItem(intMsg, "int_parsing", "query", "top_k")}},
+		// An empty value is a string to pydantic, not a zero (gin's reading).
+		{name: "empty values", query: "session_id=s&top_k=&full_first=&min_score=", status: 422, want: []api.ValidationItem{
+			mwItem(intMsg, "int_parsing", "query", "top_k"),
+			mwItem("Input should be a valid boolean, unable to interpret input", "bool_parsing", "query", "full_first"),
+			mwItem("Input should be a valid number, unable to parse string as a number", "float_parsing", "query", "min_score"),
+		}},
 		{name: "several parse errors", query: "session_id=s&top_k=abc&full_first=maybe&min_score=x", status: 422, want: []api.ValidationItem{
 			mwItem(intMsg, "int_parsing", "query", "top_k"),
 			mwItem("Input should be a valid boolean, unable to interpret input", "bool_parsing", "query", "full_first"),
