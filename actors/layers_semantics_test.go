@@ -787,3 +787,21 @@ func TestAPanicEndsTheClustersFeedback(t *testing.T) {
 		t.Fatal("the cluster did not read the clock: no panic")
 	}
 }
+
+// An observer samples at least every minSampleInterval; a shorter interval
+// is stored and reported as that, not as what it was asked for.
+func TestAnObserversIntervalIsTheOneItSamplesAt(t *testing.T) {
+	e := newLayersEnv(t)
+	ctx := ctxT(t)
+	info, created, err := e.layers.EnsureObserver(ctx, "tenant-a", 0.05, nil)
+	if err != nil || !created {
+		t.Fatalf("EnsureObserver: %v (created %v)", err, created)
+	}
+	if info.SampleIntervalSeconds != minSampleInterval.Seconds() {
+		t.Fatalf("interval reported %v, want the %v it samples at", info.SampleIntervalSeconds, minSampleInterval.Seconds())
+	}
+	sum := ok(e.layers.ObserverSummary(ctx, "tenant-a", 10))(t)
+	if sum.GetSampleIntervalSeconds() != minSampleInterval.Seconds() {
+		t.Fatalf("summary interval %v", sum.GetSampleIntervalSeconds())
+	}
+}

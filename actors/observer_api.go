@@ -22,11 +22,13 @@ type ObserverInfo struct {
 // session) when there is none, and registers regionIDs with it. Every
 // region must be owner's (NotFound("Region"), checked before anything is
 // written). An existing observer keeps its sample interval. created reports
-// whether this call created it.
+// whether this call created it. An interval under minSampleInterval is
+// stored (and reported) as minSampleInterval, the interval it samples at.
 func (l *Layers) EnsureObserver(ctx context.Context, owner string, interval float64, regionIDs []string) (ObserverInfo, bool, error) {
 	if math.IsNaN(interval) || math.IsInf(interval, 0) || interval <= 0 {
 		return ObserverInfo{}, false, semvec.FieldError("sample_interval_seconds", "Input should be greater than 0")
 	}
+	interval = max(interval, minSampleInterval.Seconds())
 	for _, rid := range regionIDs {
 		if err := notFoundIfInvalid("Region", rid); err != nil {
 			return ObserverInfo{}, false, err
