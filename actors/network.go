@@ -235,6 +235,11 @@ func (l *Layers) transfer(ctx context.Context, owner, src, dst string, w float64
 		}
 	}
 	s, t := states[0], states[1]
+	for i, st := range states {
+		if what := backsLayer(st.GetKind()); what != "" {
+			return nil, semvec.Errorf(semvec.KindConflict, "Session %s backs %s and takes no part in the network", ids[i], what)
+		}
+	}
 	g := &transferGather{}
 	if !s.GetInitialized() || !t.GetInitialized() {
 		return g, nil
@@ -503,10 +508,13 @@ func (l *Layers) gatherVoters(ctx context.Context, owner, proposer string, insta
 	if states[proposer] == nil {
 		return nil, semvec.NotFound("Proposer session")
 	}
+	if what := backsLayer(states[proposer].GetKind()); what != "" {
+		return nil, semvec.Errorf(semvec.KindConflict, "Session %s backs %s and takes no part in the network", proposer, what)
+	}
 	g := &consensusGather{missing: missing}
 	for _, id := range instances {
 		st := states[id]
-		if st == nil {
+		if st == nil || backsLayer(st.GetKind()) != "" { // enrolled before meta sessions were refused
 			continue
 		}
 		v := voter{ID: id}

@@ -188,3 +188,44 @@ func TestADeletedSessionsPartitionStateNeverComesBack(t *testing.T) {
 		}
 	}
 }
+
+// The layers' meta sessions are their own: a transfer to or from one, a
+// proposal by one, or one as a cluster member is refused (409), so none
+// enrols in the network or votes.
+func TestMetaSessionsTakeNoPartInTheNetworkOrClusters(t *testing.T) {
+	e := newLayersEnv(t)
+	ctx := ctxT(t)
+	const own = "tenant-a"
+	s := e.session(own)
+	e.steady(own, s, 0, 2)
+	r := e.region(own, 0.5, 60)
+	obs, _, err := e.layers.EnsureObserver(ctx, own, 3600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cid := e.cluster(own, AggregationWeightedAverage, 0.5)
+	for _, meta := range []string{r.MetaSessionID, obs.MetaSessionID} {
+		if _, err := e.layers.Transfer(ctx, own, s, meta, 0.15); semvec.KindOf(err) != semvec.KindConflict {
+			t.Fatalf("transfer into meta session %s: %v, want conflict", meta, err)
+		}
+		if _, err := e.layers.Transfer(ctx, own, meta, s, 0.15); semvec.KindOf(err) != semvec.KindConflict {
+			t.Fatalf("transfer from meta session %s: %v, want conflict", meta, err)
+		}
+		if _, err := e.layers.Propose(ctx, own, meta, topic(0, 0)); semvec.KindOf(err) != semvec.KindConflict {
+			t.Fatalf("proposal by meta session %s: %v, want conflict", meta, err)
+		}
+		if _, err := e.layers.AddMember(ctx, own, cid, meta); semvec.KindOf(err) != semvec.KindConflict {
+			t.Fatalf("meta session %s as a cluster member: %v, want conflict", meta, err)
+		}
+	}
+	ser := ok(e.layers.SerializeUser(ctx, own, "default"))(t)
+	if strings.Contains(string(ser.GetState()), r.MetaSessionID) || strings.Contains(string(ser.GetState()), obs.MetaSessionID) {
+		t.Fatalf("a meta session enrolled: %s", ser.GetState())
+	}
+	c := ok(e.layers.Propose(ctx, own, s, topic(0, 0)))(t)
+	for _, v := range c.GetVotes() {
+		if v.GetSessionId() == r.MetaSessionID || v.GetSessionId() == obs.MetaSessionID {
+			t.Fatalf("meta session %s voted", v.GetSessionId())
+		}
+	}
+}

@@ -31,6 +31,7 @@ import (
 type sessionActor struct {
 	id, owner   string
 	incarnation string // of the session row; every write carries it
+	kind        string // of the session row (persistence.SessionKind*)
 	epoch       int64  // this activation's fencing epoch; every write carries it
 	eng         *engine.Session
 	clusters    []string // the clusters it is a member of: where its drift events go

@@ -277,7 +277,7 @@ func (a *sessionActor) state() *pb.StateResponse {
 	return &pb.StateResponse{
 		SessionId: a.id, State: a.eng.StateVector(), Initialized: a.eng.Initialized(), Phase: a.eng.Phase(),
 		InteractionCount: int32(a.eng.Turn()), TotalMemories: int32(a.eng.TotalMemories()),
-		DriftScore: score, DriftPhase: phase, LastDriftUnixNano: atNano, Incarnation: a.incarnation,
+		DriftScore: score, DriftPhase: phase, LastDriftUnixNano: atNano, Incarnation: a.incarnation, Kind: a.kind,
 	}
 }
 

@@ -176,7 +176,7 @@ func (s *Sessions) recover(ctx context.Context, rec persistence.SessionRecord) (
 // rebuild is the actor of rec from checkpoint cp (none when cp.Data is nil)
 // and the log entries that follow it.
 func (s *Sessions) rebuild(rec persistence.SessionRecord, cp persistence.Checkpoint, entries []persistence.LogEntry) (*sessionActor, error) {
-	a := &sessionActor{id: rec.ID, owner: rec.Owner, incarnation: rec.Incarnation, epoch: rec.Epoch, deps: s.deps}
+	a := &sessionActor{id: rec.ID, owner: rec.Owner, incarnation: rec.Incarnation, kind: cmp.Or(rec.Kind, persistence.SessionKindSession), epoch: rec.Epoch, deps: s.deps}
 	var err error
 	if cp.Data != nil {
 		if a.eng, err = engine.UnmarshalBinary(cp.Data); err != nil {
@@ -300,7 +300,7 @@ func (s *Sessions) Create(ctx context.Context, owner string, opts CreateOptions)
 	}
 	// A concurrent request of the same owner may already have activated the
 	// committed session from the database (same state): that is fine.
-	a := &sessionActor{id: id, owner: owner, incarnation: rec.Incarnation, epoch: rec.Epoch, eng: eng, deps: s.deps}
+	a := &sessionActor{id: id, owner: owner, incarnation: rec.Incarnation, kind: kind, epoch: rec.Epoch, eng: eng, deps: s.deps}
 	if _, err := s.reg.Spawn(ownedKey(owner, id), newSessionActor(a)); err != nil && semvec.KindOf(err) != semvec.KindConflict {
 		return "", err
 	}
@@ -324,6 +324,20 @@ func (s *Sessions) NewRecord(owner, id, kind string) persistence.SessionRecord {
 	now := s.now().UTC()
 	return persistence.SessionRecord{ID: id, Owner: owner, Incarnation: persistence.NewIncarnation(), Kind: kind,
 		Dimension: s.cfg.Dim, ModelName: s.cfg.ModelName, Options: raw, CreatedAt: now, UpdatedAt: now}
+}
+
+// backsLayer returns what a layer's meta session of kind backs ("" for an
+// ordinary session or a cluster's backing session). Meta sessions are the
+// layers' own: they take no part in the network and are no cluster's
+// members.
+func backsLayer(kind string) string {
+	switch kind {
+	case persistence.SessionKindRegionMeta:
+		return "a region"
+	case persistence.SessionKindObserverMeta:
+		return "the caller's observer"
+	}
+	return ""
 }
 
 // Delete removes a session: its record first (so it cannot be re-activated),

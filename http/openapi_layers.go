@@ -15,7 +15,7 @@ func layerOperations() []operation {
 		{Method: "POST", Path: "/v1/cluster/{id}/store", ID: "clusterStore", Tag: "clusters", Summary: "Seed a Q&A pair into the shared session", Body: api.ClusterStoreBody{}, Response: api.ClusterStored{}, Errors: []int{404}},
 		{Method: "POST", Path: "/v1/cluster/{id}/run", ID: "clusterRun", Tag: "clusters", Summary: "Run a turn on the cluster's shared session (cluster_id == session_id)", Body: api.RunBody{}, Response: api.RunResult{}, Errors: []int{404}},
 		{Method: "POST", Path: "/v1/cluster/{id}/feedback", ID: "clusterFeedback", Tag: "clusters", Summary: "Blend the members' aggregate into every initialised member with strength coupling_factor (a request while one runs joins it)", Response: api.ClusterFeedback{}, Errors: []int{404}},
-		{Method: "POST", Path: "/v1/cluster/{id}/members", ID: "addMember", Tag: "clusters", Summary: "Add one of the caller's sessions to the cluster; 409 past 1,000 members", Body: api.MemberBody{}, Response: api.MemberAdded{}, Errors: []int{404, 409}},
+		{Method: "POST", Path: "/v1/cluster/{id}/members", ID: "addMember", Tag: "clusters", Summary: "Add one of the caller's sessions to the cluster; 409 past 1,000 members or for a region's or observer's meta session", Body: api.MemberBody{}, Response: api.MemberAdded{}, Errors: []int{404, 409}},
 		{Method: "DELETE", Path: "/v1/cluster/{id}/members/{sid}", ID: "removeMember", Tag: "clusters", Summary: "Remove a member", Response: api.MemberRemoved{}, Errors: []int{404}},
 
 		{Method: "POST", Path: "/v1/region/", ID: "createRegion", Tag: "regions", Summary: "Create a region (201) with its meta-session; 409 past 1,000 regions of the caller", Status: 201, Body: api.RegionCreateBody{}, Response: api.RegionCreated{}, Errors: []int{409}},
@@ -35,11 +35,11 @@ func layerOperations() []operation {
 		{Method: "POST", Path: "/v1/observer/regions", ID: "registerRegion", Tag: "observer", Summary: "Register one of the caller's regions; 409 past 1,000 regions", Body: api.RegionBody{}, Response: api.ObserverRegion{}, Errors: []int{404, 409}},
 		{Method: "DELETE", Path: "/v1/observer/regions/{rid}", ID: "unregisterRegion", Tag: "observer", Summary: "Unregister a region", Response: api.ObserverRegion{}, Errors: []int{404}},
 
-		{Method: "POST", Path: "/v1/network/transfer", ID: "transfer", Tag: "network", Summary: "Semantic delta transfer between two of the caller's sessions", Body: api.TransferBody{}, Response: api.Transfer{}, Errors: []int{404}},
+		{Method: "POST", Path: "/v1/network/transfer", ID: "transfer", Tag: "network", Summary: "Semantic delta transfer between two of the caller's sessions; 409 for a region's or observer's meta session", Body: api.TransferBody{}, Response: api.Transfer{}, Errors: []int{404, 409}},
 		{Method: "POST", Path: "/v1/network/users/switch", ID: "switchUser", Tag: "network", Summary: "Switch user partition (saves the current one, activates the target); 409 past 1,000 partitions", Body: api.SwitchBody{}, Response: api.UserSwitched{}, Errors: []int{409}},
 		{Method: "GET", Path: "/v1/network/users/active", ID: "activeUser", Tag: "network", Summary: "Currently active user partition", Response: api.ActiveUser{}},
 		{Method: "POST", Path: "/v1/network/users/{uid}/serialize", ID: "serializeUser", Tag: "network", Summary: "Serialize a user partition", Response: api.UserState{}, Errors: []int{404}},
-		{Method: "POST", Path: "/v1/network/consensus", ID: "propose", Tag: "network", Summary: "Propose a consensus vector; sessions vote weighted by trust", Body: api.ConsensusBody{}, Response: api.Consensus{}, Errors: []int{404}},
+		{Method: "POST", Path: "/v1/network/consensus", ID: "propose", Tag: "network", Summary: "Propose a consensus vector; sessions vote weighted by trust; 409 for a region's or observer's meta session as proposer", Body: api.ConsensusBody{}, Response: api.Consensus{}, Errors: []int{404, 409}},
 		{Method: "GET", Path: "/v1/network/consensus/trust", ID: "trust", Tag: "network", Summary: "Current trust scores per instance", Response: api.TrustScores{}},
 	}
 }

@@ -182,6 +182,14 @@ func (s *Store) AddMember(ctx context.Context, owner, clusterID, sessionID strin
 		if clusterID == sessionID {
 			return semvec.FieldError("session_id", "a cluster cannot be a member of itself")
 		}
+		var kind string
+		if err := tx.NewSelect().Model((*sessionModel)(nil)).Column("kind").
+			Where("owner = ? AND id = ?", owner, sessionID).Scan(ctx, &kind); err != nil {
+			return err
+		}
+		if kind == SessionKindRegionMeta || kind == SessionKindObserverMeta {
+			return semvec.Errorf(semvec.KindConflict, "Session %s is a layer's meta session (%s): it cannot be a cluster member", sessionID, kind)
+		}
 		res, err := tx.NewInsert().
 			Model(&clusterMemberModel{Owner: owner, ClusterID: clusterID, SessionID: sessionID, JoinedAt: s.timestamp(time.Time{})}).
 			On("CONFLICT (owner, cluster_id, session_id) DO NOTHING").Exec(ctx)

@@ -3040,6 +3040,7 @@ type StateResponse struct {
 	DriftPhase        string                 `protobuf:"bytes,9,opt,name=drift_phase,json=driftPhase,proto3" json:"drift_phase,omitempty"`
 	LastDriftUnixNano int64                  `protobuf:"varint,10,opt,name=last_drift_unix_nano,json=lastDriftUnixNano,proto3" json:"last_drift_unix_nano,omitempty"`
 	Incarnation       string                 `protobuf:"bytes,11,opt,name=incarnation,proto3" json:"incarnation,omitempty"` // of the session row: a session deleted and created again under its id is another
+	Kind              string                 `protobuf:"bytes,12,opt,name=kind,proto3" json:"kind,omitempty"`               // of the session row: session, cluster, region_meta, observer_meta
 	unknownFields     protoimpl.UnknownFields
 	sizeCache         protoimpl.SizeCache
 }
@@ -3147,6 +3148,13 @@ func (x *StateResponse) GetLastDriftUnixNano() int64 {
 func (x *StateResponse) GetIncarnation() string {
 	if x != nil {
 		return x.Incarnation
+	}
+	return ""
+}
+
+func (x *StateResponse) GetKind() string {
+	if x != nil {
+		return x.Kind
 	}
 	return ""
 }
@@ -4410,7 +4418,7 @@ const file_session_proto_rawDesc = "" +
 	"\fStateRequest\x12\x14\n" +
 	"\x05owner\x18\x01 \x01(\tR\x05owner\x12\x1d\n" +
 	"\n" +
-	"session_id\x18\x02 \x01(\tR\tsessionId\"\x8d\x03\n" +
+	"session_id\x18\x02 \x01(\tR\tsessionId\"\xa1\x03\n" +
 	"\rStateResponse\x12&\n" +
 	"\x05error\x18\x01 \x01(\v2\x10.semvec.v1.ErrorR\x05error\x12\x1d\n" +
 	"\n" +
@@ -4426,7 +4434,8 @@ const file_session_proto_rawDesc = "" +
 	"driftPhase\x12/\n" +
 	"\x14last_drift_unix_nano\x18\n" +
 	" \x01(\x03R\x11lastDriftUnixNano\x12 \n" +
-	"\vincarnation\x18\v \x01(\tR\vincarnation\"\x95\x01\n" +
+	"\vincarnation\x18\v \x01(\tR\vincarnation\x12\x12\n" +
+	"\x04kind\x18\f \x01(\tR\x04kind\"\x95\x01\n" +
 	"\fBlendRequest\x12\x14\n" +
 	"\x05owner\x18\x01 \x01(\tR\x05owner\x12\x1d\n" +
 	"\n" +
