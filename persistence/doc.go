@@ -9,11 +9,12 @@
 // pending migrations of package persistence/migrations (bun/migrate, Go
 // migrations written against frozen bun models, so one set serves both
 // dialects). Several processes may Open one database at once: the first takes
-// bun/migrate's lock row and migrates, the others wait for the lock, find
-// nothing left to do and carry on. When nothing is pending no lock is taken,
-// so a lock row left by a crashed migration only blocks a start that has
-// migrations to apply; Open then fails with KindUnavailable naming
-// bun_migration_locks (delete its row).
+// the migration lock and migrates, the others wait for the lock, find
+// nothing left to do and carry on. When nothing is pending no lock is taken.
+// The lock dies with the process that holds it (a PostgreSQL session
+// advisory lock; for an SQLite file, the write lock of <file>.migrate-lock
+// beside it), so a start after a crash in the middle of a migration
+// migrates; bun/migrate's lock table is not used.
 //
 // URLs: sqlite:///rel.db (relative), sqlite:////abs/path.db (absolute),
 // sqlite:///:memory: (a private in-memory database per Open),
@@ -79,7 +80,7 @@
 //	network_partitions (owner, user_id)        data (BLOB / BYTEA)                            a user partition's saved session states
 //	audit_log         id (autoincrement)       at, subject, action, resource_type,            index (subject, id)
 //	                                           resource_id, detail (JSON text)
-//	bun_migrations, bun_migration_locks        bun/migrate's bookkeeping
+//	bun_migrations, bun_migration_locks        bun/migrate's bookkeeping (its lock table unused)
 //
 // Every id is scoped by its owner: keys and foreign keys all start with the
 // owner, so the same id used by two owners names two separate resources and

@@ -139,8 +139,9 @@ func WithMaxLinks(n int) Option {
 //	postgres://… postgresql://… PostgreSQL through pgx (libpq URL syntax)
 //
 // Several processes may Open the same database at once: migrations are
-// serialised by bun/migrate's lock table, and Open waits (until ctx, or
-// DefaultOpenTimeout, expires) while another process holds it.
+// serialised by a lock that dies with its process (see migrate), and Open
+// waits (until ctx, or DefaultOpenTimeout, expires) while another process
+// holds it.
 // A database that cannot be reached yields a KindUnavailable error; a URL
 // with an unsupported scheme yields KindInvalid.
 func Open(ctx context.Context, databaseURL string, opts ...Option) (*Store, error) {
@@ -174,7 +175,11 @@ func Open(ctx context.Context, databaseURL string, opts ...Option) (*Store, erro
 		}
 		return nil, s.mapErr(err)
 	}
-	if err := s.migrate(ctx); err != nil {
+	lockDSN := ""
+	if walDSN != "" {
+		lockDSN = migrationLockDSN(walDSN)
+	}
+	if err := s.migrate(ctx, lockDSN); err != nil {
 		_ = s.db.Close()
 		return nil, s.mapErr(err)
 	}

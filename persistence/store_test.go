@@ -1,13 +1,17 @@
 package persistence_test
 
 import (
+	"bufio"
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -202,10 +206,10 @@ func TestOpContextDeadlineRespected(t *testing.T) {
 	})
 }
 
-// A lock row left by a crashed migration does not block a start that has
-// nothing to migrate; with migrations pending, Open waits for it until its
-// context ends and fails as KindUnavailable naming the lock table.
-func TestStaleMigrationLock(t *testing.T) {
+// bun/migrate's lock row, which a crash during a migration used to leave
+// behind (and every later start then waited for and failed on), is not
+// used: a start with migrations to apply migrates.
+func TestStaleMigrationLockRowIsIgnored(t *testing.T) {
 	forEachURL(t, func(t *testing.T, databaseURL string) {
 		ctx := t.Context()
 		raw := rawDB(t, databaseURL)
@@ -217,22 +221,60 @@ func TestStaleMigrationLock(t *testing.T) {
 		must(t, err)
 		_, err = raw.ExecContext(ctx, "INSERT INTO bun_migration_locks (table_name) VALUES ('bun_migrations')")
 		must(t, err)
+		octx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		s, err := persistence.Open(octx, databaseURL)
+		must(t, err)
+		_ = s.Close()
+	})
+}
 
-		octx, cancel := context.WithTimeout(ctx, time.Second)
+// The migration lock dies with the process that holds it. A process that
+// holds it (as during its migrations) makes a start with migrations to
+// apply wait, and fail at its deadline naming the cause; once that process
+// is killed (SIGKILL, as a crash in the middle of a migration), a start
+// migrates. The holder is this test binary run again.
+func TestMigrationLockDiesWithItsProcess(t *testing.T) {
+	if url := os.Getenv("SEMVEC_TEST_HOLD_MIGRATION_LOCK"); url != "" {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if _, err := persistence.HoldMigrationLock(ctx, url); err != nil {
+			fmt.Println("lock:", err)
+			os.Exit(1)
+		}
+		fmt.Println("holding")
+		time.Sleep(time.Minute) // until killed
+		os.Exit(0)
+	}
+	forEachURL(t, func(t *testing.T, databaseURL string) {
+		cmd := exec.Command(os.Args[0], "-test.run=^TestMigrationLockDiesWithItsProcess$")
+		cmd.Env = append(os.Environ(), "SEMVEC_TEST_HOLD_MIGRATION_LOCK="+databaseURL)
+		out, err := cmd.StdoutPipe()
+		must(t, err)
+		must(t, cmd.Start())
+		t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+		line, err := bufio.NewReader(out).ReadString('\n')
+		if err != nil || line != "holding\n" {
+			t.Fatalf("the holder said %q (%v)", line, err)
+		}
+
+		octx, cancel := context.WithTimeout(t.Context(), time.Second)
 		defer cancel()
 		_, err = persistence.Open(octx, databaseURL)
 		wantKind(t, err, semvec.KindUnavailable, "")
-		if !strings.Contains(err.Error(), "bun_migration_locks") {
-			t.Fatalf("error %q does not name the lock table", err)
+		if !strings.Contains(err.Error(), "another process") {
+			t.Fatalf("error %q does not say another process migrates", err)
 		}
 
-		_, err = raw.ExecContext(ctx, "DELETE FROM bun_migration_locks")
-		must(t, err)
-		openStore(t, databaseURL).Close() // migrates
-		_, err = raw.ExecContext(ctx, "INSERT INTO bun_migration_locks (table_name) VALUES ('bun_migrations')")
-		must(t, err)
-		s := openStore(t, databaseURL) // nothing to migrate: the lock is not needed
-		must(t, s.Ping(ctx))
+		must(t, cmd.Process.Signal(syscall.SIGKILL))
+		_ = cmd.Wait()
+		octx, cancel = context.WithTimeout(t.Context(), 20*time.Second)
+		defer cancel()
+		s, err := persistence.Open(octx, databaseURL)
+		if err != nil {
+			t.Fatalf("a start after the lock holder was killed: %v", err)
+		}
+		_ = s.Close()
 	})
 }
 
