@@ -25,6 +25,9 @@ import (
 type networkState struct {
 	Active     string                `json:"active_user"`
 	Partitions map[string]*partition `json:"partitions"`
+	// Restoring: a switch made Active active but has not yet set every
+	// session saved with it back to its saved state (see switchUser).
+	Restoring bool `json:"restoring,omitempty"`
 }
 
 type partition struct {

@@ -190,203 +190,279 @@ type transferGather struct {
 // delta_norm = ‖ŝ − t̂‖. Both sessions must be the owner's; when either has
 // no state yet nothing moves (delta_norm 0, transferred false). Both join
 // the active partition.
+//
+// The transfer reads both states, then saves its enrolment and count in
+// the network state, and only then blends the target: a transfer that
+// answers 503 because the network state could not be saved has moved
+// nothing (the blend, a durable change of the target session, came first
+// before, and a 503 could follow it). One whose blend fails after the
+// enrolment was saved leaves the enrolment and the count.
 func (a *networkActor) handleTransfer(ctx actor.Context, m *pb.TransferRequest) {
 	reply := replyTo(ctx)
-	fail := func(e *pb.Error) { reply(&pb.TransferResponse{Error: e}) }
-	if a.refuseEarly(m.GetOwner(), fail) {
+	fail := func(err error) { reply(&pb.TransferResponse{Error: ToProtoError(err)}) }
+	if a.refuseEarly(m.GetOwner(), func(e *pb.Error) { reply(&pb.TransferResponse{Error: e}) }) {
 		return
 	}
 	owner, src, dst, w := a.owner, m.GetSourceSessionId(), m.GetTargetSessionId(), m.GetMaxWeight()
 	a.work.async(ctx, func(wctx context.Context) (any, error) {
-		return a.l.transfer(wctx, owner, src, dst, w)
+		return a.l.transferStates(wctx, owner, src, dst)
 	}, func(res any, err error) {
 		if err != nil {
-			fail(ToProtoError(err))
+			fail(err)
 			return
 		}
-		g := res.(*transferGather)
+		states := res.([2]*pb.StateResponse)
 		a.commit(ctx, func(st *networkState) {
 			st.join(src, dst)
 			st.active().Transfers++
 		}, func(err error) {
 			if err != nil {
-				fail(ToProtoError(err))
+				fail(err)
 				return
 			}
-			reply(&pb.TransferResponse{SourceSessionId: src, TargetSessionId: dst, DeltaNorm: g.delta, Transferred: g.transferred})
+			a.work.async(ctx, func(wctx context.Context) (any, error) {
+				return a.l.transfer(wctx, owner, dst, states[0], states[1], w)
+			}, func(res any, err error) {
+				if err != nil {
+					fail(err)
+					return
+				}
+				g := res.(*transferGather)
+				reply(&pb.TransferResponse{SourceSessionId: src, TargetSessionId: dst, DeltaNorm: g.delta, Transferred: g.transferred})
+			})
 		})
 	})
 }
 
-// transfer does the work of a delta transfer on a work goroutine.
-func (l *Layers) transfer(ctx context.Context, owner, src, dst string, w float64) (*transferGather, error) {
-	states := make([]*pb.StateResponse, 2)
-	errs := make([]error, 2)
-	ids := []string{src, dst}
+// transferStates reads the states of a transfer's source and target on a
+// work goroutine: both must be owner's, and neither a layer's meta session.
+func (l *Layers) transferStates(ctx context.Context, owner, src, dst string) ([2]*pb.StateResponse, error) {
+	var states [2]*pb.StateResponse
+	var errs [2]error
+	ids := [2]string{src, dst}
 	parallel(2, func(i int) {
 		states[i], errs[i] = AskSession[*pb.StateResponse](ctx, l.sessions, ids[i], &pb.StateRequest{Owner: owner, SessionId: ids[i]})
 	})
 	for i, what := range []string{"Source session", "Target session"} {
 		if errs[i] != nil {
 			if semvec.KindOf(errs[i]) == semvec.KindNotFound {
-				return nil, semvec.NotFound(what)
+				return states, semvec.NotFound(what)
 			}
-			return nil, errs[i]
+			return states, errs[i]
 		}
 	}
-	s, t := states[0], states[1]
 	for i, st := range states {
 		if what := backsLayer(st.GetKind()); what != "" {
-			return nil, semvec.Errorf(semvec.KindConflict, "Session %s backs %s and takes no part in the network", ids[i], what)
+			return states, semvec.Errorf(semvec.KindConflict, "Session %s backs %s and takes no part in the network", ids[i], what)
 		}
 	}
+	return states, nil
+}
+
+// transfer blends dst, whose state was t, towards the source's state s on
+// a work goroutine (nothing moves when either has none). The blend is bound
+// to the incarnation read: a target deleted since answers NotFound.
+func (l *Layers) transfer(ctx context.Context, owner, dst string, s, t *pb.StateResponse, w float64) (*transferGather, error) {
 	g := &transferGather{}
 	if !s.GetInitialized() || !t.GetInitialized() {
 		return g, nil
 	}
 	g.delta = unitDeltaNorm(s.GetState(), t.GetState())
 	// With unit states, normalise((1−w)·t̂ + w·ŝ) = normalise(t̂ + w·(ŝ − t̂)).
-	if _, err := AskSession[*pb.BlendResponse](ctx, l.sessions, dst, &pb.BlendRequest{Owner: owner, SessionId: dst, Target: s.GetState(), Weight: w}); err != nil {
+	_, err := AskSession[*pb.BlendResponse](ctx, l.sessions, dst, &pb.BlendRequest{Owner: owner, SessionId: dst, Target: s.GetState(), Weight: w, Incarnation: t.GetIncarnation()})
+	if semvec.KindOf(err) == semvec.KindNotFound {
+		return nil, semvec.NotFound("Target session")
+	}
+	if err != nil {
 		return nil, err
 	}
 	g.transferred = true
 	return g, nil
 }
 
-// handleSwitch saves the active partition and activates user's: the
-// active partition's instances' states are saved with it, and when user's
-// partition has saved states its instances are set back to them
-// (Layers.switchStates); then the network state is saved and the switch
-// answered. Switching to the active user changes nothing. A new partition
-// beyond maxPartitions is refused (409). Switches run one at a time, from
-// their reads to their commit (the next one waits, at most maxInflight),
-// so each starts from the partition the one before made active and the
-// partition cap holds.
+// handleSwitch saves the active partition and activates user's (see
+// switchUser). Switching to the active user changes nothing, unless a
+// switch to it did not finish setting its sessions back (then it finishes
+// that). A new partition beyond maxPartitions is refused (409). Switches
+// run one at a time, from their reads to their last commit (the next one
+// waits, at most maxInflight), so each starts from the partition the one
+// before made active and the partition cap holds.
 func (a *networkActor) handleSwitch(ctx actor.Context, m *pb.SwitchUserRequest) {
 	a.switchUser(ctx, m, replyTo(ctx))
 }
 
+// switchUser switches from the active partition to m's user in three
+// steps, each durable before the next:
+//
+//  1. the current state of every session of the network is saved as the
+//     active partition's (Layers.saveNetworkStates);
+//  2. the network state is saved with the new user active and marked
+//     restoring;
+//  3. the sessions saved with the new user's partition are set back to
+//     those states (Layers.restoreStates), and the mark is cleared.
+//
+// A failure or crash in step 3 leaves the new user active and marked: the
+// next switch first finishes step 3 (a blend of weight 1 sets a session to
+// its saved state, so doing it again is harmless) before it saves anything,
+// so no partition ever saves states half set back. A retry of the same
+// switch finishes it. The answer is 503 when a step fails; as for any
+// change, a 503 does not say how far it got.
 func (a *networkActor) switchUser(ctx actor.Context, m *pb.SwitchUserRequest, reply func(proto.Message)) {
-	fail := func(e *pb.Error) { reply(&pb.SwitchUserResponse{Error: e}) }
-	if a.refuseEarly(m.GetOwner(), fail) {
+	fail := func(err error) { reply(&pb.SwitchUserResponse{Error: ToProtoError(err)}) }
+	early := func(e *pb.Error) { reply(&pb.SwitchUserResponse{Error: e}) }
+	if a.refuseEarly(m.GetOwner(), early) {
 		return
 	}
 	a.switches.run(func(finished func()) {
-		if a.refuseEarly(m.GetOwner(), fail) { // superseded while it waited
+		if a.refuseEarly(m.GetOwner(), early) { // superseded while it waited
 			finished()
 			return
 		}
 		user, from := m.GetUserId(), a.st.Active
-		if user == from {
-			reply(&pb.SwitchUserResponse{ActiveUser: user, PreviousUser: user})
+		if user != from && a.st.Partitions[user] == nil && len(a.st.Partitions) >= maxPartitions {
+			fail(semvec.Errorf(semvec.KindConflict, "Too many user partitions: at most %d per licence subject", maxPartitions))
 			finished()
 			return
 		}
-		if a.st.Partitions[user] == nil && len(a.st.Partitions) >= maxPartitions {
-			fail(ToProtoError(semvec.Errorf(semvec.KindConflict, "Too many user partitions: at most %d per licence subject", maxPartitions)))
-			finished()
-			return
-		}
-		owner, network := a.owner, a.st.sessions()
-		a.work.async(ctx, func(wctx context.Context) (any, error) {
-			return a.l.switchStates(wctx, owner, from, network, user)
-		}, func(res any, err error) {
-			if err != nil {
-				fail(ToProtoError(err))
+		a.finishRestore(ctx, func(restored int, err error) {
+			switch {
+			case err != nil:
+				fail(err)
+				finished()
+				return
+			case user == from:
+				reply(&pb.SwitchUserResponse{ActiveUser: user, PreviousUser: user, RestoredSessions: int32(restored)})
 				finished()
 				return
 			}
-			g := res.(*switchGather)
-			var prev, active string
-			a.commit(ctx, func(st *networkState) {
-				st.forget(g.gone...)
-				if p := st.Partitions[from]; p != nil {
-					p.SavedStates = g.saved
-				}
-				prev = st.switchTo(user, a.l.now())
-				active = st.Active
-			}, func(err error) {
-				defer finished()
+			owner, network := a.owner, a.st.sessions()
+			a.work.async(ctx, func(wctx context.Context) (any, error) {
+				return a.l.saveNetworkStates(wctx, owner, from, network)
+			}, func(res any, err error) {
 				if err != nil {
-					fail(ToProtoError(err))
+					fail(err)
+					finished()
 					return
 				}
-				reply(&pb.SwitchUserResponse{ActiveUser: active, PreviousUser: prev,
-					SavedSessions: int32(g.saved), RestoredSessions: int32(g.restored)})
+				g := res.(*stateGather)
+				var prev, active string
+				a.commit(ctx, func(st *networkState) {
+					st.forget(g.gone...)
+					if p := st.Partitions[from]; p != nil {
+						p.SavedStates = g.count
+					}
+					prev = st.switchTo(user, a.l.now())
+					active = st.Active
+					st.Restoring = true
+				}, func(err error) {
+					if err != nil {
+						fail(err)
+						finished()
+						return
+					}
+					a.finishRestore(ctx, func(restored int, err error) {
+						defer finished()
+						if err != nil {
+							fail(err)
+							return
+						}
+						reply(&pb.SwitchUserResponse{ActiveUser: active, PreviousUser: prev,
+							SavedSessions: int32(g.count), RestoredSessions: int32(restored)})
+					})
+				})
 			})
 		})
-	}, func(err error) { fail(ToProtoError(err)) })
+	}, func(err error) { fail(err) })
 }
 
-// switchGather is what a switch's work goroutine did: how many states it
-// saved and restored, and the network's sessions it found deleted.
-type switchGather struct {
-	saved, restored int
-	gone            []string
+// finishRestore does step 3 of a switch (see switchUser) when the active
+// partition is marked restoring, and commits that it is done; then done
+// runs on the actor with the number of sessions set back.
+func (a *networkActor) finishRestore(ctx actor.Context, done func(restored int, err error)) {
+	if !a.st.Restoring {
+		done(0, nil)
+		return
+	}
+	owner, user := a.owner, a.st.Active
+	a.work.async(ctx, func(wctx context.Context) (any, error) {
+		return a.l.restoreStates(wctx, owner, user)
+	}, func(res any, err error) {
+		if err != nil {
+			done(0, err)
+			return
+		}
+		g := res.(*stateGather)
+		a.commit(ctx, func(st *networkState) {
+			st.forget(g.gone...)
+			st.Restoring = false
+		}, func(err error) { done(g.count, err) })
+	})
 }
 
-// switchStates does the semantic part of a partition switch on a work
-// goroutine. It saves to the store, as partition from's, the current state
-// of every session of the owner's network (every partition's instances:
-// a session one user's partition holds may have been used by another user
-// since), each with its incarnation. Then it sets every session saved with
-// partition `to` back to its saved state (a blend of weight 1, logged like
-// any change). A session deleted since is skipped and leaves the network,
-// and so is one deleted and created again under its id (another
-// incarnation): a deleted session's state never comes back.
-func (l *Layers) switchStates(ctx context.Context, owner, from string, network []string, to string) (*switchGather, error) {
+// stateGather is what saving or restoring a partition's states did: how
+// many states it saved or set back, and the network's sessions it found
+// deleted (they leave every partition).
+type stateGather struct {
+	count int
+	gone  []string
+}
+
+// saveNetworkStates saves to the store, as partition user's, the current
+// state of every session of the owner's network (every partition's
+// instances: a session one user's partition holds may have been used by
+// another user since), each with its incarnation, on a work goroutine.
+func (l *Layers) saveNetworkStates(ctx context.Context, owner, user string, network []string) (*stateGather, error) {
 	states, gone, err := l.sessionStates(ctx, owner, network)
 	if err != nil {
 		return nil, err
 	}
-	var restore []*pb.SavedState
-	data, err := l.store.LoadPartitionStates(ctx, owner, to)
-	switch {
-	case semvec.KindOf(err) == semvec.KindNotFound: // a new partition, or one never switched away from: nothing to restore
-	case err != nil:
-		return nil, err
-	default:
-		target := &pb.PartitionStates{}
-		if err := proto.Unmarshal(data, target); err != nil {
-			return nil, semvec.Wrap(semvec.KindInternal, err, "saved partition states are corrupt")
-		}
-		for _, s := range target.GetStates() {
-			now, inNetwork := states[s.GetSessionId()]
-			switch {
-			case len(s.GetState()) != l.sessions.Dim():
-			case inNetwork && s.GetIncarnation() != "" && s.GetIncarnation() != now.GetIncarnation():
-				gone = append(gone, s.GetSessionId()) // deleted and created again since
-			default:
-				restore = append(restore, s)
-			}
-		}
-	}
-
 	saved := &pb.PartitionStates{}
 	for _, id := range network {
-		if st := states[id]; st.GetInitialized() && len(st.GetState()) == l.sessions.Dim() && !slices.Contains(gone, id) {
+		if st := states[id]; st.GetInitialized() && len(st.GetState()) == l.sessions.Dim() {
 			saved.States = append(saved.States, &pb.SavedState{SessionId: id, State: st.GetState(), Incarnation: st.GetIncarnation()})
 		}
 	}
-	if data, err = proto.Marshal(saved); err != nil {
+	data, err := proto.Marshal(saved)
+	if err != nil {
 		return nil, err
 	}
-	if err := l.store.SavePartitionStates(ctx, owner, from, data); err != nil {
+	if err := l.store.SavePartitionStates(ctx, owner, user, data); err != nil {
 		return nil, err
 	}
+	return &stateGather{count: len(saved.States), gone: gone}, nil
+}
 
-	g := &switchGather{saved: len(saved.States), gone: gone}
+// restoreStates sets every session saved with partition user back to its
+// saved state (a blend of weight 1, logged like any change), on a work
+// goroutine. A session deleted since is skipped and reported gone, and so
+// is one deleted and created again under its id (another incarnation): a
+// deleted session's state never comes back.
+func (l *Layers) restoreStates(ctx context.Context, owner, user string) (*stateGather, error) {
+	data, err := l.store.LoadPartitionStates(ctx, owner, user)
+	if semvec.KindOf(err) == semvec.KindNotFound {
+		return &stateGather{}, nil // a new partition, or one never switched away from: nothing to restore
+	}
+	if err != nil {
+		return nil, err
+	}
+	saved := &pb.PartitionStates{}
+	if err := proto.Unmarshal(data, saved); err != nil {
+		return nil, semvec.Wrap(semvec.KindInternal, err, "saved partition states are corrupt")
+	}
+	restore := slices.DeleteFunc(saved.GetStates(), func(s *pb.SavedState) bool { return len(s.GetState()) != l.sessions.Dim() })
 	errs := make([]error, len(restore))
 	parallel(len(restore), func(i int) {
 		s := restore[i]
 		id := s.GetSessionId()
 		_, errs[i] = AskSession[*pb.BlendResponse](ctx, l.sessions, id, &pb.BlendRequest{Owner: owner, SessionId: id, Target: s.GetState(), Weight: 1, Incarnation: s.GetIncarnation()})
 	})
-	for _, err := range errs {
+	g := &stateGather{}
+	for i, err := range errs {
 		switch {
 		case err == nil:
-			g.restored++
+			g.count++
 		case semvec.KindOf(err) == semvec.KindNotFound:
+			g.gone = append(g.gone, restore[i].GetSessionId())
 		default:
 			return nil, err
 		}

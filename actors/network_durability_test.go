@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -80,6 +81,34 @@ func TestNetworkChangeNotSavedChangesNothing(t *testing.T) {
 	ser = string(ok(e.layers.SerializeUser(ctx, own, defaultUserName))(t).GetState())
 	if !strings.Contains(ser, `"transfers":0`) {
 		t.Fatalf("default partition after restart = %s", ser)
+	}
+}
+
+// A transfer whose network state cannot be saved answers 503 and has moved
+// nothing: the target's blend comes after the save. (It came first, and a
+// transfer could answer 503 with the target durably moved.)
+func TestATransferThatCannotBeSavedMovesNothing(t *testing.T) {
+	var down atomic.Bool
+	e := newWrappedLayersEnv(t, func(s *persistence.Store) LayerStore { return netDownStore{Store: s, down: &down} })
+	ctx := ctxT(t)
+	const own = "tenant-a"
+	src, dst := e.session(own), e.session(own)
+	e.steady(own, src, 0, 2)
+	e.steady(own, dst, 1, 2)
+	before := e.state(own, dst).GetState()
+	down.Store(true)
+	if _, err := e.layers.Transfer(ctx, own, src, dst, 0.5); semvec.KindOf(err) != semvec.KindUnavailable {
+		t.Fatalf("transfer with the network state unsaved: %v, want Unavailable", err)
+	}
+	if got := e.state(own, dst).GetState(); !slices.Equal(got, before) {
+		t.Fatal("a transfer that answered 503 moved its target")
+	}
+	down.Store(false)
+	if tr := ok(e.layers.Transfer(ctx, own, src, dst, 0.5))(t); !tr.GetTransferred() {
+		t.Fatalf("transfer = %+v, want it transferred", tr)
+	}
+	if slices.Equal(e.state(own, dst).GetState(), before) {
+		t.Fatal("the transfer did not move its target")
 	}
 }
 

@@ -1,13 +1,17 @@
 package actors
 
 import (
+	"context"
 	"fmt"
+	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/semvec-go/semvec"
+	"github.com/semvec-go/semvec/persistence"
 	"github.com/semvec-go/semvec/vecmath"
 )
 
@@ -226,6 +230,92 @@ func TestMetaSessionsTakeNoPartInTheNetworkOrClusters(t *testing.T) {
 	for _, v := range c.GetVotes() {
 		if v.GetSessionId() == r.MetaSessionID || v.GetSessionId() == obs.MetaSessionID {
 			t.Fatalf("meta session %s voted", v.GetSessionId())
+		}
+	}
+}
+
+// failFor fails the log appends of one session while armed, as a database
+// that went away during a switch's third step would.
+type failFor struct {
+	*persistence.Store
+	armed atomic.Bool
+	id    atomic.Value // string: the session whose appends fail
+}
+
+func (f *failFor) AppendLog(ctx context.Context, es []persistence.LogEntry) ([]error, error) {
+	if !f.armed.Load() {
+		return f.Store.AppendLog(ctx, es)
+	}
+	// This session's entries fail; the others commit.
+	var pass []persistence.LogEntry
+	for _, e := range es {
+		if e.SessionID != f.id.Load() {
+			pass = append(pass, e)
+		}
+	}
+	passErrs, err := f.Store.AppendLog(ctx, pass)
+	if err != nil {
+		return nil, err
+	}
+	errs := make([]error, 0, len(es))
+	for _, e := range es {
+		if e.SessionID == f.id.Load() {
+			errs = append(errs, semvec.Errorf(semvec.KindUnavailable, "database unavailable"))
+			continue
+		}
+		errs, passErrs = append(errs, passErrs[0]), passErrs[1:]
+	}
+	return errs, nil
+}
+
+// A switch whose third step (setting the sessions back) fails part way
+// answers 503 and leaves the new user active and marked; the next switch
+// first finishes setting them back, so the partition it leaves saves the
+// states it restored, never a mix: every user's state comes back.
+func TestASwitchThatFailsSettingSessionsBackIsFinishedByTheNext(t *testing.T) {
+	f := &failFor{}
+	e := &layersEnv{t: t, dbPath: filepath.Join(t.TempDir(), "layers.db"),
+		wrapSessions: func(s *persistence.Store) SessionStore { f.Store = s; return f }}
+	e.start()
+	t.Cleanup(e.stop)
+	ctx := ctxT(t)
+	const own = "tenant-a"
+	s1, s2 := e.session(own), e.session(own)
+	e.steady(own, s1, 0, 2)
+	e.steady(own, s2, 1, 2)
+	ok(e.layers.Transfer(ctx, own, s1, s2, 0.15))(t) // both enrol in "default"
+	defaultS1, defaultS2 := e.state(own, s1).GetState(), e.state(own, s2).GetState()
+
+	ok(e.layers.SwitchUser(ctx, own, "alice"))(t)
+	for j := range 2 {
+		e.run(own, s1, topic(2, j))
+		e.run(own, s2, topic(3, j))
+	}
+	aliceS1, aliceS2 := e.state(own, s1).GetState(), e.state(own, s2).GetState()
+
+	f.id.Store(s2)
+	f.armed.Store(true)
+	if _, err := e.layers.SwitchUser(ctx, own, "default"); semvec.KindOf(err) != semvec.KindUnavailable {
+		t.Fatalf("a switch whose blend of s2 failed: %v, want unavailable", err)
+	}
+	f.armed.Store(false)
+	if c := vecmath.Cosine(e.state(own, s1).GetState(), defaultS1); c < 0.99999 {
+		t.Fatalf("s1 was not set back by the failed switch (cos %v): the test does not test a switch that failed part way", c)
+	}
+	if got := ok(e.layers.ActiveUser(ctx, own))(t); got != "default" {
+		t.Fatalf("active user %q after the failed switch, want default (it got to its third step)", got)
+	}
+
+	ok(e.layers.SwitchUser(ctx, own, "bob"))(t) // finishes setting default's back first
+	for _, step := range []struct {
+		user   string
+		s1, s2 []float32
+	}{{"default", defaultS1, defaultS2}, {"alice", aliceS1, aliceS2}, {"default", defaultS1, defaultS2}} {
+		ok(e.layers.SwitchUser(ctx, own, step.user))(t)
+		for id, want := range map[string][]float32{s1: step.s1, s2: step.s2} {
+			if c := vecmath.Cosine(e.state(own, id).GetState(), want); c < 0.99999 {
+				t.Fatalf("under %s, cos(%s, the state %s left it in) = %v, want 1", step.user, id, step.user, c)
+			}
 		}
 	}
 }
