@@ -20,7 +20,7 @@
 // sqlite:///:memory: (a private in-memory database per Open),
 // postgres://… or postgresql://… (pgx; libpq parameters such as sslmode or
 // search_path go in the query string). SQLite runs in WAL mode with
-// busy_timeout 5000, foreign_keys on, synchronous NORMAL, BEGIN IMMEDIATE
+// busy_timeout 2000 (sqliteBusyTimeout), foreign_keys on, synchronous NORMAL, BEGIN IMMEDIATE
 // transactions and one connection (one writer; other processes wait up to
 // busy_timeout for the write lock). While a SQLite store is open it keeps
 // one small block alive in each of modernc.org/sqlite's allocator size
@@ -47,7 +47,7 @@
 // Every method uses the caller's ctx; when it has no deadline the operation
 // gets DefaultOpTimeout (5 s, WithOpTimeout changes it). One caveat: while
 // SQLite waits for another process's write lock it does not watch ctx, so that
-// wait lasts up to busy_timeout (5 s) whatever the deadline.
+// wait lasts up to busy_timeout (2 s) whatever the deadline.
 //
 // # Schema
 //

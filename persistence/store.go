@@ -257,6 +257,14 @@ func openSQL(databaseURL string) (db *sql.DB, dialect, walDSN string, err error)
 		"DATABASE_URL: unsupported scheme %q (want sqlite, postgres or postgresql)", scheme)
 }
 
+// sqliteBusyTimeout is how long an SQLite connection waits for the write
+// lock another process holds (a backup, the sqlite3 shell) before its
+// statement fails (503, with Retry-After). It is under the change log's
+// group-commit bound (3 s) and the default ask timeout (5 s): SQLite's busy
+// wait does not watch the context, and with a 5 s wait a request timed out
+// first (504, outcome unknown, no Retry-After).
+const sqliteBusyTimeout = 2 * time.Second
+
 // sqliteDSN turns the part of a sqlite URL after "sqlite://" into a DSN for
 // modernc.org/sqlite (the driver sqliteshim picks on supported platforms).
 // Following SQLAlchemy, "sqlite:///rel.db" is relative and "sqlite:////abs.db"
@@ -268,7 +276,7 @@ func sqliteDSN(rest string) (dsn string, inMemory bool, err error) {
 	if path == "" {
 		return "", false, semvec.Errorf(semvec.KindInvalid, "DATABASE_URL: sqlite URL has no path")
 	}
-	const pragmas = "_pragma=busy_timeout(5000)&_pragma=foreign_keys(1)&_txlock=immediate"
+	pragmas := "_pragma=busy_timeout(" + strconv.Itoa(int(sqliteBusyTimeout.Milliseconds())) + ")&_pragma=foreign_keys(1)&_txlock=immediate"
 	if path == ":memory:" {
 		var b [8]byte
 		_, _ = rand.Read(b[:])

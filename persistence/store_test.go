@@ -106,7 +106,7 @@ func TestClosedStoreUnavailable(t *testing.T) {
 }
 
 // A SQLite file whose write lock another process holds fails as
-// KindUnavailable once busy_timeout (5 s) runs out: SQLite's busy wait does not
+// KindUnavailable once busy_timeout (2 s) runs out: SQLite's busy wait does not
 // observe the context, so the 300 ms operation timeout cannot cut it short,
 // but it is bounded.
 func TestLockedSQLiteUnavailable(t *testing.T) {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
@@ -10,6 +11,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/uptrace/bun/driver/sqliteshim"
 
 	"github.com/semvec-go/semvec"
 	"github.com/semvec-go/semvec/http/api"
@@ -676,4 +679,46 @@ func TestTextThatIsNotUTF8IsReadAsStarletteReadsIt(t *testing.T) {
 		want(t, e.as(tok, "GET", "/v1/session/"+sid+"/entities?q=k%ff&max_results=5", nil), 200)
 	}
 	want(t, e.as(tok, "GET", "/v1/session/%ff/state", nil), 404)
+}
+
+// Another process holding the SQLite file's write lock (a backup, the
+// sqlite3 shell) makes a change answer 503 with Retry-After within the ask
+// timeout, not 504: SQLite's busy wait (which ignores deadlines) is shorter
+// than the ask. Once the lock is released the same session takes changes.
+func TestAnotherProcessHoldingTheWriteLockIsA503(t *testing.T) {
+	path := t.TempDir() + "/locked.db"
+	e := newEnv(t, "sqlite:///"+path, nil)
+	tok := e.token("locked", semvec.TierEnterprise)
+	r := e.as(tok, "POST", "/v1/run", map[string]any{"message": "how do I rotate the keys"})
+	want(t, r, 200)
+	sid, _ := r.json(t)["session_id"].(string)
+
+	other, err := sql.Open(sqliteshim.ShimName, "file:"+path+"?_txlock=immediate")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	tx, err := other.BeginTx(t.Context(), nil) // BEGIN IMMEDIATE: the write lock
+	if err != nil {
+		t.Fatal(err)
+	}
+	r = e.as(tok, "POST", "/v1/store", map[string]any{"session_id": sid, "response": "with the admin tool"})
+	if r.Status != 503 || r.Header.Get("Retry-After") == "" {
+		t.Fatalf("a change while another process holds the write lock: %d (Retry-After %q) %s, want 503 with Retry-After", r.Status, r.Header.Get("Retry-After"), r.Body)
+	}
+	if err := tx.Rollback(); err != nil {
+		t.Fatal(err)
+	}
+	// The next change may still meet the refused one's aftermath once (503);
+	// then the session takes changes again.
+	for i := 0; ; i++ {
+		r = e.as(tok, "POST", "/v1/store", map[string]any{"session_id": sid, "response": "with the admin tool"})
+		if r.Status == 200 {
+			break
+		}
+		if r.Status != 503 || i == 5 {
+			t.Fatalf("a change after the lock was released: %d %s", r.Status, r.Body)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
