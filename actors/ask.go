@@ -59,9 +59,10 @@ func (a *Asker) Bound(ctx context.Context) (context.Context, context.CancelFunc)
 
 // Ask sends req to pid and waits for a reply of type R. The timeout is the
 // smaller of a.Timeout and the time left before ctx's deadline. Failures
-// come back as *semvec.Error: KindTimeout when no reply came in time,
-// KindUnavailable when the actor is gone, and the reply's own error reason
-// otherwise.
+// come back as *semvec.Error: KindTimeout when no reply came in time (the
+// actor may still apply req: the outcome is unknown, as for a 503 whose
+// commit could not be confirmed), KindUnavailable when the actor is gone,
+// and the reply's own error reason otherwise.
 func Ask[R Reply](ctx context.Context, a *Asker, pid *actor.PID, req proto.Message) (R, error) {
 	return ask[R](ctx, a, pid, nil, req)
 }

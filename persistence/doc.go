@@ -44,8 +44,8 @@
 //     as the cause for logs. A cancelled or expired ctx is reported this way
 //     too, and errors.Is still finds context.Canceled/DeadlineExceeded.
 //
-// Every method uses the caller's ctx; when it has no deadline the operation
-// gets DefaultOpTimeout (5 s, WithOpTimeout changes it). One caveat: while
+// Every method uses the caller's ctx, bounded by DefaultOpTimeout (5 s,
+// WithOpTimeout changes it): a longer deadline is cut to that. One caveat: while
 // SQLite waits for another process's write lock it does not watch ctx, so that
 // wait lasts up to busy_timeout (2 s) whatever the deadline.
 //

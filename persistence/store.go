@@ -30,10 +30,10 @@ const (
 	DialectPostgres = "postgres"
 )
 
-// Default timeouts. An operation whose context has no deadline gets
-// DefaultOpTimeout, so a dead database answers with KindUnavailable instead of
-// hanging. Open (ping plus migrations, which may wait for another process's
-// migration lock) gets DefaultOpenTimeout.
+// Default timeouts. An operation ends at its context's deadline or after
+// DefaultOpTimeout, whichever comes first, so a dead or hung database answers
+// with KindUnavailable instead of hanging. Open (ping plus migrations, which
+// may wait for another process's migration lock) gets DefaultOpenTimeout.
 const (
 	DefaultOpTimeout   = 5 * time.Second
 	DefaultOpenTimeout = 30 * time.Second
@@ -66,8 +66,8 @@ func (s *Store) PoolStats() sql.DBStats { return s.db.Stats() }
 // Option configures a Store at Open.
 type Option func(*Store)
 
-// WithOpTimeout sets the timeout applied to an operation whose context has no
-// deadline (default DefaultOpTimeout).
+// WithOpTimeout sets the bound of one operation (default DefaultOpTimeout);
+// a context whose deadline comes sooner ends it sooner.
 func WithOpTimeout(d time.Duration) Option {
 	return func(s *Store) {
 		if d > 0 {
@@ -335,11 +335,10 @@ func (s *Store) Close() error {
 // Dialect returns "sqlite" or "postgres".
 func (s *Store) Dialect() string { return s.dialect }
 
-// opCtx bounds ctx with the default operation timeout when it has no deadline.
+// opCtx bounds ctx with the operation timeout: an operation ends at
+// whichever comes first. (A request's context allows 30 s; a database that
+// hangs must not hold a request that long.)
 func (s *Store) opCtx(ctx context.Context) (context.Context, context.CancelFunc) {
-	if _, ok := ctx.Deadline(); ok {
-		return ctx, func() {}
-	}
 	return context.WithTimeout(ctx, s.opTimeout)
 }
 

@@ -132,6 +132,32 @@ func TestLockedSQLiteUnavailable(t *testing.T) {
 	t.Logf("locked database failed after %v: %v", time.Since(start).Round(time.Millisecond), err)
 }
 
+// An operation is bounded by the operation timeout even when its context
+// allows longer (a request's 30 s): a PostgreSQL row lock held by another
+// connection fails it as KindUnavailable after the operation timeout.
+func TestAnOperationEndsAtTheOperationTimeout(t *testing.T) {
+	url := pgURL(t)
+	s := openStore(t, url, persistence.WithOpTimeout(500*time.Millisecond))
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	must(t, s.CreateSession(ctx, session("alice", "s1")))
+	c, b := cluster("alice", "c1", 4)
+	must(t, s.CreateCluster(ctx, c, b))
+	raw := rawDB(t, url)
+	tx, err := raw.BeginTx(ctx, nil)
+	must(t, err)
+	defer tx.Rollback()
+	_, err = tx.ExecContext(ctx, "SELECT 1 FROM sessions WHERE owner = 'alice' AND id = 's1' FOR UPDATE")
+	must(t, err)
+
+	start := time.Now()
+	_, err = s.AddMember(ctx, "alice", "c1", "s1") // shares the session row's lock
+	wantKind(t, err, semvec.KindUnavailable, "database unavailable")
+	if d := time.Since(start); d > 10*time.Second {
+		t.Fatalf("a locked row held the operation %v, past its 500 ms bound", d)
+	}
+}
+
 func TestMigrateIdempotentAndRestartKeepsData(t *testing.T) {
 	forEachURL(t, func(t *testing.T, databaseURL string) {
 		ctx := t.Context()

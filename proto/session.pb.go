@@ -22,16 +22,18 @@ const (
 )
 
 type RunRequest struct {
-	state                 protoimpl.MessageState `protogen:"open.v1"`
-	Owner                 string                 `protobuf:"bytes,1,opt,name=owner,proto3" json:"owner,omitempty"`
-	SessionId             string                 `protobuf:"bytes,2,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
-	Message               string                 `protobuf:"bytes,3,opt,name=message,proto3" json:"message,omitempty"`
-	MessageVec            []float32              `protobuf:"fixed32,4,rep,packed,name=message_vec,json=messageVec,proto3" json:"message_vec,omitempty"`
-	Response              string                 `protobuf:"bytes,5,opt,name=response,proto3" json:"response,omitempty"`
-	ResponseVec           []float32              `protobuf:"fixed32,6,rep,packed,name=response_vec,json=responseVec,proto3" json:"response_vec,omitempty"`
-	ShortCircuitThreshold float64                `protobuf:"fixed64,7,opt,name=short_circuit_threshold,json=shortCircuitThreshold,proto3" json:"short_circuit_threshold,omitempty"`
-	ResetContext          bool                   `protobuf:"varint,8,opt,name=reset_context,json=resetContext,proto3" json:"reset_context,omitempty"`
-	NowUnixNano           int64                  `protobuf:"varint,9,opt,name=now_unix_nano,json=nowUnixNano,proto3" json:"now_unix_nano,omitempty"`
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	Owner       string                 `protobuf:"bytes,1,opt,name=owner,proto3" json:"owner,omitempty"`
+	SessionId   string                 `protobuf:"bytes,2,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
+	Message     string                 `protobuf:"bytes,3,opt,name=message,proto3" json:"message,omitempty"`
+	MessageVec  []float32              `protobuf:"fixed32,4,rep,packed,name=message_vec,json=messageVec,proto3" json:"message_vec,omitempty"`
+	Response    string                 `protobuf:"bytes,5,opt,name=response,proto3" json:"response,omitempty"`
+	ResponseVec []float32              `protobuf:"fixed32,6,rep,packed,name=response_vec,json=responseVec,proto3" json:"response_vec,omitempty"`
+	// A real threshold even when 0 (which short-circuits every repeat): set
+	// it (the HTTP default is 0.85).
+	ShortCircuitThreshold float64 `protobuf:"fixed64,7,opt,name=short_circuit_threshold,json=shortCircuitThreshold,proto3" json:"short_circuit_threshold,omitempty"`
+	ResetContext          bool    `protobuf:"varint,8,opt,name=reset_context,json=resetContext,proto3" json:"reset_context,omitempty"`
+	NowUnixNano           int64   `protobuf:"varint,9,opt,name=now_unix_nano,json=nowUnixNano,proto3" json:"now_unix_nano,omitempty"`
 	// The reranker's scores of the candidates RankRequest returned, fixed
 	// before the entry is logged: replay reorders the same way without
 	// calling the reranker. Empty without a reranker.

@@ -83,7 +83,11 @@ func Start(ctx context.Context, cfg Config, getenv func(string) string, stdout, 
 	}
 
 	octx, ocancel := context.WithTimeout(ctx, 30*time.Second)
-	store, err := persistence.Open(octx, cfg.DatabaseURL, persistence.WithLogger(log))
+	// A database operation ends within three fifths of the ask timeout, so
+	// that a database that hangs is answered 503 (with Retry-After) before
+	// the ask gives up with a 504 whose outcome is unknown.
+	store, err := persistence.Open(octx, cfg.DatabaseURL, persistence.WithLogger(log),
+		persistence.WithOpTimeout(min(persistence.DefaultOpTimeout, cfg.AskTimeout*3/5)))
 	ocancel()
 	if err != nil {
 		if !strings.HasPrefix(err.Error(), "DATABASE_URL") { // the store's own messages name it
