@@ -15,6 +15,18 @@ import (
 	"github.com/semvec-go/semvec/vecmath"
 )
 
+// enrolledPair creates two of owner's sessions with states on different
+// topics (a on 0, b on 1) and enrols both in the active partition with a
+// transfer from b to a.
+func (e *layersEnv) enrolledPair(owner string) (a, b string) {
+	e.t.Helper()
+	a, b = e.session(owner), e.session(owner)
+	e.steady(owner, a, 0, 2)
+	e.steady(owner, b, 1, 2)
+	ok(e.layers.Transfer(ctxT(e.t), owner, b, a, 0.15))(e.t)
+	return a, b
+}
+
 // A user partition holds its sessions' semantic states: switching away
 // saves them, switching back sets the sessions back to them, so what one
 // end user's conversation did to a shared session does not leak into
@@ -23,10 +35,7 @@ func TestPartitionsHoldTheirSessionsSemanticState(t *testing.T) {
 	e := newLayersEnv(t)
 	ctx := ctxT(t)
 	const own = "tenant-a"
-	s1, s2 := e.session(own), e.session(own)
-	e.steady(own, s1, 0, 2)
-	e.steady(own, s2, 1, 2)
-	ok(e.layers.Transfer(ctx, own, s1, s2, 0.15))(t) // both enrol in "default"
+	s1, s2 := e.enrolledPair(own) // both enrol in "default"
 	defaultS1 := e.state(own, s1).GetState()
 
 	sw := ok(e.layers.SwitchUser(ctx, own, "alice"))(t)
@@ -131,10 +140,7 @@ func TestASharedSessionComesBackAsEachUserLeftIt(t *testing.T) {
 	e := newLayersEnv(t)
 	ctx := ctxT(t)
 	const own = "tenant-a"
-	s, other := e.session(own), e.session(own)
-	e.steady(own, s, 0, 2)
-	e.steady(own, other, 1, 2)
-	ok(e.layers.Transfer(ctx, own, other, s, 0.15))(t) // s enrols in "default" only
+	s, _ := e.enrolledPair(own) // s enrols in "default" only
 	defaultS := e.state(own, s).GetState()
 
 	ok(e.layers.SwitchUser(ctx, own, "alice"))(t)
@@ -166,10 +172,7 @@ func TestADeletedSessionsPartitionStateNeverComesBack(t *testing.T) {
 	e := newLayersEnv(t)
 	ctx := ctxT(t)
 	const own = "tenant-a"
-	s, other := e.session(own), e.session(own)
-	e.steady(own, s, 0, 2)
-	e.steady(own, other, 1, 2)
-	ok(e.layers.Transfer(ctx, own, other, s, 0.15))(t)
+	s, _ := e.enrolledPair(own)
 	ok(e.layers.SwitchUser(ctx, own, "bob"))(t) // saves s's state with "default"
 
 	ok(0, e.sessions.Delete(ctx, own, s))(t)
@@ -280,10 +283,7 @@ func TestASwitchThatFailsSettingSessionsBackIsFinishedByTheNext(t *testing.T) {
 	t.Cleanup(e.stop)
 	ctx := ctxT(t)
 	const own = "tenant-a"
-	s1, s2 := e.session(own), e.session(own)
-	e.steady(own, s1, 0, 2)
-	e.steady(own, s2, 1, 2)
-	ok(e.layers.Transfer(ctx, own, s1, s2, 0.15))(t) // both enrol in "default"
+	s1, s2 := e.enrolledPair(own) // both enrol in "default"
 	defaultS1, defaultS2 := e.state(own, s1).GetState(), e.state(own, s2).GetState()
 
 	ok(e.layers.SwitchUser(ctx, own, "alice"))(t)
