@@ -19,15 +19,15 @@ import (
 // active partition — the network's current states go to
 // network_partitions, saved_at is stamped — and activates the target,
 // creating it empty, or setting the sessions saved with it back to those
-// states (Layers.switchStates).
+// states (networkActor.switchUser).
 // Partitions live in the owner's namespace, so another owner's user ids are
 // simply different partitions: no caller can reach another's.
 type networkState struct {
 	Active     string                `json:"active_user"`
 	Partitions map[string]*partition `json:"partitions"`
-	// Restoring: a switch made Active active but has not yet set every
-	// session saved with it back to its saved state (see switchUser).
-	Restoring bool `json:"restoring,omitempty"`
+	// RestoringFrom: a switch from this partition made Active active but
+	// has not yet set the sessions saved with Active back (see switchUser).
+	RestoringFrom string `json:"restoring_from,omitempty"`
 }
 
 type partition struct {
@@ -115,7 +115,7 @@ const (
 
 // sessions returns the owner's network: the sessions enrolled in any
 // partition, sorted, each once. A switch saves all of them (see
-// Layers.switchStates).
+// Layers.saveNetworkStates).
 func (st *networkState) sessions() []string {
 	var all []string
 	for _, p := range st.Partitions {

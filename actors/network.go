@@ -42,7 +42,7 @@ type networkActor struct {
 	saver    *netSaver
 	commits  oneAtATime // changes, each saved before the next is made
 	work     layerWork  // its async work and its stop; superseded once a save is refused (a newer activation exists)
-	switches oneAtATime // user switches, from their reads to their commit
+	ops      oneAtATime // switches, transfers and proposals, each from its reads to its last write
 }
 
 // netSaver writes versions of one owner's network state in order: a save
@@ -196,42 +196,55 @@ type transferGather struct {
 // answers 503 because the network state could not be saved has moved
 // nothing (the blend, a durable change of the target session, came first
 // before, and a 503 could follow it). One whose blend fails after the
-// enrolment was saved leaves the enrolment and the count.
+// enrolment was saved leaves the enrolment and the count. Transfers run one
+// at a time with switches and proposals (ops), so none falls between a
+// switch's reads and its writes.
 func (a *networkActor) handleTransfer(ctx actor.Context, m *pb.TransferRequest) {
 	reply := replyTo(ctx)
-	fail := func(err error) { reply(&pb.TransferResponse{Error: ToProtoError(err)}) }
-	if a.refuseEarly(m.GetOwner(), func(e *pb.Error) { reply(&pb.TransferResponse{Error: e}) }) {
+	early := func(e *pb.Error) { reply(&pb.TransferResponse{Error: e}) }
+	if a.refuseEarly(m.GetOwner(), early) {
 		return
 	}
 	owner, src, dst, w := a.owner, m.GetSourceSessionId(), m.GetTargetSessionId(), m.GetMaxWeight()
-	a.work.async(ctx, func(wctx context.Context) (any, error) {
-		return a.l.transferStates(wctx, owner, src, dst)
-	}, func(res any, err error) {
-		if err != nil {
-			fail(err)
+	a.ops.run(func(finished func()) {
+		fail := func(err error) {
+			reply(&pb.TransferResponse{Error: ToProtoError(err)})
+			finished()
+		}
+		if a.refuseEarly(owner, early) { // superseded while it waited
+			finished()
 			return
 		}
-		states := res.([2]*pb.StateResponse)
-		a.commit(ctx, func(st *networkState) {
-			st.join(src, dst)
-			st.active().Transfers++
-		}, func(err error) {
+		a.work.async(ctx, func(wctx context.Context) (any, error) {
+			return a.l.transferStates(wctx, owner, src, dst)
+		}, func(res any, err error) {
 			if err != nil {
 				fail(err)
 				return
 			}
-			a.work.async(ctx, func(wctx context.Context) (any, error) {
-				return a.l.transfer(wctx, owner, dst, states[0], states[1], w)
-			}, func(res any, err error) {
+			states := res.([2]*pb.StateResponse)
+			a.commit(ctx, func(st *networkState) {
+				st.join(src, dst)
+				st.active().Transfers++
+			}, func(err error) {
 				if err != nil {
 					fail(err)
 					return
 				}
-				g := res.(*transferGather)
-				reply(&pb.TransferResponse{SourceSessionId: src, TargetSessionId: dst, DeltaNorm: g.delta, Transferred: g.transferred})
+				a.work.async(ctx, func(wctx context.Context) (any, error) {
+					return a.l.transfer(wctx, owner, dst, states[0], states[1], w)
+				}, func(res any, err error) {
+					if err != nil {
+						fail(err)
+						return
+					}
+					g := res.(*transferGather)
+					reply(&pb.TransferResponse{SourceSessionId: src, TargetSessionId: dst, DeltaNorm: g.delta, Transferred: g.transferred})
+					finished()
+				})
 			})
 		})
-	})
+	}, func(err error) { reply(&pb.TransferResponse{Error: ToProtoError(err)}) })
 }
 
 // transferStates reads the states of a transfer's source and target on a
@@ -269,8 +282,8 @@ func (l *Layers) transfer(ctx context.Context, owner, dst string, s, t *pb.State
 	}
 	g.delta = unitDeltaNorm(s.GetState(), t.GetState())
 	// With unit states, normalise((1−w)·t̂ + w·ŝ) = normalise(t̂ + w·(ŝ − t̂)).
-	_, err := AskSession[*pb.BlendResponse](ctx, l.sessions, dst, &pb.BlendRequest{Owner: owner, SessionId: dst, Target: s.GetState(), Weight: w, Incarnation: t.GetIncarnation()})
-	if semvec.KindOf(err) == semvec.KindNotFound {
+	res, err := AskSession[*pb.BlendResponse](ctx, l.sessions, dst, &pb.BlendRequest{Owner: owner, SessionId: dst, Target: s.GetState(), Weight: w, Incarnation: t.GetIncarnation()})
+	if semvec.KindOf(err) == semvec.KindNotFound || res.GetSkipped() { // deleted since (and maybe created again)
 		return nil, semvec.NotFound("Target session")
 	}
 	if err != nil {
@@ -283,10 +296,11 @@ func (l *Layers) transfer(ctx context.Context, owner, dst string, s, t *pb.State
 // handleSwitch saves the active partition and activates user's (see
 // switchUser). Switching to the active user changes nothing, unless a
 // switch to it did not finish setting its sessions back (then it finishes
-// that). A new partition beyond maxPartitions is refused (409). Switches
-// run one at a time, from their reads to their last commit (the next one
-// waits, at most maxInflight), so each starts from the partition the one
-// before made active and the partition cap holds.
+// that). A new partition beyond maxPartitions is refused (409). Switches,
+// transfers and proposals run one at a time, each from its reads to its
+// last write (ops; the next one waits, at most maxInflight), so each starts
+// from the partition the one before made active, none falls between a
+// switch's reads and its writes, and the partition cap holds.
 func (a *networkActor) handleSwitch(ctx actor.Context, m *pb.SwitchUserRequest) {
 	a.switchUser(ctx, m, replyTo(ctx))
 }
@@ -297,23 +311,26 @@ func (a *networkActor) handleSwitch(ctx actor.Context, m *pb.SwitchUserRequest) 
 //  1. the current state of every session of the network is saved as the
 //     active partition's (Layers.saveNetworkStates);
 //  2. the network state is saved with the new user active and marked
-//     restoring;
+//     restoring from the partition left (RestoringFrom);
 //  3. the sessions saved with the new user's partition are set back to
-//     those states (Layers.restoreStates), and the mark is cleared.
+//     those states (Layers.restoreStates), and the mark is cleared. Each
+//     blend is bound to the state the session had in step 1, so a session
+//     used meanwhile keeps what it was given.
 //
 // A failure or crash in step 3 leaves the new user active and marked: the
-// next switch first finishes step 3 (a blend of weight 1 sets a session to
-// its saved state, so doing it again is harmless) before it saves anything,
-// so no partition ever saves states half set back. A retry of the same
-// switch finishes it. The answer is 503 when a step fails; as for any
-// change, a 503 does not say how far it got.
+// next switch first finishes step 3 before it saves anything, so no
+// partition saves states half set back. Finishing it again sets back only
+// the sessions still in their step-1 state: one set back already, or used
+// since (its answers were 2xx), is left as it is, so no acknowledged work
+// is undone. A retry of the same switch finishes it. The answer is 503 when
+// a step fails; as for any change, a 503 does not say how far it got.
 func (a *networkActor) switchUser(ctx actor.Context, m *pb.SwitchUserRequest, reply func(proto.Message)) {
 	fail := func(err error) { reply(&pb.SwitchUserResponse{Error: ToProtoError(err)}) }
 	early := func(e *pb.Error) { reply(&pb.SwitchUserResponse{Error: e}) }
 	if a.refuseEarly(m.GetOwner(), early) {
 		return
 	}
-	a.switches.run(func(finished func()) {
+	a.ops.run(func(finished func()) {
 		if a.refuseEarly(m.GetOwner(), early) { // superseded while it waited
 			finished()
 			return
@@ -353,7 +370,7 @@ func (a *networkActor) switchUser(ctx actor.Context, m *pb.SwitchUserRequest, re
 					}
 					prev = st.switchTo(user, a.l.now())
 					active = st.Active
-					st.Restoring = true
+					st.RestoringFrom = from
 				}, func(err error) {
 					if err != nil {
 						fail(err)
@@ -379,13 +396,14 @@ func (a *networkActor) switchUser(ctx actor.Context, m *pb.SwitchUserRequest, re
 // partition is marked restoring, and commits that it is done; then done
 // runs on the actor with the number of sessions set back.
 func (a *networkActor) finishRestore(ctx actor.Context, done func(restored int, err error)) {
-	if !a.st.Restoring {
+	from := a.st.RestoringFrom
+	if from == "" {
 		done(0, nil)
 		return
 	}
 	owner, user := a.owner, a.st.Active
 	a.work.async(ctx, func(wctx context.Context) (any, error) {
-		return a.l.restoreStates(wctx, owner, user)
+		return a.l.restoreStates(wctx, owner, user, from)
 	}, func(res any, err error) {
 		if err != nil {
 			done(0, err)
@@ -394,7 +412,7 @@ func (a *networkActor) finishRestore(ctx actor.Context, done func(restored int, 
 		g := res.(*stateGather)
 		a.commit(ctx, func(st *networkState) {
 			st.forget(g.gone...)
-			st.Restoring = false
+			st.RestoringFrom = ""
 		}, func(err error) { done(g.count, err) })
 	})
 }
@@ -418,7 +436,12 @@ func (l *Layers) saveNetworkStates(ctx context.Context, owner, user string, netw
 	}
 	saved := &pb.PartitionStates{}
 	for _, id := range network {
-		if st := states[id]; st.GetInitialized() && len(st.GetState()) == l.sessions.Dim() {
+		st := states[id]
+		if backsLayer(st.GetKind()) != "" { // enrolled before meta sessions were refused
+			gone = append(gone, id)
+			continue
+		}
+		if st.GetInitialized() && len(st.GetState()) == l.sessions.Dim() {
 			saved.States = append(saved.States, &pb.SavedState{SessionId: id, State: st.GetState(), Incarnation: st.GetIncarnation()})
 		}
 	}
@@ -434,13 +457,60 @@ func (l *Layers) saveNetworkStates(ctx context.Context, owner, user string, netw
 
 // restoreStates sets every session saved with partition user back to its
 // saved state (a blend of weight 1, logged like any change), on a work
-// goroutine. A session deleted since is skipped and reported gone, and so
-// is one deleted and created again under its id (another incarnation): a
-// deleted session's state never comes back.
-func (l *Layers) restoreStates(ctx context.Context, owner, user string) (*stateGather, error) {
+// goroutine. Each blend is bound to the state the session had when the
+// switch saved partition from (step 1 of switchUser): a session that has
+// changed since — set back already by an earlier attempt, or used since —
+// is skipped, so running this again after a failure never undoes
+// acknowledged work. One deleted since is reported gone; one deleted and
+// created again under its id (another incarnation) is skipped: a deleted
+// session's state never comes back.
+func (l *Layers) restoreStates(ctx context.Context, owner, user, from string) (*stateGather, error) {
+	target, err := l.partitionStates(ctx, owner, user)
+	if err != nil || len(target) == 0 {
+		return &stateGather{}, err // a new partition, or one never switched away from: nothing to restore
+	}
+	before, err := l.partitionStates(ctx, owner, from)
+	if err != nil {
+		return nil, err
+	}
+	was := make(map[string]uint64, len(before))
+	for _, s := range before {
+		was[s.GetSessionId()] = stateHash(true, s.GetState())
+	}
+	restore := slices.DeleteFunc(target, func(s *pb.SavedState) bool { return len(s.GetState()) != l.sessions.Dim() })
+	res := make([]*pb.BlendResponse, len(restore))
+	errs := make([]error, len(restore))
+	parallel(len(restore), func(i int) {
+		s := restore[i]
+		id := s.GetSessionId()
+		expect, ok := was[id]
+		if !ok { // it had no state when from was saved
+			expect = stateHash(false, nil)
+		}
+		res[i], errs[i] = AskSession[*pb.BlendResponse](ctx, l.sessions, id, &pb.BlendRequest{Owner: owner, SessionId: id,
+			Target: s.GetState(), Weight: 1, Incarnation: s.GetIncarnation(), IfStateHash: expect})
+	})
+	g := &stateGather{}
+	for i, err := range errs {
+		switch {
+		case err == nil && !res[i].GetSkipped():
+			g.count++
+		case err == nil:
+		case semvec.KindOf(err) == semvec.KindNotFound:
+			g.gone = append(g.gone, restore[i].GetSessionId())
+		default:
+			return nil, err
+		}
+	}
+	return g, nil
+}
+
+// partitionStates reads the states saved with partition user (none when it
+// was never switched away from).
+func (l *Layers) partitionStates(ctx context.Context, owner, user string) ([]*pb.SavedState, error) {
 	data, err := l.store.LoadPartitionStates(ctx, owner, user)
 	if semvec.KindOf(err) == semvec.KindNotFound {
-		return &stateGather{}, nil // a new partition, or one never switched away from: nothing to restore
+		return nil, nil
 	}
 	if err != nil {
 		return nil, err
@@ -449,25 +519,7 @@ func (l *Layers) restoreStates(ctx context.Context, owner, user string) (*stateG
 	if err := proto.Unmarshal(data, saved); err != nil {
 		return nil, semvec.Wrap(semvec.KindInternal, err, "saved partition states are corrupt")
 	}
-	restore := slices.DeleteFunc(saved.GetStates(), func(s *pb.SavedState) bool { return len(s.GetState()) != l.sessions.Dim() })
-	errs := make([]error, len(restore))
-	parallel(len(restore), func(i int) {
-		s := restore[i]
-		id := s.GetSessionId()
-		_, errs[i] = AskSession[*pb.BlendResponse](ctx, l.sessions, id, &pb.BlendRequest{Owner: owner, SessionId: id, Target: s.GetState(), Weight: 1, Incarnation: s.GetIncarnation()})
-	})
-	g := &stateGather{}
-	for i, err := range errs {
-		switch {
-		case err == nil:
-			g.count++
-		case semvec.KindOf(err) == semvec.KindNotFound:
-			g.gone = append(g.gone, restore[i].GetSessionId())
-		default:
-			return nil, err
-		}
-	}
-	return g, nil
+	return saved.GetStates(), nil
 }
 
 func (a *networkActor) handleActive(ctx actor.Context, m *pb.ActiveUserRequest) {
@@ -508,8 +560,23 @@ type consensusGather struct {
 // updateTrust) and saves the partition.
 func (a *networkActor) handleConsensus(ctx actor.Context, m *pb.ConsensusRequest) {
 	reply := replyTo(ctx)
-	fail := func(e *pb.Error) { reply(&pb.ConsensusResponse{Error: e}) }
-	if a.refuseEarly(m.GetOwner(), fail) {
+	early := func(e *pb.Error) { reply(&pb.ConsensusResponse{Error: e}) }
+	if a.refuseEarly(m.GetOwner(), early) {
+		return
+	}
+	a.ops.run(func(finished func()) {
+		a.propose(ctx, m, reply, finished)
+	}, func(err error) { early(ToProtoError(err)) })
+}
+
+// propose is handleConsensus's turn among the network's operations (ops):
+// the partition it reads is the one it commits to.
+func (a *networkActor) propose(ctx actor.Context, m *pb.ConsensusRequest, reply func(proto.Message), finished func()) {
+	fail := func(e *pb.Error) {
+		reply(&pb.ConsensusResponse{Error: e})
+		finished()
+	}
+	if a.refuseEarly(m.GetOwner(), fail) { // superseded while it waited
 		return
 	}
 	owner, proposer, target := a.owner, m.GetProposerSessionId(), m.GetTargetEmbedding()
@@ -546,6 +613,7 @@ func (a *networkActor) handleConsensus(ctx actor.Context, m *pb.ConsensusRequest
 				return
 			}
 			reply(out)
+			finished()
 		})
 	})
 }

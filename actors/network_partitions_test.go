@@ -165,14 +165,15 @@ func TestASharedSessionComesBackAsEachUserLeftIt(t *testing.T) {
 	}
 }
 
-// A deleted session's saved partition state never comes back: not into a
-// session created again under its id (another incarnation), and the
-// deleted id leaves every partition.
+// A deleted session's saved partition state never comes back, not into a
+// session created again under its id (another incarnation; the id keeps
+// its place in the network, as ids are what partitions hold), and a session
+// deleted for good leaves every partition at the next switch.
 func TestADeletedSessionsPartitionStateNeverComesBack(t *testing.T) {
 	e := newLayersEnv(t)
 	ctx := ctxT(t)
 	const own = "tenant-a"
-	s, _ := e.enrolledPair(own)
+	s, other := e.enrolledPair(own)
 	ok(e.layers.SwitchUser(ctx, own, "bob"))(t) // saves s's state with "default"
 
 	ok(0, e.sessions.Delete(ctx, own, s))(t)
@@ -188,9 +189,12 @@ func TestADeletedSessionsPartitionStateNeverComesBack(t *testing.T) {
 	if sw.GetRestoredSessions() != 1 { // other
 		t.Fatalf("switch = %+v, want only the other session restored", sw)
 	}
+
+	ok(0, e.sessions.Delete(ctx, own, other))(t)
+	ok(e.layers.SwitchUser(ctx, own, "bob"))(t)
 	for _, user := range []string{"default", "bob"} {
 		ser := ok(e.layers.SerializeUser(ctx, own, user))(t)
-		if strings.Contains(string(ser.GetState()), s) {
+		if strings.Contains(string(ser.GetState()), other) {
 			t.Fatalf("partition %s still names the deleted session: %s", user, ser.GetState())
 		}
 	}
@@ -274,7 +278,9 @@ func (f *failFor) AppendLog(ctx context.Context, es []persistence.LogEntry) ([]e
 // A switch whose third step (setting the sessions back) fails part way
 // answers 503 and leaves the new user active and marked; the next switch
 // first finishes setting them back, so the partition it leaves saves the
-// states it restored, never a mix: every user's state comes back.
+// states it restored, never a mix: every user's state comes back. Finishing
+// sets back only the sessions still as they were: work acknowledged in
+// between (turns, a transfer) is kept.
 func TestASwitchThatFailsSettingSessionsBackIsFinishedByTheNext(t *testing.T) {
 	f := &failFor{}
 	e := &layersEnv{t: t, dbPath: filepath.Join(t.TempDir(), "layers.db"),
@@ -306,11 +312,19 @@ func TestASwitchThatFailsSettingSessionsBackIsFinishedByTheNext(t *testing.T) {
 		t.Fatalf("active user %q after the failed switch, want default (it got to its third step)", got)
 	}
 
+	// Work under default before the next switch, all acknowledged: the
+	// switch that finishes the failed one must not undo it.
+	for j := range 3 {
+		e.run(own, s1, topic(4, j))
+	}
+	ok(e.layers.Transfer(ctx, own, s2, s1, 0.3))(t)
+	workedS1 := e.state(own, s1).GetState()
+
 	ok(e.layers.SwitchUser(ctx, own, "bob"))(t) // finishes setting default's back first
 	for _, step := range []struct {
 		user   string
 		s1, s2 []float32
-	}{{"default", defaultS1, defaultS2}, {"alice", aliceS1, aliceS2}, {"default", defaultS1, defaultS2}} {
+	}{{"default", workedS1, defaultS2}, {"alice", aliceS1, aliceS2}, {"default", workedS1, defaultS2}} {
 		ok(e.layers.SwitchUser(ctx, own, step.user))(t)
 		for id, want := range map[string][]float32{s1: step.s1, s2: step.s2} {
 			if c := vecmath.Cosine(e.state(own, id).GetState(), want); c < 0.99999 {

@@ -1,10 +1,12 @@
 package actors
 
 import (
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"hash/fnv"
+	"math"
 
-	semvec "github.com/semvec-go/semvec"
 	"github.com/semvec-go/semvec/actors/engine"
 	pb "github.com/semvec-go/semvec/proto"
 )
@@ -283,16 +285,38 @@ func (a *sessionActor) state() *pb.StateResponse {
 
 // blend moves the state toward m's target. A blend meant for another
 // incarnation of the session (one deleted since, whose id was created
-// again) answers NotFound, as the deleted session would.
+// again), or one bound to a state the session no longer has, is skipped:
+// it changes nothing (the same at replay: the state is the same then).
 func (a *sessionActor) blend(m *pb.BlendRequest) (*pb.BlendResponse, error) {
 	if inc := m.GetIncarnation(); inc != "" && inc != a.incarnation {
-		return nil, semvec.NotFound("Session")
+		return &pb.BlendResponse{SessionId: a.id, Skipped: true}, nil
+	}
+	if h := m.GetIfStateHash(); h != 0 && h != stateHash(a.eng.Initialized(), a.eng.StateVector()) {
+		return &pb.BlendResponse{SessionId: a.id, Skipped: true}, nil
 	}
 	changed, err := a.eng.BlendToward(m.GetTarget(), m.GetWeight())
 	if err != nil {
 		return nil, err
 	}
 	return &pb.BlendResponse{SessionId: a.id, Changed: changed}, nil
+}
+
+// stateHash identifies a session's semantic state (FNV-1a over its
+// vector's bits; an uninitialised session has its own value), so a blend
+// can be bound to the state it was computed for (BlendRequest.if_state_hash).
+// It is never 0 (0 means unbound).
+func stateHash(initialized bool, v []float32) uint64 {
+	h := fnv.New64a()
+	if !initialized {
+		_, _ = h.Write([]byte("uninitialised"))
+	} else {
+		var b [4]byte
+		for _, x := range v {
+			binary.LittleEndian.PutUint32(b[:], math.Float32bits(x))
+			_, _ = h.Write(b[:])
+		}
+	}
+	return max(h.Sum64(), 1)
 }
 
 func typeName(m any) string { return fmt.Sprintf("%T", m) }

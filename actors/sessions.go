@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -301,7 +302,9 @@ func (s *Sessions) Create(ctx context.Context, owner string, opts CreateOptions)
 	// A concurrent request of the same owner may already have activated the
 	// committed session from the database (same state): that is fine.
 	a := &sessionActor{id: id, owner: owner, incarnation: rec.Incarnation, kind: kind, epoch: rec.Epoch, eng: eng, deps: s.deps}
-	if _, err := s.reg.Spawn(ownedKey(owner, id), newSessionActor(a)); err != nil && semvec.KindOf(err) != semvec.KindConflict {
+	// A registry closed meanwhile (shutdown) spawns nothing: the session is
+	// committed, and its id is the answer.
+	if _, err := s.reg.Spawn(ownedKey(owner, id), newSessionActor(a)); err != nil && semvec.KindOf(err) != semvec.KindConflict && !errors.Is(err, errShuttingDown) {
 		return "", err
 	}
 	return id, nil

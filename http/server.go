@@ -209,7 +209,9 @@ func validText() gin.HandlerFunc {
 			c.Params[i].Value = strings.ToValidUTF8(p.Value, "\uFFFD")
 		}
 		if q := c.Request.URL.RawQuery; q != "" {
-			if values, err := url.ParseQuery(q); err == nil && !utf8Values(values) {
+			// ParseQuery keeps the well-formed pairs of a query with a
+			// malformed one (%zz, a ';'), as URL.Query does for the handlers.
+			if values, _ := url.ParseQuery(q); !utf8Values(values) {
 				for k, vs := range values {
 					for i, v := range vs {
 						vs[i] = strings.ToValidUTF8(v, "\uFFFD")

@@ -3,6 +3,7 @@ package persistence
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"fmt"
 	"strings"
 	"time"
@@ -96,7 +97,11 @@ func (s *Store) lockMigrations(ctx context.Context, lockDSN string) (release fun
 		return func() {
 			uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.opTimeout)
 			defer cancel()
-			_, _ = conn.ExecContext(uctx, "SELECT pg_advisory_unlock("+key+")")
+			if _, err := conn.ExecContext(uctx, "SELECT pg_advisory_unlock("+key+")"); err != nil {
+				// Closed instead of returned to the pool, still holding the
+				// lock: the server releases it with the connection.
+				_ = conn.Raw(func(any) error { return driver.ErrBadConn })
+			}
 			_ = conn.Close()
 		}, nil
 	}

@@ -3170,8 +3170,11 @@ type BlendRequest struct {
 	Target    []float32              `protobuf:"fixed32,3,rep,packed,name=target,proto3" json:"target,omitempty"`
 	Weight    float64                `protobuf:"fixed64,4,opt,name=weight,proto3" json:"weight,omitempty"`
 	// When set, only this incarnation of the session (StateResponse.incarnation)
-	// is blended; another answers NotFound.
-	Incarnation   string `protobuf:"bytes,5,opt,name=incarnation,proto3" json:"incarnation,omitempty"`
+	// is blended; another answers skipped.
+	Incarnation string `protobuf:"bytes,5,opt,name=incarnation,proto3" json:"incarnation,omitempty"`
+	// When set, the blend applies only while the session's state has this
+	// hash (actors.stateHash); else it answers skipped and changes nothing.
+	IfStateHash   uint64 `protobuf:"varint,6,opt,name=if_state_hash,json=ifStateHash,proto3" json:"if_state_hash,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3241,11 +3244,19 @@ func (x *BlendRequest) GetIncarnation() string {
 	return ""
 }
 
+func (x *BlendRequest) GetIfStateHash() uint64 {
+	if x != nil {
+		return x.IfStateHash
+	}
+	return 0
+}
+
 type BlendResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Error         *Error                 `protobuf:"bytes,1,opt,name=error,proto3" json:"error,omitempty"`
 	SessionId     string                 `protobuf:"bytes,2,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
 	Changed       bool                   `protobuf:"varint,3,opt,name=changed,proto3" json:"changed,omitempty"`
+	Skipped       bool                   `protobuf:"varint,4,opt,name=skipped,proto3" json:"skipped,omitempty"` // another incarnation, or a state other than if_state_hash: nothing changed
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3297,6 +3308,13 @@ func (x *BlendResponse) GetSessionId() string {
 func (x *BlendResponse) GetChanged() bool {
 	if x != nil {
 		return x.Changed
+	}
+	return false
+}
+
+func (x *BlendResponse) GetSkipped() bool {
+	if x != nil {
+		return x.Skipped
 	}
 	return false
 }
@@ -4437,19 +4455,21 @@ const file_session_proto_rawDesc = "" +
 	"\x14last_drift_unix_nano\x18\n" +
 	" \x01(\x03R\x11lastDriftUnixNano\x12 \n" +
 	"\vincarnation\x18\v \x01(\tR\vincarnation\x12\x12\n" +
-	"\x04kind\x18\f \x01(\tR\x04kind\"\x95\x01\n" +
+	"\x04kind\x18\f \x01(\tR\x04kind\"\xb9\x01\n" +
 	"\fBlendRequest\x12\x14\n" +
 	"\x05owner\x18\x01 \x01(\tR\x05owner\x12\x1d\n" +
 	"\n" +
 	"session_id\x18\x02 \x01(\tR\tsessionId\x12\x16\n" +
 	"\x06target\x18\x03 \x03(\x02R\x06target\x12\x16\n" +
 	"\x06weight\x18\x04 \x01(\x01R\x06weight\x12 \n" +
-	"\vincarnation\x18\x05 \x01(\tR\vincarnation\"p\n" +
+	"\vincarnation\x18\x05 \x01(\tR\vincarnation\x12\"\n" +
+	"\rif_state_hash\x18\x06 \x01(\x04R\vifStateHash\"\x8a\x01\n" +
 	"\rBlendResponse\x12&\n" +
 	"\x05error\x18\x01 \x01(\v2\x10.semvec.v1.ErrorR\x05error\x12\x1d\n" +
 	"\n" +
 	"session_id\x18\x02 \x01(\tR\tsessionId\x12\x18\n" +
-	"\achanged\x18\x03 \x01(\bR\achanged\"\x11\n" +
+	"\achanged\x18\x03 \x01(\bR\achanged\x12\x18\n" +
+	"\askipped\x18\x04 \x01(\bR\askipped\"\x11\n" +
 	"\x0fTopologyChanged\":\n" +
 	"\x10TopologyReloaded\x12&\n" +
 	"\x05error\x18\x01 \x01(\v2\x10.semvec.v1.ErrorR\x05error\"g\n" +
