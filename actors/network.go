@@ -34,15 +34,15 @@ import (
 // that are ready while a save is in flight wait, so that each is made on
 // top of every change committed before it.
 type networkActor struct {
-	l        *Layers
-	owner    string
-	epoch    int64 // fencing: this activation's epoch of the owner's row
-	st       *networkState
-	version  uint64 // bumped on every change
-	saver    *netSaver
-	commits  oneAtATime // changes, each saved before the next is made
-	work     layerWork  // its async work and its stop; superseded once a save is refused (a newer activation exists)
-	ops      oneAtATime // switches, transfers and proposals, each from its reads to its last write
+	l       *Layers
+	owner   string
+	epoch   int64 // fencing: this activation's epoch of the owner's row
+	st      *networkState
+	version uint64 // bumped on every change
+	saver   *netSaver
+	commits oneAtATime // changes, each saved before the next is made
+	work    layerWork  // its async work and its stop; superseded once a save is refused (a newer activation exists)
+	ops     oneAtATime // switches, transfers and proposals, each from its reads to its last write
 }
 
 // netSaver writes versions of one owner's network state in order: a save
