@@ -24,7 +24,8 @@ import (
 type Loader func(ctx context.Context, id string) (actor.Producer, error)
 
 // activationTimeout bounds the loading of one actor (its database reads and
-// the replay of its log), whoever is waiting for it.
+// the replay of its log), whoever is waiting for it; each database read is
+// also bounded by the store's operation timeout.
 const activationTimeout = 30 * time.Second
 
 // Registry activates actors of one kind on demand and tracks the active ones.

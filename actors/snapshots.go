@@ -62,7 +62,9 @@ type snapshotJob struct {
 }
 
 const (
-	snapshotBatch   = 256
+	snapshotBatch = 256
+	// snapshotTimeout bounds one batch of checkpoint writes; each write is
+	// also bounded by the store's operation timeout.
 	snapshotTimeout = 10 * time.Second
 	// checkpointBytes bounds the checkpoint data of one transaction: a
 	// 100-turn session's checkpoint is about 44 KB at 384-d.
