@@ -65,6 +65,10 @@ type unfinishedFeedback struct {
 	members int       // the membersGen of the members it read
 	at      time.Time // when it failed; it is finished within feedbackTimeout, else started over
 	left    []string  // the members whose blend failed
+	// expect holds, per member left, the hash of the state the feedback
+	// read (stateHash): finishing blends a member only while it still has
+	// that state, so a blend that timed out but landed is not made twice.
+	expect  map[string]uint64
 	target  []float32
 	weight  float64
 	updated int // members it changed so far
@@ -75,7 +79,8 @@ type feedbackRun struct {
 	g      *clusterGather
 	target []float32
 	weight float64
-	left   []string // the members whose blend failed
+	left   []string          // the members whose blend failed
+	expect map[string]uint64 // their states' hashes when read (unfinishedFeedback.expect)
 }
 
 func newClusterActor(l *Layers, key string, v *pb.ClusterView) actor.Producer {
@@ -247,9 +252,9 @@ func (a *clusterActor) startFeedback(ctx actor.Context, askers []feedbackAsker) 
 	dim, now := a.l.sessions.Dim(), a.l.now()
 	a.work.asyncFor(ctx, fctx, max(a.l.workTimeout(), feedbackTimeout), func(wctx context.Context) (any, error) {
 		run := &feedbackRun{g: &clusterGather{target: feedbackAggregate}, weight: v.GetCouplingFactor()}
-		ids := []string(nil)
+		ids, expect := []string(nil), map[string]uint64(nil)
 		if resume != nil {
-			run.target, run.weight, run.g.updated, ids = resume.target, resume.weight, resume.updated, resume.left
+			run.target, run.weight, run.g.updated, ids, expect = resume.target, resume.weight, resume.updated, resume.left, resume.expect
 		} else {
 			g, err := a.l.gatherCluster(wctx, v)
 			if err != nil {
@@ -262,16 +267,27 @@ func (a *clusterActor) startFeedback(ctx actor.Context, askers []feedbackAsker) 
 			}
 			ids = memberIDs(g.members)
 		}
-		changed, left, err := a.l.blendAll(wctx, v.GetOwner(), ids, run.target, run.weight)
+		changed, left, err := a.l.blendAll(wctx, v.GetOwner(), ids, run.target, run.weight, expect)
 		run.g.updated += changed
 		run.left = left
+		run.expect = make(map[string]uint64, len(left))
+		for _, id := range left {
+			if h, ok := expect[id]; ok {
+				run.expect[id] = h
+			}
+		}
+		for _, m := range run.g.members {
+			if slices.Contains(left, m.ID) {
+				run.expect[m.ID] = stateHash(true, m.Vec)
+			}
+		}
 		return run, err
 	}, func(res any, err error) {
 		stopped := fctx.Err() != nil
 		end()
 		run, _ := res.(*feedbackRun)
 		if err != nil && !stopped && run != nil && len(run.left) > 0 {
-			a.fb.resume = &unfinishedFeedback{members: members, at: a.l.now(), left: run.left, target: run.target, weight: run.weight, updated: run.g.updated}
+			a.fb.resume = &unfinishedFeedback{members: members, at: a.l.now(), left: run.left, expect: run.expect, target: run.target, weight: run.weight, updated: run.g.updated}
 		}
 		if err != nil && stopped {
 			err = semvec.Errorf(semvec.KindUnavailable, "the cluster stopped (deleted, or the server is shutting down) before its feedback reached every member")
@@ -384,21 +400,25 @@ func (l *Layers) gatherCluster(ctx context.Context, v *pb.ClusterView) (*cluster
 	return g, nil
 }
 
-// blendAll sends BlendRequest{target, weight} to each session as owner. It
-// counts the sessions whose state changed and returns those whose blend
-// failed (a deleted session is no failure) with the first such error; a
-// blend that timed out may still have been applied.
-func (l *Layers) blendAll(ctx context.Context, owner string, ids []string, target []float32, weight float64) (changed int, failed []string, err error) {
-	changes := make([]bool, len(ids))
+// blendAll sends BlendRequest{target, weight} to each session as owner,
+// bound to the state hash expect gives it (none: unbound; a session whose
+// state is another is skipped). It counts the sessions whose state changed
+// and returns those whose blend failed (a deleted session is no failure)
+// with the first such error; a blend that timed out may still have been
+// applied.
+func (l *Layers) blendAll(ctx context.Context, owner string, ids []string, target []float32, weight float64, expect map[string]uint64) (changed int, failed []string, err error) {
+	changes, skipped := make([]bool, len(ids)), make([]bool, len(ids))
 	errs := make([]error, len(ids))
 	parallel(len(ids), func(i int) {
-		res, err := AskSession[*pb.BlendResponse](ctx, l.sessions, ids[i], &pb.BlendRequest{Owner: owner, SessionId: ids[i], Target: target, Weight: weight})
-		changes[i], errs[i] = res.GetChanged(), err
+		res, err := AskSession[*pb.BlendResponse](ctx, l.sessions, ids[i], &pb.BlendRequest{Owner: owner, SessionId: ids[i], Target: target, Weight: weight, IfStateHash: expect[ids[i]]})
+		changes[i], skipped[i], errs[i] = res.GetChanged(), res.GetSkipped(), err
 	})
 	for i := range ids {
 		switch {
 		case errs[i] == nil:
-			if changes[i] {
+			// A member skipped for its bound state changed since it was
+			// read: most likely by the blend it is being finished for.
+			if changes[i] || skipped[i] {
 				changed++
 			}
 		case semvec.KindOf(errs[i]) == semvec.KindNotFound:

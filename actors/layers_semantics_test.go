@@ -805,3 +805,41 @@ func TestAnObserversIntervalIsTheOneItSamplesAt(t *testing.T) {
 		t.Fatalf("summary interval %v", sum.GetSampleIntervalSeconds())
 	}
 }
+
+// A member's blend that timed out may still land. The feedback that
+// finishes the one it failed in binds each blend to the state the member
+// had when it was read, so a member whose late blend landed is not blended
+// again: every member ends blended exactly once.
+func TestAFeedbackBlendThatTimedOutButLandedIsNotRepeated(t *testing.T) {
+	h := newHeldFeedback(t, nil, func(e *layersEnv) { e.askTimeout = time.Second })
+	ctx := ctxT(t)
+	agg := ok(h.e.layers.ClusterState(ctx, h.own, h.cid))(t).GetAggregateVector()
+	before := map[string][]float32{h.a: h.e.state(h.own, h.a).GetState(), h.b: h.e.state(h.own, h.b).GetState()}
+
+	fb := h.start(t) // one member's blend is held past its ask's timeout
+	if got := feedbackAnswer(t, fb).GetError(); got.GetReason() != pb.ErrorReason_ERROR_REASON_TIMEOUT {
+		t.Fatalf("a feedback whose member did not answer in time answered %v, want a timeout", got)
+	}
+	h.release() // the held blend lands now
+	blendedOnce := func() bool {
+		for id, vec := range before {
+			if c := vecmath.Cosine(h.e.state(h.own, id).GetState(), blendExpect(vec, agg, heldCoupling)); c < 1-1e-4 {
+				return false
+			}
+		}
+		return true
+	}
+	for deadline := time.Now().Add(10 * time.Second); !blendedOnce(); {
+		if time.Now().After(deadline) {
+			t.Fatal("the held blend did not land")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+
+	if fb := feedbackAnswer(t, h.ask(t)); fb.GetError() != nil || fb.GetSessionsUpdated() != 2 {
+		t.Fatalf("the retry = %+v, want the feedback finished: 2 members blended", fb)
+	}
+	if !blendedOnce() {
+		t.Fatal("after the retry a member is not blended exactly once (blended twice?)")
+	}
+}

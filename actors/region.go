@@ -362,7 +362,7 @@ func (l *Layers) alignVectors(ctx context.Context, v *pb.RegionView, voters []st
 	if _, err := AskSession[*pb.BlendResponse](ctx, l.sessions, meta, &pb.BlendRequest{Owner: owner, SessionId: meta, Target: consensus, Weight: 1}); err != nil {
 		errs = append(errs, "meta session state: "+err.Error())
 	}
-	if _, _, err := l.blendAll(ctx, owner, initialised, consensus, realignWeight); err != nil {
+	if _, _, err := l.blendAll(ctx, owner, initialised, consensus, realignWeight, nil); err != nil {
 		errs = append(errs, "cluster sessions: "+err.Error())
 	}
 	if len(errs) > 0 {
