@@ -5,6 +5,7 @@ import (
 	"errors"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
 	"google.golang.org/protobuf/proto"
@@ -40,9 +41,10 @@ type networkActor struct {
 	st      *networkState
 	version uint64 // bumped on every change
 	saver   *netSaver
-	commits oneAtATime // changes, each saved before the next is made
-	work    layerWork  // its async work and its stop; superseded once a save is refused (a newer activation exists)
-	ops     oneAtATime // switches, transfers and proposals, each from its reads to its last write
+	commits oneAtATime  // changes, each saved before the next is made
+	work    layerWork   // its async work and its stop; superseded once a save is refused (a newer activation exists)
+	ops     oneAtATime  // switches, transfers and proposals, each from its reads to its last write
+	retry   *time.Timer // sends retryRestore after a failed third step of a switch; stopped with the actor
 }
 
 // netSaver writes versions of one owner's network state in order: a save
@@ -73,9 +75,18 @@ func newNetworkActor(l *Layers, owner string, epoch int64, st *networkState) act
 
 func (a *networkActor) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
-	case *actor.Started, *actor.Restarting, *actor.Stopping:
+	case *actor.Started:
+		if a.st.RestoringFrom != "" { // a switch was cut short in its third step
+			ctx.Send(ctx.Self(), retryRestore{})
+		}
+	case *actor.Restarting, *actor.Stopping:
 		// Nothing to write at stop: the state held is the one saved last.
+	case retryRestore:
+		a.retryRestore(ctx)
 	case *actor.Stopped:
+		if a.retry != nil {
+			a.retry.Stop()
+		}
 		a.l.networks.Stopped(a.owner, ctx.Self())
 	case stopWhenIdle:
 		a.work.reached(ctx)
@@ -381,6 +392,7 @@ func (a *networkActor) switchUser(ctx actor.Context, m *pb.SwitchUserRequest, re
 						defer finished()
 						if err != nil {
 							fail(err)
+							a.retryLater(ctx, err)
 							return
 						}
 						reply(&pb.SwitchUserResponse{ActiveUser: active, PreviousUser: prev,
@@ -415,6 +427,44 @@ func (a *networkActor) finishRestore(ctx actor.Context, done func(restored int, 
 			st.RestoringFrom = ""
 		}, func(err error) { done(g.count, err) })
 	})
+}
+
+// retryRestore makes the network actor finish a switch cut short in its
+// third step without waiting for the next switch: sent to itself when it
+// starts with the mark set, and again restoreRetry after a failed attempt.
+type retryRestore struct{}
+
+// restoreRetry is how long a network actor waits before it tries again to
+// finish a switch's third step that failed.
+const restoreRetry = 5 * time.Second
+
+// retryRestore finishes a cut-short switch in its turn among the network's
+// operations; a failure is tried again restoreRetry later (while the actor
+// runs).
+func (a *networkActor) retryRestore(ctx actor.Context) {
+	if a.st.RestoringFrom == "" || a.work.stopping {
+		return
+	}
+	a.ops.run(func(finished func()) {
+		a.finishRestore(ctx, func(_ int, err error) {
+			defer finished()
+			a.retryLater(ctx, err)
+		})
+	}, func(error) {})
+}
+
+// retryLater schedules retryRestore after a failed attempt to finish a
+// switch (err not nil), while the actor runs.
+func (a *networkActor) retryLater(ctx actor.Context, err error) {
+	if err == nil || a.work.stopping || a.st.RestoringFrom == "" {
+		return
+	}
+	a.l.log.Warn("network: a switch's sessions could not all be set back; retrying", "owner", a.owner, "err", err, "retry_in", restoreRetry)
+	if a.retry != nil {
+		a.retry.Stop()
+	}
+	self, root := ctx.Self(), a.l.root
+	a.retry = time.AfterFunc(restoreRetry, func() { root.Send(self, retryRestore{}) })
 }
 
 // stateGather is what saving or restoring a partition's states did: how

@@ -333,3 +333,43 @@ func TestASwitchThatFailsSettingSessionsBackIsFinishedByTheNext(t *testing.T) {
 		}
 	}
 }
+
+// A switch cut short in its third step is finished by the network itself:
+// when its actor starts again (after a crash or a restart), without waiting
+// for the next switch.
+func TestACutShortSwitchIsFinishedWhenTheNetworkStartsAgain(t *testing.T) {
+	f := &failFor{}
+	e := &layersEnv{t: t, dbPath: filepath.Join(t.TempDir(), "layers.db"),
+		wrapSessions: func(s *persistence.Store) SessionStore { f.Store = s; return f }}
+	e.start()
+	t.Cleanup(e.stop)
+	ctx := ctxT(t)
+	const own = "tenant-a"
+	_, s2 := e.enrolledPair(own)
+	defaultS2 := e.state(own, s2).GetState()
+	ok(e.layers.SwitchUser(ctx, own, "alice"))(t)
+	for j := range 2 {
+		e.run(own, s2, topic(3, j))
+	}
+	f.id.Store(s2)
+	f.armed.Store(true)
+	if _, err := e.layers.SwitchUser(ctx, own, "default"); semvec.KindOf(err) != semvec.KindUnavailable {
+		t.Fatalf("a switch whose blend of s2 failed: %v, want unavailable", err)
+	}
+	f.armed.Store(false)
+
+	e.restart()
+	ctx = ctxT(t)
+	if got := ok(e.layers.ActiveUser(ctx, own))(t); got != "default" { // starts the network actor
+		t.Fatalf("active user %q, want default", got)
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		if c := vecmath.Cosine(e.state(own, s2).GetState(), defaultS2); c > 0.99999 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("s2 was not set back to default's state after the network started again")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
