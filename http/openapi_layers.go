@@ -8,7 +8,7 @@ import "github.com/semvec-go/semvec/http/api"
 // answers the same operation without it too (see collection).
 func layerOperations() []operation {
 	return []operation{
-		{Method: "POST", Path: "/v1/cluster/", ID: "createCluster", Tag: "clusters", Summary: "Create a cluster (201); aggregation_mode weighted_average or attention; coupling_factor in [0, 1]; 409 past 1,000 clusters of the caller", Status: 201, Body: api.ClusterCreateBody{}, Response: api.ClusterCreated{}, Errors: []int{400, 409}},
+		{Method: "POST", Path: "/v1/cluster/", ID: "createCluster", Tag: "clusters", Summary: "Create a cluster (201); aggregation_mode weighted_average or attention; coupling_factor in [0, 1]; 409 past 1,000 clusters of the caller, or when its backing session would pass the caller's session limit", Status: 201, Body: api.ClusterCreateBody{}, Response: api.ClusterCreated{}, Errors: []int{400, 409}},
 		{Method: "GET", Path: "/v1/cluster/", ID: "listClusters", Tag: "clusters", Summary: "List the caller's clusters", Response: []api.ClusterListItem{}},
 		{Method: "GET", Path: "/v1/cluster/{id}", ID: "getCluster", Tag: "clusters", Summary: "Cluster state and aggregate vector", Response: api.ClusterState{}, Errors: []int{404}},
 		{Method: "DELETE", Path: "/v1/cluster/{id}", ID: "deleteCluster", Tag: "clusters", Summary: "Delete a cluster, its backing session, memberships and region links", Response: api.ClusterDeleted{}, Errors: []int{404}},
@@ -18,7 +18,7 @@ func layerOperations() []operation {
 		{Method: "POST", Path: "/v1/cluster/{id}/members", ID: "addMember", Tag: "clusters", Summary: "Add one of the caller's sessions to the cluster; 409 past 1,000 members or for a region's or observer's meta session", Body: api.MemberBody{}, Response: api.MemberAdded{}, Errors: []int{404, 409}},
 		{Method: "DELETE", Path: "/v1/cluster/{id}/members/{sid}", ID: "removeMember", Tag: "clusters", Summary: "Remove a member", Response: api.MemberRemoved{}, Errors: []int{404}},
 
-		{Method: "POST", Path: "/v1/region/", ID: "createRegion", Tag: "regions", Summary: "Create a region (201) with its meta-session; 409 past 1,000 regions of the caller", Status: 201, Body: api.RegionCreateBody{}, Response: api.RegionCreated{}, Errors: []int{409}},
+		{Method: "POST", Path: "/v1/region/", ID: "createRegion", Tag: "regions", Summary: "Create a region (201) with its meta-session; 409 past 1,000 regions of the caller, or when its meta-session would pass the caller's session limit", Status: 201, Body: api.RegionCreateBody{}, Response: api.RegionCreated{}, Errors: []int{409}},
 		{Method: "GET", Path: "/v1/region/", ID: "listRegions", Tag: "regions", Summary: "List the caller's regions", Response: []api.RegionListItem{}},
 		{Method: "GET", Path: "/v1/region/{id}", ID: "getRegion", Tag: "regions", Summary: "Region state, last realignment and recent drift events", Response: api.RegionState{}, Errors: []int{404}},
 		{Method: "DELETE", Path: "/v1/region/{id}", ID: "deleteRegion", Tag: "regions", Summary: "Delete a region and its meta-session", Response: api.RegionDeleted{}, Errors: []int{404}},
@@ -26,8 +26,8 @@ func layerOperations() []operation {
 		{Method: "DELETE", Path: "/v1/region/{id}/clusters/{cid}", ID: "detachCluster", Tag: "regions", Summary: "Detach a cluster", Response: api.ClusterDetached{}, Errors: []int{404}},
 		{Method: "GET", Path: "/v1/region/{id}/events", ID: "regionEvents", Tag: "regions", Summary: "Recent drift events, newest first (limit 1–1000, default 20)", Query: api.LimitQuery{}, Response: []api.DriftEventItem{}, Errors: []int{404}},
 
-		{Method: "POST", Path: "/v1/observer/", ID: "createObserver", Tag: "observer", Summary: "Create the caller's global observer, or return the existing one (201 either way; created tells which); an empty body means the defaults", Status: 201,
-			Body: api.ObserverCreateBody{}, Response: api.ObserverCreated{}, Errors: []int{404}},
+		{Method: "POST", Path: "/v1/observer/", ID: "createObserver", Tag: "observer", Summary: "Create the caller's global observer, or return the existing one (201 either way; created tells which); an empty body means the defaults; 409 when its meta-session would pass the caller's session limit", Status: 201,
+			Body: api.ObserverCreateBody{}, Response: api.ObserverCreated{}, Errors: []int{404, 409}},
 		{Method: "GET", Path: "/v1/observer/summary", ID: "observerSummary", Tag: "observer", Summary: "Observer state including anomaly_count", Response: api.ObserverSummary{}, Errors: []int{404}},
 		{Method: "POST", Path: "/v1/observer/sample", ID: "observerSample", Tag: "observer", Summary: "Take a sample now", Response: api.ObserverSample{}, Errors: []int{404}},
 		{Method: "GET", Path: "/v1/observer/anomalies", ID: "listAnomalies", Tag: "observer", Summary: "Recent anomalies, newest first", Query: api.LimitQuery{}, Response: []api.AnomalyItem{}},

@@ -75,9 +75,12 @@ func (s *Server) runOn(c *gin.Context, b api.RunBody, id string, allowCreate boo
 				return
 			}
 			if err := s.d.Sessions.Exists(ctx, own, id); semvec.KindOf(err) == semvec.KindNotFound {
-				// Ids are scoped by owner, so a conflict means a concurrent
-				// request of this same caller created it first: use it.
-				if _, err := s.d.Sessions.Create(ctx, own, actors.CreateOptions{ID: id}); err != nil && semvec.KindOf(err) != semvec.KindConflict {
+				// Ids are scoped by owner, so a conflict on an id that now
+				// exists means a concurrent request of this same caller
+				// created it first: use it. Any other conflict (the caller's
+				// session limit) is the answer.
+				if _, err := s.d.Sessions.Create(ctx, own, actors.CreateOptions{ID: id}); err != nil &&
+					(semvec.KindOf(err) != semvec.KindConflict || s.d.Sessions.Exists(ctx, own, id) != nil) {
 					fail(c, err)
 					return
 				}

@@ -162,3 +162,90 @@ func TestEntityCaps(t *testing.T) {
 		}
 	})
 }
+
+// A caller's sessions are capped (WithMaxSessions), every kind counted: a
+// cluster's backing session and a region's or observer's meta session take
+// a place too. The count is exact under concurrent creates, each way of
+// removing a session (a delete, a cluster's or a region's deletion) gives
+// its place back, and another caller has its own count.
+func TestSessionCap(t *testing.T) {
+	const max = 6
+	forEachURL(t, func(t *testing.T, url string) {
+		s := openStore(t, url, persistence.WithMaxSessions(max))
+		ctx := t.Context()
+		counts := func(owner string, want int64) {
+			t.Helper()
+			kept, counted, err := s.SessionCounts(ctx, owner)
+			must(t, err)
+			if kept != want || counted != want {
+				t.Fatalf("%s's sessions: counted %d by the triggers, %d rows; want %d", owner, kept, counted, want)
+			}
+		}
+		limit := fmt.Sprintf("session limit reached (%d)", max)
+
+		errs := make(chan error, max+9)
+		var wg sync.WaitGroup
+		for i := range max + 9 {
+			wg.Go(func() { errs <- s.CreateSession(ctx, session("alice", fmt.Sprintf("s%02d", i))) })
+		}
+		wg.Wait()
+		close(errs)
+		created := 0
+		for err := range errs {
+			if err == nil {
+				created++
+				continue
+			}
+			wantKind(t, err, semvec.KindConflict, limit)
+		}
+		if created != max {
+			t.Fatalf("%d of alice's sessions created under a cap of %d", created, max)
+		}
+		counts("alice", max)
+
+		// Every way to create a session stops at the cap, and a taken id
+		// still says so.
+		wantKind(t, s.ImportSession(ctx, session("alice", "imported"), []byte("state"), ts(3)), semvec.KindConflict, limit)
+		wantKind(t, s.CreateSessionWithSnapshot(ctx, session("alice", "templated"), []byte("state"), ts(3)), semvec.KindConflict, limit)
+		c, b := cluster("alice", "c", 1)
+		wantKind(t, s.CreateCluster(ctx, c, b), semvec.KindConflict, limit)
+		r, meta := region("alice", "r", 1)
+		wantKind(t, s.CreateRegion(ctx, r, meta), semvec.KindConflict, limit)
+		_, _, err := s.EnsureObserver(ctx, observer("alice", "o"), persistence.SessionRecord{Dimension: 384})
+		wantKind(t, err, semvec.KindConflict, limit)
+		counts("alice", max)
+		must(t, s.CreateSession(ctx, session("bob", "s00"))) // bob's own count
+		counts("bob", 1)
+
+		// A deleted session gives its place back; so do a cluster's and a
+		// region's deletions (their sessions go with them).
+		ids := []string{}
+		for i := range max + 9 {
+			ids = append(ids, fmt.Sprintf("s%02d", i))
+		}
+		deleted := 0
+		for _, id := range ids {
+			if _, err := s.DeleteSession(ctx, "alice", id); err == nil {
+				deleted++
+			}
+			if deleted == 2 {
+				break
+			}
+		}
+		counts("alice", max-2)
+		must(t, s.CreateCluster(ctx, c, b))
+		must(t, s.CreateRegion(ctx, r, meta))
+		counts("alice", max)
+		wantKind(t, s.CreateSession(ctx, session("alice", "one-more")), semvec.KindConflict, limit)
+		_, err = s.DeleteCluster(ctx, "alice", "c")
+		must(t, err)
+		_, err = s.DeleteRegion(ctx, "alice", "r")
+		must(t, err)
+		counts("alice", max-2)
+		must(t, s.CreateSession(ctx, session("alice", "one-more")))
+		wantKind(t, s.CreateSession(ctx, session("alice", "one-more")), semvec.KindConflict, "Session already exists")
+		c2, b2 := cluster("alice", "one-more", 1)
+		wantKind(t, s.CreateCluster(ctx, c2, b2), semvec.KindConflict, "Cluster already exists")
+		counts("alice", max-1)
+	})
+}

@@ -45,9 +45,6 @@ func (s *Store) CreateCluster(ctx context.Context, c ClusterRecord, backing Sess
 			return err
 		}
 		b, err := s.insertSession(ctx, tx, backing, SessionKindCluster)
-		if semvec.KindOf(err) == semvec.KindConflict {
-			return semvec.Errorf(semvec.KindConflict, "Cluster already exists")
-		}
 		if err != nil {
 			return err
 		}

@@ -55,6 +55,8 @@
 //	sessions          (owner, id)                    incarnation, epoch, kind, dimension,           kind: session | cluster | region_meta |
 //	                                                 model_name, options (JSON text),               observer_meta; epoch fences activations
 //	                                                 created_at, updated_at
+//	session_counts    owner                          n                                              an owner's sessions, kept by triggers
+//	                                                                                                on sessions (insert, delete)
 //	snapshots         (owner, session_id) → sessions data (BLOB / BYTEA), saved_at, log_seq         one checkpoint per session; upsert only
 //	                                                                                                while the row has the writer's
 //	                                                                                                incarnation; covers the log to log_seq

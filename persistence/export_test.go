@@ -32,3 +32,13 @@ func HoldMigrationLock(ctx context.Context, databaseURL string) (release func(),
 	}
 	return func() { rel(); _ = s.db.Close() }, nil
 }
+
+// SessionCounts returns owner's session count as the triggers keep it
+// (migration 20261207000001) and as a count of the owner's rows gives it.
+func (s *Store) SessionCounts(ctx context.Context, owner string) (kept, counted int64, err error) {
+	if err := s.db.NewSelect().Table("session_counts").Column("n").Where("owner = ?", owner).Scan(ctx, &kept); err != nil {
+		return 0, 0, err
+	}
+	n, err := s.db.NewSelect().Model((*sessionModel)(nil)).Where("owner = ?", owner).Count(ctx)
+	return kept, int64(n), err
+}

@@ -275,6 +275,13 @@ func TestMigrateOwnerScopedIDs(t *testing.T) {
 		s := openStore(t, databaseURL)
 		checkV1(t, s)
 		checkNoLeftovers(t, databaseURL)
+		for _, owner := range []string{"alice", "bob"} { // the sessions that were there are counted
+			kept, counted, err := s.SessionCounts(ctx, owner)
+			must(t, err)
+			if kept != counted || counted == 0 {
+				t.Fatalf("%s's migrated sessions: %d counted, %d rows", owner, kept, counted)
+			}
+		}
 
 		// The migrated sessions take snapshots in their incarnation.
 		incS1 := incarnation(t, s, "alice", "a-s1")

@@ -114,7 +114,10 @@ func (s *Store) createWithSnapshot(ctx context.Context, rec SessionRecord, data 
 }
 
 // insertSession validates and inserts rec. defaultKind applies when rec.Kind
-// is empty ("" means SessionKindSession).
+// is empty ("" means SessionKindSession). A taken id is a Conflict ("Cluster
+// already exists" for a cluster's backing session, "Session already exists"
+// otherwise), and so is a session past the owner's cap (WithMaxSessions):
+// "session limit reached (N)".
 func (s *Store) insertSession(ctx context.Context, tx bun.Tx, rec SessionRecord, defaultKind string) (*sessionModel, error) {
 	if rec.ID == "" {
 		return nil, semvec.Errorf(semvec.KindInvalid, "session id is empty")
@@ -143,10 +146,23 @@ func (s *Store) insertSession(ctx context.Context, tx bun.Tx, rec SessionRecord,
 		Options: string(rec.Options), CreatedAt: created, UpdatedAt: updated,
 	}
 	if _, err := tx.NewInsert().Model(m).Exec(ctx); err != nil {
+		if isUniqueViolation(err) && kind == SessionKindCluster {
+			return nil, semvec.Errorf(semvec.KindConflict, "Cluster already exists") // the id is taken by a cluster or a session
+		}
 		if isUniqueViolation(err) {
 			return nil, semvec.Errorf(semvec.KindConflict, "Session already exists")
 		}
 		return nil, err
+	}
+	// The insert's trigger has counted it (migration 20261207000001); on
+	// PostgreSQL it holds the owner's count row until the commit, so
+	// concurrent creates count one after the other.
+	var n int64
+	if err := tx.NewSelect().Table("session_counts").Column("n").Where("owner = ?", m.Owner).Scan(ctx, &n); err != nil {
+		return nil, err
+	}
+	if n > int64(s.maxSessions) {
+		return nil, semvec.Errorf(semvec.KindConflict, "session limit reached (%d)", s.maxSessions)
 	}
 	return m, nil
 }

@@ -47,6 +47,7 @@ type Store struct {
 	opTimeout   time.Duration
 	maxLinks    int // WithMaxLinks
 	maxEntities int // WithMaxEntities
+	maxSessions int // WithMaxSessions
 	now         func() time.Time
 	pins        *allocPins
 	wal         *walCheckpointer // SQLite files: checkpoints off the commit path
@@ -120,6 +121,24 @@ func WithMaxEntities(n int) Option {
 	}
 }
 
+// DefaultMaxSessions caps a caller's sessions, of every kind (a cluster's
+// backing session and a region's or observer's meta session count too):
+// each is a row, a log and a checkpoint on disk, so their number is bounded
+// per tenant like every other list a tenant can grow; a create past the cap
+// (a session, an import, a cluster, a region, an observer) is a Conflict
+// (409) and changes nothing. SEMVEC_MAX_SESSIONS_PER_TENANT sets it.
+const DefaultMaxSessions = 100_000
+
+// WithMaxSessions sets the cap of a caller's sessions (default
+// DefaultMaxSessions).
+func WithMaxSessions(n int) Option {
+	return func(s *Store) {
+		if n > 0 {
+			s.maxSessions = n
+		}
+	}
+}
+
 // WithMaxLinks sets the cap of each link list (default DefaultMaxLinks).
 func WithMaxLinks(n int) Option {
 	return func(s *Store) {
@@ -145,7 +164,7 @@ func WithMaxLinks(n int) Option {
 // A database that cannot be reached yields a KindUnavailable error; a URL
 // with an unsupported scheme yields KindInvalid.
 func Open(ctx context.Context, databaseURL string, opts ...Option) (*Store, error) {
-	s := &Store{opTimeout: DefaultOpTimeout, maxLinks: DefaultMaxLinks, maxEntities: DefaultMaxEntities, now: time.Now, log: slog.New(slog.DiscardHandler)}
+	s := &Store{opTimeout: DefaultOpTimeout, maxLinks: DefaultMaxLinks, maxEntities: DefaultMaxEntities, maxSessions: DefaultMaxSessions, now: time.Now, log: slog.New(slog.DiscardHandler)}
 	for _, o := range opts {
 		o(s)
 	}

@@ -134,3 +134,40 @@ func concurrentResets(t *testing.T, e *testEnv) {
 		want(t, e.as(tok, "GET", "/v1/metrics/"+id, nil), 200)
 	}
 }
+
+// A tenant's sessions stop at SEMVEC_MAX_SESSIONS_PER_TENANT: every way to
+// create one answers 409 with the limit, reset_context on a new id too (it
+// does not mistake the limit for a session created meanwhile), another
+// tenant is not affected, and a deletion makes room again.
+func TestTenantSessionLimit(t *testing.T) {
+	forEachDB(t, func(t *testing.T, dbURL func(*testing.T) string) {
+		e := newEnv(t, dbURL(t), map[string]string{"SEMVEC_MAX_SESSIONS_PER_TENANT": "3"})
+		a := e.token("tenant-a", semvec.TierEnterprise)
+		b := e.token("tenant-b", semvec.TierEnterprise)
+		r := e.as(a, "POST", "/v1/session/create", map[string]any{})
+		want(t, r, 200)
+		one := r.json(t)["session_id"].(string)
+		want(t, e.as(a, "POST", "/v1/run", map[string]any{"session_id": "two", "message": "hello", "reset_context": true}), 200)
+		want(t, e.as(a, "POST", "/v1/run", map[string]any{"message": "a session of its own"}), 200)
+
+		const limit = "session limit reached (3)"
+		for _, over := range []resp{
+			e.as(a, "POST", "/v1/session/create", map[string]any{}),
+			e.as(a, "POST", "/v1/run", map[string]any{"message": "hello"}),
+			e.as(a, "POST", "/v1/run", map[string]any{"session_id": "four", "message": "hello", "reset_context": true}),
+			e.as(a, "POST", "/v1/cluster/", map[string]any{"name": "team"}),
+			e.as(a, "POST", "/v1/region/", map[string]any{"name": "region"}),
+		} {
+			want(t, over, 409)
+			if got := over.detail(t); got != limit {
+				t.Fatalf("a session past the limit: %q, want %q", got, limit)
+			}
+		}
+		want(t, e.as(a, "GET", "/v1/metrics/four", nil), 404)
+		want(t, e.as(b, "POST", "/v1/run", map[string]any{"session_id": "four", "message": "hello", "reset_context": true}), 200)
+
+		want(t, e.as(a, "DELETE", "/v1/session/"+one, nil), 200)
+		want(t, e.as(a, "POST", "/v1/run", map[string]any{"session_id": "four", "message": "hello", "reset_context": true}), 200)
+		want(t, e.as(a, "GET", "/v1/metrics/four", nil), 200)
+	})
+}

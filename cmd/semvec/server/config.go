@@ -11,6 +11,7 @@ import (
 
 	"github.com/semvec-go/semvec/actors/engine"
 	"github.com/semvec-go/semvec/actors/membership"
+	"github.com/semvec-go/semvec/persistence"
 )
 
 // Config is the server configuration, read from the environment. Every
@@ -33,6 +34,7 @@ type Config struct {
 	MaxBodyBytes      int64
 	IdleTTL           time.Duration
 	MaxSessions       int
+	MaxTenantSessions int // stored sessions per tenant (SEMVEC_MAX_SESSIONS_PER_TENANT)
 	Sweep             time.Duration
 	DevDir            string
 	DisableDevLicense bool
@@ -65,17 +67,18 @@ type ClusterConfig struct {
 func LoadConfig(getenv func(string) string) (Config, error) {
 	c := Config{
 		Host: "0.0.0.0", Port: "8080",
-		DatabaseURL:     "sqlite:///semvec.db",
-		AskTimeout:      5 * time.Second,
-		RequestTimeout:  30 * time.Second,
-		ShutdownTimeout: 30 * time.Second,
-		LogLevel:        slog.LevelInfo,
-		LogFormat:       "text",
-		MaxBodyBytes:    4 << 20,
-		IdleTTL:         1800 * time.Second,
-		MaxSessions:     10000,
-		Sweep:           60 * time.Second,
-		DevDir:          ".semvec-dev",
+		DatabaseURL:       "sqlite:///semvec.db",
+		AskTimeout:        5 * time.Second,
+		RequestTimeout:    30 * time.Second,
+		ShutdownTimeout:   30 * time.Second,
+		LogLevel:          slog.LevelInfo,
+		LogFormat:         "text",
+		MaxBodyBytes:      4 << 20,
+		IdleTTL:           1800 * time.Second,
+		MaxSessions:       10000,
+		MaxTenantSessions: persistence.DefaultMaxSessions,
+		Sweep:             60 * time.Second,
+		DevDir:            ".semvec-dev",
 		Cluster: ClusterConfig{
 			Name: "semvec", Etcd: []string{membership.DefaultEndpoint},
 			Host: "127.0.0.1", Port: 8090, TTL: membership.DefaultTTL,
@@ -186,6 +189,7 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	}
 	seconds("SEMVEC_SESSION_IDLE_TTL_S", &c.IdleTTL)
 	integer("SEMVEC_MAX_SESSIONS", &c.MaxSessions, 1)
+	integer("SEMVEC_MAX_SESSIONS_PER_TENANT", &c.MaxTenantSessions, 1)
 	seconds("SEMVEC_SESSION_SWEEP_S", &c.Sweep)
 	str("SEMVEC_DEV_DIR", &c.DevDir)
 	str("SEMVEC_PPROF_ADDR", &c.PprofAddr)

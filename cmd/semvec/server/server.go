@@ -86,7 +86,7 @@ func Start(ctx context.Context, cfg Config, getenv func(string) string, stdout, 
 	// A database operation ends within three fifths of the ask timeout, so
 	// that a database that hangs is answered 503 (with Retry-After) before
 	// the ask gives up with a 504 whose outcome is unknown.
-	store, err := persistence.Open(octx, cfg.DatabaseURL, persistence.WithLogger(log),
+	store, err := persistence.Open(octx, cfg.DatabaseURL, persistence.WithLogger(log), persistence.WithMaxSessions(cfg.MaxTenantSessions),
 		persistence.WithOpTimeout(min(persistence.DefaultOpTimeout, cfg.AskTimeout*3/5)))
 	ocancel()
 	if err != nil {
