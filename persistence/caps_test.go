@@ -249,3 +249,47 @@ func TestSessionCap(t *testing.T) {
 		counts("alice", max-1)
 	})
 }
+
+// The other side of the links a drift event travels is capped too
+// (WithMaxParents): the clusters one session is a member of, and the
+// regions one cluster is attached to, exactly also under concurrent adds
+// to different parents.
+func TestParentCaps(t *testing.T) {
+	const max = 12
+	forEachURL(t, func(t *testing.T, url string) {
+		s := openStore(t, url, persistence.WithMaxParents(max))
+		ctx := t.Context()
+		const owner = "alice"
+		must(t, s.CreateSession(ctx, session(owner, "s")))
+		for i := range max + 41 {
+			c, b := cluster(owner, fmt.Sprintf("c%04d", i), 1)
+			must(t, s.CreateCluster(ctx, c, b))
+			r, meta := region(owner, fmt.Sprintf("r%04d", i), 1)
+			must(t, s.CreateRegion(ctx, r, meta))
+		}
+		checkCap(t, "clusters per session", max,
+			func(i int) (bool, error) { return s.AddMember(ctx, owner, fmt.Sprintf("c%04d", i), "s") },
+			func(i int) error { return s.RemoveMember(ctx, owner, fmt.Sprintf("c%04d", i), "s") },
+			func() int {
+				n := 0
+				for i := range max + 41 {
+					ids, err := s.ListMembers(ctx, owner, fmt.Sprintf("c%04d", i))
+					must(t, err)
+					n += len(ids)
+				}
+				return n
+			})
+		checkCap(t, "regions per cluster", max,
+			func(i int) (bool, error) { return s.AttachCluster(ctx, owner, fmt.Sprintf("r%04d", i), "c0000") },
+			func(i int) error { return s.DetachCluster(ctx, owner, fmt.Sprintf("r%04d", i), "c0000") },
+			func() int {
+				n := 0
+				for i := range max + 41 {
+					ids, err := s.RegionClusters(ctx, owner, fmt.Sprintf("r%04d", i))
+					must(t, err)
+					n += len(ids)
+				}
+				return n
+			})
+	})
+}

@@ -166,14 +166,15 @@ func (s *Store) DeleteCluster(ctx context.Context, owner, id string) (Unlinked, 
 // be owner's (else NotFound("Cluster") / NotFound("Session")). It is
 // idempotent: added is false when the session already was a member. A new
 // membership writes a "member_add" audit row; one past the link cap
-// (WithMaxLinks) is a Conflict. A cluster cannot be a member of itself (a
+// (WithMaxLinks), or past the session's cap of clusters (WithMaxParents), is
+// a Conflict. A cluster cannot be a member of itself (a
 // KindValidation error naming session_id: a 422).
 func (s *Store) AddMember(ctx context.Context, owner, clusterID, sessionID string) (added bool, err error) {
 	err = s.inTx(ctx, func(ctx context.Context, tx bun.Tx) error {
 		if err := s.mustOwn(ctx, tx, (*clusterModel)(nil), clusterID, owner, "Cluster", lockAdd); err != nil {
 			return err
 		}
-		if err := s.mustOwn(ctx, tx, (*sessionModel)(nil), sessionID, owner, "Session", lockShare); err != nil {
+		if err := s.mustOwn(ctx, tx, (*sessionModel)(nil), sessionID, owner, "Session", lockAdd); err != nil {
 			return err
 		}
 		if clusterID == sessionID {
@@ -201,6 +202,10 @@ func (s *Store) AddMember(ctx context.Context, owner, clusterID, sessionID strin
 		}
 		if err := withinCap(ctx, tx, (*clusterMemberModel)(nil), s.maxLinks, "cluster member",
 			"owner = ? AND cluster_id = ?", owner, clusterID); err != nil {
+			return err
+		}
+		if err := withinCap(ctx, tx, (*clusterMemberModel)(nil), s.maxParents, "clusters per session",
+			"owner = ? AND session_id = ?", owner, sessionID); err != nil {
 			return err
 		}
 		return s.auditTx(ctx, tx, owner, ActionMemberAdd, ResourceCluster, clusterID, detail("session_id", sessionID))

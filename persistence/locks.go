@@ -21,7 +21,9 @@ import (
 //     (member, cluster of a region, region of an observer) takes lockAdd
 //     instead, so two adds to one parent count its links one after the
 //     other and cannot both pass the cap (lockAdd does not conflict with
-//     the lockShare of log appends and checkpoints);
+//     the lockShare of log appends and checkpoints); a member's session
+//     and an attached cluster, whose own links are capped too
+//     (WithMaxParents), take lockAdd after the parent;
 //   - a delete first moves the epoch of the rows whose actors write
 //     (fenceOff), then takes lockUpdate on the entity row (cluster,
 //     region), then on its session row, before deleting any dependent row;

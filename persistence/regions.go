@@ -183,13 +183,14 @@ func (s *Store) DeleteRegion(ctx context.Context, owner, id string) (Unlinked, e
 // AttachCluster links cluster clusterID to region regionID; both must be
 // owner's (else NotFound("Region") / NotFound("Cluster")). Idempotent: added
 // is false when already attached. A new link writes a "region_attach" audit
-// row; one past the link cap (WithMaxLinks) is a Conflict.
+// row; one past the link cap (WithMaxLinks), or past the cluster's cap of
+// regions (WithMaxParents), is a Conflict.
 func (s *Store) AttachCluster(ctx context.Context, owner, regionID, clusterID string) (added bool, err error) {
 	err = s.inTx(ctx, func(ctx context.Context, tx bun.Tx) error {
 		if err := s.mustOwn(ctx, tx, (*regionModel)(nil), regionID, owner, "Region", lockAdd); err != nil {
 			return err
 		}
-		if err := s.mustOwn(ctx, tx, (*clusterModel)(nil), clusterID, owner, "Cluster", lockShare); err != nil {
+		if err := s.mustOwn(ctx, tx, (*clusterModel)(nil), clusterID, owner, "Cluster", lockAdd); err != nil {
 			return err
 		}
 		res, err := tx.NewInsert().
@@ -206,6 +207,10 @@ func (s *Store) AttachCluster(ctx context.Context, owner, regionID, clusterID st
 		}
 		if err := withinCap(ctx, tx, (*regionClusterModel)(nil), s.maxLinks, "region cluster",
 			"owner = ? AND region_id = ?", owner, regionID); err != nil {
+			return err
+		}
+		if err := withinCap(ctx, tx, (*regionClusterModel)(nil), s.maxParents, "regions per cluster",
+			"owner = ? AND cluster_id = ?", owner, clusterID); err != nil {
 			return err
 		}
 		return s.auditTx(ctx, tx, owner, ActionRegionAttach, ResourceRegion, regionID, detail("cluster_id", clusterID))

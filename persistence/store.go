@@ -48,6 +48,7 @@ type Store struct {
 	maxLinks    int // WithMaxLinks
 	maxEntities int // WithMaxEntities
 	maxSessions int // WithMaxSessions
+	maxParents  int // WithMaxParents
 	now         func() time.Time
 	pins        *allocPins
 	wal         *walCheckpointer // SQLite files: checkpoints off the commit path
@@ -139,6 +140,24 @@ func WithMaxSessions(n int) Option {
 	}
 }
 
+// DefaultMaxParents caps the other side of the links a drift event travels:
+// the clusters a session is a member of, and the regions a cluster is
+// attached to. A session's drift event goes to each of its clusters and on
+// to each of their regions, so without it one turn could fan out to
+// 1,000 × 1,000 region events; with it, to at most 32 × 32. An add past it
+// is a Conflict (409) and changes nothing.
+const DefaultMaxParents = 32
+
+// WithMaxParents sets the cap of a session's clusters and of a cluster's
+// regions (default DefaultMaxParents).
+func WithMaxParents(n int) Option {
+	return func(s *Store) {
+		if n > 0 {
+			s.maxParents = n
+		}
+	}
+}
+
 // WithMaxLinks sets the cap of each link list (default DefaultMaxLinks).
 func WithMaxLinks(n int) Option {
 	return func(s *Store) {
@@ -164,7 +183,7 @@ func WithMaxLinks(n int) Option {
 // A database that cannot be reached yields a KindUnavailable error; a URL
 // with an unsupported scheme yields KindInvalid.
 func Open(ctx context.Context, databaseURL string, opts ...Option) (*Store, error) {
-	s := &Store{opTimeout: DefaultOpTimeout, maxLinks: DefaultMaxLinks, maxEntities: DefaultMaxEntities, maxSessions: DefaultMaxSessions, now: time.Now, log: slog.New(slog.DiscardHandler)}
+	s := &Store{opTimeout: DefaultOpTimeout, maxLinks: DefaultMaxLinks, maxEntities: DefaultMaxEntities, maxSessions: DefaultMaxSessions, maxParents: DefaultMaxParents, now: time.Now, log: slog.New(slog.DiscardHandler)}
 	for _, o := range opts {
 		o(s)
 	}
