@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 // laxBody rewrites body's scalar values into the JSON types of dst's fields
@@ -20,10 +21,10 @@ import (
 // does not decode), and bindJSON then reports the first decoding's error.
 //
 // bindJSON calls it only after encoding/json refused a value's type, so a
-// well-typed body pays nothing. Keys are matched to fields as encoding/json
-// matches them (the exact name, else case-insensitively), and the rewritten
-// body keeps every key in its place, duplicates included, so that the one
-// encoding/json takes is the same as before.
+// well-typed body pays nothing. Keys are matched to fields exactly (see
+// exactKeys), and the rewritten body keeps every key in its place,
+// duplicates included, so that the one encoding/json takes is the same as
+// before.
 func laxBody(body []byte, dst reflect.Type) ([]byte, bool) {
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.UseNumber()
@@ -212,12 +213,11 @@ func boolNumber(b bool) json.Number {
 	return "0"
 }
 
-// jsonField finds the field of struct type t that encoding/json fills from
-// key: the exact name first, else the first whose name matches
-// case-insensitively; fields of embedded structs count as t's own.
+// jsonField finds the field of struct type t whose wire name is key
+// exactly, as pydantic matches keys (bindJSON has dropped the keys that
+// encoding/json would have matched only by folding case, exactKeys); fields
+// of embedded structs count as t's own.
 func jsonField(t reflect.Type, key string) (reflect.StructField, bool) {
-	var fold reflect.StructField
-	found := false
 	for _, f := range reflect.VisibleFields(t) {
 		if !f.IsExported() || f.Anonymous && f.Tag.Get("json") == "" && derefType(f.Type).Kind() == reflect.Struct {
 			continue
@@ -225,13 +225,103 @@ func jsonField(t reflect.Type, key string) (reflect.StructField, bool) {
 		if f.Tag.Get("json") == "-" {
 			continue
 		}
-		name, _ := wireName(f, "json")
-		if name == key {
+		if name, _ := wireName(f, "json"); name == key {
 			return f, true
 		}
-		if !found && strings.EqualFold(name, key) {
-			fold, found = f, true
+	}
+	return reflect.StructField{}, false
+}
+
+// foldsToField reports whether key names a field of struct type t only
+// when case is ignored, as encoding/json matches it (which also folds "ſ"
+// to "s" and the Kelvin sign to "k").
+func foldsToField(t reflect.Type, key string) bool {
+	for _, f := range reflect.VisibleFields(t) {
+		if name, _ := wireName(f, "json"); f.IsExported() && f.Tag.Get("json") != "-" && strings.EqualFold(name, key) {
+			return true
 		}
 	}
-	return fold, found
+	return false
+}
+
+// exactKeys returns body without the object keys that encoding/json would
+// match to a field of dst only by folding case. pydantic matches keys
+// exactly and ignores the others, so {"Reset_Context": true} leaves a
+// semvec session alone, where encoding/json would read it as reset_context
+// and wipe the session; {"Message": "x"} is a missing message, not a
+// message. It reports false when no key has to go: always, without
+// decoding, for a body with no upper-case letter, escape or non-ASCII byte
+// (no key of such a body can fold to a field's lower-case name).
+func exactKeys(body []byte, dst reflect.Type) ([]byte, bool) {
+	if !bytes.ContainsFunc(body, func(r rune) bool { return r >= 'A' && r <= 'Z' || r == '\\' || r >= utf8.RuneSelf }) {
+		return nil, false
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	v, err := readOrdered(dec)
+	if err != nil {
+		return nil, false
+	}
+	v, changed := dropFolded(v, dst)
+	if !changed {
+		return nil, false
+	}
+	out, err := json.Marshal(v)
+	if err != nil {
+		return nil, false
+	}
+	return out, true
+}
+
+// dropFolded removes, from v (read by readOrdered) and the values nested in
+// it, the keys that name a field of the struct type in their place only by
+// folding case; see exactKeys.
+func dropFolded(v any, t reflect.Type) (any, bool) {
+	t = derefType(t)
+	if t == nil || customJSON(t) {
+		return v, false
+	}
+	changed := false
+	switch t.Kind() {
+	case reflect.Struct:
+		o, ok := v.(*object)
+		if !ok {
+			return v, false
+		}
+		kept := &object{}
+		for i, k := range o.keys {
+			f, exact := jsonField(t, k)
+			if !exact && foldsToField(t, k) {
+				changed = true
+				continue
+			}
+			val := o.vals[i]
+			if exact {
+				if nv, c := dropFolded(val, f.Type); c {
+					val, changed = nv, true
+				}
+			}
+			kept.keys, kept.vals = append(kept.keys, k), append(kept.vals, val)
+		}
+		return kept, changed
+	case reflect.Slice, reflect.Array:
+		a, ok := v.([]any)
+		if !ok || isByteSlice(t) {
+			return v, false
+		}
+		for i, e := range a {
+			if ne, c := dropFolded(e, t.Elem()); c {
+				a[i], changed = ne, true
+			}
+		}
+	case reflect.Map:
+		if o, ok := v.(*object); ok {
+			for i, e := range o.vals {
+				if ne, c := dropFolded(e, t.Elem()); c {
+					o.vals[i], changed = ne, true
+				}
+			}
+		}
+	}
+	return v, changed
 }

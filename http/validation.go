@@ -158,6 +158,9 @@ func bindJSON(c *gin.Context, dst any) bool {
 		validationError(c, api.ValidationItem{Loc: []any{"body", syntaxErrorOffset(body)}, Msg: "JSON decode error", Type: "json_invalid"})
 		return false
 	}
+	if exact, ok := exactKeys(body, reflect.TypeOf(dst)); ok {
+		body = exact
+	}
 	if items := nullElementItems(body, dst); len(items) > 0 {
 		validationError(c, items...)
 		return false
@@ -306,13 +309,6 @@ func bodyAt(body []byte, path []any) (raw json.RawMessage, ok bool) {
 				return nil, false
 			}
 			v, found := obj[seg]
-			if !found {
-				for k, kv := range obj {
-					if strings.EqualFold(k, seg) {
-						v, found = kv, true
-					}
-				}
-			}
 			if !found {
 				return nil, false
 			}

@@ -92,8 +92,8 @@ func TestBindJSON(t *testing.T) {
 		// Present but empty is not missing (pydantic: string_too_short).
 		{name: "required string empty", body: `{"message":"","coupling_factor":0.5}`, status: 422, want: []api.ValidationItem{
 			mwItem("String should have at least 1 character", "string_too_short", "body", "message")}},
-		{name: "required string empty, key in another case", body: `{"MESSAGE":"","coupling_factor":0.5}`, status: 422, want: []api.ValidationItem{
-			mwItem("String should have at least 1 character", "string_too_short", "body", "message")}},
+		{name: "key in another case: an unknown key, so missing", body: `{"MESSAGE":"","coupling_factor":0.5}`, status: 422, want: []api.ValidationItem{
+			mwItem("Field required", "missing", "body", "message")}},
 		{name: "required nested string empty", body: `{` + ok + `,"items":[{"name":"ok"},{"name":""}]}`, status: 422, want: []api.ValidationItem{
 			mwItem("String should have at least 1 character", "string_too_short", "body", "items", 1, "name")}},
 		{name: "required string null", body: `{"message":null,"coupling_factor":0.5}`, status: 422, want: []api.ValidationItem{
@@ -209,11 +209,11 @@ func TestBindJSONLaxMode(t *testing.T) {
 		{"yes for a bool", `"flag":"yes"`, func(q vReq) bool { return q.Flag }},
 		{"a bool for an int", `"top_k":true`, func(q vReq) bool { return q.TopK != nil && *q.TopK == 1 }},
 		{"a bool for a number", `"vec":[false,true,2]`, func(q vReq) bool { return slices.Equal(q.Vec, []float64{0, 1, 2}) }},
-		{"a key in another case", `"TOP_K":"5"`, func(q vReq) bool { return q.TopK != nil && *q.TopK == 5 }},
-		// Keys keep their order: of two spellings of a key, the last one
-		// in the body wins, as it does when nothing is rewritten.
-		{"case variants keep their order", `"name":"b","NAME":"a","flag":"true"`, func(q vReq) bool { return q.Name == "a" && q.Flag }},
-		{"case variants keep their order, reversed", `"NAME":"a","name":"b","flag":"true"`, func(q vReq) bool { return q.Name == "b" && q.Flag }},
+		// Keys match exactly, as in pydantic: another spelling is an
+		// unknown key, ignored (TestBindJSONExactKeys).
+		{"a key in another case is ignored", `"TOP_K":"5"`, func(q vReq) bool { return q.TopK == nil }},
+		{"case variants are ignored", `"name":"b","NAME":"a","flag":"true"`, func(q vReq) bool { return q.Name == "b" && q.Flag }},
+		{"case variants are ignored, reversed", `"NAME":"a","name":"b","flag":"true"`, func(q vReq) bool { return q.Name == "b" && q.Flag }},
 		{"a map keeps its keys", `"meta":{"z":"1","a":2,"A":"3"}`, func(q vReq) bool { return q.Meta["z"] == 1 && q.Meta["a"] == 2 && q.Meta["A"] == 3 }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -231,6 +231,53 @@ func TestBindJSONLaxMode(t *testing.T) {
 		`{"message":7,"coupling_factor":0.5}`:         mwItem("Input should be a valid string", "string_type", "body", "message"),
 		`{"message":"hi","coupling_factor":"Inf"}`:    mwItem("Input should be a valid number, unable to parse string as a number", "float_parsing", "body", "coupling_factor"),
 		`{"message":"hi","coupling_factor":"0x1p-2"}`: mwItem("Input should be a valid number, unable to parse string as a number", "float_parsing", "body", "coupling_factor"),
+	} {
+		w := mwDo(r, http.MethodPost, "/v", body, nil)
+		if w.Code != 422 || w.Body.String() != mwDetailJSON(t, want) {
+			t.Errorf("%s: got %d %s, want %s", body, w.Code, w.Body.String(), mwDetailJSON(t, want))
+		}
+	}
+}
+
+// Keys match fields exactly, as pydantic matches them: a key that
+// encoding/json would take by folding case ("Message", "meſſage" with a
+// long s, "\u212Aey" with a Kelvin sign) is an unknown key, ignored, at every
+// depth; map keys are data and stay as they are.
+func TestBindJSONExactKeys(t *testing.T) {
+	r := mwEngine(maxBody(1 << 10))
+	r.POST("/v", func(c *gin.Context) {
+		var req vReq
+		if !bindJSON(c, &req) {
+			return
+		}
+		c.JSON(http.StatusOK, req)
+	})
+	for _, tc := range []struct {
+		name, body string
+		check      func(vReq) bool
+	}{
+		{"upper case", `{"message":"hi","coupling_factor":0.5,"Flag":true,"NAME":"x"}`, func(q vReq) bool { return !q.Flag && q.Name == "" }},
+		{"a later folded duplicate", `{"message":"hi","coupling_factor":0.5,"name":"a","Name":"b"}`, func(q vReq) bool { return q.Name == "a" }},
+		{"long s", `{"message":"hi","coupling_factor":0.5,"ratio":0.5,"ſ":1,"Ratio":0.7}`, func(q vReq) bool { return q.Ratio == 0.5 }},
+		{"an escaped key", `{"message":"hi","coupling_factor":0.5,"\u0046lag":true}`, func(q vReq) bool { return !q.Flag }},
+		{"an escaped exact key", `{"message":"hi","coupling_factor":0.5,"\u0066lag":true}`, func(q vReq) bool { return q.Flag }},
+		{"nested", `{"message":"hi","coupling_factor":0.5,"items":[{"name":"a","Weight":3}]}`, func(q vReq) bool { return len(q.Items) == 1 && q.Items[0].Weight == 0 }},
+		{"embedded", `{"message":"hi","coupling_factor":0.5,"EXTRA":"zz"}`, func(q vReq) bool { return q.Extra == "" }},
+		{"map keys are data", `{"message":"Hi","coupling_factor":0.5,"meta":{"A":1,"a":2}}`, func(q vReq) bool { return q.Meta["A"] == 1 && q.Meta["a"] == 2 && q.Message == "Hi" }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w := mwDo(r, http.MethodPost, "/v", tc.body, nil)
+			var got vReq
+			if w.Code != http.StatusOK || json.Unmarshal(w.Body.Bytes(), &got) != nil || !tc.check(got) {
+				t.Fatalf("got %d %s", w.Code, w.Body.String())
+			}
+		})
+	}
+	for body, want := range map[string]api.ValidationItem{
+		`{"Message":"hi","coupling_factor":0.5}`:                     mwItem("Field required", "missing", "body", "message"),
+		`{"meſſage":"hi","coupling_factor":0.5}`:                     mwItem("Field required", "missing", "body", "message"),
+		`{"message":"hi","Coupling_Factor":0.5}`:                     mwItem("Field required", "missing", "body", "coupling_factor"),
+		`{"message":"hi","coupling_factor":0.5,"TOP_K":0,"top_k":0}`: mwItem("Input should be greater than or equal to 1", "greater_than_equal", "body", "top_k"),
 	} {
 		w := mwDo(r, http.MethodPost, "/v", body, nil)
 		if w.Code != 422 || w.Body.String() != mwDetailJSON(t, want) {

@@ -723,3 +723,24 @@ func TestAnotherProcessHoldingTheWriteLockIsA503(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 }
+
+// Body keys match exactly, as in semvec (pydantic): a key in another case
+// is an unknown key and ignored, so "Reset_Context" does not wipe a
+// session and "Message" is no message.
+func TestBodyKeysMatchExactly(t *testing.T) {
+	e := newEnv(t, "sqlite:///"+t.TempDir()+"/semvec.db", nil)
+	tok := e.token("acme", semvec.TierEnterprise)
+	r := e.as(tok, "POST", "/v1/run", map[string]any{"message": "What is the vault code?"})
+	want(t, r, 200)
+	id := r.json(t)["session_id"].(string)
+	want(t, e.as(tok, "POST", "/v1/store", map[string]any{"session_id": id, "response": "The vault code is ALPHA-7731."}), 200)
+	want(t, e.as(tok, "POST", "/v1/run", map[string]any{"session_id": id, "message": "hi", "Reset_Context": true, "Session_Id": "other"}), 200)
+	if m := e.as(tok, "GET", "/v1/metrics/"+id, nil).json(t); m["total_memories"].(float64) < 1 {
+		t.Fatalf("Reset_Context wiped the session: %v", m)
+	}
+	r = e.as(tok, "POST", "/v1/run", map[string]any{"Message": "hi"})
+	want(t, r, 422)
+	if !strings.Contains(string(r.Body), `"loc":["body","message"]`) || !strings.Contains(string(r.Body), `"missing"`) {
+		t.Fatalf("Message for message: %s", r.Body)
+	}
+}
