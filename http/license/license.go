@@ -2,7 +2,8 @@
 // Ed25519 (header "alg": "EdDSA"), the same format semvec uses for in-process
 // and REST licensing.
 //
-// Claims: "sub" is the tenant (licence subject) and is required; "exp" is
+// Claims: "sub" is the tenant (licence subject) and is required (UTF-8, at
+// most 256 bytes, no control characters: ValidSubject); "exp" is
 // required; "tier" is community, pro or enterprise, matched case-insensitively
 // in ASCII only, and community when absent; "iat", "nbf" and "products" are
 // optional. "exp", "nbf" and "iat" must be JSON numbers of seconds within
@@ -25,6 +26,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/golang-jwt/jwt/v5"
 
@@ -80,6 +83,9 @@ func Issue(priv ed25519.PrivateKey, subject string, tier semvec.Tier, ttl time.D
 	if strings.TrimSpace(subject) == "" {
 		return "", errors.New("license: subject must not be empty")
 	}
+	if err := ValidSubject(subject); err != nil {
+		return "", fmt.Errorf("license: %w", err)
+	}
 	if ttl <= 0 {
 		return "", fmt.Errorf("license: ttl must be positive, got %s", ttl)
 	}
@@ -109,4 +115,23 @@ func Issue(priv ed25519.PrivateKey, subject string, tier semvec.Tier, ttl time.D
 func KeyID(pub ed25519.PublicKey) string {
 	sum := sha256.Sum256(pub)
 	return base64.RawURLEncoding.EncodeToString(sum[:8])
+}
+
+// MaxSubjectBytes bounds a licence subject: it names the tenant in every
+// table's key and every actor's name.
+const MaxSubjectBytes = 256
+
+// ValidSubject reports why subject cannot name a tenant: it must be UTF-8
+// of at most MaxSubjectBytes bytes without control characters (a NUL or a
+// newline in a tenant's name would reach the database and the logs).
+func ValidSubject(subject string) error {
+	switch {
+	case len(subject) > MaxSubjectBytes:
+		return fmt.Errorf("subject is %d bytes, at most %d", len(subject), MaxSubjectBytes)
+	case !utf8.ValidString(subject):
+		return errors.New("subject is not UTF-8")
+	case strings.ContainsFunc(subject, unicode.IsControl):
+		return errors.New("subject holds a control character")
+	}
+	return nil
 }

@@ -21,6 +21,7 @@ const (
 	ReasonUnknownKey     = "unknown signing key"
 	ReasonUnsupportedAlg = "unsupported algorithm"
 	ReasonMissingSub     = "missing sub claim"
+	ReasonBadSub         = "sub claim is not a valid subject"
 	ReasonMissingExp     = "missing exp claim"
 	ReasonUnknownTier    = "unknown tier"
 	ReasonExpired        = "token is expired"
@@ -207,6 +208,9 @@ func (v *Verifier) verify(token string) (Claims, error) {
 	}
 	if strings.TrimSpace(tc.Subject) == "" {
 		return Claims{}, &VerifyError{Reason: ReasonMissingSub}
+	}
+	if err := ValidSubject(tc.Subject); err != nil {
+		return Claims{}, &VerifyError{Reason: ReasonBadSub, Err: err}
 	}
 	tier, terr := semvec.ParseTier(tc.Tier)
 	if terr != nil {

@@ -109,6 +109,9 @@ func TestVerifyOutcomes(t *testing.T) {
 		{name: "alg missing", token: base64.RawURLEncoding.EncodeToString([]byte(`{"typ":"JWT"}`)) + "." + parts[1] + ".c2ln", wantReason: ReasonUnsupportedAlg},
 		{name: "missing sub", token: sign(t, jwt.SigningMethodEdDSA, priv1, jwt.MapClaims{"tier": "pro", "exp": exp}), wantReason: ReasonMissingSub},
 		{name: "empty sub", token: sign(t, jwt.SigningMethodEdDSA, priv1, jwt.MapClaims{"sub": " ", "exp": exp}), wantReason: ReasonMissingSub},
+		{name: "NUL in sub", token: sign(t, jwt.SigningMethodEdDSA, priv1, jwt.MapClaims{"sub": "acme\x00!", "exp": exp}), wantReason: ReasonBadSub},
+		{name: "newline in sub", token: sign(t, jwt.SigningMethodEdDSA, priv1, jwt.MapClaims{"sub": "acme\nroot", "exp": exp}), wantReason: ReasonBadSub},
+		{name: "long sub", token: sign(t, jwt.SigningMethodEdDSA, priv1, jwt.MapClaims{"sub": strings.Repeat("a", MaxSubjectBytes+1), "exp": exp}), wantReason: ReasonBadSub},
 		{name: "missing exp", token: sign(t, jwt.SigningMethodEdDSA, priv1, jwt.MapClaims{"sub": "a", "tier": "pro"}), wantReason: ReasonMissingExp},
 		{name: "exp not a number", token: sign(t, jwt.SigningMethodEdDSA, priv1, jwt.MapClaims{"sub": "a", "exp": "soon"}), wantReason: ReasonExpNotNumber},
 		{name: "unknown tier", token: sign(t, jwt.SigningMethodEdDSA, priv1, jwt.MapClaims{"sub": "a", "tier": "gold", "exp": exp}), wantReason: ReasonUnknownTier},
@@ -397,4 +400,18 @@ func BenchmarkVerify(b *testing.B) {
 			}
 		}
 	})
+}
+
+// Issue refuses a subject Verify would refuse; one of the longest and a
+// non-ASCII one are fine.
+func TestIssueValidatesTheSubject(t *testing.T) {
+	_, priv := mustKey(t)
+	for _, sub := range []string{"acme\x00", "a\tb", strings.Repeat("x", MaxSubjectBytes+1), "bad\xff"} {
+		if _, err := Issue(priv, sub, semvec.TierPro, time.Hour, t0); err == nil {
+			t.Errorf("Issue(%q) succeeded", sub)
+		}
+	}
+	for _, sub := range []string{strings.Repeat("x", MaxSubjectBytes), "tenant/ünïcode@example.com"} {
+		mustIssue(t, priv, sub, semvec.TierPro, time.Hour, t0)
+	}
 }
