@@ -36,8 +36,8 @@ func (l *Layers) Transfer(ctx context.Context, owner, src, dst string, maxWeight
 
 // SwitchUser saves the active partition and activates user's.
 func (l *Layers) SwitchUser(ctx context.Context, owner, user string) (*pb.SwitchUserResponse, error) {
-	if !ValidID(user) {
-		return nil, semvec.FieldError("user_id", "String should match pattern '"+IDPattern+"'")
+	if !ValidUserID(user) {
+		return nil, semvec.FieldError("user_id", "String should match pattern '"+UserIDPattern+"'")
 	}
 	return askActor[*pb.SwitchUserResponse](ctx, l.ask, l.networks, owner, &pb.SwitchUserRequest{Owner: owner, UserId: user})
 }
@@ -51,7 +51,7 @@ func (l *Layers) ActiveUser(ctx context.Context, owner string) (string, error) {
 // SerializeUser returns user's partition as a JSON object.
 // NotFound("User partition") when the owner never switched to it.
 func (l *Layers) SerializeUser(ctx context.Context, owner, user string) (*pb.SerializeUserResponse, error) {
-	if !ValidID(user) {
+	if !ValidUserID(user) {
 		return nil, semvec.NotFound("User partition")
 	}
 	return askActor[*pb.SerializeUserResponse](ctx, l.ask, l.networks, owner, &pb.SerializeUserRequest{Owner: owner, UserId: user})

@@ -373,3 +373,15 @@ func TestACutShortSwitchIsFinishedWhenTheNetworkStartsAgain(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// A user id may be an e-mail address; never dots alone, a slash or a space.
+func TestValidUserID(t *testing.T) {
+	for id, want := range map[string]bool{
+		"alice": true, "bob+test@example.com": true, "x:y.z-1_2": true, strings.Repeat("u", 128): true,
+		"": false, ".": false, "..": false, "a/b": false, "no spaces": false, "a\x00": false, strings.Repeat("u", 129): false, "ünï": false,
+	} {
+		if got := ValidUserID(id); got != want {
+			t.Errorf("ValidUserID(%q) = %v, want %v", id, got, want)
+		}
+	}
+}

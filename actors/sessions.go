@@ -530,6 +530,16 @@ func ValidID(id string) bool {
 	return true
 }
 
+// UserIDPattern is ValidUserID as a regular expression (PCRE), for 422
+// messages.
+const UserIDPattern = `^(?!\.+$)[A-Za-z0-9._:@+-]{1,128}$`
+
+// ValidUserID reports whether user can name a network user partition: as
+// ValidID, and '@' and '+' too, so that an e-mail address can name its user.
+func ValidUserID(user string) bool {
+	return ValidID(strings.NewReplacer("@", "-", "+", "-").Replace(user))
+}
+
 // Audit records who did what to which resource; failures are logged, not
 // returned, because the action itself already succeeded.
 func (s *Sessions) Audit(ctx context.Context, subject, action, resourceType, resourceID string) {

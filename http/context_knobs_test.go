@@ -40,3 +40,15 @@ func TestCreateBodyContextBounds(t *testing.T) {
 		}
 	}
 }
+
+// The isolation body's list bounds are the engine's (so /openapi.json
+// advertises the bound the server enforces).
+func TestIsolationBodyBounds(t *testing.T) {
+	want := fmt.Sprintf("max=%d", engine.DefaultConfig(384).MaxIsolationVectors)
+	rt := reflect.TypeOf(api.IsolationBody{})
+	for _, field := range []string{"ExclusionEmbeddings", "AllowlistEmbeddings"} {
+		if f, _ := rt.FieldByName(field); f.Tag.Get("binding") != want {
+			t.Errorf("%s: binding %q, want %q", field, f.Tag.Get("binding"), want)
+		}
+	}
+}

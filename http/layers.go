@@ -457,8 +457,8 @@ func (s *Server) switchUser(c *gin.Context) {
 	if !bindJSON(c, &b) {
 		return
 	}
-	if !actors.ValidID(b.UserID) {
-		validationError(c, api.ValidationItem{Loc: []any{"body", "user_id"}, Msg: "String should match pattern '" + actors.IDPattern + "'", Type: "string_pattern_mismatch"})
+	if !actors.ValidUserID(b.UserID) {
+		validationError(c, api.ValidationItem{Loc: []any{"body", "user_id"}, Msg: "String should match pattern '" + actors.UserIDPattern + "'", Type: "string_pattern_mismatch"})
 		return
 	}
 	res, err := s.d.Layers.SwitchUser(c.Request.Context(), owner(c), b.UserID)

@@ -243,6 +243,8 @@ func TestLayersHTTPValidation(t *testing.T) {
 		{"POST", "/v1/network/transfer", map[string]any{"source_session_id": "a", "target_session_id": "b", "max_weight": 0}, 422, "max_weight"},
 		{"POST", "/v1/network/transfer", map[string]any{"source_session_id": "a", "target_session_id": "b", "max_weight": 1.5}, 422, "max_weight"},
 		{"POST", "/v1/network/users/switch", map[string]any{"user_id": "no spaces"}, 422, "user_id"},
+		{"POST", "/v1/network/users/switch", map[string]any{"user_id": ".."}, 422, "user_id"},
+		{"POST", "/v1/network/users/switch", map[string]any{"user_id": "a/b@example.com"}, 422, "user_id"},
 		{"POST", "/v1/network/consensus", map[string]any{"proposer_session_id": "a", "target_embedding": []float32{1, 2}}, 422, "target_embedding"},
 		{"POST", "/v1/network/consensus", map[string]any{"proposer_session_id": "a", "target_embedding": tiny}, 422, "target_embedding"},
 		{"GET", "/v1/region/x/events?limit=0", nil, 422, "limit"},
@@ -465,6 +467,14 @@ func TestLayersHTTPNetwork(t *testing.T) {
 	}
 	if a := s.must(200, "GET", "/v1/network/users/active", s.tokA, nil); a["active_user"] != "alice" {
 		t.Fatalf("active = %v", a)
+	}
+	// An e-mail address names a user (as a semvec client is likely to).
+	if sw := s.must(200, "POST", "/v1/network/users/switch", s.tokA, map[string]any{"user_id": "bob+test@example.com"}); sw["active_user"] != "bob+test@example.com" {
+		t.Fatalf("switch = %v", sw)
+	}
+	s.must(200, "POST", "/v1/network/users/switch", s.tokA, map[string]any{"user_id": "alice"})
+	if ser := s.must(200, "POST", "/v1/network/users/bob+test@example.com/serialize", s.tokA, nil); ser["user_id"] != "bob+test@example.com" {
+		t.Fatalf("serialize = %v", ser)
 	}
 	ser := s.must(200, "POST", "/v1/network/users/default/serialize", s.tokA, nil)
 	state := ser["state"].(map[string]any)

@@ -262,8 +262,8 @@ func schemaGenerator(role schemaRole, query bool) *openapi3gen.Generator {
 
 // constrain sets the required properties of struct type t's schema s, the
 // description of each field with a doc tag and, for requests, turns each
-// field's default tag into the schema's default and its binding rules into
-// schema constraints:
+// field's default tag into the schema's default, its pattern tag into the
+// schema's pattern and its binding rules into schema constraints:
 // rules before "dive" apply to the field, the ones after it to its elements.
 func constrain(t reflect.Type, s *openapi3.Schema, role schemaRole, query bool) {
 	s.Required = nil
@@ -291,6 +291,9 @@ fields:
 		target := prop.Value
 		if d := f.Tag.Get("default"); d != "" {
 			target.Default = defaultValue(target, d)
+		}
+		if p := f.Tag.Get("pattern"); p != "" { // a check the handler makes (RE2 syntax, for every tool)
+			target.Pattern = p
 		}
 		for _, rule := range rules {
 			k, v, _ := strings.Cut(rule, "=")

@@ -55,7 +55,7 @@ type TransferBody struct {
 
 // SwitchBody is the body of POST /v1/network/users/switch.
 type SwitchBody struct {
-	UserID string `json:"user_id" binding:"required,max=128"`
+	UserID string `json:"user_id" binding:"required,max=128" pattern:"^[A-Za-z0-9._:@+-]{1,128}$" doc:"The user whose partition becomes active: letters, digits and . _ : @ + - (an e-mail address is fine), not dots alone; at most 128 characters."`
 }
 
 // ConsensusBody is the body of POST /v1/network/consensus.

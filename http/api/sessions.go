@@ -7,7 +7,7 @@ import "encoding/json"
 // RunBody is the body of POST /v1/run (and /v1/cluster/{id}/run).
 type RunBody struct {
 	Message               string   `json:"message" binding:"required,notblank,max=32000"`
-	SessionID             string   `json:"session_id,omitempty" binding:"max=128"`
+	SessionID             string   `json:"session_id,omitempty" binding:"max=128" doc:"The session; none creates one. An unknown id is 404 unless reset_context is true: the session is then created under it, and the id must be letters, digits and . _ : - (not dots alone), at most 128 characters (else 422)."`
 	Response              string   `json:"response,omitempty" binding:"max=64000"`
 	ShortCircuitThreshold *float64 `json:"short_circuit_threshold,omitempty" binding:"omitempty,gte=-1,lte=1" default:"0.85"`
 	ResetContext          bool     `json:"reset_context,omitempty"`
@@ -67,8 +67,8 @@ type AnchorBody struct {
 // IsolationBody is the body of PUT /v1/session/{id}/isolation.
 type IsolationBody struct {
 	Level               string      `json:"level" binding:"required,oneof=OPEN FILTER QUARANTINE LOCKDOWN"`
-	ExclusionEmbeddings [][]float32 `json:"exclusion_embeddings,omitempty" binding:"max=256"`
-	AllowlistEmbeddings [][]float32 `json:"allowlist_embeddings,omitempty" binding:"max=256"`
+	ExclusionEmbeddings [][]float32 `json:"exclusion_embeddings,omitempty" binding:"max=64"` // engine.DefaultConfig().MaxIsolationVectors
+	AllowlistEmbeddings [][]float32 `json:"allowlist_embeddings,omitempty" binding:"max=64"` // engine.DefaultConfig().MaxIsolationVectors
 	SimilarityThreshold *float64    `json:"similarity_threshold,omitempty" binding:"omitempty,gt=0,lte=1"`
 }
 
