@@ -183,8 +183,88 @@ func bindJSON(c *gin.Context, dst any) bool {
 		c.AbortWithStatusJSON(http.StatusInternalServerError, api.Error{Detail: "Internal Server Error"})
 		return false
 	}
-	validationError(c, bindErrorItems(err, "body", "json", dst, body)...)
+	// encoding/json stops reporting at the first value of a wrong type;
+	// pydantic reports every error. Each wrong value found is set to null
+	// (which encoding/json takes for any type) and the body decoded again,
+	// up to maxTypeErrors and a bounded number of bytes decoded again;
+	// then the range checks of the values that were right.
+	var typeItems []api.ValidationItem
+	for tries := min(maxTypeErrors, maxRedecodeBytes/max(len(body), 1)); tries > 0 && errors.As(err, &ute); tries-- {
+		it := typeErrorItem(ute, body, "body")
+		if len(it.Loc) < 2 || slices.ContainsFunc(typeItems, func(f api.ValidationItem) bool { return slices.Equal(f.Loc, it.Loc) }) {
+			break // the body itself, or no progress (a duplicate key)
+		}
+		nulled, ok := nullAt(body, it.Loc[1:])
+		if !ok {
+			break
+		}
+		typeItems, body = append(typeItems, it), nulled
+		reflect.ValueOf(dst).Elem().SetZero()
+		err = binding.JSON.BindBody(body, dst)
+	}
+	if len(typeItems) == 0 {
+		validationError(c, bindErrorItems(err, "body", "json", dst, body)...)
+		return false
+	}
+	var rest []api.ValidationItem
+	if err != nil {
+		rest = bindErrorItems(err, "body", "json", dst, body)
+	}
+	validationError(c, mergeItems(typeItems, rest, 0, reflect.TypeOf(dst), "json")...)
 	return false
+}
+
+// How many more times bindJSON decodes a body to find the type errors
+// after the first, and how
+// many bytes of body it decodes again at most to find them: pydantic
+// reports every error, but a large body full of wrong values must not cost
+// a decoding per value.
+const (
+	maxTypeErrors    = 16
+	maxRedecodeBytes = 1 << 20
+)
+
+// nullAt returns body with its value at path (object keys, the last of
+// equal keys, as encoding/json takes it; array indexes) replaced by null.
+func nullAt(body []byte, path []any) ([]byte, bool) {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	root, err := readOrdered(dec)
+	if err != nil || len(path) == 0 {
+		return nil, false
+	}
+	set := func(any) {}
+	v := root
+	for _, seg := range path {
+		switch seg := seg.(type) {
+		case string:
+			o, ok := v.(*object)
+			if !ok {
+				return nil, false
+			}
+			k := slices.Index(o.keys, seg)
+			for n := k + 1; n < len(o.keys); n++ {
+				if o.keys[n] == seg {
+					k = n
+				}
+			}
+			if k < 0 {
+				return nil, false
+			}
+			v, set = o.vals[k], func(x any) { o.vals[k] = x }
+		case int:
+			a, ok := v.([]any)
+			if !ok || seg < 0 || seg >= len(a) {
+				return nil, false
+			}
+			v, set = a[seg], func(x any) { a[seg] = x }
+		default:
+			return nil, false
+		}
+	}
+	set(nil)
+	out, err := json.Marshal(root)
+	return out, err == nil
 }
 
 // bindQuery binds the URL query into dst (a pointer to a struct with `form:`
@@ -197,27 +277,83 @@ func bindQuery(c *gin.Context, dst any) bool {
 	registerValidators()
 	q := c.Request.URL.Query()
 	normalizeQuery(q, reflect.TypeOf(dst))
-	// A value that does not parse is pydantic's *_parsing error, before
-	// any range check (gin would read an empty one as zero).
-	if items := queryParseItems(q, reflect.TypeOf(dst)); len(items) > 0 {
-		validationError(c, items...)
-		return false
+	// A value that does not parse is pydantic's *_parsing error (gin would
+	// read an empty one as zero); the other fields are still checked, and
+	// every error is reported, as pydantic reports them.
+	parse := queryParseItems(q, reflect.TypeOf(dst))
+	for _, it := range parse {
+		q.Del(it.Loc[1].(string))
 	}
 	// What c.ShouldBindQuery does, on the normalised values.
 	err := binding.MapFormWithTag(dst, q, "form")
 	if err == nil && binding.Validator != nil {
 		err = binding.Validator.ValidateStruct(dst)
 	}
-	if err == nil {
+	if err == nil && len(parse) == 0 {
 		return true
 	}
 	var ves validator.ValidationErrors
-	if errors.As(err, &ves) {
-		validationError(c, bindErrorItems(err, "query", "form", dst, nil)...)
+	if err != nil && !errors.As(err, &ves) {
+		validationError(c, api.ValidationItem{Loc: []any{"query"}, Msg: "Value error, " + err.Error(), Type: "value_error"})
 		return false
 	}
-	validationError(c, api.ValidationItem{Loc: []any{"query"}, Msg: "Value error, " + err.Error(), Type: "value_error"})
+	var rest []api.ValidationItem
+	if err != nil {
+		rest = bindErrorItems(err, "query", "form", dst, nil)
+	}
+	validationError(c, mergeItems(parse, rest, 2, reflect.TypeOf(dst), "form")...)
 	return false
+}
+
+// mergeItems is first (type and parse errors, found before the values were
+// bound) and the items of rest that are not about a value of first (a
+// value that did not parse is left out of the binding, and its field may
+// then be reported "missing"; with within > 0, a first item covers the
+// items of its loc's first within elements: a query parameter's list), in
+// the order pydantic reports them: by the fields' order in struct type t
+// (tag names them on the wire), errors of one field in the order found.
+func mergeItems(first, rest []api.ValidationItem, within int, t reflect.Type, tag string) []api.ValidationItem {
+	items := slices.Clone(first)
+	covers := func(f, it api.ValidationItem) bool {
+		loc := f.Loc
+		if within > 0 && len(loc) > within {
+			loc = loc[:within]
+		}
+		return hasLocPrefix(it.Loc, loc)
+	}
+	for _, it := range rest {
+		if !slices.ContainsFunc(first, func(f api.ValidationItem) bool { return covers(f, it) }) {
+			items = append(items, it)
+		}
+	}
+	order := map[string]int{}
+	if t = derefType(t); t != nil && t.Kind() == reflect.Struct {
+		for i, f := range reflect.VisibleFields(t) {
+			if name, _ := wireName(f, tag); f.IsExported() {
+				if _, seen := order[name]; !seen {
+					order[name] = i
+				}
+			}
+		}
+	}
+	rank := func(it api.ValidationItem) int {
+		if len(it.Loc) < 2 {
+			return -1 // the body as a whole
+		}
+		if name, ok := it.Loc[1].(string); ok {
+			if i, ok := order[name]; ok {
+				return i
+			}
+		}
+		return len(order)
+	}
+	slices.SortStableFunc(items, func(a, b api.ValidationItem) int { return rank(a) - rank(b) })
+	return items
+}
+
+// hasLocPrefix reports whether loc starts with prefix.
+func hasLocPrefix(loc, prefix []any) bool {
+	return len(loc) >= len(prefix) && slices.Equal(loc[:len(prefix)], prefix)
 }
 
 // bindErrorItems maps a binding error to 422 items. where is "body" or
@@ -267,18 +403,23 @@ func bindErrorItems(err error, where, tag string, dst any, body []byte) []api.Va
 			return items
 		}
 	case errors.As(err, &ute):
-		path := jsonPathAt(body, ute.Offset)
-		if path == nil && ute.Field != "" {
-			for _, p := range strings.Split(ute.Field, ".") {
-				path = append(path, p)
-			}
-		}
-		msg, typ := typeErrorText(ute)
-		return []api.ValidationItem{{Loc: append([]any{where}, path...), Msg: msg, Type: typ}}
+		return []api.ValidationItem{typeErrorItem(ute, body, where)}
 	case errors.As(err, &se):
 		return []api.ValidationItem{{Loc: []any{where, max(int(se.Offset)-1, 0)}, Msg: "JSON decode error", Type: "json_invalid"}}
 	}
 	return []api.ValidationItem{{Loc: []any{where}, Msg: "Value error, " + err.Error(), Type: "value_error"}}
+}
+
+// typeErrorItem is the 422 item of a value of the wrong type in body.
+func typeErrorItem(ute *json.UnmarshalTypeError, body []byte, where string) api.ValidationItem {
+	path := jsonPathAt(body, ute.Offset)
+	if path == nil && ute.Field != "" {
+		for _, p := range strings.Split(ute.Field, ".") {
+			path = append(path, p)
+		}
+	}
+	msg, typ := typeErrorText(ute)
+	return api.ValidationItem{Loc: append([]any{where}, path...), Msg: msg, Type: typ}
 }
 
 // kindTypeError is pydantic's report of a value that is not of kind k.

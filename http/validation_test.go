@@ -286,6 +286,62 @@ func TestBindJSONExactKeys(t *testing.T) {
 	}
 }
 
+// A body with several wrong values reports every one, with the range
+// errors of the values that were right, in the fields' order (pydantic's
+// report); a value of the wrong type hides nothing.
+func TestBindJSONReportsEveryError(t *testing.T) {
+	r := mwEngine(maxBody(1 << 16))
+	r.POST("/v", func(c *gin.Context) {
+		var req vReq
+		if !bindJSON(c, &req) {
+			return
+		}
+		c.JSON(http.StatusOK, req)
+	})
+	for _, tc := range []struct {
+		body string
+		want []api.ValidationItem
+	}{
+		{`{"message":5,"coupling_factor":2}`, []api.ValidationItem{
+			mwItem("Input should be a valid string", "string_type", "body", "message"),
+			mwItem("Input should be less than or equal to 1", "less_than_equal", "body", "coupling_factor")}},
+		{`{"coupling_factor":0.5,"ratio":5,"message":"hi","top_k":"abc"}`, []api.ValidationItem{
+			mwItem("Input should be a valid integer, unable to parse string as an integer", "int_parsing", "body", "top_k"),
+			mwItem("Input should be less than 1", "less_than", "body", "ratio")}},
+		{`{"message":[1],"flag":"maybe"}`, []api.ValidationItem{
+			mwItem("Input should be a valid string", "string_type", "body", "message"),
+			mwItem("Field required", "missing", "body", "coupling_factor"),
+			mwItem("Input should be a valid boolean, unable to interpret input", "bool_parsing", "body", "flag")}},
+		{`{"message":"hi","coupling_factor":0.5,"items":[{"name":5,"weight":-1},{"name":"toolong"}],"vec":["x",1,{}]}`, []api.ValidationItem{
+			mwItem("Input should be a valid number, unable to parse string as a number", "float_parsing", "body", "vec", 0),
+			mwItem("Input should be a valid number", "float_type", "body", "vec", 2),
+			mwItem("Input should be a valid string", "string_type", "body", "items", 0, "name"),
+			mwItem("Input should be greater than or equal to 0", "greater_than_equal", "body", "items", 0, "weight"),
+			mwItem("String should have at most 4 characters", "string_too_long", "body", "items", 1, "name")}},
+	} {
+		w := mwDo(r, http.MethodPost, "/v", tc.body, nil)
+		if want := mwDetailJSON(t, tc.want...); w.Code != 422 || w.Body.String() != want {
+			t.Errorf("%s:\n got %d %s\nwant 422 %s", tc.body, w.Code, w.Body.String(), want)
+		}
+	}
+	// A large body full of wrong values: the first and as many more as
+	// bindJSON looks for, never a decoding per value.
+	var b strings.Builder
+	b.WriteString(`{"message":"hi","coupling_factor":0.5,"vec":[`)
+	for i := range 5000 {
+		if i > 0 {
+			b.WriteString(",")
+		}
+		b.WriteString(`"x"`)
+	}
+	b.WriteString(`]}`)
+	w := mwDo(r, http.MethodPost, "/v", b.String(), nil)
+	var got api.ValidationError
+	if w.Code != 422 || json.Unmarshal(w.Body.Bytes(), &got) != nil || len(got.Detail) == 0 || len(got.Detail) > 1+maxTypeErrors {
+		t.Fatalf("a body of 5,000 wrong values: %d, %d items", w.Code, len(got.Detail))
+	}
+}
+
 func TestBindJSONTooLarge(t *testing.T) {
 	r := mwEngine(maxBody(64))
 	r.POST("/v", func(c *gin.Context) {
@@ -365,6 +421,17 @@ func TestBindQuery(t *testing.T) {
 			mwItem("Input should be a valid number, unable to parse string as a number", "float_parsing", "query", "min_score"),
 		}},
 		{name: "list element", query: "session_id=s&ids=1&ids=x", status: 422, want: []api.ValidationItem{mwItem(intMsg, "int_parsing", "query", "ids", 1)}},
+		// Every error at once, in the fields' order, as pydantic reports
+		// them: a value that does not parse does not hide the others.
+		{name: "parse, range and missing together", query: "top_k=0&full_first=maybe", status: 422, want: []api.ValidationItem{
+			mwItem("Field required", "missing", "query", "session_id"),
+			mwItem("Input should be greater than or equal to 1", "greater_than_equal", "query", "top_k"),
+			mwItem("Input should be a valid boolean, unable to interpret input", "bool_parsing", "query", "full_first"),
+		}},
+		{name: "a list element and a range error", query: "session_id=s&ids=x&top_k=99", status: 422, want: []api.ValidationItem{
+			mwItem("Input should be less than or equal to 50", "less_than_equal", "query", "top_k"),
+			mwItem(intMsg, "int_parsing", "query", "ids", 0),
+		}},
 		// A scalar given twice takes its last value, as in FastAPI; a list
 		// takes them all.
 		{name: "repeated scalar: the last wins", query: "session_id=a&session_id=s1&top_k=abc&top_k=7&full_first=no&full_first=on&ids=1&ids=2",
