@@ -390,11 +390,17 @@ func (w *layerWork) asyncFor(ctx actor.Context, parent context.Context, timeout 
 // the order they came: an operation starts once the one before has called
 // its finished (on the actor). At most maxInflight wait; refuse gets the
 // error (503) of one more. An operation that ends at once calls finished at
-// once, and the next one starts.
+// once, and the next one starts. With maxWait set, an operation that
+// waited longer than that for its turn is refused (503) without starting:
+// its asker would most likely give up (a 504) before it ended.
 type oneAtATime struct {
 	busy    bool
 	waiting []func()
+	maxWait time.Duration
 }
+
+// errWaitedTooLong refuses an operation that waited too long for its turn.
+var errWaitedTooLong = semvec.Errorf(semvec.KindUnavailable, "the operation waited too long behind earlier ones (the database is slow or unavailable); retry")
 
 func (q *oneAtATime) run(op func(finished func()), refuse func(error)) {
 	if q.busy {
@@ -402,7 +408,14 @@ func (q *oneAtATime) run(op func(finished func()), refuse func(error)) {
 			refuse(semvec.Errorf(semvec.KindUnavailable, "too many requests are waiting for this actor"))
 			return
 		}
-		q.waiting = append(q.waiting, func() { q.run(op, refuse) })
+		queued := time.Now()
+		q.waiting = append(q.waiting, func() {
+			if q.maxWait > 0 && time.Since(queued) > q.maxWait {
+				refuse(errWaitedTooLong)
+				return
+			}
+			q.run(op, refuse)
+		})
 		return
 	}
 	q.busy = true

@@ -69,7 +69,11 @@ func (s *netSaver) save(ctx context.Context, store LayerStore, owner string, epo
 
 func newNetworkActor(l *Layers, owner string, epoch int64, st *networkState) actor.Producer {
 	return func() actor.Actor {
-		return &networkActor{l: l, owner: owner, epoch: epoch, st: st, saver: &netSaver{}, work: newLayerWork(l, l.networks, owner)}
+		// A switch, transfer or proposal that waited behind the others for
+		// half an ask is refused: the steps it still has to make would end
+		// past its asker's timeout.
+		return &networkActor{l: l, owner: owner, epoch: epoch, st: st, saver: &netSaver{}, work: newLayerWork(l, l.networks, owner),
+			ops: oneAtATime{maxWait: l.workTimeout() / 2}}
 	}
 }
 
