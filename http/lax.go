@@ -26,13 +26,20 @@ import (
 // duplicates included, so that the one encoding/json takes is the same as
 // before.
 func laxBody(body []byte, dst reflect.Type) ([]byte, bool) {
+	return rewriteBody(body, func(v any) (any, bool) { return laxValue(v, dst) })
+}
+
+// rewriteBody reads body (keys in order, numbers as written), lets rewrite
+// change it and encodes the result; it reports false when rewrite changed
+// nothing or the body does not decode.
+func rewriteBody(body []byte, rewrite func(v any) (any, bool)) ([]byte, bool) {
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.UseNumber()
 	v, err := readOrdered(dec)
 	if err != nil {
 		return nil, false
 	}
-	v, changed := laxValue(v, dst)
+	v, changed := rewrite(v)
 	if !changed {
 		return nil, false
 	}
@@ -256,21 +263,7 @@ func exactKeys(body []byte, dst reflect.Type) ([]byte, bool) {
 	if !bytes.ContainsFunc(body, func(r rune) bool { return r >= 'A' && r <= 'Z' || r == '\\' || r >= utf8.RuneSelf }) {
 		return nil, false
 	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.UseNumber()
-	v, err := readOrdered(dec)
-	if err != nil {
-		return nil, false
-	}
-	v, changed := dropFolded(v, dst)
-	if !changed {
-		return nil, false
-	}
-	out, err := json.Marshal(v)
-	if err != nil {
-		return nil, false
-	}
-	return out, true
+	return rewriteBody(body, func(v any) (any, bool) { return dropFolded(v, dst) })
 }
 
 // dropFolded removes, from v (read by readOrdered) and the values nested in

@@ -227,44 +227,41 @@ const (
 // nullAt returns body with its value at path (object keys, the last of
 // equal keys, as encoding/json takes it; array indexes) replaced by null.
 func nullAt(body []byte, path []any) ([]byte, bool) {
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.UseNumber()
-	root, err := readOrdered(dec)
-	if err != nil || len(path) == 0 {
-		return nil, false
-	}
-	set := func(any) {}
-	v := root
-	for _, seg := range path {
-		switch seg := seg.(type) {
-		case string:
-			o, ok := v.(*object)
-			if !ok {
-				return nil, false
-			}
-			k := slices.Index(o.keys, seg)
-			for n := k + 1; n < len(o.keys); n++ {
-				if o.keys[n] == seg {
-					k = n
-				}
-			}
-			if k < 0 {
-				return nil, false
-			}
-			v, set = o.vals[k], func(x any) { o.vals[k] = x }
-		case int:
-			a, ok := v.([]any)
-			if !ok || seg < 0 || seg >= len(a) {
-				return nil, false
-			}
-			v, set = a[seg], func(x any) { a[seg] = x }
-		default:
-			return nil, false
+	return rewriteBody(body, func(root any) (any, bool) {
+		if len(path) == 0 {
+			return root, false
 		}
-	}
-	set(nil)
-	out, err := json.Marshal(root)
-	return out, err == nil
+		set, v := func(any) {}, root
+		for _, seg := range path {
+			switch seg := seg.(type) {
+			case string:
+				o, ok := v.(*object)
+				if !ok {
+					return root, false
+				}
+				k := -1
+				for n, key := range o.keys {
+					if key == seg {
+						k = n
+					}
+				}
+				if k < 0 {
+					return root, false
+				}
+				v, set = o.vals[k], func(x any) { o.vals[k] = x }
+			case int:
+				a, ok := v.([]any)
+				if !ok || seg < 0 || seg >= len(a) {
+					return root, false
+				}
+				v, set = a[seg], func(x any) { a[seg] = x }
+			default:
+				return root, false
+			}
+		}
+		set(nil)
+		return root, true
+	})
 }
 
 // bindQuery binds the URL query into dst (a pointer to a struct with `form:`
