@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
+	"github.com/asynkron/protoactor-go/scheduler"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/semvec-go/semvec"
@@ -41,10 +42,10 @@ type networkActor struct {
 	st      *networkState
 	version uint64 // bumped on every change
 	saver   *netSaver
-	commits oneAtATime  // changes, each saved before the next is made
-	work    layerWork   // its async work and its stop; superseded once a save is refused (a newer activation exists)
-	ops     oneAtATime  // switches, transfers and proposals, each from its reads to its last write
-	retry   *time.Timer // sends retryRestore after a failed third step of a switch; stopped with the actor
+	commits oneAtATime           // changes, each saved before the next is made
+	work    layerWork            // its async work and its stop; superseded once a save is refused (a newer activation exists)
+	ops     oneAtATime           // switches, transfers and proposals, each from its reads to its last write
+	retry   scheduler.CancelFunc // cancels the retryRestore scheduled after a failed third step of a switch
 }
 
 // netSaver writes versions of one owner's network state in order: a save
@@ -89,7 +90,7 @@ func (a *networkActor) Receive(ctx actor.Context) {
 		a.retryRestore(ctx)
 	case *actor.Stopped:
 		if a.retry != nil {
-			a.retry.Stop()
+			a.retry()
 		}
 		a.l.networks.Stopped(a.owner, ctx.Self())
 	case stopWhenIdle:
@@ -465,10 +466,9 @@ func (a *networkActor) retryLater(ctx actor.Context, err error) {
 	}
 	a.l.log.Warn("network: a switch's sessions could not all be set back; retrying", "owner", a.owner, "err", err, "retry_in", restoreRetry)
 	if a.retry != nil {
-		a.retry.Stop()
+		a.retry()
 	}
-	self, root := ctx.Self(), a.l.root
-	a.retry = time.AfterFunc(restoreRetry, func() { root.Send(self, retryRestore{}) })
+	a.retry = scheduler.NewTimerScheduler(ctx).SendOnce(restoreRetry, ctx.Self(), retryRestore{})
 }
 
 // stateGather is what saving or restoring a partition's states did: how

@@ -249,6 +249,17 @@ type failFor struct {
 	id    atomic.Value // string: the session whose appends fail
 }
 
+// startFailingEnv starts a layers stack on SQLite whose sessions' log
+// appends go through a failFor (disarmed).
+func startFailingEnv(t *testing.T) (*layersEnv, *failFor) {
+	f := &failFor{}
+	e := &layersEnv{t: t, dbPath: filepath.Join(t.TempDir(), "layers.db"),
+		wrapSessions: func(s *persistence.Store) SessionStore { f.Store = s; return f }}
+	e.start()
+	t.Cleanup(e.stop)
+	return e, f
+}
+
 func (f *failFor) AppendLog(ctx context.Context, es []persistence.LogEntry) ([]error, error) {
 	if !f.armed.Load() {
 		return f.Store.AppendLog(ctx, es)
@@ -282,11 +293,7 @@ func (f *failFor) AppendLog(ctx context.Context, es []persistence.LogEntry) ([]e
 // sets back only the sessions still as they were: work acknowledged in
 // between (turns, a transfer) is kept.
 func TestASwitchThatFailsSettingSessionsBackIsFinishedByTheNext(t *testing.T) {
-	f := &failFor{}
-	e := &layersEnv{t: t, dbPath: filepath.Join(t.TempDir(), "layers.db"),
-		wrapSessions: func(s *persistence.Store) SessionStore { f.Store = s; return f }}
-	e.start()
-	t.Cleanup(e.stop)
+	e, f := startFailingEnv(t)
 	ctx := ctxT(t)
 	const own = "tenant-a"
 	s1, s2 := e.enrolledPair(own) // both enrol in "default"
@@ -338,11 +345,7 @@ func TestASwitchThatFailsSettingSessionsBackIsFinishedByTheNext(t *testing.T) {
 // when its actor starts again (after a crash or a restart), without waiting
 // for the next switch.
 func TestACutShortSwitchIsFinishedWhenTheNetworkStartsAgain(t *testing.T) {
-	f := &failFor{}
-	e := &layersEnv{t: t, dbPath: filepath.Join(t.TempDir(), "layers.db"),
-		wrapSessions: func(s *persistence.Store) SessionStore { f.Store = s; return f }}
-	e.start()
-	t.Cleanup(e.stop)
+	e, f := startFailingEnv(t)
 	ctx := ctxT(t)
 	const own = "tenant-a"
 	_, s2 := e.enrolledPair(own)

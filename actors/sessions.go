@@ -516,13 +516,18 @@ func NewID() string {
 // letters, digits, '-', '_', '.' and ':' (IDPattern), not dots alone: "."
 // and ".." are path segments that clients and proxies resolve away, so
 // /v1/session/./trigger would reach another resource.
-func ValidID(id string) bool {
-	if len(id) == 0 || len(id) > 128 || strings.Trim(id, ".") == "" {
+func ValidID(id string) bool { return validName(id, "") }
+
+// validName reports whether name is 1–128 of letters, digits, "-_.:" and
+// the characters of extra, and not dots alone.
+func validName(name, extra string) bool {
+	if len(name) == 0 || len(name) > 128 || strings.Trim(name, ".") == "" {
 		return false
 	}
-	for _, c := range id {
+	for _, c := range name {
 		switch {
 		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '-', c == '_', c == '.', c == ':':
+		case strings.ContainsRune(extra, c):
 		default:
 			return false
 		}
@@ -536,9 +541,7 @@ const UserIDPattern = `^(?!\.+$)[A-Za-z0-9._:@+-]{1,128}$`
 
 // ValidUserID reports whether user can name a network user partition: as
 // ValidID, and '@' and '+' too, so that an e-mail address can name its user.
-func ValidUserID(user string) bool {
-	return ValidID(strings.NewReplacer("@", "-", "+", "-").Replace(user))
-}
+func ValidUserID(user string) bool { return validName(user, "@+") }
 
 // Audit records who did what to which resource; failures are logged, not
 // returned, because the action itself already succeeded.

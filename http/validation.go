@@ -215,8 +215,7 @@ func bindJSON(c *gin.Context, dst any) bool {
 }
 
 // How many more times bindJSON decodes a body to find the type errors
-// after the first, and how
-// many bytes of body it decodes again at most to find them: pydantic
+// after the first, and how many bytes it decodes again at most: pydantic
 // reports every error, but a large body full of wrong values must not cost
 // a decoding per value.
 const (

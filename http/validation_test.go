@@ -52,6 +52,40 @@ func mwDetailJSON(t *testing.T, items ...api.ValidationItem) string {
 	return string(b)
 }
 
+// vReqEngine serves POST /v, which binds a vReq (bodies up to limit
+// bytes) and answers it.
+func vReqEngine(limit int64) *gin.Engine {
+	r := mwEngine(maxBody(limit))
+	r.POST("/v", func(c *gin.Context) {
+		var req vReq
+		if !bindJSON(c, &req) {
+			return
+		}
+		c.JSON(http.StatusOK, req)
+	})
+	return r
+}
+
+// wantBound posts body to r's /v and checks it binds to a vReq that check
+// accepts.
+func wantBound(t *testing.T, r *gin.Engine, body string, check func(vReq) bool) {
+	t.Helper()
+	w := mwDo(r, http.MethodPost, "/v", body, nil)
+	var got vReq
+	if w.Code != http.StatusOK || json.Unmarshal(w.Body.Bytes(), &got) != nil || !check(got) {
+		t.Fatalf("got %d %s", w.Code, w.Body.String())
+	}
+}
+
+// want422 posts body to r's /v and checks the 422 lists exactly items.
+func want422(t *testing.T, r *gin.Engine, body string, items ...api.ValidationItem) {
+	t.Helper()
+	w := mwDo(r, http.MethodPost, "/v", body, nil)
+	if want := mwDetailJSON(t, items...); w.Code != 422 || w.Body.String() != want {
+		t.Errorf("%s: got %d %s, want %s", body, w.Code, w.Body.String(), want)
+	}
+}
+
 func mwItem(msg, typ string, loc ...any) api.ValidationItem {
 	return api.ValidationItem{Loc: loc, Msg: msg, Type: typ}
 }
@@ -186,14 +220,7 @@ func TestBindJSON(t *testing.T) {
 // the converted values are what the handler gets. Strings are never made
 // of numbers.
 func TestBindJSONLaxMode(t *testing.T) {
-	r := mwEngine(maxBody(1 << 10))
-	r.POST("/v", func(c *gin.Context) {
-		var req vReq
-		if !bindJSON(c, &req) {
-			return
-		}
-		c.JSON(http.StatusOK, req)
-	})
+	r := vReqEngine(1 << 10)
 	for _, tc := range []struct {
 		name, body string
 		check      func(vReq) bool
@@ -232,10 +259,7 @@ func TestBindJSONLaxMode(t *testing.T) {
 		`{"message":"hi","coupling_factor":"Inf"}`:    mwItem("Input should be a valid number, unable to parse string as a number", "float_parsing", "body", "coupling_factor"),
 		`{"message":"hi","coupling_factor":"0x1p-2"}`: mwItem("Input should be a valid number, unable to parse string as a number", "float_parsing", "body", "coupling_factor"),
 	} {
-		w := mwDo(r, http.MethodPost, "/v", body, nil)
-		if w.Code != 422 || w.Body.String() != mwDetailJSON(t, want) {
-			t.Errorf("%s: got %d %s, want %s", body, w.Code, w.Body.String(), mwDetailJSON(t, want))
-		}
+		want422(t, r, body, want)
 	}
 }
 
@@ -244,14 +268,7 @@ func TestBindJSONLaxMode(t *testing.T) {
 // long s, "\u212Aey" with a Kelvin sign) is an unknown key, ignored, at every
 // depth; map keys are data and stay as they are.
 func TestBindJSONExactKeys(t *testing.T) {
-	r := mwEngine(maxBody(1 << 10))
-	r.POST("/v", func(c *gin.Context) {
-		var req vReq
-		if !bindJSON(c, &req) {
-			return
-		}
-		c.JSON(http.StatusOK, req)
-	})
+	r := vReqEngine(1 << 10)
 	for _, tc := range []struct {
 		name, body string
 		check      func(vReq) bool
@@ -265,13 +282,7 @@ func TestBindJSONExactKeys(t *testing.T) {
 		{"embedded", `{"message":"hi","coupling_factor":0.5,"EXTRA":"zz"}`, func(q vReq) bool { return q.Extra == "" }},
 		{"map keys are data", `{"message":"Hi","coupling_factor":0.5,"meta":{"A":1,"a":2}}`, func(q vReq) bool { return q.Meta["A"] == 1 && q.Meta["a"] == 2 && q.Message == "Hi" }},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			w := mwDo(r, http.MethodPost, "/v", tc.body, nil)
-			var got vReq
-			if w.Code != http.StatusOK || json.Unmarshal(w.Body.Bytes(), &got) != nil || !tc.check(got) {
-				t.Fatalf("got %d %s", w.Code, w.Body.String())
-			}
-		})
+		t.Run(tc.name, func(t *testing.T) { wantBound(t, r, tc.body, tc.check) })
 	}
 	for body, want := range map[string]api.ValidationItem{
 		`{"Message":"hi","coupling_factor":0.5}`:                     mwItem("Field required", "missing", "body", "message"),
@@ -279,10 +290,7 @@ func TestBindJSONExactKeys(t *testing.T) {
 		`{"message":"hi","Coupling_Factor":0.5}`:                     mwItem("Field required", "missing", "body", "coupling_factor"),
 		`{"message":"hi","coupling_factor":0.5,"TOP_K":0,"top_k":0}`: mwItem("Input should be greater than or equal to 1", "greater_than_equal", "body", "top_k"),
 	} {
-		w := mwDo(r, http.MethodPost, "/v", body, nil)
-		if w.Code != 422 || w.Body.String() != mwDetailJSON(t, want) {
-			t.Errorf("%s: got %d %s, want %s", body, w.Code, w.Body.String(), mwDetailJSON(t, want))
-		}
+		want422(t, r, body, want)
 	}
 }
 
@@ -290,14 +298,7 @@ func TestBindJSONExactKeys(t *testing.T) {
 // errors of the values that were right, in the fields' order (pydantic's
 // report); a value of the wrong type hides nothing.
 func TestBindJSONReportsEveryError(t *testing.T) {
-	r := mwEngine(maxBody(1 << 16))
-	r.POST("/v", func(c *gin.Context) {
-		var req vReq
-		if !bindJSON(c, &req) {
-			return
-		}
-		c.JSON(http.StatusOK, req)
-	})
+	r := vReqEngine(1 << 16)
 	for _, tc := range []struct {
 		body string
 		want []api.ValidationItem
@@ -319,10 +320,7 @@ func TestBindJSONReportsEveryError(t *testing.T) {
 			mwItem("Input should be greater than or equal to 0", "greater_than_equal", "body", "items", 0, "weight"),
 			mwItem("String should have at most 4 characters", "string_too_long", "body", "items", 1, "name")}},
 	} {
-		w := mwDo(r, http.MethodPost, "/v", tc.body, nil)
-		if want := mwDetailJSON(t, tc.want...); w.Code != 422 || w.Body.String() != want {
-			t.Errorf("%s:\n got %d %s\nwant 422 %s", tc.body, w.Code, w.Body.String(), want)
-		}
+		want422(t, r, tc.body, tc.want...)
 	}
 	// A large body full of wrong values: the first and as many more as
 	// bindJSON looks for, never a decoding per value.
