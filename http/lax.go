@@ -257,13 +257,45 @@ func foldsToField(t reflect.Type, key string) bool {
 // semvec session alone, where encoding/json would read it as reset_context
 // and wipe the session; {"Message": "x"} is a missing message, not a
 // message. It reports false when no key has to go: always, without
-// decoding, for a body with no upper-case letter, escape or non-ASCII byte
-// (no key of such a body can fold to a field's lower-case name).
+// decoding, for a body none of whose keys holds an upper-case letter, an
+// escape or a non-ASCII byte (foldableKey), the common case even when the
+// values are prose.
 func exactKeys(body []byte, dst reflect.Type) ([]byte, bool) {
-	if !bytes.ContainsFunc(body, func(r rune) bool { return r >= 'A' && r <= 'Z' || r == '\\' || r >= utf8.RuneSelf }) {
+	if !foldableKey(body) {
 		return nil, false
 	}
 	return rewriteBody(body, func(v any) (any, bool) { return dropFolded(v, dst) })
+}
+
+// foldableKey reports whether an object key of body (valid JSON) holds an
+// upper-case ASCII letter, an escape or a non-ASCII byte. Every field's
+// wire name is lower-case ASCII (TestWireNamesAreLowerCase), so only such a
+// key can name a field by folding case alone. It reads body once, without
+// decoding it: a string is a key when a colon follows it.
+func foldableKey(body []byte) bool {
+	for i := 0; i < len(body); i++ {
+		if body[i] != '"' {
+			continue
+		}
+		foldable := false
+		for i++; body[i] != '"'; i++ {
+			switch c := body[i]; {
+			case c == '\\':
+				foldable = true
+				i++ // the escaped byte, a quote included
+			case c >= 'A' && c <= 'Z' || c >= utf8.RuneSelf:
+				foldable = true
+			}
+		}
+		if !foldable {
+			continue
+		}
+		rest := bytes.TrimLeft(body[i+1:], " \t\r\n")
+		if len(rest) > 0 && rest[0] == ':' {
+			return true
+		}
+	}
+	return false
 }
 
 // dropFolded removes, from v (read by readOrdered) and the values nested in

@@ -3,6 +3,7 @@ package http
 import (
 	"encoding/json"
 	"net/http"
+	"reflect"
 	"testing"
 
 	"github.com/gin-gonic/gin"
@@ -60,6 +61,31 @@ func FuzzBindJSON(f *testing.F) {
 				}
 			default:
 				t.Fatalf("%s %q: %d %s", path, body, w.Code, w.Body.String())
+			}
+		}
+	})
+}
+
+// FuzzExactKeys checks exactKeys' shortcut against the plain version: a
+// body foldableKey lets through unread is one that dropFolded leaves alone,
+// for every request type below.
+func FuzzExactKeys(f *testing.F) {
+	for _, seed := range []string{
+		`{"message":"Hello World","response":"Ünïcode \"Quoted\": yes"}`, `{"Message":"x"}`,
+		`{"meſſage":"x"}`, `{"\u004dessage":"x"}`, `{"items":[{"Name":"A"}]}`, `{"state_dict":{"K":{"A":1}}}`,
+		`{"x":"a\"B\":"}`, `["A",{"b" :"C"}]`, `{"policy_vectors":[{"Weight":2,"embedding":[1]}]}`,
+	} {
+		f.Add(seed)
+	}
+	types := []reflect.Type{reflect.TypeFor[api.RunBody](), reflect.TypeFor[api.SessionCreateBody](),
+		reflect.TypeFor[api.ImportBody](), reflect.TypeFor[api.IsolationBody](), reflect.TypeFor[api.ConsensusBody]()}
+	f.Fuzz(func(t *testing.T, body string) {
+		if !json.Valid([]byte(body)) || foldableKey([]byte(body)) {
+			return
+		}
+		for _, typ := range types {
+			if out, changed := rewriteBody([]byte(body), func(v any) (any, bool) { return dropFolded(v, typ) }); changed {
+				t.Fatalf("%s: foldableKey let %q through, dropFolded made %s", typ, body, out)
 			}
 		}
 	})

@@ -294,6 +294,66 @@ func TestBindJSONExactKeys(t *testing.T) {
 	}
 }
 
+// foldableKey finds the keys that could fold to a field, and only those:
+// prose in values, escaped quotes and map-like data in arrays are not keys.
+func TestFoldableKey(t *testing.T) {
+	for body, want := range map[string]bool{
+		`{"message":"Hello World","response":"Ünïcode \"Quoted\": yes"}`: false,
+		`{"message":"a\"B\":c"}`:              false,
+		`["Message",":"]`:                     false,
+		`{"tags":["A","B"],"n":1}`:            false,
+		`{"Message":"x"}`:                     true,
+		`{"message":"x", "Top_K" :1}`:         true,
+		`{"meſſage":"x"}`:                     true,
+		`{"\u006dessage":"x"}`:                true,
+		`{"items":[{"name":"a","Weight":1}]}`: true,
+		"{\"k\":1,\"K\"\n\t :2}":              true,
+	} {
+		if !json.Valid([]byte(body)) {
+			t.Fatalf("%s is not JSON", body)
+		}
+		if got := foldableKey([]byte(body)); got != want {
+			t.Errorf("foldableKey(%s) = %v, want %v", body, got, want)
+		}
+	}
+}
+
+// foldableKey's premise: every field a request body binds, at every depth,
+// has a lower-case ASCII wire name, so a key with no upper-case letter,
+// escape or non-ASCII byte cannot name one by folding case.
+func TestWireNamesAreLowerCase(t *testing.T) {
+	seen := map[reflect.Type]bool{}
+	var walk func(typ reflect.Type, at string)
+	walk = func(typ reflect.Type, at string) {
+		typ = derefType(typ)
+		if seen[typ] || customJSON(typ) {
+			return
+		}
+		seen[typ] = true
+		switch typ.Kind() {
+		case reflect.Slice, reflect.Array, reflect.Map:
+			walk(typ.Elem(), at+"[]")
+		case reflect.Struct:
+			for _, f := range reflect.VisibleFields(typ) {
+				if !f.IsExported() || f.Tag.Get("json") == "-" || f.Anonymous && f.Tag.Get("json") == "" && derefType(f.Type).Kind() == reflect.Struct {
+					continue
+				}
+				name, _ := wireName(f, "json")
+				if strings.ContainsFunc(name, func(r rune) bool { return !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '_') }) {
+					t.Errorf("%s.%s: wire name %q is not lower-case ASCII", at, f.Name, name)
+				}
+				walk(f.Type, at+"."+name)
+			}
+		}
+	}
+	for _, v := range []any{api.AnchorBody{}, api.AttachBody{}, api.ClusterCreateBody{}, api.ClusterStoreBody{},
+		api.ConsensusBody{}, api.EntityBody{}, api.ImportBody{}, api.IsolationBody{}, api.MemberBody{}, api.MemoryBody{},
+		api.ObserverCreateBody{}, api.RegionBody{}, api.RegionCreateBody{}, api.RunBody{}, api.SessionCreateBody{},
+		api.StoreBody{}, api.SwitchBody{}, api.TransferBody{}, api.TriggerBody{}, api.VerifyBody{}} {
+		walk(reflect.TypeOf(v), reflect.TypeOf(v).Name())
+	}
+}
+
 // A body with several wrong values reports every one, with the range
 // errors of the values that were right, in the fields' order (pydantic's
 // report); a value of the wrong type hides nothing.
