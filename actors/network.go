@@ -35,6 +35,14 @@ import (
 // disk). Changes are committed one at a time, in order (commits): the ones
 // that are ready while a save is in flight wait, so that each is made on
 // top of every change committed before it.
+//
+// A failed save's outcome is unknown: its COMMIT may have reached the
+// database although the answer did not (a connection lost or a database
+// frozen just after it). The change was answered 503 and is not in st, so
+// the actor then saves st again (resync, resyncDelay later and again after
+// every failure, until a save succeeds): what it serves is what is on disk
+// once the database answers, and a restart cannot bring back a change that
+// reads never showed.
 type networkActor struct {
 	l       *Layers
 	owner   string
@@ -46,7 +54,18 @@ type networkActor struct {
 	work    layerWork            // its async work and its stop; superseded once a save is refused (a newer activation exists)
 	ops     oneAtATime           // switches, transfers and proposals, each from its reads to its last write
 	retry   scheduler.CancelFunc // cancels the retryRestore scheduled after a failed third step of a switch
+	// unsure: the last save failed, so the disk may hold a change st does
+	// not; resyncing: a resync is scheduled.
+	unsure, resyncing bool
 }
+
+// resync tells a network actor to save its committed state again after a
+// failed save (see networkActor).
+type resync struct{}
+
+// resyncDelay is how long a network actor waits after a failed save before
+// it saves its committed state again.
+const resyncDelay = time.Second
 
 // netSaver writes versions of one owner's network state in order: a save
 // never overwrites a newer one that landed first.
@@ -88,6 +107,11 @@ func (a *networkActor) Receive(ctx actor.Context) {
 		// Nothing to write at stop: the state held is the one saved last.
 	case retryRestore:
 		a.retryRestore(ctx)
+	case resync:
+		a.resyncing = false
+		if a.unsure && !a.work.stopping && !a.work.superseded {
+			a.commit(ctx, func(*networkState) {}, func(error) {})
+		}
 	case *actor.Stopped:
 		if a.retry != nil {
 			a.retry()
@@ -149,8 +173,13 @@ func (a *networkActor) commit(ctx actor.Context, change func(st *networkState), 
 			return nil, a.saver.save(wctx, a.l.store, owner, epoch, version, data)
 		}, func(_ any, err error) {
 			defer finished()
+			a.unsure = err != nil
 			if err == nil {
 				a.st = next
+			}
+			if err != nil && !errors.Is(err, persistence.ErrSuperseded) && !a.resyncing && !a.work.stopping {
+				a.resyncing = true
+				scheduler.NewTimerScheduler(ctx).SendOnce(resyncDelay, ctx.Self(), resync{})
 			}
 			if errors.Is(err, persistence.ErrSuperseded) {
 				// A newer activation of this network state exists (another
