@@ -109,8 +109,21 @@ func buildSpec(ops []operation, anonymous bool) (*openapi3.T, error) {
 	if err != nil {
 		return nil, err
 	}
+	header := func(desc string) *openapi3.HeaderRef {
+		return &openapi3.HeaderRef{Value: &openapi3.Header{Parameter: openapi3.Parameter{Description: desc, Schema: openapi3.NewIntegerSchema().NewRef()}}}
+	}
 	jsonResponse := func(status int, ref *openapi3.SchemaRef) *openapi3.ResponseRef {
-		return &openapi3.ResponseRef{Value: openapi3.NewResponse().WithDescription(http.StatusText(status)).WithJSONSchemaRef(ref)}
+		r := openapi3.NewResponse().WithDescription(http.StatusText(status)).WithJSONSchemaRef(ref)
+		switch status {
+		case http.StatusTooManyRequests:
+			r.Headers = openapi3.Headers{
+				"Retry-After":     header("always 60 (the REST contract's figure)"),
+				"RateLimit-Reset": header("whole seconds until the caller's bucket holds a token again; absent when it never refills"),
+			}
+		case http.StatusServiceUnavailable:
+			r.Headers = openapi3.Headers{"Retry-After": header("seconds to wait before retrying")}
+		}
+		return &openapi3.ResponseRef{Value: r}
 	}
 
 	doc := &openapi3.T{

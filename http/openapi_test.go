@@ -150,6 +150,14 @@ func TestOpenAPIDocumentIsValid(t *testing.T) {
 	if r := doc.Components.Schemas["RunResult"].Value.Required; len(r) != 7 {
 		t.Fatalf("RunResult required %v", r)
 	}
+	// a 429 names both its headers, a 503 its Retry-After
+	run := doc.Paths.Find("/v1/run").Post.Responses
+	if h := run.Status(429).Value.Headers; h["Retry-After"] == nil || h["RateLimit-Reset"] == nil {
+		t.Fatalf("429 headers %v", h)
+	}
+	if h := run.Status(503).Value.Headers; h["Retry-After"] == nil {
+		t.Fatalf("503 headers %v", h)
+	}
 }
 
 // TestGeneratedClientCompiles generates a Go client from /openapi.json with

@@ -128,7 +128,11 @@ func (b *rateBucket) reshape(now time.Time, lim tierLimit) {
 
 // Middleware spends one token per request from the caller's bucket, or
 // answers 429 {"detail":"Rate limit exceeded: <tier> tier allows N
-// requests/s (burst M)"} with "Retry-After: 60". It must run after
+// requests/s (burst M)"} with "Retry-After: 60" (the REST contract's
+// figure, whatever the bucket) and "RateLimit-Reset: <seconds>", the whole
+// seconds until the bucket holds a token again (draft-ietf-httpapi-ratelimit-
+// headers; absent for a bucket that never refills), which this project's
+// client waits instead. It must run after
 // authMiddleware; a request without a caller is limited as community tier by
 // client IP. A nil *RateLimiter limits nothing.
 func (l *RateLimiter) Middleware() gin.HandlerFunc {
@@ -146,8 +150,11 @@ func (l *RateLimiter) Middleware() gin.HandlerFunc {
 		} else {
 			key = bucketKey{byIP: true, id: c.ClientIP()}
 		}
-		if ok, lim := l.allow(key, tier); !ok {
+		if ok, lim, wait := l.allow(key, tier); !ok {
 			c.Header("Retry-After", retryAfterSeconds)
+			if wait > 0 {
+				c.Header("RateLimit-Reset", strconv.FormatInt(max(1, int64(math.Ceil(wait.Seconds()))), 10))
+			}
 			abortUnread(c, http.StatusTooManyRequests, "Rate limit exceeded: "+string(tier)+" tier allows "+
 				strconv.FormatFloat(lim.perSec, 'f', -1, 64)+" requests/s (burst "+
 				strconv.Itoa(lim.burst)+")")
@@ -158,8 +165,9 @@ func (l *RateLimiter) Middleware() gin.HandlerFunc {
 }
 
 // allow spends one token for key under tier's limits. It reports the limits
-// applied so a refusal can name them.
-func (l *RateLimiter) allow(key bucketKey, tier semvec.Tier) (bool, tierLimit) {
+// applied so a refusal can name them, and with a refusal how long until the
+// bucket holds a token again (0 when it never refills).
+func (l *RateLimiter) allow(key bucketKey, tier semvec.Tier) (bool, tierLimit, time.Duration) {
 	l.mu.Lock()
 	lim, known := l.limits[tier]
 	if !known {
@@ -170,7 +178,7 @@ func (l *RateLimiter) allow(key bucketKey, tier semvec.Tier) (bool, tierLimit) {
 			delete(l.buckets, key) // the tier may have changed; drop stale state
 		}
 		l.mu.Unlock()
-		return true, lim
+		return true, lim, 0
 	}
 	now := l.now()
 	if now.Sub(l.lastSweep) >= bucketSweepEvery {
@@ -193,7 +201,14 @@ func (l *RateLimiter) allow(key bucketKey, tier semvec.Tier) (bool, tierLimit) {
 	}
 	b.lastSeen = now
 	l.mu.Unlock()
-	return b.lim.AllowN(now, 1), lim
+	if b.lim.AllowN(now, 1) {
+		return true, lim, 0
+	}
+	if lim.perSec <= 0 {
+		return false, lim, 0
+	}
+	missing := 1 - b.lim.TokensAt(now)
+	return false, lim, time.Duration(missing / lim.perSec * float64(time.Second))
 }
 
 // sweepLocked evicts buckets idle long enough to be full again (and at least

@@ -64,6 +64,15 @@ func TestRateLimit429(t *testing.T) {
 	if got := w.Header().Get("Retry-After"); got != "60" {
 		t.Fatalf("Retry-After %q, want 60", got)
 	}
+	// The bucket refills a token in 0.2 s: RateLimit-Reset says 1 (whole
+	// seconds, at least 1), and after it a request passes.
+	if got := w.Header().Get("RateLimit-Reset"); got != "1" {
+		t.Fatalf("RateLimit-Reset %q, want 1", got)
+	}
+	clk.Advance(time.Second)
+	if got := mwHits(r, "acme", semvec.TierCommunity, 1); got != 1 {
+		t.Fatal("refused again after its RateLimit-Reset")
+	}
 	if want := `{"detail":"Rate limit exceeded: community tier allows 5 requests/s (burst 50)"}`; w.Body.String() != want {
 		t.Fatalf("body %s, want %s", w.Body.String(), want)
 	}
@@ -127,7 +136,7 @@ func TestRateLimitTiers(t *testing.T) {
 		t.Fatalf("enterprise: %d of 3000 allowed", got)
 	}
 	for range 100_000 {
-		if ok, _ := l.allow(subKey("big-co"), semvec.TierEnterprise); !ok {
+		if ok, _, _ := l.allow(subKey("big-co"), semvec.TierEnterprise); !ok {
 			t.Fatal("enterprise throttled")
 		}
 	}
@@ -184,6 +193,11 @@ func TestRateLimitTierChangeAndSetLimits(t *testing.T) {
 	if got := mwHits(r, "zero", semvec.TierCommunity, 1); got != 0 {
 		t.Fatal("zero rate refilled")
 	}
+	// A bucket that never refills names no reset, only the contract's 60.
+	w := mwDo(r, http.MethodGet, "/x", "", map[string]string{"X-Sub": "zero", "X-Tier": "community"})
+	if w.Code != http.StatusTooManyRequests || w.Header().Get("RateLimit-Reset") != "" || w.Header().Get("Retry-After") != "60" {
+		t.Fatalf("zero rate: %d, RateLimit-Reset %q, Retry-After %q", w.Code, w.Header().Get("RateLimit-Reset"), w.Header().Get("Retry-After"))
+	}
 }
 
 func TestRateLimitWithoutCallerUsesClientIP(t *testing.T) {
@@ -208,7 +222,7 @@ func TestRateLimitIdleEviction(t *testing.T) {
 	clk := newMWClock()
 	l := NewRateLimiter(clk.Now)
 	for i := range 20 {
-		if ok, _ := l.allow(subKey(fmt.Sprint(i)), semvec.TierCommunity); !ok {
+		if ok, _, _ := l.allow(subKey(fmt.Sprint(i)), semvec.TierCommunity); !ok {
 			t.Fatal("throttled")
 		}
 	}
@@ -246,7 +260,7 @@ func TestRateLimitEvictionIsLossless(t *testing.T) {
 	}
 	clk.Advance(bucketIdleTTL + bucketSweepEvery)
 	l.allow(subKey("trigger"), semvec.TierCommunity)
-	if ok, _ := l.allow(subKey("slow"), semvec.TierCommunity); ok {
+	if ok, _, _ := l.allow(subKey("slow"), semvec.TierCommunity); ok {
 		t.Fatal("evicting a still-empty bucket handed out a fresh burst")
 	}
 }
@@ -256,7 +270,7 @@ func TestRateLimitBounded(t *testing.T) {
 	l := NewRateLimiter(clk.Now)
 	l.max = 10
 	for i := range 25 {
-		if ok, _ := l.allow(subKey(fmt.Sprint(i)), semvec.TierCommunity); !ok {
+		if ok, _, _ := l.allow(subKey(fmt.Sprint(i)), semvec.TierCommunity); !ok {
 			t.Fatal("throttled")
 		}
 		if n := l.size(); n > 10 {

@@ -1,9 +1,12 @@
 // Package client is a typed Go client of the semvec-go REST API. It sends
 // and receives the server's own wire types (package http/api), takes a
-// context on every call, and retries after the Retry-After the server gives,
-// a bounded number of times and never for longer in total than its wait
+// context on every call, and retries after the wait the server asks for, a
+// bounded number of times and never for longer in total than its wait
 // budget or the context allows: an answer of 429 (the rate limit refused
-// the request before it did anything), and a 503 to a GET.
+// the request before it did anything), and a 503 to a GET. The wait is the
+// answer's Retry-After, except that a 429's RateLimit-Reset (the seconds
+// until the caller's bucket holds a token again) goes first: the REST
+// contract fixes a 429's Retry-After at 60 s whatever the bucket.
 //
 //	c := client.New("http://127.0.0.1:8080", client.WithToken(token))
 //	run, err := c.Run(ctx, api.RunBody{Message: "What is Kubernetes?"})
@@ -78,9 +81,10 @@ type Error struct {
 	Detail string // the server's detail; for a 422, its items joined
 	// Validation holds the items of a 422 (which field, why).
 	Validation []api.ValidationItem
-	// RetryAfter is the server's Retry-After, when it sent one.
+	// RetryAfter is the wait the server asked for, when it did: a 429's
+	// RateLimit-Reset when sent, else the answer's Retry-After.
 	RetryAfter time.Duration
-	retryAfter bool // the server sent Retry-After
+	retryAfter bool // the server asked for a wait
 }
 
 func (e *Error) Error() string {
@@ -187,6 +191,9 @@ func (c *Client) once(ctx context.Context, method, u string, raw []byte, out any
 func answerError(res *http.Response, data []byte) *Error {
 	e := &Error{Status: res.StatusCode}
 	e.RetryAfter, e.retryAfter = retryAfter(res.Header.Get("Retry-After"))
+	if s, err := strconv.Atoi(res.Header.Get("RateLimit-Reset")); err == nil && s >= 0 && res.StatusCode == http.StatusTooManyRequests {
+		e.RetryAfter, e.retryAfter = time.Duration(s)*time.Second, true
+	}
 	var plain api.Error
 	var invalid api.ValidationError
 	switch {

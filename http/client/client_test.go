@@ -68,6 +68,30 @@ func TestRetryAfterPastTheBudgetIsNotWaited(t *testing.T) {
 	}
 }
 
+// A 429 of the rate limiter carries the contract's Retry-After: 60 and the
+// seconds until the caller's bucket holds a token again (RateLimit-Reset):
+// the client waits the latter, within its budget.
+func TestRateLimitResetGoesFirst(t *testing.T) {
+	var n atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		if n.Add(1) == 1 {
+			w.Header().Set("Retry-After", "60")
+			w.Header().Set("RateLimit-Reset", "1")
+			w.WriteHeader(http.StatusTooManyRequests)
+			_, _ = w.Write([]byte(`{"detail":"Rate limit exceeded: community tier allows 5 requests/s (burst 50)"}`))
+			return
+		}
+		_, _ = w.Write([]byte(`{"status":"ok","active_sessions":1,"version":"x"}`))
+	}))
+	t.Cleanup(srv.Close)
+	t0 := time.Now()
+	h, err := client.New(srv.URL).Health(context.Background())
+	if took := time.Since(t0); err != nil || h.Status != "ok" || n.Load() != 2 || took < time.Second || took > 10*time.Second {
+		t.Fatalf("health %+v, err %v after %d requests and %s", h, err, n.Load(), took)
+	}
+}
+
 func TestRetryWaitRespectsTheContext(t *testing.T) {
 	srv, n := flaky(t, "2", 503)
 	ctx, cancel := context.WithCancel(context.Background())
