@@ -173,6 +173,11 @@ func conversation(t *testing.T, cs *sdk.ClientSession) (live string) {
 	callTool(t, cs, "store", map[string]any{"session_id": sid, "response": "  "}).failed(t, "store blank", "HTTP 422")
 	callTool(t, cs, "store", map[string]any{"session_id": "", "response": "x"}).failed(t, "store without session", "session_id")
 	callTool(t, cs, "recall", map[string]any{"session_id": sid, "top_k": 1000}).failed(t, "recall top_k", "top_k")
+	// a zero is a value, refused as REST refuses it, not taken for "absent"
+	callTool(t, cs, "recall", map[string]any{"session_id": sid, "top_k": 0}).failed(t, "recall top_k 0", "top_k")
+	callTool(t, cs, "cache_find", map[string]any{"session_id": sid, "max_results": 0}).failed(t, "cache_find max_results 0", "HTTP 422")
+	callTool(t, cs, "session_create", map[string]any{"dimension": 0}).failed(t, "session_create dimension 0", "HTTP 422")
+	callTool(t, cs, "remember", map[string]any{"session_id": sid, "text": "x", "importance": 0}).failed(t, "remember importance 0", "HTTP 422")
 	callTool(t, cs, "recall", map[string]any{"session_id": sid, "query": strings.Repeat("q", 32001)}).failed(t, "recall with a query past 32,000 characters", "query")
 	callTool(t, cs, "remember", map[string]any{"session_id": sid, "text": "x", "tier": "forever"}).failed(t, "remember tier", "HTTP 422")
 	callTool(t, cs, "cache_put", map[string]any{"session_id": sid, "key": "k", "kind": "poem", "value": "v"}).failed(t, "cache_put kind", "HTTP 400")

@@ -306,6 +306,8 @@ func TestSessionBadInputs(t *testing.T) {
 		{"unknown tier", "POST", s + "/memory", map[string]any{"embedding": vec(384, 1), "text": "t", "tier": "forever"}, 422, "tier"},
 		{"memory without text", "POST", s + "/memory", map[string]any{"embedding": vec(384, 1)}, 422, "text"},
 		{"negative importance", "POST", s + "/memory", map[string]any{"embedding": vec(384, 1), "text": "t", "importance": -1}, 422, "importance"},
+		{"zero importance", "POST", s + "/memory", map[string]any{"embedding": vec(384, 1), "text": "t", "importance": 0}, 422, "importance"}, // not silently 1.0
+		{"zero entity importance", "POST", s + "/entities", map[string]any{"key": "k", "kind": "path", "value": "v", "importance": 0}, 422, "importance"},
 		{"unknown entity kind", "POST", s + "/entities", map[string]any{"key": "k", "kind": "gizmo", "value": "v"}, 400, ""},
 		{"entity without key", "POST", s + "/entities", map[string]any{"kind": "path", "value": "v"}, 422, "key"},
 		{"import without state_dict", "POST", s + "/import", map[string]any{}, 422, "state_dict"},

@@ -77,7 +77,7 @@ type MemoryBody struct {
 	Embedding   []float32 `json:"embedding" binding:"required"`
 	Text        string    `json:"text" binding:"required,max=64000"`
 	Tier        string    `json:"tier,omitempty" binding:"omitempty,oneof=short_term medium_term long_term" default:"short_term"`
-	Importance  *float64  `json:"importance,omitempty" binding:"omitempty,gte=0,lte=10" default:"1"`
+	Importance  *float64  `json:"importance,omitempty" binding:"omitempty,gt=0,lte=10" default:"1"`
 	AccessCount int       `json:"access_count,omitempty" binding:"gte=0,lte=1000000"`
 }
 
@@ -100,7 +100,7 @@ type EntityBody struct {
 	Kind       string   `json:"kind" binding:"required"`
 	Value      string   `json:"value" binding:"required,max=2000"`
 	Context    string   `json:"context,omitempty" binding:"max=1000"`
-	Importance *float64 `json:"importance,omitempty" binding:"omitempty,gte=0,lte=10" default:"1"`
+	Importance *float64 `json:"importance,omitempty" binding:"omitempty,gt=0,lte=10" default:"1"`
 }
 
 // EntitiesQuery is the query of GET /v1/session/{id}/entities.

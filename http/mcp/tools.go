@@ -34,7 +34,7 @@ type StoreIn struct {
 type RecallIn struct {
 	SessionID string `json:"session_id" jsonschema:"the session to recall from"`
 	Query     string `json:"query,omitempty" jsonschema:"rank the memories against this text (at most 32,000 characters); omit to rank them against the conversation's current state"`
-	TopK      int    `json:"top_k,omitempty" jsonschema:"how many memories (1-100, default 5)"`
+	TopK      *int   `json:"top_k,omitempty" jsonschema:"how many memories (1-100, default 5)"`
 	FullFirst bool   `json:"full_first,omitempty" jsonschema:"return the top memory's full text (others are clipped to 500 characters)"`
 }
 
@@ -42,7 +42,7 @@ type RememberIn struct {
 	SessionID  string   `json:"session_id" jsonschema:"the session that should remember the fact"`
 	Text       string   `json:"text" jsonschema:"the fact to remember, verbatim"`
 	Tier       string   `json:"tier,omitempty" jsonschema:"short_term (default), medium_term or long_term"`
-	Importance *float64 `json:"importance,omitempty" jsonschema:"0-10, default 1"`
+	Importance *float64 `json:"importance,omitempty" jsonschema:"greater than 0, at most 10; default 1"`
 }
 
 type CachePutIn struct {
@@ -51,13 +51,13 @@ type CachePutIn struct {
 	Kind       string   `json:"kind" jsonschema:"variable, function, class, path, error, signature, constant or type"`
 	Value      string   `json:"value" jsonschema:"the verbatim value"`
 	Context    string   `json:"context,omitempty" jsonschema:"a short note on where or why it matters"`
-	Importance *float64 `json:"importance,omitempty" jsonschema:"0-10, default 1"`
+	Importance *float64 `json:"importance,omitempty" jsonschema:"greater than 0, at most 10; default 1"`
 }
 
 type CacheFindIn struct {
 	SessionID  string `json:"session_id" jsonschema:"the session whose literal cache to search"`
 	Q          string `json:"q,omitempty" jsonschema:"keyword(s) matched against the tokens of keys and values; omit to list"`
-	MaxResults int    `json:"max_results,omitempty" jsonschema:"1-1000; default 50 with q, every entity without"`
+	MaxResults *int   `json:"max_results,omitempty" jsonschema:"1-1000; default 50 with q, every entity without"`
 }
 
 type CacheDeleteIn struct {
@@ -66,7 +66,7 @@ type CacheDeleteIn struct {
 }
 
 type SessionCreateIn struct {
-	Dimension int `json:"dimension,omitempty" jsonschema:"vector dimension; must be the server embedder's (the default)"`
+	Dimension *int `json:"dimension,omitempty" jsonschema:"vector dimension; must be the server embedder's (the default)"`
 }
 
 type SessionIn struct {
@@ -149,9 +149,9 @@ func (t *tools) recall(ctx context.Context, req *sdk.CallToolRequest, in RecallI
 	if err := checkID("session_id", in.SessionID); err != nil {
 		return bad(err), nil
 	}
-	topK := in.TopK
-	if topK == 0 {
-		topK = 5
+	topK := 5
+	if in.TopK != nil {
+		topK = *in.TopK
 	}
 	if topK < 1 || topK > 100 {
 		return bad(errorf("top_k must be between 1 and 100")), nil
@@ -267,8 +267,8 @@ func (t *tools) cacheFind(ctx context.Context, req *sdk.CallToolRequest, in Cach
 	if in.Q != "" {
 		q.Set("q", in.Q)
 	}
-	if in.MaxResults != 0 {
-		q.Set("max_results", strconv.Itoa(in.MaxResults))
+	if in.MaxResults != nil {
+		q.Set("max_results", strconv.Itoa(*in.MaxResults))
 	}
 	if len(q) > 0 {
 		path += "?" + q.Encode()
@@ -322,8 +322,8 @@ func (t *tools) cacheDelete(ctx context.Context, req *sdk.CallToolRequest, in Ca
 
 func (t *tools) sessionCreate(ctx context.Context, req *sdk.CallToolRequest, in SessionCreateIn) (*sdk.CallToolResult, error) {
 	body := map[string]any{}
-	if in.Dimension != 0 {
-		body["dimension"] = in.Dimension
+	if in.Dimension != nil {
+		body["dimension"] = *in.Dimension
 	}
 	var out struct {
 		SessionID string `json:"session_id"`
