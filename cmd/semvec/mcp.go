@@ -1,14 +1,18 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
@@ -75,15 +79,14 @@ func mcpEndpoint(base string) (string, error) {
 type remote struct {
 	endpoint string
 	client   *http.Client
+	auth     *bearer
 	mu       sync.Mutex
 	cs       *sdk.ClientSession
 }
 
 func newRemote(endpoint, token string) *remote {
-	return &remote{endpoint: endpoint, client: &http.Client{
-		Timeout:   2 * time.Minute,
-		Transport: bearer{token: token, next: http.DefaultTransport},
-	}}
+	auth := &bearer{token: token, next: http.DefaultTransport}
+	return &remote{endpoint: endpoint, auth: auth, client: &http.Client{Timeout: 2 * time.Minute, Transport: auth}}
 }
 
 func (r *remote) session(ctx context.Context) (*sdk.ClientSession, error) {
@@ -95,7 +98,12 @@ func (r *remote) session(ctx context.Context) (*sdk.ClientSession, error) {
 	c := sdk.NewClient(&sdk.Implementation{Name: "semvec-mcp-stdio", Version: semvec.Version}, nil)
 	cs, err := c.Connect(ctx, &sdk.StreamableClientTransport{Endpoint: r.endpoint, HTTPClient: r.client, MaxRetries: -1}, nil)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", r.endpoint, err)
+		if refusal := r.auth.refusal(); refusal != "" {
+			// The server is there: it refused the token. Say so, with its
+			// detail, rather than the SDK's bare status text.
+			return nil, fmt.Errorf("%s refused the licence token (%s); check --token or $SEMVEC_TOKEN", r.endpoint, refusal)
+		}
+		return nil, fmt.Errorf("cannot reach %s: %w", r.endpoint, err)
 	}
 	r.cs = cs
 	go func() {
@@ -119,17 +127,45 @@ func (r *remote) close() {
 	}
 }
 
-// bearer adds the licence token to every request.
+// bearer adds the licence token to every request, and keeps what the server
+// said when it last refused one (401 or 402: "HTTP 401: Invalid license: …").
 type bearer struct {
-	token string
-	next  http.RoundTripper
+	token   string
+	next    http.RoundTripper
+	refused atomic.Pointer[string]
 }
 
-func (b bearer) RoundTrip(req *http.Request) (*http.Response, error) {
-	if b.token == "" {
-		return b.next.RoundTrip(req)
+func (b *bearer) RoundTrip(req *http.Request) (*http.Response, error) {
+	if b.token != "" {
+		req = req.Clone(req.Context())
+		req.Header.Set("Authorization", "Bearer "+b.token)
 	}
-	req = req.Clone(req.Context())
-	req.Header.Set("Authorization", "Bearer "+b.token)
-	return b.next.RoundTrip(req)
+	res, err := b.next.RoundTrip(req)
+	if err != nil || (res.StatusCode != http.StatusUnauthorized && res.StatusCode != http.StatusPaymentRequired) {
+		if err == nil {
+			b.refused.Store(nil)
+		}
+		return res, err
+	}
+	data, _ := io.ReadAll(io.LimitReader(res.Body, 4<<10))
+	_ = res.Body.Close()
+	res.Body = io.NopCloser(bytes.NewReader(data))
+	var body struct {
+		Detail string `json:"detail"`
+	}
+	msg := "HTTP " + strconv.Itoa(res.StatusCode)
+	if json.Unmarshal(data, &body) == nil && body.Detail != "" {
+		msg += ": " + body.Detail
+	}
+	b.refused.Store(&msg)
+	return res, nil
+}
+
+// refusal is the server's last refusal of the token, "" when its last
+// answer was not one.
+func (b *bearer) refusal() string {
+	if m := b.refused.Load(); m != nil {
+		return *m
+	}
+	return ""
 }

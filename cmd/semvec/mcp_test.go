@@ -27,7 +27,7 @@ var mcpTools = []string{"cache_delete", "cache_find", "cache_put", "recall", "re
 func mcpOverHTTP(t *testing.T, e *testEnv, token string) (*sdk.ClientSession, error) {
 	t.Helper()
 	c := sdk.NewClient(&sdk.Implementation{Name: "test", Version: "1"}, nil)
-	hc := &http.Client{Transport: bearer{token: token, next: http.DefaultTransport}}
+	hc := &http.Client{Transport: &bearer{token: token, next: http.DefaultTransport}}
 	cs, err := c.Connect(context.Background(), &sdk.StreamableClientTransport{Endpoint: e.base + "/mcp", HTTPClient: hc, MaxRetries: -1}, nil)
 	if err == nil {
 		t.Cleanup(func() { cs.Close() })
@@ -281,7 +281,8 @@ func TestMCPOverStdio(t *testing.T) {
 	if lt, err := bad.ListTools(context.Background(), nil); err != nil || len(lt.Tools) != len(mcpTools) {
 		t.Fatalf("list tools with a bad token: %v", err)
 	}
-	callTool(t, bad, "session_create", map[string]any{}).failed(t, "bad token", "Unauthorized")
+	// the server's own reason, not a transport status text
+	callTool(t, bad, "session_create", map[string]any{}).failed(t, "bad token", "refused the licence token (HTTP 401: Invalid license:")
 }
 
 func TestMCPCommandFlags(t *testing.T) {

@@ -200,7 +200,7 @@ func add[In any](s *sdk.Server, t *tools, connect Connector, name, desc string, 
 	s.AddTool(tool, func(ctx context.Context, req *sdk.CallToolRequest) (*sdk.CallToolResult, error) {
 		cs, err := connect(ctx)
 		if err != nil {
-			return errorResult("cannot reach the semvec-go server: %v", err), nil
+			return errorResult("semvec-go server: %v", err), nil
 		}
 		var args any
 		if req.Params.Arguments != nil {
