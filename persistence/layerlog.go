@@ -38,14 +38,19 @@ type observerAnomalyModel struct {
 
 // layerLog names one layer log: its table, the columns that key it, and
 // the table of the rows it belongs to (whose epoch fences its writers).
+// With resend, an entry whose sequence number is already stored is kept
+// as stored instead of failing the write: its writer sends the same
+// entries again after a write whose answer it did not get (a COMMIT that
+// landed with its answer lost), and only that writer numbers them.
 type layerLog struct {
 	table, idColumn string
 	parent, what    string
+	resend          bool
 }
 
 var (
-	regionEvents      = layerLog{"region_events", "region_id", "regions", "Region"}
-	observerAnomalies = layerLog{"observer_anomalies", "observer_id", "observers", "Observer"}
+	regionEvents      = layerLog{"region_events", "region_id", "regions", "Region", true}
+	observerAnomalies = layerLog{"observer_anomalies", "observer_id", "observers", "Observer", false}
 )
 
 // activate takes the next epoch of log's parent row (owner, id) for an
@@ -95,7 +100,11 @@ func appendItemsTx(ctx context.Context, tx bun.Tx, log layerLog, owner, id strin
 		return nil
 	}
 	for _, it := range items {
-		if _, err := tx.NewInsert().Model(model(it)).Exec(ctx); err != nil {
+		q := tx.NewInsert().Model(model(it))
+		if log.resend {
+			q = q.On("CONFLICT (owner, " + log.idColumn + ", seq) DO NOTHING")
+		}
+		if _, err := q.Exec(ctx); err != nil {
 			return err
 		}
 	}
@@ -145,7 +154,9 @@ func (s *Store) ActivateObserver(ctx context.Context, owner, observerID string) 
 
 // AppendRegionEvents appends drift events to owner's region regionID and
 // keeps its newest keep, for the activation of epoch (ErrSuperseded when a
-// newer one exists, NotFound when the region is gone).
+// newer one exists, NotFound when the region is gone). An event whose
+// sequence number is already stored is left as it is: the region writes a
+// batch again when it was not told the first write landed.
 func (s *Store) AppendRegionEvents(ctx context.Context, owner, regionID string, epoch int64, items []LoggedItem, keep int) error {
 	return s.appendItems(ctx, regionEvents, owner, regionID, epoch, items, keep, func(it LoggedItem) any {
 		return &regionEventModel{Owner: owner, RegionID: regionID, Seq: it.Seq, Data: it.Data}

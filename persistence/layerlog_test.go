@@ -56,6 +56,14 @@ func TestLayerLogs(t *testing.T) {
 		if fmt.Sprint(seqs(got)) != "[1]" {
 			t.Fatalf("bob's events = %v", seqs(got))
 		}
+		// A batch written again (its first write landed, its answer was
+		// lost) keeps the entries stored and adds the new ones.
+		must(t, s.AppendRegionEvents(ctx, "bob", "r1", 0, items(1, 2), 5))
+		got, err = s.LoadRegionEvents(ctx, "bob", "r1", 100)
+		must(t, err)
+		if fmt.Sprint(seqs(got)) != "[1 2]" {
+			t.Fatalf("bob's events after a batch written again = %v", seqs(got))
+		}
 		if err := s.AppendRegionEvents(ctx, "carol", "r1", 0, items(1, 1), 5); semvec.KindOf(err) != semvec.KindNotFound {
 			t.Fatalf("events of a region that does not exist: %v, want not found", err)
 		}
