@@ -9,6 +9,7 @@ import (
 
 	"github.com/semvec-go/semvec"
 	"github.com/semvec-go/semvec/persistence"
+	pb "github.com/semvec-go/semvec/proto"
 )
 
 // The layers' writes whose COMMIT lands while its answer is lost (a
@@ -87,5 +88,67 @@ func TestARegionEventWriteWhoseAnswerIsLostIsNotWedged(t *testing.T) {
 	if after := ok(e.layers.RegionState(ctxT(t), own, r.ID, 20))(t); len(after.GetRecentEvents()) != 2 ||
 		after.GetRecentEvents()[0].GetAtUnixNano() != before.GetRecentEvents()[0].GetAtUnixNano() {
 		t.Fatalf("after a restart: events %v, before it %v", after.GetRecentEvents(), before.GetRecentEvents())
+	}
+}
+
+// A realignment whose record landed although the region was told it failed
+// (so it moved nothing and kept its votes) is done again a second later,
+// counted once: the region reports what the database holds, and the meta
+// session holds one turn per counted realignment. Before, the region
+// reported no realignment while the database (and a restart) held one,
+// until the next drift event.
+func TestARealignmentRecordWhoseAnswerIsLostIsDoneAgain(t *testing.T) {
+	e, s := newLostAckEnv(t)
+	ctx := ctxT(t)
+	const own = "tenant-a"
+	r := e.region(own, 0.5, 3600)
+	ca := e.cluster(own, AggregationWeightedAverage, 0)
+	ok(e.layers.AttachCluster(ctx, own, r.ID, ca))(t)
+	e.steady(own, ca, 0, 4)
+
+	s.lose.Store("RecordRealignment")
+	e.switchTopic(own, ca, 5) // 1 of 1 > 0.5: realigns; the record lands, its answer is lost
+	eventually(t, "the record whose answer is lost", func() bool { return !s.armed() })
+	var rs *pb.RegionStateResponse
+	eventually(t, "the region reporting what the database holds", func() bool {
+		rs = ok(e.layers.RegionState(ctx, own, r.ID, 20))(t)
+		n, last := storedRecord(t, e, own, r.ID)
+		return rs.GetRealignments() == 1 && int64(rs.GetRealignments()) == n && rs.GetLastRealignmentUnixNano() == last
+	})
+	if turns := e.state(own, r.MetaSessionID).GetInteractionCount(); turns != 1 {
+		t.Fatalf("the meta session holds %d realignment turns, want 1", turns)
+	}
+	before := regionRecord(rs)
+	e.restart()
+	if after := regionRecord(ok(e.layers.RegionState(ctxT(t), own, r.ID, 20))(t)); after != before {
+		t.Fatalf("after the restart: %s\nbefore it:         %s", after, before)
+	}
+}
+
+// When the votes of a realignment whose record's answer was lost have left
+// the window before it could be done again, the region writes back the
+// record it holds: the database, and a restart, show no realignment, as
+// the region did.
+func TestARealignmentRecordWhoseAnswerIsLostIsUndoneOnceItsVotesExpired(t *testing.T) {
+	e, s := newLostAckEnv(t)
+	ctx := ctxT(t)
+	const own = "tenant-a"
+	r := e.region(own, 0.5, 0.2)
+	ca := e.cluster(own, AggregationWeightedAverage, 0)
+	ok(e.layers.AttachCluster(ctx, own, r.ID, ca))(t)
+	e.steady(own, ca, 0, 4)
+
+	s.lose.Store("RecordRealignment")
+	e.switchTopic(own, ca, 5)
+	eventually(t, "the record whose answer is lost", func() bool { return !s.armed() })
+	eventually(t, "the database holding the region's record again", func() bool {
+		n, last := storedRecord(t, e, own, r.ID)
+		return n == 0 && last == 0
+	})
+	if rs := ok(e.layers.RegionState(ctx, own, r.ID, 20))(t); rs.GetRealignments() != 0 || rs.GetLastRealignmentUnixNano() != 0 {
+		t.Fatalf("the region reports %s", regionRecord(rs))
+	}
+	if turns := e.state(own, r.MetaSessionID).GetInteractionCount(); turns != 0 {
+		t.Fatalf("the meta session holds %d realignment turns, want 0", turns)
 	}
 }

@@ -44,7 +44,20 @@ type regionActor struct {
 	unsaved  []persistence.LoggedItem // numbered, not yet written
 	writing  bool
 	retrying bool // a retryEventWrite is scheduled
+
+	// unsure: the last write of the realignment record failed, so the
+	// database may hold a record the region does not (a COMMIT that landed
+	// with its answer lost); rechecking: a recheckRecord is scheduled.
+	unsure, rechecking bool
 }
+
+// recheckRecord tells a region to settle its realignment record after a
+// failed write of it (see regionActor.recheck; a local message).
+type recheckRecord struct{}
+
+// recordRetryDelay is how long a region waits after a failed write of its
+// realignment record before it settles it.
+const recordRetryDelay = time.Second
 
 // retryEventWrite tells a region to write its unsaved events again after a
 // failed write (a local message, never sent to another member).
@@ -89,6 +102,9 @@ func (a *regionActor) Receive(ctx actor.Context) {
 	case retryEventWrite:
 		a.retrying = false
 		a.writeUnsaved(ctx)
+	case recheckRecord:
+		a.rechecking = false
+		a.recheck(ctx)
 	case *pb.RegionStateRequest:
 		a.handleState(ctx, m)
 	case *pb.RegionEventsRequest:
@@ -186,15 +202,69 @@ func (a *regionActor) realign(ctx actor.Context, now time.Time) {
 				a.work.stop(ctx)
 			default:
 				a.l.log.Warn("region realignment not recorded: nothing moved, the votes stay", "region_id", v.GetRegionId(), "err", err)
+				a.recordFailed(ctx)
 			}
 			return
 		}
 		if err != nil {
 			a.l.log.Warn("region realignment incomplete", "region_id", v.GetRegionId(), "err", err)
 		}
+		a.unsure = false // the record written is the one it now holds
 		a.lastRealign, a.realignments = at.UnixNano(), count
 		a.book.clearVotes(a.lastRealign)
 		a.maybeRealign(ctx) // votes stamped after it may have arrived meanwhile
+	})
+}
+
+// recordFailed notes that a write of the realignment record failed and
+// schedules a recheck: its outcome is unknown (its COMMIT may have landed,
+// its answer lost), and the database may hold a realignment the region
+// neither reports nor carried out.
+func (a *regionActor) recordFailed(ctx actor.Context) {
+	a.unsure = true
+	if !a.rechecking {
+		a.rechecking = true
+		scheduler.NewTimerScheduler(ctx).SendOnce(recordRetryDelay, ctx.Self(), recheckRecord{})
+	}
+}
+
+// recheck settles a realignment record whose write failed (see
+// recordFailed): the realignment is done again while its votes still call
+// for it (its record overwrites the lost one: a value, counted once);
+// otherwise the region writes back the record it holds. A failure
+// schedules another recheck, until a write succeeds.
+func (a *regionActor) recheck(ctx actor.Context) {
+	if !a.unsure || a.realigning || a.work.stopping {
+		return // settled, or the realignment in flight writes the record
+	}
+	a.maybeRealign(ctx)
+	if a.realigning {
+		return
+	}
+	v, epoch, last, count := a.view, a.epoch, a.lastRealign, a.realignments
+	var at time.Time // none: no realignment yet
+	if last != 0 {
+		at = time.Unix(0, last).UTC()
+	}
+	a.realigning = true // no realignment starts until the record is written
+	a.work.async(ctx, func(wctx context.Context) (any, error) {
+		return nil, a.l.store.RecordRealignment(wctx, v.GetOwner(), v.GetRegionId(), epoch, at, count)
+	}, func(_ any, err error) {
+		a.realigning = false
+		switch {
+		case err == nil:
+			a.unsure = false
+		case errors.Is(err, persistence.ErrSuperseded):
+			a.work.supersede(ctx)
+			return
+		case semvec.KindOf(err) == semvec.KindNotFound:
+			a.work.stop(ctx)
+			return
+		default:
+			a.l.log.Warn("region realignment record not written back; retried", "region_id", v.GetRegionId(), "err", err)
+			a.recordFailed(ctx)
+		}
+		a.maybeRealign(ctx)
 	})
 }
 

@@ -282,14 +282,19 @@ func (s *Store) RegionsOfCluster(ctx context.Context, owner, clusterID string) (
 // holds them (a value, not an increment: a write repeated after its answer
 // was lost counts nothing twice), for the activation of epoch (see
 // ActivateRegion: ErrSuperseded when a newer one exists). NotFound("Region")
-// if it does not exist.
+// if it does not exist. A zero at records no realignment time (none yet).
 func (s *Store) RecordRealignment(ctx context.Context, owner, regionID string, epoch int64, at time.Time, count int64) error {
+	var last *time.Time
+	if !at.IsZero() {
+		t := s.timestamp(at)
+		last = &t
+	}
 	return s.inTx(ctx, func(ctx context.Context, tx bun.Tx) error {
 		if err := s.fence(ctx, tx, regionEvents, owner, regionID, epoch); err != nil {
 			return err
 		}
 		_, err := tx.NewUpdate().Model((*regionModel)(nil)).
-			Set("last_realignment = ?", s.timestamp(at)).Set("realignments = ?", count).
+			Set("last_realignment = ?", last).Set("realignments = ?", count).
 			Where("owner = ? AND id = ?", owner, regionID).Exec(ctx)
 		return err
 	})

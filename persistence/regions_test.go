@@ -79,6 +79,13 @@ func TestRegionCRUD(t *testing.T) {
 		if got, _ = s.GetRegion(ctx, "alice", "r1"); got.Realignments != 3 {
 			t.Fatalf("Realignments = %d, want 3", got.Realignments)
 		}
+		// A zero time writes back "no realignment yet" (a region undoing a
+		// record whose answer was lost).
+		must(t, s.RecordRealignment(ctx, "alice", "r1", epoch, time.Time{}, 0))
+		if got, _ = s.GetRegion(ctx, "alice", "r1"); got.Realignments != 0 || got.LastRealignment != nil {
+			t.Fatalf("Realignments = %d, LastRealignment = %v; want 0, none", got.Realignments, got.LastRealignment)
+		}
+		must(t, s.RecordRealignment(ctx, "alice", "r1", epoch, ts(42), 3))
 		wantKind(t, s.RecordRealignment(ctx, "alice", "nope", 0, at, 1), semvec.KindNotFound, "Region not found")
 		wantKind(t, s.RecordRealignment(ctx, "bob", "r1", 0, at, 1), semvec.KindNotFound, "Region not found")
 
