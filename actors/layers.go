@@ -577,24 +577,42 @@ func (l *Layers) loadObserver(ctx context.Context, owner string) (actor.Producer
 	if err != nil {
 		return nil, err
 	}
-	logged, err := l.store.LoadAnomalies(ctx, owner, v.GetObserverId(), maxAnomalies)
+	stored, err := l.observerRows(ctx, owner, v.GetObserverId())
 	if err != nil {
 		return nil, err
+	}
+	return newObserverActor(l, owner, v, epoch, stored), nil
+}
+
+// observerStored is what an observer's rows hold: its anomaly log (newest
+// first, as the actor keeps it), the last number in it, and its sample
+// state.
+type observerStored struct {
+	anomalies []*pb.Anomaly
+	seq       int64
+	state     sampleState
+}
+
+// observerRows reads owner's observer id's anomaly log and sample state.
+func (l *Layers) observerRows(ctx context.Context, owner, id string) (observerStored, error) {
+	logged, err := l.store.LoadAnomalies(ctx, owner, id, maxAnomalies)
+	if err != nil {
+		return observerStored{}, err
 	}
 	anomalies, err := decodeLogged(logged, func() *pb.Anomaly { return &pb.Anomaly{} })
 	if err != nil {
-		return nil, semvec.Wrap(semvec.KindInternal, err, "the observer's anomaly log is corrupt")
+		return observerStored{}, semvec.Wrap(semvec.KindInternal, err, "the observer's anomaly log is corrupt")
 	}
 	slices.Reverse(anomalies) // the actor keeps them newest first
-	state, err := l.store.LoadSampleState(ctx, owner, v.GetObserverId())
+	data, err := l.store.LoadSampleState(ctx, owner, id)
 	if err != nil {
-		return nil, err
+		return observerStored{}, err
 	}
-	p, err := newObserverActor(l, owner, v, epoch, anomalies, lastSeq(logged), state)
+	state, err := parseSampleState(data)
 	if err != nil {
-		return nil, semvec.Wrap(semvec.KindInternal, err, "the observer's sample state is corrupt")
+		return observerStored{}, semvec.Wrap(semvec.KindInternal, err, "the observer's sample state is corrupt")
 	}
-	return p, nil
+	return observerStored{anomalies: anomalies, seq: lastSeq(logged), state: state}, nil
 }
 
 // decodeLogged decodes the entries of a layer log (oldest first).

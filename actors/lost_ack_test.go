@@ -3,6 +3,8 @@ package actors
 import (
 	"context"
 	"path/filepath"
+	"slices"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -22,6 +24,7 @@ import (
 type lostAckLayerStore struct {
 	*persistence.Store
 	lose atomic.Value // string: the method whose next successful call is reported failed
+	down atomic.Bool  // see isDown
 }
 
 // errAnswerLost is what a write whose answer was lost reports.
@@ -43,6 +46,39 @@ func (s *lostAckLayerStore) AppendRegionEvents(ctx context.Context, owner, regio
 
 func (s *lostAckLayerStore) RecordRealignment(ctx context.Context, owner, regionID string, epoch int64, at time.Time, count int64) error {
 	return s.lost("RecordRealignment", s.Store.RecordRealignment(ctx, owner, regionID, epoch, at, count))
+}
+
+func (s *lostAckLayerStore) RecordSample(ctx context.Context, owner, observerID string, epoch int64, items []persistence.LoggedItem, keep int, state string) error {
+	return s.lost("RecordSample", s.Store.RecordSample(ctx, owner, observerID, epoch, items, keep, state))
+}
+
+func (s *lostAckLayerStore) ClearAnomalies(ctx context.Context, owner, observerID string, epoch int64) error {
+	return s.lost("ClearAnomalies", s.Store.ClearAnomalies(ctx, owner, observerID, epoch))
+}
+
+// The reads an actor makes to learn what the database holds fail while
+// down is set (the database is down): the actors keep serving reads from
+// memory meanwhile.
+
+func (s *lostAckLayerStore) isDown() error {
+	if s.down.Load() {
+		return errAnswerLost
+	}
+	return nil
+}
+
+func (s *lostAckLayerStore) LoadAnomalies(ctx context.Context, owner, observerID string, limit int) ([]persistence.LoggedItem, error) {
+	if err := s.isDown(); err != nil {
+		return nil, err
+	}
+	return s.Store.LoadAnomalies(ctx, owner, observerID, limit)
+}
+
+func (s *lostAckLayerStore) LoadSampleState(ctx context.Context, owner, observerID string) (string, error) {
+	if err := s.isDown(); err != nil {
+		return "", err
+	}
+	return s.Store.LoadSampleState(ctx, owner, observerID)
 }
 
 func newLostAckEnv(t *testing.T) (*layersEnv, *lostAckLayerStore) {
@@ -150,5 +186,109 @@ func TestARealignmentRecordWhoseAnswerIsLostIsUndoneOnceItsVotesExpired(t *testi
 	}
 	if turns := e.state(own, r.MetaSessionID).GetInteractionCount(); turns != 0 {
 		t.Fatalf("the meta session holds %d realignment turns, want 0", turns)
+	}
+}
+
+// observedDrift sets up an observer watching a region of one cluster that
+// has drifted: its next sample finds one anomaly.
+func observedDrift(t *testing.T, e *layersEnv, own string) {
+	t.Helper()
+	ctx := ctxT(t)
+	ca := e.cluster(own, AggregationWeightedAverage, 0)
+	e.steady(own, ca, 0, 4)
+	watched := e.region(own, 0.99, 3600)
+	ok(e.layers.AttachCluster(ctx, own, watched.ID, ca))(t)
+	ok2(e.layers.EnsureObserver(ctx, own, 3600, []string{watched.ID}))(t)
+	e.switchTopic(own, ca, 5)
+	ok(e.layers.ClusterState(ctx, own, ca))(t) // behind the drift event
+}
+
+// anomalyIDs lists the anomalies the observer serves, or those stored
+// (newest first both).
+func anomalyIDs(t *testing.T, e *layersEnv, own string, stored bool) string {
+	t.Helper()
+	ctx := ctxT(t)
+	var as []*pb.Anomaly
+	if stored {
+		o := ok(e.store.GetObserver(ctx, own))(t)
+		as = ok(decodeLogged(ok(e.store.LoadAnomalies(ctx, own, o.ID, maxAnomalies))(t), func() *pb.Anomaly { return &pb.Anomaly{} }))(t)
+		slices.Reverse(as)
+	} else {
+		as = ok(e.layers.ObserverAnomalies(ctx, own, maxAnomalies))(t)
+	}
+	ids := make([]string, len(as))
+	for i, a := range as {
+		ids[i] = a.GetAnomalyId()
+	}
+	return strings.Join(ids, " ")
+}
+
+// A clear of the anomaly log whose COMMIT landed although the observer was
+// told it failed is answered 503, and the observer, which still serves the
+// anomalies (also while the database stays down), reads its log again once
+// the database answers: it then serves the empty log the database, and a
+// restart, hold. Before, it served the cleared anomalies until a restart.
+func TestAnAnomalyClearWhoseAnswerIsLostIsSeen(t *testing.T) {
+	e, s := newLostAckEnv(t)
+	ctx := ctxT(t)
+	const own = "tenant-a"
+	observedDrift(t, e, own)
+	if got := ok(e.layers.ObserverSample(ctx, own))(t); len(got.GetNewAnomalies()) != 1 {
+		t.Fatalf("the sample found %v, want one anomaly", got.GetNewAnomalies())
+	}
+
+	s.lose.Store("ClearAnomalies")
+	s.down.Store(true) // and the database is down right after
+	if _, err := e.layers.ClearAnomalies(ctx, own); semvec.KindOf(err) != semvec.KindUnavailable {
+		t.Fatalf("a clear whose answer is lost: %v, want unavailable", err)
+	}
+	time.Sleep(1500 * time.Millisecond) // a resync fails meanwhile
+	if got := anomalyIDs(t, e, own, false); got == "" {
+		t.Fatal("the observer stopped serving its anomalies while the database was down")
+	}
+	s.down.Store(false)
+	eventually(t, "the observer serving the cleared log", func() bool { return anomalyIDs(t, e, own, false) == "" })
+	if sum := ok(e.layers.ObserverSummary(ctx, own, 20))(t); sum.GetAnomalyCount() != 0 {
+		t.Fatalf("the summary counts %d anomalies", sum.GetAnomalyCount())
+	}
+	e.restart()
+	if got := anomalyIDs(t, e, own, false); got != "" {
+		t.Fatalf("after a restart: anomalies %s", got)
+	}
+}
+
+// A sample whose write (its anomalies and the observer's sample state)
+// landed although the observer was told it failed is answered 503; the
+// observer then reads its log and state again and serves what the database
+// holds, and its next samples neither raise the episode again nor collide
+// with the anomalies stored. Before, it served neither the anomaly nor the
+// sample, and every later sample that found the anomaly again wrote it
+// under the number already stored and failed, until a restart.
+func TestASampleWhoseAnswerIsLostIsSeen(t *testing.T) {
+	e, s := newLostAckEnv(t)
+	ctx := ctxT(t)
+	const own = "tenant-a"
+	observedDrift(t, e, own)
+
+	s.lose.Store("RecordSample")
+	if _, err := e.layers.ObserverSample(ctx, own); semvec.KindOf(err) != semvec.KindUnavailable {
+		t.Fatalf("a sample whose answer is lost: %v, want unavailable", err)
+	}
+	stored := anomalyIDs(t, e, own, true)
+	if stored == "" {
+		t.Fatal("the lost sample's anomaly is not on disk")
+	}
+	eventually(t, "the observer serving the stored anomaly", func() bool { return anomalyIDs(t, e, own, false) == stored })
+	if sum := ok(e.layers.ObserverSummary(ctx, own, 20))(t); sum.GetSamples() != 1 {
+		t.Fatalf("the summary counts %d samples, want the 1 stored", sum.GetSamples())
+	}
+	if got := ok(e.layers.ObserverSample(ctx, own))(t); len(got.GetNewAnomalies()) != 0 {
+		t.Fatalf("the next sample raised %v again", got.GetNewAnomalies())
+	}
+	before := ok(e.layers.ObserverSummary(ctx, own, 20))(t)
+	e.restart()
+	after := ok(e.layers.ObserverSummary(ctxT(t), own, 20))(t)
+	if after.GetSamples() != before.GetSamples() || after.GetAnomalyCount() != before.GetAnomalyCount() || anomalyIDs(t, e, own, false) != stored {
+		t.Fatalf("after a restart: %v\nbefore it: %v", after, before)
 	}
 }

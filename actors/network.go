@@ -64,7 +64,8 @@ type networkActor struct {
 type resync struct{}
 
 // resyncDelay is how long a network actor waits after a failed save before
-// it saves its committed state again.
+// it saves its committed state again, and an observer after a failed write
+// before it reads its rows again (observerActor.resync).
 const resyncDelay = time.Second
 
 // netSaver writes versions of one owner's network state in order: a save

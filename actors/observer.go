@@ -40,7 +40,15 @@ type observerActor struct {
 	loads     viewLoads
 	writes    oneAtATime // the observer's writes (samples' and clears), in order
 	work      layerWork  // its async work and its stop; superseded once a write is refused
+	// unsure: a write failed, so its rows may hold what it does not (a
+	// COMMIT that landed with its answer lost); resyncing: a
+	// resyncObserver is scheduled.
+	unsure, resyncing bool
 }
+
+// resyncObserver tells an observer to read its rows again after a failed
+// write (see observerActor.resync; a local message).
+type resyncObserver struct{}
 
 // sampleState is what the observer's samples have changed besides its
 // anomaly log: it is written with each sample (persistence.Store.RecordSample)
@@ -64,23 +72,28 @@ func parseSampleState(data string) (sampleState, error) {
 	return st, err
 }
 
-func newObserverActor(l *Layers, owner string, v *pb.ObserverView, epoch int64, anomalies []*pb.Anomaly, seq int64, state string) (actor.Producer, error) {
-	st, err := parseSampleState(state)
-	if err != nil {
-		return nil, err
-	}
+func newObserverActor(l *Layers, owner string, v *pb.ObserverView, epoch int64, stored observerStored) actor.Producer {
 	return func() actor.Actor {
-		a := &observerActor{l: l, owner: owner, view: v, epoch: epoch, anomalies: anomalies, seq: seq,
-			observed: st.Observed, samples: st.Samples, episodes: make(map[string]bool, len(st.Episodes)),
-			work: newLayerWork(l, l.observers, owner)}
-		for _, k := range st.Episodes {
-			a.episodes[k] = true
-		}
-		if st.LastAt != 0 {
-			a.lastAt = time.Unix(0, st.LastAt)
-		}
+		a := &observerActor{l: l, owner: owner, view: v, epoch: epoch, work: newLayerWork(l, l.observers, owner)}
+		a.restore(stored)
 		return a
-	}, nil
+	}
+}
+
+// restore takes what the observer's rows hold: its anomaly log and its
+// sample state.
+func (a *observerActor) restore(stored observerStored) {
+	st := stored.state
+	a.anomalies, a.seq = stored.anomalies, max(a.seq, stored.seq)
+	a.observed, a.samples = st.Observed, st.Samples
+	a.episodes = make(map[string]bool, len(st.Episodes))
+	for _, k := range st.Episodes {
+		a.episodes[k] = true
+	}
+	a.lastAt = time.Time{}
+	if st.LastAt != 0 {
+		a.lastAt = time.Unix(0, st.LastAt)
+	}
 }
 
 func (a *observerActor) Receive(ctx actor.Context) {
@@ -109,6 +122,11 @@ func (a *observerActor) Receive(ctx actor.Context) {
 		a.handleAnomalies(ctx, m)
 	case *pb.ObserverClearRequest:
 		a.handleClear(ctx, m)
+	case resyncObserver:
+		a.resyncing = false
+		if a.unsure && !a.work.stopping {
+			a.write(func(then func()) { a.resync(ctx, then) }, func(err error) { a.writeFailed(ctx, err) })
+		}
 	default:
 		a.l.log.Warn("observer actor: unexpected message", "owner", a.owner, "type", typeName(m))
 	}
@@ -287,6 +305,7 @@ func (a *observerActor) persist(ctx actor.Context, fresh []*pb.Anomaly, st sampl
 			a.seq = max(a.seq, items[len(items)-1].Seq)
 		}
 		a.stopIfSuperseded(ctx, err)
+		a.writeFailed(ctx, err)
 		then(err)
 	})
 }
@@ -349,6 +368,7 @@ func (a *observerActor) handleClear(ctx actor.Context, m *pb.ObserverClearReques
 		}, func(_ any, err error) {
 			defer then()
 			a.stopIfSuperseded(ctx, err)
+			a.writeFailed(ctx, err)
 			if err != nil {
 				reply(&pb.ObserverClearResponse{Error: ToProtoError(err)})
 				return
@@ -358,6 +378,43 @@ func (a *observerActor) handleClear(ctx actor.Context, m *pb.ObserverClearReques
 			reply(&pb.ObserverClearResponse{Cleared: int32(n)})
 		})
 	}, func(err error) { reply(&pb.ObserverClearResponse{Error: ToProtoError(err)}) })
+}
+
+// writeFailed, after a write that failed with err (nothing when err is
+// nil, or when a newer activation refused it), schedules a resync: the
+// write's outcome is unknown (its COMMIT may have landed, its answer lost),
+// so the observer's rows may hold anomalies, a sample state or a clear its
+// memory does not.
+func (a *observerActor) writeFailed(ctx actor.Context, err error) {
+	if err == nil || errors.Is(err, persistence.ErrSuperseded) {
+		return
+	}
+	a.unsure = true
+	if !a.resyncing && !a.work.stopping {
+		a.resyncing = true
+		scheduler.NewTimerScheduler(ctx).SendOnce(resyncDelay, ctx.Self(), resyncObserver{})
+	}
+}
+
+// resync reads the observer's anomaly log and sample state again after a
+// failed write, as one of its writes (none runs meanwhile), and serves
+// them from then on: what it serves is what is on disk, and its next
+// anomalies are numbered after the ones stored. While the database does not
+// answer it keeps serving what it holds, and tries again resyncDelay later.
+func (a *observerActor) resync(ctx actor.Context, then func()) {
+	owner, id := a.owner, a.view.GetObserverId()
+	a.work.async(ctx, func(wctx context.Context) (any, error) {
+		return a.l.observerRows(wctx, owner, id)
+	}, func(res any, err error) {
+		defer then()
+		if err != nil {
+			a.l.log.Warn("observer: rows not read again after a failed write; retried", "owner", owner, "err", err)
+			a.writeFailed(ctx, err)
+			return
+		}
+		a.unsure = false
+		a.restore(res.(observerStored))
+	})
 }
 
 func cloneAnomalies(as []*pb.Anomaly, limit int) []*pb.Anomaly {
