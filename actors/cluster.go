@@ -93,8 +93,28 @@ func newClusterActor(l *Layers, key string, v *pb.ClusterView) actor.Producer {
 				a.fb.end()
 			}
 		}
+		a.work.gone = func() { l.goneCluster(a.view) }
 		return a
 	}
+}
+
+// goneCluster does, for a cluster its actor found gone, what its deletion
+// does once committed (DeleteCluster), off the actor: it stops the backing
+// session's actor and tells the members and regions its view held. A
+// deletion answered 503 whose COMMIT landed told none of them.
+func (l *Layers) goneCluster(v *pb.ClusterView) {
+	owner, id := v.GetOwner(), v.GetClusterId()
+	actors := []told{}
+	for _, sid := range v.GetMemberIds() {
+		actors = append(actors, told{l.sessions.reg, ownedKey(owner, sid)})
+	}
+	for _, rid := range v.GetRegionIds() {
+		actors = append(actors, told{l.regions, ownedKey(owner, rid)})
+	}
+	l.goBG(func(bg context.Context) {
+		l.sessions.Discard(bg, owner, id)
+		l.tellUnsure(bg, actors...)
+	})
 }
 
 func (a *clusterActor) Receive(ctx actor.Context) {
@@ -105,7 +125,7 @@ func (a *clusterActor) Receive(ctx actor.Context) {
 		a.l.clusters.Stopped(a.key, ctx.Self())
 	case stopWhenIdle:
 		a.work.reached(ctx)
-	case *pb.TopologyChanged:
+	case *pb.TopologyChanged, reloadAgain:
 		owner, id := a.view.GetOwner(), a.view.GetClusterId()
 		reloadView(ctx, &a.work, &a.loads, func(c context.Context) (*pb.ClusterView, error) {
 			return a.l.clusterView(c, owner, id)

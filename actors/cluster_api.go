@@ -101,7 +101,9 @@ func (l *Layers) ClusterFeedback(ctx context.Context, owner, id string) (*pb.Clu
 
 // DeleteCluster deletes the cluster with its backing session, memberships and
 // region links, stops its actor and the backing session's, and tells the
-// former members and regions.
+// former members and regions. When the deletion fails, its outcome is
+// unknown: the cluster's actor reloads its view (Layers.unsure), and if the
+// cluster is gone it stops, and does the rest (goneCluster).
 func (l *Layers) DeleteCluster(ctx context.Context, owner, id string) error {
 	if err := notFoundIfInvalid("Cluster", id); err != nil {
 		return err
@@ -110,7 +112,7 @@ func (l *Layers) DeleteCluster(ctx context.Context, owner, id string) error {
 	// added concurrently is told too (reading the links first missed it).
 	unlinked, err := l.store.DeleteCluster(ctx, owner, id)
 	if err != nil {
-		return err
+		return l.unsure(err, told{l.clusters, ownedKey(owner, id)})
 	}
 	l.clusters.Halt(ctx, ownedKey(owner, id), false)
 	l.sessions.Discard(ctx, owner, id)
@@ -130,7 +132,9 @@ func (l *Layers) DeleteCluster(ctx context.Context, owner, id string) error {
 
 // AddMember makes session sid (owner's, else NotFound("Session")) a member
 // of cluster cid and tells the session and the cluster. added is false when
-// it already was one.
+// it already was one (they are told then too: it may be the retry of an
+// addition whose answer was lost). When the write fails, its outcome is
+// unknown: they are told off the request (Layers.unsure).
 func (l *Layers) AddMember(ctx context.Context, owner, cid, sid string) (bool, error) {
 	if err := notFoundIfInvalid("Cluster", cid); err != nil {
 		return false, err
@@ -140,17 +144,16 @@ func (l *Layers) AddMember(ctx context.Context, owner, cid, sid string) (bool, e
 	}
 	added, err := l.store.AddMember(ctx, owner, cid, sid)
 	if err != nil {
-		return false, err
+		return false, l.unsure(err, told{l.sessions.reg, ownedKey(owner, sid)}, told{l.clusters, ownedKey(owner, cid)})
 	}
-	if added {
-		l.membershipChanged(ctx, owner, sid)
-		l.clusterChanged(ctx, owner, cid)
-	}
+	l.membershipChanged(ctx, owner, sid)
+	l.clusterChanged(ctx, owner, cid)
 	return added, nil
 }
 
 // RemoveMember removes session sid from cluster cid (NotFound("Member") when
-// it is not one) and tells the session and the cluster.
+// it is not one) and tells the session and the cluster (off the request
+// when the write fails, as AddMember).
 func (l *Layers) RemoveMember(ctx context.Context, owner, cid, sid string) error {
 	if err := notFoundIfInvalid("Cluster", cid); err != nil {
 		return err
@@ -159,7 +162,7 @@ func (l *Layers) RemoveMember(ctx context.Context, owner, cid, sid string) error
 		return err
 	}
 	if err := l.store.RemoveMember(ctx, owner, cid, sid); err != nil {
-		return err
+		return l.unsure(err, told{l.sessions.reg, ownedKey(owner, sid)}, told{l.clusters, ownedKey(owner, cid)})
 	}
 	l.membershipChanged(ctx, owner, sid)
 	l.clusterChanged(ctx, owner, cid)

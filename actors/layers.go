@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
+	"github.com/asynkron/protoactor-go/scheduler"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/semvec-go/semvec"
@@ -313,6 +314,10 @@ type layerWork struct {
 	queued     bool   // a stopWhenIdle to itself is in the mailbox
 	superseded bool   // a newer activation holds its row: refuse every change
 	onStop     func() // optional: called once stopping is set, to end long work
+	// gone, optional, is called on the actor when a reload of its view
+	// finds its resource gone (deleted, perhaps by a deletion answered
+	// 503 whose COMMIT landed), before it stops.
+	gone func()
 }
 
 // stopWhenIdle stops the layer actor that receives it once no work is in
@@ -654,8 +659,19 @@ func (l *Layers) loadNetwork(ctx context.Context, owner string) (actor.Producer,
 }
 
 // viewLoads numbers an actor's view loads, so an older load never replaces
-// a newer one.
-type viewLoads struct{ started, applied uint64 }
+// a newer one. retrying: a reloadAgain is scheduled.
+type viewLoads struct {
+	started, applied uint64
+	retrying         bool
+}
+
+// reloadAgain tells a layer actor to reload its view again after an unsure
+// reload failed (see reloadView; a local message).
+type reloadAgain struct{}
+
+// reloadRetryDelay is how long a layer actor waits after an unsure reload
+// failed before it reloads again.
+const reloadRetryDelay = time.Second
 
 // reloadView reloads a layer actor's view after a TopologyChanged and
 // answers TopologyReloaded: load runs on a work goroutine (w.async), apply
@@ -664,8 +680,23 @@ type viewLoads struct{ started, applied uint64 }
 // converges on what is stored, whatever order concurrent changes are told
 // in. When the resource is gone, or its view cannot be read, the actor
 // stops once idle (the requests already queued are still answered): its
-// next use activates it from the store again.
+// next use activates it from the store again; a gone resource's actor
+// calls w.gone first.
+//
+// A reload told after a write that failed (TopologyChanged.unsure: its
+// COMMIT may have landed, its answer lost) that cannot read the view keeps
+// the view instead, so the actor still serves reads while the database is
+// down, and reloads again reloadRetryDelay later (reloadAgain), until a
+// reload succeeds or finds the resource gone: then it serves what is
+// stored.
 func reloadView[V any](ctx actor.Context, w *layerWork, n *viewLoads, load func(context.Context) (V, error), apply func(V)) {
+	unsure := false
+	switch m := ctx.Message().(type) {
+	case *pb.TopologyChanged:
+		unsure = m.GetUnsure()
+	case reloadAgain:
+		unsure, n.retrying = true, false
+	}
 	n.started++
 	load1 := n.started
 	w.async(ctx, func(wctx context.Context) (any, error) { return load(wctx) }, func(v any, err error) {
@@ -677,9 +708,20 @@ func reloadView[V any](ctx actor.Context, w *layerWork, n *viewLoads, load func(
 		if load1 <= n.applied {
 			return // a newer load, started after this one, is already applied
 		}
-		if err != nil {
-			if semvec.KindOf(err) != semvec.KindNotFound {
+		gone := semvec.KindOf(err) == semvec.KindNotFound
+		switch {
+		case err != nil && unsure && !gone:
+			w.l.log.Warn("layers: view not reloaded after a change whose outcome is unknown; retried", "key", w.key, "err", err)
+			if !n.retrying && !w.stopping {
+				n.retrying = true
+				scheduler.NewTimerScheduler(ctx).SendOnce(reloadRetryDelay, ctx.Self(), reloadAgain{})
+			}
+			return
+		case err != nil:
+			if !gone {
 				w.l.log.Warn("layers: view not reloaded; the actor stops and reloads on next use", "key", w.key, "err", err)
+			} else if w.gone != nil && !w.stopping {
+				w.gone()
 			}
 			w.stop(ctx)
 			return
@@ -691,25 +733,51 @@ func reloadView[V any](ctx actor.Context, w *layerWork, n *viewLoads, load func(
 
 // changed is tellChanged, logging a failure.
 func (l *Layers) changed(ctx context.Context, r *Registry, key string) {
-	tellChanged(ctx, l.ask, r, key, l.log)
+	tellChanged(ctx, l.ask, r, key, l.log, false)
+}
+
+// told is an actor to tell of a topology change: its registry and key.
+type told struct {
+	r   *Registry
+	key string
+}
+
+// unsure returns err, the error of a topology write, after telling the
+// actors whose links the write changed, off the request (it answers at
+// once): a failed write's outcome is unknown (its COMMIT may have landed,
+// its answer lost), so each reloads its view (TopologyChanged.unsure),
+// keeping the one it has while the database does not answer; one whose
+// resource is gone stops (see reloadView).
+func (l *Layers) unsure(err error, actors ...told) error {
+	l.goBG(func(bg context.Context) { l.tellUnsure(bg, actors...) })
+	return err
+}
+
+// tellUnsure tells each of actors TopologyChanged{unsure} (see unsure).
+func (l *Layers) tellUnsure(ctx context.Context, actors ...told) {
+	for _, a := range actors {
+		tellChanged(ctx, l.ask, a.r, a.key, l.log, true)
+	}
 }
 
 // tellChanged tells the actor of key in r, when it is running or
 // activating, that its stored links changed, and waits until it has
 // reloaded them (an activation in progress is waited for: it may have read
 // them before the change), even when the caller has gone. One actor of one
-// owner is involved; nothing is locked.
-func tellChanged(ctx context.Context, ask *Asker, r *Registry, key string, log *slog.Logger) {
+// owner is involved; nothing is locked. unsure: the change's write failed
+// (see Layers.unsure).
+func tellChanged(ctx context.Context, ask *Asker, r *Registry, key string, log *slog.Logger, unsure bool) {
 	ctx, cancel := afterCommit(ctx)
 	defer cancel()
-	_, routed, err := askRoute[*pb.TopologyReloaded](ctx, r, key, &pb.TopologyChanged{}) // cluster mode: on the member hosting it
+	msg := &pb.TopologyChanged{Unsure: unsure}
+	_, routed, err := askRoute[*pb.TopologyReloaded](ctx, r, key, msg) // cluster mode: on the member hosting it
 	if !routed {
 		if !r.Has(key) {
 			return // its activation will read the change
 		}
 		var e *entry
 		if e, err = r.lookup(ctx, key); err == nil {
-			_, err = askEntry[*pb.TopologyReloaded](ctx, ask, r, e, &pb.TopologyChanged{})
+			_, err = askEntry[*pb.TopologyReloaded](ctx, ask, r, e, msg)
 		}
 	}
 	if err != nil && semvec.KindOf(err) != semvec.KindNotFound && !isDeadLetter(err) {

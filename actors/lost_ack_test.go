@@ -56,6 +56,44 @@ func (s *lostAckLayerStore) ClearAnomalies(ctx context.Context, owner, observerI
 	return s.lost("ClearAnomalies", s.Store.ClearAnomalies(ctx, owner, observerID, epoch))
 }
 
+func (s *lostAckLayerStore) AddMember(ctx context.Context, owner, clusterID, sessionID string) (bool, error) {
+	added, err := s.Store.AddMember(ctx, owner, clusterID, sessionID)
+	return added, s.lost("AddMember", err)
+}
+
+func (s *lostAckLayerStore) RemoveMember(ctx context.Context, owner, clusterID, sessionID string) error {
+	return s.lost("RemoveMember", s.Store.RemoveMember(ctx, owner, clusterID, sessionID))
+}
+
+func (s *lostAckLayerStore) AttachCluster(ctx context.Context, owner, regionID, clusterID string) (bool, error) {
+	added, err := s.Store.AttachCluster(ctx, owner, regionID, clusterID)
+	return added, s.lost("AttachCluster", err)
+}
+
+func (s *lostAckLayerStore) DetachCluster(ctx context.Context, owner, regionID, clusterID string) error {
+	return s.lost("DetachCluster", s.Store.DetachCluster(ctx, owner, regionID, clusterID))
+}
+
+func (s *lostAckLayerStore) RegisterObserverRegion(ctx context.Context, owner, regionID string) (int, error) {
+	n, err := s.Store.RegisterObserverRegion(ctx, owner, regionID)
+	return n, s.lost("RegisterObserverRegion", err)
+}
+
+func (s *lostAckLayerStore) UnregisterObserverRegion(ctx context.Context, owner, regionID string) (int, error) {
+	n, err := s.Store.UnregisterObserverRegion(ctx, owner, regionID)
+	return n, s.lost("UnregisterObserverRegion", err)
+}
+
+func (s *lostAckLayerStore) DeleteCluster(ctx context.Context, owner, id string) (persistence.Unlinked, error) {
+	u, err := s.Store.DeleteCluster(ctx, owner, id)
+	return u, s.lost("DeleteCluster", err)
+}
+
+func (s *lostAckLayerStore) DeleteRegion(ctx context.Context, owner, id string) (persistence.Unlinked, error) {
+	u, err := s.Store.DeleteRegion(ctx, owner, id)
+	return u, s.lost("DeleteRegion", err)
+}
+
 // The reads an actor makes to learn what the database holds fail while
 // down is set (the database is down): the actors keep serving reads from
 // memory meanwhile.
@@ -79,6 +117,27 @@ func (s *lostAckLayerStore) LoadSampleState(ctx context.Context, owner, observer
 		return "", err
 	}
 	return s.Store.LoadSampleState(ctx, owner, observerID)
+}
+
+func (s *lostAckLayerStore) GetCluster(ctx context.Context, owner, id string) (persistence.ClusterRecord, error) {
+	if err := s.isDown(); err != nil {
+		return persistence.ClusterRecord{}, err
+	}
+	return s.Store.GetCluster(ctx, owner, id)
+}
+
+func (s *lostAckLayerStore) GetRegion(ctx context.Context, owner, id string) (persistence.RegionRecord, error) {
+	if err := s.isDown(); err != nil {
+		return persistence.RegionRecord{}, err
+	}
+	return s.Store.GetRegion(ctx, owner, id)
+}
+
+func (s *lostAckLayerStore) GetObserver(ctx context.Context, owner string) (persistence.ObserverRecord, error) {
+	if err := s.isDown(); err != nil {
+		return persistence.ObserverRecord{}, err
+	}
+	return s.Store.GetObserver(ctx, owner)
 }
 
 func newLostAckEnv(t *testing.T) (*layersEnv, *lostAckLayerStore) {
@@ -291,4 +350,172 @@ func TestASampleWhoseAnswerIsLostIsSeen(t *testing.T) {
 	if after.GetSamples() != before.GetSamples() || after.GetAnomalyCount() != before.GetAnomalyCount() || anomalyIDs(t, e, own, false) != stored {
 		t.Fatalf("after a restart: %v\nbefore it: %v", after, before)
 	}
+}
+
+// wantIDs fails unless got lists want (in any order) when.
+func wantIDs(t *testing.T, when string, got []string, want ...string) {
+	t.Helper()
+	if !sameIDs(got, want) {
+		t.Fatalf("%s: %v, want %v", when, got, want)
+	}
+}
+
+func sameIDs(got, want []string) bool {
+	return slices.Equal(slices.Sorted(slices.Values(got)), slices.Sorted(slices.Values(want)))
+}
+
+// A membership change whose COMMIT landed although the request was told it
+// failed is answered 503, and the cluster's actor, which serves its members
+// from memory (also while the database stays down), reloads its view once
+// the database answers: it then lists the members the database, and a
+// restart, hold. A retry answers as the database does, and a read after it
+// sees it. Before, the cluster listed the members it had until the next
+// change or a restart.
+func TestAMembershipChangeWhoseAnswerIsLostIsSeen(t *testing.T) {
+	e, s := newLostAckEnv(t)
+	ctx := ctxT(t)
+	const own = "tenant-a"
+	cid, sid := e.cluster(own, AggregationWeightedAverage, 0), e.session(own)
+	members := func() []string { return ok(e.layers.ClusterState(ctx, own, cid))(t).GetMemberIds() }
+	wantIDs(t, "before", members())
+
+	s.lose.Store("AddMember")
+	s.down.Store(true) // and the database is down right after
+	if _, err := e.layers.AddMember(ctx, own, cid, sid); semvec.KindOf(err) != semvec.KindUnavailable {
+		t.Fatalf("an addition whose answer is lost: %v, want unavailable", err)
+	}
+	time.Sleep(1500 * time.Millisecond) // a reload fails meanwhile
+	wantIDs(t, "while the database is down", members())
+	s.down.Store(false)
+	eventually(t, "the cluster listing the member stored", func() bool { return sameIDs(members(), []string{sid}) })
+	if added := ok(e.layers.AddMember(ctx, own, cid, sid))(t); added {
+		t.Fatal("the retry reports the member added; it already was one")
+	}
+	wantIDs(t, "after the retry", members(), sid)
+
+	s.lose.Store("RemoveMember")
+	if err := e.layers.RemoveMember(ctx, own, cid, sid); semvec.KindOf(err) != semvec.KindUnavailable {
+		t.Fatalf("a removal whose answer is lost: %v, want unavailable", err)
+	}
+	eventually(t, "the cluster no longer listing the member", func() bool { return len(members()) == 0 })
+	wantNotFound(t, "the retry", e.layers.RemoveMember(ctx, own, cid, sid))
+	e.restart()
+	ctx = ctxT(t)
+	wantIDs(t, "after a restart", members())
+}
+
+// The same for a region link: the region and the cluster list what the
+// database holds once it answers.
+func TestARegionLinkWhoseAnswerIsLostIsSeen(t *testing.T) {
+	e, s := newLostAckEnv(t)
+	ctx := ctxT(t)
+	const own = "tenant-a"
+	r, cid := e.region(own, 0.5, 3600), e.cluster(own, AggregationWeightedAverage, 0)
+	links := func() ([]string, []string) {
+		return ok(e.layers.RegionState(ctx, own, r.ID, 0))(t).GetClusterIds(), ok(e.layers.ClusterState(ctx, own, cid))(t).GetRegionIds()
+	}
+	linked := func(want bool) func() bool {
+		return func() bool {
+			cs, rs := links()
+			return (len(cs) == 1 && len(rs) == 1) == want && (len(cs) == 0 && len(rs) == 0) == !want
+		}
+	}
+	if !linked(false)() {
+		t.Fatal("linked before the attachment")
+	}
+
+	s.lose.Store("AttachCluster")
+	s.down.Store(true)
+	if _, err := e.layers.AttachCluster(ctx, own, r.ID, cid); semvec.KindOf(err) != semvec.KindUnavailable {
+		t.Fatalf("an attachment whose answer is lost: %v, want unavailable", err)
+	}
+	time.Sleep(1500 * time.Millisecond)
+	if !linked(false)() {
+		t.Fatal("the views changed while the database was down")
+	}
+	s.down.Store(false)
+	eventually(t, "the region and the cluster listing the link", linked(true))
+
+	s.lose.Store("DetachCluster")
+	if err := e.layers.DetachCluster(ctx, own, r.ID, cid); semvec.KindOf(err) != semvec.KindUnavailable {
+		t.Fatalf("a detachment whose answer is lost: %v, want unavailable", err)
+	}
+	eventually(t, "the region and the cluster no longer listing the link", linked(false))
+}
+
+// The same for an observer registration.
+func TestARegistrationWhoseAnswerIsLostIsSeen(t *testing.T) {
+	e, s := newLostAckEnv(t)
+	ctx := ctxT(t)
+	const own = "tenant-a"
+	r := e.region(own, 0.5, 3600)
+	ok2(e.layers.EnsureObserver(ctx, own, 3600, nil))(t)
+	regions := func() []string { return ok(e.layers.ObserverSummary(ctx, own, 0))(t).GetRegionIds() }
+	wantIDs(t, "before", regions())
+
+	s.lose.Store("RegisterObserverRegion")
+	s.down.Store(true)
+	if _, _, err := e.layers.RegisterRegion(ctx, own, r.ID); semvec.KindOf(err) != semvec.KindUnavailable {
+		t.Fatalf("a registration whose answer is lost: %v, want unavailable", err)
+	}
+	time.Sleep(1500 * time.Millisecond)
+	wantIDs(t, "while the database is down", regions())
+	s.down.Store(false)
+	eventually(t, "the observer listing the region", func() bool { return sameIDs(regions(), []string{r.ID}) })
+
+	s.lose.Store("UnregisterObserverRegion")
+	if _, _, err := e.layers.UnregisterRegion(ctx, own, r.ID); semvec.KindOf(err) != semvec.KindUnavailable {
+		t.Fatalf("an unregistration whose answer is lost: %v, want unavailable", err)
+	}
+	eventually(t, "the observer no longer listing the region", func() bool { return len(regions()) == 0 })
+}
+
+// A deletion whose COMMIT landed although the request was told it failed is
+// answered 503; the deleted cluster's or region's actor keeps answering
+// while the database is down, then finds it gone and stops: reads answer
+// 404, as after a restart. Before, the actor served the deleted resource
+// until a restart.
+func TestADeletionWhoseAnswerIsLostIsSeen(t *testing.T) {
+	e, s := newLostAckEnv(t)
+	ctx := ctxT(t)
+	const own = "tenant-a"
+	r, cid := e.region(own, 0.5, 3600), e.cluster(own, AggregationWeightedAverage, 0)
+	ok(e.layers.AttachCluster(ctx, own, r.ID, cid))(t)
+	ok(e.layers.ClusterState(ctx, own, cid))(t) // both actors run
+	ok(e.layers.RegionState(ctx, own, r.ID, 0))(t)
+
+	s.lose.Store("DeleteCluster")
+	s.down.Store(true)
+	if err := e.layers.DeleteCluster(ctx, own, cid); semvec.KindOf(err) != semvec.KindUnavailable {
+		t.Fatalf("a deletion whose answer is lost: %v, want unavailable", err)
+	}
+	time.Sleep(1500 * time.Millisecond)
+	if err := e.layers.ClusterExists(ctx, own, cid); err != nil {
+		t.Fatalf("the cluster's actor stopped answering while the database was down: %v", err)
+	}
+	s.down.Store(false)
+	eventually(t, "the deleted cluster answering 404", func() bool {
+		return semvec.KindOf(e.layers.ClusterExists(ctx, own, cid)) == semvec.KindNotFound
+	})
+	eventually(t, "the region no longer listing the deleted cluster", func() bool {
+		return len(ok(e.layers.RegionState(ctx, own, r.ID, 0))(t).GetClusterIds()) == 0
+	})
+	eventually(t, "the deleted cluster's backing session answering 404", func() bool {
+		_, err := AskSession[*pb.StateResponse](ctx, e.sessions, cid, &pb.StateRequest{Owner: own, SessionId: cid})
+		return semvec.KindOf(err) == semvec.KindNotFound
+	})
+
+	ok(AskSession[*pb.StateResponse](ctx, e.sessions, r.MetaSessionID, &pb.StateRequest{Owner: own, SessionId: r.MetaSessionID}))(t) // it runs
+	s.lose.Store("DeleteRegion")
+	if err := e.layers.DeleteRegion(ctx, own, r.ID); semvec.KindOf(err) != semvec.KindUnavailable {
+		t.Fatalf("a deletion whose answer is lost: %v, want unavailable", err)
+	}
+	eventually(t, "the deleted region answering 404", func() bool {
+		_, err := e.layers.RegionState(ctx, own, r.ID, 0)
+		return semvec.KindOf(err) == semvec.KindNotFound
+	})
+	eventually(t, "the deleted region's meta session answering 404", func() bool {
+		_, err := AskSession[*pb.StateResponse](ctx, e.sessions, r.MetaSessionID, &pb.StateRequest{Owner: own, SessionId: r.MetaSessionID})
+		return semvec.KindOf(err) == semvec.KindNotFound
+	})
 }

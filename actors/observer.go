@@ -107,7 +107,7 @@ func (a *observerActor) Receive(ctx actor.Context) {
 		a.l.observers.Stopped(a.owner, ctx.Self())
 	case stopWhenIdle:
 		a.work.reached(ctx)
-	case *pb.TopologyChanged:
+	case *pb.TopologyChanged, reloadAgain:
 		owner := a.owner
 		reloadView(ctx, &a.work, &a.loads, func(c context.Context) (*pb.ObserverView, error) {
 			return a.l.observerView(c, owner)

@@ -24,6 +24,8 @@ type ObserverInfo struct {
 // written). An existing observer keeps its sample interval. created reports
 // whether this call created it. An interval under minSampleInterval is
 // stored (and reported) as minSampleInterval, the interval it samples at.
+// Once it has written anything, the observer is told, also when a later
+// step fails (Layers.unsure).
 func (l *Layers) EnsureObserver(ctx context.Context, owner string, interval float64, regionIDs []string) (ObserverInfo, bool, error) {
 	if math.IsNaN(interval) || math.IsInf(interval, 0) || interval <= 0 {
 		return ObserverInfo{}, false, semvec.FieldError("sample_interval_seconds", "Input should be greater than 0")
@@ -42,16 +44,16 @@ func (l *Layers) EnsureObserver(ctx context.Context, owner string, interval floa
 		persistence.ObserverRecord{ID: NewID(), Owner: owner, MetaSessionID: meta, SampleIntervalSeconds: interval, CreatedAt: l.now().UTC()},
 		l.sessions.NewRecord(owner, meta, persistence.SessionKindObserverMeta))
 	if err != nil {
-		return ObserverInfo{}, false, err
+		return ObserverInfo{}, false, l.unsure(err, told{l.observers, owner})
 	}
 	for _, rid := range regionIDs {
 		if _, err := l.store.RegisterObserverRegion(ctx, owner, rid); err != nil {
-			return ObserverInfo{}, false, err
+			return ObserverInfo{}, false, l.unsure(err, told{l.observers, owner})
 		}
 	}
 	regions, err := l.store.ObserverRegions(ctx, owner)
 	if err != nil {
-		return ObserverInfo{}, false, err
+		return ObserverInfo{}, false, l.unsure(err, told{l.observers, owner})
 	}
 	l.observerChanged(ctx, owner)
 	return ObserverInfo{ID: rec.ID, MetaSessionID: rec.MetaSessionID, SampleIntervalSeconds: rec.SampleIntervalSeconds, RegisteredRegions: len(regions)}, created, nil
@@ -112,11 +114,11 @@ func (l *Layers) changeRegistration(ctx context.Context, owner, rid string, chan
 	}
 	n, err := change(ctx, owner, rid)
 	if err != nil {
-		return "", 0, err
+		return "", 0, l.unsure(err, told{l.observers, owner})
 	}
 	rec, err := l.store.GetObserver(ctx, owner)
 	if err != nil {
-		return "", 0, err
+		return "", 0, l.unsure(err, told{l.observers, owner})
 	}
 	l.observerChanged(ctx, owner)
 	return rec.ID, n, nil

@@ -79,8 +79,25 @@ func newRegionActor(l *Layers, key string, v *pb.RegionView, epoch int64, events
 		a.book.restore(events, a.lastRealign)
 		a.book.retain(v.GetClusterIds())
 		a.book.since(attached)
+		a.work.gone = func() { l.goneRegion(a.view) }
 		return a
 	}
+}
+
+// goneRegion does, for a region its actor found gone, what its deletion
+// does once committed (DeleteRegion), off the actor: it stops the meta
+// session's actor and tells the clusters its view held and the observer.
+// A deletion answered 503 whose COMMIT landed told none of them.
+func (l *Layers) goneRegion(v *pb.RegionView) {
+	owner := v.GetOwner()
+	actors := []told{{l.observers, owner}}
+	for _, cid := range v.GetClusterIds() {
+		actors = append(actors, told{l.clusters, ownedKey(owner, cid)})
+	}
+	l.goBG(func(bg context.Context) {
+		l.sessions.Discard(bg, owner, v.GetMetaSessionId())
+		l.tellUnsure(bg, actors...)
+	})
 }
 
 func (a *regionActor) Receive(ctx actor.Context) {
@@ -92,7 +109,7 @@ func (a *regionActor) Receive(ctx actor.Context) {
 		a.l.regions.Stopped(a.key, ctx.Self())
 	case stopWhenIdle:
 		a.work.reached(ctx)
-	case *pb.TopologyChanged:
+	case *pb.TopologyChanged, reloadAgain:
 		owner, id := a.view.GetOwner(), a.view.GetRegionId()
 		reloadView(ctx, &a.work, &a.loads, func(c context.Context) (*pb.RegionView, error) {
 			return a.l.regionView(c, owner, id)

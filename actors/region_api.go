@@ -84,7 +84,8 @@ func (l *Layers) RegionEvents(ctx context.Context, owner, id string, limit int) 
 }
 
 // DeleteRegion deletes the region with its meta session, cluster links and
-// observer registration, and tells the affected clusters and observer.
+// observer registration, and tells the affected clusters and observer (when
+// the deletion fails, as DeleteCluster: see goneRegion).
 func (l *Layers) DeleteRegion(ctx context.Context, owner, id string) error {
 	if err := notFoundIfInvalid("Region", id); err != nil {
 		return err
@@ -97,7 +98,7 @@ func (l *Layers) DeleteRegion(ctx context.Context, owner, id string) error {
 	// added concurrently is told too (reading the links first missed it).
 	unlinked, err := l.store.DeleteRegion(ctx, owner, id)
 	if err != nil {
-		return err
+		return l.unsure(err, told{l.regions, ownedKey(owner, id)})
 	}
 	l.regions.Halt(ctx, ownedKey(owner, id), false)
 	l.sessions.Discard(ctx, owner, rec.MetaSessionID)
@@ -111,7 +112,8 @@ func (l *Layers) DeleteRegion(ctx context.Context, owner, id string) error {
 }
 
 // AttachCluster links cluster cid to region rid (both owner's). added is
-// false when they already were linked.
+// false when they already were linked. The region and the cluster are told
+// as AddMember tells a member and its cluster.
 func (l *Layers) AttachCluster(ctx context.Context, owner, rid, cid string) (bool, error) {
 	if err := notFoundIfInvalid("Region", rid); err != nil {
 		return false, err
@@ -121,12 +123,10 @@ func (l *Layers) AttachCluster(ctx context.Context, owner, rid, cid string) (boo
 	}
 	added, err := l.store.AttachCluster(ctx, owner, rid, cid)
 	if err != nil {
-		return false, err
+		return false, l.unsure(err, told{l.regions, ownedKey(owner, rid)}, told{l.clusters, ownedKey(owner, cid)})
 	}
-	if added {
-		l.regionChanged(ctx, owner, rid)
-		l.clusterChanged(ctx, owner, cid)
-	}
+	l.regionChanged(ctx, owner, rid)
+	l.clusterChanged(ctx, owner, cid)
 	return added, nil
 }
 
@@ -139,7 +139,7 @@ func (l *Layers) DetachCluster(ctx context.Context, owner, rid, cid string) erro
 		return err
 	}
 	if err := l.store.DetachCluster(ctx, owner, rid, cid); err != nil {
-		return err
+		return l.unsure(err, told{l.regions, ownedKey(owner, rid)}, told{l.clusters, ownedKey(owner, cid)})
 	}
 	l.regionChanged(ctx, owner, rid)
 	l.clusterChanged(ctx, owner, cid)

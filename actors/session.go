@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
+	"github.com/asynkron/protoactor-go/scheduler"
 
 	"github.com/semvec-go/semvec"
 	"github.com/semvec-go/semvec/actors/engine"
@@ -37,6 +38,7 @@ type sessionActor struct {
 	clusters    []string // the clusters it is a member of: where its drift events go
 	membership  uint64   // the newest membership load applied (see reloadMembership)
 	loads       uint64   // membership loads started
+	reloading   bool     // a reloadAgain of the memberships is scheduled
 	seq         int64    // the last log entry applied
 	logged      int64    // the last log entry handed to the log (>= seq)
 	checkpoint  int64    // the last entry covered by a saved checkpoint
@@ -100,7 +102,15 @@ func (a *sessionActor) Receive(ctx actor.Context) {
 			a.queued = 0
 		}
 	case *pb.TopologyChanged:
-		a.reloadMembership(ctx)
+		a.reloadMembership(ctx, m.GetUnsure())
+	case reloadAgain:
+		a.reloading = false
+		a.reloadMembership(ctx, true)
+	case membershipNotReloaded:
+		if !a.reloading {
+			a.reloading = true
+			scheduler.NewTimerScheduler(ctx).SendOnce(reloadRetryDelay, ctx.Self(), reloadAgain{})
+		}
 	case *pb.MembershipChanged:
 		if m.GetLoad() > a.membership {
 			a.membership = m.GetLoad()
@@ -157,6 +167,10 @@ func (a *sessionActor) handle(ctx actor.Context, msg any, sender *actor.PID) {
 	}
 }
 
+// membershipNotReloaded tells a session that a membership load following
+// a failed write failed too (see reloadMembership; a local message).
+type membershipNotReloaded struct{}
+
 // membershipTimeout bounds one membership reload.
 const membershipTimeout = 10 * time.Second
 
@@ -164,8 +178,11 @@ const membershipTimeout = 10 * time.Second
 // sends them back as MembershipChanged, then answers TopologyReloaded; loads are numbered so an older
 // one never replaces a newer (the newest load started after the last
 // change, so the session converges on what is stored). A failed load is
-// logged; the memberships are read again at the next change or activation.
-func (a *sessionActor) reloadMembership(ctx actor.Context) {
+// logged; the memberships are read again at the next change or activation,
+// or, when the load followed a write that failed (unsure: its COMMIT may
+// have landed, its answer lost), reloadRetryDelay later, until a load
+// succeeds.
+func (a *sessionActor) reloadMembership(ctx actor.Context, unsure bool) {
 	a.loads++
 	load, self, sender, root := a.loads, ctx.Self(), ctx.Sender(), ctx.ActorSystem().Root
 	store, owner, id, log := a.deps.store, a.owner, a.id, a.deps.log
@@ -175,6 +192,9 @@ func (a *sessionActor) reloadMembership(ctx actor.Context) {
 		ids, err := store.ClustersOfSession(lctx, owner, id)
 		if err != nil {
 			log.Warn("session: memberships not reloaded", "session_id", id, "err", err)
+			if unsure {
+				root.Send(self, membershipNotReloaded{})
+			}
 		} else {
 			root.Send(self, &pb.MembershipChanged{SessionId: id, ClusterIds: ids, Load: load})
 		}

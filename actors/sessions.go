@@ -368,7 +368,7 @@ func (s *Sessions) Delete(ctx context.Context, owner, id string) error {
 	s.Discard(ctx, owner, id)
 	if clusters := s.deps.clusters.Load(); clusters != nil {
 		for _, cid := range unlinked.Clusters {
-			tellChanged(ctx, s.ask, clusters, ownedKey(owner, cid), s.deps.log)
+			tellChanged(ctx, s.ask, clusters, ownedKey(owner, cid), s.deps.log, false)
 		}
 	}
 	return nil

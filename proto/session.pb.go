@@ -3325,7 +3325,12 @@ func (x *BlendResponse) GetSkipped() bool {
 // and answers TopologyReloaded once the reload is applied, so the request
 // that made the change answers only when its change is visible.
 type TopologyChanged struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// unsure: the write failed and its outcome is unknown (its COMMIT may have
+	// landed, its answer lost). An actor that cannot reload then keeps its
+	// view (it still serves reads) and tries again later, instead of
+	// stopping; one that finds its resource gone stops.
+	Unsure        bool `protobuf:"varint,1,opt,name=unsure,proto3" json:"unsure,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3358,6 +3363,13 @@ func (x *TopologyChanged) ProtoReflect() protoreflect.Message {
 // Deprecated: Use TopologyChanged.ProtoReflect.Descriptor instead.
 func (*TopologyChanged) Descriptor() ([]byte, []int) {
 	return file_session_proto_rawDescGZIP(), []int{44}
+}
+
+func (x *TopologyChanged) GetUnsure() bool {
+	if x != nil {
+		return x.Unsure
+	}
+	return false
 }
 
 type TopologyReloaded struct {
@@ -4469,8 +4481,9 @@ const file_session_proto_rawDesc = "" +
 	"\n" +
 	"session_id\x18\x02 \x01(\tR\tsessionId\x12\x18\n" +
 	"\achanged\x18\x03 \x01(\bR\achanged\x12\x18\n" +
-	"\askipped\x18\x04 \x01(\bR\askipped\"\x11\n" +
-	"\x0fTopologyChanged\":\n" +
+	"\askipped\x18\x04 \x01(\bR\askipped\")\n" +
+	"\x0fTopologyChanged\x12\x16\n" +
+	"\x06unsure\x18\x01 \x01(\bR\x06unsure\":\n" +
 	"\x10TopologyReloaded\x12&\n" +
 	"\x05error\x18\x01 \x01(\v2\x10.semvec.v1.ErrorR\x05error\"g\n" +
 	"\x11MembershipChanged\x12\x1d\n" +
