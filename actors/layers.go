@@ -748,7 +748,12 @@ type told struct {
 // its answer lost), so each reloads its view (TopologyChanged.unsure),
 // keeping the one it has while the database does not answer; one whose
 // resource is gone stops (see reloadView).
+// An error that says what happened (not found, a conflict, a cap reached:
+// the transaction rolled back) tells nobody.
 func (l *Layers) unsure(err error, actors ...told) error {
+	if k := semvec.KindOf(err); k != semvec.KindUnavailable && k != semvec.KindTimeout && k != semvec.KindInternal {
+		return err
+	}
 	l.goBG(func(bg context.Context) { l.tellUnsure(bg, actors...) })
 	return err
 }
