@@ -519,3 +519,42 @@ func TestADeletionWhoseAnswerIsLostIsSeen(t *testing.T) {
 		return semvec.KindOf(err) == semvec.KindNotFound
 	})
 }
+
+// lostAckSessionStore commits the next session deletion once armed and
+// then reports it failed.
+type lostAckSessionStore struct {
+	*persistence.Store
+	armed atomic.Bool
+}
+
+func (s *lostAckSessionStore) DeleteSession(ctx context.Context, owner, id string) (persistence.Unlinked, error) {
+	u, err := s.Store.DeleteSession(ctx, owner, id)
+	if err == nil && s.armed.CompareAndSwap(true, false) {
+		return persistence.Unlinked{}, errAnswerLost
+	}
+	return u, err
+}
+
+// A session deletion whose COMMIT landed with its answer lost answers 503,
+// and the session is then what the database says: gone (404), not served
+// from the memory of an actor still running. Before, reads and turns were
+// answered from memory until the actor passivated.
+func TestASessionDeletionWhoseAnswerIsLostIsSeen(t *testing.T) {
+	del := &lostAckSessionStore{}
+	e := &layersEnv{t: t, dbPath: filepath.Join(t.TempDir(), "layers.db"),
+		wrapSessions: func(s *persistence.Store) SessionStore { del.Store = s; return del }}
+	e.start()
+	t.Cleanup(e.stop)
+	ctx := ctxT(t)
+	const own = "tenant-a"
+	sid := e.session(own)
+	e.run(own, sid, topic(1, 0))
+
+	del.armed.Store(true)
+	if err := e.sessions.Delete(ctx, own, sid); semvec.KindOf(err) != semvec.KindUnavailable {
+		t.Fatalf("a deletion whose answer is lost: %v, want unavailable", err)
+	}
+	if _, err := AskSession[*pb.StateResponse](ctx, e.sessions, sid, &pb.StateRequest{Owner: own, SessionId: sid}); semvec.KindOf(err) != semvec.KindNotFound {
+		t.Fatalf("the deleted session's state: %v, want not found", err)
+	}
+}

@@ -347,7 +347,9 @@ func backsLayer(kind string) string {
 // then its actor, without saving, and the snapshot writes still queued for
 // it (which could not land anyway: their incarnation is gone with the row).
 // The clusters it was a member of are told, as after a member's removal: a
-// session created again under its id is not their member.
+// session created again under its id is not their member. A deletion that
+// fails without saying why (the database did not answer) stops the actor
+// too.
 func (s *Sessions) Delete(ctx context.Context, owner, id string) error {
 	rec, err := s.store.GetSession(ctx, owner, id)
 	if err != nil {
@@ -363,6 +365,14 @@ func (s *Sessions) Delete(ctx context.Context, owner, id string) error {
 	}
 	unlinked, err := s.store.DeleteSession(ctx, owner, id)
 	if err != nil {
+		if k := semvec.KindOf(err); k == semvec.KindUnavailable || k == semvec.KindTimeout || k == semvec.KindInternal {
+			// Its outcome is unknown (the COMMIT may have landed, its
+			// answer lost): the actor stops, so that the next request
+			// serves what the database holds (404 once the deletion
+			// landed) instead of a deleted session from memory. Every
+			// change it acknowledged is in its log.
+			s.Discard(ctx, owner, id)
+		}
 		return err
 	}
 	s.Discard(ctx, owner, id)
