@@ -4,6 +4,11 @@
 //	go run ./cmd/memeval                  # default configuration, both sets
 //	go run ./cmd/memeval -ablation        # each memory change alone and left out
 //	go run ./cmd/memeval -url http://127.0.0.1:8080 -token $TOKEN   # a live server
+//
+// A second table gives the sets taught by injection (POST
+// /v1/session/{id}/memory into long term) under the default configuration
+// (-injected=false leaves it out). They embed with the built-in embedder:
+// with -url, the server must use it too.
 package main
 
 import (
@@ -25,6 +30,7 @@ func main() {
 	token := flag.String("token", "", "API key for -url")
 	verbose := flag.Bool("v", false, "list the missed markers")
 	ablation := flag.Bool("ablation", false, "also measure the memory policy off, each part alone and each part left out")
+	injected := flag.Bool("injected", true, "also measure the sets taught by injection, default configuration")
 	flag.Parse()
 	var fs []int
 	for _, f := range strings.Split(*fillers, ",") {
@@ -44,43 +50,50 @@ func main() {
 		}
 		variants = ablations(emb.Dim())
 	}
-	fmt.Printf("| configuration | set |")
-	for _, f := range fs {
-		fmt.Printf(" F=%d |", f)
-	}
-	fmt.Printf(" max block / budget |\n|---|---|%s---|\n", strings.Repeat("---|", len(fs)))
-	for _, v := range variants {
-		for _, set := range memeval.Sets() {
-			fmt.Printf("| %s | %s (%d) |", v.name, set.Name, len(set.Facts))
-			maxBlock := 0
-			var missed []string
-			for _, f := range fs {
-				var d memeval.Driver
-				if *url != "" {
-					hd := &memeval.HTTPDriver{Base: *url, Token: *token}
-					if err := hd.CreateSession(ctx, nil); err != nil {
+	table := func(variants []variant, sets []memeval.Set) {
+		fmt.Printf("| configuration | set |")
+		for _, f := range fs {
+			fmt.Printf(" F=%d |", f)
+		}
+		fmt.Printf(" max block / budget |\n|---|---|%s---|\n", strings.Repeat("---|", len(fs)))
+		for _, v := range variants {
+			for _, set := range sets {
+				fmt.Printf("| %s | %s (%d) |", v.name, set.Name, len(set.Facts))
+				maxBlock := 0
+				var missed []string
+				for _, f := range fs {
+					var d memeval.Driver
+					if *url != "" {
+						hd := &memeval.HTTPDriver{Base: *url, Token: *token, Embedder: emb}
+						if err := hd.CreateSession(ctx, nil); err != nil {
+							fatal(err)
+						}
+						d = hd
+					} else {
+						d = memeval.NewEngineDriver(v.cfg, emb)
+					}
+					r, err := memeval.Evaluate(ctx, d, set, f, v.cfg.ContextBudgetChars)
+					if err != nil {
 						fatal(err)
 					}
-					d = hd
-				} else {
-					d = memeval.NewEngineDriver(v.cfg, emb)
+					if r.OverBudget > 0 {
+						fatal(fmt.Errorf("%s F=%d: %d context blocks over the budget", set.Name, f, r.OverBudget))
+					}
+					maxBlock = max(maxBlock, r.MaxBlock)
+					fmt.Printf(" %d |", r.Hits)
+					missed = append(missed, fmt.Sprintf("F=%d: %v (not stored: %v)", f, r.Missed, r.Lost))
 				}
-				r, err := memeval.Evaluate(ctx, d, set, f, v.cfg.ContextBudgetChars)
-				if err != nil {
-					fatal(err)
+				fmt.Printf(" %d / %d |\n", maxBlock, v.cfg.ContextBudgetChars)
+				if *verbose {
+					fmt.Fprintf(os.Stderr, "%s %s missed: %s\n", v.name, set.Name, strings.Join(missed, "; "))
 				}
-				if r.OverBudget > 0 {
-					fatal(fmt.Errorf("%s F=%d: %d context blocks over the budget", set.Name, f, r.OverBudget))
-				}
-				maxBlock = max(maxBlock, r.MaxBlock)
-				fmt.Printf(" %d |", r.Hits)
-				missed = append(missed, fmt.Sprintf("F=%d: %v", f, r.Missed))
-			}
-			fmt.Printf(" %d / %d |\n", maxBlock, v.cfg.ContextBudgetChars)
-			if *verbose {
-				fmt.Fprintf(os.Stderr, "%s %s missed: %s\n", v.name, set.Name, strings.Join(missed, "; "))
 			}
 		}
+	}
+	table(variants, memeval.Sets())
+	if *injected {
+		fmt.Println()
+		table([]variant{{"default (all five)", engine.DefaultConfig(emb.Dim())}}, memeval.InjectedSets())
 	}
 }
 

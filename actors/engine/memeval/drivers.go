@@ -49,6 +49,16 @@ func (d *EngineDriver) Run(ctx context.Context, message, response string) (strin
 	return res.Context, err
 }
 
+func (d *EngineDriver) Inject(ctx context.Context, text, tier string) error {
+	vecs, err := d.Embedder.Embed(ctx, []string{text})
+	if err != nil {
+		return err
+	}
+	_, err = d.S.InjectMemory(engine.InjectInput{Text: text, Embedding: vecs[0], Tier: tier, Now: d.now})
+	d.now = d.now.Add(time.Second)
+	return err
+}
+
 func (d *EngineDriver) Export(context.Context) ([]byte, error) {
 	dict, _, err := d.S.Export()
 	return dict, err
@@ -69,6 +79,9 @@ type HTTPDriver struct {
 	Token     string // sent as X-API-Key; "" for an anonymous server
 	Client    *http.Client
 	SessionID string
+	// Embedder embeds the texts Inject sends (POST …/memory takes the
+	// embedding from the caller); the server's own for equal results.
+	Embedder embed.Embedder
 }
 
 // CreateSession creates the driver's session with the given create body
@@ -97,6 +110,20 @@ func (d *HTTPDriver) Run(ctx context.Context, message, response string) (string,
 	}
 	err := d.call(ctx, http.MethodPost, "/v1/run", body, &out)
 	return out.Context, err
+}
+
+// Inject stores text in tier through POST /v1/session/{id}/memory with the
+// default importance. It needs d.Embedder.
+func (d *HTTPDriver) Inject(ctx context.Context, text, tier string) error {
+	if d.Embedder == nil {
+		return fmt.Errorf("HTTPDriver.Inject: no Embedder")
+	}
+	vecs, err := d.Embedder.Embed(ctx, []string{text})
+	if err != nil {
+		return err
+	}
+	body := map[string]any{"text": text, "embedding": vecs[0], "tier": tier}
+	return d.call(ctx, http.MethodPost, "/v1/session/"+d.SessionID+"/memory", body, nil)
 }
 
 func (d *HTTPDriver) Export(ctx context.Context) ([]byte, error) {

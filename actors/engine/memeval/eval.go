@@ -11,11 +11,14 @@
 package memeval
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"math/rand/v2"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/semvec-go/semvec/actors/engine"
 )
 
 // Set is a fact set with its filler and interleaving.
@@ -28,6 +31,10 @@ type Set struct {
 	// random: facts at random positions among the filler (held out);
 	// otherwise evenly spaced.
 	random bool
+	// inject: the tier facts are injected into (their answer, a statement
+	// without a Q:/A: prefix, stored as POST /v1/session/{id}/memory does);
+	// "" teaches each fact as a question and its answer in one turn.
+	inject string
 }
 
 // Main is the tuning set: 30 facts, six domains, small talk, how-to and
@@ -41,6 +48,35 @@ func Main() Set {
 func HeldOut() Set {
 	return Set{Name: "held-out", Facts: heldOutFacts, kinds: []fillerKind{rambleKind, codeKind, newsKind, smallTalkKind, lookalikeKind}, seed: 2, random: true}
 }
+
+// Facts taught by injection: each fact's answer, a statement without a
+// "Q: "/"A: " prefix, stored into long term as POST /v1/session/{id}/memory
+// (MCP remember) does, with the default importance, at random positions
+// among filler turns; the probes are the facts' paraphrases. The repro of
+// an outside report: a fact injected into a long-term cluster whose text was
+// full used to be dropped while its key still moved the centroid.
+
+// InjectedMain is the main set's facts injected among the main set's filler.
+func InjectedMain() Set {
+	return Set{Name: "injected main", Facts: mainFacts, kinds: []fillerKind{smallTalkKind, howToKind, triviaKind, lookalikeKind}, seed: 3, random: true, inject: engine.TierLongTerm}
+}
+
+// InjectedHeldOut is the held-out set's facts injected among the held-out
+// set's filler.
+func InjectedHeldOut() Set {
+	return Set{Name: "injected held-out", Facts: heldOutFacts, kinds: []fillerKind{rambleKind, codeKind, newsKind, smallTalkKind, lookalikeKind}, seed: 4, random: true, inject: engine.TierLongTerm}
+}
+
+// InjectedLookAlikes is 12 facts that differ in two words only (the on-call
+// engineer of 12 services, one sentence), injected among the main set's
+// filler: each is similar enough to the others to join their cluster.
+func InjectedLookAlikes() Set {
+	return Set{Name: "injected look-alikes", Facts: lookAlikeFacts, kinds: []fillerKind{smallTalkKind, howToKind, triviaKind, lookalikeKind}, seed: 5, random: true, inject: engine.TierLongTerm}
+}
+
+// InjectedSets returns the sets taught by injection. Their markers repeat
+// those of Sets (but for the look-alikes).
+func InjectedSets() []Set { return []Set{InjectedMain(), InjectedHeldOut(), InjectedLookAlikes()} }
 
 // Sets returns every set.
 func Sets() []Set { return []Set{Main(), HeldOut()} }
@@ -86,7 +122,11 @@ func (s Set) Script(f int) []Turn {
 		for ; fi < pos[i]; fi++ {
 			out = append(out, filler[fi])
 		}
-		out = append(out, Turn{fact.Question, fact.Answer})
+		if s.inject != "" {
+			out = append(out, Turn{Message: fact.Answer, Inject: s.inject})
+		} else {
+			out = append(out, Turn{Message: fact.Question, Answer: fact.Answer})
+		}
 	}
 	return append(out, filler[fi:]...)
 }
@@ -101,6 +141,12 @@ type Driver interface {
 	Import(ctx context.Context, state []byte) error
 }
 
+// Injector is a Driver that can store a memory directly, as POST
+// /v1/session/{id}/memory (MCP remember) does, with the default importance.
+type Injector interface {
+	Inject(ctx context.Context, text, tier string) error
+}
+
 // Result is the outcome of one set at one filler count.
 type Result struct {
 	Set        string
@@ -108,6 +154,7 @@ type Result struct {
 	Hits       int
 	Total      int
 	Missed     []string // markers not found
+	Lost       []string // missed markers found nowhere in the exported state
 	MaxBlock   int      // longest context block, in characters
 	OverBudget int      // turns whose block exceeded the budget
 	Blocks     []string // the probes' context blocks, in fact order
@@ -129,6 +176,16 @@ func Evaluate(ctx context.Context, d Driver, s Set, f, budget int) (Result, erro
 	}
 	prev := ""
 	for i, t := range s.Script(f) {
+		if t.Inject != "" {
+			in, ok := d.(Injector)
+			if !ok {
+				return res, fmt.Errorf("set %s injects memories: the driver cannot", s.Name)
+			}
+			if err := in.Inject(ctx, t.Message, t.Inject); err != nil {
+				return res, fmt.Errorf("turn %d (inject): %w", i, err)
+			}
+			continue // the answer to the last message is still to come
+		}
 		block, err := d.Run(ctx, t.Message, prev)
 		if err != nil {
 			return res, fmt.Errorf("turn %d: %w", i, err)
@@ -154,6 +211,9 @@ func Evaluate(ctx context.Context, d Driver, s Set, f, budget int) (Result, erro
 			res.Hits++
 		} else {
 			res.Missed = append(res.Missed, fact.Marker)
+			if !bytes.Contains(state, []byte(fact.Marker)) {
+				res.Lost = append(res.Lost, fact.Marker)
+			}
 		}
 	}
 	return res, nil

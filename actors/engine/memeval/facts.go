@@ -134,3 +134,21 @@ var heldOutFacts = []Fact{
 	{"Which campsite did we reserve for the family reunion?", "The family reunion campsite is Thornavik meadow.", "Thornavik",
 		"Where are we camping for the reunion?"},
 }
+
+// lookAlikeFacts are the facts of InjectedLookAlikes: one sentence with
+// another service and another invented name each. Markers are unique
+// across all sets.
+var lookAlikeFacts = func() []Fact {
+	services := []string{"payments", "search", "billing", "checkout", "inventory", "shipping", "identity", "analytics", "messaging", "reporting", "catalog", "pricing"}
+	names := []string{"Bravquill", "Dornasett", "Felmarrow", "Gavrinto", "Halvessik", "Jorplenta", "Kestrumo", "Lomvarich", "Mirrowdane", "Nostrevik", "Pellagorn", "Quistrell"}
+	fs := make([]Fact, len(services))
+	for i, sv := range services {
+		fs[i] = Fact{
+			Question:   "Who is on call for " + sv + " during the weekend maintenance window?",
+			Answer:     "The on-call engineer for the " + sv + " service during the weekend maintenance window is " + names[i] + " from the platform team.",
+			Marker:     names[i],
+			Paraphrase: "Who do I page about " + sv + " this weekend?",
+		}
+	}
+	return fs
+}()

@@ -6,8 +6,9 @@ import (
 )
 
 // Turn is one user message and the assistant's answer to it (sent back
-// inline with the next message, as /v1/run's response field).
-type Turn struct{ Message, Answer string }
+// inline with the next message, as /v1/run's response field); or, with
+// Inject set, a memory injected into that tier with Message as its text.
+type Turn struct{ Message, Answer, Inject string }
 
 // fillerKind generates the i-th turn of one kind of filler.
 type fillerKind func(r *rand.Rand, i int) Turn
@@ -17,18 +18,18 @@ func pick(r *rand.Rand, xs []string) string { return xs[r.IntN(len(xs))] }
 // smallTalk: short chatter with short answers; it repeats, so some of it
 // merges into existing memories.
 var smallTalk = []Turn{
-	{"thanks, that helps a lot", "You're welcome, happy to help."},
-	{"ok cool", "Great. Anything else?"},
-	{"hmm let me think about it", "Take your time."},
-	{"haha nice one", "Glad you liked it!"},
-	{"good morning!", "Good morning! What can I do for you today?"},
-	{"sorry, I got distracted for a moment", "No problem at all, carry on whenever you're ready."},
-	{"can you say that more simply?", "Sure: in short, it depends on the details, but the simple version usually works."},
-	{"that makes sense now", "Great, I'm glad it's clearer."},
-	{"I'll try that later tonight", "Sounds good, let me know how it goes."},
-	{"what do you think, honestly?", "Honestly, I'd go with the simpler option first and see."},
-	{"wait, really?", "Yes, really, it surprises many people."},
-	{"interesting, tell me more", "There is plenty more, but the main idea is what we covered."},
+	{Message: "thanks, that helps a lot", Answer: "You're welcome, happy to help."},
+	{Message: "ok cool", Answer: "Great. Anything else?"},
+	{Message: "hmm let me think about it", Answer: "Take your time."},
+	{Message: "haha nice one", Answer: "Glad you liked it!"},
+	{Message: "good morning!", Answer: "Good morning! What can I do for you today?"},
+	{Message: "sorry, I got distracted for a moment", Answer: "No problem at all, carry on whenever you're ready."},
+	{Message: "can you say that more simply?", Answer: "Sure: in short, it depends on the details, but the simple version usually works."},
+	{Message: "that makes sense now", Answer: "Great, I'm glad it's clearer."},
+	{Message: "I'll try that later tonight", Answer: "Sounds good, let me know how it goes."},
+	{Message: "what do you think, honestly?", Answer: "Honestly, I'd go with the simpler option first and see."},
+	{Message: "wait, really?", Answer: "Yes, really, it surprises many people."},
+	{Message: "interesting, tell me more", Answer: "There is plenty more, but the main idea is what we covered."},
 }
 
 func smallTalkKind(r *rand.Rand, i int) Turn { return smallTalk[r.IntN(len(smallTalk))] }
@@ -43,36 +44,36 @@ var (
 
 func howToKind(r *rand.Rand, i int) Turn {
 	v, o, c := pick(r, howVerbs), pick(r, howObjects), pick(r, howContexts)
-	return Turn{fmt.Sprintf("How do I %s %s %s?", v, o, c),
-		fmt.Sprintf("To %s %s %s, %s.", v, o, c, pick(r, howTips))}
+	return Turn{Message: fmt.Sprintf("How do I %s %s %s?", v, o, c),
+		Answer: fmt.Sprintf("To %s %s %s, %s.", v, o, c, pick(r, howTips))}
 }
 
 // trivia: general-knowledge questions with factual answers.
 var trivia = []Turn{
-	{"Why is the sky blue?", "Sunlight scatters off air molecules, and blue light scatters the most, so the sky looks blue."},
-	{"How far away is the moon?", "The moon is about 384,000 kilometres from Earth on average."},
-	{"Who painted the Mona Lisa?", "Leonardo da Vinci painted the Mona Lisa in the early 1500s."},
-	{"What is the tallest mountain in the world?", "Mount Everest is the tallest mountain above sea level, at about 8,849 metres."},
-	{"How many bones are in the human body?", "An adult human body has 206 bones."},
-	{"What causes the seasons on Earth?", "The tilt of Earth's axis changes how directly sunlight hits each hemisphere through the year."},
-	{"When did the first person walk on the moon?", "Neil Armstrong walked on the moon in July 1969."},
-	{"What is the largest ocean?", "The Pacific is the largest ocean, covering about a third of the planet."},
-	{"How do bees make honey?", "Bees collect nectar, break it down with enzymes and evaporate the water in the hive."},
-	{"Why do cats purr?", "Cats purr when relaxed and also to soothe themselves when stressed."},
-	{"What is the speed of light?", "Light travels at about 300,000 kilometres per second in a vacuum."},
-	{"Who wrote Pride and Prejudice?", "Jane Austen wrote Pride and Prejudice, published in 1813."},
-	{"How do airplanes stay in the air?", "Wings are shaped so moving air creates lift that balances the plane's weight."},
-	{"What is the capital of Australia?", "Canberra is the capital of Australia."},
-	{"Why does ice float?", "Ice is less dense than liquid water because its crystal structure holds molecules apart."},
-	{"What is photosynthesis?", "Plants use sunlight to turn carbon dioxide and water into sugar and oxygen."},
-	{"How old is the universe?", "The universe is about 13.8 billion years old."},
-	{"What language has the most native speakers?", "Mandarin Chinese has the most native speakers."},
-	{"Why do leaves change colour in autumn?", "Chlorophyll breaks down in autumn, revealing yellow and orange pigments."},
-	{"How does a rainbow form?", "Sunlight refracts and reflects inside raindrops, splitting into colours."},
-	{"What is the longest river?", "The Nile and the Amazon compete for the longest river, both over 6,500 kilometres."},
-	{"How many players are on a football team?", "A football team fields eleven players."},
-	{"What is the boiling point of water?", "Water boils at 100 degrees Celsius at sea level."},
-	{"Who invented the telephone?", "Alexander Graham Bell is credited with patenting the telephone in 1876."},
+	{Message: "Why is the sky blue?", Answer: "Sunlight scatters off air molecules, and blue light scatters the most, so the sky looks blue."},
+	{Message: "How far away is the moon?", Answer: "The moon is about 384,000 kilometres from Earth on average."},
+	{Message: "Who painted the Mona Lisa?", Answer: "Leonardo da Vinci painted the Mona Lisa in the early 1500s."},
+	{Message: "What is the tallest mountain in the world?", Answer: "Mount Everest is the tallest mountain above sea level, at about 8,849 metres."},
+	{Message: "How many bones are in the human body?", Answer: "An adult human body has 206 bones."},
+	{Message: "What causes the seasons on Earth?", Answer: "The tilt of Earth's axis changes how directly sunlight hits each hemisphere through the year."},
+	{Message: "When did the first person walk on the moon?", Answer: "Neil Armstrong walked on the moon in July 1969."},
+	{Message: "What is the largest ocean?", Answer: "The Pacific is the largest ocean, covering about a third of the planet."},
+	{Message: "How do bees make honey?", Answer: "Bees collect nectar, break it down with enzymes and evaporate the water in the hive."},
+	{Message: "Why do cats purr?", Answer: "Cats purr when relaxed and also to soothe themselves when stressed."},
+	{Message: "What is the speed of light?", Answer: "Light travels at about 300,000 kilometres per second in a vacuum."},
+	{Message: "Who wrote Pride and Prejudice?", Answer: "Jane Austen wrote Pride and Prejudice, published in 1813."},
+	{Message: "How do airplanes stay in the air?", Answer: "Wings are shaped so moving air creates lift that balances the plane's weight."},
+	{Message: "What is the capital of Australia?", Answer: "Canberra is the capital of Australia."},
+	{Message: "Why does ice float?", Answer: "Ice is less dense than liquid water because its crystal structure holds molecules apart."},
+	{Message: "What is photosynthesis?", Answer: "Plants use sunlight to turn carbon dioxide and water into sugar and oxygen."},
+	{Message: "How old is the universe?", Answer: "The universe is about 13.8 billion years old."},
+	{Message: "What language has the most native speakers?", Answer: "Mandarin Chinese has the most native speakers."},
+	{Message: "Why do leaves change colour in autumn?", Answer: "Chlorophyll breaks down in autumn, revealing yellow and orange pigments."},
+	{Message: "How does a rainbow form?", Answer: "Sunlight refracts and reflects inside raindrops, splitting into colours."},
+	{Message: "What is the longest river?", Answer: "The Nile and the Amazon compete for the longest river, both over 6,500 kilometres."},
+	{Message: "How many players are on a football team?", Answer: "A football team fields eleven players."},
+	{Message: "What is the boiling point of water?", Answer: "Water boils at 100 degrees Celsius at sea level."},
+	{Message: "Who invented the telephone?", Answer: "Alexander Graham Bell is credited with patenting the telephone in 1876."},
 }
 
 func triviaKind(r *rand.Rand, i int) Turn { return trivia[r.IntN(len(trivia))] }
@@ -86,8 +87,8 @@ var (
 
 func rambleKind(r *rand.Rand, i int) Turn {
 	t := pick(r, rambleTopics)
-	return Turn{fmt.Sprintf("So about %s: %s, and %s. %s", t, pick(r, rambleViews), pick(r, rambleViews), pick(r, rambleAdds)),
-		fmt.Sprintf("It sounds like %s matters to you. Talking it through is a good way to sort out what you think.", t)}
+	return Turn{Message: fmt.Sprintf("So about %s: %s, and %s. %s", t, pick(r, rambleViews), pick(r, rambleViews), pick(r, rambleAdds)),
+		Answer: fmt.Sprintf("It sounds like %s matters to you. Talking it through is a good way to sort out what you think.", t)}
 }
 
 // codeQuestions: programming questions with snippets and log lines.
@@ -99,8 +100,8 @@ var (
 
 func codeKind(r *rand.Rand, i int) Turn {
 	l, e, th := pick(r, codeLangs), pick(r, codeErrors), pick(r, codeThings)
-	return Turn{fmt.Sprintf("My %s code for %s fails with \"%s\" at line %d. What should I check?", l, th, e, 10+r.IntN(400)),
-		fmt.Sprintf("For \"%s\" in %s, check the inputs of %s first, then add logging around the failing line.", e, l, th)}
+	return Turn{Message: fmt.Sprintf("My %s code for %s fails with \"%s\" at line %d. What should I check?", l, th, e, 10+r.IntN(400)),
+		Answer: fmt.Sprintf("For \"%s\" in %s, check the inputs of %s first, then add logging around the failing line.", e, l, th)}
 }
 
 // newsChat: questions about current-affairs style topics.
@@ -111,8 +112,8 @@ var (
 
 func newsKind(r *rand.Rand, i int) Turn {
 	s := pick(r, newsSubjects)
-	return Turn{fmt.Sprintf(pick(r, newsAsks), s),
-		fmt.Sprintf("I can't see today's news, but coverage of %s usually focuses on costs, timing and who is affected.", s)}
+	return Turn{Message: fmt.Sprintf(pick(r, newsAsks), s),
+		Answer: fmt.Sprintf("I can't see today's news, but coverage of %s usually focuses on costs, timing and who is affected.", s)}
 }
 
 // fillerScript returns n filler turns drawn from kinds in turn order
@@ -150,6 +151,6 @@ func inventedName(r *rand.Rand) string {
 
 func lookalikeKind(r *rand.Rand, i int) Turn {
 	s := pick(r, lookSubjects)
-	return Turn{fmt.Sprintf("What was the name of %s again?", s),
-		fmt.Sprintf("The name of %s is %s.", s, inventedName(r))}
+	return Turn{Message: fmt.Sprintf("What was the name of %s again?", s),
+		Answer: fmt.Sprintf("The name of %s is %s.", s, inventedName(r))}
 }

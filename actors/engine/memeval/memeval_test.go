@@ -43,10 +43,11 @@ func TestRecallFloor(t *testing.T) {
 }
 
 // TestScriptShape: every fact is taught once, in order, among exactly f
-// filler turns; paraphrases never carry the marker; markers are unique.
+// filler turns (as a turn, or injected into long term); paraphrases never
+// carry the marker; markers are unique.
 func TestScriptShape(t *testing.T) {
 	seen := map[string]bool{}
-	for _, set := range Sets() {
+	for _, set := range append(Sets(), InjectedLookAlikes()) {
 		for _, fc := range set.Facts {
 			if seen[fc.Marker] {
 				t.Errorf("marker %s twice", fc.Marker)
@@ -55,6 +56,9 @@ func TestScriptShape(t *testing.T) {
 			if !contains(fc.Answer, fc.Marker) || contains(fc.Paraphrase, fc.Marker) || contains(fc.Question, fc.Marker) {
 				t.Errorf("fact %s: marker must be in the answer only", fc.Marker)
 			}
+		}
+		if set.inject != "" {
+			continue // below
 		}
 		for _, f := range []int{0, 7, 300} {
 			sc := set.Script(f)
@@ -69,6 +73,26 @@ func TestScriptShape(t *testing.T) {
 			}
 			if next != len(set.Facts) {
 				t.Errorf("%s F=%d: %d facts taught in order", set.Name, f, next)
+			}
+		}
+	}
+	for _, set := range InjectedSets() {
+		for _, f := range []int{0, 7, 300} {
+			sc := set.Script(f)
+			if len(sc) != f+len(set.Facts) {
+				t.Fatalf("%s F=%d: %d turns", set.Name, f, len(sc))
+			}
+			next := 0
+			for _, tn := range sc {
+				if tn.Inject != "" {
+					if next >= len(set.Facts) || tn.Message != set.Facts[next].Answer || tn.Inject != engine.TierLongTerm {
+						t.Fatalf("%s F=%d: injection %q out of order", set.Name, f, tn.Message)
+					}
+					next++
+				}
+			}
+			if next != len(set.Facts) {
+				t.Errorf("%s F=%d: %d facts injected", set.Name, f, next)
 			}
 		}
 	}
