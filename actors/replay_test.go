@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -161,6 +162,14 @@ func driveSession(t *testing.T, s *Sessions, owner, id, donor string, round int)
 	for k, tier := range []string{"short_term", "medium_term", "long_term"} {
 		askOK[*pb.InjectMemoryResponse](t, s, id, &pb.InjectMemoryRequest{Owner: owner, SessionId: id, Text: r("injected %s fact", tier),
 			Embedding: topic(5, k), Tier: tier, Importance: 2.5, AccessCount: int32(k), NowUnixNano: tick()})
+	}
+	// Long-term facts: from the second round on past the tier's cap, they
+	// merge into full clusters, which keep their newest items (multi-line
+	// ones joined). Round 0 stays below checkpointEvery entries.
+	for k := 0; k < 12; k++ {
+		askOK[*pb.InjectMemoryResponse](t, s, id, &pb.InjectMemoryRequest{Owner: owner, SessionId: id,
+			Text:      r("long-term fact %d:\n%s", k, strings.Repeat("a detail that makes the text long enough to fill a cluster. ", 6)),
+			Embedding: topic(5+k%2, k), Tier: "long_term", NowUnixNano: tick()})
 	}
 
 	// Blend the state towards a target (what a cluster does).

@@ -126,15 +126,23 @@
 //
 // Consolidation works like this. The item becomes a new cluster when fewer
 // than LongTermCap (20) clusters exist and no cluster has a key with cosine
-// at least 0.55 to it. Otherwise it is merged into the most similar cluster.
-// A merge does the following:
+// at least 0.55 to it. A memory injected into long_term (InjectMemory)
+// becomes a new cluster whenever fewer than LongTermCap exist: only the
+// same text merges into it. Otherwise the item is merged into the most
+// similar cluster. A merge does the following:
 //   - the key becomes the member-weighted centroid of the two keys (read as
 //     unit vectors), quantised again;
 //   - access counts add up, and so do the access weights (decayed to now);
 //   - importance and recency take the maximum;
-//   - the item's text is appended on a new line unless the cluster already
-//     contains it;
-//   - the result is clipped to LongTermTextChars (600).
+//   - unless the cluster already contains the item's text, the item is
+//     appended as one line (its own line breaks become spaces, but the one
+//     before a Q&A's answer), so every line of a merged text starts an item
+//     except an "A: " line completing the "Q: " line before it; when it
+//     does, the cluster's item equal to it (if any) moves last;
+//   - the text keeps the newest: while it would exceed LongTermTextChars
+//     (600), the oldest item is dropped whole. The item just merged is
+//     always kept (clipped with "..." only when it is longer than the cap
+//     on its own).
 //
 // A merge changes the cluster's hash. Every tier is therefore bounded, and so
 // is the session's memory, whatever the turn count.
@@ -214,9 +222,9 @@
 //     memories. With a reranker (RunInput.Rerank) the scored candidates come
 //     first, by its score. Each text is put on one line and clipped to
 //     MaxMemoryChars with "..."; with FocusLine a merged memory that would be
-//     clipped starts with its item ("Q:"/"U:"/"A:" line, an "A:" belonging to
-//     the "Q:" before it) holding the most query tokens (IDF-weighted), then
-//     the rest in stored order. Stored text and hash do not change. Lines stop
+//     clipped starts with its item (a line of its text, an "A:" line
+//     belonging to the "Q:" line before it) holding the most query tokens
+//     (IDF-weighted), then the rest in stored order. Stored text and hash do not change. Lines stop
 //     at the first one that does not fit. Without memories the section is
 //     "Relevant context: (none yet)";
 //  3. "Code entities:" with up to 5 literal-cache entries that share a token

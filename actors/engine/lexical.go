@@ -435,22 +435,57 @@ func (s *Session) queryTokens(msg string, lx *lexScratch) []uint16 {
 	return lx.q.slice()
 }
 
-// itemStart reports whether line (the text after a '\n') starts a new item
-// of a merged text: "Q: ", "U: ", or "A: " unless it answers the "Q: "
-// item before it (prevQ).
-func itemStart(line string, prevQ bool) (start, isQ bool) {
+// Items of a merged text. A long-term cluster's text is its items in the
+// order they joined, one per line (mergeText): a memory's own line breaks
+// become spaces when it joins a cluster, except the one before the answer
+// of a Q&A memory ("Q: …\nA: …", two lines). So every line of a merged
+// text starts an item except an "A: " line right after a "Q: " line, which
+// completes it; texts with or without a "Q: ", "U: " or "A: " prefix (an
+// injected memory has none) read alike. A text merged before this rule may
+// still hold a multi-line message: its lines read as items of their own.
+//
+// An item's kind is its first line's prefix ('Q', 'U', 'A', or 0 for none),
+// and 'P' for a question completed by its answer.
+
+// itemStart reports whether line (the text after a '\n' of a merged text)
+// starts a new item after an item of kind cur, and the kind of the item it
+// belongs to afterwards.
+func itemStart(line string, cur byte) (start bool, kind byte) {
+	k := itemKind(line)
+	if k == 'A' && cur == 'Q' {
+		return false, 'P'
+	}
+	return true, k
+}
+
+// itemKind is the kind of an item whose first line is line: 'Q', 'U' or
+// 'A' for "Q: ", "U: " or "A: ", 0 otherwise.
+func itemKind(line string) byte {
 	if len(line) < 3 || line[1] != ':' || line[2] != ' ' {
-		return false, false
+		return 0
 	}
 	switch line[0] {
-	case 'Q':
-		return true, true
-	case 'U':
-		return true, false
-	case 'A':
-		return !prevQ, false
+	case 'Q', 'U', 'A':
+		return line[0]
 	}
-	return false, false
+	return 0
+}
+
+// nextItem returns the end of the item of merged text that starts at start
+// with kind cur: the index of the '\n' before the next item, or len(text);
+// and the next item's kind.
+func nextItem(text string, start int, cur byte) (end int, next byte) {
+	for i := start; i < len(text); i++ {
+		if text[i] != '\n' {
+			continue
+		}
+		st, k := itemStart(text[i+1:], cur)
+		if st {
+			return i, k
+		}
+		cur = k
+	}
+	return len(text), 0
 }
 
 // focusSplit finds the item of text that holds the most query-token weight
@@ -461,26 +496,17 @@ func itemStart(line string, prevQ bool) (start, isQ bool) {
 // the weight of every query token the text holds.
 func focusSplit(text string, q []uint16, w *[maxMemTokens]float64, full float64) (before, best, after string, ok bool) {
 	bestScore, bestStart, bestEnd := 0.0, 0, 0
-	start, isQ := 0, strings.HasPrefix(text, "Q: ")
-	for i := 0; i <= len(text); i++ {
-		if i < len(text) {
-			if text[i] != '\n' {
-				continue
-			}
-			st, nextQ := itemStart(text[i+1:], isQ)
-			if !st {
-				continue
-			}
-			isQ = nextQ
-		}
-		// text[start:i] is one item.
-		if sc := itemScore(text[start:i], q, w); sc > bestScore {
-			bestScore, bestStart, bestEnd = sc, start, i
+	kind := itemKind(text)
+	for start := 0; start <= len(text); {
+		end, next := nextItem(text, start, kind)
+		// text[start:end] is one item.
+		if sc := itemScore(text[start:end], q, w); sc > bestScore {
+			bestScore, bestStart, bestEnd = sc, start, end
 			if sc >= full {
 				break
 			}
 		}
-		start = i + 1
+		start, kind = end+1, next
 	}
 	if bestStart == 0 {
 		return "", "", "", false

@@ -501,8 +501,8 @@ func (s *Session) addMemoryTokens(text string, key qvec, importance float64, acc
 	m.anchorCos = s.anchorCos(key)
 	s.nextSeq++
 	switch {
-	case tier == tierLong:
-		s.consolidate(m)
+	case tier == tierLong: // only InjectMemory names it: an explicit memory
+		s.consolidate(m, true)
 	case toks != nil && toks.n > 0 && text == raw && s.cfg.lexicalOn():
 		m.slot = s.allocSlot()
 		m.key = s.writeSlot(m.slot, m.key)
@@ -538,14 +538,16 @@ func (s *Session) rebalance(protect *memory) {
 			s.freeSlot(m)
 			continue
 		}
-		s.consolidate(m)
+		s.consolidate(m, false)
 	}
 }
 
 // consolidate moves m (already detached) into long term: as a new cluster when
-// there is room and no cluster is at least clusterMergeSim similar, otherwise
-// merged into the most similar cluster.
-func (s *Session) consolidate(m *memory) {
+// there is room and no cluster is at least clusterMergeSim similar, or when
+// there is room and m is its own (a memory injected into long term, whose
+// text is not a stored one: the same text merged in addMemory); otherwise
+// merged into the most similar cluster (mergeText).
+func (s *Session) consolidate(m *memory, own bool) {
 	var best *memory
 	bestSim := math.Inf(-1)
 	d := s.cfg.Dim
@@ -557,7 +559,7 @@ func (s *Session) consolidate(m *memory) {
 			best, bestSim = c, sim
 		}
 	}
-	if best == nil || (len(s.tiers[tierLong]) < s.cfg.LongTermCap && bestSim < clusterMergeSim) {
+	if best == nil || len(s.tiers[tierLong]) < s.cfg.LongTermCap && (own || bestSim < clusterMergeSim) {
 		m.tier = tierLong
 		if t := clipText(m.text, s.cfg.LongTermTextChars); t != m.text {
 			m.setText(t)
@@ -571,35 +573,123 @@ func (s *Session) consolidate(m *memory) {
 	// The cluster's text is usually cold: start loading it, and merge the
 	// keys (which do not touch texts) while it comes.
 	prefetchText(best.text)
+	single := best.merged == 1
 	s.absorb(best, m)
-	text := mergeText(best.text, best.plain, m.text, s.cfg.LongTermTextChars)
+	text := mergeText(best.text, best.plain, single, m.text, m.plain, s.cfg.LongTermTextChars)
 	s.freeSlot(m)
 	if text != best.text {
 		s.extendTokens(best, text)
 		best.setText(text)
-		s.setHash(best, hashText(text))
+		s.setHash(best, hashTextPlain(text, best.plain))
 		s.fixCollision(best)
 	}
 }
 
-// mergeText is the text of a cluster after item text joined it: the cluster
-// text unchanged when it already contains the item's (after normalisation),
-// otherwise both on separate lines clipped to n characters. A cluster text
-// already clipped to n characters ("...") cannot change. clusterPlain is
-// plainText(cluster) (memory.plain): such a text has one byte per
-// character, so its length needs no counting.
-func mergeText(cluster string, clusterPlain bool, item string, n int) string {
-	if n >= 3 && len(cluster) >= n && strings.HasSuffix(cluster, "...") &&
-		(clusterPlain && len(cluster) == n || !clusterPlain && runeLen(cluster) == n) {
-		return cluster // clip(cluster + "\n" + item, n) == cluster
+// mergeText is the text of a cluster after item text joined it. When the
+// cluster text already contains the item's (after normalisation) nothing is
+// added; an item of the cluster equal to it becomes the newest (renewItem).
+// Otherwise the item goes on a new line after the cluster's
+// items, keeping the newest: when the whole would exceed n characters, the
+// cluster's oldest items (see itemStart) are dropped, whole, until it fits;
+// an item that does not fit on its own is the whole text, clipped to n
+// characters ("..."). The item that just arrived is always kept, and the
+// text never exceeds n characters.
+//
+// The item joins as one line (flattenItem), and so does the cluster's text
+// when it is a single memory's (single: merged == 1), so that every line of
+// a merged text starts an item. Line breaks and spaces read the same for
+// the hash, the tokens and the context line. clusterPlain and itemPlain are
+// the texts' plainText (memory.plain): such a text has one byte per
+// character and a cheap normal form.
+func mergeText(cluster string, clusterPlain, single bool, item string, itemPlain bool, n int) string {
+	var found bool
+	if clusterPlain && itemPlain {
+		found = containsPlain(cluster, item)
+	} else {
+		buf := getScratch()
+		found = bytes.Contains(appendNorm(buf.n1[:0], cluster), appendNorm(buf.n2[:0], item))
+		buf.put()
 	}
-	buf := getScratch()
-	found := bytes.Contains(appendNorm(buf.n1[:0], cluster), appendNorm(buf.n2[:0], item))
-	buf.put()
 	if found {
+		return renewItem(cluster, single, item)
+	}
+	item = flattenItem(item)
+	if single {
+		cluster = flattenItem(cluster)
+	}
+	chars := func(s string, plain bool) int {
+		if plain {
+			return len(s)
+		}
+		return runeLen(s)
+	}
+	room := n - 1 - chars(item, itemPlain) // characters left for the cluster's items
+	if room <= 0 {
+		return clipText(item, n)
+	}
+	cl := chars(cluster, clusterPlain)
+	kind := itemKind(cluster)
+	for start := 0; start < len(cluster); {
+		if cl <= room {
+			return cluster[start:] + "\n" + item
+		}
+		end, next := nextItem(cluster, start, kind)
+		if end == len(cluster) {
+			break
+		}
+		cl -= chars(cluster[start:end+1], clusterPlain)
+		start, kind = end+1, next
+	}
+	return clipText(item, n)
+}
+
+// renewItem is cluster with its item equal to item (after normalisation)
+// moved last, as the newest; cluster as it is when that item is already
+// last, or when the text holds item only inside a larger item. single: the
+// cluster is one memory's text, a single item.
+func renewItem(cluster string, single bool, item string) string {
+	if single {
 		return cluster
 	}
-	return clipText(cluster+"\n"+item, n)
+	buf := getScratch()
+	defer buf.put()
+	want := appendNorm(buf.n2[:0], item)
+	kind := itemKind(cluster)
+	for start := 0; start < len(cluster); {
+		end, next := nextItem(cluster, start, kind)
+		if end == len(cluster) {
+			return cluster // the last item, or none equal
+		}
+		if bytes.Equal(appendNorm(buf.n1[:0], cluster[start:end]), want) {
+			return cluster[:start] + cluster[end+1:] + "\n" + cluster[start:end]
+		}
+		start, kind = end+1, next
+	}
+	return cluster
+}
+
+// flattenItem is the text of one memory as one item of a merged text: its
+// line breaks become spaces, except the one before the answer of a "Q: "
+// text (its first "\nA: "). A plain text stays plain.
+func flattenItem(t string) string {
+	i := strings.IndexByte(t, '\n')
+	if i < 0 {
+		return t
+	}
+	ans := -1
+	if itemKind(t) == 'Q' {
+		ans = strings.Index(t, "\nA: ")
+		if i == ans && strings.IndexByte(t[i+1:], '\n') < 0 {
+			return t // a one-line question and a one-line answer
+		}
+	}
+	b := []byte(t)
+	for i, c := range b {
+		if c == '\n' && i != ans {
+			b[i] = ' '
+		}
+	}
+	return string(b)
 }
 
 // absorb folds src's statistics into dst: the key becomes the member-weighted
@@ -675,8 +765,11 @@ type InjectInput struct {
 
 // InjectMemory stores a memory directly, bypassing the state update, the
 // isolation filter and the pending question. Identical text merges into the
-// existing memory. Injecting into a full long-term tier merges into the most
-// similar cluster. It returns the total number of memories.
+// existing memory. A memory injected into long term is a cluster of its own
+// while the tier has room, however similar it is to another; injected into
+// a full tier it merges into the most similar cluster, whose text keeps its
+// newest items and always the one just injected (mergeText). It returns the
+// total number of memories.
 func (s *Session) InjectMemory(in InjectInput) (total int, err error) {
 	if strings.TrimSpace(in.Text) == "" {
 		return 0, semvec.FieldError("text", "must not be empty")

@@ -3,11 +3,13 @@ package engine
 import (
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/semvec-go/semvec/vecmath"
+	"github.com/semvec-go/semvec/vecmath/embed"
 )
 
 func TestTiersStayBounded(t *testing.T) {
@@ -283,22 +285,240 @@ func TestKeyArenaKeepsReference(t *testing.T) {
 	}
 }
 
-// mergeText with the cluster's plain flag (the fast length check) answers
-// exactly as the character count does.
-func TestMergeTextPlainFlagMatchesRuneCount(t *testing.T) {
-	clusters := []string{
-		"", "abc", "deploy the web tier", "a...", "ab...", "abcdef...", "ünïcode text...", "x\ny...",
-		strings.Repeat("a", 597) + "...", strings.Repeat("é", 597) + "...", strings.Repeat("a", 598) + "...",
+// mergeOf is mergeText with the texts' plain flags; it checks that the
+// plain fast paths (character counts, containment) answer as the general
+// ones do.
+func mergeOf(cluster string, single bool, item string, n int) string {
+	got := mergeText(cluster, plainText(cluster), single, item, plainText(item), n)
+	if slow := mergeText(cluster, false, single, item, false, n); slow != got {
+		panic(fmt.Sprintf("mergeText(%q, %q, %d): %q with the plain flags, %q without", cluster, item, n, got, slow))
 	}
-	items := []string{"abc", "new item", "Deploy the WEB tier", "é"}
-	for _, c := range clusters {
-		for _, it := range items {
-			for _, n := range []int{0, 3, 6, 9, 600, 601} {
-				want := mergeText(c, false, it, n) // counts characters
-				if got := mergeText(c, plainText(c), it, n); got != want {
-					t.Fatalf("mergeText(%q, plain=%v, %q, %d) = %q, want %q", c, plainText(c), it, n, got, want)
-				}
+	return got
+}
+
+// onCallFact is the outside tester's repro: ~150-character facts that
+// differ in one name, so similar that they join one long-term cluster.
+func onCallFact(name string) string {
+	return "The on-call database administrator for the production payments cluster during the weekend maintenance window is " +
+		name + " from the platform team."
+}
+
+var onCallNames = []string{"Alvarenko", "Brisquell", "Corvantis", "Delmorrow", "Estravane", "Fennimore", "Gastrolin", "Snorkelwax"}
+
+// checkBookkeeping: every memory's hash is its text's, hashes are unique,
+// its token list is what its text gives, its text is within its tier's cap.
+func checkBookkeeping(t *testing.T, s *Session) {
+	t.Helper()
+	seen := map[string]bool{}
+	s.eachMemory(func(_ int, m *memory) {
+		if m.hash != hashText(m.text) || seen[m.hash] {
+			t.Fatalf("memory %q: hash %s (duplicate %v)", m.text, m.hash, seen[m.hash])
+		}
+		seen[m.hash] = true
+		if s.findHash(m.hash) != m {
+			t.Fatalf("memory %s not found by its hash", m.hash)
+		}
+		var ts tokHashes
+		ts.addText(m.text)
+		if !slices.Equal(s.tokenSlot(m.slot), ts.slice()) {
+			t.Fatalf("memory %s: tokens differ from its text's", m.hash)
+		}
+		if m.plain != plainText(m.text) {
+			t.Fatalf("memory %s: plain flag", m.hash)
+		}
+		if limit := s.cfg.MaxStoredChars; m.tier == tierLong && runeLen(m.text) > s.cfg.LongTermTextChars || runeLen(m.text) > limit {
+			t.Fatalf("memory %s: %d characters in tier %d", m.hash, runeLen(m.text), m.tier)
+		}
+	})
+}
+
+// TestInjectedFactsAreKept: facts injected into long term while it has
+// room are memories of their own, however similar; once it is full they
+// merge, and the cluster keeps the newest whole within its cap — never
+// dropping the fact just injected. Bookkeeping stays exact and an
+// export/import round trip gives the same export.
+func TestInjectedFactsAreKept(t *testing.T) {
+	e := embed.NewHashing(testDim)
+	vec := func(text string) []float32 {
+		v, err := e.Embed(t.Context(), []string{text})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v[0]
+	}
+	inject := func(s *Session, text string) {
+		t.Helper()
+		if _, err := s.InjectMemory(InjectInput{Text: text, Embedding: vec(text), Tier: TierLongTerm, Now: t0}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	stored := func(s *Session, name string) (n int) {
+		s.eachMemory(func(_ int, m *memory) {
+			if strings.Contains(m.text, name) {
+				n++
+			}
+		})
+		return n
+	}
+
+	// Room in long term: eight memories, each fact kept whole.
+	s := newTestSession(t)
+	for _, name := range onCallNames {
+		inject(s, onCallFact(name))
+	}
+	if n := len(s.tiers[tierLong]); n != len(onCallNames) {
+		t.Fatalf("%d long-term memories, want %d", n, len(onCallNames))
+	}
+	for _, name := range onCallNames {
+		if stored(s, name) != 1 {
+			t.Errorf("%s stored %d times", name, stored(s, name))
+		}
+	}
+	inject(s, onCallFact(onCallNames[0])) // the same text: merges into its memory
+	if n := len(s.tiers[tierLong]); n != len(onCallNames) {
+		t.Fatalf("the same fact again: %d long-term memories", n)
+	}
+	checkBookkeeping(t, s)
+
+	// Long term full: the facts merge into one cluster, which always holds
+	// the one just injected and the newest that fit.
+	cfg := DefaultConfig(testDim)
+	cfg.LongTermCap = 1
+	s = New(cfg)
+	for i, name := range onCallNames {
+		inject(s, onCallFact(name))
+		if n := len(s.tiers[tierLong]); n != 1 {
+			t.Fatalf("%d long-term memories, want 1", n)
+		}
+		m := s.tiers[tierLong][0]
+		if !strings.HasSuffix(m.text, "\n"+onCallFact(name)) && m.text != onCallFact(name) {
+			t.Fatalf("after %s the cluster ends %q", name, m.text[max(0, len(m.text)-80):])
+		}
+		if m.merged != i+1 || runeLen(m.text) > cfg.LongTermTextChars {
+			t.Fatalf("after %s: merged %d, %d characters", name, m.merged, runeLen(m.text))
+		}
+		// The newest whole items that fit: 4 of 145 characters in 600.
+		for j, old := range onCallNames[:i+1] {
+			if want := i-j < 4; (stored(s, old) == 1) != want {
+				t.Fatalf("after %s: %s stored %d times, want it %v", name, old, stored(s, old), want)
 			}
 		}
+		checkBookkeeping(t, s)
+	}
+	if want := strings.Join([]string{onCallFact("Estravane"), onCallFact("Fennimore"), onCallFact("Gastrolin"), onCallFact("Snorkelwax")}, "\n"); s.tiers[tierLong][0].text != want {
+		t.Fatalf("cluster text %q", s.tiers[tierLong][0].text)
+	}
+	// Given again, a fact the cluster holds becomes its newest: the next
+	// one pushes out the oldest other.
+	inject(s, onCallFact("Estravane"))
+	inject(s, onCallFact("Zephyrine"))
+	if want := strings.Join([]string{onCallFact("Gastrolin"), onCallFact("Snorkelwax"), onCallFact("Estravane"), onCallFact("Zephyrine")}, "\n"); s.tiers[tierLong][0].text != want {
+		t.Fatalf("cluster text %q", s.tiers[tierLong][0].text)
+	}
+	checkBookkeeping(t, s)
+	exp, _, err := s.Export()
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := ImportWith(cfg, exp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again, _, _ := back.Export(); string(again) != string(exp) {
+		t.Fatal("export of the import differs")
+	}
+	checkBookkeeping(t, back)
+}
+
+// TestMergeText: the cluster text keeps its newest whole items within n
+// characters and always ends with the item that joined; items join as one
+// line (a Q&A keeps its "\nA: "); a text it already holds changes nothing.
+func TestMergeText(t *testing.T) {
+	for _, c := range []struct {
+		cluster string
+		single  bool
+		item    string
+		n       int
+		want    string
+	}{
+		{"one", true, "two", 50, "one\ntwo"},
+		{"one\ntwo", false, " two ", 50, "one\ntwo"},                                                          // already there (normalised), the newest
+		{"one\ntwo", false, "one", 50, "two\none"},                                                            // already there: it becomes the newest
+		{"one two\nthree", false, "two", 50, "one two\nthree"},                                                // inside a larger item: as it is
+		{"Q: q\nA: a\nfact", false, "Q: q A:  a", 50, "fact\nQ: q\nA: a"},                                     // equal after normalisation
+		{"one\ntwo", true, "one", 50, "one\ntwo"},                                                             // a single text is one item
+		{"aaaaaaaaaa\nbbbbbbbbbb\ncccccccccc", false, "dddddddddd", 40, "bbbbbbbbbb\ncccccccccc\ndddddddddd"}, // 43 > 40: drop one
+		{"aaaaaaaaaa\nbbbbbbbbbb\ncccccccccc", false, "dddddddddd", 43, "aaaaaaaaaa\nbbbbbbbbbb\ncccccccccc\ndddddddddd"},
+		{"aaaaaaaaaa\nbbbbbbbbbb", false, strings.Repeat("x", 30), 41, "bbbbbbbbbb\n" + strings.Repeat("x", 30)},
+		{"aaaaaaaaaa\nbbbbbbbbbb", false, strings.Repeat("x", 39), 40, strings.Repeat("x", 39)}, // only the item fits
+		{"aaaaaaaaaa", true, strings.Repeat("x", 45), 40, strings.Repeat("x", 37) + "..."},      // the item alone is clipped
+		// Q&A items are dropped whole, question and answer together.
+		{"Q: q1\nA: a1\nQ: q2\nA: a2", false, "fact three", 25, "Q: q2\nA: a2\nfact three"},
+		{"U: u1\nQ: q2\nA: a2\nA: a3", false, "fact", 22, "Q: q2\nA: a2\nA: a3\nfact"},
+		{"Q: q2\nA: a2\nA: a3", false, "fact", 12, "A: a3\nfact"}, // a second answer is an item of its own
+		// A multi-line memory joins as one line; so does a single cluster text.
+		{"Q: line one\nline two\nA: answer\nmore", true, "U: x\ny", 100, "Q: line one line two\nA: answer more\nU: x y"},
+		{"first\nsecond", false, "third\nfourth", 100, "first\nsecond\nthird fourth"},
+		// A cluster clipped by an older engine: its items go oldest first,
+		// the clipped one in its turn.
+		{"old one\nold two clipped...", false, "new", 22, "old two clipped...\nnew"},
+		// Characters, not bytes.
+		{"ééééé\nààààà", false, "üüüüü", 12, "ààààà\nüüüüü"},
+	} {
+		got := mergeOf(c.cluster, c.single, c.item, c.n)
+		if got != c.want {
+			t.Errorf("mergeText(%q, %v, %q, %d) = %q, want %q", c.cluster, c.single, c.item, c.n, got, c.want)
+		}
+		if runeLen(got) > c.n {
+			t.Errorf("mergeText(%q, %q, %d): %d characters", c.cluster, c.item, c.n, runeLen(got))
+		}
+	}
+	// Random merges: within the cap, the item (as one line) last, the
+	// rest a tail of whole lines of the cluster.
+	r := rand.New(rand.NewPCG(3, 4))
+	words := []string{"Q: ", "A: ", "U: ", "deploy", "é", "the", "\n", " ", "pods", "ü"}
+	text := func() string {
+		var b strings.Builder
+		for range 1 + r.IntN(20) {
+			b.WriteString(words[r.IntN(len(words))])
+		}
+		return strings.TrimSpace(b.String()) + "x"
+	}
+	var cluster string
+	for i := range 3000 {
+		n := 20 + i/100*3 // one cap per cluster, as in a session
+		if i%100 == 0 {
+			cluster = clipText(text(), n)
+		}
+		item := text()
+		got := mergeOf(cluster, i%100 == 0, item, n)
+		if runeLen(got) > n {
+			t.Fatalf("%d characters over %d", runeLen(got), n)
+		}
+		flat := flattenItem(item)
+		contained := strings.Contains(normText(cluster), normText(item))
+		switch {
+		case contained:
+			if len(got) != len(cluster) || normText(got) != normText(cluster) && !strings.HasSuffix(normText(got), " "+normText(item)) {
+				t.Fatalf("%q already held %q: %q", cluster, item, got)
+			}
+		case runeLen(flat) >= n:
+			if got != clipText(flat, n) {
+				t.Fatalf("long item: %q", got)
+			}
+		default:
+			rest, ok := strings.CutSuffix(got, flat)
+			if !ok {
+				t.Fatalf("mergeText(%q, %q, %d) = %q: the item is not last", cluster, item, n, got)
+			}
+			src := cluster
+			if i%100 == 0 {
+				src = flattenItem(cluster)
+			}
+			if kept, ok := strings.CutSuffix(rest, "\n"); rest != "" && (!ok || kept != src && !strings.HasSuffix(src, "\n"+kept)) {
+				t.Fatalf("mergeText(%q, %q, %d) = %q: not whole lines of the cluster", cluster, item, n, got)
+			}
+		}
+		cluster = got
 	}
 }

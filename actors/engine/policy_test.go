@@ -174,6 +174,62 @@ func TestFocusLineShowsTheMatchingItem(t *testing.T) {
 	}
 }
 
+// TestFocusLineSplitsMergedItems: in a merged text every line starts an
+// item but the answer of a question, so injected facts (no prefix) are items
+// of their own, after one another or after a Q&A, and the line starts with
+// the one the message asks about; a multi-line memory joins as one item.
+func TestFocusLineSplitsMergedItems(t *testing.T) {
+	s := newTestSession(t)
+	line := func(text, msg string) string {
+		t.Helper()
+		m := &memory{merged: 2}
+		m.setText(text)
+		var lx lexScratch
+		q := s.queryTokens(msg, &lx)
+		for j := range q {
+			lx.idf[j] = 1
+		}
+		b, _ := s.appendMemoryLine(nil, m, q, &lx.idf, ^uint64(0), 200)
+		return string(b)
+	}
+	pager := "The pager rota for the storage team is kept in the operations wiki under the heading weekend escalation, next to the list of vendor contacts."
+	lead := "The on-call lead of the pages team for the spring release weekend is Snorkelwax, reachable through the escalation bridge."
+	qa := "Q: How far away is the moon from the Earth on average?\nA: The moon is about 384,000 kilometres from Earth on average, a bit more at apogee."
+	for _, text := range []string{
+		mergeOf(pager, true, lead, 600),                          // two injected facts
+		mergeOf(mergeOf(qa, true, pager, 600), false, lead, 600), // after a Q&A and a fact
+		mergeOf(lead, true, pager, 600),                          // the first item is the one
+	} {
+		if got := line(text, "who leads the pages team this release weekend?"); !strings.HasPrefix(got, lead[:60]) || !strings.Contains(got, "Snorkelwax") {
+			t.Errorf("text %q: line %q", text, got)
+		}
+	}
+	// A Q&A item holds its question and answer; a multi-line one joins as
+	// one, its continuation lines with it.
+	multi := "Q: Which gate does the ferry\nto the island leave from?\nA: The island ferry leaves from gate Pelnarow\nat the north pier."
+	text := mergeOf(mergeOf(pager, true, multi, 600), false, lead, 600)
+	if want := pager + "\nQ: Which gate does the ferry to the island leave from?\nA: The island ferry leaves from gate Pelnarow at the north pier.\n" + lead; text != want {
+		t.Fatalf("merged %q", text)
+	}
+	if got := line(text, "Where do I board the boat that goes over to the island?"); !strings.HasPrefix(got, "Q: Which gate does the ferry to the island leave from? A: The island ferry leaves from gate Pelnarow") {
+		t.Fatalf("line %q", got)
+	}
+	// itemStart: an answer completes a question once.
+	for _, c := range []struct {
+		line  string
+		cur   byte
+		start bool
+		kind  byte
+	}{
+		{"A: yes", 'Q', false, 'P'}, {"A: again", 'P', true, 'A'}, {"A: alone", 'U', true, 'A'},
+		{"Q: next", 'P', true, 'Q'}, {"U: hi", 'Q', true, 'U'}, {"a fact", 'Q', true, 0}, {"a fact", 0, true, 0}, {"A:no space", 'Q', true, 0},
+	} {
+		if st, k := itemStart(c.line, c.cur); st != c.start || k != c.kind {
+			t.Errorf("itemStart(%q, %q) = %v, %q; want %v, %q", c.line, c.cur, st, k, c.start, c.kind)
+		}
+	}
+}
+
 func TestTokens(t *testing.T) {
 	var a, b tokHashes
 	a.addText("The cats' Payments were booked, and the boxes RUNNING")

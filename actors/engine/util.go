@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"math"
@@ -124,6 +125,56 @@ func appendNorm(dst []byte, s string) []byte {
 	return dst
 }
 
+// appendPlainNorm is appendNorm(dst, s) for a text with plainText(s): s
+// with each '\n' as ' '.
+func appendPlainNorm(dst []byte, s string) []byte {
+	start := len(dst)
+	dst = append(dst, s...)
+	for b := dst[start:]; ; {
+		i := bytes.IndexByte(b, '\n')
+		if i < 0 {
+			return dst
+		}
+		b[i] = ' '
+		b = b[i+1:]
+	}
+}
+
+// containsPlain reports whether normText(text) contains normText(sub) for
+// texts with plainText: ' ' and '\n' are the same character.
+func containsPlain(text, sub string) bool {
+	w := sub // the first word of sub: a candidate must start with it
+	if i := strings.IndexAny(sub, " \n"); i >= 0 {
+		w = sub[:i]
+	}
+	for off := 0; off+len(sub) <= len(text); {
+		j := strings.Index(text[off:], w)
+		if j < 0 {
+			return false
+		}
+		p := off + j
+		if p+len(sub) > len(text) {
+			return false
+		}
+		if sameSpaced(text[p:p+len(sub)], sub) {
+			return true
+		}
+		off = p + 1
+	}
+	return false
+}
+
+// sameSpaced reports whether a and b, of equal length, are equal with ' '
+// and '\n' read as one character.
+func sameSpaced(a, b string) bool {
+	for i := 0; i < len(a); i++ {
+		if x, y := a[i], b[i]; x != y && !((x == ' ' || x == '\n') && (y == ' ' || y == '\n')) {
+			return false
+		}
+	}
+	return true
+}
+
 // plainRun skips 8 bytes at a time from j while all of them are printable
 // ASCII ('!' to DEL, so neither space nor multi-byte), up to lim, and returns
 // the new position. Callers finish byte by byte.
@@ -143,9 +194,18 @@ func plainRun(s string, j, lim int) int {
 
 // hashText is the memory_hash of a text: the first 16 hex characters of the
 // SHA-256 of its normalised form.
-func hashText(s string) string {
+func hashText(s string) string { return hashTextPlain(s, false) }
+
+// hashTextPlain is hashText(s) for plain = plainText(s) (or false when
+// unknown): a plain text's normal form is the text with '\n' read as ' '.
+func hashTextPlain(s string, plain bool) string {
 	buf := getScratch()
-	sum := sha256.Sum256(appendNorm(buf.n1[:0], s))
+	var sum [sha256.Size]byte
+	if plain {
+		sum = sha256.Sum256(appendPlainNorm(buf.n1[:0], s))
+	} else {
+		sum = sha256.Sum256(appendNorm(buf.n1[:0], s))
+	}
 	buf.put()
 	var hx [16]byte
 	hex.Encode(hx[:], sum[:8])

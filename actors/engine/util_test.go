@@ -98,3 +98,45 @@ func TestAppendFixed2MatchesStrconv(t *testing.T) {
 		check(v)
 	}
 }
+
+// TestPlainFastPaths: for plain texts, containsPlain and hashTextPlain
+// answer as the normalising versions do.
+func TestPlainFastPaths(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	words := []string{"a", "ab", "b", "Q:", "A:", "deploy", "pods", "x"}
+	text := func() string {
+		var b strings.Builder
+		for i := range 1 + r.IntN(12) {
+			if i > 0 {
+				b.WriteByte(" \n"[r.IntN(2)])
+			}
+			b.WriteString(words[r.IntN(len(words))])
+		}
+		return b.String()
+	}
+	for range 20000 {
+		a, b := text(), text()
+		if r.IntN(4) == 0 { // b taken from a, its spaces and line breaks swapped
+			i := r.IntN(len(a))
+			j := i + r.IntN(len(a)-i) + 1
+			b = strings.Map(func(c rune) rune {
+				switch c {
+				case ' ':
+					return '\n'
+				case '\n':
+					return ' '
+				}
+				return c
+			}, a[i:j])
+		}
+		if !plainText(a) || !plainText(b) {
+			continue
+		}
+		if got, want := containsPlain(a, b), strings.Contains(normText(a), normText(b)); got != want {
+			t.Fatalf("containsPlain(%q, %q) = %v, want %v", a, b, got, want)
+		}
+		if hashTextPlain(a, true) != hashText(a) {
+			t.Fatalf("hashTextPlain(%q)", a)
+		}
+	}
+}

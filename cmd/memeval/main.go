@@ -111,7 +111,7 @@ func ablations(dim int) []variant {
 		{"BM25 evidence", func(c *engine.Config) { c.LexicalWeight = engine.DefaultLexicalWeight }},
 	}
 	off := engine.DefaultConfig(dim).WithoutMemoryPolicy()
-	out := []variant{{"none (the engine before)", off}}
+	out := []variant{{"none (memory policy off)", off}}
 	for _, p := range parts {
 		c := off
 		p.on(&c)

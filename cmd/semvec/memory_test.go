@@ -18,16 +18,17 @@ import (
 
 // TestRecallThroughHTTPMatchesEngine runs the recall harness through the
 // whole server and through the engine in process: every probe's context
-// block is the same, so the hit rates agree. -short runs one set at 60
-// filler turns; the full test adds the held-out set at 120 (the floors at
-// every filler count are held through the engine, in actors/engine/memeval).
+// block is the same, so the hit rates agree. -short runs the main set and
+// the main facts injected through POST /v1/session/{id}/memory at 60 filler
+// turns; the full test adds the held-out set at 120 (the floors at every
+// filler count are held through the engine, in actors/engine/memeval).
 func TestRecallThroughHTTPMatchesEngine(t *testing.T) {
 	e := newEnv(t, "sqlite:///"+t.TempDir()+"/semvec.db", nil)
 	tok := e.token("recall", semvec.TierEnterprise)
 	cases := []struct {
 		set memeval.Set
 		f   int
-	}{{memeval.Main(), 60}}
+	}{{memeval.Main(), 60}, {memeval.InjectedMain(), 60}} // facts taught by POST …/memory too
 	if !testing.Short() {
 		cases = append(cases, struct {
 			set memeval.Set
@@ -37,7 +38,7 @@ func TestRecallThroughHTTPMatchesEngine(t *testing.T) {
 	cfg := engine.DefaultConfig(embed.DefaultDim)
 	ctx := context.Background()
 	for _, c := range cases {
-		hd := &memeval.HTTPDriver{Base: e.base, Token: tok}
+		hd := &memeval.HTTPDriver{Base: e.base, Token: tok, Embedder: embed.NewHashing(embed.DefaultDim)}
 		if err := hd.CreateSession(ctx, nil); err != nil {
 			t.Fatal(err)
 		}

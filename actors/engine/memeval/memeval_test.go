@@ -42,6 +42,38 @@ func TestRecallFloor(t *testing.T) {
 	}
 }
 
+// TestInjectedRecall runs the injected sets through the engine with the
+// default configuration: facts injected into long term among filler are
+// kept and found. The main and held-out facts keep 80 % at every filler
+// count; of the 12 look-alikes, which would all join one cluster, none is
+// lost up to F=120 and two thirds are found at F=300.
+func TestInjectedRecall(t *testing.T) {
+	cfg := engine.DefaultConfig(embed.DefaultDim)
+	emb := embed.NewHashing(embed.DefaultDim)
+	for _, set := range InjectedSets() {
+		for _, f := range []int{0, 60, 120, 300} {
+			r, err := Evaluate(context.Background(), NewEngineDriver(cfg, emb), set, f, cfg.ContextBudgetChars)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Logf("%s F=%d: %d/%d (missed %v, lost %v), longest block %d/%d", set.Name, f, r.Hits, r.Total, r.Missed, r.Lost, r.MaxBlock, cfg.ContextBudgetChars)
+			min := (r.Total*80 + 99) / 100
+			if set.Name == InjectedLookAlikes().Name {
+				min = r.Total
+				if f > 120 {
+					min = (r.Total*2 + 2) / 3
+				}
+			}
+			if r.Hits < min {
+				t.Errorf("%s F=%d: %d of %d facts found, below the floor %d (missed %v)", set.Name, f, r.Hits, r.Total, min, r.Missed)
+			}
+			if r.OverBudget > 0 {
+				t.Errorf("%s F=%d: %d context blocks over the budget %d", set.Name, f, r.OverBudget, cfg.ContextBudgetChars)
+			}
+		}
+	}
+}
+
 // TestScriptShape: every fact is taught once, in order, among exactly f
 // filler turns (as a turn, or injected into long term); paraphrases never
 // carry the marker; markers are unique.
