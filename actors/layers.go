@@ -659,11 +659,29 @@ func (l *Layers) loadNetwork(ctx context.Context, owner string) (actor.Producer,
 }
 
 // viewLoads numbers an actor's view loads, so an older load never replaces
-// a newer one. retrying: a reloadAgain is scheduled.
+// a newer one. again schedules a reloadAgain.
 type viewLoads struct {
 	started, applied uint64
-	retrying         bool
+	again            selfTimer
 }
+
+// selfTimer sends its actor one message of the actor's own after a delay
+// (protoactor's TimerScheduler), at most one at a time: while one is
+// pending, asking for another does nothing. The actor calls fired when the
+// message arrives. It is the actor's state, used only on the actor.
+type selfTimer struct{ pending bool }
+
+// after sends msg to the actor delay from now, unless one is pending.
+func (t *selfTimer) after(ctx actor.Context, delay time.Duration, msg any) {
+	if t.pending {
+		return
+	}
+	t.pending = true
+	scheduler.NewTimerScheduler(ctx).SendOnce(delay, ctx.Self(), msg)
+}
+
+// fired notes that the pending message has arrived.
+func (t *selfTimer) fired() { t.pending = false }
 
 // reloadAgain tells a layer actor to reload its view again after an unsure
 // reload failed (see reloadView; a local message).
@@ -695,7 +713,8 @@ func reloadView[V any](ctx actor.Context, w *layerWork, n *viewLoads, load func(
 	case *pb.TopologyChanged:
 		unsure = m.GetUnsure()
 	case reloadAgain:
-		unsure, n.retrying = true, false
+		unsure = true
+		n.again.fired()
 	}
 	n.started++
 	load1 := n.started
@@ -712,9 +731,8 @@ func reloadView[V any](ctx actor.Context, w *layerWork, n *viewLoads, load func(
 		switch {
 		case err != nil && unsure && !gone:
 			w.l.log.Warn("layers: view not reloaded after a change whose outcome is unknown; retried", "key", w.key, "err", err)
-			if !n.retrying && !w.stopping {
-				n.retrying = true
-				scheduler.NewTimerScheduler(ctx).SendOnce(reloadRetryDelay, ctx.Self(), reloadAgain{})
+			if !w.stopping {
+				n.again.after(ctx, reloadRetryDelay, reloadAgain{})
 			}
 			return
 		case err != nil:

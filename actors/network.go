@@ -55,8 +55,9 @@ type networkActor struct {
 	ops     oneAtATime           // switches, transfers and proposals, each from its reads to its last write
 	retry   scheduler.CancelFunc // cancels the retryRestore scheduled after a failed third step of a switch
 	// unsure: the last save failed, so the disk may hold a change st does
-	// not; resyncing: a resync is scheduled.
-	unsure, resyncing bool
+	// not; resyncLater schedules a resync.
+	unsure      bool
+	resyncLater selfTimer
 }
 
 // resync tells a network actor to save its committed state again after a
@@ -109,7 +110,7 @@ func (a *networkActor) Receive(ctx actor.Context) {
 	case retryRestore:
 		a.retryRestore(ctx)
 	case resync:
-		a.resyncing = false
+		a.resyncLater.fired()
 		if a.unsure && !a.work.stopping && !a.work.superseded {
 			a.commit(ctx, func(*networkState) {}, func(error) {})
 		}
@@ -178,9 +179,8 @@ func (a *networkActor) commit(ctx actor.Context, change func(st *networkState), 
 			if err == nil {
 				a.st = next
 			}
-			if err != nil && !errors.Is(err, persistence.ErrSuperseded) && !a.resyncing && !a.work.stopping {
-				a.resyncing = true
-				scheduler.NewTimerScheduler(ctx).SendOnce(resyncDelay, ctx.Self(), resync{})
+			if err != nil && !errors.Is(err, persistence.ErrSuperseded) && !a.work.stopping {
+				a.resyncLater.after(ctx, resyncDelay, resync{})
 			}
 			if errors.Is(err, persistence.ErrSuperseded) {
 				// A newer activation of this network state exists (another

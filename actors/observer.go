@@ -41,9 +41,10 @@ type observerActor struct {
 	writes    oneAtATime // the observer's writes (samples' and clears), in order
 	work      layerWork  // its async work and its stop; superseded once a write is refused
 	// unsure: a write failed, so its rows may hold what it does not (a
-	// COMMIT that landed with its answer lost); resyncing: a
+	// COMMIT that landed with its answer lost); resyncLater schedules a
 	// resyncObserver is scheduled.
-	unsure, resyncing bool
+	unsure      bool
+	resyncLater selfTimer
 }
 
 // resyncObserver tells an observer to read its rows again after a failed
@@ -123,7 +124,7 @@ func (a *observerActor) Receive(ctx actor.Context) {
 	case *pb.ObserverClearRequest:
 		a.handleClear(ctx, m)
 	case resyncObserver:
-		a.resyncing = false
+		a.resyncLater.fired()
 		if a.unsure && !a.work.stopping {
 			a.write(func(then func()) { a.resync(ctx, then) }, func(err error) { a.writeFailed(ctx, err) })
 		}
@@ -390,9 +391,8 @@ func (a *observerActor) writeFailed(ctx actor.Context, err error) {
 		return
 	}
 	a.unsure = true
-	if !a.resyncing && !a.work.stopping {
-		a.resyncing = true
-		scheduler.NewTimerScheduler(ctx).SendOnce(resyncDelay, ctx.Self(), resyncObserver{})
+	if !a.work.stopping {
+		a.resyncLater.after(ctx, resyncDelay, resyncObserver{})
 	}
 }
 

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
-	"github.com/asynkron/protoactor-go/scheduler"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/semvec-go/semvec"
@@ -40,15 +39,16 @@ type regionActor struct {
 	loads        viewLoads
 	work         layerWork // its async work and its stop; superseded once a write is refused
 
-	seq      int64                    // the last event numbered
-	unsaved  []persistence.LoggedItem // numbered, not yet written
-	writing  bool
-	retrying bool // a retryEventWrite is scheduled
+	seq        int64                    // the last event numbered
+	unsaved    []persistence.LoggedItem // numbered, not yet written
+	writing    bool
+	retryLater selfTimer // schedules a retryEventWrite
 
 	// unsure: the last write of the realignment record failed, so the
 	// database may hold a record the region does not (a COMMIT that landed
-	// with its answer lost); rechecking: a recheckRecord is scheduled.
-	unsure, rechecking bool
+	// with its answer lost); recheckLater schedules a recheckRecord.
+	unsure       bool
+	recheckLater selfTimer
 }
 
 // recheckRecord tells a region to settle its realignment record after a
@@ -117,10 +117,10 @@ func (a *regionActor) Receive(ctx actor.Context) {
 	case *pb.DriftEvent:
 		a.handleDrift(ctx, m)
 	case retryEventWrite:
-		a.retrying = false
+		a.retryLater.fired()
 		a.writeUnsaved(ctx)
 	case recheckRecord:
-		a.rechecking = false
+		a.recheckLater.fired()
 		a.recheck(ctx)
 	case *pb.RegionStateRequest:
 		a.handleState(ctx, m)
@@ -239,10 +239,7 @@ func (a *regionActor) realign(ctx actor.Context, now time.Time) {
 // neither reports nor carried out.
 func (a *regionActor) recordFailed(ctx actor.Context) {
 	a.unsure = true
-	if !a.rechecking {
-		a.rechecking = true
-		scheduler.NewTimerScheduler(ctx).SendOnce(recordRetryDelay, ctx.Self(), recheckRecord{})
-	}
+	a.recheckLater.after(ctx, recordRetryDelay, recheckRecord{})
 }
 
 // recheck settles a realignment record whose write failed (see
@@ -353,10 +350,7 @@ func (a *regionActor) writeUnsaved(ctx actor.Context) {
 			// Retried with the next event, or after eventRetryDelay when
 			// none comes: the events reach the database once it is back,
 			// not only when the region stops.
-			if !a.retrying {
-				a.retrying = true
-				scheduler.NewTimerScheduler(ctx).SendOnce(eventRetryDelay, ctx.Self(), retryEventWrite{})
-			}
+			a.retryLater.after(ctx, eventRetryDelay, retryEventWrite{})
 			return
 		}
 		a.writeUnsaved(ctx)

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
-	"github.com/asynkron/protoactor-go/scheduler"
 
 	"github.com/semvec-go/semvec"
 	"github.com/semvec-go/semvec/actors/engine"
@@ -35,14 +34,14 @@ type sessionActor struct {
 	kind        string // of the session row (persistence.SessionKind*)
 	epoch       int64  // this activation's fencing epoch; every write carries it
 	eng         *engine.Session
-	clusters    []string // the clusters it is a member of: where its drift events go
-	membership  uint64   // the newest membership load applied (see reloadMembership)
-	loads       uint64   // membership loads started
-	reloading   bool     // a reloadAgain of the memberships is scheduled
-	seq         int64    // the last log entry applied
-	logged      int64    // the last log entry handed to the log (>= seq)
-	checkpoint  int64    // the last entry covered by a saved checkpoint
-	queued      int64    // the entry covered by a checkpoint in the writer's queue (0: none)
+	clusters    []string  // the clusters it is a member of: where its drift events go
+	membership  uint64    // the newest membership load applied (see reloadMembership)
+	loads       uint64    // membership loads started
+	reloadLater selfTimer // schedules a reloadAgain of the memberships
+	seq         int64     // the last log entry applied
+	logged      int64     // the last log entry handed to the log (>= seq)
+	checkpoint  int64     // the last entry covered by a saved checkpoint
+	queued      int64     // the entry covered by a checkpoint in the writer's queue (0: none)
 	inflight    []inflight
 	blocked     bool // a commit failed: no change is logged until the doomed ones are resolved
 	deleted     bool // the session was deleted (Discard, or a change refused as NotFound)
@@ -104,13 +103,10 @@ func (a *sessionActor) Receive(ctx actor.Context) {
 	case *pb.TopologyChanged:
 		a.reloadMembership(ctx, m.GetUnsure())
 	case reloadAgain:
-		a.reloading = false
+		a.reloadLater.fired()
 		a.reloadMembership(ctx, true)
 	case membershipNotReloaded:
-		if !a.reloading {
-			a.reloading = true
-			scheduler.NewTimerScheduler(ctx).SendOnce(reloadRetryDelay, ctx.Self(), reloadAgain{})
-		}
+		a.reloadLater.after(ctx, reloadRetryDelay, reloadAgain{})
 	case *pb.MembershipChanged:
 		if m.GetLoad() > a.membership {
 			a.membership = m.GetLoad()
