@@ -254,6 +254,99 @@ func (l *lostAckStore) AppendLog(ctx context.Context, e []persistence.LogEntry) 
 }
 
 // A change whose commit was reported failed although it reached the
+// database is seen without another change: a second later the session
+// looks at its log, finds the entry, stops, and the next read activates it
+// from its log, with the change. Before, a session that took no further
+// change served the state without it for as long as it ran (an outside
+// attack with a frozen PostgreSQL: metrics, entities, exports and the
+// cluster aggregate disagreed with a restart).
+func TestALostCommitAcknowledgementIsSeenWithoutAnotherChange(t *testing.T) {
+	ctx := ctxT(t)
+	sessions, ls, _ := sessionsOn(t, func(s *persistence.Store) *lostAckStore { return &lostAckStore{Store: s} })
+	if _, err := sessions.Create(ctx, "o", CreateOptions{ID: "s"}); err != nil {
+		t.Fatal(err)
+	}
+	run := func(i int) error {
+		_, err := AskSession[*pb.RunResponse](ctx, sessions, "s", &pb.RunRequest{Owner: "o", SessionId: "s",
+			Message: fmt.Sprintf("q%d", i), MessageVec: topic(i, 0), Response: fmt.Sprintf("a%d", i), ResponseVec: topic(i, 1), ShortCircuitThreshold: 0.85})
+		return err
+	}
+	turns := func() int64 {
+		m, err := AskSession[*pb.MetricsResponse](ctx, sessions, "s", &pb.MetricsRequest{Owner: "o", SessionId: "s"})
+		if err != nil {
+			return -1 // stopping, or activating again
+		}
+		return int64(m.GetInteractionCount())
+	}
+	if err := run(1); err != nil {
+		t.Fatal(err)
+	}
+	ls.lose.Store(true)
+	if err := run(2); semvec.KindOf(err) != semvec.KindUnavailable {
+		t.Fatalf("the change whose acknowledgement was lost answered %v, want Unavailable", err)
+	}
+	eventually(t, "the session serving the change its log holds", func() bool { return turns() == 2 })
+	if err := run(3); err != nil { // and it takes changes again
+		t.Fatalf("a change after the resync: %v", err)
+	}
+	if n := turns(); n != 3 {
+		t.Fatalf("%d turns, want 3", n)
+	}
+}
+
+// A failed commit that did not reach the database changes nothing: the
+// session looks at its log, finds nothing past its state, and serves on.
+func TestAFailedCommitThatDidNotLandKeepsTheSession(t *testing.T) {
+	ctx := ctxT(t)
+	sessions, fs, _ := sessionsOn(t, func(s *persistence.Store) *failingLogStore { return &failingLogStore{Store: s} })
+	if _, err := sessions.Create(ctx, "o", CreateOptions{ID: "s"}); err != nil {
+		t.Fatal(err)
+	}
+	req := func(i int) *pb.RunRequest {
+		return &pb.RunRequest{Owner: "o", SessionId: "s", Message: fmt.Sprintf("q%d", i), MessageVec: topic(i, 0), ShortCircuitThreshold: 0.85}
+	}
+	if _, err := AskSession[*pb.RunResponse](ctx, sessions, "s", req(1)); err != nil {
+		t.Fatal(err)
+	}
+	fs.fail.Store(true)
+	if _, err := AskSession[*pb.RunResponse](ctx, sessions, "s", req(2)); semvec.KindOf(err) != semvec.KindUnavailable {
+		t.Fatalf("a failed commit answered %v, want Unavailable", err)
+	}
+	fs.fail.Store(false)
+	eventually(t, "the session looking at its log", func() bool { return fs.looked.Load() > 0 })
+	m, err := AskSession[*pb.MetricsResponse](ctx, sessions, "s", &pb.MetricsRequest{Owner: "o", SessionId: "s"})
+	if err != nil || m.GetInteractionCount() != 1 {
+		t.Fatalf("after a failed commit: %d turns (%v), want 1", m.GetInteractionCount(), err)
+	}
+	if _, err := AskSession[*pb.RunResponse](ctx, sessions, "s", req(3)); err != nil {
+		t.Fatalf("a change after the look: %v", err)
+	}
+}
+
+// failingLogStore fails every log append while fail is set, writing
+// nothing, and counts the reads of a session's log past an entry (the look
+// after a failed commit; an activation reads from 0).
+type failingLogStore struct {
+	*persistence.Store
+	fail   atomic.Bool
+	looked atomic.Int32
+}
+
+func (f *failingLogStore) AppendLog(ctx context.Context, e []persistence.LogEntry) ([]error, error) {
+	if f.fail.Load() {
+		return nil, semvec.Errorf(semvec.KindUnavailable, "database unavailable")
+	}
+	return f.Store.AppendLog(ctx, e)
+}
+
+func (f *failingLogStore) LoadLog(ctx context.Context, owner, id string, after int64) ([]persistence.LogEntry, error) {
+	if after > 0 {
+		f.looked.Add(1)
+	}
+	return f.Store.LoadLog(ctx, owner, id, after)
+}
+
+// A change whose commit was reported failed although it reached the
 // database (its outcome was lost) is not numbered again forever: the next
 // changes find its seq taken (ErrBehindLog) and are answered 503 without
 // landing (neither the colliding one nor those queued behind it), the

@@ -38,6 +38,8 @@ type sessionActor struct {
 	membership  uint64    // the newest membership load applied (see reloadMembership)
 	loads       uint64    // membership loads started
 	reloadLater selfTimer // schedules a reloadAgain of the memberships
+	unsure      bool      // a commit failed: the log may hold a change this state lacks (see checkLog)
+	checkLater  selfTimer // schedules a checkLog
 	seq         int64     // the last log entry applied
 	logged      int64     // the last log entry handed to the log (>= seq)
 	checkpoint  int64     // the last entry covered by a saved checkpoint
@@ -107,6 +109,11 @@ func (a *sessionActor) Receive(ctx actor.Context) {
 		a.reloadMembership(ctx, true)
 	case membershipNotReloaded:
 		a.reloadLater.after(ctx, reloadRetryDelay, reloadAgain{})
+	case checkLog:
+		a.checkLater.fired()
+		a.checkLog(ctx)
+	case logChecked:
+		a.logChecked(ctx, m)
 	case *pb.MembershipChanged:
 		if m.GetLoad() > a.membership {
 			a.membership = m.GetLoad()
@@ -278,8 +285,76 @@ func (a *sessionActor) committed(ctx actor.Context, m *pb.ChangeCommitted) {
 		// (a session's log has no gaps): take no new ones until they are
 		// resolved, then number from the last applied entry again.
 		a.blocked = true
+		// The commit's outcome is unknown: check the log a little later
+		// (checkLog), unless a change finds out first.
+		a.unsure = true
+		a.checkLater.after(ctx, logCheckDelay, checkLog{})
 	}
 	a.serveReady(ctx)
+}
+
+// checkLog tells a session to look at its log after a failed commit; a
+// local message, like logChecked, which carries the answer.
+type checkLog struct{}
+
+type logChecked struct {
+	last int64 // the highest seq the log holds past the one asked after (0: none)
+	err  error
+}
+
+// logCheckDelay is how long a session waits after a failed commit before
+// it looks at its log, and again after a look that failed.
+const logCheckDelay = time.Second
+
+// checkLog looks, off the actor, at what the session's log holds past the
+// last entry handed to it. A failed commit's outcome is unknown (its COMMIT
+// may have landed, its answer lost): a session that takes no further change
+// would otherwise serve, for as long as it runs, a state without a change
+// that the log, and any later activation, holds. The next change finds that
+// out too (ErrBehindLog); this finds it without one.
+func (a *sessionActor) checkLog(ctx actor.Context) {
+	if !a.unsure || a.deleted {
+		return
+	}
+	if a.blocked {
+		a.checkLater.after(ctx, logCheckDelay, checkLog{}) // the failed entries are still being resolved
+		return
+	}
+	self, root := ctx.Self(), ctx.ActorSystem().Root
+	store, owner, id, after := a.deps.store, a.owner, a.id, a.logged
+	go func() {
+		lctx, cancel := context.WithTimeout(context.Background(), membershipTimeout)
+		defer cancel()
+		entries, err := store.LoadLog(lctx, owner, id, after)
+		var last int64
+		for _, e := range entries {
+			last = max(last, e.Seq)
+		}
+		root.Send(self, logChecked{last: last, err: err})
+	}()
+}
+
+// logChecked acts on checkLog's answer: when the log holds an entry past
+// every one this activation handed it, the state is stale and the actor
+// stops at once, without a checkpoint, as when a change finds it out (see
+// committed); the next request activates the session from its checkpoint
+// and log. A look that failed (the database is still away) is tried again
+// later, while reads go on being served.
+func (a *sessionActor) logChecked(ctx actor.Context, m logChecked) {
+	switch {
+	case m.err != nil:
+		if semvec.KindOf(m.err) == semvec.KindNotFound {
+			return
+		}
+		a.deps.log.Warn("session: log not checked after a failed commit; retrying", "session_id", a.id, "err", m.err)
+		a.checkLater.after(ctx, logCheckDelay, checkLog{})
+	case m.last > a.logged:
+		a.deps.log.Warn("session state is stale (its log holds a change whose commit was reported failed): stopping", "session_id", a.id, "epoch", a.epoch, "seq", m.last)
+		a.deps.writer.cancel(a.owner, a.id, a.incarnation, a.epoch)
+		ctx.Stop(ctx.Self())
+	default:
+		a.unsure = false
+	}
 }
 
 // serveReady answers, in order, the queued messages whose turn has come:
