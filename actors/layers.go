@@ -754,6 +754,15 @@ func (l *Layers) changed(ctx context.Context, r *Registry, key string) {
 	tellChanged(ctx, l.ask, r, key, l.log, false)
 }
 
+// outcomeUnknown reports whether a failed write may have landed all the
+// same: the database did not answer (unavailable, timed out) or failed in
+// a way that says nothing (internal). Not found, a conflict or a cap
+// reached say the transaction rolled back.
+func outcomeUnknown(err error) bool {
+	k := semvec.KindOf(err)
+	return err != nil && (k == semvec.KindUnavailable || k == semvec.KindTimeout || k == semvec.KindInternal)
+}
+
 // told is an actor to tell of a topology change: its registry and key.
 type told struct {
 	r   *Registry
@@ -769,7 +778,7 @@ type told struct {
 // An error that says what happened (not found, a conflict, a cap reached:
 // the transaction rolled back) tells nobody.
 func (l *Layers) unsure(err error, actors ...told) error {
-	if k := semvec.KindOf(err); k != semvec.KindUnavailable && k != semvec.KindTimeout && k != semvec.KindInternal {
+	if !outcomeUnknown(err) {
 		return err
 	}
 	l.goBG(func(bg context.Context) { l.tellUnsure(bg, actors...) })

@@ -39,6 +39,7 @@ type sessionActor struct {
 	loads       uint64    // membership loads started
 	reloadLater selfTimer // schedules a reloadAgain of the memberships
 	unsure      bool      // a commit failed: the log may hold a change this state lacks (see checkLog)
+	failures    uint64    // commits failed so far: a look at the log answers for those before it
 	checkLater  selfTimer // schedules a checkLog
 	seq         int64     // the last log entry applied
 	logged      int64     // the last log entry handed to the log (>= seq)
@@ -288,6 +289,7 @@ func (a *sessionActor) committed(ctx actor.Context, m *pb.ChangeCommitted) {
 		// The commit's outcome is unknown: check the log a little later
 		// (checkLog), unless a change finds out first.
 		a.unsure = true
+		a.failures++
 		a.checkLater.after(ctx, logCheckDelay, checkLog{})
 	}
 	a.serveReady(ctx)
@@ -298,8 +300,9 @@ func (a *sessionActor) committed(ctx actor.Context, m *pb.ChangeCommitted) {
 type checkLog struct{}
 
 type logChecked struct {
-	last int64 // the highest seq the log holds past the one asked after (0: none)
-	err  error
+	last     int64  // the highest seq the log holds past the one asked after (0: none)
+	failures uint64 // the session's failed commits when the look began
+	err      error
 }
 
 // logCheckDelay is how long a session waits after a failed commit before
@@ -321,7 +324,7 @@ func (a *sessionActor) checkLog(ctx actor.Context) {
 		return
 	}
 	self, root := ctx.Self(), ctx.ActorSystem().Root
-	store, owner, id, after := a.deps.store, a.owner, a.id, a.logged
+	store, owner, id, after, failures := a.deps.store, a.owner, a.id, a.logged, a.failures
 	go func() {
 		lctx, cancel := context.WithTimeout(context.Background(), membershipTimeout)
 		defer cancel()
@@ -330,7 +333,7 @@ func (a *sessionActor) checkLog(ctx actor.Context) {
 		for _, e := range entries {
 			last = max(last, e.Seq)
 		}
-		root.Send(self, logChecked{last: last, err: err})
+		root.Send(self, logChecked{last: last, failures: failures, err: err})
 	}()
 }
 
@@ -339,7 +342,8 @@ func (a *sessionActor) checkLog(ctx actor.Context) {
 // stops at once, without a checkpoint, as when a change finds it out (see
 // committed); the next request activates the session from its checkpoint
 // and log. A look that failed (the database is still away) is tried again
-// later, while reads go on being served.
+// later, while reads go on being served. A look that began before a later
+// commit failed does not answer for that one (its own look is scheduled).
 func (a *sessionActor) logChecked(ctx actor.Context, m logChecked) {
 	switch {
 	case m.err != nil:
@@ -352,7 +356,7 @@ func (a *sessionActor) logChecked(ctx actor.Context, m logChecked) {
 		a.deps.log.Warn("session state is stale (its log holds a change whose commit was reported failed): stopping", "session_id", a.id, "epoch", a.epoch, "seq", m.last)
 		a.deps.writer.cancel(a.owner, a.id, a.incarnation, a.epoch)
 		ctx.Stop(ctx.Self())
-	default:
+	case m.failures == a.failures && !a.blocked:
 		a.unsure = false
 	}
 }

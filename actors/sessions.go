@@ -363,15 +363,26 @@ func (s *Sessions) Delete(ctx context.Context, owner, id string) error {
 		}[rec.Kind]
 		return semvec.Errorf(semvec.KindConflict, "Session %s %s", id, cmp.Or(why, "backs a layer entity"))
 	}
+	member, merr := s.store.ClustersOfSession(ctx, owner, id) // to tell them should the outcome be unknown
 	unlinked, err := s.store.DeleteSession(ctx, owner, id)
 	if err != nil {
-		if k := semvec.KindOf(err); k == semvec.KindUnavailable || k == semvec.KindTimeout || k == semvec.KindInternal {
-			// Its outcome is unknown (the COMMIT may have landed, its
-			// answer lost): the actor stops, so that the next request
+		if outcomeUnknown(err) {
+			// The COMMIT may have landed, its answer lost. The actor stops
+			// (not discarded: the changes in flight may have landed too,
+			// and are answered 503, not 404), so that the next request
 			// serves what the database holds (404 once the deletion
-			// landed) instead of a deleted session from memory. Every
-			// change it acknowledged is in its log.
-			s.Discard(ctx, owner, id)
+			// landed) instead of a deleted session from memory; every
+			// change it acknowledged is in its log. Its clusters reload
+			// their members, keeping their view while the database does
+			// not answer.
+			s.reg.Halt(ctx, ownedKey(owner, id), false)
+			if clusters := s.deps.clusters.Load(); clusters != nil && merr == nil && len(member) > 0 {
+				go func() { // off the request: its 503 does not wait for their reloads (each bounded)
+					for _, cid := range member {
+						tellChanged(context.Background(), s.ask, clusters, ownedKey(owner, cid), s.deps.log, true)
+					}
+				}()
+			}
 		}
 		return err
 	}

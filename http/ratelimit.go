@@ -204,7 +204,7 @@ func (l *RateLimiter) allow(key bucketKey, tier semvec.Tier) (bool, tierLimit, t
 	if b.lim.AllowN(now, 1) {
 		return true, lim, 0
 	}
-	if lim.perSec <= 0 {
+	if lim.perSec <= 0 || lim.burst < 1 { // it never holds a token again
 		return false, lim, 0
 	}
 	missing := 1 - b.lim.TokensAt(now)

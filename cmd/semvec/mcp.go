@@ -96,6 +96,7 @@ func (r *remote) session(ctx context.Context) (*sdk.ClientSession, error) {
 		return r.cs, nil
 	}
 	c := sdk.NewClient(&sdk.Implementation{Name: "semvec-mcp-stdio", Version: semvec.Version}, nil)
+	r.auth.refused.Store(nil) // a refusal counts only if this connection meets it
 	cs, err := c.Connect(ctx, &sdk.StreamableClientTransport{Endpoint: r.endpoint, HTTPClient: r.client, MaxRetries: -1}, nil)
 	if err != nil {
 		if refusal := r.auth.refusal(); refusal != "" {
