@@ -585,10 +585,10 @@ func (s *Session) consolidate(m *memory, own bool) {
 	}
 }
 
-// mergeText is the text of a cluster after item text joined it. When the
-// cluster text already contains the item's (after normalisation) nothing is
-// added; an item of the cluster equal to it becomes the newest (renewItem).
-// Otherwise the item goes on a new line after the cluster's
+// mergeText is the text of a cluster after item text joined it. When an
+// item of the cluster equals it (after normalisation) nothing is added:
+// that item becomes the newest (renewItem); text that merely contains it
+// does not count. Otherwise the item goes on a new line after the cluster's
 // items, keeping the newest: when the whole would exceed n characters, the
 // cluster's oldest items (see itemStart) are dropped, whole, until it fits;
 // an item that does not fit on its own is the whole text, clipped to n
@@ -610,8 +610,10 @@ func mergeText(cluster string, clusterPlain, single bool, item string, itemPlain
 		found = bytes.Contains(appendNorm(buf.n1[:0], cluster), appendNorm(buf.n2[:0], item))
 		buf.put()
 	}
-	if found {
-		return renewItem(cluster, single, item)
+	if found { // a cheap filter: only an item equal to it counts
+		if text, ok := renewItem(cluster, single, item); ok {
+			return text
+		}
 	}
 	item = flattenItem(item)
 	if single {
@@ -644,28 +646,30 @@ func mergeText(cluster string, clusterPlain, single bool, item string, itemPlain
 }
 
 // renewItem is cluster with its item equal to item (after normalisation)
-// moved last, as the newest; cluster as it is when that item is already
-// last, or when the text holds item only inside a larger item. single: the
-// cluster is one memory's text, a single item.
-func renewItem(cluster string, single bool, item string) string {
-	if single {
-		return cluster
-	}
+// moved last, as the newest (cluster as it is when that item is already
+// last), and whether it has one. Text that merely contains item (a longer
+// item, or one running across two items: "db port 8080" holds "db port
+// 80") does not: item is then added as a new one. single: the cluster is
+// one memory's text, a single item.
+func renewItem(cluster string, single bool, item string) (string, bool) {
 	buf := getScratch()
 	defer buf.put()
 	want := appendNorm(buf.n2[:0], item)
+	if single {
+		return cluster, bytes.Equal(appendNorm(buf.n1[:0], cluster), want)
+	}
 	kind := itemKind(cluster)
 	for start := 0; start < len(cluster); {
 		end, next := nextItem(cluster, start, kind)
-		if end == len(cluster) {
-			return cluster // the last item, or none equal
-		}
 		if bytes.Equal(appendNorm(buf.n1[:0], cluster[start:end]), want) {
-			return cluster[:start] + cluster[end+1:] + "\n" + cluster[start:end]
+			if end == len(cluster) {
+				return cluster, true // already the newest
+			}
+			return cluster[:start] + cluster[end+1:] + "\n" + cluster[start:end], true
 		}
 		start, kind = end+1, next
 	}
-	return cluster
+	return cluster, false
 }
 
 // flattenItem is the text of one memory as one item of a merged text: its
