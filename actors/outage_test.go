@@ -323,6 +323,78 @@ func TestAFailedCommitThatDidNotLandKeepsTheSession(t *testing.T) {
 	}
 }
 
+// A look at the log that began before a later commit failed does not
+// answer for that one: the look finds nothing (it read before the second
+// commit landed), and the second failure's own look then finds its entry.
+// Before, the stale look cleared the doubt and the session served a state
+// without a change its log held.
+func TestAStaleLookAtTheLogDoesNotClearALaterFailure(t *testing.T) {
+	ctx := ctxT(t)
+	sessions, st, _ := sessionsOn(t, func(s *persistence.Store) *heldLookStore {
+		return &heldLookStore{Store: s, read: make(chan struct{}), release: make(chan struct{})}
+	})
+	if _, err := sessions.Create(ctx, "o", CreateOptions{ID: "s"}); err != nil {
+		t.Fatal(err)
+	}
+	run := func(i int) error {
+		_, err := AskSession[*pb.RunResponse](ctx, sessions, "s", &pb.RunRequest{Owner: "o", SessionId: "s",
+			Message: fmt.Sprintf("q%d", i), MessageVec: topic(i, 0), ShortCircuitThreshold: 0.85})
+		return err
+	}
+	turns := func() int32 {
+		m, err := AskSession[*pb.MetricsResponse](ctx, sessions, "s", &pb.MetricsRequest{Owner: "o", SessionId: "s"})
+		if err != nil {
+			return -1
+		}
+		return m.GetInteractionCount()
+	}
+	if err := run(1); err != nil {
+		t.Fatal(err)
+	}
+	st.fail.Store(true) // a commit that does not land
+	if err := run(2); semvec.KindOf(err) != semvec.KindUnavailable {
+		t.Fatalf("a failed commit answered %v", err)
+	}
+	st.fail.Store(false)
+	st.hold.Store(true)
+	<-st.read // the look has read the log (nothing past turn 1) and is held
+	st.lose.Store(true)
+	if err := run(3); semvec.KindOf(err) != semvec.KindUnavailable { // lands, its answer lost
+		t.Fatalf("the change whose acknowledgement was lost answered %v", err)
+	}
+	close(st.release) // the stale look answers now
+	eventually(t, "the session serving the change its log holds", func() bool { return turns() == 2 })
+}
+
+// heldLookStore is failingLogStore and lostAckStore in one, and once hold
+// is set it holds the next look at a session's log after reading it (a
+// stale answer), until release is closed.
+type heldLookStore struct {
+	*persistence.Store
+	fail, lose, hold atomic.Bool
+	read, release    chan struct{}
+}
+
+func (h *heldLookStore) AppendLog(ctx context.Context, e []persistence.LogEntry) ([]error, error) {
+	if h.fail.Load() {
+		return nil, semvec.Errorf(semvec.KindUnavailable, "database unavailable")
+	}
+	refused, err := h.Store.AppendLog(ctx, e)
+	if err == nil && h.lose.CompareAndSwap(true, false) {
+		return nil, semvec.Errorf(semvec.KindUnavailable, "database unavailable")
+	}
+	return refused, err
+}
+
+func (h *heldLookStore) LoadLog(ctx context.Context, owner, id string, after int64) ([]persistence.LogEntry, error) {
+	entries, err := h.Store.LoadLog(ctx, owner, id, after)
+	if after > 0 && h.hold.CompareAndSwap(true, false) {
+		close(h.read)
+		<-h.release
+	}
+	return entries, err
+}
+
 // failingLogStore fails every log append while fail is set, writing
 // nothing, and counts the reads of a session's log past an entry (the look
 // after a failed commit; an activation reads from 0).
