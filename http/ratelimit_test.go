@@ -193,10 +193,16 @@ func TestRateLimitTierChangeAndSetLimits(t *testing.T) {
 	if got := mwHits(r, "zero", semvec.TierCommunity, 1); got != 0 {
 		t.Fatal("zero rate refilled")
 	}
-	// A bucket that never refills names no reset, only the contract's 60.
+	// A bucket that never refills names no reset, only the contract's 60:
+	// a zero rate, or a zero burst (it never holds a token).
 	w := mwDo(r, http.MethodGet, "/x", "", map[string]string{"X-Sub": "zero", "X-Tier": "community"})
 	if w.Code != http.StatusTooManyRequests || w.Header().Get("RateLimit-Reset") != "" || w.Header().Get("Retry-After") != "60" {
 		t.Fatalf("zero rate: %d, RateLimit-Reset %q, Retry-After %q", w.Code, w.Header().Get("RateLimit-Reset"), w.Header().Get("Retry-After"))
+	}
+	l.SetLimits(semvec.TierCommunity, 5, 0)
+	w = mwDo(r, http.MethodGet, "/x", "", map[string]string{"X-Sub": "no-burst", "X-Tier": "community"})
+	if w.Code != http.StatusTooManyRequests || w.Header().Get("RateLimit-Reset") != "" {
+		t.Fatalf("zero burst: %d, RateLimit-Reset %q", w.Code, w.Header().Get("RateLimit-Reset"))
 	}
 }
 
