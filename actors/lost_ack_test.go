@@ -144,11 +144,7 @@ func newLostAckEnv(t *testing.T) (*layersEnv, *lostAckLayerStore) {
 	t.Helper()
 	s := &lostAckLayerStore{}
 	s.lose.Store("")
-	e := &layersEnv{t: t, dbPath: filepath.Join(t.TempDir(), "layers.db"),
-		wrap: func(st *persistence.Store) LayerStore { s.Store = st; return s }}
-	e.start()
-	t.Cleanup(e.stop)
-	return e, s
+	return newWrappedLayersEnv(t, func(st *persistence.Store) LayerStore { s.Store = st; return s }), s
 }
 
 // A batch of drift events whose write landed although the region was told

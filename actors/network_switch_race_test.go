@@ -203,10 +203,7 @@ func (s *lostAckNetStore) SaveNetworkState(ctx context.Context, owner string, ep
 // switch no read had shown.
 func TestANetworkSaveWhoseAnswerIsLostIsUndone(t *testing.T) {
 	lost := &lostAckNetStore{}
-	e := &layersEnv{t: t, dbPath: filepath.Join(t.TempDir(), "layers.db"),
-		wrap: func(s *persistence.Store) LayerStore { lost.Store = s; return lost }}
-	e.start()
-	t.Cleanup(e.stop)
+	e := newWrappedLayersEnv(t, func(s *persistence.Store) LayerStore { lost.Store = s; return lost })
 	ctx := ctxT(t)
 	const own = "tenant-a"
 	e.enrolledPair(own)
