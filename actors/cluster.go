@@ -103,7 +103,16 @@ func newClusterActor(l *Layers, key string, v *pb.ClusterView) actor.Producer {
 // session's actor and tells the members and regions its view held. A
 // deletion answered 503 whose COMMIT landed told none of them.
 func (l *Layers) goneCluster(v *pb.ClusterView) {
-	owner, id := v.GetOwner(), v.GetClusterId()
+	l.goBG(func(bg context.Context) {
+		l.sessions.Discard(bg, v.GetOwner(), v.GetClusterId())
+		l.tellUnsure(bg, l.clusterLinks(v)...)
+	})
+}
+
+// clusterLinks are the actors holding a link to the cluster of v: its
+// members' sessions and its regions.
+func (l *Layers) clusterLinks(v *pb.ClusterView) []told {
+	owner := v.GetOwner()
 	actors := []told{}
 	for _, sid := range v.GetMemberIds() {
 		actors = append(actors, told{l.sessions.reg, ownedKey(owner, sid)})
@@ -111,10 +120,7 @@ func (l *Layers) goneCluster(v *pb.ClusterView) {
 	for _, rid := range v.GetRegionIds() {
 		actors = append(actors, told{l.regions, ownedKey(owner, rid)})
 	}
-	l.goBG(func(bg context.Context) {
-		l.sessions.Discard(bg, owner, id)
-		l.tellUnsure(bg, actors...)
-	})
+	return actors
 }
 
 func (a *clusterActor) Receive(ctx actor.Context) {

@@ -102,17 +102,23 @@ func (l *Layers) ClusterFeedback(ctx context.Context, owner, id string) (*pb.Clu
 // DeleteCluster deletes the cluster with its backing session, memberships and
 // region links, stops its actor and the backing session's, and tells the
 // former members and regions. When the deletion fails, its outcome is
-// unknown: the cluster's actor reloads its view (Layers.unsure), and if the
-// cluster is gone it stops, and does the rest (goneCluster).
+// unknown: the cluster's actor and the members and regions it had before
+// reload their views (Layers.unsure); a running cluster actor that finds
+// its cluster gone stops, and does the rest (goneCluster). Its links are
+// told by DeleteCluster itself too, for when its actor is not running.
 func (l *Layers) DeleteCluster(ctx context.Context, owner, id string) error {
 	if err := notFoundIfInvalid("Cluster", id); err != nil {
 		return err
 	}
+	before, err := l.clusterView(ctx, owner, id)
+	if err != nil {
+		return err
+	}
 	// What the deletion unlinked is read in its own transaction: a link
-	// added concurrently is told too (reading the links first missed it).
+	// added concurrently is told too (before, read first, can miss it).
 	unlinked, err := l.store.DeleteCluster(ctx, owner, id)
 	if err != nil {
-		return l.unsure(err, told{l.clusters, ownedKey(owner, id)})
+		return l.unsure(err, append(l.clusterLinks(before), told{l.clusters, ownedKey(owner, id)})...)
 	}
 	l.clusters.Halt(ctx, ownedKey(owner, id), false)
 	l.sessions.Discard(ctx, owner, id)

@@ -23,8 +23,9 @@ import (
 // network state.
 type lostAckLayerStore struct {
 	*persistence.Store
-	lose atomic.Value // string: the method whose next successful call is reported failed
-	down atomic.Bool  // see isDown
+	lose     atomic.Value // string: the method whose next successful call is reported failed
+	down     atomic.Bool  // see isDown
+	thenDown atomic.Bool  // the database goes down (down) as the armed write's answer is lost
 }
 
 // errAnswerLost is what a write whose answer was lost reports.
@@ -32,6 +33,9 @@ var errAnswerLost = semvec.Errorf(semvec.KindUnavailable, "database unavailable"
 
 func (s *lostAckLayerStore) lost(method string, err error) error {
 	if err == nil && s.lose.CompareAndSwap(method, "") {
+		if s.thenDown.Load() {
+			s.down.Store(true)
+		}
 		return errAnswerLost
 	}
 	return err
@@ -481,7 +485,7 @@ func TestADeletionWhoseAnswerIsLostIsSeen(t *testing.T) {
 	ok(e.layers.RegionState(ctx, own, r.ID, 0))(t)
 
 	s.lose.Store("DeleteCluster")
-	s.down.Store(true)
+	s.thenDown.Store(true) // the deletion reads the cluster first
 	if err := e.layers.DeleteCluster(ctx, own, cid); semvec.KindOf(err) != semvec.KindUnavailable {
 		t.Fatalf("a deletion whose answer is lost: %v, want unavailable", err)
 	}
@@ -490,6 +494,7 @@ func TestADeletionWhoseAnswerIsLostIsSeen(t *testing.T) {
 		t.Fatalf("the cluster's actor stopped answering while the database was down: %v", err)
 	}
 	s.down.Store(false)
+	s.thenDown.Store(false)
 	eventually(t, "the deleted cluster answering 404", func() bool {
 		return semvec.KindOf(e.layers.ClusterExists(ctx, own, cid)) == semvec.KindNotFound
 	})
@@ -513,6 +518,59 @@ func TestADeletionWhoseAnswerIsLostIsSeen(t *testing.T) {
 	eventually(t, "the deleted region's meta session answering 404", func() bool {
 		_, err := AskSession[*pb.StateResponse](ctx, e.sessions, r.MetaSessionID, &pb.StateRequest{Owner: own, SessionId: r.MetaSessionID})
 		return semvec.KindOf(err) == semvec.KindNotFound
+	})
+}
+
+// A deletion whose answer is lost while the deleted cluster's or region's
+// actor is not running: no actor of its own finds it gone, so the deletion
+// itself tells the links it read first. The region, cluster and observer
+// that listed it reload their views and drop it. Before, they listed the
+// deleted cluster or region until their next change or a restart.
+func TestADeletionWhoseActorIsNotRunningIsSeenByItsLinks(t *testing.T) {
+	e, s := newLostAckEnv(t)
+	ctx := ctxT(t)
+	const own = "tenant-a"
+	r, cid := e.region(own, 0.5, 3600), e.cluster(own, AggregationWeightedAverage, 0)
+	ok(e.layers.AttachCluster(ctx, own, r.ID, cid))(t)
+	if got := ok(e.layers.RegionState(ctx, own, r.ID, 0))(t).GetClusterIds(); !sameIDs(got, []string{cid}) {
+		t.Fatalf("the region lists %v, want [%s]", got, cid)
+	}
+	e.layers.clusters.Halt(ctx, ownedKey(own, cid), false)
+	if e.layers.clusters.Has(ownedKey(own, cid)) {
+		t.Fatal("the cluster's actor still runs")
+	}
+
+	s.lose.Store("DeleteCluster")
+	if err := e.layers.DeleteCluster(ctx, own, cid); semvec.KindOf(err) != semvec.KindUnavailable {
+		t.Fatalf("a deletion whose answer is lost: %v, want unavailable", err)
+	}
+	eventually(t, "the region no longer listing the deleted cluster", func() bool {
+		return len(ok(e.layers.RegionState(ctx, own, r.ID, 0))(t).GetClusterIds()) == 0
+	})
+
+	// A region, registered with the observer and linked to a running cluster.
+	cid2 := e.cluster(own, AggregationWeightedAverage, 0)
+	ok(e.layers.AttachCluster(ctx, own, r.ID, cid2))(t)
+	ok2(e.layers.EnsureObserver(ctx, own, 3600, nil))(t)
+	ok2(e.layers.RegisterRegion(ctx, own, r.ID))(t)
+	if got := ok(e.layers.ClusterState(ctx, own, cid2))(t).GetRegionIds(); !sameIDs(got, []string{r.ID}) {
+		t.Fatalf("the cluster lists regions %v, want [%s]", got, r.ID)
+	}
+	wantIDs(t, "the observer's regions", ok(e.layers.ObserverSummary(ctx, own, 0))(t).GetRegionIds(), r.ID)
+	e.layers.regions.Halt(ctx, ownedKey(own, r.ID), false)
+	if e.layers.regions.Has(ownedKey(own, r.ID)) {
+		t.Fatal("the region's actor still runs")
+	}
+
+	s.lose.Store("DeleteRegion")
+	if err := e.layers.DeleteRegion(ctx, own, r.ID); semvec.KindOf(err) != semvec.KindUnavailable {
+		t.Fatalf("a deletion whose answer is lost: %v, want unavailable", err)
+	}
+	eventually(t, "the cluster no longer listing the deleted region", func() bool {
+		return len(ok(e.layers.ClusterState(ctx, own, cid2))(t).GetRegionIds()) == 0
+	})
+	eventually(t, "the observer no longer listing the deleted region", func() bool {
+		return len(ok(e.layers.ObserverSummary(ctx, own, 0))(t).GetRegionIds()) == 0
 	})
 }
 

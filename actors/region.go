@@ -89,15 +89,21 @@ func newRegionActor(l *Layers, key string, v *pb.RegionView, epoch int64, events
 // session's actor and tells the clusters its view held and the observer.
 // A deletion answered 503 whose COMMIT landed told none of them.
 func (l *Layers) goneRegion(v *pb.RegionView) {
+	l.goBG(func(bg context.Context) {
+		l.sessions.Discard(bg, v.GetOwner(), v.GetMetaSessionId())
+		l.tellUnsure(bg, l.regionLinks(v)...)
+	})
+}
+
+// regionLinks are the actors holding a link to the region of v: its
+// clusters and the owner's observer.
+func (l *Layers) regionLinks(v *pb.RegionView) []told {
 	owner := v.GetOwner()
 	actors := []told{{l.observers, owner}}
 	for _, cid := range v.GetClusterIds() {
 		actors = append(actors, told{l.clusters, ownedKey(owner, cid)})
 	}
-	l.goBG(func(bg context.Context) {
-		l.sessions.Discard(bg, owner, v.GetMetaSessionId())
-		l.tellUnsure(bg, actors...)
-	})
+	return actors
 }
 
 func (a *regionActor) Receive(ctx actor.Context) {

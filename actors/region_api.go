@@ -90,18 +90,18 @@ func (l *Layers) DeleteRegion(ctx context.Context, owner, id string) error {
 	if err := notFoundIfInvalid("Region", id); err != nil {
 		return err
 	}
-	rec, err := l.store.GetRegion(ctx, owner, id)
+	before, err := l.regionView(ctx, owner, id)
 	if err != nil {
 		return err
 	}
 	// What the deletion unlinked is read in its own transaction: a link
-	// added concurrently is told too (reading the links first missed it).
+	// added concurrently is told too (before, read first, can miss it).
 	unlinked, err := l.store.DeleteRegion(ctx, owner, id)
 	if err != nil {
-		return l.unsure(err, told{l.regions, ownedKey(owner, id)})
+		return l.unsure(err, append(l.regionLinks(before), told{l.regions, ownedKey(owner, id)})...)
 	}
 	l.regions.Halt(ctx, ownedKey(owner, id), false)
-	l.sessions.Discard(ctx, owner, rec.MetaSessionID)
+	l.sessions.Discard(ctx, owner, before.GetMetaSessionId())
 	for _, cid := range unlinked.Clusters {
 		l.clusterChanged(ctx, owner, cid)
 	}
