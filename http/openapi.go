@@ -45,8 +45,8 @@ func sessionOperations() []operation {
 		{Method: "GET", Path: "/metrics", ID: "prometheusMetrics", Tag: "infra", Summary: "Prometheus metrics behind Basic Auth (METRICS_USER / METRICS_PASSWORD)", NoAuth: true,
 			Response: "", Text: true, Errors: []int{401, 503}},
 		{Method: "GET", Path: "/openapi.json", ID: "openapi", Tag: "infra", Summary: "This document", NoAuth: true, Response: map[string]any{}},
-		{Method: "POST", Path: "/mcp", ID: "mcp", Tag: "mcp", Summary: "Model Context Protocol over streamable HTTP (stateless, JSON answers): JSON-RPC messages; tools run, store, recall, remember, cache_put, cache_find, cache_delete, session_create, session_delete, session_metrics call these /v1 routes with the caller's credentials",
-			Body: api.JSONRPCRequest{}, Response: api.JSONRPCResponse{}},
+		{Method: "POST", Path: "/mcp", ID: "mcp", Tag: "mcp", Summary: "Model Context Protocol over streamable HTTP (stateless, JSON answers): JSON-RPC messages; tools run, store, recall, remember, cache_put, cache_find, cache_delete, session_create, session_delete, session_metrics call these /v1 routes with the caller's credentials. A body that is not JSON (-32700) or not a JSON-RPC message (-32600), or a method the server does not serve (-32601), is answered 400 with a JSON-RPC error (id null, or the request's id when it has one), and so is a request refused for its headers (-32000: an Accept without text/event-stream, an unknown MCP-Protocol-Version); other errors of the HTTP request itself (413, 415) are answered with {\"detail\"}",
+			Body: api.JSONRPCRequest{}, Response: api.JSONRPCResponse{}, Other: map[int]any{http.StatusBadRequest: api.JSONRPCResponse{}}},
 		{Method: "POST", Path: "/v1/run", ID: "run", Tag: "sessions", Summary: "One turn: retrieve context, score drift and short-circuit, optionally store the previous answer; a turn that creates a session answers 409 past the caller's session limit (SEMVEC_MAX_SESSIONS_PER_TENANT)", Body: api.RunBody{}, Response: api.RunResult{}, Errors: []int{404, 409}},
 		{Method: "POST", Path: "/v1/store", ID: "store", Tag: "sessions", Summary: "Learn from an LLM response (paired with the pending question); a memory keeps at most 2,000 characters of text, cut with ... beyond", Body: api.StoreBody{}, Response: api.StoreResult{}, Errors: []int{404}},
 		{Method: "POST", Path: "/v1/session/create", ID: "createSession", Tag: "sessions", Summary: "Explicit session creation (optional template and policy vectors); 409 past the caller's session limit (SEMVEC_MAX_SESSIONS_PER_TENANT)", Body: api.SessionCreateBody{}, Response: api.SessionCreated{}, Errors: []int{409}},
@@ -259,6 +259,8 @@ func schemaGenerator(role schemaRole, query bool) *openapi3gen.Generator {
 		switch {
 		case t == rawMessage: // an exported state: a JSON object
 			s.Type = &openapi3.Types{openapi3.TypeObject}
+		case t.Kind() == reflect.Interface: // any JSON value, null too (a JSON-RPC id)
+			s.Nullable = true
 		case t.Kind() == reflect.Struct:
 			constrain(t, s, role, query)
 		}

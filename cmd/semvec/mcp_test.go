@@ -213,16 +213,26 @@ func TestMCPOverStreamableHTTP(t *testing.T) {
 	want(t, e.do(http.MethodPost, "/mcp", `{"jsonrpc":"2.0","id":1,"method":"tools/list"}`), http.StatusUnauthorized)
 	want(t, e.do(http.MethodPost, "/mcp", `{"jsonrpc":"2.0","id":1,"method":"tools/list"}`, "Authorization", "Bearer not-a-token"), http.StatusUnauthorized)
 
-	// The SDK's transport errors answer like every other error: JSON with
-	// a detail.
+	// A body that is not JSON is a JSON-RPC parse error, id null.
 	tok := e.token("acme", semvec.TierPro)
+	r := e.do(http.MethodPost, "/mcp", "nonsense", "Authorization", "Bearer "+tok, "Accept", "application/json, text/event-stream")
+	want(t, r, http.StatusBadRequest)
+	m := r.json(t)
+	if rpcErr, _ := m["error"].(map[string]any); m["jsonrpc"] != "2.0" || rpcErr == nil || rpcErr["code"] != float64(-32700) {
+		t.Fatalf("not JSON: %s", r.Body)
+	}
+	if id, ok := m["id"]; !ok || id != nil {
+		t.Fatalf("not JSON: id is not null: %s", r.Body)
+	}
+
+	// The SDK's other transport errors answer like every other error: JSON
+	// with a detail.
 	for _, tc := range []struct {
 		name, body string
 		headers    []string
 		status     int
 		detail     string
 	}{
-		{"not JSON-RPC", "nonsense", []string{"Accept", "application/json, text/event-stream"}, http.StatusBadRequest, "malformed payload"},
 		{"wrong content type", `{"jsonrpc":"2.0","id":1,"method":"tools/list"}`, []string{"Content-Type", "text/plain"}, http.StatusUnsupportedMediaType, "Content-Type"},
 	} {
 		r := e.do(http.MethodPost, "/mcp", tc.body, append([]string{"Authorization", "Bearer " + tok}, tc.headers...)...)

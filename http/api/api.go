@@ -73,7 +73,8 @@ type ReadinessChecks struct {
 
 // JSONRPCRequest and JSONRPCResponse document POST /mcp: JSON-RPC 2.0
 // messages of the Model Context Protocol (the MCP SDK reads and writes them;
-// the server has no handler of its own).
+// the server has no handler of its own). A 400 of /mcp is a JSONRPCResponse
+// with an error (a body that is not a JSON-RPC message, an unknown method).
 type JSONRPCRequest struct {
 	JSONRPC string          `json:"jsonrpc"`
 	ID      any             `json:"id,omitempty"`

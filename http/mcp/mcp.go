@@ -85,6 +85,12 @@ func (e Engine) Do(ctx context.Context, req *sdk.CallToolRequest, method, path s
 // serves the tools' REST calls; emb embeds the texts of remember and of a
 // recall query, as the REST handlers would.
 //
+// A body that is not a JSON-RPC message (-32700 when it is not JSON, -32600
+// otherwise) or names a method the SDK does not serve (-32601) is answered
+// 400 with a JSON-RPC error object, as is every other 400; the other errors
+// of the HTTP request itself (413, 415) keep the service's
+// {"detail": "..."} (see jsonErrors).
+//
 // anonymous turns on the SDK's DNS-rebinding protection (a request that
 // reached a loopback listener with a non-loopback Host is refused): without
 // authentication a web page could otherwise drive a local server's tools
@@ -97,58 +103,16 @@ func Handler(engine http.Handler, emb embed.Embedder, anonymous bool, log *slog.
 		&sdk.StreamableHTTPOptions{Stateless: true, JSONResponse: true, Logger: log, DisableLocalhostProtection: !anonymous})
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		r.Header.Set(PeerHeader, r.RemoteAddr)
-		jw := &jsonErrors{ResponseWriter: w}
+		if r.Body == nil {
+			r.Body = http.NoBody
+		}
+		body := &rpcBody{rc: r.Body}
+		r.Body = body
+		jw := &jsonErrors{ResponseWriter: w, body: body}
 		h.ServeHTTP(jw, r)
 		jw.finish()
 	})
 }
-
-// jsonErrors turns the SDK's plain-text transport errors (a body that is not
-// JSON-RPC, a wrong Content-Type or Accept header: 400, 406, 415 written
-// with http.Error) into the service's error shape, {"detail": "..."}, like
-// every other error the server answers. Other answers pass through.
-type jsonErrors struct {
-	http.ResponseWriter
-	plain  bool         // an error body is being collected
-	detail bytes.Buffer // its text (bounded)
-}
-
-// maxTransportError bounds the text of one SDK transport error kept.
-const maxTransportError = 4096
-
-func (w *jsonErrors) WriteHeader(code int) {
-	if code >= 400 && strings.HasPrefix(w.Header().Get("Content-Type"), "text/plain") {
-		w.plain = true
-		w.Header().Set("Content-Type", "application/json")
-		w.Header().Del("Content-Length")
-	}
-	w.ResponseWriter.WriteHeader(code)
-}
-
-func (w *jsonErrors) Write(b []byte) (int, error) {
-	if !w.plain {
-		return w.ResponseWriter.Write(b)
-	}
-	w.detail.Write(b[:min(len(b), maxTransportError-w.detail.Len())])
-	return len(b), nil
-}
-
-// finish writes a collected error's JSON body.
-func (w *jsonErrors) finish() {
-	if w.plain {
-		body, _ := json.Marshal(map[string]string{"detail": strings.TrimSpace(w.detail.String())})
-		_, _ = w.ResponseWriter.Write(body)
-	}
-}
-
-// Flush and Unwrap keep the writer's other abilities (the SDK streams).
-func (w *jsonErrors) Flush() {
-	if f, ok := w.ResponseWriter.(http.Flusher); ok && !w.plain {
-		f.Flush()
-	}
-}
-
-func (w *jsonErrors) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 func impl() *sdk.Implementation {
 	return &sdk.Implementation{Name: "semvec-go", Title: "semvec-go memory", Version: semvec.Version}

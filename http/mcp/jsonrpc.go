@@ -1,0 +1,232 @@
+package mcp
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"strings"
+
+	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
+	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
+)
+
+// JSON-RPC errors of /mcp. The SDK's streamable-HTTP handler answers a
+// body it cannot use with a plain-text 400 ("malformed payload: …", "JSON
+// RPC not handled: …"), and takes an object with an id but neither "method"
+// nor "result"/"error" for a response (202). MCP clients expect a JSON-RPC
+// 2.0 error object instead (JSON-RPC 2.0 §5.1; the streamable-HTTP
+// transport: an HTTP error status whose body may be a JSON-RPC error
+// response without an id). rpcBody checks the body when the SDK reads it,
+// that is after the SDK's own checks of the request's method and headers,
+// and jsonErrors writes the error object in place of the SDK's text.
+
+// maxMessageBytes bounds the body rpcBody reads: the SDK's own limit, which
+// it answers with 413 (behind the server's maxBody, the lower limit of the
+// two applies).
+const maxMessageBytes = sdk.DefaultMaxRequestBodyBytes
+
+// errNotJSONRPC ends the SDK's read of a body that rpcBody refused. The SDK
+// answers it with a plain-text 400, which jsonErrors replaces.
+var errNotJSONRPC = errors.New("mcp: the body is not a JSON-RPC message")
+
+// rpcBody is a request body that is read whole and checked the first time
+// the SDK reads it.
+type rpcBody struct {
+	rc      io.ReadCloser
+	checked bool           // the SDK has read the body
+	data    *bytes.Reader  // the body, when it is a JSON-RPC message
+	err     error          // the read's error: the body's, or errNotJSONRPC
+	refusal *jsonrpc.Error // why the body is not a JSON-RPC message
+	id      jsonrpc.ID     // the id of a body that is one request, else zero
+}
+
+func (b *rpcBody) Read(p []byte) (int, error) {
+	if !b.checked {
+		b.checked = true
+		b.load()
+	}
+	if b.err != nil {
+		return 0, b.err
+	}
+	return b.data.Read(p)
+}
+
+func (b *rpcBody) Close() error { return b.rc.Close() }
+
+// load reads and checks the body. A read error (a body over maxBody's
+// limit: *http.MaxBytesError, which the SDK answers with 413) is the SDK's
+// to answer, as before.
+func (b *rpcBody) load() {
+	raw, err := io.ReadAll(io.LimitReader(b.rc, maxMessageBytes+1))
+	switch {
+	case err != nil:
+		b.err = err
+	case len(raw) > maxMessageBytes:
+		b.err = &http.MaxBytesError{Limit: maxMessageBytes}
+	default:
+		if b.refusal, b.id = checkMessage(raw); b.refusal != nil {
+			b.err = errNotJSONRPC
+		} else {
+			b.data = bytes.NewReader(raw)
+		}
+	}
+}
+
+// checkMessage returns why body is not one JSON-RPC 2.0 message or a batch
+// of them (-32700 when it is not JSON, -32600 otherwise; nil when it is),
+// and the id of a body that is one request. Whether the SDK serves a
+// message (its method, its params, a batch) is the SDK's to say.
+func checkMessage(body []byte) (*jsonrpc.Error, jsonrpc.ID) {
+	var none jsonrpc.ID
+	var value json.RawMessage // Unmarshal checks all of body, trailing data too
+	if err := json.Unmarshal(body, &value); err != nil {
+		return &jsonrpc.Error{Code: jsonrpc.CodeParseError, Message: "Parse error: " + err.Error()}, none
+	}
+	if value[0] == '[' {
+		var batch []json.RawMessage
+		if err := json.Unmarshal(value, &batch); err != nil || len(batch) == 0 {
+			return invalidRequest("an empty batch"), none
+		}
+		for _, m := range batch {
+			if _, err := decodeMessage(m); err != nil {
+				return invalidRequest("in a batch: " + err.Error()), none
+			}
+		}
+		return nil, none
+	}
+	msg, err := decodeMessage(value)
+	if err != nil {
+		return invalidRequest(err.Error()), none
+	}
+	if req, ok := msg.(*jsonrpc.Request); ok {
+		return nil, req.ID
+	}
+	return nil, none
+}
+
+// decodeMessage decodes one JSON-RPC message as the SDK does, and also
+// refuses an object the SDK would take for a response although it has
+// neither a result nor an error.
+func decodeMessage(raw json.RawMessage) (jsonrpc.Message, error) {
+	if raw[0] != '{' {
+		return nil, errors.New("a message is a JSON object")
+	}
+	msg, err := jsonrpc.DecodeMessage(raw)
+	if err != nil {
+		return nil, err
+	}
+	if _, ok := msg.(*jsonrpc.Response); ok {
+		var r struct{ Result, Error json.RawMessage }
+		if json.Unmarshal(raw, &r) != nil || (r.Result == nil && r.Error == nil) {
+			return nil, errors.New(`a message without "method" must have "result" or "error"`)
+		}
+	}
+	return msg, nil
+}
+
+func invalidRequest(why string) *jsonrpc.Error {
+	return &jsonrpc.Error{Code: jsonrpc.CodeInvalidRequest, Message: "Invalid Request: " + why}
+}
+
+// codeRequestRefused is the JSON-RPC error code of a 400 for the HTTP
+// request rather than its message (JSON-RPC 2.0 reserves -32000 to -32099
+// for implementation-defined server errors).
+const codeRequestRefused = -32000
+
+// sdkNotHandled begins the SDK's text for a method it does not serve
+// (jsonrpc2.ErrNotHandled, internal to the SDK); TestMCPJSONRPCErrors fails
+// if an SDK update changes it.
+const sdkNotHandled = "JSON RPC not handled"
+
+// jsonErrors turns the SDK's plain-text transport errors (written with
+// http.Error) into JSON. Every 400 is a JSON-RPC error response, what MCP
+// clients read:
+//
+//   - a body that is not a JSON-RPC message: the error rpcBody found
+//     (-32700, -32600), id null;
+//   - a JSON-RPC message the SDK refused: -32601 for a method it does not
+//     serve, -32600 otherwise (a request without its params, a batch in a
+//     protocol version without batches), with the request's id (null for a
+//     notification or a batch);
+//   - a request the SDK refused before reading its body (a missing Accept,
+//     an unknown Mcp-Protocol-Version): -32000, a server error of the
+//     implementation's own, id null.
+//
+// Its other errors (a wrong Content-Type: 415; a body over the limit: 413)
+// keep the service's error shape, {"detail": "..."}, like every other error
+// the server answers. Other answers pass through.
+type jsonErrors struct {
+	http.ResponseWriter
+	body   *rpcBody
+	status int
+	plain  bool         // an error body is being collected
+	detail bytes.Buffer // its text (bounded)
+}
+
+// maxTransportError bounds the text of one SDK transport error kept.
+const maxTransportError = 4096
+
+func (w *jsonErrors) WriteHeader(code int) {
+	if code >= 400 && strings.HasPrefix(w.Header().Get("Content-Type"), "text/plain") {
+		w.plain = true
+		w.status = code
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Del("Content-Length")
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *jsonErrors) Write(b []byte) (int, error) {
+	if !w.plain {
+		return w.ResponseWriter.Write(b)
+	}
+	w.detail.Write(b[:min(len(b), maxTransportError-w.detail.Len())])
+	return len(b), nil
+}
+
+// finish writes a collected error's JSON body.
+func (w *jsonErrors) finish() {
+	if !w.plain {
+		return
+	}
+	text := strings.TrimSpace(w.detail.String())
+	var body []byte
+	switch {
+	case w.status != http.StatusBadRequest:
+		body, _ = json.Marshal(map[string]string{"detail": text})
+	case w.body.refusal != nil:
+		body = rpcError(jsonrpc.ID{}, w.body.refusal)
+	case w.body.checked && w.body.err == nil:
+		code := int64(jsonrpc.CodeInvalidRequest)
+		if strings.HasPrefix(text, sdkNotHandled) {
+			code = jsonrpc.CodeMethodNotFound
+		}
+		body = rpcError(w.body.id, &jsonrpc.Error{Code: code, Message: text})
+	default:
+		body = rpcError(jsonrpc.ID{}, &jsonrpc.Error{Code: codeRequestRefused, Message: text})
+	}
+	_, _ = w.ResponseWriter.Write(body)
+}
+
+// rpcError is a JSON-RPC 2.0 error response. A zero id is written as null,
+// as JSON-RPC 2.0 §5 asks when the request's id is unknown (the SDK's
+// encoder would leave it out).
+func rpcError(id jsonrpc.ID, e *jsonrpc.Error) []byte {
+	b, _ := json.Marshal(struct {
+		JSONRPC string         `json:"jsonrpc"`
+		ID      any            `json:"id"`
+		Error   *jsonrpc.Error `json:"error"`
+	}{"2.0", id.Raw(), e})
+	return b
+}
+
+// Flush and Unwrap keep the writer's other abilities (the SDK streams).
+func (w *jsonErrors) Flush() {
+	if f, ok := w.ResponseWriter.(http.Flusher); ok && !w.plain {
+		f.Flush()
+	}
+}
+
+func (w *jsonErrors) Unwrap() http.ResponseWriter { return w.ResponseWriter }

@@ -1,0 +1,286 @@
+package mcp
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httptrace"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
+	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
+)
+
+// restStub stands in for the REST engine behind the tools: it creates
+// session s-1 and knows nothing else.
+func restStub() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		if r.Method == http.MethodPost && r.URL.Path == "/v1/session/create" {
+			_, _ = io.WriteString(w, `{"session_id":"s-1"}`)
+			return
+		}
+		w.WriteHeader(http.StatusNotFound)
+		_, _ = io.WriteString(w, `{"detail":"Not Found"}`)
+	})
+}
+
+// mcpAnswer is one answer of /mcp.
+type mcpAnswer struct {
+	status int
+	header http.Header
+	body   []byte
+	reused bool // it came over a connection an earlier request used
+}
+
+// postMCP sends body to the MCP endpoint url as an MCP client would (JSON,
+// accepting JSON and event streams), with header's extra name/value pairs.
+func postMCP(t *testing.T, c *http.Client, url, body string, header ...string) mcpAnswer {
+	t.Helper()
+	var a mcpAnswer
+	ctx := httptrace.WithClientTrace(t.Context(), &httptrace.ClientTrace{GotConn: func(i httptrace.GotConnInfo) { a.reused = i.Reused }})
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json, text/event-stream")
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	res, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	if a.body, err = io.ReadAll(res.Body); err != nil {
+		t.Fatal(err)
+	}
+	a.status, a.header = res.StatusCode, res.Header
+	return a
+}
+
+// rpcErrorOf fails unless a is a JSON-RPC 2.0 error response with code, id
+// (its JSON text: "null" for null) and a message.
+func rpcErrorOf(t *testing.T, what string, a mcpAnswer, code int64, id string) {
+	t.Helper()
+	if ct := a.header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
+		t.Errorf("%s: Content-Type %q, want application/json", what, ct)
+	}
+	var r struct {
+		JSONRPC string           `json:"jsonrpc"`
+		ID      json.RawMessage  `json:"id"`
+		Result  json.RawMessage  `json:"result"`
+		Error   *jsonrpc.Error   `json:"error"`
+		Detail  *json.RawMessage `json:"detail"`
+	}
+	if err := json.Unmarshal(a.body, &r); err != nil {
+		t.Errorf("%s: %.300s is not a JSON object: %v", what, a.body, err)
+		return
+	}
+	switch {
+	case r.JSONRPC != "2.0" || r.Error == nil || r.Result != nil || r.Detail != nil:
+		t.Errorf("%s: %.300s is not a JSON-RPC 2.0 error response", what, a.body)
+	case r.Error.Code != code:
+		t.Errorf("%s: error code %d, want %d: %s", what, r.Error.Code, code, a.body)
+	case string(r.ID) != id: // a missing id is "", not "null"
+		t.Errorf("%s: id %q, want %s: %s", what, r.ID, id, a.body)
+	case r.Error.Message == "":
+		t.Errorf("%s: no message: %s", what, a.body)
+	}
+}
+
+const toolsList = `{"jsonrpc":"2.0","id":100,"method":"tools/list"}`
+
+// wantToolsList fails unless a is the answer to toolsList.
+func wantToolsList(t *testing.T, what string, a mcpAnswer) {
+	t.Helper()
+	var r struct {
+		ID     int `json:"id"`
+		Result struct {
+			Tools []struct{ Name string } `json:"tools"`
+		} `json:"result"`
+	}
+	if a.status != http.StatusOK || json.Unmarshal(a.body, &r) != nil || r.ID != 100 || len(r.Result.Tools) != 10 {
+		t.Errorf("%s: tools/list answered %d %.300s", what, a.status, a.body)
+	}
+}
+
+// TestMCPJSONRPCErrors: over real HTTP, a body that is not JSON is answered
+// with a JSON-RPC -32700 error, a JSON value that is not a JSON-RPC message
+// with -32600, both with id null; a method the SDK does not serve with
+// -32601 and the request's id (null for a notification); a message the SDK
+// refuses otherwise with -32600. Each is HTTP 400 (404 for an unknown method
+// in the 2026-07-28 protocol, the SDK's own answer), and after each the same
+// connection, and an MCP client session opened before them all, still serve
+// valid requests.
+func TestMCPJSONRPCErrors(t *testing.T) {
+	srv := httptest.NewServer(Handler(restStub(), nil, false, nil))
+	t.Cleanup(srv.Close)
+	c := srv.Client()
+
+	cs, err := sdk.NewClient(&sdk.Implementation{Name: "test", Version: "1"}, nil).
+		Connect(t.Context(), &sdk.StreamableClientTransport{Endpoint: srv.URL, HTTPClient: c, MaxRetries: -1}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cs.Close() })
+
+	const parse, invalid, notFound = jsonrpc.CodeParseError, jsonrpc.CodeInvalidRequest, jsonrpc.CodeMethodNotFound
+	for _, tc := range []struct {
+		name, body string
+		header     []string
+		status     int
+		code       int64
+		id         string
+	}{
+		{"not JSON", "nonsense", nil, 400, parse, "null"},
+		{"cut short", `{"jsonrpc":"2.0","id":1,"method":"tools/list"`, nil, 400, parse, "null"},
+		{"trailing data", toolsList + ` {}`, nil, 400, parse, "null"},
+		{"trailing comma", `{"jsonrpc":"2.0","id":1,"method":"tools/list",}`, nil, 400, parse, "null"},
+		{"empty body", "", nil, 400, parse, "null"},
+		{"not UTF-8 outside strings", "\xff", nil, 400, parse, "null"},
+
+		{"empty array", `[]`, nil, 400, invalid, "null"},
+		{"empty object", `{}`, nil, 400, invalid, "null"},
+		{"number", `42`, nil, 400, invalid, "null"},
+		{"null", `null`, nil, 400, invalid, "null"},
+		{"string", `"tools/list"`, nil, 400, invalid, "null"},
+		{"batch of a number", `[1]`, nil, 400, invalid, "null"},
+		{"batch with an empty object", `[` + toolsList + `,{}]`, nil, 400, invalid, "null"},
+		{"no method, no result", `{"jsonrpc":"2.0","id":1}`, nil, 400, invalid, "null"},
+		{"no method, params", `{"jsonrpc":"2.0","id":1,"params":{}}`, nil, 400, invalid, "null"},
+		{"no jsonrpc member", `{"id":1,"method":"tools/list"}`, nil, 400, invalid, "null"},
+		{"jsonrpc 1.0", `{"jsonrpc":"1.0","id":1,"method":"tools/list"}`, nil, 400, invalid, "null"},
+		{"id an object", `{"jsonrpc":"2.0","id":{},"method":"tools/list"}`, nil, 400, invalid, "null"},
+		{"method a number", `{"jsonrpc":"2.0","id":1,"method":5}`, nil, 400, invalid, "null"},
+
+		{"unknown method", `{"jsonrpc":"2.0","id":7,"method":"no/such"}`, nil, 400, notFound, "7"},
+		{"unknown method, string id", `{"jsonrpc":"2.0","id":"q-1","method":"no/such"}`, nil, 400, notFound, `"q-1"`},
+		{"unknown notification", `{"jsonrpc":"2.0","method":"notifications/no_such"}`, nil, 400, notFound, "null"},
+		{"unknown method, 2026-07-28", `{"jsonrpc":"2.0","id":8,"method":"no/such"}`, []string{"Mcp-Protocol-Version", "2026-07-28"}, 404, notFound, "8"},
+
+		{"request without its params", `{"jsonrpc":"2.0","id":3,"method":"tools/call"}`, nil, 400, invalid, "3"},
+		{"notification with an id", `{"jsonrpc":"2.0","id":4,"method":"notifications/initialized"}`, nil, 400, invalid, "4"},
+		{"batch in 2025-06-18", `[` + toolsList + `]`, []string{"Mcp-Protocol-Version", "2025-06-18"}, 400, invalid, "null"},
+	} {
+		a := postMCP(t, c, srv.URL, tc.body, tc.header...)
+		if a.status != tc.status {
+			t.Errorf("%s: status %d, want %d: %s", tc.name, a.status, tc.status, a.body)
+		}
+		rpcErrorOf(t, tc.name, a, tc.code, tc.id)
+
+		next := postMCP(t, c, srv.URL, toolsList)
+		wantToolsList(t, "after "+tc.name, next)
+		if !next.reused {
+			t.Errorf("after %s: the connection was not kept", tc.name)
+		}
+	}
+
+	// What is a JSON-RPC message still reaches the SDK: a response (202), a
+	// batch in the protocol version that has them.
+	if a := postMCP(t, c, srv.URL, `{"jsonrpc":"2.0","id":1,"result":{}}`); a.status != http.StatusAccepted {
+		t.Errorf("a response: %d %s", a.status, a.body)
+	}
+	if a := postMCP(t, c, srv.URL, `[`+toolsList+`]`); a.status != http.StatusOK || !strings.HasPrefix(string(a.body), `[{"jsonrpc":"2.0","id":100,"result":{`) {
+		t.Errorf("a batch: %d %.200s", a.status, a.body)
+	}
+
+	// The client session opened before it all still works.
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	if lt, err := cs.ListTools(ctx, nil); err != nil || len(lt.Tools) != 10 {
+		t.Fatalf("list tools after the errors: %v", err)
+	}
+	res, err := cs.CallTool(ctx, &sdk.CallToolParams{Name: "session_create", Arguments: map[string]any{}})
+	if err != nil || res.IsError || !strings.Contains(res.Content[0].(*sdk.TextContent).Text, "s-1") {
+		t.Fatalf("call a tool after the errors: %v %+v", err, res)
+	}
+}
+
+// TestMCPRequestErrors: what is wrong with the HTTP request rather than its
+// JSON-RPC message is found before the body is looked at. A body that is not
+// JSON still gets a 400 with a JSON-RPC -32000 error (id null) for a missing
+// Accept or an unknown protocol version, and a 415 with the service's
+// {"detail"} for a wrong Content-Type; a body over the SDK's limit is a 413
+// {"detail"} (the read stops at the limit).
+func TestMCPRequestErrors(t *testing.T) {
+	srv := httptest.NewServer(Handler(restStub(), nil, false, nil))
+	t.Cleanup(srv.Close)
+	c := srv.Client()
+
+	for _, tc := range []struct {
+		name   string
+		header []string
+	}{
+		{"no event streams accepted", []string{"Accept", "application/json"}},
+		{"unknown protocol version", []string{"Mcp-Protocol-Version", "1999-01-01"}},
+	} {
+		a := postMCP(t, c, srv.URL, "nonsense", tc.header...)
+		if a.status != http.StatusBadRequest {
+			t.Errorf("%s: status %d, want 400: %s", tc.name, a.status, a.body)
+		}
+		rpcErrorOf(t, tc.name, a, codeRequestRefused, "null")
+	}
+
+	for _, tc := range []struct {
+		name, body string
+		header     []string
+		status     int
+		detail     string
+	}{
+		{"wrong Content-Type", "nonsense", []string{"Content-Type", "text/plain"}, 415, "Content-Type"},
+		{"body over the limit", `{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{"pad":"` + strings.Repeat("p", maxMessageBytes) + `"}}`,
+			nil, 413, "exceeds"},
+	} {
+		a := postMCP(t, c, srv.URL, tc.body, tc.header...)
+		if a.status != tc.status {
+			t.Errorf("%s: status %d, want %d: %.300s", tc.name, a.status, tc.status, a.body)
+			continue
+		}
+		var r map[string]any
+		if err := json.Unmarshal(a.body, &r); err != nil || !strings.HasPrefix(a.header.Get("Content-Type"), "application/json") {
+			t.Errorf("%s: %q %s is not JSON: %v", tc.name, a.header.Get("Content-Type"), a.body, err)
+			continue
+		}
+		if d, _ := r["detail"].(string); !strings.Contains(d, tc.detail) || len(r) != 1 {
+			t.Errorf("%s: %s, want only a detail mentioning %q", tc.name, a.body, tc.detail)
+		}
+	}
+}
+
+// checkMessage on its own: the id it returns is a single request's.
+func TestCheckMessage(t *testing.T) {
+	for _, tc := range []struct {
+		body string
+		code int64 // 0: a JSON-RPC message
+		id   any
+	}{
+		{toolsList, 0, int64(100)},
+		{" \n" + toolsList + "\n", 0, int64(100)},
+		{`{"jsonrpc":"2.0","id":"a","method":"x"}`, 0, "a"},
+		{`{"jsonrpc":"2.0","method":"notifications/initialized"}`, 0, nil},
+		{`{"jsonrpc":"2.0","id":1,"result":null}`, 0, nil},
+		{`{"jsonrpc":"2.0","id":1,"error":{"code":1,"message":"m"}}`, 0, nil},
+		{`[` + toolsList + `]`, 0, nil},
+		{`{"jsonrpc":"2.0","id":1,"method":"x"} x`, jsonrpc.CodeParseError, nil},
+		{"", jsonrpc.CodeParseError, nil},
+		{`[]`, jsonrpc.CodeInvalidRequest, nil},
+		{`[[]]`, jsonrpc.CodeInvalidRequest, nil},
+		{`true`, jsonrpc.CodeInvalidRequest, nil},
+	} {
+		e, id := checkMessage([]byte(tc.body))
+		switch {
+		case tc.code == 0 && e != nil:
+			t.Errorf("%q refused: %v", tc.body, e)
+		case tc.code != 0 && (e == nil || e.Code != tc.code):
+			t.Errorf("%q: %v, want code %d", tc.body, e, tc.code)
+		case id.Raw() != tc.id:
+			t.Errorf("%q: id %#v, want %#v", tc.body, id.Raw(), tc.id)
+		}
+	}
+}
