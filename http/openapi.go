@@ -95,7 +95,9 @@ func (s *Server) openapi(c *gin.Context) {
 // buildSpec generates the OpenAPI 3.0 document of ops. Every struct type
 // becomes a named component schema; binding tags become constraints
 // (required, minimum/maximum, enum, maxLength/maxItems); a response field is
-// required unless its json tag says omitempty; a pointer is nullable.
+// required unless its json tag says omitempty; a response's pointer is
+// nullable, and a request's field only when tagged nullable (as bindJSON
+// takes null).
 func buildSpec(ops []operation, anonymous bool) (*openapi3.T, error) {
 	requests, responses := openapi3.Schemas{}, openapi3.Schemas{}
 	reqGen, respGen := schemaGenerator(requestRole, false), schemaGenerator(responseRole, false)
@@ -255,8 +257,10 @@ var rawMessage = reflect.TypeOf(json.RawMessage(nil))
 // schemaGenerator returns an openapi3gen generator for one role. Queries
 // name their fields by form tag and are inlined; bodies become components.
 func schemaGenerator(role schemaRole, query bool) *openapi3gen.Generator {
-	opts := []openapi3gen.Option{openapi3gen.SchemaCustomizer(func(_ string, t reflect.Type, _ reflect.StructTag, s *openapi3.Schema) error {
+	opts := []openapi3gen.Option{openapi3gen.SchemaCustomizer(func(_ string, t reflect.Type, tag reflect.StructTag, s *openapi3.Schema) error {
 		switch {
+		case tag.Get("schema") == "any": // any JSON value, null included (a 422 item's input)
+			s.Type, s.Nullable = nil, true
 		case t == rawMessage: // an exported state: a JSON object
 			s.Type = &openapi3.Types{openapi3.TypeObject}
 		case t.Kind() == reflect.Interface: // any JSON value, null too (a JSON-RPC id)
@@ -277,7 +281,8 @@ func schemaGenerator(role schemaRole, query bool) *openapi3gen.Generator {
 
 // constrain sets the required properties of struct type t's schema s, the
 // description of each field with a doc tag and, for requests, turns each
-// field's default tag into the schema's default, its pattern tag into the
+// field's nullable tag into the schema's nullable (false without it), its
+// default tag into the schema's default, its pattern tag into the
 // schema's pattern and its binding rules into schema constraints:
 // rules before "dive" apply to the field, the ones after it to its elements.
 func constrain(t reflect.Type, s *openapi3.Schema, role schemaRole, query bool) {
@@ -304,6 +309,10 @@ fields:
 			continue
 		}
 		target := prop.Value
+		// A request field takes null only when tagged nullable (package api;
+		// bindJSON refuses it elsewhere), whatever its Go type: a pointer
+		// with a default is not nullable. A query value is never null.
+		target.Nullable = !query && f.Tag.Get("nullable") == "true"
 		if d := f.Tag.Get("default"); d != "" {
 			target.Default = defaultValue(target, d)
 		}

@@ -370,8 +370,8 @@ func (s *Server) importSession(c *gin.Context) {
 	if !bindJSON(c, &b) {
 		return
 	}
-	if sd := bytes.TrimSpace(b.StateDict); len(sd) == 0 || sd[0] != '{' { // null, a string, a list…: pydantic's dict check
-		validationError(c, api.ValidationItem{Loc: []any{"body", "state_dict"}, Msg: "Input should be a valid dictionary", Type: "dict_type"})
+	if sd := bytes.TrimSpace(b.StateDict); len(sd) == 0 || sd[0] != '{' { // a string, a list…: pydantic's dict check (bindJSON refuses null)
+		validationError(c, api.ValidationItem{Loc: []any{"body", "state_dict"}, Msg: "Input should be a valid dictionary", Type: "dict_type", Input: sd})
 		return
 	}
 	id := c.Param("id")

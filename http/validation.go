@@ -5,7 +5,6 @@ import (
 	"encoding"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"math"
 	"net/http"
@@ -125,9 +124,13 @@ func maxBody(limit int64) gin.HandlerFunc {
 //   - empty body or JSON null: 422 missing at ["body"];
 //   - malformed JSON or trailing data: 422 json_invalid at ["body", offset];
 //   - wrong JSON type: 422 "<kind>_type" at the field's full path, array
-//     indexes included; so is a JSON null inside an array (or as a map
-//     value) whose Go element cannot be nil, such as a vector's component:
-//     encoding/json would silently store a zero (nullElementItems);
+//     indexes included;
+//   - JSON null where pydantic takes no None: 422 "<kind>_type" with
+//     "input": null at its path, for a field not tagged nullable (which
+//     encoding/json would leave as absent, so it took its default) and for
+//     an element of an array or a map value whose Go type cannot be nil,
+//     such as a vector's component (encoding/json would store a zero); see
+//     nullItems;
 //   - failed binding tags: 422 with one item per failed field (missing,
 //     greater_than_equal, string_too_short, enum, …).
 //
@@ -161,10 +164,7 @@ func bindJSON(c *gin.Context, dst any) bool {
 	if exact, ok := exactKeys(body, reflect.TypeOf(dst)); ok {
 		body = exact
 	}
-	if items := nullElementItems(body, dst); len(items) > 0 {
-		validationError(c, items...)
-		return false
-	}
+	nulls := nullItems(body, dst)
 	err := binding.JSON.BindBody(body, dst)
 	var ute *json.UnmarshalTypeError
 	if errors.As(err, &ute) { // pydantic's lax mode may take it (laxBody)
@@ -174,7 +174,7 @@ func bindJSON(c *gin.Context, dst any) bool {
 			err = binding.JSON.BindBody(body, dst)
 		}
 	}
-	if err == nil {
+	if err == nil && len(nulls) == 0 {
 		return true
 	}
 	var iue *json.InvalidUnmarshalError
@@ -202,7 +202,11 @@ func bindJSON(c *gin.Context, dst any) bool {
 		reflect.ValueOf(dst).Elem().SetZero()
 		err = binding.JSON.BindBody(body, dst)
 	}
-	if len(typeItems) == 0 {
+	// The refused nulls and the wrong values come first; a binding error at
+	// one of them (a required field given null is "missing" to the
+	// validator) is left out.
+	first := append(nulls, typeItems...)
+	if len(first) == 0 {
 		validationError(c, bindErrorItems(err, "body", "json", dst, body)...)
 		return false
 	}
@@ -210,7 +214,7 @@ func bindJSON(c *gin.Context, dst any) bool {
 	if err != nil {
 		rest = bindErrorItems(err, "body", "json", dst, body)
 	}
-	validationError(c, mergeItems(typeItems, rest, 0, reflect.TypeOf(dst), "json")...)
+	validationError(c, mergeItems(first, rest, 0, reflect.TypeOf(dst), "json")...)
 	return false
 }
 
@@ -369,11 +373,10 @@ func bindErrorItems(err error, where, tag string, dst any, body []byte) []api.Va
 			it := fieldErrorItem(fe, []any{where}, root, tag)
 			if k := fe.Kind(); it.Type == "missing" && (k == reflect.String || k == reflect.Slice || k == reflect.Map) {
 				// "required" fails on the zero value: a field that is
-				// there but empty ("", [], {}) or null is not missing.
-				switch raw, ok := bodyAt(body, it.Loc[1:]); {
-				case ok && string(raw) == "null":
-					it.Msg, it.Type = kindTypeError(k)
-				case ok:
+				// there but empty ("", [], {}) is not missing. (Given
+				// null, it is nullItems' report, which bindJSON puts in
+				// this one's place.)
+				if raw, ok := bodyAt(body, it.Loc[1:]); ok && string(raw) != "null" {
 					it.Msg, it.Type = tooShort(k, "1", 0)
 				}
 			}
@@ -416,17 +419,6 @@ func typeErrorItem(ute *json.UnmarshalTypeError, body []byte, where string) api.
 	}
 	msg, typ := typeErrorText(ute)
 	return api.ValidationItem{Loc: append([]any{where}, path...), Msg: msg, Type: typ}
-}
-
-// kindTypeError is pydantic's report of a value that is not of kind k.
-func kindTypeError(k reflect.Kind) (msg, typ string) {
-	switch k {
-	case reflect.String:
-		return "Input should be a valid string", "string_type"
-	case reflect.Map:
-		return "Input should be a valid dictionary", "dict_type"
-	}
-	return "Input should be a valid list", "list_type"
 }
 
 // bodyAt returns the JSON value of body at path (object keys matched as
@@ -986,53 +978,156 @@ func normalizeQuery(q url.Values, dst reflect.Type) {
 	}
 }
 
-// maxNullItems bounds the 422 items nullElementItems reports for one body.
+// maxNullItems bounds the 422 items nullItems reports for one body.
 const maxNullItems = 32
 
-// nullElementItems finds JSON nulls that encoding/json would decode into dst
-// as zero values without complaint: elements of arrays (and values of maps)
-// whose Go type is not a pointer, interface or custom unmarshaler, such as
-// the components of an embedding ([]float32), whole vectors of a
-// [][]float32, or objects of a []PolicyVector. Each is a 422 item at its
-// path ("body", field, index), worded as pydantic words a None where a value
-// is required: "Input should be a valid number" (float_type) for a vector
-// component. It returns nil when there are none, and when the body does not
-// decode (bindJSON then reports why).
+// nullItems finds the JSON nulls of body that dst's type does not take,
+// which encoding/json would decode without complaint: a field given null
+// is left as it was (so it would read as absent and take its default), an
+// element of an array or a map value given null becomes a zero (a vector's
+// component 0). pydantic takes None only where the model says Optional:
 //
-// It decodes body a second time into a shadow of dst's type in which such
-// elements are pointers, so encoding/json itself matches keys to fields
-// (case-insensitively, last duplicate wins) exactly as it does for dst; a
-// nil pointer is a null. Bodies without the bytes "null" skip all of it.
-func nullElementItems(body []byte, dst any) []api.ValidationItem {
-	if !bytes.Contains(body, []byte("null")) {
-		return nil
-	}
+//   - a struct field takes null only when it is tagged nullable:"true"
+//     (package api says which fields the contract makes Optional), whatever
+//     its Go type: a *float64 with a default is `float = 0.85`, not Optional;
+//   - an element or map value takes null only when its Go type can hold
+//     nil (a pointer, an interface, a type decoding itself such as
+//     json.RawMessage); no request body has such elements.
+//
+// Each refused null is a 422 item at its path ("body", field, index, …),
+// worded as pydantic words a None for the type (nullItem), "input": null.
+// Keys are matched as pydantic matches them (bindJSON has dropped the ones
+// encoding/json would take only by folding case); of a key given twice the
+// last counts, as in both. It returns nil when there are none, and when the
+// body does not decode (bindJSON then reports why). A body without a null
+// outside its strings costs one scan (hasNull).
+func nullItems(body []byte, dst any) []api.ValidationItem {
 	t := reflect.TypeOf(dst)
-	if t == nil || t.Kind() != reflect.Pointer {
+	if t == nil || !hasNull(body) {
 		return nil
 	}
-	shadow, changed := buildNullShadow(t.Elem())
-	if !changed {
-		return nil
-	}
-	sv := reflect.New(shadow)
-	if err := json.Unmarshal(body, sv.Interface()); err != nil {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	v, err := readOrdered(dec)
+	if err != nil {
 		return nil
 	}
 	var items []api.ValidationItem
-	collectNullElements(sv.Elem(), t.Elem(), []any{"body"}, &items)
+	collectNulls(v, t, []any{"body"}, &items)
 	return items
 }
 
-// buildNullShadow is nullShadowType, with no shadow (changed false) should
-// reflect.StructOf refuse a field list.
-func buildNullShadow(t reflect.Type) (shadow reflect.Type, changed bool) {
-	defer func() {
-		if recover() != nil {
-			shadow, changed = t, false
+// hasNull reports whether body (valid JSON) holds a null value: outside its
+// strings, only the literal null has an "n".
+func hasNull(body []byte) bool {
+	if !bytes.Contains(body, []byte("null")) {
+		return false
+	}
+	for i := 0; i < len(body); {
+		j := bytes.IndexAny(body[i:], `"n`)
+		if j < 0 {
+			return false
 		}
-	}()
-	return nullShadowType(t, map[reflect.Type]bool{})
+		if i += j; body[i] == 'n' {
+			return true
+		}
+		for i++; ; { // a string: on to its closing quote
+			k := bytes.IndexAny(body[i:], `"\`)
+			if k < 0 {
+				return false
+			}
+			if i += k; body[i] == '"' {
+				i++
+				break
+			}
+			if i += 2; i >= len(body) { // a backslash and the byte it escapes
+				return false
+			}
+		}
+	}
+	return false
+}
+
+// collectNulls walks v (read by readOrdered, a JSON null is nil) along type
+// t and appends an item at loc for each null t does not take; see nullItems.
+func collectNulls(v any, t reflect.Type, loc []any, items *[]api.ValidationItem) {
+	t = derefType(t)
+	if t == nil || customJSON(t) || len(*items) >= maxNullItems {
+		return
+	}
+	at := func(key any) []any { return append(slices.Clip(loc), key) }
+	element := func(e any, et reflect.Type, loc []any) {
+		if e != nil {
+			collectNulls(e, et, loc, items)
+		} else if nullRefused(et) && len(*items) < maxNullItems {
+			*items = append(*items, nullItem(et, loc))
+		}
+	}
+	switch t.Kind() {
+	case reflect.Struct:
+		o, ok := v.(*object)
+		if !ok {
+			return
+		}
+		last := lastKeys(o)
+		for i, k := range o.keys {
+			f, ok := jsonField(t, k)
+			if !ok || last[k] != i {
+				continue
+			}
+			if o.vals[i] != nil {
+				collectNulls(o.vals[i], f.Type, at(k), items)
+			} else if f.Tag.Get("nullable") != "true" && len(*items) < maxNullItems {
+				// A field refuses null whatever its Go type, a pointer too.
+				*items = append(*items, nullItem(f.Type, at(k)))
+			}
+		}
+	case reflect.Slice, reflect.Array:
+		a, ok := v.([]any)
+		if !ok || isByteSlice(t) {
+			return
+		}
+		for i, e := range a {
+			if t.Kind() == reflect.Array && i >= t.Len() {
+				break // encoding/json drops the elements past the array's length
+			}
+			element(e, t.Elem(), at(i))
+		}
+	case reflect.Map:
+		o, ok := v.(*object)
+		if !ok {
+			return
+		}
+		last := lastKeys(o)
+		for i, k := range o.keys {
+			if last[k] == i {
+				element(o.vals[i], t.Elem(), at(k))
+			}
+		}
+	}
+}
+
+// lastKeys maps each key of o to the index of its last occurrence: the
+// value encoding/json (and Python's json) keeps.
+func lastKeys(o *object) map[string]int {
+	last := make(map[string]int, len(o.keys))
+	for i, k := range o.keys {
+		last[k] = i
+	}
+	return last
+}
+
+// nullItem is pydantic's report of a None where a value of type t is
+// required: "Input should be a valid number" (float_type) for a float,
+// int_type, bool_type, string_type, list_type, dict_type (a map, or a
+// json.RawMessage, which holds an object: a state_dict) or
+// model_attributes_type (a struct).
+func nullItem(t reflect.Type, loc []any) api.ValidationItem {
+	msg, typ := "Input should be a valid dictionary", "dict_type"
+	if derefType(t) != rawMessage {
+		msg, typ = typeErrorText(&json.UnmarshalTypeError{Value: "null", Type: t})
+	}
+	return api.ValidationItem{Loc: loc, Msg: msg, Type: typ, Input: json.RawMessage("null")}
 }
 
 // customJSON reports whether encoding/json hands values of t to their own
@@ -1044,7 +1139,7 @@ func customJSON(t reflect.Type) bool {
 }
 
 // nullRefused reports whether a JSON null decoded into an element of type t
-// would become a zero value instead of an absent one.
+// would become a zero value instead of a nil.
 func nullRefused(t reflect.Type) bool {
 	k := t.Kind()
 	return k != reflect.Pointer && k != reflect.Interface && !customJSON(t)
@@ -1053,181 +1148,4 @@ func nullRefused(t reflect.Type) bool {
 // isByteSlice reports whether encoding/json reads t as a base64 string.
 func isByteSlice(t reflect.Type) bool {
 	return t.Kind() == reflect.Slice && t.Elem().Kind() == reflect.Uint8 && !customJSON(t.Elem())
-}
-
-// nullShadowType returns t with every element type that refuses null (see
-// nullRefused) of its arrays, slices and maps turned into a pointer (and
-// arrays into slices), and whether anything changed. Recursive types are not followed (no request
-// body has one).
-func nullShadowType(t reflect.Type, visiting map[reflect.Type]bool) (reflect.Type, bool) {
-	if customJSON(t) || visiting[t] {
-		return t, false
-	}
-	visiting[t] = true
-	defer delete(visiting, t)
-	elem := func(e reflect.Type) (reflect.Type, bool) {
-		se, changed := nullShadowType(e, visiting)
-		if nullRefused(e) {
-			return reflect.PointerTo(se), true
-		}
-		return se, changed
-	}
-	switch t.Kind() {
-	case reflect.Pointer:
-		if e, changed := nullShadowType(t.Elem(), visiting); changed {
-			return reflect.PointerTo(e), true
-		}
-	case reflect.Slice:
-		if isByteSlice(t) {
-			return t, false
-		}
-		if e, changed := elem(t.Elem()); changed {
-			return reflect.SliceOf(e), true
-		}
-	case reflect.Array:
-		// A slice, not an array: an array's shadow would hold nil pointers
-		// for elements the JSON never had (a short or absent array).
-		if e, changed := elem(t.Elem()); changed {
-			return reflect.SliceOf(e), true
-		}
-	case reflect.Map:
-		if e, changed := elem(t.Elem()); changed {
-			return reflect.MapOf(t.Key(), e), true
-		}
-	case reflect.Struct:
-		return shadowStruct(t, visiting, false)
-	}
-	return t, false
-}
-
-// shadowField is one field of a struct's shadow: the index of the original
-// field, and whether encoding/json promotes its fields (an untagged embedded
-// struct or pointer to one).
-type shadowField struct {
-	index    int
-	promoted bool
-}
-
-// shadowFields lists the fields of struct t that its shadow keeps, in order:
-// those encoding/json decodes into.
-func shadowFields(t reflect.Type) []shadowField {
-	var out []shadowField
-	for i := range t.NumField() {
-		f := t.Field(i)
-		if f.Anonymous && f.Tag.Get("json") == "" {
-			ft := f.Type
-			if ft.Kind() == reflect.Pointer {
-				if !f.IsExported() {
-					continue // encoding/json cannot allocate it
-				}
-				ft = ft.Elem()
-			}
-			if ft.Kind() == reflect.Struct {
-				out = append(out, shadowField{index: i, promoted: true})
-				continue
-			}
-		}
-		if f.IsExported() {
-			out = append(out, shadowField{index: i})
-		}
-	}
-	return out
-}
-
-// shadowStruct is nullShadowType for struct t. force builds the shadow even
-// when nothing changed (an embedded struct: its unnamed shadow has none of
-// the original's methods, which reflect.StructOf cannot promote).
-func shadowStruct(t reflect.Type, visiting map[reflect.Type]bool, force bool) (reflect.Type, bool) {
-	plan := shadowFields(t)
-	fields := make([]reflect.StructField, 0, len(plan))
-	changed := false
-	for j, p := range plan {
-		f := t.Field(p.index)
-		if p.promoted {
-			ft, ptr := f.Type, f.Type.Kind() == reflect.Pointer
-			if ptr {
-				ft = ft.Elem()
-			}
-			if visiting[ft] {
-				return t, false
-			}
-			visiting[ft] = true
-			st, c := shadowStruct(ft, visiting, true)
-			delete(visiting, ft)
-			if ptr {
-				st = reflect.PointerTo(st)
-			}
-			changed = changed || c
-			// Embedded fields are promoted whatever their name; this one is
-			// exported (StructOf needs that) and unlike any real field name.
-			fields = append(fields, reflect.StructField{Name: "X_embedded_" + strconv.Itoa(j), Type: st, Anonymous: true})
-			continue
-		}
-		ft, c := nullShadowType(f.Type, visiting)
-		changed = changed || c
-		fields = append(fields, reflect.StructField{Name: f.Name, Type: ft, Tag: f.Tag})
-	}
-	if !changed && !force {
-		return t, false
-	}
-	return reflect.StructOf(fields), changed
-}
-
-// collectNullElements walks v, a value of nullShadowType(t), and appends an
-// item for each nil pointer that stands for a null element, at loc.
-func collectNullElements(v reflect.Value, t reflect.Type, loc []any, items *[]api.ValidationItem) {
-	if len(*items) >= maxNullItems || v.Type() == t { // nothing shadowed below here
-		return
-	}
-	at := func(key any) []any { return append(slices.Clip(loc), key) }
-	element := func(ev reflect.Value, e reflect.Type, loc []any) {
-		if nullRefused(e) {
-			if ev.IsNil() {
-				if len(*items) < maxNullItems {
-					msg, typ := typeErrorText(&json.UnmarshalTypeError{Value: "null", Type: e})
-					*items = append(*items, api.ValidationItem{Loc: loc, Msg: msg, Type: typ})
-				}
-				return
-			}
-			ev = ev.Elem()
-		}
-		collectNullElements(ev, e, loc, items)
-	}
-	switch t.Kind() {
-	case reflect.Pointer:
-		if !v.IsNil() {
-			collectNullElements(v.Elem(), t.Elem(), loc, items)
-		}
-	case reflect.Slice:
-		for i := range v.Len() {
-			element(v.Index(i), t.Elem(), at(i))
-		}
-	case reflect.Array: // shadowed by a slice; elements past the array's length are dropped
-		for i := range min(v.Len(), t.Len()) {
-			element(v.Index(i), t.Elem(), at(i))
-		}
-	case reflect.Map:
-		keys := v.MapKeys()
-		slices.SortFunc(keys, func(a, b reflect.Value) int { return strings.Compare(fmt.Sprint(a), fmt.Sprint(b)) })
-		for _, k := range keys {
-			element(v.MapIndex(k), t.Elem(), at(fmt.Sprint(k)))
-		}
-	case reflect.Struct:
-		for j, p := range shadowFields(t) {
-			f, fv := t.Field(p.index), v.Field(j)
-			if !p.promoted {
-				name, _ := wireName(f, "json")
-				collectNullElements(fv, f.Type, at(name), items)
-				continue
-			}
-			ft := f.Type
-			if ft.Kind() == reflect.Pointer {
-				if fv.IsNil() {
-					continue
-				}
-				fv, ft = fv.Elem(), ft.Elem()
-			}
-			collectNullElements(fv, ft, loc, items)
-		}
-	}
 }

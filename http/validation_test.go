@@ -90,6 +90,11 @@ func mwItem(msg, typ string, loc ...any) api.ValidationItem {
 	return api.ValidationItem{Loc: loc, Msg: msg, Type: typ}
 }
 
+// mwNull is the item of a refused JSON null: pydantic names its input.
+func mwNull(msg, typ string, loc ...any) api.ValidationItem {
+	return api.ValidationItem{Loc: loc, Msg: msg, Type: typ, Input: json.RawMessage("null")}
+}
+
 func TestBindJSON(t *testing.T) {
 	r := mwEngine(maxBody(1 << 10))
 	r.POST("/v", func(c *gin.Context) {
@@ -131,7 +136,7 @@ func TestBindJSON(t *testing.T) {
 		{name: "required nested string empty", body: `{` + ok + `,"items":[{"name":"ok"},{"name":""}]}`, status: 422, want: []api.ValidationItem{
 			mwItem("String should have at least 1 character", "string_too_short", "body", "items", 1, "name")}},
 		{name: "required string null", body: `{"message":null,"coupling_factor":0.5}`, status: 422, want: []api.ValidationItem{
-			mwItem("Input should be a valid string", "string_type", "body", "message")}},
+			mwNull("Input should be a valid string", "string_type", "body", "message")}},
 		{name: "gte", body: `{"message":"hi","coupling_factor":-0.1}`, status: 422, want: []api.ValidationItem{
 			mwItem("Input should be greater than or equal to 0", "greater_than_equal", "body", "coupling_factor")}},
 		{name: "lte", body: `{"message":"hi","coupling_factor":1.5}`, status: 422, want: []api.ValidationItem{
@@ -803,9 +808,9 @@ func TestRequestBodyRules(t *testing.T) {
 		{"/run", `{"message":" \t\n"}`, []api.ValidationItem{mwItem(blank, "string_too_short", "body", "message")}},
 		{"/run", `{"message":" x "}`, nil},
 		{"/run", `{"message":""}`, []api.ValidationItem{mwItem("String should have at least 1 character", "string_too_short", "body", "message")}},
-		{"/run", `{"message":null}`, []api.ValidationItem{mwItem("Input should be a valid string", "string_type", "body", "message")}},
+		{"/run", `{"message":null}`, []api.ValidationItem{mwNull("Input should be a valid string", "string_type", "body", "message")}},
 		{"/run", `{}`, []api.ValidationItem{mwItem("Field required", "missing", "body", "message")}},
-		{"/anchor", `{"embedding":null}`, []api.ValidationItem{mwItem("Input should be a valid list", "list_type", "body", "embedding")}},
+		{"/anchor", `{"embedding":null}`, []api.ValidationItem{mwNull("Input should be a valid list", "list_type", "body", "embedding")}},
 		{"/anchor", `{}`, []api.ValidationItem{mwItem("Field required", "missing", "body", "embedding")}},
 		{"/run", `{"message":"x","short_circuit_threshold":-1.5}`, []api.ValidationItem{
 			mwItem("Input should be greater than or equal to -1", "greater_than_equal", "body", "short_circuit_threshold")}},

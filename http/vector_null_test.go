@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"reflect"
 	"strings"
 	"testing"
 
@@ -157,16 +156,18 @@ func TestVectorNullEveryEndpoint(t *testing.T) {
 		})
 	}
 
-	// Nothing else changed: a null field is still an absent one, and "null"
-	// inside a string is text.
+	// An Optional field given null is an absent one (null_field_test.go
+	// has the fields that are not Optional), and "null" inside a string is
+	// text.
 	s.must(http.StatusOK, "POST", "/v1/session/create", s.tokA, `{"template_embedding":null,"policy_vectors":null,"dimension":null}`)
 	s.must(http.StatusOK, "POST", "/v1/session/"+sid+"/memory", s.tokA,
-		`{"embedding":`+nvVec(dim, "0")+`,"text":"[0.5, null]","tier":null,"importance":null}`)
+		`{"embedding":`+nvVec(dim, "0")+`,"text":"[0.5, null]"}`)
 }
 
 // nvBody is a bindJSON destination covering the shapes bindJSON must see
 // through: nested slices, structs in slices, maps, pointers, embedded
 // structs (exported and not), and elements that may legitimately be null.
+// The fields tagged nullable take null; the others refuse it.
 type nvInner struct {
 	Vec []float32 `json:"vec"`
 }
@@ -176,18 +177,18 @@ type nvEmbedded struct {
 }
 
 type NvExported struct {
-	Shown []int `json:"shown"`
+	Shown []int `json:"shown" nullable:"true"`
 }
 
 type nvBody struct {
 	nvEmbedded
 	*NvExported
-	Vec      []float32            `json:"vec"`
-	Mat      [][]float64          `json:"mat"`
-	Fixed    [3]float32           `json:"fixed"`
-	Inner    []nvInner            `json:"inner"`
-	PInner   *nvInner             `json:"p_inner"`
-	ByName   map[string][]float32 `json:"by_name"`
+	Vec      []float32            `json:"vec" nullable:"true"`
+	Mat      [][]float64          `json:"mat" nullable:"true"`
+	Fixed    [3]float32           `json:"fixed" nullable:"true"`
+	Inner    []nvInner            `json:"inner" nullable:"true"`
+	PInner   *nvInner             `json:"p_inner" nullable:"true"`
+	ByName   map[string][]float32 `json:"by_name" nullable:"true"`
 	Weights  map[string]float64   `json:"weights"`
 	Names    []string             `json:"names"`
 	Ptrs     []*float64           `json:"ptrs"`
@@ -208,7 +209,7 @@ func TestBindJSONNullElements(t *testing.T) {
 		}
 	})
 	num := func(loc ...any) api.ValidationItem {
-		return mwItem("Input should be a valid number", "float_type", loc...)
+		return mwNull("Input should be a valid number", "float_type", loc...)
 	}
 	tests := []struct {
 		name string
@@ -216,7 +217,12 @@ func TestBindJSONNullElements(t *testing.T) {
 		want []api.ValidationItem // nil: 200
 	}{
 		{"no null", `{"vec":[1,2],"mat":[[1]],"ptrs":[1]}`, nil},
-		{"null fields are absent", `{"vec":null,"mat":null,"inner":null,"p_inner":null,"by_name":null,"fixed":null,"shown":null}`, nil},
+		{"nullable fields given null are absent", `{"vec":null,"mat":null,"inner":null,"p_inner":null,"by_name":null,"fixed":null,"shown":null}`, nil},
+		{"other fields refuse null", `{"names":null,"weights":null,"vec":null,"NoTag":null}`, []api.ValidationItem{
+			mwNull("Input should be a valid dictionary", "dict_type", "body", "weights"),
+			mwNull("Input should be a valid list", "list_type", "body", "names"),
+			mwNull("Input should be a valid list", "list_type", "body", "NoTag")}},
+		{"a field's last value counts", `{"names":null,"names":["a"],"vec":[1],"vec":null}`, nil},
 		{"null in a string", `{"names":["null","[null]"],"vec":[0]}`, nil},
 		{"null where the element may be nil", `{"ptrs":[null,1],"anys":[null],"raws":[null]}`, nil},
 		{"null in an ignored field", `{"Ignored":[null],"internal":[null]}`, nil},
@@ -225,18 +231,18 @@ func TestBindJSONNullElements(t *testing.T) {
 		{"vec, duplicate key", `{"vec":[1],"vec":[null]}`, []api.ValidationItem{num("body", "vec", 0)}},
 		{"untagged field", `{"NoTag":[null]}`, []api.ValidationItem{num("body", "NoTag", 0)}},
 		{"matrix row element", `{"mat":[[1],[2,null]]}`, []api.ValidationItem{num("body", "mat", 1, 1)}},
-		{"matrix row", `{"mat":[[1],null]}`, []api.ValidationItem{mwItem("Input should be a valid list", "list_type", "body", "mat", 1)}},
+		{"matrix row", `{"mat":[[1],null]}`, []api.ValidationItem{mwNull("Input should be a valid list", "list_type", "body", "mat", 1)}},
 		{"array", `{"fixed":[1,2,null]}`, []api.ValidationItem{num("body", "fixed", 2)}},
 		{"short array", `{"fixed":[1]}`, nil},
 		{"long array: extra elements are dropped", `{"fixed":[1,2,3,null]}`, nil},
 		{"struct in slice", `{"inner":[{"vec":[1]},{"vec":[null]}]}`, []api.ValidationItem{num("body", "inner", 1, "vec", 0)}},
-		{"struct null in slice", `{"inner":[null]}`, []api.ValidationItem{mwItem("Input should be a valid dictionary or object to extract fields from", "model_attributes_type", "body", "inner", 0)}},
+		{"struct null in slice", `{"inner":[null]}`, []api.ValidationItem{mwNull("Input should be a valid dictionary or object to extract fields from", "model_attributes_type", "body", "inner", 0)}},
 		{"pointer to struct", `{"p_inner":{"vec":[null]}}`, []api.ValidationItem{num("body", "p_inner", "vec", 0)}},
-		{"map of vectors", `{"by_name":{"b":[null],"a":[1,null]}}`, []api.ValidationItem{num("body", "by_name", "a", 1), num("body", "by_name", "b", 0)}},
+		{"map of vectors, in the body's order", `{"by_name":{"b":[null],"a":[1,null]}}`, []api.ValidationItem{num("body", "by_name", "b", 0), num("body", "by_name", "a", 1)}},
 		{"map value", `{"weights":{"w":null}}`, []api.ValidationItem{num("body", "weights", "w")}},
-		{"string element", `{"names":["a",null]}`, []api.ValidationItem{mwItem("Input should be a valid string", "string_type", "body", "names", 1)}},
+		{"string element", `{"names":["a",null]}`, []api.ValidationItem{mwNull("Input should be a valid string", "string_type", "body", "names", 1)}},
 		{"unexported embedded struct", `{"hidden":[null]}`, []api.ValidationItem{num("body", "hidden", 0)}},
-		{"exported embedded pointer", `{"shown":[1,null]}`, []api.ValidationItem{mwItem("Input should be a valid integer", "int_type", "body", "shown", 1)}},
+		{"exported embedded pointer", `{"shown":[1,null]}`, []api.ValidationItem{mwNull("Input should be a valid integer", "int_type", "body", "shown", 1)}},
 		{"several", `{"vec":[null],"inner":[{"vec":[null]}]}`, []api.ValidationItem{num("body", "vec", 0), num("body", "inner", 0, "vec", 0)}},
 	}
 	for _, tc := range tests {
@@ -266,23 +272,6 @@ func TestBindJSONNullElements(t *testing.T) {
 			t.Fatalf("%d, %d items, want 422 with %d", w.Code, len(items), maxNullItems)
 		}
 	})
-}
-
-// TestNullShadowCoversRequestBodies: the null check does not quietly skip a
-// request body that carries vectors (a shadow type it could not build would
-// mean no check at all).
-func TestNullShadowCoversRequestBodies(t *testing.T) {
-	for _, dst := range []any{api.SessionCreateBody{}, api.TriggerBody{}, api.AnchorBody{}, api.IsolationBody{}, api.MemoryBody{}, api.VerifyBody{}, api.ConsensusBody{}, nvBody{}} {
-		if _, changed := buildNullShadow(reflect.TypeOf(dst)); !changed {
-			t.Errorf("%T: no shadow type, nulls in its vectors would be zeros", dst)
-		}
-	}
-	// Bodies without arrays need no second decode.
-	for _, dst := range []any{api.RunBody{}, api.StoreBody{}, api.EntityBody{}, api.ImportBody{}, api.TransferBody{}} {
-		if _, changed := buildNullShadow(reflect.TypeOf(dst)); changed {
-			t.Errorf("%T: shadow built for a body without arrays", dst)
-		}
-	}
 }
 
 // policy_vectors[].weight other than 1 and promote true are refused (the

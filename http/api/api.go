@@ -11,6 +11,25 @@
 // are: a response always carries every field (lists are [] rather than
 // null; a nullable value is a pointer).
 //
+// JSON null in a request body is taken only where the REST contract makes
+// the field Optional, pydantic's `X | None = None`; those fields, and only
+// those, carry the tag nullable:"true", and for them null means the same as
+// leaving the field out. The contract makes a field Optional when it lists
+// it without a default value, its absence meaning "none" (no session id yet,
+// no previous answer, no template vector, no reference session, a trigger's
+// other half), or when its default is whatever the server runs with, which
+// FastAPI spells `None` and settles in the handler: the embedder's
+// dimension and model name (the contract's 384 and all-MiniLM-L6-v2 are the
+// default embedder's), the server's context knobs, the trigger and
+// isolation thresholds (the contract gives only clients' defaults). Every
+// other field is not Optional: a required one, or one whose default value
+// the contract names (0.85, false, "weighted_average", [] …: pydantic's
+// `X = default`). A null there is a 422 item of pydantic's type error for
+// the field (int_type, float_type, bool_type, string_type, list_type,
+// dict_type) with "input": null, as is a null element of a list or value
+// of a map (a vector's component), whatever the field. /openapi.json marks
+// exactly the nullable fields nullable.
+//
 // The field order is the order of the JSON keys on the wire. Answers that
 // the server once built as maps keep their keys sorted (as encoding/json
 // writes a map's), so every answer is byte for byte what clients got before
@@ -38,6 +57,10 @@ type ValidationItem struct {
 	Loc  []any  `json:"loc"`
 	Msg  string `json:"msg"`
 	Type string `json:"type"`
+	// Input is the value that failed, as pydantic reports it; the server
+	// sets it for a null it refuses ("input": null) and for a state_dict
+	// that is not an object, and leaves it out of its other items.
+	Input json.RawMessage `json:"input,omitempty" schema:"any"`
 }
 
 // ---------------------------------------------------------------- infra
@@ -77,7 +100,7 @@ type ReadinessChecks struct {
 // with an error (a body that is not a JSON-RPC message, an unknown method).
 type JSONRPCRequest struct {
 	JSONRPC string          `json:"jsonrpc"`
-	ID      any             `json:"id,omitempty"`
+	ID      any             `json:"id,omitempty" nullable:"true"` // JSON-RPC 2.0 allows a null id
 	Method  string          `json:"method"`
 	Params  json.RawMessage `json:"params,omitempty"`
 }

@@ -4,6 +4,12 @@ import "encoding/json"
 
 // ---------------------------------------------------------------- requests
 
+// No field here is Optional in the contract: each is required or has a
+// default value (aggregation_mode "weighted_average", coupling_factor 0,
+// consensus_threshold 0.5, vote_window_seconds 60, sample_interval_seconds
+// 30, region_ids [], max_weight 0.15), so none takes JSON null (see the
+// package doc).
+
 // ClusterCreateBody is the body of POST /v1/cluster/.
 type ClusterCreateBody struct {
 	Name            string   `json:"name" binding:"required,max=256,nonul"`

@@ -4,11 +4,16 @@ import "encoding/json"
 
 // ---------------------------------------------------------------- requests
 
+// A field takes JSON null only when it is tagged nullable:"true": the fields
+// the contract makes Optional (pydantic's `X | None = None`); every other
+// field, required or with a default value, refuses null with a 422 (see the
+// package doc for the rule).
+
 // RunBody is the body of POST /v1/run (and /v1/cluster/{id}/run).
 type RunBody struct {
 	Message               string   `json:"message" binding:"required,notblank,max=32000"`
-	SessionID             string   `json:"session_id,omitempty" binding:"max=128" doc:"The session; none creates one. An unknown id is 404 unless reset_context is true: the session is then created under it, and the id must be letters, digits and . _ : - (not dots alone), at most 128 characters (else 422)."`
-	Response              string   `json:"response,omitempty" binding:"max=64000"`
+	SessionID             string   `json:"session_id,omitempty" nullable:"true" binding:"max=128" doc:"The session; none creates one. An unknown id is 404 unless reset_context is true: the session is then created under it, and the id must be letters, digits and . _ : - (not dots alone), at most 128 characters (else 422)."`
+	Response              string   `json:"response,omitempty" nullable:"true" binding:"max=64000"`
 	ShortCircuitThreshold *float64 `json:"short_circuit_threshold,omitempty" binding:"omitempty,gte=-1,lte=1" default:"0.85"`
 	ResetContext          bool     `json:"reset_context,omitempty"`
 }
@@ -21,20 +26,20 @@ type StoreBody struct {
 
 // SessionCreateBody is the body of POST /v1/session/create.
 type SessionCreateBody struct {
-	Dimension         *int           `json:"dimension,omitempty" binding:"omitempty,gte=1"`
-	ModelName         string         `json:"model_name,omitempty" binding:"max=256,nonul"`
+	Dimension         *int           `json:"dimension,omitempty" nullable:"true" binding:"omitempty,gte=1"`
+	ModelName         string         `json:"model_name,omitempty" nullable:"true" binding:"max=256,nonul"`
 	UseAttention      bool           `json:"use_attention,omitempty"`
 	UseCache          bool           `json:"use_cache,omitempty"`
 	UseMetaPSS        bool           `json:"use_meta_pss,omitempty"`
 	UseCortex         bool           `json:"use_cortex,omitempty"`
 	EnableTopicSwitch *bool          `json:"enable_topic_switch,omitempty"`
-	TemplateEmbedding []float32      `json:"template_embedding,omitempty"`
-	PolicyVectors     []PolicyVector `json:"policy_vectors,omitempty" binding:"max=64,dive"`
+	TemplateEmbedding []float32      `json:"template_embedding,omitempty" nullable:"true"`
+	PolicyVectors     []PolicyVector `json:"policy_vectors,omitempty" nullable:"true" binding:"max=64,dive"`
 	// The bounds are engine.MinContextTopK … MaxContextTopK and
 	// MinContextBudgetChars … MaxContextBudgetChars (a test checks them);
 	// the doc tags become the fields' descriptions in /openapi.json.
-	ContextTopK        *int `json:"context_top_k,omitempty" binding:"omitempty,gte=1,lte=100" doc:"How many memories this session's /v1/run context block holds (default: the server's SEMVEC_RUN_TOP_K, 5)."`
-	ContextBudgetChars *int `json:"context_budget_chars,omitempty" binding:"omitempty,gte=200,lte=65536" doc:"Character budget of this session's /v1/run context block (default: the server's SEMVEC_CONTEXT_BUDGET_CHARS, 1400); each memory line is still clipped to 200 characters."`
+	ContextTopK        *int `json:"context_top_k,omitempty" nullable:"true" binding:"omitempty,gte=1,lte=100" doc:"How many memories this session's /v1/run context block holds (default: the server's SEMVEC_RUN_TOP_K, 5)."`
+	ContextBudgetChars *int `json:"context_budget_chars,omitempty" nullable:"true" binding:"omitempty,gte=200,lte=65536" doc:"Character budget of this session's /v1/run context block (default: the server's SEMVEC_CONTEXT_BUDGET_CHARS, 1400); each memory line is still clipped to 200 characters."`
 }
 
 // PolicyVector is one policy vector of a new session.
@@ -54,9 +59,9 @@ type ContextQuery struct {
 // TriggerBody is the body of POST /v1/session/{id}/trigger: exactly one of
 // keyword or embedding.
 type TriggerBody struct {
-	Keyword   string    `json:"keyword,omitempty" binding:"max=256"`
-	Embedding []float32 `json:"embedding,omitempty"`
-	Threshold *float64  `json:"threshold,omitempty" binding:"omitempty,gt=0,lte=1"`
+	Keyword   string    `json:"keyword,omitempty" nullable:"true" binding:"max=256"`
+	Embedding []float32 `json:"embedding,omitempty" nullable:"true"`
+	Threshold *float64  `json:"threshold,omitempty" nullable:"true" binding:"omitempty,gt=0,lte=1"`
 }
 
 // AnchorBody is the body of POST /v1/session/{id}/anchor.
@@ -67,9 +72,9 @@ type AnchorBody struct {
 // IsolationBody is the body of PUT /v1/session/{id}/isolation.
 type IsolationBody struct {
 	Level               string      `json:"level" binding:"required,oneof=OPEN FILTER QUARANTINE LOCKDOWN"`
-	ExclusionEmbeddings [][]float32 `json:"exclusion_embeddings,omitempty" binding:"max=64"` // engine.DefaultConfig().MaxIsolationVectors
-	AllowlistEmbeddings [][]float32 `json:"allowlist_embeddings,omitempty" binding:"max=64"` // engine.DefaultConfig().MaxIsolationVectors
-	SimilarityThreshold *float64    `json:"similarity_threshold,omitempty" binding:"omitempty,gt=0,lte=1"`
+	ExclusionEmbeddings [][]float32 `json:"exclusion_embeddings,omitempty" nullable:"true" binding:"max=64"` // engine.DefaultConfig().MaxIsolationVectors
+	AllowlistEmbeddings [][]float32 `json:"allowlist_embeddings,omitempty" nullable:"true" binding:"max=64"` // engine.DefaultConfig().MaxIsolationVectors
+	SimilarityThreshold *float64    `json:"similarity_threshold,omitempty" nullable:"true" binding:"omitempty,gt=0,lte=1"`
 }
 
 // MemoryBody is the body of POST /v1/session/{id}/memory (a synthetic memory).
@@ -84,13 +89,13 @@ type MemoryBody struct {
 // ImportBody is the body of POST /v1/session/{id}/import.
 type ImportBody struct {
 	StateDict json.RawMessage `json:"state_dict" binding:"required"`
-	Checksum  string          `json:"checksum,omitempty" binding:"max=128"`
+	Checksum  string          `json:"checksum,omitempty" nullable:"true" binding:"max=128"`
 }
 
 // VerifyBody is the body of POST /v1/session/{id}/verify.
 type VerifyBody struct {
 	TestEmbeddings     [][]float32 `json:"test_embeddings" binding:"required,min=1,max=256"`
-	ReferenceSessionID string      `json:"reference_session_id,omitempty" binding:"max=128"`
+	ReferenceSessionID string      `json:"reference_session_id,omitempty" nullable:"true" binding:"max=128"`
 	Tolerance          *float64    `json:"tolerance,omitempty" binding:"omitempty,gt=0,lte=1" default:"0.001"`
 }
 
@@ -99,7 +104,7 @@ type EntityBody struct {
 	Key        string   `json:"key" binding:"required,max=256"`
 	Kind       string   `json:"kind" binding:"required"`
 	Value      string   `json:"value" binding:"required,max=2000"`
-	Context    string   `json:"context,omitempty" binding:"max=1000"`
+	Context    string   `json:"context,omitempty" nullable:"true" binding:"max=1000"`
 	Importance *float64 `json:"importance,omitempty" binding:"omitempty,gt=0,lte=10" default:"1"`
 }
 
