@@ -8,6 +8,7 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/semvec-go/semvec"
 	pb "github.com/semvec-go/semvec/proto"
@@ -58,7 +59,9 @@ func (a *Asker) Bound(ctx context.Context) (context.Context, context.CancelFunc)
 }
 
 // Ask sends req to pid and waits for a reply of type R. The timeout is the
-// smaller of a.Timeout and the time left before ctx's deadline. Failures
+// smaller of a.Timeout and the time left before ctx's deadline; a request
+// with a patience_nanos field is sent with it set to that timeout (see
+// withPatience). Failures
 // come back as *semvec.Error: KindTimeout when no reply came in time (the
 // actor may still apply req: the outcome is unknown, as for a 503 whose
 // commit could not be confirmed), KindUnavailable when the actor is gone,
@@ -115,6 +118,7 @@ func ask[R Reply](ctx context.Context, a *Asker, pid *actor.PID, p *pinned, req 
 		observe("timeout")
 		return zero, semvec.Wrap(semvec.KindTimeout, context.DeadlineExceeded, "request deadline exceeded before the actor was asked")
 	}
+	req = withPatience(req, d)
 	sys := a.Root.ActorSystem()
 	box := a.boxes.get(sys)
 	var stopped <-chan struct{} // nil: never
@@ -165,6 +169,25 @@ func ask[R Reply](ctx context.Context, a *Asker, pid *actor.PID, p *pinned, req 
 	}
 	observe("ok")
 	return r, nil
+}
+
+// patient is a request that tells its actor how long its asker waits for
+// the answer (a patience_nanos field: a cluster feedback, a network
+// switch, transfer or proposal), so that the actor can answer before the
+// asker gives up.
+type patient interface{ GetPatienceNanos() int64 }
+
+// withPatience returns req with its patience set to d, the time the ask is
+// about to wait, when req is patient: a copy, so that the caller's message
+// is never changed (it may be sent again, to the next activation).
+// Other requests are returned as they are.
+func withPatience(req proto.Message, d time.Duration) proto.Message {
+	if _, ok := req.(patient); !ok {
+		return req
+	}
+	m := proto.Clone(req).ProtoReflect()
+	m.Set(m.Descriptor().Fields().ByName("patience_nanos"), protoreflect.ValueOfInt64(int64(d)))
+	return m.Interface()
 }
 
 // isDeadLetter reports whether err came from asking an actor that is gone.

@@ -90,13 +90,8 @@ func (l *Layers) ClusterFeedback(ctx context.Context, owner, id string) (*pb.Clu
 	if err := notFoundIfInvalid("Cluster", id); err != nil {
 		return nil, err
 	}
-	ctx, cancel := l.ask.Bound(ctx)
-	defer cancel()
-	req := &pb.ClusterFeedbackRequest{Owner: owner, ClusterId: id}
-	if dl, ok := ctx.Deadline(); ok {
-		req.PatienceNanos = int64(time.Until(dl))
-	}
-	return askActor[*pb.ClusterFeedbackResponse](ctx, l.ask, l.clusters, ownedKey(owner, id), req)
+	// The ask tells the actor how long it waits (PatienceNanos).
+	return askActor[*pb.ClusterFeedbackResponse](ctx, l.ask, l.clusters, ownedKey(owner, id), &pb.ClusterFeedbackRequest{Owner: owner, ClusterId: id})
 }
 
 // DeleteCluster deletes the cluster with its backing session, memberships and

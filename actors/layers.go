@@ -264,12 +264,20 @@ type asyncResult struct {
 
 // asyncFor runs work on a tracked goroutine, bounded by timeout and ended
 // when parent (the layers' background context or a child of it) is
-// cancelled, and continues on the actor with its result (ReenterAfter): the
-// actor keeps processing other messages while the work waits for other
-// actors. cont runs on the actor with the actor's context restored
-// (ctx.Respond answers the original requester).
+// cancelled or reaches its deadline, and continues on the actor with its
+// result (ReenterAfter): the actor keeps processing other messages while
+// the work waits for other actors. cont runs on the actor with the actor's
+// context restored (ctx.Respond answers the original requester). Work that
+// has not returned a second after timeout, or at parent's deadline when
+// parent has one (a network operation's, see networkActor.switchUser), is
+// not waited for: cont gets a KindTimeout error ("the work did not finish
+// in time").
 func (l *Layers) asyncFor(ctx actor.Context, parent context.Context, timeout time.Duration, work func(ctx context.Context) (any, error), cont func(v any, err error)) {
-	f := actor.NewFuture(ctx.ActorSystem(), timeout+time.Second)
+	wait := timeout + time.Second // work that honours its context answers first, with its own error
+	if dl, ok := parent.Deadline(); ok {
+		wait = max(min(wait, time.Until(dl)), 0) // a Future with a negative timeout never times out
+	}
+	f := actor.NewFuture(ctx.ActorSystem(), wait)
 	pid := f.PID()
 	root := l.root
 	ok := l.goBG(func(context.Context) {

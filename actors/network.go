@@ -112,7 +112,7 @@ func (a *networkActor) Receive(ctx actor.Context) {
 	case resync:
 		a.resyncLater.fired()
 		if a.unsure && !a.work.stopping && !a.work.superseded {
-			a.commit(ctx, func(*networkState) {}, func(error) {})
+			a.commit(ctx, time.Time{}, func(*networkState) {}, func(error) {})
 		}
 	case *actor.Stopped:
 		if a.retry != nil {
@@ -157,13 +157,21 @@ func replyTo(ctx actor.Context) func(proto.Message) {
 // then done runs on the actor with the save's outcome. A failed save leaves
 // the committed state as it was. While a save is in flight the change waits
 // for it (at most maxInflight changes wait; one more is refused, 503).
+// The save is a step of the operation whose deadline is by (see step; zero:
+// none): a change whose turn comes after by is refused (errOutOfTime)
+// without being made, and a save cut short at by fails as any failed save.
 // A save refused because a newer activation holds the row (ErrSuperseded)
 // is answered 503, as is every change waiting or arriving after it, and the
 // actor stops.
-func (a *networkActor) commit(ctx actor.Context, change func(st *networkState), done func(error)) {
+func (a *networkActor) commit(ctx actor.Context, by time.Time, change func(st *networkState), done func(error)) {
 	a.commits.run(func(finished func()) {
 		if a.work.superseded {
 			done(errNetworkSuperseded)
+			finished()
+			return
+		}
+		if !by.IsZero() && !time.Now().Before(by) {
+			done(errOutOfTime)
 			finished()
 			return
 		}
@@ -171,7 +179,7 @@ func (a *networkActor) commit(ctx actor.Context, change func(st *networkState), 
 		change(next)
 		a.version++
 		version, data, owner, epoch := a.version, next.encode(), a.owner, a.epoch
-		a.work.async(ctx, func(wctx context.Context) (any, error) {
+		a.step(ctx, by, func(wctx context.Context) (any, error) {
 			return nil, a.saver.save(wctx, a.l.store, owner, epoch, version, data)
 		}, func(_ any, err error) {
 			defer finished()
@@ -201,6 +209,58 @@ func (a *networkActor) commit(ctx actor.Context, change func(st *networkState), 
 // of the owner's network state exists (it wraps persistence.ErrSuperseded).
 var errNetworkSuperseded = semvec.Wrap(semvec.KindUnavailable, persistence.ErrSuperseded,
 	"this network state is now served by a newer activation; retry")
+
+// opMargin is how long before its asker gives up a network operation
+// (switch, transfer, proposal) stops and answers: time for the answer to
+// reach the asker (see switchUser).
+const opMargin = 250 * time.Millisecond
+
+// opDeadline is when a network operation whose asker waits patience (a
+// request's patience_nanos) from now must have answered: opMargin before
+// the asker gives up. Zero when the asker did not say (the actor's own
+// retries, a request sent without the ask): the operation's steps then
+// have the work timeout each, as they had before.
+func opDeadline(patience int64) time.Time {
+	if patience <= 0 {
+		return time.Time{}
+	}
+	return time.Now().Add(time.Duration(patience) - opMargin)
+}
+
+// outOfTime is the detail of errOutOfTime.
+const outOfTime = "the operation ran out of time (the database is slow or unavailable); retry"
+
+// errOutOfTime answers a network operation that reached its deadline (see
+// switchUser) before its steps were done: the database, or a session, did
+// not answer in time.
+var errOutOfTime = semvec.Errorf(semvec.KindUnavailable, outOfTime)
+
+// step runs one step of a network operation, work, on a work goroutine
+// (layerWork), and continues on the actor with its outcome (cont). With a
+// deadline (by, see switchUser), the step's context ends at by and cont
+// runs by then whether or not work has returned: a step left no time does
+// not start, and one cut short fails with errOutOfTime (a 503), like a step
+// the database refused. Without one (zero by), the step has the work
+// timeout, and one that outlives it fails with KindTimeout.
+func (a *networkActor) step(ctx actor.Context, by time.Time, work func(context.Context) (any, error), cont func(any, error)) {
+	if by.IsZero() {
+		a.work.async(ctx, work, cont)
+		return
+	}
+	left := time.Until(by)
+	if left <= 0 {
+		cont(nil, errOutOfTime)
+		return
+	}
+	parent, cancel := context.WithDeadline(a.l.bgCtx, by)
+	a.work.asyncFor(ctx, parent, min(left, a.l.workTimeout()), work, func(v any, err error) {
+		cancel()
+		if semvec.KindOf(err) == semvec.KindTimeout { // the work, or an ask it made, was cut short at by
+			err = semvec.Wrap(semvec.KindUnavailable, err, outOfTime)
+		}
+		cont(v, err)
+	})
+}
 
 // wrongOwner answers 404 to a request of another owner.
 func (a *networkActor) wrongOwner(owner string, reply func(*pb.Error)) bool {
@@ -244,13 +304,15 @@ type transferGather struct {
 // before, and a 503 could follow it). One whose blend fails after the
 // enrolment was saved leaves the enrolment and the count. Transfers run one
 // at a time with switches and proposals (ops), so none falls between a
-// switch's reads and its writes.
+// switch's reads and its writes. A transfer answers by its asker's deadline
+// as a switch does (see switchUser).
 func (a *networkActor) handleTransfer(ctx actor.Context, m *pb.TransferRequest) {
 	reply := replyTo(ctx)
 	early := func(e *pb.Error) { reply(&pb.TransferResponse{Error: e}) }
 	if a.refuseEarly(m.GetOwner(), early) {
 		return
 	}
+	by := opDeadline(m.GetPatienceNanos())
 	owner, src, dst, w := a.owner, m.GetSourceSessionId(), m.GetTargetSessionId(), m.GetMaxWeight()
 	a.ops.run(func(finished func()) {
 		fail := func(err error) {
@@ -261,7 +323,7 @@ func (a *networkActor) handleTransfer(ctx actor.Context, m *pb.TransferRequest) 
 			finished()
 			return
 		}
-		a.work.async(ctx, func(wctx context.Context) (any, error) {
+		a.step(ctx, by, func(wctx context.Context) (any, error) {
 			return a.l.transferStates(wctx, owner, src, dst)
 		}, func(res any, err error) {
 			if err != nil {
@@ -269,7 +331,7 @@ func (a *networkActor) handleTransfer(ctx actor.Context, m *pb.TransferRequest) 
 				return
 			}
 			states := res.([2]*pb.StateResponse)
-			a.commit(ctx, func(st *networkState) {
+			a.commit(ctx, by, func(st *networkState) {
 				st.join(src, dst)
 				st.active().Transfers++
 			}, func(err error) {
@@ -277,7 +339,7 @@ func (a *networkActor) handleTransfer(ctx actor.Context, m *pb.TransferRequest) 
 					fail(err)
 					return
 				}
-				a.work.async(ctx, func(wctx context.Context) (any, error) {
+				a.step(ctx, by, func(wctx context.Context) (any, error) {
 					return a.l.transfer(wctx, owner, dst, states[0], states[1], w)
 				}, func(res any, err error) {
 					if err != nil {
@@ -370,12 +432,30 @@ func (a *networkActor) handleSwitch(ctx actor.Context, m *pb.SwitchUserRequest) 
 // since (its answers were 2xx), is left as it is, so no acknowledged work
 // is undone. A retry of the same switch finishes it. The answer is 503 when
 // a step fails; as for any change, a 503 does not say how far it got.
+//
+// A switch answers before its asker gives up, however long the database
+// takes. Each step may wait on the database for up to an operation timeout,
+// so the three together could outlast the ask, which would answer 504 while
+// the switch still ran. The request therefore says how long its asker waits
+// (patience_nanos, set by the ask as it sends), and the switch must have
+// answered opMargin before that (its deadline, opDeadline, counted from
+// when the actor takes the request, its wait for its turn included). Every
+// step runs under a context that ends at the deadline and is not waited for
+// past it (step, commit): a step left no time does not start, and one cut
+// short fails, answered 503 (errOutOfTime, "retry"), exactly as a step the
+// database refused: a cut-short step 2 leaves the state as it was (and the
+// actor saves it again, see networkActor), a cut-short step 3 leaves the
+// mark, and it is finished later (retryLater). Transfers and proposals
+// answer by their deadline the same way. A request without patience (the
+// actor's own retryRestore) has no deadline: each step then has the work
+// timeout.
 func (a *networkActor) switchUser(ctx actor.Context, m *pb.SwitchUserRequest, reply func(proto.Message)) {
 	fail := func(err error) { reply(&pb.SwitchUserResponse{Error: ToProtoError(err)}) }
 	early := func(e *pb.Error) { reply(&pb.SwitchUserResponse{Error: e}) }
 	if a.refuseEarly(m.GetOwner(), early) {
 		return
 	}
+	by := opDeadline(m.GetPatienceNanos())
 	a.ops.run(func(finished func()) {
 		if a.refuseEarly(m.GetOwner(), early) { // superseded while it waited
 			finished()
@@ -387,7 +467,7 @@ func (a *networkActor) switchUser(ctx actor.Context, m *pb.SwitchUserRequest, re
 			finished()
 			return
 		}
-		a.finishRestore(ctx, func(restored int, err error) {
+		a.finishRestore(ctx, by, func(restored int, err error) {
 			switch {
 			case err != nil:
 				fail(err)
@@ -399,7 +479,7 @@ func (a *networkActor) switchUser(ctx actor.Context, m *pb.SwitchUserRequest, re
 				return
 			}
 			owner, network := a.owner, a.st.sessions()
-			a.work.async(ctx, func(wctx context.Context) (any, error) {
+			a.step(ctx, by, func(wctx context.Context) (any, error) {
 				return a.l.saveNetworkStates(wctx, owner, from, network)
 			}, func(res any, err error) {
 				if err != nil {
@@ -409,7 +489,7 @@ func (a *networkActor) switchUser(ctx actor.Context, m *pb.SwitchUserRequest, re
 				}
 				g := res.(*stateGather)
 				var prev, active string
-				a.commit(ctx, func(st *networkState) {
+				a.commit(ctx, by, func(st *networkState) {
 					st.forget(g.gone...)
 					if p := st.Partitions[from]; p != nil {
 						p.SavedStates = g.count
@@ -423,7 +503,7 @@ func (a *networkActor) switchUser(ctx actor.Context, m *pb.SwitchUserRequest, re
 						finished()
 						return
 					}
-					a.finishRestore(ctx, func(restored int, err error) {
+					a.finishRestore(ctx, by, func(restored int, err error) {
 						defer finished()
 						if err != nil {
 							fail(err)
@@ -440,16 +520,17 @@ func (a *networkActor) switchUser(ctx actor.Context, m *pb.SwitchUserRequest, re
 }
 
 // finishRestore does step 3 of a switch (see switchUser) when the active
-// partition is marked restoring, and commits that it is done; then done
-// runs on the actor with the number of sessions set back.
-func (a *networkActor) finishRestore(ctx actor.Context, done func(restored int, err error)) {
+// partition is marked restoring, and commits that it is done, by deadline
+// by (zero: none); then done runs on the actor with the number of sessions
+// set back.
+func (a *networkActor) finishRestore(ctx actor.Context, by time.Time, done func(restored int, err error)) {
 	from := a.st.RestoringFrom
 	if from == "" {
 		done(0, nil)
 		return
 	}
 	owner, user := a.owner, a.st.Active
-	a.work.async(ctx, func(wctx context.Context) (any, error) {
+	a.step(ctx, by, func(wctx context.Context) (any, error) {
 		return a.l.restoreStates(wctx, owner, user, from)
 	}, func(res any, err error) {
 		if err != nil {
@@ -457,7 +538,7 @@ func (a *networkActor) finishRestore(ctx actor.Context, done func(restored int, 
 			return
 		}
 		g := res.(*stateGather)
-		a.commit(ctx, func(st *networkState) {
+		a.commit(ctx, by, func(st *networkState) {
 			st.forget(g.gone...)
 			st.RestoringFrom = ""
 		}, func(err error) { done(g.count, err) })
@@ -481,7 +562,7 @@ func (a *networkActor) retryRestore(ctx actor.Context) {
 		return
 	}
 	a.ops.run(func(finished func()) {
-		a.finishRestore(ctx, func(_ int, err error) {
+		a.finishRestore(ctx, time.Time{}, func(_ int, err error) {
 			defer finished()
 			a.retryLater(ctx, err)
 		})
@@ -641,21 +722,23 @@ type consensusGather struct {
 
 // handleConsensus puts target to a vote of the electorate (see
 // gatherVoters and tallyVotes), updates the proposer's trust (see
-// updateTrust) and saves the partition.
+// updateTrust) and saves the partition. It answers by its asker's deadline
+// as a switch does (see switchUser).
 func (a *networkActor) handleConsensus(ctx actor.Context, m *pb.ConsensusRequest) {
 	reply := replyTo(ctx)
 	early := func(e *pb.Error) { reply(&pb.ConsensusResponse{Error: e}) }
 	if a.refuseEarly(m.GetOwner(), early) {
 		return
 	}
+	by := opDeadline(m.GetPatienceNanos())
 	a.ops.run(func(finished func()) {
-		a.propose(ctx, m, reply, finished)
+		a.propose(ctx, m, by, reply, finished)
 	}, func(err error) { early(ToProtoError(err)) })
 }
 
 // propose is handleConsensus's turn among the network's operations (ops):
-// the partition it reads is the one it commits to.
-func (a *networkActor) propose(ctx actor.Context, m *pb.ConsensusRequest, reply func(proto.Message), finished func()) {
+// the partition it reads is the one it commits to, by deadline by.
+func (a *networkActor) propose(ctx actor.Context, m *pb.ConsensusRequest, by time.Time, reply func(proto.Message), finished func()) {
 	fail := func(e *pb.Error) {
 		reply(&pb.ConsensusResponse{Error: e})
 		finished()
@@ -668,7 +751,7 @@ func (a *networkActor) propose(ctx actor.Context, m *pb.ConsensusRequest, reply 
 	if !slices.Contains(instances, proposer) {
 		instances = append(instances, proposer)
 	}
-	a.work.async(ctx, func(wctx context.Context) (any, error) {
+	a.step(ctx, by, func(wctx context.Context) (any, error) {
 		return a.l.gatherVoters(wctx, owner, proposer, instances)
 	}, func(res any, err error) {
 		if err != nil {
@@ -677,7 +760,7 @@ func (a *networkActor) propose(ctx actor.Context, m *pb.ConsensusRequest, reply 
 		}
 		g := res.(*consensusGather)
 		out := &pb.ConsensusResponse{ProposerSessionId: proposer}
-		a.commit(ctx, func(st *networkState) {
+		a.commit(ctx, by, func(st *networkState) {
 			st.forget(g.missing...)
 			st.join(proposer)
 			p := st.active()

@@ -23,6 +23,7 @@ type gatedNetStore struct {
 	entered  chan struct{}
 	release  chan struct{}
 	finished chan error // the held call's outcome
+	deadline time.Time  // of the held call's context (zero: none); set before entered is closed
 }
 
 func (g *gatedNetStore) hold(method string) { g.armed.Store(method) }
@@ -32,6 +33,7 @@ func (g *gatedNetStore) held(method string) bool {
 }
 
 func (g *gatedNetStore) wait(ctx context.Context) context.Context {
+	g.deadline, _ = ctx.Deadline()
 	close(g.entered)
 	<-g.release
 	return context.WithoutCancel(ctx)
@@ -42,6 +44,15 @@ func (g *gatedNetStore) SaveNetworkState(ctx context.Context, owner string, epoc
 		return g.Store.SaveNetworkState(ctx, owner, epoch, data)
 	}
 	err := g.Store.SaveNetworkState(g.wait(ctx), owner, epoch, data)
+	g.finished <- err
+	return err
+}
+
+func (g *gatedNetStore) SavePartitionStates(ctx context.Context, owner, user string, data []byte) error {
+	if !g.held("SavePartitionStates") {
+		return g.Store.SavePartitionStates(ctx, owner, user, data)
+	}
+	err := g.Store.SavePartitionStates(g.wait(ctx), owner, user, data)
 	g.finished <- err
 	return err
 }

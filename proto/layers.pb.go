@@ -423,7 +423,7 @@ type ClusterFeedbackRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Owner         string                 `protobuf:"bytes,1,opt,name=owner,proto3" json:"owner,omitempty"`
 	ClusterId     string                 `protobuf:"bytes,2,opt,name=cluster_id,json=clusterId,proto3" json:"cluster_id,omitempty"`
-	PatienceNanos int64                  `protobuf:"varint,3,opt,name=patience_nanos,json=patienceNanos,proto3" json:"patience_nanos,omitempty"` // how long the asker waits from when it sends (0: not said): a duration, not a time, so that clocks of cluster members need not agree
+	PatienceNanos int64                  `protobuf:"varint,3,opt,name=patience_nanos,json=patienceNanos,proto3" json:"patience_nanos,omitempty"` // how long the asker waits from when it sends (0: not said): a duration, not a time, so that clocks of cluster members need not agree; set by the ask as it sends (actors.Ask)
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1756,6 +1756,7 @@ type TransferRequest struct {
 	SourceSessionId string                 `protobuf:"bytes,2,opt,name=source_session_id,json=sourceSessionId,proto3" json:"source_session_id,omitempty"`
 	TargetSessionId string                 `protobuf:"bytes,3,opt,name=target_session_id,json=targetSessionId,proto3" json:"target_session_id,omitempty"`
 	MaxWeight       float64                `protobuf:"fixed64,4,opt,name=max_weight,json=maxWeight,proto3" json:"max_weight,omitempty"`
+	PatienceNanos   int64                  `protobuf:"varint,5,opt,name=patience_nanos,json=patienceNanos,proto3" json:"patience_nanos,omitempty"` // as ClusterFeedbackRequest's: the transfer answers within it (networkActor.switchUser)
 	unknownFields   protoimpl.UnknownFields
 	sizeCache       protoimpl.SizeCache
 }
@@ -1814,6 +1815,13 @@ func (x *TransferRequest) GetTargetSessionId() string {
 func (x *TransferRequest) GetMaxWeight() float64 {
 	if x != nil {
 		return x.MaxWeight
+	}
+	return 0
+}
+
+func (x *TransferRequest) GetPatienceNanos() int64 {
+	if x != nil {
+		return x.PatienceNanos
 	}
 	return 0
 }
@@ -1898,6 +1906,7 @@ type SwitchUserRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Owner         string                 `protobuf:"bytes,1,opt,name=owner,proto3" json:"owner,omitempty"`
 	UserId        string                 `protobuf:"bytes,2,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	PatienceNanos int64                  `protobuf:"varint,3,opt,name=patience_nanos,json=patienceNanos,proto3" json:"patience_nanos,omitempty"` // as ClusterFeedbackRequest's: the switch answers within it (networkActor.switchUser)
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1944,6 +1953,13 @@ func (x *SwitchUserRequest) GetUserId() string {
 		return x.UserId
 	}
 	return ""
+}
+
+func (x *SwitchUserRequest) GetPatienceNanos() int64 {
+	if x != nil {
+		return x.PatienceNanos
+	}
+	return 0
 }
 
 type SwitchUserResponse struct {
@@ -2342,6 +2358,7 @@ type ConsensusRequest struct {
 	Owner             string                 `protobuf:"bytes,1,opt,name=owner,proto3" json:"owner,omitempty"`
 	ProposerSessionId string                 `protobuf:"bytes,2,opt,name=proposer_session_id,json=proposerSessionId,proto3" json:"proposer_session_id,omitempty"`
 	TargetEmbedding   []float32              `protobuf:"fixed32,3,rep,packed,name=target_embedding,json=targetEmbedding,proto3" json:"target_embedding,omitempty"`
+	PatienceNanos     int64                  `protobuf:"varint,4,opt,name=patience_nanos,json=patienceNanos,proto3" json:"patience_nanos,omitempty"` // as ClusterFeedbackRequest's: the proposal answers within it (networkActor.switchUser)
 	unknownFields     protoimpl.UnknownFields
 	sizeCache         protoimpl.SizeCache
 }
@@ -2395,6 +2412,13 @@ func (x *ConsensusRequest) GetTargetEmbedding() []float32 {
 		return x.TargetEmbedding
 	}
 	return nil
+}
+
+func (x *ConsensusRequest) GetPatienceNanos() int64 {
+	if x != nil {
+		return x.PatienceNanos
+	}
+	return 0
 }
 
 type ConsensusVote struct {
@@ -2807,23 +2831,25 @@ const file_layers_proto_rawDesc = "" +
 	"\x05owner\x18\x01 \x01(\tR\x05owner\"Y\n" +
 	"\x15ObserverClearResponse\x12&\n" +
 	"\x05error\x18\x01 \x01(\v2\x10.semvec.v1.ErrorR\x05error\x12\x18\n" +
-	"\acleared\x18\x02 \x01(\x05R\acleared\"\x9e\x01\n" +
+	"\acleared\x18\x02 \x01(\x05R\acleared\"\xc5\x01\n" +
 	"\x0fTransferRequest\x12\x14\n" +
 	"\x05owner\x18\x01 \x01(\tR\x05owner\x12*\n" +
 	"\x11source_session_id\x18\x02 \x01(\tR\x0fsourceSessionId\x12*\n" +
 	"\x11target_session_id\x18\x03 \x01(\tR\x0ftargetSessionId\x12\x1d\n" +
 	"\n" +
-	"max_weight\x18\x04 \x01(\x01R\tmaxWeight\"\xd3\x01\n" +
+	"max_weight\x18\x04 \x01(\x01R\tmaxWeight\x12%\n" +
+	"\x0epatience_nanos\x18\x05 \x01(\x03R\rpatienceNanos\"\xd3\x01\n" +
 	"\x10TransferResponse\x12&\n" +
 	"\x05error\x18\x01 \x01(\v2\x10.semvec.v1.ErrorR\x05error\x12*\n" +
 	"\x11source_session_id\x18\x02 \x01(\tR\x0fsourceSessionId\x12*\n" +
 	"\x11target_session_id\x18\x03 \x01(\tR\x0ftargetSessionId\x12\x1d\n" +
 	"\n" +
 	"delta_norm\x18\x04 \x01(\x01R\tdeltaNorm\x12 \n" +
-	"\vtransferred\x18\x05 \x01(\bR\vtransferred\"B\n" +
+	"\vtransferred\x18\x05 \x01(\bR\vtransferred\"i\n" +
 	"\x11SwitchUserRequest\x12\x14\n" +
 	"\x05owner\x18\x01 \x01(\tR\x05owner\x12\x17\n" +
-	"\auser_id\x18\x02 \x01(\tR\x06userId\"\xd6\x01\n" +
+	"\auser_id\x18\x02 \x01(\tR\x06userId\x12%\n" +
+	"\x0epatience_nanos\x18\x03 \x01(\x03R\rpatienceNanos\"\xd6\x01\n" +
 	"\x12SwitchUserResponse\x12&\n" +
 	"\x05error\x18\x01 \x01(\v2\x10.semvec.v1.ErrorR\x05error\x12\x1f\n" +
 	"\vactive_user\x18\x02 \x01(\tR\n" +
@@ -2851,11 +2877,12 @@ const file_layers_proto_rawDesc = "" +
 	"\x15SerializeUserResponse\x12&\n" +
 	"\x05error\x18\x01 \x01(\v2\x10.semvec.v1.ErrorR\x05error\x12\x17\n" +
 	"\auser_id\x18\x02 \x01(\tR\x06userId\x12\x14\n" +
-	"\x05state\x18\x03 \x01(\fR\x05state\"\x83\x01\n" +
+	"\x05state\x18\x03 \x01(\fR\x05state\"\xaa\x01\n" +
 	"\x10ConsensusRequest\x12\x14\n" +
 	"\x05owner\x18\x01 \x01(\tR\x05owner\x12.\n" +
 	"\x13proposer_session_id\x18\x02 \x01(\tR\x11proposerSessionId\x12)\n" +
-	"\x10target_embedding\x18\x03 \x03(\x02R\x0ftargetEmbedding\"v\n" +
+	"\x10target_embedding\x18\x03 \x03(\x02R\x0ftargetEmbedding\x12%\n" +
+	"\x0epatience_nanos\x18\x04 \x01(\x03R\rpatienceNanos\"v\n" +
 	"\rConsensusVote\x12\x1d\n" +
 	"\n" +
 	"session_id\x18\x01 \x01(\tR\tsessionId\x12\x1e\n" +
