@@ -22,7 +22,8 @@ import (
 //	KindValidation  422  FastAPI-shaped detail list naming the field
 //	KindConflict    409
 //	KindUnavailable 503  + Retry-After: database, embedder or actor cannot serve now
-//	KindTimeout     504  an actor did not answer before the deadline
+//	KindTimeout     504  + Retry-After: an actor did not answer before the deadline
+//	                     (for a change: its outcome is unknown; retry)
 //	anything else   500  generic detail; the cause is logged with the request id
 func statusOf(k semvec.Kind) int {
 	switch k {
@@ -41,6 +42,11 @@ func statusOf(k semvec.Kind) int {
 	}
 	return http.StatusInternalServerError
 }
+
+// retryAfterBusy is the Retry-After of every 503 and 504: the database,
+// embedder or actor could not serve the request now, or did not answer in
+// time, and a retry a little later may well succeed.
+const retryAfterBusy = "5"
 
 // fail records err for errorResponder and stops the handler chain.
 func fail(c *gin.Context, err error) {
@@ -76,10 +82,11 @@ func errorResponder(log *slog.Logger) gin.HandlerFunc {
 			validationError(c, api.ValidationItem{Loc: fieldLoc(se.Field), Msg: se.Detail, Type: "value_error"})
 		case http.StatusServiceUnavailable:
 			log.Warn("service unavailable", "request_id", RequestIDFrom(c), "path", c.FullPath(), "err", err)
-			c.Header("Retry-After", "5")
+			c.Header("Retry-After", retryAfterBusy)
 			c.JSON(status, api.Error{Detail: se.Detail})
 		case http.StatusGatewayTimeout:
 			log.Warn("actor timeout", "request_id", RequestIDFrom(c), "path", c.FullPath(), "err", err)
+			c.Header("Retry-After", retryAfterBusy)
 			c.JSON(status, api.Error{Detail: se.Detail})
 		default:
 			c.JSON(status, api.Error{Detail: se.Detail})

@@ -74,6 +74,19 @@ func newLyServerWith(t *testing.T, opts actortest.Options) *lyServer {
 // (when not nil); it returns the status.
 func (s *lyServer) do(method, path, tok string, body any, out any) int {
 	s.t.Helper()
+	rec := s.send(method, path, tok, body)
+	if out != nil && rec.Body.Len() > 0 {
+		if err := json.Unmarshal(rec.Body.Bytes(), out); err != nil {
+			s.t.Fatalf("%s %s: %d %s: %v", method, path, rec.Code, rec.Body.String(), err)
+		}
+	}
+	return rec.Code
+}
+
+// send sends a request (body JSON-encoded unless a string) and returns the
+// recorded answer.
+func (s *lyServer) send(method, path, tok string, body any) *httptest.ResponseRecorder {
+	s.t.Helper()
 	var rd *bytes.Reader
 	switch b := body.(type) {
 	case nil:
@@ -96,12 +109,7 @@ func (s *lyServer) do(method, path, tok string, body any, out any) int {
 	}
 	rec := httptest.NewRecorder()
 	s.h.ServeHTTP(rec, req)
-	if out != nil && rec.Body.Len() > 0 {
-		if err := json.Unmarshal(rec.Body.Bytes(), out); err != nil {
-			s.t.Fatalf("%s %s: %d %s: %v", method, path, rec.Code, rec.Body.String(), err)
-		}
-	}
-	return rec.Code
+	return rec
 }
 
 // must sends a request that must answer want and returns the decoded body.

@@ -122,7 +122,8 @@ func buildSpec(ops []operation, anonymous bool) (*openapi3.T, error) {
 				"Retry-After":     header("always 60 (the REST contract's figure)"),
 				"RateLimit-Reset": header("whole seconds until the caller's bucket holds a token again; absent when it never refills"),
 			}
-		case http.StatusServiceUnavailable:
+		case http.StatusServiceUnavailable, http.StatusGatewayTimeout:
+			// A 504 to a change also means its outcome is unknown: retry.
 			r.Headers = openapi3.Headers{"Retry-After": header("seconds to wait before retrying")}
 		}
 		return &openapi3.ResponseRef{Value: r}

@@ -151,13 +151,15 @@ func TestOpenAPIDocumentIsValid(t *testing.T) {
 	if r := doc.Components.Schemas["RunResult"].Value.Required; len(r) != 7 {
 		t.Fatalf("RunResult required %v", r)
 	}
-	// a 429 names both its headers, a 503 its Retry-After
+	// a 429 names both its headers, a 503 and a 504 their Retry-After
 	run := doc.Paths.Find("/v1/run").Post.Responses
 	if h := run.Status(429).Value.Headers; h["Retry-After"] == nil || h["RateLimit-Reset"] == nil {
 		t.Fatalf("429 headers %v", h)
 	}
-	if h := run.Status(503).Value.Headers; h["Retry-After"] == nil {
-		t.Fatalf("503 headers %v", h)
+	for _, code := range []int{503, 504} {
+		if h := run.Status(code).Value.Headers; h["Retry-After"] == nil {
+			t.Fatalf("%d headers %v", code, h)
+		}
 	}
 }
 

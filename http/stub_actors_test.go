@@ -33,7 +33,9 @@ func (s *silentStore) ActivateSession(ctx context.Context, owner, id string) (pe
 }
 
 // An actor that never answers is a 504 with a JSON detail once the ask
-// timeout passes; other sessions keep answering meanwhile.
+// timeout passes, and with the Retry-After of a 503, for a read as for a
+// change (whose outcome is unknown: the client may retry, or read first);
+// other sessions keep answering meanwhile.
 func TestActorThatNeverAnswersIs504(t *testing.T) {
 	silent := &silentStore{id: "0123456789abcdef0123456789abcdef", release: make(chan struct{})}
 	s := newLyServerWith(t, actortest.Options{
@@ -47,6 +49,19 @@ func TestActorThatNeverAnswersIs504(t *testing.T) {
 	}
 	if d, _ := out["detail"].(string); !strings.Contains(d, "timed out") {
 		t.Fatalf("504 detail = %q", d)
+	}
+	for _, r := range []struct {
+		method, path string
+		body         any
+	}{
+		{"GET", "/v1/metrics/" + silent.id, nil},
+		{"POST", "/v1/store", map[string]any{"session_id": silent.id, "response": "noted"}},
+	} {
+		rec := s.send(r.method, r.path, s.tokA, r.body)
+		if rec.Code != http.StatusGatewayTimeout || rec.Header().Get("Retry-After") != retryAfterBusy {
+			t.Fatalf("%s %s to a session whose actor never answers: %d, Retry-After %q; want 504 with Retry-After %s (as a 503)",
+				r.method, r.path, rec.Code, rec.Header().Get("Retry-After"), retryAfterBusy)
+		}
 	}
 	other := s.session(s.tokA)
 	s.must(200, "GET", "/v1/metrics/"+other, s.tokA, nil)

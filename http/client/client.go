@@ -3,8 +3,8 @@
 // context on every call, and retries after the wait the server asks for, a
 // bounded number of times and never for longer in total than its wait
 // budget or the context allows: an answer of 429 (the rate limit refused
-// the request before it did anything), and a 503 to a GET. The wait is the
-// answer's Retry-After, except that a 429's RateLimit-Reset (the seconds
+// the request before it did anything), and a 503 or 504 to a GET. The wait
+// is the answer's Retry-After, except that a 429's RateLimit-Reset (the seconds
 // until the caller's bucket holds a token again) goes first: the REST
 // contract fixes a 429's Retry-After at 60 s whatever the bucket.
 //
@@ -14,10 +14,11 @@
 //	_, err = c.Store(ctx, api.StoreBody{SessionID: run.SessionID, Response: answer})
 //
 // An error answer is an *Error carrying the status and the server's detail.
-// A 503 to a change (POST, DELETE) is returned, never retried: its outcome
-// is unknown (the database may have committed it although the server could
-// not learn so; see the README, "Durability"), and retrying a /v1/run or
-// /v1/store could apply it twice. The caller decides.
+// A 503 or 504 to a change (POST, PUT, DELETE) is returned, never retried:
+// its outcome is unknown (the database may have committed it although the
+// server could not learn so, or the actor may still apply it; see the
+// README, "Durability"), and retrying a /v1/run or /v1/store could apply it
+// twice. The caller decides; both answers carry the Retry-After to wait.
 package client
 
 import (
@@ -57,8 +58,8 @@ func WithToken(token string) Option { return func(c *Client) { c.token = token }
 // WithHTTPClient sends the requests through h (default http.DefaultClient).
 func WithHTTPClient(h *http.Client) Option { return func(c *Client) { c.http = h } }
 
-// WithRetries sets how many times an answer of 429, or of 503 to a GET, is
-// retried (default 3; 0 turns retrying off).
+// WithRetries sets how many times an answer of 429, or of 503 or 504 to a
+// GET, is retried (default 3; 0 turns retrying off).
 func WithRetries(n int) Option { return func(c *Client) { c.retries = max(n, 0) } }
 
 // WithMaxWait caps the total time one call spends waiting between retries
@@ -144,9 +145,15 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 
 // retryable reports whether an answer of status to a request of method is
 // retried: a 429 always (the rate limit refuses before anything is done), a
-// 503 only for a read.
+// 503 or 504 only for a read (a change's outcome is unknown after either).
 func retryable(method string, status int) bool {
-	return status == http.StatusTooManyRequests || (status == http.StatusServiceUnavailable && method == http.MethodGet)
+	switch status {
+	case http.StatusTooManyRequests:
+		return true
+	case http.StatusServiceUnavailable, http.StatusGatewayTimeout:
+		return method == http.MethodGet
+	}
+	return false
 }
 
 func (c *Client) once(ctx context.Context, method, u string, raw []byte, out any) error {

@@ -38,10 +38,11 @@ func flaky(t *testing.T, retryAfter string, statuses ...int) (*httptest.Server, 
 	return srv, &n
 }
 
+// A read answered 503, 504 or 429 is retried after the Retry-After.
 func TestRetriesAfterRetryAfter(t *testing.T) {
-	srv, n := flaky(t, "0", 503, 429)
+	srv, n := flaky(t, "0", 503, 504, 429)
 	h, err := client.New(srv.URL).Health(context.Background())
-	if err != nil || h.Status != "ok" || n.Load() != 3 {
+	if err != nil || h.Status != "ok" || n.Load() != 4 {
 		t.Fatalf("health %+v, err %v after %d requests", h, err, n.Load())
 	}
 }
@@ -228,20 +229,24 @@ func (c checked) RoundTrip(r *http.Request) (*http.Response, error) {
 	return res, nil
 }
 
-// A 503 to a change is returned at once: its outcome is unknown, and a
-// retried /v1/run or /v1/store could be applied twice. A 429 is retried
-// for any method: the rate limit refused the request before it did
-// anything.
-func TestA503ToAChangeIsNotRetried(t *testing.T) {
-	srv, n := flaky(t, "0", 503, 503)
-	if _, err := client.New(srv.URL).Run(context.Background(), api.RunBody{Message: "hi"}); client.StatusOf(err) != 503 || n.Load() != 1 {
-		t.Fatalf("POST /v1/run: err %v after %d requests, want the 503 after 1", err, n.Load())
+// A 503 or 504 to a change is returned at once, Retry-After and all: its
+// outcome is unknown, and a retried /v1/run or /v1/store could be applied
+// twice. A 429 is retried for any method: the rate limit refused the
+// request before it did anything.
+func TestA503Or504ToAChangeIsNotRetried(t *testing.T) {
+	for _, status := range []int{503, 504} {
+		srv, n := flaky(t, "5", status, status)
+		_, err := client.New(srv.URL).Run(context.Background(), api.RunBody{Message: "hi"})
+		var e *client.Error
+		if !errors.As(err, &e) || e.Status != status || e.RetryAfter != 5*time.Second || n.Load() != 1 {
+			t.Fatalf("POST /v1/run: err %v after %d requests, want the %d (Retry-After 5 s) after 1", err, n.Load(), status)
+		}
+		srv, n = flaky(t, "0", status)
+		if _, err := client.New(srv.URL).DeleteSession(context.Background(), "s"); client.StatusOf(err) != status || n.Load() != 1 {
+			t.Fatalf("DELETE: err %v after %d requests, want the %d after 1", err, n.Load(), status)
+		}
 	}
-	srv, n = flaky(t, "0", 503)
-	if _, err := client.New(srv.URL).DeleteSession(context.Background(), "s"); client.StatusOf(err) != 503 || n.Load() != 1 {
-		t.Fatalf("DELETE: err %v after %d requests, want the 503 after 1", err, n.Load())
-	}
-	srv, n = flaky(t, "0", 429, 429)
+	srv, n := flaky(t, "0", 429, 429)
 	if _, err := client.New(srv.URL).Run(context.Background(), api.RunBody{Message: "hi"}); err != nil || n.Load() != 3 {
 		t.Fatalf("POST /v1/run after two 429s: err %v after %d requests, want success after 3", err, n.Load())
 	}
