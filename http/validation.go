@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"math"
+	"mime"
 	"net/http"
 	"net/url"
 	"reflect"
@@ -122,6 +123,8 @@ func maxBody(limit int64) gin.HandlerFunc {
 //
 //   - body over the maxBody limit: 413 {"detail": "Request body too large"};
 //   - empty body or JSON null: 422 missing at ["body"];
+//   - a body whose Content-Type is not JSON (jsonContentType): 422
+//     model_attributes_type at ["body"], the body as "input";
 //   - malformed JSON or trailing data: 422 json_invalid at ["body", offset];
 //   - wrong JSON type: 422 "<kind>_type" at the field's full path, array
 //     indexes included;
@@ -155,6 +158,12 @@ func bindJSON(c *gin.Context, dst any) bool {
 	}
 	if trimmed := bytes.TrimSpace(body); len(trimmed) == 0 || string(trimmed) == "null" {
 		validationError(c, api.ValidationItem{Loc: []any{"body"}, Msg: "Field required", Type: "missing"})
+		return false
+	}
+	if !jsonContentType(c.GetHeader("Content-Type")) {
+		input, _ := json.Marshal(string(body)) // the body as text, as FastAPI echoes the bytes it did not parse
+		validationError(c, api.ValidationItem{Loc: []any{"body"}, Msg: "Input should be a valid dictionary or object to extract fields from",
+			Type: "model_attributes_type", Input: input})
 		return false
 	}
 	if !json.Valid(body) {
@@ -1148,4 +1157,24 @@ func nullRefused(t reflect.Type) bool {
 // isByteSlice reports whether encoding/json reads t as a base64 string.
 func isByteSlice(t reflect.Type) bool {
 	return t.Kind() == reflect.Slice && t.Elem().Kind() == reflect.Uint8 && !customJSON(t.Elem())
+}
+
+// jsonContentType reports whether FastAPI reads a request body sent with
+// this Content-Type as JSON: when there is none, or when it is
+// application/json or application/<anything>+json (any case, parameters
+// ignored). FastAPI hands any other body to pydantic as bytes, which a
+// model refuses (422 model_attributes_type): since FastAPI 0.65.2, so that
+// a browser's cross-site "simple" request (text/plain, form encodings)
+// is never read as JSON. A Content-Type that does not parse is text/plain
+// to Python's email parser, so not JSON either.
+func jsonContentType(header string) bool {
+	if header == "" {
+		return true
+	}
+	mt, _, err := mime.ParseMediaType(header)
+	if err != nil && !errors.Is(err, mime.ErrInvalidMediaParameter) {
+		return false
+	}
+	main, sub, _ := strings.Cut(mt, "/")
+	return main == "application" && (sub == "json" || strings.HasSuffix(sub, "+json"))
 }
