@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -26,6 +27,9 @@ type lostAckLayerStore struct {
 	lose     atomic.Value // string: the method whose next successful call is reported failed
 	down     atomic.Bool  // see isDown
 	thenDown atomic.Bool  // the database goes down (down) as the armed write's answer is lost
+
+	mu      sync.Mutex
+	refused map[string]int // reads refused while down, by refusal key (isDown)
 }
 
 // errAnswerLost is what a write whose answer was lost reports.
@@ -102,43 +106,74 @@ func (s *lostAckLayerStore) DeleteRegion(ctx context.Context, owner, id string) 
 // down is set (the database is down): the actors keep serving reads from
 // memory meanwhile.
 
-func (s *lostAckLayerStore) isDown() error {
-	if s.down.Load() {
-		return errAnswerLost
+func (s *lostAckLayerStore) isDown(method, owner, id string) error {
+	if !s.down.Load() {
+		return nil
 	}
-	return nil
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.refused == nil {
+		s.refused = map[string]int{}
+	}
+	s.refused[refusalKey(method, owner, id)]++
+	return errAnswerLost
+}
+
+// refusalKey names the reads of method for owner's resource id.
+func refusalKey(method, owner, id string) string { return method + ":" + owner + "/" + id }
+
+// awaitRefusals waits until each read of keys has been refused twice since
+// the last call (while the database is down). An actor tries a failed read
+// again only after it has dealt with the failure (a second later), so what
+// it serves after its second refusal is what a failed reload leaves it:
+// the check that follows needs no sleep.
+func (s *lostAckLayerStore) awaitRefusals(t *testing.T, keys ...string) {
+	t.Helper()
+	eventually(t, "reads refused twice: "+strings.Join(keys, ", "), func() bool {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		for _, k := range keys {
+			if s.refused[k] < 2 {
+				return false
+			}
+		}
+		return true
+	})
+	s.mu.Lock()
+	clear(s.refused)
+	s.mu.Unlock()
 }
 
 func (s *lostAckLayerStore) LoadAnomalies(ctx context.Context, owner, observerID string, limit int) ([]persistence.LoggedItem, error) {
-	if err := s.isDown(); err != nil {
+	if err := s.isDown("LoadAnomalies", owner, ""); err != nil {
 		return nil, err
 	}
 	return s.Store.LoadAnomalies(ctx, owner, observerID, limit)
 }
 
 func (s *lostAckLayerStore) LoadSampleState(ctx context.Context, owner, observerID string) (string, error) {
-	if err := s.isDown(); err != nil {
+	if err := s.isDown("LoadSampleState", owner, ""); err != nil {
 		return "", err
 	}
 	return s.Store.LoadSampleState(ctx, owner, observerID)
 }
 
 func (s *lostAckLayerStore) GetCluster(ctx context.Context, owner, id string) (persistence.ClusterRecord, error) {
-	if err := s.isDown(); err != nil {
+	if err := s.isDown("GetCluster", owner, id); err != nil {
 		return persistence.ClusterRecord{}, err
 	}
 	return s.Store.GetCluster(ctx, owner, id)
 }
 
 func (s *lostAckLayerStore) GetRegion(ctx context.Context, owner, id string) (persistence.RegionRecord, error) {
-	if err := s.isDown(); err != nil {
+	if err := s.isDown("GetRegion", owner, id); err != nil {
 		return persistence.RegionRecord{}, err
 	}
 	return s.Store.GetRegion(ctx, owner, id)
 }
 
 func (s *lostAckLayerStore) GetObserver(ctx context.Context, owner string) (persistence.ObserverRecord, error) {
-	if err := s.isDown(); err != nil {
+	if err := s.isDown("GetObserver", owner, ""); err != nil {
 		return persistence.ObserverRecord{}, err
 	}
 	return s.Store.GetObserver(ctx, owner)
@@ -301,7 +336,7 @@ func TestAnAnomalyClearWhoseAnswerIsLostIsSeen(t *testing.T) {
 	if _, err := e.layers.ClearAnomalies(ctx, own); semvec.KindOf(err) != semvec.KindUnavailable {
 		t.Fatalf("a clear whose answer is lost: %v, want unavailable", err)
 	}
-	time.Sleep(1500 * time.Millisecond) // a resync fails meanwhile
+	s.awaitRefusals(t, refusalKey("LoadAnomalies", own, "")) // the observer's resyncs fail
 	if got := anomalyIDs(t, e, own, false); got == "" {
 		t.Fatal("the observer stopped serving its anomalies while the database was down")
 	}
@@ -384,7 +419,7 @@ func TestAMembershipChangeWhoseAnswerIsLostIsSeen(t *testing.T) {
 	if _, err := e.layers.AddMember(ctx, own, cid, sid); semvec.KindOf(err) != semvec.KindUnavailable {
 		t.Fatalf("an addition whose answer is lost: %v, want unavailable", err)
 	}
-	time.Sleep(1500 * time.Millisecond) // a reload fails meanwhile
+	s.awaitRefusals(t, refusalKey("GetCluster", own, cid)) // the cluster's reloads fail
 	wantIDs(t, "while the database is down", members())
 	s.down.Store(false)
 	eventually(t, "the cluster listing the member stored", func() bool { return sameIDs(members(), []string{sid}) })
@@ -429,7 +464,7 @@ func TestARegionLinkWhoseAnswerIsLostIsSeen(t *testing.T) {
 	if _, err := e.layers.AttachCluster(ctx, own, r.ID, cid); semvec.KindOf(err) != semvec.KindUnavailable {
 		t.Fatalf("an attachment whose answer is lost: %v, want unavailable", err)
 	}
-	time.Sleep(1500 * time.Millisecond)
+	s.awaitRefusals(t, refusalKey("GetRegion", own, r.ID), refusalKey("GetCluster", own, cid))
 	if !linked(false)() {
 		t.Fatal("the views changed while the database was down")
 	}
@@ -458,7 +493,7 @@ func TestARegistrationWhoseAnswerIsLostIsSeen(t *testing.T) {
 	if _, _, err := e.layers.RegisterRegion(ctx, own, r.ID); semvec.KindOf(err) != semvec.KindUnavailable {
 		t.Fatalf("a registration whose answer is lost: %v, want unavailable", err)
 	}
-	time.Sleep(1500 * time.Millisecond)
+	s.awaitRefusals(t, refusalKey("GetObserver", own, ""))
 	wantIDs(t, "while the database is down", regions())
 	s.down.Store(false)
 	eventually(t, "the observer listing the region", func() bool { return sameIDs(regions(), []string{r.ID}) })
@@ -489,7 +524,7 @@ func TestADeletionWhoseAnswerIsLostIsSeen(t *testing.T) {
 	if err := e.layers.DeleteCluster(ctx, own, cid); semvec.KindOf(err) != semvec.KindUnavailable {
 		t.Fatalf("a deletion whose answer is lost: %v, want unavailable", err)
 	}
-	time.Sleep(1500 * time.Millisecond)
+	s.awaitRefusals(t, refusalKey("GetCluster", own, cid))
 	if err := e.layers.ClusterExists(ctx, own, cid); err != nil {
 		t.Fatalf("the cluster's actor stopped answering while the database was down: %v", err)
 	}
