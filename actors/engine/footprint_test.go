@@ -3,6 +3,7 @@ package engine
 import (
 	"fmt"
 	"math/rand/v2"
+	"runtime"
 	"testing"
 	"time"
 )
@@ -71,5 +72,110 @@ func TestFootprintLevelsOff(t *testing.T) {
 	}
 	if d := sizes[5000] - sizes[500]; d > sizes[500]/10 || d < -sizes[500]/10 {
 		t.Errorf("size does not level off: %d at 500 turns, %d at 5000", sizes[500], sizes[5000])
+	}
+}
+
+// heapWorstText is n characters of distinct four-byte words (every character
+// a four-byte rune, every word a new token): the most bytes and tokens a
+// text of n characters can carry.
+func heapWorstText(r *rand.Rand, n int) string {
+	b := make([]rune, 0, n)
+	for len(b) < n {
+		if len(b)%6 == 5 {
+			b = append(b, ' ')
+			continue
+		}
+		b = append(b, rune(0x1F300+r.IntN(0x2FF)))
+	}
+	return string(b)
+}
+
+// worstSessionBytes is the documented bound on the heap one session can
+// hold at the defaults and 384 dimensions, every cap filled with the
+// largest items (docs/sessions.md, "Per-session memory bound"; README,
+// SEMVEC_MAX_SESSIONS).
+const worstSessionBytes = 8 << 20
+
+// TestFootprintWorstCase fills every cap of a session with the items that
+// take the most heap (texts of four-byte characters at their maximum
+// length, distinct tokens throughout; fullSession fills them with the
+// texts whose encoding is longest instead): 256 entities, 64 triggers, anchors,
+// exclusion and allowlist vectors each, 64 quarantined messages, every
+// memory tier. The heap it holds is what SEMVEC_MAX_SESSIONS multiplies in
+// the worst case, far above a typical session's ~113 KiB of RSS.
+func TestFootprintWorstCase(t *testing.T) {
+	r := rand.New(rand.NewPCG(11, 13))
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	s := newTestSession(t)
+	cfg := s.Config()
+	now := t0
+	vec := func() []float32 { return randUnit(r, cfg.Dim) }
+	for i := range cfg.MaxEntities {
+		if _, err := s.PutEntity(Entity{Key: fmt.Sprintf("k%03d_", i) + heapWorstText(r, maxEntityKeyChars-5), Kind: "function",
+			Value: heapWorstText(r, maxEntityValueChars), Context: heapWorstText(r, maxEntityContextChars)}); err != nil {
+			t.Fatalf("entity %d: %v", i, err)
+		}
+	}
+	for i := range cfg.MaxTriggers {
+		tr := Trigger{Keyword: heapWorstText(r, maxTriggerKeywordChars)} // a keyword or an embedding: as large
+		if i%2 == 0 {
+			tr = Trigger{Embedding: vec()}
+		}
+		if _, err := s.AddTrigger(tr); err != nil {
+			t.Fatalf("trigger %d: %v", i, err)
+		}
+	}
+	for i := range cfg.MaxAnchors {
+		if _, err := s.AddAnchor(vec()); err != nil {
+			t.Fatalf("anchor %d: %v", i, err)
+		}
+	}
+	// Memories: every tier full of the longest texts.
+	for i := range cfg.ShortTermCap + cfg.MediumTermCap + 2*cfg.LongTermCap {
+		tier := "medium_term"
+		if i >= cfg.ShortTermCap+cfg.MediumTermCap {
+			tier = "long_term"
+		}
+		now = now.Add(time.Second)
+		if _, err := s.InjectMemory(InjectInput{Text: heapWorstText(r, cfg.MaxStoredChars), Embedding: vec(), Tier: tier, Now: now}); err != nil {
+			t.Fatalf("memory %d: %v", i, err)
+		}
+	}
+	for range 3 * cfg.ShortTermCap {
+		now = now.Add(time.Second)
+		if _, err := s.Run(RunInput{Message: heapWorstText(r, cfg.MaxStoredChars), MessageVec: vec(),
+			Response: heapWorstText(r, cfg.MaxStoredChars), ResponseVec: vec(), ShortCircuitThreshold: 0.85, Now: now}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Quarantine: every message matches an exclusion vector.
+	excl, allow := make([][]float32, cfg.MaxIsolationVectors), make([][]float32, cfg.MaxIsolationVectors)
+	for i := range excl {
+		excl[i], allow[i] = vec(), vec()
+	}
+	if err := s.SetIsolation(IsolationPolicy{Level: LevelQuarantine, Exclusion: excl, Allowlist: allow}); err != nil {
+		t.Fatal(err)
+	}
+	for i := range cfg.ShadowCap {
+		now = now.Add(time.Second)
+		if _, err := s.Run(RunInput{Message: heapWorstText(r, cfg.MaxStoredChars), MessageVec: excl[i%len(excl)],
+			Response: heapWorstText(r, cfg.MaxStoredChars), ResponseVec: vec(), ShortCircuitThreshold: 0.85, Now: now}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if s.EntityCount() != cfg.MaxEntities || s.TriggerCount() != cfg.MaxTriggers || s.QuarantineCount() != cfg.ShadowCap ||
+		s.TotalMemories() < cfg.ShortTermCap+cfg.MediumTermCap+cfg.LongTermCap-1 {
+		t.Fatalf("caps not filled: %d entities, %d triggers, %d quarantined, %d memories",
+			s.EntityCount(), s.TriggerCount(), s.QuarantineCount(), s.TotalMemories())
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	held := int64(after.HeapAlloc) - int64(before.HeapAlloc)
+	runtime.KeepAlive(s)
+	t.Logf("a session with every cap filled holds %.2f MiB of heap (bound %d MiB)", float64(held)/(1<<20), worstSessionBytes>>20)
+	if held > worstSessionBytes {
+		t.Errorf("a session with every cap filled holds %d bytes, above the documented %d", held, worstSessionBytes)
 	}
 }
