@@ -50,6 +50,7 @@ type networkActor struct {
 	st      *networkState
 	version uint64 // bumped on every change
 	saver   *netSaver
+	parts   partSaver // step 1's partition writes, in order
 	commits oneAtATime           // changes, each saved before the next is made
 	work    layerWork            // its async work and its stop; superseded once a save is refused (a newer activation exists)
 	ops     oneAtATime           // switches, transfers and proposals, each from its reads to its last write
@@ -86,6 +87,32 @@ func (s *netSaver) save(ctx context.Context, store LayerStore, owner string, epo
 		return err
 	}
 	s.saved = version
+	return nil
+}
+
+// partSaver writes the partitions a switch saves (its step 1) in the order
+// the switches took them, as netSaver does the network state: a step cut
+// short at its operation's deadline may still be writing when the next
+// switch saves the same partition, and its late write must not replace the
+// newer one (a switch answered 503 would undo an acknowledged one's).
+// Writes hold mu across the database call; one whose number is not above
+// the last written is skipped (its switch answered 503 long ago).
+type partSaver struct {
+	seq   uint64 // the last number handed out; the actor's alone
+	mu    sync.Mutex
+	saved uint64 // the number of the last partition written
+}
+
+func (s *partSaver) save(ctx context.Context, store LayerStore, owner, user string, seq uint64, data []byte) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if seq <= s.saved {
+		return nil
+	}
+	if err := store.SavePartitionStates(ctx, owner, user, data); err != nil {
+		return err
+	}
+	s.saved = seq
 	return nil
 }
 
@@ -217,14 +244,15 @@ const opMargin = 250 * time.Millisecond
 
 // opDeadline is when a network operation whose asker waits patience (a
 // request's patience_nanos) from now must have answered: opMargin before
-// the asker gives up. Zero when the asker did not say (the actor's own
+// the asker gives up (a quarter of patience when that is less). Zero when the asker did not say (the actor's own
 // retries, a request sent without the ask): the operation's steps then
 // have the work timeout each, as they had before.
 func opDeadline(patience int64) time.Time {
 	if patience <= 0 {
 		return time.Time{}
 	}
-	return time.Now().Add(time.Duration(patience) - opMargin)
+	p := time.Duration(patience)
+	return time.Now().Add(p - min(opMargin, p/4)) // a short ask (SEMVEC_ASK_TIMEOUT) keeps three quarters of it
 }
 
 // outOfTime is the detail of errOutOfTime.
@@ -479,8 +507,12 @@ func (a *networkActor) switchUser(ctx actor.Context, m *pb.SwitchUserRequest, re
 				return
 			}
 			owner, network := a.owner, a.st.sessions()
+			a.parts.seq++
+			seq := a.parts.seq
 			a.step(ctx, by, func(wctx context.Context) (any, error) {
-				return a.l.saveNetworkStates(wctx, owner, from, network)
+				return a.l.saveNetworkStates(wctx, owner, from, network, func(ctx context.Context, data []byte) error {
+					return a.parts.save(ctx, a.l.store, owner, from, seq, data)
+				})
 			}, func(res any, err error) {
 				if err != nil {
 					fail(err)
@@ -590,11 +622,12 @@ type stateGather struct {
 	gone  []string
 }
 
-// saveNetworkStates saves to the store, as partition user's, the current
-// state of every session of the owner's network (every partition's
-// instances: a session one user's partition holds may have been used by
-// another user since), each with its incarnation, on a work goroutine.
-func (l *Layers) saveNetworkStates(ctx context.Context, owner, user string, network []string) (*stateGather, error) {
+// saveNetworkStates saves, as partition user's (through write: the
+// actor's partSaver), the current state of every session of the owner's
+// network (every partition's instances: a session one user's partition
+// holds may have been used by another user since), each with its
+// incarnation, on a work goroutine.
+func (l *Layers) saveNetworkStates(ctx context.Context, owner, user string, network []string, write func(context.Context, []byte) error) (*stateGather, error) {
 	states, gone, err := l.sessionStates(ctx, owner, network)
 	if err != nil {
 		return nil, err
@@ -614,7 +647,7 @@ func (l *Layers) saveNetworkStates(ctx context.Context, owner, user string, netw
 	if err != nil {
 		return nil, err
 	}
-	if err := l.store.SavePartitionStates(ctx, owner, user, data); err != nil {
+	if err := write(ctx, data); err != nil {
 		return nil, err
 	}
 	return &stateGather{count: len(saved.States), gone: gone}, nil

@@ -300,7 +300,7 @@ func openSQL(databaseURL string) (db *sql.DB, dialect, walDSN string, err error)
 // statement fails (503, with Retry-After). It is under the change log's
 // group-commit bound (3 s) and the default ask timeout (5 s): SQLite's busy
 // wait does not watch the context, and with a 5 s wait a request timed out
-// first (504, outcome unknown, no Retry-After).
+// first (504: the outcome unknown, where a 503 says the change failed).
 const sqliteBusyTimeout = 2 * time.Second
 
 // sqliteDSN turns the part of a sqlite URL after "sqlite://" into a DSN for
