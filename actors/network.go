@@ -50,7 +50,7 @@ type networkActor struct {
 	st      *networkState
 	version uint64 // bumped on every change
 	saver   *netSaver
-	parts   partSaver // step 1's partition writes, in order
+	parts   partSaver            // step 1's partition writes, in order
 	commits oneAtATime           // changes, each saved before the next is made
 	work    layerWork            // its async work and its stop; superseded once a save is refused (a newer activation exists)
 	ops     oneAtATime           // switches, transfers and proposals, each from its reads to its last write
