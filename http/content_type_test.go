@@ -43,7 +43,8 @@ func TestABodyThatIsNotJSONByItsContentTypeIs422(t *testing.T) {
 		{"POST", "/v1/session/create", `{}`},
 	}
 	for _, ct := range []string{"-", "application/json", "application/json; charset=utf-8", "Application/JSON",
-		"application/vnd.semvec+json", "application/json; charset"} {
+		"application/vnd.semvec+json", "application/json; charset", "application/json;CHARSET=UTF-8;charset=utf-8",
+		"application/vnd.x+json; v=1; v=2", " application/json "} {
 		for _, r := range routes {
 			if rec := send(r.method, r.path, ct, r.body); rec.Code >= 300 {
 				t.Errorf("%s %s with Content-Type %q: %d %s, want it read as JSON", r.method, r.path, ct, rec.Code, rec.Body)
@@ -73,13 +74,24 @@ func TestABodyThatIsNotJSONByItsContentTypeIs422(t *testing.T) {
 			}
 		}
 	}
-	// An empty body is missing whatever its Content-Type, as in FastAPI.
-	if rec := send("POST", "/v1/run", "text/plain", ""); rec.Code != http.StatusUnprocessableEntity || !strings.Contains(rec.Body.String(), `"type":"missing"`) {
-		t.Errorf("an empty text/plain body: %d %s, want 422 missing", rec.Code, rec.Body)
+	// An empty body is missing whatever its Content-Type, as in FastAPI;
+	// a body of null or blanks is not read as JSON when its Content-Type
+	// is not JSON either; with a JSON one, null is missing and blanks do
+	// not parse.
+	for _, c := range []struct{ ct, body, want string }{
+		{"text/plain", "", `"type":"missing"`},
+		{"text/plain", "null", `"type":"model_attributes_type"`},
+		{"text/plain", "  ", `"type":"model_attributes_type"`},
+		{"application/json", "null", `"type":"missing"`},
+		{"application/json", "  ", `{"detail":[{"loc":["body",2],"msg":"JSON decode error","type":"json_invalid"}]}`},
+	} {
+		if rec := send("POST", "/v1/run", c.ct, c.body); rec.Code != http.StatusUnprocessableEntity || !strings.Contains(rec.Body.String(), c.want) {
+			t.Errorf("a %s body %q: %d %s, want 422 with %s", c.ct, c.body, rec.Code, rec.Body, c.want)
+		}
 	}
 	// Nothing was created by the refused requests: tenant A has the
 	// sessions and clusters of the accepted ones only.
-	if n := len(s.list("GET", "/v1/cluster/", s.tokA)); n != 6 {
-		t.Errorf("%d clusters, want the 6 created with a JSON Content-Type", n)
+	if n := len(s.list("GET", "/v1/cluster/", s.tokA)); n != 9 {
+		t.Errorf("%d clusters, want the 9 created with a JSON Content-Type", n)
 	}
 }

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"io"
 	"math"
-	"mime"
 	"net/http"
 	"net/url"
 	"reflect"
@@ -122,9 +121,10 @@ func maxBody(limit int64) gin.HandlerFunc {
 // response and returns false:
 //
 //   - body over the maxBody limit: 413 {"detail": "Request body too large"};
-//   - empty body or JSON null: 422 missing at ["body"];
+//   - no body: 422 missing at ["body"];
 //   - a body whose Content-Type is not JSON (jsonContentType): 422
 //     model_attributes_type at ["body"], the body as "input";
+//   - JSON null: 422 missing at ["body"];
 //   - malformed JSON or trailing data: 422 json_invalid at ["body", offset];
 //   - wrong JSON type: 422 "<kind>_type" at the field's full path, array
 //     indexes included;
@@ -156,14 +156,21 @@ func bindJSON(c *gin.Context, dst any) bool {
 		}
 		c.Request.Body = io.NopCloser(bytes.NewReader(body))
 	}
-	if trimmed := bytes.TrimSpace(body); len(trimmed) == 0 || string(trimmed) == "null" {
-		validationError(c, api.ValidationItem{Loc: []any{"body"}, Msg: "Field required", Type: "missing"})
+	// In FastAPI's order: no body, a body that is not JSON by its
+	// Content-Type, a JSON null, a body that does not parse.
+	missing := api.ValidationItem{Loc: []any{"body"}, Msg: "Field required", Type: "missing"}
+	if len(body) == 0 {
+		validationError(c, missing)
 		return false
 	}
 	if !jsonContentType(c.GetHeader("Content-Type")) {
 		input, _ := json.Marshal(string(body)) // the body as text, as FastAPI echoes the bytes it did not parse
 		validationError(c, api.ValidationItem{Loc: []any{"body"}, Msg: "Input should be a valid dictionary or object to extract fields from",
 			Type: "model_attributes_type", Input: input})
+		return false
+	}
+	if string(bytes.TrimSpace(body)) == "null" {
+		validationError(c, missing)
 		return false
 	}
 	if !json.Valid(body) {
@@ -1161,18 +1168,20 @@ func isByteSlice(t reflect.Type) bool {
 
 // jsonContentType reports whether FastAPI reads a request body sent with
 // this Content-Type as JSON: when there is none, or when it is
-// application/json or application/<anything>+json (any case, parameters
-// ignored). FastAPI hands any other body to pydantic as bytes, which a
-// model refuses (422 model_attributes_type): since FastAPI 0.65.2, so that
-// a browser's cross-site "simple" request (text/plain, form encodings)
-// is never read as JSON. A Content-Type that does not parse is text/plain
-// to Python's email parser, so not JSON either.
+// application/json or application/<anything>+json. FastAPI hands any other
+// body to pydantic as bytes, which a model refuses (422
+// model_attributes_type): since FastAPI 0.65.2, so that a browser's
+// cross-site "simple" request (text/plain, a form) is never read as JSON.
+// The header is read as Python's email.message reads it: the part before
+// the first ";", trimmed and lower-cased, is the type, and one that does
+// not hold exactly one "/" is text/plain; the parameters are not looked at.
 func jsonContentType(header string) bool {
 	if header == "" {
 		return true
 	}
-	mt, _, err := mime.ParseMediaType(header)
-	if err != nil && !errors.Is(err, mime.ErrInvalidMediaParameter) {
+	mt, _, _ := strings.Cut(header, ";")
+	mt = strings.ToLower(strings.TrimSpace(mt))
+	if strings.Count(mt, "/") != 1 {
 		return false
 	}
 	main, sub, _ := strings.Cut(mt, "/")
