@@ -13,6 +13,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/semvec-go/semvec"
+	"github.com/semvec-go/semvec/http/api"
 )
 
 // Rate-limit defaults from semvec's licensing docs.
@@ -134,40 +135,88 @@ func (b *rateBucket) reshape(now time.Time, lim tierLimit) {
 // headers; absent for a bucket that never refills), which this project's
 // client waits instead. It must run after
 // authMiddleware; a request without a caller is limited as community tier by
-// client IP. A nil *RateLimiter limits nothing.
+// client IP. A request that costs more than one token (an MCP batch) has
+// charge spend the rest. A nil *RateLimiter limits nothing.
 func (l *RateLimiter) Middleware() gin.HandlerFunc {
 	if l == nil {
 		return func(c *gin.Context) { c.Next() }
 	}
 	return func(c *gin.Context) {
-		var key bucketKey
-		tier := semvec.TierCommunity
-		if caller, ok := lookupCaller(c); ok && caller.Subject != "" {
-			key = subKey(caller.Subject)
-			if caller.Tier != "" {
-				tier = caller.Tier
-			}
-		} else {
-			key = bucketKey{byIP: true, id: c.ClientIP()}
-		}
+		key, tier := bucketOf(c)
 		if ok, lim, wait := l.allow(key, tier); !ok {
-			c.Header("Retry-After", retryAfterSeconds)
-			if wait > 0 {
-				c.Header("RateLimit-Reset", strconv.FormatInt(max(1, int64(math.Ceil(wait.Seconds()))), 10))
-			}
-			abortUnread(c, http.StatusTooManyRequests, "Rate limit exceeded: "+string(tier)+" tier allows "+
-				strconv.FormatFloat(lim.perSec, 'f', -1, 64)+" requests/s (burst "+
-				strconv.Itoa(lim.burst)+")")
+			refuse(c, tier, lim, wait, false)
 			return
 		}
 		c.Next()
 	}
 }
 
-// allow spends one token for key under tier's limits. It reports the limits
-// applied so a refusal can name them, and with a refusal how long until the
-// bucket holds a token again (0 when it never refills).
+// charge spends n more tokens (n >= 1) for c's request from the bucket
+// Middleware spent its token from, for a request whose cost is known only
+// once its body has been read (an MCP batch costs a token per message, the
+// first spent by Middleware). When the bucket lacks them it spends none and
+// answers 429 as Middleware does, RateLimit-Reset then counting until the
+// bucket holds what the request costs in all, n+1 (absent when it never
+// does: n+1 over the burst), and returns false. The body has been read: the
+// connection is kept. It must run after Middleware; a nil *RateLimiter
+// spends nothing.
+func (l *RateLimiter) charge(c *gin.Context, n int) bool {
+	if l == nil || n <= 0 {
+		return true
+	}
+	key, tier := bucketOf(c)
+	ok, lim, wait := l.allowN(key, tier, n)
+	if !ok {
+		// wait counts until the bucket holds n; a retry needs one more.
+		if wait > 0 && n+1 <= lim.burst {
+			wait += time.Duration(float64(time.Second) / lim.perSec)
+		} else {
+			wait = 0
+		}
+		refuse(c, tier, lim, wait, true)
+	}
+	return ok
+}
+
+// bucketOf names the bucket c's request spends from (the caller's licence
+// subject, or the client IP without one) and the tier whose limits apply.
+func bucketOf(c *gin.Context) (bucketKey, semvec.Tier) {
+	if caller, ok := lookupCaller(c); ok && caller.Subject != "" {
+		if caller.Tier != "" {
+			return subKey(caller.Subject), caller.Tier
+		}
+		return subKey(caller.Subject), semvec.TierCommunity
+	}
+	return bucketKey{byIP: true, id: c.ClientIP()}, semvec.TierCommunity
+}
+
+// refuse answers 429 with the limits applied in its detail, Retry-After,
+// and RateLimit-Reset when the bucket refills (wait > 0). A request whose
+// body is still unread is answered as abortUnread does.
+func refuse(c *gin.Context, tier semvec.Tier, lim tierLimit, wait time.Duration, bodyRead bool) {
+	c.Header("Retry-After", retryAfterSeconds)
+	if wait > 0 {
+		c.Header("RateLimit-Reset", strconv.FormatInt(max(1, int64(math.Ceil(wait.Seconds()))), 10))
+	}
+	detail := "Rate limit exceeded: " + string(tier) + " tier allows " +
+		strconv.FormatFloat(lim.perSec, 'f', -1, 64) + " requests/s (burst " + strconv.Itoa(lim.burst) + ")"
+	if bodyRead {
+		c.AbortWithStatusJSON(http.StatusTooManyRequests, api.Error{Detail: detail})
+		return
+	}
+	abortUnread(c, http.StatusTooManyRequests, detail)
+}
+
+// allow spends one token for key under tier's limits (see allowN).
 func (l *RateLimiter) allow(key bucketKey, tier semvec.Tier) (bool, tierLimit, time.Duration) {
+	return l.allowN(key, tier, 1)
+}
+
+// allowN spends n tokens for key under tier's limits, or none when the
+// bucket lacks them. It reports the limits applied so a refusal can name
+// them, and with a refusal how long until the bucket holds n tokens again
+// (0 when it never does: no refill, or n over the burst).
+func (l *RateLimiter) allowN(key bucketKey, tier semvec.Tier, n int) (bool, tierLimit, time.Duration) {
 	l.mu.Lock()
 	lim, known := l.limits[tier]
 	if !known {
@@ -201,13 +250,13 @@ func (l *RateLimiter) allow(key bucketKey, tier semvec.Tier) (bool, tierLimit, t
 	}
 	b.lastSeen = now
 	l.mu.Unlock()
-	if b.lim.AllowN(now, 1) {
+	if b.lim.AllowN(now, n) {
 		return true, lim, 0
 	}
-	if lim.perSec <= 0 || lim.burst < 1 { // it never holds a token again
+	if lim.perSec <= 0 || lim.burst < n { // it never holds n tokens
 		return false, lim, 0
 	}
-	missing := 1 - b.lim.TokensAt(now)
+	missing := float64(n) - b.lim.TokensAt(now)
 	return false, lim, time.Duration(missing / lim.perSec * float64(time.Second))
 }
 

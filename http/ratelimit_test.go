@@ -2,8 +2,11 @@ package http
 
 import (
 	"fmt"
+	"io"
 	"math"
 	"net/http"
+	"net/http/httptest"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -313,5 +316,89 @@ func TestRateLimitNil(t *testing.T) {
 	r.GET("/x", func(c *gin.Context) { c.Status(http.StatusNoContent) })
 	if w := mwDo(r, http.MethodGet, "/x", "", nil); w.Code != http.StatusNoContent {
 		t.Fatalf("nil limiter: %d", w.Code)
+	}
+}
+
+// TestRateLimitCharge: charge spends n more tokens from the bucket the
+// middleware spent a request's first from, or none and answers 429 as the
+// middleware does (RateLimit-Reset until the bucket holds the request's
+// whole cost, absent when it never can), keeping the connection: the body
+// has been read.
+func TestRateLimitCharge(t *testing.T) {
+	clk := newMWClock()
+	l := NewRateLimiter(clk.Now)
+	l.SetLimits(semvec.TierCommunity, 1, 10)
+	fakeAuth := func(c *gin.Context) {
+		if sub := c.GetHeader("X-Sub"); sub != "" {
+			c.Set(callerKey, semvec.Caller{Subject: sub, Tier: semvec.Tier(c.GetHeader("X-Tier"))})
+		}
+		c.Next()
+	}
+	r := mwEngine(fakeAuth, l.Middleware())
+	// POST /x costs 1 + the body's number more.
+	r.POST("/x", func(c *gin.Context) {
+		raw, _ := io.ReadAll(c.Request.Body)
+		n, _ := strconv.Atoi(string(raw))
+		if l.charge(c, n) {
+			c.JSON(http.StatusOK, gin.H{"ok": true})
+		}
+	})
+	post := func(sub string, tier semvec.Tier, more int) *httptest.ResponseRecorder {
+		return mwDo(r, http.MethodPost, "/x", strconv.Itoa(more), map[string]string{"X-Sub": sub, "X-Tier": string(tier)})
+	}
+
+	for i, more := range []int{4, 4} { // 5 and 5: the burst of 10
+		if w := post("acme", semvec.TierCommunity, more); w.Code != http.StatusOK {
+			t.Fatalf("request %d costing %d: %d %s", i, 1+more, w.Code, w.Body)
+		}
+	}
+	if w := post("acme", semvec.TierCommunity, 0); w.Code != http.StatusTooManyRequests {
+		t.Fatalf("the bucket should be empty: %d", w.Code)
+	}
+
+	// 3 tokens: the middleware spends one, the charge of 4 finds 2.
+	clk.Advance(3 * time.Second)
+	w := post("acme", semvec.TierCommunity, 4)
+	want := `{"detail":"Rate limit exceeded: community tier allows 1 requests/s (burst 10)"}`
+	if w.Code != http.StatusTooManyRequests || w.Body.String() != want {
+		t.Fatalf("charge over the bucket: %d %s", w.Code, w.Body)
+	}
+	// A retry costs 5 in all, the bucket holds 2 and refills 1/s.
+	if w.Header().Get("Retry-After") != "60" || w.Header().Get("RateLimit-Reset") != "3" || w.Header().Get("Connection") != "" {
+		t.Fatalf("charge over the bucket: headers %v, want Retry-After 60, RateLimit-Reset 3, no Connection", w.Header())
+	}
+	// The refused charge spent nothing: the 2 left pay for a request costing 2.
+	if w := post("acme", semvec.TierCommunity, 1); w.Code != http.StatusOK {
+		t.Fatalf("after a refused charge: %d %s", w.Code, w.Body)
+	}
+	if w := post("acme", semvec.TierCommunity, 0); w.Code != http.StatusTooManyRequests {
+		t.Fatalf("the bucket should be empty again: %d", w.Code)
+	}
+
+	// A request costing more than the burst (1 + 10) never passes: no
+	// RateLimit-Reset.
+	clk.Advance(time.Hour)
+	if w := post("acme", semvec.TierCommunity, 10); w.Code != http.StatusTooManyRequests || w.Header().Get("RateLimit-Reset") != "" {
+		t.Fatalf("charge over the burst: %d, RateLimit-Reset %q", w.Code, w.Header().Get("RateLimit-Reset"))
+	}
+	clk.Advance(time.Second) // the refused request's first token stays spent
+	if w := post("acme", semvec.TierCommunity, 9); w.Code != http.StatusOK {
+		t.Fatalf("the burst whole: %d %s", w.Code, w.Body)
+	}
+
+	// Enterprise spends nothing; without a caller the client IP's bucket
+	// pays; a nil limiter charges nothing.
+	if w := post("big-co", semvec.TierEnterprise, 1_000_000); w.Code != http.StatusOK {
+		t.Fatalf("enterprise: %d", w.Code)
+	}
+	if w := post("", "", 9); w.Code != http.StatusOK {
+		t.Fatalf("by IP: %d", w.Code)
+	}
+	if w := post("", "", 0); w.Code != http.StatusTooManyRequests {
+		t.Fatalf("by IP, after a charge of 9: %d, want 429", w.Code)
+	}
+	var none *RateLimiter
+	if !none.charge(nil, 5) {
+		t.Fatal("a nil limiter refused a charge")
 	}
 }
