@@ -43,7 +43,8 @@ type edgeServer struct {
 	clock   *mwClock
 }
 
-// newEdgeServer builds the whole engine; maxBody 0 keeps the default.
+// newEdgeServer builds the whole engine; maxBody 0 keeps the default. The
+// rate limiter and the failed-authentication limiter run on s.clock.
 func newEdgeServer(t *testing.T, maxBody int64) *edgeServer {
 	t.Helper()
 	gin.SetMode(gin.TestMode)
@@ -62,7 +63,7 @@ func newEdgeServer(t *testing.T, maxBody int64) *edgeServer {
 		Log: log, Verifier: license.NewVerifier([]ed25519.PublicKey{pub}), Embedder: emb,
 		Sessions: sessions, Layers: layers, DB: store, MaxBodyBytes: maxBody,
 		MetricsUser: edgeMetricsUser, MetricsPassword: edgeMetricsPass,
-		Metrics: s.metrics, Limiter: NewRateLimiter(nil), AuthFailures: s.fails,
+		Metrics: s.metrics, Limiter: NewRateLimiter(s.clock.Now), AuthFailures: s.fails,
 	})
 	return s
 }

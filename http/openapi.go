@@ -17,6 +17,7 @@ import (
 
 	"github.com/semvec-go/semvec"
 	"github.com/semvec-go/semvec/http/api"
+	mcphttp "github.com/semvec-go/semvec/http/mcp"
 )
 
 // operation documents one route in /openapi.json. Body, Query, Response and
@@ -45,7 +46,9 @@ func sessionOperations() []operation {
 		{Method: "GET", Path: "/metrics", ID: "prometheusMetrics", Tag: "infra", Summary: "Prometheus metrics behind Basic Auth (METRICS_USER / METRICS_PASSWORD)", NoAuth: true,
 			Response: "", Text: true, Errors: []int{401, 503}},
 		{Method: "GET", Path: "/openapi.json", ID: "openapi", Tag: "infra", Summary: "This document", NoAuth: true, Response: map[string]any{}},
-		{Method: "POST", Path: "/mcp", ID: "mcp", Tag: "mcp", Summary: "Model Context Protocol over streamable HTTP (stateless, JSON answers): JSON-RPC messages; tools run, store, recall, remember, cache_put, cache_find, cache_delete, session_create, session_delete, session_metrics call these /v1 routes with the caller's credentials. A body that is not JSON (-32700) or not a JSON-RPC message (-32600), or a method the server does not serve (-32601), is answered 400 with a JSON-RPC error (id null, or the request's id when it has one), and so is a request refused for its headers (-32000: an Accept without text/event-stream, an unknown MCP-Protocol-Version); other errors of the HTTP request itself (413, 415) are answered with {\"detail\"}",
+		{Method: "POST", Path: "/mcp", ID: "mcp", Tag: "mcp", Summary: "Model Context Protocol over streamable HTTP (stateless, JSON answers): JSON-RPC messages; tools run, store, recall, remember, cache_put, cache_find, cache_delete, session_create, session_delete, session_metrics call these /v1 routes with the caller's credentials. A body that is not JSON (-32700) or not a JSON-RPC message (-32600), or a method the server does not serve (-32601), is answered 400 with a JSON-RPC error (id null, or the request's id when it has one), and so is a request refused for its headers (-32000: an Accept without text/event-stream, an unknown MCP-Protocol-Version); other errors of the HTTP request itself (413, 415) are answered with {\"detail\"}. " +
+			"A batch (protocol versions up to 2025-03-26) holds at most " + strconv.Itoa(mcphttp.MaxBatch) + " messages: a larger one is answered 400 with a JSON-RPC -32600 error (id null) and none of it is served. " +
+			"The request costs one request of the tier's rate limit per message (a batch of n costs n, answered 429 when the caller's bucket lacks them), plus one per /v1 call a tool makes",
 			Body: api.JSONRPCRequest{}, Response: api.JSONRPCResponse{}, Other: map[int]any{http.StatusBadRequest: api.JSONRPCResponse{}}},
 		{Method: "POST", Path: "/v1/run", ID: "run", Tag: "sessions", Summary: "One turn: retrieve context, score drift and short-circuit, optionally store the previous answer; a turn that creates a session answers 409 past the caller's session limit (SEMVEC_MAX_SESSIONS_PER_TENANT)", Body: api.RunBody{}, Response: api.RunResult{}, Errors: []int{404, 409}},
 		{Method: "POST", Path: "/v1/store", ID: "store", Tag: "sessions", Summary: "Learn from an LLM response (paired with the pending question); a memory keeps at most 2,000 characters of text, cut with ... beyond", Body: api.StoreBody{}, Response: api.StoreResult{}, Errors: []int{404}},
@@ -120,7 +123,7 @@ func buildSpec(ops []operation, anonymous bool) (*openapi3.T, error) {
 		case http.StatusTooManyRequests:
 			r.Headers = openapi3.Headers{
 				"Retry-After":     header("always 60 (the REST contract's figure)"),
-				"RateLimit-Reset": header("whole seconds until the caller's bucket holds a token again; absent when it never refills"),
+				"RateLimit-Reset": header("whole seconds until the caller's bucket holds the request's tokens again (one; n for an MCP batch of n); absent when it never does (no refill, or a burst below n)"),
 			}
 		case http.StatusServiceUnavailable, http.StatusGatewayTimeout:
 			// A 504 to a change also means its outcome is unknown: retry.

@@ -124,9 +124,15 @@ func New(d Deps) *gin.Engine {
 		s.layerRoutes(v1)
 	}
 	// MCP over streamable HTTP, behind the same auth and limits as /v1; its
-	// tools call the /v1 routes through r with the caller's credentials.
+	// tools call the /v1 routes through r with the caller's credentials. A
+	// batch (at most mcphttp.MaxBatch messages) costs a request of the
+	// caller's budget per message: the limiter spends the first, and the
+	// handler has charge spend the rest once it has read the batch.
+	mcp := mcphttp.Handler(r, d.Embedder, d.Anonymous, nil)
 	r.POST("/mcp", d.AuthFailures.Middleware(), authMiddleware(d.Verifier, d.Anonymous), d.Limiter.Middleware(),
-		gin.WrapH(mcphttp.Handler(r, d.Embedder, d.Anonymous, nil)))
+		func(c *gin.Context) {
+			mcp.ServeHTTP(c.Writer, mcphttp.WithCharge(c.Request, func(n int) bool { return d.Limiter.charge(c, n) }))
+		})
 	return r
 }
 

@@ -2,10 +2,12 @@ package mcp
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
@@ -27,19 +29,53 @@ import (
 // two applies).
 const maxMessageBytes = sdk.DefaultMaxRequestBodyBytes
 
+// MaxBatch is the most messages a JSON-RPC batch may hold. A larger batch
+// is refused whole (400, -32600, id null) when rpcBody reads it, before the
+// SDK decodes or serves any of it. Batches exist only up to protocol
+// version 2025-03-26 (2025-06-18 removed them; the SDK refuses them from
+// then on), and the clients that send them batch a handful of messages (an
+// initialize with its initialized notification, a few calls issued
+// together); without a bound, one HTTP request could carry thousands of
+// messages, each answered in full. Every message beyond the first also
+// costs one request of the caller's rate-limit budget (Charge).
+const MaxBatch = 16
+
 // errNotJSONRPC ends the SDK's read of a body that rpcBody refused. The SDK
 // answers it with a plain-text 400, which jsonErrors replaces.
 var errNotJSONRPC = errors.New("mcp: the body is not a JSON-RPC message")
 
+// errCharged ends the SDK's read of a batch whose Charge was refused: the
+// refusal has been answered, and jsonErrors drops what the SDK writes.
+var errCharged = errors.New("mcp: the batch is over the caller's rate limit")
+
+// Charge spends n more requests (n >= 1) of the caller's rate-limit budget
+// for the HTTP request Handler serves: the messages of a batch beyond the
+// first, the first being the HTTP request the rate limit counted before
+// Handler ran. Handler calls it once the batch has been read and checked,
+// before the SDK serves any of it. When the budget lacks them, Charge
+// answers the HTTP request itself (429) and returns false; none of the batch
+// is served then.
+type Charge func(n int) bool
+
+type chargeKey struct{}
+
+// WithCharge returns r carrying charge, which Handler calls for a batch (see
+// Charge). Without one a batch costs nothing beyond its HTTP request.
+func WithCharge(r *http.Request, charge Charge) *http.Request {
+	return r.WithContext(context.WithValue(r.Context(), chargeKey{}, charge))
+}
+
 // rpcBody is a request body that is read whole and checked the first time
 // the SDK reads it.
 type rpcBody struct {
-	rc      io.ReadCloser
-	checked bool           // the SDK has read the body
-	data    *bytes.Reader  // the body, when it is a JSON-RPC message
-	err     error          // the read's error: the body's, or errNotJSONRPC
-	refusal *jsonrpc.Error // why the body is not a JSON-RPC message
-	id      jsonrpc.ID     // the id of a body that is one request, else zero
+	rc       io.ReadCloser
+	charge   Charge         // spends a batch's cost beyond its first message; nil: nothing
+	checked  bool           // the SDK has read the body
+	data     *bytes.Reader  // the body, when it is a JSON-RPC message
+	err      error          // the read's error: the body's, errNotJSONRPC or errCharged
+	refusal  *jsonrpc.Error // why the body is not a JSON-RPC message
+	id       jsonrpc.ID     // the id of a body that is one request, else zero
+	answered bool           // charge refused the batch and answered the request
 }
 
 func (b *rpcBody) Read(p []byte) (int, error) {
@@ -55,9 +91,10 @@ func (b *rpcBody) Read(p []byte) (int, error) {
 
 func (b *rpcBody) Close() error { return b.rc.Close() }
 
-// load reads and checks the body. A read error (a body over maxBody's
-// limit: *http.MaxBytesError, which the SDK answers with 413) is the SDK's
-// to answer, as before.
+// load reads and checks the body, and has charge spend the cost of a batch
+// beyond its first message. A read error (a body over maxBody's limit:
+// *http.MaxBytesError, which the SDK answers with 413) is the SDK's to
+// answer, as before.
 func (b *rpcBody) load() {
 	raw, err := io.ReadAll(io.LimitReader(b.rc, maxMessageBytes+1))
 	switch {
@@ -66,8 +103,11 @@ func (b *rpcBody) load() {
 	case len(raw) > maxMessageBytes:
 		b.err = &http.MaxBytesError{Limit: maxMessageBytes}
 	default:
-		if b.refusal, b.id = checkMessage(raw); b.refusal != nil {
+		var n int
+		if b.refusal, b.id, n = checkMessage(raw); b.refusal != nil {
 			b.err = errNotJSONRPC
+		} else if n > 1 && b.charge != nil && !b.charge(n-1) {
+			b.err, b.answered = errCharged, true
 		} else {
 			b.data = bytes.NewReader(raw)
 		}
@@ -75,35 +115,40 @@ func (b *rpcBody) load() {
 }
 
 // checkMessage returns why body is not one JSON-RPC 2.0 message or a batch
-// of them (-32700 when it is not JSON, -32600 otherwise; nil when it is),
-// and the id of a body that is one request. Whether the SDK serves a
-// message (its method, its params, a batch) is the SDK's to say.
-func checkMessage(body []byte) (*jsonrpc.Error, jsonrpc.ID) {
+// of at most MaxBatch of them (-32700 when it is not JSON, -32600 otherwise;
+// nil when it is), the id of a body that is one request, and how many
+// messages the body holds. Whether the SDK serves a message (its method, its
+// params, a batch) is the SDK's to say.
+func checkMessage(body []byte) (*jsonrpc.Error, jsonrpc.ID, int) {
 	var none jsonrpc.ID
 	var value json.RawMessage // Unmarshal checks all of body, trailing data too
 	if err := json.Unmarshal(body, &value); err != nil {
-		return &jsonrpc.Error{Code: jsonrpc.CodeParseError, Message: "Parse error: " + err.Error()}, none
+		return &jsonrpc.Error{Code: jsonrpc.CodeParseError, Message: "Parse error: " + err.Error()}, none, 0
 	}
 	if value[0] == '[' {
 		var batch []json.RawMessage
 		if err := json.Unmarshal(value, &batch); err != nil || len(batch) == 0 {
-			return invalidRequest("an empty batch"), none
+			return invalidRequest("an empty batch"), none, 0
+		}
+		if len(batch) > MaxBatch {
+			return invalidRequest("a batch of " + strconv.Itoa(len(batch)) + " messages, over the limit of " +
+				strconv.Itoa(MaxBatch)), none, 0
 		}
 		for _, m := range batch {
 			if _, err := decodeMessage(m); err != nil {
-				return invalidRequest("in a batch: " + err.Error()), none
+				return invalidRequest("in a batch: " + err.Error()), none, 0
 			}
 		}
-		return nil, none
+		return nil, none, len(batch)
 	}
 	msg, err := decodeMessage(value)
 	if err != nil {
-		return invalidRequest(err.Error()), none
+		return invalidRequest(err.Error()), none, 0
 	}
 	if req, ok := msg.(*jsonrpc.Request); ok {
-		return nil, req.ID
+		return nil, req.ID, 1
 	}
-	return nil, none
+	return nil, none, 1
 }
 
 // decodeMessage decodes one JSON-RPC message as the SDK does, and also
@@ -144,8 +189,8 @@ const sdkNotHandled = "JSON RPC not handled"
 // http.Error) into JSON. Every 400 is a JSON-RPC error response, what MCP
 // clients read:
 //
-//   - a body that is not a JSON-RPC message: the error rpcBody found
-//     (-32700, -32600), id null;
+//   - a body that is not a JSON-RPC message, or a batch over MaxBatch: the
+//     error rpcBody found (-32700, -32600), id null;
 //   - a JSON-RPC message the SDK refused: -32601 for a method it does not
 //     serve, -32600 otherwise (a request without its params, a batch in a
 //     protocol version without batches), with the request's id (null for a
@@ -156,19 +201,35 @@ const sdkNotHandled = "JSON RPC not handled"
 //
 // Its other errors (a wrong Content-Type: 415; a body over the limit: 413)
 // keep the service's error shape, {"detail": "..."}, like every other error
-// the server answers. Other answers pass through.
+// the server answers. Other answers pass through, except after a refused
+// Charge: that answer is the one sent, and what the SDK writes is dropped.
 type jsonErrors struct {
 	http.ResponseWriter
-	body   *rpcBody
-	status int
-	plain  bool         // an error body is being collected
-	detail bytes.Buffer // its text (bounded)
+	body    *rpcBody
+	status  int
+	plain   bool         // an error body is being collected
+	detail  bytes.Buffer // its text (bounded)
+	dropped http.Header  // the SDK's headers after a refused Charge
+}
+
+// Header is the response's, or a throwaway one after a refused Charge.
+func (w *jsonErrors) Header() http.Header {
+	if w.body.answered {
+		if w.dropped == nil {
+			w.dropped = http.Header{}
+		}
+		return w.dropped
+	}
+	return w.ResponseWriter.Header()
 }
 
 // maxTransportError bounds the text of one SDK transport error kept.
 const maxTransportError = 4096
 
 func (w *jsonErrors) WriteHeader(code int) {
+	if w.body.answered {
+		return
+	}
 	if code >= 400 && strings.HasPrefix(w.Header().Get("Content-Type"), "text/plain") {
 		w.plain = true
 		w.status = code
@@ -179,6 +240,9 @@ func (w *jsonErrors) WriteHeader(code int) {
 }
 
 func (w *jsonErrors) Write(b []byte) (int, error) {
+	if w.body.answered {
+		return len(b), nil
+	}
 	if !w.plain {
 		return w.ResponseWriter.Write(b)
 	}
@@ -224,7 +288,7 @@ func rpcError(id jsonrpc.ID, e *jsonrpc.Error) []byte {
 
 // Flush and Unwrap keep the writer's other abilities (the SDK streams).
 func (w *jsonErrors) Flush() {
-	if f, ok := w.ResponseWriter.(http.Flusher); ok && !w.plain {
+	if f, ok := w.ResponseWriter.(http.Flusher); ok && !w.plain && !w.body.answered {
 		f.Flush()
 	}
 }

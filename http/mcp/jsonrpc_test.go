@@ -3,11 +3,15 @@ package mcp
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httptrace"
+	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -253,34 +257,222 @@ func TestMCPRequestErrors(t *testing.T) {
 	}
 }
 
-// checkMessage on its own: the id it returns is a single request's.
+// checkMessage on its own: the id it returns is a single request's, the
+// count how many messages the body holds.
 func TestCheckMessage(t *testing.T) {
 	for _, tc := range []struct {
 		body string
 		code int64 // 0: a JSON-RPC message
 		id   any
+		n    int
 	}{
-		{toolsList, 0, int64(100)},
-		{" \n" + toolsList + "\n", 0, int64(100)},
-		{`{"jsonrpc":"2.0","id":"a","method":"x"}`, 0, "a"},
-		{`{"jsonrpc":"2.0","method":"notifications/initialized"}`, 0, nil},
-		{`{"jsonrpc":"2.0","id":1,"result":null}`, 0, nil},
-		{`{"jsonrpc":"2.0","id":1,"error":{"code":1,"message":"m"}}`, 0, nil},
-		{`[` + toolsList + `]`, 0, nil},
-		{`{"jsonrpc":"2.0","id":1,"method":"x"} x`, jsonrpc.CodeParseError, nil},
-		{"", jsonrpc.CodeParseError, nil},
-		{`[]`, jsonrpc.CodeInvalidRequest, nil},
-		{`[[]]`, jsonrpc.CodeInvalidRequest, nil},
-		{`true`, jsonrpc.CodeInvalidRequest, nil},
+		{toolsList, 0, int64(100), 1},
+		{" \n" + toolsList + "\n", 0, int64(100), 1},
+		{`{"jsonrpc":"2.0","id":"a","method":"x"}`, 0, "a", 1},
+		{`{"jsonrpc":"2.0","method":"notifications/initialized"}`, 0, nil, 1},
+		{`{"jsonrpc":"2.0","id":1,"result":null}`, 0, nil, 1},
+		{`{"jsonrpc":"2.0","id":1,"error":{"code":1,"message":"m"}}`, 0, nil, 1},
+		{`[` + toolsList + `]`, 0, nil, 1},
+		{batchOf(MaxBatch, listCall), 0, nil, MaxBatch},
+		{batchOf(MaxBatch+1, listCall), jsonrpc.CodeInvalidRequest, nil, 0},
+		{batchOf(MaxBatch+1, `{}`), jsonrpc.CodeInvalidRequest, nil, 0},
+		{`{"jsonrpc":"2.0","id":1,"method":"x"} x`, jsonrpc.CodeParseError, nil, 0},
+		{"", jsonrpc.CodeParseError, nil, 0},
+		{`[]`, jsonrpc.CodeInvalidRequest, nil, 0},
+		{`[[]]`, jsonrpc.CodeInvalidRequest, nil, 0},
+		{`true`, jsonrpc.CodeInvalidRequest, nil, 0},
 	} {
-		e, id := checkMessage([]byte(tc.body))
+		e, id, n := checkMessage([]byte(tc.body))
 		switch {
 		case tc.code == 0 && e != nil:
-			t.Errorf("%q refused: %v", tc.body, e)
+			t.Errorf("%.80q refused: %v", tc.body, e)
 		case tc.code != 0 && (e == nil || e.Code != tc.code):
-			t.Errorf("%q: %v, want code %d", tc.body, e, tc.code)
+			t.Errorf("%.80q: %v, want code %d", tc.body, e, tc.code)
 		case id.Raw() != tc.id:
-			t.Errorf("%q: id %#v, want %#v", tc.body, id.Raw(), tc.id)
+			t.Errorf("%.80q: id %#v, want %#v", tc.body, id.Raw(), tc.id)
+		case n != tc.n:
+			t.Errorf("%.80q: %d messages, want %d", tc.body, n, tc.n)
 		}
+	}
+}
+
+// batchOf is a JSON-RPC batch of n copies of msg, each with its own id
+// (1 to n in place of msg's "id":0; the SDK answers one message per id).
+func batchOf(n int, msg string) string {
+	msgs := make([]string, n)
+	for i := range msgs {
+		msgs[i] = strings.Replace(msg, `"id":0`, `"id":`+strconv.Itoa(i+1), 1)
+	}
+	return "[" + strings.Join(msgs, ",") + "]"
+}
+
+// listCall is tools/list and createCall a tools/call of session_create,
+// which makes one REST call, with the id batchOf sets.
+const (
+	listCall   = `{"jsonrpc":"2.0","id":0,"method":"tools/list"}`
+	createCall = `{"jsonrpc":"2.0","id":0,"method":"tools/call","params":{"name":"session_create","arguments":{}}}`
+)
+
+// counted counts the requests h serves.
+func counted(h http.Handler, n *atomic.Int64) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n.Add(1)
+		h.ServeHTTP(w, r)
+	})
+}
+
+// batchAnswers fails unless a is a 200 answering a batch with n results,
+// and returns them.
+func batchAnswers(t *testing.T, what string, a mcpAnswer, n int) []json.RawMessage {
+	t.Helper()
+	var answers []struct {
+		Result json.RawMessage `json:"result"`
+	}
+	if a.status != http.StatusOK || json.Unmarshal(a.body, &answers) != nil || len(answers) != n {
+		t.Fatalf("%s: %d %.300s, want %d answers", what, a.status, a.body, n)
+	}
+	results := make([]json.RawMessage, n)
+	for i, r := range answers {
+		if r.Result == nil {
+			t.Fatalf("%s: answer %d has no result: %.300s", what, i, a.body)
+		}
+		results[i] = r.Result
+	}
+	return results
+}
+
+// TestMCPBatchBound: a batch of MaxBatch messages is served in full; one of
+// MaxBatch+1 is refused whole with a JSON-RPC -32600 error (HTTP 400, id
+// null) before any of it runs, its tool calls included, as is the outside
+// tester's batch of 10,000 (a body under the size limit); the connection
+// stays usable, and single messages are served as before.
+func TestMCPBatchBound(t *testing.T) {
+	var rest atomic.Int64
+	srv := httptest.NewServer(Handler(counted(restStub(), &rest), nil, false, nil))
+	t.Cleanup(srv.Close)
+	c := srv.Client()
+
+	batchAnswers(t, "a full batch of tools/list", postMCP(t, c, srv.URL, batchOf(MaxBatch, listCall)), MaxBatch)
+	for i, r := range batchAnswers(t, "a full batch of tool calls", postMCP(t, c, srv.URL, batchOf(MaxBatch, createCall)), MaxBatch) {
+		if !strings.Contains(string(r), "s-1") {
+			t.Errorf("tool call %d: %s", i, r)
+		}
+	}
+	if got := rest.Load(); got != MaxBatch {
+		t.Fatalf("a full batch of tool calls made %d REST calls, want %d", got, MaxBatch)
+	}
+
+	var flood strings.Builder
+	flood.WriteString("[")
+	for i := range 10_000 {
+		if i > 0 {
+			flood.WriteString(",")
+		}
+		flood.WriteString(`{"jsonrpc":"2.0","id":` + strconv.Itoa(i) + `,"method":"tools/list"}`)
+	}
+	flood.WriteString("]")
+	for _, tc := range []struct{ name, body string }{
+		{"one over", batchOf(MaxBatch+1, listCall)},
+		{"tool calls, one over", batchOf(MaxBatch+1, createCall)},
+		{"10,000 messages", flood.String()},
+	} {
+		rest.Store(0)
+		a := postMCP(t, c, srv.URL, tc.body)
+		if a.status != http.StatusBadRequest {
+			t.Errorf("%s: status %d, want 400: %.300s", tc.name, a.status, a.body)
+		}
+		rpcErrorOf(t, tc.name, a, jsonrpc.CodeInvalidRequest, "null")
+		if !strings.Contains(string(a.body), "over the limit of "+strconv.Itoa(MaxBatch)) {
+			t.Errorf("%s: %.300s does not name the limit", tc.name, a.body)
+		}
+		if got := rest.Load(); got != 0 {
+			t.Errorf("%s: %d REST calls ran", tc.name, got)
+		}
+		next := postMCP(t, c, srv.URL, toolsList)
+		wantToolsList(t, "after "+tc.name, next)
+		if !next.reused {
+			t.Errorf("after %s: the connection was not kept", tc.name)
+		}
+	}
+}
+
+// TestMCPBatchCharge: Handler has the request's Charge spend a batch's
+// messages beyond the first, once, before the SDK serves any of it, and
+// never for a single message or a batch it refuses. A refused Charge's
+// answer (429) is the one sent, whole, and nothing of the batch runs.
+func TestMCPBatchCharge(t *testing.T) {
+	var rest atomic.Int64
+	var mu sync.Mutex
+	var charged []int
+	refuse := false
+	h := Handler(counted(restStub(), &rest), nil, false, nil)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h.ServeHTTP(w, WithCharge(r, func(n int) bool {
+			mu.Lock()
+			defer mu.Unlock()
+			charged = append(charged, n)
+			if refuse {
+				w.Header().Set("Content-Type", "application/json")
+				w.Header().Set("Retry-After", "60")
+				w.WriteHeader(http.StatusTooManyRequests)
+				_, _ = io.WriteString(w, `{"detail":"Rate limit exceeded"}`)
+			}
+			return !refuse
+		}))
+	}))
+	t.Cleanup(srv.Close)
+	c := srv.Client()
+	took := func() []int {
+		mu.Lock()
+		defer mu.Unlock()
+		got := charged
+		charged = nil
+		return got
+	}
+
+	for _, tc := range []struct {
+		name, body string
+		want       string // the charges, as fmt prints them
+	}{
+		{"a single request", toolsList, "[]"},
+		{"a notification", `{"jsonrpc":"2.0","method":"notifications/initialized"}`, "[]"},
+		{"a batch of one", batchOf(1, listCall), "[]"},
+		{"a batch of two", batchOf(2, listCall), "[1]"},
+		{"a full batch", batchOf(MaxBatch, createCall), "[" + strconv.Itoa(MaxBatch-1) + "]"},
+		{"a batch one over", batchOf(MaxBatch+1, listCall), "[]"},
+		{"a batch that is not JSON-RPC", batchOf(3, `{}`), "[]"},
+		{"no text/event-stream accepted", batchOf(3, listCall), "[]"},
+	} {
+		var header []string
+		if tc.name == "no text/event-stream accepted" {
+			header = []string{"Accept", "application/json"}
+		}
+		postMCP(t, c, srv.URL, tc.body, header...)
+		if got := fmt.Sprint(took()); got != tc.want {
+			t.Errorf("%s: charged %s, want %s", tc.name, got, tc.want)
+		}
+	}
+
+	mu.Lock()
+	refuse = true
+	mu.Unlock()
+	rest.Store(0)
+	a := postMCP(t, c, srv.URL, batchOf(3, createCall))
+	if a.status != http.StatusTooManyRequests || string(a.body) != `{"detail":"Rate limit exceeded"}` ||
+		a.header.Get("Retry-After") != "60" || a.header.Get("Content-Type") != "application/json" ||
+		a.header.Get("X-Content-Type-Options") != "" { // http.Error's, had the SDK's 400 got through
+		t.Errorf("a refused charge: %d %v %s, want the charge's 429 alone", a.status, a.header, a.body)
+	}
+	if got := fmt.Sprint(took()); got != "[2]" {
+		t.Errorf("a refused batch of three: charged %s, want [2]", got)
+	}
+	if got := rest.Load(); got != 0 {
+		t.Errorf("a refused batch ran %d REST calls", got)
+	}
+	// A single message needs no charge: still served.
+	next := postMCP(t, c, srv.URL, toolsList)
+	wantToolsList(t, "after a refused charge", next)
+	if !next.reused {
+		t.Error("after a refused charge: the connection was not kept")
 	}
 }

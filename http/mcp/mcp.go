@@ -89,7 +89,10 @@ func (e Engine) Do(ctx context.Context, req *sdk.CallToolRequest, method, path s
 // otherwise) or names a method the SDK does not serve (-32601) is answered
 // 400 with a JSON-RPC error object, as is every other 400; the other errors
 // of the HTTP request itself (413, 415) keep the service's
-// {"detail": "..."} (see jsonErrors).
+// {"detail": "..."} (see jsonErrors). A batch of more than MaxBatch messages
+// is refused (400, -32600) before the SDK serves any of it; one within the
+// bound first has the request's Charge (WithCharge) spend its cost beyond
+// the first message.
 //
 // anonymous turns on the SDK's DNS-rebinding protection (a request that
 // reached a loopback listener with a non-loopback Host is refused): without
@@ -106,7 +109,8 @@ func Handler(engine http.Handler, emb embed.Embedder, anonymous bool, log *slog.
 		if r.Body == nil {
 			r.Body = http.NoBody
 		}
-		body := &rpcBody{rc: r.Body}
+		charge, _ := r.Context().Value(chargeKey{}).(Charge)
+		body := &rpcBody{rc: r.Body, charge: charge}
 		r.Body = body
 		jw := &jsonErrors{ResponseWriter: w, body: body}
 		h.ServeHTTP(jw, r)
