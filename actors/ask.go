@@ -181,6 +181,14 @@ type patient interface{ GetPatienceNanos() int64 }
 // about to wait, when req is patient: a copy, so that the caller's message
 // is never changed (it may be sent again, to the next activation).
 // Other requests are returned as they are.
+//
+// The actor counts its patience from when it takes the request (a zero
+// patience, a request sent without the ask, has no deadline). In cluster
+// mode a request may first wait in the router of its actor while the
+// router activates the actor (up to nine tenths of the ask, see
+// Placement.routerWait); the router then hands it over with that wait
+// taken off its patience (lessPatience), so that the actor still answers
+// before the asker gives up.
 func withPatience(req proto.Message, d time.Duration) proto.Message {
 	if _, ok := req.(patient); !ok {
 		return req
@@ -188,6 +196,25 @@ func withPatience(req proto.Message, d time.Duration) proto.Message {
 	m := proto.Clone(req).ProtoReflect()
 	m.Set(m.Descriptor().Fields().ByName("patience_nanos"), protoreflect.ValueOfInt64(int64(d)))
 	return m.Interface()
+}
+
+// lessPatience returns msg with held, the time it waited since it was
+// received, taken off its patience, when msg is a patient request that has
+// one (withPatience: a copy); other messages, and a patient request with
+// no deadline (zero patience), are returned as they are. The patience left
+// is at least 1 ns, never zero: a request whose asker has given up already
+// must not become one with no deadline (a network operation then answers
+// at once, as a step left no time does; a cluster feedback counts its
+// asker as gone).
+func lessPatience(msg any, held time.Duration) any {
+	req, ok := msg.(interface {
+		proto.Message
+		patient
+	})
+	if !ok || req.GetPatienceNanos() <= 0 || held <= 0 {
+		return msg
+	}
+	return withPatience(req, max(time.Duration(req.GetPatienceNanos())-held, time.Nanosecond))
 }
 
 // isDeadLetter reports whether err came from asking an actor that is gone.

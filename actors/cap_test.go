@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/semvec-go/semvec"
 	"github.com/semvec-go/semvec/persistence"
@@ -418,6 +419,9 @@ type heldRouter struct {
 
 type handleLocated struct{ l *located }
 
+// waitingHere asks a heldRouter how many messages wait in it (an int).
+type waitingHere struct{}
+
 func (h *heldRouter) Receive(c actor.Context) {
 	switch m := c.Message().(type) {
 	case *actor.Started:
@@ -431,6 +435,8 @@ func (h *heldRouter) Receive(c actor.Context) {
 	case handleLocated:
 		h.r.locating = false
 		h.r.flush(c, m.l)
+	case waitingHere:
+		c.Respond(len(h.r.waiting))
 	default:
 		h.r.Receive(c)
 	}
@@ -494,6 +500,67 @@ func TestRouterGivesUpAnActivationBeforeItsAskers(t *testing.T) {
 	})
 	if loads.count("k") != 0 || reg.running("busy") == nil {
 		t.Fatalf("loads %v, busy running %v: the abandoned activation evicted busy", loads.order(), reg.running("busy") != nil)
+	}
+}
+
+// A patient request that waited in its router while the router activated
+// its actor reaches the actor with that wait taken off its patience (the
+// actor counts it from when it takes the request, so it would otherwise
+// outlive its asker); one whose patience ran out meanwhile still has a
+// deadline (1 ns), not none; one with no deadline (zero patience) and a
+// request that is not patient are handed over as they came.
+func TestRouterTakesTheWaitOffAPatientRequestsPatience(t *testing.T) {
+	sys := NewActorSystem(slog.New(slog.DiscardHandler))
+	defer sys.Shutdown()
+	got := make(chan proto.Message, 8)
+	reg := NewRegistry("rec", sys.Root, func(context.Context, string) (actor.Producer, error) {
+		return func() actor.Actor {
+			return actor.ReceiveFunc(func(c actor.Context) {
+				if m, isProto := c.Message().(proto.Message); isProto {
+					got <- m
+				}
+			})
+		}, nil
+	}, nil)
+	h := &heldRouter{r: &router{reg: reg, idle: time.Minute, key: "k"}, located: make(chan *located, 1)}
+	rpid := sys.Root.Spawn(actor.PropsFromProducer(func() actor.Actor { return h }))
+	const patience = 10 * time.Second
+	patient := &pb.SwitchUserRequest{Owner: "o", UserId: "u", PatienceNanos: int64(patience)}
+	spent := &pb.TransferRequest{Owner: "o", PatienceNanos: int64(time.Millisecond)}
+	unbounded := &pb.ConsensusRequest{Owner: "o"}
+	other := &pb.TopologyChanged{}
+	sent := []proto.Message{patient, spent, unbounded, other}
+	for _, m := range sent {
+		sys.Root.Send(rpid, m)
+	}
+	if n := ok(sys.Root.RequestFuture(rpid, waitingHere{}, 5*time.Second).Result())(t); n != len(sent) {
+		t.Fatalf("%v messages wait in the router, want %d", n, len(sent))
+	}
+	l := <-h.located // the actor runs; the router holds the messages
+	const held = 50 * time.Millisecond
+	time.Sleep(held)
+	sys.Root.Send(rpid, handleLocated{l})
+	var delivered []proto.Message
+	for range sent {
+		select {
+		case m := <-got:
+			delivered = append(delivered, m)
+		case <-time.After(5 * time.Second):
+			t.Fatalf("the actor got %d messages, want %d", len(delivered), len(sent))
+		}
+	}
+	if m, isSwitch := delivered[0].(*pb.SwitchUserRequest); !isSwitch || m == patient || m.GetUserId() != "u" ||
+		m.GetPatienceNanos() <= 0 || m.GetPatienceNanos() > int64(patience-held) {
+		t.Fatalf("the patient request reached the actor as %v, want a copy with at most %s of patience", delivered[0], patience-held)
+	}
+	if patient.GetPatienceNanos() != int64(patience) {
+		t.Fatalf("the sender's request was changed: %v", patient)
+	}
+	if m, isTransfer := delivered[1].(*pb.TransferRequest); !isTransfer || m.GetPatienceNanos() != 1 {
+		t.Fatalf("the request whose patience ran out reached the actor as %v, want 1 ns of patience (0 is no deadline)", delivered[1])
+	}
+	if delivered[2] != unbounded || delivered[3] != other {
+		t.Fatalf("reached the actor as %v, %v: want them as they were sent", delivered[2], delivered[3])
 	}
 }
 

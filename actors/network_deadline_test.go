@@ -111,3 +111,27 @@ func TestAskSetsPatienceOnACopy(t *testing.T) {
 		t.Fatal("a request without patience was copied")
 	}
 }
+
+// A router takes the time a request waited in it off the request's
+// patience, on a copy; what is left is never zero (no deadline), and a
+// request without patience, or with no deadline, is left as it is.
+func TestLessPatienceKeepsADeadline(t *testing.T) {
+	req := &pb.TransferRequest{Owner: "o", PatienceNanos: int64(3 * time.Second)}
+	for _, c := range []struct {
+		held time.Duration
+		want time.Duration
+	}{{time.Second, 2 * time.Second}, {3 * time.Second, time.Nanosecond}, {time.Minute, time.Nanosecond}} {
+		sent, isCopy := lessPatience(req, c.held).(*pb.TransferRequest)
+		if !isCopy || sent == req || sent.GetPatienceNanos() != int64(c.want) || sent.GetOwner() != "o" {
+			t.Fatalf("held %s: sent %v, want a copy with patience %s", c.held, sent, c.want)
+		}
+	}
+	if req.GetPatienceNanos() != int64(3*time.Second) {
+		t.Fatalf("the router's request was changed: %v", req)
+	}
+	unbounded := &pb.SwitchUserRequest{Owner: "o"}
+	other := &pb.ActiveUserRequest{Owner: "o"}
+	if lessPatience(unbounded, time.Second) != unbounded || lessPatience(other, time.Second) != other {
+		t.Fatal("a request without a deadline was changed")
+	}
+}

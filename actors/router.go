@@ -38,6 +38,7 @@ type router struct {
 type routed struct {
 	msg    any
 	sender *actor.PID
+	at     time.Time // when it began to wait here (zero: handed over as it came)
 }
 
 var errRouterBusy = semvec.Errorf(semvec.KindUnavailable, "too many requests are waiting for this actor to start; retry shortly")
@@ -113,6 +114,7 @@ func (r *router) route(ctx actor.Context, m routed) {
 		}
 		return
 	}
+	m.at = time.Now()
 	r.waiting = append(r.waiting, m)
 	if !r.locating {
 		r.locate(ctx)
@@ -164,9 +166,16 @@ func (r *router) flush(ctx actor.Context, l *located) {
 // deliver hands m to the running actor with its original sender (a
 // notification has none) and watches the actor; it reports false when the
 // actor is not running (or is stopping). Registry.sendRunning makes the
-// check and the send one step, so m is never queued behind a stop.
+// check and the send one step, so m is never queued behind a stop. A
+// patient request that waited here goes with the time it waited taken off
+// its patience (lessPatience; router and actor share this member's clock),
+// since the actor counts its patience from when it takes it.
 func (r *router) deliver(ctx actor.Context, m routed) bool {
-	pid := r.reg.sendRunning(r.key, m.msg, m.sender)
+	msg := m.msg
+	if !m.at.IsZero() {
+		msg = lessPatience(msg, time.Since(m.at))
+	}
+	pid := r.reg.sendRunning(r.key, msg, m.sender)
 	if pid == nil {
 		return false
 	}
