@@ -15,7 +15,9 @@ import (
 const DefaultMaxWeight = 0.15
 
 // Transfer moves session dst towards session src (both owner's) by at most
-// maxWeight ∈ (0, 1].
+// maxWeight ∈ (0, 1]. Like every change of network state it is not audited
+// (persistence/doc.go, "Audit"): transfers are frequent and change no
+// ownership.
 func (l *Layers) Transfer(ctx context.Context, owner, src, dst string, maxWeight float64) (*pb.TransferResponse, error) {
 	if math.IsNaN(maxWeight) || maxWeight <= 0 || maxWeight > 1 {
 		return nil, semvec.FieldError("max_weight", "Input should be greater than 0 and at most 1")
@@ -26,12 +28,8 @@ func (l *Layers) Transfer(ctx context.Context, owner, src, dst string, maxWeight
 	if err := notFoundIfInvalid("Target session", dst); err != nil {
 		return nil, err
 	}
-	res, err := askActor[*pb.TransferResponse](ctx, l.ask, l.networks, owner,
+	return askActor[*pb.TransferResponse](ctx, l.ask, l.networks, owner,
 		&pb.TransferRequest{Owner: owner, SourceSessionId: src, TargetSessionId: dst, MaxWeight: maxWeight})
-	if err == nil && res.GetTransferred() {
-		l.sessions.Audit(ctx, owner, "network_transfer", "session", dst)
-	}
-	return res, err
 }
 
 // SwitchUser saves the active partition and activates user's.

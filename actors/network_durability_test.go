@@ -112,6 +112,27 @@ func TestATransferThatCannotBeSavedMovesNothing(t *testing.T) {
 	}
 }
 
+// A transfer, like every network change, writes no audit row: they are
+// frequent and change nothing a tenant owns (persistence/doc.go, "Audit").
+// Each successful transfer used to write one.
+func TestATransferWritesNoAuditRow(t *testing.T) {
+	e := newLayersEnv(t)
+	ctx := ctxT(t)
+	const own = "tenant-a"
+	src, dst := e.session(own), e.session(own)
+	e.steady(own, src, 0, 2)
+	e.steady(own, dst, 1, 2)
+	before := ok(e.store.AuditLog(ctx, own, persistence.MaxAuditLimit))(t)
+	for range 3 {
+		if tr := ok(e.layers.Transfer(ctx, own, src, dst, 0.5))(t); !tr.GetTransferred() {
+			t.Fatalf("transfer = %+v, want it transferred", tr)
+		}
+	}
+	if after := ok(e.store.AuditLog(ctx, own, persistence.MaxAuditLimit))(t); len(after) != len(before) {
+		t.Fatalf("transfers added audit rows: %d before, %d after (%+v)", len(before), len(after), after[:len(after)-len(before)])
+	}
+}
+
 // Concurrent network changes are committed one after the other, each on top
 // of the ones before, and each answers its own caller.
 func TestConcurrentNetworkChangesAllLand(t *testing.T) {

@@ -122,7 +122,9 @@
 //	RegisterObserverRegion (new only)  observer_register    observer  observer id  {"region_id":…}
 //	UnregisterObserverRegion           observer_unregister  observer  observer id  {"region_id":…}
 //
-// Snapshots, network state, TouchSession and RecordRealignment are not
-// audited (they are frequent and carry no ownership change). Store.Audit
-// appends any other row.
+// Store.Audit appends any other row; the service writes one (import,
+// session, session id) for POST /v1/session/{id}/import. Snapshots, the
+// session log, network state (user switches, transfers, proposals),
+// TouchSession and RecordRealignment are not audited: they are frequent and
+// carry no ownership change.
 package persistence
