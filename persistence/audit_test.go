@@ -109,3 +109,113 @@ func TestAuditLog(t *testing.T) {
 		}
 	})
 }
+
+// auditIDs returns subject's audit rows, oldest first, as "action resource_id".
+func auditIDs(t *testing.T, s *persistence.Store, subject string) []string {
+	t.Helper()
+	log, err := s.AuditLog(t.Context(), subject, persistence.MaxAuditLimit)
+	must(t, err)
+	out := make([]string, len(log))
+	for i, e := range log {
+		out[len(log)-1-i] = e.Action + " " + e.ResourceID
+	}
+	return out
+}
+
+// An owner's audit log keeps its newest rows (WithAuditRetention): the
+// audited change past the bound deletes the oldest, and another owner's
+// rows stay.
+func TestAuditLogKeepsTheNewestRowsPerOwner(t *testing.T) {
+	forEachURL(t, func(t *testing.T, databaseURL string) {
+		const keep = 5
+		if persistence.AuditPruneEvery(keep) != 1 {
+			t.Fatalf("a retention of %d prunes every %d writes: this test wants every write", keep, persistence.AuditPruneEvery(keep))
+		}
+		s := openStore(t, databaseURL, persistence.WithAuditRetention(keep))
+		ctx := t.Context()
+		must(t, s.Audit(ctx, persistence.AuditEntry{Subject: "bob", Action: "run", ResourceID: "b0"}))
+		for i := range 8 { // 16 audited changes
+			id := fmt.Sprint("s", i)
+			must(t, s.CreateSession(ctx, session("alice", id)))
+			must(t, errOf(s.DeleteSession(ctx, "alice", id)))
+			if i == 3 {
+				must(t, s.CreateSession(ctx, session("bob", "b1")))
+			}
+			if n, err := s.AuditRows(ctx, "alice"); err != nil || n > keep {
+				t.Fatalf("after %d cycles alice has %d audit rows (%v), want at most %d", i+1, n, err, keep)
+			}
+		}
+		want := []string{"delete s5", "create s6", "delete s6", "create s7", "delete s7"}
+		if got := auditIDs(t, s, "alice"); fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Fatalf("alice's audit log\n got %q\nwant %q", got, want)
+		}
+		if got, want := auditIDs(t, s, "bob"), []string{"run b0", "create b1"}; fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Fatalf("bob's audit log\n got %q\nwant %q", got, want)
+		}
+	})
+}
+
+// With a larger retention an owner's log is pruned every few writes: it
+// never holds more than keep plus the writes between two prunes, and what
+// it holds is the newest.
+func TestAuditLogBoundBetweenPrunes(t *testing.T) {
+	forEachURL(t, func(t *testing.T, databaseURL string) {
+		const keep, writes = 300, 400
+		every := persistence.AuditPruneEvery(keep)
+		if every < 2 {
+			t.Fatalf("a retention of %d prunes every write: this test wants fewer", keep)
+		}
+		s := openStore(t, databaseURL, persistence.WithAuditRetention(keep))
+		ctx := t.Context()
+		for i := range writes {
+			must(t, s.Audit(ctx, persistence.AuditEntry{Subject: "alice", Action: "run", ResourceID: fmt.Sprint(i)}))
+			if i%100 == 0 {
+				must(t, s.Audit(ctx, persistence.AuditEntry{Subject: "bob", Action: "run", ResourceID: fmt.Sprint(i)}))
+			}
+			n, err := s.AuditRows(ctx, "alice")
+			must(t, err)
+			if n > keep+every-1 || n < min(i+1, keep) {
+				t.Fatalf("after %d writes alice has %d audit rows, want %d to %d", i+1, n, min(i+1, keep), keep+every-1)
+			}
+		}
+		got := auditIDs(t, s, "alice")
+		for j, e := range got {
+			if want := fmt.Sprint("run ", writes-len(got)+j); e != want {
+				t.Fatalf("alice's audit row %d of %d is %q, want %q (the newest)", j, len(got), e, want)
+			}
+		}
+		if got, want := auditIDs(t, s, "bob"), []string{"run 0", "run 100", "run 200", "run 300"}; fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Fatalf("bob's audit log\n got %q\nwant %q", got, want)
+		}
+	})
+}
+
+// A log that grew past the bound before (a version that did not bound it,
+// or a higher retention) is cut a batch per write, starting with the
+// owner's first write after Open, so no write deletes more than a batch.
+func TestAuditLogPastTheBoundShrinksABatchPerWrite(t *testing.T) {
+	forEachURL(t, func(t *testing.T, databaseURL string) {
+		const keep = 5
+		batch := persistence.AuditPruneBatch
+		s := openStore(t, databaseURL, persistence.WithAuditRetention(keep))
+		ctx := t.Context()
+		old := 2*batch + batch/2
+		must(t, s.AppendAuditRows(ctx, "alice", old))
+		must(t, s.AppendAuditRows(ctx, "bob", 3))
+		rows := old
+		for i := 0; rows > keep; i++ {
+			must(t, s.Audit(ctx, persistence.AuditEntry{Subject: "alice", Action: "run", ResourceID: fmt.Sprint(i)}))
+			rows = max(rows+1-batch, keep)
+			if n, err := s.AuditRows(ctx, "alice"); err != nil || n != rows {
+				t.Fatalf("after %d writes alice has %d audit rows (%v), want %d", i+1, n, err, rows)
+			}
+		}
+		want := []string{fmt.Sprint("run old", old-2), fmt.Sprint("run old", old-1), "run 0", "run 1", "run 2"}
+		if got := auditIDs(t, s, "alice"); fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Fatalf("alice's audit log\n got %q\nwant %q", got, want)
+		}
+		if n, err := s.AuditRows(ctx, "bob"); err != nil || n != 3 {
+			t.Fatalf("bob has %d audit rows (%v), want his 3", n, err)
+		}
+	})
+}

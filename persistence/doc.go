@@ -80,8 +80,8 @@
 //	                   observers, region_id → regions)
 //	network_states    owner                    data (BLOB / BYTEA), updated_at, epoch         one blob per owner
 //	network_partitions (owner, user_id)        data (BLOB / BYTEA)                            a user partition's saved session states
-//	audit_log         id (autoincrement)       at, subject, action, resource_type,            index (subject, id)
-//	                                           resource_id, detail (JSON text)
+//	audit_log         id (autoincrement)       at, subject, action, resource_type,            index (subject, id);
+//	                                           resource_id, detail (JSON text)                the newest rows per subject (bounded)
 //	bun_migrations, bun_migration_locks        bun/migrate's bookkeeping (its lock table unused)
 //
 // Every id is scoped by its owner: keys and foreign keys all start with the
@@ -127,4 +127,19 @@
 // session log, network state (user switches, transfers, proposals),
 // TouchSession and RecordRealignment are not audited: they are frequent and
 // carry no ownership change.
+//
+// The log is bounded per subject, like every other list a tenant can grow:
+// a subject keeps its newest N rows, N = DefaultAuditRetention (10,000,
+// about 1.5 MB) unless WithAuditRetention (SEMVEC_AUDIT_ROWS_PER_TENANT)
+// says otherwise. The insert that grows the log prunes it, in the same
+// transaction, so no background work is needed: a subject's first insert
+// after Open, then every auditPruneEvery-th (1 % of N, from 1 to 100),
+// deletes the subject's rows past the newest N, oldest first. Between
+// prunes a subject exceeds N by fewer than that many rows per process
+// writing to the database. Both statements walk the index (subject, id),
+// and one prune deletes at most auditPruneBatch (1,000) rows, so no write
+// stalls on a long log: one that grew before the bound (or under a higher
+// retention) is cut a batch per audited change of its subject, the next
+// change pruning again until it is within the bound. Other subjects' rows
+// are never touched.
 package persistence

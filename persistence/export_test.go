@@ -2,6 +2,8 @@ package persistence
 
 import (
 	"context"
+	"strconv"
+	"time"
 
 	"github.com/uptrace/bun"
 	"github.com/uptrace/bun/dialect/pgdialect"
@@ -41,4 +43,30 @@ func (s *Store) SessionCounts(ctx context.Context, owner string) (kept, counted 
 	}
 	n, err := s.db.NewSelect().Model((*sessionModel)(nil)).Where("owner = ?", owner).Count(ctx)
 	return kept, int64(n), err
+}
+
+// AuditPruneBatch is auditPruneBatch: the most rows one audit write prunes.
+const AuditPruneBatch = auditPruneBatch
+
+// AuditPruneEvery is auditPruneEvery: how many of an owner's audit writes
+// come between two prunes of its log, for a retention of keep.
+func AuditPruneEvery(keep int) int { return auditPruneEvery(keep) }
+
+// AuditRows counts subject's audit rows (AuditLog returns at most
+// MaxAuditLimit).
+func (s *Store) AuditRows(ctx context.Context, subject string) (int, error) {
+	n, err := s.db.NewSelect().Model((*auditModel)(nil)).Where("subject = ?", subject).Count(ctx)
+	return int(n), err
+}
+
+// AppendAuditRows writes n audit rows for subject in one statement, without
+// pruning, as a version that did not bound the log left them. Their
+// resource ids are "old0", "old1", …
+func (s *Store) AppendAuditRows(ctx context.Context, subject string, n int) error {
+	rows := make([]auditModel, n)
+	for i := range rows {
+		rows[i] = auditModel{At: s.timestamp(time.Time{}), Subject: subject, Action: "run", ResourceType: "session", ResourceID: "old" + strconv.Itoa(i)}
+	}
+	_, err := s.db.NewInsert().Model(&rows).Exec(ctx)
+	return err
 }

@@ -49,6 +49,8 @@ type Store struct {
 	maxEntities int // WithMaxEntities
 	maxSessions int // WithMaxSessions
 	maxParents  int // WithMaxParents
+	auditKeep   int // WithAuditRetention
+	auditPrunes *auditPrunes
 	now         func() time.Time
 	pins        *allocPins
 	wal         *walCheckpointer // SQLite files: checkpoints off the commit path
@@ -183,10 +185,11 @@ func WithMaxLinks(n int) Option {
 // A database that cannot be reached yields a KindUnavailable error; a URL
 // with an unsupported scheme yields KindInvalid.
 func Open(ctx context.Context, databaseURL string, opts ...Option) (*Store, error) {
-	s := &Store{opTimeout: DefaultOpTimeout, maxLinks: DefaultMaxLinks, maxEntities: DefaultMaxEntities, maxSessions: DefaultMaxSessions, maxParents: DefaultMaxParents, now: time.Now, log: slog.New(slog.DiscardHandler)}
+	s := &Store{opTimeout: DefaultOpTimeout, maxLinks: DefaultMaxLinks, maxEntities: DefaultMaxEntities, maxSessions: DefaultMaxSessions, maxParents: DefaultMaxParents, auditKeep: DefaultAuditRetention, now: time.Now, log: slog.New(slog.DiscardHandler)}
 	for _, o := range opts {
 		o(s)
 	}
+	s.auditPrunes = newAuditPrunes(s.auditKeep)
 	sqldb, dialect, walDSN, err := openSQL(databaseURL)
 	if err != nil {
 		return nil, err

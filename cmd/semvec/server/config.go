@@ -35,6 +35,7 @@ type Config struct {
 	IdleTTL           time.Duration
 	MaxSessions       int
 	MaxTenantSessions int // stored sessions per tenant (SEMVEC_MAX_SESSIONS_PER_TENANT)
+	AuditRows         int // audit rows kept per tenant (SEMVEC_AUDIT_ROWS_PER_TENANT)
 	Sweep             time.Duration
 	DevDir            string
 	DisableDevLicense bool
@@ -77,6 +78,7 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		IdleTTL:           1800 * time.Second,
 		MaxSessions:       10000,
 		MaxTenantSessions: persistence.DefaultMaxSessions,
+		AuditRows:         persistence.DefaultAuditRetention,
 		Sweep:             60 * time.Second,
 		DevDir:            ".semvec-dev",
 		Cluster: ClusterConfig{
@@ -190,6 +192,7 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	seconds("SEMVEC_SESSION_IDLE_TTL_S", &c.IdleTTL)
 	integer("SEMVEC_MAX_SESSIONS", &c.MaxSessions, 1)
 	integer("SEMVEC_MAX_SESSIONS_PER_TENANT", &c.MaxTenantSessions, 1)
+	integer("SEMVEC_AUDIT_ROWS_PER_TENANT", &c.AuditRows, 1)
 	seconds("SEMVEC_SESSION_SWEEP_S", &c.Sweep)
 	str("SEMVEC_DEV_DIR", &c.DevDir)
 	str("SEMVEC_PPROF_ADDR", &c.PprofAddr)

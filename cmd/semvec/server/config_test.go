@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/semvec-go/semvec/persistence"
 )
 
 func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
@@ -96,5 +98,22 @@ func TestSecondsOutOfRange(t *testing.T) {
 	c, err := LoadConfig(env(map[string]string{"SEMVEC_SESSION_SWEEP_S": "0.5", "SEMVEC_SESSION_IDLE_TTL_S": "31536000"}))
 	if err != nil || c.Sweep != 500*time.Millisecond || c.IdleTTL != 365*24*time.Hour {
 		t.Fatalf("in range: %+v %v", c, err)
+	}
+}
+
+// SEMVEC_AUDIT_ROWS_PER_TENANT sets how many audit rows each tenant keeps:
+// persistence's default unset, a positive integer otherwise.
+func TestAuditRowsPerTenant(t *testing.T) {
+	c, err := LoadConfig(env(nil))
+	if err != nil || c.AuditRows != persistence.DefaultAuditRetention {
+		t.Fatalf("default: %d %v, want %d", c.AuditRows, err, persistence.DefaultAuditRetention)
+	}
+	if c, err = LoadConfig(env(map[string]string{"SEMVEC_AUDIT_ROWS_PER_TENANT": "500"})); err != nil || c.AuditRows != 500 {
+		t.Fatalf("500: %d %v", c.AuditRows, err)
+	}
+	for _, v := range []string{"0", "-1", "many"} {
+		if _, err := LoadConfig(env(map[string]string{"SEMVEC_AUDIT_ROWS_PER_TENANT": v})); err == nil || !strings.Contains(err.Error(), "SEMVEC_AUDIT_ROWS_PER_TENANT") {
+			t.Errorf("SEMVEC_AUDIT_ROWS_PER_TENANT=%s: %v, want an error naming it", v, err)
+		}
 	}
 }

@@ -87,6 +87,7 @@ func Start(ctx context.Context, cfg Config, getenv func(string) string, stdout, 
 	// that a database that hangs is answered 503 (with Retry-After) before
 	// the ask gives up with a 504 whose outcome is unknown.
 	store, err := persistence.Open(octx, cfg.DatabaseURL, persistence.WithLogger(log), persistence.WithMaxSessions(cfg.MaxTenantSessions),
+		persistence.WithAuditRetention(cfg.AuditRows),
 		persistence.WithOpTimeout(min(persistence.DefaultOpTimeout, cfg.AskTimeout*3/5)))
 	ocancel()
 	if err != nil {
