@@ -564,9 +564,18 @@ const UserIDPattern = `^(?!\.+$)[A-Za-z0-9._:@+-]{1,128}$`
 // ValidID, and '@' and '+' too, so that an e-mail address can name its user.
 func ValidUserID(user string) bool { return validName(user, "@+") }
 
+// auditTimeout bounds an audit row written after its action succeeded
+// (Sessions.Audit): the answer waits for it, and a slow database must not
+// hold a 2xx for a whole database operation's bound.
+const auditTimeout = time.Second
+
 // Audit records who did what to which resource; failures are logged, not
-// returned, because the action itself already succeeded.
+// returned, because the action itself already succeeded. The write outlives
+// the caller's cancellation (a client that went away after the action has
+// still done it) but not auditTimeout.
 func (s *Sessions) Audit(ctx context.Context, subject, action, resourceType, resourceID string) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), auditTimeout)
+	defer cancel()
 	if err := s.store.Audit(ctx, persistence.AuditEntry{At: s.now().UTC(), Subject: subject, Action: action, ResourceType: resourceType, ResourceID: resourceID}); err != nil {
 		s.log.Warn("audit write failed", "action", action, "resource_id", resourceID, "err", err)
 	}
