@@ -471,11 +471,7 @@ func parallel(n int, fn func(i int)) {
 // that do not exist (or are not owner's) are listed in missing; any other
 // failure is returned.
 func (l *Layers) sessionStates(ctx context.Context, owner string, ids []string) (states map[string]*pb.StateResponse, missing []string, err error) {
-	res := make([]*pb.StateResponse, len(ids))
-	errs := make([]error, len(ids))
-	parallel(len(ids), func(i int) {
-		res[i], errs[i] = AskSession[*pb.StateResponse](ctx, l.sessions, ids[i], &pb.StateRequest{Owner: owner, SessionId: ids[i]})
-	})
+	res, errs := l.askStates(ctx, owner, ids)
 	states = make(map[string]*pb.StateResponse, len(ids))
 	for i, id := range ids {
 		switch {
@@ -488,6 +484,17 @@ func (l *Layers) sessionStates(ctx context.Context, owner string, ids []string) 
 		}
 	}
 	return states, missing, nil
+}
+
+// askStates asks each session for its StateResponse as owner, in parallel:
+// the answers and errors by index of ids.
+func (l *Layers) askStates(ctx context.Context, owner string, ids []string) ([]*pb.StateResponse, []error) {
+	res := make([]*pb.StateResponse, len(ids))
+	errs := make([]error, len(ids))
+	parallel(len(ids), func(i int) {
+		res[i], errs[i] = AskSession[*pb.StateResponse](ctx, l.sessions, ids[i], &pb.StateRequest{Owner: owner, SessionId: ids[i]})
+	})
+	return res, errs
 }
 
 // ---------------------------------------------------------------- asking layer actors

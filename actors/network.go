@@ -826,7 +826,11 @@ const maxElectorate = 128
 // active partition's instances (the proposer among them), and the owner's
 // maxElectorate most recently created ordinary and cluster sessions — the
 // caller's sessions in the network. The proposer must be one of owner's
-// sessions; missing lists instances whose session no longer exists.
+// sessions; missing lists instances whose session no longer exists. A
+// voter other than the proposer whose state cannot be read for an internal
+// fault (a checkpoint or log that does not load: the error of every request
+// to it) is logged and does not vote, rather than failing every proposal of
+// its owner; an unavailable database or a timeout still fails the vote.
 func (l *Layers) gatherVoters(ctx context.Context, owner, proposer string, instances []string) (*consensusGather, error) {
 	recent, err := l.store.RecentSessions(ctx, owner, maxElectorate)
 	if err != nil {
@@ -838,9 +842,20 @@ func (l *Layers) gatherVoters(ctx context.Context, owner, proposer string, insta
 			electorate = append(electorate, id)
 		}
 	}
-	states, gone, err := l.sessionStates(ctx, owner, electorate)
-	if err != nil {
-		return nil, err
+	res, errs := l.askStates(ctx, owner, electorate)
+	states := make(map[string]*pb.StateResponse, len(electorate))
+	var gone []string
+	for i, id := range electorate {
+		switch err := errs[i]; {
+		case err == nil:
+			states[id] = res[i]
+		case semvec.KindOf(err) == semvec.KindNotFound:
+			gone = append(gone, id)
+		case semvec.KindOf(err) == semvec.KindInternal && id != proposer:
+			l.log.Warn("consensus: a voter's state cannot be read; it does not vote", "owner", owner, "session_id", id, "err", err)
+		default:
+			return nil, err
+		}
 	}
 	var missing []string
 	for _, id := range gone {

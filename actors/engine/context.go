@@ -140,7 +140,7 @@ func (s *Session) buildContext(msg string, t int, scores []float32, rerank []Rer
 			s.touch(m)
 		}
 		for _, i := range shownEnt {
-			s.entities[i].AccessCount++
+			s.entities[i].AccessCount = addCount(s.entities[i].AccessCount, 1)
 		}
 	}
 	out := string(b)

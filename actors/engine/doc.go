@@ -365,7 +365,7 @@
 //     vectors, canonical int8 codes (in [-127, 127], largest magnitude 127),
 //     tier caps and grouping, hash = hash(text) and uniqueness, UTC memory
 //     timestamps, sequence numbers, sorted entities, entity keys, value
-//     ranges.
+//     ranges (every counter at most 2^50, see "Binary snapshot").
 //
 // The server's configuration governs (ImportWith; Import uses
 // DefaultConfig of the payload's dimension, the configuration the server
@@ -409,6 +409,17 @@
 // well: MarshalBinary returns an error and Export KindConflict rather than
 // write what the decoders would refuse. Export's JSON vectors are larger, so
 // at thousands of dimensions a full session may be too large to export.
+//
+// The counters are bounded the same way. The turn, each memory's
+// access_count, access weight and merged items, each entity's access_count
+// and next_seq are at most 2^50 (maxTurn): both decoders refuse more (a
+// binary snapshot written before next_seq was bounded still loads), and no
+// state a session reaches goes past it. The turn and the counts stop at
+// 2^50 (once the turn is there, every further turn has index 2^50-1); the
+// sequence numbers, which only order memories and entities, are renumbered
+// 0, 1, … in their order before next_seq would pass it. Only a session
+// imported near the limit gets there, and it keeps running, exporting,
+// importing and loading from its checkpoints.
 //
 // # Footprint
 //

@@ -159,8 +159,7 @@ func (s *Session) PutEntity(e Entity) (size int, err error) {
 	i, found := s.entityIndex(e.Key)
 	if found {
 		e.AccessCount = s.entities[i].AccessCount
-		s.entities[i] = newEntityEntry(e, s.nextSeq)
-		s.nextSeq++
+		s.entities[i] = newEntityEntry(e, s.takeSeq())
 		return len(s.entities), nil
 	}
 	if s.cfg.MaxEntities == 0 {
@@ -178,8 +177,7 @@ func (s *Session) PutEntity(e Entity) (size int, err error) {
 		s.entities = slices.Delete(s.entities, victim, victim+1)
 		i, _ = s.entityIndex(e.Key)
 	}
-	s.entities = slices.Insert(s.entities, i, newEntityEntry(e, s.nextSeq))
-	s.nextSeq++
+	s.entities = slices.Insert(s.entities, i, newEntityEntry(e, s.takeSeq()))
 	return len(s.entities), nil
 }
 
@@ -230,7 +228,7 @@ func (s *Session) entitiesOf(query string, max int, count bool) []Entity {
 		idx = s.matchEntities(nil, query, max)
 		if count {
 			for _, i := range idx {
-				s.entities[i].AccessCount++
+				s.entities[i].AccessCount = addCount(s.entities[i].AccessCount, 1)
 			}
 		}
 	}

@@ -124,17 +124,19 @@ func decodeStrict(raw []byte, v any) error {
 	return nil
 }
 
-// snapshotSource says where a snapshot comes from, for the one rule that
-// differs: entity keys.
+// snapshotSource says where a snapshot comes from, for the two rules that
+// differ: entity keys and next_seq.
 type snapshotSource int
 
 const (
 	// fromImport: a caller's state_dict. An entity key a client would
-	// rewrite in a URL (entityKeyProblem) refuses the whole payload.
+	// rewrite in a URL (entityKeyProblem), or a next_seq above maxTurn,
+	// refuses the whole payload.
 	fromImport snapshotSource = iota
 	// fromPassivation: the server's own binary snapshot. One written before
 	// the key rule existed may hold such a key: that literal-cache entry is
 	// dropped (the cache evicts entries anyway), so the session still loads.
+	// One written before next_seq was bounded may hold a larger one.
 	fromPassivation
 )
 
@@ -305,6 +307,12 @@ func fromSnapshot(sn *snapshot, src snapshotSource, gov *Config) (*Session, erro
 	s.lastTriggerTurn, s.realign = sn.LastTriggerTurn, sn.Realign
 	if sn.Pending != nil {
 		s.pending = &message{text: sn.Pending.Text, vec: qvec{sn.Pending.Vec, vecmath.NormI8(sn.Pending.Vec)}, trigger: sn.Pending.Trigger}
+	}
+	// Import holds next_seq to maxTurn like the other counters. A checkpoint
+	// written before that bound may hold more (only an imported session's):
+	// it still loads, and renumbers at its next sequence number (takeSeq).
+	if sn.NextSeq > maxTurn && src == fromImport {
+		return nil, errors.New("next_seq out of range")
 	}
 	s.blocked, s.lastResponse, s.nextSeq = sn.Blocked, sn.LastResponse, sn.NextSeq
 

@@ -2,7 +2,9 @@ package engine
 
 import (
 	"bytes"
+	"cmp"
 	"math"
+	"slices"
 	"strings"
 	"time"
 
@@ -389,9 +391,43 @@ func (s *Session) accessWeight(m *memory) float64 {
 // touch counts one access of m: access_count+1, and the decayed access
 // weight + 1 as of this turn.
 func (s *Session) touch(m *memory) {
-	m.accW = s.accessWeight(m) + 1
+	m.accW = addCount(s.accessWeight(m), 1)
 	m.lastAcc = s.turn
-	m.access++
+	m.access = addCount(m.access, 1)
+}
+
+// addCount is a+b for a counter of the state (an access count or weight,
+// merged items), stopping at maxTurn, which the decoders do not accept more
+// than. a and b are in [0, maxTurn], so the sum cannot overflow.
+func addCount[T int | float64](a, b T) T { return min(a+b, maxTurn) }
+
+// takeSeq returns the next sequence number. Sequence numbers only order the
+// memories and entities among themselves (creation or write order), so when
+// next_seq has reached maxTurn (only a session imported with it near there
+// gets that far) they are first renumbered 0, 1, … in the same order, and
+// next_seq never passes what the decoders accept.
+func (s *Session) takeSeq() uint64 {
+	if s.nextSeq >= maxTurn {
+		s.renumberSeqs()
+	}
+	s.nextSeq++
+	return s.nextSeq - 1
+}
+
+// renumberSeqs numbers the memories and entities 0, 1, … in the order of
+// their sequence numbers (unique, see fromSnapshot) and sets next_seq to
+// their count.
+func (s *Session) renumberSeqs() {
+	seqs := make([]*uint64, 0, s.TotalMemories()+len(s.entities))
+	s.eachMemory(func(_ int, m *memory) { seqs = append(seqs, &m.seq) })
+	for i := range s.entities {
+		seqs = append(seqs, &s.entities[i].seq)
+	}
+	slices.SortFunc(seqs, func(a, b *uint64) int { return cmp.Compare(*a, *b) })
+	for i, p := range seqs {
+		*p = uint64(i)
+	}
+	s.nextSeq = uint64(len(seqs))
 }
 
 // recency is exp(-age/τ) of m.
@@ -495,11 +531,10 @@ func (s *Session) addMemoryTokens(text string, key qvec, importance float64, acc
 		return
 	}
 	m := &memory{hash: h, key: key, tier: int32(tier), importance: importance,
-		access: access, accW: float64(access), lastAcc: s.turn, turn: s.turn, seq: s.nextSeq, merged: 1, slot: -1}
+		access: access, accW: float64(access), lastAcc: s.turn, turn: s.turn, seq: s.takeSeq(), merged: 1, slot: -1}
 	m.setText(text)
 	m.setTS(now)
 	m.anchorCos = s.anchorCos(key)
-	s.nextSeq++
 	switch {
 	case tier == tierLong: // only InjectMemory names it: an explicit memory
 		s.consolidate(m, true)
@@ -713,15 +748,15 @@ func (s *Session) absorb(dst, src *memory) {
 		dst.key = s.writeSlot(dst.slot, key)
 		dst.anchorCos = s.anchorCos(key)
 	}
-	dst.access += src.access
-	dst.accW = s.accessWeight(dst) + s.accessWeight(src)
+	dst.access = addCount(dst.access, src.access)
+	dst.accW = addCount(s.accessWeight(dst), s.accessWeight(src))
 	dst.lastAcc = s.turn
 	dst.importance = math.Max(dst.importance, src.importance)
 	if tsCompare(src, dst) > 0 {
 		dst.tsSec, dst.tsNsec = src.tsSec, src.tsNsec
 	}
 	dst.turn = max(dst.turn, src.turn)
-	dst.merged += src.merged
+	dst.merged = addCount(dst.merged, src.merged)
 }
 
 // fixCollision keeps memory hashes unique: when m's (new) hash equals another
@@ -763,7 +798,7 @@ type InjectInput struct {
 	Embedding   []float32
 	Tier        string  // short_term | medium_term | long_term; "" means short_term
 	Importance  float64 // [0, 10]; 0 means DefaultImportance (1.0)
-	AccessCount int     // >= 0
+	AccessCount int     // [0, 2^50]
 	Now         time.Time
 }
 
@@ -793,8 +828,8 @@ func (s *Session) InjectMemory(in InjectInput) (total int, err error) {
 	if err != nil {
 		return 0, err
 	}
-	if in.AccessCount < 0 {
-		return 0, semvec.FieldError("access_count", "must not be negative")
+	if in.AccessCount < 0 || in.AccessCount > maxTurn {
+		return 0, semvec.FieldError("access_count", "must be between 0 and %d", maxTurn)
 	}
 	s.addMemory(in.Text, quantize(in.Embedding), imp, in.AccessCount, tier, canonTime(in.Now))
 	return s.TotalMemories(), nil

@@ -145,7 +145,7 @@ func (s *Session) Run(in RunInput) (RunResult, error) {
 	drift := s.driftScore(raw)
 	// (6) Fold the message into the state.
 	trig := s.triggerMatch(msg, x)
-	t := s.turn
+	t := s.turnIndex()
 	s.commitDrift(t, q, raw, drift, now)
 	um := s.fold(x, sim, trig, drift, top, scores)
 	// (7) Buffer the message as the pending question.
@@ -376,11 +376,11 @@ func (s *Session) StorePair(question string, qVec []float32, answer string, aVec
 }
 
 // fold applies the state update for an accepted message x (unit length) with
-// turn index s.turn, updates fsm, histories and phase, and advances the turn.
-// sim is stateCos(x); scores are the memories' cosines to x in canonical
-// order.
+// turn index turnIndex(), updates fsm, histories and phase, and advances the
+// turn. sim is stateCos(x); scores are the memories' cosines to x in
+// canonical order.
 func (s *Session) fold(x []float32, sim float64, trig bool, drift, top float64, scores []float32) UpdateMetrics {
-	t := s.turn
+	t := s.turnIndex()
 	var um UpdateMetrics
 	if !s.initialized {
 		s.state = cloneV(x)
@@ -438,9 +438,16 @@ func (s *Session) fold(x []float32, sim float64, trig bool, drift, top float64, 
 	if len(s.anchors) > 0 && s.realign == 0 && s.anchorScore() < AnchorDriftMin {
 		s.realign = realignTurns
 	}
-	s.turn++
+	s.turn = t + 1
 	return um
 }
+
+// turnIndex is the index of the next accepted turn: the turn counter, which
+// stops at maxTurn (only a session imported near it gets there; a turn a
+// millisecond would take 35,000 years). Once there, every further turn has
+// index maxTurn-1 again and the counter stays, so the last trigger turn
+// stays below it as the decoders require.
+func (s *Session) turnIndex() int { return min(s.turn, maxTurn-1) }
 
 // pullPlan is the pattern pull of one update: up to patternTopK memory keys
 // with their weights.

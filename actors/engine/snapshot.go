@@ -23,7 +23,14 @@ const MaxSnapshotBytes = 32 << 20
 // unitTolerance is how far from 1 the norm of a stored vector may be.
 const unitTolerance = 1e-3
 
-// maxTurn bounds imported counters so later arithmetic cannot overflow.
+// maxTurn bounds every counter of a snapshot, so later arithmetic cannot
+// overflow: the turn, each memory's access count, access weight and merged
+// items, each entity's access count, and next_seq (which Import holds to it;
+// see fromSnapshot). The decoders refuse more, and the engine never goes
+// past it: the turn and the counts stop at it (see turnIndex and addCount),
+// and the sequence numbers are renumbered before next_seq would pass it
+// (see takeSeq). So every state a session reaches encodes within the
+// decoders' limits, whatever state it was imported with.
 const maxTurn = 1 << 50
 
 // snapshot is the canonical state_dict. Field order is the encoding order; all

@@ -1,0 +1,232 @@
+package engine
+
+import (
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	semvec "github.com/semvec-go/semvec"
+)
+
+// counterEdits sets every counter of a state_dict (decoded with UseNumber)
+// to v: the turn, next_seq, and each memory's access count, access weight
+// and merged items and each entity's access count. Memory turns and last
+// accesses stay as they are (they are bounded by the turn).
+func counterEdits(v string) map[string]func(m map[string]any) {
+	n := json.Number(v)
+	each := func(list, field string) func(m map[string]any) {
+		return func(m map[string]any) {
+			for _, x := range m[list].([]any) {
+				x.(map[string]any)[field] = n
+			}
+		}
+	}
+	return map[string]func(m map[string]any){
+		"turn":                 func(m map[string]any) { m["turn"] = n },
+		"next_seq":             func(m map[string]any) { m["next_seq"] = n },
+		"memory access_count":  each("memories", "access_count"),
+		"memory access_weight": each("memories", "access_weight"),
+		"memory merged":        each("memories", "merged"),
+		"entity access_count":  each("entities", "access_count"),
+	}
+}
+
+// TestCountersAtTheLimitStayLoadable: a state imported with every counter at
+// the largest value Import accepts keeps running (turns with a trigger,
+// stores, injections that merge into existing memories and long-term
+// clusters, context reads, entity writes and lookups), and what it becomes
+// still exports, imports, saves and loads: the counters stop at the limit
+// and the sequence numbers are renumbered in order (issue: the next turn
+// pushed the turn or a wrapped sequence number past the decoders, and the
+// session could never be loaded again).
+func TestCountersAtTheLimitStayLoadable(t *testing.T) {
+	d, _, err := richSession(t).Export()
+	if err != nil {
+		t.Fatal(err)
+	}
+	limit := fmt.Sprint(maxTurn)
+	at := resign(t, d, func(m map[string]any) {
+		for _, edit := range counterEdits(limit) {
+			edit(m)
+		}
+	})
+	s, err := Import(at)
+	if err != nil {
+		t.Fatalf("counters at the limit refused: %v", err)
+	}
+	order := seqOrder(s)
+	if err := s.SetIsolation(IsolationPolicy{Level: LevelOpen}); err != nil {
+		t.Fatal(err)
+	}
+
+	r := rand.New(rand.NewPCG(5, 5))
+	now := t0.Add(24 * time.Hour)
+	for i := range 12 {
+		msg := fmt.Sprintf("CRITICAL kubernetes deployment pods question %d", i)
+		res, err := s.Run(RunInput{Message: msg, MessageVec: emb(msg), Response: "answer " + msg,
+			ResponseVec: emb("answer " + msg), Now: now})
+		if err != nil || res.Isolation != "" || res.Turn != maxTurn-1 {
+			t.Fatalf("turn %d: %+v %v", i, res, err)
+		}
+	}
+	if _, _, err := s.Store("a stored answer", emb("a stored answer"), now); err != nil {
+		t.Fatal(err)
+	}
+	// The same text again merges into it; long-term injections beyond the
+	// cap merge into clusters, each with the largest access count.
+	for range 3 {
+		if _, err := s.InjectMemory(InjectInput{Text: "long-term fact", Embedding: emb("long-term fact"),
+			Tier: TierLongTerm, AccessCount: maxTurn, Now: now}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range s.cfg.LongTermCap + 3 {
+		if _, err := s.InjectMemory(InjectInput{Text: fmt.Sprint("fact ", i), Embedding: randUnit(r, testDim),
+			Tier: TierLongTerm, AccessCount: maxTurn, Now: now}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.ContextItems(50, false, 0)
+	s.Entities("deployment", 0)
+	if _, err := s.PutEntity(Entity{Key: "new.key", Kind: "type", Value: "v"}); err != nil {
+		t.Fatal(err)
+	}
+
+	if s.Turn() != maxTurn || s.lastTriggerTurn != maxTurn-1 {
+		t.Fatalf("turn %d, last trigger turn %d: the turn counter must stop at %d", s.Turn(), s.lastTriggerTurn, maxTurn)
+	}
+	if s.nextSeq > 1000 {
+		t.Fatalf("next_seq %d was not renumbered", s.nextSeq)
+	}
+	// Renumbering kept the order of what was there before.
+	var kept []string
+	for _, k := range seqOrder(s) {
+		if slices.Contains(order, k) {
+			kept = append(kept, k)
+		}
+	}
+	var want []string
+	for _, k := range order {
+		if slices.Contains(kept, k) {
+			want = append(want, k)
+		}
+	}
+	if !slices.Equal(kept, want) {
+		t.Fatalf("renumbering changed the order:\n%v\n%v", kept, want)
+	}
+
+	d2, _, err := s.Export()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Import(d2); err != nil {
+		t.Fatalf("the session's own export does not import: %v", err)
+	}
+	b, err := s.MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s2, err := UnmarshalBinary(b)
+	if err != nil {
+		t.Fatalf("the session's checkpoint does not load: %v", err)
+	}
+	var sn snapshot
+	if err := json.Unmarshal(d2, &sn); err != nil {
+		t.Fatal(err)
+	}
+	if sn.Turn != maxTurn {
+		t.Fatalf("turn %d", sn.Turn)
+	}
+	for _, m := range sn.Memories {
+		if m.AccessCount > maxTurn || m.Merged > maxTurn || m.AccessWeight > maxTurn {
+			t.Fatalf("memory counters past the limit: %+v", m)
+		}
+	}
+	for _, e := range sn.Entities {
+		if e.AccessCount > maxTurn {
+			t.Fatalf("entity access count %d", e.AccessCount)
+		}
+	}
+	// And the loaded session keeps going.
+	run(t, s2, "CRITICAL one more", "fine", 1)
+	if _, err := s2.MarshalBinary(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// seqOrder lists the memory hashes and entity keys in sequence order.
+func seqOrder(s *Session) []string {
+	type item struct {
+		seq uint64
+		id  string
+	}
+	var items []item
+	s.eachMemory(func(_ int, m *memory) { items = append(items, item{m.seq, "m:" + m.hash}) })
+	for _, e := range s.entities {
+		items = append(items, item{e.seq, "e:" + e.Key})
+	}
+	slices.SortFunc(items, func(a, b item) int {
+		if a.seq < b.seq {
+			return -1
+		}
+		return 1
+	})
+	out := make([]string, len(items))
+	for i, x := range items {
+		out[i] = x.id
+	}
+	return out
+}
+
+// TestImportRefusesCountersAboveTheLimit: each counter one above the limit,
+// and next_seq at 2^64-1 (the outside tester's payload), is a 400
+// "Malformed or tampered state_dict" that builds nothing.
+func TestImportRefusesCountersAboveTheLimit(t *testing.T) {
+	d, _, _ := richSession(t).Export()
+	edits := counterEdits(fmt.Sprint(maxTurn + 1))
+	edits["next_seq 2^64-1"] = func(m map[string]any) { m["next_seq"] = json.Number("18446744073709551615") }
+	for name, edit := range edits {
+		s, err := Import(resign(t, d, edit))
+		if s != nil || semvec.KindOf(err) != semvec.KindInvalid || !strings.Contains(err.Error(), "Malformed or tampered state_dict") {
+			t.Fatalf("%s above the limit: %v", name, err)
+		}
+	}
+	// The access count an injection asks for is bounded the same way.
+	s := newTestSession(t)
+	_, err := s.InjectMemory(InjectInput{Text: "x", Embedding: emb("x"), AccessCount: maxTurn + 1, Now: t0})
+	wantErr(t, err, semvec.KindValidation, "access_count")
+}
+
+// TestCheckpointWithLargeNextSeqLoads: a checkpoint written before next_seq
+// was bounded (only an import could set it that high) still loads, and the
+// next sequence number renumbers instead of wrapping.
+func TestCheckpointWithLargeNextSeqLoads(t *testing.T) {
+	s := richSession(t)
+	s.nextSeq = 1<<64 - 1
+	b, err := s.MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s2, err := UnmarshalBinary(b)
+	if err != nil {
+		t.Fatalf("an old checkpoint with a large next_seq does not load: %v", err)
+	}
+	order := seqOrder(s2)
+	if _, err := s2.PutEntity(Entity{Key: "last.one", Kind: "type", Value: "v"}); err != nil {
+		t.Fatal(err)
+	}
+	if got := seqOrder(s2); !slices.Equal(got[:len(got)-1], order) || got[len(got)-1] != "e:last.one" {
+		t.Fatalf("order after renumbering: %v", got)
+	}
+	d, _, err := s2.Export()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Import(d); err != nil {
+		t.Fatalf("export after renumbering does not import: %v", err)
+	}
+}
