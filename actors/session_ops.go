@@ -177,14 +177,14 @@ func (a *sessionActor) release(m *pb.ReleaseRequest) *pb.ReleaseResponse {
 }
 
 func (a *sessionActor) inject(m *pb.InjectMemoryRequest) (*pb.InjectMemoryResponse, error) {
-	total, err := a.eng.InjectMemory(engine.InjectInput{
+	in, err := a.eng.InjectMemory(engine.InjectInput{
 		Text: m.GetText(), Embedding: m.GetEmbedding(), Tier: m.GetTier(), Importance: m.GetImportance(),
 		AccessCount: int(m.GetAccessCount()), Now: timeOf(m.GetNowUnixNano(), a.deps.now),
 	})
 	if err != nil {
 		return nil, err
 	}
-	return &pb.InjectMemoryResponse{SessionId: a.id, Tier: m.GetTier(), TotalMemories: int32(total)}, nil
+	return &pb.InjectMemoryResponse{SessionId: a.id, Tier: in.Tier, TotalMemories: int32(in.Total)}, nil
 }
 
 // export serialises the session; unless keep is set, the exported state

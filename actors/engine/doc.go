@@ -93,9 +93,11 @@
 // characters of the SHA-256 of the text with white space trimmed and
 // collapsed. Hashes are unique within a session. Storing a text whose hash
 // exists merges into the existing memory: access_count+1, importance = max,
-// timestamp = now, recency refreshed. The tier and key stay. A memory stored
-// by a normal turn has importance 0.5. It has 1.0 when its question fired a
-// trigger.
+// timestamp = now, recency refreshed. The key stays, and so does the tier,
+// unless InjectMemory asks for a higher one: then the memory moves up to it
+// as if injected there (never down), and InjectMemory reports the tier the
+// text is in. A memory stored by a normal turn has importance 0.5. It has
+// 1.0 when its question fired a trigger.
 //
 // # Tiers and retention
 //

@@ -509,17 +509,18 @@ const (
 
 // addMemory stores text under key in the given tier, or merges it into the
 // memory that already has the same normalised text (access_count+1,
-// importance = max, timestamp = now, recency refreshed; tier and key kept).
-// key is copied into the key arena (or merged into a cluster's) and not
-// kept: the caller may reuse its codes afterwards.
-func (s *Session) addMemory(text string, key qvec, importance float64, access int, tier int, now time.Time) {
-	s.addMemoryTokens(text, key, importance, access, tier, now, nil)
+// importance = max, timestamp = now, recency refreshed; key kept, tier kept
+// unless tier is higher: see promote). key is copied into the key arena (or
+// merged into a cluster's) and not kept: the caller may reuse its codes
+// afterwards. It returns the tier the text is in now.
+func (s *Session) addMemory(text string, key qvec, importance float64, access int, tier int, now time.Time) int {
+	return s.addMemoryTokens(text, key, importance, access, tier, now, nil)
 }
 
 // addMemoryTokens is addMemory with the text's token list when the caller
 // has it (toks.n > 0, for the text before cleaning and clipping); nil or
 // empty means it is computed from the text.
-func (s *Session) addMemoryTokens(text string, key qvec, importance float64, access int, tier int, now time.Time, toks *tokHashes) {
+func (s *Session) addMemoryTokens(text string, key qvec, importance float64, access int, tier int, now time.Time, toks *tokHashes) int {
 	raw := text
 	text = clipText(cleanText(text), s.cfg.MaxStoredChars)
 	h := hashText(text)
@@ -528,7 +529,11 @@ func (s *Session) addMemoryTokens(text string, key qvec, importance float64, acc
 		m.importance = math.Max(m.importance, importance)
 		m.setTS(now)
 		m.turn = s.turn
-		return
+		if tier > int(m.tier) {
+			s.promote(m, tier)
+			return tier
+		}
+		return int(m.tier)
 	}
 	m := &memory{hash: h, key: key, tier: int32(tier), importance: importance,
 		access: access, accW: float64(access), lastAcc: s.turn, turn: s.turn, seq: s.takeSeq(), merged: 1, slot: -1}
@@ -546,6 +551,23 @@ func (s *Session) addMemoryTokens(text string, key qvec, importance float64, acc
 	default:
 		s.appendTier(tier, m)
 	}
+	s.rebalance(m)
+	return tier // the new memory is never the one rebalance moves
+}
+
+// promote moves m up to tier, where an injection asked for its text, as if
+// it had been injected there: into medium term, whose member with the
+// lowest retention (never m) then moves on if the tier overflows; into long
+// term as a cluster of its own while the tier has room, else merged into
+// the most similar cluster (consolidate).
+func (s *Session) promote(m *memory, tier int) {
+	s.removeMemory(m)
+	if tier == tierLong {
+		s.consolidate(m, true)
+		return
+	}
+	m.tier = int32(tier)
+	s.appendTier(tier, m)
 	s.rebalance(m)
 }
 
@@ -579,9 +601,10 @@ func (s *Session) rebalance(protect *memory) {
 
 // consolidate moves m (already detached) into long term: as a new cluster when
 // there is room and no cluster is at least clusterMergeSim similar, or when
-// there is room and m is its own (a memory injected into long term, whose
-// text is not a stored one: the same text merged in addMemory); otherwise
-// merged into the most similar cluster (mergeText).
+// there is room and m is its own (a memory injected into long term, or
+// promoted there by an injection, whose text is not a stored one: the same
+// text merged in addMemory); otherwise merged into the most similar cluster
+// (mergeText).
 func (s *Session) consolidate(m *memory, own bool) {
 	var best *memory
 	bestSim := math.Inf(-1)
@@ -802,19 +825,30 @@ type InjectInput struct {
 	Now         time.Time
 }
 
+// Injected is what InjectMemory did.
+type Injected struct {
+	Tier  string // the tier the injected text is in now (see InjectMemory)
+	Total int    // the number of memories
+}
+
 // InjectMemory stores a memory directly, bypassing the state update, the
-// isolation filter and the pending question. Identical text merges into the
-// existing memory. A memory injected into long term is a cluster of its own
-// while the tier has room, however similar it is to another; injected into
-// a full tier it merges into the most similar cluster, whose text keeps its
-// newest items and always the one just injected (mergeText). It returns the
-// total number of memories.
-func (s *Session) InjectMemory(in InjectInput) (total int, err error) {
+// isolation filter and the pending question. Identical text (after
+// cleaning and clipping to MaxStoredChars) merges into the existing memory
+// (access_count+1, importance = max, timestamp = now); when the requested
+// tier is higher than that memory's, the memory moves up to it as if it had
+// been injected there (promote); it never moves down. A memory injected into
+// long term is a cluster of its own while the tier has room, however
+// similar it is to another; injected into a full tier it merges into the
+// most similar cluster, whose text keeps its newest items and always the
+// one just injected (mergeText). It returns the tier the text is in now
+// (the requested one, or the higher one of the memory it merged into) and
+// the total number of memories.
+func (s *Session) InjectMemory(in InjectInput) (Injected, error) {
 	if strings.TrimSpace(in.Text) == "" {
-		return 0, semvec.FieldError("text", "must not be empty")
+		return Injected{}, semvec.FieldError("text", "must not be empty")
 	}
 	if err := checkVec("embedding", in.Embedding, s.cfg.Dim); err != nil {
-		return 0, err
+		return Injected{}, err
 	}
 	name := in.Tier
 	if name == "" {
@@ -822,17 +856,17 @@ func (s *Session) InjectMemory(in InjectInput) (total int, err error) {
 	}
 	tier, ok := tierIndex(name)
 	if !ok {
-		return 0, semvec.FieldError("tier", "must be one of short_term, medium_term, long_term")
+		return Injected{}, semvec.FieldError("tier", "must be one of short_term, medium_term, long_term")
 	}
 	imp, err := importanceOrDefault(in.Importance)
 	if err != nil {
-		return 0, err
+		return Injected{}, err
 	}
 	if in.AccessCount < 0 || in.AccessCount > maxTurn {
-		return 0, semvec.FieldError("access_count", "must be between 0 and %d", maxTurn)
+		return Injected{}, semvec.FieldError("access_count", "must be between 0 and %d", maxTurn)
 	}
-	s.addMemory(in.Text, quantize(in.Embedding), imp, in.AccessCount, tier, canonTime(in.Now))
-	return s.TotalMemories(), nil
+	at := s.addMemory(in.Text, quantize(in.Embedding), imp, in.AccessCount, tier, canonTime(in.Now))
+	return Injected{Tier: tierName(at), Total: s.TotalMemories()}, nil
 }
 
 // importanceOrDefault validates an importance in [0, 10]; 0 means 1.0.

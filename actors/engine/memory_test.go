@@ -2,6 +2,7 @@ package engine
 
 import (
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -76,10 +77,10 @@ func TestRetentionForgetsUnusedLowImportance(t *testing.T) {
 
 func TestInjectMemory(t *testing.T) {
 	s := newTestSession(t)
-	total, err := s.InjectMemory(InjectInput{Text: "Kubernetes runs containers in pods.", Embedding: emb("Kubernetes runs containers in pods."),
+	in, err := s.InjectMemory(InjectInput{Text: "Kubernetes runs containers in pods.", Embedding: emb("Kubernetes runs containers in pods."),
 		Tier: TierMediumTerm, AccessCount: 3, Now: t0})
-	if err != nil || total != 1 {
-		t.Fatal(total, err)
+	if err != nil || in != (Injected{Tier: TierMediumTerm, Total: 1}) {
+		t.Fatal(in, err)
 	}
 	m, ok := s.Memory(hashText("Kubernetes runs containers in pods."))
 	if !ok || m.Tier != TierMediumTerm || m.Importance != DefaultImportance || m.AccessCount != 3 || !m.Timestamp.Equal(t0) {
@@ -94,9 +95,9 @@ func TestInjectMemory(t *testing.T) {
 	a, b := randUnit(r, testDim), randUnit(r, testDim)
 	s.InjectMemory(InjectInput{Text: "alpha one", Embedding: a, Tier: TierLongTerm})
 	s.InjectMemory(InjectInput{Text: "beta one", Embedding: b, Tier: TierLongTerm})
-	total, _ = s.InjectMemory(InjectInput{Text: "alpha two", Embedding: noisy(r, a, 0.3), Tier: TierLongTerm, AccessCount: 2})
-	if total != 2 {
-		t.Fatalf("total %d, want 2 clusters", total)
+	in, _ = s.InjectMemory(InjectInput{Text: "alpha two", Embedding: noisy(r, a, 0.3), Tier: TierLongTerm, AccessCount: 2})
+	if in != (Injected{Tier: TierLongTerm, Total: 2}) {
+		t.Fatalf("%+v, want 2 clusters", in)
 	}
 	items := s.ContextItems(5, true, 0)
 	found := false
@@ -541,4 +542,99 @@ func holdsItem(cluster string, single bool, item string) bool {
 		start, kind = end+1, next
 	}
 	return false
+}
+
+// TestInjectingAStoredTextNamesItsTier: injecting a text that is already
+// stored merges into that memory, which moves up to a higher requested tier
+// (never down), and InjectMemory names the tier the text is in (an outside
+// tester: the answer echoed the requested long_term while the fact stayed
+// medium term).
+func TestInjectingAStoredTextNamesItsTier(t *testing.T) {
+	s := newTestSession(t)
+	v := emb("alpha fact")
+	inject := func(text, tier string, want Injected) {
+		t.Helper()
+		got, err := s.InjectMemory(InjectInput{Text: text, Embedding: v, Tier: tier, Now: t0})
+		if err != nil || got != want {
+			t.Fatalf("inject %.20q into %s: %+v %v, want %+v", text, tier, got, err, want)
+		}
+	}
+	tiers := func(short, medium, long int) {
+		t.Helper()
+		want := map[string]int{TierShortTerm: short, TierMediumTerm: medium, TierLongTerm: long}
+		if got := s.Metrics().Tiers; !maps.Equal(got, want) {
+			t.Fatalf("tiers %v, want %v", got, want)
+		}
+	}
+	inject("alpha fact", TierMediumTerm, Injected{TierMediumTerm, 1})
+	inject("alpha fact", TierLongTerm, Injected{TierLongTerm, 1})
+	tiers(0, 0, 1)
+	m, ok := s.Memory(hashText("alpha fact"))
+	if !ok || m.Tier != TierLongTerm || m.AccessCount != 1 {
+		t.Fatalf("%+v", m)
+	}
+	// A lower tier leaves it where it is, and says so.
+	inject("alpha fact", TierShortTerm, Injected{TierLongTerm, 1})
+	inject("alpha fact", TierMediumTerm, Injected{TierLongTerm, 1})
+	tiers(0, 0, 1)
+	// short → medium.
+	inject("beta fact", TierShortTerm, Injected{TierShortTerm, 2})
+	inject("beta fact", TierMediumTerm, Injected{TierMediumTerm, 2})
+	tiers(0, 1, 1)
+
+	// Texts of 5,000 characters sharing their first 2,000 are one memory
+	// (texts are kept up to 2,000): the long-term injection of the second
+	// moves it to long term, clipped to 600 there, instead of vanishing.
+	r := rand.New(rand.NewPCG(4, 4))
+	words := make([]string, 0, 1000)
+	for range 1000 {
+		words = append(words, fmt.Sprint("w", r.IntN(1000000)))
+	}
+	prefix := strings.Join(words, " ")[:2000]
+	a, b := prefix+strings.Repeat("a", 3000), prefix+strings.Repeat("b", 3000)
+	inject(a, TierMediumTerm, Injected{TierMediumTerm, 3})
+	inject(b, TierLongTerm, Injected{TierLongTerm, 3})
+	tiers(0, 1, 2)
+	if _, ok := s.Memory(hashText(clipText(a, 2000))); ok {
+		t.Fatal("the medium-term memory is still there")
+	}
+	if m, ok := s.Memory(hashText(clipText(clipText(a, 2000), 600))); !ok || m.Tier != TierLongTerm {
+		t.Fatalf("the promoted memory: %+v %v", m, ok)
+	}
+
+	// Promoted into a full long term, it merges into a cluster like any
+	// long-term injection.
+	cfg := DefaultConfig(testDim)
+	cfg.LongTermCap = 1
+	s = New(cfg)
+	inject("alpha fact", TierLongTerm, Injected{TierLongTerm, 1})
+	inject("gamma fact", TierShortTerm, Injected{TierShortTerm, 2})
+	inject("gamma fact", TierLongTerm, Injected{TierLongTerm, 1})
+	tiers(0, 0, 1)
+	if c := s.ContextItems(5, true, 0); len(c) != 1 || c[0].Text != "alpha fact\ngamma fact" {
+		t.Fatalf("%+v", c)
+	}
+	// Medium term full: the promoted memory stays, another moves on.
+	cfg = DefaultConfig(testDim)
+	cfg.MediumTermCap = 2
+	s = New(cfg)
+	inject("one", TierMediumTerm, Injected{TierMediumTerm, 1})
+	inject("two", TierMediumTerm, Injected{TierMediumTerm, 2})
+	inject("three", TierShortTerm, Injected{TierShortTerm, 3})
+	inject("three", TierMediumTerm, Injected{TierMediumTerm, 3})
+	tiers(0, 2, 1)
+	if m, _ := s.Memory(hashText("three")); m.Tier != TierMediumTerm {
+		t.Fatalf("%+v", m)
+	}
+	// What promotion leaves round-trips.
+	d, _, err := s.Export()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Import(d); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := UnmarshalBinary(frozen(t, s)); err != nil {
+		t.Fatal(err)
+	}
 }

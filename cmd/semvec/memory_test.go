@@ -13,6 +13,7 @@ import (
 	"github.com/semvec-go/semvec/actors/engine"
 	"github.com/semvec-go/semvec/actors/engine/memeval"
 	"github.com/semvec-go/semvec/cmd/semvec/server"
+	"github.com/semvec-go/semvec/http/api"
 	"github.com/semvec-go/semvec/vecmath/embed"
 )
 
@@ -202,5 +203,47 @@ func TestRerankerThroughHTTP(t *testing.T) {
 	want(t, r, 503)
 	if !strings.Contains(r.detail(t), "reranker unavailable") {
 		t.Fatalf("503 detail: %s", r.Body)
+	}
+}
+
+// TestMemoryInjectionAnswersTheTierTheMemoryIsIn: the outside tester's
+// script. Injecting "alpha fact" into medium_term, then into long_term,
+// answered {"tier":"long_term","total_memories":1} while the fact stayed in
+// medium term; now the memory moves up to long term, and the answer, the
+// metrics and GET …/memories/{hash} agree. A lower tier leaves it there,
+// and the answer says long_term.
+func TestMemoryInjectionAnswersTheTierTheMemoryIsIn(t *testing.T) {
+	e := newEnv(t, "sqlite:///"+t.TempDir()+"/semvec.db", nil)
+	c := e.api(e.token("tiers", semvec.TierEnterprise))
+	ctx := context.Background()
+	s, err := c.CreateSession(ctx, api.SessionCreateBody{})
+	noErr(t, err)
+	sid := s.SessionID
+	v := vec32(embed.DefaultDim, 3)
+	inject := func(tier, want string) {
+		t.Helper()
+		in, err := c.InjectMemory(ctx, sid, api.MemoryBody{Embedding: v, Text: "alpha fact", Tier: tier})
+		noErr(t, err)
+		if in.Tier != want || in.TotalMemories != 1 {
+			t.Fatalf("inject into %s: %+v, want tier %s and 1 memory", tier, in, want)
+		}
+	}
+	inject("medium_term", "medium_term")
+	inject("long_term", "long_term")
+	inject("short_term", "long_term")
+	m, err := c.SessionMetrics(ctx, sid)
+	noErr(t, err)
+	if m.Tiers["long_term"] != 1 || m.Tiers["medium_term"] != 0 || m.Tiers["short_term"] != 0 {
+		t.Fatalf("tiers %v", m.Tiers)
+	}
+	items, err := c.Context(ctx, api.ContextQuery{SessionID: sid})
+	noErr(t, err)
+	if len(items) != 1 {
+		t.Fatalf("context %+v", items)
+	}
+	mv, err := c.Memory(ctx, sid, items[0].MemoryHash)
+	noErr(t, err)
+	if mv.Tier != "long_term" || mv.Text != "alpha fact" {
+		t.Fatalf("memory %+v", mv)
 	}
 }
