@@ -2,7 +2,6 @@ package actors
 
 import (
 	"context"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -36,10 +35,7 @@ func TestAuditAfterTheAction(t *testing.T) {
 		}
 	})
 	t.Run("database hung", func(t *testing.T) {
-		e := &layersEnv{t: t, dbPath: filepath.Join(t.TempDir(), "layers.db"),
-			wrapSessions: func(s *persistence.Store) SessionStore { return hungAuditStore{s} }}
-		e.start()
-		t.Cleanup(e.stop)
+		e := newWrappedSessionsEnv(t, func(s *persistence.Store) SessionStore { return hungAuditStore{s} })
 		start := time.Now()
 		e.sessions.Audit(ctxT(t), own, persistence.ActionImport, "session", "s1") // ctxT: 20 s
 		if d := time.Since(start); d < auditTimeout || d >= persistence.DefaultOpTimeout {

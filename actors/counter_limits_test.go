@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"path/filepath"
 	"regexp"
 	"sync/atomic"
 	"testing"
@@ -122,10 +121,7 @@ func (u *unloadable) LoadCheckpoint(ctx context.Context, owner, id string) (pers
 // the proposal.
 func TestConsensusSkipsAVoterThatCannotBeLoaded(t *testing.T) {
 	store := &unloadable{}
-	e := &layersEnv{t: t, dbPath: filepath.Join(t.TempDir(), "layers.db"),
-		wrapSessions: func(st *persistence.Store) SessionStore { store.Store = st; return store }}
-	e.start()
-	t.Cleanup(e.stop)
+	e := newWrappedSessionsEnv(t, func(st *persistence.Store) SessionStore { store.Store = st; return store })
 	ctx := ctxT(t)
 	const own = "tenant-a"
 	s1, s2 := e.session(own), e.session(own)

@@ -283,10 +283,7 @@ type partlyFailedFeedback struct {
 func newPartlyFailedFeedback(t *testing.T) *partlyFailedFeedback {
 	refuse := &refuseOnce{}
 	f := &partlyFailedFeedback{own: "tenant-a"}
-	f.e = &layersEnv{t: t, dbPath: filepath.Join(t.TempDir(), "layers.db"),
-		wrapSessions: func(s *persistence.Store) SessionStore { refuse.Store = s; return refuse }}
-	f.e.start()
-	t.Cleanup(f.e.stop)
+	f.e = newWrappedSessionsEnv(t, func(s *persistence.Store) SessionStore { refuse.Store = s; return refuse })
 	ctx := ctxT(t)
 	f.cid, f.a, f.b = twoMemberCluster(t, f.e, f.own)
 	f.agg = ok(f.e.layers.ClusterState(ctx, f.own, f.cid))(t).GetAggregateVector()

@@ -69,6 +69,16 @@ func newWrappedLayersEnv(t *testing.T, wrap func(*persistence.Store) LayerStore)
 	return e
 }
 
+// newWrappedSessionsEnv is newWrappedLayersEnv for the sessions' store: the
+// stack's sessions use wrap's store.
+func newWrappedSessionsEnv(t *testing.T, wrap func(*persistence.Store) SessionStore) *layersEnv {
+	t.Helper()
+	e := &layersEnv{t: t, dbPath: filepath.Join(t.TempDir(), "layers.db"), wrapSessions: wrap}
+	e.start()
+	t.Cleanup(e.stop)
+	return e
+}
+
 // start opens the store and starts an actor system, sessions and layers on
 // it (again after stop: a restart).
 func (e *layersEnv) start() {

@@ -2,7 +2,6 @@ package actors
 
 import (
 	"context"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -630,10 +629,7 @@ func (s *lostAckSessionStore) DeleteSession(ctx context.Context, owner, id strin
 // answered from memory until the actor passivated.
 func TestASessionDeletionWhoseAnswerIsLostIsSeen(t *testing.T) {
 	del := &lostAckSessionStore{}
-	e := &layersEnv{t: t, dbPath: filepath.Join(t.TempDir(), "layers.db"),
-		wrapSessions: func(s *persistence.Store) SessionStore { del.Store = s; return del }}
-	e.start()
-	t.Cleanup(e.stop)
+	e := newWrappedSessionsEnv(t, func(s *persistence.Store) SessionStore { del.Store = s; return del })
 	ctx := ctxT(t)
 	const own = "tenant-a"
 	sid := e.session(own)

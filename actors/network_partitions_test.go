@@ -3,7 +3,6 @@ package actors
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -253,10 +252,7 @@ type failFor struct {
 // appends go through a failFor (disarmed).
 func startFailingEnv(t *testing.T) (*layersEnv, *failFor) {
 	f := &failFor{}
-	e := &layersEnv{t: t, dbPath: filepath.Join(t.TempDir(), "layers.db"),
-		wrapSessions: func(s *persistence.Store) SessionStore { f.Store = s; return f }}
-	e.start()
-	t.Cleanup(e.stop)
+	e := newWrappedSessionsEnv(t, func(s *persistence.Store) SessionStore { f.Store = s; return f })
 	return e, f
 }
 
