@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
+	"sync"
 	"unicode/utf8"
 )
 
@@ -26,16 +27,16 @@ import (
 // duplicates included, so that the one encoding/json takes is the same as
 // before.
 func laxBody(body []byte, dst reflect.Type) ([]byte, bool) {
-	return rewriteBody(body, func(v any) (any, bool) { return laxValue(v, dst) })
+	return rewriteBody(body, dst, func(v any) (any, bool) { return laxValue(v, dst) })
 }
 
-// rewriteBody reads body (keys in order, numbers as written), lets rewrite
-// change it and encodes the result; it reports false when rewrite changed
-// nothing or the body does not decode.
-func rewriteBody(body []byte, rewrite func(v any) (any, bool)) ([]byte, bool) {
+// rewriteBody reads body along type t (readOrdered: keys in order, numbers
+// as written), lets rewrite change it and encodes the result; it reports
+// false when rewrite changed nothing or the body does not decode.
+func rewriteBody(body []byte, t reflect.Type, rewrite func(v any) (any, bool)) ([]byte, bool) {
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.UseNumber()
-	v, err := readOrdered(dec)
+	v, err := readOrdered(dec, t)
 	if err != nil {
 		return nil, false
 	}
@@ -75,10 +76,20 @@ func (o *object) MarshalJSON() ([]byte, error) {
 	return append(b, '}'), nil
 }
 
-// readOrdered reads one JSON value from dec (UseNumber): an object is an
-// *object, an array a []any, a scalar what dec.Token gives. Its depth is
-// bounded by encoding/json's own (bindJSON has checked the body is valid).
-func readOrdered(dec *json.Decoder) (any, error) {
+// readOrdered reads one JSON value from dec (UseNumber) along type t: an
+// object is an *object, an array a []any, a scalar what dec.Token gives.
+// A value that t has no place for is kept as its json.RawMessage, read
+// over but not built: under a key no field of a struct has exactly (the
+// walks change no such value, and exactKeys drops the ones that fold to a
+// field), of a type decoding itself, a base64 []byte, or where t is nil.
+// Its depth is bounded by encoding/json's own (bindJSON has checked the
+// body is valid).
+func readOrdered(dec *json.Decoder, t reflect.Type) (any, error) {
+	if t = derefType(t); t == nil || customJSON(t) || isByteSlice(t) {
+		var raw json.RawMessage
+		err := dec.Decode(&raw)
+		return raw, err
+	}
 	tok, err := dec.Token()
 	if err != nil {
 		return nil, err
@@ -92,7 +103,16 @@ func readOrdered(dec *json.Decoder) (any, error) {
 				return nil, err
 			}
 			k, _ := kt.(string)
-			v, err := readOrdered(dec)
+			var vt reflect.Type // nil: not built
+			switch t.Kind() {
+			case reflect.Struct:
+				if f, ok := jsonField(t, k); ok {
+					vt = f.Type
+				}
+			case reflect.Map:
+				vt = t.Elem()
+			}
+			v, err := readOrdered(dec, vt)
 			if err != nil {
 				return nil, err
 			}
@@ -101,9 +121,13 @@ func readOrdered(dec *json.Decoder) (any, error) {
 		_, err := dec.Token() // '}'
 		return o, err
 	case json.Delim('['):
+		var et reflect.Type // nil: not built
+		if t.Kind() == reflect.Slice || t.Kind() == reflect.Array {
+			et = t.Elem()
+		}
 		a := []any{}
 		for dec.More() {
-			v, err := readOrdered(dec)
+			v, err := readOrdered(dec, et)
 			if err != nil {
 				return nil, err
 			}
@@ -225,30 +249,66 @@ func boolNumber(b bool) json.Number {
 // encoding/json would have matched only by folding case, exactKeys); fields
 // of embedded structs count as t's own.
 func jsonField(t reflect.Type, key string) (reflect.StructField, bool) {
-	for _, f := range reflect.VisibleFields(t) {
-		if !f.IsExported() || f.Anonymous && f.Tag.Get("json") == "" && derefType(f.Type).Kind() == reflect.Struct {
-			continue
-		}
-		if f.Tag.Get("json") == "-" {
-			continue
-		}
-		if name, _ := wireName(f, "json"); name == key {
-			return f, true
-		}
-	}
-	return reflect.StructField{}, false
+	f, ok := fieldsOf(t).byName[key]
+	return f, ok
 }
 
 // foldsToField reports whether key names a field of struct type t only
 // when case is ignored, as encoding/json matches it (which also folds "ſ"
 // to "s" and the Kelvin sign to "k").
 func foldsToField(t reflect.Type, key string) bool {
-	for _, f := range reflect.VisibleFields(t) {
-		if name, _ := wireName(f, "json"); f.IsExported() && f.Tag.Get("json") != "-" && strings.EqualFold(name, key) {
+	for _, name := range fieldsOf(t).names {
+		if strings.EqualFold(name, key) {
 			return true
 		}
 	}
 	return false
+}
+
+// structFields is what the body walks (nullItems, exactKeys, laxBody) need
+// to know of a struct type's fields, found once per type: every key is
+// looked up, and reflect.VisibleFields builds a new slice at each call.
+type structFields struct {
+	// byName holds the fields by wire name, as jsonField matches them: the
+	// first of VisibleFields' order, embedded untagged structs flattened.
+	byName map[string]reflect.StructField
+	// names holds the wire names foldsToField compares with.
+	names []string
+}
+
+// fieldCache maps a struct type (reflect.Type) to its *structFields.
+//
+// Besides validatorOnce, it is the package's only mutable package-level
+// variable. It is safe to share because it is only a memo of a pure
+// function: an entry is computed from its type alone, so it is the same for
+// every Server and every caller, and it is never changed once stored (two
+// racing callers compute equal values and LoadOrStore keeps one; readers
+// only read). It holds one entry per struct type that a bound body's type
+// reaches, a set fixed at compile time, so it does not grow with traffic.
+var fieldCache sync.Map
+
+// fieldsOf returns t's field lookup (t a struct type); its maps and slices
+// must not be changed.
+func fieldsOf(t reflect.Type) *structFields {
+	if sf, ok := fieldCache.Load(t); ok {
+		return sf.(*structFields)
+	}
+	sf := &structFields{byName: map[string]reflect.StructField{}}
+	for _, f := range reflect.VisibleFields(t) {
+		if !f.IsExported() || f.Tag.Get("json") == "-" {
+			continue
+		}
+		name, _ := wireName(f, "json")
+		sf.names = append(sf.names, name)
+		if f.Anonymous && f.Tag.Get("json") == "" && derefType(f.Type).Kind() == reflect.Struct {
+			continue // its fields are among VisibleFields
+		}
+		if _, dup := sf.byName[name]; !dup {
+			sf.byName[name] = f
+		}
+	}
+	actual, _ := fieldCache.LoadOrStore(t, sf)
+	return actual.(*structFields)
 }
 
 // exactKeys returns body without the object keys that encoding/json would
@@ -264,7 +324,7 @@ func exactKeys(body []byte, dst reflect.Type) ([]byte, bool) {
 	if !foldableKey(body) {
 		return nil, false
 	}
-	return rewriteBody(body, func(v any) (any, bool) { return dropFolded(v, dst) })
+	return rewriteBody(body, dst, func(v any) (any, bool) { return dropFolded(v, dst) })
 }
 
 // foldableKey reports whether an object key of body (valid JSON) holds an

@@ -43,8 +43,9 @@ func validationError(c *gin.Context, items ...api.ValidationItem) {
 // validatorOnce guards the one-time registration of a tag-name function and
 // of the notblank rule on gin's validator engine.
 //
-// This is the package's only mutable package-level variable, and it is here
-// because the thing it guards is itself global: binding.Validator is a
+// It is one of the package's two mutable package-level variables (the other
+// is fieldCache, a memo of each struct type's fields; see there), and it is
+// here because the thing it guards is itself global: binding.Validator is a
 // process-wide singleton inside gin, so registering per Server instance would
 // race with validation running in another instance (tests build many engines)
 // and would register the same functions again and again. The registration is
@@ -210,7 +211,7 @@ func bindJSON(c *gin.Context, dst any) bool {
 		if len(it.Loc) < 2 || slices.ContainsFunc(typeItems, func(f api.ValidationItem) bool { return slices.Equal(f.Loc, it.Loc) }) {
 			break // the body itself, or no progress (a duplicate key)
 		}
-		nulled, ok := nullAt(body, it.Loc[1:])
+		nulled, ok := nullAt(body, reflect.TypeOf(dst), it.Loc[1:])
 		if !ok {
 			break
 		}
@@ -243,10 +244,11 @@ const (
 	maxRedecodeBytes = 1 << 20
 )
 
-// nullAt returns body with its value at path (object keys, the last of
-// equal keys, as encoding/json takes it; array indexes) replaced by null.
-func nullAt(body []byte, path []any) ([]byte, bool) {
-	return rewriteBody(body, func(root any) (any, bool) {
+// nullAt returns body, the body of a dst of type t, with its value at path
+// (object keys, the last of equal keys, as encoding/json takes it; array
+// indexes) replaced by null.
+func nullAt(body []byte, t reflect.Type, path []any) ([]byte, bool) {
+	return rewriteBody(body, t, func(root any) (any, bool) {
 		if len(path) == 0 {
 			return root, false
 		}
@@ -1024,7 +1026,7 @@ func nullItems(body []byte, dst any) []api.ValidationItem {
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.UseNumber()
-	v, err := readOrdered(dec)
+	v, err := readOrdered(dec, t)
 	if err != nil {
 		return nil
 	}
