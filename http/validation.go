@@ -181,9 +181,6 @@ func bindJSON(c *gin.Context, dst any) bool {
 	if exact, ok := exactKeys(body, reflect.TypeOf(dst)); ok {
 		body = exact
 	}
-	if lastNull, ok := dropNulledOptionals(body, reflect.TypeOf(dst)); ok {
-		body = lastNull
-	}
 	nulls := nullItems(body, dst)
 	err := binding.JSON.BindBody(body, dst)
 	var ute *json.UnmarshalTypeError
@@ -1036,45 +1033,6 @@ func nullItems(body []byte, dst any) []api.ValidationItem {
 	var items []api.ValidationItem
 	collectNulls(v, t, []any{"body"}, &items)
 	return items
-}
-
-// dropNulledOptionals returns body without every occurrence of the keys of
-// the Optional (nullable-tagged) fields whose last occurrence is null, and
-// true when there are such keys. pydantic keeps a key's last value, so such
-// a field is None, left out, whatever came before it; encoding/json leaves
-// a field given null as it was, so an earlier value of the same key would
-// stand ({"session_id":"abc","session_id":null} would bind "abc"). Keys
-// match exactly, as pydantic matches them (bindJSON has dropped the ones
-// encoding/json would take by folding case). A body without a null outside
-// its strings costs one scan (hasNull).
-func dropNulledOptionals(body []byte, t reflect.Type) ([]byte, bool) {
-	st := derefType(t)
-	if st == nil || st.Kind() != reflect.Struct || !hasNull(body) {
-		return nil, false
-	}
-	return rewriteBody(body, t, func(v any) (any, bool) {
-		o, ok := v.(*object)
-		if !ok {
-			return v, false
-		}
-		last := lastKeys(o)
-		drop := map[string]bool{}
-		for i, k := range o.keys {
-			if f, ok := jsonField(st, k); ok && last[k] == i && o.vals[i] == nil && f.Tag.Get("nullable") == "true" {
-				drop[k] = true
-			}
-		}
-		if len(drop) == 0 {
-			return v, false
-		}
-		kept := &object{}
-		for i, k := range o.keys {
-			if !drop[k] {
-				kept.keys, kept.vals = append(kept.keys, k), append(kept.vals, o.vals[i])
-			}
-		}
-		return kept, true
-	})
 }
 
 // hasNull reports whether body (valid JSON) holds a null value: outside its
