@@ -181,7 +181,9 @@ func bindJSON(c *gin.Context, dst any) bool {
 	if exact, ok := exactKeys(body, reflect.TypeOf(dst)); ok {
 		body = exact
 	}
-	nulls := nullItems(body, dst)
+	// A nullable field whose last value is null is bound as absent.
+	var nulls []api.ValidationItem
+	nulls, body = nullItems(body, dst)
 	err := binding.JSON.BindBody(body, dst)
 	var ute *json.UnmarshalTypeError
 	if errors.As(err, &ute) { // pydantic's lax mode may take it (laxBody)
@@ -1013,26 +1015,42 @@ const maxNullItems = 32
 //     json.RawMessage); no request body has such elements.
 //
 // Each refused null is a 422 item at its path ("body", field, index, …),
-// worded as pydantic words a None for the type (nullItem), "input": null.
+// worded as pydantic words a None for the type (nullItem), "input": null;
+// at most maxNullItems of them, and the walk stops there (the answer is a
+// 422 whatever else the body holds).
+//
 // Keys are matched as pydantic matches them (bindJSON has dropped the ones
 // encoding/json would take only by folding case); of a key given twice the
-// last counts, as in both. It returns nil when there are none, and when the
-// body does not decode (bindJSON then reports why). A body without a null
-// outside its strings costs one scan (hasNull).
-func nullItems(body []byte, dst any) []api.ValidationItem {
+// last counts, as in both. A nullable field whose last value is null is
+// absent for pydantic (None, its default); encoding/json would keep an
+// earlier value instead, since it ignores null for a string, a number or a
+// bool, so bound is body without every occurrence of such a field's key.
+// Otherwise bound is body itself.
+//
+// It reports no items, and body as bound, when the body does not scan
+// (bindJSON then reports why). A body without a null outside its strings
+// costs one scan (hasNull); one with nulls is walked along dst's type
+// without being decoded, so a value no field reads is only skipped over.
+func nullItems(body []byte, dst any) (items []api.ValidationItem, bound []byte) {
 	t := reflect.TypeOf(dst)
 	if t == nil || !hasNull(body) {
-		return nil
+		return nil, body
 	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.UseNumber()
-	v, err := readOrdered(dec, t)
-	if err != nil {
-		return nil
+	w := nullWalk{body: body}
+	w.value(skipSpace(body, 0), t, []any{"body"})
+	if w.bad {
+		return nil, body
 	}
-	var items []api.ValidationItem
-	collectNulls(v, t, []any{"body"}, &items)
-	return items
+	if len(w.cuts) == 0 {
+		return w.items, body
+	}
+	slices.SortFunc(w.cuts, func(x, y [2]int) int { return x[0] - y[0] })
+	bound = make([]byte, 0, len(body))
+	at := 0
+	for _, c := range w.cuts {
+		bound, at = append(bound, body[at:c[0]]...), c[1]
+	}
+	return w.items, append(bound, body[at:]...)
 }
 
 // hasNull reports whether body (valid JSON) holds a null value: outside its
@@ -1066,73 +1084,122 @@ func hasNull(body []byte) bool {
 	return false
 }
 
-// collectNulls walks v (read by readOrdered, a JSON null is nil) along type
-// t and appends an item at loc for each null t does not take; see nullItems.
-func collectNulls(v any, t reflect.Type, loc []any, items *[]api.ValidationItem) {
+// nullWalk is the state of one nullItems walk over body.
+type nullWalk struct {
+	body  []byte
+	items []api.ValidationItem
+	cuts  [][2]int // byte ranges of body that bound leaves out; disjoint
+	bad   bool     // the body did not scan
+}
+
+// full reports whether the walk has found all the items it reports.
+func (w *nullWalk) full() bool { return len(w.items) >= maxNullItems }
+
+// value walks the value that starts at body[i], not a null, along type t
+// and appends an item at loc for each null t does not take; see nullItems.
+func (w *nullWalk) value(i int, t reflect.Type, loc []any) {
 	t = derefType(t)
-	if t == nil || customJSON(t) || len(*items) >= maxNullItems {
+	if t == nil || customJSON(t) || w.full() || w.bad || i >= len(w.body) {
 		return
 	}
 	at := func(key any) []any { return append(slices.Clip(loc), key) }
-	element := func(e any, et reflect.Type, loc []any) {
-		if e != nil {
-			collectNulls(e, et, loc, items)
-		} else if nullRefused(et) && len(*items) < maxNullItems {
-			*items = append(*items, nullItem(et, loc))
+	// element walks an element or map value, which refuses null unless
+	// its Go type can hold nil.
+	element := func(start int, et reflect.Type, loc []any) {
+		if w.body[start] != 'n' {
+			w.value(start, et, loc)
+		} else if nullRefused(et) && !w.full() {
+			w.items = append(w.items, nullItem(et, loc))
 		}
 	}
 	switch t.Kind() {
 	case reflect.Struct:
-		o, ok := v.(*object)
-		if !ok {
+		if w.body[i] != '{' {
 			return
 		}
-		last := lastKeys(o)
-		for i, k := range o.keys {
-			f, ok := jsonField(t, k)
-			if !ok || last[k] != i {
-				continue
+		ms, ok := objectMembers(w.body, i)
+		if !ok {
+			w.bad = true
+			return
+		}
+		fields := fieldsOf(t)
+		last := map[string]int{} // the last member of each field's key
+		for n, m := range ms {
+			if _, ok := fields.byName[m.key]; ok {
+				last[m.key] = n
 			}
-			if o.vals[i] != nil {
-				collectNulls(o.vals[i], f.Type, at(k), items)
-			} else if f.Tag.Get("nullable") != "true" && len(*items) < maxNullItems {
+		}
+		var absent map[string]bool
+		for n, m := range ms {
+			f, ok := fields.byName[m.key]
+			switch {
+			case !ok || last[m.key] != n:
+				// not a field, or a value the next one of its key replaces
+			case w.body[m.valStart] != 'n':
+				w.value(m.valStart, f.Type, at(m.key))
+			case f.Tag.Get("nullable") == "true":
+				if absent == nil {
+					absent = map[string]bool{}
+				}
+				absent[m.key] = true
+			case !w.full():
 				// A field refuses null whatever its Go type, a pointer too.
-				*items = append(*items, nullItem(f.Type, at(k)))
+				w.items = append(w.items, nullItem(f.Type, at(m.key)))
 			}
+		}
+		if absent != nil {
+			w.cut(ms, absent)
 		}
 	case reflect.Slice, reflect.Array:
-		a, ok := v.([]any)
-		if !ok || isByteSlice(t) {
+		if w.body[i] != '[' || isByteSlice(t) {
 			return
 		}
-		for i, e := range a {
-			if t.Kind() == reflect.Array && i >= t.Len() {
-				break // encoding/json drops the elements past the array's length
+		scanned := arrayElements(w.body, i, func(n, start int) bool {
+			if t.Kind() == reflect.Array && n >= t.Len() {
+				return false // encoding/json drops the elements past the array's length
 			}
-			element(e, t.Elem(), at(i))
-		}
+			element(start, t.Elem(), at(n))
+			return !w.full() && !w.bad
+		})
+		w.bad = w.bad || !scanned
 	case reflect.Map:
-		o, ok := v.(*object)
-		if !ok {
+		if w.body[i] != '{' {
 			return
 		}
-		last := lastKeys(o)
-		for i, k := range o.keys {
-			if last[k] == i {
-				element(o.vals[i], t.Elem(), at(k))
+		ms, ok := objectMembers(w.body, i)
+		if !ok {
+			w.bad = true
+			return
+		}
+		last := make(map[string]int, len(ms))
+		for n, m := range ms {
+			last[m.key] = n
+		}
+		for n, m := range ms {
+			if last[m.key] == n {
+				element(m.valStart, t.Elem(), at(m.key))
 			}
 		}
 	}
 }
 
-// lastKeys maps each key of o to the index of its last occurrence: the
-// value encoding/json (and Python's json) keeps.
-func lastKeys(o *object) map[string]int {
-	last := make(map[string]int, len(o.keys))
-	for i, k := range o.keys {
-		last[k] = i
+// cut leaves out of bound the members of ms (one object's) whose key is in
+// drop, each with the comma that joins it to the others: the one before
+// it, or after it when no member before it is kept.
+func (w *nullWalk) cut(ms []member, drop map[string]bool) {
+	kept := false // a member before this one is kept
+	for n, m := range ms {
+		switch {
+		case !drop[m.key]:
+			kept = true
+		case kept:
+			w.cuts = append(w.cuts, [2]int{ms[n-1].valEnd, m.valEnd})
+		case n+1 < len(ms):
+			w.cuts = append(w.cuts, [2]int{m.keyStart, ms[n+1].keyStart})
+		default:
+			w.cuts = append(w.cuts, [2]int{m.keyStart, m.valEnd})
+		}
 	}
-	return last
 }
 
 // nullItem is pydantic's report of a None where a value of type t is
