@@ -210,6 +210,13 @@ type jsonErrors struct {
 	plain   bool         // an error body is being collected
 	detail  bytes.Buffer // its text (bounded)
 	dropped http.Header  // the SDK's headers after a refused Charge
+	// A success status is held back (held) until the first byte of its
+	// body: an answer the SDK gives up on when the request's deadline
+	// passes has headers and no body, and is sent as a 504 instead (see
+	// finish).
+	held  int
+	wrote bool // a body byte has been written
+	sent  bool // a status has been sent
 }
 
 // Header is the response's, or a throwaway one after a refused Charge.
@@ -236,7 +243,21 @@ func (w *jsonErrors) WriteHeader(code int) {
 		w.Header().Set("Content-Type", "application/json")
 		w.Header().Del("Content-Length")
 	}
+	if code < 300 && !w.plain && !w.wrote {
+		w.held = code
+		return
+	}
+	w.sent = true
 	w.ResponseWriter.WriteHeader(code)
+}
+
+// sendHeld sends a held success status.
+func (w *jsonErrors) sendHeld() {
+	if w.held != 0 {
+		w.sent = true
+		w.ResponseWriter.WriteHeader(w.held)
+		w.held = 0
+	}
 }
 
 func (w *jsonErrors) Write(b []byte) (int, error) {
@@ -244,15 +265,41 @@ func (w *jsonErrors) Write(b []byte) (int, error) {
 		return len(b), nil
 	}
 	if !w.plain {
+		if len(b) > 0 {
+			w.sendHeld()
+			w.wrote = true
+		}
 		return w.ResponseWriter.Write(b)
 	}
 	w.detail.Write(b[:min(len(b), maxTransportError-w.detail.Len())])
 	return len(b), nil
 }
 
-// finish writes a collected error's JSON body.
-func (w *jsonErrors) finish() {
+// errDeadline answers a request whose deadline (SEMVEC_REQUEST_TIMEOUT)
+// passed before the SDK had an answer to write: 504 with Retry-After, as
+// the REST routes answer it, in JSON-RPC's error shape.
+var errDeadline = &jsonrpc.Error{Code: codeRequestRefused, Message: "request deadline exceeded before an answer was ready; retry"}
+
+// finish writes a collected error's JSON body; or, when the request's
+// deadline passed (expired) and the SDK wrote no answer (nothing, or a
+// success status without a body), a 504; or the held status of an answer
+// without a body (a 202 for notifications).
+func (w *jsonErrors) finish(expired bool) {
+	if w.body.answered {
+		return
+	}
 	if !w.plain {
+		switch {
+		case !w.sent && !w.wrote && expired: // nothing, or a status without a body
+			w.held = 0
+			w.ResponseWriter.Header().Set("Content-Type", "application/json")
+			w.ResponseWriter.Header().Del("Content-Length")
+			w.ResponseWriter.Header().Set("Retry-After", "5")
+			w.ResponseWriter.WriteHeader(http.StatusGatewayTimeout)
+			_, _ = w.ResponseWriter.Write(rpcError(w.body.id, errDeadline))
+		default:
+			w.sendHeld()
+		}
 		return
 	}
 	text := strings.TrimSpace(w.detail.String())
@@ -289,6 +336,7 @@ func rpcError(id jsonrpc.ID, e *jsonrpc.Error) []byte {
 // Flush and Unwrap keep the writer's other abilities (the SDK streams).
 func (w *jsonErrors) Flush() {
 	if f, ok := w.ResponseWriter.(http.Flusher); ok && !w.plain && !w.body.answered {
+		w.sendHeld()
 		f.Flush()
 	}
 }

@@ -476,3 +476,44 @@ func TestMCPBatchCharge(t *testing.T) {
 		t.Error("after a refused charge: the connection was not kept")
 	}
 }
+
+// A request whose deadline (SEMVEC_REQUEST_TIMEOUT, set by the server's
+// middleware) passes while a tool waits is answered 504 with Retry-After
+// and a JSON-RPC error for its id, as a REST route answers its deadline.
+// Before, the SDK gave up on it and the answer was a 200 without a body.
+func TestMCPRequestPastItsDeadlineIs504(t *testing.T) {
+	slow := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select { // the inner request's own deadline comes after the outer one's
+		case <-r.Context().Done():
+		case <-time.After(600 * time.Millisecond):
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusGatewayTimeout)
+		_, _ = io.WriteString(w, `{"detail":"actor timeout"}`)
+	})
+	h := Handler(slow, nil, false, nil)
+	deadline := func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			ctx, cancel := context.WithTimeout(r.Context(), 200*time.Millisecond)
+			defer cancel()
+			next.ServeHTTP(w, r.WithContext(ctx))
+		})
+	}
+	srv := httptest.NewServer(deadline(h))
+	t.Cleanup(srv.Close)
+	a := postMCP(t, srv.Client(), srv.URL, `{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"session_create","arguments":{}}}`)
+	if a.status != http.StatusGatewayTimeout || a.header.Get("Retry-After") != "5" {
+		t.Fatalf("a tool call past the deadline: %d, Retry-After %q, %s; want 504 with Retry-After 5", a.status, a.header.Get("Retry-After"), a.body)
+	}
+	rpcErrorOf(t, "past the deadline", a, codeRequestRefused, "7")
+
+	// Within the deadline, answers and notifications are as before.
+	fast := httptest.NewServer(deadline(Handler(restStub(), nil, false, nil)))
+	t.Cleanup(fast.Close)
+	if a := postMCP(t, fast.Client(), fast.URL, `{"jsonrpc":"2.0","id":8,"method":"tools/call","params":{"name":"session_create","arguments":{}}}`); a.status != http.StatusOK || !strings.Contains(string(a.body), "s-1") {
+		t.Fatalf("a tool call within the deadline: %d %s", a.status, a.body)
+	}
+	if a := postMCP(t, fast.Client(), fast.URL, `{"jsonrpc":"2.0","method":"notifications/initialized"}`); a.status != http.StatusAccepted || len(a.body) != 0 {
+		t.Fatalf("a notification: %d %q, want 202 without a body", a.status, a.body)
+	}
+}

@@ -114,7 +114,7 @@ func Handler(engine http.Handler, emb embed.Embedder, anonymous bool, log *slog.
 		r.Body = body
 		jw := &jsonErrors{ResponseWriter: w, body: body}
 		h.ServeHTTP(jw, r)
-		jw.finish()
+		jw.finish(errors.Is(r.Context().Err(), context.DeadlineExceeded))
 	})
 }
 
