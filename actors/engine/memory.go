@@ -865,8 +865,47 @@ func (s *Session) InjectMemory(in InjectInput) (Injected, error) {
 	if in.AccessCount < 0 || in.AccessCount > maxTurn {
 		return Injected{}, semvec.FieldError("access_count", "must be between 0 and %d", maxTurn)
 	}
-	at := s.addMemory(in.Text, quantize(in.Embedding), imp, in.AccessCount, tier, canonTime(in.Now))
+	now := canonTime(in.Now)
+	if c := s.heldInLongTerm(in.Text, tier == tierLong); c != nil { // it is there already, clipped
+		s.touch(c)
+		c.importance = math.Max(c.importance, imp)
+		c.setTS(now)
+		c.turn = s.turn
+		return Injected{Tier: TierLongTerm, Total: s.TotalMemories()}, nil
+	}
+	at := s.addMemory(in.Text, quantize(in.Embedding), imp, in.AccessCount, tier, now)
 	return Injected{Tier: tierName(at), Total: s.TotalMemories()}, nil
+}
+
+// heldInLongTerm returns the long-term cluster that holds text when no
+// memory is text itself: long term keeps a text clipped to
+// LongTermTextChars, as a cluster of its own or as one of a merged
+// cluster's items (renewItem), so an injection of the whole text again
+// would otherwise store a second copy. Nil when none does, or when a
+// memory is text as given (addMemory finds that one). toLong: the
+// injection is into long term, where a merged cluster's item is left to
+// consolidate, which makes it the cluster's newest (mergeText).
+func (s *Session) heldInLongTerm(text string, toLong bool) *memory {
+	text = clipText(cleanText(text), s.cfg.MaxStoredChars)
+	if s.findHash(hashText(text)) != nil {
+		return nil
+	}
+	clipped := clipText(text, s.cfg.LongTermTextChars)
+	if m := s.findHash(hashText(clipped)); m != nil && m.tier == tierLong {
+		return m
+	}
+	if toLong {
+		return nil
+	}
+	item := flattenItem(clipped)
+	for _, c := range s.tiers[tierLong] {
+		if c.merged > 1 {
+			if _, ok := renewItem(c.text, false, item); ok {
+				return c
+			}
+		}
+	}
+	return nil
 }
 
 // importanceOrDefault validates an importance in [0, 10]; 0 means 1.0.

@@ -638,3 +638,43 @@ func TestInjectingAStoredTextNamesItsTier(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestAClippedLongTermTextIsNotStoredTwice: long term keeps a text clipped
+// to 600 characters, as a cluster of its own or as an item of a merged
+// cluster. Injecting the whole text again, at any tier, finds it there
+// (an outside tester: a 700-character text raised to long term and
+// injected again at short term was stored a second time, and the answer
+// named short term; likewise a fact merged into a full long term).
+func TestAClippedLongTermTextIsNotStoredTwice(t *testing.T) {
+	long := strings.Repeat("x", 700)
+	s := newTestSession(t)
+	v := emb("a long fact")
+	inject := func(text, tier string, want Injected) {
+		t.Helper()
+		got, err := s.InjectMemory(InjectInput{Text: text, Embedding: v, Tier: tier, Now: t0})
+		if err != nil || got != want {
+			t.Fatalf("inject %.20q into %s: %+v %v, want %+v", text, tier, got, err, want)
+		}
+	}
+	inject(long, TierLongTerm, Injected{TierLongTerm, 1})
+	inject(long, TierShortTerm, Injected{TierLongTerm, 1})
+	inject(long, TierMediumTerm, Injected{TierLongTerm, 1})
+	inject(long, TierLongTerm, Injected{TierLongTerm, 1})
+	if m, ok := s.Memory(hashText(clipText(long, 600))); !ok || m.AccessCount != 3 {
+		t.Fatalf("the long-term memory: %+v %v, want it touched by the three injections after the first", m, ok)
+	}
+
+	// Merged into a full long term: an item of a cluster.
+	cfg := DefaultConfig(testDim)
+	cfg.LongTermCap = 1
+	s = New(cfg)
+	inject("alpha fact", TierLongTerm, Injected{TierLongTerm, 1})
+	inject("the promoted fact", TierShortTerm, Injected{TierShortTerm, 2})
+	inject("the promoted fact", TierLongTerm, Injected{TierLongTerm, 1})
+	inject("the promoted fact", TierShortTerm, Injected{TierLongTerm, 1})
+	if c := s.ContextItems(5, true, 0); len(c) != 1 || c[0].Text != "alpha fact\nthe promoted fact" {
+		t.Fatalf("%+v", c)
+	}
+	// A text that merely contains an item is not held: "alpha" is stored.
+	inject("alpha", TierShortTerm, Injected{TierShortTerm, 2})
+}
