@@ -52,6 +52,13 @@ type Registry struct {
 	// not) without loading it. An activation that finds every slot taken
 	// asks it first, so that a request for a missing id evicts no one.
 	exists func(ctx context.Context, id string) error
+	// budget, when positive, bounds the bytes its actors report holding
+	// (footprint.go): past it, the least recently used are evicted.
+	budget int64
+	held   atomic.Int64 // the bytes the admitted actors report
+	// leavingBytes is the part of held that the actors marked stopping
+	// reported when they were marked (changed under mu).
+	leavingBytes atomic.Int64
 
 	mu      sync.Mutex
 	entries map[string]*entry
@@ -166,7 +173,7 @@ func (r *Registry) leaveQueue(e *entry) {
 func (r *Registry) take(id string, e *entry) {
 	r.used++
 	e.admitted = true
-	if r.max > 0 {
+	if r.max > 0 || r.budget > 0 {
 		r.admitted[e] = id
 	}
 }
@@ -181,7 +188,9 @@ func (r *Registry) release(e *entry) {
 	delete(r.admitted, e)
 	if e.stopping {
 		r.leaving--
+		r.leavingBytes.Add(-e.leavingBytes)
 	}
+	r.held.Add(-e.bytes.Swap(0))
 	r.wakeWaiters()
 }
 
@@ -209,6 +218,8 @@ func (r *Registry) markStopping(e *entry) {
 	e.stopping = true
 	if e.admitted {
 		r.leaving++
+		e.leavingBytes = e.bytes.Load()
+		r.leavingBytes.Add(e.leavingBytes)
 	}
 }
 
@@ -271,6 +282,10 @@ type entry struct {
 	// the request (and a freshly activated actor, wanted by its waiters,
 	// is what an eviction finds most often under a storm of activations).
 	pins atomic.Int32
+	// bytes is what its actor last reported holding (footprint), and
+	// leavingBytes what it held when it was marked stopping.
+	bytes        atomic.Int64
+	leavingBytes int64
 }
 
 // NewRegistry returns an empty registry whose actors are named kind/<id>$<n>

@@ -46,8 +46,9 @@ type sessionActor struct {
 	checkpoint  int64     // the last entry covered by a saved checkpoint
 	queued      int64     // the entry covered by a checkpoint in the writer's queue (0: none)
 	inflight    []inflight
-	blocked     bool // a commit failed: no change is logged until the doomed ones are resolved
-	deleted     bool // the session was deleted (Discard, or a change refused as NotFound)
+	blocked     bool      // a commit failed: no change is logged until the doomed ones are resolved
+	deleted     bool      // the session was deleted (Discard, or a change refused as NotFound)
+	size        footprint // reports the bytes it holds to the registry (its byte budget)
 	deps        *sessionDeps
 }
 
@@ -88,7 +89,10 @@ func (a *sessionActor) key() string { return ownedKey(a.owner, a.id) }
 
 func (a *sessionActor) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
-	case *actor.Started, *actor.Restarting, *actor.Stopping:
+	case *actor.Started:
+		a.size = a.deps.registry.footprintOf(a.key(), ctx.Self())
+		a.measure()
+	case *actor.Restarting, *actor.Stopping:
 		// A panic must not persist half-updated state: the session comes
 		// back from its last checkpoint and log.
 	case *actor.Stopped:
@@ -392,6 +396,7 @@ func (a *sessionActor) serveReady(ctx actor.Context) {
 			default:
 				a.seq = it.seq
 				a.respond(ctx, it.sender, it.msg.(OwnedRequest))
+				a.measure()
 				// One checkpoint at a time: while one is queued (the
 				// writer paces them), later entries wait for it.
 				if a.seq-a.checkpoint >= checkpointEvery && a.queued == 0 {
@@ -506,6 +511,16 @@ func (a *sessionActor) saveCheckpoint(ack *actor.PID) bool {
 		a.queued = a.seq
 	}
 	return true
+}
+
+// measure reports the bytes the session holds (engine.ApproxSize: well
+// under a microsecond for a conversation) to its registry's byte budget,
+// when it has one: on start and after every change.
+func (a *sessionActor) measure() {
+	if a.size.e == nil {
+		return
+	}
+	a.size.set(int64(a.eng.ApproxSize()))
 }
 
 func timeOf(ns int64, now func() time.Time) time.Time {

@@ -41,8 +41,11 @@ type SessionConfig struct {
 	ModelName   string        // recorded as session metadata
 	IdleTTL     time.Duration // passivate sessions idle this long (SEMVEC_SESSION_IDLE_TTL_S)
 	MaxSessions int           // passivate the least recently used beyond this (SEMVEC_MAX_SESSIONS)
-	Sweep       time.Duration // how often idle sessions are passivated and dirty ones flushed
-	Engine      func(dim int) engine.Config
+	// MaxBytes, when positive, passivates the least recently used while the
+	// sessions in memory hold more (engine.ApproxSize; SEMVEC_MAX_SESSION_MEMORY_MB).
+	MaxBytes int64
+	Sweep    time.Duration // how often idle sessions are passivated and dirty ones flushed
+	Engine   func(dim int) engine.Config
 }
 
 // CreateOptions are the knobs of POST /v1/session/create.
@@ -98,6 +101,7 @@ func NewSessions(root *actor.RootContext, store SessionStore, ask *Asker, cfg Se
 	s.reg = NewRegistry("session", root, s.load, now)
 	s.deps.registry = s.reg
 	s.reg.max = cfg.MaxSessions
+	s.reg.budget = cfg.MaxBytes
 	s.reg.evict = func(_ string, pid *actor.PID) { s.ask.Root.Send(pid, &pb.Passivate{}) }
 	s.reg.tenantOf = func(key string) string { owner, _ := splitKey(key); return owner }
 	s.reg.exists = func(ctx context.Context, key string) error {
@@ -123,6 +127,10 @@ func (s *Sessions) Abandon() {
 
 // Active is the number of sessions held in memory.
 func (s *Sessions) Active() int { return s.reg.Active() }
+
+// Held is what the sessions in memory hold, in bytes, as they estimate it
+// (counted only under a byte budget, SessionConfig.MaxBytes).
+func (s *Sessions) Held() int64 { held, _ := s.reg.Held(); return held }
 
 // Dim is the embedding dimension of every session.
 func (s *Sessions) Dim() int { return s.cfg.Dim }

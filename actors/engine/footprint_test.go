@@ -178,4 +178,9 @@ func TestFootprintWorstCase(t *testing.T) {
 	if held > worstSessionBytes {
 		t.Errorf("a session with every cap filled holds %d bytes, above the documented %d", held, worstSessionBytes)
 	}
+	// The byte budget (SEMVEC_MAX_SESSION_MEMORY_MB) counts ApproxSize: it
+	// must not count much less than the heap the session holds.
+	if approx := int64(s.ApproxSize()); approx < held*3/4 {
+		t.Errorf("ApproxSize says %d bytes for a session holding %d", approx, held)
+	}
 }

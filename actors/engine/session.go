@@ -266,23 +266,13 @@ func (s *Session) Metrics() Metrics {
 // ApproxSize estimates the bytes the session holds: float32 vector
 // capacities ×4 and int8 codes ×1 (codes shared by several holders count
 // once), history capacities ×4, text lengths, struct sizes and rough
-// per-entry overheads. It is meant for metrics and tests, not for
-// accounting.
+// per-entry overheads. Sessions report it to their registry's byte budget
+// (SEMVEC_MAX_SESSION_MEMORY_MB); it allocates only while a Verify
+// reference is held.
 func (s *Session) ApproxSize() int {
 	const hdr = 24 // slice header
 	vec := func(v []float32) int { return hdr + cap(v)*4 }
-	seen := map[*int8]bool{}
-	codes := func(q qvec) int {
-		if cap(q.k) == 0 {
-			return hdr + 8
-		}
-		p := &q.k[:1][0]
-		if seen[p] {
-			return hdr + 8
-		}
-		seen[p] = true
-		return hdr + 8 + cap(q.k)
-	}
+	codes := func(q qvec) int { return hdr + 8 + cap(q.k) }
 	n := 400 // the struct itself, roughly
 	n += vec(s.state)
 	for _, h := range [][]float32{s.betaHist, s.simHist, s.fsmHist, s.normHist, s.driftHist} {
@@ -303,9 +293,6 @@ func (s *Session) ApproxSize() int {
 	for t, tier := range s.tiers {
 		n += cap(tier)*8 + cap(s.hkeys[t])*8 + cap(s.slots[t])*2
 		for _, m := range tier {
-			if len(m.key.k) > 0 {
-				seen[&m.key.k[0]] = true
-			}
 			n += memoryStructSize + len(m.hash) + len(m.text)
 		}
 	}
@@ -332,8 +319,21 @@ func (s *Session) ApproxSize() int {
 	}
 	if s.ref != nil {
 		n += vec(s.ref.state) + cap(s.ref.entries)*refEntrySize
+		// Its keys count only when no live memory (nor an entry before)
+		// holds them any more.
+		seen := map[*int8]bool{}
+		for _, tier := range s.tiers {
+			for _, m := range tier {
+				if len(m.key.k) > 0 {
+					seen[&m.key.k[0]] = true
+				}
+			}
+		}
 		for _, e := range s.ref.entries {
-			n += codes(e.key) - hdr - 8 // counts only keys no live memory holds any more
+			if cap(e.key.k) > 0 && !seen[&e.key.k[:1][0]] {
+				seen[&e.key.k[:1][0]] = true
+				n += cap(e.key.k)
+			}
 		}
 	}
 	return n

@@ -18,28 +18,31 @@ import (
 // variable is documented in README.md; a bad value stops start-up with a
 // message naming the variable.
 type Config struct {
-	Host, Port        string
-	DatabaseURL       string
-	PublicKeys        string // PEM or base64, possibly several
-	PublicKeyFile     string
-	Anonymous         bool
-	MetricsUser       string
-	MetricsPassword   string
-	CORSOrigins       []string
-	AskTimeout        time.Duration
-	RequestTimeout    time.Duration
-	ShutdownTimeout   time.Duration
-	LogLevel          slog.Level
-	LogFormat         string
-	MaxBodyBytes      int64
-	IdleTTL           time.Duration
-	MaxSessions       int
-	MaxTenantSessions int // stored sessions per tenant (SEMVEC_MAX_SESSIONS_PER_TENANT)
-	AuditRows         int // audit rows kept per tenant (SEMVEC_AUDIT_ROWS_PER_TENANT)
-	Sweep             time.Duration
-	DevDir            string
-	DisableDevLicense bool
-	PprofAddr         string
+	Host, Port      string
+	DatabaseURL     string
+	PublicKeys      string // PEM or base64, possibly several
+	PublicKeyFile   string
+	Anonymous       bool
+	MetricsUser     string
+	MetricsPassword string
+	CORSOrigins     []string
+	AskTimeout      time.Duration
+	RequestTimeout  time.Duration
+	ShutdownTimeout time.Duration
+	LogLevel        slog.Level
+	LogFormat       string
+	MaxBodyBytes    int64
+	IdleTTL         time.Duration
+	MaxSessions     int
+	// MaxSessionMemoryMB bounds the bytes the sessions in memory hold, as
+	// they estimate it (SEMVEC_MAX_SESSION_MEMORY_MB).
+	MaxSessionMemoryMB int
+	MaxTenantSessions  int // stored sessions per tenant (SEMVEC_MAX_SESSIONS_PER_TENANT)
+	AuditRows          int // audit rows kept per tenant (SEMVEC_AUDIT_ROWS_PER_TENANT)
+	Sweep              time.Duration
+	DevDir             string
+	DisableDevLicense  bool
+	PprofAddr          string
 	// The /v1/run context block of every session (a session may choose its
 	// own at creation): 0 means the engine's default.
 	RunTopK            int
@@ -68,19 +71,20 @@ type ClusterConfig struct {
 func LoadConfig(getenv func(string) string) (Config, error) {
 	c := Config{
 		Host: "0.0.0.0", Port: "8080",
-		DatabaseURL:       "sqlite:///semvec.db",
-		AskTimeout:        5 * time.Second,
-		RequestTimeout:    30 * time.Second,
-		ShutdownTimeout:   30 * time.Second,
-		LogLevel:          slog.LevelInfo,
-		LogFormat:         "text",
-		MaxBodyBytes:      4 << 20,
-		IdleTTL:           1800 * time.Second,
-		MaxSessions:       10000,
-		MaxTenantSessions: persistence.DefaultMaxSessions,
-		AuditRows:         persistence.DefaultAuditRetention,
-		Sweep:             60 * time.Second,
-		DevDir:            ".semvec-dev",
+		DatabaseURL:        "sqlite:///semvec.db",
+		AskTimeout:         5 * time.Second,
+		RequestTimeout:     30 * time.Second,
+		ShutdownTimeout:    30 * time.Second,
+		LogLevel:           slog.LevelInfo,
+		LogFormat:          "text",
+		MaxBodyBytes:       4 << 20,
+		IdleTTL:            1800 * time.Second,
+		MaxSessions:        10000,
+		MaxSessionMemoryMB: 2048,
+		MaxTenantSessions:  persistence.DefaultMaxSessions,
+		AuditRows:          persistence.DefaultAuditRetention,
+		Sweep:              60 * time.Second,
+		DevDir:             ".semvec-dev",
 		Cluster: ClusterConfig{
 			Name: "semvec", Etcd: []string{membership.DefaultEndpoint},
 			Host: "127.0.0.1", Port: 8090, TTL: membership.DefaultTTL,
@@ -191,6 +195,7 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	}
 	seconds("SEMVEC_SESSION_IDLE_TTL_S", &c.IdleTTL)
 	integer("SEMVEC_MAX_SESSIONS", &c.MaxSessions, 1)
+	between("SEMVEC_MAX_SESSION_MEMORY_MB", &c.MaxSessionMemoryMB, 64, 1<<24)
 	integer("SEMVEC_MAX_SESSIONS_PER_TENANT", &c.MaxTenantSessions, 1)
 	integer("SEMVEC_AUDIT_ROWS_PER_TENANT", &c.AuditRows, 1)
 	seconds("SEMVEC_SESSION_SWEEP_S", &c.Sweep)

@@ -117,3 +117,20 @@ func TestAuditRowsPerTenant(t *testing.T) {
 		}
 	}
 }
+
+// SEMVEC_MAX_SESSION_MEMORY_MB bounds the sessions' bytes: 2048 unset, at
+// least 64 (a session filled to every cap holds ~5 MiB).
+func TestMaxSessionMemory(t *testing.T) {
+	c, err := LoadConfig(env(nil))
+	if err != nil || c.MaxSessionMemoryMB != 2048 {
+		t.Fatalf("default: %d %v, want 2048", c.MaxSessionMemoryMB, err)
+	}
+	if c, err = LoadConfig(env(map[string]string{"SEMVEC_MAX_SESSION_MEMORY_MB": "64"})); err != nil || c.MaxSessionMemoryMB != 64 {
+		t.Fatalf("64: %d %v", c.MaxSessionMemoryMB, err)
+	}
+	for _, v := range []string{"0", "63", "-1", "2GiB", "99999999999"} {
+		if _, err := LoadConfig(env(map[string]string{"SEMVEC_MAX_SESSION_MEMORY_MB": v})); err == nil || !strings.Contains(err.Error(), "SEMVEC_MAX_SESSION_MEMORY_MB") {
+			t.Errorf("SEMVEC_MAX_SESSION_MEMORY_MB=%s: %v, want an error naming it", v, err)
+		}
+	}
+}

@@ -102,7 +102,7 @@ func Start(ctx context.Context, cfg Config, getenv func(string) string, stdout, 
 	sys := actors.NewActorSystem(log)
 	asker := &actors.Asker{Root: sys.Root, Timeout: cfg.AskTimeout, Observer: metrics.ObserveAsk}
 	sessions := actors.NewSessions(sys.Root, store, asker, actors.SessionConfig{
-		Dim: emb.Dim(), ModelName: emb.Name(), IdleTTL: cfg.IdleTTL, MaxSessions: cfg.MaxSessions, Sweep: cfg.Sweep,
+		Dim: emb.Dim(), ModelName: emb.Name(), IdleTTL: cfg.IdleTTL, MaxSessions: cfg.MaxSessions, MaxBytes: int64(cfg.MaxSessionMemoryMB) << 20, Sweep: cfg.Sweep,
 		Engine: cfg.engineConfig,
 	}, log, nil)
 	layers := actors.NewLayers(sys.Root, store, asker, sessions, log, nil)
@@ -409,4 +409,8 @@ func registerActorGauges(reg prometheus.Registerer, sessions *actors.Sessions, l
 			ConstLabels: prometheus.Labels{"kind": kind},
 		}, func() float64 { return float64(n()) }))
 	}
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "semvec_session_memory_bytes",
+		Help: "Bytes the sessions in memory hold, as they estimate it, against SEMVEC_MAX_SESSION_MEMORY_MB.",
+	}, func() float64 { return float64(sessions.Held()) }))
 }

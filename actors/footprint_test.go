@@ -1,0 +1,129 @@
+package actors
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/semvec-go/semvec/persistence"
+	pb "github.com/semvec-go/semvec/proto"
+	"github.com/semvec-go/semvec/vecmath"
+)
+
+// budgetSessions is a session layer on a new SQLite file whose sessions in
+// memory hold at most budget bytes (and any number of sessions).
+func budgetSessions(t *testing.T, budget int64) *Sessions {
+	t.Helper()
+	ctx := ctxT(t)
+	store, err := persistence.Open(ctx, "sqlite:///"+filepath.Join(t.TempDir(), "budget.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.DiscardHandler)
+	sys := NewActorSystem(log)
+	sessions := NewSessions(sys.Root, store, &Asker{Root: sys.Root, Timeout: 5 * time.Second},
+		SessionConfig{Dim: testDim, ModelName: "test", MaxSessions: 10000, MaxBytes: budget}, log, nil)
+	t.Cleanup(func() {
+		_ = sessions.Shutdown(context.Background())
+		sys.Shutdown()
+		_ = store.Close()
+	})
+	return sessions
+}
+
+// The sessions in memory hold no more than SEMVEC_MAX_SESSION_MEMORY_MB,
+// however few they are: sessions filled with long texts passivate the least
+// recently used once their sum passes it, while the count cap is far away,
+// and a passivated session comes back with everything it was told.
+func TestSessionMemoryBudgetHolds(t *testing.T) {
+	ctx := ctxT(t)
+	const budget = 2 << 20
+	sessions := budgetSessions(t, budget)
+	text := func(id string, i int) string { return fmt.Sprintf("%s fact %d ", id, i) + strings.Repeat("é", 1900) }
+	const perSession = 40 // ~160 KB of text each: ~13 such sessions fit the budget
+	var maxActive int
+	r := rand.New(rand.NewPCG(1, 2))
+	for s := range 30 {
+		id := fmt.Sprintf("big%d", s)
+		if _, err := sessions.Create(ctx, "o", CreateOptions{ID: id}); err != nil {
+			t.Fatal(err)
+		}
+		for i := range perSession {
+			_, err := AskSession[*pb.StoreResponse](ctx, sessions, id, &pb.StoreRequest{Owner: "o", SessionId: id,
+				Response: text(id, i), ResponseVec: spread(r), NowUnixNano: time.Now().UnixNano()})
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		// What is not on its way out fits at once; the rest leaves.
+		eventually(t, "the sessions in memory to fit the budget", func() bool { return sessions.Held() <= budget })
+		maxActive = max(maxActive, sessions.Active())
+	}
+	if n := sessions.Active(); n >= 30 || maxActive >= 30 {
+		t.Fatalf("%d sessions in memory (at most %d): none was passivated", n, maxActive)
+	}
+	t.Logf("%d of 30 sessions in memory at most, %d at the end, holding %d bytes", maxActive, sessions.Active(), sessions.Held())
+	for s := range 30 {
+		id := fmt.Sprintf("big%d", s)
+		res, err := AskSession[*pb.MetricsResponse](ctx, sessions, id, &pb.MetricsRequest{Owner: "o", SessionId: id})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.GetTotalMemories() < 10 {
+			t.Fatalf("%s after passivation: %d memories", id, res.GetTotalMemories())
+		}
+		eventually(t, "the sessions in memory to fit the budget", func() bool { return sessions.Held() <= budget })
+	}
+}
+
+// spread is a random unit vector: memories that nothing merges.
+func spread(r *rand.Rand) []float32 {
+	v := make([]float32, testDim)
+	for i := range v {
+		v[i] = float32(r.NormFloat64())
+	}
+	vecmath.Normalize(v)
+	return v
+}
+
+// The budget's sum follows the sessions: it grows with what they hold, and
+// drops to nothing when every session has stopped (no byte is counted
+// twice, or left behind by a passivation or a deletion).
+func TestSessionMemoryBudgetAccounting(t *testing.T) {
+	ctx := ctxT(t)
+	sessions := budgetSessions(t, 1<<30)
+	for s := range 4 {
+		id := fmt.Sprintf("s%d", s)
+		if _, err := sessions.Create(ctx, "o", CreateOptions{ID: id}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	empty := sessions.Held()
+	if empty <= 0 {
+		t.Fatalf("4 new sessions hold %d bytes", empty)
+	}
+	_, err := AskSession[*pb.StoreResponse](ctx, sessions, "s0", &pb.StoreRequest{Owner: "o", SessionId: "s0",
+		Response: strings.Repeat("word ", 400), ResponseVec: topic(1, 1), NowUnixNano: time.Now().UnixNano()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if grown := sessions.Held(); grown < empty+2000 {
+		t.Fatalf("a stored text of 2,000 characters: %d bytes, from %d", grown, empty)
+	}
+	if err := sessions.Delete(ctx, "o", "s1"); err != nil {
+		t.Fatal(err)
+	}
+	sessions.Sweep(ctx) // no idle time: passivates the other three
+	eventually(t, "every session to stop", func() bool { return sessions.Active() == 0 })
+	if held := sessions.Held(); held != 0 {
+		t.Fatalf("no session in memory, yet %d bytes counted", held)
+	}
+	if leaving := sessions.reg.leavingBytes.Load(); leaving != 0 {
+		t.Fatalf("no session stopping, yet %d bytes counted as leaving", leaving)
+	}
+}
