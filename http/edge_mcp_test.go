@@ -16,8 +16,7 @@ import (
 
 // edgeMCP posts body to addr's /mcp as an MCP client would, with token tok
 // ("" for none), and checks the answer against the served /openapi.json
-// (v nil: not checked, as for the answer to a batch, an array of the
-// messages the document describes).
+// (v nil: not checked).
 func edgeMCP(t *testing.T, v *openapitest.Validator, addr, tok, body string) (int, http.Header, []byte) {
 	t.Helper()
 	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, "http://"+addr+"/mcp", strings.NewReader(body))
@@ -158,7 +157,7 @@ func TestMCPBatchesBehindTheEdge(t *testing.T) {
 
 	served := func(what, tok string, n int) {
 		t.Helper()
-		status, _, body := edgeMCP(t, nil, addr, tok, edgeBatch(n))
+		status, _, body := edgeMCP(t, v, addr, tok, edgeBatch(n))
 		var answers []struct {
 			ID     int                   `json:"id"`
 			Result struct{ Tools []any } `json:"result"`
@@ -213,7 +212,7 @@ func TestMCPBatchesBehindTheEdge(t *testing.T) {
 	if got := activeSessions(); got != before {
 		t.Fatalf("a refused batch created %v sessions", got-before)
 	}
-	if status, _, body := edgeMCP(t, nil, addr, s.tok, create(2)); status != http.StatusOK || activeSessions() != before+2 {
+	if status, _, body := edgeMCP(t, v, addr, s.tok, create(2)); status != http.StatusOK || activeSessions() != before+2 {
 		t.Fatalf("a batch of two session_create: %d %.300s, %v sessions more, want 2", status, body, activeSessions()-before)
 	}
 
@@ -258,4 +257,30 @@ func TestMCPBatchesBehindTheEdge(t *testing.T) {
 	overLimit("10,000 messages", com, flood.String())
 	served("a batch of the 4 tokens left", com, 4)
 	rateLimited("after the flood and a batch of 4", com, toolsListMsg)
+}
+
+// TestMCPNotificationsBehindTheEdge: a notification, alone or in a batch of
+// notifications, is accepted with 202 and no body, as the MCP transport
+// says; a batch mixing requests and notifications answers the requests
+// only. Every answer is as /openapi.json says.
+func TestMCPNotificationsBehindTheEdge(t *testing.T) {
+	s := newEdgeServer(t, 0)
+	addr := s.listen()
+	v, err := openapitest.Fetch(t.Context(), http.DefaultClient, "http://"+addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const note = `{"jsonrpc":"2.0","method":"notifications/initialized"}`
+	for what, body := range map[string]string{"one notification": note, "a batch of notifications": "[" + note + "," + note + "]"} {
+		if status, _, raw := edgeMCP(t, v, addr, s.tok, body); status != http.StatusAccepted || len(raw) != 0 {
+			t.Errorf("%s: %d %.200q, want 202 without a body", what, status, raw)
+		}
+	}
+	status, _, raw := edgeMCP(t, v, addr, s.tok, "["+note+","+toolsListMsg+"]")
+	var answers []struct {
+		ID int `json:"id"`
+	}
+	if status != http.StatusOK || json.Unmarshal(raw, &answers) != nil || len(answers) != 1 || answers[0].ID != 9 {
+		t.Errorf("a request and a notification: %d %.200s, want the request's answer alone", status, raw)
+	}
 }

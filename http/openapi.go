@@ -36,6 +36,22 @@ type operation struct {
 	Other        map[int]any // documented answers with another body (readyz's 503)
 	NoAuth       bool        // health, readyz, metrics, openapi
 	Text         bool        // the success body is text/plain (Prometheus metrics)
+	// Batch, when positive, says the body may also be an array of up to
+	// Batch bodies, answered by an array of responses (a JSON-RPC batch).
+	Batch int
+	// Accepted says a body of notifications only (JSON-RPC) is answered 202
+	// without a body.
+	Accepted bool
+}
+
+// orBatch is ref, or an array of 1 to n of it (n > 0).
+func orBatch(ref *openapi3.SchemaRef, n int) *openapi3.SchemaRef {
+	if n <= 0 {
+		return ref
+	}
+	arr := openapi3.NewArraySchema()
+	arr.Items, arr.MinItems, arr.MaxItems = ref, 1, openapi3.Uint64Ptr(uint64(n))
+	return (&openapi3.Schema{OneOf: openapi3.SchemaRefs{ref, arr.NewRef()}}).NewRef()
 }
 
 func sessionOperations() []operation {
@@ -48,8 +64,9 @@ func sessionOperations() []operation {
 		{Method: "GET", Path: "/openapi.json", ID: "openapi", Tag: "infra", Summary: "This document", NoAuth: true, Response: map[string]any{}},
 		{Method: "POST", Path: "/mcp", ID: "mcp", Tag: "mcp", Summary: "Model Context Protocol over streamable HTTP (stateless, JSON answers): JSON-RPC messages; tools run, store, recall, remember, cache_put, cache_find, cache_delete, session_create, session_delete, session_metrics call these /v1 routes with the caller's credentials. A body that is not JSON (-32700) or not a JSON-RPC message (-32600), or a method the server does not serve (-32601), is answered 400 with a JSON-RPC error (id null, or the request's id when it has one), and so is a request refused for its headers (-32000: an Accept without text/event-stream, an unknown MCP-Protocol-Version); other errors of the HTTP request itself (413, 415) are answered with {\"detail\"}. " +
 			"A batch (protocol versions up to 2025-03-26) holds at most " + strconv.Itoa(mcphttp.MaxBatch) + " messages: a larger one is answered 400 with a JSON-RPC -32600 error (id null) and none of it is served. " +
+			"A batch is answered 200 with an array of the answers to its requests, in any order; a body of notifications only, 202 without a body. " +
 			"The request costs one request of the tier's rate limit per message (a batch of n costs n, answered 429 when the caller's bucket lacks them), plus one per /v1 call a tool makes",
-			Body: api.JSONRPCRequest{}, Response: api.JSONRPCResponse{}, Other: map[int]any{http.StatusBadRequest: api.JSONRPCResponse{}}},
+			Body: api.JSONRPCRequest{}, Response: api.JSONRPCResponse{}, Batch: mcphttp.MaxBatch, Accepted: true, Other: map[int]any{http.StatusBadRequest: api.JSONRPCResponse{}}},
 		{Method: "POST", Path: "/v1/run", ID: "run", Tag: "sessions", Summary: "One turn: retrieve context, score drift and short-circuit, optionally store the previous answer; a turn that creates a session answers 409 past the caller's session limit (SEMVEC_MAX_SESSIONS_PER_TENANT)", Body: api.RunBody{}, Response: api.RunResult{}, Errors: []int{404, 409}},
 		{Method: "POST", Path: "/v1/store", ID: "store", Tag: "sessions", Summary: "Learn from an LLM response (paired with the pending question); a memory keeps at most 2,000 characters of text, cut with ... beyond", Body: api.StoreBody{}, Response: api.StoreResult{}, Errors: []int{404}},
 		{Method: "POST", Path: "/v1/session/create", ID: "createSession", Tag: "sessions", Summary: "Explicit session creation (optional template and policy vectors); 409 past the caller's session limit (SEMVEC_MAX_SESSIONS_PER_TENANT)", Body: api.SessionCreateBody{}, Response: api.SessionCreated{}, Errors: []int{409}},
@@ -159,12 +176,16 @@ func buildSpec(ops []operation, anonymous bool) (*openapi3.T, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%s %s response: %w", op.Method, op.Path, err)
 		}
+		ok = orBatch(ok, op.Batch)
 		o.Responses = openapi3.NewResponses()
 		if op.Text {
 			o.Responses.Set(strconv.Itoa(status), &openapi3.ResponseRef{Value: openapi3.NewResponse().WithDescription(http.StatusText(status)).
 				WithContent(openapi3.NewContentWithSchemaRef(ok, []string{"text/plain"}))})
 		} else {
 			o.Responses.Set(strconv.Itoa(status), jsonResponse(status, ok))
+		}
+		if op.Accepted {
+			o.Responses.Set("202", &openapi3.ResponseRef{Value: openapi3.NewResponse().WithDescription("Accepted: the body held only notifications, which have no answer")})
 		}
 		codes := slices.Clone(op.Errors)
 		if !op.NoAuth {
@@ -204,7 +225,7 @@ func buildSpec(ops []operation, anonymous bool) (*openapi3.T, error) {
 			if err != nil {
 				return nil, fmt.Errorf("%s %s body: %w", op.Method, op.Path, err)
 			}
-			o.RequestBody = &openapi3.RequestBodyRef{Value: openapi3.NewRequestBody().WithRequired(true).WithJSONSchemaRef(body)}
+			o.RequestBody = &openapi3.RequestBodyRef{Value: openapi3.NewRequestBody().WithRequired(true).WithJSONSchemaRef(orBatch(body, op.Batch))}
 		}
 		if op.NoAuth {
 			o.Security = openapi3.NewSecurityRequirements()
