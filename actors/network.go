@@ -798,7 +798,12 @@ func (a *networkActor) propose(ctx actor.Context, m *pb.ConsensusRequest, by tim
 			st.join(proposer)
 			p := st.active()
 			t := tallyVotes(g.voters, target, p.Trust)
-			updateTrust(p.Trust, proposer, t.Accepted)
+			// Trust scores are the instances': a proposer the full network
+			// could not enrol votes, but keeps no score (else every such
+			// proposer would add one for good, past the instance caps).
+			if _, enrolled := slices.BinarySearch(p.Instances, proposer); enrolled {
+				updateTrust(p.Trust, proposer, t.Accepted)
+			}
 			p.Proposals++
 			if t.Accepted {
 				p.Accepted++

@@ -131,6 +131,40 @@ func TestUserPartitionsAreBounded(t *testing.T) {
 	}
 }
 
+// A proposer that cannot enrol (the caller's network already holds
+// maxInstances sessions) votes but gets no trust score in the partition:
+// trust scores are the instances', so the scores a change rewrites stay
+// bounded by the instance caps. Before, every such proposer added a score
+// for good, and a deleted one's never left.
+func TestAProposerThatCannotEnrolGetsNoTrustScore(t *testing.T) {
+	e := newLayersEnv(t)
+	ctx := ctxT(t)
+	const own = "tenant-a"
+	st := newNetworkState(time.Now())
+	for range maxInstances {
+		st.join(e.session(own))
+	}
+	epoch, err := e.store.ActivateNetwork(ctx, own)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.store.SaveNetworkState(ctx, own, epoch, st.encode()); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		proposer := e.session(own)
+		e.steady(own, proposer, 0, 2)
+		c := ok(e.layers.Propose(ctx, own, proposer, topic(0, 0)))(t)
+		if _, scored := c.GetTrustScores()[proposer]; scored {
+			t.Fatalf("a proposer that could not enrol got a trust score in the answer: %v", c.GetTrustScores()[proposer])
+		}
+	}
+	tr := ok(e.layers.Trust(ctx, own))(t)
+	if len(tr) != maxInstances {
+		t.Fatalf("the partition holds %d trust scores for %d instances", len(tr), maxInstances)
+	}
+}
+
 // A switch saves every session of the caller's network, not only the
 // instances of the partition it leaves: a session that only "default"
 // enrolled, used by alice, then by bob, comes back to each user as that
