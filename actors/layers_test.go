@@ -611,6 +611,29 @@ func TestLayersObserverPeriodicSamplingSurvivesRestart(t *testing.T) {
 	}
 }
 
+// A new observer samples from its creation, not from the first request
+// that happens to activate its actor: a client that creates it and then
+// only reads the anomaly log (or nothing) gets periodic samples. Before,
+// the actor started on the first summary or sample request (or at the
+// next restart), so an observer created on a running server never sampled
+// on its own.
+func TestANewObserverSamplesBeforeItIsAsked(t *testing.T) {
+	e := newLayersEnv(t)
+	ctx := ctxT(t)
+	const own = "tenant-a"
+	r := e.region(own, 0.5, 60)
+	c := e.cluster(own, AggregationWeightedAverage, 0)
+	ok(e.layers.AttachCluster(ctx, own, r.ID, c))(t)
+	if _, created, err := e.layers.EnsureObserver(ctx, own, 0.1, []string{r.ID}); err != nil || !created {
+		t.Fatalf("EnsureObserver: created %v, err %v", created, err)
+	}
+	time.Sleep(700 * time.Millisecond) // seven intervals; nobody asks the observer anything
+	if s := ok(e.layers.ObserverSummary(ctx, own, 1))(t); s.GetSamples() < 2 || s.GetTotalClustersObserved() != 1 {
+		t.Fatalf("0.7 s after its creation the observer has taken %d samples (%d clusters), want periodic samples",
+			s.GetSamples(), s.GetTotalClustersObserved())
+	}
+}
+
 func TestLayersDurabilityAndDriftAfterRestart(t *testing.T) {
 	e := newLayersEnv(t)
 	ctx := ctxT(t)

@@ -56,6 +56,12 @@ func (l *Layers) EnsureObserver(ctx context.Context, owner string, interval floa
 		return ObserverInfo{}, false, l.unsure(err, told{l.observers, owner})
 	}
 	l.observerChanged(ctx, owner)
+	// Its actor samples periodically once it runs: start it now (wherever
+	// it is placed) rather than on the first request that reads it, as Run
+	// does for the observers stored at start.
+	if _, err := l.ObserverSummary(ctx, owner, 1); err != nil && ctx.Err() == nil {
+		l.log.Warn("layers: observer not activated; periodic sampling starts on first use", "owner", owner, "err", err)
+	}
 	return ObserverInfo{ID: rec.ID, MetaSessionID: rec.MetaSessionID, SampleIntervalSeconds: rec.SampleIntervalSeconds, RegisteredRegions: len(regions)}, created, nil
 }
 
