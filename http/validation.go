@@ -15,6 +15,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gin-gonic/gin"
 	"github.com/gin-gonic/gin/binding"
@@ -125,6 +126,9 @@ func maxBody(limit int64) gin.HandlerFunc {
 //   - no body: 422 missing at ["body"];
 //   - a body whose Content-Type is not JSON (jsonContentType): 422
 //     model_attributes_type at ["body"], the body as "input";
+//   - a body that is not UTF-8: 400 {"detail": "There was an error parsing
+//     the body"}, as FastAPI answers when Python cannot decode it (rather
+//     than store U+FFFD in place of the bytes);
 //   - JSON null: 422 missing at ["body"];
 //   - malformed JSON or trailing data: 422 json_invalid at ["body", offset];
 //   - wrong JSON type: 422 "<kind>_type" at the field's full path, array
@@ -168,6 +172,10 @@ func bindJSON(c *gin.Context, dst any) bool {
 		input, _ := json.Marshal(string(body)) // the body as text, as FastAPI echoes the bytes it did not parse
 		validationError(c, api.ValidationItem{Loc: []any{"body"}, Msg: "Input should be a valid dictionary or object to extract fields from",
 			Type: "model_attributes_type", Input: input})
+		return false
+	}
+	if !utf8.Valid(body) {
+		c.AbortWithStatusJSON(http.StatusBadRequest, api.Error{Detail: "There was an error parsing the body"})
 		return false
 	}
 	if string(bytes.TrimSpace(body)) == "null" {
