@@ -328,14 +328,21 @@ func TestActivationsAreAdmittedInOrder(t *testing.T) {
 // when the test ends.
 func cappedSessions(t *testing.T, capacity int, timeout time.Duration) *Sessions {
 	t.Helper()
+	return sessionsWith(t, SessionConfig{Dim: testDim, ModelName: "test", MaxSessions: capacity}, timeout)
+}
+
+// sessionsWith is a session layer configured by cfg on a new SQLite file,
+// asking with the given timeout; it shuts down when the test ends.
+func sessionsWith(t *testing.T, cfg SessionConfig, timeout time.Duration) *Sessions {
+	t.Helper()
 	ctx := ctxT(t)
-	store, err := persistence.Open(ctx, "sqlite:///"+filepath.Join(t.TempDir(), "cap.db"))
+	store, err := persistence.Open(ctx, "sqlite:///"+filepath.Join(t.TempDir(), "sessions.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	log := slog.New(slog.DiscardHandler)
 	sys := NewActorSystem(log)
-	sessions := NewSessions(sys.Root, store, &Asker{Root: sys.Root, Timeout: timeout}, SessionConfig{Dim: testDim, ModelName: "test", MaxSessions: capacity}, log, nil)
+	sessions := NewSessions(sys.Root, store, &Asker{Root: sys.Root, Timeout: timeout}, cfg, log, nil)
 	t.Cleanup(func() {
 		_ = sessions.Shutdown(context.Background())
 		sys.Shutdown()

@@ -1,16 +1,12 @@
 package actors
 
 import (
-	"context"
 	"fmt"
-	"log/slog"
 	"math/rand/v2"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/semvec-go/semvec/persistence"
 	pb "github.com/semvec-go/semvec/proto"
 	"github.com/semvec-go/semvec/vecmath"
 )
@@ -19,21 +15,7 @@ import (
 // memory hold at most budget bytes (and any number of sessions).
 func budgetSessions(t *testing.T, budget int64) *Sessions {
 	t.Helper()
-	ctx := ctxT(t)
-	store, err := persistence.Open(ctx, "sqlite:///"+filepath.Join(t.TempDir(), "budget.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	log := slog.New(slog.DiscardHandler)
-	sys := NewActorSystem(log)
-	sessions := NewSessions(sys.Root, store, &Asker{Root: sys.Root, Timeout: 5 * time.Second},
-		SessionConfig{Dim: testDim, ModelName: "test", MaxSessions: 10000, MaxBytes: budget}, log, nil)
-	t.Cleanup(func() {
-		_ = sessions.Shutdown(context.Background())
-		sys.Shutdown()
-		_ = store.Close()
-	})
-	return sessions
+	return sessionsWith(t, SessionConfig{Dim: testDim, ModelName: "test", MaxSessions: 10000, MaxBytes: budget}, 5*time.Second)
 }
 
 // The sessions in memory hold no more than SEMVEC_MAX_SESSION_MEMORY_MB,

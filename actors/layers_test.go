@@ -627,11 +627,15 @@ func TestANewObserverSamplesBeforeItIsAsked(t *testing.T) {
 	if _, created, err := e.layers.EnsureObserver(ctx, own, 0.1, []string{r.ID}); err != nil || !created {
 		t.Fatalf("EnsureObserver: created %v, err %v", created, err)
 	}
-	time.Sleep(700 * time.Millisecond) // seven intervals; nobody asks the observer anything
-	if s := ok(e.layers.ObserverSummary(ctx, own, 1))(t); s.GetSamples() < 2 || s.GetTotalClustersObserved() != 1 {
-		t.Fatalf("0.7 s after its creation the observer has taken %d samples (%d clusters), want periodic samples",
-			s.GetSamples(), s.GetTotalClustersObserved())
+	// Its actor runs once the create is answered (a summary request would
+	// start it, so it is not what tells).
+	if !e.layers.observers.Has(own) {
+		t.Fatal("the observer's actor is not running after its creation: it samples only once something asks it")
 	}
+	eventually(t, "periodic samples", func() bool {
+		s := ok(e.layers.ObserverSummary(ctx, own, 1))(t)
+		return s.GetSamples() >= 2 && s.GetTotalClustersObserved() == 1
+	})
 }
 
 func TestLayersDurabilityAndDriftAfterRestart(t *testing.T) {

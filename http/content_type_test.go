@@ -17,26 +17,7 @@ import (
 // as JSON. semvec-go answers the same, on every route that binds a body.
 func TestABodyThatIsNotJSONByItsContentTypeIs422(t *testing.T) {
 	s := newLyServer(t)
-	rec := httptest.NewRecorder()
-	s.h.ServeHTTP(rec, httptest.NewRequest("GET", "/openapi.json", nil))
-	check, err := openapitest.Load(rec.Body.Bytes())
-	if err != nil {
-		t.Fatal(err)
-	}
-	send := func(method, path, contentType, body string) *httptest.ResponseRecorder {
-		t.Helper()
-		req := httptest.NewRequest(method, path, strings.NewReader(body))
-		if contentType != "-" {
-			req.Header.Set("Content-Type", contentType)
-		}
-		req.Header.Set("Authorization", "Bearer "+s.tokA)
-		rec := httptest.NewRecorder()
-		s.h.ServeHTTP(rec, req)
-		if err := check.Check(req, rec.Code, rec.Header(), rec.Body.Bytes()); err != nil {
-			t.Errorf("%s %s (%s): answer not in /openapi.json: %v", method, path, contentType, err)
-		}
-		return rec
-	}
+	send := checkedSender(t, s)
 	routes := []struct{ method, path, body string }{
 		{"POST", "/v1/run", `{"message":"hello"}`},
 		{"POST", "/v1/cluster/", `{"name":"c"}`},
@@ -93,5 +74,32 @@ func TestABodyThatIsNotJSONByItsContentTypeIs422(t *testing.T) {
 	// sessions and clusters of the accepted ones only.
 	if n := len(s.list("GET", "/v1/cluster/", s.tokA)); n != 9 {
 		t.Errorf("%d clusters, want the 9 created with a JSON Content-Type", n)
+	}
+}
+
+// checkedSender returns a function that sends a request to s as its tenant
+// A, with the given Content-Type ("-": none), and checks the answer against
+// s's /openapi.json.
+func checkedSender(t *testing.T, s *lyServer) func(method, path, contentType, body string) *httptest.ResponseRecorder {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	s.h.ServeHTTP(rec, httptest.NewRequest("GET", "/openapi.json", nil))
+	check, err := openapitest.Load(rec.Body.Bytes())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return func(method, path, contentType, body string) *httptest.ResponseRecorder {
+		t.Helper()
+		req := httptest.NewRequest(method, path, strings.NewReader(body))
+		if contentType != "-" {
+			req.Header.Set("Content-Type", contentType)
+		}
+		req.Header.Set("Authorization", "Bearer "+s.tokA)
+		rec := httptest.NewRecorder()
+		s.h.ServeHTTP(rec, req)
+		if err := check.Check(req, rec.Code, rec.Header(), rec.Body.Bytes()); err != nil {
+			t.Errorf("%s %s (%s): answer not in /openapi.json: %v", method, path, contentType, err)
+		}
+		return rec
 	}
 }

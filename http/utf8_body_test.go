@@ -5,8 +5,6 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
-
-	"github.com/semvec-go/semvec/http/openapitest"
 )
 
 // A body that is not UTF-8 is refused as FastAPI refuses it (Python cannot
@@ -15,29 +13,16 @@ import (
 // the same text in UTF-8 is taken.
 func TestABodyThatIsNotUTF8Is400(t *testing.T) {
 	s := newLyServer(t)
-	rec := httptest.NewRecorder()
-	s.h.ServeHTTP(rec, httptest.NewRequest("GET", "/openapi.json", nil))
-	check, err := openapitest.Load(rec.Body.Bytes())
-	if err != nil {
-		t.Fatal(err)
-	}
+	checked := checkedSender(t, s)
 	send := func(path, body string) *httptest.ResponseRecorder {
 		t.Helper()
-		req := httptest.NewRequest("POST", path, strings.NewReader(body))
-		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set("Authorization", "Bearer "+s.tokA)
-		rec := httptest.NewRecorder()
-		s.h.ServeHTTP(rec, req)
-		if err := check.Check(req, rec.Code, rec.Header(), rec.Body.Bytes()); err != nil {
-			t.Errorf("POST %s: answer not in /openapi.json: %v", path, err)
-		}
-		return rec
+		return checked("POST", path, "application/json", body)
 	}
 	for _, tc := range []struct{ path, body string }{
 		{"/v1/cluster/", "{\"name\":\"\xff\xfe\"}"},
-		{"/v1/run", "{\"message\":\"caf\xe9\"}"},                // Latin-1
+		{"/v1/run", "{\"message\":\"caf\xe9\"}"},                    // Latin-1
 		{"/v1/session/create", "{\"model_name\":\"\xed\xa0\x80\"}"}, // an encoded surrogate
-		{"/v1/run", "{\"message\":\"ok\"\xc0}"},                    // not UTF-8 and not JSON: the decoding fails first
+		{"/v1/run", "{\"message\":\"ok\"\xc0}"},                     // not UTF-8 and not JSON: the decoding fails first
 	} {
 		rec := send(tc.path, tc.body)
 		var e struct{ Detail string }
