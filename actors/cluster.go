@@ -404,8 +404,11 @@ func (l *Layers) gatherCluster(ctx context.Context, v *pb.ClusterView) (*cluster
 		return nil, err
 	}
 	g := &clusterGather{backing: states[v.GetClusterId()]}
-	if g.backing == nil {
+	switch {
+	case g.backing == nil && slices.Contains(missing, v.GetClusterId()):
 		return nil, semvec.NotFound("Cluster") // deleted while we asked
+	case g.backing == nil:
+		return nil, semvec.Errorf(semvec.KindInternal, "the session backing cluster %s cannot be read", v.GetClusterId())
 	}
 	for _, id := range v.GetMemberIds() {
 		st := states[id]

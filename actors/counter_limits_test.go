@@ -141,3 +141,54 @@ func TestConsensusSkipsAVoterThatCannotBeLoaded(t *testing.T) {
 		t.Fatalf("proposal by an unloadable session: %v", err)
 	}
 }
+
+// TestLayersLeaveOutASessionThatCannotBeLoaded: a session whose checkpoint
+// does not load fails its own requests (500) but no layer operation it
+// takes part in: cluster feedback aggregates and blends the members that
+// load, a switch saves the partition of the sessions that load, and the
+// observer samples the clusters whose sessions load. A cluster whose own
+// backing session does not load still fails (500, not a 404).
+func TestLayersLeaveOutASessionThatCannotBeLoaded(t *testing.T) {
+	store := &unloadable{}
+	e := newWrappedSessionsEnv(t, func(st *persistence.Store) SessionStore { store.Store = st; return store })
+	ctx := ctxT(t)
+	const own = "tenant-a"
+	good, good2, bad := e.session(own), e.session(own), e.session(own)
+	e.steady(own, good, 0, 2)
+	e.steady(own, good2, 2, 2)
+	e.steady(own, bad, 1, 2)
+	c := e.cluster(own, AggregationWeightedAverage, 0.5)
+	for _, m := range []string{good, good2, bad} {
+		ok(e.layers.AddMember(ctx, own, c, m))(t)
+	}
+	broken := e.cluster(own, AggregationWeightedAverage, 0.5) // its backing session will not load
+	r := e.region(own, 0.5, 60)
+	ok(e.layers.AttachCluster(ctx, own, r.ID, c))(t)
+	ok(e.layers.AttachCluster(ctx, own, r.ID, broken))(t)
+	if _, _, err := e.layers.EnsureObserver(ctx, own, 3600, []string{r.ID}); err != nil {
+		t.Fatal(err)
+	}
+	ok(e.layers.Propose(ctx, own, good, topic(0, 0)))(t) // both enrol in the network
+	ok(e.layers.Propose(ctx, own, bad, topic(0, 0)))(t)
+	e.restart() // every session passivated: the next request activates it
+	store.bad.Store(bad)
+
+	fb := ok(e.layers.ClusterFeedback(ctx, own, c))(t)
+	if fb.GetSessionsUpdated() != 2 {
+		t.Errorf("cluster feedback with an unloadable member updated %d sessions, want the other two", fb.GetSessionsUpdated())
+	}
+	if _, err := e.layers.SwitchUser(ctx, own, "someone-else"); err != nil {
+		t.Errorf("a switch with an unloadable session in the network: %v", err)
+	}
+	if s := ok(e.layers.ObserverSample(ctx, own))(t); s.GetRegionsSampled() != 1 {
+		t.Errorf("observer sample = %+v", s)
+	}
+	store.bad.Store(broken)
+	e.restart()
+	if _, err := e.layers.ClusterFeedback(ctx, own, broken); semvec.KindOf(err) != semvec.KindInternal {
+		t.Errorf("feedback of a cluster whose backing session does not load: %v, want an internal error", err)
+	}
+	if s := ok(e.layers.ObserverSample(ctx, own))(t); s.GetRegionsSampled() != 1 {
+		t.Errorf("observer sample with a cluster that does not load = %+v", s)
+	}
+}

@@ -468,8 +468,12 @@ func parallel(n int, fn func(i int)) {
 }
 
 // sessionStates asks each session for its StateResponse as owner. Sessions
-// that do not exist (or are not owner's) are listed in missing; any other
-// failure is returned.
+// that do not exist (or are not owner's) are listed in missing. A session
+// whose state cannot be read for a fault of its own (a checkpoint or log
+// that does not load: the error of every request to it) is logged and left
+// out, as consensus leaves out such a voter, rather than failing every
+// aggregate, sample, realignment and switch it takes part in; any other
+// failure (an unavailable database, a timeout) is returned.
 func (l *Layers) sessionStates(ctx context.Context, owner string, ids []string) (states map[string]*pb.StateResponse, missing []string, err error) {
 	res, errs := l.askStates(ctx, owner, ids)
 	states = make(map[string]*pb.StateResponse, len(ids))
@@ -479,6 +483,8 @@ func (l *Layers) sessionStates(ctx context.Context, owner string, ids []string) 
 			states[id] = res[i]
 		case semvec.KindOf(errs[i]) == semvec.KindNotFound:
 			missing = append(missing, id)
+		case semvec.KindOf(errs[i]) == semvec.KindInternal:
+			l.log.Warn("layers: a session's state cannot be read; it is left out", "owner", owner, "session_id", id, "err", errs[i])
 		default:
 			return nil, nil, errs[i]
 		}
