@@ -35,7 +35,8 @@ type trigger struct {
 // that equals an existing one (ignoring case) replaces it. When MaxTriggers
 // are registered the error is KindConflict.
 func (s *Session) AddTrigger(t Trigger) (count int, err error) {
-	kw := strings.TrimSpace(cleanText(t.Keyword))
+	clean := cleanText(t.Keyword)
+	kw := own(strings.TrimSpace(clean), clean)
 	hasKW, hasEmb := kw != "", len(t.Embedding) > 0
 	if hasKW == hasEmb {
 		return len(s.triggers), semvec.FieldError("keyword", "exactly one of keyword or embedding is required")

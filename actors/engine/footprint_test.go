@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"runtime"
+	"strings"
 	"testing"
 	"time"
 )
@@ -181,6 +182,60 @@ func TestFootprintWorstCase(t *testing.T) {
 	// The byte budget (SEMVEC_MAX_SESSION_MEMORY_MB) counts ApproxSize: it
 	// must not count much less than the heap the session holds.
 	if approx := int64(s.ApproxSize()); approx < held*3/4 {
+		t.Errorf("ApproxSize says %d bytes for a session holding %d", approx, held)
+	}
+}
+
+// A text padded with white space keeps, trimmed, none of its padding: the
+// session holds what ApproxSize counts, so a client cannot hold memory
+// past the byte budget (SEMVEC_MAX_SESSION_MEMORY_MB) by padding what it
+// sends — at the API's limits (responses of 64,000 characters, messages of
+// 32,000; U+3000 is white space of three bytes) each quarantined message's
+// answer held ~190 KB that ApproxSize counted as a few bytes.
+func TestFootprintPaddedTexts(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	pad := func(n int) string { return strings.Repeat("\u3000", n) }
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	s := newTestSession(t)
+	cfg := s.Config()
+	for i := range cfg.MaxTriggers {
+		if _, err := s.AddTrigger(Trigger{Keyword: fmt.Sprintf("kw%d", i) + pad(4000)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	excl := randUnit(r, cfg.Dim)
+	if err := s.SetIsolation(IsolationPolicy{Level: LevelQuarantine, Exclusion: [][]float32{excl}}); err != nil {
+		t.Fatal(err)
+	}
+	now := t0
+	for i := range cfg.ShadowCap + 1 {
+		now = now.Add(time.Second)
+		if _, err := s.Run(RunInput{Message: fmt.Sprintf("m%d", i) + pad(31990), MessageVec: excl,
+			Response: fmt.Sprintf("a%d", i) + pad(63990), ResponseVec: randUnit(r, cfg.Dim), ShortCircuitThreshold: 0.85, Now: now}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The pending question and the last answer.
+	if err := s.SetIsolation(IsolationPolicy{Level: LevelOpen}); err != nil {
+		t.Fatal(err)
+	}
+	now = now.Add(time.Second)
+	if _, err := s.Run(RunInput{Message: "question" + pad(31990), MessageVec: randUnit(r, cfg.Dim),
+		Response: "answer" + pad(63990), ResponseVec: randUnit(r, cfg.Dim), ShortCircuitThreshold: 0.85, Now: now}); err != nil {
+		t.Fatal(err)
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	held := int64(after.HeapAlloc) - int64(before.HeapAlloc)
+	runtime.KeepAlive(s)
+	approx := int64(s.ApproxSize())
+	t.Logf("padded texts: %.2f MiB of heap, ApproxSize %.2f MiB, %d quarantined", float64(held)/(1<<20), float64(approx)/(1<<20), s.QuarantineCount())
+	if s.QuarantineCount() != cfg.ShadowCap {
+		t.Fatalf("%d quarantined, want %d", s.QuarantineCount(), cfg.ShadowCap)
+	}
+	if approx < held*3/4 {
 		t.Errorf("ApproxSize says %d bytes for a session holding %d", approx, held)
 	}
 }

@@ -233,7 +233,7 @@ func (s *Session) acceptResponse(resp string, rvec []float32, now time.Time) (fr
 	case blockShadowed:
 		s.blocked = blockNone
 		if n := len(s.shadow); n > 0 && s.shadow[n-1].answer == "" {
-			s.shadow[n-1].answer = clipText(strings.TrimSpace(resp), s.cfg.MaxStoredChars)
+			s.shadow[n-1].answer = own(clipText(strings.TrimSpace(resp), s.cfg.MaxStoredChars), resp)
 			s.shadow[n-1].answerVec = quantize(rvec)
 		}
 		return nil
@@ -245,7 +245,7 @@ func (s *Session) acceptResponse(resp string, rvec []float32, now time.Time) (fr
 	} else {
 		s.addMemory("A: "+strings.TrimSpace(resp), quantize(rvec), baseImportance, 0, tierShort, now)
 	}
-	s.lastResponse = clipText(strings.TrimSpace(resp), s.cfg.MaxLastResponseChars)
+	s.lastResponse = own(clipText(strings.TrimSpace(resp), s.cfg.MaxLastResponseChars), resp)
 	return free
 }
 
@@ -286,7 +286,7 @@ func pendingText(msg string, n int) string {
 	}
 	t := strings.TrimSpace(msg)
 	if runeLen(t) <= n {
-		return t
+		return own(t, msg)
 	}
 	return clipText(t, n-3)
 }

@@ -239,6 +239,18 @@ func clip(s string, n int) (string, bool) {
 	return s[:i] + "...", true
 }
 
+// own returns t, a part of s (s trimmed, say), as a string of its own when
+// it is shorter than s. Kept in the session, a part of s would keep all of
+// s alive: a request's text padded with white space (64,000 characters of
+// U+3000 trim to one) would hold ~190 KB that ApproxSize, and so the byte
+// budget of the sessions in memory, never counts.
+func own(t, s string) string {
+	if len(t) < len(s) {
+		return strings.Clone(t)
+	}
+	return t
+}
+
 // clipText is clip without the flag.
 func clipText(s string, n int) string {
 	out, _ := clip(s, n)
