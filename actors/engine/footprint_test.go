@@ -239,3 +239,44 @@ func TestFootprintPaddedTexts(t *testing.T) {
 		t.Errorf("ApproxSize says %d bytes for a session holding %d", approx, held)
 	}
 }
+
+// ApproxSize runs after every change of every session (the byte budget):
+// it allocates nothing, a Verify reference held or not (every session ever
+// exported or imported holds one, in its snapshots too), and it counts the
+// codes of the reference's keys once no arena holds them (the arena grew
+// away from them).
+func TestApproxSizeWithReference(t *testing.T) {
+	build := func(export bool) *Session {
+		r := rand.New(rand.NewPCG(5, 6))
+		s := newTestSession(t)
+		now := t0
+		inject := func(n int) {
+			for range n {
+				now = now.Add(time.Second)
+				if _, err := s.InjectMemory(InjectInput{Text: fmt.Sprintf("fact %d", now.Unix()), Embedding: randUnit(r, testDim), Tier: "long_term", Now: now}); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		inject(12)
+		if export {
+			if _, _, err := s.Export(); err != nil { // the reference shares the arena's keys
+				t.Fatal(err)
+			}
+			if allocs := testing.AllocsPerRun(100, func() { _ = s.ApproxSize() }); allocs != 0 {
+				t.Errorf("ApproxSize with a Verify reference: %.0f allocations", allocs)
+			}
+		}
+		inject(40) // the arena grows away from them
+		return s
+	}
+	plain, exported := build(false), build(true)
+	if exported.TotalMemories() != plain.TotalMemories() || plain.TotalMemories() < 12 {
+		t.Fatalf("%d and %d memories", plain.TotalMemories(), exported.TotalMemories())
+	}
+	// The reference: its state (absent: not initialised), its entries, and
+	// the codes of its 12 keys.
+	if d := exported.ApproxSize() - plain.ApproxSize(); d < 12*testDim {
+		t.Errorf("the reference counts %d bytes, under its keys' %d", d, 12*testDim)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"time"
+	"unsafe"
 
 	semvec "github.com/semvec-go/semvec"
 )
@@ -267,8 +268,7 @@ func (s *Session) Metrics() Metrics {
 // capacities ×4 and int8 codes ×1 (codes shared by several holders count
 // once), history capacities ×4, text lengths, struct sizes and rough
 // per-entry overheads. Sessions report it to their registry's byte budget
-// (SEMVEC_MAX_SESSION_MEMORY_MB); it allocates only while a Verify
-// reference is held.
+// (SEMVEC_MAX_SESSION_MEMORY_MB) after every change: it allocates nothing.
 func (s *Session) ApproxSize() int {
 	const hdr = 24 // slice header
 	vec := func(v []float32) int { return hdr + cap(v)*4 }
@@ -319,20 +319,18 @@ func (s *Session) ApproxSize() int {
 	}
 	if s.ref != nil {
 		n += vec(s.ref.state) + cap(s.ref.entries)*refEntrySize
-		// Its keys count only when no live memory (nor an entry before)
-		// holds them any more.
-		seen := map[*int8]bool{}
-		for _, tier := range s.tiers {
-			for _, m := range tier {
-				if len(m.key.k) > 0 {
-					seen[&m.key.k[0]] = true
-				}
-			}
-		}
+		// Its keys cost nothing more while they lie in the key arena,
+		// counted above (the keys of live memories, or slots freed since);
+		// the others (a detached copy, a key decoded apart, a key in an
+		// arena since replaced) count their codes: no two entries share
+		// codes outside the arena.
+		lo := uintptr(unsafe.Pointer(unsafe.SliceData(s.keyArena)))
+		hi := lo + uintptr(cap(s.keyArena))
 		for _, e := range s.ref.entries {
-			if cap(e.key.k) > 0 && !seen[&e.key.k[:1][0]] {
-				seen[&e.key.k[:1][0]] = true
-				n += cap(e.key.k)
+			if c := cap(e.key.k); c > 0 {
+				if p := uintptr(unsafe.Pointer(unsafe.SliceData(e.key.k))); p < lo || p >= hi {
+					n += c
+				}
 			}
 		}
 	}
