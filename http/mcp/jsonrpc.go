@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
@@ -124,6 +125,9 @@ func checkMessage(body []byte) (*jsonrpc.Error, jsonrpc.ID, int) {
 	var value json.RawMessage // Unmarshal checks all of body, trailing data too
 	if err := json.Unmarshal(body, &value); err != nil {
 		return &jsonrpc.Error{Code: jsonrpc.CodeParseError, Message: "Parse error: " + err.Error()}, none, 0
+	}
+	if !utf8.Valid(body) { // JSON text is UTF-8; decoded, the bad bytes would be stored as U+FFFD
+		return &jsonrpc.Error{Code: jsonrpc.CodeParseError, Message: "Parse error: the body is not UTF-8"}, none, 0
 	}
 	if value[0] == '[' {
 		var batch []json.RawMessage

@@ -148,6 +148,7 @@ func TestMCPJSONRPCErrors(t *testing.T) {
 		{"trailing comma", `{"jsonrpc":"2.0","id":1,"method":"tools/list",}`, nil, 400, parse, "null"},
 		{"empty body", "", nil, 400, parse, "null"},
 		{"not UTF-8 outside strings", "\xff", nil, 400, parse, "null"},
+		{"not UTF-8 inside a string", `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"remember","arguments":{"session_id":"s","text":"caf` + "\xe9" + `"}}}`, nil, 400, parse, "null"},
 
 		{"empty array", `[]`, nil, 400, invalid, "null"},
 		{"empty object", `{}`, nil, 400, invalid, "null"},
