@@ -1,7 +1,13 @@
 package actors
 
 import (
+	"context"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+
 	"fmt"
+	"github.com/asynkron/protoactor-go/actor"
 	"math/rand/v2"
 	"strings"
 	"testing"
@@ -107,5 +113,44 @@ func TestSessionMemoryBudgetAccounting(t *testing.T) {
 	}
 	if leaving := sessions.reg.leavingBytes.Load(); leaving != 0 {
 		t.Fatalf("no session stopping, yet %d bytes counted as leaving", leaving)
+	}
+}
+
+// A storm of cold requests loads a bounded number of actors at once (their
+// state is in memory before it counts against the byte budget): 64
+// concurrent activations of a registry that loads 4 at a time all succeed,
+// and no more than 4 ever load together.
+func TestActivationsLoadABoundedNumberAtOnce(t *testing.T) {
+	ctx := ctxT(t)
+	sys := NewActorSystem(slog.New(slog.DiscardHandler))
+	t.Cleanup(sys.Shutdown)
+	var now, most atomic.Int32
+	reg := NewRegistry("loads", sys.Root, func(ctx context.Context, id string) (actor.Producer, error) {
+		n := now.Add(1)
+		defer now.Add(-1)
+		for m := most.Load(); n > m && !most.CompareAndSwap(m, n); m = most.Load() {
+		}
+		time.Sleep(5 * time.Millisecond) // a database read
+		return func() actor.Actor { return actor.ReceiveFunc(func(actor.Context) {}) }, nil
+	}, nil)
+	reg.loading = make(chan struct{}, 4)
+	var wg sync.WaitGroup
+	errs := make(chan error, 64)
+	for i := range 64 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := reg.Get(ctx, fmt.Sprintf("a%d", i)); err != nil {
+				errs <- err
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	if reg.Active() != 64 || most.Load() > 4 || most.Load() < 2 {
+		t.Fatalf("%d active; at most %d loaded at once, want 2 to 4", reg.Active(), most.Load())
 	}
 }

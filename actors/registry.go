@@ -52,6 +52,11 @@ type Registry struct {
 	// not) without loading it. An activation that finds every slot taken
 	// asks it first, so that a request for a missing id evicts no one.
 	exists func(ctx context.Context, id string) error
+	// loading, when set, bounds the activations loading at once (its
+	// capacity): what they load is in memory before it is reported to the
+	// budget, and a storm of cold requests would read the database all at
+	// once.
+	loading chan struct{}
 	// budget, when positive, bounds the bytes its actors report holding
 	// (footprint.go): past it, the least recently used are evicted.
 	budget int64
@@ -475,7 +480,7 @@ func (r *Registry) activate(ctx context.Context, id string, e *entry) {
 	}
 	e.name = r.name(id)
 	r.mu.Unlock()
-	producer, err := r.load(ctx, id)
+	producer, err := r.loadLimited(ctx, id)
 	var pid *actor.PID
 	if err == nil {
 		pid, err = r.root.SpawnNamed(r.props(producer), e.name)
@@ -498,6 +503,19 @@ func (r *Registry) activate(ctx context.Context, id string, e *entry) {
 		r.root.Send(pid, msg)
 	}
 	e.pending = nil
+}
+
+// loadLimited is r.load, once one of the loading places is free.
+func (r *Registry) loadLimited(ctx context.Context, id string) (actor.Producer, error) {
+	if r.loading != nil {
+		select {
+		case r.loading <- struct{}{}:
+			defer func() { <-r.loading }()
+		case <-ctx.Done():
+			return nil, semvec.Wrap(semvec.KindUnavailable, ctx.Err(), "too many "+r.kind+" activations are loading; retry")
+		}
+	}
+	return r.load(ctx, id)
 }
 
 // abort ends the activation of e, id's entry, with err: its waiters get

@@ -87,6 +87,13 @@ type Sessions struct {
 	now   func() time.Time
 }
 
+// maxSessionLoads bounds the sessions loading at once (reading their
+// checkpoint and log, replaying it): a session's bytes count against
+// SEMVEC_MAX_SESSION_MEMORY_MB once it runs, so the budget can be passed by
+// what this many sessions hold while they load (8 MiB each at most, at the
+// defaults and 384 dimensions), never by a whole storm of cold requests.
+const maxSessionLoads = 32
+
 // NewSessions wires the session layer on root.
 func NewSessions(root *actor.RootContext, store SessionStore, ask *Asker, cfg SessionConfig, log *slog.Logger, now func() time.Time) *Sessions {
 	if now == nil {
@@ -102,6 +109,7 @@ func NewSessions(root *actor.RootContext, store SessionStore, ask *Asker, cfg Se
 	s.deps.registry = s.reg
 	s.reg.max = cfg.MaxSessions
 	s.reg.budget = cfg.MaxBytes
+	s.reg.loading = make(chan struct{}, maxSessionLoads)
 	s.reg.evict = func(_ string, pid *actor.PID) { s.ask.Root.Send(pid, &pb.Passivate{}) }
 	s.reg.tenantOf = func(key string) string { owner, _ := splitKey(key); return owner }
 	s.reg.exists = func(ctx context.Context, key string) error {
