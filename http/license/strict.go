@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/golang-jwt/jwt/v5"
 )
@@ -165,12 +166,16 @@ type parsedClaims struct {
 
 	exp, nbf               *jwt.NumericDate
 	expErr, nbfErr, iatErr error
+	// subNotUTF8: "sub" as written was not UTF-8 (a raw invalid byte, or a
+	// \u escape of an unpaired surrogate), which encoding/json would have
+	// decoded to U+FFFD, so that many subjects named one tenant.
+	subNotUTF8 bool
 }
 
 // UnmarshalJSON implements json.Unmarshaler.
 func (c *parsedClaims) UnmarshalJSON(b []byte) error {
 	var raw struct {
-		Subject  string          `json:"sub"`
+		Subject  json.RawMessage `json:"sub"`
 		Tier     string          `json:"tier"`
 		Products productList     `json:"products"`
 		Exp      json.RawMessage `json:"exp"`
@@ -180,7 +185,13 @@ func (c *parsedClaims) UnmarshalJSON(b []byte) error {
 	if err := json.Unmarshal(b, &raw); err != nil {
 		return err
 	}
-	*c = parsedClaims{Subject: raw.Subject, Tier: raw.Tier, Products: raw.Products}
+	var sub string
+	if len(raw.Subject) > 0 {
+		if err := json.Unmarshal(raw.Subject, &sub); err != nil {
+			return err // not a string (or null): malformed, as before
+		}
+	}
+	*c = parsedClaims{Subject: sub, Tier: raw.Tier, Products: raw.Products, subNotUTF8: !jsonStringIsUTF8(raw.Subject)}
 	c.exp, c.expErr = parseNumericDate("exp", raw.Exp)
 	c.nbf, c.nbfErr = parseNumericDate("nbf", raw.Nbf)
 	_, c.iatErr = parseNumericDate("iat", raw.Iat)
@@ -211,3 +222,51 @@ func (c *parsedClaims) Validate() error { return c.iatErr }
 
 // errCritical is the key function's error for a token with a "crit" header.
 var errCritical = errors.New(`"crit" header lists extensions this verifier does not understand`)
+
+// jsonStringIsUTF8 reports whether raw, one valid JSON value as it appeared
+// in the payload, spells UTF-8 text: its bytes are UTF-8 and every \u escape
+// of a surrogate is one half of a pair. encoding/json decodes an invalid
+// byte and an unpaired surrogate alike to U+FFFD, so without this check
+// "a\xffb", "a\xfeb", "a\udfffb" and "a\ufffdb" would all name one subject.
+func jsonStringIsUTF8(raw json.RawMessage) bool {
+	if !utf8.Valid(raw) {
+		return false
+	}
+	for i := 0; i < len(raw); i++ {
+		if raw[i] != '\\' {
+			continue
+		}
+		i++ // the escaped character
+		if i >= len(raw) || raw[i] != 'u' {
+			continue
+		}
+		r, ok := hex4(raw, i+1)
+		if !ok {
+			return false // cannot happen in valid JSON
+		}
+		i += 4
+		switch {
+		case r >= 0xDC00 && r <= 0xDFFF:
+			return false // a low surrogate with no high one before it
+		case r >= 0xD800 && r <= 0xDBFF:
+			if i+6 >= len(raw) || raw[i+1] != '\\' || raw[i+2] != 'u' {
+				return false
+			}
+			lo, ok := hex4(raw, i+3)
+			if !ok || lo < 0xDC00 || lo > 0xDFFF {
+				return false
+			}
+			i += 6
+		}
+	}
+	return true
+}
+
+// hex4 reads the four hex digits of a \u escape at raw[at:].
+func hex4(raw []byte, at int) (rune, bool) {
+	if at+4 > len(raw) {
+		return 0, false
+	}
+	v, err := strconv.ParseUint(string(raw[at:at+4]), 16, 16)
+	return rune(v), err == nil
+}

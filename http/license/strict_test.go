@@ -337,3 +337,34 @@ func TestProductsNull(t *testing.T) {
 		t.Fatalf("got %q, %v; want nil", p, err)
 	}
 }
+
+// TestVerifySubjectNotUTF8: a "sub" that is not UTF-8 as written — a raw
+// invalid byte, or the \u escape of an unpaired surrogate — is refused.
+// encoding/json would decode each to U+FFFD, so "a\xffb", "a\xfeb",
+// "a\udfffb" and "a\ufffdb" would otherwise all be one tenant (found by an
+// outside tester: a session created with the first was readable with the
+// others).
+func TestVerifySubjectNotUTF8(t *testing.T) {
+	pub, priv := mustKey(t)
+	v := NewVerifier([]ed25519.PublicKey{pub}, WithClock(newTestClock(t0).Now))
+	exp := t0.Add(time.Hour).Unix()
+	payload := func(sub string) string { return fmt.Sprintf(`{"sub":"%s","exp":%d}`, sub, exp) }
+	for _, sub := range []string{"a\xffb", "a\xfeb", "\xc3", `a\udfffb`, `a\ud800b`, `a\ud800`, `a\ud800\u0041`, `a\ud800\ud800`, `\uDC00`} {
+		t.Run(fmt.Sprintf("%q", sub), func(t *testing.T) {
+			wantRefused(t, v, signRaw(priv, edHeader, payload(sub)), ReasonBadSub)
+		})
+	}
+	for sub, want := range map[string]string{
+		`a\ufffdb`:       "a\ufffdb", // U+FFFD itself is a character like any other
+		"a\uFFFDb":       "a\ufffdb",
+		`\ud83d\ude00`:   "😀", // a surrogate pair
+		`\uD83D\uDE00x`:  "😀x",
+		`a\\ud800`:       `a\ud800`, // an escaped backslash, then text
+		"tenant/ünïcode": "tenant/ünïcode",
+	} {
+		c, err := v.Verify(signRaw(priv, edHeader, payload(sub)))
+		if err != nil || c.Subject != want {
+			t.Errorf("sub %s: got %+v, %v; want subject %q", sub, c, err, want)
+		}
+	}
+}

@@ -209,6 +209,9 @@ func (v *Verifier) verify(token string) (Claims, error) {
 	if strings.TrimSpace(tc.Subject) == "" {
 		return Claims{}, &VerifyError{Reason: ReasonMissingSub}
 	}
+	if tc.subNotUTF8 {
+		return Claims{}, &VerifyError{Reason: ReasonBadSub, Err: errors.New("subject is not UTF-8")}
+	}
 	if err := ValidSubject(tc.Subject); err != nil {
 		return Claims{}, &VerifyError{Reason: ReasonBadSub, Err: err}
 	}
