@@ -2,6 +2,7 @@ package http
 
 import (
 	"bytes"
+	"context"
 	"encoding"
 	"encoding/json"
 	"errors"
@@ -26,6 +27,10 @@ import (
 
 // detailBodyTooLarge is the 413 detail.
 const detailBodyTooLarge = "Request body too large"
+
+// detailBodyTimeout: the request body arrived after the request's deadline
+// (SEMVEC_REQUEST_TIMEOUT).
+const detailBodyTimeout = "Request body not received within the request timeout"
 
 // validationError writes a 422 with the given items and aborts the chain.
 // Handlers use it for checks that binding tags cannot express.
@@ -160,6 +165,16 @@ func bindJSON(c *gin.Context, dst any) bool {
 			return false
 		}
 		c.Request.Body = io.NopCloser(bytes.NewReader(body))
+		// The body came in after the request's deadline (a slow upload):
+		// whatever the handler asked next would fail on the spent context
+		// and be reported as the database or an actor failing (503
+		// "database unavailable", 504), which sends the operator after the
+		// wrong cause. It is the client's slowness: 408, nothing done.
+		if errors.Is(c.Request.Context().Err(), context.DeadlineExceeded) {
+			c.Header("Connection", "close")
+			c.AbortWithStatusJSON(http.StatusRequestTimeout, api.Error{Detail: detailBodyTimeout})
+			return false
+		}
 	}
 	// In FastAPI's order: no body, a body that is not JSON by its
 	// Content-Type, a JSON null, a body that does not parse.

@@ -1,0 +1,72 @@
+package main
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/semvec-go/semvec"
+)
+
+// TestABodyPastTheRequestDeadlineIs408: a client that sends its body more
+// slowly than SEMVEC_REQUEST_TIMEOUT allows gets 408 with a JSON detail
+// saying so, and nothing is done. Before, the handler ran on the spent
+// context and the answer blamed the server: 503 "database unavailable"
+// (session create, run, cluster create, observer create) or 504, logged as
+// a database failure (found by an outside tester).
+func TestABodyPastTheRequestDeadlineIs408(t *testing.T) {
+	const timeout = 300 * time.Millisecond
+	e := newEnv(t, "sqlite:///"+t.TempDir()+"/slow.db", map[string]string{"SEMVEC_REQUEST_TIMEOUT": timeout.String()})
+	tok := e.token("slow", semvec.TierEnterprise)
+	slowPost := func(path, body string) (int, http.Header, []byte) {
+		t.Helper()
+		pr, pw := io.Pipe()
+		go func() {
+			_, _ = io.WriteString(pw, body[:1])
+			time.Sleep(2 * timeout)
+			_, _ = io.WriteString(pw, body[1:])
+			_ = pw.Close()
+		}()
+		req, err := http.NewRequest(http.MethodPost, e.base+path, pr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.ContentLength = int64(len(body))
+		req.Header.Set("X-API-Key", tok)
+		req.Header.Set("Content-Type", "application/json")
+		res, err := e.httpClient().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		b, _ := io.ReadAll(res.Body)
+		return res.StatusCode, res.Header, b
+	}
+	for _, tc := range []struct{ path, body string }{
+		{"/v1/session/create", `{}`},
+		{"/v1/run", `{"message":"hello"}`},
+		{"/v1/cluster/", `{"name":"c"}`},
+		{"/v1/observer/", `{"sample_interval_seconds":30}`},
+		{"/v1/observer/", `  `}, // an optional body, all white space
+		{"/v1/network/users/switch", `{"user_id":"u"}`},
+	} {
+		status, h, b := slowPost(tc.path, tc.body)
+		var d struct{ Detail string }
+		if status != http.StatusRequestTimeout || json.Unmarshal(b, &d) != nil || !strings.Contains(d.Detail, "request timeout") {
+			t.Errorf("POST %s, body sent past the deadline: %d %s, want 408 with a detail naming the request timeout", tc.path, status, b)
+		}
+		if h.Get("Retry-After") != "" {
+			t.Errorf("POST %s: Retry-After %q on a client-side timeout", tc.path, h.Get("Retry-After"))
+		}
+	}
+	// Nothing was done: no session, cluster or observer exists.
+	if r := e.do("GET", "/v1/cluster/", nil, "X-API-Key", tok); r.Status != http.StatusOK || strings.TrimSpace(string(r.Body)) != "[]" {
+		t.Errorf("clusters after the slow creates: %d %s, want []", r.Status, r.Body)
+	}
+	if r := e.do("GET", "/v1/observer/summary", nil, "X-API-Key", tok); r.Status != http.StatusNotFound {
+		t.Errorf("observer after the slow create: %d %s, want 404", r.Status, r.Body)
+	}
+}
