@@ -6,6 +6,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/semvec-go/semvec/http/openapitest"
 )
@@ -74,6 +75,58 @@ func TestABodyThatIsNotJSONByItsContentTypeIs422(t *testing.T) {
 	// sessions and clusters of the accepted ones only.
 	if n := len(s.list("GET", "/v1/cluster/", s.tokA)); n != 9 {
 		t.Errorf("%d clusters, want the 9 created with a JSON Content-Type", n)
+	}
+}
+
+// TestALargeBodyThatIsNotJSONEchoesABoundedInput: the 422 for a body that
+// is not JSON by its Content-Type echoes at most maxEchoedInput bytes of
+// it, cut at a character boundary, then "…". Before, a 4 MB text/plain
+// body of control characters was echoed whole, JSON-escaped to 24 MB, and
+// 16 such requests at once took the server past 2 GB resident (found by an
+// outside tester).
+func TestALargeBodyThatIsNotJSONEchoesABoundedInput(t *testing.T) {
+	const bound = 4096 // maxEchoedInput
+	s := newLyServer(t)
+	for name, body := range map[string]string{
+		"control characters": strings.Repeat("\x01", 4<<20-1),
+		"invalid bytes":      strings.Repeat("\xff", 1<<20),
+		"multi-byte text":    "a" + strings.Repeat("é", 1<<19), // the cut falls inside a character
+		"just over":          strings.Repeat("x", bound+1),
+	} {
+		req := httptest.NewRequest("POST", "/v1/run", strings.NewReader(body))
+		req.Header.Set("Content-Type", "text/plain")
+		req.Header.Set("Authorization", "Bearer "+s.tokA)
+		rec := httptest.NewRecorder()
+		s.h.ServeHTTP(rec, req)
+		var got struct {
+			Detail []struct {
+				Type  string `json:"type"`
+				Input string `json:"input"`
+			} `json:"detail"`
+		}
+		if rec.Code != http.StatusUnprocessableEntity || json.Unmarshal(rec.Body.Bytes(), &got) != nil || len(got.Detail) != 1 ||
+			got.Detail[0].Type != "model_attributes_type" {
+			t.Fatalf("%s: %d %.200s, want one 422 model_attributes_type item", name, rec.Code, rec.Body)
+		}
+		if n := rec.Body.Len(); n > 6*bound+200 {
+			t.Errorf("%s: a %d-byte body got a %d-byte answer", name, len(body), n)
+		}
+		in := got.Detail[0].Input
+		if !strings.HasSuffix(in, "…") || !utf8.ValidString(in) {
+			t.Errorf("%s: input %.40q… (%d bytes) is not a clipped prefix ending in …", name, in, len(in))
+		}
+		if strings.Contains(name, "multi-byte") && strings.TrimSuffix(strings.TrimPrefix(in, "a"), "…") != strings.Repeat("é", (bound-1)/2) {
+			t.Errorf("%s: input not cut at a character boundary: %d bytes", name, len(in))
+		}
+	}
+	// A short body is still echoed whole, as FastAPI does.
+	req := httptest.NewRequest("POST", "/v1/run", strings.NewReader(strings.Repeat("x", bound)))
+	req.Header.Set("Content-Type", "text/plain")
+	req.Header.Set("Authorization", "Bearer "+s.tokA)
+	rec := httptest.NewRecorder()
+	s.h.ServeHTTP(rec, req)
+	if !strings.Contains(rec.Body.String(), `"input":"`+strings.Repeat("x", bound)+`"`) {
+		t.Errorf("a body of exactly %d bytes: %.200s, want it echoed whole", bound, rec.Body)
 	}
 }
 

@@ -32,6 +32,27 @@ const detailBodyTooLarge = "Request body too large"
 // (SEMVEC_REQUEST_TIMEOUT).
 const detailBodyTimeout = "Request body not received within the request timeout"
 
+// maxEchoedInput bounds the "input" a 422 model_attributes_type echoes of
+// a body that is not JSON by its Content-Type. FastAPI echoes all of it;
+// JSON-escaped, a body of control characters or invalid bytes grows six
+// times (\u0001, \ufffd), so a 4 MiB text/plain body cost a 24 MB answer
+// and ~100 MB of transient memory, and 16 such requests at once took the
+// server past 2 GB resident.
+const maxEchoedInput = 4096
+
+// echoedInput is body as the text a 422 echoes: the whole of it when short,
+// else its first maxEchoedInput bytes (cut at a character boundary) and "…".
+func echoedInput(body []byte) string {
+	if len(body) <= maxEchoedInput {
+		return string(body)
+	}
+	n := maxEchoedInput
+	for n > 0 && !utf8.RuneStart(body[n]) {
+		n--
+	}
+	return string(body[:n]) + "…"
+}
+
 // validationError writes a 422 with the given items and aborts the chain.
 // Handlers use it for checks that binding tags cannot express.
 func validationError(c *gin.Context, items ...api.ValidationItem) {
@@ -184,7 +205,7 @@ func bindJSON(c *gin.Context, dst any) bool {
 		return false
 	}
 	if !jsonContentType(c.GetHeader("Content-Type")) {
-		input, _ := json.Marshal(string(body)) // the body as text, as FastAPI echoes the bytes it did not parse
+		input, _ := json.Marshal(echoedInput(body)) // the body as text, as FastAPI echoes the bytes it did not parse
 		validationError(c, api.ValidationItem{Loc: []any{"body"}, Msg: "Input should be a valid dictionary or object to extract fields from",
 			Type: "model_attributes_type", Input: input})
 		return false
