@@ -60,6 +60,18 @@ func TestFailedAuthenticationIsRateLimitedPerAddress(t *testing.T) {
 	if rec := s.serve("GET", "/v1/cluster", other, s.tok, ""); rec.Code != http.StatusOK {
 		t.Errorf("another address, valid token: %d %s", rec.Code, rec.Body)
 	}
+	// A token verified since (and cached) passes the address out of budget
+	// at no cost, on /v1 and /mcp: a client behind the same NAT or proxy as
+	// the failing one keeps working. The failures are still refused, and a
+	// /metrics password is never let through.
+	if rec := s.serve("GET", "/v1/cluster", attacker, s.tok, ""); rec.Code != http.StatusOK {
+		t.Errorf("over budget, a token already verified: %d %s, want 200", rec.Code, rec.Body)
+	}
+	if rec := s.serve("POST", "/mcp", attacker, s.tok, toolsListMsg); rec.Code == http.StatusTooManyRequests {
+		t.Errorf("over budget, a token already verified, /mcp: %d %s", rec.Code, rec.Body)
+	}
+	check429("over budget after a verified token, forged", s.serve("GET", "/v1/state/context", attacker, forged, ""))
+	check429("over budget after a verified token, /metrics", s.serve("GET", "/metrics", attacker, "", ""))
 
 	// The budget refills: one more attempt after 2 s, then 429 again.
 	s.clock.Advance(2 * time.Second)

@@ -366,15 +366,18 @@ func NewAuthFailureLimiter(clock func() time.Time) *AuthFailureLimiter {
 // of budget is answered 429 {"detail":"Too many failed authentication
 // attempts: retry later"} with Retry-After (seconds until one more attempt
 // is allowed), and every 401 answered further down the chain spends one
-// failure from the address's budget. A nil *AuthFailureLimiter limits
-// nothing.
-func (l *AuthFailureLimiter) Middleware() gin.HandlerFunc {
+// failure from the address's budget. known, when set, names the requests
+// whose credentials are known good at no cost (a licence token the
+// verifier has accepted and caches): they pass an address out of budget,
+// so a client that shares its address with a failing one (behind a NAT or
+// a proxy) keeps working. A nil *AuthFailureLimiter limits nothing.
+func (l *AuthFailureLimiter) Middleware(known func(*http.Request) bool) gin.HandlerFunc {
 	if l == nil {
 		return func(c *gin.Context) { c.Next() }
 	}
 	return func(c *gin.Context) {
 		addr := failAddr(c.Request.RemoteAddr)
-		if wait, blocked := l.blocked(addr); blocked {
+		if wait, blocked := l.blocked(addr); blocked && (known == nil || !known(c.Request)) {
 			c.Header("Retry-After", strconv.FormatInt(int64(math.Ceil(wait.Seconds())), 10))
 			abortUnread(c, http.StatusTooManyRequests, detailAuthFailures)
 			return

@@ -115,10 +115,13 @@ func New(d Deps) *gin.Engine {
 
 	r.GET("/v1/health", s.health)
 	r.GET("/v1/readyz", s.readyz)
-	r.GET("/metrics", d.AuthFailures.Middleware(), d.Metrics.Handler(d.MetricsUser, d.MetricsPassword))
+	// A licence token the verifier caches passes an address out of its
+	// failure budget; a /metrics password never does (it can be guessed).
+	knownToken := func(req *http.Request) bool { return d.Verifier != nil && d.Verifier.Known(tokenFrom(req)) }
+	r.GET("/metrics", d.AuthFailures.Middleware(nil), d.Metrics.Handler(d.MetricsUser, d.MetricsPassword))
 	r.GET("/openapi.json", s.openapi)
 
-	v1 := r.Group("/v1", d.AuthFailures.Middleware(), authMiddleware(d.Verifier, d.Anonymous), d.Limiter.Middleware())
+	v1 := r.Group("/v1", d.AuthFailures.Middleware(knownToken), authMiddleware(d.Verifier, d.Anonymous), d.Limiter.Middleware())
 	s.sessionRoutes(v1)
 	if d.Layers != nil {
 		s.layerRoutes(v1)
@@ -129,7 +132,7 @@ func New(d Deps) *gin.Engine {
 	// caller's budget per message: the limiter spends the first, and the
 	// handler has charge spend the rest once it has read the batch.
 	mcp := mcphttp.Handler(r, d.Embedder, d.Anonymous, nil)
-	r.POST("/mcp", d.AuthFailures.Middleware(), authMiddleware(d.Verifier, d.Anonymous), d.Limiter.Middleware(),
+	r.POST("/mcp", d.AuthFailures.Middleware(knownToken), authMiddleware(d.Verifier, d.Anonymous), d.Limiter.Middleware(),
 		func(c *gin.Context) {
 			mcp.ServeHTTP(c.Writer, mcphttp.WithCharge(c.Request, func(n int) bool { return d.Limiter.charge(c, n) }))
 		})

@@ -167,6 +167,18 @@ func (v *Verifier) Verify(token string) (Claims, error) {
 	return c, nil
 }
 
+// Known reports whether token is one Verify has accepted and still holds
+// in its cache, unexpired: what Verify would accept without a signature
+// check (a SHA-256 and a map lookup). Without a cache it knows no token.
+func (v *Verifier) Known(token string) bool {
+	token = strings.TrimSpace(token)
+	if v.cache == nil || token == "" {
+		return false
+	}
+	c, ok := v.cache.get(tokenDigest(token))
+	return ok && v.now().Before(c.ExpiresAt.Add(v.leeway))
+}
+
 // verify is the uncached path: parse, check the signature, check claims.
 func (v *Verifier) verify(token string) (Claims, error) {
 	v.verifications.Add(1)

@@ -415,3 +415,36 @@ func TestIssueValidatesTheSubject(t *testing.T) {
 		mustIssue(t, priv, sub, semvec.TierPro, time.Hour, t0)
 	}
 }
+
+// Known tells a token Verify accepted and caches, unexpired, from any
+// other, without a signature check: never a token not yet verified, a
+// forged or expired one, or any token when the cache is off.
+func TestKnown(t *testing.T) {
+	pub, priv := mustKey(t)
+	clk := newTestClock(t0)
+	v := NewVerifier([]ed25519.PublicKey{pub}, WithClock(clk.Now))
+	tok := signRaw(priv, edHeader, fmt.Sprintf(`{"sub":"acme","exp":%d}`, t0.Add(time.Hour).Unix()))
+	if v.Known(tok) || v.Known("") || v.Known("garbage") {
+		t.Fatal("known before any verification")
+	}
+	if _, err := v.Verify(tok); err != nil {
+		t.Fatal(err)
+	}
+	if !v.Known(tok) || !v.Known(" "+tok+" ") {
+		t.Fatal("a verified token is not known")
+	}
+	if forged := tok[:len(tok)-4] + "AAAA"; v.Known(forged) {
+		t.Fatal("a forged token is known")
+	}
+	if n := v.verifications.Load(); n != 1 {
+		t.Fatalf("%d signature checks, want the one of Verify", n)
+	}
+	clk.Advance(2 * time.Hour)
+	if v.Known(tok) {
+		t.Fatal("an expired token is known")
+	}
+	off := NewVerifier([]ed25519.PublicKey{pub}, WithClock(newTestClock(t0).Now), WithCacheSize(0))
+	if _, err := off.Verify(tok); err != nil || off.Known(tok) {
+		t.Fatalf("without a cache: verify %v, known %v", err, off.Known(tok))
+	}
+}
