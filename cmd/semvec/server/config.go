@@ -37,12 +37,15 @@ type Config struct {
 	// MaxSessionMemoryMB bounds the bytes the sessions in memory hold, as
 	// they estimate it (SEMVEC_MAX_SESSION_MEMORY_MB).
 	MaxSessionMemoryMB int
-	MaxTenantSessions  int // stored sessions per tenant (SEMVEC_MAX_SESSIONS_PER_TENANT)
-	AuditRows          int // audit rows kept per tenant (SEMVEC_AUDIT_ROWS_PER_TENANT)
-	Sweep              time.Duration
-	DevDir             string
-	DisableDevLicense  bool
-	PprofAddr          string
+	// MaxConnections and MaxConnectionsPerAddress bound the open HTTP
+	// connections, in all and from one client address (0: no bound).
+	MaxConnections, MaxConnectionsPerAddress int
+	MaxTenantSessions                        int // stored sessions per tenant (SEMVEC_MAX_SESSIONS_PER_TENANT)
+	AuditRows                                int // audit rows kept per tenant (SEMVEC_AUDIT_ROWS_PER_TENANT)
+	Sweep                                    time.Duration
+	DevDir                                   string
+	DisableDevLicense                        bool
+	PprofAddr                                string
 	// The /v1/run context block of every session (a session may choose its
 	// own at creation): 0 means the engine's default.
 	RunTopK            int
@@ -71,20 +74,22 @@ type ClusterConfig struct {
 func LoadConfig(getenv func(string) string) (Config, error) {
 	c := Config{
 		Host: "0.0.0.0", Port: "8080",
-		DatabaseURL:        "sqlite:///semvec.db",
-		AskTimeout:         5 * time.Second,
-		RequestTimeout:     30 * time.Second,
-		ShutdownTimeout:    30 * time.Second,
-		LogLevel:           slog.LevelInfo,
-		LogFormat:          "text",
-		MaxBodyBytes:       4 << 20,
-		IdleTTL:            1800 * time.Second,
-		MaxSessions:        10000,
-		MaxSessionMemoryMB: 2048,
-		MaxTenantSessions:  persistence.DefaultMaxSessions,
-		AuditRows:          persistence.DefaultAuditRetention,
-		Sweep:              60 * time.Second,
-		DevDir:             ".semvec-dev",
+		DatabaseURL:              "sqlite:///semvec.db",
+		AskTimeout:               5 * time.Second,
+		RequestTimeout:           30 * time.Second,
+		ShutdownTimeout:          30 * time.Second,
+		LogLevel:                 slog.LevelInfo,
+		LogFormat:                "text",
+		MaxBodyBytes:             4 << 20,
+		IdleTTL:                  1800 * time.Second,
+		MaxSessions:              10000,
+		MaxSessionMemoryMB:       2048,
+		MaxConnections:           10000,
+		MaxConnectionsPerAddress: 1000,
+		MaxTenantSessions:        persistence.DefaultMaxSessions,
+		AuditRows:                persistence.DefaultAuditRetention,
+		Sweep:                    60 * time.Second,
+		DevDir:                   ".semvec-dev",
 		Cluster: ClusterConfig{
 			Name: "semvec", Etcd: []string{membership.DefaultEndpoint},
 			Host: "127.0.0.1", Port: 8090, TTL: membership.DefaultTTL,
@@ -196,6 +201,8 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	seconds("SEMVEC_SESSION_IDLE_TTL_S", &c.IdleTTL)
 	integer("SEMVEC_MAX_SESSIONS", &c.MaxSessions, 1)
 	between("SEMVEC_MAX_SESSION_MEMORY_MB", &c.MaxSessionMemoryMB, 64, 1<<24)
+	integer("SEMVEC_MAX_CONNECTIONS", &c.MaxConnections, 0)
+	integer("SEMVEC_MAX_CONNECTIONS_PER_ADDRESS", &c.MaxConnectionsPerAddress, 0)
 	integer("SEMVEC_MAX_SESSIONS_PER_TENANT", &c.MaxTenantSessions, 1)
 	integer("SEMVEC_AUDIT_ROWS_PER_TENANT", &c.AuditRows, 1)
 	seconds("SEMVEC_SESSION_SWEEP_S", &c.Sweep)

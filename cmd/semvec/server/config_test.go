@@ -134,3 +134,23 @@ func TestMaxSessionMemory(t *testing.T) {
 		}
 	}
 }
+
+// SEMVEC_MAX_CONNECTIONS and SEMVEC_MAX_CONNECTIONS_PER_ADDRESS bound the
+// HTTP connections: 10,000 and 1,000 unset, 0 for no bound, never negative.
+func TestMaxConnections(t *testing.T) {
+	c, err := LoadConfig(env(nil))
+	if err != nil || c.MaxConnections != 10000 || c.MaxConnectionsPerAddress != 1000 {
+		t.Fatalf("defaults: %d %d %v", c.MaxConnections, c.MaxConnectionsPerAddress, err)
+	}
+	c, err = LoadConfig(env(map[string]string{"SEMVEC_MAX_CONNECTIONS": "0", "SEMVEC_MAX_CONNECTIONS_PER_ADDRESS": "64"}))
+	if err != nil || c.MaxConnections != 0 || c.MaxConnectionsPerAddress != 64 {
+		t.Fatalf("0 and 64: %d %d %v", c.MaxConnections, c.MaxConnectionsPerAddress, err)
+	}
+	for _, name := range []string{"SEMVEC_MAX_CONNECTIONS", "SEMVEC_MAX_CONNECTIONS_PER_ADDRESS"} {
+		for _, v := range []string{"-1", "many"} {
+			if _, err := LoadConfig(env(map[string]string{name: v})); err == nil || !strings.Contains(err.Error(), name) {
+				t.Errorf("%s=%s: %v, want an error naming it", name, v, err)
+			}
+		}
+	}
+}

@@ -1,0 +1,56 @@
+package main
+
+import (
+	"bufio"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+)
+
+// One address holding idle keep-alive connections cannot take the server's
+// connections (and file descriptors) for itself: past
+// SEMVEC_MAX_CONNECTIONS_PER_ADDRESS its connections are answered 503 with
+// a JSON detail and Retry-After, while other clients, health checks
+// included, are served as before.
+func TestIdleConnectionsFromOneAddressAreBounded(t *testing.T) {
+	e := newEnv(t, "sqlite:///"+t.TempDir()+"/conns.db", map[string]string{"SEMVEC_MAX_CONNECTIONS_PER_ADDRESS": "3"})
+	u, err := url.Parse(e.base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	get := func(from string) (int, string) {
+		t.Helper()
+		d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(from)}, Timeout: 5 * time.Second}
+		c, err := d.Dial("tcp", u.Host)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() }) // held open, idle, until the test ends
+		_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+		if _, err := io.WriteString(c, "GET /v1/health HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
+			t.Fatal(err)
+		}
+		res, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		body, _ := io.ReadAll(res.Body)
+		return res.StatusCode, res.Header.Get("Retry-After") + " " + string(body)
+	}
+	for i := range 3 {
+		if status, body := get("127.0.0.7"); status != http.StatusOK {
+			t.Fatalf("connection %d: %d %s", i+1, status, body)
+		}
+	}
+	if status, body := get("127.0.0.7"); status != http.StatusServiceUnavailable || !strings.HasPrefix(body, `1 {"detail":"Too many connections from this address (3)`) {
+		t.Fatalf("a fourth connection from the address: %d %s", status, body)
+	}
+	if r := e.do("GET", "/v1/health", nil); r.Status != http.StatusOK {
+		t.Fatalf("health from another address: %d", r.Status)
+	}
+}
