@@ -50,7 +50,7 @@ func orBatch(ref *openapi3.SchemaRef, n int) *openapi3.SchemaRef {
 		return ref
 	}
 	arr := openapi3.NewArraySchema()
-	arr.Items, arr.MinItems, arr.MaxItems = ref, 1, openapi3.Uint64Ptr(uint64(n))
+	arr.Items, arr.MinItems, arr.MaxItems = ref, 1, openapi3.Ptr(uint64(n))
 	return (&openapi3.Schema{OneOf: openapi3.SchemaRefs{ref, arr.NewRef()}}).NewRef()
 }
 
