@@ -64,9 +64,13 @@ func newEdgeServer(t *testing.T, maxBody int64) *edgeServer {
 		Sessions: sessions, Layers: layers, DB: store, MaxBodyBytes: maxBody,
 		MetricsUser: edgeMetricsUser, MetricsPassword: edgeMetricsPass,
 		Metrics: s.metrics, Limiter: NewRateLimiter(s.clock.Now), AuthFailures: s.fails,
+		CORSOrigins: []string{edgeOrigin},
 	})
 	return s
 }
+
+// edgeOrigin is the one browser origin the edge server allows (CORS).
+const edgeOrigin = "https://app.example"
 
 func (s *edgeServer) issue(sub string, tier semvec.Tier, ttl time.Duration) string {
 	s.t.Helper()
