@@ -14,7 +14,8 @@ import (
 //
 // The budget is enforced as reports come: an activation is admitted by
 // count, and its size is known once it has loaded and reported, so the
-// sum may pass the budget by what the actors loading at that moment hold.
+// sum may pass the budget by what the actors loading at that moment hold
+// (Registry.loading bounds how many: maxSessionLoads for sessions).
 
 // footprint is how an actor reports the bytes it holds to its registry. The
 // zero value (no budget, or an actor the registry does not hold) ignores
