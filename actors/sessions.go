@@ -530,7 +530,7 @@ func (s *Sessions) Shutdown(ctx context.Context) error {
 		s.reg.WaitStopped(ctx, id)
 	}
 	s.deps.changes.close()
-	s.deps.writer.close()
+	s.deps.writer.closeWithin(ctx)
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("sessions did not all stop: %w", err)
 	}

@@ -3,8 +3,11 @@ package actors
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -39,7 +42,7 @@ type SnapshotBatchSaver interface {
 // in a batch being written is dropped by the database, because it carries
 // the incarnation of a session row that no longer exists.
 type snapshotWriter struct {
-	pause func(time.Duration) // time.Sleep; a test's to count the pauses
+	pause func(time.Duration) // a sleep that shutdown's deadline cuts short; a test's to count the pauses
 	store SnapshotBatchSaver
 	root  *actor.RootContext
 	log   *slog.Logger
@@ -47,6 +50,16 @@ type snapshotWriter struct {
 
 	cancelMu  sync.Mutex
 	cancelled map[snapshotKey]struct{} // emptied whenever the queue drains
+
+	// Shutdown's deadline (closeWithin): once it has passed, what is still
+	// queued is answered without being written and the write in progress
+	// is cancelled, so that a database that hangs cannot hold the process
+	// past SEMVEC_SHUTDOWN_TIMEOUT (a checkpoint only shortens a replay:
+	// the log holds every change).
+	stop       context.Context
+	stopWrites context.CancelFunc
+	abandoned  atomic.Bool
+	dropped    []string // owner/id of the checkpoints dropped so; the writer's goroutine only
 }
 
 type snapshotKey struct {
@@ -72,10 +85,23 @@ const (
 )
 
 func newSnapshotWriter(store SnapshotBatchSaver, root *actor.RootContext, log *slog.Logger) *snapshotWriter {
-	w := &snapshotWriter{pause: time.Sleep, store: store, root: root, log: log, cancelled: map[snapshotKey]struct{}{}}
+	w := &snapshotWriter{store: store, root: root, log: log, cancelled: map[snapshotKey]struct{}{}}
+	w.stop, w.stopWrites = context.WithCancel(context.Background())
+	w.pause = func(d time.Duration) {
+		t := time.NewTimer(d)
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-w.stop.Done():
+		}
+	}
 	w.queue.start(4096, snapshotBatch, func(batch []snapshotJob) {
 		batch = w.live(batch)
 		for len(batch) > 0 {
+			if w.abandoned.Load() {
+				w.drop(batch)
+				return
+			}
 			n := chunkBytes(batch, checkpointBytes)
 			start := time.Now()
 			w.write(batch[:n])
@@ -84,6 +110,45 @@ func newSnapshotWriter(store SnapshotBatchSaver, root *actor.RootContext, log *s
 		}
 	})
 	return w
+}
+
+var errShutdownDeadline = errors.New("snapshot not written: the shutdown deadline passed")
+
+// drop answers batch without writing it (shutdown's deadline has passed).
+func (w *snapshotWriter) drop(batch []snapshotJob) {
+	for _, j := range batch {
+		w.dropped = append(w.dropped, j.snap.Owner+"/"+j.snap.ID)
+		w.answer(j, errShutdownDeadline)
+	}
+}
+
+// closeWithin is close bounded by ctx: when ctx ends first, the checkpoints
+// still queued are dropped (logged with their sessions) and the write in
+// progress is cancelled, so it returns promptly however the database
+// behaves.
+func (w *snapshotWriter) closeWithin(ctx context.Context) {
+	done := make(chan struct{})
+	go func() { defer close(done); w.close() }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		w.abandoned.Store(true)
+		w.stopWrites()
+		<-done
+	}
+	if n := len(w.dropped); n > 0 {
+		w.log.Error("session checkpoints not written before the shutdown deadline; their changes are in the log and replay on next activation",
+			"count", n, "sessions", sessionList(w.dropped))
+	}
+}
+
+// sessionList names at most 50 sessions, for a log line.
+func sessionList(keys []string) string {
+	const most = 50
+	if len(keys) <= most {
+		return strings.Join(keys, ",")
+	}
+	return strings.Join(keys[:most], ",") + fmt.Sprintf(",… (%d more)", len(keys)-most)
 }
 
 // chunkBytes is how many of batch's first snapshots fit in max bytes of
@@ -154,11 +219,15 @@ func (w *snapshotWriter) write(batch []snapshotJob) {
 	for i, j := range batch {
 		snaps[i] = j.snap
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), snapshotTimeout)
+	ctx, cancel := context.WithTimeout(w.stop, snapshotTimeout)
 	_, err := w.store.SaveSnapshots(ctx, snaps)
 	cancel()
 	if err != nil {
-		w.log.Error("session snapshots not saved", "count", len(batch), "err", err)
+		keys := make([]string, len(batch))
+		for i, j := range batch {
+			keys[i] = j.snap.Owner + "/" + j.snap.ID
+		}
+		w.log.Error("session snapshots not saved", "count", len(batch), "sessions", sessionList(keys), "err", err)
 	}
 	for _, j := range batch {
 		w.answer(j, err)
