@@ -327,9 +327,13 @@ func TestDriftCrossesNodes(t *testing.T) {
 		}
 		return a
 	}
-	var sessions, clusters, regions []string
-	for range 6 {
-		sid, err := nodes[0].sessions.Create(ctx, own, actors.CreateOptions{})
+	// Placement hashes the ids: create one of each until some session,
+	// cluster and region sit on three different members (6 rounds almost
+	// always do; 30 leave no chance to luck).
+	hosts := map[string]map[string]string{"session": {}, "cluster": {}, "region": {}} // kind → id → member
+	var sid, cid, rid string
+	for round := 0; sid == "" && round < 30; round++ {
+		s, err := nodes[0].sessions.Create(ctx, own, actors.CreateOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -341,23 +345,21 @@ func TestDriftCrossesNodes(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		sessions, clusters, regions = append(sessions, sid), append(clusters, c.ID), append(regions, r.ID)
-	}
-	var sid, cid, rid string
-search:
-	for _, s := range sessions {
-		for _, c := range clusters {
-			for _, r := range regions {
-				hs, hc, hr := host("session", s), host("cluster", c), host("region", r)
-				if hs != hc && hc != hr && hs != hr {
-					sid, cid, rid = s, c, r
-					break search
+		hosts["session"][s], hosts["cluster"][c.ID], hosts["region"][r.ID] = host("session", s), host("cluster", c.ID), host("region", r.ID)
+	search:
+		for s, hs := range hosts["session"] {
+			for c, hc := range hosts["cluster"] {
+				for r, hr := range hosts["region"] {
+					if hs != hc && hc != hr && hs != hr {
+						sid, cid, rid = s, c, r
+						break search
+					}
 				}
 			}
 		}
 	}
 	if sid == "" {
-		t.Fatal("no session, cluster and region on three different members among 6 of each")
+		t.Fatal("no session, cluster and region on three different members among 30 of each")
 	}
 	if _, err := nodes[1].layers.AddMember(ctx, own, cid, sid); err != nil {
 		t.Fatal(err)
