@@ -245,6 +245,10 @@ func (s *Sessions) newEngine(rec persistence.SessionRecord) (*engine.Session, er
 	return engine.New(cfg), nil
 }
 
+// createLookupTimeout bounds Create's look, in cluster mode, for the
+// member that owns a new session.
+const createLookupTimeout = time.Second
+
 // Create records a new session owned by caller and starts its actor.
 func (s *Sessions) Create(ctx context.Context, owner string, opts CreateOptions) (string, error) {
 	if err := checkPolicyVectors(opts.Policy); err != nil {
@@ -309,9 +313,15 @@ func (s *Sessions) Create(ctx context.Context, owner string, opts CreateOptions)
 		return "", err
 	}
 	// In cluster mode the session's actor lives on the member that owns its
-	// id: that member activates it from the database on first use.
+	// id: that member activates it from the database on first use. Looking
+	// it up only tells whether it is this member, so it gets a second at
+	// most (while the membership changes a lookup can wait 5 s, and the
+	// request's first ask would wait as long again).
 	if p := s.reg.place.Load(); p != nil {
-		if remote, err := p.lookup(ctx, s.reg, ownedKey(owner, id)); remote != nil || err != nil {
+		lctx, cancel := context.WithTimeout(ctx, createLookupTimeout)
+		remote, err := p.lookup(lctx, s.reg, ownedKey(owner, id))
+		cancel()
+		if remote != nil || err != nil {
 			return id, nil
 		}
 	}
