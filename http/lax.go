@@ -14,7 +14,7 @@ import (
 // laxBody rewrites body's scalar values into the JSON types of dst's fields
 // where pydantic v2's lax mode (FastAPI's default) would convert them: an
 // integer field takes an integral number (5.0, 1e2), a string holding an
-// integer ("384") and a boolean (1, 0); a number field takes a string
+// integer ("384", " 384", "384.0": pydanticIntText) and a boolean (1, 0); a number field takes a string
 // holding a finite decimal number ("0.5") and a boolean; a boolean field
 // takes 0 and 1 and the strings pydantic reads as booleans ("true", "yes",
 // "on", "1", …). Strings are never made of numbers, as in pydantic (see
@@ -230,7 +230,7 @@ func laxInt(v any) (any, bool) {
 			return json.Number(strconv.FormatInt(int64(f), 10)), true
 		}
 	case string:
-		if n, err := strconv.ParseInt(strings.TrimSpace(x), 10, 64); err == nil {
+		if n, err := strconv.ParseInt(pydanticIntText(x), 10, 64); err == nil {
 			return json.Number(strconv.FormatInt(n, 10)), true
 		}
 	}

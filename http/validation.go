@@ -975,15 +975,15 @@ func checkQueryScalar(t reflect.Type, s string) (msg, typ string, ok bool) {
 	}
 	switch t.Kind() {
 	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
-		if _, err := strconv.ParseInt(s, 10, t.Bits()); err != nil {
+		if _, err := strconv.ParseInt(pydanticIntText(s), 10, t.Bits()); err != nil {
 			return intMsg, "int_parsing", false
 		}
 	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
-		if _, err := strconv.ParseUint(s, 10, t.Bits()); err != nil {
+		if _, err := strconv.ParseUint(pydanticIntText(s), 10, t.Bits()); err != nil {
 			return intMsg, "int_parsing", false
 		}
 	case reflect.Float32, reflect.Float64:
-		if _, err := strconv.ParseFloat(s, t.Bits()); err != nil {
+		if _, err := strconv.ParseFloat(strings.TrimSpace(s), t.Bits()); err != nil {
 			return floatMsg, "float_parsing", false
 		}
 	case reflect.Bool:
@@ -992,6 +992,20 @@ func checkQueryScalar(t reflect.Type, s string) (msg, typ string, ok bool) {
 		}
 	}
 	return "", "", true
+}
+
+// pydanticIntText is s as pydantic v2 reads a string given for an
+// integer, ready for strconv.ParseInt: surrounding whitespace is dropped
+// and a fractional part of zeros only ("5.0", "5.") is cut, so " 5",
+// "5.0" and, in a query, "+5" (whose "+" arrives as a space) are 5 there
+// as in FastAPI; "5.5", "1e1" and "" stay unparsable. Whatever else s
+// holds is left for ParseInt to refuse.
+func pydanticIntText(s string) string {
+	s = strings.TrimSpace(s)
+	if i := strings.IndexByte(s, '.'); i > 0 && strings.Trim(s[i+1:], "0") == "" {
+		s = s[:i]
+	}
+	return s
 }
 
 // pydanticBool parses a boolean string the way pydantic does.
@@ -1007,9 +1021,10 @@ func pydanticBool(s string) (bool, bool) {
 
 // normalizeQuery reads dst's query fields as FastAPI does: a scalar
 // parameter given several times takes its last value (gin's binding takes
-// the first), and the boolean values pydantic accepts are rewritten into
-// "true"/"false", which gin's strconv.ParseBool understands (unparsable
-// values are left for the error).
+// the first), the boolean values pydantic accepts are rewritten into
+// "true"/"false", which gin's strconv.ParseBool understands, and integers
+// and numbers are read as pydantic reads them (pydanticIntText; a number
+// is trimmed); unparsable values are left for the error.
 func normalizeQuery(q url.Values, dst reflect.Type) {
 	t := derefType(dst)
 	if t == nil || t.Kind() != reflect.Struct {
@@ -1031,12 +1046,21 @@ func normalizeQuery(q url.Values, dst reflect.Type) {
 		} else if n := len(q[name]); n > 1 {
 			q[name] = q[name][n-1:]
 		}
-		if ft.Kind() != reflect.Bool {
-			continue
-		}
-		for j, v := range q[name] {
-			if b, ok := pydanticBool(v); ok && v != "" {
-				q[name][j] = strconv.FormatBool(b)
+		switch ft.Kind() {
+		case reflect.Bool:
+			for j, v := range q[name] {
+				if b, ok := pydanticBool(v); ok && v != "" {
+					q[name][j] = strconv.FormatBool(b)
+				}
+			}
+		case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+			reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+			for j, v := range q[name] {
+				q[name][j] = pydanticIntText(v) // unparsable values are left for the error
+			}
+		case reflect.Float32, reflect.Float64:
+			for j, v := range q[name] {
+				q[name][j] = strings.TrimSpace(v)
 			}
 		}
 	}

@@ -233,6 +233,8 @@ func TestBindJSONLaxMode(t *testing.T) {
 		{"integral float for an int", `"top_k":3.0`, func(q vReq) bool { return q.TopK != nil && *q.TopK == 3 }},
 		{"exponent for an int", `"top_k":1e1`, func(q vReq) bool { return q.TopK != nil && *q.TopK == 10 }},
 		{"string for an int", `"top_k":" 7 "`, func(q vReq) bool { return q.TopK != nil && *q.TopK == 7 }},
+		{"string with zero decimals for an int", `"top_k":"7.0"`, func(q vReq) bool { return q.TopK != nil && *q.TopK == 7 }},
+		{"string with a bare point for an int", `"top_k":"7."`, func(q vReq) bool { return q.TopK != nil && *q.TopK == 7 }},
 		{"string for an unsigned", `"count":"4"`, func(q vReq) bool { return q.Count == 4 }},
 		{"string for a number", `"ratio":"0.25"`, func(q vReq) bool { return q.Ratio == 0.25 }},
 		{"string for a nested number", `"items":[{"name":"a","weight":"2.5"}]`, func(q vReq) bool { return len(q.Items) == 1 && q.Items[0].Weight == 2.5 }},
@@ -259,10 +261,12 @@ func TestBindJSONLaxMode(t *testing.T) {
 	// range rules still apply to what was converted, and a number is never
 	// a string
 	for body, want := range map[string]api.ValidationItem{
-		`{"message":"hi","coupling_factor":"1.5"}`:    mwItem("Input should be less than or equal to 1", "less_than_equal", "body", "coupling_factor"),
-		`{"message":7,"coupling_factor":0.5}`:         mwItem("Input should be a valid string", "string_type", "body", "message"),
-		`{"message":"hi","coupling_factor":"Inf"}`:    mwItem("Input should be a valid number, unable to parse string as a number", "float_parsing", "body", "coupling_factor"),
-		`{"message":"hi","coupling_factor":"0x1p-2"}`: mwItem("Input should be a valid number, unable to parse string as a number", "float_parsing", "body", "coupling_factor"),
+		`{"message":"hi","coupling_factor":"1.5"}`:             mwItem("Input should be less than or equal to 1", "less_than_equal", "body", "coupling_factor"),
+		`{"message":7,"coupling_factor":0.5}`:                  mwItem("Input should be a valid string", "string_type", "body", "message"),
+		`{"message":"hi","coupling_factor":0.5,"top_k":"7.5"}`: mwItem("Input should be a valid integer, unable to parse string as an integer", "int_parsing", "body", "top_k"),
+		`{"message":"hi","coupling_factor":0.5,"top_k":".0"}`:  mwItem("Input should be a valid integer, unable to parse string as an integer", "int_parsing", "body", "top_k"),
+		`{"message":"hi","coupling_factor":"Inf"}`:             mwItem("Input should be a valid number, unable to parse string as a number", "float_parsing", "body", "coupling_factor"),
+		`{"message":"hi","coupling_factor":"0x1p-2"}`:          mwItem("Input should be a valid number, unable to parse string as a number", "float_parsing", "body", "coupling_factor"),
 	} {
 		want422(t, r, body, want)
 	}
@@ -468,6 +472,14 @@ func TestBindQuery(t *testing.T) {
 			raw: `{"SessionID":"s1","TopK":5,"FullFirst":true,"MinScore":0,"IDs":null}`},
 		{name: "pydantic booleans off", query: "session_id=s1&full_first=off", status: 200,
 			raw: `{"SessionID":"s1","TopK":5,"FullFirst":false,"MinScore":0,"IDs":null}`},
+		// pydantic reads " 7" (a "+7" whose "+" arrived as a space) and
+		// "7.0" (Python's str(7.0) from a client computing top_k) as 7.
+		{name: "integers as pydantic reads them", query: "session_id=s1&top_k=+7&ids=1.0&ids=%202%20&min_score=+0.5", status: 200,
+			raw: `{"SessionID":"s1","TopK":7,"FullFirst":false,"MinScore":0.5,"IDs":[1,2]}`},
+		{name: "zero decimals", query: "session_id=s1&top_k=7.", status: 200,
+			raw: `{"SessionID":"s1","TopK":7,"FullFirst":false,"MinScore":0,"IDs":null}`},
+		{name: "a fraction is no integer", query: "session_id=s&top_k=7.5&ids=1e1", status: 422, want: []api.ValidationItem{
+			mwItem(intMsg, "int_parsing", "query", "top_k"), mwItem(intMsg, "int_parsing", "query", "ids", 0)}},
 		{name: "missing", query: "", status: 422, want: []api.ValidationItem{mwItem("Field required", "missing", "query", "session_id")}},
 		{name: "out of range", query: "session_id=s&top_k=100", status: 422, want: []api.ValidationItem{
 			mwItem("Input should be less than or equal to 50", "less_than_equal", "query", "top_k")}},
