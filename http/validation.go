@@ -182,6 +182,14 @@ func bindJSON(c *gin.Context, dst any) bool {
 				c.AbortWithStatusJSON(http.StatusRequestEntityTooLarge, api.Error{Detail: detailBodyTooLarge})
 				return false
 			}
+			// The read ended at the server's read deadline after the
+			// request's own (see the server's ReadTimeout): the same 408 as
+			// a body that arrives late.
+			if errors.Is(c.Request.Context().Err(), context.DeadlineExceeded) {
+				c.Header("Connection", "close")
+				c.AbortWithStatusJSON(http.StatusRequestTimeout, api.Error{Detail: detailBodyTimeout})
+				return false
+			}
 			c.AbortWithStatusJSON(http.StatusBadRequest, api.Error{Detail: "Could not read request body"})
 			return false
 		}

@@ -70,3 +70,71 @@ func TestABodyPastTheRequestDeadlineIs408(t *testing.T) {
 		t.Errorf("observer after the slow create: %d %s, want 404", r.Status, r.Body)
 	}
 }
+
+// TestABodyPastTheWriteTimeoutIsAnswered: a body still arriving when the
+// server's write timeout (the request deadline + 10 s) has passed gets its
+// 408 too, on REST and on /mcp. The server used to read it until its 60 s
+// read timeout, then write the 408 past the write deadline: the client got
+// the connection closed without an answer (found by an outside tester).
+func TestABodyPastTheWriteTimeoutIsAnswered(t *testing.T) {
+	if testing.Short() {
+		t.Skip("waits for the server's read timeout")
+	}
+	const timeout = 300 * time.Millisecond // write timeout 10.3 s
+	e := newEnv(t, "sqlite:///"+t.TempDir()+"/slow.db", map[string]string{"SEMVEC_REQUEST_TIMEOUT": timeout.String()})
+	tok := e.token("slow", semvec.TierEnterprise)
+	type answer struct {
+		path   string
+		status int
+		body   []byte
+		err    error
+	}
+	post := func(path, body string, out chan<- answer) {
+		pr, pw := io.Pipe()
+		done := make(chan struct{})
+		go func() {
+			_, _ = io.WriteString(pw, body[:1])
+			select {
+			case <-time.After(timeout + 11*time.Second): // past the write timeout
+				_, _ = io.WriteString(pw, body[1:])
+				_ = pw.Close()
+			case <-done:
+				_ = pw.CloseWithError(io.ErrClosedPipe)
+			}
+		}()
+		defer close(done)
+		req, err := http.NewRequest(http.MethodPost, e.base+path, pr)
+		if err != nil {
+			out <- answer{path: path, err: err}
+			return
+		}
+		req.ContentLength = int64(len(body))
+		req.Header.Set("X-API-Key", tok)
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Accept", "application/json, text/event-stream")
+		res, err := e.httpClient().Do(req)
+		if err != nil {
+			out <- answer{path: path, err: err}
+			return
+		}
+		defer res.Body.Close()
+		b, err := io.ReadAll(res.Body)
+		out <- answer{path, res.StatusCode, b, err}
+	}
+	out := make(chan answer, 2)
+	go post("/v1/run", `{"message":"hello"}`, out)
+	go post("/mcp", `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"run","arguments":{"message":"hello"}}}`, out)
+	for range 2 {
+		a := <-out
+		if a.err != nil {
+			t.Errorf("POST %s, body sent past the write timeout: %v, want an answer", a.path, a.err)
+			continue
+		}
+		if !json.Valid(a.body) || a.status < 400 || (a.path == "/v1/run" && a.status != http.StatusRequestTimeout) {
+			t.Errorf("POST %s, body sent past the write timeout: %d %s, want a JSON error (408 on REST)", a.path, a.status, a.body)
+		}
+		if !strings.Contains(string(a.body), "request timeout") || strings.Contains(string(a.body), "tcp") {
+			t.Errorf("POST %s, body sent past the write timeout: %s, want the request timeout named (and no socket addresses)", a.path, a.body)
+		}
+	}
+}

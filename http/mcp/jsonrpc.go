@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -66,6 +67,10 @@ func WithCharge(r *http.Request, charge Charge) *http.Request {
 	return r.WithContext(context.WithValue(r.Context(), chargeKey{}, charge))
 }
 
+// errBodyTimeout is the read error of a body still arriving at the
+// server's read deadline (past the request's own).
+var errBodyTimeout = errors.New("request body not received within the request timeout")
+
 // rpcBody is a request body that is read whole and checked the first time
 // the SDK reads it.
 type rpcBody struct {
@@ -99,6 +104,9 @@ func (b *rpcBody) Close() error { return b.rc.Close() }
 func (b *rpcBody) load() {
 	raw, err := io.ReadAll(io.LimitReader(b.rc, maxMessageBytes+1))
 	switch {
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		// The server's read deadline: say so, not which sockets timed out.
+		b.err = errBodyTimeout
 	case err != nil:
 		b.err = err
 	case len(raw) > maxMessageBytes:

@@ -144,7 +144,7 @@ func Start(ctx context.Context, cfg Config, getenv func(string) string, stdout, 
 	s.http = &http.Server{
 		Handler:           engine,
 		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       60 * time.Second,
+		ReadTimeout:       readTimeout(cfg.RequestTimeout),
 		WriteTimeout:      cfg.RequestTimeout + 10*time.Second,
 		IdleTimeout:       120 * time.Second,
 		MaxHeaderBytes:    apihttp.HeaderBackstopBytes, // hard limit; JSON 414/431 come well below it
@@ -172,6 +172,16 @@ func Start(ctx context.Context, cfg Config, getenv func(string) string, stdout, 
 	s.banner(cfg, emb, stdout)
 	log.Info("semvec-go started", "addr", s.addr.String(), "version", semvec.Version, "database", store.Dialect(), "embedder", emb.Name(), "dim", emb.Dim(), "cluster", cfg.Cluster.Enabled)
 	return s, nil
+}
+
+// readTimeout is the http.Server's ReadTimeout (request line, headers and
+// body) for a request deadline of requestTimeout: 60 s, and at most 5 s past
+// the deadline, so that a body still arriving then ends in a read error
+// that is answered (408) before the write timeout (the deadline + 10 s). A
+// body that came in between the two timeouts used to be read whole and its
+// answer lost: the client got the connection closed without a response.
+func readTimeout(requestTimeout time.Duration) time.Duration {
+	return min(60*time.Second, requestTimeout+5*time.Second)
 }
 
 // Shutdown stops accepting, lets in-flight requests finish, passivates every
