@@ -57,7 +57,14 @@ type Deps struct {
 	// /v1 and /metrics); nil means NewAuthFailureLimiter(nil). It is always
 	// on: only a test may need another budget.
 	AuthFailures *AuthFailureLimiter
+	// Bodies bounds the request bodies being received at once (on /v1 and
+	// /mcp, once authenticated); nil means DefaultBodyBudgetBytes.
+	Bodies *BodyBudget
 }
+
+// DefaultBodyBudgetBytes is the default of Deps.Bodies
+// (SEMVEC_MAX_BODY_MEMORY_MB).
+const DefaultBodyBudgetBytes = 256 << 20
 
 // Request size limits. A request line or headers beyond MaxURIBytes /
 // MaxHeaderBytes are refused with a JSON 414 / 431 by the first middleware;
@@ -92,6 +99,9 @@ func New(d Deps) *gin.Engine {
 	if d.AuthFailures == nil {
 		d.AuthFailures = NewAuthFailureLimiter(nil)
 	}
+	if d.Bodies == nil {
+		d.Bodies = NewBodyBudget(DefaultBodyBudgetBytes, d.MaxBodyBytes)
+	}
 	registerValidators()
 	s := &Server{d: d}
 
@@ -121,7 +131,7 @@ func New(d Deps) *gin.Engine {
 	r.GET("/metrics", d.AuthFailures.Middleware(nil), d.Metrics.Handler(d.MetricsUser, d.MetricsPassword))
 	r.GET("/openapi.json", s.openapi)
 
-	v1 := r.Group("/v1", d.AuthFailures.Middleware(knownToken), authMiddleware(d.Verifier, d.Anonymous), d.Limiter.Middleware())
+	v1 := r.Group("/v1", d.AuthFailures.Middleware(knownToken), authMiddleware(d.Verifier, d.Anonymous), d.Limiter.Middleware(), d.Bodies.Middleware())
 	s.sessionRoutes(v1)
 	if d.Layers != nil {
 		s.layerRoutes(v1)
@@ -132,7 +142,7 @@ func New(d Deps) *gin.Engine {
 	// caller's budget per message: the limiter spends the first, and the
 	// handler has charge spend the rest once it has read the batch.
 	mcp := mcphttp.Handler(r, d.Embedder, d.Anonymous, nil)
-	r.POST("/mcp", d.AuthFailures.Middleware(knownToken), authMiddleware(d.Verifier, d.Anonymous), d.Limiter.Middleware(),
+	r.POST("/mcp", d.AuthFailures.Middleware(knownToken), authMiddleware(d.Verifier, d.Anonymous), d.Limiter.Middleware(), d.Bodies.Middleware(),
 		func(c *gin.Context) {
 			mcp.ServeHTTP(c.Writer, mcphttp.WithCharge(c.Request, func(n int) bool { return d.Limiter.charge(c, n) }))
 		})

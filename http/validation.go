@@ -144,6 +144,20 @@ func maxBody(limit int64) gin.HandlerFunc {
 	}
 }
 
+// readBody reads r whole. A body of declared length n (within the body
+// limit: maxBody refuses more) is read into a buffer of that size, not one
+// grown by doubling, so it holds what BodyBudget reserved for it.
+func readBody(r io.Reader, n int64) ([]byte, error) {
+	if n <= 0 {
+		return io.ReadAll(r)
+	}
+	buf := make([]byte, n)
+	if _, err := io.ReadFull(r, buf); err != nil {
+		return nil, err
+	}
+	return buf, nil
+}
+
 // bindJSON decodes the JSON request body into dst (a pointer) with gin's JSON
 // binding and runs its `binding:` validation. On failure it writes the
 // response and returns false:
@@ -174,7 +188,7 @@ func bindJSON(c *gin.Context, dst any) bool {
 	var body []byte
 	if c.Request.Body != nil {
 		var err error
-		body, err = io.ReadAll(c.Request.Body)
+		body, err = readBody(c.Request.Body, c.Request.ContentLength)
 		if err != nil {
 			var mbe *http.MaxBytesError
 			if errors.As(err, &mbe) {

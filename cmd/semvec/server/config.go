@@ -37,6 +37,9 @@ type Config struct {
 	// MaxSessionMemoryMB bounds the bytes the sessions in memory hold, as
 	// they estimate it (SEMVEC_MAX_SESSION_MEMORY_MB).
 	MaxSessionMemoryMB int
+	// MaxBodyMemoryMB bounds the request bodies being received at once
+	// (SEMVEC_MAX_BODY_MEMORY_MB).
+	MaxBodyMemoryMB int
 	// MaxConnections and MaxConnectionsPerAddress bound the open HTTP
 	// connections, in all and from one client address (0: no bound).
 	MaxConnections, MaxConnectionsPerAddress int
@@ -84,6 +87,7 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		IdleTTL:                  1800 * time.Second,
 		MaxSessions:              10000,
 		MaxSessionMemoryMB:       2048,
+		MaxBodyMemoryMB:          256,
 		MaxConnections:           10000,
 		MaxConnectionsPerAddress: 1000,
 		MaxTenantSessions:        persistence.DefaultMaxSessions,
@@ -197,6 +201,11 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	integer("SEMVEC_MAX_BODY_BYTES", &maxBody, 1024)
 	if maxBody > 0 {
 		c.MaxBodyBytes = int64(maxBody)
+	}
+	between("SEMVEC_MAX_BODY_MEMORY_MB", &c.MaxBodyMemoryMB, 1, 1<<24)
+	if int64(c.MaxBodyMemoryMB)<<20/4 < c.MaxBodyBytes {
+		bad("SEMVEC_MAX_BODY_MEMORY_MB", fmt.Sprintf("must hold four bodies of SEMVEC_MAX_BODY_BYTES (%d bytes): one address may use a quarter of it", c.MaxBodyBytes),
+			strconv.Itoa(c.MaxBodyMemoryMB))
 	}
 	seconds("SEMVEC_SESSION_IDLE_TTL_S", &c.IdleTTL)
 	integer("SEMVEC_MAX_SESSIONS", &c.MaxSessions, 1)

@@ -154,3 +154,26 @@ func TestMaxConnections(t *testing.T) {
 		}
 	}
 }
+
+// SEMVEC_MAX_BODY_MEMORY_MB bounds the request bodies being received: 256
+// unset; it must hold four of the largest bodies (one address may use a
+// quarter of it).
+func TestMaxBodyMemory(t *testing.T) {
+	c, err := LoadConfig(env(nil))
+	if err != nil || c.MaxBodyMemoryMB != 256 {
+		t.Fatalf("default: %d %v", c.MaxBodyMemoryMB, err)
+	}
+	if c, err = LoadConfig(env(map[string]string{"SEMVEC_MAX_BODY_MEMORY_MB": "16"})); err != nil || c.MaxBodyMemoryMB != 16 {
+		t.Fatalf("16: %d %v", c.MaxBodyMemoryMB, err)
+	}
+	for _, e := range []map[string]string{
+		{"SEMVEC_MAX_BODY_MEMORY_MB": "15"}, // four 4 MiB bodies do not fit
+		{"SEMVEC_MAX_BODY_MEMORY_MB": "0"},
+		{"SEMVEC_MAX_BODY_MEMORY_MB": "x"},
+		{"SEMVEC_MAX_BODY_MEMORY_MB": "64", "SEMVEC_MAX_BODY_BYTES": "20000000"},
+	} {
+		if _, err := LoadConfig(env(e)); err == nil || !strings.Contains(err.Error(), "SEMVEC_MAX_BODY_MEMORY_MB") {
+			t.Errorf("%v: %v, want an error naming SEMVEC_MAX_BODY_MEMORY_MB", e, err)
+		}
+	}
+}

@@ -140,6 +140,7 @@ func Start(ctx context.Context, cfg Config, getenv func(string) string, stdout, 
 		MaxBodyBytes: cfg.MaxBodyBytes, Embedder: emb, Reranker: reranker, Sessions: sessions, Layers: layers, DB: store,
 		Metrics: metrics, Limiter: apihttp.NewRateLimiter(nil), ActorsUp: func() bool { return !s.stopping.Load() },
 		RequestTimeout: cfg.RequestTimeout, Cluster: s.clusterMembers(),
+		Bodies: apihttp.NewBodyBudget(int64(cfg.MaxBodyMemoryMB)<<20, cfg.MaxBodyBytes),
 	})
 	s.http = &http.Server{
 		Handler:           engine,
