@@ -154,3 +154,49 @@ func TestActivationsLoadABoundedNumberAtOnce(t *testing.T) {
 		t.Fatalf("%d active; at most %d loaded at once, want 2 to 4", reg.Active(), most.Load())
 	}
 }
+
+// The region actors in memory hold no more than their budget (their drift
+// event logs): one cluster attached to eight regions sends each of them
+// every drift of its member; with room for about three regions, the least
+// recently used stop and come back from the database, and none of the
+// events is lost on the way, not even one told while its region stopped.
+func TestRegionMemoryBudgetHolds(t *testing.T) {
+	e := newLayersEnv(t)
+	const budget = 16 << 10
+	e.layers.LimitRegionMemory(budget)
+	ctx := ctxT(t)
+	const own = "tenant-a"
+	c := e.cluster(own, AggregationWeightedAverage, 0)
+	m := e.session(own)
+	ok(e.layers.AddMember(ctx, own, c, m))(t)
+	var regions []string
+	for range 8 {
+		r := e.region(own, 0.99, 60) // no realignment: every event is a plain vote
+		ok(e.layers.AttachCluster(ctx, own, r.ID, c))(t)
+		regions = append(regions, r.ID)
+	}
+	drifts := 0 // every turn that detects drift sends an event
+	for k := range 8 {
+		for j := range 5 {
+			if e.run(own, m, topic(k, j)).GetDriftDetected() {
+				drifts++
+			}
+		}
+	}
+	if drifts < 4 {
+		t.Fatalf("only %d drifts", drifts)
+	}
+	for _, rid := range regions {
+		eventually(t, "every drift logged by every region", func() bool {
+			return len(ok(e.layers.RegionEvents(ctx, own, rid, 1000))(t)) >= drifts
+		})
+		if n := len(ok(e.layers.RegionEvents(ctx, own, rid, 1000))(t)); n != drifts {
+			t.Fatalf("region %s logged %d events for %d drifts", rid, n, drifts)
+		}
+	}
+	eventually(t, "the regions in memory to fit their budget", func() bool { return e.layers.RegionMemory() <= budget })
+	if n := e.layers.Active()["region"]; n >= 8 {
+		t.Fatalf("%d of 8 regions in memory under a budget of %d bytes", n, budget)
+	}
+	t.Logf("%d drifts; %d of 8 regions in memory holding %d bytes", drifts, e.layers.Active()["region"], e.layers.RegionMemory())
+}

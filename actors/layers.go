@@ -144,6 +144,21 @@ func NewLayers(root *actor.RootContext, store LayerStore, ask *Asker, sessions *
 	return l
 }
 
+// LimitRegionMemory bounds the bytes the region actors in memory hold
+// (their drift event logs, up to maxRegionEvents each): past it the least
+// recently used of a sample stop once their work in flight is done, and
+// come back from the database on their next event or request (an event
+// told while one stops reaches its next activation). Call it while wiring,
+// before any region is activated; 0 leaves them unbounded.
+func (l *Layers) LimitRegionMemory(bytes int64) {
+	l.regions.budget = bytes
+	l.regions.evict = func(_ string, pid *actor.PID) { l.regions.poison(pid) }
+}
+
+// RegionMemory is what the region actors in memory hold, in bytes, as they
+// estimate it (counted only under LimitRegionMemory).
+func (l *Layers) RegionMemory() int64 { held, _ := l.regions.Held(); return held }
+
 // Active reports how many actors of each layer kind (cluster, region,
 // observer, network) run in this process: in cluster mode, the ones this
 // member hosts.

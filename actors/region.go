@@ -33,7 +33,8 @@ type regionActor struct {
 	view         *pb.RegionView
 	epoch        int64 // this activation's fencing epoch (persistence.Store.ActivateRegion)
 	book         *voteBook
-	lastRealign  int64 // unix nanos; 0 never
+	size         footprint // reports the bytes it holds to the regions' budget
+	lastRealign  int64     // unix nanos; 0 never
 	realignments int64
 	realigning   bool // a realignment is in flight (one at a time)
 	loads        viewLoads
@@ -108,7 +109,10 @@ func (l *Layers) regionLinks(v *pb.RegionView) []told {
 
 func (a *regionActor) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
-	case *actor.Started, *actor.Restarting:
+	case *actor.Started:
+		a.size = a.l.regions.footprintOf(a.key, ctx.Self())
+		a.measure()
+	case *actor.Restarting:
 	case *actor.Stopping:
 		a.writeOnStop()
 	case *actor.Stopped:
@@ -135,6 +139,17 @@ func (a *regionActor) Receive(ctx actor.Context) {
 	default:
 		a.l.log.Warn("region actor: unexpected message", "key", a.key, "type", typeName(m))
 	}
+}
+
+// regionBaseBytes is what a region actor holds besides its event log,
+// roughly: the actor, its view, its vote maps.
+const regionBaseBytes = 4 << 10
+
+// measure reports the bytes the region holds to its registry's budget,
+// when it has one (Layers.LimitRegionMemory): on start and after each
+// event it logs.
+func (a *regionActor) measure() {
+	a.size.set(regionBaseBytes + a.book.bytes)
 }
 
 func (a *regionActor) handleView(v *pb.RegionView) {
@@ -170,6 +185,7 @@ func (a *regionActor) handleDrift(ctx actor.Context, ev *pb.DriftEvent) {
 	}
 	a.save(ctx, rev)
 	a.book.record(rev)
+	a.measure()
 	a.maybeRealign(ctx)
 }
 

@@ -273,6 +273,7 @@ type entry struct {
 	ready    chan struct{} // closed when activation finished (pid or err set)
 	err      error
 	pending  []any  // told while activating; delivered in order once the actor runs
+	next     []any  // told, to activate it, while it stopped: its next activation's pending
 	name     string // of its process (kind/id$n), set before it is spawned
 	stopping bool
 	turn     chan struct{} // while it waits in the queue for a slot (admit)
@@ -459,7 +460,14 @@ func (r *Registry) tellLocal(id string, msg any, activate bool) {
 	case e == nil && activate && !r.closed:
 		e = r.startActivation(id)
 		e.pending = append(e.pending, msg)
-	case e == nil || e.stopping:
+	case e == nil:
+	case e.stopping:
+		// Passivated (or deleted): what would have activated it goes to
+		// its next activation, started once it has stopped (Stopped); a
+		// deleted one's finds it gone and drops them.
+		if activate && !r.closed && len(e.next) < maxPending {
+			e.next = append(e.next, msg)
+		}
 	case e.pid == nil:
 		if len(e.pending) < maxPending {
 			e.pending = append(e.pending, msg)
@@ -593,6 +601,9 @@ func (r *Registry) Stopped(id string, pid *actor.PID) {
 	delete(r.entries, id)
 	r.release(e)
 	close(e.stopped)
+	if len(e.next) > 0 && !r.closed { // what was told while it stopped
+		r.startActivation(id).pending = e.next
+	}
 }
 
 // Stop marks id as stopping and returns its PID (nil when not active); new

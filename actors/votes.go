@@ -3,6 +3,7 @@ package actors
 import (
 	"slices"
 	"time"
+	"unsafe"
 
 	"google.golang.org/protobuf/proto"
 
@@ -23,6 +24,13 @@ type voteBook struct {
 	last      map[string]*pb.RegionDriftEvent
 	realigned int64 // unix nanos: events stamped at or before it do not vote
 	max       int
+	bytes     int64 // what events holds, roughly (eventBytes)
+}
+
+// eventBytes estimates the heap one logged event holds: its struct and its
+// encoded fields (its strings).
+func eventBytes(ev *pb.RegionDriftEvent) int64 {
+	return int64(unsafe.Sizeof(pb.RegionDriftEvent{})) + int64(proto.Size(ev))
 }
 
 func newVoteBook(maxEvents int) *voteBook {
@@ -39,7 +47,11 @@ func (b *voteBook) record(ev *pb.RegionDriftEvent) {
 		i--
 	}
 	b.events = slices.Insert(b.events, i, ev)
+	b.bytes += eventBytes(ev)
 	if over := len(b.events) - b.max; over > 0 {
+		for _, gone := range b.events[:over] {
+			b.bytes -= eventBytes(gone)
+		}
 		b.events = slices.Delete(b.events, 0, over)
 	}
 	cid := ev.GetClusterId()

@@ -106,6 +106,7 @@ func Start(ctx context.Context, cfg Config, getenv func(string) string, stdout, 
 		Engine: cfg.engineConfig,
 	}, log, nil)
 	layers := actors.NewLayers(sys.Root, store, asker, sessions, log, nil)
+	layers.LimitRegionMemory(int64(cfg.MaxSessionMemoryMB) << 20 / 8) // their drift event logs
 	registerActorGauges(reg, sessions, layers)
 	var node *clusterNode
 	var place *actors.Placement
@@ -421,6 +422,10 @@ func registerActorGauges(reg prometheus.Registerer, sessions *actors.Sessions, l
 			ConstLabels: prometheus.Labels{"kind": kind},
 		}, func() float64 { return float64(n()) }))
 	}
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "semvec_region_memory_bytes",
+		Help: "Bytes the region actors in memory hold (their drift event logs), as they estimate it, against an eighth of SEMVEC_MAX_SESSION_MEMORY_MB.",
+	}, func() float64 { return float64(layers.RegionMemory()) }))
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "semvec_session_memory_bytes",
 		Help: "Bytes the sessions in memory hold, as they estimate it, against SEMVEC_MAX_SESSION_MEMORY_MB.",
