@@ -280,3 +280,14 @@ func TestApproxSizeWithReference(t *testing.T) {
 		t.Errorf("the reference counts %d bytes, under its keys' %d", d, 12*testDim)
 	}
 }
+
+// BenchmarkApproxSize is the cost of the size report a session makes after
+// every change (SEMVEC_MAX_SESSION_MEMORY_MB): a 100-turn conversation.
+func BenchmarkApproxSize(b *testing.B) {
+	s := newTestSession(b)
+	longSession(b, s, 100, 1)
+	b.ReportAllocs()
+	for b.Loop() {
+		_ = s.ApproxSize()
+	}
+}
