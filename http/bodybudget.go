@@ -1,6 +1,7 @@
 package http
 
 import (
+	"context"
 	"net/http"
 	"net/netip"
 	"strconv"
@@ -39,7 +40,8 @@ func NewBodyBudget(max, limit int64) *BodyBudget {
 func (b *BodyBudget) Middleware() gin.HandlerFunc {
 	return func(c *gin.Context) {
 		r := c.Request
-		if b == nil || b.max <= 0 || r.Body == nil || r.Body == http.NoBody || r.ContentLength == 0 {
+		if b == nil || b.max <= 0 || r.Body == nil || r.Body == http.NoBody || r.ContentLength == 0 ||
+			r.Context().Value(bodyReservedKey{}) != nil {
 			c.Next()
 			return
 		}
@@ -54,9 +56,22 @@ func (b *BodyBudget) Middleware() gin.HandlerFunc {
 			return
 		}
 		defer b.release(addr, n)
+		// An MCP tool call serves its REST request in-process, through
+		// this middleware again, with the caller's address and a context
+		// derived from this one: its body is built in memory from the
+		// /mcp body reserved here, and counting it again would have a
+		// tool call refused by its own request (a chunked /mcp body
+		// reserves the limit, all of an address's quarter at the
+		// smallest budget).
+		c.Request = r.WithContext(context.WithValue(r.Context(), bodyReservedKey{}, true))
 		c.Next()
 	}
 }
+
+// bodyReservedKey marks the context of a request whose body holds a
+// reservation (Middleware), for the requests served in-process on its
+// behalf.
+type bodyReservedKey struct{}
 
 // reserve takes n bytes for addr, or says why they do not fit.
 func (b *BodyBudget) reserve(addr netip.Addr, n int64) string {
