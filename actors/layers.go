@@ -209,15 +209,27 @@ func (l *Layers) Shutdown(ctx context.Context) error {
 	go func() { l.bg.Wait(); close(done) }()
 	select {
 	case <-done:
-		stop() // actors activated by that last work
 	case <-ctx.Done():
 		errs = append(errs, fmt.Errorf("layer work still running: %w", ctx.Err()))
+	}
+	// Nothing activates a layer actor from now on: neither a request nor a
+	// notification told to one that was stopping (an eviction under the
+	// regions' budget), which would otherwise start its next activation
+	// once it had stopped, past this shutdown.
+	for _, r := range []*Registry{l.observers, l.clusters, l.regions, l.networks} {
+		r.Close()
+	}
+	if ctx.Err() == nil {
+		stop() // actors activated by that last work
 	}
 	l.bgCancel()
 	return errors.Join(errs...)
 }
 
 func (l *Layers) stopAll(ctx context.Context, r *Registry) error {
+	for _, key := range r.ids() {
+		r.settle(ctx, key) // an activation in progress: stopped below once it runs
+	}
 	pids := r.PIDs()
 	for key := range pids {
 		if pid := r.Stop(key); pid != nil {
@@ -230,6 +242,9 @@ func (l *Layers) stopAll(ctx context.Context, r *Registry) error {
 		if r.isRunning(key, pid) {
 			left++
 		}
+	}
+	for _, key := range r.ids() {
+		r.WaitStopped(ctx, key) // those stopping already (evicted), not in pids
 	}
 	if left > 0 {
 		return fmt.Errorf("%d of %d %s actors did not stop: %w", left, len(pids), r.kind, ctx.Err())

@@ -801,6 +801,18 @@ func (r *Registry) PIDs() map[string]*actor.PID {
 	return out
 }
 
+// ids returns the ids of every actor in memory or activating (running,
+// stopping, loading).
+func (r *Registry) ids() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make([]string, 0, len(r.entries))
+	for id := range r.entries {
+		out = append(out, id)
+	}
+	return out
+}
+
 // Candidates returns the ids to passivate: those idle since before idleBefore
 // and, when more than max are active, the least recently used beyond max.
 func (r *Registry) Candidates(idleBefore time.Time, max int) []string {
