@@ -75,13 +75,14 @@ var errBodyTimeout = errors.New("request body not received within the request ti
 // the SDK reads it.
 type rpcBody struct {
 	rc       io.ReadCloser
-	charge   Charge         // spends a batch's cost beyond its first message; nil: nothing
-	checked  bool           // the SDK has read the body
-	data     *bytes.Reader  // the body, when it is a JSON-RPC message
-	err      error          // the read's error: the body's, errNotJSONRPC or errCharged
-	refusal  *jsonrpc.Error // why the body is not a JSON-RPC message
-	id       jsonrpc.ID     // the id of a body that is one request, else zero
-	answered bool           // charge refused the batch and answered the request
+	ctx      context.Context // the request's: a body read whole after its deadline is refused like one cut at it
+	charge   Charge          // spends a batch's cost beyond its first message; nil: nothing
+	checked  bool            // the SDK has read the body
+	data     *bytes.Reader   // the body, when it is a JSON-RPC message
+	err      error           // the read's error: the body's, errNotJSONRPC or errCharged
+	refusal  *jsonrpc.Error  // why the body is not a JSON-RPC message
+	id       jsonrpc.ID      // the id of a body that is one request, else zero
+	answered bool            // charge refused the batch and answered the request
 }
 
 func (b *rpcBody) Read(p []byte) (int, error) {
@@ -104,8 +105,11 @@ func (b *rpcBody) Close() error { return b.rc.Close() }
 func (b *rpcBody) load() {
 	raw, err := io.ReadAll(io.LimitReader(b.rc, maxMessageBytes+1))
 	switch {
-	case errors.Is(err, os.ErrDeadlineExceeded):
-		// The server's read deadline: say so, not which sockets timed out.
+	case errors.Is(err, os.ErrDeadlineExceeded),
+		err == nil && b.ctx != nil && errors.Is(b.ctx.Err(), context.DeadlineExceeded):
+		// The server's read deadline, or a body that came in whole after
+		// the request's (a slow upload): say so, not which sockets timed
+		// out, and serve none of it (as REST answers 408).
 		b.err = errBodyTimeout
 	case err != nil:
 		b.err = err

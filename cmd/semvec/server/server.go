@@ -145,9 +145,9 @@ func Start(ctx context.Context, cfg Config, getenv func(string) string, stdout, 
 	})
 	s.http = &http.Server{
 		Handler:           engine,
-		ReadHeaderTimeout: 10 * time.Second,
+		ReadHeaderTimeout: headerTimeout,
 		ReadTimeout:       readTimeout(cfg.RequestTimeout),
-		WriteTimeout:      cfg.RequestTimeout + 10*time.Second,
+		WriteTimeout:      writeTimeout(cfg.RequestTimeout),
 		IdleTimeout:       120 * time.Second,
 		MaxHeaderBytes:    apihttp.HeaderBackstopBytes, // hard limit; JSON 414/431 come well below it
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
@@ -176,14 +176,26 @@ func Start(ctx context.Context, cfg Config, getenv func(string) string, stdout, 
 	return s, nil
 }
 
+// headerTimeout bounds the reading of a request's line and headers.
+const headerTimeout = 10 * time.Second
+
 // readTimeout is the http.Server's ReadTimeout (request line, headers and
-// body) for a request deadline of requestTimeout: 60 s, and at most 5 s past
-// the deadline, so that a body still arriving then ends in a read error
-// that is answered (408) before the write timeout (the deadline + 10 s). A
-// body that came in between the two timeouts used to be read whole and its
-// answer lost: the client got the connection closed without a response.
+// body, from the request's first byte) for a request deadline of
+// requestTimeout (which starts once the headers are in): past the deadline
+// whatever the headers took, so that a body still arriving then ends in a
+// read error after the deadline, answered 408 (not 400, as when the read
+// was cut before the deadline, after slow headers). 45 s at the default
+// deadline of 30 s.
 func readTimeout(requestTimeout time.Duration) time.Duration {
-	return min(60*time.Second, requestTimeout+5*time.Second)
+	return requestTimeout + headerTimeout + 5*time.Second
+}
+
+// writeTimeout is the http.Server's WriteTimeout (from the end of the
+// headers) for a request deadline of requestTimeout: past the latest end of
+// a body read (readTimeout), so that its 408 is written, not lost with the
+// connection closed. 50 s at the default deadline of 30 s.
+func writeTimeout(requestTimeout time.Duration) time.Duration {
+	return readTimeout(requestTimeout) + 5*time.Second
 }
 
 // Shutdown stops accepting, lets in-flight requests finish, passivates every
