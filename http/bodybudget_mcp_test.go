@@ -1,23 +1,11 @@
 package http
 
 import (
-	"crypto/ed25519"
 	"encoding/json"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
-	"time"
-
-	"github.com/gin-gonic/gin"
-	"github.com/prometheus/client_golang/prometheus"
-
-	"github.com/semvec-go/semvec"
-	"github.com/semvec-go/semvec/actors"
-	"github.com/semvec-go/semvec/actors/actortest"
-	"github.com/semvec-go/semvec/http/license"
-	"github.com/semvec-go/semvec/vecmath/embed"
 )
 
 // An MCP tool call serves its REST request in-process, through the /v1
@@ -29,25 +17,10 @@ import (
 // chunked /mcp body reserves the whole address's quarter, and a declared
 // one of more than half the limit leaves too little for its copy.
 func TestMCPToolCallsAreNotRefusedByTheirOwnBody(t *testing.T) {
-	gin.SetMode(gin.TestMode)
 	const limit = 64 << 10
-	log := slog.New(slog.DiscardHandler)
-	emb := embed.NewHashing(384)
-	st := actortest.New(t, actortest.Options{Session: actors.SessionConfig{Dim: emb.Dim(), ModelName: emb.Name()}, Log: log})
-	pub, priv, err := license.GenerateKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	tok, err := license.Issue(priv, "bb", semvec.TierEnterprise, time.Hour, time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
 	budget := NewBodyBudget(4*limit, limit)
-	h := New(Deps{
-		Log: log, Verifier: license.NewVerifier([]ed25519.PublicKey{pub}), Embedder: emb,
-		Sessions: st.Sessions, Layers: st.Layers, DB: st.Store, MaxBodyBytes: limit,
-		Metrics: NewMetrics(prometheus.NewRegistry()), Limiter: NewRateLimiter(nil), Bodies: budget,
-	})
+	s := newEdgeServerWith(t, limit, func(d *Deps) { d.Bodies = budget })
+	h, tok := s.h, s.tok
 	call := func(what, tool, args string, chunked bool) map[string]any {
 		t.Helper()
 		body := `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"` + tool + `","arguments":` + args + `}}`

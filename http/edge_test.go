@@ -47,6 +47,13 @@ type edgeServer struct {
 // rate limiter and the failed-authentication limiter run on s.clock.
 func newEdgeServer(t *testing.T, maxBody int64) *edgeServer {
 	t.Helper()
+	return newEdgeServerWith(t, maxBody, nil)
+}
+
+// newEdgeServerWith is newEdgeServer with its Deps changed by with (nil:
+// as they are) before the handler is built.
+func newEdgeServerWith(t *testing.T, maxBody int64, with func(*Deps)) *edgeServer {
+	t.Helper()
 	gin.SetMode(gin.TestMode)
 	log := slog.New(slog.DiscardHandler)
 	emb := embed.NewHashing(384)
@@ -59,13 +66,17 @@ func newEdgeServer(t *testing.T, maxBody int64) *edgeServer {
 	s := &edgeServer{t: t, priv: priv, metrics: NewMetrics(prometheus.NewRegistry()), clock: newMWClock()}
 	s.fails = NewAuthFailureLimiter(s.clock.Now)
 	s.tok = s.issue("edge", semvec.TierEnterprise, time.Hour)
-	s.h = New(Deps{
+	d := Deps{
 		Log: log, Verifier: license.NewVerifier([]ed25519.PublicKey{pub}), Embedder: emb,
 		Sessions: sessions, Layers: layers, DB: store, MaxBodyBytes: maxBody,
 		MetricsUser: edgeMetricsUser, MetricsPassword: edgeMetricsPass,
 		Metrics: s.metrics, Limiter: NewRateLimiter(s.clock.Now), AuthFailures: s.fails,
 		CORSOrigins: []string{edgeOrigin},
-	})
+	}
+	if with != nil {
+		with(&d)
+	}
+	s.h = New(d)
 	return s
 }
 
