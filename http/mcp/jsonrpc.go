@@ -75,6 +75,7 @@ var errBodyTimeout = errors.New("request body not received within the request ti
 // the SDK reads it.
 type rpcBody struct {
 	rc       io.ReadCloser
+	size     int64           // the declared Content-Length, -1 when unknown
 	ctx      context.Context // the request's: a body read whole after its deadline is refused like one cut at it
 	charge   Charge          // spends a batch's cost beyond its first message; nil: nothing
 	checked  bool            // the SDK has read the body
@@ -103,7 +104,7 @@ func (b *rpcBody) Close() error { return b.rc.Close() }
 // *http.MaxBytesError, which the SDK answers with 413) is the SDK's to
 // answer, as before.
 func (b *rpcBody) load() {
-	raw, err := io.ReadAll(io.LimitReader(b.rc, maxMessageBytes+1))
+	raw, err := b.read()
 	switch {
 	case errors.Is(err, os.ErrDeadlineExceeded),
 		err == nil && b.ctx != nil && errors.Is(b.ctx.Err(), context.DeadlineExceeded):
@@ -125,6 +126,24 @@ func (b *rpcBody) load() {
 			b.data = bytes.NewReader(raw)
 		}
 	}
+}
+
+// read reads the body whole, at most maxMessageBytes+1 bytes. A body of
+// declared length is read into a buffer of exactly that size (one over the
+// limit is refused unread), so it holds no more than the body budget
+// reserved for it; one of unknown length (chunked) grows as it arrives.
+func (b *rpcBody) read() ([]byte, error) {
+	switch {
+	case b.size > maxMessageBytes:
+		return nil, &http.MaxBytesError{Limit: maxMessageBytes}
+	case b.size > 0:
+		raw := make([]byte, b.size)
+		if _, err := io.ReadFull(b.rc, raw); err != nil {
+			return nil, err
+		}
+		return raw, nil
+	}
+	return io.ReadAll(io.LimitReader(b.rc, maxMessageBytes+1))
 }
 
 // checkMessage returns why body is not one JSON-RPC 2.0 message or a batch

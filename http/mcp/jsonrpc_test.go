@@ -3,6 +3,7 @@ package mcp
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -13,6 +14,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/iotest"
 	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
@@ -516,5 +518,33 @@ func TestMCPRequestPastItsDeadlineIs504(t *testing.T) {
 	}
 	if a := postMCP(t, fast.Client(), fast.URL, `{"jsonrpc":"2.0","method":"notifications/initialized"}`); a.status != http.StatusAccepted || len(a.body) != 0 {
 		t.Fatalf("a notification: %d %q, want 202 without a body", a.status, a.body)
+	}
+}
+
+// A body of declared length is read into a buffer of exactly that length
+// (what the body budget reserved), one declared over the limit is refused
+// without a read, and one of unknown length is read up to one byte past it.
+func TestRPCBodyReadsTheDeclaredLength(t *testing.T) {
+	body := strings.Repeat("x", 5000)
+	b := &rpcBody{rc: io.NopCloser(strings.NewReader(body)), size: int64(len(body))}
+	raw, err := b.read()
+	if err != nil || string(raw) != body || cap(raw) != len(body) {
+		t.Errorf("declared length: %d bytes (cap %d), %v; want %d bytes in a buffer of that size", len(raw), cap(raw), err, len(body))
+	}
+
+	short := &rpcBody{rc: io.NopCloser(strings.NewReader(body[:10])), size: int64(len(body))}
+	if _, err := short.read(); !errors.Is(err, io.ErrUnexpectedEOF) {
+		t.Errorf("body shorter than declared: %v, want io.ErrUnexpectedEOF", err)
+	}
+
+	over := &rpcBody{rc: io.NopCloser(iotest.ErrReader(errors.New("read"))), size: maxMessageBytes + 1}
+	var tooLarge *http.MaxBytesError
+	if _, err := over.read(); !errors.As(err, &tooLarge) {
+		t.Errorf("declared over the limit: %v, want *http.MaxBytesError without reading", err)
+	}
+
+	chunked := &rpcBody{rc: io.NopCloser(strings.NewReader(strings.Repeat("x", maxMessageBytes+100))), size: -1}
+	if raw, err := chunked.read(); err != nil || len(raw) != maxMessageBytes+1 {
+		t.Errorf("unknown length: %d bytes, %v; want %d", len(raw), err, maxMessageBytes+1)
 	}
 }

@@ -110,7 +110,7 @@ func Handler(engine http.Handler, emb embed.Embedder, anonymous bool, log *slog.
 			r.Body = http.NoBody
 		}
 		charge, _ := r.Context().Value(chargeKey{}).(Charge)
-		body := &rpcBody{rc: r.Body, charge: charge, ctx: r.Context()}
+		body := &rpcBody{rc: r.Body, size: r.ContentLength, charge: charge, ctx: r.Context()}
 		r.Body = body
 		jw := &jsonErrors{ResponseWriter: w, body: body}
 		h.ServeHTTP(jw, r)
