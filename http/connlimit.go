@@ -1,28 +1,40 @@
 package http
 
 import (
+	"container/list"
 	"io"
 	"net"
+	"net/http"
 	"net/netip"
 	"strconv"
 	"sync"
 	"time"
 )
 
-// LimitConnections wraps ln so that at most total connections are open at
-// once, and at most perAddr from one client address (the TCP peer; IPv6
-// per /64, as for failed authentication); 0 leaves either unbounded. A
-// connection past a limit is answered 503 {"detail": "..."} with
-// Retry-After: 1 and closed, without reaching the HTTP server: a client
-// holding thousands of idle keep-alive connections cannot use up the
-// process's file descriptors (every later connection failed, health checks
-// included), and one address cannot take every connection for itself.
-func LimitConnections(ln net.Listener, total, perAddr int) net.Listener {
+// LimitConnections wraps ln, which srv will serve, so that at most total
+// connections are open at once, and at most perAddr from one client address
+// (the TCP peer; IPv6 per /64, as for failed authentication); 0 leaves
+// either unbounded. A client holding thousands of idle keep-alive
+// connections cannot use up the process's file descriptors (every later
+// connection failed, health checks included), and one address cannot take
+// every connection for itself.
+//
+// A connection past the per-address limit is answered 503 {"detail": "..."}
+// with Retry-After: 1 and closed, without reaching the HTTP server. At the
+// total, the keep-alive connection idle the longest (between two requests,
+// tracked through srv.ConnState, which this sets) is closed to make room,
+// as the server's idle timeout would have closed it later: a few addresses
+// holding idle connections cannot lock every other client out. Only when
+// none is idle is the new connection refused like one past the per-address
+// limit.
+func LimitConnections(srv *http.Server, ln net.Listener, total, perAddr int) net.Listener {
 	if total <= 0 && perAddr <= 0 {
 		return ln
 	}
-	return &connLimiter{Listener: ln, total: total, perAddr: perAddr,
+	l := &connLimiter{Listener: ln, total: total, perAddr: perAddr,
 		byAddr: map[netip.Addr]int{}, refusing: make(chan struct{}, maxRefusing)}
+	srv.ConnState = l.track
+	return l
 }
 
 // maxRefusing bounds the refusals being written at once; past it a
@@ -41,6 +53,7 @@ type connLimiter struct {
 	mu     sync.Mutex
 	open   int
 	byAddr map[netip.Addr]int // open connections by address, only those with some
+	idle   list.List          // of *limitedConn waiting for their next request, the longest idle first
 }
 
 // Accept returns the next connection within the limits; those past them
@@ -52,35 +65,71 @@ func (l *connLimiter) Accept() (net.Conn, error) {
 			return nil, err
 		}
 		addr := failAddr(c.RemoteAddr().String())
-		if why := l.admit(addr); why != "" {
+		why, idle := l.admit(addr)
+		if why != "" {
 			l.refuse(c, why)
 			continue
+		}
+		if idle != nil {
+			idle.Close() // gives its place back
 		}
 		return &limitedConn{Conn: c, l: l, addr: addr}, nil
 	}
 }
 
-// admit counts a connection from addr, or says which limit it is past.
-func (l *connLimiter) admit(addr netip.Addr) string {
+// admit counts a connection from addr, or says which limit it is past. At
+// the total it takes the connection idle the longest, for the caller to
+// close, in its place (for a moment one connection over the total).
+func (l *connLimiter) admit(addr netip.Addr) (string, *limitedConn) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	switch {
-	case l.total > 0 && l.open >= l.total:
-		return "Too many connections to this server (" + strconv.Itoa(l.total) + "): retry later"
-	case l.perAddr > 0 && l.byAddr[addr] >= l.perAddr:
-		return "Too many connections from this address (" + strconv.Itoa(l.perAddr) + "): reuse or close some"
+	if l.perAddr > 0 && l.byAddr[addr] >= l.perAddr {
+		return "Too many connections from this address (" + strconv.Itoa(l.perAddr) + "): reuse or close some", nil
+	}
+	var idle *limitedConn
+	if l.total > 0 && l.open >= l.total {
+		front := l.idle.Front()
+		if front == nil {
+			return "Too many connections to this server (" + strconv.Itoa(l.total) + "): retry later", nil
+		}
+		idle = l.idle.Remove(front).(*limitedConn)
+		idle.waiting = nil
 	}
 	l.open++
 	l.byAddr[addr]++
-	return ""
+	return "", idle
 }
 
-func (l *connLimiter) release(addr netip.Addr) {
+// track keeps the list of idle connections: a connection joins it when it
+// waits for its next request and leaves it when one starts or it closes.
+func (l *connLimiter) track(c net.Conn, state http.ConnState) {
+	lc, ok := c.(*limitedConn)
+	if !ok {
+		return
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if lc.waiting != nil {
+		l.idle.Remove(lc.waiting)
+		lc.waiting = nil
+	}
+	if state == http.StateIdle && !lc.closed {
+		lc.waiting = l.idle.PushBack(lc)
+	}
+}
+
+// release gives c's place back.
+func (l *connLimiter) release(c *limitedConn) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	c.closed = true
+	if c.waiting != nil {
+		l.idle.Remove(c.waiting)
+		c.waiting = nil
+	}
 	l.open--
-	if l.byAddr[addr]--; l.byAddr[addr] <= 0 {
-		delete(l.byAddr, addr)
+	if l.byAddr[c.addr]--; l.byAddr[c.addr] <= 0 {
+		delete(l.byAddr, c.addr)
 	}
 }
 
@@ -119,11 +168,15 @@ type limitedConn struct {
 	l    *connLimiter
 	addr netip.Addr
 	once sync.Once
+
+	// under l.mu:
+	waiting *list.Element // in l.idle while the connection waits for its next request
+	closed  bool
 }
 
 func (c *limitedConn) Close() error {
 	err := c.Conn.Close()
-	c.once.Do(func() { c.l.release(c.addr) })
+	c.once.Do(func() { c.l.release(c) })
 	return err
 }
 

@@ -3,17 +3,22 @@ package http
 import (
 	"bufio"
 	"encoding/json"
+	"errors"
 	"io"
 	"net"
 	stdhttp "net/http"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
+
+	"github.com/semvec-go/semvec/actors/actortest"
 )
 
 // connLimitServer serves a trivial handler behind LimitConnections(total,
-// perAddr) on a loopback port; it closes when the test ends.
-func connLimitServer(t *testing.T, total, perAddr int) string {
+// perAddr) on a loopback port; it closes when the test ends. It returns the
+// address and the limiter.
+func connLimitServer(t *testing.T, total, perAddr int) (string, *connLimiter) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -22,9 +27,10 @@ func connLimitServer(t *testing.T, total, perAddr int) string {
 	srv := &stdhttp.Server{Handler: stdhttp.HandlerFunc(func(w stdhttp.ResponseWriter, r *stdhttp.Request) {
 		_, _ = io.WriteString(w, `{"status":"ok"}`)
 	}), ReadHeaderTimeout: 5 * time.Second}
-	go func() { _ = srv.Serve(LimitConnections(ln, total, perAddr)) }()
+	limited := LimitConnections(srv, ln, total, perAddr)
+	go func() { _ = srv.Serve(limited) }()
 	t.Cleanup(func() { _ = srv.Close() })
-	return ln.Addr().String()
+	return ln.Addr().String(), limited.(*connLimiter)
 }
 
 // keepAlive is one client connection from source address from (a loopback
@@ -66,12 +72,11 @@ func (k *keepAlive) get(t *testing.T) (int, string, string) {
 	return res.StatusCode, res.Header.Get("Retry-After"), body.Detail
 }
 
-// Connections past the per-address limit, or past the total, are answered
-// 503 with a JSON detail and Retry-After, and closed, while the
-// connections within them keep being served; a closed connection gives its
-// place back.
+// Connections past the per-address limit are answered 503 with a JSON
+// detail and Retry-After, and closed, while the connections within it keep
+// being served; a closed connection gives its place back.
 func TestConnectionLimits(t *testing.T) {
-	addr := connLimitServer(t, 4, 2)
+	addr, _ := connLimitServer(t, 0, 2)
 	a1, a2 := dialFrom(t, addr, "127.0.0.2"), dialFrom(t, addr, "127.0.0.2")
 	for _, k := range []*keepAlive{a1, a2} {
 		if status, _, _ := k.get(t); status != 200 {
@@ -82,27 +87,79 @@ func TestConnectionLimits(t *testing.T) {
 	if status != 503 || retry != "1" || !strings.Contains(detail, "from this address (2)") {
 		t.Fatalf("a third connection from one address: %d, Retry-After %q, %q", status, retry, detail)
 	}
-	b1, b2 := dialFrom(t, addr, "127.0.0.3"), dialFrom(t, addr, "127.0.0.3")
-	for _, k := range []*keepAlive{b1, b2, a1} { // another address; the first ones still work
+	b1 := dialFrom(t, addr, "127.0.0.3")
+	for _, k := range []*keepAlive{b1, a1} { // another address; the first ones still work
 		if status, _, _ := k.get(t); status != 200 {
 			t.Fatalf("within the limits: %d", status)
 		}
 	}
-	status, retry, detail = dialFrom(t, addr, "127.0.0.4").get(t)
-	if status != 503 || retry != "1" || !strings.Contains(detail, "to this server (4)") {
-		t.Fatalf("a fifth connection: %d, Retry-After %q, %q", status, retry, detail)
-	}
 	a2.c.Close()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		if status, _, _ := dialFrom(t, addr, "127.0.0.4").get(t); status == 200 {
-			break
+	actortest.Eventually(t, "a closed connection gives its place back", func() bool {
+		status, _, _ := dialFrom(t, addr, "127.0.0.2").get(t)
+		return status == 200
+	})
+}
+
+// At the total, the connection idle the longest is closed to make room for
+// a new one; connections busy with a request (or not yet past their first)
+// are never closed, and when every connection is, the new one is refused.
+func TestConnectionTotalClosesTheLongestIdle(t *testing.T) {
+	addr, l := connLimitServer(t, 4, 0)
+	// use has k served a request, then waits until the server counts k
+	// idle again (it does after writing the answer, which the client may
+	// read first), so that the order of the idle connections is known.
+	use := func(k *keepAlive, what string) {
+		t.Helper()
+		if status, _, _ := k.get(t); status != 200 {
+			t.Fatalf("%s: %d, want 200", what, status)
 		}
-		if time.Now().After(deadline) {
-			t.Fatal("a closed connection did not give its place back")
-		}
-		time.Sleep(10 * time.Millisecond)
+		actortest.Eventually(t, "the connection idle", func() bool {
+			l.mu.Lock()
+			defer l.mu.Unlock()
+			return l.idle.Back() != nil && l.idle.Back().Value.(*limitedConn).RemoteAddr().String() == k.c.LocalAddr().String()
+		})
 	}
+	a1, a2, b1 := dialFrom(t, addr, "127.0.0.2"), dialFrom(t, addr, "127.0.0.2"), dialFrom(t, addr, "127.0.0.3")
+	for _, k := range []*keepAlive{a1, a2, b1} {
+		use(k, "within the limits")
+	}
+	silent := dialFrom(t, addr, "127.0.0.3") // connected, no request yet: not idle
+	use(a1, "within the limits")             // a1 is now the most recently idle, a2 the longest
+	c1 := dialFrom(t, addr, "127.0.0.4")
+	use(c1, "a fifth connection, with idle ones open")
+	if !closedByServer(a2) {
+		t.Fatal("the connection idle the longest was not closed")
+	}
+	for _, k := range []*keepAlive{b1, a1, c1} {
+		use(k, "a connection idle for less long")
+	}
+	// b1, a1, c1 idle (in that order), silent new: three more connections
+	// take their places; the fourth finds none idle.
+	var fresh []*keepAlive
+	for range 3 {
+		fresh = append(fresh, dialFrom(t, addr, "127.0.0.5"))
+	}
+	status, retry, detail := dialFrom(t, addr, "127.0.0.6").get(t)
+	if status != 503 || retry != "1" || !strings.Contains(detail, "to this server (4)") {
+		t.Fatalf("a connection with none idle: %d, Retry-After %q, %q", status, retry, detail)
+	}
+	for _, k := range []*keepAlive{b1, a1, c1} {
+		if !closedByServer(k) {
+			t.Fatal("an idle connection was kept while new ones came")
+		}
+	}
+	for _, k := range append(fresh, silent) {
+		if status, _, _ := k.get(t); status != 200 {
+			t.Fatalf("a connection admitted in an idle one's place: %d", status)
+		}
+	}
+}
+
+// closedByServer says whether the server has closed k (a read ends at once).
+func closedByServer(k *keepAlive) bool {
+	_ = k.c.SetReadDeadline(time.Now().Add(2 * time.Second))
+	_, err := k.r.ReadByte()
+	return errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET)
 }
 
 // Without limits the listener is returned as it is.
@@ -112,7 +169,8 @@ func TestNoConnectionLimits(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	if LimitConnections(ln, 0, 0) != ln {
+	srv := &stdhttp.Server{}
+	if LimitConnections(srv, ln, 0, 0) != ln || srv.ConnState != nil {
 		t.Fatal("a listener without limits was wrapped")
 	}
 }

@@ -54,3 +54,34 @@ func TestIdleConnectionsFromOneAddressAreBounded(t *testing.T) {
 		t.Fatalf("health from another address: %d", r.Status)
 	}
 }
+
+// At SEMVEC_MAX_CONNECTIONS a new client takes the place of an idle
+// keep-alive connection instead of being refused: clients holding idle
+// connections up to the total do not lock others out.
+func TestIdleConnectionsMakeRoomAtTheTotal(t *testing.T) {
+	e := newEnv(t, "sqlite:///"+t.TempDir()+"/conns.db", map[string]string{
+		"SEMVEC_MAX_CONNECTIONS": "3", "SEMVEC_MAX_CONNECTIONS_PER_ADDRESS": "0"})
+	u, err := url.Parse(e.base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 6 { // each held open, idle, until the test ends
+		c, err := net.DialTimeout("tcp", u.Host, 5*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+		if _, err := io.WriteString(c, "GET /v1/health HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
+			t.Fatal(err)
+		}
+		res, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil {
+			t.Fatalf("connection %d: %v", i+1, err)
+		}
+		res.Body.Close()
+		if res.StatusCode != http.StatusOK {
+			t.Fatalf("connection %d, with idle ones open: %d, want 200", i+1, res.StatusCode)
+		}
+	}
+}

@@ -158,7 +158,7 @@ func Start(ctx context.Context, cfg Config, getenv func(string) string, stdout, 
 		return nil, fmt.Errorf("listen: %w", err)
 	}
 	s.addr = ln.Addr()
-	ln = apihttp.LimitConnections(ln, cfg.MaxConnections, cfg.MaxConnectionsPerAddress)
+	ln = apihttp.LimitConnections(s.http, ln, cfg.MaxConnections, cfg.MaxConnectionsPerAddress)
 	if cfg.PprofAddr != "" {
 		if err := s.startPprof(cfg.PprofAddr); err != nil {
 			ln.Close()
