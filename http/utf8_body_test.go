@@ -34,3 +34,22 @@ func TestABodyThatIsNotUTF8Is400(t *testing.T) {
 		t.Errorf("a UTF-8 name: %d %s", rec.Code, rec.Body)
 	}
 }
+
+// A \u escape of a lone surrogate names no character: it is taken, and
+// read as U+FFFD (README, "Errors"), never stored as bytes that are not
+// UTF-8; a pair is the character it encodes.
+func TestALoneSurrogateEscapeIsReadAsU_FFFD(t *testing.T) {
+	s := newLyServer(t)
+	checked := checkedSender(t, s)
+	for _, tc := range []struct{ name, want string }{
+		{`a\ud800b`, "a\uFFFDb"},
+		{`\udc00`, "\uFFFD"},
+		{`\ud83d\ude00`, "😀"},
+	} {
+		rec := checked("POST", "/v1/cluster/", "application/json", `{"name":"`+tc.name+`"}`)
+		var c struct{ Name string }
+		if rec.Code != 201 || json.Unmarshal(rec.Body.Bytes(), &c) != nil || c.Name != tc.want {
+			t.Errorf("name %s: %d %s, want 201 with name %q", tc.name, rec.Code, rec.Body, tc.want)
+		}
+	}
+}
