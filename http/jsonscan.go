@@ -117,8 +117,8 @@ func objectMembers(b []byte, i int) ([]member, bool) {
 	}
 }
 
-// keyString decodes the quoted key raw as encoding/json does; a plain
-// ASCII key is its bytes.
+// keyString decodes the quoted key (or string value) raw as encoding/json
+// does; a plain ASCII one is its bytes.
 func keyString(raw []byte) string {
 	for _, c := range raw[1 : len(raw)-1] {
 		if c == '\\' || c >= utf8.RuneSelf {

@@ -3,6 +3,7 @@ package http
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"math"
 	"reflect"
 	"strconv"
@@ -27,29 +28,49 @@ import (
 // duplicates included, so that the one encoding/json takes is the same as
 // before.
 func laxBody(body []byte, dst reflect.Type) ([]byte, bool) {
-	return rewriteBody(body, dst, func(v any) (any, bool) { return laxValue(v, dst) })
+	out, changed, _ := rewriteBody(body, dst, func(v any) (any, bool) { return laxValue(v, dst) })
+	return out, changed // a body too complex to convert: its first wrong value is the 422
 }
 
-// rewriteBody reads body along type t (readOrdered: keys in order, numbers
-// as written), lets rewrite change it and encodes the result; it reports
-// false when rewrite changed nothing or the body does not decode.
-func rewriteBody(body []byte, t reflect.Type, rewrite func(v any) (any, bool)) ([]byte, bool) {
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.UseNumber()
-	v, err := readOrdered(dec, t)
+// rewriteBody reads body along type t (orderedReader: keys in order,
+// numbers as written), lets rewrite change it and encodes the result; it
+// reports false when rewrite changed nothing or the body does not scan, and
+// errTooComplex when reading it would build more than maxBuiltValues values.
+func rewriteBody(body []byte, t reflect.Type, rewrite func(v any) (any, bool)) ([]byte, bool, error) {
+	left := maxBuiltValues
+	i := skipSpace(body, 0)
+	end := valueEnd(body, i)
+	if end < 0 {
+		return nil, false, nil
+	}
+	v, err := orderedReader{left: &left}.read(body[i:end], t)
+	if errors.Is(err, errTooComplex) {
+		return nil, false, err
+	}
 	if err != nil {
-		return nil, false
+		return nil, false, nil
 	}
 	v, changed := rewrite(v)
 	if !changed {
-		return nil, false
+		return nil, false, nil
 	}
 	out, err := json.Marshal(v)
 	if err != nil {
-		return nil, false
+		return nil, false, nil
 	}
-	return out, true
+	return out, true, nil
 }
+
+// maxBuiltValues bounds the values (objects, arrays, keys, scalars) one
+// reading of a body builds, so that a body's rewriting costs a bounded
+// amount of memory and time whatever its size: a built value costs tens of
+// bytes, and a 4 MiB array of strings where numbers belong took ~90 MB and
+// a second of CPU to read. Arrays of scalars that need no conversion are
+// not built (plainScalars), so no valid body comes near the bound.
+const maxBuiltValues = 1 << 16
+
+// errTooComplex says a body would build more than maxBuiltValues values.
+var errTooComplex = errors.New("the body holds too many values to convert")
 
 // object is a JSON object with its keys in their order (duplicates kept).
 type object struct {
@@ -76,67 +97,138 @@ func (o *object) MarshalJSON() ([]byte, error) {
 	return append(b, '}'), nil
 }
 
-// readOrdered reads one JSON value from dec (UseNumber) along type t: an
-// object is an *object, an array a []any, a scalar what dec.Token gives.
-// A value that t has no place for is kept as its json.RawMessage, read
-// over but not built: under a key no field of a struct has exactly (the
-// walks change no such value, and exactKeys drops the ones that fold to a
-// field), of a type decoding itself, a base64 []byte, or where t is nil.
-// Its depth is bounded by encoding/json's own (bindJSON has checked the
-// body is valid).
-func readOrdered(dec *json.Decoder, t reflect.Type) (any, error) {
+// orderedReader reads a body along a type, building at most *left more
+// values (the count is shared with the readers of its parts).
+type orderedReader struct {
+	left *int
+}
+
+// errNotJSON: a body that does not scan (bindJSON has checked it is JSON).
+var errNotJSON = errors.New("the body is not JSON")
+
+// read reads the JSON value b (its bytes, from a body that is valid JSON)
+// along type t: an object is an *object, an array a []any, a scalar what
+// encoding/json's Decoder.Token gives (a json.Number for a number). A value
+// that t has no place for is kept as its json.RawMessage, read over but not
+// built: under a key no field of a struct has exactly (the walks change no
+// such value, and exactKeys drops the ones that fold to a field), of a type
+// decoding itself, a base64 []byte, or where t is nil; so is an array of
+// scalars that are all of the JSON type t's elements take (plainScalars),
+// which no walk changes either. Its depth is bounded by encoding/json's own
+// (json.Valid has checked the body).
+func (r orderedReader) read(b []byte, t reflect.Type) (any, error) {
 	if t = derefType(t); t == nil || customJSON(t) || isByteSlice(t) {
-		var raw json.RawMessage
-		err := dec.Decode(&raw)
-		return raw, err
+		return json.RawMessage(b), nil
 	}
-	tok, err := dec.Token()
-	if err != nil {
-		return nil, err
+	if et := scalarElem(t); et != nil && plainScalars(b, et.Kind()) {
+		return json.RawMessage(b), nil
 	}
-	switch tok {
-	case json.Delim('{'):
-		o := &object{}
-		for dec.More() {
-			kt, err := dec.Token()
-			if err != nil {
-				return nil, err
-			}
-			k, _ := kt.(string)
+	if *r.left--; *r.left < 0 {
+		return nil, errTooComplex
+	}
+	switch b[0] {
+	case '{':
+		ms, ok := objectMembers(b, 0)
+		if !ok {
+			return nil, errNotJSON
+		}
+		o := &object{keys: make([]string, 0, len(ms)), vals: make([]any, 0, len(ms))}
+		for _, m := range ms {
 			var vt reflect.Type // nil: not built
 			switch t.Kind() {
 			case reflect.Struct:
-				if f, ok := jsonField(t, k); ok {
+				if f, ok := jsonField(t, m.key); ok {
 					vt = f.Type
 				}
 			case reflect.Map:
 				vt = t.Elem()
 			}
-			v, err := readOrdered(dec, vt)
+			v, err := r.read(b[m.valStart:m.valEnd], vt)
 			if err != nil {
 				return nil, err
 			}
-			o.keys, o.vals = append(o.keys, k), append(o.vals, v)
+			o.keys, o.vals = append(o.keys, m.key), append(o.vals, v)
 		}
-		_, err := dec.Token() // '}'
-		return o, err
-	case json.Delim('['):
+		return o, nil
+	case '[':
 		var et reflect.Type // nil: not built
 		if t.Kind() == reflect.Slice || t.Kind() == reflect.Array {
 			et = t.Elem()
 		}
 		a := []any{}
-		for dec.More() {
-			v, err := readOrdered(dec, et)
-			if err != nil {
-				return nil, err
+		var err error
+		if !arrayElements(b, 0, func(_, start int) bool {
+			end := valueEnd(b, start)
+			if end < 0 {
+				err = errNotJSON
+				return false
+			}
+			var v any
+			if v, err = r.read(b[start:end], et); err != nil {
+				return false
 			}
 			a = append(a, v)
+			return true
+		}) && err == nil {
+			err = errNotJSON
 		}
-		_, err := dec.Token() // ']'
 		return a, err
+	case '"':
+		return keyString(b), nil
+	case 't', 'f':
+		return b[0] == 't', nil
+	case 'n':
+		return nil, nil
 	}
-	return tok, nil
+	return json.Number(b), nil
+}
+
+// scalarElem returns the element type of t when t is a slice or array of
+// numbers, booleans or strings (not a base64 []byte); else nil.
+func scalarElem(t reflect.Type) reflect.Type {
+	if t.Kind() != reflect.Slice && t.Kind() != reflect.Array {
+		return nil
+	}
+	et := derefType(t.Elem())
+	if customJSON(et) || isByteSlice(t) {
+		return nil
+	}
+	switch et.Kind() {
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64,
+		reflect.Float32, reflect.Float64, reflect.Bool, reflect.String:
+		return et
+	}
+	return nil
+}
+
+// plainScalars reports whether raw is a JSON array each of whose elements
+// is null or of the JSON type elements of kind k take as they are (laxValue
+// changes none of them): an integer literal for an integer kind, a number
+// for a float kind, true or false for a bool, a string for a string.
+func plainScalars(raw []byte, k reflect.Kind) bool {
+	i := skipSpace(raw, 0)
+	if i >= len(raw) || raw[i] != '[' {
+		return false
+	}
+	plain := true
+	ok := arrayElements(raw, i, func(_, start int) bool {
+		c := raw[start]
+		switch {
+		case c == 'n':
+		case k == reflect.Bool:
+			plain = c == 't' || c == 'f'
+		case k == reflect.String:
+			plain = c == '"'
+		case k == reflect.Float32 || k == reflect.Float64:
+			plain = c == '-' || c >= '0' && c <= '9'
+		default: // an integer kind: digits, perhaps a sign, nothing else
+			end := valueEnd(raw, start)
+			plain = end > start && strings.Trim(string(raw[start:end]), "-0123456789") == ""
+		}
+		return plain
+	})
+	return ok && plain
 }
 
 // laxValue converts v (read by readOrdered) towards type t; see laxBody.
@@ -319,10 +411,11 @@ func fieldsOf(t reflect.Type) *structFields {
 // message. It reports false when no key has to go: always, without
 // decoding, for a body none of whose keys holds an upper-case letter, an
 // escape or a non-ASCII byte (foldableKey), the common case even when the
-// values are prose.
-func exactKeys(body []byte, dst reflect.Type) ([]byte, bool) {
+// values are prose. A body too large to rewrite (errTooComplex) is an
+// error: its keys cannot be left as they are.
+func exactKeys(body []byte, dst reflect.Type) ([]byte, bool, error) {
 	if !foldableKey(body) {
-		return nil, false
+		return nil, false, nil
 	}
 	return rewriteBody(body, dst, func(v any) (any, bool) { return dropFolded(v, dst) })
 }

@@ -28,6 +28,10 @@ import (
 // detailBodyTooLarge is the 413 detail.
 const detailBodyTooLarge = "Request body too large"
 
+// detailBodyTooComplex is the 413 detail of a body whose keys must be
+// rewritten (exactKeys) but that holds more values than a rewriting builds.
+const detailBodyTooComplex = "Request body too complex: it holds too many values to read its keys exactly"
+
 // detailBodyTimeout: the request body arrived after the request's deadline
 // (SEMVEC_REQUEST_TIMEOUT).
 const detailBodyTimeout = "Request body not received within the request timeout"
@@ -244,13 +248,19 @@ func bindJSON(c *gin.Context, dst any) bool {
 		validationError(c, api.ValidationItem{Loc: []any{"body", syntaxErrorOffset(body)}, Msg: "JSON decode error", Type: "json_invalid"})
 		return false
 	}
-	if exact, ok := exactKeys(body, reflect.TypeOf(dst)); ok {
+	exact, ok, err := exactKeys(body, reflect.TypeOf(dst))
+	if err != nil { // errTooComplex
+		c.Header("Connection", "close")
+		c.AbortWithStatusJSON(http.StatusRequestEntityTooLarge, api.Error{Detail: detailBodyTooComplex})
+		return false
+	}
+	if ok {
 		body = exact
 	}
 	// A nullable field whose last value is null is bound as absent.
 	var nulls []api.ValidationItem
 	nulls, body = nullItems(body, dst)
-	err := binding.JSON.BindBody(body, dst)
+	err = binding.JSON.BindBody(body, dst)
 	var ute *json.UnmarshalTypeError
 	if errors.As(err, &ute) { // pydantic's lax mode may take it (laxBody)
 		if lax, ok := laxBody(body, reflect.TypeOf(dst)); ok {
@@ -316,7 +326,7 @@ const (
 // (object keys, the last of equal keys, as encoding/json takes it; array
 // indexes) replaced by null.
 func nullAt(body []byte, t reflect.Type, path []any) ([]byte, bool) {
-	return rewriteBody(body, t, func(root any) (any, bool) {
+	out, changed, _ := rewriteBody(body, t, func(root any) (any, bool) {
 		if len(path) == 0 {
 			return root, false
 		}
@@ -351,6 +361,7 @@ func nullAt(body []byte, t reflect.Type, path []any) ([]byte, bool) {
 		set(nil)
 		return root, true
 	})
+	return out, changed
 }
 
 // bindQuery binds the URL query into dst (a pointer to a struct with `form:`

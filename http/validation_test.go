@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"reflect"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -862,6 +863,75 @@ func TestRequestBodyRules(t *testing.T) {
 		}
 		if want := mwDetailJSON(t, tc.want...); w.Code != http.StatusUnprocessableEntity || w.Body.String() != want {
 			t.Errorf("%s %s: %d %s\nwant 422 %s", tc.path, tc.body, w.Code, w.Body.String(), want)
+		}
+	}
+}
+
+// Rewriting a body (lax conversion, exact keys) builds a bounded number of
+// values: an array of scalars that need no conversion is kept as it is,
+// whatever its length, and a body with more values to convert than
+// maxBuiltValues is not rewritten. A lax body's first wrong value is then
+// its 422; a body whose keys must be dropped is a 413. (A 4 MiB array of
+// strings where numbers belong took ~90 MB and a second of CPU to read.)
+func TestRewritingABodyIsBounded(t *testing.T) {
+	typ := reflect.TypeFor[vReq]()
+	body := `{"message":"hi","coupling_factor":"0.5","vec":[` + strings.Repeat("0.5,", 200000) + `1]}`
+	out, changed := laxBody([]byte(body), typ)
+	var got vReq
+	if !changed || json.Unmarshal(out, &got) != nil || len(got.Vec) != 200001 || got.Coupling == nil || *got.Coupling != 0.5 {
+		t.Fatalf("a long plain vector beside a value to convert: changed %v, %d elements", changed, len(got.Vec))
+	}
+
+	body = `{"message":"hi","coupling_factor":0.5,"vec":[` + strings.Repeat(`"a",`, 1<<20) + `"a"]}`
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	_, changed = laxBody([]byte(body), typ)
+	runtime.ReadMemStats(&after)
+	if changed {
+		t.Fatal("a body with more values to convert than the bound was rewritten")
+	}
+	if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 4*uint64(len(body)) {
+		t.Errorf("reading a %d-byte body allocated %d bytes", len(body), alloc)
+	}
+	r := vReqEngine(8 << 20)
+	w := mwDo(r, http.MethodPost, "/v", body, nil)
+	var e struct{ Detail []api.ValidationItem }
+	if w.Code != 422 || json.Unmarshal(w.Body.Bytes(), &e) != nil || len(e.Detail) == 0 ||
+		!slices.Equal(e.Detail[0].Loc, []any{"body", "vec", float64(0)}) {
+		t.Fatalf("strings where numbers belong, past the bound: %d %.300s", w.Code, w.Body)
+	}
+
+	body = `{"message":"hi","coupling_factor":0.5,"Flag":true,"items":[` + strings.Repeat(`{"name":"a"},`, 40000) + `{"name":"a"}]}`
+	w = mwDo(r, http.MethodPost, "/v", body, nil)
+	if w.Code != 413 || !strings.Contains(w.Body.String(), detailBodyTooComplex) {
+		t.Fatalf("keys to drop in a body past the bound: %d %.300s", w.Code, w.Body)
+	}
+}
+
+// plainScalars keeps an array as it is only when laxValue would change none
+// of its elements.
+func TestPlainScalars(t *testing.T) {
+	for _, tc := range []struct {
+		raw  string
+		kind reflect.Kind
+		want bool
+	}{
+		{`[1, -2.5e3, null]`, reflect.Float64, true},
+		{`[]`, reflect.Float32, true},
+		{`[1, "2"]`, reflect.Float64, false},
+		{`[1, true]`, reflect.Float64, false},
+		{`[1, -2, 30]`, reflect.Int, true},
+		{`[1, 2.0]`, reflect.Int, false},
+		{`[1e2]`, reflect.Int, false},
+		{`[true, false]`, reflect.Bool, true},
+		{`[true, 1]`, reflect.Bool, false},
+		{`["a", "b"]`, reflect.String, true},
+		{`["a", 1]`, reflect.String, false},
+		{`"a"`, reflect.String, false},
+		{`{"a":1}`, reflect.Int, false},
+	} {
+		if got := plainScalars([]byte(tc.raw), tc.kind); got != tc.want {
+			t.Errorf("plainScalars(%s, %s) = %v, want %v", tc.raw, tc.kind, got, tc.want)
 		}
 	}
 }
