@@ -143,6 +143,14 @@ func (s *Sessions) Held() int64 { held, _ := s.reg.Held(); return held }
 // Dim is the embedding dimension of every session.
 func (s *Sessions) Dim() int { return s.cfg.Dim }
 
+// ExportBound is an upper bound on the length of an exported state_dict of
+// a session of this server (engine.Config.ExportBound of its sessions'
+// configuration), capped at engine.MaxSnapshotBytes, above which Export
+// refuses.
+func (s *Sessions) ExportBound() int64 {
+	return int64(min(s.cfg.Engine(s.cfg.Dim).ExportBound(), engine.MaxSnapshotBytes))
+}
+
 // load reads owner's session id (key is ownedKey(owner, id)) for its actor,
 // which takes the next fencing epoch of the session: from then on, the
 // writes of any earlier activation (another process's, or this one's own

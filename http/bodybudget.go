@@ -45,9 +45,13 @@ func (b *BodyBudget) Middleware() gin.HandlerFunc {
 			c.Next()
 			return
 		}
+		limit := b.limit
+		if l, ok := c.Get(bodyLimitKey); ok { // the route's (maxBody)
+			limit = l.(int64)
+		}
 		n := r.ContentLength
-		if n < 0 || n > b.limit {
-			n = b.limit
+		if n < 0 || n > limit {
+			n = limit
 		}
 		addr := failAddr(r.RemoteAddr)
 		if why := b.reserve(addr, n); why != "" {

@@ -25,7 +25,7 @@ import (
 func dupBind(t *testing.T, newDst func() any, body string) (any, int, string) {
 	t.Helper()
 	dst := newDst()
-	r := mwEngine(maxBody(1 << 20))
+	r := mwEngine(maxBody(bodyLimits{normal: 1 << 20}))
 	r.POST("/b", func(c *gin.Context) {
 		if bindJSON(c, dst) {
 			c.Status(http.StatusNoContent)

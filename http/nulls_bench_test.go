@@ -40,7 +40,7 @@ func BenchmarkBindJSONNulls(b *testing.B) {
 		{"vector of nulls", body(`{"template_embedding":[null`, same(`,null`), `]}`), func() any { return &api.SessionCreateBody{} }},
 	} {
 		b.Run(c.name, func(b *testing.B) {
-			r := mwEngine(maxBody(4 << 20))
+			r := mwEngine(maxBody(bodyLimits{normal: 4 << 20}))
 			r.POST("/b", func(g *gin.Context) {
 				if bindJSON(g, c.dst()) {
 					g.Status(http.StatusNoContent)

@@ -85,6 +85,29 @@ type Server struct {
 	specCache
 }
 
+// importLimit is the body limit of an import: twice the bound on the
+// state_dict an export of this server writes (engine.Config.ExportBound),
+// so that an export still fits once a client has re-encoded it: Python's
+// json escapes every non-ASCII character (12 bytes for 😀, where the bound
+// counts 6 per character) and writes a float32 with up to 17 digits (the
+// bound counts 16 bytes per float); never less than MaxBodyBytes, but not
+// more than one address may hold in the body budget, or such an import
+// would wait for room forever.
+func importLimit(d Deps) int64 {
+	limit := d.MaxBodyBytes
+	if d.Sessions != nil {
+		limit = max(limit, 2*d.Sessions.ExportBound()+importEnvelopeBytes)
+	}
+	if q := d.Bodies.perAddr; d.Bodies.max > 0 && limit > q {
+		limit = max(q, d.MaxBodyBytes)
+	}
+	return limit
+}
+
+// importEnvelopeBytes is room for what an import body holds besides its
+// state_dict (the checksum, the keys).
+const importEnvelopeBytes = 64 << 10
+
 // New builds the Gin engine with every route of the semvec /v1 API.
 func New(d Deps) *gin.Engine {
 	if d.Log == nil {
@@ -119,7 +142,7 @@ func New(d Deps) *gin.Engine {
 	_ = r.SetTrustedProxies(nil)
 	r.ForwardedByClientIP = false
 	r.Use(requestContext(d.RequestTimeout), recovery(d.Log), d.Metrics.Middleware(), hangUpUnread(), errorResponder(d.Log),
-		requestLimits(MaxURIBytes, MaxHeaderBytes), validText(), cors(d.CORSOrigins), maxBody(d.MaxBodyBytes))
+		requestLimits(MaxURIBytes, MaxHeaderBytes), validText(), cors(d.CORSOrigins), maxBody(bodyLimits{normal: d.MaxBodyBytes, importing: importLimit(d)}))
 	r.NoRoute(func(c *gin.Context) { abortUnread(c, http.StatusNotFound, "Not Found") })
 	r.NoMethod(func(c *gin.Context) { abortUnread(c, http.StatusMethodNotAllowed, "Method Not Allowed") })
 

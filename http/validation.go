@@ -128,12 +128,35 @@ func registerValidators() {
 	})
 }
 
-// maxBody limits request bodies to limit bytes (limit <= 0: no limit). A
-// declared Content-Length above the limit is refused with 413 at once; a body
-// that turns out longer fails the read with *http.MaxBytesError, which
-// bindJSON turns into the same 413.
-func maxBody(limit int64) gin.HandlerFunc {
+// bodyLimits are the request body limits, in bytes (<= 0: no limit): one
+// for every route but the import of a session, whose body is an export
+// and may be larger.
+type bodyLimits struct {
+	normal, importing int64
+}
+
+// importRoute is the route whose body is an exported session.
+const importRoute = "/v1/session/:id/import"
+
+// of returns the body limit of the route that c matched.
+func (l bodyLimits) of(c *gin.Context) int64 {
+	if c.FullPath() == importRoute {
+		return l.importing
+	}
+	return l.normal
+}
+
+// bodyLimitKey is the gin key under which maxBody leaves the request's
+// body limit (an int64), for BodyBudget.
+const bodyLimitKey = "semvec.bodyLimit"
+
+// maxBody limits request bodies to their route's limit. A declared
+// Content-Length above the limit is refused with 413 at once; a body that
+// turns out longer fails the read with *http.MaxBytesError, which bindJSON
+// turns into the same 413.
+func maxBody(limits bodyLimits) gin.HandlerFunc {
 	return func(c *gin.Context) {
+		limit := limits.of(c)
 		if limit <= 0 || c.Request.Body == nil || c.Request.Body == http.NoBody {
 			c.Next()
 			return
@@ -143,6 +166,7 @@ func maxBody(limit int64) gin.HandlerFunc {
 			c.AbortWithStatusJSON(http.StatusRequestEntityTooLarge, api.Error{Detail: detailBodyTooLarge})
 			return
 		}
+		c.Set(bodyLimitKey, limit)
 		c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, limit)
 		c.Next()
 	}

@@ -28,7 +28,7 @@ func FuzzBindJSON(f *testing.F) {
 	} {
 		f.Add(seed)
 	}
-	r := mwEngine(maxBody(1 << 16))
+	r := mwEngine(maxBody(bodyLimits{normal: 1 << 16}))
 	bind := func(path string, newDst func() any) {
 		r.POST(path, func(c *gin.Context) {
 			if bindJSON(c, newDst()) {

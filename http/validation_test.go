@@ -56,7 +56,7 @@ func mwDetailJSON(t *testing.T, items ...api.ValidationItem) string {
 // vReqEngine serves POST /v, which binds a vReq (bodies up to limit
 // bytes) and answers it.
 func vReqEngine(limit int64) *gin.Engine {
-	r := mwEngine(maxBody(limit))
+	r := mwEngine(maxBody(bodyLimits{normal: limit}))
 	r.POST("/v", func(c *gin.Context) {
 		var req vReq
 		if !bindJSON(c, &req) {
@@ -97,7 +97,7 @@ func mwNull(msg, typ string, loc ...any) api.ValidationItem {
 }
 
 func TestBindJSON(t *testing.T) {
-	r := mwEngine(maxBody(1 << 10))
+	r := mwEngine(maxBody(bodyLimits{normal: 1 << 10}))
 	r.POST("/v", func(c *gin.Context) {
 		var req vReq
 		if !bindJSON(c, &req) {
@@ -411,7 +411,7 @@ func TestBindJSONReportsEveryError(t *testing.T) {
 }
 
 func TestBindJSONTooLarge(t *testing.T) {
-	r := mwEngine(maxBody(64))
+	r := mwEngine(maxBody(bodyLimits{normal: 64}))
 	r.POST("/v", func(c *gin.Context) {
 		var req vReq
 		if bindJSON(c, &req) {
@@ -734,7 +734,7 @@ func (b *failingBody) Read(p []byte) (int, error) {
 // chunked; a read error that is not the limit; no body at all. (Kept from
 // the deleted fast-path tests, which compared these answers with bindJSON's.)
 func TestBindJSONBodyErrors(t *testing.T) {
-	r := mwEngine(maxBody(64))
+	r := mwEngine(maxBody(bodyLimits{normal: 64}))
 	r.POST("/run", func(c *gin.Context) {
 		var b api.RunBody
 		if bindJSON(c, &b) {

@@ -197,10 +197,10 @@ func (c Config) binaryBound() int {
 		floats*(4*c.Dim+varintBytes) + codes*(c.Dim+varintBytes)
 }
 
-// exportBound is an upper bound on the length of Export's state_dict for
+// ExportBound is an upper bound on the length of Export's state_dict for
 // every session under c. Vectors are text there, so at large dimensions a
 // full session may not fit MaxSnapshotBytes; Export then refuses.
-func (c Config) exportBound() int {
+func (c Config) ExportBound() int {
 	chars, items, floats, codes := c.snapshotParts()
 	return fixedBytes + c.HistoryLen*historyBytes + chars*jsonCharBytes + items*itemBytes +
 		floats*(jsonFloatBytes*c.Dim+2) + codes*(jsonCodeBytes*c.Dim+2)

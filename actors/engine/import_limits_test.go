@@ -254,8 +254,8 @@ func TestFullSessionRoundTrips(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(d) > MaxSnapshotBytes || len(d) > cfg.exportBound() {
-			t.Fatalf("dim %d: export %d bytes, bound %d", dim, len(d), cfg.exportBound())
+		if len(d) > MaxSnapshotBytes || len(d) > cfg.ExportBound() {
+			t.Fatalf("dim %d: export %d bytes, bound %d", dim, len(d), cfg.ExportBound())
 		}
 		s3, err := Import(d)
 		if err != nil {
@@ -264,7 +264,7 @@ func TestFullSessionRoundTrips(t *testing.T) {
 		if d3, _, _ := s3.Export(); !bytes.Equal(d, d3) {
 			t.Fatalf("dim %d: export round trip differs", dim)
 		}
-		t.Logf("dim %d: binary %d of bound %d, export %d of bound %d", dim, len(b), cfg.binaryBound(), len(d), cfg.exportBound())
+		t.Logf("dim %d: binary %d of bound %d, export %d of bound %d", dim, len(b), cfg.binaryBound(), len(d), cfg.ExportBound())
 	}
 }
 

@@ -202,7 +202,7 @@ func (s *Session) snapshot() *snapshot {
 // without the checksum field. It returns the object (checksum included) and
 // the checksum. The exported state becomes the Verify reference. A state_dict
 // that Import would refuse for its size (more than MaxSnapshotBytes, possible
-// only at large dimensions, see Config.exportBound) is not produced: Export
+// only at large dimensions, see Config.ExportBound) is not produced: Export
 // returns KindConflict and changes nothing.
 func (s *Session) Export() (stateDict json.RawMessage, checksum string, err error) {
 	out, checksum, err := s.ExportKeepingReference()
@@ -216,12 +216,12 @@ func (s *Session) Export() (stateDict json.RawMessage, checksum string, err erro
 // TakeReference replaces the Verify reference exactly as Export does,
 // without building the state_dict: replaying a logged export needs the
 // reference, not the export. Where the session's caps keep every
-// state_dict within MaxSnapshotBytes (Config.exportBound, true of every
+// state_dict within MaxSnapshotBytes (Config.ExportBound, true of every
 // configuration but very large dimensions) Export cannot refuse, and the
 // reference is taken at once; otherwise Export decides, and its refusal
 // (KindConflict) is returned with nothing changed.
 func (s *Session) TakeReference() error {
-	if s.cfg.exportBound() <= MaxSnapshotBytes {
+	if s.cfg.ExportBound() <= MaxSnapshotBytes {
 		s.ref = s.takeRef()
 		return nil
 	}
