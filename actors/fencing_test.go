@@ -4,7 +4,9 @@ import (
 	"context"
 	"log/slog"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -31,7 +33,7 @@ func fencingNode(t *testing.T, dbPath string) *Sessions {
 	return s
 }
 
-func interactions(t *testing.T, s *Sessions, owner, id string) int32 {
+func interactions(t *testing.T, s *Sessions, owner, id string) int64 {
 	t.Helper()
 	return askOK[*pb.MetricsResponse](t, s, id, &pb.MetricsRequest{Owner: owner, SessionId: id}).GetInteractionCount()
 }
@@ -166,5 +168,45 @@ func TestSupersededNetworkActivationStops(t *testing.T) {
 	}
 	if u := ok(a.layers.ActiveUser(ctx, own))(t); u != "carol" {
 		t.Fatalf("active user = %q, want a's carol", u)
+	}
+}
+
+// Counters past 2^31 are reported as they are, not wrapped to negative
+// int32s: a long-term memory that merged many injected ones adds up their
+// access counts (here 2,200 × 1,000,000), and the memory read answers the sum.
+func TestLargeAccessCountsAreReportedExactly(t *testing.T) {
+	if testing.Short() {
+		t.Skip("2,200 durable injections")
+	}
+	s := fencingNode(t, filepath.Join(t.TempDir(), "counts.db"))
+	if _, err := s.Create(ctxT(t), "o", CreateOptions{ID: "s"}); err != nil {
+		t.Fatal(err)
+	}
+	vec := make([]float32, replayDim)
+	vec[0] = 1
+	const n, each = 2200, 1_000_000
+	var wg sync.WaitGroup
+	for w := range 8 { // concurrent, so that their commits are grouped
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; i < n; i += 8 {
+				askOK[*pb.InjectMemoryResponse](t, s, "s", &pb.InjectMemoryRequest{Owner: "o", SessionId: "s",
+					Text: "fact " + strconv.Itoa(i), Embedding: vec, Tier: "long_term", Importance: 1, AccessCount: each})
+			}
+		}()
+	}
+	wg.Wait()
+	ctx := askOK[*pb.ContextResponse](t, s, "s", &pb.ContextRequest{Owner: "o", SessionId: "s", TopK: 100, MaxChars: 100000})
+	var most int64
+	for _, it := range ctx.GetItems() {
+		m := askOK[*pb.MemoryResponse](t, s, "s", &pb.MemoryRequest{Owner: "o", SessionId: "s", MemoryHash: it.GetMemoryHash()})
+		if m.GetAccessCount() < 0 {
+			t.Fatalf("memory %s: access_count %d", it.GetMemoryHash(), m.GetAccessCount())
+		}
+		most = max(most, m.GetAccessCount())
+	}
+	if most <= 1<<31 {
+		t.Fatalf("the largest access count read is %d: no memory merged past 2^31, the test proves nothing", most)
 	}
 }

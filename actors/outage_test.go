@@ -341,7 +341,7 @@ func TestAStaleLookAtTheLogDoesNotClearALaterFailure(t *testing.T) {
 			Message: fmt.Sprintf("q%d", i), MessageVec: topic(i, 0), ShortCircuitThreshold: 0.85})
 		return err
 	}
-	turns := func() int32 {
+	turns := func() int64 {
 		m, err := AskSession[*pb.MetricsResponse](ctx, sessions, "s", &pb.MetricsRequest{Owner: "o", SessionId: "s"})
 		if err != nil {
 			return -1

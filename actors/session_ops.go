@@ -51,7 +51,7 @@ func (a *sessionActor) run(m *pb.RunRequest, live bool) (*pb.RunResponse, error)
 	return &pb.RunResponse{
 		SessionId: a.id, Context: res.Context, TopSimilarity: res.TopSimilarity, ShortCircuit: res.ShortCircuit,
 		DriftScore: res.DriftScore, DriftDetected: res.DriftDetected, DriftPhase: res.DriftPhase,
-		Turn: int32(res.Turn), Phase: res.Phase, Isolation: res.Isolation,
+		Turn: int64(res.Turn), Phase: res.Phase, Isolation: res.Isolation,
 	}, nil
 }
 
@@ -93,7 +93,7 @@ func (a *sessionActor) metrics() *pb.MetricsResponse {
 		tiers[k] = int32(v)
 	}
 	return &pb.MetricsResponse{
-		SessionId: a.id, Phase: mt.Phase, InteractionCount: int32(mt.InteractionCount),
+		SessionId: a.id, Phase: mt.Phase, InteractionCount: int64(mt.InteractionCount),
 		TotalMemories: int32(mt.TotalMemories), Tiers: tiers,
 		BetaHistory: mt.BetaHistory, SimilarityHistory: mt.SimilarityHistory, FsmHistory: mt.FSMHistory,
 		NormHistory: mt.NormHistory, PhaseHistory: mt.PhaseHistory,
@@ -120,7 +120,7 @@ func (a *sessionActor) memory(m *pb.MemoryRequest) (*pb.MemoryResponse, error) {
 	}
 	return &pb.MemoryResponse{
 		SessionId: a.id, MemoryHash: mv.MemoryHash, Text: mv.Text, Tier: mv.Tier,
-		Importance: mv.Importance, AccessCount: int32(mv.AccessCount), TimestampUnixNano: mv.Timestamp.UnixNano(),
+		Importance: mv.Importance, AccessCount: int64(mv.AccessCount), TimestampUnixNano: mv.Timestamp.UnixNano(),
 	}, nil
 }
 
@@ -258,7 +258,7 @@ func (a *sessionActor) listEntities(m *pb.ListEntitiesRequest) *pb.ListEntitiesR
 func (a *sessionActor) entitiesReply(es []engine.Entity) *pb.ListEntitiesResponse {
 	out := &pb.ListEntitiesResponse{SessionId: a.id, Entities: make([]*pb.Entity, len(es)), Total: int32(len(es))}
 	for i, e := range es {
-		out.Entities[i] = &pb.Entity{Key: e.Key, Kind: e.Kind, Value: e.Value, Context: e.Context, Importance: e.Importance, AccessCount: int32(e.AccessCount)}
+		out.Entities[i] = &pb.Entity{Key: e.Key, Kind: e.Kind, Value: e.Value, Context: e.Context, Importance: e.Importance, AccessCount: int64(e.AccessCount)}
 	}
 	return out
 }
@@ -278,7 +278,7 @@ func (a *sessionActor) state() *pb.StateResponse {
 	}
 	return &pb.StateResponse{
 		SessionId: a.id, State: a.eng.StateVector(), Initialized: a.eng.Initialized(), Phase: a.eng.Phase(),
-		InteractionCount: int32(a.eng.Turn()), TotalMemories: int32(a.eng.TotalMemories()),
+		InteractionCount: int64(a.eng.Turn()), TotalMemories: int32(a.eng.TotalMemories()),
 		DriftScore: score, DriftPhase: phase, LastDriftUnixNano: atNano, Incarnation: a.incarnation, Kind: a.kind,
 	}
 }

@@ -188,7 +188,7 @@ type ClusterStateResponse struct {
 	MemberIds          []string               `protobuf:"bytes,6,rep,name=member_ids,json=memberIds,proto3" json:"member_ids,omitempty"`
 	RegionIds          []string               `protobuf:"bytes,7,rep,name=region_ids,json=regionIds,proto3" json:"region_ids,omitempty"`
 	Phase              string                 `protobuf:"bytes,8,opt,name=phase,proto3" json:"phase,omitempty"`                                                       // the backing session's
-	InteractionCount   int32                  `protobuf:"varint,9,opt,name=interaction_count,json=interactionCount,proto3" json:"interaction_count,omitempty"`        // the backing session's
+	InteractionCount   int64                  `protobuf:"varint,9,opt,name=interaction_count,json=interactionCount,proto3" json:"interaction_count,omitempty"`        // the backing session's
 	TotalMemories      int32                  `protobuf:"varint,10,opt,name=total_memories,json=totalMemories,proto3" json:"total_memories,omitempty"`                // the backing session's
 	AggregateVector    []float32              `protobuf:"fixed32,11,rep,packed,name=aggregate_vector,json=aggregateVector,proto3" json:"aggregate_vector,omitempty"`  // session dimension; zeros without an initialised member
 	InitializedMembers int32                  `protobuf:"varint,12,opt,name=initialized_members,json=initializedMembers,proto3" json:"initialized_members,omitempty"` // members that contributed to the aggregate
@@ -283,7 +283,7 @@ func (x *ClusterStateResponse) GetPhase() string {
 	return ""
 }
 
-func (x *ClusterStateResponse) GetInteractionCount() int32 {
+func (x *ClusterStateResponse) GetInteractionCount() int64 {
 	if x != nil {
 		return x.InteractionCount
 	}
@@ -2702,7 +2702,7 @@ const file_layers_proto_rawDesc = "" +
 	"\n" +
 	"region_ids\x18\a \x03(\tR\tregionIds\x12\x14\n" +
 	"\x05phase\x18\b \x01(\tR\x05phase\x12+\n" +
-	"\x11interaction_count\x18\t \x01(\x05R\x10interactionCount\x12%\n" +
+	"\x11interaction_count\x18\t \x01(\x03R\x10interactionCount\x12%\n" +
 	"\x0etotal_memories\x18\n" +
 	" \x01(\x05R\rtotalMemories\x12)\n" +
 	"\x10aggregate_vector\x18\v \x03(\x02R\x0faggregateVector\x12/\n" +

@@ -386,7 +386,7 @@ type RunResponse struct {
 	DriftScore    float64                `protobuf:"fixed64,6,opt,name=drift_score,json=driftScore,proto3" json:"drift_score,omitempty"`
 	DriftDetected bool                   `protobuf:"varint,7,opt,name=drift_detected,json=driftDetected,proto3" json:"drift_detected,omitempty"`
 	DriftPhase    string                 `protobuf:"bytes,8,opt,name=drift_phase,json=driftPhase,proto3" json:"drift_phase,omitempty"`
-	Turn          int32                  `protobuf:"varint,9,opt,name=turn,proto3" json:"turn,omitempty"`
+	Turn          int64                  `protobuf:"varint,9,opt,name=turn,proto3" json:"turn,omitempty"`
 	Phase         string                 `protobuf:"bytes,10,opt,name=phase,proto3" json:"phase,omitempty"`
 	Isolation     string                 `protobuf:"bytes,11,opt,name=isolation,proto3" json:"isolation,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -479,7 +479,7 @@ func (x *RunResponse) GetDriftPhase() string {
 	return ""
 }
 
-func (x *RunResponse) GetTurn() int32 {
+func (x *RunResponse) GetTurn() int64 {
 	if x != nil {
 		return x.Turn
 	}
@@ -720,7 +720,7 @@ type MetricsResponse struct {
 	Error             *Error                 `protobuf:"bytes,1,opt,name=error,proto3" json:"error,omitempty"`
 	SessionId         string                 `protobuf:"bytes,2,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
 	Phase             string                 `protobuf:"bytes,3,opt,name=phase,proto3" json:"phase,omitempty"`
-	InteractionCount  int32                  `protobuf:"varint,4,opt,name=interaction_count,json=interactionCount,proto3" json:"interaction_count,omitempty"`
+	InteractionCount  int64                  `protobuf:"varint,4,opt,name=interaction_count,json=interactionCount,proto3" json:"interaction_count,omitempty"`
 	TotalMemories     int32                  `protobuf:"varint,5,opt,name=total_memories,json=totalMemories,proto3" json:"total_memories,omitempty"`
 	Tiers             map[string]int32       `protobuf:"bytes,6,rep,name=tiers,proto3" json:"tiers,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
 	BetaHistory       []float64              `protobuf:"fixed64,7,rep,packed,name=beta_history,json=betaHistory,proto3" json:"beta_history,omitempty"`
@@ -786,7 +786,7 @@ func (x *MetricsResponse) GetPhase() string {
 	return ""
 }
 
-func (x *MetricsResponse) GetInteractionCount() int32 {
+func (x *MetricsResponse) GetInteractionCount() int64 {
 	if x != nil {
 		return x.InteractionCount
 	}
@@ -1143,7 +1143,7 @@ type MemoryResponse struct {
 	Text              string                 `protobuf:"bytes,4,opt,name=text,proto3" json:"text,omitempty"`
 	Tier              string                 `protobuf:"bytes,5,opt,name=tier,proto3" json:"tier,omitempty"`
 	Importance        float64                `protobuf:"fixed64,6,opt,name=importance,proto3" json:"importance,omitempty"`
-	AccessCount       int32                  `protobuf:"varint,7,opt,name=access_count,json=accessCount,proto3" json:"access_count,omitempty"`
+	AccessCount       int64                  `protobuf:"varint,7,opt,name=access_count,json=accessCount,proto3" json:"access_count,omitempty"`
 	TimestampUnixNano int64                  `protobuf:"varint,8,opt,name=timestamp_unix_nano,json=timestampUnixNano,proto3" json:"timestamp_unix_nano,omitempty"`
 	unknownFields     protoimpl.UnknownFields
 	sizeCache         protoimpl.SizeCache
@@ -1221,7 +1221,7 @@ func (x *MemoryResponse) GetImportance() float64 {
 	return 0
 }
 
-func (x *MemoryResponse) GetAccessCount() int32 {
+func (x *MemoryResponse) GetAccessCount() int64 {
 	if x != nil {
 		return x.AccessCount
 	}
@@ -2702,7 +2702,7 @@ type Entity struct {
 	Value         string                 `protobuf:"bytes,3,opt,name=value,proto3" json:"value,omitempty"`
 	Context       string                 `protobuf:"bytes,4,opt,name=context,proto3" json:"context,omitempty"`
 	Importance    float64                `protobuf:"fixed64,5,opt,name=importance,proto3" json:"importance,omitempty"`
-	AccessCount   int32                  `protobuf:"varint,6,opt,name=access_count,json=accessCount,proto3" json:"access_count,omitempty"`
+	AccessCount   int64                  `protobuf:"varint,6,opt,name=access_count,json=accessCount,proto3" json:"access_count,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2772,7 +2772,7 @@ func (x *Entity) GetImportance() float64 {
 	return 0
 }
 
-func (x *Entity) GetAccessCount() int32 {
+func (x *Entity) GetAccessCount() int64 {
 	if x != nil {
 		return x.AccessCount
 	}
@@ -3036,7 +3036,7 @@ type StateResponse struct {
 	State             []float32              `protobuf:"fixed32,3,rep,packed,name=state,proto3" json:"state,omitempty"`
 	Initialized       bool                   `protobuf:"varint,4,opt,name=initialized,proto3" json:"initialized,omitempty"`
 	Phase             string                 `protobuf:"bytes,5,opt,name=phase,proto3" json:"phase,omitempty"`
-	InteractionCount  int32                  `protobuf:"varint,6,opt,name=interaction_count,json=interactionCount,proto3" json:"interaction_count,omitempty"`
+	InteractionCount  int64                  `protobuf:"varint,6,opt,name=interaction_count,json=interactionCount,proto3" json:"interaction_count,omitempty"`
 	TotalMemories     int32                  `protobuf:"varint,7,opt,name=total_memories,json=totalMemories,proto3" json:"total_memories,omitempty"`
 	DriftScore        float64                `protobuf:"fixed64,8,opt,name=drift_score,json=driftScore,proto3" json:"drift_score,omitempty"`
 	DriftPhase        string                 `protobuf:"bytes,9,opt,name=drift_phase,json=driftPhase,proto3" json:"drift_phase,omitempty"`
@@ -3112,7 +3112,7 @@ func (x *StateResponse) GetPhase() string {
 	return ""
 }
 
-func (x *StateResponse) GetInteractionCount() int32 {
+func (x *StateResponse) GetInteractionCount() int64 {
 	if x != nil {
 		return x.InteractionCount
 	}
@@ -4196,7 +4196,7 @@ const file_session_proto_rawDesc = "" +
 	"\x0edrift_detected\x18\a \x01(\bR\rdriftDetected\x12\x1f\n" +
 	"\vdrift_phase\x18\b \x01(\tR\n" +
 	"driftPhase\x12\x12\n" +
-	"\x04turn\x18\t \x01(\x05R\x04turn\x12\x14\n" +
+	"\x04turn\x18\t \x01(\x03R\x04turn\x12\x14\n" +
 	"\x05phase\x18\n" +
 	" \x01(\tR\x05phase\x12\x1c\n" +
 	"\tisolation\x18\v \x01(\tR\tisolation\"\xe1\x01\n" +
@@ -4225,7 +4225,7 @@ const file_session_proto_rawDesc = "" +
 	"\n" +
 	"session_id\x18\x02 \x01(\tR\tsessionId\x12\x14\n" +
 	"\x05phase\x18\x03 \x01(\tR\x05phase\x12+\n" +
-	"\x11interaction_count\x18\x04 \x01(\x05R\x10interactionCount\x12%\n" +
+	"\x11interaction_count\x18\x04 \x01(\x03R\x10interactionCount\x12%\n" +
 	"\x0etotal_memories\x18\x05 \x01(\x05R\rtotalMemories\x12;\n" +
 	"\x05tiers\x18\x06 \x03(\v2%.semvec.v1.MetricsResponse.TiersEntryR\x05tiers\x12!\n" +
 	"\fbeta_history\x18\a \x03(\x01R\vbetaHistory\x12-\n" +
@@ -4281,7 +4281,7 @@ const file_session_proto_rawDesc = "" +
 	"\n" +
 	"importance\x18\x06 \x01(\x01R\n" +
 	"importance\x12!\n" +
-	"\faccess_count\x18\a \x01(\x05R\vaccessCount\x12.\n" +
+	"\faccess_count\x18\a \x01(\x03R\vaccessCount\x12.\n" +
 	"\x13timestamp_unix_nano\x18\b \x01(\x03R\x11timestampUnixNano\"\xb1\x01\n" +
 	"\x0eTriggerRequest\x12\x14\n" +
 	"\x05owner\x18\x01 \x01(\tR\x05owner\x12\x1d\n" +
@@ -4429,7 +4429,7 @@ const file_session_proto_rawDesc = "" +
 	"\n" +
 	"importance\x18\x05 \x01(\x01R\n" +
 	"importance\x12!\n" +
-	"\faccess_count\x18\x06 \x01(\x05R\vaccessCount\"\xa2\x01\n" +
+	"\faccess_count\x18\x06 \x01(\x03R\vaccessCount\"\xa2\x01\n" +
 	"\x14ListEntitiesResponse\x12&\n" +
 	"\x05error\x18\x01 \x01(\v2\x10.semvec.v1.ErrorR\x05error\x12\x1d\n" +
 	"\n" +
@@ -4458,7 +4458,7 @@ const file_session_proto_rawDesc = "" +
 	"\x05state\x18\x03 \x03(\x02R\x05state\x12 \n" +
 	"\vinitialized\x18\x04 \x01(\bR\vinitialized\x12\x14\n" +
 	"\x05phase\x18\x05 \x01(\tR\x05phase\x12+\n" +
-	"\x11interaction_count\x18\x06 \x01(\x05R\x10interactionCount\x12%\n" +
+	"\x11interaction_count\x18\x06 \x01(\x03R\x10interactionCount\x12%\n" +
 	"\x0etotal_memories\x18\a \x01(\x05R\rtotalMemories\x12\x1f\n" +
 	"\vdrift_score\x18\b \x01(\x01R\n" +
 	"driftScore\x12\x1f\n" +

@@ -230,3 +230,39 @@ func TestCheckpointWithLargeNextSeqLoads(t *testing.T) {
 		t.Fatalf("export after renumbering does not import: %v", err)
 	}
 }
+
+// A memory's timestamp must be one a Unix time in nanoseconds holds
+// (1677–2262), as the session actor reports it: year 0000 or 9999, valid
+// RFC 3339, is a 400, and the bounds themselves import.
+func TestImportRefusesTimestampsOutsideUnixNanoseconds(t *testing.T) {
+	d, _, _ := richSession(t).Export()
+	at := func(ts string) func(m map[string]any) {
+		return func(m map[string]any) {
+			for _, x := range m["memories"].([]any) {
+				x.(map[string]any)["timestamp"] = ts
+			}
+		}
+	}
+	for _, ts := range []string{"0000-01-01T00:00:00Z", "0001-01-01T00:00:00Z", "1677-09-21T00:12:43Z", "2262-04-11T23:47:17Z", "9999-12-31T23:59:59Z"} {
+		if s, err := Import(resign(t, d, at(ts))); s != nil || semvec.KindOf(err) != semvec.KindInvalid {
+			t.Errorf("timestamp %s: %v, want a 400", ts, err)
+		}
+	}
+	for _, ts := range []string{"1677-09-21T00:12:44Z", "2262-04-11T23:47:16Z", "1970-01-01T00:00:00Z"} {
+		s, err := Import(resign(t, d, at(ts)))
+		if err != nil {
+			t.Fatalf("timestamp %s: %v", ts, err)
+		}
+		want, _ := time.Parse(time.RFC3339, ts)
+		var sd struct{ Memories []struct{ Hash string } }
+		if err := json.Unmarshal(d, &sd); err != nil || len(sd.Memories) == 0 {
+			t.Fatalf("no memories in the export: %v", err)
+		}
+		for _, m := range sd.Memories {
+			mv, ok := s.Memory(m.Hash)
+			if got := time.Unix(0, mv.Timestamp.UnixNano()).UTC(); !ok || !got.Equal(want) {
+				t.Errorf("timestamp %s reads back as %s (%v)", ts, got, ok)
+			}
+		}
+	}
+}

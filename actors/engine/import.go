@@ -354,6 +354,9 @@ func fromSnapshot(sn *snapshot, src snapshotSource, gov *Config) (*Session, erro
 		if m.Timestamp != canonTime(m.Timestamp) {
 			return nil, fmt.Errorf("memory %d: timestamp not in UTC", i)
 		}
+		if m.Timestamp.Before(minTimestamp) || m.Timestamp.After(maxTimestamp) {
+			return nil, fmt.Errorf("memory %d: timestamp outside %d–%d", i, minTimestamp.Year(), maxTimestamp.Year())
+		}
 		if err := num("importance", m.Importance, 0, MaxImportance); err != nil {
 			return nil, err
 		}

@@ -61,6 +61,14 @@ func clamp(x, lo, hi float64) float64 { return math.Max(lo, math.Min(hi, x)) }
 
 func finite(x float64) bool { return !math.IsNaN(x) && !math.IsInf(x, 0) }
 
+// minTimestamp and maxTimestamp bound a memory's timestamp: the times a
+// Unix time in nanoseconds (int64) can hold, 1677–2262, as the session
+// actor reports them; an import outside them is refused. Never changed.
+var (
+	minTimestamp = time.Unix(0, math.MinInt64).UTC()
+	maxTimestamp = time.Unix(0, math.MaxInt64).UTC()
+)
+
 // canonTime strips the monotonic reading and the location, so timestamps
 // export as RFC 3339 UTC and round-trip exactly. A time outside the years
 // 0000–9999 (not representable in RFC 3339) becomes the zero time.

@@ -49,7 +49,7 @@ func TestRoutedRequestsUnderTheSessionCap(t *testing.T) {
 		t.Error(err)
 	}
 	for _, id := range ids {
-		if n := turns(t, nodes[1], own, id); n != int32(len(nodes)*rounds) {
+		if n := turns(t, nodes[1], own, id); n != int64(len(nodes)*rounds) {
 			t.Errorf("%s counts %d turns, want %d", id, n, len(nodes)*rounds)
 		}
 	}

@@ -153,7 +153,7 @@ func run(ctx context.Context, nd *node, owner, id string, k int) (*pb.RunRespons
 		ShortCircuitThreshold: 0.99, NowUnixNano: time.Now().UnixNano()})
 }
 
-func turns(t *testing.T, nd *node, owner, id string) int32 {
+func turns(t *testing.T, nd *node, owner, id string) int64 {
 	t.Helper()
 	m, err := actors.AskSession[*pb.MetricsResponse](context.Background(), nd.sessions, id, &pb.MetricsRequest{Owner: owner, SessionId: id})
 	if err != nil {

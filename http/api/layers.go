@@ -103,7 +103,7 @@ type ClusterState struct {
 	MemberIDs          []string  `json:"member_ids"`
 	RegionIDs          []string  `json:"region_ids"`
 	Phase              string    `json:"phase"`
-	InteractionCount   int32     `json:"interaction_count"`
+	InteractionCount   int64     `json:"interaction_count"`
 	TotalMemories      int32     `json:"total_memories"`
 	AggregationMode    string    `json:"aggregation_mode"`
 	CouplingFactor     float64   `json:"coupling_factor"`

@@ -154,7 +154,7 @@ type SessionMetrics struct {
 	DriftPhase        string           `json:"drift_phase"`
 	DriftScore        float64          `json:"drift_score"`
 	FSMHistory        []float64        `json:"fsm_history"`
-	InteractionCount  int32            `json:"interaction_count"`
+	InteractionCount  int64            `json:"interaction_count"`
 	NormHistory       []float64        `json:"norm_history"`
 	Phase             string           `json:"phase"`
 	PhaseHistory      []string         `json:"phase_history"`
@@ -175,7 +175,7 @@ type ContextItem struct {
 
 // Memory is the response of GET /v1/session/{id}/memories/{hash}.
 type Memory struct {
-	AccessCount int32   `json:"access_count"`
+	AccessCount int64   `json:"access_count"`
 	Importance  float64 `json:"importance"`
 	MemoryHash  string  `json:"memory_hash"`
 	SessionID   string  `json:"session_id"`
@@ -258,7 +258,7 @@ type EntityItem struct {
 	Value       string  `json:"value"`
 	Context     string  `json:"context"`
 	Importance  float64 `json:"importance"`
-	AccessCount int32   `json:"access_count"`
+	AccessCount int64   `json:"access_count"`
 }
 
 // EntityList is the response of GET /v1/session/{id}/entities.
