@@ -143,12 +143,15 @@ func (s *Sessions) Held() int64 { held, _ := s.reg.Held(); return held }
 // Dim is the embedding dimension of every session.
 func (s *Sessions) Dim() int { return s.cfg.Dim }
 
-// ExportBound is an upper bound on the length of an exported state_dict of
-// a session of this server (engine.Config.ExportBound of its sessions'
-// configuration), capped at engine.MaxSnapshotBytes, above which Export
-// refuses.
-func (s *Sessions) ExportBound() int64 {
-	return int64(min(s.cfg.Engine(s.cfg.Dim).ExportBound(), engine.MaxSnapshotBytes))
+// ImportBound is the length of the longest state_dict an import takes:
+// twice the bound on an export of this server's sessions
+// (engine.Config.ExportBound), so that an export still fits once a client
+// has re-encoded it (Python's json escapes every non-ASCII character, 12
+// bytes for an emoji where the bound counts 6 per character, and writes a
+// float32 with up to 17 digits where it counts 16 bytes), but at most
+// engine.MaxSnapshotBytes, above which engine.Import refuses.
+func (s *Sessions) ImportBound() int64 {
+	return int64(min(2*s.cfg.Engine(s.cfg.Dim).ExportBound(), engine.MaxSnapshotBytes))
 }
 
 // load reads owner's session id (key is ownedKey(owner, id)) for its actor,

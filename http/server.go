@@ -85,18 +85,14 @@ type Server struct {
 	specCache
 }
 
-// importLimit is the body limit of an import: twice the bound on the
-// state_dict an export of this server writes (engine.Config.ExportBound),
-// so that an export still fits once a client has re-encoded it: Python's
-// json escapes every non-ASCII character (12 bytes for 😀, where the bound
-// counts 6 per character) and writes a float32 with up to 17 digits (the
-// bound counts 16 bytes per float); never less than MaxBodyBytes, but not
-// more than one address may hold in the body budget, or such an import
-// would wait for room forever.
+// importLimit is the body limit of an import: the longest state_dict an
+// import takes (actors.Sessions.ImportBound) and its envelope, never less
+// than MaxBodyBytes, but not more than one address may hold in the body
+// budget, or such an import would wait for room forever.
 func importLimit(d Deps) int64 {
 	limit := d.MaxBodyBytes
 	if d.Sessions != nil {
-		limit = max(limit, 2*d.Sessions.ExportBound()+importEnvelopeBytes)
+		limit = max(limit, d.Sessions.ImportBound()+importEnvelopeBytes)
 	}
 	if q := d.Bodies.perAddr; d.Bodies.max > 0 && limit > q {
 		limit = max(q, d.MaxBodyBytes)

@@ -266,3 +266,34 @@ func TestImportRefusesTimestampsOutsideUnixNanoseconds(t *testing.T) {
 		}
 	}
 }
+
+// A state_dict's keys are exactly its fields' names, once per object: a key
+// encoding/json would take by folding case ("TURN", "Turn"), an escaped key
+// or a key given twice is a 400, so that a checksum verified over what
+// Import reads cannot stand behind another value another reader sees.
+func TestImportRefusesKeysThatAreNotExact(t *testing.T) {
+	d, _, _ := richSession(t).Export()
+	good := string(resign(t, d, func(map[string]any) {}))
+	if _, err := Import(json.RawMessage(good)); err != nil {
+		t.Fatalf("the re-signed export: %v", err)
+	}
+	if !strings.Contains(good, `"turn":`) {
+		t.Fatal(`no "turn" key in the export`)
+	}
+	for name, bad := range map[string]string{
+		"upper case":   strings.Replace(good, `"turn":`, `"TURN":`, 1),
+		"folded case":  strings.Replace(good, `"turn":`, `"Turn":`, 1),
+		"escaped":      strings.Replace(good, `"turn":`, `"\u0074urn":`, 1),
+		"twice":        strings.Replace(good, `"turn":`, `"turn":3,"turn":`, 1),
+		"nested twice": strings.Replace(good, `"hash":`, `"hash":"x","hash":`, 1),
+	} {
+		if s, err := Import(json.RawMessage(bad)); s != nil || semvec.KindOf(err) != semvec.KindInvalid {
+			t.Errorf("%s: %v, want a 400", name, err)
+		}
+	}
+	for _, keys := range []string{`{"a":{"b":1},"b":[{"a":1},{"a":2}],"c":"A:B \"D\": e"}`, `["X",":"]`} {
+		if err := exactKeys([]byte(keys)); err != nil {
+			t.Errorf("%s: %v", keys, err)
+		}
+	}
+}

@@ -111,8 +111,12 @@ func fitsServer(payload, server Config) error {
 }
 
 // decodeStrict decodes exactly one JSON value into v, rejecting unknown
-// fields and trailing data.
+// fields and trailing data, and keys that are not exactly a field's name
+// (exactKeys).
 func decodeStrict(raw []byte, v any) error {
+	if err := exactKeys(raw); err != nil {
+		return err
+	}
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
@@ -120,6 +124,57 @@ func decodeStrict(raw []byte, v any) error {
 	}
 	if _, err := dec.Token(); err != io.EOF {
 		return errors.New("trailing data after the object")
+	}
+	return nil
+}
+
+// exactKeys refuses a JSON text with an object key that is not lower-case
+// ASCII (letters, digits, '_'), unescaped, or a key twice in one object.
+// Every key of a snapshot is a field name of that form (the snapshot holds
+// no maps), and encoding/json would take {"turn": 3, "TURN": 43} as turn 43
+// (it folds case and keeps the last of equal keys) where another reader
+// sees 3: a checksum verified over what this decoder reads must not stand
+// behind a value another reader sees.
+func exactKeys(raw []byte) error {
+	var open []map[string]bool // the keys of each enclosing object; nil for an array
+	for i := 0; i < len(raw); i++ {
+		switch raw[i] {
+		case '{':
+			open = append(open, map[string]bool{})
+		case '[':
+			open = append(open, nil)
+		case '}', ']':
+			if len(open) > 0 {
+				open = open[:len(open)-1]
+			}
+		case '"':
+			start := i + 1
+			for i++; i < len(raw) && raw[i] != '"'; i++ {
+				if raw[i] == '\\' {
+					i++
+				}
+			}
+			if i >= len(raw) {
+				return errors.New("invalid JSON: an unterminated string")
+			}
+			j := i + 1
+			for j < len(raw) && (raw[j] == ' ' || raw[j] == '\t' || raw[j] == '\n' || raw[j] == '\r') {
+				j++
+			}
+			if j >= len(raw) || raw[j] != ':' || len(open) == 0 || open[len(open)-1] == nil {
+				continue // a value, not a key
+			}
+			key := string(raw[start:i])
+			for _, c := range []byte(key) {
+				if (c < 'a' || c > 'z') && (c < '0' || c > '9') && c != '_' {
+					return fmt.Errorf("key %q is not a field's name", key)
+				}
+			}
+			if open[len(open)-1][key] {
+				return fmt.Errorf("key %q twice in one object", key)
+			}
+			open[len(open)-1][key] = true
+		}
 	}
 	return nil
 }
