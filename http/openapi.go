@@ -153,7 +153,10 @@ func buildSpec(ops []operation, anonymous bool) (*openapi3.T, error) {
 		OpenAPI: "3.0.3",
 		Info: &openapi3.Info{Title: "semvec-go", Version: semvec.Version,
 			Description: "Constant-cost semantic memory for LLM agents; wire-compatible with semvec[api]. Generated from the server's wire types (package http/api)."},
-		Paths: openapi3.NewPaths(),
+		// The server this document is served from: clients resolve the
+		// paths against the URL they fetched it at.
+		Servers: openapi3.Servers{{URL: "/", Description: "the server that serves this document"}},
+		Paths:   openapi3.NewPaths(),
 		Components: &openapi3.Components{
 			SecuritySchemes: openapi3.SecuritySchemes{
 				"bearer": {Value: openapi3.NewJWTSecurityScheme().WithBearerFormat("JWT (EdDSA licence)")},
@@ -239,6 +242,10 @@ func buildSpec(ops []operation, anonymous bool) (*openapi3.T, error) {
 		}
 		doc.Components.Schemas[name] = s
 	}
+	if _, dup := doc.Components.Schemas[anyValueName]; dup {
+		return nil, fmt.Errorf("a wire type is named %s, the schema of any JSON value", anyValueName)
+	}
+	doc.Components.Schemas[anyValueName] = anyValueSchema().NewRef()
 	return doc, nil
 }
 
@@ -284,12 +291,16 @@ var rawMessage = reflect.TypeOf(json.RawMessage(nil))
 func schemaGenerator(role schemaRole, query bool) *openapi3gen.Generator {
 	opts := []openapi3gen.Option{openapi3gen.SchemaCustomizer(func(_ string, t reflect.Type, tag reflect.StructTag, s *openapi3.Schema) error {
 		switch {
-		case tag.Get("schema") == "any": // any JSON value, null included (a 422 item's input)
-			s.Type, s.Nullable = nil, true
-		case t == rawMessage: // an exported state: a JSON object
+		case t == rawMessage && tag.Get("schema") == "": // an exported state: a JSON object
 			s.Type = &openapi3.Types{openapi3.TypeObject}
-		case t.Kind() == reflect.Interface: // any JSON value, null too (a JSON-RPC id)
-			s.Nullable = true
+		case t == rawMessage || t.Kind() == reflect.Interface:
+			// the JSON types its schema tag names (a 422 item's input and
+			// loc, a JSON-RPC id); without one, any JSON value, null too
+			types := tag.Get("schema")
+			if types == "" {
+				types = "any"
+			}
+			return jsonTypes(s, types)
 		case t.Kind() == reflect.Struct:
 			constrain(t, s, role, query)
 		}
@@ -302,6 +313,62 @@ func schemaGenerator(role schemaRole, query bool) *openapi3gen.Generator {
 		opts = append(opts, openapi3gen.CreateComponentSchemas(openapi3gen.ExportComponentSchemasOptions{ExportComponentSchemas: true, ExportTopLevelSchema: true}))
 	}
 	return openapi3gen.NewGenerator(opts...)
+}
+
+// anyValueName is the component schema of any JSON value, null included:
+// the items of an array in a value that may be anything.
+const anyValueName = "AnyValue"
+
+// anyValueSchema is the schema of any JSON value, null included (its array
+// member's items refer to itself, as anyValueName).
+func anyValueSchema() *openapi3.Schema {
+	s := &openapi3.Schema{Description: "Any JSON value, null included."}
+	if err := jsonTypesWith(s, "any", openapi3.NewSchemaRef("#/components/schemas/"+anyValueName, s)); err != nil {
+		panic(err) // "any" is always understood
+	}
+	return s
+}
+
+// jsonTypes makes s the schema of a value of the JSON types that spec, a
+// schema tag, names (package api): comma-separated, or "any" for every type
+// and null.
+func jsonTypes(s *openapi3.Schema, spec string) error {
+	return jsonTypesWith(s, spec, openapi3.NewSchemaRef("#/components/schemas/"+anyValueName, anyValueSchema()))
+}
+
+// jsonTypesWith is jsonTypes, an array's items being anyValue. OpenAPI 3.0
+// has no null type and reads nullable only beside a type (as linters
+// insist), so null is a nullable on the first type named; several types
+// make an anyOf of one schema each.
+func jsonTypesWith(s *openapi3.Schema, spec string, anyValue *openapi3.SchemaRef) error {
+	names := strings.Split(spec, ",")
+	if spec == "any" {
+		names = []string{openapi3.TypeString, openapi3.TypeNumber, openapi3.TypeBoolean, openapi3.TypeObject, openapi3.TypeArray, openapi3.TypeNull}
+	}
+	var members openapi3.SchemaRefs
+	nullable := false
+	for _, name := range names {
+		switch name {
+		case openapi3.TypeNull:
+			nullable = true
+		case openapi3.TypeString, openapi3.TypeNumber, openapi3.TypeInteger, openapi3.TypeBoolean, openapi3.TypeObject:
+			members = append(members, (&openapi3.Schema{Type: &openapi3.Types{name}}).NewRef())
+		case openapi3.TypeArray:
+			members = append(members, (&openapi3.Schema{Type: &openapi3.Types{name}, Items: anyValue}).NewRef())
+		default:
+			return fmt.Errorf("schema tag %q: %q is no JSON type", spec, name)
+		}
+	}
+	if len(members) == 0 {
+		return fmt.Errorf("schema tag %q names no JSON type but null", spec)
+	}
+	members[0].Value.Nullable = nullable
+	if len(members) == 1 {
+		s.Type, s.Items, s.Nullable = members[0].Value.Type, members[0].Value.Items, nullable
+		return nil
+	}
+	s.Type, s.Nullable, s.AnyOf = nil, false, members
+	return nil
 }
 
 // constrain sets the required properties of struct type t's schema s, the
@@ -336,8 +403,12 @@ fields:
 		target := prop.Value
 		// A request field takes null only when tagged nullable (package api;
 		// bindJSON refuses it elsewhere), whatever its Go type: a pointer
-		// with a default is not nullable. A query value is never null.
-		target.Nullable = !query && f.Tag.Get("nullable") == "true"
+		// with a default is not nullable. A query value is never null. A
+		// field with a schema tag says itself whether null is among its
+		// types (a test checks that the two tags agree).
+		if f.Tag.Get("schema") == "" {
+			target.Nullable = !query && f.Tag.Get("nullable") == "true"
+		}
 		if d := f.Tag.Get("default"); d != "" {
 			target.Default = defaultValue(target, d)
 		}

@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -235,5 +236,55 @@ func TestHandlersAnswerTypedStructs(t *testing.T) {
 			}
 			return true
 		})
+	}
+}
+
+// TestOpenAPINullableHasAType: OpenAPI 3.0 reads nullable only beside a
+// type (3.0.3 says so; redocly's nullable-type-sibling rule refuses it
+// alone), so no schema of the document says nullable without one; a value
+// of any type, null included, is an anyOf whose first member is nullable.
+// The document names its server (redocly's no-empty-servers): the one it
+// is served from.
+func TestOpenAPINullableHasAType(t *testing.T) {
+	for _, anonymous := range []bool{true, false} {
+		doc, err := buildSpec(append(sessionOperations(), layerOperations()...), anonymous)
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw, err := json.Marshal(doc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var v any
+		if err := json.Unmarshal(raw, &v); err != nil {
+			t.Fatal(err)
+		}
+		nullables := 0
+		var walk func(at string, v any)
+		walk = func(at string, v any) {
+			switch v := v.(type) {
+			case map[string]any:
+				if v["nullable"] == true {
+					nullables++
+					if _, typed := v["type"]; !typed {
+						t.Errorf("%s: nullable without a type", at)
+					}
+				}
+				for k, e := range v {
+					walk(at+"/"+strings.ReplaceAll(strings.ReplaceAll(k, "~", "~0"), "/", "~1"), e)
+				}
+			case []any:
+				for i, e := range v {
+					walk(at+"/"+strconv.Itoa(i), e)
+				}
+			}
+		}
+		walk("#", v)
+		if nullables == 0 {
+			t.Error("no schema is nullable: the walk saw nothing")
+		}
+		if servers, _ := v.(map[string]any)["servers"].([]any); len(servers) == 0 {
+			t.Error("the document names no server")
+		}
 	}
 }

@@ -30,6 +30,12 @@
 // of a map (a vector's component), whatever the field. /openapi.json marks
 // exactly the nullable fields nullable.
 //
+// A field that holds any JSON value (any, json.RawMessage) may say which
+// with the tag schema:"…": the JSON types it takes, comma-separated (string,
+// number, integer, boolean, object, array, null), or "any" for every one,
+// null included; /openapi.json describes it so. Without the tag such a field
+// is an object (json.RawMessage) or any JSON value (any).
+//
 // The field order is the order of the JSON keys on the wire. Answers that
 // the server once built as maps keep their keys sorted (as encoding/json
 // writes a map's), so every answer is byte for byte what clients got before
@@ -54,12 +60,13 @@ type ValidationError struct {
 // Msg and Type follow pydantic v2's wording so clients written for semvec can
 // match on them.
 type ValidationItem struct {
-	Loc  []any  `json:"loc"`
+	Loc  []any  `json:"loc" schema:"string,integer"` // field names and list indices
 	Msg  string `json:"msg"`
 	Type string `json:"type"`
 	// Input is the value that failed, as pydantic reports it; the server
-	// sets it for a null it refuses ("input": null) and for a state_dict
-	// that is not an object, and leaves it out of its other items.
+	// sets it for a null it refuses ("input": null), for a body that is not
+	// JSON by its Content-Type (a string) and for a state_dict that is not
+	// an object (any JSON value), and leaves it out of its other items.
 	Input json.RawMessage `json:"input,omitempty" schema:"any"`
 }
 
@@ -100,7 +107,7 @@ type ReadinessChecks struct {
 // with an error (a body that is not a JSON-RPC message, an unknown method).
 type JSONRPCRequest struct {
 	JSONRPC string          `json:"jsonrpc"`
-	ID      any             `json:"id,omitempty" nullable:"true"` // JSON-RPC 2.0 allows a null id
+	ID      any             `json:"id,omitempty" nullable:"true" schema:"string,number,null"` // JSON-RPC 2.0 allows a null id
 	Method  string          `json:"method"`
 	Params  json.RawMessage `json:"params,omitempty"`
 }
@@ -108,7 +115,7 @@ type JSONRPCRequest struct {
 // JSONRPCResponse: see JSONRPCRequest.
 type JSONRPCResponse struct {
 	JSONRPC string          `json:"jsonrpc"`
-	ID      any             `json:"id,omitempty"`
+	ID      any             `json:"id,omitempty" schema:"string,number,null"`
 	Result  json.RawMessage `json:"result,omitempty"`
 	Error   json.RawMessage `json:"error,omitempty"`
 }
