@@ -477,12 +477,14 @@ func TestOptionalFieldsStillTakeNull(t *testing.T) {
 
 // TestMCPToolsKeepWorkingWithNulls: the MCP tools build their REST bodies
 // from what they are given, leaving out what is not; none sends a null the
-// REST routes now refuse, whether an optional tool argument is left out or
-// given null (which the tools' schemas allow for their pointer arguments).
+// REST routes refuse. An optional tool argument may be null (left out)
+// where REST takes null for its field or it is a query parameter; where
+// REST refuses null (importance, which has a default value) the tool's
+// schema refuses it too, naming the argument, before any REST call.
 func TestMCPToolsKeepWorkingWithNulls(t *testing.T) {
 	e := newNFEnv(t)
 	id := 0
-	call := func(tool, args string) {
+	call := func(tool, args, refused string) {
 		t.Helper()
 		id++
 		body := fmt.Sprintf(`{"jsonrpc":"2.0","id":%d,"method":"tools/call","params":{"name":%q,"arguments":%s}}`, id, tool, args)
@@ -501,24 +503,36 @@ func TestMCPToolsKeepWorkingWithNulls(t *testing.T) {
 			} `json:"result"`
 			Error json.RawMessage `json:"error"`
 		}
-		if rec.Code != http.StatusOK || json.Unmarshal(rec.Body.Bytes(), &out) != nil || out.Result == nil || out.Result.IsError {
+		if rec.Code != http.StatusOK || json.Unmarshal(rec.Body.Bytes(), &out) != nil || out.Result == nil {
 			t.Errorf("%s %s: %d %s", tool, args, rec.Code, rec.Body)
+			return
+		}
+		switch {
+		case refused == "" && out.Result.IsError:
+			t.Errorf("%s %s: %s", tool, args, rec.Body)
+		case refused != "" && (!out.Result.IsError || len(out.Result.Content) == 0 || !strings.Contains(out.Result.Content[0].Text, "/properties/"+refused)):
+			t.Errorf("%s %s: %s, want the schema to refuse %s", tool, args, rec.Body, refused)
 		}
 	}
 	sid := `"` + e.sid + `"`
-	call("session_create", `{}`)
-	call("session_create", `{"dimension":null}`)
-	call("run", `{"message":"how do I roll back a deployment?"}`)
-	call("run", `{"message":"and scale it?","session_id":`+sid+`}`)
-	call("store", `{"session_id":`+sid+`,"response":"kubectl scale"}`)
-	call("remember", `{"session_id":`+sid+`,"text":"the cluster runs 1.29"}`)
-	call("remember", `{"session_id":`+sid+`,"text":"the registry is private","importance":null}`)
-	call("recall", `{"session_id":`+sid+`}`)
-	call("recall", `{"session_id":`+sid+`,"top_k":null}`)
-	call("cache_put", `{"session_id":`+sid+`,"key":"db.port","kind":"constant","value":"5432"}`)
-	call("cache_put", `{"session_id":`+sid+`,"key":"db.host","kind":"constant","value":"db","importance":null}`)
-	call("cache_find", `{"session_id":`+sid+`}`)
-	call("cache_find", `{"session_id":`+sid+`,"q":"db","max_results":null}`)
-	call("cache_delete", `{"session_id":`+sid+`,"key":"db.host"}`)
-	call("session_metrics", `{"session_id":`+sid+`}`)
+	call("session_create", `{}`, "")
+	call("session_create", `{"dimension":null}`, "")
+	call("run", `{"message":"how do I roll back a deployment?"}`, "")
+	call("run", `{"message":"and a new session?","session_id":null,"response":null}`, "")
+	call("run", `{"message":"and scale it?","session_id":`+sid+`}`, "")
+	call("run", `{"message":"and scale it?","session_id":`+sid+`,"reset_context":null}`, "reset_context")
+	call("store", `{"session_id":`+sid+`,"response":"kubectl scale"}`, "")
+	call("remember", `{"session_id":`+sid+`,"text":"the cluster runs 1.29"}`, "")
+	call("remember", `{"session_id":`+sid+`,"text":"the registry is private","importance":null}`, "importance")
+	call("remember", `{"session_id":`+sid+`,"text":"the registry is private","tier":null}`, "tier")
+	call("recall", `{"session_id":`+sid+`}`, "")
+	call("recall", `{"session_id":`+sid+`,"top_k":null,"query":null,"full_first":null}`, "")
+	call("cache_put", `{"session_id":`+sid+`,"key":"db.port","kind":"constant","value":"5432"}`, "")
+	call("cache_put", `{"session_id":`+sid+`,"key":"db.host","kind":"constant","value":"db","context":null}`, "")
+	call("cache_put", `{"session_id":`+sid+`,"key":"db.user","kind":"constant","value":"app","importance":null}`, "importance")
+	call("cache_find", `{"session_id":`+sid+`}`, "")
+	call("cache_find", `{"session_id":`+sid+`,"q":"db","max_results":null}`, "")
+	call("cache_find", `{"session_id":`+sid+`,"q":null}`, "")
+	call("cache_delete", `{"session_id":`+sid+`,"key":"db.host"}`, "")
+	call("session_metrics", `{"session_id":`+sid+`}`, "")
 }

@@ -124,6 +124,13 @@ func conversation(t *testing.T, cs *sdk.ClientSession) (live string) {
 		t.Fatalf("run: %q %v", r.text, r.obj)
 	}
 	callTool(t, cs, "store", map[string]any{"session_id": sid, "response": "Kubernetes orchestrates containers across a cluster of machines."}).ok(t, "store")
+	// null where REST takes null (or for a query parameter) is left out
+	n := callTool(t, cs, "run", map[string]any{"message": "A turn of its own", "session_id": nil, "response": nil}).ok(t, "run with null session_id")
+	if nsid, _ := n.obj["session_id"].(string); nsid == "" || nsid == sid {
+		t.Fatalf("run with a null session_id: %v", n.obj)
+	} else {
+		callTool(t, cs, "session_delete", map[string]any{"session_id": nsid}).ok(t, "session_delete")
+	}
 	r = callTool(t, cs, "run", map[string]any{"session_id": sid, "message": "How does Kubernetes run containers?"}).ok(t, "run 2")
 	if !strings.Contains(r.text, "Kubernetes orchestrates containers across a cluster of machines.") {
 		t.Fatalf("the stored fact is not in the context block:\n%s", r.text)
@@ -137,13 +144,19 @@ func conversation(t *testing.T, cs *sdk.ClientSession) (live string) {
 	if mems, _ := rc.obj["memories"].([]any); len(mems) != 1 {
 		t.Fatalf("recall top_k 1: %v", rc.obj)
 	}
-	rc = callTool(t, cs, "recall", map[string]any{"session_id": sid}).ok(t, "recall")
+	rc = callTool(t, cs, "recall", map[string]any{"session_id": sid, "query": nil, "top_k": nil, "full_first": nil}).ok(t, "recall")
 	if !strings.Contains(rc.text, "Kubernetes orchestrates") {
 		t.Fatalf("recall: %q", rc.text)
 	}
 
 	callTool(t, cs, "cache_put", map[string]any{"session_id": sid, "key": "src/pss/core.py", "kind": "path", "value": "src/pss/core.py", "context": "entry point"}).ok(t, "cache_put")
-	f := callTool(t, cs, "cache_find", map[string]any{"session_id": sid, "q": "core"}).ok(t, "cache_find")
+	callTool(t, cs, "cache_put", map[string]any{"session_id": sid, "key": "Main", "kind": "function", "value": "func main()", "context": nil}).ok(t, "cache_put with a null context")
+	f := callTool(t, cs, "cache_find", map[string]any{"session_id": sid, "q": nil, "max_results": nil}).ok(t, "cache_find with null q and max_results")
+	if !strings.Contains(f.text, "function Main: func main()") || !strings.Contains(f.text, "path src/pss/core.py") {
+		t.Fatalf("cache_find listing: %q", f.text)
+	}
+	callTool(t, cs, "cache_delete", map[string]any{"session_id": sid, "key": "Main"}).ok(t, "cache_delete")
+	f = callTool(t, cs, "cache_find", map[string]any{"session_id": sid, "q": "core"}).ok(t, "cache_find")
 	if !strings.Contains(f.text, "path src/pss/core.py") {
 		t.Fatalf("cache_find: %q", f.text)
 	}
@@ -173,14 +186,18 @@ func conversation(t *testing.T, cs *sdk.ClientSession) (live string) {
 	callTool(t, cs, "store", map[string]any{"session_id": sid, "response": "  "}).failed(t, "store blank", "HTTP 422")
 	callTool(t, cs, "store", map[string]any{"session_id": "", "response": "x"}).failed(t, "store without session", "session_id")
 	callTool(t, cs, "recall", map[string]any{"session_id": sid, "top_k": 1000}).failed(t, "recall top_k", "top_k")
-	// a zero is a value, refused as REST refuses it, not taken for "absent"
+	// a zero is a value, refused as REST refuses it, not taken for "absent";
+	// the input schema (the REST field's bounds) refuses it before REST
 	callTool(t, cs, "recall", map[string]any{"session_id": sid, "top_k": 0}).failed(t, "recall top_k 0", "top_k")
-	callTool(t, cs, "cache_find", map[string]any{"session_id": sid, "max_results": 0}).failed(t, "cache_find max_results 0", "HTTP 422")
-	callTool(t, cs, "session_create", map[string]any{"dimension": 0}).failed(t, "session_create dimension 0", "HTTP 422")
-	callTool(t, cs, "remember", map[string]any{"session_id": sid, "text": "x", "importance": 0}).failed(t, "remember importance 0", "HTTP 422")
+	callTool(t, cs, "cache_find", map[string]any{"session_id": sid, "max_results": 0}).failed(t, "cache_find max_results 0", "/properties/max_results")
+	callTool(t, cs, "session_create", map[string]any{"dimension": 0}).failed(t, "session_create dimension 0", "/properties/dimension")
+	callTool(t, cs, "remember", map[string]any{"session_id": sid, "text": "x", "importance": 0}).failed(t, "remember importance 0", "/properties/importance")
 	callTool(t, cs, "recall", map[string]any{"session_id": sid, "query": strings.Repeat("q", 32001)}).failed(t, "recall with a query past 32,000 characters", "query")
-	callTool(t, cs, "remember", map[string]any{"session_id": sid, "text": "x", "tier": "forever"}).failed(t, "remember tier", "HTTP 422")
-	callTool(t, cs, "cache_put", map[string]any{"session_id": sid, "key": "k", "kind": "poem", "value": "v"}).failed(t, "cache_put kind", "HTTP 400")
+	callTool(t, cs, "remember", map[string]any{"session_id": sid, "text": "x", "tier": "forever"}).failed(t, "remember tier", "/properties/tier")
+	callTool(t, cs, "cache_put", map[string]any{"session_id": sid, "key": "k", "kind": "poem", "value": "v"}).failed(t, "cache_put kind", "/properties/kind")
+	// null where REST refuses it (a field with a default value) is refused
+	callTool(t, cs, "remember", map[string]any{"session_id": sid, "text": "x", "importance": nil}).failed(t, "remember importance null", "/properties/importance")
+	callTool(t, cs, "run", map[string]any{"message": "hi", "reset_context": nil}).failed(t, "run reset_context null", "/properties/reset_context")
 	callTool(t, cs, "session_metrics", map[string]any{"session_id": "../metrics"}).failed(t, "metrics with a path", "session_id")
 	callTool(t, cs, "run", map[string]any{"session_id": "no-such-session", "message": "hi"}).failed(t, "run unknown session", "HTTP 404")
 	return sid

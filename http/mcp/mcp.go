@@ -24,7 +24,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/google/jsonschema-go/jsonschema"
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/semvec-go/semvec"
@@ -148,11 +147,15 @@ func NewProxy(connect Connector) *sdk.Server {
 	return s
 }
 
-// add registers one tool: typed (schema inferred from In, input validated
-// by the SDK, handler run here) when t is set, else a forwarder with the
-// same schema.
-func add[In any](s *sdk.Server, t *tools, connect Connector, name, desc string, h func(*tools, context.Context, *sdk.CallToolRequest, In) (*sdk.CallToolResult, error)) {
-	tool := &sdk.Tool{Name: name, Description: desc}
+// add registers one tool whose REST request is rest (see inputSchema):
+// typed (input validated by the SDK against the schema, handler run here)
+// when t is set, else a forwarder with the same schema.
+func add[In any](s *sdk.Server, t *tools, connect Connector, name, desc string, rest any, h func(*tools, context.Context, *sdk.CallToolRequest, In) (*sdk.CallToolResult, error)) {
+	schema, err := inputSchema[In](rest)
+	if err != nil {
+		panic(fmt.Sprintf("mcp: schema of %s: %v", name, err))
+	}
+	tool := &sdk.Tool{Name: name, Description: desc, InputSchema: schema}
 	if t != nil {
 		sdk.AddTool(s, tool, func(ctx context.Context, req *sdk.CallToolRequest, in In) (*sdk.CallToolResult, any, error) {
 			res, err := h(t, ctx, req, in)
@@ -160,11 +163,6 @@ func add[In any](s *sdk.Server, t *tools, connect Connector, name, desc string, 
 		})
 		return
 	}
-	schema, err := jsonschema.For[In](nil)
-	if err != nil {
-		panic(fmt.Sprintf("mcp: schema of %s: %v", name, err))
-	}
-	tool.InputSchema = schema
 	s.AddTool(tool, func(ctx context.Context, req *sdk.CallToolRequest) (*sdk.CallToolResult, error) {
 		cs, err := connect(ctx)
 		if err != nil {

@@ -13,11 +13,17 @@ import (
 
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
 
+	"github.com/semvec-go/semvec/http/api"
 	"github.com/semvec-go/semvec/vecmath"
 )
 
 // Tool inputs. The SDK infers each tool's JSON schema from these structs:
 // a field without omitempty is required; the jsonschema tag describes it.
+// inputSchema completes it from the REST request the tool sends (register
+// names it): the bounds and enums of its binding tags, and whether an
+// optional argument may be null (left out) as REST takes null for it. A
+// null string or boolean decodes as its zero value, which every tool
+// treats as the argument left out; a null number as a nil pointer.
 
 type RunIn struct {
 	Message      string `json:"message" jsonschema:"the user's message for this turn"`
@@ -75,17 +81,17 @@ type SessionIn struct {
 
 func register(s *sdk.Server, t *tools, c Connector) {
 	add(s, t, c, "run", "Run one conversation turn: give the user's message (and the session_id to continue a conversation). "+
-		"Returns the session_id and the context block (relevant memories, phase, hints) to use as system context for your answer.", (*tools).run)
-	add(s, t, c, "store", "Store your answer to the session's last message, so later turns recall it.", (*tools).store)
+		"Returns the session_id and the context block (relevant memories, phase, hints) to use as system context for your answer.", api.RunBody{}, (*tools).run)
+	add(s, t, c, "store", "Store your answer to the session's last message, so later turns recall it.", api.StoreBody{}, (*tools).store)
 	add(s, t, c, "recall", "List a session's memories ranked by relevance, against the conversation's state or a query. "+
-		"Each has text, relevance, memory_hash and tier.", (*tools).recall)
-	add(s, t, c, "remember", "Inject a fact into a session's memory directly (without a conversation turn).", (*tools).remember)
-	add(s, t, c, "cache_put", "Store a verbatim code entity (path, function, error message, …) in the session's literal cache; last write wins.", (*tools).cachePut)
-	add(s, t, c, "cache_find", "Find entities in the session's literal cache by keyword, or list them.", (*tools).cacheFind)
-	add(s, t, c, "cache_delete", "Remove an entity from the session's literal cache.", (*tools).cacheDelete)
-	add(s, t, c, "session_create", "Create a new, empty session and return its session_id.", (*tools).sessionCreate)
-	add(s, t, c, "session_delete", "Delete a session and everything it remembers.", (*tools).sessionDelete)
-	add(s, t, c, "session_metrics", "A session's metrics: phase, interaction count, memories per tier, drift.", (*tools).sessionMetrics)
+		"Each has text, relevance, memory_hash and tier.", api.ContextQuery{}, (*tools).recall)
+	add(s, t, c, "remember", "Inject a fact into a session's memory directly (without a conversation turn).", api.MemoryBody{}, (*tools).remember)
+	add(s, t, c, "cache_put", "Store a verbatim code entity (path, function, error message, …) in the session's literal cache; last write wins.", api.EntityBody{}, (*tools).cachePut)
+	add(s, t, c, "cache_find", "Find entities in the session's literal cache by keyword, or list them.", api.EntitiesQuery{}, (*tools).cacheFind)
+	add(s, t, c, "cache_delete", "Remove an entity from the session's literal cache.", nil, (*tools).cacheDelete)
+	add(s, t, c, "session_create", "Create a new, empty session and return its session_id.", api.SessionCreateBody{}, (*tools).sessionCreate)
+	add(s, t, c, "session_delete", "Delete a session and everything it remembers.", nil, (*tools).sessionDelete)
+	add(s, t, c, "session_metrics", "A session's metrics: phase, interaction count, memories per tier, drift.", nil, (*tools).sessionMetrics)
 }
 
 func bad(err error) *sdk.CallToolResult { return errorResult("invalid input: %v", err) }
