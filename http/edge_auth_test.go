@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 
@@ -188,5 +189,33 @@ func TestAuthFailureAddressKey(t *testing.T) {
 		if rec.Code != want {
 			t.Fatalf("request %d with a rotating X-Forwarded-For: %d, want %d", i, rec.Code, want)
 		}
+	}
+}
+
+// An anonymous caller (SEMVEC_ALLOW_ANONYMOUS) gets 403 from the
+// user-partition routes, which belong to a licence subject (functional
+// spec §3.3), while transfers and consensus, in the active partition, and
+// every other route stay open to it; with a token the same routes answer.
+func TestAnonymousCallersHaveNoUserPartitions(t *testing.T) {
+	anon := newEdgeServerWith(t, 1<<20, func(d *Deps) { d.Anonymous = true })
+	for _, r := range []struct{ method, path, body string }{
+		{"POST", "/v1/network/users/switch", `{"user_id":"alice"}`},
+		{"GET", "/v1/network/users/active", ""},
+		{"POST", "/v1/network/users/alice/serialize", ""},
+	} {
+		rec := anon.serve(r.method, r.path, "", "", r.body)
+		if got := edgeJSON(t, r.path, rec.Header().Get("Content-Type"), rec.Body.Bytes()); rec.Code != 403 || got["detail"] != detailAnonymousPartitions {
+			t.Errorf("anonymous %s %s: %d %s, want 403", r.method, r.path, rec.Code, rec.Body)
+		}
+	}
+	if rec := anon.serve("GET", "/v1/network/consensus/trust", "", "", ""); rec.Code != 200 {
+		t.Errorf("anonymous consensus trust: %d %s", rec.Code, rec.Body)
+	}
+	named := newEdgeServer(t, 1<<20)
+	if rec := named.serve("POST", "/v1/network/users/switch", "", named.tok, `{"user_id":"alice"}`); rec.Code != 200 {
+		t.Errorf("a licensed switch: %d %s", rec.Code, rec.Body)
+	}
+	if rec := named.serve("GET", "/v1/network/users/active", "", named.tok, ""); rec.Code != 200 || !strings.Contains(rec.Body.String(), `"alice"`) {
+		t.Errorf("a licensed active user: %d %s", rec.Code, rec.Body)
 	}
 }

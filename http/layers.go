@@ -46,9 +46,9 @@ func (s *Server) layerRoutes(v1 *gin.RouterGroup) {
 	v1.DELETE("/observer/regions/:rid", s.unregisterRegion)
 
 	v1.POST("/network/transfer", s.transfer)
-	v1.POST("/network/users/switch", s.switchUser)
-	v1.GET("/network/users/active", s.activeUser)
-	v1.POST("/network/users/:uid/serialize", s.serializeUser)
+	v1.POST("/network/users/switch", partitionsNeedASubject, s.switchUser)
+	v1.GET("/network/users/active", partitionsNeedASubject, s.activeUser)
+	v1.POST("/network/users/:uid/serialize", partitionsNeedASubject, s.serializeUser)
 	v1.POST("/network/consensus", s.propose)
 	v1.GET("/network/consensus/trust", s.trust)
 }
@@ -558,4 +558,21 @@ func nonNilScores(m map[string]float64) map[string]float64 {
 		return map[string]float64{}
 	}
 	return m
+}
+
+// detailAnonymousPartitions is the 403 of a user-partition route asked by
+// an anonymous caller.
+const detailAnonymousPartitions = "User partitions belong to a licence subject: anonymous callers (SEMVEC_ALLOW_ANONYMOUS) cannot switch, read or serialize them; send a licence token"
+
+// partitionsNeedASubject refuses the user-partition routes to an anonymous
+// caller (SEMVEC_ALLOW_ANONYMOUS) with 403: partitions are owned by a
+// licence subject, and semvec refuses partition operations without an
+// owner (functional spec §3.3). Transfers and consensus, which act in the
+// active partition, stay open to it.
+func partitionsNeedASubject(c *gin.Context) {
+	if CallerFrom(c).Anonymous {
+		abortUnread(c, http.StatusForbidden, detailAnonymousPartitions)
+		return
+	}
+	c.Next()
 }
