@@ -77,8 +77,11 @@ const (
 	maxRegionEvents = 1000
 	// maxAnomalies bounds an observer's anomaly log.
 	maxAnomalies = 1000
-	// minSampleInterval is the shortest periodic sampling interval honoured.
-	minSampleInterval = 100 * time.Millisecond
+	// minSampleInterval is the shortest periodic sampling interval honoured:
+	// an observer samples at most once a second, whatever it asks for, so
+	// idle observers of many tenants cost little together (0.1 s let one
+	// observing 1,000 clusters keep 29 % of a core busy with no requests).
+	minSampleInterval = time.Second
 	// fanOut bounds the concurrent asks of one gather (aggregate, sample, vote).
 	fanOut = 16
 	// stopSaveTimeout bounds a region's last write of drift events when

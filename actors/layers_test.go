@@ -579,7 +579,7 @@ func TestLayersObserverPeriodicSamplingSurvivesRestart(t *testing.T) {
 		t.Fatalf("EnsureObserver = %+v, %v, %v", info, created, err)
 	}
 	again, created, err := e.layers.EnsureObserver(ctx, own, 5, nil)
-	if err != nil || created || again.ID != info.ID || again.SampleIntervalSeconds != 0.1 {
+	if err != nil || created || again.ID != info.ID || again.SampleIntervalSeconds != minSampleInterval.Seconds() {
 		t.Fatalf("second EnsureObserver = %+v, %v, %v; want the first, unchanged", again, created, err)
 	}
 	eventually(t, "periodic samples", func() bool {
