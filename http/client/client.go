@@ -56,7 +56,14 @@ type Option func(*Client)
 func WithToken(token string) Option { return func(c *Client) { c.token = token } }
 
 // WithHTTPClient sends the requests through h (default http.DefaultClient).
-func WithHTTPClient(h *http.Client) Option { return func(c *Client) { c.http = h } }
+// A nil h is ignored: the client keeps the one it had.
+func WithHTTPClient(h *http.Client) Option {
+	return func(c *Client) {
+		if h != nil {
+			c.http = h
+		}
+	}
+}
 
 // WithRetries sets how many times an answer of 429, or of 503 or 504 to a
 // GET, is retried (default 3; 0 turns retrying off).
@@ -67,11 +74,14 @@ func WithRetries(n int) Option { return func(c *Client) { c.retries = max(n, 0) 
 // waited for: the call returns the error at once.
 func WithMaxWait(d time.Duration) Option { return func(c *Client) { c.maxWait = d } }
 
-// New returns a client of the server at baseURL (http://host:port).
+// New returns a client of the server at baseURL (http://host:port). Nil
+// options are skipped.
 func New(baseURL string, opts ...Option) *Client {
 	c := &Client{base: strings.TrimSuffix(baseURL, "/"), http: http.DefaultClient, retries: 3, maxWait: 30 * time.Second, backoff: time.Second}
 	for _, o := range opts {
-		o(c)
+		if o != nil {
+			o(c)
+		}
 	}
 	return c
 }

@@ -118,6 +118,39 @@ func TestNoRetryForOtherStatuses(t *testing.T) {
 	}
 }
 
+// New skips nil options (and still applies the others) instead of
+// panicking on them.
+func TestNilOptionsAreSkipped(t *testing.T) {
+	srv, n := flaky(t, "0", 503)
+	_, err := client.New(srv.URL, nil, client.WithRetries(0), nil).Health(context.Background())
+	if client.StatusOf(err) != 503 || n.Load() != 1 {
+		t.Fatalf("err %v after %d requests, want the 503 without a retry", err, n.Load())
+	}
+}
+
+// countingTransport counts the requests it passes to http.DefaultTransport.
+type countingTransport struct{ n atomic.Int32 }
+
+func (c *countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	c.n.Add(1)
+	return http.DefaultTransport.RoundTrip(r)
+}
+
+// WithHTTPClient(nil) is ignored: the client keeps the default one, or the
+// one an earlier WithHTTPClient gave it, instead of panicking on its first
+// call.
+func TestWithHTTPClientNilKeepsTheClient(t *testing.T) {
+	srv, _ := flaky(t, "")
+	if h, err := client.New(srv.URL, client.WithHTTPClient(nil)).Health(context.Background()); err != nil || h.Status != "ok" {
+		t.Fatalf("health %+v, err %v", h, err)
+	}
+	tr := &countingTransport{}
+	c := client.New(srv.URL, client.WithHTTPClient(&http.Client{Transport: tr}), client.WithHTTPClient(nil))
+	if h, err := c.Health(context.Background()); err != nil || h.Status != "ok" || tr.n.Load() != 1 {
+		t.Fatalf("health %+v, err %v, %d requests through the given client", h, err, tr.n.Load())
+	}
+}
+
 // TestClientCoversTheAPI: every operation of /openapi.json has a method
 // (infra routes aside), and what the methods get passes the document.
 func TestClientCoversTheAPI(t *testing.T) {
