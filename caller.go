@@ -1,8 +1,10 @@
 package semvec
 
 import (
+	"errors"
 	"fmt"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -64,6 +66,30 @@ func asciiLower(s string) string {
 // AnonymousSubject is the owner recorded for requests served in anonymous mode
 // (SEMVEC_ALLOW_ANONYMOUS=1).
 const AnonymousSubject = "anonymous"
+
+// MaxSubjectBytes bounds a subject: it names the tenant in every table's key
+// and every actor's name.
+const MaxSubjectBytes = 256
+
+// ValidSubject reports why subject cannot name a tenant (the owner of
+// resources): it must not be blank, and must be UTF-8 of at most
+// MaxSubjectBytes bytes without control characters (a NUL or a newline in a
+// tenant's name would reach the database and the logs). It is the rule for
+// a licence's "sub" claim and for the owner given to the actors' Go API
+// alike; AnonymousSubject and the dev subject ("dev") pass it.
+func ValidSubject(subject string) error {
+	switch {
+	case strings.TrimSpace(subject) == "":
+		return errors.New("subject is empty")
+	case len(subject) > MaxSubjectBytes:
+		return fmt.Errorf("subject is %d bytes, at most %d", len(subject), MaxSubjectBytes)
+	case !utf8.ValidString(subject):
+		return errors.New("subject is not UTF-8")
+	case strings.ContainsFunc(subject, unicode.IsControl):
+		return errors.New("subject holds a control character")
+	}
+	return nil
+}
 
 // Caller is the authenticated identity of a request: the licence subject
 // (the tenant that owns resources) and its tier.

@@ -260,8 +260,13 @@ func (s *Sessions) newEngine(rec persistence.SessionRecord) (*engine.Session, er
 // member that owns a new session.
 const createLookupTimeout = time.Second
 
-// Create records a new session owned by caller and starts its actor.
+// Create records a new session owned by owner and starts its actor. The
+// owner must name a tenant as a licence subject does (semvec.ValidSubject),
+// else the error is KindInvalid.
 func (s *Sessions) Create(ctx context.Context, owner string, opts CreateOptions) (string, error) {
+	if err := semvec.ValidSubject(owner); err != nil {
+		return "", semvec.Wrap(semvec.KindInvalid, err, "invalid owner: it must name a tenant as a licence subject does")
+	}
 	if err := checkPolicyVectors(opts.Policy); err != nil {
 		return "", err
 	}

@@ -26,8 +26,6 @@ import (
 	"fmt"
 	"strings"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/golang-jwt/jwt/v5"
 
@@ -119,19 +117,11 @@ func KeyID(pub ed25519.PublicKey) string {
 
 // MaxSubjectBytes bounds a licence subject: it names the tenant in every
 // table's key and every actor's name.
-const MaxSubjectBytes = 256
+const MaxSubjectBytes = semvec.MaxSubjectBytes
 
 // ValidSubject reports why subject cannot name a tenant: it must be UTF-8
 // of at most MaxSubjectBytes bytes without control characters (a NUL or a
-// newline in a tenant's name would reach the database and the logs).
-func ValidSubject(subject string) error {
-	switch {
-	case len(subject) > MaxSubjectBytes:
-		return fmt.Errorf("subject is %d bytes, at most %d", len(subject), MaxSubjectBytes)
-	case !utf8.ValidString(subject):
-		return errors.New("subject is not UTF-8")
-	case strings.ContainsFunc(subject, unicode.IsControl):
-		return errors.New("subject holds a control character")
-	}
-	return nil
-}
+// newline in a tenant's name would reach the database and the logs), and
+// not blank. It is semvec.ValidSubject, the rule the actors apply to the
+// owner of what they create too.
+func ValidSubject(subject string) error { return semvec.ValidSubject(subject) }
