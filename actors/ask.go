@@ -66,9 +66,20 @@ func (a *Asker) Bound(ctx context.Context) (context.Context, context.CancelFunc)
 // actor may still apply req: the outcome is unknown, as for a 503 whose
 // commit could not be confirmed), KindUnavailable when the actor is gone,
 // and the reply's own error reason otherwise.
+// A nil req (or a typed nil message) is KindInvalid, and nothing is sent.
 func Ask[R Reply](ctx context.Context, a *Asker, pid *actor.PID, req proto.Message) (R, error) {
+	if isNil(req) {
+		var zero R
+		return zero, errNilRequest
+	}
 	return ask[R](ctx, a, pid, nil, req)
 }
+
+// errNilRequest is the answer of Ask and AskSession to a nil request.
+var errNilRequest = semvec.Errorf(semvec.KindInvalid, "the request is nil")
+
+// isNil reports whether req is nil or a typed nil message.
+func isNil(req proto.Message) bool { return req == nil || !req.ProtoReflect().IsValid() }
 
 // askEntry is Ask of the actor of e, an entry of r that r.lookup returned
 // (and pinned: it is unpinned once req is sent). An actor that stopped

@@ -8,7 +8,27 @@ import (
 	"github.com/semvec-go/semvec"
 	"github.com/semvec-go/semvec/actors"
 	"github.com/semvec-go/semvec/actors/actortest"
+	pb "github.com/semvec-go/semvec/proto"
 )
+
+// The Go API refuses what the HTTP layer never passes it: a nil request is
+// an invalid-argument error, not a nil pointer dereference.
+func TestAskingWithANilRequestIsInvalid(t *testing.T) {
+	s := actortest.New(t, actortest.Options{})
+	ctx := context.Background()
+	id, err := s.Sessions.Create(ctx, "my-app", actors.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, req := range map[string]actors.OwnedRequest{"nil": nil, "typed nil": (*pb.RunRequest)(nil)} {
+		if _, err := actors.AskSession[*pb.RunResponse](ctx, s.Sessions, id, req); semvec.KindOf(err) != semvec.KindInvalid {
+			t.Errorf("AskSession with a %s request = %v, want KindInvalid", name, err)
+		}
+	}
+	if _, err := actors.Ask[*pb.RunResponse](ctx, s.Asker, s.System.Root.Self(), nil); semvec.KindOf(err) != semvec.KindInvalid {
+		t.Errorf("Ask with a nil request = %v, want KindInvalid", err)
+	}
+}
 
 // Sessions.Create takes as owner what a licence could name as its tenant
 // (the HTTP layer's rule, semvec.ValidSubject): a blank, over-long, non-UTF-8

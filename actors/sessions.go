@@ -472,9 +472,13 @@ type OwnedRequest interface {
 
 // AskSession sends req to the session id of req's owner (activating it when
 // needed) and waits for its reply. When the actor stopped before it handled
-// req (passivation), it is re-activated and asked again.
+// req (passivation), it is re-activated and asked again. A nil req is
+// KindInvalid.
 func AskSession[R Reply](ctx context.Context, s *Sessions, id string, req OwnedRequest) (R, error) {
 	var zero R
+	if isNil(req) {
+		return zero, errNilRequest
+	}
 	if !ValidID(id) {
 		return zero, semvec.NotFound("Session")
 	}
