@@ -14,7 +14,7 @@ type Kind int
 const (
 	KindInternal    Kind = iota // 500, detail hidden
 	KindNotFound                // 404: missing, or owned by another caller
-	KindInvalid                 // 400: semantically invalid input (bad import payload, unknown mode; in the Go API also a nil request, an invalid owner)
+	KindInvalid                 // 400: semantically invalid input (bad import payload, unknown mode; in the Go API also a nil request, an invalid owner, a context already canceled)
 	KindValidation              // 422: a field failed validation (wrong vector length, NaN)
 	KindConflict                // 409: the request conflicts with current state
 	KindUnavailable             // 503: a dependency (database, embedder, actor) cannot serve now

@@ -81,6 +81,22 @@ var errNilRequest = semvec.Errorf(semvec.KindInvalid, "the request is nil")
 // isNil reports whether req is nil or a typed nil message.
 func isNil(req proto.Message) bool { return req == nil || !req.ProtoReflect().IsValid() }
 
+// notSent is the error of a call of the Go API (Sessions.Create,
+// AskSession) whose context was already done when it was made, with err the
+// context's error: nothing was sent and nothing was done; when says before
+// what. errors.Is finds err. A canceled context is KindInvalid: the caller
+// ended it, and neither KindTimeout nor KindUnavailable fits, since both say
+// the outcome is unknown (and the same call with the same context fails the
+// same way). A context past its deadline is KindTimeout, the 504 the HTTP
+// layer answers for a request past its deadline (a canceled one is a client
+// that went away there: 499, whatever the kind).
+func notSent(err error, when string) error {
+	if errors.Is(err, context.Canceled) {
+		return semvec.Wrap(semvec.KindInvalid, err, "the context was canceled "+when)
+	}
+	return semvec.Wrap(semvec.KindTimeout, err, "the deadline passed "+when)
+}
+
 // askEntry is Ask of the actor of e, an entry of r that r.lookup returned
 // (and pinned: it is unpinned once req is sent). An actor that stopped
 // without answering never handled req, which fails as a dead letter does

@@ -11,6 +11,7 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 
 	"github.com/semvec-go/semvec"
+	"github.com/semvec-go/semvec/persistence"
 	pb "github.com/semvec-go/semvec/proto"
 )
 
@@ -182,6 +183,28 @@ func TestAskCanceledContextIsNotATimeout(t *testing.T) {
 		t.Fatalf("canceled context: %v", err)
 	}
 	if len(outcomes) != 1 || outcomes[0] != "canceled" {
+		t.Fatalf("observer saw %v", outcomes)
+	}
+}
+
+// AskSession with a context already done sends nothing, yet its Asker's
+// observer counts it as an ask whose context was done before it was sent
+// ("canceled", "timeout"), as it did before AskSession checked the context
+// itself.
+func TestAskSessionWithADoneContextIsObserved(t *testing.T) {
+	sessions, _, _ := sessionsOn(t, func(s *persistence.Store) *persistence.Store { return s })
+	var outcomes []string
+	sessions.ask.Observer = func(m string, _ time.Duration, o string) { outcomes = append(outcomes, m+":"+o) }
+	canceled, cancel := context.WithCancel(context.Background())
+	cancel()
+	expired, cancel2 := context.WithDeadline(context.Background(), time.Now().Add(-time.Second))
+	defer cancel2()
+	for _, ctx := range []context.Context{canceled, expired} {
+		if _, err := AskSession[*pb.MetricsResponse](ctx, sessions, "s", &pb.MetricsRequest{Owner: "o", SessionId: "s"}); err == nil {
+			t.Fatal("an ask with a done context succeeded")
+		}
+	}
+	if fmt.Sprint(outcomes) != "[MetricsRequest:canceled MetricsRequest:timeout]" {
 		t.Fatalf("observer saw %v", outcomes)
 	}
 }

@@ -439,7 +439,7 @@ func (l *Layers) blendAll(ctx context.Context, owner string, ids []string, targe
 	changes, skipped := make([]bool, len(ids)), make([]bool, len(ids))
 	errs := make([]error, len(ids))
 	parallel(len(ids), func(i int) {
-		res, err := AskSession[*pb.BlendResponse](ctx, l.sessions, ids[i], &pb.BlendRequest{Owner: owner, SessionId: ids[i], Target: target, Weight: weight, IfStateHash: expect[ids[i]]})
+		res, err := askSession[*pb.BlendResponse](ctx, l.sessions, ids[i], &pb.BlendRequest{Owner: owner, SessionId: ids[i], Target: target, Weight: weight, IfStateHash: expect[ids[i]]})
 		changes[i], skipped[i], errs[i] = res.GetChanged(), res.GetSkipped(), err
 	})
 	for i := range ids {

@@ -531,7 +531,7 @@ func (l *Layers) askStates(ctx context.Context, owner string, ids []string) ([]*
 	res := make([]*pb.StateResponse, len(ids))
 	errs := make([]error, len(ids))
 	parallel(len(ids), func(i int) {
-		res[i], errs[i] = AskSession[*pb.StateResponse](ctx, l.sessions, ids[i], &pb.StateRequest{Owner: owner, SessionId: ids[i]})
+		res[i], errs[i] = askSession[*pb.StateResponse](ctx, l.sessions, ids[i], &pb.StateRequest{Owner: owner, SessionId: ids[i]})
 	})
 	return res, errs
 }

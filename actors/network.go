@@ -390,7 +390,7 @@ func (l *Layers) transferStates(ctx context.Context, owner, src, dst string) ([2
 	var errs [2]error
 	ids := [2]string{src, dst}
 	parallel(2, func(i int) {
-		states[i], errs[i] = AskSession[*pb.StateResponse](ctx, l.sessions, ids[i], &pb.StateRequest{Owner: owner, SessionId: ids[i]})
+		states[i], errs[i] = askSession[*pb.StateResponse](ctx, l.sessions, ids[i], &pb.StateRequest{Owner: owner, SessionId: ids[i]})
 	})
 	for i, what := range []string{"Source session", "Target session"} {
 		if errs[i] != nil {
@@ -418,7 +418,7 @@ func (l *Layers) transfer(ctx context.Context, owner, dst string, s, t *pb.State
 	}
 	g.delta = unitDeltaNorm(s.GetState(), t.GetState())
 	// With unit states, normalise((1−w)·t̂ + w·ŝ) = normalise(t̂ + w·(ŝ − t̂)).
-	res, err := AskSession[*pb.BlendResponse](ctx, l.sessions, dst, &pb.BlendRequest{Owner: owner, SessionId: dst, Target: s.GetState(), Weight: w, Incarnation: t.GetIncarnation()})
+	res, err := askSession[*pb.BlendResponse](ctx, l.sessions, dst, &pb.BlendRequest{Owner: owner, SessionId: dst, Target: s.GetState(), Weight: w, Incarnation: t.GetIncarnation()})
 	if semvec.KindOf(err) == semvec.KindNotFound || res.GetSkipped() { // deleted since (and maybe created again)
 		return nil, semvec.NotFound("Target session")
 	}
@@ -685,7 +685,7 @@ func (l *Layers) restoreStates(ctx context.Context, owner, user, from string) (*
 		if !ok { // it had no state when from was saved
 			expect = stateHash(false, nil)
 		}
-		res[i], errs[i] = AskSession[*pb.BlendResponse](ctx, l.sessions, id, &pb.BlendRequest{Owner: owner, SessionId: id,
+		res[i], errs[i] = askSession[*pb.BlendResponse](ctx, l.sessions, id, &pb.BlendRequest{Owner: owner, SessionId: id,
 			Target: s.GetState(), Weight: 1, Incarnation: s.GetIncarnation(), IfStateHash: expect})
 	})
 	g := &stateGather{}

@@ -455,14 +455,14 @@ func (l *Layers) alignVectors(ctx context.Context, v *pb.RegionView, voters []st
 		return nil // no voting cluster has a state yet: nothing to align
 	}
 	owner, meta := v.GetOwner(), v.GetMetaSessionId()
-	_, err = AskSession[*pb.RunResponse](ctx, l.sessions, meta, &pb.RunRequest{
+	_, err = askSession[*pb.RunResponse](ctx, l.sessions, meta, &pb.RunRequest{
 		Owner: owner, SessionId: meta, MessageVec: consensus, ShortCircuitThreshold: 1, NowUnixNano: at.UnixNano(),
 		Message: fmt.Sprintf("realignment of region %s: clusters %s", v.GetRegionId(), strings.Join(initialised, ", ")),
 	})
 	if err != nil {
 		errs = append(errs, "meta session turn: "+err.Error())
 	}
-	if _, err := AskSession[*pb.BlendResponse](ctx, l.sessions, meta, &pb.BlendRequest{Owner: owner, SessionId: meta, Target: consensus, Weight: 1}); err != nil {
+	if _, err := askSession[*pb.BlendResponse](ctx, l.sessions, meta, &pb.BlendRequest{Owner: owner, SessionId: meta, Target: consensus, Weight: 1}); err != nil {
 		errs = append(errs, "meta session state: "+err.Error())
 	}
 	if _, _, err := l.blendAll(ctx, owner, initialised, consensus, realignWeight, nil); err != nil {

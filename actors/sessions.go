@@ -262,7 +262,8 @@ const createLookupTimeout = time.Second
 
 // Create records a new session owned by owner and starts its actor. The
 // owner must name a tenant as a licence subject does (semvec.ValidSubject),
-// else the error is KindInvalid.
+// else the error is KindInvalid. A ctx already done when Create is called
+// creates nothing (see notSent).
 func (s *Sessions) Create(ctx context.Context, owner string, opts CreateOptions) (string, error) {
 	if err := semvec.ValidSubject(owner); err != nil {
 		return "", semvec.Wrap(semvec.KindInvalid, err, "invalid owner: it must name a tenant as a licence subject does")
@@ -316,6 +317,9 @@ func (s *Sessions) Create(ctx context.Context, owner string, opts CreateOptions)
 	// A template or policy anchors are committed with the row, so whoever
 	// activates the session from the database sees them.
 	shaped := len(opts.Template) > 0 || len(opts.Policy) > 0
+	if err := ctx.Err(); err != nil {
+		return "", notSent(err, "before the session was created")
+	}
 	if shaped {
 		data, err := eng.MarshalBinary()
 		if err != nil {
@@ -473,12 +477,32 @@ type OwnedRequest interface {
 // AskSession sends req to the session id of req's owner (activating it when
 // needed) and waits for its reply. When the actor stopped before it handled
 // req (passivation), it is re-activated and asked again. A nil req is
-// KindInvalid.
+// KindInvalid; a ctx already done when AskSession is called sends nothing
+// (see notSent).
 func AskSession[R Reply](ctx context.Context, s *Sessions, id string, req OwnedRequest) (R, error) {
 	var zero R
 	if isNil(req) {
 		return zero, errNilRequest
 	}
+	if err := ctx.Err(); err != nil {
+		outcome := "canceled"
+		if !errors.Is(err, context.Canceled) {
+			outcome = "timeout"
+		}
+		if s.ask.Observer != nil { // as ask does for a context done before the ask
+			s.ask.Observer(string(req.ProtoReflect().Descriptor().Name()), 0, outcome)
+		}
+		return zero, notSent(err, "before the request was sent to the session")
+	}
+	return askSession[R](ctx, s, id, req)
+}
+
+// askSession is AskSession without its checks of the caller's arguments,
+// for the layers' own asks: a step of theirs whose context is done is not
+// a call that did nothing (its operation may have done some steps), and
+// keeps the errors ask gives it.
+func askSession[R Reply](ctx context.Context, s *Sessions, id string, req OwnedRequest) (R, error) {
+	var zero R
 	if !ValidID(id) {
 		return zero, semvec.NotFound("Session")
 	}
