@@ -132,6 +132,9 @@ func (r orderedReader) read(b []byte, t reflect.Type) (any, error) {
 		if !ok {
 			return nil, errNotJSON
 		}
+		if *r.left -= len(ms); *r.left < 0 { // the keys
+			return nil, errTooComplex
+		}
 		o := &object{keys: make([]string, 0, len(ms)), vals: make([]any, 0, len(ms))}
 		for _, m := range ms {
 			var vt reflect.Type // nil: not built
