@@ -30,6 +30,9 @@ const (
 	detailMissingToken   = "Missing license token"
 	detailInvalidLicense = "Invalid license: "
 	detailExpiredLicense = "License expired: renew at " + RenewURL
+	// detailProductNotCovered (and the token's products, then "]") is the
+	// 402 of a valid licence whose "products" claim does not name semvec.
+	detailProductNotCovered = "This licence does not cover semvec: its products are ["
 )
 
 // CallerFrom returns the caller that authMiddleware stored for this request.
@@ -95,6 +98,10 @@ func authMiddleware(v *license.Verifier, anonymous bool) gin.HandlerFunc {
 			default:
 				unauthorized(c, detailInvalidLicense+license.ReasonMalformed)
 			}
+			return
+		}
+		if !claims.Covers(license.Product) {
+			abortUnread(c, http.StatusPaymentRequired, detailProductNotCovered+strings.Join(claims.Products, ", ")+"]")
 			return
 		}
 		setCaller(c, semvec.Caller{Subject: claims.Subject, Tier: claims.Tier})

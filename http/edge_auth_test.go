@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/golang-jwt/jwt/v5"
+
 	"github.com/semvec-go/semvec"
 )
 
@@ -217,5 +219,48 @@ func TestAnonymousCallersHaveNoUserPartitions(t *testing.T) {
 	}
 	if rec := named.serve("GET", "/v1/network/users/active", "", named.tok, ""); rec.Code != 200 || !strings.Contains(rec.Body.String(), `"alice"`) {
 		t.Errorf("a licensed active user: %d %s", rec.Code, rec.Body)
+	}
+}
+
+// A valid licence whose "products" claim does not name semvec is a 402
+// naming its products (functional spec §3.1: a missing product is a
+// descriptive error, 402 in REST); one naming it (in any case), or without
+// the claim, is served.
+func TestALicenceForAnotherProductIs402(t *testing.T) {
+	s := newEdgeServer(t, 1<<20)
+	sign := func(products any) string {
+		claims := jwt.MapClaims{"sub": "prodtest", "tier": "pro", "exp": time.Now().Add(time.Hour).Unix()}
+		if products != nil {
+			claims["products"] = products
+		}
+		tok, err := jwt.NewWithClaims(jwt.SigningMethodEdDSA, claims).SignedString(s.priv)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok
+	}
+	for _, tc := range []struct {
+		products any
+		status   int
+	}{
+		{[]string{"cortex"}, 402},
+		{[]string{}, 402},
+		{"coding", 402},
+		{[]string{"cortex", "semvec"}, 200},
+		{[]string{"Semvec"}, 200},
+		{"semvec", 200},
+		{nil, 200},
+	} {
+		rec := s.serve("GET", "/v1/cluster/", "", sign(tc.products), "")
+		if rec.Code != tc.status {
+			t.Errorf("products %v: %d %s, want %d", tc.products, rec.Code, rec.Body, tc.status)
+			continue
+		}
+		if tc.status != 402 {
+			continue
+		}
+		if got := edgeJSON(t, "products", rec.Header().Get("Content-Type"), rec.Body.Bytes()); !strings.HasPrefix(fmt.Sprint(got["detail"]), detailProductNotCovered) {
+			t.Errorf("products %v: detail %v", tc.products, got["detail"])
+		}
 	}
 }

@@ -40,6 +40,24 @@ type Claims struct {
 	Products  []string    // the optional "products" claim, as given
 }
 
+// Product is the name a licence's "products" claim gives this service.
+const Product = "semvec"
+
+// Covers reports whether the licence unlocks product: a token without a
+// "products" claim (as Issue writes them) covers every product, one with
+// the claim only those it names (in any case); "products": [] names none.
+func (c Claims) Covers(product string) bool {
+	if c.Products == nil {
+		return true
+	}
+	for _, p := range c.Products {
+		if strings.EqualFold(strings.TrimSpace(p), product) {
+			return true
+		}
+	}
+	return false
+}
+
 // tokenClaims is the JSON payload of a licence token.
 type tokenClaims struct {
 	jwt.RegisteredClaims

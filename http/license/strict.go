@@ -1,8 +1,10 @@
 package license
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"math"
 	"strconv"
 	"strings"
@@ -182,6 +184,9 @@ func (c *parsedClaims) UnmarshalJSON(b []byte) error {
 		Nbf      json.RawMessage `json:"nbf"`
 		Iat      json.RawMessage `json:"iat"`
 	}
+	if err := exactClaimNames(b); err != nil {
+		return err
+	}
 	if err := json.Unmarshal(b, &raw); err != nil {
 		return err
 	}
@@ -269,4 +274,40 @@ func hex4(raw []byte, at int) (rune, bool) {
 	}
 	v, err := strconv.ParseUint(string(raw[at:at+4]), 16, 16)
 	return rune(v), err == nil
+}
+
+// exactClaimNames refuses a payload (a JSON object) that names a claim Verify
+// reads twice, or under a name that differs from it only in case:
+// encoding/json matches names ignoring case and keeps the last of equal
+// ones, so {"sub":"a","tier":"community","SUB":"b","TIER":"enterprise"}
+// would read as tenant b on enterprise where every other JWT reader (PyJWT,
+// the Python product) sees a on community. Other names are ignored.
+func exactClaimNames(b []byte) error {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return nil // not an object: the decoding reports it
+	}
+	seen := map[string]bool{}
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil
+		}
+		name, _ := tok.(string)
+		for _, claim := range []string{"sub", "tier", "products", "exp", "nbf", "iat"} { // the claims Verify reads
+			switch {
+			case name == claim && seen[claim]:
+				return fmt.Errorf("claim %q given twice", claim)
+			case name == claim:
+				seen[claim] = true
+			case strings.EqualFold(name, claim):
+				return fmt.Errorf("claim %q differs from %q only in case", name, claim)
+			}
+		}
+		var skip json.RawMessage
+		if err := dec.Decode(&skip); err != nil {
+			return nil
+		}
+	}
+	return nil
 }

@@ -368,3 +368,31 @@ func TestVerifySubjectNotUTF8(t *testing.T) {
 		}
 	}
 }
+
+// TestVerifyClaimNamesExact: a claim Verify reads, named twice or in
+// another case ("SUB", "Tier", "ſub" with a long s), is refused, as
+// encoding/json would take it as the claim (the last one) where PyJWT and
+// the Python product read the exact name; other names are ignored.
+func TestVerifyClaimNamesExact(t *testing.T) {
+	pub, priv := mustKey(t)
+	v := NewVerifier([]ed25519.PublicKey{pub}, WithClock(newTestClock(t0).Now))
+	exp := t0.Add(time.Hour).Unix()
+	for _, payload := range []string{
+		fmt.Sprintf(`{"sub":"casetest","tier":"community","exp":%d,"TIER":"enterprise","SUB":"victim"}`, exp),
+		fmt.Sprintf(`{"sub":"a","Tier":"enterprise","exp":%d}`, exp),
+		fmt.Sprintf(`{"ſub":"victim","sub":"a","exp":%d}`, exp),
+		fmt.Sprintf(`{"sub":"a","sub":"victim","exp":%d}`, exp),
+		fmt.Sprintf(`{"sub":"a","exp":%d,"EXP":%d}`, exp, exp+3600),
+		fmt.Sprintf(`{"sub":"a","exp":%d,"Products":["semvec"]}`, exp),
+	} {
+		_, err := v.Verify(signRaw(priv, edHeader, payload))
+		var ve *VerifyError
+		if !errors.As(err, &ve) || ve.Expired {
+			t.Errorf("%s: %v, want refused", payload, err)
+		}
+	}
+	c, err := v.Verify(signRaw(priv, edHeader, fmt.Sprintf(`{"sub":"a","exp":%d,"Subject":"x","iss":"y","name":"z"}`, exp)))
+	if err != nil || c.Subject != "a" {
+		t.Fatalf("other claim names: %+v, %v; want subject a", c, err)
+	}
+}
