@@ -25,9 +25,9 @@ func TestEveryCommandHasHelp(t *testing.T) {
 	}
 }
 
-// Without a configured licence key (development or anonymous mode) serve
-// listens on loopback unless --host says otherwise; with a key it keeps
-// listening on every interface.
+// Without a configured licence key (development mode), or in anonymous
+// mode even with one, serve listens on loopback unless --host says
+// otherwise; with a key it keeps listening on every interface.
 func TestServeHostDefault(t *testing.T) {
 	for _, c := range []struct {
 		cfg  server.Config
@@ -40,6 +40,8 @@ func TestServeHostDefault(t *testing.T) {
 		{server.Config{PublicKeys: "k"}, "", "0.0.0.0"},
 		{server.Config{PublicKeyFile: "/keys/k.pem"}, "", "0.0.0.0"},
 		{server.Config{PublicKeyFile: "/keys/k.pem"}, "127.0.0.1", "127.0.0.1"},
+		{server.Config{PublicKeyFile: "/keys/k.pem", Anonymous: true}, "", "127.0.0.1"}, // no auth: loopback whatever the key
+		{server.Config{PublicKeys: "k", Anonymous: true}, "0.0.0.0", "0.0.0.0"},
 	} {
 		if got := serveHost(c.cfg, c.flag); got != c.want {
 			t.Errorf("serveHost(%+v, %q) = %q, want %q", c.cfg, c.flag, got, c.want)

@@ -136,8 +136,8 @@ func serveHost(cfg server.Config, flagHost string) string {
 	if flagHost != "" {
 		return flagHost
 	}
-	if cfg.PublicKeys == "" && cfg.PublicKeyFile == "" {
-		return "127.0.0.1"
+	if cfg.Anonymous || cfg.PublicKeys == "" && cfg.PublicKeyFile == "" {
+		return "127.0.0.1" // anonymous mode serves without auth: loopback even with a key configured
 	}
 	return "0.0.0.0"
 }
