@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -87,6 +88,7 @@ type OpenAI struct {
 	batchSize int
 	cache     *lruCache // nil when disabled
 	dim       atomic.Int64
+	pings     pingCache
 }
 
 // service is an HTTP JSON endpoint called with bounded attempts, retries
@@ -255,11 +257,59 @@ func (o *OpenAI) Embed(ctx context.Context, texts []string) ([][]float32, error)
 	return out, nil
 }
 
-// Ping embeds a short text, bypassing the cache, to check that the service
-// answers with vectors of the expected dimension (and to learn it when Dim
-// is 0). It suits a readiness probe.
+// Ping embeds a short text, bypassing the embedding cache, to check that
+// the service answers with vectors of the expected dimension (and to learn
+// it when Dim is 0). It suits a readiness probe, which anyone may call
+// without a token: a check's outcome is reused for pingTTL, and Pings
+// arriving while one runs wait for it, so probes cannot spend the
+// operator's embedding quota (500 probes a second had made 500 paid calls,
+// three each when the service answered 429).
 func (o *OpenAI) Ping(ctx context.Context) error {
-	_, err := o.fetch(ctx, []string{"ping"})
+	return o.pings.do(ctx, func(ctx context.Context) error {
+		_, err := o.fetch(ctx, []string{"ping"})
+		return err
+	})
+}
+
+// pingTTL is how long a Ping's outcome is reused.
+const pingTTL = 5 * time.Second
+
+// pingCache runs one check at a time and reuses its outcome for pingTTL.
+type pingCache struct {
+	mu      sync.Mutex
+	at      time.Time     // when the last check ended; zero: none yet
+	err     error         // its outcome
+	running chan struct{} // closed when the check under way ends; nil: none
+}
+
+// do returns the last outcome if it is recent, else waits for the check
+// under way, else runs check itself.
+func (p *pingCache) do(ctx context.Context, check func(context.Context) error) error {
+	p.mu.Lock()
+	if !p.at.IsZero() && time.Since(p.at) < pingTTL {
+		defer p.mu.Unlock()
+		return p.err
+	}
+	if running := p.running; running != nil {
+		p.mu.Unlock()
+		select {
+		case <-running:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		return p.err
+	}
+	running := make(chan struct{})
+	p.running = running
+	p.mu.Unlock()
+
+	err := check(ctx)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.at, p.err, p.running = time.Now(), err, nil
+	close(running)
 	return err
 }
 

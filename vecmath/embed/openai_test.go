@@ -565,17 +565,59 @@ func TestOpenAIDoesNotLeakAPIKey(t *testing.T) {
 	}
 }
 
+// Ping checks the service itself (not the embedding cache), but a readiness
+// probe anyone may send cannot spend the operator's quota: Pings within
+// pingTTL of a check reuse its outcome, failures included, and Pings that
+// arrive while one runs wait for it.
 func TestOpenAIPing(t *testing.T) {
 	f := newFakeService(t, 5)
 	o, _ := f.start(OpenAIConfig{})
-	if err := o.Ping(context.Background()); err != nil {
-		t.Fatal(err)
+	for range 20 {
+		if err := o.Ping(context.Background()); err != nil {
+			t.Fatal(err)
+		}
 	}
-	if err := o.Ping(context.Background()); err != nil {
-		t.Fatal(err)
+	if o.Dim() != 5 || f.requests.Load() != 1 {
+		t.Errorf("20 Pings: Dim %d, requests %d (want 5, 1)", o.Dim(), f.requests.Load())
 	}
-	if o.Dim() != 5 || f.requests.Load() != 2 {
-		t.Errorf("Ping: Dim %d, requests %d (want 5, 2: Ping bypasses the cache)", o.Dim(), f.requests.Load())
+	o.pings.at = o.pings.at.Add(-pingTTL) // the outcome is stale
+	if err := o.Ping(context.Background()); err != nil || f.requests.Load() != 2 {
+		t.Errorf("a Ping past pingTTL: %v, requests %d (want 2)", err, f.requests.Load())
+	}
+
+	var p pingCache // Pings arriving while one runs wait for it
+	var checks atomic.Int32
+	release := make(chan struct{})
+	var wg sync.WaitGroup
+	for range 50 {
+		wg.Go(func() {
+			if err := p.do(context.Background(), func(context.Context) error {
+				checks.Add(1)
+				<-release
+				return nil
+			}); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	time.Sleep(50 * time.Millisecond) // let them all arrive (a wait too short only lets fewer share)
+	close(release)
+	wg.Wait()
+	if checks.Load() != 1 {
+		t.Errorf("50 concurrent Pings ran %d checks, want 1", checks.Load())
+	}
+
+	down := newFakeService(t, 4)
+	down.failFirst, down.failStatus = 1000, 429
+	do, _ := down.start(OpenAIConfig{MaxRetries: 2})
+	do.baseDelay = time.Millisecond
+	for range 10 {
+		if err := do.Ping(context.Background()); err == nil {
+			t.Fatal("a Ping of a service answering 429 succeeded")
+		}
+	}
+	if n := down.requests.Load(); n != 3 {
+		t.Errorf("10 Pings of a failing service made %d requests, want 3 (one check and its two retries)", n)
 	}
 }
 
