@@ -1,6 +1,7 @@
 package http
 
 import (
+	"encoding/json"
 	"errors"
 	"net"
 	"net/http"
@@ -173,5 +174,46 @@ func TestRequestLimitsMiddleware(t *testing.T) {
 	}
 	if rec := mwDo(r, "GET", "/", "", map[string]string{"X": strings.Repeat("v", 200-19-5+1)}); rec.Code != 431 || rec.Body.String() != `{"detail":"Request headers too large: at most 200 bytes"}` {
 		t.Errorf("201 bytes of headers: %d %s", rec.Code, rec.Body)
+	}
+}
+
+// A cluster's feedback writes every member session: it spends a token per
+// member (the first by the limiter's middleware, the rest once the members
+// are known), so one request of a community caller cannot make a thousand
+// durable writes for one token. The caller's next requests wait for them.
+func TestClusterFeedbackIsChargedPerMember(t *testing.T) {
+	s := newEdgeServerWith(t, 1<<20, func(d *Deps) { d.Limiter.SetLimits(semvec.TierCommunity, 1, 100) })
+	tok := s.issue("feedback", semvec.TierCommunity, time.Hour) // the clock stands still: nothing refills
+	must := func(status int, method, path, body string) map[string]any {
+		t.Helper()
+		rec := s.serve(method, path, "", tok, body)
+		if rec.Code != status {
+			t.Fatalf("%s %s: %d %s, want %d", method, path, rec.Code, rec.Body, status)
+		}
+		var m map[string]any
+		_ = json.Unmarshal(rec.Body.Bytes(), &m)
+		return m
+	}
+	cid := must(201, "POST", "/v1/cluster/", `{"name":"team","coupling_factor":0.5}`)["cluster_id"].(string)
+	const members = 20
+	topics := []string{"sourdough starters", "kubernetes pods", "tax returns", "marathon training", "jazz chords"}
+	for i := range members { // 2 tokens each
+		msg := "tell me about " + topics[i%len(topics)] + " " + strconv.Itoa(i)
+		sid := must(200, "POST", "/v1/run", `{"message":"`+msg+`"}`)["session_id"].(string)
+		must(200, "POST", "/v1/cluster/"+cid+"/members", `{"session_id":"`+sid+`"}`)
+	}
+	spent := 1 + 2*members // 41 of 100
+	for range 2 {
+		if fb := must(200, "POST", "/v1/cluster/"+cid+"/feedback", ""); fb["sessions_updated"] != float64(members) {
+			t.Fatalf("feedback: %v", fb)
+		}
+		spent += members
+	}
+	left := 0 // 100 - 81: what plain reads may still spend
+	for s.serve("GET", "/v1/cluster/", "", tok, "").Code == 200 {
+		left++
+	}
+	if left != 100-spent {
+		t.Fatalf("%d requests left after two feedbacks of %d members, want %d (a token per member written)", left, members, 100-spent)
 	}
 }

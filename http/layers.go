@@ -184,6 +184,7 @@ func (s *Server) clusterFeedback(c *gin.Context) {
 		fail(c, err)
 		return
 	}
+	s.d.Limiter.debit(c, int(res.GetSessionsUpdated())-1) // a token per member written
 	c.JSON(http.StatusOK, api.ClusterFeedback{ClusterID: id, SessionsUpdated: res.GetSessionsUpdated()})
 }
 
@@ -468,6 +469,7 @@ func (s *Server) switchUser(c *gin.Context) {
 		fail(c, err)
 		return
 	}
+	s.d.Limiter.debit(c, int(res.GetSavedSessions()+res.GetRestoredSessions())-1) // a token per session saved or restored
 	c.JSON(http.StatusOK, api.UserSwitched{ActiveUser: res.GetActiveUser(), PreviousUser: res.GetPreviousUser(),
 		SavedSessions: int(res.GetSavedSessions()), RestoredSessions: int(res.GetRestoredSessions())})
 }

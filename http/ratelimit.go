@@ -178,6 +178,32 @@ func (l *RateLimiter) charge(c *gin.Context, n int) bool {
 	return ok
 }
 
+// debit spends n more tokens for c's request after it has been served,
+// when what it cost is known only then: a cluster's feedback writes every
+// member session, a partition switch saves and restores sessions, so one
+// request of a community caller could make a thousand durable writes for one
+// token. The bucket may go below empty (by at most its burst), so the
+// caller's next requests wait until the work is paid for; the answer is
+// not changed. It must run after Middleware; a nil *RateLimiter spends
+// nothing.
+func (l *RateLimiter) debit(c *gin.Context, n int) {
+	if l == nil || n <= 0 {
+		return
+	}
+	key, _ := bucketOf(c)
+	l.mu.Lock()
+	b := l.buckets[key]
+	var lim tierLimit
+	if b != nil {
+		lim = b.limit
+	}
+	l.mu.Unlock()
+	if b == nil || lim.unlimited || lim.perSec <= 0 {
+		return // unthrottled, or a bucket that never refills (spent by allowN)
+	}
+	b.lim.ReserveN(l.now(), min(n, lim.burst)) // never cancelled: the tokens stay spent
+}
+
 // bucketOf names the bucket c's request spends from (the caller's licence
 // subject, or the client IP without one) and the tier whose limits apply.
 func bucketOf(c *gin.Context) (bucketKey, semvec.Tier) {
