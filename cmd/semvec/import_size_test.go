@@ -19,7 +19,9 @@ import (
 // Python's json sends it (every non-ASCII character escaped: 😀 is
 // "\ud83d\ude00"). Any other route keeps the 4 MiB limit.
 func TestAFullExportImportsBack(t *testing.T) {
-	e := newEnv(t, "sqlite:///"+t.TempDir()+"/import.db", nil)
+	// Importing 5 MB takes a few seconds under -race on a busy machine
+	// (well under one without): past the harness's 5 s ask timeout.
+	e := newEnv(t, "sqlite:///"+t.TempDir()+"/import.db", map[string]string{"SEMVEC_ASK_TIMEOUT": "60s"})
 	c := e.api(e.token("importer", semvec.TierEnterprise))
 	ctx := context.Background()
 	dim := 384
