@@ -242,5 +242,20 @@ func TestNetworkState(t *testing.T) {
 				t.Fatalf("%s: %q, want %q", owner, data, want)
 			}
 		}
+		// The state is a bound parameter: any bytes come back as they
+		// were, placeholders and quotes in them included.
+		raw := []byte("?, $1 ' \" \x00")
+		for b := range 256 {
+			raw = append(raw, byte(b))
+		}
+		must(t, s.SaveNetworkState(ctx, "alice", ea, raw))
+		data, err := s.LoadNetworkState(ctx, "alice")
+		must(t, err)
+		if !bytes.Equal(data, raw) {
+			t.Fatalf("alice: %q, want %q", data, raw)
+		}
+		must(t, s.SaveNetworkState(ctx, "bob", eb, nil)) // stored empty (NOT NULL): no state
+		_, err = s.LoadNetworkState(ctx, "bob")
+		wantKind(t, err, semvec.KindNotFound, "Network state not found")
 	})
 }
