@@ -457,3 +457,45 @@ func TestEnrolmentsAreBounded(t *testing.T) {
 		t.Fatalf("the network state at its bounds encodes to %d bytes", len(st.encode()))
 	}
 }
+
+// A change is made to a copy of the network state (copyForChange) that
+// shares the partitions it does not edit: whatever the change does, the
+// state it was copied from is left as it was, so a change whose save fails
+// changes nothing. (The copy was a full JSON round trip of the state.)
+func TestAChangeToACopyLeavesTheStateAsItWas(t *testing.T) {
+	now := time.Unix(100, 0)
+	st := newNetworkState(now)
+	st.join("s1", "s2")
+	st.switchTo("alice", now)
+	st.join("s2", "s3")
+	st.switchTo("bob", now)
+	st.join("s1")
+	before := string(st.encode())
+
+	c := st.copyForChange()
+	c.join("s4")
+	c.edit(c.Active).Transfers++
+	updateTrust(c.edit(c.Active).Trust, "s1", true)
+	c.forget("s2")
+	c.switchTo("carol", now.Add(time.Second))
+	c.join("s1")
+	c.edit("alice").SavedStates = 7
+	c.RestoringFrom = "bob"
+	if got := string(st.encode()); got != before {
+		t.Fatalf("a change to a copy changed the state:\n%s\nwas\n%s", got, before)
+	}
+	for _, user := range []string{defaultUserName, "alice"} {
+		if slices.Contains(c.Partitions[user].Instances, "s2") || !slices.Contains(st.Partitions[user].Instances, "s2") {
+			t.Fatalf("forget on the copy: %s's instances %v, the state's %v", user, c.Partitions[user].Instances, st.Partitions[user].Instances)
+		}
+	}
+	if c.Partitions["bob"].Transfers != 1 || st.Partitions["bob"].Transfers != 0 || c.Partitions["bob"].Trust["s1"] != 0.55 {
+		t.Fatalf("edits on the copy: %+v", c.Partitions["bob"])
+	}
+	// A partition no change touched is shared, not copied.
+	d := st.copyForChange()
+	d.edit(d.Active).Proposals++
+	if d.Partitions["alice"] != st.Partitions["alice"] || d.Partitions["bob"] == st.Partitions["bob"] {
+		t.Fatal("copyForChange copied an untouched partition, or shared an edited one")
+	}
+}

@@ -28,6 +28,12 @@ type networkState struct {
 	// RestoringFrom: a switch from this partition made Active active but
 	// has not yet set the sessions saved with Active back (see switchUser).
 	RestoringFrom string `json:"restoring_from,omitempty"`
+
+	// edited names the partitions that are this state's own: a change
+	// made to a copy (copyForChange) edits a partition through edit, which
+	// copies it first; the others are shared with the committed state and
+	// are never changed.
+	edited map[string]bool
 }
 
 type partition struct {
@@ -79,26 +85,54 @@ func (st *networkState) encode() []byte {
 	return b
 }
 
-// clone returns a deep copy of st (through its encoding, which holds all of
-// it: float64s round-trip through JSON exactly).
-func (st *networkState) clone(now time.Time) *networkState {
-	c, err := decodeNetworkState(st.encode(), now)
-	if err != nil { // unreachable: st.encode is valid JSON of this type
-		panic(err)
-	}
-	return c
+// copyForChange returns a copy of st for a change to be made to (see
+// networkActor.commit): it shares st's partitions, and the change copies
+// each one it edits (edit), so st is left as it was. Copying a partition
+// costs what it holds; the state as a whole is never copied.
+func (st *networkState) copyForChange() *networkState {
+	return &networkState{Active: st.Active, Partitions: maps.Clone(st.Partitions), RestoringFrom: st.RestoringFrom}
 }
 
-// active returns the active partition.
+// edit returns user's partition for a change to modify (nil when there is
+// none): the first time, a copy of it replaces the one st shares with the
+// state it was copied from.
+func (st *networkState) edit(user string) *partition {
+	p := st.Partitions[user]
+	if p == nil || st.edited[user] {
+		return p
+	}
+	p = p.clone()
+	st.own(user, p)
+	return p
+}
+
+// own makes p user's partition, st's own.
+func (st *networkState) own(user string, p *partition) {
+	if st.edited == nil {
+		st.edited = map[string]bool{}
+	}
+	st.Partitions[user] = p
+	st.edited[user] = true
+}
+
+// clone returns a copy of p that shares nothing with it.
+func (p *partition) clone() *partition {
+	c := *p
+	c.Trust = maps.Clone(p.Trust)
+	c.Instances = slices.Clone(p.Instances)
+	return &c
+}
+
+// active returns the active partition, to read (edit it to change it).
 func (st *networkState) active() *partition { return st.Partitions[st.Active] }
 
 // switchTo saves the active partition and activates user, creating it when
 // new, and returns the previously active user.
 func (st *networkState) switchTo(user string, now time.Time) (previous string) {
 	previous = st.Active
-	st.active().SavedAt = epochSeconds(now)
+	st.edit(st.Active).SavedAt = epochSeconds(now)
 	if st.Partitions[user] == nil {
-		st.Partitions[user] = newPartition(now)
+		st.own(user, newPartition(now))
 	}
 	st.Active = user
 	return previous
@@ -130,7 +164,7 @@ func (st *networkState) sessions() []string {
 // holds fewer than maxInstances sessions, and none enrols once the
 // partitions hold maxEnrolments instances in all.
 func (st *networkState) join(ids ...string) {
-	p, network := st.active(), st.sessions()
+	p, network := st.active(), st.sessions() // p is edited once a session enrols or is scored
 	enrolments := 0
 	for _, q := range st.Partitions {
 		enrolments += len(q.Instances)
@@ -147,10 +181,12 @@ func (st *networkState) join(ids ...string) {
 			network = slices.Insert(network, at, id)
 		}
 		if i, found := slices.BinarySearch(p.Instances, id); !found {
+			p = st.edit(st.Active)
 			p.Instances = slices.Insert(p.Instances, i, id)
 			enrolments++
 		}
 		if _, ok := p.Trust[id]; !ok {
+			p = st.edit(st.Active)
 			p.Trust[id] = initialTrust
 		}
 	}
@@ -158,9 +194,14 @@ func (st *networkState) join(ids ...string) {
 
 // forget removes sessions that no longer exist from every partition.
 func (st *networkState) forget(ids ...string) {
-	for _, p := range st.Partitions {
+	for user, p := range st.Partitions {
 		for _, id := range ids {
-			if i, found := slices.BinarySearch(p.Instances, id); found {
+			i, found := slices.BinarySearch(p.Instances, id)
+			if _, scored := p.Trust[id]; !found && !scored {
+				continue
+			}
+			p = st.edit(user)
+			if found {
 				p.Instances = slices.Delete(p.Instances, i, i+1)
 			}
 			delete(p.Trust, id)

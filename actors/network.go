@@ -29,8 +29,9 @@ import (
 // one's, and it stops, so that the next request activates it again from
 // what is committed.
 //
-// st is the committed state: a change is made to a copy of it, the copy is
-// saved, and only a saved copy replaces st. A change whose save fails
+// st is the committed state: a change is made to a copy of it (one that
+// shares its partitions and copies those the change edits, copyForChange),
+// the copy is saved, and only a saved copy replaces st. A change whose save fails
 // changes nothing (reads never see it, and no later save carries it to
 // disk). Changes are committed one at a time, in order (commits): the ones
 // that are ready while a save is in flight wait, so that each is made on
@@ -202,16 +203,19 @@ func (a *networkActor) commit(ctx actor.Context, by time.Time, change func(st *n
 			finished()
 			return
 		}
-		next := a.st.clone(a.l.now())
+		next := a.st.copyForChange()
 		change(next)
 		a.version++
-		version, data, owner, epoch := a.version, next.encode(), a.owner, a.epoch
+		version, owner, epoch := a.version, a.owner, a.epoch
 		a.step(ctx, by, func(wctx context.Context) (any, error) {
-			return nil, a.saver.save(wctx, a.l.store, owner, epoch, version, data)
+			// Encoded here, off the actor: nothing changes next or its
+			// partitions any more (the next change edits copies).
+			return nil, a.saver.save(wctx, a.l.store, owner, epoch, version, next.encode())
 		}, func(_ any, err error) {
 			defer finished()
 			a.unsure = err != nil
 			if err == nil {
+				next.edited = nil // its partitions are the committed ones now: the next change copies those it edits
 				a.st = next
 			}
 			if err != nil && !errors.Is(err, persistence.ErrSuperseded) && !a.work.stopping {
@@ -361,7 +365,7 @@ func (a *networkActor) handleTransfer(ctx actor.Context, m *pb.TransferRequest) 
 			states := res.([2]*pb.StateResponse)
 			a.commit(ctx, by, func(st *networkState) {
 				st.join(src, dst)
-				st.active().Transfers++
+				st.edit(st.Active).Transfers++
 			}, func(err error) {
 				if err != nil {
 					fail(err)
@@ -523,7 +527,7 @@ func (a *networkActor) switchUser(ctx actor.Context, m *pb.SwitchUserRequest, re
 				var prev, active string
 				a.commit(ctx, by, func(st *networkState) {
 					st.forget(g.gone...)
-					if p := st.Partitions[from]; p != nil {
+					if p := st.edit(from); p != nil {
 						p.SavedStates = g.count
 					}
 					prev = st.switchTo(user, a.l.now())
@@ -796,7 +800,7 @@ func (a *networkActor) propose(ctx actor.Context, m *pb.ConsensusRequest, by tim
 		a.commit(ctx, by, func(st *networkState) {
 			st.forget(g.missing...)
 			st.join(proposer)
-			p := st.active()
+			p := st.edit(st.Active)
 			t := tallyVotes(g.voters, target, p.Trust)
 			// Trust scores are the instances': a proposer the full network
 			// could not enrol votes, but keeps no score (else every such
