@@ -143,12 +143,12 @@ func TestSupersededNetworkActivationStops(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := decodeNetworkState(data, time.Now())
+	st, _, err := decodeNetworkState(data, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
 	if st.Active != "alice" || st.Partitions["bob"] == nil || st.Partitions["carol"] != nil || st.Partitions["alice"].Trust[proposer] == 0 {
-		t.Fatalf("stored network state after the stale change = %s, want b's (alice active, bob's partition, the proposer's trust, no carol)", data)
+		t.Fatalf("stored network state after the stale change = %s, want b's (alice active, bob's partition, the proposer's trust, no carol)", mustJSON(st))
 	}
 
 	// a's next request activates the network again (epoch 3) with b's

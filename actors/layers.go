@@ -60,8 +60,8 @@ type LayerStore interface {
 	ClearAnomalies(ctx context.Context, owner, observerID string, epoch int64) error
 
 	ActivateNetwork(ctx context.Context, owner string) (int64, error)
-	SaveNetworkState(ctx context.Context, owner string, epoch int64, data []byte) error
-	LoadNetworkState(ctx context.Context, owner string) ([]byte, error)
+	SaveNetworkState(ctx context.Context, owner string, epoch int64, st persistence.NetworkState) error
+	LoadNetworkState(ctx context.Context, owner string) (persistence.NetworkState, error)
 	SavePartitionStates(ctx context.Context, owner, user string, data []byte) error
 	LoadPartitionStates(ctx context.Context, owner, user string) ([]byte, error)
 	RecentSessions(ctx context.Context, owner string, limit int) ([]string, error)
@@ -699,17 +699,17 @@ func (l *Layers) loadNetwork(ctx context.Context, owner string) (actor.Producer,
 	if err != nil {
 		return nil, err
 	}
-	st := newNetworkState(l.now())
-	data, err := l.store.LoadNetworkState(ctx, owner)
+	st, whole := newNetworkState(l.now()), false
+	stored, err := l.store.LoadNetworkState(ctx, owner)
 	switch {
 	case err == nil:
-		if st, err = decodeNetworkState(data, l.now()); err != nil {
+		if st, whole, err = decodeNetworkState(stored, l.now()); err != nil {
 			return nil, semvec.Wrap(semvec.KindInternal, err, "network state is corrupt")
 		}
 	case semvec.KindOf(err) != semvec.KindNotFound:
 		return nil, err
 	}
-	return newNetworkActor(l, owner, epoch, st), nil
+	return newNetworkActor(l, owner, epoch, st, whole), nil
 }
 
 // viewLoads numbers an actor's view loads, so an older load never replaces

@@ -3,11 +3,14 @@ package actors
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"math"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/semvec-go/semvec/persistence"
 	pb "github.com/semvec-go/semvec/proto"
 	"github.com/semvec-go/semvec/vecmath"
 )
@@ -381,13 +384,30 @@ func TestNetworkStatePartitions(t *testing.T) {
 	if !slices.Equal(st.active().Instances, []string{"s2"}) {
 		t.Fatalf("forget: %+v", st.active())
 	}
-	// Round trip through JSON.
-	back, err := decodeNetworkState(st.encode(), now)
-	if err != nil {
-		t.Fatal(err)
+	// Round trip through JSON, each partition stored apart.
+	stored := st.stored(nil, true)
+	if len(stored.Partitions) != 2 || strings.Contains(string(stored.Data), "partitions") || !stored.All {
+		t.Fatalf("stored %q with partitions %q", stored.Data, slices.Sorted(maps.Keys(stored.Partitions)))
+	}
+	back, whole, err := decodeNetworkState(stored, now)
+	if err != nil || whole {
+		t.Fatalf("decoded: whole %v, %v", whole, err)
 	}
 	if back.Active != "default" || !slices.Equal(back.Partitions["default"].Instances, []string{"s2"}) || back.Partitions["alice"] == nil {
 		t.Fatalf("decoded %+v", back)
+	}
+	// A state saved in one blob (before partitions were stored apart)
+	// reads the same, and must be saved whole; a partition stored apart
+	// since replaces its copy in the blob.
+	old, whole, err := decodeNetworkState(persistence.NetworkState{Data: mustJSON(st)}, now)
+	if err != nil || !whole || string(mustJSON(old)) != string(mustJSON(back)) {
+		t.Fatalf("one blob decoded to %s (whole %v, %v), want %s", mustJSON(old), whole, err, mustJSON(back))
+	}
+	newer := st.Partitions["alice"].clone()
+	newer.Transfers = 9
+	old, _, err = decodeNetworkState(persistence.NetworkState{Data: mustJSON(st), Partitions: map[string][]byte{"alice": mustJSON(newer)}}, now)
+	if err != nil || old.Partitions["alice"].Transfers != 9 || old.Partitions["default"] == nil {
+		t.Fatalf("a partition stored apart over one blob: %s, %v", mustJSON(old), err)
 	}
 	raw, ok := back.serialize("alice")
 	if !ok {
@@ -405,8 +425,11 @@ func TestNetworkStatePartitions(t *testing.T) {
 	if _, ok := back.serialize("nobody"); ok {
 		t.Fatal("serialize of an unknown user must fail")
 	}
-	if _, err := decodeNetworkState([]byte("{"), now); err == nil {
+	if _, _, err := decodeNetworkState(persistence.NetworkState{Data: []byte("{")}, now); err == nil {
 		t.Fatal("corrupt state decoded")
+	}
+	if _, _, err := decodeNetworkState(persistence.NetworkState{Data: stored.Data, Partitions: map[string][]byte{"alice": []byte("[")}}, now); err == nil {
+		t.Fatal("corrupt partition decoded")
 	}
 }
 
@@ -436,25 +459,42 @@ func TestNetworkSessionsAreBounded(t *testing.T) {
 }
 
 // The partitions hold at most maxEnrolments instances in all: the network
-// state every change copies and saves stays bounded.
+// state stays bounded, and a change saves only the partitions it edits.
 func TestEnrolmentsAreBounded(t *testing.T) {
 	now := time.Unix(100, 0)
 	st := newNetworkState(now)
 	ids := make([]string, maxInstances)
 	for i := range ids {
-		ids[i] = fmt.Sprintf("%036d", i) // as long as a session UUID
+		ids[i] = fmt.Sprintf("%0128d", i) // as long as a session id may be
 	}
 	for u := 0; u < maxEnrolments/maxInstances; u++ {
 		st.switchTo(fmt.Sprintf("user%d", u), now)
 		st.join(ids...)
+		for _, id := range ids {
+			updateTrust(st.active().Trust, id, true) // a score longer than 0.5
+		}
 	}
 	st.switchTo("one-more", now)
 	st.join(ids[0])
 	if n := len(st.active().Instances); n != 0 {
 		t.Fatalf("a partition enrolled %d sessions past %d enrolments in all", n, maxEnrolments)
 	}
-	if len(st.encode()) > 2<<20 {
-		t.Fatalf("the network state at its bounds encodes to %d bytes", len(st.encode()))
+	size := func(s persistence.NetworkState) int {
+		n := len(s.Data)
+		for _, p := range s.Partitions {
+			n += len(p)
+		}
+		return n
+	}
+	if n := size(st.stored(nil, true)); n > 4500<<10 {
+		t.Fatalf("the network state at its bounds is %d bytes stored", n)
+	}
+	c := st.copyForChange()
+	c.switchTo("user3", now)
+	c.join(ids[0])
+	c.edit(c.Active).Transfers++
+	if n := size(c.stored(slices.Collect(maps.Keys(c.edited)), false)); n > 2*72<<10 {
+		t.Fatalf("a switch and a transfer at the bounds save %d bytes", n)
 	}
 }
 
@@ -470,7 +510,7 @@ func TestAChangeToACopyLeavesTheStateAsItWas(t *testing.T) {
 	st.join("s2", "s3")
 	st.switchTo("bob", now)
 	st.join("s1")
-	before := string(st.encode())
+	before := string(mustJSON(st))
 
 	c := st.copyForChange()
 	c.join("s4")
@@ -481,7 +521,7 @@ func TestAChangeToACopyLeavesTheStateAsItWas(t *testing.T) {
 	c.join("s1")
 	c.edit("alice").SavedStates = 7
 	c.RestoringFrom = "bob"
-	if got := string(st.encode()); got != before {
+	if got := string(mustJSON(st)); got != before {
 		t.Fatalf("a change to a copy changed the state:\n%s\nwas\n%s", got, before)
 	}
 	for _, user := range []string{defaultUserName, "alice"} {
@@ -497,5 +537,14 @@ func TestAChangeToACopyLeavesTheStateAsItWas(t *testing.T) {
 	d.edit(d.Active).Proposals++
 	if d.Partitions["alice"] != st.Partitions["alice"] || d.Partitions["bob"] == st.Partitions["bob"] {
 		t.Fatal("copyForChange copied an untouched partition, or shared an edited one")
+	}
+	// The partitions a change edited are the ones its save writes.
+	for _, x := range []struct {
+		st   *networkState
+		want []string
+	}{{c, []string{"alice", "bob", "carol", defaultUserName}}, {d, []string{"bob"}}} {
+		if got := slices.Sorted(maps.Keys(x.st.edited)); !slices.Equal(got, x.want) {
+			t.Fatalf("edited partitions %v, want %v", got, x.want)
+		}
 	}
 }

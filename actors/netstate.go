@@ -2,13 +2,17 @@ package actors
 
 import (
 	"encoding/json"
+	"fmt"
 	"maps"
 	"slices"
 	"time"
+
+	"github.com/semvec-go/semvec/persistence"
 )
 
 // networkState is one owner's network layer: user partitions, one of them
-// active. It is persisted as JSON with SaveNetworkState.
+// active. It is persisted as JSON with SaveNetworkState, each partition
+// apart (stored), so that a change writes only the partitions it edited.
 //
 // A partition is the network's working state for one end user of the
 // licence: the instances (the owner's sessions) that joined the network
@@ -23,8 +27,10 @@ import (
 // Partitions live in the owner's namespace, so another owner's user ids are
 // simply different partitions: no caller can reach another's.
 type networkState struct {
-	Active     string                `json:"active_user"`
-	Partitions map[string]*partition `json:"partitions"`
+	Active string `json:"active_user"`
+	// Partitions are stored each in a row of their own; only a state
+	// saved before they were (one blob) holds them in its own JSON.
+	Partitions map[string]*partition `json:"partitions,omitempty"`
 	// RestoringFrom: a switch from this partition made Active active but
 	// has not yet set the sessions saved with Active back (see switchUser).
 	RestoringFrom string `json:"restoring_from,omitempty"`
@@ -55,13 +61,25 @@ func newNetworkState(now time.Time) *networkState {
 	return &networkState{Active: defaultUserName, Partitions: map[string]*partition{defaultUserName: newPartition(now)}}
 }
 
-func decodeNetworkState(data []byte, now time.Time) (*networkState, error) {
-	st := &networkState{}
-	if err := json.Unmarshal(data, st); err != nil {
-		return nil, err
+// decodeNetworkState decodes a state LoadNetworkState returned. whole: its
+// partitions were saved in its own JSON (saved before they were stored
+// apart); those stored apart, saved since, replace them. Its next save must
+// write all of them (persistence.NetworkState.All).
+func decodeNetworkState(stored persistence.NetworkState, now time.Time) (st *networkState, whole bool, err error) {
+	st = &networkState{}
+	if err := json.Unmarshal(stored.Data, st); err != nil {
+		return nil, false, err
 	}
+	whole = len(st.Partitions) > 0
 	if st.Partitions == nil {
 		st.Partitions = map[string]*partition{}
+	}
+	for user, data := range stored.Partitions {
+		p := &partition{}
+		if err := json.Unmarshal(data, p); err != nil {
+			return nil, false, fmt.Errorf("partition %q: %w", user, err)
+		}
+		st.Partitions[user] = p
 	}
 	for _, p := range st.Partitions {
 		if p.Trust == nil {
@@ -77,11 +95,27 @@ func decodeNetworkState(data []byte, now time.Time) (*networkState, error) {
 	if st.Partitions[st.Active] == nil {
 		st.Partitions[st.Active] = newPartition(now)
 	}
-	return st, nil
+	return st, whole, nil
 }
 
-func (st *networkState) encode() []byte {
-	b, _ := json.Marshal(st) // plain maps, slices and numbers: cannot fail
+// stored returns st as SaveNetworkState stores it: its JSON without the
+// partitions, and the partitions of users, each its own JSON; all of them
+// when all (the stored partitions of other users are then deleted).
+func (st *networkState) stored(users []string, all bool) persistence.NetworkState {
+	out := persistence.NetworkState{Data: mustJSON(&networkState{Active: st.Active, RestoringFrom: st.RestoringFrom}),
+		Partitions: map[string][]byte{}, All: all}
+	if all {
+		users = slices.Collect(maps.Keys(st.Partitions))
+	}
+	for _, user := range users {
+		out.Partitions[user] = mustJSON(st.Partitions[user])
+	}
+	return out
+}
+
+// mustJSON encodes plain maps, slices and numbers: it cannot fail.
+func mustJSON(v any) []byte {
+	b, _ := json.Marshal(v)
 	return b
 }
 

@@ -3,6 +3,7 @@ package actors
 import (
 	"context"
 	"errors"
+	"maps"
 	"slices"
 	"sync"
 	"time"
@@ -57,7 +58,10 @@ type networkActor struct {
 	ops     oneAtATime           // switches, transfers and proposals, each from its reads to its last write
 	retry   scheduler.CancelFunc // cancels the retryRestore scheduled after a failed third step of a switch
 	// unsure: the last save failed, so the disk may hold a change st does
-	// not; resyncLater schedules a resync.
+	// not; resyncLater schedules a resync. The next save then writes every
+	// partition (persistence.NetworkState.All), as the first one does when
+	// the state was loaded in one blob (saved before partitions were
+	// stored apart).
 	unsure      bool
 	resyncLater selfTimer
 }
@@ -78,13 +82,13 @@ type netSaver struct {
 	saved uint64
 }
 
-func (s *netSaver) save(ctx context.Context, store LayerStore, owner string, epoch int64, version uint64, data []byte) error {
+func (s *netSaver) save(ctx context.Context, store LayerStore, owner string, epoch int64, version uint64, st persistence.NetworkState) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if version <= s.saved {
 		return nil
 	}
-	if err := store.SaveNetworkState(ctx, owner, epoch, data); err != nil {
+	if err := store.SaveNetworkState(ctx, owner, epoch, st); err != nil {
 		return err
 	}
 	s.saved = version
@@ -117,13 +121,13 @@ func (s *partSaver) save(ctx context.Context, store LayerStore, owner, user stri
 	return nil
 }
 
-func newNetworkActor(l *Layers, owner string, epoch int64, st *networkState) actor.Producer {
+func newNetworkActor(l *Layers, owner string, epoch int64, st *networkState, whole bool) actor.Producer {
 	return func() actor.Actor {
 		// A switch, transfer or proposal that waited behind the others for
 		// half an ask is refused: the steps it still has to make would end
 		// past its asker's timeout.
 		return &networkActor{l: l, owner: owner, epoch: epoch, st: st, saver: &netSaver{}, work: newLayerWork(l, l.networks, owner),
-			ops: oneAtATime{maxWait: l.workTimeout() / 2}}
+			ops: oneAtATime{maxWait: l.workTimeout() / 2}, unsure: whole}
 	}
 }
 
@@ -181,7 +185,9 @@ func replyTo(ctx actor.Context) func(proto.Message) {
 
 // commit makes a change to a copy of the committed state (change runs on
 // the actor, on top of every change committed before it), saves the copy on
-// a work goroutine and, once it is on disk, makes it the committed state;
+// a work goroutine — the partitions the change edited, or all of them while
+// the disk may differ from the committed state elsewhere (unsure) — and,
+// once it is on disk, makes it the committed state;
 // then done runs on the actor with the save's outcome. A failed save leaves
 // the committed state as it was. While a save is in flight the change waits
 // for it (at most maxInflight changes wait; one more is refused, 503).
@@ -206,11 +212,12 @@ func (a *networkActor) commit(ctx actor.Context, by time.Time, change func(st *n
 		next := a.st.copyForChange()
 		change(next)
 		a.version++
-		version, owner, epoch := a.version, a.owner, a.epoch
+		version, owner, epoch, all := a.version, a.owner, a.epoch, a.unsure
+		edited := slices.Collect(maps.Keys(next.edited))
 		a.step(ctx, by, func(wctx context.Context) (any, error) {
 			// Encoded here, off the actor: nothing changes next or its
 			// partitions any more (the next change edits copies).
-			return nil, a.saver.save(wctx, a.l.store, owner, epoch, version, next.encode())
+			return nil, a.saver.save(wctx, a.l.store, owner, epoch, version, next.stored(edited, all))
 		}, func(_ any, err error) {
 			defer finished()
 			a.unsure = err != nil

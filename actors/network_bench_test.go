@@ -20,9 +20,13 @@ type savedBytesStore struct {
 	bytes atomic.Int64
 }
 
-func (s *savedBytesStore) SaveNetworkState(ctx context.Context, owner string, epoch int64, data []byte) error {
-	s.bytes.Add(int64(len(data)))
-	return s.Store.SaveNetworkState(ctx, owner, epoch, data)
+func (s *savedBytesStore) SaveNetworkState(ctx context.Context, owner string, epoch int64, st persistence.NetworkState) error {
+	n := len(st.Data)
+	for _, p := range st.Partitions {
+		n += len(p)
+	}
+	s.bytes.Add(int64(n))
+	return s.Store.SaveNetworkState(ctx, owner, epoch, st)
 }
 
 // fullNetworkState is an owner's network state at the enrolment cap:
@@ -65,7 +69,7 @@ func BenchmarkNetworkTransferAtTheCap(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	if err := store.SaveNetworkState(ctx, owner, epoch, st.encode()); err != nil {
+	if err := store.SaveNetworkState(ctx, owner, epoch, st.stored(nil, true)); err != nil {
 		b.Fatal(err)
 	}
 	log := slog.New(slog.DiscardHandler)

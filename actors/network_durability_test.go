@@ -28,7 +28,7 @@ type netDownStore struct {
 	down *atomic.Bool
 }
 
-func (d netDownStore) SaveNetworkState(ctx context.Context, owner string, epoch int64, data []byte) error {
+func (d netDownStore) SaveNetworkState(ctx context.Context, owner string, epoch int64, data persistence.NetworkState) error {
 	if d.down.Load() {
 		return semvec.Wrap(semvec.KindUnavailable, errors.New("connection refused"), "database unavailable")
 	}
@@ -185,7 +185,7 @@ type heldNetStore struct {
 	calls            atomic.Int32
 }
 
-func (h *heldNetStore) SaveNetworkState(ctx context.Context, owner string, epoch int64, data []byte) error {
+func (h *heldNetStore) SaveNetworkState(ctx context.Context, owner string, epoch int64, data persistence.NetworkState) error {
 	if h.calls.Add(1) == 1 {
 		close(h.entered)
 		<-h.release
@@ -340,7 +340,7 @@ func TestConcurrentSwitchesKeepThePartitionCap(t *testing.T) {
 		st.Partitions[fmt.Sprintf("u%d", i)] = newPartition(time.Now())
 	}
 	epoch := ok(e.store.ActivateNetwork(ctx, own))(t)
-	if err := e.store.SaveNetworkState(ctx, own, epoch, st.encode()); err != nil {
+	if err := e.store.SaveNetworkState(ctx, own, epoch, st.stored(nil, true)); err != nil {
 		t.Fatal(err)
 	}
 	errs := make([]error, n)

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/semvec-go/semvec"
+	"github.com/semvec-go/semvec/persistence"
 	"github.com/semvec-go/semvec/vecmath"
 )
 
@@ -55,7 +56,7 @@ type countingSaves struct {
 	states, partitions int
 }
 
-func (c *countingSaves) SaveNetworkState(context.Context, string, int64, []byte) error {
+func (c *countingSaves) SaveNetworkState(context.Context, string, int64, persistence.NetworkState) error {
 	c.states++
 	return nil
 }
@@ -72,7 +73,7 @@ func TestTheNetworkSaversSkipAnOlderWrite(t *testing.T) {
 	store := &countingSaves{}
 	ns, ps := &netSaver{}, &partSaver{}
 	for _, v := range []uint64{2, 1, 2, 3} {
-		if err := ns.save(ctx, store, "o", 1, v, nil); err != nil {
+		if err := ns.save(ctx, store, "o", 1, v, persistence.NetworkState{}); err != nil {
 			t.Fatal(err)
 		}
 		if err := ps.save(ctx, store, "o", "u", v, nil); err != nil {

@@ -3,6 +3,7 @@ package actors
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -120,7 +121,7 @@ func TestUserPartitionsAreBounded(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := e.store.SaveNetworkState(ctx, own, epoch, st.encode()); err != nil {
+	if err := e.store.SaveNetworkState(ctx, own, epoch, st.stored(nil, true)); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := e.layers.SwitchUser(ctx, own, "one-too-many"); semvec.KindOf(err) != semvec.KindConflict {
@@ -128,6 +129,40 @@ func TestUserPartitionsAreBounded(t *testing.T) {
 	}
 	if sw := ok(e.layers.SwitchUser(ctx, own, "u7"))(t); sw.GetActiveUser() != "u7" {
 		t.Fatalf("switch to an existing partition at the cap = %+v", sw)
+	}
+}
+
+// A network state saved in one blob (before each partition was stored in
+// a row of its own) loads as it was; its first save stores every partition
+// apart, not only the one the change edited, so none is lost.
+func TestANetworkStateSavedInOneBlobKeepsEveryPartition(t *testing.T) {
+	e := newLayersEnv(t)
+	ctx := ctxT(t)
+	const own = "tenant-a"
+	s1, s2 := e.session(own), e.session(own)
+	st := newNetworkState(time.Now())
+	st.join(s1)
+	st.switchTo("alice", time.Now())
+	st.join(s2)
+	epoch := ok(e.store.ActivateNetwork(ctx, own))(t)
+	if err := e.store.SaveNetworkState(ctx, own, epoch, persistence.NetworkState{Data: mustJSON(st)}); err != nil {
+		t.Fatal(err)
+	}
+	if u := ok(e.layers.ActiveUser(ctx, own))(t); u != "alice" {
+		t.Fatalf("active user of a state saved in one blob = %q", u)
+	}
+	ok(e.layers.Transfer(ctx, own, s1, s2, 0.1))(t) // edits alice's partition only
+	stored := ok(e.store.LoadNetworkState(ctx, own))(t)
+	if strings.Contains(string(stored.Data), "partitions") || len(stored.Partitions) != 2 {
+		t.Fatalf("stored after the first save: %s with partitions %v, want both partitions apart", stored.Data, slices.Sorted(maps.Keys(stored.Partitions)))
+	}
+	e.restart()
+	ctx = ctxT(t)
+	if ser := string(ok(e.layers.SerializeUser(ctx, own, defaultUserName))(t).GetState()); !strings.Contains(ser, s1) {
+		t.Fatalf("default's partition after a restart = %s, want %s in it", ser, s1)
+	}
+	if ser := string(ok(e.layers.SerializeUser(ctx, own, "alice"))(t).GetState()); !strings.Contains(ser, `"transfers":1`) {
+		t.Fatalf("alice's partition after a restart = %s, want the transfer", ser)
 	}
 }
 
@@ -148,7 +183,7 @@ func TestAProposerThatCannotEnrolGetsNoTrustScore(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := e.store.SaveNetworkState(ctx, own, epoch, st.encode()); err != nil {
+	if err := e.store.SaveNetworkState(ctx, own, epoch, st.stored(nil, true)); err != nil {
 		t.Fatal(err)
 	}
 	for range 3 {

@@ -3,6 +3,7 @@ package actors
 import (
 	"context"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -39,7 +40,7 @@ func (g *gatedNetStore) wait(ctx context.Context) context.Context {
 	return context.WithoutCancel(ctx)
 }
 
-func (g *gatedNetStore) SaveNetworkState(ctx context.Context, owner string, epoch int64, data []byte) error {
+func (g *gatedNetStore) SaveNetworkState(ctx context.Context, owner string, epoch int64, data persistence.NetworkState) error {
 	if !g.held("SaveNetworkState") {
 		return g.Store.SaveNetworkState(ctx, owner, epoch, data)
 	}
@@ -186,8 +187,11 @@ func TestALateRestoreOfACutShortSwitchNeverUndoesTheNextSwitch(t *testing.T) {
 // storedActive is the active user of own's network state on disk.
 func storedActive(t *testing.T, e *layersEnv, own string) string {
 	t.Helper()
-	data := ok(e.store.LoadNetworkState(ctxT(t), own))(t)
-	return ok(decodeNetworkState(data, time.Now()))(t).Active
+	st, _, err := decodeNetworkState(ok(e.store.LoadNetworkState(ctxT(t), own))(t), time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st.Active
 }
 
 // lostAckNetStore commits the next network state save it is armed for and
@@ -198,7 +202,7 @@ type lostAckNetStore struct {
 	armed atomic.Bool
 }
 
-func (s *lostAckNetStore) SaveNetworkState(ctx context.Context, owner string, epoch int64, data []byte) error {
+func (s *lostAckNetStore) SaveNetworkState(ctx context.Context, owner string, epoch int64, data persistence.NetworkState) error {
 	err := s.Store.SaveNetworkState(ctx, owner, epoch, data)
 	if err == nil && s.armed.CompareAndSwap(true, false) {
 		return semvec.Errorf(semvec.KindUnavailable, "database unavailable")
@@ -227,7 +231,16 @@ func TestANetworkSaveWhoseAnswerIsLostIsUndone(t *testing.T) {
 	eventually(t, "the store holds the user reads show", func() bool { return storedActive(t, e, own) == defaultUserName })
 	wantActive(t, e, own, defaultUserName, "after the resync")
 	e.restart()
+	ctx = ctxT(t)
 	wantActive(t, e, own, defaultUserName, "after a restart")
+	// Nor the partitions it wrote: the resync saved them all again, and
+	// deleted the new user's.
+	if _, err := e.layers.SerializeUser(ctx, own, "x"); semvec.KindOf(err) != semvec.KindNotFound {
+		t.Fatalf("the 503'd switch's new partition after a restart: %v, want NotFound", err)
+	}
+	if ser := string(ok(e.layers.SerializeUser(ctx, own, defaultUserName))(t).GetState()); !strings.Contains(ser, `"saved_at":0`) {
+		t.Fatalf("the partition the 503'd switch left, after a restart = %s, want it never saved", ser)
+	}
 	ok(e.layers.SwitchUser(ctx, own, "x"))(t) // and the network works on
 	wantActive(t, e, own, "x", "after a switch answered 2xx")
 	e.restart()

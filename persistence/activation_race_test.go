@@ -62,7 +62,7 @@ func TestNetworkActivationWaitsForSavesOfTheOldEpoch(t *testing.T) {
 			done := make(chan error, 1)
 			go func() {
 				for v := int64(1); ; v++ {
-					err := s.SaveNetworkState(ctx, owner, epoch, fmt.Append(nil, v))
+					err := s.SaveNetworkState(ctx, owner, epoch, persistence.NetworkState{Data: fmt.Append(nil, v)})
 					if err != nil {
 						if errors.Is(err, persistence.ErrSuperseded) {
 							err = nil
@@ -76,7 +76,8 @@ func TestNetworkActivationWaitsForSavesOfTheOldEpoch(t *testing.T) {
 			time.Sleep(time.Duration(2+round%7) * time.Millisecond)
 			next, err := s.ActivateNetwork(ctx, owner)
 			must(t, err)
-			data, err := s.LoadNetworkState(ctx, owner)
+			st, err := s.LoadNetworkState(ctx, owner)
+			data := st.Data
 			if semvec.KindOf(err) == semvec.KindNotFound {
 				data, err = []byte("0"), nil
 			}

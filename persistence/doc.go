@@ -78,7 +78,10 @@
 //	observer_anomalies (owner, observer_id, seq)     data (BLOB / BYTEA)                            the anomaly log (bounded)
 //	observer_regions  (owner, observer_id →          registered_at                                  index (owner, region_id)
 //	                   observers, region_id → regions)
-//	network_states    owner                    data (BLOB / BYTEA), updated_at, epoch         one blob per owner
+//	network_states    owner                    data (BLOB / BYTEA), updated_at, epoch         an owner's network state but its
+//	                                                                                                user partitions
+//	network_state_partitions (owner, user_id)  data (BLOB / BYTEA)                            one user partition of it; saved
+//	                                                                                                with network_states, fenced by its epoch
 //	network_partitions (owner, user_id)        data (BLOB / BYTEA)                            a user partition's saved session states
 //	audit_log         id (autoincrement)       at, subject, action, resource_type,            index (subject, id);
 //	                                           resource_id, detail (JSON text)                the newest rows per subject (bounded)

@@ -82,6 +82,12 @@ func TestActivationFencing(t *testing.T) {
 	})
 }
 
+// netState is a network state of data with one partition, "p", holding
+// data too.
+func netState(data string) persistence.NetworkState {
+	return persistence.NetworkState{Data: []byte(data), Partitions: map[string][]byte{"p": []byte(data)}}
+}
+
 // TestNetworkStateFencing: each activation of an owner's network actor
 // takes the next epoch of its network state row (creating the row the
 // first time); from then on an earlier activation's save is refused
@@ -91,16 +97,16 @@ func TestNetworkStateFencing(t *testing.T) {
 		ctx := context.Background()
 		load := func(owner string) string {
 			t.Helper()
-			data, err := s.LoadNetworkState(ctx, owner)
+			st, err := s.LoadNetworkState(ctx, owner)
 			must(t, err)
-			return string(data)
+			return string(st.Data)
 		}
 		first, err := s.ActivateNetwork(ctx, "a")
 		must(t, err)
 		if first != 1 {
 			t.Fatalf("first activation: epoch %d, want 1", first)
 		}
-		must(t, s.SaveNetworkState(ctx, "a", first, []byte("first")))
+		must(t, s.SaveNetworkState(ctx, "a", first, netState("first")))
 
 		second, err := s.ActivateNetwork(ctx, "a")
 		must(t, err)
@@ -110,23 +116,27 @@ func TestNetworkStateFencing(t *testing.T) {
 		if got := load("a"); got != "first" {
 			t.Fatalf("the second activation reads %q, want the first one's committed state", got)
 		}
-		must(t, s.SaveNetworkState(ctx, "a", second, []byte("second")))
+		must(t, s.SaveNetworkState(ctx, "a", second, netState("second")))
 
 		// The first activation, still running somewhere, saves on: refused,
 		// and the newer state stays.
-		err = s.SaveNetworkState(ctx, "a", first, []byte("stale"))
+		err = s.SaveNetworkState(ctx, "a", first, persistence.NetworkState{Data: []byte("stale"),
+			Partitions: map[string][]byte{"u": []byte("stale")}, All: true})
 		if !errors.Is(err, persistence.ErrSuperseded) || semvec.KindOf(err) != semvec.KindUnavailable {
 			t.Fatalf("stale save: %v, want ErrSuperseded (503)", err)
 		}
 		if got := load("a"); got != "second" {
 			t.Fatalf("state after a stale save: %q, want %q", got, "second")
 		}
+		if st, err := s.LoadNetworkState(ctx, "a"); err != nil || len(st.Partitions) != 1 || string(st.Partitions["p"]) != "second" {
+			t.Fatalf("partitions after a stale save: %q, %v; want the second activation's", st.Partitions, err)
+		}
 		// A save for an epoch never taken, or for an owner without a row,
 		// is refused too.
-		if err := s.SaveNetworkState(ctx, "a", 3, []byte("future")); !errors.Is(err, persistence.ErrSuperseded) {
+		if err := s.SaveNetworkState(ctx, "a", 3, netState("future")); !errors.Is(err, persistence.ErrSuperseded) {
 			t.Fatalf("save of an epoch not taken: %v", err)
 		}
-		if err := s.SaveNetworkState(ctx, "b", 1, []byte("b")); !errors.Is(err, persistence.ErrSuperseded) {
+		if err := s.SaveNetworkState(ctx, "b", 1, netState("b")); !errors.Is(err, persistence.ErrSuperseded) {
 			t.Fatalf("save without an activation: %v", err)
 		}
 		if _, err := s.LoadNetworkState(ctx, "b"); semvec.KindOf(err) != semvec.KindNotFound {
@@ -145,7 +155,7 @@ func TestNetworkStateFencing(t *testing.T) {
 		if third != 3 || load("a") != "second" {
 			t.Fatalf("third activation: epoch %d, state %q", third, load("a"))
 		}
-		if err := s.SaveNetworkState(ctx, "a", second, []byte("stale")); !errors.Is(err, persistence.ErrSuperseded) {
+		if err := s.SaveNetworkState(ctx, "a", second, netState("stale")); !errors.Is(err, persistence.ErrSuperseded) {
 			t.Fatalf("second activation's save after the third: %v", err)
 		}
 	})

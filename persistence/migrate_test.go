@@ -251,8 +251,8 @@ func checkV1(t *testing.T, s *persistence.Store) {
 		t.Fatalf("ListObservers = %+v, %v", all, err)
 	}
 
-	if data, err := s.LoadNetworkState(ctx, "alice"); err != nil || string(data) != "alice network" {
-		t.Fatalf("LoadNetworkState(alice) = %q, %v", data, err)
+	if st, err := s.LoadNetworkState(ctx, "alice"); err != nil || string(st.Data) != "alice network" || len(st.Partitions) != 0 {
+		t.Fatalf("LoadNetworkState(alice) = %+v, %v", st, err)
 	}
 	log, err := s.AuditLog(ctx, "alice", 0)
 	must(t, err)

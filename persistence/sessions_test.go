@@ -232,29 +232,54 @@ func TestNetworkState(t *testing.T) {
 		wantKind(t, err, semvec.KindNotFound, "Network state not found")
 		eb, err := s.ActivateNetwork(ctx, "bob")
 		must(t, err)
-		must(t, s.SaveNetworkState(ctx, "alice", ea, []byte("v1")))
-		must(t, s.SaveNetworkState(ctx, "bob", eb, []byte("bob")))
-		must(t, s.SaveNetworkState(ctx, "alice", ea, []byte("v2")))
-		for owner, want := range map[string]string{"alice": "v2", "bob": "bob"} {
-			data, err := s.LoadNetworkState(ctx, owner)
+		save := func(owner string, epoch int64, st persistence.NetworkState) {
+			t.Helper()
+			must(t, s.SaveNetworkState(ctx, owner, epoch, st))
+		}
+		parts := func(kv ...string) map[string][]byte {
+			m := map[string][]byte{}
+			for i := 0; i < len(kv); i += 2 {
+				m[kv[i]] = []byte(kv[i+1])
+			}
+			return m
+		}
+		want := func(owner, data string, partitions map[string][]byte) {
+			t.Helper()
+			st, err := s.LoadNetworkState(ctx, owner)
 			must(t, err)
-			if string(data) != want {
-				t.Fatalf("%s: %q, want %q", owner, data, want)
+			if string(st.Data) != data || len(st.Partitions) != len(partitions) {
+				t.Fatalf("%s: %q with partitions %q, want %q with %q", owner, st.Data, st.Partitions, data, partitions)
+			}
+			for user, p := range partitions {
+				if !bytes.Equal(st.Partitions[user], p) {
+					t.Fatalf("%s: partition %s = %q, want %q", owner, user, st.Partitions[user], p)
+				}
 			}
 		}
-		// The state is a bound parameter: any bytes come back as they
-		// were, placeholders and quotes in them included.
+		save("alice", ea, persistence.NetworkState{Data: []byte("v1"), Partitions: parts("default", "d1", "u1", "x1")})
+		save("bob", eb, persistence.NetworkState{Data: []byte("bob"), Partitions: parts("default", "bob's")})
+		// A save writes the partitions it holds and keeps the others.
+		save("alice", ea, persistence.NetworkState{Data: []byte("v2"), Partitions: parts("u1", "x2", "u2", "y2")})
+		want("alice", "v2", parts("default", "d1", "u1", "x2", "u2", "y2"))
+		want("bob", "bob", parts("default", "bob's"))
+		// All: the partitions it holds are all of them.
+		save("alice", ea, persistence.NetworkState{Data: []byte("v3"), Partitions: parts("u2", "y3"), All: true})
+		want("alice", "v3", parts("u2", "y3"))
+		want("bob", "bob", parts("default", "bob's"))
+		save("alice", ea, persistence.NetworkState{Data: []byte("v4")})
+		want("alice", "v4", parts("u2", "y3"))
+
+		// Blobs are bound parameters: any bytes come back as they were,
+		// placeholders and quotes in them included.
 		raw := []byte("?, $1 ' \" \x00")
 		for b := range 256 {
 			raw = append(raw, byte(b))
 		}
-		must(t, s.SaveNetworkState(ctx, "alice", ea, raw))
-		data, err := s.LoadNetworkState(ctx, "alice")
-		must(t, err)
-		if !bytes.Equal(data, raw) {
-			t.Fatalf("alice: %q, want %q", data, raw)
-		}
-		must(t, s.SaveNetworkState(ctx, "bob", eb, nil)) // stored empty (NOT NULL): no state
+		save("alice", ea, persistence.NetworkState{Data: raw, Partitions: map[string][]byte{"u2": raw, "?": raw}})
+		want("alice", string(raw), map[string][]byte{"u2": raw, "?": raw})
+		save("alice", ea, persistence.NetworkState{Data: []byte("v5"), All: true})
+		want("alice", "v5", parts())
+		save("bob", eb, persistence.NetworkState{}) // stored empty (NOT NULL): no state
 		_, err = s.LoadNetworkState(ctx, "bob")
 		wantKind(t, err, semvec.KindNotFound, "Network state not found")
 	})
