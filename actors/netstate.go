@@ -198,23 +198,31 @@ func (st *networkState) sessions() []string {
 // holds fewer than maxInstances sessions, and none enrols once the
 // partitions hold maxEnrolments instances in all.
 func (st *networkState) join(ids ...string) {
-	p, network := st.active(), st.sessions() // p is edited once a session enrols or is scored
-	enrolments := 0
-	for _, q := range st.Partitions {
-		enrolments += len(q.Instances)
-	}
+	p := st.active() // edited once a session enrols or is scored
+	// The network and the enrolments, read only when a session is not yet
+	// an instance of the partition: collecting them goes through every
+	// partition (16,384 ids at the cap), and most changes enrol no one.
+	var network []string
+	enrolments := -1
 	for _, id := range ids {
-		if _, found := slices.BinarySearch(p.Instances, id); !found && enrolments >= maxEnrolments {
-			continue
-		}
-		at, inNetwork := slices.BinarySearch(network, id)
-		if !inNetwork {
-			if len(network) >= maxInstances {
+		i, enrolled := slices.BinarySearch(p.Instances, id)
+		if !enrolled {
+			if enrolments < 0 {
+				network, enrolments = st.sessions(), 0
+				for _, q := range st.Partitions {
+					enrolments += len(q.Instances)
+				}
+			}
+			if enrolments >= maxEnrolments {
 				continue
 			}
-			network = slices.Insert(network, at, id)
-		}
-		if i, found := slices.BinarySearch(p.Instances, id); !found {
+			at, inNetwork := slices.BinarySearch(network, id)
+			if !inNetwork {
+				if len(network) >= maxInstances {
+					continue
+				}
+				network = slices.Insert(network, at, id)
+			}
 			p = st.edit(st.Active)
 			p.Instances = slices.Insert(p.Instances, i, id)
 			enrolments++
