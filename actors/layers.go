@@ -43,7 +43,7 @@ type LayerStore interface {
 	RegionsOfCluster(ctx context.Context, owner, clusterID string) ([]string, error)
 	RecordRealignment(ctx context.Context, owner, regionID string, epoch int64, at time.Time, count int64) error
 	ActivateRegion(ctx context.Context, owner, regionID string) (int64, error)
-	AppendRegionEvents(ctx context.Context, owner, regionID string, epoch int64, items []persistence.LoggedItem, keep int) error
+	RegionEventAppender
 	LoadRegionEvents(ctx context.Context, owner, regionID string, limit int) ([]persistence.LoggedItem, error)
 
 	EnsureObserver(ctx context.Context, o persistence.ObserverRecord, meta persistence.SessionRecord) (persistence.ObserverRecord, bool, error)
@@ -120,6 +120,8 @@ type Layers struct {
 	observers *Registry // key owner
 	networks  *Registry // key owner
 
+	regionLog *regionLog // the regions' drift events, group-committed
+
 	bgCtx    context.Context
 	bgCancel context.CancelFunc
 	bgMu     sync.Mutex
@@ -136,7 +138,7 @@ func NewLayers(root *actor.RootContext, store LayerStore, ask *Asker, sessions *
 	if log == nil {
 		log = slog.Default()
 	}
-	l := &Layers{root: root, store: store, ask: ask, sessions: sessions, log: log, now: now}
+	l := &Layers{root: root, store: store, ask: ask, sessions: sessions, log: log, now: now, regionLog: newRegionLog(store)}
 	l.bgCtx, l.bgCancel = context.WithCancel(context.Background())
 	// Layer actors stop once their work in flight has answered (layerWork).
 	l.clusters = NewRegistry("cluster", root, l.loadCluster, now).StopWith(stopWhenIdle{})
@@ -225,6 +227,9 @@ func (l *Layers) Shutdown(ctx context.Context) error {
 	if ctx.Err() == nil {
 		stop() // actors activated by that last work
 	}
+	// The regions' last writes are done (or given up on with ctx); a late
+	// one writes alone (regionLog.write).
+	l.regionLog.close()
 	l.bgCancel()
 	return errors.Join(errs...)
 }

@@ -47,8 +47,9 @@ func (s *lostAckLayerStore) lost(method string, err error) error {
 // armed reports whether the armed write has not happened yet.
 func (s *lostAckLayerStore) armed() bool { return s.lose.Load() != "" }
 
-func (s *lostAckLayerStore) AppendRegionEvents(ctx context.Context, owner, regionID string, epoch int64, items []persistence.LoggedItem, keep int) error {
-	return s.lost("AppendRegionEvents", s.Store.AppendRegionEvents(ctx, owner, regionID, epoch, items, keep))
+func (s *lostAckLayerStore) AppendRegionEventBatches(ctx context.Context, batches []persistence.RegionEvents, keep int) ([]error, error) {
+	refused, err := s.Store.AppendRegionEventBatches(ctx, batches, keep)
+	return refused, s.lost("AppendRegionEvents", err)
 }
 
 func (s *lostAckLayerStore) RecordRealignment(ctx context.Context, owner, regionID string, epoch int64, at time.Time, count int64) error {

@@ -345,7 +345,7 @@ func (a *regionActor) writeUnsaved(ctx actor.Context) {
 	a.unsaved = nil
 	owner, id, epoch := a.view.GetOwner(), a.view.GetRegionId(), a.epoch
 	a.work.async(ctx, func(wctx context.Context) (any, error) {
-		return nil, a.l.store.AppendRegionEvents(wctx, owner, id, epoch, batch, maxRegionEvents)
+		return nil, a.l.regionLog.write(wctx, persistence.RegionEvents{Owner: owner, RegionID: id, Epoch: epoch, Items: batch})
 	}, func(_ any, err error) {
 		a.writing = false
 		if errors.Is(err, persistence.ErrSuperseded) {
@@ -391,7 +391,7 @@ func (a *regionActor) writeOnStop() {
 	l.goBG(func(bg context.Context) {
 		ctx, cancel := context.WithTimeout(bg, stopSaveTimeout)
 		defer cancel()
-		err := l.store.AppendRegionEvents(ctx, owner, id, epoch, batch, maxRegionEvents)
+		err := l.regionLog.write(ctx, persistence.RegionEvents{Owner: owner, RegionID: id, Epoch: epoch, Items: batch})
 		if err != nil && semvec.KindOf(err) != semvec.KindNotFound && !errors.Is(err, persistence.ErrSuperseded) {
 			l.log.Error("region: drift events lost at stop", "region_id", id, "events", len(batch), "err", err)
 		}

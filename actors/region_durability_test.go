@@ -59,11 +59,11 @@ type regionEventsDown struct {
 	down *atomic.Bool
 }
 
-func (d regionEventsDown) AppendRegionEvents(ctx context.Context, owner, regionID string, epoch int64, items []persistence.LoggedItem, keep int) error {
+func (d regionEventsDown) AppendRegionEventBatches(ctx context.Context, batches []persistence.RegionEvents, keep int) ([]error, error) {
 	if d.down.Load() {
-		return semvec.Wrap(semvec.KindUnavailable, errors.New("connection refused"), "database unavailable")
+		return nil, semvec.Wrap(semvec.KindUnavailable, errors.New("connection refused"), "database unavailable")
 	}
-	return d.Store.AppendRegionEvents(ctx, owner, regionID, epoch, items, keep)
+	return d.Store.AppendRegionEventBatches(ctx, batches, keep)
 }
 
 // A drift event whose write failed reaches the database once it is back,
@@ -99,12 +99,12 @@ type heldRegionEvents struct {
 	calls            atomic.Int32
 }
 
-func (h *heldRegionEvents) AppendRegionEvents(ctx context.Context, owner, regionID string, epoch int64, items []persistence.LoggedItem, keep int) error {
+func (h *heldRegionEvents) AppendRegionEventBatches(ctx context.Context, batches []persistence.RegionEvents, keep int) ([]error, error) {
 	if h.calls.Add(1) == 1 {
 		close(h.entered)
 		<-h.release
 	}
-	return h.Store.AppendRegionEvents(ctx, owner, regionID, epoch, items, keep)
+	return h.Store.AppendRegionEventBatches(ctx, batches, keep)
 }
 
 // A region whose event write is refused because a newer activation holds

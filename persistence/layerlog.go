@@ -1,9 +1,11 @@
 package persistence
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
+	"slices"
 
 	"github.com/uptrace/bun"
 
@@ -20,14 +22,6 @@ type LoggedItem struct {
 	Data []byte
 }
 
-type regionEventModel struct {
-	bun.BaseModel `bun:"table:region_events"`
-	Owner         string `bun:"owner,pk"`
-	RegionID      string `bun:"region_id,pk"`
-	Seq           int64  `bun:"seq,pk"`
-	Data          []byte `bun:"data,notnull"`
-}
-
 type observerAnomalyModel struct {
 	bun.BaseModel `bun:"table:observer_anomalies"`
 	Owner         string `bun:"owner,pk"`
@@ -38,19 +32,14 @@ type observerAnomalyModel struct {
 
 // layerLog names one layer log: its table, the columns that key it, and
 // the table of the rows it belongs to (whose epoch fences its writers).
-// With resend, an entry whose sequence number is already stored is kept
-// as stored instead of failing the write: its writer sends the same
-// entries again after a write whose answer it did not get (a COMMIT that
-// landed with its answer lost), and only that writer numbers them.
 type layerLog struct {
 	table, idColumn string
 	parent, what    string
-	resend          bool
 }
 
 var (
-	regionEvents      = layerLog{"region_events", "region_id", "regions", "Region", true}
-	observerAnomalies = layerLog{"observer_anomalies", "observer_id", "observers", "Observer", false}
+	regionEvents      = layerLog{"region_events", "region_id", "regions", "Region"}
+	observerAnomalies = layerLog{"observer_anomalies", "observer_id", "observers", "Observer"}
 )
 
 // activate takes the next epoch of log's parent row (owner, id) for an
@@ -79,32 +68,14 @@ func (s *Store) fence(ctx context.Context, tx bun.Tx, log layerLog, owner, id st
 	return s.fenceRow(ctx, tx, log.parent, log.what, epoch, "owner = ? AND id = ?", owner, id)
 }
 
-// appendItems inserts items into log (owner, id) and deletes all but its
-// newest keep entries, in one transaction, if the activation of epoch still
-// holds the parent row (see fence).
-func (s *Store) appendItems(ctx context.Context, log layerLog, owner, id string, epoch int64, items []LoggedItem, keep int, model func(LoggedItem) any) error {
-	if len(items) == 0 {
-		return nil
-	}
-	return s.inTx(ctx, func(ctx context.Context, tx bun.Tx) error {
-		if err := s.fence(ctx, tx, log, owner, id, epoch); err != nil {
-			return err
-		}
-		return appendItemsTx(ctx, tx, log, owner, id, items, keep, model)
-	})
-}
-
-// appendItemsTx is appendItems inside tx, once fenced.
+// appendItemsTx inserts items into log (owner, id) and deletes all but its
+// newest keep entries, in tx, once fenced (see fence).
 func appendItemsTx(ctx context.Context, tx bun.Tx, log layerLog, owner, id string, items []LoggedItem, keep int, model func(LoggedItem) any) error {
 	if len(items) == 0 {
 		return nil
 	}
 	for _, it := range items {
-		q := tx.NewInsert().Model(model(it))
-		if log.resend {
-			q = q.On("CONFLICT (owner, " + log.idColumn + ", seq) DO NOTHING")
-		}
-		if _, err := q.Exec(ctx); err != nil {
+		if _, err := tx.NewInsert().Model(model(it)).Exec(ctx); err != nil {
 			return err
 		}
 	}
@@ -156,11 +127,116 @@ func (s *Store) ActivateObserver(ctx context.Context, owner, observerID string) 
 // keeps its newest keep, for the activation of epoch (ErrSuperseded when a
 // newer one exists, NotFound when the region is gone). An event whose
 // sequence number is already stored is left as it is: the region writes a
-// batch again when it was not told the first write landed.
+// batch again when it was not told the first write landed. It is
+// AppendRegionEventBatches of one batch.
 func (s *Store) AppendRegionEvents(ctx context.Context, owner, regionID string, epoch int64, items []LoggedItem, keep int) error {
-	return s.appendItems(ctx, regionEvents, owner, regionID, epoch, items, keep, func(it LoggedItem) any {
-		return &regionEventModel{Owner: owner, RegionID: regionID, Seq: it.Seq, Data: it.Data}
+	refused, err := s.AppendRegionEventBatches(ctx, []RegionEvents{{Owner: owner, RegionID: regionID, Epoch: epoch, Items: items}}, keep)
+	if err != nil {
+		return err
+	}
+	return refused[0]
+}
+
+// RegionEvents are drift events of one region, written for the activation
+// of its actor that holds Epoch.
+type RegionEvents struct {
+	Owner, RegionID string
+	Epoch           int64
+	Items           []LoggedItem
+}
+
+// AppendRegionEventBatches appends the events of several regions in one
+// transaction (the regions' group commit), each batch as
+// AppendRegionEvents does: fenced by its activation's epoch, its events
+// already stored kept as they are (its region sends the same events again
+// after a write whose answer it did not get, a COMMIT that landed with its
+// answer lost, and only that region numbers them), its region's log cut to
+// the newest keep.
+// refused[i] is why batch i was not written (ErrSuperseded, NotFound): the
+// other batches are written all the same. err is for the transaction as a
+// whole: nothing was written, or, for a COMMIT whose answer was lost,
+// perhaps everything.
+//
+// The regions are fenced in (owner, region) order, so two group commits
+// on PostgreSQL lock their rows in one order. On SQLite every row is
+// written by one prepared single-row INSERT (see insertLog); on PostgreSQL
+// each batch is one multi-row INSERT.
+func (s *Store) AppendRegionEventBatches(ctx context.Context, batches []RegionEvents, keep int) (refused []error, err error) {
+	refused = make([]error, len(batches))
+	order := make([]int, 0, len(batches))
+	for i, b := range batches {
+		if len(b.Items) > 0 {
+			order = append(order, i)
+		}
+	}
+	if len(order) == 0 {
+		return refused, nil
+	}
+	slices.SortStableFunc(order, func(i, j int) int {
+		return cmp.Or(cmp.Compare(batches[i].Owner, batches[j].Owner), cmp.Compare(batches[i].RegionID, batches[j].RegionID))
 	})
+	err = s.inTx(ctx, func(ctx context.Context, tx bun.Tx) error {
+		clear(refused)
+		var insert *sql.Stmt // SQLite's, prepared once per transaction
+		if s.dialect == DialectSQLite {
+			stmt, err := tx.Tx.PrepareContext(ctx, "INSERT INTO region_events (owner, region_id, seq, data) VALUES (?, ?, ?, ?) ON CONFLICT (owner, region_id, seq) DO NOTHING")
+			if err != nil {
+				return err
+			}
+			defer stmt.Close()
+			insert = stmt
+		}
+		for _, i := range order {
+			b := batches[i]
+			if err := s.fence(ctx, tx, regionEvents, b.Owner, b.RegionID, b.Epoch); err != nil {
+				if errors.Is(err, ErrSuperseded) || semvec.KindOf(err) == semvec.KindNotFound {
+					refused[i] = err
+					continue
+				}
+				return err
+			}
+			if err := s.insertRegionEvents(ctx, tx, insert, b); err != nil {
+				return err
+			}
+			cut := b.Items[len(b.Items)-1].Seq - int64(keep)
+			if cut <= 0 {
+				continue // nothing numbered that low
+			}
+			if _, err := tx.NewDelete().TableExpr(regionEvents.table).
+				Where("owner = ? AND region_id = ? AND seq <= ?", b.Owner, b.RegionID, cut).Exec(ctx); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return refused, nil
+}
+
+// insertRegionEvents writes b's events in tx, skipping those already
+// stored: with insert (SQLite's prepared statement) one row at a time,
+// else in one statement.
+func (s *Store) insertRegionEvents(ctx context.Context, tx bun.Tx, insert *sql.Stmt, b RegionEvents) error {
+	if insert != nil {
+		for _, it := range b.Items {
+			if _, err := insert.ExecContext(ctx, b.Owner, b.RegionID, it.Seq, notNil(it.Data)); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	q := s.boundQuery().sql("INSERT INTO region_events (owner, region_id, seq, data) VALUES ")
+	for i, it := range b.Items {
+		if i > 0 {
+			q.sql(", ")
+		}
+		q.sql("(?, ?, ?, ", b.Owner, b.RegionID, it.Seq).blob(it.Data).sql(")")
+	}
+	q.sql(" ON CONFLICT (owner, region_id, seq) DO NOTHING")
+	_, err := q.exec(ctx, tx)
+	return err
 }
 
 // LoadRegionEvents returns the region's newest limit drift events, oldest

@@ -185,3 +185,47 @@ func TestPartitionStatesAndRecentSessions(t *testing.T) {
 		}
 	})
 }
+
+// Several regions' events are written in one call: each batch fenced by its
+// own activation's epoch, a refused batch (a superseded activation, a
+// region that is gone) leaving the others written, events already stored
+// kept, and each region's log cut to its newest entries.
+func TestAppendRegionEventBatches(t *testing.T) {
+	forEachDB(t, func(t *testing.T, s *persistence.Store) {
+		ctx := t.Context()
+		for i, id := range []string{"r1", "r2", "r3"} {
+			r, m := region("alice", id, 10+i)
+			must(t, s.CreateRegion(ctx, r, m))
+		}
+		e2, err := s.ActivateRegion(ctx, "alice", "r2")
+		must(t, err)
+		refused, err := s.AppendRegionEventBatches(ctx, []persistence.RegionEvents{
+			{Owner: "alice", RegionID: "r3", Epoch: 0, Items: items(1, 4)},
+			{Owner: "alice", RegionID: "r2", Epoch: e2 - 1, Items: items(1, 2)}, // superseded
+			{Owner: "alice", RegionID: "gone", Epoch: 0, Items: items(1, 1)},
+			{Owner: "alice", RegionID: "r1", Epoch: 0, Items: items(1, 2)},
+			{Owner: "alice", RegionID: "r2", Epoch: e2, Items: nil},
+		}, 3)
+		must(t, err)
+		if !errors.Is(refused[1], persistence.ErrSuperseded) || semvec.KindOf(refused[2]) != semvec.KindNotFound ||
+			refused[0] != nil || refused[3] != nil || refused[4] != nil {
+			t.Fatalf("refused = %v; want only the superseded batch and the missing region's", refused)
+		}
+		// Written again with one more (its first write's answer was lost).
+		refused, err = s.AppendRegionEventBatches(ctx, []persistence.RegionEvents{
+			{Owner: "alice", RegionID: "r1", Epoch: 0, Items: items(1, 3)},
+			{Owner: "alice", RegionID: "r2", Epoch: e2, Items: items(5, 5)},
+		}, 3)
+		must(t, err)
+		if refused[0] != nil || refused[1] != nil {
+			t.Fatalf("refused = %v", refused)
+		}
+		for id, want := range map[string]string{"r1": "[1 2 3]", "r2": "[5]", "r3": "[2 3 4]"} {
+			got, err := s.LoadRegionEvents(ctx, "alice", id, 100)
+			must(t, err)
+			if fmt.Sprint(seqs(got)) != want {
+				t.Errorf("%s's events = %v, want %s", id, seqs(got), want)
+			}
+		}
+	})
+}

@@ -1,0 +1,150 @@
+package actors
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/semvec-go/semvec"
+	"github.com/semvec-go/semvec/persistence"
+)
+
+// RegionEventAppender writes the drift events of many regions in one
+// transaction; see persistence.Store.AppendRegionEventBatches.
+type RegionEventAppender interface {
+	AppendRegionEventBatches(ctx context.Context, batches []persistence.RegionEvents, keep int) (refused []error, err error)
+}
+
+// regionLog is the group commit of the regions' drift event logs, as
+// changeLog is the sessions': a region's write (regionActor.writeUnsaved,
+// on its work goroutine) hands its events to the log and waits for their
+// outcome, and every write queued while a commit runs shares the next
+// transaction. One drifting turn of a session in 32 clusters attached to
+// the same 32 regions gives each region 32 events; the regions' writes
+// then take a few transactions between them instead of one each, and each
+// row is an execution of one prepared statement (docs/layers.md, "Cost of
+// a drift").
+type regionLog struct {
+	store RegionEventAppender
+	queue batches[regionLogJob]
+}
+
+type regionLogJob struct {
+	batch persistence.RegionEvents
+	due   time.Time  // its writer's deadline: it is not written past it
+	done  chan error // buffered: the log never waits for its writer
+}
+
+const (
+	// regionLogQueue bounds the writes waiting for a commit. A region has
+	// at most one write in flight, so this is only reached with thousands
+	// of regions writing at once; one more is refused and retried
+	// (eventRetryDelay), as a failed write is.
+	regionLogQueue = 4096
+	// regionLogJobs bounds the regions' writes taken into one commit.
+	regionLogJobs = 256
+	// regionLogRows bounds the events of one transaction (a write of more,
+	// a region's backlog after an outage, has one of its own): SQLite runs
+	// on one connection, so every other statement, the sessions' commits
+	// included, waits for the transaction in progress; 256 rows take a few
+	// milliseconds.
+	regionLogRows = 256
+	// regionLogTimeout bounds a commit whose writers set no deadline.
+	regionLogTimeout = 5 * time.Second
+)
+
+func newRegionLog(store RegionEventAppender) *regionLog {
+	l := &regionLog{store: store}
+	l.queue.start(regionLogQueue, regionLogJobs, l.commit)
+	return l
+}
+
+var errRegionLogBusy = semvec.Errorf(semvec.KindUnavailable, "the region event log is full; retried")
+
+// write writes b with the other writes queued meanwhile and returns its
+// outcome, or ctx's error when ctx ends first (the outcome is then
+// unknown: the region writes the same events again, which the store
+// takes as a write whose answer was lost). Once the log is closed (the
+// layers shut down) it writes b alone.
+func (l *regionLog) write(ctx context.Context, b persistence.RegionEvents) error {
+	due, ok := ctx.Deadline()
+	if !ok {
+		due = time.Now().Add(regionLogTimeout)
+	}
+	j := regionLogJob{batch: b, due: due, done: make(chan error, 1)}
+	if !l.queue.put(j) {
+		l.queue.mu.RLock()
+		closed := l.queue.closed
+		l.queue.mu.RUnlock()
+		if !closed {
+			return errRegionLogBusy
+		}
+		refused, err := l.store.AppendRegionEventBatches(ctx, []persistence.RegionEvents{b}, maxRegionEvents)
+		if err != nil {
+			return err
+		}
+		return refused[0]
+	}
+	select {
+	case err := <-j.done:
+		return err
+	case <-ctx.Done():
+		return semvec.Wrap(semvec.KindUnavailable, ctx.Err(), "the region's events were not written in time")
+	}
+}
+
+// close stops the log after it has written (or failed) every write queued.
+func (l *regionLog) close() { l.queue.close() }
+
+// errRegionWriteLate refuses a write whose writer's deadline passed while
+// it waited behind earlier commits.
+var errRegionWriteLate = semvec.Errorf(semvec.KindUnavailable, "database unavailable: the region's events waited too long for their commit")
+
+// commit writes jobs in transactions of at most regionLogRows events (at
+// least one write each), and tells each writer its outcome.
+func (l *regionLog) commit(jobs []regionLogJob) {
+	now := time.Now()
+	live := make([]regionLogJob, 0, len(jobs))
+	for _, j := range jobs {
+		if !j.due.After(now) {
+			j.done <- errRegionWriteLate
+			continue
+		}
+		live = append(live, j)
+	}
+	for len(live) > 0 {
+		n, rows := 0, 0
+		for n < len(live) && (n == 0 || rows+len(live[n].batch.Items) <= regionLogRows) {
+			rows += len(live[n].batch.Items)
+			n++
+		}
+		l.commitOne(live[:n])
+		live = live[n:]
+	}
+}
+
+// commitOne writes jobs in one transaction, under the earliest of their
+// deadlines.
+func (l *regionLog) commitOne(jobs []regionLogJob) {
+	batches := make([]persistence.RegionEvents, len(jobs))
+	due := jobs[0].due
+	for i, j := range jobs {
+		batches[i] = j.batch
+		if j.due.Before(due) {
+			due = j.due
+		}
+	}
+	ctx, cancel := context.WithDeadline(context.Background(), due)
+	refused, err := l.store.AppendRegionEventBatches(ctx, batches, maxRegionEvents)
+	cancel()
+	if err != nil && !errors.As(err, new(*semvec.Error)) {
+		err = semvec.Wrap(semvec.KindUnavailable, err, "database unavailable")
+	}
+	for i, j := range jobs {
+		if err != nil {
+			j.done <- err
+		} else {
+			j.done <- refused[i]
+		}
+	}
+}
