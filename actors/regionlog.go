@@ -27,6 +27,7 @@ type RegionEventAppender interface {
 type regionLog struct {
 	store RegionEventAppender
 	queue batches[regionLogJob]
+	pause func(time.Duration) // time.Sleep; a test's to count the pauses
 }
 
 type regionLogJob struct {
@@ -54,7 +55,7 @@ const (
 )
 
 func newRegionLog(store RegionEventAppender) *regionLog {
-	l := &regionLog{store: store}
+	l := &regionLog{store: store, pause: time.Sleep}
 	l.queue.start(regionLogQueue, regionLogJobs, l.commit)
 	return l
 }
@@ -101,7 +102,13 @@ func (l *regionLog) close() { l.queue.close() }
 var errRegionWriteLate = semvec.Errorf(semvec.KindUnavailable, "database unavailable: the region's events waited too long for their commit")
 
 // commit writes jobs in transactions of at most regionLogRows events (at
-// least one write each), and tells each writer its outcome.
+// least one write each), and tells each writer its outcome. After each
+// transaction it pauses as long as the transaction took, as the
+// checkpoints do (snapshotWriter): drift events use at most half of the
+// database's time, however many arrive, and the rest is left to the
+// sessions' commits. Events arriving faster wait in their regions, whose
+// next write takes them all (a region's backlog is bounded like its log:
+// the newest maxRegionEvents).
 func (l *regionLog) commit(jobs []regionLogJob) {
 	now := time.Now()
 	live := make([]regionLogJob, 0, len(jobs))
@@ -118,8 +125,10 @@ func (l *regionLog) commit(jobs []regionLogJob) {
 			rows += len(live[n].batch.Items)
 			n++
 		}
+		start := time.Now()
 		l.commitOne(live[:n])
 		live = live[n:]
+		l.pause(time.Since(start))
 	}
 }
 

@@ -107,14 +107,19 @@ func TestRegionLogGroupsWrites(t *testing.T) {
 }
 
 // A transaction takes at most regionLogRows events (a write of more has
-// one of its own), and a write whose writer's deadline has passed is
-// refused without being written.
+// one of its own) and is followed by a pause as long as it took, and a
+// write whose writer's deadline has passed is refused without being
+// written.
 func TestRegionLogBoundsItsTransactions(t *testing.T) {
 	f := &fakeRegionAppender{}
-	l := &regionLog{store: f}
+	pauses := 0
+	l := &regionLog{store: f, pause: func(time.Duration) { pauses++ }}
 	defer func() {
 		if len(f.calls) != 3 || len(f.calls[0]) != 2 || len(f.calls[1]) != 1 || len(f.calls[2]) != 1 {
 			t.Errorf("transactions %v, want writes of 2, 1 and 1 regions", f.sizes())
+		}
+		if pauses != 3 {
+			t.Errorf("%d pauses, want one after each of the 3 transactions", pauses)
 		}
 	}()
 	half := regionLogRows / 2
