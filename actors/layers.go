@@ -229,7 +229,7 @@ func (l *Layers) Shutdown(ctx context.Context) error {
 	}
 	// The regions' last writes are done (or given up on with ctx); a late
 	// one writes alone (regionLog.write).
-	l.regionLog.close()
+	l.regionLog.closeWithin(ctx)
 	l.bgCancel()
 	return errors.Join(errs...)
 }

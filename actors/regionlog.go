@@ -94,8 +94,18 @@ func (l *regionLog) write(ctx context.Context, b persistence.RegionEvents) error
 	}
 }
 
-// close stops the log after it has written (or failed) every write queued.
-func (l *regionLog) close() { l.queue.close() }
+// closeWithin stops the log after it has written (or failed) every write
+// queued, or returns when ctx ends first (shutdown's deadline: the writes
+// still queued then end at their writers' deadlines, which nobody waits
+// for).
+func (l *regionLog) closeWithin(ctx context.Context) {
+	done := make(chan struct{})
+	go func() { l.queue.close(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+	}
+}
 
 // errRegionWriteLate refuses a write whose writer's deadline passed while
 // it waited behind earlier commits.

@@ -97,7 +97,7 @@ func TestRegionLogGroupsWrites(t *testing.T) {
 	if got := f.sizes(); fmt.Sprint(got) != fmt.Sprint([]int{1, regions}) {
 		t.Fatalf("transactions of %v writes, want [1 %d]", got, regions)
 	}
-	l.close()
+	l.closeWithin(ctx)
 	if err := l.write(ctx, eventsOf("late", 1)); err != nil {
 		t.Fatal(err)
 	}
