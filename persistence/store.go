@@ -146,9 +146,12 @@ func WithMaxSessions(n int) Option {
 // the clusters a session is a member of, and the regions a cluster is
 // attached to. A session's drift event goes to each of its clusters and on
 // to each of their regions, so without it one turn could fan out to
-// 1,000 × 1,000 region events; with it, to at most 32 × 32. An add past it
-// is a Conflict (409) and changes nothing.
-const DefaultMaxParents = 32
+// 1,000 × 1,000 region events; with it, to at most 8 × 8. (At 32 × 32 one
+// tenant's drifting turns took another tenant's /v1/run from a p50 of
+// 0.4 ms to 20–25 ms even with group-committed region writes; at 8 × 8,
+// ~2.5 ms: docs/layers.md, "Cost of a drift".) An add past it is a
+// Conflict (409) and changes nothing; links made under a larger cap stay.
+const DefaultMaxParents = 8
 
 // WithMaxParents sets the cap of a session's clusters and of a cluster's
 // regions (default DefaultMaxParents).
