@@ -271,8 +271,12 @@ func (o *OpenAI) Ping(ctx context.Context) error {
 	})
 }
 
-// pingTTL is how long a Ping's outcome is reused.
-const pingTTL = 5 * time.Second
+// pingTTL is how long a Ping's outcome is reused; pingTimeout bounds one
+// check, which runs to it even when the caller that started it goes away.
+const (
+	pingTTL     = 5 * time.Second
+	pingTimeout = 5 * time.Second
+)
 
 // pingCache runs one check at a time and reuses its outcome for pingTTL.
 type pingCache struct {
@@ -282,35 +286,40 @@ type pingCache struct {
 	running chan struct{} // closed when the check under way ends; nil: none
 }
 
-// do returns the last outcome if it is recent, else waits for the check
-// under way, else runs check itself.
+// do returns the last outcome if it is recent, else waits (as long as ctx
+// allows) for the check under way, starting one if none is. The check is
+// everyone's: it runs on a goroutine of its own to its own deadline,
+// whatever happens to the caller that started it (a probe that hangs up
+// must not cache "unavailable" for every other caller).
 func (p *pingCache) do(ctx context.Context, check func(context.Context) error) error {
 	p.mu.Lock()
 	if !p.at.IsZero() && time.Since(p.at) < pingTTL {
 		defer p.mu.Unlock()
 		return p.err
 	}
-	if running := p.running; running != nil {
-		p.mu.Unlock()
-		select {
-		case <-running:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-		p.mu.Lock()
-		defer p.mu.Unlock()
-		return p.err
+	running := p.running
+	if running == nil {
+		running = make(chan struct{})
+		p.running = running
+		go func() {
+			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), pingTimeout)
+			defer cancel()
+			err := check(cctx)
+			p.mu.Lock()
+			p.at, p.err, p.running = time.Now(), err, nil
+			p.mu.Unlock()
+			close(running)
+		}()
 	}
-	running := make(chan struct{})
-	p.running = running
 	p.mu.Unlock()
-
-	err := check(ctx)
+	select {
+	case <-running:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.at, p.err, p.running = time.Now(), err, nil
-	close(running)
-	return err
+	return p.err
 }
 
 // fetch embeds one batch, retrying transient failures.

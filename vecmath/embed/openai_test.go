@@ -607,6 +607,18 @@ func TestOpenAIPing(t *testing.T) {
 		t.Errorf("50 concurrent Pings ran %d checks, want 1", checks.Load())
 	}
 
+	// A caller that goes away does not decide the outcome for the others:
+	// the check runs to its own deadline.
+	var fresh pingCache
+	gone, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := fresh.do(gone, func(ctx context.Context) error { return ctx.Err() }); !errors.Is(err, context.Canceled) {
+		t.Errorf("a caller already gone: %v, want its own context's error", err)
+	}
+	if err := fresh.do(context.Background(), func(context.Context) error { return errors.New("a second check ran") }); err != nil {
+		t.Errorf("the next caller: %v, want the outcome of the check the first one started (run on a context of its own)", err)
+	}
+
 	down := newFakeService(t, 4)
 	down.failFirst, down.failStatus = 1000, 429
 	do, _ := down.start(OpenAIConfig{MaxRetries: 2})
