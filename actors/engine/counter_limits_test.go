@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -296,4 +297,37 @@ func TestImportRefusesKeysThatAreNotExact(t *testing.T) {
 			t.Errorf("%s: %v", keys, err)
 		}
 	}
+}
+
+// A state_dict's shape is bounded before it is decoded: more objects,
+// keys in one object or strings than any full session holds is a 400,
+// found by one pass over the bytes (a 20 MB array of {} had decoded into
+// 7 million memories, 2 GB of heap).
+func TestImportBoundsTheShapeBeforeDecoding(t *testing.T) {
+	d, _, _ := richSession(t).Export()
+	good := string(resign(t, d, func(map[string]any) {}))
+	for name, bad := range map[string]string{
+		"objects": strings.Replace(good, `"memories":[`, `"memories":[`+strings.Repeat(`{},`, maxSnapshotObjects), 1),
+		"keys":    `{` + keysObject(maxObjectKeys+1) + `}`,
+		"strings": strings.Replace(good, `"memories":[`, `"memories":[{"text":[`+strings.Repeat(`"",`, maxSnapshotStrings)+`""]},`, 1),
+	} {
+		if err := exactKeys([]byte(bad)); err == nil || !strings.Contains(err.Error(), "more than") {
+			t.Errorf("%s: %v, want refused for its shape", name, err)
+		}
+		if s, err := Import(json.RawMessage(bad)); s != nil || semvec.KindOf(err) != semvec.KindInvalid {
+			t.Errorf("%s: import %v, want a 400", name, err)
+		}
+	}
+}
+
+// keysObject is n distinct keys, each holding 0, without the braces.
+func keysObject(n int) string {
+	var b strings.Builder
+	for i := range n {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(`"k` + strconv.Itoa(i) + `":0`)
+	}
+	return b.String()
 }

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"io"
 	"math"
 	"strings"
@@ -135,12 +136,22 @@ func decodeStrict(raw []byte, v any) error {
 // (it folds case and keeps the last of equal keys) where another reader
 // sees 3: a checksum verified over what this decoder reads must not stand
 // behind a value another reader sees.
+//
+// It also bounds the shape before anything is decoded: at most
+// maxSnapshotObjects objects, maxObjectKeys keys in one, and
+// maxSnapshotStrings string values. A full session holds well under a
+// tenth of each; without the bounds a 20 MB array of {} decoded into
+// 7 million memories (2 GB of heap, 22 s of CPU).
 func exactKeys(raw []byte) error {
-	var open []map[string]bool // the keys of each enclosing object; nil for an array
+	var open [][]string // the keys of each enclosing object; nil for an array
+	objects, stringValues := 0, 0
 	for i := 0; i < len(raw); i++ {
 		switch raw[i] {
 		case '{':
-			open = append(open, map[string]bool{})
+			if objects++; objects > maxSnapshotObjects {
+				return fmt.Errorf("more than %d objects", maxSnapshotObjects)
+			}
+			open = append(open, []string{})
 		case '[':
 			open = append(open, nil)
 		case '}', ']':
@@ -162,7 +173,10 @@ func exactKeys(raw []byte) error {
 				j++
 			}
 			if j >= len(raw) || raw[j] != ':' || len(open) == 0 || open[len(open)-1] == nil {
-				continue // a value, not a key
+				if stringValues++; stringValues > maxSnapshotStrings { // a value, not a key
+					return fmt.Errorf("more than %d strings", maxSnapshotStrings)
+				}
+				continue
 			}
 			key := string(raw[start:i])
 			for _, c := range []byte(key) {
@@ -170,14 +184,28 @@ func exactKeys(raw []byte) error {
 					return fmt.Errorf("key %q is not a field's name", key)
 				}
 			}
-			if open[len(open)-1][key] {
+			keys := open[len(open)-1]
+			if slices.Contains(keys, key) {
 				return fmt.Errorf("key %q twice in one object", key)
 			}
-			open[len(open)-1][key] = true
+			if len(keys) == maxObjectKeys {
+				return fmt.Errorf("more than %d keys in one object", maxObjectKeys)
+			}
+			open[len(open)-1] = append(keys, key)
 		}
 	}
 	return nil
 }
+
+// Bounds on a state_dict's shape (exactKeys), far above what a full session
+// holds at any configuration the server accepts: a few hundred memories,
+// entities, triggers, anchors and shadow items (objects; a snapshot struct
+// has at most a few dozen fields) and their texts and hashes (strings).
+const (
+	maxSnapshotObjects = 1 << 14
+	maxObjectKeys      = 64
+	maxSnapshotStrings = 1 << 17
+)
 
 // snapshotSource says where a snapshot comes from, for the two rules that
 // differ: entity keys and next_seq.
