@@ -7,9 +7,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"slices"
 	"io"
 	"math"
+	"slices"
 	"strings"
 
 	semvec "github.com/semvec-go/semvec"
