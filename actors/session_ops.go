@@ -202,26 +202,36 @@ func (a *sessionActor) export(keep bool) (*pb.ExportResponse, error) {
 }
 
 func (a *sessionActor) importState(m *pb.ImportRequest) (*pb.ImportResponse, error) {
-	eng, err := engine.Import(m.GetStateDict())
+	eng, err := importable(m.GetStateDict(), m.GetChecksum())
 	if err != nil {
 		return nil, err
-	}
-	// Import verified the dict's own checksum against its content; the
-	// request's checksum must be that one (a re-export would differ when
-	// the server's caps replaced the payload's).
-	if m.GetChecksum() != "" {
-		var own struct {
-			Checksum string `json:"checksum"`
-		}
-		if err := json.Unmarshal(m.GetStateDict(), &own); err != nil || own.Checksum != m.GetChecksum() {
-			return nil, invalidf("Malformed or tampered state_dict: checksum does not match")
-		}
 	}
 	if eng.Dim() != a.eng.Dim() {
 		return nil, invalidf("Malformed or tampered state_dict: dimension %d does not match the session's %d", eng.Dim(), a.eng.Dim())
 	}
 	a.eng = eng
 	return &pb.ImportResponse{SessionId: a.id, Imported: true}, nil
+}
+
+// importable decodes stateDict as an import (engine.Import) and checks the
+// request's checksum, when it has one, against the dict's own (Import
+// verified that one against its content; a re-export would differ when the
+// server's caps replaced the payload's). importState applies what it
+// returns; Sessions.CheckImport runs it before an import is logged.
+func importable(stateDict []byte, checksum string) (*engine.Session, error) {
+	eng, err := engine.Import(stateDict)
+	if err != nil {
+		return nil, err
+	}
+	if checksum != "" {
+		var own struct {
+			Checksum string `json:"checksum"`
+		}
+		if err := json.Unmarshal(stateDict, &own); err != nil || own.Checksum != checksum {
+			return nil, invalidf("Malformed or tampered state_dict: checksum does not match")
+		}
+	}
+	return eng, nil
 }
 
 func (a *sessionActor) verify(m *pb.VerifyRequest) (*pb.VerifyResponse, error) {

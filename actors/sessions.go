@@ -143,6 +143,16 @@ func (s *Sessions) Held() int64 { held, _ := s.reg.Held(); return held }
 // Dim is the embedding dimension of every session.
 func (s *Sessions) Dim() int { return s.cfg.Dim }
 
+// CheckImport reports whether stateDict (with the request's checksum, ""
+// for none) would import, without touching any session: the import route
+// asks before the change is logged, so a payload that would be refused
+// (up to the import's body limit) costs no write. The session's actor
+// checks it again when it applies it, with the session's dimension.
+func (s *Sessions) CheckImport(stateDict []byte, checksum string) error {
+	_, err := importable(stateDict, checksum)
+	return err
+}
+
 // ImportBound is the length of the longest state_dict an import takes:
 // twice the bound on an export of this server's sessions
 // (engine.Config.ExportBound), so that an export still fits once a client

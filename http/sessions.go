@@ -375,6 +375,16 @@ func (s *Server) importSession(c *gin.Context) {
 		return
 	}
 	id := c.Param("id")
+	// A payload that would be refused is refused before it is logged (it
+	// may be ~20 MB), but after the session is found: an unknown session
+	// is a 404 whatever the payload.
+	if _, ok := askSession[*pb.MetricsResponse](c, s, id, &pb.MetricsRequest{Owner: owner(c), SessionId: id}); !ok {
+		return
+	}
+	if err := s.d.Sessions.CheckImport(b.StateDict, b.Checksum); err != nil {
+		fail(c, err)
+		return
+	}
 	res, ok := askSession[*pb.ImportResponse](c, s, id,
 		&pb.ImportRequest{Owner: owner(c), SessionId: id, StateDict: b.StateDict, Checksum: b.Checksum})
 	if !ok {

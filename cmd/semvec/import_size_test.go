@@ -2,11 +2,14 @@ package main
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"strconv"
 	"strings"
 	"testing"
 	"unicode/utf16"
+
+	"github.com/uptrace/bun/driver/sqliteshim"
 
 	"github.com/semvec-go/semvec"
 	"github.com/semvec-go/semvec/http/api"
@@ -21,7 +24,8 @@ import (
 func TestAFullExportImportsBack(t *testing.T) {
 	// Importing 5 MB takes a few seconds under -race on a busy machine
 	// (well under one without): past the harness's 5 s ask timeout.
-	e := newEnv(t, "sqlite:///"+t.TempDir()+"/import.db", map[string]string{"SEMVEC_ASK_TIMEOUT": "60s"})
+	dbPath := t.TempDir() + "/import.db"
+	e := newEnv(t, "sqlite:///"+dbPath, map[string]string{"SEMVEC_ASK_TIMEOUT": "60s"})
 	c := e.api(e.token("importer", semvec.TierEnterprise))
 	ctx := context.Background()
 	dim := 384
@@ -59,6 +63,32 @@ func TestAFullExportImportsBack(t *testing.T) {
 	body := `{"state_dict":` + ascii.String() + `,"checksum":"` + exp.Checksum + `"}`
 	if r := e.as(e.token("importer", semvec.TierEnterprise), "POST", "/v1/session/"+sid+"/import", json.RawMessage(body)); r.Status != 200 {
 		t.Fatalf("a re-encoded export of %d bytes: %d %s", len(body), r.Status, r.Body)
+	}
+	// A payload that is refused is refused before it is logged: a 5 MB
+	// tampered export (and one to an unknown session: 404) writes nothing.
+	logged := func() (n int) {
+		t.Helper()
+		db, err := sql.Open(sqliteshim.ShimName, "file:"+dbPath+"?mode=ro")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		if err := db.QueryRow(`SELECT count(*) FROM session_log`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	before := logged()
+	tampered := `{"state_dict":` + strings.Replace(string(exp.StateDict), `"turn":`, `"turn":1`, 1) + `}`
+	tok := e.token("importer", semvec.TierEnterprise)
+	if r := e.as(tok, "POST", "/v1/session/"+sid+"/import", json.RawMessage(tampered)); r.Status != 400 {
+		t.Fatalf("a tampered export: %d %.300s, want 400", r.Status, r.Body)
+	}
+	if r := e.as(tok, "POST", "/v1/session/no-such-session/import", json.RawMessage(tampered)); r.Status != 404 {
+		t.Fatalf("an import to an unknown session: %d %.300s, want 404", r.Status, r.Body)
+	}
+	if after := logged(); after != before {
+		t.Fatalf("refused imports logged %d entries", after-before)
 	}
 	if r := e.as(e.token("importer", semvec.TierEnterprise), "POST", "/v1/run", json.RawMessage(`{"message":"`+strings.Repeat("x", 5<<20)+`"}`)); r.Status != 413 {
 		t.Fatalf("a 5 MiB /v1/run: %d, want 413", r.Status)
