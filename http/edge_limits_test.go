@@ -1,10 +1,12 @@
 package http
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strconv"
 	"strings"
 	"testing"
@@ -215,5 +217,28 @@ func TestClusterFeedbackIsChargedPerMember(t *testing.T) {
 	}
 	if left != 100-spent {
 		t.Fatalf("%d requests left after two feedbacks of %d members, want %d (a token per member written)", left, members, 100-spent)
+	}
+}
+
+// A feedback whose client goes away (or whose deadline passes) is charged
+// what a feedback may cost, a burst at most: the cluster still finishes it,
+// so hanging up must not dodge the per-member charge.
+func TestAnAbandonedFeedbackIsCharged(t *testing.T) {
+	s := newEdgeServerWith(t, 1<<20, func(d *Deps) { d.Limiter.SetLimits(semvec.TierCommunity, 1, 100) })
+	tok := s.issue("abandon", semvec.TierCommunity, time.Hour) // the clock stands still
+	rec := s.serve("POST", "/v1/cluster/", "", tok, `{"name":"team","coupling_factor":0.5}`)
+	var cl struct {
+		ClusterID string `json:"cluster_id"`
+	}
+	if rec.Code != 201 || json.Unmarshal(rec.Body.Bytes(), &cl) != nil {
+		t.Fatalf("create: %d %s", rec.Code, rec.Body)
+	}
+	req := httptest.NewRequest("POST", "/v1/cluster/"+cl.ClusterID+"/feedback", nil)
+	req.Header.Set("Authorization", "Bearer "+tok)
+	ctx, cancel := context.WithCancel(req.Context())
+	cancel() // the client has gone
+	s.h.ServeHTTP(httptest.NewRecorder(), req.WithContext(ctx))
+	if rec := s.serve("GET", "/v1/cluster/", "", tok, ""); rec.Code != 429 {
+		t.Fatalf("after an abandoned feedback: %d, want 429 (a burst charged)", rec.Code)
 	}
 }

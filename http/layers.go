@@ -181,6 +181,7 @@ func (s *Server) clusterFeedback(c *gin.Context) {
 	id := c.Param("id")
 	res, err := s.d.Layers.ClusterFeedback(c.Request.Context(), owner(c), id)
 	if err != nil {
+		s.d.Limiter.debit(c, unknownWork(c, err, maxFanOutCharge))
 		fail(c, err)
 		return
 	}
@@ -466,6 +467,7 @@ func (s *Server) switchUser(c *gin.Context) {
 	}
 	res, err := s.d.Layers.SwitchUser(c.Request.Context(), owner(c), b.UserID)
 	if err != nil {
+		s.d.Limiter.debit(c, unknownWork(c, err, maxFanOutCharge))
 		fail(c, err)
 		return
 	}
@@ -577,4 +579,19 @@ func partitionsNeedASubject(c *gin.Context) {
 		return
 	}
 	c.Next()
+}
+
+// maxFanOutCharge is what a feedback or a partition switch whose outcome
+// is unknown is charged (debit caps it at the caller's burst).
+const maxFanOutCharge = 1000
+
+// unknownWork is n when err leaves the work done unknown — the request's
+// deadline passed or its client went away, while the actor may still
+// finish (a cluster finishes a feedback its callers gave up on) — so that
+// hanging up cannot dodge the charge; else 0.
+func unknownWork(c *gin.Context, err error, n int) int {
+	if semvec.KindOf(err) == semvec.KindTimeout || c.Request.Context().Err() != nil {
+		return n
+	}
+	return 0
 }
