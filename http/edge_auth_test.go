@@ -248,6 +248,7 @@ func TestALicenceForAnotherProductIs402(t *testing.T) {
 		{"coding", 402},
 		{[]string{"cortex", "semvec"}, 200},
 		{[]string{"Semvec"}, 200},
+		{[]string{"ſemvec"}, 402}, // a long s folds to s in Unicode, not in ASCII
 		{"semvec", 200},
 		{nil, 200},
 	} {

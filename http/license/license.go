@@ -43,19 +43,31 @@ type Claims struct {
 // Product is the name a licence's "products" claim gives this service.
 const Product = "semvec"
 
-// Covers reports whether the licence unlocks product: a token without a
-// "products" claim (as Issue writes them) covers every product, one with
-// the claim only those it names (in any case); "products": [] names none.
+// Covers reports whether the licence unlocks product (lower-case ASCII): a
+// token without a "products" claim (as Issue writes them) covers every
+// product, one with the claim only those it names, folded in ASCII only as
+// the tier is ("SEMVEC" names semvec, "ſemvec" with a long s does not);
+// "products": [] names none.
 func (c Claims) Covers(product string) bool {
 	if c.Products == nil {
 		return true
 	}
 	for _, p := range c.Products {
-		if strings.EqualFold(strings.TrimSpace(p), product) {
+		if p = strings.TrimSpace(p); len(p) == len(product) && strings.EqualFold(p, product) && isASCII(p) {
 			return true
 		}
 	}
 	return false
+}
+
+// isASCII reports whether s holds only ASCII bytes.
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
 }
 
 // tokenClaims is the JSON payload of a licence token.
