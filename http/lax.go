@@ -129,8 +129,8 @@ func (r orderedReader) read(b []byte, t reflect.Type) (any, error) {
 	switch b[0] {
 	case '{':
 		ms, ok := objectMembers(b, 0)
-		if !ok {
-			return nil, errNotJSON
+		if !ok { // the body is valid JSON: an object of more than maxMembers
+			return nil, errTooComplex
 		}
 		if *r.left -= len(ms); *r.left < 0 { // the keys
 			return nil, errTooComplex

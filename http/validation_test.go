@@ -9,6 +9,7 @@ import (
 	"reflect"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -933,5 +934,31 @@ func TestPlainScalars(t *testing.T) {
 		if got := plainScalars([]byte(tc.raw), tc.kind); got != tc.want {
 			t.Errorf("plainScalars(%s, %s) = %v, want %v", tc.raw, tc.kind, got, tc.want)
 		}
+	}
+}
+
+// An object of more members than a body's rewriting builds is not scanned
+// past the bound: a body of 600,000 keys, one of them folding to a field,
+// is a 413 without building them all (it had cost 132 MB).
+func TestAnObjectOfTooManyKeysIsBounded(t *testing.T) {
+	var b strings.Builder
+	b.WriteString(`{"message":"hi","coupling_factor":0.5,"Flag":true`)
+	for i := range 600_000 {
+		b.WriteString(`,"k` + strconv.Itoa(i) + `":0`)
+	}
+	b.WriteString(`}`)
+	body := b.String()
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	_, _, err := exactKeys([]byte(body), reflect.TypeFor[vReq]())
+	runtime.ReadMemStats(&after)
+	if !errors.Is(err, errTooComplex) {
+		t.Fatalf("exactKeys: %v, want errTooComplex", err)
+	}
+	if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 32<<20 { // ~20 MB for the 65,536 members built, whatever the body's size
+		t.Errorf("scanning a %d-byte body allocated %d bytes", len(body), alloc)
+	}
+	if w := mwDo(vReqEngine(16<<20), http.MethodPost, "/v", body, nil); w.Code != 413 {
+		t.Fatalf("over HTTP: %d %.200s, want 413", w.Code, w.Body)
 	}
 }
