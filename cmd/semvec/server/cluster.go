@@ -16,6 +16,7 @@ import (
 	"github.com/asynkron/protoactor-go/eventstream"
 	"github.com/asynkron/protoactor-go/remote"
 	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/grpc"
 
 	"github.com/semvec-go/semvec/actors/membership"
 )
@@ -66,7 +67,13 @@ func startCluster(cfg ClusterConfig, sys *actor.ActorSystem, kinds []*cluster.Ki
 		return nil, fmt.Errorf("SEMVEC_CLUSTER: %w", err)
 	}
 	n.p = p
-	var ropts []remote.ConfigOption
+	// gRPC's 4 MiB default would refuse (and break the link over) an
+	// import or export of a session owned by another node: those carry a
+	// state_dict of up to ~32 MiB, and protoactor batches messages.
+	ropts := []remote.ConfigOption{
+		remote.WithServerOptions(grpc.MaxRecvMsgSize(maxRemoteMessageBytes), grpc.MaxSendMsgSize(maxRemoteMessageBytes)),
+		remote.WithCallOptions(grpc.MaxCallSendMsgSize(maxRemoteMessageBytes), grpc.MaxCallRecvMsgSize(maxRemoteMessageBytes)),
+	}
 	if cfg.Advertise != "" {
 		ropts = append(ropts, remote.WithAdvertisedHost(cfg.Advertise))
 	}
@@ -164,3 +171,9 @@ func (n *clusterNode) kill() {
 		n.c.Shutdown(false)
 	})
 }
+
+// maxRemoteMessageBytes bounds one gRPC message between members (a batch of
+// actor messages): far above an import's body (at most 32 MiB and its
+// envelope) times the few a member receives at once under its body budget.
+// gRPC allocates what a message holds, not this.
+const maxRemoteMessageBytes = 1 << 30
