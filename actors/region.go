@@ -381,7 +381,7 @@ func (a *regionActor) writeUnsaved(ctx actor.Context) {
 
 // writeOnStop writes the events still waiting behind the write in flight
 // on a tracked goroutine (Layers.Shutdown waits for it), bounded by
-// stopSaveTimeout.
+// stopSaveTimeout, in a transaction of its own.
 func (a *regionActor) writeOnStop() {
 	if len(a.unsaved) == 0 {
 		return
@@ -391,8 +391,18 @@ func (a *regionActor) writeOnStop() {
 	l.goBG(func(bg context.Context) {
 		ctx, cancel := context.WithTimeout(bg, stopSaveTimeout)
 		defer cancel()
-		err := l.regionLog.write(ctx, persistence.RegionEvents{Owner: owner, RegionID: id, Epoch: epoch, Items: batch})
-		if err != nil && semvec.KindOf(err) != semvec.KindNotFound && !errors.Is(err, persistence.ErrSuperseded) {
+		// Straight to the store, not through the group commit's queue: a
+		// write waiting there could be fenced off by the region's next
+		// activation (which reads the log at once), losing its events.
+		refused, err := l.store.AppendRegionEventBatches(ctx, []persistence.RegionEvents{{Owner: owner, RegionID: id, Epoch: epoch, Items: batch}}, maxRegionEvents)
+		if err == nil {
+			err = refused[0]
+		}
+		switch {
+		case err == nil || semvec.KindOf(err) == semvec.KindNotFound: // written, or the region is gone
+		case errors.Is(err, persistence.ErrSuperseded):
+			l.log.Warn("region: drift events not written at stop: a newer activation of the region exists", "region_id", id, "events", len(batch))
+		default:
 			l.log.Error("region: drift events lost at stop", "region_id", id, "events", len(batch), "err", err)
 		}
 	})

@@ -3,6 +3,7 @@ package actors
 import (
 	"context"
 	"errors"
+	"slices"
 	"time"
 
 	"github.com/semvec-go/semvec"
@@ -19,8 +20,9 @@ type RegionEventAppender interface {
 // changeLog is the sessions': a region's write (regionActor.writeUnsaved,
 // on its work goroutine) hands its events to the log and waits for their
 // outcome, and every write queued while a commit runs shares the next
-// transaction. One drifting turn of a session in 32 clusters attached to
-// the same 32 regions gives each region 32 events; the regions' writes
+// transaction. One drifting turn of a session in 8 clusters attached to
+// the same 8 regions (the caps, persistence.DefaultMaxParents) gives each
+// region 8 events; the regions' writes
 // then take a few transactions between them instead of one each, and each
 // row is an execution of one prepared statement (docs/layers.md, "Cost of
 // a drift").
@@ -72,6 +74,7 @@ func (l *regionLog) write(ctx context.Context, b persistence.RegionEvents) error
 	if !ok {
 		due = time.Now().Add(regionLogTimeout)
 	}
+	b.Items = slices.Clone(b.Items) // the region trims its own slice in place while a job it gave up on may still be read
 	j := regionLogJob{batch: b, due: due, done: make(chan error, 1)}
 	if !l.queue.put(j) {
 		l.queue.mu.RLock()
@@ -120,16 +123,12 @@ var errRegionWriteLate = semvec.Errorf(semvec.KindUnavailable, "database unavail
 // next write takes them all (a region's backlog is bounded like its log:
 // the newest maxRegionEvents).
 func (l *regionLog) commit(jobs []regionLogJob) {
-	now := time.Now()
-	live := make([]regionLogJob, 0, len(jobs))
-	for _, j := range jobs {
-		if !j.due.After(now) {
-			j.done <- errRegionWriteLate
-			continue
-		}
-		live = append(live, j)
-	}
+	live := jobs
 	for len(live) > 0 {
+		live = l.refuseLate(live) // before each transaction: a drain can outlast a deadline
+		if len(live) == 0 {
+			return
+		}
 		n, rows := 0, 0
 		for n < len(live) && (n == 0 || rows+len(live[n].batch.Items) <= regionLogRows) {
 			rows += len(live[n].batch.Items)
@@ -142,18 +141,32 @@ func (l *regionLog) commit(jobs []regionLogJob) {
 	}
 }
 
-// commitOne writes jobs in one transaction, under the earliest of their
-// deadlines.
+// refuseLate answers errRegionWriteLate to the jobs whose writers' deadline
+// has passed and returns the others.
+func (l *regionLog) refuseLate(jobs []regionLogJob) []regionLogJob {
+	now := time.Now()
+	live := jobs[:0:0]
+	for _, j := range jobs {
+		if !j.due.After(now) {
+			j.done <- errRegionWriteLate
+			continue
+		}
+		live = append(live, j)
+	}
+	return live
+}
+
+// commitOne writes jobs in one transaction, bounded by regionLogTimeout,
+// not by the earliest of their writers' deadlines: one writer about to give
+// up must not cancel every other region's events (a writer that gave up
+// counts the outcome unknown and sends its events again, which the log
+// takes once).
 func (l *regionLog) commitOne(jobs []regionLogJob) {
 	batches := make([]persistence.RegionEvents, len(jobs))
-	due := jobs[0].due
 	for i, j := range jobs {
 		batches[i] = j.batch
-		if j.due.Before(due) {
-			due = j.due
-		}
 	}
-	ctx, cancel := context.WithDeadline(context.Background(), due)
+	ctx, cancel := context.WithTimeout(context.Background(), regionLogTimeout)
 	refused, err := l.store.AppendRegionEventBatches(ctx, batches, maxRegionEvents)
 	cancel()
 	if err != nil && !errors.As(err, new(*semvec.Error)) {
