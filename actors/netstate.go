@@ -62,9 +62,12 @@ func newNetworkState(now time.Time) *networkState {
 }
 
 // decodeNetworkState decodes a state LoadNetworkState returned. whole: its
-// partitions were saved in its own JSON (saved before they were stored
-// apart); those stored apart, saved since, replace them. Its next save must
-// write all of them (persistence.NetworkState.All).
+// partitions were saved in its own JSON, as a binary older than partition
+// rows saves them. This binary never writes partitions there (its first
+// save of such a state moves them into rows and empties the JSON), so a
+// state holding both was saved by an older binary after this one: its
+// JSON's copy of a partition is the later one and wins; rows fill in the
+// others. Its next save must write all of them (persistence.NetworkState.All).
 func decodeNetworkState(stored persistence.NetworkState, now time.Time) (st *networkState, whole bool, err error) {
 	st = &networkState{}
 	if err := json.Unmarshal(stored.Data, st); err != nil {
@@ -75,6 +78,9 @@ func decodeNetworkState(stored persistence.NetworkState, now time.Time) (st *net
 		st.Partitions = map[string]*partition{}
 	}
 	for user, data := range stored.Partitions {
+		if _, later := st.Partitions[user]; later {
+			continue
+		}
 		p := &partition{}
 		if err := json.Unmarshal(data, p); err != nil {
 			return nil, false, fmt.Errorf("partition %q: %w", user, err)
