@@ -204,7 +204,7 @@ func TestAppendRegionEventBatches(t *testing.T) {
 			{Owner: "alice", RegionID: "r2", Epoch: e2 - 1, Items: items(1, 2)}, // superseded
 			{Owner: "alice", RegionID: "gone", Epoch: 0, Items: items(1, 1)},
 			{Owner: "alice", RegionID: "r1", Epoch: 0, Items: items(1, 2)},
-			{Owner: "alice", RegionID: "r2", Epoch: e2, Items: nil},
+			{Owner: "alice", RegionID: "r2", Epoch: e2, Items: items(3, 3)}, // the current activation's, in the same transaction
 		}, 3)
 		must(t, err)
 		if !errors.Is(refused[1], persistence.ErrSuperseded) || semvec.KindOf(refused[2]) != semvec.KindNotFound ||
@@ -220,7 +220,7 @@ func TestAppendRegionEventBatches(t *testing.T) {
 		if refused[0] != nil || refused[1] != nil {
 			t.Fatalf("refused = %v", refused)
 		}
-		for id, want := range map[string]string{"r1": "[1 2 3]", "r2": "[5]", "r3": "[2 3 4]"} {
+		for id, want := range map[string]string{"r1": "[1 2 3]", "r2": "[3 5]", "r3": "[2 3 4]"} {
 			got, err := s.LoadRegionEvents(ctx, "alice", id, 100)
 			must(t, err)
 			if fmt.Sprint(seqs(got)) != want {
