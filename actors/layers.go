@@ -234,6 +234,14 @@ func (l *Layers) Shutdown(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
+// Abandon stops the regions' drift event log without stopping the layer
+// actors or waiting for their writes, for a process going away as if killed
+// (its store already closed: what is queued fails at once); the Layers are
+// unusable after it.
+func (l *Layers) Abandon() {
+	l.regionLog.queue.close()
+}
+
 func (l *Layers) stopAll(ctx context.Context, r *Registry) error {
 	for _, key := range r.ids() {
 		r.settle(ctx, key) // an activation in progress: stopped below once it runs

@@ -277,6 +277,9 @@ func (s *Server) Kill() {
 	} else {
 		s.sys.Shutdown()
 	}
+	if s.layers != nil {
+		s.layers.Abandon()
+	}
 	s.sessions.Abandon()
 }
 
