@@ -101,7 +101,9 @@ func newCappedNode(t testing.TB, agent *test.InMemAgent, db string, maxSessions 
 	if !strings.HasPrefix(db, "postgres") {
 		url = "sqlite:///" + db
 	}
-	store, err := persistence.Open(context.Background(), url)
+	// TestDriftAfterMemberJoins puts one session in 16 clusters, so that
+	// some move when a member joins: above the default cap of 8.
+	store, err := persistence.Open(context.Background(), url, persistence.WithMaxParents(16))
 	if err != nil {
 		t.Fatal(err)
 	}
