@@ -437,8 +437,8 @@ func fromSnapshot(sn *snapshot, src snapshotSource, gov *Config) (*Session, erro
 		if m.Timestamp != canonTime(m.Timestamp) {
 			return nil, fmt.Errorf("memory %d: timestamp not in UTC", i)
 		}
-		if m.Timestamp.Before(minTimestamp) || m.Timestamp.After(maxTimestamp) {
-			return nil, fmt.Errorf("memory %d: timestamp outside %d–%d", i, minTimestamp.Year(), maxTimestamp.Year())
+		if !importableTime(m.Timestamp) {
+			return nil, fmt.Errorf("memory %d: timestamp outside 1677-09-21 to 2262-04-11", i)
 		}
 		if err := num("importance", m.Importance, 0, MaxImportance); err != nil {
 			return nil, err

@@ -61,13 +61,12 @@ func clamp(x, lo, hi float64) float64 { return math.Max(lo, math.Min(hi, x)) }
 
 func finite(x float64) bool { return !math.IsNaN(x) && !math.IsInf(x, 0) }
 
-// minTimestamp and maxTimestamp bound a memory's timestamp: the times a
+// importableTime reports whether t can be a memory's timestamp: one a
 // Unix time in nanoseconds (int64) can hold, 1677–2262, as the session
-// actor reports them; an import outside them is refused. Never changed.
-var (
-	minTimestamp = time.Unix(0, math.MinInt64).UTC()
-	maxTimestamp = time.Unix(0, math.MaxInt64).UTC()
-)
+// actor reports it; an import outside is refused.
+func importableTime(t time.Time) bool {
+	return !t.Before(time.Unix(0, math.MinInt64)) && !t.After(time.Unix(0, math.MaxInt64))
+}
 
 // canonTime strips the monotonic reading and the location, so timestamps
 // export as RFC 3339 UTC and round-trip exactly. A time outside the years

@@ -12,11 +12,14 @@ import (
 	"github.com/semvec-go/semvec/actors/engine"
 )
 
-// closedSets are the values of REST fields that a handler checks itself
-// rather than by a binding rule, as "Type.wire_name": an entity's kind
-// (answered 400 otherwise).
-var closedSets = map[string]func() []string{
-	"EntityBody.kind": engine.EntityKinds,
+// closedSet returns the values of a REST field ("Type.wire_name") that a
+// handler checks itself rather than by a binding rule (an entity's kind,
+// answered 400 otherwise), or nil.
+func closedSet(field string) []string {
+	if field == "EntityBody.kind" {
+		return engine.EntityKinds()
+	}
+	return nil
 }
 
 // inputSchema is the input schema of a tool whose arguments are In and whose
@@ -69,9 +72,9 @@ func inputSchema[In any](rest any) (*jsonschema.Schema, error) {
 			if err := constrain(p, typ, f.Tag.Get("binding")); err != nil {
 				return nil, fmt.Errorf("%s.%s: %w", restType.Name(), name, err)
 			}
-			if set := closedSets[restType.Name()+"."+name]; set != nil {
+			if set := closedSet(restType.Name() + "." + name); set != nil {
 				p.Enum = nil
-				for _, v := range set() {
+				for _, v := range set {
 					p.Enum = append(p.Enum, v)
 				}
 			}
