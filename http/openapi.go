@@ -302,7 +302,7 @@ func schemaGenerator(role schemaRole, query bool) *openapi3gen.Generator {
 			}
 			return jsonTypes(s, types)
 		case t.Kind() == reflect.Struct:
-			constrain(t, s, role, query)
+			return constrain(t, s, role, query)
 		}
 		return nil
 	})}
@@ -375,11 +375,10 @@ func jsonTypesWith(s *openapi3.Schema, spec string, anyValue *openapi3.SchemaRef
 // description of each field with a doc tag and, for requests, turns each
 // field's nullable tag into the schema's nullable (false without it), its
 // default tag into the schema's default, its pattern tag into the
-// schema's pattern and its binding rules into schema constraints:
-// rules before "dive" apply to the field, the ones after it to its elements.
-func constrain(t reflect.Type, s *openapi3.Schema, role schemaRole, query bool) {
+// schema's pattern and its binding rules into schema constraints
+// (api.ConstraintsOf reads them, as for the MCP tools' schemas).
+func constrain(t reflect.Type, s *openapi3.Schema, role schemaRole, query bool) error {
 	s.Required = nil
-fields:
 	for i := range t.NumField() {
 		f := t.Field(i)
 		name, opts, _ := strings.Cut(f.Tag.Get("json"), ",")
@@ -393,8 +392,11 @@ fields:
 		if doc := f.Tag.Get("doc"); doc != "" && prop.Value != nil && !strings.HasPrefix(prop.Ref, "#/") {
 			prop.Value.Description = doc
 		}
-		rules := strings.Split(f.Tag.Get("binding"), ",")
-		if role == responseRole && !slices.Contains(strings.Split(opts, ","), "omitempty") || role == requestRole && slices.Contains(rules, "required") {
+		c, err := api.ConstraintsOf(f.Type, f.Tag.Get("binding"))
+		if err != nil {
+			return fmt.Errorf("%s.%s: %w", t.Name(), name, err)
+		}
+		if role == responseRole && !slices.Contains(strings.Split(opts, ","), "omitempty") || role == requestRole && c.Required {
 			s.Required = append(s.Required, name)
 		}
 		if role != requestRole || prop.Value == nil || strings.HasPrefix(prop.Ref, "#/") {
@@ -415,43 +417,46 @@ fields:
 		if p := f.Tag.Get("pattern"); p != "" { // a check the handler makes (RE2 syntax, for every tool)
 			target.Pattern = p
 		}
-		for _, rule := range rules {
-			k, v, _ := strings.Cut(rule, "=")
-			n, _ := strconv.ParseFloat(v, 64)
-			switch k {
-			case "dive":
-				if target.Items == nil || target.Items.Value == nil || strings.HasPrefix(target.Items.Ref, "#/") {
-					continue fields
-				}
-				target = target.Items.Value
-			case "gte":
-				target.Min = &n
-			case "lte":
-				target.Max = &n
-			case "gt":
-				target.Min = &n
-				target.WithExclusiveMin(true)
-			case "oneof":
-				for _, e := range strings.Fields(v) {
-					target.Enum = append(target.Enum, e)
-				}
-			case "notblank":
-				target.MinLength = 1
-			case "required": // the validator refuses a required string's ""
-				if target.Type.Is(openapi3.TypeString) {
-					target.MinLength = max(target.MinLength, 1)
-				}
-			case "nonul":
-				target.Pattern = `^[^\u0000]*$`
-			case "max", "min":
-				if target.Type.Is(openapi3.TypeString) {
-					setBound(&target.MinLength, &target.MaxLength, k, uint64(n))
-				} else if target.Type.Is(openapi3.TypeArray) {
-					setBound(&target.MinItems, &target.MaxItems, k, uint64(n))
-				}
-			}
-		}
+		constrainSchema(target, c)
 	}
+	return nil
+}
+
+// constrainSchema sets schema s from a field's constraints (see
+// api.ConstraintsOf), its items' too where s describes them inline.
+func constrainSchema(s *openapi3.Schema, c api.Constraints) {
+	s.Min, s.Max = c.Minimum, c.Maximum
+	if c.ExclusiveMinimum {
+		s.WithExclusiveMin(true)
+	}
+	if c.ExclusiveMaximum {
+		s.WithExclusiveMax(true)
+	}
+	if c.MinLength != nil {
+		s.MinLength = uint64(*c.MinLength)
+	}
+	s.MaxLength = uint64Of(c.MaxLength)
+	if c.MinItems != nil {
+		s.MinItems = uint64(*c.MinItems)
+	}
+	s.MaxItems = uint64Of(c.MaxItems)
+	for _, e := range c.Enum {
+		s.Enum = append(s.Enum, e)
+	}
+	if c.NoNUL {
+		s.Pattern = api.NoNULPattern
+	}
+	if c.Items != nil && s.Items != nil && s.Items.Value != nil && !strings.HasPrefix(s.Items.Ref, "#/") {
+		constrainSchema(s.Items.Value, *c.Items)
+	}
+}
+
+func uint64Of(p *int) *uint64 {
+	if p == nil {
+		return nil
+	}
+	n := uint64(max(*p, 0))
+	return &n
 }
 
 // defaultValue is a default tag's text as a value of schema s's type.
@@ -471,14 +476,6 @@ func defaultValue(s *openapi3.Schema, text string) any {
 		}
 	}
 	return text
-}
-
-func setBound(min *uint64, max **uint64, rule string, n uint64) {
-	if rule == "min" {
-		*min = n
-	} else {
-		*max = &n
-	}
 }
 
 // specCache memoises the built document.

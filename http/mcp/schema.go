@@ -4,12 +4,12 @@ import (
 	"fmt"
 	"reflect"
 	"slices"
-	"strconv"
 	"strings"
 
 	"github.com/google/jsonschema-go/jsonschema"
 
 	"github.com/semvec-go/semvec/actors/engine"
+	"github.com/semvec-go/semvec/http/api"
 )
 
 // closedSet returns the values of a REST field ("Type.wire_name") that a
@@ -28,10 +28,8 @@ func closedSet(field string) []string {
 // from In (a field without omitempty is required); then each argument named
 // as a field of rest gets that field's constraints, taken from the binding
 // tags REST validates with, so the tool refuses what REST would refuse with
-// a 422 and tools/list says so, as /openapi.json does: gte, lte, gt, lt
-// become minimum, maximum, exclusiveMinimum, exclusiveMaximum; oneof an
-// enum; a string's max and min, required and notblank its maxLength and
-// minLength; rules after dive (a list's elements) are not an argument's.
+// a 422 and tools/list says so, as /openapi.json does (both read the rules
+// with api.ConstraintsOf).
 //
 // An optional argument may be null, meaning left out, where REST takes null
 // for it: a body field tagged nullable (package api), a query parameter (a
@@ -69,9 +67,11 @@ func inputSchema[In any](rest any) (*jsonschema.Schema, error) {
 		nullable := !slices.Contains(s.Required, name) &&
 			(!ok || f.Tag.Get("json") == "" || f.Tag.Get("nullable") == "true")
 		if ok {
-			if err := constrain(p, typ, f.Tag.Get("binding")); err != nil {
+			c, err := api.ConstraintsOf(f.Type, f.Tag.Get("binding"))
+			if err != nil {
 				return nil, fmt.Errorf("%s.%s: %w", restType.Name(), name, err)
 			}
+			constrain(p, c)
 			if set := closedSet(restType.Name() + "." + name); set != nil {
 				p.Enum = nil
 				for _, v := range set {
@@ -105,59 +105,28 @@ func wireName(f reflect.StructField) string {
 	return ""
 }
 
-// constrain sets schema p, of JSON type typ, from binding rules (see
-// inputSchema).
-func constrain(p *jsonschema.Schema, typ, binding string) error {
-	for _, rule := range strings.Split(binding, ",") {
-		k, v, _ := strings.Cut(rule, "=")
-		var n float64
-		switch k {
-		case "gte", "lte", "gt", "lt", "max", "min":
-			var err error
-			if n, err = strconv.ParseFloat(v, 64); err != nil {
-				return fmt.Errorf("binding rule %q: %w", rule, err)
-			}
-		}
-		switch k {
-		case "dive":
-			return nil
-		case "gte":
-			p.Minimum = &n
-		case "lte":
-			p.Maximum = &n
-		case "gt":
-			p.ExclusiveMinimum = &n
-		case "lt":
-			p.ExclusiveMaximum = &n
-		case "oneof":
-			for _, e := range strings.Fields(v) {
-				p.Enum = append(p.Enum, e)
-			}
-		case "required", "notblank":
-			if typ == "string" {
-				p.MinLength = ptr(max(deref(p.MinLength), 1))
-			}
-		case "max", "min":
-			switch {
-			case typ == "string" && k == "max":
-				p.MaxLength = ptr(int(n))
-			case typ == "string":
-				p.MinLength = ptr(int(n))
-			case (typ == "integer" || typ == "number") && k == "max":
-				p.Maximum = &n
-			case typ == "integer" || typ == "number":
-				p.Minimum = &n
-			}
-		}
+// constrain sets schema p from the constraints of a REST field (see
+// inputSchema and api.ConstraintsOf), its elements' too where p has items.
+func constrain(p *jsonschema.Schema, c api.Constraints) {
+	p.MinLength, p.MaxLength = c.MinLength, c.MaxLength
+	p.MinItems, p.MaxItems = c.MinItems, c.MaxItems
+	if c.ExclusiveMinimum {
+		p.ExclusiveMinimum = c.Minimum
+	} else {
+		p.Minimum = c.Minimum
 	}
-	return nil
-}
-
-func ptr[T any](v T) *T { return &v }
-
-func deref(p *int) int {
-	if p == nil {
-		return 0
+	if c.ExclusiveMaximum {
+		p.ExclusiveMaximum = c.Maximum
+	} else {
+		p.Maximum = c.Maximum
 	}
-	return *p
+	for _, e := range c.Enum {
+		p.Enum = append(p.Enum, e)
+	}
+	if c.NoNUL {
+		p.Pattern = api.NoNULPattern
+	}
+	if c.Items != nil && p.Items != nil {
+		constrain(p.Items, *c.Items)
+	}
 }
