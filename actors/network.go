@@ -333,8 +333,8 @@ type transferGather struct {
 // handleTransfer moves the target session towards the source:
 // target' = normalise(target + w·(ŝ − t̂)), w = max_weight, reported as
 // delta_norm = ‖ŝ − t̂‖. Both sessions must be the owner's; when either has
-// no state yet nothing moves (delta_norm 0, transferred false). Both join
-// the active partition.
+// no state yet, or when they are one session, nothing moves (delta_norm 0,
+// transferred false). Otherwise both join the active partition.
 //
 // The transfer reads both states, then saves its enrolment and count in
 // the network state, and only then blends the target: a transfer that
@@ -370,6 +370,11 @@ func (a *networkActor) handleTransfer(ctx actor.Context, m *pb.TransferRequest) 
 				return
 			}
 			states := res.([2]*pb.StateResponse)
+			if src == dst { // a session moved towards itself: nothing moves, nothing is saved
+				reply(&pb.TransferResponse{SourceSessionId: src, TargetSessionId: dst})
+				finished()
+				return
+			}
 			a.commit(ctx, by, func(st *networkState) {
 				st.join(src, dst)
 				st.edit(st.Active).Transfers++

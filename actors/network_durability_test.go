@@ -112,6 +112,33 @@ func TestATransferThatCannotBeSavedMovesNothing(t *testing.T) {
 	}
 }
 
+// A transfer from a session to itself moves nothing and saves nothing:
+// delta_norm 0, transferred false, the session's state as it was and the
+// partition's transfer count unchanged. It answered transferred true and
+// enrolled the session. Another tenant's session is still not found.
+func TestATransferToItselfMovesNothing(t *testing.T) {
+	e := newLayersEnv(t)
+	ctx := ctxT(t)
+	const own = "tenant-a"
+	sid := e.session(own)
+	e.steady(own, sid, 0, 2)
+	before := e.state(own, sid).GetState()
+	tr := ok(e.layers.Transfer(ctx, own, sid, sid, 0.5))(t)
+	if tr.GetTransferred() || tr.GetDeltaNorm() != 0 || tr.GetSourceSessionId() != sid || tr.GetTargetSessionId() != sid {
+		t.Fatalf("transfer to itself = %+v, want nothing transferred", tr)
+	}
+	if got := e.state(own, sid).GetState(); !slices.Equal(got, before) {
+		t.Fatal("a transfer to itself moved the session")
+	}
+	ser := string(ok(e.layers.SerializeUser(ctx, own, defaultUserName))(t).GetState())
+	if !strings.Contains(ser, `"transfers":0`) || strings.Contains(ser, sid) {
+		t.Fatalf("a transfer to itself was saved: %s", ser)
+	}
+	if _, err := e.layers.Transfer(ctx, "tenant-b", sid, sid, 0.5); semvec.KindOf(err) != semvec.KindNotFound {
+		t.Fatalf("another tenant's transfer of the session to itself: %v, want NotFound", err)
+	}
+}
+
 // A transfer, like every network change, writes no audit row: they are
 // frequent and change nothing a tenant owns (persistence/doc.go, "Audit").
 // Each successful transfer used to write one.

@@ -281,7 +281,7 @@ type Transfer struct {
 	MaxWeight       float64 `json:"max_weight"`
 	SourceSessionID string  `json:"source_session_id"`
 	TargetSessionID string  `json:"target_session_id"`
-	Transferred     bool    `json:"transferred"`
+	Transferred     bool    `json:"transferred" doc:"false when nothing moved: either session has no state yet, or the two are one session"`
 }
 
 // UserSwitched is the response of POST /v1/network/users/switch.
