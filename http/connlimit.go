@@ -21,11 +21,15 @@ import (
 //
 // A connection past the per-address limit is answered 503 {"detail": "..."}
 // with Retry-After: 1 and closed, without reaching the HTTP server. At the
-// total, the keep-alive connection idle the longest (between two requests,
-// tracked through srv.ConnState, which this sets) is closed to make room,
-// as the server's idle timeout would have closed it later: a few addresses
-// holding idle connections cannot lock every other client out. Only when
-// none is idle is the new connection refused like one past the per-address
+// total, the connection idle the longest is closed to make room, as the
+// server's idle or header timeout would have closed it later: idle is a
+// keep-alive connection between two requests, or a new one whose first
+// request's header has not arrived whole (both tracked through
+// srv.ConnState, which this sets; net/http counts a connection active once
+// it has read a request's header). A few addresses holding idle, silent or
+// slowly sending connections cannot lock every other client out. Only when
+// every connection is busy with a request (being read past its header, or
+// answered) is the new connection refused like one past the per-address
 // limit.
 func LimitConnections(srv *http.Server, ln net.Listener, total, perAddr int) net.Listener {
 	if total <= 0 && perAddr <= 0 {
@@ -53,7 +57,7 @@ type connLimiter struct {
 	mu     sync.Mutex
 	open   int
 	byAddr map[netip.Addr]int // open connections by address, only those with some
-	idle   list.List          // of *limitedConn waiting for their next request, the longest idle first
+	idle   list.List          // of *limitedConn waiting for their first or next request, the longest idle first
 }
 
 // Accept returns the next connection within the limits; those past them
@@ -101,7 +105,8 @@ func (l *connLimiter) admit(addr netip.Addr) (string, *limitedConn) {
 }
 
 // track keeps the list of idle connections: a connection joins it when it
-// waits for its next request and leaves it when one starts or it closes.
+// opens and when it waits for its next request, and leaves it when a
+// request's header has been read or it closes.
 func (l *connLimiter) track(c net.Conn, state http.ConnState) {
 	lc, ok := c.(*limitedConn)
 	if !ok {
@@ -113,7 +118,7 @@ func (l *connLimiter) track(c net.Conn, state http.ConnState) {
 		l.idle.Remove(lc.waiting)
 		lc.waiting = nil
 	}
-	if state == http.StateIdle && !lc.closed {
+	if (state == http.StateNew || state == http.StateIdle) && !lc.closed {
 		lc.waiting = l.idle.PushBack(lc)
 	}
 }
@@ -170,7 +175,7 @@ type limitedConn struct {
 	once sync.Once
 
 	// under l.mu:
-	waiting *list.Element // in l.idle while the connection waits for its next request
+	waiting *list.Element // in l.idle while the connection waits for its first or next request
 	closed  bool
 }
 

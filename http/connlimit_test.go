@@ -8,6 +8,7 @@ import (
 	"net"
 	stdhttp "net/http"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -19,18 +20,31 @@ import (
 // perAddr) on a loopback port; it closes when the test ends. It returns the
 // address and the limiter.
 func connLimitServer(t *testing.T, total, perAddr int) (string, *connLimiter) {
+	addr, l, _ := connLimitServerHolding(t, total, perAddr)
+	return addr, l
+}
+
+// connLimitServerHolding is connLimitServer whose handler answers GET /hold
+// only once release is called.
+func connLimitServerHolding(t *testing.T, total, perAddr int) (addr string, l *connLimiter, release func()) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
+	held := make(chan struct{})
 	srv := &stdhttp.Server{Handler: stdhttp.HandlerFunc(func(w stdhttp.ResponseWriter, r *stdhttp.Request) {
+		if r.URL.Path == "/hold" {
+			<-held
+		}
 		_, _ = io.WriteString(w, `{"status":"ok"}`)
 	}), ReadHeaderTimeout: 5 * time.Second}
 	limited := LimitConnections(srv, ln, total, perAddr)
 	go func() { _ = srv.Serve(limited) }()
-	t.Cleanup(func() { _ = srv.Close() })
-	return ln.Addr().String(), limited.(*connLimiter)
+	var once sync.Once
+	release = func() { once.Do(func() { close(held) }) }
+	t.Cleanup(func() { release(); _ = srv.Close() })
+	return ln.Addr().String(), limited.(*connLimiter), release
 }
 
 // keepAlive is one client connection from source address from (a loopback
@@ -55,10 +69,22 @@ func dialFrom(t *testing.T, addr, from string) *keepAlive {
 // body's detail ("" when none).
 func (k *keepAlive) get(t *testing.T) (int, string, string) {
 	t.Helper()
+	k.send(t, "/")
+	return k.answer(t)
+}
+
+// send sends GET path.
+func (k *keepAlive) send(t *testing.T, path string) {
+	t.Helper()
 	_ = k.c.SetDeadline(time.Now().Add(5 * time.Second))
-	if _, err := io.WriteString(k.c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
+	if _, err := io.WriteString(k.c, "GET "+path+" HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// answer reads the answer to what send sent, as get returns it.
+func (k *keepAlive) answer(t *testing.T) (int, string, string) {
+	t.Helper()
 	res, err := stdhttp.ReadResponse(k.r, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -101,30 +127,38 @@ func TestConnectionLimits(t *testing.T) {
 }
 
 // At the total, the connection idle the longest is closed to make room for
-// a new one; connections busy with a request (or not yet past their first)
+// a new one; idle is between two requests or before the first has arrived
+// (a connection that has sent nothing); connections busy with a request
 // are never closed, and when every connection is, the new one is refused.
 func TestConnectionTotalClosesTheLongestIdle(t *testing.T) {
-	addr, l := connLimitServer(t, 4, 0)
-	// use has k served a request, then waits until the server counts k
-	// idle again (it does after writing the answer, which the client may
-	// read first), so that the order of the idle connections is known.
-	use := func(k *keepAlive, what string) {
+	addr, l, release := connLimitServerHolding(t, 4, 0)
+	// last waits until the server counts k the most recently idle, so that
+	// the order of the idle connections is known.
+	last := func(k *keepAlive) {
 		t.Helper()
-		if status, _, _ := k.get(t); status != 200 {
-			t.Fatalf("%s: %d, want 200", what, status)
-		}
 		actortest.Eventually(t, "the connection idle", func() bool {
 			l.mu.Lock()
 			defer l.mu.Unlock()
 			return l.idle.Back() != nil && l.idle.Back().Value.(*limitedConn).RemoteAddr().String() == k.c.LocalAddr().String()
 		})
 	}
+	// use has k served a request, then waits until the server counts k
+	// idle again (it does after writing the answer, which the client may
+	// read first).
+	use := func(k *keepAlive, what string) {
+		t.Helper()
+		if status, _, _ := k.get(t); status != 200 {
+			t.Fatalf("%s: %d, want 200", what, status)
+		}
+		last(k)
+	}
 	a1, a2, b1 := dialFrom(t, addr, "127.0.0.2"), dialFrom(t, addr, "127.0.0.2"), dialFrom(t, addr, "127.0.0.3")
 	for _, k := range []*keepAlive{a1, a2, b1} {
 		use(k, "within the limits")
 	}
-	silent := dialFrom(t, addr, "127.0.0.3") // connected, no request yet: not idle
-	use(a1, "within the limits")             // a1 is now the most recently idle, a2 the longest
+	silent := dialFrom(t, addr, "127.0.0.3") // connected, no request yet: idle since it opened
+	last(silent)
+	use(a1, "within the limits") // a1 is now the most recently idle, a2 the longest
 	c1 := dialFrom(t, addr, "127.0.0.4")
 	use(c1, "a fifth connection, with idle ones open")
 	if !closedByServer(a2) {
@@ -133,24 +167,38 @@ func TestConnectionTotalClosesTheLongestIdle(t *testing.T) {
 	for _, k := range []*keepAlive{b1, a1, c1} {
 		use(k, "a connection idle for less long")
 	}
-	// b1, a1, c1 idle (in that order), silent new: three more connections
-	// take their places; the fourth finds none idle.
+	// silent, b1, a1, c1 idle (in that order): three more connections take
+	// the places of the first three.
 	var fresh []*keepAlive
 	for range 3 {
-		fresh = append(fresh, dialFrom(t, addr, "127.0.0.5"))
+		k := dialFrom(t, addr, "127.0.0.5")
+		last(k)
+		fresh = append(fresh, k)
 	}
+	for _, k := range []*keepAlive{silent, b1, a1} {
+		if !closedByServer(k) {
+			t.Fatal("an idle connection, or one that sent nothing, was kept while new ones came")
+		}
+	}
+	// c1 and the fresh ones are sent a request each that the server holds:
+	// with none idle, a further connection is refused; theirs are answered.
+	busy := append([]*keepAlive{c1}, fresh...)
+	for _, k := range busy {
+		k.send(t, "/hold")
+	}
+	actortest.Eventually(t, "every connection busy", func() bool {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		return l.idle.Len() == 0
+	})
 	status, retry, detail := dialFrom(t, addr, "127.0.0.6").get(t)
 	if status != 503 || retry != "1" || !strings.Contains(detail, "to this server (4)") {
 		t.Fatalf("a connection with none idle: %d, Retry-After %q, %q", status, retry, detail)
 	}
-	for _, k := range []*keepAlive{b1, a1, c1} {
-		if !closedByServer(k) {
-			t.Fatal("an idle connection was kept while new ones came")
-		}
-	}
-	for _, k := range append(fresh, silent) {
-		if status, _, _ := k.get(t); status != 200 {
-			t.Fatalf("a connection admitted in an idle one's place: %d", status)
+	release()
+	for _, k := range busy {
+		if status, _, _ := k.answer(t); status != 200 {
+			t.Fatalf("a held request: %d", status)
 		}
 	}
 }

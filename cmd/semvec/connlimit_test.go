@@ -85,3 +85,38 @@ func TestIdleConnectionsMakeRoomAtTheTotal(t *testing.T) {
 		}
 	}
 }
+
+// Connections that send nothing, or only part of a request header, do not
+// hold SEMVEC_MAX_CONNECTIONS until the header timeout: a client that sends
+// a request is served in the place of the one silent the longest. They
+// made every later client wait 503s for up to 10 s.
+func TestSilentConnectionsMakeRoomAtTheTotal(t *testing.T) {
+	e := newEnv(t, "sqlite:///"+t.TempDir()+"/conns.db", map[string]string{
+		"SEMVEC_MAX_CONNECTIONS": "3", "SEMVEC_MAX_CONNECTIONS_PER_ADDRESS": "0"})
+	u, err := url.Parse(e.base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 { // the total, each silent or stalled in its header
+		c, err := net.DialTimeout("tcp", u.Host, 5*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		if i%2 == 1 {
+			if _, err := io.WriteString(c, "GET /v1/health HTTP/1.1\r\n"); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	for i := range 3 {
+		res, err := http.Get(e.base + "/v1/health")
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != http.StatusOK {
+			t.Fatalf("request %d with the total held by silent connections: %d, want 200", i+1, res.StatusCode)
+		}
+	}
+}
