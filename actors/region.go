@@ -114,9 +114,8 @@ func (a *regionActor) Receive(ctx actor.Context) {
 		a.measure()
 	case *actor.Restarting:
 	case *actor.Stopping:
-		a.writeOnStop()
 	case *actor.Stopped:
-		a.l.regions.Stopped(a.key, ctx.Self())
+		a.writeOnStop(ctx.Self())
 	case stopWhenIdle:
 		a.work.reached(ctx)
 	case *pb.TopologyChanged, reloadAgain:
@@ -380,20 +379,28 @@ func (a *regionActor) writeUnsaved(ctx actor.Context) {
 }
 
 // writeOnStop writes the events still waiting behind the write in flight
-// on a tracked goroutine (Layers.Shutdown waits for it), bounded by
-// stopSaveTimeout, in a transaction of its own.
-func (a *regionActor) writeOnStop() {
+// (their write failed, and its retry had not come) on a tracked goroutine
+// (Layers.Shutdown waits for it), bounded by stopSaveTimeout, in a
+// transaction of its own, and only then reports the actor stopped to its
+// registry: the registry starts the region's next activation (for a
+// request, or an event told while it stopped) only once it has reported,
+// and that activation takes a new epoch, which would fence this write off
+// and lose its events. With nothing to write it reports at once.
+func (a *regionActor) writeOnStop(self *actor.PID) {
+	l, key := a.l, a.key
 	if len(a.unsaved) == 0 {
+		l.regions.Stopped(key, self)
 		return
 	}
-	batch, owner, id, epoch, l := a.unsaved, a.view.GetOwner(), a.view.GetRegionId(), a.epoch, a.l
+	batch, owner, id, epoch := a.unsaved, a.view.GetOwner(), a.view.GetRegionId(), a.epoch
 	a.unsaved = nil
-	l.goBG(func(bg context.Context) {
+	write := func(bg context.Context) {
+		defer l.regions.Stopped(key, self)
 		ctx, cancel := context.WithTimeout(bg, stopSaveTimeout)
 		defer cancel()
-		// Straight to the store, not through the group commit's queue: a
-		// write waiting there could be fenced off by the region's next
-		// activation (which reads the log at once), losing its events.
+		// Straight to the store, not through the group commit's queue: the
+		// log may be closing (a shutdown), and a write waiting there would
+		// hold up the report.
 		refused, err := l.store.AppendRegionEventBatches(ctx, []persistence.RegionEvents{{Owner: owner, RegionID: id, Epoch: epoch, Items: batch}}, maxRegionEvents)
 		if err == nil {
 			err = refused[0]
@@ -405,7 +412,13 @@ func (a *regionActor) writeOnStop() {
 		default:
 			l.log.Error("region: drift events lost at stop", "region_id", id, "events", len(batch), "err", err)
 		}
-	})
+	}
+	if !l.goBG(write) {
+		// Shutdown no longer tracks new work (an actor activated by the
+		// last work, stopped by its second pass): the registry's
+		// WaitStopped, which that pass waits on, covers the write.
+		go write(context.Background())
+	}
 }
 
 func (a *regionActor) handleState(ctx actor.Context, m *pb.RegionStateRequest) {
