@@ -34,7 +34,8 @@ type operation struct {
 	Status       int         // success status, default 200
 	Errors       []int       // documented error statuses with an api.Error body (401, 422, … are added as fitting)
 	Other        map[int]any // documented answers with another body (readyz's 503)
-	NoAuth       bool        // health, readyz, metrics, openapi
+	NoAuth       bool        // health, readyz, metrics, openapi: no licence token
+	BasicAuth    bool        // HTTP Basic instead (metrics: METRICS_USER / METRICS_PASSWORD)
 	Text         bool        // the success body is text/plain (Prometheus metrics)
 	// Batch, when positive, says the body may also be an array of up to
 	// Batch bodies, answered by an array of responses (a JSON-RPC batch).
@@ -59,7 +60,7 @@ func sessionOperations() []operation {
 		{Method: "GET", Path: "/v1/health", ID: "health", Tag: "infra", Summary: "Liveness and active-session count (no auth)", NoAuth: true, Response: api.Health{}},
 		{Method: "GET", Path: "/v1/readyz", ID: "readyz", Tag: "infra", Summary: "Readiness: database answers, actors are up and, in cluster mode, this node is a member (503 otherwise)", NoAuth: true,
 			Response: api.Readiness{}, Other: map[int]any{http.StatusServiceUnavailable: api.Readiness{}}},
-		{Method: "GET", Path: "/metrics", ID: "prometheusMetrics", Tag: "infra", Summary: "Prometheus metrics behind Basic Auth (METRICS_USER / METRICS_PASSWORD)", NoAuth: true,
+		{Method: "GET", Path: "/metrics", ID: "prometheusMetrics", Tag: "infra", Summary: "Prometheus metrics behind Basic Auth (METRICS_USER / METRICS_PASSWORD)", NoAuth: true, BasicAuth: true,
 			Response: "", Text: true, Errors: []int{401, 503}},
 		{Method: "GET", Path: "/openapi.json", ID: "openapi", Tag: "infra", Summary: "This document", NoAuth: true, Response: map[string]any{}},
 		{Method: "POST", Path: "/mcp", ID: "mcp", Tag: "mcp", Summary: "Model Context Protocol over streamable HTTP (stateless, JSON answers): JSON-RPC messages; tools run, store, recall, remember, cache_put, cache_find, cache_delete, session_create, session_delete, session_metrics call these /v1 routes with the caller's credentials. A body that is not JSON (-32700) or not a JSON-RPC message (-32600), or a method the server does not serve (-32601), is answered 400 with a JSON-RPC error (id null, or the request's id when it has one), and so is a request refused for its headers (-32000: an Accept without text/event-stream, an unknown MCP-Protocol-Version); other errors of the HTTP request itself (413, 415) are answered with {\"detail\"}. " +
@@ -112,6 +113,10 @@ func (s *Server) openapi(c *gin.Context) {
 	c.JSON(http.StatusOK, s.spec)
 }
 
+// metricsBasicScheme names the HTTP Basic security scheme of GET /metrics
+// (METRICS_USER / METRICS_PASSWORD), which takes no licence token.
+const metricsBasicScheme = "metricsBasic"
+
 // buildSpec generates the OpenAPI 3.0 document of ops. Every struct type
 // becomes a named component schema; binding tags become constraints
 // (required, minimum/maximum, enum, maxLength/maxItems); a response field is
@@ -161,6 +166,8 @@ func buildSpec(ops []operation, anonymous bool) (*openapi3.T, error) {
 			SecuritySchemes: openapi3.SecuritySchemes{
 				"bearer": {Value: openapi3.NewJWTSecurityScheme().WithBearerFormat("JWT (EdDSA licence)")},
 				"apiKey": {Value: openapi3.NewSecurityScheme().WithType("apiKey").WithIn("header").WithName("X-API-Key")},
+				metricsBasicScheme: {Value: openapi3.NewSecurityScheme().WithType("http").WithScheme("basic").
+					WithDescription("METRICS_USER / METRICS_PASSWORD (GET /metrics only)")},
 			},
 		},
 		Security: openapi3.SecurityRequirements{},
@@ -232,6 +239,9 @@ func buildSpec(ops []operation, anonymous bool) (*openapi3.T, error) {
 		}
 		if op.NoAuth {
 			o.Security = openapi3.NewSecurityRequirements()
+		}
+		if op.BasicAuth {
+			o.Security = openapi3.NewSecurityRequirements().With(openapi3.SecurityRequirement{metricsBasicScheme: {}})
 		}
 		doc.AddOperation(op.Path, op.Method, o)
 	}

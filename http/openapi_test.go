@@ -288,3 +288,37 @@ func TestOpenAPINullableHasAType(t *testing.T) {
 		}
 	}
 }
+
+// TestOpenAPIMetricsNeedsBasicAuth: GET /metrics answers 401 without the
+// METRICS_USER / METRICS_PASSWORD Basic credentials (the contract: "behind
+// Basic Auth"), so the document names an HTTP Basic scheme for it rather than
+// declaring it open like /v1/health; no other operation takes that scheme.
+func TestOpenAPIMetricsNeedsBasicAuth(t *testing.T) {
+	_, raw := servedSpec(t)
+	doc, err := openapi3.NewLoader().LoadFromData(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	scheme := doc.Components.SecuritySchemes[metricsBasicScheme]
+	if scheme == nil || scheme.Value.Type != "http" || scheme.Value.Scheme != "basic" {
+		t.Fatalf("security scheme %q: %+v, want type http, scheme basic", metricsBasicScheme, scheme)
+	}
+	for path, item := range doc.Paths.Map() {
+		for method, op := range item.Operations() {
+			basic := false
+			if op.Security != nil {
+				for _, req := range *op.Security {
+					if _, ok := req[metricsBasicScheme]; ok {
+						basic = true
+					}
+				}
+			}
+			if want := path == "/metrics"; basic != want {
+				t.Errorf("%s %s: takes Basic auth %v, want %v (security %v)", method, path, basic, want, op.Security)
+			}
+		}
+	}
+	if op := doc.Paths.Find("/v1/health").Get; op.Security == nil || len(*op.Security) != 0 {
+		t.Errorf("GET /v1/health: security %v, want none", op.Security)
+	}
+}
