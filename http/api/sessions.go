@@ -101,7 +101,7 @@ type VerifyBody struct {
 
 // EntityBody is the body of POST /v1/session/{id}/entities.
 type EntityBody struct {
-	Key        string   `json:"key" binding:"required,max=256"`
+	Key        string   `json:"key" binding:"required,max=256" doc:"The entity's key (at most 256 characters). It travels in DELETE's URL path, so a key a client could rewrite there is refused (422): white space at either end, control characters, '\\', '%', '?', '#', a leading or trailing '/', '//', and '.' or '..' segments; letters of any script, inner spaces, '.', ':', '/' between segments are fine (docs/sessions.md, Entity keys)."`
 	Kind       string   `json:"kind" binding:"required"`
 	Value      string   `json:"value" binding:"required,max=2000"`
 	Context    string   `json:"context,omitempty" nullable:"true" binding:"max=1000"`
