@@ -247,21 +247,33 @@ func lessPatience(msg any, held time.Duration) any {
 // isDeadLetter reports whether err came from asking an actor that is gone.
 func isDeadLetter(err error) bool { return errors.Is(err, errDeadLetter) }
 
-var reasonKinds = map[pb.ErrorReason]semvec.Kind{
-	pb.ErrorReason_ERROR_REASON_NOT_FOUND:   semvec.KindNotFound,
-	pb.ErrorReason_ERROR_REASON_INVALID:     semvec.KindInvalid,
-	pb.ErrorReason_ERROR_REASON_VALIDATION:  semvec.KindValidation,
-	pb.ErrorReason_ERROR_REASON_CONFLICT:    semvec.KindConflict,
-	pb.ErrorReason_ERROR_REASON_UNAVAILABLE: semvec.KindUnavailable,
-	pb.ErrorReason_ERROR_REASON_INTERNAL:    semvec.KindInternal,
-	pb.ErrorReason_ERROR_REASON_TIMEOUT:     semvec.KindTimeout,
+// reasons are the error reasons an actor replies with, each for its kind.
+func reasons() [7]struct {
+	reason pb.ErrorReason
+	kind   semvec.Kind
+} {
+	return [...]struct {
+		reason pb.ErrorReason
+		kind   semvec.Kind
+	}{
+		{pb.ErrorReason_ERROR_REASON_NOT_FOUND, semvec.KindNotFound},
+		{pb.ErrorReason_ERROR_REASON_INVALID, semvec.KindInvalid},
+		{pb.ErrorReason_ERROR_REASON_VALIDATION, semvec.KindValidation},
+		{pb.ErrorReason_ERROR_REASON_CONFLICT, semvec.KindConflict},
+		{pb.ErrorReason_ERROR_REASON_UNAVAILABLE, semvec.KindUnavailable},
+		{pb.ErrorReason_ERROR_REASON_INTERNAL, semvec.KindInternal},
+		{pb.ErrorReason_ERROR_REASON_TIMEOUT, semvec.KindTimeout},
+	}
 }
 
-// FromProtoError turns a reply's error into a *semvec.Error.
+// FromProtoError turns a reply's error into a *semvec.Error (an unknown
+// reason is an internal error).
 func FromProtoError(e *pb.Error) error {
-	k, ok := reasonKinds[e.GetReason()]
-	if !ok {
-		k = semvec.KindInternal
+	k := semvec.KindInternal
+	for _, r := range reasons() {
+		if r.reason == e.GetReason() {
+			k = r.kind
+		}
 	}
 	return &semvec.Error{Kind: k, Detail: e.GetDetail(), Field: e.GetField()}
 }
@@ -276,9 +288,9 @@ func ToProtoError(err error) *pb.Error {
 	if !errors.As(err, &se) {
 		return &pb.Error{Reason: pb.ErrorReason_ERROR_REASON_INTERNAL, Detail: "internal error"}
 	}
-	for r, k := range reasonKinds {
-		if k == se.Kind {
-			return &pb.Error{Reason: r, Detail: se.Detail, Field: se.Field}
+	for _, r := range reasons() {
+		if r.kind == se.Kind {
+			return &pb.Error{Reason: r.reason, Detail: se.Detail, Field: se.Field}
 		}
 	}
 	return &pb.Error{Reason: pb.ErrorReason_ERROR_REASON_INTERNAL, Detail: "internal error"}

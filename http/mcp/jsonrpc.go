@@ -313,7 +313,9 @@ func (w *jsonErrors) Write(b []byte) (int, error) {
 // errDeadline answers a request whose deadline (SEMVEC_REQUEST_TIMEOUT)
 // passed before the SDK had an answer to write: 504 with Retry-After, as
 // the REST routes answer it, in JSON-RPC's error shape.
-var errDeadline = &jsonrpc.Error{Code: codeRequestRefused, Message: "request deadline exceeded before an answer was ready; retry"}
+func errDeadline() *jsonrpc.Error {
+	return &jsonrpc.Error{Code: codeRequestRefused, Message: "request deadline exceeded before an answer was ready; retry"}
+}
 
 // finish writes a collected error's JSON body; or, when the request's
 // deadline passed (expired) and the SDK wrote no answer (nothing, or a
@@ -331,7 +333,7 @@ func (w *jsonErrors) finish(expired bool) {
 			w.ResponseWriter.Header().Del("Content-Length")
 			w.ResponseWriter.Header().Set("Retry-After", "5")
 			w.ResponseWriter.WriteHeader(http.StatusGatewayTimeout)
-			_, _ = w.ResponseWriter.Write(rpcError(w.body.id, errDeadline))
+			_, _ = w.ResponseWriter.Write(rpcError(w.body.id, errDeadline()))
 		default:
 			w.sendHeld()
 		}
