@@ -107,12 +107,20 @@ func (s *Server) listClusters(c *gin.Context) {
 	c.JSON(http.StatusOK, out)
 }
 
+// getCluster answers the cluster's state and aggregate_vector, which its
+// actor gathers by asking the backing session and every member session (up
+// to persistence.DefaultMaxLinks of them, activating those passivated): it
+// spends a token per member asked besides the request's own, as a feedback
+// does per member written, so that one request cannot make a thousand
+// session asks for one token.
 func (s *Server) getCluster(c *gin.Context) {
 	res, err := s.d.Layers.ClusterState(c.Request.Context(), owner(c), c.Param("id"))
 	if err != nil {
+		s.d.Limiter.debit(c, unknownWork(c, err, maxFanOutCharge))
 		fail(c, err)
 		return
 	}
+	s.d.Limiter.debit(c, len(res.GetMemberIds())) // a token per member asked
 	c.JSON(http.StatusOK, api.ClusterState{
 		ClusterID: res.GetClusterId(), Name: res.GetName(), MemberCount: len(res.GetMemberIds()),
 		MemberIDs: nonNil(res.GetMemberIds()), RegionIDs: nonNil(res.GetRegionIds()), Phase: res.GetPhase(),
@@ -364,12 +372,20 @@ func (s *Server) observerSummary(c *gin.Context) {
 	})
 }
 
+// observerSample samples now: the observer asks every registered region
+// (up to persistence.DefaultMaxLinks) and the backing session of every
+// cluster they hold (up to persistence.DefaultMaxEntities, activating those
+// passivated), then writes its sample. It spends a token per region and
+// cluster sampled besides the request's own, as getCluster does per member
+// asked.
 func (s *Server) observerSample(c *gin.Context) {
 	res, err := s.d.Layers.ObserverSample(c.Request.Context(), owner(c))
 	if err != nil {
+		s.d.Limiter.debit(c, unknownWork(c, err, maxFanOutCharge))
 		fail(c, err)
 		return
 	}
+	s.d.Limiter.debit(c, int(res.GetRegionsSampled()+res.GetClustersSampled())-1) // a token per actor asked
 	c.JSON(http.StatusOK, api.ObserverSample{
 		SampledAt: epoch(res.GetSampledAtUnixNano()), ClustersSampled: res.GetClustersSampled(),
 		RegionsSampled: res.GetRegionsSampled(), SampleDurationMs: res.GetSampleDurationMs(),
@@ -581,8 +597,9 @@ func partitionsNeedASubject(c *gin.Context) {
 	c.Next()
 }
 
-// maxFanOutCharge is what a feedback or a partition switch whose outcome
-// is unknown is charged (debit caps it at the caller's burst).
+// maxFanOutCharge is what a feedback, a partition switch, a cluster's state
+// or an observer's sample whose outcome is unknown is charged (debit caps
+// it at the caller's burst).
 const maxFanOutCharge = 1000
 
 // unknownWork is n when err leaves the work done unknown — the request's
