@@ -517,9 +517,14 @@ func (s *Server) propose(c *gin.Context) {
 	}
 	res, err := s.d.Layers.Propose(c.Request.Context(), owner(c), b.ProposerSessionID, b.TargetEmbedding)
 	if err != nil {
+		s.d.Limiter.debit(c, unknownWork(c, err, maxFanOutCharge))
 		fail(c, err)
 		return
 	}
+	// Every voter's state was asked (the active partition's instances and
+	// the owner's most recent sessions, a few hundred at most): a token per
+	// voter, the proposer's being the request's own.
+	s.d.Limiter.debit(c, len(res.GetVotes())-1)
 	votes := make([]api.ConsensusVote, len(res.GetVotes()))
 	for i, v := range res.GetVotes() {
 		votes[i] = api.ConsensusVote{SessionID: v.GetSessionId(), Similarity: v.GetSimilarity(), Vote: v.GetYes(), Trust: v.GetTrust()}
@@ -597,9 +602,9 @@ func partitionsNeedASubject(c *gin.Context) {
 	c.Next()
 }
 
-// maxFanOutCharge is what a feedback, a partition switch, a cluster's state
-// or an observer's sample whose outcome is unknown is charged (debit caps
-// it at the caller's burst).
+// maxFanOutCharge is what a feedback, a partition switch, a cluster's state,
+// an observer's sample or a consensus proposal whose outcome is unknown is
+// charged (debit caps it at the caller's burst).
 const maxFanOutCharge = 1000
 
 // unknownWork is n when err leaves the work done unknown — the request's
