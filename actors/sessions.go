@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -85,6 +86,7 @@ type Sessions struct {
 	deps  *sessionDeps
 	log   *slog.Logger
 	now   func() time.Time
+	bg    sync.WaitGroup // tells made off a request (Delete's), which Shutdown waits for
 }
 
 // maxSessionLoads bounds the sessions loading at once (reading their
@@ -433,11 +435,11 @@ func (s *Sessions) Delete(ctx context.Context, owner, id string) error {
 			// not answer.
 			s.reg.Halt(ctx, ownedKey(owner, id), false)
 			if clusters := s.deps.clusters.Load(); clusters != nil && merr == nil && len(member) > 0 {
-				go func() { // off the request: its 503 does not wait for their reloads (each bounded)
+				s.bg.Go(func() { // off the request: its 503 does not wait for their reloads (each bounded)
 					for _, cid := range member {
 						tellChanged(context.Background(), s.ask, clusters, ownedKey(owner, cid), s.deps.log, true)
 					}
-				}()
+				})
 			}
 		}
 		return err
@@ -592,6 +594,12 @@ func (s *Sessions) Shutdown(ctx context.Context) error {
 	}
 	for id := range pids {
 		s.reg.WaitStopped(ctx, id)
+	}
+	told := make(chan struct{})
+	go func() { s.bg.Wait(); close(told) }()
+	select {
+	case <-told:
+	case <-ctx.Done():
 	}
 	s.deps.changes.close()
 	s.deps.writer.closeWithin(ctx)
