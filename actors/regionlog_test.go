@@ -142,3 +142,34 @@ func TestRegionLogBoundsItsTransactions(t *testing.T) {
 		}
 	}
 }
+
+// Shutdown stops waiting for the region log at its deadline: closeWithin
+// returns when its context ends while a commit still hangs in the
+// database, and the writes queued behind it end at their writers' own
+// deadlines rather than never.
+func TestRegionLogCloseStopsWaitingAtTheDeadline(t *testing.T) {
+	f := &fakeRegionAppender{entered: make(chan struct{}), release: make(chan struct{})}
+	l := newRegionLog(f)
+	first := make(chan error, 1)
+	go func() { first <- l.write(context.Background(), eventsOf("a", 1)) }()
+	<-f.entered // the first commit hangs in the database
+	queued := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+		defer cancel()
+		queued <- l.write(ctx, eventsOf("b", 1))
+	}()
+	if err := <-queued; semvec.KindOf(err) != semvec.KindUnavailable {
+		t.Fatalf("a write queued behind a hung commit: %v, want Unavailable at its deadline", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	l.closeWithin(ctx) // returns: the test would hang otherwise
+	if ctx.Err() == nil {
+		t.Fatal("closeWithin returned before its deadline with a commit still hanging")
+	}
+	close(f.release)
+	if err := <-first; err != nil {
+		t.Fatalf("the hung commit, once the database answered: %v", err)
+	}
+}
