@@ -17,8 +17,10 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	neturl "net/url"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -217,7 +219,7 @@ func cmdLicense(args []string, stdout, stderr io.Writer) error {
 func cmdHealthcheck(ctx context.Context, args []string, stderr io.Writer) error {
 	fs := flag.NewFlagSet("healthcheck", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	url := fs.String("url", "http://127.0.0.1:8080/v1/readyz", "readiness URL to probe")
+	url := fs.String("url", "http://127.0.0.1:8080/v1/readyz", "readiness URL to probe (a base URL such as http://127.0.0.1:8080 probes its /v1/readyz)")
 	fs.Usage = func() {
 		fmt.Fprint(stderr, "Usage: semvec healthcheck [--url URL]\n\nExits 0 when URL answers 200 within 3 s, 1 otherwise (a container healthcheck).\n\n")
 		fs.PrintDefaults()
@@ -227,7 +229,7 @@ func cmdHealthcheck(ctx context.Context, args []string, stderr io.Writer) error 
 	}
 	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, *url, nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, readyzURL(*url), nil)
 	if err != nil {
 		return err
 	}
@@ -237,7 +239,19 @@ func cmdHealthcheck(ctx context.Context, args []string, stderr io.Writer) error 
 	}
 	res.Body.Close()
 	if res.StatusCode != http.StatusOK {
-		return fmt.Errorf("not ready: %s", res.Status)
+		return fmt.Errorf("not ready: %s from %s", res.Status, req.URL)
 	}
 	return nil
+}
+
+// readyzURL is the URL healthcheck probes: u itself, or u's /v1/readyz when
+// u is a base URL (no path, or only "/"), as `semvec mcp --url` takes one.
+func readyzURL(u string) string {
+	u = strings.TrimSpace(u)
+	p, err := neturl.Parse(u)
+	if err != nil || (p.Path != "" && p.Path != "/") || p.RawQuery != "" {
+		return u
+	}
+	p.Path = "/v1/readyz"
+	return p.String()
 }
