@@ -24,6 +24,7 @@ func Example() {
 
 	log := slog.New(slog.DiscardHandler)
 	sys := actors.NewActorSystem(log)
+	defer sys.Shutdown() // deferred calls run last first: sessions, then the actor system, then the store
 	ask := &actors.Asker{Root: sys.Root, Timeout: 2 * time.Second}
 	emb := embed.NewHashing(384)
 	sessions := actors.NewSessions(sys.Root, store, ask, actors.SessionConfig{Dim: emb.Dim(), ModelName: emb.Name()}, log, nil)
