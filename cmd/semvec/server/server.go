@@ -82,6 +82,15 @@ func Start(ctx context.Context, cfg Config, getenv func(string) string, stdout, 
 		fmt.Fprintf(stdout, "WARNING: anonymous mode on %s — anyone who can reach this port can use the API without a token.\n", cfg.Host)
 	}
 
+	// The port is taken before the database is opened: a second server
+	// started by mistake on a port in use must fail before it activates
+	// anything (its observers, its cluster membership), or it would
+	// supersede the running server's activations on a shared database.
+	ln, err := net.Listen("tcp", net.JoinHostPort(cfg.Host, cfg.Port))
+	if err != nil {
+		return nil, fmt.Errorf("listen: %w", err)
+	}
+
 	octx, ocancel := context.WithTimeout(ctx, 30*time.Second)
 	// A database operation ends within three fifths of the ask timeout, so
 	// that a database that hangs is answered 503 (with Retry-After) before
@@ -91,6 +100,7 @@ func Start(ctx context.Context, cfg Config, getenv func(string) string, stdout, 
 		persistence.WithOpTimeout(min(persistence.DefaultOpTimeout, cfg.AskTimeout*3/5)))
 	ocancel()
 	if err != nil {
+		ln.Close()
 		if !strings.HasPrefix(err.Error(), "DATABASE_URL") { // the store's own messages name it
 			err = fmt.Errorf("DATABASE_URL: %w", err)
 		}
@@ -122,6 +132,7 @@ func Start(ctx context.Context, cfg Config, getenv func(string) string, stdout, 
 			scancel()
 			sessions.Abandon() // nothing ran: stop its writers
 			_ = store.Close()
+			ln.Close()
 			return nil, err
 		}
 		place.Start(node.c)
@@ -151,11 +162,6 @@ func Start(ctx context.Context, cfg Config, getenv func(string) string, stdout, 
 		IdleTimeout:       120 * time.Second,
 		MaxHeaderBytes:    apihttp.HeaderBackstopBytes, // hard limit; JSON 414/431 come well below it
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-	}
-	ln, err := net.Listen("tcp", net.JoinHostPort(cfg.Host, cfg.Port))
-	if err != nil {
-		s.closeBackend(context.Background())
-		return nil, fmt.Errorf("listen: %w", err)
 	}
 	s.addr = ln.Addr()
 	ln = apihttp.LimitConnections(s.http, ln, cfg.MaxConnections, cfg.MaxConnectionsPerAddress)
