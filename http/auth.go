@@ -28,6 +28,10 @@ const RenewURL = "https://www.semvec.io"
 // Auth response details.
 const (
 	detailMissingToken   = "Missing license token"
+	// detailNotBearer follows detailMissingToken when an Authorization
+	// header came without a bearer token (a token sent bare, or another
+	// scheme) and no X-API-Key.
+	detailNotBearer = ": the Authorization header must be \"Bearer \" and the token (or send the token in X-API-Key)"
 	detailInvalidLicense = "Invalid license: "
 	detailExpiredLicense = "License expired: renew at " + RenewURL
 	// detailProductNotCovered (and the token's products, then "]") is the
@@ -60,6 +64,8 @@ func lookupCaller(c *gin.Context) (semvec.Caller, bool) {
 // "X-API-Key: <t>". Answers:
 //
 //	no token                     401 {"detail":"Missing license token"}
+//	    (with an Authorization header that is not "Bearer <t>", the
+//	    detail goes on to say so)
 //	bad token                    401 {"detail":"Invalid license: <reason>"}
 //	valid signature, expired     402 {"detail":"License expired: renew at https://www.semvec.io"}
 //
@@ -84,6 +90,10 @@ func authMiddleware(v *license.Verifier, anonymous bool) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		token := tokenFrom(c.Request)
 		if token == "" {
+			if strings.TrimSpace(c.Request.Header.Get("Authorization")) != "" {
+				unauthorized(c, detailMissingToken+detailNotBearer)
+				return
+			}
 			unauthorized(c, detailMissingToken)
 			return
 		}

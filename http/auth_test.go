@@ -48,6 +48,7 @@ func TestAuthMiddleware(t *testing.T) {
 	const (
 		okAcme   = `{"Subject":"acme","Tier":"pro","Anonymous":false}`
 		missing  = `{"detail":"Missing license token"}`
+		bare     = `{"detail":"Missing license token: the Authorization header must be \"Bearer \" and the token (or send the token in X-API-Key)"}`
 		wrongKey = `{"detail":"Invalid license: unknown signing key"}`
 		garbage  = `{"detail":"Invalid license: token is malformed"}`
 		renew    = `{"detail":"License expired: renew at https://www.semvec.io"}`
@@ -68,7 +69,9 @@ func TestAuthMiddleware(t *testing.T) {
 		{"non-bearer scheme falls back to x-api-key", map[string]string{"Authorization": "Basic dXNlcjpwdw==", "X-API-Key": valid}, 200, okAcme},
 		{"empty bearer falls back to x-api-key", map[string]string{"Authorization": "Bearer   ", "X-API-Key": valid}, 200, okAcme},
 		{"no header", nil, 401, missing},
-		{"non-bearer scheme only", map[string]string{"Authorization": "Basic dXNlcjpwdw=="}, 401, missing},
+		{"non-bearer scheme only", map[string]string{"Authorization": "Basic dXNlcjpwdw=="}, 401, bare},
+		{"a token without its scheme", map[string]string{"Authorization": valid}, 401, bare},
+		{"an empty bearer", map[string]string{"Authorization": "Bearer "}, 401, bare},
 		{"empty x-api-key", map[string]string{"X-API-Key": "  "}, 401, missing},
 		{"expired bearer", map[string]string{"Authorization": "Bearer " + expired}, 402, renew},
 		{"expired x-api-key", map[string]string{"X-API-Key": expired}, 402, renew},
