@@ -61,7 +61,7 @@ Usage:
                                                print a signed licence token
   semvec healthcheck [--url URL]               exit 0 when the server's /v1/readyz answers 200 (for containers)
   semvec mcp [--url URL] [--token TOKEN]       serve the MCP tools over stdio, calling the server at URL
-                                               (token also from SEMVEC_TOKEN)
+                                               (URL also from SEMVEC_URL, token from SEMVEC_TOKEN)
   semvec version                               print the version
 
 Run "semvec <command> --help" for the flags of a command.
@@ -97,7 +97,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 func cmdServe(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	host := fs.String("host", "", "address to listen on (default 127.0.0.1 in development mode, when no licence key is configured; 0.0.0.0 otherwise)")
+	host := fs.String("host", "", "address to listen on (default 127.0.0.1 in development mode, when no licence key is configured, and in anonymous mode; 0.0.0.0 otherwise)")
 	port := fs.String("port", "8080", "port to listen on (0 picks a free one)")
 	fs.Usage = func() {
 		fmt.Fprint(stderr, "Usage: semvec serve [--host HOST] [--port PORT]\n\nStarts the server. Configuration comes from the environment (see README.md).\n\n")
