@@ -3,6 +3,7 @@ package actors
 import (
 	"context"
 	"errors"
+	"math"
 	"path/filepath"
 	"slices"
 	"sync"
@@ -637,9 +638,12 @@ func TestCreateRefusesPolicyWeightAndPromote(t *testing.T) {
 	const own = "policy"
 	w := func(x float64) *float64 { return &x }
 	for name, p := range map[string]PolicyVector{
-		"weight 1.5":   {Embedding: topic(0, 0), Weight: w(1.5)},
-		"weight 0":     {Embedding: topic(0, 0), Weight: w(0)},
-		"promote true": {Embedding: topic(0, 0), Promote: true},
+		"weight 0":       {Embedding: topic(0, 0), Weight: w(0)},
+		"weight -1":      {Embedding: topic(0, 0), Weight: w(-1)},
+		"weight 101":     {Embedding: topic(0, 0), Weight: w(101)},
+		"weight NaN":     {Embedding: topic(0, 0), Weight: w(math.NaN())},
+		"promote true":   {Embedding: topic(0, 0), Promote: true},
+		"promote, w 1.5": {Embedding: topic(0, 0), Weight: w(1.5), Promote: true},
 	} {
 		_, err := e.sessions.Create(ctx, own, CreateOptions{Policy: []PolicyVector{{Embedding: topic(1, 0)}, p}})
 		want := "policy_vectors.1.weight"
@@ -651,16 +655,21 @@ func TestCreateRefusesPolicyWeightAndPromote(t *testing.T) {
 			t.Fatalf("%s: err = %v, want a 422 on %s", name, err, want)
 		}
 	}
-	// The defaults, given or not, register anchors.
-	sid, err := e.sessions.Create(ctx, own, CreateOptions{Policy: []PolicyVector{
-		{Embedding: topic(0, 0)}, {Embedding: topic(1, 0), Weight: w(1)},
+	// Weights in range, given or not, register weighted anchors: a session
+	// whose state is the first anchor scores the weighted mean.
+	a, b := topic(0, 0), topic(1, 0)
+	sid, err := e.sessions.Create(ctx, own, CreateOptions{Template: a, Policy: []PolicyVector{
+		{Embedding: a, Weight: w(3)}, {Embedding: b},
 	}})
 	if err != nil {
-		t.Fatalf("default weight and promote: %v", err)
+		t.Fatalf("weights 3 and the default: %v", err)
 	}
 	as, err := AskSession[*pb.AnchorScoreResponse](ctx, e.sessions, sid, &pb.AnchorScoreRequest{Owner: own, SessionId: sid})
 	if err != nil || as.GetAnchorCount() != 2 {
 		t.Fatalf("anchors = %v (%v), want 2", as.GetAnchorCount(), err)
+	}
+	if want := (3 + float64(vecmath.Dot(a, b))) / 4; math.Abs(as.GetAnchorScore()-want) > 1e-5 { // unit vectors
+		t.Fatalf("anchor score %v, want the weighted mean %v", as.GetAnchorScore(), want)
 	}
 }
 

@@ -5,24 +5,24 @@ import (
 	"fmt"
 
 	"github.com/semvec-go/semvec"
+	"github.com/semvec-go/semvec/actors/engine"
 )
 
-// defaultPolicyWeight is the only policy_vectors[].weight a session accepts.
-const defaultPolicyWeight = 1.0
-
 // checkPolicyVectors refuses the policy_vectors knobs the engine cannot
-// honour, rather than ignoring them silently. A policy vector is registered
-// as a drift anchor, and anchors are unweighted: every anchor counts equally
-// in the anchor centroid (retrieval bias), the anchor score and the
-// realignment pull. The contract does not say what weight scales nor what
-// promote does ("probably pins matching memories to a higher tier", an open
-// question), so: weight must be omitted or 1, and promote omitted or false;
-// anything else is a 422 at policy_vectors.<i>.weight or .promote.
+// honour, rather than ignoring them. A policy vector is registered as a
+// drift anchor of its weight (default 1; greater than 0, at most
+// engine.MaxAnchorWeight): its share, relative to the session's other
+// anchors, in the anchor centroid (retrieval bias and realignment pull) and
+// the anchor score (engine.Session.AddWeightedAnchor). The contract does
+// not say what promote does ("probably pins matching memories to a higher
+// tier", an open question), so promote must be omitted or false; anything
+// else is a 422 at policy_vectors.<i>.promote, as a weight out of range is
+// at .weight.
 func checkPolicyVectors(ps []PolicyVector) error {
 	for i, p := range ps {
-		if p.Weight != nil && *p.Weight != defaultPolicyWeight {
+		if w := p.Weight; w != nil && !(*w > 0 && *w <= engine.MaxAnchorWeight) {
 			return semvec.FieldError(fmt.Sprintf("policy_vectors.%d.weight", i),
-				"policy_vectors[%d].weight: only %g (the default) is supported; policy vectors are unweighted drift anchors", i, defaultPolicyWeight)
+				"policy_vectors[%d].weight: must be greater than 0 and at most %d", i, engine.MaxAnchorWeight)
 		}
 		if p.Promote {
 			return semvec.FieldError(fmt.Sprintf("policy_vectors.%d.promote", i),
@@ -30,6 +30,14 @@ func checkPolicyVectors(ps []PolicyVector) error {
 		}
 	}
 	return nil
+}
+
+// weight is a policy vector's weight: 1 when not given.
+func (p PolicyVector) weight() float64 {
+	if p.Weight == nil {
+		return 1
+	}
+	return *p.Weight
 }
 
 // asRequestField renames the field of a validation error from the engine

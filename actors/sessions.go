@@ -69,7 +69,7 @@ type CreateOptions struct {
 }
 
 // PolicyVector biases a session towards a direction (registered as a drift
-// anchor). Weight and Promote are accepted only at their defaults (see
+// anchor of its weight). Promote is accepted only at its default (see
 // checkPolicyVectors).
 type PolicyVector struct {
 	Embedding []float32 `json:"embedding"`
@@ -322,7 +322,7 @@ func (s *Sessions) Create(ctx context.Context, owner string, opts CreateOptions)
 		}
 	}
 	for i, p := range opts.Policy {
-		if _, err := eng.AddAnchor(p.Embedding); err != nil {
+		if _, err := eng.AddWeightedAnchor(p.Embedding, p.weight()); err != nil {
 			return "", asRequestField(err, fmt.Sprintf("policy_vectors.%d.embedding", i), fmt.Sprintf("policy_vectors[%d].embedding: ", i))
 		}
 	}

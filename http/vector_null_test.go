@@ -274,22 +274,24 @@ func TestBindJSONNullElements(t *testing.T) {
 	})
 }
 
-// policy_vectors[].weight other than 1 and promote true are refused (the
+// policy_vectors[].weight out of (0, 100] and promote true are refused (the
 // engine cannot honour them): a 422 whose loc names the vector's field, as
-// any other validation failure does.
+// any other validation failure does. A weight in range is taken.
 func TestPolicyVectorKnobsAre422AtTheirField(t *testing.T) {
 	s := newLyServer(t)
 	v := nvVec(384, "0.125")
-	for _, c := range []struct{ body, loc string }{
-		{`{"policy_vectors":[{"embedding":` + v + `,"weight":1.5}]}`, "body.policy_vectors.0.weight"},
-		{`{"policy_vectors":[{"embedding":` + v + `},{"embedding":` + v + `,"promote":true}]}`, "body.policy_vectors.1.promote"},
+	for _, c := range []struct{ body, loc, typ string }{
+		{`{"policy_vectors":[{"embedding":` + v + `,"weight":0}]}`, "body.policy_vectors.0.weight", "greater_than"},
+		{`{"policy_vectors":[{"embedding":` + v + `},{"embedding":` + v + `,"weight":100.5}]}`, "body.policy_vectors.1.weight", "less_than_equal"},
+		{`{"policy_vectors":[{"embedding":` + v + `},{"embedding":` + v + `,"promote":true}]}`, "body.policy_vectors.1.promote", "value_error"},
 	} {
 		var raw json.RawMessage
 		code := s.do("POST", "/v1/session/create", s.tokA, c.body, &raw)
 		items := nvDetail(t, raw)
-		if code != http.StatusUnprocessableEntity || len(items) != 1 || nvLoc(items[0].Loc) != c.loc || items[0].Type != "value_error" {
-			t.Fatalf("%s: %d %s, want one 422 item at %s", c.loc, code, raw, c.loc)
+		if code != http.StatusUnprocessableEntity || len(items) != 1 || nvLoc(items[0].Loc) != c.loc || items[0].Type != c.typ {
+			t.Fatalf("%s: %d %s, want one 422 item at %s of type %s", c.loc, code, raw, c.loc, c.typ)
 		}
 	}
 	s.must(http.StatusOK, "POST", "/v1/session/create", s.tokA, `{"policy_vectors":[{"embedding":`+v+`,"weight":1,"promote":false}]}`)
+	s.must(http.StatusOK, "POST", "/v1/session/create", s.tokA, `{"policy_vectors":[{"embedding":`+v+`,"weight":1.5,"promote":false},{"embedding":`+v+`}]}`)
 }

@@ -182,7 +182,7 @@ func (c Config) snapshotParts() (chars, items, floats, codes int) {
 		2*c.ShadowCap*c.MaxStoredChars + // quarantined messages and answers
 		c.MaxTriggers*maxTriggerKeywordChars +
 		c.MaxEntities*(maxEntityKeyChars+maxEntityValueChars+maxEntityContextChars)
-	items = 2*mems + c.MaxTriggers + c.MaxAnchors + 2*c.MaxIsolationVectors + c.ShadowCap + c.MaxEntities +
+	items = 2*mems + c.MaxTriggers + 2*c.MaxAnchors + 2*c.MaxIsolationVectors + c.ShadowCap + c.MaxEntities + // an anchor and its weight
 		driftRecentCap
 	floats = 2 + c.MaxTriggers + c.MaxAnchors + 2*c.MaxIsolationVectors // state and reference state
 	codes = 1 + driftRecentCap + 2*mems + 2*c.ShadowCap                 // pending, recent, keys and reference keys, shadow

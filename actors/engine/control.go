@@ -103,26 +103,59 @@ func (s *Session) triggerMatch(text string, x []float32) bool {
 	return false
 }
 
-// AddAnchor registers a drift anchor and returns the anchor count. Anchors
-// bias retrieval towards their centroid and pull the state back when the
-// anchor score falls below the drift threshold. When MaxAnchors are
-// registered the error is KindConflict.
+// AddAnchor registers a drift anchor of weight 1 and returns the anchor
+// count (see AddWeightedAnchor).
 func (s *Session) AddAnchor(v []float32) (count int, err error) {
+	return s.AddWeightedAnchor(v, 1)
+}
+
+// MaxAnchorWeight bounds an anchor's weight (a policy vector's).
+const MaxAnchorWeight = 100
+
+// AddWeightedAnchor registers a drift anchor of weight w (0 < w ≤
+// MaxAnchorWeight) and returns the anchor count. Anchors bias retrieval
+// towards their centroid and pull the state back when the anchor score
+// falls below the drift threshold; an anchor's weight is its share in both,
+// relative to the others' (the centroid is the weighted mean of the unit
+// anchors, the score the weighted mean of the state's cosines to them), so
+// anchors all of one weight act as unweighted ones. When MaxAnchors are
+// registered the error is KindConflict.
+func (s *Session) AddWeightedAnchor(v []float32, w float64) (count int, err error) {
 	if err := checkVec("embedding", v, s.cfg.Dim); err != nil {
 		return len(s.anchors), err
 	}
+	if !(w > 0 && w <= MaxAnchorWeight) { // NaN too
+		return len(s.anchors), semvec.FieldError("weight", "weight must be greater than 0 and at most %d", MaxAnchorWeight)
+	}
 	if len(s.anchors) >= s.cfg.MaxAnchors {
 		return len(s.anchors), semvec.Errorf(semvec.KindConflict, "anchor limit reached (%d)", s.cfg.MaxAnchors)
+	}
+	if w != 1 && s.anchorWeights == nil {
+		s.anchorWeights = make([]float64, len(s.anchors), len(s.anchors)+1)
+		for i := range s.anchorWeights {
+			s.anchorWeights[i] = 1
+		}
+	}
+	if s.anchorWeights != nil {
+		s.anchorWeights = append(s.anchorWeights, w)
 	}
 	s.anchors = append(s.anchors, unitCopy(v))
 	s.setAnchorCentroid()
 	return len(s.anchors), nil
 }
 
+// anchorWeight is anchor i's weight.
+func (s *Session) anchorWeight(i int) float64 {
+	if s.anchorWeights == nil {
+		return 1
+	}
+	return s.anchorWeights[i]
+}
+
 // setAnchorCentroid recomputes the anchor centroid, its quantised form and
 // every memory's cached cosine to it.
 func (s *Session) setAnchorCentroid() {
-	s.anchorCentroid = centroid(s.anchors, s.cfg.Dim)
+	s.anchorCentroid = centroid(s.anchors, s.anchorWeights, s.cfg.Dim)
 	s.anchorQ = qvec{}
 	if s.anchorCentroid != nil {
 		s.anchorQ = quantize(s.anchorCentroid)
@@ -130,15 +163,20 @@ func (s *Session) setAnchorCentroid() {
 	s.eachMemory(func(_ int, m *memory) { m.anchorCos = s.anchorCos(m.key) })
 }
 
-// centroid is the unit-length mean of vs; nil when vs is empty or cancels out.
-func centroid(vs [][]float32, dim int) []float32 {
+// centroid is the unit-length mean of vs, weighted by weights (nil: every
+// weight 1); nil when vs is empty or cancels out.
+func centroid(vs [][]float32, weights []float64, dim int) []float32 {
 	if len(vs) == 0 {
 		return nil
 	}
 	buf := make([]float64, dim)
-	for _, v := range vs {
+	for j, v := range vs {
+		w := 1.0
+		if weights != nil {
+			w = weights[j]
+		}
 		for i, x := range v {
-			buf[i] += float64(x)
+			buf[i] += w * float64(x)
 		}
 	}
 	out := make([]float32, dim)
@@ -150,7 +188,7 @@ func centroid(vs [][]float32, dim int) []float32 {
 
 // AnchorScore is the anchor report of a session.
 type AnchorScore struct {
-	Score                float64 // mean cos(state, anchor); 0 without state or anchors
+	Score                float64 // mean cos(state, anchor), weighted by the anchors' weights; 0 without state or anchors
 	Count                int
 	DriftThreshold       float64 // 0.5
 	RealignmentRemaining int     // turns of realignment pull left
@@ -166,9 +204,11 @@ func (s *Session) anchorScore() float64 {
 	if !s.initialized || len(s.anchors) == 0 {
 		return 0
 	}
-	var sum float64
-	for _, a := range s.anchors {
-		sum += cos(s.state, a)
+	var sum, total float64
+	for i, a := range s.anchors {
+		w := s.anchorWeight(i)
+		sum += w * cos(s.state, a)
+		total += w
 	}
-	return sum / float64(len(s.anchors))
+	return sum / total
 }

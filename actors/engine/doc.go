@@ -259,13 +259,17 @@
 //
 // # Anchors (Q4)
 //
-// AnchorScore.Score is the mean cosine of the state to the anchors. It is 0
-// without a state or without anchors. DriftThreshold is 0.5. After each
-// update with anchors present, a Score below 0.5 starts a realignment of 3
-// turns when none is running. Each of those turns adds 0.15·(anchor centroid
-// − S) to the update. Anchors also bias retrieval by +0.1·cos(key, anchor
-// centroid). Registering more than MaxAnchors (64) anchors fails with
-// KindConflict.
+// AnchorScore.Score is the mean cosine of the state to the anchors,
+// weighted by their weights (AddWeightedAnchor; AddAnchor's weight is 1):
+// Σ w·cos(S, a) / Σ w. It is 0 without a state or without anchors.
+// DriftThreshold is 0.5. After each update with anchors present, a Score
+// below 0.5 starts a realignment of 3 turns when none is running. Each of
+// those turns adds 0.15·(anchor centroid − S) to the update, the centroid
+// being the unit-length weighted mean of the unit anchors. Anchors also
+// bias retrieval by +0.1·cos(key, anchor centroid). Anchors all of one
+// weight act as unweighted ones; a snapshot carries anchor_weights only
+// while some weight is not 1. Registering more than MaxAnchors (64) anchors
+// fails with KindConflict.
 //
 // # Isolation (Q6)
 //

@@ -503,7 +503,22 @@ func fromSnapshot(sn *snapshot, src snapshotSource, gov *Config) (*Session, erro
 			return nil, err
 		}
 	}
-	s.anchors = sn.Anchors
+	if sn.AnchorWeights != nil {
+		if len(sn.AnchorWeights) != len(sn.Anchors) {
+			return nil, fmt.Errorf("%d anchor weights for %d anchors", len(sn.AnchorWeights), len(sn.Anchors))
+		}
+		allOne := true
+		for _, w := range sn.AnchorWeights {
+			if !(w > 0 && w <= MaxAnchorWeight) {
+				return nil, fmt.Errorf("anchor weight %v: must be greater than 0 and at most %d", w, MaxAnchorWeight)
+			}
+			allOne = allOne && w == 1
+		}
+		if allOne { // written only while some weight is not 1: canonical
+			return nil, errors.New("anchor_weights given with every weight 1")
+		}
+	}
+	s.anchors, s.anchorWeights = sn.Anchors, sn.AnchorWeights
 	s.setAnchorCentroid()
 
 	// Isolation and shadow buffer.

@@ -87,6 +87,7 @@ type Session struct {
 
 	triggers       []trigger
 	anchors        [][]float32
+	anchorWeights  []float64 // anchors[i]'s weight; nil while every weight is 1
 	anchorCentroid []float32 // unit mean of anchors; nil without anchors
 	anchorQ        qvec      // anchorCentroid quantised, for the retrieval bias
 
@@ -302,6 +303,7 @@ func (s *Session) ApproxSize() int {
 	for _, a := range s.anchors {
 		n += vec(a)
 	}
+	n += 8 * cap(s.anchorWeights)
 	n += vec(s.anchorCentroid) + cap(s.anchorQ.k)
 	for _, v := range s.iso.exclusion {
 		n += vec(v)

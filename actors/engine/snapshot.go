@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"slices"
 	"time"
 
 	semvec "github.com/semvec-go/semvec"
@@ -58,6 +59,7 @@ type snapshot struct {
 	Memories        []memorySnap  `json:"memories,omitempty"`
 	Triggers        []triggerSnap `json:"triggers,omitempty"`
 	Anchors         [][]float32   `json:"anchors,omitempty"`
+	AnchorWeights   []float64     `json:"anchor_weights,omitempty"` // absent while every weight is 1
 	Isolation       isolationSnap `json:"isolation"`
 	Shadow          []shadowSnap  `json:"shadow,omitempty"`
 	Entities        []entitySnap  `json:"entities,omitempty"`
@@ -168,6 +170,7 @@ func (s *Session) snapshot() *snapshot {
 		LastResponse:    s.lastResponse,
 		NextSeq:         s.nextSeq,
 		Anchors:         outer(s.anchors),
+		AnchorWeights:   slices.Clone(s.anchorWeights),
 		Isolation:       isolationSnap{s.iso.level, s.iso.threshold, outer(s.iso.exclusion), outer(s.iso.allowlist)},
 	}
 	for _, q := range s.drift.recent {
