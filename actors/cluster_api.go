@@ -97,8 +97,9 @@ func (l *Layers) ClusterFeedback(ctx context.Context, owner, id string) (*pb.Clu
 // DeleteCluster deletes the cluster with its backing session, memberships and
 // region links, stops its actor and the backing session's, and tells the
 // former members and regions. When the deletion fails, its outcome is
-// unknown: the cluster's actor and the members and regions it had before
-// reload their views (Layers.unsure); a running cluster actor that finds
+// unknown: the backing session's actor stops (haltUnsure), and the
+// cluster's actor and the members and regions it had before reload their
+// views (Layers.unsure); a running cluster actor that finds
 // its cluster gone stops, and does the rest (goneCluster). Its links are
 // told by DeleteCluster itself too, for when its actor is not running.
 func (l *Layers) DeleteCluster(ctx context.Context, owner, id string) error {
@@ -113,6 +114,7 @@ func (l *Layers) DeleteCluster(ctx context.Context, owner, id string) error {
 	// added concurrently is told too (before, read first, can miss it).
 	unlinked, err := l.store.DeleteCluster(ctx, owner, id)
 	if err != nil {
+		l.haltUnsure(ctx, err, owner, id)
 		return l.unsure(err, append(l.clusterLinks(before), told{l.clusters, ownedKey(owner, id)})...)
 	}
 	l.clusters.Halt(ctx, ownedKey(owner, id), false)

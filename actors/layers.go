@@ -852,6 +852,21 @@ func (l *Layers) unsure(err error, actors ...told) error {
 	return err
 }
 
+// haltUnsure stops the actor of owner's session sid, the backing session of
+// a cluster or the meta session of a region whose deletion failed with its
+// outcome unknown (err), as Sessions.Delete stops a session's: the deletion
+// may have landed, or (PostgreSQL) have left its mark on the session's row
+// (persistence's fenceOff: a negative epoch, which a failed deletion lifts
+// again only while the database answers). A running actor would then have
+// its next change refused as NotFound and answer 404 for a session that
+// exists; stopped (not discarded: its changes in flight may have landed),
+// the next request activates it from what the database holds.
+func (l *Layers) haltUnsure(ctx context.Context, err error, owner, sid string) {
+	if outcomeUnknown(err) && sid != "" {
+		l.sessions.reg.Halt(ctx, ownedKey(owner, sid), false)
+	}
+}
+
 // tellUnsure tells each of actors TopologyChanged{unsure} (see unsure).
 func (l *Layers) tellUnsure(ctx context.Context, actors ...told) {
 	for _, a := range actors {

@@ -98,6 +98,7 @@ func (l *Layers) DeleteRegion(ctx context.Context, owner, id string) error {
 	// added concurrently is told too (before, read first, can miss it).
 	unlinked, err := l.store.DeleteRegion(ctx, owner, id)
 	if err != nil {
+		l.haltUnsure(ctx, err, owner, before.GetMetaSessionId())
 		return l.unsure(err, append(l.regionLinks(before), told{l.regions, ownedKey(owner, id)})...)
 	}
 	l.regions.Halt(ctx, ownedKey(owner, id), false)
