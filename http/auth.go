@@ -27,11 +27,11 @@ const RenewURL = "https://www.semvec.io"
 
 // Auth response details.
 const (
-	detailMissingToken   = "Missing license token"
+	detailMissingToken = "Missing license token"
 	// detailNotBearer follows detailMissingToken when an Authorization
 	// header came without a bearer token (a token sent bare, or another
 	// scheme) and no X-API-Key.
-	detailNotBearer = ": the Authorization header must be \"Bearer \" and the token (or send the token in X-API-Key)"
+	detailNotBearer      = ": the Authorization header must be \"Bearer \" and the token (or send the token in X-API-Key)"
 	detailInvalidLicense = "Invalid license: "
 	detailExpiredLicense = "License expired: renew at " + RenewURL
 	// detailProductNotCovered (and the token's products, then "]") is the
