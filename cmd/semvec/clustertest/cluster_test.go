@@ -23,6 +23,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -436,6 +437,32 @@ func TestClusterEtcdUnreachable(t *testing.T) {
 	if out := n.out.String(); !strings.Contains(out, "SEMVEC_CLUSTER_ETCD") || !strings.Contains(out, "etcd unavailable") {
 		t.Fatalf("no clear message:\n%s", out)
 	}
+}
+
+// TestClusterRefusesAnotherEmbedder: a node whose embedder dimension
+// differs from its peers' does not join. Before, it joined silently: every
+// request it relayed to a session of the others answered 422 ("expected
+// 384 dimensions, got 128"), and the sessions it created were stored at
+// 128 dimensions, unusable through the others for good.
+func TestClusterRefusesAnotherEmbedder(t *testing.T) {
+	e := needEtcd(t)
+	db := needDatabase(t)
+	env := clusterEnv(clusterName(t), e.ClientURL, db)
+	a := startNodes(t, env, 1)[0]
+	odd := startNode(t, "odd", append(slices.Clone(env), "SEMVEC_EMBEDDER_DIM=128"))
+	if !odd.exited(60 * time.Second) {
+		t.Fatalf("a node embedding at 128 dimensions joined a cluster at 384 and still runs after 60 s:\n%s", odd.out.String())
+	}
+	out := odd.out.String()
+	if code := odd.cmd.ProcessState.ExitCode(); code != 1 || !strings.Contains(out, "SEMVEC_EMBEDDER/SEMVEC_EMBEDDER_DIM") ||
+		!strings.Contains(out, "hashing-v1/384") || !strings.Contains(out, "hashing-v1/128") {
+		t.Fatalf("exit status %d, want 1 with a message naming the variables and both embedders:\n%s", code, out)
+	}
+	a.waitMembers(1, 15*time.Second)
+	// A node like the first still joins.
+	b := startNode(t, "B", env)
+	b.waitStarted(60 * time.Second)
+	b.waitMembers(2, 30*time.Second)
 }
 
 // TestClusterRefusesSQLite: cluster mode without a PostgreSQL DATABASE_URL

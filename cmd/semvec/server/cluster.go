@@ -44,12 +44,28 @@ type clusterNode struct {
 	left    sync.Once
 }
 
+// embedderKindPrefix starts the name of the kind every member registers to
+// tell its peers how it embeds (embedderKind). Nothing is ever placed on
+// it: it travels in the member's etcd value with the grain kinds.
+const embedderKindPrefix = "semvec.embedder:"
+
+// embedderKind names this node's embedder and dimension. Every member
+// must embed alike: the receiving node embeds a request's text and the
+// owning node applies the vector to the session's state, so a member with
+// another dimension answers every request it relays to a session of the
+// others with 422 and creates sessions (stored) that the others cannot use.
+func embedderKind(name string, dim int) string {
+	return fmt.Sprintf("%s%s/%d", embedderKindPrefix, name, dim)
+}
+
 // startCluster builds the protoactor cluster on sys with the grain kinds
 // and starts it as a member. It returns within the membership provider's
 // start-up bound, with a clear error when etcd does not answer or the
-// remote port cannot be bound. On error nothing is left running, and sys
-// has been shut down (protoactor's cluster shutdown closes it).
-func startCluster(cfg ClusterConfig, sys *actor.ActorSystem, kinds []*cluster.Kind, log *slog.Logger) (*clusterNode, error) {
+// remote port cannot be bound, or when a member it sees embeds otherwise
+// (embedder, "name/dim", is this node's; see embedderKind). On error
+// nothing is left running, and sys has been shut down (protoactor's
+// cluster shutdown closes it).
+func startCluster(cfg ClusterConfig, embedder string, sys *actor.ActorSystem, kinds []*cluster.Kind, log *slog.Logger) (*clusterNode, error) {
 	n := &clusterNode{sys: sys, log: log.With("component", "cluster"), lost: make(chan struct{})}
 	lostOnce := sync.Once{}
 	p, err := membership.New(membership.Config{
@@ -77,10 +93,9 @@ func startCluster(cfg ClusterConfig, sys *actor.ActorSystem, kinds []*cluster.Ki
 	if cfg.Advertise != "" {
 		ropts = append(ropts, remote.WithAdvertisedHost(cfg.Advertise))
 	}
-	opts := []cluster.ConfigOption{}
-	if len(kinds) > 0 {
-		opts = append(opts, cluster.WithKinds(kinds...))
-	}
+	marker := embedderKindPrefix + embedder
+	kinds = append(slices.Clone(kinds), cluster.NewKind(marker, actor.PropsFromFunc(func(actor.Context) {})))
+	opts := []cluster.ConfigOption{cluster.WithKinds(kinds...)}
 	n.c = cluster.New(sys, cluster.Configure(cfg.Name, p, disthash.New(), remote.Configure(cfg.Host, cfg.Port, ropts...), opts...))
 
 	// The member count for readiness and metrics comes from protoactor's
@@ -101,9 +116,32 @@ func startCluster(cfg ClusterConfig, sys *actor.ActorSystem, kinds []*cluster.Ki
 		}
 		return nil, fmt.Errorf("SEMVEC_CLUSTER: cannot join cluster %q: %w", cfg.Name, err)
 	}
+	if err := n.sameEmbedder(marker); err != nil {
+		n.kill()
+		return nil, fmt.Errorf("SEMVEC_EMBEDDER/SEMVEC_EMBEDDER_DIM: cannot join cluster %q: %w", cfg.Name, err)
+	}
 	n.log.Info("joined the cluster", "cluster", cfg.Name, "member", sys.ID, "address", sys.Address(),
 		"etcd", strings.Join(cfg.Etcd, ","), "members", n.members.Load())
 	return n, nil
+}
+
+// sameEmbedder checks that every other member this node sees registered
+// marker, the embedder kind of this node (members that registered none, of
+// an earlier version, are let be). It is checked once, after joining: two
+// members started at the same moment may miss each other.
+func (n *clusterNode) sameEmbedder(marker string) error {
+	for _, m := range n.p.Members() {
+		if m.Id == n.sys.ID {
+			continue
+		}
+		for _, k := range m.Kinds {
+			if strings.HasPrefix(k, embedderKindPrefix) && k != marker {
+				return fmt.Errorf("member %s at %s:%d embeds with %s, this node with %s: every member needs the same embedder and dimension",
+					m.Id, m.Host, m.Port, strings.TrimPrefix(k, embedderKindPrefix), strings.TrimPrefix(marker, embedderKindPrefix))
+			}
+		}
+	}
+	return nil
 }
 
 // startMember is membership.Start that also turns protoactor's panic on a

@@ -125,7 +125,7 @@ func Start(ctx context.Context, cfg Config, getenv func(string) string, stdout, 
 		// (actors/placement.go); this node hosts the routers of the
 		// identities it owns.
 		place = actors.NewPlacement(sessions, layers, log)
-		node, err = startCluster(cfg.Cluster, sys, place.Kinds(), log)
+		node, err = startCluster(cfg.Cluster, fmt.Sprintf("%s/%d", emb.Name(), emb.Dim()), sys, place.Kinds(), log)
 		if err != nil {
 			sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
 			_ = layers.Shutdown(sctx)
