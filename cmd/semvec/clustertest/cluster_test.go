@@ -465,6 +465,25 @@ func TestClusterRefusesAnotherEmbedder(t *testing.T) {
 	b.waitMembers(2, 30*time.Second)
 }
 
+// A node trusting other licence keys than a member it sees joins (a key
+// rotation adds the new key one member at a time) but warns, naming both
+// sets of keys: a token would work through one member and not another.
+func TestClusterWarnsOfOtherLicenceKeys(t *testing.T) {
+	e := needEtcd(t)
+	db := needDatabase(t)
+	name := clusterName(t)
+	licensedEnv, _ := licensedTenants(t, clusterEnv(name, e.ClientURL, db))
+	a := startNodes(t, licensedEnv, 1)[0]
+	otherEnv, _ := licensedTenants(t, clusterEnv(name, e.ClientURL, db)) // a key pair of its own
+	b := startNode(t, "B", otherEnv)
+	b.waitStarted(60 * time.Second)
+	b.waitMembers(2, 30*time.Second)
+	a.waitMembers(2, 30*time.Second)
+	if out := b.out.String(); !strings.Contains(out, "another member trusts other licence keys") || !strings.Contains(out, "licence-keys") {
+		t.Fatalf("no warning of the other member's licence keys:\n%s", out)
+	}
+}
+
 // TestClusterRefusesSQLite: cluster mode without a PostgreSQL DATABASE_URL
 // does not start, and says why. Needs neither etcd nor PostgreSQL.
 func TestClusterRefusesSQLite(t *testing.T) {

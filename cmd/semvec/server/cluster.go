@@ -44,28 +44,31 @@ type clusterNode struct {
 	left    sync.Once
 }
 
-// embedderKindPrefix starts the name of the kind every member registers to
-// tell its peers how it embeds (embedderKind). Nothing is ever placed on
-// it: it travels in the member's etcd value with the grain kinds.
-const embedderKindPrefix = "semvec.embedder:"
+// A member tells its peers how it is configured through marker kinds,
+// "semvec.<setting>:<value>", on which nothing is ever placed: they travel
+// in its etcd record with the grain kinds, and a member joining compares
+// them with those of every member it sees (sameSetting).
+const markerPrefix = "semvec."
 
-// embedderKind names this node's embedder and dimension. Every member
-// must embed alike: the receiving node embeds a request's text and the
-// owning node applies the vector to the session's state, so a member with
-// another dimension answers every request it relays to a session of the
-// others with 422 and creates sessions (stored) that the others cannot use.
-func embedderKind(name string, dim int) string {
-	return fmt.Sprintf("%s%s/%d", embedderKindPrefix, name, dim)
-}
+// marker is one setting a member advertises.
+type marker struct{ setting, value string }
+
+func (m marker) kind() string { return markerPrefix + m.setting + ":" + m.value }
 
 // startCluster builds the protoactor cluster on sys with the grain kinds
 // and starts it as a member. It returns within the membership provider's
 // start-up bound, with a clear error when etcd does not answer or the
-// remote port cannot be bound, or when a member it sees embeds otherwise
-// (embedder, "name/dim", is this node's; see embedderKind). On error
-// nothing is left running, and sys has been shut down (protoactor's
-// cluster shutdown closes it).
-func startCluster(cfg ClusterConfig, embedder string, sys *actor.ActorSystem, kinds []*cluster.Kind, log *slog.Logger) (*clusterNode, error) {
+// remote port cannot be bound, or when a member it sees embeds otherwise.
+// embedder ("name/dim") and licenceKeys (the key ids of the licence keys
+// it trusts) are this node's. Every member must embed alike: the member
+// that takes a request embeds its text and the member that owns the
+// session applies the vector, so a member with another dimension answered
+// every request it relayed to the others' sessions with 422 and created
+// sessions (stored) that the others could not use. Members trusting other
+// licence keys only get a warning: a rotation adds the new key one member
+// at a time. On error nothing is left running, and sys has been shut down
+// (protoactor's cluster shutdown closes it).
+func startCluster(cfg ClusterConfig, embedder, licenceKeys string, sys *actor.ActorSystem, kinds []*cluster.Kind, log *slog.Logger) (*clusterNode, error) {
 	n := &clusterNode{sys: sys, log: log.With("component", "cluster"), lost: make(chan struct{})}
 	lostOnce := sync.Once{}
 	p, err := membership.New(membership.Config{
@@ -93,8 +96,11 @@ func startCluster(cfg ClusterConfig, embedder string, sys *actor.ActorSystem, ki
 	if cfg.Advertise != "" {
 		ropts = append(ropts, remote.WithAdvertisedHost(cfg.Advertise))
 	}
-	marker := embedderKindPrefix + embedder
-	kinds = append(slices.Clone(kinds), cluster.NewKind(marker, actor.PropsFromFunc(func(actor.Context) {})))
+	emb, keys := marker{"embedder", embedder}, marker{"licence-keys", licenceKeys}
+	kinds = slices.Clone(kinds)
+	for _, m := range []marker{emb, keys} {
+		kinds = append(kinds, cluster.NewKind(m.kind(), actor.PropsFromFunc(func(actor.Context) {})))
+	}
 	opts := []cluster.ConfigOption{cluster.WithKinds(kinds...)}
 	n.c = cluster.New(sys, cluster.Configure(cfg.Name, p, disthash.New(), remote.Configure(cfg.Host, cfg.Port, ropts...), opts...))
 
@@ -116,28 +122,32 @@ func startCluster(cfg ClusterConfig, embedder string, sys *actor.ActorSystem, ki
 		}
 		return nil, fmt.Errorf("SEMVEC_CLUSTER: cannot join cluster %q: %w", cfg.Name, err)
 	}
-	if err := n.sameEmbedder(marker); err != nil {
+	if err := n.sameSetting(emb); err != nil {
 		n.kill()
-		return nil, fmt.Errorf("SEMVEC_EMBEDDER/SEMVEC_EMBEDDER_DIM: cannot join cluster %q: %w", cfg.Name, err)
+		return nil, fmt.Errorf("SEMVEC_EMBEDDER/SEMVEC_EMBEDDER_DIM: cannot join cluster %q: %w: every member needs the same embedder and dimension", cfg.Name, err)
+	}
+	if err := n.sameSetting(keys); err != nil {
+		n.log.Warn("another member trusts other licence keys: a token may be accepted by one member and refused (401) by another; "+
+			"give every member the same SEMVEC_LICENSE_PUBLIC_KEY (during a rotation, the old and the new key)", "err", err)
 	}
 	n.log.Info("joined the cluster", "cluster", cfg.Name, "member", sys.ID, "address", sys.Address(),
 		"etcd", strings.Join(cfg.Etcd, ","), "members", n.members.Load())
 	return n, nil
 }
 
-// sameEmbedder checks that every other member this node sees registered
-// marker, the embedder kind of this node (members that registered none, of
-// an earlier version, are let be). It is checked once, after joining: two
-// members started at the same moment may miss each other.
-func (n *clusterNode) sameEmbedder(marker string) error {
-	for _, m := range n.p.Members() {
-		if m.Id == n.sys.ID {
+// sameSetting checks that every other member this node sees advertises
+// m's setting with m's value (members that advertise none, of an earlier
+// version, are let be). It is checked once, after joining: two members
+// started at the same moment may miss each other.
+func (n *clusterNode) sameSetting(m marker) error {
+	prefix := markerPrefix + m.setting + ":"
+	for _, peer := range n.p.Members() {
+		if peer.Id == n.sys.ID {
 			continue
 		}
-		for _, k := range m.Kinds {
-			if strings.HasPrefix(k, embedderKindPrefix) && k != marker {
-				return fmt.Errorf("member %s at %s:%d embeds with %s, this node with %s: every member needs the same embedder and dimension",
-					m.Id, m.Host, m.Port, strings.TrimPrefix(k, embedderKindPrefix), strings.TrimPrefix(marker, embedderKindPrefix))
+		for _, k := range peer.Kinds {
+			if v, ok := strings.CutPrefix(k, prefix); ok && v != m.value {
+				return fmt.Errorf("member %s at %s:%d has %s %s, this node %s", peer.Id, peer.Host, peer.Port, m.setting, v, m.value)
 			}
 		}
 	}

@@ -16,6 +16,7 @@ import (
 	"net/http/pprof"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -125,7 +126,7 @@ func Start(ctx context.Context, cfg Config, getenv func(string) string, stdout, 
 		// (actors/placement.go); this node hosts the routers of the
 		// identities it owns.
 		place = actors.NewPlacement(sessions, layers, log)
-		node, err = startCluster(cfg.Cluster, fmt.Sprintf("%s/%d", emb.Name(), emb.Dim()), sys, place.Kinds(), log)
+		node, err = startCluster(cfg.Cluster, fmt.Sprintf("%s/%d", emb.Name(), emb.Dim()), keyIDs(keys, cfg.Anonymous), sys, place.Kinds(), log)
 		if err != nil {
 			sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
 			_ = layers.Shutdown(sctx)
@@ -317,6 +318,20 @@ func (s *Server) closeBackend(ctx context.Context) error {
 // licenceKeys returns the public keys that verify tokens. Without configured
 // keys (and without anonymous mode) it runs in development mode: it creates a
 // key pair in cfg.DevDir once, issues a token for subject "dev" and prints it.
+// keyIDs names the licence keys a node trusts, for its cluster peers to
+// compare (sorted key ids, comma-separated; "anonymous" in anonymous mode).
+func keyIDs(keys []ed25519.PublicKey, anonymous bool) string {
+	if anonymous {
+		return "anonymous"
+	}
+	ids := make([]string, len(keys))
+	for i, k := range keys {
+		ids[i] = license.KeyID(k)
+	}
+	slices.Sort(ids)
+	return strings.Join(slices.Compact(ids), ",")
+}
+
 func licenceKeys(cfg Config, stdout io.Writer) ([]ed25519.PublicKey, string, error) {
 	if cfg.Anonymous {
 		return nil, "", nil
