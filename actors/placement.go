@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -36,6 +37,7 @@ type Placement struct {
 	kinds  map[string]*Registry
 	log    *slog.Logger
 	outbox batches[placedTell]
+	lanes  tellLanes
 }
 
 type placedTell struct {
@@ -52,9 +54,13 @@ const (
 	// (10, 20, 40, 80, 160 ms apart).
 	routeRetries = 5
 	// tellQueue bounds the notifications (drift events) waiting to cross
-	// to another member; beyond it they are dropped and logged, as a
-	// notification to a stopping actor is in single-node mode.
+	// to another member, in the outbox and again in the lanes; beyond it
+	// they are dropped and logged, as a notification to a stopping actor
+	// is in single-node mode.
 	tellQueue = 8192
+	// maxTellLanes bounds the actors whose notifications are being
+	// delivered at once (see tellLanes).
+	maxTellLanes = 64
 )
 
 // NewPlacement prepares cluster mode for the registries of sessions and
@@ -89,7 +95,10 @@ func (p *Placement) Start(c *cluster.Cluster) {
 			p.topology(t.Members)
 		}
 	})
-	p.outbox.start(tellQueue, 256, p.deliver)
+	p.lanes.start(maxTellLanes, tellQueue, p.deliverOne, func(t placedTell) {
+		p.log.Warn("cluster: notification dropped, queue full", "kind", t.reg.kind, "key", t.key, "type", typeName(t.msg))
+	})
+	p.outbox.start(tellQueue, 256, p.lanes.add)
 	for _, r := range p.kinds {
 		r.place.Store(p)
 	}
@@ -116,6 +125,7 @@ func (p *Placement) Close() {
 	}
 	if p.c != nil {
 		p.outbox.close()
+		p.lanes.wait()
 	}
 }
 
@@ -195,29 +205,103 @@ func (p *Placement) forget(r *Registry, key string, pid *actor.PID) {
 	p.c.PidCache.RemoveByValue(key, r.kind, pid)
 }
 
-// tell queues a notification for key's actor in r; one goroutine delivers
-// them in order (looking routers up off every actor's Receive).
+// tell queues a notification for key's actor in r; they are delivered off
+// every actor's Receive, in order for each actor (see tellLanes).
 func (p *Placement) tell(r *Registry, key string, msg any) {
 	if !p.outbox.put(placedTell{reg: r, key: key, msg: msg}) {
 		p.log.Warn("cluster: notification dropped, queue full", "kind", r.kind, "key", key, "type", typeName(msg))
 	}
 }
 
-func (p *Placement) deliver(batch []placedTell) {
-	for _, t := range batch {
-		ctx, cancel := context.WithTimeout(context.Background(), placementLookupTimeout)
-		pid, err := p.lookup(ctx, t.reg, t.key)
-		cancel()
-		switch {
-		case err != nil:
-			p.log.Warn("cluster: notification not delivered", "kind", t.reg.kind, "key", t.key, "type", typeName(t.msg), "err", err)
-		case pid == nil:
-			t.reg.tellLocal(t.key, t.msg, true)
-		default:
-			p.c.ActorSystem.Root.Send(pid, t.msg)
-		}
+// deliverOne looks up t's router (at most placementLookupTimeout) and sends
+// it t, or tells the actor here when this member hosts it.
+func (p *Placement) deliverOne(t placedTell) {
+	ctx, cancel := context.WithTimeout(context.Background(), placementLookupTimeout)
+	pid, err := p.lookup(ctx, t.reg, t.key)
+	cancel()
+	switch {
+	case err != nil:
+		p.log.Warn("cluster: notification not delivered", "kind", t.reg.kind, "key", t.key, "type", typeName(t.msg), "err", err)
+	case pid == nil:
+		t.reg.tellLocal(t.key, t.msg, true)
+	default:
+		p.c.ActorSystem.Root.Send(pid, t.msg)
 	}
 }
+
+// tellLanes delivers notifications with one lane per actor: a lane
+// delivers its actor's notifications in order on a goroutine of its own,
+// and at most max lanes run at once. A lookup that waits (protoactor waits
+// up to 5 s for a member that died and is not yet out of the membership)
+// holds up its own actor's notifications only, not every tenant's, as the
+// one loop that delivered them all did; only when max lookups wait at once
+// does the next actor's lane wait for one to end.
+type tellLanes struct {
+	deliver  func(placedTell)
+	slots    chan struct{} // a token per running lane
+	maxQueue int
+	onDrop   func(placedTell) // a notification dropped, maxQueue waiting
+
+	mu      sync.Mutex
+	waiting map[string][]placedTell // by actor (kind and key): notifications behind its running lane
+	queued  int                     // notifications in waiting
+	running sync.WaitGroup
+}
+
+func (l *tellLanes) start(max, maxQueue int, deliver, onDrop func(placedTell)) {
+	l.deliver, l.maxQueue, l.onDrop = deliver, maxQueue, onDrop
+	l.slots = make(chan struct{}, max)
+	l.waiting = map[string][]placedTell{}
+}
+
+// add hands batch to the lanes, starting a lane for each actor without
+// one (waiting for a free slot when max lanes run).
+func (l *tellLanes) add(batch []placedTell) {
+	for _, t := range batch {
+		id := t.reg.kind + "\x00" + t.key
+		l.mu.Lock()
+		if q, busy := l.waiting[id]; busy {
+			if l.queued >= l.maxQueue {
+				l.mu.Unlock()
+				l.onDrop(t)
+				continue
+			}
+			l.waiting[id] = append(q, t)
+			l.queued++
+			l.mu.Unlock()
+			continue
+		}
+		l.waiting[id] = nil // a lane runs: the next ones queue behind it
+		l.mu.Unlock()
+		l.slots <- struct{}{}
+		l.running.Add(1)
+		go l.run(id, t)
+	}
+}
+
+// run delivers t, then what queued behind it for the same actor, until
+// none is left.
+func (l *tellLanes) run(id string, t placedTell) {
+	defer func() { <-l.slots; l.running.Done() }()
+	next := []placedTell{t}
+	for len(next) > 0 {
+		for _, t := range next {
+			l.deliver(t)
+		}
+		l.mu.Lock()
+		next = l.waiting[id]
+		l.queued -= len(next)
+		if len(next) == 0 {
+			delete(l.waiting, id)
+		} else {
+			l.waiting[id] = nil
+		}
+		l.mu.Unlock()
+	}
+}
+
+// wait returns once every lane has ended (after add's last call).
+func (l *tellLanes) wait() { l.running.Wait() }
 
 // askRoute asks key's actor in r through its router when another member
 // hosts it; routed is false when this member hosts it (the caller asks its
