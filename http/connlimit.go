@@ -27,15 +27,21 @@ import (
 // request's header has not arrived whole (both tracked through
 // srv.ConnState, which this sets; net/http counts a connection active once
 // it has read a request's header). A few addresses holding idle, silent or
-// slowly sending connections cannot lock every other client out. Only when
-// every connection is busy with a request (being read past its header, or
-// answered) is the new connection refused like one past the per-address
-// limit.
+// slowly sending connections cannot lock every other client out. A new
+// connection counts as idle only once it has been open newConnGrace: until
+// net/http's goroutine for it has run, a request its client has sent whole
+// is not read yet, and closing it would leave that client without an
+// answer (a reset, which clients do not retry on a new connection) where a
+// burst of clients at the total should get a 503 (as net/http's own
+// closing of idle connections spares new ones for 5 s, golang.org/issue/22682).
+// Only when every connection is busy with a request (being read past its
+// header, or answered) or new is the new connection refused like one past
+// the per-address limit.
 func LimitConnections(srv *http.Server, ln net.Listener, total, perAddr int) net.Listener {
 	if total <= 0 && perAddr <= 0 {
 		return ln
 	}
-	l := &connLimiter{Listener: ln, total: total, perAddr: perAddr,
+	l := &connLimiter{Listener: ln, total: total, perAddr: perAddr, grace: newConnGrace,
 		byAddr: map[netip.Addr]int{}, refusing: make(chan struct{}, maxRefusing)}
 	srv.ConnState = l.track
 	return l
@@ -45,6 +51,10 @@ func LimitConnections(srv *http.Server, ln net.Listener, total, perAddr int) net
 // connection over a limit is closed without an answer.
 const maxRefusing = 64
 
+// newConnGrace is how long a new connection that has not sent a whole
+// request header is spared at the total (see LimitConnections).
+const newConnGrace = time.Second
+
 // refusalTimeout bounds the writing of a refusal and the wait for the
 // client to read it.
 const refusalTimeout = time.Second
@@ -52,12 +62,14 @@ const refusalTimeout = time.Second
 type connLimiter struct {
 	net.Listener
 	total, perAddr int
+	grace          time.Duration // newConnGrace
 	refusing       chan struct{}
 
 	mu     sync.Mutex
 	open   int
 	byAddr map[netip.Addr]int // open connections by address, only those with some
-	idle   list.List          // of *limitedConn waiting for their first or next request, the longest idle first
+	idle   list.List          // of *limitedConn waiting for their next request, the longest idle first
+	fresh  list.List          // of *limitedConn waiting for their first request, the oldest first
 }
 
 // Accept returns the next connection within the limits; those past them
@@ -92,19 +104,35 @@ func (l *connLimiter) admit(addr netip.Addr) (string, *limitedConn) {
 	}
 	var idle *limitedConn
 	if l.total > 0 && l.open >= l.total {
-		front := l.idle.Front()
-		if front == nil {
+		idle = l.longestIdle()
+		if idle == nil {
 			return "Too many connections to this server (" + strconv.Itoa(l.total) + "): retry later", nil
 		}
-		idle = l.idle.Remove(front).(*limitedConn)
-		idle.waiting = nil
+		idle.list.Remove(idle.waiting)
+		idle.waiting, idle.list = nil, nil
 	}
 	l.open++
 	l.byAddr[addr]++
 	return "", idle
 }
 
-// track keeps the list of idle connections: a connection joins it when it
+// longestIdle is the connection idle the longest that may be closed: the
+// front of l.idle or of l.fresh, whichever waits since earlier, the latter
+// only once open l.grace. Call with l.mu held.
+func (l *connLimiter) longestIdle() *limitedConn {
+	var idle *limitedConn
+	if f := l.idle.Front(); f != nil {
+		idle = f.Value.(*limitedConn)
+	}
+	if f := l.fresh.Front(); f != nil {
+		if c := f.Value.(*limitedConn); time.Since(c.since) >= l.grace && (idle == nil || c.since.Before(idle.since)) {
+			idle = c
+		}
+	}
+	return idle
+}
+
+// track keeps the lists of idle connections: a connection joins it when it
 // opens and when it waits for its next request, and leaves it when a
 // request's header has been read or it closes.
 func (l *connLimiter) track(c net.Conn, state http.ConnState) {
@@ -115,12 +143,22 @@ func (l *connLimiter) track(c net.Conn, state http.ConnState) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if lc.waiting != nil {
-		l.idle.Remove(lc.waiting)
-		lc.waiting = nil
+		lc.list.Remove(lc.waiting)
+		lc.waiting, lc.list = nil, nil
 	}
-	if (state == http.StateNew || state == http.StateIdle) && !lc.closed {
-		lc.waiting = l.idle.PushBack(lc)
+	if lc.closed {
+		return
 	}
+	switch state {
+	case http.StateNew:
+		lc.list = &l.fresh
+	case http.StateIdle:
+		lc.list = &l.idle
+	default:
+		return
+	}
+	lc.since = time.Now()
+	lc.waiting = lc.list.PushBack(lc)
 }
 
 // release gives c's place back.
@@ -129,8 +167,8 @@ func (l *connLimiter) release(c *limitedConn) {
 	defer l.mu.Unlock()
 	c.closed = true
 	if c.waiting != nil {
-		l.idle.Remove(c.waiting)
-		c.waiting = nil
+		c.list.Remove(c.waiting)
+		c.waiting, c.list = nil, nil
 	}
 	l.open--
 	if l.byAddr[c.addr]--; l.byAddr[c.addr] <= 0 {
@@ -175,7 +213,9 @@ type limitedConn struct {
 	once sync.Once
 
 	// under l.mu:
-	waiting *list.Element // in l.idle while the connection waits for its first or next request
+	waiting *list.Element // in list while the connection waits for its first or next request
+	list    *list.List    // l.fresh (first request) or l.idle (next), while waiting
+	since   time.Time     // when it joined list
 	closed  bool
 }
 

@@ -2,6 +2,7 @@ package http
 
 import (
 	"bufio"
+	"container/list"
 	"encoding/json"
 	"errors"
 	"io"
@@ -27,6 +28,13 @@ func connLimitServer(t *testing.T, total, perAddr int) (string, *connLimiter) {
 // connLimitServerHolding is connLimitServer whose handler answers GET /hold
 // only once release is called.
 func connLimitServerHolding(t *testing.T, total, perAddr int) (addr string, l *connLimiter, release func()) {
+	return connLimitServerGrace(t, total, perAddr, 0)
+}
+
+// connLimitServerGrace is connLimitServerHolding that spares new
+// connections for grace (newConnGrace in production; 0 makes them idle at
+// once, for the order of eviction to be tested alone).
+func connLimitServerGrace(t *testing.T, total, perAddr int, grace time.Duration) (addr string, l *connLimiter, release func()) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -40,6 +48,9 @@ func connLimitServerHolding(t *testing.T, total, perAddr int) (addr string, l *c
 		_, _ = io.WriteString(w, `{"status":"ok"}`)
 	}), ReadHeaderTimeout: 5 * time.Second}
 	limited := LimitConnections(srv, ln, total, perAddr)
+	if l, ok := limited.(*connLimiter); ok {
+		l.grace = grace
+	}
 	go func() { _ = srv.Serve(limited) }()
 	var once sync.Once
 	release = func() { once.Do(func() { close(held) }) }
@@ -139,7 +150,13 @@ func TestConnectionTotalClosesTheLongestIdle(t *testing.T) {
 		actortest.Eventually(t, "the connection idle", func() bool {
 			l.mu.Lock()
 			defer l.mu.Unlock()
-			return l.idle.Back() != nil && l.idle.Back().Value.(*limitedConn).RemoteAddr().String() == k.c.LocalAddr().String()
+			var back *limitedConn
+			for _, ls := range []*list.List{&l.idle, &l.fresh} {
+				if b := ls.Back(); b != nil && (back == nil || b.Value.(*limitedConn).since.After(back.since)) {
+					back = b.Value.(*limitedConn)
+				}
+			}
+			return back != nil && back.RemoteAddr().String() == k.c.LocalAddr().String()
 		})
 	}
 	// use has k served a request, then waits until the server counts k
@@ -189,7 +206,7 @@ func TestConnectionTotalClosesTheLongestIdle(t *testing.T) {
 	actortest.Eventually(t, "every connection busy", func() bool {
 		l.mu.Lock()
 		defer l.mu.Unlock()
-		return l.idle.Len() == 0
+		return l.idle.Len() == 0 && l.fresh.Len() == 0
 	})
 	status, retry, detail := dialFrom(t, addr, "127.0.0.6").get(t)
 	if status != 503 || retry != "1" || !strings.Contains(detail, "to this server (4)") {
@@ -200,6 +217,69 @@ func TestConnectionTotalClosesTheLongestIdle(t *testing.T) {
 		if status, _, _ := k.answer(t); status != 200 {
 			t.Fatalf("a held request: %d", status)
 		}
+	}
+}
+
+// A new connection is not closed at the total before it has been open
+// newConnGrace: net/http may not have read the request its client sent
+// whole, and that client would get no answer (a reset, which clients do
+// not retry on a new connection) where the newcomer gets a 503. Closing
+// every connection that had not sent a whole header left a burst of
+// clients at the total mostly reset, none answered 503.
+func TestANewConnectionIsSparedForItsGrace(t *testing.T) {
+	addr, l, _ := connLimitServerGrace(t, 1, 0, 300*time.Millisecond)
+	silent := dialFrom(t, addr, "127.0.0.2")
+	actortest.Eventually(t, "the connection counted", func() bool {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		return l.fresh.Len() == 1
+	})
+	status, retry, detail := dialFrom(t, addr, "127.0.0.3").get(t)
+	if status != 503 || retry != "1" || !strings.Contains(detail, "to this server (1)") {
+		t.Fatalf("a connection at the total with a new one open: %d, Retry-After %q, %q", status, retry, detail)
+	}
+	time.Sleep(300 * time.Millisecond)
+	if status, _, _ := dialFrom(t, addr, "127.0.0.3").get(t); status != 200 {
+		t.Fatalf("a connection at the total with one silent past the grace: %d, want 200", status)
+	}
+	if !closedByServer(silent) {
+		t.Fatal("the connection silent past its grace was kept")
+	}
+}
+
+// A burst of clients at the total, each sending its request at once, is
+// answered: 200, or 503 with Retry-After, never a connection closed with
+// its request unanswered.
+func TestABurstAtTheTotalIsAnswered(t *testing.T) {
+	addr, _, _ := connLimitServerGrace(t, 8, 0, newConnGrace)
+	var mu sync.Mutex
+	var unanswered int
+	var example error
+	var wg sync.WaitGroup
+	for range 40 { // within maxRefusing
+		wg.Go(func() {
+			c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			defer c.Close()
+			_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+			if _, err = io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"); err == nil {
+				var res *stdhttp.Response
+				if res, err = stdhttp.ReadResponse(bufio.NewReader(c), nil); err == nil {
+					res.Body.Close()
+					return
+				}
+			}
+			mu.Lock()
+			unanswered, example = unanswered+1, err
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	if unanswered > 0 {
+		t.Fatalf("%d clients of a burst of 40 at the total left without an answer (%v)", unanswered, example)
 	}
 }
 

@@ -87,9 +87,10 @@ func TestIdleConnectionsMakeRoomAtTheTotal(t *testing.T) {
 }
 
 // Connections that send nothing, or only part of a request header, do not
-// hold SEMVEC_MAX_CONNECTIONS until the header timeout: a client that sends
-// a request is served in the place of the one silent the longest. They
-// made every later client wait 503s for up to 10 s.
+// hold SEMVEC_MAX_CONNECTIONS until the header timeout: once they have been
+// open a second (the grace of a new connection), a client that sends a
+// request is served in the place of the one silent the longest. They made
+// every later client wait 503s for up to 10 s.
 func TestSilentConnectionsMakeRoomAtTheTotal(t *testing.T) {
 	e := newEnv(t, "sqlite:///"+t.TempDir()+"/conns.db", map[string]string{
 		"SEMVEC_MAX_CONNECTIONS": "3", "SEMVEC_MAX_CONNECTIONS_PER_ADDRESS": "0"})
@@ -109,6 +110,7 @@ func TestSilentConnectionsMakeRoomAtTheTotal(t *testing.T) {
 			}
 		}
 	}
+	time.Sleep(time.Second) // the grace of a new connection (http/connlimit.go newConnGrace)
 	for i := range 3 {
 		res, err := http.Get(e.base + "/v1/health")
 		if err != nil {
