@@ -113,3 +113,37 @@ func TestAnchorWeightsRoundTrip(t *testing.T) {
 		}
 	}
 }
+
+// A weight's scale does not matter, however small: the centroid of anchors
+// all of weight 1e-200 is theirs at weight 1 (the weighted sum's squared
+// norm underflowed to 0, and the centroid was dropped as if the anchors
+// cancelled out: no retrieval bias, no realignment pull, while the anchor
+// score still counted them).
+func TestTinyAnchorWeightsKeepTheCentroid(t *testing.T) {
+	a := emb("kubernetes deployment pods replicas rollout kubectl service")
+	b := emb("sourdough bread flour dough proofing oven crust")
+	for _, w := range []float64{1e-200, 1e-160, 1e-300, 5e-324} {
+		tiny, plain := newTestSession(t), newTestSession(t)
+		for _, v := range [][]float32{a, b} {
+			if _, err := tiny.AddWeightedAnchor(v, w); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := plain.AddAnchor(v); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if tiny.anchorCentroid == nil {
+			t.Fatalf("weight %v: no anchor centroid", w)
+		}
+		run(t, tiny, "How do I roll out a new deployment with kubectl?", "", 0)
+		run(t, plain, "How do I roll out a new deployment with kubectl?", "", 0)
+		if got, want := tiny.AnchorScore().Score, plain.AnchorScore().Score; math.Abs(got-want) > 1e-9 {
+			t.Fatalf("weight %v: anchor score %v, at weight 1 %v", w, got, want)
+		}
+		for i := range plain.anchorCentroid {
+			if math.Abs(float64(tiny.anchorCentroid[i]-plain.anchorCentroid[i])) > 1e-6 {
+				t.Fatalf("weight %v: centroid moved by the weights' scale", w)
+			}
+		}
+	}
+}

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"slices"
 	"strings"
 
 	semvec "github.com/semvec-go/semvec"
@@ -169,11 +170,18 @@ func centroid(vs [][]float32, weights []float64, dim int) []float32 {
 	if len(vs) == 0 {
 		return nil
 	}
+	// Weights are relative: scaled so that the largest is 1, a sum of
+	// tiny weights (any w > 0 is valid) neither underflows to nothing nor
+	// loses precision when it is normalised.
+	top := 1.0
+	if weights != nil {
+		top = slices.Max(weights)
+	}
 	buf := make([]float64, dim)
 	for j, v := range vs {
 		w := 1.0
 		if weights != nil {
-			w = weights[j]
+			w = weights[j] / top
 		}
 		for i, x := range v {
 			buf[i] += w * float64(x)
@@ -204,9 +212,13 @@ func (s *Session) anchorScore() float64 {
 	if !s.initialized || len(s.anchors) == 0 {
 		return 0
 	}
+	top := 1.0 // weights relative to the largest, as in centroid
+	if s.anchorWeights != nil {
+		top = slices.Max(s.anchorWeights)
+	}
 	var sum, total float64
 	for i, a := range s.anchors {
-		w := s.anchorWeight(i)
+		w := s.anchorWeight(i) / top
 		sum += w * cos(s.state, a)
 		total += w
 	}
