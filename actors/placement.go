@@ -54,7 +54,8 @@ const (
 	// (10, 20, 40, 80, 160 ms apart).
 	routeRetries = 5
 	// tellQueue bounds the notifications (drift events) waiting to cross
-	// to another member, in the outbox and again in the lanes; beyond it
+	// to another member, in the outbox and again in the lanes (those not
+	// yet delivered); beyond it
 	// they are dropped and logged, as a notification to a stopping actor
 	// is in single-node mode.
 	tellQueue = 8192
@@ -240,11 +241,11 @@ type tellLanes struct {
 	deliver  func(placedTell)
 	slots    chan struct{} // a token per running lane
 	maxQueue int
-	onDrop   func(placedTell) // a notification dropped, maxQueue waiting
+	onDrop   func(placedTell) // a notification dropped, maxQueue not yet delivered
 
 	mu      sync.Mutex
 	waiting map[string][]placedTell // by actor (kind and key): notifications behind its running lane
-	queued  int                     // notifications in waiting
+	queued  int                     // notifications added and not yet delivered (or dropped)
 	running sync.WaitGroup
 }
 
@@ -260,14 +261,14 @@ func (l *tellLanes) add(batch []placedTell) {
 	for _, t := range batch {
 		id := t.reg.kind + "\x00" + t.key
 		l.mu.Lock()
+		if l.queued >= l.maxQueue {
+			l.mu.Unlock()
+			l.onDrop(t)
+			continue
+		}
+		l.queued++
 		if q, busy := l.waiting[id]; busy {
-			if l.queued >= l.maxQueue {
-				l.mu.Unlock()
-				l.onDrop(t)
-				continue
-			}
 			l.waiting[id] = append(q, t)
-			l.queued++
 			l.mu.Unlock()
 			continue
 		}
@@ -284,18 +285,19 @@ func (l *tellLanes) add(batch []placedTell) {
 func (l *tellLanes) run(id string, t placedTell) {
 	defer func() { <-l.slots; l.running.Done() }()
 	next := []placedTell{t}
-	for len(next) > 0 {
+	for {
 		for _, t := range next {
 			l.deliver(t)
 		}
 		l.mu.Lock()
-		next = l.waiting[id]
 		l.queued -= len(next)
+		next = l.waiting[id]
 		if len(next) == 0 {
 			delete(l.waiting, id)
-		} else {
-			l.waiting[id] = nil
+			l.mu.Unlock()
+			return
 		}
+		l.waiting[id] = nil
 		l.mu.Unlock()
 	}
 }
