@@ -453,8 +453,8 @@ func constrainSchema(s *openapi3.Schema, c api.Constraints) {
 	for _, e := range c.Enum {
 		s.Enum = append(s.Enum, e)
 	}
-	if c.NoNUL {
-		s.Pattern = api.NoNULPattern
+	if pat := c.Pattern(); pat != "" {
+		s.Pattern = pat
 	}
 	if c.Items != nil && s.Items != nil && s.Items.Value != nil && !strings.HasPrefix(s.Items.Ref, "#/") {
 		constrainSchema(s.Items.Value, *c.Items)

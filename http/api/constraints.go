@@ -29,6 +29,9 @@ type Constraints struct {
 	Enum []string
 	// NoNUL: the string holds no U+0000 (nonul, a rule of this server).
 	NoNUL bool
+	// NotBlank: the string holds something other than white space
+	// (notblank).
+	NotBlank bool
 	// Items holds the rules after dive: each element's, or nil.
 	Items *Constraints
 }
@@ -36,6 +39,22 @@ type Constraints struct {
 // NoNULPattern is the schema pattern of the rule nonul (RE2 and ECMA-262
 // alike): no U+0000.
 const NoNULPattern = `^[^\u0000]*$`
+
+// NotBlankPattern is the schema pattern of the rule notblank: a character
+// other than white space somewhere (a pattern is searched, not anchored).
+const NotBlankPattern = `\S`
+
+// Pattern is the schema pattern c asks for, or "" (a field has at most one
+// of the rules that make one).
+func (c Constraints) Pattern() string {
+	switch {
+	case c.NoNUL:
+		return NoNULPattern
+	case c.NotBlank:
+		return NotBlankPattern
+	}
+	return ""
+}
 
 // ConstraintsOf reads binding rules for a field of Go type t (a pointer's
 // element type is what is bound). As the validator does, min, max, len, gt,
@@ -65,6 +84,7 @@ func ConstraintsOf(t reflect.Type, binding string) (Constraints, error) {
 			}
 		case "notblank":
 			c.MinLength = atLeast(c.MinLength, 1)
+			c.NotBlank = true
 		case "nonul":
 			c.NoNUL = true
 		case "oneof":

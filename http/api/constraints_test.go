@@ -28,8 +28,8 @@ func TestConstraintsOfReadsRulesByKind(t *testing.T) {
 		{strPtr, "required", Constraints{Required: true}}, // a pointer to "" is set
 		{str, "omitempty,gt=2,lt=5", Constraints{MinLength: i(3), MaxLength: i(4)}},
 		{str, "len=3", Constraints{MinLength: i(3), MaxLength: i(3)}},
-		{str, "notblank,min=4", Constraints{MinLength: i(4)}},
-		{str, "min=4,notblank", Constraints{MinLength: i(4)}},
+		{str, "notblank,min=4", Constraints{MinLength: i(4), NotBlank: true}},
+		{str, "min=4,notblank", Constraints{MinLength: i(4), NotBlank: true}},
 		{str, "oneof=a b c", Constraints{Enum: []string{"a", "b", "c"}}},
 		{num, "omitempty,gt=0,lte=1", Constraints{Minimum: n(0), ExclusiveMinimum: true, Maximum: n(1)}},
 		{num, "gte=-1,lt=1", Constraints{Minimum: n(-1), Maximum: n(1), ExclusiveMaximum: true}},

@@ -123,8 +123,8 @@ func constrain(p *jsonschema.Schema, c api.Constraints) {
 	for _, e := range c.Enum {
 		p.Enum = append(p.Enum, e)
 	}
-	if c.NoNUL {
-		p.Pattern = api.NoNULPattern
+	if pat := c.Pattern(); pat != "" {
+		p.Pattern = pat
 	}
 	if c.Items != nil && p.Items != nil {
 		constrain(p.Items, *c.Items)
