@@ -37,15 +37,17 @@ type tally struct {
 	Accepted bool
 }
 
-// tallyVotes lets every voter with an initialised state vote on target:
-// yes iff cos(state, target) ≥ 0.5, weighted by the voter's trust (initial
-// 0.5 when unscored). The proposal is accepted iff the weighted yes share is
-// at least 0.5; with no trust-carrying ballot it is rejected.
-func tallyVotes(voters []voter, target []float32, trust map[string]float64) tally {
+// tallyVotes lets every voter with an initialised state vote on target,
+// except the proposer (a proposer voting for its own proposal could raise
+// its trust alone, one accepted proposal at a time, against every other
+// voter): yes iff cos(state, target) ≥ 0.5, weighted by the voter's trust
+// (initial 0.5 when unscored). The proposal is accepted iff the weighted
+// yes share is at least 0.5; with no trust-carrying ballot it is rejected.
+func tallyVotes(voters []voter, proposer string, target []float32, trust map[string]float64) tally {
 	var t tally
 	var yes, total float64
 	for _, v := range voters {
-		if v.State == nil {
+		if v.State == nil || v.ID == proposer {
 			continue
 		}
 		sim := float64(vecmath.Cosine(v.State, target))

@@ -124,9 +124,10 @@ func TestConsensusSkipsAVoterThatCannotBeLoaded(t *testing.T) {
 	e := newWrappedSessionsEnv(t, func(st *persistence.Store) SessionStore { store.Store = st; return store })
 	ctx := ctxT(t)
 	const own = "tenant-a"
-	s1, s2 := e.session(own), e.session(own)
+	s1, s2, s3 := e.session(own), e.session(own), e.session(own)
 	e.steady(own, s1, 0, 2)
 	e.steady(own, s2, 0, 2)
+	e.steady(own, s3, 0, 2)
 	e.restart() // every session passivated: the next request activates it
 	store.bad.Store(s2)
 
@@ -134,7 +135,7 @@ func TestConsensusSkipsAVoterThatCannotBeLoaded(t *testing.T) {
 		t.Fatalf("a session whose checkpoint does not load: %v", err)
 	}
 	c := ok(e.layers.Propose(ctx, own, s1, topic(0, 0)))(t)
-	if !c.GetAccepted() || len(c.GetVotes()) != 1 || c.GetVotes()[0].GetSessionId() != s1 {
+	if !c.GetAccepted() || len(c.GetVotes()) != 1 || c.GetVotes()[0].GetSessionId() != s3 {
 		t.Fatalf("proposal with an unloadable voter = %+v", c)
 	}
 	if _, err := e.layers.Propose(ctx, own, s2, topic(0, 0)); semvec.KindOf(err) != semvec.KindInternal {

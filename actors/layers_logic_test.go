@@ -314,7 +314,7 @@ func TestTallyVotesAndTrust(t *testing.T) {
 		{ID: "y", State: unitVec(1, 0.5)}, // yes (cos ≈ 0.89)
 		{ID: "z"},                         // no state: abstains
 	}
-	tl := tallyVotes(voters, target, trust)
+	tl := tallyVotes(voters, "", target, trust)
 	if len(tl.Ballots) != 3 {
 		t.Fatalf("ballots = %d, want 3 (z abstains)", len(tl.Ballots))
 	}
@@ -325,7 +325,7 @@ func TestTallyVotesAndTrust(t *testing.T) {
 	approx(t, "trust after rejection", updateTrust(trust, "p", false), 0.45, 1e-12)
 	// With x trusting less, the same vote passes.
 	trust["x"] = 0.1
-	tl = tallyVotes(voters, target, trust)
+	tl = tallyVotes(voters, "", target, trust)
 	if !tl.Accepted {
 		t.Fatalf("share %.3f should be accepted", tl.YesShare)
 	}
@@ -338,12 +338,29 @@ func TestTallyVotesAndTrust(t *testing.T) {
 		t.Fatalf("trust updates = %v", tr)
 	}
 	// Nobody with a state: rejected, share 0.
-	if tl := tallyVotes([]voter{{ID: "z"}}, target, nil); tl.Accepted || tl.YesShare != 0 {
+	if tl := tallyVotes([]voter{{ID: "z"}}, "", target, nil); tl.Accepted || tl.YesShare != 0 {
 		t.Fatalf("no ballots: %+v", tl)
 	}
 	// Zero trust everywhere: rejected.
-	if tl := tallyVotes([]voter{{ID: "a", State: target}}, target, map[string]float64{"a": 0}); tl.Accepted {
+	if tl := tallyVotes([]voter{{ID: "a", State: target}}, "", target, map[string]float64{"a": 0}); tl.Accepted {
 		t.Fatal("zero trust must reject")
+	}
+}
+
+// The proposer does not vote on its own proposal: with it left out, a
+// proposal every other voter refuses is rejected however much the proposer
+// is trusted. It voted yes on its own state, which turned a 1-against-1
+// tie into an acceptance and let its trust climb against every other vote.
+func TestTheProposerDoesNotVote(t *testing.T) {
+	target := unitVec(1, 0)
+	trust := map[string]float64{"p": 1, "x": 0.5}
+	voters := []voter{{ID: "p", State: target}, {ID: "x", State: unitVec(0, 1)}}
+	tl := tallyVotes(voters, "p", target, trust)
+	if tl.Accepted || len(tl.Ballots) != 1 || tl.Ballots[0].ID != "x" || tl.YesShare != 0 {
+		t.Fatalf("tally %+v: want x's ballot only, rejected", tl)
+	}
+	if tl := tallyVotes(voters[:1], "p", target, trust); tl.Accepted || len(tl.Ballots) != 0 {
+		t.Fatalf("the proposer alone: %+v, want no ballot, rejected", tl)
 	}
 }
 

@@ -716,10 +716,10 @@ func TestLayersNetwork(t *testing.T) {
 	if len(trust) != 3 || trust[s1] != 0.5 {
 		t.Fatalf("trust = %v", trust)
 	}
-	// Consensus on s1's topic: s1 yes, s2 (moved a little) no, s3 abstains.
-	// 0.5 / 1.0 = 0.5 ≥ 0.5: accepted, s1 → 0.55.
+	// Consensus on s1's topic: s1 proposes (no vote), s2 (moved a little)
+	// no, s3 abstains. 0 / 0.5 < 0.5: rejected, s1 → 0.45.
 	c := ok(e.layers.Propose(ctx, own, s1, topic(0, 0)))(t)
-	if !c.GetAccepted() || c.GetTrustScores()[s1] != 0.55 || len(c.GetVotes()) != 2 {
+	if c.GetAccepted() || c.GetTrustScores()[s1] != 0.45 || len(c.GetVotes()) != 1 || c.GetVotes()[0].GetSessionId() != s2 {
 		t.Fatalf("proposal = %+v", c)
 	}
 	// A proposal nobody shares: rejected, s2 → 0.45.
@@ -766,7 +766,7 @@ func TestLayersNetwork(t *testing.T) {
 		t.Fatalf("switch back = %+v", sw)
 	}
 	tr := ok(e.layers.Trust(ctx, own))(t)
-	if tr[s1] != 0.55 || tr[s2] != 0.45 || tr[s3] != 0.5 {
+	if tr[s1] != 0.45 || tr[s2] != 0.45 || tr[s3] != 0.5 {
 		t.Fatalf("trust after restart = %v", tr)
 	}
 	// A deleted instance leaves the partition at the next vote.

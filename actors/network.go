@@ -813,11 +813,12 @@ func (a *networkActor) propose(ctx actor.Context, m *pb.ConsensusRequest, by tim
 			st.forget(g.missing...)
 			st.join(proposer)
 			p := st.edit(st.Active)
-			t := tallyVotes(g.voters, target, p.Trust)
+			t := tallyVotes(g.voters, proposer, target, p.Trust)
 			// Trust scores are the instances': a proposer the full network
-			// could not enrol votes, but keeps no score (else every such
-			// proposer would add one for good, past the instance caps).
-			if _, enrolled := slices.BinarySearch(p.Instances, proposer); enrolled {
+			// could not enrol keeps no score (else every such proposer
+			// would add one for good, past the instance caps). A proposal
+			// nobody else voted on moves no trust.
+			if _, enrolled := slices.BinarySearch(p.Instances, proposer); enrolled && len(t.Ballots) > 0 {
 				updateTrust(p.Trust, proposer, t.Accepted)
 			}
 			p.Proposals++

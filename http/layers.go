@@ -523,8 +523,8 @@ func (s *Server) propose(c *gin.Context) {
 	}
 	// Every voter's state was asked (the active partition's instances and
 	// the owner's most recent sessions, a few hundred at most): a token per
-	// voter, the proposer's being the request's own.
-	s.d.Limiter.debit(c, len(res.GetVotes())-1)
+	// voter besides the request's own (the proposer's, which does not vote).
+	s.d.Limiter.debit(c, len(res.GetVotes()))
 	votes := make([]api.ConsensusVote, len(res.GetVotes()))
 	for i, v := range res.GetVotes() {
 		votes[i] = api.ConsensusVote{SessionID: v.GetSessionId(), Similarity: v.GetSimilarity(), Vote: v.GetYes(), Trust: v.GetTrust()}
