@@ -123,8 +123,11 @@ func constrain(p *jsonschema.Schema, c api.Constraints) {
 	for _, e := range c.Enum {
 		p.Enum = append(p.Enum, e)
 	}
-	if pat := c.Pattern(); pat != "" {
-		p.Pattern = pat
+	// notblank's pattern (\S) is left to REST: its 422 says "must not be
+	// blank", where the SDK's schema check would answer a regular
+	// expression.
+	if c.NoNUL {
+		p.Pattern = api.NoNULPattern
 	}
 	if c.Items != nil && p.Items != nil {
 		constrain(p.Items, *c.Items)
