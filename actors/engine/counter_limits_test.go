@@ -300,14 +300,16 @@ func TestImportRefusesKeysThatAreNotExact(t *testing.T) {
 }
 
 // A state_dict's shape is bounded before it is decoded: more objects,
-// keys in one object or strings than any full session holds is a 400,
-// found by one pass over the bytes (a 20 MB array of {} had decoded into
-// 7 million memories, 2 GB of heap).
+// arrays, keys in one object or strings than any full session holds is a
+// 400, found by one pass over the bytes (a 20 MB array of {} had decoded
+// into 7 million memories, 2 GB of heap; a 19 MB list of [] into 6 million
+// anchors, 550 MB).
 func TestImportBoundsTheShapeBeforeDecoding(t *testing.T) {
 	d, _, _ := richSession(t).Export()
 	good := string(resign(t, d, func(map[string]any) {}))
 	for name, bad := range map[string]string{
 		"objects": strings.Replace(good, `"memories":[`, `"memories":[`+strings.Repeat(`{},`, maxSnapshotObjects), 1),
+		"arrays":  strings.Replace(good, `"anchors":[`, `"anchors":[`+strings.Repeat(`[],`, maxSnapshotArrays), 1),
 		"keys":    `{` + keysObject(maxObjectKeys+1) + `}`,
 		"strings": strings.Replace(good, `"memories":[`, `"memories":[{"text":[`+strings.Repeat(`"",`, maxSnapshotStrings)+`""]},`, 1),
 	} {

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"bytes"
 	"fmt"
 	"math/rand/v2"
 	"runtime"
@@ -183,6 +184,27 @@ func TestFootprintWorstCase(t *testing.T) {
 	// must not count much less than the heap the session holds.
 	if approx := int64(s.ApproxSize()); approx < held*3/4 {
 		t.Errorf("ApproxSize says %d bytes for a session holding %d", approx, held)
+	}
+	// Its export and its snapshot load back: the shape bounds of a
+	// state_dict (exactKeys) are far above what it holds.
+	d, _, err := s.Export()
+	if err != nil {
+		t.Fatal(err)
+	}
+	arrays := bytes.Count(d, []byte("["))
+	t.Logf("its export holds %d arrays (bound %d)", arrays, maxSnapshotArrays)
+	if arrays > maxSnapshotArrays/10 {
+		t.Errorf("a full session's export holds %d arrays, too close to the bound %d", arrays, maxSnapshotArrays)
+	}
+	if _, err := Import(d); err != nil {
+		t.Errorf("a full session's export does not import: %v", err)
+	}
+	b, err := s.MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := UnmarshalBinary(b); err != nil {
+		t.Errorf("a full session's snapshot does not load: %v", err)
 	}
 }
 
