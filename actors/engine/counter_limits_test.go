@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	semvec "github.com/semvec-go/semvec"
 )
@@ -332,4 +333,24 @@ func keysObject(n int) string {
 		b.WriteString(`"k` + strconv.Itoa(i) + `":0`)
 	}
 	return b.String()
+}
+
+// A refused import's reason quotes at most maxReasonBytes of the payload:
+// an unknown format (or a key, a number) of 19 MB was quoted whole, and
+// escaped in the JSON answer (a detail of 114 MB for 19 MB of '<').
+func TestImportReasonIsBounded(t *testing.T) {
+	long := strings.Repeat("<", 1<<20)
+	for name, bad := range map[string]string{
+		"format": `{"format":"` + long + `"}`,
+		"number": `{"format":"semvec-go/3","turn":1` + strings.Repeat("0", 1<<20) + `}`,
+		"key":    `{"x` + strings.Repeat("é", 1<<19) + `":1}`,
+	} {
+		_, err := Import(json.RawMessage(bad))
+		if semvec.KindOf(err) != semvec.KindInvalid {
+			t.Fatalf("%s: %v, want a 400", name, err)
+		}
+		if msg := err.Error(); len(msg) > maxReasonBytes+100 || !utf8.ValidString(msg) {
+			t.Errorf("%s: a reason of %d bytes (valid UTF-8: %v), want at most ~%d", name, len(msg), utf8.ValidString(msg), maxReasonBytes)
+		}
+	}
 }

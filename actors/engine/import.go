@@ -11,6 +11,7 @@ import (
 	"math"
 	"slices"
 	"strings"
+	"unicode/utf8"
 
 	semvec "github.com/semvec-go/semvec"
 	"github.com/semvec-go/semvec/vecmath"
@@ -49,10 +50,30 @@ func ImportWith(server Config, stateDict json.RawMessage) (*Session, error) {
 func importGoverned(raw []byte, server *Config) (*Session, error) {
 	s, err := importDict(raw, server)
 	if err != nil {
-		return nil, semvec.Errorf(semvec.KindInvalid, "Malformed or tampered state_dict: %s", err.Error())
+		return nil, semvec.Errorf(semvec.KindInvalid, "Malformed or tampered state_dict: %s", clipReason(err.Error()))
 	}
 	s.ref = s.takeRef()
 	return s, nil
+}
+
+// maxReasonBytes bounds the reason given for a refused import. A reason may
+// quote the payload (an unknown format, phase or tier, a key that is not a
+// field's name, a number encoding/json cannot decode), and the payload may
+// be ~20 MB: a 19 MB format of '<' was answered with a detail of 114 MB
+// (each '<' escaped as \u003c in the JSON answer).
+const maxReasonBytes = 512
+
+// clipReason cuts reason to maxReasonBytes at a character boundary, marking
+// the cut with "…".
+func clipReason(reason string) string {
+	if len(reason) <= maxReasonBytes {
+		return reason
+	}
+	cut := maxReasonBytes
+	for cut > 0 && !utf8.RuneStart(reason[cut]) {
+		cut--
+	}
+	return reason[:cut] + "…"
 }
 
 func importDict(raw []byte, server *Config) (*Session, error) {
