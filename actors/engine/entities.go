@@ -120,6 +120,10 @@ func (q *hashSet) any(hs []uint64) bool {
 	return false
 }
 
+// maxKindQuoteBytes bounds how much of an unknown entity kind PutEntity's
+// error quotes.
+const maxKindQuoteBytes = 64
+
 // PutEntity stores e verbatim; an existing key is overwritten (last write
 // wins, the access count is kept). When the cache is full the entry with the
 // lowest importance, then the oldest write, is evicted first (never the one
@@ -139,8 +143,10 @@ func (s *Session) PutEntity(e Entity) (size int, err error) {
 		return len(s.entities), semvec.FieldError("key", "%s (a key must survive URL path normalisation unchanged)", msg)
 	}
 	if !validKind(e.Kind) {
+		// The kind has no length limit of its own: quote at most 64 bytes
+		// of it (4 MiB of '<' was answered with a detail of 24 MB).
 		return len(s.entities), semvec.Errorf(semvec.KindInvalid, "unknown entity kind %q; allowed: %s",
-			e.Kind, strings.Join(EntityKinds(), ", "))
+			clipBytes(e.Kind, maxKindQuoteBytes), strings.Join(EntityKinds(), ", "))
 	}
 	if e.Value == "" {
 		return len(s.entities), semvec.FieldError("value", "must not be empty")

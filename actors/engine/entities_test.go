@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	semvec "github.com/semvec-go/semvec"
 )
@@ -98,5 +99,22 @@ func TestEntityEviction(t *testing.T) {
 	}
 	if s.EntityCount() != 3 {
 		t.Fatal("cap")
+	}
+}
+
+// An unknown kind is quoted in the error, at most maxKindQuoteBytes of it:
+// the kind has no length limit of its own, and 4 MiB of '<' was answered
+// with a detail of 24 MB.
+func TestUnknownKindIsQuotedBounded(t *testing.T) {
+	s := newTestSession(t)
+	_, err := s.PutEntity(Entity{Key: "k", Kind: strings.Repeat("é", 1<<20), Value: "v"})
+	if semvec.KindOf(err) != semvec.KindInvalid {
+		t.Fatalf("%v, want KindInvalid", err)
+	}
+	if msg := err.Error(); len(msg) > maxKindQuoteBytes+200 || !utf8.ValidString(msg) || !strings.Contains(msg, "allowed: ") {
+		t.Errorf("an error of %d bytes: %.300s", len(msg), msg)
+	}
+	if s.EntityCount() != 0 {
+		t.Errorf("%d entities, want none", s.EntityCount())
 	}
 }

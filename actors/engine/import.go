@@ -11,7 +11,6 @@ import (
 	"math"
 	"slices"
 	"strings"
-	"unicode/utf8"
 
 	semvec "github.com/semvec-go/semvec"
 	"github.com/semvec-go/semvec/vecmath"
@@ -63,18 +62,8 @@ func importGoverned(raw []byte, server *Config) (*Session, error) {
 // (each '<' escaped as \u003c in the JSON answer).
 const maxReasonBytes = 512
 
-// clipReason cuts reason to maxReasonBytes at a character boundary, marking
-// the cut with "…".
-func clipReason(reason string) string {
-	if len(reason) <= maxReasonBytes {
-		return reason
-	}
-	cut := maxReasonBytes
-	for cut > 0 && !utf8.RuneStart(reason[cut]) {
-		cut--
-	}
-	return reason[:cut] + "…"
-}
+// clipReason cuts reason to maxReasonBytes (clipBytes).
+func clipReason(reason string) string { return clipBytes(reason, maxReasonBytes) }
 
 func importDict(raw []byte, server *Config) (*Session, error) {
 	if len(raw) > MaxSnapshotBytes {

@@ -79,6 +79,19 @@ func canonTime(t time.Time) time.Time {
 	return t
 }
 
+// clipBytes cuts s to at most n bytes at a character boundary, marking the
+// cut with "…", for an error message that quotes what a caller sent.
+func clipBytes(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	cut := n
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…"
+}
+
 // cleanText makes text valid UTF-8 (JSON would otherwise rewrite it on export
 // and the memory hash would no longer match after an import).
 func cleanText(s string) string { return strings.ToValidUTF8(s, "\uFFFD") }
