@@ -284,6 +284,9 @@ func TestPolicyVectorKnobsAre422AtTheirField(t *testing.T) {
 		{`{"policy_vectors":[{"embedding":` + v + `,"weight":0}]}`, "body.policy_vectors.0.weight", "greater_than"},
 		{`{"policy_vectors":[{"embedding":` + v + `},{"embedding":` + v + `,"weight":100.5}]}`, "body.policy_vectors.1.weight", "less_than_equal"},
 		{`{"policy_vectors":[{"embedding":` + v + `},{"embedding":` + v + `,"promote":true}]}`, "body.policy_vectors.1.promote", "value_error"},
+		// The embedding is required, as /openapi.json says: left out it is
+		// missing, not a vector of 0 dimensions.
+		{`{"policy_vectors":[{"embedding":` + v + `},{"weight":2}]}`, "body.policy_vectors.1.embedding", "missing"},
 	} {
 		var raw json.RawMessage
 		code := s.do("POST", "/v1/session/create", s.tokA, c.body, &raw)

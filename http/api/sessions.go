@@ -44,7 +44,7 @@ type SessionCreateBody struct {
 
 // PolicyVector is one policy vector of a new session.
 type PolicyVector struct {
-	Embedding []float32 `json:"embedding" doc:"A direction the session is biased towards (registered as a drift anchor); the session dimension."`
+	Embedding []float32 `json:"embedding" binding:"required" doc:"A direction the session is biased towards (registered as a drift anchor); the session dimension."`
 	Weight    *float64  `json:"weight,omitempty" binding:"omitempty,gt=0,lte=100" default:"1" doc:"The vector's share, relative to the session's other anchors, in the anchor centroid (retrieval bias, realignment pull) and the anchor score: the weighted means; anchors all of one weight act as unweighted ones."` // nil: not given; engine.MaxAnchorWeight
 	Promote   bool      `json:"promote,omitempty" doc:"Only false (the default) is accepted: policy vectors promote no memories; true answers 422."`
 }
