@@ -243,7 +243,7 @@ func (tr *tour) every() {
 	for _, v := range cons["votes"].([]any) {
 		voters[v.(map[string]any)["session_id"]] = true
 	}
-	tr.expect(cons["proposer_session_id"] == sid && voters[sid] && voters[copyID] && voters[other], "consensus: the tenant's sessions, wherever they live, vote", cons)
+	tr.expect(cons["proposer_session_id"] == sid && !voters[sid] && voters[copyID] && voters[other], "consensus: the tenant's other sessions, wherever they live, vote (the proposer does not)", cons)
 	tr.obj("GET", "/v1/network/consensus/trust", nil, 200)
 	sw := tr.obj("POST", "/v1/network/users/switch", map[string]any{"user_id": "alice"}, 200)
 	tr.expect(sw["active_user"] == "alice", "user switched", sw)
