@@ -39,7 +39,7 @@ func layerOperations() []operation {
 		{Method: "POST", Path: "/v1/network/users/switch", ID: "switchUser", Tag: "network", Summary: "Switch user partition (saves the current one, activates the target); 409 past 1,000 partitions", Body: api.SwitchBody{}, Response: api.UserSwitched{}, Errors: []int{403, 409}},
 		{Method: "GET", Path: "/v1/network/users/active", ID: "activeUser", Tag: "network", Summary: "Currently active user partition", Response: api.ActiveUser{}, Errors: []int{403}},
 		{Method: "POST", Path: "/v1/network/users/{uid}/serialize", ID: "serializeUser", Tag: "network", Summary: "Serialize a user partition", Response: api.UserState{}, Errors: []int{403, 404}},
-		{Method: "POST", Path: "/v1/network/consensus", ID: "propose", Tag: "network", Summary: "Propose a consensus vector; sessions vote weighted by trust; 409 for a region's or observer's meta session as proposer", Body: api.ConsensusBody{}, Response: api.Consensus{}, Errors: []int{404, 409}},
+		{Method: "POST", Path: "/v1/network/consensus", ID: "propose", Tag: "network", Summary: "Propose a consensus vector; the caller's other sessions vote (the proposer does not), weighted by trust; 409 for a region's or observer's meta session as proposer", Body: api.ConsensusBody{}, Response: api.Consensus{}, Errors: []int{404, 409}},
 		{Method: "GET", Path: "/v1/network/consensus/trust", ID: "trust", Tag: "network", Summary: "Current trust scores per instance", Response: api.TrustScores{}},
 	}
 }
