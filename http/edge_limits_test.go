@@ -179,23 +179,48 @@ func TestRequestLimitsMiddleware(t *testing.T) {
 	}
 }
 
+// chargeCase is a tenant of an edge server whose community tier holds 100
+// tokens and never refills (the clock stands still), for counting what
+// requests spend.
+type chargeCase struct {
+	t   *testing.T
+	s   *edgeServer
+	tok string
+}
+
+func newChargeCase(t *testing.T, tenant string) *chargeCase {
+	s := newEdgeServerWith(t, 1<<20, func(d *Deps) { d.Limiter.SetLimits(semvec.TierCommunity, 1, 100) })
+	return &chargeCase{t: t, s: s, tok: s.issue(tenant, semvec.TierCommunity, time.Hour)}
+}
+
+// must sends a request, wants status and returns the JSON object answered.
+func (c *chargeCase) must(status int, method, path, body string) map[string]any {
+	c.t.Helper()
+	rec := c.s.serve(method, path, "", c.tok, body)
+	if rec.Code != status {
+		c.t.Fatalf("%s %s: %d %s, want %d", method, path, rec.Code, rec.Body, status)
+	}
+	var m map[string]any
+	_ = json.Unmarshal(rec.Body.Bytes(), &m)
+	return m
+}
+
+// left spends what is left of the tokens on plain reads and counts them.
+func (c *chargeCase) left() int {
+	n := 0
+	for c.s.serve("GET", "/v1/cluster/", "", c.tok, "").Code == 200 {
+		n++
+	}
+	return n
+}
+
 // A cluster's feedback writes every member session: it spends a token per
 // member (the first by the limiter's middleware, the rest once the members
 // are known), so one request of a community caller cannot make a thousand
 // durable writes for one token. The caller's next requests wait for them.
 func TestClusterFeedbackIsChargedPerMember(t *testing.T) {
-	s := newEdgeServerWith(t, 1<<20, func(d *Deps) { d.Limiter.SetLimits(semvec.TierCommunity, 1, 100) })
-	tok := s.issue("feedback", semvec.TierCommunity, time.Hour) // the clock stands still: nothing refills
-	must := func(status int, method, path, body string) map[string]any {
-		t.Helper()
-		rec := s.serve(method, path, "", tok, body)
-		if rec.Code != status {
-			t.Fatalf("%s %s: %d %s, want %d", method, path, rec.Code, rec.Body, status)
-		}
-		var m map[string]any
-		_ = json.Unmarshal(rec.Body.Bytes(), &m)
-		return m
-	}
+	c := newChargeCase(t, "feedback")
+	must := c.must
 	cid := must(201, "POST", "/v1/cluster/", `{"name":"team","coupling_factor":0.5}`)["cluster_id"].(string)
 	const members = 20
 	topics := []string{"sourdough starters", "kubernetes pods", "tax returns", "marathon training", "jazz chords"}
@@ -211,10 +236,7 @@ func TestClusterFeedbackIsChargedPerMember(t *testing.T) {
 		}
 		spent += members
 	}
-	left := 0 // 100 - 81: what plain reads may still spend
-	for s.serve("GET", "/v1/cluster/", "", tok, "").Code == 200 {
-		left++
-	}
+	left := c.left() // 100 - 81: what plain reads may still spend
 	if left != 100-spent {
 		t.Fatalf("%d requests left after two feedbacks of %d members, want %d (a token per member written)", left, members, 100-spent)
 	}
@@ -227,18 +249,8 @@ func TestClusterFeedbackIsChargedPerMember(t *testing.T) {
 // a 1,000-member cluster — within the pro tier's rate — kept two cores busy
 // and took another tenant's /v1/run from a p50 of 1.4 ms to 84 ms.)
 func TestClusterStateIsChargedPerMember(t *testing.T) {
-	s := newEdgeServerWith(t, 1<<20, func(d *Deps) { d.Limiter.SetLimits(semvec.TierCommunity, 1, 100) })
-	tok := s.issue("state", semvec.TierCommunity, time.Hour) // the clock stands still: nothing refills
-	must := func(status int, method, path, body string) map[string]any {
-		t.Helper()
-		rec := s.serve(method, path, "", tok, body)
-		if rec.Code != status {
-			t.Fatalf("%s %s: %d %s, want %d", method, path, rec.Code, rec.Body, status)
-		}
-		var m map[string]any
-		_ = json.Unmarshal(rec.Body.Bytes(), &m)
-		return m
-	}
+	c := newChargeCase(t, "state")
+	must := c.must
 	cid := must(201, "POST", "/v1/cluster/", `{"name":"team"}`)["cluster_id"].(string)
 	const members = 20
 	for range members { // 2 tokens each
@@ -252,10 +264,7 @@ func TestClusterStateIsChargedPerMember(t *testing.T) {
 		}
 		spent += 1 + members
 	}
-	left := 0 // 100 - 83: what plain reads may still spend
-	for s.serve("GET", "/v1/cluster/", "", tok, "").Code == 200 {
-		left++
-	}
+	left := c.left() // 100 - 83: what plain reads may still spend
 	if left != 100-spent {
 		t.Fatalf("%d requests left after two reads of a %d-member cluster, want %d (a token per member asked)", left, members, 100-spent)
 	}
@@ -268,18 +277,8 @@ func TestClusterStateIsChargedPerMember(t *testing.T) {
 // kept two cores busy and took another tenant's /v1/run from a p50 of
 // 1.4 ms to 35 ms.)
 func TestObserverSampleIsChargedPerActorAsked(t *testing.T) {
-	s := newEdgeServerWith(t, 1<<20, func(d *Deps) { d.Limiter.SetLimits(semvec.TierCommunity, 1, 100) })
-	tok := s.issue("sample", semvec.TierCommunity, time.Hour) // the clock stands still: nothing refills
-	must := func(status int, method, path, body string) map[string]any {
-		t.Helper()
-		rec := s.serve(method, path, "", tok, body)
-		if rec.Code != status {
-			t.Fatalf("%s %s: %d %s, want %d", method, path, rec.Code, rec.Body, status)
-		}
-		var m map[string]any
-		_ = json.Unmarshal(rec.Body.Bytes(), &m)
-		return m
-	}
+	c := newChargeCase(t, "sample")
+	must := c.must
 	const regions = 8
 	var ids []string
 	for range regions { // 3 tokens each
@@ -296,10 +295,7 @@ func TestObserverSampleIsChargedPerActorAsked(t *testing.T) {
 		}
 		spent += 2 * regions
 	}
-	left := 0 // 100 - 57: what plain reads may still spend
-	for s.serve("GET", "/v1/cluster/", "", tok, "").Code == 200 {
-		left++
-	}
+	left := c.left() // 100 - 57: what plain reads may still spend
 	if left != 100-spent {
 		t.Fatalf("%d requests left after two samples of %d regions and clusters, want %d (a token per region and cluster sampled)", left, regions, 100-spent)
 	}
@@ -312,18 +308,8 @@ func TestObserverSampleIsChargedPerActorAsked(t *testing.T) {
 // took about 1.8 cores and another tenant's /v1/run p90 from 1.9 ms to
 // 16 ms.)
 func TestConsensusIsChargedPerVoter(t *testing.T) {
-	s := newEdgeServerWith(t, 1<<20, func(d *Deps) { d.Limiter.SetLimits(semvec.TierCommunity, 1, 100) })
-	tok := s.issue("consensus", semvec.TierCommunity, time.Hour) // the clock stands still: nothing refills
-	must := func(status int, method, path, body string) map[string]any {
-		t.Helper()
-		rec := s.serve(method, path, "", tok, body)
-		if rec.Code != status {
-			t.Fatalf("%s %s: %d %s, want %d", method, path, rec.Code, rec.Body, status)
-		}
-		var m map[string]any
-		_ = json.Unmarshal(rec.Body.Bytes(), &m)
-		return m
-	}
+	c := newChargeCase(t, "consensus")
+	must := c.must
 	const sessions = 12
 	topics := []string{"sourdough starters", "kubernetes pods", "tax returns", "marathon training", "jazz chords"}
 	var proposer string
@@ -341,10 +327,7 @@ func TestConsensusIsChargedPerVoter(t *testing.T) {
 		}
 		spent += 1 + len(votes)
 	}
-	left := 0 // 100 - 36: what plain reads may still spend
-	for s.serve("GET", "/v1/cluster/", "", tok, "").Code == 200 {
-		left++
-	}
+	left := c.left() // 100 - 36: what plain reads may still spend
 	if left != 100-spent {
 		t.Fatalf("%d requests left after two proposals with %d voters, want %d (a token per voter)", left, sessions, 100-spent)
 	}
