@@ -294,7 +294,7 @@ func TestImportRefusesKeysThatAreNotExact(t *testing.T) {
 		}
 	}
 	for _, keys := range []string{`{"a":{"b":1},"b":[{"a":1},{"a":2}],"c":"A:B \"D\": e"}`, `["X",":"]`} {
-		if err := exactKeys([]byte(keys)); err != nil {
+		if err := exactKeys([]byte(keys), defaultShape); err != nil {
 			t.Errorf("%s: %v", keys, err)
 		}
 	}
@@ -314,7 +314,7 @@ func TestImportBoundsTheShapeBeforeDecoding(t *testing.T) {
 		"keys":    `{` + keysObject(maxObjectKeys+1) + `}`,
 		"strings": strings.Replace(good, `"memories":[`, `"memories":[{"text":[`+strings.Repeat(`"",`, maxSnapshotStrings)+`""]},`, 1),
 	} {
-		if err := exactKeys([]byte(bad)); err == nil || !strings.Contains(err.Error(), "more than") {
+		if err := exactKeys([]byte(bad), defaultShape); err == nil || !strings.Contains(err.Error(), "more than") {
 			t.Errorf("%s: %v, want refused for its shape", name, err)
 		}
 		if s, err := Import(json.RawMessage(bad)); s != nil || semvec.KindOf(err) != semvec.KindInvalid {
@@ -352,5 +352,52 @@ func TestImportReasonIsBounded(t *testing.T) {
 		if msg := err.Error(); len(msg) > maxReasonBytes+100 || !utf8.ValidString(msg) {
 			t.Errorf("%s: a reason of %d bytes (valid UTF-8: %v), want at most ~%d", name, len(msg), utf8.ValidString(msg), maxReasonBytes)
 		}
+	}
+}
+
+// A session under caps raised as far as Validate accepts (4,096 anchors,
+// triggers and isolation vectors, at a dimension small enough to fit
+// MaxSnapshotBytes) imports its own export under the same configuration:
+// the shape bounds scale with the governing caps. Its 16,388 arrays were
+// refused ("more than 16384 arrays") by the constant bound alone. Without a
+// server configuration the constant bounds still hold.
+func TestRaisedCapsImportTheirOwnExport(t *testing.T) {
+	cfg := DefaultConfig(8)
+	cfg.MaxAnchors, cfg.MaxIsolationVectors, cfg.MaxTriggers = 4096, 4096, 4096
+	if err := cfg.Validate(); err != nil {
+		t.Fatalf("the configuration: %v", err)
+	}
+	s := New(cfg)
+	r := rand.New(rand.NewPCG(1, 2))
+	vec := func() []float32 { return randUnit(r, cfg.Dim) }
+	for range cfg.MaxAnchors {
+		if _, err := s.AddAnchor(vec()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for range cfg.MaxTriggers {
+		if _, err := s.AddTrigger(Trigger{Embedding: vec()}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	excl, allow := make([][]float32, cfg.MaxIsolationVectors), make([][]float32, cfg.MaxIsolationVectors)
+	for i := range excl {
+		excl[i], allow[i] = vec(), vec()
+	}
+	if err := s.SetIsolation(IsolationPolicy{Level: LevelFilter, Exclusion: excl, Allowlist: allow}); err != nil {
+		t.Fatal(err)
+	}
+	d, _, err := s.Export()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(string(d), "["); n <= maxSnapshotArrays {
+		t.Fatalf("the export holds %d arrays, not past the constant bound %d", n, maxSnapshotArrays)
+	}
+	if _, err := ImportWith(cfg, d); err != nil {
+		t.Fatalf("its own export does not import under the configuration that wrote it: %v", err)
+	}
+	if _, err := Import(d); err == nil || !strings.Contains(err.Error(), "more than") {
+		t.Fatalf("under the default caps: %v, want the shape refused before decoding", err)
 	}
 }

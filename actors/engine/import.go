@@ -70,7 +70,11 @@ func importDict(raw []byte, server *Config) (*Session, error) {
 		return nil, fmt.Errorf("larger than %d bytes", MaxSnapshotBytes)
 	}
 	var sn snapshot
-	if err := decodeStrict(raw, &sn); err != nil {
+	shape := DefaultConfig(0).shape() // the caps of DefaultConfig do not depend on the dimension
+	if server != nil {
+		shape = server.shape()
+	}
+	if err := decodeStrictShape(raw, &sn, shape); err != nil {
 		return nil, err
 	}
 	if sn.Format != SnapshotFormat && sn.Format != snapshotFormatV2 {
@@ -125,7 +129,12 @@ func fitsServer(payload, server Config) error {
 // fields and trailing data, and keys that are not exactly a field's name
 // (exactKeys).
 func decodeStrict(raw []byte, v any) error {
-	if err := exactKeys(raw); err != nil {
+	return decodeStrictShape(raw, v, defaultShape)
+}
+
+// decodeStrictShape is decodeStrict with the shape bounds b.
+func decodeStrictShape(raw []byte, v any, b shapeBounds) error {
+	if err := exactKeys(raw, b); err != nil {
 		return err
 	}
 	dec := json.NewDecoder(bytes.NewReader(raw))
@@ -154,19 +163,19 @@ func decodeStrict(raw []byte, v any) error {
 // decoded into 7 million memories (2 GB of heap, 22 s of CPU), and a 19 MB
 // list of [] into 6 million anchors (550 MB of heap, 3 s of CPU: a slice
 // header of 24 bytes for each 3 bytes of input).
-func exactKeys(raw []byte) error {
+func exactKeys(raw []byte, b shapeBounds) error {
 	var open [][]string // the keys of each enclosing object; nil for an array
 	objects, arrays, stringValues := 0, 0, 0
 	for i := 0; i < len(raw); i++ {
 		switch raw[i] {
 		case '{':
-			if objects++; objects > maxSnapshotObjects {
-				return fmt.Errorf("more than %d objects", maxSnapshotObjects)
+			if objects++; objects > b.objects {
+				return fmt.Errorf("more than %d objects", b.objects)
 			}
 			open = append(open, []string{})
 		case '[':
-			if arrays++; arrays > maxSnapshotArrays {
-				return fmt.Errorf("more than %d arrays", maxSnapshotArrays)
+			if arrays++; arrays > b.arrays {
+				return fmt.Errorf("more than %d arrays", b.arrays)
 			}
 			open = append(open, nil)
 		case '}', ']':
@@ -188,8 +197,8 @@ func exactKeys(raw []byte) error {
 				j++
 			}
 			if j >= len(raw) || raw[j] != ':' || len(open) == 0 || open[len(open)-1] == nil {
-				if stringValues++; stringValues > maxSnapshotStrings { // a value, not a key
-					return fmt.Errorf("more than %d strings", maxSnapshotStrings)
+				if stringValues++; stringValues > b.strings { // a value, not a key
+					return fmt.Errorf("more than %d strings", b.strings)
 				}
 				continue
 			}
@@ -213,7 +222,8 @@ func exactKeys(raw []byte) error {
 }
 
 // Bounds on a state_dict's shape (exactKeys), far above what a full session
-// holds at any configuration the server accepts: a few hundred memories,
+// holds at the default caps (Config.shape raises them for a governing
+// configuration with larger caps): a few hundred memories,
 // entities, triggers, anchors and shadow items (objects; a snapshot struct
 // has at most a few dozen fields), their vectors and lists (arrays: fewer
 // than 500 in a session filled to every cap) and their texts and hashes
@@ -224,6 +234,31 @@ const (
 	maxObjectKeys      = 64
 	maxSnapshotStrings = 1 << 17
 )
+
+// shapeBounds are the bounds exactKeys holds a state_dict to.
+type shapeBounds struct{ objects, arrays, strings int }
+
+// defaultShape: the constants above. They hold at the default caps (an
+// import without a server configuration, the server's own binary metadata).
+var defaultShape = shapeBounds{maxSnapshotObjects, maxSnapshotArrays, maxSnapshotStrings}
+
+// shape returns the bounds of a state_dict whose session c governs: the
+// constants, or twice what a full session under c holds when that is more.
+// Validate accepts caps up to 4,096, and with 4,096 anchors, triggers and
+// isolation vectors (at a small dimension, well within MaxSnapshotBytes) a
+// session's own export held 16,388 arrays, past the constant: ImportWith
+// refused it under the very configuration that wrote it.
+func (c Config) shape() shapeBounds {
+	const fixed = 64 // the snapshot's own objects, histories, state, pending, anchor weights
+	mems := c.ShortTermCap + c.MediumTermCap + c.LongTermCap
+	items := mems + c.MaxTriggers + c.ShadowCap + c.MaxEntities
+	vectors := mems + c.MaxTriggers + c.MaxAnchors + 2*c.MaxIsolationVectors + c.ShadowCap + driftRecentCap
+	return shapeBounds{
+		objects: max(maxSnapshotObjects, 2*(fixed+items)),
+		arrays:  max(maxSnapshotArrays, 2*(fixed+vectors)),
+		strings: max(maxSnapshotStrings, 2*(fixed+8*items+c.HistoryLen)),
+	}
+}
 
 // snapshotSource says where a snapshot comes from, for the two rules that
 // differ: entity keys and next_seq.
