@@ -497,7 +497,8 @@ func TestLayersHTTPNetwork(t *testing.T) {
 	s.must(404, "POST", "/v1/network/users/alice/serialize", s.tokB, nil)
 
 	// Consensus in alice's partition: s3 has no state and abstains, s1
-	// votes yes on its own topic. Accepted, s1's trust 0.5 → 0.55.
+	// proposes (and does not vote), s2 (blended towards s1 by the earlier
+	// transfers) votes yes on s1's topic. Accepted, s1's trust 0.5 → 0.55.
 	vecs, err := embed.NewHashing(384).Embed(context.Background(), []string{"Kubernetes deployments and pods", "Volcanic eruptions on Iceland"})
 	if err != nil {
 		t.Fatal(err)
