@@ -124,9 +124,7 @@ type Layers struct {
 
 	bgCtx    context.Context
 	bgCancel context.CancelFunc
-	bgMu     sync.Mutex
-	bgClosed bool
-	bg       sync.WaitGroup
+	bg       tracked // goBG's work, which Shutdown waits for
 }
 
 // NewLayers wires the layers on root and routes the sessions' drift events
@@ -207,15 +205,8 @@ func (l *Layers) Shutdown(ctx context.Context) error {
 	stop()
 	// No new work from here on; the work already running may still need the
 	// sessions (which stop after the layers) and may activate an actor.
-	l.bgMu.Lock()
-	l.bgClosed = true
-	l.bgMu.Unlock()
-	done := make(chan struct{})
-	go func() { l.bg.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-ctx.Done():
-		errs = append(errs, fmt.Errorf("layer work still running: %w", ctx.Err()))
+	if err := l.bg.closeWithin(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("layer work still running: %w", err))
 	}
 	// Nothing activates a layer actor from now on: neither a request nor a
 	// notification told to one that was stopping (an eviction under the
@@ -287,18 +278,7 @@ func splitKey(key string) (owner, id string) {
 // goBG runs fn on a goroutine that Shutdown waits for. It reports false
 // (and runs nothing) once Shutdown has begun waiting.
 func (l *Layers) goBG(fn func(ctx context.Context)) bool {
-	l.bgMu.Lock()
-	if l.bgClosed {
-		l.bgMu.Unlock()
-		return false
-	}
-	l.bg.Add(1)
-	l.bgMu.Unlock()
-	go func() {
-		defer l.bg.Done()
-		fn(l.bgCtx)
-	}()
-	return true
+	return l.bg.run(func() { fn(l.bgCtx) })
 }
 
 // asyncResult carries the outcome of async work to the waiting actor. It is

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -86,10 +85,7 @@ type Sessions struct {
 	deps  *sessionDeps
 	log   *slog.Logger
 	now   func() time.Time
-	bg    sync.WaitGroup // tells made off a request (Delete's), which Shutdown waits for
-
-	bgMu     sync.Mutex
-	bgClosed bool // Shutdown waits for bg: no more of them
+	bg    tracked // tells made off a request (Delete's), which Shutdown waits for
 }
 
 // maxSessionLoads bounds the sessions loading at once (reading their
@@ -438,7 +434,9 @@ func (s *Sessions) Delete(ctx context.Context, owner, id string) error {
 			// not answer.
 			s.reg.Halt(ctx, ownedKey(owner, id), false)
 			if clusters := s.deps.clusters.Load(); clusters != nil && merr == nil && len(member) > 0 {
-				s.goBG(func() { // off the request: its 503 does not wait for their reloads (each bounded)
+				// Off the request (its 503 does not wait for their reloads,
+				// each bounded); not once Shutdown waits (they are stopping).
+				s.bg.run(func() {
 					for _, cid := range member {
 						tellChanged(context.Background(), s.ask, clusters, ownedKey(owner, cid), s.deps.log, true)
 					}
@@ -598,31 +596,13 @@ func (s *Sessions) Shutdown(ctx context.Context) error {
 	for id := range pids {
 		s.reg.WaitStopped(ctx, id)
 	}
-	s.bgMu.Lock()
-	s.bgClosed = true
-	s.bgMu.Unlock()
-	told := make(chan struct{})
-	go func() { s.bg.Wait(); close(told) }()
-	select {
-	case <-told:
-	case <-ctx.Done():
-	}
+	_ = s.bg.closeWithin(ctx) // past ctx, the error below says so
 	s.deps.changes.close()
 	s.deps.writer.closeWithin(ctx)
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("sessions did not all stop: %w", err)
 	}
 	return nil
-}
-
-// goBG runs fn on a goroutine that Shutdown waits for, unless Shutdown has
-// begun waiting (then fn does not run: what it would tell is stopping).
-func (s *Sessions) goBG(fn func()) {
-	s.bgMu.Lock()
-	defer s.bgMu.Unlock()
-	if !s.bgClosed {
-		s.bg.Go(fn)
-	}
 }
 
 // IDPattern is ValidID as a regular expression (PCRE), for 422 messages.
