@@ -401,10 +401,7 @@ func (a *regionActor) writeOnStop(self *actor.PID) {
 		// Straight to the store, not through the group commit's queue: the
 		// log may be closing (a shutdown), and a write waiting there would
 		// hold up the report.
-		refused, err := l.store.AppendRegionEventBatches(ctx, []persistence.RegionEvents{{Owner: owner, RegionID: id, Epoch: epoch, Items: batch}}, maxRegionEvents)
-		if err == nil {
-			err = refused[0]
-		}
+		err := appendAlone(ctx, l.store, persistence.RegionEvents{Owner: owner, RegionID: id, Epoch: epoch, Items: batch})
 		switch {
 		case err == nil || semvec.KindOf(err) == semvec.KindNotFound: // written, or the region is gone
 		case errors.Is(err, persistence.ErrSuperseded):

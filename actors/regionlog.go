@@ -83,11 +83,7 @@ func (l *regionLog) write(ctx context.Context, b persistence.RegionEvents) error
 		if !closed {
 			return errRegionLogBusy
 		}
-		refused, err := l.store.AppendRegionEventBatches(ctx, []persistence.RegionEvents{b}, maxRegionEvents)
-		if err != nil {
-			return err
-		}
-		return refused[0]
+		return appendAlone(ctx, l.store, b)
 	}
 	select {
 	case err := <-j.done:
@@ -95,6 +91,16 @@ func (l *regionLog) write(ctx context.Context, b persistence.RegionEvents) error
 	case <-ctx.Done():
 		return semvec.Wrap(semvec.KindUnavailable, ctx.Err(), "the region's events were not written in time")
 	}
+}
+
+// appendAlone writes one region's events in a transaction of their own and
+// returns the outcome (the store's error, or its refusal of the batch).
+func appendAlone(ctx context.Context, store RegionEventAppender, b persistence.RegionEvents) error {
+	refused, err := store.AppendRegionEventBatches(ctx, []persistence.RegionEvents{b}, maxRegionEvents)
+	if err != nil {
+		return err
+	}
+	return refused[0]
 }
 
 // closeWithin stops the log after it has written (or failed) every write
