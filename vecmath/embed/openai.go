@@ -315,7 +315,9 @@ func (p *pingCache) do(ctx context.Context, check func(context.Context) error) e
 	select {
 	case <-running:
 	case <-ctx.Done():
-		return ctx.Err()
+	}
+	if err := ctx.Err(); err != nil { // gone, even when the check ended at the same time
+		return err
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
