@@ -156,8 +156,13 @@ func (a *observerActor) handleView(ctx actor.Context, v *pb.ObserverView) {
 	a.schedule(ctx)
 }
 
-// handleTick runs a periodic sample when its pacing allows.
+// handleTick runs a periodic sample when its pacing allows and it has
+// regions to observe: a periodic sample of none would find nothing and
+// still write the sample state, once a tick for every idle observer.
 func (a *observerActor) handleTick(ctx actor.Context) {
+	if len(a.view.GetRegionIds()) == 0 {
+		return
+	}
 	start := a.l.now()
 	if !a.ticks.start(start) {
 		return

@@ -190,3 +190,31 @@ func TestTickPacing(t *testing.T) {
 		t.Fatal("the tick at 4.2 s did not start a sample after a 0.1 s one")
 	}
 }
+
+// An observer with no registered regions has nothing to observe: its
+// periodic ticks run no sample (before, each wrote the sample state, once a
+// second per idle tenant at the shortest interval), while a sample asked
+// for still runs and is counted.
+func TestAPeriodicTickWithNoRegionsWritesNothing(t *testing.T) {
+	held := &heldAnomalyStore{entered: make(chan struct{}), release: make(chan struct{})}
+	close(held.release) // counts, holds nothing
+	st := newWrappedStack(t, func(s *persistence.Store) LayerStore { held.Store = s; return held })
+	ctx := ctxT(t)
+	const own = "tenant-a"
+	ok2(st.layers.EnsureObserver(ctx, own, 3600, nil))(t)
+	pid := ok(st.layers.observers.Get(ctx, own))(t)
+	for range 3 {
+		st.layers.root.Send(pid, &pb.ObserverTick{})
+	}
+	ok(st.layers.ObserverSample(ctx, own))(t) // one asked for, after the ticks
+	if s := ok(st.layers.ObserverSummary(ctx, own, 1))(t); s.GetSamples() < 1 {
+		t.Fatalf("samples = %d, want the one asked for", s.GetSamples())
+	}
+	// Shutdown waits for the observer's work and writes in flight.
+	if err := st.layers.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := held.calls.Load(); got != 1 {
+		t.Fatalf("%d sample writes, want 1 (the ticks with no regions wrote)", got)
+	}
+}
