@@ -55,7 +55,7 @@ func ExampleNewPlacement() {
 	}
 	place.Start(c)
 	defer func() { // leave: stop routing here, save what runs here, then go
-		place.Close()
+		place.Close(ctx)
 		_ = layers.Shutdown(ctx)
 		_ = sessions.Shutdown(ctx)
 		c.Shutdown(true)

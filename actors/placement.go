@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -116,17 +117,35 @@ func (p *Placement) topology(members []*cluster.Member) {
 	}
 }
 
-// Close stops routing notifications (after those queued).
-func (p *Placement) Close() {
+// Close stops routing, then delivers the notifications still queued for
+// other members until ctx ends; at its end the lookups still waiting (on a
+// member that died, up to 5 s each) give up and the rest are dropped, with
+// one log line that counts them.
+func (p *Placement) Close(ctx context.Context) {
 	if p.sub != nil {
 		p.c.ActorSystem.EventStream.Unsubscribe(p.sub)
 	}
 	for _, r := range p.kinds {
 		r.place.Store(nil)
 	}
-	if p.c != nil {
+	if p.c == nil {
+		return
+	}
+	drained := make(chan struct{})
+	go func() {
 		p.outbox.close()
 		p.lanes.wait()
+		close(drained)
+	}()
+	select {
+	case <-drained:
+	case <-ctx.Done():
+		p.lanes.halt() // lookups still waiting (on a member that died) give up
+		<-drained
+	}
+	p.lanes.halt()
+	if n := p.lanes.abandoned.Load(); n > 0 {
+		p.log.Warn("cluster: notifications to other members not delivered before shutdown's deadline", "count", n)
 	}
 }
 
@@ -214,13 +233,16 @@ func (p *Placement) tell(r *Registry, key string, msg any) {
 	}
 }
 
-// deliverOne looks up t's router (at most placementLookupTimeout) and sends
-// it t, or tells the actor here when this member hosts it.
-func (p *Placement) deliverOne(t placedTell) {
-	ctx, cancel := context.WithTimeout(context.Background(), placementLookupTimeout)
+// deliverOne looks up t's router (at most placementLookupTimeout, and no
+// longer than stop lasts) and sends it t, or tells the actor here when this
+// member hosts it.
+func (p *Placement) deliverOne(stop context.Context, t placedTell) {
+	ctx, cancel := context.WithTimeout(stop, placementLookupTimeout)
 	pid, err := p.lookup(ctx, t.reg, t.key)
 	cancel()
 	switch {
+	case err != nil && stop.Err() != nil:
+		p.lanes.abandoned.Add(1) // Close logs them at once
 	case err != nil:
 		p.log.Warn("cluster: notification not delivered", "kind", t.reg.kind, "key", t.key, "type", typeName(t.msg), "err", err)
 	case pid == nil:
@@ -237,11 +259,17 @@ func (p *Placement) deliverOne(t placedTell) {
 // holds up its own actor's notifications only, not every tenant's, as the
 // one loop that delivered them all did; only when max lookups wait at once
 // does the next actor's lane wait for one to end.
+//
+// halt ends the lanes' context, which their deliveries get: those still
+// waiting give up (Placement.Close at shutdown's deadline).
 type tellLanes struct {
-	deliver  func(placedTell)
-	slots    chan struct{} // a token per running lane
-	maxQueue int
-	onDrop   func(placedTell) // a notification dropped, maxQueue not yet delivered
+	deliver   func(context.Context, placedTell)
+	slots     chan struct{} // a token per running lane
+	maxQueue  int
+	onDrop    func(placedTell) // a notification dropped, maxQueue not yet delivered
+	stop      context.Context
+	halt      context.CancelFunc
+	abandoned atomic.Int64 // deliveries that gave up because of halt (counted by deliver)
 
 	mu      sync.Mutex
 	waiting map[string][]placedTell // by actor (kind and key): notifications behind its running lane
@@ -249,8 +277,9 @@ type tellLanes struct {
 	running sync.WaitGroup
 }
 
-func (l *tellLanes) start(max, maxQueue int, deliver, onDrop func(placedTell)) {
+func (l *tellLanes) start(max, maxQueue int, deliver func(context.Context, placedTell), onDrop func(placedTell)) {
 	l.deliver, l.maxQueue, l.onDrop = deliver, maxQueue, onDrop
+	l.stop, l.halt = context.WithCancel(context.Background())
 	l.slots = make(chan struct{}, max)
 	l.waiting = map[string][]placedTell{}
 }
@@ -287,7 +316,7 @@ func (l *tellLanes) run(id string, t placedTell) {
 	next := []placedTell{t}
 	for {
 		for _, t := range next {
-			l.deliver(t)
+			l.deliver(l.stop, t)
 		}
 		l.mu.Lock()
 		l.queued -= len(next)

@@ -1,9 +1,14 @@
 package actors
 
 import (
+	"context"
+	"log/slog"
 	"slices"
 	"sync"
 	"testing"
+	"time"
+
+	"github.com/asynkron/protoactor-go/cluster"
 )
 
 // Notifications to another member are delivered in a lane per actor: one
@@ -19,7 +24,7 @@ func TestTellLanesHoldUpOnlyTheirOwnActor(t *testing.T) {
 	delivered := make(chan string, 16)
 	var lanes tellLanes
 	var dropped []any
-	lanes.start(4, 100, func(pt placedTell) {
+	lanes.start(4, 100, func(_ context.Context, pt placedTell) {
 		if pt.key == "a/stuck" {
 			<-release
 		}
@@ -69,7 +74,7 @@ func TestTellLanesDropPastTheirBound(t *testing.T) {
 	var lanes tellLanes
 	var dropped []any
 	var delivered []any
-	lanes.start(4, 2, func(pt placedTell) {
+	lanes.start(4, 2, func(_ context.Context, pt placedTell) {
 		if pt.msg == "1" {
 			entered <- struct{}{}
 			<-release
@@ -87,5 +92,51 @@ func TestTellLanesDropPastTheirBound(t *testing.T) {
 	lanes.wait()
 	if !slices.Equal(delivered, []any{"1", "2"}) || lanes.queued != 0 {
 		t.Fatalf("delivered %v (%d counted), want 1 and 2", delivered, lanes.queued)
+	}
+}
+
+// Closing the placement delivers what is queued until its context ends,
+// then the deliveries still waiting (lookups on a member that died, up to
+// 5 s each, one after another in a lane) give up: shutdown keeps its
+// deadline. Close waited for every one of them.
+func TestPlacementCloseKeepsItsDeadline(t *testing.T) {
+	clusters := &Registry{kind: "cluster"}
+	p := &Placement{c: &cluster.Cluster{}, log: slog.New(slog.DiscardHandler)}
+	entered := make(chan struct{}, 1)
+	var delivered []any
+	p.lanes.start(4, 100, func(stop context.Context, pt placedTell) {
+		if pt.key == "a/dead" {
+			select {
+			case entered <- struct{}{}:
+			default:
+			}
+			select { // as Placement.lookup waits
+			case <-stop.Done():
+				p.lanes.abandoned.Add(1)
+				return
+			case <-time.After(time.Minute):
+			}
+		}
+		delivered = append(delivered, pt.msg)
+	}, func(placedTell) {})
+	p.outbox.start(100, 8, p.lanes.add)
+	for _, msg := range []string{"1", "2", "3"} {
+		p.tell(clusters, "a/dead", msg)
+	}
+	<-entered
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	closed := make(chan struct{})
+	go func() { p.Close(ctx); close(closed) }()
+	select {
+	case <-closed:
+	case <-time.After(20 * time.Second):
+		t.Fatal("Close did not return after its context ended")
+	}
+	if ctx.Err() == nil {
+		t.Fatal("Close returned before its context ended, with deliveries still waiting")
+	}
+	if n := p.lanes.abandoned.Load(); n != 3 || len(delivered) != 0 {
+		t.Fatalf("%d given up, %v delivered: want all 3 given up", n, delivered)
 	}
 }

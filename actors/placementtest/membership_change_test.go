@@ -160,7 +160,7 @@ func TestNoStaleActorAfterMembershipFlip(t *testing.T) {
 		_ = n4.sessions.Shutdown(sctx)
 		cancel()
 		_ = n4.provider.Shutdown(true)
-		n4.place.Close()
+		n4.place.Close(ctx)
 		n4.c.Shutdown(true)
 		n4.c = nil
 	}

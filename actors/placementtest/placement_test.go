@@ -129,7 +129,7 @@ func (nd *node) stop() {
 	defer cancel()
 	_ = nd.layers.Shutdown(ctx)
 	_ = nd.sessions.Shutdown(ctx)
-	nd.place.Close()
+	nd.place.Close(ctx)
 	nd.c.Shutdown(false) // stops the actor system too
 	_ = nd.store.Close()
 	nd.c = nil

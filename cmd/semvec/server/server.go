@@ -277,7 +277,9 @@ func (s *Server) Kill() {
 	}
 	s.bg.Wait()
 	if s.place != nil {
-		s.place.Close()
+		gone, cancel := context.WithCancel(context.Background())
+		cancel() // nothing more is delivered
+		s.place.Close(gone)
 	}
 	if s.cluster != nil {
 		s.cluster.kill() // shuts the actor system down too
@@ -301,7 +303,7 @@ func (s *Server) closeBackend(ctx context.Context) error {
 	}
 	errs = append(errs, s.sessions.Shutdown(ctx))
 	if s.place != nil {
-		s.place.Close() // the actors have stopped and refuse new activations; the node leaves next
+		s.place.Close(ctx) // the actors have stopped and refuse new activations; the node leaves next
 	}
 	if s.cluster != nil {
 		// Leave before the database closes: the others drop this node at
