@@ -508,13 +508,17 @@ func (p *Provider) publishMembers() {
 	}
 	slices.SortFunc(list, func(a, b *cluster.Member) int { return strings.Compare(a.Id, b.Id) })
 	p.publish(list)
+	// After publish returned: Members promises that the cluster took it.
 	p.lastMu.Lock()
 	p.last = list
 	p.lastMu.Unlock()
 }
 
 // Members returns the member list as last published to the cluster (this
-// member included), sorted by id.
+// member included), sorted by id. It changes only once the cluster has
+// taken the list (its UpdateClusterTopology returned, so its identity
+// lookup places grains by it); protoactor's own MemberList.Members changes
+// earlier, before the identity lookup hears of the change.
 func (p *Provider) Members() cluster.Members {
 	p.lastMu.Lock()
 	defer p.lastMu.Unlock()
