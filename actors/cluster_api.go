@@ -36,6 +36,9 @@ type ClusterSummary struct {
 // transaction). mode must be weighted_average or attention (KindInvalid);
 // coupling must lie in [0, 1] (KindValidation).
 func (l *Layers) CreateCluster(ctx context.Context, owner, name, mode string, coupling float64) (ClusterInfo, error) {
+	if err := l.checkCall(ctx, owner); err != nil {
+		return ClusterInfo{}, err
+	}
 	if !ValidAggregationMode(mode) {
 		return ClusterInfo{}, semvec.Errorf(semvec.KindInvalid, "Unknown aggregation_mode %q: use %q or %q", mode, AggregationWeightedAverage, AggregationAttention)
 	}
@@ -52,6 +55,9 @@ func (l *Layers) CreateCluster(ctx context.Context, owner, name, mode string, co
 
 // ListClusters returns owner's clusters in creation order.
 func (l *Layers) ListClusters(ctx context.Context, owner string) ([]ClusterSummary, error) {
+	if err := l.checkCall(ctx, owner); err != nil {
+		return nil, err
+	}
 	rows, err := l.store.ListClusters(ctx, owner)
 	if err != nil {
 		return nil, err
@@ -68,6 +74,9 @@ func (l *Layers) ListClusters(ctx context.Context, owner string) ([]ClusterSumma
 // The cluster's actor answers (activated from the database if need be), so
 // a hot cluster's requests read nothing from the database.
 func (l *Layers) ClusterExists(ctx context.Context, owner, id string) error {
+	if err := l.checkCall(ctx, owner); err != nil {
+		return err
+	}
 	if err := notFoundIfInvalid("Cluster", id); err != nil {
 		return err
 	}
@@ -78,6 +87,9 @@ func (l *Layers) ClusterExists(ctx context.Context, owner, id string) error {
 // ClusterState returns the cluster's metadata, its backing session's summary
 // and the aggregate vector of its initialised members.
 func (l *Layers) ClusterState(ctx context.Context, owner, id string) (*pb.ClusterStateResponse, error) {
+	if err := l.checkCall(ctx, owner); err != nil {
+		return nil, err
+	}
 	if err := notFoundIfInvalid("Cluster", id); err != nil {
 		return nil, err
 	}
@@ -87,6 +99,9 @@ func (l *Layers) ClusterState(ctx context.Context, owner, id string) (*pb.Cluste
 // ClusterFeedback blends the cluster vector into the members (see
 // clusterActor.handleFeedback).
 func (l *Layers) ClusterFeedback(ctx context.Context, owner, id string) (*pb.ClusterFeedbackResponse, error) {
+	if err := l.checkCall(ctx, owner); err != nil {
+		return nil, err
+	}
 	if err := notFoundIfInvalid("Cluster", id); err != nil {
 		return nil, err
 	}
@@ -103,6 +118,9 @@ func (l *Layers) ClusterFeedback(ctx context.Context, owner, id string) (*pb.Clu
 // its cluster gone stops, and does the rest (goneCluster). Its links are
 // told by DeleteCluster itself too, for when its actor is not running.
 func (l *Layers) DeleteCluster(ctx context.Context, owner, id string) error {
+	if err := l.checkCall(ctx, owner); err != nil {
+		return err
+	}
 	if err := notFoundIfInvalid("Cluster", id); err != nil {
 		return err
 	}
@@ -139,6 +157,9 @@ func (l *Layers) DeleteCluster(ctx context.Context, owner, id string) error {
 // addition whose answer was lost). When the write fails, its outcome is
 // unknown: they are told off the request (Layers.unsure).
 func (l *Layers) AddMember(ctx context.Context, owner, cid, sid string) (bool, error) {
+	if err := l.checkCall(ctx, owner); err != nil {
+		return false, err
+	}
 	if err := notFoundIfInvalid("Cluster", cid); err != nil {
 		return false, err
 	}
@@ -158,6 +179,9 @@ func (l *Layers) AddMember(ctx context.Context, owner, cid, sid string) (bool, e
 // it is not one) and tells the session and the cluster (off the request
 // when the write fails, as AddMember).
 func (l *Layers) RemoveMember(ctx context.Context, owner, cid, sid string) error {
+	if err := l.checkCall(ctx, owner); err != nil {
+		return err
+	}
 	if err := notFoundIfInvalid("Cluster", cid); err != nil {
 		return err
 	}

@@ -225,6 +225,26 @@ func (l *Layers) Shutdown(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
+// checkCall checks what every exported Layers method is given before it
+// reads or writes anything, as Sessions.Create does: owner must name a
+// tenant as a licence subject does (semvec.ValidSubject; else KindInvalid:
+// a blank owner or one holding a NUL or a newline would reach the
+// database's keys and the logs), the layers must not have been shut down
+// (KindUnavailable, errShuttingDown), and a ctx already done makes the call
+// do nothing (notSent: errors.Is finds the context's error).
+func (l *Layers) checkCall(ctx context.Context, owner string) error {
+	if err := semvec.ValidSubject(owner); err != nil {
+		return semvec.Wrap(semvec.KindInvalid, err, "invalid owner: it must name a tenant as a licence subject does")
+	}
+	if l.networks.Closed() {
+		return errShuttingDown
+	}
+	if err := ctx.Err(); err != nil {
+		return notSent(err, "before the layers were asked")
+	}
+	return nil
+}
+
 // Abandon stops the regions' drift event log without stopping the layer
 // actors or waiting for their writes, for a process going away as if killed
 // (its store already closed: what is queued fails at once); the Layers are

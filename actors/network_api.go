@@ -19,6 +19,9 @@ const DefaultMaxWeight = 0.15
 // (persistence/doc.go, "Audit"): transfers are frequent and change no
 // ownership.
 func (l *Layers) Transfer(ctx context.Context, owner, src, dst string, maxWeight float64) (*pb.TransferResponse, error) {
+	if err := l.checkCall(ctx, owner); err != nil {
+		return nil, err
+	}
 	if math.IsNaN(maxWeight) || maxWeight <= 0 || maxWeight > 1 {
 		return nil, semvec.FieldError("max_weight", "Input should be greater than 0 and at most 1")
 	}
@@ -34,6 +37,9 @@ func (l *Layers) Transfer(ctx context.Context, owner, src, dst string, maxWeight
 
 // SwitchUser saves the active partition and activates user's.
 func (l *Layers) SwitchUser(ctx context.Context, owner, user string) (*pb.SwitchUserResponse, error) {
+	if err := l.checkCall(ctx, owner); err != nil {
+		return nil, err
+	}
 	if !ValidUserID(user) {
 		return nil, semvec.FieldError("user_id", "String should match pattern '"+UserIDPattern+"'")
 	}
@@ -42,6 +48,9 @@ func (l *Layers) SwitchUser(ctx context.Context, owner, user string) (*pb.Switch
 
 // ActiveUser returns the active partition's user id ("default" at first).
 func (l *Layers) ActiveUser(ctx context.Context, owner string) (string, error) {
+	if err := l.checkCall(ctx, owner); err != nil {
+		return "", err
+	}
 	res, err := askActor[*pb.ActiveUserResponse](ctx, l.ask, l.networks, owner, &pb.ActiveUserRequest{Owner: owner})
 	return res.GetActiveUser(), err
 }
@@ -49,6 +58,9 @@ func (l *Layers) ActiveUser(ctx context.Context, owner string) (string, error) {
 // SerializeUser returns user's partition as a JSON object.
 // NotFound("User partition") when the owner never switched to it.
 func (l *Layers) SerializeUser(ctx context.Context, owner, user string) (*pb.SerializeUserResponse, error) {
+	if err := l.checkCall(ctx, owner); err != nil {
+		return nil, err
+	}
 	if !ValidUserID(user) {
 		return nil, semvec.NotFound("User partition")
 	}
@@ -59,6 +71,9 @@ func (l *Layers) SerializeUser(ctx context.Context, owner, user string) (*pb.Ser
 // instances (see tallyVotes and updateTrust). target must have the session
 // dimension (KindValidation).
 func (l *Layers) Propose(ctx context.Context, owner, proposer string, target []float32) (*pb.ConsensusResponse, error) {
+	if err := l.checkCall(ctx, owner); err != nil {
+		return nil, err
+	}
 	if err := engine.CheckVector("target_embedding", target, l.sessions.Dim()); err != nil {
 		return nil, err
 	}
@@ -71,6 +86,9 @@ func (l *Layers) Propose(ctx context.Context, owner, proposer string, target []f
 
 // Trust returns the active partition's trust scores.
 func (l *Layers) Trust(ctx context.Context, owner string) (map[string]float64, error) {
+	if err := l.checkCall(ctx, owner); err != nil {
+		return nil, err
+	}
 	res, err := askActor[*pb.TrustResponse](ctx, l.ask, l.networks, owner, &pb.TrustRequest{Owner: owner})
 	if err != nil {
 		return nil, err

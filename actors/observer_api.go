@@ -27,6 +27,9 @@ type ObserverInfo struct {
 // Once it has written anything, the observer is told, also when a later
 // step fails (Layers.unsure).
 func (l *Layers) EnsureObserver(ctx context.Context, owner string, interval float64, regionIDs []string) (ObserverInfo, bool, error) {
+	if err := l.checkCall(ctx, owner); err != nil {
+		return ObserverInfo{}, false, err
+	}
 	if math.IsNaN(interval) || math.IsInf(interval, 0) || interval <= 0 {
 		return ObserverInfo{}, false, semvec.FieldError("sample_interval_seconds", "Input should be greater than 0")
 	}
@@ -68,17 +71,26 @@ func (l *Layers) EnsureObserver(ctx context.Context, owner string, interval floa
 // ObserverSummary returns the observer's state with its newest recent
 // anomalies. NotFound("Observer") before the owner created one.
 func (l *Layers) ObserverSummary(ctx context.Context, owner string, recent int) (*pb.ObserverSummaryResponse, error) {
+	if err := l.checkCall(ctx, owner); err != nil {
+		return nil, err
+	}
 	return askActor[*pb.ObserverSummaryResponse](ctx, l.ask, l.observers, owner, &pb.ObserverSummaryRequest{Owner: owner, RecentLimit: int32(recent)})
 }
 
 // ObserverSample samples now. NotFound("Observer") before one exists.
 func (l *Layers) ObserverSample(ctx context.Context, owner string) (*pb.ObserverSampleResponse, error) {
+	if err := l.checkCall(ctx, owner); err != nil {
+		return nil, err
+	}
 	return askActor[*pb.ObserverSampleResponse](ctx, l.ask, l.observers, owner, &pb.ObserverSampleRequest{Owner: owner})
 }
 
 // ObserverAnomalies returns the newest limit anomalies, newest first; none
 // when the owner has no observer.
 func (l *Layers) ObserverAnomalies(ctx context.Context, owner string, limit int) ([]*pb.Anomaly, error) {
+	if err := l.checkCall(ctx, owner); err != nil {
+		return nil, err
+	}
 	res, err := askActor[*pb.ObserverAnomaliesResponse](ctx, l.ask, l.observers, owner, &pb.ObserverAnomaliesRequest{Owner: owner, Limit: int32(limit)})
 	if semvec.KindOf(err) == semvec.KindNotFound {
 		return []*pb.Anomaly{}, nil
@@ -92,6 +104,9 @@ func (l *Layers) ObserverAnomalies(ctx context.Context, owner string, limit int)
 // ClearAnomalies empties the anomaly log and returns how many it held (0 when
 // the owner has no observer).
 func (l *Layers) ClearAnomalies(ctx context.Context, owner string) (int, error) {
+	if err := l.checkCall(ctx, owner); err != nil {
+		return 0, err
+	}
 	res, err := askActor[*pb.ObserverClearResponse](ctx, l.ask, l.observers, owner, &pb.ObserverClearRequest{Owner: owner})
 	if semvec.KindOf(err) == semvec.KindNotFound {
 		return 0, nil
@@ -105,12 +120,18 @@ func (l *Layers) ClearAnomalies(ctx context.Context, owner string) (int, error) 
 // RegisterRegion registers region rid (owner's) with owner's observer and
 // returns the observer's id and the number of registered regions.
 func (l *Layers) RegisterRegion(ctx context.Context, owner, rid string) (observerID string, registered int, err error) {
+	if err := l.checkCall(ctx, owner); err != nil {
+		return "", 0, err
+	}
 	return l.changeRegistration(ctx, owner, rid, l.store.RegisterObserverRegion)
 }
 
 // UnregisterRegion removes region rid from owner's observer and returns the
 // observer's id and the number of regions left.
 func (l *Layers) UnregisterRegion(ctx context.Context, owner, rid string) (observerID string, registered int, err error) {
+	if err := l.checkCall(ctx, owner); err != nil {
+		return "", 0, err
+	}
 	return l.changeRegistration(ctx, owner, rid, l.store.UnregisterObserverRegion)
 }
 

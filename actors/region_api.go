@@ -29,6 +29,9 @@ type RegionSummary struct {
 // CreateRegion creates a region with its meta session. threshold must lie in
 // (0, 1] and window be positive (KindValidation).
 func (l *Layers) CreateRegion(ctx context.Context, owner, name string, threshold, window float64) (RegionInfo, error) {
+	if err := l.checkCall(ctx, owner); err != nil {
+		return RegionInfo{}, err
+	}
 	if math.IsNaN(threshold) || threshold <= 0 || threshold > 1 {
 		return RegionInfo{}, semvec.FieldError("consensus_threshold", "Input should be greater than 0 and at most 1")
 	}
@@ -46,6 +49,9 @@ func (l *Layers) CreateRegion(ctx context.Context, owner, name string, threshold
 
 // ListRegions returns owner's regions in creation order.
 func (l *Layers) ListRegions(ctx context.Context, owner string) ([]RegionSummary, error) {
+	if err := l.checkCall(ctx, owner); err != nil {
+		return nil, err
+	}
 	rows, err := l.store.ListRegions(ctx, owner)
 	if err != nil {
 		return nil, err
@@ -63,6 +69,9 @@ func (l *Layers) ListRegions(ctx context.Context, owner string) ([]RegionSummary
 
 // RegionState returns the region with its newest eventsLimit drift events.
 func (l *Layers) RegionState(ctx context.Context, owner, id string, eventsLimit int) (*pb.RegionStateResponse, error) {
+	if err := l.checkCall(ctx, owner); err != nil {
+		return nil, err
+	}
 	if err := notFoundIfInvalid("Region", id); err != nil {
 		return nil, err
 	}
@@ -72,6 +81,9 @@ func (l *Layers) RegionState(ctx context.Context, owner, id string, eventsLimit 
 
 // RegionEvents returns the region's newest limit drift events, newest first.
 func (l *Layers) RegionEvents(ctx context.Context, owner, id string, limit int) ([]*pb.RegionDriftEvent, error) {
+	if err := l.checkCall(ctx, owner); err != nil {
+		return nil, err
+	}
 	if err := notFoundIfInvalid("Region", id); err != nil {
 		return nil, err
 	}
@@ -87,6 +99,9 @@ func (l *Layers) RegionEvents(ctx context.Context, owner, id string, limit int) 
 // observer registration, and tells the affected clusters and observer (when
 // the deletion fails, as DeleteCluster: see goneRegion).
 func (l *Layers) DeleteRegion(ctx context.Context, owner, id string) error {
+	if err := l.checkCall(ctx, owner); err != nil {
+		return err
+	}
 	if err := notFoundIfInvalid("Region", id); err != nil {
 		return err
 	}
@@ -116,6 +131,9 @@ func (l *Layers) DeleteRegion(ctx context.Context, owner, id string) error {
 // false when they already were linked. The region and the cluster are told
 // as AddMember tells a member and its cluster.
 func (l *Layers) AttachCluster(ctx context.Context, owner, rid, cid string) (bool, error) {
+	if err := l.checkCall(ctx, owner); err != nil {
+		return false, err
+	}
 	if err := notFoundIfInvalid("Region", rid); err != nil {
 		return false, err
 	}
@@ -133,6 +151,9 @@ func (l *Layers) AttachCluster(ctx context.Context, owner, rid, cid string) (boo
 
 // DetachCluster unlinks cluster cid from region rid.
 func (l *Layers) DetachCluster(ctx context.Context, owner, rid, cid string) error {
+	if err := l.checkCall(ctx, owner); err != nil {
+		return err
+	}
 	if err := notFoundIfInvalid("Region", rid); err != nil {
 		return err
 	}

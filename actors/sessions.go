@@ -406,8 +406,15 @@ func backsLayer(kind string) string {
 // The clusters it was a member of are told, as after a member's removal: a
 // session created again under its id is not their member. A deletion that
 // fails without saying why (the database did not answer) stops the actor
-// too.
+// too. After Shutdown it deletes nothing (KindUnavailable), and a ctx
+// already done when it is called deletes nothing either (see notSent).
 func (s *Sessions) Delete(ctx context.Context, owner, id string) error {
+	if s.reg.Closed() {
+		return errShuttingDown
+	}
+	if err := ctx.Err(); err != nil {
+		return notSent(err, "before the session was deleted")
+	}
 	rec, err := s.store.GetSession(ctx, owner, id)
 	if err != nil {
 		return err

@@ -19,6 +19,9 @@ import (
 // and above (protoactor's own INFO chatter and dead-letter lines are noise for
 // a server), with dead-letter logging of requests disabled: a requester to a
 // stopped actor already gets ErrDeadLetter.
+//
+// The system is protoactor's own: call its Shutdown once, after
+// Layers.Shutdown and Sessions.Shutdown (a second Shutdown panics).
 func NewActorSystem(log *slog.Logger) *actor.ActorSystem {
 	if log == nil {
 		log = slog.Default()
