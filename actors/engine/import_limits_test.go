@@ -11,6 +11,7 @@ import (
 	"unicode/utf8"
 
 	semvec "github.com/semvec-go/semvec"
+	"github.com/semvec-go/semvec/vecmath/embed"
 )
 
 // TestImportRefusesRaisedCaps: a re-signed payload whose config asks for
@@ -406,4 +407,13 @@ func FuzzImportPayload(f *testing.F) {
 			t.Fatalf("accepted import does not re-import: %v", err)
 		}
 	})
+}
+
+// SEMVEC_EMBEDDER_DIM accepts what a session takes, no more: embed.MaxDim
+// was 65536, and a server started with a dimension above MaxDim refused
+// every session (422 "dimension: must be between 1 and 8192").
+func TestEmbedderMaxDimIsTheSessionsMaxDim(t *testing.T) {
+	if embed.MaxDim != MaxDim {
+		t.Fatalf("embed.MaxDim = %d, engine.MaxDim = %d", embed.MaxDim, MaxDim)
+	}
 }

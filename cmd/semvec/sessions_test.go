@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/semvec-go/semvec"
 	"github.com/semvec-go/semvec/actors/actortest"
+	"github.com/semvec-go/semvec/cmd/semvec/server"
 	"github.com/semvec-go/semvec/http/api"
 	"github.com/semvec-go/semvec/http/client"
 	"github.com/semvec-go/semvec/vecmath/embed"
@@ -500,6 +502,82 @@ func TestEmbedderOutage(t *testing.T) {
 	// readyz reuses an embedder check for 5 s (probes cannot spend the
 	// embedding quota), so it turns ready again within that.
 	actortest.Eventually(t, "readyz 200 after the outage", func() bool { return e.do("GET", "/v1/readyz", nil).Status == 200 })
+}
+
+// fakeEmbeddings serves an OpenAI-compatible /v1/embeddings answering
+// hashing vectors of dim dimensions, or 503 while down is set.
+func fakeEmbeddings(t *testing.T, dim int, down *atomic.Bool) *httptest.Server {
+	h := embed.NewHashing(dim)
+	fake := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if down.Load() {
+			http.Error(w, "overloaded", http.StatusServiceUnavailable)
+			return
+		}
+		var req struct {
+			Input []string `json:"input"`
+		}
+		_ = json.NewDecoder(r.Body).Decode(&req)
+		vecs, _ := h.Embed(r.Context(), req.Input)
+		type item struct {
+			Index     int       `json:"index"`
+			Embedding []float32 `json:"embedding"`
+		}
+		out := struct {
+			Data []item `json:"data"`
+		}{}
+		for i, v := range vecs {
+			out.Data = append(out.Data, item{i, v})
+		}
+		_ = json.NewEncoder(w).Encode(out)
+	}))
+	t.Cleanup(fake.Close)
+	return fake
+}
+
+// An OpenAI-compatible embedder without SEMVEC_EMBEDDER_DIM learns its
+// dimension at start-up: the server serves sessions of that dimension (it
+// wired them with dimension 0, and every /v1/run answered 422
+// "body.dimension: must be between 1 and 8192, got 0"). A service that
+// does not answer at start-up, or whose vectors no session takes, stops
+// start-up with the variable named.
+func TestEmbedderDimensionLearntAtStartUp(t *testing.T) {
+	var down atomic.Bool
+	fake := fakeEmbeddings(t, 96, &down)
+	e := newEnv(t, "sqlite:///"+t.TempDir()+"/learn.db", map[string]string{
+		"SEMVEC_EMBEDDER_URL": fake.URL + "/v1", "SEMVEC_EMBEDDER_MODEL": "stand-in", "SEMVEC_EMBEDDER_TIMEOUT": "200ms",
+	})
+	c := e.api(e.token("learn", semvec.TierEnterprise))
+	run, err := c.Run(context.Background(), api.RunBody{Message: "what dimension do sessions get?"})
+	noErr(t, err)
+	m, err := c.SessionMetrics(context.Background(), run.SessionID)
+	noErr(t, err)
+	if m.Dimension != 96 {
+		t.Fatalf("session dimension %d, want the service's 96", m.Dimension)
+	}
+
+	start := func(url string) error {
+		env := map[string]string{"DATABASE_URL": "sqlite:///" + t.TempDir() + "/l.db", "SEMVEC_ALLOW_ANONYMOUS": "1", "SEMVEC_LOG_LEVEL": "error",
+			"SEMVEC_EMBEDDER_URL": url, "SEMVEC_EMBEDDER_TIMEOUT": "200ms"}
+		cfg, err := server.LoadConfig(func(k string) string { return env[k] })
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.Host, cfg.Port = "127.0.0.1", "0"
+		srv, err := server.Start(context.Background(), cfg, func(k string) string { return env[k] }, io.Discard, io.Discard)
+		if err == nil {
+			srv.Shutdown(context.Background())
+		}
+		return err
+	}
+	down.Store(true)
+	if err := start(fake.URL + "/v1"); err == nil || !strings.Contains(err.Error(), "SEMVEC_EMBEDDER_DIM") {
+		t.Fatalf("start-up with the embedding service down: %v, want an error naming SEMVEC_EMBEDDER_DIM", err)
+	}
+	var up atomic.Bool
+	wide := fakeEmbeddings(t, 10000, &up)
+	if err := start(wide.URL + "/v1"); err == nil || !strings.Contains(err.Error(), "10000") {
+		t.Fatalf("start-up with 10000-dimensional vectors: %v, want an error naming the dimension", err)
+	}
 }
 
 // TestContextStaysBounded: the context block keeps its budget as turns grow.

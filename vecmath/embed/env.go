@@ -7,8 +7,11 @@ import (
 	"time"
 )
 
-// MaxDim is the largest dimension FromEnv accepts.
-const MaxDim = 1 << 16
+// MaxDim is the largest dimension FromEnv accepts: the largest a session
+// takes (engine.MaxDim in package actors/engine, which this package does
+// not import; a test there keeps the two equal). A larger one started a
+// server whose every session was refused.
+const MaxDim = 8192
 
 // Environment variables read by FromEnv.
 const (

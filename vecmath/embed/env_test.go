@@ -53,7 +53,7 @@ func TestFromEnv(t *testing.T) {
 		{name: "dim not a number", env: map[string]string{EnvDim: "abc"}, wantErr: `SEMVEC_EMBEDDER_DIM: must be a positive integer, got "abc"`},
 		{name: "dim zero", env: map[string]string{EnvDim: "0"}, wantErr: `SEMVEC_EMBEDDER_DIM: must be a positive integer, got "0"`},
 		{name: "dim negative", env: map[string]string{EnvEmbedder: "openai", EnvURL: "http://x/v1", EnvDim: "-3"}, wantErr: "SEMVEC_EMBEDDER_DIM: must be a positive integer"},
-		{name: "dim too large", env: map[string]string{EnvDim: "100000000"}, wantErr: "SEMVEC_EMBEDDER_DIM: must be at most 65536"},
+		{name: "dim too large", env: map[string]string{EnvDim: "100000000"}, wantErr: "SEMVEC_EMBEDDER_DIM: must be at most 8192"},
 		{name: "openai without URL", env: map[string]string{EnvEmbedder: "openai"}, wantErr: "SEMVEC_EMBEDDER_URL: required"},
 		{name: "openai bad URL", env: map[string]string{EnvEmbedder: "openai", EnvURL: "tcp://embedder:7071"}, wantErr: "SEMVEC_EMBEDDER_URL: must be an http:// or https:// URL"},
 		{name: "bad timeout", env: map[string]string{EnvURL: "http://x/v1", EnvTimeout: "10"}, wantErr: `SEMVEC_EMBEDDER_TIMEOUT: must be a positive duration such as "10s", got "10"`},

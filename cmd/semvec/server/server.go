@@ -29,6 +29,7 @@ import (
 
 	"github.com/semvec-go/semvec"
 	"github.com/semvec-go/semvec/actors"
+	"github.com/semvec-go/semvec/actors/engine"
 	apihttp "github.com/semvec-go/semvec/http"
 	"github.com/semvec-go/semvec/http/license"
 	"github.com/semvec-go/semvec/persistence"
@@ -65,6 +66,9 @@ func Start(ctx context.Context, cfg Config, getenv func(string) string, stdout, 
 
 	emb, err := embed.FromEnv(getenv)
 	if err != nil {
+		return nil, err
+	}
+	if err := learnDim(ctx, emb); err != nil {
 		return nil, err
 	}
 	reranker, err := embed.RerankerFromEnv(getenv)
@@ -468,4 +472,29 @@ func registerActorGauges(reg prometheus.Registerer, sessions *actors.Sessions, l
 		Name: "semvec_session_memory_bytes",
 		Help: "Bytes the sessions in memory hold, as they estimate it, against SEMVEC_MAX_SESSION_MEMORY_MB.",
 	}, func() float64 { return float64(sessions.Held()) }))
+}
+
+// learnDimTimeout bounds the request that learns the embedder's dimension
+// at start-up (learnDim).
+const learnDimTimeout = 30 * time.Second
+
+// learnDim learns the dimension of an embedder that does not know it yet
+// (openai without SEMVEC_EMBEDDER_DIM learns it from its first answer)
+// with one embedding at start-up: every session is created with the
+// dimension the session layer is given when it is wired, and a dimension
+// of 0 would refuse every session. A service that does not answer stops
+// start-up, as a database that does not. The dimension must be one a
+// session takes (engine.MaxDim at most).
+func learnDim(ctx context.Context, emb embed.Embedder) error {
+	if emb.Dim() == 0 {
+		lctx, cancel := context.WithTimeout(ctx, learnDimTimeout)
+		defer cancel()
+		if _, err := emb.Embed(lctx, []string{"semvec dimension probe"}); err != nil {
+			return fmt.Errorf("%s: unset, so the dimension is learnt from the embedding service at start-up, which failed (set %s to start without it): %w", embed.EnvDim, embed.EnvDim, err)
+		}
+	}
+	if d := emb.Dim(); d < 1 || d > engine.MaxDim {
+		return fmt.Errorf("%s: the embedding service's vectors have %d dimensions; sessions take 1 to %d", embed.EnvDim, d, engine.MaxDim)
+	}
+	return nil
 }
