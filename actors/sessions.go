@@ -37,7 +37,7 @@ type SessionStore interface {
 
 // SessionConfig tunes the session layer.
 type SessionConfig struct {
-	Dim         int           // embedding dimension of every session (the embedder's)
+	Dim         int           // embedding dimension of every session (the embedder's): required, 1 to engine.MaxDim
 	ModelName   string        // recorded as session metadata
 	IdleTTL     time.Duration // passivate sessions idle this long (SEMVEC_SESSION_IDLE_TTL_S)
 	MaxSessions int           // passivate the least recently used beyond this (SEMVEC_MAX_SESSIONS)
@@ -95,7 +95,10 @@ type Sessions struct {
 // defaults and 384 dimensions), never by a whole storm of cold requests.
 const maxSessionLoads = 32
 
-// NewSessions wires the session layer on root.
+// NewSessions wires the session layer on root. ask must be an Asker on the
+// same actor system (its Root set), and cfg.Dim the embedder's dimension;
+// neither is checked here: a nil Asker panics on first use, and a Dim of 0
+// refuses every Create (KindValidation "must be between 1 and 8192, got 0").
 func NewSessions(root *actor.RootContext, store SessionStore, ask *Asker, cfg SessionConfig, log *slog.Logger, now func() time.Time) *Sessions {
 	if now == nil {
 		now = time.Now
