@@ -62,7 +62,7 @@ type LayerStore interface {
 	ActivateNetwork(ctx context.Context, owner string) (int64, error)
 	SaveNetworkState(ctx context.Context, owner string, epoch int64, st persistence.NetworkState) error
 	LoadNetworkState(ctx context.Context, owner string) (persistence.NetworkState, error)
-	SavePartitionStates(ctx context.Context, owner, user string, data []byte) error
+	SavePartitionStates(ctx context.Context, owner string, epoch int64, user string, data []byte) error
 	LoadPartitionStates(ctx context.Context, owner, user string) ([]byte, error)
 	RecentSessions(ctx context.Context, owner string, limit int) ([]string, error)
 }

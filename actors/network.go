@@ -108,13 +108,13 @@ type partSaver struct {
 	saved uint64 // the number of the last partition written
 }
 
-func (s *partSaver) save(ctx context.Context, store LayerStore, owner, user string, seq uint64, data []byte) error {
+func (s *partSaver) save(ctx context.Context, store LayerStore, owner string, epoch int64, user string, seq uint64, data []byte) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if seq <= s.saved {
 		return nil
 	}
-	if err := store.SavePartitionStates(ctx, owner, user, data); err != nil {
+	if err := store.SavePartitionStates(ctx, owner, epoch, user, data); err != nil {
 		return err
 	}
 	s.saved = seq
@@ -522,14 +522,22 @@ func (a *networkActor) switchUser(ctx actor.Context, m *pb.SwitchUserRequest, re
 				finished()
 				return
 			}
-			owner, network := a.owner, a.st.sessions()
+			owner, epoch, network := a.owner, a.epoch, a.st.sessions()
 			a.parts.seq++
 			seq := a.parts.seq
 			a.step(ctx, by, func(wctx context.Context) (any, error) {
 				return a.l.saveNetworkStates(wctx, owner, from, network, func(ctx context.Context, data []byte) error {
-					return a.parts.save(ctx, a.l.store, owner, from, seq, data)
+					return a.parts.save(ctx, a.l.store, owner, epoch, from, seq, data)
 				})
 			}, func(res any, err error) {
+				if errors.Is(err, persistence.ErrSuperseded) {
+					// Fenced like the commit (see commit): a newer
+					// activation holds the network state, and this one
+					// stops without having written the partition's states.
+					a.l.log.Warn("network superseded by a newer activation: stopping", "owner", owner, "epoch", epoch)
+					a.work.supersede(ctx)
+					err = errNetworkSuperseded
+				}
 				if err != nil {
 					fail(err)
 					finished()

@@ -61,7 +61,7 @@ func (c *countingSaves) SaveNetworkState(context.Context, string, int64, persist
 	return nil
 }
 
-func (c *countingSaves) SavePartitionStates(context.Context, string, string, []byte) error {
+func (c *countingSaves) SavePartitionStates(context.Context, string, int64, string, []byte) error {
 	c.partitions++
 	return nil
 }
@@ -76,7 +76,7 @@ func TestTheNetworkSaversSkipAnOlderWrite(t *testing.T) {
 		if err := ns.save(ctx, store, "o", 1, v, persistence.NetworkState{}); err != nil {
 			t.Fatal(err)
 		}
-		if err := ps.save(ctx, store, "o", "u", v, nil); err != nil {
+		if err := ps.save(ctx, store, "o", 1, "u", v, nil); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -453,3 +453,34 @@ func TestValidUserID(t *testing.T) {
 		}
 	}
 }
+
+// A switch on a network actor that a newer activation has superseded
+// (another server on the same database) writes nothing: its first step,
+// saving the states of the partition it leaves, is fenced like its commit.
+// It landed before, so the newer activation's saved states of that
+// partition were overwritten with whatever the sessions held then, and
+// its switch back restored those instead of the ones it had acknowledged.
+func TestASupersededSwitchSavesNoPartitionStates(t *testing.T) {
+	e := newLayersEnv(t)
+	ctx := ctxT(t)
+	const own = "tenant-a"
+	e.enrolledPair(own)
+	ok(e.layers.SwitchUser(ctx, own, "alice"))(t) // the network actor runs here, alice active
+
+	// Another server activates the owner's network.
+	if _, err := e.store.ActivateNetwork(ctx, own); err != nil {
+		t.Fatal(err)
+	}
+	_, err := e.layers.SwitchUser(ctx, own, "bob")
+	if semvec.KindOf(err) != semvec.KindUnavailable || !strings.Contains(err.Error(), "newer activation") {
+		t.Fatalf("a superseded switch: %v, want 503 (newer activation)", err)
+	}
+	if got, err := e.store.LoadPartitionStates(ctx, own, "alice"); semvec.KindOf(err) != semvec.KindNotFound {
+		t.Fatalf("alice's states after a superseded switch: %d bytes, %v; want none written", len(got), err)
+	}
+	// The next request activates the network again, from what is stored.
+	sw := ok(e.layers.SwitchUser(ctx, own, "bob"))(t)
+	if sw.GetPreviousUser() != "alice" || sw.GetActiveUser() != "bob" {
+		t.Fatalf("the switch on a new activation = %+v", sw)
+	}
+}

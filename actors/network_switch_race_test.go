@@ -49,11 +49,11 @@ func (g *gatedNetStore) SaveNetworkState(ctx context.Context, owner string, epoc
 	return err
 }
 
-func (g *gatedNetStore) SavePartitionStates(ctx context.Context, owner, user string, data []byte) error {
+func (g *gatedNetStore) SavePartitionStates(ctx context.Context, owner string, epoch int64, user string, data []byte) error {
 	if !g.held("SavePartitionStates") {
-		return g.Store.SavePartitionStates(ctx, owner, user, data)
+		return g.Store.SavePartitionStates(ctx, owner, epoch, user, data)
 	}
-	err := g.Store.SavePartitionStates(g.wait(ctx), owner, user, data)
+	err := g.Store.SavePartitionStates(g.wait(ctx), owner, epoch, user, data)
 	g.finished <- err
 	return err
 }

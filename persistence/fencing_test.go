@@ -160,3 +160,45 @@ func TestNetworkStateFencing(t *testing.T) {
 		}
 	})
 }
+
+// A user partition's saved session states (a switch's first step) are
+// fenced by the network state's epoch, as the state itself is: a
+// superseded activation (another server on the same database) once
+// overwrote the states a newer activation had saved for the partition it
+// was leaving, before its own commit was refused, and the newer one's
+// switch back then restored the wrong states.
+func TestPartitionStatesFencing(t *testing.T) {
+	forEachDB(t, func(t *testing.T, s *persistence.Store) {
+		ctx := context.Background()
+		states := func() string {
+			t.Helper()
+			got, err := s.LoadPartitionStates(ctx, "a", "default")
+			must(t, err)
+			return string(got)
+		}
+		first, err := s.ActivateNetwork(ctx, "a")
+		must(t, err)
+		must(t, s.SavePartitionStates(ctx, "a", first, "default", []byte("first")))
+		second, err := s.ActivateNetwork(ctx, "a")
+		must(t, err)
+		must(t, s.SavePartitionStates(ctx, "a", second, "default", []byte("second")))
+
+		err = s.SavePartitionStates(ctx, "a", first, "default", []byte("stale"))
+		if !errors.Is(err, persistence.ErrSuperseded) || semvec.KindOf(err) != semvec.KindUnavailable {
+			t.Fatalf("stale partition save: %v, want ErrSuperseded (503)", err)
+		}
+		if got := states(); got != "second" {
+			t.Fatalf("partition states after a stale save: %q, want %q", got, "second")
+		}
+		if err := s.SavePartitionStates(ctx, "a", first, "bob", []byte("stale")); !errors.Is(err, persistence.ErrSuperseded) {
+			t.Fatalf("stale save of another partition: %v", err)
+		}
+		if _, err := s.LoadPartitionStates(ctx, "a", "bob"); semvec.KindOf(err) != semvec.KindNotFound {
+			t.Fatalf("bob's states after a refused save: %v", err)
+		}
+		// Without an activation (no row) nothing is written either.
+		if err := s.SavePartitionStates(ctx, "b", 1, "default", []byte("b")); !errors.Is(err, persistence.ErrSuperseded) {
+			t.Fatalf("save without an activation: %v", err)
+		}
+	})
+}

@@ -160,9 +160,13 @@ func TestPartitionStatesAndRecentSessions(t *testing.T) {
 		if _, err := s.LoadPartitionStates(ctx, "alice", "u1"); err == nil {
 			t.Fatal("states of a partition never saved were found")
 		}
-		must(t, s.SavePartitionStates(ctx, "alice", "u1", []byte("one")))
-		must(t, s.SavePartitionStates(ctx, "alice", "u1", []byte("two")))
-		must(t, s.SavePartitionStates(ctx, "bob", "u1", []byte("bob's")))
+		alice, err := s.ActivateNetwork(ctx, "alice")
+		must(t, err)
+		bob, err := s.ActivateNetwork(ctx, "bob")
+		must(t, err)
+		must(t, s.SavePartitionStates(ctx, "alice", alice, "u1", []byte("one")))
+		must(t, s.SavePartitionStates(ctx, "alice", alice, "u1", []byte("two")))
+		must(t, s.SavePartitionStates(ctx, "bob", bob, "u1", []byte("bob's")))
 		got, err := s.LoadPartitionStates(ctx, "alice", "u1")
 		must(t, err)
 		if string(got) != "two" {

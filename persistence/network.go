@@ -141,13 +141,26 @@ type networkPartitionModel struct {
 }
 
 // SavePartitionStates stores (inserts or replaces) the saved session states
-// of owner's user partition user.
-func (s *Store) SavePartitionStates(ctx context.Context, owner, user string, data []byte) error {
+// of owner's user partition user, for the network activation of epoch
+// (ActivateNetwork), fenced as SaveNetworkState is: ErrSuperseded, and
+// nothing written, when the network state's row holds another epoch or is
+// gone. A superseded activation (another server on the same database, a
+// process paused past a failover) would otherwise overwrite, in a switch's
+// first step, the states a newer activation had saved for that partition,
+// before its own commit was refused.
+func (s *Store) SavePartitionStates(ctx context.Context, owner string, epoch int64, user string, data []byte) error {
 	if data == nil {
 		data = []byte{}
 	}
-	return s.run(ctx, func(ctx context.Context, db bun.IDB) error {
-		_, err := db.NewInsert().Model(&networkPartitionModel{Owner: owner, UserID: user, Data: data}).
+	return s.inTx(ctx, func(ctx context.Context, tx bun.Tx) error {
+		err := s.fenceRow(ctx, tx, "network_states", "Network state", epoch, "owner = ?", owner)
+		if semvec.KindOf(err) == semvec.KindNotFound {
+			return ErrSuperseded
+		}
+		if err != nil {
+			return err
+		}
+		_, err = tx.NewInsert().Model(&networkPartitionModel{Owner: owner, UserID: user, Data: data}).
 			On("CONFLICT (owner, user_id) DO UPDATE").Set("data = EXCLUDED.data").Exec(ctx)
 		return err
 	})
