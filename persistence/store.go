@@ -54,6 +54,7 @@ type Store struct {
 	now         func() time.Time
 	pins        *allocPins
 	wal         *walCheckpointer // SQLite files: checkpoints off the commit path
+	file        *fileGuard       // SQLite files: the file removed or replaced under the server
 	log         *slog.Logger
 	closeOnce   sync.Once
 	closeErr    error
@@ -228,7 +229,9 @@ func Open(ctx context.Context, databaseURL string, opts ...Option) (*Store, erro
 		return nil, s.mapErr(err)
 	}
 	if walDSN != "" {
-		if s.wal, err = startWALCheckpointer(walDSN, s.log); err != nil {
+		_, rest, _ := strings.Cut(databaseURL, "://")
+		s.file = newFileGuard(sqlitePath(rest), s.log)
+		if s.wal, err = startWALCheckpointer(walDSN, s.log, s.file.isLost); err != nil {
 			_ = s.db.Close()
 			return nil, semvec.Wrap(semvec.KindUnavailable, err, "DATABASE_URL: cannot open SQLite database")
 		}
@@ -315,8 +318,7 @@ const sqliteBusyTimeout = 2 * time.Second
 // absolute; "sqlite://rel.db" is accepted as relative too. A query string is
 // ignored.
 func sqliteDSN(rest string) (dsn string, inMemory bool, err error) {
-	path, _, _ := strings.Cut(rest, "?")
-	path = strings.TrimPrefix(path, "/")
+	path := sqlitePath(rest)
 	if path == "" {
 		return "", false, semvec.Errorf(semvec.KindInvalid, "DATABASE_URL: sqlite URL has no path")
 	}
@@ -338,6 +340,13 @@ func sqliteDSN(rest string) (dsn string, inMemory bool, err error) {
 		"&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=wal_autocheckpoint(" + strconv.Itoa(walBackstopPages) + ")", false, nil
 }
 
+// sqlitePath is the file path of the part of a sqlite URL after
+// "sqlite://" (see sqliteDSN).
+func sqlitePath(rest string) string {
+	path, _, _ := strings.Cut(rest, "?")
+	return strings.TrimPrefix(path, "/")
+}
+
 // checkSQLiteDir refuses a SQLite path whose directory is missing or is not
 // a directory: SQLite itself reports "unable to open database file: out of
 // memory (14)", which names neither the path nor the cause.
@@ -356,9 +365,15 @@ func checkSQLiteDir(path string) error {
 
 // Ping checks that the database answers.
 func (s *Store) Ping(ctx context.Context) error {
+	if err := s.file.lostErr(); err != nil {
+		return err
+	}
 	ctx, cancel := s.opCtx(ctx)
 	defer cancel()
-	return s.mapErr(s.db.PingContext(ctx))
+	if err := s.db.PingContext(ctx); err != nil {
+		return s.mapErr(err)
+	}
+	return s.file.check()
 }
 
 // Close closes the database. Later calls on the Store fail with
@@ -394,6 +409,9 @@ func (s *Store) opCtx(ctx context.Context) (context.Context, context.CancelFunc)
 // committed by then) reruns fn, up to three attempts in all; fn must assign,
 // not accumulate, whatever it reports to its caller.
 func (s *Store) inTx(ctx context.Context, fn func(ctx context.Context, tx bun.Tx) error) error {
+	if err := s.file.lostErr(); err != nil {
+		return err
+	}
 	ctx, cancel := s.opCtx(ctx)
 	defer cancel()
 	var err error
@@ -403,15 +421,25 @@ func (s *Store) inTx(ctx context.Context, fn func(ctx context.Context, tx bun.Tx
 			break
 		}
 	}
+	if err == nil {
+		// Committed, to the file the path names still? (fileGuard)
+		return s.file.check()
+	}
 	return s.mapErr(err)
 }
 
 // run runs one non-transactional operation (a read or a single-statement
 // write) under the default timeout and maps its error.
 func (s *Store) run(ctx context.Context, fn func(ctx context.Context, db bun.IDB) error) error {
+	if err := s.file.lostErr(); err != nil {
+		return err
+	}
 	ctx, cancel := s.opCtx(ctx)
 	defer cancel()
-	return s.mapErr(fn(ctx, s.db))
+	if err := fn(ctx, s.db); err != nil {
+		return s.mapErr(err)
+	}
+	return s.file.check()
 }
 
 // timestamp returns t, or the store clock when t is zero, in UTC at microsecond

@@ -55,6 +55,7 @@ const walFailureReport = time.Minute
 type walCheckpointer struct {
 	db   *sql.DB
 	log  *slog.Logger
+	lost func() bool // the database file was removed or replaced (fileGuard): nothing to checkpoint
 	stop chan struct{}
 	done chan struct{}
 	// Owned by run's goroutine: failures since the last report.
@@ -64,7 +65,7 @@ type walCheckpointer struct {
 
 // startWALCheckpointer opens its own connection to the SQLite file dsn and
 // checkpoints every walCheckpointEvery until close.
-func startWALCheckpointer(dsn string, log *slog.Logger) (*walCheckpointer, error) {
+func startWALCheckpointer(dsn string, log *slog.Logger, lost func() bool) (*walCheckpointer, error) {
 	db, err := sql.Open(sqliteshim.ShimName, dsn)
 	if err != nil {
 		return nil, err
@@ -73,7 +74,7 @@ func startWALCheckpointer(dsn string, log *slog.Logger) (*walCheckpointer, error
 	db.SetMaxIdleConns(1)
 	db.SetConnMaxLifetime(0)
 	db.SetConnMaxIdleTime(0)
-	w := &walCheckpointer{db: db, log: log, stop: make(chan struct{}), done: make(chan struct{})}
+	w := &walCheckpointer{db: db, log: log, lost: lost, stop: make(chan struct{}), done: make(chan struct{})}
 	go w.run()
 	return w, nil
 }
@@ -87,7 +88,9 @@ func (w *walCheckpointer) run() {
 		case <-w.stop:
 			return
 		case <-t.C:
-			w.checkpoint()
+			if w.lost == nil || !w.lost() {
+				w.checkpoint()
+			}
 		}
 	}
 }

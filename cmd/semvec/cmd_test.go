@@ -213,6 +213,42 @@ func TestDatabaseDownIs503(t *testing.T) {
 	want(t, e.do("GET", "/v1/readyz", nil), 503)
 }
 
+// TestARemovedDatabaseFileIs503: the SQLite file removed under a running
+// server (a cleanup job, a mistaken rm) used to change nothing visible:
+// SQLite kept writing to the unlinked file, every change answered 2xx and
+// /v1/readyz 200, and a restart found an empty database without any of
+// them. The first change after the removal now answers 503 with
+// Retry-After, as does every later request that reaches the database,
+// and readiness reports the database unavailable.
+func TestARemovedDatabaseFileIs503(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "removed.db")
+	e := newEnv(t, "sqlite:///"+path, nil)
+	tok := e.token("removed", semvec.TierPro)
+	r := e.as(tok, "POST", "/v1/run", map[string]any{"message": "before the file went away"})
+	want(t, r, 200)
+	sid := r.json(t)["session_id"].(string)
+	for _, suffix := range []string{"", "-wal", "-shm"} {
+		if err := os.Remove(path + suffix); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, c := range []struct {
+		path string
+		body map[string]any
+	}{
+		{"/v1/run", map[string]any{"session_id": sid, "message": "after the file went away"}},
+		{"/v1/run", map[string]any{"message": "a new session"}},
+		{"/v1/session/create", map[string]any{}},
+	} {
+		r := e.as(tok, "POST", c.path, c.body)
+		want(t, r, 503)
+		if !strings.Contains(r.detail(t), "database") || r.Header.Get("Retry-After") == "" {
+			t.Fatalf("%s: 503 detail %q, Retry-After %q", c.path, r.detail(t), r.Header.Get("Retry-After"))
+		}
+	}
+	want(t, e.do("GET", "/v1/readyz", nil), 503)
+}
+
 type syncBuffer struct {
 	mu sync.Mutex
 	b  bytes.Buffer
