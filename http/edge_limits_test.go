@@ -355,3 +355,67 @@ func TestAnAbandonedFeedbackIsCharged(t *testing.T) {
 		t.Fatalf("after an abandoned feedback: %d, want 429 (a burst charged)", rec.Code)
 	}
 }
+
+// TestAnUnreadBodyDoesNotHoldTheConnection: a request to a route that takes
+// no body (GET /v1/health, /openapi.json — no token needed —, an
+// authenticated GET or DELETE) that announces one and sends none is
+// answered at once, with "Connection: close", and the server hangs up
+// within a moment instead of waiting for that body until the read timeout.
+// Before, net/http waited for the unread body (to keep the connection)
+// before it sent the answer: any client, without a token, could hold a
+// busy connection — one LimitConnections never closes to make room — for
+// the read timeout (45 s in production) per request. A body sent whole is
+// still answered, and a request whose body the route reads keeps its
+// connection.
+func TestAnUnreadBodyDoesNotHoldTheConnection(t *testing.T) {
+	s := newEdgeServer(t, 0)
+	addr := s.listen()
+	auth := "\r\nAuthorization: Bearer " + s.tok
+	cases := []struct {
+		name, head string
+		want       int
+	}{
+		{"health, announced length", "GET /v1/health HTTP/1.1\r\nHost: semvec.test\r\nContent-Length: 1000", 200},
+		{"health, chunked", "GET /v1/health HTTP/1.1\r\nHost: semvec.test\r\nTransfer-Encoding: chunked", 200},
+		{"openapi.json (an answer larger than net/http's buffer)", "GET /openapi.json HTTP/1.1\r\nHost: semvec.test\r\nContent-Length: 1000", 200},
+		{"authenticated GET", "GET /v1/cluster HTTP/1.1\r\nHost: semvec.test\r\nContent-Length: 1000" + auth, 200},
+		{"authenticated DELETE", "DELETE /v1/session/nope HTTP/1.1\r\nHost: semvec.test\r\nContent-Length: 1000" + auth, 404},
+	}
+	for _, tc := range cases {
+		start := time.Now()
+		r, conn := rawExchange(t, addr, tc.head, "")
+		if r.resp.StatusCode != tc.want {
+			t.Errorf("%s: status %d, want %d: %.200s", tc.name, r.resp.StatusCode, tc.want, r.body)
+		}
+		if took := time.Since(start); took > unreadBodyGrace {
+			t.Errorf("%s: answered after %v: the server waited for the body", tc.name, took)
+		}
+		if !r.resp.Close {
+			t.Errorf("%s: no Connection: close (header %q)", tc.name, r.resp.Header.Get("Connection"))
+		}
+		var ne net.Error
+		if n, err := conn.Read(make([]byte, 1)); err == nil {
+			t.Errorf("%s: read %d bytes after the answer", tc.name, n)
+		} else if errors.As(err, &ne) && ne.Timeout() {
+			t.Errorf("%s: the server kept the connection open, waiting for the body: %v", tc.name, err)
+		}
+	}
+
+	// A body sent whole to a route that ignores it is still answered.
+	r, _ := rawExchange(t, addr, "GET /v1/health HTTP/1.1\r\nHost: semvec.test\r\nContent-Length: 2", "{}")
+	if r.resp.StatusCode != http.StatusOK {
+		t.Errorf("health with its body sent: %d %s", r.resp.StatusCode, r.body)
+	}
+	// A body the route reads keeps the connection, announced or chunked.
+	body := `{"message":"hello"}`
+	for _, framing := range []string{"Content-Length: " + strconv.Itoa(len(body)), "Transfer-Encoding: chunked"} {
+		sent := body
+		if strings.HasPrefix(framing, "Transfer") {
+			sent = strconv.FormatInt(int64(len(body)), 16) + "\r\n" + body + "\r\n0\r\n\r\n"
+		}
+		r, _ = rawExchange(t, addr, "POST /v1/run HTTP/1.1\r\nHost: semvec.test\r\nContent-Type: application/json\r\n"+framing+auth, sent)
+		if r.resp.StatusCode != http.StatusOK || r.resp.Close {
+			t.Errorf("run (%s): %d close=%v: %s", framing, r.resp.StatusCode, r.resp.Close, r.body)
+		}
+	}
+}

@@ -3,10 +3,12 @@ package http
 import (
 	"context"
 	"errors"
+	"io"
 	"log/slog"
 	"net/http"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -130,15 +132,98 @@ const unreadBodyGrace = 2 * time.Second
 // connection; without this it would wait for a body that never comes until
 // the server's read timeout. The answer itself is sent before that read.
 // The handler is done with the body by then.
+//
+// It does the same for every answer that starts while the body it announced
+// has not been read to its end, whatever route or status: a route that
+// takes no body (GET /v1/health, /openapi.json, any GET or DELETE) answered
+// a body it never reads only after net/http had waited for it, up to the
+// read timeout (45 s), so a client without a token could hold a busy
+// connection that long by announcing a body and sending none — busy
+// connections are the ones LimitConnections never closes to make room. Such
+// an answer now carries "Connection: close" (the client cannot reuse the
+// connection before sending the body it announced anyway) and goes out at
+// once, and net/http waits at most unreadBodyGrace more for the body.
 func hangUpUnread() gin.HandlerFunc {
 	return func(c *gin.Context) {
-		c.Next()
-		if c.Request.ContentLength != 0 && c.Writer.Header().Get("Connection") == "close" {
-			// Not every ResponseWriter supports it (a test recorder).
-			_ = http.NewResponseController(c.Writer).SetReadDeadline(time.Now().Add(unreadBodyGrace))
+		r := c.Request
+		if r.ContentLength == 0 || r.Body == nil || r.Body == http.NoBody {
+			c.Next()
+			return
 		}
+		body := &readToEnd{ReadCloser: r.Body}
+		r.Body = body
+		w := &unreadAnswer{ResponseWriter: c.Writer, body: body}
+		c.Writer = w
+		c.Next()
+		if c.Writer.Header().Get("Connection") == "close" {
+			// Not every ResponseWriter supports it (a test recorder).
+			_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(unreadBodyGrace))
+		}
+		w.starting() // an answer gin writes after the chain (no handler wrote one)
 	}
 }
+
+// readToEnd is a request body that knows whether it has been read to its
+// end (or failed: a body over the limit, a read past the deadline, which
+// net/http and the handlers deal with already).
+type readToEnd struct {
+	io.ReadCloser
+	ended atomic.Bool
+}
+
+func (b *readToEnd) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err != nil {
+		b.ended.Store(true)
+	}
+	return n, err
+}
+
+// unreadAnswer is the ResponseWriter of a request with a body: when its
+// answer starts (the first byte of it, or its header alone) while the body
+// has not been read to its end, it adds "Connection: close" and bounds the
+// wait for the rest of the body (see hangUpUnread). net/http reads an unread
+// body before it sends the header of an answer that may keep the connection
+// (golang.org/issue/15527) — with the read timeout, for a body that may
+// never come — and after the answer of one that closes it.
+type unreadAnswer struct {
+	gin.ResponseWriter
+	body    *readToEnd
+	started atomic.Bool
+}
+
+func (w *unreadAnswer) starting() {
+	if !w.started.CompareAndSwap(false, true) || w.body.ended.Load() {
+		return
+	}
+	if !w.ResponseWriter.Written() {
+		w.Header().Set("Connection", "close")
+	}
+	_ = http.NewResponseController(w.ResponseWriter).SetReadDeadline(time.Now().Add(unreadBodyGrace))
+}
+
+func (w *unreadAnswer) Write(p []byte) (int, error) {
+	w.starting()
+	return w.ResponseWriter.Write(p)
+}
+
+func (w *unreadAnswer) WriteString(s string) (int, error) {
+	w.starting()
+	return w.ResponseWriter.WriteString(s)
+}
+
+func (w *unreadAnswer) WriteHeaderNow() {
+	w.starting()
+	w.ResponseWriter.WriteHeaderNow()
+}
+
+func (w *unreadAnswer) Flush() {
+	w.starting()
+	w.ResponseWriter.Flush()
+}
+
+// Unwrap lets http.ResponseController reach net/http's writer.
+func (w *unreadAnswer) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // fieldLoc is the 422 loc of a semvec.Error's Field: ["body", …] with the
 // field's dot-separated path, numeric steps as list indexes
