@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -34,9 +35,16 @@ import (
 // answer (a reset, which clients do not retry on a new connection) where a
 // burst of clients at the total should get a 503 (as net/http's own
 // closing of idle connections spares new ones for 5 s, golang.org/issue/22682).
-// Only when every connection is busy with a request (being read past its
-// header, or answered) or new is the new connection refused like one past
-// the per-address limit.
+// A connection whose answer has not moved for newConnGrace either (a write to it
+// blocked that long: its client does not read, with the socket's buffers
+// full) is closed next, the one stalled the longest first, as the write
+// timeout would have closed it later: otherwise a client that pipelines
+// requests for large answers (/openapi.json needs no token) and never reads
+// them held a busy connection until the write timeout (50 s), and a few
+// addresses doing so locked every other client out. Only when every
+// connection is busy with a request (being read past its header, or
+// answered at the pace its client reads) or new is the new connection
+// refused like one past the per-address limit.
 func LimitConnections(srv *http.Server, ln net.Listener, total, perAddr int) net.Listener {
 	if total <= 0 && perAddr <= 0 {
 		return ln
@@ -70,6 +78,7 @@ type connLimiter struct {
 	byAddr map[netip.Addr]int // open connections by address, only those with some
 	idle   list.List          // of *limitedConn waiting for their next request, the longest idle first
 	fresh  list.List          // of *limitedConn waiting for their first request, the oldest first
+	all    list.List          // of every open *limitedConn, searched for a stalled answer at the total
 }
 
 // Accept returns the next connection within the limits; those past them
@@ -80,8 +89,8 @@ func (l *connLimiter) Accept() (net.Conn, error) {
 		if err != nil {
 			return nil, err
 		}
-		addr := failAddr(c.RemoteAddr().String())
-		why, idle := l.admit(addr)
+		lc := &limitedConn{Conn: c, l: l, addr: failAddr(c.RemoteAddr().String())}
+		why, idle := l.admit(lc)
 		if why != "" {
 			l.refuse(c, why)
 			continue
@@ -89,14 +98,15 @@ func (l *connLimiter) Accept() (net.Conn, error) {
 		if idle != nil {
 			idle.Close() // gives its place back
 		}
-		return &limitedConn{Conn: c, l: l, addr: addr}, nil
+		return lc, nil
 	}
 }
 
-// admit counts a connection from addr, or says which limit it is past. At
-// the total it takes the connection idle the longest, for the caller to
-// close, in its place (for a moment one connection over the total).
-func (l *connLimiter) admit(addr netip.Addr) (string, *limitedConn) {
+// admit counts c, or says which limit it is past. At the total it takes
+// the connection idle (or stalled) the longest, for the caller to close, in
+// its place (for a moment one connection over the total).
+func (l *connLimiter) admit(c *limitedConn) (string, *limitedConn) {
+	addr := c.addr
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.perAddr > 0 && l.byAddr[addr] >= l.perAddr {
@@ -108,11 +118,15 @@ func (l *connLimiter) admit(addr netip.Addr) (string, *limitedConn) {
 		if idle == nil {
 			return "Too many connections to this server (" + strconv.Itoa(l.total) + "): retry later", nil
 		}
-		idle.list.Remove(idle.waiting)
-		idle.waiting, idle.list = nil, nil
+		if idle.waiting != nil {
+			idle.list.Remove(idle.waiting)
+			idle.waiting, idle.list = nil, nil
+		}
+		idle.evicted = true
 	}
 	l.open++
 	l.byAddr[addr]++
+	c.member = l.all.PushBack(c)
 	return "", idle
 }
 
@@ -129,7 +143,27 @@ func (l *connLimiter) longestIdle() *limitedConn {
 			idle = c
 		}
 	}
+	if idle == nil {
+		idle = l.longestStalled()
+	}
 	return idle
+}
+
+// longestStalled is the connection whose current write has been blocked
+// the longest, at least l.grace, or nil. Call with l.mu held. It looks at
+// every open connection: only a new connection at the total with none idle
+// asks.
+func (l *connLimiter) longestStalled() *limitedConn {
+	var stalled *limitedConn
+	var since int64
+	limit := time.Now().Add(-l.grace).UnixNano()
+	for e := l.all.Front(); e != nil; e = e.Next() {
+		c := e.Value.(*limitedConn)
+		if w := c.writing.Load(); w != 0 && w <= limit && !c.evicted && (stalled == nil || w < since) {
+			stalled, since = c, w
+		}
+	}
+	return stalled
 }
 
 // track keeps the lists of idle connections: a connection joins it when it
@@ -146,7 +180,7 @@ func (l *connLimiter) track(c net.Conn, state http.ConnState) {
 		lc.list.Remove(lc.waiting)
 		lc.waiting, lc.list = nil, nil
 	}
-	if lc.closed {
+	if lc.closed || lc.evicted {
 		return
 	}
 	switch state {
@@ -170,6 +204,7 @@ func (l *connLimiter) release(c *limitedConn) {
 		c.list.Remove(c.waiting)
 		c.waiting, c.list = nil, nil
 	}
+	l.all.Remove(c.member)
 	l.open--
 	if l.byAddr[c.addr]--; l.byAddr[c.addr] <= 0 {
 		delete(l.byAddr, c.addr)
@@ -211,12 +246,25 @@ type limitedConn struct {
 	l    *connLimiter
 	addr netip.Addr
 	once sync.Once
+	// writing is when the write under way began (UnixNano), 0 between
+	// writes: net/http writes answers only, so a write blocked for long is
+	// an answer its client does not read.
+	writing atomic.Int64
 
 	// under l.mu:
 	waiting *list.Element // in list while the connection waits for its first or next request
 	list    *list.List    // l.fresh (first request) or l.idle (next), while waiting
 	since   time.Time     // when it joined list
 	closed  bool
+	member  *list.Element // in l.all while open
+	evicted bool          // taken by admit, to be closed
+}
+
+func (c *limitedConn) Write(p []byte) (int, error) {
+	c.writing.Store(time.Now().UnixNano())
+	n, err := c.Conn.Write(p)
+	c.writing.Store(0)
+	return n, err
 }
 
 func (c *limitedConn) Close() error {

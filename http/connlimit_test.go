@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	stdhttp "net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -300,5 +301,70 @@ func TestNoConnectionLimits(t *testing.T) {
 	srv := &stdhttp.Server{}
 	if LimitConnections(srv, ln, 0, 0) != ln || srv.ConnState != nil {
 		t.Fatal("a listener without limits was wrapped")
+	}
+}
+
+// At the total, a connection whose answer has stalled (its client sends
+// requests and does not read the answers, so a write to it stays blocked)
+// is closed to make room, as the write timeout would have closed it later;
+// a connection busy reading a request's body is not. Before, a client
+// without a token pipelining requests for /openapi.json and never reading
+// held a busy connection until the write timeout (50 s in production), and
+// a few addresses doing so had every other client refused.
+func TestAStalledAnswerIsClosedAtTheTotal(t *testing.T) {
+	s := newEdgeServer(t, 0)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &stdhttp.Server{Handler: s.h, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute,
+		WriteTimeout: time.Minute, MaxHeaderBytes: HeaderBackstopBytes}
+	l := LimitConnections(srv, ln, 2, 0).(*connLimiter)
+	l.grace = 100 * time.Millisecond
+	go func() { _ = srv.Serve(l) }()
+	t.Cleanup(func() { _ = srv.Close() })
+	addr := ln.Addr().String()
+
+	// busy is reading a request's body (half sent); reader sends many
+	// requests for a large answer and reads none.
+	busy := dialFrom(t, addr, "127.0.0.2")
+	body := `{"message":"hello"}`
+	_ = busy.c.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := io.WriteString(busy.c, "POST /v1/run HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nAuthorization: Bearer "+s.tok+
+		"\r\nContent-Length: "+strconv.Itoa(len(body))+"\r\n\r\n"+body[:5]); err != nil {
+		t.Fatal(err)
+	}
+	reader := dialFrom(t, addr, "127.0.0.3")
+	_ = reader.c.(*net.TCPConn).SetReadBuffer(4096)
+	_ = reader.c.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := io.WriteString(reader.c, strings.Repeat("GET /openapi.json HTTP/1.1\r\nHost: x\r\n\r\n", 300)); err != nil {
+		t.Fatal(err)
+	}
+	actortest.Eventually(t, "the answers to the reader stalled, the other connection busy", func() bool {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		return l.idle.Len() == 0 && l.fresh.Len() == 0 && l.longestStalled() != nil
+	})
+
+	newcomer := dialFrom(t, addr, "127.0.0.4")
+	newcomer.send(t, "/v1/health")
+	if status, _, _ := newcomer.answer(t); status != 200 {
+		t.Fatalf("a connection at the total with a stalled answer open: %d, want 200", status)
+	}
+	// The reader's connection was closed: reading what the server had sent
+	// ends (EOF, or a reset for the requests it did not read), never waits.
+	_ = reader.c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	_, err = io.Copy(io.Discard, reader.c)
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		t.Fatal("the connection whose answers stalled was kept")
+	}
+	// The connection busy with a body was kept, and is answered once the
+	// body is in.
+	if _, err := io.WriteString(busy.c, body[5:]); err != nil {
+		t.Fatalf("the connection reading a body was closed: %v", err)
+	}
+	if status, _, _ := busy.answer(t); status != 200 {
+		t.Fatalf("the request whose body was being read: %d", status)
 	}
 }
