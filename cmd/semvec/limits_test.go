@@ -73,4 +73,11 @@ func TestServerHeaderLimits(t *testing.T) {
 	if resp.StatusCode != http.StatusRequestHeaderFieldsTooLarge {
 		t.Errorf("headers past the backstop: %d %s", resp.StatusCode, b)
 	}
+	// "OPTIONS *" is answered by the engine as any unknown route (net/http
+	// answered it an empty 200 of its own).
+	resp, b = exchange("OPTIONS * HTTP/1.1\r\nHost: h")
+	if resp.StatusCode != http.StatusNotFound {
+		t.Errorf("OPTIONS *: %d %s", resp.StatusCode, b)
+	}
+	jsonDetail("OPTIONS *", resp, b)
 }

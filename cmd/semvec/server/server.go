@@ -166,7 +166,9 @@ func Start(ctx context.Context, cfg Config, getenv func(string) string, stdout, 
 		WriteTimeout:      writeTimeout(cfg.RequestTimeout),
 		IdleTimeout:       120 * time.Second,
 		MaxHeaderBytes:    apihttp.HeaderBackstopBytes, // hard limit; JSON 414/431 come well below it
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		// "OPTIONS *" reaches the engine (a JSON 404), not net/http's empty 200.
+		DisableGeneralOptionsHandler: true,
+		ErrorLog:                     slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 	s.addr = ln.Addr()
 	ln = apihttp.LimitConnections(s.http, ln, cfg.MaxConnections, cfg.MaxConnectionsPerAddress)
