@@ -443,30 +443,7 @@ func TestSessionCapPassivatesLeastRecentlyUsed(t *testing.T) {
 // 503 with Retry-After and the session is left exactly as it was.
 func TestEmbedderOutage(t *testing.T) {
 	var down atomic.Bool
-	h := embed.NewHashing(384)
-	fake := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if down.Load() {
-			http.Error(w, "overloaded", http.StatusServiceUnavailable)
-			return
-		}
-		var req struct {
-			Input []string `json:"input"`
-		}
-		_ = json.NewDecoder(r.Body).Decode(&req)
-		vecs, _ := h.Embed(r.Context(), req.Input)
-		type item struct {
-			Index     int       `json:"index"`
-			Embedding []float32 `json:"embedding"`
-		}
-		out := struct {
-			Data []item `json:"data"`
-		}{}
-		for i, v := range vecs {
-			out.Data = append(out.Data, item{i, v})
-		}
-		_ = json.NewEncoder(w).Encode(out)
-	}))
-	defer fake.Close()
+	fake := fakeEmbeddings(t, 384, &down)
 	e := newEnv(t, "sqlite:///"+t.TempDir()+"/emb.db", map[string]string{
 		"SEMVEC_EMBEDDER": "openai", "SEMVEC_EMBEDDER_URL": fake.URL + "/v1", "SEMVEC_EMBEDDER_MODEL": "stand-in",
 		"SEMVEC_EMBEDDER_DIM": "384", "SEMVEC_EMBEDDER_TIMEOUT": "200ms",
