@@ -319,7 +319,9 @@ func TestAStalledAnswerIsClosedAtTheTotal(t *testing.T) {
 	}
 	srv := &stdhttp.Server{Handler: s.h, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute,
 		WriteTimeout: time.Minute, MaxHeaderBytes: HeaderBackstopBytes}
-	l := LimitConnections(srv, ln, 2, 0).(*connLimiter)
+	// Small send buffers: the answers stall after a few of them, not after
+	// megabytes (which took seconds under -race on a busy machine).
+	l := LimitConnections(srv, smallSendBuffers{ln}, 2, 0).(*connLimiter)
 	l.grace = 100 * time.Millisecond
 	go func() { _ = srv.Serve(l) }()
 	t.Cleanup(func() { _ = srv.Close() })
@@ -367,4 +369,16 @@ func TestAStalledAnswerIsClosedAtTheTotal(t *testing.T) {
 	if status, _, _ := busy.answer(t); status != 200 {
 		t.Fatalf("the request whose body was being read: %d", status)
 	}
+}
+
+// smallSendBuffers gives every connection it accepts a small socket send
+// buffer.
+type smallSendBuffers struct{ net.Listener }
+
+func (l smallSendBuffers) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if tc, ok := c.(*net.TCPConn); ok {
+		_ = tc.SetWriteBuffer(4096)
+	}
+	return c, err
 }
