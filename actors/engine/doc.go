@@ -113,7 +113,10 @@
 // Importance is 0.5 (1.0 when a trigger fired). With InfoImportance a Q&A
 // memory whose answer brings novel tokens (found neither in its question
 // nor in any stored memory) is worth more: importance = max(base,
-// 0.5 + 0.5·min(novel, 3)/3). Showing a memory is an access, so without the
+// 0.5 + 0.5·min(novel, 3)/3). When the question is a statement (it does
+// not end with "?" or "？") its own tokens found in no stored memory count
+// too: a fact the user tells and the assistant only acknowledges ("Noted.")
+// is new information in the message. Showing a memory is an access, so without the
 // decay old memories shown often would hold the tiers for good ("lock-in")
 // and push every new one out within a few turns.
 //

@@ -5,6 +5,7 @@ import (
 	"math/bits"
 	"slices"
 	"strings"
+	"unicode"
 )
 
 // Lexical evidence (see doc.go, "Context block"): every memory's text is kept as
@@ -216,7 +217,11 @@ func (s *Session) extendTokens(m *memory, text string) {
 }
 
 // novelTokens counts, up to limit, the tokens of answer found neither in
-// question nor in any stored memory.
+// question nor in any stored memory; when question is a statement (see
+// statement), the tokens of both texts found in no stored memory: a fact
+// the user tells ("the gate code is 4821") and the assistant only
+// acknowledges ("Noted.") is new information in the message, not in the
+// answer.
 //
 // When both texts have fewer than maxMemTokens distinct tokens and together
 // at most maxMemTokens, *union receives them all: the token list of the Q&A
@@ -235,15 +240,25 @@ func (s *Session) novelTokens(question, answer string, limit int, union *tokHash
 			union.n = 0
 		}
 	}
-	// The answer's tokens that are not the question's.
-	n := 0
-	for _, h := range a.slice() {
-		if !has(q.slice(), h) {
-			a.h[n] = h
-			n++
+	if statement(question) {
+		// The candidates are the tokens of both texts (the first
+		// maxMemTokens).
+		for _, h := range q.slice() {
+			if a.add(h) {
+				break
+			}
 		}
+	} else {
+		// The answer's tokens that are not the question's.
+		n := 0
+		for _, h := range a.slice() {
+			if !has(q.slice(), h) {
+				a.h[n] = h
+				n++
+			}
+		}
+		a.n = n
 	}
-	a.n = n
 	// Candidates found in a memory are dropped as the scan goes: once only
 	// the novel ones are left, most slots fail the signature test.
 	var tt tokenTable
@@ -271,6 +286,15 @@ func (s *Session) novelTokens(question, answer string, limit int, union *tokHash
 		}
 	}
 	return min(limit, a.n)
+}
+
+// statement reports whether message m is a statement rather than a
+// question: it does not end, white space aside, with "?" (or the full-width
+// "？"). A question carries no information of its own (its answer does); a
+// statement may be a fact the user tells.
+func statement(m string) bool {
+	m = strings.TrimRightFunc(m, unicode.IsSpace)
+	return !strings.HasSuffix(m, "?") && !strings.HasSuffix(m, "？")
 }
 
 // signature is a 64-bit filter of a token list: bit h%64 for each token h.

@@ -297,3 +297,53 @@ func relevant(block string) string {
 	rest, _, _ = strings.Cut(rest, "\nCode entities:")
 	return rest
 }
+
+// TestToldFactIsImportant: a fact the user states and the assistant only
+// acknowledges is new information (the message's tokens count), so it gets
+// more than the base importance and is not forgotten like chatter; a
+// question whose answer only echoes it keeps the base importance, and a told
+// fact already stored adds nothing new.
+func TestToldFactIsImportant(t *testing.T) {
+	s := newTestSession(t)
+	importance := func(text string) float64 {
+		t.Helper()
+		var found *memory
+		s.eachMemory(func(_ int, m *memory) {
+			if m.text == text {
+				found = m
+			}
+		})
+		if found == nil {
+			t.Fatalf("%q not stored", text)
+		}
+		return found.importance
+	}
+	conv := []qa{
+		{"The gate code for the Hollowmere cabin is 48213977.", "Noted."},
+		{"What is the weather like?", "What is the weather like? Hard to say."},
+		{"The gate code for the Hollowmere cabin is 48213977.  ", "Got it."},
+		{"Mein Schlüssel liegt unter dem Blumentopf", "Noted."},
+		{"ok", ""},
+	}
+	converse(t, s, conv, "", 0)
+	if got := importance("Q: The gate code for the Hollowmere cabin is 48213977.\nA: Noted."); got != 1 {
+		t.Errorf("told fact: importance %v, want 1 (three or more new tokens)", got)
+	}
+	two := 2.0
+	if got, want := importance("Q: What is the weather like?\nA: What is the weather like? Hard to say."), baseImportance+0.5*two/3; got != want {
+		t.Errorf("question: importance %v, want %v (only the answer's two new tokens count)", got, want)
+	}
+	// The same statement again: its tokens are stored already; "got" is a
+	// stop word, so nothing is new.
+	if got := importance("Q: The gate code for the Hollowmere cabin is 48213977.\nA: Got it."); got != baseImportance {
+		t.Errorf("repeated told fact: importance %v, want %v", got, baseImportance)
+	}
+	if got := importance("Q: Mein Schlüssel liegt unter dem Blumentopf\nA: Noted."); got != 1 {
+		t.Errorf("told fact in German: importance %v, want 1", got)
+	}
+	for m, want := range map[string]bool{"A fact.": true, "no mark": true, "Why?": false, "why ? \n": false, "なぜ？": false, "?!": true} {
+		if statement(m) != want {
+			t.Errorf("statement(%q) = %v, want %v", m, !want, want)
+		}
+	}
+}

@@ -7,7 +7,8 @@
 //
 // A second table gives the sets taught by injection (POST
 // /v1/session/{id}/memory into long term) under the default configuration
-// (-injected=false leaves it out). They embed with the built-in embedder:
+// (-injected=false leaves it out), and a third the sets whose facts the user
+// tells and the assistant only acknowledges (-told=false). They embed with the built-in embedder:
 // with -url, the server must use it too.
 package main
 
@@ -31,6 +32,7 @@ func main() {
 	verbose := flag.Bool("v", false, "list the missed markers")
 	ablation := flag.Bool("ablation", false, "also measure the memory policy off, each part alone and each part left out")
 	injected := flag.Bool("injected", true, "also measure the sets taught by injection, default configuration")
+	told := flag.Bool("told", true, "also measure the sets whose facts the user tells (the assistant only acknowledges), default configuration")
 	flag.Parse()
 	var fs []int
 	for _, f := range strings.Split(*fillers, ",") {
@@ -94,6 +96,10 @@ func main() {
 	if *injected {
 		fmt.Println()
 		table([]variant{{"default (all five)", engine.DefaultConfig(emb.Dim())}}, memeval.InjectedSets())
+	}
+	if *told {
+		fmt.Println()
+		table([]variant{{"default (all five)", engine.DefaultConfig(emb.Dim())}}, memeval.ToldSets())
 	}
 }
 

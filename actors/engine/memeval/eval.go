@@ -35,6 +35,10 @@ type Set struct {
 	// without a Q:/A: prefix, stored as POST /v1/session/{id}/memory does);
 	// "" teaches each fact as a question and its answer in one turn.
 	inject string
+	// told: the user states each fact (its answer, a statement) and the
+	// assistant only acknowledges it (Acks, cycled): the information is in
+	// the message, not in the answer.
+	told bool
 }
 
 // Main is the tuning set: 30 facts, six domains, small talk, how-to and
@@ -73,6 +77,29 @@ func InjectedHeldOut() Set {
 func InjectedLookAlikes() Set {
 	return Set{Name: "injected look-alikes", Facts: lookAlikeFacts, kinds: []fillerKind{smallTalkKind, howToKind, triviaKind, lookalikeKind}, seed: 5, random: true, inject: engine.TierLongTerm}
 }
+
+// Facts the user tells the assistant ("remember that …"): each fact's
+// answer is the user's message and the assistant's answer is a short
+// acknowledgement holding nothing new. The probes are the facts'
+// paraphrases, as for the other sets.
+
+// ToldMain is the main set's facts told by the user among the main set's
+// filler, evenly spaced.
+func ToldMain() Set {
+	return Set{Name: "told main", Facts: mainFacts, kinds: []fillerKind{smallTalkKind, howToKind, triviaKind, lookalikeKind}, seed: 6, told: true}
+}
+
+// ToldHeldOut is the held-out set's facts told by the user among the
+// held-out set's filler, at random positions.
+func ToldHeldOut() Set {
+	return Set{Name: "told held-out", Facts: heldOutFacts, kinds: []fillerKind{rambleKind, codeKind, newsKind, smallTalkKind, lookalikeKind}, seed: 7, random: true, told: true}
+}
+
+// ToldSets returns the sets whose facts the user tells.
+func ToldSets() []Set { return []Set{ToldMain(), ToldHeldOut()} }
+
+// Acks are the assistant's acknowledgements of a told fact, cycled.
+var Acks = []string{"Noted.", "Got it, I'll remember that.", "Okay, thanks for letting me know.", "Sure, noted for later.", "Understood."}
 
 // InjectedSets returns the sets taught by injection. Their markers repeat
 // those of Sets (but for the look-alikes).
@@ -122,9 +149,12 @@ func (s Set) Script(f int) []Turn {
 		for ; fi < pos[i]; fi++ {
 			out = append(out, filler[fi])
 		}
-		if s.inject != "" {
+		switch {
+		case s.inject != "":
 			out = append(out, Turn{Message: fact.Answer, Inject: s.inject})
-		} else {
+		case s.told:
+			out = append(out, Turn{Message: fact.Answer, Answer: Acks[i%len(Acks)]})
+		default:
 			out = append(out, Turn{Message: fact.Question, Answer: fact.Answer})
 		}
 	}
