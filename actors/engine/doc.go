@@ -116,7 +116,8 @@
 // 0.5 + 0.5·min(novel, 3)/3). When the question is a statement (it does
 // not end with "?" or "？") its own tokens found in no stored memory count
 // too: a fact the user tells and the assistant only acknowledges ("Noted.")
-// is new information in the message. Showing a memory is an access, so without the
+// is new information in the message. A message stored alone ("U: …", it
+// got no answer) that is a statement counts its new tokens the same way. Showing a memory is an access, so without the
 // decay old memories shown often would hold the tiers for good ("lock-in")
 // and push every new one out within a few turns.
 //

@@ -347,3 +347,31 @@ func TestToldFactIsImportant(t *testing.T) {
 		}
 	}
 }
+
+// TestUnansweredStatementIsImportant: a message that never got an answer is
+// stored alone ("U: …"); a statement's new tokens raise its importance as
+// they do in a Q&A memory, a question alone keeps the base importance, and
+// the token list given with it is the one its text would get.
+func TestUnansweredStatementIsImportant(t *testing.T) {
+	s := newTestSession(t)
+	for i, msg := range []string{"My locker combination is 31-07-55 at the Northgate gym.", "What is my locker combination?", "thanks"} {
+		run(t, s, msg, "", i)
+	}
+	want := map[string]float64{"U: My locker combination is 31-07-55 at the Northgate gym.": 1, "U: What is my locker combination?": baseImportance}
+	s.eachMemory(func(_ int, m *memory) {
+		if w, ok := want[m.text]; ok {
+			if m.importance != w {
+				t.Errorf("%q: importance %v, want %v", m.text, m.importance, w)
+			}
+			delete(want, m.text)
+			var ts tokHashes
+			ts.addText(m.text)
+			if !slices.Equal(s.tokenSlot(m.slot), ts.slice()) {
+				t.Errorf("%q: tokens %v, want %v", m.text, s.tokenSlot(m.slot), ts.slice())
+			}
+		}
+	})
+	if len(want) != 0 {
+		t.Errorf("not stored: %v", want)
+	}
+}

@@ -259,12 +259,17 @@ func (s *Session) storePending(avec []float32, answer string, now time.Time) *me
 	if p.trigger {
 		imp = triggerImportance
 	}
+	var toks tokHashes
 	if avec == nil {
-		// The pending codes become the key.
-		s.addMemory("U: "+strings.TrimSpace(p.text), p.vec, imp, 0, tierShort, now)
+		// The pending codes become the key. A statement's new tokens are
+		// new information, as in a Q&A memory (infoImportance with no
+		// question); a question alone keeps the base importance.
+		if statement(p.text) {
+			imp = s.infoImportance(imp, "", p.text, &toks)
+		}
+		s.addMemoryTokens("U: "+strings.TrimSpace(p.text), p.vec, imp, 0, tierShort, now, &toks)
 		return nil
 	}
-	var toks tokHashes
 	imp = s.infoImportance(imp, p.text, answer, &toks)
 	buf := getScratch()
 	s.addMemoryTokens(qaText(p.text, answer), qaKeyCodes(codesBuf(&buf.q, len(p.vec.k)), p.vec, avec), imp, 0, tierShort, now, &toks)
