@@ -68,7 +68,14 @@ func (m marker) kind() string { return markerPrefix + m.setting + ":" + m.value 
 // licence keys only get a warning: a rotation adds the new key one member
 // at a time. On error nothing is left running, and sys has been shut down
 // (protoactor's cluster shutdown closes it).
-func startCluster(cfg ClusterConfig, embedder, licenceKeys string, sys *actor.ActorSystem, kinds []*cluster.Kind, log *slog.Logger) (*clusterNode, error) {
+//
+// beforeJoin, when not nil, gets the cluster once it is built and before
+// it joins: the other members route grains to this node from the moment
+// it registers (a second before StartMember returns), and the actors those
+// grains activate ask and tell other identities, which must then already
+// go through the placement (see server.Start), not to this node's own
+// registries as in single-node mode.
+func startCluster(cfg ClusterConfig, embedder, licenceKeys string, sys *actor.ActorSystem, kinds []*cluster.Kind, log *slog.Logger, beforeJoin func(*cluster.Cluster)) (*clusterNode, error) {
 	n := &clusterNode{sys: sys, log: log.With("component", "cluster"), lost: make(chan struct{})}
 	lostOnce := sync.Once{}
 	p, err := membership.New(membership.Config{
@@ -115,6 +122,9 @@ func startCluster(cfg ClusterConfig, embedder, licenceKeys string, sys *actor.Ac
 		n.self.Store(slices.ContainsFunc(t.Members, func(m *cluster.Member) bool { return m.Id == sys.ID }))
 	})
 
+	if beforeJoin != nil {
+		beforeJoin(n.c)
+	}
 	if err := startMember(n.c); err != nil {
 		sys.EventStream.Unsubscribe(n.sub)
 		if errors.Is(err, membership.ErrUnavailable) {

@@ -129,10 +129,24 @@ func Start(ctx context.Context, cfg Config, getenv func(string) string, stdout, 
 		// Every actor kind is a grain placed by identity over the members
 		// (actors/placement.go); this node hosts the routers of the
 		// identities it owns.
+		// The placement starts before the node joins: from the moment the
+		// others see it they route grains here, and the actors those
+		// activate ask and tell other identities (a cluster's state asks
+		// its member sessions). With the placement not yet started, those
+		// went to this node's own registries as on a single node, which
+		// activated sessions owned by other members: each such activation
+		// took the session's epoch from its owner's running actor, which
+		// then served stale reads and refused its next change (503) long
+		// after the membership had settled.
 		place = actors.NewPlacement(sessions, layers, log)
-		node, err = startCluster(cfg.Cluster, fmt.Sprintf("%s/%d", emb.Name(), emb.Dim()), keyIDs(keys, cfg.Anonymous), sys, place.Kinds(), log)
+		var started bool
+		node, err = startCluster(cfg.Cluster, fmt.Sprintf("%s/%d", emb.Name(), emb.Dim()), keyIDs(keys, cfg.Anonymous), sys, place.Kinds(), log,
+			func(c *cluster.Cluster) { place.Start(c); started = true })
 		if err != nil {
 			sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
+			if started {
+				place.Close(sctx)
+			}
 			_ = layers.Shutdown(sctx)
 			scancel()
 			sessions.Abandon() // nothing ran: stop its writers
@@ -140,7 +154,6 @@ func Start(ctx context.Context, cfg Config, getenv func(string) string, stdout, 
 			ln.Close()
 			return nil, err
 		}
-		place.Start(node.c)
 		node.registerMetrics(reg)
 	}
 
