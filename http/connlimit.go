@@ -35,9 +35,9 @@ import (
 // answer (a reset, which clients do not retry on a new connection) where a
 // burst of clients at the total should get a 503 (as net/http's own
 // closing of idle connections spares new ones for 5 s, golang.org/issue/22682).
-// A connection whose answer has not moved for newConnGrace either (a write to it
-// blocked that long: its client does not read, with the socket's buffers
-// full) is closed next, the one stalled the longest first, as the write
+// A connection whose answer has not moved for newConnGrace either (a step
+// of writeStep bytes of a write to it blocked that long: its client does
+// not read, with the socket's buffers full) is closed next, the one stalled the longest first, as the write
 // timeout would have closed it later: otherwise a client that pipelines
 // requests for large answers (/openapi.json needs no token) and never reads
 // them held a busy connection until the write timeout (50 s), and a few
@@ -246,9 +246,9 @@ type limitedConn struct {
 	l    *connLimiter
 	addr netip.Addr
 	once sync.Once
-	// writing is when the write under way began (UnixNano), 0 between
-	// writes: net/http writes answers only, so a write blocked for long is
-	// an answer its client does not read.
+	// writing is when the step of the write under way began (UnixNano;
+	// see writeStep), 0 between writes: net/http writes answers only, so
+	// a step blocked for long is an answer its client does not read.
 	writing atomic.Int64
 
 	// under l.mu:
@@ -260,11 +260,30 @@ type limitedConn struct {
 	evicted bool          // taken by admit, to be closed
 }
 
-func (c *limitedConn) Write(p []byte) (int, error) {
-	c.writing.Store(time.Now().UnixNano())
-	n, err := c.Conn.Write(p)
-	c.writing.Store(0)
-	return n, err
+// writeStep is how much of a write limitedConn hands the connection at a
+// time, so that writing tells when its answer last moved: net/http hands
+// a large answer (gin writes a JSON body at once) to the connection in one
+// Write, which lasts as long as its client takes to read it all, and a
+// client reading a large answer steadily but slowly (an export over a
+// distant link) would look stalled after newConnGrace. A step blocked
+// that long means its client took less than writeStep in that time.
+const writeStep = 32 << 10
+
+func (c *limitedConn) Write(p []byte) (n int, err error) {
+	for {
+		step := p
+		if len(step) > writeStep {
+			step = step[:writeStep]
+		}
+		c.writing.Store(time.Now().UnixNano())
+		m, err := c.Conn.Write(step)
+		n += m
+		p = p[m:]
+		if err != nil || len(p) == 0 {
+			c.writing.Store(0)
+			return n, err
+		}
+	}
 }
 
 func (c *limitedConn) Close() error {

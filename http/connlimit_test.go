@@ -2,6 +2,7 @@ package http
 
 import (
 	"bufio"
+	"bytes"
 	"container/list"
 	"encoding/json"
 	"errors"
@@ -319,9 +320,9 @@ func TestAStalledAnswerIsClosedAtTheTotal(t *testing.T) {
 	}
 	srv := &stdhttp.Server{Handler: s.h, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute,
 		WriteTimeout: time.Minute, MaxHeaderBytes: HeaderBackstopBytes}
-	// Small send buffers: the answers stall after a few of them, not after
-	// megabytes (which took seconds under -race on a busy machine).
-	l := LimitConnections(srv, smallSendBuffers{ln}, 2, 0).(*connLimiter)
+	// A small send buffer: the answers stall once a few are written, not
+	// once megabytes are (slow under the race detector).
+	l := LimitConnections(srv, sendBuffers{ln, 16 << 10}, 2, 0).(*connLimiter)
 	l.grace = 100 * time.Millisecond
 	go func() { _ = srv.Serve(l) }()
 	t.Cleanup(func() { _ = srv.Close() })
@@ -371,14 +372,85 @@ func TestAStalledAnswerIsClosedAtTheTotal(t *testing.T) {
 	}
 }
 
-// smallSendBuffers gives every connection it accepts a small socket send
-// buffer.
-type smallSendBuffers struct{ net.Listener }
+// sendBuffers sets a send buffer of size bytes on every connection it
+// accepts, so that an answer larger than it is written at the pace its
+// client reads (the kernel's own grows up to megabytes).
+type sendBuffers struct {
+	net.Listener
+	size int
+}
 
-func (l smallSendBuffers) Accept() (net.Conn, error) {
+func (l sendBuffers) Accept() (net.Conn, error) {
 	c, err := l.Listener.Accept()
 	if tc, ok := c.(*net.TCPConn); ok {
-		_ = tc.SetWriteBuffer(4096)
+		_ = tc.SetWriteBuffer(l.size)
 	}
 	return c, err
+}
+
+// A client that reads a large answer steadily, if slowly, is not taken
+// for one whose answer stalled: the answer goes out in one Write to the
+// connection (gin writes a JSON body at once), which lasts as long as the
+// client takes to read it all, and the whole write counted as blocked.
+// Before, a client taking more than a second over a large answer (a
+// session's export over a slow or distant link) was closed mid-answer at
+// the total.
+func TestASlowButReadingClientIsNotStalled(t *testing.T) {
+	const size = 4 << 20
+	big := bytes.Repeat([]byte("x"), size)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &stdhttp.Server{Handler: stdhttp.HandlerFunc(func(w stdhttp.ResponseWriter, r *stdhttp.Request) {
+		w.Header().Set("Content-Length", strconv.Itoa(size))
+		_, _ = w.Write(big) // one Write, as gin's c.JSON does
+	}), ReadHeaderTimeout: 10 * time.Second, WriteTimeout: time.Minute}
+	l := LimitConnections(srv, sendBuffers{ln, 128 << 10}, 100, 0).(*connLimiter)
+	l.grace = 300 * time.Millisecond
+	go func() { _ = srv.Serve(l) }()
+	t.Cleanup(func() { _ = srv.Close() })
+
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.(*net.TCPConn).SetReadBuffer(128 << 10)
+	_ = c.SetDeadline(time.Now().Add(30 * time.Second))
+	if _, err := io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	// Read at a steady pace: the answer takes well over the grace, its
+	// client never stops reading for long.
+	br := bufio.NewReader(c)
+	res, err := stdhttp.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 16<<10)
+	got, stalledSeen := 0, false
+	start := time.Now()
+	for got < size {
+		n, err := io.ReadFull(res.Body, buf)
+		got += n
+		if err != nil {
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
+		l.mu.Lock()
+		if l.longestStalled() != nil {
+			stalledSeen = true
+		}
+		l.mu.Unlock()
+	}
+	if got < size {
+		t.Fatalf("read %d of %d bytes", got, size)
+	}
+	if took := time.Since(start); took < 2*l.grace {
+		t.Logf("the answer took %v only: too fast to tell", took)
+	}
+	if stalledSeen {
+		t.Error("a connection whose client kept reading its answer was taken as stalled")
+	}
 }
