@@ -119,8 +119,8 @@ func (p *Placement) topology(members []*cluster.Member) {
 
 // Close stops routing, then delivers the notifications still queued for
 // other members until ctx ends; at its end the lookups still waiting (on a
-// member that died, up to 5 s each) give up and the rest are dropped, with
-// one log line that counts them.
+// member that died, up to 5 s each) give up and the rest are dropped (none
+// is sent any more, nor looked up), with one log line that counts them.
 func (p *Placement) Close(ctx context.Context) {
 	if p.sub != nil {
 		p.c.ActorSystem.EventStream.Unsubscribe(p.sub)
@@ -157,6 +157,9 @@ func (p *Placement) Close(ctx context.Context) {
 func (p *Placement) lookup(ctx context.Context, r *Registry, key string) (*actor.PID, error) {
 	pid, ok := p.c.PidCache.Get(key, r.kind)
 	if !ok {
+		if err := ctx.Err(); err != nil { // no lookup left running for nobody
+			return nil, semvec.Wrap(semvec.KindUnavailable, err, "no cluster member answered for this "+r.kind+" in time; retry")
+		}
 		found := make(chan *actor.PID, 1)
 		go func() {
 			pid := p.c.Get(key, r.kind)
@@ -237,11 +240,15 @@ func (p *Placement) tell(r *Registry, key string, msg any) {
 // longer than stop lasts) and sends it t, or tells the actor here when this
 // member hosts it.
 func (p *Placement) deliverOne(stop context.Context, t placedTell) {
+	if stop.Err() != nil { // halted: nothing more is delivered, nor looked up
+		p.lanes.abandoned.Add(1)
+		return
+	}
 	ctx, cancel := context.WithTimeout(stop, placementLookupTimeout)
 	pid, err := p.lookup(ctx, t.reg, t.key)
 	cancel()
 	switch {
-	case err != nil && stop.Err() != nil:
+	case stop.Err() != nil:
 		p.lanes.abandoned.Add(1) // Close logs them at once
 	case err != nil:
 		p.log.Warn("cluster: notification not delivered", "kind", t.reg.kind, "key", t.key, "type", typeName(t.msg), "err", err)

@@ -5,10 +5,14 @@ import (
 	"log/slog"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/asynkron/protoactor-go/actor"
 	"github.com/asynkron/protoactor-go/cluster"
+
+	pb "github.com/semvec-go/semvec/proto"
 )
 
 // Notifications to another member are delivered in a lane per actor: one
@@ -138,5 +142,43 @@ func TestPlacementCloseKeepsItsDeadline(t *testing.T) {
 	}
 	if n := p.lanes.abandoned.Load(); n != 3 || len(delivered) != 0 {
 		t.Fatalf("%d given up, %v delivered: want all 3 given up", n, delivered)
+	}
+}
+
+// Once the lanes are halted (Placement.Close at its deadline, or Kill with
+// a context already done: "nothing more is delivered") a notification is
+// counted as abandoned, not sent: before, one whose router the PID cache
+// knew was still sent to the other member, and one it did not know
+// started a protoactor lookup (up to 5 s, on a goroutine of its own) after
+// Close had returned.
+func TestAHaltedPlacementDeliversNothing(t *testing.T) {
+	sys := actor.NewActorSystem()
+	defer sys.Shutdown()
+	c := &cluster.Cluster{ActorSystem: sys, PidCache: cluster.NewPidCache()}
+	clusters := &Registry{kind: "cluster"}
+	c.PidCache.Set("a/remote", "cluster", actor.NewPID("elsewhere:1", "router"))
+	var sent atomic.Int32 // sent to the other member: a dead letter here, with no remote
+	sub := sys.EventStream.Subscribe(func(evt any) {
+		if _, ok := evt.(*actor.DeadLetterEvent); ok {
+			sent.Add(1)
+		}
+	})
+	defer sys.EventStream.Unsubscribe(sub)
+	p := &Placement{c: c, log: slog.New(slog.DiscardHandler)}
+	p.lanes.start(4, 100, p.deliverOne, func(placedTell) {})
+	tell := placedTell{reg: clusters, key: "a/remote", msg: &pb.TopologyChanged{}}
+
+	p.deliverOne(p.lanes.stop, tell)
+	if sent.Load() != 1 {
+		t.Fatalf("before the halt: %d sent, want 1", sent.Load())
+	}
+	p.lanes.halt()
+	p.deliverOne(p.lanes.stop, tell)
+	p.deliverOne(p.lanes.stop, placedTell{reg: clusters, key: "a/unknown", msg: &pb.TopologyChanged{}})
+	if n := sent.Load(); n != 1 {
+		t.Errorf("after the halt: %d more sent", n-1)
+	}
+	if n := p.lanes.abandoned.Load(); n != 2 {
+		t.Errorf("%d counted abandoned, want 2", n)
 	}
 }
