@@ -68,9 +68,6 @@ func Start(ctx context.Context, cfg Config, getenv func(string) string, stdout, 
 	if err != nil {
 		return nil, err
 	}
-	if err := learnDim(ctx, emb); err != nil {
-		return nil, err
-	}
 	reranker, err := embed.RerankerFromEnv(getenv)
 	if err != nil {
 		return nil, err
@@ -94,6 +91,13 @@ func Start(ctx context.Context, cfg Config, getenv func(string) string, stdout, 
 	ln, err := net.Listen("tcp", net.JoinHostPort(cfg.Host, cfg.Port))
 	if err != nil {
 		return nil, fmt.Errorf("listen: %w", err)
+	}
+	// After the port, like the database: a server that cannot take its
+	// port fails at once, without waiting for (and paying) the embedding
+	// service.
+	if err := learnDim(ctx, emb); err != nil {
+		ln.Close()
+		return nil, err
 	}
 
 	octx, ocancel := context.WithTimeout(ctx, 30*time.Second)
