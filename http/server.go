@@ -217,8 +217,8 @@ func (s *Server) readyz(c *gin.Context) {
 // maxURI bytes (414) or whose header fields (names, values and the Host
 // line, counted as they appear on the wire) exceed maxHeader bytes (431),
 // with the usual JSON detail and without reading the body. net/http's own
-// limit (HeaderBackstopBytes) is far above both and only stops what would
-// not fit in memory.
+// limit (HeaderBackstopBytes, 64 KiB) is above the two together and stops
+// what no request within them could hold.
 func requestLimits(maxURI, maxHeader int) gin.HandlerFunc {
 	uriDetail := detailURITooLong + ": at most " + strconv.Itoa(maxURI) + " bytes"
 	headerDetail := detailHeadersTooBig + ": at most " + strconv.Itoa(maxHeader) + " bytes"
