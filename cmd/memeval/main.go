@@ -8,7 +8,9 @@
 // A second table gives the sets taught by injection (POST
 // /v1/session/{id}/memory into long term) under the default configuration
 // (-injected=false leaves it out), and a third the sets whose facts the user
-// tells and the assistant only acknowledges (-told=false). They embed with the built-in embedder:
+// tells and the assistant only acknowledges (-told=false), and a line for
+// the corrections set (-corrections=false; see memeval.Corrections). -seeds n
+// prints instead every set's hits summed over n other interleavings. They embed with the built-in embedder:
 // with -url, the server must use it too.
 package main
 
@@ -33,6 +35,8 @@ func main() {
 	ablation := flag.Bool("ablation", false, "also measure the memory policy off, each part alone and each part left out")
 	injected := flag.Bool("injected", true, "also measure the sets taught by injection, default configuration")
 	told := flag.Bool("told", true, "also measure the sets whose facts the user tells (the assistant only acknowledges), default configuration")
+	corr := flag.Bool("corrections", true, "also measure the corrections set (a fact told, then corrected: the new value must show above the old), default configuration")
+	seeds := flag.Int("seeds", 0, "instead of the tables, total every set's hits over this many other interleavings and filler draws (seeds 101, 102, …)")
 	flag.Parse()
 	var fs []int
 	for _, f := range strings.Split(*fillers, ",") {
@@ -45,6 +49,13 @@ func main() {
 	}
 	ctx := context.Background()
 	emb := embed.NewHashing(embed.DefaultDim)
+	if *seeds > 0 {
+		if *url != "" {
+			fatal(fmt.Errorf("-seeds runs the engine in process; it cannot be combined with -url"))
+		}
+		seedTotals(ctx, emb, fs, *seeds)
+		return
+	}
 	variants := []variant{{"default (all five)", engine.DefaultConfig(emb.Dim())}}
 	if *ablation {
 		if *url != "" {
@@ -101,6 +112,71 @@ func main() {
 		fmt.Println()
 		table([]variant{{"default (all five)", engine.DefaultConfig(emb.Dim())}}, memeval.ToldSets())
 	}
+	if *corr {
+		fmt.Println()
+		cfg := engine.DefaultConfig(emb.Dim())
+		set := memeval.Corrections()
+		fmt.Printf("| set | hits: corrected value above the stale one (found at all, stale first) |")
+		fmt.Printf("\n|---|---|\n| %s (%d) |", set.Name, len(set.Facts))
+		var missed []string
+		for _, f := range fs {
+			var d memeval.Driver
+			if *url != "" {
+				hd := &memeval.HTTPDriver{Base: *url, Token: *token, Embedder: emb}
+				if err := hd.CreateSession(ctx, nil); err != nil {
+					fatal(err)
+				}
+				d = hd
+			} else {
+				d = memeval.NewEngineDriver(cfg, emb)
+			}
+			r, err := memeval.EvaluateCorrections(ctx, d, set, f, cfg.ContextBudgetChars)
+			if err != nil {
+				fatal(err)
+			}
+			if r.OverBudget > 0 {
+				fatal(fmt.Errorf("%s F=%d: %d context blocks over the budget", set.Name, f, r.OverBudget))
+			}
+			fmt.Printf(" F=%d: %d (%d, %d) |", f, r.Hits, r.Found, r.StaleFirst)
+			missed = append(missed, fmt.Sprintf("F=%d: %v", f, r.Missed))
+		}
+		fmt.Println()
+		if *verbose {
+			fmt.Fprintf(os.Stderr, "corrections missed: %s\n", strings.Join(missed, "; "))
+		}
+	}
+}
+
+// seedTotals prints, per set, the hits summed over n seeds and the filler
+// counts fs, default configuration.
+func seedTotals(ctx context.Context, emb *embed.Hashing, fs []int, n int) {
+	cfg := engine.DefaultConfig(emb.Dim())
+	sets := append(append(memeval.Sets(), memeval.InjectedSets()...), memeval.ToldSets()...)
+	fmt.Printf("| set | hits over %d seeds × F=%v |\n|---|---|\n", n, fs)
+	for _, set := range sets {
+		hits, total := 0, 0
+		for k := range n {
+			for _, f := range fs {
+				r, err := memeval.Evaluate(ctx, memeval.NewEngineDriver(cfg, emb), set.WithSeed(uint64(101+k)), f, cfg.ContextBudgetChars)
+				if err != nil {
+					fatal(err)
+				}
+				hits, total = hits+r.Hits, total+r.Total
+			}
+		}
+		fmt.Printf("| %s | %d / %d |\n", set.Name, hits, total)
+	}
+	hits, found, stale, total := 0, 0, 0, 0
+	for k := range n {
+		for _, f := range fs {
+			r, err := memeval.EvaluateCorrections(ctx, memeval.NewEngineDriver(cfg, emb), memeval.Corrections().WithSeed(uint64(101+k)), f, cfg.ContextBudgetChars)
+			if err != nil {
+				fatal(err)
+			}
+			hits, found, stale, total = hits+r.Hits, found+r.Found, stale+r.StaleFirst, total+r.Total
+		}
+	}
+	fmt.Printf("| corrections | %d / %d (found %d, stale first %d) |\n", hits, total, found, stale)
 }
 
 // ablations: the policy off, each part alone, all five, all but one.
