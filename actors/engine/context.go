@@ -65,10 +65,19 @@ func (s *Session) buildContext(msg string, t int, scores []float32, rerank []Rer
 	} else if add("Relevant context:", "") {
 		var idxArr [8]int
 		var top []int
+		var dispArr [8]float32
+		var disp []float32 // the scores shown, parallel to top
 		if len(rerank) > 0 {
 			top = s.rerankedTop(scores, rerank)
 		} else {
 			top = topKInto(idxArr[:0], scores, s.cfg.ContextTopK)
+		}
+		disp = dispArr[:0]
+		for _, i := range top {
+			disp = append(disp, scores[i])
+		}
+		if len(rerank) == 0 {
+			s.supersede(top, scores, disp, masks)
 		}
 		for _, i := range top { // the texts are usually cold: load them together
 			prefetchText(s.memoryAt(i).text)
@@ -79,7 +88,7 @@ func (s *Session) buildContext(msg string, t int, scores []float32, rerank []Rer
 			b = append(b, "\n  "...)
 			b = strconv.AppendInt(b, int64(rank+1), 10)
 			b = append(b, ". ["...)
-			b = appendFixed2(b, scores[i]) // fmt's %.2f of a float32
+			b = appendFixed2(b, disp[rank]) // fmt's %.2f of a float32
 			b = append(b, "] "...)
 			prefix := len(b) - mark - 1
 			mask := ^uint64(0)

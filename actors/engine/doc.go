@@ -225,7 +225,12 @@
 //     BM25 evidence is over the memories' texts as token hashes (lower-cased
 //     alphanumeric runs, stop words out, light stemming, up to 64 per memory,
 //     rebuilt on import), binary tf, k1 1.2, b 0.75, IDF over the current
-//     memories. With a reranker (RunInput.Rerank) the scored candidates come
+//     memories. Without a reranker, a shown memory that supersedes one ranked
+//     above it (a single statement stored later, holding every query token
+//     that one holds, importance at least that one's or 0.8, and a score at
+//     least 0.8 of its score or a key cosine to it at least 0.5: a
+//     correction) moves right before it, shown with its score (supersede).
+//     With a reranker (RunInput.Rerank) the scored candidates come
 //     first, by its score. Each text is put on one line and clipped to
 //     MaxMemoryChars with "..."; with FocusLine a merged memory that would be
 //     clipped starts with its item (a line of its text, an "A:" line

@@ -156,3 +156,61 @@ func TestToldRecall(t *testing.T) {
 		}
 	}
 }
+
+// TestCorrections runs the corrections set through the engine with the
+// default configuration: a fact told, then corrected, is asked; the
+// corrected value must be shown above the stale one — all 16 at F=0 and at
+// least half at every other filler count, within the budget. Before the
+// supersession (engine.supersede) it measured 2 / 0 / 4 / 6 of 16.
+func TestCorrections(t *testing.T) {
+	cfg := engine.DefaultConfig(embed.DefaultDim)
+	emb := embed.NewHashing(embed.DefaultDim)
+	set := Corrections()
+	for _, f := range []int{0, 60, 120, 300} {
+		r, err := EvaluateCorrections(context.Background(), NewEngineDriver(cfg, emb), set, f, cfg.ContextBudgetChars)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("%s F=%d: %d/%d (found %d, stale first %d; missed %v), longest block %d/%d", set.Name, f, r.Hits, r.Total, r.Found, r.StaleFirst, r.Missed, r.MaxBlock, cfg.ContextBudgetChars)
+		min := (r.Total + 1) / 2
+		if f == 0 {
+			min = r.Total
+		}
+		if r.Hits < min {
+			t.Errorf("%s F=%d: %d of %d corrections shown first, below %d (missed %v)", set.Name, f, r.Hits, r.Total, min, r.Missed)
+		}
+		if r.OverBudget > 0 {
+			t.Errorf("%s F=%d: %d context blocks over the budget %d", set.Name, f, r.OverBudget, cfg.ContextBudgetChars)
+		}
+	}
+	// The script: every fact told before its correction, among f filler
+	// turns; markers unique and absent from the questions.
+	sc := set.Script(300)
+	if len(sc) != 300+2*len(set.Facts) {
+		t.Fatalf("%d turns", len(sc))
+	}
+	seen := map[string]bool{}
+	for _, c := range set.Facts {
+		for _, m := range []string{c.OldMarker, c.NewMarker} {
+			if seen[m] {
+				t.Errorf("marker %s twice", m)
+			}
+			seen[m] = true
+		}
+		if !contains(c.Old, c.OldMarker) || !contains(c.New, c.NewMarker) || contains(c.Paraphrase, c.OldMarker) || contains(c.Paraphrase, c.NewMarker) {
+			t.Errorf("correction %s: markers misplaced", c.NewMarker)
+		}
+		old, nw := -1, -1
+		for i, tn := range sc {
+			switch tn.Message {
+			case c.Old:
+				old = i
+			case c.New:
+				nw = i
+			}
+		}
+		if old < 0 || nw < old {
+			t.Errorf("correction %s: told at %d, corrected at %d", c.NewMarker, old, nw)
+		}
+	}
+}
