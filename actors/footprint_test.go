@@ -29,7 +29,10 @@ func budgetSessions(t *testing.T, budget int64) *Sessions {
 // recently used once their sum passes it, while the count cap is far away,
 // and a passivated session comes back with everything it was told.
 func TestSessionMemoryBudgetHolds(t *testing.T) {
-	ctx := ctxT(t)
+	// Some 1,300 asks: each is bounded by the Asker's timeout
+	// (budgetSessions), not all of them together by ctxT's 20 seconds,
+	// which a loaded machine under -race does not always finish them in.
+	ctx := t.Context()
 	const budget = 2 << 20
 	sessions := budgetSessions(t, budget)
 	text := func(id string, i int) string { return fmt.Sprintf("%s fact %d ", id, i) + strings.Repeat("é", 1900) }
