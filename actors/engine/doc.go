@@ -114,7 +114,7 @@
 // memory whose answer brings novel tokens (found neither in its question
 // nor in any stored memory) is worth more: importance = max(base,
 // 0.5 + 0.5·min(novel, 3)/3). When the question is a statement (it does
-// not end with "?" or "？") its own tokens found in no stored memory count
+// not end with a question mark, see statement) its own tokens found in no stored memory count
 // too: a fact the user tells and the assistant only acknowledges ("Noted.")
 // is new information in the message. A message stored alone ("U: …", it
 // got no answer) that is a statement counts its new tokens the same way. Showing a memory is an access, so without the

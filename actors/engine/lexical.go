@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"unicode"
+	"unicode/utf8"
 )
 
 // Lexical evidence (see doc.go, "Context block"): every memory's text is kept as
@@ -289,12 +290,48 @@ func (s *Session) novelTokens(question, answer string, limit int, union *tokHash
 }
 
 // statement reports whether message m is a statement rather than a
-// question: it does not end, white space aside, with "?" (or the full-width
-// "？"). A question carries no information of its own (its answer does); a
-// statement may be a fact the user tells.
+// question. A question ends with a question mark — "?", the full-width "？",
+// the Arabic "؟", the Greek question mark (U+037E, or ";" in a message
+// with Greek letters), the Ethiopic "፧" — once white space, closing quotes
+// and brackets, markdown emphasis, "!", invisible format characters
+// and symbols such as emoji are set aside: (why?), "why?", **why?**,
+// why?!, why? 🙂 — or starts with the Spanish "¿". A question carries
+// no information of its own (its answer does); a statement may be a fact
+// the user tells.
 func statement(m string) bool {
-	m = strings.TrimRightFunc(m, unicode.IsSpace)
-	return !strings.HasSuffix(m, "?") && !strings.HasSuffix(m, "？")
+	if strings.HasPrefix(strings.TrimLeftFunc(m, unicode.IsSpace), "¿") {
+		return false
+	}
+	m = strings.TrimRightFunc(m, trailingNoise)
+	r, _ := utf8.DecodeLastRuneInString(m)
+	switch r {
+	case '?', '？', '؟', '\u037e', '፧':
+		return false
+	case ';':
+		return !hasGreek(m)
+	}
+	return true
+}
+
+// trailingNoise reports whether r may follow a sentence's final mark:
+// white space, closing quotes and brackets, markdown emphasis and code
+// marks, "!", format characters (zero-width space …) and symbols (emoji).
+func trailingNoise(r rune) bool {
+	switch r {
+	case '"', '\'', '`', '*', '_', '~', '>', '!', '！', '\ufe0f':
+		return true
+	}
+	return unicode.IsSpace(r) || unicode.In(r, unicode.Pe, unicode.Pf, unicode.Cf, unicode.So, unicode.Sk)
+}
+
+// hasGreek reports whether m holds a Greek letter.
+func hasGreek(m string) bool {
+	for _, r := range m {
+		if unicode.Is(unicode.Greek, r) {
+			return true
+		}
+	}
+	return false
 }
 
 // signature is a 64-bit filter of a token list: bit h%64 for each token h.

@@ -341,7 +341,7 @@ func TestToldFactIsImportant(t *testing.T) {
 	if got := importance("Q: Mein Schlüssel liegt unter dem Blumentopf\nA: Noted."); got != 1 {
 		t.Errorf("told fact in German: importance %v, want 1", got)
 	}
-	for m, want := range map[string]bool{"A fact.": true, "no mark": true, "Why?": false, "why ? \n": false, "なぜ？": false, "?!": true} {
+	for m, want := range map[string]bool{"A fact.": true, "no mark": true, "Why?": false, "why ? \n": false, "なぜ？": false, "?!": false} {
 		if statement(m) != want {
 			t.Errorf("statement(%q) = %v, want %v", m, !want, want)
 		}
@@ -374,4 +374,35 @@ func TestUnansweredStatementIsImportant(t *testing.T) {
 	if len(want) != 0 {
 		t.Errorf("not stored: %v", want)
 	}
+}
+
+// TestStatementQuestionMarks: a question stays a question whatever follows
+// its mark (closing quotes and brackets, markdown, "!", emoji, a zero-width
+// space) and in other scripts (Arabic "؟", Greek ";" and U+037E, Spanish
+// "¿…"); so a question sent with no answer keeps the base importance
+// instead of counting its own new tokens as information.
+func TestStatementQuestionMarks(t *testing.T) {
+	for m, want := range map[string]bool{
+		`What is my address?"`: false, "(what is my address?)": false, "**What is my address?**": false,
+		"what is it? 🙂": false, "what is it?!": false, "what is it ?!!": false, "what is it?\u200b": false,
+		"what is it?`": false, "¿Dónde está la llave?": false, "¿Dónde está la llave": false,
+		"أين المفتاح؟": false, "Πού είναι το κλειδί;": false, "Πού είναι το κλειδί\u037e": false,
+		"鍵はどこ？": false, "где ключ?": false, "ጤና ይስጥልኝ፧": false,
+		"The gate code is 4821.": true, "int x = 5;": true, "ok thanks 🙂": true, `He said "fine"`: true,
+		"(see above)": true, "Great!": true, "": true,
+	} {
+		if statement(m) != want {
+			t.Errorf("statement(%q) = %v, want %v", m, !want, want)
+		}
+	}
+	s := newTestSession(t)
+	msgs := []string{"أين مفتاح الكابينة الزرقاء؟", "Πού είναι το κλειδί της καμπίνας;", `What's the Zarvelline cabin code?"`, "ok"}
+	for i, msg := range msgs {
+		run(t, s, msg, "", i)
+	}
+	s.eachMemory(func(_ int, m *memory) {
+		if strings.HasPrefix(m.text, "U: ") && m.text != "U: ok" && m.importance != baseImportance {
+			t.Errorf("%q: importance %v, want %v (a question)", m.text, m.importance, baseImportance)
+		}
+	})
 }
