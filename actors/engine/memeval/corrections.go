@@ -69,7 +69,7 @@ var corrections = []Correction{
 }
 
 // CorrectionSet is a set of corrections: each fact told by the user
-// (answered with an acknowledgement, Acks), then, after filler, corrected;
+// (answered with an acknowledgement, acks), then, after filler, corrected;
 // then each is asked. A hit is the corrected value in the "Relevant
 // context:" lines above the stale one (or without it).
 type CorrectionSet struct {
@@ -135,7 +135,7 @@ func (s CorrectionSet) Script(f int) []Turn {
 		} else {
 			msg = s.Facts[j-n].New
 		}
-		out = append(out, Turn{Message: msg, Answer: Acks[k%len(Acks)]})
+		out = append(out, Turn{Message: msg, Answer: acks[k%len(acks)]})
 	}
 	return append(out, filler[fi:]...)
 }

@@ -36,7 +36,7 @@ type Set struct {
 	// "" teaches each fact as a question and its answer in one turn.
 	inject string
 	// told: the user states each fact (its answer, a statement) and the
-	// assistant only acknowledges it (Acks, cycled): the information is in
+	// assistant only acknowledges it (acks, cycled): the information is in
 	// the message, not in the answer.
 	told bool
 }
@@ -98,8 +98,8 @@ func ToldHeldOut() Set {
 // ToldSets returns the sets whose facts the user tells.
 func ToldSets() []Set { return []Set{ToldMain(), ToldHeldOut()} }
 
-// Acks are the assistant's acknowledgements of a told fact, cycled.
-var Acks = []string{"Noted.", "Got it, I'll remember that.", "Okay, thanks for letting me know.", "Sure, noted for later.", "Understood."}
+// acks are the assistant's acknowledgements of a told fact, cycled.
+var acks = []string{"Noted.", "Got it, I'll remember that.", "Okay, thanks for letting me know.", "Sure, noted for later.", "Understood."}
 
 // InjectedSets returns the sets taught by injection. Their markers repeat
 // those of Sets (but for the look-alikes).
@@ -158,7 +158,7 @@ func (s Set) Script(f int) []Turn {
 		case s.inject != "":
 			out = append(out, Turn{Message: fact.Answer, Inject: s.inject})
 		case s.told:
-			out = append(out, Turn{Message: fact.Answer, Answer: Acks[i%len(Acks)]})
+			out = append(out, Turn{Message: fact.Answer, Answer: acks[i%len(acks)]})
 		default:
 			out = append(out, Turn{Message: fact.Question, Answer: fact.Answer})
 		}
