@@ -63,6 +63,18 @@ func main() {
 		}
 		variants = ablations(emb.Dim())
 	}
+	// driver is a fresh session: on the server at -url, else the engine in
+	// process with cfg.
+	driver := func(cfg engine.Config) memeval.Driver {
+		if *url == "" {
+			return memeval.NewEngineDriver(cfg, emb)
+		}
+		hd := &memeval.HTTPDriver{Base: *url, Token: *token, Embedder: emb}
+		if err := hd.CreateSession(ctx, nil); err != nil {
+			fatal(err)
+		}
+		return hd
+	}
 	table := func(variants []variant, sets []memeval.Set) {
 		fmt.Printf("| configuration | set |")
 		for _, f := range fs {
@@ -75,17 +87,7 @@ func main() {
 				maxBlock := 0
 				var missed []string
 				for _, f := range fs {
-					var d memeval.Driver
-					if *url != "" {
-						hd := &memeval.HTTPDriver{Base: *url, Token: *token, Embedder: emb}
-						if err := hd.CreateSession(ctx, nil); err != nil {
-							fatal(err)
-						}
-						d = hd
-					} else {
-						d = memeval.NewEngineDriver(v.cfg, emb)
-					}
-					r, err := memeval.Evaluate(ctx, d, set, f, v.cfg.ContextBudgetChars)
+					r, err := memeval.Evaluate(ctx, driver(v.cfg), set, f, v.cfg.ContextBudgetChars)
 					if err != nil {
 						fatal(err)
 					}
@@ -120,17 +122,7 @@ func main() {
 		fmt.Printf("\n|---|---|\n| %s (%d) |", set.Name, len(set.Facts))
 		var missed []string
 		for _, f := range fs {
-			var d memeval.Driver
-			if *url != "" {
-				hd := &memeval.HTTPDriver{Base: *url, Token: *token, Embedder: emb}
-				if err := hd.CreateSession(ctx, nil); err != nil {
-					fatal(err)
-				}
-				d = hd
-			} else {
-				d = memeval.NewEngineDriver(cfg, emb)
-			}
-			r, err := memeval.EvaluateCorrections(ctx, d, set, f, cfg.ContextBudgetChars)
+			r, err := memeval.EvaluateCorrections(ctx, driver(cfg), set, f, cfg.ContextBudgetChars)
 			if err != nil {
 				fatal(err)
 			}

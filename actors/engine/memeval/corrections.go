@@ -2,10 +2,8 @@ package memeval
 
 import (
 	"context"
-	"fmt"
 	"math/rand/v2"
 	"strings"
-	"unicode/utf8"
 )
 
 // Correction is a fact the user tells (Old, holding OldMarker) and, turns
@@ -179,35 +177,15 @@ func CorrectedFirst(block, oldMarker, newMarker string) bool {
 // the same saved state, as Evaluate does.
 func EvaluateCorrections(ctx context.Context, d Driver, s CorrectionSet, f, budget int) (CorrectionResult, error) {
 	res := CorrectionResult{Set: s.Name, Filler: f, Total: len(s.Facts)}
-	check := func(block string) {
-		n := utf8.RuneCountInString(block)
-		res.MaxBlock = max(res.MaxBlock, n)
-		if n > budget {
-			res.OverBudget++
-		}
-	}
-	prev := ""
-	for i, t := range s.Script(f) {
-		block, err := d.Run(ctx, t.Message, prev)
-		if err != nil {
-			return res, fmt.Errorf("turn %d: %w", i, err)
-		}
-		check(block)
-		prev = t.Answer
-	}
-	state, err := d.Export(ctx)
-	if err != nil {
-		return res, fmt.Errorf("export: %w", err)
+	r := run{d: d, budget: budget}
+	if err := r.teach(ctx, s.Name, s.Script(f)); err != nil {
+		return res, err
 	}
 	for _, c := range s.Facts {
-		if err := d.Import(ctx, state); err != nil {
-			return res, fmt.Errorf("import: %w", err)
-		}
-		block, err := d.Run(ctx, c.Paraphrase, prev)
+		block, err := r.probe(ctx, c.Paraphrase, c.NewMarker)
 		if err != nil {
-			return res, fmt.Errorf("probe %q: %w", c.NewMarker, err)
+			return res, err
 		}
-		check(block)
 		res.Blocks = append(res.Blocks, block)
 		rel := RelevantLines(block)
 		hasNew, hasOld := strings.Contains(rel, c.NewMarker), strings.Contains(rel, c.OldMarker)
@@ -223,5 +201,6 @@ func EvaluateCorrections(ctx context.Context, d Driver, s CorrectionSet, f, budg
 			}
 		}
 	}
+	res.MaxBlock, res.OverBudget = r.maxBlock, r.overBudget
 	return res, nil
 }

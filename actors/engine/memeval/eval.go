@@ -202,56 +202,88 @@ type Result struct {
 // checked against it.
 func Evaluate(ctx context.Context, d Driver, s Set, f, budget int) (Result, error) {
 	res := Result{Set: s.Name, Filler: f, Total: len(s.Facts)}
-	check := func(block string) {
-		n := utf8.RuneCountInString(block)
-		res.MaxBlock = max(res.MaxBlock, n)
-		if n > budget {
-			res.OverBudget++
-		}
-	}
-	prev := ""
-	for i, t := range s.Script(f) {
-		if t.Inject != "" {
-			in, ok := d.(Injector)
-			if !ok {
-				return res, fmt.Errorf("set %s injects memories: the driver cannot", s.Name)
-			}
-			if err := in.Inject(ctx, t.Message, t.Inject); err != nil {
-				return res, fmt.Errorf("turn %d (inject): %w", i, err)
-			}
-			continue // the answer to the last message is still to come
-		}
-		block, err := d.Run(ctx, t.Message, prev)
-		if err != nil {
-			return res, fmt.Errorf("turn %d: %w", i, err)
-		}
-		check(block)
-		prev = t.Answer
-	}
-	state, err := d.Export(ctx)
-	if err != nil {
-		return res, fmt.Errorf("export: %w", err)
+	r := run{d: d, budget: budget}
+	if err := r.teach(ctx, s.Name, s.Script(f)); err != nil {
+		return res, err
 	}
 	for _, fact := range s.Facts {
-		if err := d.Import(ctx, state); err != nil {
-			return res, fmt.Errorf("import: %w", err)
-		}
-		block, err := d.Run(ctx, fact.Paraphrase, prev)
+		block, err := r.probe(ctx, fact.Paraphrase, fact.Marker)
 		if err != nil {
-			return res, fmt.Errorf("probe %q: %w", fact.Marker, err)
+			return res, err
 		}
-		check(block)
 		res.Blocks = append(res.Blocks, block)
 		if Hit(block, fact.Marker) {
 			res.Hits++
 		} else {
 			res.Missed = append(res.Missed, fact.Marker)
-			if !bytes.Contains(state, []byte(fact.Marker)) {
+			if !bytes.Contains(r.state, []byte(fact.Marker)) {
 				res.Lost = append(res.Lost, fact.Marker)
 			}
 		}
 	}
+	res.MaxBlock, res.OverBudget = r.maxBlock, r.overBudget
 	return res, nil
+}
+
+// run is one evaluation's session: it is taught a script, its state saved,
+// then probed from that state; every context block is checked against the
+// budget.
+type run struct {
+	d                    Driver
+	budget               int
+	maxBlock, overBudget int
+	prev                 string // the answer to the last taught message
+	state                []byte // the session's export once taught
+}
+
+func (r *run) check(block string) {
+	n := utf8.RuneCountInString(block)
+	r.maxBlock = max(r.maxBlock, n)
+	if n > r.budget {
+		r.overBudget++
+	}
+}
+
+// teach plays script (set names it in errors), then saves the state.
+func (r *run) teach(ctx context.Context, set string, script []Turn) error {
+	for i, t := range script {
+		if t.Inject != "" {
+			in, ok := r.d.(Injector)
+			if !ok {
+				return fmt.Errorf("set %s injects memories: the driver cannot", set)
+			}
+			if err := in.Inject(ctx, t.Message, t.Inject); err != nil {
+				return fmt.Errorf("turn %d (inject): %w", i, err)
+			}
+			continue // the answer to the last message is still to come
+		}
+		block, err := r.d.Run(ctx, t.Message, r.prev)
+		if err != nil {
+			return fmt.Errorf("turn %d: %w", i, err)
+		}
+		r.check(block)
+		r.prev = t.Answer
+	}
+	state, err := r.d.Export(ctx)
+	if err != nil {
+		return fmt.Errorf("export: %w", err)
+	}
+	r.state = state
+	return nil
+}
+
+// probe restores the taught state and asks question (marker names it in
+// errors), returning the context block.
+func (r *run) probe(ctx context.Context, question, marker string) (string, error) {
+	if err := r.d.Import(ctx, r.state); err != nil {
+		return "", fmt.Errorf("import: %w", err)
+	}
+	block, err := r.d.Run(ctx, question, r.prev)
+	if err != nil {
+		return "", fmt.Errorf("probe %q: %w", marker, err)
+	}
+	r.check(block)
+	return block, nil
 }
 
 // Hit reports whether marker appears in the "Relevant context:" lines of
